@@ -3,7 +3,7 @@
 The encoder graph takes one date's normalised tile and gives its maps at strides 4, 8, 16, 32; the head graph takes
 every date's maps and gives the probabilities (the fusion and the decoder). A pair runs both dates through the
 encoder in one batch, then the head; with a :class:`~engine.models.change.first_dates.FirstDateFeatures` store, a
-first date already seen is not encoded again (a monitoring series). The export (``export/onnx_dates.py``) writes
+first date already seen is not encoded again (a monitoring series). The export (``export/onnx_cache.py``) writes
 the graphs under these names and checks them through :meth:`DateGraphs.run`; the onnxruntime backend runs them.
 """
 

@@ -6,32 +6,45 @@ is the bundle file's SHA-256, so an edited, retrained or replaced bundle never m
 model has a record beside it (``<key>.json``: the bundle's and the model's own SHA-256, the parity with torch
 measured when it was made). A change model whose first date a monitoring series can share is cached as two graphs
 with one record (``<key>-encoder-head.json``): one date's encoder and the head over the dates' maps
-(:mod:`.onnx_dates`), so that the backend encodes a first date once for all its pairs. A model whose digest
+(:func:`export_date_graphs`), so that the backend encodes a first date once for all its pairs
+(:mod:`engine.bundle.date_graphs` runs them; the names are its). A model whose digest
 differs from its record is refused (never run) and made again; the session that runs a cached model also checks
 the source bundle digest recorded inside it.
 Making one needs torch (the export and its parity check); reusing one does not.
 
 Where: ``DUALSTREAM_CACHE_DIR``, else ``$XDG_CACHE_HOME/dualstream`` or ``~/.cache/dualstream``, in ``onnx/``;
 where that cannot be written, a ``.dualstream-cache`` folder beside the bundle.
+
+The two graphs: the encoder takes one date's normalised tile (``image``, (batch, bands, T, T); clipped to [0, 1]
+inside for a percentile-scaled model, as the one-graph export does) and gives its maps at strides 4, 8, 16, 32; the
+head takes every date's maps and gives ``probabilities`` (the fusion of the dates and the decoder). Both have any
+batch size (and any tile size with ``any_size``); after writing, the two graphs run as one, for a pair and for a
+second pair whose first date's maps are reused, must agree with torch's whole model within ``PARITY_TOLERANCE``, or
+nothing is left. The user's ``export`` keeps the one graph of ``before`` and ``after`` (:mod:`.onnx_export`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bundle.schema import METADATA_KEY, BundleMetadata
+from ..bundle.date_graphs import ENCODER_INPUT, HEAD_OUTPUT, SCALES, DateGraphs, encoder_outputs, head_inputs
+from ..bundle.onnx_metadata import PARITY_TOLERANCE, date_inputs, encode_metadata, session
+from ..bundle.schema import METADATA_KEY, BundleMetadata, OnnxMetadata
+from ..bundle.store import load_bundle
 from ..callbacks import Callback
-from ..errors import BundleError, OutputError
-from ..io.atomic import write_text_atomic
+from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP
+from ..errors import BundleError, ConfigError, ModelError, OutputError, mention
+from ..io.atomic import temporary_path, write_text_atomic
 from ..io.digest import file_sha256
-from .onnx_dates import export_date_graphs
-from .onnx_export import export_onnx
+from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
+from ..runtime.environment import require
+from .onnx_export import activation, dynamic_axes, export_onnx, probability_module, trace, write_graph_metadata
 
 CACHE_ENV = "DUALSTREAM_CACHE_DIR"
 # part of every key: a change in how bundles are exported makes new entries (2: a TL encoder takes "coords")
@@ -51,10 +64,8 @@ def cache_folder(bundle: str | os.PathLike) -> Path:
     """The first writable of the user's cache (``onnx/``) and a folder beside the bundle."""
     candidates = [user_cache_dir() / "onnx", Path(bundle).resolve().parent / BESIDE_BUNDLE]
     for folder in candidates:
-        try:
+        with suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
         if os.access(folder, os.W_OK | os.X_OK):
             return folder
     raise OutputError(f"No folder to cache the ONNX export of '{bundle}' in: neither {candidates[0]} nor "
@@ -82,7 +93,7 @@ class CachedDateGraphs:
     made: bool
 
 
-@contextlib.contextmanager
+@contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """One process at a time makes or checks an entry (two bulk processes starting together export once)."""
     try:
@@ -92,10 +103,7 @@ def _locked(path: Path) -> Iterator[None]:
         return
     with open(path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield  # closing the file releases the lock
 
 
 def embedded_source(session: Any) -> str | None:
@@ -108,12 +116,10 @@ def embedded_source(session: Any) -> str | None:
     return None if onnx is None else onnx.source_bundle_sha256
 
 
-def check_entry(models: Path | list[Path], record: Path,
-                bundle_sha256: str) -> tuple[dict[str, Any] | None, str | None]:
+def check_entry(models: list[Path], record: Path, bundle_sha256: str) -> tuple[dict[str, Any] | None, str | None]:
     """(the entry's record, None) when ``models`` (one graph, or a change model's encoder and head) are the export of
     the bundle with ``bundle_sha256``; else (None, why not). A missing entry is (None, None)."""
-    graphs = models if isinstance(models, list) else [models]
-    if not all(m.is_file() for m in graphs) or not record.is_file():
+    if not all(m.is_file() for m in models) or not record.is_file():
         return None, None
     try:
         kept = json.loads(record.read_text(encoding="utf-8"))
@@ -121,8 +127,8 @@ def check_entry(models: Path | list[Path], record: Path,
         return None, f"its record '{record.name}' is unreadable ({exc})"
     if kept.get("bundle_sha256") != bundle_sha256:
         return None, "its record names another bundle"
-    digests = [file_sha256(m) for m in graphs]
-    if (digests if isinstance(models, list) else digests[0]) != kept.get("onnx_sha256"):
+    digests = [file_sha256(m) for m in models]
+    if (digests if len(digests) > 1 else digests[0]) != kept.get("onnx_sha256"):
         return None, "its SHA-256 does not match its record (altered or damaged)"
     return kept, None  # the model's embedded source digest is checked on the session that runs it
 
@@ -135,10 +141,9 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback, dig
     stem = f"{digest}-t{'any' if tile is None else int(tile)}-v{CACHE_VERSION}"
     paths = {name: folder / f"{stem}{suffix}.onnx" for name, suffix in graphs.items()}
     record = folder / f"{stem}{''.join(graphs.values())}.json"
-    models: Path | list[Path] = list(paths.values()) if len(paths) > 1 else next(iter(paths.values()))
     named = "', '".join(str(p) for p in paths.values())
     with _locked(record.with_suffix(".lock")):
-        kept, refused = check_entry(models, record, digest)
+        kept, refused = check_entry(list(paths.values()), record, digest)
         if kept is not None:
             diff = float(kept.get("max_abs_diff", float("nan")))
             callback.info(f"Using the cached {what} of '{bundle}' ('{named}'; its parity with torch was "
@@ -180,13 +185,9 @@ def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callbac
 
 def cached_date_graphs(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
                        bundle_sha256: str | None = None) -> CachedDateGraphs:
-    """A change model's export as its two graphs (:mod:`engine.export.onnx_dates`: one date's encoder, the head over
+    """A change model's export as its two graphs (:func:`export_date_graphs`: one date's encoder, the head over
     the dates' maps), made once with their parity check against torch and cached as :func:`cached_export` caches
-    one graph.
-
-    Raises:
-        OutputError, ModelError, ConfigError, DependencyError: as :func:`cached_export`.
-    """
+    one graph; raises as it does."""
     digest = bundle_sha256 or file_sha256(bundle)
 
     def make(paths: dict[str, Path]) -> float:
@@ -196,3 +197,110 @@ def cached_date_graphs(bundle: str | os.PathLike, tile: int | None, callback: Ca
     paths, diff, made = _cached(bundle, tile, callback or Callback(), digest, "ONNX export in two graphs",
                                 {"encoder": "-encoder", "head": "-head"}, make)
     return CachedDateGraphs(paths["encoder"], paths["head"], digest, diff, made)
+
+
+def _graphs(model: Any, binary: bool, clip: bool, dates: int) -> tuple[Any, Any]:
+    """The torch modules traced: one date's tile -> its maps; every date's maps -> probabilities."""
+    torch = require("torch")
+
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+    class Encoder(Graph):
+        def forward(self, image: Any) -> tuple[Any, ...]:
+            return tuple(self.model.encode(image.clamp(0.0, 1.0) if clip else image))
+
+    class Head(Graph):
+        def forward(self, *maps: Any) -> Any:
+            per_date = [list(maps[d * SCALES:(d + 1) * SCALES]) for d in range(dates)]
+            size = (maps[0].shape[-2] * 4, maps[0].shape[-1] * 4)  # the finest maps are at stride 4
+            return activation(self.model.head(per_date, size), binary)
+
+    return Encoder().eval(), Head().eval()
+
+
+def export_date_graphs(bundle: str | os.PathLike, encoder_path: str | os.PathLike, head_path: str | os.PathLike, *,
+                       tile_size: int | None = None, any_size: bool = False, opset: int = DEFAULT_OPSET, seed: int = 0,
+                       callback: Callback | None = None) -> float:
+    """Write ``bundle``'s change model as its encoder and head graphs; returns their parity with torch (max abs diff).
+
+    Raises:
+        ConfigError: the model cannot share a first date (one date, aux rasters, or each tile's date and place).
+        ModelError: onnxruntime disagrees with torch, or the opset cannot express the model.
+        DependencyError: onnx or onnxruntime is missing.
+    """
+    callback = callback or Callback()
+    torch = require("torch")
+    require("onnx")
+    require("onnxruntime")
+    loaded = load_bundle(bundle, "cpu")
+    model, meta = loaded.model, loaded.metadata
+    dates, bands = int(meta.model.input_dates), int(meta.data.vision_bands)
+    if not hasattr(model, "encode") or not shares_first_dates(dates, meta.data.aux_channels, model.takes_coords):
+        raise ConfigError(f"'{bundle}' is not a change model whose dates are encoded alone (aux rasters or each "
+                          f"tile's date and place enter its encoder); export it as one graph.")
+    tile, multiple = int(tile_size or meta.data.tile_size), int(model.size_multiple)
+    binary, clip = meta.model.num_classes == 1, meta.data.vision_stats.method == "percentile"
+    encoder, head = _graphs(model, binary, clip, dates)
+    images = torch.rand(2 * dates, bands, tile, tile, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():  # each date's maps of two tiles, from different images (a fusion of equal maps is 0)
+        maps = [m.chunk(dates) for m in encoder(images)]
+    head_args = tuple(maps[s][d] for d in range(dates) for s in range(SCALES))
+    callback.info(f"Exporting '{bundle}' ({meta.model.name}) to ONNX opset {opset} as two graphs: a date's encoder "
+                  f"({ENCODER_INPUT} {(bands, tile, tile)}) and the head over the {dates} dates' maps, batch "
+                  f"dynamic{', any tile size' if any_size else ''}.")
+    paths = {"encoder": Path(encoder_path), "head": Path(head_path)}
+    temps = {name: temporary_path(path, ".onnx") for name, path in paths.items()}
+    try:
+        trace(encoder, (images[:2],), temps["encoder"], [ENCODER_INPUT], opset,
+              dynamic_axes([ENCODER_INPUT, *encoder_outputs()], True, any_size), outputs=tuple(encoder_outputs()))
+        trace(head, head_args, temps["head"], head_inputs(dates), opset,
+              dynamic_axes([*head_inputs(dates), HEAD_OUTPUT], True, any_size))
+        source = file_sha256(bundle)
+        for name, inputs, output in (("encoder", [ENCODER_INPUT], ",".join(encoder_outputs())),
+                                     ("head", head_inputs(dates), HEAD_OUTPUT)):
+            section = OnnxMetadata(inputs=inputs, output=output, opset=opset, tile_size=tile,
+                                   clip_vision=clip and name == "encoder",
+                                   activation="sigmoid" if binary else "softmax",
+                                   source_weights_sha256=meta.weights_sha256, source_bundle_sha256=source,
+                                   extra={"graph": name})
+            props = encode_metadata(meta, section, tile, DEFAULT_OVERLAP)
+            write_graph_metadata(temps[name], {METADATA_KEY: props[METADATA_KEY]})
+        whole = probability_module(model, binary, clip, False, names=tuple(date_inputs(dates)))
+        diff = date_parity(whole, temps["encoder"], temps["head"], dates, (bands, tile, tile), 3, seed + 1)
+        if any_size:  # a size it was not traced at: a shape baked into either graph shows here
+            diff = max(diff, date_parity(whole, temps["encoder"], temps["head"], dates,
+                                         (bands, tile + multiple, tile + multiple), 1, seed + 2))
+        if not diff <= PARITY_TOLERANCE:
+            raise ModelError(f"The two exported graphs of '{bundle}' disagree with torch: max abs diff {diff:.3g} on "
+                             f"random inputs (allowed {PARITY_TOLERANCE:g}); nothing was written. Try another "
+                             f"{mention('export.opset')}, or run it with {mention('segment.backend')} torch.")
+        for name, path in paths.items():
+            os.replace(temps[name], path)
+    except BaseException:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+        raise
+    return diff
+
+
+def date_parity(whole: Any, encoder: str | os.PathLike, head: str | os.PathLike, dates: int,
+                shape: tuple[int, ...], batch: int, seed: int) -> float:
+    """Max absolute difference between the two graphs run as one (:class:`DateGraphs`) and torch's ``whole`` model
+    on random dates of ``shape``: a pair, then a second pair of the same first date whose maps the store keeps."""
+    torch = require("torch")
+    generator = torch.Generator().manual_seed(seed)
+    first = torch.rand(batch, *shape, generator=generator)
+    graphs = DateGraphs(session(encoder), session(head), dates, FirstDateFeatures())
+    worst = 0.0
+    for _ in range(2):
+        later = [torch.rand(batch, *shape, generator=generator) for _ in range(dates - 1)]
+        got = graphs.run(torch.cat([first, *later], dim=1).numpy())
+        with torch.no_grad():
+            want = whole(first, *later).numpy()
+        if got.shape != want.shape:
+            raise ModelError(f"The exported graphs return shape {got.shape} but torch {want.shape}; export again.")
+        worst = max(worst, float(abs(got - want).max()))
+    return worst

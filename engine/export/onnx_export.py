@@ -27,7 +27,6 @@ from ..bundle.onnx_metadata import (
     SINGLE_INPUT,
     date_inputs,
     encode_metadata,
-    is_onnx_path,
     session,
     too_large_for_onnx,
 )
@@ -75,13 +74,6 @@ def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, 
             super().__init__()
             self.model = model
 
-        def _probs(self, vision: Any, aux: Any, coords: Any) -> Any:
-            if clip:
-                vision = vision.clamp(0.0, 1.0)
-            if clip_aux and aux is not None:
-                aux = aux.clamp(0.0, 1.0)
-            return activation(self.model(vision, aux, coords)["logits"], binary)
-
         def forward(self, *tensors: Any) -> Any:
             given = dict(zip(names, tensors))
             vision, aux = given[names[0]], given.get("aux")
@@ -90,7 +82,11 @@ def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, 
                 vision = torch.cat(dates, dim=1)
             if split is not None:  # one tensor: vision channels, then the second stream's on the same grid
                 vision, aux = vision[:, :split], vision[:, split:]
-            return self._probs(vision, aux if uses_aux else None, given.get("coords"))
+            if clip:
+                vision = vision.clamp(0.0, 1.0)
+            if clip_aux and aux is not None:
+                aux = aux.clamp(0.0, 1.0)
+            return activation(self.model(vision, aux if uses_aux else None, given.get("coords"))["logits"], binary)
 
     return Probabilities().eval()
 
@@ -129,11 +125,10 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     require("onnx")
     require("onnxruntime")
     output = Path(output)
-    # before any other check: an output onto the bundle is refused as such, whatever its name
+    # before any other check: an output onto the bundle is refused as such, whatever its name (then a name not
+    # ending in .onnx)
     check_outputs(inputs={"model bundle (MODEL)": Files(str(bundle), "bundle", give=BUNDLE_GIVE)},
                   outputs={"ONNX model (--onnx)": Files(str(output), "onnx")})
-    if not is_onnx_path(output):
-        raise ConfigError(f"The ONNX output '{output}' must end in .onnx; for example --onnx model.onnx.")
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(f"opset {opset} is outside {MIN_OPSET}..{MAX_OPSET}, what this exporter writes; use "
                           f"--opset {DEFAULT_OPSET} (the default).")
@@ -154,11 +149,9 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         low, high = (tile // multiple) * multiple, (tile // multiple + 1) * multiple
         raise ConfigError(f"tile size {tile} is not a multiple of {multiple}, the size multiple of the model in "
                           f"'{bundle}'; use --tile-size {high}" + (f" or {low}." if low else "."))
-    uses_aux = meta.data.aux_channels > 0
-    ratio = meta.data.aux_ratio
-    binary = meta.model.num_classes == 1
+    aux_channels, ratio = meta.data.aux_channels, meta.data.aux_ratio
+    uses_aux, binary = aux_channels > 0, meta.model.num_classes == 1
     clip = meta.data.vision_stats.method == "percentile"
-    vision_bands = meta.data.vision_bands
     stacked = single_input and uses_aux
     if stacked and ratio != 1:
         raise ConfigError(f"single_input needs the second stream on the image's own grid, but '{bundle}' takes its "
@@ -168,12 +161,11 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     clip_aux = stacked and meta.data.aux_stats is not None and meta.data.aux_stats.method == "percentile"
     batch = 2 if dynamic_batch else batch_size  # a dynamic batch is traced with 2, so 1 is never baked in
     generator = torch.Generator().manual_seed(seed)
-    aux_channels = meta.data.aux_channels
     if stacked:
         inputs = {SINGLE_INPUT: torch.rand(batch, meta.model.input_channels + aux_channels, tile, tile,
                                            generator=generator)}
     else:  # one input per date (before, after) for a change model
-        inputs = {name: torch.rand(batch, vision_bands, tile, tile, generator=generator)
+        inputs = {name: torch.rand(batch, meta.data.vision_bands, tile, tile, generator=generator)
                   for name in date_inputs(meta.model.input_dates)}
         if uses_aux:
             inputs["aux"] = torch.rand(batch, aux_channels, tile // ratio, tile // ratio, generator=generator)

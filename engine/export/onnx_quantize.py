@@ -5,8 +5,8 @@ calibrated on tiles. Dynamic quantization is not offered: for convolutions it be
 onnxruntime runs several times slower than fp32 on the CPU. Whether int8 pays is measured in
 docs/benchmarks.md ("int8"): faster for UNet light, not for UNet tiny or DualStream b0, so never a default.
 
-The calibration tiles are random values in [0, 1), the range of percentile-scaled inputs, unless the caller
-passes real normalised tiles. The result keeps the fp32 model's metadata, with ``onnx.quantized = "int8"``.
+The calibration tiles are random values in [0, 1), the range of percentile-scaled inputs. The result keeps the
+fp32 model's metadata, with ``onnx.quantized = "int8"``.
 """
 
 from __future__ import annotations
@@ -38,24 +38,19 @@ class QuantizeResult:
     same_class: float  # share of pixels whose class is the fp32 model's
 
 
-def _shapes(path: Path) -> dict[str, list[int]]:
-    """Input shapes of an exported model, a dynamic batch as 1."""
-    return {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in session(path).get_inputs()}
-
-
 def _random_feeds(shapes: dict[str, list[int]], count: int, seed: int) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [{name: rng.random(shape, dtype=np.float32) for name, shape in shapes.items()} for _ in range(count)]
 
 
-def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike,
-                  calibration: list[dict[str, np.ndarray]] | None = None, seed: int = 0) -> QuantizeResult:
+def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike, seed: int = 0) -> QuantizeResult:
     """Write ``fp32``'s int8 (QDQ) version to ``output`` atomically; compare the two on random tiles."""
     onnx = require("onnx")
     quantization = require("onnxruntime.quantization")
     fp32, output = Path(fp32), Path(output)
-    shapes = _shapes(fp32)
-    feeds = calibration or _random_feeds(shapes, CALIBRATION_TILES, seed)
+    # the model's input shapes, a dynamic batch as 1
+    shapes = {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in session(fp32).get_inputs()}
+    feeds = _random_feeds(shapes, CALIBRATION_TILES, seed)
 
     class Reader(quantization.CalibrationDataReader):
         def __init__(self) -> None:
@@ -82,15 +77,12 @@ def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike,
         diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
         same = float(np.mean([np.mean(_classes(g) == _classes(w)) for g, w in zip(got, want)]))
         os.replace(tmp, output)
-    except Exception as exc:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, (OSError, ModelError)):
+        if isinstance(exc, (OSError, ModelError)) or not isinstance(exc, Exception):
             raise
         raise ModelError(f"onnxruntime could not quantize '{fp32}' to int8 ({str(exc)[:300]}); export it without "
                          f"--quantize.") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return QuantizeResult(output=str(output), max_abs_diff=diff, same_class=same)
 
 

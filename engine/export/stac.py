@@ -10,6 +10,7 @@ numbers (``band4``).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -48,14 +49,10 @@ def _band_names(data: DataMetadata) -> tuple[list[str], list[str]]:
         return vision, []
     if data.x_bands:
         return vision, [f"band{b}" for b in data.x_bands]
-    aux: list[str] = []
     file_bands = data.aux_file_bands
     if file_bands and sum(file_bands) == data.aux_channels:
-        for index, count in enumerate(file_bands, start=1):
-            aux += [f"aux{index}_band{b}" for b in range(1, count + 1)]
-    else:
-        aux = [f"aux_channel{c}" for c in range(1, data.aux_channels + 1)]
-    return vision, aux
+        return vision, [f"aux{i}_band{b}" for i, count in enumerate(file_bands, 1) for b in range(1, count + 1)]
+    return vision, [f"aux_channel{c}" for c in range(1, data.aux_channels + 1)]
 
 
 def _value_scaling(stats: BandStatistics) -> list[dict[str, Any]]:
@@ -79,23 +76,19 @@ def _tensor(channels: int, size: int) -> dict[str, Any]:
             "data_type": "float32"}
 
 
-def _range_words(data: DataMetadata) -> str:
-    """The raw values the model expects, where it records them (segment rescales or warns outside them)."""
-    low_high = model_view(data).value_range
-    return f"; raw values expected in {float(low_high[0]):g}..{float(low_high[1]):g}" if low_high else ""
-
-
 def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
     vision_names, aux_names = _band_names(data)
     gsd = data.gsd
     # without a CRS the training pixel size (1 x 1) is no size on the ground
     where = f" at {gsd[0]:g} x {gsd[1]:g} map units per pixel" if gsd and data.crs else \
         " without georeferencing (pixel size unknown)" if gsd else ""
+    low_high = model_view(data).value_range  # the raw values it expects, where recorded (segment rescales or warns)
+    expected = f"; raw values expected in {float(low_high[0]):g}..{float(low_high[1]):g}" if low_high else ""
     image = f"bands {','.join(map(str, data.bands))} of a {data.image_bands}-band image" \
         if data.bands else f"a {data.vision_bands}-band image"
     inputs = [{
         "name": "vision",
-        "description": f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}{_range_words(data)}.",
+        "description": f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}{expected}.",
         "bands": vision_names,
         "input": _tensor(len(vision_names), tile),
         "value_scaling": _value_scaling(data.vision_stats),
@@ -107,8 +100,8 @@ def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
         if data.x_bands:
             source = f"the X modality: bands {','.join(map(str, data.x_bands))} of the same image"
         else:
-            counts = data.aux_file_bands
-            files = ", ".join(f"file {i} ({n} band{'s' if n != 1 else ''})" for i, n in enumerate(counts, 1))
+            files = ", ".join(f"file {i} ({n} band{'s' if n != 1 else ''})"
+                              for i, n in enumerate(data.aux_file_bands, 1))
             source = "auxiliary rasters in this order: " + (files or f"{channels} channels")
         grid = (f"warped bilinearly onto a grid {ratio} times coarser than the tile ({tile // ratio} px)"
                 if ratio > 1 else "on the tile's own grid")
@@ -128,7 +121,7 @@ def _classes(data: DataMetadata) -> list[dict[str, Any]]:
     mapping = data.label_mapping or {}
     out = []
     for value, (name, colour) in enumerate(zip(data.class_names, data.class_colors)):
-        raw = sorted((int(k) for k, v in mapping.items() if int(v) == value), key=int)
+        raw = sorted(int(k) for k, v in mapping.items() if int(v) == value)
         label = f"label value(s) {', '.join(map(str, raw))} in the training labels" if raw else "no label value"
         out.append({"value": value, "name": str(name), "description": f"{name} ({label})",
                     "color_hint": str(colour).lstrip("#").lower()})
@@ -136,7 +129,6 @@ def _classes(data: DataMetadata) -> list[dict[str, Any]]:
 
 
 def _output(meta: BundleMetadata, tile: int) -> dict[str, Any]:
-    data = meta.data
     classes = meta.model.num_classes
     activation = "the probability of class 1 (sigmoid)" if classes == 1 else "one probability per class (softmax)"
     return {
@@ -146,7 +138,7 @@ def _output(meta: BundleMetadata, tile: int) -> dict[str, Any]:
         "tasks": ["semantic-segmentation"],
         "result": {"shape": [-1, classes, tile, tile], "dim_order": ["batch", "class", "height", "width"],
                    "data_type": "float32"},
-        "classification:classes": _classes(data),
+        "classification:classes": _classes(meta.data),
         "post_processing_function": None,
     }
 
@@ -180,11 +172,10 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
     def href(path: str | os.PathLike) -> str:
         return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
 
-    family = model.name
-    preset = model.preset
+    family, preset = model.name, model.preset
     card = family_card(family)  # None for a family this version does not know: its name stands in
-    architecture = card.architecture if card is not None else family
-    architecture = getattr(model, "architecture", None) or architecture  # what an imported model is called
+    architecture = getattr(model, "architecture", None) or (  # what an imported model is called
+        card.architecture if card is not None else family)
     paper = f" ({card.citation})" if card is not None and card.citation else ""
     pretrained = pretrained_source(model.pretrained or getattr(model, "vision_encoder_pretrained", None),
                                    model_encoder(model)).said()
@@ -219,21 +210,13 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
     if meta.metrics:
         properties["dualstream:validation"] = _finite(
             {k: v for k, v in meta.metrics.items() if k in ("epoch", "val_iou", "val_miou", "val_pixel_accuracy")})
-    assets = {"model": {
-        "href": href(bundle),
-        "title": "DualStream model bundle (safetensors weights + JSON metadata)",
-        "type": "application/octet-stream; application=safetensors",
-        "roles": ["mlm:model", "mlm:weights"],
-        "mlm:artifact_type": "safetensors",
-    }}
-    if onnx is not None:
-        assets["onnx"] = {
-            "href": href(onnx),
-            "title": "ONNX export (normalised tiles in, class probabilities out)",
-            "type": "application/octet-stream; application=onnx",
-            "roles": ["mlm:model"],
-            "mlm:artifact_type": "onnx",
-        }
+    assets = {key: {"href": href(path), "title": title, "type": f"application/octet-stream; application={kind}",
+                    "roles": roles, "mlm:artifact_type": kind}
+              for key, path, title, kind, roles in (
+                  ("model", bundle, "DualStream model bundle (safetensors weights + JSON metadata)", "safetensors",
+                   ["mlm:model", "mlm:weights"]),
+                  ("onnx", onnx, "ONNX export (normalised tiles in, class probabilities out)", "onnx", ["mlm:model"]))
+              if path is not None}
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
@@ -249,8 +232,6 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
 def write_model_card(bundle: str | os.PathLike, output: str | os.PathLike,
                      onnx: str | os.PathLike | None = None) -> str:
     """Write :func:`model_card` to ``output`` (.json) atomically; asset links relative to its folder."""
-    import json
-
     output = Path(output)
     if output.suffix.lower() != STAC_SUFFIX:
         raise ConfigError(f"The STAC item '{output}' must end in .json; for example --stac model_stac.json.")

@@ -12,10 +12,12 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -63,18 +65,23 @@ def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, .
     Only for the holder of the destination's output lock (``engine.io.locks``): no live run then writes any of them.
     """
     destination = Path(destination)
-    prefix = f".{_temp_stem(destination)}.tmp-"
+    rest = rf"[0-9a-f]{{8}}({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?"
+    return _abandoned(destination.parent, f".{_temp_stem(destination)}.tmp-", rest, Path.is_file)
+
+
+def _abandoned(folder: Path, prefix: str, rest: str, is_kind: Callable[[Path], bool]) -> list[Path]:
+    """The paths in ``folder`` named ``prefix``, a process ID, ``-`` and ``rest`` (a regular expression) whose
+    process is gone."""
     try:  # names only, the prefix first: a bulk run asks this for every scene of a folder of thousands of outputs
-        candidates = [name for name in os.listdir(destination.parent) if name.startswith(prefix)]
+        candidates = [name for name in os.listdir(folder) if name.startswith(prefix)]
     except OSError:  # no such folder (yet), or not listable: nothing of ours there
         return []
     if not candidates:
         return []
-    pattern = re.compile(rf"{re.escape(prefix)}(\d+)-[0-9a-f]{{8}}"
-                         rf"({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?")
-    found = [(destination.parent / name, pattern.fullmatch(name)) for name in candidates]
+    pattern = re.compile(rf"{re.escape(prefix)}(\d+)-{rest}")
+    found = [(folder / name, pattern.fullmatch(name)) for name in candidates]
     # a writer's process still alive here can only be writing a namesake ("a.tiff" beside "a.tif"): leave it
-    return sorted(p for p, match in found if match and not process_alive(int(match[1])) and p.is_file())
+    return sorted(p for p, match in found if match and not process_alive(int(match[1])) and is_kind(p))
 
 
 def temporary_folder(destination: str | os.PathLike, kind: str) -> Path:
@@ -89,12 +96,7 @@ def abandoned_temporary_folders(destination: str | os.PathLike, kind: str) -> li
     """The :func:`temporary_folder` folders of ``destination`` whose writing process is gone (the same rule, and
     the same condition of holding the output lock, as :func:`abandoned_temporaries`)."""
     destination = Path(destination)
-    name = re.compile(rf"\.{re.escape(_temp_stem(destination))}\.{re.escape(kind)}-(\d+)-.*")
-    try:
-        found = [(p, name.fullmatch(p.name)) for p in destination.parent.iterdir()]
-    except OSError:
-        return []
-    return sorted(p for p, match in found if match and not process_alive(int(match[1])) and p.is_dir())
+    return _abandoned(destination.parent, f".{_temp_stem(destination)}.{kind}-", ".*", Path.is_dir)
 
 
 def process_alive(pid: int) -> bool:
@@ -141,17 +143,9 @@ def path_kind(path: str | os.PathLike) -> str | None:
         mode = os.stat(path).st_mode
     except OSError:
         return None
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
+    kinds = ((stat.S_ISREG, None), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
 
 
 def refuse_special(destination: str | os.PathLike) -> None:
@@ -171,8 +165,7 @@ def write_failure(destination: str | os.PathLike, exc: BaseException, needed: in
     destination = Path(destination)
     cause = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:300] or type(exc).__name__
     try:
-        free = size_text(shutil.disk_usage(destination.parent if str(destination.parent) else ".").free)
-        space = f"{free} free on that file system"
+        space = f"{size_text(shutil.disk_usage(destination.parent).free)} free on that file system"
     except OSError:
         space = "free space unknown"
     if needed is not None:
@@ -183,10 +176,11 @@ def write_failure(destination: str | os.PathLike, exc: BaseException, needed: in
 
 
 class _RecordingWriter:
-    """A file handle that remembers the OSError of a failed write (torch.save turns it into a RuntimeError)."""
+    """A file handle that remembers the OSError of a failed write (torch.save turns it into a RuntimeError), and
+    its file's ``path``."""
 
-    def __init__(self, handle: BinaryIO):
-        self._handle = handle
+    def __init__(self, handle: BinaryIO, path: Path):
+        self._handle, self.path = handle, path
         self.error: OSError | None = None
         self.written = 0
 
@@ -203,34 +197,24 @@ class _RecordingWriter:
         return getattr(self._handle, name)
 
 
-@contextmanager
-def atomic_file(destination: str | os.PathLike, size: int | None = None) -> Iterator[BinaryIO]:
-    """Yield a binary handle on a temp file beside ``destination``; rename it onto ``destination`` on success.
-
-    The data is fsync'ed before the rename, so a crash never leaves a renamed but empty file. Files get the
-    usual umask (a plain ``open``), which matters for bundles that are meant to be shared. ``size`` (when
-    known) is reported as the space needed if the write fails.
-
-    Raises:
-        OutputError: the file system refused the write (disk full, file too large, I/O error).
-    """
-    with _synced_file(destination, size, publish=True) as (handle, _):
-        yield handle
-
-
 def stage_bytes(destination: str | os.PathLike, data: bytes) -> Path:
     """``data`` in a temp file beside ``destination``, written and fsync'ed but not renamed onto it: the caller
     renames it (``os.replace``) when it publishes, or removes it. A run writes its style files so while its model
     works, and publishing is then a rename. Raises OutputError as :func:`atomic_file` (nothing left behind)."""
-    with _synced_file(destination, len(data), publish=False) as (handle, tmp):
+    with atomic_file(destination, len(data), publish=False) as handle:
         handle.write(data)
-    return tmp
+    return handle.path
 
 
 @contextmanager
-def _synced_file(destination: str | os.PathLike, size: int | None, publish: bool) -> Iterator[tuple[BinaryIO, Path]]:
-    """:func:`atomic_file`'s handle and its temp path; ``publish``: rename it onto ``destination`` (else it is
-    kept, fsync'ed, for the caller, unless the write failed)."""
+def atomic_file(destination: str | os.PathLike, size: int | None = None, publish: bool = True) -> Iterator[BinaryIO]:
+    """Yield a binary handle on a temp file beside ``destination``; rename it onto ``destination`` on success
+    (``publish`` False: keep it, fsync'ed, at the handle's ``path`` for the caller, unless the write failed).
+
+    The data is fsync'ed before the rename, so a crash never leaves a renamed but empty file. Files get the
+    usual umask (a plain ``open``), which matters for bundles that are meant to be shared. ``size`` (when
+    known) is reported as the space needed if the write fails (an OutputError, as the module's docstring says).
+    """
     destination = Path(destination)
     refuse_special(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -239,8 +223,8 @@ def _synced_file(destination: str | os.PathLike, size: int | None, publish: bool
     kept = False
     try:
         with open(tmp, "wb") as handle:
-            recorder = _RecordingWriter(handle)
-            yield recorder, tmp  # type: ignore[misc]
+            recorder = _RecordingWriter(handle, tmp)
+            yield recorder  # type: ignore[misc]
             handle.flush()
             os.fsync(handle.fileno())
         if publish:
@@ -279,9 +263,6 @@ def uninterrupted() -> Iterator[list[int]]:
     yielded list (the signals caught so far) in its progress function and stops early, which raising inside
     GDAL's callback would do only with a traceback on stderr. Outside the main thread signals cannot be held:
     there the block runs as it is."""
-    import signal
-    import threading
-
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught

@@ -103,23 +103,17 @@ def write_layer(output: str | os.PathLike, crs: Any, fields: Fields, rows: Itera
     return written
 
 
-STYLE_FIELDS = (("f_table_catalog", "OFTString"), ("f_table_schema", "OFTString"), ("f_table_name", "OFTString"),
-                ("f_geometry_column", "OFTString"), ("styleName", "OFTString"), ("styleQML", "OFTString"),
-                ("styleSLD", "OFTString"), ("useAsDefault", "OFTInteger"), ("description", "OFTString"),
-                ("owner", "OFTString"), ("ui", "OFTString"), ("update_time", "OFTString"))
-
-
 def add_default_style(data: Any, layer_name: str, qml: str, description: str) -> None:
     """QGIS's ``layer_styles`` table in the open GeoPackage ``data`` with ``qml`` as the default style of
     ``layer_name``: QGIS shows the layer styled however it is opened."""
     ogr = require("osgeo.ogr")
+    row = {"f_table_catalog": "", "f_table_schema": "", "f_table_name": layer_name, "f_geometry_column": "geom",
+           "styleName": layer_name, "styleQML": qml, "styleSLD": "", "useAsDefault": 1, "description": description,
+           "owner": "", "ui": "", "update_time": ""}
     styles = data.CreateLayer("layer_styles", geom_type=ogr.wkbNone)
-    for field_name, kind in STYLE_FIELDS:
-        styles.CreateField(ogr.FieldDefn(field_name, getattr(ogr, kind)))
+    for field_name, value in row.items():
+        styles.CreateField(ogr.FieldDefn(field_name, ogr.OFTInteger if isinstance(value, int) else ogr.OFTString))
     feature = ogr.Feature(styles.GetLayerDefn())
-    for field_name, value in (("f_table_catalog", ""), ("f_table_schema", ""), ("f_table_name", layer_name),
-                              ("f_geometry_column", "geom"), ("styleName", layer_name), ("styleQML", qml),
-                              ("styleSLD", ""), ("useAsDefault", 1), ("description", description), ("owner", ""),
-                              ("ui", ""), ("update_time", "")):
+    for field_name, value in row.items():
         feature.SetField(field_name, value)
     styles.CreateFeature(feature)

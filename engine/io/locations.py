@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 #: GDAL's network file systems and archive handlers: their paths are read as given.
 VSI_PREFIXES = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift", "/vsiwebhdfs",
@@ -55,11 +56,7 @@ def gdal_path(source: str | os.PathLike) -> str:
         scheme, rest = text.split("://", 1)
         handler = {"http": "vsicurl", "https": "vsicurl", "ftp": "vsicurl", "s3": "vsis3", "gs": "vsigs",
                    "az": "vsiaz", "abfs": "vsiadls"}.get(scheme.lower())
-        if handler == "vsicurl":
-            return f"/vsicurl/{text}"
-        if handler:
-            return f"/{handler}/{rest}"
-        return text
+        return f"/vsicurl/{text}" if handler == "vsicurl" else f"/{handler}/{rest}" if handler else text
     return split_layer(text)[0]
 
 
@@ -75,8 +72,6 @@ def resolve_href(href: str, base: str) -> str:
     through GDAL's network file systems, a ``file://`` URL as its path (the STAC rule for asset hrefs)."""
     text = str(href).strip()
     if is_url(str(base)) and not str(base).lower().startswith("file://") and not is_url(text):
-        from urllib.parse import urljoin
-
         return gdal_path(urljoin(str(base), text))
     if not is_url(text) and not os.path.isabs(text) and not is_remote(text):
         folder = Path(file_url_path(str(base)) if str(base).lower().startswith("file://") else str(base)).parent
@@ -123,14 +118,12 @@ def local_file(source: str | os.PathLike) -> str | None:
 def exists(source: str | os.PathLike) -> bool:
     """Whether ``source`` can be looked for: a remote source is taken as there (reading it says otherwise, with
     the URL and the server's answer); a local one must exist (a file, or a folder GDAL reads)."""
-    local = local_file(source)
-    return True if local is None else Path(local).exists()
+    return (local := local_file(source)) is None or Path(local).exists()
 
 
 def is_file(source: str | os.PathLike) -> bool:
     """Like :func:`exists`, for a source that must be a regular file when it is local."""
-    local = local_file(source)
-    return True if local is None else Path(local).is_file()
+    return (local := local_file(source)) is None or Path(local).is_file()
 
 
 def suffix(source: str | os.PathLike) -> str:
@@ -169,11 +162,8 @@ def is_web_description(source: str | os.PathLike) -> bool:
     if text.startswith(WEB_DESCRIPTIONS):
         return True
     if text.lower().endswith(".xml") and "\n" not in text and not is_remote(text):
-        try:
-            with open(text, encoding="utf-8", errors="replace") as handle:
-                return handle.read(256).lstrip().startswith(WEB_DESCRIPTIONS)
-        except OSError:
-            return False
+        with suppress(OSError), open(text, encoding="utf-8", errors="replace") as handle:
+            return handle.read(256).lstrip().startswith(WEB_DESCRIPTIONS)
     return False
 
 

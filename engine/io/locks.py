@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 from ..errors import OutputLockedError
@@ -33,20 +33,17 @@ def lock_path(output: str | os.PathLike) -> Path:
 
 def _try_lock(fd: int) -> bool:
     try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
         try:
+            import fcntl
+        except ImportError:  # Windows
+            import msvcrt
+
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return False
+    return True
 
 
 @contextmanager
@@ -68,10 +65,8 @@ def output_lock(output: str | os.PathLike, what: str = "output") -> Iterator[Pat
             os.ftruncate(fd, len(holder))  # first: ext4 flushes such a file on close (2-3 ms a scene in bulk)
         yield path
     finally:
-        try:
+        with suppress(OSError):
             path.unlink()  # before closing: whoever opened the old file re-checks the inode and retries
-        except OSError:
-            pass
         os.close(fd)
 
 

@@ -9,27 +9,27 @@ error (429, 5xx) is retried twice; a stalled transfer is not retried, so a silen
 minute, not minutes. Downloads follow it too, with one policy for what a given-up transfer leaves
 (:data:`KEEP_PARTIAL`), one progress rhythm (:class:`Watch`) and one way to write sizes (:func:`size_text`).
 
-**GDAL** (:func:`apply_defaults`, a value the user set in the environment is kept): a remote raster
-(``/vsicurl/``, ``/vsis3/``, a GDAL WMS/TMS description) is read window by window with HTTP range requests;
-consecutive ranges merged into one request, HTTP/2 multiplexing, one bounded in-memory cache of fetched ranges
-(``CPL_VSIL_CURL_CACHE_SIZE``; GDAL's block cache on top). The rule is curl's low-speed limit
-(``GDAL_HTTP_LOW_SPEED_LIMIT`` bytes/s over ``GDAL_HTTP_LOW_SPEED_TIME``, half the rule's seconds: opening a
-remote file takes two requests, a HEAD and the header's range, so a silent server is given up after about the
-rule's seconds in all). GDAL's sidecar probing (``.aux.xml``,
-``.aux``, ``.msk``, ``.hdr``, ... fetched beside every remote file, each a request a hostile server can hold or
-answer with terabytes) is off for the network file systems only, as a path-specific option
-(``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR``): local files keep their ``.aux.xml``, and with it a class raster's
-class names. The tile reader's worker threads each hold their own handle, so fetches run in parallel.
+**GDAL** (:func:`apply_defaults`, a value the user set in the environment is kept): a remote raster is read
+window by window with HTTP range requests (merged, over HTTP/2), through one bounded in-memory cache of fetched
+ranges; the rule is curl's low-speed limit. GDAL's sidecar probing (``.aux.xml``, ``.msk``, ... fetched beside
+every remote file, each a request a hostile server can hold or answer with terabytes) is off for the network file
+systems only: local files keep their ``.aux.xml``, and with it a class raster's class names. The tile reader's
+worker threads each hold their own handle, so fetches run in parallel.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import re
+import threading
+import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import DataError
 from . import locations
 
 STALL_S = 60.0  # seconds under MIN_RATE before a source is given up (DUALSTREAM_NETWORK_STALL_S)
@@ -78,7 +78,7 @@ class Stall:
     def rule(cls) -> Stall:
         """The rule of :func:`stall_seconds`: under 1 KB/s for that long, a word every quarter of it."""
         seconds = stall_seconds()
-        return cls(no_byte_s=seconds, min_rate=MIN_RATE, window_s=seconds, report_s=max(0.5, seconds / 4))
+        return cls(no_byte_s=seconds, window_s=seconds, report_s=max(0.5, seconds / 4))
 
     def said(self) -> str:
         """The rule in words, for messages."""
@@ -108,7 +108,6 @@ def settings() -> dict[str, str]:
     }
 
 
-DEFAULTS = settings()  # at import, for the record; apply_defaults computes them again under the current rule
 _APPLIED: dict[str, str] = {}  # what apply_defaults put into the environment (not the user's own settings)
 _PATH_OPTIONS_SET = False
 
@@ -121,8 +120,7 @@ def apply_defaults() -> None:
     for name, value in settings().items():
         current = os.environ.get(name)
         if current is None or current == _APPLIED.get(name):
-            os.environ[name] = value
-            _APPLIED[name] = value
+            os.environ[name] = _APPLIED[name] = value
     if not _PATH_OPTIONS_SET:
         _PATH_OPTIONS_SET = True
         try:
@@ -140,7 +138,8 @@ def remote_hint(source: str) -> str:
     (the HTTP status and how fast it sends, or why there is no answer) and what to check."""
     if not locations.is_remote(source):
         return ""
-    url = http_url(source)
+    url = str(source).strip().removeprefix("/vsicurl/")  # the http(s) URL behind a URL or a /vsicurl/ path
+    url = url if url.lower().startswith(("http://", "https://")) else None
     status = status_of(url) if url else ""
     answer = f"; {url} answered {status}" if url else ""
     slow = "too slow" in status or "timed out" in status
@@ -156,40 +155,28 @@ def stalled(text: str) -> bool:
     return any(words in lower for words in ("operation too slow", "timed out", ": too slow"))
 
 
-def http_url(source: str) -> str | None:
-    """The http(s) URL behind ``source`` (a plain URL or a ``/vsicurl/`` path), else None."""
-    text = str(source).strip()
-    if text.startswith("/vsicurl/"):
-        text = text[len("/vsicurl/"):]
-    return text if text.lower().startswith(("http://", "https://")) else None
-
-
-def status_of(url: str, timeout: float | None = None) -> str:
-    """The server's answer to a GET of the first 4 KB of ``url`` within ``timeout`` seconds (a quarter of the
-    rule's, 5 at most): ``HTTP 404 (Not Found)``; ``HTTP 206 (Partial Content), then 3 bytes in 5 s: too slow``;
-    or the failure to connect (``nothing (timed out)``)."""
-    import time
+def status_of(url: str) -> str:
+    """The server's answer to a GET of the first 4 KB of ``url`` within a quarter of the rule's seconds (5 at
+    most): ``HTTP 404 (Not Found)``; ``HTTP 206 (Partial Content), then 3 bytes in 5 s: too slow``; or the failure
+    to connect (``nothing (timed out)``)."""
     import urllib.error
     import urllib.request
 
-    timeout = timeout if timeout is not None else min(5.0, max(0.5, stall_seconds() / 4))
+    timeout = min(5.0, max(0.5, stall_seconds() / 4))
     request = urllib.request.Request(url, headers={"Range": "bytes=0-4095"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - the user's own URL
             said = f"HTTP {answer.status} ({answer.reason})"
             start, got = time.monotonic(), 0
-            try:
+            with suppress(OSError):  # a timeout too
                 while got < 4096 and time.monotonic() - start < timeout:
                     block = answer.read1(4096 - got)
                     if not block:
                         return said
                     got += len(block)
-            except (TimeoutError, OSError):
-                pass
             took = time.monotonic() - start
-            if got < 4096 and took >= timeout * 0.9:
-                return f"{said}, then {got} bytes in {took:.0f} s: too slow"
-            return said
+            slow = got < 4096 and took >= timeout * 0.9
+            return f"{said}, then {got} bytes in {took:.0f} s: too slow" if slow else said
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code} ({exc.reason})"
     except (urllib.error.URLError, OSError) as exc:
@@ -202,9 +189,6 @@ class Watch:
     :meth:`report_due` when a progress line is due (every ``report_s``, or each :data:`REPORT_STEP` of the whole)."""
 
     def __init__(self, stall: Stall) -> None:
-        import collections
-        import time
-
         self.stall = stall
         self.clock = time.monotonic
         self.start = self.last_report = self.clock()
@@ -248,15 +232,14 @@ class Watch:
 
 def size_text(n: float) -> str:
     """Bytes as ``12.3 KiB`` (the one way every message writes a size: downloads, disk space)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover - the loop returns
+    return f"{n:.1f} TiB"
 
 
-def read_url(url: str, what: str, info: Callable[[str], None] | None = None, stall: Stall | None = None,
-             limit: int = 64 * 2**20) -> bytes:
+def read_url(url: str, what: str, info: Callable[[str], None] | None = None, limit: int = 64 * 2**20) -> bytes:
     """The body of ``url`` (an http(s) URL: a STAC item, a list of items), read under the run's :class:`Stall`
     rule, saying what it waits for through ``info`` every ``report_s``.
 
@@ -268,9 +251,7 @@ def read_url(url: str, what: str, info: Callable[[str], None] | None = None, sta
     import urllib.error
     import urllib.request
 
-    from ..errors import DataError
-
-    stall = stall or Stall.rule()
+    stall = Stall.rule()
     request = urllib.request.Request(url, headers={"User-Agent": "dualstream"})
     try:
         response = urllib.request.urlopen(request, timeout=stall.no_byte_s)  # noqa: S310 - http(s) only
@@ -295,8 +276,7 @@ def read_url(url: str, what: str, info: Callable[[str], None] | None = None, sta
             if not block:
                 break
             parts.append(block)
-            why = watch.arrived(len(block))
-            if why:
+            if why := watch.arrived(len(block)):
                 raise DataError(f"The {what} {url} comes too slowly: {why}, {size_text(watch.done)} in all "
                                 f"({stall.said()}). Try again later, or download it and give the file.")
             if watch.done > limit:
@@ -310,9 +290,6 @@ def watched(call: Callable[[], Any], what: str, info: Callable[[str], None] | No
     """``call()`` (a first read of a remote source, which GDAL may keep waiting) run in a worker thread while
     this thread says, every ``report_s`` of the rule, that it still waits for ``what``; its result or its error.
     Only this thread talks to ``info`` (a QGIS feedback object is used from its own thread)."""
-    import threading
-    import time
-
     if info is None:
         return call()
     outcome: dict[str, Any] = {}

@@ -100,10 +100,9 @@ def junctions(dense: Ring, window: np.ndarray, x0: int, y0: int) -> np.ndarray:
 def smooth(ring: Ring, fixed: np.ndarray, *, reach: int = 2, passes: int = 2, tolerance: float = 0.1) -> Ring:
     """A :func:`densify`'d pixel-edge ring smoothed between its ``fixed`` vertices (:func:`junctions`): each
     stretch between two of them is averaged over ``2 * reach + 1`` vertices, ``passes`` times (the window shrinks
-    symmetrically towards the stretch's ends), then simplified (Douglas-Peucker, ``tolerance`` px). A stretch is
-    shared by the two regions it separates and comes out the same from either side, whichever way round they
-    run, so smoothed neighbours neither overlap nor leave gaps. A ring with no fixed vertex starts at its
-    lowest vertex (the same for the region inside and the one around it)."""
+    symmetrically towards the stretch's ends), then simplified (Douglas-Peucker, ``tolerance`` px), the same from
+    either side (see the module's docstring). A ring with no fixed vertex starts at its lowest vertex (the same for
+    the region inside and the one around it)."""
     n = len(ring)
     anchors = np.flatnonzero(fixed)
     if not len(anchors):
@@ -130,13 +129,9 @@ def _averaged(line: np.ndarray, reach: int) -> np.ndarray:
     return (total[index + half + 1] - total[index - half]) / (2 * half + 1)[:, None]
 
 
-def simplify(ring: Ring, tolerance: float) -> Ring:
-    """Douglas-Peucker on a closed ring, split at its vertex farthest from the first."""
-    return ring[simplified(ring, tolerance)]
-
-
 def simplified(ring: Ring, tolerance: float) -> np.ndarray:
-    """The indices of the vertices :func:`simplify` keeps, in order."""
+    """The indices of the vertices Douglas-Peucker keeps of a closed ring, in order (the ring split at its vertex
+    farthest from the first)."""
     if len(ring) < 5 or tolerance <= 0:
         return np.arange(len(ring))
     far = int(np.argmax(np.hypot(*(ring - ring[0]).T)))
@@ -201,17 +196,14 @@ def regularise(ring: Ring, angle: float | None = None, *, snap_degrees: float = 
     if len(simple) < 4 or len(simple) > MAX_SQUARED:
         return simple
     theta = dominant_angle([simple]) if angle is None else angle
-    lines = _snapped_lines(ring, keep, theta, math.radians(snap_degrees))
-    lines = _merge(lines, notch)
+    lines = _merge(_snapped_lines(ring, keep, theta, math.radians(snap_degrees)), notch)
     if len(lines) < 3:
         return simple
     squared = _corners(lines)
     if len(squared) < 4 or not _simple(squared):
         return simple
     area, before = abs(ring_area(squared)), abs(ring_area(ring))
-    if before == 0 or not 2 / 3 < area / before < 3 / 2:
-        return simple
-    return squared
+    return simple if before == 0 or not 2 / 3 < area / before < 3 / 2 else squared
 
 
 MAX_SQUARED = 2000
@@ -238,12 +230,9 @@ def _snapped_lines(ring: Ring, keep: np.ndarray, theta: float, snap: float) -> l
         turns = (math.atan2(vector[1], vector[0]) - theta) / (math.pi / 2)
         index = round(turns)
         off = abs(turns - index) * math.pi / 2
-        if off <= snap or length < 3.0:
-            direction = theta + index * math.pi / 2
-            lines.append([index % 4, np.array([math.cos(direction), math.sin(direction)]), point, weight, start,
-                          end, length])
-        else:
-            lines.append([-1, vector / length, point, weight, start, end, length])
+        snapped, direction = off <= snap or length < 3.0, theta + index * math.pi / 2
+        unit = np.array([math.cos(direction), math.sin(direction)]) if snapped else vector / length
+        lines.append([index % 4 if snapped else -1, unit, point, weight, start, end, length])
     return lines
 
 
@@ -251,36 +240,36 @@ def _merge(lines: list[list], notch: float) -> list[list]:
     """Neighbouring edges of one direction merged (their offsets averaged by weight); a notch removed: up to three
     short edges (together under ``6 * notch``) between two edges of one direction whose lines lie within ``notch``
     of each other."""
-    changed = True
-    while changed and len(lines) > 3:
-        changed = False
-        n = len(lines)
-        for i in range(n):
-            a, b = lines[i], lines[(i + 1) % n]
-            if a[0] >= 0 and a[0] == b[0]:
-                lines[i] = _joined(a, b)
-                del lines[(i + 1) % n]
-                changed = True
-                break
-            if a[0] < 0 or n < 5:
-                continue
-            for skip in range(1, min(3, n - 4) + 1):
-                c = lines[(i + skip + 1) % n]
-                between = [lines[(i + k) % n] for k in range(1, skip + 1)]
-                if c[0] != a[0] or sum(line[6] for line in between) >= 6 * notch:
-                    continue
-                normal = np.array([-a[1][1], a[1][0]])
-                if abs(float(normal @ (a[2] - c[2]))) >= notch:
-                    continue
-                joined = _joined(a, c)
-                for index in sorted({(i + k) % n for k in range(1, skip + 2)}, reverse=True):
-                    del lines[index]
-                lines[next(k for k, line in enumerate(lines) if line is a)] = joined
-                changed = True
-                break
-            if changed:
-                break
+    while len(lines) > 3 and _merged_once(lines, notch):
+        pass
     return lines
+
+
+def _merged_once(lines: list[list], notch: float) -> bool:
+    """The first merge or notch removal :func:`_merge` finds, done in place; False when there is none."""
+    n = len(lines)
+    for i in range(n):
+        a, b = lines[i], lines[(i + 1) % n]
+        if a[0] >= 0 and a[0] == b[0]:
+            lines[i] = _joined(a, b)
+            del lines[(i + 1) % n]
+            return True
+        if a[0] < 0 or n < 5:
+            continue
+        for skip in range(1, min(3, n - 4) + 1):
+            c = lines[(i + skip + 1) % n]
+            between = [lines[(i + k) % n] for k in range(1, skip + 1)]
+            if c[0] != a[0] or sum(line[6] for line in between) >= 6 * notch:
+                continue
+            normal = np.array([-a[1][1], a[1][0]])
+            if abs(float(normal @ (a[2] - c[2]))) >= notch:
+                continue
+            joined = _joined(a, c)
+            for index in sorted({(i + k) % n for k in range(1, skip + 2)}, reverse=True):
+                del lines[index]
+            lines[next(k for k, line in enumerate(lines) if line is a)] = joined
+            return True
+    return False
 
 
 def _joined(a: list, b: list) -> list:

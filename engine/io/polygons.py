@@ -26,7 +26,7 @@ from ..errors import DataError
 from ..runtime.environment import require
 from . import outlines
 from .atomic import temporary_path, uninterrupted
-from .geopackage import create_layer, new_geopackage
+from .geopackage import create_layer, new_geopackage, spatial_ref
 from .writers import commit_file, gdal_errors, remove_quietly, writing
 
 TREATMENTS = ("regularise", "smooth", "as_is")
@@ -89,7 +89,7 @@ def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_
 class _Grid:
     """The raster's pixel grid: pixel <-> map coordinates, pixel area, metres per map unit (None: no metres)."""
 
-    def __init__(self, dataset: Any, osr: Any):
+    def __init__(self, dataset: Any):
         self.transform = dataset.GetGeoTransform()
         gdal = require("osgeo.gdal")
         self.inverse = gdal.InvGeoTransform(self.transform)
@@ -97,21 +97,14 @@ class _Grid:
             raise DataError("The class raster's geotransform cannot be inverted; give it a valid georeferencing.")
         x0, dx, rx, y0, ry, dy = self.transform
         self.pixel_area = abs(dx * dy - rx * ry)
-        self.srs = None
-        self.metres = None
-        if dataset.GetProjection():
-            self.srs = osr.SpatialReference()
-            self.srs.ImportFromWkt(dataset.GetProjection())
-            self.srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-            if self.srs.IsProjected():
-                self.metres = float(self.srs.GetLinearUnits())
+        self.srs = spatial_ref(dataset.GetProjection())
+        self.metres = float(self.srs.GetLinearUnits()) if self.srs is not None and self.srs.IsProjected() else None
 
     def to_pixels(self, ring: np.ndarray) -> np.ndarray:
-        a, b, c, d, e, f = self.inverse
-        return np.rint(np.column_stack([a + b * ring[:, 0] + c * ring[:, 1], d + e * ring[:, 0] + f * ring[:, 1]]))
+        return np.rint(self.to_map(ring, self.inverse))
 
-    def to_map(self, ring: np.ndarray) -> np.ndarray:
-        a, b, c, d, e, f = self.transform
+    def to_map(self, ring: np.ndarray, transform: Any = None) -> np.ndarray:
+        a, b, c, d, e, f = transform or self.transform
         return np.column_stack([a + b * ring[:, 0] + c * ring[:, 1], d + e * ring[:, 0] + f * ring[:, 1]])
 
     def area(self, pixels: float) -> float:
@@ -206,25 +199,21 @@ class _Confidence:
 def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid, band: Any = None) -> list[np.ndarray]:
     """The polygon's rings (pixel coordinates) after its class's hole filling and treatment (``band``: the class
     raster's, where smoothing finds the points where three classes meet)."""
-    exterior, holes = rings[0], rings[1:]
+    exterior = rings[0]
     if rule.fill_holes > 0:
-        holes = [h for h in holes if grid.area(abs(outlines.ring_area(h))) >= rule.fill_holes]
+        rings = [exterior] + [h for h in rings[1:] if grid.area(abs(outlines.ring_area(h))) >= rule.fill_holes]
     if rule.treatment == "regularise":
-        angle = outlines.dominant_angle([outlines.simplify(outlines.drop_repeats(exterior), 1.0)])
-        exterior = outlines.regularise(exterior, angle)
-        holes = [outlines.regularise(h, angle) for h in holes]
+        kept = outlines.drop_repeats(exterior)
+        angle = outlines.dominant_angle([kept[outlines.simplified(kept, 1.0)]])
+        rings = [outlines.regularise(ring, angle) for ring in rings]
     elif rule.treatment == "smooth":
-        x0, y0 = (int(v) for v in exterior.min(axis=0))
-        x1, y1 = (int(v) for v in exterior.max(axis=0))
+        x0, y0, x1, y1 = map(int, (*exterior.min(axis=0), *exterior.max(axis=0)))
         window = _class_window(band, x0 - 1, y0 - 1, x1 - x0 + 2, y1 - y0 + 2)
-        shaped = []
-        for ring in [exterior] + holes:
-            dense = outlines.densify(outlines.drop_repeats(ring))
-            shaped.append(outlines.smooth(dense, outlines.junctions(dense, window, x0, y0)))
-        exterior, holes = shaped[0], shaped[1:]
+        dense = [outlines.densify(outlines.drop_repeats(ring)) for ring in rings]
+        rings = [outlines.smooth(ring, outlines.junctions(ring, window, x0, y0)) for ring in dense]
     else:
-        exterior, holes = outlines.drop_repeats(exterior), [outlines.drop_repeats(h) for h in holes]
-    return [exterior] + [h for h in holes if len(h) >= 3]
+        rings = [outlines.drop_repeats(ring) for ring in rings]
+    return rings[:1] + [h for h in rings[1:] if len(h) >= 3]
 
 
 def _class_window(band: Any, x: int, y: int, cols: int, rows: int) -> np.ndarray:
@@ -237,7 +226,7 @@ def _class_window(band: Any, x: int, y: int, cols: int, rows: int) -> np.ndarray
     return out
 
 
-def _swallowed(raw_path: Path, rules: Mapping[int, ClassRule], grid: _Grid, ogr: Any,
+def _swallowed(raw_path: str | os.PathLike, rules: Mapping[int, ClassRule], grid: _Grid, ogr: Any,
                wanted: set[int] | None) -> set[int]:
     """The features lying in a hole that its class's ``fill_holes`` fills (they go with the hole). Only a written
     class has holes: a class left out (the background) is no polygon, and what lies in it is no hole of one."""
@@ -252,15 +241,13 @@ def _swallowed(raw_path: Path, rules: Mapping[int, ClassRule], grid: _Grid, ogr:
         class_id = feature.GetFieldAsInteger(0)
         if class_id not in filling:
             continue
-        rings = rings_of(feature.GetGeometryRef().ExportToWkb())
-        for hole in rings[1:]:
+        for hole in rings_of(feature.GetGeometryRef().ExportToWkb())[1:]:
             if grid.area(abs(outlines.ring_area(grid.to_pixels(hole)))) >= rules[class_id].fill_holes:
                 continue
             area = ogr.CreateGeometryFromWkb(multipolygon_wkb([[hole]]))
             query.SetSpatialFilter(area)
-            for inner in query:
-                if inner.GetFID() != feature.GetFID() and inner.GetGeometryRef().Within(area):
-                    found.add(inner.GetFID())
+            found.update(inner.GetFID() for inner in query
+                         if inner.GetFID() != feature.GetFID() and inner.GetGeometryRef().Within(area))
             query.SetSpatialFilter(None)
     layer = query = source = probe = None
     return found
@@ -278,28 +265,7 @@ def _outline(ogr: Any, rings: list[Any], rule: ClassRule, grid: Any, band: Any, 
         geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([[grid.to_map(outlines.chaikin(r)) for r in rings]]))
     if rule.treatment != "as_is" and not geometry.IsValid():
         geometry = areal(geometry.MakeValid(), ogr)
-    if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
-        return None
-    return geometry
-
-
-def _attributes(feature: Any, class_id: int, class_name: str, rule: ClassRule, geometry: Any, grid: Any,
-                measures: tuple[str, str], confidence: tuple[float | None, float | None], tags: FeatureTags) -> None:
-    """A polygon's attributes: its class, treatment, area and perimeter (``measures``: their fields), confidence
-    and the run's tags."""
-    area_field, perimeter_field = measures
-    feature.SetField("class_id", class_id)
-    feature.SetField("class_name", class_name)
-    feature.SetField("treatment", rule.treatment)
-    feature.SetField(area_field, geometry.GetArea() * (grid.metres or 1.0) ** 2)
-    feature.SetField(perimeter_field, grid.length(geometry.Boundary().Length()))
-    mean, low = confidence
-    if mean is not None:
-        feature.SetField("conf_mean", round(mean, 4))
-        feature.SetField("conf_min", round(low, 4))
-    for key in ("model", "model_sha256", "scene"):
-        if getattr(tags, key):
-            feature.SetField(key, getattr(tags, key))
+    return None if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0 else geometry
 
 
 def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_names: Sequence[str], *,
@@ -314,7 +280,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
     ``simplify``: a Douglas-Peucker tolerance (map units) for ``as_is`` classes; ``confidence``: a raster on the
     same grid whose pixels give ``conf_mean`` and ``conf_min`` (empty without it); ``class_fields``: text fields
     and each class's value of them (a change raster's transitions: ``from_class``, ``to_class``)."""
-    gdal, ogr, osr = require("osgeo.gdal"), require("osgeo.ogr"), require("osgeo.osr")
+    gdal, ogr = require("osgeo.gdal"), require("osgeo.ogr")
     callback = callback or Callback()
     wanted = None if classes is None else {int(c) for c in classes}
     rules = dict(rules or {})
@@ -322,10 +288,8 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
     with gdal_errors(gdal):
         src = gdal.Open(str(raster))
         band = src.GetRasterBand(1)
-        grid = _Grid(src, osr)
-        width, height = src.RasterXSize, src.RasterYSize
-        stats = _Confidence(confidence, width, height)
-        scratch = Path(scratch)
+        grid = _Grid(src)
+        stats = _Confidence(confidence, src.RasterXSize, src.RasterYSize)
 
         def _progress(done: float, _message: Any, _data: Any) -> int:
             callback.progress(0.5 * done, 1.0, Stage.POLYGONIZE)
@@ -381,19 +345,23 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                                                                          for h in rings[1:])
                         if grid.area(pixels) < rule.min_area:
                             continue
-                        x0, y0 = (int(v) for v in rings[0].min(axis=0))
-                        x1, y1 = (int(v) for v in rings[0].max(axis=0))
+                        x0, y0, x1, y1 = map(int, (*rings[0].min(axis=0), *rings[0].max(axis=0)))
                         mean, low = stats.stats(rings, x0, y0, x1 - x0, y1 - y0)
                         geometry = _outline(ogr, rings, rule, grid, band, simplify)
                         if geometry is None:
                             continue
                         new = ogr.Feature(definition)
-                        name = str(class_names[class_id]) if 0 <= class_id < len(class_names) else f"class {class_id}"
-                        _attributes(new, class_id, name, rule, geometry, grid, (area_field, perimeter_field),
-                                    (mean, low), tags)
-                        for field, values in class_fields.items():
-                            if 0 <= class_id < len(values):
-                                new.SetField(field, str(values[class_id]))
+                        named = 0 <= class_id < len(class_names)
+                        values = {"class_id": class_id, "treatment": rule.treatment,
+                                  "class_name": str(class_names[class_id]) if named else f"class {class_id}",
+                                  area_field: geometry.GetArea() * (grid.metres or 1.0) ** 2,
+                                  perimeter_field: grid.length(geometry.Boundary().Length()),
+                                  **{key: value for key, value in vars(tags).items() if value},  # the run's tags
+                                  **{f: str(v[class_id]) for f, v in class_fields.items() if 0 <= class_id < len(v)}}
+                        if mean is not None:
+                            values.update(conf_mean=round(mean, 4), conf_min=round(low, 4))
+                        for field, value in values.items():
+                            new.SetField(field, value)
                         new.SetGeometry(geometry)
                         layer.CreateFeature(new)
                         written += 1

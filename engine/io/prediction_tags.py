@@ -7,6 +7,7 @@ import json
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,9 @@ def _tags_of(ds: Any) -> dict[str, Any]:
     for key, tag in (("class_names", TAG_CLASS_NAMES), ("class_colors", TAG_CLASS_COLORS),
                      ("label_mapping", TAG_LABEL_MAPPING)):
         text = ds.GetMetadataItem(tag)
-        if text is None:
-            continue
-        try:
-            found[key] = json.loads(text)
-        except ValueError:
-            continue  # not ours after all; the caller falls back to what the user gave
+        with suppress(ValueError):  # not ours after all; the caller falls back to what the user gave
+            if text is not None:
+                found[key] = json.loads(text)
     return found
 
 
@@ -74,9 +72,7 @@ def class_names_of(path: str | os.PathLike) -> list[str] | None:
 def _numbered_gaps(by_value: dict[int, str]) -> list[str] | None:
     """Names for values 0..the largest named one (an unnamed value keeps its number); None if none is named."""
     named = {v: str(n).strip() for v, n in by_value.items() if 0 <= v <= 65535 and str(n).strip()}
-    if not named:
-        return None
-    return [named.get(v, str(v)) for v in range(max(named) + 1)]
+    return [named.get(v, str(v)) for v in range(max(named) + 1)] if named else None
 
 
 def _qml_labels(qml: Path) -> list[str] | None:
@@ -89,8 +85,6 @@ def _qml_labels(qml: Path) -> list[str] | None:
         return None  # a style QGIS would not read either: the classes stay numbers
     entries = {}
     for entry in root.iter("paletteEntry"):
-        try:
+        with suppress(ValueError):
             entries[int(float(entry.get("value", "")))] = entry.get("label", "")
-        except ValueError:
-            continue
     return _numbered_gaps(entries)

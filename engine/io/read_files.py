@@ -20,7 +20,7 @@ from . import locations
 
 MAX_DESCRIPTION = 64 * 2**20  # bytes of a VRT or STAC JSON parsed for the files it names
 MAX_FILES = 100_000
-SIDECARS = (".aux.xml", ".ovr", ".msk")  # read by GDAL beside a raster
+SIDECARS = (".aux.xml", ".ovr", ".msk")  # read, written or replaced by GDAL beside a raster
 _VRT_TAGS = ("SourceFilename", "SourceDataset")  # a VRT's sources; a warped VRT's dataset
 _STAC_SUFFIXES = (".json", ".geojson")
 
@@ -79,10 +79,8 @@ def vrt_sources(file: str) -> list[str]:
         return []
     out = []
     for element in root.iter():
-        if element.tag not in _VRT_TAGS or not (element.text or "").strip():
-            continue
-        text = element.text.strip()
-        if locations.is_remote(text):
+        text = (element.text or "").strip()
+        if element.tag not in _VRT_TAGS or not text or locations.is_remote(text):
             continue
         if element.get("relativeToVRT", element.get("relativetoVRT", "0")) == "1" and not os.path.isabs(text):
             text = os.path.join(os.path.dirname(file), text)
@@ -102,15 +100,9 @@ def stac_assets(file: str) -> list[tuple[str, str]]:
         return []
     items = [document] if isinstance(document, dict) and document.get("type") == "Feature" else (
         document.get("features") or [] if isinstance(document, dict) else [])
-    out = []
-    for item in items:
-        assets = item.get("assets") if isinstance(item, dict) else None
-        for key, asset in (assets.items() if isinstance(assets, dict) else ()):
-            href = asset.get("href") if isinstance(asset, dict) else None
-            if not isinstance(href, str) or not href.strip():
-                continue
-            local = locations.local_file(locations.resolve_href(href, file))
-            if local is not None:
-                out.append((str(key), local))
-    return out
+    assets = [item["assets"] for item in items if isinstance(item, dict) and isinstance(item.get("assets"), dict)]
+    hrefs = [(str(key), asset["href"]) for each in assets for key, asset in each.items()
+             if isinstance(asset, dict) and isinstance(asset.get("href"), str) and asset["href"].strip()]
+    found = [(key, locations.local_file(locations.resolve_href(href, file))) for key, href in hrefs]
+    return [(key, local) for key, local in found if local is not None]
 

@@ -14,14 +14,10 @@ output that does not exist yet is compared by its resolved path with the other o
 :class:`~engine.errors.ConfigError` naming both parameters and both paths. Folders given as inputs count with
 every raster or vector file inside them.
 
-The same call refuses, before any work:
-
-- an output that exists but is not a regular file (a device such as ``/dev/full``, a FIFO, a socket, a
-  folder where a file is written), followed through symlinks;
-- an output whose name does not end as its format does (``--out o.png`` for a GeoTIFF): give the paths as
-  :class:`Files` with a ``format`` from :data:`FORMATS`;
-- an input that is not a regular file (a FIFO would block the first read forever; a folder is an input only
-  where :class:`Files` says ``folder=True``).
+The same call refuses, before any work, an output that exists but is not a regular file (``/dev/full``, a FIFO,
+a folder where a file is written), an output misnamed for its format (``--out o.png`` for a GeoTIFF: give
+:class:`Files` with a ``format``) and an input that is not a regular file (a folder only where :class:`Files` says
+``folder=True``).
 
 The front ends (CLI flags, QGIS destination parameters) call the same functions, so each destination is
 checked the same way wherever it comes from. The helpers :func:`raster_sidecars` and :func:`evaluate_files` (and
@@ -34,6 +30,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -42,12 +39,11 @@ from ..errors import ConfigError, DataError, mention
 from . import locations
 from .atomic import NAME_MAX, path_kind, temporary_path
 from .formats import FORMAT_TABLE, RASTER, RASTER_SUFFIXES, VECTOR_SUFFIXES
-from .read_files import files_read
+from .read_files import SIDECARS, files_read
 
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike], None]
 
-RASTER_SIDECARS = (".aux.xml", ".ovr", ".msk")  # written or replaced by GDAL beside a GeoTIFF
 SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix")
 # files of an input folder that a command may read (a stale metrics.json in a prediction folder is no input)
 DATA_SUFFIXES = (*RASTER_SUFFIXES, *(s for s in VECTOR_SUFFIXES if s != ".json"), *SHAPEFILE_PARTS)
@@ -94,14 +90,11 @@ def check_input_file(path: PathLike, what: str, folder_ok: bool = False, give: s
     kind = path_kind(path)
     if kind is None or (folder_ok and kind == "a folder"):
         return
-    inside = ""
+    found: list[str] = []
     if kind == "a folder" and suffixes:
-        try:
+        with suppress(OSError):
             found = sorted(n for n in os.listdir(path) if n.lower().endswith(suffixes) and not n.startswith("."))
-        except OSError:
-            found = []
-        if found:
-            inside = f" It holds {', '.join(found[:5])}{' ...' if len(found) > 5 else ''}."
+    inside = f" It holds {', '.join(found[:5])}{' ...' if len(found) > 5 else ''}." if found else ""
     raise ConfigError(f"The {what} '{path}' is {kind}, not a file; give {give or 'the file itself'}.{inside} "
                       f"Nothing was read or written.")
 
@@ -136,7 +129,7 @@ def check_name_length(path: PathLike, what: str, given: PathLike | None = None) 
     about whichever file came first, a temporary one)."""
     path = Path(path)
     try:
-        limit = os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
+        limit = os.pathconf(path.parent, "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):  # no such folder (said elsewhere), or no pathconf (Windows)
         limit = NAME_MAX
     size = len(path.name.encode("utf-8", "surrogateescape"))
@@ -156,7 +149,7 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
     (read-only mounts, ACLs, Windows).
     """
     destination = Path(destination)
-    folder = destination.parent if str(destination.parent) else Path(".")
+    folder = destination.parent
     if destination.is_dir():
         raise DataError(f"The {what} '{destination}' is a folder; give a file name such as "
                         f"'{destination / 'out.tif'}'.")
@@ -167,8 +160,7 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
     check_name_length(destination, what)
     probe = temporary_path(destination, ".probe")
     try:
-        with open(probe, "wb") as handle:
-            handle.write(b"0")
+        probe.write_bytes(b"0")
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise DataError(f"The {what} '{destination}' cannot be written: the folder '{folder}' is not "
@@ -176,10 +168,8 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
         raise DataError(f"The {what} '{destination}' cannot be written: creating a file in '{folder}' failed "
                         f"({exc.strerror}). Free the space or choose another destination.") from exc
     finally:
-        try:
+        with suppress(OSError):
             probe.unlink()
-        except OSError:
-            pass
     if destination.exists() and not os.access(destination, os.W_OK):
         raise DataError(f"The {what} '{destination}' exists and is read-only; remove it or choose another name.")
     return destination
@@ -189,7 +179,7 @@ def check_creatable(destination: str | os.PathLike, what: str) -> Path:
     """:func:`check_writable`, where the destination's folder may not exist yet: then its nearest existing parent
     must take files (the run creates the missing folders, as qgis_process does)."""
     destination = Path(destination)
-    folder = destination.parent if str(destination.parent) else Path(".")
+    folder = destination.parent
     nearest = folder
     while not nearest.exists() and nearest != nearest.parent:
         nearest = nearest.parent
@@ -220,19 +210,15 @@ def make_folders(destinations: list[Path]) -> list[Path]:
 def remove_empty_folders(folders: list[Path]) -> None:
     """Remove the folders of :func:`make_folders` that stayed empty (innermost first)."""
     for folder in folders:
-        try:
+        with suppress(OSError):
             folder.rmdir()
-        except OSError:
-            continue
 
 
 def file_identity(path: PathLike) -> tuple[Any, ...]:
     """``("file", st_dev, st_ino)`` for an existing file (symlinks followed), else ``("path", resolved path)``."""
     try:
         st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return ("path", os.path.normcase(os.path.realpath(path)))
-    except OSError:  # unreadable (permissions, loops): the resolved path is the best we know
+    except OSError:  # missing, or unreadable (permissions, loops): the resolved path is the best we know
         return ("path", os.path.normcase(os.path.realpath(path)))
     return ("file", st.st_dev, st.st_ino)
 
@@ -264,8 +250,7 @@ def _expand_input(path: str) -> list[tuple[str, str]]:
 
 
 def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Paths | Files]) -> None:
-    """Refuse a run whose outputs (or their sidecars) are any of its inputs, or each other; whose outputs are
-    not regular files or new paths, or are misnamed for their format; whose inputs are not regular files.
+    """Refuse a run as the module's docstring says.
 
     Args:
         inputs: parameter name (as the user knows it, e.g. ``"image (--image)"``) -> path, list of paths or None
@@ -315,7 +300,7 @@ def raster_sidecars(path: PathLike | None, qml: bool = False) -> list[str]:
     if not path:
         return []
     path = os.fspath(path)
-    files = [path, *(path + s for s in RASTER_SIDECARS)]
+    files = [path, *(path + s for s in SIDECARS)]
     if qml:
         files.append(str(Path(path).with_suffix(".qml")))
     return files

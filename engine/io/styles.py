@@ -1,26 +1,48 @@
-"""QGIS styles (``.qml``) written beside the rasters, so a layer opens styled in QGIS even from a headless run."""
+"""How a class raster is drawn: QGIS styles (``.qml``) written beside the rasters, so a layer opens styled in QGIS
+even from a headless run, and its palette: exactly the model's classes, with their names and colours, some drawn
+transparent.
+
+A GeoTIFF's own colour table always has 2^bits entries (256 for a byte raster, 65536 for UInt16), so QGIS's legend
+would list "3, 4, ... 255" wherever the style file is missing. The palette goes instead into GDAL's side file
+(``.aux.xml``, beside the category names): as many entries as classes, with an alpha channel that the TIFF table
+lacks, so the classes drawn transparent (a mask's "background" or "clear") stay transparent without the style.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from ..errors import DataError
+from ..runtime.environment import require
 from .writers import hex_to_rgb
+
+
+def set_palette(band: Any, class_names: Sequence[str], class_colors: Sequence[str],
+                transparent: Collection[int] = ()) -> None:
+    """The palette on a GDAL band of a raster opened read-only (so it goes to the side file): a colour per class,
+    alpha 0 for the ``transparent`` ones, and the class names."""
+    if len(class_names) != len(class_colors):
+        raise DataError(f"{len(class_names)} class names but {len(class_colors)} colours; they must match.")
+    gdal = require("osgeo.gdal")
+    table = gdal.ColorTable()
+    for index, color in enumerate(class_colors):
+        table.SetColorEntry(index, (*hex_to_rgb(color), 0 if index in transparent else 255))
+    band.SetColorTable(table)
+    band.SetColorInterpretation(gdal.GCI_PaletteIndex)
+    band.SetCategoryNames([str(n) for n in class_names])
 
 
 def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int = 1,
              transparent: Collection[int] = ()) -> str:
     """A QGIS (3.x) raster style with a paletted renderer naming every class; nodata and the ``transparent``
     classes stay transparent."""
-    entries = []
-    for value, (name, color) in enumerate(zip(class_names, class_colors)):
-        r, g, b = hex_to_rgb(color)
-        alpha = 0 if value in transparent else 255
-        entries.append(f'        <paletteEntry value="{value}" color="#{r:02x}{g:02x}{b:02x}" alpha="{alpha}" '
-                       f'label={quoteattr(str(name))}/>')
-    palette = "\n".join(entries)
+    palette = "\n".join(f'        <paletteEntry value="{value}" color="#{"%02x%02x%02x" % hex_to_rgb(color)}" alpha="'
+                        f'{0 if value in transparent else 255}" label={quoteattr(str(name))}/>'
+                        for value, (name, color) in enumerate(zip(class_names, class_colors)))
     return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
 <qgis version="3.22.0" styleCategories="Symbology" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
   <pipe>

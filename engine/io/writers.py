@@ -1,11 +1,9 @@
 """Writers for segmentation rasters: class and probability GeoTIFFs, streamed and committed whole.
 
-Every output goes to a hidden temporary file beside its destination and is renamed onto it only when
-complete, so a cancelled or failed run never leaves a file that looks finished and never touches the
-previous result. GeoTIFFs are tiled and DEFLATE-compressed, written row block by row block as the
-segmenter finishes rows, then get internal overviews; the class raster carries a colour table, category
-names (GDAL's ``.aux.xml``, also embedded as band metadata) and nodata 255, plus a ``.qml`` sidecar with a
-paletted renderer for QGIS.
+Every output goes to a hidden temporary file beside its destination and is renamed onto it only when complete
+(:mod:`.atomic`'s rule). GeoTIFFs are tiled and DEFLATE-compressed, written row block by row block as the segmenter
+finishes rows, then get internal overviews; the class raster carries its category names (GDAL's ``.aux.xml``, also
+embedded as band metadata) and nodata.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import math
 import os
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +22,13 @@ import numpy as np
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
 from .atomic import refuse_special, temporary_path, write_failure
+from .read_files import SIDECARS
 
 CLASS_NODATA = 255  # of a Byte class raster (classes 0..254); see class_raster_type for more classes
 PROBABILITY_NODATA_UINT8 = 255
 PROBABILITY_SCALE_UINT8 = 254  # probability p is stored as round(p * 254); 255 is nodata
 BLOCK = 256
 SMALL_RASTER_BLOCKS = 16  # up to this many blocks GDAL compresses on the calling thread alone
-SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
 @contextmanager
@@ -53,9 +51,7 @@ def writing(destination: str | os.PathLike, needed: int | None = None) -> Iterat
         yield
     except DualStreamError:
         raise
-    except Exception as exc:
-        if not isinstance(exc, (OSError, RuntimeError)):
-            raise  # a programming error, not the file system
+    except (OSError, RuntimeError) as exc:  # the file system (anything else is a programming error: raised as is)
         # the traceback's frames hold the GDAL dataset open; clear them so it closes now (its last write fails
         # here, under this handler) and not at garbage collection, after the temp files are gone
         traceback.clear_frames(exc.__traceback__)
@@ -78,12 +74,8 @@ def _root_cause(failures: list[str]) -> str:
 def remove_quietly(path: Path) -> None:
     """Delete ``path`` and its GDAL sidecars where they exist (clean-up must not mask the error behind it)."""
     for candidate in [path] + [Path(str(path) + s) for s in SIDECARS]:
-        try:
+        with suppress(OSError):
             candidate.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass
 
 
 def commit_file(tmp: Path, destination: Path) -> None:
@@ -134,16 +126,9 @@ def overview_levels(width: int, height: int, min_size: int = 512) -> list[int]:
 
 
 class GeoTiffStreamWriter:
-    """A tiled, compressed GeoTIFF written in order, row block by row block, to a temp file.
-
-    Args:
-        destination: final path.
-        width, height, count: raster size and band count.
-        dtype: numpy dtype name ("uint8", "float32").
-        crs, transform: georeferencing (rasterio CRS / Affine); crs may be None.
-        nodata: nodata value written into the file.
-        block: tile size of the GeoTIFF (rows are buffered until a full block row is ready).
-    """
+    """A tiled, compressed GeoTIFF written in order, row block by row block, to a temp file: ``dtype`` a numpy
+    dtype name, ``crs`` (may be None) and ``transform`` a rasterio CRS and Affine, ``block`` the tile size (rows
+    are buffered until a full block row is ready)."""
 
     def __init__(self, destination: str | os.PathLike, *, width: int, height: int, count: int, dtype: str,
                  crs: Any, transform: Any, nodata: float | None, block: int = BLOCK):
@@ -173,8 +158,9 @@ class GeoTiffStreamWriter:
             if dataset is None:  # without exceptions: the error handler holds why
                 raise RuntimeError(f"GDAL could not create '{self.tmp}'")
             try:
-                if crs is not None:
-                    dataset.SetProjection(_wkt(crs))
+                if crs is not None:  # a rasterio CRS, or anything it takes ("EPSG:32652", WKT)
+                    crs = crs if hasattr(crs, "to_wkt") else require("rasterio.crs").CRS.from_user_input(crs)
+                    dataset.SetProjection(crs.to_wkt())
                 if transform is not None:
                     dataset.SetGeoTransform(transform.to_gdal())
                 if nodata is not None:
@@ -186,9 +172,8 @@ class GeoTiffStreamWriter:
                 raise
         self._dataset = dataset
         self._buffer = np.zeros((self.count, min(block, self.height), self.width), self.dtype)
-        self._buffer_row = 0  # first row held in the buffer
+        self._buffer_row = 0  # first row held in the buffer: the rows written so far
         self._filled = 0  # rows filled in the buffer
-        self.rows_written = 0
         self._closed = False
 
     def _threads(self) -> int:
@@ -196,9 +181,6 @@ class GeoTiffStreamWriter:
         handing them out costs more than it saves."""
         blocks = -(-self.width // self.block) * -(-self.height // self.block) * self.count
         return process_cores() if blocks > SMALL_RASTER_BLOCKS else 1
-
-    def _band(self, band: int) -> Any:
-        return self._dataset.GetRasterBand(band)
 
     def write_rows(self, row: int, array: np.ndarray) -> None:
         """Append rows starting at ``row`` (must follow the rows written so far); ``array`` is (count, n, W)."""
@@ -222,13 +204,12 @@ class GeoTiffStreamWriter:
             return
         with writing(self.destination, self.needed):
             self._dataset.WriteArray(self._buffer[:, :self._filled], xoff=0, yoff=self._buffer_row)
-        self.rows_written = self._buffer_row + self._filled
         self._buffer_row += self._filled
         self._filled = 0
 
     def set_descriptions(self, names: Sequence[str]) -> None:
         for band, name in enumerate(names, start=1):
-            self._band(band).SetDescription(str(name))
+            self._dataset.GetRasterBand(band).SetDescription(str(name))
 
     def close(self) -> None:
         """Flush the last rows and close the dataset (the file stays at the temp path)."""
@@ -242,8 +223,8 @@ class GeoTiffStreamWriter:
         finally:
             self._dataset = None
             self._closed = True
-        if self.rows_written != self.height:
-            raise DataError(f"Only {self.rows_written} of {self.height} rows were written to '{self.destination}'.")
+        if self._buffer_row != self.height:
+            raise DataError(f"Only {self._buffer_row} of {self.height} rows were written to '{self.destination}'.")
 
     def finalize(self, *, overviews: str | None = "nearest", category_names: Sequence[str] | None = None,
                  scale: float | None = None, metadata: dict[str, str] | None = None,
@@ -258,12 +239,12 @@ class GeoTiffStreamWriter:
         with writing(self.destination, self.needed):
             for key, value in (metadata or {}).items():
                 self._dataset.SetMetadataItem(str(key), str(value))
-            if category_names is not None:
-                self._band(1).SetMetadataItem("CLASS_NAMES", json.dumps(list(category_names)))  # in the TIFF
+            if category_names is not None:  # in the TIFF
+                self._dataset.GetRasterBand(1).SetMetadataItem("CLASS_NAMES", json.dumps(list(category_names)))
             if scale is not None:
                 for band in range(1, self.count + 1):
-                    self._band(band).SetScale(float(scale))
-                    self._band(band).SetOffset(0.0)
+                    self._dataset.GetRasterBand(band).SetScale(float(scale))
+                    self._dataset.GetRasterBand(band).SetOffset(0.0)
         self.close()
         gdal = require("osgeo.gdal")
         levels = overview_levels(self.width, self.height) if overviews else []
@@ -306,11 +287,8 @@ class GeoTiffStreamWriter:
     def abort(self) -> None:
         """Drop the temp file; the destination is left as it was."""
         if not self._closed:
-            try:
-                with writing(self.destination):
-                    self._dataset = None  # closes it (a half-written file may fail to; it is deleted anyway)
-            except Exception:  # noqa: BLE001
-                pass
+            with suppress(Exception), writing(self.destination):
+                self._dataset = None  # closes it (a half-written file may fail to; it is deleted anyway)
             self._dataset = None
             self._closed = True
         remove_quietly(self.tmp)
@@ -324,23 +302,13 @@ def _gdal_type(gdal: Any, dtype: np.dtype) -> int:
     return types[dtype.name]
 
 
-def _wkt(crs: Any) -> str:
-    """A rasterio CRS, or anything rasterio's CRS takes ("EPSG:32652", WKT), as WKT."""
-    if not hasattr(crs, "to_wkt"):
-        crs = require("rasterio.crs").CRS.from_user_input(crs)
-    return crs.to_wkt()
-
-
-class gdal_errors:
-    """Context manager: GDAL raises Python exceptions inside (restores the previous mode)."""
-
-    def __init__(self, gdal: Any):
-        self.gdal = gdal
-
-    def __enter__(self) -> None:
-        self._previous = self.gdal.GetUseExceptions()
-        self.gdal.UseExceptions()
-
-    def __exit__(self, *exc: Any) -> None:
-        if not self._previous:
-            self.gdal.DontUseExceptions()
+@contextmanager
+def gdal_errors(gdal: Any) -> Iterator[None]:
+    """GDAL raises Python exceptions inside (restores the previous mode)."""
+    previous = gdal.GetUseExceptions()
+    gdal.UseExceptions()
+    try:
+        yield
+    finally:
+        if not previous:
+            gdal.DontUseExceptions()

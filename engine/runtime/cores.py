@@ -1,4 +1,5 @@
-"""How many CPU threads a model should run with (:func:`model_threads`).
+"""How many CPU threads a model should run with (:func:`model_threads`), and whether this CPU computes in bfloat16
+natively (:func:`bf16_instructions`).
 
 A model's intra-op threads meet at a barrier after every operator. Where they spin while they wait (torch's
 OpenMP threads), a machine whose other processes keep cores busy (a desktop in use, other jobs) leaves some
@@ -13,12 +14,17 @@ again every ``RECHECK_SECONDS`` (a 4096² scene on 2 shared cores takes minutes,
 goes; at load 7-10, 512-px tiles of a ConvNeXt-tiny UNet took 1.9-2.3x as long with 2 threads as with 1).
 This process's own runnable threads (a reader, torch's workers still spinning) are not counted as busy
 elsewhere.
+
+With AMX or AVX-512 BF16, oneDNN's bfloat16 convolutions and matrix products run at about twice the float32 rate;
+without, bfloat16 is emulated and slower than float32. torch reports both instruction sets (private helpers of
+``torch.cpu``, asked defensively); Linux's ``/proc/cpuinfo`` flags answer where torch cannot.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import suppress
 from typing import Any
 
 from .environment import process_cores
@@ -27,6 +33,9 @@ LOADAVG = "/proc/loadavg"
 SAMPLES = 5  # snapshots of the run queue, SAMPLE_INTERVAL apart; their median (a short task is not a busy core)
 SAMPLE_INTERVAL = 0.01
 RECHECK_SECONDS = 10.0  # a running segmentation chooses torch's threads again this often
+CPUINFO = "/proc/cpuinfo"
+#: Flag in /proc/cpuinfo -> the instruction set's name as the log says it.
+BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX-512 BF16"}
 
 
 def _running_now() -> int | None:
@@ -46,11 +55,9 @@ def _own_running() -> int:
         return 1
     running = 0
     for task in tasks:
-        try:
-            with open(f"/proc/self/task/{task}/stat", encoding="ascii", errors="replace") as handle:
-                running += handle.read().rsplit(")", 1)[-1].split()[0] == "R"
-        except (OSError, IndexError):
-            continue
+        stat = f"/proc/self/task/{task}/stat"
+        with suppress(OSError, IndexError), open(stat, encoding="ascii", errors="replace") as handle:
+            running += handle.read().rsplit(")", 1)[-1].split()[0] == "R"
     return max(1, running)
 
 
@@ -68,29 +75,24 @@ def busy_elsewhere() -> int:
     return max(0, sorted(counts)[len(counts) // 2] - 1)
 
 
-def env_threads() -> int | None:
-    """OMP_NUM_THREADS when the user set it (a cap the runtimes honour)."""
+def _capped(cores: int) -> int:
+    """``cores``, at most OMP_NUM_THREADS when the user set it (a cap the runtimes honour)."""
     try:
-        value = int(os.environ.get("OMP_NUM_THREADS", ""))
+        cap = int(os.environ.get("OMP_NUM_THREADS", ""))
     except ValueError:
-        return None
-    return value if value > 0 else None
+        return cores
+    return min(cores, cap) if cap > 0 else cores
 
 
 def free_cores() -> int:
     """This process's cores less those busy elsewhere now, at least 1, at most OMP_NUM_THREADS when set."""
-    free = max(1, process_cores() - busy_elsewhere())
-    cap = env_threads()
-    return min(free, cap) if cap else free
+    return _capped(max(1, process_cores() - busy_elsewhere()))
 
 
 def model_threads(spinning: bool) -> int:
     """Threads for a model on the CPU: the free cores for a runtime whose threads spin between operators, else
     every core of this process; at most OMP_NUM_THREADS when set."""
-    if spinning:
-        return free_cores()
-    cap = env_threads()
-    return min(process_cores(), cap) if cap else process_cores()
+    return free_cores() if spinning else _capped(process_cores())
 
 
 _torch_ceiling: int | None = None  # the most threads torch may get: the user's (or a test's) setting, or its default
@@ -122,3 +124,25 @@ def follow_torch_threads(torch: Any, every: float = RECHECK_SECONDS) -> int:
         return torch.get_num_threads()
     _followed_at = now
     return torch_cpu_threads(torch)
+
+
+def _cpuinfo_flags() -> set[str]:
+    with suppress(OSError), open(CPUINFO, encoding="ascii", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def bf16_instructions(torch: Any = None, flags: set[str] | None = None) -> str | None:
+    """The name of the instruction set with which this CPU computes bfloat16 natively, or None."""
+    if torch is not None:
+        cpu = getattr(torch, "cpu", None)
+        for name, check in (("AMX-BF16", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported")):
+            try:
+                if getattr(cpu, check)():
+                    return name
+            except (AttributeError, RuntimeError):
+                continue
+    found = _cpuinfo_flags() if flags is None else flags
+    return next((name for flag, name in BF16_FLAGS.items() if flag in found), None)

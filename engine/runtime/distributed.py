@@ -44,15 +44,9 @@ class DistContext:
 
 def setup_distributed(device: str, backend: str | None = None,
                       timeout: timedelta | None = None) -> tuple[DistContext, str]:
-    """Join the process group described by torchrun's RANK/WORLD_SIZE/LOCAL_RANK (nccl on CUDA, gloo on CPU).
-
-    Args:
-        device: the requested device; CUDA becomes ``cuda:LOCAL_RANK``.
-        backend: force a backend (``gloo`` where the group only ever meets at barriers).
-        timeout: how long collectives wait (torch's default otherwise).
-
-    Returns the context and the device this process uses (``cuda:LOCAL_RANK`` on CUDA).
-    """
+    """Join the process group described by torchrun's RANK/WORLD_SIZE/LOCAL_RANK (nccl on CUDA, gloo on CPU, or
+    ``backend``: ``gloo`` where the group only ever meets at barriers; ``timeout``: how long collectives wait).
+    Returns the context and the device this process uses (CUDA becomes ``cuda:LOCAL_RANK``)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:  # not under torchrun: no torch import (an onnxruntime run may not need it at all)
         return DistContext(), device

@@ -16,13 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import DependencyError
+from ..errors import ConfigError, DependencyError
 
 #: The ``dualstream`` package (pyproject.toml): its dependencies and extras pin the versions, read from
 #: requirements*.txt, so no hint here repeats a version.
 DISTRIBUTION = "dualstream"
 #: Optional packages -> the extra of the package that installs them, and what they are for.
 EXTRAS = {"onnx": ("onnx", "ONNX export"), "onnxruntime": ("onnx", "ONNX export and the onnxruntime backend")}
+#: The packages a run needs, as the report names them (``gdal``: GDAL's Python bindings, ``osgeo``).
+REQUIRED = ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio")
 #: Packages pip must not install: they are built against the system's GDAL, which QGIS shares.
 SYSTEM_PACKAGES = {"rasterio": "python3-rasterio", "osgeo": "python3-gdal"}
 
@@ -42,13 +44,8 @@ def installed_requirements() -> dict[str, str]:
         requires = importlib.metadata.requires(DISTRIBUTION) or []
     except importlib.metadata.PackageNotFoundError:
         return {}
-    pins = {}
-    for line in requires:
-        requirement = line.split(";")[0].strip()
-        name = re.match(r"[A-Za-z0-9_.-]+", requirement)
-        if name:
-            pins[name.group(0).lower()] = requirement
-    return pins
+    requirements = [line.split(";")[0].strip() for line in requires]
+    return {name.group(0).lower(): r for r in requirements if (name := re.match(r"[A-Za-z0-9_.-]+", r))}
 
 
 def _python() -> str:
@@ -101,13 +98,9 @@ def require(package: str) -> Any:
 
 def _version(package: str) -> str | None:
     try:
-        module = importlib.import_module(package)
+        module = importlib.import_module("osgeo.gdal" if package == "osgeo" else package)
     except Exception:  # noqa: BLE001 - a broken install is reported as missing, never crashes the report
         return None
-    if package == "osgeo":
-        from osgeo import gdal
-
-        return gdal.__version__
     return getattr(module, "__version__", "unknown")
 
 
@@ -120,14 +113,7 @@ def environment_report() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "python_executable": sys.executable,
         "platform": platform.platform(),
-        "numpy": _version("numpy"),
-        "torch": _version("torch"),
-        "transformers": _version("transformers"),
-        "safetensors": _version("safetensors"),
-        "gdal": _version("osgeo"),
-        "rasterio": _version("rasterio"),
-        "onnx": _version("onnx"),  # optional: ONNX export
-        "onnxruntime": _version("onnxruntime"),  # optional: ONNX export, segment --backend onnxruntime
+        **{name: _version("osgeo" if name == "gdal" else name) for name in (*REQUIRED, *EXTRAS)},
         "cuda_available": False,
         "cuda_version": None,
         "gpus": [],
@@ -138,12 +124,10 @@ def environment_report() -> dict[str, Any]:
         report["cuda_available"] = bool(torch.cuda.is_available())
         report["cuda_version"] = torch.version.cuda
         if report["cuda_available"]:
-            for i in range(torch.cuda.device_count()):
-                props = torch.cuda.get_device_properties(i)
-                report["gpus"].append({"index": i, "name": props.name,
-                                       "memory_gib": round(props.total_memory / 2**30, 1)})
-    report["missing"] = [name for name in ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio")
-                         if not report[name]]
+            props = [torch.cuda.get_device_properties(i) for i in range(torch.cuda.device_count())]
+            report["gpus"] = [{"index": i, "name": p.name, "memory_gib": round(p.total_memory / 2**30, 1)}
+                              for i, p in enumerate(props)]
+    report["missing"] = [name for name in REQUIRED if not report[name]]
     report["install_hints"] = {name: install_hint("osgeo" if name == "gdal" else name)
                                for name in report["missing"]}
     return report
@@ -151,27 +135,22 @@ def environment_report() -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable lines of :func:`environment_report`."""
-    lines = [f"DualStream engine {report['engine']} on Python {report['python']} ({report['python_executable']})"]
-    for name in ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio"):
-        lines.append(f"{name}: {report[name] or 'MISSING'}")
-    for name in ("onnx", "onnxruntime"):
-        lines.append(f"{name}: {report[name]}" if report[name] else
-                     f"{name}: not installed (optional, for {EXTRAS[name][1]}): {install_hint(name)}")
+    lines = [f"DualStream engine {report['engine']} on Python {report['python']} ({report['python_executable']})",
+             *(f"{name}: {report[name] or 'MISSING'}" for name in REQUIRED),
+             *(f"{name}: {report[name]}" if report[name] else
+               f"{name}: not installed (optional, for {EXTRAS[name][1]}): {install_hint(name)}" for name in EXTRAS)]
     if report["cuda_available"]:
-        for gpu in report["gpus"]:
-            lines.append(f"GPU {gpu['index']}: {gpu['name']} ({gpu['memory_gib']} GiB), CUDA {report['cuda_version']}")
+        lines += [f"GPU {gpu['index']}: {gpu['name']} ({gpu['memory_gib']} GiB), CUDA {report['cuda_version']}"
+                  for gpu in report["gpus"]]
     else:
         lines.append("GPU: none usable (CUDA not available); DualStream will run on the CPU")
-    for name, hint in report["install_hints"].items():
-        lines.append(f"To install {name}: {hint}")
+    lines += [f"To install {name}: {hint}" for name, hint in report["install_hints"].items()]
     return "\n".join(lines)
 
 
 def resolve_device(requested: str = "auto") -> str:
     """Map 'auto'/'cpu'/'cuda'/'cuda:N' to a usable torch device string, with a clear error if impossible."""
     torch = require("torch")
-    from ..errors import ConfigError
-
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
@@ -182,19 +161,15 @@ def resolve_device(requested: str = "auto") -> str:
     return requested
 
 
-# Files that exist only where a GPU driver is loaded (NVIDIA; AMD's ROCm, which torch also calls CUDA)
+# Files that exist only where a GPU driver is loaded (NVIDIA; AMD's ROCm, which torch also calls CUDA): without
+# any, CUDA cannot be available
 GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")
-
-
-def gpu_possible() -> bool:
-    """False when no GPU driver is loaded, so CUDA cannot be available: decided without importing torch."""
-    return any(os.path.exists(path) for path in GPU_DRIVER_FILES)
 
 
 def resolve_device_lazily(requested: str = "auto") -> str:
     """:func:`resolve_device`, but without importing torch where the answer is the CPU anyway (the start-up of
     an onnxruntime run: importing torch takes seconds)."""
-    if requested == "cpu" or (requested == "auto" and not gpu_possible()):
+    if requested == "cpu" or (requested == "auto" and not any(os.path.exists(p) for p in GPU_DRIVER_FILES)):
         return "cpu"
     return resolve_device(requested)
 

@@ -7,6 +7,7 @@ import threading
 import time
 from concurrent import futures
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import suppress
 from typing import Any
 
 
@@ -78,10 +79,8 @@ class Prefetcher:
     def close(self) -> None:
         self._stop.set()
         while self._alive():
-            try:
+            with suppress(queue.Empty):
                 self._queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
         self._join()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import suppress
 
 from ..callbacks import Callback
 from ..errors import ConfigError, mention
@@ -66,13 +67,10 @@ def available_memory(device: str) -> tuple[int | None, str]:
             return int(free), f"free GPU memory on {device}"
         except Exception:  # noqa: BLE001 - no CUDA, or a driver that cannot tell: no check
             return None, device
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024, "available RAM"
-    except OSError:
-        pass
+    with suppress(OSError), open("/proc/meminfo", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024, "available RAM"
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "available RAM"
     except (ValueError, OSError, AttributeError):
@@ -103,21 +101,14 @@ def largest_fitting(mode: str, preset: str | None, batch: int, tile: int, channe
 
 def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels: int, device: str, step: int,
                  batch_flag: str = mention("train.batch_size"), tile_flag: str = mention("data.tile_size")) -> None:
-    """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``.
-
-    The message gives the estimate, the free memory, the largest batch at this tile and the largest tile (a
-    multiple of ``step``) at this batch that fit.
-    """
+    """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``, naming the largest
+    batch at this tile and the largest tile (a multiple of ``step``) at this batch that fit."""
     free, where = available_memory(device)
     if free is None or _fits(mode, preset, batch, tile, channels, free):
         return
     need = estimate_bytes(mode, preset, batch, tile, channels)
     best_batch, best_tile = largest_fitting(mode, preset, batch, tile, channels, free, step)
-    options = []
-    if best_batch:
-        options.append(f"{batch_flag} {best_batch}")
-    if best_tile:
-        options.append(f"{tile_flag} {best_tile}")
+    options = [f"{flag} {value}" for flag, value in ((batch_flag, best_batch), (tile_flag, best_tile)) if value]
     hint = (" or ".join(options) + " fits") if options else f"even {tile_flag} {step} with {batch_flag} 1 does not fit"
     raise ResourceError(
         f"{batch} tile(s) ({batch_flag} {batch}) of {tile} x {tile} px ({tile_flag} {tile}) need about "
@@ -167,17 +158,12 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
                             f"{mention('data.tile_size')} {cover} or less.")
 
 
-def graph_bytes(batch: int, bands: int, classes: int, tile: int) -> int:
-    """Memory one run of a model made elsewhere needs at least: its float32 input and output tensors, each taken
-    twice (the layout's transpose, the softmax and the blend copy them)."""
-    return 2 * 4 * int(batch) * (int(bands) + int(classes)) * int(tile) ** 2
-
-
 def check_graph_memory(batch: int, bands: int, classes: int, tile: int, model: str, fix: str) -> None:
     """ResourceError, before anything is allocated, when one batch of the graph ``model`` cannot fit in RAM:
-    ``batch`` tiles of ``tile`` px with ``bands`` bands in and ``classes`` channels out. ``fix``: what to change
-    (the flag, or the description key, that set the size)."""
-    need = graph_bytes(batch, bands, classes, tile)
+    ``batch`` tiles of ``tile`` px with ``bands`` bands in and ``classes`` channels out, float32, each taken twice
+    (the layout's transpose, the softmax and the blend copy them). ``fix``: what to change (the flag, or the
+    description key, that set the size)."""
+    need = 2 * 4 * int(batch) * (int(bands) + int(classes)) * int(tile) ** 2
     free, where = available_memory("cpu")
     if free is None or need <= free:
         return

@@ -21,10 +21,6 @@ from .environment import require
 Ready = Callable[[], None]
 
 
-def _already_ready() -> None:
-    return None
-
-
 def to_device(array: Any, device: Any) -> Any:
     """``array`` (numpy or a CPU tensor) as a tensor on ``device``, copied without waiting where that is CUDA."""
     torch = require("torch")
@@ -40,7 +36,7 @@ def to_host(tensors: Sequence[Any]) -> tuple[list[np.ndarray], Ready]:
     still being filled when this returns; elsewhere they are complete)."""
     torch = require("torch")
     if not tensors or tensors[0].device.type != "cuda":
-        return [t.cpu().numpy() for t in tensors], _already_ready
+        return [t.cpu().numpy() for t in tensors], lambda: None  # complete already
     hosts = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
     for host, tensor in zip(hosts, tensors):
         host.copy_(tensor, non_blocking=True)

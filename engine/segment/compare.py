@@ -27,10 +27,9 @@ from ..config import CompareConfig, PolygonsConfig, SegmentConfig
 from ..data.labels import NO_CHANGE, transition_name
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import write_text_atomic
-from ..io.palette import set_palette
 from ..io.prediction_tags import class_names_of, prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, raster_sidecars
-from ..io.styles import qml_path_for, qml_text
+from ..io.styles import qml_path_for, qml_text, set_palette
 from ..io.writers import GeoTiffStreamWriter, class_raster_type
 from .change_table import ChangeRow, change_rows, hectares_per_pixel, write_change_table
 

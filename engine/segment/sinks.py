@@ -34,10 +34,9 @@ from ..io.atomic import (
     uninterrupted,
 )
 from ..io.digest import file_sha256
-from ..io.palette import set_palette
 from ..io.polygons import FeatureTags, write_polygons
 from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, prediction_tags
-from ..io.styles import confidence_qml_text, qml_path_for, qml_text
+from ..io.styles import confidence_qml_text, qml_path_for, qml_text, set_palette
 from ..io.writers import (
     PROBABILITY_NODATA_UINT8,
     PROBABILITY_SCALE_UINT8,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..runtime.cpu_features import bf16_instructions
+from ..runtime.cores import bf16_instructions
 from ..runtime.environment import require
 
 

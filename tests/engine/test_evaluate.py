@@ -15,8 +15,8 @@ from engine.callbacks import RecordingCallback
 from engine.config import EvaluateConfig
 from engine.errors import AlignmentError, DataError
 from engine.evaluate import RunLengthEncoder, evaluate, rle_encode
-from engine.io.palette import set_palette
 from engine.io.prediction_tags import prediction_tags
+from engine.io.styles import set_palette
 from engine.io.writers import GeoTiffStreamWriter
 
 

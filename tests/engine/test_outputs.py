@@ -13,10 +13,9 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from engine.errors import DataError
-from engine.io.palette import set_palette
 from engine.io.polygons import ClassRule, polygonize
 from engine.io.safety import check_writable
-from engine.io.styles import qml_path_for, qml_text
+from engine.io.styles import qml_path_for, qml_text, set_palette
 from engine.io.writers import GeoTiffStreamWriter
 
 gdal.UseExceptions()

@@ -15,8 +15,8 @@ from engine.config import PolygonsConfig, SegmentConfig
 from engine.config.polygons import class_rules, default_transparent, transparent_classes
 from engine.errors import ConfigError, DataError
 from engine.io import outlines
-from engine.io.palette import set_palette
 from engine.io.polygons import ClassRule, polygonize
+from engine.io.styles import set_palette
 from engine.segment.vectorize import polygonize_raster
 
 gdal.UseExceptions()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.errors import ConfigError
-from engine.runtime.cpu_features import bf16_instructions
+from engine.runtime.cores import bf16_instructions
 from engine.training.speed import speed_line
 from engine.training.step_setup import decide_precision, decide_step
 

@@ -8,7 +8,7 @@ CMX's cross-path attention); one of the engine's decoders makes the change logit
 (fusion + decoder), so a frozen encoder's features are cached and the head trained on them as for the single-stream
 families (``training/cached.py``). ``encode`` (one date's maps) and ``head`` (the dates' maps to logits) split the
 model for a :class:`FirstDateFeatures` store (:meth:`ChangeModel.share_first_dates`) and for the onnxruntime
-backend's two graphs (``export/onnx_dates.py``).
+backend's two graphs (``export/onnx_cache.py``).
 """
 
 from __future__ import annotations
