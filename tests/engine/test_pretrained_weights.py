@@ -117,3 +117,21 @@ def test_a_frozen_cached_encoder_never_keeps_random_weights_unasked(pretrained, 
 def test_a_cached_frozen_encoder_is_no_first_stage():
     assert stage_line(True) == "Stage 1: encoders frozen." and stage_line(False) == "Stage 2: all layers trained."
     assert "Stage" not in stage_line(True, cached=True) and "every epoch" in stage_line(True, cached=True)
+
+
+def test_no_engine_module_tells_our_own_encoder_kinds_apart_by_comparing_names():
+    """What an encoder of our own means (its build, release file, input embedding) is a lookup, OWN_BACKBONES, and
+    what its weights mean a record (encoders.weights): no ``kind == "prithvi"`` anywhere in the engine."""
+    import ast
+    from pathlib import Path
+
+    from engine.models.encoders.backbone import OWN_BACKBONES
+
+    engine = Path(__file__).resolve().parents[2] / "engine"
+    found = []
+    for path in engine.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare) and any(isinstance(side, ast.Constant) and side.value in OWN_BACKBONES
+                                                     for side in [node.left, *node.comparators]):
+                found.append(f"{path.relative_to(engine)}:{node.lineno}")
+    assert found == []

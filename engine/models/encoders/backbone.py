@@ -13,6 +13,8 @@ keeps), ``pyramid`` a trainable 1x1 neck (for single-stride ViTs) and the resamp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -146,7 +148,8 @@ class Encoder(nn.Module):
         elif architecture:
             self.backbone = _rebuild(spec, architecture, in_channels, drop_path)
         else:
-            self.backbone = (PrithviViT(in_channels, drop_path=drop_path, **spec.sizes) if spec.kind == "prithvi"
+            own = OWN_BACKBONES.get(spec.kind)
+            self.backbone = (own.build(in_channels, drop_path=drop_path, **spec.sizes) if own
                              else _build_backbone(spec, in_channels, drop_path))
             log(source.random_line(role))
         self.channels = [int(c) for c in self.backbone.channels]
@@ -158,15 +161,14 @@ class Encoder(nn.Module):
     @staticmethod
     def _pretrained(spec: EncoderSpec, source: PretrainedSource, channels: int, drop_path: float,
                     log: Callable[[str], None]) -> tuple[nn.Module, str, str]:
-        weights = source.weights
-        if spec.kind != "prithvi":  # a transformers backbone; Prithvi is our own module, read from a release file
+        own, weights = OWN_BACKBONES.get(spec.kind), source.weights
+        if own is None:  # a transformers backbone
             backbone, where = _load_backbone(source.location(), spec, source.encoder, log,
                                              weights.hub_id if weights else "")
             return backbone, where, _adapt_first_conv(backbone, channels)
         path = release_file(source.location(), weights.file if weights else "", log)
-        backbone, _ = load_release(path, spec, drop_path, log)
-        return backbone, str(path), checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels,
-                                                                   "patch embedding", "bands")
+        backbone, _ = own.load(path, spec, drop_path, log)
+        return backbone, str(path), own.adapt(backbone, channels)
 
     @torch.no_grad()
     def _strides(self, channels: int) -> list[int]:
@@ -182,7 +184,7 @@ class Encoder(nn.Module):
         encoder that takes each tile's date and place (see ``SegmentationModel.forward``)."""
         if self.kind == "mit":
             return checkpoints.mit_features(self.backbone, x)
-        if self.kind == "prithvi":
+        if self.kind in OWN_BACKBONES:
             return self.backbone(x, coords)
         return list(self.backbone(x).feature_maps)
 
@@ -204,7 +206,7 @@ class Encoder(nn.Module):
 
 def _architecture(backbone: nn.Module) -> dict[str, Any]:
     """What rebuilds ``backbone`` without its checkpoint: Prithvi's sizes or the transformers config."""
-    if isinstance(backbone, PrithviViT):
+    if isinstance(backbone, tuple(own.build for own in OWN_BACKBONES.values())):
         return dict(backbone.sizes)
     config = backbone.config.to_dict()
     return {k: v for k, v in config.items() if k not in ("transformers_version", "architectures", "_name_or_path",
@@ -213,9 +215,27 @@ def _architecture(backbone: nn.Module) -> dict[str, Any]:
 
 def _rebuild(spec: EncoderSpec, architecture: dict[str, Any], channels: int, drop_path: float) -> nn.Module:
     """A randomly initialised backbone of a recorded architecture (a bundle's weights then load into it)."""
-    if spec.kind == "prithvi":
-        return PrithviViT(channels, drop_path=drop_path, **architecture)
+    own = OWN_BACKBONES.get(spec.kind)
+    if own:
+        return own.build(channels, drop_path=drop_path, **architecture)
     transformers = require("transformers")
     settings = {k: v for k, v in architecture.items() if k != "model_type"}
     config = transformers.AutoConfig.for_model(architecture["model_type"], **{**settings, "num_channels": channels})
     return _backbone_class(config.model_type, spec, "the bundle")(config)
+
+
+def _adapt_patch_embed(backbone: nn.Module, channels: int) -> str:
+    return checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels, "patch embedding", "bands")
+
+
+@dataclass(frozen=True)
+class OwnBackbone:
+    """A kind of encoder built by a module of our own (not transformers), its weights read from a release file."""
+
+    build: Any  # the module class: (channels, drop_path=..., **sizes)
+    load: Callable[[Path, EncoderSpec, float, Callable[[str], None]], tuple[nn.Module, dict[str, Any]]]
+    adapt: Callable[[Any, int], str]  # the input embedding for a band count
+
+
+#: The kinds built here (every other kind but ``mit`` is a transformers backbone)
+OWN_BACKBONES: dict[str, OwnBackbone] = {"prithvi": OwnBackbone(PrithviViT, load_release, _adapt_patch_embed)}
