@@ -23,6 +23,7 @@ from ..bundle.schema import BundleMetadata
 from ..data.band_names import RgbChoice, pick_rgb
 from ..io.atomic import write_bytes_atomic
 from ..io.tables import dict_csv_text
+from ..io.writers import hex_to_rgb
 
 IGNORE_COLOR = (0.5, 0.5, 0.5)
 
@@ -130,16 +131,9 @@ def quicklook(image: np.ndarray, rgb: RgbChoice | None = None) -> np.ndarray:
     return np.nan_to_num(out)
 
 
-def _hex_to_rgb(color: str) -> tuple[float, float, float]:
-    color = color.lstrip("#")
-    if len(color) not in (6, 8):
-        return IGNORE_COLOR
-    return tuple(int(color[i:i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
-
-
 def colorize(classes: np.ndarray, colors: list[str]) -> np.ndarray:
     """Class map (H,W) -> RGB (H,W,3) in [0,1]; values outside the palette (ignore index) grey."""
-    palette = np.array([_hex_to_rgb(c) for c in colors] + [IGNORE_COLOR], dtype=np.float64)
+    palette = np.array([np.divide(hex_to_rgb(c), 255) for c in colors] + [IGNORE_COLOR], dtype=np.float64)
     index = np.where((classes >= 0) & (classes < len(colors)), classes, len(colors)).astype(np.int64)
     return palette[index]
 
