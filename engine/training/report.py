@@ -11,7 +11,6 @@ import base64
 import html
 import io
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from ..bundle.describe import format_value
 from ..bundle.schema import BundleMetadata
 from ..data.band_names import RgbChoice, pick_rgb
 from ..io.atomic import write_bytes_atomic
-from ..io.tables import dict_csv_text
+from ..io.tables import dict_csv_text, json_safe
 from ..io.writers import hex_to_rgb
 
 IGNORE_COLOR = (0.5, 0.5, 0.5)
@@ -42,21 +41,9 @@ def report_paths(output: str | os.PathLike) -> dict[str, str]:
     }
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, json_path: str | os.PathLike) -> None:
     """One row per epoch. Per-class IoU lists become ``val_iou_class<i>`` columns in the CSV."""
-    write_bytes_atomic(json_path, json.dumps(_json_safe(history), indent=2).encode("utf-8"))
+    write_bytes_atomic(json_path, json.dumps(json_safe(history), indent=2).encode("utf-8"))
     rows = []
     for entry in history:
         row = {k: v for k, v in entry.items() if not isinstance(v, list)}
