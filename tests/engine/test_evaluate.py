@@ -14,10 +14,17 @@ from osgeo import ogr, osr
 from engine.callbacks import RecordingCallback
 from engine.config import EvaluateConfig
 from engine.errors import AlignmentError, DataError
-from engine.evaluate import RunLengthEncoder, evaluate, rle_encode
+from engine.evaluate import RunLengthEncoder, evaluate
 from engine.io.prediction_tags import prediction_tags
 from engine.io.styles import set_palette
 from engine.io.writers import GeoTiffStreamWriter
+
+
+def rle_encode(mask: np.ndarray) -> str:
+    """Run-length encoding of a whole (h, w) binary mask: row-major, 1-indexed, "-1" when empty."""
+    encoder = RunLengthEncoder()
+    encoder.update(mask)
+    return encoder.finish()
 
 
 def rle_decode(text: str, shape: tuple[int, int]) -> np.ndarray:
