@@ -19,6 +19,7 @@ from engine.config import SegmentConfig
 from engine.data import synthetic, synthetic_pairs
 from engine.data.metadata import DataMetadata, DataSummary
 from engine.data.normalize import BandStatistics
+from engine.data.sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder
 from engine.models import build_model
 from engine.segment import segment
 
@@ -290,3 +291,14 @@ def published(root: Path, names: list[str], dates: tuple[str, str] = ("A", "B"),
         with rasterio.open(pair.change) as ds:
             _png(root / label / f"{name}.png", (ds.read() * 255).astype(np.uint8))
     return root
+
+
+# ------------------------------------------------------------------------------------------------ sampling
+def cell_index_from_label(label: np.ndarray, foreground: np.ndarray | None = None, *, ignore_index: int = 255,
+                          cell: int = DEFAULT_CELL) -> CellIndex:
+    """The :class:`~engine.data.sampling.CellIndex` of a whole mapped label array."""
+    builder = CellIndexBuilder(label.shape[1], label.shape[0], cell)
+    labelled = label != ignore_index
+    fg = (labelled & (label != 0)) if foreground is None else foreground
+    builder.add(0, 0, fg, labelled)
+    return builder.build()
