@@ -1,5 +1,6 @@
 """Helpers the test modules share (model bundles, bulk scene folders, in-memory training tiles, pretrained
-checkpoints): test modules and the conftest fixtures import them from here, never from one another.
+checkpoints, a callback that records what it is told, cell indices of whole labels): test modules and the conftest
+fixtures import them from here, never from one another.
 
 Nothing here imports qgis: the engine tests import it with qgis blocked.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -20,6 +22,7 @@ from engine.data import synthetic, synthetic_pairs
 from engine.data.metadata import DataMetadata, DataSummary
 from engine.data.normalize import BandStatistics
 from engine.data.sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder
+from engine.errors import render
 from engine.models import build_model
 from engine.segment import segment
 
@@ -193,6 +196,40 @@ class RecordingFeedback:
                 super().pushInfo(info)
 
         return _Feedback()
+
+
+class RecordingCallback(Callback):
+    """Keeps everything it is told; cancels after ``cancel_after`` progress calls."""
+
+    def __init__(self, cancel_after: int | None = None):
+        self.events: list[tuple[str, Any]] = []
+        self.cancel_after = cancel_after
+        self._progress_calls = 0
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        self._progress_calls += 1
+        self.events.append(("progress", (done, total, stage)))
+
+    def info(self, message: str) -> None:
+        self.events.append(("info", render(message)))
+
+    def warning(self, message: str) -> None:
+        self.events.append(("warning", render(message)))
+
+    def progress_line(self, message: str) -> None:
+        self.events.append(("progress_line", render(message)))
+
+    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
+        self.events.append(("metrics", (epoch, dict(values))))
+
+    def epoch_started(self, epoch: int, epochs: int) -> None:
+        self.events.append(("epoch", (epoch, epochs)))
+
+    def is_canceled(self) -> bool:
+        return self.cancel_after is not None and self._progress_calls >= self.cancel_after
+
+    def messages(self, kind: str) -> list[Any]:
+        return [payload for k, payload in self.events if k == kind]
 
 
 class LogLines(Callback):

@@ -11,13 +11,13 @@ import rasterio
 from affine import Affine
 from osgeo import ogr, osr
 
-from engine.callbacks import RecordingCallback
 from engine.config import EvaluateConfig
 from engine.errors import AlignmentError, DataError
 from engine.evaluate import RunLengthEncoder, evaluate
 from engine.io.prediction_tags import prediction_tags
 from engine.io.styles import set_palette
 from engine.io.writers import GeoTiffStreamWriter
+from tests.helpers import RecordingCallback
 
 
 def rle_encode(mask: np.ndarray) -> str:
