@@ -244,40 +244,6 @@ class QuietCallback(Callback):
         pass
 
 
-class RecordingCallback(Callback):
-    """Keeps everything it is told; cancels after ``cancel_after`` progress calls (for tests and scripts)."""
-
-    def __init__(self, cancel_after: int | None = None):
-        self.events: list[tuple[str, Any]] = []
-        self.cancel_after = cancel_after
-        self._progress_calls = 0
-
-    def progress(self, done: float, total: float, stage: str = "") -> None:
-        self._progress_calls += 1
-        self.events.append(("progress", (done, total, stage)))
-
-    def info(self, message: str) -> None:
-        self.events.append(("info", render(message)))
-
-    def warning(self, message: str) -> None:
-        self.events.append(("warning", render(message)))
-
-    def progress_line(self, message: str) -> None:
-        self.events.append(("progress_line", render(message)))
-
-    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
-        self.events.append(("metrics", (epoch, dict(values))))
-
-    def epoch_started(self, epoch: int, epochs: int) -> None:
-        self.events.append(("epoch", (epoch, epochs)))
-
-    def is_canceled(self) -> bool:
-        return self.cancel_after is not None and self._progress_calls >= self.cancel_after
-
-    def messages(self, kind: str) -> list[Any]:
-        return [payload for k, payload in self.events if k == kind]
-
-
 class PartProgress(ForwardingCallback):
     """``inner`` told one count (``stage``) of ``count`` parts while part ``index`` runs: the progress of an inner
     stage named in ``shares`` (``{stage: (start, end)}``, fractions of the part) moves the part on, so a front end

@@ -174,12 +174,6 @@ def declared(section: Section) -> list[Setting]:
     return list(out.values())
 
 
-def undeclared(section: Section) -> list[str]:
-    """Fields of a section's config class(es) without a declaration (the exposure test wants none)."""
-    return [f"{cls.__name__}.{f.name}" for cls in _classes(section) for f in dataclasses.fields(cls)
-            if METADATA_KEY not in f.metadata]
-
-
 def redeclared(cls: type, name: str, default: Any) -> Any:
     """Field ``name`` of config class ``cls`` with another default and the same declaration: a model family that
     changes the base's preset or aux ratio declares nothing again."""

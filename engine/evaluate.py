@@ -77,13 +77,6 @@ class RunLengthEncoder:
         return " ".join(f"{s} {n}" for s, n in self.pairs) if self.pairs else "-1"
 
 
-def rle_encode(mask: np.ndarray) -> str:
-    """Run-length encoding of a whole (h, w) binary mask: row-major, 1-indexed, "-1" when empty."""
-    encoder = RunLengthEncoder()
-    encoder.update(mask)
-    return encoder.finish()
-
-
 @dataclass
 class _ImageResult:
     name: str

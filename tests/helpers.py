@@ -1,5 +1,6 @@
 """Helpers the test modules share (model bundles, bulk scene folders, in-memory training tiles, pretrained
-checkpoints): test modules and the conftest fixtures import them from here, never from one another.
+checkpoints, a callback that records what it is told, cell indices of whole labels): test modules and the conftest
+fixtures import them from here, never from one another.
 
 Nothing here imports qgis: the engine tests import it with qgis blocked.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -19,6 +21,8 @@ from engine.config import SegmentConfig
 from engine.data import synthetic, synthetic_pairs
 from engine.data.metadata import DataMetadata, DataSummary
 from engine.data.normalize import BandStatistics
+from engine.data.sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder
+from engine.errors import render
 from engine.models import build_model
 from engine.segment import segment
 
@@ -194,6 +198,40 @@ class RecordingFeedback:
         return _Feedback()
 
 
+class RecordingCallback(Callback):
+    """Keeps everything it is told; cancels after ``cancel_after`` progress calls."""
+
+    def __init__(self, cancel_after: int | None = None):
+        self.events: list[tuple[str, Any]] = []
+        self.cancel_after = cancel_after
+        self._progress_calls = 0
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        self._progress_calls += 1
+        self.events.append(("progress", (done, total, stage)))
+
+    def info(self, message: str) -> None:
+        self.events.append(("info", render(message)))
+
+    def warning(self, message: str) -> None:
+        self.events.append(("warning", render(message)))
+
+    def progress_line(self, message: str) -> None:
+        self.events.append(("progress_line", render(message)))
+
+    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
+        self.events.append(("metrics", (epoch, dict(values))))
+
+    def epoch_started(self, epoch: int, epochs: int) -> None:
+        self.events.append(("epoch", (epoch, epochs)))
+
+    def is_canceled(self) -> bool:
+        return self.cancel_after is not None and self._progress_calls >= self.cancel_after
+
+    def messages(self, kind: str) -> list[Any]:
+        return [payload for k, payload in self.events if k == kind]
+
+
 class LogLines(Callback):
     """A callback keeping what a run said, line by line (warnings prefixed ``warning: ``)."""
 
@@ -290,3 +328,14 @@ def published(root: Path, names: list[str], dates: tuple[str, str] = ("A", "B"),
         with rasterio.open(pair.change) as ds:
             _png(root / label / f"{name}.png", (ds.read() * 255).astype(np.uint8))
     return root
+
+
+# ------------------------------------------------------------------------------------------------ sampling
+def cell_index_from_label(label: np.ndarray, foreground: np.ndarray | None = None, *, ignore_index: int = 255,
+                          cell: int = DEFAULT_CELL) -> CellIndex:
+    """The :class:`~engine.data.sampling.CellIndex` of a whole mapped label array."""
+    builder = CellIndexBuilder(label.shape[1], label.shape[0], cell)
+    labelled = label != ignore_index
+    fg = (labelled & (label != 0)) if foreground is None else foreground
+    builder.add(0, 0, fg, labelled)
+    return builder.build()

@@ -21,6 +21,7 @@ from ..errors import DataError, mention
 from ..io.formats import is_vector_path
 from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region
 from .scene import SceneReader
+from .scene_labels import count_values
 
 SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
 
@@ -42,7 +43,7 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
             w, h = min(SCAN_BLOCK, c1 - col), min(SCAN_BLOCK, r1 - row)
             if raster:
                 raw, ok = reader.read_raw_label(col, row, w, h)
-                _count_values(raw[ok], counts)
+                count_values(raw[ok], counts)
             if fast:
                 classes = reader.mapper.map_raster(raw, ok, strict=False)  # the reader's rule, its classes
             else:  # vector labels or extent/AOI: the reader's full label path applies rasterising and masks
@@ -102,20 +103,6 @@ def has_foreground(path: str, counts: dict[str, int], data_cfg: DataConfig) -> b
         if cls not in (0, ignore):
             return True
     return False
-
-
-def _count_values(values: np.ndarray, counts: dict[str, int]) -> None:
-    if values.size == 0:
-        return
-    if np.all(values == np.floor(values)) and values.min() >= 0 and values.max() < 65536:
-        n = np.bincount(values.astype(np.int64))
-        keys = np.flatnonzero(n)
-        pairs = zip((str(int(k)) for k in keys), n[keys])
-    else:
-        uniq, n = np.unique(values, return_counts=True)
-        pairs = zip((str(int(v)) if float(v).is_integer() else str(float(v)) for v in uniq), n)
-    for key, c in pairs:
-        counts[key] = counts.get(key, 0) + int(c)
 
 
 #: Two-class labels coded otherwise than 0/1, recognised when no label mapping is given and the labels hold these

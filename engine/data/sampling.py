@@ -163,16 +163,6 @@ class CellIndexBuilder:
         return idx
 
 
-def cell_index_from_label(label: np.ndarray, foreground: np.ndarray | None = None, *, ignore_index: int = 255,
-                          cell: int = DEFAULT_CELL) -> CellIndex:
-    """Build a :class:`CellIndex` from a whole mapped label array (tests and small scenes)."""
-    builder = CellIndexBuilder(label.shape[1], label.shape[0], cell)
-    labelled = label != ignore_index
-    fg = (labelled & (label != 0)) if foreground is None else foreground
-    builder.add(0, 0, fg, labelled)
-    return builder.build()
-
-
 @dataclass
 class _RegionCells:
     """The cells of one (scene, region) pair, filtered to those whose centre lies in the region."""

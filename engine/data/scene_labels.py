@@ -111,11 +111,23 @@ class SceneLabels:
             for col in range(0, self.grid.width, block):
                 h, w = min(block, self.grid.height - row), min(block, self.grid.width - col)
                 raw, ok = self.read_raw_label(col, row, w, h)
-                values, n = np.unique(raw[ok], return_counts=True)
-                for v, c in zip(values, n):
-                    key = str(int(v)) if float(v).is_integer() else str(float(v))
-                    counts[key] = counts.get(key, 0) + int(c)
+                count_values(raw[ok], counts)
         return counts
+
+
+def count_values(values: np.ndarray, counts: dict[str, int]) -> None:
+    """Add each raw label value's pixel count to ``counts`` (keyed ``"3"``, or ``"2.5"`` for a fraction)."""
+    if values.size == 0:
+        return
+    if np.all(values == np.floor(values)) and values.min() >= 0 and values.max() < 65536:
+        n = np.bincount(values.astype(np.int64))
+        keys = np.flatnonzero(n)
+        pairs = zip((str(int(k)) for k in keys), n[keys])
+    else:
+        uniq, n = np.unique(values, return_counts=True)
+        pairs = zip((str(int(v)) if float(v).is_integer() else str(float(v)) for v in uniq), n)
+    for key, c in pairs:
+        counts[key] = counts.get(key, 0) + int(c)
 
 
 def _box_grid(bounds: tuple[float, float, float, float], crs: Any) -> RasterGrid:

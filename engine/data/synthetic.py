@@ -78,15 +78,18 @@ def expected_aux(x: Any, y: Any, seed: int = 0, channels: int = 48, informative:
     return out
 
 
-def _write_tif(path: Path, data: np.ndarray, crs: Any, transform: Any) -> None:
+def write_tif(path: Path, data: np.ndarray, crs: Any, transform: Any, nodata: float | None = None) -> str:
+    """Write ``data`` (bands, H, W), or one band (H, W), as a GeoTIFF in its own dtype; returns the path."""
     rasterio = require("rasterio")
+    data = data if data.ndim == 3 else data[None]
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                   dtype=str(data.dtype), crs=crs, transform=transform)
+                   dtype=str(data.dtype), crs=crs, transform=transform, nodata=nodata)
     if data.shape[1] >= 256 and data.shape[2] >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
+    return str(path)
 
 
 def _vision(classes: np.ndarray, seed: int, show_class: bool, dtype: str) -> np.ndarray:
@@ -206,10 +209,10 @@ def write_scene_files(image_path: str | Path, label_path: str | Path | None, aux
     xs, ys = origin[0] + cols * gsd, origin[1] - rows * gsd
     classes = class_at(xs, ys, field_seed)
     vision = _vision(classes, seed, label_from in ("vision", "both"), dtype)
-    _write_tif(Path(image_path), vision, crs, transform)
+    write_tif(Path(image_path), vision, crs, transform)
     if label_path is not None:
         label = (classes * np.uint8(label_value)).astype(np.uint8)[None]
-        _write_tif(Path(label_path), label, crs, transform)
+        write_tif(Path(label_path), label, crs, transform)
         if vector_path is not None:
             _polygonize(Path(label_path), Path(vector_path), vector_crs=vector_crs)
     if aux_paths:
@@ -225,7 +228,7 @@ def write_scene_files(image_path: str | Path, label_path: str | Path | None, aux
                 rng = np.random.default_rng([int(seed), 13, start])
                 extra = rng.normal(size=(aux_extra_bands, ah, aw)).astype(np.float32)
                 block = np.concatenate([block, extra], axis=0)
-            _write_tif(Path(path), block, aux_crs, a_transform)
+            write_tif(Path(path), block, aux_crs, a_transform)
 
 
 def make_scene(path_dir: str | Path, name: str = "scene", *, aux_channels: int | list[int] = 48,

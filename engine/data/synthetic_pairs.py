@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..runtime.environment import require
+from .synthetic import write_tif
 
 ORIGIN = (500_000.0, 4_650_000.0)  # upper-left corner in EPSG:32619 (Massachusetts, as the shared buildings)
 CRS = "EPSG:32619"
@@ -73,15 +74,6 @@ def _draw(ground: np.ndarray, boxes: list[tuple[int, int, int, int]], roof: np.n
     return image
 
 
-def _write(path: Path, array: np.ndarray, transform: object, crs: str, dtype: str, nodata: float | None = None) -> str:
-    rasterio = require("rasterio")
-    profile = {"driver": "GTiff", "height": array.shape[-2], "width": array.shape[-1], "nodata": nodata,
-               "count": array.shape[0] if array.ndim == 3 else 1, "dtype": dtype, "crs": crs, "transform": transform}
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(array if array.ndim == 3 else array[None])
-    return str(path)
-
-
 def _polygons(path: Path, boxes: list[tuple[tuple[int, int, int, int], int, int]], gsd: float) -> str:
     """One square polygon per changed building, with its class before and after."""
     from ..io.geopackage import write_layer
@@ -130,18 +122,18 @@ def make_pair(folder: str | Path, seed: int = 0, size: int = 128, bands: int = 3
     transitions[(classes["before"] == 1) & (classes["after"] == 0)] = TORN_DOWN
     transform = Affine(gsd, 0, ORIGIN[0], 0, -gsd, ORIGIN[1])
     to_uint16 = lambda a: np.round(a * 10000).astype(np.uint16)  # noqa: E731 - reflectance x 10000
-    before = _write(folder / f"{name}_before.tif", to_uint16(before_img), transform, CRS, "uint16")
+    before = write_tif(folder / f"{name}_before.tif", to_uint16(before_img), CRS, transform)
     after_path = folder / f"{name}_after.tif"
     if after_grid == "same":
-        after = _write(after_path, to_uint16(after_img), transform, CRS, "uint16")
+        after = write_tif(after_path, to_uint16(after_img), CRS, transform)
     else:
         after = _regridded(after_path, after_img, transform, size, gsd, after_grid)
     return Pair(
         before=before, after=after,
-        change=_write(folder / f"{name}_change.tif", (transitions > 0).astype(np.uint8), transform, CRS, "uint8"),
-        transitions=_write(folder / f"{name}_transitions.tif", transitions, transform, CRS, "uint8"),
-        before_classes=_write(folder / f"{name}_before_classes.tif", classes["before"], transform, CRS, "uint8"),
-        after_classes=_write(folder / f"{name}_after_classes.tif", classes["after"], transform, CRS, "uint8"),
+        change=write_tif(folder / f"{name}_change.tif", (transitions > 0).astype(np.uint8), CRS, transform),
+        transitions=write_tif(folder / f"{name}_transitions.tif", transitions, CRS, transform),
+        before_classes=write_tif(folder / f"{name}_before_classes.tif", classes["before"], CRS, transform),
+        after_classes=write_tif(folder / f"{name}_after_classes.tif", classes["after"], CRS, transform),
         change_polygons=_polygons(folder / f"{name}_change.gpkg", [(b, 0, 1) for b in built]
                                   + [(b, 1, 0) for b in torn], gsd),
         changed_pixels=int((transitions > 0).sum()))
@@ -167,4 +159,4 @@ def _regridded(path: Path, image: np.ndarray, transform: object, size: int, gsd:
     out = np.zeros((image.shape[0], height, width), np.float32)
     reproject(image.astype(np.float32), out, src_transform=transform, src_crs=CRS, dst_transform=dst_transform,
               dst_crs=dst_crs, resampling=rasterio.enums.Resampling.bilinear, src_nodata=None, dst_nodata=0)
-    return _write(path, np.round(out * 10000).astype(np.uint16), dst_transform, dst_crs, "uint16", nodata=0)
+    return write_tif(path, np.round(out * 10000).astype(np.uint16), dst_crs, dst_transform, nodata=0)

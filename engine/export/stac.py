@@ -25,6 +25,7 @@ from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
+from ..io.tables import json_safe
 from ..models.configuration_utils import family_card
 from ..models.encoders.weights import model_encoder, pretrained_source
 from ..runtime.environment import require
@@ -150,17 +151,6 @@ def _mlm_name(family: str, preset: str | None, stem: str) -> str:
     return name if re.match(r"^[a-zA-Z]", name) else f"model {name}"
 
 
-def _finite(value: Any) -> Any:
-    """JSON without NaN/inf (the bundle's per-class metrics hold NaN for classes absent from validation)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
                relative_to: str | os.PathLike | None = None) -> dict[str, Any]:
     """The STAC MLM item of ``bundle`` (and of its ONNX export ``onnx``); asset links relative to ``relative_to``."""
@@ -200,15 +190,15 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
         "mlm:accelerator_constrained": False,
         "mlm:input": _inputs(data, tile),
         "mlm:output": [_output(meta, tile)],
-        "mlm:hyperparameters": _finite({"family": family, "preset": preset, **({} if train is None else {
+        "mlm:hyperparameters": json_safe({"family": family, "preset": preset, **({} if train is None else {
             k: getattr(train, k) for k in ("epochs", "learning_rate", "optimizer", "schedule", "batch_size")})}),
         "bands": [{"name": name} for stream in _inputs(data, tile) for name in stream["bands"]],
     }
     if meta.parent:
         properties["description"] += f" Fine-tuned from {meta.parent.get('name')}."
-        properties["dualstream:parent"] = _finite(dict(meta.parent))
+        properties["dualstream:parent"] = json_safe(dict(meta.parent))
     if meta.metrics:
-        properties["dualstream:validation"] = _finite(
+        properties["dualstream:validation"] = json_safe(
             {k: v for k, v in meta.metrics.items() if k in ("epoch", "val_iou", "val_miou", "val_pixel_accuracy")})
     assets = {key: {"href": href(path), "title": title, "type": f"application/octet-stream; application={kind}",
                     "roles": roles, "mlm:artifact_type": kind}

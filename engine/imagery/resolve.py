@@ -183,6 +183,12 @@ def _pick(request: ImageRequest, data: DataMetadata, count: int, names: list[str
     return None
 
 
+def _say(resolved: ResolvedImage, callback: Callback, message: str) -> None:
+    """``message`` kept in what the image's resolution said (``resolved.said``) and logged."""
+    resolved.said.append(message)
+    callback.info(message)
+
+
 def _given(request: ImageRequest, count: int) -> Scaling | None:
     """The scaling the user stated (value scale and offset, for every band), else None."""
     if request.value_scale is None and request.value_offset is None:
@@ -201,8 +207,7 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
     the user's, applied whatever the values (and judged after it); ``opened``: ``path`` open already."""
     values, note, sampled = _sample(path, bands, opened)
     if note:  # said, not warned: the run reads the full resolution, so the result is as it should be
-        resolved.said.append(note)
-        callback.info(note)
+        _say(resolved, callback, note)
     if values.shape[1] < 16:
         return given  # nothing to judge by (an all-nodata image is reported by the data checks)
     value_range = model_view(data).value_range
@@ -211,10 +216,8 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
     values = values if given is None else given.apply(values)
     seen = seen_range(values)  # once: the message below and the judgement read the same range
     if before is not None:
-        resolved.said.append(f"Values brought to the model's units by {given.how}: "
-                             f"{before[0].min():.4g}..{before[1].max():.4g} as read, {seen[0].min():.4g}.."
-                             f"{seen[1].max():.4g} after it.")
-        callback.info(resolved.said[-1])
+        _say(resolved, callback, f"Values brought to the model's units by {given.how}: {before[0].min():.4g}.."
+                                 f"{before[1].max():.4g} as read, {seen[0].min():.4g}..{seen[1].max():.4g} after it.")
     else:  # as the reader reads the file, unless a scaling found below changes it
         resolved.seen = SeenValues(seen[0], seen[1], sampled)
     far = far_outside(*seen, *expected)
@@ -225,11 +228,9 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
     for scaling in filter(None, scalings):
         scaled = seen_range(scaling.apply(values))
         if not far_outside(*scaled, *expected):
-            message = (f"Values rescaled to the model's units by {scaling.how}: "
-                       f"{describe_far(far, labels, seen, expected)}; after it "
-                       f"{scaled[0].min():.4g}..{scaled[1].max():.4g}.")
-            resolved.said.append(message)
-            callback.info(message)
+            _say(resolved, callback, f"Values rescaled to the model's units by {scaling.how}: "
+                                     f"{describe_far(far, labels, seen, expected)}; after it "
+                                     f"{scaled[0].min():.4g}..{scaled[1].max():.4g}.")
             return scaling
     what = (f"the range the model records ({value_range[0]:g}..{value_range[1]:g})" if value_range
             else "where the model's band statistics put its inputs")
@@ -289,8 +290,7 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
     if stac:
         item = read_item(resolved.source, callback.info)
         if item.twins:
-            resolved.said.append(f"STAC item '{item.id}': {item.twins_said()}.")
-            callback.info(resolved.said[-1])
+            _say(resolved, callback, f"STAC item '{item.id}': {item.twins_said()}.")
         pick = pick_for_model(item, request.bands, model_view(data).band_names, data.vision_bands)
         chosen = [item.bands[b - 1] for b in pick.bands]
         labels = [b.label for b in chosen]
@@ -312,17 +312,16 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         count, file_names, tags, band_tags, scales, offsets, masks = watched(
             lambda: _info(opened, mistagged), f"'{resolved.source}'", log)
         if mistagged:
-            resolved.said.append(f"'{resolved.source}': band {count} is tagged alpha (GDAL tags the last band of an "
-                                 f"8-bit RGB + 1 GeoTIFF so unless told otherwise) but holds data, not a mask's clear "
-                                 f"and opaque values, so it is read as a band; GDAL still masks the pixels where it "
-                                 f"is 0: retag it (gdal_edit.py -colorinterp_{count} undefined FILE) to stop that.")
-            callback.info(resolved.said[-1])
+            _say(resolved, callback, f"'{resolved.source}': band {count} is tagged alpha (GDAL tags the last band "
+                                     f"of an 8-bit RGB + 1 GeoTIFF so unless told otherwise) but holds data, not a "
+                                     f"mask's clear and opaque values, so it is read as a band; GDAL still masks the "
+                                     f"pixels where it is 0: retag it (gdal_edit.py -colorinterp_{count} undefined "
+                                     f"FILE) to stop that.")
         if masks:  # said once: the alpha band is where the image is valid, never one of its bands
-            resolved.said.append(f"'{resolved.source}': band {count + 1} is its alpha band, read as its mask "
-                                 f"(where it is valid), not as a band: {count} band(s)."
-                                 if masks == 1 else f"'{resolved.source}': bands {count + 1}-{count + masks} are "
-                                 f"alpha bands, read as its mask, not as bands: {count} band(s).")
-            callback.info(resolved.said[-1])
+            _say(resolved, callback, f"'{resolved.source}': band {count + 1} is its alpha band, read as its mask "
+                                     f"(where it is valid), not as a band: {count} band(s)."
+                                     if masks == 1 else f"'{resolved.source}': bands {count + 1}-{count + masks} "
+                                     f"are alpha bands, read as its mask, not as bands: {count} band(s).")
         pick = _pick(request, data, count, file_names, resolved.source, masks)
         if pick is not None:
             resolved.said.append(pick.said)
@@ -354,9 +353,8 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
     if scaling is None or not (scaling.how.startswith("Sentinel-2") or scaling is given):
         product_nodata = None
     elif product_nodata is not None:  # the product's nodata, which its bands do not declare, stays nodata
-        resolved.said.append(f"Digital number {product_nodata:g} is nodata where a band declares none, as the "
-                             f"product's SPECIAL_VALUE_NODATA says.")
-        callback.info(resolved.said[-1])
+        _say(resolved, callback, f"Digital number {product_nodata:g} is nodata where a band declares none, as the "
+                                 f"product's SPECIAL_VALUE_NODATA says.")
     resolved.path = pick_vrt(base, bands, names or labels, resolved.files.path("input.vrt"),
                              None if scaling is None else scaling.scale, None if scaling is None else scaling.offset,
                              product_nodata)

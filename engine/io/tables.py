@@ -1,4 +1,5 @@
-"""CSV text for every table the project writes (evaluate's metrics, training metrics, bulk summaries).
+"""CSV text for every table the project writes (evaluate's metrics, training metrics, bulk summaries), and
+values made strict JSON for the JSON copies of tables and model cards.
 
 Cells are neutralised against formula injection: a spreadsheet runs a cell that starts with ``=``, ``+``,
 ``-``, ``@``, a tab or a carriage return as a formula, so a class or file named
@@ -14,6 +15,8 @@ import io
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -41,3 +44,17 @@ def csv_text(header: Sequence[Any], rows: Iterable[Iterable[Any]]) -> str:
 def dict_csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     """:func:`csv_text` of mappings: one column per key of ``columns`` (missing keys give empty cells)."""
     return csv_text(columns, ([row.get(k, "") for k in columns] for row in rows))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON takes it, dicts and lists walked: NaN and infinities become None (the per-class
+    metrics hold NaN for classes absent from validation), numpy scalars Python numbers, tuples lists."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

@@ -174,7 +174,7 @@ def _predict(cfg: ProposeConfig, window: Window, folder: Path, callback: Callbac
     its CRS (the scene's, WKT)."""
     import rasterio
 
-    from ..segment.relay import segment_for
+    from ..segment.relay import read_probabilities, segment_for
 
     folder.mkdir(parents=True, exist_ok=True)
     result = segment_for(cfg, callback, image=window.scene, aux=list(cfg.aux), models=list(cfg.models),
@@ -182,14 +182,8 @@ def _predict(cfg: ProposeConfig, window: Window, folder: Path, callback: Callbac
                          extent=list(window.inner_bounds), extent_crs=window.crs or None, tta="none",
                          device=cfg.device, backend=cfg.backend)
     with rasterio.open(result.output) as ds:
-        classes = ds.read(1)
-        transform = ds.transform
-        crs = ds.crs.to_wkt() if ds.crs else ""
-    with rasterio.open(result.extras["probabilities"]) as ds:
-        p = np.ma.filled(ds.read(masked=True), 0.0).astype(np.float32)
-    if p.shape[0] == 1:  # a binary model writes the foreground's probability only
-        p = np.concatenate([1.0 - p, p])
-    return classes, p, list(result.class_names), transform, crs
+        classes, transform, crs = ds.read(1), ds.transform, (ds.crs.to_wkt() if ds.crs else "")
+    return classes, read_probabilities(result.extras["probabilities"])[0], list(result.class_names), transform, crs
 
 
 def _blobs(classes: np.ndarray, transform: Any, min_pixels: float) -> list[tuple[int, tuple[float, ...]]]:

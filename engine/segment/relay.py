@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import numpy as np
+
 from ..callbacks import Callback, RenamedCallback
 from ..config import SETTINGS_SECTIONS, SegmentConfig
 from ..errors import ConfigError, DualStreamError, command, mention, render, reworded
@@ -78,3 +80,17 @@ def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:
     except DualStreamError as exc:
         reworded(exc, rename)
         raise
+
+
+def read_probabilities(path: str) -> tuple[np.ndarray, np.ndarray, Any]:
+    """segment's probability raster read back: (C, H, W) float32, 0 at nodata; the pixels valid in every band; grid."""
+    import rasterio
+
+    from ..data.raster import grid_of
+
+    with rasterio.open(path) as ds:
+        data, grid = ds.read(masked=True), grid_of(ds)
+    p = np.ma.filled(data, 0.0).astype(np.float32)
+    if p.shape[0] == 1:  # a binary model writes the foreground's probability only
+        p = np.concatenate([1.0 - p, p])
+    return p, ~np.ma.getmaskarray(data).any(axis=0), grid

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..config.proposals import SuggestConfig
-from ..data.raster import RasterGrid, grid_of, open_raster
+from ..data.raster import RasterGrid, open_raster
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
 from ..io.geopackage import add_default_style, write_layer
@@ -233,9 +233,7 @@ def next_step(cfg: SuggestConfig) -> str:
 def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> tuple[
         list[np.ndarray], np.ndarray, list[str], Any]:
     """Each view's class probabilities (C, H, W) of one scene, where all are valid, the classes and the grid."""
-    import rasterio
-
-    from ..segment.relay import segment_for
+    from ..segment.relay import read_probabilities, segment_for
 
     folder.mkdir(parents=True, exist_ok=True)
     runs = [(m, "none") for m in cfg.models] + ([(m, cfg.tta) for m in cfg.models] if cfg.tta != "none" else [])
@@ -245,13 +243,7 @@ def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> 
                              output=str(folder / f"classes_{i}.tif"), probabilities=str(folder / f"p_{i}.tif"),
                              tta=tta, device=cfg.device, backend=cfg.backend)
         names = list(result.class_names)
-        with rasterio.open(result.extras["probabilities"]) as ds:
-            data = ds.read(masked=True)
-            grid = grid_of(ds)
-        ok = ~np.ma.getmaskarray(data).any(axis=0)
-        p = np.ma.filled(data, 0.0).astype(np.float32)
-        if p.shape[0] == 1:  # a binary model writes the foreground's probability only
-            p = np.concatenate([1.0 - p, p])
+        p, ok, grid = read_probabilities(result.extras["probabilities"])
         views.append(p)
         valid = ok if valid is None else (valid & ok)
     if len({v.shape for v in views}) > 1:

@@ -1,10 +1,8 @@
-"""Streaming segmentation metrics from a confusion matrix, plus per-image Dice.
+"""Streaming segmentation metrics from a confusion matrix.
 
 :class:`ConfusionMatrix` accumulates over batches and scenes (``update``/``merge``) and summarises as IoU per
 class, mean IoU, F1 (= Dice), precision, recall, pixel accuracy and, for binary models, the foreground IoU
 (IoU of class 1 over all pixels: what the reference's ``JaccardIndex(task="binary", ignore_index=255)`` gives).
-:class:`DiceAccumulator` is the building-segmentation Dice: per image, images whose truth and prediction are
-both empty are excluded, mean over the rest.
 Undefined values (a class absent from truth and prediction) are ``None`` so the summary is valid JSON.
 """
 
@@ -104,46 +102,6 @@ class ConfusionMatrix:
             "pixels": int(total),
             "confusion_matrix": self.matrix.tolist(),
         }
-
-
-class DiceAccumulator:
-    """Per-image Dice of a foreground class; images where truth and prediction are both empty are excluded."""
-
-    def __init__(self, foreground: int = 1, ignore_index: int | None = IGNORE_INDEX):
-        self.foreground = foreground
-        self.ignore_index = ignore_index
-        self.scores: list[float] = []
-        self.skipped_empty = 0
-
-    def update(self, pred: Any, target: Any) -> None:
-        """Add a batch (B, H, W) or a single image (H, W) of class predictions and truth."""
-        pred, target = _to_numpy(pred), _to_numpy(target)
-        if pred.shape != target.shape:
-            raise DataError(f"prediction shape {pred.shape} does not match label shape {target.shape}.")
-        if pred.ndim == 2:
-            pred, target = pred[None], target[None]
-        for p, t in zip(pred, target):
-            valid = t != self.ignore_index if self.ignore_index is not None else np.ones(t.shape, bool)
-            p_fg = (p == self.foreground) & valid
-            t_fg = (t == self.foreground) & valid
-            denom = int(p_fg.sum()) + int(t_fg.sum())
-            if denom == 0:
-                self.skipped_empty += 1
-                continue
-            self.scores.append(2.0 * int((p_fg & t_fg).sum()) / denom)
-
-    def merge(self, other: DiceAccumulator) -> DiceAccumulator:
-        self.scores.extend(other.scores)
-        self.skipped_empty += other.skipped_empty
-        return self
-
-    @property
-    def value(self) -> float | None:
-        """Mean per-image Dice, or None when every image was empty in both masks."""
-        return float(np.mean(self.scores)) if self.scores else None
-
-    def summary(self) -> dict[str, Any]:
-        return {"dice": self.value, "images": len(self.scores), "images_empty_excluded": self.skipped_empty}
 
 
 def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "iou") -> float:

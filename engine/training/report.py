@@ -11,7 +11,6 @@ import base64
 import html
 import io
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from ..bundle.describe import format_value
 from ..bundle.schema import BundleMetadata
 from ..data.band_names import RgbChoice, pick_rgb
 from ..io.atomic import write_bytes_atomic
-from ..io.tables import dict_csv_text
+from ..io.tables import dict_csv_text, json_safe
+from ..io.writers import hex_to_rgb
 
 IGNORE_COLOR = (0.5, 0.5, 0.5)
 
@@ -41,21 +41,9 @@ def report_paths(output: str | os.PathLike) -> dict[str, str]:
     }
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, json_path: str | os.PathLike) -> None:
     """One row per epoch. Per-class IoU lists become ``val_iou_class<i>`` columns in the CSV."""
-    write_bytes_atomic(json_path, json.dumps(_json_safe(history), indent=2).encode("utf-8"))
+    write_bytes_atomic(json_path, json.dumps(json_safe(history), indent=2).encode("utf-8"))
     rows = []
     for entry in history:
         row = {k: v for k, v in entry.items() if not isinstance(v, list)}
@@ -130,16 +118,9 @@ def quicklook(image: np.ndarray, rgb: RgbChoice | None = None) -> np.ndarray:
     return np.nan_to_num(out)
 
 
-def _hex_to_rgb(color: str) -> tuple[float, float, float]:
-    color = color.lstrip("#")
-    if len(color) not in (6, 8):
-        return IGNORE_COLOR
-    return tuple(int(color[i:i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
-
-
 def colorize(classes: np.ndarray, colors: list[str]) -> np.ndarray:
     """Class map (H,W) -> RGB (H,W,3) in [0,1]; values outside the palette (ignore index) grey."""
-    palette = np.array([_hex_to_rgb(c) for c in colors] + [IGNORE_COLOR], dtype=np.float64)
+    palette = np.array([np.divide(hex_to_rgb(c), 255) for c in colors] + [IGNORE_COLOR], dtype=np.float64)
     index = np.where((classes >= 0) & (classes < len(colors)), classes, len(colors)).astype(np.int64)
     return palette[index]
 

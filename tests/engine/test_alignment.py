@@ -7,11 +7,11 @@ import pytest
 import rasterio
 from affine import Affine
 
-from engine.callbacks import RecordingCallback
 from engine.data import synthetic
 from engine.data.raster import compose
 from engine.data.scene import SceneReader
 from engine.errors import AlignmentError, DataError
+from tests.helpers import RecordingCallback
 
 SEED = 0
 RATIO = 8

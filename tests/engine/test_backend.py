@@ -212,12 +212,12 @@ def test_auto_runs_torch_where_the_weights_exceed_one_onnx_file(scene, tmp_path,
     import os
 
     from engine.bundle.store import read_metadata
-    from engine.callbacks import RecordingCallback
     from engine.config.inference import SegmentConfig
     from engine.errors import ModelError
     from engine.export.onnx_export import export_onnx
     from engine.segment.backend import make_predictor
     from engine.segment.members import Member
+    from tests.helpers import RecordingCallback
 
     path = bundle(tiny_model("unet", vision=3), tmp_path / "big.dsmodel", [1, 2, 3])
     size = os.path.getsize(path)

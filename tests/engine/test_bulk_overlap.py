@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.callbacks import QuietCallback, RecordingCallback
+from engine.callbacks import QuietCallback
 from engine.config import BulkConfig, SegmentConfig
 from engine.config.inference import DEFAULT_OVERLAP
 from engine.data import synthetic
@@ -21,7 +21,7 @@ from engine.segment.bulk.runner import segment_bulk
 from engine.segment.members import check_members
 from engine.segment.sinks import RowSink
 from engine.segment.tiling import overlap_pixels, tile_count
-from tests.helpers import BULK_SIZES, assert_single_runs_equal, make_bundle
+from tests.helpers import BULK_SIZES, RecordingCallback, assert_single_runs_equal, make_bundle
 
 
 @pytest.mark.parametrize("readers, processes, overlap", [(1, False, True), (2, True, True), (1, False, None)])

@@ -130,7 +130,7 @@ def test_the_budget_caches_on_the_cpu_and_fine_tunes_on_a_gpu(synthetic_scene, t
 
 
 def test_under_a_time_budget_caching_stops_at_its_share_and_says_so(tmp_path):
-    from engine.callbacks import RecordingCallback
+    from tests.helpers import RecordingCallback
 
     model = build_model("unet", preset="tiny", vision_channels=6, aux_channels=0, encoder="tiny_prithvi")
     said = RecordingCallback()

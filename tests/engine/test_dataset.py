@@ -11,11 +11,11 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from engine.callbacks import RecordingCallback
 from engine.config import AugmentConfig, DataConfig, SceneSpec, fill_class_colors
 from engine.data.dataset import build_datasets
 from engine.data.sampling import Region
 from engine.errors import DataError
+from tests.helpers import RecordingCallback
 
 CRS = "EPSG:32652"
 

@@ -7,7 +7,6 @@ import torch
 import transformers
 
 from engine.bundle.store import read_metadata
-from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, TrainConfig
 from engine.errors import ConfigError, ModelError
 from engine.models import build_model, list_encoders
@@ -15,7 +14,7 @@ from engine.models.cmx.configuration_cmx import PRESETS as CMX_PRESETS
 from engine.models.encoders.backbone import Encoder
 from engine.models.fusion import FeatureFusion, FeatureRectify
 from engine.training.trainer import train
-from tests.helpers import aux_tile_datasets, save_quietly, save_segformer_checkpoint, state_copy
+from tests.helpers import RecordingCallback, aux_tile_datasets, save_quietly, save_segformer_checkpoint, state_copy
 
 
 @pytest.mark.parametrize("encoder", ["tiny_convnext", "tiny_swin", "tiny_mit"])

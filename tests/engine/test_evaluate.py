@@ -11,13 +11,20 @@ import rasterio
 from affine import Affine
 from osgeo import ogr, osr
 
-from engine.callbacks import RecordingCallback
 from engine.config import EvaluateConfig
 from engine.errors import AlignmentError, DataError
-from engine.evaluate import RunLengthEncoder, evaluate, rle_encode
+from engine.evaluate import RunLengthEncoder, evaluate
 from engine.io.prediction_tags import prediction_tags
 from engine.io.styles import set_palette
 from engine.io.writers import GeoTiffStreamWriter
+from tests.helpers import RecordingCallback
+
+
+def rle_encode(mask: np.ndarray) -> str:
+    """Run-length encoding of a whole (h, w) binary mask: row-major, 1-indexed, "-1" when empty."""
+    encoder = RunLengthEncoder()
+    encoder.update(mask)
+    return encoder.finish()
 
 
 def rle_decode(text: str, shape: tuple[int, int]) -> np.ndarray:
@@ -139,6 +146,31 @@ def test_folders_pair_by_name_and_dice_excludes_empty(tmp_path):
     with pytest.raises(DataError, match="x3"):
         evaluate(EvaluateConfig(prediction=str(tmp_path / "pred"), label=str(tmp_path / "lab"),
                                 output=str(tmp_path / "m.json")))
+
+
+def test_per_image_dice_excludes_images_empty_in_both(tmp_path):
+    """Per image 2|P&T| / (|P| + |T|) over the labelled pixels; an image empty in both is left out of the mean,
+    which is None when every image is."""
+    for folder in ("pred", "lab", "empty_pred", "empty_lab"):
+        (tmp_path / folder).mkdir()
+    truth, pred = np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8)
+    truth[:4], truth[6:] = 1, 9  # 9: the label's nodata, not counted
+    pred[:2], pred[6:] = 1, 1  # 2 * 16 / (16 + 32), the unlabelled rows aside
+    _pred(tmp_path / "pred" / "x1.tif", pred)
+    _label(tmp_path / "lab" / "x1.tif", truth, nodata=9)
+    _pred(tmp_path / "pred" / "x2.tif", pred)  # truth empty, prediction not: Dice 0
+    _label(tmp_path / "lab" / "x2.tif", np.zeros((8, 8), np.uint8))
+    for folder in ("", "empty_"):  # both empty: left out
+        _pred(tmp_path / f"{folder}pred" / "x3.tif", np.zeros((8, 8), np.uint8))
+        _label(tmp_path / f"{folder}lab" / "x3.tif", np.zeros((8, 8), np.uint8))
+    m = evaluate(EvaluateConfig(prediction=str(tmp_path / "pred"), label=str(tmp_path / "lab"),
+                                output=str(tmp_path / "m.json"), per_image_dice=True))
+    assert [r["dice"] for r in m["per_image"]] == [pytest.approx(2 / 3), 0.0, None]
+    assert m["dice"] == pytest.approx((2 / 3 + 0.0) / 2)
+    assert (m["dice_images"], m["dice_images_empty_excluded"]) == (2, 1)
+    m = evaluate(EvaluateConfig(prediction=str(tmp_path / "empty_pred"), label=str(tmp_path / "empty_lab"),
+                                output=str(tmp_path / "e.json"), per_image_dice=True))
+    assert m["dice"] is None and m["dice_images"] == 0
 
 
 def test_labels_outside_classes_and_no_overlap_are_errors(tmp_path):

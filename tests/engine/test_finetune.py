@@ -12,10 +12,10 @@ import torch
 
 from engine import api
 from engine.bundle.store import load_bundle, read_metadata
-from engine.callbacks import RecordingCallback
 from engine.errors import ConfigError
 from engine.export.stac import model_card
 from engine.io.digest import file_sha256
+from tests.helpers import RecordingCallback
 
 STILL = {"learning_rate": 1e-8, "min_learning_rate": 0.0, "weight_decay": 0.0}  # the weights stay to 1e-5
 

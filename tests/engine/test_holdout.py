@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.callbacks import RecordingCallback
 from engine.config import DataConfig
 from engine.data import synthetic
 from engine.data.dataset import build_datasets
 from engine.data.holdout import hold_out_parts, merge_boxes
-from engine.data.sampling import Region, cell_index_from_label, region_mask
-from tests.helpers import squares_layer
+from engine.data.sampling import Region, region_mask
+from tests.helpers import RecordingCallback, cell_index_from_label, squares_layer
 
 SQUARES = [(16, 16), (160, 16), (16, 160), (160, 160)]  # top-left corners of four 64 px squares of a 256 px scene
 

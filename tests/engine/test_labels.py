@@ -7,10 +7,10 @@ import pytest
 import rasterio
 from osgeo import gdal, ogr, osr
 
-from engine.callbacks import RecordingCallback
 from engine.data import synthetic
 from engine.data.scene import SceneReader
 from engine.errors import DataError
+from tests.helpers import RecordingCallback
 
 gdal.UseExceptions()
 

@@ -7,11 +7,11 @@ import pytest
 from osgeo import ogr, osr
 from rasterio.transform import from_origin
 
-from engine.callbacks import RecordingCallback
 from engine.data.labels import RegionMask, read_polygons
 from engine.data.raster import RasterGrid
 from engine.errors import DataError
 from engine.io import locations
+from tests.helpers import RecordingCallback
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Streaming metrics against a hand-built confusion matrix; per-image Dice; logits -> prediction."""
+"""Streaming metrics against a hand-built confusion matrix; logits -> prediction (per-image Dice: test_evaluate)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.errors import DataError
-from engine.training.metrics import ConfusionMatrix, DiceAccumulator, logits_to_prediction
+from engine.training.metrics import ConfusionMatrix, logits_to_prediction
 
 IGN = 255
 
@@ -93,19 +93,3 @@ def test_logits_to_prediction():
     multi[0, 2, 0, 0] = 1.0
     multi[0, 1, 0, 1] = 1.0
     assert logits_to_prediction(multi).tolist() == [[[2, 1]]]
-
-
-def test_per_image_dice_excludes_images_empty_in_both():
-    dice = DiceAccumulator()
-    truth = np.zeros((3, 2, 2), dtype=np.int64)
-    pred = np.zeros((3, 2, 2), dtype=np.int64)
-    truth[0] = [[1, 1], [0, 0]]
-    pred[0] = [[1, 0], [0, 0]]  # 2 * 1 / (1 + 2)
-    pred[1] = [[1, 0], [0, 0]]  # truth empty, prediction not: dice 0
-    # image 2: both empty -> excluded
-    dice.update(pred, truth)
-    assert dice.value == pytest.approx((2 / 3 + 0.0) / 2)
-    assert dice.summary() == {"dice": pytest.approx(1 / 3), "images": 2, "images_empty_excluded": 1}
-    only_empty = DiceAccumulator()
-    only_empty.update(np.zeros((2, 2)), np.full((2, 2), IGN))
-    assert only_empty.value is None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.callbacks import RecordingCallback
 from engine.errors import ConfigError, ModelError
 from engine.models import ModelConfig, build_model, list_models
 from engine.models.dualstream.configuration_dualstream import PRESETS
+from tests.helpers import RecordingCallback
 
 
 def _inputs(batch: int, vision: int, aux: int, size: int = 64, ratio: int = 8):

@@ -9,10 +9,11 @@ from engine.callbacks import Callback
 from engine.config import DataConfig
 from engine.data import synthetic
 from engine.data.normalize import BandStatistics, compute_statistics
-from engine.data.sampling import Region, cell_index_from_label
+from engine.data.sampling import Region
 from engine.data.scene import SceneReader
 from engine.data.training_stats import training_statistics
 from engine.errors import DataError
+from tests.helpers import cell_index_from_label
 
 
 def _data(dtype: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

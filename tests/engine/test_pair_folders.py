@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.callbacks import RecordingCallback
 from engine.cli.main import main
 from engine.config import DataConfig
 from engine.data.sources import resolve_scenes
 from engine.errors import DataError
-from tests.helpers import published
+from tests.helpers import RecordingCallback, published
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.callbacks import RecordingCallback
 from engine.config import DataConfig
 from engine.data import synthetic
 from engine.data.dataset import build_datasets
-from tests.helpers import squares_layer
+from tests.helpers import RecordingCallback, squares_layer
 
 SQUARE = (96, 128, 96, 128)  # col0, col1, row0, row1: a 32 px square, 1.6 % of the 256 px scene
 

@@ -201,7 +201,7 @@ def test_fill_holes_never_swallows_things_lying_in_the_background(tmp_path):
 
 
 def test_polygon_classes_and_class_values_are_checked_before_any_tracing(tmp_path):
-    from engine.callbacks import RecordingCallback
+    from tests.helpers import RecordingCallback
 
     array = np.zeros((20, 20), np.int32)
     array[2:8, 2:8] = 1

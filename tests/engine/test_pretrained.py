@@ -8,11 +8,10 @@ import pytest
 import torch
 
 from engine.bundle.store import load_bundle, save_bundle
-from engine.callbacks import RecordingCallback
 from engine.errors import ModelError
 from engine.models import build_model
 from engine.models.pretrained import first_patch_conv
-from tests.helpers import save_quietly, save_segformer_checkpoint, state_copy
+from tests.helpers import RecordingCallback, save_quietly, save_segformer_checkpoint, state_copy
 
 transformers = pytest.importorskip("transformers")
 
@@ -142,7 +141,7 @@ def test_missing_folder_and_offline_hub_id(tmp_path, monkeypatch):
 
 HUB_PROBE = """
 import json, sys
-from engine.callbacks import RecordingCallback
+from tests.helpers import RecordingCallback
 from engine.errors import ModelError
 from engine.models import build_model
 results = []

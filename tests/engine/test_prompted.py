@@ -364,8 +364,8 @@ def test_label_progress_moves_through_the_embedding_and_each_prompt(image, model
     through its first share, each prompt through the rest. Before, only the prompts reported (under the segment
     stage), so a front end's bar sat at its start while Segment Anything embedded the window, the slow part."""
     from engine.api import PromptedConfig, Stage, label_with_prompts
-    from engine.callbacks import RecordingCallback
     from engine.prompted.labels import EMBED_SHARE
+    from tests.helpers import RecordingCallback
 
     prompts = _click(tmp_path / "clicks.gpkg")
     recorded = RecordingCallback()
@@ -388,7 +388,7 @@ def test_a_download_inside_label_reports_its_bytes_between_the_label_steps(image
     script = (
         "import json, sys\n"
         "from engine.api import PromptedConfig, label_with_prompts\n"
-        "from engine.callbacks import RecordingCallback\n"
+        "from tests.helpers import RecordingCallback\n"
         "recorded = RecordingCallback()\n"
         "label_with_prompts(PromptedConfig(image=sys.argv[1], prompts=sys.argv[2], model='someone/tiny-sam2',\n"
         "                                  device='cpu', output=sys.argv[3]), recorded)\n"

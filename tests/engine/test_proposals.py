@@ -225,7 +225,7 @@ def test_propose_progress_moves_window_by_window_through_segment_anythings_work(
     the segment run inside reported its tiles under its own stage, which was complete after the first window's
     model run: QGIS's bar reached 100 % in under a second and sat there while Segment Anything worked."""
     from engine.api import ProposeConfig, Stage, propose
-    from engine.callbacks import RecordingCallback
+    from tests.helpers import RecordingCallback
 
     callback = RecordingCallback()
     result = propose(ProposeConfig(windows=str(loop["windows"]), models=[loop["model"]], sam_model=str(loop["sam"]),

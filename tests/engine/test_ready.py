@@ -25,7 +25,7 @@ from engine.api import (
     ready_models,
     segment,
 )
-from engine.callbacks import RecordingCallback, Stage
+from engine.callbacks import Stage
 from engine.ready.catalogue import SHIPPED, load_catalogue, parse_entry, read_catalogue
 from engine.ready.download import Stall, download, partial_path
 from tests.engine.foreign_onnx import expected_classes
@@ -44,6 +44,7 @@ from tests.engine.ready_fixtures import (
     sha256,
     write_catalogue,
 )
+from tests.helpers import RecordingCallback
 
 pytest.importorskip("onnxruntime")
 REPO = Path(__file__).resolve().parents[2]

@@ -9,10 +9,10 @@ from engine.config import AugmentConfig
 from engine.data.sampling import (
     Region,
     TileSampler,
-    cell_index_from_label,
     grid_windows,
     holdout_split,
 )
+from tests.helpers import cell_index_from_label
 
 
 def test_region_geometry() -> None:

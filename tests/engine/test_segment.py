@@ -16,7 +16,6 @@ import rasterio
 from affine import Affine
 from osgeo import gdal
 
-from engine.callbacks import RecordingCallback
 from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.data.raster import apply, compose
@@ -24,7 +23,7 @@ from engine.errors import AlignmentError, BundleError, CanceledError, ConfigErro
 from engine.io.prediction_tags import read_prediction_tags
 from engine.io.writers import overview_levels
 from engine.segment import plan_segmentation, segment
-from tests.helpers import COLORS, NAMES, make_bundle
+from tests.helpers import COLORS, NAMES, RecordingCallback, make_bundle
 
 gdal.UseExceptions()
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import rasterio
 
-from engine.callbacks import RecordingCallback
 from engine.cli.main import main
 from engine.config import BulkConfig, SegmentConfig
 from engine.config.inference import DEFAULT_OVERLAP
@@ -27,7 +26,7 @@ from engine.segment.backend import onnxruntime_missing
 from engine.segment.bulk.runner import segment_bulk
 from engine.segment.bulk.scenes import MARKER_FOLDER
 from engine.segment.tiling import overlap_pixels, tile_count
-from tests.helpers import BULK_SIZES, assert_single_runs_equal, read_pixels
+from tests.helpers import BULK_SIZES, RecordingCallback, assert_single_runs_equal, read_pixels
 
 REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")

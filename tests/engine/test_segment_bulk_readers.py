@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.callbacks import RecordingCallback
 from engine.cli.options import flag_name
 from engine.config import SegmentConfig
 from engine.segment import segment
-from tests.helpers import read_pixels
+from tests.helpers import RecordingCallback, read_pixels
 
 REPO = Path(__file__).resolve().parents[2]
 

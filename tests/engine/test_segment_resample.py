@@ -14,7 +14,6 @@ import pytest
 import rasterio
 from osgeo import gdal
 
-from engine.callbacks import RecordingCallback
 from engine.cli.main import build_parser
 from engine.cli.segment import segment_config_from_args
 from engine.config import SegmentConfig
@@ -22,7 +21,7 @@ from engine.data import synthetic
 from engine.errors import CanceledError, ConfigError
 from engine.segment import segment
 from engine.segment.tiling import tile_count
-from tests.helpers import NAMES, make_bundle
+from tests.helpers import NAMES, RecordingCallback, make_bundle
 
 gdal.UseExceptions()
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.callbacks import RecordingCallback
 from engine.config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from engine.data.sources import resolve_scenes
 from engine.errors import ConfigError, DataError
+from tests.helpers import RecordingCallback
 
 
 def touch(path: Path) -> Path:

@@ -16,12 +16,12 @@ import torch
 from rasterio.transform import from_origin
 
 from engine.bundle.store import save_bundle
-from engine.callbacks import RecordingCallback
 from engine.config import SegmentConfig
 from engine.models import AutoModelConfig, build_model
 from engine.runtime.resources import cover_tile
 from engine.segment.plan import plan_segmentation
 from engine.segment.tile_choice import MAX_TILE_BATCHES, CpuTile, cpu_tile, tiles_needed
+from tests.helpers import RecordingCallback
 
 
 def member(family: str, preset: str = "tiny", tile: int = 32, **model: object) -> SimpleNamespace:

@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from engine.bundle.store import load_bundle, read_metadata
-from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, TrainConfig
 from engine.errors import CanceledError, ConfigError
 from engine.models import AutoModelConfig, ModelConfig, build_model_from_config
@@ -24,7 +23,7 @@ from engine.training.checkpoint import config_differences, load_checkpoint
 from engine.training.metrics import selection_score
 from engine.training.optim import LRSchedule, build_optimizer
 from engine.training.trainer import train
-from tests.helpers import AUX, TILE, aux_tile_datasets
+from tests.helpers import AUX, TILE, RecordingCallback, aux_tile_datasets
 
 
 def _configs(tmp_path: Path, **train_settings) -> tuple[ModelConfig, DataConfig, TrainConfig]:

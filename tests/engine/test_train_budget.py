@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from engine.bundle.store import load_bundle
-from engine.callbacks import RecordingCallback
 from engine.cli.options import flag_name
 from engine.config import DataConfig, TrainConfig
 from engine.errors import mention, render
@@ -22,7 +21,7 @@ from engine.models import AutoModelConfig, build_model_from_config
 from engine.training.budget import TimeBudget
 from engine.training.optim import LRSchedule
 from engine.training.trainer import train
-from tests.helpers import AUX, TILE, AuxTiles, aux_tiles_summary
+from tests.helpers import AUX, TILE, AuxTiles, RecordingCallback, aux_tiles_summary
 
 STEPS = 4  # 16 tiles per epoch, batches of 4
 

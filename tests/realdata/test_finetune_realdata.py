@@ -8,7 +8,7 @@ import pytest
 
 from engine import api
 from engine.bundle.store import read_metadata
-from engine.callbacks import RecordingCallback
+from tests.helpers import RecordingCallback
 
 pytestmark = pytest.mark.realdata
 

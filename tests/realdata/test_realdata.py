@@ -20,12 +20,12 @@ import pytest
 import rasterio
 
 from engine.bundle.store import read_metadata
-from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, EvaluateConfig, SceneSpec, SegmentConfig, TrainConfig
 from engine.evaluate import evaluate
 from engine.models import AutoModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
+from tests.helpers import RecordingCallback
 
 pytestmark = pytest.mark.realdata
 

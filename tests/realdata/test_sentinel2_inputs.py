@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import rasterio
 
-from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, SceneSpec, SegmentConfig, TrainConfig
 from engine.models import AutoModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
+from tests.helpers import RecordingCallback
 
 pytestmark = pytest.mark.realdata
 

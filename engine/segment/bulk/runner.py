@@ -21,7 +21,7 @@ from ...bundle.view import model_view
 from ...callbacks import Callback
 from ...config import BulkConfig, SegmentConfig
 from ...errors import ConfigError, DataError, mention
-from ...io.safety import check_destination, check_writable
+from ...io.safety import check_creatable, check_destination
 from ...runtime.distributed import setup_distributed
 from ...runtime.environment import resolve_device_lazily
 from ..members import Member, check_members, model_defaults, say_assumptions
@@ -61,17 +61,7 @@ def _check_out_dir(bulk: BulkConfig) -> Path:
     missing model, a pattern matching nothing) leaves no folder behind (it is made in :func:`segment_bulk`)."""
     out = Path(bulk.out_dir).expanduser()
     check_destination(out, f"output folder ({mention('bulk.out_dir')})", folder=True)
-    parent = out
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent == out:
-        check_writable(out / "summary.json", "summary")
-        return out
-    try:
-        check_writable(parent / "summary.json", "summary")
-    except DataError as exc:
-        raise DataError(f"The output folder '{out}' cannot be created: '{parent}' is not writable; choose a "
-                        f"writable folder.") from exc
+    check_creatable(out / "summary.json", "summary")
     return out
 
 
