@@ -48,6 +48,7 @@ def date_inputs(dates: int) -> list[str]:
         return ["vision"]
     return ["before", "after"] if dates == 2 else [f"date{i + 1}" for i in range(dates)]
 
+
 PARITY_TOLERANCE = 1e-4  # export: max abs difference onnxruntime vs torch (fp32)
 # One ONNX file is one protobuf message, 2 GiB at most; the graph and metadata take a few MiB beside the weights.
 ONNX_MAX_BYTES = 2**31 - 64 * 2**20

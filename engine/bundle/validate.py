@@ -182,6 +182,7 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "polygon_treatment": _treatments,
 }
 
+
 def _shown(value: Any) -> str:
     text = repr(value) if isinstance(value, str) else str(value) if isinstance(value, (int, float)) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -291,7 +291,6 @@ class DataConfig(Settings):
         return 1 if len(self.class_names) == 2 else len(self.class_names)
 
 
-
 FROZEN_ENCODER = ("off", "cached")
 
 

@@ -34,6 +34,7 @@ def backend_setting(group: str, **declaration: Any) -> Any:
                         "once and cached), else torch; on a GPU torch. The log says which ran and why. torch or "
                         "onnxruntime force one.", **declaration)
 
+
 SCHEDULES = ("cosine", "step", "plateau")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)
@@ -55,6 +56,7 @@ def check_tile_size(tile: int, key: str, aux_ratio: int | None = None, hint: str
     if aux_ratio:
         check(tile % aux_ratio == 0, f"{mention(key)} {tile} must be divisible by the aux ratio {aux_ratio} (every "
                                      f"aux cell covers whole tiles){hint}.")
+
 
 def fill_class_colors(colors: list[str], count: int) -> list[str]:
     """``count`` class colours: the given ones first, then palette colours not used yet (the palette repeats
@@ -147,7 +149,6 @@ def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, 
                               f"= class number), separated by commas.") from None
         mapping[str(int(raw)) if raw.is_integer() else str(raw)] = int(number)
     return mapping
-
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -268,7 +268,6 @@ class ModelConfig(Settings):
         return self.PRESETS[self.preset]
 
 
-
 def family_with_preset(preset: str | None) -> str:
     """The family of a model section that names none: the default family, or, for a preset it lacks, the first
     family that has the preset (training's automatic choice may then change the family, keeping the preset)."""

@@ -102,6 +102,7 @@ def model_type_of(model_type: str, source: str) -> PromptModelType:
                          f"{', '.join(MODELS)} or a checkpoint of type {', '.join(sorted(CHECKPOINT_TYPES))}.")
     return PROMPT_MODEL_TYPES[key]
 
+
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 

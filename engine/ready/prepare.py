@@ -177,7 +177,6 @@ def check_entry(entry: Entry, stats: CsmaskStatistics, path: Path) -> None:
                         f"file {path}: {'; '.join(problems)}. Correct the entry.")
 
 
-
 @dataclass
 class Prepared:
     """The graph to wrap, its description (None: the graph's own metadata) and a download to remove after."""

@@ -80,8 +80,6 @@ class CompareResult:
         return asdict(self)
 
 
-
-
 def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResult:
     """Segment both dates with the model (or take their class rasters) and compare them; writes the change raster,
     its style, and the table and polygons asked for.

@@ -65,6 +65,7 @@ class OnnxMember(_Inputs):
             n: np.ascontiguousarray(a, dtype=np.float32) for n, a in chunk.items()})[0],
             {n: feeds[n] for n in self.inputs}, self.batch)
 
+
 CHECKED_BATCHES = 3  # a model made elsewhere: its first batches' output is checked to be probabilities
 
 

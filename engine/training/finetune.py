@@ -41,6 +41,7 @@ class Parent:
                 "family": model.name, "preset": model.preset, "classes": list(self.metadata.data.class_names),
                 "val_iou": self.metadata.metrics.get("val_iou")}
 
+
 def read_parent(path: str) -> Parent:
     """The parent bundle of ``train.init_from``; ConfigError naming the setting when it is missing or no bundle."""
     from ..bundle.store import read_metadata

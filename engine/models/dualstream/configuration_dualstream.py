@@ -69,7 +69,6 @@ class DualStreamConfig(ModelConfig):
         super().__post_init__()
         self.vision_encoder = check_mit_sizes(self.vision_encoder, "vision_encoder")
 
-
     @property
     def encoder_name(self) -> str | None:
         """The named vision encoder, or None for the preset's MiT."""

@@ -64,7 +64,6 @@ class AuxConvNeXtEncoder(nn.Module):
         return [f1, f2, f3, f4]
 
 
-
 class DualStreamDecoder(nn.Module):
     """ASPP + attention-gated skips with ConvNeXt refinement + up-convs; side heads on the f2 and f3 stages."""
 
