@@ -30,7 +30,7 @@ RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.bat
 
 def unit_settings(section: str) -> tuple[str, ...]:
     """The units of the image's values, the one-class rule and strict inputs (declared once:
-    engine/config/units.py) as ``section``'s settings: every algorithm that runs a model on imagery offers them, as
+    engine/config/reading.py) as ``section``'s settings: every algorithm that runs a model on imagery offers them, as
     a QGIS user cannot run gdal_edit."""
     return tuple(f"{section}.{name}" for name in engine_api().UNIT_FIELDS)
 
