@@ -5,7 +5,7 @@ warning and exit 0, and a file's own GDAL scale was never applied.
 
 And every command that reads imagery for a model states its units the same way: ``suggest`` and ``propose`` take
 ``--value-scale``, ``--value-offset``, ``--accept-one-class`` and ``--strict-inputs`` (one declaration,
-engine/config/units.py), which their errors and warnings advise; before, suggest named options it did not have."""
+engine/config/reading.py), which their errors and warnings advise; before, suggest named options it did not have."""
 
 from __future__ import annotations
 
