@@ -21,7 +21,7 @@ from .reading import (
     extent_setting,
     web_pixel_size,
 )
-from .values import BULK, TTA_MODES, backend_setting, device_setting, parse_label_pairs
+from .values import BULK, TTA_MODES, backend_setting, device_setting, models_setting, parse_label_pairs
 
 # Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's
 # model_defaults fills them. Export records DEFAULT_OVERLAP as Deepness's tiles_overlap.
@@ -51,9 +51,8 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
         label="STAC item (file or URL) instead of an image layer",
         help="A STAC item (JSON file or URL) whose single-band assets are the image: bands picked by name "
              "(eo:bands), scaled by raster:bands, remote COGs read window by window. Replaces the image.")
-    models: list[str] = setting(
-        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
-        param="MODEL", custom_qgis=True, label="Model (.dsmodel or .onnx; several separated by ; for an ensemble)",
+    models: list[str] = models_setting(
+        "Model (.dsmodel or .onnx; several separated by ; for an ensemble)",
         help="The .dsmodel file written by train, an imported model (import), or an ONNX segmentation model: one "
              "exported here (run by onnxruntime) or one made elsewhere that carries Deepness's metadata (or a "
              "MODEL.json beside it). Several make an ensemble: their probabilities are averaged.")
@@ -302,9 +301,8 @@ class CompareConfig(Settings):
                          label="Later date (after)",
                          help="The later date (after), segmented with the same model; any CRS and pixel size: its "
                               "classes are brought onto the first date's grid (nearest).")
-    models: list[str] = setting(
-        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
-        param="MODEL", custom_qgis=True, label="Segmentation model (of one date; several separated by ;)",
+    models: list[str] = models_setting(
+        "Segmentation model (of one date; several separated by ;)",
         help="A segmentation model of one date (a .dsmodel, an imported or ready model, an ONNX model) that "
              "segments both dates; several make an ensemble.")
     before_classes: str | None = setting(

@@ -29,7 +29,7 @@ from .reading import (
     extent_setting,
     web_pixel_size,
 )
-from .values import TTA_MODES, backend_setting, device_setting
+from .values import TTA_MODES, backend_setting, device_setting, models_setting
 
 MIN_WINDOW = 8  # pixels: a smaller square is too small to label or to score
 #: the largest class number a label takes: a class raster holds classes as UInt16, 65535 its nodata
@@ -50,9 +50,8 @@ class SuggestConfig(ValueUnits, ImageReading):
         "extent_crs": f"the CRS of {mention('suggest.images')}",
     }
 
-    models: list[str] = setting(
-        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
-        param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
+    models: list[str] = models_setting(
+        "Model bundle (.dsmodel; several separated by ; for an ensemble)",
         help="Model bundle (.dsmodel); several: an ensemble, whose members' disagreement counts too.")
     images: list[str] = setting(
         default_factory=list, flag="--image", cli={"action": "append"}, metavar="RASTER", group="input and output",
@@ -175,9 +174,8 @@ class ProposeConfig(ValueUnits, ImageReading):
                            custom_qgis=True, label="Windows to label (the layer Suggest where to label wrote)",
                            help="The windows layer suggest wrote (rank, scene, size_px); each window's scene is read "
                                 "from it.")
-    models: list[str] = setting(
-        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
-        param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
+    models: list[str] = models_setting(
+        "Model bundle (.dsmodel; several separated by ; for an ensemble)",
         help="The current model (the one suggest ran): its predicted blobs in each window become the prompts.")
     aux: list[str] = setting(
         default_factory=list, cli={"action": "append"}, metavar="RASTER", group="input and output", param="AUX",

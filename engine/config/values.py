@@ -35,6 +35,13 @@ def backend_setting(group: str, **declaration: Any) -> Any:
                         "onnxruntime force one.", **declaration)
 
 
+
+def models_setting(label: str, help: str) -> Any:
+    """The one declaration of the models a command runs (``--model``, repeatable; QGIS's MODEL, several separated by
+    ``;``): only its label and help differ between commands."""
+    return setting(default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL",
+                   group="input and output", param="MODEL", custom_qgis=True, label=label, help=help)
+
 SCHEDULES = ("cosine", "step", "plateau")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)
