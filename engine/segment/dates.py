@@ -14,9 +14,10 @@ from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.normalize import BandStatistics
 from ..errors import BundleError, DataError, command, mention
-from ..imagery.door import open_image
+from ..imagery.door import open_image, web_source
 from ..imagery.request import ImageRequest
 from ..imagery.resolve import ResolvedImage
+from ..io.locations import is_web_description
 from .expects import image_problem
 
 
@@ -99,14 +100,20 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
     """(every date resolved, the members as they read the stacked tiles, the first date's bands, each later date's
     bands): each date through the image door with its own statistics, its band count and values checked."""
     from ..data.checks import check_image_domain
+    from ..data.ground import map_units_per_metre
     from ..data.raster import band_count, open_raster
 
     resolved = ResolvedDates(ResolvedImage(cfg.image, cfg.image))
     picked: list[list[int]] = []
+    first: Any = None  # the first date's footprint: (bounds, CRS, pixel size in metres), None without georeferencing
     try:
         for date, source in enumerate([cfg.image, *cfg.after]):
             views = [date_view(m, date) for m in members]
+            given, _, web_name = web_source(source)  # a web layer is named as given, not by its temporary window
+            named = f"the {web_name}" if is_web_description(given) else None
             request = ImageRequest.of_segment(cfg.replace(image=source, stac_item=None) if date else cfg)
+            if date and first is not None:
+                request = _over_first_date(request, first, callback)
             got = open_image(request, callback, members=views, warnings=warnings)
             fixed = got.members or views
             if date:
@@ -116,8 +123,11 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
             # the door's dataset where it left the file as it is (the reader takes it over), else the file it made
             dataset = got.dataset or open_raster(got.path, "image" if not date else "later date")
             try:
+                if not date and dataset.crs is not None:
+                    bounds = tuple(dataset.bounds)
+                    first = (bounds, dataset.crs.to_wkt(), dataset.res[0] / map_units_per_metre(dataset.crs, bounds))
                 count = band_count(dataset)  # an alpha band is the date's mask, not one of its bands
-                problem = image_problem(fixed[0].data, count, source)
+                problem = image_problem(fixed[0].data, count, source, named)
                 if problem:
                     raise DataError(f"{problem[0].upper()}{problem[1:]} (model '{members[0].path}'); give every date "
                                     f"with the model's bands ({mention('segment.bands')} picks them by number or name "
@@ -126,7 +136,7 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
                 if not got.changed:  # the door left it as it is: its values judged here, with this date's statistics
                     check_image_domain(dataset, source, bands, views[0].data.vision_stats, members[0].path,
                                        callback, warnings, cfg.strict_inputs, mention("segment.strict_inputs"),
-                                       got.seen)  # the door's sample, not a second read
+                                       got.seen, named)  # the door's sample, not a second read
             finally:
                 if dataset is not got.dataset:
                     dataset.close()
@@ -138,3 +148,18 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
     stacked = [dataclasses.replace(m, metadata=m.metadata.replace(data=dataclasses.replace(
         m.data, bands=None, x_bands=None, image_bands=m.data.vision_bands))) for m in members]
     return resolved, stacked, picked[0], picked[1:]
+
+
+def _over_first_date(request: ImageRequest, first: Any, callback: Callback) -> ImageRequest:
+    """A later date that is a web layer, given no extent of its own, read over the first date's footprint and, given
+    no pixel size, at the first date's: it is brought onto the first date's grid anyway, so that is all it needs."""
+    given, _, name = web_source(request.source)
+    if request.extent is not None or not is_web_description(given):
+        return request
+    bounds, crs, metres = first
+    size = request.pixel_size or metres
+    whose = "as given" if request.pixel_size else "the first date's"
+    callback.info(f"The later date, the {name}, is read over the first date's footprint at "
+                  f"{size:.4g} m per pixel ({whose}).")
+    return dataclasses.replace(request, extent=bounds, extent_crs=crs, pixel_size=size)
+

@@ -20,7 +20,7 @@ from engine.data.scene import SceneReader
 from engine.data.synthetic_pairs import make_pair
 from engine.errors import AlignmentError, DataError
 from engine.models import build_model
-from tests.helpers import LogLines, make_bundle
+from tests.helpers import LogLines, make_bundle, read_pixels
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -384,6 +384,35 @@ def test_a_later_date_covering_part_of_the_first_says_so_in_segment_and_train(tr
     # training only pixels without a later date (no valid pixel for the statistics)
     code, _, err = cli(capsys, *train, "--out", str(tmp_path / "held.dsmodel"))
     assert code == 0, err
+
+
+def test_a_later_date_from_a_web_layer_is_read_over_the_first_date_s_footprint(trained, pairs, tmp_path, capsys):
+    """A later date from a web layer (as QGIS hands it) with no extent of its own is read over the first date's
+    footprint at the first date's pixel size, exactly as with those given, not refused for covering the world."""
+    import subprocess
+
+    from engine.imagery.web import wms_description
+    from tests.ogc_server import OgcServer
+
+    pair = pairs["p0"]
+    rgb = tmp_path / "after_rgb.tif"  # what a WMS serves: 8-bit RGB
+    subprocess.run(["gdal_translate", "-q", "-ot", "Byte", "-scale", pair.after, str(rgb)], check=True)
+    with rasterio.open(pair.before) as first:
+        b, crs, size = first.bounds, first.crs.to_string(), first.res[0]
+    base = ["segment", "--model", trained, "--image", pair.before, "--backend", "torch", "--accept-one-class"]
+    with OgcServer(rgb) as server:
+        later = f"{wms_description(f'{server.url}/wms', 'scene', crs)}|layername=Later WMS"
+        code, out, said = cli(capsys, *base, "--after", later, "--out", str(tmp_path / "footprint.tif"))
+        assert code == 0, said
+        code, _, err = cli(capsys, *base, "--after", later, "--extent", str(b.left), str(b.bottom), str(b.right),
+                           str(b.top), "--extent-crs", crs, "--pixel-size", str(size), "--out",
+                           str(tmp_path / "given.tif"), "--quiet")
+        assert code == 0, err
+        assert server.requests("GetMap") > 0
+    said = " ".join(said.split())  # the 8-bit layer's values are called out by the layer's name
+    assert "The WMS layer 'Later WMS' (uint8) looks unlike the data" in said and "<GDAL_WMS>" not in said, said
+    assert "--pixel-size" not in said, said  # nothing given, so nothing to say about it
+    assert (read_pixels(tmp_path / "footprint.tif") == read_pixels(tmp_path / "given.tif")).all()
 
 
 def test_a_pair_opens_each_date_once(trained, pairs, tmp_path, capsys, monkeypatch):
