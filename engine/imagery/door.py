@@ -50,6 +50,7 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
     try:
         if not request.stac and is_web_description(opened.path):
             opened.window = _window(request, view, folder or opened.files.path("web"), callback)
+            opened.named = f"the {request.name or web_source(request.source)[2]}"
             opened.path = opened.source = opened.window.path
         elif request.pixel_size and not any(is_web_description(source) for source in aux):
             message = (f"{mention(request.size_key)} ({request.pixel_size:g} m) is the pixel size web layers are read "

@@ -70,6 +70,7 @@ class ResolvedImage:
     changed: bool = False  # bands picked or values scaled: the members read every band of ``path`` in order
     members: list[Any] | None = None  # with a model: the members as they read ``path``
     window: Any = None  # a web source's window (``engine.imagery.web.WebWindow``) when the source was one
+    named: str | None = None  # how messages name a web source ("the WMS layer 'Ortho'"), not by its window's path
     assets: list[str] = field(default_factory=list)  # a STAC item's assets stacked into ``path``, by key
     aux: list[str] = field(default_factory=list)  # the aux rasters asked with it, a web layer's as its window
     seen: SeenValues | None = None  # the values judged, where the reader reads them as they were sampled

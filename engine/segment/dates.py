@@ -41,6 +41,10 @@ class ResolvedDates:
         return self.first.window
 
     @property
+    def named(self) -> str | None:
+        return self.first.named
+
+    @property
     def out_of_range(self) -> str | None:
         return self.first.out_of_range or next((d.out_of_range for d in self.later if d.out_of_range), None)
 
@@ -109,12 +113,11 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
     try:
         for date, source in enumerate([cfg.image, *cfg.after]):
             views = [date_view(m, date) for m in members]
-            given, _, web_name = web_source(source)  # a web layer is named as given, not by its temporary window
-            named = f"the {web_name}" if is_web_description(given) else None
             request = ImageRequest.of_segment(cfg.replace(image=source, stac_item=None) if date else cfg)
             if date and first is not None:
                 request = _over_first_date(request, first, callback)
             got = open_image(request, callback, members=views, warnings=warnings)
+            named = got.named  # a web layer as given, not by its temporary window
             fixed = got.members or views
             if date:
                 resolved.later.append(got)

@@ -234,7 +234,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
         warnings.append(message)
         callback.warning(message)
-    from ..imagery.door import open_image, web_source
+    from ..imagery.door import open_image
     from ..imagery.request import ImageRequest
     from .dates import check_dates, plan_dates
 
@@ -245,9 +245,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         resolved = open_image(ImageRequest.of_segment(cfg), callback, members=members, warnings=warnings,
                               aux=aux_paths)  # a web layer among the aux: its window over the same extent
         members, aux_paths = resolved.members or members, resolved.aux
-    named = None  # how messages name the image where its path is not what the user gave
-    if resolved.window is not None:  # a web service: the run reads (and names) its window, a temporary file
-        named = f"the {web_source(cfg.image)[2]}"
+    named = resolved.named  # how messages name the image where its path is not what the user gave
+    if resolved.window is not None:  # a web service: the run reads its window, a temporary file
         cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]
     doors = resolved.dates if dates > 1 else (resolved,)
