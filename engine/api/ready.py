@@ -11,9 +11,8 @@ from pathlib import Path
 from ..bundle.imported import ImportedDescription
 from ..bundle.model_files import import_onnx
 from ..errors import ConfigError
-from ..ready.cached import cached_problem
 from ..ready.catalogue import CATALOGUE_ENV, Entry, find_entry, load_catalogue
-from ..ready.prepare import MODELS_ENV, bundle_path, default_folder, missing_requirements, prepare
+from ..ready.prepare import MODELS_ENV, bundle_path, cached_problem, default_folder, missing_requirements, prepare
 from .protocol import Callback
 
 __all__ = ["CATALOGUE_ENV", "MODELS_ENV", "ReadyModel", "ReadyResult", "get_ready_model", "models_folder",

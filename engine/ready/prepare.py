@@ -31,8 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bundle.imported import imported_graph, is_imported
+from ..bundle.store import read_metadata
+from ..bundle.view import model_view
 from ..callbacks import Callback
-from ..errors import ConfigError, DataError, DependencyError
+from ..errors import ConfigError, DataError, DependencyError, DualStreamError
 from ..io.digest import file_sha256
 from ..runtime.environment import pip_install_command
 from .catalogue import Entry, Source, requirement_problem
@@ -57,6 +60,30 @@ def default_folder() -> Path:
 def bundle_path(folder: str | os.PathLike, name: str) -> Path:
     """The bundle of the ready model ``name`` in ``folder``."""
     return Path(folder) / f"{name}.dsmodel"
+
+
+def cached_problem(path: str | os.PathLike, entry: Entry) -> str | None:
+    """Why the bundle ``path`` in the models folder is not the verified model of ``entry`` (None: it is): it must
+    load, hold a model made elsewhere whose graph is the entry's (same SHA-256) and whose bytes still match the
+    bundle's own digest. A garbage file or another model under the entry's name is "damaged"."""
+    path = Path(path)
+    try:
+        meta = read_metadata(path)
+    except DualStreamError:
+        return "it does not load as a model bundle (truncated, edited or no bundle at all)"
+    except OSError as exc:
+        return f"it cannot be read ({exc})"
+    if not is_imported(meta):
+        return "it holds a model trained with DualStream, not the catalogue's graph"
+    recorded = str(model_view(meta.data).record.get("graph_sha256") or "")
+    if recorded != entry.source.sha256:
+        return (f"its graph has SHA-256 {recorded[:12] or 'none'}..., the catalogue's is "
+                f"{entry.source.sha256[:12]}...: another model")
+    try:
+        imported_graph(path, meta)
+    except DualStreamError:
+        return "its graph does not match the bundle's checksum (altered or damaged)"
+    return None
 
 
 def download_path(folder: str | os.PathLike, name: str, sha256: str) -> Path:
