@@ -1,16 +1,14 @@
 """``accept``: the checked windows of a proposals layer into the user's labels and labelled area.
 
-The features of the accepted windows (as the user left them: deleted, redrawn, their ``class_id`` changed) are
-appended to the label layer with their class in its class field, and the windows' outlines to the labelled area,
-ready for ``train --init-from``. Both are GeoPackage layers appended to in one SQLite transaction each, both
-written before either is committed: a reader never sees half a window, a layer another program holds locked (QGIS
-editing it) is a clear error with neither layer changed. A file or layer that
-does not exist yet is created. Nothing is ever appended to the proposals or the windows (inputs).
+The accepted windows' features (as the user left them) go to the label layer, their class in its class field, and
+the windows' outlines to the labelled area, ready for ``train --init-from``. Each GeoPackage layer is appended to in
+one SQLite transaction, both written before either is committed: a reader never sees half a window, and a layer
+another program holds locked (QGIS editing it) is a clear error with neither changed. Missing files or layers are
+created; the inputs are never appended to.
 
 A layer given with QGIS's filter (``file.gpkg|layername=NAME|subset=SQL``) is appended to only where the filter
-selects everything appended (tried in a transaction taken back): a label the filter hid would be shown by no QGIS
-and read by no training given that layer, while its window joined the labelled area and was trained as background.
-Where it hides any, nothing is appended and the message says how many and what to do.
+selects everything appended (tried in a transaction taken back): a hidden label would be shown by no QGIS and read
+by no training, while its window joined the labelled area and was trained as background.
 """
 
 from __future__ import annotations
@@ -83,7 +81,7 @@ def check_request(cfg: AcceptConfig) -> None:
 
 def read_proposals(source: str, window_ids: list[int] | None) -> tuple[list[Accepted], list[int], Any]:
     """The proposals of the accepted windows, the windows (given, else those of the features) and the layer's
-    spatial reference; the layer read through the one vector-layer reader (its filter honoured)."""
+    spatial reference."""
     with VectorLayer(source, "proposals layer") as layer:
         names = layer.require_fields(("window", "class_id"), "give the layer propose wrote (window, class_id, "
                                                               "...), edited as you like.")
@@ -153,8 +151,8 @@ class _Target:
         self.open = False
 
     def _pick(self, wanted: str | None) -> Any:
-        """The layer named, or the file's only layer with geometry; None when it is to be made; DataError for a
-        file of several layers and none named (appending to the first would be a silent guess)."""
+        """The layer named, or the file's only spatial layer; None: to be made. Several and none named: DataError
+        (appending to the first would be a silent guess)."""
         ogr = require("osgeo.ogr")
         if wanted:
             return self.data.GetLayerByName(wanted)
@@ -175,8 +173,8 @@ class _Target:
         return self.fields[wanted.lower()]
 
     def class_field(self, name: str, instead: str, classes: bool = False) -> ClassField:
-        """The field ``name`` as :mod:`.class_field`'s rule takes a number into it (``instead``: what to do when it
-        does not); ``classes``: a class field, whose text values are read (one of class names is refused)."""
+        """The field ``name`` under :mod:`.class_field`'s rule; ``classes``: its text values are read (class names
+        are refused)."""
         ogr = require("osgeo.ogr")
         kind = self.types[name]
         named = {ogr.OFTInteger: "integer", ogr.OFTInteger64: "integer", ogr.OFTReal: "real", ogr.OFTString: "text"}
@@ -184,7 +182,6 @@ class _Target:
                            lambda: self._distinct(name) if classes else [], f"{instead} Nothing was appended.")
 
     def _distinct(self, name: str) -> list[Any]:
-        """The distinct values of the field ``name``."""
         quoted, table = name.replace('"', '""'), self.layer.GetName().replace('"', '""')
         found = self.data.ExecuteSQL(f'SELECT DISTINCT "{quoted}" FROM "{table}"')
         try:
@@ -193,15 +190,18 @@ class _Target:
             self.data.ReleaseResultSet(found)
 
     def write(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
-        """Add ``rows`` (WKT, field values) inside a transaction left open for :meth:`commit` (or
-        :meth:`rollback`): the layer's lock is taken here, so a locked layer fails before anything is committed."""
+        """Add ``rows`` (WKT, field values) in a transaction left open for :meth:`commit`: the layer's lock is
+        taken here, so a locked layer fails before anything is committed."""
         try:
-            if self.layer.StartTransaction() != 0:
-                raise RuntimeError("the transaction could not start")
+            self._begin()
             self.open = True
             self._add(rows)
         except RuntimeError as exc:
             raise self._failed(exc) from exc
+
+    def _begin(self) -> None:
+        if self.layer.StartTransaction() != 0:
+            raise RuntimeError("the transaction could not start")
 
     def _add(self, rows: list[tuple[str, dict[str, Any]]]) -> list[int]:
         """The features of ``rows`` created; their ids."""
@@ -219,14 +219,12 @@ class _Target:
         return made
 
     def hidden(self, rows: list[tuple[str, dict[str, Any]]]) -> tuple[int, int]:
-        """(hidden, added): how many of the features ``rows`` would add the layer's filter (QGIS's ``|subset=``)
-        leaves out, found by adding them in a transaction, reading them back through the filter and taking them
-        back; (0, 0) without a filter."""
+        """(hidden, added): how many of the features ``rows`` would add the layer's filter leaves out, found by
+        adding them in a transaction taken back; (0, 0) without a filter."""
         if not self.subset:
             return 0, 0
         try:
-            if self.layer.StartTransaction() != 0:
-                raise RuntimeError("the transaction could not start")
+            self._begin()
             try:
                 made = self._add(rows)
                 if not made:
@@ -266,7 +264,7 @@ class _Target:
         return geometry
 
     def _near(self, geometry: Any) -> list[Any]:
-        """The geometries of the layer's features whose boxes meet ``geometry``'s."""
+        """The layer's geometries whose boxes meet ``geometry``'s."""
         xmin, xmax, ymin, ymax = geometry.GetEnvelope()
         self.layer.SetSpatialFilterRect(xmin, ymin, xmax, ymax)
         try:
@@ -283,8 +281,8 @@ class _Target:
         return geometry.GetArea() > 0 and covered >= 0.99 * geometry.GetArea()
 
     def holds(self, wkt: str) -> bool:
-        """Whether every part of the polygon ``wkt`` (in the source CRS) is a feature of the layer already (the same
-        outline, to a millionth of its area): a label accepted before."""
+        """Whether every part of the polygon ``wkt`` (in the source CRS) is a feature already (the same outline, to
+        a millionth of its area): a label accepted before."""
         parts = self._parts(self._geometry(wkt))
         for part in parts:
             area = max(part.GetArea(), 1e-12)
@@ -308,10 +306,9 @@ class _Target:
 def accept(cfg: AcceptConfig) -> AcceptResult:
     """Append the accepted windows' proposals to ``cfg.labels`` and their outlines to ``cfg.labelled_area``.
 
-    Raises:
-        ConfigError: a missing layer, a destination that is an input. DataError: not a proposals or windows
-        layer, a window id they do not hold, no class field, a filter hiding what would be appended. OutputError:
-        a layer locked or not writable.
+    Raises ConfigError (a missing layer, a destination that is an input), DataError (not a proposals or windows
+    layer, a window id they lack, no class field, a filter hiding what would be appended) or OutputError (a layer
+    locked or not writable).
     """
     gdal = require("osgeo.gdal")
     check_request(cfg)
@@ -370,8 +367,8 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
 
 
 def hidden_by_filter(what: str, layer: str, subset: str, hidden: int, added: int, things: str) -> DataError:
-    """The refusal when the filter ``subset`` of the ``what`` ``layer`` would hide ``hidden`` of the ``added``
-    features (``things``, e.g. "polygons accepted") that accept appends (for a scratch layer, QGIS's expression)."""
+    """The refusal when the filter ``subset`` of ``layer`` would hide ``hidden`` of the ``added`` ``things``
+    accept appends (for a scratch layer, QGIS's expression)."""
     return DataError(f"The {what} '{layer}' has the filter '{subset}' (QGIS's layer filter), which would hide "
                      f"{hidden} of the {added} {things}: QGIS would not show them, and training given this layer "
                      f"would not read them (a window's labels hidden are trained as background). Remove the filter "
@@ -381,9 +378,8 @@ def hidden_by_filter(what: str, layer: str, subset: str, hidden: int, added: int
 
 def _refuse_again(cfg: AcceptConfig, windows: list[Window], polygons: list[Accepted], labels: _Target,
                   area: _Target) -> None:
-    """DataError when a window lies in the labelled area already, or a polygon is in the labels already: accepting
-    again would add labels twice (training would count them twice). The same check for every layer: a scratch
-    layer reaches here as a GeoPackage copy of its features."""
+    """DataError when a window lies in the labelled area already, or a polygon is in the labels already: training
+    would count them twice. A scratch layer reaches here as a GeoPackage copy of its features."""
     again = [w.rank for w in windows if area.covers(w.wkt)]
     if again:
         raise DataError(f"Window(s) {', '.join(map(str, again))} lie inside the labelled area "

@@ -1,16 +1,13 @@
-"""The Segment Anything models, torch-free: the prompt model types (each a transformers class and how its picture
-is prepared) and the models offered by name (their hub ids).
+"""The Segment Anything models, torch-free: the prompt model types (a transformers class each, and how its picture
+is prepared) and the models offered by name. A name here, a Hugging Face id or a ``save_pretrained`` folder all
+work; the type is read from the checkpoint's ``config.json`` ``model_type``. The hub ids could not be reached from
+the machines this was written on.
 
-A name here, a Hugging Face id or a local ``save_pretrained`` folder all work; the prompt model type (and so the
-transformers class) is read from the checkpoint's ``config.json`` ``model_type``. The hub ids are the ones
-published on the Hugging Face hub; none could be reached from the machines this was written on.
-
-What a model type's image encoder needs beyond transformers is checked before anything is downloaded
-(:func:`check_needs`). EdgeTAM's image encoder is a RepViT that transformers builds through timm
-(``TimmWrapperModel``). timm imports torchvision as it loads (``timm.layers`` takes ``FrozenBatchNorm2d`` from it) and
-transformers counts timm as present only beside torchvision, so ``pip install timm --no-deps`` does not help. PyPI's
-torchvision wheels are built for PyPI's CUDA torch and fail to load with a CPU-only torch ("operator
-torchvision::nms does not exist"); a CPU torch takes its torchvision from PyTorch's CPU index.
+What a type's image encoder needs beyond transformers is checked before anything is downloaded
+(:func:`check_needs`). EdgeTAM's RepViT is built through timm, which imports torchvision as it loads, and
+transformers counts timm as present only beside torchvision, so ``pip install timm --no-deps`` does not help.
+PyPI's torchvision wheels fail to load with a CPU-only torch ("operator torchvision::nms does not exist"); a CPU
+torch takes its torchvision from PyTorch's CPU index.
 """
 
 from __future__ import annotations
@@ -28,8 +25,8 @@ IMAGENET_STANDARD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 @dataclass(frozen=True)
 class PromptModelType:
-    """One type of prompt model: its transformers class and how its pictures are prepared (RGB 0..255 scaled to
-    0..1, then normalised). Not a segmentation model family (``engine.models.registry``)."""
+    """One type of prompt model (not a segmentation family): its transformers class and how its pictures are
+    prepared (RGB 0..255 scaled to 0..1, then normalised)."""
 
     name: str
     model_class: str
@@ -87,15 +84,14 @@ def model_source(name: str) -> str:
 
 
 def known_model_type(source: str) -> PromptModelType | None:
-    """The prompt model type of a catalogue name or its hub id (known before anything is downloaded); None for
-    others."""
+    """The prompt model type of a catalogue name or its hub id; None for others."""
     text = (source or "").strip()
     entry = MODELS.get(text.lower()) or next((m for m in MODELS.values() if m.hub_id == text), None)
     return PROMPT_MODEL_TYPES[entry.model_type] if entry else None
 
 
 def model_type_of(model_type: str, source: str) -> PromptModelType:
-    """The prompt model type of a checkpoint's ``model_type`` (ModelError naming the source otherwise)."""
+    """The prompt model type of a checkpoint's ``model_type``; ModelError otherwise."""
     key = CHECKPOINT_TYPES.get(model_type)
     if key is None:
         raise ModelError(f"'{source}' is a '{model_type}' checkpoint, not a Segment Anything one; use one of "
@@ -129,7 +125,7 @@ def torchvision_pin(torch_version: str) -> str:
 
 
 def needs_message(model_type: PromptModelType, problem: str, torch_version: str, cpu_only: bool) -> str:
-    """What to tell a user whose Python lacks ``model_type.needs`` (``problem`` as :func:`import_problem` says it)."""
+    """What to tell a user whose Python lacks ``model_type.needs`` (``problem``: :func:`import_problem`'s)."""
     package = model_type.needs
     said = "is not installed" if problem == "missing" else f"is {problem}"
     install = f"`{' '.join(pip_install_command([package]))}`"

@@ -1,11 +1,10 @@
 """The one rule for a class number written into someone's label layer: ``accept`` and a map tool's Accept alike.
 
-Labels are polygons: a layer of points or lines is refused. An integer or real field takes the number as it is. A
-text field takes it as its digits only where every value it holds already is a class number (or blank): beside
-class names such as 'building', a number would be a class of its own in training, so such a field is refused, as
-is a field of any other type (a date). Each front end reads the layer its own way (OGR, QGIS) and hands over the
-geometry's name, the field's kind and its distinct values; the messages name the layer as the caller words it and
-end with the caller's advice.
+Labels are polygons: a layer of points or lines is refused. An integer or real field takes the number as it is; a
+text field takes its digits only where every value it holds is a class number (or blank): beside class names such as
+'building', a number would be a class of its own in training. A field of any other type (a date) is refused. Each
+front end reads the layer its own way (OGR, QGIS); the messages name the layer as the caller words it and end with
+the caller's advice.
 """
 
 from __future__ import annotations
@@ -20,8 +19,7 @@ from ..errors import DataError
 
 @dataclass(frozen=True)
 class ClassField:
-    """The field of a label layer the class goes into, and its kind: integer, real or text (the kinds that take a
-    class number; any other is refused, named as given, e.g. "Date")."""
+    """The field of a label layer the class goes into, and its kind: integer, real or text."""
 
     name: str
     kind: str
@@ -38,15 +36,14 @@ def _words(geometry: str) -> str:
 
 
 def takes_polygons(geometry: str) -> bool:
-    """Whether a layer of ``geometry`` (OGR's or QGIS's name: "Multi Polygon", "MultiPolygonZ", "Unknown (any)")
-    takes polygons: polygons, surfaces, or any geometry."""
+    """Whether a layer of ``geometry`` (OGR's or QGIS's name: "Multi Polygon", "MultiPolygonZ", "Unknown (any)") takes
+    polygons."""
     kind = _words(geometry)
     return "polygon" in kind or "surface" in kind or kind.startswith("unknown") or kind == "geometry"
 
 
 def check_polygon_layer(layer: str, geometry: str, instead: str) -> None:
-    """DataError unless a layer of ``geometry`` takes polygons; ``layer`` names it ("The label layer 'x.gpkg'"),
-    ``instead`` says what to do."""
+    """DataError unless a layer of ``geometry`` takes polygons; ``layer`` names it, ``instead`` says what to do."""
     if takes_polygons(geometry):
         return
     kind = _words(geometry)
@@ -56,12 +53,9 @@ def check_polygon_layer(layer: str, geometry: str, instead: str) -> None:
 
 
 def class_field(layer: str, name: str, kind: str, values: Callable[[], Iterable[Any]], instead: str) -> ClassField:
-    """The field ``name`` of ``layer`` (how messages name it) as a class field, by its ``kind`` ("integer", "real",
-    "text", or a type's name) and, for a text field, ``values()``: its distinct values (asked only then).
-
-    Raises:
-        DataError: a text field holding class names, or a field of another kind; ``instead`` ends the message.
-    """
+    """The field ``name`` of ``layer`` as a class field, by its ``kind`` ("integer", "real", "text", or a type's name)
+    and, for a text field, ``values()``: its distinct values (asked only then). DataError for a text field holding
+    class names, or a field of another kind; ``instead`` ends the message."""
     if kind in ("integer", "real"):
         return ClassField(name, kind)
     if kind != "text":

@@ -1,13 +1,11 @@
 """Prompts from a vector layer (or a text) over one window -> a GeoPackage of labels: the ``label`` job.
 
 Points are clicks (a field ``label`` of 0 marks a point that is not the object; points sharing a value of a field
-``prompt`` form one prompt, else each point is one), polygons and lines give their bounding box as a box prompt;
-features in any CRS are brought to the image's. Every answer's polygons are written with the class value, the
-class name, the model's score and the prompt's number, to a temporary file renamed when complete.
+``prompt`` form one prompt, else each point is one), polygons and lines give their bounding box as a box prompt.
+Every answer's polygons are written with the class value and name, the model's score and the prompt's number.
 
-Progress is one count (``Stage.LABEL``) that moves through the whole run: the window read, the model loaded and
-the picture embedded (its first share, :data:`EMBED_SHARE`), then each prompt answered. Before, the only progress
-came from the prompts, so a front end's bar sat at its start through the embedding, the slow part on a CPU.
+Progress is one count (``Stage.LABEL``) over the whole run: the steps to the embedding (the slow part on a CPU)
+its first share, :data:`EMBED_SHARE`, then each prompt, so a front end's bar moves through the embedding too.
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ class Prompt:
 
 @dataclass
 class LabelResult:
-    """What ``label`` wrote: the GeoPackage, its polygon count, the answers per prompt and what was said."""
+    """What ``label`` wrote and what was said."""
 
     output: str
     polygons: int
@@ -49,16 +47,14 @@ class LabelResult:
     said: list[str]
 
 
-#: The share of a label run's progress taken by the steps to the embedding (read, model loaded, embedded): the
-#: slow part on a CPU; the prompts take the rest, one step each.
-EMBED_SHARE = 0.6
+EMBED_SHARE = 0.6  # of the progress, the steps to the embedding; the prompts take the rest, one step each
 #: the words a text ``label`` field may hold for a point on the object (1) or not on it (0)
 LABEL_WORDS = {"1": 1, "true": 1, "yes": 1, "y": 1, "object": 1, "0": 0, "false": 0, "no": 0, "n": 0,
                "background": 0}
 
 
 def point_label(value: Any, source: str) -> int:
-    """A point's ``label`` value as 1 (the object) or 0 (not); DataError naming the layer and the value otherwise."""
+    """A point's ``label`` value as 1 (the object) or 0 (not); DataError otherwise."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
         return 1 if value else 0
     word = str(value).strip().lower()
@@ -69,8 +65,7 @@ def point_label(value: Any, source: str) -> int:
 
 
 def read_prompts(path: str) -> list[Prompt]:
-    """The prompts of a vector layer (``file.gpkg|layername=NAME`` picks a layer, ``|subset=SQL`` filters it), read
-    through the one vector-layer reader."""
+    """The prompts of a vector layer (``|layername=``, ``|subset=`` honoured)."""
     ogr = require("osgeo.ogr")
     with VectorLayer(path, "prompts layer") as layer:
         crs = layer.crs_wkt()
@@ -106,10 +101,8 @@ def read_prompts(path: str) -> list[Prompt]:
 def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) -> LabelResult:
     """Embed ``cfg.image`` over ``cfg.extent`` once, answer every prompt (or the text), write ``cfg.output``.
 
-    Raises:
-        DataError: no prompt, a prompt outside the window, unreadable inputs.
-        ModelError: the model cannot be had or does not take this kind of prompt.
-        OutputError: the output cannot be written.
+    Raises DataError (no prompt, every prompt outside the window, unreadable inputs), ModelError (no model, or one
+    that does not take this kind of prompt) or OutputError.
     """
     callback = callback or Callback()
     if not cfg.output:
@@ -122,7 +115,6 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     check_outputs(inputs, {f"polygons ({mention('label.output')})": Files([cfg.output], "gpkg")})
     check_writable(cfg.output, f"polygons ({mention('label.output')})")
     prompts = read_prompts(cfg.prompts) if cfg.prompts else []
-    # one count (Stage.LABEL): the steps to the embedding its first share, each prompt (or the text) the rest
     callback.progress(0, 1, Stage.LABEL)
     steps = PartProgress(callback, Stage.LABEL, 0, 1, {Stage.EMBED: (0.0, EMBED_SHARE)})
     session = open_session(cfg.image, cfg.extent, cfg.model, extent_crs=cfg.extent_crs or "", bands=cfg.bands,

@@ -1,10 +1,9 @@
 """A Segment Anything model (SAM, SAM 2.1, EdgeTAM, SAM 3, SlimSAM) loaded strictly, its image embedding made
 once per window, and prompts answered from it.
 
-The picture is prepared here, without torchvision or an image processor: padded to a square at its bottom and
-right (as SAM's own processor does after resizing), resized to the model's input side, scaled to 0..1 and
-normalised with the model type's mean and std. So one number, ``scale`` (model pixels per window pixel), carries
-points and boxes into the model and its masks back, whatever the window's shape.
+The picture is prepared without torchvision or an image processor: padded to a square at its bottom and right (as
+SAM's own processor does), resized to the model's input side and normalised, so one number, ``scale`` (model pixels
+per window pixel), carries points and boxes into the model and its masks back, whatever the window's shape.
 """
 
 from __future__ import annotations
@@ -36,8 +35,7 @@ class Embedding:
 
 
 def _type_vet(source: str) -> Callable[[Any], None]:
-    """A check of the hub's record of ``source`` before any file is downloaded: a model type whose image encoder needs
-    a package that is missing here is refused then (the record names the checkpoint's ``model_type``)."""
+    """A check of the hub's record of ``source`` (it names the ``model_type``) before any file is downloaded."""
     def vet(info: Any) -> None:
         model_type = (getattr(info, "config", None) or {}).get("model_type", "")
         if model_type in CHECKPOINT_TYPES:
@@ -68,8 +66,7 @@ def _model_type(config_file: Path, source: str) -> str:
 
 
 class PromptModel:
-    """A loaded model of one prompt model type; :meth:`embed` once per window, then :meth:`decode` /
-    :meth:`decode_text`."""
+    """A loaded model; :meth:`embed` once per window, then :meth:`decode` / :meth:`decode_text`."""
 
     def __init__(self, model: Any, model_type: PromptModelType, source: str, tokenizer: Any = None):
         self.model, self.model_type, self.source, self.tokenizer = model, model_type, source, tokenizer
@@ -82,8 +79,8 @@ class PromptModel:
     @classmethod
     def load(cls, name: str, log: Callable[[str], None], callback: Callback | None = None,
              device: str = "auto") -> PromptModel:
-        """The model ``name`` (a catalogue name, a hub id or a folder) through the one download path, loaded
-        strictly: a checkpoint missing weights, or holding weights the class does not know, is refused."""
+        """The model ``name`` (a catalogue name, a hub id or a folder), loaded strictly: a checkpoint missing
+        weights, or holding weights the class does not know, is refused."""
         torch = require("torch")
         from ..models.hub import fetch
 
@@ -140,7 +137,7 @@ class PromptModel:
         return ((pixels - mean) / std).to(self.device), size / side
 
     def embed(self, rgb: np.ndarray) -> Embedding:
-        """The image embedding of a window's picture (the slow step, done once per window)."""
+        """The image embedding of a window's picture (the slow step)."""
         torch = require("torch")
         pixels, scale = self.prepare(rgb)
         with torch.inference_mode():
@@ -152,11 +149,9 @@ class PromptModel:
 
     def decode(self, embedding: Embedding, points: np.ndarray | None, labels: np.ndarray | None,
                box: np.ndarray | None) -> tuple[np.ndarray, float]:
-        """One mask for points (N, 2; window pixels, x then y) with labels (1 object, 0 not) and/or a box
-        (xmin, ymin, xmax, ymax in window pixels): (probabilities over the window, the model's IoU estimate).
-
-        A single point is ambiguous (a roof, the house, the block): three masks are asked for and the one the
-        model scores best is kept, as SAM's authors advise; more points or a box ask for one."""
+        """One mask for points (N, 2; window pixels, x then y) with labels (1 object, 0 not) and/or a box (window
+        pixels): (probabilities over the window, the model's IoU estimate). A single point is ambiguous (a roof,
+        the house, the block): three masks are asked for and the best scored kept, as SAM's authors advise."""
         torch = require("torch")
         if not self.model_type.clicks:
             raise ModelError(f"{self.model_type.model_class} answers a text, not points or boxes; give a text.")

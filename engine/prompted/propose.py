@@ -1,16 +1,15 @@
 """``propose``: candidate labels in the windows ``suggest`` ranked, for the user to accept or correct.
 
-For each window the current model segments the window afresh (:func:`engine.segment.segment` over the window's
-extent: the same checks, tiling and units as ``segment``), each 8-connected blob of a class other than 0 (the
-background of polygon labels) at least ``min_pixels`` large becomes a box prompt, and Segment Anything answers it
-through the same session as the ``label`` job (:mod:`.session`: the window embedded once). With a text (SAM 3) the
-text is the prompt instead. Every polygon is written to ONE GeoPackage layer, cut at its window, with the window's
-rank, the class, the model's mean probability of that class inside the polygon and SAM's score.
+For each window the current model segments the window afresh (:func:`engine.segment.segment` over its extent: the
+same checks, tiling and units as ``segment``); each 8-connected blob of a class other than 0 at least
+``min_pixels`` large becomes a box prompt Segment Anything answers through the ``label`` job's session (the window
+embedded once); with a text (SAM 3) the text is the prompt instead. Every polygon goes to ONE GeoPackage layer, cut
+at its window, with the window's rank, the class, the model's mean probability of that class inside it and SAM's
+score.
 
-Progress is one count of windows (``Stage.PROPOSE``), each window's share moving on as its steps end: the model's
-tiles, Segment Anything's embedding, then each prompt. The segment run inside reports its tiles there, never under
-its own stage (which reached its end after the first window's model run, and a front end's bar then sat at 100 %
-while Segment Anything worked).
+Progress is one count of windows (``Stage.PROPOSE``), each window's share moving on as its steps end (the model's
+tiles, the embedding, each prompt): the segment run inside reports there, never under its own stage, which would
+sit at 100 % while Segment Anything worked.
 """
 
 from __future__ import annotations
@@ -38,14 +37,12 @@ FIELDS = (("window", "OFTInteger"), ("class_id", "OFTInteger"), ("class_name", "
           ("sam_model", "OFTString"))
 
 
-#: A window's share of its progress taken by the model's run and by Segment Anything's embedding (its prompts take
-#: the rest, one step each).
-SEGMENT_SHARE, EMBED_SHARE = 0.3, 0.2
+SEGMENT_SHARE, EMBED_SHARE = 0.3, 0.2  # of a window's progress; its prompts take the rest, one step each
 
 
 @dataclass
 class Proposal:
-    """One candidate label: a polygon (WKT in the layer's CRS, its first window's scene's) and what it came from."""
+    """One candidate label: a polygon (WKT in the layer's CRS) and what it came from."""
 
     window: int
     class_id: int
@@ -87,12 +84,8 @@ def check_request(cfg: ProposeConfig) -> None:
 
 
 def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:
-    """Write ``cfg.output``: SAM's polygons for the model's blobs (or ``cfg.text``) in each window of
-    ``cfg.windows`` (see the module doc).
-
-    Raises:
-        ConfigError, DataError: bad inputs, before any model runs. ModelError: SAM cannot be had or refuses.
-    """
+    """Write ``cfg.output``: SAM's polygons for the model's blobs (or ``cfg.text``) in each window of ``cfg.windows``.
+    Raises ConfigError or DataError (bad inputs, before any model runs), ModelError (SAM cannot be had or refuses)."""
     callback = callback or Callback()
     check_request(cfg)
     windows = read_windows(cfg.windows, cfg.ranks)
@@ -107,7 +100,6 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
         for number, window in enumerate(windows):
             callback.check_canceled()
             callback.progress(number, len(windows), Stage.PROPOSE)
-            # the window's model run's tiles, then Segment Anything's steps to the embedding as its first shares
             steps = PartProgress(callback, Stage.PROPOSE, number, len(windows), {
                 Stage.SEGMENT: (0.0, SEGMENT_SHARE), Stage.EMBED: (SEGMENT_SHARE, SEGMENT_SHARE + EMBED_SHARE)})
             found, blobs, scene_crs = _window(cfg, window, work / str(window.rank), steps)
@@ -170,8 +162,7 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: PartProg
 
 def _predict(cfg: ProposeConfig, window: Window, folder: Path, callback: Callback) -> tuple[
         np.ndarray, np.ndarray, list[str], Any, str]:
-    """The model's classes (H, W) and probabilities (C, H, W) over the window, its class names, its transform and
-    its CRS (the scene's, WKT)."""
+    """The model's classes (H, W) and probabilities (C, H, W) over the window, its class names, transform and CRS."""
     import rasterio
 
     from ..segment.relay import read_probabilities, segment_for
@@ -202,7 +193,7 @@ def _blobs(classes: np.ndarray, transform: Any, min_pixels: float) -> list[tuple
 
 
 def _mean(probabilities: np.ndarray, class_id: int, wkt: str, transform: Any) -> float:
-    """The model's mean probability of ``class_id`` over the pixels inside the polygon (its centres)."""
+    """The model's mean probability of ``class_id`` over the pixels inside the polygon (by their centres)."""
     from rasterio import features
 
     ogr = require("osgeo.ogr")

@@ -1,15 +1,13 @@
 """A window of an image and a model, embedded once; prompts in map coordinates answered with polygons.
 
-The embedding is the slow step (seconds on a CPU); it is kept in a small least-recently-used cache keyed by the
-window (source, pixels, bands, step) and the model, so each further click, box or text on the same window only runs
-the prompt encoder and mask decoder. Loaded models are kept the same way.
+The embedding is the slow step (seconds on a CPU): it is kept in a small LRU cache keyed by the window and the
+model, so each further click, box or text on the window only runs the prompt encoder and mask decoder. Loaded
+models are kept the same way.
 
-A mask over a window becomes georeferenced polygons through the project's one polygon pipeline: it is written as a
-one-class raster (in GDAL's memory file system) on the window's grid, with its probabilities as the confidence
-raster, and handed to :func:`engine.io.polygons.write_polygons`: the same tracing, speck removal (``min_area``), hole
-filling and outline treatment (``regularise`` squares buildings, ``smooth``, ``as_is``) as a segmentation's polygons.
-The features are read back as WKT in the image's CRS, cut at the window's edge (a squared outline can reach past it,
-where the mask says nothing).
+A mask becomes polygons through the project's one polygon pipeline (:func:`engine.io.polygons.write_polygons`,
+given the mask as a one-class raster in GDAL's memory file system and its probabilities as the confidence): the
+same tracing, speck removal, hole filling and outline treatment as a segmentation's. The polygons are cut at the
+window's edge (a squared outline can reach past it, where the mask says nothing).
 """
 
 from __future__ import annotations
@@ -140,8 +138,8 @@ def mask_polygons(probabilities: np.ndarray, transform: tuple, crs: str, rule: C
 
 @dataclass
 class PromptAnswer:
-    """What one prompt gave: polygons (WKT in ``crs``), the model's score (its IoU estimate; for a text, the
-    object's score) and how long the answer took (the embedding excluded)."""
+    """What one prompt gave: polygons (WKT in ``crs``), the model's score (its IoU estimate; for a text, the object's)
+    and how long the answer took (the embedding excluded)."""
 
     polygons: list[MaskPolygon]
     score: float
@@ -173,15 +171,11 @@ class PromptSession:
     def predict(self, points: Sequence[tuple[float, float]] = (), labels: Sequence[int] = (),
                 box: Sequence[float] | None = None, text: str = "", crs: str = "", *, class_name: str = "",
                 treatment: str = "", min_pixels: float = 16.0) -> list[PromptAnswer]:
-        """Polygons for positive/negative ``points`` (map coordinates in ``crs``, default the image's; ``labels``
-        1 object, 0 not) and/or a ``box`` (xmin, ymin, xmax, ymax), or for a ``text`` (SAM 3: one answer per
-        object). ``treatment`` (default from ``class_name`` or the text: buildings squared) and ``min_pixels``
-        (specks smaller are dropped) shape the polygons.
-
-        Raises:
-            DataError: a prompt lies outside the window, or none is given.
-            ModelError: the model does not take this kind of prompt.
-        """
+        """Polygons for positive/negative ``points`` (map coordinates in ``crs``, default the image's; ``labels`` 1
+        object, 0 not) and/or a ``box`` (xmin, ymin, xmax, ymax), or for a ``text`` (SAM 3: one answer per object).
+        ``treatment`` (default from ``class_name`` or the text: buildings squared) and ``min_pixels`` (smaller specks
+        are dropped) shape the polygons. Raises DataError (a prompt outside the window, or none) or ModelError (the
+        model does not take this kind of prompt)."""
         rows, cols = self.window.shape
         rule = self._rule(treatment, class_name or text, min_pixels)
         start = time.perf_counter()
@@ -233,9 +227,9 @@ class PromptSession:
 def open_session(image: str, extent: Sequence[float] | None, model: str = "", *, extent_crs: str = "",
                  bands: Sequence[int | str] | None = None, device: str = "auto", callback: Callback | None = None,
                  pixel_size: float | None = None, name: str = "") -> PromptSession:
-    """The window of ``image`` over ``extent`` embedded by ``model`` (from the cache when it was embedded before);
-    a web service read at ``pixel_size`` metres per pixel (``name``: how messages name it). Its three steps (the
-    window read, the model loaded, the picture embedded) are told as ``Stage.EMBED`` progress."""
+    """The window of ``image`` over ``extent`` embedded by ``model`` (from the cache when it was before); a web
+    service read at ``pixel_size`` metres per pixel (``name``: how messages name it). The window read, the model
+    loaded and the picture embedded are told as ``Stage.EMBED`` progress."""
     callback = callback or Callback()
     window = read_window(image, extent, extent_crs, bands, callback, pixel_size=pixel_size, name=name)
     callback.progress(1, 3, Stage.EMBED)

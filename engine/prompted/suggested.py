@@ -1,8 +1,5 @@
 """The layers of the labelling loop read back: ``suggest``'s windows (rank, scene, outline) and a proposals layer.
-
-``suggest`` writes its windows with the fields ``rank``, ``scene`` and ``size_px`` (``engine/suggest/run.py``);
-they are read here by name, so a layer the user edited or copied (QGIS keeps the fields) serves as well.
-"""
+Fields are read by name, so a layer the user edited or copied (QGIS keeps the fields) serves as well."""
 
 from __future__ import annotations
 
@@ -30,8 +27,8 @@ class Window:
 
     @property
     def inner_bounds(self) -> tuple[float, float, float, float]:
-        """The bounds a hair (a thousandth of a pixel) inside: the window's own pixels, not one more column or
-        row where a bound computed in floating point lands a trifle past a pixel edge."""
+        """The bounds a thousandth of a pixel inside: the window's own pixels, not one more column or row where a bound
+        computed in floating point lands a trifle past a pixel edge."""
         xmin, ymin, xmax, ymax = self.bounds
         if not self.size:
             return self.bounds
@@ -39,13 +36,9 @@ class Window:
         return xmin + dx, ymin + dy, xmax - dx, ymax - dy
 
     def in_crs(self, crs: str) -> Window:
-        """This window in ``crs`` (WKT), carried by :func:`carry` (itself where that does not apply): a window
-        suggest wrote in another scene's CRS (scenes in two UTM zones) or the user saved in another CRS comes back
-        to its scene's corners.
-
-        Raises:
-            DataError: the outline cannot be carried into ``crs``.
-        """
+        """This window in ``crs`` (WKT), carried by :func:`carry` (itself where that does not apply): a window suggest
+        wrote in another scene's CRS or the user saved in another CRS comes back to its scene's corners. DataError when
+        it cannot be carried."""
         carried = carry([self.wkt], self.crs, crs, f"outline of window {self.rank} (windows layer)")
         if carried is None:
             return self
@@ -54,8 +47,8 @@ class Window:
 
 
 def carry(wkts: list[str], crs: str, target: str, what: str) -> list[Any] | None:
-    """The OGR geometries ``wkts`` carried from ``crs`` into ``target`` (WKT both) vertex by vertex; None when
-    either CRS is empty or they are the same. DataError naming ``what`` when one cannot be carried."""
+    """The OGR geometries ``wkts`` carried from ``crs`` into ``target`` vertex by vertex; None when either CRS is empty
+    or they are the same. DataError naming ``what`` when one cannot be carried."""
     ogr, _ = ogr_osr()
     source, dest = spatial_ref(crs), spatial_ref(target)
     if source is None or dest is None or source.IsSame(dest):
@@ -68,12 +61,8 @@ def carry(wkts: list[str], crs: str, target: str, what: str) -> list[Any] | None
 
 
 def read_windows(source: str, ranks: list[int] | None = None) -> list[Window]:
-    """The windows of ``source`` (all, or those of ``ranks`` in that order), outlines in the layer's CRS; the
-    layer read through the one vector-layer reader (its filter honoured, one layer of several named).
-
-    Raises:
-        DataError: not a windows layer of ``suggest``, a rank that is no whole number, or a rank it does not hold.
-    """
+    """The windows of ``source`` (all, or those of ``ranks`` in that order), outlines in the layer's CRS. DataError for
+    a layer that is not suggest's, a rank that is no whole number, or a rank it does not hold."""
     with VectorLayer(source, "windows layer") as layer:
         names = layer.require_fields(WINDOW_FIELDS, "give the layer suggest wrote (fields rank, scene, size_px).")
         size_field = layer.field("size_px")
