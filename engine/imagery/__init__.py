@@ -1,7 +1,7 @@
-"""The one door from a source to pixels: a file, a URL or ``/vsi`` path, a STAC item or a web service's
-description (with an extent, its CRS and a pixel size) made into a raster a reader opens, its bands picked by
-name and its values brought to a model's units when a model's view is given; Segment Anything's RGB picture as a
-thin layer on top. Above ``bundle`` (it reads the model's view), below every command that reads imagery.
+"""The one door from a source to pixels: a file, a URL or ``/vsi`` path, a STAC item or a web service's description
+made into a raster a reader opens, bands picked by name and values brought to a model's units when one is given;
+Segment Anything's RGB picture on top. Above ``bundle`` (it reads the model's view), below every command that
+reads imagery.
 
 - ``request.py``      ``ImageRequest``: a source, its extent and CRS, a pixel size, bands, units
 - ``door.py``         ``open_image``, the one function every command calls; ``web_windows`` kept windows

@@ -1,7 +1,7 @@
-"""The one door from a source to pixels: :func:`open_image` turns an :class:`~.request.ImageRequest` into a raster
-any reader of the engine opens (:class:`~.resolve.ResolvedImage`), each step said through the callback: a web
-service's window (:func:`web_windows`), the bands picked by name and values brought to a model's units
-(:mod:`.resolve`), or a STAC item's assets picked and stacked (:mod:`.stac_source`). The caller closes the result.
+"""The one door from a source to pixels: :func:`open_image` turns an :class:`~.request.ImageRequest` into a raster any
+reader of the engine opens (:class:`~.resolve.ResolvedImage`), each step said through the callback: a web service's
+window, the bands picked by name and values brought to a model's units (:mod:`.resolve`), or a STAC item's assets picked
+and stacked (:mod:`.stac_source`). The caller closes the result.
 """
 
 from __future__ import annotations
@@ -32,16 +32,15 @@ LAYER_NAME = "|layername="
 def open_image(request: ImageRequest, callback: Callback | None = None, *, members: list[Any] | None = None,
                warnings: list[str] | None = None, view: ModelView | None = None,
                folder: str | os.PathLike | None = None, aux: Sequence[str] = ()) -> ResolvedImage:
-    """The image ``request`` asks for, as a raster path a reader opens (``members``: the models that will read it,
-    whose bands and units it is brought to; their members as they read it in ``.members``). ``warnings`` collects
-    the cautions also given to ``callback.warning``. ``view``: without members, the model whose training pixel
-    size a web source is read at; ``folder``: where a web source's window is kept after :meth:`close` (a run whose
-    output names it: suggest's windows are read again by propose), else it is temporary. ``aux``: rasters read
-    with the image, a web layer among them over the same extent at the same pixel size (in ``.aux``).
+    """The image ``request`` asks for, as a raster path a reader opens. ``members``: the models that will read it, whose
+    bands and units it is brought to (their members as they read it in ``.members``); ``warnings`` collects the cautions
+    also given to ``callback.warning``; ``view``: without members, the model whose training pixel size a web source is
+    read at; ``folder``: where a web source's window is kept after :meth:`close` (suggest's windows are read again by
+    propose), else it is temporary; ``aux``: rasters read with the image, a web layer among them over the same extent at
+    the same pixel size (in ``.aux``).
 
-    Raises:
-        ConfigError: a web source without an extent, or without a pixel size where no model records one.
-        DataError: the source cannot be read, or its bands or values do not fit the model.
+    Raises ConfigError (a web source without an extent, or without a pixel size where no model records one) or DataError
+    (the source cannot be read, or its bands or values do not fit the model).
     """
     callback = callback or Callback()
     warnings = [] if warnings is None else warnings
@@ -73,9 +72,8 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
 
 
 def _window(request: ImageRequest, view: ModelView | None, folder: str | os.PathLike, callback: Callback) -> Any:
-    """The web source's window (``engine.imagery.web.WebWindow``) over the extent at the pixel size (else
-    ``view``'s training pixel size, said in the log), a virtual raster ``<stem>.web.vrt`` in a new folder inside
-    ``folder``, fetched window by window as the run reads it. The one rule for the command line and QGIS alike."""
+    """The web source's window (:class:`~.web.WebWindow`) over the extent at the pixel size (else ``view``'s training
+    pixel size, said in the log): a virtual raster in a new folder inside ``folder``, fetched as the run reads it."""
     given, stem, name = web_source(request.source)
     stem, name = request.stem or stem, request.name or name
     if request.extent is None:
@@ -111,16 +109,15 @@ def _window(request: ImageRequest, view: ModelView | None, folder: str | os.Path
 
 
 def _layer_of(source: str) -> tuple[str, str]:
-    """(description, layer name) of a web source as a front end hands it (``DESCRIPTION|layername=NAME``); the name
-    "" where it was given as a description alone."""
+    """(description, layer name) of a web source as a front end hands it (``DESCRIPTION|layername=NAME``); name "" for a
+    description alone."""
     given, named, layer = str(source).strip().rpartition(LAYER_NAME)
     return (given, layer) if named else (layer, "")
 
 
 def web_source(source: str) -> tuple[str, str, str]:
-    """(description, stem, name) of a web source: as a front end hands a layer, ``DESCRIPTION|layername=NAME``
-    (its window and the outputs over it named after NAME, its messages "XYZ layer 'NAME'"), or as given (a
-    description file: named after the file)."""
+    """(description, stem, name) of a web source: as a front end hands a layer, ``DESCRIPTION|layername=NAME`` (its
+    window and outputs named after NAME, its messages "XYZ layer 'NAME'"), or as given (named after the file)."""
     given, layer = _layer_of(source)
     stem = layer or ("web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given))
     name = (f"{service_kind(given)} layer '{layer}'" if layer else
@@ -129,9 +126,8 @@ def web_source(source: str) -> tuple[str, str, str]:
 
 
 def shown_web(source: str) -> str:
-    """How a training run's messages name web source ``source`` (:func:`web_source`'s forms) in place of its
-    window's path (:mod:`engine.data.shown`): the layer's name, or the description file given, with what it is
-    and its service's URL, e.g. "'tiles' (XYZ layer, http://host/{z}/{x}/{y}.png)"."""
+    """How a training run's messages name web source ``source`` in place of its window's path
+    (:mod:`engine.data.shown`), e.g. "'tiles' (XYZ layer, http://host/{z}/{x}/{y}.png)"."""
     given, layer = _layer_of(source)
     kind, url = service_kind(given), service_url(given).replace("${", "{")  # a tile URL as QGIS shows it
     if layer:
@@ -142,7 +138,7 @@ def shown_web(source: str) -> str:
 
 
 def no_extent(name: str, extent_key: str) -> ConfigError:
-    """The refusal of web source ``name`` (:func:`web_source`) read without an extent, naming ``extent_key``."""
+    """The refusal of web source ``name`` read without an extent, naming ``extent_key``."""
     return ConfigError(f"The {name} covers far more than any run can read; give {mention(extent_key)} (the area to "
                        f"read).")
 
@@ -151,9 +147,8 @@ def web_windows(sources: Sequence[str], extent: Sequence[float] | None, extent_c
                 pixel_size: float | None, folder: str | os.PathLike, callback: Callback, *,
                 view: ModelView | None = None, extent_key: str = "segment.extent",
                 size_key: str = "segment.pixel_size") -> list[str]:
-    """``sources`` with each web service's description replaced by its window over ``extent`` at ``pixel_size``
-    (else the training pixel size of ``view``), kept in ``folder`` after the call: for a run whose outputs name its
-    scenes (suggest's windows, a training's scenes). Other sources come back as they are."""
+    """``sources`` with each web service's description replaced by its window over ``extent`` at ``pixel_size`` (else
+    ``view``'s training pixel size), kept in ``folder``: for a run whose outputs name its scenes. Others unchanged."""
     def read(source: str) -> str:
         if not is_web_description(source):
             return source

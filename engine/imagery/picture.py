@@ -1,10 +1,8 @@
 """One window of an image, as the RGB picture Segment Anything models take, with its georeferencing.
 
-Any source the image door opens (:func:`read_window`). The window is read at the image's own pixel size (a window
-wider than :data:`MAX_SIDE` pixels is read at a coarser, whole-number step, said in words). Natural-colour bands are
-picked by name (``engine.data.band_names``) unless given (numbers, or names as ``--bands`` takes them); values that
-are not 8-bit are stretched per band between their 2nd and 98th percentiles, as a picture is shown, since the models
-learnt from photographs.
+Any source the image door opens, read at its own pixel size (a window wider than :data:`MAX_SIDE` pixels at a coarser,
+whole-number step, said). Natural-colour bands are picked by name unless given; values that are not 8-bit are stretched
+per band between their 2nd and 98th percentiles, as a picture is shown, since the models learnt from photographs.
 """
 
 from __future__ import annotations
@@ -52,8 +50,7 @@ class ImageWindow:
 
 
 def transform_points(xs: Sequence[float], ys: Sequence[float], from_crs: str, to_crs: str) -> tuple[list, list]:
-    """Points from ``from_crs`` to ``to_crs`` (any form GDAL reads: EPSG:xxxx, WKT); unchanged when either is empty
-    or both are the same."""
+    """Points from ``from_crs`` to ``to_crs`` (EPSG:xxxx, WKT); unchanged when either is empty or both are the same."""
     if not from_crs or not to_crs:
         return list(xs), list(ys)
     osr = require("osgeo.osr")
@@ -86,15 +83,13 @@ def _stretch(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def read_window(source: str, extent: Sequence[float] | None = None, extent_crs: str = "",
                 bands: Sequence[int | str] | None = None, callback: Callback | None = None, *,
                 pixel_size: float | None = None, name: str = "") -> ImageWindow:
-    """The window of ``source`` covering ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, default the image's
-    CRS; None: the whole image), clipped to the image, through the image door (:mod:`.door`): a web service is read
-    over the extent at ``pixel_size`` metres per pixel (never finer than its finest level; ``name``: how messages
-    name it), a STAC item's assets are picked by name. ``bands``: three (red, green, blue) or one (grey), numbers
-    counted from 1 or names (:data:`.stac_source.BANDS_HELP`).
+    """The window of ``source`` covering ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, default the image's CRS;
+    None: the whole image), clipped to the image, through the image door: a web service read at ``pixel_size`` metres
+    per pixel (``name``: how messages name it), a STAC item's assets picked by name. ``bands``: three (red, green, blue)
+    or one (grey), numbers from 1 or names (:data:`.stac_source.BANDS_HELP`).
 
-    Raises:
-        ConfigError: a web service without an extent or a pixel size (``label.extent``, ``label.pixel_size``).
-        DataError: the source cannot be read, the extent misses it, or a band is not in it.
+    Raises ConfigError (a web service without an extent or a pixel size) or DataError (the source cannot be read, the
+    extent misses it, or a band is not in it).
     """
     given = [str(b).strip() for b in bands or ()]
     request = ImageRequest(str(source), extent, extent_crs or None, pixel_size, given or None, finest=True,

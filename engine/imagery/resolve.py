@@ -1,16 +1,13 @@
-"""The image as the model takes it: bands picked by name (or ``--bands``), a STAC item's assets stacked, values
-brought to the model's units where the product says how, before anything else reads it.
+"""The image as the model takes it: bands picked by name (or ``--bands``), a STAC item's assets stacked, values brought
+to the model's units where the product says how, before anything else reads it.
 
-:func:`resolve_image` is the first step of a plan. It names the model's bands (recorded in the bundle: a ready
-model's catalogue names, a trained model's training band descriptions), reads the input's band names (GDAL band
-descriptions, a STAC item's ``eo:bands``), picks and orders the bands, samples the values of those bands and
-compares them with the range the model expects. Far outside it, the product's own scaling (GDAL scale/offset,
-Sentinel-2 L2A's baseline offset, STAC ``raster:bands``) is applied when it brings them inside; otherwise a
-model made elsewhere gets a warning naming the bands, their range and the expected one (an error with strict
-inputs; a model trained here is judged by its training statistics in the plan's domain check). A model that
-records no band names reads the file's bands in order, judged the same way by its training statistics alone.
-Every decision is said in the log. When nothing needs changing, the reader opens the file itself; else a VRT over
-it (no pixel copied, a remote COG read window by window).
+The model's band names (recorded in the bundle) are matched with the input's (GDAL band descriptions, a STAC item's
+``eo:bands``), and the values of the picked bands sampled and compared with the range the model expects. Far outside it,
+the product's own scaling (GDAL scale/offset, Sentinel-2 L2A's baseline offset, STAC ``raster:bands``) is applied when
+it brings them inside; otherwise a model made elsewhere gets a warning naming the bands, their range and the expected
+one (an error with strict inputs; a model trained here is judged by its training statistics in the plan's domain check).
+A model recording no band names reads the file's bands in order. Every decision is said in the log. When nothing needs
+changing, the reader opens the file itself; else a VRT over it (no pixel copied, a remote COG read window by window).
 """
 
 from __future__ import annotations
@@ -59,8 +56,8 @@ FULL_WINDOWS, FULL_SIDE, FULL_ENOUGH = 5, 256, 1024
 
 @dataclass
 class ResolvedImage:
-    """What the reader opens (``path``: the file itself or a VRT over it), what the user gave (``source``),
-    whether values were left far outside the model's range (``out_of_range``: the words, for the one-class check)."""
+    """What the reader opens (``path``: the file itself or a VRT over it), what the user gave (``source``), and whether
+    values were left far outside the model's range (``out_of_range``: the words, for the one-class check)."""
 
     path: str
     source: str
@@ -85,8 +82,8 @@ class ResolvedImage:
 
 @dataclass(frozen=True)
 class SeenValues:
-    """The 2 and 98 % points per band of the values the model reads, as the door sampled and judged them (the
-    file itself, no scaling): the plan's domain check judges these rather than sampling the file again."""
+    """The 2 and 98 % points per band of the values the model reads, as the door sampled them (the file itself, no
+    scaling): the plan's domain check judges these rather than sampling the file again."""
 
     low: np.ndarray
     high: np.ndarray
@@ -95,9 +92,8 @@ class SeenValues:
 
 def _info(dataset: Any, mistagged: list[int]
           ) -> tuple[int, list[str | None], dict[str, str], list[dict[str, str]], tuple, tuple, int]:
-    """(band count, descriptions, dataset tags, band tags, scales, offsets, alpha bands) of the open raster
-    ``dataset``: its data bands, an alpha band being its mask (:func:`~engine.data.raster.band_count`). A last
-    band tagged alpha that holds data (and so stays a band) is added to ``mistagged``."""
+    """(band count, descriptions, dataset tags, band tags, scales, offsets, alpha bands) of the open ``dataset``'s data
+    bands; a last band tagged alpha that holds data (and so stays a band) is added to ``mistagged``."""
     count = band_count(dataset)
     mistagged.extend(band for band in [mistagged_alpha(dataset, count)] if band)
     names = [d or None for d in dataset.descriptions][:count]
@@ -108,10 +104,8 @@ def _info(dataset: Any, mistagged: list[int]
 
 
 def _valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """The finite valid ones of (C, N) ``values`` (integers as they are, other types as float64), every k-th pixel
-    where more than RANGE_SAMPLE are valid: the evenly spaced values :func:`~engine.data.units.seen_range` would
-    judge anyway (the same ones where every pixel is valid), without converting and filtering a whole scene first
-    (4 ms of a 512² scene's run)."""
+    """The finite valid ones of (C, N) ``values``, every k-th pixel where more than RANGE_SAMPLE are valid: the values
+    :func:`~engine.data.units.seen_range` would judge anyway, without converting a whole scene first (4 ms a scene)."""
     step = -(-int(np.count_nonzero(valid)) // RANGE_SAMPLE)
     if step > 1:
         values, valid = values[:, ::step], valid[::step]
@@ -122,7 +116,7 @@ def _valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _full_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """FULL_WINDOWS windows of FULL_SIDE px at full resolution: the centre and the four quarter points."""
+    """FULL_SIDE px windows at full resolution: the centre and the four quarter points."""
     w, h = min(FULL_SIDE, width), min(FULL_SIDE, height)
     spots = [(0.5, 0.5), (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)][:FULL_WINDOWS]
     return sorted({(int(min(max(0, fx * width - w / 2), width - w)), int(min(max(0, fy * height - h / 2), height - h)),
@@ -130,15 +124,13 @@ def _full_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
 
 
 def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.ndarray, str | None, bool]:
-    """(C, N) finite valid values of ``bands`` at full resolution, as the model will read them, a note when
-    the file's overviews say otherwise (None: they agree, or were not read), and whether they are a sample (not
-    every valid pixel).
+    """(C, N) finite valid values of ``bands`` at full resolution, as the model reads them, a note when the file's
+    overviews say otherwise, and whether they are a sample.
 
-    A small input is sampled as the data checks sample it (whole, or a bounded grid of windows). A large (often
-    remote) one is read twice, cheaply: a few full-resolution windows, which decide, and the whole scene at a
-    coarser level, which GDAL reads from the overviews of a COG (a few blocks) and which stands in only when those
-    windows hold too few valid pixels (a scene mostly nodata). Overviews can mislead: built before the values were
-    rescaled, or a stale ``.ovr`` beside a rewritten file."""
+    A small input is sampled as the data checks sample it. A large (often remote) one is read twice, cheaply: a few
+    full-resolution windows, which decide, and the whole scene at a coarser level (a COG's overviews: a few blocks),
+    which stands in only when those windows hold too few valid pixels. Overviews can mislead: built before the values
+    were rescaled, or a stale ``.ovr`` beside a rewritten file."""
     dataset = opened or open_raster(path, "image")  # ``opened``: the caller's dataset of ``path``, left open
     try:
         if dataset.width * dataset.height <= OVERVIEW_ABOVE:
@@ -204,8 +196,8 @@ def _given(request: ImageRequest, count: int) -> Scaling | None:
 def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequence[int], labels: Sequence[str],
            scalings: Sequence[Scaling | None], imported: bool, request: ImageRequest, callback: Callback,
            warnings: list[str], given: Scaling | None = None, opened: Any = None) -> Scaling | None:
-    """The scaling to apply (None: none), after comparing the sampled values with the expected range; ``given``:
-    the user's, applied whatever the values (and judged after it); ``opened``: ``path`` open already."""
+    """The scaling to apply (None: none), after comparing the sampled values with the expected range; ``given``: the
+    user's, applied whatever the values; ``opened``: ``path`` open already."""
     values, note, sampled = _sample(path, bands, opened)
     if note:  # said, not warned: the run reads the full resolution, so the result is as it should be
         _say(resolved, callback, note)
@@ -257,8 +249,8 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
 
 def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedImage, callback: Callback,
                  warnings: list[str]) -> list[Any]:
-    """``resolved`` (the image as opened: ``resolved.path``) made into what the ``members`` (a plan's: ``data``,
-    ``metadata``, ``selection``, ``path``) read, and the members reading it: unchanged when it fits as it is."""
+    """``resolved`` made into what the ``members`` (a plan's) read, and the members reading it: unchanged when it fits.
+    """
     stac = request.stac or looks_like_stac(resolved.path)
     if locations.is_remote(resolved.path) or stac_is_url(resolved.path):
         callback.info(f"'{resolved.path}' is read over the network; {Stall.rule().said()}.")

@@ -1,12 +1,11 @@
-"""A STAC item's assets checked before they are stacked into one raster: each one there and readable, all in one
-CRS, all covering the same ground; then stacked (:func:`stack_item_bands`) and scaled as its ``raster:bands`` say
-(:func:`item_scaling`), or both in one (:func:`stack_item`): the one way every reader of an item takes it, a
-model's, a picture's or a layer's picks and training's whole items (:func:`stac_raster`). Each refusal names the
-asset's key and href, the true cause and what to do; GDAL's own stacking would only say "got 2 of 3" bands,
-and would stack assets lying side by side into one wide raster.
+"""A STAC item's assets checked before they are stacked into one raster (each there and readable, all in one CRS,
+covering the same ground), stacked and scaled as its ``raster:bands`` say: the one way every reader of an item takes it
+(:func:`stack_item`; a training's whole items: :func:`stac_raster`). Each refusal names the asset's key and href, the
+cause and what to do; GDAL's own stacking would only say "got 2 of 3" bands, and would stack assets lying side by side
+into one wide raster.
 
-Hrefs that reach outside the item's folder through ``..`` are read (a local catalogue may keep its assets in a
-sibling folder), but are said in the log, and named so in every error.
+Hrefs reaching outside the item's folder through ``..`` are read (a local catalogue may keep its assets in a sibling
+folder), but said in the log and named so in every error.
 """
 
 from __future__ import annotations
@@ -80,9 +79,8 @@ def _area(bounds: tuple[float, float, float, float]) -> float:
 
 
 def check_stack(bands: Sequence[StacBand], item: str) -> tuple[list[str], list[str]]:
-    """Refuse (DataError) assets that cannot be stacked into one raster: missing, unreadable, in different CRSs,
-    or not overlapping; return (notes for the log: hrefs outside the item's folder, warnings: assets covering only
-    part of each other's ground)."""
+    """Refuse (DataError) assets that cannot be stacked: missing, unreadable, in different CRSs, or not overlapping;
+    return (notes: hrefs outside the item's folder, warnings: assets covering only part of each other's ground)."""
     notes = [f"The STAC item '{item}' {b.where()}: read as given." for b in bands if b.outside]
     prints = [_footprint(b, item) for b in bands]
     groups: dict[str, list[int]] = {}
@@ -112,9 +110,9 @@ def check_stack(bands: Sequence[StacBand], item: str) -> tuple[list[str], list[s
 
 def stack_item_bands(item: StacItem, chosen: Sequence[StacBand], destination: Path, callback: Callback,
                      said: list[str], warnings: list[str]) -> str:
-    """The ``chosen`` assets of ``item`` checked (one grid, overlapping footprints; a remote asset's first read
-    under the network rule, saying what it waits for) and stacked in that order into a VRT at ``destination``.
-    Notes go to ``said`` and ``callback.info``, cautions to ``warnings`` and ``callback.warning``."""
+    """The ``chosen`` assets of ``item`` checked (a remote asset's first read under the network rule) and stacked in
+    that order into a VRT at ``destination``. Notes go to ``said`` and ``callback.info``, cautions to ``warnings`` and
+    ``callback.warning``."""
     notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
                               callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
     for note in notes:
@@ -131,8 +129,8 @@ FIX_RASTER_BANDS = "Correct the item's raster:bands (numbers, e.g. \"scale\": 0.
 
 
 def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str, fix: str | None = None) -> Scaling | None:
-    """The scaling the item's ``raster:bands`` give the ``chosen`` assets (None: none, or all 1 and 0). ``fix``:
-    what a refusal says to do, by default correcting the item or stating the values' units for segment."""
+    """The scaling the item's ``raster:bands`` give the ``chosen`` assets (None: none, or all 1 and 0); ``fix``: what a
+    refusal says to do (default: correct the item or state the values' units for segment)."""
     scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen], f"The STAC item '{item.id}'",
                            [f"asset '{b.key}' ({b.label})" for b in chosen], "STAC raster:bands",
                            fix or remedy("STAC", source))
@@ -149,10 +147,9 @@ def stack_beside(path: Path) -> Path:
 
 def stack_item(item: StacItem, chosen: Sequence[StacBand], source: str, path: Path, callback: Callback,
                said: list[str], warnings: list[str], fix: str | None = None) -> tuple[str, Scaling | None]:
-    """The ``chosen`` assets of ``item`` as one raster at ``path``: checked and stacked (:func:`stack_item_bands`,
-    ``said`` and ``warnings`` as there) and, where its ``raster:bands`` scale them (:func:`item_scaling`, ``fix`` as
-    there), their values as float32 in a VRT over the stack, which then lies beside it (:func:`stack_beside`).
-    Returns (the path to read, which is ``path``; the scaling applied, None: none)."""
+    """The ``chosen`` assets of ``item`` as one raster at ``path``, checked and stacked (:func:`stack_item_bands`) and,
+    where its ``raster:bands`` scale them, as float32 in a VRT over the stack (which then lies beside it,
+    :func:`stack_beside`). Returns (``path``, the scaling applied or None)."""
     scaling = item_scaling(item, chosen, source, fix)  # first: the stack is ``path`` itself where nothing scales
     stacked = stack_item_bands(item, chosen, path if scaling is None else stack_beside(path), callback, said,
                                warnings)
@@ -169,12 +166,10 @@ _KEPT_FOR: dict[str, tuple[Path, list[str], list[str]]] = {}
 
 
 def stac_raster(source: str, files: InputFiles | None = None, callback: Callback | None = None) -> str:
-    """A STAC item as one raster: a VRT stacking its single-band data assets in the item's order, each band
-    described by its common name (else its name), values converted by ``raster:bands`` scale/offset where the
-    item gives them; checked, stacked and scaled as a picture's picks are (:func:`stack_item`). Training reads items
-    this way (segment picks the model's bands from the item instead). What the check found (assets outside the
-    item's folder, assets covering only part of each other's ground) is said to ``callback`` each time the item is
-    asked for, also when its VRT was made before."""
+    """A STAC item as one raster: a VRT stacking its single-band data assets in the item's order, each described by its
+    common name (else its name), values scaled by ``raster:bands`` (:func:`stack_item`). Training reads items this way
+    (segment picks the model's bands instead). What the check found is said to ``callback`` each time the item is asked
+    for, also when its VRT was made before."""
     callback = callback or QuietCallback()  # planning: said when the data reads the scene
     kept = _KEPT_FOR.get(source) if files is None else None
     if kept is not None and kept[0].exists():
@@ -201,11 +196,9 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
 
 
 def stac_scenes(data_cfg: DataConfig, callback: Callback | None = None, *, keep_items: bool = False) -> DataConfig:
-    """The data with each date given as a STAC item read as one raster of its data assets (:func:`stac_raster`: a
-    VRT kept while the process lives, the same each time it is asked; what checking its assets found said to
-    ``callback`` each time), named in the scene's ``names`` as the run's messages name the item ("'S2B_...' (STAC
-    item, .../item.json)"), never as the VRT. ``keep_items``: the scenes still give the items, only named (the
-    planned settings: a checkpoint compares the items, as the user gave them, not this process's VRTs)."""
+    """The data with each date given as a STAC item read as one raster (:func:`stac_raster`), named in the scene's
+    ``names`` as the item ("'S2B_...' (STAC item, .../item.json)"), never as the VRT. ``keep_items``: the scenes still
+    give the items, only named (the planned settings: a checkpoint compares the items as the user gave them)."""
     callback = callback or QuietCallback()
 
     def read(scene: SceneSpec, what: str) -> SceneSpec:

@@ -1,11 +1,10 @@
-"""A STAC item's assets picked by name and stacked: for a model (:func:`pick_for_model`, its bands in its order),
-for a picture (:func:`pick_item_bands`, red, green and blue), and as a layer for a front end to show. Every pick
-goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the item's bands. The assets are checked,
-stacked and scaled by :func:`~engine.imagery.stac_assets.stack_item`, as a training's whole items are.
+"""A STAC item's assets picked by name and stacked: for a model (:func:`pick_for_model`, its bands in its order), for a
+picture (:func:`pick_item_bands`, red, green and blue), and as a layer for a front end. Every pick goes by the one
+asset-key rule (``StacItem.by_key``); every refusal lists the item's bands.
 
-QGIS 3.22 has no STAC layer: a front end shows an item with :func:`write_stac_layer`, a VRT of the chosen assets
-written as a NEW file (never over a file the item reads), values scaled as the item's ``raster:bands`` say. The
-prompts' windows are read from the item itself (:func:`stac_window_raster`), not from that file, as Segment reads it.
+QGIS 3.22 has no STAC layer: a front end shows an item with :func:`write_stac_layer`, a VRT of the chosen assets written
+as a NEW file (never over a file the item reads). The prompts' windows are read from the item itself
+(:func:`stac_window_raster`), as Segment reads it.
 """
 
 from __future__ import annotations
@@ -47,8 +46,7 @@ class StacPick:
 
 @dataclass
 class StacLayer:
-    """The VRT written for a front end to show (``path``, a new file; ``written``: every file written), the
-    item's id and the asset keys it shows, and what was said."""
+    """The VRT written for a front end to show (``path``, a new file; ``written``: every file written)."""
 
     path: str
     item_id: str
@@ -60,7 +58,7 @@ class StacLayer:
 def pick_for_model(item: StacItem, given: Sequence[str] | None, model_names: Sequence[str] | None,
                    count: int) -> BandPick:
     """The item's bands for the model: by name, or by ``--bands`` (numbers as :meth:`StacItem.listing` counts them,
-    names, or asset keys). Every refusal lists the item's bands with their asset keys and hrefs."""
+    names, or asset keys)."""
     labels = [b.label for b in item.bands]
     where = f"STAC item '{item.id}'"
     flag = mention("segment.bands")
@@ -92,7 +90,7 @@ def pick_for_model(item: StacItem, given: Sequence[str] | None, model_names: Seq
 
 
 def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
-    """`` (e.g. --bands blue,green,red,nir, the first asset of each shared name)``, or '' when no such pick fits."""
+    """`` (e.g. --bands blue,green,red,nir: the first asset of each name)``, or '' when no such pick fits."""
     seen: set[str] = set()
     firsts: list[str | None] = []
     for band in item.bands:
@@ -108,14 +106,9 @@ def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
 
 
 def pick_item_bands(item: StacItem, bands: str | Sequence[str | int] | None = None) -> StacPick:
-    """The assets of ``item`` that ``bands`` names (see :data:`BANDS_HELP`; text as typed or a list), else red,
-    green and blue by name (an item of fewer than three bands: its first, as grey).
-
-    Raises:
-        ConfigError: a blank entry in ``bands`` (:func:`engine.config.bands.parse_band_list`).
-        DataError: a band the item lacks, a wrong count, or no bands named red, green and blue; listing the
-            item's bands with their asset keys.
-    """
+    """The assets of ``item`` that ``bands`` names (see :data:`BANDS_HELP`), else red, green and blue by name (fewer
+    than three bands: the first, as grey). Raises ConfigError for a blank entry in ``bands``, DataError for a band the
+    item lacks, a wrong count, or no bands named red, green and blue."""
     where = f"STAC item '{item.id}'"
     labels = [b.label for b in item.bands]
     listing = f" The item's bands: {item.listing()}."
@@ -148,8 +141,8 @@ def pick_item_bands(item: StacItem, bands: str | Sequence[str | int] | None = No
 
 
 def _stacked(pick: StacPick, source: str, path: Path, callback: Callback, said: list[str]) -> str:
-    """The picked assets stacked and, where the item's ``raster:bands`` scale them, their values as float32, at
-    ``path`` (:func:`~engine.imagery.stac_assets.stack_item`): the path to read."""
+    """The picked assets stacked (and scaled) at ``path`` (:func:`~engine.imagery.stac_assets.stack_item`): the path to
+    read."""
     item = pick.item
     if item.twins:
         said.append(f"STAC item '{item.id}': {item.twins_said()}.")
@@ -163,10 +156,8 @@ def _stacked(pick: StacPick, source: str, path: Path, callback: Callback, said: 
 
 
 def stac_window_raster(source: str, bands: str | Sequence[str | int] | None, files: InputFiles,
-                       callback: Callback | None = None) -> tuple[str, StacPick, list[str]]:
-    """The item at ``source`` as one raster of the picked bands, in ``files`` (temporary, the caller closes it):
-    (its path, the pick, what was said)."""
-    callback = callback or Callback()
+                       callback: Callback) -> tuple[str, StacPick, list[str]]:
+    """The item at ``source`` as one raster of the picked bands in ``files``: (its path, the pick, what was said)."""
     said: list[str] = []
     pick = pick_item_bands(read_item(source, callback.info), bands)
     path = _stacked(pick, source, files.path("item.vrt"), callback, said)
@@ -175,14 +166,10 @@ def stac_window_raster(source: str, bands: str | Sequence[str | int] | None, fil
 
 def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folder: str | Path,
                      callback: Callback | None = None) -> StacLayer:
-    """A VRT of the item's picked assets written as new files in ``folder`` (``ITEM-KEYS.vrt``, then ``-2``,
-    ``-3`` ... where a name is taken; beside it ``.stack.vrt`` when the values are scaled), for a front end to
-    show; the prompts' windows are read from the item, not from it.
-
-    Raises:
-        DataError: the item cannot be read, the bands do not fit it, or the folder does not exist.
-        ConfigError: a blank entry in ``bands``, or a file to write is one the item reads (never written over).
-    """
+    """A VRT of the item's picked assets written as new files in ``folder`` (``ITEM-KEYS.vrt``, then ``-2``, ``-3`` ...
+    where a name is taken; beside it ``.stack.vrt`` when the values are scaled). Raises DataError (the item cannot be
+    read, the bands do not fit, no such folder) or ConfigError (a blank entry in ``bands``, or a file to write is one
+    the item reads)."""
     callback = callback or Callback()
     folder = Path(folder)
     if not folder.is_dir():

@@ -1,15 +1,12 @@
-"""Web map layers (XYZ/TMS tiles, OGC WMS, WMTS, WCS, ArcGIS MapServer and ImageServer) as GDAL sources, read
-window by window.
+"""Web map layers (XYZ/TMS tiles, OGC WMS, WMTS, WCS, ArcGIS MapServer and ImageServer) as GDAL sources, read window by
+window.
 
-A web layer has no pixel grid of its own that a model could use: an XYZ service covers the world at 20 zoom
-levels. GDAL's WMS/WMTS/WCS drivers read such services as rasters (tiles fetched in parallel per block request,
-kept in GDAL's bounded block cache, retried on transient errors by the settings of :mod:`..io.network`).
-:func:`web_window` puts one window of such a source, at a chosen pixel size, into a small warped VRT: a virtual
-raster (no pixel is copied or fetched until it is read) that every reader of the engine then reads as any other
-GDAL raster, tile by tile. GDAL picks the service's zoom level (overview) nearest to the pixel size.
-
-The descriptions are GDAL's own formats (``<GDAL_WMS>`` XML, ``WMTS:`` and ``<WCS_GDAL>``), so the command line
-reads them too: save one as ``layer.xml`` and give it with ``--image``.
+A web layer has no pixel grid of its own that a model could use: an XYZ service covers the world at 20 zoom levels.
+GDAL's WMS/WMTS/WCS drivers read such services as rasters (tiles fetched in parallel, kept in GDAL's block cache,
+retried by the settings of :mod:`..io.network`); :func:`web_window` puts one window of one, at a chosen pixel size, into
+a warped VRT that every reader then reads as any GDAL raster (nothing fetched until read; GDAL picks the zoom level
+nearest to the pixel size). The descriptions are GDAL's own formats, so the command line reads them too: save one as
+``layer.xml`` and give it with ``--image``.
 """
 
 from __future__ import annotations
@@ -35,8 +32,8 @@ MERCATOR = 20037508.342789244
 
 @dataclass(frozen=True)
 class WebWindow:
-    """One window of a web layer as a GDAL raster: ``path`` (a VRT), its band count, size, pixel size on the
-    ground (metres) and in the source's map units, and the source's CRS (WKT)."""
+    """One window of a web layer as a GDAL raster (``path``, a VRT): its pixel size on the ground (metres) and in the
+    source's map units, and the source's CRS (WKT)."""
 
     path: str
     bands: int
@@ -49,9 +46,9 @@ class WebWindow:
 
 
 def xyz_description(url: str, zmax: int = 19, bands: int = 4, tile_size: int = 256, max_connections: int = 8) -> str:
-    """A GDAL WMS (TMS minidriver) description of an XYZ tile service ``url`` with ``{x}``, ``{y}``, ``{z}``
-    (``{-y}`` for TMS rows counted from the south). ``bands``: 4 (RGB + alpha: a tile the server does not have,
-    HTTP 404 or 204, is transparent, as QGIS shows it, and :func:`web_window` makes it nodata) or 3."""
+    """A GDAL WMS (TMS minidriver) description of an XYZ tile service ``url`` with ``{x}``, ``{y}`` (``{-y}`` for TMS
+    rows counted from the south), ``{z}``. ``bands``: 4 (RGB + alpha: a tile the server lacks, HTTP 404 or 204, is
+    transparent, as QGIS shows it, and :func:`web_window` makes it nodata) or 3."""
     if not all(key in url for key in ("{x}", "{z}")) or ("{y}" not in url and "{-y}" not in url):
         raise ConfigError(f"The tile URL '{url}' has no {{x}}, {{y}} and {{z}}; give an XYZ template such as "
                           "https://tile.example.org/{z}/{x}/{y}.png.")
@@ -70,8 +67,7 @@ def xyz_description(url: str, zmax: int = 19, bands: int = 4, tile_size: int = 2
 
 def wms_description(url: str, layers: str, crs: str, image_format: str = "image/png", styles: str = "",
                     version: str = "1.3.0", bands: int = 4, max_connections: int = 8) -> str:
-    """A GDAL WMS description of an OGC WMS layer (GetMap requests of 512-px blocks, in parallel), in ``crs``
-    over that CRS's area of use."""
+    """A GDAL WMS description of an OGC WMS layer (GetMap requests of 512-px blocks) in ``crs`` over its area of use."""
     srs, window = _crs_window(crs, "WMS layer")
     axis = "yxYX" if version == "1.3.0" and srs.EPSGTreatsAsLatLong() else "xyXY"  # type: ignore[attr-defined]
     base = url if url.endswith(("?", "&")) else url + ("&" if "?" in url else "?")
@@ -90,11 +86,10 @@ WEB_MERCATOR_ALIASES = {"ESRI:102100": "EPSG:3857", "ESRI:102113": "EPSG:3857", 
 
 
 def arcgis_description(url: str, crs: str, layers: str = "", max_connections: int = 8) -> str:
-    """A GDAL WMS description (its ``AGS`` minidriver) of an ArcGIS REST service ``url``: a MapServer
-    (``.../MapServer``, read with ``export`` requests; ``layers`` as ArcGIS writes them, e.g. ``show:0``) or an
-    ImageServer (``.../ImageServer``, ``exportImage`` requests), in ``crs`` (an EPSG code: the service's spatial
-    reference) over that CRS's area of use. Pictures are asked for as ``png32`` (full colour with alpha, where a
-    plain ``png`` may be an 8-bit palette); the alpha band marks where the service has no data."""
+    """A GDAL WMS (``AGS`` minidriver) description of an ArcGIS REST MapServer (``export`` requests; ``layers`` as
+    ArcGIS writes them, e.g. ``show:0``) or ImageServer (``exportImage``) ``url``, in ``crs`` (an EPSG code) over its
+    area of use. Pictures are asked for as ``png32`` (a plain ``png`` may be an 8-bit palette); the alpha band marks
+    where the service has no data."""
     service = url.split("?", 1)[0].rstrip("/")
     if not service.endswith(("/MapServer", "/ImageServer")):
         raise ConfigError(f"The ArcGIS REST URL '{url}' names no MapServer or ImageServer; give the service's URL, "
@@ -113,8 +108,8 @@ def arcgis_description(url: str, crs: str, layers: str = "", max_connections: in
 
 
 def _crs_window(crs: str, what: str) -> tuple[object, str]:
-    """(the SRS of ``crs``, a GDAL WMS ``<DataWindow>`` over its area of use, 2^30 square pixels along its longer
-    side: finer than any window is read at, GDAL reads a coarser one from its overviews)."""
+    """(the SRS of ``crs``, a GDAL WMS ``<DataWindow>`` over its area of use, 2^30 square pixels along its longer side:
+    finer than any window is read at; GDAL reads a coarser one from its overviews)."""
     osr = require("osgeo.osr")
     srs = osr.SpatialReference()
     try:
@@ -137,7 +132,7 @@ def wcs_description(url: str, coverage: str, version: str = "1.0.0") -> str:
 
 
 def _area_of_use(srs: object, crs: str) -> tuple[float, float, float, float]:
-    """The bounds of ``srs``'s area of use in its own units (web mercator's square for EPSG:3857)."""
+    """The bounds of ``srs``'s area of use in its own units."""
     osr = require("osgeo.osr")
     if srs.IsGeographic():  # type: ignore[attr-defined]
         return (-180.0, -90.0, 180.0, 90.0)
@@ -158,13 +153,12 @@ def _area_of_use(srs: object, crs: str) -> tuple[float, float, float, float]:
 def web_window(description: str, extent: list[float], extent_crs: str | None,
                pixel_size: float | Callable[[float], float | None], destination: str | os.PathLike,
                name: str = "web layer", no_finer_than_service: bool = False) -> WebWindow:
-    """The window ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``; None: the source's CRS) of the web
-    source ``description`` at ``pixel_size`` metres on the ground (the ground rule, :mod:`engine.data.ground`) as
-    a warped VRT at ``destination`` (a ``.web.vrt`` file; its folder must exist). ``pixel_size`` may be a function
-    of the latitude of the extent's middle (a model trained in degrees: its metres depend on where it is read).
-    ``no_finer_than_service``: a pixel finer than the service's finest level (an XYZ layer's ``zmax``, a WMTS's
-    finest matrix, a WCS coverage's grid) becomes that level's (``asked`` keeps the size asked). Nothing is
-    fetched here but the service's description (WMTS capabilities, WCS coverage description)."""
+    """The window ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``; None: the source's CRS) of the web source
+    ``description`` at ``pixel_size`` metres on the ground (:mod:`engine.data.ground`) as a warped VRT at
+    ``destination`` (a ``.web.vrt`` file in an existing folder). ``pixel_size`` may be a function of the extent's middle
+    latitude (a model trained in degrees). ``no_finer_than_service``: a pixel finer than the service's finest level
+    becomes that level's (``asked`` keeps the size asked). Nothing is fetched here but the service's description (WMTS
+    capabilities, WCS coverage description)."""
     gdal, osr = require("osgeo.gdal"), require("osgeo.osr")
     network.apply_defaults()
     if not callable(pixel_size):
@@ -244,11 +238,10 @@ def _check_size(size: float | None, name: str) -> None:
 
 
 def _on_grid(description: str, left: float, top: float, width: int, height: int, pixel: float) -> str:
-    """A WMS or ArcGIS REST description (a service that renders any box at any size) with the window's grid as its
-    data window, so that the service is asked for exactly the window's pixels: read through the service's
-    coarsest finer zoom level instead, every picture would be resampled twice (by the server, then onto the grid),
-    softer than the image the server renders from. Tile services (XYZ, WMTS) have fixed zoom levels and WCS asks
-    for the grid itself: their descriptions are left as they are."""
+    """A WMS or ArcGIS REST description with the window's grid as its data window, so the service is asked for exactly
+    the window's pixels: read through its next finer zoom level instead, every picture would be resampled twice, softer
+    than what the server renders. Tile services (XYZ, WMTS) have fixed levels and WCS asks for the grid itself: left as
+    they are."""
     text = _description_text(description)
     if not _renders_any_size(text) or "<DataWindow>" not in text:
         return description
@@ -268,14 +261,14 @@ def _description_text(description: str) -> str:
 
 
 def _renders_any_size(description: str) -> bool:
-    """Whether the service renders any box at any size (a WMS or ArcGIS REST description), not fixed levels."""
+    """Whether the service renders any box at any size (a WMS or ArcGIS REST description)."""
     text = _description_text(description)
     return text.lstrip().startswith("<GDAL_WMS") and bool(re.search(r"<Service\s+name=\"(WMS|AGS)\"", text))
 
 
 def service_kind(description: str) -> str:
-    """What a web description serves, in QGIS's words for its layers: XYZ, WMS, WMTS, WCS, ArcGIS MapServer or
-    ArcGIS ImageServer ("web" when it says none of these)."""
+    """What a web description serves, in QGIS's words: XYZ, WMS, WMTS, WCS, ArcGIS MapServer or ArcGIS ImageServer
+    ("web" when none of these)."""
     text = _description_text(description).lstrip()
     if text.startswith(("WMTS:", "<GDAL_WMTS")):
         return "WMTS"
@@ -289,12 +282,8 @@ def service_kind(description: str) -> str:
 
 
 def service_url(description: str) -> str:
-    """The service's URL in a web description (its server, capabilities or service URL; the text or a file
-    holding it), or ''."""
-    if not description.lstrip().startswith(("<", "WMTS:")) and os.path.isfile(description):
-        with open(description, encoding="utf-8", errors="replace") as handle:
-            description = handle.read(100_000)
-    description = description.lstrip()
+    """The service's URL in a web description (its server, capabilities or service URL), or ''."""
+    description = _description_text(description).lstrip()
     if description.startswith("WMTS:"):
         return description[len("WMTS:"):].split(",", 1)[0]
     found = re.search(r"<(ServerUrl|ServerURL|ServiceURL|GetCapabilitiesUrl)>(.*?)</\1>", description)
