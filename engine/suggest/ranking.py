@@ -1,21 +1,19 @@
 """Scoring and choosing windows to label from a scene's predicted probabilities (pure numpy).
 
-Per pixel: the normalised entropy of the mean prediction (0 sure, 1 a coin toss over every class), the
-disagreement between the views (ensemble members and test-time flips: half the summed absolute difference of each
-view's probabilities from their mean, 0 when they agree), the predicted class, and whether it is labelled already.
-Per window (a square of ``window`` pixels stepping by half a window): the means of those over its valid pixels.
+Per pixel: the normalised entropy of the mean prediction (0 sure, 1 a coin toss), the disagreement between the views
+(ensemble members and test-time flips: half the summed absolute difference of each view's probabilities from their
+mean), the predicted class, and whether it is labelled. Per window (a square of ``window`` pixels stepping by half a
+window): the means of those over its valid pixels.
 
-A pixel within ``edge_margin(window)`` of the scene's edge or of nodata does not count in a window's uncertainty:
-a model sees padding there (a first model of the Sentinel-2 label-efficiency bench: mean entropy 0.82 on the edge
-pixels, 0.62 four pixels in), and on a weak model that alone decided the ranking (without the margin, 15 of the
-16 windows ``suggest`` chose on that bench's seed 0 were corners of a scene; docs/benchmarks.md).
+A pixel within ``edge_margin(window)`` of the scene's edge or of nodata does not count in a window's uncertainty: a
+model sees padding there, and on a weak model that alone decided the ranking (15 of the 16 windows of the Sentinel-2
+label-efficiency bench's seed 0 were corners of a scene; docs/benchmarks.md).
 
 Its score is ``(entropy + DISAGREEMENT_WEIGHT * disagreement) * (1 - labelled share)``; windows mostly labelled or
-mostly outside the image are left out. (Weighting each pixel by the rarity of its predicted class was tried and
-left out: on the label-efficiency bench it did worse, docs/benchmarks.md.) The windows are then chosen greedily:
-the best one, then the best of the rest after discounting each by the windows already chosen in its scene and of
-its class (the class whose pixels hold most of its uncertainty), never overlapping a chosen one — so N windows are
-not N views of one cloud edge.
+mostly outside the image are left out (weighting pixels by the rarity of their class did worse on the bench). The
+windows are chosen greedily: the best, then the best of the rest discounted by the windows already chosen in its scene
+and of its class (the class holding most of its uncertainty), never overlapping a chosen one, so N windows are not N
+views of one cloud edge.
 """
 
 from __future__ import annotations
@@ -46,7 +44,7 @@ class PixelMaps:
 
 
 def pixel_maps(views: list[np.ndarray], valid: np.ndarray, labelled: np.ndarray) -> PixelMaps:
-    """Per-pixel maps from the class probabilities of each view ((C, H, W) each, C >= 2, summing to 1)."""
+    """Per-pixel maps from each view's class probabilities ((C, H, W), C >= 2, summing to 1)."""
     stack = np.stack([np.asarray(v, np.float32) for v in views])  # (V, C, H, W)
     mean = stack.mean(axis=0)
     classes = mean.shape[0]
@@ -63,7 +61,7 @@ def pixel_maps(views: list[np.ndarray], valid: np.ndarray, labelled: np.ndarray)
 
 @dataclass
 class Candidates:
-    """The windows of all scenes, as parallel arrays (one entry per window)."""
+    """The windows of all scenes, as parallel arrays."""
 
     scene: np.ndarray  # int
     col: np.ndarray  # int: top-left pixel on the scene's grid
@@ -84,7 +82,7 @@ def cell_size(window: int) -> int:
 
 
 def _cell_sums(array: np.ndarray, g: int, ny: int, nx: int) -> np.ndarray:
-    """Sums of ``array`` (H, W) over g x g cells, (ny, nx) of them: cut or padded with zeros to fit."""
+    """Sums of ``array`` (H, W) over (ny, nx) g x g cells, cut or padded with zeros to fit."""
     h, w = min(array.shape[0], ny * g), min(array.shape[1], nx * g)  # a last partial cell is left out
     padded = np.zeros((ny * g, nx * g), np.float64)
     padded[:h, :w] = array[:h, :w]
@@ -97,15 +95,15 @@ def edge_margin(window: int) -> int:
 
 
 def interior(valid: np.ndarray, margin: int) -> np.ndarray:
-    """``valid`` pixels at least ``margin`` pixels from an invalid one or the scene's edge (all of ``valid`` when
-    none is that far: a scene too small for the margin)."""
+    """``valid`` pixels at least ``margin`` pixels from an invalid one or the scene's edge (all of ``valid`` in a scene
+    too small for the margin)."""
     near = _window_sums(np.pad(~valid, margin, constant_values=True).astype(np.float64), 2 * margin + 1) > 0
     inner = valid & ~near
     return inner if inner.any() else valid
 
 
 def _window_sums(cells: np.ndarray, k: int) -> np.ndarray:
-    """Sums over every k x k block of cells (top-left at each cell that leaves room): an integral image."""
+    """Sums over every k x k block of cells that fits (an integral image)."""
     ii = np.zeros((cells.shape[0] + 1, cells.shape[1] + 1), np.float64)
     ii[1:, 1:] = cells.cumsum(0).cumsum(1)
     return ii[k:, k:] - ii[:-k, k:] - ii[k:, :-k] + ii[:-k, :-k]

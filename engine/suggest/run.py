@@ -1,14 +1,11 @@
 """``suggest``: the model(s) over each scene, the windows scored and chosen (:mod:`.ranking`), the layer written.
 
-Each view of a scene is a whole-scene segmentation (:func:`engine.segment.segment`, so tiling, blending, the
-checks of the inputs against the bundle and the devices are those of ``segment``), its probabilities written to a
-temporary folder beside the output and read back: one view per ensemble member, and with test-time augmentation
-one more per member, the TTA average, whose difference from the plain view is the flips' disagreement.
+Each view of a scene is a whole-scene segmentation (:func:`engine.segment.segment`: the tiling, blending, checks and
+devices of ``segment``), its probabilities written to a temporary folder and read back: one view per ensemble member,
+and with test-time augmentation one more per member, whose difference from the plain view is the flips' disagreement.
 
-The windows are written as a GeoPackage layer beside the destination and renamed when complete. The layer carries its
-style (``windows.qml``: orange outlines, each window labelled with its rank, the reasons as map tip) in the
-GeoPackage's ``layer_styles`` table as its default, so QGIS shows it styled however it is opened (the plugin, Layer >
-Add Layer, or a drag from the file browser).
+The windows layer carries its style (``windows.qml``: orange outlines labelled with the rank, the reasons as map tip) as
+its default in the GeoPackage's ``layer_styles`` table, so QGIS shows it styled however it is opened.
 """
 
 from __future__ import annotations
@@ -63,20 +60,18 @@ class SuggestedWindow:
         return {name: getattr(self, "size" if name == "size_px" else name) for name, _ in FIELDS}
 
 
-def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) -> str:
-    """Write ``windows`` as the one layer of a new GeoPackage at ``destination`` (named after the file), with its
-    default style."""
+def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) -> None:
+    """Write ``windows`` as the one layer of a new GeoPackage at ``destination``, with its default style."""
     def style(data: Any, name: str) -> None:
         add_default_style(data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank")
 
     rows = ((_outline(w.corners), list(w.values().values())) for w in windows)
     write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=style)
-    return str(destination)
 
 
 def _outline(corners: list[tuple[float, float]]) -> str:
-    """The window's polygon (WKT) through its corners, exactly: no vertex added, so that a window written in
-    another CRS than its scene's comes back to its scene's own corners."""
+    """The window's polygon through its corners exactly (no vertex added), so that a window written in another CRS than
+    its scene's comes back to its scene's own corners."""
     ring = ", ".join(f"{float(x)!r} {float(y)!r}" for x, y in [*corners, corners[0]])
     return f"POLYGON(({ring}))"
 
@@ -95,7 +90,7 @@ class SuggestResult:
 
 
 def check_request(cfg: SuggestConfig) -> None:
-    """Everything that can be said about the request before a model is loaded."""
+    """What can be said about the request before a model is loaded."""
     if not cfg.models:
         raise ConfigError(f"suggest needs a model: give {mention('suggest.models')} (a .dsmodel bundle).")
     if not cfg.images:
@@ -118,8 +113,8 @@ def check_request(cfg: SuggestConfig) -> None:
 
 
 def _check_window(cfg: SuggestConfig) -> None:
-    """A window larger than every scene holds more padding than scene (and its sums take window² memory): refused
-    before any model runs."""
+    """A window larger than every scene (more padding than scene, and window² memory) is refused before any model runs.
+    """
     sizes = []
     for image in cfg.images:
         if is_web_description(image):
@@ -137,7 +132,7 @@ def _check_window(cfg: SuggestConfig) -> None:
 
 
 def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResult:
-    """Write ``cfg.count`` windows of ``cfg.window`` pixels, ranked, to ``cfg.output`` (see the package doc)."""
+    """Write ``cfg.count`` windows of ``cfg.window`` pixels, ranked, to ``cfg.output``."""
     callback = callback or Callback()
     check_request(cfg)
     cfg = web_scenes(cfg, callback)
@@ -182,9 +177,8 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
 
 
 def web_scenes(cfg: SuggestConfig, callback: Callback) -> SuggestConfig:
-    """``cfg`` with each web scene and aux layer read through the image door over the extent at the pixel size
-    (else the model's training one), its window kept in ``<output>_web/`` as QGIS keeps it: the windows layer names
-    it and propose reads it again."""
+    """``cfg`` with each web scene and aux layer read through the image door, its window kept in ``<output>_web/``: the
+    windows layer names it and propose reads it again."""
     if not any(is_web_description(source) for source in [*cfg.images, *cfg.aux]):
         return cfg
     from ..bundle.model_files import read_model_metadata
@@ -205,8 +199,8 @@ ONE_CLASS_SHARE = 0.99
 
 
 def one_class_note(predicted: np.ndarray, class_names: list[str]) -> str | None:
-    """The warning for a model that sees one class everywhere (``predicted``: pixels per class): its uncertainty
-    then ranks windows of that one class against each other, and the ranking means little."""
+    """The warning for a model that sees one class everywhere (``predicted``: pixels per class): its uncertainty then
+    ranks windows of that one class, and the ranking means little."""
     total = int(predicted.sum())
     if total == 0 or len(predicted) < 2:
         return None
@@ -222,7 +216,7 @@ def one_class_note(predicted: np.ndarray, class_names: list[str]) -> str | None:
 
 
 def next_step(cfg: SuggestConfig) -> str:
-    """The loop's next step, said at the end of the log (with setting markers, named by each front end)."""
+    """The loop's next step, said at the end of the log."""
     return (f"Next: label everything inside these windows (the layer '{cfg.output}'; or have candidates drawn "
             f"there by Segment Anything to accept or correct: propose, in QGIS Propose labels with Segment "
             f"Anything), add their outlines to your labelled area, train again from this model (train: "
@@ -253,7 +247,7 @@ def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> 
 
 
 def _labelled(layer: str | None, grid: RasterGrid, image: str, callback: Callback) -> np.ndarray:
-    """True where the labelled area so far covers the scene's pixels (all False without one)."""
+    """True where the labelled area so far covers the scene's pixels."""
     if not layer:
         return np.zeros((grid.height, grid.width), bool)
     from ..data.labels import RegionMask
@@ -275,19 +269,18 @@ def _window(candidates: Candidates, index: int, score: float, rank: int, grids: 
     corners = _corners_in(corners, grids[scene].crs, grids[0].crs, cfg.images[scene])
     shares = candidates.shares[index]
     top = int(np.argmax(shares))
+    means = {k: round(float(getattr(candidates, k)[index]), 4) for k in ("confidence", "entropy", "disagreement",
+                                                                          "labelled")}
     return SuggestedWindow(
         rank=rank, score=round(score, 4), why=why(candidates, index, class_names, views),
-        scene=str(cfg.images[scene]), col=col, row=row, size=size, corners=corners,
-        confidence=round(float(candidates.confidence[index]), 4), entropy=round(float(candidates.entropy[index]), 4),
-        disagreement=round(float(candidates.disagreement[index]), 4),
-        labelled=round(float(candidates.labelled[index]), 4),
+        scene=str(cfg.images[scene]), col=col, row=row, size=size, corners=corners, **means,
         focus_class=class_names[int(candidates.focus[index])] if class_names else str(candidates.focus[index]),
         top_class=class_names[top] if class_names else str(top), top_share=round(float(shares[top]), 4))
 
 
 def _corners_in(corners: list[tuple[float, float]], crs: Any, layer_crs: Any, image: str) -> list[tuple[float, float]]:
-    """A window's corners carried from its scene's CRS into the layer's (the first scene's), vertex by vertex: the
-    layer has one CRS, and propose carries them back to the scene's exact corners."""
+    """A window's corners carried from its scene's CRS into the layer's (the first scene's) vertex by vertex; propose
+    carries them back to the scene's exact corners."""
     if crs is None or layer_crs is None or crs == layer_crs:
         return corners
     from rasterio.warp import transform
