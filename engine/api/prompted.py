@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..config import PromptedConfig
-from ..imagery.stac_source import BANDS_HELP as STAC_BANDS_HELP
-from ..imagery.stac_source import StacLayer
+from ..imagery.stac_assets import BANDS_HELP as STAC_BANDS_HELP
+from ..imagery.stac_assets import StacLayer
 from ..prompted.catalog import DEFAULT_MODEL, MODELS, NamedModel
 from ..prompted.class_field import ClassField, check_polygon_layer, class_field
 from ..prompted.labels import LabelResult
@@ -85,7 +85,7 @@ def stac_layer(item: str, bands: str | Sequence[str] | None, folder: str,
         DataError: the item cannot be read or the bands do not fit it. ConfigError: a blank band entry
             (``red,,blue``, refused as by ``--bands``), or a file the item reads is in the way.
     """
-    from ..imagery.stac_source import write_stac_layer
+    from ..imagery.stac_assets import write_stac_layer
 
     return write_stac_layer(item, bands, folder, callback)
 

@@ -7,7 +7,7 @@ reads imagery.
 - ``door.py``         ``open_image``, the one function every command calls; ``web_windows`` kept windows
 - ``resolve.py``      the image as a model takes it: bands by name or number, STAC items stacked, values scaled
 - ``web.py``          web map services (XYZ/WMS/WMTS/WCS/ArcGIS REST) as GDAL descriptions; one window of one
-- ``stac_assets.py``  an item's assets checked, stacked and scaled; a training's scenes with their items read
-- ``stac_source.py``  a STAC item's shown assets picked by name; a VRT of them for a front end's layer
+- ``stac_assets.py``  an item's assets checked, stacked, scaled and picked by name; a training's scenes with their
+                      items read; a VRT of the shown assets for a front end's layer
 - ``picture.py``      one window of any source as the RGB picture Segment Anything takes, georeferenced
 """

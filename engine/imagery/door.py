@@ -1,7 +1,7 @@
 """The one door from a source to pixels: :func:`open_image` turns an :class:`~.request.ImageRequest` into a raster any
 reader of the engine opens (:class:`~.resolve.ResolvedImage`), each step said through the callback: a web service's
 window, the bands picked by name and values brought to a model's units (:mod:`.resolve`), or a STAC item's assets picked
-and stacked (:mod:`.stac_source`). The caller closes the result.
+and stacked (:mod:`.stac_assets`). The caller closes the result.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
 from .request import ImageRequest
 from .resolve import ResolvedImage, fit_to_model
-from .stac_source import stac_window_raster
+from .stac_assets import stac_window_raster
 from .web import WINDOW_SUFFIX, service_kind, service_url, web_window
 
 #: How a front end names the web layer whose description it hands over (as QGIS names one layer of a file).

@@ -86,7 +86,7 @@ def read_window(source: str, extent: Sequence[float] | None = None, extent_crs: 
     """The window of ``source`` covering ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, default the image's CRS;
     None: the whole image), clipped to the image, through the image door: a web service read at ``pixel_size`` metres
     per pixel (``name``: how messages name it), a STAC item's assets picked by name. ``bands``: three (red, green, blue)
-    or one (grey), numbers from 1 or names (:data:`.stac_source.BANDS_HELP`).
+    or one (grey), numbers from 1 or names (:data:`.stac_assets.BANDS_HELP`).
 
     Raises ConfigError (a web service without an extent or a pixel size) or DataError (the source cannot be read, the
     extent misses it, or a band is not in it).

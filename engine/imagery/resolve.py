@@ -46,8 +46,7 @@ from ..errors import DataError, mention
 from ..io import locations
 from ..io.network import Stall, watched
 from .request import ImageRequest
-from .stac_assets import item_scaling, stack_item_bands
-from .stac_source import pick_for_model
+from .stac_assets import item_scaling, pick_for_model, stack_item_bands
 
 OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px too
 # ... and judged by FULL_WINDOWS full-resolution windows of FULL_SIDE px, when they hold FULL_ENOUGH valid pixels
