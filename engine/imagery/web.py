@@ -214,9 +214,7 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
                                xRes=pixel_size, yRes=pixel_size, dstSRS=source_crs, resampleAlg="bilinear",
                                multithread=False)
     warped = path.with_name(path.name.replace(WINDOW_SUFFIX, "") + ".warp.vrt")
-    result = gdal.Warp(str(warped), description, options=options)
-    if result is None:
-        raise DataError(f"The {name} could not be windowed ({gdal.GetLastErrorMsg()}).")
+    result = gdal.Warp(str(warped), description, options=options)  # raises, as gdal.UseExceptions() above asks
     alpha = result.GetRasterBand(bands).GetColorInterpretation() == gdal.GCI_AlphaBand and bands > 1
     result = None
     # the alpha band (where tiles are missing or transparent) becomes the window's mask: nodata to the engine,
@@ -224,8 +222,6 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
     colour = list(range(1, bands)) if alpha else list(range(1, bands + 1))
     final = gdal.Translate(str(path), str(warped), options=gdal.TranslateOptions(
         format="VRT", bandList=colour, maskBand=bands if alpha else None))
-    if final is None:
-        raise DataError(f"The {name} could not be windowed ({gdal.GetLastErrorMsg()}).")
     final.SetMetadataItem(SERVICE_TAG, f"{name}|{url}")
     final = None
     return WebWindow(str(path), len(colour), width, height, float(ground), float(pixel_size), target.ExportToWkt(),
