@@ -31,22 +31,12 @@ class ClassField:
         return float(number) if self.kind == "real" else int(number)
 
 
-def _words(geometry: str) -> str:
-    return re.sub(r"[^a-z]", "", str(geometry).lower())
-
-
-def takes_polygons(geometry: str) -> bool:
-    """Whether a layer of ``geometry`` (OGR's or QGIS's name: "Multi Polygon", "MultiPolygonZ", "Unknown (any)") takes
-    polygons."""
-    kind = _words(geometry)
-    return "polygon" in kind or "surface" in kind or kind.startswith("unknown") or kind == "geometry"
-
-
 def check_polygon_layer(layer: str, geometry: str, instead: str) -> None:
-    """DataError unless a layer of ``geometry`` takes polygons; ``layer`` names it, ``instead`` says what to do."""
-    if takes_polygons(geometry):
+    """DataError unless a layer of ``geometry`` (OGR's or QGIS's name: "Multi Polygon", "MultiPolygonZ", "Unknown
+    (any)") takes polygons: polygons, surfaces or any geometry. ``layer`` names it, ``instead`` says what to do."""
+    kind = re.sub(r"[^a-z]", "", str(geometry).lower())
+    if "polygon" in kind or "surface" in kind or kind.startswith("unknown") or kind == "geometry":
         return
-    kind = _words(geometry)
     noun = ("points" if "point" in kind else "lines" if "line" in kind or "curve" in kind
             else "no geometry" if "none" in kind or "nogeometry" in kind else f"{geometry} geometries")
     raise DataError(f"{layer} is a layer of {noun}, and labels are polygons: {instead}")
