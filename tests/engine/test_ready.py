@@ -27,7 +27,7 @@ from engine.api import (
 )
 from engine.callbacks import Stage
 from engine.ready.catalogue import SHIPPED, load_catalogue, parse_entry, read_catalogue
-from engine.ready.download import Stall, download, partial_path
+from engine.ready.prepare import Stall, download, partial_path
 from tests.engine.foreign_onnx import expected_classes
 from tests.engine.ready_fixtures import (
     BIAS,
