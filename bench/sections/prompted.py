@@ -48,7 +48,7 @@ import json, os, resource, statistics, sys, time
 import numpy as np
 import torch
 import transformers
-from engine.prompted.catalog import PROMPT_MODEL_TYPES
+from engine.prompted.model import PROMPT_MODEL_TYPES
 from engine.prompted.model import PromptModel
 from engine.imagery.picture import ImageWindow
 

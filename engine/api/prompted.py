@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from ..config import PromptedConfig
 from ..imagery.stac_assets import BANDS_HELP as STAC_BANDS_HELP
 from ..imagery.stac_assets import StacLayer
-from ..prompted.catalog import DEFAULT_MODEL, MODELS, NamedModel
 from ..prompted.class_field import ClassField, check_polygon_layer, class_field
 from ..prompted.labels import LabelResult
+from ..prompted.model import DEFAULT_MODEL, MODELS, NamedModel
 from ..prompted.session import MaskPolygon, PromptAnswer, PromptSession
 from .protocol import Callback
 

@@ -26,7 +26,7 @@ from ..io.locations import join_layer, layer_subset, local_file, split_layer
 from ..io.writers import remove_quietly
 from ..runtime.environment import require
 from .class_field import ClassField, check_polygon_layer, class_field
-from .suggested import Window, read_windows
+from .propose import Window, read_windows
 
 
 @dataclass

@@ -30,8 +30,7 @@ from ..imagery.picture import ImageWindow, read_window, transform_points
 from ..io.geopackage import spatial_ref
 from ..io.polygons import TREATMENTS, ClassRule, field_names, write_polygons
 from ..runtime.environment import require
-from .catalog import DEFAULT_MODEL, model_source
-from .model import Embedding, PromptModel
+from .model import DEFAULT_MODEL, Embedding, PromptModel, model_source
 
 EMBEDDINGS_KEPT = 8  # windows (a SAM ViT-B embedding is 4 MB, a SAM 2 one about 6 MB)
 MODELS_KEPT = 2
@@ -204,12 +203,8 @@ class PromptSession:
                 raise DataError("Give a prompt: points (with labels), a box, or a text (SAM 3).")
             masks = [self.model.decode(self.embedding, pixel_points, labels_array, pixel_box)]
         decoded = time.perf_counter() - start
-        answers = []
-        for probabilities, score in masks:
-            polygons = mask_polygons(probabilities, self.window.transform, self.window.crs, rule)
-            answers.append(PromptAnswer(polygons, score, self.window.crs, decoded,
-                                        int((probabilities >= 0.5).sum())))
-        return answers
+        return [PromptAnswer(mask_polygons(p, self.window.transform, self.window.crs, rule), score, self.window.crs,
+                             decoded, int((p >= THRESHOLD).sum())) for p, score in masks]
 
     def _rule(self, treatment: str, name: str, min_pixels: float) -> ClassRule:
         chosen = (treatment or default_treatment(name or "object")).strip().lower()

@@ -17,7 +17,7 @@ import pytest
 
 from engine.errors import DataError, ModelError
 from engine.io.polygons import ClassRule
-from engine.prompted.catalog import import_problem
+from engine.prompted.model import import_problem
 from tests.engine.prompted_models import PIXEL, X0, Y0, damaged_folders, save_tiny, scene_point, write_scene
 
 torch = pytest.importorskip("torch")

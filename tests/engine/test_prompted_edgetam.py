@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ModelError
-from engine.prompted.catalog import CPU_INDEX, PROMPT_MODEL_TYPES, import_problem, needs_message, torchvision_pin
+from engine.prompted.model import CPU_INDEX, PROMPT_MODEL_TYPES, import_problem, needs_message, torchvision_pin
 from tests.engine.local_hub import LocalHub
 from tests.engine.prompted_models import save_tiny, scene_point, tiny_config, write_scene
 

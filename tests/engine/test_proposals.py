@@ -73,7 +73,7 @@ def test_proposals_lie_inside_their_windows_in_the_image_crs_in_one_layer(loop, 
         assert p["scene"] == loop["scene"]["image"]
     # the window SAM sees is the window's own 48 x 48 pixels, not one more row or column
     from engine.api import prompted_session
-    from engine.prompted.suggested import read_windows
+    from engine.prompted.propose import read_windows
 
     for window in read_windows(str(loop["windows"])):
         session = prompted_session(window.scene, window.inner_bounds, str(loop["sam"]), device="cpu")
