@@ -22,7 +22,7 @@ import numpy as np
 from ..bundle.imported import is_imported
 from ..bundle.view import model_view
 from ..callbacks import Callback
-from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
+from ..data.band_match import match_bands, pick_bands, sensors_for
 from ..data.checks import sample_values
 from ..data.domain_shift import domain_shift, training_ranges
 from ..data.input_vrt import InputFiles, pick_vrt
@@ -164,17 +164,6 @@ def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.nda
     return full, note, True
 
 
-def _pick(request: ImageRequest, data: DataMetadata, count: int, names: list[str | None], source: str,
-          masks: int = 0) -> BandPick | None:
-    model_names = model_view(data).band_names
-    if request.bands:
-        return pick_bands(request.bands, model_names, data.vision_bands, names, source, mention("segment.bands"),
-                          masks)
-    if model_names and count >= len(model_names):
-        return match_bands(model_names, names, source)
-    return None
-
-
 def _say(resolved: ResolvedImage, callback: Callback, message: str) -> None:
     """``message`` kept in what the image's resolution said (``resolved.said``) and logged."""
     resolved.said.append(message)
@@ -283,10 +272,10 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         item = read_item(resolved.source, callback.info)
         if item.twins:
             _say(resolved, callback, f"STAC item '{item.id}': {item.twins_said()}.")
-        pick = pick_for_model(item, request.bands, model_view(data).band_names, data.vision_bands)
+        pick = pick_for_model(item, request.bands, names, data.vision_bands)
         chosen = [item.bands[b - 1] for b in pick.bands]
         labels = [b.label for b in chosen]
-        wanted = model_view(data).band_names or [f"input {i}" for i in range(1, len(chosen) + 1)]
+        wanted = names or [f"input {i}" for i in range(1, len(chosen) + 1)]
         how = "picked by name" if not request.bands else f"from {mention('segment.bands')} {','.join(request.bands)}"
         resolved.said.append(f"STAC item '{item.id}', bands {how}: "
                              + ", ".join(f"{m} <- {b.said()}" for m, b in zip(wanted, chosen)))
@@ -314,7 +303,11 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
                                      f"(where it is valid), not as a band: {count} band(s)."
                                      if masks == 1 else f"'{resolved.source}': bands {count + 1}-{count + masks} "
                                      f"are alpha bands, read as its mask, not as bands: {count} band(s).")
-        pick = _pick(request, data, count, file_names, resolved.source, masks)
+        if request.bands:
+            pick = pick_bands(request.bands, names, data.vision_bands, file_names, resolved.source,
+                              mention("segment.bands"), masks)
+        else:
+            pick = match_bands(names, file_names, resolved.source) if names and count >= len(names) else None
         if pick is not None:
             resolved.said.append(pick.said)
             callback.info(f"'{resolved.source}': {pick.said}")

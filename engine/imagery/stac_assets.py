@@ -297,11 +297,8 @@ def pick_for_model(item: StacItem, given: Sequence[str] | None, model_names: Seq
 
 def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
     """`` (e.g. --bands blue,green,red,nir: the first asset of each name)``, or '' when no such pick fits."""
-    seen: set[str] = set()
-    firsts: list[str | None] = []
-    for band in item.bands:
-        firsts.append(None if band.label.lower() in seen else band.label)
-        seen.add(band.label.lower())
+    labels = [b.label.lower() for b in item.bands]
+    firsts = [None if label in labels[:i] else b.label for i, (b, label) in enumerate(zip(item.bands, labels))]
     try:
         guess = match_bands(model_names, firsts, f"STAC item '{item.id}'")
     except DataError:

@@ -304,13 +304,11 @@ def _bounds_in(extent: list[float], extent_crs: str | None, target: object) -> t
                           f"extent as west south east north, in degrees.")
     if given.IsSame(target):  # type: ignore[arg-type]
         return xmin, ymin, xmax, ymax
+    cause = ""
     try:
-        transform = osr.CoordinateTransformation(given, target)
-        bounds = tuple(transform.TransformBounds(xmin, ymin, xmax, ymax, 21))
+        bounds = tuple(osr.CoordinateTransformation(given, target).TransformBounds(xmin, ymin, xmax, ymax, 21))
     except RuntimeError as exc:
         bounds, cause = (), f" (PROJ: {' '.join(str(exc).split())})"
-    else:
-        cause = ""
     if len(bounds) != 4 or not all(math.isfinite(v) for v in bounds):
         raise ConfigError(f"{what} cannot be brought into the web service's CRS{cause}; check its CRS and its "
                           f"coordinates.")
