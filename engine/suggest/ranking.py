@@ -76,11 +76,6 @@ class Candidates:
     shares: np.ndarray  # (N, C) share of the window's valid pixels predicted as each class
 
 
-def cell_size(window: int) -> int:
-    """The cell the windows are summed over: the largest divisor of ``window`` up to a quarter of it."""
-    return next(g for g in range(max(1, window // 4), 0, -1) if window % g == 0)  # 1 divides any window
-
-
 def _cell_sums(array: np.ndarray, g: int, ny: int, nx: int) -> np.ndarray:
     """Sums of ``array`` (H, W) over (ny, nx) g x g cells, cut or padded with zeros to fit."""
     h, w = min(array.shape[0], ny * g), min(array.shape[1], nx * g)  # a last partial cell is left out
@@ -112,7 +107,8 @@ def _window_sums(cells: np.ndarray, k: int) -> np.ndarray:
 def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> Candidates:
     """Every window of a scene (stepping by half a window) with its statistics and score."""
     h, w = maps.valid.shape
-    g = cell_size(window)
+    # the cell the windows are summed over: the largest divisor of ``window`` up to a quarter of it (1 divides any)
+    g = next(g for g in range(max(1, window // 4), 0, -1) if window % g == 0)
     k = window // g
     ny, nx = max(h // g, k), max(w // g, k)  # windows stay inside a scene larger than them
     valid = maps.valid.astype(np.float64)
