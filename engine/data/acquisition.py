@@ -18,6 +18,7 @@ Torch-free; rasterio for the CRS transform.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -39,15 +40,17 @@ FIRST_YEAR = 1972  # Landsat 1: no Earth-observation scene is older
 GIVE = ": taken as unknown (the tag ACQUISITIONDATETIME gives the date)"
 
 
-def parse_date(text: str) -> dt.date | None:
-    """The calendar date at the start of ``text`` (ISO 8601, ``YYYY:MM:DD``, ``YYYY-MM-DDTHH:MM:SS.ffZ``)."""
-    match = _ISO.match(str(text).strip())
-    if not match:
-        return None
+def _ymd(match: re.Match | None) -> dt.date | None:
+    """The date of a (year, month, day) match; None where it is no calendar date."""
     try:
-        return dt.date(*(int(g) for g in match.groups()))
+        return dt.date(*(int(g) for g in match.groups())) if match else None
     except ValueError:
         return None
+
+
+def parse_date(text: str) -> dt.date | None:
+    """The calendar date at the start of ``text`` (ISO 8601, ``YYYY:MM:DD``, ``YYYY-MM-DDTHH:MM:SS.ffZ``)."""
+    return _ymd(_ISO.match(str(text).strip()))
 
 
 def _name_date(path: str) -> tuple[dt.date | None, str]:
@@ -55,17 +58,14 @@ def _name_date(path: str) -> tuple[dt.date | None, str]:
     name = Path(str(path)).name
     match = _NAME_DATE.search(name)
     if match:
-        try:
-            return dt.date(*(int(g) for g in match.groups())), ""
-        except ValueError:
-            return None, f"its file name's {match.group(0)[:8]} is no calendar date{GIVE}"
+        date = _ymd(match)
+        return date, "" if date else f"its file name's {match.group(0)[:8]} is no calendar date{GIVE}"
     match = _NAME_DOY.search(name)
     if match:
         year, day = int(match.group(1)), int(match.group(2))
-        days = 366 if year and dt.date(max(year, 1), 12, 31).timetuple().tm_yday == 366 else 365
         if year < 1:
             return None, f"its file name's {year:04d}{day:03d} is no date, year 0 being none{GIVE}"
-        if not 1 <= day <= days:
+        if not 1 <= day <= (days := 365 + calendar.isleap(year)):
             return None, f"its file name's {year:04d}{day:03d} is day {day} of {year}, a year of {days} days{GIVE}"
         return dt.date(year, 1, 1) + dt.timedelta(days=day - 1), ""
     return None, ""

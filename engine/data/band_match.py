@@ -7,9 +7,8 @@ descriptions (GDAL band descriptions, a STAC asset's ``eo:bands``). Both are rea
 the model's zero-padded ``B02`` is Sentinel-2's blue whatever sensor the input's names are from. Where the input's
 names fit several sensors that disagree on a band the model needs, that is said, never guessed.
 
-:func:`match_bands` picks and orders an input's bands for a model; :func:`pick_bands` reads ``--bands`` (numbers
-or names, in the model's order). Both say in words which band fed which model input, and fail with a
-:class:`~engine.errors.DataError` listing what the model needs and what the input has.
+:func:`match_bands` (by name) and :func:`pick_bands` (``--bands``) say which band fed which model input, and fail
+with a :class:`~engine.errors.DataError` listing what the model needs and what the input has.
 """
 
 from __future__ import annotations
@@ -58,16 +57,12 @@ def _fail(model_names: Sequence[str], names: Sequence[str | None], source: str, 
 
 
 def _find(wanted: str, asked: set[str], names: Sequence[str | None], meanings: list[set[str]]) -> list[int]:
-    """0-based positions of the input bands named ``wanted``, which means ``asked`` (the exact name first, then
-    by meaning)."""
-    exact = _exact(wanted, names)
-    if exact:
+    """0-based positions of the input bands named ``wanted`` (meaning ``asked``): the exact name, else by meaning."""
+    if exact := _exact(wanted, names):
         return exact
     hits = [i for i, m in enumerate(meanings) if m and m <= asked]
     if not hits:  # a synonym ("nir" for Landsat's "nir08") when the exact meaning is missing
-        wider = set(asked)
-        for a in asked:
-            wider.update(SYNONYMS.get(a, ()))
+        wider = asked.union(*(SYNONYMS.get(a, ()) for a in asked))
         hits = [i for i, m in enumerate(meanings) if m and m <= wider]
     unsure = [i for i, m in enumerate(meanings) if len(m) > 1 and m & asked and i not in hits]
     return hits + unsure
@@ -81,8 +76,7 @@ def _exact(wanted: str, names: Sequence[str | None]) -> list[int]:
 def _same_number(item: str, names: Sequence[str | None]) -> list[int]:
     """0-based positions of the input bands with the sensor band number of ``item`` (``B2`` is ``SR_B2``, ``B02``):
     a name given with --bands names the input's own bands."""
-    number = sensor_number(item)
-    if not number:
+    if not (number := sensor_number(item)):
         return []
     return [i for i, n in enumerate(names) if (found := sensor_number(n or "")) and found[1] == number[1]]
 
