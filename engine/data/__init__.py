@@ -9,9 +9,9 @@
 - bands: ``band_vocab`` (the names), ``band_names`` (natural colour), ``band_match`` (an input's bands to a
   model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.
 - sources: ``stac`` (STAC items' assets as named bands; stacked by ``engine.imagery``), ``input_vrt`` (VRTs picking,
-  scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from),
-  ``shown`` (a scene's sources named in messages as the user gave them),
-  ``pair_folders`` (change-detection datasets as published: A/, B/, label/).
+  scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from: the
+  reference layout, change-detection datasets as published: A/, B/, label/, explicit scenes), ``shown`` (a scene's
+  sources named in messages as the user gave them).
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
   change detection); ``sampling`` and ``holdout`` (which pixels validate), ``checks``, ``domain_shift``;
   ``augment``, ``photometric``, ``copy_paste``, ``date_tiles`` (a tile of several dates); ``dataset``, ``loaders``,
