@@ -32,11 +32,9 @@ def connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, int]:
         if torch.equal(grown, ids):
             break
         ids = grown
-    flat = ids.reshape(h, w).long()
-    values, labels = torch.unique(flat, return_inverse=True)
-    if values[0] != 0:  # every pixel is foreground
-        labels = labels + 1
-    return labels.reshape(h, w), int(len(values) - (1 if values[0] == 0 else 0))
+    values, labels = torch.unique(ids.reshape(h, w).long(), return_inverse=True)
+    background = int(values[0] == 0)  # 0: every pixel is foreground
+    return (labels + 1 - background).reshape(h, w), len(values) - background
 
 
 def paste_mask(labels: torch.Tensor, rng: np.random.Generator, ignore_index: int) -> torch.Tensor | None:

@@ -18,14 +18,15 @@ STATS_MAX_PIXELS = 1_000_000
 
 
 def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[CellIndex],
-                regions: list[tuple[int, Region]], callback: Callback) -> tuple[BandStatistics, BandStatistics | None]:
+                        regions: list[tuple[int, Region]],
+                        callback: Callback) -> tuple[BandStatistics, BandStatistics | None]:
     """Robust per-band statistics of vision and aux over valid pixels of random training tiles."""
     sampler = TileSampler(indexes, regions, data_cfg.tile_size, data_cfg.aux_ratio, 0.0, None, data_cfg.seed + 1)
     n = data_cfg.statistics_tiles
     per_tile = max(1, STATS_MAX_PIXELS // n)
     rng = np.random.default_rng([data_cfg.seed, 17])
-    vision_samples: list[tuple[np.ndarray, np.ndarray]] = []
-    aux_samples: list[tuple[np.ndarray, np.ndarray]] = []
+    vision_samples: list[np.ndarray] = []  # (C, 1, k) valid pixels of each tile
+    aux_samples: list[np.ndarray] = []
     has_aux = readers[0].aux_channels > 0
     for k in range(n):
         callback.check_canceled()
@@ -55,13 +56,13 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
     return vision_stats, aux_stats
 
 
-def _warn_constant_bands(samples: list[tuple[np.ndarray, np.ndarray]], image: str, callback: Callback) -> None:
+def _warn_constant_bands(samples: list[np.ndarray], image: str, callback: Callback) -> None:
     """Warn about vision bands with one value over all sampled pixels (e.g. an alpha band not tagged as such).
 
     Such a band carries no information, and with a nodata value it hides nodata in the other bands: a pixel
     is nodata only when every band is (GDAL/rasterio's dataset mask), and the constant band never is.
     """
-    values = [s[0].reshape(s[0].shape[0], -1) for s in samples if s[0].size]
+    values = [s.reshape(len(s), -1) for s in samples if s.size]
     if not values:
         return
     stacked = np.concatenate(values, axis=1)
@@ -75,11 +76,9 @@ def _warn_constant_bands(samples: list[tuple[np.ndarray, np.ndarray]], image: st
         )
 
 
-def _subsample(array: np.ndarray, valid: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[
-        np.ndarray, np.ndarray]:
-    """At most ``limit`` valid pixels of (C, H, W) as a (C, 1, k) array with an all-true mask."""
+def _subsample(array: np.ndarray, valid: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``limit`` valid pixels of (C, H, W), as (C, 1, k)."""
     idx = np.flatnonzero(valid.reshape(-1))
     if idx.size > limit:
         idx = np.sort(rng.choice(idx, limit, replace=False))
-    flat = array.reshape(array.shape[0], -1)[:, idx]
-    return flat[:, None, :], np.ones((1, idx.size), dtype=bool)
+    return array.reshape(array.shape[0], -1)[:, None, idx]
