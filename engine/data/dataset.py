@@ -399,7 +399,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     )
     summary = DataSummary(
         metadata, train_scenes=[r.image for r in train_readers], val_scenes=[r.image for r in val_readers],
-        holdout=holdout, train_tiles=len(train_ds), val_tiles=len(val_ds), label_counts=counts,
+        holdout=holdout, label_counts=counts,
         val_has_foreground=val_foreground if len(val_ds) else None,
     )
     if by_name:
