@@ -160,16 +160,13 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
             continue
         b = fixed.bounds
         if box[2] <= b[0] or box[0] >= b[2] or box[3] <= b[1] or box[1] >= b[3]:
-            raise AlignmentError(
-                f"The {role} '{other_path}' does not overlap the {target_role} '{target_path}' (footprints "
-                f"{tuple(round(v, 6) for v in box)} and {tuple(round(v, 6) for v in fixed.bounds)} in "
-                f"{crs}); give files that cover the same area."
-            )
+            raise AlignmentError(f"The {role} '{other_path}' does not overlap the {target_role} '{target_path}' "
+                                 f"(footprints {tuple(round(v, 6) for v in box)} and "
+                                 f"{tuple(round(v, 6) for v in fixed.bounds)} in {crs}); give files that cover the "
+                                 f"same area.")
         return
-    raise AlignmentError(
-        f"The {role} '{other_path}' (CRS {other.crs}) cannot be related to the image '{target_path}' "
-        f"(CRS {target.crs}): {errors[-1]}. Check both files' CRS."
-    )
+    raise AlignmentError(f"The {role} '{other_path}' (CRS {other.crs}) cannot be related to the image '{target_path}' "
+                         f"(CRS {target.crs}): {errors[-1]}. Check both files' CRS.")
 
 
 def covered_fraction(target: RasterGrid, other: RasterGrid) -> float | None:

@@ -50,7 +50,6 @@ PAIR_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 TRAIN, VAL, TEST = "train", "val", "test"
 
 
-
 def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tuple[list[SceneSpec], list[SceneSpec]]:
     """Turn the data settings (``data_dir``, the reference layout, or explicit ``train_scenes``; ``val_scenes``)
     into ``(train, val)``; ``val`` is empty when validation is to be held out of the training scenes. ``callback``
@@ -84,9 +83,8 @@ def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tu
     if not data_cfg.train_scenes:
         raise ConfigError("No training data: set data_dir (reference folder layout) or train_scenes "
                           "(image + label [+ aux] per scene).")
-    train = _check_explicit(data_cfg.train_scenes, data_cfg, callback, "train_scenes")
-    val = _check_explicit(data_cfg.val_scenes, data_cfg, callback, "val_scenes")
-    return train, val
+    return (_check_explicit(data_cfg.train_scenes, data_cfg, callback, "train_scenes"),
+            _check_explicit(data_cfg.val_scenes, data_cfg, callback, "val_scenes"))
 
 
 def _pair_split(root: Path, data_cfg: DataConfig, callback: Callback) -> tuple[list[SceneSpec], list[SceneSpec]]:
@@ -110,10 +108,9 @@ def _reference_aux_prefixes(root: Path, data_cfg: DataConfig, callback: Callback
     """The aux prefixes to look for: none when the training split has no aux folder and no prefix was chosen."""
     if not data_cfg.aux_prefixes:
         return []
-    if any(child_folder(root, name) is not None for name in TRAIN_FOLDERS["aux"]):
+    if (any(child_folder(root, name) is not None for name in TRAIN_FOLDERS["aux"])
+            or list(data_cfg.aux_prefixes) != list(REFERENCE_AUX_PREFIXES)):  # chosen: _discover says what is missing
         return list(data_cfg.aux_prefixes)
-    if list(data_cfg.aux_prefixes) != list(REFERENCE_AUX_PREFIXES):
-        return list(data_cfg.aux_prefixes)  # prefixes chosen on purpose: _discover reports the missing folder
     callback.info(f"No aux folder ({' or '.join(n + '/' for n in TRAIN_FOLDERS['aux'])}) in '{root}': training a "
                   "vision-only model (no aux stream).")
     return []

@@ -68,12 +68,11 @@ def _warn_constant_bands(samples: list[np.ndarray], image: str, callback: Callba
     stacked = np.concatenate(values, axis=1)
     low, high = stacked.min(axis=1), stacked.max(axis=1)
     for band in np.flatnonzero(low == high):
-        callback.warning(
-            f"Vision band {band + 1} of '{image}' is constant ({low[band]:g}) over the sampled pixels: it carries "
-            f"no information (an alpha band?) and stops nodata in the other bands from being ignored (a pixel is "
-            f"nodata only when every band is). If it is not meant to be a channel, drop it, e.g. with "
-            f"`gdal_translate -b 1 -b 2 -b 3` or a virtual raster of the other bands, for training and segmenting."
-        )
+        callback.warning(f"Vision band {band + 1} of '{image}' is constant ({low[band]:g}) over the sampled pixels: it "
+                         f"carries no information (an alpha band?) and stops nodata in the other bands from being "
+                         f"ignored (a pixel is nodata only when every band is). If it is not meant to be a channel, "
+                         f"drop it, e.g. with `gdal_translate -b 1 -b 2 -b 3` or a virtual raster of the other bands, "
+                         f"for training and segmenting.")
 
 
 def _subsample(array: np.ndarray, valid: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
