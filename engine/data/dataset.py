@@ -349,7 +349,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     counts, indexes, val_foreground = scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
                                                    val_readers, split.held_out() if holdout else {})
     if parts:
-        val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed, tile)
+        val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed)
         callback.info(held_out_parts_line(split, parts, train_readers))
     train_regions, val_windows = split.train_regions, split.val_windows
 
