@@ -143,8 +143,7 @@ class Acquisition:
 def of_dataset(path: str, dataset: Any) -> Acquisition:
     """The Acquisition of an open rasterio dataset at ``path``."""
     date, source = scene_date(path, dict(dataset.tags()))
-    crs = dataset.crs
-    place = "place: each tile's centre in WGS 84"
+    crs, place = dataset.crs, "place: each tile's centre in WGS 84"
     if crs is None or not dataset.transform or dataset.transform.is_identity:
         crs, place = None, "no place (the image has no CRS)"
     elif getattr(crs, "is_geographic", False) is False and getattr(crs, "is_projected", False) is False:

@@ -80,9 +80,7 @@ def sensor_number(name: str) -> tuple[str, str] | None:
     SENTINEL2 driver's description "B4, central wavelength 665 nm"."""
     gdal_s2 = _GDAL_S2.match(name)
     match = _NUMBERED.match((gdal_s2[1] if gdal_s2 else name).strip().upper().replace(" ", ""))
-    if not match:
-        return None
-    return (match[1] or "", match[2].lstrip("0") or "0")
+    return (match[1] or "", match[2].lstrip("0") or "0") if match else None
 
 
 def sensors_for(names: Sequence[str | None]) -> list[str]:
@@ -91,8 +89,7 @@ def sensors_for(names: Sequence[str | None]) -> list[str]:
     if not numbers:
         return []
     fits = [s for s, table in SENSORS.items() if all(num in table for _, num in numbers)]
-    prefixes = {p for p, _ in numbers}
-    if "SR" in prefixes:  # Landsat Collection 2 surface reflectance
+    if "SR" in {p for p, _ in numbers}:  # Landsat Collection 2 surface reflectance
         fits = [s for s in fits if s.startswith("Landsat")]
         have = {num for _, num in numbers}
         if "7" in have and "6" not in have:  # Landsat 4-7 SR has no band 6 (thermal)
@@ -139,10 +136,8 @@ def read_names(names: Sequence[str | None], sensors: Sequence[str] | None = None
     letters = _letters_apply(texts)
     out: list[Reading] = []
     for text in texts:
-        number = sensor_number(text)
-        if not text:
-            reading = Reading(frozenset(), "")
-        elif text.lower() in COMMON:
+        number = sensor_number(text)  # an empty name says nothing: a "word" without meanings
+        if text.lower() in COMMON:
             reading = Reading(frozenset({text.lower()}), "common name")
         elif number:
             reading = Reading(frozenset(SENSORS[s][number[1]] for s in fits if number[1] in SENSORS[s]), "sensor")

@@ -397,11 +397,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         bands=None if by_name else train_kw[0]["bands"], x_bands=data_cfg.x_bands,
         band_names=training_band_names(first), value_range=training_value_range(vision_stats), dates=first.dates,
     )
-    summary = DataSummary(
-        metadata, train_scenes=[r.image for r in train_readers], val_scenes=[r.image for r in val_readers],
-        holdout=holdout, label_counts=counts,
-        val_has_foreground=val_foreground if len(val_ds) else None,
-    )
+    summary = DataSummary(metadata, holdout=holdout, label_counts=counts,
+                          val_has_foreground=val_foreground if len(val_ds) else None)
     if by_name:
         callback.info(band_names_said(data_cfg.bands, train_kw + val_kw))
     elif first.selection.active:

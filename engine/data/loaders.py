@@ -1,6 +1,6 @@
-"""Torch DataLoaders for training and validation, one share per process under torchrun, and copy-paste
-augmentation of foreground instances within a training batch (Ghiasi et al. 2021, "simple copy-paste" without
-rescaling), their collate function.
+"""Torch DataLoaders for training and validation, one share per process under torchrun; the training loader's
+collate pastes foreground instances between a batch's tiles (Ghiasi et al. 2021, "simple copy-paste" without
+rescaling).
 
 For a share of the tiles of a batch, the foreground objects (8-connected components of non-background, labelled
 pixels) of another tile of the batch are pasted at the same place: a random non-empty subset of the source's
@@ -64,11 +64,8 @@ def _worker_init(worker_id: int) -> None:
 
 
 def connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """8-connected components of a (H, W) bool mask: int64 labels 1..n (0 outside) and n.
-
-    Label propagation (each pixel takes the largest id of its 3x3 neighbourhood inside the mask until nothing
-    changes); torch only, no SciPy.
-    """
+    """8-connected components of a (H, W) bool mask: int64 labels 1..n (0 outside) and n. Label propagation (each
+    pixel takes the largest id of its 3x3 neighbourhood inside the mask until nothing changes), no SciPy."""
     h, w = mask.shape
     dtype = torch.float32 if h * w < 2**24 else torch.float64  # ids must be exact
     ids = torch.arange(1, h * w + 1, dtype=dtype).reshape(1, 1, h, w) * mask

@@ -92,11 +92,9 @@ class DataMetadata:
 @dataclass
 class DataSummary:
     """The training data: ``metadata`` is the bundle's "data" section; the other fields say what only the training
-    run uses (which scenes, the raw label values counted, whether validation can score a class)."""
+    run uses (the raw label values counted, whether validation can score a class)."""
 
     metadata: DataMetadata
-    train_scenes: list[str] = field(default_factory=list)
-    val_scenes: list[str] = field(default_factory=list)
     holdout: bool = False  # validation bands were held out of the training scenes
     label_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label file -> raw value -> pixels
     val_has_foreground: bool | None = None  # any validation label pixel of a class other than 0; None: unknown
