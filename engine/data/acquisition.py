@@ -118,8 +118,7 @@ class Acquisition:
         return self.date is not None or self.crs is not None
 
     def coords(self, centres: list[tuple[float, float]]) -> np.ndarray:
-        """(N, 4) float32 ``(year, day of year, latitude, longitude)`` of pixel ``centres`` (col, row); NaN
-        where unknown."""
+        """(N, 4) float32 (year, day of year, latitude, longitude) of pixel ``centres`` (col, row), NaN if unknown."""
         out = np.full((len(centres), 4), np.nan, np.float32)
         if self.date is not None:
             out[:, 0], out[:, 1] = self.date.year, self.date.timetuple().tm_yday

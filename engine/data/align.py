@@ -56,7 +56,6 @@ def warp_to_grid(source: Any, dst: RasterGrid, bands: list[int] | None = None, *
                  src_transform: Any = None, src_crs: Any = None,
                  src_nodata: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Float32 (C, h, w) values of ``source`` warped onto ``dst`` (whose CRS may differ) and an (h, w) validity mask.
-
     ``source``: an open rasterio dataset (``bands``: 1-based, default all; ``src_transform``, ``src_crs`` and
     ``src_nodata`` override its own), or a float32 (C, H, W) array georeferenced by ``src_transform``/``src_crs``.
     ``resampling``: a rasterio Resampling name, "bilinear" for continuous data, "nearest" for categories. Pixels that
@@ -96,7 +95,6 @@ def warp_to_grid(source: Any, dst: RasterGrid, bands: list[int] | None = None, *
 
 def warped_blocks_xml(dataset: Any, dst: RasterGrid, block: tuple[int, int], *, src_crs: Any = None) -> str:
     """The XML of ``dataset`` warped onto ``dst`` as a GDAL warped VRT with ``block`` (width, height) pixel blocks.
-
     Reading one block's window warps that block alone, with the values ``warp_to_grid`` gives for it. Why not
     ``warp_to_grid`` per block: ``reproject`` builds its PROJ transformer and in-memory datasets holding Python's
     interpreter lock, and reader threads queue on it; the VRT builds them once and reads with the lock released.
@@ -143,11 +141,8 @@ def footprint_in(grid: RasterGrid, crs: Any) -> tuple[float, float, float, float
 def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other_path: str, role: str,
                   target_role: str = "image") -> None:
     """Raise AlignmentError naming both files when ``other`` does not overlap ``target`` at all (``role``,
-    ``target_role``: what each file is to the user).
-
-    The comparison is made in the other file's CRS first (a small image footprint always transforms, while
-    a global aux grid may not transform into a local projection), then in the target's CRS.
-    """
+    ``target_role``: what each file is to the user). Compared in the other file's CRS first (a small image footprint
+    always transforms, a global aux grid may not transform into a local projection), then in the target's."""
     errors = []
     for moved, fixed, crs in ((target, other, other.crs), (other, target, target.crs)):
         try:

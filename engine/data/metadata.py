@@ -20,10 +20,8 @@ def known_fields(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[
 
 @dataclass
 class DataMetadata:
-    """The "data" section: what the model reads (bands, statistics, aux layout, tile size) and what it outputs.
-
-    ``extra`` keeps keys this engine does not know (a newer writer's), so they survive a read and write.
-    """
+    """The "data" section: what the model reads (bands, statistics, aux layout, tile size) and what it outputs;
+    ``extra`` keeps keys this engine does not know (a newer writer's), so they survive a read and write."""
 
     vision_bands: int
     vision_stats: BandStatistics
@@ -67,8 +65,7 @@ class DataMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], model: ModelConfig | None = None) -> DataMetadata:
-        """The section as stored; ``model`` fills what v1 bundles kept in the model section only (aux ratio,
-        classes)."""
+        """The section as stored; ``model`` fills what v1 bundles kept in the model section only."""
         known, extra = known_fields(cls, data)
         known.pop("extra", None)
         if not known.get("aux_ratio"):

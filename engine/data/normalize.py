@@ -53,10 +53,8 @@ class BandStatistics:
             raise DataError(f"Band statistics need 'method', 'low' and 'high' (got {data!r}).") from exc
 
     def apply(self, array: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-        """Scale (C, H, W) raw values to float32; invalid and non-finite pixels -> 0.
-
-        Percentile: (x - low) / (high - low) clipped to [0, 1]. Meanstd: (x - mean) / std.
-        """
+        """Scale (C, H, W) raw values to float32; invalid and non-finite pixels -> 0. Percentile: (x - low) /
+        (high - low) clipped to [0, 1]. Meanstd: (x - mean) / std."""
         self._check_bands(array.shape[0])
         low = np.asarray(self.low, dtype=np.float32)[:, None, None]
         high = np.asarray(self.high, dtype=np.float32)[:, None, None]
@@ -81,12 +79,10 @@ class BandStatistics:
         return out
 
     def apply_tensor(self, x: Any, keep: Any) -> Any:
-        """:meth:`apply` on a torch tensor where it lies (on a GPU, the reader then ships raw values).
-
-        ``x``: (B, C, H, W) float32 raw values; ``keep``: (B, H, W) bool, False where the result is 0 (invalid).
-        The same float32 operations in the same order as :meth:`apply` (a tensor divisor, so a true division,
-        not a multiplication by the reciprocal): the same values, bit for bit (tested on the CPU).
-        """
+        """:meth:`apply` on a torch tensor where it lies (on a GPU, the reader then ships raw values). ``x``: (B, C,
+        H, W) float32 raw values; ``keep``: (B, H, W) bool, False where the result is 0 (invalid). The same float32
+        operations in the same order as :meth:`apply` (a tensor divisor, so a true division, not a multiplication by
+        the reciprocal): the same values, bit for bit (tested on the CPU)."""
         from ..runtime.environment import require
         from ..runtime.transfer import to_device
 

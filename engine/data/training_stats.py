@@ -57,11 +57,8 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
 
 
 def _warn_constant_bands(samples: list[np.ndarray], image: str, callback: Callback) -> None:
-    """Warn about vision bands with one value over all sampled pixels (e.g. an alpha band not tagged as such).
-
-    Such a band carries no information, and with a nodata value it hides nodata in the other bands: a pixel
-    is nodata only when every band is (GDAL/rasterio's dataset mask), and the constant band never is.
-    """
+    """Warn about vision bands with one value over all sampled pixels (an alpha band not tagged as such?): they carry
+    no information, and hide nodata in the other bands (a pixel is nodata only when every band is)."""
     values = [s.reshape(len(s), -1) for s in samples if s.size]
     if not values:
         return
