@@ -5,7 +5,7 @@
   ``scene_aux``: a scene's aux rasters onto its tiles), ``reproject`` (polygons reprojected).
 - ``vector_layer`` (the one vector-layer reader: a layer named, filtered, its fields and values read);
   ``labels``, ``label_scan``, ``scene_labels``: label values mapped, polygons rasterised, every label scanned.
-- bands: ``band_vocab`` (the names), ``band_names`` (natural colour), ``band_match`` (an input's bands to a
+- bands: ``band_names`` (the names' vocabulary, natural colour), ``band_match`` (an input's bands to a
   model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.
 - sources: ``stac`` (STAC items' assets as named bands; stacked by ``engine.imagery``), ``input_vrt`` (VRTs picking,
   scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from: the

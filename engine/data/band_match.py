@@ -3,7 +3,7 @@
 A model records the names of the bands it takes, in its order (a ready model's common names "blue", "nir",
 "swir16"; a trained model's the training images' band descriptions). An input's bands are named by their
 descriptions (GDAL band descriptions, a STAC asset's ``eo:bands``). Both are read with one vocabulary
-(:mod:`engine.data.band_vocab`: common names, sensor band numbers, letters, words), each set of names on its own:
+(:mod:`engine.data.band_names`: common names, sensor band numbers, letters, words), each set of names on its own:
 the model's zero-padded ``B02`` is Sentinel-2's blue whatever sensor the input's names are from. Where the input's
 names fit several sensors that disagree on a band the model needs, that is said, never guessed.
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import DataError, mention
-from .band_vocab import SYNONYMS, read_names, sensor_number, sensors_for
+from .band_names import SYNONYMS, read_names, sensor_number, sensors_for
 
 __all__ = ["BandPick", "band_meanings", "describe_input", "match_bands", "pick_bands", "sensors_for"]
 
