@@ -1,14 +1,13 @@
 """A scene's later dates: images of the same place after the first (a change detection's "after"), read onto the
 first date's tile grid and stacked after its bands, in time order.
 
-Each later date is checked when the scene opens: it overlaps the first date (else an error naming both footprints),
-it has the bands the first date's selection reads (its own bands by name where the data names them), and its
-acquisition date (STAC item, tags or file name) is not before the first date's (a warning naming both). Each tile
-reads the date's window directly where its grid is the first date's (the same CRS and pixel size, shifted by whole
-pixels: the usual pair), else warps it bilinearly onto the tile's grid with the aux rasters' alignment
-(:mod:`.align`); what was resampled is said once. A pixel is valid where every date holds data. When the tiles to
-read are known (inference), a date on the first date's grid is read in the same cells as the first date
-(:mod:`.tile_parts`), each cell once for all the tiles that overlap it, not once per tile.
+Each later date is checked when the scene opens: it overlaps the first date, has the bands the first date's
+selection reads (its own bands by name where the data names them), and was not taken before the first date (by
+STAC item, tags or file name; a warning). A tile reads a date's window directly where its grid is the first date's
+(the same CRS and pixel size, shifted by whole pixels: the usual pair), else warps it bilinearly onto the tile's
+grid (:mod:`.align`; said once). A pixel is valid where every date holds data. When the tiles to read are known
+(inference), a date on the first date's grid is read in the cells of the first date (:mod:`.tile_parts`), each
+cell once for all the tiles that overlap it.
 """
 
 from __future__ import annotations
