@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from ..errors import DataError, mention
 from .band_names import SYNONYMS, read_names, sensor_number, sensors_for
@@ -96,23 +97,20 @@ def match_bands(model_names: Sequence[str], names: Sequence[str | None], source:
         return None
     meanings = band_meanings(names)
     asked_all = band_meanings(model_names)  # the model's names read together, apart from the input's
+    fail = partial(_fail, model_names, names, source, flag=flag)
     chosen: list[int] = []
     for wanted, asked in zip(model_names, asked_all):
         hits = _find(wanted, asked, names, meanings)
         if not hits:
-            raise _fail(model_names, names, source, f"'{source}' has no band named like the model's '{wanted}'",
-                        flag)
+            raise fail(f"'{source}' has no band named like the model's '{wanted}'")
         if len(hits) > 1 or len(meanings[hits[0]]) > 1 and not (names[hits[0]] or "").strip().lower() == wanted.lower():
             which = ", ".join(f"{i + 1} '{names[i]}' ({' or '.join(sorted(meanings[i])) or 'same name'})"
                               for i in hits)
             its = f" (the model's '{wanted}' may be {' or '.join(sorted(asked))})" if len(asked) > 1 else ""
-            raise _fail(model_names, names, source,
-                        f"The model's band '{wanted}' is ambiguous in '{source}'{its}: {which}", flag)
+            raise fail(f"The model's band '{wanted}' is ambiguous in '{source}'{its}: {which}")
         chosen.append(hits[0] + 1)
-    repeated = sorted({b for b in chosen if chosen.count(b) > 1})
-    if repeated:
-        raise _fail(model_names, names, source, f"Band(s) {repeated} of '{source}' match more than one model band",
-                    flag)
+    if repeated := sorted({b for b in chosen if chosen.count(b) > 1}):
+        raise fail(f"Band(s) {repeated} of '{source}' match more than one model band")
     sensors = sensors_for(names)
     how = "Bands picked by name" + (f" ({' / '.join(sensors)} band names)" if len(sensors) == 1 else "")
     return BandPick(tuple(chosen), _said(model_names, names, chosen, how))
@@ -150,8 +148,7 @@ def pick_bands(given: Sequence[str], model_names: Sequence[str] | None, count: i
             raise DataError(f"{flag} {shown}: '{source}' has {problem} '{item}'; its bands: {describe_input(names)}. "
                             f"Give band numbers counted from 1.")
         chosen.append(hits[0] + 1)
-    repeated = sorted({b for b in chosen if chosen.count(b) > 1})
-    if repeated:
+    if repeated := sorted({b for b in chosen if chosen.count(b) > 1}):
         raise DataError(f"{flag} {shown} names band(s) {repeated} of '{source}' more than once.")
     labels = list(model_names) if model_names else [f"input {i}" for i in range(1, wanted_count + 1)]
     return BandPick(tuple(chosen), _said(labels, names, chosen, f"Bands from {flag} {shown}"))

@@ -130,12 +130,10 @@ def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[st
         raise DataError(f"No aux folder in '{root}': expected {' or '.join(n + '/' for n in folders['aux'])} "
                         f"holding files named {', '.join(p + '<name>.tif' for p in prefixes)}. For a vision-only "
                         f"model leave out the aux prefixes ({mention('data.aux_prefixes')}) and the aux folders.")
-    images = files_by_stem(images_dir, GEOTIFF_SUFFIXES)
-    if not images:
+    if not (images := files_by_stem(images_dir, GEOTIFF_SUFFIXES)):
         raise DataError(f"Folder '{images_dir}' holds no .tif/.tiff images; put the {folders['images']} "
                         "rasters there or point data_dir at the right folder.")
-    labels = files_by_stem(labels_dir, GEOTIFF_SUFFIXES)
-    if not labels:
+    if not (labels := files_by_stem(labels_dir, GEOTIFF_SUFFIXES)):
         raise DataError(f"Folder '{labels_dir}' holds no .tif/.tiff labels; every image in '{images_dir}' needs a "
                         "label raster with the same base name.")
     aux_files: dict[str, Path] = {}
@@ -157,8 +155,7 @@ def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[st
             problems.append(f"scene '{name}' ({image}): " + "; ".join(missing))
             continue
         scenes.append(SceneSpec(image=str(image), label=str(label), aux=[str(path) for path in aux]))
-    orphans = sorted(labels[k].name for k in set(labels) - set(images))
-    if orphans:
+    if orphans := sorted(labels[k].name for k in set(labels) - set(images)):
         callback.warning(f"{len(orphans)} label(s) in '{labels_dir}' have no image in '{images_dir}' and are "
                          f"ignored: {', '.join(orphans[:10])}{' ...' if len(orphans) > 10 else ''}")
     _report_incomplete(problems, data_cfg, callback, str(images_dir))
@@ -286,8 +283,7 @@ def _listed(lists: Path, split: str) -> list[str] | None:
     path = lists / f"{split}.txt"
     if not path.is_file():
         return None
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not names:
+    if not (names := [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]):
         raise DataError(f"'{path}' names no file; list the pairs of the {split} split, one file name a line.")
     return names
 
