@@ -183,9 +183,7 @@ def record(named: list[tuple[str, Acquisition]]) -> tuple[dict[str, Any], str]:
 def of_source(source: str, opened: Acquisition) -> Acquisition:
     """``opened`` (the Acquisition of the file or VRT a reader opened) with the date of what the user gave:
     a STAC item's datetime, or the tags and name of the image file a VRT was made over."""
-    source = str(source or "")
-    if not source:
-        return opened
+    source = str(source or "")  # none: neither test below holds
     if looks_like_stac(source):
         when = stac_datetime(read_item(source).properties)
         date = parse_date(when) if when else None
