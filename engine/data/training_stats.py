@@ -32,8 +32,7 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
         callback.check_canceled()
         callback.progress(k, n, Stage.BAND_STATISTICS)
         plan = sampler.plan(0, k)
-        reader = readers[plan.scene]
-        tile = reader.read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
+        tile = readers[plan.scene].read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
         inside = region_mask(plan.region, plan.col, plan.row, data_cfg.tile_size)
         valid = tile.valid if inside is None else tile.valid & inside
         vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
