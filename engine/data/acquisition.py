@@ -4,8 +4,7 @@ Each tile gets ``(year, day of year, latitude, longitude)``, NaN where unknown (
 
 - the date, from the first of: a STAC item's ``datetime`` (or ``start_datetime``; a training or segment input
   read from an item carries it as the tag ``STAC_DATETIME``), an acquisition tag of the raster
-  (``ACQUISITION_TAGS``: Landsat's ``DATE_ACQUIRED``, Sentinel-2's ``DATATAKE_1_DATATAKE_SENSING_START`` /
-  ``PRODUCT_START_TIME``, ``ACQUISITIONDATETIME``, ...), the file name's ``YYYYMMDDTHHMMSS`` or HLS's
+  (``ACQUISITION_TAGS``: Landsat's, Sentinel-2's, ...), the file name's ``YYYYMMDDTHHMMSS`` or HLS's
   ``YYYYDDDTHHMMSS`` (as the release's own inference reads it). ``TIFFTAG_DATETIME`` is the file's creation
   time, not the scene's, and is never used. A date no satellite scene can have (a year before Landsat 1, 1972, or
   after next year; a day of the year past the year's end) is no date: the scene's date is then unknown (NaN), and
