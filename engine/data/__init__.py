@@ -2,19 +2,18 @@
 
 - ``raster``: opening rasters with clear errors, :class:`~.raster.RasterGrid`, boundless windowed reads;
   ``ground`` (metres on the ground against a CRS's units), ``align`` (any raster warped onto a tile's grid;
-  ``scene_aux``: a scene's aux rasters onto its tiles),
-  ``reproject`` (polygons reprojected).
+  ``scene_aux``: a scene's aux rasters onto its tiles), ``reproject`` (polygons reprojected).
 - ``vector_layer`` (the one vector-layer reader: a layer named, filtered, its fields and values read);
   ``labels``, ``label_scan``, ``scene_labels``: label values mapped, polygons rasterised, every label scanned.
-- bands: ``band_vocab`` (the names), ``band_names`` (natural colour), ``band_match`` (an input's bands to a
+- bands: ``band_names`` (the names' vocabulary, natural colour), ``band_match`` (an input's bands to a
   model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.
 - sources: ``stac`` (STAC items' assets as named bands; stacked by ``engine.imagery``), ``input_vrt`` (VRTs picking,
-  scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from),
-  ``shown`` (a scene's sources named in messages as the user gave them),
-  ``pair_folders`` (change-detection datasets as published: A/, B/, label/).
+  scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from: the
+  reference layout, change-detection datasets as published: A/, B/, label/, explicit scenes), ``shown`` (a scene's
+  sources named in messages as the user gave them).
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
   change detection); ``sampling`` and ``holdout`` (which pixels validate), ``checks``, ``domain_shift``;
-  ``augment``, ``photometric``, ``copy_paste``, ``date_tiles`` (a tile of several dates); ``dataset``, ``loaders``,
-  ``training_bands`` (the training data's bands); ``metadata`` (the bundle's data section);
-  ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
+  ``augment``, ``photometric``, ``date_tiles`` (a tile of several dates); ``dataset``, ``loaders`` (and the
+  copy-paste augmentation of a batch), ``training_bands`` (the training data's bands); ``metadata`` (the bundle's
+  data section); ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
 """

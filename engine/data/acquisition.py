@@ -4,8 +4,7 @@ Each tile gets ``(year, day of year, latitude, longitude)``, NaN where unknown (
 
 - the date, from the first of: a STAC item's ``datetime`` (or ``start_datetime``; a training or segment input
   read from an item carries it as the tag ``STAC_DATETIME``), an acquisition tag of the raster
-  (``ACQUISITION_TAGS``: Landsat's ``DATE_ACQUIRED``, Sentinel-2's ``DATATAKE_1_DATATAKE_SENSING_START`` /
-  ``PRODUCT_START_TIME``, ``ACQUISITIONDATETIME``, ...), the file name's ``YYYYMMDDTHHMMSS`` or HLS's
+  (``ACQUISITION_TAGS``: Landsat's, Sentinel-2's, ...), the file name's ``YYYYMMDDTHHMMSS`` or HLS's
   ``YYYYDDDTHHMMSS`` (as the release's own inference reads it). ``TIFFTAG_DATETIME`` is the file's creation
   time, not the scene's, and is never used. A date no satellite scene can have (a year before Landsat 1, 1972, or
   after next year; a day of the year past the year's end) is no date: the scene's date is then unknown (NaN), and
@@ -18,6 +17,7 @@ Torch-free; rasterio for the CRS transform.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -39,15 +39,17 @@ FIRST_YEAR = 1972  # Landsat 1: no Earth-observation scene is older
 GIVE = ": taken as unknown (the tag ACQUISITIONDATETIME gives the date)"
 
 
-def parse_date(text: str) -> dt.date | None:
-    """The calendar date at the start of ``text`` (ISO 8601, ``YYYY:MM:DD``, ``YYYY-MM-DDTHH:MM:SS.ffZ``)."""
-    match = _ISO.match(str(text).strip())
-    if not match:
-        return None
+def _ymd(match: re.Match | None) -> dt.date | None:
+    """The date of a (year, month, day) match; None where it is no calendar date."""
     try:
-        return dt.date(*(int(g) for g in match.groups()))
+        return dt.date(*(int(g) for g in match.groups())) if match else None
     except ValueError:
         return None
+
+
+def parse_date(text: str) -> dt.date | None:
+    """The calendar date at the start of ``text`` (ISO 8601, ``YYYY:MM:DD``, ``YYYY-MM-DDTHH:MM:SS.ffZ``)."""
+    return _ymd(_ISO.match(str(text).strip()))
 
 
 def _name_date(path: str) -> tuple[dt.date | None, str]:
@@ -55,17 +57,14 @@ def _name_date(path: str) -> tuple[dt.date | None, str]:
     name = Path(str(path)).name
     match = _NAME_DATE.search(name)
     if match:
-        try:
-            return dt.date(*(int(g) for g in match.groups())), ""
-        except ValueError:
-            return None, f"its file name's {match.group(0)[:8]} is no calendar date{GIVE}"
+        date = _ymd(match)
+        return date, "" if date else f"its file name's {match.group(0)[:8]} is no calendar date{GIVE}"
     match = _NAME_DOY.search(name)
     if match:
         year, day = int(match.group(1)), int(match.group(2))
-        days = 366 if year and dt.date(max(year, 1), 12, 31).timetuple().tm_yday == 366 else 365
         if year < 1:
             return None, f"its file name's {year:04d}{day:03d} is no date, year 0 being none{GIVE}"
-        if not 1 <= day <= days:
+        if not 1 <= day <= (days := 365 + calendar.isleap(year)):
             return None, f"its file name's {year:04d}{day:03d} is day {day} of {year}, a year of {days} days{GIVE}"
         return dt.date(year, 1, 1) + dt.timedelta(days=day - 1), ""
     return None, ""
@@ -118,8 +117,7 @@ class Acquisition:
         return self.date is not None or self.crs is not None
 
     def coords(self, centres: list[tuple[float, float]]) -> np.ndarray:
-        """(N, 4) float32 ``(year, day of year, latitude, longitude)`` of pixel ``centres`` (col, row); NaN
-        where unknown."""
+        """(N, 4) float32 (year, day of year, latitude, longitude) of pixel ``centres`` (col, row), NaN if unknown."""
         out = np.full((len(centres), 4), np.nan, np.float32)
         if self.date is not None:
             out[:, 0], out[:, 1] = self.date.year, self.date.timetuple().tm_yday
@@ -143,8 +141,7 @@ class Acquisition:
 def of_dataset(path: str, dataset: Any) -> Acquisition:
     """The Acquisition of an open rasterio dataset at ``path``."""
     date, source = scene_date(path, dict(dataset.tags()))
-    crs = dataset.crs
-    place = "place: each tile's centre in WGS 84"
+    crs, place = dataset.crs, "place: each tile's centre in WGS 84"
     if crs is None or not dataset.transform or dataset.transform.is_identity:
         crs, place = None, "no place (the image has no CRS)"
     elif getattr(crs, "is_geographic", False) is False and getattr(crs, "is_projected", False) is False:
@@ -185,9 +182,7 @@ def record(named: list[tuple[str, Acquisition]]) -> tuple[dict[str, Any], str]:
 def of_source(source: str, opened: Acquisition) -> Acquisition:
     """``opened`` (the Acquisition of the file or VRT a reader opened) with the date of what the user gave:
     a STAC item's datetime, or the tags and name of the image file a VRT was made over."""
-    source = str(source or "")
-    if not source:
-        return opened
+    source = str(source or "")  # none: neither test below holds
     if looks_like_stac(source):
         when = stac_datetime(read_item(source).properties)
         date = parse_date(when) if when else None

@@ -24,15 +24,10 @@ PIXEL_SPACE_CRS = "EPSG:3857"
 
 
 def quiet_in_memory_dataset_warnings() -> None:
-    """Silence rasterio's NotGeoreferencedWarning about its own in-memory datasets, process-wide.
-
-    ``reproject`` (aux warps) and ``rasterize`` (AOI masks) open an in-memory dataset before giving it a transform
-    and hide the warning that raises with ``warnings.catch_warnings()``, which is not thread-safe: with several
-    reader threads one thread could restore the filters while another warped or rasterised, and about one warning
-    per run reached the user (CI, qgis_process). One filter for warnings from ``rasterio.warp`` and
-    ``rasterio.features`` only, set by the thread that starts the readers; ungeoreferenced user files are reported
-    by our own messages, never by this one.
-    """
+    """Silence rasterio's NotGeoreferencedWarning about its own in-memory datasets (aux warps, AOI masks),
+    process-wide: hiding it with ``warnings.catch_warnings()`` is not thread-safe, and with several reader threads
+    about one warning per run reached the user. Warnings from ``rasterio.warp`` and ``rasterio.features`` only;
+    ungeoreferenced user files are reported by our own messages."""
     warnings.filterwarnings("ignore", message="Dataset has no geotransform, gcps, or rpcs",
                             module=r"rasterio\.(warp|features)")
 
@@ -57,38 +52,17 @@ def resize_transform(full: RasterGrid, src_width: int, src_height: int) -> Any:
     return compose(full.transform, Affine.scale(full.width / src_width, full.height / src_height))
 
 
-def _resampling(name: str) -> Any:
-    from rasterio.enums import Resampling
-
-    try:
-        return Resampling[name]
-    except KeyError as exc:
-        raise ValueError(f"unknown resampling '{name}'") from exc
-
-
-def warp_to_grid(
-    source: Any,
-    dst: RasterGrid,
-    bands: list[int] | None = None,
-    *,
-    resampling: str = "bilinear",
-    src_transform: Any = None,
-    src_crs: Any = None,
-    src_nodata: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Warp ``source`` onto ``dst`` and return float32 (C, h, w) values and an (h, w) validity mask.
-
-    Args:
-        source: an open rasterio dataset, or a float32 array (C, H, W) with ``src_transform``/``src_crs``.
-        dst: the destination grid (its CRS may differ from the source's).
-        bands: 1-based bands of a dataset source (default all).
-        resampling: a rasterio Resampling name: "bilinear" for continuous data, "nearest" for categories.
-        src_transform, src_crs: georeferencing of an array source, or overrides for a dataset source.
-        src_nodata: source nodata value (default the dataset's).
-
-    Pixels that no source pixel covers, nodata and NaN are invalid (valid False, value 0).
+def warp_to_grid(source: Any, dst: RasterGrid, bands: list[int] | None = None, *, resampling: str = "bilinear",
+                 src_transform: Any = None, src_crs: Any = None,
+                 src_nodata: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 (C, h, w) values of ``source`` warped onto ``dst`` (whose CRS may differ) and an (h, w) validity mask.
+    ``source``: an open rasterio dataset (``bands``: 1-based, default all; ``src_transform``, ``src_crs`` and
+    ``src_nodata`` override its own), or a float32 (C, H, W) array georeferenced by ``src_transform``/``src_crs``.
+    ``resampling``: a rasterio Resampling name, "bilinear" for continuous data, "nearest" for categories. Pixels that
+    no source pixel covers, nodata and NaN are invalid (valid False, value 0).
     """
     rasterio = require("rasterio")
+    from rasterio.enums import Resampling
     from rasterio.warp import reproject
 
     if isinstance(source, np.ndarray):
@@ -108,21 +82,12 @@ def warp_to_grid(
     out = np.full((count, dst.height, dst.width), np.nan, dtype=np.float32)
     if dst.width == 0 or dst.height == 0:
         return out, np.zeros((dst.height, dst.width), dtype=bool)
-    reproject(
-        src,
-        out if count > 1 else out[0],
-        src_transform=src_transform,
-        src_crs=src_crs,
-        src_nodata=nodata,
-        dst_transform=dst.transform,
-        dst_crs=dst_crs,
-        # no dst nodata: GDAL then skips its per-band destination validity masks (costly with many bands)
-        # and leaves the NaN prefill where no source pixel lands, which is the same result
-        init_dest_nodata=False,
-        resampling=_resampling(resampling),
-        num_threads=1,
-        UNIFIED_SRC_NODATA="NO",  # nodata per band: GDAL's default treats a pixel as nodata only in all bands
-    )
+    reproject(src, out if count > 1 else out[0], src_transform=src_transform, src_crs=src_crs, src_nodata=nodata,
+              dst_transform=dst.transform, dst_crs=dst_crs,
+              # no dst nodata: GDAL then skips its per-band destination validity masks (costly with many bands)
+              # and leaves the NaN prefill where no source pixel lands, which is the same result
+              init_dest_nodata=False, resampling=Resampling[resampling], num_threads=1,
+              UNIFIED_SRC_NODATA="NO")  # nodata per band: GDAL's default treats a pixel as nodata only in all bands
     valid = np.isfinite(out).all(axis=0)
     out[:, ~valid] = 0.0
     return out, valid
@@ -130,20 +95,17 @@ def warp_to_grid(
 
 def warped_blocks_xml(dataset: Any, dst: RasterGrid, block: tuple[int, int], *, src_crs: Any = None) -> str:
     """The XML of ``dataset`` warped onto ``dst`` as a GDAL warped VRT with ``block`` (width, height) pixel blocks.
-
-    Reading one block's window of it warps that block alone, as ``warp_to_grid`` warps a grid of the block's size
-    and place (bilinear, source nodata per band, NaN where no source pixel lands; the same values where the windows
-    coincide). Why not ``warp_to_grid`` per block: ``reproject`` builds its coordinate transformer (PROJ) and its
-    in-memory datasets holding Python's interpreter lock, for much of each call, and reader threads queue on
-    that lock; the VRT builds them once, and a read warps with the lock released. The XML is made once and opened
-    by each reader thread (:func:`open_warped_blocks`), which then neither opens ``dataset`` nor builds a VRT to
-    write it out. GDAL picks a warped VRT's block size itself (512 x 128) and rasterio does not expose it, so it is
-    set in the XML."""
+    Reading one block's window warps that block alone, with the values ``warp_to_grid`` gives for it. Why not
+    ``warp_to_grid`` per block: ``reproject`` builds its PROJ transformer and in-memory datasets holding Python's
+    interpreter lock, and reader threads queue on it; the VRT builds them once and reads with the lock released.
+    Each reader thread opens the XML (:func:`open_warped_blocks`). GDAL picks a warped VRT's block size itself
+    (512 x 128) and rasterio does not expose it, so it is set in the XML."""
+    from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
     dst_crs = dst.crs or PIXEL_SPACE_CRS
     with WarpedVRT(dataset, src_crs=src_crs or dataset.crs or dst_crs, crs=dst_crs, transform=dst.transform,
-                   width=dst.width, height=dst.height, resampling=_resampling("bilinear"), dtype="float32",
+                   width=dst.width, height=dst.height, resampling=Resampling.bilinear, dtype="float32",
                    # no destination nodata: GDAL then skips its per-band destination masks (as warp_to_grid)
                    src_nodata=dataset.nodata, nodata=None, init_dest_nodata=False, num_threads=1,
                    INIT_DEST="NaN", UNIFIED_SRC_NODATA="NO") as vrt:
@@ -179,11 +141,8 @@ def footprint_in(grid: RasterGrid, crs: Any) -> tuple[float, float, float, float
 def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other_path: str, role: str,
                   target_role: str = "image") -> None:
     """Raise AlignmentError naming both files when ``other`` does not overlap ``target`` at all (``role``,
-    ``target_role``: what each file is to the user).
-
-    The comparison is made in the other file's CRS first (a small image footprint always transforms, while
-    a global aux grid may not transform into a local projection), then in the target's CRS.
-    """
+    ``target_role``: what each file is to the user). Compared in the other file's CRS first (a small image footprint
+    always transforms, a global aux grid may not transform into a local projection), then in the target's."""
     errors = []
     for moved, fixed, crs in ((target, other, other.crs), (other, target, target.crs)):
         try:
@@ -196,16 +155,13 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
             continue
         b = fixed.bounds
         if box[2] <= b[0] or box[0] >= b[2] or box[3] <= b[1] or box[1] >= b[3]:
-            raise AlignmentError(
-                f"The {role} '{other_path}' does not overlap the {target_role} '{target_path}' (footprints "
-                f"{tuple(round(v, 6) for v in box)} and {tuple(round(v, 6) for v in fixed.bounds)} in "
-                f"{crs}); give files that cover the same area."
-            )
+            raise AlignmentError(f"The {role} '{other_path}' does not overlap the {target_role} '{target_path}' "
+                                 f"(footprints {tuple(round(v, 6) for v in box)} and "
+                                 f"{tuple(round(v, 6) for v in fixed.bounds)} in {crs}); give files that cover the "
+                                 f"same area.")
         return
-    raise AlignmentError(
-        f"The {role} '{other_path}' (CRS {other.crs}) cannot be related to the image '{target_path}' "
-        f"(CRS {target.crs}): {errors[-1]}. Check both files' CRS."
-    )
+    raise AlignmentError(f"The {role} '{other_path}' (CRS {other.crs}) cannot be related to the image '{target_path}' "
+                         f"(CRS {target.crs}): {errors[-1]}. Check both files' CRS.")
 
 
 def covered_fraction(target: RasterGrid, other: RasterGrid) -> float | None:

@@ -3,22 +3,22 @@
 A model records the names of the bands it takes, in its order (a ready model's common names "blue", "nir",
 "swir16"; a trained model's the training images' band descriptions). An input's bands are named by their
 descriptions (GDAL band descriptions, a STAC asset's ``eo:bands``). Both are read with one vocabulary
-(:mod:`engine.data.band_vocab`: common names, sensor band numbers, letters, words), each set of names on its own:
+(:mod:`engine.data.band_names`: common names, sensor band numbers, letters, words), each set of names on its own:
 the model's zero-padded ``B02`` is Sentinel-2's blue whatever sensor the input's names are from. Where the input's
 names fit several sensors that disagree on a band the model needs, that is said, never guessed.
 
-:func:`match_bands` picks and orders an input's bands for a model; :func:`pick_bands` reads ``--bands`` (numbers
-or names, in the model's order). Both say in words which band fed which model input, and fail with a
-:class:`~engine.errors.DataError` listing what the model needs and what the input has.
+:func:`match_bands` (by name) and :func:`pick_bands` (``--bands``) say which band fed which model input, and fail
+with a :class:`~engine.errors.DataError` listing what the model needs and what the input has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from ..errors import DataError, mention
-from .band_vocab import SYNONYMS, read_names, sensor_number, sensors_for
+from .band_names import SYNONYMS, read_names, sensor_number, sensors_for
 
 __all__ = ["BandPick", "band_meanings", "describe_input", "match_bands", "pick_bands", "sensors_for"]
 
@@ -58,16 +58,12 @@ def _fail(model_names: Sequence[str], names: Sequence[str | None], source: str, 
 
 
 def _find(wanted: str, asked: set[str], names: Sequence[str | None], meanings: list[set[str]]) -> list[int]:
-    """0-based positions of the input bands named ``wanted``, which means ``asked`` (the exact name first, then
-    by meaning)."""
-    exact = _exact(wanted, names)
-    if exact:
+    """0-based positions of the input bands named ``wanted`` (meaning ``asked``): the exact name, else by meaning."""
+    if exact := _exact(wanted, names):
         return exact
     hits = [i for i, m in enumerate(meanings) if m and m <= asked]
     if not hits:  # a synonym ("nir" for Landsat's "nir08") when the exact meaning is missing
-        wider = set(asked)
-        for a in asked:
-            wider.update(SYNONYMS.get(a, ()))
+        wider = asked.union(*(SYNONYMS.get(a, ()) for a in asked))
         hits = [i for i, m in enumerate(meanings) if m and m <= wider]
     unsure = [i for i, m in enumerate(meanings) if len(m) > 1 and m & asked and i not in hits]
     return hits + unsure
@@ -81,8 +77,7 @@ def _exact(wanted: str, names: Sequence[str | None]) -> list[int]:
 def _same_number(item: str, names: Sequence[str | None]) -> list[int]:
     """0-based positions of the input bands with the sensor band number of ``item`` (``B2`` is ``SR_B2``, ``B02``):
     a name given with --bands names the input's own bands."""
-    number = sensor_number(item)
-    if not number:
+    if not (number := sensor_number(item)):
         return []
     return [i for i, n in enumerate(names) if (found := sensor_number(n or "")) and found[1] == number[1]]
 
@@ -102,23 +97,20 @@ def match_bands(model_names: Sequence[str], names: Sequence[str | None], source:
         return None
     meanings = band_meanings(names)
     asked_all = band_meanings(model_names)  # the model's names read together, apart from the input's
+    fail = partial(_fail, model_names, names, source, flag=flag)
     chosen: list[int] = []
     for wanted, asked in zip(model_names, asked_all):
         hits = _find(wanted, asked, names, meanings)
         if not hits:
-            raise _fail(model_names, names, source, f"'{source}' has no band named like the model's '{wanted}'",
-                        flag)
+            raise fail(f"'{source}' has no band named like the model's '{wanted}'")
         if len(hits) > 1 or len(meanings[hits[0]]) > 1 and not (names[hits[0]] or "").strip().lower() == wanted.lower():
             which = ", ".join(f"{i + 1} '{names[i]}' ({' or '.join(sorted(meanings[i])) or 'same name'})"
                               for i in hits)
             its = f" (the model's '{wanted}' may be {' or '.join(sorted(asked))})" if len(asked) > 1 else ""
-            raise _fail(model_names, names, source,
-                        f"The model's band '{wanted}' is ambiguous in '{source}'{its}: {which}", flag)
+            raise fail(f"The model's band '{wanted}' is ambiguous in '{source}'{its}: {which}")
         chosen.append(hits[0] + 1)
-    repeated = sorted({b for b in chosen if chosen.count(b) > 1})
-    if repeated:
-        raise _fail(model_names, names, source, f"Band(s) {repeated} of '{source}' match more than one model band",
-                    flag)
+    if repeated := sorted({b for b in chosen if chosen.count(b) > 1}):
+        raise fail(f"Band(s) {repeated} of '{source}' match more than one model band")
     sensors = sensors_for(names)
     how = "Bands picked by name" + (f" ({' / '.join(sensors)} band names)" if len(sensors) == 1 else "")
     return BandPick(tuple(chosen), _said(model_names, names, chosen, how))
@@ -156,8 +148,7 @@ def pick_bands(given: Sequence[str], model_names: Sequence[str] | None, count: i
             raise DataError(f"{flag} {shown}: '{source}' has {problem} '{item}'; its bands: {describe_input(names)}. "
                             f"Give band numbers counted from 1.")
         chosen.append(hits[0] + 1)
-    repeated = sorted({b for b in chosen if chosen.count(b) > 1})
-    if repeated:
+    if repeated := sorted({b for b in chosen if chosen.count(b) > 1}):
         raise DataError(f"{flag} {shown} names band(s) {repeated} of '{source}' more than once.")
     labels = list(model_names) if model_names else [f"input {i}" for i in range(1, wanted_count + 1)]
     return BandPick(tuple(chosen), _said(labels, names, chosen, f"Bands from {flag} {shown}"))

@@ -1,13 +1,153 @@
-"""Which bands of an image show it in natural colour: by the bands' names (read with the one vocabulary of
-:mod:`engine.data.band_vocab`: red/green/blue, the letters R/G/B, the band numbers of Sentinel-2 and Landsat, ...),
-else by their GDAL colour interpretation, else the first three. Used for the training report's preview; the choice
-is said in words, so a false-colour preview is never a surprise."""
+"""What a band's name says it is: one vocabulary of band names, read as STAC's common names, for the input matcher
+(:mod:`engine.data.band_match`) and the training report's natural-colour preview (:func:`pick_rgb`: by the bands'
+names, else their GDAL colour interpretation, else the first three; said in words, so a false-colour preview is
+never a surprise). A name is read as, in this order:
+
+- a common name of STAC's eo extension (``blue``, ``nir``, ``swir16``, ``rededge1``);
+- a sensor's band number (Sentinel-2 ``B1``..``B12``, ``B8A``, zero-padded ``B01``, ``S2_B04``, GDAL's SENTINEL2
+  driver's ``B4, central wavelength 665 nm``; Landsat 8/9 and 4-7 ``B*`` / ``SR_B*``). Band numbers mean different
+  bands on different sensors (B5: red edge on Sentinel-2, NIR on Landsat 8, SWIR on Landsat 5), so the sensor is
+  told from the whole set of names read together; where several sensors fit, the name may mean several bands;
+- a one-letter name (``R``, ``G``, ``B``, ``N``/``I`` for the near infrared), only where every one-letter name of the
+  set is such a letter (``A, B, C`` are labels, not colours);
+- a word or phrase, anywhere in the name (``NIR``, ``near infrared``, ``SWIR1``, ``SWIR 2``, ``red edge 1``, ``RE2``,
+  ``NIR narrow``, ``coastal aerosol``, ``water vapour``, ``thermal 1``, ``B04 (red)``); a name whose words say two
+  different bands says none.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .band_vocab import Reading, read_names, sensors_for
+#: The common names of STAC's eo extension (and of the ready models' catalogue).
+COMMON = ("coastal", "blue", "green", "red", "yellow", "pan", "rededge", "rededge1", "rededge2", "rededge3", "nir",
+          "nir08", "nir09", "cirrus", "swir16", "swir22", "lwir", "lwir11", "lwir12")
+#: A band name that stands for another when the input lacks the exact one (a model's "nir" is Landsat's "nir08").
+SYNONYMS = {"nir": ("nir08",), "nir08": ("nir",), "rededge": ("rededge1",)}
+
+#: Band number (as written after the B, without leading zeros) -> common name, per sensor.
+SENSORS: dict[str, dict[str, str]] = {
+    "Sentinel-2": {"1": "coastal", "2": "blue", "3": "green", "4": "red", "5": "rededge1", "6": "rededge2",
+                   "7": "rededge3", "8": "nir", "8A": "nir08", "9": "nir09", "10": "cirrus", "11": "swir16",
+                   "12": "swir22"},
+    "Landsat 8/9": {"1": "coastal", "2": "blue", "3": "green", "4": "red", "5": "nir08", "6": "swir16",
+                    "7": "swir22", "8": "pan", "9": "cirrus", "10": "lwir11", "11": "lwir12"},
+    "Landsat 4-7": {"1": "blue", "2": "green", "3": "red", "4": "nir08", "5": "swir16", "6": "lwir", "7": "swir22",
+                    "8": "pan"},
+}
+
+# words and phrases, written without spaces, dashes or underscores -> the common names they may mean
+_WORDS: dict[str, tuple[str, ...]] = {
+    **{name: (name,) for name in COMMON},
+    "coastalaerosol": ("coastal",), "aerosol": ("coastal",), "ultrablue": ("coastal",), "ca": ("coastal",),
+    "panchromatic": ("pan",),
+    "re": ("rededge",), "redge": ("rededge",), "vre": ("rededge",),
+    **{f"{word}{n}": (f"rededge{n}",) for word in ("rededge", "re", "redge", "vre") for n in "123"},
+    **{f"{word}0{n}": (f"rededge{n}",) for word in ("rededge", "re") for n in "123"},
+    "nearinfrared": ("nir",), "nearir": ("nir",), "ir": ("nir",), "infrared": ("nir",),
+    "nirnarrow": ("nir08",), "narrownir": ("nir08",), "nir8a": ("nir08",), "nirn": ("nir08",),
+    "watervapour": ("nir09",), "watervapor": ("nir09",), "wv": ("nir09",),
+    "swircirrus": ("cirrus",),
+    "swir": ("swir16", "swir22"), "shortwaveinfrared": ("swir16", "swir22"),
+    "swir1": ("swir16",), "swir01": ("swir16",), "shortwaveinfrared1": ("swir16",),
+    "swir2": ("swir22",), "swir02": ("swir22",), "shortwaveinfrared2": ("swir22",),
+    "tir": ("lwir",), "tirs": ("lwir",), "thermal": ("lwir",), "thermalinfrared": ("lwir",),
+    **{f"{word}{n}": (f"lwir1{n}",) for word in ("lwir", "tir", "tirs", "thermal", "thermalinfrared") for n in "12"},
+}
+# short words read only as a whole name ("ca", "re" and "ir" are also pieces of ordinary descriptions)
+_WHOLE_ONLY = {word for word in _WORDS if len(word) <= 2}
+_LETTERS = {"r": "red", "g": "green", "b": "blue", "n": "nir", "i": "nir"}
+_NUMBERED = re.compile(r"^(?:([A-Z0-9]+)_)*?B0?(\d{1,2}A?)$")
+# GDAL's SENTINEL2 driver describes its bands "B4, central wavelength 665 nm" (and a gdal_translate copy keeps it)
+_GDAL_S2 = re.compile(r"^\s*(B0?\d{1,2}A?),\s*central wavelength \d+\s*nm\s*$", re.IGNORECASE)
+_ZERO_PADDED = re.compile(r"^(?:[A-Z0-9]+_)*B0\d$")
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one band name says: the common names it may mean (empty: unnamed or not understood; more than one:
+    ambiguous) and how it was read ("common name", "sensor", "letter", "word", or "" when it says nothing)."""
+
+    meanings: frozenset[str]
+    kind: str
+
+
+def sensor_number(name: str) -> tuple[str, str] | None:
+    """(prefix such as "SR" or "", band number) of a sensor band name like B04, B8A, SR_B5, S2_B11, or GDAL's
+    SENTINEL2 driver's description "B4, central wavelength 665 nm"."""
+    gdal_s2 = _GDAL_S2.match(name)
+    match = _NUMBERED.match((gdal_s2[1] if gdal_s2 else name).strip().upper().replace(" ", ""))
+    return (match[1] or "", match[2].lstrip("0") or "0") if match else None
+
+
+def sensors_for(names: Sequence[str | None]) -> list[str]:
+    """The sensors whose band numbering holds every numbered name among ``names`` (none numbered: [])."""
+    numbers = [n for n in (sensor_number(x or "") for x in names) if n]
+    if not numbers:
+        return []
+    fits = [s for s, table in SENSORS.items() if all(num in table for _, num in numbers)]
+    if "SR" in {p for p, _ in numbers}:  # Landsat Collection 2 surface reflectance
+        fits = [s for s in fits if s.startswith("Landsat")]
+        have = {num for _, num in numbers}
+        if "7" in have and "6" not in have:  # Landsat 4-7 SR has no band 6 (thermal)
+            fits = [s for s in fits if s == "Landsat 4-7"] or fits
+        elif "6" in have:
+            fits = [s for s in fits if s == "Landsat 8/9"] or fits
+    if any(_ZERO_PADDED.match((x or "").strip().upper()) or _GDAL_S2.match(x or "") for x in names):
+        # zero-padded B01..B09: Sentinel-2's spelling; "B4, central wavelength 665 nm": GDAL's SENTINEL2 driver
+        fits = [s for s in fits if s == "Sentinel-2"] or fits
+    return fits
+
+
+def _letters_apply(texts: Sequence[str]) -> bool:
+    """One-letter names are colours only where every one-letter name of the set is R, G, B, N or I."""
+    letters = [t.lower() for t in texts if len(t) == 1]
+    return bool(letters) and all(t in _LETTERS for t in letters)
+
+
+def word_meanings(text: str) -> frozenset[str]:
+    """The common names the words of ``text`` say, longest phrase first ("red edge 1" is rededge1, not red); empty
+    where none, or where its words say two different bands."""
+    tokens: list[str | None] = list(_TOKEN.findall(text.lower()))
+    compact = "".join(t for t in tokens if t)
+    if compact in _WORDS:
+        return frozenset(_WORDS[compact])
+    said: set[tuple[str, ...]] = set()
+    for size in range(min(len(tokens), 4), 0, -1):
+        for start in range(len(tokens) - size + 1):
+            piece = tokens[start:start + size]
+            if None in piece:
+                continue
+            word = "".join(p for p in piece if p)
+            if word in _WORDS and word not in _WHOLE_ONLY:
+                said.add(_WORDS[word])
+                tokens[start:start + size] = [None] * size
+    return frozenset(said.pop()) if len(said) == 1 else frozenset()
+
+
+def read_names(names: Sequence[str | None], sensors: Sequence[str] | None = None) -> list[Reading]:
+    """Each of ``names`` read with the others (the sensor and the letters are told from the whole set).
+    ``sensors``: read band numbers as these sensors' (default: those :func:`sensors_for` finds)."""
+    texts = [(n or "").strip() for n in names]
+    fits = list(sensors) if sensors is not None else sensors_for(texts)
+    letters = _letters_apply(texts)
+    out: list[Reading] = []
+    for text in texts:
+        number = sensor_number(text)  # an empty name says nothing: a "word" without meanings
+        if text.lower() in COMMON:
+            reading = Reading(frozenset({text.lower()}), "common name")
+        elif number:
+            reading = Reading(frozenset(SENSORS[s][number[1]] for s in fits if number[1] in SENSORS[s]), "sensor")
+        elif len(text) == 1:
+            reading = Reading(frozenset({_LETTERS[text.lower()]}) if letters else frozenset(), "letter")
+        else:
+            reading = Reading(word_meanings(text), "word")
+        out.append(reading if reading.meanings else Reading(frozenset(), ""))
+    return out
+
 
 _RGB = ("red", "green", "blue")
 

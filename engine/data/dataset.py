@@ -349,7 +349,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     counts, indexes, val_foreground = scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
                                                    val_readers, split.held_out() if holdout else {})
     if parts:
-        val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed, tile)
+        val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed)
         callback.info(held_out_parts_line(split, parts, train_readers))
     train_regions, val_windows = split.train_regions, split.val_windows
 
@@ -397,11 +397,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         bands=None if by_name else train_kw[0]["bands"], x_bands=data_cfg.x_bands,
         band_names=training_band_names(first), value_range=training_value_range(vision_stats), dates=first.dates,
     )
-    summary = DataSummary(
-        metadata, train_scenes=[r.image for r in train_readers], val_scenes=[r.image for r in val_readers],
-        holdout=holdout, train_tiles=len(train_ds), val_tiles=len(val_ds), label_counts=counts,
-        val_has_foreground=val_foreground if len(val_ds) else None,
-    )
+    summary = DataSummary(metadata, holdout=holdout, label_counts=counts,
+                          val_has_foreground=val_foreground if len(val_ds) else None)
     if by_name:
         callback.info(band_names_said(data_cfg.bands, train_kw + val_kw))
     elif first.selection.active:

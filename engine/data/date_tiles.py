@@ -23,13 +23,8 @@ def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None,
                   tile_size: int, aux_ratio: int, ignore_index: int) -> tuple[
                       torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """(vision, aux, label) tensors of a tile whose ``vision`` holds ``dates`` dates' bands in time order.
-
-    Args:
-        params: the sampler's draws (the geometry, and the first date's photometry).
-        augment: the augmentation settings (None: no augmentation, as for validation tiles).
-        swap: whether the label allows swapping the dates (a change mask).
-        key: (seed, epoch, index) of the tile.
-    """
+    ``params``: the sampler's draws (the geometry, the first date's photometry); ``augment`` None: no augmentation
+    (validation tiles); ``swap``: the label allows swapping the dates (a change mask); ``key``: (seed, epoch, index)."""
     rng = np.random.default_rng([*key, DATES_KEY])
     draws = [params] + [sample_params(rng, augment) if augment is not None else AugmentParams()
                         for _ in range(dates - 1)]

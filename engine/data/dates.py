@@ -1,14 +1,13 @@
 """A scene's later dates: images of the same place after the first (a change detection's "after"), read onto the
 first date's tile grid and stacked after its bands, in time order.
 
-Each later date is checked when the scene opens: it overlaps the first date (else an error naming both footprints),
-it has the bands the first date's selection reads (its own bands by name where the data names them), and its
-acquisition date (STAC item, tags or file name) is not before the first date's (a warning naming both). Each tile
-reads the date's window directly where its grid is the first date's (the same CRS and pixel size, shifted by whole
-pixels: the usual pair), else warps it bilinearly onto the tile's grid with the aux rasters' alignment
-(:mod:`.align`); what was resampled is said once. A pixel is valid where every date holds data. When the tiles to
-read are known (inference), a date on the first date's grid is read in the same cells as the first date
-(:mod:`.tile_parts`), each cell once for all the tiles that overlap it, not once per tile.
+Each later date is checked when the scene opens: it overlaps the first date, has the bands the first date's
+selection reads (its own bands by name where the data names them), and was not taken before the first date (by
+STAC item, tags or file name; a warning). A tile reads a date's window directly where its grid is the first date's
+(the same CRS and pixel size, shifted by whole pixels: the usual pair), else warps it bilinearly onto the tile's
+grid (:mod:`.align`; said once). A pixel is valid where every date holds data. When the tiles to read are known
+(inference), a date on the first date's grid is read in the cells of the first date (:mod:`.tile_parts`), each
+cell once for all the tiles that overlap it.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback
 from ..errors import DataError
 from .acquisition import of_dataset
 from .align import check_overlap, warp_to_grid
@@ -57,19 +55,21 @@ def pixel_offset(first: RasterGrid, other: RasterGrid, tolerance: float = 1e-6) 
     return int(round(cols)), int(round(rows))
 
 
-def open_dates(paths: list[str], first: str, grid: RasterGrid, bands_of: Any, count: int, opener: Any,
-               callback: Callback, role: str = "image") -> list[LaterDate]:
-    """The later dates ``paths`` of a scene whose first date ``first`` has ``grid``, each checked.
-
-    Args:
-        bands_of: path -> the 1-based bands to read from that file (the first date's selection, or its own by name).
-        count: the bands each date must give (the first date's vision bands).
-        opener: (path, role) -> an open dataset (the reader's cached handle).
-        role: what the first date is to the user ("image").
-    """
+def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
+                hold_data: bool = False) -> list[LaterDate]:
+    """A scene reader's later dates (``reader.after_paths``; ``after_bands``: each one's own bands by name, else the
+    first date's selection) opened through ``opener`` (path, role -> the reader's cached handle), each checked
+    against the first date, and every date holding data, unless ``hold_data`` says so already (the image door's
+    sample of each date found valid pixels: not read a second time)."""
+    first, grid, count, callback = reader.image, reader.grid, reader.vision_bands, reader.callback
+    if reader.selection.x:
+        raise DataError(f"x_bands take a second stream from the {reader.role} '{first}' itself; a scene of "
+                        f"several dates takes none: leave x_bands out.")
+    vision = reader.selection.vision_bands(reader.image_bands)
+    own = dict(zip(reader.after_paths, after_bands or []))
     dates = []
-    first_date = of_dataset(first, opener(first, role)).date
-    for path in paths:
+    first_date = of_dataset(first, opener(first, reader.role)).date
+    for path in reader.after_paths:
         ds = opener(path, DATE_ROLE)
         other = grid_of(ds)
         if grid.georeferenced != other.georeferenced:
@@ -79,7 +79,7 @@ def open_dates(paths: list[str], first: str, grid: RasterGrid, bands_of: Any, co
         if other.georeferenced:
             check_overlap(grid, RasterGrid(other.crs or grid.crs, other.transform, other.width, other.height),
                           first, path, DATE_ROLE, "first date")
-        bands, has = list(bands_of(path)), band_count(ds)  # an alpha band is the date's mask, not a band
+        bands, has = list(own.get(path) or vision), band_count(ds)  # an alpha band is the date's mask, not a band
         if max(bands, default=0) > has or len(bands) != count:
             raise DataError(f"The {DATE_ROLE} '{path}' has {has} band(s) but the first date '{first}' gives the "
                             f"model {count} (bands {bands}); a change model reads the same bands from every date: "
@@ -102,23 +102,8 @@ def open_dates(paths: list[str], first: str, grid: RasterGrid, bands_of: Any, co
                              f"({first_date}), by their metadata: the dates are in time order, earliest first, so "
                              f"what appeared would read as gone. Swap them unless the metadata is wrong.")
         dates.append(LaterDate(path, bands, offset, ds.crs or grid.crs, other))
-    return dates
-
-
-def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
-                hold_data: bool = False) -> list[LaterDate]:
-    """A scene reader's later dates (``reader.after_paths``) opened through ``opener`` (its cached handles) and
-    checked: each against the first date (:func:`open_dates`), and every date holding data, unless ``hold_data``
-    says so already (the image door's sample of each date found valid pixels: not read a second time)."""
-    if reader.selection.x:
-        raise DataError(f"x_bands take a second stream from the {reader.role} '{reader.image}' itself; a scene of "
-                        f"several dates takes none: leave x_bands out.")
-    vision = reader.selection.vision_bands(reader.image_bands)
-    own = dict(zip(reader.after_paths, after_bands or []))
-    dates = open_dates(reader.after_paths, reader.image, reader.grid, lambda path: own.get(path) or vision,
-                       reader.vision_bands, opener, reader.callback, reader.role)
     if not hold_data:
-        check_date_values(opener(reader.image, reader.role), reader.image, vision, "first date")
+        check_date_values(opener(first, reader.role), first, vision, "first date")
         for date in dates:
             check_date_values(opener(date.path, DATE_ROLE), date.path, date.bands)
     return dates

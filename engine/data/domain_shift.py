@@ -35,18 +35,14 @@ class Shift:
     eight_bit: str = ""  # "export": an 8-bit image of data the model saw beyond 8 bits; "beyond": the reverse
 
 
-def _level(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """How large a band's values are: the larger magnitude of its 2 and 98 % points."""
-    return np.maximum(np.abs(low), np.abs(high))
-
-
 def domain_shift(seen_low: np.ndarray, seen_high: np.ndarray, low: np.ndarray, high: np.ndarray,
                  eight_bit_image: bool = False) -> Shift:
     """The bands whose values (2-98 % range ``seen_low..seen_high``) are in other units than the training ones
     (``low..high`` per band); ``eight_bit_image``: the image is stored in 8 bits."""
     seen_low, seen_high = np.asarray(seen_low, np.float64), np.asarray(seen_high, np.float64)
     low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
-    trained, seen = _level(low, high), _level(seen_low, seen_high)
+    # how large a band's values are: the larger magnitude of its 2 and 98 % points
+    trained, seen = np.maximum(np.abs(low), np.abs(high)), np.maximum(np.abs(seen_low), np.abs(seen_high))
     tiny = 1e-12 * max(float(trained.max()), float(seen.max()), 1e-12)
     logs = np.log10(np.maximum(seen, tiny) / np.maximum(trained, tiny))
     typical = float(np.median(logs))

@@ -90,8 +90,13 @@ class Split:
 
     train_regions: list[tuple[int, Region]]  # (scene, region)
     val_regions: list[tuple[int, Region]]  # (scene of the training or validation scenes, region)
-    val_windows: list[tuple[int, int, int, Region]]  # (scene, col, row, region) of the validation grid
+    tile: int
     by_parts: list[int]  # the training scenes validated on held-out parts of their labelled area
+
+    @property
+    def val_windows(self) -> list[tuple[int, int, int, Region]]:
+        """(scene, col, row, region) of the validation grid over each region."""
+        return [(scene, c, r, region) for scene, region in self.val_regions for c, r in grid_windows(region, self.tile)]
 
     def held_out(self) -> dict[int, list[Region]]:
         """Training scene -> its validation regions (hold-out only)."""
@@ -120,11 +125,11 @@ def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[An
             train_regions.append((i, whole))
     if not holdout:
         val_regions = [(i, Region(*r.dates_window())) for i, r in enumerate(val_readers)]
-    return Split(train_regions, val_regions, windows(val_regions, tile), [])
+    return Split(train_regions, val_regions, tile, [])
 
 
 def split_parts(split: Split, parts: dict[int, list[Region]], indexes: list[CellIndex], val_fraction: float,
-                seed: int, tile: int) -> bool:
+                seed: int) -> bool:
     """Hold whole parts of the scenes in ``parts`` out of ``split`` (after the labels were scanned into
     ``indexes``); returns whether a held-out part shows a class other than 0."""
     foreground = False
@@ -137,13 +142,7 @@ def split_parts(split: Split, parts: dict[int, list[Region]], indexes: list[Cell
         split.val_regions += [(scene, box) for box in held]
         foreground |= any(has_foreground(box, indexes[scene]) for box in held)
         split.by_parts.append(scene)
-    split.val_windows = windows(split.val_regions, tile)
     return foreground
-
-
-def windows(val_regions: list[tuple[int, Region]], tile: int) -> list[tuple[int, int, int, Region]]:
-    """The validation grid over each region."""
-    return [(scene, c, r, region) for scene, region in val_regions for c, r in grid_windows(region, tile)]
 
 
 def held_out_parts_line(split: Split, parts: dict[int, list[Region]], readers: list[Any]) -> str:

@@ -20,10 +20,8 @@ def known_fields(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[
 
 @dataclass
 class DataMetadata:
-    """The "data" section: what the model reads (bands, statistics, aux layout, tile size) and what it outputs.
-
-    ``extra`` keeps keys this engine does not know (a newer writer's), so they survive a read and write.
-    """
+    """The "data" section: what the model reads (bands, statistics, aux layout, tile size) and what it outputs;
+    ``extra`` keeps keys this engine does not know (a newer writer's), so they survive a read and write."""
 
     vision_bands: int
     vision_stats: BandStatistics
@@ -67,8 +65,7 @@ class DataMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], model: ModelConfig | None = None) -> DataMetadata:
-        """The section as stored; ``model`` fills what v1 bundles kept in the model section only (aux ratio,
-        classes)."""
+        """The section as stored; ``model`` fills what v1 bundles kept in the model section only."""
         known, extra = known_fields(cls, data)
         known.pop("extra", None)
         if not known.get("aux_ratio"):
@@ -91,15 +88,10 @@ class DataMetadata:
 
 @dataclass
 class DataSummary:
-    """The training data: ``metadata`` is the bundle's "data" section (bands, statistics, aux layout, classes,
-    labels, tile size); the other fields say what only the training run uses (which scenes, how many tiles, the
-    raw label values counted, whether validation can score a class)."""
+    """The training data: ``metadata`` is the bundle's "data" section; the other fields say what only the training
+    run uses (the raw label values counted, whether validation can score a class)."""
 
     metadata: DataMetadata
-    train_scenes: list[str] = field(default_factory=list)
-    val_scenes: list[str] = field(default_factory=list)
     holdout: bool = False  # validation bands were held out of the training scenes
-    train_tiles: int = 0  # per epoch
-    val_tiles: int = 0
     label_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label file -> raw value -> pixels
     val_has_foreground: bool | None = None  # any validation label pixel of a class other than 0; None: unknown

@@ -37,6 +37,11 @@ class BandStatistics:
     def bands(self) -> int:
         return len(self.low)
 
+    def _check_bands(self, count: int) -> None:
+        if count != self.bands:
+            raise DataError(f"The data has {count} band(s) but the statistics were computed for {self.bands}; use "
+                            f"rasters with the same bands as the training data.")
+
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "low": list(self.low), "high": list(self.high)}
 
@@ -48,13 +53,9 @@ class BandStatistics:
             raise DataError(f"Band statistics need 'method', 'low' and 'high' (got {data!r}).") from exc
 
     def apply(self, array: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-        """Scale (C, H, W) raw values to float32; invalid and non-finite pixels -> 0.
-
-        Percentile: (x - low) / (high - low) clipped to [0, 1]. Meanstd: (x - mean) / std.
-        """
-        if array.shape[0] != self.bands:
-            raise DataError(f"The data has {array.shape[0]} band(s) but the statistics were computed for "
-                            f"{self.bands}; use rasters with the same bands as the training data.")
+        """Scale (C, H, W) raw values to float32; invalid and non-finite pixels -> 0. Percentile: (x - low) /
+        (high - low) clipped to [0, 1]. Meanstd: (x - mean) / std."""
+        self._check_bands(array.shape[0])
         low = np.asarray(self.low, dtype=np.float32)[:, None, None]
         high = np.asarray(self.high, dtype=np.float32)[:, None, None]
         # one new float32 array, then in place (inference normalises every tile in the reader thread)
@@ -78,19 +79,15 @@ class BandStatistics:
         return out
 
     def apply_tensor(self, x: Any, keep: Any) -> Any:
-        """:meth:`apply` on a torch tensor where it lies (on a GPU, the reader then ships raw values).
-
-        ``x``: (B, C, H, W) float32 raw values; ``keep``: (B, H, W) bool, False where the result is 0 (invalid).
-        The same float32 operations in the same order as :meth:`apply` (a tensor divisor, so a true division,
-        not a multiplication by the reciprocal): the same values, bit for bit (tested on the CPU).
-        """
+        """:meth:`apply` on a torch tensor where it lies (on a GPU, the reader then ships raw values). ``x``: (B, C,
+        H, W) float32 raw values; ``keep``: (B, H, W) bool, False where the result is 0 (invalid). The same float32
+        operations in the same order as :meth:`apply` (a tensor divisor, so a true division, not a multiplication by
+        the reciprocal): the same values, bit for bit (tested on the CPU)."""
         from ..runtime.environment import require
         from ..runtime.transfer import to_device
 
         torch = require("torch")
-        if x.shape[1] != self.bands:
-            raise DataError(f"The data has {x.shape[1]} band(s) but the statistics were computed for "
-                            f"{self.bands}; use rasters with the same bands as the training data.")
+        self._check_bands(x.shape[1])
         # to_device: torch.tensor(..., device="cuda") would copy from pageable memory and wait for the GPU
         low = to_device(np.asarray(self.low, np.float32), x.device).view(1, -1, 1, 1)
         high = to_device(np.asarray(self.high, np.float32), x.device).view(1, -1, 1, 1)
@@ -119,13 +116,8 @@ def compute_statistics(sources: Iterable[Any], method: str = "percentile", max_p
     kept, cutoff = 0, 1.0
     bands: int | None = None
     for item in sources:
-        if isinstance(item, tuple):
-            array, valid = np.asarray(item[0]), np.asarray(item[1], dtype=bool)
-        elif isinstance(item, np.ndarray):
-            array, valid = item, np.ones(item.shape[1:], dtype=bool)
-        else:
-            raise DataError(f"compute_statistics cannot use a {type(item).__name__}; give arrays or (array, valid) "
-                            f"pairs.")
+        array, valid = item if isinstance(item, tuple) else (item, None)
+        array = np.asarray(array)
         if array.ndim == 2:
             array = array[None]
         if bands is None:
@@ -134,9 +126,9 @@ def compute_statistics(sources: Iterable[Any], method: str = "percentile", max_p
             raise DataError(f"Inconsistent band counts for statistics: {bands} and {array.shape[0]}; all "
                             f"images of a dataset need the same bands.")
         pixels = array.reshape(bands, -1).T  # (N, C) in the source dtype
-        ok = valid.reshape(-1)
+        ok = np.ones(len(pixels), bool) if valid is None else np.asarray(valid, dtype=bool).reshape(-1)
         if pixels.dtype.kind == "f":
-            ok &= np.isfinite(pixels).all(axis=1)
+            ok = ok & np.isfinite(pixels).all(axis=1)
         index = np.flatnonzero(ok)
         key = rng.random(index.size)
         chosen = key < cutoff

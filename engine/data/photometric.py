@@ -37,11 +37,8 @@ def hsv_like(vision: np.ndarray, hue: float, saturation: float, value: float) ->
 def clahe(vision: np.ndarray, valid: np.ndarray | None, clip_limit: float = 2.0, grid: int = 8) -> np.ndarray:
     """Per-band CLAHE of ``(C, H, W)`` on a ``grid`` x ``grid`` tiling; ``clip_limit`` x the mean bin count caps
     each tile's histogram (the excess is spread over all bins)."""
-    out = np.zeros_like(vision, dtype=np.float32)
     mask = np.ones(vision.shape[-2:], bool) if valid is None else valid.astype(bool)
-    for c in range(vision.shape[0]):
-        out[c] = _clahe_band(vision[c].astype(np.float32, copy=False), mask, clip_limit, grid)
-    return out
+    return np.stack([_clahe_band(band.astype(np.float32, copy=False), mask, clip_limit, grid) for band in vision])
 
 
 def _clahe_band(band: np.ndarray, mask: np.ndarray, clip_limit: float, grid: int) -> np.ndarray:

@@ -134,7 +134,7 @@ class SceneReader(SceneLabels, SceneAux):
 
     def _setup_dates(self, after: list[str] | tuple[str, ...], after_bands: list[list[int]] | None,
                      hold_data: bool) -> None:
-        """The later dates, checked against the image (:func:`~.dates.open_dates`), every date holding data."""
+        """The later dates, checked against the image (:func:`~.dates.scene_dates`), every date holding data."""
         self.after_paths = [str(p) for p in after]
         self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, hold_data) \
             if self.after_paths else []
@@ -257,7 +257,7 @@ class SceneReader(SceneLabels, SceneAux):
             except Exception:  # noqa: BLE001 - PROJ errors vary; the dates' overlap was checked the other way round
                 continue
             c0, r0, c1, r1 = max(c0, box[0]), max(r0, box[1]), min(c1, box[2]), min(r1, box[3])
-        if c1 <= c0 or r1 <= r0:  # the dates overlap (open_dates), but not inside the extent/AOI
+        if c1 <= c0 or r1 <= r0:  # the dates overlap (scene_dates), but not inside the extent/AOI
             raise AlignmentError(f"The later dates of the {self.role} '{self.image}' do not cover its extent/AOI; "
                                  f"give an extent or AOI where every date holds data.")
         return (c0, r0, c1 - c0, r1 - r0)

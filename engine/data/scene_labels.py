@@ -23,10 +23,8 @@ class SceneLabels:
     def _setup_label(self, path: str) -> None:
         if is_vector_path(path):
             if not self.georeferenced:
-                raise DataError(
-                    f"The label layer '{path}' is a vector layer but the {self.role} '{self.image}' has no "
-                    f"georeferencing; give a label raster on the {self.role}'s pixel grid instead."
-                )
+                raise DataError(f"The label layer '{path}' is a vector layer but the {self.role} '{self.image}' has no "
+                                f"georeferencing; give a label raster on the {self.role}'s pixel grid instead.")
             self._vector = self._vector_labels(path, self.callback)
             bounds = self._vector.bounds()
             if bounds is None and self._vector.far:
@@ -48,11 +46,10 @@ class SceneLabels:
             self.label_same_grid = True
             return
         if not grid.georeferenced or not self.georeferenced:
-            raise AlignmentError(
-                f"The label raster '{path}' ({grid.width}x{grid.height}) and the {self.role} '{self.image}' "
-                f"({self.grid.width}x{self.grid.height}) are on different grids and at least one has no "
-                f"georeferencing, so they cannot be aligned; georeference both or give them the same size."
-            )
+            raise AlignmentError(f"The label raster '{path}' ({grid.width}x{grid.height}) and the {self.role} "
+                                 f"'{self.image}' ({self.grid.width}x{self.grid.height}) are on different grids and at "
+                                 f"least one has no georeferencing, so they cannot be aligned; georeference both or "
+                                 f"give them the same size.")
         check_overlap(self.grid, RasterGrid(grid.crs or self.grid.crs, grid.transform, grid.width, grid.height),
                       self.image, path, "label raster", self.role)
 
@@ -76,8 +73,6 @@ class SceneLabels:
 
     def read_raw_label(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw label raster values (float64) on a tile and where they are valid (raster labels only)."""
-        if self.label_path is None or self._vector is not None:
-            raise DataError("read_raw_label needs a raster label.")
         tile = tile_grid(self.grid, int(col_off), int(row_off), int(width), int(height))
         return self._raw_label(tile, int(col_off), int(row_off))
 

@@ -1,12 +1,10 @@
 """How a training run's messages name a scene's sources: as the user gave them, never as the temporary file read.
 
 A web layer is read through its window (a VRT beside the bundle) and a QGIS scratch layer reaches the engine as a
-temporary GeoPackage ('LABELS.gpkg'); the scene description (:class:`~engine.config.SceneSpec`'s ``names``) says
-how the user knows each (:func:`shown_layer`: "'tiles' (XYZ layer, https://...)", "'roofs' (scratch layer)"). One
-rule renames every message of the run on its way out (:func:`renamer`, through
-:class:`~engine.callbacks.RenamedCallback`, and :func:`named_errors`), as :mod:`engine.segment.relay` renames a
-relayed run's: the image, its later dates, the aux and label files and the labelled area are named in every line
-and error alike, however deep it was written.
+temporary GeoPackage ('LABELS.gpkg'); :class:`~engine.config.SceneSpec`'s ``names`` say how the user knows each
+(:func:`shown_layer`). One rule renames every line and error of the run on its way out, however deep it was written
+(:func:`renamer`, through :class:`~engine.callbacks.RenamedCallback`, and :func:`named_errors`), as
+:mod:`engine.segment.relay` renames a relayed run's.
 """
 
 from __future__ import annotations
@@ -21,25 +19,22 @@ from ..errors import DualStreamError, reworded
 
 
 def shown_layer(name: str, what: str) -> str:
-    """How messages name a layer the user chose by ``name``, which the engine reads from another file: the name
-    quoted, then what it is (``what``: "XYZ layer, https://...", "memory layer"), so that it stands where a
-    quoted path stands ("the image 'tiles' (XYZ layer, https://...)")."""
+    """How messages name a layer the user chose by ``name`` and the engine reads from another file, standing where a
+    quoted path stands: "'tiles' (XYZ layer, https://...)" (``what``: what it is)."""
     return f"'{name}' ({what})"
 
 
 def vector_layer_kind(provider: str, file: str, selected: bool = False) -> str:
-    """What a QGIS vector layer handed over as a temporary file is, for :func:`shown_layer`: "scratch layer" (QGIS's
-    memory provider), "layer of FILE" (OGR), "postgres layer"; "selected features of the ..." when only the
-    selection was handed over."""
+    """What a QGIS vector layer handed over as a temporary file is, for :func:`shown_layer`: "scratch layer" (memory
+    provider), "layer of FILE" (OGR), "postgres layer"; "selected features of the ..." for a selection."""
     what = {"memory": "scratch layer", "ogr": f"layer of {file}"}.get(provider, f"{provider} layer")
     return f"selected features of the {what}" if selected else what
 
 
 def scene_names(data: Any) -> dict[str, str]:
     """Every scene's ``names`` of the data settings ``data`` (a DataConfig) in one mapping: source -> name."""
-    return {
-        source: name for scene in [*data.train_scenes, *data.val_scenes] for source, name in (scene.names or {}).items()
-    }
+    scenes = [*data.train_scenes, *data.val_scenes]
+    return {source: name for scene in scenes for source, name in (scene.names or {}).items()}
 
 
 def renamer(names: Mapping[str, str]) -> Callable[[str], str]:
@@ -57,11 +52,7 @@ def renamer(names: Mapping[str, str]) -> Callable[[str], str]:
         return lambda text: text
     # one pass, a full path before the file name it ends in; a name put in is never renamed again ('tiles' (...))
     pattern = re.compile("|".join(re.escape(form) for form in sorted(quoted, key=len, reverse=True)))
-
-    def rename(text: str) -> str:
-        return pattern.sub(lambda found: quoted[found.group(0)], text)
-
-    return rename
+    return lambda text: pattern.sub(lambda found: quoted[found.group(0)], text)
 
 
 @contextmanager

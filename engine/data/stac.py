@@ -1,10 +1,8 @@
 """STAC items as inputs: an item's data assets as named bands (``eo:bands`` names and common names, the STAC 1.1
 ``bands`` with ``eo:common_name``), each with its ``raster:bands`` scale, offset and nodata, read where they lie
 (an ``http(s)`` asset through GDAL's ``/vsicurl/``: only the windows read travel, a COG is never downloaded
-whole). An ItemCollection (or a text file listing items) gives several scenes for a bulk run.
-
-Earth Search, Planetary Computer and most national hubs publish Sentinel-2 and Landsat this way: one single-band
-COG per band. Torch-free; the item JSON is read with the standard library.
+whole), as Earth Search, Planetary Computer and most national hubs publish Sentinel-2 and Landsat: one single-band
+COG per band. An ItemCollection (or a text file listing items) gives several scenes for a bulk run. Torch-free.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ import os
 import urllib.error
 import urllib.parse
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -128,17 +127,14 @@ def _outside(href: str, base: str, path: str) -> str | None:
 
 def _band_info(asset: dict[str, Any]) -> list[dict[str, Any]]:
     """The asset's bands (STAC 1.0 ``eo:bands`` merged with ``raster:bands``, or STAC 1.1 ``bands``)."""
-    eo = asset.get("eo:bands") or []
-    raster = asset.get("raster:bands") or []
-    merged = [{**(raster[i] if i < len(raster) else {}), **(eo[i] if i < len(eo) else {})}
-              for i in range(max(len(eo), len(raster)))]
+    merged = [{**r, **e} for r, e in zip_longest(asset.get("raster:bands") or [], asset.get("eo:bands") or [],
+                                                 fillvalue={})]
     return merged or list(asset.get("bands") or [])
 
 
 def item_bands(item: dict[str, Any], source: str) -> tuple[list[StacBand], list[tuple[StacBand, StacBand]]]:
-    """The single-band raster data assets of ``item`` (JSON) read from ``source``, in the item's order, and the
-    twins left out: an asset holding the same band (same name and common name) as an earlier one, in another
-    format (Earth Search's "red" COG and "red-jp2")."""
+    """The single-band raster data assets of ``item`` (JSON) read from ``source``, in the item's order, and the twins
+    left out: an asset of the same name and common name as an earlier one, in another format ("red", "red-jp2")."""
     kept: list[StacBand] = []
     twins: list[tuple[StacBand, StacBand]] = []
     for key, asset in (item.get("assets") or {}).items():
@@ -152,13 +148,11 @@ def item_bands(item: dict[str, Any], source: str) -> tuple[list[StacBand], list[
         bands = _band_info(asset)
         if len(bands) > 1:
             continue  # a multi-band asset (a true-colour preview) is not one band
-        info = bands[0] if bands else {}
-        common = info.get("common_name") or info.get("eo:common_name")
-        given = str(asset["href"])
+        info, given = bands[0] if bands else {}, str(asset["href"])
         href = _href(given, source)
-        band = StacBand(key=key, name=str(info.get("name") or key), common_name=common, href=href,
-                        scale=info.get("scale"), offset=info.get("offset"), nodata=info.get("nodata"),
-                        given=given, outside=_outside(given, source, href))
+        band = StacBand(key=key, name=str(info.get("name") or key), href=href, given=given,
+                        common_name=info.get("common_name") or info.get("eo:common_name"), scale=info.get("scale"),
+                        offset=info.get("offset"), nodata=info.get("nodata"), outside=_outside(given, source, href))
         same = next((k for k in kept if k.name.lower() == band.name.lower()
                      and (k.common_name or "").lower() == (band.common_name or "").lower()), None)
         if same is not None:

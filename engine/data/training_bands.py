@@ -14,8 +14,7 @@ from .scene import SceneReader
 
 
 def bands_by_name(bands: list[Any] | None) -> bool:
-    """Whether the data's ``bands`` name bands (matched to each image's own band descriptions) rather than number
-    them."""
+    """Whether ``bands`` name bands (matched to each image's own band descriptions) rather than number them."""
     return bool(bands) and not all(isinstance(b, int) or str(b).isdigit() for b in bands)
 
 

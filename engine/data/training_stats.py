@@ -18,21 +18,21 @@ STATS_MAX_PIXELS = 1_000_000
 
 
 def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[CellIndex],
-                regions: list[tuple[int, Region]], callback: Callback) -> tuple[BandStatistics, BandStatistics | None]:
+                        regions: list[tuple[int, Region]],
+                        callback: Callback) -> tuple[BandStatistics, BandStatistics | None]:
     """Robust per-band statistics of vision and aux over valid pixels of random training tiles."""
     sampler = TileSampler(indexes, regions, data_cfg.tile_size, data_cfg.aux_ratio, 0.0, None, data_cfg.seed + 1)
     n = data_cfg.statistics_tiles
     per_tile = max(1, STATS_MAX_PIXELS // n)
     rng = np.random.default_rng([data_cfg.seed, 17])
-    vision_samples: list[tuple[np.ndarray, np.ndarray]] = []
-    aux_samples: list[tuple[np.ndarray, np.ndarray]] = []
+    vision_samples: list[np.ndarray] = []  # (C, 1, k) valid pixels of each tile
+    aux_samples: list[np.ndarray] = []
     has_aux = readers[0].aux_channels > 0
     for k in range(n):
         callback.check_canceled()
         callback.progress(k, n, Stage.BAND_STATISTICS)
         plan = sampler.plan(0, k)
-        reader = readers[plan.scene]
-        tile = reader.read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
+        tile = readers[plan.scene].read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
         inside = region_mask(plan.region, plan.col, plan.row, data_cfg.tile_size)
         valid = tile.valid if inside is None else tile.valid & inside
         vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
@@ -55,31 +55,25 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
     return vision_stats, aux_stats
 
 
-def _warn_constant_bands(samples: list[tuple[np.ndarray, np.ndarray]], image: str, callback: Callback) -> None:
-    """Warn about vision bands with one value over all sampled pixels (e.g. an alpha band not tagged as such).
-
-    Such a band carries no information, and with a nodata value it hides nodata in the other bands: a pixel
-    is nodata only when every band is (GDAL/rasterio's dataset mask), and the constant band never is.
-    """
-    values = [s[0].reshape(s[0].shape[0], -1) for s in samples if s[0].size]
+def _warn_constant_bands(samples: list[np.ndarray], image: str, callback: Callback) -> None:
+    """Warn about vision bands with one value over all sampled pixels (an alpha band not tagged as such?): they carry
+    no information, and hide nodata in the other bands (a pixel is nodata only when every band is)."""
+    values = [s.reshape(len(s), -1) for s in samples if s.size]
     if not values:
         return
     stacked = np.concatenate(values, axis=1)
     low, high = stacked.min(axis=1), stacked.max(axis=1)
     for band in np.flatnonzero(low == high):
-        callback.warning(
-            f"Vision band {band + 1} of '{image}' is constant ({low[band]:g}) over the sampled pixels: it carries "
-            f"no information (an alpha band?) and stops nodata in the other bands from being ignored (a pixel is "
-            f"nodata only when every band is). If it is not meant to be a channel, drop it, e.g. with "
-            f"`gdal_translate -b 1 -b 2 -b 3` or a virtual raster of the other bands, for training and segmenting."
-        )
+        callback.warning(f"Vision band {band + 1} of '{image}' is constant ({low[band]:g}) over the sampled pixels: it "
+                         f"carries no information (an alpha band?) and stops nodata in the other bands from being "
+                         f"ignored (a pixel is nodata only when every band is). If it is not meant to be a channel, "
+                         f"drop it, e.g. with `gdal_translate -b 1 -b 2 -b 3` or a virtual raster of the other bands, "
+                         f"for training and segmenting.")
 
 
-def _subsample(array: np.ndarray, valid: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[
-        np.ndarray, np.ndarray]:
-    """At most ``limit`` valid pixels of (C, H, W) as a (C, 1, k) array with an all-true mask."""
+def _subsample(array: np.ndarray, valid: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``limit`` valid pixels of (C, H, W), as (C, 1, k)."""
     idx = np.flatnonzero(valid.reshape(-1))
     if idx.size > limit:
         idx = np.sort(rng.choice(idx, limit, replace=False))
-    flat = array.reshape(array.shape[0], -1)[:, idx]
-    return flat[:, None, :], np.ones((1, idx.size), dtype=bool)
+    return array.reshape(array.shape[0], -1)[:, None, idx]

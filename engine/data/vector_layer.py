@@ -29,12 +29,9 @@ def ogr_osr() -> tuple[Any, Any]:
 
 
 class VectorLayer:
-    """One layer of ``source`` opened for reading, its filter applied; ``role`` names it in messages.
-
-    Raises:
-        DataError: the source is missing or no vector file, the layer named is not in it, several layers and none
-        named, or a filter OGR cannot read.
-    """
+    """One layer of ``source`` opened for reading, its filter applied; ``role`` names it in messages. DataError: the
+    source is missing or no vector file, the layer named is not in it, several layers and none named, or a filter
+    OGR cannot read."""
 
     def __init__(self, source: str, role: str = "vector layer"):
         ogr, _ = ogr_osr()

@@ -81,7 +81,7 @@ def scene_dates(data_cfg: DataConfig) -> int:
     scenes = list(data_cfg.train_scenes)
     if scenes:
         return 1 + len(scenes[0].after)
-    from ..data.pair_folders import is_pair_folder
+    from ..data.sources import is_pair_folder
 
     folder = Path(data_cfg.data_dir) if data_cfg.data_dir else None
     return 2 if folder is not None and folder.is_dir() and is_pair_folder(folder) else 1

@@ -17,8 +17,7 @@ from rasterio.transform import from_origin
 from engine.api import DataError
 from engine.cli.main import main
 from engine.data.band_match import match_bands, pick_bands
-from engine.data.band_names import pick_rgb
-from engine.data.band_vocab import read_names
+from engine.data.band_names import pick_rgb, read_names
 from tests.engine.foreign_onnx import expected_classes, linear_model
 
 pytest.importorskip("onnxruntime")
