@@ -82,9 +82,9 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
 
 
 class _TileDataset(torch.utils.data.Dataset):
-    """Shared reading/normalising; readers are opened lazily per process and never pickled. ``with_coords``: the
-    samples carry ``coords``, their window centre's (year, day of year, latitude, longitude), NaN where unknown
-    (set for a model whose encoder takes them)."""
+    """Shared reading/normalising; readers are opened lazily per process and never pickled. ``with_coords`` (set
+    for a model whose encoder takes them): samples carry ``coords``, their window centre's (year, day of year,
+    latitude, longitude), NaN where unknown."""
 
     with_coords = False
     keeps_scenes = False  # training: each scene read once and cut for its tiles (``_scene_kept``)
@@ -161,17 +161,12 @@ class _TileDataset(torch.utils.data.Dataset):
             label = np.where(inside, label, np.uint8(self.ignore_index))
         if kept is None:
             vision = self.vision_stats.apply(vision, valid)
-        aux = None
-        if self.aux_stats is not None and tile_aux[0] is not None:
-            aux = self.aux_stats.apply(*tile_aux)
+        aux = self.aux_stats.apply(*tile_aux) if self.aux_stats is not None and tile_aux[0] is not None else None
         return vision, valid, aux, label
 
     def _scene_kept(self, scene: int, reader: SceneReader) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(normalised vision, validity, classes) of the whole scene, read once per process while the scenes fit
-        ``KEPT_SCENE_BYTES``: every tile then cuts its window instead of reading, mapping and normalising it again.
-        Only where a window's values are those of the whole scene's at the same pixels: an image and a label raster
-        on one grid, no extent or AOI, one date, no X bands (warps and rasterised polygons of a window may differ
-        from the whole's at their edges); None for the others, which are read tile by tile."""
+        """(normalised vision, validity, classes) of the whole scene (module doc); None where a window's values may
+        differ from the whole's at its edges (warps, rasterised polygons, X bands): read tile by tile."""
         if not self.keeps_scenes:
             return None
         if self._scenes_kept_with is not self.vision_stats:  # new statistics: the kept values are stale
@@ -190,8 +185,7 @@ class _TileDataset(torch.utils.data.Dataset):
 
     def _sample(self, vision: torch.Tensor, aux: torch.Tensor | None, label: torch.Tensor, scene: int, col: int,
                 row: int, size: int) -> dict[str, torch.Tensor]:
-        """The sample of the ``size``-px window at (col, row) of ``scene``; ``coords``: (4,) year, day of year,
-        latitude, longitude of the window's centre (NaN where unknown)."""
+        """The sample of the ``size``-px window at (col, row) of ``scene`` (``coords``: see the class doc)."""
         sample = {"vision": vision, "labels": label}
         if aux is not None:
             sample["aux"] = aux
@@ -210,11 +204,10 @@ class TrainTileDataset(_TileDataset):
 
     keeps_scenes = True
 
-    def __init__(self, scenes: list[dict[str, Any]], sampler: TileSampler, length: int, augment: bool, **kwargs: Any):
+    def __init__(self, scenes: list[dict[str, Any]], sampler: TileSampler, length: int, **kwargs: Any):
         super().__init__(scenes, **kwargs)
         self.sampler = sampler
         self.length = int(length)
-        self.augment = augment
         self.swap_dates = False  # a change mask's dates may be swapped (build_datasets sets it from the classes)
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
 
@@ -250,8 +243,7 @@ class GridTileDataset(_TileDataset):
 
     Tiles that stick out of a region or image are padded: labels ``ignore_index``, inputs 0. The same tiles are
     validated every epoch, so each is read, warped and normalised once and kept (up to ``KEPT_TILE_BYTES`` per
-    process; copies are handed out): the same values, read once. Kept tiles are dropped when the statistics or
-    the coordinates they were made with change, and never pickled (a loader worker keeps its own).
+    process, never pickled).
     """
 
     def __init__(self, scenes: list[dict[str, Any]], windows: list[tuple[int, int, int, Region]], **kwargs: Any):
@@ -370,24 +362,25 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     vision_stats, aux_stats = training_statistics(data_cfg, train_readers, indexes, train_regions, callback)
     common = {"vision_stats": vision_stats, "aux_stats": aux_stats, "tile_size": tile,
               "aux_ratio": data_cfg.aux_ratio, "ignore_index": data_cfg.ignore_index}
-    train_ds = TrainTileDataset(train_kw, sampler, data_cfg.tiles_per_epoch, augment=True, **common)
+    train_ds = TrainTileDataset(train_kw, sampler, data_cfg.tiles_per_epoch, **common)
     train_ds.swap_dates = swappable(list(data_cfg.class_names))
     val_ds = GridTileDataset(train_kw if holdout else val_kw, val_windows, **common)
     if len(val_ds) == 0:
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
-    gsd = [float(abs(v)) for v in first.gsd]
     by_name = bands_by_name(data_cfg.bands)
+    in_parts = bool(parts) and len(parts) == len(train_readers)
     metadata = DataMetadata(
         vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
         aux_stats=aux_stats,
         aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir and first.aux_channels else [],
         aux_bands_per_file=data_cfg.aux_bands_used, aux_ratio=data_cfg.aux_ratio,
         class_names=list(data_cfg.class_names), class_colors=list(data_cfg.class_colors), tile_size=tile,
-        gsd=gsd, crs=first.crs_wkt, latitude=scenes_latitude(first.crs_wkt, [r.grid.bounds for r in train_readers]),
-        label_mapping=dict(data_cfg.label_mapping),
-        label_default_class=data_cfg.label_default_class, ignore_index=data_cfg.ignore_index,
+        gsd=[float(abs(v)) for v in first.gsd], crs=first.crs_wkt,
+        latitude=scenes_latitude(first.crs_wkt, [r.grid.bounds for r in train_readers]),
+        label_mapping=dict(data_cfg.label_mapping), label_default_class=data_cfg.label_default_class,
+        ignore_index=data_cfg.ignore_index,
         num_classes=data_cfg.num_classes, train_scenes=len(train_readers), val_scenes=len(val_readers),
-        validation=("parts of the labelled area held out of training" if parts and len(parts) == len(train_readers)
+        validation=("parts of the labelled area held out of training" if in_parts
                     else "strips of the training scenes held out of training" if holdout else "separate scenes"),
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
@@ -407,7 +400,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     elif first.selection.active:
         callback.info(f"Band selection of the {first.image_bands}-band images: "
                       f"{first.selection.describe(first.image_bands)}.")
-    strips = (" (parts of the labelled area held out of training)" if parts and len(parts) == len(train_readers)
+    strips = (" (parts of the labelled area held out of training)" if in_parts
               else " (strips of the scenes held out of training)" if holdout else "")
     callback.info(f"Data: {metadata.vision_bands} vision band(s), {metadata.aux_channels} aux channel(s), "
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles{strips}, "
@@ -428,10 +421,8 @@ def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:
                             f"'{first.image}' has {first.aux_file_bands}; give every scene the same aux files (the "
                             f"same number, in the same order, with the same bands), or set "
                             f"{mention('data.aux_bands_per_file')} to use the first N bands of each.")
-    gsds = [abs(r.gsd[0]) for r in readers]
-    if max(gsds) > 1.5 * min(gsds):
-        first_gsd = gsds[0]
-        odd = [r.image for r, g in zip(readers, gsds) if g > 1.5 * first_gsd or g < first_gsd / 1.5]
-        if odd:
-            first.callback.warning(f"Pixel sizes differ by more than 50 % between scenes (e.g. {odd[:3]}); the "
-                                   "model learns one scale, so resample the imagery to a common resolution.")
+    first_gsd = abs(first.gsd[0])
+    odd = [r.image for r in readers if not first_gsd / 1.5 <= abs(r.gsd[0]) <= 1.5 * first_gsd]
+    if odd:
+        first.callback.warning(f"Pixel sizes differ by more than 50 % between scenes (e.g. {odd[:3]}); the "
+                               "model learns one scale, so resample the imagery to a common resolution.")

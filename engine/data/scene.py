@@ -63,10 +63,8 @@ class SceneReader(SceneLabels, SceneAux):
         label_mapping: {raw value as string: class}; raw values not in it -> ``label_default_class``.
             None = raw raster values are the classes.
         ignore_index: label value for nodata, outside the image, and outside ``extent``/``aoi``.
-        label_classes: the classes the label may hold (past 255 its classes are read as UInt16, as a class
-            raster of that many classes is written).
+        label_classes: the classes the label may hold (past 255 read as UInt16, as such a class raster is).
         aux_ratio: vision pixels per aux pixel along each axis.
-        callback: receives warnings (ungeoreferenced files, skipped features).
         extent: [xmin, ymin, xmax, ymax] in ``extent_crs`` (default the image CRS) restricting the labels.
         aoi: polygon layer restricting the labels: the labelled area of partial labels (outside: ignored).
         bands: vision bands of the image, from 1 (None = all bands not in ``x_bands``).
@@ -76,10 +74,9 @@ class SceneReader(SceneLabels, SceneAux):
         after: the scene's later dates (change detection): images of the same place, in time order, whose bands
             (the same as ``image``'s, or ``after_bands``) are stacked after the image's in every tile.
         after_bands: each later date's own bands, from 1 (bands picked by name per file); None = ``bands``.
-        opened: files open already (the image door's datasets of the image and later dates), by path, taken
-            over: closed with the reader.
-        dates_hold_data: every date is known to hold valid pixels (the image door's sample of each found them), so
-            that the dates are not sampled again for the all-nodata check.
+        opened: files open already (the image door's datasets), by path, taken over: closed with the reader.
+        dates_hold_data: every date is known to hold valid pixels (the image door sampled them): no all-nodata
+            check.
     """
 
     def __init__(self, image: str, aux: list[str] | tuple[str, ...] = (), label: str | None = None, *,
@@ -98,9 +95,7 @@ class SceneReader(SceneLabels, SceneAux):
         self._take_aux(aux, aux_bands_per_file, aux_ratio)
         self._handles: dict[Any, Any] = dict(opened or {})  # path -> open dataset
         self._pid = os.getpid()
-        # image cells and aux blocks shared by planned tiles (inference turns it on: share_parts); None: every
-        # tile reads its own window and warps its own aux (training's random tiles)
-        self.parts: SharedParts | None = None  # with the layouts of its cells and aux blocks
+        self.parts: SharedParts | None = None  # parts shared by planned tiles (share_parts); None: tile by tile
         self._open_image(bands, x_bands)
         self._say_georeferencing(after)
         self._setup_dates(after, after_bands, dates_hold_data)
@@ -109,7 +104,6 @@ class SceneReader(SceneLabels, SceneAux):
         self._setup_region(extent, extent_crs, aoi)
 
     def _open_image(self, bands: list[int] | None, x_bands: list[int] | None) -> None:
-        """The image's grid, band selection and value type, from its one open dataset."""
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
         self.image_bands: int = band_count(image_ds)  # an alpha band is the image's mask, not one of its bands
@@ -134,7 +128,7 @@ class SceneReader(SceneLabels, SceneAux):
 
     def _setup_dates(self, after: list[str] | tuple[str, ...], after_bands: list[list[int]] | None,
                      hold_data: bool) -> None:
-        """The later dates, checked against the image (:func:`~.dates.open_dates`), every date holding data."""
+        """The later dates, checked against the image (:func:`~.dates.open_dates`)."""
         self.after_paths = [str(p) for p in after]
         self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, hold_data) \
             if self.after_paths else []
@@ -156,9 +150,7 @@ class SceneReader(SceneLabels, SceneAux):
         return [date.bands for date in self._dates]
 
     def _say_georeferencing(self, after: list[str] | tuple[str, ...]) -> None:
-        """A warning for an image without georeferencing (what it means for its later dates and its label) or
-        without a CRS."""
-        if not self.georeferenced:  # what it means for this scene's label (aux rasters: a warning of their own)
+        if not self.georeferenced:  # what it means for its later dates and label (aux rasters: a warning of their own)
             size = f"{self.grid.width}x{self.grid.height} px"
             dates = "".join(f"; the later date '{p}' is paired with it pixel for pixel, so it must show the same "
                             f"place at the same size ({size})" for p in after)  # nothing on the ground tells
@@ -172,7 +164,6 @@ class SceneReader(SceneLabels, SceneAux):
 
     def _setup_labels(self, field: str | None, mapping: dict[str, int] | None, default_class: int,
                       ignore_index: int, label_classes: int) -> None:
-        """The label's class mapping, and the label itself set up on the image grid (none: nothing to set up)."""
         self.label_field, self.label_mapping, self.label_default_class = field, mapping, default_class
         self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)
         self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
@@ -184,7 +175,7 @@ class SceneReader(SceneLabels, SceneAux):
 
     def _setup_region(self, extent: list[float] | None, extent_crs: str | None, aoi: str | None) -> None:
         """The extent / area of interest restricting the labels (training) or the region read (inference)."""
-        self.aoi = aoi  # the labelled area (training) or the area of interest (inference)
+        self.aoi = aoi
         labelled = self.label_path is not None  # training: the area labelled completely
         self.region = RegionMask(
             self.grid.crs, extent, extent_crs or None, aoi, self.callback, near=self.grid.bounds,
@@ -196,8 +187,7 @@ class SceneReader(SceneLabels, SceneAux):
 
     # ----------------------------------------------------------------------------------------- opening
     def _own_handles(self) -> dict[Any, Any]:
-        """This process's open datasets: a forked worker drops its parent's (GDAL handles must not be shared across
-        processes)."""
+        """This process's open datasets: a forked worker drops its parent's (GDAL handles are not shared)."""
         if self._pid != os.getpid():
             self._handles = {}
             self._pid = os.getpid()
@@ -211,24 +201,22 @@ class SceneReader(SceneLabels, SceneAux):
         return ds
 
     def image_dataset(self) -> Any:
-        """The reader's own open image dataset, for checks that read a sample before the tiles are read (one open
-        of the image per scene: a bulk run of small scenes pays every open); the reader closes it."""
+        """The reader's own open image dataset, for checks that sample it (one open a scene: a bulk run of small
+        scenes pays every open); the reader closes it."""
         return self._open(self.image, self.role)
 
     # ----------------------------------------------------------------------------------------- properties
     @property
     def gsd(self) -> tuple[float, float]:
-        """Ground sampling distance (x, y) of the vision raster in map units (pixels when ungeoreferenced)."""
+        """Pixel size (x, y) in map units (pixels when ungeoreferenced)."""
         return self.grid.res
 
     @property
     def crs_wkt(self) -> str | None:
-        """WKT of the vision raster's CRS (None when it has none)."""
         return None if self.grid.crs is None else self.grid.crs.to_wkt()
 
     @property
     def shape(self) -> tuple[int, int]:
-        """(height, width) of the vision raster."""
         return self.grid.shape
 
     def region_window(self) -> tuple[int, int, int, int]:
@@ -312,17 +300,13 @@ class SceneReader(SceneLabels, SceneAux):
             vision = stack
             if not valid.all():
                 vision[:, ~valid] = 0.0
-        label = None
-        if self.label_path is not None:
-            label = self._read_label(tile, col_off, row_off, valid)
+        label = None if self.label_path is None else self._read_label(tile, col_off, row_off, valid)
         return TileArrays(vision, valid, aux, aux_valid, label, tile.transform)
 
     def share_parts(self, windows: Iterable[Window]) -> SharedParts:
         """Read each image cell and aux block under these tile windows once, for all the tiles that need it
-        (:mod:`.tile_parts`; the aux through one GDAL warped VRT per aux file and reader thread, so each block's warp
-        runs without Python's lock). The ``worker_copy()``s of this reader share the parts. Training keeps per-tile
-        reads: random tiles rarely share parts.
-        """
+        (:mod:`.tile_parts`), shared with this reader's ``worker_copy()``s. Training keeps per-tile reads: random
+        tiles rarely share parts."""
         windows = [tuple(int(v) for v in window) for window in windows]
         image_ds = self._open(self.image, "image")
         block_h, block_w = image_ds.block_shapes[0]
@@ -342,8 +326,7 @@ class SceneReader(SceneLabels, SceneAux):
         self.parts = None
 
     @property
-    def _cell_bands(self) -> int:
-        """The bands read from the image's cells (its vision and X bands)."""
+    def _cell_bands(self) -> int:  # the vision and X bands
         return len(self._read_bands) if self._read_bands else self.image_bands
 
     def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int, dtype: Any = np.float32,
@@ -366,10 +349,8 @@ class SceneReader(SceneLabels, SceneAux):
         self._handles = {}
 
     def worker_copy(self) -> SceneReader:
-        """A reader for another thread: its own GDAL handles, the same (read-only) setup and shared parts.
-
-        GDAL dataset handles must not be used by two threads at once; parallel tile readers each take a copy.
-        """
+        """A reader for another thread (GDAL handles serve one thread at a time): its own handles, the same
+        (read-only) setup and shared parts."""
         clone = copy.copy(self)  # through __getstate__: no handles (reopened lazily), no parts
         clone.parts = self.parts  # made once for all the threads
         return clone
