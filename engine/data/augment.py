@@ -52,8 +52,7 @@ class AugmentParams:
     clahe_grid: int = 8
 
     @property
-    def resamples(self) -> bool:
-        """Whether step 1 (resampling) is needed at all."""
+    def resamples(self) -> bool:  # step 1 of the module doc
         return self.scale != 1.0 or self.angle != 0.0
 
 
@@ -226,9 +225,6 @@ def augment_tile(vision: np.ndarray | torch.Tensor, valid: np.ndarray | torch.Te
                  aux: np.ndarray | torch.Tensor | None, label: np.ndarray | torch.Tensor | None, params: AugmentParams,
                  tile_size: int, aux_ratio: int,
                  ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Photometric (vision only, valid pixels) then joint geometric augmentation; see the module doc.
-
-    Returns torch tensors (vision float32, aux float32 or None, label int64 or None).
-    """
+    """Photometric (vision only, valid pixels) then joint geometric augmentation (:func:`geometric`)."""
     vision = photometric(_np(vision), _np(valid), params)
     return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)

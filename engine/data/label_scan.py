@@ -60,12 +60,8 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
 
 
 def labelled_share_line(reader: SceneReader, index: CellIndex, data_cfg: DataConfig) -> str:
-    """What the log says of one training scene: how much of it is labelled, and what its unlabelled pixels mean.
-
-    With a labelled area (the scene's ``aoi``), pixels outside it are ignored (partial labels). Without one, polygon
-    labels keep their meaning of always: every pixel outside the polygons is class 0, which teaches the model that
-    whatever was not drawn is background, so the line says how to label part of a scene instead.
-    """
+    """What the log says of one training scene: how much of it is labelled, and what its unlabelled pixels mean
+    (without a labelled area, every pixel outside label polygons is class 0: the line says how to label a part)."""
     name = Path(reader.image).name
     share = 100.0 * index.labelled_pixels / max(reader.grid.width * reader.grid.height, 1)
     if reader.aoi:
@@ -179,10 +175,10 @@ def _as_float(key: str) -> float:
         return math.nan
 
 
-def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]] | None = None) -> str:
+def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]]) -> str:
     """What to change when label values are outside the configured set (``counts``: label file -> raw value ->
     pixels, of the rasters scanned)."""
-    classes = _class_numbers(counts or {}, data_cfg.ignore_index)
+    classes = _class_numbers(counts, data_cfg.ignore_index)
     if data_cfg.label_mapping:
         default = data_cfg.label_default_class
         hint = (f"Raw 0 is class {default} ({mention('data.label_default_class')}); every other raw value must be in "
@@ -202,18 +198,11 @@ def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]] | Non
 def _class_numbers(counts: dict[str, dict[str, int]], ignore_index: int) -> int:
     """How many classes the raw values make when they are class numbers (whole numbers 0..254 of raster labels,
     the ignore value aside); 0 when they cannot be."""
-    top = -1
-    for path, values in counts.items():
-        if is_vector_path(path):
-            continue
-        for key in values:
-            value = _as_float(key)
-            if value == ignore_index:
-                continue
-            if not (value.is_integer() and 0 <= value < 255):
-                return 0
-            top = max(top, int(value))
-    return top + 1
+    found = {_as_float(key) for path, values in counts.items() if not is_vector_path(path) for key in values}
+    found.discard(float(ignore_index))
+    if not all(value.is_integer() and 0 <= value < 255 for value in found):
+        return 0
+    return int(max(found, default=-1)) + 1
 
 
 @dataclass

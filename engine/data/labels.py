@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..callbacks import QuietCallback
 from ..errors import DataError, mention
 from ..io.writers import class_raster_type
 from .raster import RasterGrid
@@ -163,6 +164,7 @@ def read_polygons(path: str, target_crs: Any, field: str | None = None, role: st
     ``after_field``: from-to labels, each polygon's value the pair (``field``'s, ``after_field``'s).
     """
     ogr, osr = ogr_osr()
+    callback = callback or QuietCallback()
     opened = VectorLayer(path, role)
     layer, subset = opened.layer, opened.subset
     _check_fields(layer, path, role, field, after_field)
@@ -171,8 +173,7 @@ def read_polygons(path: str, target_crs: Any, field: str | None = None, role: st
     if target_crs is not None:
         dst_srs = srs_from_crs(target_crs)
         if src_srs is None:
-            if callback is not None:
-                callback.warning(f"The {role} '{path}' has no CRS; assuming it is in the image CRS.")
+            callback.warning(f"The {role} '{path}' has no CRS; assuming it is in the image CRS.")
         else:
             src_srs = src_srs.Clone()
             src_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
@@ -211,14 +212,14 @@ def read_polygons(path: str, target_crs: Any, field: str | None = None, role: st
         if after_field is not None:
             value = (value, feature.GetField(after_field))
         shapes.append(VectorShape(json.loads(geom.ExportToJson()), value, (xmin, ymin, xmax, ymax)))
-    if subset is not None and callback is not None:
+    if subset is not None:
         callback.info(f"The {role} '{path}': {len(shapes) + far} polygon(s) pass its filter '{subset}'.")
-    if skipped and callback is not None:
+    if skipped:
         callback.warning(f"The {role} '{path}': {skipped} non-polygon feature(s) ignored (only polygons are used).")
-    if far and callback is not None:
+    if far:
         callback.warning(f"The {role} '{path}': {far} polygon(s) lie too far from the image (more than "
                          f"{NEAR_DEGREES:g}° from it) to cover it; they are left out for this image.")
-    if repaired and callback is not None:
+    if repaired:
         callback.warning(f"The {role} '{path}': {repaired} invalid polygon(s) (self-intersections, bad rings) were "
                          f"repaired before use; fix them in the layer to be sure they mean what you drew.")
     return shapes, far
@@ -269,6 +270,7 @@ class VectorLabels:
 
     def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None = None, callback: Any = None,
                  near: tuple[float, float, float, float] | None = None, after_field: str | None = None):
+        callback = callback or QuietCallback()
         self.path = path
         self.field = field
         if after_field is not None and field is None:
@@ -291,7 +293,7 @@ class VectorLabels:
 
         self.shapes = [(s, class_of(s, key)) for s, key in zip(shapes, keys)]
         self.dtype = mapper.dtype
-        if field is not None and mapping is not None and callback is not None:
+        if field is not None and mapping is not None:
             unmapped = sorted({k for k in keys if k is not None and k not in mapping})
             if unmapped:  # a typo in the mapping would otherwise silently relabel those polygons
                 count = sum(k is not None and k not in mapping for k in keys)
@@ -300,7 +302,7 @@ class VectorLabels:
                     f"The label layer '{path}' has {count} polygon(s) whose {what} is not in the "
                     f"label_mapping ({', '.join(unmapped[:10])}{', ...' if len(unmapped) > 10 else ''}); they "
                     f"become class {mapper.default_class}. Add those values to the label_mapping if that is wrong.")
-        if not self.shapes and callback is not None:
+        if not self.shapes:
             callback.warning(f"The label layer '{path}' has no polygons; every labelled pixel will be background.")
 
     def bounds(self) -> tuple[float, float, float, float] | None:

@@ -84,10 +84,8 @@ def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
 
 
 def grid_windows(region: Region, tile_size: int) -> list[tuple[int, int]]:
-    """Top-left corners of a fixed, non-overlapping grid of tiles covering ``region``.
-
-    The last row/column may stick out of the region; those pixels are padded (ignore/0) by the dataset.
-    """
+    """Top-left corners of a fixed, non-overlapping grid of tiles covering ``region`` (the last row/column may
+    stick out: the dataset pads it)."""
     cols = range(region.col, region.col + region.width, tile_size)
     rows = range(region.row, region.row + region.height, tile_size)
     return [(c, r) for r in rows for c in cols]
@@ -95,20 +93,15 @@ def grid_windows(region: Region, tile_size: int) -> list[tuple[int, int]]:
 
 @dataclass
 class CellIndex:
-    """Coarse per-scene index: cells with labelled pixels and cells with foreground.
-
-    Attributes (sizes in pixels):
-        valid_cells: flat indices (row-major over the cell grid) of cells with >= 1 labelled pixel.
-        fg_cells: flat indices of cells with >= 1 foreground pixel.
-        fg_offsets: for each fg cell, the flat offset (row * cell + col) of one foreground pixel inside it.
-        fg_pixels: number of foreground pixels in the scene; labelled_pixels likewise.
-    """
+    """Coarse per-scene index (sizes in pixels): cells with labelled pixels and cells with foreground, by flat index
+    (row-major over the cell grid)."""
 
     width: int
     height: int
     cell: int = DEFAULT_CELL
-    valid_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    fg_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    valid_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # >= 1 labelled pixel
+    fg_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # >= 1 foreground pixel
+    # for each fg cell, the flat offset (row * cell + col) of one foreground pixel inside it
     fg_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     fg_pixels: int = 0
     labelled_pixels: int = 0
@@ -188,15 +181,9 @@ class TilePlan:
 
 
 class TileSampler:
-    """Random training tiles over (scene, region) pairs, reproducible from (seed, epoch, index).
-
-    Args:
-        indexes: one :class:`CellIndex` per scene.
-        regions: ``(scene, Region)`` training regions.
-        tile_size: output tile side T.
-        aux_ratio: vision pixels per aux pixel (read windows are multiples of it).
-        foreground_share: share of tiles forced to contain foreground (when any foreground exists).
-        augment: augmentation settings, or None for no augmentation (scale 1, no flips).
+    """Random training tiles over ``(scene, Region)`` pairs (``indexes``: a :class:`CellIndex` a scene),
+    reproducible from (seed, epoch, index). Read windows are multiples of ``aux_ratio``; ``foreground_share`` of the
+    tiles are forced to contain foreground (when any exists); ``augment`` None: scale 1, no flips.
     """
 
     def __init__(self, indexes: list[CellIndex], regions: list[tuple[int, Region]], tile_size: int,

@@ -144,11 +144,6 @@ class SceneReader(SceneLabels, SceneAux):
         """The later dates (their files, bands and grids), in time order."""
         return list(self._dates)
 
-    @property
-    def later_bands(self) -> list[list[int]]:
-        """The bands read from each later date (from 1), in time order."""
-        return [date.bands for date in self._dates]
-
     def _say_georeferencing(self, after: list[str] | tuple[str, ...]) -> None:
         if not self.georeferenced:  # what it means for its later dates and label (aux rasters: a warning of their own)
             size = f"{self.grid.width}x{self.grid.height} px"

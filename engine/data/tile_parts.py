@@ -8,10 +8,8 @@ the aux in blocks of a tile's size on a lattice from the image's top-left corner
 that needs it, and dropped after the last of them (use counts from the tile plan), so memory stays bounded by the
 tiles in flight. A tile's values depend on the lattice, never on the plan or on which worker read it.
 
-Reader threads share one :class:`SharedParts`. Before it each thread kept its own GDAL block cache and aux strips:
-the blocks and strips at the borders of the threads' bands were made once per thread, and more threads made more
-of them (2 threads on a 2048² scene decoded 82 blocks where one reader decoded 64; 8 threads on a 9-column grid,
-one or two columns each, decode nearly every block of every tile: about 2.8x one reader's blocks).
+Reader threads share one :class:`SharedParts`: with a cache a thread, the blocks at the borders of the threads'
+bands were made once per thread (8 threads on a 9-column grid decoded about 2.8x one reader's blocks).
 """
 
 from __future__ import annotations
@@ -45,13 +43,10 @@ class _Entry:
 class SharedParts:
     """A thread-safe store of parts, each made once and dropped after its planned number of uses.
 
-    Args:
-        uses: key -> how many times the planned reads will take that part. A key not planned (or taken more
-            often than planned) is made for that one use and not kept: results never depend on the plan.
-        cells: how the image is cut into the "cell" parts (None: tiles read their own windows).
-        aux: the lattice of the "aux" parts (None: tiles warp their own aux).
-
-    ``key[0]`` names the kind of part ("cell", "aux"); ``made`` counts the parts made per kind.
+    ``uses``: key -> how many times the planned reads take that part; a key not planned (or taken more often than
+    planned) is made for that one use and not kept: results never depend on the plan. ``cells``, ``aux``: the
+    layouts of the "cell" and "aux" parts (None: tiles read their own). ``made`` counts the parts made per kind
+    (``key[0]``).
     """
 
     def __init__(self, uses: dict[Hashable, int], cells: CellLayout | None = None, aux: AuxLattice | None = None):
@@ -95,7 +90,6 @@ class SharedParts:
 
     @property
     def held(self) -> int:
-        """Parts in memory now."""
         with self._lock:
             return len(self._entries)
 
@@ -129,11 +123,9 @@ class CellLayout:
         """(cell row, cell column) of the cells a window overlaps inside the image."""
         c0, r0 = max(col, 0), max(row, 0)
         c1, r1 = min(col + width, self.width), min(row + height, self.height)
-        if c1 <= c0 or r1 <= r0:
-            return
-        for cy in range(r0 // self.cell_h, (r1 - 1) // self.cell_h + 1):
-            for cx in range(c0 // self.cell_w, (c1 - 1) // self.cell_w + 1):
-                yield cy, cx
+        if c1 > c0 and r1 > r0:
+            for cy in range(r0 // self.cell_h, (r1 - 1) // self.cell_h + 1):
+                yield from ((cy, cx) for cx in range(c0 // self.cell_w, (c1 - 1) // self.cell_w + 1))
 
     def window(self, cy: int, cx: int) -> Window:
         """The image window of cell (cy, cx), clipped to the image."""
