@@ -1,8 +1,6 @@
 """Data checks with numbers, run by training and segmentation alike once a scene is open and before any tile
-is read: aux rasters with no valid pixel (an error), aux rasters that are mostly nodata, 8-bit integer aux whose
-values were cut at the type's limits or cannot hold the model's aux statistics, NaN/inf in the image, aux
-rasters that cover only part of the image (warnings naming the file and the fraction), and (segmentation) an
-image whose values are far from the model's training statistics.
+is read: an aux raster with no valid pixel is an error; the rest (mostly nodata, cut or too narrow 8-bit aux,
+NaN/inf in the image, part cover, values far from the model's training) are warnings naming the file and fraction.
 
 Each check reads at most a bounded sample of the file (the whole file when it is small, else a grid of
 windows), so it costs about the same on a 64-px test scene and on a 40,000-px one.
@@ -195,14 +193,12 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
                        callback: Callback, warnings: list[str] | None = None, strict: bool = False,
                        strict_hint: str = "", seen: Any = None, named: str | None = None) -> None:
     """Warn (``strict``: DataError) when the image's values are in other units or from another sensor than the
-    model's training data (:func:`~engine.data.domain_shift.domain_shift`: DN given to a reflectance model, 0-1
-    given to a 0-255 model, an 8-bit export, another product). A scene of the same product that is darker,
-    brighter or narrower than the training scenes passes silently.
+    model's training data (:func:`~engine.data.domain_shift.domain_shift`); a darker, brighter or narrower scene of
+    the same product passes silently.
 
-    ``bands``: the image's 1-based bands the model reads, in the order of ``statistics``. Reads the same bounded
-    sample as the other checks, unless ``seen`` (``low``, ``high``, ``sampled``: the image door's
-    ``SeenValues`` of these bands) says what it holds already. ``named``: how messages name the image instead of
-    by ``path`` (a web layer, whose window is a temporary file).
+    ``bands``: the image's 1-based bands the model reads, in the order of ``statistics``. ``seen``: the image
+    door's ``SeenValues`` of these bands (``low``, ``high``, ``sampled``), else the bounded sample is read.
+    ``named``: how messages name the image instead of by ``path`` (a web layer, whose window is a temporary file).
     """
     if statistics.bands != len(bands):
         return  # the band count check says so

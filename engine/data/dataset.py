@@ -1,10 +1,8 @@
 """Torch datasets of (vision, aux, label) tiles, and the data summary (``summary``) of the model bundle.
 
-``build_datasets`` does the one-off work in the main process: resolve scenes, check that all scenes agree on
-bands, scan every label once (raw value counts for the label check, and a coarse per-scene index of labelled
-and foreground cells for sampling: :mod:`.label_scan`), split off validation bands when no validation scenes are
-given (see :mod:`.sampling`), and compute robust per-band statistics of the vision and aux streams over valid
-pixels of random training tiles (:mod:`.training_stats`).
+``build_datasets`` does the one-off work in the main process: scenes resolved and checked to agree, every label
+scanned once (:mod:`.label_scan`), validation held out when no validation scenes are given (:mod:`.holdout`), and
+the band statistics of random training tiles (:mod:`.training_stats`).
 
 The datasets are cheap to pickle: they hold scene settings and numpy indexes, never open files. Each process
 (the main one or a DataLoader worker) opens its own :class:`SceneReader` per scene on first use and keeps it

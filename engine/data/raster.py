@@ -137,14 +137,12 @@ ALPHA_MASK_SHARE = 0.75  # ... a mask when at least this share of their pixels a
 def band_count(dataset: Any) -> int:
     """The bands of ``dataset`` that hold data: every band but its trailing alpha band(s) (ColorInterp=Alpha, as
     GDAL, QGIS and image editors write RGBA and grey + alpha). An alpha band is the image's mask, not a band: the
-    reads take it as every band's validity (:func:`has_own_mask`), and no band count, band number, default band
-    list or band pick of segment, train, suggest, propose or label counts it. Bands are numbered from 1 as in the
-    file, so only trailing alpha bands are left out (no renumbering of the bands before them).
+    reads take it as every band's validity (:func:`has_own_mask`), and no band count, number or pick counts it.
+    Only trailing alpha bands are left out, so the bands before them keep their numbers.
 
     GDAL tags the 4th band of any 4-band 8-bit GeoTIFF written without ``ALPHA=NO`` / ``PHOTOMETRIC=MINISBLACK`` as
-    alpha, near-infrared or not: a band tagged alpha whose values are mostly neither 0 nor the type's maximum (a
-    few small windows tell, :func:`alpha_holds_data`) holds data and stays a band. Reads the file: call it once
-    per opened image, never per tile."""
+    alpha, near-infrared or not: a band tagged alpha that holds data (:func:`alpha_holds_data`) stays a band.
+    Reads the file: call it once per opened image, never per tile."""
     count = dataset.count
     while count > 1 and _is_alpha(dataset.colorinterp[count - 1]) and not alpha_holds_data(dataset, count):
         count -= 1
@@ -156,13 +154,11 @@ def alpha_bands(dataset: Any) -> list[int]:
     return list(range(band_count(dataset) + 1, dataset.count + 1))
 
 
-def mistagged_alpha(dataset: Any, count: int | None = None) -> int | None:
-    """The number of ``dataset``'s last band when it is tagged alpha but holds data (and so stays a band);
-    ``count``: its :func:`band_count`, when the caller has it (no second look at the band's values)."""
+def mistagged_alpha(dataset: Any, count: int) -> int | None:
+    """The number of ``dataset``'s last band when it is tagged alpha but holds data (its :func:`band_count`
+    ``count`` keeps it)."""
     last = dataset.count
-    if last < 2 or not _is_alpha(dataset.colorinterp[last - 1]):
-        return None
-    return last if (band_count(dataset) if count is None else count) == last else None
+    return last if last > 1 and count == last and _is_alpha(dataset.colorinterp[last - 1]) else None
 
 
 def alpha_holds_data(dataset: Any, band: int) -> bool:
@@ -239,10 +235,9 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     """A window inside the raster in the file's dtype (C, height, width), and where it is valid (height, width).
 
     Invalid: equal to nodata in every band, NaN/inf in any band, or masked by the dataset's own mask/alpha band.
-    Values at invalid pixels are left as read (never filled: an integer array has no NaN). ``masked``:
-    ``has_own_mask`` of the first band, when the caller knows it (the tile reader asks once per scene: rasterio
-    builds the flags of every band on each ask). ``out_shape``: (rows, columns) to read the window at, decimated
-    by nearest neighbour (GDAL reads a COG's overviews), so nodata stays nodata.
+    Values at invalid pixels are left as read (an integer array has no NaN). ``masked``: ``has_own_mask`` of the
+    first band, when the caller knows it (rasterio builds every band's flags on each ask). ``out_shape``: (rows,
+    columns) to read the window at, decimated by nearest neighbour (a COG's overviews), so nodata stays nodata.
     """
     rasterio = require("rasterio")
     from rasterio.windows import Window

@@ -117,7 +117,7 @@ class CellIndex:
 
 
 class CellIndexBuilder:
-    """Accumulates a :class:`CellIndex` from label blocks whose offsets are multiples of the cell size."""
+    """Accumulates a :class:`CellIndex` from label blocks (their offsets: multiples of the cell size)."""
 
     def __init__(self, width: int, height: int, cell: int = DEFAULT_CELL):
         self.index = CellIndex(width, height, cell)
@@ -128,8 +128,6 @@ class CellIndexBuilder:
     def add(self, col_off: int, row_off: int, foreground: np.ndarray, labelled: np.ndarray) -> None:
         """Add one block: ``foreground`` and ``labelled`` are (h, w) bool masks at (col_off, row_off)."""
         c = self.index.cell
-        if col_off % c or row_off % c:
-            raise ValueError(f"block offset ({col_off}, {row_off}) is not a multiple of the cell size {c}")
         h, w = foreground.shape
         ph, pw = -(-h // c) * c, -(-w // c) * c
         fg, lab = (np.pad(np.asarray(mask, bool), ((0, ph - h), (0, pw - w))) for mask in (foreground, labelled))

@@ -4,13 +4,11 @@ transform scaled by ``aux_ratio``), one tile at a time or in blocks that planned
 aux file stretched over the whole image; the image's own X bands read instead where a model takes them.
 
 Tile by tile (training's random tiles, a tile off the aux lattice), aux files on one grid (the same CRS, transform,
-size and nodata, as a reference scene's four 12-band files are) are warped together: read once into one float32
-stack in memory (small files only, ``STACK_BYTES``) and warped in one call, not one per file. A warp's cost is
-mostly per call, so four files cost about half as much; the values are the same as the files' own warps (GDAL
-warps each band alone, with the same transformer and source window; ``tests/engine/test_alignment.py``). The stack
-is an in-memory GDAL dataset, not a numpy array: rasterio's ``reproject`` of an array source does work in
-proportion to the whole array on every call (a 48-band 132-px stack: 1.6 against 1.3 ms a tile; 528 px: 8.2
-against 1.3), a dataset's warp reads only the source window it needs.
+size and nodata, as a reference scene's four 12-band files are) are read once into one float32 stack (small files
+only, ``STACK_BYTES``) and warped in one call: a warp's cost is mostly per call, so four files cost about half as
+much, with the same values (GDAL warps each band alone; ``tests/engine/test_alignment.py``). The stack is an
+in-memory GDAL dataset, not a numpy array: ``reproject`` of an array works in proportion to the whole array on
+every call (a 528-px stack: 8.2 against 1.3 ms a tile), a dataset's warp reads only the source window it needs.
 """
 
 from __future__ import annotations
@@ -127,8 +125,7 @@ class SceneAux:
 
     def _grid_key(self, ds: Any, bands: list[int], grid: RasterGrid) -> Any:
         """What aux files must share to be warped in one stack: (CRS, transform, (height, width), nodata); None for
-        a file that is never stacked (a dtype float32 does not hold exactly, its own mask, nodata per band). A file
-        too large for ``STACK_BYTES`` is left alone by :meth:`_plan_stacks`."""
+        a file never stacked (a dtype float32 does not hold exactly, its own mask, nodata per band)."""
         nodata = {ds.nodatavals[b - 1] for b in bands}
         if (ds.dtypes[0] not in STACKABLE_DTYPES or len(set(ds.dtypes)) > 1 or len(nodata) > 1
                 or any(has_own_mask(ds, b) for b in bands)):
@@ -171,8 +168,8 @@ class SceneAux:
                               RasterioWindow(col // r, row // r, width // r, height // r) if regular else None)
 
     def _warped(self, src: _AuxSource) -> Any | None:
-        """This reader's warped VRT of an aux file over the regular aux blocks (own handle per thread, as
-        ``_open``); None where GDAL will not take the block size (the blocks are then warped one by one)."""
+        """This thread's warped VRT of an aux file over the regular aux blocks (each block's warp then runs without
+        Python's lock); None where GDAL will not take the block size (the blocks are then warped one by one)."""
         handles = self._own_handles()  # first: it drops the handles of a parent process
         key, xml, block = self._warped_xml_of(src)
         if key not in handles:
@@ -192,18 +189,16 @@ class SceneAux:
         return key, xml, block
 
     def describe_warps(self) -> None:
-        """The warped VRTs' XML of the shared aux blocks made here (``share_parts`` first), so that the copies of
-        this reader sent to reader processes open the VRTs and not the aux files: one VRT made a scene, not one a
-        process."""
+        """The warped VRTs' XML of the shared aux blocks made here (``share_parts`` first): the copies sent to
+        reader processes open the VRTs, not the aux files (one VRT made a scene, not one a process)."""
         if self.parts is not None and self.parts.aux is not None:
             for src in self._aux:
                 if src.georeferenced:
                     self._warped_xml_of(src)
 
     def _read_aux(self, tile: RasterGrid, block: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Every aux file warped onto the tile's aux grid, concatenated, and where all of them are valid.
-        ``block``: the tile is a regular aux block, read at this window of the warped VRTs instead; else each stack
-        of files is warped in one call (a file alone as its own)."""
+        """Every aux file warped onto the tile's aux grid, concatenated, and where all are valid. ``block``: the
+        tile is a regular aux block, read at this window of the warped VRTs instead."""
         grid = aux_grid(tile, self.aux_ratio)
         arrays, valid = [], np.ones(grid.shape, dtype=bool)
         for index, stack in enumerate(self._aux_stacks):

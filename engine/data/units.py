@@ -44,8 +44,7 @@ class Scaling:
         return values * np.asarray(self.scale)[:, None] + np.asarray(self.offset)[:, None]
 
 
-def expected_range(value_range: Sequence[float] | None, statistics: BandStatistics,
-                   scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def expected_range(value_range: Sequence[float] | None, statistics: BandStatistics) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) per band a model expects: its recorded ``value_range`` for every band, else where its band
     statistics put most values (mean +- 3 std, or the 2-98 % percentiles widened by half their width)."""
     bands = statistics.bands
@@ -111,9 +110,8 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str, str]],
-                     sensors: Sequence[str], where: str = "", labels: Sequence[str] = (),
-                     remedy: str = "") -> Scaling | None:
+def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str, str]], sensors: Sequence[str],
+                     where: str, labels: Sequence[str], remedy: str) -> Scaling | None:
     """Sentinel-2 L2A's digital numbers to reflectance, where the product's metadata says its processing baseline
     (from 04.00: ``(DN + BOA_ADD_OFFSET) / BOA_QUANTIFICATION_VALUE``, the offset -1000 unless stated; before:
     ``DN / BOA_QUANTIFICATION_VALUE``). None when the metadata do not say it is such a product.
@@ -133,8 +131,8 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
         return None
 
     def nonsense(what: str, value: Any) -> DataError:
-        return DataError(f"{where or 'The image'} says {what} is {value!r}, which is no usable number, so its "
-                         f"digital numbers cannot be brought to reflectance. {remedy}".rstrip())
+        return DataError(f"{where} says {what} is {value!r}, which is no usable number, so its digital numbers "
+                         f"cannot be brought to reflectance. {remedy}")
 
     if key in dataset_tags and (quantification is None or not np.isfinite(quantification) or quantification <= 0):
         raise nonsense(f"its {key}", dataset_tags[key])
@@ -146,7 +144,7 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
         text = tags.get("BOA_ADD_OFFSET", dataset_tags.get("BOA_ADD_OFFSET"))
         stated = _float(text)
         if text is not None and (stated is None or not np.isfinite(stated)):
-            raise nonsense(f"the BOA_ADD_OFFSET of {labels[i] if i < len(labels) else f'band {i + 1}'}", text)
+            raise nonsense(f"the BOA_ADD_OFFSET of {labels[i]}", text)
         offsets.append(stated if stated is not None else (-1000.0 if baseline is not None and baseline >= 4.0
                                                           else 0.0))
     shown = sorted(set(offsets))
@@ -174,8 +172,8 @@ def _number(value: Any, default: float) -> float | None:
     return number if number is not None and np.isfinite(number) else None
 
 
-def gdal_scaling(scales: Sequence[Any], offsets: Sequence[Any], where: str = "", labels: Sequence[str] = (),
-                 kind: str = "GDAL", remedy: str = "") -> Scaling | None:
+def gdal_scaling(scales: Sequence[Any], offsets: Sequence[Any], where: str, labels: Sequence[str], kind: str,
+                 remedy: str) -> Scaling | None:
     """The bands' scale/offset (GDAL's, or ``kind``'s: a STAC item's ``raster:bands``) as a Scaling (None when
     every band has 1 and 0).
 
@@ -186,13 +184,12 @@ def gdal_scaling(scales: Sequence[Any], offsets: Sequence[Any], where: str = "",
     scale = tuple(_number(s, 1.0) for s in scales)
     offset = tuple(_number(o, 0.0) for o in offsets)
     for i, (s, o) in enumerate(zip(scale, offset)):
-        label = labels[i] if i < len(labels) else f"band {i + 1}"
         if s is None or s == 0 or o is None:
             field, value = ("offset", offsets[i]) if s not in (None, 0) else ("scale", scales[i])
             why = ("every value times 0 is the same" if s == 0 else "that is not a finite number")
             shown = f"{value:g}" if isinstance(value, (float, np.floating)) else repr(value)
-            raise DataError(f"{where or 'The image'} declares a {kind} {field} of {shown} for {label}: {why}, so "
-                            f"its values cannot be brought to the model's units. {remedy}".rstrip())
+            raise DataError(f"{where} declares a {kind} {field} of {shown} for {labels[i]}: {why}, so its values "
+                            f"cannot be brought to the model's units. {remedy}")
     scale_f, offset_f = tuple(float(s) for s in scale), tuple(float(o) for o in offset)  # type: ignore[arg-type]
     found = Scaling(scale_f, offset_f, f"the bands' {kind} scale/offset (" + ", ".join(
         f"x {s:g} {'-' if o < 0 else '+'} {abs(o):g}" for s, o in sorted(set(zip(scale_f, offset_f)))) + ")")
