@@ -15,9 +15,10 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..errors import DataError
+from .align import covered_fraction
 from .domain_shift import Shift, domain_shift, training_ranges
 from .normalize import BandStatistics
-from .raster import RasterGrid, grid_of, read_raw
+from .raster import RasterGrid, grid_of, open_raster, read_raw
 
 WHOLE_FILE_PIXELS = 1024 * 1024  # smaller files are read whole; larger ones through SAMPLE_WINDOWS windows
 SAMPLE_WINDOWS, SAMPLE_SIDE = 4, 256  # a 4 x 4 grid of 256-px windows
@@ -104,8 +105,6 @@ def date_cover_warning(target: RasterGrid, later: RasterGrid, path: str, image: 
                        then: str) -> str | None:
     """The warning for a later date (``path``, grid ``later``) covering less than COVER of ``target`` (``what``
     ``image``: the first date or its region, in words; ``then``: what the run does about it), or None."""
-    from .align import covered_fraction
-
     if not later.georeferenced or not target.georeferenced:
         return None  # pixel space: the dates are the same size, pixel for pixel (said elsewhere)
     share = covered_fraction(target, dataclasses.replace(later, crs=later.crs or target.crs))
@@ -134,9 +133,6 @@ def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None 
     """Every aux file of an open SceneReader: values (no valid pixel, mostly nodata, 8-bit limits) and cover
     of ``target`` (default the whole image; ``limit``: how to leave the rest out): warned when an aux raster's
     footprint covers less than COVER of it."""
-    from .align import covered_fraction
-    from .raster import open_raster
-
     channel = 0
     for path, bands in zip(reader.aux_paths, [list(range(1, n + 1)) for n in reader.aux_file_bands]):
         dataset = open_raster(path, "aux raster")

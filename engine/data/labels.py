@@ -271,8 +271,6 @@ class VectorLabels:
     def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None = None, callback: Any = None,
                  near: tuple[float, float, float, float] | None = None, after_field: str | None = None):
         callback = callback or QuietCallback()
-        self.path = path
-        self.field = field
         if after_field is not None and field is None:
             raise DataError(f"The label layer '{path}': an after-class field ('{after_field}') needs the class field "
                             f"of the class before; give both (from-to classes).")

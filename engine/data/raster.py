@@ -7,7 +7,7 @@ the vision raster's grid; everything else (aux, labels) is brought onto that gri
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +88,10 @@ class RasterGrid:
 class RasterInfo:
     """What :func:`inspect_raster` finds in a raster file."""
 
-    path: str
     grid: RasterGrid
     count: int
     dtypes: list[str]
-    nodata: float | None
-    descriptions: list[str | None] = field(default_factory=list)
-    driver: str = ""
+    descriptions: list[str | None]
 
 
 def open_raster(path: str | Path, role: str = "raster") -> Any:
@@ -186,14 +183,12 @@ def grid_of(dataset: Any) -> RasterGrid:
 
 
 def inspect_raster(path: str | Path) -> RasterInfo:
-    """Grid, band count, dtypes, nodata and band descriptions of a raster (its data bands: an alpha band is its
-    mask, :func:`band_count`); DataError if unreadable."""
+    """Grid, band count, dtypes and band descriptions of a raster (its data bands: an alpha band is its mask,
+    :func:`band_count`); DataError if unreadable."""
     dataset = open_raster(path)
     try:
         count = band_count(dataset)
-        return RasterInfo(path=str(path), grid=grid_of(dataset), count=count, dtypes=list(dataset.dtypes)[:count],
-                          nodata=dataset.nodata, descriptions=list(dataset.descriptions)[:count],
-                          driver=dataset.driver)
+        return RasterInfo(grid_of(dataset), count, list(dataset.dtypes)[:count], list(dataset.descriptions)[:count])
     finally:
         dataset.close()
 
