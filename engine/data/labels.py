@@ -242,10 +242,9 @@ def _repaired(geom: Any) -> Any:
         gdal.PopErrorHandler()
 
 
-def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fill: int = 0,
-                     dtype: Any = np.uint8) -> np.ndarray:
-    """Burn (shape, value) pairs onto ``grid`` (pixel centres inside, later shapes on top) as ``dtype`` (uint8,
-    or uint16 for the classes of a model of more than 255, which uint8 would wrap)."""
+def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, dtype: Any = np.uint8) -> np.ndarray:
+    """Burn (shape, value) pairs onto ``grid`` (pixel centres inside, later shapes on top; 0 elsewhere) as ``dtype``
+    (uint8, or uint16 for the classes of a model of more than 255, which uint8 would wrap)."""
     from rasterio.features import rasterize
 
     xmin, ymin, xmax, ymax = grid.bounds
@@ -254,8 +253,8 @@ def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fi
         if s.bbox[0] <= xmax and s.bbox[2] >= xmin and s.bbox[1] <= ymax and s.bbox[3] >= ymin
     ]
     if not chosen or grid.width == 0 or grid.height == 0:
-        return np.full((grid.height, grid.width), fill, dtype=dtype)
-    return rasterize(chosen, out_shape=(grid.height, grid.width), transform=grid.transform, fill=fill,
+        return np.zeros((grid.height, grid.width), dtype=dtype)
+    return rasterize(chosen, out_shape=(grid.height, grid.width), transform=grid.transform, fill=0,
                      all_touched=False, dtype=np.dtype(dtype).name)
 
 
@@ -312,7 +311,7 @@ class VectorLabels:
 
     def rasterize(self, grid: RasterGrid) -> np.ndarray:
         """Classes (the mapper's type) on ``grid``; pixels outside every polygon are class 0."""
-        return rasterize_shapes(self.shapes, grid, fill=0, dtype=self.dtype)
+        return rasterize_shapes(self.shapes, grid, dtype=self.dtype)
 
 
 class RegionMask:
@@ -367,5 +366,5 @@ class RegionMask:
         """True where a pixel centre lies inside the region (every part); all True without a region."""
         inside = np.ones((grid.height, grid.width), dtype=bool)
         for part in self.parts:
-            inside &= rasterize_shapes(part, grid, fill=0) > 0
+            inside &= rasterize_shapes(part, grid) > 0
         return inside

@@ -181,23 +181,21 @@ def _polygonize(label_path: Path, out_path: Path, vector_crs: str | None = None)
         target.unlink()
 
 
-def write_scene_files(image_path: str | Path, label_path: str | Path | None, aux_paths: list[str | Path], *,
+def write_scene_files(image_path: str | Path, label_path: str | Path, aux_paths: list[str | Path], *,
                       size: tuple[int, int] = (256, 256), crs: str = "EPSG:32652", gsd: float = 1.0,
                       origin: tuple[float, float] | None = None, aux_crs: str = "EPSG:4326",
-                      aux_bands: list[int] | None = None, aux_extra_bands: int = 0, aux_ratio: float = 8.0,
+                      aux_bands: list[int], aux_extra_bands: int = 0, aux_ratio: float = 8.0,
                       aux_margin: float = 0.15, seed: int = 0, field_seed: int | None = None, label_from: str = "both",
                       dtype: str = "uint16", label_value: int = 90, vector_path: str | Path | None = None,
                       vector_crs: str | None = None) -> None:
-    """Write one synthetic scene to the given paths (options: :func:`make_scene`)."""
+    """Write one synthetic scene to the given paths (``aux_bands``: the bands of each aux file; options:
+    :func:`make_scene`)."""
     from affine import Affine
 
     if label_from not in ("aux", "vision", "both"):
         raise ConfigError(f"label_from must be 'aux', 'vision' or 'both' (got {label_from!r}).")
     if dtype not in _VISION_DTYPES:
         raise ConfigError(f"dtype must be one of {_VISION_DTYPES} (got {dtype!r}).")
-    aux_bands = list(aux_bands or [])
-    if len(aux_bands) != len(aux_paths):
-        raise ConfigError(f"{len(aux_paths)} aux paths but {len(aux_bands)} aux band counts.")
     field_seed = seed if field_seed is None else field_seed
     h, w = int(size[0]), int(size[1])
     if origin is None:
@@ -210,16 +208,14 @@ def write_scene_files(image_path: str | Path, label_path: str | Path | None, aux
     classes = class_at(xs, ys, field_seed)
     vision = _vision(classes, seed, label_from in ("vision", "both"), dtype)
     write_tif(Path(image_path), vision, crs, transform)
-    if label_path is not None:
-        label = (classes * np.uint8(label_value)).astype(np.uint8)[None]
-        write_tif(Path(label_path), label, crs, transform)
-        if vector_path is not None:
-            _polygonize(Path(label_path), Path(vector_path), vector_crs=vector_crs)
+    write_tif(Path(label_path), (classes * np.uint8(label_value)).astype(np.uint8)[None], crs, transform)
+    if vector_path is not None:
+        _polygonize(Path(label_path), Path(vector_path), vector_crs=vector_crs)
     if aux_paths:
         bounds = (origin[0], origin[1] - h * gsd, origin[0] + w * gsd, origin[1])
         a_transform, aw, ah = _aux_grid(bounds, crs, aux_crs, gsd * aux_ratio, aux_margin)
-        total = sum(aux_bands)
-        values = _aux_values(a_transform, aw, ah, aux_crs, crs, field_seed, total, label_from in ("aux", "both"))
+        informative = label_from in ("aux", "both")
+        values = _aux_values(a_transform, aw, ah, aux_crs, crs, field_seed, sum(aux_bands), informative)
         end = 0
         for path, n in zip(aux_paths, aux_bands):
             block, end = values[end:end + n], end + n

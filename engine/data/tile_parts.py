@@ -1,15 +1,11 @@
 """Parts of a scene that overlapping tiles share: decoded image cells and warped aux blocks, made once each.
 
-Sliding-window tiles overlap, and a tile's window cuts through the image file's blocks, so reading tile by tile
-decodes the blocks at tile borders once per tile that touches them, and warps the aux under them as often. When
-the tiles to read are known (inference), the image is read in cells (whole blocks, at least ~256 px a side) and
-the aux in blocks of a tile's size on a lattice from the image's top-left corner (warped through GDAL warped VRTs,
-``align.warped_blocks_xml``); each part is made once, by whichever reader thread needs it first, handed to every tile
-that needs it, and dropped after the last of them (use counts from the tile plan), so memory stays bounded by the
-tiles in flight. A tile's values depend on the lattice, never on the plan or on which worker read it.
-
-Reader threads share one :class:`SharedParts`: with a cache a thread, the blocks at the borders of the threads'
-bands were made once per thread (8 threads on a 9-column grid decoded about 2.8x one reader's blocks).
+Reading sliding-window tiles one by one decodes the file blocks at tile borders, and warps the aux under them, once
+per tile that touches them. When the tiles are known (inference), each cell and aux block is made once, by whichever
+reader thread needs it first, and dropped after its last planned use (docs/bulk.md), so memory stays bounded by the
+tiles in flight. A tile's values depend on the lattice, never on the plan or on which worker read it. The threads
+share one :class:`SharedParts`: with a cache a thread, the blocks at the borders of the threads' bands were made
+once per thread (8 threads on a 9-column grid decoded about 2.8x one reader's blocks).
 """
 
 from __future__ import annotations
@@ -139,13 +135,10 @@ Span = tuple[int, int, int]  # along one axis, in image pixels: (block start, fi
 @dataclass(frozen=True)
 class AuxLattice:
     """Where the aux of planned tiles is warped: blocks of a tile's size from the image's top-left corner, whole
-    and inside the image, and at the right and bottom edges one block shifted inward to end at the edge (as the
-    planner shifts its last tile). Every block is then warped like a tile of the image: GDAL scales its resampling
-    kernel by the source window a warp gets, so a block cut short at the edge, or reaching past an aux that ends
-    there, would give other values than the tiles' own warps (measured on the real S2/S1/DEM tiles: up to 9 % of
-    a channel's range for whole blocks reaching past the image, 0 with the shifted block). Each pixel comes from
-    one block: the shifted one gives only the pixels the regular ones leave. In image pixels; a tile off the aux
-    grid (``ratio``), or reaching where no block is (an image edge not on the aux grid), warps its own aux.
+    and inside the image, the last of each axis shifted inward to end at the edge, so that each is warped like a
+    tile (docs/bulk.md; a block reaching past the image gave up to 9 % of a channel's range on real S2/S1/DEM tiles).
+    The shifted block gives only the pixels the regular ones leave. In image pixels; a tile off the aux grid
+    (``ratio``), or reaching where no block is (an image edge not on the aux grid), warps its own aux.
     """
 
     width: int
