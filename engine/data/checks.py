@@ -60,11 +60,8 @@ def _pixels(n: int, total: int, sampled: bool) -> str:
 def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callback,
                      warnings: list[str] | None = None, statistics: BandStatistics | None = None,
                      first_channel: int = 0) -> None:
-    """Refuse an aux raster with no valid pixel; warn when it is mostly nodata or its 8-bit values were cut.
-
-    ``statistics``: the model's aux statistics (segmentation), whose channels ``first_channel`` onwards belong
-    to this file: an 8-bit integer file that cannot hold them is warned about.
-    """
+    """Refuse an aux raster with no valid pixel; warn when it is mostly nodata, its 8-bit values were cut, or (an
+    8-bit file) it cannot hold the model's aux ``statistics`` whose channels ``first_channel`` onwards are its."""
     values, valid, sampled = sample_values(dataset, bands)
     count = int(valid.sum())
     if count == 0:

@@ -108,9 +108,9 @@ class _TileDataset(torch.utils.data.Dataset):
         state["_scenes_kept"], state["_scenes_kept_with"] = {}, None  # a loader worker keeps its own
         return state
 
-    def _ensure_env(self) -> None:
-        """Keep one GDAL environment open per process: rasterio otherwise starts one per warp, each at a cost."""
-        if self._env_pid != os.getpid():
+    def reader(self, scene: int) -> SceneReader:
+        """The process's reader of ``scene`` (opened on first use, least recently used closed beyond the cap)."""
+        if self._env_pid != os.getpid():  # one GDAL environment a process: rasterio otherwise starts one per warp
             import rasterio
 
             if self._env_pid is not None:  # forked copy of a parent's readers: drop, never close, them
@@ -118,10 +118,6 @@ class _TileDataset(torch.utils.data.Dataset):
             self._env = rasterio.Env()
             self._env.__enter__()
             self._env_pid = os.getpid()
-
-    def reader(self, scene: int) -> SceneReader:
-        """The process's reader of ``scene`` (opened on first use, least recently used closed beyond the cap)."""
-        self._ensure_env()
         reader = self._readers.get(scene)
         if reader is None:
             # a worker re-opens the scene: what its opening says, build_datasets said once already
@@ -194,10 +190,8 @@ class _TileDataset(torch.utils.data.Dataset):
 
 
 class TrainTileDataset(_TileDataset):
-    """Random augmented training tiles; ``len`` = tiles per epoch; reproducible from (seed, epoch, index).
-
-    The epoch lives in a shared-memory tensor, so ``set_epoch`` also reaches persistent DataLoader workers
-    (call it before iterating the loader for that epoch).
+    """Random augmented training tiles; ``len`` = tiles per epoch; reproducible from (seed, epoch, index). The
+    epoch lives in a shared-memory tensor, so ``set_epoch`` (before iterating the loader) reaches persistent workers.
     """
 
     keeps_scenes = True
@@ -237,12 +231,9 @@ class TrainTileDataset(_TileDataset):
 
 
 class GridTileDataset(_TileDataset):
-    """A fixed grid of non-overlapping tiles over validation regions, no augmentation.
-
-    Tiles that stick out of a region or image are padded: labels ``ignore_index``, inputs 0. The same tiles are
-    validated every epoch, so each is read, warped and normalised once and kept (up to ``KEPT_TILE_BYTES`` per
-    process, never pickled).
-    """
+    """A fixed grid of non-overlapping tiles over validation regions, no augmentation; tiles that stick out of a
+    region or image are padded (labels ``ignore_index``, inputs 0). The same tiles are validated every epoch, so
+    each is read once and kept (up to ``KEPT_TILE_BYTES`` per process, never pickled)."""
 
     def __init__(self, scenes: list[dict[str, Any]], windows: list[tuple[int, int, int, Region]], **kwargs: Any):
         super().__init__(scenes, **kwargs)
@@ -294,12 +285,9 @@ def _cut(whole: np.ndarray, col: int, row: int, size: int, fill: Any) -> np.ndar
 # ----------------------------------------------------------------------------------------- building
 def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tuple[
         TrainTileDataset, GridTileDataset, DataSummary]:
-    """Resolve scenes, check labels, compute statistics and build the training and validation datasets.
-
-    Raises:
-        DataError: missing/incomplete/unreadable data, scenes with different bands, label values outside the
-            configured set (with counts per value and file), a training label with no labelled pixel.
-    """
+    """Resolve scenes, check labels, compute statistics and build the training and validation datasets; DataError
+    for missing/incomplete/unreadable data, scenes with different bands, label values outside the configured set
+    (with counts per value and file), a training label with no labelled pixel."""
     callback = callback or Callback()
     train_specs, val_specs = resolve_scenes(data_cfg, callback)
     if data_cfg.x_bands and any(s.aux for s in train_specs + val_specs):

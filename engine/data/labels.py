@@ -69,11 +69,8 @@ def _check_fields(layer: Any, path: str, role: str, *fields: str | None) -> None
 
 
 class LabelMapper:
-    """Maps raw label values to classes: ``mapping`` {raw: class}, others -> ``default_class``.
-
-    With ``mapping=None`` the raw values are the classes (integers 0..255; up to ``classes - 1`` for a model of more
-    than 255 classes, whose classes are UInt16 like its class raster, :func:`~engine.io.writers.class_raster_type`).
-    """
+    """Maps raw label values to classes: ``mapping`` {raw: class}, others -> ``default_class``. With ``mapping=None``
+    the raw values are the classes (0..255; up to ``classes - 1`` past 255 classes, UInt16 like the class raster)."""
 
     def __init__(self, mapping: dict[str, int] | None, default_class: int, ignore_index: int, path: str = "",
                  classes: int = 255):

@@ -61,11 +61,8 @@ class Region:
 
 def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
                   rng: np.random.Generator) -> tuple[Region, Region | None]:
-    """Split a ``width x height`` scene into a training region and a validation band (see module doc).
-
-    Returns ``(train, val)``; ``val`` is None when ``val_fraction`` is 0 or the scene is too short to hold
-    both a training and a validation part of at least one pixel.
-    """
+    """``(train, val)`` regions of a ``width x height`` scene (module doc); ``val`` None when ``val_fraction`` is 0
+    or the scene is too short to hold both a training and a validation part of at least one pixel."""
     whole = Region(0, 0, width, height)
     horizontal = width >= height  # cut across the longer axis
     length = width if horizontal else height

@@ -98,7 +98,9 @@ class SceneReader(SceneLabels, SceneAux):
         self.parts: SharedParts | None = None  # parts shared by planned tiles (share_parts); None: tile by tile
         self._open_image(bands, x_bands)
         self._say_georeferencing(after)
-        self._setup_dates(after, after_bands, dates_hold_data)
+        self.after_paths = [str(p) for p in after]  # checked against the image: :func:`~.dates.open_dates`
+        self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
+        self._date_bands = sum(len(date.bands) for date in self._dates)
         self._setup_aux()
         self._setup_labels(label_field, label_mapping, label_default_class, ignore_index, label_classes)
         self._setup_region(extent, extent_crs, aoi)
@@ -125,14 +127,6 @@ class SceneReader(SceneLabels, SceneAux):
         self.nodata = image_ds.nodata
         self.georeferenced = self.grid.georeferenced
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
-
-    def _setup_dates(self, after: list[str] | tuple[str, ...], after_bands: list[list[int]] | None,
-                     hold_data: bool) -> None:
-        """The later dates, checked against the image (:func:`~.dates.open_dates`)."""
-        self.after_paths = [str(p) for p in after]
-        self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, hold_data) \
-            if self.after_paths else []
-        self._date_bands = sum(len(date.bands) for date in self._dates)
 
     @property
     def dates(self) -> int:
@@ -255,11 +249,9 @@ class SceneReader(SceneLabels, SceneAux):
 
     # ----------------------------------------------------------------------------------------- reading
     def read(self, col_off: int, row_off: int, width: int, height: int, keep_dtype: bool = False) -> TileArrays:
-        """Read one tile (may reach outside the image: those pixels are invalid / ignore index).
-
-        ``keep_dtype``: the vision values in the file's dtype where it is an 8- or 16-bit integer (float32 holds
-        them exactly; half the bytes or less to batch and copy to a GPU) and the tile comes from shared cells;
-        else float32."""
+        """Read one tile (may reach outside the image: those pixels are invalid / ignore index). ``keep_dtype``: from
+        shared cells, 8- or 16-bit integer vision stays in the file's dtype (float32 holds it exactly; half the
+        bytes or less to batch and copy to a GPU)."""
         col_off, row_off, width, height = int(col_off), int(row_off), int(width), int(height)
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")

@@ -63,11 +63,8 @@ def _channel_params(channels: int, seed: int) -> tuple[np.ndarray, np.ndarray, n
 
 
 def expected_aux(x: Any, y: Any, seed: int = 0, channels: int = 48, informative: bool = True) -> np.ndarray:
-    """Aux values (channels, *shape) at map coordinates (x, y) of the image CRS.
-
-    ``informative=False`` gives the aux of ``label_from="vision"`` scenes (no class signal, drift only).
-    Channel k is the k-th channel of the concatenated aux stack (files in order, bands in order).
-    """
+    """Aux values (channels, *shape) at map coordinates (x, y) of the image CRS: channel k of the concatenated aux
+    stack (files, then bands, in order). ``informative=False``: ``label_from="vision"``'s (drift only)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     base, scale, sign, drift = _channel_params(channels, seed)
     f = field_value(x, y, seed) if informative else np.zeros(np.broadcast(x, y).shape)

@@ -91,12 +91,8 @@ def _polygons(path: Path, boxes: list[tuple[tuple[int, int, int, int], int, int]
 def make_pair(folder: str | Path, seed: int = 0, size: int = 128, bands: int = 3, buildings: int = 14,
               changes: int = 6, gsd: float = 1.0, after_grid: str = "same", name: str = "pair") -> Pair:
     """Write one pair into ``folder`` (``name``_before.tif, ``name``_after.tif, the change mask and the rest).
-
-    Args:
-        changes: buildings built or torn down between the dates (about half each); 0: a sensor pair, no change.
-        after_grid: "same" (the before date's grid), "coarser" (pixels 1.5 times larger, a shifted origin) or
-            "geographic" (EPSG:4326), the later date resampled onto it from the same ground.
-    """
+    ``changes``: buildings built or torn down (about half each; 0: a sensor pair); ``after_grid``: the later date's,
+    "same", "coarser" (pixels 1.5 times larger, a shifted origin) or "geographic" (EPSG:4326), resampled onto it."""
     from affine import Affine
 
     folder = Path(folder)

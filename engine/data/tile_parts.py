@@ -103,8 +103,7 @@ class CellLayout:
     def for_blocks(cls, width: int, height: int, block_w: int, block_h: int, tile: int = 0) -> CellLayout | None:
         """Cells of whole ``block_w`` x ``block_h`` blocks, at least a ``tile`` (and MIN_CELL) a side where the
         image allows, so that a tile takes at most 2 x 2 cells (each read holds Python's lock, so fewer, larger reads
-        hold it less per tile); MIN_CELL where such cells would be too large; None
-        when the blocks are too large to be cells (e.g. a strip the size of the image)."""
+        hold it less per tile); MIN_CELL where such cells would be too large; None when the blocks are too large."""
         block_w, block_h = max(1, int(block_w)), max(1, int(block_h))
         if block_w * block_h > MAX_CELL_PIXELS:
             return None

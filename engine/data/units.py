@@ -114,11 +114,8 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
                      where: str, labels: Sequence[str], remedy: str) -> Scaling | None:
     """Sentinel-2 L2A's digital numbers to reflectance, where the product's metadata says its processing baseline
     (from 04.00: ``(DN + BOA_ADD_OFFSET) / BOA_QUANTIFICATION_VALUE``, the offset -1000 unless stated; before:
-    ``DN / BOA_QUANTIFICATION_VALUE``). None when the metadata do not say it is such a product.
-
-    Raises:
-        DataError: a quantification value, processing baseline or band offset that is stated but no number (or a
-            quantification value <= 0), named with ``where``, the band (``labels``) and ``remedy``.
+    ``DN / BOA_QUANTIFICATION_VALUE``). None when the metadata do not say it is such a product; DataError for a
+    quantification value, processing baseline or band offset stated but no number (or a quantification <= 0).
     """
     said_baseline = next((k for k in BASELINE_KEYS if k in dataset_tags), None)
     baseline = None if said_baseline is None else _float(dataset_tags[said_baseline])
@@ -175,12 +172,7 @@ def _number(value: Any, default: float) -> float | None:
 def gdal_scaling(scales: Sequence[Any], offsets: Sequence[Any], where: str, labels: Sequence[str], kind: str,
                  remedy: str) -> Scaling | None:
     """The bands' scale/offset (GDAL's, or ``kind``'s: a STAC item's ``raster:bands``) as a Scaling (None when
-    every band has 1 and 0).
-
-    Raises:
-        DataError: a scale or offset that is no finite number, or a scale of 0 (every value the same): nonsense
-            metadata, named with ``where`` (the file), the band (``labels``) and ``remedy`` (what to do).
-    """
+    every band has 1 and 0); DataError for a scale or offset that is no finite number, or a scale of 0."""
     scale = tuple(_number(s, 1.0) for s in scales)
     offset = tuple(_number(o, 0.0) for o in offsets)
     for i, (s, o) in enumerate(zip(scale, offset)):
