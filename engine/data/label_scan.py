@@ -136,16 +136,15 @@ def coding_line(mapping: dict[str, int], named: str, class_one: str | None, hint
 
 def label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
     """One line per label file with values outside the configured set, with their pixel counts."""
-    if is_vector_path(path):
-        # Vector counts are classes (already mapped): they must be known classes.
-        bad = {k: v for k, v in counts.items() if not (k.lstrip("-").isdigit() and 0 <= int(k) < len(
-            data_cfg.class_names))}
+    classes = {float(c) for c in range(len(data_cfg.class_names))}
+    if is_vector_path(path):  # vector counts are classes (already mapped): they must be known classes
+        allowed = classes
     elif data_cfg.label_mapping and not data_cfg.strict_labels:
         return []
     else:
-        allowed = ({0.0} | {_as_float(k) for k in data_cfg.label_mapping} if data_cfg.label_mapping else
-                   {float(c) for c in range(len(data_cfg.class_names))} | {float(data_cfg.ignore_index)})
-        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
+        allowed = ({0.0} | {_as_float(k) for k in data_cfg.label_mapping} if data_cfg.label_mapping
+                   else classes | {float(data_cfg.ignore_index)})
+    bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
     return [f"'{path}': {_listing(bad)}"] if bad else []
 
 

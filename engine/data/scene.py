@@ -102,7 +102,14 @@ class SceneReader(SceneLabels, SceneAux):
         self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
         self._date_bands = sum(len(date.bands) for date in self._dates)
         self._setup_aux()
-        self._setup_labels(label_field, label_mapping, label_default_class, ignore_index, label_classes)
+        self.label_field, self.label_mapping, self.label_default_class = label_field, label_mapping, label_default_class
+        self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)
+        self.mapper = LabelMapper(label_mapping, label_default_class, self.ignore_index, self.label_path or "",
+                                  self.label_classes)
+        self._vector: VectorLabels | None = None
+        self.label_same_grid = False
+        if self.label_path is not None:
+            self._setup_label(self.label_path)
         self._setup_region(extent, extent_crs, aoi)
 
     def _open_image(self, bands: list[int] | None, x_bands: list[int] | None) -> None:
@@ -124,7 +131,6 @@ class SceneReader(SceneLabels, SceneAux):
         # the dtype ``read(keep_dtype=True)`` keeps: integers that float32 holds exactly, else float32
         self._exact_dtype = np.dtype(self.vision_dtype if self.vision_dtype in EXACT_IN_FLOAT32 else "float32")
         self._image_masked = has_own_mask(image_ds, (self._read_bands or [1])[0])  # asked once, not per cell
-        self.nodata = image_ds.nodata
         self.georeferenced = self.grid.georeferenced
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
 
@@ -150,17 +156,6 @@ class SceneReader(SceneLabels, SceneAux):
         elif self.grid.crs is None:
             self.callback.warning(f"The {self.role} '{self.image}' has a geotransform but no CRS; map units are "
                                   f"assumed.")
-
-    def _setup_labels(self, field: str | None, mapping: dict[str, int] | None, default_class: int,
-                      ignore_index: int, label_classes: int) -> None:
-        self.label_field, self.label_mapping, self.label_default_class = field, mapping, default_class
-        self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)
-        self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
-                                  self.label_path or "", self.label_classes)
-        self._vector: VectorLabels | None = None
-        self.label_same_grid = False
-        if self.label_path is not None:
-            self._setup_label(self.label_path)
 
     def _setup_region(self, extent: list[float] | None, extent_crs: str | None, aoi: str | None) -> None:
         """The extent / area of interest restricting the labels (training) or the region read (inference)."""

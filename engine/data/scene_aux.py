@@ -133,10 +133,8 @@ class SceneAux:
         return (grid.crs or self.grid.crs, grid.transform, (ds.height, ds.width), nodata.pop())
 
     def read_aux(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-        """Only the aux stream of a tile: (Ca, h//r, w//r) float32 and its validity mask."""
-        if self.selection.x:
-            return read_window(self._open(self.image, "image"), int(col_off), int(row_off), int(width), int(height),
-                               list(self.selection.x))
+        """Only the aux rasters of a tile (no X bands: they come with :meth:`read`'s vision): (Ca, h//r, w//r)
+        float32 and its validity mask."""
         return self._read_aux(tile_grid(self.grid, int(col_off), int(row_off), int(width), int(height)))
 
     def _aux_from_blocks(self, col_off: int, row_off: int, width: int, height: int,
