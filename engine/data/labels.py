@@ -72,8 +72,7 @@ class LabelMapper:
     """Maps raw label values to classes: ``mapping`` {raw: class}, others -> ``default_class``. With ``mapping=None``
     the raw values are the classes (0..255; up to ``classes - 1`` past 255 classes, UInt16 like the class raster)."""
 
-    def __init__(self, mapping: dict[str, int] | None, default_class: int, ignore_index: int, path: str = "",
-                 classes: int = 255):
+    def __init__(self, mapping: dict[str, int] | None, default_class: int, ignore_index: int, path: str, classes: int):
         self.dtype = np.dtype(class_raster_type(max(int(classes), int(ignore_index), 255))[0])
         self.highest = 255 if self.dtype == np.uint8 else 65535
         self.mapping = None if mapping is None else {str(k): int(v) for k, v in mapping.items()}

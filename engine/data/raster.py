@@ -217,13 +217,6 @@ def has_own_mask(dataset: Any, band: int) -> bool:
     return MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
 
 
-def _sized(out_shape: tuple[int, int] | None, count: int | None = None) -> dict[str, Any]:
-    """rasterio's ``out_shape`` argument for a decimated read (none: full resolution)."""
-    if out_shape is None:
-        return {}
-    return {"out_shape": out_shape if count is None else (count, *out_shape)}
-
-
 def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
              bands: list[int] | None = None, masked: bool | None = None,
              out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -241,7 +234,7 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     window = Window(col_off, row_off, width, height)
     shape = out_shape or (height, width)
     try:
-        data = dataset.read(bands, window=window, **_sized(out_shape, len(bands)))
+        data = dataset.read(bands, window=window, out_shape=None if out_shape is None else (len(bands), *out_shape))
     except rasterio.errors.RasterioIOError as exc:
         service = dataset.tags().get(network.SERVICE_TAG)
         if service:
@@ -255,7 +248,7 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     if nodata is not None and not np.isnan(nodata):  # a NaN nodata is caught by isfinite
         ok &= ~(data == nodata).all(axis=0)
     if has_own_mask(dataset, bands[0]) if masked is None else masked:
-        ok &= dataset.read_masks(bands[0], window=window, **_sized(out_shape)) > 0
+        ok &= dataset.read_masks(bands[0], window=window, out_shape=out_shape) > 0
     return data, ok
 
 

@@ -1,10 +1,9 @@
 """One scene: a vision raster, optional aux rasters and an optional label, read tile by tile on the vision grid.
 
-Every tile is a window (col_off, row_off, width, height) of the vision raster's grid, defined in map
-coordinates: the tile transform is ``grid.transform`` composed with ``Affine.translation(col_off, row_off)``.
-A scene's later dates (change detection) are read onto the tile grid and stacked after the image's bands
-(:mod:`.dates`); aux rasters are warped onto the tile's aux grid (:mod:`.scene_aux`); raster labels are warped
-(nearest) onto the tile grid, vector labels reprojected once and rasterised per tile (:mod:`.scene_labels`).
+Every tile is a window (col_off, row_off, width, height) of the vision raster's grid. A scene's later dates
+(change detection) are read onto the tile grid and stacked after the image's bands (:mod:`.dates`); aux rasters are
+warped onto the tile's aux grid (:mod:`.scene_aux`); raster labels are warped (nearest) onto the tile grid, vector
+labels reprojected once and rasterised per tile (:mod:`.scene_labels`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """Pairs of dates of one place for tests, demos and benchmarks, deterministic for a seed.
 
-A place is a textured ground (fields of slowly varying colour) with rectangular "buildings" (bright roofs, a
-shadow on one side). The later date sees the same ground in other light (a gain, an offset and noise per band: a
-season or another sensor), some buildings built and some torn down; the change mask marks where a building appeared
-or vanished, the from-to raster which way (1: built, 2: torn down), and the class rasters of each date the buildings
-(for the post-classification baseline). ``changes=0`` makes a sensor pair: the same place in other light, nothing
-changed, which a change model must not call a change. The later date can be written on another grid (coarser
-pixels, another CRS) to exercise the alignment.
+A place is a textured ground with rectangular "buildings" (bright roofs, a shadow on one side). The later date sees
+the same ground in other light (a gain, an offset and noise per band: a season or another sensor), some buildings
+built and some torn down (:class:`Pair`'s rasters). ``changes=0`` makes a sensor pair: nothing changed, which a
+change model must not call a change. The later date can be written on another grid to exercise the alignment.
 """
 
 from __future__ import annotations
