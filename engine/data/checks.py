@@ -208,8 +208,7 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
     low, high = training_ranges(statistics)
     dtype = np.dtype(dataset.dtypes[bands[0] - 1])
     shift = domain_shift(seen_low, seen_high, low, high, eight_bit_image=dtype.kind in "iu" and dtype.itemsize == 1)
-    far = shift.far
-    if not far:
+    if not (far := shift.far):
         return
     shown = "; ".join(f"band {bands[i]}: {seen_low[i]:.4g}..{seen_high[i]:.4g} here, {low[i]:.4g}..{high[i]:.4g} in "
                       f"training" for i in far[:6]) + ("; ..." if len(far) > 6 else "")

@@ -33,20 +33,16 @@ from .tile_parts import AuxLattice, CellLayout, SharedParts, Window, assemble_wi
 
 @dataclass
 class TileArrays:
-    """What :meth:`SceneReader.read` returns for one tile (raw values, not normalised).
+    """What :meth:`SceneReader.read` returns for one tile (raw values, not normalised)."""
 
-    ``vision`` (Cv, h, w) float32 (or the file's 8/16-bit integer dtype, ``read(keep_dtype=True)``; with later
-    dates (T*Cv, h, w) float32, the dates' bands in time order); ``valid`` (h, w) bool; ``aux`` (Ca, h//r, w//r)
-    float32 or None; ``aux_valid`` (h//r, w//r) bool or None; ``label`` (h, w) uint8 classes with the ignore
-    index, or None; ``transform``: the tile's affine transform in the image CRS.
-    """
-
+    # (Cv, h, w) float32 (or the file's 8/16-bit integer dtype: ``read(keep_dtype=True)``); with later dates
+    # (T*Cv, h, w) float32, the dates' bands in time order
     vision: np.ndarray
-    valid: np.ndarray
-    aux: np.ndarray | None = None
-    aux_valid: np.ndarray | None = None
-    label: np.ndarray | None = None
-    transform: Any = None
+    valid: np.ndarray  # (h, w) bool
+    aux: np.ndarray | None = None  # (Ca, h//r, w//r) float32
+    aux_valid: np.ndarray | None = None  # (h//r, w//r) bool
+    label: np.ndarray | None = None  # (h, w) uint8 classes with the ignore index
+    transform: Any = None  # the tile's affine transform in the image CRS
 
 
 class SceneReader(SceneLabels, SceneAux):
@@ -54,28 +50,24 @@ class SceneReader(SceneLabels, SceneAux):
 
     Args:
         image: the vision raster (all its bands are used unless ``bands``/``x_bands`` select some).
-        aux: aux rasters, any CRS/resolution/extent; the first ``aux_bands_per_file`` bands of each are
-            concatenated in the given order (None = all bands).
+        aux: aux rasters of any CRS/resolution/extent; the first ``aux_bands_per_file`` (None: all) bands of each.
         label: a label raster or a polygon layer (GeoPackage/GeoJSON/Shapefile).
         label_field: vector attribute holding the class; None = every polygon is class 1.
         label_after_field: with ``label_field``, the attribute of the class after a change (from-to classes).
-        label_mapping: {raw value as string: class}; raw values not in it -> ``label_default_class``.
-            None = raw raster values are the classes.
+        label_mapping: {raw value as string: class}, others -> ``label_default_class``; None: raw values are classes.
         ignore_index: label value for nodata, outside the image, and outside ``extent``/``aoi``.
         label_classes: the classes the label may hold (past 255 read as UInt16, as such a class raster is).
         aux_ratio: vision pixels per aux pixel along each axis.
         extent: [xmin, ymin, xmax, ymax] in ``extent_crs`` (default the image CRS) restricting the labels.
         aoi: polygon layer restricting the labels: the labelled area of partial labels (outside: ignored).
         bands: vision bands of the image, from 1 (None = all bands not in ``x_bands``).
-        x_bands: bands of the image read as the aux input at full resolution (CMX's X modality; needs
-            ``aux_ratio`` 1 and no aux rasters).
+        x_bands: image bands read as the aux input at full resolution (CMX's X modality; ``aux_ratio`` 1, no aux).
         role: what ``image`` is to the user, in messages ("image"; evaluation reads a "prediction").
         after: the scene's later dates (change detection): images of the same place, in time order, whose bands
             (the same as ``image``'s, or ``after_bands``) are stacked after the image's in every tile.
         after_bands: each later date's own bands, from 1 (bands picked by name per file); None = ``bands``.
         opened: files open already (the image door's datasets), by path, taken over: closed with the reader.
-        dates_hold_data: every date is known to hold valid pixels (the image door sampled them): no all-nodata
-            check.
+        dates_hold_data: the image door found valid pixels in every date: no all-nodata check.
     """
 
     def __init__(self, image: str, aux: list[str] | tuple[str, ...] = (), label: str | None = None, *,

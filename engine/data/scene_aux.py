@@ -232,13 +232,11 @@ class SceneAux:
         process: a handle of this reader's, closed and dropped as its files' handles are."""
         import rasterio
 
-        key = ("stack", index)
-        sources = [self._aux[i] for i in self._aux_stacks[index].sources]
-        first = self._open(sources[0].path, "aux raster")  # first: it drops the handles of a parent process
-        if key not in self._handles:
-            array = np.concatenate([first.read(sources[0].bands, out_dtype="float32")] + [
-                self._open(src.path, "aux raster").read(src.bands, out_dtype="float32") for src in sources[1:]])
-            stack = self._aux_stacks[index]
+        key, stack = ("stack", index), self._aux_stacks[index]
+        if key not in self._own_handles():  # it drops the handles of a parent process
+            sources = [self._aux[i] for i in stack.sources]
+            array = np.concatenate([self._open(s.path, "aux raster").read(s.bands, out_dtype="float32")
+                                    for s in sources])
             dataset = rasterio.open(f"aux_stack_{index}", "w", driver="MEM", width=array.shape[2],
                                     height=array.shape[1], count=array.shape[0], dtype="float32",
                                     transform=stack.transform, crs=stack.crs)
