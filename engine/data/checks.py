@@ -25,10 +25,8 @@ SAMPLE_WINDOWS, SAMPLE_SIDE = 4, 256  # a 4 x 4 grid of 256-px windows
 MOSTLY_NODATA = 0.5  # an aux raster with more nodata than this is warned about
 SATURATED = 0.5  # an 8-bit aux with more of its valid pixels at the type's limits than this was cut
 COVER = 0.99  # an aux raster covering less of the image (or region) than this is warned about
-# the domain check's percentiles come from at most this many of the sampled pixels, evenly strided: a 2 % point
-# then lies within about 0.2 % of the pixels (one standard error) of where the whole scene puts it, against
-# thresholds that are factors of ten; their percentiles take 0.15 ms a scene instead of 0.9 ms at 16,384 and 10 ms
-# at 65,536 (a bulk run of small scenes pays them every scene)
+# the domain check's percentiles from at most this many sampled pixels, evenly strided: a 2 % point within about
+# 0.2 % of the pixels of the whole scene's, against factors of ten; 0.15 ms a scene (10 ms at 65,536), paid by bulk
 DOMAIN_PIXELS = 4096
 
 

@@ -329,9 +329,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     if parts:
         val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed, tile)
         callback.info(held_out_parts_line(split, parts, train_readers))
-    train_regions, val_windows = split.train_regions, split.val_windows
 
-    sampler = TileSampler(indexes, train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
+    sampler = TileSampler(indexes, split.train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
                           data_cfg.augment, data_cfg.seed)
     fg = sum(ix.fg_pixels for ix in indexes)
     labelled = sum(ix.labelled_pixels for ix in indexes)
@@ -345,12 +344,12 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
                          f"{mention('data.label_mapping')} and {mention('data.label_default_class')}, or label some "
                          f"background.")
 
-    vision_stats, aux_stats = training_statistics(data_cfg, train_readers, indexes, train_regions, callback)
+    vision_stats, aux_stats = training_statistics(data_cfg, train_readers, indexes, split.train_regions, callback)
     common = {"vision_stats": vision_stats, "aux_stats": aux_stats, "tile_size": tile,
               "aux_ratio": data_cfg.aux_ratio, "ignore_index": data_cfg.ignore_index}
     train_ds = TrainTileDataset(train_kw, sampler, data_cfg.tiles_per_epoch, **common)
     train_ds.swap_dates = swappable(list(data_cfg.class_names))
-    val_ds = GridTileDataset(train_kw if holdout else val_kw, val_windows, **common)
+    val_ds = GridTileDataset(train_kw if holdout else val_kw, split.val_windows, **common)
     if len(val_ds) == 0:
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
     by_name = bands_by_name(data_cfg.bands)

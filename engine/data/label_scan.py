@@ -27,7 +27,7 @@ SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
 
 
 def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
-               held_out: list[Region] | None = None) -> tuple[CellIndex, dict[str, int], int, int]:
+               held_out: list[Region]) -> tuple[CellIndex, dict[str, int], int, int]:
     """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground and
     the labelled pixels inside its ``held_out`` validation regions (0 without one), in one pass."""
     cell = DEFAULT_CELL
@@ -51,7 +51,7 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
             labelled = classes != data_cfg.ignore_index
             foreground = labelled & (classes != 0)
             builder.add(col, row, foreground, labelled)
-            for part in held_out or []:
+            for part in held_out:
                 held_out_fg += _pixels_inside(foreground, col, row, part)
                 held_out_labelled += _pixels_inside(labelled, col, row, part)
     if not raster:

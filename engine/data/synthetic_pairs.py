@@ -97,7 +97,7 @@ def make_pair(folder: str | Path, seed: int = 0, size: int = 128, bands: int = 3
     rng = np.random.default_rng([int(seed), 63])
     ground = _ground(rng, size, bands)
     boxes = _buildings(rng, size, buildings + changes)
-    built = boxes[:changes // 2 + changes % 2] if changes else []
+    built = boxes[:(changes + 1) // 2]
     torn = boxes[len(built):changes]
     stay = boxes[changes:]
     roof = rng.uniform(0.7, 0.95, bands)
