@@ -166,7 +166,7 @@ class _TileDataset(torch.utils.data.Dataset):
         if self._scenes_kept_with is not self.vision_stats:  # new statistics: the kept values are stale
             self._scenes_kept, self._scenes_kept_with = {}, self.vision_stats
         if scene not in self._scenes_kept:
-            height, width = reader.shape
+            height, width = reader.grid.shape
             held = sum(sum(a.nbytes for a in k) for k in self._scenes_kept.values() if k is not None)
             fits = held + (4 * reader.vision_bands + 2) * height * width <= KEPT_SCENE_BYTES
             whole = None

@@ -190,10 +190,6 @@ class SceneReader(SceneLabels, SceneAux):
     def crs_wkt(self) -> str | None:
         return None if self.grid.crs is None else self.grid.crs.to_wkt()
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.grid.shape
-
     def region_window(self) -> tuple[int, int, int, int]:
         """(col_off, row_off, width, height) of the image part inside the extent/AOI (whole image if none)."""
         if self.region.empty:

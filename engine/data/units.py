@@ -1,12 +1,7 @@
-"""Values in the units a model expects: the range it records, what the product says about its own units, and
-whether an input's values lie far outside.
-
-A model records the value range it expects of its inputs (``value_range``: reflectance 0-1, digital numbers
-0-10000, 8-bit 0-255); one that records none is judged by its band statistics. An input whose sampled values
-(2-98 %) lie far outside that range is brought into it when the product says how: GDAL's band scale and offset,
-Sentinel-2 L2A's processing-baseline offset (``BOA_ADD_OFFSET``, -1000 from baseline 04.00, with
-``BOA_QUANTIFICATION_VALUE`` 10000), a STAC item's ``raster:bands`` scale and offset. Otherwise the caller
-warns, naming the bands, their range and the expected one (an error under strict inputs). Torch-free.
+"""Values in the units a model expects: the range it records (``value_range``, else its band statistics), whether an
+input's sampled values (2-98 %) lie far outside, and what the product says about its own units to bring them in:
+GDAL's band scale and offset, Sentinel-2 L2A's processing-baseline offset, a STAC item's ``raster:bands``. The rules
+and messages: docs/inputs.md, "Units". Torch-free.
 """
 
 from __future__ import annotations
