@@ -95,18 +95,16 @@ class _TileDataset(torch.utils.data.Dataset):
         self.tile_size = tile_size
         self.aux_ratio = aux_ratio
         self.ignore_index = ignore_index
-        self._readers: OrderedDict[int, SceneReader] = OrderedDict()
-        self._env: Any = None
-        self._env_pid: int | None = None
-        self._scenes_kept: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {}
-        self._scenes_kept_with: Any = None
+        self.__dict__.update(self._own_state())
+
+    def _own_state(self) -> dict[str, Any]:
+        """What each process holds of its own, never pickled (a loader worker opens and keeps its own): the open
+        readers, its GDAL environment and the scenes kept (scene -> (vision, validity, classes) or None)."""
+        return {"_readers": OrderedDict(), "_env": None, "_env_pid": None, "_scenes_kept": {},
+                "_scenes_kept_with": None}
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_readers"] = OrderedDict()
-        state["_env"] = state["_env_pid"] = None
-        state["_scenes_kept"], state["_scenes_kept_with"] = {}, None  # a loader worker keeps its own
-        return state
+        return {**self.__dict__, **self._own_state()}
 
     def reader(self, scene: int) -> SceneReader:
         """The process's reader of ``scene`` (opened on first use, least recently used closed beyond the cap)."""
@@ -238,14 +236,9 @@ class GridTileDataset(_TileDataset):
     def __init__(self, scenes: list[dict[str, Any]], windows: list[tuple[int, int, int, Region]], **kwargs: Any):
         super().__init__(scenes, **kwargs)
         self.windows = windows  # (scene, col, row, region)
-        self._kept: dict[int, dict[str, torch.Tensor]] = {}
-        self._kept_bytes = 0
-        self._kept_with: tuple[Any, ...] = ()
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_kept"], state["_kept_bytes"], state["_kept_with"] = {}, 0, ()
-        return state
+    def _own_state(self) -> dict[str, Any]:  # and the tiles kept (index -> sample)
+        return {**super()._own_state(), "_kept": {}, "_kept_bytes": 0, "_kept_with": ()}
 
     def __len__(self) -> int:
         return len(self.windows)

@@ -82,16 +82,15 @@ class SceneAux:
         stacks: list[_AuxStack] = []
         size = 0
         for index, src in enumerate(self._aux):
-            last = stacks[-1] if stacks else None
             nbytes = 4 * len(src.bands) * int(np.prod(src.grid_key[2])) if src.grid_key is not None else 0
-            if (last is not None and src.grid_key is not None and src.grid_key == self._aux[last.sources[-1]].grid_key
+            if (stacks and src.grid_key is not None and src.grid_key == self._aux[stacks[-1].sources[-1]].grid_key
                     and size + nbytes <= STACK_BYTES):
-                last.sources.append(index)
+                stacks[-1].sources.append(index)
                 size += nbytes
-                continue
-            size = nbytes
-            crs, transform, _, nodata = src.grid_key or (None, None, None, None)
-            stacks.append(_AuxStack([index], transform, crs, nodata))
+            else:
+                size = nbytes
+                crs, transform, _, nodata = src.grid_key or (None, None, None, None)
+                stacks.append(_AuxStack([index], transform, crs, nodata))
         return stacks
 
     def _setup_aux_file(self, path: str) -> _AuxSource:
