@@ -338,10 +338,8 @@ class SceneReader(SceneLabels, SceneAux):
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handles"] = {}  # GDAL handles cannot be pickled; reopened lazily
-        state["parts"] = None  # thread locks: shared by threads, not processes (a process plans its own)
-        return state
+        # GDAL handles cannot be pickled (reopened lazily); parts hold thread locks (a process plans its own)
+        return {**self.__dict__, "_handles": {}, "parts": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
