@@ -52,8 +52,7 @@ class AugmentParams:
     clahe_grid: int = 8
 
     @property
-    def resamples(self) -> bool:
-        """Whether step 1 (resampling) is needed at all."""
+    def resamples(self) -> bool:  # step 1 of the module doc
         return self.scale != 1.0 or self.angle != 0.0
 
 
@@ -119,15 +118,12 @@ def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentPar
 
 def _sampling_grid(angle_deg: float, size: int, k90: int = 0, hflip: bool = False,
                    vflip: bool = False) -> np.ndarray:
-    """(size, size, 2) normalised input coordinates (x, y) of the output pixel centres, rotated about the centre.
+    """(size, size, 2) normalised input coordinates (x, y) of the output pixel centres, rotated about the centre
+    (the scale is realised by the pixel counts of input S and output T).
 
-    Input window and output tile cover the same footprint before rotation, so only the rotation remains; the
-    scale is realised by the different pixel counts of input (S) and output (T). Numpy, not ``affine_grid``:
-    small torch ops pay for thread hand-offs on busy CPUs, and this runs per sample. The exact quarter turns and
-    flips of step 2 (``k90``, ``hflip``, ``vflip``) are applied to the grid's points, not to the resampled arrays:
-    each output pixel samples the same input point, so the values are those of resampling, then turning and
-    flipping, bit for bit (the same products of the same pixel centres, laid out turned), without copying every
-    resampled array again (a turned or flipped view is strided).
+    Numpy, not ``affine_grid``: small torch ops pay for thread hand-offs on busy CPUs, and this runs per sample.
+    The quarter turns and flips of step 2 are laid onto the grid's points: the values of resampling, then turning
+    and flipping, bit for bit, without copying every resampled array again (a turned or flipped view is strided).
     """
     a = math.radians(angle_deg)
     c, s = math.cos(a), math.sin(a)
@@ -226,9 +222,6 @@ def augment_tile(vision: np.ndarray | torch.Tensor, valid: np.ndarray | torch.Te
                  aux: np.ndarray | torch.Tensor | None, label: np.ndarray | torch.Tensor | None, params: AugmentParams,
                  tile_size: int, aux_ratio: int,
                  ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Photometric (vision only, valid pixels) then joint geometric augmentation; see the module doc.
-
-    Returns torch tensors (vision float32, aux float32 or None, label int64 or None).
-    """
+    """Photometric (vision only, valid pixels) then joint geometric augmentation (:func:`geometric`)."""
     vision = photometric(_np(vision), _np(valid), params)
     return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)

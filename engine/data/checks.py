@@ -1,8 +1,6 @@
 """Data checks with numbers, run by training and segmentation alike once a scene is open and before any tile
-is read: aux rasters with no valid pixel (an error), aux rasters that are mostly nodata, 8-bit integer aux whose
-values were cut at the type's limits or cannot hold the model's aux statistics, NaN/inf in the image, aux
-rasters that cover only part of the image (warnings naming the file and the fraction), and (segmentation) an
-image whose values are far from the model's training statistics.
+is read: an aux raster with no valid pixel is an error; the rest (mostly nodata, cut or too narrow 8-bit aux,
+NaN/inf in the image, part cover, values far from the model's training) are warnings naming the file and fraction.
 
 Each check reads at most a bounded sample of the file (the whole file when it is small, else a grid of
 windows), so it costs about the same on a 64-px test scene and on a 40,000-px one.
@@ -17,19 +15,18 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..errors import DataError
+from .align import covered_fraction
 from .domain_shift import Shift, domain_shift, training_ranges
 from .normalize import BandStatistics
-from .raster import RasterGrid, grid_of, read_raw
+from .raster import RasterGrid, grid_of, open_raster, read_raw
 
 WHOLE_FILE_PIXELS = 1024 * 1024  # smaller files are read whole; larger ones through SAMPLE_WINDOWS windows
 SAMPLE_WINDOWS, SAMPLE_SIDE = 4, 256  # a 4 x 4 grid of 256-px windows
 MOSTLY_NODATA = 0.5  # an aux raster with more nodata than this is warned about
 SATURATED = 0.5  # an 8-bit aux with more of its valid pixels at the type's limits than this was cut
 COVER = 0.99  # an aux raster covering less of the image (or region) than this is warned about
-# the domain check's percentiles come from at most this many of the sampled pixels, evenly strided: a 2 % point
-# then lies within about 0.2 % of the pixels (one standard error) of where the whole scene puts it, against
-# thresholds that are factors of ten; their percentiles take 0.15 ms a scene instead of 0.9 ms at 16,384 and 10 ms
-# at 65,536 (a bulk run of small scenes pays them every scene)
+# the domain check's percentiles from at most this many sampled pixels, evenly strided: a 2 % point within about
+# 0.2 % of the pixels of the whole scene's, against factors of ten; 0.15 ms a scene (10 ms at 65,536), paid by bulk
 DOMAIN_PIXELS = 4096
 
 
@@ -61,11 +58,8 @@ def _pixels(n: int, total: int, sampled: bool) -> str:
 def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callback,
                      warnings: list[str] | None = None, statistics: BandStatistics | None = None,
                      first_channel: int = 0) -> None:
-    """Refuse an aux raster with no valid pixel; warn when it is mostly nodata or its 8-bit values were cut.
-
-    ``statistics``: the model's aux statistics (segmentation), whose channels ``first_channel`` onwards belong
-    to this file: an 8-bit integer file that cannot hold them is warned about.
-    """
+    """Refuse an aux raster with no valid pixel; warn when it is mostly nodata, its 8-bit values were cut, or (an
+    8-bit file) it cannot hold the model's aux ``statistics`` whose channels ``first_channel`` onwards are its."""
     values, valid, sampled = sample_values(dataset, bands)
     count = int(valid.sum())
     if count == 0:
@@ -106,8 +100,6 @@ def date_cover_warning(target: RasterGrid, later: RasterGrid, path: str, image: 
                        then: str) -> str | None:
     """The warning for a later date (``path``, grid ``later``) covering less than COVER of ``target`` (``what``
     ``image``: the first date or its region, in words; ``then``: what the run does about it), or None."""
-    from .align import covered_fraction
-
     if not later.georeferenced or not target.georeferenced:
         return None  # pixel space: the dates are the same size, pixel for pixel (said elsewhere)
     share = covered_fraction(target, dataclasses.replace(later, crs=later.crs or target.crs))
@@ -136,9 +128,6 @@ def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None 
     """Every aux file of an open SceneReader: values (no valid pixel, mostly nodata, 8-bit limits) and cover
     of ``target`` (default the whole image; ``limit``: how to leave the rest out): warned when an aux raster's
     footprint covers less than COVER of it."""
-    from .align import covered_fraction
-    from .raster import open_raster
-
     channel = 0
     for path, bands in zip(reader.aux_paths, [list(range(1, n + 1)) for n in reader.aux_file_bands]):
         dataset = open_raster(path, "aux raster")
@@ -195,14 +184,12 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
                        callback: Callback, warnings: list[str] | None = None, strict: bool = False,
                        strict_hint: str = "", seen: Any = None, named: str | None = None) -> None:
     """Warn (``strict``: DataError) when the image's values are in other units or from another sensor than the
-    model's training data (:func:`~engine.data.domain_shift.domain_shift`: DN given to a reflectance model, 0-1
-    given to a 0-255 model, an 8-bit export, another product). A scene of the same product that is darker,
-    brighter or narrower than the training scenes passes silently.
+    model's training data (:func:`~engine.data.domain_shift.domain_shift`); a darker, brighter or narrower scene of
+    the same product passes silently.
 
-    ``bands``: the image's 1-based bands the model reads, in the order of ``statistics``. Reads the same bounded
-    sample as the other checks, unless ``seen`` (``low``, ``high``, ``sampled``: the image door's
-    ``SeenValues`` of these bands) says what it holds already. ``named``: how messages name the image instead of
-    by ``path`` (a web layer, whose window is a temporary file).
+    ``bands``: the image's 1-based bands the model reads, in the order of ``statistics``. ``seen``: the image
+    door's ``SeenValues`` of these bands (``low``, ``high``, ``sampled``), else the bounded sample is read.
+    ``named``: how messages name the image instead of by ``path`` (a web layer, whose window is a temporary file).
     """
     if statistics.bands != len(bands):
         return  # the band count check says so
@@ -219,8 +206,7 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
     low, high = training_ranges(statistics)
     dtype = np.dtype(dataset.dtypes[bands[0] - 1])
     shift = domain_shift(seen_low, seen_high, low, high, eight_bit_image=dtype.kind in "iu" and dtype.itemsize == 1)
-    far = shift.far
-    if not far:
+    if not (far := shift.far):
         return
     shown = "; ".join(f"band {bands[i]}: {seen_low[i]:.4g}..{seen_high[i]:.4g} here, {low[i]:.4g}..{high[i]:.4g} in "
                       f"training" for i in far[:6]) + ("; ..." if len(far) > 6 else "")

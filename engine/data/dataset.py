@@ -1,10 +1,8 @@
 """Torch datasets of (vision, aux, label) tiles, and the data summary (``summary``) of the model bundle.
 
-``build_datasets`` does the one-off work in the main process: resolve scenes, check that all scenes agree on
-bands, scan every label once (raw value counts for the label check, and a coarse per-scene index of labelled
-and foreground cells for sampling: :mod:`.label_scan`), split off validation bands when no validation scenes are
-given (see :mod:`.sampling`), and compute robust per-band statistics of the vision and aux streams over valid
-pixels of random training tiles (:mod:`.training_stats`).
+``build_datasets`` does the one-off work in the main process: scenes resolved and checked to agree, every label
+scanned once (:mod:`.label_scan`), validation held out when no validation scenes are given (:mod:`.holdout`), and
+the band statistics of random training tiles (:mod:`.training_stats`).
 
 The datasets are cheap to pickle: they hold scene settings and numpy indexes, never open files. Each process
 (the main one or a DataLoader worker) opens its own :class:`SceneReader` per scene on first use and keeps it
@@ -82,9 +80,9 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
 
 
 class _TileDataset(torch.utils.data.Dataset):
-    """Shared reading/normalising; readers are opened lazily per process and never pickled. ``with_coords``: the
-    samples carry ``coords``, their window centre's (year, day of year, latitude, longitude), NaN where unknown
-    (set for a model whose encoder takes them)."""
+    """Shared reading/normalising; readers are opened lazily per process and never pickled. ``with_coords`` (set
+    for a model whose encoder takes them): samples carry ``coords``, their window centre's (year, day of year,
+    latitude, longitude), NaN where unknown."""
 
     with_coords = False
     keeps_scenes = False  # training: each scene read once and cut for its tiles (``_scene_kept``)
@@ -97,22 +95,20 @@ class _TileDataset(torch.utils.data.Dataset):
         self.tile_size = tile_size
         self.aux_ratio = aux_ratio
         self.ignore_index = ignore_index
-        self._readers: OrderedDict[int, SceneReader] = OrderedDict()
-        self._env: Any = None
-        self._env_pid: int | None = None
-        self._scenes_kept: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {}
-        self._scenes_kept_with: Any = None
+        self.__dict__.update(self._own_state())
+
+    def _own_state(self) -> dict[str, Any]:
+        """What each process holds of its own, never pickled (a loader worker opens and keeps its own): the open
+        readers, its GDAL environment and the scenes kept (scene -> (vision, validity, classes) or None)."""
+        return {"_readers": OrderedDict(), "_env": None, "_env_pid": None, "_scenes_kept": {},
+                "_scenes_kept_with": None}
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_readers"] = OrderedDict()
-        state["_env"] = state["_env_pid"] = None
-        state["_scenes_kept"], state["_scenes_kept_with"] = {}, None  # a loader worker keeps its own
-        return state
+        return {**self.__dict__, **self._own_state()}
 
-    def _ensure_env(self) -> None:
-        """Keep one GDAL environment open per process: rasterio otherwise starts one per warp, each at a cost."""
-        if self._env_pid != os.getpid():
+    def reader(self, scene: int) -> SceneReader:
+        """The process's reader of ``scene`` (opened on first use, least recently used closed beyond the cap)."""
+        if self._env_pid != os.getpid():  # one GDAL environment a process: rasterio otherwise starts one per warp
             import rasterio
 
             if self._env_pid is not None:  # forked copy of a parent's readers: drop, never close, them
@@ -120,10 +116,6 @@ class _TileDataset(torch.utils.data.Dataset):
             self._env = rasterio.Env()
             self._env.__enter__()
             self._env_pid = os.getpid()
-
-    def reader(self, scene: int) -> SceneReader:
-        """The process's reader of ``scene`` (opened on first use, least recently used closed beyond the cap)."""
-        self._ensure_env()
         reader = self._readers.get(scene)
         if reader is None:
             # a worker re-opens the scene: what its opening says, build_datasets said once already
@@ -161,23 +153,18 @@ class _TileDataset(torch.utils.data.Dataset):
             label = np.where(inside, label, np.uint8(self.ignore_index))
         if kept is None:
             vision = self.vision_stats.apply(vision, valid)
-        aux = None
-        if self.aux_stats is not None and tile_aux[0] is not None:
-            aux = self.aux_stats.apply(*tile_aux)
+        aux = self.aux_stats.apply(*tile_aux) if self.aux_stats is not None and tile_aux[0] is not None else None
         return vision, valid, aux, label
 
     def _scene_kept(self, scene: int, reader: SceneReader) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(normalised vision, validity, classes) of the whole scene, read once per process while the scenes fit
-        ``KEPT_SCENE_BYTES``: every tile then cuts its window instead of reading, mapping and normalising it again.
-        Only where a window's values are those of the whole scene's at the same pixels: an image and a label raster
-        on one grid, no extent or AOI, one date, no X bands (warps and rasterised polygons of a window may differ
-        from the whole's at their edges); None for the others, which are read tile by tile."""
+        """(normalised vision, validity, classes) of the whole scene (module doc); None where a window's values may
+        differ from the whole's at its edges (warps, rasterised polygons, X bands): read tile by tile."""
         if not self.keeps_scenes:
             return None
         if self._scenes_kept_with is not self.vision_stats:  # new statistics: the kept values are stale
             self._scenes_kept, self._scenes_kept_with = {}, self.vision_stats
         if scene not in self._scenes_kept:
-            height, width = reader.shape
+            height, width = reader.grid.shape
             held = sum(sum(a.nbytes for a in k) for k in self._scenes_kept.values() if k is not None)
             fits = held + (4 * reader.vision_bands + 2) * height * width <= KEPT_SCENE_BYTES
             whole = None
@@ -190,8 +177,7 @@ class _TileDataset(torch.utils.data.Dataset):
 
     def _sample(self, vision: torch.Tensor, aux: torch.Tensor | None, label: torch.Tensor, scene: int, col: int,
                 row: int, size: int) -> dict[str, torch.Tensor]:
-        """The sample of the ``size``-px window at (col, row) of ``scene``; ``coords``: (4,) year, day of year,
-        latitude, longitude of the window's centre (NaN where unknown)."""
+        """The sample of the ``size``-px window at (col, row) of ``scene`` (``coords``: see the class doc)."""
         sample = {"vision": vision, "labels": label}
         if aux is not None:
             sample["aux"] = aux
@@ -202,19 +188,16 @@ class _TileDataset(torch.utils.data.Dataset):
 
 
 class TrainTileDataset(_TileDataset):
-    """Random augmented training tiles; ``len`` = tiles per epoch; reproducible from (seed, epoch, index).
-
-    The epoch lives in a shared-memory tensor, so ``set_epoch`` also reaches persistent DataLoader workers
-    (call it before iterating the loader for that epoch).
+    """Random augmented training tiles; ``len`` = tiles per epoch; reproducible from (seed, epoch, index). The
+    epoch lives in a shared-memory tensor, so ``set_epoch`` (before iterating the loader) reaches persistent workers.
     """
 
     keeps_scenes = True
 
-    def __init__(self, scenes: list[dict[str, Any]], sampler: TileSampler, length: int, augment: bool, **kwargs: Any):
+    def __init__(self, scenes: list[dict[str, Any]], sampler: TileSampler, length: int, **kwargs: Any):
         super().__init__(scenes, **kwargs)
         self.sampler = sampler
         self.length = int(length)
-        self.augment = augment
         self.swap_dates = False  # a change mask's dates may be swapped (build_datasets sets it from the classes)
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
 
@@ -246,25 +229,16 @@ class TrainTileDataset(_TileDataset):
 
 
 class GridTileDataset(_TileDataset):
-    """A fixed grid of non-overlapping tiles over validation regions, no augmentation.
-
-    Tiles that stick out of a region or image are padded: labels ``ignore_index``, inputs 0. The same tiles are
-    validated every epoch, so each is read, warped and normalised once and kept (up to ``KEPT_TILE_BYTES`` per
-    process; copies are handed out): the same values, read once. Kept tiles are dropped when the statistics or
-    the coordinates they were made with change, and never pickled (a loader worker keeps its own).
-    """
+    """A fixed grid of non-overlapping tiles over validation regions, no augmentation; tiles that stick out of a
+    region or image are padded (labels ``ignore_index``, inputs 0). The same tiles are validated every epoch, so
+    each is read once and kept (up to ``KEPT_TILE_BYTES`` per process, never pickled)."""
 
     def __init__(self, scenes: list[dict[str, Any]], windows: list[tuple[int, int, int, Region]], **kwargs: Any):
         super().__init__(scenes, **kwargs)
         self.windows = windows  # (scene, col, row, region)
-        self._kept: dict[int, dict[str, torch.Tensor]] = {}
-        self._kept_bytes = 0
-        self._kept_with: tuple[Any, ...] = ()
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_kept"], state["_kept_bytes"], state["_kept_with"] = {}, 0, ()
-        return state
+    def _own_state(self) -> dict[str, Any]:  # and the tiles kept (index -> sample)
+        return {**super()._own_state(), "_kept": {}, "_kept_bytes": 0, "_kept_with": ()}
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -304,12 +278,9 @@ def _cut(whole: np.ndarray, col: int, row: int, size: int, fill: Any) -> np.ndar
 # ----------------------------------------------------------------------------------------- building
 def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tuple[
         TrainTileDataset, GridTileDataset, DataSummary]:
-    """Resolve scenes, check labels, compute statistics and build the training and validation datasets.
-
-    Raises:
-        DataError: missing/incomplete/unreadable data, scenes with different bands, label values outside the
-            configured set (with counts per value and file), a training label with no labelled pixel.
-    """
+    """Resolve scenes, check labels, compute statistics and build the training and validation datasets; DataError
+    for missing/incomplete/unreadable data, scenes with different bands, label values outside the configured set
+    (with counts per value and file), a training label with no labelled pixel."""
     callback = callback or Callback()
     train_specs, val_specs = resolve_scenes(data_cfg, callback)
     if data_cfg.x_bands and any(s.aux for s in train_specs + val_specs):
@@ -351,9 +322,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     if parts:
         val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed)
         callback.info(held_out_parts_line(split, parts, train_readers))
-    train_regions, val_windows = split.train_regions, split.val_windows
 
-    sampler = TileSampler(indexes, train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
+    sampler = TileSampler(indexes, split.train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
                           data_cfg.augment, data_cfg.seed)
     fg = sum(ix.fg_pixels for ix in indexes)
     labelled = sum(ix.labelled_pixels for ix in indexes)
@@ -367,27 +337,28 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
                          f"{mention('data.label_mapping')} and {mention('data.label_default_class')}, or label some "
                          f"background.")
 
-    vision_stats, aux_stats = training_statistics(data_cfg, train_readers, indexes, train_regions, callback)
+    vision_stats, aux_stats = training_statistics(data_cfg, train_readers, indexes, split.train_regions, callback)
     common = {"vision_stats": vision_stats, "aux_stats": aux_stats, "tile_size": tile,
               "aux_ratio": data_cfg.aux_ratio, "ignore_index": data_cfg.ignore_index}
-    train_ds = TrainTileDataset(train_kw, sampler, data_cfg.tiles_per_epoch, augment=True, **common)
+    train_ds = TrainTileDataset(train_kw, sampler, data_cfg.tiles_per_epoch, **common)
     train_ds.swap_dates = swappable(list(data_cfg.class_names))
-    val_ds = GridTileDataset(train_kw if holdout else val_kw, val_windows, **common)
+    val_ds = GridTileDataset(train_kw if holdout else val_kw, split.val_windows, **common)
     if len(val_ds) == 0:
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
-    gsd = [float(abs(v)) for v in first.gsd]
     by_name = bands_by_name(data_cfg.bands)
+    in_parts = bool(parts) and len(parts) == len(train_readers)
     metadata = DataMetadata(
         vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
         aux_stats=aux_stats,
         aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir and first.aux_channels else [],
         aux_bands_per_file=data_cfg.aux_bands_used, aux_ratio=data_cfg.aux_ratio,
         class_names=list(data_cfg.class_names), class_colors=list(data_cfg.class_colors), tile_size=tile,
-        gsd=gsd, crs=first.crs_wkt, latitude=scenes_latitude(first.crs_wkt, [r.grid.bounds for r in train_readers]),
-        label_mapping=dict(data_cfg.label_mapping),
-        label_default_class=data_cfg.label_default_class, ignore_index=data_cfg.ignore_index,
+        gsd=[float(abs(v)) for v in first.gsd], crs=first.crs_wkt,
+        latitude=scenes_latitude(first.crs_wkt, [r.grid.bounds for r in train_readers]),
+        label_mapping=dict(data_cfg.label_mapping), label_default_class=data_cfg.label_default_class,
+        ignore_index=data_cfg.ignore_index,
         num_classes=data_cfg.num_classes, train_scenes=len(train_readers), val_scenes=len(val_readers),
-        validation=("parts of the labelled area held out of training" if parts and len(parts) == len(train_readers)
+        validation=("parts of the labelled area held out of training" if in_parts
                     else "strips of the training scenes held out of training" if holdout else "separate scenes"),
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
@@ -404,7 +375,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     elif first.selection.active:
         callback.info(f"Band selection of the {first.image_bands}-band images: "
                       f"{first.selection.describe(first.image_bands)}.")
-    strips = (" (parts of the labelled area held out of training)" if parts and len(parts) == len(train_readers)
+    strips = (" (parts of the labelled area held out of training)" if in_parts
               else " (strips of the scenes held out of training)" if holdout else "")
     callback.info(f"Data: {metadata.vision_bands} vision band(s), {metadata.aux_channels} aux channel(s), "
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles{strips}, "
@@ -425,10 +396,8 @@ def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:
                             f"'{first.image}' has {first.aux_file_bands}; give every scene the same aux files (the "
                             f"same number, in the same order, with the same bands), or set "
                             f"{mention('data.aux_bands_per_file')} to use the first N bands of each.")
-    gsds = [abs(r.gsd[0]) for r in readers]
-    if max(gsds) > 1.5 * min(gsds):
-        first_gsd = gsds[0]
-        odd = [r.image for r, g in zip(readers, gsds) if g > 1.5 * first_gsd or g < first_gsd / 1.5]
-        if odd:
-            first.callback.warning(f"Pixel sizes differ by more than 50 % between scenes (e.g. {odd[:3]}); the "
-                                   "model learns one scale, so resample the imagery to a common resolution.")
+    first_gsd = abs(first.gsd[0])
+    odd = [r.image for r in readers if not first_gsd / 1.5 <= abs(r.gsd[0]) <= 1.5 * first_gsd]
+    if odd:
+        first.callback.warning(f"Pixel sizes differ by more than 50 % between scenes (e.g. {odd[:3]}); the "
+                               "model learns one scale, so resample the imagery to a common resolution.")

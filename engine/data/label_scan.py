@@ -27,7 +27,7 @@ SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
 
 
 def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
-               held_out: list[Region] | None = None) -> tuple[CellIndex, dict[str, int], int, int]:
+               held_out: list[Region]) -> tuple[CellIndex, dict[str, int], int, int]:
     """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground and
     the labelled pixels inside its ``held_out`` validation regions (0 without one), in one pass."""
     cell = DEFAULT_CELL
@@ -51,7 +51,7 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
             labelled = classes != data_cfg.ignore_index
             foreground = labelled & (classes != 0)
             builder.add(col, row, foreground, labelled)
-            for part in held_out or []:
+            for part in held_out:
                 held_out_fg += _pixels_inside(foreground, col, row, part)
                 held_out_labelled += _pixels_inside(labelled, col, row, part)
     if not raster:
@@ -60,12 +60,8 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
 
 
 def labelled_share_line(reader: SceneReader, index: CellIndex, data_cfg: DataConfig) -> str:
-    """What the log says of one training scene: how much of it is labelled, and what its unlabelled pixels mean.
-
-    With a labelled area (the scene's ``aoi``), pixels outside it are ignored (partial labels). Without one, polygon
-    labels keep their meaning of always: every pixel outside the polygons is class 0, which teaches the model that
-    whatever was not drawn is background, so the line says how to label part of a scene instead.
-    """
+    """What the log says of one training scene: how much of it is labelled, and what its unlabelled pixels mean
+    (without a labelled area, every pixel outside label polygons is class 0: the line says how to label a part)."""
     name = Path(reader.image).name
     share = 100.0 * index.labelled_pixels / max(reader.grid.width * reader.grid.height, 1)
     if reader.aoi:
@@ -140,16 +136,15 @@ def coding_line(mapping: dict[str, int], named: str, class_one: str | None, hint
 
 def label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
     """One line per label file with values outside the configured set, with their pixel counts."""
-    if is_vector_path(path):
-        # Vector counts are classes (already mapped): they must be known classes.
-        bad = {k: v for k, v in counts.items() if not (k.lstrip("-").isdigit() and 0 <= int(k) < len(
-            data_cfg.class_names))}
+    classes = {float(c) for c in range(len(data_cfg.class_names))}
+    if is_vector_path(path):  # vector counts are classes (already mapped): they must be known classes
+        allowed = classes
     elif data_cfg.label_mapping and not data_cfg.strict_labels:
         return []
     else:
-        allowed = ({0.0} | {_as_float(k) for k in data_cfg.label_mapping} if data_cfg.label_mapping else
-                   {float(c) for c in range(len(data_cfg.class_names))} | {float(data_cfg.ignore_index)})
-        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
+        allowed = ({0.0} | {_as_float(k) for k in data_cfg.label_mapping} if data_cfg.label_mapping
+                   else classes | {float(data_cfg.ignore_index)})
+    bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
     return [f"'{path}': {_listing(bad)}"] if bad else []
 
 
@@ -179,10 +174,10 @@ def _as_float(key: str) -> float:
         return math.nan
 
 
-def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]] | None = None) -> str:
+def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]]) -> str:
     """What to change when label values are outside the configured set (``counts``: label file -> raw value ->
     pixels, of the rasters scanned)."""
-    classes = _class_numbers(counts or {}, data_cfg.ignore_index)
+    classes = _class_numbers(counts, data_cfg.ignore_index)
     if data_cfg.label_mapping:
         default = data_cfg.label_default_class
         hint = (f"Raw 0 is class {default} ({mention('data.label_default_class')}); every other raw value must be in "
@@ -202,18 +197,11 @@ def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]] | Non
 def _class_numbers(counts: dict[str, dict[str, int]], ignore_index: int) -> int:
     """How many classes the raw values make when they are class numbers (whole numbers 0..254 of raster labels,
     the ignore value aside); 0 when they cannot be."""
-    top = -1
-    for path, values in counts.items():
-        if is_vector_path(path):
-            continue
-        for key in values:
-            value = _as_float(key)
-            if value == ignore_index:
-                continue
-            if not (value.is_integer() and 0 <= value < 255):
-                return 0
-            top = max(top, int(value))
-    return top + 1
+    found = {_as_float(key) for path, values in counts.items() if not is_vector_path(path) for key in values}
+    found.discard(float(ignore_index))
+    if not all(value.is_integer() and 0 <= value < 255 for value in found):
+        return 0
+    return int(max(found, default=-1)) + 1
 
 
 @dataclass

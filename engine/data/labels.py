@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..callbacks import QuietCallback
 from ..errors import DataError, mention
 from ..io.writers import class_raster_type
 from .raster import RasterGrid
@@ -68,14 +69,10 @@ def _check_fields(layer: Any, path: str, role: str, *fields: str | None) -> None
 
 
 class LabelMapper:
-    """Maps raw label values to classes: ``mapping`` {raw: class}, others -> ``default_class``.
+    """Maps raw label values to classes: ``mapping`` {raw: class}, others -> ``default_class``. With ``mapping=None``
+    the raw values are the classes (0..255; up to ``classes - 1`` past 255 classes, UInt16 like the class raster)."""
 
-    With ``mapping=None`` the raw values are the classes (integers 0..255; up to ``classes - 1`` for a model of more
-    than 255 classes, whose classes are UInt16 like its class raster, :func:`~engine.io.writers.class_raster_type`).
-    """
-
-    def __init__(self, mapping: dict[str, int] | None, default_class: int, ignore_index: int, path: str = "",
-                 classes: int = 255):
+    def __init__(self, mapping: dict[str, int] | None, default_class: int, ignore_index: int, path: str, classes: int):
         self.dtype = np.dtype(class_raster_type(max(int(classes), int(ignore_index), 255))[0])
         self.highest = 255 if self.dtype == np.uint8 else 65535
         self.mapping = None if mapping is None else {str(k): int(v) for k, v in mapping.items()}
@@ -163,6 +160,7 @@ def read_polygons(path: str, target_crs: Any, field: str | None = None, role: st
     ``after_field``: from-to labels, each polygon's value the pair (``field``'s, ``after_field``'s).
     """
     ogr, osr = ogr_osr()
+    callback = callback or QuietCallback()
     opened = VectorLayer(path, role)
     layer, subset = opened.layer, opened.subset
     _check_fields(layer, path, role, field, after_field)
@@ -171,8 +169,7 @@ def read_polygons(path: str, target_crs: Any, field: str | None = None, role: st
     if target_crs is not None:
         dst_srs = srs_from_crs(target_crs)
         if src_srs is None:
-            if callback is not None:
-                callback.warning(f"The {role} '{path}' has no CRS; assuming it is in the image CRS.")
+            callback.warning(f"The {role} '{path}' has no CRS; assuming it is in the image CRS.")
         else:
             src_srs = src_srs.Clone()
             src_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
@@ -211,14 +208,14 @@ def read_polygons(path: str, target_crs: Any, field: str | None = None, role: st
         if after_field is not None:
             value = (value, feature.GetField(after_field))
         shapes.append(VectorShape(json.loads(geom.ExportToJson()), value, (xmin, ymin, xmax, ymax)))
-    if subset is not None and callback is not None:
+    if subset is not None:
         callback.info(f"The {role} '{path}': {len(shapes) + far} polygon(s) pass its filter '{subset}'.")
-    if skipped and callback is not None:
+    if skipped:
         callback.warning(f"The {role} '{path}': {skipped} non-polygon feature(s) ignored (only polygons are used).")
-    if far and callback is not None:
+    if far:
         callback.warning(f"The {role} '{path}': {far} polygon(s) lie too far from the image (more than "
                          f"{NEAR_DEGREES:g}° from it) to cover it; they are left out for this image.")
-    if repaired and callback is not None:
+    if repaired:
         callback.warning(f"The {role} '{path}': {repaired} invalid polygon(s) (self-intersections, bad rings) were "
                          f"repaired before use; fix them in the layer to be sure they mean what you drew.")
     return shapes, far
@@ -241,10 +238,9 @@ def _repaired(geom: Any) -> Any:
         gdal.PopErrorHandler()
 
 
-def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fill: int = 0,
-                     dtype: Any = np.uint8) -> np.ndarray:
-    """Burn (shape, value) pairs onto ``grid`` (pixel centres inside, later shapes on top) as ``dtype`` (uint8,
-    or uint16 for the classes of a model of more than 255, which uint8 would wrap)."""
+def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, dtype: Any = np.uint8) -> np.ndarray:
+    """Burn (shape, value) pairs onto ``grid`` (pixel centres inside, later shapes on top; 0 elsewhere) as ``dtype``
+    (uint8, or uint16 for the classes of a model of more than 255, which uint8 would wrap)."""
     from rasterio.features import rasterize
 
     xmin, ymin, xmax, ymax = grid.bounds
@@ -253,8 +249,8 @@ def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fi
         if s.bbox[0] <= xmax and s.bbox[2] >= xmin and s.bbox[1] <= ymax and s.bbox[3] >= ymin
     ]
     if not chosen or grid.width == 0 or grid.height == 0:
-        return np.full((grid.height, grid.width), fill, dtype=dtype)
-    return rasterize(chosen, out_shape=(grid.height, grid.width), transform=grid.transform, fill=fill,
+        return np.zeros((grid.height, grid.width), dtype=dtype)
+    return rasterize(chosen, out_shape=(grid.height, grid.width), transform=grid.transform, fill=0,
                      all_touched=False, dtype=np.dtype(dtype).name)
 
 
@@ -269,8 +265,7 @@ class VectorLabels:
 
     def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None = None, callback: Any = None,
                  near: tuple[float, float, float, float] | None = None, after_field: str | None = None):
-        self.path = path
-        self.field = field
+        callback = callback or QuietCallback()
         if after_field is not None and field is None:
             raise DataError(f"The label layer '{path}': an after-class field ('{after_field}') needs the class field "
                             f"of the class before; give both (from-to classes).")
@@ -291,7 +286,7 @@ class VectorLabels:
 
         self.shapes = [(s, class_of(s, key)) for s, key in zip(shapes, keys)]
         self.dtype = mapper.dtype
-        if field is not None and mapping is not None and callback is not None:
+        if field is not None and mapping is not None:
             unmapped = sorted({k for k in keys if k is not None and k not in mapping})
             if unmapped:  # a typo in the mapping would otherwise silently relabel those polygons
                 count = sum(k is not None and k not in mapping for k in keys)
@@ -300,7 +295,7 @@ class VectorLabels:
                     f"The label layer '{path}' has {count} polygon(s) whose {what} is not in the "
                     f"label_mapping ({', '.join(unmapped[:10])}{', ...' if len(unmapped) > 10 else ''}); they "
                     f"become class {mapper.default_class}. Add those values to the label_mapping if that is wrong.")
-        if not self.shapes and callback is not None:
+        if not self.shapes:
             callback.warning(f"The label layer '{path}' has no polygons; every labelled pixel will be background.")
 
     def bounds(self) -> tuple[float, float, float, float] | None:
@@ -312,7 +307,7 @@ class VectorLabels:
 
     def rasterize(self, grid: RasterGrid) -> np.ndarray:
         """Classes (the mapper's type) on ``grid``; pixels outside every polygon are class 0."""
-        return rasterize_shapes(self.shapes, grid, fill=0, dtype=self.dtype)
+        return rasterize_shapes(self.shapes, grid, dtype=self.dtype)
 
 
 class RegionMask:
@@ -367,5 +362,5 @@ class RegionMask:
         """True where a pixel centre lies inside the region (every part); all True without a region."""
         inside = np.ones((grid.height, grid.width), dtype=bool)
         for part in self.parts:
-            inside &= rasterize_shapes(part, grid, fill=0) > 0
+            inside &= rasterize_shapes(part, grid) > 0
         return inside

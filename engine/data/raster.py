@@ -7,7 +7,7 @@ the vision raster's grid; everything else (aux, labels) is brought onto that gri
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +88,10 @@ class RasterGrid:
 class RasterInfo:
     """What :func:`inspect_raster` finds in a raster file."""
 
-    path: str
     grid: RasterGrid
     count: int
     dtypes: list[str]
-    nodata: float | None
-    descriptions: list[str | None] = field(default_factory=list)
-    driver: str = ""
+    descriptions: list[str | None]
 
 
 def open_raster(path: str | Path, role: str = "raster") -> Any:
@@ -137,14 +134,12 @@ ALPHA_MASK_SHARE = 0.75  # ... a mask when at least this share of their pixels a
 def band_count(dataset: Any) -> int:
     """The bands of ``dataset`` that hold data: every band but its trailing alpha band(s) (ColorInterp=Alpha, as
     GDAL, QGIS and image editors write RGBA and grey + alpha). An alpha band is the image's mask, not a band: the
-    reads take it as every band's validity (:func:`has_own_mask`), and no band count, band number, default band
-    list or band pick of segment, train, suggest, propose or label counts it. Bands are numbered from 1 as in the
-    file, so only trailing alpha bands are left out (no renumbering of the bands before them).
+    reads take it as every band's validity (:func:`has_own_mask`), and no band count, number or pick counts it.
+    Only trailing alpha bands are left out, so the bands before them keep their numbers.
 
     GDAL tags the 4th band of any 4-band 8-bit GeoTIFF written without ``ALPHA=NO`` / ``PHOTOMETRIC=MINISBLACK`` as
-    alpha, near-infrared or not: a band tagged alpha whose values are mostly neither 0 nor the type's maximum (a
-    few small windows tell, :func:`alpha_holds_data`) holds data and stays a band. Reads the file: call it once
-    per opened image, never per tile."""
+    alpha, near-infrared or not: a band tagged alpha that holds data (:func:`alpha_holds_data`) stays a band.
+    Reads the file: call it once per opened image, never per tile."""
     count = dataset.count
     while count > 1 and _is_alpha(dataset.colorinterp[count - 1]) and not alpha_holds_data(dataset, count):
         count -= 1
@@ -156,13 +151,11 @@ def alpha_bands(dataset: Any) -> list[int]:
     return list(range(band_count(dataset) + 1, dataset.count + 1))
 
 
-def mistagged_alpha(dataset: Any, count: int | None = None) -> int | None:
-    """The number of ``dataset``'s last band when it is tagged alpha but holds data (and so stays a band);
-    ``count``: its :func:`band_count`, when the caller has it (no second look at the band's values)."""
+def mistagged_alpha(dataset: Any, count: int) -> int | None:
+    """The number of ``dataset``'s last band when it is tagged alpha but holds data (its :func:`band_count`
+    ``count`` keeps it)."""
     last = dataset.count
-    if last < 2 or not _is_alpha(dataset.colorinterp[last - 1]):
-        return None
-    return last if (band_count(dataset) if count is None else count) == last else None
+    return last if last > 1 and count == last and _is_alpha(dataset.colorinterp[last - 1]) else None
 
 
 def alpha_holds_data(dataset: Any, band: int) -> bool:
@@ -190,14 +183,12 @@ def grid_of(dataset: Any) -> RasterGrid:
 
 
 def inspect_raster(path: str | Path) -> RasterInfo:
-    """Grid, band count, dtypes, nodata and band descriptions of a raster (its data bands: an alpha band is its
-    mask, :func:`band_count`); DataError if unreadable."""
+    """Grid, band count, dtypes and band descriptions of a raster (its data bands: an alpha band is its mask,
+    :func:`band_count`); DataError if unreadable."""
     dataset = open_raster(path)
     try:
         count = band_count(dataset)
-        return RasterInfo(path=str(path), grid=grid_of(dataset), count=count, dtypes=list(dataset.dtypes)[:count],
-                          nodata=dataset.nodata, descriptions=list(dataset.descriptions)[:count],
-                          driver=dataset.driver)
+        return RasterInfo(grid_of(dataset), count, list(dataset.dtypes)[:count], list(dataset.descriptions)[:count])
     finally:
         dataset.close()
 
@@ -226,23 +217,15 @@ def has_own_mask(dataset: Any, band: int) -> bool:
     return MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
 
 
-def _sized(out_shape: tuple[int, int] | None, count: int | None = None) -> dict[str, Any]:
-    """rasterio's ``out_shape`` argument for a decimated read (none: full resolution)."""
-    if out_shape is None:
-        return {}
-    return {"out_shape": out_shape if count is None else (count, *out_shape)}
-
-
 def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
              bands: list[int] | None = None, masked: bool | None = None,
              out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A window inside the raster in the file's dtype (C, height, width), and where it is valid (height, width).
 
     Invalid: equal to nodata in every band, NaN/inf in any band, or masked by the dataset's own mask/alpha band.
-    Values at invalid pixels are left as read (never filled: an integer array has no NaN). ``masked``:
-    ``has_own_mask`` of the first band, when the caller knows it (the tile reader asks once per scene: rasterio
-    builds the flags of every band on each ask). ``out_shape``: (rows, columns) to read the window at, decimated
-    by nearest neighbour (GDAL reads a COG's overviews), so nodata stays nodata.
+    Values at invalid pixels are left as read (an integer array has no NaN). ``masked``: ``has_own_mask`` of the
+    first band, when the caller knows it (rasterio builds every band's flags on each ask). ``out_shape``: (rows,
+    columns) to read the window at, decimated by nearest neighbour (a COG's overviews), so nodata stays nodata.
     """
     rasterio = require("rasterio")
     from rasterio.windows import Window
@@ -251,7 +234,7 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     window = Window(col_off, row_off, width, height)
     shape = out_shape or (height, width)
     try:
-        data = dataset.read(bands, window=window, **_sized(out_shape, len(bands)))
+        data = dataset.read(bands, window=window, out_shape=None if out_shape is None else (len(bands), *out_shape))
     except rasterio.errors.RasterioIOError as exc:
         service = dataset.tags().get(network.SERVICE_TAG)
         if service:
@@ -265,7 +248,7 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     if nodata is not None and not np.isnan(nodata):  # a NaN nodata is caught by isfinite
         ok &= ~(data == nodata).all(axis=0)
     if has_own_mask(dataset, bands[0]) if masked is None else masked:
-        ok &= dataset.read_masks(bands[0], window=window, **_sized(out_shape)) > 0
+        ok &= dataset.read_masks(bands[0], window=window, out_shape=out_shape) > 0
     return data, ok
 
 

@@ -61,11 +61,8 @@ class Region:
 
 def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
                   rng: np.random.Generator) -> tuple[Region, Region | None]:
-    """Split a ``width x height`` scene into a training region and a validation band (see module doc).
-
-    Returns ``(train, val)``; ``val`` is None when ``val_fraction`` is 0 or the scene is too short to hold
-    both a training and a validation part of at least one pixel.
-    """
+    """``(train, val)`` regions of a ``width x height`` scene (module doc); ``val`` None when ``val_fraction`` is 0
+    or the scene is too short to hold both a training and a validation part of at least one pixel."""
     whole = Region(0, 0, width, height)
     horizontal = width >= height  # cut across the longer axis
     length = width if horizontal else height
@@ -84,10 +81,8 @@ def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
 
 
 def grid_windows(region: Region, tile_size: int) -> list[tuple[int, int]]:
-    """Top-left corners of a fixed, non-overlapping grid of tiles covering ``region``.
-
-    The last row/column may stick out of the region; those pixels are padded (ignore/0) by the dataset.
-    """
+    """Top-left corners of a fixed, non-overlapping grid of tiles covering ``region`` (the last row/column may
+    stick out: the dataset pads it)."""
     cols = range(region.col, region.col + region.width, tile_size)
     rows = range(region.row, region.row + region.height, tile_size)
     return [(c, r) for r in rows for c in cols]
@@ -95,20 +90,15 @@ def grid_windows(region: Region, tile_size: int) -> list[tuple[int, int]]:
 
 @dataclass
 class CellIndex:
-    """Coarse per-scene index: cells with labelled pixels and cells with foreground.
-
-    Attributes (sizes in pixels):
-        valid_cells: flat indices (row-major over the cell grid) of cells with >= 1 labelled pixel.
-        fg_cells: flat indices of cells with >= 1 foreground pixel.
-        fg_offsets: for each fg cell, the flat offset (row * cell + col) of one foreground pixel inside it.
-        fg_pixels: number of foreground pixels in the scene; labelled_pixels likewise.
-    """
+    """Coarse per-scene index (sizes in pixels): cells with labelled pixels and cells with foreground, by flat index
+    (row-major over the cell grid)."""
 
     width: int
     height: int
     cell: int = DEFAULT_CELL
-    valid_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    fg_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    valid_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # >= 1 labelled pixel
+    fg_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # >= 1 foreground pixel
+    # for each fg cell, the flat offset (row * cell + col) of one foreground pixel inside it
     fg_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     fg_pixels: int = 0
     labelled_pixels: int = 0
@@ -124,7 +114,7 @@ class CellIndex:
 
 
 class CellIndexBuilder:
-    """Accumulates a :class:`CellIndex` from label blocks whose offsets are multiples of the cell size."""
+    """Accumulates a :class:`CellIndex` from label blocks (their offsets: multiples of the cell size)."""
 
     def __init__(self, width: int, height: int, cell: int = DEFAULT_CELL):
         self.index = CellIndex(width, height, cell)
@@ -135,8 +125,6 @@ class CellIndexBuilder:
     def add(self, col_off: int, row_off: int, foreground: np.ndarray, labelled: np.ndarray) -> None:
         """Add one block: ``foreground`` and ``labelled`` are (h, w) bool masks at (col_off, row_off)."""
         c = self.index.cell
-        if col_off % c or row_off % c:
-            raise ValueError(f"block offset ({col_off}, {row_off}) is not a multiple of the cell size {c}")
         h, w = foreground.shape
         ph, pw = -(-h // c) * c, -(-w // c) * c
         fg, lab = (np.pad(np.asarray(mask, bool), ((0, ph - h), (0, pw - w))) for mask in (foreground, labelled))
@@ -188,15 +176,9 @@ class TilePlan:
 
 
 class TileSampler:
-    """Random training tiles over (scene, region) pairs, reproducible from (seed, epoch, index).
-
-    Args:
-        indexes: one :class:`CellIndex` per scene.
-        regions: ``(scene, Region)`` training regions.
-        tile_size: output tile side T.
-        aux_ratio: vision pixels per aux pixel (read windows are multiples of it).
-        foreground_share: share of tiles forced to contain foreground (when any foreground exists).
-        augment: augmentation settings, or None for no augmentation (scale 1, no flips).
+    """Random training tiles over ``(scene, Region)`` pairs (``indexes``: a :class:`CellIndex` a scene),
+    reproducible from (seed, epoch, index). Read windows are multiples of ``aux_ratio``; ``foreground_share`` of the
+    tiles are forced to contain foreground (when any exists); ``augment`` None: scale 1, no flips.
     """
 
     def __init__(self, indexes: list[CellIndex], regions: list[tuple[int, Region]], tile_size: int,

@@ -1,10 +1,9 @@
 """One scene: a vision raster, optional aux rasters and an optional label, read tile by tile on the vision grid.
 
-Every tile is a window (col_off, row_off, width, height) of the vision raster's grid, defined in map
-coordinates: the tile transform is ``grid.transform`` composed with ``Affine.translation(col_off, row_off)``.
-A scene's later dates (change detection) are read onto the tile grid and stacked after the image's bands
-(:mod:`.dates`); aux rasters are warped onto the tile's aux grid (:mod:`.scene_aux`); raster labels are warped
-(nearest) onto the tile grid, vector labels reprojected once and rasterised per tile (:mod:`.scene_labels`).
+Every tile is a window (col_off, row_off, width, height) of the vision raster's grid. A scene's later dates
+(change detection) are read onto the tile grid and stacked after the image's bands (:mod:`.dates`); aux rasters are
+warped onto the tile's aux grid (:mod:`.scene_aux`); raster labels are warped (nearest) onto the tile grid, vector
+labels reprojected once and rasterised per tile (:mod:`.scene_labels`).
 """
 
 from __future__ import annotations
@@ -34,20 +33,16 @@ from .tile_parts import AuxLattice, CellLayout, SharedParts, Window, assemble_wi
 
 @dataclass
 class TileArrays:
-    """What :meth:`SceneReader.read` returns for one tile (raw values, not normalised).
+    """What :meth:`SceneReader.read` returns for one tile (raw values, not normalised)."""
 
-    ``vision`` (Cv, h, w) float32 (or the file's 8/16-bit integer dtype, ``read(keep_dtype=True)``; with later
-    dates (T*Cv, h, w) float32, the dates' bands in time order); ``valid`` (h, w) bool; ``aux`` (Ca, h//r, w//r)
-    float32 or None; ``aux_valid`` (h//r, w//r) bool or None; ``label`` (h, w) uint8 classes with the ignore
-    index, or None; ``transform``: the tile's affine transform in the image CRS.
-    """
-
+    # (Cv, h, w) float32 (or the file's 8/16-bit integer dtype: ``read(keep_dtype=True)``); with later dates
+    # (T*Cv, h, w) float32, the dates' bands in time order
     vision: np.ndarray
-    valid: np.ndarray
-    aux: np.ndarray | None = None
-    aux_valid: np.ndarray | None = None
-    label: np.ndarray | None = None
-    transform: Any = None
+    valid: np.ndarray  # (h, w) bool
+    aux: np.ndarray | None = None  # (Ca, h//r, w//r) float32
+    aux_valid: np.ndarray | None = None  # (h//r, w//r) bool
+    label: np.ndarray | None = None  # (h, w) uint8 classes with the ignore index
+    transform: Any = None  # the tile's affine transform in the image CRS
 
 
 class SceneReader(SceneLabels, SceneAux):
@@ -55,31 +50,24 @@ class SceneReader(SceneLabels, SceneAux):
 
     Args:
         image: the vision raster (all its bands are used unless ``bands``/``x_bands`` select some).
-        aux: aux rasters, any CRS/resolution/extent; the first ``aux_bands_per_file`` bands of each are
-            concatenated in the given order (None = all bands).
+        aux: aux rasters of any CRS/resolution/extent; the first ``aux_bands_per_file`` (None: all) bands of each.
         label: a label raster or a polygon layer (GeoPackage/GeoJSON/Shapefile).
         label_field: vector attribute holding the class; None = every polygon is class 1.
         label_after_field: with ``label_field``, the attribute of the class after a change (from-to classes).
-        label_mapping: {raw value as string: class}; raw values not in it -> ``label_default_class``.
-            None = raw raster values are the classes.
+        label_mapping: {raw value as string: class}, others -> ``label_default_class``; None: raw values are classes.
         ignore_index: label value for nodata, outside the image, and outside ``extent``/``aoi``.
-        label_classes: the classes the label may hold (past 255 its classes are read as UInt16, as a class
-            raster of that many classes is written).
+        label_classes: the classes the label may hold (past 255 read as UInt16, as such a class raster is).
         aux_ratio: vision pixels per aux pixel along each axis.
-        callback: receives warnings (ungeoreferenced files, skipped features).
         extent: [xmin, ymin, xmax, ymax] in ``extent_crs`` (default the image CRS) restricting the labels.
         aoi: polygon layer restricting the labels: the labelled area of partial labels (outside: ignored).
         bands: vision bands of the image, from 1 (None = all bands not in ``x_bands``).
-        x_bands: bands of the image read as the aux input at full resolution (CMX's X modality; needs
-            ``aux_ratio`` 1 and no aux rasters).
+        x_bands: image bands read as the aux input at full resolution (CMX's X modality; ``aux_ratio`` 1, no aux).
         role: what ``image`` is to the user, in messages ("image"; evaluation reads a "prediction").
         after: the scene's later dates (change detection): images of the same place, in time order, whose bands
             (the same as ``image``'s, or ``after_bands``) are stacked after the image's in every tile.
         after_bands: each later date's own bands, from 1 (bands picked by name per file); None = ``bands``.
-        opened: files open already (the image door's datasets of the image and later dates), by path, taken
-            over: closed with the reader.
-        dates_hold_data: every date is known to hold valid pixels (the image door's sample of each found them), so
-            that the dates are not sampled again for the all-nodata check.
+        opened: files open already (the image door's datasets), by path, taken over: closed with the reader.
+        dates_hold_data: the image door found valid pixels in every date: no all-nodata check.
     """
 
     def __init__(self, image: str, aux: list[str] | tuple[str, ...] = (), label: str | None = None, *,
@@ -98,18 +86,24 @@ class SceneReader(SceneLabels, SceneAux):
         self._take_aux(aux, aux_bands_per_file, aux_ratio)
         self._handles: dict[Any, Any] = dict(opened or {})  # path -> open dataset
         self._pid = os.getpid()
-        # image cells and aux blocks shared by planned tiles (inference turns it on: share_parts); None: every
-        # tile reads its own window and warps its own aux (training's random tiles)
-        self.parts: SharedParts | None = None  # with the layouts of its cells and aux blocks
+        self.parts: SharedParts | None = None  # parts shared by planned tiles (share_parts); None: tile by tile
         self._open_image(bands, x_bands)
         self._say_georeferencing(after)
-        self._setup_dates(after, after_bands, dates_hold_data)
+        self.after_paths = [str(p) for p in after]  # checked against the image: :func:`~.dates.scene_dates`
+        self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
+        self._date_bands = sum(len(date.bands) for date in self._dates)
         self._setup_aux()
-        self._setup_labels(label_field, label_mapping, label_default_class, ignore_index, label_classes)
+        self.label_field, self.label_mapping, self.label_default_class = label_field, label_mapping, label_default_class
+        self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)
+        self.mapper = LabelMapper(label_mapping, label_default_class, self.ignore_index, self.label_path or "",
+                                  self.label_classes)
+        self._vector: VectorLabels | None = None
+        self.label_same_grid = False
+        if self.label_path is not None:
+            self._setup_label(self.label_path)
         self._setup_region(extent, extent_crs, aoi)
 
     def _open_image(self, bands: list[int] | None, x_bands: list[int] | None) -> None:
-        """The image's grid, band selection and value type, from its one open dataset."""
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
         self.image_bands: int = band_count(image_ds)  # an alpha band is the image's mask, not one of its bands
@@ -128,17 +122,8 @@ class SceneReader(SceneLabels, SceneAux):
         # the dtype ``read(keep_dtype=True)`` keeps: integers that float32 holds exactly, else float32
         self._exact_dtype = np.dtype(self.vision_dtype if self.vision_dtype in EXACT_IN_FLOAT32 else "float32")
         self._image_masked = has_own_mask(image_ds, (self._read_bands or [1])[0])  # asked once, not per cell
-        self.nodata = image_ds.nodata
         self.georeferenced = self.grid.georeferenced
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
-
-    def _setup_dates(self, after: list[str] | tuple[str, ...], after_bands: list[list[int]] | None,
-                     hold_data: bool) -> None:
-        """The later dates, checked against the image (:func:`~.dates.scene_dates`), every date holding data."""
-        self.after_paths = [str(p) for p in after]
-        self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, hold_data) \
-            if self.after_paths else []
-        self._date_bands = sum(len(date.bands) for date in self._dates)
 
     @property
     def dates(self) -> int:
@@ -150,15 +135,8 @@ class SceneReader(SceneLabels, SceneAux):
         """The later dates (their files, bands and grids), in time order."""
         return list(self._dates)
 
-    @property
-    def later_bands(self) -> list[list[int]]:
-        """The bands read from each later date (from 1), in time order."""
-        return [date.bands for date in self._dates]
-
     def _say_georeferencing(self, after: list[str] | tuple[str, ...]) -> None:
-        """A warning for an image without georeferencing (what it means for its later dates and its label) or
-        without a CRS."""
-        if not self.georeferenced:  # what it means for this scene's label (aux rasters: a warning of their own)
+        if not self.georeferenced:  # what it means for its later dates and label (aux rasters: a warning of their own)
             size = f"{self.grid.width}x{self.grid.height} px"
             dates = "".join(f"; the later date '{p}' is paired with it pixel for pixel, so it must show the same "
                             f"place at the same size ({size})" for p in after)  # nothing on the ground tells
@@ -170,21 +148,9 @@ class SceneReader(SceneLabels, SceneAux):
             self.callback.warning(f"The {self.role} '{self.image}' has a geotransform but no CRS; map units are "
                                   f"assumed.")
 
-    def _setup_labels(self, field: str | None, mapping: dict[str, int] | None, default_class: int,
-                      ignore_index: int, label_classes: int) -> None:
-        """The label's class mapping, and the label itself set up on the image grid (none: nothing to set up)."""
-        self.label_field, self.label_mapping, self.label_default_class = field, mapping, default_class
-        self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)
-        self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
-                                  self.label_path or "", self.label_classes)
-        self._vector: VectorLabels | None = None
-        self.label_same_grid = False
-        if self.label_path is not None:
-            self._setup_label(self.label_path)
-
     def _setup_region(self, extent: list[float] | None, extent_crs: str | None, aoi: str | None) -> None:
         """The extent / area of interest restricting the labels (training) or the region read (inference)."""
-        self.aoi = aoi  # the labelled area (training) or the area of interest (inference)
+        self.aoi = aoi
         labelled = self.label_path is not None  # training: the area labelled completely
         self.region = RegionMask(
             self.grid.crs, extent, extent_crs or None, aoi, self.callback, near=self.grid.bounds,
@@ -196,8 +162,7 @@ class SceneReader(SceneLabels, SceneAux):
 
     # ----------------------------------------------------------------------------------------- opening
     def _own_handles(self) -> dict[Any, Any]:
-        """This process's open datasets: a forked worker drops its parent's (GDAL handles must not be shared across
-        processes)."""
+        """This process's open datasets: a forked worker drops its parent's (GDAL handles are not shared)."""
         if self._pid != os.getpid():
             self._handles = {}
             self._pid = os.getpid()
@@ -211,25 +176,19 @@ class SceneReader(SceneLabels, SceneAux):
         return ds
 
     def image_dataset(self) -> Any:
-        """The reader's own open image dataset, for checks that read a sample before the tiles are read (one open
-        of the image per scene: a bulk run of small scenes pays every open); the reader closes it."""
+        """The reader's own open image dataset, for checks that sample it (one open a scene: a bulk run of small
+        scenes pays every open); the reader closes it."""
         return self._open(self.image, self.role)
 
     # ----------------------------------------------------------------------------------------- properties
     @property
     def gsd(self) -> tuple[float, float]:
-        """Ground sampling distance (x, y) of the vision raster in map units (pixels when ungeoreferenced)."""
+        """Pixel size (x, y) in map units (pixels when ungeoreferenced)."""
         return self.grid.res
 
     @property
     def crs_wkt(self) -> str | None:
-        """WKT of the vision raster's CRS (None when it has none)."""
         return None if self.grid.crs is None else self.grid.crs.to_wkt()
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(height, width) of the vision raster."""
-        return self.grid.shape
 
     def region_window(self) -> tuple[int, int, int, int]:
         """(col_off, row_off, width, height) of the image part inside the extent/AOI (whole image if none)."""
@@ -272,11 +231,9 @@ class SceneReader(SceneLabels, SceneAux):
 
     # ----------------------------------------------------------------------------------------- reading
     def read(self, col_off: int, row_off: int, width: int, height: int, keep_dtype: bool = False) -> TileArrays:
-        """Read one tile (may reach outside the image: those pixels are invalid / ignore index).
-
-        ``keep_dtype``: the vision values in the file's dtype where it is an 8- or 16-bit integer (float32 holds
-        them exactly; half the bytes or less to batch and copy to a GPU) and the tile comes from shared cells;
-        else float32."""
+        """Read one tile (may reach outside the image: those pixels are invalid / ignore index). ``keep_dtype``: from
+        shared cells, 8- or 16-bit integer vision stays in the file's dtype (float32 holds it exactly; half the
+        bytes or less to batch and copy to a GPU)."""
         col_off, row_off, width, height = int(col_off), int(row_off), int(width), int(height)
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")
@@ -312,17 +269,13 @@ class SceneReader(SceneLabels, SceneAux):
             vision = stack
             if not valid.all():
                 vision[:, ~valid] = 0.0
-        label = None
-        if self.label_path is not None:
-            label = self._read_label(tile, col_off, row_off, valid)
+        label = None if self.label_path is None else self._read_label(tile, col_off, row_off, valid)
         return TileArrays(vision, valid, aux, aux_valid, label, tile.transform)
 
     def share_parts(self, windows: Iterable[Window]) -> SharedParts:
         """Read each image cell and aux block under these tile windows once, for all the tiles that need it
-        (:mod:`.tile_parts`; the aux through one GDAL warped VRT per aux file and reader thread, so each block's warp
-        runs without Python's lock). The ``worker_copy()``s of this reader share the parts. Training keeps per-tile
-        reads: random tiles rarely share parts.
-        """
+        (:mod:`.tile_parts`), shared with this reader's ``worker_copy()``s. Training keeps per-tile reads: random
+        tiles rarely share parts."""
         windows = [tuple(int(v) for v in window) for window in windows]
         image_ds = self._open(self.image, "image")
         block_h, block_w = image_ds.block_shapes[0]
@@ -342,8 +295,7 @@ class SceneReader(SceneLabels, SceneAux):
         self.parts = None
 
     @property
-    def _cell_bands(self) -> int:
-        """The bands read from the image's cells (its vision and X bands)."""
+    def _cell_bands(self) -> int:  # the vision and X bands
         return len(self._read_bands) if self._read_bands else self.image_bands
 
     def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int, dtype: Any = np.float32,
@@ -366,10 +318,8 @@ class SceneReader(SceneLabels, SceneAux):
         self._handles = {}
 
     def worker_copy(self) -> SceneReader:
-        """A reader for another thread: its own GDAL handles, the same (read-only) setup and shared parts.
-
-        GDAL dataset handles must not be used by two threads at once; parallel tile readers each take a copy.
-        """
+        """A reader for another thread (GDAL handles serve one thread at a time): its own handles, the same
+        (read-only) setup and shared parts."""
         clone = copy.copy(self)  # through __getstate__: no handles (reopened lazily), no parts
         clone.parts = self.parts  # made once for all the threads
         return clone
@@ -388,10 +338,8 @@ class SceneReader(SceneLabels, SceneAux):
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handles"] = {}  # GDAL handles cannot be pickled; reopened lazily
-        state["parts"] = None  # thread locks: shared by threads, not processes (a process plans its own)
-        return state
+        # GDAL handles cannot be pickled (reopened lazily); parts hold thread locks (a process plans its own)
+        return {**self.__dict__, "_handles": {}, "parts": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -4,13 +4,11 @@ transform scaled by ``aux_ratio``), one tile at a time or in blocks that planned
 aux file stretched over the whole image; the image's own X bands read instead where a model takes them.
 
 Tile by tile (training's random tiles, a tile off the aux lattice), aux files on one grid (the same CRS, transform,
-size and nodata, as a reference scene's four 12-band files are) are warped together: read once into one float32
-stack in memory (small files only, ``STACK_BYTES``) and warped in one call, not one per file. A warp's cost is
-mostly per call, so four files cost about half as much; the values are the same as the files' own warps (GDAL
-warps each band alone, with the same transformer and source window; ``tests/engine/test_alignment.py``). The stack
-is an in-memory GDAL dataset, not a numpy array: rasterio's ``reproject`` of an array source does work in
-proportion to the whole array on every call (a 48-band 132-px stack: 1.6 against 1.3 ms a tile; 528 px: 8.2
-against 1.3), a dataset's warp reads only the source window it needs.
+size and nodata, as a reference scene's four 12-band files are) are read once into one float32 stack (small files
+only, ``STACK_BYTES``) and warped in one call: a warp's cost is mostly per call, so four files cost about half as
+much, with the same values (GDAL warps each band alone; ``tests/engine/test_alignment.py``). The stack is an
+in-memory GDAL dataset, not a numpy array: ``reproject`` of an array works in proportion to the whole array on
+every call (a 528-px stack: 8.2 against 1.3 ms a tile), a dataset's warp reads only the source window it needs.
 """
 
 from __future__ import annotations
@@ -84,16 +82,15 @@ class SceneAux:
         stacks: list[_AuxStack] = []
         size = 0
         for index, src in enumerate(self._aux):
-            last = stacks[-1] if stacks else None
             nbytes = 4 * len(src.bands) * int(np.prod(src.grid_key[2])) if src.grid_key is not None else 0
-            if (last is not None and src.grid_key is not None and src.grid_key == self._aux[last.sources[-1]].grid_key
+            if (stacks and src.grid_key is not None and src.grid_key == self._aux[stacks[-1].sources[-1]].grid_key
                     and size + nbytes <= STACK_BYTES):
-                last.sources.append(index)
+                stacks[-1].sources.append(index)
                 size += nbytes
-                continue
-            size = nbytes
-            crs, transform, _, nodata = src.grid_key or (None, None, None, None)
-            stacks.append(_AuxStack([index], transform, crs, nodata))
+            else:
+                size = nbytes
+                crs, transform, _, nodata = src.grid_key or (None, None, None, None)
+                stacks.append(_AuxStack([index], transform, crs, nodata))
         return stacks
 
     def _setup_aux_file(self, path: str) -> _AuxSource:
@@ -127,8 +124,7 @@ class SceneAux:
 
     def _grid_key(self, ds: Any, bands: list[int], grid: RasterGrid) -> Any:
         """What aux files must share to be warped in one stack: (CRS, transform, (height, width), nodata); None for
-        a file that is never stacked (a dtype float32 does not hold exactly, its own mask, nodata per band). A file
-        too large for ``STACK_BYTES`` is left alone by :meth:`_plan_stacks`."""
+        a file never stacked (a dtype float32 does not hold exactly, its own mask, nodata per band)."""
         nodata = {ds.nodatavals[b - 1] for b in bands}
         if (ds.dtypes[0] not in STACKABLE_DTYPES or len(set(ds.dtypes)) > 1 or len(nodata) > 1
                 or any(has_own_mask(ds, b) for b in bands)):
@@ -136,10 +132,8 @@ class SceneAux:
         return (grid.crs or self.grid.crs, grid.transform, (ds.height, ds.width), nodata.pop())
 
     def read_aux(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-        """Only the aux stream of a tile: (Ca, h//r, w//r) float32 and its validity mask."""
-        if self.selection.x:
-            return read_window(self._open(self.image, "image"), int(col_off), int(row_off), int(width), int(height),
-                               list(self.selection.x))
+        """Only the aux rasters of a tile (no X bands: they come with :meth:`read`'s vision): (Ca, h//r, w//r)
+        float32 and its validity mask."""
         return self._read_aux(tile_grid(self.grid, int(col_off), int(row_off), int(width), int(height)))
 
     def _aux_from_blocks(self, col_off: int, row_off: int, width: int, height: int,
@@ -171,8 +165,8 @@ class SceneAux:
                               RasterioWindow(col // r, row // r, width // r, height // r) if regular else None)
 
     def _warped(self, src: _AuxSource) -> Any | None:
-        """This reader's warped VRT of an aux file over the regular aux blocks (own handle per thread, as
-        ``_open``); None where GDAL will not take the block size (the blocks are then warped one by one)."""
+        """This thread's warped VRT of an aux file over the regular aux blocks (each block's warp then runs without
+        Python's lock); None where GDAL will not take the block size (the blocks are then warped one by one)."""
         handles = self._own_handles()  # first: it drops the handles of a parent process
         key, xml, block = self._warped_xml_of(src)
         if key not in handles:
@@ -192,18 +186,16 @@ class SceneAux:
         return key, xml, block
 
     def describe_warps(self) -> None:
-        """The warped VRTs' XML of the shared aux blocks made here (``share_parts`` first), so that the copies of
-        this reader sent to reader processes open the VRTs and not the aux files: one VRT made a scene, not one a
-        process."""
+        """The warped VRTs' XML of the shared aux blocks made here (``share_parts`` first): the copies sent to
+        reader processes open the VRTs, not the aux files (one VRT made a scene, not one a process)."""
         if self.parts is not None and self.parts.aux is not None:
             for src in self._aux:
                 if src.georeferenced:
                     self._warped_xml_of(src)
 
     def _read_aux(self, tile: RasterGrid, block: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Every aux file warped onto the tile's aux grid, concatenated, and where all of them are valid.
-        ``block``: the tile is a regular aux block, read at this window of the warped VRTs instead; else each stack
-        of files is warped in one call (a file alone as its own)."""
+        """Every aux file warped onto the tile's aux grid, concatenated, and where all are valid. ``block``: the
+        tile is a regular aux block, read at this window of the warped VRTs instead."""
         grid = aux_grid(tile, self.aux_ratio)
         arrays, valid = [], np.ones(grid.shape, dtype=bool)
         for index, stack in enumerate(self._aux_stacks):
@@ -239,13 +231,11 @@ class SceneAux:
         process: a handle of this reader's, closed and dropped as its files' handles are."""
         import rasterio
 
-        key = ("stack", index)
-        sources = [self._aux[i] for i in self._aux_stacks[index].sources]
-        first = self._open(sources[0].path, "aux raster")  # first: it drops the handles of a parent process
-        if key not in self._handles:
-            array = np.concatenate([first.read(sources[0].bands, out_dtype="float32")] + [
-                self._open(src.path, "aux raster").read(src.bands, out_dtype="float32") for src in sources[1:]])
-            stack = self._aux_stacks[index]
+        key, stack = ("stack", index), self._aux_stacks[index]
+        if key not in self._own_handles():  # it drops the handles of a parent process
+            sources = [self._aux[i] for i in stack.sources]
+            array = np.concatenate([self._open(s.path, "aux raster").read(s.bands, out_dtype="float32")
+                                    for s in sources])
             dataset = rasterio.open(f"aux_stack_{index}", "w", driver="MEM", width=array.shape[2],
                                     height=array.shape[1], count=array.shape[0], dtype="float32",
                                     transform=stack.transform, crs=stack.crs)

@@ -63,11 +63,8 @@ def _channel_params(channels: int, seed: int) -> tuple[np.ndarray, np.ndarray, n
 
 
 def expected_aux(x: Any, y: Any, seed: int = 0, channels: int = 48, informative: bool = True) -> np.ndarray:
-    """Aux values (channels, *shape) at map coordinates (x, y) of the image CRS.
-
-    ``informative=False`` gives the aux of ``label_from="vision"`` scenes (no class signal, drift only).
-    Channel k is the k-th channel of the concatenated aux stack (files in order, bands in order).
-    """
+    """Aux values (channels, *shape) at map coordinates (x, y) of the image CRS: channel k of the concatenated aux
+    stack (files, then bands, in order). ``informative=False``: ``label_from="vision"``'s (drift only)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     base, scale, sign, drift = _channel_params(channels, seed)
     f = field_value(x, y, seed) if informative else np.zeros(np.broadcast(x, y).shape)
@@ -181,23 +178,21 @@ def _polygonize(label_path: Path, out_path: Path, vector_crs: str | None = None)
         target.unlink()
 
 
-def write_scene_files(image_path: str | Path, label_path: str | Path | None, aux_paths: list[str | Path], *,
+def write_scene_files(image_path: str | Path, label_path: str | Path, aux_paths: list[str | Path], *,
                       size: tuple[int, int] = (256, 256), crs: str = "EPSG:32652", gsd: float = 1.0,
                       origin: tuple[float, float] | None = None, aux_crs: str = "EPSG:4326",
-                      aux_bands: list[int] | None = None, aux_extra_bands: int = 0, aux_ratio: float = 8.0,
+                      aux_bands: list[int], aux_extra_bands: int = 0, aux_ratio: float = 8.0,
                       aux_margin: float = 0.15, seed: int = 0, field_seed: int | None = None, label_from: str = "both",
                       dtype: str = "uint16", label_value: int = 90, vector_path: str | Path | None = None,
                       vector_crs: str | None = None) -> None:
-    """Write one synthetic scene to the given paths (see :func:`make_scene` for the meaning of the options)."""
+    """Write one synthetic scene to the given paths (``aux_bands``: the bands of each aux file; options:
+    :func:`make_scene`)."""
     from affine import Affine
 
     if label_from not in ("aux", "vision", "both"):
         raise ConfigError(f"label_from must be 'aux', 'vision' or 'both' (got {label_from!r}).")
     if dtype not in _VISION_DTYPES:
         raise ConfigError(f"dtype must be one of {_VISION_DTYPES} (got {dtype!r}).")
-    aux_bands = list(aux_bands or [])
-    if len(aux_bands) != len(aux_paths):
-        raise ConfigError(f"{len(aux_paths)} aux paths but {len(aux_bands)} aux band counts.")
     field_seed = seed if field_seed is None else field_seed
     h, w = int(size[0]), int(size[1])
     if origin is None:
@@ -210,22 +205,19 @@ def write_scene_files(image_path: str | Path, label_path: str | Path | None, aux
     classes = class_at(xs, ys, field_seed)
     vision = _vision(classes, seed, label_from in ("vision", "both"), dtype)
     write_tif(Path(image_path), vision, crs, transform)
-    if label_path is not None:
-        label = (classes * np.uint8(label_value)).astype(np.uint8)[None]
-        write_tif(Path(label_path), label, crs, transform)
-        if vector_path is not None:
-            _polygonize(Path(label_path), Path(vector_path), vector_crs=vector_crs)
+    write_tif(Path(label_path), (classes * np.uint8(label_value)).astype(np.uint8)[None], crs, transform)
+    if vector_path is not None:
+        _polygonize(Path(label_path), Path(vector_path), vector_crs=vector_crs)
     if aux_paths:
         bounds = (origin[0], origin[1] - h * gsd, origin[0] + w * gsd, origin[1])
         a_transform, aw, ah = _aux_grid(bounds, crs, aux_crs, gsd * aux_ratio, aux_margin)
-        total = sum(aux_bands)
-        values = _aux_values(a_transform, aw, ah, aux_crs, crs, field_seed, total, label_from in ("aux", "both"))
-        start = 0
+        informative = label_from in ("aux", "both")
+        values = _aux_values(a_transform, aw, ah, aux_crs, crs, field_seed, sum(aux_bands), informative)
+        end = 0
         for path, n in zip(aux_paths, aux_bands):
-            block = values[start:start + n]
-            start += n
+            block, end = values[end:end + n], end + n
             if aux_extra_bands:
-                rng = np.random.default_rng([int(seed), 13, start])
+                rng = np.random.default_rng([int(seed), 13, end])
                 extra = rng.normal(size=(aux_extra_bands, ah, aw)).astype(np.float32)
                 block = np.concatenate([block, extra], axis=0)
             write_tif(Path(path), block, aux_crs, a_transform)
@@ -233,26 +225,18 @@ def write_scene_files(image_path: str | Path, label_path: str | Path | None, aux
 
 def make_scene(path_dir: str | Path, name: str = "scene", *, aux_channels: int | list[int] = 48,
                aux_prefixes: list[str] | None = None, **options: Any) -> dict[str, Any]:
-    """Write a synthetic scene into ``path_dir`` and return its paths.
+    """Write a synthetic scene into ``path_dir``; returns {"image", "label", "label_vector" (GeoPackage, field
+    "class" = raw value): path, "aux": [paths]}.
 
-    Args (``options``: those of :func:`write_scene_files`):
-        size: (height, width) of the vision image in pixels.
-        crs, gsd: image CRS and pixel size (metres).
-        aux_crs: CRS of the aux rasters (EPSG:4326: a grid that is not aligned with the image's).
-        aux_channels: an int = one aux file with that many bands; a list = one file per entry (e.g. [12]*4 for
-            the reference layout, named ``<prefix><name>.tif`` with ``aux_prefixes``). 0 or [] = no aux.
-        aux_extra_bands: extra noise bands appended to every aux file (to test "first N bands").
-        aux_ratio: aux pixel size / image pixel size (approximately, since the aux is in degrees).
-        seed: texture and placement; ``field_seed`` (default ``seed``) the class field and aux coefficients.
-        origin: upper-left corner (x, y) in ``crs`` (default: a seed-dependent spot in Korea).
-        label_from: which stream shows the class: "aux", "vision" or "both".
-        dtype: vision dtype: uint16 (default, values in the thousands), uint8, int16 or float32.
-        label_value: raw label value of class 1 (0 elsewhere); 90 like the reference data.
-        vector_crs: CRS of the GeoPackage label polygons (default the image CRS).
-
-    Returns:
-        {"image": str, "label": str, "label_vector": str (GeoPackage, field "class" = raw value),
-        "aux": [str, ...]}.
+    ``aux_channels``: an int = one aux file with that many bands; a list = one file per entry (e.g. [12]*4 for the
+    reference layout, named ``<prefix><name>.tif`` with ``aux_prefixes``). 0 or [] = no aux. ``options``: those of
+    :func:`write_scene_files`: ``size`` (height, width) px; ``gsd`` metres; ``aux_crs`` (EPSG:4326: a grid not
+    aligned with the image's); ``aux_extra_bands``: noise bands appended to every aux file (to test "first N
+    bands"); ``aux_ratio``: aux / image pixel size (roughly: the aux is in degrees); ``seed``: texture and placement,
+    ``field_seed`` (default ``seed``) the class field and aux coefficients; ``origin``: upper-left (x, y) in ``crs``
+    (default a seed-dependent spot in Korea); ``dtype``: uint16 (default, values in the thousands), uint8, int16 or
+    float32; ``label_value``: raw label of class 1 (0 elsewhere; 90 like the reference data); ``vector_crs``: of the
+    label polygons (default the image CRS).
     """
     root = Path(path_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -262,8 +246,7 @@ def make_scene(path_dir: str | Path, name: str = "scene", *, aux_channels: int |
     else:
         bands = [int(b) for b in aux_channels]
         prefixes = list(aux_prefixes or REFERENCE_AUX_PREFIXES)
-        if len(prefixes) < len(bands):
-            prefixes += [f"AUX{i}_" for i in range(len(prefixes), len(bands))]
+        prefixes += [f"AUX{i}_" for i in range(len(prefixes), len(bands))]
         aux_paths = [root / f"{prefixes[i]}{name}.tif" for i in range(len(bands))]
     paths = {key: root / f"{name}_{part}" for key, part in
              (("image", "image.tif"), ("label", "label.tif"), ("label_vector", "label.gpkg"))}
@@ -284,12 +267,10 @@ def make_reference_dataset(root: str | Path, n_train: int = 4, n_val: int = 2, s
     """Write the reference folder layout under ``root`` and return ``root``.
 
     ``ts_sn/<name>.tif`` (4-band uint16 image), ``tl_sn/<name>.tif`` (label, 90 = class 1),
-    ``t_gems/GEMS_<name>.tif`` and ``t_ap/AIR_Pollution_{CO,NO2,SO2}_<name>.tif`` (``aux_bands`` bands each,
-    EPSG:4326, coarse, covering the image plus a margin); the same under vs_sn/vl_sn/v_gems/v_ap for validation.
-    Scenes are placed side by side (different map positions) and share one class field (``seed``), so the
-    aux -> class rule is the same everywhere. ``vectors=True`` also writes the labels as polygons to
-    ``tl_sn_gpkg/<name>.gpkg`` / ``vl_sn_gpkg/<name>.gpkg`` (field "class" = 90). ``options``: those of
-    :func:`write_scene_files` (``crs``, ``aux_crs``, ``dtype``, ``label_from``, ``aux_extra_bands``, ...).
+    ``t_gems/GEMS_<name>.tif`` and ``t_ap/AIR_Pollution_{CO,NO2,SO2}_<name>.tif`` (``aux_bands`` bands each);
+    the same under vs_sn/vl_sn/v_gems/v_ap for validation. Scenes lie side by side and share one class field
+    (``seed``), so the aux -> class rule is the same everywhere. ``vectors=True`` also writes the labels as polygons
+    to ``tl_sn_gpkg/<name>.gpkg`` / ``vl_sn_gpkg/<name>.gpkg``. ``options``: see :func:`make_scene`.
     """
     root = Path(root)
     index = 0
@@ -321,10 +302,9 @@ def sample_files(folder: str | Path) -> list[Path]:
 
 
 def make_sample(folder: str | Path, label_value: int = 90) -> dict[str, dict[str, Any]]:
-    """Two scenes of one synthetic world (same class field, different places), deterministic: 4-band uint16
-    imagery in EPSG:32652, a 48-band coarse aux raster in EPSG:4326 and labels (raster and polygons with a
-    ``class`` field). ``label_value`` is the raw label of class 1 (90 like the reference data; 1: the labels are
-    class numbers). Returns ``{"train": scene paths, "test": scene paths}`` (see :func:`make_scene`)."""
+    """Two scenes of one synthetic world (same class field, different places), deterministic; ``label_value``: the
+    raw label of class 1 (1: the labels are class numbers). Returns ``{"train": paths, "test": paths}``
+    (:func:`make_scene`)."""
     common = {"crs": "EPSG:32652", "gsd": 1.0, "aux_crs": "EPSG:4326", "aux_channels": 48, "field_seed": 7,
               "label_from": "both", "dtype": "uint16", "label_value": label_value}
     return {role: make_scene(folder, name, size=size, seed=seed, **common)

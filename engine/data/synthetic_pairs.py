@@ -1,12 +1,9 @@
 """Pairs of dates of one place for tests, demos and benchmarks, deterministic for a seed.
 
-A place is a textured ground (fields of slowly varying colour) with rectangular "buildings" (bright roofs, a
-shadow on one side). The later date sees the same ground in other light (a gain, an offset and noise per band: a
-season or another sensor), some buildings built and some torn down; the change mask marks where a building appeared
-or vanished, the from-to raster which way (1: built, 2: torn down), and the class rasters of each date the buildings
-(for the post-classification baseline). ``changes=0`` makes a sensor pair: the same place in other light, nothing
-changed, which a change model must not call a change. The later date can be written on another grid (coarser
-pixels, another CRS) to exercise the alignment.
+A place is a textured ground with rectangular "buildings" (bright roofs, a shadow on one side). The later date sees
+the same ground in other light (a gain, an offset and noise per band: a season or another sensor), some buildings
+built and some torn down (:class:`Pair`'s rasters). ``changes=0`` makes a sensor pair: nothing changed, which a
+change model must not call a change. The later date can be written on another grid to exercise the alignment.
 """
 
 from __future__ import annotations
@@ -91,12 +88,8 @@ def _polygons(path: Path, boxes: list[tuple[tuple[int, int, int, int], int, int]
 def make_pair(folder: str | Path, seed: int = 0, size: int = 128, bands: int = 3, buildings: int = 14,
               changes: int = 6, gsd: float = 1.0, after_grid: str = "same", name: str = "pair") -> Pair:
     """Write one pair into ``folder`` (``name``_before.tif, ``name``_after.tif, the change mask and the rest).
-
-    Args:
-        changes: buildings built or torn down between the dates (about half each); 0: a sensor pair, no change.
-        after_grid: "same" (the before date's grid), "coarser" (pixels 1.5 times larger, a shifted origin) or
-            "geographic" (EPSG:4326), the later date resampled onto it from the same ground.
-    """
+    ``changes``: buildings built or torn down (about half each; 0: a sensor pair); ``after_grid``: the later date's,
+    "same", "coarser" (pixels 1.5 times larger, a shifted origin) or "geographic" (EPSG:4326), resampled onto it."""
     from affine import Affine
 
     folder = Path(folder)
@@ -104,7 +97,7 @@ def make_pair(folder: str | Path, seed: int = 0, size: int = 128, bands: int = 3
     rng = np.random.default_rng([int(seed), 63])
     ground = _ground(rng, size, bands)
     boxes = _buildings(rng, size, buildings + changes)
-    built = boxes[:changes // 2 + changes % 2] if changes else []
+    built = boxes[:(changes + 1) // 2]
     torn = boxes[len(built):changes]
     stay = boxes[changes:]
     roof = rng.uniform(0.7, 0.95, bands)

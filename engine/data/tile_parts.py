@@ -1,17 +1,11 @@
 """Parts of a scene that overlapping tiles share: decoded image cells and warped aux blocks, made once each.
 
-Sliding-window tiles overlap, and a tile's window cuts through the image file's blocks, so reading tile by tile
-decodes the blocks at tile borders once per tile that touches them, and warps the aux under them as often. When
-the tiles to read are known (inference), the image is read in cells (whole blocks, at least ~256 px a side) and
-the aux in blocks of a tile's size on a lattice from the image's top-left corner (warped through GDAL warped VRTs,
-``align.warped_blocks_xml``); each part is made once, by whichever reader thread needs it first, handed to every tile
-that needs it, and dropped after the last of them (use counts from the tile plan), so memory stays bounded by the
-tiles in flight. A tile's values depend on the lattice, never on the plan or on which worker read it.
-
-Reader threads share one :class:`SharedParts`. Before it each thread kept its own GDAL block cache and aux strips:
-the blocks and strips at the borders of the threads' bands were made once per thread, and more threads made more
-of them (2 threads on a 2048² scene decoded 82 blocks where one reader decoded 64; 8 threads on a 9-column grid,
-one or two columns each, decode nearly every block of every tile: about 2.8x one reader's blocks).
+Reading sliding-window tiles one by one decodes the file blocks at tile borders, and warps the aux under them, once
+per tile that touches them. When the tiles are known (inference), each cell and aux block is made once, by whichever
+reader thread needs it first, and dropped after its last planned use (docs/bulk.md), so memory stays bounded by the
+tiles in flight. A tile's values depend on the lattice, never on the plan or on which worker read it. The threads
+share one :class:`SharedParts`: with a cache a thread, the blocks at the borders of the threads' bands were made
+once per thread (8 threads on a 9-column grid decoded about 2.8x one reader's blocks).
 """
 
 from __future__ import annotations
@@ -45,13 +39,10 @@ class _Entry:
 class SharedParts:
     """A thread-safe store of parts, each made once and dropped after its planned number of uses.
 
-    Args:
-        uses: key -> how many times the planned reads will take that part. A key not planned (or taken more
-            often than planned) is made for that one use and not kept: results never depend on the plan.
-        cells: how the image is cut into the "cell" parts (None: tiles read their own windows).
-        aux: the lattice of the "aux" parts (None: tiles warp their own aux).
-
-    ``key[0]`` names the kind of part ("cell", "aux"); ``made`` counts the parts made per kind.
+    ``uses``: key -> how many times the planned reads take that part; a key not planned (or taken more often than
+    planned) is made for that one use and not kept: results never depend on the plan. ``cells``, ``aux``: the
+    layouts of the "cell" and "aux" parts (None: tiles read their own). ``made`` counts the parts made per kind
+    (``key[0]``).
     """
 
     def __init__(self, uses: dict[Hashable, int], cells: CellLayout | None = None, aux: AuxLattice | None = None):
@@ -95,7 +86,6 @@ class SharedParts:
 
     @property
     def held(self) -> int:
-        """Parts in memory now."""
         with self._lock:
             return len(self._entries)
 
@@ -113,8 +103,7 @@ class CellLayout:
     def for_blocks(cls, width: int, height: int, block_w: int, block_h: int, tile: int = 0) -> CellLayout | None:
         """Cells of whole ``block_w`` x ``block_h`` blocks, at least a ``tile`` (and MIN_CELL) a side where the
         image allows, so that a tile takes at most 2 x 2 cells (each read holds Python's lock, so fewer, larger reads
-        hold it less per tile); MIN_CELL where such cells would be too large; None
-        when the blocks are too large to be cells (e.g. a strip the size of the image)."""
+        hold it less per tile); MIN_CELL where such cells would be too large; None when the blocks are too large."""
         block_w, block_h = max(1, int(block_w)), max(1, int(block_h))
         if block_w * block_h > MAX_CELL_PIXELS:
             return None
@@ -129,11 +118,9 @@ class CellLayout:
         """(cell row, cell column) of the cells a window overlaps inside the image."""
         c0, r0 = max(col, 0), max(row, 0)
         c1, r1 = min(col + width, self.width), min(row + height, self.height)
-        if c1 <= c0 or r1 <= r0:
-            return
-        for cy in range(r0 // self.cell_h, (r1 - 1) // self.cell_h + 1):
-            for cx in range(c0 // self.cell_w, (c1 - 1) // self.cell_w + 1):
-                yield cy, cx
+        if c1 > c0 and r1 > r0:
+            for cy in range(r0 // self.cell_h, (r1 - 1) // self.cell_h + 1):
+                yield from ((cy, cx) for cx in range(c0 // self.cell_w, (c1 - 1) // self.cell_w + 1))
 
     def window(self, cy: int, cx: int) -> Window:
         """The image window of cell (cy, cx), clipped to the image."""
@@ -147,13 +134,10 @@ Span = tuple[int, int, int]  # along one axis, in image pixels: (block start, fi
 @dataclass(frozen=True)
 class AuxLattice:
     """Where the aux of planned tiles is warped: blocks of a tile's size from the image's top-left corner, whole
-    and inside the image, and at the right and bottom edges one block shifted inward to end at the edge (as the
-    planner shifts its last tile). Every block is then warped like a tile of the image: GDAL scales its resampling
-    kernel by the source window a warp gets, so a block cut short at the edge, or reaching past an aux that ends
-    there, would give other values than the tiles' own warps (measured on the real S2/S1/DEM tiles: up to 9 % of
-    a channel's range for whole blocks reaching past the image, 0 with the shifted block). Each pixel comes from
-    one block: the shifted one gives only the pixels the regular ones leave. In image pixels; a tile off the aux
-    grid (``ratio``), or reaching where no block is (an image edge not on the aux grid), warps its own aux.
+    and inside the image, the last of each axis shifted inward to end at the edge, so that each is warped like a
+    tile (docs/bulk.md; a block reaching past the image gave up to 9 % of a channel's range on real S2/S1/DEM tiles).
+    The shifted block gives only the pixels the regular ones leave. In image pixels; a tile off the aux grid
+    (``ratio``), or reaching where no block is (an image edge not on the aux grid), warps its own aux.
     """
 
     width: int

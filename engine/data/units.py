@@ -1,12 +1,7 @@
-"""Values in the units a model expects: the range it records, what the product says about its own units, and
-whether an input's values lie far outside.
-
-A model records the value range it expects of its inputs (``value_range``: reflectance 0-1, digital numbers
-0-10000, 8-bit 0-255); one that records none is judged by its band statistics. An input whose sampled values
-(2-98 %) lie far outside that range is brought into it when the product says how: GDAL's band scale and offset,
-Sentinel-2 L2A's processing-baseline offset (``BOA_ADD_OFFSET``, -1000 from baseline 04.00, with
-``BOA_QUANTIFICATION_VALUE`` 10000), a STAC item's ``raster:bands`` scale and offset. Otherwise the caller
-warns, naming the bands, their range and the expected one (an error under strict inputs). Torch-free.
+"""Values in the units a model expects: the range it records (``value_range``, else its band statistics), whether an
+input's sampled values (2-98 %) lie far outside, and what the product says about its own units to bring them in:
+GDAL's band scale and offset, Sentinel-2 L2A's processing-baseline offset, a STAC item's ``raster:bands``. The rules
+and messages: docs/inputs.md, "Units". Torch-free.
 """
 
 from __future__ import annotations
@@ -44,8 +39,7 @@ class Scaling:
         return values * np.asarray(self.scale)[:, None] + np.asarray(self.offset)[:, None]
 
 
-def expected_range(value_range: Sequence[float] | None, statistics: BandStatistics,
-                   scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def expected_range(value_range: Sequence[float] | None, statistics: BandStatistics) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) per band a model expects: its recorded ``value_range`` for every band, else where its band
     statistics put most values (mean +- 3 std, or the 2-98 % percentiles widened by half their width)."""
     bands = statistics.bands
@@ -111,16 +105,12 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str, str]],
-                     sensors: Sequence[str], where: str = "", labels: Sequence[str] = (),
-                     remedy: str = "") -> Scaling | None:
+def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str, str]], sensors: Sequence[str],
+                     where: str, labels: Sequence[str], remedy: str) -> Scaling | None:
     """Sentinel-2 L2A's digital numbers to reflectance, where the product's metadata says its processing baseline
     (from 04.00: ``(DN + BOA_ADD_OFFSET) / BOA_QUANTIFICATION_VALUE``, the offset -1000 unless stated; before:
-    ``DN / BOA_QUANTIFICATION_VALUE``). None when the metadata do not say it is such a product.
-
-    Raises:
-        DataError: a quantification value, processing baseline or band offset that is stated but no number (or a
-            quantification value <= 0), named with ``where``, the band (``labels``) and ``remedy``.
+    ``DN / BOA_QUANTIFICATION_VALUE``). None when the metadata do not say it is such a product; DataError for a
+    quantification value, processing baseline or band offset stated but no number (or a quantification <= 0).
     """
     said_baseline = next((k for k in BASELINE_KEYS if k in dataset_tags), None)
     baseline = None if said_baseline is None else _float(dataset_tags[said_baseline])
@@ -133,8 +123,8 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
         return None
 
     def nonsense(what: str, value: Any) -> DataError:
-        return DataError(f"{where or 'The image'} says {what} is {value!r}, which is no usable number, so its "
-                         f"digital numbers cannot be brought to reflectance. {remedy}".rstrip())
+        return DataError(f"{where} says {what} is {value!r}, which is no usable number, so its digital numbers "
+                         f"cannot be brought to reflectance. {remedy}")
 
     if key in dataset_tags and (quantification is None or not np.isfinite(quantification) or quantification <= 0):
         raise nonsense(f"its {key}", dataset_tags[key])
@@ -146,7 +136,7 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
         text = tags.get("BOA_ADD_OFFSET", dataset_tags.get("BOA_ADD_OFFSET"))
         stated = _float(text)
         if text is not None and (stated is None or not np.isfinite(stated)):
-            raise nonsense(f"the BOA_ADD_OFFSET of {labels[i] if i < len(labels) else f'band {i + 1}'}", text)
+            raise nonsense(f"the BOA_ADD_OFFSET of {labels[i]}", text)
         offsets.append(stated if stated is not None else (-1000.0 if baseline is not None and baseline >= 4.0
                                                           else 0.0))
     shown = sorted(set(offsets))
@@ -174,25 +164,19 @@ def _number(value: Any, default: float) -> float | None:
     return number if number is not None and np.isfinite(number) else None
 
 
-def gdal_scaling(scales: Sequence[Any], offsets: Sequence[Any], where: str = "", labels: Sequence[str] = (),
-                 kind: str = "GDAL", remedy: str = "") -> Scaling | None:
+def gdal_scaling(scales: Sequence[Any], offsets: Sequence[Any], where: str, labels: Sequence[str], kind: str,
+                 remedy: str) -> Scaling | None:
     """The bands' scale/offset (GDAL's, or ``kind``'s: a STAC item's ``raster:bands``) as a Scaling (None when
-    every band has 1 and 0).
-
-    Raises:
-        DataError: a scale or offset that is no finite number, or a scale of 0 (every value the same): nonsense
-            metadata, named with ``where`` (the file), the band (``labels``) and ``remedy`` (what to do).
-    """
+    every band has 1 and 0); DataError for a scale or offset that is no finite number, or a scale of 0."""
     scale = tuple(_number(s, 1.0) for s in scales)
     offset = tuple(_number(o, 0.0) for o in offsets)
     for i, (s, o) in enumerate(zip(scale, offset)):
-        label = labels[i] if i < len(labels) else f"band {i + 1}"
         if s is None or s == 0 or o is None:
             field, value = ("offset", offsets[i]) if s not in (None, 0) else ("scale", scales[i])
             why = ("every value times 0 is the same" if s == 0 else "that is not a finite number")
             shown = f"{value:g}" if isinstance(value, (float, np.floating)) else repr(value)
-            raise DataError(f"{where or 'The image'} declares a {kind} {field} of {shown} for {label}: {why}, so "
-                            f"its values cannot be brought to the model's units. {remedy}".rstrip())
+            raise DataError(f"{where} declares a {kind} {field} of {shown} for {labels[i]}: {why}, so its values "
+                            f"cannot be brought to the model's units. {remedy}")
     scale_f, offset_f = tuple(float(s) for s in scale), tuple(float(o) for o in offset)  # type: ignore[arg-type]
     found = Scaling(scale_f, offset_f, f"the bands' {kind} scale/offset (" + ", ".join(
         f"x {s:g} {'-' if o < 0 else '+'} {abs(o):g}" for s, o in sorted(set(zip(scale_f, offset_f)))) + ")")
