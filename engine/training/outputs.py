@@ -23,10 +23,9 @@ from ..errors import ConfigError, OutputError, mention
 from ..io.background import BackgroundWrite
 from ..io.safety import Files, Paths, as_paths, every_file
 from ..runtime.environment import require
-from .budget import TimeBudget
 from .checkpoint import RESUME, capture_rng_state, checkpoint_path, detached_copy, save_checkpoint
 from .forward import preview_predictions
-from .parts import Optimisation, Place, RunPaths, TrainRecord
+from .parts import Optimisation, Place, RunPaths, TimeBudget, TrainRecord
 
 
 @dataclass

@@ -9,10 +9,9 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..errors import ConfigError, mention
-from .budget import TimeBudget
 from .checkpoint import config_differences, load_checkpoint, restore_rng_state
 from .outputs import RESUME, TrainFiles
-from .parts import Optimisation, RunPaths, TrainRecord
+from .parts import Optimisation, RunPaths, TimeBudget, TrainRecord
 
 
 def early_stop_due(best: dict[str, Any], patience: int | None) -> bool:

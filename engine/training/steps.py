@@ -17,8 +17,7 @@ from ..config import TrainConfig
 from ..errors import CanceledError, ModelError
 from ..runtime.environment import process_cores, require
 from ..runtime.prefetch import Prefetcher
-from .budget import TimeBudget
-from .parts import Batches, Optimisation, Place
+from .parts import Batches, Optimisation, Place, TimeBudget
 
 
 def prefetch_tiles(num_workers: int, device_type: str, torch_threads: int) -> bool:

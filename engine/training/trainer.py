@@ -30,18 +30,15 @@ from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
 from ..runtime.distributed import DistContext, setup_distributed
 from ..runtime.environment import require, resolve_device
-from .budget import TimeBudget
 from .checkpoint import checkpoint_path, seed_everything
 from .forward import Forward, validate
 from .metrics import number, selection_score
 from .optim import LRSchedule, build_optimizer
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
-from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
-from .preflight import check_dates, check_resources, no_validation_foreground, scene_dates, side_outputs
+from .parts import Batches, Optimisation, Place, RunPaths, TimeBudget, TrainRecord
+from .preflight import check_dates, check_resources, fit_to_data, no_validation_foreground, scene_dates, side_outputs
 from .resume import early_stop_due, resume, seconds_spent
-from .sizing import fit_to_data
-from .speed import speed_line, start_line
-from .step_setup import step_for
+from .step_setup import speed_line, start_line, step_for
 from .steps import EpochSteps
 
 
