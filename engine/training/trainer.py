@@ -1,10 +1,7 @@
 """The fit loop: from configs to a model bundle.
 
-Two stages (warm-up epochs with both encoders frozen, then full fine-tuning), AdamW with differential learning
-rates (vision encoder, aux encoder, fusion + decoder), cosine / step / plateau schedules with linear warm-up
-steps, gradient accumulation and clipping, mixed precision (on CUDA; bfloat16 on a CPU that computes it natively),
-early stopping on validation IoU or loss, atomic best bundle and per-epoch checkpoint (written while the next epoch
-trains), resume, cancellation every step, and torch.distributed (``torchrun``: DistributedSampler + DDP, rank 0
+Two stages (warm-up epochs with both encoders frozen, then full fine-tuning), early stopping on validation IoU or
+loss, resume, cancellation every step, and torch.distributed (``torchrun``: DistributedSampler + DDP, rank 0
 writes). The package docstring names the module of each part.
 
 Files for ``output = dir/name.dsmodel``:
@@ -47,18 +44,11 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
           clock: Callable[[], float] = time.monotonic) -> TrainResult:
     """Train a model and write its bundle to ``train_cfg.output`` (see the module docstring for all files).
 
-    Args:
-        model_cfg: architecture; channel counts, classes and aux ratio are taken from the data.
-        data_cfg: where the tiles come from.
-        train_cfg: optimisation, schedule, output path, resume.
-        callback: progress (per step, stage "train"; per validation tile batch, stage "validate"), metrics per
-            epoch, cancellation (checked every step).
-        model: an already built model following the model contract (default: ``build_model`` from model_cfg).
-        datasets: ``(train_ds, val_ds, summary)`` to use instead of ``build_datasets(data_cfg)``.
-        clock: the seconds the time budget (``train_cfg.time_budget``) is counted in.
-
-    Returns:
-        A :class:`TrainResult`. A given ``model`` then holds the best (the bundle's) weights, in eval mode.
+    ``model_cfg``'s channel counts, classes and aux ratio are taken from the data. ``callback``: progress (per
+    step, stage "train"; per validation tile batch, stage "validate"), metrics per epoch, cancellation (checked
+    every step). ``model``: an already built model (default: built from ``model_cfg``); it then holds the best
+    (the bundle's) weights, in eval mode. ``datasets``: ``(train_ds, val_ds, summary)`` instead of
+    ``build_datasets``. ``clock``: what the time budget is counted in.
 
     Raises:
         CanceledError: the callback asked to stop; the last checkpoint stays, no bundle appears at ``output``.
@@ -88,15 +78,12 @@ FROZEN_BUDGET_SHARE = 0.5  # the share of a time budget after which the frozen w
 
 
 class _Trainer:
-    """One training, built by named steps (as TorchGeo's ``configure_*`` hooks): the checks that need no data first
-    (:meth:`_configure_paths`, :meth:`_configure_parent`), then the data, the model, the loss and forward pass, the
-    optimiser, the loaders and the schedule; :meth:`run` then resumes, fits and finishes. Its two workers, given
-    the parts they use (:mod:`.parts`): ``steps`` (:class:`EpochSteps`, an epoch's optimiser steps) and ``files``
-    (:class:`TrainFiles`, what it writes)."""
+    """One training, built by named steps (as TorchGeo's ``configure_*`` hooks), the checks that need no data
+    first; :meth:`run` then resumes, fits and finishes. Its workers: ``steps`` and ``files`` (:mod:`.parts`)."""
 
     def __init__(self, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, callback: Callback,
                  ctx: DistContext, device: str, model: Any, datasets: tuple[Any, Any, Any] | None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float]):
         torch = require("torch")
         self.cfg, self.data_cfg = train_cfg, data_cfg
         self.place = Place(ctx, device, torch.device(device).type, callback)
@@ -107,7 +94,10 @@ class _Trainer:
         seed_everything(train_cfg.seed)
         self.datasets = self._configure_data(model_cfg, datasets)
         self.model = self._configure_model(model_cfg, model)
-        loss_fn, forward, scaler = self._configure_loss(), *self._configure_precision()
+        from .losses import build_loss
+
+        loss_fn = build_loss(train_cfg.loss, self.model_cfg.name, self.num_side_outputs, self.ignore_index).to(device)
+        forward, scaler = self._configure_precision()
         optimizer = build_optimizer(self.model, train_cfg, **self.step_setup.optimizer_options)
         self.batches, self.val_loader, self.keep_last = self._configure_loaders()
         extra = coordinates_record(self.model, self.datasets[:2], self.place.callback)  # before any tile is read
@@ -133,8 +123,7 @@ class _Trainer:
                                 self.keep_last, self.place)
 
     def _configure_paths(self) -> RunPaths:
-        """The run's files; a resume without a checkpoint is refused, an earlier run's checkpoint is said (before
-        the data is prepared)."""
+        """The run's files; a resume without a checkpoint refused, an earlier run's checkpoint said."""
         from .report import report_paths
 
         output = Path(self.cfg.output)
@@ -150,8 +139,7 @@ class _Trainer:
         return paths
 
     def _configure_parent(self, model_cfg: ModelConfig) -> Any:
-        """The bundle a fine-tuning starts from (None without ``init_from``), read and its family checked before
-        the data is prepared."""
+        """The bundle a fine-tuning starts from (None without ``init_from``), its family checked."""
         if not self.cfg.init_from:
             return None
         from .finetune import check_family, read_parent
@@ -161,8 +149,7 @@ class _Trainer:
         return parent
 
     def _configure_data(self, model_cfg: ModelConfig, datasets: tuple[Any, Any, Any] | None) -> tuple[Any, Any, Any]:
-        """(train, validation, summary) datasets: the resources checked from raster headers before any tile is
-        read; a fine-tuning keeps its parent's band statistics."""
+        """(train, validation, summary) datasets, the resources checked from raster headers first."""
         if datasets is None:
             from ..data.dataset import build_datasets
             from ..imagery.stac_assets import stac_scenes
@@ -177,7 +164,7 @@ class _Trainer:
             datasets = keep_parent_statistics(datasets, self.parent, self.cfg.recompute_stats,
                                               self.place.callback.info)
         else:  # a pretrained encoder's own statistics (Prithvi's released HLS ones)
-            from .released_stats import released_statistics
+            from .finetune import released_statistics
 
             datasets = released_statistics(datasets, model_cfg, self.place.callback.info)
         if len(datasets[0]) == 0:
@@ -209,15 +196,8 @@ class _Trainer:
                                 self.place.callback.warning)
         return model
 
-    def _configure_loss(self) -> Any:
-        from .losses import build_loss
-
-        loss_fn = build_loss(self.cfg.loss, self.model_cfg.name, self.num_side_outputs, self.ignore_index)
-        return loss_fn.to(self.place.device)
-
     def _configure_precision(self) -> tuple[Forward, Any]:
-        """The forward pass in the precision and memory format the device and ``amp`` allow (the model put in that
-        format), and its grad scaler (or None)."""
+        """The forward pass in the precision and memory format the device and ``amp`` allow, and its grad scaler."""
         torch = require("torch")
         self.step_setup = step_for(self.place.device_type, self.cfg.amp)
         if self.step_setup.warning:
@@ -227,8 +207,7 @@ class _Trainer:
         return forward, torch.amp.GradScaler("cuda") if self.step_setup.scaler else None
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:
-        """(the training batches, the validation loader or None, whether the bundle keeps the last epoch: no
-        validation foreground to choose the best by)."""
+        """(training batches, validation loader or None, whether the bundle keeps the last epoch)."""
         from ..data.loaders import train_loader, val_loader
 
         cfg, ctx, say = self.cfg, self.place.ctx, self.place.callback
