@@ -33,7 +33,7 @@ from ..runtime.environment import require
 
 @dataclass(frozen=True)
 class Parent:
-    """The bundle a fine-tuning starts from: its path, metadata and the file's SHA-256."""
+    """The bundle a fine-tuning starts from."""
 
     path: str
     metadata: BundleMetadata
@@ -44,7 +44,7 @@ class Parent:
         return Path(self.path).name
 
     def record(self) -> dict[str, Any]:
-        """What the new bundle says about its parent."""
+        """What the new bundle says of its parent."""
         model = self.metadata.model
         return {"name": self.name, "sha256": self.sha256, "weights_sha256": self.metadata.weights_sha256,
                 "family": model.name, "preset": model.preset, "classes": list(self.metadata.data.class_names),
@@ -92,8 +92,7 @@ def keep_parent_statistics(datasets: tuple[Any, Any, Any], parent: Parent, recom
                            say: Callable[[str], None]) -> tuple[Any, Any, Any]:
     """The datasets normalised with the parent's band statistics where the bands match (a small new area must
     not rescale a model trained on a large one), unless ``recompute``; each stream's choice said."""
-    train_ds, val_ds, summary = datasets
-    meta, theirs = summary.metadata, parent.metadata.data
+    meta, theirs = datasets[2].metadata, parent.metadata.data
     changes = {}
     for stream, words in (("vision_stats", "image"), ("aux_stats", "aux")):
         mine, old = getattr(meta, stream), getattr(theirs, stream)
@@ -109,14 +108,17 @@ def keep_parent_statistics(datasets: tuple[Any, Any, Any], parent: Parent, recom
             changes[stream] = old
             say(f"Fine-tuning: kept parent statistics for the {mine.bands} {words} band(s) ({old.method}); "
                 f"{mention('train.recompute_stats')} computes them from this data instead.")
-    if not changes:
-        return datasets
+    return _with_statistics(datasets, **changes) if changes else datasets
+
+
+def _with_statistics(datasets: tuple[Any, Any, Any], **changes: Any) -> tuple[Any, Any, Any]:
+    """The datasets and their summary's metadata with ``changes`` (stream -> BandStatistics)."""
+    train_ds, val_ds, summary = datasets
     for ds in (train_ds, val_ds):
         for stream, stats in changes.items():
             if ds is not None and hasattr(ds, stream):
                 setattr(ds, stream, stats)
-    summary = dataclasses.replace(summary, metadata=dataclasses.replace(meta, **changes))
-    return train_ds, val_ds, summary
+    return train_ds, val_ds, dataclasses.replace(summary, metadata=dataclasses.replace(summary.metadata, **changes))
 
 
 def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say: Callable[[str], None],
@@ -173,8 +175,7 @@ SCALE_LOW, SCALE_HIGH, EIGHT_BIT = 50.0, 15000.0, 255.0
 
 
 def _middles(stats: BandStatistics) -> tuple[list[float], float]:
-    """(each band's middle value: the mean, or the middle of its 2-98 % range; the highest band's top: its 98 %
-    value, or mean + 2 std)."""
+    """(each band's mean, or the middle of its 2-98 % range; the highest band's 98 % value, or mean + 2 std)."""
     if stats.method == "meanstd":
         return list(stats.low), max(m + 2 * s for m, s in zip(stats.low, stats.high))
     return [(lo + hi) / 2 for lo, hi in zip(stats.low, stats.high)], max(stats.high)
@@ -182,16 +183,13 @@ def _middles(stats: BandStatistics) -> tuple[list[float], float]:
 
 def released_statistics(datasets: tuple[Any, Any, Any], model_cfg: Any,
                         say: Callable[[str], None]) -> tuple[Any, Any, Any]:
-    """The datasets normalised by the encoder's released statistics where its loaded weights' record has them for
-    bands fed by name, the band count is theirs and the data is on their scale; else unchanged. Each outcome
+    """The datasets normalised by the encoder's released statistics where the module docstring says; each outcome
     said."""
     source = model_pretrained(model_cfg)
     weights = source.weights if source.loads else None
     if weights is None or not weights.by_name or not weights.mean:
         return datasets
-    train_ds, val_ds, summary = datasets
-    meta = summary.metadata
-    mine = meta.vision_stats
+    mine = datasets[2].metadata.vision_stats
     title = f"{weights.title}'s"
     if mine is None or mine.bands != len(weights.mean):
         say(f"The image has {mine.bands if mine else 0} band(s), not the {len(weights.mean)} of the {weights.title}: "
@@ -202,10 +200,6 @@ def released_statistics(datasets: tuple[Any, Any, Any], model_cfg: Any,
         say(f"The image's values (band middles {', '.join(f'{m:.3g}' for m in middles)}) are not {weights.scale}, "
             f"the scale of the {title} statistics: its own band statistics normalise it.")
         return datasets
-    released = BandStatistics("meanstd", list(weights.mean), list(weights.std))
-    for ds in (train_ds, val_ds):
-        if ds is not None and hasattr(ds, "vision_stats"):
-            ds.vision_stats = released
     say(f"The image is normalised by the {title} statistics (mean and standard deviation of {weights.trained_on}, "
         f"{weights.scale}), as the encoder was pretrained.")
-    return train_ds, val_ds, dataclasses.replace(summary, metadata=dataclasses.replace(meta, vision_stats=released))
+    return _with_statistics(datasets, vision_stats=BandStatistics("meanstd", list(weights.mean), list(weights.std)))
