@@ -27,10 +27,9 @@ from ...runtime.environment import resolve_device_lazily
 from ..members import Member, check_members, model_defaults, say_assumptions
 from ..predictor import Predictor
 from .resume import recorded_outputs, run_fingerprint
-from .run_layer import update_run_layer
 from .scenes import MARKER_FOLDER, Scene, discover_scenes, scene_outputs, shard
 from .share import RankShare
-from .summary import SceneRecord, counts, write_mosaics, write_summary
+from .summary import SceneRecord, counts, update_run_layer, write_mosaics, write_summary
 
 # ranks with a smaller share wait at the final barrier for the others: as long as a large share may take
 BARRIER_TIMEOUT = timedelta(days=7)

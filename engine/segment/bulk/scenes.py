@@ -49,7 +49,7 @@ class Scene:
     web: bool = False  # ``image`` is a web layer's description, read over ``bulk.extent`` at the pixel size
 
 
-RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (run_layer.py)
+RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (summary.py)
 
 
 def first_dates_recur(scenes: list[Scene]) -> bool:
@@ -331,7 +331,7 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
     if any(scene.after for scene in scenes):
         written.append(str(out / "change_table.csv"))  # every pair's change (summary.CHANGE_TABLE)
-    if bulk.polygons:  # the run's layer of every scene's polygons (bulk/run_layer.py)
+    if bulk.polygons:  # the run's layer of every scene's polygons (bulk/summary.py)
         run_layer = (out / RUN_LAYER).resolve()
         if run_layer in owner:
             raise ConfigError(f"The scene '{owner[run_layer].image}' would write '{run_layer}', the file that holds "
