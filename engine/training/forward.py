@@ -16,8 +16,7 @@ from .step_setup import StepSetup
 
 @dataclass(frozen=True)
 class Forward:
-    """Batches onto the device and through a model at the precision and memory format of ``step``; outputs back in
-    float32."""
+    """Batches onto the device and through a model at ``step``'s precision and memory format; outputs in float32."""
 
     device: str
     step: StepSetup
@@ -54,10 +53,8 @@ class Forward:
 
 def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classes: int, ignore_index: int,
              class_names: list[str], ctx: DistContext, callback: Callback) -> tuple[dict[str, Any], bool]:
-    """(the metrics summary with its ``loss``, canceled): over every process's share when distributed.
-
-    Processes may hold different numbers of validation batches, so there is no collective inside the loop: a
-    cancellation is noted locally and agreed on with the metrics afterwards. Leaves the model in train mode.
+    """(the metrics summary with its ``loss``, canceled) over every process's share; leaves the model in train mode.
+    Processes may hold different numbers of batches, so a cancellation is agreed on after the loop, with the metrics.
     """
     torch = require("torch")
     model.eval()
@@ -95,8 +92,7 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
 
 
 def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) -> list[dict[str, Any]]:
-    """Image, truth and prediction (numpy) of the first ``tiles`` tiles of ``dataset``; leaves the model in eval
-    mode."""
+    """Image, truth and prediction (numpy) of the first ``tiles`` tiles; leaves the model in eval mode."""
     torch = require("torch")
     model.eval()
     out = []

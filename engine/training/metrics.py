@@ -44,11 +44,8 @@ def logits_to_prediction(logits: Any, threshold: float = 0.5) -> Any:
 
 
 class ConfusionMatrix:
-    """K x K confusion matrix (rows = truth, columns = prediction), streaming.
-
-    ``num_classes`` is the number of label classes; 1 (a binary model's output count) is treated as 2
-    (background, foreground). Pixels whose truth is ``ignore_index`` are skipped.
-    """
+    """K x K confusion matrix (rows = truth, columns = prediction), streaming; ``num_classes`` 1 (a binary model's
+    output count) is 2 (background, foreground). Pixels whose truth is ``ignore_index`` are skipped."""
 
     def __init__(self, num_classes: int, ignore_index: int | None = IGNORE_INDEX):
         if num_classes < 1:
@@ -105,11 +102,8 @@ class ConfusionMatrix:
 
 
 def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "iou") -> float:
-    """The early-stopping / best-model score (higher is better): foreground IoU for binary models, mIoU
-    otherwise; with ``metric="loss"`` the negated validation loss.
-
-    Undefined IoU (no foreground in truth nor prediction) counts as 0, so such an epoch is never preferred.
-    """
+    """The early-stopping / best-model score (higher is better): foreground IoU for binary models, mIoU otherwise
+    (undefined counts as 0, so such an epoch is never preferred); ``metric="loss"``: the negated validation loss."""
     if metric == "loss":
         return -float(summary["loss"])
     value = summary.get("foreground_iou") if num_classes == 1 else summary.get("miou")
@@ -117,5 +111,5 @@ def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "io
 
 
 def number(value: Any) -> float:
-    """Metric values may be None (undefined); the history stores NaN for them."""
+    """A metric value, NaN for None (undefined) in the history."""
     return float("nan") if value is None else float(value)

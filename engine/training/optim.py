@@ -12,12 +12,9 @@ from ..runtime.environment import require
 
 
 def build_optimizer(model: Any, cfg: TrainConfig, **implementation: Any) -> Any:
-    """``cfg.optimizer`` (adamw, adam or sgd) over ``model.param_groups()``: vision encoder LR*vision_lr_factor,
-    aux encoder LR*aux_lr_factor, fusion + decoder (the "head") LR; weight decay ``cfg.weight_decay``;
-    ``implementation``: the constructor's ``fused`` / ``foreach`` (:mod:`.step_setup`).
-
-    Each param group carries ``name`` (vision / aux / head) and ``base_lr`` (the LR before any schedule factor).
-    """
+    """``cfg.optimizer`` over ``model.param_groups()``: vision encoder LR*vision_lr_factor, aux encoder
+    LR*aux_lr_factor, fusion + decoder (the "head") LR, each group with its ``name`` and ``base_lr`` (before any
+    schedule factor); ``implementation``: the constructor's ``fused`` / ``foreach`` (:mod:`.step_setup`)."""
     torch = require("torch")
     factors = {"vision": cfg.vision_lr_factor, "aux": cfg.aux_lr_factor, "head": 1.0}
     group_of_role = {"vision_encoder": "vision", "aux_encoder": "aux", "fusion": "head", "decoder": "head"}
@@ -48,10 +45,9 @@ class LRSchedule:
     """Per-optimiser-step learning-rate factor applied to every group's ``base_lr``.
 
     Frozen warm-up epochs run at the base LR. The main stage starts with ``warmup_steps`` of linear warm-up,
-    then follows ``cosine`` (to ``min_learning_rate``), ``step`` (x``step_gamma`` every ``step_epochs``) or
-    ``plateau`` (x``plateau_factor`` after ``plateau_patience`` epochs without gain). State is plain numbers.
-    With a time budget, ``progress`` gives the share of it spent, and the cosine follows whichever of the steps
-    and the budget is further along: it reaches its floor when the budget ends training.
+    then follows ``cosine`` (to ``min_learning_rate``), ``step`` or ``plateau``. With a time budget, ``progress``
+    gives the share of it spent, and the cosine follows whichever of the steps and the budget is further along:
+    it reaches its floor when the budget ends training.
     """
 
     def __init__(self, optimizer: Any, cfg: TrainConfig, steps_per_epoch: int,

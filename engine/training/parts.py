@@ -44,13 +44,14 @@ class Place:
 @dataclass(frozen=True)
 class Optimisation:
     """What turns a batch into a step: the loss, the forward pass (with the step's setup on its device: precision,
-    memory format, gradient clipping), the optimiser, its schedule and the AMP grad scaler (None without one)."""
+    memory format, gradient clipping), the optimiser, its schedule and the AMP grad scaler (disabled without
+    float16)."""
 
     loss_fn: Any  # a loss module of .losses
     forward: Forward
     optimizer: Any  # torch.optim.Optimizer
     schedule: LRSchedule
-    scaler: Any | None  # torch.amp.GradScaler
+    scaler: Any  # torch.amp.GradScaler
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """The optimisation half of the trainer: one epoch of optimiser steps (gradient accumulation, clipping, the AMP
 grad scaler, DDP's ``no_sync`` between synchronised steps), the checks every step makes (cancellation, the time
-budget) agreed on by every process, and the progress they report. :class:`EpochSteps` is given what it works with
-(grouped in :mod:`.parts`) by the trainer."""
+budget) agreed on by every process, and the progress they report."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import contextlib
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..callbacks import Stage
@@ -43,14 +42,9 @@ class EpochSteps:
     total_epochs: int
     stopped: Callable[[str], str]  # what a stop leaves behind, in words (trainer's)
     val_batches: int = 0  # validation batches per epoch (the first epoch estimates their time from its steps)
-    torch: Any = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.torch = require("torch")
 
     def progress(self, done: int, total: int) -> None:
-        """Training progress: steps of all epochs, or with a time budget the budget's seconds (whichever of the two
-        is further along)."""
+        """Progress over all epochs' steps, or with a time budget its seconds (whichever is further along)."""
         if not self.budget.limited:
             self.place.callback.progress(done, total, Stage.TRAIN)
             return
@@ -61,22 +55,21 @@ class EpochSteps:
     def wrap_ddp(self) -> Any:
         from torch.nn.parallel import DistributedDataParallel
 
-        ids = [self.torch.device(self.place.device).index] if self.place.device_type == "cuda" else None
+        ids = [require("torch").device(self.place.device).index] if self.place.device_type == "cuda" else None
         # find_unused_parameters: some models skip branches (e.g. side heads, or the aux stream) in some configurations.
         return DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
 
     def _check_step(self, reserve: float) -> bool:
-        """Raise CanceledError when asked to stop; return whether the time budget is used up (keeping ``reserve``
-        seconds for the validation), as every process decides."""
+        """CanceledError when asked to stop; else whether the time budget is used up (keeping ``reserve`` seconds
+        for the validation), as every process agrees."""
         canceled, late = self.place.agree(self.place.callback.is_canceled(), self.budget.used_up(reserve))
         if canceled:
             raise CanceledError(self.stopped("Training canceled"))
         return late
 
     def train_epoch(self, epoch: int, ddp: Any, reserve: float | None) -> tuple[float, float, int, float]:
-        """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out, keeping
-        ``reserve`` seconds for the validation (None: no epoch measured it yet, so it is estimated as the steps
-        go), seconds the steps waited for their tiles)."""
+        """(mean loss, seconds, steps run: fewer when the time budget ran out, keeping ``reserve`` seconds for the
+        validation (None: estimated as the steps go), seconds the steps waited for their tiles)."""
         cfg = self.cfg
         net = ddp if ddp is not None else self.model
         self.model.train()
@@ -92,7 +85,8 @@ class EpochSteps:
         done = (epoch - 1) * self.batches.micro_steps
         self.optim.optimizer.zero_grad(set_to_none=True)
         started = self.budget.clock()
-        ahead = prefetch_tiles(self.batches.loader.num_workers, self.place.device_type, self.torch.get_num_threads())
+        ahead = prefetch_tiles(self.batches.loader.num_workers, self.place.device_type,
+                               require("torch").get_num_threads())
         batches = Prefetcher(self.batches.loader) if ahead else self.batches.loader
         try:
             mean, steps, waited = self._train_steps(batches, ddp, net, params, done, total, reserve)
@@ -114,9 +108,9 @@ class EpochSteps:
 
     def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int, total: int,
                      reserve: float | None) -> tuple[Any, int, float]:
-        """The epoch's optimiser steps, up to the time budget (at least one); returns the mean loss as a tensor on
-        the device (no sync per step), the steps run and the seconds spent waiting for tiles."""
-        torch, cfg = self.torch, self.cfg
+        """The epoch's steps, up to the time budget (at least one): (mean loss as a tensor on the device: no sync per
+        step, steps run, seconds spent waiting for tiles)."""
+        torch, cfg, scaler = require("torch"), self.cfg, self.optim.scaler
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.place.device)
         count, waited = 0, 0.0
         started = self.budget.clock()
@@ -139,17 +133,13 @@ class EpochSteps:
             with no_sync:
                 loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux, coords), labels)
                 scaled = loss / cfg.grad_accumulation
-                (self.optim.scaler.scale(scaled) if self.optim.scaler is not None else scaled).backward()
+                scaler.scale(scaled).backward()  # a disabled scaler (no float16) passes everything through
             if sync:
-                if self.optim.scaler is not None:
-                    self.optim.scaler.unscale_(self.optim.optimizer)
+                scaler.unscale_(self.optim.optimizer)
                 if cfg.grad_clip is not None and params:
                     self.optim.forward.step.clip(params, cfg.grad_clip)
-                if self.optim.scaler is not None:
-                    self.optim.scaler.step(self.optim.optimizer)
-                    self.optim.scaler.update()
-                else:
-                    self.optim.optimizer.step()
+                scaler.step(self.optim.optimizer)
+                scaler.update()
                 self.optim.optimizer.zero_grad(set_to_none=True)
                 self.optim.schedule.step()
             loss_sum += loss.detach().double()

@@ -204,7 +204,7 @@ class _Trainer:
             self.place.callback.warning(self.step_setup.warning)
         self.step_setup.model(self.model)
         forward = Forward(self.place.device, self.step_setup, self.model_cfg.uses_aux, self.model.takes_coords)
-        return forward, torch.amp.GradScaler("cuda") if self.step_setup.scaler else None
+        return forward, torch.amp.GradScaler("cuda", enabled=self.step_setup.scaler)
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:
         """(training batches, validation loader or None, whether the bundle keeps the last epoch)."""
