@@ -196,9 +196,6 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any], scenes: list[Sce
 
 def write_mosaics(out_dir: str | Path, scenes: list[SceneRecord], callback: Callback) -> list[str]:
     """VRT mosaics of the class rasters of finished scenes: ``mosaic.vrt``, or one per CRS when they differ."""
-    from ...io.writers import gdal_errors
-    from ...runtime.environment import require
-
     rasterio = require("rasterio")
     gdal = require("osgeo.gdal")
     groups: dict[str, list[str]] = defaultdict(list)
@@ -285,10 +282,9 @@ def _bring_in(run: Any, layer: Any, scene: str, polygons: Path, ogr: Any, osr: A
 
 
 def update_run_layer(out_dir: str | Path, records: list[SceneRecord], polygons_of: dict[str, Path],
-                     callback: Callback | None = None) -> str | None:
+                     callback: Callback) -> str | None:
     """Bring every finished scene's polygons (``polygons_of``: scene name -> its GeoPackage) into the run's layer;
     returns its path (None when no scene has polygons)."""
-    callback = callback or Callback()
     gdal, ogr, osr = require("osgeo.gdal"), require("osgeo.ogr"), require("osgeo.osr")
     path = Path(out_dir) / RUN_LAYER
     state = Path(out_dir) / MARKER_FOLDER / SYNCED
