@@ -39,16 +39,12 @@ def _zero(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _valid(target: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
-    if ignore_index is None:
-        return torch.ones_like(target, dtype=torch.bool)
-    return target != ignore_index
+    return torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
 
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     count = valid.sum()
-    if count == 0:
-        return _zero(logits)
-    return (values * valid).sum() / count
+    return _zero(logits) if count == 0 else (values * valid).sum() / count
 
 
 # ---------------------------------------------------------------------------------------------- focal

@@ -38,9 +38,7 @@ def logits_to_prediction(logits: Any, threshold: float = 0.5) -> Any:
 
     if logits.ndim == 3:
         logits = logits.unsqueeze(1)
-    if logits.shape[1] == 1:
-        return (torch.sigmoid(logits[:, 0].float()) > threshold).long()
-    return logits.argmax(dim=1).long()
+    return (torch.sigmoid(logits[:, 0].float()) > threshold).long() if logits.shape[1] == 1 else logits.argmax(1)
 
 
 class ConfusionMatrix:

@@ -110,9 +110,7 @@ def decide_precision(device_type: str, amp: str, bf16_supported: bool) -> tuple[
     if amp == "bf16" and not bf16_supported:
         raise ConfigError("amp 'bf16' was requested but this GPU does not support bfloat16; use amp 'fp16' or "
                           "'auto'.")
-    if amp == "bf16" or (amp == "auto" and bf16_supported):
-        return torch.bfloat16, False
-    return torch.float16, True
+    return (torch.bfloat16, False) if amp == "bf16" or (amp == "auto" and bf16_supported) else (torch.float16, True)
 
 
 def decide_step(device_type: str, amp: str, *, gpu_bf16: bool = False, cpu_bf16: str | None = None) -> StepSetup:

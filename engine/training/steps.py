@@ -24,9 +24,7 @@ def prefetch_tiles(num_workers: int, device_type: str, torch_threads: int) -> bo
     left over for it. On a CPU whose every core runs torch's threads, the thread's Python (the interpreter lock)
     and its work slow each step by more than preparing the tiles in turn costs (docs/benchmarks.md, "Training
     speed on the CPU")."""
-    if num_workers:
-        return False
-    return device_type != "cpu" or process_cores() > torch_threads
+    return not num_workers and (device_type != "cpu" or process_cores() > torch_threads)
 
 
 @dataclass

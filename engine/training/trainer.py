@@ -273,9 +273,8 @@ class _Trainer:
                 self.paths.partial.unlink()
         stop, epochs_run = None, 0
         if not finished:
-            threads = None
-            if self.place.device_type == "cpu":  # torch's threads spin: the free cores, chosen as the epochs start
-                threads = torch_cpu_threads(require("torch"))
+            # torch's threads spin: on a CPU the free cores, chosen as the epochs start
+            threads = torch_cpu_threads(require("torch")) if self.place.device_type == "cpu" else None
             cb.info(start_line(self.model_cfg, self.place, threads, self.step_setup, self.batches.micro_steps, cfg,
                                start_epoch, self.total_epochs, self.budget, self.batches.loader.num_workers))
             self.budget.start(seconds_spent(self.history) + self.cache_seconds)
