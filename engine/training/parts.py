@@ -15,7 +15,7 @@ from ..callbacks import Callback
 from ..data.metadata import DataMetadata
 from ..runtime.distributed import DistContext
 from .forward import Forward
-from .optim import LRSchedule
+from .step_setup import LRSchedule
 
 
 @dataclass(frozen=True)

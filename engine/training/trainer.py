@@ -30,12 +30,11 @@ from ..runtime.environment import require, resolve_device
 from .checkpoint import checkpoint_path, seed_everything
 from .forward import Forward, validate
 from .metrics import number, selection_score
-from .optim import LRSchedule, build_optimizer
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
 from .parts import Batches, Optimisation, Place, RunPaths, TimeBudget, TrainRecord
 from .preflight import check_dates, check_resources, fit_to_data, no_validation_foreground, scene_dates, side_outputs
 from .resume import early_stop_due, resume, seconds_spent
-from .step_setup import speed_line, start_line, step_for
+from .step_setup import LRSchedule, build_optimizer, speed_line, start_line, step_for
 from .steps import EpochSteps
 
 
@@ -315,7 +314,7 @@ class _Trainer:
             began_val = time.perf_counter()
             val = self._validate() if self.val_loader is not None else None
             val_seconds = time.perf_counter() - began_val
-            # the head's rate (fusion + decoder): its group is the last (optim.build_optimizer)
+            # the head's rate (fusion + decoder): its group is the last (step_setup.build_optimizer)
             entry: dict[str, Any] = {
                 "epoch": epoch, "stage": "frozen" if frozen else "full", "train_loss": train_loss,
                 "lr": float(self.optim.optimizer.param_groups[-1]["lr"]), "train_seconds": round(train_seconds, 3),
