@@ -1,10 +1,8 @@
 """The resumable training checkpoint ``<output>.ckpt``.
 
-Written atomically (temp file beside it, then rename) at the end of every epoch. It holds tensors (model,
-optimiser, AMP scaler and RNG states) and plain values; everything that is not a tensor or a number is stored
-as JSON text, so the file loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objects.
-A run resumes from it only with the settings it was made with, less those in ``RESUMABLE_CHANGES``
-(:func:`config_differences` names the others).
+Written atomically at the end of every epoch. Everything that is not a tensor or a number is stored as JSON
+text, so the file loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objects. A run
+resumes from it only with the settings it was made with, less those in ``RESUMABLE_CHANGES``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Streaming segmentation metrics from a confusion matrix.
-
-:class:`ConfusionMatrix` accumulates over batches and scenes (``update``/``merge``) and summarises as IoU per
-class, mean IoU, F1 (= Dice), precision, recall, pixel accuracy and, for binary models, the foreground IoU
-(IoU of class 1 over all pixels: what the reference's ``JaccardIndex(task="binary", ignore_index=255)`` gives).
+"""Streaming segmentation metrics from a confusion matrix, accumulated over batches and scenes. A binary model's
+foreground IoU is class 1's over all pixels (the reference's ``JaccardIndex(task="binary", ignore_index=255)``).
 Undefined values (a class absent from truth and prediction) are ``None`` so the summary is valid JSON.
 """
 

@@ -29,13 +29,9 @@ def side_outputs(name: str, model: Any) -> int:
 
 
 def check_frozen_weights(model_cfg: ModelConfig, cfg: TrainConfig) -> None:
-    """A frozen, cached encoder must hold pretrained weights: frozen random weights give the decoder random features
-    to learn from, which is no model anyone wants unless they ask for it (``pretrained none``, a baseline, said when
-    the features are cached). Checked with the automatic choices, before the data is read.
-
-    Raises:
-        ConfigError: ``frozen_encoder`` cached with no pretrained weights given (or none found), saying what to do.
-    """
+    """ConfigError, saying what to do, when ``frozen_encoder`` cached has no pretrained weights (none given, or none
+    found): frozen random weights give the decoder random features, no model anyone wants unless they ask for it
+    (``pretrained none``, a baseline). Checked with the automatic choices, before the data is read."""
     if cfg.frozen_encoder != "cached" or cfg.init_from:
         return
     source = model_pretrained(model_cfg)

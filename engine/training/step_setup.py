@@ -1,6 +1,7 @@
 """How a training step runs on its device: the autocast precision (and whether fp16 needs a gradient scaler), the
-memory format of the model and its batches, and the optimiser's implementation, each with what the log says of it;
-and how it updates the weights: the optimizer with a learning rate per model part, and the learning-rate schedule.
+memory format of the model and its batches, and the optimiser's implementation, each with what the log says of it
+(as the epochs start, and the speed reached as they end); and how it updates the weights: the optimizer with a
+learning rate per model part, and the learning-rate schedule.
 
 On a GPU nothing changed from the reference: ``amp`` auto is bfloat16 where the GPU has it, else float16 with a
 gradient scaler; the default memory format and optimiser. On a CPU, where most QGIS users train, the step is what
@@ -14,10 +15,6 @@ limits a time budget, so it is made as fast as the CPU allows:
   convolution reorders its input and output;
 - the optimiser's fused implementation (one kernel over all parameters instead of a loop of small operations);
 - gradient clipping without its pass over every gradient where it scales nothing (:meth:`StepSetup.clip`).
-
-What the log says of it: the line as the epochs start (family, device, threads, the step's precision and memory
-format, steps, epochs, loss, optimiser, budget) and the line as they end (training tiles per second reached, and
-where the rest of the time went).
 
 The speed-ups and their accuracy were measured (``bench/train_speed.py``, ``bench/recipe_budget.py``,
 docs/benchmarks.md).
@@ -97,12 +94,9 @@ class StepSetup:
 
 
 def decide_precision(device_type: str, amp: str, bf16_supported: bool) -> tuple[Any, bool]:
-    """Autocast dtype (None = full precision) and whether a GradScaler is needed.
-
-    CUDA: ``auto`` -> bf16 where supported, else fp16 with a scaler; ``bf16``/``fp16`` as asked; ``off`` -> fp32.
-    CPU: ``auto`` -> bf16 where the CPU computes it natively (``bf16_supported``), else fp32; ``bf16`` -> bf16;
-    ``fp16`` and ``off`` -> fp32. Any other device trains in full precision whatever ``amp`` says.
-    """
+    """Autocast dtype (None = full precision) and whether a GradScaler is needed. ``auto``: bf16 where supported
+    (on a CPU: computed natively), else on CUDA fp16 with a scaler; ``fp16`` on a CPU, ``off`` and any other device:
+    fp32."""
     torch = require("torch")
     if amp not in ("auto", "off", "bf16", "fp16"):
         raise ConfigError(f"amp '{amp}' is unknown; use auto, off, bf16 or fp16.")
@@ -146,8 +140,8 @@ def step_for(device_type: str, amp: str) -> StepSetup:
 def start_line(model_cfg: Any, place: Any, threads: int | None, step: Any, steps: int, cfg: Any, first: int,
                last: int, budget: Any, loaders: int = 0) -> str:
     """``Training unet (light) on cpu with 2 thread(s), precision bf16 (...), channels-last, fused optimiser,
-    50 steps of 4 tiles per epoch, epochs 1..100 (0 with frozen encoders); loss ..., optimizer adamw, ...``;
-    with loader processes (``--num-workers``) ``..., tiles prepared by 4 loader process(es), ...`` (``loaders``)."""
+    [tiles prepared by 4 loader process(es),] 50 steps of 4 tiles per epoch, epochs 1..100 (0 with frozen
+    encoders); loss ..., optimizer adamw, ...``."""
     ctx = place.ctx
     where = f" x{ctx.world_size} processes" if ctx.distributed else ""
     each = " each" if (threads or loaders) and ctx.distributed else ""
@@ -206,13 +200,10 @@ def build_optimizer(model: Any, cfg: TrainConfig, **implementation: Any) -> Any:
 
 
 class LRSchedule:
-    """Per-optimiser-step learning-rate factor applied to every group's ``base_lr``.
-
-    Frozen warm-up epochs run at the base LR. The main stage starts with ``warmup_steps`` of linear warm-up,
-    then follows ``cosine`` (to ``min_learning_rate``), ``step`` or ``plateau``. With a time budget, ``progress``
-    gives the share of it spent, and the cosine follows whichever of the steps and the budget is further along:
-    it reaches its floor when the budget ends training.
-    """
+    """Per-optimiser-step learning-rate factor applied to every group's ``base_lr``: the base LR in frozen warm-up
+    epochs, then ``warmup_steps`` of linear warm-up and ``cosine`` (to ``min_learning_rate``), ``step`` or
+    ``plateau``. With a time budget (``progress``: its share spent) the cosine follows whichever of the steps and
+    the budget is further along: it reaches its floor when the budget ends training."""
 
     def __init__(self, optimizer: Any, cfg: TrainConfig, steps_per_epoch: int,
                  progress: Callable[[], float] | None = None):

@@ -1,8 +1,6 @@
-"""The fit loop: from configs to a model bundle.
-
-Two stages (warm-up epochs with both encoders frozen, then full fine-tuning), early stopping on validation IoU or
-loss, resume, cancellation every step, and torch.distributed (``torchrun``: DistributedSampler + DDP, rank 0
-writes). The package docstring names the module of each part.
+"""The fit loop: from configs to a model bundle, in two stages (warm-up epochs with both encoders frozen, then
+full fine-tuning), early stopping on validation IoU or loss, resume, cancellation every step, and torch.distributed
+(``torchrun``: DistributedSampler + DDP, rank 0 writes).
 
 Files for ``output = dir/name.dsmodel``:
   ``dir/name.dsmodel``           the best bundle, moved into place only when training finishes;

@@ -1,18 +1,14 @@
 """The summary of a bulk run beside its outputs: ``summary.json``, ``summary.csv``, ``summary.html``, mosaics, the
 run's polygons layer.
 
-Every file is written atomically. ``summary.json`` has a ``"scenes"`` list whose items carry at least ``image``,
-``status`` (``done`` / ``skipped`` / ``failed``; ``canceled`` for scenes a canceled run did not finish),
-``error``, ``seconds``, ``pixels`` and ``px_per_s``. A run of a change model's pairs lists each pair's later date
-and its change (hectares of each kind of change) in every summary, and writes ``change_table.csv``: one row per pair
-and kind of change, the table a report of a monitoring series quotes.
+Every file is written atomically. ``summary.json``'s ``"scenes"`` are :class:`SceneRecord` items. A run of a change
+model's pairs lists each pair's later date and its change in every summary, and writes ``change_table.csv``: one
+row per pair and kind of change, the table a report of a monitoring series quotes.
 
-Every finished scene's polygons go into one layer, ``polygons_all_scenes.gpkg``, the scene as an attribute,
-reprojected into the first scene's CRS where the scenes differ. Each scene's own GeoPackage stays the record of
-what it wrote; the run's layer is brought up to date from them at the end of the run, one scene at a time and each
-in one transaction: the scene's old features are deleted and its current ones inserted. A run killed at any point
-therefore leaves every scene's features in the layer once or not at all, and the next run (a resume) brings in
-what is missing or changed, never duplicating a feature.
+Every finished scene's polygons go into one layer, the scene as an attribute, reprojected into the first scene's
+CRS where the scenes differ. It is brought up to date from the scenes' own GeoPackages at the end of the run, one
+scene at a time and each in one transaction (its old features deleted, its current ones inserted): a run killed
+at any point leaves every scene's features in it once or not at all, and a resume brings in what is missing.
 """
 
 from __future__ import annotations
