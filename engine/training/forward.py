@@ -58,11 +58,9 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
     """
     torch = require("torch")
     model.eval()
-    classes = max(2, num_classes)
-    matrix = ConfusionMatrix(classes, ignore_index=ignore_index)
+    matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index)
     loss_sum = torch.zeros((), dtype=torch.float64, device=forward.device)
-    count = 0
-    canceled = False
+    count, canceled = 0, False
     with torch.no_grad():
         for i, batch in enumerate(loader):
             if callback.is_canceled():
@@ -85,7 +83,7 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
         dist.all_reduce(totals)
         matrix.matrix[...] = cm.cpu().numpy().astype(matrix.matrix.dtype)
         loss_sum, count, canceled = totals[0], int(totals[1].item()), bool(totals[2].item() > 0)
-    summary = dict(matrix.summary(class_names if len(class_names) == classes else None))
+    summary = dict(matrix.summary(class_names if len(class_names) == matrix.num_classes else None))
     summary["loss"] = float(loss_sum.item()) / max(count, 1)
     model.train()
     return summary, canceled

@@ -65,22 +65,19 @@ class ConfusionMatrix:
         self.matrix += np.bincount(target * k + pred, minlength=k * k).reshape(k, k)
 
     def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
-        """Add another accumulator's counts (e.g. from another scene or process); returns self."""
-        if other.num_classes != self.num_classes:
-            raise ValueError(f"cannot merge {other.num_classes}-class counts into {self.num_classes}-class counts")
+        """Add another accumulator's counts, of as many classes (e.g. from another scene); returns self."""
         self.matrix += other.matrix
         return self
 
     def summary(self, class_names: list[str] | None = None) -> dict[str, Any]:
-        """IoU / F1 / precision / recall per class, mean IoU, pixel accuracy, foreground IoU, the matrix."""
+        """IoU / F1 / precision / recall per class, mean IoU, pixel accuracy, foreground IoU, the matrix;
+        ``class_names``, where given, one per class."""
         m = self.matrix.astype(np.float64)
         tp = np.diag(m)
         fp = m.sum(axis=0) - tp
         fn = m.sum(axis=1) - tp
         iou = _ratio(tp, tp + fp + fn)
         total = m.sum()
-        if class_names is not None and len(class_names) != self.num_classes:
-            raise ValueError(f"{len(class_names)} class names given for {self.num_classes} classes")
         return {
             "class_names": list(class_names) if class_names else [str(i) for i in range(self.num_classes)],
             "iou": iou,

@@ -53,8 +53,7 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
     """
     callback = callback or Callback()
     check_outputs(*train_files(model_cfg, data_cfg, train_cfg))  # before any work: never write onto an input
-    device = resolve_device(train_cfg.device)
-    ctx, device = setup_distributed(device)
+    ctx, device = setup_distributed(resolve_device(train_cfg.device))
     try:
         # rank 0 writes, so rank 0 holds the lock: a second training onto the same bundle refuses at once
         if ctx.is_main:  # a read-only or missing destination is said now, not after the first epoch
@@ -266,8 +265,8 @@ class _Trainer:
             self.files.good_checkpoint = True
         if self.place.ctx.is_main:
             self.paths.output.parent.mkdir(parents=True, exist_ok=True)
-            if not cfg.resume and self.paths.partial.exists():
-                self.paths.partial.unlink()
+            if not cfg.resume:
+                self.paths.partial.unlink(missing_ok=True)
         stop, epochs_run = None, 0
         if not finished:
             # torch's threads spin: on a CPU the free cores, chosen as the epochs start

@@ -161,14 +161,11 @@ class RankShare:
 class _Pass:
     """One pass over a share's scenes, in order; records stay in that order.
 
-    With ``overlap_scenes`` the model does not idle between scenes: while it runs one scene, the previous
-    one's outputs are finished and published in a background thread (:class:`_Publishing`), and once every
-    tile of this one has been read the next one is opened and its reader started (:meth:`read_ahead`).
-    For a GPU (the default there): otherwise the model idles at every scene boundary for a good share of a
-    scene's model time. On the CPU the model wants every core and the overlapped work only competes with it,
-    so the model runs alone there: only a scene's publishing overlaps the next scene's planning and first read,
-    and ends before its model starts (:meth:`run_scene`; figures: docs/benchmarks.md, "Bulk segmentation").
-    """
+    With ``overlap_scenes`` (a GPU, which otherwise idles at every scene boundary) the previous scene is published
+    in the background (:class:`_Publishing`) while the model runs this one, and the next one is opened once every
+    tile of this one is read (:meth:`read_ahead`). On the CPU the model wants every core, so it runs alone: only a
+    scene's publishing overlaps the next scene's planning and first read (figures: docs/benchmarks.md, "Bulk
+    segmentation")."""
 
     def __init__(self, share: RankShare, scenes: list[tuple[int, Scene]], on_save: Any):
         self.share, self.scenes, self.on_save = share, scenes, on_save
