@@ -28,7 +28,6 @@ from ..errors import ConfigError, DualStreamError, mention
 from ..io.digest import file_sha256
 from ..models.configuration_utils import ModelConfig
 from ..models.encoders.weights import model_pretrained
-from ..runtime.environment import require
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,6 @@ def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say:
     from ..bundle.store import load_state
     from ..models.pretrained import adapt_kernel
 
-    torch = require("torch")
     theirs = load_state(parent.path, parent.metadata)  # safetensors (no pickle), checked against their digest
     old_model = parent.metadata.model
     old_out, new_out = old_model.num_classes, model_cfg.num_classes
@@ -153,11 +151,9 @@ def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say:
             hows.append(f"{name} from {old.shape[1]} to {tensor.shape[1]} input channels ({how})")
         else:
             done["new"].append(name)
-    with torch.no_grad():
-        model.load_state_dict(state)
-    total = len(state)
+    model.load_state_dict(state)  # copies without autograd
     say(f"Fine-tuning from '{parent.name}' ({old_model.name}, preset {old_model.preset}, sha256 "
-        f"{parent.sha256[:12]}): {len(done['copied'])} of {total} weight tensors copied from it.")
+        f"{parent.sha256[:12]}): {len(done['copied'])} of {len(state)} weight tensors copied from it.")
     if done["head"]:
         say(f"Fine-tuning: head rebuilt for {new_out} output(s) (the parent has {old_out}: classes "
             f"{list(parent.metadata.data.class_names)}); {len(done['head'])} tensor(s) start from random weights.")

@@ -114,8 +114,7 @@ def decide_step(device_type: str, amp: str, *, gpu_bf16: bool = False, cpu_bf16:
     """The step's setup on ``device_type`` for the ``amp`` setting; ``gpu_bf16``: the GPU supports bfloat16;
     ``cpu_bf16``: the instruction set with which the CPU computes bfloat16 natively (None: it does not)."""
     if device_type != "cpu":
-        dtype, scaler = decide_precision(device_type, amp, gpu_bf16)
-        return StepSetup(device_type, dtype, scaler)
+        return StepSetup(device_type, *decide_precision(device_type, amp, gpu_bf16))
     dtype, _ = decide_precision("cpu", amp, cpu_bf16 is not None)
     if dtype is not None:
         reason = (f"the CPU computes bfloat16 natively: {cpu_bf16}" if cpu_bf16 else

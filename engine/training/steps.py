@@ -71,9 +71,8 @@ class EpochSteps:
         cfg = self.cfg
         net = ddp if ddp is not None else self.model
         self.model.train()
-        train_ds = self.batches.dataset
-        if hasattr(train_ds, "set_epoch"):
-            train_ds.set_epoch(epoch)
+        if hasattr(self.batches.dataset, "set_epoch"):
+            self.batches.dataset.set_epoch(epoch)
         if hasattr(self.batches.sampler, "set_epoch"):
             self.batches.sampler.set_epoch(epoch)
         elif getattr(self.batches.sampler, "generator", None) is not None:
@@ -85,12 +84,9 @@ class EpochSteps:
         started = self.budget.clock()
         ahead = prefetch_tiles(self.batches.loader.num_workers, self.place.device_type,
                                require("torch").get_num_threads())
-        batches = Prefetcher(self.batches.loader) if ahead else self.batches.loader
-        try:
+        loader = self.batches.loader
+        with contextlib.closing(Prefetcher(loader)) if ahead else contextlib.nullcontext(loader) as batches:
             mean, steps, waited = self._train_steps(batches, ddp, net, params, done, total, reserve)
-        finally:
-            if isinstance(batches, Prefetcher):
-                batches.close()
         seconds = self.budget.clock() - started
         if self.place.ctx.distributed:
             import torch.distributed as dist
@@ -130,8 +126,7 @@ class EpochSteps:
             no_sync = ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext()
             with no_sync:
                 loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux, coords), labels)
-                scaled = loss / cfg.grad_accumulation
-                scaler.scale(scaled).backward()  # a disabled scaler (no float16) passes everything through
+                scaler.scale(loss / cfg.grad_accumulation).backward()  # a disabled scaler (no float16) passes it
             if sync:
                 scaler.unscale_(self.optim.optimizer)
                 if cfg.grad_clip is not None and params:
