@@ -159,14 +159,10 @@ def match_aux(image: str, patterns: list[str], what: str = "aux file",
 def scenes_from_images(bulk: BulkConfig, callback: Callback,
                        exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
     """Scenes from ``--images`` entries and ``--aux-pattern``s; files in ``exclude`` (earlier outputs) are left out."""
-    candidates: list[str] = []
-    seen: set[Any] = set()
-    for entry in bulk.images:
-        for path in _expand_images(str(entry)):
-            key = _key(path)
-            if key not in seen:
-                seen.add(key)
-                candidates.append(path)
+    unique: dict[Any, str] = {}  # each source once, where it first came
+    for path in (p for entry in bulk.images for p in _expand_images(str(entry))):
+        unique.setdefault(_key(path), path)
+    candidates = list(unique.values())
     # a glob or folder that reaches into the output folder would pick up earlier outputs as images
     ignored = [p for p in candidates if _key(p) in exclude]
     if ignored:
