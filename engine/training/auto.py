@@ -55,11 +55,6 @@ class Choice:
     values: dict[str, Any]
     reason: str
 
-    def line(self, assign: str = " ", sep: str = " ") -> str:
-        """``⟦data.tile_size⟧ 192, chosen: <reason>.`` with setting markers a front end renders (errors.render)."""
-        values = sep.join(f"{mention(key)}{assign}{value}" for key, value in self.values.items())
-        return f"{values}, chosen: {self.reason}."
-
 
 @dataclass
 class Chosen:
@@ -72,9 +67,10 @@ class Chosen:
     device: str = "cpu"
 
     def lines(self, name: Callable[[str], str] = plain_name, assign: str = " ", sep: str = " ") -> list[str]:
-        """One line per choice, the settings named by ``name`` (``--tile-size 192`` on the command line; QGIS:
-        ``Tile size: 192`` with ``assign=": "``)."""
-        return [render(c.line(assign, sep), name) for c in self.choices]
+        """One line per choice, ``SETTING VALUE, chosen: REASON.``, the settings named by ``name`` (``--tile-size
+        192`` on the command line; QGIS: ``Tile size: 192`` with ``assign=": "``)."""
+        return [render(sep.join(f"{mention(k)}{assign}{v}" for k, v in c.values.items()) + f", chosen: {c.reason}.",
+                       name) for c in self.choices]
 
     @property
     def configs(self) -> tuple[ModelConfig, DataConfig, TrainConfig]:

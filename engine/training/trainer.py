@@ -45,11 +45,9 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
     step, stage "train"; per validation tile batch, stage "validate"), metrics per epoch, cancellation (checked
     every step). ``model``: an already built model (default: built from ``model_cfg``); it then holds the best
     (the bundle's) weights, in eval mode. ``datasets``: ``(train_ds, val_ds, summary)`` instead of
-    ``build_datasets``. ``clock``: what the time budget is counted in.
-
-    Raises:
-        CanceledError: the callback asked to stop; the last checkpoint stays, no bundle appears at ``output``.
-        ConfigError: bad settings, or ``resume`` with a checkpoint made from other settings.
+    ``build_datasets``. ``clock``: what the time budget is counted in. Raises CanceledError when the callback
+    asks to stop (the last checkpoint stays, no bundle appears at ``output``), ConfigError for bad settings or a
+    ``resume`` from a checkpoint of other settings.
     """
     callback = callback or Callback()
     check_outputs(*train_files(model_cfg, data_cfg, train_cfg))  # before any work: never write onto an input

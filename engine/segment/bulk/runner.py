@@ -110,10 +110,8 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
     """Segment every scene of ``bulk`` with ``template``'s bundle(s) and settings; write the summary.
     ``predictor``: one already loaded for ``template.models`` (default: loaded when a scene needs it).
     ``overlap_scenes``: read the next scene and publish the last one while the model runs; None = on a GPU.
-
-    Raises:
-        ConfigError, DataError, BundleError: the run as a whole cannot start (no scenes, colliding outputs,
-            a bad bundle or output folder). Problems of single scenes are recorded in the summary instead.
+    ConfigError, DataError, BundleError: the run as a whole cannot start (no scenes, colliding outputs, a bad
+    bundle or output folder); problems of single scenes are recorded in the summary instead.
     """
     callback = callback or Callback()
     start = time.perf_counter()
