@@ -85,12 +85,9 @@ class StepSetup:
 
     def describe(self) -> str:
         """``precision bf16 (the CPU computes bfloat16 natively: AVX-512 BF16), channels-last, fused optimiser``."""
-        parts = [f"precision {self.precision}" + (f" ({self.reason})" if self.reason else "")]
-        if self.channels_last:
-            parts.append("channels-last")
-        if self.fused:
-            parts.append("fused optimiser")
-        return ", ".join(parts)
+        parts = (f"precision {self.precision}" + (f" ({self.reason})" if self.reason else ""),
+                 "channels-last" if self.channels_last else "", "fused optimiser" if self.fused else "")
+        return ", ".join(part for part in parts if part)
 
 
 def decide_precision(device_type: str, amp: str, bf16_supported: bool) -> tuple[Any, bool]:
