@@ -1,31 +1,16 @@
 """Training settings the user left unset, chosen from the data and the device, each with its reason.
 
 The front ends say which settings were given (a command-line flag, a config-file key, a QGIS parameter changed
-from its default); :func:`choose_settings` fills the others (``AUTO_SETTINGS``: the model family and preset, and
-the settings declared with ``auto=``) and returns one line per choice, naming the settings as the front end does:
-
-- tile size: the largest multiple of the tile step that fits the smallest training scene (when validation is
-  held out of the training scenes, half its longer side, since the held-out band takes at least one tile); at
-  most 512 px on a GPU (the reference designs' tile), 256 px on a CPU;
-- on a CPU, for a small labelled area of separate parts (the squares of the labelling loop's first round): the
-  tile fitted to the parts and the tiles per epoch to the labelled pixels (``SMALL_AREA_SHARE``);
-- model: the family whose card (``FamilyCard.auto``) claims the data on this device, at the preset it names
-  (today on a CPU a small model of the family the data calls for, on a GPU the reference designs; the ``--model``
-  help prints the current picks). A family given without a preset gets its small preset on a CPU
-  (``FamilyCard.cpu_preset``);
-- pretrained: the encoder's own weights (its record in ``encoders.weights``: an ImageNet checkpoint, a foundation
-  encoder's release; ``imagenet`` or ``release``) where they can be had (the Hugging Face cache, or the hub
-  answering at ``HF_ENDPOINT``; a gated release only from the cache); else random weights, with a line saying what
-  to download;
-- from-to polygon labels (a class field before and after): each transition the layers hold is a class, named
-  ``BEFORE → AFTER`` after "no change";
-- epochs, on a CPU: a time budget instead of the GPU's epoch count (epochs become an upper bound), and for
-  randomly initialised encoders no frozen warm-up epochs and the learning rates of training from scratch (1e-3,
-  encoders x1); on a GPU: 2 frozen + 40 epochs (the reference).
+from its default); :func:`choose_settings` fills the others (``AUTO_SETTINGS``) and returns one line per choice,
+naming the settings as the front end does. Each ``_choose_*`` says its rule; in short: the tile fits the smallest
+training scene (at most 512 px on a GPU, 256 on a CPU), and on a CPU a small labelled area of separate parts; the
+model is the family whose card (``FamilyCard.auto``) claims the data on this device (the ``--model`` help prints
+the current picks); the encoder's own weights where they can be had; on a CPU a time budget instead of the GPU's
+epochs, and for random encoders the rates of training from scratch.
 
 A pretrained checkpoint given as a folder or a hub id fixes the model size, so the model is not chosen then;
-``imagenet`` / ``release`` name the chosen encoder's own weights and leave the choice to be made. A model to start from
-(``train.init_from``, fine-tuning) gives the family and preset the user did not set.
+``imagenet`` / ``release`` name the chosen encoder's own weights and leave the choice to be made. A model to start
+from (``train.init_from``, fine-tuning) gives the family and preset the user did not set.
 """
 
 from __future__ import annotations
@@ -70,11 +55,6 @@ class Choice:
     values: dict[str, Any]
     reason: str
 
-    def line(self, assign: str = " ", sep: str = " ") -> str:
-        """``⟦data.tile_size⟧ 192, chosen: <reason>.`` with setting markers a front end renders (errors.render)."""
-        values = sep.join(f"{mention(key)}{assign}{value}" for key, value in self.values.items())
-        return f"{values}, chosen: {self.reason}."
-
 
 @dataclass
 class Chosen:
@@ -87,9 +67,10 @@ class Chosen:
     device: str = "cpu"
 
     def lines(self, name: Callable[[str], str] = plain_name, assign: str = " ", sep: str = " ") -> list[str]:
-        """One line per choice, the settings named by ``name`` (``--tile-size 192`` on the command line; QGIS:
-        ``Tile size: 192`` with ``assign=": "``)."""
-        return [render(c.line(assign, sep), name) for c in self.choices]
+        """One line per choice, ``SETTING VALUE, chosen: REASON.``, the settings named by ``name`` (``--tile-size
+        192`` on the command line; QGIS: ``Tile size: 192`` with ``assign=": "``)."""
+        return [render(sep.join(f"{mention(k)}{assign}{v}" for k, v in c.values.items()) + f", chosen: {c.reason}.",
+                       name) for c in self.choices]
 
     @property
     def configs(self) -> tuple[ModelConfig, DataConfig, TrainConfig]:
@@ -97,8 +78,7 @@ class Chosen:
 
 
 def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
-    """What the model is fed: imagery only, aux rasters on a coarser grid, a second input on the image grid, or
-    two dates of one place."""
+    """What the model is fed (``configuration_utils``: IMAGERY, AUX_GRID, AUX_SAME_GRID, X_BANDS, DATES)."""
     if any(getattr(spec, "after", None) for spec in train_specs):
         return DATES
     if data_cfg.x_bands:
@@ -120,15 +100,9 @@ def training_scenes(data_cfg: DataConfig) -> tuple[list[Any], list[Any], list[tu
 
 def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, given: Collection[str],
                     device: str | None = None) -> Chosen:
-    """Fill the settings of ``AUTO_SETTINGS`` that are not in ``given`` from the data and the device.
-
-    Args:
-        given: the settings the user set, as ``section.name`` (``data.tile_size``, ``model.preset``, ...).
-        device: the device training will run on (``cpu``, ``cuda``, ``cuda:N``); default: resolved from
-            ``train_cfg.device``.
-
-    A given tile that is larger than every training scene is refused here (ResourceError), from the raster
-    headers alone, before any data is read or any model library is imported.
+    """Fill the settings of ``AUTO_SETTINGS`` not in ``given`` (``section.name``) from the data and ``device``
+    (default: ``train_cfg.device``'s). A given tile larger than every training scene is refused here
+    (ResourceError), from the raster headers alone, before any data is read or any model library is imported.
     """
     from ..runtime.resources import check_training_tile, tile_step
 
@@ -238,7 +212,8 @@ def _choose_change_classes(chosen: Chosen) -> None:
 
 
 def _choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]) -> None:
-    """From-to polygon labels: each transition a class, unless the label mapping is given (names too)."""
+    """From-to polygon labels: each transition a class ``BEFORE → AFTER`` after "no change", unless the label
+    mapping is given (names too)."""
     from ..config.values import fill_class_colors
     from ..data.labels import layer_transitions
     from ..errors import ConfigError
@@ -272,8 +247,8 @@ def _choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]
 
 
 def _choose_pretrained(chosen: Chosen) -> None:
-    """The encoder's own weights where they can be had (see the module docstring); encoders without weights of
-    their own (tiny sizes) stay random."""
+    """The encoder's own weights (``imagenet`` or ``release``) where they can be had (the Hugging Face cache, or the
+    hub at ``HF_ENDPOINT``; a gated release only from the cache); else random, saying what to download."""
     from ..models.hub import offline, where_available
 
     weights = own_weights(model_encoder(chosen.model))
@@ -395,6 +370,8 @@ def _choose_scratch_rates(chosen: Chosen, unset: set[str], changes: dict[str, An
 
 
 def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
+    """A GPU: the reference's frozen and full epochs; a CPU: a time budget (the epochs an upper bound), and for
+    random encoders no frozen warm-up."""
     cfg = chosen.train
     changes: dict[str, Any] = {}
     if gpu:

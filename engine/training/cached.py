@@ -1,14 +1,11 @@
 """Training on cached features of a frozen encoder (``train.frozen_encoder: cached``).
 
-The frozen vision encoder's features of each training tile (the tiles of the first epoch, read without
-augmentation) and of each validation tile are computed once, before the first epoch, and kept: in memory as
-float16 up to ``train.feature_cache_mb``, beyond it in a temporary file beside the bundle (removed when training
-ends). Every epoch then trains the trainable rest (a ViT's neck and the decoder) on them, the same tiles each
-epoch. Flips and 90-degree rotations still apply, to the feature maps and the labels alike; the augmentations
-that need the pixels (random crop and scale, small rotations, photometric ones, copy-paste) do not, as said in
-the log. Single-stream families only (an encoder in ``model.encoder``). Under torchrun each process caches its
-own equal share of the tiles (every world_size-th), and the processes agree after every batch whether the time
-budget's share is spent, so they train on the same number of steps.
+The frozen vision encoder's features of each training tile (the first epoch's, read without augmentation) and of
+each validation tile are computed once and kept: in memory as float16 up to ``train.feature_cache_mb``, beyond it
+in a temporary file beside the bundle. Every epoch then trains the rest (a ViT's neck and the decoder) on the same
+tiles. Flips and 90-degree rotations still apply, to the feature maps and the labels alike; the augmentations
+that need the pixels do not, as said in the log. Under torchrun each process caches an equal share of the tiles,
+and the processes agree after every batch whether the time budget's share is spent, so they take as many steps.
 """
 
 from __future__ import annotations
@@ -57,8 +54,8 @@ def unpack(rows: torch.Tensor, shapes: list[tuple[int, int, int]]) -> list[torch
 
 
 class CachedTiles(Dataset):
-    """Samples ``{"vision": packed features, "labels": labels}``; random flips / quarter turns when ``flips`` /
-    ``rot90``, drawn from (seed, epoch, index) like the pixel tiles' augmentations."""
+    """Samples ``{"vision": packed features, "labels": labels}``; random flips / quarter turns drawn from (seed,
+    epoch, index) like the pixel tiles' augmentations."""
 
     def __init__(self, store: FeatureStore, flips: bool = False, rot90: bool = False, seed: int = 0):
         self.store, self.flips, self.rot90, self.seed, self.epoch = store, flips, rot90, seed, 0
@@ -97,16 +94,8 @@ class CachedNet(nn.Module):
         return {"logits": logits, "side_logits": []}
 
 
-def check_cacheable(model: Any, model_cfg: Any) -> None:
-    """ConfigError saying why ``frozen_encoder: cached`` cannot apply to this model or run."""
-    if not hasattr(model, "encoder") or not hasattr(model.encoder, "pyramid") or model_cfg.uses_aux:
-        raise ConfigError(f"{mention('train.frozen_encoder')} cached applies to the single-stream families (UNet, "
-                          f"DeepLabV3+, FPN, PSPNet) on imagery alone, not to {model_cfg.name}"
-                          f"{' with aux' if model_cfg.uses_aux else ''}; set it to off.")
-
-
 def process_share(count: int, place: Place) -> list[int]:
-    """The tile indices this process caches: every world_size-th, as many for each process (a remainder left)."""
+    """The tile indices this process caches: every world_size-th, as many for each process."""
     world = place.ctx.world_size
     return list(range(place.ctx.rank, count // world * world, world))
 
@@ -114,9 +103,8 @@ def process_share(count: int, place: Place) -> list[int]:
 @torch.no_grad()
 def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int, spill: Path,
                   what: str, seconds: float | None = None, indices: list[int] | None = None) -> FeatureStore:
-    """The encoder's features of the tiles of ``tiles`` (a dataset of samples; ``indices`` of them, default
-    all), in memory or in ``spill``; with ``seconds``, of the tiles computed by then (at least one batch, the
-    same number on every process), said in the log."""
+    """The encoder's features of ``tiles`` (samples; ``indices`` of them, default all), in memory or in ``spill``;
+    with ``seconds``, of the tiles computed by then (at least one batch, as many on every process)."""
     encoder = model.encoder
     was = encoder.training
     encoder.eval()
@@ -162,10 +150,13 @@ def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int,
 def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: Any, data_cfg: DataConfig,
                     cfg: TrainConfig, place: Place, output: Path) -> tuple[nn.Module, Batches, Any, list[Path], float]:
     """(the net the steps train, the cached training batches, the cached validation loader or None, the
-    temporary files to remove when training ends, the seconds the caching took). Under a time budget the training
-    tiles' features may take 40 % of it and the validation tiles' 10 %: a large encoder on a slow CPU trains on
-    the tiles cached by then rather than spend the budget on caching."""
-    check_cacheable(model, model_cfg)
+    temporary files to remove, the seconds the caching took). Under a time budget the training tiles' features
+    may take 40 % of it and the validation tiles' 10 %: a large encoder on a slow CPU trains on the tiles cached
+    by then rather than spend the budget on caching."""
+    if not hasattr(model, "encoder") or not hasattr(model.encoder, "pyramid") or model_cfg.uses_aux:
+        raise ConfigError(f"{mention('train.frozen_encoder')} cached applies to the single-stream families (UNet, "
+                          f"DeepLabV3+, FPN, PSPNet) on imagery alone, not to {model_cfg.name}"
+                          f"{' with aux' if model_cfg.uses_aux else ''}; set it to off.")
     source = model_pretrained(model_cfg)
     if source.kind == RANDOM and not cfg.init_from:  # asked for (else refused with the automatic choices)
         place.callback.warning(f"The frozen encoder '{source.encoder}' keeps its random weights "

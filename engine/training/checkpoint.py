@@ -1,10 +1,8 @@
 """The resumable training checkpoint ``<output>.ckpt``.
 
-Written atomically (temp file beside it, then rename) at the end of every epoch. It holds tensors (model,
-optimiser, AMP scaler and RNG states) and plain values; everything that is not a tensor or a number is stored
-as JSON text, so the file loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objects.
-A run resumes from it only with the settings it was made with, less those in ``RESUMABLE_CHANGES``
-(:func:`config_differences` names the others).
+Written atomically at the end of every epoch. Everything that is not a tensor or a number is stored as JSON
+text, so the file loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objects. A run
+resumes from it only with the settings it was made with, less those in ``RESUMABLE_CHANGES``.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ JSON_PARTS = ("schedule", "history", "best", "configs")  # stored as JSON text: 
 
 
 def checkpoint_path(output: str | os.PathLike) -> Path:
-    """``<output>.ckpt``: the checkpoint that belongs to the bundle path ``output``."""
+    """The checkpoint of the bundle path ``output``."""
     return Path(str(output) + CHECKPOINT_SUFFIX)
 
 
@@ -77,8 +75,7 @@ def detached_copy(value: Any) -> Any:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> str:
-    """Write ``state`` atomically: the keys :func:`load_checkpoint` returns (model, optimizer, scaler and rng states,
-    epoch, finished, and the JSON-able ``JSON_PARTS``)."""
+    """Write ``state`` (model, optimizer, scaler and rng states, epoch, finished, ``JSON_PARTS``) atomically."""
     torch = require("torch")
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
                **{key: value for key, value in state.items() if key not in JSON_PARTS},
@@ -89,10 +86,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> str:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only``: no arbitrary unpickling).
-
-    Returns the payload with the JSON parts decoded under their names (``JSON_PARTS``).
-    """
+    """The payload of a checkpoint written by :func:`save_checkpoint`, its ``JSON_PARTS`` decoded (``weights_only``:
+    no arbitrary unpickling)."""
     torch = require("torch")
     path = Path(path)
     if not path.is_file():
@@ -122,19 +117,16 @@ RESUMABLE_CHANGES = {
     "train": {"resume", "device", "num_workers", "epochs", "early_stop_patience", "preview_tiles", "output",
               "time_budget"},
     "model": {"pretrained"},
-    "data": set(),
 }
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Human-readable list of settings that differ between a checkpoint and this run (ignoring resumable ones)."""
+    """The settings that differ between a checkpoint and this run (but resumable ones), in words."""
     out = []
     for section in ("model", "data", "train"):
         old, new = _with_defaults(section, saved.get(section, {})), _with_defaults(section, current.get(section, {}))
         for key in sorted(set(old) | set(new)):
-            if key in RESUMABLE_CHANGES[section]:
-                continue
-            if old.get(key) != new.get(key):
+            if key not in RESUMABLE_CHANGES.get(section, ()) and old.get(key) != new.get(key):
                 out.append(f"{section}.{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}")
     return out
 

@@ -1,10 +1,17 @@
-"""Fine-tuning: a new training that starts from a whole model bundle (``train.init_from``).
+"""Where a training starts other than from nothing: fine-tuning from a whole model bundle (``train.init_from``), or
+a pretrained encoder's released band statistics.
 
 The parent bundle gives the family and size (its model config, unless the user set them), every weight that fits
 the new model, and its band statistics when the bands match (unless ``train.recompute_stats``). Where the new data
 differs, the model is adapted and the log says how: other classes rebuild the head; another band or aux count
 adapts the input convolutions as for pretrained encoders (:func:`engine.models.pretrained.adapt_kernel`). The new
 bundle records its parent (name and digests). Weights are read with safetensors only: nothing is unpickled.
+
+Without a parent, an encoder's released band statistics replace the data's own where its weights' record has them
+for bands fed by name (Prithvi-EO-2.0: the mean and standard deviation of its 6 HLS bands, reflectance x 10000)
+and the data is on the scale they are for (Sentinel-2 L2A or HLS reflectance x 10000, brought there by the
+product's own offsets), so the encoder sees what it was trained on. Data on another scale (8-bit, reflectance 0-1)
+keeps its own statistics, as said in the log: the released ones would put it far off.
 """
 
 from __future__ import annotations
@@ -16,15 +23,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..bundle.schema import BundleMetadata
+from ..data.normalize import BandStatistics
 from ..errors import ConfigError, DualStreamError, mention
 from ..io.digest import file_sha256
 from ..models.configuration_utils import ModelConfig
-from ..runtime.environment import require
+from ..models.encoders.weights import model_pretrained
 
 
 @dataclass(frozen=True)
 class Parent:
-    """The bundle a fine-tuning starts from: its path, metadata and the file's SHA-256."""
+    """The bundle a fine-tuning starts from."""
 
     path: str
     metadata: BundleMetadata
@@ -35,7 +43,7 @@ class Parent:
         return Path(self.path).name
 
     def record(self) -> dict[str, Any]:
-        """What the new bundle says about its parent."""
+        """What the new bundle says of its parent."""
         model = self.metadata.model
         return {"name": self.name, "sha256": self.sha256, "weights_sha256": self.metadata.weights_sha256,
                 "family": model.name, "preset": model.preset, "classes": list(self.metadata.data.class_names),
@@ -83,8 +91,7 @@ def keep_parent_statistics(datasets: tuple[Any, Any, Any], parent: Parent, recom
                            say: Callable[[str], None]) -> tuple[Any, Any, Any]:
     """The datasets normalised with the parent's band statistics where the bands match (a small new area must
     not rescale a model trained on a large one), unless ``recompute``; each stream's choice said."""
-    train_ds, val_ds, summary = datasets
-    meta, theirs = summary.metadata, parent.metadata.data
+    meta, theirs = datasets[2].metadata, parent.metadata.data
     changes = {}
     for stream, words in (("vision_stats", "image"), ("aux_stats", "aux")):
         mine, old = getattr(meta, stream), getattr(theirs, stream)
@@ -100,14 +107,17 @@ def keep_parent_statistics(datasets: tuple[Any, Any, Any], parent: Parent, recom
             changes[stream] = old
             say(f"Fine-tuning: kept parent statistics for the {mine.bands} {words} band(s) ({old.method}); "
                 f"{mention('train.recompute_stats')} computes them from this data instead.")
-    if not changes:
-        return datasets
+    return _with_statistics(datasets, **changes) if changes else datasets
+
+
+def _with_statistics(datasets: tuple[Any, Any, Any], **changes: Any) -> tuple[Any, Any, Any]:
+    """The datasets and their summary's metadata with ``changes`` (stream -> BandStatistics)."""
+    train_ds, val_ds, summary = datasets
     for ds in (train_ds, val_ds):
         for stream, stats in changes.items():
             if ds is not None and hasattr(ds, stream):
                 setattr(ds, stream, stats)
-    summary = dataclasses.replace(summary, metadata=dataclasses.replace(meta, **changes))
-    return train_ds, val_ds, summary
+    return train_ds, val_ds, dataclasses.replace(summary, metadata=dataclasses.replace(summary.metadata, **changes))
 
 
 def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say: Callable[[str], None],
@@ -118,7 +128,6 @@ def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say:
     from ..bundle.store import load_state
     from ..models.pretrained import adapt_kernel
 
-    torch = require("torch")
     theirs = load_state(parent.path, parent.metadata)  # safetensors (no pickle), checked against their digest
     old_model = parent.metadata.model
     old_out, new_out = old_model.num_classes, model_cfg.num_classes
@@ -142,11 +151,9 @@ def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say:
             hows.append(f"{name} from {old.shape[1]} to {tensor.shape[1]} input channels ({how})")
         else:
             done["new"].append(name)
-    with torch.no_grad():
-        model.load_state_dict(state)
-    total = len(state)
+    model.load_state_dict(state)  # copies without autograd
     say(f"Fine-tuning from '{parent.name}' ({old_model.name}, preset {old_model.preset}, sha256 "
-        f"{parent.sha256[:12]}): {len(done['copied'])} of {total} weight tensors copied from it.")
+        f"{parent.sha256[:12]}): {len(done['copied'])} of {len(state)} weight tensors copied from it.")
     if done["head"]:
         say(f"Fine-tuning: head rebuilt for {new_out} output(s) (the parent has {old_out}: classes "
             f"{list(parent.metadata.data.class_names)}); {len(done['head'])} tensor(s) start from random weights.")
@@ -156,3 +163,39 @@ def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say:
         warn(f"Fine-tuning: {len(done['new'])} weight tensor(s) do not fit the parent '{parent.name}' and start "
              f"from random weights (e.g. {done['new'][:3]}); the model size differs from the parent's.")
     return done
+
+
+# the released statistics fit data whose bands' middle values lie in this range of reflectance x 10000, and
+# whose brightest band reaches past 8-bit values
+SCALE_LOW, SCALE_HIGH, EIGHT_BIT = 50.0, 15000.0, 255.0
+
+
+def _middles(stats: BandStatistics) -> tuple[list[float], float]:
+    """(each band's mean, or the middle of its 2-98 % range; the highest band's 98 % value, or mean + 2 std)."""
+    if stats.method == "meanstd":
+        return list(stats.low), max(m + 2 * s for m, s in zip(stats.low, stats.high))
+    return [(lo + hi) / 2 for lo, hi in zip(stats.low, stats.high)], max(stats.high)
+
+
+def released_statistics(datasets: tuple[Any, Any, Any], model_cfg: Any,
+                        say: Callable[[str], None]) -> tuple[Any, Any, Any]:
+    """The datasets normalised by the encoder's released statistics where the module docstring says; each outcome
+    said."""
+    source = model_pretrained(model_cfg)
+    weights = source.weights if source.loads else None
+    if weights is None or not weights.by_name or not weights.mean:
+        return datasets
+    mine = datasets[2].metadata.vision_stats
+    title = f"{weights.title}'s"
+    if mine is None or mine.bands != len(weights.mean):
+        say(f"The image has {mine.bands if mine else 0} band(s), not the {len(weights.mean)} of the {weights.title}: "
+            f"its own band statistics normalise it.")
+        return datasets
+    middles, top = _middles(mine)
+    if not all(SCALE_LOW <= m <= SCALE_HIGH for m in middles) or top <= EIGHT_BIT:
+        say(f"The image's values (band middles {', '.join(f'{m:.3g}' for m in middles)}) are not {weights.scale}, "
+            f"the scale of the {title} statistics: its own band statistics normalise it.")
+        return datasets
+    say(f"The image is normalised by the {title} statistics (mean and standard deviation of {weights.trained_on}, "
+        f"{weights.scale}), as the encoder was pretrained.")
+    return _with_statistics(datasets, vision_stats=BandStatistics("meanstd", list(weights.mean), list(weights.std)))

@@ -16,8 +16,7 @@ from .step_setup import StepSetup
 
 @dataclass(frozen=True)
 class Forward:
-    """Batches onto the device and through a model at the precision and memory format of ``step``; outputs back in
-    float32."""
+    """Batches onto the device and through a model at ``step``'s precision and memory format; outputs in float32."""
 
     device: str
     step: StepSetup
@@ -54,18 +53,14 @@ class Forward:
 
 def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classes: int, ignore_index: int,
              class_names: list[str], ctx: DistContext, callback: Callback) -> tuple[dict[str, Any], bool]:
-    """(the metrics summary with its ``loss``, canceled): over every process's share when distributed.
-
-    Processes may hold different numbers of validation batches, so there is no collective inside the loop: a
-    cancellation is noted locally and agreed on with the metrics afterwards. Leaves the model in train mode.
+    """(the metrics summary with its ``loss``, canceled) over every process's share; leaves the model in train mode.
+    Processes may hold different numbers of batches, so a cancellation is agreed on after the loop, with the metrics.
     """
     torch = require("torch")
     model.eval()
-    classes = max(2, num_classes)
-    matrix = ConfusionMatrix(classes, ignore_index=ignore_index)
+    matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index)
     loss_sum = torch.zeros((), dtype=torch.float64, device=forward.device)
-    count = 0
-    canceled = False
+    count, canceled = 0, False
     with torch.no_grad():
         for i, batch in enumerate(loader):
             if callback.is_canceled():
@@ -88,15 +83,14 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
         dist.all_reduce(totals)
         matrix.matrix[...] = cm.cpu().numpy().astype(matrix.matrix.dtype)
         loss_sum, count, canceled = totals[0], int(totals[1].item()), bool(totals[2].item() > 0)
-    summary = dict(matrix.summary(class_names if len(class_names) == classes else None))
+    summary = dict(matrix.summary(class_names if len(class_names) == matrix.num_classes else None))
     summary["loss"] = float(loss_sum.item()) / max(count, 1)
     model.train()
     return summary, canceled
 
 
 def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) -> list[dict[str, Any]]:
-    """Image, truth and prediction (numpy) of the first ``tiles`` tiles of ``dataset``; leaves the model in eval
-    mode."""
+    """Image, truth and prediction (numpy) of the first ``tiles`` tiles; leaves the model in eval mode."""
     torch = require("torch")
     model.eval()
     out = []

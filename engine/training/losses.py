@@ -4,14 +4,9 @@ Every loss takes ``logits`` (B, C, H, W) (C = 1 binary; (B, H, W) also accepted 
 ``target`` (B, H, W) and honours ``ignore_index`` (nodata pixels, 255 by default). A batch whose pixels are
 all ignored gives a loss of exactly 0 that is still connected to the graph (zero gradient, no NaN).
 
-- focal (Lin et al. 2017) with alpha / gamma;
-- Lovasz hinge on logits (binary) and Lovasz-Softmax (multi-class) (Berman et al. 2018), plus the reference's
-  binary variant on probabilities (``lovasz_variant="probability"``);
-- soft Dice; OHEM cross-entropy (threshold / min kept); plain cross-entropy ("ce", binary cross-entropy for
-  binary models);
-- :class:`CombinedLoss` (weighted sum of named terms) and :class:`DeepSupervisionLoss` (final + side outputs
-  upsampled to the label size, DualStream's reference weights 1.0 / 0.3 / 0.15);
-- :func:`build_loss` from a :class:`~engine.config.LossConfig` and the model's family and side outputs.
+The terms: focal (Lin et al. 2017), Lovasz hinge / Lovasz-Softmax (Berman et al. 2018; binary also the reference's
+variant on probabilities), soft Dice, OHEM and plain cross-entropy; :func:`build_loss` sums them
+(:class:`CombinedLoss`) over the final and side outputs (:class:`DeepSupervisionLoss`).
 """
 
 from __future__ import annotations
@@ -44,16 +39,12 @@ def _zero(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _valid(target: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
-    if ignore_index is None:
-        return torch.ones_like(target, dtype=torch.bool)
-    return target != ignore_index
+    return torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
 
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     count = valid.sum()
-    if count == 0:
-        return _zero(logits)
-    return (values * valid).sum() / count
+    return _zero(logits) if count == 0 else (values * valid).sum() / count
 
 
 # ---------------------------------------------------------------------------------------------- focal
@@ -74,10 +65,8 @@ def binary_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float |
 
 def multiclass_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float | Sequence[float] | None = None,
                           gamma: float = 2.0, ignore_index: int | None = IGNORE_INDEX) -> torch.Tensor:
-    """Softmax focal loss: mean over valid pixels of -alpha_c (1 - p_t)^gamma log p_t.
-
-    ``alpha``: None (no weighting), one float (the same weight for every class), or one weight per class.
-    """
+    """Softmax focal loss: mean over valid pixels of -alpha_c (1 - p_t)^gamma log p_t; ``alpha``: None, one weight
+    for every class, or one per class."""
     valid = _valid(target, ignore_index)
     safe = torch.where(valid, target, torch.zeros_like(target)).long()
     log_p = F.log_softmax(logits, dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)  # (B, H, W)
@@ -240,13 +229,11 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int 
 class SegmentationLoss(nn.Module):
     """One named loss (``LOSS_TERMS``) as a module, dispatching on binary vs multi-class logits."""
 
-    NAMES = LOSS_TERMS
-
     def __init__(self, name: str, ignore_index: int | None = IGNORE_INDEX, **options: Any):
         super().__init__()
         name = LOSS_ALIASES.get(name, name)
-        if name not in self.NAMES:
-            raise ConfigError(f"Loss '{name}' is unknown; use one of {list(self.NAMES)}.")
+        if name not in LOSS_TERMS:
+            raise ConfigError(f"Loss '{name}' is unknown; use one of {list(LOSS_TERMS)}.")
         self.name = name
         self.ignore_index = ignore_index
         self.options = options
@@ -292,21 +279,16 @@ class CombinedLoss(nn.Module):
 
 
 class DeepSupervisionLoss(nn.Module):
-    """``loss(outputs, target)``: head(final) + sum_i side_weights[i] * head(side_i).
-
-    ``outputs`` is the model's dict; ``"side_logits"`` (lower resolution) is optional (eval mode gives none) and
-    upsampled bilinearly to the label size. ``weights[0]`` is the final output's weight, ``weights[1:]`` the side
-    outputs'. A model that returns more side outputs than there are side weights is an error.
-    """
+    """``loss(outputs, target)``: weights[0] * head(final) + sum_i weights[i + 1] * head(side_i), on the model's
+    outputs dict; its ``"side_logits"`` (none in eval mode) upsampled to the label size. More side outputs than
+    side weights is an error."""
 
     def __init__(self, head_loss: nn.Module, weights: Sequence[float] = (1.0, 0.3, 0.15)):
         super().__init__()
         self.head_loss = head_loss
         self.weights = [float(w) for w in weights]
 
-    def forward(self, outputs: dict[str, Any] | torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if isinstance(outputs, torch.Tensor):
-            outputs = {"logits": outputs}
+    def forward(self, outputs: dict[str, Any], target: torch.Tensor) -> torch.Tensor:
         logits = outputs["logits"]
         sides = outputs.get("side_logits") or []
         if len(sides) > len(self.weights) - 1:
@@ -325,25 +307,13 @@ class DeepSupervisionLoss(nn.Module):
         return logits
 
 
-def term_options(loss_cfg: LossConfig) -> dict[str, dict[str, Any]]:
-    """Each term's keyword options from the LossConfig."""
-    return {
-        "focal": {"alpha": loss_cfg.focal_alpha, "gamma": loss_cfg.focal_gamma},
-        "lovasz": {"variant": loss_cfg.lovasz_variant},
-        "dice": {"smooth": loss_cfg.dice_smooth},
-        "ohem": {"threshold": loss_cfg.ohem_threshold, "min_kept": loss_cfg.ohem_min_kept},
-        "ce": {},
-    }
-
-
 def build_loss(loss_cfg: LossConfig, family: str, num_side_outputs: int,
                ignore_index: int = IGNORE_INDEX) -> DeepSupervisionLoss:
-    """The training loss for a model of ``family`` with ``num_side_outputs`` deep-supervision side outputs.
-
-    Raises:
-        ConfigError: ``loss_cfg.side_weights`` does not have one weight per side output of the model.
-    """
-    options = term_options(loss_cfg)
+    """The training loss for a model of ``family`` with ``num_side_outputs`` deep-supervision side outputs;
+    ConfigError when ``loss_cfg.side_weights`` does not have one weight per side output."""
+    options = {"focal": {"alpha": loss_cfg.focal_alpha, "gamma": loss_cfg.focal_gamma},
+               "lovasz": {"variant": loss_cfg.lovasz_variant}, "dice": {"smooth": loss_cfg.dice_smooth},
+               "ohem": {"threshold": loss_cfg.ohem_threshold, "min_kept": loss_cfg.ohem_min_kept}, "ce": {}}
     terms = [(weight, SegmentationLoss(name, ignore_index, **options[name]))
              for name, weight in loss_cfg.terms_for(family).items()]
     side = loss_cfg.side_weights_for(family, num_side_outputs)

@@ -1,8 +1,5 @@
-"""Streaming segmentation metrics from a confusion matrix.
-
-:class:`ConfusionMatrix` accumulates over batches and scenes (``update``/``merge``) and summarises as IoU per
-class, mean IoU, F1 (= Dice), precision, recall, pixel accuracy and, for binary models, the foreground IoU
-(IoU of class 1 over all pixels: what the reference's ``JaccardIndex(task="binary", ignore_index=255)`` gives).
+"""Streaming segmentation metrics from a confusion matrix, accumulated over batches and scenes. A binary model's
+foreground IoU is class 1's over all pixels (the reference's ``JaccardIndex(task="binary", ignore_index=255)``).
 Undefined values (a class absent from truth and prediction) are ``None`` so the summary is valid JSON.
 """
 
@@ -38,17 +35,12 @@ def logits_to_prediction(logits: Any, threshold: float = 0.5) -> Any:
 
     if logits.ndim == 3:
         logits = logits.unsqueeze(1)
-    if logits.shape[1] == 1:
-        return (torch.sigmoid(logits[:, 0].float()) > threshold).long()
-    return logits.argmax(dim=1).long()
+    return (torch.sigmoid(logits[:, 0].float()) > threshold).long() if logits.shape[1] == 1 else logits.argmax(1)
 
 
 class ConfusionMatrix:
-    """K x K confusion matrix (rows = truth, columns = prediction), streaming.
-
-    ``num_classes`` is the number of label classes; 1 (a binary model's output count) is treated as 2
-    (background, foreground). Pixels whose truth is ``ignore_index`` are skipped.
-    """
+    """K x K confusion matrix (rows = truth, columns = prediction), streaming; ``num_classes`` 1 (a binary model's
+    output count) is 2 (background, foreground). Pixels whose truth is ``ignore_index`` are skipped."""
 
     def __init__(self, num_classes: int, ignore_index: int | None = IGNORE_INDEX):
         if num_classes < 1:
@@ -73,22 +65,19 @@ class ConfusionMatrix:
         self.matrix += np.bincount(target * k + pred, minlength=k * k).reshape(k, k)
 
     def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
-        """Add another accumulator's counts (e.g. from another scene or process); returns self."""
-        if other.num_classes != self.num_classes:
-            raise ValueError(f"cannot merge {other.num_classes}-class counts into {self.num_classes}-class counts")
+        """Add another accumulator's counts, of as many classes (e.g. from another scene); returns self."""
         self.matrix += other.matrix
         return self
 
     def summary(self, class_names: list[str] | None = None) -> dict[str, Any]:
-        """IoU / F1 / precision / recall per class, mean IoU, pixel accuracy, foreground IoU, the matrix."""
+        """IoU / F1 / precision / recall per class, mean IoU, pixel accuracy, foreground IoU, the matrix;
+        ``class_names``, where given, one per class."""
         m = self.matrix.astype(np.float64)
         tp = np.diag(m)
         fp = m.sum(axis=0) - tp
         fn = m.sum(axis=1) - tp
         iou = _ratio(tp, tp + fp + fn)
         total = m.sum()
-        if class_names is not None and len(class_names) != self.num_classes:
-            raise ValueError(f"{len(class_names)} class names given for {self.num_classes} classes")
         return {
             "class_names": list(class_names) if class_names else [str(i) for i in range(self.num_classes)],
             "iou": iou,
@@ -105,11 +94,8 @@ class ConfusionMatrix:
 
 
 def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "iou") -> float:
-    """The early-stopping / best-model score (higher is better): foreground IoU for binary models, mIoU
-    otherwise; with ``metric="loss"`` the negated validation loss.
-
-    Undefined IoU (no foreground in truth nor prediction) counts as 0, so such an epoch is never preferred.
-    """
+    """The early-stopping / best-model score (higher is better): foreground IoU for binary models, mIoU otherwise
+    (undefined counts as 0, so such an epoch is never preferred); ``metric="loss"``: the negated validation loss."""
     if metric == "loss":
         return -float(summary["loss"])
     value = summary.get("foreground_iou") if num_classes == 1 else summary.get("miou")
@@ -117,5 +103,5 @@ def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "io
 
 
 def number(value: Any) -> float:
-    """Metric values may be None (undefined); the history stores NaN for them."""
+    """A metric value, NaN for None (undefined) in the history."""
     return float("nan") if value is None else float(value)

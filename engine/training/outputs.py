@@ -1,10 +1,7 @@
 """The files a training writes (see :mod:`.trainer` for the list): the best bundle so far and the checkpoint every
-epoch, and at the end the bundle at its finished name, the reports and the model card; what ``train`` returns; what
-it reads and writes (checked before any work), the word on an earlier run's checkpoint, and what a stopped run says
-it kept.
-
-:class:`TrainFiles` is the output half of the trainer, one of its parts: it is given the model and what a checkpoint
-holds, and keeps which of its files this run wrote; the history and the best epoch come with each call.
+epoch, and at the end the bundle at its finished name, the reports and the model card (:class:`TrainFiles`, which
+keeps which of its files this run wrote); what ``train`` returns; what it reads and writes (checked before any
+work), the word on an earlier run's checkpoint, and what a stopped run says it kept.
 """
 
 from __future__ import annotations
@@ -23,10 +20,9 @@ from ..errors import ConfigError, OutputError, mention
 from ..io.background import BackgroundWrite
 from ..io.safety import Files, Paths, as_paths, every_file
 from ..runtime.environment import require
-from .budget import TimeBudget
 from .checkpoint import RESUME, capture_rng_state, checkpoint_path, detached_copy, save_checkpoint
 from .forward import preview_predictions
-from .parts import Optimisation, Place, RunPaths, TrainRecord
+from .parts import Optimisation, Place, RunPaths, TimeBudget, TrainRecord
 
 
 @dataclass
@@ -83,15 +79,15 @@ class TrainFiles:
 
     def save_epoch(self, epoch: int, improved: bool, finished: bool, history: list[dict[str, Any]],
                    best: dict[str, Any]) -> None:
-        """Best bundle so far (when improved), checkpoint and metrics, written off the step's path: the state is
-        copied now and written by a background thread while the next epoch trains (the previous epoch's write is
-        waited for first, and its error raised here); a failed write keeps the last good files."""
+        """Best bundle so far (when improved), checkpoint and metrics: the state copied now, written by a background
+        thread while the next epoch trains (the previous write waited for first, its error raised here); a failed
+        write keeps the last good files."""
         self.writes.wait()
         scaler = self.optim.scaler
         payload = dict(model=detached_copy(self.model.state_dict()),
                        optimizer=detached_copy(self.optim.optimizer.state_dict()),
                        schedule=self.optim.schedule.state_dict(),
-                       scaler=scaler.state_dict() if scaler is not None else None, epoch=epoch,
+                       scaler=scaler.state_dict() if scaler.is_enabled() else None, epoch=epoch,
                        finished=finished, history=copy.deepcopy(history), best=copy.deepcopy(best),
                        configs=self.record.configs, rng=capture_rng_state())
         self.writes.submit(lambda: self._write_epoch(epoch, improved, payload))
@@ -113,8 +109,7 @@ class TrainFiles:
             raise OutputError(f"{exc} Training stopped in epoch {epoch}; {kept}.") from exc
 
     def settle(self, quiet: bool = False) -> None:
-        """Wait for the files in flight; ``quiet``: a failed write is said as a warning, not raised (the run is
-        ending for another reason)."""
+        """Wait for the files in flight; ``quiet``: a failed write is a warning (the run ends for another reason)."""
         try:
             self.writes.wait()
         except OutputError as exc:
@@ -123,9 +118,8 @@ class TrainFiles:
             self.place.callback.warning(str(exc))
 
     def fold_partial(self) -> None:
-        """A canceled run (rank 0): the best bundle so far goes into the kept checkpoint (``best_model``) and the
-        ``.partial`` file goes away, so a cancel leaves the checkpoint only; a resume writes it back
-        (:meth:`restore_partial`). Without a checkpoint of this run the ``.partial`` is simply removed."""
+        """A canceled run (rank 0): the best bundle so far goes into the kept checkpoint (``best_model``), so a cancel
+        leaves the checkpoint only (:meth:`restore_partial` writes it back); without one the ``.partial`` goes."""
         self.settle(quiet=True)
         if not self.place.ctx.is_main or not self.paths.partial.exists():
             return
@@ -149,8 +143,8 @@ class TrainFiles:
         self.paths.partial.unlink(missing_ok=True)
 
     def restore_partial(self, state: dict[str, Any]) -> None:
-        """Resuming from a checkpoint of a canceled run (rank 0): its ``best_model`` written back as the
-        ``.partial`` bundle, before the checkpoint's own (last) weights are loaded into the model."""
+        """Resuming a canceled run (rank 0): its ``best_model`` written back as the ``.partial`` bundle, before the
+        checkpoint's own (last) weights are loaded."""
         best = state.get("best_model")
         if not self.place.ctx.is_main or not best or self.paths.partial.exists():
             return
@@ -191,8 +185,8 @@ class TrainFiles:
                            kept_last=self.keep_last)
 
     def _load_best_weights(self, best_file: Path) -> None:
-        """Every process ends with the bundle's (best) weights in its model: rank 0 reads them, then broadcasts
-        (other nodes need not share rank 0's file system)."""
+        """The bundle's weights into every process's model: rank 0 reads them and broadcasts (other nodes need not
+        share its file system)."""
         if self.place.ctx.is_main:
             state = require("safetensors.torch").load_file(str(best_file), device="cpu")
             self.model.load_state_dict(state)
@@ -246,9 +240,8 @@ class TrainFiles:
 
 
 def coordinates_record(model: Any, datasets: Any, callback: Any) -> dict[str, Any]:
-    """For a model taking each tile's date and place (a Prithvi-EO-2.0 TL encoder): the training and validation
-    datasets' samples carry them from now on, and the bundle's ``extra`` records what the training scenes gave
-    (``coordinates``), said once in the log; {} for other models."""
+    """For a model taking each tile's date and place (a Prithvi-EO-2.0 TL encoder): the datasets' samples carry
+    them from now on; the bundle's ``extra`` (``coordinates``) records what the training scenes gave, said once."""
     if not getattr(model, "takes_coords", False):
         return {}
     from ..data.acquisition import record

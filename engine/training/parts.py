@@ -1,18 +1,21 @@
 """The trainer's parts, each a small typed group its named steps build (``_Trainer._configure_*``) and its two
 workers share: :class:`~engine.training.steps.EpochSteps` (an epoch's optimiser steps) and
-:class:`~engine.training.outputs.TrainFiles` (what a training writes)."""
+:class:`~engine.training.outputs.TrainFiles` (what a training writes); and the time budget they count in (the
+seconds spent in epochs, of this run and of the runs it resumes, and the share of it spent, which the cosine
+learning-rate schedule follows)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..callbacks import Callback
 from ..data.metadata import DataMetadata
 from ..runtime.distributed import DistContext
 from .forward import Forward
-from .optim import LRSchedule
+from .step_setup import LRSchedule
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,14 @@ class Place:
 @dataclass(frozen=True)
 class Optimisation:
     """What turns a batch into a step: the loss, the forward pass (with the step's setup on its device: precision,
-    memory format, gradient clipping), the optimiser, its schedule and the AMP grad scaler (None without one)."""
+    memory format, gradient clipping), the optimiser, its schedule and the AMP grad scaler (disabled without
+    float16)."""
 
     loss_fn: Any  # a loss module of .losses
     forward: Forward
     optimizer: Any  # torch.optim.Optimizer
     schedule: LRSchedule
-    scaler: Any | None  # torch.amp.GradScaler
+    scaler: Any  # torch.amp.GradScaler
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,38 @@ class TrainRecord:
     parent: Any
     configs: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)  # the bundle's extra section (e.g. "coordinates")
+
+
+class TimeBudget:
+    """``minutes`` of epochs (None: no limit), counted by ``clock`` from :meth:`start`, plus ``spent_before``
+    seconds of earlier runs."""
+
+    def __init__(self, minutes: float | None, clock: Callable[[], float] = time.monotonic):
+        self.minutes = minutes
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.clock = clock
+        self.spent_before = 0.0
+        self.started: float | None = None
+
+    @property
+    def limited(self) -> bool:
+        return self.seconds is not None
+
+    def start(self, spent_before: float = 0.0) -> None:
+        self.spent_before = spent_before
+        self.started = self.clock()
+
+    def spent(self) -> float:
+        """Seconds spent so far."""
+        return self.spent_before + (0.0 if self.started is None else self.clock() - self.started)
+
+    def fraction(self) -> float:
+        """Share of the budget spent, in [0, 1] (0 without a budget)."""
+        return 0.0 if self.seconds is None else min(1.0, self.spent() / self.seconds)
+
+    def used_up(self, reserve: float = 0.0) -> bool:
+        """Whether the budget is spent, keeping ``reserve`` seconds back (for the validation still to come)."""
+        return self.seconds is not None and self.spent() + reserve >= self.seconds
+
+    def describe(self) -> str:
+        return "no time budget" if self.minutes is None else f"time budget of {self.minutes:.3g} min"

@@ -1,13 +1,17 @@
 """What a training checks before its data is read, and what it says of a validation without foreground: the model's
 side outputs (against the loss's side weights), a frozen encoder's weights (never random unless asked), the tile
-and a step's memory against the scenes and the device."""
+and a step's memory against the scenes and the device; then the model sized to the data (channel counts, classes
+and aux ratio taken from the data, said when they differ from the given settings; an injected model checked
+against the data instead)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from ..config import DataConfig, ModelConfig, TrainConfig
+from ..data.metadata import DataMetadata
 from ..errors import ConfigError, mention
 from ..models.encoders.weights import RANDOM, model_pretrained, own_weights
 
@@ -25,13 +29,9 @@ def side_outputs(name: str, model: Any) -> int:
 
 
 def check_frozen_weights(model_cfg: ModelConfig, cfg: TrainConfig) -> None:
-    """A frozen, cached encoder must hold pretrained weights: frozen random weights give the decoder random features
-    to learn from, which is no model anyone wants unless they ask for it (``pretrained none``, a baseline, said when
-    the features are cached). Checked with the automatic choices, before the data is read.
-
-    Raises:
-        ConfigError: ``frozen_encoder`` cached with no pretrained weights given (or none found), saying what to do.
-    """
+    """ConfigError, saying what to do, when ``frozen_encoder`` cached has no pretrained weights (none given, or none
+    found): frozen random weights give the decoder random features, no model anyone wants unless they ask for it
+    (``pretrained none``, a baseline). Checked with the automatic choices, before the data is read."""
     if cfg.frozen_encoder != "cached" or cfg.init_from:
         return
     source = model_pretrained(model_cfg)
@@ -104,3 +104,35 @@ def no_validation_foreground(data_cfg: DataConfig, cfg: TrainConfig, holdout: bo
     by_loss = f"; or set {mention('train.early_stop_metric')} to loss" if cfg.early_stop_metric == "iou" else ""
     return (f"No validation label pixel is of a class other than {data_cfg.class_names[0]!r}: {where} holds no "
             f"foreground, {then}. To validate on the classes, {fix}{by_loss}.")
+
+
+def fit_to_data(model_cfg: ModelConfig, meta: DataMetadata, model: Any, num_classes: int, tile_size: int,
+                say: Any) -> tuple[ModelConfig, DataMetadata]:
+    """(model config, bundle data metadata): channel counts, classes and aux ratio come from the data
+    (``fit_data``: a family may decline the aux); say so when the given config differed. A model that takes
+    no aux makes a bundle that needs none."""
+    data_aux = meta.aux_channels
+    fitted = model_cfg.fit_data(vision_channels=meta.vision_bands, aux_channels=data_aux,
+                                num_classes=num_classes, aux_ratio=meta.aux_ratio)
+    keys = ("vision_channels", "aux_channels", "num_classes", "aux_ratio")
+    wanted = {k: getattr(fitted, k) for k in keys}
+    changed = {k: v for k, v in wanted.items() if getattr(model_cfg, k) != v}
+    if changed and model is None:  # none of these is a user setting: words, not the config's field names
+        words = dict(vision_channels="image bands", aux_channels="aux channels", num_classes="outputs",
+                     aux_ratio="aux ratio")
+        sized = ", ".join(f"{words[k]} {v}" for k, v in changed.items())
+        say.info(f"The model is sized to the data: {sized}.")
+    if model is not None:
+        # An injected model is what it is: its config must already agree with the data.
+        fitted = getattr(model, "config", model_cfg)
+        bad = {k: (getattr(fitted, k), v) for k, v in wanted.items() if getattr(fitted, k) != v}
+        if bad:
+            raise ConfigError(f"the given model does not fit the data: {bad} (model, data).")
+    note = fitted.aux_input_note(int(tile_size))
+    if note:
+        say.info(note)
+    if data_aux and not fitted.aux_channels:
+        say.warning(f"{fitted.name} uses the imagery only: the {data_aux} aux channel(s) are not used (set "
+                    f"aux_fusion: early to fuse them) and the model will not ask for aux rasters.")
+        meta = dataclasses.replace(meta, aux_channels=0, aux_stats=None)
+    return fitted, meta

@@ -1,8 +1,6 @@
-"""Training outputs beside the bundle: metrics CSV/JSON, loss/IoU curves, a prediction grid, an HTML report.
-
-Plots use matplotlib's object API with the Agg canvas (no pyplot, no global backend switch), so this works
-headless and inside QGIS. The HTML embeds the PNGs as base64: one file that opens anywhere. Every file is
-written to a temp name beside its destination and renamed when complete.
+"""Training outputs beside the bundle: metrics CSV/JSON, loss/IoU curves, a prediction grid, an HTML report,
+each written atomically. Plots use matplotlib's object API with the Agg canvas (no pyplot, no global backend
+switch), so this works headless and inside QGIS. The HTML embeds the PNGs: one file that opens anywhere.
 """
 
 from __future__ import annotations

@@ -9,10 +9,9 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..errors import ConfigError, mention
-from .budget import TimeBudget
 from .checkpoint import config_differences, load_checkpoint, restore_rng_state
 from .outputs import RESUME, TrainFiles
-from .parts import Optimisation, RunPaths, TrainRecord
+from .parts import Optimisation, RunPaths, TimeBudget, TrainRecord
 
 
 def early_stop_due(best: dict[str, Any], patience: int | None) -> bool:
@@ -48,7 +47,7 @@ def resume(paths: RunPaths, record: TrainRecord, files: TrainFiles, model: Any, 
         factor = {"vision": cfg.vision_lr_factor, "aux": cfg.aux_lr_factor}.get(group["name"], 1.0)
         group["base_lr"] = cfg.learning_rate * factor
     optim.schedule.load_state_dict(state["schedule"])
-    if optim.scaler is not None and state.get("scaler"):
+    if state.get("scaler"):  # a disabled scaler ignores it
         optim.scaler.load_state_dict(state["scaler"])
     restore_rng_state(state["rng"])
     history, best = list(state["history"]), dict(state["best"])

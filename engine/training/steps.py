@@ -1,7 +1,6 @@
 """The optimisation half of the trainer: one epoch of optimiser steps (gradient accumulation, clipping, the AMP
 grad scaler, DDP's ``no_sync`` between synchronised steps), the checks every step makes (cancellation, the time
-budget) agreed on by every process, and the progress they report. :class:`EpochSteps` is given what it works with
-(grouped in :mod:`.parts`) by the trainer."""
+budget) agreed on by every process, and the progress they report."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import contextlib
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..callbacks import Stage
@@ -17,8 +16,7 @@ from ..config import TrainConfig
 from ..errors import CanceledError, ModelError
 from ..runtime.environment import process_cores, require
 from ..runtime.prefetch import Prefetcher
-from .budget import TimeBudget
-from .parts import Batches, Optimisation, Place
+from .parts import Batches, Optimisation, Place, TimeBudget
 
 
 def prefetch_tiles(num_workers: int, device_type: str, torch_threads: int) -> bool:
@@ -26,9 +24,7 @@ def prefetch_tiles(num_workers: int, device_type: str, torch_threads: int) -> bo
     left over for it. On a CPU whose every core runs torch's threads, the thread's Python (the interpreter lock)
     and its work slow each step by more than preparing the tiles in turn costs (docs/benchmarks.md, "Training
     speed on the CPU")."""
-    if num_workers:
-        return False
-    return device_type != "cpu" or process_cores() > torch_threads
+    return not num_workers and (device_type != "cpu" or process_cores() > torch_threads)
 
 
 @dataclass
@@ -44,14 +40,9 @@ class EpochSteps:
     total_epochs: int
     stopped: Callable[[str], str]  # what a stop leaves behind, in words (trainer's)
     val_batches: int = 0  # validation batches per epoch (the first epoch estimates their time from its steps)
-    torch: Any = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.torch = require("torch")
 
     def progress(self, done: int, total: int) -> None:
-        """Training progress: steps of all epochs, or with a time budget the budget's seconds (whichever of the two
-        is further along)."""
+        """Progress over all epochs' steps, or with a time budget its seconds (whichever is further along)."""
         if not self.budget.limited:
             self.place.callback.progress(done, total, Stage.TRAIN)
             return
@@ -62,28 +53,26 @@ class EpochSteps:
     def wrap_ddp(self) -> Any:
         from torch.nn.parallel import DistributedDataParallel
 
-        ids = [self.torch.device(self.place.device).index] if self.place.device_type == "cuda" else None
+        ids = [require("torch").device(self.place.device).index] if self.place.device_type == "cuda" else None
         # find_unused_parameters: some models skip branches (e.g. side heads, or the aux stream) in some configurations.
         return DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
 
     def _check_step(self, reserve: float) -> bool:
-        """Raise CanceledError when asked to stop; return whether the time budget is used up (keeping ``reserve``
-        seconds for the validation), as every process decides."""
+        """CanceledError when asked to stop; else whether the time budget is used up (keeping ``reserve`` seconds
+        for the validation), as every process agrees."""
         canceled, late = self.place.agree(self.place.callback.is_canceled(), self.budget.used_up(reserve))
         if canceled:
             raise CanceledError(self.stopped("Training canceled"))
         return late
 
     def train_epoch(self, epoch: int, ddp: Any, reserve: float | None) -> tuple[float, float, int, float]:
-        """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out, keeping
-        ``reserve`` seconds for the validation (None: no epoch measured it yet, so it is estimated as the steps
-        go), seconds the steps waited for their tiles)."""
+        """(mean loss, seconds, steps run: fewer when the time budget ran out, keeping ``reserve`` seconds for the
+        validation (None: estimated as the steps go), seconds the steps waited for their tiles)."""
         cfg = self.cfg
         net = ddp if ddp is not None else self.model
         self.model.train()
-        train_ds = self.batches.dataset
-        if hasattr(train_ds, "set_epoch"):
-            train_ds.set_epoch(epoch)
+        if hasattr(self.batches.dataset, "set_epoch"):
+            self.batches.dataset.set_epoch(epoch)
         if hasattr(self.batches.sampler, "set_epoch"):
             self.batches.sampler.set_epoch(epoch)
         elif getattr(self.batches.sampler, "generator", None) is not None:
@@ -93,13 +82,11 @@ class EpochSteps:
         done = (epoch - 1) * self.batches.micro_steps
         self.optim.optimizer.zero_grad(set_to_none=True)
         started = self.budget.clock()
-        ahead = prefetch_tiles(self.batches.loader.num_workers, self.place.device_type, self.torch.get_num_threads())
-        batches = Prefetcher(self.batches.loader) if ahead else self.batches.loader
-        try:
+        ahead = prefetch_tiles(self.batches.loader.num_workers, self.place.device_type,
+                               require("torch").get_num_threads())
+        loader = self.batches.loader
+        with contextlib.closing(Prefetcher(loader)) if ahead else contextlib.nullcontext(loader) as batches:
             mean, steps, waited = self._train_steps(batches, ddp, net, params, done, total, reserve)
-        finally:
-            if isinstance(batches, Prefetcher):
-                batches.close()
         seconds = self.budget.clock() - started
         if self.place.ctx.distributed:
             import torch.distributed as dist
@@ -115,9 +102,9 @@ class EpochSteps:
 
     def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int, total: int,
                      reserve: float | None) -> tuple[Any, int, float]:
-        """The epoch's optimiser steps, up to the time budget (at least one); returns the mean loss as a tensor on
-        the device (no sync per step), the steps run and the seconds spent waiting for tiles."""
-        torch, cfg = self.torch, self.cfg
+        """The epoch's steps, up to the time budget (at least one): (mean loss as a tensor on the device: no sync per
+        step, steps run, seconds spent waiting for tiles)."""
+        torch, cfg, scaler = require("torch"), self.cfg, self.optim.scaler
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.place.device)
         count, waited = 0, 0.0
         started = self.budget.clock()
@@ -139,18 +126,13 @@ class EpochSteps:
             no_sync = ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext()
             with no_sync:
                 loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux, coords), labels)
-                scaled = loss / cfg.grad_accumulation
-                (self.optim.scaler.scale(scaled) if self.optim.scaler is not None else scaled).backward()
+                scaler.scale(loss / cfg.grad_accumulation).backward()  # a disabled scaler (no float16) passes it
             if sync:
-                if self.optim.scaler is not None:
-                    self.optim.scaler.unscale_(self.optim.optimizer)
+                scaler.unscale_(self.optim.optimizer)
                 if cfg.grad_clip is not None and params:
                     self.optim.forward.step.clip(params, cfg.grad_clip)
-                if self.optim.scaler is not None:
-                    self.optim.scaler.step(self.optim.optimizer)
-                    self.optim.scaler.update()
-                else:
-                    self.optim.optimizer.step()
+                scaler.step(self.optim.optimizer)
+                scaler.update()
                 self.optim.optimizer.zero_grad(set_to_none=True)
                 self.optim.schedule.step()
             loss_sum += loss.detach().double()

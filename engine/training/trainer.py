@@ -1,11 +1,6 @@
-"""The fit loop: from configs to a model bundle.
-
-Two stages (warm-up epochs with both encoders frozen, then full fine-tuning), AdamW with differential learning
-rates (vision encoder, aux encoder, fusion + decoder), cosine / step / plateau schedules with linear warm-up
-steps, gradient accumulation and clipping, mixed precision (on CUDA; bfloat16 on a CPU that computes it natively),
-early stopping on validation IoU or loss, atomic best bundle and per-epoch checkpoint (written while the next epoch
-trains), resume, cancellation every step, and torch.distributed (``torchrun``: DistributedSampler + DDP, rank 0
-writes). The package docstring names the module of each part.
+"""The fit loop: from configs to a model bundle, in two stages (warm-up epochs with both encoders frozen, then
+full fine-tuning), early stopping on validation IoU or loss, resume, cancellation every step, and torch.distributed
+(``torchrun``: DistributedSampler + DDP, rank 0 writes).
 
 Files for ``output = dir/name.dsmodel``:
   ``dir/name.dsmodel``           the best bundle, moved into place only when training finishes;
@@ -30,18 +25,14 @@ from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
 from ..runtime.distributed import DistContext, setup_distributed
 from ..runtime.environment import require, resolve_device
-from .budget import TimeBudget
 from .checkpoint import checkpoint_path, seed_everything
 from .forward import Forward, validate
 from .metrics import number, selection_score
-from .optim import LRSchedule, build_optimizer
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
-from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
-from .preflight import check_dates, check_resources, no_validation_foreground, scene_dates, side_outputs
+from .parts import Batches, Optimisation, Place, RunPaths, TimeBudget, TrainRecord
+from .preflight import check_dates, check_resources, fit_to_data, no_validation_foreground, scene_dates, side_outputs
 from .resume import early_stop_due, resume, seconds_spent
-from .sizing import fit_to_data
-from .speed import speed_line, start_line
-from .step_setup import step_for
+from .step_setup import LRSchedule, build_optimizer, speed_line, start_line, step_for
 from .steps import EpochSteps
 
 
@@ -50,27 +41,17 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
           clock: Callable[[], float] = time.monotonic) -> TrainResult:
     """Train a model and write its bundle to ``train_cfg.output`` (see the module docstring for all files).
 
-    Args:
-        model_cfg: architecture; channel counts, classes and aux ratio are taken from the data.
-        data_cfg: where the tiles come from.
-        train_cfg: optimisation, schedule, output path, resume.
-        callback: progress (per step, stage "train"; per validation tile batch, stage "validate"), metrics per
-            epoch, cancellation (checked every step).
-        model: an already built model following the model contract (default: ``build_model`` from model_cfg).
-        datasets: ``(train_ds, val_ds, summary)`` to use instead of ``build_datasets(data_cfg)``.
-        clock: the seconds the time budget (``train_cfg.time_budget``) is counted in.
-
-    Returns:
-        A :class:`TrainResult`. A given ``model`` then holds the best (the bundle's) weights, in eval mode.
-
-    Raises:
-        CanceledError: the callback asked to stop; the last checkpoint stays, no bundle appears at ``output``.
-        ConfigError: bad settings, or ``resume`` with a checkpoint made from other settings.
+    ``model_cfg``'s channel counts, classes and aux ratio are taken from the data. ``callback``: progress (per
+    step, stage "train"; per validation tile batch, stage "validate"), metrics per epoch, cancellation (checked
+    every step). ``model``: an already built model (default: built from ``model_cfg``); it then holds the best
+    (the bundle's) weights, in eval mode. ``datasets``: ``(train_ds, val_ds, summary)`` instead of
+    ``build_datasets``. ``clock``: what the time budget is counted in. Raises CanceledError when the callback
+    asks to stop (the last checkpoint stays, no bundle appears at ``output``), ConfigError for bad settings or a
+    ``resume`` from a checkpoint of other settings.
     """
     callback = callback or Callback()
     check_outputs(*train_files(model_cfg, data_cfg, train_cfg))  # before any work: never write onto an input
-    device = resolve_device(train_cfg.device)
-    ctx, device = setup_distributed(device)
+    ctx, device = setup_distributed(resolve_device(train_cfg.device))
     try:
         # rank 0 writes, so rank 0 holds the lock: a second training onto the same bundle refuses at once
         if ctx.is_main:  # a read-only or missing destination is said now, not after the first epoch
@@ -91,15 +72,12 @@ FROZEN_BUDGET_SHARE = 0.5  # the share of a time budget after which the frozen w
 
 
 class _Trainer:
-    """One training, built by named steps (as TorchGeo's ``configure_*`` hooks): the checks that need no data first
-    (:meth:`_configure_paths`, :meth:`_configure_parent`), then the data, the model, the loss and forward pass, the
-    optimiser, the loaders and the schedule; :meth:`run` then resumes, fits and finishes. Its two workers, given
-    the parts they use (:mod:`.parts`): ``steps`` (:class:`EpochSteps`, an epoch's optimiser steps) and ``files``
-    (:class:`TrainFiles`, what it writes)."""
+    """One training, built by named steps (as TorchGeo's ``configure_*`` hooks), the checks that need no data
+    first; :meth:`run` then resumes, fits and finishes. Its workers: ``steps`` and ``files`` (:mod:`.parts`)."""
 
     def __init__(self, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, callback: Callback,
                  ctx: DistContext, device: str, model: Any, datasets: tuple[Any, Any, Any] | None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float]):
         torch = require("torch")
         self.cfg, self.data_cfg = train_cfg, data_cfg
         self.place = Place(ctx, device, torch.device(device).type, callback)
@@ -110,7 +88,10 @@ class _Trainer:
         seed_everything(train_cfg.seed)
         self.datasets = self._configure_data(model_cfg, datasets)
         self.model = self._configure_model(model_cfg, model)
-        loss_fn, forward, scaler = self._configure_loss(), *self._configure_precision()
+        from .losses import build_loss
+
+        loss_fn = build_loss(train_cfg.loss, self.model_cfg.name, self.num_side_outputs, self.ignore_index).to(device)
+        forward, scaler = self._configure_precision()
         optimizer = build_optimizer(self.model, train_cfg, **self.step_setup.optimizer_options)
         self.batches, self.val_loader, self.keep_last = self._configure_loaders()
         extra = coordinates_record(self.model, self.datasets[:2], self.place.callback)  # before any tile is read
@@ -136,8 +117,7 @@ class _Trainer:
                                 self.keep_last, self.place)
 
     def _configure_paths(self) -> RunPaths:
-        """The run's files; a resume without a checkpoint is refused, an earlier run's checkpoint is said (before
-        the data is prepared)."""
+        """The run's files; a resume without a checkpoint refused, an earlier run's checkpoint said."""
         from .report import report_paths
 
         output = Path(self.cfg.output)
@@ -153,8 +133,7 @@ class _Trainer:
         return paths
 
     def _configure_parent(self, model_cfg: ModelConfig) -> Any:
-        """The bundle a fine-tuning starts from (None without ``init_from``), read and its family checked before
-        the data is prepared."""
+        """The bundle a fine-tuning starts from (None without ``init_from``), its family checked."""
         if not self.cfg.init_from:
             return None
         from .finetune import check_family, read_parent
@@ -164,8 +143,7 @@ class _Trainer:
         return parent
 
     def _configure_data(self, model_cfg: ModelConfig, datasets: tuple[Any, Any, Any] | None) -> tuple[Any, Any, Any]:
-        """(train, validation, summary) datasets: the resources checked from raster headers before any tile is
-        read; a fine-tuning keeps its parent's band statistics."""
+        """(train, validation, summary) datasets, the resources checked from raster headers first."""
         if datasets is None:
             from ..data.dataset import build_datasets
             from ..imagery.stac_assets import stac_scenes
@@ -180,7 +158,7 @@ class _Trainer:
             datasets = keep_parent_statistics(datasets, self.parent, self.cfg.recompute_stats,
                                               self.place.callback.info)
         else:  # a pretrained encoder's own statistics (Prithvi's released HLS ones)
-            from .released_stats import released_statistics
+            from .finetune import released_statistics
 
             datasets = released_statistics(datasets, model_cfg, self.place.callback.info)
         if len(datasets[0]) == 0:
@@ -212,26 +190,18 @@ class _Trainer:
                                 self.place.callback.warning)
         return model
 
-    def _configure_loss(self) -> Any:
-        from .losses import build_loss
-
-        loss_fn = build_loss(self.cfg.loss, self.model_cfg.name, self.num_side_outputs, self.ignore_index)
-        return loss_fn.to(self.place.device)
-
     def _configure_precision(self) -> tuple[Forward, Any]:
-        """The forward pass in the precision and memory format the device and ``amp`` allow (the model put in that
-        format), and its grad scaler (or None)."""
+        """The forward pass in the precision and memory format the device and ``amp`` allow, and its grad scaler."""
         torch = require("torch")
         self.step_setup = step_for(self.place.device_type, self.cfg.amp)
         if self.step_setup.warning:
             self.place.callback.warning(self.step_setup.warning)
         self.step_setup.model(self.model)
         forward = Forward(self.place.device, self.step_setup, self.model_cfg.uses_aux, self.model.takes_coords)
-        return forward, torch.amp.GradScaler("cuda") if self.step_setup.scaler else None
+        return forward, torch.amp.GradScaler("cuda", enabled=self.step_setup.scaler)
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:
-        """(the training batches, the validation loader or None, whether the bundle keeps the last epoch: no
-        validation foreground to choose the best by)."""
+        """(training batches, validation loader or None, whether the bundle keeps the last epoch)."""
         from ..data.loaders import train_loader, val_loader
 
         cfg, ctx, say = self.cfg, self.place.ctx, self.place.callback
@@ -293,13 +263,12 @@ class _Trainer:
             self.files.good_checkpoint = True
         if self.place.ctx.is_main:
             self.paths.output.parent.mkdir(parents=True, exist_ok=True)
-            if not cfg.resume and self.paths.partial.exists():
-                self.paths.partial.unlink()
+            if not cfg.resume:
+                self.paths.partial.unlink(missing_ok=True)
         stop, epochs_run = None, 0
         if not finished:
-            threads = None
-            if self.place.device_type == "cpu":  # torch's threads spin: the free cores, chosen as the epochs start
-                threads = torch_cpu_threads(require("torch"))
+            # torch's threads spin: on a CPU the free cores, chosen as the epochs start
+            threads = torch_cpu_threads(require("torch")) if self.place.device_type == "cpu" else None
             cb.info(start_line(self.model_cfg, self.place, threads, self.step_setup, self.batches.micro_steps, cfg,
                                start_epoch, self.total_epochs, self.budget, self.batches.loader.num_workers))
             self.budget.start(seconds_spent(self.history) + self.cache_seconds)
@@ -340,7 +309,7 @@ class _Trainer:
             began_val = time.perf_counter()
             val = self._validate() if self.val_loader is not None else None
             val_seconds = time.perf_counter() - began_val
-            # the head's rate (fusion + decoder): its group is the last (optim.build_optimizer)
+            # the head's rate (fusion + decoder): its group is the last (step_setup.build_optimizer)
             entry: dict[str, Any] = {
                 "epoch": epoch, "stage": "frozen" if frozen else "full", "train_loss": train_loss,
                 "lr": float(self.optim.optimizer.param_groups[-1]["lr"]), "train_seconds": round(train_seconds, 3),

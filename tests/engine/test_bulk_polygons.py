@@ -10,8 +10,8 @@ from pathlib import Path
 from osgeo import ogr
 
 from engine.cli.main import main
-from engine.segment.bulk.run_layer import SYNCED
 from engine.segment.bulk.scenes import MARKER_FOLDER, RUN_LAYER
+from engine.segment.bulk.summary import SYNCED
 
 
 def _per_scene(path: Path) -> Counter:

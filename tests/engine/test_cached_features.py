@@ -145,7 +145,7 @@ def test_released_statistics_only_for_data_on_their_scale():
     import dataclasses
 
     from engine.data.normalize import BandStatistics
-    from engine.training.released_stats import released_statistics
+    from engine.training.finetune import released_statistics
 
     @dataclasses.dataclass
     class Meta:

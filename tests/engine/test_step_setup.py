@@ -1,5 +1,5 @@
 """The training step's setup per device (engine.training.step_setup): precision, memory format and optimiser
-implementation, and what the log says of them and of the speed reached (engine.training.speed)."""
+implementation, and what the log says of them and of the speed reached."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import torch
 
 from engine.errors import ConfigError
 from engine.runtime.cores import bf16_instructions
-from engine.training.speed import speed_line
-from engine.training.step_setup import decide_precision, decide_step
+from engine.training.step_setup import decide_precision, decide_step, speed_line
 
 
 def test_decide_precision_gpu_unchanged_and_cpu_bf16_where_native():

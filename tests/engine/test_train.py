@@ -21,7 +21,7 @@ from engine.errors import CanceledError, ConfigError
 from engine.models import AutoModelConfig, ModelConfig, build_model_from_config
 from engine.training.checkpoint import config_differences, load_checkpoint
 from engine.training.metrics import selection_score
-from engine.training.optim import LRSchedule, build_optimizer
+from engine.training.step_setup import LRSchedule, build_optimizer
 from engine.training.trainer import train
 from tests.helpers import AUX, TILE, RecordingCallback, aux_tile_datasets
 

@@ -18,8 +18,8 @@ from engine.cli.options import flag_name
 from engine.config import DataConfig, TrainConfig
 from engine.errors import mention, render
 from engine.models import AutoModelConfig, build_model_from_config
-from engine.training.budget import TimeBudget
-from engine.training.optim import LRSchedule
+from engine.training.parts import TimeBudget
+from engine.training.step_setup import LRSchedule
 from engine.training.trainer import train
 from tests.helpers import AUX, TILE, AuxTiles, RecordingCallback, aux_tiles_summary
 

@@ -1,14 +1,11 @@
 """A change model's pairs in a bulk run: each first date's later date named by a pattern (``bulk.after_pattern``), or
 the images of each place paired by their acquisition dates (``bulk.pair_by_date``).
 
-By date: each image file's date comes from its metadata as the encoders read it (:mod:`~engine.data.acquisition`:
-an acquisition tag, a Sentinel-2 or HLS file name, the datetime of the STAC item a raster was read from; STAC items
-given as scenes are not paired yet), its place from its footprint; images whose footprints overlap by at least half
-of the smaller one are one place. A place's images in time order make its pairs:
-each later date with the first (``first``: a monitoring series, the first date shared by every pair) or with the
-date before it (``previous``: what changed since the last look). A pair's outputs are named
-``<first date>_to_<later date>``. An image without a date, without georeferencing, of a place seen once, or taken
-on the same day as another of its place is a scene that fails alone, saying what to do.
+By date: each image's date comes from its metadata (:mod:`~engine.data.acquisition`; STAC items given as scenes
+are not paired yet), its place from its footprint (``SAME_PLACE``). A place's images in time order make its pairs:
+each later date with the first (``first``: a monitoring series) or with the date before it (``previous``: what
+changed since the last look). An image without a date, without georeferencing, of a place seen once, or taken on
+the same day as another of its place is a scene that fails alone, saying what to do.
 """
 
 from __future__ import annotations

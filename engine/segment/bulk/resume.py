@@ -49,9 +49,7 @@ def run_fingerprint(members: list[Member], template: SegmentConfig, bulk: BulkCo
 
 def scene_fingerprint(fingerprint: dict[str, Any], scene: Scene, bulk: BulkConfig) -> dict[str, Any]:
     """What ``scene``'s outputs are made with: the run's ``fingerprint``, and a web layer's area besides."""
-    if not scene.web:
-        return fingerprint
-    area = {"extent": bulk.extent, "extent_crs": bulk.extent_crs}
+    area = {"extent": bulk.extent, "extent_crs": bulk.extent_crs} if scene.web else {}
     return {**fingerprint, "settings": {**fingerprint["settings"], **area}}
 
 

@@ -4,8 +4,7 @@ Under torchrun (one process per GPU, any number of nodes) every rank lists the s
 share by pixel count (:func:`~engine.segment.bulk.scenes.shard`), runs on ``cuda:LOCAL_RANK`` (or the CPU) and writes
 its own outputs and a part of the summary; after a barrier rank 0 merges the parts into ``summary.json``. The
 ranks exchange nothing else. One bad scene is recorded as failed and the run goes on; completion markers
-(:mod:`~engine.segment.bulk.resume`) let a rerun skip what is finished. A rank's scenes are run by its
-:class:`~engine.segment.bulk.share.RankShare` (on a GPU overlapping one scene's publishing with the next one's reading).
+(:mod:`.resume`) let a rerun skip what is finished.
 """
 
 from __future__ import annotations
@@ -27,10 +26,9 @@ from ...runtime.environment import resolve_device_lazily
 from ..members import Member, check_members, model_defaults, say_assumptions
 from ..predictor import Predictor
 from .resume import recorded_outputs, run_fingerprint
-from .run_layer import update_run_layer
 from .scenes import MARKER_FOLDER, Scene, discover_scenes, scene_outputs, shard
 from .share import RankShare
-from .summary import SceneRecord, counts, write_mosaics, write_summary
+from .summary import SceneRecord, counts, update_run_layer, write_mosaics, write_summary
 
 # ranks with a smaller share wait at the final barrier for the others: as long as a large share may take
 BARRIER_TIMEOUT = timedelta(days=7)
@@ -38,7 +36,7 @@ BARRIER_TIMEOUT = timedelta(days=7)
 
 @dataclass
 class BulkResult:
-    """What :func:`segment_bulk` did: the summary (merged on rank 0, this rank's part elsewhere) and its files."""
+    """What :func:`segment_bulk` did: the summary (on ranks but 0, their part) and its files."""
 
     summary: dict[str, Any]  # summary.json's content
     scenes: list[SceneRecord]  # the summary's scenes (this rank's, on the other ranks of a torchrun run)
@@ -57,8 +55,7 @@ class BulkResult:
 
 
 def _check_out_dir(bulk: BulkConfig) -> Path:
-    """The output folder, checked without creating anything: a run that fails before its first scene (a
-    missing model, a pattern matching nothing) leaves no folder behind (it is made in :func:`segment_bulk`)."""
+    """The output folder, checked without creating it: a run that fails before its first scene leaves none."""
     out = Path(bulk.out_dir).expanduser()
     check_destination(out, f"output folder ({mention('bulk.out_dir')})", folder=True)
     check_creatable(out / "summary.json", "summary")
@@ -82,9 +79,8 @@ def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[SceneR
 
 
 def _import_scene_modules() -> None:
-    """Import what every scene's plan imports on first use (the scene reader, the input checks, the image
-    resolution): once, with the run's set-up, not as 18 ms of the first scene's own time. Not at module level:
-    the CLI's other commands and the QGIS plugin import the plan module without them."""
+    """Import what every scene's plan imports on first use, with the run's set-up, not as 18 ms of the first
+    scene's own time. Not at module level: the CLI's other commands and the plugin import the plan without them."""
     from ...data import checks, scene  # noqa: F401
     from ...imagery import resolve  # noqa: F401
 
@@ -92,7 +88,7 @@ def _import_scene_modules() -> None:
 def _say_area(bulk: BulkConfig, template: SegmentConfig, members: list[Member], scenes: list[Scene],
               callback: Callback) -> None:
     """Say once what the extent and the pixel size for web layers do in this run (a scene's own lines are not
-    said): web layers are read over and at them, the other scenes whole, at their own pixels."""
+    said)."""
     webs = sum(scene.web for scene in scenes)
     given = [mention(key) for key, value in (("bulk.extent", bulk.extent), ("segment.pixel_size", template.pixel_size))
              if value]
@@ -112,15 +108,10 @@ def _say_area(bulk: BulkConfig, template: SegmentConfig, members: list[Member], 
 def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None,
                  predictor: Predictor | None = None, overlap_scenes: bool | None = None) -> BulkResult:
     """Segment every scene of ``bulk`` with ``template``'s bundle(s) and settings; write the summary.
-
-    ``predictor``: an already loaded predictor for ``template.models`` (another backend, a chosen precision);
-    by default the bundles are loaded on the device (``cuda:LOCAL_RANK`` under torchrun) when a scene needs them.
-    ``overlap_scenes``: read the next scene and publish the last one while the model runs (see :mod:`.share`);
-    None = on a GPU.
-
-    Raises:
-        ConfigError, DataError, BundleError: the run as a whole cannot start (no scenes, colliding outputs,
-            a bad bundle or output folder). Problems of single scenes are recorded in the summary instead.
+    ``predictor``: one already loaded for ``template.models`` (default: loaded when a scene needs it).
+    ``overlap_scenes``: read the next scene and publish the last one while the model runs; None = on a GPU.
+    ConfigError, DataError, BundleError: the run as a whole cannot start (no scenes, colliding outputs, a bad
+    bundle or output folder); problems of single scenes are recorded in the summary instead.
     """
     callback = callback or Callback()
     start = time.perf_counter()

@@ -49,19 +49,18 @@ class Scene:
     web: bool = False  # ``image`` is a web layer's description, read over ``bulk.extent`` at the pixel size
 
 
-RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (run_layer.py)
+RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (summary.py)
 
 
 def first_dates_recur(scenes: list[Scene]) -> bool:
-    """Whether a first date is that of several pairs (a monitoring series): only then are its tiles' encoder maps
-    worth keeping for the later pairs (independent pairs would fill the store with maps never read again)."""
+    """Whether a first date is that of several pairs (a series): only then are its tiles' encoder maps worth
+    keeping (independent pairs would fill the store with maps never read again)."""
     firsts = [scene.image for scene in scenes if scene.after and not scene.error]
     return len(set(firsts)) < len(firsts)
 
 
 def scene_outputs(out_dir: str | Path, name: str, bulk: BulkConfig) -> SceneOutputs:
-    """Output paths of scene ``name``: ``<name>.tif`` + ``.qml``, the other kinds the bulk switches ask for, and
-    its completion marker."""
+    """Output paths of scene ``name``: ``<name>.tif``, the kinds the bulk switches ask for, its marker."""
     out = Path(out_dir)
     extras = {kind.name: out / kind.bulk_name.format(name=name) for kind in EXTRA_KINDS
               if kind.bulk_key and getattr(bulk, kind.bulk_key)}
@@ -91,8 +90,8 @@ def _expand_images(entry: str) -> list[str]:
 
 
 def _expand_remote(entry: str) -> list[str]:
-    """A remote entry: a folder (ending in ``/``) or a glob listed with GDAL (object stores and HTTP index pages
-    list; a server that does not is refused, naming it), else the source itself."""
+    """A remote entry: a folder (ending in ``/``) or a glob listed with GDAL (a server that lists none is refused),
+    else the source itself."""
     folder_entry = entry.endswith("/")
     if not folder_entry and not glob.has_magic(locations.file_name(entry)):
         return [entry]
@@ -130,8 +129,7 @@ def _format_pattern(pattern: str, image: str) -> str:
 
 def match_aux(image: str, patterns: list[str], what: str = "aux file",
               setting: str = "bulk.aux_patterns") -> tuple[list[str], str | None]:
-    """The aux files (``what``) of ``image`` by ``patterns`` (relative to the image's folder, on its server for a
-    remote image), and the first miss if any."""
+    """The aux files (``what``) of ``image`` by ``patterns`` (relative to the image's folder), and the first miss."""
     aux: list[str] = []
     for pattern in patterns:
         text = _format_pattern(pattern, image)
@@ -161,14 +159,10 @@ def match_aux(image: str, patterns: list[str], what: str = "aux file",
 def scenes_from_images(bulk: BulkConfig, callback: Callback,
                        exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
     """Scenes from ``--images`` entries and ``--aux-pattern``s; files in ``exclude`` (earlier outputs) are left out."""
-    candidates: list[str] = []
-    seen: set[Any] = set()
-    for entry in bulk.images:
-        for path in _expand_images(str(entry)):
-            key = _key(path)
-            if key not in seen:
-                seen.add(key)
-                candidates.append(path)
+    unique: dict[Any, str] = {}  # each source once, where it first came
+    for path in (p for entry in bulk.images for p in _expand_images(str(entry))):
+        unique.setdefault(_key(path), path)
+    candidates = list(unique.values())
     # a glob or folder that reaches into the output folder would pick up earlier outputs as images
     ignored = [p for p in candidates if _key(p) in exclude]
     if ignored:
@@ -211,8 +205,7 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
 
 
 def _web_scenes(bulk: BulkConfig, webs: list[str]) -> list[Scene]:
-    """One scene per web layer (a service's description, ``DESCRIPTION|layername=NAME`` as a front end hands it),
-    read over ``bulk.extent``, named after the layer; ConfigError without the extent (a map of the whole world)."""
+    """One scene per web layer, read over ``bulk.extent`` (ConfigError without it: a map of the whole world)."""
     scenes = []
     for web in webs:
         _, stem, name = web_source(web)
@@ -229,8 +222,7 @@ def _web_scenes(bulk: BulkConfig, webs: list[str]) -> list[Scene]:
 
 
 def _stac_scenes(bulk: BulkConfig, entries: list[str]) -> list[Scene]:
-    """One scene per STAC item of ``--stac-items`` and of the ``.json`` entries among the images (an
-    ItemCollection: each of its items), named after the item."""
+    """One scene per STAC item of ``--stac-items`` and of the ``.json`` images (each item of an ItemCollection)."""
     scenes = []
     for entry in [*bulk.stac_items, *entries]:
         for item in expand_items(str(entry)):
@@ -307,9 +299,7 @@ def scenes_from_manifest(bulk: BulkConfig) -> list[Scene]:
 
 def _manifest_source(base: Path, given: str) -> str:
     """A manifest row's source: a URL or ``/vsi`` path as given, a local path relative to the manifest's folder."""
-    if locations.is_remote(given):
-        return given
-    return str(base / Path(given).expanduser())
+    return given if locations.is_remote(given) else str(base / Path(given).expanduser())
 
 
 def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
@@ -331,7 +321,7 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
     if any(scene.after for scene in scenes):
         written.append(str(out / "change_table.csv"))  # every pair's change (summary.CHANGE_TABLE)
-    if bulk.polygons:  # the run's layer of every scene's polygons (bulk/run_layer.py)
+    if bulk.polygons:  # the run's layer of every scene's polygons (bulk/summary.py)
         run_layer = (out / RUN_LAYER).resolve()
         if run_layer in owner:
             raise ConfigError(f"The scene '{owner[run_layer].image}' would write '{run_layer}', the file that holds "
@@ -350,7 +340,7 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
 
 
 def read_sizes(scenes: list[Scene]) -> None:
-    """Width, height and pixels from each image's header (a scene that cannot be read keeps 0: it fails later)."""
+    """Width, height and pixels from each image's header (0 where it cannot be read: the scene fails later)."""
     from ...data.raster import open_raster
 
     for scene in scenes:
@@ -369,10 +359,8 @@ def read_sizes(scenes: list[Scene]) -> None:
 
 def discover_scenes(bulk: BulkConfig, callback: Callback | None = None,
                     exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
-    """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly.
-
-    ``exclude``: resolved paths of files earlier runs wrote (they are never scenes).
-    """
+    """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly;
+    ``exclude``: resolved paths of files earlier runs wrote (never scenes)."""
     callback = callback or Callback()
     scenes = scenes_from_manifest(bulk) if bulk.manifest else scenes_from_images(bulk, callback, exclude)
     check_outputs(scenes, bulk)

@@ -99,15 +99,11 @@ class RankShare:
         tile = requested_tile(template, members)
         self.tile, self.overlap = tile, overlap_pixels(tile, template.overlap)
 
-    @property
-    def backend(self) -> str | None:
-        """The backend running this share's scenes (torch or onnxruntime, as ``auto`` chose); None until a model
-        is loaded (every scene skipped or failed before)."""
-        return None if self.predictor is None else getattr(self.predictor, "backend", "torch")
-
     def facts(self) -> dict[str, Any]:
-        """This rank's item of the summary's ``ranks`` (with a change model's first-date tiles encoded and reused)."""
-        facts = {"device": self.device, "backend": self.backend, "load_seconds": self.load_seconds,
+        """This rank's item of the summary's ``ranks`` (with a change model's first-date tiles encoded and reused);
+        its backend is what ``auto`` chose, None while no model is loaded (every scene skipped or failed)."""
+        backend = None if self.predictor is None else getattr(self.predictor, "backend", "torch")
+        facts = {"device": self.device, "backend": backend, "load_seconds": self.load_seconds,
                  "scenes": len(self.records)}
         stores = self.predictor.first_date_stores() if hasattr(self.predictor, "first_date_stores") else []
         if stores:
@@ -133,8 +129,7 @@ class RankShare:
 
     def run(self, scenes: list[tuple[int, Scene]], on_save: Any) -> bool:
         """Run ``scenes`` ((global order, scene) pairs) in order; returns False when canceled. ``on_save`` is
-        called whenever the records are written: after the first scene, then at most every SUMMARY_SECONDS, and
-        at the end (the summary follows the run). See :class:`_Pass`."""
+        called whenever the records are written (:meth:`_Pass.save`)."""
         self.first_dates = first_dates_recur([scene for _, scene in scenes])
         with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
             return _Pass(self, scenes, on_save).run()
@@ -166,14 +161,11 @@ class RankShare:
 class _Pass:
     """One pass over a share's scenes, in order; records stay in that order.
 
-    With ``overlap_scenes`` the model does not idle between scenes: while it runs one scene, the previous
-    one's outputs are finished and published in a background thread (:class:`_Publishing`), and once every
-    tile of this one has been read the next one is opened and its reader started (:meth:`read_ahead`).
-    For a GPU (the default there): otherwise the model idles at every scene boundary for a good share of a
-    scene's model time. On the CPU the model wants every core and the overlapped work only competes with it,
-    so the model runs alone there: only a scene's publishing overlaps the next scene's planning and first read,
-    and ends before its model starts (:meth:`run_scene`; figures: docs/benchmarks.md, "Bulk segmentation").
-    """
+    With ``overlap_scenes`` (a GPU, which otherwise idles at every scene boundary) the previous scene is published
+    in the background (:class:`_Publishing`) while the model runs this one, and the next one is opened once every
+    tile of this one is read (:meth:`read_ahead`). On the CPU the model wants every core, so it runs alone: only a
+    scene's publishing overlaps the next scene's planning and first read (figures: docs/benchmarks.md, "Bulk
+    segmentation")."""
 
     def __init__(self, share: RankShare, scenes: list[tuple[int, Scene]], on_save: Any):
         self.share, self.scenes, self.on_save = share, scenes, on_save
@@ -188,9 +180,8 @@ class _Pass:
         # one publishing thread for the whole pass: GDAL's overviews took 16 ms more per 512² scene in a thread of
         # its own than in one that had built some before (docs/benchmarks.md, "Bulk: where the time went")
         self.publisher = ThreadPoolExecutor(1, thread_name_prefix="dualstream-publishing")
-        # the scenes' output writers: one scene's writing at a time on the CPU; with overlapping scenes, one
-        # draining while it is published, one being written and one opened ahead
-        # and their tile readers' loops, on threads kept for the pass
+        # the tile readers' loops and output writers, on threads kept for the pass: with overlapping scenes one
+        # writer drains while its scene is published, one is being written and one opened ahead
         self.threads = SceneThreads(readers=loop_threads("dualstream-reader"),
                                     writers=ThreadPoolExecutor(3, thread_name_prefix="dualstream-writer"))
         self.saved_at, self.save_cost = -float("inf"), 0.0  # the last write of the records (part and summary)
@@ -227,9 +218,8 @@ class _Pass:
 
     def run_scene(self, index: int, scene: Scene, outputs: SceneOutputs, record: SceneRecord
                   ) -> tuple[SceneRun, float, Future] | None:
-        """Run scene ``index``'s tiles (opened by :meth:`read_ahead`, or its failure to open: the read-ahead decided
-        already that it runs); returns the run to finish, when the scene started and the claim of its outputs, or
-        None with ``record`` filled. Only a cancel escapes."""
+        """Run scene ``index``'s tiles (perhaps opened by :meth:`read_ahead`); returns the run to finish, when it
+        started and the claim of its outputs, or None with ``record`` filled. Only a cancel escapes."""
         share = self.share
         opened = _outcome(self.ahead.pop(index, None))
         cfg = share._scene_config(scene, outputs, record) if opened is None else None
@@ -295,7 +285,7 @@ class _Pass:
         share.callback.progress(index + 1, len(self.scenes), Stage.SCENES)
 
     def settle(self) -> None:
-        """Wait for the scene being published in the background, and conclude it."""
+        """Wait for the scene being published in the background; conclude it."""
         if self.publishing is None:
             return
         done, self.publishing = self.publishing, None
@@ -319,8 +309,7 @@ class _Pass:
                                                    share.members, self.threads)
 
     def canceled(self, index: int, record: SceneRecord) -> None:
-        """Canceled in scene ``index``: the scene being published is kept (its tiles are all done), this one and
-        the rest are recorded as canceled."""
+        """Canceled in scene ``index``: the scene being published is kept (its tiles are all done), the rest not."""
         share = self.share
         self.settle()
         record.status, record.error = "canceled", "canceled before the scene was finished"
@@ -380,8 +369,8 @@ def _failure_text(exc: Exception) -> str:
 
 
 class _Deferred(Callback):
-    """A publishing thread's callback: keeps the warnings for the run's thread to pass on and never cancels (a
-    scene whose tiles are all done is finished and kept when the run is canceled)."""
+    """A publishing thread's callback: keeps the warnings for the run's thread and never cancels (a scene whose
+    tiles are all done is kept when the run is canceled)."""
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
@@ -394,8 +383,8 @@ class _Deferred(Callback):
 
 
 class _Publishing:
-    """A scene's outputs finished and published (then marked done) on the pass's publishing thread, started once the
-    next scene's first batch is with the model (or when waited for)."""
+    """A scene's outputs published (then marked done) on the pass's publishing thread, started once the next
+    scene's first batch is with the model (or when waited for)."""
 
     def __init__(self, publisher: ThreadPoolExecutor, run: SceneRun, tick: float, claimed: Future, index: int,
                  scene: Scene, outputs: SceneOutputs, record: SceneRecord, fingerprint: dict[str, Any]):

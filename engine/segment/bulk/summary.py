@@ -1,10 +1,14 @@
-"""The summary of a bulk run beside its outputs: ``summary.json``, ``summary.csv``, ``summary.html``, mosaics.
+"""The summary of a bulk run beside its outputs: ``summary.json``, ``summary.csv``, ``summary.html``, mosaics, the
+run's polygons layer.
 
-Every file is written atomically. ``summary.json`` has a ``"scenes"`` list whose items carry at least ``image``,
-``status`` (``done`` / ``skipped`` / ``failed``; ``canceled`` for scenes a canceled run did not finish),
-``error``, ``seconds``, ``pixels`` and ``px_per_s``. A run of a change model's pairs lists each pair's later date
-and its change (hectares of each kind of change) in every summary, and writes ``change_table.csv``: one row per pair
-and kind of change, the table a report of a monitoring series quotes.
+Every file is written atomically. ``summary.json``'s ``"scenes"`` are :class:`SceneRecord` items. A run of a change
+model's pairs lists each pair's later date and its change in every summary, and writes ``change_table.csv``: one
+row per pair and kind of change, the table a report of a monitoring series quotes.
+
+Every finished scene's polygons go into one layer, the scene as an attribute, reprojected into the first scene's
+CRS where the scenes differ. It is brought up to date from the scenes' own GeoPackages at the end of the run, one
+scene at a time and each in one transaction (its old features deleted, its current ones inserted): a run killed
+at any point leaves every scene's features in it once or not at all, and a resume brings in what is missing.
 """
 
 from __future__ import annotations
@@ -22,8 +26,13 @@ from ...config.output_kinds import OUTPUT_KINDS
 from ...errors import render
 from ...imagery.door import web_source
 from ...io.atomic import write_text_atomic
+from ...io.geopackage import create_layer, new_geopackage
 from ...io.locations import is_web_description
+from ...io.polygons import fields
 from ...io.tables import dict_csv_text
+from ...io.writers import gdal_errors, writing
+from ...runtime.environment import require
+from .scenes import MARKER_FOLDER, RUN_LAYER
 
 STATUSES = ("done", "skipped", "failed", "canceled")
 REPORTS = tuple(kind.report for kind in OUTPUT_KINDS if kind.report)  # a column each (SegmentResult.report)
@@ -183,9 +192,6 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any], scenes: list[Sce
 
 def write_mosaics(out_dir: str | Path, scenes: list[SceneRecord], callback: Callback) -> list[str]:
     """VRT mosaics of the class rasters of finished scenes: ``mosaic.vrt``, or one per CRS when they differ."""
-    from ...io.writers import gdal_errors
-    from ...runtime.environment import require
-
     rasterio = require("rasterio")
     gdal = require("osgeo.gdal")
     groups: dict[str, list[str]] = defaultdict(list)
@@ -211,3 +217,97 @@ def write_mosaics(out_dir: str | Path, scenes: list[SceneRecord], callback: Call
     if len(groups) > 1:
         callback.warning(f"The class rasters are in {len(groups)} CRSs; one VRT mosaic per CRS: {written}.")
     return written
+
+
+LAYER_NAME = "polygons"
+SYNCED = "run_polygons.json"  # in the state folder: each scene's GeoPackage (size, mtime) as last brought in
+
+
+def _stamp(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _open_or_create(path: Path, scene_layer: Any, ogr: Any) -> tuple[Any, Any]:
+    """The run's layer (created like the first scene's: its CRS, the polygon fields)."""
+    if path.exists():
+        source = ogr.Open(str(path), 1)
+        return source, source.GetLayerByName(LAYER_NAME)
+    source = new_geopackage(path, "run's polygons layer")
+    srs = scene_layer.GetSpatialRef()
+    layer = create_layer(source, LAYER_NAME, srs, fields(srs is not None and bool(srs.IsProjected())))
+    return source, layer
+
+
+def _bring_in(run: Any, layer: Any, scene: str, polygons: Path, ogr: Any, osr: Any) -> int:
+    """Replace the scene's features in the run's layer by those of its GeoPackage, in one transaction."""
+    source = ogr.Open(str(polygons))
+    scene_layer = source.GetLayer(0)
+    transform = None
+    srs, target = scene_layer.GetSpatialRef(), layer.GetSpatialRef()
+    if srs is not None and target is not None and not srs.IsSame(target):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        transform = osr.CoordinateTransformation(srs, target)
+    names = {layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())}
+    definition = layer.GetLayerDefn()
+    count = 0
+    run.StartTransaction()
+    try:
+        quoted = scene.replace("'", "''")
+        run.ExecuteSQL(f"DELETE FROM \"{LAYER_NAME}\" WHERE scene = '{quoted}'")
+        for feature in scene_layer:
+            new = ogr.Feature(definition)
+            for key, value in feature.items().items():
+                if key in names and value is not None:
+                    new.SetField(key, value)
+            new.SetField("scene", scene)
+            geometry = feature.GetGeometryRef().Clone()
+            if transform is not None:
+                geometry.Transform(transform)
+            new.SetGeometry(geometry)
+            layer.CreateFeature(new)
+            count += 1
+        run.CommitTransaction()
+    except BaseException:
+        run.RollbackTransaction()
+        raise
+    finally:
+        scene_layer = source = None
+    return count
+
+
+def update_run_layer(out_dir: str | Path, records: list[SceneRecord], polygons_of: dict[str, Path],
+                     callback: Callback) -> str | None:
+    """Bring every finished scene's polygons (``polygons_of``: scene name -> its GeoPackage) into the run's layer;
+    returns its path (None when no scene has polygons)."""
+    gdal, ogr, osr = require("osgeo.gdal"), require("osgeo.ogr"), require("osgeo.osr")
+    path = Path(out_dir) / RUN_LAYER
+    state = Path(out_dir) / MARKER_FOLDER / SYNCED
+    try:
+        synced = json.loads(state.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        synced = {}
+    scenes = [(r.name, polygons_of[r.name]) for r in records
+              if r.finished and r.name in polygons_of and polygons_of[r.name].exists()]
+    if not scenes and not path.exists():
+        return None
+    brought = 0
+    with gdal_errors(gdal), writing(path):
+        run = layer = None
+        try:
+            for name, polygons in scenes:
+                if synced.get(name) == _stamp(polygons):
+                    continue
+                if run is None:
+                    first = ogr.Open(str(polygons))
+                    run, layer = _open_or_create(path, first.GetLayer(0), ogr)
+                    first = None
+                brought += _bring_in(run, layer, name, polygons, ogr, osr)
+                synced[name] = _stamp(polygons)
+                write_text_atomic(state, json.dumps(synced, indent=1))
+        finally:
+            layer = run = None
+    if brought:
+        callback.info(f"{brought} polygon(s) brought into the run's layer '{path}'.")
+    return str(path)
