@@ -25,9 +25,8 @@ from .config import EvaluateConfig
 from .data.labels import NO_CHANGE
 from .errors import ConfigError, DataError, mention
 from .io import locations
-from .io.atomic import write_text_atomic
+from .io.atomic import output_locks, write_text_atomic
 from .io.formats import RASTER_SUFFIXES, VECTOR_SUFFIXES, is_vector_path
-from .io.locks import output_locks
 from .io.prediction_tags import read_prediction_tags
 from .io.safety import check_outputs, check_writable, evaluate_files
 from .io.tables import csv_text
