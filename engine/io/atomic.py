@@ -5,14 +5,10 @@ A write that fails on the file system (disk full, file too large, I/O error) bec
 :class:`~engine.errors.OutputError` naming the file, the space it needs and the space free (see
 :func:`write_failure`); the temporary file is removed.
 
-One writer per output: a lock file ``<output>.lock`` beside each destination while a run writes it.
-
-The lock is an OS advisory lock (``fcntl.flock``; ``msvcrt.locking`` on Windows) on that file, so it dies with
-its process: after a crash or ``kill -9`` the stale file is simply taken over by the next run. A second run
-that finds the lock held refuses at once with :class:`~engine.errors.OutputLockedError`, naming the output
-and the process holding it, instead of interleaving its writes with the first one's.
-
-Usage::
+One writer per output (:func:`output_locks`): an OS advisory lock (``fcntl.flock``; ``msvcrt.locking`` on
+Windows) on ``<output>.lock`` beside each destination while a run writes it, so it dies with its process (a crash
+or ``kill -9`` leaves a stale file the next run takes over). A second run refuses at once with
+:class:`~engine.errors.OutputLockedError`, naming the output and the holder, instead of interleaving its writes::
 
     with output_locks({f"class raster ({setting('segment.output')})": out}):  # names a setting: see engine.errors
         ...  # write, rename
@@ -56,7 +52,7 @@ def fitted_name(name: str, limit: int = NAME_MAX) -> str:
 
 
 def _temp_stem(destination: Path) -> str:
-    """The destination's stem as temporary names carry it: cut so that no such name exceeds NAME_MAX."""
+    """Cut so that no temporary name exceeds NAME_MAX."""
     return fitted_name(destination.stem, NAME_MAX - _TEMP_OVERHEAD)
 
 
@@ -83,8 +79,7 @@ def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, .
 
 
 def _abandoned(folder: Path, prefix: str, rest: str, is_kind: Callable[[Path], bool]) -> list[Path]:
-    """The paths in ``folder`` named ``prefix``, a process ID, ``-`` and ``rest`` (a regular expression) whose
-    process is gone."""
+    """The paths in ``folder`` named ``prefix``, a process ID, ``-`` and ``rest`` (a regex) whose process is gone."""
     try:  # names only, the prefix first: a bulk run asks this for every scene of a folder of thousands of outputs
         candidates = [name for name in os.listdir(folder) if name.startswith(prefix)]
     except OSError:  # no such folder (yet), or not listable: nothing of ours there
@@ -189,8 +184,7 @@ def write_failure(destination: str | os.PathLike, exc: BaseException, needed: in
 
 
 class _RecordingWriter:
-    """A file handle that remembers the OSError of a failed write (torch.save turns it into a RuntimeError), and
-    its file's ``path``."""
+    """A file handle that remembers a failed write's OSError (torch.save turns it into a RuntimeError)."""
 
     def __init__(self, handle: BinaryIO, path: Path):
         self._handle, self.path = handle, path
@@ -258,14 +252,14 @@ def atomic_file(destination: str | os.PathLike, size: int | None = None, publish
 
 
 def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> str:
-    """Write ``data`` to ``destination`` atomically; return the path."""
+    """Write ``data`` atomically; return the path."""
     with atomic_file(destination, size=len(data)) as handle:
         handle.write(data)
     return str(destination)
 
 
 def write_text_atomic(destination: str | os.PathLike, text: str) -> str:
-    """Write UTF-8 ``text`` to ``destination`` atomically; return the path."""
+    """Write UTF-8 ``text`` atomically; return the path."""
     return write_bytes_atomic(destination, text.encode("utf-8"))
 
 
@@ -295,24 +289,9 @@ LOCK_SUFFIX = ".lock"
 
 
 def lock_path(output: str | os.PathLike) -> Path:
-    """``<output>.lock``: the lock file of ``output`` (its name cut to fit the file system, see fitted_name)."""
+    """``<output>.lock``, its name cut to fit the file system (:func:`fitted_name`)."""
     output = Path(output)
     return output.with_name(fitted_name(output.name, NAME_MAX - len(LOCK_SUFFIX)) + LOCK_SUFFIX)
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        try:
-            import fcntl
-        except ImportError:  # Windows
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        else:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
 
 
 @contextmanager
@@ -346,7 +325,16 @@ def _acquire(path: Path, output: str | os.PathLike, what: str) -> int | None:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
             return None
-        if not _try_lock(fd):
+        try:
+            try:
+                import fcntl
+            except ImportError:  # Windows
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
             try:
                 holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
             finally:
@@ -354,12 +342,9 @@ def _acquire(path: Path, output: str | os.PathLike, what: str) -> int | None:
             raise OutputLockedError(
                 f"The {what} '{output}' is being written by another DualStream run ({holder}; lock file '{path}'). "
                 f"Wait for it to finish or choose another output; nothing was written.")
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return fd
+        with suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
         os.close(fd)  # the holder removed the file between our open and lock: take the new one
 
 

@@ -8,21 +8,18 @@ every file it reads and every file it will write, sidecars included::
 
 The labels name settings with :func:`engine.errors.mention`: each front end shows its own control.
 
-Files are compared by identity, not by path string: ``os.stat`` (symlinks followed) gives the device and
-inode, so a hard link, a symlink, ``..`` segments or another spelling of the same file are all caught. An
-output that does not exist yet is compared by its resolved path with the other outputs. Any overlap raises a
-:class:`~engine.errors.ConfigError` naming both parameters and both paths. Folders given as inputs count with
-every raster or vector file inside them.
+Files are compared by identity (``os.stat``'s device and inode, symlinks followed), so a hard link, a symlink,
+``..`` or another spelling of the same file is caught; an output that does not exist yet is compared by its
+resolved path. An overlap raises a :class:`~engine.errors.ConfigError` naming both parameters and both paths.
+Folders given as inputs count with every raster or vector file inside them.
 
-The same call refuses, before any work, an output that exists but is not a regular file (``/dev/full``, a FIFO,
-a folder where a file is written), an output misnamed for its format (``--out o.png`` for a GeoTIFF: give
-:class:`Files` with a ``format``) and an input that is not a regular file (a folder only where :class:`Files` says
-``folder=True``).
+The same call refuses an output that exists but is not a regular file (``/dev/full``, a FIFO, a folder where a
+file is written), an output misnamed for its format (``--out o.png`` for a GeoTIFF: :class:`Files` with a
+``format``) and an input that is not a regular file (a folder only where :class:`Files` says ``folder=True``).
 
-The front ends (CLI flags, QGIS destination parameters) call the same functions, so each destination is
-checked the same way wherever it comes from. The helpers :func:`raster_sidecars` and :func:`evaluate_files` (and
-:func:`engine.training.outputs.train_files`, :func:`engine.segment.scene_outputs.segment_files`, from the list
-of a scene's outputs) list what each command reads and writes, so the entry points stay one line.
+The front ends (CLI flags, QGIS destination parameters) call the same functions. :func:`raster_sidecars`,
+:func:`evaluate_files` (and :func:`engine.training.outputs.train_files`,
+:func:`engine.segment.scene_outputs.segment_files`) list what each command reads and writes.
 """
 
 from __future__ import annotations
@@ -59,12 +56,9 @@ FORMAT_NAMES = {k: FORMAT_TABLE[k].article for k in FORMATS}
 
 @dataclass(frozen=True)
 class Files:
-    """Paths of one input or output with what they must be.
-
-    ``format``: (outputs) a key of :data:`FORMATS`; the first path must end in one of its suffixes.
-    ``folder``: a folder is expected (outputs: a folder destination) or accepted (inputs: a data folder).
-    ``give``: (inputs) what to give instead of something that is not a file; a folder's files of ``format`` are
-    listed with it.
+    """Paths of one input or output with what they must be: ``format`` a key of :data:`FORMATS` (outputs: the first
+    path must end in one of its suffixes; inputs: a folder's files of it are listed); ``folder``: a folder is
+    expected (outputs) or accepted (inputs); ``give``: (inputs) what to give instead of something that is no file.
     """
 
     paths: Paths
@@ -82,11 +76,8 @@ class Files:
 def check_input_file(path: PathLike, what: str, folder_ok: bool = False, give: str = "",
                      suffixes: tuple[str, ...] = ()) -> None:
     """Refuse an input that exists but is not a regular file (a FIFO, a device, a socket; a folder unless
-    ``folder_ok``), before anything opens it: a FIFO would block the first read forever.
-
-    ``what`` names the input as the user knows it (``"image (--image / INPUT)"``), ``give`` what to give instead
-    (``"the .dsmodel file written by train"``); a folder's files ending in ``suffixes`` are listed.
-    """
+    ``folder_ok``), before anything opens it: a FIFO would block the first read forever. ``give``: what to give
+    instead (``"the .dsmodel file written by train"``); a folder's files ending in ``suffixes`` are listed."""
     kind = path_kind(path)
     if kind is None or (folder_ok and kind == "a folder"):
         return
@@ -143,11 +134,8 @@ def check_name_length(path: PathLike, what: str, given: PathLike | None = None) 
 
 
 def check_writable(destination: str | os.PathLike, what: str) -> Path:
-    """Raise DataError unless a file can be created beside ``destination`` (and it can be replaced).
-
-    Creates and removes a small probe file, because permission bits do not tell the whole story
-    (read-only mounts, ACLs, Windows).
-    """
+    """Raise DataError unless a file can be created beside ``destination`` (and it can be replaced): a probe file
+    is made and removed, because permission bits do not tell the whole story (read-only mounts, ACLs, Windows)."""
     destination = Path(destination)
     folder = destination.parent
     if destination.is_dir():
@@ -208,7 +196,7 @@ def make_folders(destinations: list[Path]) -> list[Path]:
 
 
 def remove_empty_folders(folders: list[Path]) -> None:
-    """Remove the folders of :func:`make_folders` that stayed empty (innermost first)."""
+    """Remove the folders of :func:`make_folders` that stayed empty."""
     for folder in folders:
         with suppress(OSError):
             folder.rmdir()
@@ -225,12 +213,9 @@ def file_identity(path: PathLike) -> tuple[Any, ...]:
 
 def as_paths(value: Paths | Files) -> list[str]:
     if isinstance(value, Files):
-        return as_paths(value.paths)
-    if value is None:
-        return []
-    if isinstance(value, (str, os.PathLike)):
-        return [os.fspath(value)] if os.fspath(value) else []
-    return [os.fspath(v) for v in value if v is not None and os.fspath(v)]
+        value = value.paths
+    items = [value] if isinstance(value, (str, os.PathLike)) else value or ()
+    return [os.fspath(v) for v in items if v is not None and os.fspath(v)]
 
 
 def _expand_input(path: str) -> list[tuple[str, str]]:
@@ -250,17 +235,9 @@ def _expand_input(path: str) -> list[tuple[str, str]]:
 
 
 def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Paths | Files]) -> None:
-    """Refuse a run as the module's docstring says.
-
-    Args:
-        inputs: parameter name (as the user knows it, e.g. ``"image (--image)"``) -> path, list of paths or None
-            (a folder counts with every raster or vector file inside), or :class:`Files` (a file each, unless
-            ``folder=True``). Whatever exists must be a regular file (or that folder).
-        outputs: parameter name -> path(s) the run writes, sidecars included (see :func:`raster_sidecars`), or
-            :class:`Files` with the format of the first path.
-
-    Raises:
-        ConfigError: naming the parameter(s), the path(s) and what to give instead.
+    """Refuse a run as the module's docstring says (a ConfigError naming the parameters, the paths and what to give
+    instead). Both map a parameter's name as the user knows it to its path(s) or None, or :class:`Files`; plain
+    input paths may be folders (counted with their files), outputs include their sidecars (:func:`raster_sidecars`).
     """
     written: dict[tuple[Any, ...], tuple[str, str]] = {}
     for name, value in outputs.items():
