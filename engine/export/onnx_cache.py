@@ -1,26 +1,22 @@
 """Cached ONNX exports of model bundles, for the onnxruntime backend (``backend`` auto or onnxruntime).
 
 A bundle is exported once per content and tile size (or once for any tile size: a convolutional model, which a CPU
-run gives a tile fitted to the region and runs through that one export at every size) and the export reused: its key
-is the bundle file's SHA-256, so an edited, retrained or replaced bundle never meets a stale export. Each cached
-model has a record beside it (``<key>.json``: the bundle's and the model's own SHA-256, the parity with torch
-measured when it was made). A change model whose first date a monitoring series can share is cached as two graphs
-with one record (``<key>-encoder-head.json``): one date's encoder and the head over the dates' maps
-(:func:`export_date_graphs`), so that the backend encodes a first date once for all its pairs
-(:mod:`engine.bundle.date_graphs` runs them; the names are its). A model whose digest
-differs from its record is refused (never run) and made again; the session that runs a cached model also checks
-the source bundle digest recorded inside it.
-Making one needs torch (the export and its parity check); reusing one does not.
+run gives a tile fitted to the region) and reused: the key is the bundle's SHA-256, so an edited or replaced bundle
+never meets a stale export. Each entry has a record beside it (``<key>.json``: the bundle's and the model's SHA-256,
+the parity with torch measured when it was made); a model whose digest differs from its record is refused (never
+run) and made again, and the session that runs it also checks the source bundle digest recorded inside it. Making
+one needs torch; reusing one does not.
+
+A change model whose first date a monitoring series can share is cached as two graphs with one record
+(``<key>-encoder-head.json``), so that the backend encodes a first date once for all its pairs
+(:mod:`engine.bundle.date_graphs` runs them; the names are its): the encoder takes one date's normalised tile
+(``image``, (batch, bands, T, T), clipped to [0, 1] inside for a percentile-scaled model) and gives its maps at
+strides 4, 8, 16, 32; the head takes every date's maps and gives ``probabilities``. Run as one, for a pair and for a
+second pair whose first date's maps are reused, they must agree with torch's whole model within
+``PARITY_TOLERANCE``, or nothing is left. The user's ``export`` keeps one graph (:mod:`.onnx_export`).
 
 Where: ``DUALSTREAM_CACHE_DIR``, else ``$XDG_CACHE_HOME/dualstream`` or ``~/.cache/dualstream``, in ``onnx/``;
 where that cannot be written, a ``.dualstream-cache`` folder beside the bundle.
-
-The two graphs: the encoder takes one date's normalised tile (``image``, (batch, bands, T, T); clipped to [0, 1]
-inside for a percentile-scaled model, as the one-graph export does) and gives its maps at strides 4, 8, 16, 32; the
-head takes every date's maps and gives ``probabilities`` (the fusion of the dates and the decoder). Both have any
-batch size (and any tile size with ``any_size``); after writing, the two graphs run as one, for a pair and for a
-second pair whose first date's maps are reused, must agree with torch's whole model within ``PARITY_TOLERANCE``, or
-nothing is left. The user's ``export`` keeps the one graph of ``before`` and ``after`` (:mod:`.onnx_export`).
 """
 
 from __future__ import annotations
@@ -53,7 +49,7 @@ BESIDE_BUNDLE = ".dualstream-cache"
 
 
 def user_cache_dir() -> Path:
-    """The user's cache folder for DualStream (``DUALSTREAM_CACHE_DIR``, XDG, or ~/.cache)."""
+    """``DUALSTREAM_CACHE_DIR``, XDG's or ~/.cache's ``dualstream``."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -84,7 +80,7 @@ class CachedExport:
 
 @dataclass
 class CachedDateGraphs:
-    """A change model's cached encoder and head graphs (:func:`cached_date_graphs`)."""
+    """A change model's cached encoder and head graphs."""
 
     encoder: Path
     head: Path
@@ -107,7 +103,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def embedded_source(session: Any) -> str | None:
-    """The source bundle digest recorded inside an exported model's DualStream metadata (an open session's)."""
+    """The source bundle digest recorded in an open session's DualStream metadata."""
     props = session.get_modelmeta().custom_metadata_map
     try:
         onnx = BundleMetadata.from_dict(json.loads(props[METADATA_KEY])).onnx
@@ -164,15 +160,9 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback, dig
 
 def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
                   bundle_sha256: str | None = None) -> CachedExport:
-    """The ONNX export of ``bundle`` at ``tile`` px (any batch), made once (with its parity check) and cached;
-    ``tile`` None: one export that takes any tile size (traced at the trained tile), for a model whose output
-    depends on a neighbourhood only, which a CPU run gives a tile fitted to each region.
-
-    Raises:
-        OutputError: no writable cache folder.
-        ModelError, ConfigError, DependencyError: the bundle cannot be exported (see
-            :func:`~engine.export.onnx_export.export_onnx`).
-    """
+    """The ONNX export of ``bundle`` at ``tile`` px (any batch; ``tile`` None: any tile size, traced at the trained
+    tile), made once with its parity check and cached. Raises OutputError for no writable cache folder, else as
+    :func:`~engine.export.onnx_export.export_onnx`."""
     digest = bundle_sha256 or file_sha256(bundle)
 
     def make(paths: dict[str, Path]) -> float:
@@ -185,9 +175,8 @@ def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callbac
 
 def cached_date_graphs(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
                        bundle_sha256: str | None = None) -> CachedDateGraphs:
-    """A change model's export as its two graphs (:func:`export_date_graphs`: one date's encoder, the head over
-    the dates' maps), made once with their parity check against torch and cached as :func:`cached_export` caches
-    one graph; raises as it does."""
+    """A change model's export as its two graphs (:func:`export_date_graphs`), cached as :func:`cached_export`
+    caches one graph; raises as it does."""
     digest = bundle_sha256 or file_sha256(bundle)
 
     def make(paths: dict[str, Path]) -> float:
@@ -224,13 +213,9 @@ def _graphs(model: Any, binary: bool, clip: bool, dates: int) -> tuple[Any, Any]
 def export_date_graphs(bundle: str | os.PathLike, encoder_path: str | os.PathLike, head_path: str | os.PathLike, *,
                        tile_size: int | None = None, any_size: bool = False, opset: int = DEFAULT_OPSET, seed: int = 0,
                        callback: Callback | None = None) -> float:
-    """Write ``bundle``'s change model as its encoder and head graphs; returns their parity with torch (max abs diff).
-
-    Raises:
-        ConfigError: the model cannot share a first date (one date, aux rasters, or each tile's date and place).
-        ModelError: onnxruntime disagrees with torch, or the opset cannot express the model.
-        DependencyError: onnx or onnxruntime is missing.
-    """
+    """Write ``bundle``'s change model as its encoder and head graphs; returns their parity with torch (max abs
+    diff). Raises ConfigError for a model that cannot share a first date (one date, aux rasters, each tile's date and
+    place), ModelError where onnxruntime disagrees or the opset cannot express it, DependencyError without onnx."""
     callback = callback or Callback()
     torch = require("torch")
     require("onnx")

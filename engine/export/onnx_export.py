@@ -1,13 +1,11 @@
 """Export a model bundle to ONNX: normalised tiles in, class probabilities out, with Deepness's metadata.
 
 The graph takes ``vision`` (batch, bands, T, T) normalised as the bundle's statistics say (and ``aux``
-(batch, aux channels, T/r, T/r) when the model has aux) and returns ``probabilities`` (batch, 1, T, T) for a
-one-channel (sigmoid) model or (batch, classes, T, T) (softmax). Percentile-scaled models clip ``vision`` to
-[0, 1] inside the graph, so a program that only standardises (Deepness) gets what training saw.
-
-After writing, the command checks itself: onnxruntime and torch on the same random inputs must agree within
-``PARITY_TOLERANCE`` (fp32), or nothing is left at the destination. TorchScript-based export (``dynamo=False``)
-keeps the dependencies to ``onnx`` + ``onnxruntime`` (the torch.export-based exporter would need onnxscript).
+(batch, aux channels, T/r, T/r) when the model has aux) and returns ``probabilities`` (batch, 1 or classes, T, T:
+sigmoid or softmax). Percentile-scaled models clip ``vision`` to [0, 1] inside the graph, so a program that only
+standardises (Deepness) gets what training saw. After writing, onnxruntime and torch on the same random inputs
+must agree within ``PARITY_TOLERANCE`` (fp32), or nothing is left. The TorchScript-based exporter
+(``dynamo=False``) needs only ``onnx`` + ``onnxruntime`` (the torch.export-based one would need onnxscript).
 """
 
 from __future__ import annotations
@@ -63,13 +61,12 @@ class ExportResult:
 
 def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, clip_aux: bool = False,
                         split: int | None = None, names: tuple[str, ...] = ("vision", "aux")) -> Any:
-    """model -> probabilities. ``split``: the graph takes one stacked tensor, cut after ``split`` vision channels.
-    ``names``: the graph's inputs in order (``coords``: each tile's date and place, for a TL encoder)."""
+    """model -> probabilities, the input clipped as the percentile scaling does. ``split``: the graph takes one
+    stacked tensor, cut after ``split`` vision channels; ``names``: its inputs in order (``coords``: each tile's date
+    and place, for a TL encoder)."""
     torch = require("torch")
 
     class Probabilities(torch.nn.Module):
-        """model -> sigmoid/softmax probabilities; the input clipped as the percentile scaling does."""
-
         def __init__(self) -> None:
             super().__init__()
             self.model = model
@@ -92,7 +89,7 @@ def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, 
 
 
 def activation(logits: Any, binary: bool) -> Any:
-    """A graph's probabilities: sigmoid of one channel, else softmax over the classes."""
+    """Sigmoid of one channel, else softmax over the classes."""
     torch = require("torch")
     return torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
 
@@ -104,21 +101,15 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
                 max_bytes: int = ONNX_MAX_BYTES) -> ExportResult:
     """Export ``bundle`` to ``output`` (.onnx) and check onnxruntime against torch on random inputs.
 
-    ``any_size``: the graph takes tiles of any size (a multiple of the model's size multiple), traced and checked
-    at ``tile_size`` and checked again at the next larger size, for a model whose output depends on a
-    neighbourhood only (a CPU run fits its tile to the region: :mod:`engine.segment.tile_choice`).
+    ``any_size``: the graph takes tiles of any multiple of the model's size multiple, checked at ``tile_size`` and
+    the next larger size, for a model whose output depends on a neighbourhood only (a CPU run fits its tile to the
+    region: :mod:`engine.segment.tile_choice`). ``single_input``: one tensor, the vision bands then the second
+    stream's channels, for programs that feed one (Deepness); only for a second stream on the image's own grid,
+    never for a model that takes each tile's date and place (no band can carry it).
 
-    ``single_input``: one input tensor, the vision bands followed by the second stream's channels, for programs
-    that feed one tensor (Deepness); only where the second stream is on the image's own grid (aux ratio 1), never
-    for a model that takes each tile's date and place (a second input no band can carry). A model of the image
-    alone has one input already (said).
-
-    Raises:
-        BundleError: ``bundle`` is not a readable model bundle.
-        ConfigError: a bad output name, tile size (not a multiple of the model's size multiple) or opset.
-        ModelError: the opset cannot express the model, onnxruntime disagrees with torch, or the weights take
-            more than ``max_bytes`` (one ONNX file's limit).
-        DependencyError: onnx or onnxruntime is missing (with the install command).
+    Raises BundleError (no readable bundle), ConfigError (a bad output name, tile size or opset), ModelError (the
+    opset cannot express the model, onnxruntime disagrees with torch, or the weights exceed ``max_bytes``, one ONNX
+    file's limit) and DependencyError (onnx or onnxruntime missing, with the install command).
     """
     callback = callback or Callback()
     torch = require("torch")
@@ -208,8 +199,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
 
 
 def _check_single_input(bundle: str | os.PathLike, callback: Callback) -> None:
-    """ConfigError for ``single_input`` on a model taking each tile's date and place; a line saying it changes
-    nothing for a model of the image alone."""
+    """ConfigError for a model taking each tile's date and place; a note where it changes nothing."""
     meta = read_metadata(bundle)
     if model_view(meta.data, meta.model).takes_date_and_place:
         raise ConfigError(f"{mention('export.single_input')} stacks the image and the aux channels into one tensor, "
@@ -252,13 +242,9 @@ def trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, d
 
 @contextmanager
 def _exportable_adaptive_pooling(torch: Any) -> Iterator[None]:
-    """Adaptive average pooling as two constant matrix products while tracing.
-
-    The TorchScript exporter only writes adaptive pooling whose output size divides the input size; PSPNet's
-    bins (1, 2, 3, 6) rarely do. With the tile fixed at export, each pooled axis is a fixed (out x in) averaging
-    matrix, exactly PyTorch's bins (start floor(i*L/n), end ceil((i+1)*L/n)); the parity check compares the
-    result with the original model.
-    """
+    """Adaptive average pooling as two constant matrix products while tracing: the TorchScript exporter only
+    writes it where the output size divides the input size, which PSPNet's bins (1, 2, 3, 6) rarely do. Each
+    pooled axis is a fixed (out x in) matrix, exactly PyTorch's bins (start floor(i*L/n), end ceil((i+1)*L/n))."""
     functional = torch.nn.functional
     original = functional.adaptive_avg_pool2d
 

@@ -1,12 +1,10 @@
 """int8 quantization of an exported ONNX model (``export --quantize int8``): optional, never a default.
 
-onnxruntime's static quantization in QDQ form: weights int8 per output channel, activations uint8 with ranges
-calibrated on tiles. Dynamic quantization is not offered: for convolutions it becomes ConvInteger, which
-onnxruntime runs several times slower than fp32 on the CPU. Whether int8 pays is measured in
-docs/benchmarks.md ("int8"): faster for UNet light, not for UNet tiny or DualStream b0, so never a default.
-
-The calibration tiles are random values in [0, 1), the range of percentile-scaled inputs. The result keeps the
-fp32 model's metadata, with ``onnx.quantized = "int8"``.
+onnxruntime's static quantization in QDQ form: weights int8 per output channel, activations uint8 calibrated on
+random tiles in [0, 1) (the range of percentile-scaled inputs). Dynamic quantization is not offered: for
+convolutions it becomes ConvInteger, several times slower than fp32 on the CPU. docs/benchmarks.md ("int8"): faster
+for UNet light, not for UNet tiny or DualStream b0. The result keeps the fp32 model's metadata, with
+``onnx.quantized = "int8"``.
 """
 
 from __future__ import annotations

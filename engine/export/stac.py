@@ -1,11 +1,9 @@
 """A model card catalogues can read: a STAC Item with the Machine Learning Model extension (MLM v1.5).
 
-The item describes what the bundle expects and returns, from its own metadata, without loading torch:
-one ``mlm:input`` per stream (the vision bands; the aux or X stream with its grid ratio), each with its shape,
-dim order, data type and the per-band value scaling of the training statistics; one ``mlm:output`` with the
-classes (names, colours, values); the bundle (and an ONNX export, when given) as assets. Band names are those the
-bundle records (the training images' band descriptions, a model made elsewhere's own), else the image's band
-numbers (``band4``).
+From the bundle's own metadata, without torch: one ``mlm:input`` per stream (the vision bands; the aux or X
+stream with its grid ratio) with its shape, dim order, data type and per-band value scaling; one ``mlm:output``
+with the classes; the bundle (and an ONNX export) as assets. Band names are those the bundle records, else the
+image's band numbers (``band4``).
 """
 
 from __future__ import annotations
@@ -221,7 +219,7 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
 
 def write_model_card(bundle: str | os.PathLike, output: str | os.PathLike,
                      onnx: str | os.PathLike | None = None) -> str:
-    """Write :func:`model_card` to ``output`` (.json) atomically; asset links relative to its folder."""
+    """Write :func:`model_card` to ``output`` (.json); asset links relative to its folder."""
     output = Path(output)
     if output.suffix.lower() != STAC_SUFFIX:
         raise ConfigError(f"The STAC item '{output}' must end in .json; for example --stac model_stac.json.")
