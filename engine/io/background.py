@@ -29,10 +29,6 @@ class BackgroundWrite:
         self._thread = threading.Thread(target=self._run, args=(work,), name=self.name, daemon=False)
         self._thread.start()
 
-    @property
-    def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def wait(self) -> None:
         """Block until the write in flight is done; raise its error, if it failed."""
         if self._thread is not None:

@@ -15,7 +15,6 @@ class DistContext:
 
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
     initialized_here: bool = False
 
     @property
@@ -62,5 +61,4 @@ def setup_distributed(device: str, backend: str | None = None,
         options = {} if timeout is None else {"timeout": timeout}
         dist.init_process_group(backend=backend or ("nccl" if device.startswith("cuda") else "gloo"), **options)
         here = True
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank,
-                       initialized_here=here), device
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), initialized_here=here), device

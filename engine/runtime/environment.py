@@ -1,8 +1,5 @@
-"""What the running Python can do: versions of the stack and whether a GPU is usable.
-
-Imports every optional package lazily, so the report works (and says what is missing) even when
-torch or transformers are not installed.
-"""
+"""What the running Python can do: versions of the stack and whether a GPU is usable. Every optional package is
+imported lazily, so the report works (and says what is missing) without torch or transformers."""
 
 from __future__ import annotations
 
@@ -62,8 +59,8 @@ def _keep_system_numpy() -> str:
 
 
 def pip_install_command(requirements: list[str]) -> list[str]:
-    """The pip command that installs ``requirements`` into the Python that runs DualStream, keeping the system's
-    numpy where GDAL and rasterio are built against it."""
+    """The pip command that installs ``requirements`` into the Python that runs DualStream, the system's numpy
+    kept."""
     pin = _keep_system_numpy().strip().strip('"')
     return [_python(), "-m", "pip", "install", *requirements, *([pin] if pin else [])]
 
@@ -149,7 +146,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def resolve_device(requested: str = "auto") -> str:
-    """Map 'auto'/'cpu'/'cuda'/'cuda:N' to a usable torch device string, with a clear error if impossible."""
+    """'auto'/'cpu'/'cuda'/'cuda:N' as a usable torch device string; ConfigError for CUDA where it is not."""
     torch = require("torch")
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
