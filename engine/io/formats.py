@@ -1,10 +1,5 @@
-"""The one format table: each kind of file the engine reads or writes, with its label, file name endings and
-driver. Every suffix list (the rasters a folder holds, the vector layers read as labels, the models a run takes,
-the outputs' formats) and every file filter a front end shows is derived from it, and ``engine.api`` hands it on.
-
-The first suffix of a format is the one to suggest. ``driver`` is the GDAL/OGR driver that writes it (None: GDAL
-reads several, or it is no GDAL file).
-"""
+"""The one format table: each kind of file the engine reads or writes. Every suffix list and every file filter a
+front end shows is derived from it, and ``engine.api`` hands it on."""
 
 from __future__ import annotations
 
@@ -16,8 +11,9 @@ from . import locations
 
 @dataclass(frozen=True)
 class Format:
-    """A kind of file: ``key``, ``label`` (how messages and file dialogs name it: "GeoTIFF"), ``article`` (the
-    label in a sentence: "a GeoTIFF"), ``suffixes`` (lower case, the first to suggest) and ``driver``."""
+    """A kind of file: ``label`` (how messages and file dialogs name it: "GeoTIFF"), ``article`` (in a sentence:
+    "a GeoTIFF"), ``suffixes`` (lower case, the first to suggest) and ``driver`` (the GDAL/OGR driver that writes
+    it; None: GDAL reads several, or it is no GDAL file)."""
 
     key: str
     label: str
@@ -62,6 +58,5 @@ MODEL_FILTER = ";;".join(f.file_filter() for f in (MODEL, BUNDLE, ONNX))
 
 
 def is_vector_path(path: str | os.PathLike) -> bool:
-    """True for the vector formats accepted as labels / AOIs (by file suffix; ``file.gpkg|layername=NAME`` and
-    a GeoJSON URL count)."""
+    """True for the vector formats accepted as labels / AOIs (:data:`VECTOR_SUFFIXES`)."""
     return VECTOR.matches(path)

@@ -31,15 +31,13 @@ def prediction_tags(class_names: Sequence[str], class_colors: Sequence[str],
 
 
 def read_prediction_tags(path: str | os.PathLike) -> dict[str, Any]:
-    """The classes and label mapping segment wrote on a class raster: ``{"class_names", "class_colors",
-    "label_mapping"}``, each present only when the file carries it."""
+    """``{"class_names", "class_colors", "label_mapping"}`` as segment wrote them, each only where present."""
     gdal = require("osgeo.gdal")
     ds = gdal.Open(str(path))
     return {} if ds is None else _tags_of(ds)
 
 
 def _tags_of(ds: Any) -> dict[str, Any]:
-    """:func:`read_prediction_tags` of an open GDAL dataset."""
     found: dict[str, Any] = {}
     for key, tag in (("class_names", TAG_CLASS_NAMES), ("class_colors", TAG_CLASS_COLORS),
                      ("label_mapping", TAG_LABEL_MAPPING)):
@@ -76,7 +74,7 @@ def _numbered_gaps(by_value: dict[int, str]) -> list[str] | None:
 
 
 def _qml_labels(qml: Path) -> list[str] | None:
-    """The labels of a paletted (unique values) QGIS raster style."""
+    """The labels of a paletted QGIS raster style."""
     if not qml.is_file():
         return None
     try:

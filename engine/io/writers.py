@@ -1,10 +1,7 @@
-"""Writers for segmentation rasters: class and probability GeoTIFFs, streamed and committed whole.
-
-Every output goes to a hidden temporary file beside its destination and is renamed onto it only when complete
-(:mod:`.atomic`'s rule). GeoTIFFs are tiled and DEFLATE-compressed, written row block by row block as the segmenter
-finishes rows, then get internal overviews; the class raster carries its category names (GDAL's ``.aux.xml``, also
-embedded as band metadata) and nodata.
-"""
+"""Class and probability GeoTIFFs, streamed to a temporary file beside the destination and renamed onto it when
+complete (:mod:`.atomic`'s rule): tiled and DEFLATE-compressed, written block row by block row as the segmenter
+finishes rows, then given internal overviews; a class raster carries its category names (GDAL's ``.aux.xml``, also
+embedded as band metadata) and nodata."""
 
 from __future__ import annotations
 
@@ -33,12 +30,10 @@ SMALL_RASTER_BLOCKS = 16  # up to this many blocks GDAL compresses on the callin
 
 @contextmanager
 def writing(destination: str | os.PathLike, needed: int | None = None) -> Iterator[None]:
-    """Write ``destination`` (through GDAL or OGR) inside: any file-system failure becomes an OutputError.
-
-    GDAL reports some write failures only to its error handler (a block flushed at close onto a full disk),
-    never as an exception; a handler pushed for this thread collects them, so a truncated file is never taken
-    for a finished one. ``needed`` is the space the file may take (reported in the error).
-    """
+    """Write ``destination`` (through GDAL or OGR) inside: any file-system failure becomes an OutputError, with
+    ``needed`` (the space the file may take). GDAL reports some write failures only to its error handler (a block
+    flushed at close onto a full disk); a handler pushed for this thread collects them, so a truncated file is never
+    taken for a finished one."""
     gdal = require("osgeo.gdal")
     failures: list[str] = []
 
@@ -65,10 +60,8 @@ def writing(destination: str | os.PathLike, needed: int | None = None) -> Iterat
 
 def _root_cause(failures: list[str]) -> str:
     """The GDAL message that says why (disk full, file too large), not the follow-up errors it caused."""
-    for message in failures:
-        if any(word in message.lower() for word in ("no space", "too large", "quota", "i/o error")):
-            return message
-    return failures[0]
+    why = ("no space", "too large", "quota", "i/o error")
+    return next((m for m in failures if any(word in m.lower() for word in why)), failures[0])
 
 
 def remove_quietly(path: Path) -> None:
@@ -114,10 +107,9 @@ def hex_to_rgb(color: str) -> tuple[int, int, int]:
 
 
 def overview_levels(width: int, height: int, min_size: int = 512) -> list[int]:
-    """Power-of-two overview factors until the smallest overview is at most ``min_size`` pixels on its longer side:
-    none for a raster of at most 512 px, as GDAL's COG driver does by default (its blocks are 512 px). QGIS draws
-    a raster that size whole in a blink, and a bulk run of small scenes would pay for them every scene (2 ms of
-    20 ms of its own work on a 512² scene)."""
+    """Power-of-two overview factors until the smallest is at most ``min_size`` pixels on its longer side: none up to
+    512 px, as GDAL's COG driver does. QGIS draws a raster that size whole in a blink, and a bulk run of small
+    scenes would pay for them every scene (2 ms of 20 ms of its own work on a 512² scene)."""
     levels, level = [], 1
     while math.ceil(max(width, height) / level) > min_size:
         level *= 2
@@ -126,9 +118,8 @@ def overview_levels(width: int, height: int, min_size: int = 512) -> list[int]:
 
 
 class GeoTiffStreamWriter:
-    """A tiled, compressed GeoTIFF written in order, row block by row block, to a temp file: ``dtype`` a numpy
-    dtype name, ``crs`` (may be None) and ``transform`` a rasterio CRS and Affine, ``block`` the tile size (rows
-    are buffered until a full block row is ready)."""
+    """A tiled, compressed GeoTIFF written in order to a temp file, rows buffered until a block row is full:
+    ``crs`` (may be None) and ``transform`` a rasterio CRS and Affine."""
 
     def __init__(self, destination: str | os.PathLike, *, width: int, height: int, count: int, dtype: str,
                  crs: Any, transform: Any, nodata: float | None, block: int = BLOCK):
@@ -177,13 +168,12 @@ class GeoTiffStreamWriter:
         self._closed = False
 
     def _threads(self) -> int:
-        """GDAL's threads for compressing the blocks: one for a few blocks (a bulk run's small scenes), where
-        handing them out costs more than it saves."""
+        """GDAL's compressing threads: one for a few blocks (a bulk run's small scenes), where more cost more."""
         blocks = -(-self.width // self.block) * -(-self.height // self.block) * self.count
         return process_cores() if blocks > SMALL_RASTER_BLOCKS else 1
 
     def write_rows(self, row: int, array: np.ndarray) -> None:
-        """Append rows starting at ``row`` (must follow the rows written so far); ``array`` is (count, n, W)."""
+        """Append (count, n, W) rows starting at ``row``, which must follow the rows written so far."""
         if row != self._buffer_row + self._filled:
             raise ValueError(f"rows must be written in order: expected row {self._buffer_row + self._filled}, "
                              f"got {row}")
@@ -230,8 +220,7 @@ class GeoTiffStreamWriter:
                  scale: float | None = None, metadata: dict[str, str] | None = None,
                  describe: Callable[[Any], None] | None = None) -> None:
         """Add metadata, scale and category names, close, then add overviews (once, before :meth:`commit`).
-        ``describe``: called with band 1 (GDAL) opened read-only, so what it sets goes to GDAL's side file
-        (``.aux.xml``) beside the category names: the class raster's palette."""
+        ``describe``: called with band 1 opened read-only, so what it sets (the palette) goes to the ``.aux.xml``."""
         if self._closed:
             raise RuntimeError(f"finalize after close: '{self.destination}'")
         # written with the file's directory as it closes: reopening the file to add them rewrites that directory
@@ -279,7 +268,7 @@ class GeoTiffStreamWriter:
                 band = ds = None  # a band keeps its dataset open: both go, so it closes here, not at GC
 
     def commit(self) -> str:
-        """Rename the finished temp file (and sidecars) onto the destination."""
+        """Rename the finished temp file and sidecars onto the destination."""
         self.close()
         commit_file(self.tmp, self.destination)
         return str(self.destination)

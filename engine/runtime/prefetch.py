@@ -12,14 +12,10 @@ from typing import Any
 
 
 class Prefetcher:
-    """Iterates ``iterable`` in a background thread, up to ``depth`` items ahead.
-
-    Raster reads and warps (GDAL releases the GIL) then overlap with the model: training without DataLoader
-    workers (the QGIS plugin's default) and segmentation's tile reader. Order and content are unchanged.
-    Errors in the thread are raised by ``__next__``; ``close()`` stops the thread early (cancel, errors).
-    ``wait_seconds`` is the time ``__next__`` spent waiting for the thread: the consumer starved of input.
-    ``threads``: long-lived threads to run it on (a bulk run's: one that is never full, see :func:`loop_threads`),
-    else a thread of its own.
+    """Iterates ``iterable`` in a background thread, up to ``depth`` items ahead, so raster reads and warps (GDAL
+    releases the GIL) overlap with the model. Errors in the thread are raised by ``__next__``; ``close()`` stops it
+    early. ``wait_seconds``: the time ``__next__`` waited (the consumer starved of input). ``threads``: long-lived
+    threads to run it on (:func:`loop_threads`), else a thread of its own.
     """
 
     def __init__(self, iterable: Any, depth: int = 2, name: str = "dualstream-prefetch",

@@ -1,12 +1,11 @@
 """Host <-> device copies that do not make the thread driving a GPU wait for it.
 
-From ordinary (pageable) host memory a CUDA copy blocks the calling thread: a copy in goes through the driver's
-small staging buffers in stream order, so it waits for the work queued before it (a batch's copy waits for the
-previous batch's model), and a copy out waits for everything queued. The GPU then idles until that thread has
-queued its next work. Here both go through pinned (page-locked) host memory from torch's caching host allocator,
-so they are queued like kernels; the allocator reuses a block only once the copy queued on it has run. The
-thread that reads copied-out values first calls ``ready`` (a CUDA event's wait). Anywhere but CUDA these are
-plain copies and ``ready`` does nothing: the tests run them on torch's CPU device.
+From pageable host memory a CUDA copy blocks the calling thread until the work queued before it is done (a copy
+in goes through the driver's staging buffers in stream order, a copy out waits for everything queued), and the GPU
+idles until that thread queues its next work. Here both go through pinned memory from torch's caching host
+allocator (which reuses a block only once the copy queued on it has run), so they are queued like kernels; the
+thread that reads copied-out values first calls ``ready``. Elsewhere these are plain copies and ``ready`` does
+nothing (the tests run them on torch's CPU device).
 """
 
 from __future__ import annotations
