@@ -41,9 +41,8 @@ _TEMP_OVERHEAD = 1 + 16 + 10 + 1 + 8 + 16 + 16
 
 
 def fitted_name(name: str, limit: int = NAME_MAX) -> str:
-    """``name`` itself when it takes at most ``limit`` bytes (UTF-8), else its start cut on a character boundary
-    and followed by ``~`` and 8 hex digits of its hash, ``limit`` bytes at most (the same name gives the same
-    result, so a later run finds an earlier run's files)."""
+    """``name`` within ``limit`` bytes (UTF-8): else its start, then ``~`` and 8 hex digits of its hash (the same
+    name gives the same result, so a later run finds an earlier run's files)."""
     data = name.encode("utf-8", "surrogateescape")
     if len(data) <= limit:
         return name
@@ -57,9 +56,8 @@ def _temp_stem(destination: Path) -> str:
 
 
 def temporary_path(destination: str | os.PathLike, suffix: str | None = None) -> Path:
-    """A hidden, unique path beside ``destination`` (same file system, so the final rename is atomic). The name
-    carries the writing process's ID, so that :func:`abandoned_temporaries` can tell a killed writer's files; a
-    long destination name is cut (:func:`fitted_name`) so that the temporary name fits the file system."""
+    """A hidden, unique path beside ``destination`` (same file system, so the final rename is atomic), carrying
+    the writing process's ID so that :func:`abandoned_temporaries` can tell a killed writer's files."""
     destination = Path(destination)
     suffix = destination.suffix if suffix is None else suffix
     return destination.with_name(f".{_temp_stem(destination)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
@@ -67,12 +65,9 @@ def temporary_path(destination: str | os.PathLike, suffix: str | None = None) ->
 
 def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, ...],
                           sidecars: tuple[str, ...] = ()) -> list[Path]:
-    """The temporary files of ``destination`` beside it (:func:`temporary_path`'s names ending in one of
-    ``suffixes``, and those names followed by one of ``sidecars``) whose writing process is gone: a run killed
-    before it could remove them.
-
-    Only for the holder of the destination's output lock (:func:`output_lock`): no live run then writes any of them.
-    """
+    """The :func:`temporary_path` files of ``destination`` ending in one of ``suffixes`` (and one of ``sidecars``)
+    whose writing process is gone. Only for the holder of the destination's output lock (:func:`output_lock`): no
+    live run then writes any of them."""
     destination = Path(destination)
     rest = rf"[0-9a-f]{{8}}({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?"
     return _abandoned(destination.parent, f".{_temp_stem(destination)}.tmp-", rest, Path.is_file)
@@ -83,8 +78,6 @@ def _abandoned(folder: Path, prefix: str, rest: str, is_kind: Callable[[Path], b
     try:  # names only, the prefix first: a bulk run asks this for every scene of a folder of thousands of outputs
         candidates = [name for name in os.listdir(folder) if name.startswith(prefix)]
     except OSError:  # no such folder (yet), or not listable: nothing of ours there
-        return []
-    if not candidates:
         return []
     pattern = re.compile(rf"{re.escape(prefix)}(\d+)-{rest}")
     found = [(folder / name, pattern.fullmatch(name)) for name in candidates]
@@ -101,8 +94,8 @@ def temporary_folder(destination: str | os.PathLike, kind: str) -> Path:
 
 
 def abandoned_temporary_folders(destination: str | os.PathLike, kind: str) -> list[Path]:
-    """The :func:`temporary_folder` folders of ``destination`` whose writing process is gone (the same rule, and
-    the same condition of holding the output lock, as :func:`abandoned_temporaries`)."""
+    """The :func:`temporary_folder` folders of ``destination`` whose writing process is gone (as, and on the same
+    condition as, :func:`abandoned_temporaries`)."""
     destination = Path(destination)
     return _abandoned(destination.parent, f".{_temp_stem(destination)}.{kind}-", ".*", Path.is_dir)
 
@@ -157,9 +150,8 @@ def path_kind(path: str | os.PathLike) -> str | None:
 
 
 def refuse_special(destination: str | os.PathLike) -> None:
-    """OutputError when ``destination`` exists but is not a regular file: the final rename would replace a
-    device, a FIFO or a socket by a file, or fail on a folder. The last guard behind the checks before a run
-    (:mod:`engine.io.safety`), for every file written, side files included."""
+    """OutputError when ``destination`` exists but is not a regular file (the rename would replace a device, FIFO
+    or socket, or fail on a folder): the last guard behind :mod:`engine.io.safety`, for every file written."""
     kind = path_kind(destination)
     if kind is not None:
         raise OutputError(f"'{destination}' is {kind}, which is not replaced by an output; choose the path of a new "
@@ -205,9 +197,8 @@ class _RecordingWriter:
 
 
 def stage_bytes(destination: str | os.PathLike, data: bytes) -> Path:
-    """``data`` in a temp file beside ``destination``, written and fsync'ed but not renamed onto it: the caller
-    renames it (``os.replace``) when it publishes, or removes it. A run writes its style files so while its model
-    works, and publishing is then a rename. Raises OutputError as :func:`atomic_file` (nothing left behind)."""
+    """``data`` in an fsync'ed temp file beside ``destination`` that the caller renames onto it when it publishes
+    (a run writes its style files so while its model works), or removes. Raises as :func:`atomic_file`."""
     with atomic_file(destination, len(data), publish=False) as handle:
         handle.write(data)
     return handle.path
@@ -215,13 +206,10 @@ def stage_bytes(destination: str | os.PathLike, data: bytes) -> Path:
 
 @contextmanager
 def atomic_file(destination: str | os.PathLike, size: int | None = None, publish: bool = True) -> Iterator[BinaryIO]:
-    """Yield a binary handle on a temp file beside ``destination``; rename it onto ``destination`` on success
-    (``publish`` False: keep it, fsync'ed, at the handle's ``path`` for the caller, unless the write failed).
-
-    The data is fsync'ed before the rename, so a crash never leaves a renamed but empty file. Files get the
-    usual umask (a plain ``open``), which matters for bundles that are meant to be shared. ``size`` (when
-    known) is reported as the space needed if the write fails (an OutputError, as the module's docstring says).
-    """
+    """Yield a binary handle on a temp file beside ``destination``, fsync'ed (a crash never leaves a renamed but
+    empty file) and renamed onto it on success (``publish`` False: kept at the handle's ``path`` for the caller).
+    Files get the usual umask (a plain ``open``), which matters for bundles meant to be shared. ``size``: the space
+    reported as needed if the write fails."""
     destination = Path(destination)
     refuse_special(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -265,11 +253,10 @@ def write_text_atomic(destination: str | os.PathLike, text: str) -> str:
 
 @contextmanager
 def uninterrupted() -> Iterator[list[int]]:
-    """Ctrl+C and SIGTERM are held until the block is done, then the run stops as asked (KeyboardInterrupt).
-    Publishing a run's outputs is a few renames that must happen all or none; a long GDAL call polls the
-    yielded list (the signals caught so far) in its progress function and stops early, which raising inside
-    GDAL's callback would do only with a traceback on stderr. Outside the main thread signals cannot be held:
-    there the block runs as it is."""
+    """Ctrl+C and SIGTERM held until the block is done, then raised as KeyboardInterrupt: publishing is a few
+    renames that must happen all or none. A long GDAL call polls the yielded list (the signals caught) in its
+    progress function and stops early (raising in GDAL's callback prints a traceback). Outside the main thread
+    signals cannot be held: the block runs as it is."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught
@@ -296,11 +283,8 @@ def lock_path(output: str | os.PathLike) -> Path:
 
 @contextmanager
 def output_lock(output: str | os.PathLike, what: str = "output") -> Iterator[Path | None]:
-    """Hold ``<output>.lock`` for the block; raise OutputLockedError when another process holds it.
-
-    Where no lock file can be made (a missing or read-only folder) the block runs unlocked: nothing can be
-    written there either, and the run's own checks say so in its terms.
-    """
+    """Hold ``<output>.lock`` for the block; OutputLockedError when another process holds it. Where no lock file
+    can be made (a missing or read-only folder) the block runs unlocked: the run's own checks say why."""
     path = lock_path(output)
     fd = _acquire(path, output, what)
     if fd is None:
