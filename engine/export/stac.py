@@ -70,9 +70,12 @@ def _scaling_words(stats: BandStatistics) -> str:
     return "each band standardised by its training mean and standard deviation; nodata pixels set to 0"
 
 
-def _tensor(channels: int, size: int) -> dict[str, Any]:
-    return {"shape": [-1, channels, size, size], "dim_order": ["batch", "bands", "height", "width"],
-            "data_type": "float32"}
+def _stream(name: str, description: str, bands: list[str], channels: int, size: int, stats: BandStatistics | None,
+            resize: str | None = None) -> dict[str, Any]:
+    tensor = {"shape": [-1, channels, size, size], "dim_order": ["batch", "bands", "height", "width"],
+              "data_type": "float32"}
+    return {"name": name, "description": description, "bands": bands, "input": tensor,
+            "value_scaling": _value_scaling(stats) if stats else None, "resize_type": resize}
 
 
 def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
@@ -85,14 +88,8 @@ def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
     expected = f"; raw values expected in {float(low_high[0]):g}..{float(low_high[1]):g}" if low_high else ""
     image = f"bands {','.join(map(str, data.bands))} of a {data.image_bands}-band image" \
         if data.bands else f"a {data.vision_bands}-band image"
-    inputs = [{
-        "name": "vision",
-        "description": f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}{expected}.",
-        "bands": vision_names,
-        "input": _tensor(len(vision_names), tile),
-        "value_scaling": _value_scaling(data.vision_stats),
-        "resize_type": None,
-    }]
+    inputs = [_stream("vision", f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}{expected}.",
+                      vision_names, len(vision_names), tile, data.vision_stats)]
     channels = data.aux_channels
     if channels:
         ratio = data.aux_ratio or 1
@@ -105,14 +102,9 @@ def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
         grid = (f"warped bilinearly onto a grid {ratio} times coarser than the tile ({tile // ratio} px)"
                 if ratio > 1 else "on the tile's own grid")
         stats = data.aux_stats
-        inputs.append({
-            "name": "aux",
-            "description": f"The second stream: {source}; {grid}" + (f"; {_scaling_words(stats)}." if stats else "."),
-            "bands": aux_names,
-            "input": _tensor(channels, tile // ratio),
-            "value_scaling": _value_scaling(stats) if stats else None,
-            "resize_type": "interpolation-linear" if ratio > 1 else None,
-        })
+        inputs.append(_stream("aux", f"The second stream: {source}; {grid}" + (
+            f"; {_scaling_words(stats)}." if stats else "."), aux_names, channels, tile // ratio, stats,
+            "interpolation-linear" if ratio > 1 else None))
     return inputs
 
 

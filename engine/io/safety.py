@@ -277,10 +277,7 @@ def raster_sidecars(path: PathLike | None, qml: bool = False) -> list[str]:
     if not path:
         return []
     path = os.fspath(path)
-    files = [path, *(path + s for s in SIDECARS)]
-    if qml:
-        files.append(str(Path(path).with_suffix(".qml")))
-    return files
+    return [path, *(path + s for s in SIDECARS), *([str(Path(path).with_suffix(".qml"))] if qml else [])]
 
 
 def evaluate_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:
