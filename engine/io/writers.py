@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
 from .atomic import refuse_special, temporary_path, write_failure
-from .read_files import SIDECARS
+from .safety import SIDECARS
 
 CLASS_NODATA = 255  # of a Byte class raster (classes 0..254); see class_raster_type for more classes
 PROBABILITY_NODATA_UINT8 = 255
