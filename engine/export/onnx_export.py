@@ -6,18 +6,28 @@ sigmoid or softmax). Percentile-scaled models clip ``vision`` to [0, 1] inside t
 standardises (Deepness) gets what training saw. After writing, onnxruntime and torch on the same random inputs
 must agree within ``PARITY_TOLERANCE`` (fp32), or nothing is left. The TorchScript-based exporter
 (``dynamo=False``) needs only ``onnx`` + ``onnxruntime`` (the torch.export-based one would need onnxscript).
+
+Its int8 version (``export --quantize int8``, :func:`quantize_int8`; never a default) is onnxruntime's static
+quantization in QDQ form: weights int8 per output channel, activations uint8 calibrated on
+random tiles in [0, 1) (the range of percentile-scaled inputs). Dynamic quantization is not offered: for
+convolutions it becomes ConvInteger, several times slower than fp32 on the CPU. docs/benchmarks.md ("int8"): faster
+for UNet light, not for UNet tiny or DualStream b0. The result keeps the fp32 model's metadata, with
+``onnx.quantized = "int8"``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..bundle.onnx_metadata import (
     ONNX_MAX_BYTES,
@@ -28,7 +38,7 @@ from ..bundle.onnx_metadata import (
     session,
     too_large_for_onnx,
 )
-from ..bundle.schema import OnnxMetadata
+from ..bundle.schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 from ..bundle.store import load_bundle, read_metadata
 from ..bundle.view import model_view
 from ..callbacks import Callback
@@ -41,6 +51,7 @@ from ..runtime.environment import require
 
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
+CALIBRATION_TILES = 8
 
 
 @dataclass
@@ -319,3 +330,64 @@ def parity(wrapper: Any, path: str | os.PathLike, batch: int, shapes: dict[str, 
     if got.shape != want.shape:
         raise ModelError(f"The exported model returns shape {got.shape} but torch {want.shape}; export again.")
     return float(abs(got - want).max())
+
+
+@dataclass
+class QuantizeResult:
+    """How the int8 model compares with the fp32 one on random tiles (no tolerance: reported, not enforced)."""
+
+    output: str
+    max_abs_diff: float
+    same_class: float  # share of pixels whose class is the fp32 model's
+
+
+def _random_feeds(shapes: dict[str, list[int]], count: int, seed: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{name: rng.random(shape, dtype=np.float32) for name, shape in shapes.items()} for _ in range(count)]
+
+
+def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike, seed: int = 0) -> QuantizeResult:
+    """Write ``fp32``'s int8 (QDQ) version to ``output`` atomically; compare the two on random tiles."""
+    onnx = require("onnx")
+    quantization = require("onnxruntime.quantization")
+    fp32, output = Path(fp32), Path(output)
+    # the model's input shapes, a dynamic batch as 1
+    shapes = {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in session(fp32).get_inputs()}
+    feeds = _random_feeds(shapes, CALIBRATION_TILES, seed)
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(feeds)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.items, None)
+
+    tmp = temporary_path(output, ".onnx")
+    try:
+        quantization.quantize_static(str(fp32), str(tmp), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                     activation_type=quantization.QuantType.QUInt8,
+                                     weight_type=quantization.QuantType.QInt8, per_channel=True)
+        model = onnx.load(str(tmp))
+        for entry in model.metadata_props:
+            if entry.key == METADATA_KEY:
+                meta = BundleMetadata.from_dict(json.loads(entry.value), str(fp32))
+                quantized = meta.replace(onnx=replace(meta.onnx, quantized="int8"))
+                entry.value = json.dumps(quantized.to_dict())
+        onnx.save(model, str(tmp))
+        check = _random_feeds(shapes, 2, seed + 1)
+        want = [session(fp32).run(["probabilities"], f)[0] for f in check]
+        got = [session(tmp).run(["probabilities"], f)[0] for f in check]
+        diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+        same = float(np.mean([np.mean(_classes(g) == _classes(w)) for g, w in zip(got, want)]))
+        os.replace(tmp, output)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, ModelError)) or not isinstance(exc, Exception):
+            raise
+        raise ModelError(f"onnxruntime could not quantize '{fp32}' to int8 ({str(exc)[:300]}); export it without "
+                         f"--quantize.") from exc
+    return QuantizeResult(output=str(output), max_abs_diff=diff, same_class=same)
+
+
+def _classes(probs: Any) -> np.ndarray:
+    return (probs[:, 0] >= 0.5) if probs.shape[1] == 1 else probs.argmax(axis=1)
