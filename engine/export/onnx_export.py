@@ -353,14 +353,11 @@ def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike, seed: int 
     fp32, output = Path(fp32), Path(output)
     # the model's input shapes, a dynamic batch as 1
     shapes = {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in session(fp32).get_inputs()}
-    feeds = _random_feeds(shapes, CALIBRATION_TILES, seed)
+    items = iter(_random_feeds(shapes, CALIBRATION_TILES, seed))
 
     class Reader(quantization.CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter(feeds)
-
         def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.items, None)
+            return next(items, None)
 
     tmp = temporary_path(output, ".onnx")
     try:
