@@ -1,9 +1,7 @@
-"""Atomic file writes: write beside the destination, fsync, rename. A failed or canceled write never
-leaves a file that looks finished, and never damages the previous file at the destination.
-
-A write that fails on the file system (disk full, file too large, I/O error) becomes an
-:class:`~engine.errors.OutputError` naming the file, the space it needs and the space free (see
-:func:`write_failure`); the temporary file is removed.
+"""Atomic file writes: write beside the destination, fsync, rename. A failed or canceled write never leaves a file
+that looks finished, and never damages the previous file at the destination. A write that fails on the file system
+(disk full, file too large, I/O error) becomes an :class:`~engine.errors.OutputError` naming the file, the space it
+needs and the space free (:func:`write_failure`); the temporary file is removed.
 
 One writer per output (:func:`output_locks`): an OS advisory lock (``fcntl.flock``; ``msvcrt.locking`` on
 Windows) on ``<output>.lock`` beside each destination while a run writes it, so it dies with its process (a crash
@@ -12,6 +10,10 @@ or ``kill -9`` leaves a stale file the next run takes over). A second run refuse
 
     with output_locks({f"class raster ({setting('segment.output')})": out}):  # names a setting: see engine.errors
         ...  # write, rename
+
+:class:`BackgroundWrite`: a write in a thread while the caller goes on (a training's checkpoint while its next
+epoch runs), one in flight at a time; its error is raised in the caller's thread by the next :meth:`submit` or
+:meth:`wait`, so a failed write is never lost. File writes and fsync release the interpreter's lock.
 """
 
 from __future__ import annotations
@@ -342,3 +344,33 @@ def output_locks(outputs: Mapping[str, str | os.PathLike | None]) -> Iterator[li
             if stack.enter_context(output_lock(path, what)) is not None:
                 held.append(Path(path))
         yield held
+
+
+class BackgroundWrite:
+    """Runs ``work`` in a thread of its own, one at a time."""
+
+    def __init__(self, name: str = "dualstream-write"):
+        self.name = name
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by wait()
+            self._error = exc
+
+    def submit(self, work: Callable[[], None]) -> None:
+        """Wait for the write in flight (raising its error), then start ``work``."""
+        self.wait()
+        self._thread = threading.Thread(target=self._run, args=(work,), name=self.name, daemon=False)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Block until the write in flight is done; raise its error, if it failed."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error

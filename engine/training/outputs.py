@@ -20,7 +20,7 @@ from typing import Any
 from ..bundle.schema import BundleMetadata
 from ..config import TrainConfig
 from ..errors import ConfigError, OutputError, mention
-from ..io.background import BackgroundWrite
+from ..io.atomic import BackgroundWrite
 from ..io.safety import Files, Paths, as_paths, every_file
 from ..runtime.environment import require
 from .budget import TimeBudget
