@@ -39,10 +39,7 @@ def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int 
     palette = "\n".join(f'        <paletteEntry value="{value}" color="#{"%02x%02x%02x" % hex_to_rgb(color)}" alpha="'
                         f'{0 if value in transparent else 255}" label={quoteattr(str(name))}/>'
                         for value, (name, color) in enumerate(zip(class_names, class_colors)))
-    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.22.0" styleCategories="Symbology" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
-  <pipe>
-    <provider>
+    return _qml(f"""    <provider>
       <resampling enabled="false" zoomedInResamplingMethod="nearestNeighbour"
         zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2"/>
     </provider>
@@ -59,16 +56,7 @@ def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int 
       <colorPalette>
 {palette}
       </colorPalette>
-    </rasterrenderer>
-    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
-    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128"
-      colorizeBlue="128" colorizeStrength="100" invertColors="0"/>
-    <rasterresampler maxOversampling="2"/>
-    <resamplingStage>resamplingFilter</resamplingStage>
-  </pipe>
-  <blendMode>0</blendMode>
-</qgis>
-"""
+    </rasterrenderer>""", ' invertColors="0"', "    <resamplingStage>resamplingFilter</resamplingStage>\n")
 
 
 def qml_path_for(raster: str | os.PathLike) -> Path:
@@ -85,10 +73,7 @@ def confidence_qml_text(low: float, scale: float | None = None) -> str:
              (1.0, "#1a9641", 0, "1: sure"))
     items = "\n".join(f'          <item value="{value * factor:g}" color="{color}" alpha="{alpha}" label="{label}"/>'
                       for value, color, alpha, label in stops)
-    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.22.0" styleCategories="Symbology" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
-  <pipe>
-    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1" nodataColor=""
+    return _qml(f"""    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1" nodataColor=""
       classificationMin="0" classificationMax="{factor:g}">
       <rasterTransparency/>
       <rastershader>
@@ -97,12 +82,20 @@ def confidence_qml_text(low: float, scale: float | None = None) -> str:
 {items}
         </colorrampshader>
       </rastershader>
-    </rasterrenderer>
+    </rasterrenderer>""")
+
+
+def _qml(renderer: str, hue: str = "", stage: str = "") -> str:
+    """A QGIS (3.x) raster style around ``renderer``'s lines."""
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="Symbology" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
+  <pipe>
+{renderer}
     <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
     <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128"
-      colorizeBlue="128" colorizeStrength="100"/>
+      colorizeBlue="128" colorizeStrength="100"{hue}/>
     <rasterresampler maxOversampling="2"/>
-  </pipe>
+{stage}  </pipe>
   <blendMode>0</blendMode>
 </qgis>
 """
