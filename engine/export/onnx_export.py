@@ -127,8 +127,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     require("onnx")
     require("onnxruntime")
     output = Path(output)
-    # before any other check: an output onto the bundle is refused as such, whatever its name (then a name not
-    # ending in .onnx)
+    # first: an output onto the bundle is refused as such, whatever its name (then a name not ending in .onnx)
     check_outputs(inputs={"model bundle (MODEL)": Files(str(bundle), "bundle", give=BUNDLE_GIVE)},
                   outputs={"ONNX model (--onnx)": Files(str(output), "onnx")})
     if not MIN_OPSET <= opset <= MAX_OPSET:

@@ -253,8 +253,7 @@ def _outline(ogr: Any, rings: list[Any], rule: ClassRule, grid: Any, band: Any, 
     geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([shaped]))
     if rule.treatment == "as_is" and simplify > 0:
         geometry = ogr.ForceToMultiPolygon(geometry.SimplifyPreserveTopology(simplify))
-    elif rule.treatment == "smooth" and not geometry.IsValid():  # a strip thinner than the averaging: its corners
-        # cut instead
+    elif rule.treatment == "smooth" and not geometry.IsValid():  # thinner than the averaging: its corners cut
         geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([[grid.to_map(outlines.chaikin(r)) for r in rings]]))
     if rule.treatment != "as_is" and not geometry.IsValid():
         geometry = areal(geometry.MakeValid(), ogr)

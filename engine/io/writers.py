@@ -134,9 +134,7 @@ class GeoTiffStreamWriter:
             # y = 0 going up, and QGIS would draw the output upside down above the input it shows downwards)
             transform = None
         options = ["COMPRESS=DEFLATE", f"PREDICTOR={3 if self.dtype.kind == 'f' else 2}", "BIGTIFF=IF_SAFER",
-                   # blocks compressed by GDAL's threads when the file is closed: it ends a run (or a bulk
-                   # scene) sooner
-                   f"NUM_THREADS={self._threads()}"]
+                   f"NUM_THREADS={self._threads()}"]  # compressed by GDAL's threads at close: a run ends sooner
         if self.width >= 16 and self.height >= 16:  # GTiff tiles must be multiples of 16; tiny rasters stay striped
             options += ["TILED=YES", f"BLOCKXSIZE={block}", f"BLOCKYSIZE={block}"]
         # uncompressed size plus a third for overviews: what the file may need at most
@@ -223,8 +221,7 @@ class GeoTiffStreamWriter:
         ``describe``: called with band 1 opened read-only, so what it sets (the palette) goes to the ``.aux.xml``."""
         if self._closed:
             raise RuntimeError(f"finalize after close: '{self.destination}'")
-        # written with the file's directory as it closes: reopening the file to add them rewrites that directory
-        # (1.5 ms a 512² bulk scene)
+        # written with the file's directory as it closes: reopening it to add them rewrites it (1.5 ms a bulk scene)
         with writing(self.destination, self.needed):
             for key, value in (metadata or {}).items():
                 self._dataset.SetMetadataItem(str(key), str(value))
@@ -241,8 +238,7 @@ class GeoTiffStreamWriter:
             with writing(self.destination, self.needed), gdal_errors(gdal):
                 ds = gdal.Open(str(self.tmp), gdal.GA_Update)
                 try:
-                    # this thread's only: a bulk run publishes one scene while the next one runs. GDAL's threads
-                    # compute them, so the run ends sooner
+                    # this thread's only (a bulk run publishes a scene while the next runs); computed by GDAL's threads
                     gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
                     gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(self._threads()))
                     try:
