@@ -7,8 +7,7 @@ from functools import partial
 from typing import Any
 
 from ..config import DataConfig, TrainConfig
-from ..runtime.distributed import DistContext
-from ..runtime.environment import require
+from ..runtime.environment import DistContext, require
 
 
 def train_loader(dataset: Any, data_cfg: DataConfig, train_cfg: TrainConfig, ctx: DistContext, *, ignore_index: int,

@@ -1,5 +1,6 @@
-"""What the running Python can do: versions of the stack and whether a GPU is usable. Every optional package is
-imported lazily, so the report works (and says what is missing) without torch or transformers."""
+"""What the running Python can do: versions of the stack and whether a GPU is usable; and the process's place under
+torchrun (:func:`setup_distributed`: rank, world size, device). Every optional package is imported lazily, so the
+report works (and says what is missing) without torch or transformers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 import platform
 import re
 import sys
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +178,57 @@ def process_cores() -> int:
     """CPU cores this process may use: its affinity, shared by the processes of a torchrun node (LOCAL_WORLD_SIZE)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+
+
+@dataclass
+class DistContext:
+    """Process placement under torch.distributed (world_size 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    initialized_here: bool = False
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        """Wait for every process (no-op when not distributed)."""
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        """Leave the process group if this context joined it."""
+        if self.initialized_here:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.initialized_here = False
+
+
+def setup_distributed(device: str, backend: str | None = None,
+                      timeout: timedelta | None = None) -> tuple[DistContext, str]:
+    """Join the process group described by torchrun's RANK/WORLD_SIZE/LOCAL_RANK (nccl on CUDA, gloo on CPU, or
+    ``backend``: ``gloo`` where the group only ever meets at barriers; ``timeout``: how long collectives wait).
+    Returns the context and the device this process uses (CUDA becomes ``cuda:LOCAL_RANK``)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:  # not under torchrun: no torch import (an onnxruntime run may not need it at all)
+        return DistContext(), device
+    torch = require("torch")
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(local_rank)
+    here = not dist.is_initialized()
+    if here:
+        options = {} if timeout is None else {"timeout": timeout}
+        dist.init_process_group(backend=backend or ("nccl" if device.startswith("cuda") else "gloo"), **options)
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), initialized_here=here), device

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..data.metadata import DataMetadata
-from ..runtime.distributed import DistContext
+from ..runtime.environment import DistContext
 from .forward import Forward
 from .optim import LRSchedule
 

@@ -28,8 +28,7 @@ from ..errors import CanceledError, ConfigError, mention
 from ..io.atomic import output_locks
 from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
-from ..runtime.distributed import DistContext, setup_distributed
-from ..runtime.environment import require, resolve_device
+from ..runtime.environment import DistContext, require, resolve_device, setup_distributed
 from .budget import TimeBudget
 from .checkpoint import checkpoint_path, seed_everything
 from .forward import Forward, validate
