@@ -144,8 +144,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         _check_single_input(bundle, callback)
     loaded = load_bundle(bundle, "cpu")
     model, meta = loaded.model, loaded.metadata
-    tile = int(tile_size or meta.data.tile_size)
-    multiple = int(model.size_multiple)
+    tile, multiple = int(tile_size or meta.data.tile_size), int(model.size_multiple)
     if tile < multiple or tile % multiple:
         low, high = (tile // multiple) * multiple, (tile // multiple + 1) * multiple
         raise ConfigError(f"tile size {tile} is not a multiple of {multiple}, the size multiple of the model in "
@@ -188,8 +187,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
                                     source_weights_sha256=meta.weights_sha256,
                                     source_bundle_sha256=file_sha256(bundle))
         write_graph_metadata(tmp, encode_metadata(meta, onnx_section, tile, overlap))
-        check_batch = batch + 1 if dynamic_batch else batch
-        diff = parity(wrapper, tmp, check_batch, {n: tuple(t.shape[1:]) for n, t in inputs.items()}, seed + 1)
+        shapes = {n: tuple(t.shape[1:]) for n, t in inputs.items()}
+        diff = parity(wrapper, tmp, batch + 1 if dynamic_batch else batch, shapes, seed + 1)
         if any_size:  # a size it was not traced at: a shape baked into the graph shows here
             other = {n: (t.shape[1], *(int(d) * (tile + multiple) // tile for d in t.shape[2:]))
                      for n, t in inputs.items()}

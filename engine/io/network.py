@@ -21,6 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -279,25 +280,19 @@ def watched(call: Callable[[], Any], what: str, info: Callable[[str], None] | No
     Only this thread talks to ``info`` (a QGIS feedback object is used from its own thread)."""
     if info is None:
         return call()
-    outcome: dict[str, Any] = {}
+    outcome: futures.Future = futures.Future()
 
     def run() -> None:
         try:
-            outcome["value"] = call()
+            outcome.set_result(call())
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread as it is
-            outcome["error"] = exc
+            outcome.set_exception(exc)
 
-    worker = threading.Thread(target=run, name="dualstream-network-wait", daemon=True)
+    threading.Thread(target=run, name="dualstream-network-wait", daemon=True).start()
     stall, start = Stall.rule(), time.monotonic()
-    worker.start()
-    while True:
-        worker.join(stall.report_s)
-        if not worker.is_alive():
-            break
+    while not futures.wait([outcome], stall.report_s).done:
         info(f"Still waiting for {what} after {time.monotonic() - start:.0f} s ({stall.said()})")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    return outcome.result()
 
 
 def read_failure(tag: str, window: str, error: str) -> str:
