@@ -85,7 +85,7 @@ class BandStatistics:
         not a multiplication by the reciprocal): the same values, bit for bit (tested on the CPU).
         """
         from ..runtime.environment import require
-        from ..runtime.transfer import to_device
+        from ..runtime.prefetch import to_device
 
         torch = require("torch")
         if x.shape[1] != self.bands:

@@ -46,7 +46,7 @@ from ..io.writers import (
     commit_file,
     remove_quietly,
 )
-from ..runtime.transfer import Ready
+from ..runtime.prefetch import Ready
 from .change_table import add_counts, transition_fields
 from .plan import SegmentPlan
 from .scene_outputs import SceneOutputs
