@@ -1,14 +1,9 @@
-"""Work kept ahead of the model: an iterator run ahead of its consumer by a background thread, through a bounded
-queue (:class:`Prefetcher`), and host <-> device copies that do not make the thread driving a GPU wait for it
-(:func:`to_device`, :func:`to_host`).
-
-From pageable host memory a CUDA copy blocks the calling thread until the work queued before it is done (a copy
-in goes through the driver's staging buffers in stream order, a copy out waits for everything queued), and the GPU
-idles until that thread queues its next work. Here both go through pinned memory from torch's caching host
-allocator (which reuses a block only once the copy queued on it has run), so they are queued like kernels; the
-thread that reads copied-out values first calls ``ready``. Elsewhere these are plain copies and ``ready`` does
-nothing (the tests run them on torch's CPU device).
-"""
+"""Work kept ahead of the model: :class:`Prefetcher` runs an iterator ahead of its consumer in a thread;
+:func:`to_device` and :func:`to_host` copy without making the thread driving a GPU wait. From pageable memory a
+CUDA copy blocks the calling thread until the work queued before it is done (a copy in goes through the driver's
+staging buffers in stream order), and the GPU idles until that thread queues more. Here copies go through pinned
+memory from torch's caching host allocator (a block reused only once its copy has run), so they are queued like
+kernels; the thread that reads copied-out values first calls ``ready``. Elsewhere they are plain copies."""
 
 from __future__ import annotations
 
