@@ -54,11 +54,9 @@ class Prefetcher:
 
     def _put(self, entry: tuple[str, Any]) -> bool:
         while not self._stop.is_set():
-            try:
+            with suppress(queue.Full):
                 self._queue.put(entry, timeout=0.1)
                 return True
-            except queue.Full:
-                continue
         return False
 
     def _run(self, iterable: Any) -> None:
