@@ -23,7 +23,7 @@ from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
-from ..io.tables import json_safe
+from ..io.formats import json_safe
 from ..models.configuration_utils import family_card
 from ..models.encoders.weights import model_encoder, pretrained_source
 from ..runtime.environment import require

@@ -184,15 +184,14 @@ class Watch:
 
     def __init__(self, stall: Stall) -> None:
         self.stall = stall
-        self.clock = time.monotonic
-        self.start = self.last_report = self.clock()
+        self.start = self.last_report = time.monotonic()
         self.done = 0
         self.reported_share = 0.0
         self.recent: collections.deque[tuple[float, int]] = collections.deque([(self.start, 0)])
 
     def arrived(self, n: int) -> str:
         self.done += n
-        now = self.clock()
+        now = time.monotonic()
         self.recent.append((now, self.done))
         while len(self.recent) > 1 and self.recent[1][0] <= now - self.stall.window_s:
             self.recent.popleft()  # keep one sample at or before the window's start
@@ -207,11 +206,11 @@ class Watch:
     def waiting(self) -> None:
         """Waiting on something that is no stall (another run fetching the same file): the window starts again."""
         self.recent.clear()
-        self.recent.append((self.clock(), self.done))
+        self.recent.append((time.monotonic(), self.done))
 
     def report_due(self, share: float | None = None) -> bool:
         """``report_s`` since the last line, or (``share`` of the whole done) a further :data:`REPORT_STEP`."""
-        now = self.clock()
+        now = time.monotonic()
         step = share is not None and share - self.reported_share >= REPORT_STEP
         if now - self.last_report < self.stall.report_s and not step:
             return False
@@ -220,7 +219,7 @@ class Watch:
 
     @property
     def seconds(self) -> float:
-        return self.clock() - self.start
+        return time.monotonic() - self.start
 
 
 def size_text(n: float) -> str:

@@ -22,8 +22,8 @@ from ...config.output_kinds import OUTPUT_KINDS
 from ...errors import render
 from ...imagery.door import web_source
 from ...io.atomic import write_text_atomic
+from ...io.formats import dict_csv_text
 from ...io.locations import is_web_description
-from ...io.tables import dict_csv_text
 
 STATUSES = ("done", "skipped", "failed", "canceled")
 REPORTS = tuple(kind.report for kind in OUTPUT_KINDS if kind.report)  # a column each (SegmentResult.report)
