@@ -88,16 +88,14 @@ def _abandoned(folder: Path, prefix: str, rest: str, is_kind: Callable[[Path], b
 
 
 def temporary_folder(destination: str | os.PathLike, kind: str) -> Path:
-    """A new hidden work folder beside ``destination`` (``.<stem>.<kind>-<pid>-<random>``), named so that
-    :func:`abandoned_temporary_folders` can tell a killed writer's."""
+    """A new hidden work folder ``.<stem>.<kind>-<pid>-<random>`` beside ``destination``."""
     destination = Path(destination)
     return Path(tempfile.mkdtemp(prefix=f".{_temp_stem(destination)}.{kind}-{os.getpid()}-",
                                  dir=str(destination.parent)))
 
 
 def abandoned_temporary_folders(destination: str | os.PathLike, kind: str) -> list[Path]:
-    """The :func:`temporary_folder` folders of ``destination`` whose writing process is gone (as, and on the same
-    condition as, :func:`abandoned_temporaries`)."""
+    """The :func:`temporary_folder` folders of a process that is gone, as :func:`abandoned_temporaries`."""
     destination = Path(destination)
     return _abandoned(destination.parent, f".{_temp_stem(destination)}.{kind}-", ".*", Path.is_dir)
 
@@ -162,8 +160,8 @@ def refuse_special(destination: str | os.PathLike) -> None:
 
 def write_failure(destination: str | os.PathLike, exc: BaseException, needed: int | None = None,
                   qualifier: str = "about") -> OutputError:
-    """The error for a failed write of ``destination``: the cause, the space needed (``qualifier`` says how
-    exact: "about", "at least", "up to") and free, and what to do."""
+    """The error for a failed write: the cause, the space needed (``qualifier``: "about", "at least", "up to") and
+    free, and what to do."""
     destination = Path(destination)
     cause = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:300] or type(exc).__name__
     try:
@@ -336,8 +334,7 @@ def _acquire(path: Path, output: str | os.PathLike, what: str) -> int | None:
 
 @contextmanager
 def output_locks(outputs: Mapping[str, str | os.PathLike | None]) -> Iterator[list[Path]]:
-    """Lock every given output (``what -> path``; None skipped) for the block, in a fixed order; yields the
-    outputs whose lock is held (not those where no lock file could be made)."""
+    """Lock every given output (``what -> path``; None skipped) in a fixed order; yields those whose lock is held."""
     with ExitStack() as stack:
         held = []
         for what, path in sorted(((w, p) for w, p in outputs.items() if p), key=lambda item: str(item[1])):

@@ -50,9 +50,8 @@ def _tags_of(ds: Any) -> dict[str, Any]:
 
 def class_names_of(path: str | os.PathLike) -> list[str] | None:
     """The class names of a class raster, value by value: segment's tags, else GDAL's category names (a raster
-    attribute table or an ``.aux.xml``, as GDAL, ArcGIS and most classifiers write them), else the labels of a
-    paletted QGIS style saved beside it (``.qml``); unnamed values in between are named by their number. None when
-    the raster names none (its classes are then numbers)."""
+    attribute table or ``.aux.xml``, as most classifiers write them), else the labels of a paletted ``.qml`` style
+    beside it; unnamed values in between are named by their number. None when the raster names none."""
     gdal = require("osgeo.gdal")
     ds = gdal.Open(str(path))  # once, for the tags and the category names
     names = None if ds is None else _tags_of(ds).get("class_names")

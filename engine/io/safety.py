@@ -18,9 +18,7 @@ that large), nor are more than :data:`MAX_FILES` files followed from one input.
 The same call refuses an output that exists but is not a regular file (``/dev/full``, a FIFO, a folder where a
 file is written), an output misnamed for its format (``--out o.png`` for a GeoTIFF: :class:`Files` with a
 ``format``) and an input that is not a regular file (a folder only where :class:`Files` says ``folder=True``).
-The front ends call the same functions. :func:`raster_sidecars`, :func:`evaluate_files` (and
-:func:`engine.training.outputs.train_files`, :func:`engine.segment.scene_outputs.segment_files`) list what each
-command reads and writes.
+The front ends call the same functions.
 """
 
 from __future__ import annotations
@@ -192,8 +190,7 @@ def check_creatable(destination: str | os.PathLike, what: str) -> Path:
 
 
 def make_folders(destinations: list[Path]) -> list[Path]:
-    """The missing folders of ``destinations`` made; returns those made, innermost first (for
-    :func:`remove_empty_folders` when the run fails)."""
+    """Make the missing folders of ``destinations``; returns them innermost first (for :func:`remove_empty_folders`)."""
     made: set[Path] = set()
     for destination in destinations:
         folder = Path(destination).parent
@@ -307,9 +304,8 @@ def stac_assets(file: str) -> list[tuple[str, str]]:
 
 
 def _expand_input(path: str) -> list[tuple[str, str]]:
-    """(file, how it is read) for an input and every local file reading it reads (a VRT's sources, a STAC item's
-    assets, GDAL's sidecars: :func:`files_read`); a folder's raster and vector files (recursively); a
-    remote source has none here."""
+    """(file, how it is read) for an input and every local file reading it reads (:func:`files_read`); a folder's
+    raster and vector files (recursively)."""
     local = locations.local_file(path)
     if local is None:
         return []
@@ -324,9 +320,7 @@ def _expand_input(path: str) -> list[tuple[str, str]]:
 
 def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Paths | Files]) -> None:
     """Refuse a run as the module's docstring says (a ConfigError naming the parameters, the paths and what to give
-    instead). Both map a parameter's name as the user knows it to its path(s) or None, or :class:`Files`; plain
-    input paths may be folders (counted with their files), outputs include their sidecars (:func:`raster_sidecars`).
-    """
+    instead). Both map a parameter's name as the user knows it to its path(s) or None, or :class:`Files`."""
     written: dict[tuple[Any, ...], tuple[str, str]] = {}
     for name, value in outputs.items():
         for path in as_paths(value):

@@ -113,9 +113,8 @@ def hex_to_rgb(color: str) -> tuple[int, int, int]:
 
 
 def overview_levels(width: int, height: int, min_size: int = 512) -> list[int]:
-    """Power-of-two overview factors until the smallest is at most ``min_size`` pixels on its longer side: none up to
-    512 px, as GDAL's COG driver does. QGIS draws a raster that size whole in a blink, and a bulk run of small
-    scenes would pay for them every scene (2 ms of 20 ms of its own work on a 512² scene)."""
+    """Power-of-two overview factors until the smallest is at most ``min_size`` px on its longer side: none up to 512
+    px, as GDAL's COG driver does (QGIS draws that whole in a blink; a bulk run's 512² scene would pay 2 ms of 20)."""
     levels, level = [], 1
     while math.ceil(max(width, height) / level) > min_size:
         level *= 2
