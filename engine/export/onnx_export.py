@@ -297,10 +297,7 @@ def _native_stdout_silenced() -> Iterator[None]:
 def write_graph_metadata(path: Path, props: dict[str, str]) -> None:
     onnx = require("onnx")
     proto = onnx.load(str(path))
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+    onnx.helper.set_model_props(proto, props)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
 
@@ -321,8 +318,7 @@ def parity(wrapper: Any, path: str | os.PathLike, batch: int, shapes: dict[str, 
     generator = torch.Generator().manual_seed(seed)
     tensors = {name: plausible_coords(batch, generator) if name == "coords" else
                torch.rand(batch, *shape, generator=generator) for name, shape in shapes.items()}
-    runner = session(path)
-    got = runner.run(["probabilities"], {name: t.numpy() for name, t in tensors.items()})[0]
+    got = session(path).run(["probabilities"], {name: t.numpy() for name, t in tensors.items()})[0]
     with torch.no_grad():
         want = wrapper(*tensors.values()).numpy()
     if got.shape != want.shape:
