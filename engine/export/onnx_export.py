@@ -8,11 +8,10 @@ must agree within ``PARITY_TOLERANCE`` (fp32), or nothing is left. The TorchScri
 (``dynamo=False``) needs only ``onnx`` + ``onnxruntime`` (the torch.export-based one would need onnxscript).
 
 Its int8 version (``export --quantize int8``, :func:`quantize_int8`; never a default) is onnxruntime's static
-quantization in QDQ form: weights int8 per output channel, activations uint8 calibrated on
-random tiles in [0, 1) (the range of percentile-scaled inputs). Dynamic quantization is not offered: for
-convolutions it becomes ConvInteger, several times slower than fp32 on the CPU. docs/benchmarks.md ("int8"): faster
-for UNet light, not for UNet tiny or DualStream b0. The result keeps the fp32 model's metadata, with
-``onnx.quantized = "int8"``.
+quantization in QDQ form: weights int8 per output channel, activations uint8 calibrated on random tiles in [0, 1)
+(the range of percentile-scaled inputs); the fp32 model's metadata kept, with ``onnx.quantized = "int8"``. Dynamic
+quantization is not offered: for convolutions it becomes ConvInteger, several times slower than fp32 on the CPU.
+docs/benchmarks.md ("int8"): faster for UNet light, not for UNet tiny or DualStream b0.
 """
 
 from __future__ import annotations
@@ -107,9 +106,8 @@ def activation(logits: Any, binary: bool) -> Any:
 
 def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_size: int | None = None,
                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, batch_size: int = 1,
-                overlap: float = DEFAULT_OVERLAP, seed: int = 0, single_input: bool = False,
-                any_size: bool = False, callback: Callback | None = None,
-                max_bytes: int = ONNX_MAX_BYTES) -> ExportResult:
+                overlap: float = DEFAULT_OVERLAP, seed: int = 0, single_input: bool = False, any_size: bool = False,
+                callback: Callback | None = None, max_bytes: int = ONNX_MAX_BYTES) -> ExportResult:
     """Export ``bundle`` to ``output`` (.onnx) and check onnxruntime against torch on random inputs.
 
     ``any_size``: the graph takes tiles of any multiple of the model's size multiple, checked at ``tile_size`` and
