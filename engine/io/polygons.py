@@ -144,8 +144,7 @@ def multipolygon_wkb(polygons: list[list[np.ndarray]]) -> bytes:
         parts.append(struct.pack("<BII", 1, 3, len(rings)))
         for ring in rings:
             closed = np.vstack([ring, ring[:1]]).astype("<f8")
-            parts.append(struct.pack("<I", len(closed)))
-            parts.append(closed.tobytes())
+            parts += [struct.pack("<I", len(closed)), closed.tobytes()]
     return b"".join(parts)
 
 
