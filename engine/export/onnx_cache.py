@@ -113,8 +113,8 @@ def embedded_source(session: Any) -> str | None:
 
 
 def check_entry(models: list[Path], record: Path, bundle_sha256: str) -> tuple[dict[str, Any] | None, str | None]:
-    """(the entry's record, None) when ``models`` (one graph, or a change model's encoder and head) are the export of
-    the bundle with ``bundle_sha256``; else (None, why not). A missing entry is (None, None)."""
+    """(record, None) when ``models`` are the export of the bundle with ``bundle_sha256``, else (None, why not);
+    (None, None) for a missing entry."""
     if not all(m.is_file() for m in models) or not record.is_file():
         return None, None
     try:

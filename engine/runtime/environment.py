@@ -62,16 +62,14 @@ def _keep_system_numpy() -> str:
 
 
 def pip_install_command(requirements: list[str]) -> list[str]:
-    """The pip command that installs ``requirements`` into the Python that runs DualStream, the system's numpy
-    kept."""
+    """The pip command installing ``requirements`` into this Python, the system's numpy kept."""
     pin = _keep_system_numpy().strip().strip('"')
     return [_python(), "-m", "pip", "install", *requirements, *([pin] if pin else [])]
 
 
 def install_hint(package: str) -> str:
-    """What to run to install ``package`` into the Python that runs DualStream, for the way DualStream was
-    installed: the ``dualstream`` package's extra for an optional package (pip takes the versions from the
-    package), ``make install`` in a checkout, the system's packages for GDAL and rasterio."""
+    """What to run to install ``package`` into this Python, for the way DualStream was installed: the package's
+    extra (pip takes the versions from it), ``make install`` in a checkout, the system's packages for GDAL."""
     checkout = _checkout()
     make = f"run `make install` in {checkout}, or " if checkout else ""
     if package in SYSTEM_PACKAGES:

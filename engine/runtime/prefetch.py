@@ -25,10 +25,8 @@ Ready = Callable[[], None]
 
 class Prefetcher:
     """Iterates ``iterable`` in a background thread, up to ``depth`` items ahead, so raster reads and warps (GDAL
-    releases the GIL) overlap with the model. Errors in the thread are raised by ``__next__``; ``close()`` stops it
-    early. ``wait_seconds``: the time ``__next__`` waited (the consumer starved of input). ``threads``: long-lived
-    threads to run it on (:func:`loop_threads`), else a thread of its own.
-    """
+    releases the GIL) overlap with the model; its errors are raised by ``__next__``. ``wait_seconds``: the time
+    ``__next__`` waited; ``threads``: long-lived threads to run on (:func:`loop_threads`), else a thread of its own."""
 
     def __init__(self, iterable: Any, depth: int = 2, name: str = "dualstream-prefetch",
                  threads: Executor | None = None):
