@@ -13,7 +13,6 @@ the polygon, not the scene. Pixel coordinates make every tolerance a number of p
   averaged along itself with those points fixed, the same from either side: smoothed neighbours share their
   boundaries exactly, with neither overlaps nor gaps (tests/engine/test_polygon_outlines.py). :func:`chaikin`
   (corner cutting) is the fallback where that leaves an invalid ring.
-- :func:`region_mask`: the pixels inside a polygon drawn on pixel edges (even-odd rule, holes included).
 """
 
 from __future__ import annotations
