@@ -129,10 +129,12 @@ def check_entry(models: list[Path], record: Path, bundle_sha256: str) -> tuple[d
     return kept, None  # the model's embedded source digest is checked on the session that runs it
 
 
-def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback, digest: str, what: str,
-            graphs: dict[str, str], make: Callable[[dict[str, Path]], float]) -> tuple[dict[str, Path], float, bool]:
-    """The entry of ``graphs`` (name -> file suffix) for ``bundle`` at ``tile``: reused when its record vouches for
-    it, else made by ``make`` (the paths to write -> its parity with torch) and recorded. (paths, parity, made)."""
+def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | None, digest: str | None, what: str,
+            graphs: dict[str, str], make: Callable[[dict[str, Path]], float]) -> tuple[Any, ...]:
+    """The entry of ``graphs`` (name -> file suffix) for ``bundle`` (SHA-256 ``digest``, read when None) at
+    ``tile``: reused when its record vouches for it, else made by ``make`` (the paths to write -> its parity with
+    torch) and recorded. (each graph's path, digest, parity, made)."""
+    digest, callback = digest or file_sha256(bundle), callback or Callback()
     folder = cache_folder(bundle)
     stem = f"{digest}-t{'any' if tile is None else int(tile)}-v{CACHE_VERSION}"
     paths = {name: folder / f"{stem}{suffix}.onnx" for name, suffix in graphs.items()}
@@ -144,7 +146,7 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback, dig
             diff = float(kept.get("max_abs_diff", float("nan")))
             callback.info(f"Using the cached {what} of '{bundle}' ('{named}'; its parity with torch was "
                           f"checked when it was made: max abs diff {diff:.2g}).")
-            return paths, diff, False
+            return (*paths.values(), digest, diff, False)
         if refused:
             callback.warning(f"The cached {what} '{named}' was refused: {refused}. Exporting '{bundle}' again.")
         callback.info(f"Exporting '{bundle}' to ONNX for onnxruntime, once (cached in '{folder}').")
@@ -155,7 +157,7 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback, dig
                                               "tile_size": "any" if tile is None else int(tile),
                                               "max_abs_diff": diff, "cache_version": CACHE_VERSION}, indent=2))
         callback.info(f"{what[0].upper()}{what[1:]} cached as '{named}'; parity with torch: max abs diff {diff:.2g}.")
-        return paths, diff, True
+        return (*paths.values(), digest, diff, True)
 
 
 def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
@@ -163,29 +165,25 @@ def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callbac
     """The ONNX export of ``bundle`` at ``tile`` px (any batch; ``tile`` None: any tile size, traced at the trained
     tile), made once with its parity check and cached. Raises OutputError for no writable cache folder, else as
     :func:`~engine.export.onnx_export.export_onnx`."""
-    digest = bundle_sha256 or file_sha256(bundle)
 
     def make(paths: dict[str, Path]) -> float:
         return export_onnx(bundle, paths["model"], tile_size=tile, dynamic_batch=True, any_size=tile is None,
                            callback=callback).max_abs_diff
 
-    paths, diff, made = _cached(bundle, tile, callback or Callback(), digest, "ONNX export", {"model": ""}, make)
-    return CachedExport(paths["model"], digest, diff, made)
+    return CachedExport(*_cached(bundle, tile, callback, bundle_sha256, "ONNX export", {"model": ""}, make))
 
 
 def cached_date_graphs(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
                        bundle_sha256: str | None = None) -> CachedDateGraphs:
     """A change model's export as its two graphs (:func:`export_date_graphs`), cached as :func:`cached_export`
     caches one graph; raises as it does."""
-    digest = bundle_sha256 or file_sha256(bundle)
 
     def make(paths: dict[str, Path]) -> float:
         return export_date_graphs(bundle, paths["encoder"], paths["head"], tile_size=tile, any_size=tile is None,
                                   callback=callback)
 
-    paths, diff, made = _cached(bundle, tile, callback or Callback(), digest, "ONNX export in two graphs",
-                                {"encoder": "-encoder", "head": "-head"}, make)
-    return CachedDateGraphs(paths["encoder"], paths["head"], digest, diff, made)
+    return CachedDateGraphs(*_cached(bundle, tile, callback, bundle_sha256, "ONNX export in two graphs",
+                                     {"encoder": "-encoder", "head": "-head"}, make))
 
 
 def _graphs(model: Any, binary: bool, clip: bool, dates: int) -> tuple[Any, Any]:
