@@ -53,18 +53,15 @@ def _python() -> str:
     return sys.executable if sys.executable and Path(sys.executable).name.startswith("python") else "python3"
 
 
-def _keep_system_numpy() -> str:
+def _system_numpy() -> list[str]:
     """A pin that stops pip from shadowing the system's numpy, which GDAL and rasterio are built against."""
     spec = importlib.util.find_spec("numpy")
-    if spec is None or not (spec.origin or "").startswith("/usr/"):
-        return ""
-    return f' "numpy=={_version("numpy")}"'
+    return [f"numpy=={_version('numpy')}"] if spec is not None and (spec.origin or "").startswith("/usr/") else []
 
 
 def pip_install_command(requirements: list[str]) -> list[str]:
     """The pip command installing ``requirements`` into this Python, the system's numpy kept."""
-    pin = _keep_system_numpy().strip().strip('"')
-    return [_python(), "-m", "pip", "install", *requirements, *([pin] if pin else [])]
+    return [_python(), "-m", "pip", "install", *requirements, *_system_numpy()]
 
 
 def install_hint(package: str) -> str:
@@ -83,7 +80,8 @@ def install_hint(package: str) -> str:
         target = f'-e "{checkout}{f"[{extra}]" if extra else ""}"'
     else:  # bundled inside the plugin: no package metadata to take versions from
         target = package
-    return f"{make}`{_python()} -m pip install {target}{_keep_system_numpy()}`"
+    pin = "".join(f' "{p}"' for p in _system_numpy())
+    return f"{make}`{_python()} -m pip install {target}{pin}`"
 
 
 def require(package: str) -> Any:
