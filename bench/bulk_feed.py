@@ -80,7 +80,7 @@ def host_copy(device: Any) -> Any:
     per shape and dtype (what the copy into a cached pinned block costs the calling thread on CUDA)."""
     import torch
 
-    from engine.runtime.transfer import to_device
+    from engine.runtime.prefetch import to_device
 
     if torch.device(device).type == "cuda":
         return to_device

@@ -65,7 +65,7 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
     sync()
     model_s = time.perf_counter() - start
     # the stricter figure: the same batches already in device memory, nothing copied, one wait at the end
-    from engine.runtime.transfer import to_device
+    from engine.runtime.prefetch import to_device
 
     on_gpu = [({k: to_device(v, predictor.device) for k, v in b.vision.items()},
                {k: None if a is None else to_device(a, predictor.device) for k, a in b.aux.items()}) for b in batches]

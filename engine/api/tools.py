@@ -53,7 +53,7 @@ class ExportRun:
     """What ``export`` wrote: the ONNX export's result (None for a card alone), the int8 check, the card."""
 
     onnx: Any = None  # engine.export.onnx_export.ExportResult
-    int8: Any = None  # engine.export.onnx_quantize's comparison with fp32
+    int8: Any = None  # engine.export.onnx_export.quantize_int8's comparison with fp32
     card: str | None = None
     written: list[str] = field(default_factory=list)
 
@@ -75,7 +75,7 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
     onnx_settings = settings.onnx_settings()
     run = ExportRun()
     if onnx and settings.quantize == "int8":  # the fp32 export (parity-checked) beside the output, then its int8
-        from ..export.onnx_quantize import quantize_int8
+        from ..export.onnx_export import quantize_int8
         from ..io.atomic import temporary_path
 
         check_writable(onnx, "ONNX model")  # before the fp32 export names its temporary file

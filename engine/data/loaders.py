@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DataConfig, TrainConfig
-from ..runtime.distributed import DistContext
+from ..runtime.environment import DistContext
 
 
 def train_loader(dataset: Any, data_cfg: DataConfig, train_cfg: TrainConfig, ctx: DistContext, *, ignore_index: int,

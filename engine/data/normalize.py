@@ -84,7 +84,7 @@ class BandStatistics:
         operations in the same order as :meth:`apply` (a tensor divisor, so a true division, not a multiplication by
         the reciprocal): the same values, bit for bit (tested on the CPU)."""
         from ..runtime.environment import require
-        from ..runtime.transfer import to_device
+        from ..runtime.prefetch import to_device
 
         torch = require("torch")
         self._check_bands(x.shape[1])

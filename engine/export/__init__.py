@@ -1,3 +1,3 @@
-"""What turns a model bundle into another format: ``onnx_export`` (the ONNX export), ``onnx_cache`` (its
-cache, a change model there as an encoder and a head graph), ``onnx_quantize`` (int8) and ``stac`` (the STAC MLM
-model card). Reading and writing the bundle itself is `engine/bundle/`."""
+"""What turns a model bundle into another format: ``onnx_export`` (the ONNX export, and its int8 version),
+``onnx_cache`` (its cache, a change model there as an encoder and a head graph) and ``stac`` (the STAC MLM model
+card). Reading and writing the bundle itself is `engine/bundle/`."""

@@ -1,26 +1,22 @@
 """Cached ONNX exports of model bundles, for the onnxruntime backend (``backend`` auto or onnxruntime).
 
 A bundle is exported once per content and tile size (or once for any tile size: a convolutional model, which a CPU
-run gives a tile fitted to the region and runs through that one export at every size) and the export reused: its key
-is the bundle file's SHA-256, so an edited, retrained or replaced bundle never meets a stale export. Each cached
-model has a record beside it (``<key>.json``: the bundle's and the model's own SHA-256, the parity with torch
-measured when it was made). A change model whose first date a monitoring series can share is cached as two graphs
-with one record (``<key>-encoder-head.json``): one date's encoder and the head over the dates' maps
-(:func:`export_date_graphs`), so that the backend encodes a first date once for all its pairs
-(:mod:`engine.bundle.date_graphs` runs them; the names are its). A model whose digest
-differs from its record is refused (never run) and made again; the session that runs a cached model also checks
-the source bundle digest recorded inside it.
-Making one needs torch (the export and its parity check); reusing one does not.
+run gives a tile fitted to the region) and reused: the key is the bundle's SHA-256, so an edited or replaced bundle
+never meets a stale export. Each entry has a record beside it (``<key>.json``: the bundle's and the model's SHA-256,
+the parity with torch measured when it was made); a model whose digest differs from its record is refused (never
+run) and made again, and the session that runs it also checks the source bundle digest recorded inside it. Making
+one needs torch; reusing one does not.
+
+A change model whose first date a monitoring series can share is cached as two graphs with one record
+(``<key>-encoder-head.json``), so that the backend encodes a first date once for all its pairs
+(:mod:`engine.bundle.date_graphs` runs them; the names are its): the encoder takes one date's normalised tile
+(``image``, (batch, bands, T, T), clipped to [0, 1] inside for a percentile-scaled model) and gives its maps at
+strides 4, 8, 16, 32; the head takes every date's maps and gives ``probabilities``. Run as one, for a pair and for a
+second pair whose first date's maps are reused, they must agree with torch's whole model within
+``PARITY_TOLERANCE``, or nothing is left. The user's ``export`` keeps one graph (:mod:`.onnx_export`).
 
 Where: ``DUALSTREAM_CACHE_DIR``, else ``$XDG_CACHE_HOME/dualstream`` or ``~/.cache/dualstream``, in ``onnx/``;
 where that cannot be written, a ``.dualstream-cache`` folder beside the bundle.
-
-The two graphs: the encoder takes one date's normalised tile (``image``, (batch, bands, T, T); clipped to [0, 1]
-inside for a percentile-scaled model, as the one-graph export does) and gives its maps at strides 4, 8, 16, 32; the
-head takes every date's maps and gives ``probabilities`` (the fusion of the dates and the decoder). Both have any
-batch size (and any tile size with ``any_size``); after writing, the two graphs run as one, for a pair and for a
-second pair whose first date's maps are reused, must agree with torch's whole model within ``PARITY_TOLERANCE``, or
-nothing is left. The user's ``export`` keeps the one graph of ``before`` and ``after`` (:mod:`.onnx_export`).
 """
 
 from __future__ import annotations
@@ -53,7 +49,7 @@ BESIDE_BUNDLE = ".dualstream-cache"
 
 
 def user_cache_dir() -> Path:
-    """The user's cache folder for DualStream (``DUALSTREAM_CACHE_DIR``, XDG, or ~/.cache)."""
+    """``DUALSTREAM_CACHE_DIR``, XDG's or ~/.cache's ``dualstream``."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -84,7 +80,7 @@ class CachedExport:
 
 @dataclass
 class CachedDateGraphs:
-    """A change model's cached encoder and head graphs (:func:`cached_date_graphs`)."""
+    """A change model's cached encoder and head graphs."""
 
     encoder: Path
     head: Path
@@ -107,7 +103,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def embedded_source(session: Any) -> str | None:
-    """The source bundle digest recorded inside an exported model's DualStream metadata (an open session's)."""
+    """The source bundle digest recorded in an open session's DualStream metadata."""
     props = session.get_modelmeta().custom_metadata_map
     try:
         onnx = BundleMetadata.from_dict(json.loads(props[METADATA_KEY])).onnx
@@ -117,8 +113,8 @@ def embedded_source(session: Any) -> str | None:
 
 
 def check_entry(models: list[Path], record: Path, bundle_sha256: str) -> tuple[dict[str, Any] | None, str | None]:
-    """(the entry's record, None) when ``models`` (one graph, or a change model's encoder and head) are the export of
-    the bundle with ``bundle_sha256``; else (None, why not). A missing entry is (None, None)."""
+    """(record, None) when ``models`` are the export of the bundle with ``bundle_sha256``, else (None, why not);
+    (None, None) for a missing entry."""
     if not all(m.is_file() for m in models) or not record.is_file():
         return None, None
     try:
@@ -133,10 +129,12 @@ def check_entry(models: list[Path], record: Path, bundle_sha256: str) -> tuple[d
     return kept, None  # the model's embedded source digest is checked on the session that runs it
 
 
-def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback, digest: str, what: str,
-            graphs: dict[str, str], make: Callable[[dict[str, Path]], float]) -> tuple[dict[str, Path], float, bool]:
-    """The entry of ``graphs`` (name -> file suffix) for ``bundle`` at ``tile``: reused when its record vouches for
-    it, else made by ``make`` (the paths to write -> its parity with torch) and recorded. (paths, parity, made)."""
+def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | None, digest: str | None, what: str,
+            graphs: dict[str, str], make: Callable[[dict[str, Path]], float]) -> tuple[Any, ...]:
+    """The entry of ``graphs`` (name -> file suffix) for ``bundle`` (SHA-256 ``digest``, read when None) at
+    ``tile``: reused when its record vouches for it, else made by ``make`` (the paths to write -> its parity with
+    torch) and recorded. (each graph's path, digest, parity, made)."""
+    digest, callback = digest or file_sha256(bundle), callback or Callback()
     folder = cache_folder(bundle)
     stem = f"{digest}-t{'any' if tile is None else int(tile)}-v{CACHE_VERSION}"
     paths = {name: folder / f"{stem}{suffix}.onnx" for name, suffix in graphs.items()}
@@ -148,7 +146,7 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback, dig
             diff = float(kept.get("max_abs_diff", float("nan")))
             callback.info(f"Using the cached {what} of '{bundle}' ('{named}'; its parity with torch was "
                           f"checked when it was made: max abs diff {diff:.2g}).")
-            return paths, diff, False
+            return (*paths.values(), digest, diff, False)
         if refused:
             callback.warning(f"The cached {what} '{named}' was refused: {refused}. Exporting '{bundle}' again.")
         callback.info(f"Exporting '{bundle}' to ONNX for onnxruntime, once (cached in '{folder}').")
@@ -159,44 +157,33 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback, dig
                                               "tile_size": "any" if tile is None else int(tile),
                                               "max_abs_diff": diff, "cache_version": CACHE_VERSION}, indent=2))
         callback.info(f"{what[0].upper()}{what[1:]} cached as '{named}'; parity with torch: max abs diff {diff:.2g}.")
-        return paths, diff, True
+        return (*paths.values(), digest, diff, True)
 
 
 def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
                   bundle_sha256: str | None = None) -> CachedExport:
-    """The ONNX export of ``bundle`` at ``tile`` px (any batch), made once (with its parity check) and cached;
-    ``tile`` None: one export that takes any tile size (traced at the trained tile), for a model whose output
-    depends on a neighbourhood only, which a CPU run gives a tile fitted to each region.
-
-    Raises:
-        OutputError: no writable cache folder.
-        ModelError, ConfigError, DependencyError: the bundle cannot be exported (see
-            :func:`~engine.export.onnx_export.export_onnx`).
-    """
-    digest = bundle_sha256 or file_sha256(bundle)
+    """The ONNX export of ``bundle`` at ``tile`` px (any batch; ``tile`` None: any tile size, traced at the trained
+    tile), made once with its parity check and cached. Raises OutputError for no writable cache folder, else as
+    :func:`~engine.export.onnx_export.export_onnx`."""
 
     def make(paths: dict[str, Path]) -> float:
         return export_onnx(bundle, paths["model"], tile_size=tile, dynamic_batch=True, any_size=tile is None,
                            callback=callback).max_abs_diff
 
-    paths, diff, made = _cached(bundle, tile, callback or Callback(), digest, "ONNX export", {"model": ""}, make)
-    return CachedExport(paths["model"], digest, diff, made)
+    return CachedExport(*_cached(bundle, tile, callback, bundle_sha256, "ONNX export", {"model": ""}, make))
 
 
 def cached_date_graphs(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
                        bundle_sha256: str | None = None) -> CachedDateGraphs:
-    """A change model's export as its two graphs (:func:`export_date_graphs`: one date's encoder, the head over
-    the dates' maps), made once with their parity check against torch and cached as :func:`cached_export` caches
-    one graph; raises as it does."""
-    digest = bundle_sha256 or file_sha256(bundle)
+    """A change model's export as its two graphs (:func:`export_date_graphs`), cached as :func:`cached_export`
+    caches one graph; raises as it does."""
 
     def make(paths: dict[str, Path]) -> float:
         return export_date_graphs(bundle, paths["encoder"], paths["head"], tile_size=tile, any_size=tile is None,
                                   callback=callback)
 
-    paths, diff, made = _cached(bundle, tile, callback or Callback(), digest, "ONNX export in two graphs",
-                                {"encoder": "-encoder", "head": "-head"}, make)
-    return CachedDateGraphs(paths["encoder"], paths["head"], digest, diff, made)
+    return CachedDateGraphs(*_cached(bundle, tile, callback, bundle_sha256, "ONNX export in two graphs",
+                                     {"encoder": "-encoder", "head": "-head"}, make))
 
 
 def _graphs(model: Any, binary: bool, clip: bool, dates: int) -> tuple[Any, Any]:
@@ -222,16 +209,11 @@ def _graphs(model: Any, binary: bool, clip: bool, dates: int) -> tuple[Any, Any]
 
 
 def export_date_graphs(bundle: str | os.PathLike, encoder_path: str | os.PathLike, head_path: str | os.PathLike, *,
-                       tile_size: int | None = None, any_size: bool = False, opset: int = DEFAULT_OPSET, seed: int = 0,
-                       callback: Callback | None = None) -> float:
-    """Write ``bundle``'s change model as its encoder and head graphs; returns their parity with torch (max abs diff).
-
-    Raises:
-        ConfigError: the model cannot share a first date (one date, aux rasters, or each tile's date and place).
-        ModelError: onnxruntime disagrees with torch, or the opset cannot express the model.
-        DependencyError: onnx or onnxruntime is missing.
-    """
-    callback = callback or Callback()
+                       tile_size: int | None = None, any_size: bool = False, callback: Callback | None = None) -> float:
+    """Write ``bundle``'s change model as its encoder and head graphs; returns their parity with torch (max abs
+    diff). Raises ConfigError for a model that cannot share a first date (one date, aux rasters, each tile's date and
+    place), ModelError where onnxruntime disagrees or the opset cannot express it, DependencyError without onnx."""
+    callback, opset = callback or Callback(), DEFAULT_OPSET
     torch = require("torch")
     require("onnx")
     require("onnxruntime")
@@ -244,7 +226,7 @@ def export_date_graphs(bundle: str | os.PathLike, encoder_path: str | os.PathLik
     tile, multiple = int(tile_size or meta.data.tile_size), int(model.size_multiple)
     binary, clip = meta.model.num_classes == 1, meta.data.vision_stats.method == "percentile"
     encoder, head = _graphs(model, binary, clip, dates)
-    images = torch.rand(2 * dates, bands, tile, tile, generator=torch.Generator().manual_seed(seed))
+    images = torch.rand(2 * dates, bands, tile, tile, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():  # each date's maps of two tiles, from different images (a fusion of equal maps is 0)
         maps = [m.chunk(dates) for m in encoder(images)]
     head_args = tuple(maps[s][d] for d in range(dates) for s in range(SCALES))
@@ -269,10 +251,10 @@ def export_date_graphs(bundle: str | os.PathLike, encoder_path: str | os.PathLik
             props = encode_metadata(meta, section, tile, DEFAULT_OVERLAP)
             write_graph_metadata(temps[name], {METADATA_KEY: props[METADATA_KEY]})
         whole = probability_module(model, binary, clip, False, names=tuple(date_inputs(dates)))
-        diff = date_parity(whole, temps["encoder"], temps["head"], dates, (bands, tile, tile), 3, seed + 1)
+        diff = date_parity(whole, temps["encoder"], temps["head"], dates, (bands, tile, tile), 3, 1)
         if any_size:  # a size it was not traced at: a shape baked into either graph shows here
             diff = max(diff, date_parity(whole, temps["encoder"], temps["head"], dates,
-                                         (bands, tile + multiple, tile + multiple), 1, seed + 2))
+                                         (bands, tile + multiple, tile + multiple), 1, 2))
         if not diff <= PARITY_TOLERANCE:
             raise ModelError(f"The two exported graphs of '{bundle}' disagree with torch: max abs diff {diff:.3g} on "
                              f"random inputs (allowed {PARITY_TOLERANCE:g}); nothing was written. Try another "

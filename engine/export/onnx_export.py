@@ -1,25 +1,32 @@
 """Export a model bundle to ONNX: normalised tiles in, class probabilities out, with Deepness's metadata.
 
 The graph takes ``vision`` (batch, bands, T, T) normalised as the bundle's statistics say (and ``aux``
-(batch, aux channels, T/r, T/r) when the model has aux) and returns ``probabilities`` (batch, 1, T, T) for a
-one-channel (sigmoid) model or (batch, classes, T, T) (softmax). Percentile-scaled models clip ``vision`` to
-[0, 1] inside the graph, so a program that only standardises (Deepness) gets what training saw.
+(batch, aux channels, T/r, T/r) when the model has aux) and returns ``probabilities`` (batch, 1 or classes, T, T:
+sigmoid or softmax). Percentile-scaled models clip ``vision`` to [0, 1] inside the graph, so a program that only
+standardises (Deepness) gets what training saw. After writing, onnxruntime and torch on the same random inputs
+must agree within ``PARITY_TOLERANCE`` (fp32), or nothing is left. The TorchScript-based exporter
+(``dynamo=False``) needs only ``onnx`` + ``onnxruntime`` (the torch.export-based one would need onnxscript).
 
-After writing, the command checks itself: onnxruntime and torch on the same random inputs must agree within
-``PARITY_TOLERANCE`` (fp32), or nothing is left at the destination. TorchScript-based export (``dynamo=False``)
-keeps the dependencies to ``onnx`` + ``onnxruntime`` (the torch.export-based exporter would need onnxscript).
+Its int8 version (``export --quantize int8``, :func:`quantize_int8`; never a default) is onnxruntime's static
+quantization in QDQ form: weights int8 per output channel, activations uint8 calibrated on random tiles in [0, 1)
+(the range of percentile-scaled inputs); the fp32 model's metadata kept, with ``onnx.quantized = "int8"``. Dynamic
+quantization is not offered: for convolutions it becomes ConvInteger, several times slower than fp32 on the CPU.
+docs/benchmarks.md ("int8"): faster for UNet light, not for UNet tiny or DualStream b0.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..bundle.onnx_metadata import (
     ONNX_MAX_BYTES,
@@ -30,7 +37,7 @@ from ..bundle.onnx_metadata import (
     session,
     too_large_for_onnx,
 )
-from ..bundle.schema import OnnxMetadata
+from ..bundle.schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 from ..bundle.store import load_bundle, read_metadata
 from ..bundle.view import model_view
 from ..callbacks import Callback
@@ -43,6 +50,7 @@ from ..runtime.environment import require
 
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
+CALIBRATION_TILES = 8
 
 
 @dataclass
@@ -63,13 +71,12 @@ class ExportResult:
 
 def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, clip_aux: bool = False,
                         split: int | None = None, names: tuple[str, ...] = ("vision", "aux")) -> Any:
-    """model -> probabilities. ``split``: the graph takes one stacked tensor, cut after ``split`` vision channels.
-    ``names``: the graph's inputs in order (``coords``: each tile's date and place, for a TL encoder)."""
+    """model -> probabilities, the input clipped as the percentile scaling does. ``split``: the graph takes one
+    stacked tensor, cut after ``split`` vision channels; ``names``: its inputs in order (``coords``: each tile's date
+    and place, for a TL encoder)."""
     torch = require("torch")
 
     class Probabilities(torch.nn.Module):
-        """model -> sigmoid/softmax probabilities; the input clipped as the percentile scaling does."""
-
         def __init__(self) -> None:
             super().__init__()
             self.model = model
@@ -92,41 +99,33 @@ def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, 
 
 
 def activation(logits: Any, binary: bool) -> Any:
-    """A graph's probabilities: sigmoid of one channel, else softmax over the classes."""
+    """Sigmoid of one channel, else softmax over the classes."""
     torch = require("torch")
     return torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
 
 
 def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_size: int | None = None,
                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, batch_size: int = 1,
-                overlap: float = DEFAULT_OVERLAP, seed: int = 0, single_input: bool = False,
-                any_size: bool = False, callback: Callback | None = None,
-                max_bytes: int = ONNX_MAX_BYTES) -> ExportResult:
+                overlap: float = DEFAULT_OVERLAP, seed: int = 0, single_input: bool = False, any_size: bool = False,
+                callback: Callback | None = None, max_bytes: int = ONNX_MAX_BYTES) -> ExportResult:
     """Export ``bundle`` to ``output`` (.onnx) and check onnxruntime against torch on random inputs.
 
-    ``any_size``: the graph takes tiles of any size (a multiple of the model's size multiple), traced and checked
-    at ``tile_size`` and checked again at the next larger size, for a model whose output depends on a
-    neighbourhood only (a CPU run fits its tile to the region: :mod:`engine.segment.tile_choice`).
+    ``any_size``: the graph takes tiles of any multiple of the model's size multiple, checked at ``tile_size`` and
+    the next larger size, for a model whose output depends on a neighbourhood only (a CPU run fits its tile to the
+    region: :mod:`engine.segment.tile_choice`). ``single_input``: one tensor, the vision bands then the second
+    stream's channels, for programs that feed one (Deepness); only for a second stream on the image's own grid,
+    never for a model that takes each tile's date and place (no band can carry it).
 
-    ``single_input``: one input tensor, the vision bands followed by the second stream's channels, for programs
-    that feed one tensor (Deepness); only where the second stream is on the image's own grid (aux ratio 1), never
-    for a model that takes each tile's date and place (a second input no band can carry). A model of the image
-    alone has one input already (said).
-
-    Raises:
-        BundleError: ``bundle`` is not a readable model bundle.
-        ConfigError: a bad output name, tile size (not a multiple of the model's size multiple) or opset.
-        ModelError: the opset cannot express the model, onnxruntime disagrees with torch, or the weights take
-            more than ``max_bytes`` (one ONNX file's limit).
-        DependencyError: onnx or onnxruntime is missing (with the install command).
+    Raises BundleError (no readable bundle), ConfigError (a bad output name, tile size or opset), ModelError (the
+    opset cannot express the model, onnxruntime disagrees with torch, or the weights exceed ``max_bytes``, one ONNX
+    file's limit) and DependencyError (onnx or onnxruntime missing, with the install command).
     """
     callback = callback or Callback()
     torch = require("torch")
     require("onnx")
     require("onnxruntime")
     output = Path(output)
-    # before any other check: an output onto the bundle is refused as such, whatever its name (then a name not
-    # ending in .onnx)
+    # first: an output onto the bundle is refused as such, whatever its name (then a name not ending in .onnx)
     check_outputs(inputs={"model bundle (MODEL)": Files(str(bundle), "bundle", give=BUNDLE_GIVE)},
                   outputs={"ONNX model (--onnx)": Files(str(output), "onnx")})
     if not MIN_OPSET <= opset <= MAX_OPSET:
@@ -143,8 +142,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         _check_single_input(bundle, callback)
     loaded = load_bundle(bundle, "cpu")
     model, meta = loaded.model, loaded.metadata
-    tile = int(tile_size or meta.data.tile_size)
-    multiple = int(model.size_multiple)
+    tile, multiple = int(tile_size or meta.data.tile_size), int(model.size_multiple)
     if tile < multiple or tile % multiple:
         low, high = (tile // multiple) * multiple, (tile // multiple + 1) * multiple
         raise ConfigError(f"tile size {tile} is not a multiple of {multiple}, the size multiple of the model in "
@@ -187,8 +185,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
                                     source_weights_sha256=meta.weights_sha256,
                                     source_bundle_sha256=file_sha256(bundle))
         write_graph_metadata(tmp, encode_metadata(meta, onnx_section, tile, overlap))
-        check_batch = batch + 1 if dynamic_batch else batch
-        diff = parity(wrapper, tmp, check_batch, {n: tuple(t.shape[1:]) for n, t in inputs.items()}, seed + 1)
+        shapes = {n: tuple(t.shape[1:]) for n, t in inputs.items()}
+        diff = parity(wrapper, tmp, batch + 1 if dynamic_batch else batch, shapes, seed + 1)
         if any_size:  # a size it was not traced at: a shape baked into the graph shows here
             other = {n: (t.shape[1], *(int(d) * (tile + multiple) // tile for d in t.shape[2:]))
                      for n, t in inputs.items()}
@@ -208,8 +206,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
 
 
 def _check_single_input(bundle: str | os.PathLike, callback: Callback) -> None:
-    """ConfigError for ``single_input`` on a model taking each tile's date and place; a line saying it changes
-    nothing for a model of the image alone."""
+    """ConfigError for a model taking each tile's date and place; a note where it changes nothing."""
     meta = read_metadata(bundle)
     if model_view(meta.data, meta.model).takes_date_and_place:
         raise ConfigError(f"{mention('export.single_input')} stacks the image and the aux channels into one tensor, "
@@ -252,13 +249,9 @@ def trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, d
 
 @contextmanager
 def _exportable_adaptive_pooling(torch: Any) -> Iterator[None]:
-    """Adaptive average pooling as two constant matrix products while tracing.
-
-    The TorchScript exporter only writes adaptive pooling whose output size divides the input size; PSPNet's
-    bins (1, 2, 3, 6) rarely do. With the tile fixed at export, each pooled axis is a fixed (out x in) averaging
-    matrix, exactly PyTorch's bins (start floor(i*L/n), end ceil((i+1)*L/n)); the parity check compares the
-    result with the original model.
-    """
+    """Adaptive average pooling as two constant matrix products while tracing: the TorchScript exporter only
+    writes it where the output size divides the input size, which PSPNet's bins (1, 2, 3, 6) rarely do. Each
+    pooled axis is a fixed (out x in) matrix, exactly PyTorch's bins (start floor(i*L/n), end ceil((i+1)*L/n))."""
     functional = torch.nn.functional
     original = functional.adaptive_avg_pool2d
 
@@ -302,10 +295,7 @@ def _native_stdout_silenced() -> Iterator[None]:
 def write_graph_metadata(path: Path, props: dict[str, str]) -> None:
     onnx = require("onnx")
     proto = onnx.load(str(path))
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+    onnx.helper.set_model_props(proto, props)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
 
@@ -326,10 +316,67 @@ def parity(wrapper: Any, path: str | os.PathLike, batch: int, shapes: dict[str, 
     generator = torch.Generator().manual_seed(seed)
     tensors = {name: plausible_coords(batch, generator) if name == "coords" else
                torch.rand(batch, *shape, generator=generator) for name, shape in shapes.items()}
-    runner = session(path)
-    got = runner.run(["probabilities"], {name: t.numpy() for name, t in tensors.items()})[0]
+    got = session(path).run(["probabilities"], {name: t.numpy() for name, t in tensors.items()})[0]
     with torch.no_grad():
         want = wrapper(*tensors.values()).numpy()
     if got.shape != want.shape:
         raise ModelError(f"The exported model returns shape {got.shape} but torch {want.shape}; export again.")
     return float(abs(got - want).max())
+
+
+@dataclass
+class QuantizeResult:
+    """How the int8 model compares with the fp32 one on random tiles (no tolerance: reported, not enforced)."""
+
+    output: str
+    max_abs_diff: float
+    same_class: float  # share of pixels whose class is the fp32 model's
+
+
+def _random_feeds(shapes: dict[str, list[int]], count: int, seed: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{name: rng.random(shape, dtype=np.float32) for name, shape in shapes.items()} for _ in range(count)]
+
+
+def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike, seed: int = 0) -> QuantizeResult:
+    """Write ``fp32``'s int8 (QDQ) version to ``output`` atomically; compare the two on random tiles."""
+    onnx = require("onnx")
+    quantization = require("onnxruntime.quantization")
+    fp32, output = Path(fp32), Path(output)
+    # the model's input shapes, a dynamic batch as 1
+    shapes = {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in session(fp32).get_inputs()}
+    items = iter(_random_feeds(shapes, CALIBRATION_TILES, seed))
+
+    class Reader(quantization.CalibrationDataReader):
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(items, None)
+
+    tmp = temporary_path(output, ".onnx")
+    try:
+        quantization.quantize_static(str(fp32), str(tmp), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                     activation_type=quantization.QuantType.QUInt8,
+                                     weight_type=quantization.QuantType.QInt8, per_channel=True)
+        model = onnx.load(str(tmp))
+        for entry in model.metadata_props:
+            if entry.key == METADATA_KEY:
+                meta = BundleMetadata.from_dict(json.loads(entry.value), str(fp32))
+                quantized = meta.replace(onnx=replace(meta.onnx, quantized="int8"))
+                entry.value = json.dumps(quantized.to_dict())
+        onnx.save(model, str(tmp))
+        check = _random_feeds(shapes, 2, seed + 1)
+        want = [session(fp32).run(["probabilities"], f)[0] for f in check]
+        got = [session(tmp).run(["probabilities"], f)[0] for f in check]
+        diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+        same = float(np.mean([np.mean(_classes(g) == _classes(w)) for g, w in zip(got, want)]))
+        os.replace(tmp, output)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, ModelError)) or not isinstance(exc, Exception):
+            raise
+        raise ModelError(f"onnxruntime could not quantize '{fp32}' to int8 ({str(exc)[:300]}); export it without "
+                         f"--quantize.") from exc
+    return QuantizeResult(output=str(output), max_abs_diff=diff, same_class=same)
+
+
+def _classes(probs: Any) -> np.ndarray:
+    return (probs[:, 0] >= 0.5) if probs.shape[1] == 1 else probs.argmax(axis=1)

@@ -1,11 +1,9 @@
 """A model card catalogues can read: a STAC Item with the Machine Learning Model extension (MLM v1.5).
 
-The item describes what the bundle expects and returns, from its own metadata, without loading torch:
-one ``mlm:input`` per stream (the vision bands; the aux or X stream with its grid ratio), each with its shape,
-dim order, data type and the per-band value scaling of the training statistics; one ``mlm:output`` with the
-classes (names, colours, values); the bundle (and an ONNX export, when given) as assets. Band names are those the
-bundle records (the training images' band descriptions, a model made elsewhere's own), else the image's band
-numbers (``band4``).
+From the bundle's own metadata, without torch: one ``mlm:input`` per stream (the vision bands; the aux or X
+stream with its grid ratio) with its shape, dim order, data type and per-band value scaling; one ``mlm:output``
+with the classes; the bundle (and an ONNX export) as assets. Band names are those the bundle records, else the
+image's band numbers (``band4``).
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
-from ..io.tables import json_safe
+from ..io.formats import json_safe
 from ..models.configuration_utils import family_card
 from ..models.encoders.weights import model_encoder, pretrained_source
 from ..runtime.environment import require
@@ -72,9 +70,12 @@ def _scaling_words(stats: BandStatistics) -> str:
     return "each band standardised by its training mean and standard deviation; nodata pixels set to 0"
 
 
-def _tensor(channels: int, size: int) -> dict[str, Any]:
-    return {"shape": [-1, channels, size, size], "dim_order": ["batch", "bands", "height", "width"],
-            "data_type": "float32"}
+def _stream(name: str, description: str, bands: list[str], channels: int, size: int, stats: BandStatistics | None,
+            resize: str | None = None) -> dict[str, Any]:
+    tensor = {"shape": [-1, channels, size, size], "dim_order": ["batch", "bands", "height", "width"],
+              "data_type": "float32"}
+    return {"name": name, "description": description, "bands": bands, "input": tensor,
+            "value_scaling": _value_scaling(stats) if stats else None, "resize_type": resize}
 
 
 def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
@@ -87,14 +88,8 @@ def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
     expected = f"; raw values expected in {float(low_high[0]):g}..{float(low_high[1]):g}" if low_high else ""
     image = f"bands {','.join(map(str, data.bands))} of a {data.image_bands}-band image" \
         if data.bands else f"a {data.vision_bands}-band image"
-    inputs = [{
-        "name": "vision",
-        "description": f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}{expected}.",
-        "bands": vision_names,
-        "input": _tensor(len(vision_names), tile),
-        "value_scaling": _value_scaling(data.vision_stats),
-        "resize_type": None,
-    }]
+    inputs = [_stream("vision", f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}{expected}.",
+                      vision_names, len(vision_names), tile, data.vision_stats)]
     channels = data.aux_channels
     if channels:
         ratio = data.aux_ratio or 1
@@ -107,14 +102,9 @@ def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
         grid = (f"warped bilinearly onto a grid {ratio} times coarser than the tile ({tile // ratio} px)"
                 if ratio > 1 else "on the tile's own grid")
         stats = data.aux_stats
-        inputs.append({
-            "name": "aux",
-            "description": f"The second stream: {source}; {grid}" + (f"; {_scaling_words(stats)}." if stats else "."),
-            "bands": aux_names,
-            "input": _tensor(channels, tile // ratio),
-            "value_scaling": _value_scaling(stats) if stats else None,
-            "resize_type": "interpolation-linear" if ratio > 1 else None,
-        })
+        inputs.append(_stream("aux", f"The second stream: {source}; {grid}" + (
+            f"; {_scaling_words(stats)}." if stats else "."), aux_names, channels, tile // ratio, stats,
+            "interpolation-linear" if ratio > 1 else None))
     return inputs
 
 
@@ -221,7 +211,7 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
 
 def write_model_card(bundle: str | os.PathLike, output: str | os.PathLike,
                      onnx: str | os.PathLike | None = None) -> str:
-    """Write :func:`model_card` to ``output`` (.json) atomically; asset links relative to its folder."""
+    """Write :func:`model_card` to ``output`` (.json); asset links relative to its folder."""
     output = Path(output)
     if output.suffix.lower() != STAC_SUFFIX:
         raise ConfigError(f"The STAC item '{output}' must end in .json; for example --stac model_stac.json.")

@@ -1,4 +1,4 @@
-"""Files written safely: ``atomic``, ``locks``, ``safety`` (no output is an input), ``formats`` (the one
-format table), ``read_files``, ``digest``, ``tables``, ``writers``, ``styles`` (and a class raster's palette),
-``polygons``, ``outlines``, ``prediction_tags``, ``geopackage`` (the one GeoPackage writer), ``background`` (a write
-while the caller goes on); where a source lives (``locations``) and how it is read over the network (``network``)."""
+"""Files written safely: ``atomic`` (and one writer per output, a write in the background), ``safety`` (no output
+is an input), ``formats`` (the one format table; CSV and JSON text), ``digest``, ``writers`` (and a class raster's
+styles and palette), ``polygons``, ``outlines``, ``prediction_tags``, ``geopackage`` (the one GeoPackage writer);
+where a source lives (``locations``) and how it is read over the network (``network``)."""

@@ -1,9 +1,19 @@
-"""Atomic file writes: write beside the destination, fsync, rename. A failed or canceled write never
-leaves a file that looks finished, and never damages the previous file at the destination.
+"""Atomic file writes: write beside the destination, fsync, rename. A failed or canceled write never leaves a file
+that looks finished, and never damages the previous file at the destination. A write that fails on the file system
+(disk full, file too large, I/O error) becomes an :class:`~engine.errors.OutputError` naming the file, the space it
+needs and the space free (:func:`write_failure`); the temporary file is removed.
 
-A write that fails on the file system (disk full, file too large, I/O error) becomes an
-:class:`~engine.errors.OutputError` naming the file, the space it needs and the space free (see
-:func:`write_failure`); the temporary file is removed.
+One writer per output (:func:`output_locks`): an OS advisory lock (``fcntl.flock``; ``msvcrt.locking`` on
+Windows) on ``<output>.lock`` beside each destination while a run writes it, so it dies with its process (a crash
+or ``kill -9`` leaves a stale file the next run takes over). A second run refuses at once with
+:class:`~engine.errors.OutputLockedError`, naming the output and the holder, instead of interleaving its writes::
+
+    with output_locks({f"class raster ({setting('segment.output')})": out}):  # names a setting: see engine.errors
+        ...  # write, rename
+
+:class:`BackgroundWrite`: a write in a thread while the caller goes on (a training's checkpoint while its next
+epoch runs), one in flight at a time; its error is raised in the caller's thread by the next :meth:`submit` or
+:meth:`wait`, so a failed write is never lost. File writes and fsync release the interpreter's lock.
 """
 
 from __future__ import annotations
@@ -13,16 +23,17 @@ import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import DualStreamError, OutputError
+from ..errors import DualStreamError, OutputError, OutputLockedError
 from .network import size_text
 
 NAME_MAX = 255  # bytes of one file name on ext4, XFS, btrfs, NTFS (UTF-16 units there) and most others
@@ -32,9 +43,8 @@ _TEMP_OVERHEAD = 1 + 16 + 10 + 1 + 8 + 16 + 16
 
 
 def fitted_name(name: str, limit: int = NAME_MAX) -> str:
-    """``name`` itself when it takes at most ``limit`` bytes (UTF-8), else its start cut on a character boundary
-    and followed by ``~`` and 8 hex digits of its hash, ``limit`` bytes at most (the same name gives the same
-    result, so a later run finds an earlier run's files)."""
+    """``name`` within ``limit`` bytes (UTF-8): else its start, then ``~`` and 8 hex digits of its hash (the same
+    name gives the same result, so a later run finds an earlier run's files)."""
     data = name.encode("utf-8", "surrogateescape")
     if len(data) <= limit:
         return name
@@ -43,14 +53,13 @@ def fitted_name(name: str, limit: int = NAME_MAX) -> str:
 
 
 def _temp_stem(destination: Path) -> str:
-    """The destination's stem as temporary names carry it: cut so that no such name exceeds NAME_MAX."""
+    """Cut so that no temporary name exceeds NAME_MAX."""
     return fitted_name(destination.stem, NAME_MAX - _TEMP_OVERHEAD)
 
 
 def temporary_path(destination: str | os.PathLike, suffix: str | None = None) -> Path:
-    """A hidden, unique path beside ``destination`` (same file system, so the final rename is atomic). The name
-    carries the writing process's ID, so that :func:`abandoned_temporaries` can tell a killed writer's files; a
-    long destination name is cut (:func:`fitted_name`) so that the temporary name fits the file system."""
+    """A hidden, unique path beside ``destination`` (same file system, so the final rename is atomic), carrying
+    the writing process's ID so that :func:`abandoned_temporaries` can tell a killed writer's files."""
     destination = Path(destination)
     suffix = destination.suffix if suffix is None else suffix
     return destination.with_name(f".{_temp_stem(destination)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
@@ -58,25 +67,19 @@ def temporary_path(destination: str | os.PathLike, suffix: str | None = None) ->
 
 def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, ...],
                           sidecars: tuple[str, ...] = ()) -> list[Path]:
-    """The temporary files of ``destination`` beside it (:func:`temporary_path`'s names ending in one of
-    ``suffixes``, and those names followed by one of ``sidecars``) whose writing process is gone: a run killed
-    before it could remove them.
-
-    Only for the holder of the destination's output lock (``engine.io.locks``): no live run then writes any of them.
-    """
+    """The :func:`temporary_path` files of ``destination`` ending in one of ``suffixes`` (and one of ``sidecars``)
+    whose writing process is gone. Only for the holder of the destination's output lock (:func:`output_lock`): no
+    live run then writes any of them."""
     destination = Path(destination)
     rest = rf"[0-9a-f]{{8}}({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?"
     return _abandoned(destination.parent, f".{_temp_stem(destination)}.tmp-", rest, Path.is_file)
 
 
 def _abandoned(folder: Path, prefix: str, rest: str, is_kind: Callable[[Path], bool]) -> list[Path]:
-    """The paths in ``folder`` named ``prefix``, a process ID, ``-`` and ``rest`` (a regular expression) whose
-    process is gone."""
+    """The paths in ``folder`` named ``prefix``, a process ID, ``-`` and ``rest`` (a regex) whose process is gone."""
     try:  # names only, the prefix first: a bulk run asks this for every scene of a folder of thousands of outputs
         candidates = [name for name in os.listdir(folder) if name.startswith(prefix)]
     except OSError:  # no such folder (yet), or not listable: nothing of ours there
-        return []
-    if not candidates:
         return []
     pattern = re.compile(rf"{re.escape(prefix)}(\d+)-{rest}")
     found = [(folder / name, pattern.fullmatch(name)) for name in candidates]
@@ -85,16 +88,14 @@ def _abandoned(folder: Path, prefix: str, rest: str, is_kind: Callable[[Path], b
 
 
 def temporary_folder(destination: str | os.PathLike, kind: str) -> Path:
-    """A new hidden work folder beside ``destination`` (``.<stem>.<kind>-<pid>-<random>``), named so that
-    :func:`abandoned_temporary_folders` can tell a killed writer's."""
+    """A new hidden work folder ``.<stem>.<kind>-<pid>-<random>`` beside ``destination``."""
     destination = Path(destination)
     return Path(tempfile.mkdtemp(prefix=f".{_temp_stem(destination)}.{kind}-{os.getpid()}-",
                                  dir=str(destination.parent)))
 
 
 def abandoned_temporary_folders(destination: str | os.PathLike, kind: str) -> list[Path]:
-    """The :func:`temporary_folder` folders of ``destination`` whose writing process is gone (the same rule, and
-    the same condition of holding the output lock, as :func:`abandoned_temporaries`)."""
+    """The :func:`temporary_folder` folders of a process that is gone, as :func:`abandoned_temporaries`."""
     destination = Path(destination)
     return _abandoned(destination.parent, f".{_temp_stem(destination)}.{kind}-", ".*", Path.is_dir)
 
@@ -149,9 +150,8 @@ def path_kind(path: str | os.PathLike) -> str | None:
 
 
 def refuse_special(destination: str | os.PathLike) -> None:
-    """OutputError when ``destination`` exists but is not a regular file: the final rename would replace a
-    device, a FIFO or a socket by a file, or fail on a folder. The last guard behind the checks before a run
-    (:mod:`engine.io.safety`), for every file written, side files included."""
+    """OutputError when ``destination`` exists but is not a regular file (the rename would replace a device, FIFO
+    or socket, or fail on a folder): the last guard behind :mod:`engine.io.safety`, for every file written."""
     kind = path_kind(destination)
     if kind is not None:
         raise OutputError(f"'{destination}' is {kind}, which is not replaced by an output; choose the path of a new "
@@ -160,8 +160,8 @@ def refuse_special(destination: str | os.PathLike) -> None:
 
 def write_failure(destination: str | os.PathLike, exc: BaseException, needed: int | None = None,
                   qualifier: str = "about") -> OutputError:
-    """The error for a failed write of ``destination``: the cause, the space needed (``qualifier`` says how
-    exact: "about", "at least", "up to") and free, and what to do."""
+    """The error for a failed write: the cause, the space needed (``qualifier``: "about", "at least", "up to") and
+    free, and what to do."""
     destination = Path(destination)
     cause = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:300] or type(exc).__name__
     try:
@@ -176,8 +176,7 @@ def write_failure(destination: str | os.PathLike, exc: BaseException, needed: in
 
 
 class _RecordingWriter:
-    """A file handle that remembers the OSError of a failed write (torch.save turns it into a RuntimeError), and
-    its file's ``path``."""
+    """A file handle that remembers a failed write's OSError (torch.save turns it into a RuntimeError)."""
 
     def __init__(self, handle: BinaryIO, path: Path):
         self._handle, self.path = handle, path
@@ -198,9 +197,8 @@ class _RecordingWriter:
 
 
 def stage_bytes(destination: str | os.PathLike, data: bytes) -> Path:
-    """``data`` in a temp file beside ``destination``, written and fsync'ed but not renamed onto it: the caller
-    renames it (``os.replace``) when it publishes, or removes it. A run writes its style files so while its model
-    works, and publishing is then a rename. Raises OutputError as :func:`atomic_file` (nothing left behind)."""
+    """``data`` in an fsync'ed temp file beside ``destination`` that the caller renames onto it when it publishes
+    (a run writes its style files so while its model works), or removes. Raises as :func:`atomic_file`."""
     with atomic_file(destination, len(data), publish=False) as handle:
         handle.write(data)
     return handle.path
@@ -208,13 +206,10 @@ def stage_bytes(destination: str | os.PathLike, data: bytes) -> Path:
 
 @contextmanager
 def atomic_file(destination: str | os.PathLike, size: int | None = None, publish: bool = True) -> Iterator[BinaryIO]:
-    """Yield a binary handle on a temp file beside ``destination``; rename it onto ``destination`` on success
-    (``publish`` False: keep it, fsync'ed, at the handle's ``path`` for the caller, unless the write failed).
-
-    The data is fsync'ed before the rename, so a crash never leaves a renamed but empty file. Files get the
-    usual umask (a plain ``open``), which matters for bundles that are meant to be shared. ``size`` (when
-    known) is reported as the space needed if the write fails (an OutputError, as the module's docstring says).
-    """
+    """Yield a binary handle on a temp file beside ``destination``, fsync'ed (a crash never leaves a renamed but
+    empty file) and renamed onto it on success (``publish`` False: kept at the handle's ``path`` for the caller).
+    Files get the usual umask (a plain ``open``), which matters for bundles meant to be shared. ``size``: the space
+    reported as needed if the write fails."""
     destination = Path(destination)
     refuse_special(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -245,24 +240,23 @@ def atomic_file(destination: str | os.PathLike, size: int | None = None, publish
 
 
 def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> str:
-    """Write ``data`` to ``destination`` atomically; return the path."""
+    """Write ``data`` atomically; return the path."""
     with atomic_file(destination, size=len(data)) as handle:
         handle.write(data)
     return str(destination)
 
 
 def write_text_atomic(destination: str | os.PathLike, text: str) -> str:
-    """Write UTF-8 ``text`` to ``destination`` atomically; return the path."""
+    """Write UTF-8 ``text`` atomically; return the path."""
     return write_bytes_atomic(destination, text.encode("utf-8"))
 
 
 @contextmanager
 def uninterrupted() -> Iterator[list[int]]:
-    """Ctrl+C and SIGTERM are held until the block is done, then the run stops as asked (KeyboardInterrupt).
-    Publishing a run's outputs is a few renames that must happen all or none; a long GDAL call polls the
-    yielded list (the signals caught so far) in its progress function and stops early, which raising inside
-    GDAL's callback would do only with a traceback on stderr. Outside the main thread signals cannot be held:
-    there the block runs as it is."""
+    """Ctrl+C and SIGTERM held until the block is done, then raised as KeyboardInterrupt: publishing is a few
+    renames that must happen all or none. A long GDAL call polls the yielded list (the signals caught) in its
+    progress function and stops early (raising in GDAL's callback prints a traceback). Outside the main thread
+    signals cannot be held: the block runs as it is."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught
@@ -276,3 +270,104 @@ def uninterrupted() -> Iterator[list[int]]:
             signal.signal(s, handler)
     if caught:
         raise KeyboardInterrupt
+
+
+LOCK_SUFFIX = ".lock"
+
+
+def lock_path(output: str | os.PathLike) -> Path:
+    """``<output>.lock``, its name cut to fit the file system (:func:`fitted_name`)."""
+    output = Path(output)
+    return output.with_name(fitted_name(output.name, NAME_MAX - len(LOCK_SUFFIX)) + LOCK_SUFFIX)
+
+
+@contextmanager
+def output_lock(output: str | os.PathLike, what: str = "output") -> Iterator[Path | None]:
+    """Hold ``<output>.lock`` for the block; OutputLockedError when another process holds it. Where no lock file
+    can be made (a missing or read-only folder) the block runs unlocked: the run's own checks say why."""
+    path = lock_path(output)
+    fd = _acquire(path, output, what)
+    if fd is None:
+        yield None
+        return
+    try:
+        holder = f"pid {os.getpid()} on {socket.gethostname()}".encode()
+        os.write(fd, holder)
+        if os.fstat(fd).st_size > len(holder):  # a longer note of a run that died: cut it. Not truncated to 0
+            os.ftruncate(fd, len(holder))  # first: ext4 flushes such a file on close (2-3 ms a scene in bulk)
+        yield path
+    finally:
+        with suppress(OSError):
+            path.unlink()  # before closing: whoever opened the old file re-checks the inode and retries
+        os.close(fd)
+
+
+def _acquire(path: Path, output: str | os.PathLike, what: str) -> int | None:
+    """An open, locked descriptor of ``path``; None when the file cannot be made; OutputLockedError when held."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return None
+        try:
+            try:
+                import fcntl
+            except ImportError:  # Windows
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
+            finally:
+                os.close(fd)
+            raise OutputLockedError(
+                f"The {what} '{output}' is being written by another DualStream run ({holder}; lock file '{path}'). "
+                f"Wait for it to finish or choose another output; nothing was written.")
+        with suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        os.close(fd)  # the holder removed the file between our open and lock: take the new one
+
+
+@contextmanager
+def output_locks(outputs: Mapping[str, str | os.PathLike | None]) -> Iterator[list[Path]]:
+    """Lock every given output (``what -> path``; None skipped) in a fixed order; yields those whose lock is held."""
+    with ExitStack() as stack:
+        held = []
+        for what, path in sorted(((w, p) for w, p in outputs.items() if p), key=lambda item: str(item[1])):
+            if stack.enter_context(output_lock(path, what)) is not None:
+                held.append(Path(path))
+        yield held
+
+
+class BackgroundWrite:
+    """Runs ``work`` in a thread of its own, one at a time."""
+
+    def __init__(self, name: str = "dualstream-write"):
+        self.name = name
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by wait()
+            self._error = exc
+
+    def submit(self, work: Callable[[], None]) -> None:
+        """Wait for the write in flight (raising its error), then start ``work``."""
+        self.wait()
+        self._thread = threading.Thread(target=self._run, args=(work,), name=self.name, daemon=False)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Block until the write in flight is done; raise its error, if it failed."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error

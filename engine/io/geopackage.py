@@ -1,10 +1,6 @@
 """The one GeoPackage writer: a layer made with its CRS, geometry type and fields; a whole new file written beside
-its destination and renamed when complete; a default style stored in the file for QGIS.
-
-Every vector output of the engine (segment's polygons, a bulk run's layer, suggest's windows, label's and
-propose's polygons, accept's new label and labelled-area layers) makes its layers here, so the field types, the
-geometry type and the spatial index are declared the same way everywhere.
-"""
+its destination and renamed when complete; a default style stored in the file for QGIS. Every vector output of the
+engine makes its layers here, so field types, geometry type and spatial index are declared the same way."""
 
 from __future__ import annotations
 
@@ -23,8 +19,7 @@ Fields = Sequence[tuple[str, str]]
 
 
 def spatial_ref(crs: Any) -> Any:
-    """An OSR spatial reference (x/y axis order) of ``crs``: WKT, "EPSG:n", a rasterio CRS or an OSR one; None for
-    none ("" or None)."""
+    """An OSR spatial reference (x/y axis order) of WKT, "EPSG:n", a rasterio or an OSR CRS; None for "" or None."""
     osr = require("osgeo.osr")
     if crs is None or crs == "":
         return None
@@ -53,8 +48,7 @@ def new_geopackage(path: str | os.PathLike, what: str) -> Any:
 
 def create_layer(data: Any, name: str, crs: Any, fields: Fields, geometry: str = "MultiPolygon",
                  spatial_index: bool = True) -> Any:
-    """The new layer ``name`` of the open GeoPackage ``data``: ``geometry`` an OGR geometry type name without its
-    ``wkb`` ("MultiPolygon", "Polygon"), ``crs`` as :func:`spatial_ref` takes it, the ``fields`` in order."""
+    """The new layer ``name`` of the open GeoPackage ``data``; ``geometry`` without its ``wkb`` ("Polygon")."""
     ogr = require("osgeo.ogr")
     options = [f"SPATIAL_INDEX={'YES' if spatial_index else 'NO'}"]
     layer = data.CreateLayer(name, srs=spatial_ref(crs), geom_type=getattr(ogr, f"wkb{geometry}"), options=options)
@@ -65,10 +59,10 @@ def create_layer(data: Any, name: str, crs: Any, fields: Fields, geometry: str =
 
 def write_layer(output: str | os.PathLike, crs: Any, fields: Fields, rows: Iterable[tuple[Any, Sequence[Any]]], *,
                 name: str = "", geometry: str = "MultiPolygon", then: Callable[[Any, str], None] | None = None) -> int:
-    """Write ``rows`` (a geometry as WKT or OGR geometry, the values of ``fields`` in order; a value None stays
-    unset) as the one layer ``name`` (default: the file's name) of a new GeoPackage ``output``, in one transaction;
-    ``then(data, name)`` adds to the file before it is closed (a style). Polygons go into a MultiPolygon layer as
-    multipolygons. Returns the number of features written; a failure leaves no file behind."""
+    """Write ``rows`` (a WKT or OGR geometry, a polygon made multi in a MultiPolygon layer; the values of ``fields``,
+    None unset) as the one layer ``name`` (default: the file's name) of a new GeoPackage ``output``, in one
+    transaction; ``then(data, name)`` adds to the file before it is closed (a style). Returns the number of
+    features; a failure leaves no file behind."""
     ogr, gdal = require("osgeo.ogr"), require("osgeo.gdal")
     destination = Path(output)
     name = name or destination.stem
@@ -104,8 +98,7 @@ def write_layer(output: str | os.PathLike, crs: Any, fields: Fields, rows: Itera
 
 
 def add_default_style(data: Any, layer_name: str, qml: str, description: str) -> None:
-    """QGIS's ``layer_styles`` table in the open GeoPackage ``data`` with ``qml`` as the default style of
-    ``layer_name``: QGIS shows the layer styled however it is opened."""
+    """QGIS's ``layer_styles`` table with ``qml`` as ``layer_name``'s default style, however the layer is opened."""
     ogr = require("osgeo.ogr")
     row = {"f_table_catalog": "", "f_table_schema": "", "f_table_name": layer_name, "f_geometry_column": "geom",
            "styleName": layer_name, "styleQML": qml, "styleSLD": "", "useAsDefault": 1, "description": description,

@@ -1,10 +1,9 @@
 """Where a dataset lives: a local file, a GDAL source that is no local file, or one layer of a vector file.
 
-The engine reads what GDAL reads, as it is given: ``/vsicurl/``, ``/vsis3/``, ``/vsiaz/``, ``/vsigs/``,
-``/vsizip/`` paths, ``https://`` URLs (GDAL reads them through ``/vsicurl/``), a GDAL WMS/TMS/WCS description
-(``<GDAL_WMS>`` XML, ``WCS:`` connections) and VRTs. Such a source is never a local path: ``Path()`` would fold
-its ``//`` and a check for a file on disk would refuse it. A vector source may name one layer of a multi-layer
-file as QGIS writes it, ``file.gpkg|layername=buildings``.
+The engine reads what GDAL reads, as it is given: ``/vsi...`` paths, URLs (through ``/vsicurl/``), a GDAL
+WMS/TMS/WCS description (``<GDAL_WMS>`` XML, ``WCS:`` connections) and VRTs. Such a source is never a local path:
+``Path()`` would fold its ``//`` and a check for a file on disk would refuse it. A vector source may name one layer
+of a multi-layer file as QGIS writes it, ``file.gpkg|layername=buildings``.
 
 Everything that has to ask "is this a file here?" or "what is this source's name?" asks here.
 """
@@ -34,8 +33,8 @@ def is_url(source: str | os.PathLike | None) -> bool:
 
 
 def is_remote(source: str | os.PathLike | None) -> bool:
-    """True when ``source`` is read by GDAL from somewhere other than a local file (a URL, a ``/vsi...``
-    network or archive path, a service description): it is taken as given and never checked on disk."""
+    """True when GDAL reads ``source`` from elsewhere than a local file (a URL, a ``/vsi...`` path, a service
+    description): it is taken as given and never checked on disk."""
     if not source:
         return False
     text = str(source).strip()
@@ -46,9 +45,8 @@ def is_remote(source: str | os.PathLike | None) -> bool:
 
 
 def gdal_path(source: str | os.PathLike) -> str:
-    """The path GDAL opens: an ``http(s)://`` URL through ``/vsicurl/``, ``s3://`` through ``/vsis3/``, ...; a
-    ``file://`` URL as its local path; anything else as given (a local path keeps its layer option off: GDAL does
-    not read ``|layername=``)."""
+    """The path GDAL opens: ``http(s)://`` through ``/vsicurl/``, ``s3://`` through ``/vsis3/``, ...; a ``file://``
+    URL as its local path; anything else as given, without a layer option (GDAL does not read ``|layername=``)."""
     text = str(source).strip()
     if text.lower().startswith("file://"):
         return file_url_path(text)
@@ -67,9 +65,8 @@ def file_url_path(url: str) -> str:
 
 
 def resolve_href(href: str, base: str) -> str:
-    """Where a link ``href`` found in the document at ``base`` (a path or URL) points, as GDAL opens it: a relative
-    href beside the document (for a document read from a URL, any href that is no URL is one on its server), a URL
-    through GDAL's network file systems, a ``file://`` URL as its path (the STAC rule for asset hrefs)."""
+    """Where a link ``href`` in the document at ``base`` (a path or URL) points, as GDAL opens it (the STAC rule for
+    asset hrefs): a relative href beside the document (on its server for a document read from a URL)."""
     text = str(href).strip()
     if is_url(str(base)) and not str(base).lower().startswith("file://") and not is_url(text):
         return gdal_path(urljoin(str(base), text))
@@ -80,9 +77,8 @@ def resolve_href(href: str, base: str) -> str:
 
 
 def split_layer(source: str | os.PathLike) -> tuple[str, str | None]:
-    """(file, layer name or None) of ``file.gpkg|layername=NAME`` (QGIS's way of naming one layer); other
-    ``|option=value`` parts QGIS adds (``|layerid=0``, ``|subset=...``) are dropped from the file (the filter is
-    :func:`layer_subset`'s)."""
+    """(file, layer name or None) of ``file.gpkg|layername=NAME``; other ``|option=value`` parts QGIS adds
+    (``|layerid=0``, ``|subset=...``: :func:`layer_subset`) are dropped."""
     text = str(source)
     if "|" not in text or is_remote(text) and text.lstrip().startswith("<"):
         return text, None
@@ -92,8 +88,8 @@ def split_layer(source: str | os.PathLike) -> tuple[str, str | None]:
 
 
 def layer_subset(source: str | os.PathLike) -> str | None:
-    """The filter of ``file.gpkg|layername=NAME|subset=SQL`` (QGIS's layer filter, an OGR attribute filter such
-    as ``"class" = 1``), or None: the features read are the ones it selects."""
+    """The filter of ``file.gpkg|layername=NAME|subset=SQL`` (QGIS's, an OGR attribute filter such as
+    ``"class" = 1``), or None."""
     text = str(source)
     if "|" not in text or is_remote(text) and text.lstrip().startswith("<"):
         return None
@@ -107,7 +103,7 @@ def join_layer(path: str | os.PathLike, layer: str | None) -> str:
 
 
 def local_file(source: str | os.PathLike) -> str | None:
-    """The file on disk ``source`` reads (its layer option dropped), or None for a remote source."""
+    """The file on disk ``source`` reads, or None for a remote source."""
     if is_remote(source):
         return None
     if str(source).strip().lower().startswith("file://"):
@@ -116,8 +112,7 @@ def local_file(source: str | os.PathLike) -> str | None:
 
 
 def exists(source: str | os.PathLike) -> bool:
-    """Whether ``source`` can be looked for: a remote source is taken as there (reading it says otherwise, with
-    the URL and the server's answer); a local one must exist (a file, or a folder GDAL reads)."""
+    """A remote source is taken as there (reading it says otherwise); a local one must exist (a file or folder)."""
     return (local := local_file(source)) is None or Path(local).exists()
 
 
@@ -127,13 +122,13 @@ def is_file(source: str | os.PathLike) -> bool:
 
 
 def suffix(source: str | os.PathLike) -> str:
-    """The lower-case file ending of ``source``'s file name (a URL's query left out), e.g. ``.tif``."""
+    """The lower-case ending of :func:`file_name`, e.g. ``.tif``."""
     return PurePosixPath(file_name(source)).suffix.lower()
 
 
 def file_name(source: str | os.PathLike) -> str:
-    """The file name of ``source``: the last part of a URL's or ``/vsi`` path (its query and layer option
-    left out, percent-escapes decoded), or of a local path; a service description gives its service's name."""
+    """The last part of a URL's, ``/vsi`` or local path (query and layer option left out, escapes decoded); a
+    service description gives its service's host."""
     text = str(source).strip()
     if text.startswith("<"):
         found = re.search(r"<ServerUrl>([^<]*)</ServerUrl>|<ServerURL>([^<]*)</ServerURL>", text)
@@ -156,8 +151,8 @@ WEB_DESCRIPTIONS = ("<GDAL_WMS", "<GDAL_WMTS", "<WCS_GDAL", "WMTS:", "WCS:")
 
 
 def is_web_description(source: str | os.PathLike) -> bool:
-    """Whether ``source`` is a GDAL description of a web service (a map of the world, no scene): the text itself,
-    or a small ``.xml`` file holding it (GDAL's WMS, WMTS and WCS drivers read both)."""
+    """Whether ``source`` is a GDAL description of a web service (a map of the world, no scene), or a ``.xml``
+    file holding one (GDAL's WMS, WMTS and WCS drivers read both)."""
     text = str(source).lstrip()
     if text.startswith(WEB_DESCRIPTIONS):
         return True
@@ -178,8 +173,8 @@ def stem(source: str | os.PathLike) -> str:
 
 
 def sibling(source: str, relative: str) -> str:
-    """``relative`` next to ``source``: a path in the same folder, or for a URL / ``/vsi`` path the same
-    folder on the server (bulk's aux patterns and a remote manifest's relative rows)."""
+    """``relative`` in ``source``'s folder, on its server for a URL or ``/vsi`` path (bulk's aux patterns and a
+    remote manifest's relative rows)."""
     if is_remote(relative) or os.path.isabs(relative):
         return relative
     if is_url(source):

@@ -2,19 +2,15 @@
 what a failed remote read says.
 
 **The rule** (:class:`Stall`), for every network read (GDAL's ``/vsicurl/`` reads and web services, STAC item
-fetches, ready-model and hub downloads): a source that sends under ``min_rate`` (1 KB/s) for ``no_byte_s`` seconds -- a
-server that accepts and never answers, or one that sends a byte a second -- is given up with an error naming it.
-``DUALSTREAM_NETWORK_STALL_S`` sets those seconds (60; tests use one or two). Retries are bounded: a transient
-error (429, 5xx) is retried twice; a stalled transfer is not retried, so a silent server holds a run about a
-minute, not minutes. Downloads follow it too, with one policy for what a given-up transfer leaves
-(:data:`KEEP_PARTIAL`), one progress rhythm (:class:`Watch`) and one way to write sizes (:func:`size_text`).
+fetches, ready-model and hub downloads): a source that sends under 1 KB/s for ``DUALSTREAM_NETWORK_STALL_S``
+seconds (60; tests use one or two) -- a server that never answers, or sends a byte a second -- is given up with an
+error naming it. A transient error (429, 5xx) is retried twice; a stalled transfer is not, so a silent server holds
+a run about a minute. Downloads also share :data:`KEEP_PARTIAL`, :class:`Watch` and :func:`size_text`.
 
-**GDAL** (:func:`apply_defaults`, a value the user set in the environment is kept): a remote raster is read
-window by window with HTTP range requests (merged, over HTTP/2), through one bounded in-memory cache of fetched
-ranges; the rule is curl's low-speed limit. GDAL's sidecar probing (``.aux.xml``, ``.msk``, ... fetched beside
-every remote file, each a request a hostile server can hold or answer with terabytes) is off for the network file
-systems only: local files keep their ``.aux.xml``, and with it a class raster's class names. The tile reader's
-worker threads each hold their own handle, so fetches run in parallel.
+**GDAL** (:func:`apply_defaults`; a value the user set is kept): a remote raster is read window by window with
+merged HTTP range requests over HTTP/2, through one bounded cache of fetched ranges; the rule is curl's low-speed
+limit. Sidecar probing (``.aux.xml``, ``.msk``, ...: each a request a hostile server can hold or answer with
+terabytes) is off for the network file systems only: local files keep their ``.aux.xml`` (a class raster's names).
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -64,10 +61,8 @@ def stall_seconds() -> float:
 
 @dataclass(frozen=True)
 class Stall:
-    """When a transfer is given up as stalled, and how often it reports its progress in words.
-
-    ``no_byte_s``: no byte for this long (also the wait for the server's answer); ``min_rate`` bytes per second
-    at least over ``window_s``; a progress line every ``report_s``. :meth:`rule` gives the run's rule."""
+    """When a transfer is given up: no byte for ``no_byte_s`` (also the wait for the server's answer), or under
+    ``min_rate`` bytes per second over ``window_s``; a progress line every ``report_s``."""
 
     no_byte_s: float = STALL_S
     min_rate: float = MIN_RATE
@@ -87,7 +82,7 @@ class Stall:
 
 
 def settings() -> dict[str, str]:
-    """GDAL's network settings under the run's rule (see the module's docstring)."""
+    """GDAL's network settings under the run's rule."""
     seconds = stall_seconds()
     return {
         "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
@@ -150,7 +145,7 @@ def remote_hint(source: str) -> str:
 
 
 def stalled(text: str) -> bool:
-    """Whether an error (GDAL's, curl's, or :func:`status_of`'s words) says a server stalled under the rule."""
+    """Whether an error (GDAL's, curl's, :func:`status_of`'s) says a server stalled."""
     lower = text.lower()
     return any(words in lower for words in ("operation too slow", "timed out", ": too slow"))
 
@@ -184,21 +179,19 @@ def status_of(url: str) -> str:
 
 
 class Watch:
-    """One transfer under a :class:`Stall` rule: call :meth:`arrived` after each block (or each look at a counter,
-    with the bytes since); it answers why the transfer is to be given up ('' while it is not), and
-    :meth:`report_due` when a progress line is due (every ``report_s``, or each :data:`REPORT_STEP` of the whole)."""
+    """One transfer under a :class:`Stall` rule: :meth:`arrived` (the bytes since the last call) answers why it is
+    to be given up ('' while it is not), :meth:`report_due` whether a progress line is due."""
 
     def __init__(self, stall: Stall) -> None:
         self.stall = stall
-        self.clock = time.monotonic
-        self.start = self.last_report = self.clock()
+        self.start = self.last_report = time.monotonic()
         self.done = 0
         self.reported_share = 0.0
         self.recent: collections.deque[tuple[float, int]] = collections.deque([(self.start, 0)])
 
     def arrived(self, n: int) -> str:
         self.done += n
-        now = self.clock()
+        now = time.monotonic()
         self.recent.append((now, self.done))
         while len(self.recent) > 1 and self.recent[1][0] <= now - self.stall.window_s:
             self.recent.popleft()  # keep one sample at or before the window's start
@@ -213,12 +206,11 @@ class Watch:
     def waiting(self) -> None:
         """Waiting on something that is no stall (another run fetching the same file): the window starts again."""
         self.recent.clear()
-        self.recent.append((self.clock(), self.done))
+        self.recent.append((time.monotonic(), self.done))
 
     def report_due(self, share: float | None = None) -> bool:
-        """A progress line is due: ``report_s`` since the last, or (``share`` of the whole done) a further
-        :data:`REPORT_STEP` of it."""
-        now = self.clock()
+        """``report_s`` since the last line, or (``share`` of the whole done) a further :data:`REPORT_STEP`."""
+        now = time.monotonic()
         step = share is not None and share - self.reported_share >= REPORT_STEP
         if now - self.last_report < self.stall.report_s and not step:
             return False
@@ -227,7 +219,7 @@ class Watch:
 
     @property
     def seconds(self) -> float:
-        return self.clock() - self.start
+        return time.monotonic() - self.start
 
 
 def size_text(n: float) -> str:
@@ -240,14 +232,9 @@ def size_text(n: float) -> str:
 
 
 def read_url(url: str, what: str, info: Callable[[str], None] | None = None, limit: int = 64 * 2**20) -> bytes:
-    """The body of ``url`` (an http(s) URL: a STAC item, a list of items), read under the run's :class:`Stall`
-    rule, saying what it waits for through ``info`` every ``report_s``.
-
-    Raises:
-        urllib.error.HTTPError: the server answered an error (the caller names the document).
-        DataError: no answer or no progress under the rule (naming ``what`` and ``url``), more than ``limit``
-            bytes, or no connection.
-    """
+    """The body of the http(s) ``url`` (a STAC item, a list of items), read under the run's :class:`Stall` rule,
+    saying through ``info`` what it waits for. Raises the server's HTTPError as it is (the caller names the
+    document), DataError for no answer or progress under the rule, more than ``limit`` bytes or no connection."""
     import urllib.error
     import urllib.request
 
@@ -292,25 +279,19 @@ def watched(call: Callable[[], Any], what: str, info: Callable[[str], None] | No
     Only this thread talks to ``info`` (a QGIS feedback object is used from its own thread)."""
     if info is None:
         return call()
-    outcome: dict[str, Any] = {}
+    outcome: futures.Future = futures.Future()
 
     def run() -> None:
         try:
-            outcome["value"] = call()
+            outcome.set_result(call())
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread as it is
-            outcome["error"] = exc
+            outcome.set_exception(exc)
 
-    worker = threading.Thread(target=run, name="dualstream-network-wait", daemon=True)
+    threading.Thread(target=run, name="dualstream-network-wait", daemon=True).start()
     stall, start = Stall.rule(), time.monotonic()
-    worker.start()
-    while True:
-        worker.join(stall.report_s)
-        if not worker.is_alive():
-            break
+    while not futures.wait([outcome], stall.report_s).done:
         info(f"Still waiting for {what} after {time.monotonic() - start:.0f} s ({stall.said()})")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    return outcome.result()
 
 
 def read_failure(tag: str, window: str, error: str) -> str:

@@ -13,7 +13,6 @@ the polygon, not the scene. Pixel coordinates make every tolerance a number of p
   averaged along itself with those points fixed, the same from either side: smoothed neighbours share their
   boundaries exactly, with neither overlaps nor gaps (tests/engine/test_polygon_outlines.py). :func:`chaikin`
   (corner cutting) is the fallback where that leaves an invalid ring.
-- :func:`region_mask`: the pixels inside a polygon drawn on pixel edges (even-odd rule, holes included).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ Ring = np.ndarray  # (n, 2) float64 vertices, not closed (the last vertex is not
 
 
 def _next(ring: Ring) -> Ring:
-    """Each vertex's successor (the ring rolled by one, cheaper than np.roll on small rings)."""
+    """Each vertex's successor (cheaper than np.roll on small rings)."""
     return np.concatenate([ring[1:], ring[:1]])
 
 
@@ -98,11 +97,9 @@ def junctions(dense: Ring, window: np.ndarray, x0: int, y0: int) -> np.ndarray:
 
 
 def smooth(ring: Ring, fixed: np.ndarray, *, reach: int = 2, passes: int = 2, tolerance: float = 0.1) -> Ring:
-    """A :func:`densify`'d pixel-edge ring smoothed between its ``fixed`` vertices (:func:`junctions`): each
-    stretch between two of them is averaged over ``2 * reach + 1`` vertices, ``passes`` times (the window shrinks
-    symmetrically towards the stretch's ends), then simplified (Douglas-Peucker, ``tolerance`` px), the same from
-    either side (see the module's docstring). A ring with no fixed vertex starts at its lowest vertex (the same for
-    the region inside and the one around it)."""
+    """A :func:`densify`'d ring smoothed between its ``fixed`` vertices (see the module's docstring): each stretch
+    averaged over ``2 * reach + 1`` vertices ``passes`` times, then simplified (``tolerance`` px). A ring with no
+    fixed vertex starts at its lowest vertex (the same for the region inside and the one around it)."""
     n = len(ring)
     anchors = np.flatnonzero(fixed)
     if not len(anchors):
@@ -119,7 +116,7 @@ def smooth(ring: Ring, fixed: np.ndarray, *, reach: int = 2, passes: int = 2, to
 
 
 def _averaged(line: np.ndarray, reach: int) -> np.ndarray:
-    """Moving average of an open polyline, its ends fixed, the window narrowed symmetrically near them."""
+    """Moving average of an open polyline, its ends fixed, the window narrowed near them."""
     m = len(line)
     if m < 3:
         return line
@@ -185,9 +182,8 @@ def regularise(ring: Ring, angle: float | None = None, *, snap_degrees: float = 
     edge is placed where the stretch of the outline it stands for lies on average, not through the simplified
     outline's corners (on a pixel staircase those are all outer or all inner corners).
 
-    Returns the simplified ring where squaring would not leave a simple ring of at least 4 corners, or where it
-    would change the area by more than a third (a shape with no straight edges to keep); an outline of more than
-    ``MAX_SQUARED`` corners once simplified is left simplified."""
+    Returns the simplified ring where squaring would not leave a simple ring of at least 4 corners or would change
+    the area by more than a third (no straight edges to keep), or the ring has over ``MAX_SQUARED`` corners."""
     ring = drop_repeats(ring)
     if len(ring) == 4:  # a rectangle of pixels: square already
         return ring
@@ -196,7 +192,9 @@ def regularise(ring: Ring, angle: float | None = None, *, snap_degrees: float = 
     if len(simple) < 4 or len(simple) > MAX_SQUARED:
         return simple
     theta = dominant_angle([simple]) if angle is None else angle
-    lines = _merge(_snapped_lines(ring, keep, theta, math.radians(snap_degrees)), notch)
+    lines = _snapped_lines(ring, keep, theta, math.radians(snap_degrees))
+    while len(lines) > 3 and _merged_once(lines, notch):
+        pass
     if len(lines) < 3:
         return simple
     squared = _corners(lines)
@@ -236,17 +234,10 @@ def _snapped_lines(ring: Ring, keep: np.ndarray, theta: float, snap: float) -> l
     return lines
 
 
-def _merge(lines: list[list], notch: float) -> list[list]:
-    """Neighbouring edges of one direction merged (their offsets averaged by weight); a notch removed: up to three
-    short edges (together under ``6 * notch``) between two edges of one direction whose lines lie within ``notch``
-    of each other."""
-    while len(lines) > 3 and _merged_once(lines, notch):
-        pass
-    return lines
-
-
 def _merged_once(lines: list[list], notch: float) -> bool:
-    """The first merge or notch removal :func:`_merge` finds, done in place; False when there is none."""
+    """The first merge or notch removal, done in place; False when there is none. Neighbouring edges of one
+    direction are merged (their offsets averaged by weight); a notch is up to three short edges (together under
+    ``6 * notch``) between two edges of one direction whose lines lie within ``notch`` of each other."""
     n = len(lines)
     for i in range(n):
         a, b = lines[i], lines[(i + 1) % n]
@@ -273,7 +264,7 @@ def _merged_once(lines: list[list], notch: float) -> bool:
 
 
 def _joined(a: list, b: list) -> list:
-    """One line for two parallel edges: their direction, the weighted mean of their points."""
+    """One line for two parallel edges: the weighted mean of their points."""
     point = (a[3] * a[2] + b[3] * b[2]) / (a[3] + b[3])
     return [a[0], a[1], point, a[3] + b[3], a[4], b[5], a[6] + b[6]]
 
@@ -297,7 +288,7 @@ def _corners(lines: list[list]) -> Ring:
 
 
 def _simple(ring: Ring) -> bool:
-    """No two non-neighbouring edges of the ring cross."""
+    """No two non-neighbouring edges cross."""
     n = len(ring)
     a, b = ring, _next(ring)
     for i in range(n):
@@ -315,9 +306,8 @@ def _simple(ring: Ring) -> bool:
 
 
 def region_mask(rings: list[Ring], shape: tuple[int, int], top: int = 0) -> np.ndarray:
-    """The pixels inside ``rings`` (pixel-edge outlines in the window's pixel coordinates, x right and y down, of
-    integer vertices; holes included) in rows ``top`` to ``top + shape[0]`` of the window, as a boolean (rows, cols)
-    array: even-odd over the vertical edges."""
+    """The pixels inside ``rings`` (pixel-edge outlines of integer vertices in the window's pixel coordinates, x
+    right and y down; holes included) in rows ``top`` to ``top + shape[0]``: even-odd over the vertical edges."""
     rows, cols = shape
     crossings = np.zeros((rows + 1, cols + 1), np.int32)
     for ring in rings:

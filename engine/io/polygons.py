@@ -1,12 +1,10 @@
 """A class raster's regions as attributed polygons in a GeoPackage layer, in bounded memory.
 
-GDAL's Polygonize traces the whole raster at once (so no feature is cut at a tile or window seam) into a scratch
-GeoPackage on disk, not in memory; the features are then read back one at a time, reshaped per class
-(:mod:`engine.io.outlines`: ``regularise``, ``smooth`` or ``as_is``), filtered by each class's minimum area, their
-small holes filled, and written with their attributes (:data:`FIELDS`): class, area and perimeter (metres where the
-CRS has metres, map units otherwise), the mean and minimum confidence of their pixels (read from a confidence
-raster, window by window), the model, its digest and the scene. Memory follows the largest polygon, not the scene
-(bench/bench_polygons.py measures it on an 8192^2 raster).
+GDAL's Polygonize traces the whole raster at once (no feature cut at a seam) into a scratch GeoPackage on disk; the
+features are then read back one at a time, reshaped per class (:mod:`engine.io.outlines`), filtered by each class's
+minimum area, their small holes filled, and written with their attributes (:func:`fields`; area and perimeter in
+metres where the CRS has metres, the confidence read window by window). Memory follows the largest polygon, not the
+scene (bench/bench_polygons.py measures it on an 8192^2 raster).
 """
 
 from __future__ import annotations
@@ -54,13 +52,13 @@ class FeatureTags:
 
 
 def field_names(metric: bool) -> tuple[str, str]:
-    """The area and perimeter fields: named by their unit."""
+    """The area and perimeter fields, named by their unit."""
     return ("area_m2", "perimeter_m") if metric else ("area_map_units", "perimeter_map_units")
 
 
 def fields(metric: bool, class_fields: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """(name, OGR type name) of the layer's fields, in order (``class_fields``: text fields of each class, after its
-    name: a change raster's ``from_class`` and ``to_class``)."""
+    """(name, OGR type name) of the layer's fields (``class_fields``: text fields of each class, after its name: a
+    change raster's ``from_class`` and ``to_class``)."""
     area, perimeter = field_names(metric)
     return [("class_id", "OFTInteger"), ("class_name", "OFTString"), *((name, "OFTString") for name in class_fields),
             ("treatment", "OFTString"), (area, "OFTReal"), (perimeter, "OFTReal"), ("conf_mean", "OFTReal"),
@@ -69,8 +67,7 @@ def fields(metric: bool, class_fields: Sequence[str] = ()) -> list[tuple[str, st
 
 def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_names: Sequence[str],
                **options: Any) -> int:
-    """:func:`write_polygons` into a temp file beside ``destination``, renamed onto it when complete; returns the
-    number of polygons."""
+    """:func:`write_polygons` into a temp file renamed onto ``destination`` when complete; returns the count."""
     destination = Path(destination)
     tmp = temporary_path(destination, ".gpkg")
     scratch = temporary_path(destination, ".gpkg")
@@ -111,9 +108,6 @@ class _Grid:
         """Pixels -> the layer's area unit."""
         return pixels * self.pixel_area * (self.metres ** 2 if self.metres else 1.0)
 
-    def length(self, map_units: float) -> float:
-        return map_units * (self.metres or 1.0)
-
 
 def areal(geometry: Any, ogr: Any) -> Any:
     """``geometry`` as a MultiPolygon, keeping only its areas: making a self-touching outline valid can give a
@@ -150,13 +144,12 @@ def multipolygon_wkb(polygons: list[list[np.ndarray]]) -> bytes:
         parts.append(struct.pack("<BII", 1, 3, len(rings)))
         for ring in rings:
             closed = np.vstack([ring, ring[:1]]).astype("<f8")
-            parts.append(struct.pack("<I", len(closed)))
-            parts.append(closed.tobytes())
+            parts += [struct.pack("<I", len(closed)), closed.tobytes()]
     return b"".join(parts)
 
 
 class _Confidence:
-    """Mean and minimum confidence of a region's pixels, read from the confidence raster window by window."""
+    """Mean and minimum confidence of a region's pixels, read window by window."""
 
     def __init__(self, path: str | os.PathLike | None, width: int, height: int):
         self.band = self.dataset = None
@@ -197,8 +190,8 @@ class _Confidence:
 
 
 def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid, band: Any = None) -> list[np.ndarray]:
-    """The polygon's rings (pixel coordinates) after its class's hole filling and treatment (``band``: the class
-    raster's, where smoothing finds the points where three classes meet)."""
+    """The polygon's pixel rings after its class's hole filling and treatment (``band``: the class raster's, where
+    smoothing finds the points where three classes meet)."""
     exterior = rings[0]
     if rule.fill_holes > 0:
         rings = [exterior] + [h for h in rings[1:] if grid.area(abs(outlines.ring_area(h))) >= rule.fill_holes]
@@ -254,14 +247,12 @@ def _swallowed(raw_path: str | os.PathLike, rules: Mapping[int, ClassRule], grid
 
 
 def _outline(ogr: Any, rings: list[Any], rule: ClassRule, grid: Any, band: Any, simplify: float) -> Any | None:
-    """One traced polygon (pixel rings) drawn as its class's treatment says, in map units; None when nothing valid
-    with an area is left of it."""
+    """One traced polygon drawn as its class's treatment says, in map units; None when no valid area is left."""
     shaped = [grid.to_map(r) for r in _reshaped(rings, rule, grid, band)]
     geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([shaped]))
     if rule.treatment == "as_is" and simplify > 0:
         geometry = ogr.ForceToMultiPolygon(geometry.SimplifyPreserveTopology(simplify))
-    elif rule.treatment == "smooth" and not geometry.IsValid():  # a strip thinner than the averaging: its corners
-        # cut instead
+    elif rule.treatment == "smooth" and not geometry.IsValid():  # thinner than the averaging: its corners cut
         geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([[grid.to_map(outlines.chaikin(r)) for r in rings]]))
     if rule.treatment != "as_is" and not geometry.IsValid():
         geometry = areal(geometry.MakeValid(), ogr)
@@ -275,11 +266,9 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                    class_fields: Mapping[str, Sequence[str]] | None = None, callback: Callback | None = None) -> int:
     """Write the polygons of ``raster`` (band 1, its valid pixels, 4-connected) to a new GeoPackage at ``path``
     (no temp/rename; ``scratch``: where the traced outlines wait, removed by the caller); returns the count.
-
-    ``classes``: the classes to write (default all); ``rules``: per class (default ``as_is``, no minimum);
-    ``simplify``: a Douglas-Peucker tolerance (map units) for ``as_is`` classes; ``confidence``: a raster on the
-    same grid whose pixels give ``conf_mean`` and ``conf_min`` (empty without it); ``class_fields``: text fields
-    and each class's value of them (a change raster's transitions: ``from_class``, ``to_class``)."""
+    ``classes``: those to write (default all); ``rules``: per class (default ``as_is``, no minimum); ``simplify``:
+    a Douglas-Peucker tolerance (map units) for ``as_is``; ``confidence``: a raster on the same grid for
+    ``conf_mean`` and ``conf_min``; ``class_fields``: text fields and each class's value of them."""
     gdal, ogr = require("osgeo.gdal"), require("osgeo.ogr")
     callback = callback or Callback()
     wanted = None if classes is None else {int(c) for c in classes}
@@ -355,7 +344,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                         values = {"class_id": class_id, "treatment": rule.treatment,
                                   "class_name": str(class_names[class_id]) if named else f"class {class_id}",
                                   area_field: geometry.GetArea() * (grid.metres or 1.0) ** 2,
-                                  perimeter_field: grid.length(geometry.Boundary().Length()),
+                                  perimeter_field: geometry.Boundary().Length() * (grid.metres or 1.0),
                                   **{key: value for key, value in vars(tags).items() if value},  # the run's tags
                                   **{f: str(v[class_id]) for f, v in class_fields.items() if 0 <= class_id < len(v)}}
                         if mean is not None:

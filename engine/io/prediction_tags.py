@@ -31,15 +31,13 @@ def prediction_tags(class_names: Sequence[str], class_colors: Sequence[str],
 
 
 def read_prediction_tags(path: str | os.PathLike) -> dict[str, Any]:
-    """The classes and label mapping segment wrote on a class raster: ``{"class_names", "class_colors",
-    "label_mapping"}``, each present only when the file carries it."""
+    """``{"class_names", "class_colors", "label_mapping"}`` as segment wrote them, each only where present."""
     gdal = require("osgeo.gdal")
     ds = gdal.Open(str(path))
     return {} if ds is None else _tags_of(ds)
 
 
 def _tags_of(ds: Any) -> dict[str, Any]:
-    """:func:`read_prediction_tags` of an open GDAL dataset."""
     found: dict[str, Any] = {}
     for key, tag in (("class_names", TAG_CLASS_NAMES), ("class_colors", TAG_CLASS_COLORS),
                      ("label_mapping", TAG_LABEL_MAPPING)):
@@ -52,9 +50,8 @@ def _tags_of(ds: Any) -> dict[str, Any]:
 
 def class_names_of(path: str | os.PathLike) -> list[str] | None:
     """The class names of a class raster, value by value: segment's tags, else GDAL's category names (a raster
-    attribute table or an ``.aux.xml``, as GDAL, ArcGIS and most classifiers write them), else the labels of a
-    paletted QGIS style saved beside it (``.qml``); unnamed values in between are named by their number. None when
-    the raster names none (its classes are then numbers)."""
+    attribute table or ``.aux.xml``, as most classifiers write them), else the labels of a paletted ``.qml`` style
+    beside it; unnamed values in between are named by their number. None when the raster names none."""
     gdal = require("osgeo.gdal")
     ds = gdal.Open(str(path))  # once, for the tags and the category names
     names = None if ds is None else _tags_of(ds).get("class_names")
@@ -76,7 +73,7 @@ def _numbered_gaps(by_value: dict[int, str]) -> list[str] | None:
 
 
 def _qml_labels(qml: Path) -> list[str] | None:
-    """The labels of a paletted (unique values) QGIS raster style."""
+    """The labels of a paletted QGIS raster style."""
     if not qml.is_file():
         return None
     try:

@@ -1,34 +1,32 @@
 """Output safety: no run ever writes onto one of its own inputs.
 
-Every command (train, segment, evaluate, and any new one) calls :func:`check_outputs` before any work, with
-every file it reads and every file it will write, sidecars included::
+Every command calls :func:`check_outputs` before any work, with every file it reads and will write, sidecars
+included (the labels name settings with :func:`engine.errors.mention`: each front end shows its own control)::
 
     check_outputs(inputs={f"image ({mention('segment.image')})": image, f"aux ({mention('segment.aux')})": [a1, a2]},
                   outputs={f"class raster ({mention('segment.output')})": [out, *raster_sidecars(out, qml=True)]})
 
-The labels name settings with :func:`engine.errors.mention`: each front end shows its own control.
+Files are compared by identity (``os.stat``'s device and inode, symlinks followed), so a hard link, a symlink,
+``..`` or another spelling of the same file is caught; an output that does not exist yet is compared by its
+resolved path. An overlap raises a :class:`~engine.errors.ConfigError` naming both parameters and both paths.
+An input counts with every local file it makes a run read (:func:`files_read`: a VRT's sources, recursively, the
+local assets of a STAC item or ItemCollection, GDAL's sidecars), so ``--out red.tif`` for a STAC item whose red
+asset is ``red.tif`` is refused; a folder with every raster or vector file inside. Only what lies on this machine
+counts (a URL is read, never written); descriptions over :data:`MAX_DESCRIPTION` are not parsed (no VRT or item is
+that large), nor are more than :data:`MAX_FILES` files followed from one input.
 
-Files are compared by identity, not by path string: ``os.stat`` (symlinks followed) gives the device and
-inode, so a hard link, a symlink, ``..`` segments or another spelling of the same file are all caught. An
-output that does not exist yet is compared by its resolved path with the other outputs. Any overlap raises a
-:class:`~engine.errors.ConfigError` naming both parameters and both paths. Folders given as inputs count with
-every raster or vector file inside them.
-
-The same call refuses, before any work, an output that exists but is not a regular file (``/dev/full``, a FIFO,
-a folder where a file is written), an output misnamed for its format (``--out o.png`` for a GeoTIFF: give
-:class:`Files` with a ``format``) and an input that is not a regular file (a folder only where :class:`Files` says
-``folder=True``).
-
-The front ends (CLI flags, QGIS destination parameters) call the same functions, so each destination is
-checked the same way wherever it comes from. The helpers :func:`raster_sidecars` and :func:`evaluate_files` (and
-:func:`engine.training.outputs.train_files`, :func:`engine.segment.scene_outputs.segment_files`, from the list
-of a scene's outputs) list what each command reads and writes, so the entry points stay one line.
+The same call refuses an output that exists but is not a regular file (``/dev/full``, a FIFO, a folder where a
+file is written), an output misnamed for its format (``--out o.png`` for a GeoTIFF: :class:`Files` with a
+``format``) and an input that is not a regular file (a folder only where :class:`Files` says ``folder=True``).
+The front ends call the same functions.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -39,7 +37,6 @@ from ..errors import ConfigError, DataError, mention
 from . import locations
 from .atomic import NAME_MAX, path_kind, temporary_path
 from .formats import FORMAT_TABLE, RASTER, RASTER_SUFFIXES, VECTOR_SUFFIXES
-from .read_files import SIDECARS, files_read
 
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike], None]
@@ -47,6 +44,11 @@ Paths = Union[PathLike, Iterable[PathLike], None]
 SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix")
 # files of an input folder that a command may read (a stale metrics.json in a prediction folder is no input)
 DATA_SUFFIXES = (*RASTER_SUFFIXES, *(s for s in VECTOR_SUFFIXES if s != ".json"), *SHAPEFILE_PARTS)
+MAX_DESCRIPTION = 64 * 2**20  # bytes of a VRT or STAC JSON parsed for the files it names
+MAX_FILES = 100_000
+SIDECARS = (".aux.xml", ".ovr", ".msk")  # read, written or replaced by GDAL beside a raster
+_VRT_TAGS = ("SourceFilename", "SourceDataset")  # a VRT's sources; a warped VRT's dataset
+_STAC_SUFFIXES = (".json", ".geojson")
 
 
 # format -> the file name endings of that format (the first is the one to suggest), from the one format table
@@ -59,12 +61,9 @@ FORMAT_NAMES = {k: FORMAT_TABLE[k].article for k in FORMATS}
 
 @dataclass(frozen=True)
 class Files:
-    """Paths of one input or output with what they must be.
-
-    ``format``: (outputs) a key of :data:`FORMATS`; the first path must end in one of its suffixes.
-    ``folder``: a folder is expected (outputs: a folder destination) or accepted (inputs: a data folder).
-    ``give``: (inputs) what to give instead of something that is not a file; a folder's files of ``format`` are
-    listed with it.
+    """Paths of one input or output with what they must be: ``format`` a key of :data:`FORMATS` (outputs: the first
+    path must end in one of its suffixes; inputs: a folder's files of it are listed); ``folder``: a folder is
+    expected (outputs) or accepted (inputs); ``give``: (inputs) what to give instead of something that is no file.
     """
 
     paths: Paths
@@ -82,11 +81,8 @@ class Files:
 def check_input_file(path: PathLike, what: str, folder_ok: bool = False, give: str = "",
                      suffixes: tuple[str, ...] = ()) -> None:
     """Refuse an input that exists but is not a regular file (a FIFO, a device, a socket; a folder unless
-    ``folder_ok``), before anything opens it: a FIFO would block the first read forever.
-
-    ``what`` names the input as the user knows it (``"image (--image / INPUT)"``), ``give`` what to give instead
-    (``"the .dsmodel file written by train"``); a folder's files ending in ``suffixes`` are listed.
-    """
+    ``folder_ok``), before anything opens it: a FIFO would block the first read forever. ``give``: what to give
+    instead (``"the .dsmodel file written by train"``); a folder's files ending in ``suffixes`` are listed."""
     kind = path_kind(path)
     if kind is None or (folder_ok and kind == "a folder"):
         return
@@ -143,11 +139,8 @@ def check_name_length(path: PathLike, what: str, given: PathLike | None = None) 
 
 
 def check_writable(destination: str | os.PathLike, what: str) -> Path:
-    """Raise DataError unless a file can be created beside ``destination`` (and it can be replaced).
-
-    Creates and removes a small probe file, because permission bits do not tell the whole story
-    (read-only mounts, ACLs, Windows).
-    """
+    """Raise DataError unless a file can be created beside ``destination`` (and it can be replaced): a probe file
+    is made and removed, because permission bits do not tell the whole story (read-only mounts, ACLs, Windows)."""
     destination = Path(destination)
     folder = destination.parent
     if destination.is_dir():
@@ -197,8 +190,7 @@ def check_creatable(destination: str | os.PathLike, what: str) -> Path:
 
 
 def make_folders(destinations: list[Path]) -> list[Path]:
-    """The missing folders of ``destinations`` made; returns those made, innermost first (for
-    :func:`remove_empty_folders` when the run fails)."""
+    """Make the missing folders of ``destinations``; returns them innermost first (for :func:`remove_empty_folders`)."""
     made: set[Path] = set()
     for destination in destinations:
         folder = Path(destination).parent
@@ -208,7 +200,7 @@ def make_folders(destinations: list[Path]) -> list[Path]:
 
 
 def remove_empty_folders(folders: list[Path]) -> None:
-    """Remove the folders of :func:`make_folders` that stayed empty (innermost first)."""
+    """Remove the folders of :func:`make_folders` that stayed empty."""
     for folder in folders:
         with suppress(OSError):
             folder.rmdir()
@@ -225,18 +217,95 @@ def file_identity(path: PathLike) -> tuple[Any, ...]:
 
 def as_paths(value: Paths | Files) -> list[str]:
     if isinstance(value, Files):
-        return as_paths(value.paths)
-    if value is None:
+        value = value.paths
+    items = [value] if isinstance(value, (str, os.PathLike)) else value or ()
+    return [os.fspath(v) for v in items if v is not None and os.fspath(v)]
+
+
+def files_read(path: str) -> list[tuple[str, str]]:
+    """(file, how the run comes to read it) for every local file reading ``path`` reads, ``path`` first with
+    ``""``: ``("/d/B04.tif", "asset 'red' of the STAC item '/d/item.json'")``. ``FILE#ID`` names an item of an
+    ItemCollection."""
+    local = locations.local_file(path)
+    if local is None:
         return []
-    if isinstance(value, (str, os.PathLike)):
-        return [os.fspath(value)] if os.fspath(value) else []
-    return [os.fspath(v) for v in value if v is not None and os.fspath(v)]
+    if "#" in local and not os.path.exists(local) and os.path.isfile(local.split("#", 1)[0]):
+        local = local.split("#", 1)[0]  # COLLECTION.json#ITEM_ID
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    pending = [(local, "")]
+    while pending and len(found) < MAX_FILES:
+        file, how = pending.pop(0)
+        key = os.path.normcase(os.path.realpath(file))
+        if key in seen:
+            continue
+        seen.add(key)
+        found.append((file, how))
+        pending.extend(_named_by(file))
+    return found
+
+
+def _named_by(file: str) -> list[tuple[str, str]]:
+    """The local files ``file`` makes GDAL (or the STAC reader) read besides itself."""
+    if not os.path.isfile(file):
+        return []
+    lower = file.lower()
+    named = [(file + s, f"GDAL's sidecar of '{file}'") for s in SIDECARS if os.path.isfile(file + s)]
+    if lower.endswith(".vrt"):
+        named += [(source, f"a source of the VRT '{file}'") for source in vrt_sources(file)]
+    elif lower.endswith(_STAC_SUFFIXES):
+        named += [(href, f"asset '{key}' of the STAC item '{file}'") for key, href in stac_assets(file)]
+    return named
+
+
+def _small(file: str) -> bool:
+    try:
+        return os.path.getsize(file) <= MAX_DESCRIPTION
+    except OSError:
+        return False
+
+
+def vrt_sources(file: str) -> list[str]:
+    """The local files a VRT names as sources; none when it cannot be parsed (GDAL says so when it reads it)."""
+    if not _small(file):
+        return []
+    try:
+        root = ET.parse(file).getroot()
+    except (ET.ParseError, OSError, ValueError):
+        return []
+    out = []
+    for element in root.iter():
+        text = (element.text or "").strip()
+        if element.tag not in _VRT_TAGS or not text or locations.is_remote(text):
+            continue
+        if element.get("relativeToVRT", element.get("relativetoVRT", "0")) == "1" and not os.path.isabs(text):
+            text = os.path.join(os.path.dirname(file), text)
+        out.append(locations.split_layer(text)[0])
+    return out
+
+
+def stac_assets(file: str) -> list[tuple[str, str]]:
+    """(asset key, local path) of every asset of a STAC item, or of each item of an ItemCollection, held in
+    ``file``; nothing for another JSON document."""
+    if not _small(file):
+        return []
+    try:
+        with open(file, encoding="utf-8") as handle:
+            document: Any = json.load(handle)
+    except (OSError, ValueError):
+        return []
+    items = [document] if isinstance(document, dict) and document.get("type") == "Feature" else (
+        document.get("features") or [] if isinstance(document, dict) else [])
+    assets = [item["assets"] for item in items if isinstance(item, dict) and isinstance(item.get("assets"), dict)]
+    hrefs = [(str(key), asset["href"]) for each in assets for key, asset in each.items()
+             if isinstance(asset, dict) and isinstance(asset.get("href"), str) and asset["href"].strip()]
+    found = [(key, locations.local_file(locations.resolve_href(href, file))) for key, href in hrefs]
+    return [(key, local) for key, local in found if local is not None]
 
 
 def _expand_input(path: str) -> list[tuple[str, str]]:
-    """(file, how it is read) for an input and every local file reading it reads (a VRT's sources, a STAC item's
-    assets, GDAL's sidecars: :mod:`engine.io.read_files`); a folder's raster and vector files (recursively); a
-    remote source has none here."""
+    """(file, how it is read) for an input and every local file reading it reads (:func:`files_read`); a folder's
+    raster and vector files (recursively)."""
     local = locations.local_file(path)
     if local is None:
         return []
@@ -250,18 +319,8 @@ def _expand_input(path: str) -> list[tuple[str, str]]:
 
 
 def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Paths | Files]) -> None:
-    """Refuse a run as the module's docstring says.
-
-    Args:
-        inputs: parameter name (as the user knows it, e.g. ``"image (--image)"``) -> path, list of paths or None
-            (a folder counts with every raster or vector file inside), or :class:`Files` (a file each, unless
-            ``folder=True``). Whatever exists must be a regular file (or that folder).
-        outputs: parameter name -> path(s) the run writes, sidecars included (see :func:`raster_sidecars`), or
-            :class:`Files` with the format of the first path.
-
-    Raises:
-        ConfigError: naming the parameter(s), the path(s) and what to give instead.
-    """
+    """Refuse a run as the module's docstring says (a ConfigError naming the parameters, the paths and what to give
+    instead). Both map a parameter's name as the user knows it to its path(s) or None, or :class:`Files`."""
     written: dict[tuple[Any, ...], tuple[str, str]] = {}
     for name, value in outputs.items():
         for path in as_paths(value):
@@ -300,10 +359,7 @@ def raster_sidecars(path: PathLike | None, qml: bool = False) -> list[str]:
     if not path:
         return []
     path = os.fspath(path)
-    files = [path, *(path + s for s in SIDECARS)]
-    if qml:
-        files.append(str(Path(path).with_suffix(".qml")))
-    return files
+    return [path, *(path + s for s in SIDECARS), *([str(Path(path).with_suffix(".qml"))] if qml else [])]
 
 
 def evaluate_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:

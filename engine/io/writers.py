@@ -1,9 +1,11 @@
-"""Writers for segmentation rasters: class and probability GeoTIFFs, streamed and committed whole.
-
-Every output goes to a hidden temporary file beside its destination and is renamed onto it only when complete
-(:mod:`.atomic`'s rule). GeoTIFFs are tiled and DEFLATE-compressed, written row block by row block as the segmenter
-finishes rows, then get internal overviews; the class raster carries its category names (GDAL's ``.aux.xml``, also
-embedded as band metadata) and nodata.
+"""Class and probability GeoTIFFs, streamed to a temporary file beside the destination and renamed onto it when
+complete (:mod:`.atomic`'s rule): tiled and DEFLATE-compressed, written block row by block row as the segmenter
+finishes rows, then given internal overviews; a class raster carries its category names (GDAL's ``.aux.xml``, also
+embedded as band metadata) and nodata. And how a class raster is drawn: QGIS styles (``.qml``) written beside it, so
+it opens styled even from a headless run, and its palette: exactly the model's classes, some transparent. A
+GeoTIFF's own colour table has 2^bits entries, so QGIS's legend would list "3, 4, ... 255" wherever the style file
+is missing; the palette goes instead into the ``.aux.xml``: an entry per class, with an alpha channel the TIFF table
+lacks, so a mask's "background" stays transparent without the style.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ import json
 import math
 import os
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
 from .atomic import refuse_special, temporary_path, write_failure
-from .read_files import SIDECARS
+from .safety import SIDECARS
 
 CLASS_NODATA = 255  # of a Byte class raster (classes 0..254); see class_raster_type for more classes
 PROBABILITY_NODATA_UINT8 = 255
@@ -33,12 +36,10 @@ SMALL_RASTER_BLOCKS = 16  # up to this many blocks GDAL compresses on the callin
 
 @contextmanager
 def writing(destination: str | os.PathLike, needed: int | None = None) -> Iterator[None]:
-    """Write ``destination`` (through GDAL or OGR) inside: any file-system failure becomes an OutputError.
-
-    GDAL reports some write failures only to its error handler (a block flushed at close onto a full disk),
-    never as an exception; a handler pushed for this thread collects them, so a truncated file is never taken
-    for a finished one. ``needed`` is the space the file may take (reported in the error).
-    """
+    """Write ``destination`` (through GDAL or OGR) inside: any file-system failure becomes an OutputError, with
+    ``needed`` (the space the file may take). GDAL reports some write failures only to its error handler (a block
+    flushed at close onto a full disk); a handler pushed for this thread collects them, so a truncated file is never
+    taken for a finished one."""
     gdal = require("osgeo.gdal")
     failures: list[str] = []
 
@@ -65,10 +66,8 @@ def writing(destination: str | os.PathLike, needed: int | None = None) -> Iterat
 
 def _root_cause(failures: list[str]) -> str:
     """The GDAL message that says why (disk full, file too large), not the follow-up errors it caused."""
-    for message in failures:
-        if any(word in message.lower() for word in ("no space", "too large", "quota", "i/o error")):
-            return message
-    return failures[0]
+    why = ("no space", "too large", "quota", "i/o error")
+    return next((m for m in failures if any(word in m.lower() for word in why)), failures[0])
 
 
 def remove_quietly(path: Path) -> None:
@@ -114,10 +113,8 @@ def hex_to_rgb(color: str) -> tuple[int, int, int]:
 
 
 def overview_levels(width: int, height: int, min_size: int = 512) -> list[int]:
-    """Power-of-two overview factors until the smallest overview is at most ``min_size`` pixels on its longer side:
-    none for a raster of at most 512 px, as GDAL's COG driver does by default (its blocks are 512 px). QGIS draws
-    a raster that size whole in a blink, and a bulk run of small scenes would pay for them every scene (2 ms of
-    20 ms of its own work on a 512² scene)."""
+    """Power-of-two overview factors until the smallest is at most ``min_size`` px on its longer side: none up to 512
+    px, as GDAL's COG driver does (QGIS draws that whole in a blink; a bulk run's 512² scene would pay 2 ms of 20)."""
     levels, level = [], 1
     while math.ceil(max(width, height) / level) > min_size:
         level *= 2
@@ -126,9 +123,8 @@ def overview_levels(width: int, height: int, min_size: int = 512) -> list[int]:
 
 
 class GeoTiffStreamWriter:
-    """A tiled, compressed GeoTIFF written in order, row block by row block, to a temp file: ``dtype`` a numpy
-    dtype name, ``crs`` (may be None) and ``transform`` a rasterio CRS and Affine, ``block`` the tile size (rows
-    are buffered until a full block row is ready)."""
+    """A tiled, compressed GeoTIFF written in order to a temp file, rows buffered until a block row is full:
+    ``crs`` (may be None) and ``transform`` a rasterio CRS and Affine."""
 
     def __init__(self, destination: str | os.PathLike, *, width: int, height: int, count: int, dtype: str,
                  crs: Any, transform: Any, nodata: float | None, block: int = BLOCK):
@@ -143,9 +139,7 @@ class GeoTiffStreamWriter:
             # y = 0 going up, and QGIS would draw the output upside down above the input it shows downwards)
             transform = None
         options = ["COMPRESS=DEFLATE", f"PREDICTOR={3 if self.dtype.kind == 'f' else 2}", "BIGTIFF=IF_SAFER",
-                   # blocks compressed by GDAL's threads when the file is closed: it ends a run (or a bulk
-                   # scene) sooner
-                   f"NUM_THREADS={self._threads()}"]
+                   f"NUM_THREADS={self._threads()}"]  # compressed by GDAL's threads at close: a run ends sooner
         if self.width >= 16 and self.height >= 16:  # GTiff tiles must be multiples of 16; tiny rasters stay striped
             options += ["TILED=YES", f"BLOCKXSIZE={block}", f"BLOCKYSIZE={block}"]
         # uncompressed size plus a third for overviews: what the file may need at most
@@ -177,13 +171,12 @@ class GeoTiffStreamWriter:
         self._closed = False
 
     def _threads(self) -> int:
-        """GDAL's threads for compressing the blocks: one for a few blocks (a bulk run's small scenes), where
-        handing them out costs more than it saves."""
+        """GDAL's compressing threads: one for a few blocks (a bulk run's small scenes), where more cost more."""
         blocks = -(-self.width // self.block) * -(-self.height // self.block) * self.count
         return process_cores() if blocks > SMALL_RASTER_BLOCKS else 1
 
     def write_rows(self, row: int, array: np.ndarray) -> None:
-        """Append rows starting at ``row`` (must follow the rows written so far); ``array`` is (count, n, W)."""
+        """Append (count, n, W) rows starting at ``row``, which must follow the rows written so far."""
         if row != self._buffer_row + self._filled:
             raise ValueError(f"rows must be written in order: expected row {self._buffer_row + self._filled}, "
                              f"got {row}")
@@ -230,12 +223,10 @@ class GeoTiffStreamWriter:
                  scale: float | None = None, metadata: dict[str, str] | None = None,
                  describe: Callable[[Any], None] | None = None) -> None:
         """Add metadata, scale and category names, close, then add overviews (once, before :meth:`commit`).
-        ``describe``: called with band 1 (GDAL) opened read-only, so what it sets goes to GDAL's side file
-        (``.aux.xml``) beside the category names: the class raster's palette."""
+        ``describe``: called with band 1 opened read-only, so what it sets (the palette) goes to the ``.aux.xml``."""
         if self._closed:
             raise RuntimeError(f"finalize after close: '{self.destination}'")
-        # written with the file's directory as it closes: reopening the file to add them rewrites that directory
-        # (1.5 ms a 512² bulk scene)
+        # written with the file's directory as it closes: reopening it to add them rewrites it (1.5 ms a bulk scene)
         with writing(self.destination, self.needed):
             for key, value in (metadata or {}).items():
                 self._dataset.SetMetadataItem(str(key), str(value))
@@ -252,8 +243,7 @@ class GeoTiffStreamWriter:
             with writing(self.destination, self.needed), gdal_errors(gdal):
                 ds = gdal.Open(str(self.tmp), gdal.GA_Update)
                 try:
-                    # this thread's only: a bulk run publishes one scene while the next one runs. GDAL's threads
-                    # compute them, so the run ends sooner
+                    # this thread's only (a bulk run publishes a scene while the next runs); computed by GDAL's threads
                     gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
                     gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(self._threads()))
                     try:
@@ -279,7 +269,7 @@ class GeoTiffStreamWriter:
                 band = ds = None  # a band keeps its dataset open: both go, so it closes here, not at GC
 
     def commit(self) -> str:
-        """Rename the finished temp file (and sidecars) onto the destination."""
+        """Rename the finished temp file and sidecars onto the destination."""
         self.close()
         commit_file(self.tmp, self.destination)
         return str(self.destination)
@@ -312,3 +302,85 @@ def gdal_errors(gdal: Any) -> Iterator[None]:
     finally:
         if not previous:
             gdal.DontUseExceptions()
+
+
+def set_palette(band: Any, class_names: Sequence[str], class_colors: Sequence[str],
+                transparent: Collection[int] = ()) -> None:
+    """The palette and class names on a GDAL band opened read-only (so they go to the side file)."""
+    if len(class_names) != len(class_colors):
+        raise DataError(f"{len(class_names)} class names but {len(class_colors)} colours; they must match.")
+    gdal = require("osgeo.gdal")
+    table = gdal.ColorTable()
+    for index, color in enumerate(class_colors):
+        table.SetColorEntry(index, (*hex_to_rgb(color), 0 if index in transparent else 255))
+    band.SetColorTable(table)
+    band.SetColorInterpretation(gdal.GCI_PaletteIndex)
+    band.SetCategoryNames([str(n) for n in class_names])
+
+
+def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int = 1,
+             transparent: Collection[int] = ()) -> str:
+    """A QGIS (3.x) paletted raster style naming every class; nodata and ``transparent`` stay transparent."""
+    palette = "\n".join(f'        <paletteEntry value="{value}" color="#{"%02x%02x%02x" % hex_to_rgb(color)}" alpha="'
+                        f'{0 if value in transparent else 255}" label={quoteattr(str(name))}/>'
+                        for value, (name, color) in enumerate(zip(class_names, class_colors)))
+    return _qml(f"""    <provider>
+      <resampling enabled="false" zoomedInResamplingMethod="nearestNeighbour"
+        zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2"/>
+    </provider>
+    <rasterrenderer type="paletted" band="{band}" opacity="1" alphaBand="-1" nodataColor="">
+      <rasterTransparency/>
+      <minMaxOrigin>
+        <limits>None</limits>
+        <extent>WholeRaster</extent>
+        <statAccuracy>Estimated</statAccuracy>
+        <cumulativeCutLower>0.02</cumulativeCutLower>
+        <cumulativeCutUpper>0.98</cumulativeCutUpper>
+        <stdDevFactor>2</stdDevFactor>
+      </minMaxOrigin>
+      <colorPalette>
+{palette}
+      </colorPalette>
+    </rasterrenderer>""", ' invertColors="0"', "    <resamplingStage>resamplingFilter</resamplingStage>\n")
+
+
+def qml_path_for(raster: str | os.PathLike) -> Path:
+    """The sidecar style QGIS loads by itself."""
+    return Path(raster).with_suffix(".qml")
+
+
+def confidence_qml_text(low: float, scale: float | None = None) -> str:
+    """A QGIS (3.x) style for a confidence raster: opaque red at 0, orange at ``low`` (the review threshold), a
+    transparent green at 1, so over the imagery the unsure pixels stand out. ``scale``: the stored value per unit
+    (254 for uint8), since the style sees stored values."""
+    factor = scale or 1.0
+    stops = ((0.0, "#d7191c", 255, "0: unsure"), (low, "#fdae61", 200, f"{low:g}: review below"),
+             (1.0, "#1a9641", 0, "1: sure"))
+    items = "\n".join(f'          <item value="{value * factor:g}" color="{color}" alpha="{alpha}" label="{label}"/>'
+                      for value, color, alpha, label in stops)
+    return _qml(f"""    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1" nodataColor=""
+      classificationMin="0" classificationMax="{factor:g}">
+      <rasterTransparency/>
+      <rastershader>
+        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="0"
+          maximumValue="{factor:g}" labelPrecision="2">
+{items}
+        </colorrampshader>
+      </rastershader>
+    </rasterrenderer>""")
+
+
+def _qml(renderer: str, hue: str = "", stage: str = "") -> str:
+    """A QGIS (3.x) raster style around ``renderer``'s lines."""
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="Symbology" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
+  <pipe>
+{renderer}
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128"
+      colorizeBlue="128" colorizeStrength="100"{hue}/>
+    <rasterresampler maxOversampling="2"/>
+{stage}  </pipe>
+  <blendMode>0</blendMode>
+</qgis>
+"""

@@ -1,3 +1,3 @@
-"""Where the work runs: ``environment`` (the stack and devices), ``cores`` (CPU threads and bfloat16
-instructions), ``distributed`` (torchrun placement), ``transfer`` (host <-> device copies), ``prefetch``,
-``resources`` (checks before work)."""
+"""Where the work runs: ``environment`` (the stack and devices, torchrun placement), ``cores`` (CPU threads and
+bfloat16 instructions), ``prefetch`` (work read ahead, host <-> device copies), ``resources`` (checks before
+work)."""

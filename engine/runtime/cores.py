@@ -2,22 +2,17 @@
 natively (:func:`bf16_instructions`).
 
 A model's intra-op threads meet at a barrier after every operator. Where they spin while they wait (torch's
-OpenMP threads), a machine whose other processes keep cores busy (a desktop in use, other jobs) leaves some
-thread waiting for a core while its siblings burn theirs: the run slows far beyond its fair share (UNet light on
-2 cores at load 13: 2 threads took 1.9x as long as 1). Such a runtime runs on the cores that are free. Where
-waiting threads sleep (onnxruntime as the engine opens it, ``allow_spinning`` 0), the scheduler shares the cores
-per thread, so a thread per core gets more of a busy machine, not less (the same model at load 12: 2 threads
-1.12x faster than 1), and every core of the process is used whatever else runs.
-
-A long run follows the machine: :func:`follow_torch_threads`, called between batches, chooses torch's threads
-again every ``RECHECK_SECONDS`` (a 4096² scene on 2 shared cores takes minutes, over which other work comes and
-goes; at load 7-10, 512-px tiles of a ConvNeXt-tiny UNet took 1.9-2.3x as long with 2 threads as with 1).
-This process's own runnable threads (a reader, torch's workers still spinning) are not counted as busy
-elsewhere.
+OpenMP threads), other processes keeping cores busy leave some thread waiting for a core while its siblings burn
+theirs (UNet light on 2 cores at load 13: 2 threads took 1.9x as long as 1): such a runtime gets the free cores.
+Where waiting threads sleep (onnxruntime as the engine opens it, ``allow_spinning`` 0), a thread per core gets
+more of a busy machine, not less (at load 12: 2 threads 1.12x faster than 1): it gets every core of the process.
+A long run follows the machine (:func:`follow_torch_threads`, between batches: at load 7-10, 512-px tiles of a
+ConvNeXt-tiny UNet took 1.9-2.3x as long with 2 threads as with 1); this process's own runnable threads are not
+counted as busy elsewhere.
 
 With AMX or AVX-512 BF16, oneDNN's bfloat16 convolutions and matrix products run at about twice the float32 rate;
-without, bfloat16 is emulated and slower than float32. torch reports both instruction sets (private helpers of
-``torch.cpu``, asked defensively); Linux's ``/proc/cpuinfo`` flags answer where torch cannot.
+without, bfloat16 is emulated and slower. torch reports both (private helpers of ``torch.cpu``, asked
+defensively); Linux's ``/proc/cpuinfo`` flags answer where torch cannot.
 """
 
 from __future__ import annotations
@@ -62,8 +57,7 @@ def _own_running() -> int:
 
 
 def busy_elsewhere() -> int:
-    """Cores other processes keep busy now: the median runnable count of a few snapshots, less this process's
-    own runnable threads."""
+    """Cores other processes keep busy now: the median of a few snapshots, less this process's runnable threads."""
     counts = []
     for index in range(SAMPLES):
         count = _running_now()
@@ -100,9 +94,9 @@ _torch_set: int | None = None  # what torch_cpu_threads last set
 
 
 def torch_cpu_threads(torch: Any) -> int:
-    """Set torch's CPU threads for a run about to start (segmentation, training) to :func:`model_threads` for its
-    spinning threads, never above the ceiling: torch's count when first asked, or whatever someone else set since
-    (a user, a test); a process that met a busy machine once goes back up when it is quiet. Returns them."""
+    """Set (and return) torch's CPU threads for a run about to start: :func:`model_threads` for spinning threads,
+    never above torch's count when first asked or whatever someone else set since (a user, a test), so a process
+    that met a busy machine once goes back up when it is quiet."""
     global _torch_ceiling, _torch_set
     current = torch.get_num_threads()
     if _torch_ceiling is None or current != _torch_set:
@@ -116,8 +110,7 @@ _followed_at: float | None = None  # when follow_torch_threads last chose
 
 
 def follow_torch_threads(torch: Any, every: float = RECHECK_SECONDS) -> int:
-    """:func:`torch_cpu_threads` again when ``every`` seconds have passed since it last chose here (between the
-    batches of a long run on the CPU); else the threads as they are."""
+    """:func:`torch_cpu_threads` again once ``every`` seconds have passed since it last chose here."""
     global _followed_at
     now = time.monotonic()
     if _followed_at is not None and now - _followed_at < every:

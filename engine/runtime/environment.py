@@ -1,8 +1,6 @@
-"""What the running Python can do: versions of the stack and whether a GPU is usable.
-
-Imports every optional package lazily, so the report works (and says what is missing) even when
-torch or transformers are not installed.
-"""
+"""What the running Python can do: versions of the stack and whether a GPU is usable; and the process's place under
+torchrun (:func:`setup_distributed`: rank, world size, device). Every optional package is imported lazily, so the
+report works (and says what is missing) without torch or transformers."""
 
 from __future__ import annotations
 
@@ -13,6 +11,8 @@ import os
 import platform
 import re
 import sys
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,25 +53,20 @@ def _python() -> str:
     return sys.executable if sys.executable and Path(sys.executable).name.startswith("python") else "python3"
 
 
-def _keep_system_numpy() -> str:
+def _system_numpy() -> list[str]:
     """A pin that stops pip from shadowing the system's numpy, which GDAL and rasterio are built against."""
     spec = importlib.util.find_spec("numpy")
-    if spec is None or not (spec.origin or "").startswith("/usr/"):
-        return ""
-    return f' "numpy=={_version("numpy")}"'
+    return [f"numpy=={_version('numpy')}"] if spec is not None and (spec.origin or "").startswith("/usr/") else []
 
 
 def pip_install_command(requirements: list[str]) -> list[str]:
-    """The pip command that installs ``requirements`` into the Python that runs DualStream, keeping the system's
-    numpy where GDAL and rasterio are built against it."""
-    pin = _keep_system_numpy().strip().strip('"')
-    return [_python(), "-m", "pip", "install", *requirements, *([pin] if pin else [])]
+    """The pip command installing ``requirements`` into this Python, the system's numpy kept."""
+    return [_python(), "-m", "pip", "install", *requirements, *_system_numpy()]
 
 
 def install_hint(package: str) -> str:
-    """What to run to install ``package`` into the Python that runs DualStream, for the way DualStream was
-    installed: the ``dualstream`` package's extra for an optional package (pip takes the versions from the
-    package), ``make install`` in a checkout, the system's packages for GDAL and rasterio."""
+    """What to run to install ``package`` into this Python, for the way DualStream was installed: the package's
+    extra (pip takes the versions from it), ``make install`` in a checkout, the system's packages for GDAL."""
     checkout = _checkout()
     make = f"run `make install` in {checkout}, or " if checkout else ""
     if package in SYSTEM_PACKAGES:
@@ -85,7 +80,8 @@ def install_hint(package: str) -> str:
         target = f'-e "{checkout}{f"[{extra}]" if extra else ""}"'
     else:  # bundled inside the plugin: no package metadata to take versions from
         target = package
-    return f"{make}`{_python()} -m pip install {target}{_keep_system_numpy()}`"
+    pin = "".join(f' "{p}"' for p in _system_numpy())
+    return f"{make}`{_python()} -m pip install {target}{pin}`"
 
 
 def require(package: str) -> Any:
@@ -149,7 +145,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def resolve_device(requested: str = "auto") -> str:
-    """Map 'auto'/'cpu'/'cuda'/'cuda:N' to a usable torch device string, with a clear error if impossible."""
+    """'auto'/'cpu'/'cuda'/'cuda:N' as a usable torch device string; ConfigError for CUDA where it is not."""
     torch = require("torch")
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -178,3 +174,57 @@ def process_cores() -> int:
     """CPU cores this process may use: its affinity, shared by the processes of a torchrun node (LOCAL_WORLD_SIZE)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+
+
+@dataclass
+class DistContext:
+    """Process placement under torch.distributed (world_size 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    initialized_here: bool = False
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        """Wait for every process (no-op when not distributed)."""
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        """Leave the process group if this context joined it."""
+        if self.initialized_here:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.initialized_here = False
+
+
+def setup_distributed(device: str, backend: str | None = None,
+                      timeout: timedelta | None = None) -> tuple[DistContext, str]:
+    """Join the process group described by torchrun's RANK/WORLD_SIZE/LOCAL_RANK (nccl on CUDA, gloo on CPU, or
+    ``backend``: ``gloo`` where the group only ever meets at barriers; ``timeout``: how long collectives wait).
+    Returns the context and the device this process uses (CUDA becomes ``cuda:LOCAL_RANK``)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:  # not under torchrun: no torch import (an onnxruntime run may not need it at all)
+        return DistContext(), device
+    torch = require("torch")
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(local_rank)
+    here = not dist.is_initialized()
+    if here:
+        options = {} if timeout is None else {"timeout": timeout}
+        dist.init_process_group(backend=backend or ("nccl" if device.startswith("cuda") else "gloo"), **options)
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), initialized_here=here), device

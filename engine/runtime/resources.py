@@ -1,8 +1,6 @@
-"""Resource checks before any work: the tile against the scene, the memory a run needs against what is free.
-
-A tile larger than the scene only adds padding (and memory); a batch of tiles that cannot fit in RAM or GPU
-memory ends in an out-of-memory crash minutes later. Both are decided here from sizes alone, before any tile
-is read or any model is loaded, with the largest tile and batch that fit suggested.
+"""Resource checks before any work, from sizes alone: the tile against the scene (a larger tile only adds padding
+and memory), the memory a run needs against what is free (else an out-of-memory crash minutes later), with the
+largest tile and batch that fit suggested.
 
 The estimate is ``batch x tile^2 x (bytes per pixel + channels x 12)``: the activations per input pixel of a
 training step (forward + backward) or of inference, measured once per preset on CPU in float32 (peak RSS growth
@@ -45,16 +43,18 @@ def scene_tile(width: int, height: int, step: int) -> int:
     return max(step, round_up(max(width, height), step))
 
 
+def _per_pixel(mode: str, preset: str | None) -> int:
+    return BYTES_PER_PIXEL[mode].get(preset or DEFAULT_PRESET, BYTES_PER_PIXEL[mode][DEFAULT_PRESET])
+
+
 def heaviest_preset(mode: str, presets: list[str | None]) -> str | None:
     """The preset of an ensemble that needs the most memory per pixel (members run one after another)."""
-    table = BYTES_PER_PIXEL[mode]
-    return max(presets, key=lambda p: table.get(p or DEFAULT_PRESET, table[DEFAULT_PRESET]))
+    return max(presets, key=lambda p: _per_pixel(mode, p))
 
 
 def estimate_bytes(mode: str, preset: str | None, batch: int, tile: int, channels: int) -> int:
     """Memory of one step: activations plus the input batch (float32, a few copies)."""
-    per_pixel = BYTES_PER_PIXEL[mode].get(preset or DEFAULT_PRESET, BYTES_PER_PIXEL[mode][DEFAULT_PRESET])
-    return int(batch * tile * tile * (per_pixel + 4 * 3 * max(1, channels)))
+    return int(batch * tile * tile * (_per_pixel(mode, preset) + 4 * 3 * max(1, channels)))
 
 
 def available_memory(device: str) -> tuple[int | None, str]:
@@ -77,10 +77,6 @@ def available_memory(device: str) -> tuple[int | None, str]:
         return None, "RAM"
 
 
-def _fits(mode: str, preset: str | None, batch: int, tile: int, channels: int, free: int) -> bool:
-    return estimate_bytes(mode, preset, batch, tile, channels) <= free
-
-
 def largest_fitting(mode: str, preset: str | None, batch: int, tile: int, channels: int, free: int,
                     step: int) -> tuple[int, int]:
     """(largest batch below ``batch`` at ``tile``, largest tile below ``tile``, a multiple of ``step``, at
@@ -92,9 +88,9 @@ def largest_fitting(mode: str, preset: str | None, batch: int, tile: int, channe
     edge = math.isqrt(free // per_pixel) if per_pixel > 0 else tile
     best_tile = min((edge // step) * step, ((tile - 1) // step) * step)
     # integer rounding of the estimate: step back until the figures really fit (at most a step or two)
-    while best_batch > 0 and not _fits(mode, preset, best_batch, tile, channels, free):
+    while best_batch > 0 and estimate_bytes(mode, preset, best_batch, tile, channels) > free:
         best_batch -= 1
-    while best_tile > 0 and not _fits(mode, preset, batch, best_tile, channels, free):
+    while best_tile > 0 and estimate_bytes(mode, preset, batch, best_tile, channels) > free:
         best_tile -= step
     return max(0, int(best_batch)), max(0, int(best_tile))
 
@@ -104,9 +100,9 @@ def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels:
     """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``, naming the largest
     batch at this tile and the largest tile (a multiple of ``step``) at this batch that fit."""
     free, where = available_memory(device)
-    if free is None or _fits(mode, preset, batch, tile, channels, free):
-        return
     need = estimate_bytes(mode, preset, batch, tile, channels)
+    if free is None or need <= free:
+        return
     best_batch, best_tile = largest_fitting(mode, preset, batch, tile, channels, free, step)
     options = [f"{flag} {value}" for flag, value in ((batch_flag, best_batch), (tile_flag, best_tile)) if value]
     hint = (" or ".join(options) + " fits") if options else f"even {tile_flag} {step} with {batch_flag} 1 does not fit"
@@ -125,8 +121,7 @@ def cover_tile(region_width: int, region_height: int, trained_tile: int, step: i
 
 def check_segment_tile(tile: int, region_width: int, region_height: int, trained_tile: int, step: int,
                        callback: Callback, warnings: list[str]) -> int:
-    """The tile to segment with: a tile far larger than the region only pads, so it is cut to what covers it
-    (:func:`cover_tile`); says so."""
+    """The tile to segment with: one larger than the region only pads, so it is cut to :func:`cover_tile` (said)."""
     cover = cover_tile(region_width, region_height, trained_tile, step)
     if tile <= cover:
         return tile
@@ -159,10 +154,9 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
 
 
 def check_graph_memory(batch: int, bands: int, classes: int, tile: int, model: str, fix: str) -> None:
-    """ResourceError, before anything is allocated, when one batch of the graph ``model`` cannot fit in RAM:
-    ``batch`` tiles of ``tile`` px with ``bands`` bands in and ``classes`` channels out, float32, each taken twice
-    (the layout's transpose, the softmax and the blend copy them). ``fix``: what to change (the flag, or the
-    description key, that set the size)."""
+    """ResourceError, before anything is allocated, when one batch of the graph ``model`` cannot fit in RAM: its
+    float32 inputs and outputs, each taken twice (the layout's transpose, the softmax and the blend copy them).
+    ``fix``: what to change (the flag, or the description key, that set the size)."""
     need = 2 * 4 * int(batch) * (int(bands) + int(classes)) * int(tile) ** 2
     free, where = available_memory("cpu")
     if free is None or need <= free:

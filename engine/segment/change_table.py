@@ -20,8 +20,8 @@ from ..data.ground import map_units_per_metre
 from ..data.labels import NO_CHANGE, transition_of
 from ..data.raster import grid_of, open_raster
 from ..io.atomic import write_text_atomic
+from ..io.formats import csv_text
 from ..io.prediction_tags import class_names_of
-from ..io.tables import csv_text
 
 BLOCK_ROWS = 1024
 HEADER = ("class", "name", "from", "to", "pixels", "hectares")

@@ -29,8 +29,7 @@ from ..errors import ConfigError, DataError, mention
 from ..io.atomic import write_text_atomic
 from ..io.prediction_tags import class_names_of, prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, raster_sidecars
-from ..io.styles import qml_path_for, qml_text, set_palette
-from ..io.writers import GeoTiffStreamWriter, class_raster_type
+from ..io.writers import GeoTiffStreamWriter, class_raster_type, qml_path_for, qml_text, set_palette
 from .change_table import ChangeRow, change_rows, hectares_per_pixel, write_change_table
 
 # distinct colours for the kinds of change (ColorBrewer's Paired and Set1, strong ones first)

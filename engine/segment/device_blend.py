@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..runtime.environment import require
-from ..runtime.transfer import to_host
+from ..runtime.prefetch import to_host
 from .tiling import RowBandAccumulator
 
 

@@ -10,7 +10,7 @@
                                                                                      waits for the rows' copy)
 
 The accumulator only holds one tile height of rows, so memory is bounded by tile size x scene width. On a GPU
-the main thread never waits for the device (``engine.runtime.transfer``): it queues copies and kernels, and runs ahead
+the main thread never waits for the device (``engine.runtime.prefetch``): it queues copies and kernels, and runs ahead
 of the GPU by at most the write queue's rows.
 """
 
@@ -28,7 +28,7 @@ import numpy as np
 from ..callbacks import Callback, Stage
 from ..io import locations
 from ..runtime.environment import require
-from ..runtime.transfer import to_device
+from ..runtime.prefetch import to_device
 from .plan import SegmentPlan
 from .reader import TileReader, default_readers, vision_on_device
 from .sinks import RowSink

@@ -20,7 +20,7 @@ from ..callbacks import Callback
 from ..models.change.first_dates import FirstDateFeatures
 from ..runtime.cores import follow_torch_threads
 from ..runtime.environment import require
-from ..runtime.transfer import to_device
+from ..runtime.prefetch import to_device
 from .members import Member
 from .tta import TtaEnsemble
 

@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..runtime.environment import process_cores, require
-from ..runtime.prefetch import Prefetcher
-from ..runtime.transfer import to_device
+from ..runtime.prefetch import Prefetcher, to_device
 from .plan import SegmentPlan
 from .prepare import prepare_tile, source_window
 from .reader_pool import processes_available, shared_pool

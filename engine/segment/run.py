@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
-from ..io.locks import output_locks
+from ..io.atomic import output_locks
 from ..io.safety import make_folders, remove_empty_folders
 from .backend import make_predictor
 from .members import Member

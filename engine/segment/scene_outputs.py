@@ -15,7 +15,7 @@ from typing import Any
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..errors import mention
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, Paths, raster_sidecars
-from ..io.styles import qml_path_for
+from ..io.writers import qml_path_for
 
 
 @dataclass(frozen=True)

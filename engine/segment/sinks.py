@@ -36,7 +36,6 @@ from ..io.atomic import (
 from ..io.digest import file_sha256
 from ..io.polygons import FeatureTags, write_polygons
 from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, prediction_tags
-from ..io.styles import confidence_qml_text, qml_path_for, qml_text, set_palette
 from ..io.writers import (
     PROBABILITY_NODATA_UINT8,
     PROBABILITY_SCALE_UINT8,
@@ -44,9 +43,13 @@ from ..io.writers import (
     GeoTiffStreamWriter,
     class_raster_type,
     commit_file,
+    confidence_qml_text,
+    qml_path_for,
+    qml_text,
     remove_quietly,
+    set_palette,
 )
-from ..runtime.transfer import Ready
+from ..runtime.prefetch import Ready
 from .change_table import add_counts, transition_fields
 from .plan import SegmentPlan
 from .scene_outputs import SceneOutputs

@@ -17,7 +17,7 @@ from ..callbacks import Callback
 from ..config.polygons import PolygonsConfig, chosen_polygon_classes, class_rules
 from ..config.values import fill_class_colors
 from ..errors import DataError, mention
-from ..io.locks import output_locks
+from ..io.atomic import output_locks
 from ..io.polygons import FeatureTags, polygonize
 from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, class_names_of, read_prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, check_writable

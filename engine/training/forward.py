@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..callbacks import Callback, Stage
-from ..runtime.distributed import DistContext
-from ..runtime.environment import require
+from ..runtime.environment import DistContext, require
 from .metrics import ConfusionMatrix, logits_to_prediction
 from .step_setup import StepSetup
 

@@ -17,7 +17,7 @@ from typing import Any
 from ..bundle.schema import BundleMetadata
 from ..config import TrainConfig
 from ..errors import ConfigError, OutputError, mention
-from ..io.background import BackgroundWrite
+from ..io.atomic import BackgroundWrite
 from ..io.safety import Files, Paths, as_paths, every_file
 from ..runtime.environment import require
 from .checkpoint import RESUME, capture_rng_state, checkpoint_path, detached_copy, save_checkpoint

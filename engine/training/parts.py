@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from ..callbacks import Callback
 from ..data.metadata import DataMetadata
-from ..runtime.distributed import DistContext
+from ..runtime.environment import DistContext
 from .forward import Forward
 from .step_setup import LRSchedule
 

@@ -19,7 +19,7 @@ from ..bundle.describe import format_value
 from ..bundle.schema import BundleMetadata
 from ..data.band_names import RgbChoice, pick_rgb
 from ..io.atomic import write_bytes_atomic
-from ..io.tables import dict_csv_text, json_safe
+from ..io.formats import dict_csv_text, json_safe
 from ..io.writers import hex_to_rgb
 
 IGNORE_COLOR = (0.5, 0.5, 0.5)

@@ -20,11 +20,10 @@ from typing import Any, Callable
 from ..callbacks import Callback, QuietCallback, stage_line
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..errors import CanceledError, ConfigError, mention
-from ..io.locks import output_locks
+from ..io.atomic import output_locks
 from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
-from ..runtime.distributed import DistContext, setup_distributed
-from ..runtime.environment import require, resolve_device
+from ..runtime.environment import DistContext, require, resolve_device, setup_distributed
 from .checkpoint import checkpoint_path, seed_everything
 from .forward import Forward, validate
 from .metrics import number, selection_score

@@ -11,7 +11,7 @@ import torch
 from engine.callbacks import Callback
 from engine.config import DataConfig, TrainConfig
 from engine.models import AutoModelConfig, build_model
-from engine.runtime.distributed import DistContext
+from engine.runtime.environment import DistContext
 from engine.training.auto import choose_settings
 from engine.training.cached import CachedNet, CachedTiles, compute_store
 from engine.training.parts import Place

@@ -15,8 +15,7 @@ from engine.config import EvaluateConfig
 from engine.errors import AlignmentError, DataError
 from engine.evaluate import RunLengthEncoder, evaluate
 from engine.io.prediction_tags import prediction_tags
-from engine.io.styles import set_palette
-from engine.io.writers import GeoTiffStreamWriter
+from engine.io.writers import GeoTiffStreamWriter, set_palette
 from tests.helpers import RecordingCallback
 
 

@@ -15,8 +15,7 @@ from rasterio.transform import from_origin
 from engine.cli.main import main
 from engine.config import BulkConfig, SegmentConfig
 from engine.errors import ConfigError
-from engine.io.read_files import files_read
-from engine.io.safety import check_outputs, raster_sidecars
+from engine.io.safety import check_outputs, files_read, raster_sidecars
 from engine.segment.bulk.scenes import discover_scenes
 from engine.segment.scene_outputs import segment_files
 

@@ -15,8 +15,7 @@ from rasterio.transform import from_origin
 from engine.errors import DataError
 from engine.io.polygons import ClassRule, polygonize
 from engine.io.safety import check_writable
-from engine.io.styles import qml_path_for, qml_text, set_palette
-from engine.io.writers import GeoTiffStreamWriter
+from engine.io.writers import GeoTiffStreamWriter, qml_path_for, qml_text, set_palette
 
 gdal.UseExceptions()
 NAMES = ["background", "building", "road & <path>"]

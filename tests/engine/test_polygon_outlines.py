@@ -16,7 +16,7 @@ from engine.config.polygons import class_rules, default_transparent, transparent
 from engine.errors import ConfigError, DataError
 from engine.io import outlines
 from engine.io.polygons import ClassRule, polygonize
-from engine.io.styles import set_palette
+from engine.io.writers import set_palette
 from engine.segment.vectorize import polygonize_raster
 
 gdal.UseExceptions()

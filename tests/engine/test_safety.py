@@ -116,7 +116,7 @@ def test_a_stale_lock_note_is_replaced_whole_and_a_held_lock_refuses(tmp_path):
     import os
 
     from engine.errors import OutputLockedError
-    from engine.io.locks import lock_path, output_lock
+    from engine.io.atomic import lock_path, output_lock
 
     out = tmp_path / "classes.tif"
     lock_path(out).write_text("pid 99999999 on a-machine-with-a-very-long-host-name-that-died-long-ago")

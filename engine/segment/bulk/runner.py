@@ -21,8 +21,7 @@ from ...callbacks import Callback
 from ...config import BulkConfig, SegmentConfig
 from ...errors import ConfigError, DataError, mention
 from ...io.safety import check_creatable, check_destination
-from ...runtime.distributed import setup_distributed
-from ...runtime.environment import resolve_device_lazily
+from ...runtime.environment import resolve_device_lazily, setup_distributed
 from ..members import Member, check_members, model_defaults, say_assumptions
 from ..predictor import Predictor
 from .resume import recorded_outputs, run_fingerprint

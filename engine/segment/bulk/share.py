@@ -21,7 +21,7 @@ from ...config import BulkConfig, SegmentConfig
 from ...errors import CanceledError, DualStreamError, command
 from ...io.atomic import write_text_atomic
 from ...models.change.first_dates import tally
-from ...runtime.distributed import DistContext
+from ...runtime.environment import DistContext
 from ...runtime.prefetch import loop_threads
 from ..backend import make_predictor
 from ..members import Member, requested_tile

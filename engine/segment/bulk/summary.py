@@ -26,10 +26,10 @@ from ...config.output_kinds import OUTPUT_KINDS
 from ...errors import render
 from ...imagery.door import web_source
 from ...io.atomic import write_text_atomic
+from ...io.formats import dict_csv_text
 from ...io.geopackage import create_layer, new_geopackage
 from ...io.locations import is_web_description
 from ...io.polygons import fields
-from ...io.tables import dict_csv_text
 from ...io.writers import gdal_errors, writing
 from ...runtime.environment import require
 from .scenes import MARKER_FOLDER, RUN_LAYER
