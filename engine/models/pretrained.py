@@ -1,5 +1,5 @@
-"""SegFormer (MiT) vision encoders: built from sizes, or loaded from a checkpoint and adapted to Cv bands, and run
-stage by stage when a family fuses between stages (CMX); with the checkpoint helpers the named encoders share.
+"""SegFormer (MiT) vision encoders, built from sizes or loaded from a checkpoint and adapted to Cv bands (CMX runs
+their ``stages`` one by one); with the checkpoint helpers the named encoders share.
 
 A pretrained source may be
 - a local ``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation``
@@ -47,19 +47,11 @@ def build_segformer(sizes: dict[str, list[int]], num_channels: int, drop_path: f
     """A randomly initialised ``SegformerModel``: a 4-stage encoder at strides 4/8/16/32 with the given sizes."""
     transformers = require("transformers")
     return transformers.SegformerModel(transformers.SegformerConfig(
-        num_channels=num_channels,
-        num_encoder_blocks=4,
-        hidden_sizes=list(sizes["hidden_sizes"]),
-        depths=list(sizes["depths"]),
-        num_attention_heads=list(sizes["num_attention_heads"]),
-        sr_ratios=list(sizes.get("sr_ratios", [8, 4, 2, 1])),
-        mlp_ratios=list(sizes.get("mlp_ratios", [4, 4, 4, 4])),
-        patch_sizes=[7, 3, 3, 3],
-        strides=[4, 2, 2, 2],
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        drop_path_rate=drop_path,
-    ))
+        num_channels=num_channels, num_encoder_blocks=4, hidden_sizes=list(sizes["hidden_sizes"]),
+        depths=list(sizes["depths"]), num_attention_heads=list(sizes["num_attention_heads"]),
+        sr_ratios=list(sizes.get("sr_ratios", [8, 4, 2, 1])), mlp_ratios=list(sizes.get("mlp_ratios", [4, 4, 4, 4])),
+        patch_sizes=[7, 3, 3, 3], strides=[4, 2, 2, 2], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        drop_path_rate=drop_path))
 
 
 def encoder_sizes(config: Any) -> dict[str, list[int]]:
@@ -68,14 +60,8 @@ def encoder_sizes(config: Any) -> dict[str, list[int]]:
 
 
 def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
-    """(parent module, conv) of the first patch embedding, for transformers 4.x and 5.x layouts."""
-    if hasattr(model, "stages"):  # transformers >= 5: stages[0].patch_embeddings.proj
-        parent = model.stages[0].patch_embeddings
-    elif hasattr(model, "encoder"):  # transformers 4.x: encoder.patch_embeddings[0].proj
-        parent = model.encoder.patch_embeddings[0]
-    else:
-        raise ModelError(f"{type(model).__name__} has no SegFormer patch embeddings; this transformers version "
-                         f"is not supported. Install transformers 4.40+ or 5.x.")
+    """(parent module, conv) of the first patch embedding (transformers 5: ``stages[0].patch_embeddings.proj``)."""
+    parent = model.stages[0].patch_embeddings
     return parent, parent.proj
 
 
@@ -166,12 +152,8 @@ def _check_folder(folder: Path, source: str) -> None:
 
 def load_segformer(source: str, drop_path: float = 0.1,
                    log: Callable[[str], None] | None = None) -> tuple[nn.Module, str]:
-    """Load a pretrained ``SegformerModel`` with its own config from ``source`` (a folder or a hub id). Returns
-    (model, resolved source).
-
-    Raises ModelError naming the source and the fix for anything that is not a SegFormer checkpoint, a
-    missing folder, or a hub id that cannot be fetched (offline).
-    """
+    """(pretrained ``SegformerModel`` with its own config, resolved source) from a folder or a hub id; ModelError
+    naming the source and the fix for a non-SegFormer checkpoint, a missing folder or a hub id not fetched."""
     transformers = require("transformers")
     log = log or logger.info
     folder, where = local_checkpoint(source, log)
@@ -242,11 +224,8 @@ def quiet_transformers() -> Iterator[None]:
 def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretrained: str | None,
              log: Callable[[str], None], what: str = "vision",
              preset: str = "") -> tuple[nn.Module, dict[str, list[int]], str | None]:
-    """A SegformerModel for ``channels`` bands. Returns (model, its sizes, pretrained source or None).
-
-    With ``pretrained`` the checkpoint's own sizes win over ``sizes`` (said in the log); without it the encoder
-    is randomly initialised, also said in the log.
-    """
+    """(SegformerModel for ``channels`` bands, its sizes, pretrained source or None); a checkpoint's own sizes win
+    over ``sizes``, said in the log, as random initialisation is."""
     source = pretrained_source(pretrained, preset)
     if not source.loads:
         log(source.random_line(what))
@@ -262,11 +241,8 @@ def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretr
 
 
 def config_mit(config: Any, log: Callable[[str], None]) -> tuple[nn.Module, Any, str | None]:
-    """The vision MiT of a family config with MiT presets and a ``vision_encoder`` sizes override.
-
-    Returns (encoder, the config with ``vision_encoder`` set when a checkpoint fixed other sizes than the
-    preset's, pretrained source or None), so that a bundle rebuilds exactly what was trained.
-    """
+    """(vision MiT of a family config with MiT presets, the config with ``vision_encoder`` set where a checkpoint
+    fixed other sizes than the preset's so a bundle rebuilds exactly, pretrained source or None)."""
     preset = config.preset_settings()
     sizes = preset.encoder_sizes()
     sizes.update(config.vision_encoder or {})
@@ -281,14 +257,3 @@ def mit_features(model: nn.Module, pixels: torch.Tensor) -> list[torch.Tensor]:
     """The four maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32, in the pixels' memory format (:func:`in_layout_of`)."""
     return [in_layout_of(m, pixels) for m in model(pixel_values=pixels, output_hidden_states=True).hidden_states]
 
-
-def mit_stage(model: nn.Module, index: int, x: torch.Tensor) -> torch.Tensor:
-    """Run stage ``index`` alone: (B, C_in, h, w) -> (B, C_index, h/s, w/s). transformers 5.x and 4.x layouts."""
-    if hasattr(model, "stages"):  # transformers >= 5
-        return model.stages[index](x)
-    encoder = model.encoder  # transformers 4.x: parallel lists of patch embeddings, blocks and norms
-    tokens, height, width = encoder.patch_embeddings[index](x)
-    for block in encoder.block[index]:
-        tokens = block(tokens, height, width)[0]
-    tokens = encoder.layer_norm[index](tokens)
-    return tokens.reshape(x.shape[0], height, width, -1).permute(0, 3, 1, 2).contiguous()

@@ -15,7 +15,7 @@ from ...callbacks import Callback
 from ..blocks import GroupNorm, in_layout_of
 from ..fusion import FeatureFusion, FeatureRectify
 from ..modeling_utils import SegmentationModel
-from ..pretrained import config_mit, encoder_sizes, make_mit, mit_features, mit_stage
+from ..pretrained import config_mit, encoder_sizes, make_mit, mit_features
 from .configuration_cmx import CMXConfig
 
 
@@ -73,8 +73,8 @@ class CMXModel(SegmentationModel):
                 aux = F.interpolate(aux, size=vision.shape[-2:], mode="bilinear", align_corners=False)
             vis, x, features = vision, aux, []
             for stage in range(4):
-                vis = in_layout_of(mit_stage(self.vision_encoder, stage, vis), vision)  # (B, C_i, H/s, W/s)
-                x = in_layout_of(mit_stage(self.x_encoder, stage, x), vision)
+                vis = in_layout_of(self.vision_encoder.stages[stage](vis), vision)  # (B, C_i, H/s, W/s)
+                x = in_layout_of(self.x_encoder.stages[stage](x), vision)
                 vis, x = self.rectify[stage](vis, x)
                 features.append(self.fuse[stage](vis, x))
         logits = self.decoder(features)  # (B, classes, H/4, W/4)
