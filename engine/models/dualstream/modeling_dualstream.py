@@ -138,8 +138,8 @@ class DualStreamModel(SegmentationModel):
             self.aux_encoder = AuxConvNeXtEncoder(config.aux_channels, channels, blocks=preset.aux_blocks,
                                                   drop_path=config.drop_path)
             self.fusion = nn.ModuleList(
-                [GatedFiLMFusion(c, c, drop_path=config.drop_path) for c in channels[:2]]
-                + [CrossAttentionFusion(c, c, preset.fusion_heads, drop_path=config.drop_path) for c in channels[2:]])
+                [GatedFiLMFusion(c, drop_path=config.drop_path) for c in channels[:2]]
+                + [CrossAttentionFusion(c, preset.fusion_heads, drop_path=config.drop_path) for c in channels[2:]])
         self.decoder = DualStreamDecoder(channels, config.num_classes, preset, config.dropout, config.drop_path)
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:
