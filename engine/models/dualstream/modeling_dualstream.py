@@ -19,7 +19,7 @@ from torch import nn
 
 from ...callbacks import Callback
 from ..blocks import ASPP, ConvNormAct, Downsample, GatedSkipStage, UpConv, convnext_stage
-from ..encoders.backbone import Encoder
+from ..encoders.backbone import config_encoder
 from ..fusion import CrossAttentionFusion, GatedFiLMFusion
 from ..modeling_utils import SegmentationModel
 from ..pretrained import config_mit, encoder_sizes, mit_features
@@ -120,11 +120,8 @@ class DualStreamModel(SegmentationModel):
         preset = config.preset_settings()
         self.named = bool(config.encoder)
         if config.encoder:  # a named encoder (Prithvi, DINOv3, ...) as the vision stream: four maps, any widths
-            self.vision_encoder = Encoder(config.encoder, config.vision_channels, config.pretrained, config.drop_path,
-                                          callback.info, architecture=config.encoder_config)
+            self.vision_encoder, self.config = config_encoder(config, config.vision_channels, callback.info)
             self.pretrained_source = self.vision_encoder.source
-            if self.vision_encoder.architecture != config.encoder_config:
-                self.config = config.replace(encoder_config=self.vision_encoder.architecture)
             channels = list(self.vision_encoder.channels)
         else:
             self.vision_encoder, self.config, self.pretrained_source = config_mit(config, callback.info)

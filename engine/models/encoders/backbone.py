@@ -28,11 +28,10 @@ from .catalog import ENCODERS, EncoderSpec
 from .prithvi import PrithviViT, load_release, release_file
 from .weights import PretrainedSource, pretrained_source
 
-_CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin": "SwinConfig",
-                 "dinov3_convnext": "DINOv3ConvNextConfig", "dinov3_vit": "DINOv3ViTConfig"}
-# The concrete classes, not AutoBackbone.from_pretrained: that one asks the hub whether a local path is a repo.
-_BACKBONE_CLASS = {"resnet": "ResNetBackbone", "convnext": "ConvNextBackbone", "swin": "SwinBackbone",
-                   "dinov3_convnext": "DINOv3ConvNextBackbone", "dinov3_vit": "DINOv3ViTBackbone"}
+# kind -> transformers' <Name>Config and <Name>Backbone; the concrete classes, not AutoBackbone.from_pretrained,
+# which asks the hub whether a local path is a repo
+_CLASS_NAME = {"resnet": "ResNet", "convnext": "ConvNext", "swin": "Swin", "dinov3_convnext": "DINOv3ConvNext",
+               "dinov3_vit": "DINOv3ViT"}
 NECK_WIDTHS = (64, 128, 256, 512)  # a ViT's four maps narrowed to ResNet-18's widths at strides 4/8/16/32
 
 
@@ -47,8 +46,8 @@ def out_features(stage_names: list[str]) -> list[str]:
 
 def _build_backbone(spec: EncoderSpec, channels: int, drop_path: float) -> nn.Module:
     transformers = require("transformers")
-    extra = {"drop_path_rate": drop_path} if spec.kind in ("convnext", "swin", "dinov3_convnext", "dinov3_vit") else {}
-    config = getattr(transformers, _CONFIG_CLASS[spec.kind])(num_channels=channels, **spec.sizes, **extra)
+    extra = {"drop_path_rate": drop_path} if spec.kind != "resnet" else {}  # ResNet has no stochastic depth
+    config = getattr(transformers, f"{_CLASS_NAME[spec.kind]}Config")(num_channels=channels, **spec.sizes, **extra)
     config.out_features = out_features(config.stage_names)
     return transformers.AutoBackbone.from_config(config)
 
@@ -65,7 +64,7 @@ def _backbone_class(model_type: str, spec: EncoderSpec, source: str) -> Any:
                              f"backbone class for; pass a backbone model (e.g. facebook/dinov3-convnext-tiny-"
                              f"pretrain-lvd1689m, microsoft/resnet-50).")
         return getattr(transformers, name)
-    return getattr(transformers, _BACKBONE_CLASS[spec.kind])
+    return getattr(transformers, f"{_CLASS_NAME[spec.kind]}Backbone")
 
 
 def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str], None],
@@ -202,6 +201,16 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.pyramid(self.features(x), (int(x.shape[-2]), int(x.shape[-1])))
+
+
+def config_encoder(config: Any, channels: int, log: Callable[[str], None]) -> tuple[Encoder, Any]:
+    """(a family config's named encoder for ``channels`` bands, the config with ``encoder_config`` set to what a
+    checkpoint fixed, so a bundle rebuilds it without the checkpoint), as ``pretrained.config_mit`` for MiT."""
+    encoder = Encoder(config.encoder_name, channels, config.pretrained, config.drop_path, log,
+                      architecture=config.encoder_config)
+    if encoder.architecture != config.encoder_config:
+        config = config.replace(encoder_config=encoder.architecture)
+    return encoder, config
 
 
 def _architecture(backbone: nn.Module) -> dict[str, Any]:
