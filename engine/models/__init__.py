@@ -46,9 +46,8 @@ def describe_models() -> list[dict[str, Any]]:
 
 
 def build_model(name: str, callback: Callback | None = None, **settings: Any) -> Any:
-    """Build family ``name``: ``build_model("cmx", preset="b0", vision_channels=3, aux_channels=1, num_classes=2)``.
-
-    ``model.config`` is the resulting family config (with anything a pretrained checkpoint fixed filled in).
+    """Build family ``name``: ``build_model("cmx", preset="b0", vision_channels=3, aux_channels=1, num_classes=2)``;
+    ``model.config`` is its config with anything a pretrained checkpoint fixed filled in.
 
     Raises:
         KeyError: ``name`` is not registered (the message lists the valid names).
