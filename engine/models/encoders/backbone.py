@@ -118,8 +118,7 @@ class Encoder(nn.Module):
     """
 
     def __init__(self, name: str, in_channels: int, pretrained: str | None = None, drop_path: float = 0.0,
-                 log: Callable[[str], None] | None = None, role: str = "vision",
-                 architecture: dict[str, Any] | None = None):
+                 log: Callable[[str], None] | None = None, architecture: dict[str, Any] | None = None):
         super().__init__()
         log = log or (lambda message: None)
         if name not in ENCODERS:
@@ -131,7 +130,7 @@ class Encoder(nn.Module):
         self.architecture = architecture  # what a checkpoint fixed (None: the catalog's sizes)
         if spec.kind == "mit":
             self.backbone, sizes, self.source = checkpoints.make_mit(dict(spec.sizes), in_channels, drop_path,
-                                                                     pretrained, log, what=role, preset=name)
+                                                                     pretrained, log, preset=name)
             self.channels = list(sizes["hidden_sizes"])  # at strides 4, 8, 16, 32
             return
         source = pretrained_source(pretrained, name)
@@ -141,7 +140,7 @@ class Encoder(nn.Module):
                              "lvd1689m).")
         if source.loads:
             self.backbone, self.source, adapted = self._pretrained(spec, source, in_channels, drop_path, log)
-            log(f"Loaded pretrained {role} encoder weights ({name}) from {self.source}; {adapted}.")
+            log(f"Loaded pretrained vision encoder weights ({name}) from {self.source}; {adapted}.")
             if spec.foundation:
                 self.architecture = _architecture(self.backbone)
         elif architecture:
@@ -150,7 +149,7 @@ class Encoder(nn.Module):
             own = OWN_BACKBONES.get(spec.kind)
             self.backbone = (own.build(in_channels, drop_path=drop_path, **spec.sizes) if own
                              else _build_backbone(spec, in_channels, drop_path))
-            log(source.random_line(role))
+            log(source.random_line())
         self.channels = [int(c) for c in self.backbone.channels]
         if len(set(self._strides(in_channels))) == 1:  # one stride (a ViT): narrow its maps to a CNN's widths,
             widths = [min(c, w) for c, w in zip(self.channels, NECK_WIDTHS)]  # so the decoder costs as on a ResNet
