@@ -1,11 +1,7 @@
-"""What a model expects, whatever made it: one answer for a model trained here, an imported ONNX model (Deepness's
-among them) and a ready model (an imported one fetched by name).
-
-A model trained here records its bands, value range, pixel size and CRS in the bundle's data section; a model made
-elsewhere has what its import recorded (its maker's band names, value range, resolution in metres, overlap,
-border). :func:`model_view` reads both into one :class:`ModelView`, so no caller looks in two places. The pixel size
-a model was trained at, in metres on the ground, is :meth:`Resolution.metres` (a geographic CRS's degrees and
-Mercator's map units converted at the training scenes' latitude by the one ground rule, :mod:`engine.data.ground`).
+"""What a model expects, whatever made it (trained here, an imported ONNX model, a ready model): :func:`model_view`
+reads the bundle's data section and what an import recorded (its maker's band names, value range, resolution in
+metres, overlap, border) into one :class:`ModelView`, so no caller looks in two places. Pixel sizes in metres on the
+ground follow the one ground rule (:mod:`engine.data.ground`), at the training scenes' latitude.
 """
 
 from __future__ import annotations
@@ -63,8 +59,7 @@ class ModelView:
     takes_date_and_place: bool = False
 
     def pixel_size_metres(self, latitude: float | None = None) -> float | None:
-        """The pixel size the model was trained at (or made for), in metres on the ground (:meth:`Resolution.metres`:
-        at the training latitude, else at ``latitude``)."""
+        """The pixel size the model was trained at (or made for), in metres (:meth:`Resolution.metres`)."""
         return None if self.resolution is None else self.resolution.metres(latitude)
 
 
@@ -80,8 +75,8 @@ def resolution_of(data: DataMetadata) -> Resolution | None:
 
 
 def model_view(data: DataMetadata, model: Any = None) -> ModelView:
-    """What the model with data section ``data`` (and model section ``model``, for its threshold and its encoder's
-    date-and-place input) expects."""
+    """What the model of data section ``data`` expects (``model``: its model section, for the threshold and the
+    date-and-place input)."""
     record = import_record(data)
     names = data.band_names or record.get("band_names")
     names = [str(n) for n in names] if names and len(names) == data.vision_bands else None
