@@ -145,14 +145,10 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
                                           else "values are classes"))
     lines.append("  " + _trained_line(meta))
     if meta.parent:
-        lines.append("  " + parent_line(meta.parent))
+        parent = meta.parent
+        lines.append(f"  fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
+                     f"{parent.get('family')} {parent.get('preset')})")
     return [printable(line) for line in lines]  # names from the file never drive a terminal or a log
-
-
-def parent_line(parent: dict[str, Any]) -> str:
-    """The bundle a model was fine-tuned from, by name and digest."""
-    return (f"fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
-            f"{parent.get('family')} {parent.get('preset')})")
 
 
 def _trained_line(meta: BundleMetadata) -> str:

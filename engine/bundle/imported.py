@@ -332,13 +332,6 @@ def description_values(path: str | os.PathLike, what: str = "The model descripti
     return values
 
 
-def read_sidecar(path: Path, base: ImportedDescription | None, session: Any) -> ImportedDescription:
-    """The description in sidecar ``path`` (over ``base``, e.g. what Deepness's metadata says) of the graph open
-    in ``session``."""
-    values = description_values(path)
-    return description_from(values, base, Origin(path.name), graph_bands(session, values))
-
-
 def graph_bands(session: Any, values: dict[str, Any]) -> int | None:
     """The band count a graph's input fixes, on the channel axis of the layout ``values`` give (None: dynamic)."""
     shape = session.get_inputs()[0].shape

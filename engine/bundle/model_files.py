@@ -25,13 +25,13 @@ from .imported import (
     ImportedDescription,
     check_imported_bundle,
     description_from,
+    description_values,
     graph_bands,
     graph_facts,
     graph_info,
     imported_metadata,
     is_imported,
     read_graph_file,
-    read_sidecar,
     sidecar_of,
     write_imported_bundle,
 )
@@ -62,8 +62,9 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
         props = dict(runner.get_modelmeta().custom_metadata_map)
         base = deepness_description(runner, source) if has_deepness_metadata(props) else None
         sidecar = sidecar_of(source) if ONNX.matches(source) else None
-        if sidecar is not None:
-            base = read_sidecar(sidecar, base, runner)
+        if sidecar is not None:  # over what Deepness's metadata says
+            values = description_values(sidecar)
+            base = description_from(values, base, Origin(sidecar.name), graph_bands(runner, values))
             base.notes.append(f"description read from {sidecar.name}")
     if changes:
         base = description_from(changes, base, Origin("the description given", flags=names or {}),

@@ -106,13 +106,6 @@ def replace_input_conv(parent: nn.Module, attr: str, channels: int, what: str, u
     return f"{what} adapted from {old.in_channels} to {channels} input {unit} ({how})"
 
 
-def adapt_input_channels(model: nn.Module, channels: int) -> str:
-    """Rebuild the first patch-embedding conv of a SegFormer for ``channels`` inputs, ``config.num_channels`` too."""
-    said = replace_input_conv(first_patch_conv(model)[0], "proj", channels, "first patch-embedding conv")
-    model.config.num_channels = channels
-    return said
-
-
 def resolve_folder(folder: Path) -> Path:
     """The folder holding config.json: the folder itself or the newest snapshot of an HF cache repo folder."""
     if (folder / "config.json").is_file():
@@ -235,7 +228,8 @@ def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretr
     if loaded != sizes:
         log(f"The checkpoint's encoder sizes {loaded} override preset '{preset}' ({sizes}); the rest of the "
             f"model follows them.")
-    adapted = adapt_input_channels(model, channels)
+    adapted = replace_input_conv(first_patch_conv(model)[0], "proj", channels, "first patch-embedding conv")
+    model.config.num_channels = channels
     log(f"Loaded pretrained {what} weights from {where}; {adapted}.")
     return model, loaded, where
 
