@@ -1,10 +1,9 @@
 """A change model's two ONNX graphs run as one (onnxruntime, torch-free), and their inputs' and outputs' names.
 
-The encoder graph takes one date's normalised tile and gives its maps at strides 4, 8, 16, 32; the head graph takes
-every date's maps and gives the probabilities (the fusion and the decoder). A pair runs both dates through the
-encoder in one batch, then the head; with a :class:`~engine.models.change.first_dates.FirstDateFeatures` store, a
-first date already seen is not encoded again (a monitoring series). The export (``export/onnx_cache.py``) writes
-the graphs under these names and checks them through :meth:`DateGraphs.run`; the onnxruntime backend runs them.
+The encoder graph gives one date's maps at strides 4, 8, 16, 32; the head graph (fusion and decoder) every date's
+maps to probabilities. A pair runs both dates through the encoder in one batch, then the head; with a
+``FirstDateFeatures`` store a first date already seen is not encoded again. The export (``export/onnx_cache.py``)
+writes the graphs under these names and checks them through :meth:`DateGraphs.run`.
 """
 
 from __future__ import annotations
@@ -50,8 +49,7 @@ class DateGraphs:
         return self.encoder.run(encoder_outputs(), {ENCODER_INPUT: np.ascontiguousarray(images, np.float32)})
 
     def run(self, vision: np.ndarray, aux: np.ndarray | None = None, coords: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities (B, K, H, W) of ``vision`` (B, T*C, H, W), the dates stacked in time order: the first dates
-        the store does not hold and every later date through the encoder in one batch, then the head."""
+        """Probabilities (B, K, H, W) of ``vision`` (B, T*C, H, W), the dates stacked in time order."""
         batch = vision.shape[0]
         per = np.split(vision, self.dates, axis=1)  # (B, C, H, W) each
         if self.store is None:

@@ -1,9 +1,8 @@
 """First dates encoded once (torch-free): the store of their encoder maps, and when a model can use it.
 
-A monitoring series meets one first date with several later dates; its tiles are the same for every pair, so their
-encoder maps are too. Both backends keep them here, keyed by a digest of the first date's normalised tile: the torch
-model (``ChangeModel.share_first_dates``, maps as torch tensors) and the onnxruntime backend's encoder graph
-(``bundle/date_graphs.py``, maps as numpy arrays).
+A monitoring series meets one first date with several later dates, so its tiles' encoder maps are the same for
+every pair. Both backends keep them here, keyed by a digest of the normalised tile: torch tensors for the torch
+model (``ChangeModel.share_first_dates``), numpy arrays for the onnxruntime one (``bundle/date_graphs.py``).
 """
 
 from __future__ import annotations
@@ -64,8 +63,7 @@ class FirstDateFeatures:
         self.held += size
 
     def lookup(self, tiles: Sequence[Any]) -> tuple[list[bytes], list[list[Any] | None], list[int]]:
-        """For a batch's first-date tiles: their keys, the maps held for each (None where not), and the indices of
-        those to encode."""
+        """(keys, maps held or None, indices to encode) of a batch's first-date tiles."""
         keys = [self.key(t) for t in tiles]
         held = [self.get(k) for k in keys]
         return keys, held, [i for i, maps in enumerate(held) if maps is None]
