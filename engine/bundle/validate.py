@@ -184,26 +184,18 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
 
 
 def _shown(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value) if isinstance(value, (int, float)) else repr(value)
+    text = str(value) if isinstance(value, (int, float)) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def check_value(key: str, value: Any, origin: Origin, shown: Any = None) -> Any:
-    """``value`` of description key ``key`` checked (ConfigError naming the source and the value); ``shown``:
-    the value as the source wrote it, where the description converts it (Deepness's percent overlap)."""
-    rule = FIELDS.get(key)
-    if rule is None:
-        return value
-    try:
-        return rule(value)
-    except _Bad as exc:
-        raise ConfigError(f"{origin.name(key)} must be {exc}, got {_shown(value if shown is None else shown)}."
-                          ) from None
-
-
-def checked_values(values: Mapping[str, Any], origin: Origin, shown: Mapping[str, Any] | None = None
-                   ) -> dict[str, Any]:
-    """Every value of ``values`` (description keys; None: not given) checked by :func:`check_value`."""
-    return {key: check_value(key, value, origin, (shown or {}).get(key)) if value is not None else None
-            for key, value in values.items()}
-
+def checked_values(values: Mapping[str, Any], origin: Origin) -> dict[str, Any]:
+    """Every value of ``values`` (description keys; None: not given) checked by its rule in FIELDS (ConfigError
+    naming the source and the value)."""
+    out = {}
+    for key, value in values.items():
+        rule = FIELDS.get(key)
+        try:
+            out[key] = rule(value) if rule is not None and value is not None else value
+        except _Bad as exc:
+            raise ConfigError(f"{origin.name(key)} must be {exc}, got {_shown(value)}.") from None
+    return out
