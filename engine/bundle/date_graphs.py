@@ -58,15 +58,13 @@ class DateGraphs:
             keys, held, todo = self.store.lookup(list(per[0]))
         unseen = per[0] if len(todo) == batch else per[0][todo]  # no copy of a whole batch to index it
         maps = self.encode(np.concatenate([unseen, *per[1:]]))  # (len(todo) + (T-1)*B, C_i, h_i, w_i)
-        if len(todo) == batch:  # none held: the first dates' maps are the batch's first rows
-            first = [m[:batch] for m in maps]
-        else:
-            for i, b in enumerate(todo):
-                held[b] = [m[i] for m in maps]
-            first = [np.stack([held[b][s] for b in range(batch)]) for s in range(SCALES)]
-        if self.store is not None:
-            for i, b in enumerate(todo):
-                self.store.put(keys[b], [m[i] for m in maps])
+        for i, b in enumerate(todo):
+            held[b] = [m[i] for m in maps]
+            if self.store is not None:
+                self.store.put(keys[b], held[b])
+        # none held: the first dates' maps are the batch's first rows, no stacked copy
+        first = ([m[:batch] for m in maps] if len(todo) == batch
+                 else [np.stack([held[b][s] for b in range(batch)]) for s in range(SCALES)])
         start = len(todo)
         later = [[m[start + t * batch:start + (t + 1) * batch] for m in maps] for t in range(self.dates - 1)]
         given = zip(head_inputs(self.dates), (m for date in (first, *later) for m in date))
