@@ -1,11 +1,9 @@
 """Named encoders (``encoders.catalog``) as modules giving four maps at strides 4/8/16/32, for any band count.
 
-Each kind is built as the catalog says (SegFormer/MiT by ``models.pretrained``, Prithvi by ``encoders.prithvi``, the
-others as transformers backbones). Pretrained weights load from a local ``save_pretrained`` folder, an HF cache
-folder, a hub id or ``imagenet`` / ``release`` (the encoder's own weights, ``encoders.weights``), the last ones
-fetched once into the Hugging Face cache (``engine.models.hub``), strictly: a missing weight is an error,
-checkpoint tensors outside the backbone (a pooled-output norm, a head) are named in the log. The first conv is then
-adapted to the band count as for SegFormer (kernels kept, extra bands = their mean). Random init is said in the log.
+SegFormer/MiT is built by ``models.pretrained``, Prithvi by ``encoders.prithvi``, the others as transformers
+backbones. Pretrained weights (``encoders.weights`` reads the word) load strictly: a missing weight is an error,
+checkpoint tensors outside the backbone (a pooled-output norm, a head) are named in the log; the first conv is then
+adapted to the band count (kernels kept, extra bands = their mean).
 
 ``forward`` = ``pyramid(features(x))``: ``features`` is the backbone alone (what a frozen encoder's feature cache
 keeps), ``pyramid`` a trainable 1x1 neck (for single-stride ViTs) and the resampling to strides 4/8/16/32.
@@ -111,11 +109,8 @@ def _adapt_first_conv(model: nn.Module, channels: int) -> str:
 
 
 class Encoder(nn.Module):
-    """``encoder(x (B, C, H, W)) -> [f1, f2, f3, f4]`` at strides 4/8/16/32; ``channels`` = their widths.
-
-    ``backbone`` holds the (freezable, cacheable) pretrained part; ``neck`` (None for multi-scale backbones) the
-    trainable 1x1 convs that narrow a ViT's maps before they are resampled.
-    """
+    """``encoder(x (B, C, H, W)) -> [f1, f2, f3, f4]`` at strides 4/8/16/32; ``channels`` = their widths. ``backbone``
+    is the (freezable, cacheable) pretrained part; ``neck`` (None for multi-scale backbones) narrows a ViT's maps."""
 
     def __init__(self, name: str, in_channels: int, pretrained: str | None = None, drop_path: float = 0.0,
                  log: Callable[[str], None] | None = None, architecture: dict[str, Any] | None = None):
