@@ -1,10 +1,7 @@
-"""One check of a model description, wherever it comes from: Deepness's metadata in an ONNX file, a sidecar or
-``--description`` JSON file, the ``import`` command's flags, a ready-model catalogue entry, an imported bundle.
-
-Every value is checked for its type and range before anything is built from it (no list of a billion means, no
-tile allocated), and the error names where the value came from and the value itself: the file and its key
-(``m.json: `threshold` must be in (0, 1), got 7``) or the flag (``--scale must be finite, got inf``).
-:class:`Origin` says how a source names its keys; :func:`checked_values` checks a dict of description keys.
+"""One check of a model description, wherever it comes from (Deepness's metadata, a sidecar or ``--description``
+file, the ``import`` flags, a ready-model catalogue entry, an imported bundle): every value's type and range before
+anything is built from it (no list of a billion means), the error naming the source and the value
+(``m.json: `threshold` must be in (0, 1), got 7``, ``--scale must be finite, got inf``).
 """
 
 from __future__ import annotations
@@ -25,16 +22,11 @@ MAX_CLASSES = 65535  # a UInt16 class raster holds classes 0..65534, 65535 being
 
 @dataclass(frozen=True)
 class Origin:
-    """Where description values come from, and how a message names each key.
+    """Where description values come from, and how a message names each key."""
 
-    ``where``: the file (``m.json``, ``model.onnx (Deepness metadata)``, ``catalogue.json, model 2``);
-    ``flags``: keys given on the command line, by their flag (named alone, without ``where``);
-    ``keys``: the source's own name of a key where it differs (Deepness's ``tiles_size`` for ``tile_size``).
-    """
-
-    where: str
-    flags: Mapping[str, str] = field(default_factory=dict)
-    keys: Mapping[str, str] = field(default_factory=dict)
+    where: str  # the file: ``m.json``, ``model.onnx (Deepness metadata)``, ``catalogue.json, model 2``
+    flags: Mapping[str, str] = field(default_factory=dict)  # keys given by a flag, named by it alone
+    keys: Mapping[str, str] = field(default_factory=dict)  # the source's own names (Deepness's ``tiles_size``)
 
     def name(self, key: str) -> str:
         """The key as the user wrote it: its flag, else ``where: `key```."""

@@ -1,11 +1,9 @@
 """Fusion of a vision stream with a second (aux / X) stream.
 
 DualStream: FiLM + gate (stages 1-2) and cross-attention with vision queries and aux keys/values (stages 3-4).
-CMX (Zhang et al. 2023, arXiv 2203.04838): the Feature Rectify Module (FRM) corrects each stream with channel
-and spatial weights computed from both, the Feature Fusion Module (FFM) merges them with cross-path efficient
-attention and a channel embedding. Our own code after the paper and huaaaliu/RGBX_Semantic_Segmentation's
-``net_utils.py``; normalisation is GroupNorm(1) (batch-size independent, as elsewhere in this engine) where the
-reference used BatchNorm.
+CMX (Zhang et al. 2023, arXiv 2203.04838): the Feature Rectify Module (FRM) and the Feature Fusion Module (FFM),
+our own code after the paper and huaaaliu/RGBX_Semantic_Segmentation's ``net_utils.py``, with GroupNorm(1)
+(batch-size independent, as elsewhere in this engine) where the reference used BatchNorm.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """One download from a Hugging Face hub, watched: progress in words, stalls ended, failures told with the fix.
 
-The transfer runs in a worker thread (``engine.models.hub_resume`` fetches each file so that an interrupted run is
-continued by the next, then ``huggingface_hub`` lays out its cache: ``HF_ENDPOINT`` / ``HF_TOKEN`` honoured) while
-the calling thread reports its progress (a line at each tenth of the whole or every quarter of the stall time
-through ``callback.progress_line``, the log without a callback, and ``callback.progress`` under
-``Stage.DOWNLOAD``), says what the worker has to say, checks the callback's cancellation and ends a transfer under
-the rule of every network read (``engine.io.network``: under 1 KiB/s for ``DUALSTREAM_NETWORK_STALL_S`` seconds,
-60). Only the calling thread talks to the log and the callback, so a QGIS feedback object is used from its own
-thread. What a transfer given up (stalled, canceled, failed) leaves is the one policy of every download
-(``engine.io.network.KEEP_PARTIAL``): the bytes it had, continued by the next run.
+The transfer runs in a worker thread while the calling thread reports its progress (a line at each tenth of the
+whole or every quarter of the stall time, and ``callback.progress`` under ``Stage.DOWNLOAD``), says what the worker
+has to say, checks cancellation and ends a transfer under the rule of every network read (``engine.io.network``:
+under 1 KiB/s for ``DUALSTREAM_NETWORK_STALL_S`` seconds, 60). Only the calling thread talks to the log and the
+callback, so a QGIS feedback object is used from its own thread. A transfer given up leaves what
+``engine.io.network.KEEP_PARTIAL`` says: the bytes it had, continued by the next run.
 """
 
 from __future__ import annotations
@@ -84,8 +81,7 @@ class Transfer:
 
 def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log: Callable[[str], None],
                 callback: Callback | None, describe: Callable[[BaseException], ModelError]) -> Path:
-    """``work(transfer)`` (the download) in a worker thread, reported, with stalls ended (``transfer.stop`` set
-    then).
+    """``work(transfer)`` (the download) in a worker thread, reported, with stalls ended (``transfer.stop`` set).
 
     Raises:
         ModelError: the download stalled, or failed (``describe`` turns the library's error into one).

@@ -30,12 +30,9 @@ _LEGACY_SIDE_HEADS = {"aux_head_f3.": "side_head_f3.", "aux_head_f2.": "side_hea
 
 
 class AuxConvNeXtEncoder(nn.Module):
-    """ConvNeXt encoder of the coarse aux rasters, producing maps at vision strides 4/8/16/32.
-
-    The stem works at stride 8 (the reference's 64x64 aux grid under a 512 tile); f1 is made by upsampling,
-    f3 and f4 by stride-2 downsampling. Aux inputs at another ratio are first brought onto the stride-8 grid
-    (area-averaged when finer, bilinear when coarser), so the structure is the same for any ``aux_ratio``.
-    """
+    """ConvNeXt encoder of the coarse aux rasters, giving maps at vision strides 4/8/16/32: the stem works at stride
+    8 (the reference's 64x64 aux grid under a 512 tile), f1 upsampled, f3 and f4 downsampled. Aux at another ratio is
+    first brought onto the stride-8 grid (area-averaged when finer, bilinear when coarser)."""
 
     def __init__(self, in_channels: int, channels: list[int], blocks: int = 2, drop_path: float = 0.1):
         super().__init__()
@@ -104,12 +101,8 @@ def _rename_legacy_side_heads(state: dict[str, Any], prefix: str, *args: Any) ->
 
 
 class DualStreamModel(SegmentationModel):
-    """The flagship model: ``model(vision (B, Cv, H, W), aux (B, Ca, H/r, W/r) or None)``.
-
-    ``side_logits`` (training mode) = [f2 logits at stride 8, f3 logits at stride 16]. ``model.config`` is the
-    DualStreamConfig it was built from, with ``vision_encoder`` filled in when a pretrained checkpoint fixed the
-    encoder sizes.
-    """
+    """The flagship model: ``model(vision (B, Cv, H, W), aux (B, Ca, H/r, W/r) or None)``; ``side_logits`` (training
+    mode) = [f2 logits at stride 8, f3 logits at stride 16]."""
 
     num_side_outputs = 2
     side_strides = (8, 16)
