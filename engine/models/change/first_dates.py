@@ -27,10 +27,10 @@ def shares_first_dates(dates: int, aux_channels: int, takes_date_and_place: bool
 
 
 class FirstDateFeatures:
-    """The encoder maps of first dates already seen, keyed by a digest of the date's normalised tile (its values,
-    shape and type: the same tile of the same first date, whatever the later date). It fills up to ``limit`` bytes
-    and then keeps what it holds: a series meets a first date's tiles in the same order for every later date, so a
-    scene larger than the store still finds its first tiles. ``say``: told once, at the first reuse and when full."""
+    """The encoder maps of first dates already seen, keyed by a digest of the tile's values, shape and type. It fills
+    up to ``limit`` bytes and then keeps what it holds: a series meets a first date's tiles in the same order for
+    every later date, so a scene larger than the store still finds its first tiles. ``say``: told at the first reuse
+    and when full."""
 
     def __init__(self, limit: int = FEATURE_STORE_BYTES, say: Callable[[str], None] | None = None):
         self.limit, self.held, self.hits, self.misses = int(limit), 0, 0, 0

@@ -1,9 +1,6 @@
-"""CMX (Zhang et al. 2023, arXiv 2203.04838): RGB-X fusion with two MiT streams.
-
-Per stage i = 1..4: both streams run MiT stage i; the FRM rectifies each with the other (the rectified maps go on
-to stage i+1); the FFM merges them into the stage's fused map. The all-MLP decoder projects the four fused maps
-to E channels, upsamples them to stride 4, fuses them (1x1) and classifies; logits are upsampled to full size.
-"""
+"""CMX (Zhang et al. 2023, arXiv 2203.04838): RGB-X fusion with two MiT streams. Per stage both streams run, the
+FRM rectifies each with the other (the rectified maps go on to the next stage), the FFM merges them into the stage's
+fused map; SegFormer's all-MLP decoder classifies the four fused maps."""
 
 from __future__ import annotations
 
