@@ -72,13 +72,10 @@ def deepness_metadata(meta: BundleMetadata, tile_size: int, overlap: float, stac
     """Deepness's keys (values not yet JSON-encoded) for a bundle exported at ``tile_size``; ``stacked``: one input
     tensor, the vision bands then the second stream's, whose statistics follow in that order."""
     data = meta.data
-    out: dict[str, Any] = {
-        "model_type": DEEPNESS_MODEL_TYPE,
-        "class_names": {str(i): name for i, name in enumerate(data.class_names)},
-        "tile_size": int(tile_size),
-        "tiles_size": int(tile_size),
-        "tiles_overlap": int(round(100 * overlap)),
-    }
+    out: dict[str, Any] = {"model_type": DEEPNESS_MODEL_TYPE,
+                           "class_names": {str(i): name for i, name in enumerate(data.class_names)},
+                           "tile_size": int(tile_size), "tiles_size": int(tile_size),
+                           "tiles_overlap": int(round(100 * overlap))}
     mean, std = _standardization(data.vision_stats)
     if stacked:
         aux_mean, aux_std = _standardization(data.aux_stats)

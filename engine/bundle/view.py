@@ -35,28 +35,20 @@ class Resolution:
 
 @dataclass(frozen=True)
 class ModelView:
-    """What a model expects and how its maker ran it.
+    """What a model expects and how its maker ran it (None: not recorded)."""
 
-    ``band_names``: the vision bands' names in the model's order (None: not recorded); ``value_range``: [low, high]
-    of the values it expects (None: judged by its training statistics); ``resolution``: the pixel size it was
-    trained at or made for (None: not recorded); ``tile``; ``overlap``, ``border``, ``threshold``: as its maker ran
-    it (None: the engine's defaults); ``classes`` and ``colors``; ``imported``: made elsewhere, with ``record``
-    what the import recorded (source, licence, input scaling, graph checksum, ...); ``takes_date_and_place``: it
-    takes each tile's date and place as a second input (a Prithvi-EO-2.0 TL encoder's time and location
-    encoders; known from the model section)."""
-
-    band_names: list[str] | None
-    value_range: list[float] | None
-    resolution: Resolution | None
+    band_names: list[str] | None  # the vision bands' names in the model's order
+    value_range: list[float] | None  # [low, high] of the values it expects (None: judged by its statistics)
+    resolution: Resolution | None  # the pixel size it was trained at or made for
     tile: int
-    overlap: float | None
+    overlap: float | None  # overlap, border, threshold: as its maker ran it (None: the engine's defaults)
     border: int | None
     threshold: float | None
     classes: list[str]
     colors: list[str]
-    imported: bool = False
+    imported: bool = False  # made elsewhere; ``record``: what the import recorded (source, licence, scaling, ...)
     record: dict[str, Any] = field(default_factory=dict)
-    takes_date_and_place: bool = False
+    takes_date_and_place: bool = False  # a second input (a Prithvi-EO-2.0 TL encoder's time and location encoders)
 
     def pixel_size_metres(self, latitude: float | None = None) -> float | None:
         """The pixel size the model was trained at (or made for), in metres (:meth:`Resolution.metres`)."""
@@ -83,16 +75,8 @@ def model_view(data: DataMetadata, model: Any = None) -> ModelView:
     value_range = data.value_range or record.get("value_range")
     threshold = getattr(model, "threshold", None) if model is not None else None
     return ModelView(
-        band_names=names,
-        value_range=[float(v) for v in value_range] if value_range else None,
-        resolution=resolution_of(data),
-        tile=int(data.tile_size),
-        overlap=record.get("overlap"),
-        border=record.get("border"),
-        threshold=float(threshold) if threshold else None,
-        classes=list(data.class_names),
-        colors=list(data.class_colors),
-        imported=bool(record),
-        record=record,
-        takes_date_and_place=model is not None and takes_coords(model),
-    )
+        band_names=names, value_range=[float(v) for v in value_range] if value_range else None,
+        resolution=resolution_of(data), tile=int(data.tile_size), overlap=record.get("overlap"),
+        border=record.get("border"), threshold=float(threshold) if threshold else None,
+        classes=list(data.class_names), colors=list(data.class_colors), imported=bool(record), record=record,
+        takes_date_and_place=model is not None and takes_coords(model))
