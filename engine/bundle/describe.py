@@ -1,6 +1,5 @@
-"""A model bundle described in words, from its JSON metadata only (no weights, no torch): what the model expects
-(:func:`describe_bundle`: family, image bands, aux inputs in order, classes, training resolution and tile size, label
-mapping), shown by the QGIS Segment dialogs and log, and the full account ``dualstream info`` prints
+"""A model bundle described in words from its JSON metadata only (no weights, no torch): what the model expects
+(:func:`describe_bundle`, shown by the QGIS Segment dialogs and log) and the full account ``dualstream info`` prints
 (:func:`format_metadata`), which starts with the same lines."""
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Any model file a user gives: a bundle (trained here or imported), our ONNX export, or an ONNX model made
-elsewhere; and ``import``, which wraps the last kind in a bundle.
-
-An ONNX file without our metadata is described, in this order, by Deepness's metadata in the file, then a sidecar
-JSON file beside it (``MODEL.onnx.json`` or ``MODEL.json``), then what the caller gives; each fills or overrides
-the one before.
+elsewhere; and ``import``, which wraps the last kind in a bundle. An ONNX file without our metadata is described by
+Deepness's metadata in the file, then a sidecar JSON file (``MODEL.onnx.json`` or ``MODEL.json``), then what the
+caller gives, each filling or overriding the one before.
 """
 
 from __future__ import annotations
@@ -53,9 +51,8 @@ class ImportResult:
 def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = None,
                   changes: dict[str, Any] | None = None, names: dict[str, str] | None = None
                   ) -> ImportedDescription:
-    """The description of the ONNX model open in ``runner``: Deepness's metadata, a sidecar file, ``given``
-    (which replaces both), then ``changes`` (single keys over all of them; ``names``: how errors name each of
-    them, a flag or a file and its key)."""
+    """The description of the ONNX model open in ``runner``: Deepness's metadata and a sidecar file, or ``given``
+    instead, then ``changes`` over them (``names``: how errors name each, a flag or a file and its key)."""
     if given is not None:  # replaces both: a JSON file of another format beside the graph (ukis-csmask's) is no sidecar
         base = given
     else:
@@ -103,10 +100,9 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
                 description: ImportedDescription | None = None, changes: dict[str, Any] | None = None,
                 callback: Callback | None = None, output_name: str = "output",
                 names: dict[str, str] | None = None) -> ImportResult:
-    """Wrap the ONNX model ``onnx_path`` in the bundle ``output`` (see :func:`describe_onnx` for where its
-    description comes from). The graph is checked against the description and run once on a blank tile.
-    ``output_name``: how errors name the output (the front end's flag or parameter); ``names``: how they name
-    each key of ``changes``."""
+    """Wrap the ONNX model ``onnx_path`` in the bundle ``output`` (described by :func:`describe_onnx`), the graph
+    checked against its description and run once on a blank tile. ``output_name``, ``names``: how errors name the
+    output and each key of ``changes`` (the front end's flags or parameters)."""
     callback = callback or Callback()
     source, output = str(onnx_path), Path(output)
     if output.suffix.lower() != BUNDLE_SUFFIX:
@@ -133,8 +129,7 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
 
 
 def _try_once(runner: Any, metadata: BundleMetadata, source: str) -> None:
-    """Run the graph on one blank tile as segment will: a model that cannot run, or gives another shape, is
-    refused now."""
+    """Run the graph on one blank tile as segment will: one that cannot, or gives another shape, is refused now."""
     import numpy as np
 
     model, tile = metadata.model, metadata.data.tile_size

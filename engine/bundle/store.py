@@ -117,7 +117,7 @@ def looks_like_bundle(path: str | os.PathLike) -> bool:
 
 
 def read_metadata(path: str | os.PathLike) -> BundleMetadata:
-    """The bundle's metadata, without loading weights. Raises BundleError for anything that is not a bundle."""
+    """The bundle's metadata, without loading weights; BundleError for anything that is not a bundle."""
     path = Path(path)
     check_input_file(path, "model bundle", give="the .dsmodel file written by `train`", suffixes=(BUNDLE_SUFFIX,))
     if not path.is_file():

@@ -88,13 +88,9 @@ def storage_folder(hub_id: str, cache: str) -> Path:
 
 
 def fetch_blob(hub_id: str, filename: str, endpoint: str, cache: str, watch: Transfer) -> Path | None:
-    """``filename`` of ``hub_id`` complete and checked in the cache's blob store (nothing fetched when it is
-    there); the blob's path (None: nothing to bind a partial to, or the download was given up).
-
-    Raises:
-        huggingface_hub's errors (gated, missing, HTTP) and httpx2's transport errors, explained by the caller;
-        ModelError: the disk is too full, the hash differs from the announced one, the server answered nonsense.
-    """
+    """The blob of ``filename`` of ``hub_id``, complete and checked in the cache's blob store (None: nothing to bind
+    a partial to, or the download was given up). Raises huggingface_hub's and httpx2's errors (the caller explains
+    them), and ModelError for a full disk, a hash other than the announced one, or a nonsense answer."""
     hub = require("huggingface_hub")
     import httpx2
 
