@@ -260,8 +260,7 @@ def read_graph_file(path: str | os.PathLike) -> bytes:
 
 
 def import_record(data: DataMetadata) -> dict[str, Any]:
-    """What the import recorded of a model made elsewhere (band names, scaling, tiling, source, licence, ...);
-    empty for a model trained here."""
+    """What the import recorded of a model made elsewhere (band names, scaling, source, ...); empty for our own."""
     return dict(data.extra.get("imported") or {})
 
 

@@ -160,8 +160,7 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
 
 
 def onnx_metadata(props: dict[str, str], source: str) -> BundleMetadata:
-    """The DualStream metadata in an ONNX model's ``metadata_props``; BundleError naming ``source`` when it has none
-    or it is damaged."""
+    """The DualStream metadata in ``metadata_props``; BundleError naming ``source`` when it is missing or damaged."""
     if METADATA_KEY not in props:
         raise BundleError(f"The ONNX model '{source}' has no DualStream metadata (band statistics, classes, tile "
                           "size), so it cannot be run on a scene; export it from a bundle with `dualstream export "

@@ -67,8 +67,7 @@ def resolution_of(data: DataMetadata) -> Resolution | None:
 
 
 def model_view(data: DataMetadata, model: Any = None) -> ModelView:
-    """What the model of data section ``data`` expects (``model``: its model section, for the threshold and the
-    date-and-place input)."""
+    """What the model of ``data`` expects (``model``: its model section, for threshold and date-and-place input)."""
     record = import_record(data)
     names = data.band_names or record.get("band_names")
     names = [str(n) for n in names] if names and len(names) == data.vision_bands else None

@@ -15,8 +15,7 @@ from .blocks import ConvNeXtBlock, GroupNorm, attention_heads, drop_path_or_iden
 
 
 class FiLM(nn.Module):
-    """Feature-wise linear modulation of vision features by aux features (both ``dim`` wide): vis * (gamma + 1) +
-    beta."""
+    """Feature-wise linear modulation of vision features by aux features: vis * (gamma + 1) + beta."""
 
     def __init__(self, dim: int, drop_path: float = 0.1):
         super().__init__()
@@ -55,8 +54,7 @@ class GatedFiLMFusion(nn.Module):
 
 
 class CrossAttentionFusion(nn.Module):
-    """Stages 3-4: vision tokens attend to aux tokens (both ``dim`` wide); residual + DropPath -> GN -> FFN +
-    residual -> GN."""
+    """Stages 3-4: vision tokens attend to aux tokens; residual + DropPath -> GN -> FFN + residual -> GN."""
 
     def __init__(self, dim: int, num_heads: int = 8, ffn_expansion: int = 4, drop_path: float = 0.1):
         super().__init__()

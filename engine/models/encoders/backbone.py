@@ -34,8 +34,7 @@ NECK_WIDTHS = (64, 128, 256, 512)  # a ViT's four maps narrowed to ResNet-18's w
 
 
 def out_features(stage_names: list[str]) -> list[str]:
-    """Four evenly spaced stages (the last one included) of a backbone's stages: stage1..4 of a 4-stage CNN,
-    blocks 6/12/18/24 of a 24-block ViT."""
+    """Four evenly spaced stages, the last included: stage1..4 of a CNN, blocks 6/12/18/24 of a 24-block ViT."""
     stages = [name for name in stage_names if name != "stem"]
     if len(stages) < 4:
         raise ModelError(f"The backbone has {len(stages)} stage(s) ({stages}); the decoders need four.")

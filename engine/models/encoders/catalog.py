@@ -26,8 +26,7 @@ class EncoderSpec:
 
     @property
     def local(self) -> bool:
-        """Convolutions only (no attention, no position embedding): its output at a pixel depends on a
-        neighbourhood of it."""
+        """Convolutions only (no attention or position embedding): a pixel's output depends on its neighbourhood."""
         return self.kind in ("resnet", "convnext")
 
     @property

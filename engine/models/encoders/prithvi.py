@@ -28,8 +28,7 @@ RELEASE_IMAGE = 224  # the grid the released sin-cos position table is made for
 
 
 def _sincos(dim: int, positions: torch.Tensor) -> torch.Tensor:
-    """(N,) positions -> (N, dim) sin-cos code in their dtype, in torch so an ONNX trace keeps it a function of its
-    input."""
+    """(N,) positions -> (N, dim) sin-cos code, in torch so an ONNX trace keeps it a function of its input."""
     omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=positions.dtype, device=positions.device) / (dim / 2.0))
     angles = positions.reshape(-1, 1) * omega.reshape(1, -1)
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
@@ -159,8 +158,7 @@ class PrithviViT(nn.Module):
         return table.permute(0, 2, 3, 1).reshape(1, rows * cols, -1)
 
     def forward(self, x: torch.Tensor, coords: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """``coords``: (B, 4) ``COORDS`` (NaN where unknown), default the ones the model set for this batch;
-        used by the TL releases only."""
+        """``coords``: (B, 4) ``COORDS``, NaN where unknown; default: the model's for this batch (TL releases only)."""
         height, width = x.shape[-2:]
         if height % self.patch or width % self.patch:  # 14 px patches: resample to whole patches
             height, width = (math.ceil(s / self.patch) * self.patch for s in (height, width))
