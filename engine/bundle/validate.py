@@ -57,13 +57,10 @@ def _positive(value: Any) -> float:
 
 def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
     def check(value: Any) -> int:
-        rule = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-            raise _Bad(rule)
-        number = int(value)
-        if number < low or (high is not None and number > high):
-            raise _Bad(rule)
-        return number
+        whole = not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()
+        if not whole or value < low or (high is not None and value > high):
+            raise _Bad(f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]")
+        return int(value)
 
     return check
 
