@@ -133,8 +133,10 @@ def _try_once(runner: Any, metadata: BundleMetadata, source: str) -> None:
     import numpy as np
 
     model, tile = metadata.model, metadata.data.tile_size
-    check_graph_memory(model.batch or 1, model.vision_channels, model.num_classes, tile, source,
-                       graph_size_fix(model, metadata))
+    fix = (f"its graph fixes a batch of {model.batch:,} tiles: export it again with a dynamic or small batch axis"
+           if model.batch and model.batch > 1 else f"give a smaller tile size (now {tile} px) or the band count the "
+           f"graph takes (now {model.vision_channels:,})")  # what sets the size of one run, in words one acts on
+    check_graph_memory(model.batch or 1, model.vision_channels, model.num_classes, tile, source, fix)
     try:
         graph_probabilities(runner, model, np.zeros((model.batch or 1, model.vision_channels, tile, tile),
                                                     np.float32), source, check=True)
@@ -143,12 +145,3 @@ def _try_once(runner: Any, metadata: BundleMetadata, source: str) -> None:
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors say what the graph wanted
         raise BundleError(f"The ONNX model '{source}' does not run on a {tile} px tile of {model.vision_channels} "
                           f"band(s) ({str(exc)[:300]}); give the tile size and band count it takes.") from exc
-
-
-def graph_size_fix(model: Any, metadata: BundleMetadata) -> str:
-    """What sets the size of one run of an imported graph, in words a user can act on."""
-    if model.batch and model.batch > 1:
-        return (f"its graph fixes a batch of {model.batch:,} tiles: export it again with a dynamic or small "
-                f"batch axis")
-    return (f"give a smaller tile size (now {metadata.data.tile_size} px) or the band count the graph takes "
-            f"(now {model.vision_channels:,})")

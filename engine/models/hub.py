@@ -86,23 +86,18 @@ def _local_folder(source: str, patterns: list[str] | None) -> Path | None:
     return folder
 
 
-def _offline_error(hub_id: str, what: str) -> ModelError:
-    cache = require("huggingface_hub").constants.HF_HUB_CACHE
-    return ModelError(f"'{hub_id}' ({what}) is not in the Hugging Face cache ({cache}) and downloads are switched off "
-                      f"(HF_HUB_OFFLINE / DUALSTREAM_OFFLINE). Run once with network access and those unset (it is "
-                      f"then kept in the cache), download it elsewhere (`hf download {hub_id}`) and copy its cache "
-                      f"folder models--{hub_id.replace('/', '--')} into {cache}, or pass a local save_pretrained "
-                      f"folder holding it.")
-
-
 def _download(hub_id: str, what: str, log: Callable[[str], None], callback: Callback | None,
               work: Callable[[object, Any], str], vet: Callable[[object], None] | None = None) -> tuple[Path, float]:
     """(path, seconds) of what the cache lacks, downloaded: offline refused; the licence and where the files go said
     before any byte (a missing repo, or a record ``vet`` refuses, ends here); then ``work(record, watch)`` watched."""
-    if offline():
-        raise _offline_error(hub_id, what)
     hub = require("huggingface_hub")
     where, cache = endpoint(), hub.constants.HF_HUB_CACHE
+    if offline():
+        raise ModelError(f"'{hub_id}' ({what}) is not in the Hugging Face cache ({cache}) and downloads are switched "
+                         f"off (HF_HUB_OFFLINE / DUALSTREAM_OFFLINE). Run once with network access and those unset (it "
+                         f"is then kept in the cache), download it elsewhere (`hf download {hub_id}`) and copy its "
+                         f"cache folder models--{hub_id.replace('/', '--')} into {cache}, or pass a local "
+                         f"save_pretrained folder holding it.")
     try:
         info = hub.HfApi(endpoint=where).model_info(hub_id)
     except Exception as exc:  # noqa: BLE001 - gated, missing, no network: each explained

@@ -226,10 +226,6 @@ def _rebuild(spec: EncoderSpec, architecture: dict[str, Any], channels: int, dro
     return _backbone_class(config.model_type, spec, "the bundle")(config)
 
 
-def _adapt_patch_embed(backbone: nn.Module, channels: int) -> str:
-    return checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels, "patch embedding", "bands")
-
-
 @dataclass(frozen=True)
 class OwnBackbone:
     """A kind of encoder built by a module of our own (not transformers), its weights read from a release file."""
@@ -240,4 +236,5 @@ class OwnBackbone:
 
 
 #: The kinds built here (every other kind but ``mit`` is a transformers backbone)
-OWN_BACKBONES: dict[str, OwnBackbone] = {"prithvi": OwnBackbone(PrithviViT, load_release, _adapt_patch_embed)}
+OWN_BACKBONES: dict[str, OwnBackbone] = {"prithvi": OwnBackbone(PrithviViT, load_release, lambda backbone, channels: (
+    checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels, "patch embedding", "bands")))}
