@@ -27,20 +27,16 @@ class Transfer:
     given up: stop writing), ``alive`` (waiting on another run, which is no stall)."""
 
     def __init__(self) -> None:
+        from tqdm import tqdm
+
         self.bars: list[Any] = []
         self.lock = threading.Lock()
-        self.bar = self._bar_class()
         self.lines: queue.Queue[str] = queue.Queue()
         self.stop = threading.Event()
         self.waited = threading.Event()
-
-    def _bar_class(self) -> type:
-        """A tqdm class for ``tqdm_class=`` that draws nothing and lets :meth:`read` read its counts."""
-        from tqdm import tqdm
-
         transfer = self
 
-        class Bar(tqdm):
+        class Bar(tqdm):  # for tqdm_class=: draws nothing, and read() reads its counts
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 kwargs.pop("name", None)
                 kwargs.update(file=io.StringIO(), disable=False, mininterval=3600)  # drawn nowhere
@@ -51,7 +47,7 @@ class Transfer:
                     with transfer.lock:
                         transfer.bars.append(self)
 
-        return Bar
+        self.bar = Bar
 
     def read(self) -> tuple[int, int]:
         """(bytes done, bytes expected so far)."""
@@ -150,10 +146,9 @@ def _watch(hub_id: str, endpoint: str, thread: threading.Thread, transfer: Trans
 
 def licence_line(hub_id: str, endpoint: str, info: object) -> str:
     """The repository's licence in words, from its model card's front matter (the API's ``cardData``)."""
-    card = getattr(info, "card_data", None)
-    get = (lambda key: getattr(card, key, None) or (card.get(key) if hasattr(card, "get") else None)) if card else (
-        lambda key: None)
-    licence, name, link = get("license"), get("license_name"), get("license_link")
+    card = getattr(info, "card_data", None) or {}  # a ModelCardData, or a plain mapping
+    licence, name, link = (getattr(card, key, None) or (card.get(key) if hasattr(card, "get") else None)
+                           for key in ("license", "license_name", "license_link"))
     page = f"{endpoint.rstrip('/')}/{hub_id}"
     if not licence:
         return f"'{hub_id}' states no licence in its model card; read {page} before using its weights."
