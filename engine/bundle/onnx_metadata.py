@@ -1,8 +1,5 @@
-"""The metadata of an exported ONNX model: what Deepness reads, and what DualStream's own backend reads.
-
-Torch-free: ``segment --backend onnxruntime`` reads these files on machines without torch.
-
-Two groups of keys go into the ONNX file's ``metadata_props`` (string -> string):
+"""The metadata of an exported ONNX model: what Deepness reads, and what DualStream's own backend reads (torch-free:
+``segment --backend onnxruntime`` reads it on machines without torch). Two groups of keys go into ``metadata_props``:
 
 - Deepness (PUTvision/qgis-plugin-deepness, ``processing/models/model_base.py``), every value JSON-encoded as
   Deepness ``json.loads`` it: ``model_type`` ``"Segmentor"``; ``class_names`` ``{"0": name, ...}`` (for a
@@ -11,9 +8,8 @@ Two groups of keys go into the ONNX file's ``metadata_props`` (string -> string)
   it back exactly); ``tile_size`` (what its code reads) and ``tiles_size`` (its documentation's spelling);
   ``tiles_overlap`` in percent; ``standardization_mean`` / ``standardization_std`` per band; ``seg_thresh`` for
   one-channel models; ``seg_small_segment`` 0 (no small-segment filter: our own outputs have none). Deepness
-  scales its input by 1/255 and then standardises, so our per-band scaling
-  ``(x - low) / span`` becomes mean ``low / 255`` and std ``span / 255`` (mean/std statistics likewise);
-  percentile scaling is also clipped to [0, 1], which the exported graph does itself.
+  scales its input by 1/255 and then standardises, so our ``(x - low) / span`` becomes mean ``low / 255`` and std
+  ``span / 255`` (mean/std statistics likewise); the exported graph clips percentile scaling to [0, 1] itself.
 - ``dualstream``: the bundle's metadata (JSON) with an ``onnx`` section (inputs, batch, opset, tile size, the
   source bundle's weight digest), so the onnxruntime backend plans a scene exactly as the torch one does.
 """

@@ -19,8 +19,7 @@ from .registry import FAMILIES, check_family, family_module, list_models, list_p
 
 
 def model_class(name: str) -> type:
-    """The model class of family ``name`` (imports torch); its ``num_side_outputs`` says how many deep-supervision
-    side outputs it returns, known before any model is built."""
+    """The model class of family ``name`` (imports torch); ``num_side_outputs`` is known before any model is built."""
     check_family(name)
     require("torch")
     return family_module(name, "modeling").MODEL
