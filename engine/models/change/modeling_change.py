@@ -34,14 +34,12 @@ LOW_LEVEL = 48  # DeepLabV3+'s reduced stride-4 skip
 
 def split_dates(x: torch.Tensor, dates: int) -> torch.Tensor:
     """(B, T*C, h, w) -> (B*T, C, h, w): each date an image of its own, a sample's dates next to each other."""
-    batch, channels, height, width = x.shape
-    return x.reshape(batch * dates, channels // dates, height, width)
+    return x.reshape(x.shape[0] * dates, x.shape[1] // dates, *x.shape[2:])
 
 
 def join_dates(x: torch.Tensor, dates: int) -> torch.Tensor:
     """(B*T, C, h, w) -> (B, T*C, h, w): the inverse of :func:`split_dates`."""
-    batch, channels, height, width = x.shape
-    return x.reshape(batch // dates, dates * channels, height, width)
+    return x.reshape(x.shape[0] // dates, dates * x.shape[1], *x.shape[2:])
 
 
 class SiameseEncoder(nn.Module):
