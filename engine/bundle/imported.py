@@ -326,6 +326,4 @@ def description_values(path: str | os.PathLike, what: str = "The model descripti
 def graph_bands(session: Any, values: dict[str, Any]) -> int | None:
     """The band count a graph's input fixes, on the channel axis of the layout ``values`` give (None: dynamic)."""
     shape = session.get_inputs()[0].shape
-    axis = 3 if values.get("layout") == "NHWC" else 1
-    channels = shape[axis] if len(shape) == 4 else None
-    return channels if isinstance(channels, int) and channels > 0 else None
+    return _axis(tuple(shape), 3 if values.get("layout") == "NHWC" else 1) if len(shape) == 4 else None
