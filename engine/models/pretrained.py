@@ -33,8 +33,6 @@ from .encoders.catalog import MIT_SIZE_KEYS as SIZE_KEYS
 from .encoders.weights import is_hub_id, pretrained_source
 from .hub import fetch
 
-logger = logging.getLogger("dualstream")
-
 # what transformers' from_pretrained raises for a damaged checkpoint: a truncated or garbled safetensors file
 # (SafetensorError), a truncated pickled one (EOFError, UnpicklingError, RuntimeError), a bad config or index
 LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, RuntimeError, KeyError,
@@ -130,7 +128,11 @@ def checkpoint_type(folder: Path, source: str) -> Any:
     return config.get("model_type") if isinstance(config, dict) else None
 
 
-def _check_folder(folder: Path, source: str) -> None:
+def load_segformer(source: str, drop_path: float, log: Callable[[str], None]) -> tuple[nn.Module, str]:
+    """(pretrained ``SegformerModel`` with its own config, resolved source) from a folder or a hub id; ModelError
+    naming the source and the fix for a non-SegFormer checkpoint, a missing folder or a hub id not fetched."""
+    transformers = require("transformers")
+    folder, where = local_checkpoint(source, log)
     model_type = checkpoint_type(folder, source)
     if model_type != "segformer":
         raise ModelError(
@@ -141,16 +143,6 @@ def _check_folder(folder: Path, source: str) -> None:
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise ModelError(f"Pretrained folder '{source}' has a config.json but no weights "
                          f"({', '.join(WEIGHT_FILES[::2])}); copy the complete checkpoint folder.")
-
-
-def load_segformer(source: str, drop_path: float = 0.1,
-                   log: Callable[[str], None] | None = None) -> tuple[nn.Module, str]:
-    """(pretrained ``SegformerModel`` with its own config, resolved source) from a folder or a hub id; ModelError
-    naming the source and the fix for a non-SegFormer checkpoint, a missing folder or a hub id not fetched."""
-    transformers = require("transformers")
-    log = log or logger.info
-    folder, where = local_checkpoint(source, log)
-    _check_folder(folder, source)
     try:
         with quiet_transformers():
             model, info = transformers.SegformerModel.from_pretrained(
