@@ -1,12 +1,7 @@
-"""DualStream-DFormer: SegFormer vision encoder + ConvNeXt aux encoder, fused at four scales.
-
-Structure (B1 default, 512x512 vision tile, 48x64x64 aux):
-- vision: SegFormer/MiT -> f1..f4 with 64/128/320/512 channels at strides 4/8/16/32;
-- aux: ConvNeXt encoder (``AuxConvNeXtEncoder``) -> maps with the same channels at the same strides;
-- fusion: FiLM + dynamic gate at stages 1-2, cross-attention (vision queries, aux keys/values) at stages 3-4;
-- decoder: ASPP on f4, attention-gated skips f3/f2/f1 each refined by 1x1 + ConvNeXt blocks, two up-convs to full
-  resolution, 1x1 classifier; side heads (deep supervision) on the f2 and f3 decoder stages.
-``aux_channels=0`` builds the vision-only variant: no aux encoder and no fusion blocks.
+"""DualStream-DFormer: SegFormer vision encoder + ConvNeXt aux encoder with maps of the same widths at strides
+4/8/16/32, fused at every scale (FiLM + gate at stages 1-2, cross-attention at 3-4); ASPP and attention-gated skips
+refined by ConvNeXt blocks, side heads on the f2 and f3 stages (docs/models.md). ``aux_channels=0`` builds the
+vision-only variant: no aux encoder and no fusion blocks.
 """
 
 from __future__ import annotations
