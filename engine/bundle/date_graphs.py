@@ -1,10 +1,9 @@
 """A change model's two ONNX graphs run as one (onnxruntime, torch-free), and their inputs' and outputs' names.
 
-The encoder graph takes one date's normalised tile and gives its maps at strides 4, 8, 16, 32; the head graph takes
-every date's maps and gives the probabilities (the fusion and the decoder). A pair runs both dates through the
-encoder in one batch, then the head; with a :class:`~engine.models.change.first_dates.FirstDateFeatures` store, a
-first date already seen is not encoded again (a monitoring series). The export (``export/onnx_cache.py``) writes
-the graphs under these names and checks them through :meth:`DateGraphs.run`; the onnxruntime backend runs them.
+The encoder graph gives one date's maps at strides 4, 8, 16, 32; the head graph (fusion and decoder) every date's
+maps to probabilities. A pair runs both dates through the encoder in one batch, then the head; with a
+``FirstDateFeatures`` store a first date already seen is not encoded again. The export (``export/onnx_cache.py``)
+writes the graphs under these names and checks them through :meth:`DateGraphs.run`.
 """
 
 from __future__ import annotations
@@ -50,8 +49,7 @@ class DateGraphs:
         return self.encoder.run(encoder_outputs(), {ENCODER_INPUT: np.ascontiguousarray(images, np.float32)})
 
     def run(self, vision: np.ndarray, aux: np.ndarray | None = None, coords: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities (B, K, H, W) of ``vision`` (B, T*C, H, W), the dates stacked in time order: the first dates
-        the store does not hold and every later date through the encoder in one batch, then the head."""
+        """Probabilities (B, K, H, W) of ``vision`` (B, T*C, H, W), the dates stacked in time order."""
         batch = vision.shape[0]
         per = np.split(vision, self.dates, axis=1)  # (B, C, H, W) each
         if self.store is None:
@@ -60,15 +58,13 @@ class DateGraphs:
             keys, held, todo = self.store.lookup(list(per[0]))
         unseen = per[0] if len(todo) == batch else per[0][todo]  # no copy of a whole batch to index it
         maps = self.encode(np.concatenate([unseen, *per[1:]]))  # (len(todo) + (T-1)*B, C_i, h_i, w_i)
-        if len(todo) == batch:  # none held: the first dates' maps are the batch's first rows
-            first = [m[:batch] for m in maps]
-        else:
-            for i, b in enumerate(todo):
-                held[b] = [m[i] for m in maps]
-            first = [np.stack([held[b][s] for b in range(batch)]) for s in range(SCALES)]
-        if self.store is not None:
-            for i, b in enumerate(todo):
-                self.store.put(keys[b], [m[i] for m in maps])
+        for i, b in enumerate(todo):
+            held[b] = [m[i] for m in maps]
+            if self.store is not None:
+                self.store.put(keys[b], held[b])
+        # none held: the first dates' maps are the batch's first rows, no stacked copy
+        first = ([m[:batch] for m in maps] if len(todo) == batch
+                 else [np.stack([held[b][s] for b in range(batch)]) for s in range(SCALES)])
         start = len(todo)
         later = [[m[start + t * batch:start + (t + 1) * batch] for m in maps] for t in range(self.dates - 1)]
         given = zip(head_inputs(self.dates), (m for date in (first, *later) for m in date))

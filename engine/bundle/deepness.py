@@ -7,10 +7,7 @@ pixel), ``tile_size`` / ``tiles_size``, ``tiles_overlap`` (percent), ``standardi
 reads its output as probabilities (one channel: sigmoid, background implied). The same rules hold here, so a
 model from Deepness's zoo gives the same classes here as in Deepness.
 
-A graph with no metadata at all runs as Deepness runs it (:func:`undescribed_description`): the raw values / 255,
-classes named by output channel, every output channel a score from 0 to 1 (the highest at or above 0.5, class 0
-where none is); each of these assumptions is listed in the log and the model summary, and a sidecar file or
-``import`` describes the model better.
+A graph with no metadata at all runs as Deepness runs it (:func:`undescribed_description`), each assumption said.
 """
 
 from __future__ import annotations
@@ -122,11 +119,10 @@ def _per_cent(value: Any) -> Any:
 
 
 def undescribed_description(session: Any, source: str) -> ImportedDescription:
-    """The description of an ONNX graph that carries none, as Deepness runs such a graph: its input the raw values
-    / 255 (NCHW), its classes named by output channel, its output read as per-class scores (the highest at or
-    above 0.5; one channel: background below 0.5); the graph's fixed tile or 512 px, segment's overlap, the image
-    at its own pixel size. ``assumed`` lists each of these in words (the log and the model summary show them).
-    BundleError when the graph does not fix its band or class count (nothing to default them to)."""
+    """The description of an ONNX graph that carries none, as Deepness runs it: the raw values / 255 (NCHW), classes
+    named by output channel, per-class scores (the highest at or above 0.5, class 0 where none is), the graph's
+    fixed tile or 512 px; ``assumed`` lists each in words. BundleError where the graph does not fix its band or
+    class count."""
     name = Path(source).name
     better = (f"describe it in {name}.json beside it (bands, class_names, mean, std, scale, output, layout; see "
               f"`dualstream import --help`) or import it with its description")

@@ -1,6 +1,5 @@
-"""A model bundle described in words, from its JSON metadata only (no weights, no torch): what the model expects
-(:func:`describe_bundle`: family, image bands, aux inputs in order, classes, training resolution and tile size, label
-mapping), shown by the QGIS Segment dialogs and log, and the full account ``dualstream info`` prints
+"""A model bundle described in words from its JSON metadata only (no weights, no torch): what the model expects
+(:func:`describe_bundle`, shown by the QGIS Segment dialogs and log) and the full account ``dualstream info`` prints
 (:func:`format_metadata`), which starts with the same lines."""
 
 from __future__ import annotations
@@ -145,14 +144,10 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
                                           else "values are classes"))
     lines.append("  " + _trained_line(meta))
     if meta.parent:
-        lines.append("  " + parent_line(meta.parent))
+        parent = meta.parent
+        lines.append(f"  fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
+                     f"{parent.get('family')} {parent.get('preset')})")
     return [printable(line) for line in lines]  # names from the file never drive a terminal or a log
-
-
-def parent_line(parent: dict[str, Any]) -> str:
-    """The bundle a model was fine-tuned from, by name and digest."""
-    return (f"fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
-            f"{parent.get('family')} {parent.get('preset')})")
 
 
 def _trained_line(meta: BundleMetadata) -> str:

@@ -1,7 +1,6 @@
-"""What an imported ONNX graph gives, read as probabilities: fed tiles in its layout, its output checked to be
-per-pixel class scores at the tile's size, logits turned into probabilities, Deepness's independent per-class scores
-read as Deepness reads them, and an output declared probabilities that is none refused with what to declare instead.
-Torch-free; the session is onnxruntime's.
+"""What an imported ONNX graph gives, read as probabilities (logits turned, Deepness's per-class scores read as
+Deepness reads them), its output checked, and an output declared probabilities that is none refused with what to
+declare instead. Torch-free; the session is onnxruntime's.
 """
 
 from __future__ import annotations
@@ -33,12 +32,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str, check: bool = False,
                         threshold: float | None = None) -> np.ndarray:
-    """Probabilities (B, K, T, T) an imported graph gives normalised (B, C, T, T) ``tiles`` (B: its fixed batch,
-    when it has one): fed in its layout, its output checked to be K channels at the tile's size (BundleError
-    naming ``source`` otherwise), logits turned into probabilities. A pixel where any score is NaN or infinite
-    is NaN in every channel (nodata in every output). ``check``: refuse an output declared probabilities that is
-    none (:func:`check_probabilities`; the first batches are checked). ``model``: its ImportedConfig;
-    ``threshold``: the run's, over its maker's, for an output read as scores."""
+    """Probabilities (B, K, T, T) an imported graph (``model``: its ImportedConfig) gives normalised (B, C, T, T)
+    ``tiles`` (B: its fixed batch, if any); BundleError naming ``source`` unless the output is K channels at the
+    tile's size. A pixel where any score is NaN or infinite is NaN in every channel (nodata). ``check``: refuse an
+    output declared probabilities that is none (:func:`check_probabilities`); ``threshold``: the run's, over its
+    maker's, for scores."""
     feed = tiles.transpose(0, 2, 3, 1) if model.layout == "NHWC" else tiles
     try:
         out = session.run([model.output_name], {model.input_name: np.ascontiguousarray(feed, np.float32)})[0]

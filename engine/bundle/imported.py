@@ -1,15 +1,13 @@
 """Models made elsewhere: an ONNX graph and its description, wrapped in a bundle the engine runs like its own.
 
-``dualstream import MODEL.onnx`` reads the graph (its one image input and its class-score output), takes the
-description from Deepness's metadata in the file (:mod:`.deepness`) or from the user, and writes a
-``.dsmodel``: a safetensors file whose one tensor is the graph's bytes and whose header holds the usual bundle
-metadata, the model section being an :class:`~engine.models.imported.configuration_imported.ImportedConfig`.
-So the QGIS model picker, ``describe``, the model card, ``segment`` (every output, bulk) and ``evaluate`` take it
-as they take a trained bundle. Its checksums cover the graph and the description, as for our own bundles.
+``dualstream import MODEL.onnx`` takes the description from Deepness's metadata in the file (:mod:`.deepness`) or
+from the user and writes a ``.dsmodel``: a safetensors file whose one tensor is the graph's bytes and whose header
+holds the usual bundle metadata (an ``ImportedConfig`` model section, checksums over graph and description), so
+every front end and command takes it as a trained bundle.
 
-The description's scaling is the graph's input: ``(raw * scale - mean) / std`` per band, which is the engine's
-mean/std band statistics with ``mean / scale`` and ``std / scale``: the tile pipeline feeds the graph exactly
-what its maker's code fed it. Torch-free; onnxruntime reads the graph.
+The description's scaling ``(raw * scale - mean) / std`` per band is the engine's mean/std band statistics with
+``mean / scale`` and ``std / scale``: the tile pipeline feeds the graph exactly what its maker's code fed it.
+Torch-free; onnxruntime reads the graph.
 """
 
 from __future__ import annotations
@@ -44,14 +42,10 @@ DEFAULT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
 
 @dataclass
 class ImportedDescription:
-    """What the graph cannot say about itself: its bands and their scaling, its classes, how to tile.
-
-    ``class_names``: one per output channel; for a one-channel (sigmoid) output, background then foreground.
-    ``mean``/``std``/``scale``: the graph's input is ``(raw * scale - mean) / std`` per band.
-    ``tile_size``: None takes the graph's fixed size, else DYNAMIC_TILE. ``border``: pixels its maker mirrored the
-    scene by before tiling (segment's mirrored border). ``output``: probabilities, or logits
-    (softmax, or sigmoid for one channel, applied by the engine). ``resolution``: metres per pixel it was made for.
-    """
+    """What the graph cannot say about itself: its bands and their scaling (``(raw * scale - mean) / std`` per band),
+    its classes (one per output channel; one channel: background then foreground), how to tile (``tile_size`` None:
+    the graph's fixed size, else DYNAMIC_TILE; ``border``: pixels its maker mirrored the scene by), its ``output``
+    (probabilities, logits, scores) and the ``resolution`` in metres per pixel it was made for."""
 
     bands: int
     class_names: list[str]
@@ -85,8 +79,8 @@ class ImportedDescription:
         return self.origins.get(key, f"`{key}`")
 
     def check(self, source: str, tile: int | None = None) -> None:
-        """ConfigError for the first value of the wrong type or range (:mod:`.validate`, naming where each came
-        from), then for values that disagree with each other (``tile``: the tile the graph runs on)."""
+        """ConfigError for a value of the wrong type or range (:mod:`.validate`), then for values that disagree
+        with each other (``tile``: the tile the graph runs on)."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                   if f.name not in ("notes", "origins", "assumed")}
         checked_values(values, Origin(f"the description of '{source}'", flags=self.origins))
@@ -266,14 +260,13 @@ def read_graph_file(path: str | os.PathLike) -> bytes:
 
 
 def import_record(data: DataMetadata) -> dict[str, Any]:
-    """What the import recorded of a model made elsewhere (band names, scaling, tiling, source, licence, ...);
-    empty for a model trained here."""
+    """What the import recorded of a model made elsewhere (band names, scaling, source, ...); empty for our own."""
     return dict(data.extra.get("imported") or {})
 
 
 def check_imported_bundle(metadata: BundleMetadata, path: str | os.PathLike) -> None:
-    """The description an imported bundle carries, checked as the import checks it (:mod:`.validate`): a bundle
-    written by an older import, or edited, is refused naming the bundle and the value before it is run."""
+    """The description an imported bundle carries, checked as the import checks it: one written by an older
+    import, or edited, is refused before it is run, naming the bundle and the value."""
     record = import_record(metadata.data)
     origin = Origin(f"{Path(path).name} (imported description)", keys={"resolution": "resolution_m"})
     data = metadata.data
@@ -285,12 +278,10 @@ def check_imported_bundle(metadata: BundleMetadata, path: str | os.PathLike) -> 
 
 def description_from(values: dict[str, Any], base: ImportedDescription | None = None,
                      origin: Origin | None = None, graph_bands: int | None = None) -> ImportedDescription:
-    """``base`` (or a new description) with ``values`` set: a sidecar JSON file's, or the command line's, each
-    checked (:mod:`.validate`; ``origin`` names the file and its keys, or the flags, in the errors).
-
-    Without a base, ``class_names`` and the band count are needed (``bands``, else as many as ``mean`` has, else
-    ``graph_bands``: what a graph with a fixed band axis takes); mean and std default to 0 and 1 (the raw values
-    times ``scale``)."""
+    """``base`` (or a new description) with ``values`` (a sidecar file's or the command line's) set, each checked
+    (``origin`` names the file and its keys, or the flags). Without a base, ``class_names`` and the band count are
+    needed (``bands``, else as many as ``mean`` has, else ``graph_bands``, a fixed band axis); mean and std default
+    to 0 and 1."""
     origin = origin or Origin("the description")
     names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes", "origins", "assumed"}
     unknown = sorted(set(values) - names)
@@ -332,16 +323,7 @@ def description_values(path: str | os.PathLike, what: str = "The model descripti
     return values
 
 
-def read_sidecar(path: Path, base: ImportedDescription | None, session: Any) -> ImportedDescription:
-    """The description in sidecar ``path`` (over ``base``, e.g. what Deepness's metadata says) of the graph open
-    in ``session``."""
-    values = description_values(path)
-    return description_from(values, base, Origin(path.name), graph_bands(session, values))
-
-
 def graph_bands(session: Any, values: dict[str, Any]) -> int | None:
     """The band count a graph's input fixes, on the channel axis of the layout ``values`` give (None: dynamic)."""
     shape = session.get_inputs()[0].shape
-    axis = 3 if values.get("layout") == "NHWC" else 1
-    channels = shape[axis] if len(shape) == 4 else None
-    return channels if isinstance(channels, int) and channels > 0 else None
+    return _axis(tuple(shape), 3 if values.get("layout") == "NHWC" else 1) if len(shape) == 4 else None

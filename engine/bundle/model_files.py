@@ -1,9 +1,7 @@
 """Any model file a user gives: a bundle (trained here or imported), our ONNX export, or an ONNX model made
-elsewhere; and ``import``, which wraps the last kind in a bundle.
-
-An ONNX file without our metadata is described, in this order, by Deepness's metadata in the file, then a sidecar
-JSON file beside it (``MODEL.onnx.json`` or ``MODEL.json``), then what the caller gives; each fills or overrides
-the one before.
+elsewhere; and ``import``, which wraps the last kind in a bundle. An ONNX file without our metadata is described by
+Deepness's metadata in the file, then a sidecar JSON file (``MODEL.onnx.json`` or ``MODEL.json``), then what the
+caller gives, each filling or overriding the one before.
 """
 
 from __future__ import annotations
@@ -25,13 +23,13 @@ from .imported import (
     ImportedDescription,
     check_imported_bundle,
     description_from,
+    description_values,
     graph_bands,
     graph_facts,
     graph_info,
     imported_metadata,
     is_imported,
     read_graph_file,
-    read_sidecar,
     sidecar_of,
     write_imported_bundle,
 )
@@ -53,17 +51,17 @@ class ImportResult:
 def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = None,
                   changes: dict[str, Any] | None = None, names: dict[str, str] | None = None
                   ) -> ImportedDescription:
-    """The description of the ONNX model open in ``runner``: Deepness's metadata, a sidecar file, ``given``
-    (which replaces both), then ``changes`` (single keys over all of them; ``names``: how errors name each of
-    them, a flag or a file and its key)."""
+    """The description of the ONNX model open in ``runner``: Deepness's metadata and a sidecar file, or ``given``
+    instead, then ``changes`` over them (``names``: how errors name each, a flag or a file and its key)."""
     if given is not None:  # replaces both: a JSON file of another format beside the graph (ukis-csmask's) is no sidecar
         base = given
     else:
         props = dict(runner.get_modelmeta().custom_metadata_map)
         base = deepness_description(runner, source) if has_deepness_metadata(props) else None
         sidecar = sidecar_of(source) if ONNX.matches(source) else None
-        if sidecar is not None:
-            base = read_sidecar(sidecar, base, runner)
+        if sidecar is not None:  # over what Deepness's metadata says
+            values = description_values(sidecar)
+            base = description_from(values, base, Origin(sidecar.name), graph_bands(runner, values))
             base.notes.append(f"description read from {sidecar.name}")
     if changes:
         base = description_from(changes, base, Origin("the description given", flags=names or {}),
@@ -102,10 +100,9 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
                 description: ImportedDescription | None = None, changes: dict[str, Any] | None = None,
                 callback: Callback | None = None, output_name: str = "output",
                 names: dict[str, str] | None = None) -> ImportResult:
-    """Wrap the ONNX model ``onnx_path`` in the bundle ``output`` (see :func:`describe_onnx` for where its
-    description comes from). The graph is checked against the description and run once on a blank tile.
-    ``output_name``: how errors name the output (the front end's flag or parameter); ``names``: how they name
-    each key of ``changes``."""
+    """Wrap the ONNX model ``onnx_path`` in the bundle ``output`` (described by :func:`describe_onnx`), the graph
+    checked against its description and run once on a blank tile. ``output_name``, ``names``: how errors name the
+    output and each key of ``changes`` (the front end's flags or parameters)."""
     callback = callback or Callback()
     source, output = str(onnx_path), Path(output)
     if output.suffix.lower() != BUNDLE_SUFFIX:
@@ -132,13 +129,14 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
 
 
 def _try_once(runner: Any, metadata: BundleMetadata, source: str) -> None:
-    """Run the graph on one blank tile as segment will: a model that cannot run, or gives another shape, is
-    refused now."""
+    """Run the graph on one blank tile as segment will: one that cannot, or gives another shape, is refused now."""
     import numpy as np
 
     model, tile = metadata.model, metadata.data.tile_size
-    check_graph_memory(model.batch or 1, model.vision_channels, model.num_classes, tile, source,
-                       graph_size_fix(model, metadata))
+    fix = (f"its graph fixes a batch of {model.batch:,} tiles: export it again with a dynamic or small batch axis"
+           if model.batch and model.batch > 1 else f"give a smaller tile size (now {tile} px) or the band count the "
+           f"graph takes (now {model.vision_channels:,})")  # what sets the size of one run, in words one acts on
+    check_graph_memory(model.batch or 1, model.vision_channels, model.num_classes, tile, source, fix)
     try:
         graph_probabilities(runner, model, np.zeros((model.batch or 1, model.vision_channels, tile, tile),
                                                     np.float32), source, check=True)
@@ -147,12 +145,3 @@ def _try_once(runner: Any, metadata: BundleMetadata, source: str) -> None:
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors say what the graph wanted
         raise BundleError(f"The ONNX model '{source}' does not run on a {tile} px tile of {model.vision_channels} "
                           f"band(s) ({str(exc)[:300]}); give the tile size and band count it takes.") from exc
-
-
-def graph_size_fix(model: Any, metadata: BundleMetadata) -> str:
-    """What sets the size of one run of an imported graph, in words a user can act on."""
-    if model.batch and model.batch > 1:
-        return (f"its graph fixes a batch of {model.batch:,} tiles: export it again with a dynamic or small "
-                f"batch axis")
-    return (f"give a smaller tile size (now {metadata.data.tile_size} px) or the band count the graph takes "
-            f"(now {model.vision_channels:,})")

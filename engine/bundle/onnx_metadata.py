@@ -1,8 +1,5 @@
-"""The metadata of an exported ONNX model: what Deepness reads, and what DualStream's own backend reads.
-
-Torch-free: ``segment --backend onnxruntime`` reads these files on machines without torch.
-
-Two groups of keys go into the ONNX file's ``metadata_props`` (string -> string):
+"""The metadata of an exported ONNX model: what Deepness reads, and what DualStream's own backend reads (torch-free:
+``segment --backend onnxruntime`` reads it on machines without torch). Two groups of keys go into ``metadata_props``:
 
 - Deepness (PUTvision/qgis-plugin-deepness, ``processing/models/model_base.py``), every value JSON-encoded as
   Deepness ``json.loads`` it: ``model_type`` ``"Segmentor"``; ``class_names`` ``{"0": name, ...}`` (for a
@@ -11,9 +8,8 @@ Two groups of keys go into the ONNX file's ``metadata_props`` (string -> string)
   it back exactly); ``tile_size`` (what its code reads) and ``tiles_size`` (its documentation's spelling);
   ``tiles_overlap`` in percent; ``standardization_mean`` / ``standardization_std`` per band; ``seg_thresh`` for
   one-channel models; ``seg_small_segment`` 0 (no small-segment filter: our own outputs have none). Deepness
-  scales its input by 1/255 and then standardises, so our per-band scaling
-  ``(x - low) / span`` becomes mean ``low / 255`` and std ``span / 255`` (mean/std statistics likewise);
-  percentile scaling is also clipped to [0, 1], which the exported graph does itself.
+  scales its input by 1/255 and then standardises, so our ``(x - low) / span`` becomes mean ``low / 255`` and std
+  ``span / 255`` (mean/std statistics likewise); the exported graph clips percentile scaling to [0, 1] itself.
 - ``dualstream``: the bundle's metadata (JSON) with an ``onnx`` section (inputs, batch, opset, tile size, the
   source bundle's weight digest), so the onnxruntime backend plans a scene exactly as the torch one does.
 """
@@ -42,8 +38,7 @@ SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision chan
 
 
 def date_inputs(dates: int) -> list[str]:
-    """The graph inputs of a model of several dates, one image per date in time order: before, after (2 dates),
-    else date1, date2, ...; a model of one date has its one ``vision`` input."""
+    """The graph's image inputs in time order: ``vision`` (one date), before and after, or date1, date2, ..."""
     if dates <= 1:
         return ["vision"]
     return ["before", "after"] if dates == 2 else [f"date{i + 1}" for i in range(dates)]
@@ -70,19 +65,13 @@ def is_onnx_path(path: str | os.PathLike) -> bool:
 
 
 def deepness_metadata(meta: BundleMetadata, tile_size: int, overlap: float, stacked: bool = False) -> dict[str, Any]:
-    """Deepness's keys (values not yet JSON-encoded) for a bundle's metadata, exported at ``tile_size``.
-
-    ``stacked``: the graph takes one tensor, the vision bands followed by the second stream's channels, so the
-    standardisation lists both streams' statistics in that order.
-    """
+    """Deepness's keys (values not yet JSON-encoded) for a bundle exported at ``tile_size``; ``stacked``: one input
+    tensor, the vision bands then the second stream's, whose statistics follow in that order."""
     data = meta.data
-    out: dict[str, Any] = {
-        "model_type": DEEPNESS_MODEL_TYPE,
-        "class_names": {str(i): name for i, name in enumerate(data.class_names)},
-        "tile_size": int(tile_size),
-        "tiles_size": int(tile_size),
-        "tiles_overlap": int(round(100 * overlap)),
-    }
+    out: dict[str, Any] = {"model_type": DEEPNESS_MODEL_TYPE,
+                           "class_names": {str(i): name for i, name in enumerate(data.class_names)},
+                           "tile_size": int(tile_size), "tiles_size": int(tile_size),
+                           "tiles_overlap": int(round(100 * overlap))}
     mean, std = _standardization(data.vision_stats)
     if stacked:
         aux_mean, aux_std = _standardization(data.aux_stats)
@@ -139,11 +128,8 @@ def onnx_cuda() -> bool:
 def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool = True,
             threads: int | None = None, name: str | None = None) -> Any:
     """An onnxruntime InferenceSession for ``path`` (or a graph's bytes, ``name`` saying whose) on ``device``
-    (cpu, cuda or cuda:N).
-
-    ``threads``: intra-op threads, which then sleep rather than spin between operators (a spinning thread
-    takes a core another process is waiting for); None = onnxruntime's defaults.
-    """
+    (cpu, cuda or cuda:N). ``threads``: intra-op threads, which then sleep rather than spin between operators (a
+    spinning thread takes a core another process is waiting for); None = onnxruntime's defaults."""
     ort = require("onnxruntime")
     options = ort.SessionOptions()
     options.log_severity_level = 4  # fatal only: each failure reaches the user once, as our error, not as its log too
@@ -170,8 +156,7 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
 
 
 def onnx_metadata(props: dict[str, str], source: str) -> BundleMetadata:
-    """The DualStream metadata in an ONNX model's ``metadata_props`` (BundleError when it has none or it is
-    damaged); ``source`` names the model in the errors."""
+    """The DualStream metadata in ``metadata_props``; BundleError naming ``source`` when it is missing or damaged."""
     if METADATA_KEY not in props:
         raise BundleError(f"The ONNX model '{source}' has no DualStream metadata (band statistics, classes, tile "
                           "size), so it cannot be run on a scene; export it from a bundle with `dualstream export "

@@ -1,9 +1,8 @@
 """The bundle metadata schema: what a model bundle (and an exported ONNX model) says about its model, typed.
 
-A bundle's safetensors header holds this as JSON. :meth:`BundleMetadata.from_dict` reads every version this
-engine knows (format v1: bundles made before model families, whose ``model`` section is the flat DualStream
-settings and whose ``data`` section lacks the later keys) into the current dataclasses; :meth:`to_dict` writes the
-current version. Readers use attributes; the JSON key names live here only. Torch-free.
+:meth:`BundleMetadata.from_dict` reads every version this engine knows (v1: before model families, the ``model``
+section the flat DualStream settings, the ``data`` section lacking later keys); :meth:`to_dict` writes the current
+one. Readers use attributes; the JSON key names live here only. Torch-free.
 """
 
 from __future__ import annotations

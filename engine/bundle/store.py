@@ -74,12 +74,8 @@ def versions() -> dict[str, str]:
 
 
 def save_bundle(path: str | os.PathLike, model: Any, metadata: BundleMetadata | dict[str, Any]) -> str:
-    """Write ``model``'s weights and ``metadata`` atomically (temp file beside ``path``, then rename).
-
-    ``metadata``: a :class:`BundleMetadata`, or its dict form with at least ``model`` (the family config's dict,
-    ``name`` = family) and ``data`` (see REQUIRED_DATA_KEYS). Format, versions, creation time and the weights
-    digest are set here.
-    """
+    """Write ``model``'s weights and ``metadata`` (a :class:`BundleMetadata`, or its dict with at least ``model`` and
+    ``data``) atomically; format, versions, creation time and digests are set here."""
     require("torch")
     safetensors_torch = require("safetensors.torch")
     path = Path(path)
@@ -121,7 +117,7 @@ def looks_like_bundle(path: str | os.PathLike) -> bool:
 
 
 def read_metadata(path: str | os.PathLike) -> BundleMetadata:
-    """The bundle's metadata, without loading weights. Raises BundleError for anything that is not a bundle."""
+    """The bundle's metadata, without loading weights; BundleError for anything that is not a bundle."""
     path = Path(path)
     check_input_file(path, "model bundle", give="the .dsmodel file written by `train`", suffixes=(BUNDLE_SUFFIX,))
     if not path.is_file():

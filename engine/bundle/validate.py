@@ -1,10 +1,7 @@
-"""One check of a model description, wherever it comes from: Deepness's metadata in an ONNX file, a sidecar or
-``--description`` JSON file, the ``import`` command's flags, a ready-model catalogue entry, an imported bundle.
-
-Every value is checked for its type and range before anything is built from it (no list of a billion means, no
-tile allocated), and the error names where the value came from and the value itself: the file and its key
-(``m.json: `threshold` must be in (0, 1), got 7``) or the flag (``--scale must be finite, got inf``).
-:class:`Origin` says how a source names its keys; :func:`checked_values` checks a dict of description keys.
+"""One check of a model description, wherever it comes from (Deepness's metadata, a sidecar or ``--description``
+file, the ``import`` flags, a ready-model catalogue entry, an imported bundle): every value's type and range before
+anything is built from it (no list of a billion means), the error naming the source and the value
+(``m.json: `threshold` must be in (0, 1), got 7``, ``--scale must be finite, got inf``).
 """
 
 from __future__ import annotations
@@ -25,16 +22,11 @@ MAX_CLASSES = 65535  # a UInt16 class raster holds classes 0..65534, 65535 being
 
 @dataclass(frozen=True)
 class Origin:
-    """Where description values come from, and how a message names each key.
+    """Where description values come from, and how a message names each key."""
 
-    ``where``: the file (``m.json``, ``model.onnx (Deepness metadata)``, ``catalogue.json, model 2``);
-    ``flags``: keys given on the command line, by their flag (named alone, without ``where``);
-    ``keys``: the source's own name of a key where it differs (Deepness's ``tiles_size`` for ``tile_size``).
-    """
-
-    where: str
-    flags: Mapping[str, str] = field(default_factory=dict)
-    keys: Mapping[str, str] = field(default_factory=dict)
+    where: str  # the file: ``m.json``, ``model.onnx (Deepness metadata)``, ``catalogue.json, model 2``
+    flags: Mapping[str, str] = field(default_factory=dict)  # keys given by a flag, named by it alone
+    keys: Mapping[str, str] = field(default_factory=dict)  # the source's own names (Deepness's ``tiles_size``)
 
     def name(self, key: str) -> str:
         """The key as the user wrote it: its flag, else ``where: `key```."""
@@ -65,13 +57,10 @@ def _positive(value: Any) -> float:
 
 def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
     def check(value: Any) -> int:
-        rule = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-            raise _Bad(rule)
-        number = int(value)
-        if number < low or (high is not None and number > high):
-            raise _Bad(rule)
-        return number
+        whole = not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()
+        if not whole or value < low or (high is not None and value > high):
+            raise _Bad(f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]")
+        return int(value)
 
     return check
 
@@ -184,26 +173,18 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
 
 
 def _shown(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value) if isinstance(value, (int, float)) else repr(value)
+    text = str(value) if isinstance(value, (int, float)) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def check_value(key: str, value: Any, origin: Origin, shown: Any = None) -> Any:
-    """``value`` of description key ``key`` checked (ConfigError naming the source and the value); ``shown``:
-    the value as the source wrote it, where the description converts it (Deepness's percent overlap)."""
-    rule = FIELDS.get(key)
-    if rule is None:
-        return value
-    try:
-        return rule(value)
-    except _Bad as exc:
-        raise ConfigError(f"{origin.name(key)} must be {exc}, got {_shown(value if shown is None else shown)}."
-                          ) from None
-
-
-def checked_values(values: Mapping[str, Any], origin: Origin, shown: Mapping[str, Any] | None = None
-                   ) -> dict[str, Any]:
-    """Every value of ``values`` (description keys; None: not given) checked by :func:`check_value`."""
-    return {key: check_value(key, value, origin, (shown or {}).get(key)) if value is not None else None
-            for key, value in values.items()}
-
+def checked_values(values: Mapping[str, Any], origin: Origin) -> dict[str, Any]:
+    """Every value of ``values`` (description keys; None: not given) checked by its rule in FIELDS (ConfigError
+    naming the source and the value)."""
+    out = {}
+    for key, value in values.items():
+        rule = FIELDS.get(key)
+        try:
+            out[key] = rule(value) if rule is not None and value is not None else value
+        except _Bad as exc:
+            raise ConfigError(f"{origin.name(key)} must be {exc}, got {_shown(value)}.") from None
+    return out

@@ -1,11 +1,7 @@
-"""What a model expects, whatever made it: one answer for a model trained here, an imported ONNX model (Deepness's
-among them) and a ready model (an imported one fetched by name).
-
-A model trained here records its bands, value range, pixel size and CRS in the bundle's data section; a model made
-elsewhere has what its import recorded (its maker's band names, value range, resolution in metres, overlap,
-border). :func:`model_view` reads both into one :class:`ModelView`, so no caller looks in two places. The pixel size
-a model was trained at, in metres on the ground, is :meth:`Resolution.metres` (a geographic CRS's degrees and
-Mercator's map units converted at the training scenes' latitude by the one ground rule, :mod:`engine.data.ground`).
+"""What a model expects, whatever made it (trained here, an imported ONNX model, a ready model): :func:`model_view`
+reads the bundle's data section and what an import recorded (its maker's band names, value range, resolution in
+metres, overlap, border) into one :class:`ModelView`, so no caller looks in two places. Pixel sizes in metres on the
+ground follow the one ground rule (:mod:`engine.data.ground`), at the training scenes' latitude.
 """
 
 from __future__ import annotations
@@ -39,32 +35,23 @@ class Resolution:
 
 @dataclass(frozen=True)
 class ModelView:
-    """What a model expects and how its maker ran it.
+    """What a model expects and how its maker ran it (None: not recorded)."""
 
-    ``band_names``: the vision bands' names in the model's order (None: not recorded); ``value_range``: [low, high]
-    of the values it expects (None: judged by its training statistics); ``resolution``: the pixel size it was
-    trained at or made for (None: not recorded); ``tile``; ``overlap``, ``border``, ``threshold``: as its maker ran
-    it (None: the engine's defaults); ``classes`` and ``colors``; ``imported``: made elsewhere, with ``record``
-    what the import recorded (source, licence, input scaling, graph checksum, ...); ``takes_date_and_place``: it
-    takes each tile's date and place as a second input (a Prithvi-EO-2.0 TL encoder's time and location
-    encoders; known from the model section)."""
-
-    band_names: list[str] | None
-    value_range: list[float] | None
-    resolution: Resolution | None
+    band_names: list[str] | None  # the vision bands' names in the model's order
+    value_range: list[float] | None  # [low, high] of the values it expects (None: judged by its statistics)
+    resolution: Resolution | None  # the pixel size it was trained at or made for
     tile: int
-    overlap: float | None
+    overlap: float | None  # overlap, border, threshold: as its maker ran it (None: the engine's defaults)
     border: int | None
     threshold: float | None
     classes: list[str]
     colors: list[str]
-    imported: bool = False
+    imported: bool = False  # made elsewhere; ``record``: what the import recorded (source, licence, scaling, ...)
     record: dict[str, Any] = field(default_factory=dict)
-    takes_date_and_place: bool = False
+    takes_date_and_place: bool = False  # a second input (a Prithvi-EO-2.0 TL encoder's time and location encoders)
 
     def pixel_size_metres(self, latitude: float | None = None) -> float | None:
-        """The pixel size the model was trained at (or made for), in metres on the ground (:meth:`Resolution.metres`:
-        at the training latitude, else at ``latitude``)."""
+        """The pixel size the model was trained at (or made for), in metres (:meth:`Resolution.metres`)."""
         return None if self.resolution is None else self.resolution.metres(latitude)
 
 
@@ -80,24 +67,15 @@ def resolution_of(data: DataMetadata) -> Resolution | None:
 
 
 def model_view(data: DataMetadata, model: Any = None) -> ModelView:
-    """What the model with data section ``data`` (and model section ``model``, for its threshold and its encoder's
-    date-and-place input) expects."""
+    """What the model of ``data`` expects (``model``: its model section, for threshold and date-and-place input)."""
     record = import_record(data)
     names = data.band_names or record.get("band_names")
     names = [str(n) for n in names] if names and len(names) == data.vision_bands else None
     value_range = data.value_range or record.get("value_range")
     threshold = getattr(model, "threshold", None) if model is not None else None
     return ModelView(
-        band_names=names,
-        value_range=[float(v) for v in value_range] if value_range else None,
-        resolution=resolution_of(data),
-        tile=int(data.tile_size),
-        overlap=record.get("overlap"),
-        border=record.get("border"),
-        threshold=float(threshold) if threshold else None,
-        classes=list(data.class_names),
-        colors=list(data.class_colors),
-        imported=bool(record),
-        record=record,
-        takes_date_and_place=model is not None and takes_coords(model),
-    )
+        band_names=names, value_range=[float(v) for v in value_range] if value_range else None,
+        resolution=resolution_of(data), tile=int(data.tile_size), overlap=record.get("overlap"),
+        border=record.get("border"), threshold=float(threshold) if threshold else None,
+        classes=list(data.class_names), colors=list(data.class_colors), imported=bool(record), record=record,
+        takes_date_and_place=model is not None and takes_coords(model))

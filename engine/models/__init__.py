@@ -19,8 +19,7 @@ from .registry import FAMILIES, check_family, family_module, list_models, list_p
 
 
 def model_class(name: str) -> type:
-    """The model class of family ``name`` (imports torch); its ``num_side_outputs`` says how many deep-supervision
-    side outputs it returns, known before any model is built."""
+    """The model class of family ``name`` (imports torch); ``num_side_outputs`` is known before any model is built."""
     check_family(name)
     require("torch")
     return family_module(name, "modeling").MODEL
@@ -46,9 +45,8 @@ def describe_models() -> list[dict[str, Any]]:
 
 
 def build_model(name: str, callback: Callback | None = None, **settings: Any) -> Any:
-    """Build family ``name``: ``build_model("cmx", preset="b0", vision_channels=3, aux_channels=1, num_classes=2)``.
-
-    ``model.config`` is the resulting family config (with anything a pretrained checkpoint fixed filled in).
+    """Build family ``name``: ``build_model("cmx", preset="b0", vision_channels=3, aux_channels=1, num_classes=2)``;
+    ``model.config`` is its config with anything a pretrained checkpoint fixed filled in.
 
     Raises:
         KeyError: ``name`` is not registered (the message lists the valid names).

@@ -1,9 +1,7 @@
 """Building blocks shared by the engine's models (ConvNeXt blocks, ASPP, gated skips, up-convs).
 
-All normalisation is GroupNorm(1, C) (layer-norm over channels and space) as in the reference: it does not
-depend on the batch size, so batch 1 inference and tiny training batches behave like batch 4 training. The
-engine's models build it as :class:`GroupNorm`, whose narrow channels-last half-precision case takes PyTorch's
-faster kernel.
+All normalisation is :class:`GroupNorm` (1, C) (layer-norm over channels and space) as in the reference: it does not
+depend on the batch size, so batch 1 inference and tiny training batches behave like batch 4 training.
 """
 
 from __future__ import annotations
@@ -81,13 +79,13 @@ class ConvNormAct(nn.Sequential):
 class ConvNeXtBlock(nn.Module):
     """dw7x7 -> GroupNorm(1) -> 1x1 (4x) -> GELU -> 1x1 -> residual with DropPath (Liu et al. 2022)."""
 
-    def __init__(self, dim: int, drop_path: float = 0.1, expansion: int = 4):
+    def __init__(self, dim: int, drop_path: float = 0.1):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
         self.norm = GroupNorm(1, dim)
-        self.pwconv1 = nn.Conv2d(dim, expansion * dim, kernel_size=1)
+        self.pwconv1 = nn.Conv2d(dim, 4 * dim, kernel_size=1)
         self.act = nn.GELU()
-        self.pwconv2 = nn.Conv2d(expansion * dim, dim, kernel_size=1)
+        self.pwconv2 = nn.Conv2d(4 * dim, dim, kernel_size=1)
         self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,10 +130,8 @@ class ASPP(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int = 256, rates: tuple[int, ...] = (6, 12, 18)):
         super().__init__()
-        self.branches = nn.ModuleList(
-            [ConvNormAct(in_channels, out_channels, 1)]
-            + [ConvNormAct(in_channels, out_channels, 3, dilation=r) for r in rates]
-        )
+        self.branches = nn.ModuleList([ConvNormAct(in_channels, out_channels, 1)]
+                                      + [ConvNormAct(in_channels, out_channels, 3, dilation=r) for r in rates])
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), ConvNormAct(in_channels, out_channels, 1))
         self.project = ConvNormAct(out_channels * (len(rates) + 2), out_channels, 1)
 
@@ -145,16 +141,15 @@ class ASPP(nn.Module):
 
 
 class AttentionGate(nn.Module):
-    """Additive attention gate on a skip connection (Oktay et al. 2018): x * sigmoid(psi(GELU(Wg g + Wx x)))."""
+    """Additive attention gate on a skip connection (Oktay et al. 2018): x * sigmoid(psi(GELU(Wg g + Wx x))), its
+    inner width the skip's."""
 
-    def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int):
+    def __init__(self, gate_channels: int, skip_channels: int):
         super().__init__()
-        self.w_g = nn.Sequential(nn.Conv2d(gate_channels, inter_channels, 1, bias=False),
-                                 GroupNorm(1, inter_channels))
-        self.w_x = nn.Sequential(nn.Conv2d(skip_channels, inter_channels, 1, bias=False),
-                                 GroupNorm(1, inter_channels))
+        self.w_g = nn.Sequential(nn.Conv2d(gate_channels, skip_channels, 1, bias=False), GroupNorm(1, skip_channels))
+        self.w_x = nn.Sequential(nn.Conv2d(skip_channels, skip_channels, 1, bias=False), GroupNorm(1, skip_channels))
         self.act = nn.GELU()
-        self.psi = nn.Sequential(nn.Conv2d(inter_channels, 1, 1), nn.Sigmoid())
+        self.psi = nn.Sequential(nn.Conv2d(skip_channels, 1, 1), nn.Sigmoid())
 
     def forward(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return x * self.psi(self.act(self.w_g(g) + self.w_x(x)))
@@ -167,11 +162,9 @@ class GatedSkipStage(nn.Module):
                  drop_path: float):
         super().__init__()
         self.reduce = ConvNormAct(skip_in, skip_channels, 1)
-        self.gate = AttentionGate(in_channels, skip_channels, skip_channels)
-        self.refine = nn.Sequential(
-            ConvNormAct(in_channels + skip_channels, out_channels, 1),
-            convnext_stage(out_channels, blocks, drop_path),
-        )
+        self.gate = AttentionGate(in_channels, skip_channels)
+        self.refine = nn.Sequential(ConvNormAct(in_channels + skip_channels, out_channels, 1),
+                                    convnext_stage(out_channels, blocks, drop_path))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)

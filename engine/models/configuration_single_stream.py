@@ -1,8 +1,5 @@
 """Settings shared by the single-stream families (one encoder from ``encoders.catalog`` and a decoder), torch-free.
-
-They are vision-only by default: ``aux_fusion="early"``
-upsamples the aux tensor to the image grid and concatenates it to the bands the encoder sees.
-"""
+Vision-only by default; ``aux_fusion="early"`` stacks the aux tensor, upsampled to the image grid, on the bands."""
 
 from __future__ import annotations
 
@@ -84,6 +81,6 @@ class SingleStreamConfig(ModelConfig):
         return self.encoder or self.preset_settings().encoder
 
     def fit_data(self: T, vision_channels: int, aux_channels: int, num_classes: int, aux_ratio: int) -> T:
-        """As ModelConfig's, but aux channels only with early fusion (vision-only otherwise)."""
+        """As ModelConfig's, aux channels with early fusion only."""
         return self.replace(vision_channels=vision_channels, num_classes=num_classes, aux_ratio=aux_ratio,
                             aux_channels=aux_channels if self.aux_fusion == "early" else 0)

@@ -45,32 +45,20 @@ class AutoPick:
 
 @dataclass(frozen=True)
 class FamilyCard:
-    """What a family says about itself; every place that speaks of all families reads these.
+    """What a family says about itself; every place that speaks of all families reads these."""
 
-    Attributes:
-        architecture: its name on the model card (STAC ``mlm:architecture``), e.g. ``U-Net``.
-        citation: the paper it follows, e.g. ``Ronneberger et al. 2015, arXiv 1505.04597``.
-        streams: what it reads, in the words of the ``--model`` help (families with the same words share a line).
-        kinds: the data it is built for (of ``DATA_KINDS``): a kind other than imagery only means it reads the
-            aux rasters or X bands as a stream of its own (the benchmark gives them to it).
-        cpu_preset: its small preset, taken when it is trained on a CPU with no preset given (None: its first).
-        auto: when ``--model auto`` chooses it.
-        loss: the loss terms of its reference design (the default of ``--loss``); None: ``BASELINE_LOSS``.
-        side_weights: the default weights of its deep-supervision side outputs.
-        framework: the framework of its weights (STAC ``mlm:framework``).
-        bench_input: (vision bands, aux channels, aux ratio) of its typical input (``bench/model_cost.py``).
-    """
-
-    architecture: str
-    citation: str
-    streams: str
+    architecture: str  # its name on the model card (STAC ``mlm:architecture``), e.g. ``U-Net``
+    citation: str  # the paper it follows, e.g. ``Ronneberger et al. 2015, arXiv 1505.04597``
+    streams: str  # what it reads, in the ``--model`` help's words (families with the same words share a line)
+    # the data it is built for (of DATA_KINDS); a kind other than imagery only: it reads the aux rasters or X bands
+    # as a stream of its own (the benchmark gives them to it)
     kinds: tuple[str, ...] = (IMAGERY,)
-    cpu_preset: str | None = None
-    auto: tuple[AutoPick, ...] = ()
-    loss: dict[str, float] | None = None
-    side_weights: tuple[float, ...] = ()
-    framework: str = "pytorch"
-    bench_input: tuple[int, int, int] = (3, 0, 1)
+    cpu_preset: str | None = None  # its small preset, on a CPU with no preset given (None: its first)
+    auto: tuple[AutoPick, ...] = ()  # when ``--model auto`` chooses it
+    loss: dict[str, float] | None = None  # its reference design's loss (the default of ``--loss``); None: BASELINE_LOSS
+    side_weights: tuple[float, ...] = ()  # the default weights of its deep-supervision side outputs
+    framework: str = "pytorch"  # of its weights (STAC ``mlm:framework``)
+    bench_input: tuple[int, int, int] = (3, 0, 1)  # (vision bands, aux channels, aux ratio) for bench/model_cost.py
 
     @property
     def second_stream(self) -> bool:
@@ -212,14 +200,11 @@ class ModelConfig(Settings):
     PRESETS: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
     CARD: ClassVar[FamilyCard]
-    # a decoder whose output at a pixel depends on a neighbourhood of it only (convolutions, no pooling over the
-    # tile, no attention): with such an encoder a larger tile computes the same pixels with more context
-    LOCAL_DECODER: ClassVar[bool] = False
+    LOCAL_DECODER: ClassVar[bool] = False  # convolutions only: no pooling over the tile, no attention
 
     def local_receptive_field(self) -> bool:
-        """Whether the model's output at a pixel depends on a neighbourhood of it only, not on the whole tile (no
-        global pooling, attention or position embedding): then the tile size changes only what lies near its
-        edges (:mod:`engine.segment.tile_choice`)."""
+        """Whether the output at a pixel depends on a neighbourhood of it only (no global pooling, attention or
+        position embedding): then the tile size changes only what lies near its edges (``segment.tile_choice``)."""
         return False
 
     def __post_init__(self) -> None:
@@ -252,10 +237,7 @@ class ModelConfig(Settings):
         return self.aux_channels > 0
 
     def fit_data(self: T, vision_channels: int, aux_channels: int, num_classes: int, aux_ratio: int) -> T:
-        """This config with the band counts, classes and aux ratio of the training data.
-
-        Families that ignore aux unless asked (the single-stream baselines) override this to keep it at 0.
-        """
+        """This config with the band counts, classes and aux ratio of the training data."""
         return self.replace(vision_channels=vision_channels, aux_channels=aux_channels, num_classes=num_classes,
                             aux_ratio=aux_ratio)
 
@@ -264,7 +246,6 @@ class ModelConfig(Settings):
         return None
 
     def preset_settings(self) -> Any:
-        """The preset object of this config."""
         return self.PRESETS[self.preset]
 
 
@@ -278,8 +259,7 @@ def family_with_preset(preset: str | None) -> str:
 
 
 class AutoModelConfig:
-    """The factory of the families' configurations (as transformers' ``AutoConfig``): the config class of the
-    family a name or a settings mapping names. It is never instantiated itself."""
+    """The factory of the families' configurations (as transformers' ``AutoConfig``), never instantiated."""
 
     def __init__(self) -> None:
         raise TypeError("AutoModelConfig is a factory: use AutoModelConfig.for_family(name, **settings) or "

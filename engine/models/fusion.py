@@ -1,11 +1,9 @@
 """Fusion of a vision stream with a second (aux / X) stream.
 
 DualStream: FiLM + gate (stages 1-2) and cross-attention with vision queries and aux keys/values (stages 3-4).
-CMX (Zhang et al. 2023, arXiv 2203.04838): the Feature Rectify Module (FRM) corrects each stream with channel
-and spatial weights computed from both, the Feature Fusion Module (FFM) merges them with cross-path efficient
-attention and a channel embedding. Our own code after the paper and huaaaliu/RGBX_Semantic_Segmentation's
-``net_utils.py``; normalisation is GroupNorm(1) (batch-size independent, as elsewhere in this engine) where the
-reference used BatchNorm.
+CMX (Zhang et al. 2023, arXiv 2203.04838): the Feature Rectify Module (FRM) and the Feature Fusion Module (FFM),
+our own code after the paper and huaaaliu/RGBX_Semantic_Segmentation's ``net_utils.py``, with GroupNorm(1)
+(batch-size independent, as elsewhere in this engine) where the reference used BatchNorm.
 """
 
 from __future__ import annotations
@@ -19,14 +17,10 @@ from .blocks import ConvNeXtBlock, GroupNorm, attention_heads, drop_path_or_iden
 class FiLM(nn.Module):
     """Feature-wise linear modulation of vision features by aux features: vis * (gamma + 1) + beta."""
 
-    def __init__(self, aux_dim: int, vis_dim: int, drop_path: float = 0.1):
+    def __init__(self, dim: int, drop_path: float = 0.1):
         super().__init__()
-        mid = (aux_dim + vis_dim) // 2
-        self.generator = nn.Sequential(
-            nn.Conv2d(aux_dim, mid, kernel_size=1),
-            ConvNeXtBlock(mid, drop_path=drop_path),
-            nn.Conv2d(mid, 2 * vis_dim, kernel_size=1),
-        )
+        self.generator = nn.Sequential(nn.Conv2d(dim, dim, kernel_size=1), ConvNeXtBlock(dim, drop_path=drop_path),
+                                       nn.Conv2d(dim, 2 * dim, kernel_size=1))
 
     def forward(self, vis: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.generator(aux).chunk(2, dim=1)
@@ -34,30 +28,25 @@ class FiLM(nn.Module):
 
 
 class FusionGate(nn.Module):
-    """Per-pixel gate in [0, 1] from cat(vis, aux): 3x3 -> vis//2, GroupNorm, GELU, 1x1 -> 1, sigmoid."""
+    """Per-pixel gate in [0, 1] from cat(vis, aux): 3x3 -> C//2, GroupNorm, GELU, 1x1 -> 1, sigmoid."""
 
-    def __init__(self, vis_dim: int, aux_dim: int):
+    def __init__(self, dim: int):
         super().__init__()
-        mid = max(vis_dim // 2, 1)
-        self.net = nn.Sequential(
-            nn.Conv2d(vis_dim + aux_dim, mid, kernel_size=3, padding=1),
-            GroupNorm(1, mid),
-            nn.GELU(),
-            nn.Conv2d(mid, 1, kernel_size=1),
-            nn.Sigmoid(),
-        )
+        mid = max(dim // 2, 1)
+        self.net = nn.Sequential(nn.Conv2d(2 * dim, mid, kernel_size=3, padding=1), GroupNorm(1, mid), nn.GELU(),
+                                 nn.Conv2d(mid, 1, kernel_size=1), nn.Sigmoid())
 
     def forward(self, vis: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([vis, aux], dim=1))
 
 
 class GatedFiLMFusion(nn.Module):
-    """Stages 1-2: fused = vis * (1 - g) + FiLM(vis, aux) * g."""
+    """Stages 1-2: fused = vis * (1 - g) + FiLM(vis, aux) * g; the aux encoder gives maps as wide as the vision's."""
 
-    def __init__(self, vis_dim: int, aux_dim: int, drop_path: float = 0.1):
+    def __init__(self, dim: int, drop_path: float = 0.1):
         super().__init__()
-        self.film = FiLM(aux_dim, vis_dim, drop_path=drop_path)
-        self.gate = FusionGate(vis_dim, aux_dim)
+        self.film = FiLM(dim, drop_path=drop_path)
+        self.gate = FusionGate(dim)
 
     def forward(self, vis: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         gate = self.gate(vis, aux)  # (B, 1, h, w); computed once (the reference computed it twice)
@@ -67,24 +56,19 @@ class GatedFiLMFusion(nn.Module):
 class CrossAttentionFusion(nn.Module):
     """Stages 3-4: vision tokens attend to aux tokens; residual + DropPath -> GN -> FFN + residual -> GN."""
 
-    def __init__(self, vis_dim: int, aux_dim: int, num_heads: int = 8, ffn_expansion: int = 4,
-                 drop_path: float = 0.1):
+    def __init__(self, dim: int, num_heads: int = 8, ffn_expansion: int = 4, drop_path: float = 0.1):
         super().__init__()
-        self.attn = nn.MultiheadAttention(vis_dim, attention_heads(vis_dim, num_heads), kdim=aux_dim, vdim=aux_dim,
-                                          batch_first=True)
-        self.norm1 = GroupNorm(1, vis_dim)
-        self.ffn = nn.Sequential(
-            nn.Conv2d(vis_dim, vis_dim * ffn_expansion, kernel_size=1),
-            nn.GELU(),
-            nn.Conv2d(vis_dim * ffn_expansion, vis_dim, kernel_size=1),
-        )
-        self.norm2 = GroupNorm(1, vis_dim)
+        self.attn = nn.MultiheadAttention(dim, attention_heads(dim, num_heads), batch_first=True)
+        self.norm1 = GroupNorm(1, dim)
+        self.ffn = nn.Sequential(nn.Conv2d(dim, dim * ffn_expansion, kernel_size=1), nn.GELU(),
+                                 nn.Conv2d(dim * ffn_expansion, dim, kernel_size=1))
+        self.norm2 = GroupNorm(1, dim)
         self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, vis: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         batch, channels, height, width = vis.shape
-        queries = vis.flatten(2).transpose(1, 2)  # (B, h*w, Cv)
-        keys = aux.flatten(2).transpose(1, 2)  # (B, h*w, Ca)
+        queries = vis.flatten(2).transpose(1, 2)  # (B, h*w, C)
+        keys = aux.flatten(2).transpose(1, 2)  # (B, h*w, C)
         attended, _ = self.attn(queries, keys, keys, need_weights=False)
         x = (queries + self.drop_path(attended)).transpose(1, 2).reshape(batch, channels, height, width)
         x = self.norm1(x)
@@ -94,19 +78,18 @@ class CrossAttentionFusion(nn.Module):
 class FeatureRectify(nn.Module):
     """CMX FRM: each stream += lambda_c * channel weight * other + lambda_s * spatial weight * other.
 
-    Channel weights: MLP over global average and max pooling of cat(vision, x) (4C -> 4C/r -> 2C, sigmoid).
-    Spatial weights: 1x1 convs over cat(vision, x) (2C -> C/r -> 2, sigmoid). Both give one weight set per stream.
+    Channel weights: MLP over global average and max pooling of cat(vision, x) (4C -> 4C -> 2C, sigmoid).
+    Spatial weights: 1x1 convs over cat(vision, x) (2C -> C -> 2, sigmoid). Both give one weight set per stream.
+    The reference's reduction ratio r is 1 here (CMX's setting), so no layer narrows.
     """
 
-    def __init__(self, dim: int, reduction: int = 1, lambda_c: float = 0.5, lambda_s: float = 0.5):
+    def __init__(self, dim: int, lambda_c: float = 0.5, lambda_s: float = 0.5):
         super().__init__()
         self.lambda_c, self.lambda_s = lambda_c, lambda_s
-        hidden = max(4 * dim // reduction, 1)
-        self.channel_mlp = nn.Sequential(nn.Linear(4 * dim, hidden), nn.ReLU(inplace=True),
-                                         nn.Linear(hidden, 2 * dim), nn.Sigmoid())
-        self.spatial_mlp = nn.Sequential(nn.Conv2d(2 * dim, max(dim // reduction, 1), kernel_size=1),
-                                         nn.ReLU(inplace=True),
-                                         nn.Conv2d(max(dim // reduction, 1), 2, kernel_size=1), nn.Sigmoid())
+        self.channel_mlp = nn.Sequential(nn.Linear(4 * dim, 4 * dim), nn.ReLU(inplace=True),
+                                         nn.Linear(4 * dim, 2 * dim), nn.Sigmoid())
+        self.spatial_mlp = nn.Sequential(nn.Conv2d(2 * dim, dim, kernel_size=1), nn.ReLU(inplace=True),
+                                         nn.Conv2d(dim, 2, kernel_size=1), nn.Sigmoid())
 
     def forward(self, vis: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, channels = vis.shape[:2]
@@ -150,14 +133,13 @@ class CrossPath(nn.Module):
     """Per stream: linear -> ReLU -> split into a residual half and an attention half; cross attention on the
     attention halves; concat -> linear back to C; residual + LayerNorm."""
 
-    def __init__(self, dim: int, num_heads: int, reduction: int = 1):
+    def __init__(self, dim: int, num_heads: int):
         super().__init__()
-        inner = max(dim // reduction, 1)
-        self.proj_vis = nn.Sequential(nn.Linear(dim, 2 * inner), nn.ReLU(inplace=True))
-        self.proj_x = nn.Sequential(nn.Linear(dim, 2 * inner), nn.ReLU(inplace=True))
-        self.attn = EfficientCrossAttention(inner, num_heads)
-        self.out_vis = nn.Linear(2 * inner, dim)
-        self.out_x = nn.Linear(2 * inner, dim)
+        self.proj_vis = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(inplace=True))
+        self.proj_x = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(inplace=True))
+        self.attn = EfficientCrossAttention(dim, num_heads)
+        self.out_vis = nn.Linear(2 * dim, dim)
+        self.out_x = nn.Linear(2 * dim, dim)
         self.norm_vis = nn.LayerNorm(dim)
         self.norm_x = nn.LayerNorm(dim)
 
@@ -173,18 +155,13 @@ class CrossPath(nn.Module):
 class ChannelEmbed(nn.Module):
     """2C -> C: a 1x1 residual projection plus 1x1 -> depth-wise 3x3 -> ReLU -> 1x1 -> norm; sum -> norm."""
 
-    def __init__(self, in_channels: int, out_channels: int, reduction: int = 1):
+    def __init__(self, dim: int):
         super().__init__()
-        inner = max(out_channels // reduction, 1)
-        self.residual = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
-        self.embed = nn.Sequential(
-            nn.Conv2d(in_channels, inner, kernel_size=1),
-            nn.Conv2d(inner, inner, kernel_size=3, padding=1, groups=inner),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(inner, out_channels, kernel_size=1),
-            GroupNorm(1, out_channels),
-        )
-        self.norm = GroupNorm(1, out_channels)
+        self.residual = nn.Conv2d(2 * dim, dim, kernel_size=1, bias=False)
+        self.embed = nn.Sequential(nn.Conv2d(2 * dim, dim, kernel_size=1),
+                                   nn.Conv2d(dim, dim, kernel_size=3, padding=1, groups=dim), nn.ReLU(inplace=True),
+                                   nn.Conv2d(dim, dim, kernel_size=1), GroupNorm(1, dim))
+        self.norm = GroupNorm(1, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.residual(x) + self.embed(x))
@@ -193,10 +170,10 @@ class ChannelEmbed(nn.Module):
 class FeatureFusion(nn.Module):
     """CMX FFM: cross-path attention between the token sequences, then a channel embedding of the concat."""
 
-    def __init__(self, dim: int, num_heads: int, reduction: int = 1):
+    def __init__(self, dim: int, num_heads: int):
         super().__init__()
-        self.cross = CrossPath(dim, num_heads, reduction)
-        self.embed = ChannelEmbed(2 * dim, dim, reduction)
+        self.cross = CrossPath(dim, num_heads)
+        self.embed = ChannelEmbed(dim)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)

@@ -50,13 +50,12 @@ def _complete(folder: Path, patterns: list[str] | None) -> bool:
     return any(any(folder.glob(p)) for p in patterns)
 
 
-def _cached(hub: object, hub_id: str, patterns: list[str] | None, revision: str | None) -> Path | None:
+def _cached(hub: object, hub_id: str, patterns: list[str] | None) -> Path | None:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     for allow in ((SAFETENSORS, PICKLED) if patterns is None else (patterns,)):
         try:
-            folder = Path(hub.snapshot_download(hub_id, allow_patterns=allow, revision=revision,
-                                                local_files_only=True))
+            folder = Path(hub.snapshot_download(hub_id, allow_patterns=allow, local_files_only=True))
         except LocalEntryNotFoundError:
             continue
         if _complete(folder, patterns):
@@ -64,11 +63,11 @@ def _cached(hub: object, hub_id: str, patterns: list[str] | None, revision: str 
     return None
 
 
-def _cached_file(hub: object, hub_id: str, filename: str, revision: str | None) -> Path | None:
+def _cached_file(hub: object, hub_id: str, filename: str) -> Path | None:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(hub.hf_hub_download(hub_id, filename, revision=revision, local_files_only=True))
+        return Path(hub.hf_hub_download(hub_id, filename, local_files_only=True))
     except LocalEntryNotFoundError:
         return None
 
@@ -87,26 +86,20 @@ def _local_folder(source: str, patterns: list[str] | None) -> Path | None:
     return folder
 
 
-def _offline_error(hub_id: str, what: str) -> ModelError:
-    cache = require("huggingface_hub").constants.HF_HUB_CACHE
-    return ModelError(f"'{hub_id}' ({what}) is not in the Hugging Face cache ({cache}) and downloads are switched off "
-                      f"(HF_HUB_OFFLINE / DUALSTREAM_OFFLINE). Run once with network access and those unset (it is "
-                      f"then kept in the cache), download it elsewhere (`hf download {hub_id}`) and copy its cache "
-                      f"folder models--{hub_id.replace('/', '--')} into {cache}, or pass a local save_pretrained "
-                      f"folder holding it.")
-
-
-def _download(hub_id: str, what: str, revision: str | None, log: Callable[[str], None], callback: Callback | None,
+def _download(hub_id: str, what: str, log: Callable[[str], None], callback: Callback | None,
               work: Callable[[object, Any], str], vet: Callable[[object], None] | None = None) -> tuple[Path, float]:
-    """What the cache lacks, downloaded: offline refused; else the licence line and where the files go, before any
-    byte is downloaded (missing repos end here, and so does a record ``vet`` refuses), then ``work(the repository's
-    record, watch)`` watched (:func:`~engine.models.hub_transfer.run_watched`). Returns (its path, seconds taken)."""
-    if offline():
-        raise _offline_error(hub_id, what)
+    """(path, seconds) of what the cache lacks, downloaded: offline refused; the licence and where the files go said
+    before any byte (a missing repo, or a record ``vet`` refuses, ends here); then ``work(record, watch)`` watched."""
     hub = require("huggingface_hub")
     where, cache = endpoint(), hub.constants.HF_HUB_CACHE
+    if offline():
+        raise ModelError(f"'{hub_id}' ({what}) is not in the Hugging Face cache ({cache}) and downloads are switched "
+                         f"off (HF_HUB_OFFLINE / DUALSTREAM_OFFLINE). Run once with network access and those unset (it "
+                         f"is then kept in the cache), download it elsewhere (`hf download {hub_id}`) and copy its "
+                         f"cache folder models--{hub_id.replace('/', '--')} into {cache}, or pass a local "
+                         f"save_pretrained folder holding it.")
     try:
-        info = hub.HfApi(endpoint=where).model_info(hub_id, revision=revision)
+        info = hub.HfApi(endpoint=where).model_info(hub_id)
     except Exception as exc:  # noqa: BLE001 - gated, missing, no network: each explained
         raise explain(hub_id, where, exc, what, cache) from exc
     if vet is not None:
@@ -120,22 +113,21 @@ def _download(hub_id: str, what: str, revision: str | None, log: Callable[[str],
     return path, time.monotonic() - start
 
 
-def _prefetch(hub_id: str, names: list[str], revision: str | None, watch: Any) -> dict[str, Path]:
-    """Each of ``names`` into the cache's blob store, continuing what an earlier run left (``hub_resume``), where
-    the download policy keeps partial files (``KEEP_PARTIAL``; else huggingface_hub downloads each whole); the blobs
-    fetched, by file name."""
+def _prefetch(hub_id: str, names: list[str], watch: Any) -> dict[str, Path]:
+    """File name -> blob of each of ``names`` fetched into the cache's blob store, continuing an earlier run's
+    (``hub_resume``), where the download policy keeps partial files (``KEEP_PARTIAL``; else none: downloaded whole)."""
     cache, fetched = require("huggingface_hub").constants.HF_HUB_CACHE, {}
     for name in names if KEEP_PARTIAL else []:
         if watch.stopped():
             break
-        blob = fetch_blob(hub_id, name, revision, endpoint(), cache, watch)
+        blob = fetch_blob(hub_id, name, endpoint(), cache, watch)
         if blob is not None:
             fetched[name] = blob
     return fetched
 
 
 def _taken(fetched: dict[str, Path], folder: str, watch: Any) -> str:
-    """``folder`` (huggingface_hub's answer), once it is checked to hold the blobs fetched here."""
+    """``folder`` (huggingface_hub's answer), checked to hold the blobs fetched here."""
     if folder:
         check_taken(fetched, Path(folder), watch)
     return folder
@@ -148,15 +140,13 @@ def _matching(info: object, patterns: list[str]) -> list[str]:
     return list(filter_repo_objects(names, allow_patterns=patterns))
 
 
-def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None = None, revision: str | None = None,
+def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None = None,
           callback: Callback | None = None, vet: Callable[[object], None] | None = None) -> Path:
     """The local folder of ``hub_id`` holding the files ``patterns`` match (default: config + weights).
 
-    ``hub_id`` may be a local folder (returned as it is once it holds the files); a hub id is read from the cache
-    or downloaded as the module says, progress through ``callback.progress`` and ``callback.progress_line``
-    (``log`` without a callback). ``vet`` is shown the hub's record of the repository
-    (``huggingface_hub.ModelInfo``: its files, its ``config``'s ``model_type``) before anything is downloaded, and
-    raises to stop there.
+    ``hub_id`` may be a local folder (returned once it holds the files); a hub id is read from the cache or
+    downloaded as the module says, progress through ``callback`` (``log`` without one). ``vet`` is shown the hub's
+    ``ModelInfo`` (its files, its config's ``model_type``) before any download, and raises to stop there.
 
     Raises:
         ModelError: offline and not cached, gated, missing, no network, stalled; each names the id and the fix.
@@ -165,7 +155,7 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
     if folder is not None:
         return folder
     hub = require("huggingface_hub")
-    cached = _cached(hub, hub_id, patterns, revision)
+    cached = _cached(hub, hub_id, patterns)
     if cached is not None:
         return cached
     what = ("config and weights" if patterns is None else ", ".join(patterns) if len(patterns) <= 3
@@ -176,17 +166,16 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
         if patterns is None:  # older checkpoints hold pickled weights only (loaded with weights_only)
             pickled = _matching(info, ["*.bin"]) and not _matching(info, ["*.safetensors"])
             chosen = PICKLED if pickled else SAFETENSORS
-        fetched = _prefetch(hub_id, _matching(info, chosen), revision, watch)
+        fetched = _prefetch(hub_id, _matching(info, chosen), watch)
         if watch.stopped():
             return ""
-        got = _taken(fetched, hub.snapshot_download(hub_id, allow_patterns=chosen, revision=revision,
-                                                    tqdm_class=watch.bar), watch)
+        got = _taken(fetched, hub.snapshot_download(hub_id, allow_patterns=chosen, tqdm_class=watch.bar), watch)
         if patterns is None and chosen is SAFETENSORS and not _has_weights(Path(got)):
             # a record without file names: pickled weights, if any
-            got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, revision=revision, tqdm_class=watch.bar)
+            got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, tqdm_class=watch.bar)
         return got
 
-    folder, seconds = _download(hub_id, what, revision, log, callback, work, vet)
+    folder, seconds = _download(hub_id, what, log, callback, work, vet)
     if not _complete(folder, patterns):
         raise ModelError(f"The hub repository '{hub_id}' has no {what} (e.g. no config.json with model weights); "
                          f"pass a transformers checkpoint (saved with save_pretrained).")
@@ -195,8 +184,7 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
     return folder
 
 
-def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, revision: str | None = None,
-               callback: Callback | None = None) -> Path:
+def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, callback: Callback | None = None) -> Path:
     """One file of a hub repository (an official release file such as ``Prithvi_EO_V2_300M.pt``), by the rules of
     :func:`fetch`; ``hub_id`` may be a local folder holding ``filename``.
 
@@ -206,32 +194,32 @@ def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, revisi
     if _local_folder(hub_id, [filename]) is not None:
         return Path(hub_id).expanduser() / filename
     hub = require("huggingface_hub")
-    cached = _cached_file(hub, hub_id, filename, revision)
+    cached = _cached_file(hub, hub_id, filename)
     if cached is not None:
         return cached
 
     def work(info: object, watch: Any) -> str:
-        fetched = _prefetch(hub_id, [filename], revision, watch)
+        fetched = _prefetch(hub_id, [filename], watch)
         if watch.stopped():
             return ""
-        path = Path(hub.hf_hub_download(hub_id, filename, revision=revision, tqdm_class=watch.bar))
+        path = Path(hub.hf_hub_download(hub_id, filename, tqdm_class=watch.bar))
         _taken(fetched, str(path.parents[len(Path(filename).parts) - 1]), watch)  # the snapshot's folder
         return str(path)
 
-    path, seconds = _download(hub_id, filename, revision, log, callback, work)
+    path, seconds = _download(hub_id, filename, log, callback, work)
     log(f"Downloaded {filename} of '{hub_id}' ({size_text(path.stat().st_size)} in {seconds:.1f} s) to {path}.")
     return path
 
 
 def where_available(hub_id: str, filename: str = "", timeout: float = 3.0, ask_hub: bool = True) -> str | None:
     """Where ``hub_id`` (a transformers checkpoint, or its release file ``filename``) can be had: "in the Hugging
-    Face cache (PATH)", "from ENDPOINT", or None (not cached, and offline, ``ask_hub`` False, or the hub did not
-    answer within ``timeout`` seconds). Asks the hub only for the repository's record (no download)."""
+    Face cache (PATH)", "from ENDPOINT" (its record only is asked for), or None (not cached, and offline, ``ask_hub``
+    False, or no answer within ``timeout`` seconds)."""
     import urllib.error
     import urllib.request
 
     hub = require("huggingface_hub")
-    cached = _cached_file(hub, hub_id, filename, None) if filename else _cached(hub, hub_id, None, None)
+    cached = _cached_file(hub, hub_id, filename) if filename else _cached(hub, hub_id, None)
     if cached is not None:
         return f"in the Hugging Face cache ({cached})"
     if offline() or not ask_hub:

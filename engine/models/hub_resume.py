@@ -87,19 +87,14 @@ def storage_folder(hub_id: str, cache: str) -> Path:
     return Path(cache) / repo_folder_name(repo_id=hub_id, repo_type="model")
 
 
-def fetch_blob(hub_id: str, filename: str, revision: str | None, endpoint: str, cache: str,
-               watch: Transfer) -> Path | None:
-    """``filename`` of ``hub_id`` complete and checked in the cache's blob store (nothing fetched when it is
-    there); the blob's path (None: nothing to bind a partial to, or the download was given up).
-
-    Raises:
-        huggingface_hub's errors (gated, missing, HTTP) and httpx2's transport errors, explained by the caller;
-        ModelError: the disk is too full, the hash differs from the announced one, the server answered nonsense.
-    """
+def fetch_blob(hub_id: str, filename: str, endpoint: str, cache: str, watch: Transfer) -> Path | None:
+    """The blob of ``filename`` of ``hub_id``, complete and checked in the cache's blob store (None: nothing to bind
+    a partial to, or the download was given up). Raises huggingface_hub's and httpx2's errors (the caller explains
+    them), and ModelError for a full disk, a hash other than the announced one, or a nonsense answer."""
     hub = require("huggingface_hub")
     import httpx2
 
-    url = hub.hf_hub_url(hub_id, filename, revision=revision, endpoint=endpoint)
+    url = hub.hf_hub_url(hub_id, filename, endpoint=endpoint)
     meta = hub.get_hf_file_metadata(url, retry_on_errors=True)
     if not meta.etag or meta.size is None:
         return None  # nothing to bind a partial to: huggingface_hub downloads it whole

@@ -1,14 +1,11 @@
 """One download from a Hugging Face hub, watched: progress in words, stalls ended, failures told with the fix.
 
-The transfer runs in a worker thread (``engine.models.hub_resume`` fetches each file so that an interrupted run is
-continued by the next, then ``huggingface_hub`` lays out its cache: ``HF_ENDPOINT`` / ``HF_TOKEN`` honoured) while
-the calling thread reports its progress (a line at each tenth of the whole or every quarter of the stall time
-through ``callback.progress_line``, the log without a callback, and ``callback.progress`` under
-``Stage.DOWNLOAD``), says what the worker has to say, checks the callback's cancellation and ends a transfer under
-the rule of every network read (``engine.io.network``: under 1 KiB/s for ``DUALSTREAM_NETWORK_STALL_S`` seconds,
-60). Only the calling thread talks to the log and the callback, so a QGIS feedback object is used from its own
-thread. What a transfer given up (stalled, canceled, failed) leaves is the one policy of every download
-(``engine.io.network.KEEP_PARTIAL``): the bytes it had, continued by the next run.
+The transfer runs in a worker thread while the calling thread reports its progress (a line at each tenth of the
+whole or every quarter of the stall time, and ``callback.progress`` under ``Stage.DOWNLOAD``), says what the worker
+has to say, checks cancellation and ends a transfer under the rule of every network read (``engine.io.network``:
+under 1 KiB/s for ``DUALSTREAM_NETWORK_STALL_S`` seconds, 60). Only the calling thread talks to the log and the
+callback, so a QGIS feedback object is used from its own thread. A transfer given up leaves what
+``engine.io.network.KEEP_PARTIAL`` says: the bytes it had, continued by the next run.
 """
 
 from __future__ import annotations
@@ -30,20 +27,16 @@ class Transfer:
     given up: stop writing), ``alive`` (waiting on another run, which is no stall)."""
 
     def __init__(self) -> None:
+        from tqdm import tqdm
+
         self.bars: list[Any] = []
         self.lock = threading.Lock()
-        self.bar = self._bar_class()
         self.lines: queue.Queue[str] = queue.Queue()
         self.stop = threading.Event()
         self.waited = threading.Event()
-
-    def _bar_class(self) -> type:
-        """A tqdm class for ``tqdm_class=`` that draws nothing and lets :meth:`read` read its counts."""
-        from tqdm import tqdm
-
         transfer = self
 
-        class Bar(tqdm):
+        class Bar(tqdm):  # for tqdm_class=: draws nothing, and read() reads its counts
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 kwargs.pop("name", None)
                 kwargs.update(file=io.StringIO(), disable=False, mininterval=3600)  # drawn nowhere
@@ -54,7 +47,7 @@ class Transfer:
                     with transfer.lock:
                         transfer.bars.append(self)
 
-        return Bar
+        self.bar = Bar
 
     def read(self) -> tuple[int, int]:
         """(bytes done, bytes expected so far)."""
@@ -84,8 +77,7 @@ class Transfer:
 
 def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log: Callable[[str], None],
                 callback: Callback | None, describe: Callable[[BaseException], ModelError]) -> Path:
-    """``work(transfer)`` (the download) in a worker thread, reported, with stalls ended (``transfer.stop`` set
-    then).
+    """``work(transfer)`` (the download) in a worker thread, reported, with stalls ended (``transfer.stop`` set).
 
     Raises:
         ModelError: the download stalled, or failed (``describe`` turns the library's error into one).
@@ -154,10 +146,9 @@ def _watch(hub_id: str, endpoint: str, thread: threading.Thread, transfer: Trans
 
 def licence_line(hub_id: str, endpoint: str, info: object) -> str:
     """The repository's licence in words, from its model card's front matter (the API's ``cardData``)."""
-    card = getattr(info, "card_data", None)
-    get = (lambda key: getattr(card, key, None) or (card.get(key) if hasattr(card, "get") else None)) if card else (
-        lambda key: None)
-    licence, name, link = get("license"), get("license_name"), get("license_link")
+    card = getattr(info, "card_data", None) or {}  # a ModelCardData, or a plain mapping
+    licence, name, link = (getattr(card, key, None) or (card.get(key) if hasattr(card, "get") else None)
+                           for key in ("license", "license_name", "license_link"))
     page = f"{endpoint.rstrip('/')}/{hub_id}"
     if not licence:
         return f"'{hub_id}' states no licence in its model card; read {page} before using its weights."

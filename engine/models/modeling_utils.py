@@ -23,24 +23,16 @@ ROLES = ("vision_encoder", "aux_encoder", "fusion", "decoder")
 
 
 class SegmentationModel(nn.Module):
-    """Base class of every family.
+    """Base class of every family; ``config`` is the ModelConfig it was built from (what a bundle stores)."""
 
-    Attributes:
-        config: the family's ModelConfig this model was built from (what a bundle stores).
-        num_side_outputs: how many deep-supervision side outputs ``forward`` returns in training mode.
-        side_strides: their output strides, in ``side_logits`` order.
-        encoder_stride: the vision input's H and W must be multiples of this (before the aux ratio is counted).
-        pretrained_source: where pretrained encoder weights came from; None = random init.
-    """
-
-    num_side_outputs: ClassVar[int] = 0
-    side_strides: ClassVar[tuple[int, ...]] = ()
-    encoder_stride: int = 32
+    num_side_outputs: ClassVar[int] = 0  # deep-supervision side outputs of ``forward`` in training mode
+    side_strides: ClassVar[tuple[int, ...]] = ()  # their output strides, in ``side_logits`` order
+    encoder_stride: int = 32  # vision H and W must be multiples of this (before the aux ratio is counted)
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.pretrained_source: str | None = None
+        self.pretrained_source: str | None = None  # where pretrained encoder weights came from; None: random
 
     # ------------------------------------------------------------------ roles
     def role_modules(self) -> dict[str, list[nn.Module | None]]:
@@ -76,7 +68,7 @@ class SegmentationModel(nn.Module):
         return math.lcm(self.encoder_stride, self.config.aux_ratio) if self.config.uses_aux else self.encoder_stride
 
     def check_inputs(self, vision: Any, aux: Any) -> None:
-        """Raise ModelError naming the expected band counts and shapes when the inputs do not fit."""
+        """ModelError naming the expected band counts and shapes when the inputs do not fit."""
         cfg = self.config
         if not isinstance(vision, torch.Tensor) or vision.ndim != 4:
             shape = tuple(vision.shape) if isinstance(vision, torch.Tensor) else type(vision).__name__

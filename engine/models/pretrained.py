@@ -1,5 +1,5 @@
-"""SegFormer (MiT) vision encoders: built from sizes, or loaded from a checkpoint and adapted to Cv bands, and run
-stage by stage when a family fuses between stages (CMX); with the checkpoint helpers the named encoders share.
+"""SegFormer (MiT) vision encoders, built from sizes or loaded from a checkpoint and adapted to Cv bands (CMX runs
+their ``stages`` one by one); with the checkpoint helpers the named encoders share.
 
 A pretrained source may be
 - a local ``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation``
@@ -33,8 +33,6 @@ from .encoders.catalog import MIT_SIZE_KEYS as SIZE_KEYS
 from .encoders.weights import is_hub_id, pretrained_source
 from .hub import fetch
 
-logger = logging.getLogger("dualstream")
-
 # what transformers' from_pretrained raises for a damaged checkpoint: a truncated or garbled safetensors file
 # (SafetensorError), a truncated pickled one (EOFError, UnpicklingError, RuntimeError), a bad config or index
 LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, RuntimeError, KeyError,
@@ -47,19 +45,11 @@ def build_segformer(sizes: dict[str, list[int]], num_channels: int, drop_path: f
     """A randomly initialised ``SegformerModel``: a 4-stage encoder at strides 4/8/16/32 with the given sizes."""
     transformers = require("transformers")
     return transformers.SegformerModel(transformers.SegformerConfig(
-        num_channels=num_channels,
-        num_encoder_blocks=4,
-        hidden_sizes=list(sizes["hidden_sizes"]),
-        depths=list(sizes["depths"]),
-        num_attention_heads=list(sizes["num_attention_heads"]),
-        sr_ratios=list(sizes.get("sr_ratios", [8, 4, 2, 1])),
-        mlp_ratios=list(sizes.get("mlp_ratios", [4, 4, 4, 4])),
-        patch_sizes=[7, 3, 3, 3],
-        strides=[4, 2, 2, 2],
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        drop_path_rate=drop_path,
-    ))
+        num_channels=num_channels, num_encoder_blocks=4, hidden_sizes=list(sizes["hidden_sizes"]),
+        depths=list(sizes["depths"]), num_attention_heads=list(sizes["num_attention_heads"]),
+        sr_ratios=list(sizes.get("sr_ratios", [8, 4, 2, 1])), mlp_ratios=list(sizes.get("mlp_ratios", [4, 4, 4, 4])),
+        patch_sizes=[7, 3, 3, 3], strides=[4, 2, 2, 2], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        drop_path_rate=drop_path))
 
 
 def encoder_sizes(config: Any) -> dict[str, list[int]]:
@@ -68,14 +58,8 @@ def encoder_sizes(config: Any) -> dict[str, list[int]]:
 
 
 def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
-    """(parent module, conv) of the first patch embedding, for transformers 4.x and 5.x layouts."""
-    if hasattr(model, "stages"):  # transformers >= 5: stages[0].patch_embeddings.proj
-        parent = model.stages[0].patch_embeddings
-    elif hasattr(model, "encoder"):  # transformers 4.x: encoder.patch_embeddings[0].proj
-        parent = model.encoder.patch_embeddings[0]
-    else:
-        raise ModelError(f"{type(model).__name__} has no SegFormer patch embeddings; this transformers version "
-                         f"is not supported. Install transformers 4.40+ or 5.x.")
+    """(parent module, conv) of the first patch embedding (transformers 5: ``stages[0].patch_embeddings.proj``)."""
+    parent = model.stages[0].patch_embeddings
     return parent, parent.proj
 
 
@@ -120,13 +104,6 @@ def replace_input_conv(parent: nn.Module, attr: str, channels: int, what: str, u
     return f"{what} adapted from {old.in_channels} to {channels} input {unit} ({how})"
 
 
-def adapt_input_channels(model: nn.Module, channels: int) -> str:
-    """Rebuild the first patch-embedding conv of a SegFormer for ``channels`` inputs, ``config.num_channels`` too."""
-    said = replace_input_conv(first_patch_conv(model)[0], "proj", channels, "first patch-embedding conv")
-    model.config.num_channels = channels
-    return said
-
-
 def resolve_folder(folder: Path) -> Path:
     """The folder holding config.json: the folder itself or the newest snapshot of an HF cache repo folder."""
     if (folder / "config.json").is_file():
@@ -151,7 +128,11 @@ def checkpoint_type(folder: Path, source: str) -> Any:
     return config.get("model_type") if isinstance(config, dict) else None
 
 
-def _check_folder(folder: Path, source: str) -> None:
+def load_segformer(source: str, drop_path: float, log: Callable[[str], None]) -> tuple[nn.Module, str]:
+    """(pretrained ``SegformerModel`` with its own config, resolved source) from a folder or a hub id; ModelError
+    naming the source and the fix for a non-SegFormer checkpoint, a missing folder or a hub id not fetched."""
+    transformers = require("transformers")
+    folder, where = local_checkpoint(source, log)
     model_type = checkpoint_type(folder, source)
     if model_type != "segformer":
         raise ModelError(
@@ -162,20 +143,6 @@ def _check_folder(folder: Path, source: str) -> None:
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise ModelError(f"Pretrained folder '{source}' has a config.json but no weights "
                          f"({', '.join(WEIGHT_FILES[::2])}); copy the complete checkpoint folder.")
-
-
-def load_segformer(source: str, drop_path: float = 0.1,
-                   log: Callable[[str], None] | None = None) -> tuple[nn.Module, str]:
-    """Load a pretrained ``SegformerModel`` with its own config from ``source`` (a folder or a hub id). Returns
-    (model, resolved source).
-
-    Raises ModelError naming the source and the fix for anything that is not a SegFormer checkpoint, a
-    missing folder, or a hub id that cannot be fetched (offline).
-    """
-    transformers = require("transformers")
-    log = log or logger.info
-    folder, where = local_checkpoint(source, log)
-    _check_folder(folder, source)
     try:
         with quiet_transformers():
             model, info = transformers.SegformerModel.from_pretrained(
@@ -242,11 +209,8 @@ def quiet_transformers() -> Iterator[None]:
 def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretrained: str | None,
              log: Callable[[str], None], what: str = "vision",
              preset: str = "") -> tuple[nn.Module, dict[str, list[int]], str | None]:
-    """A SegformerModel for ``channels`` bands. Returns (model, its sizes, pretrained source or None).
-
-    With ``pretrained`` the checkpoint's own sizes win over ``sizes`` (said in the log); without it the encoder
-    is randomly initialised, also said in the log.
-    """
+    """(SegformerModel for ``channels`` bands, its sizes, pretrained source or None); a checkpoint's own sizes win
+    over ``sizes``, said in the log, as random initialisation is."""
     source = pretrained_source(pretrained, preset)
     if not source.loads:
         log(source.random_line(what))
@@ -256,17 +220,15 @@ def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretr
     if loaded != sizes:
         log(f"The checkpoint's encoder sizes {loaded} override preset '{preset}' ({sizes}); the rest of the "
             f"model follows them.")
-    adapted = adapt_input_channels(model, channels)
+    adapted = replace_input_conv(first_patch_conv(model)[0], "proj", channels, "first patch-embedding conv")
+    model.config.num_channels = channels
     log(f"Loaded pretrained {what} weights from {where}; {adapted}.")
     return model, loaded, where
 
 
 def config_mit(config: Any, log: Callable[[str], None]) -> tuple[nn.Module, Any, str | None]:
-    """The vision MiT of a family config with MiT presets and a ``vision_encoder`` sizes override.
-
-    Returns (encoder, the config with ``vision_encoder`` set when a checkpoint fixed other sizes than the
-    preset's, pretrained source or None), so that a bundle rebuilds exactly what was trained.
-    """
+    """(vision MiT of a family config with MiT presets, the config with ``vision_encoder`` set where a checkpoint
+    fixed other sizes than the preset's so a bundle rebuilds exactly, pretrained source or None)."""
     preset = config.preset_settings()
     sizes = preset.encoder_sizes()
     sizes.update(config.vision_encoder or {})
@@ -281,14 +243,3 @@ def mit_features(model: nn.Module, pixels: torch.Tensor) -> list[torch.Tensor]:
     """The four maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32, in the pixels' memory format (:func:`in_layout_of`)."""
     return [in_layout_of(m, pixels) for m in model(pixel_values=pixels, output_hidden_states=True).hidden_states]
 
-
-def mit_stage(model: nn.Module, index: int, x: torch.Tensor) -> torch.Tensor:
-    """Run stage ``index`` alone: (B, C_in, h, w) -> (B, C_index, h/s, w/s). transformers 5.x and 4.x layouts."""
-    if hasattr(model, "stages"):  # transformers >= 5
-        return model.stages[index](x)
-    encoder = model.encoder  # transformers 4.x: parallel lists of patch embeddings, blocks and norms
-    tokens, height, width = encoder.patch_embeddings[index](x)
-    for block in encoder.block[index]:
-        tokens = block(tokens, height, width)[0]
-    tokens = encoder.layer_norm[index](tokens)
-    return tokens.reshape(x.shape[0], height, width, -1).permute(0, 3, 1, 2).contiguous()

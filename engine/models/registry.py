@@ -48,10 +48,8 @@ def family_module(name: str, kind: str) -> ModuleType:
 
 
 def list_presets(name: str | None = None) -> list[str]:
-    """Presets of family ``name``; without a name, every preset of any family (the front ends' choices).
-
-    The families' configuration modules are imported here, when asked, so that the base configuration (which
-    declares the preset setting with these choices) needs none of them to be defined."""
+    """Presets of family ``name``; without a name, every preset of any family (the front ends' choices). Imported
+    when asked, so the base configuration, which declares the preset setting with these choices, needs none."""
     names = [name] if name is not None else list(FAMILIES)
     seen: dict[str, None] = {}
     for family in names:

@@ -12,7 +12,7 @@ from torch import nn
 from ..callbacks import Callback
 from .blocks import ConvNormAct
 from .configuration_single_stream import SingleStreamConfig
-from .encoders.backbone import Encoder
+from .encoders.backbone import config_encoder
 from .modeling_utils import SegmentationModel
 
 ConvNormReLU = partial(ConvNormAct, relu=True)  # smp's Conv2dReLU with the engine's batch-independent norm
@@ -24,11 +24,8 @@ class SingleStreamModel(SegmentationModel):
     def __init__(self, config: SingleStreamConfig, callback: Callback | None = None):
         super().__init__(config)
         callback = callback or Callback()
-        self.encoder = Encoder(config.encoder_name, config.vision_channels + config.aux_channels, config.pretrained,
-                               config.drop_path, callback.info, architecture=config.encoder_config)
+        self.encoder, self.config = config_encoder(config, config.vision_channels + config.aux_channels, callback.info)
         self.pretrained_source = self.encoder.source
-        if self.encoder.architecture != config.encoder_config:  # a checkpoint fixed it: the bundle keeps it
-            self.config = config = config.replace(encoder_config=self.encoder.architecture)
         self.decoder = self.make_decoder(self.encoder.channels, config.preset_settings())
 
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:

@@ -37,9 +37,8 @@ PRESETS: dict[str, ChangePreset] = {
 
 @dataclass
 class ChangeConfig(SingleStreamConfig):
-    """Siamese change detection: the single-stream encoder choice (every encoder, the foundation ones too), a
-    fusion of the dates' features per scale and a decoder; aux rasters, with ``aux_fusion: early``, go with
-    every date."""
+    """Siamese change detection: any encoder, a fusion of the dates' features per scale, a decoder; aux rasters
+    (``aux_fusion: early``) go with every date."""
 
     name: str = redeclared(ModelConfig, "name", "change")  # the family it configures
     preset: str = redeclared(SingleStreamConfig, "preset", "base")

@@ -1,9 +1,8 @@
 """First dates encoded once (torch-free): the store of their encoder maps, and when a model can use it.
 
-A monitoring series meets one first date with several later dates; its tiles are the same for every pair, so their
-encoder maps are too. Both backends keep them here, keyed by a digest of the first date's normalised tile: the torch
-model (``ChangeModel.share_first_dates``, maps as torch tensors) and the onnxruntime backend's encoder graph
-(``bundle/date_graphs.py``, maps as numpy arrays).
+A monitoring series meets one first date with several later dates, so its tiles' encoder maps are the same for
+every pair. Both backends keep them here, keyed by a digest of the normalised tile: torch tensors for the torch
+model (``ChangeModel.share_first_dates``), numpy arrays for the onnxruntime one (``bundle/date_graphs.py``).
 """
 
 from __future__ import annotations
@@ -28,10 +27,10 @@ def shares_first_dates(dates: int, aux_channels: int, takes_date_and_place: bool
 
 
 class FirstDateFeatures:
-    """The encoder maps of first dates already seen, keyed by a digest of the date's normalised tile (its values,
-    shape and type: the same tile of the same first date, whatever the later date). It fills up to ``limit`` bytes
-    and then keeps what it holds: a series meets a first date's tiles in the same order for every later date, so a
-    scene larger than the store still finds its first tiles. ``say``: told once, at the first reuse and when full."""
+    """The encoder maps of first dates already seen, keyed by a digest of the tile's values, shape and type. It fills
+    up to ``limit`` bytes and then keeps what it holds: a series meets a first date's tiles in the same order for
+    every later date, so a scene larger than the store still finds its first tiles. ``say``: told at the first reuse
+    and when full."""
 
     def __init__(self, limit: int = FEATURE_STORE_BYTES, say: Callable[[str], None] | None = None):
         self.limit, self.held, self.hits, self.misses = int(limit), 0, 0, 0
@@ -64,8 +63,7 @@ class FirstDateFeatures:
         self.held += size
 
     def lookup(self, tiles: Sequence[Any]) -> tuple[list[bytes], list[list[Any] | None], list[int]]:
-        """For a batch's first-date tiles: their keys, the maps held for each (None where not), and the indices of
-        those to encode."""
+        """(keys, maps held or None, indices to encode) of a batch's first-date tiles."""
         keys = [self.key(t) for t in tiles]
         held = [self.get(k) for k in keys]
         return keys, held, [i for i, maps in enumerate(held) if maps is None]

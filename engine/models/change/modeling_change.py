@@ -1,14 +1,11 @@
 """Siamese change detection (Daudt et al. 2018; attention between the dates as in BIT, Chen et al. 2021).
 
-``model(vision (B, T*C, H, W))``: the T dates of a place stacked on the channels in time order. One encoder, its
-weights shared, reads every date in one batch (B*T images); the dates' maps at strides 4/8/16/32 are fused per
-scale (absolute difference, a 1x1 convolution of both, or cross-date attention then the difference, reusing
-CMX's cross-path attention); one of the engine's decoders makes the change logits. The encoder is a
-``SiameseEncoder`` with ``features``/``pyramid`` as a single-stream encoder's and the decoder a ``ChangeHead``
-(fusion + decoder), so a frozen encoder's features are cached and the head trained on them as for the single-stream
-families (``training/cached.py``). ``encode`` (one date's maps) and ``head`` (the dates' maps to logits) split the
-model for a :class:`FirstDateFeatures` store (:meth:`ChangeModel.share_first_dates`) and for the onnxruntime
-backend's two graphs (``export/onnx_cache.py``).
+``model(vision (B, T*C, H, W))``: the T dates of a place stacked on the channels in time order, read by one shared
+encoder in one batch (B*T images), fused per scale, decoded by one of the engine's decoders. The encoder
+(``SiameseEncoder``) has a single-stream encoder's ``features``/``pyramid`` and the decoder is a ``ChangeHead``
+(fusion + decoder), so a frozen encoder's features are cached as for the single-stream families
+(``training/cached.py``). ``encode`` and ``head`` split the model for a :class:`FirstDateFeatures` store and for the
+onnxruntime backend's two graphs (``export/onnx_cache.py``).
 """
 
 from __future__ import annotations
@@ -37,14 +34,12 @@ LOW_LEVEL = 48  # DeepLabV3+'s reduced stride-4 skip
 
 def split_dates(x: torch.Tensor, dates: int) -> torch.Tensor:
     """(B, T*C, h, w) -> (B*T, C, h, w): each date an image of its own, a sample's dates next to each other."""
-    batch, channels, height, width = x.shape
-    return x.reshape(batch * dates, channels // dates, height, width)
+    return x.reshape(x.shape[0] * dates, x.shape[1] // dates, *x.shape[2:])
 
 
 def join_dates(x: torch.Tensor, dates: int) -> torch.Tensor:
     """(B*T, C, h, w) -> (B, T*C, h, w): the inverse of :func:`split_dates`."""
-    batch, channels, height, width = x.shape
-    return x.reshape(batch // dates, dates * channels, height, width)
+    return x.reshape(x.shape[0] // dates, dates * x.shape[1], *x.shape[2:])
 
 
 class SiameseEncoder(nn.Module):
@@ -103,14 +98,12 @@ class ChangeHead(nn.Module):
 
     def __init__(self, channels: list[int], fusion: str, decoder: nn.Module, scales: tuple[int, ...] = (0, 1, 2, 3)):
         super().__init__()
-        self.scales = scales
         self.fusion = nn.ModuleList([DateFusion(c, fusion) if i in scales else nn.Identity()
                                      for i, c in enumerate(channels)])
         self.decoder = decoder
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        return self.decoder([fuse(f) if i in self.scales else f for i, (fuse, f) in
-                             enumerate(zip(self.fusion, features))])
+        return self.decoder([fuse(f) for fuse, f in zip(self.fusion, features)])
 
 
 def make_decoder(name: str, channels: list[int], unet: list[int], width: int, classes: int,
@@ -136,9 +129,8 @@ class ChangeModel(SingleStreamModel):
         self.first_dates: FirstDateFeatures | None = None  # inference: first dates encoded once (share_first_dates)
 
     def share_first_dates(self, store: FirstDateFeatures | None = None) -> bool:
-        """Encode each first date's tile once from now on, keeping its maps in ``store`` (a new one by default);
-        False (nothing kept) where the encoder also takes aux rasters or each tile's date and place, which differ by
-        pair."""
+        """Encode each first date's tile once from now on, keeping its maps in ``store`` (default: a new one); False
+        where the encoder also takes aux rasters or each tile's date and place, which differ by pair."""
         if not shares_first_dates(self.config.input_dates, self.config.aux_channels, self.takes_coords):
             return False
         self.first_dates = store or FirstDateFeatures()
@@ -182,8 +174,8 @@ class ChangeModel(SingleStreamModel):
         return super()._forward(vision, None)
 
     def _forward_sharing(self, vision: torch.Tensor, store: FirstDateFeatures) -> torch.Tensor:
-        """:meth:`ChangeModel._forward` (without aux) with each first date's maps from ``store`` where it has them: the
-        encoder reads the first dates it has not seen and every later date, in one batch."""
+        """``_forward`` without aux, each first date's maps from ``store`` where it has them: the encoder reads the
+        first dates it has not seen and every later date, in one batch."""
         dates = self.config.input_dates
         batch, channels, height, width = vision.shape
         per = vision.reshape(batch, dates, channels // dates, height, width)

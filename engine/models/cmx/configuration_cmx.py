@@ -37,9 +37,8 @@ PRESETS: dict[str, CMXPreset] = {
 
 @dataclass
 class CMXConfig(ModelConfig):
-    """CMX. The X stream takes ``aux``: more bands of the same image (``aux_ratio=1``) or aux rasters; an aux tensor
-    coarser than the image (``aux_ratio > 1``) is upsampled bilinearly to the image grid first. ``aux_channels=0``
-    leaves one MiT stream and the MLP decoder (a SegFormer)."""
+    """CMX: the X stream takes ``aux`` (more bands of the image, or aux rasters upsampled bilinearly to the image
+    grid); ``aux_channels=0`` leaves one MiT stream and the MLP decoder (a SegFormer)."""
 
     name: str = redeclared(ModelConfig, "name", "cmx")  # the family it configures
     preset: str = redeclared(ModelConfig, "preset", "b2")

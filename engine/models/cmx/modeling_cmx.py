@@ -1,9 +1,6 @@
-"""CMX (Zhang et al. 2023, arXiv 2203.04838): RGB-X fusion with two MiT streams.
-
-Per stage i = 1..4: both streams run MiT stage i; the FRM rectifies each with the other (the rectified maps go on
-to stage i+1); the FFM merges them into the stage's fused map. The all-MLP decoder projects the four fused maps
-to E channels, upsamples them to stride 4, fuses them (1x1) and classifies; logits are upsampled to full size.
-"""
+"""CMX (Zhang et al. 2023, arXiv 2203.04838): RGB-X fusion with two MiT streams. Per stage both streams run, the
+FRM rectifies each with the other (the rectified maps go on to the next stage), the FFM merges them into the stage's
+fused map; SegFormer's all-MLP decoder classifies the four fused maps."""
 
 from __future__ import annotations
 
@@ -15,7 +12,7 @@ from ...callbacks import Callback
 from ..blocks import GroupNorm, in_layout_of
 from ..fusion import FeatureFusion, FeatureRectify
 from ..modeling_utils import SegmentationModel
-from ..pretrained import config_mit, encoder_sizes, make_mit, mit_features, mit_stage
+from ..pretrained import config_mit, encoder_sizes, make_mit, mit_features
 from .configuration_cmx import CMXConfig
 
 
@@ -73,8 +70,8 @@ class CMXModel(SegmentationModel):
                 aux = F.interpolate(aux, size=vision.shape[-2:], mode="bilinear", align_corners=False)
             vis, x, features = vision, aux, []
             for stage in range(4):
-                vis = in_layout_of(mit_stage(self.vision_encoder, stage, vis), vision)  # (B, C_i, H/s, W/s)
-                x = in_layout_of(mit_stage(self.x_encoder, stage, x), vision)
+                vis = in_layout_of(self.vision_encoder.stages[stage](vis), vision)  # (B, C_i, H/s, W/s)
+                x = in_layout_of(self.x_encoder.stages[stage](x), vision)
                 vis, x = self.rectify[stage](vis, x)
                 features.append(self.fuse[stage](vis, x))
         logits = self.decoder(features)  # (B, classes, H/4, W/4)

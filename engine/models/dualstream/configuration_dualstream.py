@@ -39,10 +39,8 @@ PRESETS: dict[str, DualStreamPreset] = {
 
 @dataclass
 class DualStreamConfig(ModelConfig):
-    """DualStream-DFormer. ``aux_channels=0`` builds the vision-only variant (no aux encoder, no fusion).
-
-    The same fields as the engine's single ModelConfig before families existed, so older bundles load as is.
-    """
+    """DualStream-DFormer (``aux_channels=0``: vision-only, no aux encoder, no fusion). The same fields as the
+    engine's single ModelConfig before families existed, so older bundles load as is."""
 
     name: str = redeclared(ModelConfig, "name", "dualstream")  # the family it configures
     preset: str = redeclared(ModelConfig, "preset", "b1")

@@ -1,12 +1,7 @@
-"""DualStream-DFormer: SegFormer vision encoder + ConvNeXt aux encoder, fused at four scales.
-
-Structure (B1 default, 512x512 vision tile, 48x64x64 aux):
-- vision: SegFormer/MiT -> f1..f4 with 64/128/320/512 channels at strides 4/8/16/32;
-- aux: ConvNeXt encoder (``AuxConvNeXtEncoder``) -> maps with the same channels at the same strides;
-- fusion: FiLM + dynamic gate at stages 1-2, cross-attention (vision queries, aux keys/values) at stages 3-4;
-- decoder: ASPP on f4, attention-gated skips f3/f2/f1 each refined by 1x1 + ConvNeXt blocks, two up-convs to full
-  resolution, 1x1 classifier; side heads (deep supervision) on the f2 and f3 decoder stages.
-``aux_channels=0`` builds the vision-only variant: no aux encoder and no fusion blocks.
+"""DualStream-DFormer: SegFormer vision encoder + ConvNeXt aux encoder with maps of the same widths at strides
+4/8/16/32, fused at every scale (FiLM + gate at stages 1-2, cross-attention at 3-4); ASPP and attention-gated skips
+refined by ConvNeXt blocks, side heads on the f2 and f3 stages (docs/models.md). ``aux_channels=0`` builds the
+vision-only variant: no aux encoder and no fusion blocks.
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ from torch import nn
 
 from ...callbacks import Callback
 from ..blocks import ASPP, ConvNormAct, Downsample, GatedSkipStage, UpConv, convnext_stage
-from ..encoders.backbone import Encoder
+from ..encoders.backbone import config_encoder
 from ..fusion import CrossAttentionFusion, GatedFiLMFusion
 from ..modeling_utils import SegmentationModel
 from ..pretrained import config_mit, encoder_sizes, mit_features
@@ -30,12 +25,9 @@ _LEGACY_SIDE_HEADS = {"aux_head_f3.": "side_head_f3.", "aux_head_f2.": "side_hea
 
 
 class AuxConvNeXtEncoder(nn.Module):
-    """ConvNeXt encoder of the coarse aux rasters, producing maps at vision strides 4/8/16/32.
-
-    The stem works at stride 8 (the reference's 64x64 aux grid under a 512 tile); f1 is made by upsampling,
-    f3 and f4 by stride-2 downsampling. Aux inputs at another ratio are first brought onto the stride-8 grid
-    (area-averaged when finer, bilinear when coarser), so the structure is the same for any ``aux_ratio``.
-    """
+    """ConvNeXt encoder of the coarse aux rasters, giving maps at vision strides 4/8/16/32: the stem works at stride
+    8 (the reference's 64x64 aux grid under a 512 tile), f1 upsampled, f3 and f4 downsampled. Aux at another ratio is
+    first brought onto the stride-8 grid (area-averaged when finer, bilinear when coarser)."""
 
     def __init__(self, in_channels: int, channels: list[int], blocks: int = 2, drop_path: float = 0.1):
         super().__init__()
@@ -104,12 +96,8 @@ def _rename_legacy_side_heads(state: dict[str, Any], prefix: str, *args: Any) ->
 
 
 class DualStreamModel(SegmentationModel):
-    """The flagship model: ``model(vision (B, Cv, H, W), aux (B, Ca, H/r, W/r) or None)``.
-
-    ``side_logits`` (training mode) = [f2 logits at stride 8, f3 logits at stride 16]. ``model.config`` is the
-    DualStreamConfig it was built from, with ``vision_encoder`` filled in when a pretrained checkpoint fixed the
-    encoder sizes.
-    """
+    """The flagship model: ``model(vision (B, Cv, H, W), aux (B, Ca, H/r, W/r) or None)``; ``side_logits`` (training
+    mode) = [f2 logits at stride 8, f3 logits at stride 16]."""
 
     num_side_outputs = 2
     side_strides = (8, 16)
@@ -120,11 +108,8 @@ class DualStreamModel(SegmentationModel):
         preset = config.preset_settings()
         self.named = bool(config.encoder)
         if config.encoder:  # a named encoder (Prithvi, DINOv3, ...) as the vision stream: four maps, any widths
-            self.vision_encoder = Encoder(config.encoder, config.vision_channels, config.pretrained, config.drop_path,
-                                          callback.info, architecture=config.encoder_config)
+            self.vision_encoder, self.config = config_encoder(config, config.vision_channels, callback.info)
             self.pretrained_source = self.vision_encoder.source
-            if self.vision_encoder.architecture != config.encoder_config:
-                self.config = config.replace(encoder_config=self.vision_encoder.architecture)
             channels = list(self.vision_encoder.channels)
         else:
             self.vision_encoder, self.config, self.pretrained_source = config_mit(config, callback.info)
@@ -138,8 +123,8 @@ class DualStreamModel(SegmentationModel):
             self.aux_encoder = AuxConvNeXtEncoder(config.aux_channels, channels, blocks=preset.aux_blocks,
                                                   drop_path=config.drop_path)
             self.fusion = nn.ModuleList(
-                [GatedFiLMFusion(c, c, drop_path=config.drop_path) for c in channels[:2]]
-                + [CrossAttentionFusion(c, c, preset.fusion_heads, drop_path=config.drop_path) for c in channels[2:]])
+                [GatedFiLMFusion(c, drop_path=config.drop_path) for c in channels[:2]]
+                + [CrossAttentionFusion(c, preset.fusion_heads, drop_path=config.drop_path) for c in channels[2:]])
         self.decoder = DualStreamDecoder(channels, config.num_classes, preset, config.dropout, config.drop_path)
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:

@@ -1,11 +1,9 @@
 """Named encoders (``encoders.catalog``) as modules giving four maps at strides 4/8/16/32, for any band count.
 
-Each kind is built as the catalog says (SegFormer/MiT by ``models.pretrained``, Prithvi by ``encoders.prithvi``, the
-others as transformers backbones). Pretrained weights load from a local ``save_pretrained`` folder, an HF cache
-folder, a hub id or ``imagenet`` / ``release`` (the encoder's own weights, ``encoders.weights``), the last ones
-fetched once into the Hugging Face cache (``engine.models.hub``), strictly: a missing weight is an error,
-checkpoint tensors outside the backbone (a pooled-output norm, a head) are named in the log. The first conv is then
-adapted to the band count as for SegFormer (kernels kept, extra bands = their mean). Random init is said in the log.
+SegFormer/MiT is built by ``models.pretrained``, Prithvi by ``encoders.prithvi``, the others as transformers
+backbones. Pretrained weights (``encoders.weights`` reads the word) load strictly: a missing weight is an error,
+checkpoint tensors outside the backbone (a pooled-output norm, a head) are named in the log; the first conv is then
+adapted to the band count (kernels kept, extra bands = their mean).
 
 ``forward`` = ``pyramid(features(x))``: ``features`` is the backbone alone (what a frozen encoder's feature cache
 keeps), ``pyramid`` a trainable 1x1 neck (for single-stride ViTs) and the resampling to strides 4/8/16/32.
@@ -28,17 +26,15 @@ from .catalog import ENCODERS, EncoderSpec
 from .prithvi import PrithviViT, load_release, release_file
 from .weights import PretrainedSource, pretrained_source
 
-_CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin": "SwinConfig",
-                 "dinov3_convnext": "DINOv3ConvNextConfig", "dinov3_vit": "DINOv3ViTConfig"}
-# The concrete classes, not AutoBackbone.from_pretrained: that one asks the hub whether a local path is a repo.
-_BACKBONE_CLASS = {"resnet": "ResNetBackbone", "convnext": "ConvNextBackbone", "swin": "SwinBackbone",
-                   "dinov3_convnext": "DINOv3ConvNextBackbone", "dinov3_vit": "DINOv3ViTBackbone"}
+# kind -> transformers' <Name>Config and <Name>Backbone; the concrete classes, not AutoBackbone.from_pretrained,
+# which asks the hub whether a local path is a repo
+_CLASS_NAME = {"resnet": "ResNet", "convnext": "ConvNext", "swin": "Swin", "dinov3_convnext": "DINOv3ConvNext",
+               "dinov3_vit": "DINOv3ViT"}
 NECK_WIDTHS = (64, 128, 256, 512)  # a ViT's four maps narrowed to ResNet-18's widths at strides 4/8/16/32
 
 
 def out_features(stage_names: list[str]) -> list[str]:
-    """Four evenly spaced stages (the last one included) of a backbone's stages: stage1..4 of a 4-stage CNN,
-    blocks 6/12/18/24 of a 24-block ViT."""
+    """Four evenly spaced stages, the last included: stage1..4 of a CNN, blocks 6/12/18/24 of a 24-block ViT."""
     stages = [name for name in stage_names if name != "stem"]
     if len(stages) < 4:
         raise ModelError(f"The backbone has {len(stages)} stage(s) ({stages}); the decoders need four.")
@@ -47,8 +43,8 @@ def out_features(stage_names: list[str]) -> list[str]:
 
 def _build_backbone(spec: EncoderSpec, channels: int, drop_path: float) -> nn.Module:
     transformers = require("transformers")
-    extra = {"drop_path_rate": drop_path} if spec.kind in ("convnext", "swin", "dinov3_convnext", "dinov3_vit") else {}
-    config = getattr(transformers, _CONFIG_CLASS[spec.kind])(num_channels=channels, **spec.sizes, **extra)
+    extra = {"drop_path_rate": drop_path} if spec.kind != "resnet" else {}  # ResNet has no stochastic depth
+    config = getattr(transformers, f"{_CLASS_NAME[spec.kind]}Config")(num_channels=channels, **spec.sizes, **extra)
     config.out_features = out_features(config.stage_names)
     return transformers.AutoBackbone.from_config(config)
 
@@ -65,7 +61,7 @@ def _backbone_class(model_type: str, spec: EncoderSpec, source: str) -> Any:
                              f"backbone class for; pass a backbone model (e.g. facebook/dinov3-convnext-tiny-"
                              f"pretrain-lvd1689m, microsoft/resnet-50).")
         return getattr(transformers, name)
-    return getattr(transformers, _BACKBONE_CLASS[spec.kind])
+    return getattr(transformers, f"{_CLASS_NAME[spec.kind]}Backbone")
 
 
 def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str], None],
@@ -112,15 +108,11 @@ def _adapt_first_conv(model: nn.Module, channels: int) -> str:
 
 
 class Encoder(nn.Module):
-    """``encoder(x (B, C, H, W)) -> [f1, f2, f3, f4]`` at strides 4/8/16/32; ``channels`` = their widths.
-
-    ``backbone`` holds the (freezable, cacheable) pretrained part; ``neck`` (None for multi-scale backbones) the
-    trainable 1x1 convs that narrow a ViT's maps before they are resampled.
-    """
+    """``encoder(x (B, C, H, W)) -> [f1, f2, f3, f4]`` at strides 4/8/16/32; ``channels`` = their widths. ``backbone``
+    is the (freezable, cacheable) pretrained part; ``neck`` (None for multi-scale backbones) narrows a ViT's maps."""
 
     def __init__(self, name: str, in_channels: int, pretrained: str | None = None, drop_path: float = 0.0,
-                 log: Callable[[str], None] | None = None, role: str = "vision",
-                 architecture: dict[str, Any] | None = None):
+                 log: Callable[[str], None] | None = None, architecture: dict[str, Any] | None = None):
         super().__init__()
         log = log or (lambda message: None)
         if name not in ENCODERS:
@@ -132,7 +124,7 @@ class Encoder(nn.Module):
         self.architecture = architecture  # what a checkpoint fixed (None: the catalog's sizes)
         if spec.kind == "mit":
             self.backbone, sizes, self.source = checkpoints.make_mit(dict(spec.sizes), in_channels, drop_path,
-                                                                     pretrained, log, what=role, preset=name)
+                                                                     pretrained, log, preset=name)
             self.channels = list(sizes["hidden_sizes"])  # at strides 4, 8, 16, 32
             return
         source = pretrained_source(pretrained, name)
@@ -142,7 +134,7 @@ class Encoder(nn.Module):
                              "lvd1689m).")
         if source.loads:
             self.backbone, self.source, adapted = self._pretrained(spec, source, in_channels, drop_path, log)
-            log(f"Loaded pretrained {role} encoder weights ({name}) from {self.source}; {adapted}.")
+            log(f"Loaded pretrained vision encoder weights ({name}) from {self.source}; {adapted}.")
             if spec.foundation:
                 self.architecture = _architecture(self.backbone)
         elif architecture:
@@ -151,7 +143,7 @@ class Encoder(nn.Module):
             own = OWN_BACKBONES.get(spec.kind)
             self.backbone = (own.build(in_channels, drop_path=drop_path, **spec.sizes) if own
                              else _build_backbone(spec, in_channels, drop_path))
-            log(source.random_line(role))
+            log(source.random_line())
         self.channels = [int(c) for c in self.backbone.channels]
         if len(set(self._strides(in_channels))) == 1:  # one stride (a ViT): narrow its maps to a CNN's widths,
             widths = [min(c, w) for c, w in zip(self.channels, NECK_WIDTHS)]  # so the decoder costs as on a ResNet
@@ -204,6 +196,16 @@ class Encoder(nn.Module):
         return self.pyramid(self.features(x), (int(x.shape[-2]), int(x.shape[-1])))
 
 
+def config_encoder(config: Any, channels: int, log: Callable[[str], None]) -> tuple[Encoder, Any]:
+    """(a family config's named encoder for ``channels`` bands, the config with ``encoder_config`` set to what a
+    checkpoint fixed, so a bundle rebuilds it without the checkpoint), as ``pretrained.config_mit`` for MiT."""
+    encoder = Encoder(config.encoder_name, channels, config.pretrained, config.drop_path, log,
+                      architecture=config.encoder_config)
+    if encoder.architecture != config.encoder_config:
+        config = config.replace(encoder_config=encoder.architecture)
+    return encoder, config
+
+
 def _architecture(backbone: nn.Module) -> dict[str, Any]:
     """What rebuilds ``backbone`` without its checkpoint: Prithvi's sizes or the transformers config."""
     if isinstance(backbone, tuple(own.build for own in OWN_BACKBONES.values())):
@@ -224,10 +226,6 @@ def _rebuild(spec: EncoderSpec, architecture: dict[str, Any], channels: int, dro
     return _backbone_class(config.model_type, spec, "the bundle")(config)
 
 
-def _adapt_patch_embed(backbone: nn.Module, channels: int) -> str:
-    return checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels, "patch embedding", "bands")
-
-
 @dataclass(frozen=True)
 class OwnBackbone:
     """A kind of encoder built by a module of our own (not transformers), its weights read from a release file."""
@@ -238,4 +236,5 @@ class OwnBackbone:
 
 
 #: The kinds built here (every other kind but ``mit`` is a transformers backbone)
-OWN_BACKBONES: dict[str, OwnBackbone] = {"prithvi": OwnBackbone(PrithviViT, load_release, _adapt_patch_embed)}
+OWN_BACKBONES: dict[str, OwnBackbone] = {"prithvi": OwnBackbone(PrithviViT, load_release, lambda backbone, channels: (
+    checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels, "patch embedding", "bands")))}

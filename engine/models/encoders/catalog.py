@@ -1,12 +1,9 @@
 """Encoder names and their sizes (torch-free): what ``encoder=`` accepts and what each name builds.
 
-``mit_*`` are SegFormer/MiT encoders (transformers ``SegformerModel``); ``resnet*``, ``convnext*``, ``swin*`` and
-the DINOv3 ones are transformers backbones (``ResNetBackbone`` ... ``DINOv3ConvNextBackbone``,
-``DINOv3ViTBackbone``); ``prithvi_*`` are the Prithvi-EO-2.0 releases (our own ViT, ``encoders.prithvi``);
-``transformers`` is any transformers backbone given as ``pretrained`` (a folder or a hub id). Every encoder gives
-four feature maps at strides 4/8/16/32 and takes any band count. ``tiny_*`` are small random-init sizes for tests
-and CPU demos. Architectures only: each encoder's pretrained weights (where they come from, their bands and
-statistics) are records of ``encoders.weights``.
+``mit_*`` are SegFormer/MiT encoders; ``resnet*``, ``convnext*``, ``swin*`` and the DINOv3 ones transformers
+backbones; ``prithvi_*`` the Prithvi-EO-2.0 releases (our own ViT); ``transformers`` any transformers backbone given
+as ``pretrained``; ``tiny_*`` small random-init sizes for tests and CPU demos. Every encoder gives four maps at
+strides 4/8/16/32 and takes any band count. Architectures only: the weights are records of ``encoders.weights``.
 """
 
 from __future__ import annotations
@@ -29,8 +26,7 @@ class EncoderSpec:
 
     @property
     def local(self) -> bool:
-        """Convolutions only (no attention, no position embedding): its output at a pixel depends on a
-        neighbourhood of it."""
+        """Convolutions only (no attention or position embedding): a pixel's output depends on its neighbourhood."""
         return self.kind in ("resnet", "convnext")
 
     @property

@@ -1,13 +1,11 @@
 """Prithvi-EO-2.0 (NASA/IBM, Apache-2.0) as a vision encoder: a ViT with a 3D patch embedding over one time step.
 
-Written here from the release's description (TerraTorch's ``prithvi_mae.py`` was read for the layer names and
-behaviour, no code taken): the module's parameter names are the release's encoder names without their
-``encoder.`` prefix, so an official weights file (``Prithvi_EO_V2_300M.pt`` ...) loads strictly. The release is a
-masked autoencoder: its ``decoder.*`` weights (and ``mask_token``) rebuild pixels and are not used here, said in the
-log; ``pos_embed`` is the fixed 3D sin-cos table, recomputed for the tile grid as the release does (sin-cos for
-its 224 px grid, bicubic to other grids). The TL releases' time and location encoders (their learnt scales) add
-a sin-cos code of each tile's (year, day of year) and (latitude, longitude) to its patch tokens where they are
-known (``engine.data.acquisition`` finds them; NaN where not, which adds nothing, as the release without them).
+Written here from the release's description (TerraTorch's ``prithvi_mae.py`` read for the layer names, no code
+taken): the parameter names are the release's encoder names without ``encoder.``, so an official weights file
+(``Prithvi_EO_V2_300M.pt`` ...) loads strictly. The release is a masked autoencoder: its ``decoder.*`` weights (and
+``mask_token``) rebuild pixels and are not used, said in the log; ``pos_embed`` is the fixed 3D sin-cos table,
+recomputed as the release does (for its 224 px grid, bicubic to other grids). The TL releases' time and location
+encoders add a sin-cos code of each tile's date and place where known (NaN: nothing added, as without them).
 
 Features: the tokens after four evenly spaced blocks (the final norm applied), as maps at stride ``patch``.
 """
@@ -30,8 +28,7 @@ RELEASE_IMAGE = 224  # the grid the released sin-cos position table is made for
 
 
 def _sincos(dim: int, positions: torch.Tensor) -> torch.Tensor:
-    """(N,) positions -> (N, dim) sin-cos code in their dtype, in torch so an ONNX trace keeps it a function of its
-    input."""
+    """(N,) positions -> (N, dim) sin-cos code, in torch so an ONNX trace keeps it a function of its input."""
     omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=positions.dtype, device=positions.device) / (dim / 2.0))
     angles = positions.reshape(-1, 1) * omega.reshape(1, -1)
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
@@ -161,8 +158,7 @@ class PrithviViT(nn.Module):
         return table.permute(0, 2, 3, 1).reshape(1, rows * cols, -1)
 
     def forward(self, x: torch.Tensor, coords: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """``coords``: (B, 4) ``COORDS`` (NaN where unknown), default the ones the model set for this batch;
-        used by the TL releases only."""
+        """``coords``: (B, 4) ``COORDS``, NaN where unknown; default: the model's for this batch (TL releases only)."""
         height, width = x.shape[-2:]
         if height % self.patch or width % self.patch:  # 14 px patches: resample to whole patches
             height, width = (math.ceil(s / self.patch) * self.patch for s in (height, width))

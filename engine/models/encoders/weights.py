@@ -1,9 +1,7 @@
 """Pretrained weights: one record per encoder and source, and the one reading of the word ``pretrained``.
 
 A :class:`Weights` record says what segmentation_models_pytorch's ``pretrained_settings`` and TorchGeo's
-``Weights.meta`` say: where the weights come from (a hub id, and a release's own file), their licence, what they
-were trained on, the bands and the mean and standard deviation their inputs were standardised by, whether the bands
-must be fed by name, and whether they take each tile's date and place. Torch-free.
+``Weights.meta`` say: source, licence, training data, the bands and statistics of their inputs. Torch-free.
 
 ``pretrained`` is told apart here, and only here (:func:`pretrained_source`):
 
@@ -34,30 +32,25 @@ PRITHVI_REPO = "ibm-nasa-geospatial/Prithvi-EO-2.0-"
 
 @dataclass(frozen=True)
 class Weights:
-    """One pretrained source of one encoder.
-
-    ``title`` names it in messages; ``word`` is what ``pretrained`` says for it (``imagenet`` or ``release``);
-    ``file`` is a release's own weights file in ``hub_id`` ("" for a ``save_pretrained`` checkpoint). ``bands``
-    (common names), ``mean`` and ``std`` (on ``scale``) are those its inputs were standardised by; ``by_name``: the
-    encoder knows these bands only, so they are read by name from each image and standardised by the released
-    statistics where the data is on their scale (else any band count, the first convolution adapted, and the data's
-    own statistics). ``dated``: it takes each tile's date and place. ``copies``: any weights this encoder loads are
-    these (a local copy of the file, or a fine-tune of it), so the record holds for a path or another hub id too.
-    """
+    """One pretrained source of one encoder; ``bands`` (common names), ``mean`` and ``std`` (on ``scale``) are those
+    its inputs were standardised by."""
 
     hub_id: str
-    title: str
+    title: str  # names it in messages
     trained_on: str
-    word: str = IMAGENET
+    word: str = IMAGENET  # what ``pretrained`` says for it (imagenet or release)
     licence: str = ""
-    file: str = ""
+    file: str = ""  # a release's own weights file in hub_id ("": a save_pretrained checkpoint)
     bands: tuple[str, ...] = RGB
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     scale: str = "values 0-1"
+    # the encoder knows these bands only: read by name from each image, standardised by the released statistics
+    # where the data is on their scale (else any band count, the first conv adapted, the data's own statistics)
     by_name: bool = False
-    dated: bool = False
+    dated: bool = False  # it takes each tile's date and place
     gated: bool = False
+    # any weights this encoder loads are these (a local copy, a fine-tune), so the record holds for any path or id
     copies: bool = False
 
     def said(self) -> str:
@@ -152,11 +145,8 @@ class PretrainedSource:
         return self.kind in (HUB, PATH)
 
     def location(self) -> str:
-        """The hub id or the path to load from.
-
-        Raises:
-            ModelError: ``imagenet`` / ``release`` for an encoder without weights of its own (tiny sizes).
-        """
+        """The hub id or the path to load from; ModelError for ``imagenet`` / ``release`` of an encoder without
+        weights of its own (tiny sizes)."""
         if self.kind == OWN:
             if self.weights is None:
                 raise ModelError(f"Encoder '{self.encoder}' has no pretrained weights of its own (a size made for "

@@ -1,11 +1,5 @@
-"""FPN with the panoptic-FPN semantic head.
-
-Top-down pathway (Lin et al. 2017): a 1x1 lateral conv brings each encoder map (strides 4, 8, 16, 32) to P
-channels; from the deepest down, each level is the nearest-upsampled coarser level plus its lateral, then a 3x3
-conv smooths it. Semantic head (Kirillov et al. 2019): each level goes through as many (3x3 conv-norm-ReLU, x2
-bilinear upsample) steps as it takes to reach stride 4 (one conv for the stride-4 level); the four stride-4 maps
-are summed, a 1x1 conv gives the classes, and the model upsamples the logits to the input size.
-"""
+"""FPN (Lin et al. 2017: lateral 1x1 convs, top-down sum, 3x3 smoothing) with the panoptic-FPN semantic head
+(Kirillov et al. 2019: each level brought to stride 4 by conv-norm-ReLU + x2 steps, summed, 1x1 to classes)."""
 
 from __future__ import annotations
 
