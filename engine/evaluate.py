@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,50 +41,21 @@ class RunLengthEncoder:
     """Streaming run-length encoding of a binary mask read row block by row block (row-major, 1-indexed)."""
 
     def __init__(self) -> None:
-        self.pairs: list[tuple[int, int]] = []
+        self._edges: list[int] = []  # where the mask turns on, off, on, ... (0-based pixel positions)
         self._offset = 0  # pixels consumed so far
-        self._start: int | None = None  # 0-based start of an open run
 
     def update(self, mask: np.ndarray) -> None:
         """Append the next rows (h, w) of the mask."""
         flat = np.asarray(mask, dtype=bool).ravel()
-        if flat.size == 0:
-            return
-        padded = np.concatenate([[self._start is not None], flat, [False]]).astype(np.int8)
-        changes = np.flatnonzero(np.diff(padded))  # positions (in flat) where runs start/stop
-        starts = changes[::2] if self._start is None else changes[1::2]
-        stops = changes[1::2] if self._start is None else changes[::2]
-        if self._start is not None:
-            if stops.size == 0 or stops[0] >= flat.size:  # the open run goes on past this block
-                self._offset += flat.size
-                return
-            self.pairs.append((self._start + 1, self._offset + int(stops[0]) - self._start))
-            self._start = None
-            stops = stops[1:]
-        for start, stop in zip(starts, stops):
-            if stop >= flat.size:  # runs to the block end: may continue in the next block
-                self._start = self._offset + int(start)
-                break
-            self.pairs.append((self._offset + int(start) + 1, int(stop - start)))
+        on = len(self._edges) % 2 == 1  # a run is open at the end of what came before
+        changes = np.flatnonzero(np.diff(np.concatenate([[on], flat]).astype(np.int8)))
+        self._edges += (changes + self._offset).tolist()
         self._offset += flat.size
 
     def finish(self) -> str:
         """The encoding: "start length start length ..." or "-1" for an empty mask."""
-        if self._start is not None:
-            self.pairs.append((self._start + 1, self._offset - self._start))
-            self._start = None
-        return " ".join(f"{s} {n}" for s, n in self.pairs) if self.pairs else "-1"
-
-
-@dataclass
-class _ImageResult:
-    name: str
-    prediction: str
-    label: str
-    pixels: int
-    dice: float | None
-    rle: str
-    counts: dict[str, int]
+        edges = self._edges + [self._offset] * (len(self._edges) % 2)
+        return " ".join(f"{s + 1} {e - s}" for s, e in zip(edges[::2], edges[1::2])) or "-1"
 
 
 def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
@@ -256,18 +226,17 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     from .data.scene import SceneReader
 
     pairs = _pairs(cfg.prediction, cfg.label)
-    check_writable(cfg.output, "metrics file")
-    if cfg.rle_csv:
-        check_writable(cfg.rle_csv, "run-length CSV")
-    if cfg.html:
-        check_writable(cfg.html, "HTML report")
+    for path, what in ((cfg.output, "metrics file"), (cfg.rle_csv, "run-length CSV"), (cfg.html, "HTML report")):
+        if path:
+            check_writable(path, what)
     num_classes, names = _class_info(pairs[0][1], cfg.num_classes)
     label_mapping, mapping_source = _label_mapping(cfg, pairs[0][1], callback)
     if label_mapping is None and cfg.label_mapping is None:
         label_mapping, mapping_source = _recognised_coding(pairs, cfg, num_classes, names, callback) or (
             label_mapping, mapping_source)
     matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
-    images: list[_ImageResult] = []
+    images: list[dict[str, Any]] = []  # per image: its name, Dice, pixels and foreground counts
+    rles: list[tuple[str, str]] = []
     for index, (name, pred_path, label_path) in enumerate(pairs):
         callback.check_canceled()
         image_matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
@@ -294,19 +263,20 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
                 pred_fg += int((fg & counted).sum())
                 true_fg += int(((truth == 1) & counted).sum())
                 callback.progress(index + (row + rows) / height, len(pairs), Stage.EVALUATE)
-        result = _ImageResult(name, pred_path, label_path, int(image_matrix.matrix.sum()),
-                              2.0 * inter / (pred_fg + true_fg) if (pred_fg + true_fg) > 0 else None, encoder.finish(),
-                              {"true_positive": inter, "predicted_foreground": pred_fg, "true_foreground": true_fg})
-        if result.pixels == 0:
+        pixels = int(image_matrix.matrix.sum())
+        if pixels == 0:
             callback.warning(f"The prediction '{pred_path}' and the label '{label_path}' share no valid pixels.")
         matrix.merge(image_matrix)
-        images.append(result)
+        images.append({"image": name, "dice": 2.0 * inter / (pred_fg + true_fg) if pred_fg + true_fg else None,
+                       "pixels": pixels, "true_positive": inter, "predicted_foreground": pred_fg,
+                       "true_foreground": true_fg})
+        rles.append((name, encoder.finish()))
     if int(matrix.matrix.sum()) == 0:
         raise DataError(f"The prediction(s) and label(s) share no valid pixels (first pair: '{pairs[0][1]}' and "
                         f"'{pairs[0][2]}'); check that they cover the same area and the label's nodata.")
     _check_mapping_used(matrix, label_mapping, mapping_source, names, callback)
     summary = matrix.summary(names if names and len(names) == matrix.num_classes else None)
-    scored = [r.dice for r in images if r.dice is not None]
+    scored = [r["dice"] for r in images if r["dice"] is not None]
     metrics: dict[str, Any] = {
         "prediction": cfg.prediction,
         "label": cfg.label,
@@ -320,14 +290,14 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
         metrics["dice"] = float(np.mean(scored)) if scored else None
         metrics["dice_images"] = len(scored)
         metrics["dice_images_empty_excluded"] = len(images) - len(scored)
-        metrics["per_image"] = [{"image": r.name, "dice": r.dice, "pixels": r.pixels, **r.counts} for r in images]
+        metrics["per_image"] = images
     stem = Path(cfg.output)
     write_text_atomic(stem, json.dumps(metrics, indent=2))
     write_text_atomic(stem.with_suffix(".csv"), _class_csv(summary))
     write_text_atomic(stem.with_name(stem.stem + "_confusion.csv"), _confusion_csv(summary))
     if cfg.rle_csv:
         # csv_text: class names and file names neutralised against formula injection
-        write_text_atomic(cfg.rle_csv, csv_text(["ImageId", "EncodedPixels"], ((r.name, r.rle) for r in images)))
+        write_text_atomic(cfg.rle_csv, csv_text(["ImageId", "EncodedPixels"], rles))
         metrics["rle_csv"] = cfg.rle_csv
     if cfg.html:
         write_text_atomic(cfg.html, report_html(metrics))
@@ -376,17 +346,11 @@ PER_CLASS = ("iou", "f1", "precision", "recall")
 
 def class_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """One dict per class (class_id, class_name and the per-class metrics) from the metrics."""
-    ious = list(metrics.get("iou") or [])
     names = list(metrics.get("class_names") or [])
-    rows = []
-    for index in range(len(ious)):
-        row: dict[str, Any] = {"class_id": index,
-                               "class_name": str(names[index]) if index < len(names) else f"class {index}"}
-        for key in PER_CLASS:
-            values = metrics.get(key) or []
-            row[key] = values[index] if index < len(values) else None
-        rows.append(row)
-    return rows
+    columns = {key: list(metrics.get(key) or []) for key in PER_CLASS}
+    return [{"class_id": i, "class_name": str(names[i]) if i < len(names) else f"class {i}",
+             **{key: values[i] if i < len(values) else None for key, values in columns.items()}}
+            for i in range(len(columns["iou"]))]
 
 
 def _cell(value: Any) -> str:
