@@ -108,6 +108,25 @@ def add_settings(groups: OptionGroups, section: str, skip: tuple[str, ...] = ())
         groups[s.decl.group].add_argument(s.flag, dest=f"{section}.{s.name}", **_option(s))
 
 
+def add_result_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup, quiet: str = "only the result",
+                     json: str | None = None) -> None:
+    """``--quiet`` (its help ``quiet``) and, where the command prints JSON, ``--json`` (its help ``json``)."""
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    if json:
+        p.add_argument("--json", action="store_true", help=json)
+
+
+def settings_arguments(section: str, *groups: str, quiet: str = "only the result",
+                       json: str | None = None) -> Callable[[argparse.ArgumentParser], None]:
+    """A command's ``add_arguments``: ``section``'s settings (the help groups ``groups`` first), then
+    :func:`add_result_flags`."""
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        add_settings(OptionGroups(p, *groups), section)
+        add_result_flags(p, quiet, json)
+
+    return add_arguments
+
+
 def given_settings(args: argparse.Namespace, section: str) -> dict[str, Any]:
     """The settings of ``section`` given on the command line, as the dataclass takes them."""
     given = vars(args)

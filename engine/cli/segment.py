@@ -28,7 +28,7 @@ from ..api import (
 )
 from .bulk import BULK_AREA, is_bulk, run_bulk
 from .main import Command, say, say_json
-from .options import OptionGroups, add_settings, given_settings
+from .options import OptionGroups, add_result_flags, add_settings, given_settings, settings_arguments
 from .progress import TqdmCallback
 
 
@@ -50,8 +50,7 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     io.add_argument("--config", metavar="FILE", help="YAML or JSON file with a 'segment' section")
     io.add_argument("--weights", dest="segment.model_weights", nargs="+", action=_Weights, default=argparse.SUPPRESS,
                     metavar="W", help="ensemble weights, one per --model, e.g. 0.7,0.3 or 0.7 0.3 (default equal)")
-    io.add_argument("--quiet", action="store_true", help="no progress bars or messages, only the result")
-    io.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_result_flags(io, "no progress bars or messages, only the result", "print the result as JSON on stdout")
     add_settings(groups, "segment")
     add_settings(groups, "bulk")
 
@@ -119,11 +118,8 @@ def change_said(rows: list[dict[str, Any]]) -> str:
                      f"({r['pixels']:,} px)" for r in rows) or "no kind of change"
 
 
-def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "settings")
-    add_settings(groups, "evaluate")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+add_evaluate_arguments = settings_arguments("evaluate", "settings", quiet="no progress bars or messages",
+                                            json="print the metrics as JSON on stdout")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from ..api import (
     train_request,
 )
 from .main import Command, say, say_json
-from .options import OptionGroups, add_settings, flag_name, given_settings
+from .options import OptionGroups, add_result_flags, add_settings, flag_name, given_settings
 from .progress import TqdmCallback
 
 SECTIONS = ("model", "data", "train")
@@ -89,8 +89,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "loss")
     io = groups["input and output"]
     io.add_argument("--config", metavar="FILE", help="YAML or JSON file with sections model/data/train")
-    io.add_argument("--quiet", action="store_true", help="no progress bars or messages, only the result")
-    io.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_result_flags(io, "no progress bars or messages, only the result", "print the result as JSON on stdout")
     scenes = groups["explicit scenes (instead of --data)"]
     _scene_arguments(scenes, "", "data.train_scenes", "training")
     _scene_arguments(scenes, "val-", "data.val_scenes", "validation")
