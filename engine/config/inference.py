@@ -14,7 +14,6 @@ from .polygons import PolygonOptions, check_polygon_settings
 from .reading import (
     TRAINING_PIXEL_SIZE,
     ImageReading,
-    ValueUnits,
     checked_area,
     checked_pixel_size,
     extent_crs_setting,
@@ -33,7 +32,7 @@ CLASSES_IN_QGIS = ("QGIS takes the two class rasters as the first and later date
 
 
 @dataclass
-class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
+class SegmentConfig(PolygonOptions, ImageReading):
     """Whole-scene inference settings."""
 
     image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer (or a STAC item below)",
@@ -132,7 +131,6 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
                   f"not both.")
             self.image = str(self.stac_item)
         self.pixel_size = checked_pixel_size(self.pixel_size, "segment.pixel_size")
-        self.check_units("segment")
         self.check_reading("segment")
         check_choices(self, "segment")
         check(self.overlap is None or 0.0 <= self.overlap < 0.9,

@@ -22,7 +22,6 @@ from .bands import parse_band_list
 from .reading import (
     TRAINING_PIXEL_SIZE,
     ImageReading,
-    ValueUnits,
     checked_area,
     checked_pixel_size,
     extent_crs_setting,
@@ -39,7 +38,7 @@ TREATMENT_CHOICES = ("auto", "regularise", "smooth", "as_is")
 
 
 @dataclass
-class SuggestConfig(ValueUnits, ImageReading):
+class SuggestConfig(ImageReading):
     """Windows to label next, ranked by how much labelling them is expected to help."""
 
     #: segment's settings that suggest takes otherwise, as its messages name them (engine/segment/relay.py): the
@@ -93,7 +92,6 @@ class SuggestConfig(ValueUnits, ImageReading):
         check(self.count >= 1, f"{mention('suggest.count')} must be at least 1 (got {self.count}).")
         check(self.window >= MIN_WINDOW,
               f"{mention('suggest.window')} must be at least {MIN_WINDOW} pixels (got {self.window}).")
-        self.check_units("suggest")
         self.check_reading("suggest")
         self.extent = checked_area(self.extent, self.extent_crs, "suggest")
         self.pixel_size = checked_pixel_size(self.pixel_size, "suggest.pixel_size")
@@ -159,7 +157,7 @@ class PromptedConfig(Settings):
 
 
 @dataclass
-class ProposeConfig(ValueUnits, ImageReading):
+class ProposeConfig(ImageReading):
     """Candidate labels in the windows ``suggest`` ranked: the model's blobs as box prompts, refined by SAM."""
 
     #: segment's settings that propose takes otherwise, as its messages name them (engine/segment/relay.py): each
@@ -210,7 +208,6 @@ class ProposeConfig(ValueUnits, ImageReading):
         check_choices(self, "propose")
         check(math.isfinite(self.min_pixels) and self.min_pixels >= 0,
               f"{mention('propose.min_pixels')} must be a number >= 0 (got {self.min_pixels}).")
-        self.check_units("propose")
         self.check_reading("propose")
         if not self.ranks:  # an empty list (a front end's empty text) is no choice: every window
             self.ranks = None

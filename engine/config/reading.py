@@ -1,7 +1,7 @@
 """How an image is read and tiled for a model: which of its bands feed the model, the tile, the batch, the
-mirrored border, a pixel size brought to the training one, the reader threads (:class:`ImageReading`); and the units
-of its values as the user states them (value x scale + offset), whether a result of one class everywhere from values
-in other units may be kept, and whether an image unlike the training data stops the run (:class:`ValueUnits`).
+mirrored border, a pixel size brought to the training one, the reader threads; and the units of its values as the
+user states them (value x scale + offset), whether a result of one class everywhere from values in other units may
+be kept, and whether an image unlike the training data stops the run (all in :class:`ImageReading`).
 Declared once, offered by every command that runs a model over an image (segment and its bulk mode, suggest,
 propose), each handing them to segment (its input resolver, engine/imagery/resolve.py, and its checks), whose
 messages advise them whichever command ran it (engine/segment/relay.py names them as that command does). The
@@ -111,7 +111,8 @@ def checked_area(extent: Any, extent_crs: Any, section: str) -> list[float] | No
 
 @dataclass
 class ImageReading(Settings):
-    """The image's bands for the model, its tiles and batches, its pixel size and its readers."""
+    """The image's bands for the model, its tiles and batches, its pixel size and its readers; the units of its
+    values, the one-class rule and strict inputs."""
 
     bands: list[str] | None = setting(
         None, cli={"type": str}, metavar="B,...", group=GROUP, param="BANDS", custom_qgis=True,
@@ -148,28 +149,6 @@ class ImageReading(Settings):
         help="Run the reader workers as processes (no GIL shared with the model; copies each tile once more); "
              "measure with bench/bench_bulk.py which is faster on your machine.",
         no_qgis="processes cannot be started inside QGIS (see engine/segment/reader_pool.py)")
-
-    def check_reading(self, section: str) -> None:
-        """ConfigError naming ``section``'s setting for a value no run could take; the bands as text items."""
-        self.bands = parse_band_list(self.bands, f"{section}.bands")
-        check(self.batch_size >= 1, f"{mention(section + '.batch_size')} must be >= 1 (got {self.batch_size}).")
-        check(self.border is None or self.border >= 0,
-              f"{mention(section + '.border')} must be >= 0 pixels (got {self.border}).")
-        check(self.readers is None or self.readers >= 1,
-              f"{mention(section + '.readers')} must be >= 1 (got {self.readers}).")
-        if self.tile_size is not None:
-            check_tile_size(self.tile_size, f"{section}.tile_size", hint="; or leave it unset to use the bundle's")
-
-    def reading(self) -> dict[str, Any]:
-        """The settings as SegmentConfig takes them, for a command that runs segment on its imagery."""
-        return {name: getattr(self, name) for name in READING_FIELDS}
-
-
-@dataclass
-class ValueUnits(Settings):
-    """The units of the image's values, the one-class rule and strict inputs, for the commands that read imagery
-    for a model."""
-
     value_scale: float | None = setting(
         None, metavar="SCALE", group=UNITS_GROUP, label="Value scale (value x scale + offset; empty: as the "
         "file says)",
@@ -191,22 +170,28 @@ class ValueUnits(Settings):
              "pixel (or no class anywhere: the model gave no finite score), the run fails and writes nothing, "
              "saying which value scale and offset to set. With it (ticked in QGIS), such a result is written "
              "with a warning.")
-
     strict_inputs: bool = setting(
         False, label="Stop when the image is unlike the training data", advanced=True, group=UNITS_GROUP,
         help="Stop with an error, not a warning, when the image's data type or value range per band is far from "
              "the model's training statistics (another product level, an 8-bit export, bands in another order). "
              "For pipelines that must not write a prediction of noise.")
 
-    def check_units(self, section: str) -> None:
-        """ConfigError naming ``section``'s setting when a stated scale or offset is no finite number (or a scale
-        of 0: every value the same)."""
-        for key, nonzero in (("value_scale", True), ("value_offset", False)):
+    def check_reading(self, section: str) -> None:
+        """ConfigError naming ``section``'s setting for a value no run could take; the bands as text items."""
+        for key, nonzero in (("value_scale", True), ("value_offset", False)):  # a scale of 0: every value the same
             value = getattr(self, key)
             check(value is None or (math.isfinite(float(value)) and not (nonzero and float(value) == 0)),
                   f"{mention(section + '.' + key)} must be a finite number{' other than 0' if nonzero else ''} "
                   f"(got {value}).")
+        self.bands = parse_band_list(self.bands, f"{section}.bands")
+        check(self.batch_size >= 1, f"{mention(section + '.batch_size')} must be >= 1 (got {self.batch_size}).")
+        check(self.border is None or self.border >= 0,
+              f"{mention(section + '.border')} must be >= 0 pixels (got {self.border}).")
+        check(self.readers is None or self.readers >= 1,
+              f"{mention(section + '.readers')} must be >= 1 (got {self.readers}).")
+        if self.tile_size is not None:
+            check_tile_size(self.tile_size, f"{section}.tile_size", hint="; or leave it unset to use the bundle's")
 
-    def units(self) -> dict[str, Any]:
+    def reading(self) -> dict[str, Any]:
         """The settings as SegmentConfig takes them, for a command that runs segment on its imagery."""
-        return {name: getattr(self, name) for name in UNIT_FIELDS}
+        return {name: getattr(self, name) for name in READING_FIELDS + UNIT_FIELDS}
