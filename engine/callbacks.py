@@ -134,29 +134,17 @@ class ForwardingCallback(Callback):
     def __init__(self, inner: Callback):
         self.inner = inner
 
-    def progress(self, done: float, total: float, stage: str = "") -> None:
-        self.inner.progress(done, total, stage)
 
-    def info(self, message: str) -> None:
-        self.inner.info(message)
+def _forwarded(name: str) -> Callable[..., Any]:
+    def forward(self: ForwardingCallback, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.inner, name)(*args, **kwargs)
 
-    def warning(self, message: str) -> None:
-        self.inner.warning(message)
+    forward.__name__ = name
+    return forward
 
-    def progress_line(self, message: str) -> None:
-        self.inner.progress_line(message)
 
-    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
-        self.inner.metrics(epoch, values)
-
-    def epoch_started(self, epoch: int, epochs: int) -> None:
-        self.inner.epoch_started(epoch, epochs)
-
-    def is_canceled(self) -> bool:
-        return self.inner.is_canceled()
-
-    def check_canceled(self) -> None:
-        self.inner.check_canceled()
+for _name in [name for name, value in vars(Callback).items() if callable(value) and not name.startswith("_")]:
+    setattr(ForwardingCallback, _name, _forwarded(_name))
 
 
 class RenamedCallback(ForwardingCallback):
@@ -240,8 +228,7 @@ class QuietCallback(Callback):
     def info(self, message: str) -> None:
         pass
 
-    def warning(self, message: str) -> None:
-        pass
+    warning = info
 
 
 class PartProgress(ForwardingCallback):

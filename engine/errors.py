@@ -18,11 +18,10 @@ def mention(key: str) -> str:
     return f"\u27e6{key}\u27e7"
 
 
-def command(section: str) -> str:
-    """How a message names the command whose settings are ``section``'s (``segment``, ``suggest``): each front
-    end writes its own name of it; a command running segment for its own ends names itself
-    (engine/segment/relay.py)."""
-    return f"\u27e6{section}\u27e7"
+#: How a message names the command whose settings are ``section``'s (``segment``, ``suggest``): the same marker,
+#: which each front end writes as its own name of the command; a command running segment for its own ends names
+#: itself (engine/segment/relay.py).
+command = mention
 
 
 def plain_name(key: str) -> str:

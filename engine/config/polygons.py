@@ -126,6 +126,17 @@ def _number(value: str, what: str) -> float:
     return number
 
 
+#: The per-class settings (CLASS=VALUE pairs) and how each value is read.
+CLASS_SETTINGS = {"polygon_treatment": _treatment, "class_min_area": _number, "class_fill_holes": _number}
+
+
+def _per_class(cfg: Any, name: str, section: str, class_names: Sequence[str] | None = None) -> dict[Any, Any]:
+    """``cfg``'s per-class setting ``name`` read, keyed by class (its number where ``class_names`` are given)."""
+    key = f"{section}.{name}"
+    return {k if class_names is None else class_index(k, class_names, key): CLASS_SETTINGS[name](v, key)
+            for k, v in parse_class_values(getattr(cfg, name), key).items()}
+
+
 def check_polygon_settings(cfg: Any, section: str) -> None:
     """The polygon settings' own checks (the classes they name are checked once the classes are known)."""
     check(cfg.polygon_classes is None or all(int(c) >= 0 for c in cfg.polygon_classes),
@@ -134,11 +145,8 @@ def check_polygon_settings(cfg: Any, section: str) -> None:
     for name in ("min_polygon_area", "fill_holes", "simplify_tolerance"):
         value = getattr(cfg, name)  # infinity is no size: every polygon left out (or every hole filled), silently
         check(0 <= value < math.inf, f"{mention(section + '.' + name)} must be a number >= 0 (got {value}).")
-    for key, value in parse_class_values(cfg.polygon_treatment, f"{section}.polygon_treatment").items():
-        _treatment(value, f"{section}.polygon_treatment")
-    for name in ("class_min_area", "class_fill_holes"):
-        for value in parse_class_values(getattr(cfg, name), f"{section}.{name}").values():
-            _number(value, f"{section}.{name}")
+    for name in CLASS_SETTINGS:
+        _per_class(cfg, name, section)
 
 
 def class_rules(cfg: Any, class_names: Sequence[str], declared: Mapping[str, str] | None = None,
@@ -147,12 +155,7 @@ def class_rules(cfg: Any, class_names: Sequence[str], declared: Mapping[str, str
     ``declared`` treatments (class name -> treatment) over :func:`default_treatment`."""
     rules = {}
     by_model = {str(k).strip().lower(): v for k, v in (declared or {}).items()}
-    chosen = {class_index(k, class_names, f"{section}.polygon_treatment"): _treatment(v, f"{section}.polygon_treatment")
-              for k, v in parse_class_values(cfg.polygon_treatment, f"{section}.polygon_treatment").items()}
-    areas = {class_index(k, class_names, f"{section}.class_min_area"): _number(v, f"{section}.class_min_area")
-             for k, v in parse_class_values(cfg.class_min_area, f"{section}.class_min_area").items()}
-    holes = {class_index(k, class_names, f"{section}.class_fill_holes"): _number(v, f"{section}.class_fill_holes")
-             for k, v in parse_class_values(cfg.class_fill_holes, f"{section}.class_fill_holes").items()}
+    chosen, areas, holes = (_per_class(cfg, name, section, class_names) for name in CLASS_SETTINGS)
     for index, name in enumerate(class_names):
         treatment = chosen.get(index) or by_model.get(str(name).strip().lower()) or default_treatment(str(name))
         # the setting for every class fills the holes of things, not of "nothing here": a background polygon's

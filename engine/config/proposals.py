@@ -37,6 +37,15 @@ MAX_CLASS = 65534
 TREATMENT_CHOICES = ("auto", "regularise", "smooth", "as_is")
 
 
+def _ranks(ranks: list[int] | None, key: str) -> list[int] | None:
+    """Window ranks as numbers from 1; an empty list (a front end's empty text) is no choice: None."""
+    if not ranks:
+        return None
+    ranks = [int(r) for r in ranks]
+    check(all(r >= 1 for r in ranks), f"{mention(key)} are ranks from 1 (got {ranks}).")
+    return ranks
+
+
 @dataclass
 class SuggestConfig(ImageReading):
     """Windows to label next, ranked by how much labelling them is expected to help."""
@@ -209,11 +218,7 @@ class ProposeConfig(ImageReading):
         check(math.isfinite(self.min_pixels) and self.min_pixels >= 0,
               f"{mention('propose.min_pixels')} must be a number >= 0 (got {self.min_pixels}).")
         self.check_reading("propose")
-        if not self.ranks:  # an empty list (a front end's empty text) is no choice: every window
-            self.ranks = None
-        else:
-            self.ranks = [int(r) for r in self.ranks]
-            check(all(r >= 1 for r in self.ranks), f"{mention('propose.ranks')} are ranks from 1 (got {self.ranks}).")
+        self.ranks = _ranks(self.ranks, "propose.ranks")  # None: every window
 
 
 @dataclass
@@ -250,9 +255,4 @@ class AcceptConfig(Settings):
 
     def __post_init__(self) -> None:
         check(bool(str(self.label_field).strip()), f"{mention('accept.label_field')} must name a field.")
-        if not self.window_ids:  # an empty list (QGIS's empty text) is no choice: the proposals' windows
-            self.window_ids = None
-        else:
-            self.window_ids = [int(r) for r in self.window_ids]
-            check(all(r >= 1 for r in self.window_ids),
-                  f"{mention('accept.window_ids')} are ranks from 1 (got {self.window_ids}).")
+        self.window_ids = _ranks(self.window_ids, "accept.window_ids")  # None: the proposals' windows

@@ -117,11 +117,8 @@ def repaired_class_colors(colors: list[Any], names: list[Any], where: str) -> tu
     if not bad and len(colors) == len(names):
         return list(colors), None
     kept = [c for c in colors if c not in bad][:len(names)]
-    filled = fill_class_colors(kept, len(names))
-    fixed, spare = [], iter(filled[len(kept):])
-    for i in range(len(names)):
-        color = colors[i] if i < len(colors) else None
-        fixed.append(color if color is not None and color not in bad else next(spare))
+    spare = iter(fill_class_colors(kept, len(names))[len(kept):])
+    fixed = [colors[i] if i < len(colors) and colors[i] not in bad else next(spare) for i in range(len(names))]
     changed = ", ".join(f"class {i} {names[i]!r}: {colors[i] if i < len(colors) else 'none'!r} -> {fixed[i]}"
                         for i in range(len(names)) if i >= len(colors) or colors[i] != fixed[i])
     return fixed, (f"The model bundle '{where}' carries class colour(s) that are not '#rrggbb' colours; using "
