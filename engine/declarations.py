@@ -34,20 +34,17 @@ class Declaration:
 
     Attributes:
         help: one or two sentences a user can act on (the CLI help and the Processing tooltip).
-        label: the Processing parameter's label; None when the setting is not offered in QGIS (``no_qgis`` says
-            why).
+        label: the Processing parameter's label; None: not offered in QGIS (``no_qgis`` says why).
         flag: the command-line flag; "" derives ``--field-name``; None when not on the command line (``no_cli``).
         param: the Processing parameter id; "" derives ``FIELD_NAME``. Ids are stable (batch files use them).
         choices: the valid values of a text setting: the engine's own tuple, or a function returning it where the
             values come from a registry (the model families' presets).
         open_choices: other values are valid too (``cuda:1``): the CLI takes free text, QGIS offers the choices.
         minimum, maximum: bounds the Processing widget enforces (the dataclass check stays the authority).
-        advanced: shown under "Advanced parameters" in the dialog.
+        advanced: shown under "Advanced parameters" in the dialog. group: the command line's help group.
         off: the value a front end gives for "unset" (None), e.g. 0 = no early stopping, or the choice "auto"
             (the engine chooses); a required setting left unset keeps its default or is chosen (``auto``).
-        group: the command line's help group.
-        metavar: the CLI value placeholder.
-        cli: extra argparse keywords where the flag is not one plain value (``nargs``, ``action``, ``type``).
+        metavar: the CLI value placeholder. cli: extra argparse keywords (``nargs``, ``action``, ``type``).
         custom_cli: the command defines this option itself (scene grouping, ensemble weights); still listed.
         custom_qgis: the algorithm defines this parameter itself (a layer, file, extent or output parameter).
         text: how a Processing text parameter becomes the value: "list" (comma-separated), "label_map"
@@ -55,13 +52,12 @@ class Declaration:
         qgis_default: the dialog's default where it deliberately differs from the dataclass's (with the reason in
             the help).
         no_cli, no_qgis: why the setting is deliberately not offered by that front end.
-        auto: how the value is chosen from the data and the device when the user leaves the setting unset
-            (:mod:`engine.training.auto`); the front ends show it in place of the default.
-        default_note: the default in words where it is not one value (each model family has its own); the front
-            ends show it in place of the default.
+        auto: how the value is chosen from the data and the device when left unset (:mod:`engine.training.auto`);
+            default_note: the default in words where it is not one value (each model family has its own); the
+            front ends show either in place of the default.
 
-    ``help``, ``label``, ``auto`` and ``default_note`` may be functions returning the text, where it is written
-    from the registered model families' own declarations; :func:`declared` calls them.
+    ``help``, ``label``, ``auto`` and ``default_note`` may be functions returning the text (written from the
+    registered model families' declarations); :func:`declared` calls them.
     """
 
     help: Text
@@ -151,15 +147,10 @@ Section = Union[type, tuple[type, ...]]
 """The config class of a section, or several (the model families') whose settings the section offers together."""
 
 
-def _classes(section: Section) -> tuple[type, ...]:
-    return section if isinstance(section, tuple) else (section,)
-
-
 def declared(section: Section) -> list[Setting]:
-    """The declared fields of a section's config class(es), in field order; of several classes, each field once,
-    as the first class declaring it has it."""
+    """The declared fields of a section's config class(es), in field order; each once, as the first class has it."""
     out: dict[str, Setting] = {}
-    for cls in _classes(section):
+    for cls in section if isinstance(section, tuple) else (section,):
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             decl = f.metadata.get(METADATA_KEY)

@@ -1,8 +1,6 @@
-"""``segment``, ``segment_many`` and ``evaluate``: the runs that apply a model and score its result; ``polygons``:
-any class raster into attributed polygons; change between dates: ``compare`` (the post-classification comparison:
-two dates segmented by a model of one date, or two class rasters, compared pixel by pixel) and ``change_table`` (the
-hectares of each kind of change in a change raster). A change model itself runs through ``segment`` with the later
-date (``SegmentConfig.after``)."""
+"""The runs that apply a model and score its result: ``segment``, ``segment_many``, ``evaluate``; ``polygons``;
+change between dates: ``compare`` and ``change_table``. A change model itself runs through ``segment`` with the
+later date (``SegmentConfig.after``)."""
 
 from __future__ import annotations
 

@@ -28,36 +28,26 @@ SECTIONS = ("model", "data", "train")
 
 @dataclass
 class TrainRequest:
-    """A training run as the user asked for it.
-
-    Attributes:
-        model, data, train: the checked settings; those not in ``given`` may still be chosen (:func:`plan_training`).
-        given: the settings the user set (``section.field``); the others of ``AUTO_SETTINGS`` are chosen.
-        report_copy: where a copy of the HTML report goes besides the one beside the bundle (None: no copy).
-        other_inputs: files the front end read that training never sees (``{"config file (--config)": path}``),
-            protected from being overwritten all the same.
-        notes: what was adjusted while the request was made (class colours fitted), said when the run starts.
-    """
+    """A training run as the user asked for it: the checked settings; those not in ``given`` (``section.field``)
+    of ``AUTO_SETTINGS`` are still chosen (:func:`plan_training`)."""
 
     model: ModelConfig
     data: DataConfig
     train: TrainConfig
     given: frozenset[str] = frozenset()
-    report_copy: str | None = None
+    report_copy: str | None = None  # a copy of the HTML report besides the one beside the bundle
+    # files the front end read that training never sees ({"config file (--config)": path}), protected all the same
     other_inputs: dict[str, str | None] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what making the request adjusted, said when the run starts
 
 
 def train_request(sections: Mapping[str, Mapping[str, Any]], given: Collection[str] = (), *,
                   report_copy: str | None = None, other_inputs: Mapping[str, str | None] | None = None
                   ) -> TrainRequest:
-    """The checked request from the settings sections a front end gathered.
-
-    One seed drives data sampling and training (the train section's, when it has one); class colours are fitted
-    to the class names (the given ones first, then palette colours), and a note says so when the user's colours
-    did not match. Refuses a request without an output bundle or without training data, or with both a dataset
-    folder and explicit scenes.
-    """
+    """The checked request from the settings sections a front end gathered. One seed drives data sampling and
+    training (the train section's); class colours are fitted to the class names (a note says so when the user's
+    did not match). Refuses a request without an output bundle or training data, or with both a dataset folder and
+    explicit scenes."""
     model, data, train = (dict(sections.get(name) or {}) for name in SECTIONS)
     notes = []
     if "seed" in train:
@@ -119,8 +109,7 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     if copy and file_identity(copy) != file_identity(report_paths(request.train.output)["report_html"]):
         outputs = {**outputs, "training report copy": copy}
     check_outputs({**inputs, **request.other_inputs}, outputs)
-    data = _web_scenes(request)
-    data = stac_scenes(data, keep_items=True)
+    data = stac_scenes(_web_scenes(request), keep_items=True)
     with named_errors(scene_names(data)):  # the layers as the user gave them, not the files read
         chosen = choose_settings(request.model, data, request.train, request.given)
     check_frozen_weights(chosen.model, chosen.train)  # frozen random weights only when asked for
