@@ -3,7 +3,7 @@ sample data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,6 @@ class ExportRun:
     onnx: Any = None  # engine.export.onnx_export.ExportResult
     int8: Any = None  # engine.export.onnx_quantize's comparison with fp32
     card: str | None = None
-    written: list[str] = field(default_factory=list)
 
 
 def export(model: str, onnx: str | None = None, stac: str | None = None, settings: ExportConfig | None = None,
@@ -88,12 +87,9 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
         run.onnx.output = str(onnx)
     elif onnx:
         run.onnx = export_onnx(model, onnx, callback=callback, **onnx_settings)
-    if onnx:
-        run.written.append(str(onnx))
     if stac:
         from ..export.stac import write_model_card
 
         run.card = str(write_model_card(model, stac, onnx=onnx))
-        run.written.append(run.card)
     return run
 

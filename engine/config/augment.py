@@ -1,6 +1,4 @@
-"""Augmentation settings of the training tiles (AugmentConfig, the ``augment`` section of the data settings): the
-joint geometric ones and the vision-only photometric ones. Each field declares how the front ends offer it
-(:mod:`engine.declarations`)."""
+"""Augmentation settings of the training tiles (AugmentConfig, the ``augment`` section of the data settings)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """Settings of applying models: one scene (SegmentConfig), many scenes (BulkConfig), scoring a prediction
-(EvaluateConfig) and the post-classification comparison (CompareConfig: the ``compare`` command, two dates segmented
-by one model of one date, or two class rasters, compared pixel by pixel). Each field declares how the front ends
-offer it (:mod:`engine.declarations`)."""
+(EvaluateConfig) and the post-classification comparison of two dates (CompareConfig)."""
 
 from __future__ import annotations
 

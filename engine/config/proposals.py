@@ -1,12 +1,7 @@
-"""Settings of the labelling loop: ``suggest`` (SuggestConfig: where labelling next is expected to help a model
-most; the scenes, the model(s) and the labelled area so far go in, a polygon layer of ranked square windows comes
-out), ``label`` (PromptedConfig: polygons from Segment Anything prompts over one window of an image) and the two
-steps after ``suggest``: ``propose`` (ProposeConfig: the model's predicted blobs in each suggested window refined by
-Segment Anything into candidate labels) and ``accept`` (AcceptConfig: a window's candidates, as corrected, appended
-to the labels and the window to the labelled area).
-
-Each field declares how the command line and the Processing algorithms *Suggest where to label*, *Label with
-Segment Anything*, *Propose labels with Segment Anything* and *Accept proposed labels* offer it.
+"""Settings of the labelling loop: ``suggest`` (SuggestConfig: ranked windows where labelling next helps a model
+most), ``label`` (PromptedConfig: polygons from Segment Anything prompts over one window of an image) and the two
+steps after ``suggest``: ``propose`` (ProposeConfig: candidate labels, the model's blobs refined by Segment
+Anything) and ``accept`` (AcceptConfig: a window's candidates, as corrected, appended to the labels).
 """
 
 from __future__ import annotations

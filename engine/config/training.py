@@ -1,7 +1,5 @@
-"""Training settings: the scenes and how they become tiles (DataConfig, SceneSpec; AugmentConfig in
-:mod:`.augment`) and the
-optimisation (TrainConfig, whose ``loss`` section is :class:`~engine.config.loss.LossConfig`). Each field declares
-how the front ends offer it (:mod:`engine.declarations`)."""
+"""Training settings: the scenes and how they become tiles (DataConfig, SceneSpec; AugmentConfig in :mod:`.augment`)
+and the optimisation (TrainConfig, whose ``loss`` section is :class:`~engine.config.loss.LossConfig`)."""
 
 from __future__ import annotations
 

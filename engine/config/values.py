@@ -35,7 +35,6 @@ def backend_setting(group: str, **declaration: Any) -> Any:
                         "onnxruntime force one.", **declaration)
 
 
-
 def models_setting(label: str, help: str) -> Any:
     """The one declaration of the models a command runs (``--model``, repeatable; QGIS's MODEL, several separated by
     ``;``): only its label and help differ between commands."""
