@@ -1,9 +1,9 @@
-"""How a class raster becomes polygons, per class: the settings (declared once, offered by ``segment``, ``bulk``
-and ``polygons``), the defaults a class's name and its model give, and the classes drawn transparent.
+"""How a class raster becomes polygons, per class: the settings (offered by ``segment``, ``bulk`` and
+``polygons``), the defaults a class's name and its model give, and the classes drawn transparent.
 
-Per class: a treatment (``regularise`` buildings, ``smooth`` natural classes, ``as_is``), a minimum area and the
-holes filled. A model declares its own in its bundle (``data.polygon_treatment``, e.g. ``{"building":
-"regularise"}``); otherwise the class's name decides (:func:`default_treatment`); the user's setting wins over both.
+Per class: a treatment (``regularise``, ``smooth``, ``as_is``), a minimum area and the holes filled. A model declares
+its own treatments in its bundle (``data.polygon_treatment``); otherwise the class's name decides; the user's setting
+wins over both.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
-"""How an image is read and tiled for a model: which of its bands feed the model, the tile, the batch, the
-mirrored border, a pixel size brought to the training one, the reader threads; and the units of its values as the
-user states them (value x scale + offset), whether a result of one class everywhere from values in other units may
-be kept, and whether an image unlike the training data stops the run (all in :class:`ImageReading`).
-Declared once, offered by every command that runs a model over an image (segment and its bulk mode, suggest,
-propose), each handing them to segment (its input resolver, engine/imagery/resolve.py, and its checks), whose
-messages advise them whichever command ran it (engine/segment/relay.py names them as that command does). The
-Processing algorithms offer them from the same declaration: a QGIS user cannot run gdal_edit. An area (extent) and
-its CRS are checked as the settings are made: four finite bounds, max above min; a CRS GDAL knows.
+"""How an image is read and tiled for a model, and the units of its values as the user states them (value x scale
++ offset), all in :class:`ImageReading`: declared once, offered by every command that runs a model over an image
+(segment and its bulk mode, suggest, propose), each handing them to segment, whose messages advise them as the
+command that ran it names them (engine/segment/relay.py). QGIS offers them too: its user cannot run gdal_edit. An
+area (extent) and its CRS are checked as the settings are made: four finite bounds, max above min; a CRS GDAL knows.
 """
 
 from __future__ import annotations
@@ -34,8 +30,8 @@ WEB_LAYER = ("a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST MapServer or ImageSe
 
 
 def web_pixel_size(group: str, read: str, **declaration: Any) -> Any:
-    """The one declaration of the pixel size a command reads web layers at (segment, bulk, suggest, label, train):
-    ``read`` says over what, and what the command does with it, in its words."""
+    """The one declaration of the pixel size a command reads web layers at: ``read`` says over what, and what the
+    command does with it."""
     return setting(None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group=group,
                    help=f"Metres on the ground per pixel at which {WEB_LAYER} is read {read} Rasters with pixels "
                         f"of their own are read at those.", **declaration)
@@ -43,7 +39,7 @@ def web_pixel_size(group: str, read: str, **declaration: Any) -> Any:
 
 def extent_setting(group: str, help: str, label: str = "Extent", **declaration: Any) -> Any:
     """The one declaration of the area a command reads (xmin, ymin, xmax, ymax; in QGIS the EXTENT parameter, which
-    carries its CRS, :func:`extent_crs_setting`): ``help`` says what the command does with it."""
+    carries its CRS)."""
     return setting(None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group=group, custom_qgis=True,
                    label=label, help=help, **declaration)
 
@@ -56,8 +52,7 @@ def extent_crs_setting(group: str, label: str = "Extent", of: str = "extent", de
 
 
 def checked_pixel_size(value: float | None, key: str) -> float | None:
-    """A web pixel size as its setting keeps it: metres, or None where unset or 0 (the command's default);
-    ConfigError naming ``key`` for a negative one."""
+    """A web pixel size in metres, None where unset or 0 (the command's default); ConfigError for a negative one."""
     if value is None:
         return None
     check(value >= 0, f"{mention(key)} must be a positive number of metres, or 0 for its default (got {value}).")
@@ -65,8 +60,7 @@ def checked_pixel_size(value: float | None, key: str) -> float | None:
 
 
 def check_crs(crs: Any, what: str) -> None:
-    """ConfigError unless ``crs`` (text: 'EPSG:n', WKT, PROJ string) is a CRS that :func:`srs_from_crs` can use;
-    ``what`` names the setting (``"extent_crs (--extent-crs)"``)."""
+    """ConfigError naming ``what`` unless ``crs`` (text: 'EPSG:n', WKT, PROJ string) is a CRS GDAL knows."""
     require("osgeo")
     from osgeo import osr
 
@@ -83,8 +77,8 @@ def check_crs(crs: Any, what: str) -> None:
 
 
 def checked_extent(extent: Any, what: str) -> list[float] | None:
-    """``extent`` (xmin, ymin, xmax, ymax) as four floats, None as None; ConfigError naming ``what`` (the setting,
-    ``mention``-marked) unless there are four finite numbers with xmin < xmax and ymin < ymax."""
+    """``extent`` (xmin, ymin, xmax, ymax) as four floats, None as None; ConfigError naming ``what`` unless there
+    are four finite numbers with xmin < xmax and ymin < ymax."""
     if extent is None:
         return None
     values = list(extent)
@@ -102,8 +96,7 @@ def checked_extent(extent: Any, what: str) -> list[float] | None:
 
 
 def checked_area(extent: Any, extent_crs: Any, section: str) -> list[float] | None:
-    """``section``'s extent checked by :func:`checked_extent` and its CRS by :func:`check_crs`, each error naming
-    ``section.extent`` or ``section.extent_crs``; the extent as four floats (None as None)."""
+    """``section``'s extent and its CRS checked, each error naming its setting; the extent as four floats."""
     if extent_crs is not None and str(extent_crs).strip():
         check_crs(extent_crs, f"extent CRS ({mention(section + '.extent_crs')})")
     return checked_extent(extent, f"extent ({mention(section + '.extent')})")
