@@ -125,9 +125,8 @@ CLASS_NUMBERS_HINT = ("in QGIS, Label values 'class numbers'; on the command lin
 
 
 def _label_mapping(cfg: EvaluateConfig, prediction: str, callback: Callback) -> tuple[dict[str, int] | None, str]:
-    """The label mapping to score with and where it came from: the user's, else the one the prediction
-    carries (segment writes the model's training mapping into it), else none (label values are classes). An empty
-    mapping given says the label values are the class numbers, whatever the prediction carries."""
+    """The label mapping to score with and where it came from: the user's (empty: the label values are the class
+    numbers), else the one the prediction carries (the model's training mapping), else none."""
     if cfg.label_mapping == {}:
         return None, "the label values as class numbers"
     if cfg.label_mapping is not None:
@@ -144,9 +143,8 @@ def _label_mapping(cfg: EvaluateConfig, prediction: str, callback: Callback) -> 
 
 def _recognised_coding(pairs: list[tuple[str, str, str]], cfg: EvaluateConfig, num_classes: int,
                        names: list[str] | None, callback: Callback) -> tuple[dict[str, int], str] | None:
-    """The label scan's rule where no mapping is given or carried: raster labels of a two-class prediction coded as
-    a 0/255 mask (255 is the ignore index: read as class numbers, its 255 would score as unlabelled) are read with
-    that coding, said; their raw values are counted first."""
+    """Where no mapping is given or carried: raster labels of a two-class prediction coded as a 0/255 mask (255 is
+    the ignore index: read as class numbers, its 255 would score as unlabelled) are read with that coding, said."""
     from .data.label_scan import coding_line, label_coding
     from .data.scene import SceneReader
 
@@ -205,12 +203,8 @@ def _check_mapping_used(matrix: ConfusionMatrix, mapping: dict[str, int] | None,
 
 
 def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str, Any]:
-    """Compare prediction(s) with label(s); write JSON + CSV (+ RLE CSV); return the metrics dict.
-
-    Raises:
-        ConfigError, DataError, AlignmentError: bad or non-overlapping inputs, named.
-        OutputLockedError: another run is writing the same metrics file.
-    """
+    """Compare prediction(s) with label(s); write JSON + CSV (+ RLE CSV); return the metrics dict. ConfigError,
+    DataError, AlignmentError: bad or non-overlapping inputs; OutputLockedError: another run writes the same file."""
     callback = callback or Callback()
     if not cfg.prediction or not cfg.label:
         raise ConfigError(f"evaluate needs a prediction ({mention('evaluate.prediction')}) and a label "
@@ -307,8 +301,8 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
 
 
 def change_scores(matrix: np.ndarray) -> dict[str, float | None]:
-    """Precision, recall, F1 and IoU of change (any class but 0, no change) in a confusion matrix (rows: labels),
-    whatever kinds of change the two name: a from-to change raster scores against a change mask."""
+    """Precision, recall, F1 and IoU of change (any class but 0) in a confusion matrix (rows: labels), whatever kinds
+    of change the two name: a from-to change raster scores against a change mask."""
     tp, fp, fn = int(matrix[1:, 1:].sum()), int(matrix[0, 1:].sum()), int(matrix[1:, 0].sum())
 
     def ratio(a: int, b: int) -> float | None:
@@ -318,16 +312,18 @@ def change_scores(matrix: np.ndarray) -> dict[str, float | None]:
             "iou": ratio(tp, tp + fp + fn), "changed_labelled": tp + fn, "changed_found": tp + fp}
 
 
+#: Per-class metrics of the summary, as the report's (and the QGIS table's) columns.
+PER_CLASS = ("iou", "f1", "precision", "recall")
+
+
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
 
 
 def _class_csv(summary: dict[str, Any]) -> str:
     matrix = np.asarray(summary["confusion_matrix"])
-    rows = []
-    for i, name in enumerate(summary["class_names"]):
-        rows.append([i, name, _fmt(summary["iou"][i]), _fmt(summary["f1"][i]), _fmt(summary["precision"][i]),
-                     _fmt(summary["recall"][i]), int(matrix[i].sum()), int(matrix[:, i].sum())])
+    rows = [[i, name, *(_fmt(summary[key][i]) for key in PER_CLASS), int(matrix[i].sum()), int(matrix[:, i].sum())]
+            for i, name in enumerate(summary["class_names"])]
     rows.append(["", "mean", _fmt(summary["miou"]), "", "", "", int(matrix.sum()), ""])
     rows.append(["", "pixel_accuracy", _fmt(summary["pixel_accuracy"]), "", "", "", "", ""])
     return csv_text(["class_id", "class_name", "iou", "f1", "precision", "recall", "truth_pixels",
@@ -338,10 +334,6 @@ def _confusion_csv(summary: dict[str, Any]) -> str:
     names = summary["class_names"]
     rows = [[f"truth {n}", *row] for n, row in zip(names, summary["confusion_matrix"])]
     return csv_text(["", *[f"predicted {n}" for n in names]], rows)
-
-
-#: Per-class metrics of the summary, as the report's (and the QGIS table's) columns.
-PER_CLASS = ("iou", "f1", "precision", "recall")
 
 
 def class_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,5 @@
-"""Ready models: ``ready_models`` lists the catalogue (with what is already in a models folder),
-``get_ready_model`` fetches one (pip package or download, checksums verified) and wraps it with the import into
-``NAME.dsmodel``, which segment, evaluate, describe and QGIS take like a model trained here."""
+"""Ready models: ``ready_models`` lists the catalogue (with what is already in a models folder), ``get_ready_model``
+fetches one (pip package or download, checksums verified) and wraps it as ``NAME.dsmodel``."""
 
 from __future__ import annotations
 
@@ -22,8 +21,8 @@ __all__ = ["CATALOGUE_ENV", "MODELS_ENV", "ReadyModel", "ReadyResult", "get_read
 
 @dataclass
 class ReadyModel:
-    """A catalogue entry as a front end lists it; ``path``: its bundle when it is already in the folder and
-    verified; ``damaged``: why the file under its name is not (then ``path`` is None)."""
+    """A catalogue entry as a front end lists it; ``path``: its verified bundle in the folder; ``damaged``: why the
+    file under its name is not (then ``path`` is None)."""
 
     entry: Entry
     path: str | None = None
@@ -69,11 +68,8 @@ def ready_models(folder: str | os.PathLike | None = None) -> list[ReadyModel]:
     found = []
     for entry in load_catalogue():
         path = bundle_path(where, entry.name)
-        if not path.exists():
-            found.append(ReadyModel(entry))
-            continue
-        problem = cached_problem(path, entry)
-        found.append(ReadyModel(entry, None if problem else str(path), problem))
+        problem = cached_problem(path, entry) if path.exists() else None
+        found.append(ReadyModel(entry, str(path) if path.exists() and not problem else None, problem))
     return found
 
 

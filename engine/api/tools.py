@@ -1,4 +1,4 @@
-"""The smaller jobs: describe a model, export it (ONNX, int8, STAC card), check the environment, make the
+"""The smaller jobs: describe, export (ONNX, int8, STAC card) and import a model, check the environment, make the
 sample data."""
 
 from __future__ import annotations
@@ -33,12 +33,10 @@ def describe_model(path: str) -> list[str]:
 def import_model(onnx: str, output: str, description: ImportedDescription | None = None,
                  changes: dict[str, Any] | None = None, callback: Callback | None = None,
                  output_name: str = "output", names: dict[str, str] | None = None) -> ImportResult:
-    """Wrap an ONNX segmentation model made elsewhere in a bundle (``output``, a .dsmodel) that segment,
-    evaluate, describe and QGIS take like a trained one. Its description comes from Deepness's metadata in the
-    file, a sidecar ``MODEL.json``, ``description`` (which replaces both), then ``changes`` (keys of
-    :class:`ImportedDescription` over all of them). ``output_name``: how errors name the output (a flag, a
-    Processing parameter); ``names``: how they name each key of ``changes`` (its flag, or a file and its key).
-    Every value is checked for its type and range before anything is written."""
+    """Wrap an ONNX segmentation model made elsewhere in a bundle (``output``, a .dsmodel). Its description comes
+    from Deepness's metadata in the file, a sidecar ``MODEL.json``, ``description`` (which replaces both), then
+    ``changes`` (keys of :class:`ImportedDescription` over all of them). ``output_name``: how errors name the output;
+    ``names``: how they name each key of ``changes``. Every value is checked before anything is written."""
     return import_onnx(onnx, output, description, changes, callback, output_name, names)
 
 

@@ -100,10 +100,10 @@ class OptionGroups(dict):
         return self[name]
 
 
-def add_settings(groups: OptionGroups, section: str, skip: tuple[str, ...] = ()) -> None:
-    """One option per declared setting of ``SETTINGS_SECTIONS[section]`` that has a flag (not ``skip``)."""
+def add_settings(groups: OptionGroups, section: str) -> None:
+    """One option per declared setting of ``SETTINGS_SECTIONS[section]`` that has a flag."""
     for s in declared(SETTINGS_SECTIONS[section]):
-        if s.flag is None or s.decl.custom_cli or s.name in skip:
+        if s.flag is None or s.decl.custom_cli:
             continue
         groups[s.decl.group].add_argument(s.flag, dest=f"{section}.{s.name}", **_option(s))
 
@@ -118,8 +118,7 @@ def add_result_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup, quiet
 
 def settings_arguments(section: str, *groups: str, quiet: str = "only the result",
                        json: str | None = None) -> Callable[[argparse.ArgumentParser], None]:
-    """A command's ``add_arguments``: ``section``'s settings (the help groups ``groups`` first), then
-    :func:`add_result_flags`."""
+    """A command's ``add_arguments``: ``section``'s settings (the help groups ``groups`` first), the result flags."""
     def add_arguments(p: argparse.ArgumentParser) -> None:
         add_settings(OptionGroups(p, *groups), section)
         add_result_flags(p, quiet, json)
