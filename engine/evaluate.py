@@ -235,7 +235,6 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
         callback.check_canceled()
         image_matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
         encoder = RunLengthEncoder()
-        inter = pred_fg = true_fg = 0
         with SceneReader(pred_path, label=label_path, label_field=cfg.label_field, label_mapping=label_mapping,
                          ignore_index=cfg.ignore_index, label_classes=num_classes, callback=callback,
                          role="prediction") as reader:
@@ -250,14 +249,11 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
                 _check_prediction_classes(pred, tile.valid, num_classes, pred_path)
                 _check_label_classes(truth, num_classes, names, cfg.ignore_index, label_path, mapping_source)
                 image_matrix.update(pred, truth)
-                fg = (pred == 1) & tile.valid
-                encoder.update(fg)
-                counted = truth != cfg.ignore_index
-                inter += int((fg & (truth == 1) & counted).sum())
-                pred_fg += int((fg & counted).sum())
-                true_fg += int(((truth == 1) & counted).sum())
+                encoder.update((pred == 1) & tile.valid)
                 callback.progress(index + (row + rows) / height, len(pairs), Stage.EVALUATE)
-        pixels = int(image_matrix.matrix.sum())
+        counts = image_matrix.matrix  # rows: labels; the foreground is class 1
+        pixels, inter = int(counts.sum()), int(counts[1, 1])
+        pred_fg, true_fg = int(counts[:, 1].sum()), int(counts[1].sum())
         if pixels == 0:
             callback.warning(f"The prediction '{pred_path}' and the label '{label_path}' share no valid pixels.")
         matrix.merge(image_matrix)
