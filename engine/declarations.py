@@ -21,11 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
+from .errors import ConfigError, mention
+
 METADATA_KEY = "setting"
 CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
 SAME = "same as the dataclass"  # Declaration.qgis_default when the dialog's default is the dataclass's
 Text = Union[str, Callable[[], str]]  # a declaration's text, or a function writing it when asked
-TEXTS = ("help", "label", "auto", "default_note")  # the Declaration fields that may be a Text function
+# the Declaration fields that may be a Text function (written from the model families'; :func:`declared` calls it)
+TEXTS = ("help", "label", "auto", "default_note")
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,7 @@ class Declaration:
         label: the Processing parameter's label; None: not offered in QGIS (``no_qgis`` says why).
         flag: the command-line flag; "" derives ``--field-name``; None when not on the command line (``no_cli``).
         param: the Processing parameter id; "" derives ``FIELD_NAME``. Ids are stable (batch files use them).
-        choices: the valid values of a text setting: the engine's own tuple, or a function returning it where the
-            values come from a registry (the model families' presets).
+        choices: the valid values of a text setting, or a function returning them (a registry's: the presets).
         open_choices: other values are valid too (``cuda:1``): the CLI takes free text, QGIS offers the choices.
         minimum, maximum: bounds the Processing widget enforces (the dataclass check stays the authority).
         advanced: shown under "Advanced parameters" in the dialog. group: the command line's help group.
@@ -49,15 +51,11 @@ class Declaration:
         custom_qgis: the algorithm defines this parameter itself (a layer, file, extent or output parameter).
         text: how a Processing text parameter becomes the value: "list" (comma-separated), "label_map"
             (VALUE=CLASS pairs) or "" (the text itself; empty = unset).
-        qgis_default: the dialog's default where it deliberately differs from the dataclass's (with the reason in
-            the help).
+        qgis_default: the dialog's default where it deliberately differs from the dataclass's (the help says why).
         no_cli, no_qgis: why the setting is deliberately not offered by that front end.
         auto: how the value is chosen from the data and the device when left unset (:mod:`engine.training.auto`);
             default_note: the default in words where it is not one value (each model family has its own); the
             front ends show either in place of the default.
-
-    ``help``, ``label``, ``auto`` and ``default_note`` may be functions returning the text (written from the
-    registered model families' declarations); :func:`declared` calls them.
     """
 
     help: Text
@@ -207,8 +205,6 @@ def left_unset(s: Setting, value: Any) -> bool:
 def check_choices(settings: Any, section: str) -> None:
     """ConfigError naming ``section``'s setting whose value is none of its declared choices (a registry's are
     checked where the registry is); an open choice, the device, takes ``cuda:N`` too."""
-    from .errors import ConfigError, mention
-
     for f in dataclasses.fields(settings):
         decl, value = f.metadata.get(METADATA_KEY), getattr(settings, f.name)
         choices = None if decl is None or callable(decl.choices) else decl.choices
