@@ -58,30 +58,27 @@ class _SceneOption(argparse.Action):
         setattr(namespace, self.dest, scenes)
 
 
+#: A scene's options: the SceneSpec key (its flag), how the help starts, the argparse keywords besides.
+SCENE_OPTIONS = (
+    ("image", "{what} image raster; starts a new scene (repeat for more scenes)", {"metavar": "RASTER"}),
+    ("label", "the label of the last image", {"metavar": "LAYER"}),
+    ("label_field", "the class field of the last image's polygon label", {"metavar": "FIELD"}),
+    ("label_after_field", "the after-class field of the last image's polygon label (from-to classes)",
+     {"metavar": "FIELD"}),
+    ("after", "the last image's later date (change detection)", {"metavar": "RASTER", "repeat": True}),
+    ("aux", "an aux raster of the last image (repeat, in channel order)", {"metavar": "RASTER", "repeat": True}),
+    ("extent", "the last image's extent", {"nargs": 4, "type": float, "metavar": ("XMIN", "YMIN", "XMAX", "YMAX")}),
+    ("aoi", "the last image's labelled area; --aoi is its old name", {"metavar": "LAYER"}),
+)
+
+
 def _scene_arguments(group: argparse._ArgumentGroup, prefix: str, dest: str, what: str) -> None:
     """The scene options, their help the scene's declarations (SceneSpec, which Train's layer parameters show)."""
-
-    def said(key: str, how: str) -> str:
+    for key, how, keywords in SCENE_OPTIONS:
         found = find_setting(f"scene.{key}")
-        return f"{how}. {found.decl.help}" if found is not None else how
-
-    group.add_argument(f"--{prefix}image", dest=dest, action=_SceneOption, key="image", metavar="RASTER",
-                       help=said("image", f"{what} image raster; starts a new scene (repeat for more scenes)"))
-    group.add_argument(f"--{prefix}label", dest=dest, action=_SceneOption, key="label", metavar="LAYER",
-                       help=said("label", "the label of the last image"))
-    group.add_argument(f"--{prefix}label-field", dest=dest, action=_SceneOption, key="label_field", metavar="FIELD",
-                       help=said("label_field", "the class field of the last image's polygon label"))
-    group.add_argument(f"--{prefix}label-after-field", dest=dest, action=_SceneOption, key="label_after_field",
-                       metavar="FIELD", help=said("label_after_field", "the after-class field of the last image's "
-                                                  "polygon label (from-to classes)"))
-    group.add_argument(f"--{prefix}after", dest=dest, action=_SceneOption, key="after", repeat=True,
-                       metavar="RASTER", help=said("after", "the last image's later date (change detection)"))
-    group.add_argument(f"--{prefix}aux", dest=dest, action=_SceneOption, key="aux", repeat=True, metavar="RASTER",
-                       help=said("aux", "an aux raster of the last image (repeat, in channel order)"))
-    group.add_argument(f"--{prefix}extent", dest=dest, action=_SceneOption, key="extent", nargs=4, type=float,
-                       metavar=("XMIN", "YMIN", "XMAX", "YMAX"), help=said("extent", "the last image's extent"))
-    group.add_argument(f"--{prefix}labelled-area", f"--{prefix}aoi", dest=dest, action=_SceneOption, key="aoi",
-                       metavar="LAYER", help=said("aoi", "the last image's labelled area; --aoi is its old name"))
+        flags = [f"--{prefix}{found.flag[2:]}", *([f"--{prefix}aoi"] if key == "aoi" else [])]
+        group.add_argument(*flags, dest=dest, action=_SceneOption, key=key,
+                           help=f"{how.format(what=what)}. {found.decl.help}", **keywords)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
