@@ -266,21 +266,14 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
                         f"'{pairs[0][2]}'); check that they cover the same area and the label's nodata.")
     _check_mapping_used(matrix, label_mapping, mapping_source, names, callback)
     summary = matrix.summary(names if names and len(names) == matrix.num_classes else None)
-    scored = [r["dice"] for r in images if r["dice"] is not None]
-    metrics: dict[str, Any] = {
-        "prediction": cfg.prediction,
-        "label": cfg.label,
-        "num_classes": matrix.num_classes,
-        **summary,
-        "images": len(images),
-    }
+    metrics: dict[str, Any] = {"prediction": cfg.prediction, "label": cfg.label, "num_classes": matrix.num_classes,
+                               **summary, "images": len(images)}
     if names and str(names[0]).strip().lower() == NO_CHANGE:  # a change raster: change found against change labelled
         metrics["change"] = change_scores(matrix.matrix)
     if cfg.per_image_dice:
-        metrics["dice"] = float(np.mean(scored)) if scored else None
-        metrics["dice_images"] = len(scored)
-        metrics["dice_images_empty_excluded"] = len(images) - len(scored)
-        metrics["per_image"] = images
+        scored = [r["dice"] for r in images if r["dice"] is not None]
+        metrics.update(dice=float(np.mean(scored)) if scored else None, dice_images=len(scored),
+                       dice_images_empty_excluded=len(images) - len(scored), per_image=images)
     stem = Path(cfg.output)
     write_text_atomic(stem, json.dumps(metrics, indent=2))
     write_text_atomic(stem.with_suffix(".csv"), _class_csv(summary))

@@ -1,6 +1,5 @@
 """The value lists the settings choose from (devices, TTA modes, optimisers, ...), the small text parsers and
-checks they share (the :class:`~engine.settings.Settings` base is in :mod:`engine.settings`), and where a model runs
-(:func:`device_setting`, :func:`backend_setting`), declared once for every command that runs one."""
+checks they share, and the declarations every command that runs a model shares (device, backend, models)."""
 
 from __future__ import annotations
 
@@ -21,8 +20,7 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 
 
 def device_setting(group: str, **declaration: Any) -> Any:
-    """The one declaration of the device a command runs its model on (checked with the others by
-    :func:`engine.declarations.check_choices`)."""
+    """The one declaration of the device a command runs its model on."""
     return setting("auto", choices=DEVICES, open_choices=True, label="Device", group=group,
                    help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).", **declaration)
 
@@ -36,8 +34,7 @@ def backend_setting(group: str, **declaration: Any) -> Any:
 
 
 def models_setting(label: str, help: str) -> Any:
-    """The one declaration of the models a command runs (``--model``, repeatable; QGIS's MODEL, several separated by
-    ``;``): only its label and help differ between commands."""
+    """The one declaration of the models a command runs (``--model``, repeatable; QGIS's MODEL, separated by ``;``)."""
     return setting(default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL",
                    group="input and output", param="MODEL", custom_qgis=True, label=label, help=help)
 
@@ -109,9 +106,8 @@ def check_class_names(names: list[Any], where: str = mention("data.class_names")
 
 
 def repaired_class_colors(colors: list[Any], names: list[Any], where: str) -> tuple[list[str], str | None]:
-    """A bundle's class colours with those that are not colours (or missing) replaced by palette colours, and
-    the warning that says so (None when all are fine): a model trained before colours were checked still runs,
-    and says which colours it changed before any tile is read."""
+    """A bundle's class colours with those that are not colours (or missing) replaced by palette colours, and the
+    warning that says so (None when all are fine): a model trained before colours were checked still runs."""
     bad = invalid_colors(list(colors))
     if not bad and len(colors) == len(names):
         return list(colors), None
