@@ -43,15 +43,6 @@ def default_transparent(class_names: Sequence[str]) -> list[int]:
     return found if len(found) < len(class_names) else []
 
 
-def default_polygon_classes(class_names: Sequence[str], binary: bool = False) -> list[int]:
-    """The classes polygonised unless the user says: a binary model's foreground; otherwise every class but the
-    "nothing here" ones (a background polygon holding every other one as a hole says nothing)."""
-    if binary:
-        return [1]
-    empty = set(default_transparent(class_names))
-    return [i for i in range(len(class_names)) if i not in empty]
-
-
 def _listed(class_names: Sequence[str]) -> str:
     """``0 background, 1 building`` (a class named by its number once: ``0, 1``), the first 20."""
     listed = ", ".join(f"{i} {n}" if str(n) != str(i) else str(i) for i, n in enumerate(class_names[:20]))
@@ -61,9 +52,11 @@ def _listed(class_names: Sequence[str]) -> str:
 def chosen_polygon_classes(cfg: Any, class_names: Sequence[str], binary: bool = False,
                            section: str = "segment") -> list[int]:
     """The classes polygonised: ``cfg.polygon_classes`` when given (each a class of ``class_names``; a number
-    outside them would give no polygon, silently), else :func:`default_polygon_classes`."""
+    outside them would give no polygon, silently), else a binary model's foreground, else every class but the
+    "nothing here" ones (a background polygon holding every other one as a hole says nothing)."""
     if cfg.polygon_classes is None:
-        return default_polygon_classes(class_names, binary)
+        empty = set(default_transparent(class_names))
+        return [1] if binary else [i for i in range(len(class_names)) if i not in empty]
     wrong = [c for c in cfg.polygon_classes if not 0 <= int(c) < len(class_names)]
     if wrong:
         raise ConfigError(f"{mention(section + '.polygon_classes')}: there is no class {wrong[0]}; the classes are "
