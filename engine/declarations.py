@@ -93,6 +93,11 @@ def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = datacl
     return dataclasses.field(default=default, default_factory=default_factory, metadata={METADATA_KEY: decl})
 
 
+def config_only(default: Any = dataclasses.MISSING, **field: Any) -> Any:
+    """A fine-tuning setting neither front end offers: a config file changes it (:data:`CONFIG_ONLY`)."""
+    return setting(default, no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY, **field)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One declared field of a config class, resolved: name, declaration, value type and default."""
