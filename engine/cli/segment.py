@@ -42,8 +42,7 @@ BULK_AREA = ("extent", "extent_crs")
 
 def is_bulk(args: argparse.Namespace) -> bool:
     """Whether ``args`` ask for bulk mode."""
-    given = vars(args)
-    return any(f"bulk.{k}" in given for k in ("images", "manifest", "out_dir"))
+    return any(f"bulk.{k}" in vars(args) for k in ("images", "manifest", "out_dir"))
 
 
 def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) -> BulkConfig:
@@ -74,16 +73,13 @@ def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, A
                 say(f"failed: {scene.shown}: {render(scene.error, flag_name)}")
         n = result.counts
         say(f"{len(result.scenes)} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed; "
-              f"{summary['pixels']:,} pixels in {summary['seconds']:.1f} s "
-              f"({summary['px_per_s']:,.0f} px/s)")
+            f"{summary['pixels']:,} pixels in {summary['seconds']:.1f} s ({summary['px_per_s']:,.0f} px/s)")
         say(f"Summary: {result.files['json']}")
         for mosaic in summary["mosaics"]:
             say(f"Mosaic: {mosaic}")
         if summary.get("polygons"):
             say(f"Polygons of every scene (one layer): {summary['polygons']}")
-    if result.canceled:
-        return EXIT_CANCELED
-    return 0 if result.ok else EXIT_SCENES_FAILED
+    return EXIT_CANCELED if result.canceled else 0 if result.ok else EXIT_SCENES_FAILED
 
 
 class _Weights(argparse.Action):
