@@ -141,14 +141,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         say_json(result.to_dict())
         return 0
-    best = result.best_metrics
-    iou = best.get("val_iou")
+    iou = result.best_metrics.get("val_iou")
     say(f"Model bundle: {result.bundle}")
     score = f" (validation IoU {iou:.4f})" if isinstance(iou, float) else ""
-    if result.kept_last:  # the validation labels held no class to score: see the warning above
-        say(f"Epoch kept: {result.best_epoch}, the last{score}")
-    else:
-        say(f"Best epoch: {result.best_epoch}{score}")
+    # kept_last: the validation labels held no class to score (see the warning above)
+    say(f"Epoch kept: {result.best_epoch}, the last{score}" if result.kept_last else
+        f"Best epoch: {result.best_epoch}{score}")
     if result.stopped_early:
         say("Stopped early: validation IoU stopped improving.")
     budget = run_.budget_line(flag_name)
