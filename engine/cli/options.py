@@ -1,8 +1,7 @@
 """Command-line options generated from the settings' declarations (:mod:`engine.declarations`), and read back.
 
 Every generated option defaults to ``argparse.SUPPRESS``: only flags actually given override the config file and
-the dataclass defaults, which the help shows. An option's dest is ``section.field`` (``train.epochs``), so two
-sections may declare the same field name.
+the dataclass defaults. An option's dest is ``section.field``, so two sections may declare the same field name.
 """
 
 from __future__ import annotations
