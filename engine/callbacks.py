@@ -117,8 +117,7 @@ class Callback:
 
 
 class ForwardingCallback(Callback):
-    """Passes everything on to ``inner``: a wrapper overrides only what it changes (progress rescaled, messages
-    renamed or held back)."""
+    """Passes everything on to ``inner``: a wrapper overrides only what it changes."""
 
     def __init__(self, inner: Callback):
         self.inner = inner
@@ -137,8 +136,7 @@ for _name in [name for name, value in vars(Callback).items() if callable(value) 
 
 
 class RenamedCallback(ForwardingCallback):
-    """``inner`` told everything, each message through ``rename`` first (a relayed run in its command's words, a
-    training's temporary files named as the user gave them)."""
+    """``inner`` told everything, each message through ``rename`` first (a relayed run, a training's named layers)."""
 
     def __init__(self, inner: Callback, rename: Callable[[str], str]):
         super().__init__(inner)

@@ -169,8 +169,7 @@ def declared(section: Section) -> list[Setting]:
 
 
 def redeclared(cls: type, name: str, default: Any) -> Any:
-    """Field ``name`` of config class ``cls`` with another default and the same declaration: a model family that
-    changes the base's preset or aux ratio declares nothing again."""
+    """Field ``name`` of ``cls`` with another default and the same declaration (a family changing the base's preset)."""
     base = next(f for f in dataclasses.fields(cls) if f.name == name)
     return dataclasses.field(default=default, metadata=base.metadata)
 

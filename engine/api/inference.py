@@ -37,8 +37,7 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
 
 
 def polygons(cfg: PolygonsConfig, callback: Callback | None = None) -> Any:
-    """A class raster's polygons, drawn per class as segment draws them; returns
-    ``engine.segment.vectorize.PolygonsResult`` (the file, the polygon count, the classes and their treatment)."""
+    """A class raster's polygons, drawn per class as segment draws them (``engine.segment.vectorize``'s result)."""
     from ..segment.vectorize import polygonize_raster
 
     return polygonize_raster(cfg, callback)

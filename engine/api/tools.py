@@ -23,8 +23,7 @@ __all__ = ["DEFAULT_OVERLAP", "PARITY_TOLERANCE", "ExportRun", "ImportResult",
 
 
 def describe_model(path: str) -> list[str]:
-    """A model described in a few lines a person reads (family, inputs, classes, training), without its weights:
-    a bundle, our ONNX export, or an ONNX model made elsewhere."""
+    """A model file (a bundle or any ONNX model) described in a few lines a person reads, without its weights."""
     from ..bundle.describe import describe_bundle
 
     return describe_bundle(path, read_model_metadata(path))

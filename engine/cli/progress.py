@@ -33,8 +33,7 @@ STOP_REQUESTED = threading.Event()
 
 
 class TqdmCallback(Callback):
-    """Progress bars per stage and messages on ``stream`` (stderr); ``disable_bars`` None: bars on a terminal only
-    (elsewhere the plain lines above)."""
+    """Progress bars per stage and messages on ``stream`` (stderr); ``disable_bars`` None: bars on a terminal only."""
 
     def __init__(self, stream: TextIO | None = None, quiet: bool = False, disable_bars: bool | None = None,
                  clock: Callable[[], float] = time.monotonic):

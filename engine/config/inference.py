@@ -288,8 +288,7 @@ class EvaluateConfig(Settings):
 
 @dataclass
 class CompareConfig(Settings):
-    """Two dates compared class by class: each date segmented with ``models`` (or given as a class raster), the
-    transition of every pixel written as a change raster, its table and polygons."""
+    """Two dates compared class by class (segmented with ``models``, or class rasters) into a change raster."""
 
     image: str = setting("", metavar="RASTER", group="input and output", param="INPUT", custom_qgis=True,
                          label="First date (before)", help="The first date (before), segmented with the model.")

@@ -30,16 +30,14 @@ WEB_LAYER = ("a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST MapServer or ImageSe
 
 
 def web_pixel_size(group: str, read: str, **declaration: Any) -> Any:
-    """The one declaration of the pixel size a command reads web layers at: ``read`` says over what, and what the
-    command does with it."""
+    """The one declaration of the pixel size a command reads web layers at (``read``: over what, and what for)."""
     return setting(None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group=group,
                    help=f"Metres on the ground per pixel at which {WEB_LAYER} is read {read} Rasters with pixels "
                         f"of their own are read at those.", **declaration)
 
 
 def extent_setting(group: str, help: str, label: str = "Extent", **declaration: Any) -> Any:
-    """The one declaration of the area a command reads (xmin, ymin, xmax, ymax; in QGIS the EXTENT parameter, which
-    carries its CRS)."""
+    """The one declaration of the area a command reads (in QGIS the EXTENT parameter, which carries its CRS)."""
     return setting(None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group=group, custom_qgis=True,
                    label=label, help=help, **declaration)
 
@@ -104,8 +102,7 @@ def checked_area(extent: Any, extent_crs: Any, section: str) -> list[float] | No
 
 @dataclass
 class ImageReading(Settings):
-    """The image's bands for the model, its tiles and batches, its pixel size and its readers; the units of its
-    values, the one-class rule and strict inputs."""
+    """The image's bands for the model, its tiles, batches and readers; the units of its values."""
 
     bands: list[str] | None = setting(
         None, cli={"type": str}, metavar="B,...", group=GROUP, param="BANDS", custom_qgis=True,
