@@ -172,22 +172,17 @@ def is_main_process() -> bool:
 
 
 def train(job: Union[TrainRequest, TrainPlan], callback: Callback | None = None) -> TrainRun:
-    """Train and write the model bundle, its report and its model card; copy the report where asked.
-
-    A request is planned first and its choices said through ``callback`` with the settings' plain names; a front
-    end that names settings its own way plans first (:func:`plan_training`) and says the lines itself.
-    """
+    """Train and write the model bundle, its report and its model card; copy the report where asked. A request is
+    planned first and its choices said with the settings' plain names; a front end that names settings its own way
+    plans first (:func:`plan_training`) and says the lines itself."""
     from ..io.atomic import write_bytes_atomic
     from ..training.trainer import train as run_trainer
 
     callback = callback or Callback()
     plan = job if isinstance(job, TrainPlan) else plan_training(job)
     if is_main_process():
-        for note in plan.request.notes:
-            callback.info(note)
-        if plan is not job:
-            for line in plan.lines():
-                callback.info(line)
+        for line in [*plan.request.notes, *(plan.lines() if plan is not job else [])]:
+            callback.info(line)
     names = scene_names(plan.configs[1])  # every line and error names the layers as the user gave them
     with named_errors(names):
         result = run_trainer(*plan.configs, RenamedCallback(callback, renamer(names)) if names else callback)
