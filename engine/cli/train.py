@@ -4,9 +4,8 @@ Settings come from three places, later ones winning: the dataclass defaults, ``-
 with sections ``model``, ``data``, ``train``), and the command-line flags actually given.
 
 Explicit scenes: each ``--image`` starts a scene; the ``--after`` (its later date: change detection), ``--label``,
-``--label-field``, ``--aux`` (repeatable),
-``--extent`` and ``--labelled-area`` (old name ``--aoi``) that follow it belong to it. Validation scenes
-likewise with ``--val-image`` etc.
+``--label-field``, ``--aux`` (repeatable), ``--extent`` and ``--labelled-area`` (old name ``--aoi``) that follow it
+belong to it. Validation scenes likewise with ``--val-image`` etc.
 """
 
 from __future__ import annotations
