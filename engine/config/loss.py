@@ -31,16 +31,11 @@ def _terms_help() -> str:
 def parse_loss_terms(text: str | dict[str, Any], what: str = "loss") -> dict[str, float]:
     """``"focal=1,dice=1"`` (or ``"focal,dice"``: weight 1 each, or a mapping) -> {name: weight}; ``bce`` is
     another name of ``ce``. ConfigError naming ``what`` and the valid terms."""
-    items: list[tuple[str, Any]]
     if isinstance(text, dict):
         items = list(text.items())
     else:
-        items = []
-        for part in str(text).split(","):
-            part = part.strip()
-            if part:
-                name, _, weight = part.partition("=")
-                items.append((name, weight.strip() or 1.0))
+        parts = [part.strip().partition("=") for part in str(text).split(",") if part.strip()]
+        items = [(name, weight.strip() or 1.0) for name, _, weight in parts]
     terms: dict[str, float] = {}
     for name, weight in items:
         key = LOSS_ALIASES.get(str(name).strip().lower(), str(name).strip().lower())

@@ -79,10 +79,7 @@ def parse_class_values(text: str | None, what: str) -> dict[str, str]:
     """``"building=regularise, 3=smooth"`` -> ``{"building": "regularise", "3": "smooth"}`` (CLASS=VALUE pairs,
     commas or semicolons; CLASS a class name or number)."""
     pairs: dict[str, str] = {}
-    for part in str(text or "").replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
+    for part in filter(None, (p.strip() for p in str(text or "").replace(";", ",").split(","))):
         key, sep, value = part.rpartition("=")
         if not sep or not key.strip() or not value.strip():
             raise ConfigError(f"{mention(what)}: '{part}' is not CLASS=VALUE; write pairs like building=regularise "

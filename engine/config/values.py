@@ -131,10 +131,7 @@ def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, 
     """``"90=1, 255=255"`` (or ``90:1``; commas or semicolons) -> ``{"90": 1, "255": 255}``: raw label value ->
     class number. Raw values are numbers; ``90.0`` is written ``90``. The one parser of VALUE=CLASS pairs."""
     mapping: dict[str, int] = {}
-    for part in str(text or "").replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
+    for part in filter(None, (p.strip() for p in str(text or "").replace(";", ",").split(","))):
         key, sep, value = part.partition("=")
         if not sep:
             key, sep, value = part.partition(":")
