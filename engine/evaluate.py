@@ -72,15 +72,10 @@ def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
         return [(locations.stem(prediction), str(prediction), str(label))]
     pred, lab = Path(prediction), Path(label)
     labels = {p.stem: p for p in sorted(lab.iterdir()) if p.suffix.lower() in LABEL_SUFFIXES}
-    pairs, missing = [], []
-    for p in sorted(pred.iterdir()):
-        if p.suffix.lower() not in PREDICTION_SUFFIXES:
-            continue
-        match = labels.get(p.stem) or next((v for k, v in labels.items() if p.stem in k or k in p.stem), None)
-        if match is None:
-            missing.append(p.name)
-        else:
-            pairs.append((p.stem, str(p), str(match)))
+    found = {p: labels.get(p.stem) or next((v for k, v in labels.items() if p.stem in k or k in p.stem), None)
+             for p in sorted(pred.iterdir()) if p.suffix.lower() in PREDICTION_SUFFIXES}
+    missing = [p.name for p, match in found.items() if match is None]
+    pairs = [(p.stem, str(p), str(match)) for p, match in found.items() if match is not None]
     if missing:
         raise DataError(f"No label in '{label}' matches the prediction(s) {missing[:10]} (matched by file name); "
                         f"give labels with the same names.")

@@ -66,10 +66,7 @@ def fill_class_colors(colors: list[str], count: int) -> list[str]:
     once it runs out); extra given colours are dropped."""
     given = {c.lower() for c in colors}
     spare = [c for c in CLASS_PALETTE if c.lower() not in given] or list(CLASS_PALETTE)
-    filled = list(colors[:count])
-    while len(filled) < count:
-        filled.append(spare[(len(filled) - len(colors)) % len(spare)])
-    return filled
+    return list(colors[:count]) + [spare[i % len(spare)] for i in range(count - len(colors))]
 
 
 # '#rrggbb' (also '#rgb' and '#rrggbbaa', with or without '#'): what the colour table and QML writers take
