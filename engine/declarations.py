@@ -111,15 +111,11 @@ class Setting:
 
     @property
     def flag(self) -> str | None:
-        if self.decl.no_cli:
-            return None
-        return self.decl.flag or "--" + self.name.replace("_", "-")
+        return None if self.decl.no_cli else self.decl.flag or "--" + self.name.replace("_", "-")
 
     @property
     def param(self) -> str | None:
-        if self.decl.label is None:
-            return None
-        return self.decl.param or self.name.upper()
+        return None if self.decl.label is None else self.decl.param or self.name.upper()
 
     @property
     def qgis_default(self) -> Any:
@@ -188,16 +184,12 @@ def format_default(s: Setting, value: Any) -> str:
         return "" if off is None else off if isinstance(off, str) else f"{off:g}"
     if isinstance(value, dict):
         return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def from_front_end(s: Setting, value: Any) -> Any:
     """A front end's value as the setting's: the ``off`` value becomes None."""
-    if s.decl.off is not None and value is not None and value == s.decl.off:
-        return None
-    return value
+    return None if s.decl.off is not None and value is not None and value == s.decl.off else value
 
 
 def left_unset(s: Setting, value: Any) -> bool:

@@ -31,9 +31,7 @@ SYNONYMS = {"regularize": "regularise", "square": "regularise", "asis": "as_is",
 def default_treatment(name: str) -> str:
     """A class's treatment by its name: built structures ``regularise``; everything else (forest, water, cloud,
     fields) ``smooth``; a class meaning "nothing here" ``as_is``."""
-    if BUILT.search(name):
-        return "regularise"
-    return "as_is" if EMPTY.match(name.strip()) else "smooth"
+    return "regularise" if BUILT.search(name) else "as_is" if EMPTY.match(name.strip()) else "smooth"
 
 
 def default_transparent(class_names: Sequence[str]) -> list[int]:
