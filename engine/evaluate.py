@@ -99,8 +99,7 @@ def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None
         raise DataError(f"The prediction '{path}' holds {type_name} values, not class numbers (like segment's "
                         f"probabilities, {mention('segment.probabilities')}); evaluate scores classes: give the "
                         f"classes raster segment wrote ({mention('segment.output')}).")
-    names = band.GetCategoryNames()
-    names = [str(n) for n in names] if names else None
+    names = [str(n) for n in band.GetCategoryNames() or []] or None
     if requested:
         return int(requested), (names[:requested] if names and len(names) >= requested else None)
     if names:
