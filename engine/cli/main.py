@@ -83,7 +83,7 @@ def plain_help(text: str) -> str:
     return re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
 
 
-def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dualstream",
         description="DualStream: multi-modal semantic segmentation of geospatial rasters (engine command line).")
@@ -91,7 +91,7 @@ def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentPars
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for command in commands if commands is not None else available_commands():
+    for command in available_commands():
         p = sub.add_parser(command.name, help=command.help,
                            description=plain_help(command.description or command.help),
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)

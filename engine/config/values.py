@@ -14,7 +14,6 @@ from ..settings import check
 
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
-# auto: onnxruntime on the CPU (bundles through a cached ONNX export) when it is installed, else torch; torch on CUDA
 BACKENDS = ("auto", "torch", "onnxruntime")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 
