@@ -24,12 +24,12 @@ def device_setting(group: str, **declaration: Any) -> Any:
                    help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).", **declaration)
 
 
-def backend_setting(group: str, **declaration: Any) -> Any:
+def backend_setting(group: str) -> Any:
     """The one declaration of what runs a command's model, torch or onnxruntime."""
     return setting("auto", choices=BACKENDS, label="Backend", advanced=True, group=group,
                    help="auto: on the CPU onnxruntime when it is installed (a bundle through its ONNX export, made "
                         "once and cached), else torch; on a GPU torch. The log says which ran and why. torch or "
-                        "onnxruntime force one.", **declaration)
+                        "onnxruntime force one.")
 
 
 def models_setting(label: str, help: str) -> Any:
