@@ -43,7 +43,7 @@ class ReadyModel:
         return {"name": entry.name, "task": entry.task, "sensor": entry.sensor,
                 "bands": ", ".join(entry.bands) or "(from the model file)",
                 "classes": ", ".join(entry.classes) or "(from the model file)", "licence": entry.licence,
-                "installed": self.path or ("damaged" if self.damaged else "no")}
+                "installed": self.path or self.state}
 
 
 @dataclass
