@@ -99,8 +99,7 @@ def get_ready_model(name: str, folder: str | os.PathLike | None = None, callback
         callback.warning(f"The file {destination} is not the ready model {entry.name}: {problem}. It is fetched "
                          f"again and replaced.")
     prepared = prepare(entry, where, callback, install=install)
-    fields = prepared.description
-    description = ImportedDescription(**fields) if fields is not None else None
+    description = None if prepared.description is None else ImportedDescription(**prepared.description)
     result = import_onnx(prepared.onnx, destination, description, callback=callback, output_name="folder")
     if prepared.download is not None:  # the bundle holds the graph now
         prepared.download.unlink(missing_ok=True)
