@@ -24,16 +24,12 @@ from ..api import (
 
 def flag_name(key: str) -> str:
     """How the command line names the setting ``key`` in messages: its flag (``--tile-size``). A scene's part
-    (``data.train_scenes#label``) is named by the flag that gives it (``--label``, ``--val-aux``)."""
+    (``data.train_scenes#aoi``) is named by the flag that gives it (``--labelled-area``, ``--val-aux``)."""
     base, _, part = key.partition("#")
-    found = find_setting(base)
+    found, scene = find_setting(base), find_setting(f"scene.{part}") if part else None
     if found is None or not found.flag:
         return plain_name(key)
-    return found.flag.replace("image", SCENE_PART_FLAGS.get(part, part)) if part else found.flag
-
-
-#: The flags of a scene's parts whose names differ from their keys (``aoi``: the labelled area).
-SCENE_PART_FLAGS = {"aoi": "labelled-area", "label_field": "label-field", "label_after_field": "label-after-field"}
+    return found.flag.replace("image", scene.flag[2:] if scene and scene.flag else part) if part else found.flag
 
 
 def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
