@@ -125,8 +125,7 @@ def _label_mapping(cfg: EvaluateConfig, prediction: str, callback: Callback) -> 
         return None, "the label values as class numbers"
     if cfg.label_mapping is not None:
         return cfg.label_mapping, "the label mapping given"
-    carried = read_prediction_tags(prediction)
-    mapping = carried.get("label_mapping")
+    mapping = read_prediction_tags(prediction).get("label_mapping")
     if mapping:
         pairs = ", ".join(f"{k} -> {v}" for k, v in mapping.items())
         callback.info(f"Label mapping {pairs} taken from the prediction (the model's training mapping); give one "

@@ -111,10 +111,8 @@ class LossConfig(Settings):
         """One weight per side output the model declares; ConfigError when given weights do not match."""
         if self.side_weights is None:
             card = family_card(family)
-            default = card.side_weights if card is not None else ()
-            if len(default) == num_side_outputs and default:
-                return list(default)
-            return [DEFAULT_SIDE_WEIGHT] * num_side_outputs
+            default = list(card.side_weights) if card is not None else []
+            return default if default and len(default) == num_side_outputs else [DEFAULT_SIDE_WEIGHT] * num_side_outputs
         check(len(self.side_weights) == num_side_outputs,
                f"loss.side_weights has {len(self.side_weights)} value(s) {self.side_weights} but the {family} model "
                f"has {num_side_outputs} deep-supervision side output(s); give {num_side_outputs} weight(s)"

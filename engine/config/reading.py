@@ -64,8 +64,7 @@ def check_crs(crs: Any, what: str) -> None:
 
     osr.UseExceptions()
     try:
-        failed = osr.SpatialReference().SetFromUserInput(str(crs)) != 0
-        cause = ""
+        failed, cause = osr.SpatialReference().SetFromUserInput(str(crs)) != 0, ""
     except RuntimeError as exc:  # osr with exceptions on: PROJ's "crs not found", OGR's "Corrupt data"
         failed, cause = True, f" ({' '.join(str(exc).split())})"
     if failed or not str(crs).strip():
