@@ -16,11 +16,8 @@ logger = logging.getLogger("dualstream")
 
 
 class Stage:
-    """The stage names the engine reports progress under (``Callback.progress``'s ``stage``).
-
-    The front ends key on them: the plugin gives each stage its share of the one progress bar and its text in
-    the dialog, the CLI a bar (a plain line in a log file) per stage.
-    """
+    """The stage names the engine reports progress under (``Callback.progress``'s ``stage``): the plugin gives each
+    its share of the one progress bar and its text, the CLI a bar (a plain line in a log file) per stage."""
 
     BAND_STATISTICS = "band statistics"  # training: per-band statistics of the training tiles
     ENCODER_FEATURES = "encoder features"  # training: a frozen encoder's features of each tile, computed once
@@ -47,12 +44,9 @@ def time_left(seconds: float) -> str:
 
 def epoch_line(epoch: int, values: dict[str, Any]) -> str:
     """An epoch as a person reads it, the same in every front end:
-    ``Epoch 3/10: training loss 0.412, validation loss 0.300, validation IoU 0.864 (best), 12 s``.
-
-    ``values`` is what the trainer reports with :meth:`Callback.metrics`: its record of the epoch (all of it is in
-    the training's ``--json`` result and the metrics CSV beside the bundle), ``epochs`` (the run's last epoch) and
-    ``best`` (the metric by which this epoch is the best so far, the one the bundle now holds).
-    """
+    ``Epoch 3/10: training loss 0.412, validation loss 0.300, validation IoU 0.864 (best), 12 s``. ``values``: the
+    trainer's record of the epoch (:meth:`Callback.metrics`), ``epochs`` (the run's last epoch) and ``best`` (the
+    metric by which this epoch is the best so far, the one the bundle now holds)."""
 
     def number(key: str) -> float | None:
         value = values.get(key)
@@ -88,12 +82,9 @@ def epoch_status(stage: str, epoch: int, epochs: int) -> str:
 
 
 class Callback:
-    """Base callback: logs messages through ``logging`` and never cancels.
-
-    Subclasses override what they need. All methods must be cheap: they are called every step. Messages may
-    name settings (:func:`engine.errors.mention`): a front end's callback renders them as its own controls, this
-    one as the settings' names.
-    """
+    """Base callback: logs messages through ``logging`` and never cancels. All methods must be cheap: they are
+    called every step. Messages may name settings (:func:`engine.errors.mention`): a front end's callback renders
+    them as its own controls, this one as the settings' names."""
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
         """Report that ``done`` of ``total`` units of the current ``stage`` are finished."""
@@ -105,13 +96,12 @@ class Callback:
         logger.warning(render(message))
 
     def progress_line(self, message: str) -> None:
-        """A line saying how far a long step has come, every few seconds (a download's share, size and speed):
-        said as :meth:`info` here. A front end that shows only the last lines said (the labelling panel's status)
-        keeps these out of them by this channel, never by their wording."""
+        """A line saying how far a long step has come (a download's share, size and speed), as :meth:`info` here: a
+        front end that shows only the last lines said keeps these out of them by this channel, not their wording."""
         self.info(message)
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
-        """Report end-of-epoch metrics (training/validation loss, IoU, ...; see :func:`epoch_line`)."""
+        """End-of-epoch metrics (see :func:`epoch_line`)."""
         self.info(epoch_line(epoch, values))
 
     def epoch_started(self, epoch: int, epochs: int) -> None:
@@ -122,46 +112,31 @@ class Callback:
         return False
 
     def check_canceled(self) -> None:
-        """Raise :class:`CanceledError` if the user asked to stop."""
         if self.is_canceled():
             raise CanceledError("Canceled by the user.")
 
 
 class ForwardingCallback(Callback):
-    """Passes everything on to ``inner``: a wrapper overrides only what it changes (progress rescaled, messages
-    renamed or held back)."""
+    """Passes everything on to ``inner``: a wrapper overrides only what it changes."""
 
     def __init__(self, inner: Callback):
         self.inner = inner
 
-    def progress(self, done: float, total: float, stage: str = "") -> None:
-        self.inner.progress(done, total, stage)
 
-    def info(self, message: str) -> None:
-        self.inner.info(message)
+def _forwarded(name: str) -> Callable[..., Any]:
+    def forward(self: ForwardingCallback, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.inner, name)(*args, **kwargs)
 
-    def warning(self, message: str) -> None:
-        self.inner.warning(message)
+    forward.__name__ = name
+    return forward
 
-    def progress_line(self, message: str) -> None:
-        self.inner.progress_line(message)
 
-    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
-        self.inner.metrics(epoch, values)
-
-    def epoch_started(self, epoch: int, epochs: int) -> None:
-        self.inner.epoch_started(epoch, epochs)
-
-    def is_canceled(self) -> bool:
-        return self.inner.is_canceled()
-
-    def check_canceled(self) -> None:
-        self.inner.check_canceled()
+for _name in [name for name, value in vars(Callback).items() if callable(value) and not name.startswith("_")]:
+    setattr(ForwardingCallback, _name, _forwarded(_name))
 
 
 class RenamedCallback(ForwardingCallback):
-    """``inner`` told everything, each message through ``rename`` first (a relayed run in its command's words, a
-    training's temporary files named as the user gave them)."""
+    """``inner`` told everything, each message through ``rename`` first (a relayed run, a training's named layers)."""
 
     def __init__(self, inner: Callback, rename: Callable[[str], str]):
         super().__init__(inner)
@@ -240,8 +215,7 @@ class QuietCallback(Callback):
     def info(self, message: str) -> None:
         pass
 
-    def warning(self, message: str) -> None:
-        pass
+    warning = info
 
 
 class PartProgress(ForwardingCallback):
@@ -257,8 +231,7 @@ class PartProgress(ForwardingCallback):
 
     def at(self, fraction: float) -> None:
         """This part ``fraction`` (0-1) done."""
-        stage = self.stage  # the count the caller named
-        self.inner.progress(self.index + min(1.0, max(0.0, fraction)), self.count, stage)
+        self.inner.progress(self.index + min(1.0, max(0.0, fraction)), self.count, self.stage)
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
         if stage == Stage.DOWNLOAD:

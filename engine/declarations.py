@@ -21,11 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
+from .errors import ConfigError, mention
+
 METADATA_KEY = "setting"
 CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
 SAME = "same as the dataclass"  # Declaration.qgis_default when the dialog's default is the dataclass's
 Text = Union[str, Callable[[], str]]  # a declaration's text, or a function writing it when asked
-TEXTS = ("help", "label", "auto", "default_note")  # the Declaration fields that may be a Text function
+# the Declaration fields that may be a Text function (written from the model families'; :func:`declared` calls it)
+TEXTS = ("help", "label", "auto", "default_note")
 
 
 @dataclass(frozen=True)
@@ -34,34 +37,25 @@ class Declaration:
 
     Attributes:
         help: one or two sentences a user can act on (the CLI help and the Processing tooltip).
-        label: the Processing parameter's label; None when the setting is not offered in QGIS (``no_qgis`` says
-            why).
+        label: the Processing parameter's label; None: not offered in QGIS (``no_qgis`` says why).
         flag: the command-line flag; "" derives ``--field-name``; None when not on the command line (``no_cli``).
         param: the Processing parameter id; "" derives ``FIELD_NAME``. Ids are stable (batch files use them).
-        choices: the valid values of a text setting: the engine's own tuple, or a function returning it where the
-            values come from a registry (the model families' presets).
+        choices: the valid values of a text setting, or a function returning them (a registry's: the presets).
         open_choices: other values are valid too (``cuda:1``): the CLI takes free text, QGIS offers the choices.
         minimum, maximum: bounds the Processing widget enforces (the dataclass check stays the authority).
-        advanced: shown under "Advanced parameters" in the dialog.
+        advanced: shown under "Advanced parameters" in the dialog. group: the command line's help group.
         off: the value a front end gives for "unset" (None), e.g. 0 = no early stopping, or the choice "auto"
             (the engine chooses); a required setting left unset keeps its default or is chosen (``auto``).
-        group: the command line's help group.
-        metavar: the CLI value placeholder.
-        cli: extra argparse keywords where the flag is not one plain value (``nargs``, ``action``, ``type``).
+        metavar: the CLI value placeholder. cli: extra argparse keywords (``nargs``, ``action``, ``type``).
         custom_cli: the command defines this option itself (scene grouping, ensemble weights); still listed.
         custom_qgis: the algorithm defines this parameter itself (a layer, file, extent or output parameter).
         text: how a Processing text parameter becomes the value: "list" (comma-separated), "label_map"
             (VALUE=CLASS pairs) or "" (the text itself; empty = unset).
-        qgis_default: the dialog's default where it deliberately differs from the dataclass's (with the reason in
-            the help).
+        qgis_default: the dialog's default where it deliberately differs from the dataclass's (the help says why).
         no_cli, no_qgis: why the setting is deliberately not offered by that front end.
-        auto: how the value is chosen from the data and the device when the user leaves the setting unset
-            (:mod:`engine.training.auto`); the front ends show it in place of the default.
-        default_note: the default in words where it is not one value (each model family has its own); the front
-            ends show it in place of the default.
-
-    ``help``, ``label``, ``auto`` and ``default_note`` may be functions returning the text, where it is written
-    from the registered model families' own declarations; :func:`declared` calls them.
+        auto: how the value is chosen from the data and the device when left unset (:mod:`engine.training.auto`);
+            default_note: the default in words where it is not one value (each model family has its own); the
+            front ends show either in place of the default.
     """
 
     help: Text
@@ -99,6 +93,11 @@ def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = datacl
     return dataclasses.field(default=default, default_factory=default_factory, metadata={METADATA_KEY: decl})
 
 
+def config_only(default: Any = dataclasses.MISSING, **field: Any) -> Any:
+    """A fine-tuning setting neither front end offers: a config file changes it (:data:`CONFIG_ONLY`)."""
+    return setting(default, no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY, **field)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One declared field of a config class, resolved: name, declaration, value type and default."""
@@ -112,15 +111,11 @@ class Setting:
 
     @property
     def flag(self) -> str | None:
-        if self.decl.no_cli:
-            return None
-        return self.decl.flag or "--" + self.name.replace("_", "-")
+        return None if self.decl.no_cli else self.decl.flag or "--" + self.name.replace("_", "-")
 
     @property
     def param(self) -> str | None:
-        if self.decl.label is None:
-            return None
-        return self.decl.param or self.name.upper()
+        return None if self.decl.label is None else self.decl.param or self.name.upper()
 
     @property
     def qgis_default(self) -> Any:
@@ -151,15 +146,10 @@ Section = Union[type, tuple[type, ...]]
 """The config class of a section, or several (the model families') whose settings the section offers together."""
 
 
-def _classes(section: Section) -> tuple[type, ...]:
-    return section if isinstance(section, tuple) else (section,)
-
-
 def declared(section: Section) -> list[Setting]:
-    """The declared fields of a section's config class(es), in field order; of several classes, each field once,
-    as the first class declaring it has it."""
+    """The declared fields of a section's config class(es), in field order; each once, as the first class has it."""
     out: dict[str, Setting] = {}
-    for cls in _classes(section):
+    for cls in section if isinstance(section, tuple) else (section,):
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             decl = f.metadata.get(METADATA_KEY)
@@ -175,8 +165,7 @@ def declared(section: Section) -> list[Setting]:
 
 
 def redeclared(cls: type, name: str, default: Any) -> Any:
-    """Field ``name`` of config class ``cls`` with another default and the same declaration: a model family that
-    changes the base's preset or aux ratio declares nothing again."""
+    """Field ``name`` of ``cls`` with another default and the same declaration (a family changing the base's preset)."""
     base = next(f for f in dataclasses.fields(cls) if f.name == name)
     return dataclasses.field(default=default, metadata=base.metadata)
 
@@ -195,16 +184,12 @@ def format_default(s: Setting, value: Any) -> str:
         return "" if off is None else off if isinstance(off, str) else f"{off:g}"
     if isinstance(value, dict):
         return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def from_front_end(s: Setting, value: Any) -> Any:
     """A front end's value as the setting's: the ``off`` value becomes None."""
-    if s.decl.off is not None and value is not None and value == s.decl.off:
-        return None
-    return value
+    return None if s.decl.off is not None and value is not None and value == s.decl.off else value
 
 
 def left_unset(s: Setting, value: Any) -> bool:
@@ -216,8 +201,6 @@ def left_unset(s: Setting, value: Any) -> bool:
 def check_choices(settings: Any, section: str) -> None:
     """ConfigError naming ``section``'s setting whose value is none of its declared choices (a registry's are
     checked where the registry is); an open choice, the device, takes ``cuda:N`` too."""
-    from .errors import ConfigError, mention
-
     for f in dataclasses.fields(settings):
         decl, value = f.metadata.get(METADATA_KEY), getattr(settings, f.name)
         choices = None if decl is None or callable(decl.choices) else decl.choices

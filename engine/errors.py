@@ -18,18 +18,15 @@ def mention(key: str) -> str:
     return f"\u27e6{key}\u27e7"
 
 
-def command(section: str) -> str:
-    """How a message names the command whose settings are ``section``'s (``segment``, ``suggest``): each front
-    end writes its own name of it; a command running segment for its own ends names itself
-    (engine/segment/relay.py)."""
-    return f"\u27e6{section}\u27e7"
+#: How a message names the command whose settings are ``section``'s (``segment``, ``suggest``): the same marker,
+#: which each front end writes as its own name of the command; a command running segment for its own ends names
+#: itself (engine/segment/relay.py).
+command = mention
 
 
 def plain_name(key: str) -> str:
-    """The setting's own name (the config-file key), the rendering without a front end.
-
-    ``key#part`` names one part of a compound setting (``data.train_scenes#label``: a training scene's label).
-    """
+    """The setting's own name (the config-file key), the rendering without a front end; ``key#part`` names one part
+    of a compound setting (``data.train_scenes#label``: a training scene's label)."""
     key, _, part = key.partition("#")
     name = key.rpartition(".")[2]
     return f"{name} ({part})" if part else name
@@ -70,16 +67,11 @@ class DependencyError(DualStreamError, ImportError):
     """A required Python package is missing or broken."""
 
     def __init__(self, package: str, install_hint: str | None = None, detail: str | None = None):
-        hint = install_hint or (
-            f"install it into the Python that runs DualStream, e.g. `make install` in the DualStream "
-            f"checkout, or `python3 -m pip install {package}`"
-        )
-        msg = f"The Python package '{package}' is required but could not be imported"
-        if detail:
-            msg += f" ({detail})"
-        super().__init__(f"{msg}; {hint}.")
-        self.package = package
-        self.detail = detail
+        hint = install_hint or (f"install it into the Python that runs DualStream, e.g. `make install` in the "
+                                f"DualStream checkout, or `python3 -m pip install {package}`")
+        said = f" ({detail})" if detail else ""
+        super().__init__(f"The Python package '{package}' is required but could not be imported{said}; {hint}.")
+        self.package, self.detail = package, detail
 
 
 class DataError(DualStreamError, ValueError):

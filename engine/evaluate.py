@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,50 +39,21 @@ class RunLengthEncoder:
     """Streaming run-length encoding of a binary mask read row block by row block (row-major, 1-indexed)."""
 
     def __init__(self) -> None:
-        self.pairs: list[tuple[int, int]] = []
+        self._edges: list[int] = []  # where the mask turns on, off, on, ... (0-based pixel positions)
         self._offset = 0  # pixels consumed so far
-        self._start: int | None = None  # 0-based start of an open run
 
     def update(self, mask: np.ndarray) -> None:
         """Append the next rows (h, w) of the mask."""
         flat = np.asarray(mask, dtype=bool).ravel()
-        if flat.size == 0:
-            return
-        padded = np.concatenate([[self._start is not None], flat, [False]]).astype(np.int8)
-        changes = np.flatnonzero(np.diff(padded))  # positions (in flat) where runs start/stop
-        starts = changes[::2] if self._start is None else changes[1::2]
-        stops = changes[1::2] if self._start is None else changes[::2]
-        if self._start is not None:
-            if stops.size == 0 or stops[0] >= flat.size:  # the open run goes on past this block
-                self._offset += flat.size
-                return
-            self.pairs.append((self._start + 1, self._offset + int(stops[0]) - self._start))
-            self._start = None
-            stops = stops[1:]
-        for start, stop in zip(starts, stops):
-            if stop >= flat.size:  # runs to the block end: may continue in the next block
-                self._start = self._offset + int(start)
-                break
-            self.pairs.append((self._offset + int(start) + 1, int(stop - start)))
+        on = len(self._edges) % 2 == 1  # a run is open at the end of what came before
+        changes = np.flatnonzero(np.diff(np.concatenate([[on], flat]).astype(np.int8)))
+        self._edges += (changes + self._offset).tolist()
         self._offset += flat.size
 
     def finish(self) -> str:
         """The encoding: "start length start length ..." or "-1" for an empty mask."""
-        if self._start is not None:
-            self.pairs.append((self._start + 1, self._offset - self._start))
-            self._start = None
-        return " ".join(f"{s} {n}" for s, n in self.pairs) if self.pairs else "-1"
-
-
-@dataclass
-class _ImageResult:
-    name: str
-    prediction: str
-    label: str
-    pixels: int
-    dice: float | None
-    rle: str
-    counts: dict[str, int]
+        edges = self._edges + [self._offset] * (len(self._edges) % 2)
+        return " ".join(f"{s + 1} {e - s}" for s, e in zip(edges[::2], edges[1::2])) or "-1"
 
 
 def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
@@ -100,15 +70,10 @@ def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
         return [(locations.stem(prediction), str(prediction), str(label))]
     pred, lab = Path(prediction), Path(label)
     labels = {p.stem: p for p in sorted(lab.iterdir()) if p.suffix.lower() in LABEL_SUFFIXES}
-    pairs, missing = [], []
-    for p in sorted(pred.iterdir()):
-        if p.suffix.lower() not in PREDICTION_SUFFIXES:
-            continue
-        match = labels.get(p.stem) or next((v for k, v in labels.items() if p.stem in k or k in p.stem), None)
-        if match is None:
-            missing.append(p.name)
-        else:
-            pairs.append((p.stem, str(p), str(match)))
+    found = {p: labels.get(p.stem) or next((v for k, v in labels.items() if p.stem in k or k in p.stem), None)
+             for p in sorted(pred.iterdir()) if p.suffix.lower() in PREDICTION_SUFFIXES}
+    missing = [p.name for p, match in found.items() if match is None]
+    pairs = [(p.stem, str(p), str(match)) for p, match in found.items() if match is not None]
     if missing:
         raise DataError(f"No label in '{label}' matches the prediction(s) {missing[:10]} (matched by file name); "
                         f"give labels with the same names.")
@@ -132,8 +97,7 @@ def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None
         raise DataError(f"The prediction '{path}' holds {type_name} values, not class numbers (like segment's "
                         f"probabilities, {mention('segment.probabilities')}); evaluate scores classes: give the "
                         f"classes raster segment wrote ({mention('segment.output')}).")
-    names = band.GetCategoryNames()
-    names = [str(n) for n in names] if names else None
+    names = [str(n) for n in band.GetCategoryNames() or []] or None
     if requested:
         return int(requested), (names[:requested] if names and len(names) >= requested else None)
     if names:
@@ -153,15 +117,13 @@ CLASS_NUMBERS_HINT = ("in QGIS, Label values 'class numbers'; on the command lin
 
 
 def _label_mapping(cfg: EvaluateConfig, prediction: str, callback: Callback) -> tuple[dict[str, int] | None, str]:
-    """The label mapping to score with and where it came from: the user's, else the one the prediction
-    carries (segment writes the model's training mapping into it), else none (label values are classes). An empty
-    mapping given says the label values are the class numbers, whatever the prediction carries."""
+    """The label mapping to score with and where it came from: the user's (empty: the label values are the class
+    numbers), else the one the prediction carries (the model's training mapping), else none."""
     if cfg.label_mapping == {}:
         return None, "the label values as class numbers"
     if cfg.label_mapping is not None:
         return cfg.label_mapping, "the label mapping given"
-    carried = read_prediction_tags(prediction)
-    mapping = carried.get("label_mapping")
+    mapping = read_prediction_tags(prediction).get("label_mapping")
     if mapping:
         pairs = ", ".join(f"{k} -> {v}" for k, v in mapping.items())
         callback.info(f"Label mapping {pairs} taken from the prediction (the model's training mapping); give one "
@@ -172,9 +134,8 @@ def _label_mapping(cfg: EvaluateConfig, prediction: str, callback: Callback) -> 
 
 def _recognised_coding(pairs: list[tuple[str, str, str]], cfg: EvaluateConfig, num_classes: int,
                        names: list[str] | None, callback: Callback) -> tuple[dict[str, int], str] | None:
-    """The label scan's rule where no mapping is given or carried: raster labels of a two-class prediction coded as
-    a 0/255 mask (255 is the ignore index: read as class numbers, its 255 would score as unlabelled) are read with
-    that coding, said; their raw values are counted first."""
+    """Where no mapping is given or carried: raster labels of a two-class prediction coded as a 0/255 mask (255 is
+    the ignore index: read as class numbers, its 255 would score as unlabelled) are read with that coding, said."""
     from .data.label_scan import coding_line, label_coding
     from .data.scene import SceneReader
 
@@ -233,12 +194,8 @@ def _check_mapping_used(matrix: ConfusionMatrix, mapping: dict[str, int] | None,
 
 
 def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str, Any]:
-    """Compare prediction(s) with label(s); write JSON + CSV (+ RLE CSV); return the metrics dict.
-
-    Raises:
-        ConfigError, DataError, AlignmentError: bad or non-overlapping inputs, named.
-        OutputLockedError: another run is writing the same metrics file.
-    """
+    """Compare prediction(s) with label(s); write JSON + CSV (+ RLE CSV); return the metrics dict. ConfigError,
+    DataError, AlignmentError: bad or non-overlapping inputs; OutputLockedError: another run writes the same file."""
     callback = callback or Callback()
     if not cfg.prediction or not cfg.label:
         raise ConfigError(f"evaluate needs a prediction ({mention('evaluate.prediction')}) and a label "
@@ -254,23 +211,21 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     from .data.scene import SceneReader
 
     pairs = _pairs(cfg.prediction, cfg.label)
-    check_writable(cfg.output, "metrics file")
-    if cfg.rle_csv:
-        check_writable(cfg.rle_csv, "run-length CSV")
-    if cfg.html:
-        check_writable(cfg.html, "HTML report")
+    for path, what in ((cfg.output, "metrics file"), (cfg.rle_csv, "run-length CSV"), (cfg.html, "HTML report")):
+        if path:
+            check_writable(path, what)
     num_classes, names = _class_info(pairs[0][1], cfg.num_classes)
     label_mapping, mapping_source = _label_mapping(cfg, pairs[0][1], callback)
     if label_mapping is None and cfg.label_mapping is None:
         label_mapping, mapping_source = _recognised_coding(pairs, cfg, num_classes, names, callback) or (
             label_mapping, mapping_source)
     matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
-    images: list[_ImageResult] = []
+    images: list[dict[str, Any]] = []  # per image: its name, Dice, pixels and foreground counts
+    rles: list[tuple[str, str]] = []
     for index, (name, pred_path, label_path) in enumerate(pairs):
         callback.check_canceled()
         image_matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
         encoder = RunLengthEncoder()
-        inter = pred_fg = true_fg = 0
         with SceneReader(pred_path, label=label_path, label_field=cfg.label_field, label_mapping=label_mapping,
                          ignore_index=cfg.ignore_index, label_classes=num_classes, callback=callback,
                          role="prediction") as reader:
@@ -285,47 +240,38 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
                 _check_prediction_classes(pred, tile.valid, num_classes, pred_path)
                 _check_label_classes(truth, num_classes, names, cfg.ignore_index, label_path, mapping_source)
                 image_matrix.update(pred, truth)
-                fg = (pred == 1) & tile.valid
-                encoder.update(fg)
-                counted = truth != cfg.ignore_index
-                inter += int((fg & (truth == 1) & counted).sum())
-                pred_fg += int((fg & counted).sum())
-                true_fg += int(((truth == 1) & counted).sum())
+                encoder.update((pred == 1) & tile.valid)
                 callback.progress(index + (row + rows) / height, len(pairs), Stage.EVALUATE)
-        result = _ImageResult(name, pred_path, label_path, int(image_matrix.matrix.sum()),
-                              2.0 * inter / (pred_fg + true_fg) if (pred_fg + true_fg) > 0 else None, encoder.finish(),
-                              {"true_positive": inter, "predicted_foreground": pred_fg, "true_foreground": true_fg})
-        if result.pixels == 0:
+        counts = image_matrix.matrix  # rows: labels; the foreground is class 1
+        pixels, inter = int(counts.sum()), int(counts[1, 1])
+        pred_fg, true_fg = int(counts[:, 1].sum()), int(counts[1].sum())
+        if pixels == 0:
             callback.warning(f"The prediction '{pred_path}' and the label '{label_path}' share no valid pixels.")
         matrix.merge(image_matrix)
-        images.append(result)
+        images.append({"image": name, "dice": 2.0 * inter / (pred_fg + true_fg) if pred_fg + true_fg else None,
+                       "pixels": pixels, "true_positive": inter, "predicted_foreground": pred_fg,
+                       "true_foreground": true_fg})
+        rles.append((name, encoder.finish()))
     if int(matrix.matrix.sum()) == 0:
         raise DataError(f"The prediction(s) and label(s) share no valid pixels (first pair: '{pairs[0][1]}' and "
                         f"'{pairs[0][2]}'); check that they cover the same area and the label's nodata.")
     _check_mapping_used(matrix, label_mapping, mapping_source, names, callback)
     summary = matrix.summary(names if names and len(names) == matrix.num_classes else None)
-    scored = [r.dice for r in images if r.dice is not None]
-    metrics: dict[str, Any] = {
-        "prediction": cfg.prediction,
-        "label": cfg.label,
-        "num_classes": matrix.num_classes,
-        **summary,
-        "images": len(images),
-    }
+    metrics: dict[str, Any] = {"prediction": cfg.prediction, "label": cfg.label, "num_classes": matrix.num_classes,
+                               **summary, "images": len(images)}
     if names and str(names[0]).strip().lower() == NO_CHANGE:  # a change raster: change found against change labelled
         metrics["change"] = change_scores(matrix.matrix)
     if cfg.per_image_dice:
-        metrics["dice"] = float(np.mean(scored)) if scored else None
-        metrics["dice_images"] = len(scored)
-        metrics["dice_images_empty_excluded"] = len(images) - len(scored)
-        metrics["per_image"] = [{"image": r.name, "dice": r.dice, "pixels": r.pixels, **r.counts} for r in images]
+        scored = [r["dice"] for r in images if r["dice"] is not None]
+        metrics.update(dice=float(np.mean(scored)) if scored else None, dice_images=len(scored),
+                       dice_images_empty_excluded=len(images) - len(scored), per_image=images)
     stem = Path(cfg.output)
     write_text_atomic(stem, json.dumps(metrics, indent=2))
     write_text_atomic(stem.with_suffix(".csv"), _class_csv(summary))
     write_text_atomic(stem.with_name(stem.stem + "_confusion.csv"), _confusion_csv(summary))
     if cfg.rle_csv:
         # csv_text: class names and file names neutralised against formula injection
-        write_text_atomic(cfg.rle_csv, csv_text(["ImageId", "EncodedPixels"], ((r.name, r.rle) for r in images)))
+        write_text_atomic(cfg.rle_csv, csv_text(["ImageId", "EncodedPixels"], rles))
         metrics["rle_csv"] = cfg.rle_csv
     if cfg.html:
         write_text_atomic(cfg.html, report_html(metrics))
@@ -335,8 +281,8 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
 
 
 def change_scores(matrix: np.ndarray) -> dict[str, float | None]:
-    """Precision, recall, F1 and IoU of change (any class but 0, no change) in a confusion matrix (rows: labels),
-    whatever kinds of change the two name: a from-to change raster scores against a change mask."""
+    """Precision, recall, F1 and IoU of change (any class but 0) in a confusion matrix (rows: labels), whatever kinds
+    of change the two name: a from-to change raster scores against a change mask."""
     tp, fp, fn = int(matrix[1:, 1:].sum()), int(matrix[0, 1:].sum()), int(matrix[1:, 0].sum())
 
     def ratio(a: int, b: int) -> float | None:
@@ -346,16 +292,18 @@ def change_scores(matrix: np.ndarray) -> dict[str, float | None]:
             "iou": ratio(tp, tp + fp + fn), "changed_labelled": tp + fn, "changed_found": tp + fp}
 
 
+#: Per-class metrics of the summary, as the report's (and the QGIS table's) columns.
+PER_CLASS = ("iou", "f1", "precision", "recall")
+
+
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
 
 
 def _class_csv(summary: dict[str, Any]) -> str:
     matrix = np.asarray(summary["confusion_matrix"])
-    rows = []
-    for i, name in enumerate(summary["class_names"]):
-        rows.append([i, name, _fmt(summary["iou"][i]), _fmt(summary["f1"][i]), _fmt(summary["precision"][i]),
-                     _fmt(summary["recall"][i]), int(matrix[i].sum()), int(matrix[:, i].sum())])
+    rows = [[i, name, *(_fmt(summary[key][i]) for key in PER_CLASS), int(matrix[i].sum()), int(matrix[:, i].sum())]
+            for i, name in enumerate(summary["class_names"])]
     rows.append(["", "mean", _fmt(summary["miou"]), "", "", "", int(matrix.sum()), ""])
     rows.append(["", "pixel_accuracy", _fmt(summary["pixel_accuracy"]), "", "", "", "", ""])
     return csv_text(["class_id", "class_name", "iou", "f1", "precision", "recall", "truth_pixels",
@@ -368,23 +316,13 @@ def _confusion_csv(summary: dict[str, Any]) -> str:
     return csv_text(["", *[f"predicted {n}" for n in names]], rows)
 
 
-#: Per-class metrics of the summary, as the report's (and the QGIS table's) columns.
-PER_CLASS = ("iou", "f1", "precision", "recall")
-
-
 def class_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """One dict per class (class_id, class_name and the per-class metrics) from the metrics."""
-    ious = list(metrics.get("iou") or [])
     names = list(metrics.get("class_names") or [])
-    rows = []
-    for index in range(len(ious)):
-        row: dict[str, Any] = {"class_id": index,
-                               "class_name": str(names[index]) if index < len(names) else f"class {index}"}
-        for key in PER_CLASS:
-            values = metrics.get(key) or []
-            row[key] = values[index] if index < len(values) else None
-        rows.append(row)
-    return rows
+    columns = {key: list(metrics.get(key) or []) for key in PER_CLASS}
+    return [{"class_id": i, "class_name": str(names[i]) if i < len(names) else f"class {i}",
+             **{key: values[i] if i < len(values) else None for key, values in columns.items()}}
+            for i in range(len(columns["iou"]))]
 
 
 def _cell(value: Any) -> str:

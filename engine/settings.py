@@ -33,9 +33,7 @@ class Settings:
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(
-                f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}."
-            )
+            raise ConfigError(f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}.")
         return cls(**data)  # nested sections (dicts) become their dataclasses in __post_init__
 
     def replace(self: T, **changes: Any) -> T:

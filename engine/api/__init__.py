@@ -7,17 +7,13 @@ report copy happen here, once, whichever front end asked.
 
 - :mod:`.configs`  the declarations, the settings sections and config classes, the model registry's answers
 - :mod:`.protocol`  the callback and stage protocol, the error hierarchy and how messages name a setting
-- :mod:`.files`     output formats and path checks, model bundles read and described; sources that are no local
-  file: web layers as GDAL rasters (``web_window``), source names
+- :mod:`.files`     output formats and path checks, model bundles read and described; web layers, source names
 - :mod:`.training`  ``train``: a model bundle from rasters and labels
-- :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``; ``compare`` (the
-  post-classification comparison of two dates), ``change_table``
+- :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``; ``compare``, ``change_table``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts;
-  ``stac_layer``: a layer to show for a STAC item prompted through the item; ``check_polygon_layer``,
-  ``class_field``: whether and how a label layer takes a class number (the rule ``accept`` applies)
-- :mod:`.proposals` ``suggest``: where labelling next is expected to help the model most; ``propose``, ``accept``:
-  the loop after suggest, candidate labels accepted or corrected
+  ``stac_layer``; ``check_polygon_layer``, ``class_field``: how a label layer takes a class number
+- :mod:`.proposals` ``suggest``: where labelling next helps the model most; ``propose``, ``accept``: the loop after it
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
 
 Each part lists its public names once, in its own ``__all__``; this package hands on exactly those (``PARTS``).

@@ -1,9 +1,7 @@
-"""Files and sources as the front ends meet them: the format table (every kind of file, its suffixes and file
-filter), the kinds of output a segmentation writes, the output formats, the checks that no input is overwritten and
-every destination can be written, model bundles read and described without loading their weights, and an image's
-bands as segment counts them (an alpha band is its mask); sources that are no local file: the GDAL descriptions of
-web map layers (XYZ/WMS/WMTS/WCS/ArcGIS REST), read as images by :mod:`engine.imagery.door`, STAC items (their id
-and named bands, for a front end to offer), and the name of any source."""
+"""Files and sources as the front ends meet them: the format table, the kinds of output a segmentation writes, the
+checks that no input is overwritten and every destination can be written, model bundles read and described without
+their weights, an image's bands as segment counts them; the GDAL descriptions of web map layers, STAC items, and
+the name of any source."""
 
 from __future__ import annotations
 

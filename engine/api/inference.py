@@ -1,8 +1,6 @@
-"""``segment``, ``segment_many`` and ``evaluate``: the runs that apply a model and score its result; ``polygons``:
-any class raster into attributed polygons; change between dates: ``compare`` (the post-classification comparison:
-two dates segmented by a model of one date, or two class rasters, compared pixel by pixel) and ``change_table`` (the
-hectares of each kind of change in a change raster). A change model itself runs through ``segment`` with the later
-date (``SegmentConfig.after``)."""
+"""The runs that apply a model and score its result: ``segment``, ``segment_many``, ``evaluate``; ``polygons``;
+change between dates: ``compare`` and ``change_table``. A change model itself runs through ``segment`` with the
+later date (``SegmentConfig.after``)."""
 
 from __future__ import annotations
 
@@ -19,9 +17,8 @@ __all__ = ["PER_CLASS", "EvaluateResult", "change_table", "compare", "evaluate",
 
 def segment(cfg: SegmentConfig, callback: Callback | None = None,
             other_inputs: Mapping[str, str | None] | None = None) -> Any:
-    """Segment one scene with a bundle or a weighted ensemble; returns ``engine.segment.SegmentResult`` (the
-    files written, class names and colours, pixels, seconds, device and backend). An image that is a web
-    service's GDAL description is read over the extent at the pixel size (the image door, :mod:`engine.imagery`)."""
+    """Segment one scene with a bundle or a weighted ensemble (``engine.segment.SegmentResult``). A web service's
+    GDAL description is read over the extent at the pixel size (the image door, :mod:`engine.imagery`)."""
     from ..io.safety import check_outputs
     from ..segment import segment as run
     from ..segment.scene_outputs import segment_files
@@ -39,8 +36,7 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
 
 
 def polygons(cfg: PolygonsConfig, callback: Callback | None = None) -> Any:
-    """A class raster's polygons, drawn per class as segment draws them; returns
-    ``engine.segment.vectorize.PolygonsResult`` (the file, the polygon count, the classes and their treatment)."""
+    """A class raster's polygons, drawn per class as segment draws them (``engine.segment.vectorize``'s result)."""
     from ..segment.vectorize import polygonize_raster
 
     return polygonize_raster(cfg, callback)
@@ -73,17 +69,15 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateR
 
 
 def compare(cfg: CompareConfig, callback: Callback | None = None) -> Any:
-    """Compare two dates class by class; returns ``engine.segment.compare.CompareResult`` (the change raster and
-    its style, the rows of the change table, the table and polygons written, the pixels that changed)."""
+    """Compare two dates class by class (``engine.segment.compare.CompareResult``)."""
     from ..segment.compare import compare as run
 
     return run(cfg, callback)
 
 
 def change_table(raster: str, output: str | None = None) -> list[Any]:
-    """The change table of a change raster (a change model's class raster, or a comparison's): one
-    ``engine.segment.change_table.ChangeRow`` per kind of change (class, from, to, pixels, hectares); written as
-    CSV to ``output`` when given."""
+    """The change table of a change raster: one ``engine.segment.change_table.ChangeRow`` per kind of change
+    (class, from, to, pixels, hectares); written as CSV to ``output`` when given."""
     from ..segment.change_table import change_table as table
 
     return table(raster, output)

@@ -1,12 +1,9 @@
 """``label`` and the interactive calls behind a map tool: Segment Anything prompts in map coordinates -> polygons.
 
-A map tool calls :func:`prompted_session` when the user picks a window (the slow step: the image embedding, kept in
-an LRU cache so picking the same window again is instant), then :func:`predict_prompts` for every click, box or
-text (fast: only the prompt encoder and mask decoder run). :func:`label_with_prompts` is the headless job (the
-``label`` command, the *Label with Segment Anything* algorithm). :func:`prompt_models` lists the models by name;
-:func:`stac_layer` writes a layer a front end shows for a STAC item whose windows it prompts. A map tool's Accept
-asks :func:`check_polygon_layer` and :func:`class_field` whether and how a layer of the user's takes the class, by
-the rule ``accept`` applies.
+A map tool calls :func:`prompted_session` when the user picks a window (the slow step: the embedding, cached), then
+:func:`predict_prompts` for every click, box or text (fast: only the prompt encoder and mask decoder run);
+:func:`label_with_prompts` is the headless job. A map tool's Accept asks :func:`check_polygon_layer` and
+:func:`class_field` whether and how a layer of the user's takes the class, by the rule ``accept`` applies.
 """
 
 from __future__ import annotations
@@ -41,12 +38,11 @@ def prompted_session(image: str, extent: Sequence[float] | None = None, model: s
     """Embed the window of ``image`` (any source the engine reads, a STAC item too) covering ``extent`` (xmin,
     ymin, xmax, ymax in ``extent_crs``, default the image's CRS; None: the whole image), its ``bands`` shown as
     red, green, blue (or one as grey; numbers, or names as :data:`STAC_BANDS_HELP` says; None: natural colour by
-    name), with ``model`` (a name of
-    :func:`prompt_models`, a hub id or a folder). The model is fetched on first use through the one download path
+    name), with ``model`` (a name of :func:`prompt_models`, a hub id or a folder). The model is fetched on first use
     (progress and licence through ``callback``) and kept loaded; the embedding is kept in an LRU cache keyed by
     source, window, bands and model, so asking again is instant (``session.from_cache``). A web service's
-    description (what a front end hands over for a web layer) is read over ``extent`` at ``pixel_size`` metres per
-    pixel, never finer than its finest level; ``name`` is how messages name it.
+    description is read over ``extent`` at ``pixel_size`` metres per pixel, never finer than its finest level;
+    ``name`` is how messages name it.
 
     Raises:
         DataError: the image cannot be read or the extent misses it. ModelError: the model cannot be had.

@@ -23,8 +23,7 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
 
 def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:
     """Write ``cfg.output``: one layer of candidate labels for the windows of ``cfg.windows`` (each window segmented
-    by ``cfg.models``, each predicted blob a box prompt for ``cfg.sam_model``, or ``cfg.text`` for SAM 3), with the
-    window's rank, the class, the model's probability and SAM's score (torch loads here)."""
+    by ``cfg.models``, each predicted blob a box prompt for ``cfg.sam_model``, or ``cfg.text``; torch loads here)."""
     from ..prompted.propose import propose as run
 
     return run(cfg, callback)

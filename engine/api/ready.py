@@ -1,6 +1,5 @@
-"""Ready models: ``ready_models`` lists the catalogue (with what is already in a models folder),
-``get_ready_model`` fetches one (pip package or download, checksums verified) and wraps it with the import into
-``NAME.dsmodel``, which segment, evaluate, describe and QGIS take like a model trained here."""
+"""Ready models: ``ready_models`` lists the catalogue (with what is already in a models folder), ``get_ready_model``
+fetches one (pip package or download, checksums verified) and wraps it as ``NAME.dsmodel``."""
 
 from __future__ import annotations
 
@@ -21,8 +20,8 @@ __all__ = ["CATALOGUE_ENV", "MODELS_ENV", "ReadyModel", "ReadyResult", "get_read
 
 @dataclass
 class ReadyModel:
-    """A catalogue entry as a front end lists it; ``path``: its bundle when it is already in the folder and
-    verified; ``damaged``: why the file under its name is not (then ``path`` is None)."""
+    """A catalogue entry as a front end lists it; ``path``: its verified bundle in the folder; ``damaged``: why the
+    file under its name is not (then ``path`` is None)."""
 
     entry: Entry
     path: str | None = None
@@ -43,7 +42,7 @@ class ReadyModel:
         return {"name": entry.name, "task": entry.task, "sensor": entry.sensor,
                 "bands": ", ".join(entry.bands) or "(from the model file)",
                 "classes": ", ".join(entry.classes) or "(from the model file)", "licence": entry.licence,
-                "installed": self.path or ("damaged" if self.damaged else "no")}
+                "installed": self.path or self.state}
 
 
 @dataclass
@@ -68,11 +67,8 @@ def ready_models(folder: str | os.PathLike | None = None) -> list[ReadyModel]:
     found = []
     for entry in load_catalogue():
         path = bundle_path(where, entry.name)
-        if not path.exists():
-            found.append(ReadyModel(entry))
-            continue
-        problem = cached_problem(path, entry)
-        found.append(ReadyModel(entry, None if problem else str(path), problem))
+        problem = cached_problem(path, entry) if path.exists() else None
+        found.append(ReadyModel(entry, str(path) if path.exists() and not problem else None, problem))
     return found
 
 
@@ -102,8 +98,7 @@ def get_ready_model(name: str, folder: str | os.PathLike | None = None, callback
         callback.warning(f"The file {destination} is not the ready model {entry.name}: {problem}. It is fetched "
                          f"again and replaced.")
     prepared = prepare(entry, where, callback, install=install)
-    fields = prepared.description
-    description = ImportedDescription(**fields) if fields is not None else None
+    description = None if prepared.description is None else ImportedDescription(**prepared.description)
     result = import_onnx(prepared.onnx, destination, description, callback=callback, output_name="folder")
     if prepared.download is not None:  # the bundle holds the graph now
         prepared.download.unlink(missing_ok=True)

@@ -1,9 +1,9 @@
-"""The smaller jobs: describe a model, export it (ONNX, int8, STAC card), check the environment, make the
+"""The smaller jobs: describe, export (ONNX, int8, STAC card) and import a model, check the environment, make the
 sample data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,7 @@ __all__ = ["DEFAULT_OVERLAP", "PARITY_TOLERANCE", "ExportRun", "ImportResult",
 
 
 def describe_model(path: str) -> list[str]:
-    """A model described in a few lines a person reads (family, inputs, classes, training), without its weights:
-    a bundle, our ONNX export, or an ONNX model made elsewhere."""
+    """A model file (a bundle or any ONNX model) described in a few lines a person reads, without its weights."""
     from ..bundle.describe import describe_bundle
 
     return describe_bundle(path, read_model_metadata(path))
@@ -33,12 +32,10 @@ def describe_model(path: str) -> list[str]:
 def import_model(onnx: str, output: str, description: ImportedDescription | None = None,
                  changes: dict[str, Any] | None = None, callback: Callback | None = None,
                  output_name: str = "output", names: dict[str, str] | None = None) -> ImportResult:
-    """Wrap an ONNX segmentation model made elsewhere in a bundle (``output``, a .dsmodel) that segment,
-    evaluate, describe and QGIS take like a trained one. Its description comes from Deepness's metadata in the
-    file, a sidecar ``MODEL.json``, ``description`` (which replaces both), then ``changes`` (keys of
-    :class:`ImportedDescription` over all of them). ``output_name``: how errors name the output (a flag, a
-    Processing parameter); ``names``: how they name each key of ``changes`` (its flag, or a file and its key).
-    Every value is checked for its type and range before anything is written."""
+    """Wrap an ONNX segmentation model made elsewhere in a bundle (``output``, a .dsmodel). Its description comes
+    from Deepness's metadata in the file, a sidecar ``MODEL.json``, ``description`` (which replaces both), then
+    ``changes`` (keys of :class:`ImportedDescription` over all of them). ``output_name``: how errors name the output;
+    ``names``: how they name each key of ``changes``. Every value is checked before anything is written."""
     return import_onnx(onnx, output, description, changes, callback, output_name, names)
 
 
@@ -55,7 +52,6 @@ class ExportRun:
     onnx: Any = None  # engine.export.onnx_export.ExportResult
     int8: Any = None  # engine.export.onnx_export.quantize_int8's comparison with fp32
     card: str | None = None
-    written: list[str] = field(default_factory=list)
 
 
 def export(model: str, onnx: str | None = None, stac: str | None = None, settings: ExportConfig | None = None,
@@ -88,12 +84,9 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
         run.onnx.output = str(onnx)
     elif onnx:
         run.onnx = export_onnx(model, onnx, callback=callback, **onnx_settings)
-    if onnx:
-        run.written.append(str(onnx))
     if stac:
         from ..export.stac import write_model_card
 
         run.card = str(write_model_card(model, stac, onnx=onnx))
-        run.written.append(run.card)
     return run
 

@@ -28,36 +28,26 @@ SECTIONS = ("model", "data", "train")
 
 @dataclass
 class TrainRequest:
-    """A training run as the user asked for it.
-
-    Attributes:
-        model, data, train: the checked settings; those not in ``given`` may still be chosen (:func:`plan_training`).
-        given: the settings the user set (``section.field``); the others of ``AUTO_SETTINGS`` are chosen.
-        report_copy: where a copy of the HTML report goes besides the one beside the bundle (None: no copy).
-        other_inputs: files the front end read that training never sees (``{"config file (--config)": path}``),
-            protected from being overwritten all the same.
-        notes: what was adjusted while the request was made (class colours fitted), said when the run starts.
-    """
+    """A training run as the user asked for it: the checked settings; those not in ``given`` (``section.field``)
+    of ``AUTO_SETTINGS`` are still chosen (:func:`plan_training`)."""
 
     model: ModelConfig
     data: DataConfig
     train: TrainConfig
     given: frozenset[str] = frozenset()
-    report_copy: str | None = None
+    report_copy: str | None = None  # a copy of the HTML report besides the one beside the bundle
+    # files the front end read that training never sees ({"config file (--config)": path}), protected all the same
     other_inputs: dict[str, str | None] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what making the request adjusted, said when the run starts
 
 
 def train_request(sections: Mapping[str, Mapping[str, Any]], given: Collection[str] = (), *,
                   report_copy: str | None = None, other_inputs: Mapping[str, str | None] | None = None
                   ) -> TrainRequest:
-    """The checked request from the settings sections a front end gathered.
-
-    One seed drives data sampling and training (the train section's, when it has one); class colours are fitted
-    to the class names (the given ones first, then palette colours), and a note says so when the user's colours
-    did not match. Refuses a request without an output bundle or without training data, or with both a dataset
-    folder and explicit scenes.
-    """
+    """The checked request from the settings sections a front end gathered. One seed drives data sampling and
+    training (the train section's); class colours are fitted to the class names (a note says so when the user's
+    did not match). Refuses a request without an output bundle or training data, or with both a dataset folder and
+    explicit scenes."""
     model, data, train = (dict(sections.get(name) or {}) for name in SECTIONS)
     notes = []
     if "seed" in train:
@@ -119,8 +109,7 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     if copy and file_identity(copy) != file_identity(report_paths(request.train.output)["report_html"]):
         outputs = {**outputs, "training report copy": copy}
     check_outputs({**inputs, **request.other_inputs}, outputs)
-    data = _web_scenes(request)
-    data = stac_scenes(data, keep_items=True)
+    data = stac_scenes(_web_scenes(request), keep_items=True)
     with named_errors(scene_names(data)):  # the layers as the user gave them, not the files read
         chosen = choose_settings(request.model, data, request.train, request.given)
     check_frozen_weights(chosen.model, chosen.train)  # frozen random weights only when asked for
@@ -183,22 +172,17 @@ def is_main_process() -> bool:
 
 
 def train(job: Union[TrainRequest, TrainPlan], callback: Callback | None = None) -> TrainRun:
-    """Train and write the model bundle, its report and its model card; copy the report where asked.
-
-    A request is planned first and its choices said through ``callback`` with the settings' plain names; a front
-    end that names settings its own way plans first (:func:`plan_training`) and says the lines itself.
-    """
+    """Train and write the model bundle, its report and its model card; copy the report where asked. A request is
+    planned first and its choices said with the settings' plain names; a front end that names settings its own way
+    plans first (:func:`plan_training`) and says the lines itself."""
     from ..io.atomic import write_bytes_atomic
     from ..training.trainer import train as run_trainer
 
     callback = callback or Callback()
     plan = job if isinstance(job, TrainPlan) else plan_training(job)
     if is_main_process():
-        for note in plan.request.notes:
-            callback.info(note)
-        if plan is not job:
-            for line in plan.lines():
-                callback.info(line)
+        for line in [*plan.request.notes, *(plan.lines() if plan is not job else [])]:
+            callback.info(line)
     names = scene_names(plan.configs[1])  # every line and error names the layers as the user gave them
     with named_errors(names):
         result = run_trainer(*plan.configs, RenamedCallback(callback, renamer(names)) if names else callback)

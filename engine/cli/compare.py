@@ -13,16 +13,13 @@ import argparse
 
 from ..api import CompareConfig, compare
 from .main import Command, say, say_json
-from .options import OptionGroups, add_settings, given_settings
+from .options import given_settings, settings_arguments
 from .progress import TqdmCallback
 from .segment import change_said
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "input and output", "settings")
-    add_settings(groups, "compare")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or messages, only the result")
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+add_arguments = settings_arguments("compare", "input and output", "settings",
+                                   quiet="no progress bars or messages, only the result",
+                                   json="print the result as JSON on stdout")
 
 
 def run(args: argparse.Namespace) -> int:

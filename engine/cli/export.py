@@ -15,7 +15,7 @@ import argparse
 
 from ..api import PARITY_TOLERANCE, ConfigError, ExportConfig, export
 from .main import Command, add_model_argument, model_argument, say, say_json
-from .options import OptionGroups, add_settings, given_settings
+from .options import OptionGroups, add_result_flags, add_settings, given_settings
 from .progress import TqdmCallback
 
 
@@ -25,8 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stac", metavar="ITEM.json",
                    help="STAC item (Machine Learning Model extension) describing the bundle (and the ONNX file)")
     add_settings(OptionGroups(p), "export")
-    p.add_argument("--quiet", action="store_true", help="only the result")
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_result_flags(p, json="print the result as JSON on stdout")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,15 +13,10 @@ import argparse
 
 from ..api import PromptedConfig, label_with_prompts
 from .main import Command, say, say_json
-from .options import OptionGroups, add_settings, given_settings
+from .options import given_settings, settings_arguments
 from .progress import TqdmCallback
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "input and output", "label")
-    add_settings(groups, "label")
-    p.add_argument("--quiet", action="store_true", help="only the result")
-    p.add_argument("--json", action="store_true", help="print the answers as JSON on stdout")
+add_arguments = settings_arguments("label", "input and output", "label", json="print the answers as JSON on stdout")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,11 +1,6 @@
 """``dualstream COMMAND ...`` (or ``python -m engine COMMAND ...``): the command line without QGIS.
 
-The ``dualstream`` command is the console script of the ``dualstream`` package (``pip install .``).
-
-Commands live in their own modules, each exposing ``COMMANDS``: a list of :class:`Command` (for example
-``engine/cli/segment.py`` defines ``COMMANDS = [Command("segment", "...", add_arguments, run), ...]``); a new
-command module is added to ``COMMAND_MODULES``.
-
+Commands live in their own modules (``COMMAND_MODULES``), each exposing ``COMMANDS``, a list of :class:`Command`.
 Engine errors print one line (``error: ...``) and exit with code 2; ``--debug`` shows the traceback instead.
 """
 
@@ -50,17 +45,12 @@ class Command:
 
 def available_commands() -> list[Command]:
     """Commands from every module in ``COMMAND_MODULES``, in that order."""
-    commands: list[Command] = []
-    for name in COMMAND_MODULES:
-        commands.extend(importlib.import_module(f".{name}", __package__).COMMANDS)
-    return commands
+    return [c for name in COMMAND_MODULES for c in importlib.import_module(f".{name}", __package__).COMMANDS]
 
 
 def join_dash_values(argv: list[str], options: tuple[str, ...] = DASH_VALUE_OPTIONS) -> list[str]:
-    """``[..., "--label-map", "-1=255", ...]`` -> ``[..., "--label-map=-1=255", ...]`` for ``options``.
-
-    Only a value that cannot be an option itself is joined: one starting with "-" followed by a digit.
-    """
+    """``[..., "--label-map", "-1=255", ...]`` -> ``[..., "--label-map=-1=255", ...]`` for ``options``; only a value
+    that cannot be an option itself is joined: "-" followed by a digit."""
     out: list[str] = []
     for arg in argv:
         if out and out[-1] in options and len(arg) > 1 and arg[0] == "-" and arg[1].isdigit():
@@ -93,7 +83,7 @@ def plain_help(text: str) -> str:
     return re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
 
 
-def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dualstream",
         description="DualStream: multi-modal semantic segmentation of geospatial rasters (engine command line).")
@@ -101,7 +91,7 @@ def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentPars
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for command in commands if commands is not None else available_commands():
+    for command in available_commands():
         p = sub.add_parser(command.name, help=command.help,
                            description=plain_help(command.description or command.help),
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -192,8 +182,7 @@ def _terminate_as_interrupt() -> None:
 
 
 def say(text: str) -> None:
-    """Print ``text`` (a result line of a command) with the names from files in it made inert: a control character
-    in a class, model or file name is shown as its escape, never sent to the terminal."""
+    """Print a result line with the names from files in it made inert (a control character shown as its escape)."""
     print(printable(text, lines=True))
 
 

@@ -1,8 +1,7 @@
 """Command-line options generated from the settings' declarations (:mod:`engine.declarations`), and read back.
 
 Every generated option defaults to ``argparse.SUPPRESS``: only flags actually given override the config file and
-the dataclass defaults, which the help shows. An option's dest is ``section.field`` (``train.epochs``), so two
-sections may declare the same field name.
+the dataclass defaults. An option's dest is ``section.field``, so two sections may declare the same field name.
 """
 
 from __future__ import annotations
@@ -25,16 +24,12 @@ from ..api import (
 
 def flag_name(key: str) -> str:
     """How the command line names the setting ``key`` in messages: its flag (``--tile-size``). A scene's part
-    (``data.train_scenes#label``) is named by the flag that gives it (``--label``, ``--val-aux``)."""
+    (``data.train_scenes#aoi``) is named by the flag that gives it (``--labelled-area``, ``--val-aux``)."""
     base, _, part = key.partition("#")
-    found = find_setting(base)
+    found, scene = find_setting(base), find_setting(f"scene.{part}") if part else None
     if found is None or not found.flag:
         return plain_name(key)
-    return found.flag.replace("image", SCENE_PART_FLAGS.get(part, part)) if part else found.flag
-
-
-#: The flags of a scene's parts whose names differ from their keys (``aoi``: the labelled area).
-SCENE_PART_FLAGS = {"aoi": "labelled-area", "label_field": "label-field", "label_after_field": "label-after-field"}
+    return found.flag.replace("image", scene.flag[2:] if scene and scene.flag else part) if part else found.flag
 
 
 def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -100,12 +95,30 @@ class OptionGroups(dict):
         return self[name]
 
 
-def add_settings(groups: OptionGroups, section: str, skip: tuple[str, ...] = ()) -> None:
-    """One option per declared setting of ``SETTINGS_SECTIONS[section]`` that has a flag (not ``skip``)."""
+def add_settings(groups: OptionGroups, section: str) -> None:
+    """One option per declared setting of ``SETTINGS_SECTIONS[section]`` that has a flag."""
     for s in declared(SETTINGS_SECTIONS[section]):
-        if s.flag is None or s.decl.custom_cli or s.name in skip:
+        if s.flag is None or s.decl.custom_cli:
             continue
         groups[s.decl.group].add_argument(s.flag, dest=f"{section}.{s.name}", **_option(s))
+
+
+def add_result_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup, quiet: str = "only the result",
+                     json: str | None = None) -> None:
+    """``--quiet`` (its help ``quiet``) and, where the command prints JSON, ``--json`` (its help ``json``)."""
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    if json:
+        p.add_argument("--json", action="store_true", help=json)
+
+
+def settings_arguments(section: str, *groups: str, quiet: str = "only the result",
+                       json: str | None = None) -> Callable[[argparse.ArgumentParser], None]:
+    """A command's ``add_arguments``: ``section``'s settings (the help groups ``groups`` first), the result flags."""
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        add_settings(OptionGroups(p, *groups), section)
+        add_result_flags(p, quiet, json)
+
+    return add_arguments
 
 
 def given_settings(args: argparse.Namespace, section: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import argparse
 
 from ..api import PolygonsConfig, polygons
 from .main import Command, say
-from .options import OptionGroups, add_settings, given_settings
+from .options import OptionGroups, add_result_flags, add_settings, given_settings
 from .progress import TqdmCallback
 
 
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "also as --raster CLASSES.tif")
     p.add_argument("--raster", dest="raster_option", metavar="CLASSES.tif", help=argparse.SUPPRESS)
     add_settings(OptionGroups(p, "settings", "polygons"), "polygons")
-    p.add_argument("--quiet", action="store_true", help="only the result")
+    add_result_flags(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,10 +1,9 @@
 """A tqdm-backed engine callback for the command line: one progress bar per stage, on stderr.
 
-Messages and a line per epoch (:func:`engine.callbacks.epoch_line`, the same as in QGIS) are written above the bars
-(``tqdm.write``), so bars and text do not tangle.
-Under torchrun only rank 0 shows anything. Where the stream is no terminal (a SLURM job's log, ``| tee``, CI) bars
-would fill the file with redraws and cursor moves, so a stage that runs long gets a plain line every
-``LOG_SECONDS`` instead (``tiles: 40% (200/500), about 0:03:10 left``), and its last one at its end.
+Messages and a line per epoch are written above the bars (``tqdm.write``), so bars and text do not tangle. Under
+torchrun only rank 0 shows anything. Where the stream is no terminal (a SLURM job's log, ``| tee``, CI) bars would
+fill the file with redraws, so a stage that runs long gets a plain line every ``LOG_SECONDS`` instead (``tiles: 40%
+(200/500), about 0:03:10 left``), and its last one at its end.
 """
 
 from __future__ import annotations
@@ -34,10 +33,7 @@ STOP_REQUESTED = threading.Event()
 
 
 class TqdmCallback(Callback):
-    """Progress bars per stage ("train", "validate", "segment", ...) and messages on ``stream`` (stderr).
-
-    ``disable_bars``: None = bars on a terminal only (elsewhere the plain lines above).
-    """
+    """Progress bars per stage and messages on ``stream`` (stderr); ``disable_bars`` None: bars on a terminal only."""
 
     def __init__(self, stream: TextIO | None = None, quiet: bool = False, disable_bars: bool | None = None,
                  clock: Callable[[], float] = time.monotonic):

@@ -14,15 +14,11 @@ import argparse
 
 from ..api import READING_GROUP, UNITS_GROUP, AcceptConfig, ProposeConfig, accept, propose, render
 from .main import Command, say, say_json
-from .options import OptionGroups, add_settings, flag_name, given_settings
+from .options import flag_name, given_settings, settings_arguments
 from .progress import TqdmCallback
 
-
-def add_propose_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "input and output", READING_GROUP, UNITS_GROUP, "propose")
-    add_settings(groups, "propose")
-    p.add_argument("--quiet", action="store_true", help="only the result")
-    p.add_argument("--json", action="store_true", help="print the proposals per window as JSON on stdout")
+add_propose_arguments = settings_arguments("propose", "input and output", READING_GROUP, UNITS_GROUP, "propose",
+                                           json="print the proposals per window as JSON on stdout")
 
 
 def run_propose(args: argparse.Namespace) -> int:
@@ -43,10 +39,7 @@ def run_propose(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_accept_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "input and output")
-    add_settings(groups, "accept")
-    p.add_argument("--quiet", action="store_true", help="only the result")
+add_accept_arguments = settings_arguments("accept", "input and output")
 
 
 def run_accept(args: argparse.Namespace) -> int:

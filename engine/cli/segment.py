@@ -17,19 +17,69 @@ from typing import Any
 from ..api import (
     BULK,
     EXTRA_KINDS,
+    OUTPUT_KINDS,
     READING_GROUP,
     UNITS_GROUP,
+    BulkConfig,
     ConfigError,
     EvaluateConfig,
     SegmentConfig,
     evaluate,
     load_config_file,
+    render,
     segment,
+    segment_many,
 )
-from .bulk import BULK_AREA, is_bulk, run_bulk
-from .main import Command, say, say_json
-from .options import OptionGroups, add_settings, given_settings
+from .main import EXIT_CANCELED, Command, say, say_json
+from .options import OptionGroups, add_result_flags, add_settings, flag_name, given_settings, settings_arguments
 from .progress import TqdmCallback
+
+EXIT_SCENES_FAILED = 1  # bulk mode: a scene failed (DIR/summary.json); 0: every scene done or skipped
+SINGLE_ONLY = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "aoi")
+#: segment's flags that name the bulk run's area in bulk mode: the one web layers are read over (bulk.extent)
+BULK_AREA = ("extent", "extent_crs")
+
+
+def is_bulk(args: argparse.Namespace) -> bool:
+    """Whether ``args`` ask for bulk mode."""
+    return any(f"bulk.{k}" in vars(args) for k in ("images", "manifest", "out_dir"))
+
+
+def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) -> BulkConfig:
+    """The BulkConfig from the flags (and the config file's ``bulk`` section); refuses single-scene flags."""
+    given = vars(args)
+    clashing = [flag_name(f"segment.{key}") for key in SINGLE_ONLY if f"segment.{key}" in given]
+    if clashing:
+        switches = " / ".join(flag_name(f"bulk.{kind.bulk_key}") for kind in OUTPUT_KINDS if kind.bulk_key)
+        raise ConfigError(f"{', '.join(clashing)} name(s) one scene; with --images/--manifest every scene's outputs "
+                          f"go to --out-dir (use {switches} for the extra outputs).")
+    area = {key: given[f"segment.{key}"] for key in BULK_AREA if f"segment.{key}" in given}
+    return BulkConfig.from_dict({**settings, **area, **given_settings(args, "bulk")})
+
+
+def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, Any]) -> int:
+    """Run bulk mode; print the outcome; return the exit code."""
+    bulk = bulk_config_from_args(args, bulk_settings)
+    with TqdmCallback(quiet=args.quiet) as callback:
+        result = segment_many(bulk, template, callback)
+    if not result.files:  # a torchrun rank other than 0: rank 0 reports for all
+        return 0
+    summary = result.summary
+    if args.json:
+        say_json(summary)
+    else:
+        for scene in result.scenes:
+            if scene.status == "failed":
+                say(f"failed: {scene.shown}: {render(scene.error, flag_name)}")
+        n = result.counts
+        say(f"{len(result.scenes)} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed; "
+            f"{summary['pixels']:,} pixels in {summary['seconds']:.1f} s ({summary['px_per_s']:,.0f} px/s)")
+        say(f"Summary: {result.files['json']}")
+        for mosaic in summary["mosaics"]:
+            say(f"Mosaic: {mosaic}")
+        if summary.get("polygons"):
+            say(f"Polygons of every scene (one layer): {summary['polygons']}")
+    return EXIT_CANCELED if result.canceled else 0 if result.ok else EXIT_SCENES_FAILED
 
 
 class _Weights(argparse.Action):
@@ -50,8 +100,7 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     io.add_argument("--config", metavar="FILE", help="YAML or JSON file with a 'segment' section")
     io.add_argument("--weights", dest="segment.model_weights", nargs="+", action=_Weights, default=argparse.SUPPRESS,
                     metavar="W", help="ensemble weights, one per --model, e.g. 0.7,0.3 or 0.7 0.3 (default equal)")
-    io.add_argument("--quiet", action="store_true", help="no progress bars or messages, only the result")
-    io.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_result_flags(io, "no progress bars or messages, only the result", "print the result as JSON on stdout")
     add_settings(groups, "segment")
     add_settings(groups, "bulk")
 
@@ -74,7 +123,7 @@ def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> Se
     """The SegmentConfig from the config file and the flags; in bulk mode a template without image/output."""
     settings, _ = _config_sections(args)
     given = given_settings(args, "segment")
-    # in bulk mode --extent names the area web layers are read over: the bulk run's (bulk.BULK_AREA)
+    # in bulk mode --extent names the area web layers are read over: the bulk run's (BULK_AREA)
     settings.update({key: value for key, value in given.items() if not (bulk and key in BULK_AREA)})
     required = (("models", "--model"),) if bulk else (("image", "--image"), ("models", "--model"), ("output", "--out"))
     if settings.get("stac_item") and not settings.get("image"):
@@ -119,11 +168,8 @@ def change_said(rows: list[dict[str, Any]]) -> str:
                      f"({r['pixels']:,} px)" for r in rows) or "no kind of change"
 
 
-def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "settings")
-    add_settings(groups, "evaluate")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+add_evaluate_arguments = settings_arguments("evaluate", "settings", quiet="no progress bars or messages",
+                                            json="print the metrics as JSON on stdout")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import argparse
 
 from ..api import READING_GROUP, UNITS_GROUP, ConfigError, SuggestConfig, render, suggest
 from .main import Command, say, say_json
-from .options import OptionGroups, add_settings, flag_name, given_settings
+from .options import OptionGroups, add_result_flags, add_settings, flag_name, given_settings
 from .progress import TqdmCallback
 
 
@@ -21,8 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_settings(groups, "suggest")
     groups["input and output"].add_argument("--aoi", dest="old_aoi", metavar="LAYER", default=None,
                                             help="the old name of --labelled-area")
-    p.add_argument("--quiet", action="store_true", help="only the result")
-    p.add_argument("--json", action="store_true", help="print the windows as JSON on stdout")
+    add_result_flags(p, json="print the windows as JSON on stdout")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,9 +4,8 @@ Settings come from three places, later ones winning: the dataclass defaults, ``-
 with sections ``model``, ``data``, ``train``), and the command-line flags actually given.
 
 Explicit scenes: each ``--image`` starts a scene; the ``--after`` (its later date: change detection), ``--label``,
-``--label-field``, ``--aux`` (repeatable),
-``--extent`` and ``--labelled-area`` (old name ``--aoi``) that follow it belong to it. Validation scenes
-likewise with ``--val-image`` etc.
+``--label-field``, ``--aux`` (repeatable), ``--extent`` and ``--labelled-area`` (old name ``--aoi``) that follow it
+belong to it. Validation scenes likewise with ``--val-image`` etc.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from ..api import (
     train_request,
 )
 from .main import Command, say, say_json
-from .options import OptionGroups, add_settings, flag_name, given_settings
+from .options import OptionGroups, add_result_flags, add_settings, flag_name, given_settings
 from .progress import TqdmCallback
 
 SECTIONS = ("model", "data", "train")
@@ -58,30 +57,27 @@ class _SceneOption(argparse.Action):
         setattr(namespace, self.dest, scenes)
 
 
+#: A scene's options: the SceneSpec key (its flag), how the help starts, the argparse keywords besides.
+SCENE_OPTIONS = (
+    ("image", "{what} image raster; starts a new scene (repeat for more scenes)", {"metavar": "RASTER"}),
+    ("label", "the label of the last image", {"metavar": "LAYER"}),
+    ("label_field", "the class field of the last image's polygon label", {"metavar": "FIELD"}),
+    ("label_after_field", "the after-class field of the last image's polygon label (from-to classes)",
+     {"metavar": "FIELD"}),
+    ("after", "the last image's later date (change detection)", {"metavar": "RASTER", "repeat": True}),
+    ("aux", "an aux raster of the last image (repeat, in channel order)", {"metavar": "RASTER", "repeat": True}),
+    ("extent", "the last image's extent", {"nargs": 4, "type": float, "metavar": ("XMIN", "YMIN", "XMAX", "YMAX")}),
+    ("aoi", "the last image's labelled area; --aoi is its old name", {"metavar": "LAYER"}),
+)
+
+
 def _scene_arguments(group: argparse._ArgumentGroup, prefix: str, dest: str, what: str) -> None:
     """The scene options, their help the scene's declarations (SceneSpec, which Train's layer parameters show)."""
-
-    def said(key: str, how: str) -> str:
+    for key, how, keywords in SCENE_OPTIONS:
         found = find_setting(f"scene.{key}")
-        return f"{how}. {found.decl.help}" if found is not None else how
-
-    group.add_argument(f"--{prefix}image", dest=dest, action=_SceneOption, key="image", metavar="RASTER",
-                       help=said("image", f"{what} image raster; starts a new scene (repeat for more scenes)"))
-    group.add_argument(f"--{prefix}label", dest=dest, action=_SceneOption, key="label", metavar="LAYER",
-                       help=said("label", "the label of the last image"))
-    group.add_argument(f"--{prefix}label-field", dest=dest, action=_SceneOption, key="label_field", metavar="FIELD",
-                       help=said("label_field", "the class field of the last image's polygon label"))
-    group.add_argument(f"--{prefix}label-after-field", dest=dest, action=_SceneOption, key="label_after_field",
-                       metavar="FIELD", help=said("label_after_field", "the after-class field of the last image's "
-                                                  "polygon label (from-to classes)"))
-    group.add_argument(f"--{prefix}after", dest=dest, action=_SceneOption, key="after", repeat=True,
-                       metavar="RASTER", help=said("after", "the last image's later date (change detection)"))
-    group.add_argument(f"--{prefix}aux", dest=dest, action=_SceneOption, key="aux", repeat=True, metavar="RASTER",
-                       help=said("aux", "an aux raster of the last image (repeat, in channel order)"))
-    group.add_argument(f"--{prefix}extent", dest=dest, action=_SceneOption, key="extent", nargs=4, type=float,
-                       metavar=("XMIN", "YMIN", "XMAX", "YMAX"), help=said("extent", "the last image's extent"))
-    group.add_argument(f"--{prefix}labelled-area", f"--{prefix}aoi", dest=dest, action=_SceneOption, key="aoi",
-                       metavar="LAYER", help=said("aoi", "the last image's labelled area; --aoi is its old name"))
+        flags = [f"--{prefix}{found.flag[2:]}", *([f"--{prefix}aoi"] if key == "aoi" else [])]
+        group.add_argument(*flags, dest=dest, action=_SceneOption, key=key,
+                           help=f"{how.format(what=what)}. {found.decl.help}", **keywords)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -89,8 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "loss")
     io = groups["input and output"]
     io.add_argument("--config", metavar="FILE", help="YAML or JSON file with sections model/data/train")
-    io.add_argument("--quiet", action="store_true", help="no progress bars or messages, only the result")
-    io.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_result_flags(io, "no progress bars or messages, only the result", "print the result as JSON on stdout")
     scenes = groups["explicit scenes (instead of --data)"]
     _scene_arguments(scenes, "", "data.train_scenes", "training")
     _scene_arguments(scenes, "val-", "data.val_scenes", "validation")
@@ -145,14 +140,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         say_json(result.to_dict())
         return 0
-    best = result.best_metrics
-    iou = best.get("val_iou")
+    iou = result.best_metrics.get("val_iou")
     say(f"Model bundle: {result.bundle}")
     score = f" (validation IoU {iou:.4f})" if isinstance(iou, float) else ""
-    if result.kept_last:  # the validation labels held no class to score: see the warning above
-        say(f"Epoch kept: {result.best_epoch}, the last{score}")
-    else:
-        say(f"Best epoch: {result.best_epoch}{score}")
+    # kept_last: the validation labels held no class to score (see the warning above)
+    say(f"Epoch kept: {result.best_epoch}, the last{score}" if result.kept_last else
+        f"Best epoch: {result.best_epoch}{score}")
     if result.stopped_early:
         say("Stopped early: validation IoU stopped improving.")
     budget = run_.budget_line(flag_name)

@@ -8,11 +8,9 @@ training reproduced. The package:
 - ``bands``: band selection (numbers or names); ``output_kinds``: what a segmentation writes;
 - ``training``: DataConfig (with SceneSpec), TrainConfig; ``augment``: AugmentConfig (the data's augmentations);
 - ``loss``: LossConfig and the parser of loss terms;
-- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig, CompareConfig (two dates compared class by class,
-  the post-classification comparison); ``reading`` (how an image is read for a model, its
-  values' units, the area read and its CRS checked), declared once for every command that reads imagery;
-- ``proposals``: SuggestConfig (where to label next), PromptedConfig (polygons from Segment Anything prompts),
-  ProposeConfig and AcceptConfig (the loop after suggest: candidate labels, accepted windows);
+- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig, CompareConfig (two dates compared class by class);
+  ``reading``: how an image is read for a model and its values' units, the area read and its CRS checked;
+- ``proposals``: SuggestConfig, PromptedConfig (Segment Anything prompts), ProposeConfig and AcceptConfig;
 - ``export``: ExportConfig (the ONNX export's settings);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
 

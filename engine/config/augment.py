@@ -1,12 +1,10 @@
-"""Augmentation settings of the training tiles (AugmentConfig, the ``augment`` section of the data settings): the
-joint geometric ones and the vision-only photometric ones. Each field declares how the front ends offer it
-(:mod:`engine.declarations`)."""
+"""Augmentation settings of the training tiles (AugmentConfig, the ``augment`` section of the data settings)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..declarations import CONFIG_ONLY, setting
+from ..declarations import config_only, setting
 from ..settings import Settings, check
 
 
@@ -14,17 +12,12 @@ from ..settings import Settings, check
 class AugmentConfig(Settings):
     """Joint (vision, aux, label) geometric augmentation and vision-only photometric augmentation."""
 
-    flips: bool = setting(True, help="Random flips of the training tiles.", no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
-    rot90: bool = setting(True, help="Random quarter turns of the training tiles.", no_cli=CONFIG_ONLY,
-                          no_qgis=CONFIG_ONLY)
-    rotation_degrees: float = setting(10.0, help="Small random rotation up to this angle, 0 = off.",
-                                      no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
-    scale_range: list[float] = setting(default_factory=lambda: [0.75, 1.25], help="Random resized crop scales.",
-                                       no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
-    color_jitter: float = setting(0.2, help="Brightness/contrast jitter strength, 0 = off.", no_cli=CONFIG_ONLY,
-                                  no_qgis=CONFIG_ONLY)
-    gray_probability: float = setting(0.05, help="Share of tiles turned grey.", no_cli=CONFIG_ONLY,
-                                      no_qgis=CONFIG_ONLY)
+    flips: bool = config_only(True, help="Random flips of the training tiles.")
+    rot90: bool = config_only(True, help="Random quarter turns of the training tiles.")
+    rotation_degrees: float = config_only(10.0, help="Small random rotation up to this angle, 0 = off.")
+    scale_range: list[float] = config_only(default_factory=lambda: [0.75, 1.25], help="Random resized crop scales.")
+    color_jitter: float = config_only(0.2, help="Brightness/contrast jitter strength, 0 = off.")
+    gray_probability: float = config_only(0.05, help="Share of tiles turned grey.")
     hsv: float = setting(
         0.0, label="Hue/saturation/value jitter (3-band imagery)", minimum=0.0, maximum=1.0, advanced=True,
         metavar="STRENGTH", group="data",
@@ -33,13 +26,11 @@ class AugmentConfig(Settings):
         0.0, flag="--clahe", param="CLAHE", label="CLAHE share", minimum=0.0, maximum=1.0, advanced=True,
         metavar="SHARE", group="data",
         help="Share of training tiles given contrast-limited adaptive histogram equalisation. 0: off.")
-    clahe_clip: float = setting(2.0, help="CLAHE clip limit, x the mean histogram bin count.", no_cli=CONFIG_ONLY,
-                                no_qgis=CONFIG_ONLY)
-    clahe_grid: int = setting(8, help="CLAHE tiles per side.", no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
-    swap_dates: float = setting(
+    clahe_clip: float = config_only(2.0, help="CLAHE clip limit, x the mean histogram bin count.")
+    clahe_grid: int = config_only(8, help="CLAHE tiles per side.")
+    swap_dates: float = config_only(
         0.5, help="Share of training tiles of two dates whose dates are swapped, where the label is a change mask "
-                  "(two classes: a change either way); from-to classes are never swapped.", no_cli=CONFIG_ONLY,
-        no_qgis=CONFIG_ONLY)
+                  "(two classes: a change either way); from-to classes are never swapped.")
     copy_paste: float = setting(
         0.0, label="Copy-paste share", minimum=0.0, maximum=1.0, advanced=True, metavar="SHARE", group="data",
         help="Share of training tiles that get foreground objects (whole connected regions, with their labels) "

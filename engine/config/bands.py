@@ -36,10 +36,8 @@ def parse_bands(text: str | Sequence[int] | None, what: str = "bands") -> list[i
 
 def parse_band_list(text: str | Sequence[str | int] | None, key: str = "segment.bands") -> list[str] | None:
     """A segmentation's bands as given, numbers or names (``"2,3,4"``, ``"B2,B3,B4"``, ``"blue,nir"``, a list) ->
-    the items as text; None / "" -> None. Matched against the image by :mod:`engine.data.band_match`. ``key``: the
-    setting, in messages. Every front end hands the text here as typed: the one rule for a band list.
-
-    Commas separate the items; so do semicolons, the separator of QGIS's own lists (a band parameter's value)."""
+    the items as text; None / "" -> None: the one rule for a band list, which every front end hands its text as
+    typed. Commas separate the items; so do semicolons, the separator of QGIS's own lists."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
     items = [v.strip() for v in (_SEPARATOR.split(text) if isinstance(text, str) else [str(v) for v in text])]

@@ -1,7 +1,5 @@
-"""Settings of exporting a model bundle to ONNX (ExportConfig): the ``export`` command's flags, declared once.
-
-Export is a command-line job only (no Processing algorithm), so each field says why QGIS does not offer it.
-"""
+"""Settings of exporting a model bundle to ONNX (ExportConfig): a command-line job only (no Processing algorithm),
+so each field says why QGIS does not offer it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """Settings of applying models: one scene (SegmentConfig), many scenes (BulkConfig), scoring a prediction
-(EvaluateConfig) and the post-classification comparison (CompareConfig: the ``compare`` command, two dates segmented
-by one model of one date, or two class rasters, compared pixel by pixel). Each field declares how the front ends
-offer it (:mod:`engine.declarations`)."""
+(EvaluateConfig) and the post-classification comparison of two dates (CompareConfig)."""
 
 from __future__ import annotations
 
@@ -14,7 +12,6 @@ from .polygons import PolygonOptions, check_polygon_settings
 from .reading import (
     TRAINING_PIXEL_SIZE,
     ImageReading,
-    ValueUnits,
     checked_area,
     checked_pixel_size,
     extent_crs_setting,
@@ -33,7 +30,7 @@ CLASSES_IN_QGIS = ("QGIS takes the two class rasters as the first and later date
 
 
 @dataclass
-class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
+class SegmentConfig(PolygonOptions, ImageReading):
     """Whole-scene inference settings."""
 
     image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer (or a STAC item below)",
@@ -132,7 +129,6 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
                   f"not both.")
             self.image = str(self.stac_item)
         self.pixel_size = checked_pixel_size(self.pixel_size, "segment.pixel_size")
-        self.check_units("segment")
         self.check_reading("segment")
         check_choices(self, "segment")
         check(self.overlap is None or 0.0 <= self.overlap < 0.9,
@@ -292,8 +288,7 @@ class EvaluateConfig(Settings):
 
 @dataclass
 class CompareConfig(Settings):
-    """Two dates compared class by class: each date segmented with ``models`` (or given as a class raster), the
-    transition of every pixel written as a change raster, its table and polygons."""
+    """Two dates compared class by class (segmented with ``models``, or class rasters) into a change raster."""
 
     image: str = setting("", metavar="RASTER", group="input and output", param="INPUT", custom_qgis=True,
                          label="First date (before)", help="The first date (before), segmented with the model.")

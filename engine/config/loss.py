@@ -1,6 +1,5 @@
 """Loss settings (LossConfig): the named loss terms with their weights and options, the deep-supervision side
-weights, each model family's defaults, and how the loss settings of older versions read into them. Each field
-declares how the front ends offer it (:mod:`engine.declarations`)."""
+weights, each model family's defaults, and how the loss settings of older versions read into them."""
 
 from __future__ import annotations
 
@@ -30,20 +29,13 @@ def _terms_help() -> str:
 
 
 def parse_loss_terms(text: str | dict[str, Any], what: str = "loss") -> dict[str, float]:
-    """``"focal=1,dice=1"`` (or ``"focal,dice"``: weight 1 each, or a mapping) -> {name: weight}, names checked.
-
-    ``bce`` is accepted as another name of ``ce``. Raises ConfigError naming ``what`` and the valid terms.
-    """
-    items: list[tuple[str, Any]]
+    """``"focal=1,dice=1"`` (or ``"focal,dice"``: weight 1 each, or a mapping) -> {name: weight}; ``bce`` is
+    another name of ``ce``. ConfigError naming ``what`` and the valid terms."""
     if isinstance(text, dict):
         items = list(text.items())
     else:
-        items = []
-        for part in str(text).split(","):
-            part = part.strip()
-            if part:
-                name, _, weight = part.partition("=")
-                items.append((name, weight.strip() or 1.0))
+        parts = [part.strip().partition("=") for part in str(text).split(",") if part.strip()]
+        items = [(name, weight.strip() or 1.0) for name, _, weight in parts]
     terms: dict[str, float] = {}
     for name, weight in items:
         key = LOSS_ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
@@ -75,12 +67,9 @@ def _number_list_flag(text: str) -> list[float]:
 
 @dataclass
 class LossConfig(Settings):
-    """The training loss: named terms with weights, their options, and the deep-supervision side weights.
-
-    ``terms`` None = the model family's default (its card's ``loss``, else the baseline Focal + Dice). Every
-    output (final and side) gets the same weighted sum of terms; the final output weighs 1, side output i
-    weighs ``side_weights[i]``.
-    """
+    """The training loss. ``terms`` None = the model family's default (its card's ``loss``, else the baseline Focal
+    + Dice). Every output gets the same weighted sum of terms; the final output weighs 1, side output i weighs
+    ``side_weights[i]``."""
 
     terms: dict[str, float] | None = setting(
         None, flag="--loss", param="LOSS", cli={"type": _loss_terms_flag}, metavar="TERM=W,...", group="loss",
@@ -116,19 +105,14 @@ class LossConfig(Settings):
                    f"loss.side_weights must be >= 0 (got {self.side_weights}).")
 
     def terms_for(self, family: str) -> dict[str, float]:
-        """The terms and weights used for a model of ``family``."""
-        if self.terms is not None:
-            return dict(self.terms)
-        return family_loss(family)
+        return dict(self.terms) if self.terms is not None else family_loss(family)
 
     def side_weights_for(self, family: str, num_side_outputs: int) -> list[float]:
         """One weight per side output the model declares; ConfigError when given weights do not match."""
         if self.side_weights is None:
             card = family_card(family)
-            default = card.side_weights if card is not None else ()
-            if len(default) == num_side_outputs and default:
-                return list(default)
-            return [DEFAULT_SIDE_WEIGHT] * num_side_outputs
+            default = list(card.side_weights) if card is not None else []
+            return default if default and len(default) == num_side_outputs else [DEFAULT_SIDE_WEIGHT] * num_side_outputs
         check(len(self.side_weights) == num_side_outputs,
                f"loss.side_weights has {len(self.side_weights)} value(s) {self.side_weights} but the {family} model "
                f"has {num_side_outputs} deep-supervision side output(s); give {num_side_outputs} weight(s)"

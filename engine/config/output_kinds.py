@@ -1,10 +1,8 @@
 """The kinds of file a segmentation writes, each declared once (:data:`OUTPUT_KINDS`).
 
-Every place that names an output reads this list: the bulk flags and a scene's file names, the check of what a run
-writes, the locks and the clean-up, the command line's report, the Processing destinations and the layers QGIS
-loads, and the model card. The settings that name an output (``segment.<config_key>``, ``bulk.<bulk_key>``) are
-declared beside the other settings in :mod:`engine.config.inference`; what a raster output holds is computed in
-:mod:`engine.segment.sinks`.
+Every place that names an output reads this list (file names, output checks, locks, clean-up, reports, the
+Processing destinations, the model card). The settings that name an output are declared in
+:mod:`engine.config.inference`; what a raster output holds is computed in :mod:`engine.segment.sinks`.
 """
 
 from __future__ import annotations
@@ -59,5 +57,4 @@ EXTRA_KINDS = OUTPUT_KINDS[1:]
 
 
 def output_kind(name: str) -> OutputKind:
-    """The kind called ``name``."""
     return next(kind for kind in OUTPUT_KINDS if kind.name == name)

@@ -1,9 +1,9 @@
-"""How a class raster becomes polygons, per class: the settings (declared once, offered by ``segment``, ``bulk``
-and ``polygons``), the defaults a class's name and its model give, and the classes drawn transparent.
+"""How a class raster becomes polygons, per class: the settings (offered by ``segment``, ``bulk`` and
+``polygons``), the defaults a class's name and its model give, and the classes drawn transparent.
 
-Per class: a treatment (``regularise`` buildings, ``smooth`` natural classes, ``as_is``), a minimum area and the
-holes filled. A model declares its own in its bundle (``data.polygon_treatment``, e.g. ``{"building":
-"regularise"}``); otherwise the class's name decides (:func:`default_treatment`); the user's setting wins over both.
+Per class: a treatment (``regularise``, ``smooth``, ``as_is``), a minimum area and the holes filled. A model declares
+its own treatments in its bundle (``data.polygon_treatment``); otherwise the class's name decides; the user's setting
+wins over both.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ SYNONYMS = {"regularize": "regularise", "square": "regularise", "asis": "as_is",
 def default_treatment(name: str) -> str:
     """A class's treatment by its name: built structures ``regularise``; everything else (forest, water, cloud,
     fields) ``smooth``; a class meaning "nothing here" ``as_is``."""
-    if BUILT.search(name):
-        return "regularise"
-    return "as_is" if EMPTY.match(name.strip()) else "smooth"
+    return "regularise" if BUILT.search(name) else "as_is" if EMPTY.match(name.strip()) else "smooth"
 
 
 def default_transparent(class_names: Sequence[str]) -> list[int]:
@@ -41,15 +39,6 @@ def default_transparent(class_names: Sequence[str]) -> list[int]:
     no data, unlabelled), never every class."""
     found = [i for i, name in enumerate(class_names) if EMPTY.match(str(name).strip())]
     return found if len(found) < len(class_names) else []
-
-
-def default_polygon_classes(class_names: Sequence[str], binary: bool = False) -> list[int]:
-    """The classes polygonised unless the user says: a binary model's foreground; otherwise every class but the
-    "nothing here" ones (a background polygon holding every other one as a hole says nothing)."""
-    if binary:
-        return [1]
-    empty = set(default_transparent(class_names))
-    return [i for i in range(len(class_names)) if i not in empty]
 
 
 def _listed(class_names: Sequence[str]) -> str:
@@ -61,9 +50,11 @@ def _listed(class_names: Sequence[str]) -> str:
 def chosen_polygon_classes(cfg: Any, class_names: Sequence[str], binary: bool = False,
                            section: str = "segment") -> list[int]:
     """The classes polygonised: ``cfg.polygon_classes`` when given (each a class of ``class_names``; a number
-    outside them would give no polygon, silently), else :func:`default_polygon_classes`."""
+    outside them would give no polygon, silently), else a binary model's foreground, else every class but the
+    "nothing here" ones (a background polygon holding every other one as a hole says nothing)."""
     if cfg.polygon_classes is None:
-        return default_polygon_classes(class_names, binary)
+        empty = set(default_transparent(class_names))
+        return [1] if binary else [i for i in range(len(class_names)) if i not in empty]
     wrong = [c for c in cfg.polygon_classes if not 0 <= int(c) < len(class_names)]
     if wrong:
         raise ConfigError(f"{mention(section + '.polygon_classes')}: there is no class {wrong[0]}; the classes are "
@@ -86,10 +77,7 @@ def parse_class_values(text: str | None, what: str) -> dict[str, str]:
     """``"building=regularise, 3=smooth"`` -> ``{"building": "regularise", "3": "smooth"}`` (CLASS=VALUE pairs,
     commas or semicolons; CLASS a class name or number)."""
     pairs: dict[str, str] = {}
-    for part in str(text or "").replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
+    for part in filter(None, (p.strip() for p in str(text or "").replace(";", ",").split(","))):
         key, sep, value = part.rpartition("=")
         if not sep or not key.strip() or not value.strip():
             raise ConfigError(f"{mention(what)}: '{part}' is not CLASS=VALUE; write pairs like building=regularise "
@@ -126,6 +114,17 @@ def _number(value: str, what: str) -> float:
     return number
 
 
+#: The per-class settings (CLASS=VALUE pairs) and how each value is read.
+CLASS_SETTINGS = {"polygon_treatment": _treatment, "class_min_area": _number, "class_fill_holes": _number}
+
+
+def _per_class(cfg: Any, name: str, section: str, class_names: Sequence[str] | None = None) -> dict[Any, Any]:
+    """``cfg``'s per-class setting ``name`` read, keyed by class (its number where ``class_names`` are given)."""
+    key = f"{section}.{name}"
+    return {k if class_names is None else class_index(k, class_names, key): CLASS_SETTINGS[name](v, key)
+            for k, v in parse_class_values(getattr(cfg, name), key).items()}
+
+
 def check_polygon_settings(cfg: Any, section: str) -> None:
     """The polygon settings' own checks (the classes they name are checked once the classes are known)."""
     check(cfg.polygon_classes is None or all(int(c) >= 0 for c in cfg.polygon_classes),
@@ -134,11 +133,8 @@ def check_polygon_settings(cfg: Any, section: str) -> None:
     for name in ("min_polygon_area", "fill_holes", "simplify_tolerance"):
         value = getattr(cfg, name)  # infinity is no size: every polygon left out (or every hole filled), silently
         check(0 <= value < math.inf, f"{mention(section + '.' + name)} must be a number >= 0 (got {value}).")
-    for key, value in parse_class_values(cfg.polygon_treatment, f"{section}.polygon_treatment").items():
-        _treatment(value, f"{section}.polygon_treatment")
-    for name in ("class_min_area", "class_fill_holes"):
-        for value in parse_class_values(getattr(cfg, name), f"{section}.{name}").values():
-            _number(value, f"{section}.{name}")
+    for name in CLASS_SETTINGS:
+        _per_class(cfg, name, section)
 
 
 def class_rules(cfg: Any, class_names: Sequence[str], declared: Mapping[str, str] | None = None,
@@ -147,12 +143,7 @@ def class_rules(cfg: Any, class_names: Sequence[str], declared: Mapping[str, str
     ``declared`` treatments (class name -> treatment) over :func:`default_treatment`."""
     rules = {}
     by_model = {str(k).strip().lower(): v for k, v in (declared or {}).items()}
-    chosen = {class_index(k, class_names, f"{section}.polygon_treatment"): _treatment(v, f"{section}.polygon_treatment")
-              for k, v in parse_class_values(cfg.polygon_treatment, f"{section}.polygon_treatment").items()}
-    areas = {class_index(k, class_names, f"{section}.class_min_area"): _number(v, f"{section}.class_min_area")
-             for k, v in parse_class_values(cfg.class_min_area, f"{section}.class_min_area").items()}
-    holes = {class_index(k, class_names, f"{section}.class_fill_holes"): _number(v, f"{section}.class_fill_holes")
-             for k, v in parse_class_values(cfg.class_fill_holes, f"{section}.class_fill_holes").items()}
+    chosen, areas, holes = (_per_class(cfg, name, section, class_names) for name in CLASS_SETTINGS)
     for index, name in enumerate(class_names):
         treatment = chosen.get(index) or by_model.get(str(name).strip().lower()) or default_treatment(str(name))
         # the setting for every class fills the holes of things, not of "nothing here": a background polygon's

@@ -1,12 +1,7 @@
-"""Settings of the labelling loop: ``suggest`` (SuggestConfig: where labelling next is expected to help a model
-most; the scenes, the model(s) and the labelled area so far go in, a polygon layer of ranked square windows comes
-out), ``label`` (PromptedConfig: polygons from Segment Anything prompts over one window of an image) and the two
-steps after ``suggest``: ``propose`` (ProposeConfig: the model's predicted blobs in each suggested window refined by
-Segment Anything into candidate labels) and ``accept`` (AcceptConfig: a window's candidates, as corrected, appended
-to the labels and the window to the labelled area).
-
-Each field declares how the command line and the Processing algorithms *Suggest where to label*, *Label with
-Segment Anything*, *Propose labels with Segment Anything* and *Accept proposed labels* offer it.
+"""Settings of the labelling loop: ``suggest`` (SuggestConfig: ranked windows where labelling next helps a model
+most), ``label`` (PromptedConfig: polygons from Segment Anything prompts over one window of an image) and the two
+steps after ``suggest``: ``propose`` (ProposeConfig: candidate labels, the model's blobs refined by Segment
+Anything) and ``accept`` (AcceptConfig: a window's candidates, as corrected, appended to the labels).
 """
 
 from __future__ import annotations
@@ -22,7 +17,6 @@ from .bands import parse_band_list
 from .reading import (
     TRAINING_PIXEL_SIZE,
     ImageReading,
-    ValueUnits,
     checked_area,
     checked_pixel_size,
     extent_crs_setting,
@@ -38,8 +32,17 @@ MAX_CLASS = 65534
 TREATMENT_CHOICES = ("auto", "regularise", "smooth", "as_is")
 
 
+def _ranks(ranks: list[int] | None, key: str) -> list[int] | None:
+    """Window ranks as numbers from 1; an empty list (a front end's empty text) is no choice: None."""
+    if not ranks:
+        return None
+    ranks = [int(r) for r in ranks]
+    check(all(r >= 1 for r in ranks), f"{mention(key)} are ranks from 1 (got {ranks}).")
+    return ranks
+
+
 @dataclass
-class SuggestConfig(ValueUnits, ImageReading):
+class SuggestConfig(ImageReading):
     """Windows to label next, ranked by how much labelling them is expected to help."""
 
     #: segment's settings that suggest takes otherwise, as its messages name them (engine/segment/relay.py): the
@@ -93,7 +96,6 @@ class SuggestConfig(ValueUnits, ImageReading):
         check(self.count >= 1, f"{mention('suggest.count')} must be at least 1 (got {self.count}).")
         check(self.window >= MIN_WINDOW,
               f"{mention('suggest.window')} must be at least {MIN_WINDOW} pixels (got {self.window}).")
-        self.check_units("suggest")
         self.check_reading("suggest")
         self.extent = checked_area(self.extent, self.extent_crs, "suggest")
         self.pixel_size = checked_pixel_size(self.pixel_size, "suggest.pixel_size")
@@ -159,7 +161,7 @@ class PromptedConfig(Settings):
 
 
 @dataclass
-class ProposeConfig(ValueUnits, ImageReading):
+class ProposeConfig(ImageReading):
     """Candidate labels in the windows ``suggest`` ranked: the model's blobs as box prompts, refined by SAM."""
 
     #: segment's settings that propose takes otherwise, as its messages name them (engine/segment/relay.py): each
@@ -210,13 +212,8 @@ class ProposeConfig(ValueUnits, ImageReading):
         check_choices(self, "propose")
         check(math.isfinite(self.min_pixels) and self.min_pixels >= 0,
               f"{mention('propose.min_pixels')} must be a number >= 0 (got {self.min_pixels}).")
-        self.check_units("propose")
         self.check_reading("propose")
-        if not self.ranks:  # an empty list (a front end's empty text) is no choice: every window
-            self.ranks = None
-        else:
-            self.ranks = [int(r) for r in self.ranks]
-            check(all(r >= 1 for r in self.ranks), f"{mention('propose.ranks')} are ranks from 1 (got {self.ranks}).")
+        self.ranks = _ranks(self.ranks, "propose.ranks")  # None: every window
 
 
 @dataclass
@@ -253,9 +250,4 @@ class AcceptConfig(Settings):
 
     def __post_init__(self) -> None:
         check(bool(str(self.label_field).strip()), f"{mention('accept.label_field')} must name a field.")
-        if not self.window_ids:  # an empty list (QGIS's empty text) is no choice: the proposals' windows
-            self.window_ids = None
-        else:
-            self.window_ids = [int(r) for r in self.window_ids]
-            check(all(r >= 1 for r in self.window_ids),
-                  f"{mention('accept.window_ids')} are ranks from 1 (got {self.window_ids}).")
+        self.window_ids = _ranks(self.window_ids, "accept.window_ids")  # None: the proposals' windows

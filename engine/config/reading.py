@@ -1,12 +1,8 @@
-"""How an image is read and tiled for a model: which of its bands feed the model, the tile, the batch, the
-mirrored border, a pixel size brought to the training one, the reader threads (:class:`ImageReading`); and the units
-of its values as the user states them (value x scale + offset), whether a result of one class everywhere from values
-in other units may be kept, and whether an image unlike the training data stops the run (:class:`ValueUnits`).
-Declared once, offered by every command that runs a model over an image (segment and its bulk mode, suggest,
-propose), each handing them to segment (its input resolver, engine/imagery/resolve.py, and its checks), whose
-messages advise them whichever command ran it (engine/segment/relay.py names them as that command does). The
-Processing algorithms offer them from the same declaration: a QGIS user cannot run gdal_edit. An area (extent) and
-its CRS are checked as the settings are made: four finite bounds, max above min; a CRS GDAL knows.
+"""How an image is read and tiled for a model, and the units of its values as the user states them (value x scale
++ offset), all in :class:`ImageReading`: declared once, offered by every command that runs a model over an image
+(segment and its bulk mode, suggest, propose), each handing them to segment, whose messages advise them as the
+command that ran it names them (engine/segment/relay.py). QGIS offers them too: its user cannot run gdal_edit. An
+area (extent) and its CRS are checked as the settings are made: four finite bounds, max above min; a CRS GDAL knows.
 """
 
 from __future__ import annotations
@@ -34,16 +30,14 @@ WEB_LAYER = ("a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST MapServer or ImageSe
 
 
 def web_pixel_size(group: str, read: str, **declaration: Any) -> Any:
-    """The one declaration of the pixel size a command reads web layers at (segment, bulk, suggest, label, train):
-    ``read`` says over what, and what the command does with it, in its words."""
+    """The one declaration of the pixel size a command reads web layers at (``read``: over what, and what for)."""
     return setting(None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group=group,
                    help=f"Metres on the ground per pixel at which {WEB_LAYER} is read {read} Rasters with pixels "
                         f"of their own are read at those.", **declaration)
 
 
 def extent_setting(group: str, help: str, label: str = "Extent", **declaration: Any) -> Any:
-    """The one declaration of the area a command reads (xmin, ymin, xmax, ymax; in QGIS the EXTENT parameter, which
-    carries its CRS, :func:`extent_crs_setting`): ``help`` says what the command does with it."""
+    """The one declaration of the area a command reads (in QGIS the EXTENT parameter, which carries its CRS)."""
     return setting(None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group=group, custom_qgis=True,
                    label=label, help=help, **declaration)
 
@@ -56,8 +50,7 @@ def extent_crs_setting(group: str, label: str = "Extent", of: str = "extent", de
 
 
 def checked_pixel_size(value: float | None, key: str) -> float | None:
-    """A web pixel size as its setting keeps it: metres, or None where unset or 0 (the command's default);
-    ConfigError naming ``key`` for a negative one."""
+    """A web pixel size in metres, None where unset or 0 (the command's default); ConfigError for a negative one."""
     if value is None:
         return None
     check(value >= 0, f"{mention(key)} must be a positive number of metres, or 0 for its default (got {value}).")
@@ -65,15 +58,13 @@ def checked_pixel_size(value: float | None, key: str) -> float | None:
 
 
 def check_crs(crs: Any, what: str) -> None:
-    """ConfigError unless ``crs`` (text: 'EPSG:n', WKT, PROJ string) is a CRS that :func:`srs_from_crs` can use;
-    ``what`` names the setting (``"extent_crs (--extent-crs)"``)."""
+    """ConfigError naming ``what`` unless ``crs`` (text: 'EPSG:n', WKT, PROJ string) is a CRS GDAL knows."""
     require("osgeo")
     from osgeo import osr
 
     osr.UseExceptions()
     try:
-        failed = osr.SpatialReference().SetFromUserInput(str(crs)) != 0
-        cause = ""
+        failed, cause = osr.SpatialReference().SetFromUserInput(str(crs)) != 0, ""
     except RuntimeError as exc:  # osr with exceptions on: PROJ's "crs not found", OGR's "Corrupt data"
         failed, cause = True, f" ({' '.join(str(exc).split())})"
     if failed or not str(crs).strip():
@@ -83,8 +74,8 @@ def check_crs(crs: Any, what: str) -> None:
 
 
 def checked_extent(extent: Any, what: str) -> list[float] | None:
-    """``extent`` (xmin, ymin, xmax, ymax) as four floats, None as None; ConfigError naming ``what`` (the setting,
-    ``mention``-marked) unless there are four finite numbers with xmin < xmax and ymin < ymax."""
+    """``extent`` (xmin, ymin, xmax, ymax) as four floats, None as None; ConfigError naming ``what`` unless there
+    are four finite numbers with xmin < xmax and ymin < ymax."""
     if extent is None:
         return None
     values = list(extent)
@@ -102,8 +93,7 @@ def checked_extent(extent: Any, what: str) -> list[float] | None:
 
 
 def checked_area(extent: Any, extent_crs: Any, section: str) -> list[float] | None:
-    """``section``'s extent checked by :func:`checked_extent` and its CRS by :func:`check_crs`, each error naming
-    ``section.extent`` or ``section.extent_crs``; the extent as four floats (None as None)."""
+    """``section``'s extent and its CRS checked, each error naming its setting; the extent as four floats."""
     if extent_crs is not None and str(extent_crs).strip():
         check_crs(extent_crs, f"extent CRS ({mention(section + '.extent_crs')})")
     return checked_extent(extent, f"extent ({mention(section + '.extent')})")
@@ -111,7 +101,7 @@ def checked_area(extent: Any, extent_crs: Any, section: str) -> list[float] | No
 
 @dataclass
 class ImageReading(Settings):
-    """The image's bands for the model, its tiles and batches, its pixel size and its readers."""
+    """The image's bands for the model, its tiles, batches and readers; the units of its values."""
 
     bands: list[str] | None = setting(
         None, cli={"type": str}, metavar="B,...", group=GROUP, param="BANDS", custom_qgis=True,
@@ -148,28 +138,6 @@ class ImageReading(Settings):
         help="Run the reader workers as processes (no GIL shared with the model; copies each tile once more); "
              "measure with bench/bench_bulk.py which is faster on your machine.",
         no_qgis="processes cannot be started inside QGIS (see engine/segment/reader_pool.py)")
-
-    def check_reading(self, section: str) -> None:
-        """ConfigError naming ``section``'s setting for a value no run could take; the bands as text items."""
-        self.bands = parse_band_list(self.bands, f"{section}.bands")
-        check(self.batch_size >= 1, f"{mention(section + '.batch_size')} must be >= 1 (got {self.batch_size}).")
-        check(self.border is None or self.border >= 0,
-              f"{mention(section + '.border')} must be >= 0 pixels (got {self.border}).")
-        check(self.readers is None or self.readers >= 1,
-              f"{mention(section + '.readers')} must be >= 1 (got {self.readers}).")
-        if self.tile_size is not None:
-            check_tile_size(self.tile_size, f"{section}.tile_size", hint="; or leave it unset to use the bundle's")
-
-    def reading(self) -> dict[str, Any]:
-        """The settings as SegmentConfig takes them, for a command that runs segment on its imagery."""
-        return {name: getattr(self, name) for name in READING_FIELDS}
-
-
-@dataclass
-class ValueUnits(Settings):
-    """The units of the image's values, the one-class rule and strict inputs, for the commands that read imagery
-    for a model."""
-
     value_scale: float | None = setting(
         None, metavar="SCALE", group=UNITS_GROUP, label="Value scale (value x scale + offset; empty: as the "
         "file says)",
@@ -191,22 +159,28 @@ class ValueUnits(Settings):
              "pixel (or no class anywhere: the model gave no finite score), the run fails and writes nothing, "
              "saying which value scale and offset to set. With it (ticked in QGIS), such a result is written "
              "with a warning.")
-
     strict_inputs: bool = setting(
         False, label="Stop when the image is unlike the training data", advanced=True, group=UNITS_GROUP,
         help="Stop with an error, not a warning, when the image's data type or value range per band is far from "
              "the model's training statistics (another product level, an 8-bit export, bands in another order). "
              "For pipelines that must not write a prediction of noise.")
 
-    def check_units(self, section: str) -> None:
-        """ConfigError naming ``section``'s setting when a stated scale or offset is no finite number (or a scale
-        of 0: every value the same)."""
-        for key, nonzero in (("value_scale", True), ("value_offset", False)):
+    def check_reading(self, section: str) -> None:
+        """ConfigError naming ``section``'s setting for a value no run could take; the bands as text items."""
+        for key, nonzero in (("value_scale", True), ("value_offset", False)):  # a scale of 0: every value the same
             value = getattr(self, key)
             check(value is None or (math.isfinite(float(value)) and not (nonzero and float(value) == 0)),
                   f"{mention(section + '.' + key)} must be a finite number{' other than 0' if nonzero else ''} "
                   f"(got {value}).")
+        self.bands = parse_band_list(self.bands, f"{section}.bands")
+        check(self.batch_size >= 1, f"{mention(section + '.batch_size')} must be >= 1 (got {self.batch_size}).")
+        check(self.border is None or self.border >= 0,
+              f"{mention(section + '.border')} must be >= 0 pixels (got {self.border}).")
+        check(self.readers is None or self.readers >= 1,
+              f"{mention(section + '.readers')} must be >= 1 (got {self.readers}).")
+        if self.tile_size is not None:
+            check_tile_size(self.tile_size, f"{section}.tile_size", hint="; or leave it unset to use the bundle's")
 
-    def units(self) -> dict[str, Any]:
+    def reading(self) -> dict[str, Any]:
         """The settings as SegmentConfig takes them, for a command that runs segment on its imagery."""
-        return {name: getattr(self, name) for name in UNIT_FIELDS}
+        return {name: getattr(self, name) for name in READING_FIELDS + UNIT_FIELDS}

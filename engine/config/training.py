@@ -1,7 +1,5 @@
-"""Training settings: the scenes and how they become tiles (DataConfig, SceneSpec; AugmentConfig in
-:mod:`.augment`) and the
-optimisation (TrainConfig, whose ``loss`` section is :class:`~engine.config.loss.LossConfig`). Each field declares
-how the front ends offer it (:mod:`engine.declarations`)."""
+"""Training settings: the scenes and how they become tiles (DataConfig, SceneSpec; AugmentConfig in :mod:`.augment`)
+and the optimisation (TrainConfig, whose ``loss`` section is :class:`~engine.config.loss.LossConfig`)."""
 
 from __future__ import annotations
 
@@ -9,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import CONFIG_ONLY, check_choices, setting
+from ..declarations import check_choices, config_only, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .augment import AugmentConfig
@@ -220,8 +218,7 @@ class DataConfig(Settings):
                                      no_cli=SECTION, no_qgis=SECTION)
     seed: int = setting(0, help="Seed of data sampling.", no_cli="--seed sets it with the training seed",
                         no_qgis="Random seed (SEED) sets it with the training seed")
-    statistics_tiles: int = setting(64, help="Tiles read (over all training scenes) to compute band statistics.",
-                                    no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    statistics_tiles: int = config_only(64, help="Tiles read (over all training scenes) to compute band statistics.")
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):

@@ -1,6 +1,5 @@
 """The value lists the settings choose from (devices, TTA modes, optimisers, ...), the small text parsers and
-checks they share (the :class:`~engine.settings.Settings` base is in :mod:`engine.settings`), and where a model runs
-(:func:`device_setting`, :func:`backend_setting`), declared once for every command that runs one."""
+checks they share, and the declarations every command that runs a model shares (device, backend, models)."""
 
 from __future__ import annotations
 
@@ -15,30 +14,26 @@ from ..settings import check
 
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
-# auto: onnxruntime on the CPU (bundles through a cached ONNX export) when it is installed, else torch; torch on CUDA
 BACKENDS = ("auto", "torch", "onnxruntime")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 
 
 def device_setting(group: str, **declaration: Any) -> Any:
-    """The one declaration of the device a command runs its model on (checked with the others by
-    :func:`engine.declarations.check_choices`)."""
+    """The one declaration of the device a command runs its model on."""
     return setting("auto", choices=DEVICES, open_choices=True, label="Device", group=group,
                    help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).", **declaration)
 
 
-def backend_setting(group: str, **declaration: Any) -> Any:
+def backend_setting(group: str) -> Any:
     """The one declaration of what runs a command's model, torch or onnxruntime."""
     return setting("auto", choices=BACKENDS, label="Backend", advanced=True, group=group,
                    help="auto: on the CPU onnxruntime when it is installed (a bundle through its ONNX export, made "
                         "once and cached), else torch; on a GPU torch. The log says which ran and why. torch or "
-                        "onnxruntime force one.", **declaration)
-
+                        "onnxruntime force one.")
 
 
 def models_setting(label: str, help: str) -> Any:
-    """The one declaration of the models a command runs (``--model``, repeatable; QGIS's MODEL, several separated by
-    ``;``): only its label and help differ between commands."""
+    """The one declaration of the models a command runs (``--model``, repeatable; QGIS's MODEL, separated by ``;``)."""
     return setting(default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL",
                    group="input and output", param="MODEL", custom_qgis=True, label=label, help=help)
 
@@ -70,10 +65,7 @@ def fill_class_colors(colors: list[str], count: int) -> list[str]:
     once it runs out); extra given colours are dropped."""
     given = {c.lower() for c in colors}
     spare = [c for c in CLASS_PALETTE if c.lower() not in given] or list(CLASS_PALETTE)
-    filled = list(colors[:count])
-    while len(filled) < count:
-        filled.append(spare[(len(filled) - len(colors)) % len(spare)])
-    return filled
+    return list(colors[:count]) + [spare[i % len(spare)] for i in range(count - len(colors))]
 
 
 # '#rrggbb' (also '#rgb' and '#rrggbbaa', with or without '#'): what the colour table and QML writers take
@@ -110,18 +102,14 @@ def check_class_names(names: list[Any], where: str = mention("data.class_names")
 
 
 def repaired_class_colors(colors: list[Any], names: list[Any], where: str) -> tuple[list[str], str | None]:
-    """A bundle's class colours with those that are not colours (or missing) replaced by palette colours, and
-    the warning that says so (None when all are fine): a model trained before colours were checked still runs,
-    and says which colours it changed before any tile is read."""
+    """A bundle's class colours with those that are not colours (or missing) replaced by palette colours, and the
+    warning that says so (None when all are fine): a model trained before colours were checked still runs."""
     bad = invalid_colors(list(colors))
     if not bad and len(colors) == len(names):
         return list(colors), None
     kept = [c for c in colors if c not in bad][:len(names)]
-    filled = fill_class_colors(kept, len(names))
-    fixed, spare = [], iter(filled[len(kept):])
-    for i in range(len(names)):
-        color = colors[i] if i < len(colors) else None
-        fixed.append(color if color is not None and color not in bad else next(spare))
+    spare = iter(fill_class_colors(kept, len(names))[len(kept):])
+    fixed = [colors[i] if i < len(colors) and colors[i] not in bad else next(spare) for i in range(len(names))]
     changed = ", ".join(f"class {i} {names[i]!r}: {colors[i] if i < len(colors) else 'none'!r} -> {fixed[i]}"
                         for i in range(len(names)) if i >= len(colors) or colors[i] != fixed[i])
     return fixed, (f"The model bundle '{where}' carries class colour(s) that are not '#rrggbb' colours; using "
@@ -139,10 +127,7 @@ def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, 
     """``"90=1, 255=255"`` (or ``90:1``; commas or semicolons) -> ``{"90": 1, "255": 255}``: raw label value ->
     class number. Raw values are numbers; ``90.0`` is written ``90``. The one parser of VALUE=CLASS pairs."""
     mapping: dict[str, int] = {}
-    for part in str(text or "").replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
+    for part in filter(None, (p.strip() for p in str(text or "").replace(";", ",").split(","))):
         key, sep, value = part.partition("=")
         if not sep:
             key, sep, value = part.partition(":")

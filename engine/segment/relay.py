@@ -74,7 +74,7 @@ def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:
 
     rename = renamer(cfg)
     try:
-        seg = SegmentConfig(**{**cfg.units(), **cfg.reading(), **settings})
+        seg = SegmentConfig(**{**cfg.reading(), **settings})
         rename = renamer(cfg, seg)
         return segment(seg, RenamedCallback(callback, rename))
     except DualStreamError as exc:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.bulk import SINGLE_ONLY
 from engine.cli.main import build_parser
+from engine.cli.segment import SINGLE_ONLY
 from engine.config import BulkConfig, SegmentConfig
 from engine.config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS
 from engine.declarations import find
