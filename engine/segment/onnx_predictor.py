@@ -197,10 +197,6 @@ class OnnxPredictor(TtaEnsemble):
         super().__init__(members, tta)
         self.device = device
 
-    def first_date_stores(self) -> list[FirstDateFeatures]:
-        """The change models' stores of first dates' encoder maps (none for other models, or one pair)."""
-        return [s for m in self.members if (s := getattr(m, "first_dates", None)) is not None]
-
     @classmethod
     def from_files(cls, members: Sequence[Member], tta: str, device: str, threads: int | None = None,
                    tile: int | None = None, callback: Callback | None = None,
@@ -227,11 +223,6 @@ class OnnxPredictor(TtaEnsemble):
                 if tile:
                     loaded[-1].load(int(tile))
         return cls(loaded, tta, device)
-
-    @property
-    def takes_coords(self) -> bool:
-        """A member's graph takes each tile's date and place (a Prithvi-EO-2.0 TL export)."""
-        return any(m.takes_coords for m in self.members)
 
     def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None],
                  coords: np.ndarray | None = None) -> np.ndarray:

@@ -55,8 +55,7 @@ class PipelineStats:
 
 
 def tile_coords(plan: SegmentPlan, callback: Callback) -> Callable[[list[Any]], np.ndarray]:
-    """Each tile's (year, day of year, latitude, longitude) for an encoder taking them, from the scene's date and
-    CRS (``engine.data.acquisition``; NaN where unknown); said once per scene."""
+    """Each tile's (year, day of year, latitude, longitude) from the scene's date and CRS (NaN where unknown)."""
     from ..data.acquisition import of_source
 
     acquisition = of_source(getattr(plan.inputs, "source", None) or plan.cfg.image, plan.reader.acquisition)
@@ -68,7 +67,7 @@ def tile_coords(plan: SegmentPlan, callback: Callback) -> Callable[[list[Any]], 
 
 @contextmanager
 def streaming_gdal_cache() -> Iterator[None]:
-    """Cap GDAL's block cache for a streaming run (a small cache is all it needs) and restore it after."""
+    """GDAL's block cache capped for a streaming run (a small one is all it needs), restored after."""
     gdal = require("osgeo.gdal")
     previous = gdal.GetCacheMax()
     gdal.SetCacheMax(min(previous, GDAL_CACHE_BYTES))
@@ -96,12 +95,10 @@ def _device_side(predict: Predict, on_device: bool | None) -> bool:
 def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefetch: int, readers: int = 1,
                  reader_processes: bool = False, on_device: bool | None = None,
                  threads: Executor | None = None) -> TileReader:
-    """The plan's tile reader for ``predict``, started: it reads ahead until its queues are full. A bulk run
-    starts the next scene's while the model finishes this one (``run_tiles(reader=..., on_read_done=...)``),
-    on its long-lived ``threads``."""
-    # on a GPU the readers leave the vision values raw and the device normalises them, which takes part of a
-    # tile's reading CPU off the reader threads (docs/benchmarks.md); the batching thread copies each batch there,
-    # which takes the copies off the thread driving the model
+    """The plan's tile reader for ``predict``, started: it reads ahead until its queues are full (a bulk run
+    starts the next scene's while the model finishes this one, on its long-lived ``threads``)."""
+    # on a GPU the device normalises the raw values (part of a tile's reading CPU off the reader threads,
+    # docs/benchmarks.md), and the batching thread copies each batch there (off the thread driving the model)
     device_side = _device_side(predict, on_device)
     return TileReader(plan, batch_size, prefetch, readers, processes=reader_processes, normalise=not device_side,
                       threads=threads, device=getattr(predict, "device", None) if device_side else None).start()
@@ -111,15 +108,12 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
               prefetch: int, readers: int = 1, reader_processes: bool = False,
               on_device: bool | None = None, reader: TileReader | None = None,
               on_read_done: Callable[[], None] | None = None, drain: bool = True) -> PipelineStats:
-    """Predict every tile of ``plan`` (read by ``readers`` workers: threads, or processes with
-    ``reader_processes``), blend overlapping tiles and hand finished rows to ``sink``.
+    """Predict every tile of ``plan``, blend overlapping tiles and hand finished rows to ``sink``.
 
-    ``on_device``: normalise and blend where the model runs (a torch predictor's device), not on the host;
-    None = on a GPU. ``reader``: one from :func:`start_reader` with the same ``predict`` and ``on_device``
-    (then the reading keywords are its own). ``on_read_done`` is called once on this thread as soon as every
-    tile has been read (batches may still wait for the model): a bulk run starts the next scene's reader there.
-    The sink is drained (``sink.finish()``) before returning unless ``drain`` is False (a bulk run's publishing
-    thread drains it); on an error or cancel the caller aborts it.
+    ``on_device``: see :func:`_device_side`. ``reader``: one from :func:`start_reader` with the same ``predict``
+    and ``on_device`` (its reading keywords then apply). ``on_read_done`` is called once on this thread as soon as
+    every tile is read (a bulk run starts the next scene's reader there). The sink is drained (``sink.finish()``)
+    unless ``drain`` is False (a bulk run's publishing thread drains it); on an error or cancel the caller aborts it.
     """
     model = predict
     device = getattr(model, "device", None)

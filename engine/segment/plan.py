@@ -1,7 +1,7 @@
 """The segmentation plan: inputs checked against the bundle(s), the region, the tile grid, the members.
 
-Everything that can fail on the inputs is decided here, before any weights are loaded or tiles read. A plan
-reads bundle metadata only; the :class:`~engine.segment.predictor.Predictor` loads the weights.
+Everything that can fail on the inputs is decided here, from bundle metadata only, before any weights are loaded
+or tiles read.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ class SegmentPlan:
 
 
 def _check_member_bands(member: Member, image_bands: int, image: str, named: str | None = None) -> None:
-    """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded);
-    ``named``: how to name the image instead of by its path (a web layer, read through a temporary window)."""
+    """DataError when the image lacks the bands ``member`` was trained on; ``named``: the image's name where it is
+    not its path (a web layer's temporary window)."""
     problem = image_problem(member.data, image_bands, image, named)
     if not problem:
         return
@@ -131,8 +131,8 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
 
 def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, warnings: list[str],
                resample: bool = False, image: str | None = None) -> None:
-    """Warn when the image's pixels are far larger or smaller on the ground than the training ones: both in metres
-    by the ground rule (a Web Mercator window against a model trained in UTM compares metres, not map units)."""
+    """Warn when the image's pixels are far larger or smaller on the ground than the training ones, both in metres
+    (a Web Mercator window against a model trained in UTM compares metres, not map units)."""
     resolution = model_view(data).resolution
     if resample or resolution is None or not reader.grid.georeferenced or reader.grid.crs is None:
         return  # when resampling, _resample_target checks the pixel sizes and reports the factor
@@ -196,8 +196,7 @@ def _check_aux_overlap(reader: Any, aux_paths: list[str], region_grid: Any, imag
 def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                       members: list[Member] | None = None) -> SegmentPlan:
     """Check the inputs against the bundle(s) and plan the tiles; reads metadata only, no weights, no tiles.
-    ``members``: ``check_members(cfg)`` as the caller has it (a bulk run reads the bundles once, for the model it
-    loaded once).
+    ``members``: ``check_members(cfg)`` as a bulk run has it (it reads the bundles once).
 
     Raises:
         ConfigError, DataError, AlignmentError, BundleError: with the file or parameter and the fix.
@@ -250,10 +249,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]
     doors = resolved.dates if dates > 1 else (resolved,)
-    opened: dict[str, Any] = {}  # what the door opened, by path: the reader takes each over (one open a file)
-    for door in doors:
-        if door.dataset is not None and door.path not in opened:
-            opened[door.path] = door.dataset
+    # what the door opened, by path (the first of a path): the reader takes each over (one open a file)
+    opened = {door.path: door.dataset for door in reversed(doors) if door.dataset is not None}
     try:
         per_file = aux_data.aux_bands_per_file if use_aux else None
         reader = SceneReader(resolved.path, aux_paths, aux_bands_per_file=per_file, aux_ratio=aux_ratio,
@@ -325,11 +322,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
 
 def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, ...] = ()) -> SegmentPlan:
     """The same members, overlap and aux over the whole of another image on the same footprint (and a change
-    model's later dates ``after``, read as the plan reads its own); a CPU tile that was fitted to the plan's region
-    is fitted to this image instead (and said).
-
-    The resample mode plans its working grid this way (the image warped to the training pixel size as a VRT):
-    every input check already ran on the real image, so nothing else is checked or reported twice.
+    model's later dates ``after``); a CPU tile fitted to the plan's region is fitted to this image instead (and
+    said). The resample mode's working grid (the image warped to the training pixel size as a VRT): every input
+    check already ran on the real image, so nothing is checked or reported twice.
     """
     from ..data.align import tile_grid
     from ..data.scene import SceneReader

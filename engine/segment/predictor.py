@@ -62,14 +62,8 @@ class Predictor(TtaEnsemble):
                 member.model.share_first_dates(FirstDateFeatures(say=(callback or Callback()).info))
         return cls(loaded, members[0].output_channels == 1, tta, device)
 
-    def first_date_stores(self) -> list[FirstDateFeatures]:
-        """The change models' stores of first dates' encoder maps (none for other models, or one pair)."""
-        return [s for m in self.members if (s := getattr(m.model, "first_dates", None)) is not None]
-
-    @property
-    def takes_coords(self) -> bool:
-        """A member's encoder takes each tile's date and place (a Prithvi-EO-2.0 TL release)."""
-        return any(getattr(m.model, "takes_coords", False) for m in self.members)
+    def _runners(self) -> list[Any]:
+        return [m.model for m in self.members]
 
     def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None],
                  coords: np.ndarray | None = None) -> np.ndarray:

@@ -1,12 +1,10 @@
 """The tile reader: reads, normalises and batches the plan's tiles ahead of the model (bounded queues).
 
-Tiles are read exactly as in training (same reader, same aux alignment, same normalisation). The image cells
-and aux blocks under the plan's tiles are read once each and shared by every tile and reader thread that needs
-them (``SceneReader.share_parts``). With several reader workers, each tile row is shared out in bands of
-adjacent tiles (``reader_shares``) to the workers (threads, or processes from ``reader_pool``), each with its own
-copy of the scene reader (own GDAL handles; threads share the parts, a process makes its own). The batches are
-assembled in tile order from the workers' bounded queues, so they are the same as with one reader, and memory
-stays bounded by the queue depths.
+Tiles are read exactly as in training (same reader, aux alignment and normalisation). The image cells and aux
+blocks under the plan's tiles are read once each and shared by every tile and thread (``SceneReader.share_parts``).
+Several workers (threads, or processes from ``reader_pool``) each read a band of every tile row
+(``reader_shares``) with their own copy of the scene reader (own GDAL handles); the batches are assembled in tile
+order from their bounded queues, so they are the same as with one reader.
 """
 
 from __future__ import annotations
@@ -64,9 +62,8 @@ REMOTE_READERS = 4
 
 def default_readers(device: str, remote: bool = False) -> int:
     """Reader workers when none are asked for: 1 on the CPU (the model wants every core); on a GPU the cores
-    this process may use (shared by the GPU processes of a torchrun node), less one for the main thread, at most
-    :data:`MAX_DEFAULT_READERS`.
-    A remote source gets at least :data:`REMOTE_READERS` (threads waiting on HTTP need no core)."""
+    this process may use (a torchrun node's GPU processes share them) less one, at most
+    :data:`MAX_DEFAULT_READERS`; a remote source at least :data:`REMOTE_READERS` (threads waiting on HTTP)."""
     if not str(device).startswith("cuda"):
         return REMOTE_READERS if remote else 1
     local = max(1, min(MAX_DEFAULT_READERS, process_cores() - 1))
@@ -75,14 +72,12 @@ def default_readers(device: str, remote: bool = False) -> int:
 
 @dataclass
 class Batch:
-    """A batch of tiles as the model gets it: normalised, or with raw vision values (``raw``) to normalise on the
-    device (``vision_on_device``); from a reader given a ``device``, torch tensors already there
-    (``batch_on_device``)."""
+    """A batch of tiles as the model gets it: normalised, or ``raw`` to normalise on the device; from a reader
+    given a ``device``, torch tensors already there (``batch_on_device``)."""
 
     tiles: list[Tile]
     valid: np.ndarray  # (B, T, T) bool; mirrored pixels past the image are valid as the pixels they mirror
-    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32 normalised; or raw (float32
-    # or the file's 8/16-bit integer dtype)
+    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32; raw: the file's 8/16-bit dtype too
     aux: dict[str, np.ndarray | None]  # normalised (B, Ca, t, t) at the aux's own resolution
     skipped: int = 0  # all-nodata tiles skipped since the previous batch
     raw: bool = False  # vision not normalised yet: the device normalises it, 0 where the tile is not valid
@@ -90,9 +85,8 @@ class Batch:
 
 def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any,
                      keep: Any = None) -> dict[str, Any]:
-    """The batch's vision per stats key, normalised on ``device`` (torch tensors there) when the reader left it
-    raw (``BandStatistics.apply_tensor``: the same values as on the host, bit for bit); else as it is.
-    ``keep``: the batch's valid mask already on ``device``."""
+    """The batch's vision per stats key, normalised on ``device`` when the reader left it raw
+    (``BandStatistics.apply_tensor``: the host's values bit for bit); ``keep``: the valid mask already there."""
     if not batch.raw:
         return batch.vision  # normalised already: the predictor moves it to its device
     torch = require("torch")
@@ -101,11 +95,9 @@ def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], devic
 
 
 def batch_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any) -> Batch:
-    """``batch`` with its arrays copied to ``device`` as torch tensors, raw vision values normalised there.
-
-    A reader given a device does this on its batching thread, so the thread driving the model only queues the
-    model's work: on a GPU the copies into pinned memory (3 MB a 512² tile with 48 aux bands) and the
-    normalising kernels' launches were that thread's work per tile, between the model's batches."""
+    """``batch`` copied to ``device`` as torch tensors, raw vision values normalised there. On the batching thread,
+    so the thread driving the model only queues the model's work (on a GPU the pinned copies, 3 MB a 512² tile with
+    48 aux bands, and the normalising launches were its work per tile, between the model's batches)."""
     if not batch.tiles:
         return batch
     torch = require("torch")
@@ -129,15 +121,14 @@ def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
 
 
 class TileReader:
-    """Reads, normalises and batches the ``plan``'s tiles ahead of the model, ``batch_size`` a batch and
-    ``prefetch`` batches ahead, in background threads or processes (bounded queues).
+    """Reads, normalises and batches the ``plan``'s tiles ahead of the model, ``prefetch`` batches ahead, in
+    background threads or processes (bounded queues).
 
-    ``readers``: reader workers (1: the batching thread reads itself); ``processes``: they are processes
-    (``reader_pool``) rather than threads, where processes can start (not inside QGIS, whose ``sys.executable`` is
-    not Python: threads there); ``normalise``: False leaves the vision values raw for the device (``Batch.raw``);
-    ``threads``: long-lived threads to read on (a bulk run's, :func:`~engine.runtime.prefetch.loop_threads`), else
-    threads of its own; ``device``: hand the batches over as tensors on this (torch) device, normalised there when
-    raw (:func:`batch_on_device`, on the batching thread), else numpy arrays.
+    ``readers``: workers (1: the batching thread reads itself); ``processes``: processes (``reader_pool``) rather
+    than threads where they can start (not inside QGIS, whose ``sys.executable`` is not Python); ``normalise``:
+    False leaves the values raw (``Batch.raw``); ``threads``: a bulk run's long-lived threads
+    (:func:`~engine.runtime.prefetch.loop_threads`), else its own; ``device``: batches handed over as tensors there
+    (:func:`batch_on_device`), else numpy arrays.
     """
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
@@ -188,21 +179,14 @@ class TileReader:
         """Busy time of the reading, summed over the workers."""
         return float(sum(self._busy))
 
-    def prepare(self, tile: Tile) -> tuple[np.ndarray, dict, dict, np.ndarray | None] | None:
-        """Read and normalise one tile with the plan's scene reader; None when it has no valid pixel."""
-        return prepare_tile(tile, self.plan.reader, self.stats, self.plan.use_region_mask, self.normalise)
+    def prepare(self, tile: Tile, reader: Any = None) -> tuple[np.ndarray, dict, dict] | None:
+        """One tile read and normalised (by default with the plan's scene reader); None: no valid pixel."""
+        return prepare_tile(tile, reader or self.plan.reader, self.stats, self.plan.use_region_mask, self.normalise)
 
     def _tiles(self) -> Iterator[tuple[Tile, Any]]:
         """(tile, prepared or None) in tile order: read here (one reader) or gathered from the workers."""
         if self.readers == 1:
-            with reader_thread_gdal(self.plan):
-                for tile in self.plan.grid:
-                    if self.stop.is_set():
-                        return
-                    start = time.perf_counter()
-                    prepared = self.prepare(tile)
-                    self._busy[0] += time.perf_counter() - start
-                    yield tile, prepared
+            yield from self._worker_tiles(0, self.plan.reader)
             return
         if self.processes:  # this process's pool of reader processes
             plan = self.plan
@@ -224,7 +208,6 @@ class TileReader:
                 return
 
     def _worker_tiles(self, worker: int, reader: Any) -> Iterator[tuple[Tile, Any]]:
-        """Worker ``worker``'s share of the tiles, in order."""
         with reader_thread_gdal(self.plan):
             for index, tile in enumerate(self.plan.grid):
                 if self.owners[index] != worker:
@@ -232,7 +215,7 @@ class TileReader:
                 if self.stop.is_set():
                     return
                 start = time.perf_counter()
-                prepared = prepare_tile(tile, reader, self.stats, self.plan.use_region_mask, self.normalise)
+                prepared = self.prepare(tile, reader)
                 self._busy[worker] += time.perf_counter() - start
                 yield tile, prepared
 
@@ -292,9 +275,8 @@ class TileReader:
 
 def reader_thread_gdal(plan: SegmentPlan) -> AbstractContextManager[Any]:
     """What a reader thread runs in: rasterio's GDAL environment where its tiles warp aux rasters or rasterize the
-    AOI (one for the thread, not one per call); else only GDAL's messages kept quiet, as that environment keeps
-    them (its log), since reading an open dataset needs none. Starting one in a fresh thread registers GDAL's
-    drivers and reads PROJ's files again: 1.2 ms of every 512² scene of a bulk run, while the run's thread waits."""
+    AOI (one per thread, not per call); else only GDAL's messages kept quiet, since reading an open dataset needs
+    none and starting one registers the drivers and reads PROJ's files again (1.2 ms of every 512² bulk scene)."""
     if plan.reader.aux_paths or plan.use_region_mask:
         return require("rasterio").Env()
     return _quiet_gdal_messages()
@@ -311,10 +293,8 @@ def _quiet_gdal_messages() -> Iterator[None]:
 
 
 def prepared_batches(plan: SegmentPlan, batch_size: int, max_tiles: int | None = None) -> list[Batch]:
-    """The plan's tiles read, normalised and batched in memory, as the reader thread hands them to the model.
-
-    For model-only measurements (benchmarks): the same tiles, batches and arrays without any I/O in the loop.
-    """
+    """The plan's tiles read, normalised and batched in memory as the reader hands them to the model: for
+    model-only measurements (benchmarks), without any I/O in the loop."""
     reader = TileReader(plan, batch_size, 1)
     prepared = []
     with require("rasterio").Env():
