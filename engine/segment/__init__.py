@@ -7,10 +7,10 @@ The image comes through the one door, ``engine.imagery``. One concern per module
   the bundles as ensemble members, checked to fit together; :mod:`.expects` whether an image fits a bundle;
   :mod:`.tile_choice` the CPU tile fitted to the region; :mod:`.dates` a change model's dates, each through the
   image door
-- :mod:`.tiling`     the tile grid and the blending of overlapping tiles
+- :mod:`.tiling`     the tile grid and the blending of overlapping tiles (on the GPU too)
 - :mod:`.predictor`  bundles loaded once; ensemble x TTA on tile batches (the seam for other backends);
   :mod:`.onnx_predictor` the same for exported ONNX models, :mod:`.backend` which of them runs;
-  :mod:`.tta` the transforms and weighted mean both use; :mod:`.device_blend` blending on the GPU
+  :mod:`.tta` the transforms and weighted mean both use
 - :mod:`.prepare`    one tile read, normalised and padded; :mod:`.reader` (threads) and :mod:`.reader_pool`
   (processes) read, normalise and batch the tiles ahead of the model
 - :mod:`.pipeline`   reader -> predictor -> blending -> sink, with bounded queues

@@ -32,7 +32,7 @@ from ..runtime.transfer import to_device
 from .plan import SegmentPlan
 from .reader import TileReader, default_readers, vision_on_device
 from .sinks import RowSink
-from .tiling import RowBandAccumulator, blend_window
+from .tiling import DeviceRowBandAccumulator, RowBandAccumulator, blend_window
 
 # GDAL's block cache defaults to 5 % of RAM and would grow with the scene. 32 MB holds the input blocks of a
 # tile-high band of an 8192-px-wide 4-band 16-bit scene plus the output blocks being written; wider scenes
@@ -126,9 +126,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
             raise ValueError("run_tiles: the reader normalises where the model expects raw values (or the other "
                              "way round); start it with start_reader for the same predictor")
         weights = blend_window(plan.tile, max(plan.overlap, 1))
-        if device_side:  # blend where the probabilities are; see device_blend
-            from .device_blend import DeviceRowBandAccumulator
-
+        if device_side:  # blend where the probabilities are
             accumulator: RowBandAccumulator = DeviceRowBandAccumulator(
                 plan.width, plan.height, plan.probability_channels, plan.grid.band_rows, sink.sink, device)
             predict = model.on_device
