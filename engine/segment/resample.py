@@ -1,14 +1,11 @@
 """The resample mode: predict at the training pixel size, write the outputs on the input grid.
 
-A different plan and a different sink for the same tile pipeline (no second ``segment()`` inside the first):
-the region is warped to the first bundle's training pixel size as a GDAL VRT (virtual: no copy of the pixels;
-``average`` when shrinking, ``bilinear`` when enlarging; a change model's later dates onto the same working grid),
-planned with :func:`plan_on_image` and run into a :class:`ProbabilityStore` (float32, NaN where invalid) in a
-hidden temp folder beside the output. The probabilities are warped back bilinearly onto exactly the grid a run
-without resampling writes (a windowed GDAL warp, read block row by block row), the classes are derived from them
-(threshold or argmax), so the class and
-probability rasters agree, and pixels that are nodata in the input (or outside the AOI) are nodata. Polygons
-are made from the final class raster; every output goes temp-then-rename as usual.
+Another plan and sink for the same tile pipeline: the region is warped to the first bundle's training pixel size
+as a GDAL VRT (no copy of the pixels; ``average`` when shrinking, ``bilinear`` when enlarging; a change model's
+later dates onto the same grid), planned with :func:`plan_on_image` and run into a :class:`ProbabilityStore` in a
+hidden folder beside the output. The probabilities are warped back bilinearly onto exactly the grid a run without
+resampling writes (read block row by block row) and the classes derived from them, so the class and probability
+rasters agree; nodata in the input (or outside the AOI) is nodata. Every output goes temp-then-rename as usual.
 """
 
 from __future__ import annotations
@@ -37,10 +34,7 @@ GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the 
 
 def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float] | None:
     """The first bundle's training pixel size (x, y), or None when the image already has it (within 1 %).
-
-    Raises:
-        ConfigError: the bundle records no pixel size, or the image has no usable georeferencing.
-    """
+    ConfigError: the bundle records no pixel size, or the image has no usable georeferencing."""
     first = plan.members[0]
     resolution = model_view(first.data).resolution
     if resolution is None:
@@ -92,9 +86,9 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
 
 
 def _in_map_units(resolution: Any, crs: Any, bounds: tuple[float, float, float, float]) -> tuple[float, float]:
-    """The training pixel size in the image CRS's map units: the same metres on the ground (a model trained in UTM
-    metres on an image in Web Mercator or in feet; by the one ground rule, :mod:`engine.data.ground`); as
-    recorded where either side has no ground unit (imagery without a CRS)."""
+    """The training pixel size in the image CRS's map units, the same metres on the ground (a model trained in UTM
+    on an image in Web Mercator or in feet: :mod:`engine.data.ground`); as recorded where either side has no
+    ground unit."""
     from ..data.ground import ground_unit, map_units_per_metre
 
     x, y = (float(v) for v in resolution.size)
@@ -132,8 +126,7 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                       f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
         tmp_dir = temporary_folder(outputs.classes, RESAMPLE_WORK)  # a killed run's is removed by the next one
 
-        def warp(name: str, path: Any, **options: Any) -> Path:
-            """``path`` warped over the region's bounds into the VRT ``name`` of the work folder."""
+        def warp(name: str, path: Any, **options: Any) -> Path:  # over the region's bounds, into the work folder
             with gdal_errors(gdal):
                 gdal.Warp(str(tmp_dir / name), str(path), options=gdal.WarpOptions(format="VRT", outputBounds=bounds,
                                                                                    **options))
@@ -164,7 +157,7 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
         with gdal_errors(gdal):
             back = gdal.Open(str(back_vrt))
         image_ds = open_raster(cfg.image, "image")
-        writer = SceneWriter(plan, cfg.threshold)
+        writer = SceneWriter(plan)
         col0, row0 = plan.region[0], plan.region[1]
         channels = plan.probability_channels
         callback.progress(0, height, Stage.RESAMPLE)
