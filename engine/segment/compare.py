@@ -1,14 +1,11 @@
 """The post-classification comparison: two dates' class rasters compared pixel by pixel, the baseline every change
-detection paper reports and a trained change model must beat, and useful on its own (two cloud masks, two
-land-cover maps).
+detection paper reports and a trained change model must beat (and useful alone: two cloud masks, two land-cover
+maps).
 
-Each date is segmented by one model of one date (any bundle: trained here, imported, ready), or given as a class
-raster. The later date's classes are brought onto the first date's grid by the label reader's alignment (nearest,
-any CRS and pixel size). Every pixel's transition from its class before to its class after is one class of the
-change raster: 0 no change (transparent), then one class per (from, to) pair, named ``from → to``, each its colour;
-or, as a change mask, 0 no change and 1 change. Pixels that are nodata on either date are nodata. The raster is
-streamed in row blocks and published atomically with its palette and style; the change table and the polygons of
-change follow from it.
+Each date is segmented by a model of one date, or given as a class raster; the later one is brought onto the first
+date's grid by the label reader's alignment (nearest, any CRS and pixel size). Each pixel's (before, after) pair is
+one class of the change raster: 0 no change (transparent), then one per pair, named ``from → to``; or, as a change
+mask, 0 no change and 1 change. Nodata on either date is nodata. Streamed in row blocks, published atomically.
 """
 
 from __future__ import annotations
@@ -82,11 +79,8 @@ class CompareResult:
 
 def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResult:
     """Segment both dates with the model (or take their class rasters) and compare them; writes the change raster,
-    its style, and the table and polygons asked for.
-
-    Raises:
-        ConfigError, DataError, AlignmentError: bad inputs, before any model runs; nothing is written.
-    """
+    its style, and the table and polygons asked for. ConfigError, DataError, AlignmentError: bad inputs, before any
+    model runs; nothing is written."""
     callback = callback or Callback()
     start = time.perf_counter()
     inputs = {f"first date ({mention('compare.image')})": Files(cfg.image or [], give=RASTER_GIVE),
@@ -212,7 +206,7 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
 
 
 def _numbered(*rasters: str) -> list[str]:
-    """Class names "0", "1", ... up to the largest value of the rasters (none recorded)."""
+    """Class names "0", "1", ... up to the largest value of the rasters."""
     from .change_table import class_counts
 
     top = max(len(class_counts(r)[0]) for r in rasters)

@@ -9,9 +9,8 @@
     writer thread   finished rows -> the sink's rasters (row blocks)                (write queue; on a GPU it
                                                                                      waits for the rows' copy)
 
-The accumulator only holds one tile height of rows, so memory is bounded by tile size x scene width. On a GPU
-the main thread never waits for the device (``engine.runtime.transfer``): it queues copies and kernels, and runs ahead
-of the GPU by at most the write queue's rows.
+On a GPU the main thread never waits for the device (``engine.runtime.transfer``): it queues copies and kernels,
+and runs ahead of the GPU by at most the write queue's rows.
 """
 
 from __future__ import annotations

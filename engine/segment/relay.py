@@ -1,11 +1,9 @@
 """segment run for another command (suggest, propose): its messages in that command's words.
 
-segment's warnings and errors name segment's settings (``mention('segment.bands')``) and the files it writes. Run
-by suggest, they would advise options suggest has not and name the temporary rasters it reads back. One rule
-renames them on their way out, for every command: a setting the command declares under the same name (the shared
-declarations: engine/config/reading.py) is named as the command's; one it takes otherwise
-is named by what its config's ``SEGMENT_NAMES`` say (suggest's scenes for segment's image); segment itself
-(``command('segment')``) becomes the command; a temporary output is named as the prediction of its image.
+Run by suggest, segment's messages would advise options suggest has not and name the temporary rasters it reads
+back. One rule renames them for every command: a setting the command declares under the same name
+(engine/config/reading.py) is named as the command's, one it takes otherwise as its config's ``SEGMENT_NAMES``
+say; ``command('segment')`` becomes the command; a temporary output is named as the prediction of its image.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""The files a segmentation reads and writes: one list of a scene's outputs (:class:`SceneOutputs`).
-
-A single run and every scene of a bulk run write the same kinds of file
-(:data:`~engine.config.output_kinds.OUTPUT_KINDS`): the class raster with its QML style, and optionally the others.
-The safety check (:func:`segment_files`), the locks, the clean-up of what an interrupted run left, the publishing
-and a bulk run's completion markers all go through that list.
+"""The files a segmentation reads and writes: one list of a scene's outputs (:class:`SceneOutputs`), of the kinds
+:data:`~engine.config.output_kinds.OUTPUT_KINDS`, that the safety check (:func:`segment_files`), the locks, the
+clean-up after an interrupted run, the publishing and a bulk run's completion markers all go through.
 """
 
 from __future__ import annotations

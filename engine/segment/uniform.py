@@ -1,10 +1,9 @@
 """A result that is one class (or no class) everywhere because the input's values were in other units.
 
-An input whose values lay far outside the model's units (``ResolvedImage.out_of_range``) that gives one class on
-every pixel, or no class anywhere (the model's scores NaN or infinite at every pixel with data), is most likely
-wrong, not a scene without other classes: the run fails before anything is published, saying which value scale
-and offset to set, unless the user asked to keep such a result (then it is a warning). Judged on the finished
-temporary class raster, so nothing at a destination ever looks finished.
+An input far outside the model's units (``ResolvedImage.out_of_range``) that gives one class on every pixel, or no
+class anywhere (NaN or infinite scores), is most likely wrong, not a scene without other classes: the run fails
+before anything is published (judged on the temporary class raster), saying which value scale and offset to set,
+unless the user keeps such a result (then a warning).
 """
 
 from __future__ import annotations
@@ -34,13 +33,9 @@ def _classes(path: Path) -> set[int]:
 
 
 def judge_uniform(plan: Any, classes_path: Path, nonfinite: int, callback: Callback) -> None:
-    """Fail (DataError) when the finished class raster at ``classes_path`` is one class everywhere, or no class
-    anywhere though the model ran on ``nonfinite`` pixels with data, and the plan's input was far outside the
-    model's units; a warning instead with ``segment.accept_one_class``. Nothing to do for an input in range.
-
-    Raises:
-        DataError: such a result, unless accepted; the message says which settings to give.
-    """
+    """DataError (saying which settings to give) when the class raster at ``classes_path`` is one class everywhere,
+    or no class anywhere though the model ran on ``nonfinite`` pixels with data, and the plan's input was far outside
+    the model's units; a warning instead with ``segment.accept_one_class``."""
     inputs = getattr(plan, "inputs", None)
     if inputs is None or not inputs.out_of_range:
         return

@@ -1,8 +1,7 @@
-"""Any class raster (made by segment earlier, or elsewhere) into attributed polygons: the ``polygons`` job.
+"""Any class raster (made by segment, or elsewhere) into attributed polygons: the ``polygons`` job.
 
-The classes' names come from ``--class-names``, else from the raster (what segment recorded, or GDAL's category
-names), else they are the class numbers; each class is drawn as :mod:`engine.config.polygons` decides, exactly as
-segment draws a prediction's polygons.
+The classes' names come from ``--class-names``, else from the raster, else they are the class numbers; each class
+is drawn as :mod:`engine.config.polygons` decides, as segment draws a prediction's polygons.
 """
 
 from __future__ import annotations
