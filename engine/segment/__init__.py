@@ -30,7 +30,7 @@ output is written to a temp file beside its destination and renamed only when th
 from .members import Member
 from .pipeline import GDAL_CACHE_BYTES, PipelineStats, run_tiles
 from .plan import GSD_WARNING_FACTOR, SegmentPlan, plan_on_image, plan_segmentation
-from .predictor import Predictor, load_predictor
+from .predictor import Predictor
 from .reader import Batch, TileReader, prepared_batches
 from .resample import GSD_RESAMPLE_TOLERANCE
 from .result import SegmentResult
@@ -39,6 +39,6 @@ from .tta import tta_transforms
 
 __all__ = [
     "GDAL_CACHE_BYTES", "GSD_RESAMPLE_TOLERANCE", "GSD_WARNING_FACTOR", "Batch", "Member", "PipelineStats",
-    "Predictor", "SegmentPlan", "SegmentResult", "TileReader", "load_predictor", "plan_on_image",
-    "plan_segmentation", "prepared_batches", "run_tiles", "segment", "tta_transforms",
+    "Predictor", "SegmentPlan", "SegmentResult", "TileReader", "plan_on_image", "plan_segmentation",
+    "prepared_batches", "run_tiles", "segment", "tta_transforms",
 ]

@@ -93,7 +93,3 @@ class Predictor(TtaEnsemble):
             return self.average(lambda m: (tensors[m.stats_key][0], tensors[m.stats_key][1] if m.needs_aux else None),
                                 run)
 
-
-def load_predictor(plan: Any, device: str, callback: Callback | None = None) -> Predictor:
-    """The predictor for a :class:`~engine.segment.plan.SegmentPlan`'s members and TTA mode."""
-    return Predictor.from_bundles(plan.members, plan.cfg.tta, device, callback)

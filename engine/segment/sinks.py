@@ -149,19 +149,15 @@ def _confidence(probs: np.ndarray, plan: SegmentPlan) -> np.ndarray:
     return (np.maximum(probs[0], 1.0 - probs[0]) if plan.binary else probs.max(axis=0))[None]
 
 
-def _confidence_style(plan: SegmentPlan) -> str:
-    # the style sees stored values: 254 per unit when stored as uint8
-    scale = PROBABILITY_SCALE_UINT8 if plan.cfg.probability_dtype == "uint8" else None
-    return confidence_qml_text(plan.cfg.low_confidence, scale)
-
-
 #: The raster outputs besides the class raster, by kind name.
 RASTER_OUTPUTS: dict[str, RasterOutput] = {
     "probabilities": RasterOutput(lambda plan: [f"probability {n}" for n in ([plan.class_names[1]] if plan.binary
                                                                              else plan.class_names)],
                                   lambda probs, plan: probs),
+    # its style sees stored values: 254 per unit when stored as uint8
     "confidence": RasterOutput(lambda plan: ["confidence (probability of the class given)"], _confidence,
-                               _confidence_style),
+                               lambda plan: confidence_qml_text(plan.cfg.low_confidence, PROBABILITY_SCALE_UINT8
+                                                                if plan.cfg.probability_dtype == "uint8" else None)),
 }
 
 
@@ -329,13 +325,12 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
         polygons_tmp = temporary_path(polygons, ".gpkg")
         scratch = temporary_path(polygons, ".gpkg")
         extra_tmp += [polygons_tmp, scratch]
-        classes = chosen_polygon_classes(cfg, plan.class_names, plan.binary)
-        confidence = writer.confidence_path()
         try:
             count = write_polygons(
                 writer.classes.tmp, polygons_tmp, plan.class_names, scratch=scratch, layer_name=polygons.stem,
-                classes=classes, rules=class_rules(cfg, plan.class_names, plan.members[0].data.polygon_treatment),
-                simplify=cfg.simplify_tolerance, confidence=confidence, tags=tags,
+                classes=chosen_polygon_classes(cfg, plan.class_names, plan.binary),
+                rules=class_rules(cfg, plan.class_names, plan.members[0].data.polygon_treatment),
+                simplify=cfg.simplify_tolerance, confidence=writer.confidence_path(), tags=tags,
                 class_fields=transition_fields(plan.class_names), callback=callback)
         finally:
             remove_quietly(scratch)
