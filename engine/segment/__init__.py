@@ -16,8 +16,8 @@ The image comes through the one door, ``engine.imagery``. One concern per module
 - :mod:`.pipeline`   reader -> predictor -> blending -> sink, with bounded queues
 - :mod:`.sinks`      sinks (class/probability rasters in a writer thread), publishing, clean-up
 - :mod:`.resample`   the resample mode: another plan and sink for the same pipeline
-- :mod:`.run`        one scene end to end (:func:`segment`), returning a :mod:`.result`; :mod:`.uniform` a
-  result of one class from values in other units; :mod:`.relay` a run for suggest or propose
+- :mod:`.run`        one scene end to end (:func:`segment`), returning a :mod:`.result` (one refused that is one
+  class from values in other units); :mod:`.relay` a run for suggest or propose
 - :mod:`.vectorize`  any class raster into attributed polygons (the ``polygons`` job)
 - :mod:`.compare`    two dates compared class by class (the post-classification comparison); :mod:`.change_table`
   the hectares of each kind of change
