@@ -121,9 +121,6 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
         reader = start_reader(plan, model, batch_size=batch_size, prefetch=prefetch, readers=readers,
                               reader_processes=reader_processes, on_device=device_side)
     try:
-        if reader.normalise == device_side:
-            raise ValueError("run_tiles: the reader normalises where the model expects raw values (or the other "
-                             "way round); start it with start_reader for the same predictor")
         weights = blend_window(plan.tile, max(plan.overlap, 1))
         if device_side:  # blend where the probabilities are
             accumulator: RowBandAccumulator = DeviceRowBandAccumulator(

@@ -28,22 +28,17 @@ from .prepare import prepare_tile, source_window
 from .reader_pool import processes_available, shared_pool
 from .tiling import Tile
 
-#: Reader threads on a GPU when none are asked for, at most: on the H200 (16 cores) 4 threads fed the model as well
-#: as or better than 8 in each of 8 runs, and than 14 in the 7 that had it (docs/benchmarks.md, "H200").
+#: Reader threads on a GPU when none are asked for, at most: on the H200 (16 cores) 4 fed the model as well as 8
+#: or 14 (docs/benchmarks.md, "H200").
 MAX_DEFAULT_READERS = 4
 
 
 def reader_shares(rows: int, cols: int, workers: int) -> list[int]:
-    """The reader worker of each tile (row-major order).
-
-    Each tile row is cut into one band of adjacent tiles per worker, and a worker keeps its columns from row to
-    row, so the image cells and aux blocks a worker needs are mostly its own: threads share them anyway
-    (``share_parts``), but reader processes each make their own, and in bands they make fewest twice (on the bench
-    scene, 2048 px in 256-px blocks, 25 tiles: two processes in runs of 4 tiles round-robin decode 104 blocks, in
-    bands 82, one reader or any number of threads 64). The band that gets a row's spare tile moves along from
-    row to row, so shares stay even (5 columns over 2 workers: 3:2, 2:3, ... = 13:12 over 5 rows). More workers
-    than columns: round-robin.
-    """
+    """The reader worker of each tile (row-major order): each row cut into one band of adjacent tiles per worker,
+    a worker keeping its columns from row to row, so reader processes (each making its own image cells and aux
+    blocks) make fewest twice (bench scene: 82 blocks decoded against 104 round-robin, 64 with one reader). The band
+    that gets a row's spare tile moves along from row to row, so shares stay even; more workers than columns:
+    round-robin."""
     if workers <= 1:
         return [0] * (rows * cols)
     if workers > cols:
@@ -112,8 +107,8 @@ def batch_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device
 
 
 def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
-    """``array`` copied to ``device`` as it is and made float32 there (exact for 8/16-bit integers). uint16 goes
-    over as int16 and is widened on the device: torch's uint16 is a storage type with few operations."""
+    """``array`` copied to ``device`` as it is and made float32 there; uint16 goes over as int16 and is widened
+    there (torch's uint16 is a storage type with few operations)."""
     if array.dtype == np.uint16:
         wide = to_device(array.view(np.int16), device).to(torch.int32)
         return (wide & 0xFFFF).to(torch.float32)
@@ -121,15 +116,11 @@ def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
 
 
 class TileReader:
-    """Reads, normalises and batches the ``plan``'s tiles ahead of the model, ``prefetch`` batches ahead, in
-    background threads or processes (bounded queues).
-
-    ``readers``: workers (1: the batching thread reads itself); ``processes``: processes (``reader_pool``) rather
-    than threads where they can start (not inside QGIS, whose ``sys.executable`` is not Python); ``normalise``:
-    False leaves the values raw (``Batch.raw``); ``threads``: a bulk run's long-lived threads
-    (:func:`~engine.runtime.prefetch.loop_threads`), else its own; ``device``: batches handed over as tensors there
-    (:func:`batch_on_device`), else numpy arrays.
-    """
+    """Reads, normalises and batches the ``plan``'s tiles, ``prefetch`` batches ahead of the model. ``readers``:
+    workers (1: the batching thread reads itself); ``processes``: processes (``reader_pool``) rather than threads
+    where they can start (not inside QGIS, whose ``sys.executable`` is not Python); ``normalise``: False leaves the
+    values raw; ``threads``: a bulk run's long-lived threads, else its own; ``device``: batches handed over as
+    tensors there (:func:`batch_on_device`), else numpy arrays."""
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
                  processes: bool = False, normalise: bool = True, threads: Executor | None = None,
@@ -257,9 +248,7 @@ class TileReader:
         return batch if self.device is None else batch_on_device(batch, self.stats, self.device)
 
     def __iter__(self) -> Iterator[Batch]:
-        if self._prefetcher is None:
-            raise RuntimeError("TileReader.start() first")
-        return self._prefetcher
+        return self._prefetcher  # once started
 
     def close(self) -> None:
         """Stop every thread, close the workers' scene readers and free the parts still held (a cancel)."""

@@ -161,9 +161,7 @@ class SceneRun:
             self.close()
 
     def _publish(self, callback: Callback) -> SegmentResult:
-        plan, cfg, stats, writer = self.plan, self.plan.cfg, self.stats, self.writer
-        if stats is None or writer is None:
-            raise RuntimeError("SceneRun.finish before run_tiles")
+        plan, cfg, stats, writer = self.plan, self.plan.cfg, self.stats, self.writer  # run_tiles ran
         writer.finish()  # drained already unless run_tiles was told not to
         qml = finish_outputs(plan, self.outputs, writer, callback, self._extra_tmp)
         seconds = time.perf_counter() - self.start
