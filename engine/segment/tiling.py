@@ -68,10 +68,7 @@ class Tile:
 class TileGrid:
     """The tile windows covering a region of an image, in row-major order (offsets in image coordinates)."""
 
-    region: tuple[int, int, int, int]  # (col_off, row_off, width, height) of the region to predict
-    image_size: tuple[int, int]  # (width, height) of the image
     tile: int
-    stride: int
     rows: list[int]  # tile row offsets
     cols: list[int]
     border: int = 0  # how far the first tiles reach before the region (pixels; ``plan_axis``)
@@ -79,13 +76,13 @@ class TileGrid:
     @classmethod
     def plan(cls, region: tuple[int, int, int, int], image_size: tuple[int, int], tile: int,
              overlap: int, border: int = 0) -> TileGrid:
-        """Plan the grid; ``overlap`` and ``border`` are in pixels (0..tile-1)."""
+        """Plan the grid over ``region`` (col_off, row_off, width, height) of an image of ``image_size`` (width,
+        height); ``overlap`` and ``border`` are in pixels (0..tile-1)."""
         col_off, row_off, width, height = region
         stride = max(1, tile - int(overlap))
         cols = plan_axis(col_off, col_off + width, tile, stride, image_size[0], int(border))
         rows = plan_axis(row_off, row_off + height, tile, stride, image_size[1], int(border))
-        return cls(region=tuple(region), image_size=tuple(image_size), tile=tile, stride=stride,
-                   rows=rows, cols=cols, border=int(border))
+        return cls(tile=tile, rows=rows, cols=cols, border=int(border))
 
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)
