@@ -36,6 +36,7 @@ def onnx_only(members: Sequence[Member]) -> list[str]:
 
 def _torch_predictor(members: Sequence[Member], cfg: Any, callback: Callback, first_dates: bool, device: str,
                      why: str) -> Any:
+    from ..runtime.cores import torch_cpu_threads
     from .predictor import Predictor
 
     onnx_files = onnx_only(members)
@@ -43,11 +44,7 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, callback: Callback, fi
         raise ConfigError(f"'{onnx_files[0]}' is an ONNX model, which torch cannot run, and {why}; run it where "
                           f"onnxruntime runs (install it: {install_hint('onnxruntime')}), or pass the .dsmodel "
                           f"bundle it was exported from.")
-    threads = None
-    if device == "cpu":
-        from ..runtime.cores import torch_cpu_threads
-
-        threads = torch_cpu_threads(__import__("torch"))
+    threads = torch_cpu_threads(__import__("torch")) if device == "cpu" else None
     predictor = Predictor.from_bundles(members, cfg.tta, device, callback, first_dates)
     callback.info(f"Backend: torch on {device}{f' with {threads} thread(s)' if threads else ''} ({why}).")
     return predictor

@@ -1,13 +1,11 @@
 """The tile pipeline: reader thread -> predictor -> blending -> sink, with bounded queues between them::
 
-    reader threads  SceneReader.read(tile) -> BandStatistics.apply -> batches      (prefetch queues; on a GPU
-                                                                                     the batching thread copies
-                                                                                     each batch to the device and
-                                                                                     apply_tensor there instead)
-    main thread     predictor(batch) -> probabilities -> RowBandAccumulator.add     (blending; on a GPU in
-                                                                                     device memory, no wait)
-    writer thread   finished rows -> the sink's rasters (row blocks)                (write queue; on a GPU it
-                                                                                     waits for the rows' copy)
+    reader threads  SceneReader.read(tile) -> BandStatistics.apply -> batches   (prefetch queues; on a GPU the
+                                                                                  batch is copied and normalised
+                                                                                  there, by the batching thread)
+    main thread     predictor(batch) -> probabilities -> RowBandAccumulator.add  (on a GPU in device memory)
+    writer thread   finished rows -> the sink's rasters (row blocks)             (write queue; on a GPU after the
+                                                                                  rows' copy)
 
 On a GPU the main thread never waits for the device (``engine.runtime.transfer``): it queues copies and kernels,
 and runs ahead of the GPU by at most the write queue's rows.
@@ -104,16 +102,14 @@ def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefet
 
 
 def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,
-              prefetch: int, readers: int = 1, reader_processes: bool = False,
-              on_device: bool | None = None, reader: TileReader | None = None,
-              on_read_done: Callable[[], None] | None = None, drain: bool = True) -> PipelineStats:
-    """Predict every tile of ``plan``, blend overlapping tiles and hand finished rows to ``sink``.
-
-    ``on_device``: see :func:`_device_side`. ``reader``: one from :func:`start_reader` with the same ``predict``
-    and ``on_device`` (its reading keywords then apply). ``on_read_done`` is called once on this thread as soon as
-    every tile is read (a bulk run starts the next scene's reader there). The sink is drained (``sink.finish()``)
-    unless ``drain`` is False (a bulk run's publishing thread drains it); on an error or cancel the caller aborts it.
-    """
+              prefetch: int, readers: int = 1, reader_processes: bool = False, on_device: bool | None = None,
+              reader: TileReader | None = None, on_read_done: Callable[[], None] | None = None,
+              drain: bool = True) -> PipelineStats:
+    """Predict every tile of ``plan``, blend overlapping tiles and hand finished rows to ``sink``. ``on_device``:
+    see :func:`_device_side`; ``reader``: one from :func:`start_reader` with the same ``predict`` and ``on_device``
+    (its reading keywords then apply). ``on_read_done`` is called once on this thread as soon as every tile is read
+    (a bulk run starts the next scene's reader there). The sink is drained (``sink.finish()``) unless ``drain`` is
+    False (a bulk run's publishing thread drains it); on an error or cancel the caller aborts it."""
     model = predict
     device = getattr(model, "device", None)
     device_side = _device_side(model, on_device)

@@ -196,11 +196,8 @@ def _check_aux_overlap(reader: Any, aux_paths: list[str], region_grid: Any, imag
 def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                       members: list[Member] | None = None) -> SegmentPlan:
     """Check the inputs against the bundle(s) and plan the tiles; reads metadata only, no weights, no tiles.
-    ``members``: ``check_members(cfg)`` as a bulk run has it (it reads the bundles once).
-
-    Raises:
-        ConfigError, DataError, AlignmentError, BundleError: with the file or parameter and the fix.
-    """
+    ``members``: ``check_members(cfg)`` as a bulk run has it (it reads the bundles once). Raises ConfigError,
+    DataError, AlignmentError, BundleError, with the file or parameter and the fix."""
     from ..data.scene import SceneReader
 
     callback = callback or Callback()

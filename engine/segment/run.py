@@ -33,11 +33,8 @@ from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_
 def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Predictor | None = None) -> SegmentResult:
     """Segment the scene of ``cfg`` with one bundle or a weighted ensemble; write the styled outputs atomically.
     ``predictor``: one already loaded for ``cfg.models`` (a bulk run's), else the bundles are loaded onto
-    ``cfg.device``.
-
-    Raises:
-        ConfigError, DataError, AlignmentError, BundleError: bad inputs, before any heavy work.
-        CanceledError: the callback asked to stop; nothing was written at the destinations.
+    ``cfg.device``. Raises ConfigError, DataError, AlignmentError, BundleError on bad inputs, before any heavy
+    work; CanceledError when the callback asked to stop (nothing was written at the destinations).
     """
     callback = callback or Callback()
     start = time.perf_counter()
