@@ -2,7 +2,8 @@
 
 The image comes through the one door, ``engine.imagery``. One concern per module:
 
-- :mod:`.scene_outputs` the files a scene reads and writes: one list of its outputs (SceneOutputs)
+- :mod:`.scene_outputs` the files a scene reads and writes (SceneOutputs), what it produced (SegmentResult, one
+  refused that is one class from values in other units)
 - :mod:`.plan`       inputs checked against the bundle(s), region, tile grid (metadata only); :mod:`.members`
   the bundles as ensemble members, checked to fit together; :mod:`.expects` whether an image fits a bundle;
   :mod:`.tile_choice` the CPU tile fitted to the region; :mod:`.dates` a change model's dates, each through the
@@ -16,8 +17,7 @@ The image comes through the one door, ``engine.imagery``. One concern per module
 - :mod:`.pipeline`   reader -> predictor -> blending -> sink, with bounded queues
 - :mod:`.sinks`      sinks (class/probability rasters in a writer thread), publishing, clean-up
 - :mod:`.resample`   the resample mode: another plan and sink for the same pipeline
-- :mod:`.run`        one scene end to end (:func:`segment`), returning a :mod:`.result` (one refused that is one
-  class from values in other units); :mod:`.relay` a run for suggest or propose
+- :mod:`.run`        one scene end to end (:func:`segment`); :mod:`.relay` a run for suggest or propose
 - :mod:`.vectorize`  any class raster into attributed polygons (the ``polygons`` job)
 - :mod:`.compare`    two dates compared class by class (the post-classification comparison); :mod:`.change_table`
   the hectares of each kind of change
@@ -33,8 +33,8 @@ from .plan import GSD_WARNING_FACTOR, SegmentPlan, plan_on_image, plan_segmentat
 from .predictor import Predictor
 from .reader import Batch, TileReader, prepared_batches
 from .resample import GSD_RESAMPLE_TOLERANCE
-from .result import SegmentResult
 from .run import segment
+from .scene_outputs import SegmentResult
 from .tta import tta_transforms
 
 __all__ = [

@@ -25,8 +25,7 @@ from ..runtime.environment import require
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
-from .result import SegmentResult, scene_result
-from .scene_outputs import SceneOutputs
+from .scene_outputs import SceneOutputs, SegmentResult, scene_result
 from .sinks import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 
 GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the image is used as it is

@@ -25,8 +25,7 @@ from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cac
 from .plan import plan_segmentation
 from .predictor import Predictor
 from .resample import resample_target, segment_resampled
-from .result import SegmentResult, scene_result
-from .scene_outputs import SceneOutputs
+from .scene_outputs import SceneOutputs, SegmentResult, scene_result
 from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs, style_texts
 
 

@@ -47,8 +47,7 @@ from ..io.writers import (
 from ..runtime.transfer import Ready
 from .change_table import add_counts, transition_fields
 from .plan import SegmentPlan
-from .result import judge_uniform
-from .scene_outputs import SceneOutputs
+from .scene_outputs import SceneOutputs, judge_uniform
 
 RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)
 
