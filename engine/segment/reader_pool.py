@@ -28,7 +28,7 @@ import sys
 import time
 import types
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 from typing import Any
@@ -132,10 +132,7 @@ def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's; it closes the pool
     memory: shared_memory.SharedMemory | None = None
     with require("rasterio").Env():
-        while True:
-            item = jobs.get()
-            if item is None:
-                break
+        while (item := jobs.get()) is not None:
             job_id, job = item
             try:
                 if memory is None or memory.name != job.memory:
@@ -241,11 +238,9 @@ class ReaderPool:
         try:
             for w in range(self.count):
                 mine = [t for i, t in enumerate(tiles) if owners[i] == w]
-                while True:  # slots left over from a stopped job
-                    try:
+                with suppress(queue.Empty):  # slots left over from a stopped job
+                    while True:
                         self._free[w].get_nowait()
-                    except queue.Empty:
-                        break
                 for slot in range(w * depth, (w + 1) * depth):
                     self._free[w].put(slot)
                 self._jobs[w].put((job_id, ReadJob(reader, stats, use_region_mask, mine, memory.name, size, normalise)))

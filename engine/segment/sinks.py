@@ -96,10 +96,7 @@ class RowSink:
                     raise self.error
 
     def _run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
+        while (item := self.queue.get()) is not None:
             if self.error is not None:
                 continue  # drain after a failure
             row, probs, valid, ready = item
