@@ -190,10 +190,6 @@ class OnnxPredictor(TtaEnsemble):
 
     backend = "onnxruntime"
 
-    def __init__(self, members: Sequence[OnnxMember | ExportedBundle | ImportedMember], tta: str, device: str):
-        super().__init__(members, tta)
-        self.device = device
-
     @classmethod
     def from_files(cls, members: Sequence[Member], tta: str, device: str, threads: int | None = None,
                    tile: int | None = None, callback: Callback | None = None,

@@ -41,10 +41,9 @@ class Predictor(TtaEnsemble):
     backend = "torch"
 
     def __init__(self, members: Sequence[LoadedMember], binary: bool, tta: str, device: str):
-        super().__init__(members, tta)
         self.torch = require("torch")
+        super().__init__(members, tta, self.torch.device(device))
         self.binary = binary
-        self.device = self.torch.device(device)
         self.amp_dtype = None
         if self.device.type == "cuda":
             self.amp_dtype = self.torch.bfloat16 if self.torch.cuda.is_bf16_supported() else self.torch.float16

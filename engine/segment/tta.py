@@ -48,10 +48,10 @@ def undo_transform(x: Any, k: int, flip: bool) -> Any:
 
 
 class TtaEnsemble:
-    """Weighted members run on every TTA transform of a batch: the base of both predictor backends."""
+    """Weighted members run on every TTA transform of a batch on ``device``: the base of both predictor backends."""
 
-    def __init__(self, members: Sequence[Any], tta: str):
-        self.members = list(members)
+    def __init__(self, members: Sequence[Any], tta: str, device: Any):
+        self.members, self.device = list(members), device
         self.tta = tta
         self.transforms = tta_transforms(tta)
         self.total_weight = float(sum(m.weight for m in self.members))
