@@ -16,6 +16,7 @@ from ..bundle.imported import is_imported
 from ..bundle.onnx_metadata import ONNX_MAX_BYTES, is_onnx_path, onnx_cuda, too_large_for_onnx
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, mention
+from ..runtime.cores import model_threads, torch_cpu_threads
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
 from .members import Member
 
@@ -36,7 +37,6 @@ def onnx_only(members: Sequence[Member]) -> list[str]:
 
 def _torch_predictor(members: Sequence[Member], cfg: Any, callback: Callback, first_dates: bool, device: str,
                      why: str) -> Any:
-    from ..runtime.cores import torch_cpu_threads
     from .predictor import Predictor
 
     onnx_files = onnx_only(members)
@@ -52,7 +52,6 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, callback: Callback, fi
 
 def _onnx_predictor(members: Sequence[Member], cfg: Any, callback: Callback, first_dates: bool, tile: int | None,
                     device: str, why: str) -> Any:
-    from ..runtime.cores import model_threads
     from .onnx_predictor import OnnxPredictor
 
     # onnxruntime's threads sleep between operators (as the engine opens it): every core of the process

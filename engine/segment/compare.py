@@ -19,16 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.model_files import read_model_metadata
 from ..callbacks import Callback, Stage
 from ..config import CompareConfig, PolygonsConfig, SegmentConfig
 from ..data.labels import NO_CHANGE, transition_name
+from ..data.raster import grid_of, open_raster
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import write_text_atomic
 from ..io.prediction_tags import class_names_of, prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, raster_sidecars
 from ..io.styles import qml_path_for, qml_text, set_palette
 from ..io.writers import GeoTiffStreamWriter, class_raster_type
-from .change_table import ChangeRow, change_rows, hectares_per_pixel, write_change_table
+from .change_table import ChangeRow, change_rows, class_counts, hectares_per_pixel, write_change_table
 
 # distinct colours for the kinds of change (ColorBrewer's Paired and Set1, strong ones first)
 CHANGE_COLORS = ("#e31a1c", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#fb9a99", "#a6cee3",
@@ -112,7 +114,6 @@ def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResu
 
 def _segment_and_compare(cfg: CompareConfig, callback: Callback) -> CompareResult:
     """Each date segmented into a temporary folder beside the output (removed at the end), then compared."""
-    from ..bundle.model_files import read_model_metadata
     from .run import segment
 
     for model in cfg.models:
@@ -142,7 +143,6 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
     """The change raster of two class rasters (``names``: the dates as the user gave them, for messages)."""
     from ..data.align import check_overlap
     from ..data.checks import date_cover_warning
-    from ..data.raster import grid_of, open_raster
     from ..data.scene import SceneReader
 
     callback = callback or Callback()
@@ -207,7 +207,5 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
 
 def _numbered(*rasters: str) -> list[str]:
     """Class names "0", "1", ... up to the largest value of the rasters."""
-    from .change_table import class_counts
-
     top = max(len(class_counts(r)[0]) for r in rasters)
     return [str(i) for i in range(max(top, 2))]

@@ -11,7 +11,9 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
+from ..data.ground import map_units_per_metre
 from ..data.normalize import BandStatistics
+from ..data.raster import band_count, open_raster
 from ..errors import BundleError, DataError, command, mention
 from ..imagery.door import open_image, web_source
 from ..imagery.request import ImageRequest
@@ -97,8 +99,6 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
     """(every date resolved, the members as they read the stacked tiles, the first date's bands, each later date's
     bands), each date's band count and values checked."""
     from ..data.checks import check_image_domain
-    from ..data.ground import map_units_per_metre
-    from ..data.raster import band_count, open_raster
 
     resolved = ResolvedDates(ResolvedImage(cfg.image, cfg.image))
     picked: list[list[int]] = []

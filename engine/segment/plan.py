@@ -14,13 +14,15 @@ import numpy as np
 from ..bundle.imported import is_imported
 from ..bundle.view import model_view
 from ..callbacks import Callback
-from ..config import SegmentConfig, check_tile_size
+from ..config import SegmentConfig, check_tile_size, repaired_class_colors
 from ..config.polygons import chosen_polygon_classes
 from ..data.ground import DEGREES, PIXELS, ground_unit, middle_latitude
 from ..data.metadata import DataMetadata
+from ..data.raster import grid_of, open_raster
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, ConfigError, DataError, mention
 from ..io.safety import check_creatable, check_outputs
+from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
 from .expects import aux_problem, image_problem
 from .members import Member, aux_inputs, aux_layout, check_members, model_defaults, requested_tile, say_assumptions
 from .scene_outputs import SceneOutputs, segment_files
@@ -109,8 +111,6 @@ def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
 def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, region: tuple[int, int, int, int],
                      aux_ratio: int | None, reader: Any, callback: Callback, warnings: list[str]) -> int:
     """The tile cut to what covers the region, then the memory of a batch against the device's; returns the tile."""
-    from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
-
     step = tile_step(aux_ratio)
     trained = max(m.data.tile_size for m in members)
     tile = check_segment_tile(tile, region[2], region[3], trained, step, callback, warnings)
@@ -183,7 +183,6 @@ def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None
 def _check_aux_overlap(reader: Any, aux_paths: list[str], region_grid: Any, image: str) -> None:
     """AlignmentError naming the aux file that does not cover the segmented region."""
     from ..data.align import check_overlap
-    from ..data.raster import grid_of, open_raster
 
     for path in aux_paths:
         with open_raster(path, "aux raster") as ds:
@@ -223,8 +222,6 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     aux_data = aux_members[0].data if use_aux else data
     aux_ratio = aux_data.aux_ratio
     tile = _asked_tile(cfg, members, aux_ratio if use_aux else None, callback, warnings)
-
-    from ..config import repaired_class_colors
 
     class_colors, message = repaired_class_colors(list(data.class_colors), list(data.class_names), first.path)
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile

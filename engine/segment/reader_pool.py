@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import mention
+from ..runtime.environment import require
 from ..runtime.resources import ResourceError
 from .prepare import prepare_tile, source_window
 from .tiling import Tile
@@ -127,8 +128,6 @@ def _picklable(exc: BaseException) -> BaseException:
 
 def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
     """A reader process: its share of each job's tiles prepared into its slots until told to exit."""
-    from ..runtime.environment import require
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's; it closes the pool
     memory: shared_memory.SharedMemory | None = None
     with require("rasterio").Env():

@@ -19,8 +19,11 @@ import numpy as np
 
 from ..bundle.view import model_view
 from ..callbacks import Callback, Stage
+from ..data.ground import ground_unit, map_units_per_metre
+from ..data.raster import open_raster, read_window
 from ..errors import ConfigError
 from ..io.atomic import temporary_folder
+from ..io.writers import BLOCK, gdal_errors
 from ..runtime.environment import require
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
@@ -88,8 +91,6 @@ def _in_map_units(resolution: Any, crs: Any, bounds: tuple[float, float, float, 
     """The training pixel size in the image CRS's map units, the same metres on the ground (a model trained in UTM
     on an image in Web Mercator or in feet: :mod:`engine.data.ground`); as recorded where either side has no
     ground unit."""
-    from ..data.ground import ground_unit, map_units_per_metre
-
     x, y = (float(v) for v in resolution.size)
     metres = resolution.metres()
     if metres is None or crs is None or ground_unit(crs.to_wkt()) == resolution.ground:
@@ -102,8 +103,6 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                       callback: Callback, start: float) -> SegmentResult:
     """The plan's region predicted at pixel size ``target`` (see the module docstring); ``outputs`` on its grid."""
     from ..data.align import tile_grid
-    from ..data.raster import open_raster, read_window
-    from ..io.writers import BLOCK, gdal_errors
 
     gdal = require("osgeo.gdal")
     cfg = plan.cfg

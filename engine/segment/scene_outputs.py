@@ -21,6 +21,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
+from ..data.raster import open_raster
 from ..errors import DataError, command, mention
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, Paths, raster_sidecars
 from ..io.styles import qml_path_for
@@ -155,8 +156,6 @@ def scene_result(plan: Any, outputs: Any, qml: Any, writer: Any, stats: Any, pre
 
 def _classes(path: Path) -> set[int]:
     """The classes of the class raster at ``path`` (nodata left out), read until a second one is found."""
-    from ..data.raster import open_raster
-
     seen: set[int] = set()
     with open_raster(path, "class raster") as dataset:
         nodata = dataset.nodata

@@ -33,7 +33,9 @@ from typing import Any
 
 from ..bundle.imported import is_imported
 from ..errors import mention
-from ..runtime.resources import cover_tile, round_up
+from ..runtime.environment import resolve_device, resolve_device_lazily
+from ..runtime.resources import cover_tile, round_up, tile_step
+from .tiling import tile_count
 
 CPU_TILE_FACTOR = 2  # a batch holds at most the pixels of a batch of tiles this many times the trained one
 MAX_TILE_BATCHES = 2  # one tile holds at most the pixels of this many such batches
@@ -75,8 +77,6 @@ def cpu_tile(members: Sequence[Any], trained: int, region: tuple[int, int, int, 
 def fitted_tile(cfg: Any, members: Sequence[Any], tile: int, overlap: int, region: tuple[int, int, int, int],
                 aux_ratio: int | None, callback: Any, say: bool = True) -> CpuTile | None:
     """:func:`cpu_tile` for a run of ``cfg`` (a SegmentConfig) at the ``tile`` asked for, said unless not ``say``."""
-    from ..runtime.resources import tile_step
-
     larger = cpu_tile(members, tile, region, str(run_device(cfg)), overlap, cfg.batch_size, tile_step(aux_ratio),
                       cfg.border)
     if larger and say:
@@ -96,14 +96,10 @@ def fitted_tile(cfg: Any, members: Sequence[Any], tile: int, overlap: int, regio
 def run_device(cfg: Any) -> Any:
     """The device a run of ``cfg`` (a SegmentConfig) takes; torch is imported only where it runs anyway (start-up
     of an onnxruntime run is seconds shorter without it)."""
-    from ..runtime.environment import resolve_device, resolve_device_lazily
-
     return {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
 
 
 def tiles_needed(region: tuple[int, int, int, int], tile: int, overlap: int, border: int = 0) -> int:
     """How many tiles of ``tile`` px every ``tile - overlap`` cover ``region`` (the last of a row shifted in)."""
-    from .tiling import tile_count
-
     stride = tile - overlap
     return tile_count(region[2], tile, stride, border) * tile_count(region[3], tile, stride, border)
