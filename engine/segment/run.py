@@ -74,8 +74,7 @@ class SceneRun:
         self._extra_tmp: list[Path] = []
         self._finished = False
         self._closer = ExitStack()
-        if self.plan.inputs is not None:
-            self._closer.callback(self.plan.inputs.close)
+        self._closer.callback(self.plan.inputs.close)
         self._closer.callback(self.plan.reader.close)
         # missing output folders are made, as qgis_process does; a run that publishes nothing removes them again
         self._made = make_folders([path for _, path in self.outputs.destinations()])

@@ -1,27 +1,21 @@
 """The tile a CPU run computes with: larger than the trained one where that computes fewer pixels for the same
-result.
+result (measurements: docs/benchmarks.md).
 
-Overlapping tiles compute the overlap twice: 256-px tiles with 64 px of overlap compute 1.78 pixels for every pixel
-of a large scene, 512-px tiles 1.31, which on a CPU is 27 % less time (Deepness runs the model's own tile). A model
-whose output at a pixel depends on a neighbourhood only (:meth:`~engine.models.ModelConfig.local_receptive_field`)
-computes the same function on any tile, except where that neighbourhood reaches a tile's edge and sees padding; a
-larger tile has fewer edges and keeps the trained overlap in pixels, so every pixel sees at least the scene it saw
-before (UNet light, random weights, 4096²: 99.03 % of pixels keep their class; docs/benchmarks.md).
+Overlapping tiles compute the overlap twice (256-px tiles with 64 px of overlap: 1.78 pixels for every pixel of a
+large scene; 512-px tiles 1.31, 27 % less CPU time). A model whose output at a pixel depends on a neighbourhood only
+(:meth:`~engine.models.ModelConfig.local_receptive_field`) computes the same function on any tile but where that
+neighbourhood meets a tile's edge; a larger tile has fewer edges and keeps the trained overlap in pixels, so every
+pixel sees at least the scene it saw before.
 
-The tile is fitted to the region: of the tiles from the trained one up to the smaller of the one that covers the
-region (:func:`~engine.runtime.resources.cover_tile`: larger only pads) and one holding the pixels of
-``MAX_TILE_BATCHES`` batches of doubled tiles (multiples of the tile step), the one that computes the fewest
-pixels, of equals the smaller; the trained tile where none computes fewer (a region it covers, a strip two trained
-tiles cover with fewer pixels than one square tile). The bench's 4096² scene computes 9 tiles of 1408 px instead
-of 441 of 256; a 512² scene one of 512 px. A run resampled to the training pixel size fits the tile to the warped
-grid the model sees (:func:`~engine.segment.plan.plan_on_image`).
-
-The batch shrinks (never grows) so that a batch holds no more pixels than a batch of doubled tiles, the memory the
-check before any tile is read (:func:`~engine.runtime.resources.check_memory`) weighs; onnxruntime's time per pixel
-is the same at batch 1 and 4 and at 512 to 1408 px. Every size runs on the CPU through one cached ONNX export that
-takes any size. The trained tile stays for a model with attention or pooling over the tile (SegFormer/MiT,
-DeepLabv3+, PSPNet, ViTs: another tile is another input), a graph of a fixed tile size, an imported model, a GPU run
-(memory, not pixels, bounds it there) and a tile the user chose (``--tile-size``).
+Of the tiles from the trained one up to the smaller of the one covering the region
+(:func:`~engine.runtime.resources.cover_tile`: larger only pads) and one holding the pixels of ``MAX_TILE_BATCHES``
+batches of doubled tiles (multiples of the tile step), the one computing the fewest pixels is taken, of equals the
+smaller; the trained tile where none computes fewer. A resampled run fits it to the warped grid the model sees
+(:func:`~engine.segment.plan.plan_on_image`). The batch shrinks (never grows) to hold no more pixels than a batch of
+doubled tiles, the memory checked before any tile is read; onnxruntime's time per pixel is the same at batch 1 and
+4. Every size runs through one cached ONNX export of any size. The trained tile stays for a model with attention or
+pooling over the tile (SegFormer/MiT, DeepLabv3+, PSPNet, ViTs: another tile is another input), a graph of a fixed
+tile size, an imported model, a GPU run (memory, not pixels, bounds it there) and a tile the user chose.
 """
 
 from __future__ import annotations
