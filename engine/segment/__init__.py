@@ -2,16 +2,14 @@
 
 The image comes through the one door, ``engine.imagery``. One concern per module:
 
-- :mod:`.scene_outputs` the files a scene reads and writes (SceneOutputs), what it produced (SegmentResult, one
-  refused that is one class from values in other units)
+- :mod:`.scene_outputs` the files a scene reads and writes, what it produced (one class from values in other
+  units refused)
 - :mod:`.plan`       inputs checked against the bundle(s), region, tile grid (metadata only); :mod:`.members`
-  the bundles as ensemble members, checked to fit together; :mod:`.expects` whether an image fits a bundle;
-  :mod:`.tile_choice` the CPU tile fitted to the region; :mod:`.dates` a change model's dates, each through the
-  image door
+  the bundles as ensemble members; :mod:`.expects` whether an image fits a bundle; :mod:`.tile_choice` the CPU
+  tile fitted to the region; :mod:`.dates` a change model's dates, each through the image door
 - :mod:`.tiling`     the tile grid and the blending of overlapping tiles (on the GPU too)
-- :mod:`.predictor`  bundles loaded once; ensemble x TTA on tile batches (the seam for other backends);
-  :mod:`.onnx_predictor` the same for exported ONNX models, :mod:`.backend` which of them runs;
-  :mod:`.tta` the transforms and weighted mean both use
+- :mod:`.predictor`  bundles loaded once, ensemble x TTA on tile batches; :mod:`.onnx_predictor` the same for
+  ONNX models, :mod:`.backend` which of them runs; :mod:`.tta` the transforms and weighted mean both use
 - :mod:`.prepare`    one tile read, normalised and padded; :mod:`.reader` (threads) and :mod:`.reader_pool`
   (processes) read, normalise and batch the tiles ahead of the model
 - :mod:`.pipeline`   reader -> predictor -> blending -> sink, with bounded queues
@@ -19,8 +17,7 @@ The image comes through the one door, ``engine.imagery``. One concern per module
 - :mod:`.resample`   the resample mode: another plan and sink for the same pipeline
 - :mod:`.run`        one scene end to end (:func:`segment`); :mod:`.relay` a run for suggest or propose
 - :mod:`.vectorize`  any class raster into attributed polygons (the ``polygons`` job)
-- :mod:`.compare`    two dates compared class by class (the post-classification comparison); :mod:`.change_table`
-  the hectares of each kind of change
+- :mod:`.compare`    two dates compared class by class; :mod:`.change_table` the hectares of each kind of change
 - :mod:`.bulk`       many scenes: discovery, resume markers, the runner, the summary
 
 Every check that can fail on the inputs runs before any model is loaded or any tile is read, and every

@@ -24,11 +24,9 @@ from ..runtime.transfer import to_host
 
 def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int, border: int = 0) -> list[int]:
     """Tile offsets (sorted, image coordinates) covering ``[start, stop)`` of an image axis ``limit`` long, a tile
-    every ``stride`` (1..tile).
-
-    The last tile is shifted inward to end exactly at ``stop`` (no padding, full-tile context everywhere). A region
-    shorter than a tile gets one tile kept inside the image where it is long enough (context from outside the
-    region); only an image shorter than a tile needs padding (the tile starts at 0 and runs past ``limit``).
+    every ``stride`` (1..tile). The last tile is shifted inward to end exactly at ``stop`` (full-tile context
+    everywhere); a region shorter than a tile gets one tile kept inside the image where it is long enough; only an
+    image shorter than a tile needs padding (the tile starts at 0 and runs past ``limit``).
 
     With a ``border`` (pixels, < ``tile``) the tiles step regularly from ``start - border`` until one starts at or
     past ``stop``, so the region's edge pixels lie ``border`` deep in the first tile, and the tiles may run past the
@@ -230,14 +228,10 @@ class RowBandAccumulator:
 
 
 class DeviceRowBandAccumulator(RowBandAccumulator):
-    """The band as torch tensors on ``device``, next to the probabilities.
-
-    On a GPU the host-side blend (16 tiles x C x 512 x 512 a batch) costs the main thread about as long as the
-    model, and copying every tile's probabilities back costs more (each pixel once per overlapping tile). Here the
-    adds are device kernels queued behind the model's, and only finished rows come back, once per pixel, with no
-    wait: :meth:`add` takes tensors on the device, and the sink gets numpy rows and a fourth argument, ``ready``, to
-    call before reading them (``transfer.to_host``).
-    """
+    """The band as torch tensors on ``device``: on a GPU the host-side blend costs the main thread about as long as
+    the model, and copying every tile's probabilities back (each pixel once per overlapping tile) costs more. Here
+    the adds are kernels queued behind the model's, and only finished rows come back, once per pixel, with no wait:
+    :meth:`add` takes tensors on the device, the sink gets numpy rows and ``ready``, to call before reading them."""
 
     def __init__(self, width: int, height: int, channels: int, band_rows: int, sink: Callable[..., None],
                  device: Any):
