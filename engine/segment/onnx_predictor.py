@@ -132,14 +132,12 @@ def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feeds: dict[s
 class ExportedBundle(_Inputs):
     """A bundle run through its cached ONNX export (:mod:`engine.export.onnx_cache`), one per tile size, made (or
     found) when a tile of that size first comes. A model whose output depends on a neighbourhood only runs every
-    tile but its trained one through one export of any size (a CPU run fits its tile to each region), and on the CPU
-    its trained tile too (a bulk run then opens no second export for fitted tiles). A change model whose dates are
-    encoded alone runs, where its first dates may serve later pairs (``first_dates``), as its encoder and head
-    graphs (:class:`DateGraphs`), each first date's maps kept in one store for every tile size: a monitoring
-    series encodes its first date once."""
+    tile but its trained one, and on the CPU that too (a bulk run then opens no second export for fitted tiles),
+    through one export of any size. A change model whose dates are encoded alone runs, where its first dates may
+    serve later pairs (``first_dates``), as its encoder and head graphs (:class:`DateGraphs`), each first date's
+    maps kept in one store for every tile size: a monitoring series encodes its first date once."""
 
-    def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
-                 first_dates: bool = True):
+    def __init__(self, member: Member, device: str, threads: int | None, callback: Callback, first_dates: bool = True):
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
         dates, place = member.metadata.model.input_dates, model_view(member.data, member.metadata.model)
         self.inputs = date_inputs(dates) + (["aux"] if member.aux_channels else []) + (

@@ -101,21 +101,20 @@ def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefet
                       threads=threads, device=getattr(predict, "device", None) if device_side else None).start()
 
 
-def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,
-              prefetch: int, readers: int = 1, reader_processes: bool = False, on_device: bool | None = None,
-              reader: TileReader | None = None, on_read_done: Callable[[], None] | None = None,
-              drain: bool = True) -> PipelineStats:
+def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, on_device: bool | None = None,
+              reader: TileReader | None = None, on_read_done: Callable[[], None] | None = None, drain: bool = True,
+              **reading: Any) -> PipelineStats:
     """Predict every tile of ``plan``, blend overlapping tiles and hand finished rows to ``sink``. ``on_device``:
-    see :func:`_device_side`; ``reader``: one from :func:`start_reader` with the same ``predict`` and ``on_device``
-    (its reading keywords then apply). ``on_read_done`` is called once on this thread as soon as every tile is read
-    (a bulk run starts the next scene's reader there). The sink is drained (``sink.finish()``) unless ``drain`` is
-    False (a bulk run's publishing thread drains it); on an error or cancel the caller aborts it."""
+    see :func:`_device_side`; ``reader``: one from :func:`start_reader` with the same ``predict`` and ``on_device``,
+    else one started with the ``reading`` keywords (:func:`start_reader`'s). ``on_read_done`` is called once on this
+    thread as soon as every tile is read (a bulk run starts the next scene's reader there). The sink is drained
+    (``sink.finish()``) unless ``drain`` is False (a bulk run's publishing thread drains it); on an error or cancel
+    the caller aborts it."""
     model = predict
     device = getattr(model, "device", None)
     device_side = _device_side(model, on_device)
     if reader is None:
-        reader = start_reader(plan, model, batch_size=batch_size, prefetch=prefetch, readers=readers,
-                              reader_processes=reader_processes, on_device=device_side)
+        reader = start_reader(plan, model, on_device=device_side, **reading)
     try:
         weights = blend_window(plan.tile, max(plan.overlap, 1))
         if device_side:  # blend where the probabilities are

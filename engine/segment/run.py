@@ -88,9 +88,8 @@ class SceneRun:
                 self.plan.warnings.append(message)
                 callback.warning(message)
             self.target = resample_target(self.plan, callback) if cfg.resample_to_training_gsd else None
-            self.predictor = (predictor if predictor is not None
-                              else make_predictor(self.plan.members, cfg, callback, self.plan.tile,
-                                                  first_dates=False))  # one scene: no later pair shares its first date
+            self.predictor = predictor or make_predictor(self.plan.members, cfg, callback, self.plan.tile,
+                                                         first_dates=False)  # no later pair shares its first date
             callback.check_canceled()
         except BaseException:
             self._closer.close()
@@ -137,7 +136,7 @@ class SceneRun:
         self.start_reading()
         reader, self.reader = self.reader, None  # run_tiles closes it
         self.stats = run_tiles(plan, self.predictor, self.writer, callback, reader=reader, on_read_done=on_read_done,
-                               drain=drain, **tile_options(cfg, self.predictor.device))
+                               drain=drain)
         if self.stats.tiles and self.stats.skipped_tiles == self.stats.tiles:
             message = (f"Every pixel of '{cfg.image}' in the region is nodata, so the class raster is all nodata; "
                        f"check the image's nodata value (and the extent/AOI).")
