@@ -50,10 +50,6 @@ class ResolvedDates:
         return self.first.out_of_range or next((d.out_of_range for d in self.later if d.out_of_range), None)
 
     @property
-    def later_paths(self) -> list[str]:
-        return [d.path for d in self.later]
-
-    @property
     def dates(self) -> tuple[ResolvedImage, ...]:
         return (self.first, *self.later)
 

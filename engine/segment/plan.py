@@ -249,7 +249,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         per_file = aux_data.aux_bands_per_file if use_aux else None
         reader = SceneReader(resolved.path, aux_paths, aux_bands_per_file=per_file, aux_ratio=aux_ratio,
                              callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs, aoi=cfg.aoi,
-                             bands=bands, after=resolved.later_paths if dates > 1 else (), after_bands=after_bands,
+                             bands=bands, after=[d.path for d in doors[1:]], after_bands=after_bands,
                              # the door's sample of every date found valid pixels: the reader need not sample again
                              opened=opened, dates_hold_data=dates > 1 and all(d.seen is not None for d in doors))
     except BaseException:

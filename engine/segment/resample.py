@@ -131,12 +131,11 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
             return tmp_dir / name
 
         # what the plan reads (the model's bands picked, values in its units), not the file as given
-        vrt = warp("image.vrt", plan.inputs.path if plan.inputs is not None else cfg.image, width=work_w,
-                   height=work_h, resampleAlg=method)
+        vrt = warp("image.vrt", plan.inputs.path, width=work_w, height=work_h, resampleAlg=method)
         # a change model's later dates, warped onto the same working grid (from their own CRS)
-        later = [warp(f"later_{index + 1}.vrt", path, width=work_w, height=work_h, resampleAlg=method,
+        later = [warp(f"later_{index + 1}.vrt", date.path, width=work_w, height=work_h, resampleAlg=method,
                       dstSRS=plan.crs.to_wkt() if plan.crs is not None else None)
-                 for index, path in enumerate(getattr(plan.inputs, "later_paths", None) or [])]
+                 for index, date in enumerate(getattr(plan.inputs, "later", []))]
 
         # the working grid: the warped image through the normal tile pipeline into float32 probabilities
         working = plan_on_image(plan, str(vrt), [str(v) for v in later])
