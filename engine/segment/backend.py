@@ -87,7 +87,6 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     missing = onnxruntime_missing()
     if missing:
         return torch(device, f"auto: {missing}")
-    # why a bundle cannot go to ONNX for its size
     oversized = next(filter(None, (too_large_for_onnx(m.path, onnx_max_bytes) for m in members
                                    if not onnx_only([m]))), None)
     if oversized:
