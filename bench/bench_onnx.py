@@ -61,7 +61,7 @@ def throughput(folder: Path, preset: str, tile: int, size: int, rounds: int) -> 
     """Model-only pixels/s of the torch and onnxruntime predictors on the same prepared batches."""
     from engine.config import SegmentConfig
     from engine.export.onnx_export import export_onnx
-    from engine.segment import load_predictor, plan_segmentation, prepared_batches
+    from engine.segment import Predictor, plan_segmentation, prepared_batches
     from engine.segment.onnx_predictor import OnnxPredictor
 
     threads = torch_threads()
@@ -76,7 +76,7 @@ def throughput(folder: Path, preset: str, tile: int, size: int, rounds: int) -> 
     plan = plan_segmentation(cfg, QuietCallback())
     try:
         batches = prepared_batches(plan, BATCH)
-        torch_predictor = load_predictor(plan, "cpu")
+        torch_predictor = Predictor.from_bundles(plan.members, plan.cfg.tta, "cpu")
     finally:
         plan.reader.close()
     onnx_plan = plan_segmentation(cfg.replace(models=[str(onnx_path)], backend="onnxruntime"), QuietCallback())

@@ -241,7 +241,7 @@ def pipeline_efficiency(folder: Path, model: str, device: str, quick: bool, batc
     """
     from engine.config import SegmentConfig
     from engine.data import synthetic
-    from engine.segment import load_predictor, plan_segmentation, prepared_batches, segment
+    from engine.segment import Predictor, plan_segmentation, prepared_batches, segment
 
     threads = torch_threads()
     if size is None:
@@ -253,7 +253,7 @@ def pipeline_efficiency(folder: Path, model: str, device: str, quick: bool, batc
     # model only: the same tiles, read and batched beforehand, through the same predictor
     plan = plan_segmentation(cfg, QuietCallback())
     try:
-        predictor = load_predictor(plan, device)
+        predictor = Predictor.from_bundles(plan.members, plan.cfg.tta, device)
         start = time.perf_counter()
         batches = prepared_batches(plan, batch)
         read_s = time.perf_counter() - start

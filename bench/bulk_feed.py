@@ -123,7 +123,7 @@ def instrument(clock: Clock, copy: Any) -> None:
     """Put the clock's wrappers around the pipeline's parts (this process only; a benchmark, not the engine)."""
     from engine.data import normalize
     from engine.runtime import prefetch
-    from engine.segment import device_blend, pipeline, reader, reader_pool, tiling
+    from engine.segment import pipeline, reader, reader_pool, tiling
 
     reader_pool._unpack = clock.wrap(reader_pool._unpack, "copy out of the slot")
     reader_pool.ReaderPool._receive = clock.wrap(reader_pool.ReaderPool._receive, "result queue")
@@ -135,8 +135,7 @@ def instrument(clock: Clock, copy: Any) -> None:
     reader._float32_on = clock.wrap(reader._float32_on, "normalise (torch)")  # the widening to float32
     normalize.BandStatistics.apply_tensor = clock.wrap(normalize.BandStatistics.apply_tensor, "normalise (torch)")
     tiling.RowBandAccumulator.add = clock.wrap(tiling.RowBandAccumulator.add, "blend (torch)")
-    device_blend.DeviceRowBandAccumulator._emit = clock.wrap(device_blend.DeviceRowBandAccumulator._emit,
-                                                             "publish rows")
+    tiling.DeviceRowBandAccumulator._emit = clock.wrap(tiling.DeviceRowBandAccumulator._emit, "publish rows")
 
 
 def prepared_bytes(plan: Any) -> dict[str, int]:

@@ -2,25 +2,22 @@
 
 The image comes through the one door, ``engine.imagery``. One concern per module:
 
-- :mod:`.scene_outputs` the files a scene reads and writes: one list of its outputs (SceneOutputs)
+- :mod:`.scene_outputs` the files a scene reads and writes, what it produced (one class from values in other
+  units refused)
 - :mod:`.plan`       inputs checked against the bundle(s), region, tile grid (metadata only); :mod:`.members`
-  the bundles as ensemble members, checked to fit together; :mod:`.expects` whether an image fits a bundle;
-  :mod:`.tile_choice` the CPU tile fitted to the region; :mod:`.dates` a change model's dates, each through the
-  image door
-- :mod:`.tiling`     the tile grid and the blending of overlapping tiles
-- :mod:`.predictor`  bundles loaded once; ensemble x TTA on tile batches (the seam for other backends);
-  :mod:`.onnx_predictor` the same for exported ONNX models, :mod:`.backend` which of them runs;
-  :mod:`.tta` the transforms and weighted mean both use; :mod:`.device_blend` blending on the GPU
+  the bundles as ensemble members; :mod:`.expects` whether an image fits a bundle; :mod:`.tile_choice` the CPU
+  tile fitted to the region; :mod:`.dates` a change model's dates, each through the image door
+- :mod:`.tiling`     the tile grid and the blending of overlapping tiles (on the GPU too)
+- :mod:`.predictor`  bundles loaded once, ensemble x TTA on tile batches; :mod:`.onnx_predictor` the same for
+  ONNX models, :mod:`.backend` which of them runs; :mod:`.tta` the transforms and weighted mean both use
 - :mod:`.prepare`    one tile read, normalised and padded; :mod:`.reader` (threads) and :mod:`.reader_pool`
   (processes) read, normalise and batch the tiles ahead of the model
 - :mod:`.pipeline`   reader -> predictor -> blending -> sink, with bounded queues
 - :mod:`.sinks`      sinks (class/probability rasters in a writer thread), publishing, clean-up
 - :mod:`.resample`   the resample mode: another plan and sink for the same pipeline
-- :mod:`.run`        one scene end to end (:func:`segment`), returning a :mod:`.result`; :mod:`.uniform` a
-  result of one class from values in other units; :mod:`.relay` a run for suggest or propose
+- :mod:`.run`        one scene end to end (:func:`segment`); :mod:`.relay` a run for suggest or propose
 - :mod:`.vectorize`  any class raster into attributed polygons (the ``polygons`` job)
-- :mod:`.compare`    two dates compared class by class (the post-classification comparison); :mod:`.change_table`
-  the hectares of each kind of change
+- :mod:`.compare`    two dates compared class by class; :mod:`.change_table` the hectares of each kind of change
 - :mod:`.bulk`       many scenes: discovery, resume markers, the runner, the summary
 
 Every check that can fail on the inputs runs before any model is loaded or any tile is read, and every
@@ -30,15 +27,15 @@ output is written to a temp file beside its destination and renamed only when th
 from .members import Member
 from .pipeline import GDAL_CACHE_BYTES, PipelineStats, run_tiles
 from .plan import GSD_WARNING_FACTOR, SegmentPlan, plan_on_image, plan_segmentation
-from .predictor import Predictor, load_predictor
+from .predictor import Predictor
 from .reader import Batch, TileReader, prepared_batches
 from .resample import GSD_RESAMPLE_TOLERANCE
-from .result import SegmentResult
 from .run import segment
+from .scene_outputs import SegmentResult
 from .tta import tta_transforms
 
 __all__ = [
     "GDAL_CACHE_BYTES", "GSD_RESAMPLE_TOLERANCE", "GSD_WARNING_FACTOR", "Batch", "Member", "PipelineStats",
-    "Predictor", "SegmentPlan", "SegmentResult", "TileReader", "load_predictor", "plan_on_image",
-    "plan_segmentation", "prepared_batches", "run_tiles", "segment", "tta_transforms",
+    "Predictor", "SegmentPlan", "SegmentResult", "TileReader", "plan_on_image", "plan_segmentation",
+    "prepared_batches", "run_tiles", "segment", "tta_transforms",
 ]

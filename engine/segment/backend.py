@@ -1,11 +1,9 @@
 """Which backend runs a segmentation, and its predictor.
 
-``auto`` (the default): on the CPU, onnxruntime when it is installed (bundles through their cached ONNX exports,
-see :mod:`engine.export.onnx_cache`; exported .onnx models as they are), torch where onnxruntime is missing or
-a bundle cannot be exported (one log line says why: a bundle whose weights exceed what one ONNX file holds, 2 GiB,
-is not even tried), and torch on a GPU. ``torch`` and ``onnxruntime`` force
-one. On the CPU torch runs with as many threads as there are free cores, onnxruntime with every core of the
-process (:mod:`engine.runtime.cores`).
+``auto``: on the CPU onnxruntime where it is installed (bundles through their cached ONNX exports), else torch, as
+for a bundle that cannot be exported (the log says why; weights over what one ONNX file holds, 2 GiB, are not even
+tried); torch on a GPU. ``torch`` and ``onnxruntime`` force one. On the CPU torch runs on the free cores,
+onnxruntime on every core of the process (:mod:`engine.runtime.cores`).
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from ..bundle.imported import is_imported
 from ..bundle.onnx_metadata import ONNX_MAX_BYTES, is_onnx_path, onnx_cuda, too_large_for_onnx
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, mention
+from ..runtime.cores import model_threads, torch_cpu_threads
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
 from .members import Member
 
@@ -45,11 +44,7 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, callback: Callback, fi
         raise ConfigError(f"'{onnx_files[0]}' is an ONNX model, which torch cannot run, and {why}; run it where "
                           f"onnxruntime runs (install it: {install_hint('onnxruntime')}), or pass the .dsmodel "
                           f"bundle it was exported from.")
-    threads = None
-    if device == "cpu":
-        from ..runtime.cores import torch_cpu_threads
-
-        threads = torch_cpu_threads(__import__("torch"))
+    threads = torch_cpu_threads(__import__("torch")) if device == "cpu" else None
     predictor = Predictor.from_bundles(members, cfg.tta, device, callback, first_dates)
     callback.info(f"Backend: torch on {device}{f' with {threads} thread(s)' if threads else ''} ({why}).")
     return predictor
@@ -57,7 +52,6 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, callback: Callback, fi
 
 def _onnx_predictor(members: Sequence[Member], cfg: Any, callback: Callback, first_dates: bool, tile: int | None,
                     device: str, why: str) -> Any:
-    from ..runtime.cores import model_threads
     from .onnx_predictor import OnnxPredictor
 
     # onnxruntime's threads sleep between operators (as the engine opens it): every core of the process
@@ -71,11 +65,9 @@ def _onnx_predictor(members: Sequence[Member], cfg: Any, callback: Callback, fir
 
 def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,
                    tile: int | None = None, onnx_max_bytes: int = ONNX_MAX_BYTES, first_dates: bool = True) -> Any:
-    """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
-    bundle's export is made or checked now for it, so a failure falls back before any tile is read);
-    ``onnx_max_bytes``: the most weights one ONNX file takes;
-    ``first_dates``: a change model keeps each first date's encoder maps for the later pairs that share it (a
-    predictor serving many pairs; one pair has none to share them with)."""
+    """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's (a bundle's export
+    is made now, so a failure falls back before any tile is read); ``onnx_max_bytes``: the most weights one ONNX
+    file takes; ``first_dates``: a change model keeps each first date's encoder maps for later pairs sharing it."""
     callback = callback or Callback()
     torch = functools.partial(_torch_predictor, members, cfg, callback, first_dates)  # (device, why)
     onnx = functools.partial(_onnx_predictor, members, cfg, callback, first_dates, tile)
@@ -95,7 +87,6 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     missing = onnxruntime_missing()
     if missing:
         return torch(device, f"auto: {missing}")
-    # why a bundle cannot go to ONNX for its size
     oversized = next(filter(None, (too_large_for_onnx(m.path, onnx_max_bytes) for m in members
                                    if not onnx_only([m]))), None)
     if oversized:

@@ -1,10 +1,8 @@
 """The change table: the area of each kind of change in a change raster, in hectares, the table a report quotes.
 
-A change raster's classes are "no change" (class 0) and the kinds of change: one "change" class of a change mask,
-or one class per transition named ``from → to`` (a model trained on from-to classes, or the post-classification
-comparison). The table has one row per kind of change: its class, from and to (empty for a change mask), pixels
-and hectares (projected CRSs by their linear unit, geographic ones at the raster's middle latitude; none without a
-CRS), read in row blocks; as CSV, and as rows for a summary.
+A change raster's class 0 is "no change", the others one "change" (a change mask) or one per transition named
+``from → to``. One row per kind of change: its class, from and to (empty for a change mask), pixels and hectares
+(geographic CRSs at the raster's middle latitude; none without a CRS); as CSV, and as rows for a summary.
 """
 
 from __future__ import annotations
@@ -69,8 +67,7 @@ def hectares_per_pixel(dataset: Any) -> float | None:
 
 def class_counts(raster: str, counted: list[int] | None = None) -> tuple[np.ndarray, list[str], float | None]:
     """(pixels of each class, the class names, hectares per pixel) of a class raster, nodata left out;
-    ``counted``: the pixels of each class as its writer counted them (``SegmentResult.class_pixels``), so that
-    only the names and the pixel's area are read."""
+    ``counted``: the pixels as its writer counted them (``SegmentResult.class_pixels``): not read again."""
     names = class_names_of(raster) or []  # none recorded: numbered
     with open_raster(raster, "change raster") as dataset:
         counts = _read_counts(dataset, len(names)) if counted is None else np.asarray(counted, np.int64)
@@ -80,8 +77,8 @@ def class_counts(raster: str, counted: list[int] | None = None) -> tuple[np.ndar
 
 
 def add_counts(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``counts`` (int64 pixels of each class value) with the class values ``values`` counted in, grown where a
-    value lies past its end (a class beyond the names is a class too)."""
+    """``counts`` (int64 pixels of each class value) with ``values`` counted in, grown where a value lies past its
+    end (a class beyond the names is a class too)."""
     found = np.bincount(values.ravel(), minlength=counts.size)
     if found.size > counts.size:
         counts = np.pad(counts, (0, found.size - counts.size))
@@ -90,7 +87,7 @@ def add_counts(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _read_counts(dataset: Any, classes: int) -> np.ndarray:
-    """The pixels of each class value in band 1 of ``dataset``, read by blocks of rows, nodata left out."""
+    """The pixels of each class value in band 1 of ``dataset``, nodata left out."""
     from rasterio.windows import Window
 
     counts = np.zeros(max(classes, 1), np.int64)

@@ -1,14 +1,11 @@
 """The post-classification comparison: two dates' class rasters compared pixel by pixel, the baseline every change
-detection paper reports and a trained change model must beat, and useful on its own (two cloud masks, two
-land-cover maps).
+detection paper reports and a trained change model must beat (and useful alone: two cloud masks, two land-cover
+maps).
 
-Each date is segmented by one model of one date (any bundle: trained here, imported, ready), or given as a class
-raster. The later date's classes are brought onto the first date's grid by the label reader's alignment (nearest,
-any CRS and pixel size). Every pixel's transition from its class before to its class after is one class of the
-change raster: 0 no change (transparent), then one class per (from, to) pair, named ``from → to``, each its colour;
-or, as a change mask, 0 no change and 1 change. Pixels that are nodata on either date are nodata. The raster is
-streamed in row blocks and published atomically with its palette and style; the change table and the polygons of
-change follow from it.
+Each date is segmented by a model of one date, or given as a class raster; the later one is brought onto the first
+date's grid by the label reader's alignment (nearest, any CRS and pixel size). Each pixel's (before, after) pair is
+one class of the change raster: 0 no change (transparent), then one per pair, named ``from → to``; or, as a change
+mask, 0 no change and 1 change. Nodata on either date is nodata. Streamed in row blocks, published atomically.
 """
 
 from __future__ import annotations
@@ -22,15 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.model_files import read_model_metadata
 from ..callbacks import Callback, Stage
 from ..config import CompareConfig, PolygonsConfig, SegmentConfig
 from ..data.labels import NO_CHANGE, transition_name
+from ..data.raster import grid_of, open_raster
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import write_text_atomic
 from ..io.prediction_tags import class_names_of, prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, raster_sidecars
 from ..io.writers import GeoTiffStreamWriter, class_raster_type, qml_path_for, qml_text, set_palette
-from .change_table import ChangeRow, change_rows, hectares_per_pixel, write_change_table
+from .change_table import ChangeRow, change_rows, class_counts, hectares_per_pixel, write_change_table
 
 # distinct colours for the kinds of change (ColorBrewer's Paired and Set1, strong ones first)
 CHANGE_COLORS = ("#e31a1c", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#fb9a99", "#a6cee3",
@@ -81,11 +80,8 @@ class CompareResult:
 
 def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResult:
     """Segment both dates with the model (or take their class rasters) and compare them; writes the change raster,
-    its style, and the table and polygons asked for.
-
-    Raises:
-        ConfigError, DataError, AlignmentError: bad inputs, before any model runs; nothing is written.
-    """
+    its style, and the table and polygons asked for. ConfigError, DataError, AlignmentError: bad inputs, before any
+    model runs; nothing is written."""
     callback = callback or Callback()
     start = time.perf_counter()
     inputs = {f"first date ({mention('compare.image')})": Files(cfg.image or [], give=RASTER_GIVE),
@@ -117,7 +113,6 @@ def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResu
 
 def _segment_and_compare(cfg: CompareConfig, callback: Callback) -> CompareResult:
     """Each date segmented into a temporary folder beside the output (removed at the end), then compared."""
-    from ..bundle.model_files import read_model_metadata
     from .run import segment
 
     for model in cfg.models:
@@ -147,7 +142,6 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
     """The change raster of two class rasters (``names``: the dates as the user gave them, for messages)."""
     from ..data.align import check_overlap
     from ..data.checks import date_cover_warning
-    from ..data.raster import grid_of, open_raster
     from ..data.scene import SceneReader
 
     callback = callback or Callback()
@@ -211,8 +205,6 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
 
 
 def _numbered(*rasters: str) -> list[str]:
-    """Class names "0", "1", ... up to the largest value of the rasters (none recorded)."""
-    from .change_table import class_counts
-
+    """Class names "0", "1", ... up to the largest value of the rasters."""
     top = max(len(class_counts(r)[0]) for r in rasters)
     return [str(i) for i in range(max(top, 2))]

@@ -1,7 +1,6 @@
-"""A change model's dates in a segmentation plan: the dates given checked against the model's (a model of one date
-refuses a pair, a change model a single image), each date taken through the image door (:mod:`~engine.imagery`:
-bands by name, STAC items, values brought to the model's units) and judged with that date's own statistics, and
-the bands the scene reader then reads from each date and stacks in time order.
+"""A change model's dates in a segmentation plan: the dates given checked against the model's, each taken through
+the image door (:mod:`~engine.imagery`) and judged with that date's own statistics, and the bands the scene reader
+reads from each date and stacks in time order.
 """
 
 from __future__ import annotations
@@ -12,7 +11,9 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
+from ..data.ground import map_units_per_metre
 from ..data.normalize import BandStatistics
+from ..data.raster import band_count, open_raster
 from ..errors import BundleError, DataError, command, mention
 from ..imagery.door import open_image, web_source
 from ..imagery.request import ImageRequest
@@ -47,16 +48,6 @@ class ResolvedDates:
     @property
     def out_of_range(self) -> str | None:
         return self.first.out_of_range or next((d.out_of_range for d in self.later if d.out_of_range), None)
-
-    @property
-    def hold_data(self) -> bool:
-        """Whether the image door's sample of every date found valid pixels (it judged their values: ``seen``), so
-        that the scene reader need not sample them again."""
-        return all(d.seen is not None for d in self.dates)
-
-    @property
-    def later_paths(self) -> list[str]:
-        return [d.path for d in self.later]
 
     @property
     def dates(self) -> tuple[ResolvedImage, ...]:
@@ -102,10 +93,8 @@ def date_view(member: Any, date: int) -> Any:
 def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warnings: list[str]) -> tuple[
         ResolvedDates, list[Any], list[int], list[list[int]]]:
     """(every date resolved, the members as they read the stacked tiles, the first date's bands, each later date's
-    bands): each date through the image door with its own statistics, its band count and values checked."""
+    bands), each date's band count and values checked."""
     from ..data.checks import check_image_domain
-    from ..data.ground import map_units_per_metre
-    from ..data.raster import band_count, open_raster
 
     resolved = ResolvedDates(ResolvedImage(cfg.image, cfg.image))
     picked: list[list[int]] = []

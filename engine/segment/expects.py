@@ -1,7 +1,5 @@
-"""Whether inputs fit a model bundle, from the bundle's metadata and band counts alone (no raster is read, no weight
-loaded): the one rule both users apply. A front end shows :func:`input_mismatches` before a run; the run
-(``plan.plan_segmentation``) refuses an image or aux files that :func:`image_problem` or :func:`aux_problem` find
-wanting, with the band counts of the files it opened."""
+"""Whether inputs fit a model bundle, from its metadata and band counts alone: the one rule a front end shows
+before a run (:func:`input_mismatches`) and the run (``plan``) refuses an image or aux files by."""
 
 from __future__ import annotations
 
@@ -20,9 +18,8 @@ def aux_files_expected(data: DataMetadata) -> int:
 
 def image_problem(data: DataMetadata, image_bands: int, image: str | None = None,
                   named: str | None = None) -> str | None:
-    """Why an image of ``image_bands`` bands (the file ``image``, when known; ``named``: how to name it instead,
-    e.g. "the WMS layer 'Ortho'") does not fit the model trained on ``data`` (None: it fits). The words name "the
-    model"; the run puts the bundle's path after them."""
+    """Why an image of ``image_bands`` bands (the file ``image``; ``named``: its name instead, e.g. "the WMS layer
+    'Ortho'") does not fit the model trained on ``data`` (None: it fits), naming "the model"."""
     trained = data.vision_bands
     selection = BandSelection.of(data.bands, data.x_bands)
     named = named or (f"the image '{image}'" if image else "the image")
@@ -60,10 +57,9 @@ def aux_problem(data: DataMetadata, aux_bands: list[int]) -> str | None:
 
 def input_mismatches(data: DataMetadata, image_bands: int | None, aux_bands: list[int] | None,
                      image_names: list[str | None] | None = None, chosen: list[str] | None = None) -> list[str]:
-    """What does not fit the bundle whose ``data`` metadata is given: the image's band count (None: no image
-    chosen yet), its band descriptions (``image_names``: bands are picked by name when the model records names),
-    the bands chosen for the model (``chosen``: Bands / ``--bands``, numbers or names) and the band counts of the
-    aux layers in their order (None: not known). Empty when all fit."""
+    """What does not fit the bundle of ``data``: the image's band count (None: no image yet), its band descriptions
+    (``image_names``: picked by name where the model records names), the bands chosen (``chosen``: numbers or
+    names) and the aux layers' band counts in order (None: not known). Empty when all fit."""
     problems: list[str | None] = []
     if image_bands is not None and data.vision_bands and not _picked(data, image_bands, image_names, chosen,
                                                                      problems):

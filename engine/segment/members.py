@@ -1,6 +1,6 @@
 """The model bundles of a segmentation as ensemble members: their metadata read (never their weights), checked to
-fit together (classes, outputs, aux layout), the assumptions of a model without a description said, the settings
-left unset taken from the model, and the aux files the members read put in their training order.
+fit together, the assumptions of a model without a description said, the settings left unset taken from the model,
+and the aux files put in their training order.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..errors import BundleError, ConfigError, DataError, mention
 
 @dataclass
 class Member:
-    """One ensemble member as the plan sees it: its bundle path, metadata and weight (never its weights)."""
+    """One ensemble member as the plan sees it: its bundle path, metadata and ensemble weight."""
 
     path: str
     metadata: BundleMetadata
@@ -118,7 +118,7 @@ def check_members(cfg: SegmentConfig) -> list[Member]:
 
 def say_assumptions(members: list[Member], callback: Callback, warnings: list[str] | None = None) -> None:
     """Warn once per run of each model that carries no description and runs with Deepness's defaults, listing
-    every assumption (also into ``warnings``, for the result and the bulk summary)."""
+    every assumption (also into ``warnings``: the result's and the bulk summary's)."""
     for member in members:
         assumed = import_record(member.data).get("assumed")
         if assumed:
@@ -130,8 +130,8 @@ def say_assumptions(members: list[Member], callback: Callback, warnings: list[st
 
 def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
     """``cfg`` with the overlap, border and threshold the user left unset taken from the model: those its maker
-    recorded for an imported model (Deepness's tiles_overlap and seg_thresh, ukis-csmask's mirrored border),
-    else the engine's defaults. Every run of a plan or a bulk run sees the values filled."""
+    recorded for an imported model (Deepness's tiles_overlap and seg_thresh, ukis-csmask's mirrored border), else
+    the engine's defaults."""
     view = model_view(member.data, member.metadata.model)
     made = {"overlap": DEFAULT_OVERLAP if view.overlap is None else view.overlap,
             "border": DEFAULT_BORDER if view.border is None else view.border,
@@ -140,15 +140,15 @@ def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
 
 
 def requested_tile(cfg: SegmentConfig, members: list[Member]) -> int:
-    """The tile size asked for: the setting, else the one the first member was trained on. A plan then cuts it to
-    what covers its region (``_check_resources``); a bulk run's progress and shared predictor take it as asked."""
+    """The tile size asked for: the setting, else the first member's trained one (a plan then cuts it to what
+    covers its region; a bulk run's progress and shared predictor take it as asked)."""
     return int(cfg.tile_size or members[0].data.tile_size)
 
 
 def aux_inputs(cfg: SegmentConfig, members: list[Member], callback: Callback,
                 warnings: list[str]) -> tuple[list[Member], list[str]]:
     """(the members that read aux rasters, the aux files in their training order); aux files no member reads are
-    ignored with a warning."""
+    ignored, with a warning."""
     aux_members = [m for m in members if m.needs_aux_rasters]
     if aux_members:
         aux_data = aux_members[0].data

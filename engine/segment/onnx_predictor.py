@@ -1,10 +1,9 @@
 """The onnxruntime predictor: exported ONNX models run as a weighted ensemble with TTA, without torch.
 
-The same contract as :class:`~engine.segment.predictor.Predictor` (``predictor(vision, aux)`` -> averaged
-probabilities, a ``device`` attribute), so the tile pipeline is unchanged. The exported graphs return
-probabilities already; TTA flips and rotations run in numpy. A model exported with a fixed batch gets the
-pipeline's batches in chunks of that size, the last one padded. A bundle runs through its cached export
-(:class:`ExportedBundle`); a model made elsewhere as it came (:class:`ImportedMember`).
+The contract of :class:`~engine.segment.predictor.Predictor` (``predictor(vision, aux)`` -> averaged
+probabilities, a ``device``). The graphs return probabilities already; TTA runs in numpy. A graph of a fixed batch
+gets the batches in chunks of that size, the last one padded. A bundle runs through its cached export
+(:class:`ExportedBundle`), a model made elsewhere as it came (:class:`ImportedMember`).
 """
 
 from __future__ import annotations
@@ -53,8 +52,7 @@ class OnnxMember(_Inputs):
     stats_key: str
 
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities (B, K, T, T) for any batch size B; ``coords`` (B, 4) for a graph taking them (None:
-        unknown, NaN)."""
+        """Probabilities (B, K, T, T) for any batch size B; ``coords`` (B, 4): None is unknown (NaN)."""
         feeds = {"vision": vision, "aux": aux,
                  "coords": np.full((vision.shape[0], 4), np.nan, np.float32) if coords is None else coords}
         dates = [n for n in self.inputs if n not in ("vision", "aux", "coords", SINGLE_INPUT)]
@@ -71,8 +69,8 @@ CHECKED_BATCHES = 3  # a model made elsewhere: its first batches' output is chec
 
 @dataclass
 class ImportedMember:
-    """A model made elsewhere ready to run: its graph fed in its own layout and batch
-    (:func:`~engine.bundle.graph_output.graph_probabilities`). ``model``: its ImportedConfig."""
+    """A model made elsewhere ready to run, its graph fed in its own layout and batch
+    (:func:`~engine.bundle.graph_output.graph_probabilities`); ``model``: its ImportedConfig."""
 
     session: Any  # onnxruntime.InferenceSession
     weight: float
@@ -87,9 +85,9 @@ class ImportedMember:
     takes_coords: ClassVar[bool] = False
 
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities (B, K, T, T) for any batch size B; the first CHECKED_BATCHES checked to be some. A graph
-        whose batch axis is dynamic but which fails on several tiles (an export traced at batch 1, whose Reshape
-        fixed it) and runs on one is run one tile at a time from then on, saying so once."""
+        """Probabilities (B, K, T, T) for any batch size B, the first CHECKED_BATCHES checked. A graph of a dynamic
+        batch that fails on several tiles and runs on one (an export traced at batch 1, whose Reshape fixed it) is
+        run one tile at a time from then on, said once."""
         check = self.checked < CHECKED_BATCHES
         self.checked += 1
 
@@ -120,8 +118,8 @@ class ImportedMember:
 
 def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feeds: dict[str, np.ndarray],
                size: int | None) -> np.ndarray:
-    """``run(feeds)`` for a graph of any batch (``size`` None), else over chunks of its fixed batch ``size``, the
-    last one padded with zeros and its padding dropped from the result."""
+    """``run(feeds)`` for a graph of any batch (``size`` None), else over chunks of its fixed batch, the last one
+    padded with zeros (dropped from the result)."""
     if size is None:
         return run(feeds)
     total = next(iter(feeds.values())).shape[0]
@@ -132,23 +130,20 @@ def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feeds: dict[s
 
 
 class ExportedBundle(_Inputs):
-    """A bundle run through its cached ONNX export (:mod:`engine.export.onnx_cache`): one export per tile size,
-    made (or found) when a tile of that size first comes; the same ``run`` as :class:`OnnxMember`. A model whose
-    output depends on a neighbourhood only runs every tile other than its trained one through one export that
-    takes any size (a CPU run fits its tile to each region: no export per region size), and on the CPU its trained
-    tile too: a bulk run, loaded at the trained tile, then opens no second export for scenes of fitted tiles. A
-    change model whose dates are encoded alone runs, where its first dates may serve later pairs (``first_dates``),
-    as its encoder and head graphs (:class:`DateGraphs`), each first date's maps kept in one store for every tile
-    size: a monitoring series encodes its first date once; a lone pair runs the one graph."""
+    """A bundle run through its cached ONNX export (:mod:`engine.export.onnx_cache`), one per tile size, made (or
+    found) when a tile of that size first comes. A model whose output depends on a neighbourhood only runs every
+    tile but its trained one, and on the CPU that too (a bulk run then opens no second export for fitted tiles),
+    through one export of any size. A change model whose dates are encoded alone runs, where its first dates may
+    serve later pairs (``first_dates``), as its encoder and head graphs (:class:`DateGraphs`), each first date's
+    maps kept in one store for every tile size: a monitoring series encodes its first date once."""
 
-    def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
-                 bundle_sha256: str | None = None, first_dates: bool = True):
+    def __init__(self, member: Member, device: str, threads: int | None, callback: Callback, first_dates: bool = True):
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
         dates, place = member.metadata.model.input_dates, model_view(member.data, member.metadata.model)
         self.inputs = date_inputs(dates) + (["aux"] if member.aux_channels else []) + (
             ["coords"] if place.takes_date_and_place else [])
         self.device, self.threads, self.callback = device, threads, callback
-        self.bundle_sha256 = bundle_sha256 or file_sha256(member.path)
+        self.bundle_sha256 = file_sha256(member.path)
         self.trained = int(member.data.tile_size)
         self.any_size = bool(member.metadata.model.local_receptive_field())
         self.dates = int(dates)
@@ -188,28 +183,19 @@ class ExportedBundle(_Inputs):
 
 
 class OnnxPredictor(TtaEnsemble):
-    """Runs the loaded ONNX ``members`` (onnxruntime) with TTA on batches of normalised tiles; ``device``: "cpu",
-    "cuda" or "cuda:N" (CUDA needs onnxruntime-gpu)."""
+    """Runs the loaded ONNX ``members`` with TTA on batches of normalised tiles; ``device``: "cpu", "cuda" or
+    "cuda:N" (onnxruntime-gpu)."""
 
     backend = "onnxruntime"
-
-    def __init__(self, members: Sequence[OnnxMember | ExportedBundle | ImportedMember], tta: str, device: str):
-        super().__init__(members, tta)
-        self.device = device
-
-    def first_date_stores(self) -> list[FirstDateFeatures]:
-        """The change models' stores of first dates' encoder maps (none for other models, or one pair)."""
-        return [s for m in self.members if (s := getattr(m, "first_dates", None)) is not None]
 
     @classmethod
     def from_files(cls, members: Sequence[Member], tta: str, device: str, threads: int | None = None,
                    tile: int | None = None, callback: Callback | None = None,
                    threshold: float | None = None, first_dates: bool = True) -> OnnxPredictor:
-        """Open every member on ``device`` ("auto" = cpu, or cuda when onnxruntime has it): an exported .onnx
-        file and a model made elsewhere as they are, a bundle through its cached export (made now for ``tile``
-        when given, else when the first tile comes). ``threads``: intra-op threads (None: onnxruntime's default);
-        ``threshold``: the run's, for a model made elsewhere whose output is read as scores; ``first_dates``: a change
-        model keeps each first date's encoder maps for the later pairs that share it."""
+        """Open every member on ``device`` ("auto": cuda where onnxruntime has it): an .onnx file and a model made
+        elsewhere as they are, a bundle through its cached export (made now for ``tile`` when given).
+        ``threads``: intra-op threads (None: onnxruntime's default); ``threshold``: the run's, for a model made
+        elsewhere whose output is read as scores; ``first_dates``: see :class:`ExportedBundle`."""
         if device == "auto":
             device = "cuda" if onnx_cuda() else "cpu"
         callback = callback or Callback()
@@ -228,15 +214,9 @@ class OnnxPredictor(TtaEnsemble):
                     loaded[-1].load(int(tile))
         return cls(loaded, tta, device)
 
-    @property
-    def takes_coords(self) -> bool:
-        """A member's graph takes each tile's date and place (a Prithvi-EO-2.0 TL export)."""
-        return any(m.takes_coords for m in self.members)
-
     def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None],
                  coords: np.ndarray | None = None) -> np.ndarray:
-        """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key; ``coords`` (B, 4) each tile's date
-        and place (NaN where unknown). Returns (B, K, T, T) float32."""
+        """As :meth:`Predictor.__call__ <engine.segment.predictor.Predictor.__call__>`."""
         # the same date and place for any flip or turn
         total = self.average(lambda m: (vision[m.stats_key], aux.get(m.stats_key) if m.takes_aux else None),
                              lambda m, v, a: m.run(v, a, coords if m.takes_coords else None))

@@ -1,17 +1,14 @@
 """The tile pipeline: reader thread -> predictor -> blending -> sink, with bounded queues between them::
 
-    reader threads  SceneReader.read(tile) -> BandStatistics.apply -> batches      (prefetch queues; on a GPU
-                                                                                     the batching thread copies
-                                                                                     each batch to the device and
-                                                                                     apply_tensor there instead)
-    main thread     predictor(batch) -> probabilities -> RowBandAccumulator.add     (blending; on a GPU in
-                                                                                     device memory, no wait)
-    writer thread   finished rows -> the sink's rasters (row blocks)                (write queue; on a GPU it
-                                                                                     waits for the rows' copy)
+    reader threads  SceneReader.read(tile) -> BandStatistics.apply -> batches   (prefetch queues; on a GPU the
+                                                                                  batch is copied and normalised
+                                                                                  there, by the batching thread)
+    main thread     predictor(batch) -> probabilities -> RowBandAccumulator.add  (on a GPU in device memory)
+    writer thread   finished rows -> the sink's rasters (row blocks)             (write queue; on a GPU after the
+                                                                                  rows' copy)
 
-The accumulator only holds one tile height of rows, so memory is bounded by tile size x scene width. On a GPU
-the main thread never waits for the device (``engine.runtime.prefetch``): it queues copies and kernels, and runs ahead
-of the GPU by at most the write queue's rows.
+On a GPU the main thread never waits for the device (``engine.runtime.prefetch``): it queues copies and kernels,
+and runs ahead of the GPU by at most the write queue's rows.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from ..runtime.prefetch import to_device
 from .plan import SegmentPlan
 from .reader import TileReader, default_readers, vision_on_device
 from .sinks import RowSink
-from .tiling import RowBandAccumulator, blend_window
+from .tiling import DeviceRowBandAccumulator, RowBandAccumulator, blend_window
 
 # GDAL's block cache defaults to 5 % of RAM and would grow with the scene. 32 MB holds the input blocks of a
 # tile-high band of an 8192-px-wide 4-band 16-bit scene plus the output blocks being written; wider scenes
@@ -55,8 +52,7 @@ class PipelineStats:
 
 
 def tile_coords(plan: SegmentPlan, callback: Callback) -> Callable[[list[Any]], np.ndarray]:
-    """Each tile's (year, day of year, latitude, longitude) for an encoder taking them, from the scene's date and
-    CRS (``engine.data.acquisition``; NaN where unknown); said once per scene."""
+    """Each tile's (year, day of year, latitude, longitude) from the scene's date and CRS (NaN where unknown)."""
     from ..data.acquisition import of_source
 
     acquisition = of_source(getattr(plan.inputs, "source", None) or plan.cfg.image, plan.reader.acquisition)
@@ -68,7 +64,7 @@ def tile_coords(plan: SegmentPlan, callback: Callback) -> Callable[[list[Any]], 
 
 @contextmanager
 def streaming_gdal_cache() -> Iterator[None]:
-    """Cap GDAL's block cache for a streaming run (a small cache is all it needs) and restore it after."""
+    """GDAL's block cache capped for a streaming run (a small one is all it needs), restored after."""
     gdal = require("osgeo.gdal")
     previous = gdal.GetCacheMax()
     gdal.SetCacheMax(min(previous, GDAL_CACHE_BYTES))
@@ -96,45 +92,32 @@ def _device_side(predict: Predict, on_device: bool | None) -> bool:
 def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefetch: int, readers: int = 1,
                  reader_processes: bool = False, on_device: bool | None = None,
                  threads: Executor | None = None) -> TileReader:
-    """The plan's tile reader for ``predict``, started: it reads ahead until its queues are full. A bulk run
-    starts the next scene's while the model finishes this one (``run_tiles(reader=..., on_read_done=...)``),
-    on its long-lived ``threads``."""
-    # on a GPU the readers leave the vision values raw and the device normalises them, which takes part of a
-    # tile's reading CPU off the reader threads (docs/benchmarks.md); the batching thread copies each batch there,
-    # which takes the copies off the thread driving the model
+    """The plan's tile reader for ``predict``, started: it reads ahead until its queues are full (a bulk run
+    starts the next scene's while the model finishes this one, on its long-lived ``threads``)."""
+    # on a GPU the device normalises the raw values (part of a tile's reading CPU off the reader threads,
+    # docs/benchmarks.md), and the batching thread copies each batch there (off the thread driving the model)
     device_side = _device_side(predict, on_device)
     return TileReader(plan, batch_size, prefetch, readers, processes=reader_processes, normalise=not device_side,
                       threads=threads, device=getattr(predict, "device", None) if device_side else None).start()
 
 
-def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,
-              prefetch: int, readers: int = 1, reader_processes: bool = False,
-              on_device: bool | None = None, reader: TileReader | None = None,
-              on_read_done: Callable[[], None] | None = None, drain: bool = True) -> PipelineStats:
-    """Predict every tile of ``plan`` (read by ``readers`` workers: threads, or processes with
-    ``reader_processes``), blend overlapping tiles and hand finished rows to ``sink``.
-
-    ``on_device``: normalise and blend where the model runs (a torch predictor's device), not on the host;
-    None = on a GPU. ``reader``: one from :func:`start_reader` with the same ``predict`` and ``on_device``
-    (then the reading keywords are its own). ``on_read_done`` is called once on this thread as soon as every
-    tile has been read (batches may still wait for the model): a bulk run starts the next scene's reader there.
-    The sink is drained (``sink.finish()``) before returning unless ``drain`` is False (a bulk run's publishing
-    thread drains it); on an error or cancel the caller aborts it.
-    """
+def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, on_device: bool | None = None,
+              reader: TileReader | None = None, on_read_done: Callable[[], None] | None = None, drain: bool = True,
+              **reading: Any) -> PipelineStats:
+    """Predict every tile of ``plan``, blend overlapping tiles and hand finished rows to ``sink``. ``on_device``:
+    see :func:`_device_side`; ``reader``: one from :func:`start_reader` with the same ``predict`` and ``on_device``,
+    else one started with the ``reading`` keywords (:func:`start_reader`'s). ``on_read_done`` is called once on this
+    thread as soon as every tile is read (a bulk run starts the next scene's reader there). The sink is drained
+    (``sink.finish()``) unless ``drain`` is False (a bulk run's publishing thread drains it); on an error or cancel
+    the caller aborts it."""
     model = predict
     device = getattr(model, "device", None)
     device_side = _device_side(model, on_device)
     if reader is None:
-        reader = start_reader(plan, model, batch_size=batch_size, prefetch=prefetch, readers=readers,
-                              reader_processes=reader_processes, on_device=device_side)
+        reader = start_reader(plan, model, on_device=device_side, **reading)
     try:
-        if reader.normalise == device_side:
-            raise ValueError("run_tiles: the reader normalises where the model expects raw values (or the other "
-                             "way round); start it with start_reader for the same predictor")
         weights = blend_window(plan.tile, max(plan.overlap, 1))
-        if device_side:  # blend where the probabilities are; see device_blend
-            from .device_blend import DeviceRowBandAccumulator
-
+        if device_side:  # blend where the probabilities are
             accumulator: RowBandAccumulator = DeviceRowBandAccumulator(
                 plan.width, plan.height, plan.probability_channels, plan.grid.band_rows, sink.sink, device)
             predict = model.on_device

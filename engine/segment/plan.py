@@ -1,7 +1,7 @@
 """The segmentation plan: inputs checked against the bundle(s), the region, the tile grid, the members.
 
-Everything that can fail on the inputs is decided here, before any weights are loaded or tiles read. A plan
-reads bundle metadata only; the :class:`~engine.segment.predictor.Predictor` loads the weights.
+Everything that can fail on the inputs is decided here, from bundle metadata only, before any weights are loaded
+or tiles read.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import numpy as np
 from ..bundle.imported import is_imported
 from ..bundle.view import model_view
 from ..callbacks import Callback
-from ..config import SegmentConfig, check_tile_size
+from ..config import SegmentConfig, check_tile_size, repaired_class_colors
 from ..config.polygons import chosen_polygon_classes
 from ..data.ground import DEGREES, PIXELS, ground_unit, middle_latitude
 from ..data.metadata import DataMetadata
+from ..data.raster import grid_of, open_raster
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, ConfigError, DataError, mention
 from ..io.safety import check_creatable, check_outputs
+from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
 from .expects import aux_problem, image_problem
 from .members import Member, aux_inputs, aux_layout, check_members, model_defaults, requested_tile, say_assumptions
 from .scene_outputs import SceneOutputs, segment_files
@@ -73,8 +75,8 @@ class SegmentPlan:
 
 
 def _check_member_bands(member: Member, image_bands: int, image: str, named: str | None = None) -> None:
-    """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded);
-    ``named``: how to name the image instead of by its path (a web layer, read through a temporary window)."""
+    """DataError when the image lacks the bands ``member`` was trained on; ``named``: the image's name where it is
+    not its path (a web layer's temporary window)."""
     problem = image_problem(member.data, image_bands, image, named)
     if not problem:
         return
@@ -109,8 +111,6 @@ def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
 def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, region: tuple[int, int, int, int],
                      aux_ratio: int | None, reader: Any, callback: Callback, warnings: list[str]) -> int:
     """The tile cut to what covers the region, then the memory of a batch against the device's; returns the tile."""
-    from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
-
     step = tile_step(aux_ratio)
     trained = max(m.data.tile_size for m in members)
     tile = check_segment_tile(tile, region[2], region[3], trained, step, callback, warnings)
@@ -131,8 +131,8 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
 
 def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, warnings: list[str],
                resample: bool = False, image: str | None = None) -> None:
-    """Warn when the image's pixels are far larger or smaller on the ground than the training ones: both in metres
-    by the ground rule (a Web Mercator window against a model trained in UTM compares metres, not map units)."""
+    """Warn when the image's pixels are far larger or smaller on the ground than the training ones, both in metres
+    (a Web Mercator window against a model trained in UTM compares metres, not map units)."""
     resolution = model_view(data).resolution
     if resample or resolution is None or not reader.grid.georeferenced or reader.grid.crs is None:
         return  # when resampling, _resample_target checks the pixel sizes and reports the factor
@@ -183,7 +183,6 @@ def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None
 def _check_aux_overlap(reader: Any, aux_paths: list[str], region_grid: Any, image: str) -> None:
     """AlignmentError naming the aux file that does not cover the segmented region."""
     from ..data.align import check_overlap
-    from ..data.raster import grid_of, open_raster
 
     for path in aux_paths:
         with open_raster(path, "aux raster") as ds:
@@ -196,12 +195,8 @@ def _check_aux_overlap(reader: Any, aux_paths: list[str], region_grid: Any, imag
 def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                       members: list[Member] | None = None) -> SegmentPlan:
     """Check the inputs against the bundle(s) and plan the tiles; reads metadata only, no weights, no tiles.
-    ``members``: ``check_members(cfg)`` as the caller has it (a bulk run reads the bundles once, for the model it
-    loaded once).
-
-    Raises:
-        ConfigError, DataError, AlignmentError, BundleError: with the file or parameter and the fix.
-    """
+    ``members``: ``check_members(cfg)`` as a bulk run has it (it reads the bundles once). Raises ConfigError,
+    DataError, AlignmentError, BundleError, with the file or parameter and the fix."""
     from ..data.scene import SceneReader
 
     callback = callback or Callback()
@@ -228,8 +223,6 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     aux_ratio = aux_data.aux_ratio
     tile = _asked_tile(cfg, members, aux_ratio if use_aux else None, callback, warnings)
 
-    from ..config import repaired_class_colors
-
     class_colors, message = repaired_class_colors(list(data.class_colors), list(data.class_names), first.path)
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
         warnings.append(message)
@@ -250,16 +243,15 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]
     doors = resolved.dates if dates > 1 else (resolved,)
-    opened: dict[str, Any] = {}  # what the door opened, by path: the reader takes each over (one open a file)
-    for door in doors:
-        if door.dataset is not None and door.path not in opened:
-            opened[door.path] = door.dataset
+    # what the door opened, by path (the first of a path): the reader takes each over (one open a file)
+    opened = {door.path: door.dataset for door in reversed(doors) if door.dataset is not None}
     try:
         per_file = aux_data.aux_bands_per_file if use_aux else None
         reader = SceneReader(resolved.path, aux_paths, aux_bands_per_file=per_file, aux_ratio=aux_ratio,
                              callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs, aoi=cfg.aoi,
-                             bands=bands, after=resolved.later_paths if dates > 1 else (), after_bands=after_bands,
-                             opened=opened, dates_hold_data=dates > 1 and resolved.hold_data)
+                             bands=bands, after=[d.path for d in doors[1:]], after_bands=after_bands,
+                             # the door's sample of every date found valid pixels: the reader need not sample again
+                             opened=opened, dates_hold_data=dates > 1 and all(d.seen is not None for d in doors))
     except BaseException:
         resolved.close()
         raise
@@ -325,11 +317,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
 
 def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, ...] = ()) -> SegmentPlan:
     """The same members, overlap and aux over the whole of another image on the same footprint (and a change
-    model's later dates ``after``, read as the plan reads its own); a CPU tile that was fitted to the plan's region
-    is fitted to this image instead (and said).
-
-    The resample mode plans its working grid this way (the image warped to the training pixel size as a VRT):
-    every input check already ran on the real image, so nothing else is checked or reported twice.
+    model's later dates ``after``); a CPU tile fitted to the plan's region is fitted to this image instead (and
+    said). The resample mode's working grid (the image warped to the training pixel size as a VRT): every input
+    check already ran on the real image, so nothing is checked or reported twice.
     """
     from ..data.align import tile_grid
     from ..data.scene import SceneReader

@@ -1,9 +1,8 @@
 """The predictor: model bundles loaded once, run as a weighted ensemble with test-time augmentation.
 
-This is the seam between the tile pipeline and the models: the pipeline hands it normalised tile batches
-(one copy per normalisation, keyed by :attr:`Member.stats_key`) and gets averaged probabilities back. It is
-built from bundles, never stored in the plan, so one predictor serves every scene of a bulk run. Another
-backend (:mod:`.onnx_predictor`; :mod:`.backend` chooses) or another kind of ensemble only has to provide the
+The seam between the tile pipeline and the models: it gets normalised tile batches (one copy per normalisation,
+keyed by :attr:`Member.stats_key`) and gives averaged probabilities back. Built from bundles, never stored in the
+plan, so one serves every scene of a bulk run; another backend (:mod:`.onnx_predictor`) only has to provide the
 same ``__call__``.
 """
 
@@ -36,16 +35,15 @@ class LoadedMember:
 
 
 class Predictor(TtaEnsemble):
-    """Runs the loaded ``members`` (models already on the torch ``device``) with TTA on batches of normalised
-    tiles; returns averaged probabilities: of one sigmoid channel (``binary``), else softmax over the classes."""
+    """Runs the loaded ``members`` (on the torch ``device``) with TTA on batches of normalised tiles: averaged
+    probabilities of one sigmoid channel (``binary``), else softmax over the classes."""
 
     backend = "torch"
 
     def __init__(self, members: Sequence[LoadedMember], binary: bool, tta: str, device: str):
-        super().__init__(members, tta)
         self.torch = require("torch")
+        super().__init__(members, tta, self.torch.device(device))
         self.binary = binary
-        self.device = self.torch.device(device)
         self.amp_dtype = None
         if self.device.type == "cuda":
             self.amp_dtype = self.torch.bfloat16 if self.torch.cuda.is_bf16_supported() else self.torch.float16
@@ -53,8 +51,8 @@ class Predictor(TtaEnsemble):
     @classmethod
     def from_bundles(cls, members: Sequence[Member], tta: str, device: str, callback: Callback | None = None,
                      first_dates: bool = True) -> Predictor:
-        """Load every member's bundle onto ``device`` (once; the predictor then serves any number of scenes);
-        ``first_dates``: a change model encodes a first date shared by several pairs once (a series)."""
+        """Every member's bundle loaded onto ``device``; ``first_dates``: a change model encodes a first date shared
+        by several pairs once (a series)."""
         loaded = [LoadedMember(load_bundle(m.path, device).model, m.weight, m.aux_channels > 0, m.stats_key)
                   for m in members]
         for member in loaded if first_dates else ():
@@ -62,14 +60,8 @@ class Predictor(TtaEnsemble):
                 member.model.share_first_dates(FirstDateFeatures(say=(callback or Callback()).info))
         return cls(loaded, members[0].output_channels == 1, tta, device)
 
-    def first_date_stores(self) -> list[FirstDateFeatures]:
-        """The change models' stores of first dates' encoder maps (none for other models, or one pair)."""
-        return [s for m in self.members if (s := getattr(m.model, "first_dates", None)) is not None]
-
-    @property
-    def takes_coords(self) -> bool:
-        """A member's encoder takes each tile's date and place (a Prithvi-EO-2.0 TL release)."""
-        return any(getattr(m.model, "takes_coords", False) for m in self.members)
+    def _runners(self) -> list[Any]:
+        return [m.model for m in self.members]
 
     def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None],
                  coords: np.ndarray | None = None) -> np.ndarray:
@@ -79,8 +71,8 @@ class Predictor(TtaEnsemble):
 
     def on_device(self, vision: dict[str, Any], aux: dict[str, np.ndarray | None],
                   coords: np.ndarray | None = None) -> Any:
-        """As :meth:`__call__`, but the probabilities stay a torch tensor on the device (no wait for the model:
-        on a GPU the call returns once the work is queued). ``vision`` may already be tensors on the device."""
+        """As :meth:`__call__`, the probabilities left a torch tensor on the device (on a GPU the call returns once
+        the work is queued); ``vision`` may already be tensors there."""
         torch = self.torch
         if self.device.type == "cpu":  # a long run's threads follow the machine's load (runtime.cores)
             follow_torch_threads(torch)
@@ -100,7 +92,3 @@ class Predictor(TtaEnsemble):
             return self.average(lambda m: (tensors[m.stats_key][0], tensors[m.stats_key][1] if m.needs_aux else None),
                                 run)
 
-
-def load_predictor(plan: Any, device: str, callback: Callback | None = None) -> Predictor:
-    """The predictor for a :class:`~engine.segment.plan.SegmentPlan`'s members and TTA mode."""
-    return Predictor.from_bundles(plan.members, plan.cfg.tta, device, callback)

@@ -1,7 +1,5 @@
 """Tile preparation: one tile read (the image mirrored where it reaches past it), checked for valid pixels,
-normalised (or left raw).
-
-The one definition used by the reader threads (``reader``) and the reader processes (``reader_pool``).
+normalised (or left raw); the one definition for the reader threads and the reader processes.
 """
 
 from __future__ import annotations
@@ -22,9 +20,8 @@ def mirror_indices(start: int, size: int, length: int) -> np.ndarray:
 
 
 def source_window(tile: Tile, width: int, height: int) -> tuple[int, int, int, int]:
-    """The image window read for ``tile`` (col, row, width, height): its own inside an image of ``width`` x
-    ``height``; where it reaches past the image (an image smaller than a tile, a grid with a mirrored border), the
-    part of the image its mirrored pixels come from. ``share_parts`` plans with these windows."""
+    """The image window (col, row, width, height) read for ``tile`` in an image of ``width`` x ``height``: its own,
+    or where it reaches past the image, the part its mirrored pixels come from (``share_parts`` plans with them)."""
     size = tile.size
     if tile.col >= 0 and tile.row >= 0 and tile.col + size <= width and tile.row + size <= height:
         return tile.window
@@ -32,17 +29,15 @@ def source_window(tile: Tile, width: int, height: int) -> tuple[int, int, int, i
     return int(cols.min()), int(rows.min()), int(cols.max() - cols.min()) + 1, int(rows.max() - rows.min()) + 1
 
 
-def read_tile(tile: Tile, reader: Any, use_region_mask: bool, keep_dtype: bool) -> tuple[Any, np.ndarray]:
-    """The tile's arrays (``SceneReader.read``) and where it is valid (within the AOI when ``use_region_mask``).
-
-    Past the image's edges the image is mirrored (its values, validity and AOI mask), so the model sees
-    image-like context rather than zeros; aux rasters are read at the tile's own place (they may reach past the
-    image), X bands of the image are mirrored with it."""
+def read_tile(tile: Tile, reader: Any, use_region_mask: bool) -> tuple[Any, np.ndarray]:
+    """The tile's arrays (``SceneReader.read``, the file's dtype) and where it is valid (within the AOI when
+    ``use_region_mask``). Past the image's edges the image is mirrored (values, validity, AOI mask, X bands), so
+    the model sees image-like context rather than zeros; aux rasters are read at the tile's own place."""
     from ..data.align import tile_grid
 
     grid, size = reader.grid, tile.size
     col, row, width, height = window = source_window(tile, grid.width, grid.height)
-    arrays = reader.read(col, row, width, height, keep_dtype=keep_dtype)
+    arrays = reader.read(col, row, width, height, keep_dtype=True)
     valid = arrays.valid
     if use_region_mask:
         valid = valid & reader.region.mask(tile_grid(grid, col, row, width, height))
@@ -63,15 +58,12 @@ def read_tile(tile: Tile, reader: Any, use_region_mask: bool, keep_dtype: bool) 
 
 def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]], use_region_mask: bool,
                  normalise: bool = True) -> tuple[np.ndarray, dict, dict] | None:
-    """Read and normalise one tile: (valid, vision per stats key, aux per stats key), or None when the tile has no
-    valid pixel.
+    """One tile read and normalised: (valid, vision per stats key, aux per stats key); None: no valid pixel.
 
-    ``normalise=False`` leaves the vision values raw (a GPU normalises them, ``vision_on_device``: 14-20 % of a
-    tile's reading CPU on the bench scene), in the file's dtype where it is an 8/16-bit integer (half the bytes
-    of float32 or less to batch and copy); the device keeps the normalised values where the tile is valid.
-    Normalised here, the tile is read in that dtype too: the normalising's first step makes it float32 (exact for
-    such integers), with no float32 copy of the raw tile before it."""
-    arrays, valid = read_tile(tile, reader, use_region_mask, keep_dtype=True)
+    The tile is read in the file's dtype where it is an 8/16-bit integer: normalising makes it float32 (exact for
+    such integers) without a float32 copy of the raw tile, and ``normalise=False`` leaves it raw for a GPU to
+    normalise (14-20 % of a tile's reading CPU on the bench scene; half the bytes of float32 or less to copy)."""
+    arrays, valid = read_tile(tile, reader, use_region_mask)
     if not valid.any():
         return None
     vision, aux = {}, {}

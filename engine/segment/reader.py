@@ -1,12 +1,10 @@
 """The tile reader: reads, normalises and batches the plan's tiles ahead of the model (bounded queues).
 
-Tiles are read exactly as in training (same reader, same aux alignment, same normalisation). The image cells
-and aux blocks under the plan's tiles are read once each and shared by every tile and reader thread that needs
-them (``SceneReader.share_parts``). With several reader workers, each tile row is shared out in bands of
-adjacent tiles (``reader_shares``) to the workers (threads, or processes from ``reader_pool``), each with its own
-copy of the scene reader (own GDAL handles; threads share the parts, a process makes its own). The batches are
-assembled in tile order from the workers' bounded queues, so they are the same as with one reader, and memory
-stays bounded by the queue depths.
+Tiles are read exactly as in training (same reader, aux alignment and normalisation). The image cells and aux
+blocks under the plan's tiles are read once each and shared by every tile and thread (``SceneReader.share_parts``).
+Several workers (threads, or processes from ``reader_pool``) each read a band of every tile row
+(``reader_shares``) with their own copy of the scene reader (own GDAL handles); the batches are assembled in tile
+order from their bounded queues, so they are the same as with one reader.
 """
 
 from __future__ import annotations
@@ -29,22 +27,17 @@ from .prepare import prepare_tile, source_window
 from .reader_pool import processes_available, shared_pool
 from .tiling import Tile
 
-#: Reader threads on a GPU when none are asked for, at most: on the H200 (16 cores) 4 threads fed the model as well
-#: as or better than 8 in each of 8 runs, and than 14 in the 7 that had it (docs/benchmarks.md, "H200").
+#: Reader threads on a GPU when none are asked for, at most: on the H200 (16 cores) 4 fed the model as well as 8
+#: or 14 (docs/benchmarks.md, "H200").
 MAX_DEFAULT_READERS = 4
 
 
 def reader_shares(rows: int, cols: int, workers: int) -> list[int]:
-    """The reader worker of each tile (row-major order).
-
-    Each tile row is cut into one band of adjacent tiles per worker, and a worker keeps its columns from row to
-    row, so the image cells and aux blocks a worker needs are mostly its own: threads share them anyway
-    (``share_parts``), but reader processes each make their own, and in bands they make fewest twice (on the bench
-    scene, 2048 px in 256-px blocks, 25 tiles: two processes in runs of 4 tiles round-robin decode 104 blocks, in
-    bands 82, one reader or any number of threads 64). The band that gets a row's spare tile moves along from
-    row to row, so shares stay even (5 columns over 2 workers: 3:2, 2:3, ... = 13:12 over 5 rows). More workers
-    than columns: round-robin.
-    """
+    """The reader worker of each tile (row-major order): each row cut into one band of adjacent tiles per worker,
+    a worker keeping its columns from row to row, so reader processes (each making its own image cells and aux
+    blocks) make fewest twice (bench scene: 82 blocks decoded against 104 round-robin, 64 with one reader). The band
+    that gets a row's spare tile moves along from row to row, so shares stay even; more workers than columns:
+    round-robin."""
     if workers <= 1:
         return [0] * (rows * cols)
     if workers > cols:
@@ -63,9 +56,8 @@ REMOTE_READERS = 4
 
 def default_readers(device: str, remote: bool = False) -> int:
     """Reader workers when none are asked for: 1 on the CPU (the model wants every core); on a GPU the cores
-    this process may use (shared by the GPU processes of a torchrun node), less one for the main thread, at most
-    :data:`MAX_DEFAULT_READERS`.
-    A remote source gets at least :data:`REMOTE_READERS` (threads waiting on HTTP need no core)."""
+    this process may use (a torchrun node's GPU processes share them) less one, at most
+    :data:`MAX_DEFAULT_READERS`; a remote source at least :data:`REMOTE_READERS` (threads waiting on HTTP)."""
     if not str(device).startswith("cuda"):
         return REMOTE_READERS if remote else 1
     local = max(1, min(MAX_DEFAULT_READERS, process_cores() - 1))
@@ -74,14 +66,12 @@ def default_readers(device: str, remote: bool = False) -> int:
 
 @dataclass
 class Batch:
-    """A batch of tiles as the model gets it: normalised, or with raw vision values (``raw``) to normalise on the
-    device (``vision_on_device``); from a reader given a ``device``, torch tensors already there
-    (``batch_on_device``)."""
+    """A batch of tiles as the model gets it: normalised, or ``raw`` to normalise on the device; from a reader
+    given a ``device``, torch tensors already there (``batch_on_device``)."""
 
     tiles: list[Tile]
     valid: np.ndarray  # (B, T, T) bool; mirrored pixels past the image are valid as the pixels they mirror
-    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32 normalised; or raw (float32
-    # or the file's 8/16-bit integer dtype)
+    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32; raw: the file's 8/16-bit dtype too
     aux: dict[str, np.ndarray | None]  # normalised (B, Ca, t, t) at the aux's own resolution
     skipped: int = 0  # all-nodata tiles skipped since the previous batch
     raw: bool = False  # vision not normalised yet: the device normalises it, 0 where the tile is not valid
@@ -89,9 +79,8 @@ class Batch:
 
 def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any,
                      keep: Any = None) -> dict[str, Any]:
-    """The batch's vision per stats key, normalised on ``device`` (torch tensors there) when the reader left it
-    raw (``BandStatistics.apply_tensor``: the same values as on the host, bit for bit); else as it is.
-    ``keep``: the batch's valid mask already on ``device``."""
+    """The batch's vision per stats key, normalised on ``device`` when the reader left it raw
+    (``BandStatistics.apply_tensor``: the host's values bit for bit); ``keep``: the valid mask already there."""
     if not batch.raw:
         return batch.vision  # normalised already: the predictor moves it to its device
     torch = require("torch")
@@ -100,11 +89,9 @@ def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], devic
 
 
 def batch_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any) -> Batch:
-    """``batch`` with its arrays copied to ``device`` as torch tensors, raw vision values normalised there.
-
-    A reader given a device does this on its batching thread, so the thread driving the model only queues the
-    model's work: on a GPU the copies into pinned memory (3 MB a 512² tile with 48 aux bands) and the
-    normalising kernels' launches were that thread's work per tile, between the model's batches."""
+    """``batch`` copied to ``device`` as torch tensors, raw vision values normalised there. On the batching thread,
+    so the thread driving the model only queues the model's work (on a GPU the pinned copies, 3 MB a 512² tile with
+    48 aux bands, and the normalising launches were its work per tile, between the model's batches)."""
     if not batch.tiles:
         return batch
     torch = require("torch")
@@ -119,8 +106,8 @@ def batch_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device
 
 
 def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
-    """``array`` copied to ``device`` as it is and made float32 there (exact for 8/16-bit integers). uint16 goes
-    over as int16 and is widened on the device: torch's uint16 is a storage type with few operations."""
+    """``array`` copied to ``device`` as it is and made float32 there; uint16 goes over as int16 and is widened
+    there (torch's uint16 is a storage type with few operations)."""
     if array.dtype == np.uint16:
         wide = to_device(array.view(np.int16), device).to(torch.int32)
         return (wide & 0xFFFF).to(torch.float32)
@@ -128,16 +115,11 @@ def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
 
 
 class TileReader:
-    """Reads, normalises and batches the ``plan``'s tiles ahead of the model, ``batch_size`` a batch and
-    ``prefetch`` batches ahead, in background threads or processes (bounded queues).
-
-    ``readers``: reader workers (1: the batching thread reads itself); ``processes``: they are processes
-    (``reader_pool``) rather than threads, where processes can start (not inside QGIS, whose ``sys.executable`` is
-    not Python: threads there); ``normalise``: False leaves the vision values raw for the device (``Batch.raw``);
-    ``threads``: long-lived threads to read on (a bulk run's, :func:`~engine.runtime.prefetch.loop_threads`), else
-    threads of its own; ``device``: hand the batches over as tensors on this (torch) device, normalised there when
-    raw (:func:`batch_on_device`, on the batching thread), else numpy arrays.
-    """
+    """Reads, normalises and batches the ``plan``'s tiles, ``prefetch`` batches ahead of the model. ``readers``:
+    workers (1: the batching thread reads itself); ``processes``: processes (``reader_pool``) rather than threads
+    where they can start (not inside QGIS, whose ``sys.executable`` is not Python); ``normalise``: False leaves the
+    values raw; ``threads``: a bulk run's long-lived threads, else its own; ``device``: batches handed over as
+    tensors there (:func:`batch_on_device`), else numpy arrays."""
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
                  processes: bool = False, normalise: bool = True, threads: Executor | None = None,
@@ -187,21 +169,14 @@ class TileReader:
         """Busy time of the reading, summed over the workers."""
         return float(sum(self._busy))
 
-    def prepare(self, tile: Tile) -> tuple[np.ndarray, dict, dict, np.ndarray | None] | None:
-        """Read and normalise one tile with the plan's scene reader; None when it has no valid pixel."""
-        return prepare_tile(tile, self.plan.reader, self.stats, self.plan.use_region_mask, self.normalise)
+    def prepare(self, tile: Tile, reader: Any = None) -> tuple[np.ndarray, dict, dict] | None:
+        """One tile read and normalised (by default with the plan's scene reader); None: no valid pixel."""
+        return prepare_tile(tile, reader or self.plan.reader, self.stats, self.plan.use_region_mask, self.normalise)
 
     def _tiles(self) -> Iterator[tuple[Tile, Any]]:
         """(tile, prepared or None) in tile order: read here (one reader) or gathered from the workers."""
         if self.readers == 1:
-            with reader_thread_gdal(self.plan):
-                for tile in self.plan.grid:
-                    if self.stop.is_set():
-                        return
-                    start = time.perf_counter()
-                    prepared = self.prepare(tile)
-                    self._busy[0] += time.perf_counter() - start
-                    yield tile, prepared
+            yield from self._worker_tiles(0, self.plan.reader)
             return
         if self.processes:  # this process's pool of reader processes
             plan = self.plan
@@ -223,7 +198,6 @@ class TileReader:
                 return
 
     def _worker_tiles(self, worker: int, reader: Any) -> Iterator[tuple[Tile, Any]]:
-        """Worker ``worker``'s share of the tiles, in order."""
         with reader_thread_gdal(self.plan):
             for index, tile in enumerate(self.plan.grid):
                 if self.owners[index] != worker:
@@ -231,7 +205,7 @@ class TileReader:
                 if self.stop.is_set():
                     return
                 start = time.perf_counter()
-                prepared = prepare_tile(tile, reader, self.stats, self.plan.use_region_mask, self.normalise)
+                prepared = self.prepare(tile, reader)
                 self._busy[worker] += time.perf_counter() - start
                 yield tile, prepared
 
@@ -273,9 +247,7 @@ class TileReader:
         return batch if self.device is None else batch_on_device(batch, self.stats, self.device)
 
     def __iter__(self) -> Iterator[Batch]:
-        if self._prefetcher is None:
-            raise RuntimeError("TileReader.start() first")
-        return self._prefetcher
+        return self._prefetcher  # once started
 
     def close(self) -> None:
         """Stop every thread, close the workers' scene readers and free the parts still held (a cancel)."""
@@ -291,9 +263,8 @@ class TileReader:
 
 def reader_thread_gdal(plan: SegmentPlan) -> AbstractContextManager[Any]:
     """What a reader thread runs in: rasterio's GDAL environment where its tiles warp aux rasters or rasterize the
-    AOI (one for the thread, not one per call); else only GDAL's messages kept quiet, as that environment keeps
-    them (its log), since reading an open dataset needs none. Starting one in a fresh thread registers GDAL's
-    drivers and reads PROJ's files again: 1.2 ms of every 512² scene of a bulk run, while the run's thread waits."""
+    AOI (one per thread, not per call); else only GDAL's messages kept quiet, since reading an open dataset needs
+    none and starting one registers the drivers and reads PROJ's files again (1.2 ms of every 512² bulk scene)."""
     if plan.reader.aux_paths or plan.use_region_mask:
         return require("rasterio").Env()
     return _quiet_gdal_messages()
@@ -310,10 +281,8 @@ def _quiet_gdal_messages() -> Iterator[None]:
 
 
 def prepared_batches(plan: SegmentPlan, batch_size: int, max_tiles: int | None = None) -> list[Batch]:
-    """The plan's tiles read, normalised and batched in memory, as the reader thread hands them to the model.
-
-    For model-only measurements (benchmarks): the same tiles, batches and arrays without any I/O in the loop.
-    """
+    """The plan's tiles read, normalised and batched in memory as the reader hands them to the model: for
+    model-only measurements (benchmarks), without any I/O in the loop."""
     reader = TileReader(plan, batch_size, 1)
     prepared = []
     with require("rasterio").Env():

@@ -1,12 +1,11 @@
 """Reader worker *processes*: tiles read, aligned and normalised beside the model, not under its GIL.
 
 Reader threads share the interpreter lock with the thread driving the model: on a 16-core GPU machine no number
-of threads kept the b1 model fed (docs/benchmarks.md, "On a GPU"). Worker processes share nothing but
-a shared-memory ring of tile slots; the main process copies each finished tile out once (``TileReader`` batches
-them in tile order exactly as with one reader). The price is that copy: on 2 cores, where the copying competes
-with the workers, threads measured better (docs/benchmarks.md), hence opt-in (``--reader-processes``).
+of threads kept the b1 model fed (docs/benchmarks.md, "On a GPU"). Worker processes share only a shared-memory ring
+of tile slots, each tile copied out once by the main process. On 2 cores, where that copying competes with the
+workers, threads measured better, hence opt-in (``--reader-processes``).
 
-Per worker ``w`` (its share of a scene's tiles, ``reader_shares``: the same split as the threads):
+Per worker ``w`` (its share of a scene's tiles, ``reader_shares``, as the threads'):
 
     main -> worker   jobs:    (job id, ReadJob) | None (exit)
     worker -> main   results: ("tile", job, index, slot, layout, seconds) | ("empty", job, index, seconds)
@@ -29,7 +28,7 @@ import sys
 import time
 import types
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import mention
+from ..runtime.environment import require
 from ..runtime.resources import ResourceError
 from .prepare import prepare_tile, source_window
 from .tiling import Tile
@@ -107,7 +107,7 @@ def _unpack(layout: list, buffer: memoryview, keys: list[str]) -> tuple:
     return arrays[0], vision, aux
 
 
-def _free_slot(free: Any, stop: Any) -> int | None:
+def _free_slot(free: Any, stop: Any) -> int | None:  # None: stopped
     while not stop.value:
         try:
             return free.get(timeout=POLL_SECONDS)
@@ -127,16 +127,11 @@ def _picklable(exc: BaseException) -> BaseException:
 
 
 def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
-    """A reader process: prepares its share of each job's tiles into its slots until told to exit."""
-    from ..runtime.environment import require
-
+    """A reader process: its share of each job's tiles prepared into its slots until told to exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's; it closes the pool
     memory: shared_memory.SharedMemory | None = None
     with require("rasterio").Env():
-        while True:
-            item = jobs.get()
-            if item is None:
-                break
+        while (item := jobs.get()) is not None:
             job_id, job = item
             try:
                 if memory is None or memory.name != job.memory:
@@ -173,7 +168,7 @@ def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
 
 
 def shared_memory_free() -> int | None:
-    """Free bytes of POSIX shared memory (/dev/shm), or None where there is no such mount to check."""
+    """Free bytes of POSIX shared memory (/dev/shm); None: no such mount."""
     try:
         return shutil.disk_usage("/dev/shm").free
     except OSError:
@@ -181,7 +176,7 @@ def shared_memory_free() -> int | None:
 
 
 def _check_shared_memory(needed: int, workers: int) -> None:
-    """A clear error before the workers would die of SIGBUS writing past a small /dev/shm (Docker: 64 MB)."""
+    """A clear error before the workers die of SIGBUS writing past a small /dev/shm (Docker: 64 MB)."""
     free = shared_memory_free()
     if free is not None and needed > free:
         raise ResourceError(
@@ -229,11 +224,9 @@ class ReaderPool:
     def read(self, tiles: list[Tile], owners: list[int], reader: Any, stats: dict, use_region_mask: bool,
              tile_size: int, aux_ratio: int, depth: int, busy: list[float], halt: Any,
              normalise: bool = True) -> Iterator[tuple[Tile, Any]]:
-        """(tile, prepared or None) in tile order; worker ``owners[i]`` prepares tile ``i``.
-
-        Ends early when ``halt`` (a threading.Event) is set; closing the generator early (cancel, error) stops the
-        workers after their current tile and waits until they are idle again.
-        """
+        """(tile, prepared or None) in tile order, worker ``owners[i]`` preparing tile ``i``; ends early when
+        ``halt`` (a threading.Event) is set. Closed early (cancel, error), it stops the workers after their current
+        tile and waits until they are idle."""
         self._next_job += 1
         job_id = self._next_job
         keys = list(stats)
@@ -244,11 +237,9 @@ class ReaderPool:
         try:
             for w in range(self.count):
                 mine = [t for i, t in enumerate(tiles) if owners[i] == w]
-                while True:  # slots left over from a stopped job
-                    try:
+                with suppress(queue.Empty):  # slots left over from a stopped job
+                    while True:
                         self._free[w].get_nowait()
-                    except queue.Empty:
-                        break
                 for slot in range(w * depth, (w + 1) * depth):
                     self._free[w].put(slot)
                 self._jobs[w].put((job_id, ReadJob(reader, stats, use_region_mask, mine, memory.name, size, normalise)))
@@ -305,15 +296,12 @@ class ReaderPool:
                 self._free[w].put(message[3])
 
     def _receive_end(self, w: int, job_id: int) -> None:
-        while True:
-            message = self._receive(w, job_id)
-            if message[0] == "end":
-                return
+        while (message := self._receive(w, job_id))[0] != "end":
             if message[0] == "tile":
                 self._free[w].put(message[3])
 
     def _stop_job(self, workers: list[int], job_id: int) -> None:
-        """Stop the workers after their current tile and wait for them; the pool is then ready for a new job."""
+        """Stop the workers after their current tile and wait for them, ready for a new job."""
         self.stop.value = 1
         try:
             for w in workers:

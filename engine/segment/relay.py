@@ -1,11 +1,9 @@
 """segment run for another command (suggest, propose): its messages in that command's words.
 
-segment's warnings and errors name segment's settings (``mention('segment.bands')``) and the files it writes. Run
-by suggest, they would advise options suggest has not and name the temporary rasters it reads back. One rule
-renames them on their way out, for every command: a setting the command declares under the same name (the shared
-declarations: engine/config/reading.py) is named as the command's; one it takes otherwise
-is named by what its config's ``SEGMENT_NAMES`` say (suggest's scenes for segment's image); segment itself
-(``command('segment')``) becomes the command; a temporary output is named as the prediction of its image.
+Run by suggest, segment's messages would advise options suggest has not and name the temporary rasters it reads
+back. One rule renames them for every command: a setting the command declares under the same name
+(engine/config/reading.py) is named as the command's, one it takes otherwise as its config's ``SEGMENT_NAMES``
+say; ``command('segment')`` becomes the command; a temporary output is named as the prediction of its image.
 """
 
 from __future__ import annotations
@@ -15,8 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..bundle.model_files import read_model_metadata
 from ..callbacks import Callback, RenamedCallback
 from ..config import SETTINGS_SECTIONS, SegmentConfig
+from ..data.raster import grid_of
 from ..errors import ConfigError, DualStreamError, command, mention, render, reworded
 
 
@@ -52,8 +52,6 @@ def refuse_change_models(cfg: Any, models: list[str]) -> None:
     """A change model (two dates) refused by the command whose settings ``cfg`` holds, before anything is read: its
     windows are of one image, ranked or proposed from a model of one date (an unreadable bundle is left to segment,
     which says what is wrong with it)."""
-    from ..bundle.model_files import read_model_metadata
-
     section = next(name for name, cls in SETTINGS_SECTIONS.items() if cls is type(cfg))
     for model in models:
         try:
@@ -85,8 +83,6 @@ def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:
 def read_probabilities(path: str) -> tuple[np.ndarray, np.ndarray, Any]:
     """segment's probability raster read back: (C, H, W) float32, 0 at nodata; the pixels valid in every band; grid."""
     import rasterio
-
-    from ..data.raster import grid_of
 
     with rasterio.open(path) as ds:
         data, grid = ds.read(masked=True), grid_of(ds)

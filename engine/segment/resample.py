@@ -1,14 +1,11 @@
 """The resample mode: predict at the training pixel size, write the outputs on the input grid.
 
-A different plan and a different sink for the same tile pipeline (no second ``segment()`` inside the first):
-the region is warped to the first bundle's training pixel size as a GDAL VRT (virtual: no copy of the pixels;
-``average`` when shrinking, ``bilinear`` when enlarging; a change model's later dates onto the same working grid),
-planned with :func:`plan_on_image` and run into a :class:`ProbabilityStore` (float32, NaN where invalid) in a
-hidden temp folder beside the output. The probabilities are warped back bilinearly onto exactly the grid a run
-without resampling writes (a windowed GDAL warp, read block row by block row), the classes are derived from them
-(threshold or argmax), so the class and
-probability rasters agree, and pixels that are nodata in the input (or outside the AOI) are nodata. Polygons
-are made from the final class raster; every output goes temp-then-rename as usual.
+Another plan and sink for the same tile pipeline: the region is warped to the first bundle's training pixel size
+as a GDAL VRT (no copy of the pixels; ``average`` when shrinking, ``bilinear`` when enlarging; a change model's
+later dates onto the same grid), planned with :func:`plan_on_image` and run into a :class:`ProbabilityStore` in a
+hidden folder beside the output. The probabilities are warped back bilinearly onto exactly the grid a run without
+resampling writes (read block row by block row) and the classes derived from them, so the class and probability
+rasters agree; nodata in the input (or outside the AOI) is nodata. Every output goes temp-then-rename as usual.
 """
 
 from __future__ import annotations
@@ -22,14 +19,16 @@ import numpy as np
 
 from ..bundle.view import model_view
 from ..callbacks import Callback, Stage
+from ..data.ground import ground_unit, map_units_per_metre
+from ..data.raster import open_raster, read_window
 from ..errors import ConfigError
 from ..io.atomic import temporary_folder
+from ..io.writers import BLOCK, gdal_errors
 from ..runtime.environment import require
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
-from .result import SegmentResult, scene_result
-from .scene_outputs import SceneOutputs
+from .scene_outputs import SceneOutputs, SegmentResult, scene_result
 from .sinks import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 
 GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the image is used as it is
@@ -37,10 +36,7 @@ GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the 
 
 def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float] | None:
     """The first bundle's training pixel size (x, y), or None when the image already has it (within 1 %).
-
-    Raises:
-        ConfigError: the bundle records no pixel size, or the image has no usable georeferencing.
-    """
+    ConfigError: the bundle records no pixel size, or the image has no usable georeferencing."""
     first = plan.members[0]
     resolution = model_view(first.data).resolution
     if resolution is None:
@@ -92,11 +88,9 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
 
 
 def _in_map_units(resolution: Any, crs: Any, bounds: tuple[float, float, float, float]) -> tuple[float, float]:
-    """The training pixel size in the image CRS's map units: the same metres on the ground (a model trained in UTM
-    metres on an image in Web Mercator or in feet; by the one ground rule, :mod:`engine.data.ground`); as
-    recorded where either side has no ground unit (imagery without a CRS)."""
-    from ..data.ground import ground_unit, map_units_per_metre
-
+    """The training pixel size in the image CRS's map units, the same metres on the ground (a model trained in UTM
+    on an image in Web Mercator or in feet: :mod:`engine.data.ground`); as recorded where either side has no
+    ground unit."""
     x, y = (float(v) for v in resolution.size)
     metres = resolution.metres()
     if metres is None or crs is None or ground_unit(crs.to_wkt()) == resolution.ground:
@@ -109,8 +103,6 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                       callback: Callback, start: float) -> SegmentResult:
     """The plan's region predicted at pixel size ``target`` (see the module docstring); ``outputs`` on its grid."""
     from ..data.align import tile_grid
-    from ..data.raster import open_raster, read_window
-    from ..io.writers import BLOCK, gdal_errors
 
     gdal = require("osgeo.gdal")
     cfg = plan.cfg
@@ -132,20 +124,18 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                       f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
         tmp_dir = temporary_folder(outputs.classes, RESAMPLE_WORK)  # a killed run's is removed by the next one
 
-        def warp(name: str, path: Any, **options: Any) -> Path:
-            """``path`` warped over the region's bounds into the VRT ``name`` of the work folder."""
+        def warp(name: str, path: Any, **options: Any) -> Path:  # over the region's bounds, into the work folder
             with gdal_errors(gdal):
                 gdal.Warp(str(tmp_dir / name), str(path), options=gdal.WarpOptions(format="VRT", outputBounds=bounds,
                                                                                    **options))
             return tmp_dir / name
 
         # what the plan reads (the model's bands picked, values in its units), not the file as given
-        vrt = warp("image.vrt", plan.inputs.path if plan.inputs is not None else cfg.image, width=work_w,
-                   height=work_h, resampleAlg=method)
+        vrt = warp("image.vrt", plan.inputs.path, width=work_w, height=work_h, resampleAlg=method)
         # a change model's later dates, warped onto the same working grid (from their own CRS)
-        later = [warp(f"later_{index + 1}.vrt", path, width=work_w, height=work_h, resampleAlg=method,
+        later = [warp(f"later_{index + 1}.vrt", date.path, width=work_w, height=work_h, resampleAlg=method,
                       dstSRS=plan.crs.to_wkt() if plan.crs is not None else None)
-                 for index, path in enumerate(getattr(plan.inputs, "later_paths", None) or [])]
+                 for index, date in enumerate(getattr(plan.inputs, "later", []))]
 
         # the working grid: the warped image through the normal tile pipeline into float32 probabilities
         working = plan_on_image(plan, str(vrt), [str(v) for v in later])
@@ -164,7 +154,7 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
         with gdal_errors(gdal):
             back = gdal.Open(str(back_vrt))
         image_ds = open_raster(cfg.image, "image")
-        writer = SceneWriter(plan, cfg.threshold)
+        writer = SceneWriter(plan)
         col0, row0 = plan.region[0], plan.region[1]
         channels = plan.probability_channels
         callback.progress(0, height, Stage.RESAMPLE)

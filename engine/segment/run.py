@@ -1,10 +1,9 @@
 """One scene end to end: plan -> predictor -> tile pipeline -> outputs (or the resample mode's sink).
 
-:class:`SceneRun` holds the steps apart (open, read ahead, tiles, finish) so that a bulk run can overlap them with
-its neighbours': the next scene is planned and its tiles read while the model finishes this one, and this one's
-outputs are finished and published while the model runs the next (on a GPU the model otherwise idles between
+:func:`segment` does the steps in a row; :class:`SceneRun` holds them apart (open, read ahead, tiles, finish) so
+that a bulk run overlaps them with its neighbours': the next scene is planned and read while the model finishes
+this one, whose outputs are published while the model runs the next (on a GPU the model otherwise idles between
 scenes for a good share of a scene's model time; docs/benchmarks.md).
-:func:`segment` does the steps in a row.
 """
 
 from __future__ import annotations
@@ -26,22 +25,15 @@ from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cac
 from .plan import plan_segmentation
 from .predictor import Predictor
 from .resample import resample_target, segment_resampled
-from .result import SegmentResult, scene_result
-from .scene_outputs import SceneOutputs
+from .scene_outputs import SceneOutputs, SegmentResult, scene_result
 from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs, style_texts
 
 
 def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Predictor | None = None) -> SegmentResult:
     """Segment the scene of ``cfg`` with one bundle or a weighted ensemble; write the styled outputs atomically.
-    ``predictor``: one already loaded for ``cfg.models`` (bulk runs load the bundles once); by default the bundles
-    are loaded onto ``cfg.device``.
-
-    Returns:
-        A :class:`SegmentResult` with the output paths, class names/colours, pixel count and run time.
-
-    Raises:
-        ConfigError, DataError, AlignmentError, BundleError: bad inputs, before any heavy work.
-        CanceledError: the callback asked to stop; nothing was written at the destinations.
+    ``predictor``: one already loaded for ``cfg.models`` (a bulk run's), else the bundles are loaded onto
+    ``cfg.device``. Raises ConfigError, DataError, AlignmentError, BundleError on bad inputs, before any heavy
+    work; CanceledError when the callback asked to stop (nothing was written at the destinations).
     """
     callback = callback or Callback()
     start = time.perf_counter()
@@ -52,28 +44,24 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Pre
 
 @dataclass
 class SceneThreads:
-    """A bulk run's long-lived threads for its scenes' loops: ``readers`` (the tile readers',
-    :func:`~engine.runtime.prefetch.loop_threads`) and ``writers`` (the outputs' writing loops)."""
+    """A bulk run's long-lived threads (:func:`~engine.runtime.prefetch.loop_threads`) for its scenes' tile readers
+    and output writers."""
 
     readers: Executor
     writers: Executor
 
 
 class SceneRun:
-    """One scene's run in steps: opening it (the plan, output locks, predictor) plans and checks everything before
-    any heavy work; :meth:`start_reading` (optional: a bulk run's read-ahead), :meth:`run_tiles` (the model, on the
-    caller's thread), :meth:`finish` (outputs finished and published: any one thread). Used as a context manager:
-    leaving it early removes every temporary output and frees the locks and readers.
-
-    The caller holds ``streaming_gdal_cache()`` around it (a bulk run once around all its scenes: the cache is
-    global and the scenes' steps overlap).
+    """One scene's run in steps: opening it (the plan, output locks, predictor) checks everything before any heavy
+    work; :meth:`start_reading` (optional: a bulk run's read-ahead), :meth:`run_tiles` (the model, on the caller's
+    thread), :meth:`finish` (outputs published: any one thread). A context manager: leaving it early removes every
+    temporary output and frees the locks and readers. The caller holds ``streaming_gdal_cache()`` around it (a bulk
+    run once around all its scenes: the cache is global and the scenes' steps overlap).
     """
 
     def __init__(self, cfg: SegmentConfig, callback: Callback, predictor: Predictor | None = None,
                  start: float | None = None, members: list[Member] | None = None, threads: SceneThreads | None = None):
-        """``predictor`` and ``members``: the bundles loaded and read once by a bulk run (by default here);
-        ``threads``: the bulk run's threads that read the tiles and write the outputs (by default threads of the
-        scene's own)."""
+        """``predictor``, ``members``, ``threads``: a bulk run's, made once (else the scene's own)."""
         self.start = time.perf_counter() if start is None else start
         self.threads = threads
         self.callback = callback
@@ -86,8 +74,7 @@ class SceneRun:
         self._extra_tmp: list[Path] = []
         self._finished = False
         self._closer = ExitStack()
-        if self.plan.inputs is not None:
-            self._closer.callback(self.plan.inputs.close)
+        self._closer.callback(self.plan.inputs.close)
         self._closer.callback(self.plan.reader.close)
         # missing output folders are made, as qgis_process does; a run that publishes nothing removes them again
         self._made = make_folders([path for _, path in self.outputs.destinations()])
@@ -101,9 +88,8 @@ class SceneRun:
                 self.plan.warnings.append(message)
                 callback.warning(message)
             self.target = resample_target(self.plan, callback) if cfg.resample_to_training_gsd else None
-            self.predictor = (predictor if predictor is not None
-                              else make_predictor(self.plan.members, cfg, callback, self.plan.tile,
-                                                  first_dates=False))  # one scene: no later pair shares its first date
+            self.predictor = predictor or make_predictor(self.plan.members, cfg, callback, self.plan.tile,
+                                                         first_dates=False)  # no later pair shares its first date
             callback.check_canceled()
         except BaseException:
             self._closer.close()
@@ -116,34 +102,29 @@ class SceneRun:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def resampled(self) -> bool:
-        return self.target is not None
-
     def start_reading(self) -> None:
-        """Open the temporary outputs and start reading the tiles ahead of :meth:`run_tiles` (nothing to do in
-        the resample mode)."""
-        if self.resampled:
+        """Open the temporary outputs and start reading the tiles ahead of :meth:`run_tiles` (not resampled)."""
+        if self.target is not None:
             return
         # the reader first: it reads the first batch while this thread opens the temporary outputs
         if self.reader is None:
             self.reader = start_reader(self.plan, self.predictor, threads=self.threads and self.threads.readers,
                                        **tile_options(self.plan.cfg, self.predictor.device))
         if self.writer is None:
-            self.writer = SceneWriter(self.plan, self.plan.cfg.threshold, self.threads and self.threads.writers)
+            self.writer = SceneWriter(self.plan, self.threads and self.threads.writers)
 
     def stage_styles(self) -> None:
         """Write the outputs' style files ahead (any thread, once :meth:`start_reading` opened the outputs):
-        publishing then only renames them (see ``SceneWriter.stage_styles``)."""
+        publishing then only renames them."""
         if self.writer is not None:
             self.writer.stage_styles(style_texts(self.plan, self.outputs, self.writer))
 
     def run_tiles(self, on_read_done: Callable[[], None] | None = None, drain: bool = True) -> None:
-        """The model over every tile into the scene's temporary outputs (the resample mode: the whole run).
-        ``on_read_done``, ``drain``: see :func:`~engine.segment.pipeline.run_tiles` (``on_read_done`` is called
-        at the latest at the end; undrained, :meth:`finish` drains the writer)."""
+        """The model over every tile into the scene's temporary outputs (resampled: the whole run).
+        ``on_read_done``, ``drain``: see :func:`~engine.segment.pipeline.run_tiles` (undrained, :meth:`finish` drains
+        the writer)."""
         plan, cfg, callback = self.plan, self.plan.cfg, self.callback
-        if self.resampled:
+        if self.target is not None:
             self.result = segment_resampled(plan, self.outputs, self.target, self.predictor, callback, self.start)
             if on_read_done is not None:
                 on_read_done()
@@ -155,7 +136,7 @@ class SceneRun:
         self.start_reading()
         reader, self.reader = self.reader, None  # run_tiles closes it
         self.stats = run_tiles(plan, self.predictor, self.writer, callback, reader=reader, on_read_done=on_read_done,
-                               drain=drain, **tile_options(cfg, self.predictor.device))
+                               drain=drain)
         if self.stats.tiles and self.stats.skipped_tiles == self.stats.tiles:
             message = (f"Every pixel of '{cfg.image}' in the region is nodata, so the class raster is all nodata; "
                        f"check the image's nodata value (and the extent/AOI).")
@@ -163,8 +144,8 @@ class SceneRun:
             callback.warning(message)
 
     def finish(self, callback: Callback | None = None) -> SegmentResult:
-        """Overviews, names and polygons, then publish (``callback``: another than the run's, e.g. in a bulk
-        run's publishing thread); the locks and readers are freed."""
+        """Overviews, names and polygons, then publish (``callback``: e.g. a bulk run's publishing thread's); the
+        locks and readers are freed."""
         try:
             if self.result is None:
                 self.result = self._publish(callback or self.callback)
@@ -174,9 +155,7 @@ class SceneRun:
             self.close()
 
     def _publish(self, callback: Callback) -> SegmentResult:
-        plan, cfg, stats, writer = self.plan, self.plan.cfg, self.stats, self.writer
-        if stats is None or writer is None:
-            raise RuntimeError("SceneRun.finish before run_tiles")
+        plan, cfg, stats, writer = self.plan, self.plan.cfg, self.stats, self.writer  # run_tiles ran
         writer.finish()  # drained already unless run_tiles was told not to
         qml = finish_outputs(plan, self.outputs, writer, callback, self._extra_tmp)
         seconds = time.perf_counter() - self.start

@@ -1,9 +1,7 @@
-"""Output sinks of the tile pipeline: finished probability rows -> GeoTIFF rows, in a writer thread.
-
-A sink receives rows from the :class:`~engine.segment.tiling.RowBandAccumulator` in the main thread and writes them
-in its own thread (GDAL releases the GIL), through a bounded queue. Every file goes to a temp path beside its
-destination; :func:`finish_outputs` publishes them only when the whole run succeeded, and
-:func:`discard_partial_outputs` removes them otherwise.
+"""Output sinks of the tile pipeline: finished probability rows from the main thread -> GeoTIFF rows, through a
+bounded queue, in a writer thread (GDAL releases the GIL). Every file goes to a temp path beside its destination;
+:func:`finish_outputs` publishes them only when the whole run succeeded, :func:`discard_partial_outputs` removes
+them otherwise.
 """
 
 from __future__ import annotations
@@ -52,15 +50,14 @@ from ..io.writers import (
 from ..runtime.prefetch import Ready
 from .change_table import add_counts, transition_fields
 from .plan import SegmentPlan
-from .scene_outputs import SceneOutputs
-from .uniform import judge_uniform
+from .scene_outputs import SceneOutputs, judge_uniform
 
 RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)
 
 
 class RowSink:
     """Writer thread behind a bounded queue; subclasses implement :meth:`_write` and :meth:`_abort_files`.
-    ``writers``: threads that run the writing loop (a bulk run's, started once), else a thread of its own."""
+    ``writers``: a bulk run's threads for the writing loop, else a thread of its own."""
 
     def __init__(self, writers: Executor | None = None) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=4)
@@ -79,7 +76,7 @@ class RowSink:
         return self.thread.is_alive() if self.thread is not None else not self._loop.done()
 
     def _stop(self) -> None:
-        """Tell the writing loop to end once the queue is drained, and wait for it."""
+        """End the writing loop once the queue is drained, and wait for it."""
         self.queue.put(None)
         if self.thread is not None:
             self.thread.join()
@@ -87,8 +84,8 @@ class RowSink:
             futures.wait([self._loop])
 
     def sink(self, row: int, probs: np.ndarray, valid: np.ndarray, ready: Ready | None = None) -> None:
-        """Called by the accumulator (main thread) with finished rows; ``ready``: what the writer thread calls
-        before reading them (rows still being copied from the GPU, ``transfer.to_host``)."""
+        """Finished rows from the accumulator; ``ready``: called before reading them (rows still being copied from
+        the GPU)."""
         if self.error is not None:
             raise self.error
         start = time.perf_counter()
@@ -102,10 +99,7 @@ class RowSink:
                     raise self.error
 
     def _run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
+        while (item := self.queue.get()) is not None:
             if self.error is not None:
                 continue  # drain after a failure
             row, probs, valid, ready = item
@@ -125,7 +119,7 @@ class RowSink:
         raise NotImplementedError
 
     def finish(self) -> None:
-        """Wait for the queue to drain; raise the writer's error if any. Again: nothing more to wait for."""
+        """Wait for the queue to drain; raise the writer's error if any (again: nothing to wait for)."""
         if self._running():
             self._stop()
         if self.error is not None:
@@ -141,9 +135,8 @@ class RowSink:
 
 @dataclass(frozen=True)
 class RasterOutput:
-    """What a raster output kind (:data:`~engine.config.output_kinds.OUTPUT_KINDS`) holds, computed from the blended
-    probability rows in the writer thread; stored as float32 (NaN where invalid) or as ``probability_dtype`` uint8
-    (round(v * 254), nodata 255)."""
+    """What a raster output kind holds, computed from the blended probability rows in the writer thread (stored by
+    :func:`_stored`)."""
 
     bands: Callable[[SegmentPlan], list[str]]  # the band descriptions (one per band)
     values: Callable[[np.ndarray, SegmentPlan], np.ndarray]  # probabilities (C, n, W) -> values (bands, n, W), 0-1
@@ -155,29 +148,24 @@ def _confidence(probs: np.ndarray, plan: SegmentPlan) -> np.ndarray:
     return (np.maximum(probs[0], 1.0 - probs[0]) if plan.binary else probs.max(axis=0))[None]
 
 
-def _confidence_style(plan: SegmentPlan) -> str:
-    # the style sees stored values: 254 per unit when stored as uint8
-    scale = PROBABILITY_SCALE_UINT8 if plan.cfg.probability_dtype == "uint8" else None
-    return confidence_qml_text(plan.cfg.low_confidence, scale)
-
-
+#: The raster outputs besides the class raster, by kind name.
 RASTER_OUTPUTS: dict[str, RasterOutput] = {
     "probabilities": RasterOutput(lambda plan: [f"probability {n}" for n in ([plan.class_names[1]] if plan.binary
                                                                              else plan.class_names)],
                                   lambda probs, plan: probs),
+    # its style sees stored values: 254 per unit when stored as uint8
     "confidence": RasterOutput(lambda plan: ["confidence (probability of the class given)"], _confidence,
-                               _confidence_style),
+                               lambda plan: confidence_qml_text(plan.cfg.low_confidence, PROBABILITY_SCALE_UINT8
+                                                                if plan.cfg.probability_dtype == "uint8" else None)),
 }
-"""The raster outputs besides the class raster, by kind name: how each is computed from the probabilities."""
 
 
 class SceneWriter(RowSink):
     """The scene's outputs: the class raster (threshold or argmax) and the raster outputs asked for."""
 
-    def __init__(self, plan: SegmentPlan, threshold: float, writers: Executor | None = None):
+    def __init__(self, plan: SegmentPlan, writers: Executor | None = None):
         cfg = plan.cfg
         self.plan = plan
-        self.threshold = threshold
         common = dict(width=plan.width, height=plan.height, crs=plan.crs, transform=plan.transform)
         self.class_dtype, self.class_nodata = class_raster_type(len(plan.class_names))
         self.classes = GeoTiffStreamWriter(cfg.output, count=1, dtype=self.class_dtype, nodata=self.class_nodata,
@@ -215,28 +203,28 @@ class SceneWriter(RowSink):
         if not finite.all():  # the model gave NaN or inf: no class, no probability there
             self.nonfinite += int(np.count_nonzero(valid & ~finite))
             valid = valid & finite
-        classes = ((probs[0] >= self.threshold) if self.plan.binary else probs.argmax(axis=0)).astype(self.class_dtype)
+        plan = self.plan
+        classes = ((probs[0] >= plan.cfg.threshold) if plan.binary else probs.argmax(axis=0)).astype(self.class_dtype)
         self.class_pixels = add_counts(self.class_pixels, classes[valid])
         classes[~valid] = self.class_nodata
         self.classes.write_rows(row, classes[None])
         if self.scoring is not None:
-            self.scoring.write_rows(row, _stored(_confidence(probs, self.plan), valid, True))
+            self.scoring.write_rows(row, _stored(_confidence(probs, plan), valid, True))
         for name, raster in self.rasters.items():
-            values = RASTER_OUTPUTS[name].values(probs, self.plan)
+            values = RASTER_OUTPUTS[name].values(probs, plan)
             report = output_kind(name).report
             if report is not None:
                 tally = self.tallies[report]
-                tally[0] += int(np.count_nonzero(values[0][valid] < getattr(self.plan.cfg, report)))
+                tally[0] += int(np.count_nonzero(values[0][valid] < getattr(plan.cfg, report)))
                 tally[1] += int(np.count_nonzero(valid))
             raster.write_rows(row, _stored(values, valid, self.as_uint8))
 
     def report(self) -> dict[str, float]:
-        """Per raster output that declares a ``report`` setting: the share of the valid pixels below it (none
-        without a valid pixel)."""
+        """Per ``report`` setting of a raster output: the share of the valid pixels below it (none without one)."""
         return {report: below / valid for report, (below, valid) in self.tallies.items() if valid}
 
     def confidence_path(self) -> Path | None:
-        """The finished (temporary) confidence raster the polygons are scored on (its scale recorded in it)."""
+        """The finished temporary confidence raster the polygons are scored on (its scale recorded in it)."""
         if "confidence" in self.rasters:
             return self.rasters["confidence"].tmp
         if self.scoring is not None:
@@ -245,13 +233,12 @@ class SceneWriter(RowSink):
         return None
 
     def stage_styles(self, styles: dict[Path, str]) -> None:
-        """Write the style files to temp files (fsync'ed) that publishing only renames: a bulk run does it on its
-        publishing thread while the model works (an fsync each, about 1 ms a 512² scene), else finish_outputs."""
+        """The style files written to temp files (fsync'ed) that publishing only renames: a bulk run's publishing
+        thread does it while the model works (an fsync each, about 1 ms a 512² scene), else finish_outputs."""
         for path, text in styles.items():
             self.staged[path] = stage_bytes(path, text.encode("utf-8"))
 
     def publish_style(self, path: Path) -> None:
-        """Put the style file ``path`` in place: its staged file renamed onto it."""
         os.replace(self.staged.pop(path), path)
 
     def _abort_files(self) -> None:
@@ -277,7 +264,7 @@ class ProbabilityStore(RowSink):
         self.probabilities.write_rows(row, _stored(probs, valid, False))
 
     def finish(self) -> None:
-        """Drain, add overviews (a warp back to a coarser grid reads them) and publish at ``path``."""
+        """Drain, add overviews (a warp back to a coarser grid reads them), publish."""
         super().finish()
         self.probabilities.finalize(overviews="average")
         self.probabilities.commit()
@@ -300,8 +287,8 @@ def _stored(values: np.ndarray, valid: np.ndarray, as_uint8: bool) -> np.ndarray
 
 def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter, callback: Callback,
                    extra_tmp: list[Path], metadata: dict[str, str] | None = None) -> Path:
-    """Overviews, names, scale and polygons on the finished temp files, then publish ``outputs`` (the class raster
-    last, so it only appears once all is in place); returns the QML path."""
+    """Overviews, names, scale and polygons on the finished temp files, then publish ``outputs``; returns the QML
+    path."""
     cfg = plan.cfg
     callback.progress(0, 1, Stage.FINISH)
     tags = feature_tags(plan)
@@ -337,13 +324,12 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
         polygons_tmp = temporary_path(polygons, ".gpkg")
         scratch = temporary_path(polygons, ".gpkg")
         extra_tmp += [polygons_tmp, scratch]
-        classes = chosen_polygon_classes(cfg, plan.class_names, plan.binary)
-        confidence = writer.confidence_path()
         try:
             count = write_polygons(
                 writer.classes.tmp, polygons_tmp, plan.class_names, scratch=scratch, layer_name=polygons.stem,
-                classes=classes, rules=class_rules(cfg, plan.class_names, plan.members[0].data.polygon_treatment),
-                simplify=cfg.simplify_tolerance, confidence=confidence, tags=tags,
+                classes=chosen_polygon_classes(cfg, plan.class_names, plan.binary),
+                rules=class_rules(cfg, plan.class_names, plan.members[0].data.polygon_treatment),
+                simplify=cfg.simplify_tolerance, confidence=writer.confidence_path(), tags=tags,
                 class_fields=transition_fields(plan.class_names), callback=callback)
         finally:
             remove_quietly(scratch)
@@ -388,15 +374,14 @@ def _digest(path: str) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _cached_digest(path: str, size: int, mtime_ns: int) -> str:
-    """A bundle's SHA-256, once per bundle file as it is (a bulk run's scenes share it)."""
+    """Once per bundle file as it is (a bulk run's scenes share it)."""
     return file_sha256(path)
 
 
 def remove_abandoned_outputs(outputs: SceneOutputs, held: list[Path]) -> list[Path]:
-    """Remove what a killed run left of this scene's outputs: the hidden temporary rasters, QML and polygons
-    beside each output whose lock this run holds (``held``), and the resample mode's work folders; returns them.
-    A bulk run that is killed and resumed would otherwise leave a partial set per kill (a float32 probability
-    raster of a 4096^2 scene: 128 MiB)."""
+    """Remove (and return) what a killed run left of this scene's outputs: the hidden temporaries beside each output
+    whose lock this run holds (``held``), and the resample mode's work folders; else a bulk run killed and resumed
+    leaves a partial set per kill (a float32 probability raster of a 4096² scene: 128 MiB)."""
     removed = []
     for destination in held:
         found = abandoned_temporaries(destination, outputs.temporary_suffixes(destination), SIDECARS)

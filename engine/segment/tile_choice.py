@@ -1,40 +1,21 @@
 """The tile a CPU run computes with: larger than the trained one where that computes fewer pixels for the same
-result.
+result (measurements: docs/benchmarks.md).
 
-Overlapping tiles compute the overlap twice: 256-px tiles with 64 px of overlap compute 1.78 pixels for every
-pixel of a large scene (441 tiles of 256² for 4096²), 512-px tiles with the same 64 px 1.31 (81 tiles): 27 % less
-work, which on a CPU is 27 % less time (UNet light, 4096²: 38.5 s of CPU time against 27.6 s). Deepness runs the
-model's own tile (256) and computes the 441. A model whose output at a pixel depends on a neighbourhood of it only
-(a convolutional encoder and decoder: :meth:`~engine.models.ModelConfig.local_receptive_field`) computes the same
-function on any tile; only where that neighbourhood reaches a tile's edge does it see padding instead of the
-scene. The larger tile has fewer edges and keeps the trained tile's overlap in pixels, so every pixel sees at least
-the scene it saw before, most see more: the result moves towards that of one tile over the whole scene (UNet light,
-random weights, 4096²: 99.03 % of pixels in the same class as with 256-px tiles; a trained model's confident
-pixels move less).
+Overlapping tiles compute the overlap twice (256-px tiles with 64 px of overlap: 1.78 pixels for every pixel of a
+large scene; 512-px tiles 1.31, 27 % less CPU time). A model whose output at a pixel depends on a neighbourhood only
+(:meth:`~engine.models.ModelConfig.local_receptive_field`) computes the same function on any tile but where that
+neighbourhood meets a tile's edge; a larger tile has fewer edges and keeps the trained overlap in pixels, so every
+pixel sees at least the scene it saw before.
 
-The tile is fitted to the region: of the tiles from the trained one up to the smaller of the one that covers the
-region (:func:`~engine.runtime.resources.cover_tile`: a larger one only pads, and ``check_segment_tile`` would cut
-it) and one holding the pixels of ``MAX_TILE_BATCHES`` batches of doubled tiles (multiples of the tile step), the
-one that computes the fewest pixels, of equals the smaller; the trained tile where none computes fewer. On a large
-region the last tile of a row is then not mostly a repeat of its neighbour: the bench's 4096² scene computes 9 tiles
-of 1408 px (17.8 M pixels, 1.06 per scene pixel) instead of 81 of 512 (21.2 M), 441 of 256 (28.9 M) at the trained
-tile. On a small one it is often one tile over the whole region: a 512² scene, 9 tiles of 256 px with 64 px of
-overlap (0.59 M pixels for 0.26 M), computes one of 512 px (56 % fewer; UNet light, random weights: 99.64 % of
-pixels in the same class as with 256-px tiles; trained briefly on a real 512² aerial scene, on that scene: 99.84 %,
-IoU 0.766 against 0.764), a 300² region one of 320 px instead of 4 of 256. A region the trained tile covers keeps
-it, and so does a strip that two trained tiles cover with fewer pixels than one square tile (200 x 400: 2 x 256²
-against 416²). A run resampled to the training pixel size fits the tile to the warped grid the model sees
-(:func:`~engine.segment.plan.plan_on_image`), not to the image's own.
-
-The batch shrinks (never grows) so that a batch holds no more pixels than a batch of doubled tiles: the memory every
-large region has run with since the doubled tile, which a smaller region may now reach too (1024², batch 4: one tile
-of 1024² where batches of four 256² tiles ran); the memory check before any tile is read
-(:func:`~engine.runtime.resources.check_memory`) weighs the tile and batch chosen. onnxruntime's time per pixel is
-the same at batch 1 and 4, and at 512 to 1408 px: 1.12-1.18 s of CPU per million pixels for UNet light. Every size,
-the trained one included, runs on the CPU through one cached ONNX export that takes any size. ``--tile-size`` keeps
-the trained tile. A model with attention or pooling over the tile (SegFormer/MiT, DeepLabv3+'s image pooling,
-PSPNet, ViTs) sees another input with another tile, so it keeps the trained tile; so does a graph of a fixed tile
-size, an imported model, a GPU run (memory, not pixels, bounds it there) and a tile the user chose.
+Of the tiles from the trained one up to the smaller of the one covering the region
+(:func:`~engine.runtime.resources.cover_tile`: larger only pads) and one holding the pixels of ``MAX_TILE_BATCHES``
+batches of doubled tiles (multiples of the tile step), the one computing the fewest pixels is taken, of equals the
+smaller; the trained tile where none computes fewer. A resampled run fits it to the warped grid the model sees
+(:func:`~engine.segment.plan.plan_on_image`). The batch shrinks (never grows) to hold no more pixels than a batch of
+doubled tiles, the memory checked before any tile is read; onnxruntime's time per pixel is the same at batch 1 and
+4. Every size runs through one cached ONNX export of any size. The trained tile stays for a model with attention or
+pooling over the tile (SegFormer/MiT, DeepLabv3+, PSPNet, ViTs: another tile is another input), a graph of a fixed
+tile size, an imported model, a GPU run (memory, not pixels, bounds it there) and a tile the user chose.
 """
 
 from __future__ import annotations
@@ -46,7 +27,9 @@ from typing import Any
 
 from ..bundle.imported import is_imported
 from ..errors import mention
-from ..runtime.resources import cover_tile, round_up
+from ..runtime.environment import resolve_device, resolve_device_lazily
+from ..runtime.resources import cover_tile, round_up, tile_step
+from .tiling import tile_count
 
 CPU_TILE_FACTOR = 2  # a batch holds at most the pixels of a batch of tiles this many times the trained one
 MAX_TILE_BATCHES = 2  # one tile holds at most the pixels of this many such batches
@@ -54,7 +37,7 @@ MAX_TILE_BATCHES = 2  # one tile holds at most the pixels of this many such batc
 
 @dataclass(frozen=True)
 class CpuTile:
-    """The tile a CPU run computes with, and the batch that keeps a batch's pixels (its memory) within bounds."""
+    """The tile a CPU run computes with, and the batch that keeps a batch's pixels (memory) within bounds."""
 
     tile: int
     batch: int
@@ -62,8 +45,8 @@ class CpuTile:
 
 def cpu_tile(members: Sequence[Any], trained: int, region: tuple[int, int, int, int], device: str,
              overlap: int = 0, batch: int = 1, step: int = 32, border: int = 0) -> CpuTile | None:
-    """The tile for a CPU run of ``members`` over ``region`` (col, row, width, height), fitted to it, with its
-    batch; None where the trained tile stays (see the module)."""
+    """The tile for a CPU run of ``members`` over ``region`` (col, row, width, height), with its batch; None where
+    the trained tile stays (see the module)."""
     if device != "cpu":
         return None
     for member in members:
@@ -87,10 +70,7 @@ def cpu_tile(members: Sequence[Any], trained: int, region: tuple[int, int, int, 
 
 def fitted_tile(cfg: Any, members: Sequence[Any], tile: int, overlap: int, region: tuple[int, int, int, int],
                 aux_ratio: int | None, callback: Any, say: bool = True) -> CpuTile | None:
-    """:func:`cpu_tile` for a run of ``cfg`` (a SegmentConfig) at the ``tile`` asked for, said in the log unless
-    not ``say``."""
-    from ..runtime.resources import tile_step
-
+    """:func:`cpu_tile` for a run of ``cfg`` (a SegmentConfig) at the ``tile`` asked for, said unless not ``say``."""
     larger = cpu_tile(members, tile, region, str(run_device(cfg)), overlap, cfg.batch_size, tile_step(aux_ratio),
                       cfg.border)
     if larger and say:
@@ -110,14 +90,10 @@ def fitted_tile(cfg: Any, members: Sequence[Any], tile: int, overlap: int, regio
 def run_device(cfg: Any) -> Any:
     """The device a run of ``cfg`` (a SegmentConfig) takes; torch is imported only where it runs anyway (start-up
     of an onnxruntime run is seconds shorter without it)."""
-    from ..runtime.environment import resolve_device, resolve_device_lazily
-
     return {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
 
 
 def tiles_needed(region: tuple[int, int, int, int], tile: int, overlap: int, border: int = 0) -> int:
     """How many tiles of ``tile`` px every ``tile - overlap`` cover ``region`` (the last of a row shifted in)."""
-    from .tiling import tile_count
-
     stride = tile - overlap
     return tile_count(region[2], tile, stride, border) * tile_count(region[3], tile, stride, border)

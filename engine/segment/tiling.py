@@ -1,14 +1,16 @@
 """Sliding-window geometry for whole-scene inference: tile grid, blending window, row-band accumulator.
 
-Pure numpy, no I/O. The segmenter plans a grid of tile windows over the region to predict, blends the
-overlapping tile predictions with a smooth weight window, and accumulates them in a band of rows that
-only ever holds one tile height: rows above the current tile row are finished and handed to a sink
-(the writers) as soon as the grid moves down, so memory is bounded by tile size x scene width.
+No I/O. The segmenter plans a grid of tile windows over the region to predict, blends the overlapping tile
+predictions with a smooth weight window, and accumulates them in a band of rows that only ever holds one tile
+height: rows above the current tile row are finished and handed to a sink (the writers) as soon as the grid moves
+down, so memory is bounded by tile size x scene width. On a GPU the band lives in device memory
+(:class:`DeviceRowBandAccumulator`).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,21 +18,19 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime.environment import require
+from ..runtime.prefetch import to_host
+
 
 def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int, border: int = 0) -> list[int]:
-    """Tile offsets (sorted, image coordinates) along one axis covering ``[start, stop)`` of an image axis of
-    length ``limit``.
+    """Tile offsets (sorted, image coordinates) covering ``[start, stop)`` of an image axis ``limit`` long, a tile
+    every ``stride`` (1..tile). The last tile is shifted inward to end exactly at ``stop`` (full-tile context
+    everywhere); a region shorter than a tile gets one tile kept inside the image where it is long enough; only an
+    image shorter than a tile needs padding (the tile starts at 0 and runs past ``limit``).
 
-    The region is covered by tiles ``tile`` long every ``stride`` (``tile - overlap``, 1..tile); the last tile is
-    shifted inward so that it ends exactly at ``stop`` (no padding, every pixel has full-tile context). When the
-    region is shorter than a tile, a single tile is placed so that it stays inside the image if the image is long
-    enough (context from outside the region); only an image shorter than a tile needs padding (the tile starts at 0
-    and runs past ``limit``).
-
-    With a ``border`` (pixels, < ``tile``) the tiles step regularly from ``start - border`` until one starts at
-    or past ``stop``: the region's edge pixels lie ``border`` deep in the first tile, not on its edge, and the
-    tiles may run past the image, where the reader mirrors it (``prepare_tile``). This is the grid of tools
-    that pad the scene by mirroring before they tile it (ukis-csmask pads by its overlap).
+    With a ``border`` (pixels, < ``tile``) the tiles step regularly from ``start - border`` until one starts at or
+    past ``stop``, so the region's edge pixels lie ``border`` deep in the first tile, and the tiles may run past the
+    image, where the reader mirrors it: the grid of tools that pad the scene by mirroring (ukis-csmask).
     """
     if not 0 <= start < stop <= limit:
         raise ValueError(f"region [{start}, {stop}) is not inside an axis of length {limit}")
@@ -49,8 +49,7 @@ def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int, border:
 
 @dataclass(frozen=True)
 class Tile:
-    """One tile window in image pixel coordinates (may run past the image when the image is small or the grid
-    has a border)."""
+    """One tile window in image pixel coordinates (past the image where it is small or the grid has a border)."""
 
     index: int
     row: int
@@ -67,10 +66,7 @@ class Tile:
 class TileGrid:
     """The tile windows covering a region of an image, in row-major order (offsets in image coordinates)."""
 
-    region: tuple[int, int, int, int]  # (col_off, row_off, width, height) of the region to predict
-    image_size: tuple[int, int]  # (width, height) of the image
     tile: int
-    stride: int
     rows: list[int]  # tile row offsets
     cols: list[int]
     border: int = 0  # how far the first tiles reach before the region (pixels; ``plan_axis``)
@@ -78,23 +74,20 @@ class TileGrid:
     @classmethod
     def plan(cls, region: tuple[int, int, int, int], image_size: tuple[int, int], tile: int,
              overlap: int, border: int = 0) -> TileGrid:
-        """Plan the grid; ``overlap`` and ``border`` are in pixels (0..tile-1)."""
+        """Plan the grid over ``region`` (col_off, row_off, width, height) of an image of ``image_size`` (width,
+        height); ``overlap`` and ``border`` are in pixels (0..tile-1)."""
         col_off, row_off, width, height = region
         stride = max(1, tile - int(overlap))
         cols = plan_axis(col_off, col_off + width, tile, stride, image_size[0], int(border))
         rows = plan_axis(row_off, row_off + height, tile, stride, image_size[1], int(border))
-        return cls(region=tuple(region), image_size=tuple(image_size), tile=tile, stride=stride,
-                   rows=rows, cols=cols, border=int(border))
+        return cls(tile=tile, rows=rows, cols=cols, border=int(border))
 
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)
 
     def __iter__(self) -> Iterator[Tile]:
-        index = 0
-        for row in self.rows:
-            for col in self.cols:
-                yield Tile(index=index, row=row, col=col, size=self.tile)
-                index += 1
+        for index, (row, col) in enumerate(itertools.product(self.rows, self.cols)):
+            yield Tile(index=index, row=row, col=col, size=self.tile)
 
     @property
     def band_rows(self) -> int:
@@ -105,11 +98,9 @@ class TileGrid:
 @functools.lru_cache(maxsize=8)
 def blend_window(tile: int, ramp: int, floor: float = 1e-3) -> np.ndarray:
     """2D blending weights (tile, tile) float32, read-only: 1 in the middle, a raised-cosine ramp ``ramp`` px
-    wide at each border, never below ``floor``. Made once per size (a bulk run's scenes share one: 0.3 ms a 512
-    px tile, 1.3 ms a 1024 px one).
-
-    Overlapping tiles cross-fade smoothly over their overlap, so no seams show; the floor keeps pixels on
-    the scene border (seen by a single tile) well defined after normalising by the summed weights.
+    wide at each border, so overlapping tiles cross-fade without seams; never below ``floor``, so pixels on the
+    scene border (one tile) stay defined after normalising. Made once per size (0.3 ms a 512 px tile, 1.3 ms a
+    1024 px one: a bulk run's scenes share it).
     """
     ramp = max(1, min(int(ramp), tile // 2))
     distance = np.minimum(np.arange(tile) + 0.5, tile - np.arange(tile) - 0.5)  # to the nearest border
@@ -125,17 +116,12 @@ Sink = Callable[[int, np.ndarray, np.ndarray], None]
 
 
 class RowBandAccumulator:
-    """Weighted sum of tile probabilities over a rolling band of rows of the region.
+    """Weighted sum of tile probabilities over a rolling band of ``band_rows`` rows of the region.
 
-    Tiles must be added in non-decreasing row order (the grid's row-major order). When a tile starts
-    below the band's first row, every row above it is final: it is normalised and handed to ``sink``,
-    and the band moves down. The band holds ``band_rows`` rows of ``width`` columns, never the scene height.
-
-    Rows that no tile touched (all-nodata tiles were skipped) come out invalid.
-
-    ``alone``: the grid is one tile. Where it covers the region (a small scene of a bulk run), its probabilities
-    are the result as they are, not weighted, summed and divided by the weights again (0.07 ms instead of 0.45
-    for a 512² scene of one channel).
+    Tiles come in non-decreasing row order; when one starts below the band's first row, every row above it is
+    final: normalised, handed to ``sink``, and the band moves down. Rows no tile touched (all-nodata tiles are
+    skipped) come out invalid. ``alone``: the grid is one tile; where it covers the region its probabilities are
+    the result as they are, not weighted and divided again (0.07 ms instead of 0.45 a 512² scene of one channel).
     """
 
     def __init__(self, width: int, height: int, channels: int, band_rows: int, sink: Sink, alone: bool = False):
@@ -159,10 +145,8 @@ class RowBandAccumulator:
         return self._sum.nbytes + self._weight.nbytes + self._valid.nbytes
 
     def add(self, probabilities: np.ndarray, weights: np.ndarray, valid: np.ndarray, row: int, col: int) -> None:
-        """Add one tile's probabilities (C, h, w) with weights (h, w) and valid mask (h, w).
-
-        ``row``/``col`` are the tile's offsets in region coordinates; parts outside the region are ignored.
-        """
+        """Add one tile's probabilities (C, h, w) with weights and valid mask (h, w) at its offsets in region
+        coordinates; parts outside the region are ignored."""
         h, w = weights.shape
         top = max(row, 0)  # a tile placed above the region (small region, context from the image)
         if top > self.base:
@@ -213,7 +197,6 @@ class RowBandAccumulator:
             self.base += n
 
     def _emit(self, n: int) -> None:
-        """Hand the band's first ``n`` rows, normalised, to the sink."""
         self.sink(self.base, *self._finished_rows(n))
 
     def _finished_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -225,13 +208,16 @@ class RowBandAccumulator:
             probs = self._sum[:, :n] / np.where(positive, weight, 1.0)
         return probs.astype(np.float32, copy=False), valid
 
+    def _moved(self, rows: Any) -> Any:
+        return rows  # numpy copes with the overlapping copy
+
     def _shift(self, n: int) -> None:
-        """Roll the band up by ``n`` rows and clear the freed rows (numpy copes with the overlapping copy)."""
+        """Roll the band up by ``n`` rows and clear the freed rows."""
         keep = self.band_rows - n
         if keep > 0:
-            self._sum[:, :keep] = self._sum[:, n:]
-            self._weight[:keep] = self._weight[n:]
-            self._valid[:keep] = self._valid[n:]
+            self._sum[:, :keep] = self._moved(self._sum[:, n:])
+            self._weight[:keep] = self._moved(self._weight[n:])
+            self._valid[:keep] = self._moved(self._valid[n:])
         self._sum[:, keep:] = 0
         self._weight[keep:] = 0
         self._valid[keep:] = False
@@ -239,6 +225,41 @@ class RowBandAccumulator:
     def finish(self) -> None:
         """Emit every remaining row down to the region's last row."""
         self.flush(self.height)
+
+
+class DeviceRowBandAccumulator(RowBandAccumulator):
+    """The band as torch tensors on ``device``: on a GPU the host-side blend costs the main thread about as long as
+    the model, and copying every tile's probabilities back (each pixel once per overlapping tile) costs more. Here
+    the adds are kernels queued behind the model's, and only finished rows come back, once per pixel, with no wait:
+    :meth:`add` takes tensors on the device, the sink gets numpy rows and ``ready``, to call before reading them."""
+
+    def __init__(self, width: int, height: int, channels: int, band_rows: int, sink: Callable[..., None],
+                 device: Any):
+        self.torch = require("torch")
+        self.device = self.torch.device(device)
+        super().__init__(width, height, channels, band_rows, sink)
+
+    def _allocate(self) -> tuple[Any, Any, Any]:
+        torch, shape = self.torch, (self.band_rows, self.width)
+        return (torch.zeros((self.channels, *shape), dtype=torch.float32, device=self.device),
+                torch.zeros(shape, dtype=torch.float32, device=self.device),
+                torch.zeros(shape, dtype=torch.bool, device=self.device))
+
+    def _all_valid(self, valid: Any) -> bool:
+        return False  # asking would make this thread wait for the GPU
+
+    def _finished_rows(self, n: int) -> tuple[Any, Any]:
+        weight = self._weight[:n]
+        valid = self._valid[:n] & (weight > 0)
+        return self._sum[:, :n] / self.torch.where(weight > 0, weight, self.torch.ones_like(weight)), valid
+
+    def _emit(self, n: int) -> None:
+        # queued behind the model's work; the sink's writer thread calls ready() before it reads the rows
+        (probs, valid), ready = to_host(self._finished_rows(n))
+        self.sink(self.base, probs, valid, ready)
+
+    def _moved(self, rows: Any) -> Any:
+        return rows.clone()  # torch refuses overlapping in-place copies
 
 
 def overlap_pixels(tile: int, overlap: float | int) -> int:

@@ -26,33 +26,32 @@ def tta_transforms(mode: str) -> list[tuple[int, bool]]:
     raise ConfigError(f"tta '{mode}' is unknown; use none, flips or d4.")
 
 
+def _flip(x: Any) -> Any:
+    return x[..., ::-1] if isinstance(x, np.ndarray) else x.flip(-1)
+
+
+def _turn(x: Any, k: int) -> Any:
+    if not k:
+        return x
+    return np.rot90(x, k, axes=(-2, -1)) if isinstance(x, np.ndarray) else x.rot90(k, dims=(-2, -1))
+
+
 def apply_transform(x: Any, k: int, flip: bool) -> Any:
     """Flip W (when ``flip``), then rotate by ``k`` quarter turns: a torch tensor or a numpy array."""
-    if isinstance(x, np.ndarray):
-        if flip:
-            x = x[..., ::-1]
-        return np.rot90(x, k, axes=(-2, -1)) if k else x
-    if flip:
-        x = x.flip(-1)
-    return x.rot90(k, dims=(-2, -1)) if k else x
+    return _turn(_flip(x) if flip else x, k)
 
 
 def undo_transform(x: Any, k: int, flip: bool) -> Any:
     """The inverse of :func:`apply_transform` (for the predictions of a transformed batch)."""
-    if isinstance(x, np.ndarray):
-        if k:
-            x = np.rot90(x, -k, axes=(-2, -1))
-        return x[..., ::-1] if flip else x
-    if k:
-        x = x.rot90(-k, dims=(-2, -1))
-    return x.flip(-1) if flip else x
+    x = _turn(x, -k)
+    return _flip(x) if flip else x
 
 
 class TtaEnsemble:
-    """Weighted members run on every TTA transform of a batch: the base of both predictor backends."""
+    """Weighted members run on every TTA transform of a batch on ``device``: the base of both predictor backends."""
 
-    def __init__(self, members: Sequence[Any], tta: str):
-        self.members = list(members)
+    def __init__(self, members: Sequence[Any], tta: str, device: Any):
+        self.members, self.device = list(members), device
         self.tta = tta
         self.transforms = tta_transforms(tta)
         self.total_weight = float(sum(m.weight for m in self.members))
@@ -69,3 +68,16 @@ class TtaEnsemble:
                 probs = probs * (member.weight / len(self.transforms))
                 total = probs if total is None else total + probs
         return total / self.total_weight
+
+    def _runners(self) -> list[Any]:
+        """What runs each member: the member itself (the torch predictor: its model)."""
+        return self.members
+
+    def first_date_stores(self) -> list[Any]:
+        """The change models' stores of first dates' encoder maps (none for other models, or one pair)."""
+        return [s for m in self._runners() if (s := getattr(m, "first_dates", None)) is not None]
+
+    @property
+    def takes_coords(self) -> bool:
+        """A member's model takes each tile's date and place (a Prithvi-EO-2.0 TL release or its export)."""
+        return any(getattr(m, "takes_coords", False) for m in self._runners())

@@ -1,13 +1,12 @@
-"""Any class raster (made by segment earlier, or elsewhere) into attributed polygons: the ``polygons`` job.
+"""Any class raster (made by segment, or elsewhere) into attributed polygons: the ``polygons`` job.
 
-The classes' names come from ``--class-names``, else from the raster (what segment recorded, or GDAL's category
-names), else they are the class numbers; each class is drawn as :mod:`engine.config.polygons` decides, exactly as
-segment draws a prediction's polygons.
+The classes' names come from ``--class-names``, else from the raster, else they are the class numbers; each class
+is drawn as :mod:`engine.config.polygons` decides, as segment draws a prediction's polygons.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,8 @@ class PolygonsResult:
     treatments: dict[str, str]  # class name -> treatment
 
 
-def _raster_facts(path: str) -> tuple[list[str] | None, str, str, _ClassValues]:
-    """(class names, model, its SHA-256) as the raster records them, and its valid values."""
+def _raster_facts(path: str) -> tuple[list[str] | None, str, str, tuple[int, set[int], int, int]]:
+    """(class names, model, its SHA-256) as the raster records them, and its valid values (:func:`_class_values`)."""
     gdal = require("osgeo.gdal")
     dataset = gdal.Open(path)
     if dataset is None:
@@ -57,34 +56,25 @@ def _raster_facts(path: str) -> tuple[list[str] | None, str, str, _ClassValues]:
 MAX_CLASS = 65535
 
 
-@dataclass
-class _ClassValues:
-    """The valid values of a class raster: their range, the classes present and how many pixels lie below 0."""
-
-    largest: int = 0
-    present: set[int] = field(default_factory=set)
-    negative: int = 0
-    lowest: int = 0
-
-
-def _class_values(dataset: Any) -> _ClassValues:
-    """The valid values of a class raster's GDAL ``dataset`` (read in row blocks)."""
+def _class_values(dataset: Any) -> tuple[int, set[int], int, int]:
+    """The valid values of a class raster's GDAL ``dataset`` (read in row blocks): (the largest, the classes present,
+    how many pixels lie below 0, the lowest)."""
     band = dataset.GetRasterBand(1)
     nodata = band.GetNoDataValue()
-    found = _ClassValues()
+    largest, present, negative, lowest = 0, set(), 0, 0
     step = max(1, (1 << 22) // max(1, dataset.RasterXSize))
     for top in range(0, dataset.RasterYSize, step):
         values = band.ReadAsArray(0, top, dataset.RasterXSize, min(step, dataset.RasterYSize - top))
         if nodata is not None:
             values = values[values != nodata]
         low = values[values < 0]
-        found.negative += int(low.size)
-        found.lowest = min(found.lowest, int(low.min())) if low.size else found.lowest
+        negative += int(low.size)
+        lowest = min(lowest, int(low.min())) if low.size else lowest
         unique = np.unique(values[values >= 0])
         if unique.size:
-            found.largest = max(found.largest, int(unique[-1]))
-            found.present.update(int(v) for v in unique[unique <= MAX_CLASS])
-    return found
+            largest = max(largest, int(unique[-1]))
+            present.update(int(v) for v in unique[unique <= MAX_CLASS])
+    return largest, present, negative, lowest
 
 
 def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> PolygonsResult:
@@ -96,17 +86,16 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                                                                                           give=RASTER_GIVE)},
                   outputs={f"polygons ({mention('polygons.output')})": Files(output, "gpkg")})
     check_writable(output, f"polygons ({mention('polygons.output')})")
-    names, model, digest, found = _raster_facts(raster)
+    names, model, digest, (largest, present, negative, lowest) = _raster_facts(raster)
     if cfg.class_names:
         names = list(cfg.class_names)
-    largest = found.largest
     if largest > MAX_CLASS:
         raise DataError(f"The class raster '{raster}' holds the value {largest}; class numbers go up to "
                         f"{MAX_CLASS}. Give a raster of class numbers (if that value means no data, record it as "
                         f"the raster's nodata: gdal_edit -a_nodata {largest} '{raster}').")
-    if found.negative:
-        callback.warning(f"The class raster '{raster}' holds values below 0 (down to {found.lowest}) in "
-                         f"{found.negative:,} pixel(s); they are no classes and get no polygon (if they mean no "
+    if negative:
+        callback.warning(f"The class raster '{raster}' holds values below 0 (down to {lowest}) in "
+                         f"{negative:,} pixel(s); they are no classes and get no polygon (if they mean no "
                          f"data, record that as the raster's nodata).")
     if names is None:
         names = [str(i) for i in range(largest + 1)]
@@ -118,12 +107,12 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                         f"{mention('polygons.class_names')}.")
     rules = class_rules(cfg, names, section="polygons")
     classes = chosen_polygon_classes(cfg, names, section="polygons")
-    empty = [c for c in classes if c not in found.present] if cfg.polygon_classes is not None else []
+    empty = [c for c in classes if c not in present] if cfg.polygon_classes is not None else []
     if empty:  # classes asked for without a pixel
         callback.warning(f"The class raster '{raster}' has no pixel of class "
                          f"{', '.join(f'{c} ({names[c]})' for c in empty)}; no polygon of "
                          f"{'it' if len(empty) == 1 else 'them'}. Its classes with pixels are "
-                         f"{', '.join(str(c) for c in sorted(found.present)[:20]) or 'none'}.")
+                         f"{', '.join(str(c) for c in sorted(present)[:20]) or 'none'}.")
     tags = FeatureTags(model=cfg.model or model, model_sha256=digest if not cfg.model else "",
                        scene=cfg.scene or Path(raster).stem)
     with output_locks({f"polygons ({mention('polygons.output')})": output}):

@@ -5,8 +5,7 @@ Run here on torch's CPU device; the GPU run in docs/benchmarks.md used the same 
 import numpy as np
 import torch
 
-from engine.segment.device_blend import DeviceRowBandAccumulator
-from engine.segment.tiling import RowBandAccumulator, TileGrid, blend_window
+from engine.segment.tiling import DeviceRowBandAccumulator, RowBandAccumulator, TileGrid, blend_window
 
 
 def _blend(make, height, width, tile, overlap, drop=()):

@@ -376,9 +376,9 @@ def test_timings_show_the_model_waiting_on_a_slow_reader(scene, aux_bundle, tmp_
     clock = _ReaderClock(read=0.5)
     prepare = TileReader.prepare
 
-    def slow_prepare(self, tile):
+    def slow_prepare(self, tile, *reader):
         clock.read_tile()
-        return prepare(self, tile)
+        return prepare(self, tile, *reader)
 
     monkeypatch.setattr(TileReader, "prepare", slow_prepare)
     monkeypatch.setattr(Prefetcher, "__next__", clock.wrap_next(Prefetcher.__next__))
