@@ -80,10 +80,8 @@ def _plausible(date: dt.date, where: str) -> str:
 
 def stac_datetime(properties: dict[str, Any]) -> str | None:
     """An item's acquisition time: ``datetime``, else ``start_datetime`` (an item with a range has null datetime)."""
-    for key in ("datetime", "start_datetime"):
-        if properties.get(key):
-            return str(properties[key])
-    return None
+    when = properties.get("datetime") or properties.get("start_datetime")
+    return str(when) if when else None
 
 
 def scene_date(path: str, tags: dict[str, str]) -> tuple[dt.date | None, str]:

@@ -102,12 +102,6 @@ def sensors_for(names: Sequence[str | None]) -> list[str]:
     return fits
 
 
-def _letters_apply(texts: Sequence[str]) -> bool:
-    """One-letter names are colours only where every one-letter name of the set is R, G, B, N or I."""
-    letters = [t.lower() for t in texts if len(t) == 1]
-    return bool(letters) and all(t in _LETTERS for t in letters)
-
-
 def word_meanings(text: str) -> frozenset[str]:
     """The common names the words of ``text`` say, longest phrase first ("red edge 1" is rededge1, not red); empty
     where none, or where its words say two different bands."""
@@ -133,7 +127,8 @@ def read_names(names: Sequence[str | None], sensors: Sequence[str] | None = None
     ``sensors``: read band numbers as these sensors' (default: those :func:`sensors_for` finds)."""
     texts = [(n or "").strip() for n in names]
     fits = list(sensors) if sensors is not None else sensors_for(texts)
-    letters = _letters_apply(texts)
+    # one-letter names are colours only where every one-letter name of the set is R, G, B, N or I
+    letters = all(t.lower() in _LETTERS for t in texts if len(t) == 1)
     out: list[Reading] = []
     for text in texts:
         number = sensor_number(text)  # an empty name says nothing: a "word" without meanings

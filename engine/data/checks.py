@@ -84,10 +84,7 @@ def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callba
               f"model cannot learn from them or see what it learnt. Write the aux as Int16/Float32.",
               callback, warnings)
     if statistics is not None:
-        low, high = (np.asarray(v[first_channel:first_channel + len(bands)], np.float64)
-                     for v in (statistics.low, statistics.high))
-        if statistics.method == "meanstd":  # mean +- 2 std: where most training values lay
-            low, high = low - 2 * high, low + 2 * high
+        low, high = (v[first_channel:first_channel + len(bands)] for v in training_ranges(statistics))
         outside = int(((low < info.min) | (high > info.max)).sum())
         if outside:
             _warn(f"The aux raster '{path}' is {dtype.name} ({info.min}..{info.max}) but the model's aux statistics "
@@ -130,12 +127,9 @@ def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None 
     footprint covers less than COVER of it."""
     channel = 0
     for path, bands in zip(reader.aux_paths, [list(range(1, n + 1)) for n in reader.aux_file_bands]):
-        dataset = open_raster(path, "aux raster")
-        try:
+        with open_raster(path, "aux raster") as dataset:
             check_aux_values(dataset, path, bands, callback, warnings, statistics, channel)
             grid = grid_of(dataset)
-        finally:
-            dataset.close()
         channel += len(bands)
         if grid.georeferenced and reader.grid.georeferenced:
             grid.crs = grid.crs or reader.grid.crs

@@ -28,8 +28,7 @@ class BandStatistics:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise DataError(f"Band statistics method '{self.method}' is unknown; use one of {METHODS}.")
-        self.low = [float(v) for v in self.low]
-        self.high = [float(v) for v in self.high]
+        self.low, self.high = [float(v) for v in self.low], [float(v) for v in self.high]
         if len(self.low) != len(self.high):
             raise DataError(f"Band statistics have {len(self.low)} low but {len(self.high)} high values.")
 
@@ -118,11 +117,9 @@ def compute_statistics(sources: Iterable[Any], method: str = "percentile", max_p
     for item in sources:
         array, valid = item if isinstance(item, tuple) else (item, None)
         array = np.asarray(array)
-        if array.ndim == 2:
-            array = array[None]
-        if bands is None:
-            bands = array.shape[0]
-        elif array.shape[0] != bands:
+        array = array[None] if array.ndim == 2 else array
+        bands = array.shape[0] if bands is None else bands
+        if array.shape[0] != bands:
             raise DataError(f"Inconsistent band counts for statistics: {bands} and {array.shape[0]}; all "
                             f"images of a dataset need the same bands.")
         pixels = array.reshape(bands, -1).T  # (N, C) in the source dtype

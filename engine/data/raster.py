@@ -185,12 +185,9 @@ def grid_of(dataset: Any) -> RasterGrid:
 def inspect_raster(path: str | Path) -> RasterInfo:
     """Grid, band count, dtypes and band descriptions of a raster (its data bands: an alpha band is its mask,
     :func:`band_count`); DataError if unreadable."""
-    dataset = open_raster(path)
-    try:
+    with open_raster(path) as dataset:
         count = band_count(dataset)
         return RasterInfo(grid_of(dataset), count, list(dataset.dtypes)[:count], list(dataset.descriptions)[:count])
-    finally:
-        dataset.close()
 
 
 def image_band_names(path: str | Path) -> list[str | None]:
