@@ -70,11 +70,10 @@ def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tu
             raise DataError(missing)
         prefixes = _reference_aux_prefixes(root, data_cfg, callback)
         train = _discover(root, TRAIN_FOLDERS, data_cfg, prefixes, callback)
-        val_dir = child_folder(root, VAL_FOLDERS["images"])
-        if val_dir is not None and data_cfg.val_scenes:
-            raise ConfigError(f"Validation scenes are given both as the folder '{val_dir}' and as val_scenes; "
-                              "remove one of them.")
-        if val_dir is not None:
+        if (val_dir := child_folder(root, VAL_FOLDERS["images"])) is not None:
+            if data_cfg.val_scenes:
+                raise ConfigError(f"Validation scenes are given both as the folder '{val_dir}' and as val_scenes; "
+                                  "remove one of them.")
             return train, _discover(root, VAL_FOLDERS, data_cfg, prefixes, callback)
         if child_folder(root, VAL_FOLDERS["labels"]) is not None:
             callback.warning(f"'{root / VAL_FOLDERS['labels']}' exists but '{root / VAL_FOLDERS['images']}' "

@@ -40,19 +40,17 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
             aux_samples.append(_subsample(tile.aux, tile.aux_valid, per_tile, rng))
     callback.progress(n, n, Stage.BAND_STATISTICS)
     _warn_constant_bands(vision_samples, readers[0].image, callback)
-    method = data_cfg.statistics
-    try:
-        vision_stats = compute_statistics(vision_samples, method, STATS_MAX_PIXELS, seed=data_cfg.seed)
-    except DataError as exc:
-        images = ", ".join(f"'{r.image}'" for r in readers[:5]) + (" ..." if len(readers) > 5 else "")
-        raise DataError(f"Vision band statistics of the training images ({images}) failed: {exc}") from exc
-    aux_stats = None
-    if has_aux:
+
+    def statistics(samples: list[np.ndarray], failed: str) -> BandStatistics:
         try:
-            aux_stats = compute_statistics(aux_samples, method, STATS_MAX_PIXELS, seed=data_cfg.seed)
+            return compute_statistics(samples, data_cfg.statistics, STATS_MAX_PIXELS, seed=data_cfg.seed)
         except DataError as exc:
-            raise DataError(f"Aux band statistics failed (do the aux rasters overlap the images?): {exc}") from exc
-    return vision_stats, aux_stats
+            raise DataError(f"{failed}: {exc}") from exc
+
+    images = ", ".join(f"'{r.image}'" for r in readers[:5]) + (" ..." if len(readers) > 5 else "")
+    return (statistics(vision_samples, f"Vision band statistics of the training images ({images}) failed"),
+            statistics(aux_samples, "Aux band statistics failed (do the aux rasters overlap the images?)")
+            if has_aux else None)
 
 
 def _warn_constant_bands(samples: list[np.ndarray], image: str, callback: Callback) -> None:

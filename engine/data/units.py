@@ -177,9 +177,8 @@ def gdal_scaling(scales: Sequence[Any], offsets: Sequence[Any], where: str, labe
             shown = f"{value:g}" if isinstance(value, (float, np.floating)) else repr(value)
             raise DataError(f"{where} declares a {kind} {field} of {shown} for {labels[i]}: {why}, so its values "
                             f"cannot be brought to the model's units. {remedy}")
-    scale_f, offset_f = tuple(float(s) for s in scale), tuple(float(o) for o in offset)  # type: ignore[arg-type]
-    found = Scaling(scale_f, offset_f, f"the bands' {kind} scale/offset (" + ", ".join(
-        f"x {s:g} {'-' if o < 0 else '+'} {abs(o):g}" for s, o in sorted(set(zip(scale_f, offset_f)))) + ")")
+    found = Scaling(scale, offset, f"the bands' {kind} scale/offset (" + ", ".join(  # type: ignore[arg-type]
+        f"x {s:g} {'-' if o < 0 else '+'} {abs(o):g}" for s, o in sorted(set(zip(scale, offset)))) + ")")
     return None if found.identity else found
 
 
