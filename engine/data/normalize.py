@@ -104,9 +104,8 @@ def compute_statistics(sources: Iterable[Any], method: str = "percentile", max_p
                        seed: int = 0) -> BandStatistics:
     """Per-band statistics (``method``: "percentile", the robust 2/98 percentiles, or "meanstd") over the valid pixels
     of ``sources``, (C, H, W) arrays or (array, valid) pairs (NaN/inf pixels are invalid): at most ``max_pixels`` of
-    them, a random subsample, the same for a ``seed``. DataError when there are no valid pixels."""
-    if method not in METHODS:
-        raise DataError(f"Statistics method '{method}' is unknown; use one of {METHODS}.")
+    them, a random subsample, the same for a ``seed``. DataError when there are no valid pixels (or ``method`` is
+    unknown: :class:`BandStatistics`)."""
     rng = np.random.default_rng(seed)
     # Bottom-k sampling: every valid pixel gets a random key and the max_pixels smallest keys are kept,
     # a uniform sample over all valid pixels however many sources there are.
@@ -144,8 +143,6 @@ def compute_statistics(sources: Iterable[Any], method: str = "percentile", max_p
     all_keys, sample = np.concatenate(keys), np.concatenate(values)
     if sample.shape[0] > max_pixels:
         sample = sample[np.argpartition(all_keys, max_pixels)[:max_pixels]]
-    if method == "percentile":
-        low, high = np.percentile(sample, (2.0, 98.0), axis=0)
-    else:
-        low, high = sample.mean(axis=0), sample.std(axis=0)
+    low, high = (np.percentile(sample, (2.0, 98.0), axis=0) if method == "percentile"
+                 else (sample.mean(axis=0), sample.std(axis=0)))
     return BandStatistics(method, low.tolist(), high.tolist())

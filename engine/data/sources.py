@@ -180,9 +180,7 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
     kept: list[SceneSpec] = []
     problems: list[str] = []
     for i, scene in enumerate(scenes):
-        missing = []
-        if not locations.is_file(scene.image):
-            missing.append(f"image '{scene.image}' does not exist")
+        missing = [] if locations.is_file(scene.image) else [f"image '{scene.image}' does not exist"]
         if not scene.label:
             missing.append("no label given (training and validation scenes need a label raster or vector layer)")
         elif not locations.exists(scene.label):
