@@ -83,22 +83,13 @@ def _pixels_inside(mask: np.ndarray, col: int, row: int, region: Region) -> int:
     return int(mask[r0:r1, c0:c1].sum()) if c1 > c0 and r1 > r0 else 0
 
 
-def has_foreground(path: str, counts: dict[str, int], data_cfg: DataConfig) -> bool:
+def has_foreground(reader: SceneReader, counts: dict[str, int]) -> bool:
     """Whether a label's value counts (raw values of a raster, classes of a vector layer) hold any pixel of a
-    class other than 0, by the rule of :class:`~.labels.LabelMapper` (class numbers up to ``highest``)."""
-    ignore = data_cfg.ignore_index
-    mapping = {_as_float(k): cls for k, cls in data_cfg.label_mapping.items()}
-    for key, count in counts.items():
-        value = _as_float(key)
-        if not count or math.isnan(value):
-            continue
-        if is_vector_path(path) or not mapping:
-            cls = int(value) if value.is_integer() and 0 <= value <= 255 else ignore
-        else:
-            cls = mapping.get(value, data_cfg.label_default_class)
-        if cls not in (0, ignore):
-            return True
-    return False
+    class other than 0, the raw values mapped by the reader's :class:`~.labels.LabelMapper`."""
+    values = np.array([_as_float(key) for key, count in counts.items() if count], np.float64)
+    if not is_vector_path(reader.label_path):
+        values = reader.mapper.map_raster(values, ~np.isnan(values), strict=False)
+    return bool(((values != 0) & (values != reader.ignore_index)).any())
 
 
 #: Two-class labels coded otherwise than 0/1, recognised when no label mapping is given and the labels hold these
@@ -286,5 +277,5 @@ def _scan_all(data_cfg: DataConfig, callback: Callback, train_readers: list[Scen
             scan.problems += label_problems(reader.label_path, values, data_cfg)
         else:
             values = reader.label_value_counts()  # classes -> polygons
-        scan.val_foreground |= has_foreground(reader.label_path, values, data_cfg)
+        scan.val_foreground |= has_foreground(reader, values)
     return scan
