@@ -66,10 +66,8 @@ def warp_to_grid(source: Any, dst: RasterGrid, bands: list[int] | None = None, *
     from rasterio.warp import reproject
 
     if isinstance(source, np.ndarray):
-        data = source if source.ndim == 3 else source[None]
-        count = data.shape[0]
-        src: Any = data.astype(np.float32, copy=False)
-        nodata = src_nodata
+        src: Any = (source if source.ndim == 3 else source[None]).astype(np.float32, copy=False)
+        count, nodata = src.shape[0], src_nodata
     else:
         bands = bands or list(range(1, source.count + 1))
         count = len(bands)

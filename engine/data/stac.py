@@ -141,8 +141,7 @@ def item_bands(item: dict[str, Any], source: str) -> tuple[list[StacBand], list[
         if not isinstance(asset, dict) or not asset.get("href"):
             continue
         kind, roles = str(asset.get("type") or ""), asset.get("roles") or []
-        raster = any(kind.startswith(t) for t in _RASTER_TYPES) or str(asset["href"]).lower().endswith(
-            RASTER_SUFFIXES)
+        raster = kind.startswith(_RASTER_TYPES) or str(asset["href"]).lower().endswith(RASTER_SUFFIXES)
         if not raster or (roles and "data" not in roles) or "overview" in roles or "visual" in roles:
             continue
         bands = _band_info(asset)
