@@ -17,12 +17,9 @@ scene is skipped with a warning). Without ``vs_sn/`` (and without explicit valid
 out from the training scenes by the dataset (see :mod:`.sampling`). Without any aux folder (``t_ap/``, ``t_gems/``)
 and with the default aux prefixes, the data is vision-only: the model gets no aux stream (said once in the log).
 
-A change-detection dataset as published holds the two dates of each place in a folder each and the change labels
-in a third, a pair's three files sharing a name (LEVIR-CD, CDD: ``A/``, ``B/``, ``label/`` or ``OUT/``; S2Looking:
-``Image1/``, ``Image2/``; SYSU-CD: ``time1/``, ``time2/``). It is split by ``train/`` and ``val/`` sub-folders, each
-of that layout (``test/`` is left for scoring); or by ``list/train.txt`` and ``list/val.txt`` naming each split's
-files (as ChangeFormer prepares LEVIR-CD); or not at all: every pair trains, validation is held out of them. Its
-files may be GeoTIFFs or the PNG/JPEG tiles most of these datasets ship (read in pixel space).
+A change-detection dataset as published (docs/change-detection.md: a folder per date and one of labels, a pair's
+files named alike; DATE_FOLDERS, LABEL_FOLDERS) is split by ``train/`` and ``val/`` (``test/`` left for scoring), by
+``list/train.txt`` and ``list/val.txt`` (as ChangeFormer prepares LEVIR-CD), or not at all (validation held out).
 """
 
 from __future__ import annotations

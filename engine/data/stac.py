@@ -125,13 +125,6 @@ def _outside(href: str, base: str, path: str) -> str | None:
     return None if folder in target.parents else str(target.parent)
 
 
-def _band_info(asset: dict[str, Any]) -> list[dict[str, Any]]:
-    """The asset's bands (STAC 1.0 ``eo:bands`` merged with ``raster:bands``, or STAC 1.1 ``bands``)."""
-    merged = [{**r, **e} for r, e in zip_longest(asset.get("raster:bands") or [], asset.get("eo:bands") or [],
-                                                 fillvalue={})]
-    return merged or list(asset.get("bands") or [])
-
-
 def item_bands(item: dict[str, Any], source: str) -> tuple[list[StacBand], list[tuple[StacBand, StacBand]]]:
     """The single-band raster data assets of ``item`` (JSON) read from ``source``, in the item's order, and the twins
     left out: an asset of the same name and common name as an earlier one, in another format ("red", "red-jp2")."""
@@ -144,7 +137,9 @@ def item_bands(item: dict[str, Any], source: str) -> tuple[list[StacBand], list[
         raster = kind.startswith(_RASTER_TYPES) or str(asset["href"]).lower().endswith(RASTER_SUFFIXES)
         if not raster or (roles and "data" not in roles) or "overview" in roles or "visual" in roles:
             continue
-        bands = _band_info(asset)
+        # its bands: STAC 1.0's eo:bands merged with raster:bands, or STAC 1.1's bands
+        bands = [{**r, **e} for r, e in zip_longest(asset.get("raster:bands") or [], asset.get("eo:bands") or [],
+                                                    fillvalue={})] or list(asset.get("bands") or [])
         if len(bands) > 1:
             continue  # a multi-band asset (a true-colour preview) is not one band
         info, given = bands[0] if bands else {}, str(asset["href"])
