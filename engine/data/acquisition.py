@@ -55,12 +55,10 @@ def parse_date(text: str) -> dt.date | None:
 def _name_date(path: str) -> tuple[dt.date | None, str]:
     """(the date a Sentinel-2 or HLS file name carries, or None; why none when the name has one that is no date)."""
     name = Path(str(path)).name
-    match = _NAME_DATE.search(name)
-    if match:
+    if match := _NAME_DATE.search(name):
         date = _ymd(match)
         return date, "" if date else f"its file name's {match.group(0)[:8]} is no calendar date{GIVE}"
-    match = _NAME_DOY.search(name)
-    if match:
+    if match := _NAME_DOY.search(name):
         year, day = int(match.group(1)), int(match.group(2))
         if year < 1:
             return None, f"its file name's {year:04d}{day:03d} is no date, year 0 being none{GIVE}"
@@ -150,8 +148,7 @@ def of_dataset(path: str, dataset: Any) -> Acquisition:
 def tag_stac_datetime(vrt: str, properties: dict[str, Any]) -> None:
     """Write a STAC item's acquisition time into the VRT made of its assets (tag ``STAC_DATETIME``), so the scene
     carries it like any raster's acquisition tag."""
-    when = stac_datetime(properties)
-    if not when:
+    if not (when := stac_datetime(properties)):
         return
     from osgeo import gdal
 

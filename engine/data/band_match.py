@@ -100,8 +100,7 @@ def match_bands(model_names: Sequence[str], names: Sequence[str | None], source:
     fail = partial(_fail, model_names, names, source, flag=flag)
     chosen: list[int] = []
     for wanted, asked in zip(model_names, asked_all):
-        hits = _find(wanted, asked, names, meanings)
-        if not hits:
+        if not (hits := _find(wanted, asked, names, meanings)):
             raise fail(f"'{source}' has no band named like the model's '{wanted}'")
         if len(hits) > 1 or len(meanings[hits[0]]) > 1 and not (names[hits[0]] or "").strip().lower() == wanted.lower():
             which = ", ".join(f"{i + 1} '{names[i]}' ({' or '.join(sorted(meanings[i])) or 'same name'})"

@@ -196,8 +196,7 @@ def pick_rgb(names: list[str | None], interpretations: list[str] | None = None,
                          f"bands {bands} as red, green, blue ({why}{': ' + labels if labels else ''})")
 
     if count >= 3:
-        by_name = _by_names(texts)
-        if by_name:
+        if by_name := _by_names(texts):
             return said(*by_name)
         interps = interpretations or []
         if all(c in interps for c in _RGB):

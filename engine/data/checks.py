@@ -85,8 +85,7 @@ def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callba
               callback, warnings)
     if statistics is not None:
         low, high = (v[first_channel:first_channel + len(bands)] for v in training_ranges(statistics))
-        outside = int(((low < info.min) | (high > info.max)).sum())
-        if outside:
+        if outside := int(((low < info.min) | (high > info.max)).sum()):
             _warn(f"The aux raster '{path}' is {dtype.name} ({info.min}..{info.max}) but the model's aux statistics "
                   f"of {outside} of its {len(bands)} band(s) ({100 * outside / len(bands):.0f} %) lie outside that "
                   f"range (e.g. {low.min():.4g}..{high.max():.4g}): these cannot be the values the model was "
@@ -113,8 +112,7 @@ def warn_dates_cover(reader: Any, callback: Callback, warnings: list[str] | None
     """:func:`date_cover_warning` for each later date of an open SceneReader (``target``: default its grid)."""
     for date in reader.later_dates:
         if date.grid is not None:
-            message = date_cover_warning(target or reader.grid, date.grid, date.path, reader.image, what, then)
-            if message:
+            if message := date_cover_warning(target or reader.grid, date.grid, date.path, reader.image, what, then):
                 _warn(message, callback, warnings)
 
 
@@ -225,8 +223,7 @@ def check_scene_image(reader: Any, callback: Callback, warnings: list[str] | Non
         return
     values, _, sampled = sample_values(dataset, bands)
     bad = ~np.isfinite(values).all(axis=0)
-    count = int(bad.sum())
-    if count:
+    if count := int(bad.sum()):
         _warn(f"The image '{path}' has NaN or infinite values in {100 * count / bad.size:.1f} % of its pixels "
               f"({_pixels(count, bad.size, sampled)}): they are treated as nodata (no training on them, no "
               f"prediction there). If they are not meant as nodata, replace them before training or segmenting.",

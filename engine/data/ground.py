@@ -82,8 +82,7 @@ def _unit_of_text(crs: str) -> GroundUnit:
 
 
 def _unit_of(crs: Any) -> GroundUnit:
-    srs = _srs(crs)
-    if srs is None:
+    if (srs := _srs(crs)) is None:
         return GroundUnit(DEGREES if str(crs).lstrip().upper().startswith("GEOG") else METRES)
     if srs.IsGeographic():
         return GroundUnit(DEGREES)

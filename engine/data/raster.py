@@ -233,8 +233,7 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     try:
         data = dataset.read(bands, window=window, out_shape=None if out_shape is None else (len(bands), *out_shape))
     except rasterio.errors.RasterioIOError as exc:
-        service = dataset.tags().get(network.SERVICE_TAG)
-        if service:
+        if service := dataset.tags().get(network.SERVICE_TAG):
             raise DataError(network.read_failure(service, dataset.name, str(exc)) + ".") from exc
         hint = network.remote_hint(dataset.name) or "; the file may be truncated"
         raise DataError(f"Reading the raster '{dataset.name}' failed ({exc}){hint}.") from exc
@@ -254,8 +253,7 @@ def read_window(dataset: Any, col_off: int, row_off: int, width: int, height: in
     """Boundless windowed read as float32 (C, h, w) plus a validity mask (h, w): pixels outside the raster or
     invalid by :func:`read_raw`'s rule are invalid and set to 0."""
     bands = bands or list(range(1, dataset.count + 1))
-    inner = clip_window(col_off, row_off, width, height, grid_of(dataset))
-    if inner is None:
+    if (inner := clip_window(col_off, row_off, width, height, grid_of(dataset))) is None:
         return np.zeros((len(bands), height, width), dtype=np.float32), np.zeros((height, width), dtype=bool)
     data, ok = read_raw(dataset, *inner, bands)
     # as few passes over the tile as possible: the tile reader does this for every tile of a scene

@@ -85,8 +85,7 @@ def _outside_area_of_use(box: tuple[float, float, float, float] | None, srs: Any
     if not all(math.isfinite(v) for v in box) or south < -90 or north > 90 or west < -180 or east > 180:
         return (f"it reaches lon {west:g}..{east:g}, lat {south:g}..{north:g}, which are no valid "
                 f"longitudes/latitudes")
-    area = srs.GetAreaOfUse()
-    if area is None:
+    if (area := srs.GetAreaOfUse()) is None:
         return ""
     w, s, e, n = area.west_lon_degree, area.south_lat_degree, area.east_lon_degree, area.north_lat_degree
     lon_inside = (w <= west and east <= e) if w <= e else (west >= w or east <= e)  # e < w: across 180°

@@ -86,8 +86,7 @@ class VectorLayer:
     def require_fields(self, wanted: tuple[str, ...], advice: str) -> dict[str, str]:
         """{wanted: the layer's spelling}; DataError naming the fields missing and ``advice`` otherwise."""
         found = {w: self.field(w) for w in wanted}
-        missing = [w for w, name in found.items() if name is None]
-        if missing:
+        if missing := [w for w, name in found.items() if name is None]:
             raise DataError(f"The {self.role} '{self.source}' lacks the field(s) {', '.join(missing)} (it has "
                             f"{', '.join(self.field_names) or 'none'}): {advice}")
         return {w: str(name) for w, name in found.items()}
