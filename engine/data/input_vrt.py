@@ -19,6 +19,7 @@ from ..errors import DataError
 from ..io.network import apply_defaults
 from ..runtime.environment import require
 from .raster import alpha_bands
+from .units import Scaling
 
 SCALED_NODATA = -9999.0  # nodata of a rescaled band: the source's nodata value may be a valid scaled value
 
@@ -56,10 +57,9 @@ def _source_xml(source: str, band: int, width: int, height: int, nodata: float |
 
 
 def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destination: Path,
-             scale: Sequence[float] | None = None, offset: Sequence[float] | None = None,
-             nodata: float | None = None) -> str:
+             scaling: Scaling | None = None, nodata: float | None = None) -> str:
     """A VRT at ``destination`` of ``source``'s 1-based ``bands`` in that order, described by ``names``, and
-    (``scale``/``offset`` given) their values times scale plus offset as float32, nodata kept as nodata.
+    (``scaling`` given) their values times scale plus offset as float32, nodata kept as nodata.
     ``nodata``: the value the product says is nodata, for the bands that declare none (Sentinel-2's 0). The
     source's alpha band becomes the VRT's mask."""
     rasterio = require("rasterio")
@@ -75,16 +75,15 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
     parts.append("<GeoTransform>" + ", ".join(repr(float(v)) for v in transform.to_gdal()) + "</GeoTransform>")
     gdal_types = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
                   "int32": "Int32", "float32": "Float32", "float64": "Float64"}
-    scaled, offsets = scale is not None, offset or [0.0] * len(bands)
     for i, band in enumerate(bands):
         declared = nodatas[band - 1] if nodatas[band - 1] is not None else nodata
-        kind = "Float32" if scaled else gdal_types.get(dtypes[band - 1], "Float32")
-        out_nodata = (SCALED_NODATA if scaled else declared) if declared is not None else None
-        scaling = (float(scale[i]), float(offsets[i])) if scaled else None  # type: ignore[index]
+        kind = "Float32" if scaling is not None else gdal_types.get(dtypes[band - 1], "Float32")
+        out_nodata = (SCALED_NODATA if scaling is not None else declared) if declared is not None else None
+        pair = (float(scaling.scale[i]), float(scaling.offset[i])) if scaling is not None else None
         parts.append(f'<VRTRasterBand dataType="{kind}" band="{i + 1}">'
                      f"<Description>{escape(str(names[i]))}</Description>"
                      + (f"<NoDataValue>{out_nodata!r}</NoDataValue>" if out_nodata is not None else "")
-                     + _source_xml(source, band, width, height, declared, scaling) + "</VRTRasterBand>")
+                     + _source_xml(source, band, width, height, declared, pair) + "</VRTRasterBand>")
     if alpha:  # the source's alpha band stays the picked bands' mask (where the image is valid)
         parts.append(f'<MaskBand><VRTRasterBand dataType="Byte">{_source_xml(source, alpha[0], width, height)}'
                      "</VRTRasterBand></MaskBand>")

@@ -340,9 +340,7 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
     elif product_nodata is not None:  # the product's nodata, which its bands do not declare, stays nodata
         _say(resolved, callback, f"Digital number {product_nodata:g} is nodata where a band declares none, as the "
                                  f"product's SPECIAL_VALUE_NODATA says.")
-    resolved.path = pick_vrt(base, bands, names or labels, resolved.files.path("input.vrt"),
-                             None if scaling is None else scaling.scale, None if scaling is None else scaling.offset,
-                             product_nodata)
+    resolved.path = pick_vrt(base, bands, names or labels, resolved.files.path("input.vrt"), scaling, product_nodata)
     resolved.changed = True
     # each member reads every band of the VRT made for it, in order
     return [dataclasses.replace(m, metadata=m.metadata.replace(data=dataclasses.replace(

@@ -165,7 +165,7 @@ def stack_item(item: StacItem, chosen: Sequence[StacBand], source: str, path: Pa
     if scaling is None:
         return stacked, None
     labels = [b.label for b in chosen]
-    return pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, path, scaling.scale, scaling.offset), scaling
+    return pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, path, scaling), scaling
 
 
 _KEPT = InputFiles()  # the VRTs a training reads for its whole run (its workers reopen them): removed at exit
