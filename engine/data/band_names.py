@@ -85,8 +85,7 @@ def sensor_number(name: str) -> tuple[str, str] | None:
 
 def sensors_for(names: Sequence[str | None]) -> list[str]:
     """The sensors whose band numbering holds every numbered name among ``names`` (none numbered: [])."""
-    numbers = [n for n in (sensor_number(x or "") for x in names) if n]
-    if not numbers:
+    if not (numbers := [n for n in (sensor_number(x or "") for x in names) if n]):
         return []
     fits = [s for s, table in SENSORS.items() if all(num in table for _, num in numbers)]
     if "SR" in {p for p, _ in numbers}:  # Landsat Collection 2 surface reflectance

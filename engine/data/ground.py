@@ -74,13 +74,6 @@ def ground_unit(crs: Any) -> GroundUnit:
     return _unit_of_text(crs) if isinstance(crs, str) else _unit_of(crs)
 
 
-@functools.lru_cache(maxsize=64)
-def _unit_of_text(crs: str) -> GroundUnit:
-    """:func:`ground_unit` of a CRS given as text, remembered: a bundle's CRS is asked for several times for each
-    scene of a bulk run, and reading a WKT into GDAL costs half a millisecond each time."""
-    return _unit_of(crs)
-
-
 def _unit_of(crs: Any) -> GroundUnit:
     if (srs := _srs(crs)) is None:
         return GroundUnit(DEGREES if str(crs).lstrip().upper().startswith("GEOG") else METRES)
@@ -89,6 +82,11 @@ def _unit_of(crs: Any) -> GroundUnit:
     projection = (srs.GetAttrValue("PROJECTION") or "").lower()
     mercator = projection.startswith("mercator") or "pseudo_mercator" in projection  # not Transverse Mercator
     return GroundUnit(METRES, float(srs.GetLinearUnits() or 1.0), mercator)
+
+
+# a CRS given as text, remembered: a bundle's CRS is asked for several times for each scene of a bulk run, and
+# reading a WKT into GDAL costs half a millisecond each time
+_unit_of_text = functools.lru_cache(maxsize=64)(_unit_of)
 
 
 def middle_latitude(crs: Any, bounds: tuple[float, float, float, float]) -> float:

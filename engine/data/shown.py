@@ -47,8 +47,7 @@ def renamer(names: Mapping[str, str]) -> Callable[[str], str]:
             if form:
                 found.setdefault(f"'{form}'", set()).add(name)
     # a file name two sources share (two windows 'scene.web.vrt') names neither: it stays as it is
-    quoted = {form: next(iter(named)) for form, named in found.items() if len(named) == 1}
-    if not quoted:
+    if not (quoted := {form: next(iter(named)) for form, named in found.items() if len(named) == 1}):
         return lambda text: text
     # one pass, a full path before the file name it ends in; a name put in is never renamed again ('tiles' (...))
     pattern = re.compile("|".join(re.escape(form) for form in sorted(quoted, key=len, reverse=True)))

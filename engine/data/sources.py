@@ -215,8 +215,7 @@ def child_folder(root: Path, name: str) -> Path | None:
 
 def pair_layout(root: Path) -> tuple[Path, Path, Path] | None:
     """The (first date, later date, labels) folders of ``root``, or None where it holds no such three."""
-    labels = next((f for f in (child_folder(root, n) for n in LABEL_FOLDERS) if f is not None), None)
-    if labels is None:
+    if (labels := next((f for f in (child_folder(root, n) for n in LABEL_FOLDERS) if f is not None), None)) is None:
         return None
     for first, later in DATE_FOLDERS:
         a, b = child_folder(root, first), child_folder(root, later)

@@ -172,8 +172,7 @@ def read_item(source: str, info: Callable[[str], None] | None = None) -> StacIte
         where = locations.file_url_path(where)  # a local item named as a URL: its hrefs are read beside it
     document = read_json(where, info=info)
     if wanted and isinstance(document, dict) and document.get("type") == "FeatureCollection":
-        hits = [f for f in document.get("features") or [] if isinstance(f, dict) and f.get("id") == wanted]
-        if not hits:
+        if not (hits := [f for f in document.get("features") or [] if isinstance(f, dict) and f.get("id") == wanted]):
             raise DataError(f"The ItemCollection '{where}' has no item '{wanted}'.")
         document = hits[0]
     item = _as_item(document, source)

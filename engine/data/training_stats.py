@@ -56,8 +56,7 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
 def _warn_constant_bands(samples: list[np.ndarray], image: str, callback: Callback) -> None:
     """Warn about vision bands with one value over all sampled pixels (an alpha band not tagged as such?): they carry
     no information, and hide nodata in the other bands (a pixel is nodata only when every band is)."""
-    values = [s.reshape(len(s), -1) for s in samples if s.size]
-    if not values:
+    if not (values := [s.reshape(len(s), -1) for s in samples if s.size]):
         return
     stacked = np.concatenate(values, axis=1)
     low, high = stacked.min(axis=1), stacked.max(axis=1)
