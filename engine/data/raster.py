@@ -112,10 +112,8 @@ def open_raster(path: str | Path, role: str = "raster") -> Any:
         if network.stalled(f"{exc} {hint}"):  # the server, not the file: no advice about formats
             raise DataError(f"The {role} '{path}' could not be read: its server sent nothing, or too little "
                             f"({exc}){hint}.") from exc
-        raise DataError(
-            f"The {role} file '{path}' could not be read as a raster ({exc}); give a GDAL-readable raster "
-            f"such as a GeoTIFF{hint}."
-        ) from exc
+        raise DataError(f"The {role} file '{path}' could not be read as a raster ({exc}); give a GDAL-readable "
+                        f"raster such as a GeoTIFF{hint}.") from exc
     if dataset.count < 1 or dataset.width < 1 or dataset.height < 1:
         dataset.close()
         raise DataError(f"The {role} file '{path}' has no raster bands or no pixels; give a non-empty raster.")

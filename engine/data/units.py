@@ -150,11 +150,10 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
 def sentinel2_nodata(dataset_tags: dict[str, str]) -> float | None:
     """The digital number a Sentinel-2 product says is nodata (``SPECIAL_VALUE_NODATA``, 0), else None (also when
     it is no finite number)."""
-    value = _float(dataset_tags.get("SPECIAL_VALUE_NODATA"))
-    return value if value is not None and np.isfinite(value) else None
+    return _number(dataset_tags.get("SPECIAL_VALUE_NODATA"), None)
 
 
-def _number(value: Any, default: float) -> float | None:
+def _number(value: Any, default: float | None) -> float | None:
     """``value`` as a finite float (``default`` when absent), None when it is no number (text, a list, NaN, inf)."""
     if value is None:
         return default
