@@ -42,8 +42,7 @@ def _windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
 
 def sample_values(dataset: Any, bands: list[int]) -> tuple[np.ndarray, np.ndarray, bool]:
     """(C, N) values, (N,) validity of the sampled pixels, and whether it was a sample (not the whole file)."""
-    windows = _windows(dataset.width, dataset.height)
-    parts = [read_raw(dataset, c, r, w, h, bands) for c, r, w, h in windows]
+    parts = [read_raw(dataset, c, r, w, h, bands) for c, r, w, h in _windows(dataset.width, dataset.height)]
     if len(parts) == 1:  # the whole file: views, not a copy of it (1 ms a 512² scene of 4 bands)
         return parts[0][0].reshape(len(bands), -1), parts[0][1].reshape(-1), False
     values = np.concatenate([d.reshape(len(bands), -1) for d, _ in parts], axis=1)

@@ -271,11 +271,9 @@ def _scan_all(data_cfg: DataConfig, callback: Callback, train_readers: list[Scen
                           f"(all nodata/outside the extent); check its nodata value and extent.")
     for reader in val_readers:
         callback.check_canceled()
+        values = reader.label_value_counts(SCAN_BLOCK)  # a label layer's: classes -> polygons
         if not is_vector_path(reader.label_path):
-            values = reader.label_value_counts(SCAN_BLOCK)
             scan.counts[reader.label_path] = values
             scan.problems += label_problems(reader.label_path, values, data_cfg)
-        else:
-            values = reader.label_value_counts()  # classes -> polygons
         scan.val_foreground |= has_foreground(reader, values)
     return scan
