@@ -187,10 +187,9 @@ def expand_items(source: str) -> list[str]:
     """The items a bulk entry names: an ItemCollection -> ``FILE#ID`` for each of its items; a text file of item
     files/URLs (one a line) -> those; an item -> itself."""
     if str(source).lower().endswith((".txt", ".list")) and not is_url(source):
-        lines = Path(source).read_text(encoding="utf-8").splitlines()
-        base = Path(source).parent
-        return [ln.strip() if is_url(ln.strip()) or Path(ln.strip()).is_absolute() else str(base / ln.strip())
-                for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        lines = [ln.strip() for ln in Path(source).read_text(encoding="utf-8").splitlines()]
+        return [ln if is_url(ln) or Path(ln).is_absolute() else str(Path(source).parent / ln)
+                for ln in lines if ln and not ln.startswith("#")]
     document = read_json(source, "STAC item or ItemCollection")
     if isinstance(document, dict) and document.get("type") == "FeatureCollection":
         ids = [f.get("id") for f in document.get("features") or [] if isinstance(f, dict)]
