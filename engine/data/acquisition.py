@@ -1,16 +1,10 @@
-"""When and where a scene was taken, for the encoders that take it (Prithvi-EO-2.0's TL releases).
-
-Each tile gets ``(year, day of year, latitude, longitude)``, NaN where unknown (``encoders.prithvi.COORDS``):
-
-- the date, from the first of: a STAC item's ``datetime`` (or ``start_datetime``; a training or segment input
-  read from an item carries it as the tag ``STAC_DATETIME``), an acquisition tag of the raster
-  (``ACQUISITION_TAGS``: Landsat's, Sentinel-2's, ...), the file name's ``YYYYMMDDTHHMMSS`` or HLS's
-  ``YYYYDDDTHHMMSS`` (as the release's own inference reads it). ``TIFFTAG_DATETIME`` is the file's creation
-  time, not the scene's, and is never used. A date no satellite scene can have (a year before Landsat 1, 1972, or
-  after next year; a day of the year past the year's end) is no date: the scene's date is then unknown (NaN), and
-  the log says which source gave what;
-- the place, the tile centre's latitude and longitude from the raster's CRS; none without a CRS that reaches
-  WGS 84 (a local grid, a pixel-only image).
+"""When and where a scene was taken, for the encoders that take it (Prithvi-EO-2.0's TL releases; the sources of
+the date and the place: docs/foundation-encoders.md). Each tile gets ``(year, day of year, latitude, longitude)``,
+NaN where unknown (``encoders.prithvi.COORDS``). A STAC item's datetime is carried by an input read from the item as
+the tag ``STAC_DATETIME``, the first of ACQUISITION_TAGS; ``TIFFTAG_DATETIME`` is the file's creation time, not the
+scene's, and is never used. A date no satellite scene can have (a year before Landsat 1, 1972, or after next year; a
+day of the year past the year's end) is no date: the scene's date is then unknown (NaN), and the log says which
+source gave what.
 
 Torch-free; rasterio for the CRS transform.
 """

@@ -1,18 +1,11 @@
 """What a band's name says it is: one vocabulary of band names, read as STAC's common names, for the input matcher
 (:mod:`engine.data.band_match`) and the training report's natural-colour preview (:func:`pick_rgb`: by the bands'
 names, else their GDAL colour interpretation, else the first three; said in words, so a false-colour preview is
-never a surprise). A name is read as, in this order:
-
-- a common name of STAC's eo extension (``blue``, ``nir``, ``swir16``, ``rededge1``);
-- a sensor's band number (Sentinel-2 ``B1``..``B12``, ``B8A``, zero-padded ``B01``, ``S2_B04``, GDAL's SENTINEL2
-  driver's ``B4, central wavelength 665 nm``; Landsat 8/9 and 4-7 ``B*`` / ``SR_B*``). Band numbers mean different
-  bands on different sensors (B5: red edge on Sentinel-2, NIR on Landsat 8, SWIR on Landsat 5), so the sensor is
-  told from the whole set of names read together; where several sensors fit, the name may mean several bands;
-- a one-letter name (``R``, ``G``, ``B``, ``N``/``I`` for the near infrared), only where every one-letter name of the
-  set is such a letter (``A, B, C`` are labels, not colours);
-- a word or phrase, anywhere in the name (``NIR``, ``near infrared``, ``SWIR1``, ``SWIR 2``, ``red edge 1``, ``RE2``,
-  ``NIR narrow``, ``coastal aerosol``, ``water vapour``, ``thermal 1``, ``B04 (red)``); a name whose words say two
-  different bands says none.
+never a surprise). The names and their examples: docs/inputs.md. A name is read, in this order, as a common name
+of STAC's eo extension; a sensor's band number (:data:`SENSORS`: band numbers mean different bands on different
+sensors, so the sensor is told from the whole set of names read together; where several fit, the name may mean
+several bands); a one-letter name (only where every one-letter name of the set is R, G, B, N or I: ``A, B, C`` are
+labels, not colours); a word or phrase anywhere in the name (a name whose words say two different bands says none).
 """
 
 from __future__ import annotations
