@@ -76,8 +76,7 @@ def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callba
     info = np.iinfo(dtype)
     kept = values[:, valid]
     at_limits = (kept == info.max) | ((kept == info.min) if dtype.kind == "i" else False)
-    share = float(at_limits.mean())
-    if share > SATURATED:
+    if (share := float(at_limits.mean())) > SATURATED:
         _warn(f"The aux raster '{path}' is {dtype.name} and {100 * share:.1f} % of its valid values sit at the "
               f"type's limits ({info.min}/{info.max}): the values were cut when the file was written, so the "
               f"model cannot learn from them or see what it learnt. Write the aux as Int16/Float32.",

@@ -190,9 +190,8 @@ def _class_numbers(counts: dict[str, dict[str, int]], ignore_index: int) -> int:
     the ignore value aside); 0 when they cannot be."""
     found = {_as_float(key) for path, values in counts.items() if not is_vector_path(path) for key in values}
     found.discard(float(ignore_index))
-    if not all(value.is_integer() and 0 <= value < 255 for value in found):
-        return 0
-    return int(max(found, default=-1)) + 1
+    whole = all(value.is_integer() and 0 <= value < 255 for value in found)
+    return int(max(found, default=-1)) + 1 if whole else 0
 
 
 @dataclass
