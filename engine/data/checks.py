@@ -151,10 +151,9 @@ def _causes(shift: Shift, bands: list[int], dtype: np.dtype, seen: tuple[np.ndar
     elif shift.eight_bit == "beyond":
         causes.append(f"values beyond 8 bits (up to {seen_high.max():.4g}) given to a model of 8-bit data "
                       f"(another sensor or product)")
-    elif dtype.kind == "f" and float(np.nanmax(seen_high)) <= 1.5 < float(high.max()) <= 255:
-        causes.append("values scaled to 0-1 where the training data was 0-255 (8-bit)")
     elif dtype.kind == "f" and float(np.nanmax(seen_high)) <= 1.5 < float(high.max()):
-        causes.append("reflectance scaled to 0-1 where the training data was scaled (e.g. x 10000)")
+        causes.append("values scaled to 0-1 where the training data was 0-255 (8-bit)" if float(high.max()) <= 255
+                      else "reflectance scaled to 0-1 where the training data was scaled (e.g. x 10000)")
     elif shift.factor >= 10:
         units = " (digital numbers given to a model of reflectance 0-1)" if float(high.max()) <= 1.5 else ""
         causes.append(f"values about {shift.factor:,.0f} times those in training{units}")
