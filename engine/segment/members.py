@@ -66,13 +66,10 @@ def order_aux(paths: Sequence[str], prefixes: Sequence[str] | None, callback: Ca
     paths = [str(p) for p in paths]
     if not prefixes or len(paths) < 2:
         return paths
-    keys = []
-    for p in paths:
-        hits = [i for i, prefix in enumerate(prefixes) if Path(p).name.startswith(prefix)]
-        if len(hits) != 1:
-            return paths  # user-given order
-        keys.append(hits[0])
-    ordered = [p for _, p in sorted(zip(keys, paths), key=lambda kv: kv[0])]
+    hits = [[i for i, prefix in enumerate(prefixes) if Path(p).name.startswith(prefix)] for p in paths]
+    if any(len(h) != 1 for h in hits):
+        return paths  # user-given order
+    ordered = [p for _, p in sorted(zip(hits, paths), key=lambda kv: kv[0])]
     if ordered != paths:
         callback.info(f"Aux files ordered as in training (prefixes {list(prefixes)}): {ordered}")
     return ordered

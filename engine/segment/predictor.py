@@ -77,10 +77,8 @@ class Predictor(TtaEnsemble):
         if self.device.type == "cpu":  # a long run's threads follow the machine's load (runtime.cores)
             follow_torch_threads(torch)
         with torch.inference_mode():
-            tensors = {}
-            for key, v in vision.items():
-                a = aux.get(key)
-                tensors[key] = (to_device(v, self.device), None if a is None else to_device(a, self.device))
+            vision = {key: to_device(v, self.device) for key, v in vision.items()}
+            aux = {key: None if a is None else to_device(a, self.device) for key, a in aux.items()}
             place = None if coords is None else torch.as_tensor(coords, device=self.device)  # same for any TTA
 
             def run(member: LoadedMember, v: Any, a: Any) -> Any:
@@ -89,6 +87,5 @@ class Predictor(TtaEnsemble):
                 logits = logits.float()
                 return torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
 
-            return self.average(lambda m: (tensors[m.stats_key][0], tensors[m.stats_key][1] if m.needs_aux else None),
-                                run)
+            return self.average(lambda m: (vision[m.stats_key], aux.get(m.stats_key) if m.needs_aux else None), run)
 

@@ -47,14 +47,10 @@ def cpu_tile(members: Sequence[Any], trained: int, region: tuple[int, int, int, 
              overlap: int = 0, batch: int = 1, step: int = 32, border: int = 0) -> CpuTile | None:
     """The tile for a CPU run of ``members`` over ``region`` (col, row, width, height), with its batch; None where
     the trained tile stays (see the module)."""
-    if device != "cpu":
+    if device != "cpu" or not all(m.data.tile_size == trained and m.metadata.onnx is None
+                                  and not is_imported(m.metadata) and m.metadata.model.local_receptive_field()
+                                  for m in members):
         return None
-    for member in members:
-        meta = member.metadata
-        if is_imported(meta) or meta.onnx is not None or not meta.model.local_receptive_field():
-            return None
-        if member.data.tile_size != trained:
-            return None
     batch = max(1, batch)
     budget = batch * (trained * CPU_TILE_FACTOR) ** 2  # a batch's pixels at doubled tiles
     # never past the tile that covers the region: check_segment_tile would cut it to that one

@@ -52,7 +52,6 @@ class TtaEnsemble:
 
     def __init__(self, members: Sequence[Any], tta: str, device: Any):
         self.members, self.device = list(members), device
-        self.tta = tta
         self.transforms = tta_transforms(tta)
         self.total_weight = float(sum(m.weight for m in self.members))
 
