@@ -22,6 +22,7 @@ from ..config.inference import DEFAULT_OVERLAP, DEFAULT_THRESHOLD
 from ..config.reading import DEFAULT_BORDER
 from ..data.metadata import DataMetadata
 from ..errors import BundleError, ConfigError, DataError, mention
+from .scene_outputs import warn
 
 
 @dataclass
@@ -119,10 +120,7 @@ def say_assumptions(members: list[Member], callback: Callback, warnings: list[st
     for member in members:
         assumed = import_record(member.data).get("assumed")
         if assumed:
-            message = assumptions_said(member.path, list(assumed))
-            callback.warning(message)
-            if warnings is not None:
-                warnings.append(message)
+            warn(callback, warnings, assumptions_said(member.path, list(assumed)))
 
 
 def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
@@ -154,7 +152,5 @@ def aux_inputs(cfg: SegmentConfig, members: list[Member], callback: Callback,
                             f"({aux_layout(aux_data)}); give them as {mention('segment.aux')}.")
         return aux_members, order_aux(cfg.aux, aux_data.aux_prefixes, callback)
     if cfg.aux:
-        message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
-        warnings.append(message)
-        callback.warning(message)
+        warn(callback, warnings, f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored.")
     return aux_members, []

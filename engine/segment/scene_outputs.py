@@ -81,6 +81,13 @@ class SceneOutputs:
         return next(kind.temporary_suffixes for kind, path in self.destinations() if path == destination)
 
 
+def warn(callback: Callback, warnings: list[str] | None, message: str) -> None:
+    """``message`` said as a warning and kept in ``warnings`` (the result's and a bulk run's summary's)."""
+    if warnings is not None:
+        warnings.append(message)
+    callback.warning(message)
+
+
 def segment_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:
     """What ``segment`` reads (image, aux, bundles, AOI) and writes (:class:`SceneOutputs`, sidecars included)."""
     inputs: dict[str, Paths | Files] = {
@@ -193,5 +200,4 @@ def judge_uniform(plan: Any, classes_path: Path, nonfinite: int, callback: Callb
               f"Sentinel-2 L2A from processing baseline 04.00), then run {command('segment')} again")
     if not cfg.accept_one_class:
         raise DataError(f"{message} Nothing was written.{advice}; {accept} keeps such a result.")
-    plan.warnings.append(f"{message} Kept as {accept} asks.{advice}.")
-    callback.warning(plan.warnings[-1])
+    warn(callback, plan.warnings, f"{message} Kept as {accept} asks.{advice}.")
