@@ -24,7 +24,7 @@ from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
 from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
 from .members import Member
-from .tta import TtaEnsemble
+from .predictor import TtaEnsemble
 
 
 @dataclass
