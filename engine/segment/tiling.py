@@ -199,14 +199,11 @@ class RowBandAccumulator:
     def _emit(self, n: int) -> None:
         self.sink(self.base, *self._finished_rows(n))
 
-    def _finished_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The band's first ``n`` rows normalised: probabilities (C, n, W) float32 and valid (n, W), on the host."""
+    def _finished_rows(self, n: int) -> tuple[Any, Any]:
+        """The band's first ``n`` rows normalised: probabilities (C, n, W) float32 and valid (n, W), new arrays (the
+        band's rows are reused); where no weight was added the sum is 0, divided by a tiny weight instead."""
         weight = self._weight[:n]
-        positive = weight > 0
-        valid = self._valid[:n] & positive  # a new array, as probs: the band's rows are reused
-        with np.errstate(invalid="ignore", divide="ignore"):
-            probs = self._sum[:, :n] / np.where(positive, weight, 1.0)
-        return probs.astype(np.float32, copy=False), valid
+        return self._sum[:, :n] / weight.clip(min=1e-30), self._valid[:n] & (weight > 0)
 
     def _moved(self, rows: Any) -> Any:
         return rows  # numpy copes with the overlapping copy
@@ -247,11 +244,6 @@ class DeviceRowBandAccumulator(RowBandAccumulator):
 
     def _all_valid(self, valid: Any) -> bool:
         return False  # asking would make this thread wait for the GPU
-
-    def _finished_rows(self, n: int) -> tuple[Any, Any]:
-        weight = self._weight[:n]
-        valid = self._valid[:n] & (weight > 0)
-        return self._sum[:, :n] / self.torch.where(weight > 0, weight, self.torch.ones_like(weight)), valid
 
     def _emit(self, n: int) -> None:
         # queued behind the model's work; the sink's writer thread calls ready() before it reads the rows
