@@ -125,10 +125,7 @@ class RowBandAccumulator:
     """
 
     def __init__(self, width: int, height: int, channels: int, band_rows: int, sink: Sink, alone: bool = False):
-        self.width = int(width)
-        self.height = int(height)
-        self.channels = int(channels)
-        self.band_rows = int(band_rows)
+        self.width, self.height, self.channels, self.band_rows = int(width), int(height), int(channels), int(band_rows)
         self.sink = sink
         self.base = 0  # region row of band row 0
         self.alone = alone
@@ -211,13 +208,9 @@ class RowBandAccumulator:
     def _shift(self, n: int) -> None:
         """Roll the band up by ``n`` rows and clear the freed rows."""
         keep = self.band_rows - n
-        if keep > 0:
-            self._sum[:, :keep] = self._moved(self._sum[:, n:])
-            self._weight[:keep] = self._moved(self._weight[n:])
-            self._valid[:keep] = self._moved(self._valid[n:])
-        self._sum[:, keep:] = 0
-        self._weight[keep:] = 0
-        self._valid[keep:] = False
+        for band in (self._sum, self._weight, self._valid):  # rows are the second last axis of each
+            band[..., :keep, :] = self._moved(band[..., n:, :])
+            band[..., keep:, :] = 0
 
     def finish(self) -> None:
         """Emit every remaining row down to the region's last row."""
