@@ -113,9 +113,8 @@ class Predictor(TtaEnsemble):
         self.torch = require("torch")
         super().__init__(members, tta, self.torch.device(device))
         self.binary = binary
-        self.amp_dtype = None
-        if self.device.type == "cuda":
-            self.amp_dtype = self.torch.bfloat16 if self.torch.cuda.is_bf16_supported() else self.torch.float16
+        self.amp_dtype = None if self.device.type != "cuda" else (
+            self.torch.bfloat16 if self.torch.cuda.is_bf16_supported() else self.torch.float16)
 
     @classmethod
     def from_bundles(cls, members: Sequence[Member], tta: str, device: str, callback: Callback | None = None,

@@ -202,9 +202,7 @@ class ReaderPool:
         ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
         self.count = count
         self.stop = ctx.RawValue("b", 0)  # no lock: a worker killed while reading it cannot block the others
-        self._jobs = [ctx.Queue() for _ in range(count)]
-        self._results = [ctx.Queue() for _ in range(count)]
-        self._free = [ctx.Queue() for _ in range(count)]
+        self._jobs, self._results, self._free = ([ctx.Queue() for _ in range(count)] for _ in range(3))
         self._processes = [ctx.Process(target=_worker_main, args=(self._jobs[w], self._results[w], self._free[w],
                                                                    self.stop),
                                        name=f"dualstream-reader-{w}", daemon=True) for w in range(count)]
