@@ -8,8 +8,8 @@ The image comes through the one door, ``engine.imagery``. One concern per module
   the bundles as ensemble members; :mod:`.expects` whether an image fits a bundle; :mod:`.tile_choice` the CPU
   tile fitted to the region; :mod:`.dates` a change model's dates, each through the image door
 - :mod:`.tiling`     the tile grid and the blending of overlapping tiles (on the GPU too)
-- :mod:`.predictor`  bundles loaded once, ensemble x TTA on tile batches; :mod:`.onnx_predictor` the same for
-  ONNX models, :mod:`.backend` which of them runs; :mod:`.tta` the transforms and weighted mean both use
+- :mod:`.predictor`  bundles loaded once, ensemble x TTA on tile batches (the transforms and weighted mean both
+  backends use); :mod:`.onnx_predictor` the same for ONNX models, :mod:`.backend` which of them runs
 - :mod:`.prepare`    one tile read, normalised and padded; :mod:`.reader` (threads) and :mod:`.reader_pool`
   (processes) read, normalise and batch the tiles ahead of the model
 - :mod:`.pipeline`   reader -> predictor -> blending -> sink, with bounded queues
@@ -27,12 +27,11 @@ output is written to a temp file beside its destination and renamed only when th
 from .members import Member
 from .pipeline import GDAL_CACHE_BYTES, PipelineStats, run_tiles
 from .plan import GSD_WARNING_FACTOR, SegmentPlan, plan_on_image, plan_segmentation
-from .predictor import Predictor
+from .predictor import Predictor, tta_transforms
 from .reader import Batch, TileReader, prepared_batches
 from .resample import GSD_RESAMPLE_TOLERANCE
 from .run import segment
 from .scene_outputs import SegmentResult
-from .tta import tta_transforms
 
 __all__ = [
     "GDAL_CACHE_BYTES", "GSD_RESAMPLE_TOLERANCE", "GSD_WARNING_FACTOR", "Batch", "Member", "PipelineStats",

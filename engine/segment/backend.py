@@ -8,7 +8,6 @@ onnxruntime on every core of the process (:mod:`engine.runtime.cores`).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,42 +34,37 @@ def onnx_only(members: Sequence[Member]) -> list[str]:
     return [m.path for m in members if is_onnx_path(m.path) or is_imported(m.metadata)]
 
 
-def _torch_predictor(members: Sequence[Member], cfg: Any, callback: Callback, first_dates: bool, device: str,
-                     why: str) -> Any:
-    from .predictor import Predictor
-
-    onnx_files = onnx_only(members)
-    if onnx_files:
-        raise ConfigError(f"'{onnx_files[0]}' is an ONNX model, which torch cannot run, and {why}; run it where "
-                          f"onnxruntime runs (install it: {install_hint('onnxruntime')}), or pass the .dsmodel "
-                          f"bundle it was exported from.")
-    threads = torch_cpu_threads(__import__("torch")) if device == "cpu" else None
-    predictor = Predictor.from_bundles(members, cfg.tta, device, callback, first_dates)
-    callback.info(f"Backend: torch on {device}{f' with {threads} thread(s)' if threads else ''} ({why}).")
-    return predictor
-
-
-def _onnx_predictor(members: Sequence[Member], cfg: Any, callback: Callback, first_dates: bool, tile: int | None,
-                    device: str, why: str) -> Any:
-    from .onnx_predictor import OnnxPredictor
-
-    # onnxruntime's threads sleep between operators (as the engine opens it): every core of the process
-    threads = model_threads(spinning=False) if not str(device).startswith("cuda") else None
-    predictor = OnnxPredictor.from_files(members, cfg.tta, device, threads=threads, tile=tile, callback=callback,
-                                         threshold=getattr(cfg, "threshold", None), first_dates=first_dates)
-    callback.info(f"Backend: onnxruntime on {predictor.device}{f' with {threads} thread(s)' if threads else ''} "
-                  f"({why}).")
-    return predictor
-
-
 def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,
                    tile: int | None = None, onnx_max_bytes: int = ONNX_MAX_BYTES, first_dates: bool = True) -> Any:
     """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's (a bundle's export
     is made now, so a failure falls back before any tile is read); ``onnx_max_bytes``: the most weights one ONNX
     file takes; ``first_dates``: a change model keeps each first date's encoder maps for later pairs sharing it."""
     callback = callback or Callback()
-    torch = functools.partial(_torch_predictor, members, cfg, callback, first_dates)  # (device, why)
-    onnx = functools.partial(_onnx_predictor, members, cfg, callback, first_dates, tile)
+
+    def torch(device: str, why: str) -> Any:
+        from .predictor import Predictor
+
+        onnx_files = onnx_only(members)
+        if onnx_files:
+            raise ConfigError(f"'{onnx_files[0]}' is an ONNX model, which torch cannot run, and {why}; run it where "
+                              f"onnxruntime runs (install it: {install_hint('onnxruntime')}), or pass the .dsmodel "
+                              f"bundle it was exported from.")
+        threads = torch_cpu_threads(__import__("torch")) if device == "cpu" else None
+        predictor = Predictor.from_bundles(members, cfg.tta, device, callback, first_dates)
+        callback.info(f"Backend: torch on {device}{f' with {threads} thread(s)' if threads else ''} ({why}).")
+        return predictor
+
+    def onnx(device: str, why: str) -> Any:
+        from .onnx_predictor import OnnxPredictor
+
+        # onnxruntime's threads sleep between operators (as the engine opens it): every core of the process
+        threads = model_threads(spinning=False) if not str(device).startswith("cuda") else None
+        predictor = OnnxPredictor.from_files(members, cfg.tta, device, threads=threads, tile=tile, callback=callback,
+                                             threshold=getattr(cfg, "threshold", None), first_dates=first_dates)
+        callback.info(f"Backend: onnxruntime on {predictor.device}{f' with {threads} thread(s)' if threads else ''} "
+                      f"({why}).")
+        return predictor
+
     forced = f"{mention('segment.backend')} {cfg.backend}"  # the reason when the user chose the backend
     if cfg.backend == "torch":
         return torch(resolve_device(cfg.device), forced)

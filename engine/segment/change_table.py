@@ -58,11 +58,10 @@ def hectares_per_pixel(dataset: Any) -> float | None:
     grid = grid_of(dataset)
     if not grid.georeferenced or grid.crs is None:
         return None
-    t = grid.transform
     per_metre = map_units_per_metre(grid.crs.to_wkt(), grid.bounds)
     if not per_metre or per_metre <= 0:
         return None
-    return abs(t.a * t.e - t.b * t.d) / per_metre ** 2 / 10_000.0
+    return abs(grid.transform.determinant) / per_metre ** 2 / 10_000.0
 
 
 def class_counts(raster: str, counted: list[int] | None = None) -> tuple[np.ndarray, list[str], float | None]:

@@ -22,6 +22,7 @@ from ..config.inference import DEFAULT_OVERLAP, DEFAULT_THRESHOLD
 from ..config.reading import DEFAULT_BORDER
 from ..data.metadata import DataMetadata
 from ..errors import BundleError, ConfigError, DataError, mention
+from .scene_outputs import warn
 
 
 @dataclass
@@ -66,13 +67,10 @@ def order_aux(paths: Sequence[str], prefixes: Sequence[str] | None, callback: Ca
     paths = [str(p) for p in paths]
     if not prefixes or len(paths) < 2:
         return paths
-    keys = []
-    for p in paths:
-        hits = [i for i, prefix in enumerate(prefixes) if Path(p).name.startswith(prefix)]
-        if len(hits) != 1:
-            return paths  # user-given order
-        keys.append(hits[0])
-    ordered = [p for _, p in sorted(zip(keys, paths), key=lambda kv: kv[0])]
+    hits = [[i for i, prefix in enumerate(prefixes) if Path(p).name.startswith(prefix)] for p in paths]
+    if any(len(h) != 1 for h in hits):
+        return paths  # user-given order
+    ordered = [p for _, p in sorted(zip(hits, paths), key=lambda kv: kv[0])]
     if ordered != paths:
         callback.info(f"Aux files ordered as in training (prefixes {list(prefixes)}): {ordered}")
     return ordered
@@ -122,10 +120,7 @@ def say_assumptions(members: list[Member], callback: Callback, warnings: list[st
     for member in members:
         assumed = import_record(member.data).get("assumed")
         if assumed:
-            message = assumptions_said(member.path, list(assumed))
-            callback.warning(message)
-            if warnings is not None:
-                warnings.append(message)
+            warn(callback, warnings, assumptions_said(member.path, list(assumed)))
 
 
 def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
@@ -157,7 +152,5 @@ def aux_inputs(cfg: SegmentConfig, members: list[Member], callback: Callback,
                             f"({aux_layout(aux_data)}); give them as {mention('segment.aux')}.")
         return aux_members, order_aux(cfg.aux, aux_data.aux_prefixes, callback)
     if cfg.aux:
-        message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
-        warnings.append(message)
-        callback.warning(message)
+        warn(callback, warnings, f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored.")
     return aux_members, []

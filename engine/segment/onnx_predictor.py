@@ -24,13 +24,18 @@ from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
 from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
 from .members import Member
-from .tta import TtaEnsemble
+from .predictor import TtaEnsemble
 
 
-class _Inputs:
-    """What a graph of the named ``inputs`` takes beside the image."""
+@dataclass
+class OnnxMember:
+    """One exported model ready to run."""
 
-    inputs: list[str]
+    session: Any  # onnxruntime.InferenceSession
+    weight: float
+    inputs: list[str]  # "vision" [, "aux"] [, "coords": each tile's date and place, for a TL encoder]
+    batch: int | None  # fixed batch of the graph; None = dynamic
+    stats_key: str
 
     @property
     def takes_aux(self) -> bool:
@@ -39,17 +44,6 @@ class _Inputs:
     @property
     def takes_coords(self) -> bool:
         return "coords" in self.inputs
-
-
-@dataclass
-class OnnxMember(_Inputs):
-    """One exported model ready to run."""
-
-    session: Any  # onnxruntime.InferenceSession
-    weight: float
-    inputs: list[str]  # "vision" [, "aux"] [, "coords": each tile's date and place, for a TL encoder]
-    batch: int | None  # fixed batch of the graph; None = dynamic
-    stats_key: str
 
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (B, K, T, T) for any batch size B; ``coords`` (B, 4): None is unknown (NaN)."""
@@ -129,7 +123,7 @@ def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feeds: dict[s
                            for start in range(0, total, size)])[:total]
 
 
-class ExportedBundle(_Inputs):
+class ExportedBundle:
     """A bundle run through its cached ONNX export (:mod:`engine.export.onnx_cache`), one per tile size, made (or
     found) when a tile of that size first comes. A model whose output depends on a neighbourhood only runs every
     tile but its trained one, and on the CPU that too (a bulk run then opens no second export for fitted tiles),
@@ -140,8 +134,8 @@ class ExportedBundle(_Inputs):
     def __init__(self, member: Member, device: str, threads: int | None, callback: Callback, first_dates: bool = True):
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
         dates, place = member.metadata.model.input_dates, model_view(member.data, member.metadata.model)
-        self.inputs = date_inputs(dates) + (["aux"] if member.aux_channels else []) + (
-            ["coords"] if place.takes_date_and_place else [])
+        self.takes_aux, self.takes_coords = bool(member.aux_channels), bool(place.takes_date_and_place)
+        self.inputs = date_inputs(dates) + ["aux"] * self.takes_aux + ["coords"] * self.takes_coords
         self.device, self.threads, self.callback = device, threads, callback
         self.bundle_sha256 = file_sha256(member.path)
         self.trained = int(member.data.tile_size)

@@ -27,7 +27,7 @@ from ..io import locations
 from ..runtime.environment import require
 from ..runtime.prefetch import to_device
 from .plan import SegmentPlan
-from .reader import TileReader, default_readers, vision_on_device
+from .reader import TileReader, default_readers
 from .sinks import RowSink
 from .tiling import DeviceRowBandAccumulator, RowBandAccumulator, blend_window
 
@@ -133,14 +133,13 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
             callback.check_canceled()
             if batch.tiles:
                 tick = time.perf_counter()
-                vision = vision_on_device(batch, reader.stats, device) if device_side else batch.vision
-                probs = (predict(vision, batch.aux) if coords_of is None
-                         else predict(vision, batch.aux, coords_of(batch.tiles)))
+                # on the device already where it blends (the reader was given it: normalised there)
+                probs = (predict(batch.vision, batch.aux) if coords_of is None
+                         else predict(batch.vision, batch.aux, coords_of(batch.tiles)))
                 model_seconds += time.perf_counter() - tick
                 first_batch_at = first_batch_at or time.perf_counter()
-                valid = to_device(batch.valid, device) if device_side else batch.valid
                 for i, tile in enumerate(batch.tiles):
-                    accumulator.add(probs[i], weights, valid[i], tile.row - row0, tile.col - col0)
+                    accumulator.add(probs[i], weights, batch.valid[i], tile.row - row0, tile.col - col0)
             done += len(batch.tiles) + batch.skipped
             skipped += batch.skipped
             callback.progress(done, total, Stage.SEGMENT)

@@ -25,7 +25,7 @@ from ..io.safety import check_creatable, check_outputs
 from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
 from .expects import aux_problem, image_problem
 from .members import Member, aux_inputs, aux_layout, check_members, model_defaults, requested_tile, say_assumptions
-from .scene_outputs import SceneOutputs, segment_files
+from .scene_outputs import SceneOutputs, segment_files, warn
 from .tile_choice import fitted_tile, run_device
 from .tiling import TileGrid, overlap_pixels
 
@@ -148,14 +148,12 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
         return
     factor = metres / trained
     if factor > GSD_WARNING_FACTOR or factor < 1 / GSD_WARNING_FACTOR:
-        message = (f"The image '{image or reader.image}' has a pixel size of {reader.gsd[0]:.4g} x "
-                   f"{reader.gsd[1]:.4g} ({metres:.3g} m on the ground), {factor:.2f} times the training pixel size "
-                   f"({trained:.3g} m) of '{path}'; results may be poor. Set "
-                   f"{mention('segment.resample_to_training_gsd')} to predict at the training pixel size, or "
-                   f"resample the image first, e.g. `gdalwarp -tr {reader.gsd[0] / factor:.6g} "
-                   f"{reader.gsd[1] / factor:.6g} -r average IN.tif OUT.tif`.")
-        warnings.append(message)
-        callback.warning(message)
+        warn(callback, warnings, f"The image '{image or reader.image}' has a pixel size of {reader.gsd[0]:.4g} x "
+                                 f"{reader.gsd[1]:.4g} ({metres:.3g} m on the ground), {factor:.2f} times the training "
+                                 f"pixel size ({trained:.3g} m) of '{path}'; results may be poor. Set "
+                                 f"{mention('segment.resample_to_training_gsd')} to predict at the training pixel "
+                                 f"size, or resample the image first, e.g. `gdalwarp -tr {reader.gsd[0] / factor:.6g} "
+                                 f"{reader.gsd[1] / factor:.6g} -r average IN.tif OUT.tif`.")
 
 
 def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None, callback: Callback,
@@ -173,10 +171,8 @@ def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None
                               f"{'by its graph' if imported else 'at export'}), not {tile}; leave out "
                               f"{mention('segment.tile_size')}{fix}.")
     if not cfg.tile_size and any(member.data.tile_size != tile for member in members[1:]):
-        message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
-                   f"(set {mention('segment.tile_size')} to choose).")
-        warnings.append(message)
-        callback.warning(message)
+        warn(callback, warnings, f"The ensemble members were trained on different tile sizes; using {tile} px (set "
+                                 f"{mention('segment.tile_size')} to choose).")
     return tile
 
 
@@ -225,8 +221,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
 
     class_colors, message = repaired_class_colors(list(data.class_colors), list(data.class_names), first.path)
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
-        warnings.append(message)
-        callback.warning(message)
+        warn(callback, warnings, message)
     from ..imagery.door import open_image
     from ..imagery.request import ImageRequest
     from .dates import check_dates, plan_dates

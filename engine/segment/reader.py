@@ -130,11 +130,8 @@ class TileReader:
         # each image cell and aux block under the plan's tiles read once, for every tile and worker thread
         grid = plan.reader.grid
         self.parts = plan.reader.share_parts(source_window(tile, grid.width, grid.height) for tile in plan.grid)
-        self.batch_size = batch_size
-        self.prefetch = prefetch
-        self.normalise = normalise
-        self.threads = threads
-        self.device = device
+        self.batch_size, self.prefetch = batch_size, prefetch
+        self.normalise, self.threads, self.device = normalise, threads, device
         rows, cols = len(plan.grid.rows), len(plan.grid.cols)
         self.owners = reader_shares(rows, cols, max(1, min(int(readers), rows * cols)))  # worker of each tile
         self.readers = max(self.owners) + 1

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import mention
 from ..runtime.environment import require
-from ..runtime.resources import ResourceError
+from ..runtime.resources import ResourceError, round_up
 from .prepare import prepare_tile, source_window
 from .tiling import Tile
 
@@ -66,25 +66,21 @@ def processes_available() -> bool:
 
 def slot_bytes(tile: int, aux_ratio: int, stats: dict[str, tuple[Any, Any, Any]]) -> int:
     """An upper bound of one prepared tile's bytes (its valid mask, each member's vision and aux arrays)."""
-    total = _aligned(tile * tile)
+    total = round_up(tile * tile, ALIGN)
     aux_side = math.ceil(tile / max(1, aux_ratio)) + 2
     for vstats, astats, selection in stats.values():
-        total += _aligned(4 * vstats.bands * tile * tile)
+        total += round_up(4 * vstats.bands * tile * tile, ALIGN)
         if astats is not None:
             side = tile if selection.x else aux_side
-            total += _aligned(4 * astats.bands * side * side)
+            total += round_up(4 * astats.bands * side * side, ALIGN)
     return total
-
-
-def _aligned(size: int) -> int:
-    return (size + ALIGN - 1) // ALIGN * ALIGN
 
 
 def _pack(prepared: tuple, buffer: memoryview, offset: int, capacity: int) -> list | None:
     """Copy (valid, vision, aux) into the slot at ``offset``; its layout, or None when it does not fit."""
     valid, vision, aux = prepared
     arrays = [valid] + [a for key in vision for a in (vision[key], aux[key])]
-    if sum(_aligned(a.nbytes) for a in arrays if a is not None) > capacity:
+    if sum(round_up(a.nbytes, ALIGN) for a in arrays if a is not None) > capacity:
         return None
     layout, position = [], offset
     for array in arrays:
@@ -94,7 +90,7 @@ def _pack(prepared: tuple, buffer: memoryview, offset: int, capacity: int) -> li
         view = np.ndarray(array.shape, array.dtype, buffer=buffer, offset=position)
         view[...] = array
         layout.append((array.shape, array.dtype.str, position))
-        position += _aligned(array.nbytes)
+        position += round_up(array.nbytes, ALIGN)
     return layout
 
 
@@ -206,9 +202,7 @@ class ReaderPool:
         ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
         self.count = count
         self.stop = ctx.RawValue("b", 0)  # no lock: a worker killed while reading it cannot block the others
-        self._jobs = [ctx.Queue() for _ in range(count)]
-        self._results = [ctx.Queue() for _ in range(count)]
-        self._free = [ctx.Queue() for _ in range(count)]
+        self._jobs, self._results, self._free = ([ctx.Queue() for _ in range(count)] for _ in range(3))
         self._processes = [ctx.Process(target=_worker_main, args=(self._jobs[w], self._results[w], self._free[w],
                                                                    self.stop),
                                        name=f"dualstream-reader-{w}", daemon=True) for w in range(count)]

@@ -28,7 +28,7 @@ from ..runtime.environment import require
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
-from .scene_outputs import SceneOutputs, SegmentResult, scene_result
+from .scene_outputs import SceneOutputs, SegmentResult, scene_result, warn
 from .sinks import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 
 GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the image is used as it is
@@ -45,13 +45,11 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
                           f"resampling, or resample the image with gdalwarp first.")
     train, in_metres = resolution.size, resolution.recorded
     for member in plan.members[1:]:
-        found = model_view(member.data).resolution
-        other = None if found is None else list(found.size)
-        if other and not np.allclose([float(other[0]), float(other[-1])], train, rtol=GSD_RESAMPLE_TOLERANCE):
-            message = (f"The ensemble members were trained at different pixel sizes ({list(train)} for "
-                       f"'{first.path}', {other} for '{member.path}'); resampling to the first member's.")
-            plan.warnings.append(message)
-            callback.warning(message)
+        other = model_view(member.data).resolution
+        if other and not np.allclose(other.size, train, rtol=GSD_RESAMPLE_TOLERANCE):
+            warn(callback, plan.warnings, f"The ensemble members were trained at different pixel sizes ({list(train)} "
+                                          f"for '{first.path}', {list(other.size)} for '{member.path}'); resampling to "
+                                          "the first member's.")
     reader = plan.reader
     if not reader.grid.georeferenced:
         raise ConfigError(f"resample_to_training_gsd: the image '{plan.cfg.image}' has no georeferencing, so its "

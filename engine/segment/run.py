@@ -25,7 +25,7 @@ from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cac
 from .plan import plan_segmentation
 from .predictor import Predictor
 from .resample import resample_target, segment_resampled
-from .scene_outputs import SceneOutputs, SegmentResult, scene_result
+from .scene_outputs import SceneOutputs, SegmentResult, scene_result, warn
 from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs, style_texts
 
 
@@ -83,10 +83,9 @@ class SceneRun:
             held = self._closer.enter_context(output_locks(self.outputs.locked()))
             removed = remove_abandoned_outputs(self.outputs, held)  # the locks are ours: whoever wrote these is gone
             if removed:  # a warning: a bulk run passes those on (and records them), not each scene's info lines
-                message = (f"Removed {len(removed)} partial file(s) that an earlier run, stopped before it could "
-                           f"finish, left beside the outputs: {', '.join(p.name for p in removed)}.")
-                self.plan.warnings.append(message)
-                callback.warning(message)
+                warn(callback, self.plan.warnings, f"Removed {len(removed)} partial file(s) that an earlier run, "
+                                                   "stopped before it could finish, left beside the outputs: "
+                                                   f"{', '.join(p.name for p in removed)}.")
             self.target = resample_target(self.plan, callback) if cfg.resample_to_training_gsd else None
             self.predictor = predictor or make_predictor(self.plan.members, cfg, callback, self.plan.tile,
                                                          first_dates=False)  # no later pair shares its first date
@@ -138,10 +137,8 @@ class SceneRun:
         self.stats = run_tiles(plan, self.predictor, self.writer, callback, reader=reader, on_read_done=on_read_done,
                                drain=drain)
         if self.stats.tiles and self.stats.skipped_tiles == self.stats.tiles:
-            message = (f"Every pixel of '{cfg.image}' in the region is nodata, so the class raster is all nodata; "
-                       f"check the image's nodata value (and the extent/AOI).")
-            plan.warnings.append(message)
-            callback.warning(message)
+            warn(callback, plan.warnings, f"Every pixel of '{cfg.image}' in the region is nodata, so the class raster "
+                                          "is all nodata; check the image's nodata value (and the extent/AOI).")
 
     def finish(self, callback: Callback | None = None) -> SegmentResult:
         """Overviews, names and polygons, then publish (``callback``: e.g. a bulk run's publishing thread's); the

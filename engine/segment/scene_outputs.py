@@ -81,18 +81,24 @@ class SceneOutputs:
         return next(kind.temporary_suffixes for kind, path in self.destinations() if path == destination)
 
 
+def warn(callback: Callback, warnings: list[str] | None, message: str) -> None:
+    """``message`` said as a warning and kept in ``warnings`` (the result's and a bulk run's summary's)."""
+    if warnings is not None:
+        warnings.append(message)
+    callback.warning(message)
+
+
 def segment_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:
     """What ``segment`` reads (image, aux, bundles, AOI) and writes (:class:`SceneOutputs`, sidecars included)."""
     inputs: dict[str, Paths | Files] = {
-        (f"STAC item ({mention('segment.stac_item')})" if getattr(cfg, "stac_item", None)
+        (f"STAC item ({mention('segment.stac_item')})" if cfg.stac_item
          else f"image ({mention('segment.image')})"): Files(cfg.image, give=RASTER_GIVE),
-        f"later date ({mention('segment.after')})": Files(list(getattr(cfg, "after", None) or []),
-                                                          give=RASTER_GIVE),
+        f"later date ({mention('segment.after')})": Files(list(cfg.after), give=RASTER_GIVE),
         f"aux raster ({mention('segment.aux')})": Files(cfg.aux, give=RASTER_GIVE),
         f"model bundle ({mention('segment.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
         f"AOI ({mention('segment.aoi')})": Files(cfg.aoi, give="a polygon layer file")}
     outputs = dict(SceneOutputs.of(cfg).written())
-    if getattr(cfg, "change_table", None):
+    if cfg.change_table:
         outputs[f"change table ({mention('segment.change_table')})"] = Files(cfg.change_table)
     return inputs, outputs
 
@@ -171,7 +177,7 @@ def judge_uniform(plan: Any, classes_path: Path, nonfinite: int, callback: Callb
     """DataError (saying which settings to give) when the class raster at ``classes_path`` is one class everywhere,
     or no class anywhere though the model ran on ``nonfinite`` pixels with data, and the plan's input was far outside
     the model's units; a warning instead with ``segment.accept_one_class``."""
-    inputs = getattr(plan, "inputs", None)
+    inputs = plan.inputs
     if inputs is None or not inputs.out_of_range:
         return
     cfg = plan.cfg
@@ -193,5 +199,4 @@ def judge_uniform(plan: Any, classes_path: Path, nonfinite: int, callback: Callb
               f"Sentinel-2 L2A from processing baseline 04.00), then run {command('segment')} again")
     if not cfg.accept_one_class:
         raise DataError(f"{message} Nothing was written.{advice}; {accept} keeps such a result.")
-    plan.warnings.append(f"{message} Kept as {accept} asks.{advice}.")
-    callback.warning(plan.warnings[-1])
+    warn(callback, plan.warnings, f"{message} Kept as {accept} asks.{advice}.")

@@ -50,7 +50,7 @@ from ..io.writers import (
 from ..runtime.prefetch import Ready
 from .change_table import add_counts, transition_fields
 from .plan import SegmentPlan
-from .scene_outputs import SceneOutputs, judge_uniform
+from .scene_outputs import SceneOutputs, judge_uniform, warn
 
 RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)
 
@@ -310,12 +310,10 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
             callback.info(f"{kind.name.capitalize()}: {100 * share:.1f} % of the pixels below "
                           f"{getattr(cfg, kind.report):g} (the ones to review).")
     if writer.nonfinite:
-        message = (f"The model gave NaN or infinite scores at {writer.nonfinite:,} pixel(s) "
-                   f"({100 * writer.nonfinite / max(plan.width * plan.height, 1):.1f} % of the region); they are "
-                   f"nodata in every output (classes, probabilities, confidence). Check the model, or its input "
-                   f"scaling.")
-        plan.warnings.append(message)
-        callback.warning(message)
+        warn(callback, plan.warnings, f"The model gave NaN or infinite scores at {writer.nonfinite:,} pixel(s) "
+                                      f"({100 * writer.nonfinite / max(plan.width * plan.height, 1):.1f} % of the "
+                                      "region); they are nodata in every output (classes, probabilities, confidence). "
+                                      "Check the model, or its input scaling.")
     judge_uniform(plan, writer.classes.tmp, writer.nonfinite, callback)  # before anything is published
     callback.check_canceled()
     polygons = outputs.path("polygons")

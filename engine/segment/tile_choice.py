@@ -7,15 +7,12 @@ large scene; 512-px tiles 1.31, 27 % less CPU time). A model whose output at a p
 neighbourhood meets a tile's edge; a larger tile has fewer edges and keeps the trained overlap in pixels, so every
 pixel sees at least the scene it saw before.
 
-Of the tiles from the trained one up to the smaller of the one covering the region
-(:func:`~engine.runtime.resources.cover_tile`: larger only pads) and one holding the pixels of ``MAX_TILE_BATCHES``
-batches of doubled tiles (multiples of the tile step), the one computing the fewest pixels is taken, of equals the
-smaller; the trained tile where none computes fewer. A resampled run fits it to the warped grid the model sees
-(:func:`~engine.segment.plan.plan_on_image`). The batch shrinks (never grows) to hold no more pixels than a batch of
-doubled tiles, the memory checked before any tile is read; onnxruntime's time per pixel is the same at batch 1 and
-4. Every size runs through one cached ONNX export of any size. The trained tile stays for a model with attention or
-pooling over the tile (SegFormer/MiT, DeepLabv3+, PSPNet, ViTs: another tile is another input), a graph of a fixed
-tile size, an imported model, a GPU run (memory, not pixels, bounds it there) and a tile the user chose.
+The tile computing the fewest pixels is taken, up to the one covering the region (larger only pads); a resampled run
+fits it to the warped grid (:func:`~engine.segment.plan.plan_on_image`). The batch shrinks (never grows) to hold no
+more pixels than a batch of doubled tiles: onnxruntime's time per pixel is the same at batch 1 and 4. Every size runs
+through one cached ONNX export of any size. The trained tile stays for a model with attention or pooling over the
+tile (SegFormer/MiT, DeepLabv3+, PSPNet, ViTs: another tile is another input), a graph of a fixed tile size, an
+imported model, a GPU run (memory, not pixels, bounds it there) and a tile the user chose.
 """
 
 from __future__ import annotations
@@ -47,14 +44,10 @@ def cpu_tile(members: Sequence[Any], trained: int, region: tuple[int, int, int, 
              overlap: int = 0, batch: int = 1, step: int = 32, border: int = 0) -> CpuTile | None:
     """The tile for a CPU run of ``members`` over ``region`` (col, row, width, height), with its batch; None where
     the trained tile stays (see the module)."""
-    if device != "cpu":
+    if device != "cpu" or not all(m.data.tile_size == trained and m.metadata.onnx is None
+                                  and not is_imported(m.metadata) and m.metadata.model.local_receptive_field()
+                                  for m in members):
         return None
-    for member in members:
-        meta = member.metadata
-        if is_imported(meta) or meta.onnx is not None or not meta.model.local_receptive_field():
-            return None
-        if member.data.tile_size != trained:
-            return None
     batch = max(1, batch)
     budget = batch * (trained * CPU_TILE_FACTOR) ** 2  # a batch's pixels at doubled tiles
     # never past the tile that covers the region: check_segment_tile would cut it to that one

@@ -125,10 +125,7 @@ class RowBandAccumulator:
     """
 
     def __init__(self, width: int, height: int, channels: int, band_rows: int, sink: Sink, alone: bool = False):
-        self.width = int(width)
-        self.height = int(height)
-        self.channels = int(channels)
-        self.band_rows = int(band_rows)
+        self.width, self.height, self.channels, self.band_rows = int(width), int(height), int(channels), int(band_rows)
         self.sink = sink
         self.base = 0  # region row of band row 0
         self.alone = alone
@@ -199,14 +196,11 @@ class RowBandAccumulator:
     def _emit(self, n: int) -> None:
         self.sink(self.base, *self._finished_rows(n))
 
-    def _finished_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The band's first ``n`` rows normalised: probabilities (C, n, W) float32 and valid (n, W), on the host."""
+    def _finished_rows(self, n: int) -> tuple[Any, Any]:
+        """The band's first ``n`` rows normalised: probabilities (C, n, W) float32 and valid (n, W), new arrays (the
+        band's rows are reused); where no weight was added the sum is 0, divided by a tiny weight instead."""
         weight = self._weight[:n]
-        positive = weight > 0
-        valid = self._valid[:n] & positive  # a new array, as probs: the band's rows are reused
-        with np.errstate(invalid="ignore", divide="ignore"):
-            probs = self._sum[:, :n] / np.where(positive, weight, 1.0)
-        return probs.astype(np.float32, copy=False), valid
+        return self._sum[:, :n] / weight.clip(min=1e-30), self._valid[:n] & (weight > 0)
 
     def _moved(self, rows: Any) -> Any:
         return rows  # numpy copes with the overlapping copy
@@ -214,13 +208,9 @@ class RowBandAccumulator:
     def _shift(self, n: int) -> None:
         """Roll the band up by ``n`` rows and clear the freed rows."""
         keep = self.band_rows - n
-        if keep > 0:
-            self._sum[:, :keep] = self._moved(self._sum[:, n:])
-            self._weight[:keep] = self._moved(self._weight[n:])
-            self._valid[:keep] = self._moved(self._valid[n:])
-        self._sum[:, keep:] = 0
-        self._weight[keep:] = 0
-        self._valid[keep:] = False
+        for band in (self._sum, self._weight, self._valid):  # rows are the second last axis of each
+            band[..., :keep, :] = self._moved(band[..., n:, :])
+            band[..., keep:, :] = 0
 
     def finish(self) -> None:
         """Emit every remaining row down to the region's last row."""
@@ -247,11 +237,6 @@ class DeviceRowBandAccumulator(RowBandAccumulator):
 
     def _all_valid(self, valid: Any) -> bool:
         return False  # asking would make this thread wait for the GPU
-
-    def _finished_rows(self, n: int) -> tuple[Any, Any]:
-        weight = self._weight[:n]
-        valid = self._valid[:n] & (weight > 0)
-        return self._sum[:, :n] / self.torch.where(weight > 0, weight, self.torch.ones_like(weight)), valid
 
     def _emit(self, n: int) -> None:
         # queued behind the model's work; the sink's writer thread calls ready() before it reads the rows
