@@ -99,6 +99,16 @@ def _frame(transform: tuple, shape: tuple[int, ...]) -> object:
     return ogr.CreateGeometryFromWkt("POLYGON ((" + ", ".join(f"{x!r} {y!r}" for x, y in corners) + "))")
 
 
+def clip(geometry: Any, frame: Any) -> Any:
+    """``geometry`` cut at ``frame`` (a multipolygon where cut; itself where inside), None where nothing is left."""
+    if frame.Contains(geometry):
+        return geometry
+    cut = geometry.Intersection(frame)
+    if cut is None or cut.IsEmpty() or cut.GetArea() <= 0:
+        return None
+    return require("osgeo.ogr").ForceToMultiPolygon(cut)
+
+
 def mask_polygons(probabilities: np.ndarray, transform: tuple, crs: str, rule: ClassRule) -> list[MaskPolygon]:
     """The polygons of ``probabilities >= 0.5`` on the grid ``transform`` / ``crs``, shaped by ``rule``."""
     gdal, ogr = require("osgeo.gdal"), require("osgeo.ogr")
@@ -120,12 +130,9 @@ def mask_polygons(probabilities: np.ndarray, transform: tuple, crs: str, rule: C
             frame = _frame(transform, probabilities.shape)
             for feature in layer:
                 mean = feature.GetField("conf_mean")
-                geometry = feature.GetGeometryRef()
-                if not frame.Contains(geometry):  # a squared outline may reach past the window: the mask ends there
-                    geometry = geometry.Intersection(frame)
-                    if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
-                        continue
-                    geometry = ogr.ForceToMultiPolygon(geometry)
+                geometry = clip(feature.GetGeometryRef(), frame)  # a squared outline may reach past the window
+                if geometry is None:
+                    continue
                 area = float(feature.GetField(area_field)) * geometry.GetArea() / feature.GetGeometryRef().GetArea()
                 found.append(MaskPolygon(geometry.ExportToWkt(), area, None if mean is None else float(mean)))
             layer = source = None
@@ -235,15 +242,14 @@ def open_session(image: str, extent: Sequence[float] | None, model: str = "", *,
         _MODELS.put((model_source(model), device), loaded)
     callback.progress(2, 3, Stage.EMBED)
     key = (window.key, loaded.source, str(loaded.device))
-    embedding = _EMBEDDINGS.get(key)
-    if embedding is not None:
-        callback.progress(3, 3, Stage.EMBED)
-        return PromptSession(loaded, window, embedding, 0.0, True, window.said)
-    start = time.perf_counter()
-    embedding = loaded.embed(window.rgb)
-    seconds = time.perf_counter() - start
+    embedding, seconds, said = _EMBEDDINGS.get(key), 0.0, window.said
+    cached = embedding is not None
+    if not cached:
+        start = time.perf_counter()
+        embedding = loaded.embed(window.rgb)
+        seconds = time.perf_counter() - start
+        _EMBEDDINGS.put(key, embedding)
+        said = said + [f"Embedded the window with {loaded.model_type.model_class} in {seconds:.1f} s; further "
+                       f"prompts on it reuse the embedding."]
     callback.progress(3, 3, Stage.EMBED)
-    _EMBEDDINGS.put(key, embedding)
-    said = window.said + [f"Embedded the window with {loaded.model_type.model_class} in {seconds:.1f} s; further "
-                          f"prompts on it reuse the embedding."]
-    return PromptSession(loaded, window, embedding, seconds, False, said)
+    return PromptSession(loaded, window, embedding, seconds, cached, said)
