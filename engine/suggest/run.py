@@ -55,17 +55,14 @@ class SuggestedWindow:
     top_class: str
     top_share: float
 
-    def values(self) -> dict[str, Any]:
-        """The layer's fields (:data:`FIELDS`) of this window."""
-        return {name: getattr(self, "size" if name == "size_px" else name) for name, _ in FIELDS}
-
 
 def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) -> None:
     """Write ``windows`` as the one layer of a new GeoPackage at ``destination``, with its default style."""
     def style(data: Any, name: str) -> None:
         add_default_style(data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank")
 
-    rows = ((_outline(w.corners), list(w.values().values())) for w in windows)
+    rows = ((_outline(w.corners), [getattr(w, "size" if name == "size_px" else name) for name, _ in FIELDS])
+            for w in windows)
     write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=style)
 
 
@@ -173,7 +170,12 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
         write_windows(cfg.output, windows, grids[0].crs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return SuggestResult(cfg.output, windows, list(cfg.images), views, class_names, notes, next_step(cfg))
+    step = (f"Next: label everything inside these windows (the layer '{cfg.output}'; or have candidates drawn "
+            f"there by Segment Anything to accept or correct: propose, in QGIS Propose labels with Segment "
+            f"Anything), add their outlines to your labelled area, train again from this model (train: "
+            f"{mention('train.init_from')} '{cfg.models[0]}', {mention('data.train_scenes#aoi')} the grown labelled "
+            f"area), then ask again (suggest: {mention('suggest.labelled_area')} the same layer).")
+    return SuggestResult(cfg.output, windows, list(cfg.images), views, class_names, notes, step)
 
 
 def web_scenes(cfg: SuggestConfig, callback: Callback) -> SuggestConfig:
@@ -213,15 +215,6 @@ def one_class_note(predicted: np.ndarray, class_names: list[str]) -> str | None:
             f"labels help. Label a few windows by eye where the other classes are, train again from this model, "
             f"then ask again; if the scenes do show other classes, check that they are what the model was trained "
             f"on (bands, units, pixel size).")
-
-
-def next_step(cfg: SuggestConfig) -> str:
-    """The loop's next step, said at the end of the log."""
-    return (f"Next: label everything inside these windows (the layer '{cfg.output}'; or have candidates drawn "
-            f"there by Segment Anything to accept or correct: propose, in QGIS Propose labels with Segment "
-            f"Anything), add their outlines to your labelled area, train again from this model (train: "
-            f"{mention('train.init_from')} '{cfg.models[0]}', {mention('data.train_scenes#aoi')} the grown labelled "
-            f"area), then ask again (suggest: {mention('suggest.labelled_area')} the same layer).")
 
 
 def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> tuple[
