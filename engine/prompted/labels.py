@@ -10,7 +10,7 @@ its first share, :data:`EMBED_SHARE`, then each prompt, so a front end's bar mov
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..callbacks import Callback, PartProgress, Stage
@@ -123,8 +123,7 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     name = cfg.class_name or cfg.text.strip() or "object"
     treatment = "" if cfg.treatment == "auto" else cfg.treatment
     asks = [(0, {"text": cfg.text})] if cfg.text.strip() else []  # the text is number 0, the prompts from 1
-    asks += [(n, {"points": p.points, "labels": p.labels, "box": p.box, "crs": p.crs})
-             for n, p in enumerate(prompts, start=1)]
+    asks += [(n, asdict(p)) for n, p in enumerate(prompts, start=1)]  # points, labels, box, crs
     answers: list[tuple[int, PromptAnswer]] = []
     outside: list[int] = []
     for done, (number, ask) in enumerate(asks, start=1):

@@ -39,8 +39,7 @@ class PromptModelType:
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    text: bool = False  # takes a text prompt (SAM 3)
-    clicks: bool = True  # takes points and boxes
+    text: bool = False  # takes a text prompt (SAM 3), not points and boxes
     needs: str = ""  # a package its image encoder needs beyond transformers
 
 
@@ -49,7 +48,7 @@ PROMPT_MODEL_TYPES = {
     "sam": PromptModelType("sam", "SamModel", 1024, *IMAGENET_DEFAULT),
     "sam2": PromptModelType("sam2", "Sam2Model", 1024, *IMAGENET_DEFAULT),
     "edgetam": PromptModelType("edgetam", "EdgeTamModel", 1024, *IMAGENET_DEFAULT, needs="timm"),
-    "sam3": PromptModelType("sam3", "Sam3Model", 1008, *IMAGENET_STANDARD, text=True, clicks=False),
+    "sam3": PromptModelType("sam3", "Sam3Model", 1008, *IMAGENET_STANDARD, text=True),
 }
 # a checkpoint's model_type -> its prompt model type; those saved for video (the hub's SAM 2.1 / SAM 3
 # repositories) are read by the image model
@@ -275,10 +274,8 @@ class PromptModel:
         torch = require("torch")
         pixels, scale = self.prepare(rgb)
         with torch.inference_mode():
-            if self.model_type.name == "sam3":
-                features = self.model.get_vision_features(pixel_values=pixels)
-            else:
-                features = self.model.get_image_embeddings(pixels)
+            features = (self.model.get_vision_features(pixel_values=pixels) if self.model_type.name == "sam3"
+                        else self.model.get_image_embeddings(pixels))
         return Embedding(features, scale, (int(rgb.shape[0]), int(rgb.shape[1])))
 
     def decode(self, embedding: Embedding, points: np.ndarray | None, labels: np.ndarray | None,
@@ -287,7 +284,7 @@ class PromptModel:
         pixels): (probabilities over the window, the model's IoU estimate). A single point is ambiguous (a roof,
         the house, the block): three masks are asked for and the best scored kept, as SAM's authors advise."""
         torch = require("torch")
-        if not self.model_type.clicks:
+        if self.model_type.text:
             raise ModelError(f"{self.model_type.model_class} answers a text, not points or boxes; give a text.")
         args: dict[str, Any] = {}
         if points is not None and len(points):

@@ -169,10 +169,9 @@ class PromptSession:
     def crs(self) -> str:
         return self.window.crs
 
-    def _pixels(self, xs: Sequence[float], ys: Sequence[float], crs: str) -> np.ndarray:
-        xs, ys = transform_points(xs, ys, crs, self.window.crs)
-        cols, rows = self.window.to_pixels(np.asarray(xs), np.asarray(ys))
-        return np.column_stack([cols, rows])
+    def _pixels(self, points: Sequence[Sequence[float]], crs: str) -> np.ndarray:
+        xs, ys = transform_points([p[0] for p in points], [p[1] for p in points], crs, self.window.crs)
+        return np.column_stack(self.window.to_pixels(np.asarray(xs), np.asarray(ys)))
 
     def predict(self, points: Sequence[tuple[float, float]] = (), labels: Sequence[int] = (),
                 box: Sequence[float] | None = None, text: str = "", crs: str = "", *, class_name: str = "",
@@ -190,7 +189,7 @@ class PromptSession:
         else:
             pixel_points = labels_array = pixel_box = None
             if points:
-                pixel_points = self._pixels([p[0] for p in points], [p[1] for p in points], crs)
+                pixel_points = self._pixels(points, crs)
                 labels_array = np.asarray(list(labels) or [1] * len(points), np.int64)
                 if len(labels_array) != len(pixel_points):
                     raise DataError(f"{len(points)} point(s) but {len(labels_array)} label(s); give one label per "
@@ -200,8 +199,8 @@ class PromptSession:
                     raise OutsideWindowError(f"Point(s) {[list(points[i]) for i in outside]} lie outside the window of "
                                     f"'{self.window.source}'; click inside it or embed another window.")
             if box is not None:
-                xmin, ymin, xmax, ymax = (float(v) for v in box)
-                corners = self._pixels([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax], crs)
+                xmin, ymin, xmax, ymax = box
+                corners = self._pixels([(xmin, ymin), (xmax, ymin), (xmin, ymax), (xmax, ymax)], crs)
                 pixel_box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).clip(0, [cols, rows, cols, rows])
                 if pixel_box[2] <= pixel_box[0] or pixel_box[3] <= pixel_box[1]:
                     raise OutsideWindowError(f"The box {list(box)} does not overlap the window of "
@@ -218,10 +217,8 @@ class PromptSession:
         if chosen not in TREATMENTS:
             raise DataError(f"The outline treatment '{treatment}' is unknown; use one of {', '.join(TREATMENTS)}.")
         _, dx, rx, _, ry, dy = self.window.transform
-        ref = require("osgeo.osr").SpatialReference()
-        metres = 1.0
-        if self.window.crs and ref.SetFromUserInput(self.window.crs) == 0 and ref.IsProjected():
-            metres = float(ref.GetLinearUnits())
+        ref = spatial_ref(self.window.crs)
+        metres = float(ref.GetLinearUnits()) if ref is not None and ref.IsProjected() else 1.0
         area = min_pixels * abs(dx * dy - rx * ry) * metres ** 2
         return ClassRule(treatment=chosen, min_area=area, fill_holes=area)
 
