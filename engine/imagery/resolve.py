@@ -89,17 +89,16 @@ class SeenValues:
     sampled: bool  # a sample of the pixels, not every one
 
 
-def _info(dataset: Any, mistagged: list[int]
-          ) -> tuple[int, list[str | None], dict[str, str], list[dict[str, str]], tuple, tuple, int]:
-    """(band count, descriptions, dataset tags, band tags, scales, offsets, alpha bands) of the open ``dataset``'s data
-    bands; a last band tagged alpha that holds data (and so stays a band) is added to ``mistagged``."""
+def _info(dataset: Any) -> tuple[int, list[str | None], dict[str, str], list[dict[str, str]], tuple, tuple, int,
+                                 int | None]:
+    """(band count, descriptions, dataset tags, band tags, scales, offsets, alpha bands, a last band tagged alpha that
+    holds data and so stays a band) of the open ``dataset``'s data bands."""
     count = band_count(dataset)
-    mistagged.extend(band for band in [mistagged_alpha(dataset, count)] if band)
     names = [d or None for d in dataset.descriptions][:count]
     tags = dict(dataset.tags())
     band_tags = [dict(dataset.tags(b)) for b in range(1, count + 1)]
     return (count, names, tags, band_tags, tuple(dataset.scales)[:count], tuple(dataset.offsets)[:count],
-            dataset.count - count)
+            dataset.count - count, mistagged_alpha(dataset, count))
 
 
 def _valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -286,12 +285,11 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         scalings: list[Scaling | None] = [None if given else item_scaling(item, chosen, resolved.source)]
         changed, product_nodata = True, None
     else:
-        mistagged: list[int] = []
         log = callback.info if locations.is_remote(resolved.source) else None
         opened = watched(lambda: open_raster(resolved.source, "image"), f"'{resolved.source}'", log)
         handles.append(opened)
-        count, file_names, tags, band_tags, scales, offsets, masks = watched(
-            lambda: _info(opened, mistagged), f"'{resolved.source}'", log)
+        count, file_names, tags, band_tags, scales, offsets, masks, mistagged = watched(
+            lambda: _info(opened), f"'{resolved.source}'", log)
         if mistagged:
             _say(resolved, callback, f"'{resolved.source}': band {count} is tagged alpha (GDAL tags the last band "
                                      f"of an 8-bit RGB + 1 GeoTIFF so unless told otherwise) but holds data, not a "

@@ -302,7 +302,7 @@ def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
     try:
         guess = match_bands(model_names, firsts, f"STAC item '{item.id}'")
     except DataError:
-        return ""
+        guess = None
     if guess is None:
         return ""
     return f" (e.g. {flag} {','.join(item.bands[b - 1].key for b in guess.bands)}: the first asset of each name)"

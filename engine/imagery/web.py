@@ -33,7 +33,7 @@ MERCATOR = 20037508.342789244
 @dataclass(frozen=True)
 class WebWindow:
     """One window of a web layer as a GDAL raster (``path``, a VRT): its pixel size on the ground (metres) and in the
-    source's map units, and the source's CRS (WKT)."""
+    source's map units."""
 
     path: str
     bands: int
@@ -41,7 +41,6 @@ class WebWindow:
     height: int
     pixel_size: float
     map_pixel_size: float
-    crs: str
     asked: float | None = None  # the pixel size asked (metres), where the service's finest level was coarser
 
 
@@ -218,7 +217,7 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
         format="VRT", bandList=colour, maskBand=bands if alpha else None))
     final.SetMetadataItem(SERVICE_TAG, f"{name}|{url}")
     final = None
-    return WebWindow(str(path), len(colour), width, height, float(ground), float(pixel_size), target.ExportToWkt(),
+    return WebWindow(str(path), len(colour), width, height, float(ground), float(pixel_size),
                      asked if ground > asked else None)
 
 
@@ -245,8 +244,7 @@ def _description_text(description: str) -> str:
     """A web description's text (itself, or the text of the ``.xml`` file it names)."""
     if not description.lstrip().startswith("<") and description.lower().endswith(".xml") and \
             os.path.isfile(description):
-        with open(description, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        return Path(description).read_text(encoding="utf-8", errors="replace")
     return description
 
 
