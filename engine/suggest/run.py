@@ -248,9 +248,8 @@ def _labelled(layer: str | None, grid: RasterGrid, image: str, callback: Callbac
     if grid.crs is None:
         raise DataError(f"A labelled area was given but the scene '{image}' has no CRS; georeference the scene.")
     # the loop's first round: nothing labelled yet, an empty layer (the one the windows will be drawn in)
-    region = RegionMask(grid.crs, aoi=layer, callback=callback, near=grid.bounds, role="labelled area",
-                        if_empty=None)
-    return region.mask(grid)
+    return RegionMask(grid.crs, aoi=layer, callback=callback, near=grid.bounds, role="labelled area",
+                      if_empty=None).mask(grid)
 
 
 def _window(candidates: Candidates, index: int, score: float, rank: int, grids: list[RasterGrid], cfg: SuggestConfig,
@@ -267,8 +266,8 @@ def _window(candidates: Candidates, index: int, score: float, rank: int, grids: 
     return SuggestedWindow(
         rank=rank, score=round(score, 4), why=why(candidates, index, class_names, views),
         scene=str(cfg.images[scene]), col=col, row=row, size=size, corners=corners, **means,
-        focus_class=class_names[int(candidates.focus[index])] if class_names else str(candidates.focus[index]),
-        top_class=class_names[top] if class_names else str(top), top_share=round(float(shares[top]), 4))
+        focus_class=class_names[int(candidates.focus[index])], top_class=class_names[top],
+        top_share=round(float(shares[top]), 4))
 
 
 def _corners_in(corners: list[tuple[float, float]], crs: Any, layer_crs: Any, image: str) -> list[tuple[float, float]]:
