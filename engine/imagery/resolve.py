@@ -241,9 +241,12 @@ def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedIm
     stac = request.stac or looks_like_stac(resolved.path)
     if locations.is_remote(resolved.path) or stac_is_url(resolved.path):
         callback.info(f"'{resolved.path}' is read over the network; {Stall.rule().said()}.")
-    given = request.value_scale is not None or request.value_offset is not None
-    if not stac and not request.bands and not given and any(m.data.x_bands for m in members):
-        return members  # a CMX model reads its file as it is (the plan's domain check judges it)
+    if any(m.data.x_bands for m in members):
+        if not (stac or request.bands or _given(request, 1)):
+            return members  # a CMX model reads its file as it is (the plan's domain check judges it)
+        raise DataError(f"The model '{members[0].path}' reads X bands of its image (CMX); {mention('segment.bands')}, "
+                        f"{mention('segment.value_scale')}, {mention('segment.value_offset')} and STAC items feed "
+                        f"the vision bands only: give the image with the bands and values as in training.")
     handles: list[Any] = []  # the input opened once for its bands and its values, closed here whatever happens
     try:
         return _resolve(request, members, resolved, stac, callback, warnings, handles)
@@ -256,10 +259,6 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
              warnings: list[str], handles: list[Any]) -> list[Any]:
     first = members[0]
     data: DataMetadata = first.data
-    if any(m.data.x_bands for m in members) and (request.bands or stac or _given(request, 1)):
-        raise DataError(f"The model '{first.path}' reads X bands of its image (CMX); {mention('segment.bands')}, "
-                        f"{mention('segment.value_scale')}, {mention('segment.value_offset')} and STAC items feed "
-                        f"the vision bands only: give the image with the bands and values as in training.")
     names = model_view(data).band_names
     for other in members[1:]:
         if (request.bands or stac) and model_view(other.data).band_names != names:
