@@ -58,12 +58,10 @@ class SuggestedWindow:
 
 def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) -> None:
     """Write ``windows`` as the one layer of a new GeoPackage at ``destination``, with its default style."""
-    def style(data: Any, name: str) -> None:
-        add_default_style(data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank")
-
     rows = ((_outline(w.corners), [getattr(w, "size" if name == "size_px" else name) for name, _ in FIELDS])
             for w in windows)
-    write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=style)
+    write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=lambda data, name: add_default_style(
+        data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank"))
 
 
 def _outline(corners: list[tuple[float, float]]) -> str:
@@ -160,13 +158,9 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
                             f"more scenes.")
         windows = [_window(candidates, index, score, rank, grids, cfg, class_names, views)
                    for rank, (index, score) in enumerate(picked, start=1)]
-        notes = []
-        if len(windows) < cfg.count:
-            notes.append(f"Only {len(windows)} of the {cfg.count} windows asked for fit without overlapping each "
-                         f"other or the labelled area.")
-        one_class = one_class_note(predicted, class_names)
-        if one_class:
-            notes.append(one_class)
+        few = (f"Only {len(windows)} of the {cfg.count} windows asked for fit without overlapping each other or the "
+               f"labelled area." if len(windows) < cfg.count else None)
+        notes = [note for note in (few, one_class_note(predicted, class_names)) if note]
         write_windows(cfg.output, windows, grids[0].crs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
