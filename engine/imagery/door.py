@@ -16,13 +16,13 @@ from ..bundle.view import ModelView, model_view
 from ..callbacks import Callback
 from ..data.ground import DEGREES
 from ..data.shown import shown_layer
-from ..data.stac import looks_like_stac
+from ..data.stac import looks_like_stac, read_item
 from ..errors import ConfigError, mention
 from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
 from .request import ImageRequest
 from .resolve import ResolvedImage, fit_to_model
-from .stac_assets import stac_window_raster
+from .stac_assets import pick_item_bands, stack_pick
 from .web import WINDOW_SUFFIX, service_kind, service_url, web_window
 
 #: How a front end names the web layer whose description it hands over (as QGIS names one layer of a file).
@@ -62,8 +62,8 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
         if members:
             opened.members = fit_to_model(request, members, opened, callback, warnings)
         elif request.stac or looks_like_stac(opened.path):
-            opened.path, pick, said = stac_window_raster(opened.path, request.bands, opened.files, callback)
-            opened.said += said
+            pick = pick_item_bands(read_item(opened.path, callback.info), request.bands)
+            opened.path = stack_pick(pick, opened.path, opened.files.path("item.vrt"), callback, opened.said)
             opened.assets, opened.changed = pick.keys, True
     except BaseException:
         opened.close()

@@ -98,8 +98,7 @@ def read_window(source: str, extent: Sequence[float] | None = None, extent_crs: 
     try:
         how = f"assets {','.join(opened.assets)}" if opened.assets else ""  # stacked in the order shown
         web = opened.window is not None  # named by its window's file, known again by its description and size
-        return _read(opened.path, opened.path if web else str(source), extent, extent_crs,
-                     [] if opened.assets else given, how, list(opened.said),
+        return _read(opened.path, opened.path if web else str(source), extent, extent_crs, given, how, opened.said,
                      f"{source}|{opened.window.pixel_size}" if web else str(source))
     finally:
         opened.close()

@@ -89,17 +89,16 @@ class SeenValues:
     sampled: bool  # a sample of the pixels, not every one
 
 
-def _info(dataset: Any, mistagged: list[int]
-          ) -> tuple[int, list[str | None], dict[str, str], list[dict[str, str]], tuple, tuple, int]:
-    """(band count, descriptions, dataset tags, band tags, scales, offsets, alpha bands) of the open ``dataset``'s data
-    bands; a last band tagged alpha that holds data (and so stays a band) is added to ``mistagged``."""
+def _info(dataset: Any) -> tuple[int, list[str | None], dict[str, str], list[dict[str, str]], tuple, tuple, int,
+                                 int | None]:
+    """(band count, descriptions, dataset tags, band tags, scales, offsets, alpha bands, a last band tagged alpha that
+    holds data and so stays a band) of the open ``dataset``'s data bands."""
     count = band_count(dataset)
-    mistagged.extend(band for band in [mistagged_alpha(dataset, count)] if band)
     names = [d or None for d in dataset.descriptions][:count]
     tags = dict(dataset.tags())
     band_tags = [dict(dataset.tags(b)) for b in range(1, count + 1)]
     return (count, names, tags, band_tags, tuple(dataset.scales)[:count], tuple(dataset.offsets)[:count],
-            dataset.count - count)
+            dataset.count - count, mistagged_alpha(dataset, count))
 
 
 def _valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -242,9 +241,12 @@ def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedIm
     stac = request.stac or looks_like_stac(resolved.path)
     if locations.is_remote(resolved.path) or stac_is_url(resolved.path):
         callback.info(f"'{resolved.path}' is read over the network; {Stall.rule().said()}.")
-    given = request.value_scale is not None or request.value_offset is not None
-    if not stac and not request.bands and not given and any(m.data.x_bands for m in members):
-        return members  # a CMX model reads its file as it is (the plan's domain check judges it)
+    if any(m.data.x_bands for m in members):
+        if not (stac or request.bands or _given(request, 1)):
+            return members  # a CMX model reads its file as it is (the plan's domain check judges it)
+        raise DataError(f"The model '{members[0].path}' reads X bands of its image (CMX); {mention('segment.bands')}, "
+                        f"{mention('segment.value_scale')}, {mention('segment.value_offset')} and STAC items feed "
+                        f"the vision bands only: give the image with the bands and values as in training.")
     handles: list[Any] = []  # the input opened once for its bands and its values, closed here whatever happens
     try:
         return _resolve(request, members, resolved, stac, callback, warnings, handles)
@@ -257,10 +259,6 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
              warnings: list[str], handles: list[Any]) -> list[Any]:
     first = members[0]
     data: DataMetadata = first.data
-    if any(m.data.x_bands for m in members) and (request.bands or stac or _given(request, 1)):
-        raise DataError(f"The model '{first.path}' reads X bands of its image (CMX); {mention('segment.bands')}, "
-                        f"{mention('segment.value_scale')}, {mention('segment.value_offset')} and STAC items feed "
-                        f"the vision bands only: give the image with the bands and values as in training.")
     names = model_view(data).band_names
     for other in members[1:]:
         if (request.bands or stac) and model_view(other.data).band_names != names:
@@ -286,12 +284,11 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         scalings: list[Scaling | None] = [None if given else item_scaling(item, chosen, resolved.source)]
         changed, product_nodata = True, None
     else:
-        mistagged: list[int] = []
         log = callback.info if locations.is_remote(resolved.source) else None
         opened = watched(lambda: open_raster(resolved.source, "image"), f"'{resolved.source}'", log)
         handles.append(opened)
-        count, file_names, tags, band_tags, scales, offsets, masks = watched(
-            lambda: _info(opened, mistagged), f"'{resolved.source}'", log)
+        count, file_names, tags, band_tags, scales, offsets, masks, mistagged = watched(
+            lambda: _info(opened), f"'{resolved.source}'", log)
         if mistagged:
             _say(resolved, callback, f"'{resolved.source}': band {count} is tagged alpha (GDAL tags the last band "
                                      f"of an 8-bit RGB + 1 GeoTIFF so unless told otherwise) but holds data, not a "

@@ -10,7 +10,7 @@ folder), but said in the log and named so in every error.
 
 QGIS 3.22 has no STAC layer: a front end shows an item with :func:`write_stac_layer`, a VRT of the chosen assets
 written as a NEW file (never over a file the item reads). The prompts' windows are read from the item itself
-(:func:`stac_window_raster`), as Segment reads it.
+(:func:`stack_pick`), as Segment reads it.
 """
 
 from __future__ import annotations
@@ -302,7 +302,7 @@ def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
     try:
         guess = match_bands(model_names, firsts, f"STAC item '{item.id}'")
     except DataError:
-        return ""
+        guess = None
     if guess is None:
         return ""
     return f" (e.g. {flag} {','.join(item.bands[b - 1].key for b in guess.bands)}: the first asset of each name)"
@@ -343,9 +343,9 @@ def pick_item_bands(item: StacItem, bands: str | Sequence[str | int] | None = No
     return StacPick(item, chosen, f"STAC item '{item.id}', {how}: {shown}")
 
 
-def _stacked(pick: StacPick, source: str, path: Path, callback: Callback, said: list[str]) -> str:
-    """The picked assets stacked (and scaled) at ``path`` (:func:`~engine.imagery.stac_assets.stack_item`): the path to
-    read."""
+def stack_pick(pick: StacPick, source: str, path: Path, callback: Callback, said: list[str]) -> str:
+    """The picked assets stacked (and scaled) at ``path`` (:func:`stack_item`): the path to read. What was found goes
+    to ``said``."""
     item = pick.item
     if item.twins:
         said.append(f"STAC item '{item.id}': {item.twins_said()}.")
@@ -356,15 +356,6 @@ def _stacked(pick: StacPick, source: str, path: Path, callback: Callback, said: 
     if scaling is not None:
         said.append(f"Values read as {scaling.how}.")
     return read
-
-
-def stac_window_raster(source: str, bands: str | Sequence[str | int] | None, files: InputFiles,
-                       callback: Callback) -> tuple[str, StacPick, list[str]]:
-    """The item at ``source`` as one raster of the picked bands in ``files``: (its path, the pick, what was said)."""
-    said: list[str] = []
-    pick = pick_item_bands(read_item(source, callback.info), bands)
-    path = _stacked(pick, source, files.path("item.vrt"), callback, said)
-    return path, pick, said
 
 
 def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folder: str | Path,
@@ -386,7 +377,7 @@ def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folde
     written = [str(stack), str(layer)] if scaled else [str(layer)]
     check_outputs({"STAC item": Files(source)}, {"layer of the STAC item": Files(written)})
     said: list[str] = []
-    _stacked(pick, source, layer, callback, said)
+    stack_pick(pick, source, layer, callback, said)
     said.append(f"The layer of STAC item '{pick.item.id}' was written to '{layer}'; the prompts' windows are read "
                 f"from the item.")
     return StacLayer(str(layer), pick.item.id, pick.keys, written, said)

@@ -33,7 +33,7 @@ MERCATOR = 20037508.342789244
 @dataclass(frozen=True)
 class WebWindow:
     """One window of a web layer as a GDAL raster (``path``, a VRT): its pixel size on the ground (metres) and in the
-    source's map units, and the source's CRS (WKT)."""
+    source's map units."""
 
     path: str
     bands: int
@@ -41,7 +41,6 @@ class WebWindow:
     height: int
     pixel_size: float
     map_pixel_size: float
-    crs: str
     asked: float | None = None  # the pixel size asked (metres), where the service's finest level was coarser
 
 
@@ -116,7 +115,20 @@ def _crs_window(crs: str, what: str) -> tuple[object, str]:
         srs.SetFromUserInput(crs)
     except RuntimeError as exc:
         raise ConfigError(f"The {what}'s CRS '{crs}' is unknown to GDAL ({exc}); choose another CRS.") from exc
-    xmin, ymin, xmax, ymax = _area_of_use(srs, crs)
+    if srs.IsGeographic():
+        xmin, ymin, xmax, ymax = -180.0, -90.0, 180.0, 90.0
+    elif srs.GetAuthorityCode(None) == "3857":
+        xmin, ymin, xmax, ymax = -MERCATOR, -MERCATOR, MERCATOR, MERCATOR
+    else:
+        area = srs.GetAreaOfUse()
+        if area is None:
+            raise ConfigError(f"The web layer's CRS '{crs}' has no known area of use; choose EPSG:3857 or EPSG:4326.")
+        wgs84 = osr.SpatialReference()
+        wgs84.ImportFromEPSG(4326)
+        for ref in (wgs84, srs):
+            ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        xmin, ymin, xmax, ymax = osr.CoordinateTransformation(wgs84, srs).TransformBounds(
+            area.west_lon_degree, area.south_lat_degree, area.east_lon_degree, area.north_lat_degree, 21)
     # square pixels (GDAL then picks one overview for both axes), 2^30 along the longer side: a few cm at most
     pixel = max(xmax - xmin, ymax - ymin) / 2 ** 30
     return srs, (f"<DataWindow><UpperLeftX>{xmin}</UpperLeftX><UpperLeftY>{ymax}</UpperLeftY>"
@@ -129,25 +141,6 @@ def wcs_description(url: str, coverage: str, version: str = "1.0.0") -> str:
     """A GDAL WCS description of one coverage."""
     return (f"<WCS_GDAL><ServiceURL>{escape(url)}</ServiceURL><Version>{escape(version)}</Version>"
             f"<CoverageName>{escape(coverage)}</CoverageName></WCS_GDAL>")
-
-
-def _area_of_use(srs: object, crs: str) -> tuple[float, float, float, float]:
-    """The bounds of ``srs``'s area of use in its own units."""
-    osr = require("osgeo.osr")
-    if srs.IsGeographic():  # type: ignore[attr-defined]
-        return (-180.0, -90.0, 180.0, 90.0)
-    if srs.GetAuthorityCode(None) == "3857":  # type: ignore[attr-defined]
-        return (-MERCATOR, -MERCATOR, MERCATOR, MERCATOR)
-    area = srs.GetAreaOfUse()  # type: ignore[attr-defined]
-    if area is None:
-        raise ConfigError(f"The web layer's CRS '{crs}' has no known area of use; choose EPSG:3857 or EPSG:4326.")
-    wgs84 = osr.SpatialReference()
-    wgs84.ImportFromEPSG(4326)
-    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)  # type: ignore[attr-defined]
-    to_crs = osr.CoordinateTransformation(wgs84, srs)
-    return tuple(to_crs.TransformBounds(area.west_lon_degree, area.south_lat_degree, area.east_lon_degree,
-                                        area.north_lat_degree, 21))
 
 
 def web_window(description: str, extent: list[float], extent_crs: str | None,
@@ -224,7 +217,7 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
         format="VRT", bandList=colour, maskBand=bands if alpha else None))
     final.SetMetadataItem(SERVICE_TAG, f"{name}|{url}")
     final = None
-    return WebWindow(str(path), len(colour), width, height, float(ground), float(pixel_size), target.ExportToWkt(),
+    return WebWindow(str(path), len(colour), width, height, float(ground), float(pixel_size),
                      asked if ground > asked else None)
 
 
@@ -251,8 +244,7 @@ def _description_text(description: str) -> str:
     """A web description's text (itself, or the text of the ``.xml`` file it names)."""
     if not description.lstrip().startswith("<") and description.lower().endswith(".xml") and \
             os.path.isfile(description):
-        with open(description, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        return Path(description).read_text(encoding="utf-8", errors="replace")
     return description
 
 

@@ -327,13 +327,12 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
         _refuse_again(cfg, windows, polygons, labels, area)
         rule = labels.class_field(label_field, f"give a layer with an integer class field "
                                                f"({mention('accept.label_field')}), or a new file.", classes=True)
-        values = {p.class_id: rule.value(p.class_id) for p in polygons}
         window_rule = area.class_field(window_field, "give a labelled area whose field 'window' holds numbers, or a "
                                                      "new file.") if window_field else None
         # both written before either is committed, so a locked layer stops the run with neither changed; two
         # layers of one file share its lock (one writer at a time): there each is written and committed in turn
         shared = _same(split_layer(cfg.labels)[0], split_layer(cfg.labelled_area)[0])
-        label_rows = [(p.wkt, {label_field: values[p.class_id]}) for p in polygons]
+        label_rows = [(p.wkt, {label_field: rule.value(p.class_id)}) for p in polygons]
         area_rows = [(w.wkt, {window_field: window_rule.value(w.rank)} if window_rule else {}) for w in windows]
         for target, rows, things in ((labels, label_rows, "polygons accepted"), (area, area_rows, "windows")):
             hidden, added = target.hidden(rows)

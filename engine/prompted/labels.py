@@ -10,7 +10,7 @@ its first share, :data:`EMBED_SHARE`, then each prompt, so a front end's bar mov
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..callbacks import Callback, PartProgress, Stage
@@ -77,9 +77,8 @@ def read_prompts(path: str) -> list[Prompt]:
             if geometry is None or geometry.IsEmpty():
                 continue
             if ogr.GT_Flatten(geometry.GetGeometryType()) in (ogr.wkbPoint, ogr.wkbMultiPoint):
-                label = 1
-                if label_field and feature.GetField(label_field) is not None:
-                    label = point_label(feature.GetField(label_field), path)
+                value = feature.GetField(label_field) if label_field else None
+                label = 1 if value is None else point_label(value, path)
                 key = feature.GetField(prompt_field) if prompt_field else None
                 prompt = groups.setdefault(key, Prompt(crs=crs)) if key is not None else Prompt(crs=crs)
                 if key is None or prompt not in prompts:
@@ -123,22 +122,18 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
         callback.info(line)
     name = cfg.class_name or cfg.text.strip() or "object"
     treatment = "" if cfg.treatment == "auto" else cfg.treatment
+    asks = [(0, {"text": cfg.text})] if cfg.text.strip() else []  # the text is number 0, the prompts from 1
+    asks += [(n, asdict(p)) for n, p in enumerate(prompts, start=1)]  # points, labels, box, crs
     answers: list[tuple[int, PromptAnswer]] = []
-    asked = len(prompts) + bool(cfg.text.strip())
-    if cfg.text.strip():
-        answers += [(0, a) for a in session.predict(text=cfg.text, class_name=name, treatment=treatment,
-                                                    min_pixels=cfg.min_pixels)]
-        steps.at(EMBED_SHARE + (1 - EMBED_SHARE) / asked)
     outside: list[int] = []
-    for number, prompt in enumerate(prompts, start=1):
+    for done, (number, ask) in enumerate(asks, start=1):
         callback.check_canceled()
         try:
-            answers += [(number, a) for a in session.predict(prompt.points, prompt.labels, prompt.box,
-                                                             crs=prompt.crs, class_name=name, treatment=treatment,
-                                                             min_pixels=cfg.min_pixels)]
+            answers += [(number, a) for a in session.predict(class_name=name, treatment=treatment,
+                                                             min_pixels=cfg.min_pixels, **ask)]
         except OutsideWindowError:
             outside.append(number)
-        steps.at(EMBED_SHARE + (1 - EMBED_SHARE) * (asked - len(prompts) + number) / asked)
+        steps.at(EMBED_SHARE + (1 - EMBED_SHARE) * done / len(asks))
     if outside:
         if len(outside) == len(prompts) and not cfg.text.strip():
             raise DataError(f"None of the {len(prompts)} prompt(s) of '{cfg.prompts}' lies inside the window of "

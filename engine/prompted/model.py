@@ -1,14 +1,9 @@
 """The Segment Anything models (SAM, SAM 2.1, EdgeTAM, SAM 3, SlimSAM): the prompt model types (a transformers
 class each, and how its picture is prepared), the models offered by name, what a type needs, and a model loaded
 strictly, its image embedding made once per window and prompts answered from it. A name here, a Hugging Face id or
-a ``save_pretrained`` folder all work; the type is read from the checkpoint's ``config.json`` ``model_type``. The
-hub ids could not be reached from the machines this was written on. Torch is imported only when a model is loaded.
-
-What a type's image encoder needs beyond transformers is checked before anything is downloaded
-(:func:`check_needs`). EdgeTAM's RepViT is built through timm, which imports torchvision as it loads, and
-transformers counts timm as present only beside torchvision, so ``pip install timm --no-deps`` does not help.
-PyPI's torchvision wheels fail to load with a CPU-only torch ("operator torchvision::nms does not exist"); a CPU
-torch takes its torchvision from PyTorch's CPU index.
+a ``save_pretrained`` folder all work; the type is read from the checkpoint's ``config.json`` ``model_type``. Torch
+is imported only when a model is loaded. What a type's image encoder needs beyond transformers is checked before
+anything is downloaded (:func:`check_needs`; why EdgeTAM needs timm beside torchvision: docs/segment-anything.md).
 
 The picture is prepared without torchvision or an image processor: padded to a square at its bottom and right (as
 SAM's own processor does), resized to the model's input side and normalised, so one number, ``scale`` (model pixels
@@ -44,8 +39,7 @@ class PromptModelType:
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    text: bool = False  # takes a text prompt (SAM 3)
-    clicks: bool = True  # takes points and boxes
+    text: bool = False  # takes a text prompt (SAM 3), not points and boxes
     needs: str = ""  # a package its image encoder needs beyond transformers
 
 
@@ -54,7 +48,7 @@ PROMPT_MODEL_TYPES = {
     "sam": PromptModelType("sam", "SamModel", 1024, *IMAGENET_DEFAULT),
     "sam2": PromptModelType("sam2", "Sam2Model", 1024, *IMAGENET_DEFAULT),
     "edgetam": PromptModelType("edgetam", "EdgeTamModel", 1024, *IMAGENET_DEFAULT, needs="timm"),
-    "sam3": PromptModelType("sam3", "Sam3Model", 1008, *IMAGENET_STANDARD, text=True, clicks=False),
+    "sam3": PromptModelType("sam3", "Sam3Model", 1008, *IMAGENET_STANDARD, text=True),
 }
 # a checkpoint's model_type -> its prompt model type; those saved for video (the hub's SAM 2.1 / SAM 3
 # repositories) are read by the image model
@@ -92,13 +86,6 @@ def model_source(name: str) -> str:
                          f"local save_pretrained folder.")
     entry = MODELS.get(text.lower())
     return entry.hub_id if entry else text
-
-
-def known_model_type(source: str) -> PromptModelType | None:
-    """The prompt model type of a catalogue name or its hub id; None for others."""
-    text = (source or "").strip()
-    entry = MODELS.get(text.lower()) or next((m for m in MODELS.values() if m.hub_id == text), None)
-    return PROMPT_MODEL_TYPES[entry.model_type] if entry else None
 
 
 def model_type_of(model_type: str, source: str) -> PromptModelType:
@@ -198,7 +185,11 @@ def _key(entry: Any) -> str:
 
 
 def _model_type(config_file: Path, source: str) -> str:
-    """The ``model_type`` a checkpoint's config.json names; ModelError naming the file when it cannot be read."""
+    """The ``model_type`` a checkpoint's config.json names; ModelError naming the file when it is missing or cannot be
+    read."""
+    if not config_file.is_file():
+        raise ModelError(f"'{source}' has no config.json; give a Segment Anything checkpoint in the transformers "
+                         f"format (saved with save_pretrained).")
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -231,16 +222,12 @@ class PromptModel:
         from ..models.hub import fetch
 
         source = model_source(name)
-        known = known_model_type(source)
-        if known is not None:  # a package the encoder needs is asked for before anything is downloaded
-            check_needs(known)
+        for entry in MODELS.values():  # a package the encoder needs is asked for before anything is downloaded
+            if entry.hub_id == source:
+                check_needs(PROMPT_MODEL_TYPES[entry.model_type])
         folder = Path(fetch(source, log, patterns=None if Path(source).expanduser().is_dir() else PATTERNS,
                             callback=callback, vet=_type_vet(source)))
-        config_file = folder / "config.json"
-        if not config_file.is_file():
-            raise ModelError(f"'{source}' has no config.json; give a Segment Anything checkpoint in the transformers "
-                             f"format (saved with save_pretrained).")
-        model_type = model_type_of(_model_type(config_file, source), source)
+        model_type = model_type_of(_model_type(folder / "config.json", source), source)
         check_needs(model_type)
         model_class = getattr(require("transformers"), model_type.model_class)
         from ..models.pretrained import quiet_transformers
@@ -287,10 +274,8 @@ class PromptModel:
         torch = require("torch")
         pixels, scale = self.prepare(rgb)
         with torch.inference_mode():
-            if self.model_type.name == "sam3":
-                features = self.model.get_vision_features(pixel_values=pixels)
-            else:
-                features = self.model.get_image_embeddings(pixels)
+            features = (self.model.get_vision_features(pixel_values=pixels) if self.model_type.name == "sam3"
+                        else self.model.get_image_embeddings(pixels))
         return Embedding(features, scale, (int(rgb.shape[0]), int(rgb.shape[1])))
 
     def decode(self, embedding: Embedding, points: np.ndarray | None, labels: np.ndarray | None,
@@ -299,7 +284,7 @@ class PromptModel:
         pixels): (probabilities over the window, the model's IoU estimate). A single point is ambiguous (a roof,
         the house, the block): three masks are asked for and the best scored kept, as SAM's authors advise."""
         torch = require("torch")
-        if not self.model_type.clicks:
+        if self.model_type.text:
             raise ModelError(f"{self.model_type.model_class} answers a text, not points or boxes; give a text.")
         args: dict[str, Any] = {}
         if points is not None and len(points):

@@ -34,17 +34,12 @@ from ..io.atomic import temporary_folder
 from ..io.geopackage import spatial_ref, write_layer
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
-from .session import open_session
+from .session import clip, open_session
 
 FIELDS = (("window", "OFTInteger"), ("class_id", "OFTInteger"), ("class_name", "OFTString"),
           ("model_prob", "OFTReal"), ("sam_score", "OFTReal"), ("prompt", "OFTString"), ("scene", "OFTString"),
           ("sam_model", "OFTString"))
-
-
 SEGMENT_SHARE, EMBED_SHARE = 0.3, 0.2  # of a window's progress; its prompts take the rest, one step each
-
-
-WINDOW_FIELDS = ("rank", "scene")
 
 
 @dataclass
@@ -97,7 +92,7 @@ def read_windows(source: str, ranks: list[int] | None = None) -> list[Window]:
     """The windows of ``source`` (all, or those of ``ranks`` in that order), outlines in the layer's CRS. DataError for
     a layer that is not suggest's, a rank that is no whole number, or a rank it does not hold."""
     with VectorLayer(source, "windows layer") as layer:
-        names = layer.require_fields(WINDOW_FIELDS, "give the layer suggest wrote (fields rank, scene, size_px).")
+        names = layer.require_fields(("rank", "scene"), "give the layer suggest wrote (fields rank, scene, size_px).")
         size_field = layer.field("size_px")
         crs = layer.crs_wkt()
         found: dict[int, Window] = {}
@@ -229,11 +224,9 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: PartProg
         name = names[class_id] if class_id < len(names) else str(class_id)
         for answer in session.predict(class_name=name, treatment=treatment, min_pixels=cfg.min_pixels, **kwargs):
             for polygon in answer.polygons:
-                geometry = ogr.CreateGeometryFromWkt(polygon.wkt)
-                if not frame.Contains(geometry):
-                    geometry = geometry.Intersection(frame)
-                    if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
-                        continue
+                geometry = clip(ogr.CreateGeometryFromWkt(polygon.wkt), frame)
+                if geometry is None:
+                    continue
                 wkt = ogr.ForceToMultiPolygon(geometry).ExportToWkt()
                 found.append(Proposal(window.rank, class_id, name, _mean(probabilities, class_id, wkt, transform),
                                       round(float(answer.score), 4), prompt, wkt, window.scene))

@@ -99,6 +99,16 @@ def _frame(transform: tuple, shape: tuple[int, ...]) -> object:
     return ogr.CreateGeometryFromWkt("POLYGON ((" + ", ".join(f"{x!r} {y!r}" for x, y in corners) + "))")
 
 
+def clip(geometry: Any, frame: Any) -> Any:
+    """``geometry`` cut at ``frame`` (a multipolygon where cut; itself where inside), None where nothing is left."""
+    if frame.Contains(geometry):
+        return geometry
+    cut = geometry.Intersection(frame)
+    if cut is None or cut.IsEmpty() or cut.GetArea() <= 0:
+        return None
+    return require("osgeo.ogr").ForceToMultiPolygon(cut)
+
+
 def mask_polygons(probabilities: np.ndarray, transform: tuple, crs: str, rule: ClassRule) -> list[MaskPolygon]:
     """The polygons of ``probabilities >= 0.5`` on the grid ``transform`` / ``crs``, shaped by ``rule``."""
     gdal, ogr = require("osgeo.gdal"), require("osgeo.ogr")
@@ -120,12 +130,9 @@ def mask_polygons(probabilities: np.ndarray, transform: tuple, crs: str, rule: C
             frame = _frame(transform, probabilities.shape)
             for feature in layer:
                 mean = feature.GetField("conf_mean")
-                geometry = feature.GetGeometryRef()
-                if not frame.Contains(geometry):  # a squared outline may reach past the window: the mask ends there
-                    geometry = geometry.Intersection(frame)
-                    if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
-                        continue
-                    geometry = ogr.ForceToMultiPolygon(geometry)
+                geometry = clip(feature.GetGeometryRef(), frame)  # a squared outline may reach past the window
+                if geometry is None:
+                    continue
                 area = float(feature.GetField(area_field)) * geometry.GetArea() / feature.GetGeometryRef().GetArea()
                 found.append(MaskPolygon(geometry.ExportToWkt(), area, None if mean is None else float(mean)))
             layer = source = None
@@ -162,10 +169,9 @@ class PromptSession:
     def crs(self) -> str:
         return self.window.crs
 
-    def _pixels(self, xs: Sequence[float], ys: Sequence[float], crs: str) -> np.ndarray:
-        xs, ys = transform_points(xs, ys, crs, self.window.crs)
-        cols, rows = self.window.to_pixels(np.asarray(xs), np.asarray(ys))
-        return np.column_stack([cols, rows])
+    def _pixels(self, points: Sequence[Sequence[float]], crs: str) -> np.ndarray:
+        xs, ys = transform_points([p[0] for p in points], [p[1] for p in points], crs, self.window.crs)
+        return np.column_stack(self.window.to_pixels(np.asarray(xs), np.asarray(ys)))
 
     def predict(self, points: Sequence[tuple[float, float]] = (), labels: Sequence[int] = (),
                 box: Sequence[float] | None = None, text: str = "", crs: str = "", *, class_name: str = "",
@@ -183,7 +189,7 @@ class PromptSession:
         else:
             pixel_points = labels_array = pixel_box = None
             if points:
-                pixel_points = self._pixels([p[0] for p in points], [p[1] for p in points], crs)
+                pixel_points = self._pixels(points, crs)
                 labels_array = np.asarray(list(labels) or [1] * len(points), np.int64)
                 if len(labels_array) != len(pixel_points):
                     raise DataError(f"{len(points)} point(s) but {len(labels_array)} label(s); give one label per "
@@ -193,8 +199,8 @@ class PromptSession:
                     raise OutsideWindowError(f"Point(s) {[list(points[i]) for i in outside]} lie outside the window of "
                                     f"'{self.window.source}'; click inside it or embed another window.")
             if box is not None:
-                xmin, ymin, xmax, ymax = (float(v) for v in box)
-                corners = self._pixels([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax], crs)
+                xmin, ymin, xmax, ymax = box
+                corners = self._pixels([(xmin, ymin), (xmax, ymin), (xmin, ymax), (xmax, ymax)], crs)
                 pixel_box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).clip(0, [cols, rows, cols, rows])
                 if pixel_box[2] <= pixel_box[0] or pixel_box[3] <= pixel_box[1]:
                     raise OutsideWindowError(f"The box {list(box)} does not overlap the window of "
@@ -211,10 +217,8 @@ class PromptSession:
         if chosen not in TREATMENTS:
             raise DataError(f"The outline treatment '{treatment}' is unknown; use one of {', '.join(TREATMENTS)}.")
         _, dx, rx, _, ry, dy = self.window.transform
-        ref = require("osgeo.osr").SpatialReference()
-        metres = 1.0
-        if self.window.crs and ref.SetFromUserInput(self.window.crs) == 0 and ref.IsProjected():
-            metres = float(ref.GetLinearUnits())
+        ref = spatial_ref(self.window.crs)
+        metres = float(ref.GetLinearUnits()) if ref is not None and ref.IsProjected() else 1.0
         area = min_pixels * abs(dx * dy - rx * ry) * metres ** 2
         return ClassRule(treatment=chosen, min_area=area, fill_holes=area)
 
@@ -235,15 +239,14 @@ def open_session(image: str, extent: Sequence[float] | None, model: str = "", *,
         _MODELS.put((model_source(model), device), loaded)
     callback.progress(2, 3, Stage.EMBED)
     key = (window.key, loaded.source, str(loaded.device))
-    embedding = _EMBEDDINGS.get(key)
-    if embedding is not None:
-        callback.progress(3, 3, Stage.EMBED)
-        return PromptSession(loaded, window, embedding, 0.0, True, window.said)
-    start = time.perf_counter()
-    embedding = loaded.embed(window.rgb)
-    seconds = time.perf_counter() - start
+    embedding, seconds, said = _EMBEDDINGS.get(key), 0.0, window.said
+    cached = embedding is not None
+    if not cached:
+        start = time.perf_counter()
+        embedding = loaded.embed(window.rgb)
+        seconds = time.perf_counter() - start
+        _EMBEDDINGS.put(key, embedding)
+        said = said + [f"Embedded the window with {loaded.model_type.model_class} in {seconds:.1f} s; further "
+                       f"prompts on it reuse the embedding."]
     callback.progress(3, 3, Stage.EMBED)
-    _EMBEDDINGS.put(key, embedding)
-    said = window.said + [f"Embedded the window with {loaded.model_type.model_class} in {seconds:.1f} s; further "
-                          f"prompts on it reuse the embedding."]
-    return PromptSession(loaded, window, embedding, seconds, False, said)
+    return PromptSession(loaded, window, embedding, seconds, cached, said)

@@ -10,17 +10,10 @@ against them, so a bundle never carries statistics the graph was not trained wit
 computes ``(reflectance - mean) / std`` on ``target_size`` tiles overlapping by 20 %, applies a softmax and takes the
 argmax: 0 background, 1 cloud, 2 cloud shadow.)
 
-Ready models are kept in ``$DUALSTREAM_MODELS_DIR``, else the user's cache folder (``~/.cache/dualstream/models`` on
-Linux, ``~/Library/Caches/dualstream/models`` on macOS, ``%LOCALAPPDATA%\\dualstream\\models`` on Windows; QGIS uses a
-folder of its profile), as ``NAME.dsmodel``; downloads wait in ``downloads/`` until wrapped.
-
-A download follows the policy of every download (``engine.io.network``): its SHA-256 checked before it is renamed
-into place; progress under ``Stage.DOWNLOAD`` as each block arrives (``read1``: what the connection has, never
-waiting for a full block) and a line at each tenth of the file or every ``Stall.report_s``; a stall ends it with a
-clear error (:class:`engine.io.network.Stall`). Where :data:`engine.io.network.KEEP_PARTIAL` says so, the bytes of a
-download given up stay in ``<file>.<sha256 start>.incomplete`` and the next run asks for the rest only (an HTTP
-Range request; a server that ignores it sends the whole file, said). Bytes of another checksum are removed, never
-kept or continued, as is an older entry's partial. The destination only ever holds a complete, verified file.
+Where ready models are kept (``$DUALSTREAM_MODELS_DIR``, else the user's cache folder) and how a download follows the
+policy of every download (``engine.io.network``: a stall ends it, its bytes kept where ``KEEP_PARTIAL`` says so and
+continued by an HTTP Range request) are told in docs/ready-models.md. The destination only ever holds a complete file
+whose SHA-256 was checked.
 """
 
 from __future__ import annotations
@@ -305,7 +298,7 @@ def _receive(url: str, response: Any, part: Path, start: int, total: int, callba
         while True:
             callback.check_canceled()
             try:
-                block = response.read1(CHUNK)
+                block = response.read1(CHUNK)  # what the connection has, never waiting for a full block
             except TimeoutError as exc:
                 raise DataError(f"Downloading {url} stalled: no byte for {stall.no_byte_s:g} s after "
                                 f"{size_text(done)}{of_total}. {kept}") from exc

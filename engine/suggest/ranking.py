@@ -5,9 +5,9 @@ Per pixel: the normalised entropy of the mean prediction (0 sure, 1 a coin toss)
 mean), the predicted class, and whether it is labelled. Per window (a square of ``window`` pixels stepping by half a
 window): the means of those over its valid pixels.
 
-A pixel within ``edge_margin(window)`` of the scene's edge or of nodata does not count in a window's uncertainty: a
-model sees padding there, and on a weak model that alone decided the ranking (15 of the 16 windows of the Sentinel-2
-label-efficiency bench's seed 0 were corners of a scene; docs/benchmarks.md).
+A pixel within an eighth of a window (at least 2 px) of the scene's edge or of nodata does not count in a window's
+uncertainty: a model sees padding there, and on a weak model that alone decided the ranking (15 of the 16 windows of
+the Sentinel-2 label-efficiency bench's seed 0 were corners of a scene; docs/benchmarks.md).
 
 Its score is ``(entropy + DISAGREEMENT_WEIGHT * disagreement) * (1 - labelled share)``; windows mostly labelled or
 mostly outside the image are left out (weighting pixels by the rarity of their class did worse on the bench). The
@@ -84,11 +84,6 @@ def _cell_sums(array: np.ndarray, g: int, ny: int, nx: int) -> np.ndarray:
     return padded.reshape(ny, g, nx, g).sum(axis=(1, 3))
 
 
-def edge_margin(window: int) -> int:
-    """Pixels next to the scene's edge or nodata whose uncertainty a window's score leaves out."""
-    return max(2, window // EDGE_FRACTION)
-
-
 def interior(valid: np.ndarray, margin: int) -> np.ndarray:
     """``valid`` pixels at least ``margin`` pixels from an invalid one or the scene's edge (all of ``valid`` in a scene
     too small for the margin)."""
@@ -117,7 +112,7 @@ def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> 
         return _window_sums(_cell_sums(array, g, ny, nx), k)
 
     n = sums(valid)
-    inner = interior(maps.valid, edge_margin(window))
+    inner = interior(maps.valid, max(2, window // EDGE_FRACTION))
     scored = sums(inner.astype(np.float64))  # the pixels whose uncertainty counts
     ent, dis = (sums(np.where(inner, a, 0.0)) for a in (maps.entropy, maps.disagreement))
     conf, lab = (sums(a) for a in (maps.confidence, maps.labelled.astype(np.float64)))

@@ -55,18 +55,13 @@ class SuggestedWindow:
     top_class: str
     top_share: float
 
-    def values(self) -> dict[str, Any]:
-        """The layer's fields (:data:`FIELDS`) of this window."""
-        return {name: getattr(self, "size" if name == "size_px" else name) for name, _ in FIELDS}
-
 
 def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) -> None:
     """Write ``windows`` as the one layer of a new GeoPackage at ``destination``, with its default style."""
-    def style(data: Any, name: str) -> None:
-        add_default_style(data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank")
-
-    rows = ((_outline(w.corners), list(w.values().values())) for w in windows)
-    write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=style)
+    rows = ((_outline(w.corners), [getattr(w, "size" if name == "size_px" else name) for name, _ in FIELDS])
+            for w in windows)
+    write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=lambda data, name: add_default_style(
+        data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank"))
 
 
 def _outline(corners: list[tuple[float, float]]) -> str:
@@ -163,17 +158,18 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
                             f"more scenes.")
         windows = [_window(candidates, index, score, rank, grids, cfg, class_names, views)
                    for rank, (index, score) in enumerate(picked, start=1)]
-        notes = []
-        if len(windows) < cfg.count:
-            notes.append(f"Only {len(windows)} of the {cfg.count} windows asked for fit without overlapping each "
-                         f"other or the labelled area.")
-        one_class = one_class_note(predicted, class_names)
-        if one_class:
-            notes.append(one_class)
+        few = (f"Only {len(windows)} of the {cfg.count} windows asked for fit without overlapping each other or the "
+               f"labelled area." if len(windows) < cfg.count else None)
+        notes = [note for note in (few, one_class_note(predicted, class_names)) if note]
         write_windows(cfg.output, windows, grids[0].crs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return SuggestResult(cfg.output, windows, list(cfg.images), views, class_names, notes, next_step(cfg))
+    step = (f"Next: label everything inside these windows (the layer '{cfg.output}'; or have candidates drawn "
+            f"there by Segment Anything to accept or correct: propose, in QGIS Propose labels with Segment "
+            f"Anything), add their outlines to your labelled area, train again from this model (train: "
+            f"{mention('train.init_from')} '{cfg.models[0]}', {mention('data.train_scenes#aoi')} the grown labelled "
+            f"area), then ask again (suggest: {mention('suggest.labelled_area')} the same layer).")
+    return SuggestResult(cfg.output, windows, list(cfg.images), views, class_names, notes, step)
 
 
 def web_scenes(cfg: SuggestConfig, callback: Callback) -> SuggestConfig:
@@ -215,15 +211,6 @@ def one_class_note(predicted: np.ndarray, class_names: list[str]) -> str | None:
             f"on (bands, units, pixel size).")
 
 
-def next_step(cfg: SuggestConfig) -> str:
-    """The loop's next step, said at the end of the log."""
-    return (f"Next: label everything inside these windows (the layer '{cfg.output}'; or have candidates drawn "
-            f"there by Segment Anything to accept or correct: propose, in QGIS Propose labels with Segment "
-            f"Anything), add their outlines to your labelled area, train again from this model (train: "
-            f"{mention('train.init_from')} '{cfg.models[0]}', {mention('data.train_scenes#aoi')} the grown labelled "
-            f"area), then ask again (suggest: {mention('suggest.labelled_area')} the same layer).")
-
-
 def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> tuple[
         list[np.ndarray], np.ndarray, list[str], Any]:
     """Each view's class probabilities (C, H, W) of one scene, where all are valid, the classes and the grid."""
@@ -255,9 +242,8 @@ def _labelled(layer: str | None, grid: RasterGrid, image: str, callback: Callbac
     if grid.crs is None:
         raise DataError(f"A labelled area was given but the scene '{image}' has no CRS; georeference the scene.")
     # the loop's first round: nothing labelled yet, an empty layer (the one the windows will be drawn in)
-    region = RegionMask(grid.crs, aoi=layer, callback=callback, near=grid.bounds, role="labelled area",
-                        if_empty=None)
-    return region.mask(grid)
+    return RegionMask(grid.crs, aoi=layer, callback=callback, near=grid.bounds, role="labelled area",
+                      if_empty=None).mask(grid)
 
 
 def _window(candidates: Candidates, index: int, score: float, rank: int, grids: list[RasterGrid], cfg: SuggestConfig,
@@ -274,8 +260,8 @@ def _window(candidates: Candidates, index: int, score: float, rank: int, grids: 
     return SuggestedWindow(
         rank=rank, score=round(score, 4), why=why(candidates, index, class_names, views),
         scene=str(cfg.images[scene]), col=col, row=row, size=size, corners=corners, **means,
-        focus_class=class_names[int(candidates.focus[index])] if class_names else str(candidates.focus[index]),
-        top_class=class_names[top] if class_names else str(top), top_share=round(float(shares[top]), 4))
+        focus_class=class_names[int(candidates.focus[index])], top_class=class_names[top],
+        top_share=round(float(shares[top]), 4))
 
 
 def _corners_in(corners: list[tuple[float, float]], crs: Any, layer_crs: Any, image: str) -> list[tuple[float, float]]:
