@@ -47,9 +47,7 @@ def has_deepness_metadata(props: dict[str, str]) -> bool:
 
 
 def _class_names(props: dict[str, str], source: str) -> list[str] | None:
-    names = _value(props, "class_names")
-    if names is None:
-        names = _value(props, "names")
+    names = _value(props, "class_names" if "class_names" in props else "names")
     if names is None:
         return None
     if isinstance(names, list) and names and isinstance(names[0], dict):

@@ -100,16 +100,14 @@ def check_probabilities(out: np.ndarray, finite: np.ndarray, classes: int, sourc
 
     broken = _nonfinite(out, finite)
     if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
+        logits = f"logits (scores before {'the sigmoid' if classes == 1 else 'the softmax'})"
         if broken:
             raise BundleError(f"The model '{source}' is described as giving {declared}, but {broken}; where it is "
                               f"finite, its output holds values from {low:.3g} to {high:.3g}. Check the model where "
                               f"its input is like theirs (a division by zero or a log of 0 inside it); if its "
-                              f"finite values are logits (scores before "
-                              f"{'the sigmoid' if classes == 1 else 'the softmax'}), {declare('logits')}. Nothing "
-                              f"was written.")
+                              f"finite values are {logits}, {declare('logits')}. Nothing was written.")
         raise BundleError(f"The model '{source}' is described as giving {declared}, but its output holds values "
-                          f"from {low:.3g} to {high:.3g}: it seems to give logits (scores before "
-                          f"{'the sigmoid' if classes == 1 else 'the softmax'}). If so, declare it: "
+                          f"from {low:.3g} to {high:.3g}: it seems to give {logits}. If so, declare it: "
                           f"{declare('logits')}. Nothing was written.")
     if classes > 1 and kind == "probabilities":
         sums = values.sum(axis=0)

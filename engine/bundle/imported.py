@@ -195,9 +195,10 @@ def graph_facts(graph: bytes) -> dict[str, Any]:
     return {"parameters": weights, "opset": opset, "producer": producer, "onnx_version": onnx.__version__}
 
 
-def imported_metadata(description: ImportedDescription, graph: GraphInfo, source: str,
+def imported_metadata(description: ImportedDescription, session: Any, source: str,
                       graph_sha256: str, facts: dict[str, Any] | None = None) -> BundleMetadata:
-    """The bundle metadata of an imported graph (its digest fields left to the writer)."""
+    """The bundle metadata of the graph open in ``session`` (its digest fields left to the writer)."""
+    graph = graph_info(session, source, description.input_name, description.output_name)
     description.check(source)
     model = AutoModelConfig.from_dict(fit_graph(description, graph, source))
     tile = int(description.tile_size or model.fixed_tile or DYNAMIC_TILE)

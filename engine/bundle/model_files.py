@@ -26,7 +26,6 @@ from .imported import (
     description_values,
     graph_bands,
     graph_facts,
-    graph_info,
     imported_metadata,
     is_imported,
     read_graph_file,
@@ -84,9 +83,7 @@ def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> Bundl
         props = runner.get_modelmeta().custom_metadata_map
         if METADATA_KEY in props:  # our own export: its metadata, from the graph already open
             return onnx_metadata(props, str(path))
-        description = describe_onnx(runner, str(path))
-        return imported_metadata(description, graph_info(runner, str(path), description.input_name,
-                                                         description.output_name), str(path), "")
+        return imported_metadata(describe_onnx(runner, str(path)), runner, str(path), "")
     meta = read_metadata(path)
     if is_imported(meta):
         if backend == "torch":
@@ -114,8 +111,7 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
         callback.info(f"'{source}' was exported by DualStream; it is imported through the Deepness metadata it "
                       f"carries.")
     found = describe_onnx(runner, source, description, changes, names)
-    info = graph_info(runner, source, found.input_name, found.output_name)
-    metadata = imported_metadata(found, info, source, hashlib.sha256(graph).hexdigest(), graph_facts(graph))
+    metadata = imported_metadata(found, runner, source, hashlib.sha256(graph).hexdigest(), graph_facts(graph))
     _try_once(runner, metadata, source)
     written = write_imported_bundle(output, graph, metadata)
     notes = list(found.notes)
