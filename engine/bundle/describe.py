@@ -71,7 +71,7 @@ def _image_line(data: DataMetadata) -> str:
 def _range(data: DataMetadata) -> str:
     """The value range the model expects, in words (empty when it records none)."""
     low_high = model_view(data).value_range
-    return f", values {format_value(float(low_high[0]))}..{format_value(float(low_high[1]))}" if low_high else ""
+    return f", values {format_value(low_high[0])}..{format_value(low_high[1])}" if low_high else ""
 
 
 def _classes(data: DataMetadata) -> str:

@@ -15,12 +15,8 @@ from ..errors import BundleError, GraphRunError
 
 def _ort_message(exc: BaseException) -> str:
     """onnxruntime's message without its source-file prefix, short enough for one line of a log."""
-    text = " ".join(str(exc).split())
-    marker = "Status Message:"
-    if marker in text:
-        text = text.split(marker, 1)[1].strip()
-    text = text.split(" was false. ", 1)[-1] if " was false. " in text else text
-    return text[:300]
+    text = " ".join(str(exc).split()).split("Status Message:", 1)[-1].strip()
+    return text.split(" was false. ", 1)[-1][:300]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

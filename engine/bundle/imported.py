@@ -268,13 +268,12 @@ def import_record(data: DataMetadata) -> dict[str, Any]:
 def check_imported_bundle(metadata: BundleMetadata, path: str | os.PathLike) -> None:
     """The description an imported bundle carries, checked as the import checks it: one written by an older
     import, or edited, is refused before it is run, naming the bundle and the value."""
-    record = import_record(metadata.data)
-    origin = Origin(f"{Path(path).name} (imported description)", keys={"resolution": "resolution_m"})
     data = metadata.data
+    record = import_record(data)
     checked_values({"class_names": list(data.class_names), "tile_size": data.tile_size,
-                    "band_names": record.get("band_names"), "scale": record.get("scale"), "mean": record.get("mean"),
-                    "std": record.get("std"), "overlap": record.get("overlap"), "border": record.get("border"),
-                    "resolution": record.get("resolution_m")}, origin)
+                    **{key: record.get(key) for key in ("band_names", "scale", "mean", "std", "overlap", "border")},
+                    "resolution": record.get("resolution_m")},
+                   Origin(f"{Path(path).name} (imported description)", keys={"resolution": "resolution_m"}))
 
 
 def description_from(values: dict[str, Any], base: ImportedDescription | None = None,
