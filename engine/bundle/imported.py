@@ -165,12 +165,9 @@ def fit_graph(description: ImportedDescription, graph: GraphInfo, source: str) -
         raise ConfigError(f"The ONNX model '{source}' takes tiles of {fixed} px only, not {tile}; leave out the tile "
                           f"size or give {fixed}.")
     out = graph.output_shape
-    if len(out) == 3:
-        classes = 1
-    else:
-        classes = _axis(out, 3 if nhwc else 1)
-        if classes is None:
-            classes = 1 if len(description.class_names) == 2 else len(description.class_names)
+    classes = 1 if len(out) == 3 else _axis(out, 3 if nhwc else 1)
+    if classes is None:
+        classes = 1 if len(description.class_names) == 2 else len(description.class_names)
     names = 2 if classes == 1 else classes
     if len(description.class_names) != names:
         raise ConfigError(f"The ONNX model '{source}' gives {classes} output channel(s), so {names} class names are "
