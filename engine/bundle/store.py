@@ -44,10 +44,6 @@ class LoadedBundle:
     model: Any  # torch.nn.Module in eval mode
     metadata: BundleMetadata
 
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.metadata.data.class_names)
-
 
 def weights_digest(state: dict[str, Any]) -> str:
     """SHA-256 over tensor names, dtypes, shapes and bytes, in name order."""
