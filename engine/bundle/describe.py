@@ -49,12 +49,9 @@ def aux_inputs(data: DataMetadata) -> list[str]:
     count = max(len(prefixes), len(per_file), data.aux_files_per_scene or 1)
     if not per_file:
         per_file = [data.aux_bands_per_file or data.aux_channels // count] * count
-    lines = []
-    for index in range(count):
-        name = f"{prefixes[index]}*" if index < len(prefixes) else "aux raster"
-        bands = per_file[index] if index < len(per_file) else "?"
-        lines.append(f"{index + 1}. {name} ({bands} band{'' if bands == 1 else 's'})")
-    return lines
+    names = [f"{prefix}*" for prefix in prefixes] + ["aux raster"] * (count - len(prefixes))
+    bands = per_file + ["?"] * (count - len(per_file))
+    return [f"{i}. {n} ({b} band{'' if b == 1 else 's'})" for i, (n, b) in enumerate(zip(names, bands), 1)]
 
 
 def _image_line(data: DataMetadata) -> str:
