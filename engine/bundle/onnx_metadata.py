@@ -31,9 +31,6 @@ from .deepness import DEEPNESS_MODEL_TYPE, PIXEL_SCALE
 from .schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 
 ONNX_SUFFIX = ONNX.suffixes[0]
-# keys Deepness reads for a segmentation model (ModelBase.get_metadata_* and get_outputs_channel_names)
-DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_size", "tiles_overlap",
-                 "standardization_mean", "standardization_std", "seg_thresh", "seg_small_segment")
 SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision channels, then the second stream's
 
 
