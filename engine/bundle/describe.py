@@ -114,7 +114,6 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     model, data = meta.model, meta.data
     if is_imported(meta):
         return [printable(line) for line in describe_imported(path, meta)]
-    classes = _classes(data)
     encoder = getattr(model, "encoder_name", None)  # a named encoder (Prithvi, DINOv3, ResNet, ...), else MiT's
     lines = [
         f"Model {name(Path(path).name)}: {model.name} (preset {model.preset}"
@@ -135,27 +134,20 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     else:
         aux = aux_inputs(data)
         lines.append("  aux inputs, in this order: " + ("; ".join(aux) if aux else "none (vision-only model)"))
-    lines.append(f"  classes: {classes or '?'}")
+    lines.append(f"  classes: {_classes(data) or '?'}")
     mapping = data.label_mapping
     lines.append("  training labels: " + (", ".join(f"{k} -> {v}" for k, v in mapping.items()) if mapping
                                           else "values are classes"))
-    lines.append("  " + _trained_line(meta))
+    created, iou = str(meta.created or ""), meta.metrics.get("val_iou")  # when, and the best validation score
+    when = f"trained {created[:16].replace('T', ' ')}" if created else "training date unknown"
+    epoch = f" (epoch {meta.best_epoch})" if meta.best_epoch is not None else ""
+    lines.append(f"  {when}, " + (f"validation IoU {iou:.3f}{epoch}" if isinstance(iou, (int, float))
+                                  else "no validation score"))
     if meta.parent:
         parent = meta.parent
         lines.append(f"  fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
                      f"{parent.get('family')} {parent.get('preset')})")
     return [printable(line) for line in lines]  # names from the file never drive a terminal or a log
-
-
-def _trained_line(meta: BundleMetadata) -> str:
-    """When it was trained and how well it scored on its validation tiles."""
-    created = str(meta.created or "")
-    when = f"trained {created[:16].replace('T', ' ')}" if created else "training date unknown"
-    iou = meta.metrics.get("val_iou")
-    if isinstance(iou, (int, float)):
-        epoch = f" (epoch {meta.best_epoch})" if meta.best_epoch is not None else ""
-        return f"{when}, validation IoU {iou:.3f}{epoch}"
-    return f"{when}, no validation score"
 
 
 def format_value(value: Any) -> str:
