@@ -52,9 +52,8 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
                   ) -> ImportedDescription:
     """The description of the ONNX model open in ``runner``: Deepness's metadata and a sidecar file, or ``given``
     instead, then ``changes`` over them (``names``: how errors name each, a flag or a file and its key)."""
-    if given is not None:  # replaces both: a JSON file of another format beside the graph (ukis-csmask's) is no sidecar
-        base = given
-    else:
+    base = given  # replaces both: a JSON file of another format beside the graph (ukis-csmask's) is no sidecar
+    if base is None:
         props = dict(runner.get_modelmeta().custom_metadata_map)
         base = deepness_description(runner, source) if has_deepness_metadata(props) else None
         sidecar = sidecar_of(source) if ONNX.matches(source) else None
