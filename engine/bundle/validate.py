@@ -106,10 +106,8 @@ def _unique_names(what: str) -> Callable[[Any], list[str]]:
     return check
 
 
-def _colour(value: Any) -> str:
-    if invalid_colors([value]):
-        raise _Bad("a '#rrggbb' hex colour (e.g. #ff0000; colour names are not stored)")
-    return value.strip()
+_colour = _rule(lambda value: not invalid_colors([value]),
+                "a '#rrggbb' hex colour (e.g. #ff0000; colour names are not stored)", then=str.strip)
 
 
 def _treatments(value: Any) -> dict[str, str]:
