@@ -36,9 +36,7 @@ SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision chan
 
 def date_inputs(dates: int) -> list[str]:
     """The graph's image inputs in time order: ``vision`` (one date), before and after, or date1, date2, ..."""
-    if dates <= 1:
-        return ["vision"]
-    return ["before", "after"] if dates == 2 else [f"date{i + 1}" for i in range(dates)]
+    return ["vision"] if dates <= 1 else ["before", "after"] if dates == 2 else [f"date{i + 1}" for i in range(dates)]
 
 
 PARITY_TOLERANCE = 1e-4  # export: max abs difference onnxruntime vs torch (fp32)

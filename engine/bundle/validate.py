@@ -30,9 +30,7 @@ class Origin:
 
     def name(self, key: str) -> str:
         """The key as the user wrote it: its flag, else ``where: `key```."""
-        if key in self.flags:
-            return self.flags[key]
-        return f"{self.where}: `{self.keys.get(key, key)}`"
+        return self.flags[key] if key in self.flags else f"{self.where}: `{self.keys.get(key, key)}`"
 
 
 class _Bad(ValueError):

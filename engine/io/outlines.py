@@ -52,9 +52,7 @@ def drop_repeats(ring: Ring) -> Ring:
     cross = before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]
     dot = before[:, 0] * after[:, 0] + before[:, 1] * after[:, 1]
     straight = (np.abs(cross) < 1e-9) & (dot > 0)
-    if not straight.any():
-        return ring
-    return ring[~straight] if np.count_nonzero(~straight) >= 3 else ring
+    return ring[~straight] if straight.any() and np.count_nonzero(~straight) >= 3 else ring
 
 
 def densify(ring: Ring) -> Ring:
