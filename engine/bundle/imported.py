@@ -81,14 +81,12 @@ class ImportedDescription:
     def check(self, source: str, tile: int | None = None) -> None:
         """ConfigError for a value of the wrong type or range (:mod:`.validate`), then for values that disagree
         with each other (``tile``: the tile the graph runs on)."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name not in ("notes", "origins", "assumed")}
-        checked_values(values, Origin(f"the description of '{source}'", flags=self.origins))
-        found = []
-        for key in ("mean", "std", "band_names"):
-            values = getattr(self, key)
-            if values is not None and len(values) != self.bands:
-                found.append(f"{self.name_of(key)} has {len(values)} value(s) for {self.bands} band(s)")
+        checked_values({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                        if f.name not in ("notes", "origins", "assumed")},
+                       Origin(f"the description of '{source}'", flags=self.origins))
+        found = [f"{self.name_of(key)} has {len(given)} value(s) for {self.bands} band(s)"
+                 for key in ("mean", "std", "band_names")
+                 if (given := getattr(self, key)) is not None and len(given) != self.bands]
         if self.value_range is not None and (len(self.value_range) != 2
                                              or not float(self.value_range[0]) < float(self.value_range[1])):
             found.append(f"{self.name_of('value_range')} must be [low, high] with low < high (got "
