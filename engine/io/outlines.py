@@ -99,9 +99,7 @@ def smooth(ring: Ring, fixed: np.ndarray, *, reach: int = 2, passes: int = 2, to
     averaged over ``2 * reach + 1`` vertices ``passes`` times, then simplified (``tolerance`` px). A ring with no
     fixed vertex starts at its lowest vertex (the same for the region inside and the one around it)."""
     n = len(ring)
-    anchors = np.flatnonzero(fixed)
-    if not len(anchors):
-        anchors = np.array([int(np.lexsort((ring[:, 1], ring[:, 0]))[0])])
+    anchors = np.flatnonzero(fixed) if fixed.any() else np.array([int(np.lexsort((ring[:, 1], ring[:, 0]))[0])])
     out = []
     for index, first in enumerate(anchors):
         last = anchors[index + 1] if index + 1 < len(anchors) else anchors[0] + n
