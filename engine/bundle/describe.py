@@ -82,16 +82,14 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     view = model_view(data)
     info, names = view.record, view.band_names
     order = f" in this order: {', '.join(map(name, names))}" if names else ", in its maker's order"
-    bands = f"{data.vision_bands} bands{order}"
-    scale = info.get("scale", 1.0)
-    scaling = (f"(raw x {format_value(float(scale))} - mean) / std, mean {format_value(info.get('mean', []))}, std "
-               f"{format_value(info.get('std', []))}")
+    scaling = (f"(raw x {format_value(float(info.get('scale', 1.0)))} - mean) / std, mean "
+               f"{format_value(info.get('mean', []))}, std {format_value(info.get('std', []))}")
     tile = f"{data.tile_size}-px tiles" + (" (fixed by the graph)" if model.fixed_tile else "")
     where = view.pixel_size_metres() if view.resolution is not None and view.resolution.recorded else None
     made = f", made for {where:g} m/px" if where else ""
     lines = [f"Model {name(Path(path).name)}: imported ONNX model ({model.output} output, {model.layout}), run by "
              f"onnxruntime with {tile}{made}",
-             f"  image: {bands}{_range(data)}",
+             f"  image: {data.vision_bands} bands{order}{_range(data)}",
              f"  input scaling: {scaling}",
              f"  classes: {_classes(data)}"]
     tiling = [f"tiles overlapping by {100 * float(info['overlap']):.3g} %"] if info.get("overlap") is not None else []
