@@ -141,12 +141,11 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
                               f"install onnxruntime-gpu or set {mention('segment.device')} to cpu.")
         index = int(device.split(":")[1]) if ":" in device else 0
         providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-    source = name or str(path)
     try:
-        model = path if isinstance(path, bytes) else str(path)
-        return ort.InferenceSession(model, sess_options=options, providers=providers)
+        return ort.InferenceSession(path if isinstance(path, bytes) else str(path), sess_options=options,
+                                    providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for unreadable models
-        raise BundleError(f"'{source}' is not a readable ONNX model ({str(exc)[:300]}); export or import it "
+        raise BundleError(f"'{name or path}' is not a readable ONNX model ({str(exc)[:300]}); export or import it "
                           f"again.") from exc
 
 
