@@ -88,11 +88,10 @@ def check_probabilities(out: np.ndarray, finite: np.ndarray, classes: int, sourc
         return
     low, high = float(values.min()), float(values.max())
     declared = "probabilities" if kind == "probabilities" else "scores from 0 to 1"
-    stem = Path(source).stem
 
     def declare(what: str) -> str:
         return (f"import it with `dualstream import {Path(source).name} --output-kind {what}`, or give \"output\": "
-                f"\"{what}\" in its description ({stem}.json beside it)")
+                f"\"{what}\" in its description ({Path(source).stem}.json beside it)")
 
     broken = _nonfinite(out, finite)
     if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:

@@ -184,10 +184,9 @@ def graph_facts(graph: bytes) -> dict[str, Any]:
     except ImportError:
         return {}
     model = onnx.load_model_from_string(graph)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    weights = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
-    producer = f"{model.producer_name} {model.producer_version}".strip()
-    return {"parameters": weights, "opset": opset, "producer": producer, "onnx_version": onnx.__version__}
+    return {"parameters": sum(int(np.prod(t.dims)) for t in model.graph.initializer),
+            "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+            "producer": f"{model.producer_name} {model.producer_version}".strip(), "onnx_version": onnx.__version__}
 
 
 def imported_metadata(description: ImportedDescription, session: Any, source: str,
