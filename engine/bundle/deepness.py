@@ -87,13 +87,11 @@ def deepness_description(session: Any, source: str) -> ImportedDescription:
     one_channel = len(graph.output_shape) == 3 or graph.output_shape[1] == 1
     names = _class_names(props, source)
     if names is None:
-        channels = 2 if one_channel else graph.output_shape[1]
-        names = [f"class {i}" for i in range(int(channels))]
+        names = [f"class {i}" for i in range(2 if one_channel else int(graph.output_shape[1]))]
         notes.append("no class names in the model; numbered ones are used")
     if one_channel and len(names) == 1:
         names = ["background", names[0]]  # as Deepness does for a sigmoid output
-    mean = _value(props, "standardization_mean")
-    std = _value(props, "standardization_std")
+    mean, std = _value(props, "standardization_mean"), _value(props, "standardization_std")
     if mean is None or std is None:
         mean, std = [0.0] * bands, [1.0] * bands
         notes.append("no standardization in the model: its input is the raw values / 255, as in Deepness")
