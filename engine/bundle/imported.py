@@ -299,10 +299,7 @@ def description_from(values: dict[str, Any], base: ImportedDescription | None = 
 def sidecar_of(path: str | os.PathLike) -> Path | None:
     """The description file beside an ONNX model (``MODEL.onnx.json`` or ``MODEL.json``), when there is one."""
     path = Path(path)
-    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((c for c in (path.with_name(path.name + ".json"), path.with_suffix(".json")) if c.is_file()), None)
 
 
 def description_values(path: str | os.PathLike, what: str = "The model description") -> dict[str, Any]:
