@@ -98,8 +98,7 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
         tiling.append(f"threshold {format_value(float(model.threshold))}")
     if tiling:
         lines.append(f"  as its maker ran it (segment's defaults for it): {', '.join(tiling)}")
-    about = ", ".join(f"{k} {name(info[k])}" for k in ("task", "sensor", "source", "licence") if info.get(k))
-    if about:
+    if about := ", ".join(f"{k} {name(info[k])}" for k in ("task", "sensor", "source", "licence") if info.get(k)):
         lines.append(f"  {about}")
     if info.get("assumed"):  # a graph that says nothing of itself: Deepness's defaults, each one said
         lines.append("  carries no description; runs as Deepness runs such a model, assuming:")
@@ -204,8 +203,7 @@ def format_metadata(path: str, meta: BundleMetadata) -> str:
             more = " ..." if n > 4 else ""
             lines.append(f"  {label} band statistics ({stats.method}, {n} bands): low "
                          f"{format_value(stats.low[:4])}{more}; high {format_value(stats.high[:4])}{more}")
-    train = meta.train_config()
-    if train is not None:
+    if (train := meta.train_config()) is not None:
         budget = train.time_budget
         within = f" within a time budget of {budget:g} min" if budget else ""
         lines.append(f"Training: {train.warmup_epochs} frozen + {'at most ' if budget else ''}{train.epochs} "

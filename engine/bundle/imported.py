@@ -278,8 +278,7 @@ def description_from(values: dict[str, Any], base: ImportedDescription | None = 
     to 0 and 1."""
     origin = origin or Origin("the description")
     names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes", "origins", "assumed"}
-    unknown = sorted(set(values) - names)
-    if unknown:
+    if unknown := sorted(set(values) - names):
         raise ConfigError(f"{origin.where} has unknown key(s) {unknown}; the keys are {sorted(names)}.")
     values = {k: v for k, v in checked_values(values, origin).items() if v is not None}
     named = {k: origin.name(k) for k in values}

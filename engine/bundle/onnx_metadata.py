@@ -72,8 +72,7 @@ def deepness_metadata(meta: BundleMetadata, tile_size: int, overlap: float, stac
         aux_mean, aux_std = _standardization(data.aux_stats)
         mean, std = mean + aux_mean, std + aux_std
     out["standardization_mean"], out["standardization_std"] = mean, std
-    resolution = resolution_cm_per_px(data.gsd, data.crs)
-    if resolution is not None:
+    if (resolution := resolution_cm_per_px(data.gsd, data.crs)) is not None:
         out["resolution"] = resolution
     if meta.model.num_classes == 1:
         out["seg_thresh"] = 0.5

@@ -96,8 +96,7 @@ def _unique_names(what: str) -> Callable[[Any], list[str]]:
 
     def check(value: Any) -> list[str]:
         names = listed(value)
-        twice = sorted({n for i, n in enumerate(names) if n in names[:i]})
-        if twice:
+        if twice := sorted({n for i, n in enumerate(names) if n in names[:i]}):
             raise _Bad(f"a list of distinct {what} ({', '.join(map(repr, twice))} given twice)")
         return names
 

@@ -58,8 +58,7 @@ def class_names_of(path: str | os.PathLike) -> list[str] | None:
     if ds is not None:
         ds.GetFileList()  # loads the .aux.xml, where the category names are (GTiff reads it lazily)
         found = ds.GetRasterBand(1).GetCategoryNames()
-        named = _numbered_gaps(dict(enumerate(found or [])))
-        if named:
+        if named := _numbered_gaps(dict(enumerate(found or []))):
             return named
     return _qml_labels(Path(path).with_suffix(".qml"))
 
