@@ -52,10 +52,8 @@ class DateGraphs:
         """Probabilities (B, K, H, W) of ``vision`` (B, T*C, H, W), the dates stacked in time order."""
         batch = vision.shape[0]
         per = np.split(vision, self.dates, axis=1)  # (B, C, H, W) each
-        if self.store is None:
-            keys, held, todo = [], [None] * batch, list(range(batch))
-        else:
-            keys, held, todo = self.store.lookup(list(per[0]))
+        keys, held, todo = (([], [None] * batch, list(range(batch))) if self.store is None
+                            else self.store.lookup(list(per[0])))
         unseen = per[0] if len(todo) == batch else per[0][todo]  # no copy of a whole batch to index it
         maps = self.encode(np.concatenate([unseen, *per[1:]]))  # (len(todo) + (T-1)*B, C_i, h_i, w_i)
         for i, b in enumerate(todo):

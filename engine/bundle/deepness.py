@@ -47,9 +47,7 @@ def has_deepness_metadata(props: dict[str, str]) -> bool:
 
 
 def _class_names(props: dict[str, str], source: str) -> list[str] | None:
-    names = _value(props, "class_names")
-    if names is None:
-        names = _value(props, "names")
+    names = _value(props, "class_names" if "class_names" in props else "names")
     if names is None:
         return None
     if isinstance(names, list) and names and isinstance(names[0], dict):
@@ -89,13 +87,11 @@ def deepness_description(session: Any, source: str) -> ImportedDescription:
     one_channel = len(graph.output_shape) == 3 or graph.output_shape[1] == 1
     names = _class_names(props, source)
     if names is None:
-        channels = 2 if one_channel else graph.output_shape[1]
-        names = [f"class {i}" for i in range(int(channels))]
+        names = [f"class {i}" for i in range(2 if one_channel else int(graph.output_shape[1]))]
         notes.append("no class names in the model; numbered ones are used")
     if one_channel and len(names) == 1:
         names = ["background", names[0]]  # as Deepness does for a sigmoid output
-    mean = _value(props, "standardization_mean")
-    std = _value(props, "standardization_std")
+    mean, std = _value(props, "standardization_mean"), _value(props, "standardization_std")
     if mean is None or std is None:
         mean, std = [0.0] * bands, [1.0] * bands
         notes.append("no standardization in the model: its input is the raw values / 255, as in Deepness")
@@ -132,24 +128,23 @@ def undescribed_description(session: Any, source: str) -> ImportedDescription:
                           f"({', '.join(i.name for i in inputs)}); a model made elsewhere runs with one image input "
                           f"only (a DualStream export carries its own description: export the bundle again).")
     graph = graph_info(session, source)
-    bands, out = graph.input_shape[1], graph.output_shape
-    shape = graph.input_shape
+    shape, out = graph.input_shape, graph.output_shape
+    bands = shape[1]
     if all(isinstance(v, int) for v in shape[1:]) and shape[1] == shape[2] != shape[3]:
         raise BundleError(f"The ONNX model '{source}' carries no description and its input shape {list(shape)} "
                           f"looks like (batch, height, width, bands), NHWC, not the NCHW Deepness assumes; "
                           f"{better}, giving \"layout\": \"NHWC\".")
     if not isinstance(bands, int) or bands < 1:
         raise BundleError(f"The ONNX model '{source}' carries no description and does not fix its band count (input "
-                          f"shape {list(graph.input_shape)}); {better}.")
+                          f"shape {list(shape)}); {better}.")
     channels = 1 if len(out) == 3 else out[1]
     if not isinstance(channels, int) or channels < 1:
         raise BundleError(f"The ONNX model '{source}' carries no description and does not fix its class count "
                           f"(output shape {list(out)}); {better}.")
     names = ["background", "channel 0"] if channels == 1 else [f"channel {i}" for i in range(channels)]
     outputs = session.get_outputs()
-    fixed = {graph.input_shape[2], graph.input_shape[3]}
-    tile = f"tiles of {fixed.pop()} px (fixed by the graph)" if len(fixed) == 1 and isinstance(
-        graph.input_shape[2], int) else "tiles of 512 px (the graph takes any size)"
+    tile = (f"tiles of {shape[2]} px (fixed by the graph)" if isinstance(shape[2], int) and shape[2] == shape[3]
+            else "tiles of 512 px (the graph takes any size)")
     reading = ("one output channel: a score from 0 to 1, class 'channel 0' at or above 0.5, background below"
                if channels == 1 else
                f"{channels} output channels: scores from 0 to 1 each, a pixel's class the highest at or above 0.5, "

@@ -49,12 +49,9 @@ def aux_inputs(data: DataMetadata) -> list[str]:
     count = max(len(prefixes), len(per_file), data.aux_files_per_scene or 1)
     if not per_file:
         per_file = [data.aux_bands_per_file or data.aux_channels // count] * count
-    lines = []
-    for index in range(count):
-        name = f"{prefixes[index]}*" if index < len(prefixes) else "aux raster"
-        bands = per_file[index] if index < len(per_file) else "?"
-        lines.append(f"{index + 1}. {name} ({bands} band{'' if bands == 1 else 's'})")
-    return lines
+    names = [f"{prefix}*" for prefix in prefixes] + ["aux raster"] * (count - len(prefixes))
+    bands = per_file + ["?"] * (count - len(per_file))
+    return [f"{i}. {n} ({b} band{'' if b == 1 else 's'})" for i, (n, b) in enumerate(zip(names, bands), 1)]
 
 
 def _image_line(data: DataMetadata) -> str:
@@ -71,7 +68,7 @@ def _image_line(data: DataMetadata) -> str:
 def _range(data: DataMetadata) -> str:
     """The value range the model expects, in words (empty when it records none)."""
     low_high = model_view(data).value_range
-    return f", values {format_value(float(low_high[0]))}..{format_value(float(low_high[1]))}" if low_high else ""
+    return f", values {format_value(low_high[0])}..{format_value(low_high[1])}" if low_high else ""
 
 
 def _classes(data: DataMetadata) -> str:
@@ -85,16 +82,14 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     view = model_view(data)
     info, names = view.record, view.band_names
     order = f" in this order: {', '.join(map(name, names))}" if names else ", in its maker's order"
-    bands = f"{data.vision_bands} bands{order}"
-    scale = info.get("scale", 1.0)
-    scaling = (f"(raw x {format_value(float(scale))} - mean) / std, mean {format_value(info.get('mean', []))}, std "
-               f"{format_value(info.get('std', []))}")
+    scaling = (f"(raw x {format_value(float(info.get('scale', 1.0)))} - mean) / std, mean "
+               f"{format_value(info.get('mean', []))}, std {format_value(info.get('std', []))}")
     tile = f"{data.tile_size}-px tiles" + (" (fixed by the graph)" if model.fixed_tile else "")
     where = view.pixel_size_metres() if view.resolution is not None and view.resolution.recorded else None
     made = f", made for {where:g} m/px" if where else ""
     lines = [f"Model {name(Path(path).name)}: imported ONNX model ({model.output} output, {model.layout}), run by "
              f"onnxruntime with {tile}{made}",
-             f"  image: {bands}{_range(data)}",
+             f"  image: {data.vision_bands} bands{order}{_range(data)}",
              f"  input scaling: {scaling}",
              f"  classes: {_classes(data)}"]
     tiling = [f"tiles overlapping by {100 * float(info['overlap']):.3g} %"] if info.get("overlap") is not None else []
@@ -103,8 +98,7 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
         tiling.append(f"threshold {format_value(float(model.threshold))}")
     if tiling:
         lines.append(f"  as its maker ran it (segment's defaults for it): {', '.join(tiling)}")
-    about = ", ".join(f"{k} {name(info[k])}" for k in ("task", "sensor", "source", "licence") if info.get(k))
-    if about:
+    if about := ", ".join(f"{k} {name(info[k])}" for k in ("task", "sensor", "source", "licence") if info.get(k)):
         lines.append(f"  {about}")
     if info.get("assumed"):  # a graph that says nothing of itself: Deepness's defaults, each one said
         lines.append("  carries no description; runs as Deepness runs such a model, assuming:")
@@ -117,7 +111,6 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     model, data = meta.model, meta.data
     if is_imported(meta):
         return [printable(line) for line in describe_imported(path, meta)]
-    classes = _classes(data)
     encoder = getattr(model, "encoder_name", None)  # a named encoder (Prithvi, DINOv3, ResNet, ...), else MiT's
     lines = [
         f"Model {name(Path(path).name)}: {model.name} (preset {model.preset}"
@@ -138,27 +131,20 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     else:
         aux = aux_inputs(data)
         lines.append("  aux inputs, in this order: " + ("; ".join(aux) if aux else "none (vision-only model)"))
-    lines.append(f"  classes: {classes or '?'}")
+    lines.append(f"  classes: {_classes(data) or '?'}")
     mapping = data.label_mapping
     lines.append("  training labels: " + (", ".join(f"{k} -> {v}" for k, v in mapping.items()) if mapping
                                           else "values are classes"))
-    lines.append("  " + _trained_line(meta))
+    created, iou = str(meta.created or ""), meta.metrics.get("val_iou")  # when, and the best validation score
+    when = f"trained {created[:16].replace('T', ' ')}" if created else "training date unknown"
+    epoch = f" (epoch {meta.best_epoch})" if meta.best_epoch is not None else ""
+    lines.append(f"  {when}, " + (f"validation IoU {iou:.3f}{epoch}" if isinstance(iou, (int, float))
+                                  else "no validation score"))
     if meta.parent:
         parent = meta.parent
         lines.append(f"  fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
                      f"{parent.get('family')} {parent.get('preset')})")
     return [printable(line) for line in lines]  # names from the file never drive a terminal or a log
-
-
-def _trained_line(meta: BundleMetadata) -> str:
-    """When it was trained and how well it scored on its validation tiles."""
-    created = str(meta.created or "")
-    when = f"trained {created[:16].replace('T', ' ')}" if created else "training date unknown"
-    iou = meta.metrics.get("val_iou")
-    if isinstance(iou, (int, float)):
-        epoch = f" (epoch {meta.best_epoch})" if meta.best_epoch is not None else ""
-        return f"{when}, validation IoU {iou:.3f}{epoch}"
-    return f"{when}, no validation score"
 
 
 def format_value(value: Any) -> str:
@@ -217,8 +203,7 @@ def format_metadata(path: str, meta: BundleMetadata) -> str:
             more = " ..." if n > 4 else ""
             lines.append(f"  {label} band statistics ({stats.method}, {n} bands): low "
                          f"{format_value(stats.low[:4])}{more}; high {format_value(stats.high[:4])}{more}")
-    train = meta.train_config()
-    if train is not None:
+    if (train := meta.train_config()) is not None:
         budget = train.time_budget
         within = f" within a time budget of {budget:g} min" if budget else ""
         lines.append(f"Training: {train.warmup_epochs} frozen + {'at most ' if budget else ''}{train.epochs} "

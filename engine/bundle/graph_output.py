@@ -15,12 +15,8 @@ from ..errors import BundleError, GraphRunError
 
 def _ort_message(exc: BaseException) -> str:
     """onnxruntime's message without its source-file prefix, short enough for one line of a log."""
-    text = " ".join(str(exc).split())
-    marker = "Status Message:"
-    if marker in text:
-        text = text.split(marker, 1)[1].strip()
-    text = text.split(" was false. ", 1)[-1] if " was false. " in text else text
-    return text[:300]
+    text = " ".join(str(exc).split()).split("Status Message:", 1)[-1].strip()
+    return text.split(" was false. ", 1)[-1][:300]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -92,24 +88,21 @@ def check_probabilities(out: np.ndarray, finite: np.ndarray, classes: int, sourc
         return
     low, high = float(values.min()), float(values.max())
     declared = "probabilities" if kind == "probabilities" else "scores from 0 to 1"
-    stem = Path(source).stem
 
     def declare(what: str) -> str:
         return (f"import it with `dualstream import {Path(source).name} --output-kind {what}`, or give \"output\": "
-                f"\"{what}\" in its description ({stem}.json beside it)")
+                f"\"{what}\" in its description ({Path(source).stem}.json beside it)")
 
     broken = _nonfinite(out, finite)
     if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
+        logits = f"logits (scores before {'the sigmoid' if classes == 1 else 'the softmax'})"
         if broken:
             raise BundleError(f"The model '{source}' is described as giving {declared}, but {broken}; where it is "
                               f"finite, its output holds values from {low:.3g} to {high:.3g}. Check the model where "
                               f"its input is like theirs (a division by zero or a log of 0 inside it); if its "
-                              f"finite values are logits (scores before "
-                              f"{'the sigmoid' if classes == 1 else 'the softmax'}), {declare('logits')}. Nothing "
-                              f"was written.")
+                              f"finite values are {logits}, {declare('logits')}. Nothing was written.")
         raise BundleError(f"The model '{source}' is described as giving {declared}, but its output holds values "
-                          f"from {low:.3g} to {high:.3g}: it seems to give logits (scores before "
-                          f"{'the sigmoid' if classes == 1 else 'the softmax'}). If so, declare it: "
+                          f"from {low:.3g} to {high:.3g}: it seems to give {logits}. If so, declare it: "
                           f"{declare('logits')}. Nothing was written.")
     if classes > 1 and kind == "probabilities":
         sums = values.sum(axis=0)

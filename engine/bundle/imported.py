@@ -81,14 +81,12 @@ class ImportedDescription:
     def check(self, source: str, tile: int | None = None) -> None:
         """ConfigError for a value of the wrong type or range (:mod:`.validate`), then for values that disagree
         with each other (``tile``: the tile the graph runs on)."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name not in ("notes", "origins", "assumed")}
-        checked_values(values, Origin(f"the description of '{source}'", flags=self.origins))
-        found = []
-        for key in ("mean", "std", "band_names"):
-            values = getattr(self, key)
-            if values is not None and len(values) != self.bands:
-                found.append(f"{self.name_of(key)} has {len(values)} value(s) for {self.bands} band(s)")
+        checked_values({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                        if f.name not in ("notes", "origins", "assumed")},
+                       Origin(f"the description of '{source}'", flags=self.origins))
+        found = [f"{self.name_of(key)} has {len(given)} value(s) for {self.bands} band(s)"
+                 for key in ("mean", "std", "band_names")
+                 if (given := getattr(self, key)) is not None and len(given) != self.bands]
         if self.value_range is not None and (len(self.value_range) != 2
                                              or not float(self.value_range[0]) < float(self.value_range[1])):
             found.append(f"{self.name_of('value_range')} must be [low, high] with low < high (got "
@@ -165,12 +163,9 @@ def fit_graph(description: ImportedDescription, graph: GraphInfo, source: str) -
         raise ConfigError(f"The ONNX model '{source}' takes tiles of {fixed} px only, not {tile}; leave out the tile "
                           f"size or give {fixed}.")
     out = graph.output_shape
-    if len(out) == 3:
-        classes = 1
-    else:
-        classes = _axis(out, 3 if nhwc else 1)
-        if classes is None:
-            classes = 1 if len(description.class_names) == 2 else len(description.class_names)
+    classes = 1 if len(out) == 3 else _axis(out, 3 if nhwc else 1)
+    if classes is None:
+        classes = 1 if len(description.class_names) == 2 else len(description.class_names)
     names = 2 if classes == 1 else classes
     if len(description.class_names) != names:
         raise ConfigError(f"The ONNX model '{source}' gives {classes} output channel(s), so {names} class names are "
@@ -189,15 +184,15 @@ def graph_facts(graph: bytes) -> dict[str, Any]:
     except ImportError:
         return {}
     model = onnx.load_model_from_string(graph)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    weights = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
-    producer = f"{model.producer_name} {model.producer_version}".strip()
-    return {"parameters": weights, "opset": opset, "producer": producer, "onnx_version": onnx.__version__}
+    return {"parameters": sum(int(np.prod(t.dims)) for t in model.graph.initializer),
+            "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+            "producer": f"{model.producer_name} {model.producer_version}".strip(), "onnx_version": onnx.__version__}
 
 
-def imported_metadata(description: ImportedDescription, graph: GraphInfo, source: str,
+def imported_metadata(description: ImportedDescription, session: Any, source: str,
                       graph_sha256: str, facts: dict[str, Any] | None = None) -> BundleMetadata:
-    """The bundle metadata of an imported graph (its digest fields left to the writer)."""
+    """The bundle metadata of the graph open in ``session`` (its digest fields left to the writer)."""
+    graph = graph_info(session, source, description.input_name, description.output_name)
     description.check(source)
     model = AutoModelConfig.from_dict(fit_graph(description, graph, source))
     tile = int(description.tile_size or model.fixed_tile or DYNAMIC_TILE)
@@ -267,13 +262,12 @@ def import_record(data: DataMetadata) -> dict[str, Any]:
 def check_imported_bundle(metadata: BundleMetadata, path: str | os.PathLike) -> None:
     """The description an imported bundle carries, checked as the import checks it: one written by an older
     import, or edited, is refused before it is run, naming the bundle and the value."""
-    record = import_record(metadata.data)
-    origin = Origin(f"{Path(path).name} (imported description)", keys={"resolution": "resolution_m"})
     data = metadata.data
+    record = import_record(data)
     checked_values({"class_names": list(data.class_names), "tile_size": data.tile_size,
-                    "band_names": record.get("band_names"), "scale": record.get("scale"), "mean": record.get("mean"),
-                    "std": record.get("std"), "overlap": record.get("overlap"), "border": record.get("border"),
-                    "resolution": record.get("resolution_m")}, origin)
+                    **{key: record.get(key) for key in ("band_names", "scale", "mean", "std", "overlap", "border")},
+                    "resolution": record.get("resolution_m")},
+                   Origin(f"{Path(path).name} (imported description)", keys={"resolution": "resolution_m"}))
 
 
 def description_from(values: dict[str, Any], base: ImportedDescription | None = None,
@@ -284,8 +278,7 @@ def description_from(values: dict[str, Any], base: ImportedDescription | None = 
     to 0 and 1."""
     origin = origin or Origin("the description")
     names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes", "origins", "assumed"}
-    unknown = sorted(set(values) - names)
-    if unknown:
+    if unknown := sorted(set(values) - names):
         raise ConfigError(f"{origin.where} has unknown key(s) {unknown}; the keys are {sorted(names)}.")
     values = {k: v for k, v in checked_values(values, origin).items() if v is not None}
     named = {k: origin.name(k) for k in values}
@@ -305,10 +298,7 @@ def description_from(values: dict[str, Any], base: ImportedDescription | None = 
 def sidecar_of(path: str | os.PathLike) -> Path | None:
     """The description file beside an ONNX model (``MODEL.onnx.json`` or ``MODEL.json``), when there is one."""
     path = Path(path)
-    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((c for c in (path.with_name(path.name + ".json"), path.with_suffix(".json")) if c.is_file()), None)
 
 
 def description_values(path: str | os.PathLike, what: str = "The model description") -> dict[str, Any]:

@@ -26,7 +26,6 @@ from .imported import (
     description_values,
     graph_bands,
     graph_facts,
-    graph_info,
     imported_metadata,
     is_imported,
     read_graph_file,
@@ -53,9 +52,8 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
                   ) -> ImportedDescription:
     """The description of the ONNX model open in ``runner``: Deepness's metadata and a sidecar file, or ``given``
     instead, then ``changes`` over them (``names``: how errors name each, a flag or a file and its key)."""
-    if given is not None:  # replaces both: a JSON file of another format beside the graph (ukis-csmask's) is no sidecar
-        base = given
-    else:
+    base = given  # replaces both: a JSON file of another format beside the graph (ukis-csmask's) is no sidecar
+    if base is None:
         props = dict(runner.get_modelmeta().custom_metadata_map)
         base = deepness_description(runner, source) if has_deepness_metadata(props) else None
         sidecar = sidecar_of(source) if ONNX.matches(source) else None
@@ -84,9 +82,7 @@ def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> Bundl
         props = runner.get_modelmeta().custom_metadata_map
         if METADATA_KEY in props:  # our own export: its metadata, from the graph already open
             return onnx_metadata(props, str(path))
-        description = describe_onnx(runner, str(path))
-        return imported_metadata(description, graph_info(runner, str(path), description.input_name,
-                                                         description.output_name), str(path), "")
+        return imported_metadata(describe_onnx(runner, str(path)), runner, str(path), "")
     meta = read_metadata(path)
     if is_imported(meta):
         if backend == "torch":
@@ -114,8 +110,7 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
         callback.info(f"'{source}' was exported by DualStream; it is imported through the Deepness metadata it "
                       f"carries.")
     found = describe_onnx(runner, source, description, changes, names)
-    info = graph_info(runner, source, found.input_name, found.output_name)
-    metadata = imported_metadata(found, info, source, hashlib.sha256(graph).hexdigest(), graph_facts(graph))
+    metadata = imported_metadata(found, runner, source, hashlib.sha256(graph).hexdigest(), graph_facts(graph))
     _try_once(runner, metadata, source)
     written = write_imported_bundle(output, graph, metadata)
     notes = list(found.notes)

@@ -31,17 +31,12 @@ from .deepness import DEEPNESS_MODEL_TYPE, PIXEL_SCALE
 from .schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 
 ONNX_SUFFIX = ONNX.suffixes[0]
-# keys Deepness reads for a segmentation model (ModelBase.get_metadata_* and get_outputs_channel_names)
-DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_size", "tiles_overlap",
-                 "standardization_mean", "standardization_std", "seg_thresh", "seg_small_segment")
 SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision channels, then the second stream's
 
 
 def date_inputs(dates: int) -> list[str]:
     """The graph's image inputs in time order: ``vision`` (one date), before and after, or date1, date2, ..."""
-    if dates <= 1:
-        return ["vision"]
-    return ["before", "after"] if dates == 2 else [f"date{i + 1}" for i in range(dates)]
+    return ["vision"] if dates <= 1 else ["before", "after"] if dates == 2 else [f"date{i + 1}" for i in range(dates)]
 
 
 PARITY_TOLERANCE = 1e-4  # export: max abs difference onnxruntime vs torch (fp32)
@@ -77,8 +72,7 @@ def deepness_metadata(meta: BundleMetadata, tile_size: int, overlap: float, stac
         aux_mean, aux_std = _standardization(data.aux_stats)
         mean, std = mean + aux_mean, std + aux_std
     out["standardization_mean"], out["standardization_std"] = mean, std
-    resolution = resolution_cm_per_px(data.gsd, data.crs)
-    if resolution is not None:
+    if (resolution := resolution_cm_per_px(data.gsd, data.crs)) is not None:
         out["resolution"] = resolution
     if meta.model.num_classes == 1:
         out["seg_thresh"] = 0.5
@@ -146,12 +140,11 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
                               f"install onnxruntime-gpu or set {mention('segment.device')} to cpu.")
         index = int(device.split(":")[1]) if ":" in device else 0
         providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-    source = name or str(path)
     try:
-        model = path if isinstance(path, bytes) else str(path)
-        return ort.InferenceSession(model, sess_options=options, providers=providers)
+        return ort.InferenceSession(path if isinstance(path, bytes) else str(path), sess_options=options,
+                                    providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for unreadable models
-        raise BundleError(f"'{source}' is not a readable ONNX model ({str(exc)[:300]}); export or import it "
+        raise BundleError(f"'{name or path}' is not a readable ONNX model ({str(exc)[:300]}); export or import it "
                           f"again.") from exc
 
 

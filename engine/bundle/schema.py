@@ -39,19 +39,13 @@ def described_shapes(meta: BundleMetadata) -> list[str]:
     """Where the data section disagrees with the model section or with itself (class names and colours for
     the class count, band and aux counts), each said with both figures; empty when they agree."""
     data, model = meta.data, meta.model
-    found = []
-    if data.num_classes != model.num_classes:
-        found.append(f"its data section says {data.num_classes} output class(es), its model {model.num_classes}")
     names = 2 if model.num_classes == 1 else model.num_classes  # binary: background and foreground
-    if len(data.class_names) != names:
-        found.append(f"it lists {len(data.class_names)} class name(s) for a model of {names} class(es)")
-    if len(data.class_colors) != len(data.class_names):
-        found.append(f"it lists {len(data.class_colors)} class colour(s) for {len(data.class_names)} class name(s)")
-    if data.vision_bands != model.vision_channels:
-        found.append(f"it says {data.vision_bands} vision band(s), its model takes {model.vision_channels}")
-    if data.aux_channels != model.aux_channels:
-        found.append(f"it says {data.aux_channels} aux channel(s), its model takes {model.aux_channels}")
-    return found
+    checks = ((data.num_classes, model.num_classes, "its data section says {} output class(es), its model {}"),
+              (len(data.class_names), names, "it lists {} class name(s) for a model of {} class(es)"),
+              (len(data.class_colors), len(data.class_names), "it lists {} class colour(s) for {} class name(s)"),
+              (data.vision_bands, model.vision_channels, "it says {} vision band(s), its model takes {}"),
+              (data.aux_channels, model.aux_channels, "it says {} aux channel(s), its model takes {}"))
+    return [text.format(given, wanted) for given, wanted, text in checks if given != wanted]
 
 
 @dataclass

@@ -44,10 +44,6 @@ class LoadedBundle:
     model: Any  # torch.nn.Module in eval mode
     metadata: BundleMetadata
 
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.metadata.data.class_names)
-
 
 def weights_digest(state: dict[str, Any]) -> str:
     """SHA-256 over tensor names, dtypes, shapes and bytes, in name order."""
@@ -145,8 +141,7 @@ def read_metadata(path: str | os.PathLike) -> BundleMetadata:
         raise BundleError(f"The description (metadata) of bundle '{path}' does not match its checksum: it was edited "
                           f"or damaged after training, so its classes, colours or band statistics cannot be trusted. "
                           f"Copy the bundle again or retrain.")
-    found = described_shapes(metadata)
-    if found:
+    if found := described_shapes(metadata):
         raise BundleError(f"Bundle '{path}' contradicts itself: {'; '.join(found)}. Its description was edited or "
                           f"damaged; copy the bundle again or retrain.")
     return metadata
@@ -180,8 +175,7 @@ def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
     try:
         model = _model_with_weights(torch, build_model_from_config, config, state)
     except RuntimeError as exc:
-        differences = _shape_differences(torch, build_model_from_config, config, state)
-        if differences:
+        if differences := _shape_differences(torch, build_model_from_config, config, state):
             raise BundleError(f"Bundle '{path}' describes a model whose weights have other shapes than the ones it "
                               f"holds ({'; '.join(differences)}): its description was edited or damaged. Copy "
                               f"the bundle again or retrain.") from exc

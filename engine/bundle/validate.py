@@ -30,65 +30,40 @@ class Origin:
 
     def name(self, key: str) -> str:
         """The key as the user wrote it: its flag, else ``where: `key```."""
-        if key in self.flags:
-            return self.flags[key]
-        return f"{self.where}: `{self.keys.get(key, key)}`"
+        return self.flags[key] if key in self.flags else f"{self.where}: `{self.keys.get(key, key)}`"
 
 
 class _Bad(ValueError):
     """A value that breaks its rule; the rule in words."""
 
 
-def _finite(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Bad("a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise _Bad("finite")
-    return number
+def _rule(ok: Callable[[Any], bool], words: str, first: Callable[[Any], Any] = lambda value: value,
+          then: Callable[[Any], Any] = lambda value: value) -> Callable[[Any], Any]:
+    """A check: ``first`` (another check, or none), then ``ok`` of what it gives, else _Bad(``words``)."""
+
+    def check(value: Any) -> Any:
+        value = first(value)
+        if not ok(value):
+            raise _Bad(words)
+        return then(value)
+
+    return check
 
 
-def _positive(value: Any) -> float:
-    number = _finite(value)
-    if number <= 0:
-        raise _Bad("finite and > 0")
-    return number
+_number = _rule(lambda value: isinstance(value, (int, float)) and not isinstance(value, bool), "a number")
+_finite = _rule(math.isfinite, "finite", lambda value: float(_number(value)))
+_positive = _rule(lambda number: number > 0, "finite and > 0", _finite)
+_text = _rule(lambda value: isinstance(value, str), "text")
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        whole = not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()
-        if not whole or value < low or (high is not None and value > high):
-            raise _Bad(f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]")
-        return int(value)
-
-    return check
-
-
-def _fraction(low_closed: bool) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        number = _finite(value)
-        ok = (0 <= number if low_closed else 0 < number) and number < (0.5 if low_closed else 1)
-        if not ok:
-            raise _Bad("in [0, 0.5) of the tile" if low_closed else "in (0, 1)")
-        return number
-
-    return check
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _Bad("text")
-    return value
+    return _rule(lambda value: (not isinstance(value, bool) and isinstance(value, (int, float))
+                                and float(value).is_integer() and low <= value and (high is None or value <= high)),
+                 f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]", then=int)
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise _Bad(f"one of {', '.join(choices)}")
-        return value
-
-    return check
+    return _rule(lambda value: isinstance(value, str) and value in choices, f"one of {', '.join(choices)}")
 
 
 def _list(item: Callable[[Any], Any], what: str) -> Callable[[Any], list[Any]]:
@@ -121,21 +96,17 @@ def _unique_names(what: str) -> Callable[[Any], list[str]]:
 
     def check(value: Any) -> list[str]:
         names = listed(value)
-        twice = sorted({n for i, n in enumerate(names) if n in names[:i]})
-        if twice:
+        if twice := sorted({n for i, n in enumerate(names) if n in names[:i]}):
             raise _Bad(f"a list of distinct {what} ({', '.join(map(repr, twice))} given twice)")
         return names
 
     return check
 
 
-def _colour(value: Any) -> str:
-    if invalid_colors([value]):
-        raise _Bad("a '#rrggbb' hex colour (e.g. #ff0000; colour names are not stored)")
-    return value.strip()
+_colour = _rule(lambda value: not invalid_colors([value]),
+                "a '#rrggbb' hex colour (e.g. #ff0000; colour names are not stored)", then=str.strip)
 
 
-#: description key -> its check (returns the value as the description holds it)
 def _treatments(value: Any) -> dict[str, str]:
     """Class name -> how its polygons are drawn (``regularise``, ``smooth``, ``as_is``)."""
     from ..io.polygons import TREATMENTS
@@ -145,6 +116,7 @@ def _treatments(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+#: description key -> its check (returns the value as the description holds it)
 FIELDS: dict[str, Callable[[Any], Any]] = {
     "bands": _integer(1, MAX_BANDS),
     "class_names": _unique_names("class names"),
@@ -155,10 +127,10 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "band_names": _list(_name, "band names"),
     "value_range": _list(_finite, "finite numbers"),
     "tile_size": _integer(MIN_TILE),
-    "overlap": _fraction(True),
+    "overlap": _rule(lambda number: 0 <= number < 0.5, "in [0, 0.5) of the tile", _finite),
     "border": _integer(0),
     "output": _choice(OUTPUTS),
-    "threshold": _fraction(False),
+    "threshold": _rule(lambda number: 0 < number < 1, "in (0, 1)", _finite),
     "layout": _choice(LAYOUTS),
     "input_name": _text,
     "output_name": _text,

@@ -40,12 +40,9 @@ class ModelView:
     band_names: list[str] | None  # the vision bands' names in the model's order
     value_range: list[float] | None  # [low, high] of the values it expects (None: judged by its statistics)
     resolution: Resolution | None  # the pixel size it was trained at or made for
-    tile: int
     overlap: float | None  # overlap, border, threshold: as its maker ran it (None: the engine's defaults)
     border: int | None
     threshold: float | None
-    classes: list[str]
-    colors: list[str]
     imported: bool = False  # made elsewhere; ``record``: what the import recorded (source, licence, scaling, ...)
     record: dict[str, Any] = field(default_factory=dict)
     takes_date_and_place: bool = False  # a second input (a Prithvi-EO-2.0 TL encoder's time and location encoders)
@@ -72,10 +69,9 @@ def model_view(data: DataMetadata, model: Any = None) -> ModelView:
     names = data.band_names or record.get("band_names")
     names = [str(n) for n in names] if names and len(names) == data.vision_bands else None
     value_range = data.value_range or record.get("value_range")
-    threshold = getattr(model, "threshold", None) if model is not None else None
+    threshold = getattr(model, "threshold", None)
     return ModelView(
         band_names=names, value_range=[float(v) for v in value_range] if value_range else None,
-        resolution=resolution_of(data), tile=int(data.tile_size), overlap=record.get("overlap"),
-        border=record.get("border"), threshold=float(threshold) if threshold else None,
-        classes=list(data.class_names), colors=list(data.class_colors), imported=bool(record), record=record,
+        resolution=resolution_of(data), overlap=record.get("overlap"), border=record.get("border"),
+        threshold=float(threshold) if threshold else None, imported=bool(record), record=record,
         takes_date_and_place=model is not None and takes_coords(model))

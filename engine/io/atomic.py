@@ -152,8 +152,7 @@ def path_kind(path: str | os.PathLike) -> str | None:
 def refuse_special(destination: str | os.PathLike) -> None:
     """OutputError when ``destination`` exists but is not a regular file (the rename would replace a device, FIFO
     or socket, or fail on a folder): the last guard behind :mod:`engine.io.safety`, for every file written."""
-    kind = path_kind(destination)
-    if kind is not None:
+    if (kind := path_kind(destination)) is not None:
         raise OutputError(f"'{destination}' is {kind}, which is not replaced by an output; choose the path of a new "
                           f"or existing regular file. Nothing was written there.")
 

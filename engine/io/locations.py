@@ -138,8 +138,7 @@ def file_name(source: str | os.PathLike) -> str:
     if is_url(text) or text.lower().startswith(VSI_PREFIXES):
         path = urlsplit(text).path if is_url(text) else text.split("?", 1)[0]
         inner = re.sub(r"^/vsi[a-z0-9]+/", "", path)
-        if is_url(inner):
-            inner = urlsplit(inner).path
+        inner = urlsplit(inner).path if is_url(inner) else inner
         return unquote(PurePosixPath(inner).name)
     return Path(split_layer(text)[0]).name
 

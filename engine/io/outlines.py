@@ -52,9 +52,7 @@ def drop_repeats(ring: Ring) -> Ring:
     cross = before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]
     dot = before[:, 0] * after[:, 0] + before[:, 1] * after[:, 1]
     straight = (np.abs(cross) < 1e-9) & (dot > 0)
-    if not straight.any():
-        return ring
-    return ring[~straight] if np.count_nonzero(~straight) >= 3 else ring
+    return ring[~straight] if straight.any() and np.count_nonzero(~straight) >= 3 else ring
 
 
 def densify(ring: Ring) -> Ring:
@@ -101,9 +99,7 @@ def smooth(ring: Ring, fixed: np.ndarray, *, reach: int = 2, passes: int = 2, to
     averaged over ``2 * reach + 1`` vertices ``passes`` times, then simplified (``tolerance`` px). A ring with no
     fixed vertex starts at its lowest vertex (the same for the region inside and the one around it)."""
     n = len(ring)
-    anchors = np.flatnonzero(fixed)
-    if not len(anchors):
-        anchors = np.array([int(np.lexsort((ring[:, 1], ring[:, 0]))[0])])
+    anchors = np.flatnonzero(fixed) if fixed.any() else np.array([int(np.lexsort((ring[:, 1], ring[:, 0]))[0])])
     out = []
     for index, first in enumerate(anchors):
         last = anchors[index + 1] if index + 1 < len(anchors) else anchors[0] + n

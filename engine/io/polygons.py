@@ -88,8 +88,7 @@ class _Grid:
 
     def __init__(self, dataset: Any):
         self.transform = dataset.GetGeoTransform()
-        gdal = require("osgeo.gdal")
-        self.inverse = gdal.InvGeoTransform(self.transform)
+        self.inverse = require("osgeo.gdal").InvGeoTransform(self.transform)
         if self.inverse is None:
             raise DataError("The class raster's geotransform cannot be inverted; give it a valid georeferencing.")
         x0, dx, rx, y0, ry, dy = self.transform
@@ -155,8 +154,7 @@ class _Confidence:
         self.band = self.dataset = None
         if path is None:
             return
-        gdal = require("osgeo.gdal")
-        self.dataset = gdal.Open(str(path))
+        self.dataset = require("osgeo.gdal").Open(str(path))
         if (self.dataset.RasterXSize, self.dataset.RasterYSize) != (width, height):
             raise DataError(f"The confidence raster '{path}' is {self.dataset.RasterXSize}x"
                             f"{self.dataset.RasterYSize} pixels, the class raster {width}x{height}; give the "

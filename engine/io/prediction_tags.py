@@ -32,8 +32,7 @@ def prediction_tags(class_names: Sequence[str], class_colors: Sequence[str],
 
 def read_prediction_tags(path: str | os.PathLike) -> dict[str, Any]:
     """``{"class_names", "class_colors", "label_mapping"}`` as segment wrote them, each only where present."""
-    gdal = require("osgeo.gdal")
-    ds = gdal.Open(str(path))
+    ds = require("osgeo.gdal").Open(str(path))
     return {} if ds is None else _tags_of(ds)
 
 
@@ -52,16 +51,14 @@ def class_names_of(path: str | os.PathLike) -> list[str] | None:
     """The class names of a class raster, value by value: segment's tags, else GDAL's category names (a raster
     attribute table or ``.aux.xml``, as most classifiers write them), else the labels of a paletted ``.qml`` style
     beside it; unnamed values in between are named by their number. None when the raster names none."""
-    gdal = require("osgeo.gdal")
-    ds = gdal.Open(str(path))  # once, for the tags and the category names
+    ds = require("osgeo.gdal").Open(str(path))  # once, for the tags and the category names
     names = None if ds is None else _tags_of(ds).get("class_names")
     if names:
         return [str(n) for n in names]
     if ds is not None:
         ds.GetFileList()  # loads the .aux.xml, where the category names are (GTiff reads it lazily)
         found = ds.GetRasterBand(1).GetCategoryNames()
-        named = _numbered_gaps(dict(enumerate(found or [])))
-        if named:
+        if named := _numbered_gaps(dict(enumerate(found or []))):
             return named
     return _qml_labels(Path(path).with_suffix(".qml"))
 

@@ -147,8 +147,9 @@ class GeoTiffStreamWriter:
         # GDAL itself, not rasterio: rasterio starts a GDAL environment for each file it opens (the drivers
         # registered again, PROJ's files read), 0.5 ms of the 1 ms a bulk run spent opening each scene's output
         with writing(self.destination, self.needed):  # GDAL's errors, with or without its exceptions
-            dataset = gdal.GetDriverByName("GTiff").Create(str(self.tmp), self.width, self.height, self.count,
-                                                           _gdal_type(gdal, self.dtype), options)
+            dataset = gdal.GetDriverByName("GTiff").Create(
+                str(self.tmp), self.width, self.height, self.count,
+                require("osgeo.gdal_array").NumericTypeCodeToGDALTypeCode(self.dtype), options)
             if dataset is None:  # without exceptions: the error handler holds why
                 raise RuntimeError(f"GDAL could not create '{self.tmp}'")
             try:
@@ -282,14 +283,6 @@ class GeoTiffStreamWriter:
             self._dataset = None
             self._closed = True
         remove_quietly(self.tmp)
-
-
-def _gdal_type(gdal: Any, dtype: np.dtype) -> int:
-    types = {"uint8": gdal.GDT_Byte, "uint16": gdal.GDT_UInt16, "int16": gdal.GDT_Int16, "uint32": gdal.GDT_UInt32,
-             "int32": gdal.GDT_Int32, "float32": gdal.GDT_Float32, "float64": gdal.GDT_Float64}
-    if dtype.name not in types:
-        raise ValueError(f"GeoTiffStreamWriter: no GeoTIFF type for {dtype.name}")
-    return types[dtype.name]
 
 
 @contextmanager

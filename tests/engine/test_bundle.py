@@ -48,7 +48,7 @@ def test_round_trip_same_outputs_and_metadata(bundle, model):
     assert meta.model.preset == "tiny" and meta.format == "dualstream-bundle"
     assert {"engine", "torch", "transformers"} <= set(meta.versions) and meta.created
     loaded = load_bundle(bundle)
-    assert not loaded.model.training and loaded.class_names == ["background", "building"]
+    assert not loaded.model.training and loaded.metadata.data.class_names == ["background", "building"]
     x, air = torch.rand(1, 4, 64, 64), torch.rand(1, 8, 8, 8)
     with torch.no_grad():
         assert torch.equal(loaded.model(x, air)["logits"],

@@ -25,12 +25,7 @@ import pytest
 import rasterio
 import torch
 
-from engine.bundle.onnx_metadata import (
-    DEEPNESS_KEYS,
-    date_inputs,
-    deepness_metadata,
-    resolution_cm_per_px,
-)
+from engine.bundle.onnx_metadata import date_inputs, deepness_metadata, resolution_cm_per_px
 from engine.bundle.schema import BundleMetadata
 from engine.bundle.store import load_bundle, save_bundle
 from engine.cli.main import main
@@ -45,6 +40,9 @@ PEERS = Path(os.environ.get("DUALSTREAM_PEERS") or REPO.parent / "shared" / "pee
 TILE = 64
 # 8-bit imagery statistics, chosen so that some values clip at both ends
 STATS = {"method": "percentile", "low": [20.0, 30.0, 40.0], "high": [200.0, 180.0, 230.0]}
+# keys Deepness reads for a segmentation model (ModelBase.get_metadata_* and get_outputs_channel_names)
+DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_size", "tiles_overlap",
+                 "standardization_mean", "standardization_std", "seg_thresh", "seg_small_segment")
 
 
 def tiny_bundle(model: Any, path: Path) -> Path:
