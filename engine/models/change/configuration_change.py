@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared, setting
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig
 from ..configuration_utils import DATES, FROM_DATA, AutoPick, FamilyCard, ModelConfig
@@ -54,8 +54,8 @@ class ChangeConfig(SingleStreamConfig):
         "unet", choices=DECODERS, label="Decoder (change models)", group="model", advanced=True,
         help="The change family's decoder over the fused features: unet, fpn, deeplabv3plus, pspnet (as those "
              "families') or mlp (SegFormer's all-MLP head, as cmx's).")
-    decoder_width: int | None = setting(None, help="Width of the decoder (unet: its last stage); None = the preset's.",
-                                        no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    decoder_width: int | None = config_only(
+        None, help="Width of the decoder (unet: its last stage); None = the preset's.")
 
     PRESETS: ClassVar[dict[str, ChangePreset]] = PRESETS
     description: ClassVar[str] = (

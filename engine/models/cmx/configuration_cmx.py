@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared, setting
 from ...errors import mention
 from ...settings import check
 from ..configuration_utils import (
@@ -45,10 +45,8 @@ class CMXConfig(ModelConfig):
     aux_channels: int = redeclared(ModelConfig, "aux_channels", 1)
     aux_ratio: int = redeclared(ModelConfig, "aux_ratio", 1)
     drop_path: float = setting(0.1, **DROP_PATH)
-    rectify_lambda: float = setting(0.5, help="Feature rectification weight (lambda_c = lambda_s).",
-                                    no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
-    decoder_dim: int | None = setting(None, help="Width E of the MLP decoder; None = the preset's.",
-                                      no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    rectify_lambda: float = config_only(0.5, help="Feature rectification weight (lambda_c = lambda_s).")
+    decoder_dim: int | None = config_only(None, help="Width E of the MLP decoder; None = the preset's.")
     vision_encoder: dict[str, list[int]] | None = setting(None, **VISION_ENCODER)
 
     PRESETS: ClassVar[dict[str, CMXPreset]] = PRESETS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
 from ..configuration_utils import FamilyCard, ModelConfig
@@ -35,8 +35,8 @@ class DeepLabV3PlusConfig(SingleStreamConfig):
     """
 
     name: str = redeclared(ModelConfig, "name", "deeplabv3plus")  # the family it configures
-    atrous_rates: list[int] = setting(default_factory=lambda: [12, 24, 36], help="Dilation rates of the ASPP branches.",
-                                      no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    atrous_rates: list[int] = config_only(default_factory=lambda: [12, 24, 36],
+                                          help="Dilation rates of the ASPP branches.")
 
     PRESETS: ClassVar[dict[str, DeepLabV3PlusPreset]] = PRESETS
     description: ClassVar[str] = (
