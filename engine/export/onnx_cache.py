@@ -73,7 +73,6 @@ class CachedExport:
     """A cached export ready to run: where it is and how it was checked."""
 
     path: Path
-    bundle_sha256: str
     max_abs_diff: float  # onnxruntime vs torch on random inputs, when it was made
     made: bool  # exported by this call (False: an earlier export reused)
 
@@ -84,7 +83,6 @@ class CachedDateGraphs:
 
     encoder: Path
     head: Path
-    bundle_sha256: str
     max_abs_diff: float  # the two graphs run as one, against torch's whole model, when they were made
     made: bool
 
@@ -133,7 +131,7 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | No
             graphs: dict[str, str], make: Callable[[dict[str, Path]], float]) -> tuple[Any, ...]:
     """The entry of ``graphs`` (name -> file suffix) for ``bundle`` (SHA-256 ``digest``, read when None) at
     ``tile``: reused when its record vouches for it, else made by ``make`` (the paths to write -> its parity with
-    torch) and recorded. (each graph's path, digest, parity, made)."""
+    torch) and recorded. (each graph's path, parity, made)."""
     digest, callback = digest or file_sha256(bundle), callback or Callback()
     folder = cache_folder(bundle)
     stem = f"{digest}-t{'any' if tile is None else int(tile)}-v{CACHE_VERSION}"
@@ -146,7 +144,7 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | No
             diff = float(kept.get("max_abs_diff", float("nan")))
             callback.info(f"Using the cached {what} of '{bundle}' ('{named}'; its parity with torch was "
                           f"checked when it was made: max abs diff {diff:.2g}).")
-            return (*paths.values(), digest, diff, False)
+            return (*paths.values(), diff, False)
         if refused:
             callback.warning(f"The cached {what} '{named}' was refused: {refused}. Exporting '{bundle}' again.")
         callback.info(f"Exporting '{bundle}' to ONNX for onnxruntime, once (cached in '{folder}').")
@@ -157,7 +155,7 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | No
                                               "tile_size": "any" if tile is None else int(tile),
                                               "max_abs_diff": diff, "cache_version": CACHE_VERSION}, indent=2))
         callback.info(f"{what[0].upper()}{what[1:]} cached as '{named}'; parity with torch: max abs diff {diff:.2g}.")
-        return (*paths.values(), digest, diff, True)
+        return (*paths.values(), diff, True)
 
 
 def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
