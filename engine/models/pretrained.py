@@ -79,9 +79,13 @@ def adapt_kernel(weight: torch.Tensor, channels: int) -> tuple[torch.Tensor, str
             f"first {channels} kernel(s) kept, scaled by {old_channels}/{channels}")
 
 
-def adapt_conv(old: nn.Conv2d | nn.Conv3d, channels: int) -> tuple[nn.Module, str]:
-    """A copy of the input conv ``old`` (2D, or Prithvi's 3D patch embedding; pretrained: C0 = 3, RGB) for
-    ``channels`` inputs, its kernels adapted by :func:`adapt_kernel` and its bias copied. Returns (conv, how)."""
+def replace_input_conv(parent: nn.Module, attr: str, channels: int, what: str, unit: str = "channels") -> str:
+    """``parent.<attr>``, a model's input conv (2D, or Prithvi's 3D patch embedding; pretrained: 3 inputs, RGB) named
+    ``what`` in the sentence returned, rebuilt for ``channels`` inputs where it takes another count: its kernels
+    adapted by :func:`adapt_kernel`, its bias copied."""
+    old = getattr(parent, attr)
+    if old.in_channels == channels:
+        return f"{what} kept ({channels} input {unit})"
     new = type(old)(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
                     padding=old.padding, dilation=old.dilation, bias=old.bias is not None)
     with torch.no_grad():
@@ -89,18 +93,7 @@ def adapt_conv(old: nn.Conv2d | nn.Conv3d, channels: int) -> tuple[nn.Module, st
         new.weight.copy_(weight)
         if old.bias is not None:
             new.bias.copy_(old.bias.detach())
-    new.to(device=old.weight.device, dtype=old.weight.dtype)
-    return new, how
-
-
-def replace_input_conv(parent: nn.Module, attr: str, channels: int, what: str, unit: str = "channels") -> str:
-    """``parent.<attr>``, a model's input conv named ``what`` in the sentence returned, rebuilt for ``channels``
-    inputs (:func:`adapt_conv`) where it takes another count."""
-    old = getattr(parent, attr)
-    if old.in_channels == channels:
-        return f"{what} kept ({channels} input {unit})"
-    new, how = adapt_conv(old, channels)
-    setattr(parent, attr, new)
+    setattr(parent, attr, new.to(device=old.weight.device, dtype=old.weight.dtype))
     return f"{what} adapted from {old.in_channels} to {channels} input {unit} ({how})"
 
 
