@@ -28,13 +28,6 @@ class ChangePreset:
     width: int  # the other decoders' width (FPN pyramid, DeepLabV3+ ASPP, PSPNet, MLP)
 
 
-PRESETS: dict[str, ChangePreset] = {
-    "tiny": ChangePreset("tiny_resnet", (32, 16, 16, 8, 8), 32),  # tests and CPU demos
-    "light": ChangePreset("resnet18", (128, 64, 32, 16, 16), 128),
-    "base": ChangePreset("resnet50", (256, 128, 64, 32, 16), 256),
-}
-
-
 @dataclass
 class ChangeConfig(SingleStreamConfig):
     """Siamese change detection: any encoder, a fusion of the dates' features per scale, a decoder; aux rasters
@@ -57,7 +50,11 @@ class ChangeConfig(SingleStreamConfig):
     decoder_width: int | None = config_only(
         None, help="Width of the decoder (unet: its last stage); None = the preset's.")
 
-    PRESETS: ClassVar[dict[str, ChangePreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, ChangePreset]] = {
+        "tiny": ChangePreset("tiny_resnet", (32, 16, 16, 8, 8), 32),  # tests and CPU demos
+        "light": ChangePreset("resnet18", (128, 64, 32, 16, 16), 128),
+        "base": ChangePreset("resnet50", (256, 128, 64, 32, 16), 256),
+    }
     description: ClassVar[str] = (
         "Change between two dates of one place (before, after): one encoder shared by both dates, their "
         "features fused at every scale (difference, concatenation or attention), one decoder; a change mask or "

@@ -27,14 +27,6 @@ class CMXPreset(MiTPreset):
     decoder_dim: int = 512
 
 
-PRESETS: dict[str, CMXPreset] = {
-    "tiny": CMXPreset((16, 32, 64, 128), (1, 1, 1, 1), (1, 1, 2, 4), decoder_dim=32),  # tests and CPU demos
-    "b0": CMXPreset((32, 64, 160, 256), (2, 2, 2, 2), (1, 2, 5, 8)),
-    "b1": CMXPreset((64, 128, 320, 512), (2, 2, 2, 2), (1, 2, 5, 8)),
-    "b2": CMXPreset((64, 128, 320, 512), (3, 4, 6, 3), (1, 2, 5, 8)),  # the paper's main results
-}
-
-
 @dataclass
 class CMXConfig(ModelConfig):
     """CMX: the X stream takes ``aux`` (more bands of the image, or aux rasters upsampled bilinearly to the image
@@ -49,7 +41,12 @@ class CMXConfig(ModelConfig):
     decoder_dim: int | None = config_only(None, help="Width E of the MLP decoder; None = the preset's.")
     vision_encoder: dict[str, list[int]] | None = setting(None, **VISION_ENCODER)
 
-    PRESETS: ClassVar[dict[str, CMXPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, CMXPreset]] = {
+        "tiny": CMXPreset((16, 32, 64, 128), (1, 1, 1, 1), (1, 1, 2, 4), decoder_dim=32),  # tests and CPU demos
+        "b0": CMXPreset((32, 64, 160, 256), (2, 2, 2, 2), (1, 2, 5, 8)),
+        "b1": CMXPreset((64, 128, 320, 512), (2, 2, 2, 2), (1, 2, 5, 8)),
+        "b2": CMXPreset((64, 128, 320, 512), (3, 4, 6, 3), (1, 2, 5, 8)),  # the paper's main results
+    }
     description: ClassVar[str] = (
         "RGB-X fusion of two images of the same grid (RGB + NIR, RGB + depth/DSM, optical + SAR, or extra bands "
         "of one file): two SegFormer streams rectified and fused at every stage, all-MLP decoder.")

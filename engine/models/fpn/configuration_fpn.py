@@ -18,13 +18,6 @@ class FPNPreset:
     segmentation_channels: int  # width of each level's segmentation branch
 
 
-PRESETS: dict[str, FPNPreset] = {
-    "tiny": FPNPreset("tiny_resnet", 32, 16),  # tests and CPU demos
-    "light": FPNPreset("resnet18", 128, 64),
-    "base": FPNPreset("resnet50", 256, 128),  # the panoptic FPN paper's widths
-}
-
-
 @dataclass
 class FPNConfig(SingleStreamConfig):
     """FPN: a top-down pathway over the encoder's four maps; each level is brought to stride 4 and summed."""
@@ -34,7 +27,11 @@ class FPNConfig(SingleStreamConfig):
     segmentation_channels: int | None = config_only(
         None, help="Width of each pyramid level's segmentation branch; None = the preset's.")
 
-    PRESETS: ClassVar[dict[str, FPNPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, FPNPreset]] = {
+        "tiny": FPNPreset("tiny_resnet", 32, 16),  # tests and CPU demos
+        "light": FPNPreset("resnet18", 128, 64),
+        "base": FPNPreset("resnet50", 256, 128),  # the panoptic FPN paper's widths
+    }
     LOCAL_DECODER: ClassVar[bool] = True  # convolutions and upsampling only
     description: ClassVar[str] = (
         "Imagery only (or + aux fused early): a feature pyramid whose levels, each with context from the coarser "

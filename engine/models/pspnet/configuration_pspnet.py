@@ -17,13 +17,6 @@ class PSPNetPreset:
     psp_channels: int  # width after the pyramid pooling module
 
 
-PRESETS: dict[str, PSPNetPreset] = {
-    "tiny": PSPNetPreset("tiny_resnet", 32),  # tests and CPU demos
-    "light": PSPNetPreset("resnet18", 256),
-    "base": PSPNetPreset("resnet50", 512),  # smp's psp_out_channels
-}
-
-
 @dataclass
 class PSPNetConfig(SingleStreamConfig):
     """PSPNet: pyramid pooling over bins of 1, 2, 3 and 6 on the deepest encoder map."""
@@ -32,7 +25,11 @@ class PSPNetConfig(SingleStreamConfig):
     psp_channels: int | None = config_only(None, help="Width of the pyramid pooling module; None = the preset's.")
     psp_dropout: float = config_only(0.2, help="Dropout after the pyramid pooling module.")
 
-    PRESETS: ClassVar[dict[str, PSPNetPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, PSPNetPreset]] = {
+        "tiny": PSPNetPreset("tiny_resnet", 32),  # tests and CPU demos
+        "light": PSPNetPreset("resnet18", 256),
+        "base": PSPNetPreset("resnet50", 512),  # smp's psp_out_channels
+    }
     description: ClassVar[str] = (
         "Imagery only (or + aux fused early): global context from pyramid pooling; large homogeneous regions "
         "(land cover, water, clouds), coarse boundaries.")

@@ -17,13 +17,6 @@ class UNetPreset:
     decoder_channels: tuple[int, ...]  # five blocks: strides 16, 8, 4, 2, 1
 
 
-PRESETS: dict[str, UNetPreset] = {
-    "tiny": UNetPreset("tiny_resnet", (32, 16, 16, 8, 8)),  # tests and CPU demos
-    "light": UNetPreset("resnet18", (128, 64, 32, 16, 16)),
-    "base": UNetPreset("resnet50", (256, 128, 64, 32, 16)),  # smp's decoder widths
-}
-
-
 @dataclass
 class UNetConfig(SingleStreamConfig):
     """UNet: skips from every encoder stage; ``decoder_channels`` None = the preset's."""
@@ -32,7 +25,11 @@ class UNetConfig(SingleStreamConfig):
     decoder_channels: list[int] | None = config_only(
         None, help="Widths of the five decoder stages; None = the preset's.")
 
-    PRESETS: ClassVar[dict[str, UNetPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, UNetPreset]] = {
+        "tiny": UNetPreset("tiny_resnet", (32, 16, 16, 8, 8)),  # tests and CPU demos
+        "light": UNetPreset("resnet18", (128, 64, 32, 16, 16)),
+        "base": UNetPreset("resnet50", (256, 128, 64, 32, 16)),  # smp's decoder widths
+    }
     LOCAL_DECODER: ClassVar[bool] = True  # convolutions, nearest upsampling, pointwise attention gates
     description: ClassVar[str] = (
         "Imagery only (or imagery + aux bands fused early): sharp boundaries from skip connections at every "
