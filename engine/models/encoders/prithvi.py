@@ -180,8 +180,6 @@ class PrithviViT(nn.Module):
         return maps
 
 
-# ------------------------------------------------------------------------------------------- the release files
-
 IGNORED = ("decoder.", "mask_token", "encoder.pos_embed", "pos_embed")
 
 
