@@ -111,22 +111,11 @@ def resolve_folder(folder: Path) -> Path:
     )
 
 
-def checkpoint_type(folder: Path, source: str) -> Any:
-    """The ``model_type`` a checkpoint folder's config.json names (ModelError naming ``source`` when unreadable)."""
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); "
-                         f"re-save the checkpoint with save_pretrained.") from exc
-    return config.get("model_type") if isinstance(config, dict) else None
-
-
 def load_segformer(source: str, drop_path: float, log: Callable[[str], None]) -> tuple[nn.Module, str]:
     """(pretrained ``SegformerModel`` with its own config, resolved source) from a folder or a hub id; ModelError
     naming the source and the fix for a non-SegFormer checkpoint, a missing folder or a hub id not fetched."""
     transformers = require("transformers")
-    folder, where = local_checkpoint(source, log)
-    model_type = checkpoint_type(folder, source)
+    folder, where, model_type = local_checkpoint(source, log)
     if model_type != "segformer":
         raise ModelError(
             f"Pretrained checkpoint '{source}' is a '{model_type}' model, not a SegFormer/MiT one. The vision "
@@ -164,20 +153,28 @@ def load_failed(what: str, folder: Path, exc: BaseException) -> ModelError:
                       f"checkpoint.")
 
 
-def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str]:
-    """(folder holding config.json, how to name it) for a local folder, an HF cache folder or a hub id."""
+def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str, Any]:
+    """(folder holding config.json, how to name it, the ``model_type`` its config.json names) for a local folder, an
+    HF cache folder or a hub id; ModelError naming ``source`` when config.json is unreadable."""
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
             raise ModelError(f"Pretrained '{source}' is a file; pass the checkpoint's folder (with config.json and "
                              f"model.safetensors), not a single file.")
         folder = resolve_folder(path)
-        return folder, str(folder)
-    if not is_hub_id(source):
+        where = str(folder)
+    elif is_hub_id(source):
+        folder = fetch(source, log)
+        where = f"hub id {source} (cached in {folder})"
+    else:
         raise ModelError(f"Pretrained folder '{source}' does not exist. Pass an existing save_pretrained folder, "
                          f"a hub id like 'nvidia/mit-b1', 'imagenet', or nothing for random init.")
-    folder = fetch(source, log)
-    return folder, f"hub id {source} (cached in {folder})"
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); "
+                         f"re-save the checkpoint with save_pretrained.") from exc
+    return folder, where, config.get("model_type") if isinstance(config, dict) else None
 
 
 @contextmanager

@@ -61,8 +61,7 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
     """A pretrained backbone from a folder, the HF cache or the hub; ModelError naming the source and the fix.
     ``example``: a checkpoint of the right kind, for the message."""
     transformers = require("transformers")
-    folder, where = checkpoints.local_checkpoint(source, log)
-    model_type = checkpoints.checkpoint_type(folder, source)
+    folder, where, model_type = checkpoints.local_checkpoint(source, log)
     if model_type != spec.kind and spec.kind != "transformers":
         example = example or "one written by save_pretrained"
         raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model but encoder '{name}' is a "
