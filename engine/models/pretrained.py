@@ -97,20 +97,6 @@ def replace_input_conv(parent: nn.Module, attr: str, channels: int, what: str, u
     return f"{what} adapted from {old.in_channels} to {channels} input {unit} ({how})"
 
 
-def resolve_folder(folder: Path) -> Path:
-    """The folder holding config.json: the folder itself or the newest snapshot of an HF cache repo folder."""
-    if (folder / "config.json").is_file():
-        return folder
-    candidates = [p.parent for p in folder.glob("snapshots/*/config.json") if p.is_file()]
-    if candidates:
-        return max(candidates, key=lambda p: p.stat().st_mtime)
-    raise ModelError(
-        f"Pretrained folder '{folder}' is not a SegFormer checkpoint: it has no config.json. Pass a folder "
-        f"written by `SegformerModel.save_pretrained` / `SegformerForSemanticSegmentation.save_pretrained` "
-        f"(config.json + model.safetensors), an HF cache folder, or leave 'pretrained' empty for random init."
-    )
-
-
 def load_segformer(source: str, drop_path: float, log: Callable[[str], None]) -> tuple[nn.Module, str]:
     """(pretrained ``SegformerModel`` with its own config, resolved source) from a folder or a hub id; ModelError
     naming the source and the fix for a non-SegFormer checkpoint, a missing folder or a hub id not fetched."""
@@ -161,7 +147,16 @@ def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str
         if not path.is_dir():
             raise ModelError(f"Pretrained '{source}' is a file; pass the checkpoint's folder (with config.json and "
                              f"model.safetensors), not a single file.")
-        folder = resolve_folder(path)
+        # the folder itself, or the newest snapshot of an HF cache repo folder
+        found = [path] if (path / "config.json").is_file() else [
+            p.parent for p in path.glob("snapshots/*/config.json") if p.is_file()]
+        if not found:
+            raise ModelError(
+                f"Pretrained folder '{path}' is not a SegFormer checkpoint: it has no config.json. Pass a folder "
+                f"written by `SegformerModel.save_pretrained` / `SegformerForSemanticSegmentation.save_pretrained` "
+                f"(config.json + model.safetensors), an HF cache folder, or leave 'pretrained' empty for random "
+                f"init.")
+        folder = max(found, key=lambda p: p.stat().st_mtime)
         where = str(folder)
     elif is_hub_id(source):
         folder = fetch(source, log)
