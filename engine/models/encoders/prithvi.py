@@ -70,15 +70,14 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block (the release's names: norm1, attn, norm2, mlp.fc1/fc2; LayerNorm eps 1e-5)."""
+    """Pre-norm transformer block (the release's names: norm1, attn, norm2, mlp.fc1/fc2 4x wide; LayerNorm eps 1e-5)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0):
+    def __init__(self, dim: int, heads: int, drop_path: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(dim, hidden), act=nn.GELU(), fc2=nn.Linear(hidden, dim)))
+        self.mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(dim, 4 * dim), act=nn.GELU(), fc2=nn.Linear(4 * dim, dim)))
         self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,7 +111,7 @@ class PrithviViT(nn.Module):
     """``model(x (B, C, H, W)) -> 4 maps (B, E, H/p, W/p)``; ``channels`` = [E] * 4."""
 
     def __init__(self, channels: int, embed_dim: int, depth: int, num_heads: int, patch_size: int = 16,
-                 coords: bool = False, drop_path: float = 0.0, mlp_ratio: float = 4.0):
+                 coords: bool = False, drop_path: float = 0.0):
         super().__init__()
         self.patch, self.embed_dim = patch_size, embed_dim
         self.sizes = {"embed_dim": embed_dim, "depth": depth, "num_heads": num_heads, "patch_size": patch_size,
@@ -124,7 +123,7 @@ class PrithviViT(nn.Module):
         if coords:
             self.temporal_embed_enc = CoordsEncoder()
             self.location_embed_enc = CoordsEncoder()
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path * i / max(depth - 1, 1))
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, drop_path * i / max(depth - 1, 1))
                                     for i in range(depth))
         self.norm = nn.LayerNorm(embed_dim)
         self.out_blocks = sorted({max(0, depth * k // 4 - 1) for k in range(1, 5)})
