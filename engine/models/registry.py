@@ -1,10 +1,7 @@
-"""The family registry: the names of the packages under engine/models (torch-free).
-
-A family ``X`` is the package ``engine/models/X/`` with ``configuration_X.py`` (a torch-free
-:class:`~engine.models.configuration_utils.ModelConfig` subclass bound to ``CONFIG``) and ``modeling_X.py``
-(a :class:`~engine.models.modeling_utils.SegmentationModel` subclass bound to ``MODEL``). Adding a family = that folder
-plus its line in ``FAMILIES``. ``RUN_ONLY`` names configurations of models that are run, never trained or built
-with torch (an imported ONNX graph): bundles name them, the training choices never list them.
+"""The family registry (torch-free): family ``X`` is the package ``engine/models/X/``, its ``configuration_X.CONFIG``
+(a torch-free ``ModelConfig``) and ``modeling_X.MODEL`` (a ``SegmentationModel``); adding one: docs/models.md.
+``RUN_ONLY`` names configurations of models that are run, never trained or built with torch (an imported ONNX
+graph): bundles name them, the training choices never list them.
 """
 
 from __future__ import annotations
