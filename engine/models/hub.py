@@ -142,10 +142,8 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
 
     ``hub_id`` may be a local folder (returned once it holds the files); a hub id is read from the cache or
     downloaded as the module says, progress through ``callback`` (``log`` without one). ``vet`` is shown the hub's
-    ``ModelInfo`` (its files, its config's ``model_type``) before any download, and raises to stop there.
-
-    Raises:
-        ModelError: offline and not cached, gated, missing, no network, stalled; each names the id and the fix.
+    ``ModelInfo`` (its files, its config's ``model_type``) before any download, and raises to stop there. Raises
+    ModelError (offline and not cached, gated, missing, no network, stalled), naming the id and the fix.
     """
     folder = _local_folder(hub_id, patterns)
     if folder is not None:
@@ -182,11 +180,8 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
 
 def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, callback: Callback | None = None) -> Path:
     """One file of a hub repository (an official release file such as ``Prithvi_EO_V2_300M.pt``), by the rules of
-    :func:`fetch`; ``hub_id`` may be a local folder holding ``filename``.
-
-    Raises:
-        ModelError: as :func:`fetch`, or the repository has no such file.
-    """
+    :func:`fetch`; ``hub_id`` may be a local folder holding ``filename``. Raises ModelError as :func:`fetch` does,
+    or for a repository without such a file."""
     if _local_folder(hub_id, [filename]) is not None:
         return Path(hub_id).expanduser() / filename
     hub = require("huggingface_hub")

@@ -78,11 +78,8 @@ class Transfer:
 def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log: Callable[[str], None],
                 callback: Callback | None, describe: Callable[[BaseException], ModelError]) -> Path:
     """``work(transfer)`` (the download) in a worker thread, reported, with stalls ended (``transfer.stop`` set).
-
-    Raises:
-        ModelError: the download stalled, or failed (``describe`` turns the library's error into one).
-        CanceledError: the callback asked to stop.
-    """
+    Raises ModelError where the download stalled or failed (``describe`` turns the library's error into one),
+    CanceledError where the callback asked to stop."""
     transfer = Transfer()
     outcome: dict[str, Any] = {}
 
