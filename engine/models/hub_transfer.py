@@ -42,8 +42,7 @@ class Transfer:
                 kwargs.update(file=io.StringIO(), disable=False, mininterval=3600)  # drawn nowhere
                 super().__init__(*args, **kwargs)
                 # the file bars of a snapshot feed the "Reconstructing" one; "Downloading bytes" counts them again
-                counts = kwargs.get("unit") == "B" and not str(kwargs.get("desc", "")).startswith("Downloading bytes")
-                if counts:
+                if kwargs.get("unit") == "B" and not str(kwargs.get("desc", "")).startswith("Downloading bytes"):
                     with transfer.lock:
                         transfer.bars.append(self)
 
