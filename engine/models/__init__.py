@@ -14,7 +14,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..runtime.environment import require
 from .configuration_utils import AutoModelConfig, ModelConfig
-from .encoders import ENCODER_NAMES
+from .encoders.catalog import ENCODER_NAMES
 from .registry import FAMILIES, check_family, family_module, list_models, list_presets
 
 

@@ -18,7 +18,7 @@ from .configuration_utils import (
     encoder_families,
     joined,
 )
-from .encoders import ENCODER_NAMES, ENCODERS
+from .encoders.catalog import ENCODER_NAMES, ENCODERS
 from .registry import list_models
 
 T = TypeVar("T", bound="SingleStreamConfig")

@@ -17,7 +17,7 @@ from ..configuration_utils import (
     FamilyCard,
     ModelConfig,
 )
-from ..encoders import MiTPreset, check_mit_sizes
+from ..encoders.catalog import MiTPreset, check_mit_sizes
 
 
 @dataclass(frozen=True)

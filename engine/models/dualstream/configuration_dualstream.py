@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from ...declarations import redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
 from ..configuration_utils import AUX_GRID, DROP_PATH, IMAGERY, VISION_ENCODER, AutoPick, FamilyCard, ModelConfig
-from ..encoders import ENCODER_NAMES, MiTPreset, check_mit_sizes
+from ..encoders.catalog import ENCODER_NAMES, MiTPreset, check_mit_sizes
 
 
 @dataclass(frozen=True)
