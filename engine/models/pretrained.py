@@ -215,8 +215,7 @@ def config_mit(config: Any, log: Callable[[str], None]) -> tuple[nn.Module, Any,
     """(vision MiT of a family config with MiT presets, the config with ``vision_encoder`` set where a checkpoint
     fixed other sizes than the preset's so a bundle rebuilds exactly, pretrained source or None)."""
     preset = config.preset_settings()
-    sizes = preset.encoder_sizes()
-    sizes.update(config.vision_encoder or {})
+    sizes = {**preset.encoder_sizes(), **(config.vision_encoder or {})}
     model, sizes, source = make_mit(sizes, config.vision_channels, config.drop_path, config.pretrained, log,
                                     preset=config.preset)
     if sizes != preset.encoder_sizes():
