@@ -1,13 +1,10 @@
 """SegFormer (MiT) vision encoders, built from sizes or loaded from a checkpoint and adapted to Cv bands (CMX runs
 their ``stages`` one by one); with the checkpoint helpers the named encoders share.
 
-A pretrained source may be
-- a local ``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation``
-  (``config.json`` + ``model.safetensors`` / ``pytorch_model.bin``),
-- a Hugging Face cache folder (``models--nvidia--segformer-b1-finetuned-ade-512-512``; its newest snapshot is used),
-- a hub id (``nvidia/segformer-b1-finetuned-ade-512-512``; ``imagenet`` stands for the preset's ``nvidia/mit-bN``,
-  read in ``encoders.weights``): fetched once into the Hugging Face cache and read from there afterwards, offline
-  too (``engine.models.hub``).
+A pretrained source (read in ``encoders.weights``: ``imagenet`` stands for the preset's ``nvidia/mit-bN``) is a
+``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation`` (``config.json`` +
+``model.safetensors`` / ``pytorch_model.bin``), a Hugging Face cache folder (its newest snapshot is used) or a hub
+id, fetched once into the Hugging Face cache and read from there afterwards, offline too (``engine.models.hub``).
 The checkpoint's own config fixes the architecture (its sizes override the preset's); then the first
 patch-embedding conv is rebuilt for the model's vision channel count.
 """
