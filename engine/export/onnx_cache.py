@@ -73,7 +73,6 @@ class CachedExport:
     """A cached export ready to run: where it is and how it was checked."""
 
     path: Path
-    bundle_sha256: str
     max_abs_diff: float  # onnxruntime vs torch on random inputs, when it was made
     made: bool  # exported by this call (False: an earlier export reused)
 
@@ -84,7 +83,6 @@ class CachedDateGraphs:
 
     encoder: Path
     head: Path
-    bundle_sha256: str
     max_abs_diff: float  # the two graphs run as one, against torch's whole model, when they were made
     made: bool
 
@@ -133,7 +131,7 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | No
             graphs: dict[str, str], make: Callable[[dict[str, Path]], float]) -> tuple[Any, ...]:
     """The entry of ``graphs`` (name -> file suffix) for ``bundle`` (SHA-256 ``digest``, read when None) at
     ``tile``: reused when its record vouches for it, else made by ``make`` (the paths to write -> its parity with
-    torch) and recorded. (each graph's path, digest, parity, made)."""
+    torch) and recorded. (each graph's path, parity, made)."""
     digest, callback = digest or file_sha256(bundle), callback or Callback()
     folder = cache_folder(bundle)
     stem = f"{digest}-t{'any' if tile is None else int(tile)}-v{CACHE_VERSION}"
@@ -146,7 +144,7 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | No
             diff = float(kept.get("max_abs_diff", float("nan")))
             callback.info(f"Using the cached {what} of '{bundle}' ('{named}'; its parity with torch was "
                           f"checked when it was made: max abs diff {diff:.2g}).")
-            return (*paths.values(), digest, diff, False)
+            return (*paths.values(), diff, False)
         if refused:
             callback.warning(f"The cached {what} '{named}' was refused: {refused}. Exporting '{bundle}' again.")
         callback.info(f"Exporting '{bundle}' to ONNX for onnxruntime, once (cached in '{folder}').")
@@ -157,7 +155,7 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | No
                                               "tile_size": "any" if tile is None else int(tile),
                                               "max_abs_diff": diff, "cache_version": CACHE_VERSION}, indent=2))
         callback.info(f"{what[0].upper()}{what[1:]} cached as '{named}'; parity with torch: max abs diff {diff:.2g}.")
-        return (*paths.values(), digest, diff, True)
+        return (*paths.values(), diff, True)
 
 
 def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
@@ -165,25 +163,18 @@ def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callbac
     """The ONNX export of ``bundle`` at ``tile`` px (any batch; ``tile`` None: any tile size, traced at the trained
     tile), made once with its parity check and cached. Raises OutputError for no writable cache folder, else as
     :func:`~engine.export.onnx_export.export_onnx`."""
-
-    def make(paths: dict[str, Path]) -> float:
-        return export_onnx(bundle, paths["model"], tile_size=tile, dynamic_batch=True, any_size=tile is None,
-                           callback=callback).max_abs_diff
-
-    return CachedExport(*_cached(bundle, tile, callback, bundle_sha256, "ONNX export", {"model": ""}, make))
+    return CachedExport(*_cached(bundle, tile, callback, bundle_sha256, "ONNX export", {"model": ""},
+                                 lambda paths: export_onnx(bundle, paths["model"], tile_size=tile, dynamic_batch=True,
+                                                           any_size=tile is None, callback=callback).max_abs_diff))
 
 
 def cached_date_graphs(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
                        bundle_sha256: str | None = None) -> CachedDateGraphs:
     """A change model's export as its two graphs (:func:`export_date_graphs`), cached as :func:`cached_export`
     caches one graph; raises as it does."""
-
-    def make(paths: dict[str, Path]) -> float:
-        return export_date_graphs(bundle, paths["encoder"], paths["head"], tile_size=tile, any_size=tile is None,
-                                  callback=callback)
-
     return CachedDateGraphs(*_cached(bundle, tile, callback, bundle_sha256, "ONNX export in two graphs",
-                                     {"encoder": "-encoder", "head": "-head"}, make))
+                                     {"encoder": "-encoder", "head": "-head"},
+                                     lambda paths: export_date_graphs(bundle, paths, tile, callback)))
 
 
 def _graphs(model: Any, binary: bool, clip: bool, dates: int) -> tuple[Any, Any]:
@@ -208,12 +199,13 @@ def _graphs(model: Any, binary: bool, clip: bool, dates: int) -> tuple[Any, Any]
     return Encoder().eval(), Head().eval()
 
 
-def export_date_graphs(bundle: str | os.PathLike, encoder_path: str | os.PathLike, head_path: str | os.PathLike, *,
-                       tile_size: int | None = None, any_size: bool = False, callback: Callback | None = None) -> float:
-    """Write ``bundle``'s change model as its encoder and head graphs; returns their parity with torch (max abs
+def export_date_graphs(bundle: str | os.PathLike, paths: dict[str, Path], tile_size: int | None,
+                       callback: Callback | None = None) -> float:
+    """Write ``bundle``'s change model as its encoder and head graphs (``paths``: "encoder", "head"), at
+    ``tile_size`` px or, None, any tile size traced at the trained tile; returns their parity with torch (max abs
     diff). Raises ConfigError for a model that cannot share a first date (one date, aux rasters, each tile's date and
     place), ModelError where onnxruntime disagrees or the opset cannot express it, DependencyError without onnx."""
-    callback, opset = callback or Callback(), DEFAULT_OPSET
+    callback, opset, any_size = callback or Callback(), DEFAULT_OPSET, tile_size is None
     torch = require("torch")
     require("onnx")
     require("onnxruntime")
@@ -233,7 +225,6 @@ def export_date_graphs(bundle: str | os.PathLike, encoder_path: str | os.PathLik
     callback.info(f"Exporting '{bundle}' ({meta.model.name}) to ONNX opset {opset} as two graphs: a date's encoder "
                   f"({ENCODER_INPUT} {(bands, tile, tile)}) and the head over the {dates} dates' maps, batch "
                   f"dynamic{', any tile size' if any_size else ''}.")
-    paths = {"encoder": Path(encoder_path), "head": Path(head_path)}
     temps = {name: temporary_path(path, ".onnx") for name, path in paths.items()}
     try:
         trace(encoder, (images[:2],), temps["encoder"], [ENCODER_INPUT], opset,
@@ -251,10 +242,9 @@ def export_date_graphs(bundle: str | os.PathLike, encoder_path: str | os.PathLik
             props = encode_metadata(meta, section, tile, DEFAULT_OVERLAP)
             write_graph_metadata(temps[name], {METADATA_KEY: props[METADATA_KEY]})
         whole = probability_module(model, binary, clip, False, names=tuple(date_inputs(dates)))
-        diff = date_parity(whole, temps["encoder"], temps["head"], dates, (bands, tile, tile), 3, 1)
+        diff = date_parity(whole, temps, dates, (bands, tile, tile), 3, 1)
         if any_size:  # a size it was not traced at: a shape baked into either graph shows here
-            diff = max(diff, date_parity(whole, temps["encoder"], temps["head"], dates,
-                                         (bands, tile + multiple, tile + multiple), 1, 2))
+            diff = max(diff, date_parity(whole, temps, dates, (bands, tile + multiple, tile + multiple), 1, 2))
         if not diff <= PARITY_TOLERANCE:
             raise ModelError(f"The two exported graphs of '{bundle}' disagree with torch: max abs diff {diff:.3g} on "
                              f"random inputs (allowed {PARITY_TOLERANCE:g}); nothing was written. Try another "
@@ -268,18 +258,19 @@ def export_date_graphs(bundle: str | os.PathLike, encoder_path: str | os.PathLik
     return diff
 
 
-def date_parity(whole: Any, encoder: str | os.PathLike, head: str | os.PathLike, dates: int,
-                shape: tuple[int, ...], batch: int, seed: int) -> float:
-    """Max absolute difference between the two graphs run as one (:class:`DateGraphs`) and torch's ``whole`` model
-    on random dates of ``shape``: a pair, then a second pair of the same first date whose maps the store keeps."""
+def date_parity(whole: Any, graphs: dict[str, Path], dates: int, shape: tuple[int, ...], batch: int,
+                seed: int) -> float:
+    """Max absolute difference between the ``graphs`` ("encoder", "head") run as one (:class:`DateGraphs`) and torch's
+    ``whole`` model on random dates of ``shape``: a pair, then a second pair of the same first date whose maps the
+    store keeps."""
     torch = require("torch")
     generator = torch.Generator().manual_seed(seed)
     first = torch.rand(batch, *shape, generator=generator)
-    graphs = DateGraphs(session(encoder), session(head), dates, FirstDateFeatures())
+    run = DateGraphs(session(graphs["encoder"]), session(graphs["head"]), dates, FirstDateFeatures()).run
     worst = 0.0
     for _ in range(2):
         later = [torch.rand(batch, *shape, generator=generator) for _ in range(dates - 1)]
-        got = graphs.run(torch.cat([first, *later], dim=1).numpy())
+        got = run(torch.cat([first, *later], dim=1).numpy())
         with torch.no_grad():
             want = whole(first, *later).numpy()
         if got.shape != want.shape:

@@ -256,11 +256,9 @@ def _exportable_adaptive_pooling(torch: Any) -> Iterator[None]:
     original = functional.adaptive_avg_pool2d
 
     def matrix(size: int, out: int, like: Any) -> Any:
-        weights = torch.zeros(out, size, dtype=like.dtype)
-        for i in range(out):
-            start, end = (i * size) // out, -((-(i + 1) * size) // out)
-            weights[i, start:end] = 1.0 / (end - start)
-        return weights
+        row, cell = torch.arange(out).unsqueeze(1), torch.arange(size)
+        inside = (cell >= row * size // out) & (cell < -((-(row + 1) * size) // out))
+        return (inside / inside.sum(dim=1, keepdim=True)).to(like.dtype)
 
     def pooled(x: Any, output_size: Any) -> Any:
         out_h, out_w = (output_size, output_size) if isinstance(output_size, int) else output_size

@@ -14,7 +14,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..runtime.environment import require
 from .configuration_utils import AutoModelConfig, ModelConfig
-from .encoders import ENCODER_NAMES
+from .encoders.catalog import ENCODER_NAMES
 from .registry import FAMILIES, check_family, family_module, list_models, list_presets
 
 
@@ -35,13 +35,11 @@ def list_encoders(name: str | None = None) -> list[str]:
 def describe_models() -> list[dict[str, Any]]:
     """One entry per family for the CLI and the plugin: name, description, presets, default preset, the encoders
     its ``encoder`` option accepts (empty: fixed encoders) and each preset's encoder."""
-    out = []
-    for family in FAMILIES:
-        cls = AutoModelConfig.config_class(family)
-        out.append({"name": family, "description": cls.description, "presets": list(cls.PRESETS),
-                    "default_preset": cls.preset, "encoders": list(getattr(cls, "ENCODERS", ())),
-                    "preset_encoders": {name: getattr(p, "encoder", "MiT") for name, p in cls.PRESETS.items()}})
-    return out
+    classes = {family: AutoModelConfig.config_class(family) for family in FAMILIES}
+    return [{"name": family, "description": cls.description, "presets": list(cls.PRESETS),
+             "default_preset": cls.preset, "encoders": list(getattr(cls, "ENCODERS", ())),
+             "preset_encoders": {name: getattr(p, "encoder", "MiT") for name, p in cls.PRESETS.items()}}
+            for family, cls in classes.items()]
 
 
 def build_model(name: str, callback: Callback | None = None, **settings: Any) -> Any:

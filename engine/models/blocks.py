@@ -6,6 +6,8 @@ depend on the batch size, so batch 1 inference and tiny training batches behave 
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -108,16 +110,12 @@ def convnext_stage(dim: int, blocks: int, drop_path: float) -> nn.Sequential:
     return nn.Sequential(*[ConvNeXtBlock(dim, drop_path=drop_path) for _ in range(blocks)])
 
 
-class Downsample(nn.Module):
+class Downsample(nn.Sequential):
     """GroupNorm(1) -> 2x2 stride-2 conv: halves the resolution, changes the width."""
 
     def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.norm = GroupNorm(1, in_channels)
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=2, stride=2, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.norm(x))
+        super().__init__(OrderedDict(norm=GroupNorm(1, in_channels),
+                                     conv=nn.Conv2d(in_channels, out_channels, kernel_size=2, stride=2, bias=False)))
 
 
 def attention_heads(dim: int, wanted: int) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from ..declarations import CONFIG_ONLY, redeclared, setting
+from ..declarations import config_only, redeclared, setting
 from ..settings import check
 from .configuration_utils import (
     DEFAULT,
@@ -18,7 +18,7 @@ from .configuration_utils import (
     encoder_families,
     joined,
 )
-from .encoders import ENCODER_NAMES, ENCODERS
+from .encoders.catalog import ENCODER_NAMES, ENCODERS
 from .registry import list_models
 
 T = TypeVar("T", bound="SingleStreamConfig")
@@ -51,15 +51,13 @@ class SingleStreamConfig(ModelConfig):
     aux_channels: int = redeclared(ModelConfig, "aux_channels", 0)
     encoder: str | None = setting(
         None, label=_encoder_label, group="model", choices=(DEFAULT, *ENCODER_NAMES), off=DEFAULT, help=_encoder_help)
-    aux_fusion: str = setting(
-        "none", choices=AUX_FUSION, no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY,
-        help="none: imagery only (the data's aux rasters are not used); early: the aux bands, upsampled to the "
-             "image grid, are stacked on the image's.")
+    aux_fusion: str = config_only(
+        "none", choices=AUX_FUSION, help="none: imagery only (the data's aux rasters are not used); early: the "
+                                         "aux bands, upsampled to the image grid, are stacked on the image's.")
     drop_path: float = setting(0.0, **DROP_PATH)
-    encoder_config: dict[str, Any] | None = setting(
-        None, no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY,
-        help="The encoder's architecture as its pretrained checkpoint fixed it (a transformers config or the "
-             "Prithvi sizes); filled in by training so a bundle rebuilds it without the checkpoint.")
+    encoder_config: dict[str, Any] | None = config_only(
+        None, help="The encoder's architecture as its pretrained checkpoint fixed it (a transformers config or the "
+                   "Prithvi sizes); filled in by training so a bundle rebuilds it without the checkpoint.")
 
     ENCODERS: ClassVar[tuple[str, ...]] = ENCODER_NAMES
     CACHEABLE: ClassVar[bool] = True  # train.frozen_encoder cached: the encoder alone makes the decoder's input

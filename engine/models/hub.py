@@ -51,23 +51,19 @@ def _complete(folder: Path, patterns: list[str] | None) -> bool:
 
 
 def _cached(hub: object, hub_id: str, patterns: list[str] | None) -> Path | None:
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
     for allow in ((SAFETENSORS, PICKLED) if patterns is None else (patterns,)):
-        try:
-            folder = Path(hub.snapshot_download(hub_id, allow_patterns=allow, local_files_only=True))
-        except LocalEntryNotFoundError:
-            continue
-        if _complete(folder, patterns):
+        folder = _in_cache(lambda: hub.snapshot_download(hub_id, allow_patterns=allow, local_files_only=True))
+        if folder is not None and _complete(folder, patterns):
             return folder
     return None
 
 
-def _cached_file(hub: object, hub_id: str, filename: str) -> Path | None:
+def _in_cache(find: Callable[[], str]) -> Path | None:
+    """What ``find`` (a huggingface_hub download with ``local_files_only``) finds in the cache, else None."""
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(hub.hf_hub_download(hub_id, filename, local_files_only=True))
+        return Path(find())
     except LocalEntryNotFoundError:
         return None
 
@@ -146,10 +142,8 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
 
     ``hub_id`` may be a local folder (returned once it holds the files); a hub id is read from the cache or
     downloaded as the module says, progress through ``callback`` (``log`` without one). ``vet`` is shown the hub's
-    ``ModelInfo`` (its files, its config's ``model_type``) before any download, and raises to stop there.
-
-    Raises:
-        ModelError: offline and not cached, gated, missing, no network, stalled; each names the id and the fix.
+    ``ModelInfo`` (its files, its config's ``model_type``) before any download, and raises to stop there. Raises
+    ModelError (offline and not cached, gated, missing, no network, stalled), naming the id and the fix.
     """
     folder = _local_folder(hub_id, patterns)
     if folder is not None:
@@ -186,15 +180,12 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
 
 def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, callback: Callback | None = None) -> Path:
     """One file of a hub repository (an official release file such as ``Prithvi_EO_V2_300M.pt``), by the rules of
-    :func:`fetch`; ``hub_id`` may be a local folder holding ``filename``.
-
-    Raises:
-        ModelError: as :func:`fetch`, or the repository has no such file.
-    """
+    :func:`fetch`; ``hub_id`` may be a local folder holding ``filename``. Raises ModelError as :func:`fetch` does,
+    or for a repository without such a file."""
     if _local_folder(hub_id, [filename]) is not None:
         return Path(hub_id).expanduser() / filename
     hub = require("huggingface_hub")
-    cached = _cached_file(hub, hub_id, filename)
+    cached = _in_cache(lambda: hub.hf_hub_download(hub_id, filename, local_files_only=True))
     if cached is not None:
         return cached
 
@@ -219,7 +210,8 @@ def where_available(hub_id: str, filename: str = "", timeout: float = 3.0, ask_h
     import urllib.request
 
     hub = require("huggingface_hub")
-    cached = _cached_file(hub, hub_id, filename) if filename else _cached(hub, hub_id, None)
+    cached = (_in_cache(lambda: hub.hf_hub_download(hub_id, filename, local_files_only=True)) if filename
+              else _cached(hub, hub_id, None))
     if cached is not None:
         return f"in the Hugging Face cache ({cached})"
     if offline() or not ask_hub:

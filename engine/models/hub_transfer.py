@@ -42,8 +42,7 @@ class Transfer:
                 kwargs.update(file=io.StringIO(), disable=False, mininterval=3600)  # drawn nowhere
                 super().__init__(*args, **kwargs)
                 # the file bars of a snapshot feed the "Reconstructing" one; "Downloading bytes" counts them again
-                counts = kwargs.get("unit") == "B" and not str(kwargs.get("desc", "")).startswith("Downloading bytes")
-                if counts:
+                if kwargs.get("unit") == "B" and not str(kwargs.get("desc", "")).startswith("Downloading bytes"):
                     with transfer.lock:
                         transfer.bars.append(self)
 
@@ -78,11 +77,8 @@ class Transfer:
 def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log: Callable[[str], None],
                 callback: Callback | None, describe: Callable[[BaseException], ModelError]) -> Path:
     """``work(transfer)`` (the download) in a worker thread, reported, with stalls ended (``transfer.stop`` set).
-
-    Raises:
-        ModelError: the download stalled, or failed (``describe`` turns the library's error into one).
-        CanceledError: the callback asked to stop.
-    """
+    Raises ModelError where the download stalled or failed (``describe`` turns the library's error into one),
+    CanceledError where the callback asked to stop."""
     transfer = Transfer()
     outcome: dict[str, Any] = {}
 

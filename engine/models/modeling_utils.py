@@ -34,7 +34,6 @@ class SegmentationModel(nn.Module):
         self.config = config
         self.pretrained_source: str | None = None  # where pretrained encoder weights came from; None: random
 
-    # ------------------------------------------------------------------ roles
     def role_modules(self) -> dict[str, list[nn.Module | None]]:
         """Modules per role among vision_encoder / aux_encoder / fusion; everything else is the decoder."""
         raise NotImplementedError
@@ -61,7 +60,6 @@ class SegmentationModel(nn.Module):
         for param in groups["vision_encoder"] + groups["aux_encoder"]:
             param.requires_grad_(not frozen)
 
-    # ------------------------------------------------------------------ input contract
     @property
     def size_multiple(self) -> int:
         """Vision H and W must be multiples of this (the encoder stride, and the aux ratio when aux is used)."""
@@ -101,7 +99,6 @@ class SegmentationModel(nn.Module):
             raise ModelError(f"aux must have shape {expected} (batch, aux channels, H/{ratio}, W/{ratio}): an aux grid "
                              f"of ({expected[2]}, {expected[3]}) for a {height}x{width} vision tile, got {got}.")
 
-    # ------------------------------------------------------------------ forward
     def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(logits at full resolution, side logits in ``side_strides`` order) for checked inputs."""
         raise NotImplementedError

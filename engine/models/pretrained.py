@@ -1,13 +1,10 @@
 """SegFormer (MiT) vision encoders, built from sizes or loaded from a checkpoint and adapted to Cv bands (CMX runs
 their ``stages`` one by one); with the checkpoint helpers the named encoders share.
 
-A pretrained source may be
-- a local ``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation``
-  (``config.json`` + ``model.safetensors`` / ``pytorch_model.bin``),
-- a Hugging Face cache folder (``models--nvidia--segformer-b1-finetuned-ade-512-512``; its newest snapshot is used),
-- a hub id (``nvidia/segformer-b1-finetuned-ade-512-512``; ``imagenet`` stands for the preset's ``nvidia/mit-bN``,
-  read in ``encoders.weights``): fetched once into the Hugging Face cache and read from there afterwards, offline
-  too (``engine.models.hub``).
+A pretrained source (read in ``encoders.weights``: ``imagenet`` stands for the preset's ``nvidia/mit-bN``) is a
+``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation`` (``config.json`` +
+``model.safetensors`` / ``pytorch_model.bin``), a Hugging Face cache folder (its newest snapshot is used) or a hub
+id, fetched once into the Hugging Face cache and read from there afterwards, offline too (``engine.models.hub``).
 The checkpoint's own config fixes the architecture (its sizes override the preset's); then the first
 patch-embedding conv is rebuilt for the model's vision channel count.
 """
@@ -79,9 +76,13 @@ def adapt_kernel(weight: torch.Tensor, channels: int) -> tuple[torch.Tensor, str
             f"first {channels} kernel(s) kept, scaled by {old_channels}/{channels}")
 
 
-def adapt_conv(old: nn.Conv2d | nn.Conv3d, channels: int) -> tuple[nn.Module, str]:
-    """A copy of the input conv ``old`` (2D, or Prithvi's 3D patch embedding; pretrained: C0 = 3, RGB) for
-    ``channels`` inputs, its kernels adapted by :func:`adapt_kernel` and its bias copied. Returns (conv, how)."""
+def replace_input_conv(parent: nn.Module, attr: str, channels: int, what: str, unit: str = "channels") -> str:
+    """``parent.<attr>``, a model's input conv (2D, or Prithvi's 3D patch embedding; pretrained: 3 inputs, RGB) named
+    ``what`` in the sentence returned, rebuilt for ``channels`` inputs where it takes another count: its kernels
+    adapted by :func:`adapt_kernel`, its bias copied."""
+    old = getattr(parent, attr)
+    if old.in_channels == channels:
+        return f"{what} kept ({channels} input {unit})"
     new = type(old)(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
                     padding=old.padding, dilation=old.dilation, bias=old.bias is not None)
     with torch.no_grad():
@@ -89,51 +90,15 @@ def adapt_conv(old: nn.Conv2d | nn.Conv3d, channels: int) -> tuple[nn.Module, st
         new.weight.copy_(weight)
         if old.bias is not None:
             new.bias.copy_(old.bias.detach())
-    new.to(device=old.weight.device, dtype=old.weight.dtype)
-    return new, how
-
-
-def replace_input_conv(parent: nn.Module, attr: str, channels: int, what: str, unit: str = "channels") -> str:
-    """``parent.<attr>``, a model's input conv named ``what`` in the sentence returned, rebuilt for ``channels``
-    inputs (:func:`adapt_conv`) where it takes another count."""
-    old = getattr(parent, attr)
-    if old.in_channels == channels:
-        return f"{what} kept ({channels} input {unit})"
-    new, how = adapt_conv(old, channels)
-    setattr(parent, attr, new)
+    setattr(parent, attr, new.to(device=old.weight.device, dtype=old.weight.dtype))
     return f"{what} adapted from {old.in_channels} to {channels} input {unit} ({how})"
-
-
-def resolve_folder(folder: Path) -> Path:
-    """The folder holding config.json: the folder itself or the newest snapshot of an HF cache repo folder."""
-    if (folder / "config.json").is_file():
-        return folder
-    candidates = [p.parent for p in folder.glob("snapshots/*/config.json") if p.is_file()]
-    if candidates:
-        return max(candidates, key=lambda p: p.stat().st_mtime)
-    raise ModelError(
-        f"Pretrained folder '{folder}' is not a SegFormer checkpoint: it has no config.json. Pass a folder "
-        f"written by `SegformerModel.save_pretrained` / `SegformerForSemanticSegmentation.save_pretrained` "
-        f"(config.json + model.safetensors), an HF cache folder, or leave 'pretrained' empty for random init."
-    )
-
-
-def checkpoint_type(folder: Path, source: str) -> Any:
-    """The ``model_type`` a checkpoint folder's config.json names (ModelError naming ``source`` when unreadable)."""
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); "
-                         f"re-save the checkpoint with save_pretrained.") from exc
-    return config.get("model_type") if isinstance(config, dict) else None
 
 
 def load_segformer(source: str, drop_path: float, log: Callable[[str], None]) -> tuple[nn.Module, str]:
     """(pretrained ``SegformerModel`` with its own config, resolved source) from a folder or a hub id; ModelError
     naming the source and the fix for a non-SegFormer checkpoint, a missing folder or a hub id not fetched."""
     transformers = require("transformers")
-    folder, where = local_checkpoint(source, log)
-    model_type = checkpoint_type(folder, source)
+    folder, where, model_type = local_checkpoint(source, log)
     if model_type != "segformer":
         raise ModelError(
             f"Pretrained checkpoint '{source}' is a '{model_type}' model, not a SegFormer/MiT one. The vision "
@@ -171,20 +136,37 @@ def load_failed(what: str, folder: Path, exc: BaseException) -> ModelError:
                       f"checkpoint.")
 
 
-def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str]:
-    """(folder holding config.json, how to name it) for a local folder, an HF cache folder or a hub id."""
+def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str, Any]:
+    """(folder holding config.json, how to name it, the ``model_type`` its config.json names) for a local folder, an
+    HF cache folder or a hub id; ModelError naming ``source`` when config.json is unreadable."""
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
             raise ModelError(f"Pretrained '{source}' is a file; pass the checkpoint's folder (with config.json and "
                              f"model.safetensors), not a single file.")
-        folder = resolve_folder(path)
-        return folder, str(folder)
-    if not is_hub_id(source):
+        # the folder itself, or the newest snapshot of an HF cache repo folder
+        found = [path] if (path / "config.json").is_file() else [
+            p.parent for p in path.glob("snapshots/*/config.json") if p.is_file()]
+        if not found:
+            raise ModelError(
+                f"Pretrained folder '{path}' is not a SegFormer checkpoint: it has no config.json. Pass a folder "
+                f"written by `SegformerModel.save_pretrained` / `SegformerForSemanticSegmentation.save_pretrained` "
+                f"(config.json + model.safetensors), an HF cache folder, or leave 'pretrained' empty for random "
+                f"init.")
+        folder = max(found, key=lambda p: p.stat().st_mtime)
+        where = str(folder)
+    elif is_hub_id(source):
+        folder = fetch(source, log)
+        where = f"hub id {source} (cached in {folder})"
+    else:
         raise ModelError(f"Pretrained folder '{source}' does not exist. Pass an existing save_pretrained folder, "
                          f"a hub id like 'nvidia/mit-b1', 'imagenet', or nothing for random init.")
-    folder = fetch(source, log)
-    return folder, f"hub id {source} (cached in {folder})"
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); "
+                         f"re-save the checkpoint with save_pretrained.") from exc
+    return folder, where, config.get("model_type") if isinstance(config, dict) else None
 
 
 @contextmanager
@@ -230,8 +212,7 @@ def config_mit(config: Any, log: Callable[[str], None]) -> tuple[nn.Module, Any,
     """(vision MiT of a family config with MiT presets, the config with ``vision_encoder`` set where a checkpoint
     fixed other sizes than the preset's so a bundle rebuilds exactly, pretrained source or None)."""
     preset = config.preset_settings()
-    sizes = preset.encoder_sizes()
-    sizes.update(config.vision_encoder or {})
+    sizes = {**preset.encoder_sizes(), **(config.vision_encoder or {})}
     model, sizes, source = make_mit(sizes, config.vision_channels, config.drop_path, config.pretrained, log,
                                     preset=config.preset)
     if sizes != preset.encoder_sizes():

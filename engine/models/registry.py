@@ -1,10 +1,7 @@
-"""The family registry: registry name -> package under engine/models (torch-free).
-
-A family ``X`` is the package ``engine/models/X/`` with ``configuration_X.py`` (a torch-free
-:class:`~engine.models.configuration_utils.ModelConfig` subclass bound to ``CONFIG``) and ``modeling_X.py``
-(a :class:`~engine.models.modeling_utils.SegmentationModel` subclass bound to ``MODEL``). Adding a family = that folder
-plus its line in ``FAMILIES``. ``RUN_ONLY`` names configurations of models that are run, never trained or built
-with torch (an imported ONNX graph): bundles name them, the training choices never list them.
+"""The family registry (torch-free): family ``X`` is the package ``engine/models/X/``, its ``configuration_X.CONFIG``
+(a torch-free ``ModelConfig``) and ``modeling_X.MODEL`` (a ``SegmentationModel``); adding one: docs/models.md.
+``RUN_ONLY`` names configurations of models that are run, never trained or built with torch (an imported ONNX
+graph): bundles name them, the training choices never list them.
 """
 
 from __future__ import annotations
@@ -13,16 +10,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-FAMILIES: dict[str, str] = {  # registry name -> package under engine/models
-    "dualstream": "dualstream",
-    "cmx": "cmx",
-    "unet": "unet",
-    "pspnet": "pspnet",
-    "deeplabv3plus": "deeplabv3plus",
-    "fpn": "fpn",
-    "change": "change",
-}
-RUN_ONLY: dict[str, str] = {"imported": "imported"}  # name -> package with a configuration module only
+FAMILIES = ("dualstream", "cmx", "unet", "pspnet", "deeplabv3plus", "fpn", "change")  # = their packages' names
+RUN_ONLY = ("imported",)  # packages with a configuration module only
 
 
 def list_models() -> list[str]:
@@ -42,9 +31,8 @@ def check_family(name: str) -> None:
 
 
 def family_module(name: str, kind: str) -> ModuleType:
-    """``engine.models.<pkg>.<kind>_<pkg>`` (kind = configuration or modeling) of a registered family."""
-    package = FAMILIES.get(name) or RUN_ONLY[name]
-    return importlib.import_module(f"{__package__}.{package}.{kind}_{package}")
+    """``engine.models.<name>.<kind>_<name>`` (kind = configuration or modeling) of a registered family."""
+    return importlib.import_module(f"{__package__}.{name}.{kind}_{name}")
 
 
 def list_presets(name: str | None = None) -> list[str]:

@@ -11,8 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent import futures
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any
 
@@ -31,24 +30,12 @@ class Prefetcher:
     def __init__(self, iterable: Any, depth: int = 2, name: str = "dualstream-prefetch",
                  threads: Executor | None = None):
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
+        self._stop, self._done = threading.Event(), threading.Event()  # _done: the loop has returned
         self.wait_seconds = 0.0
-        self._thread: threading.Thread | None = None
-        self._loop: Future | None = None
         if threads is not None:
-            self._loop = threads.submit(self._run, iterable)
+            threads.submit(self._run, iterable)
         else:
-            self._thread = threading.Thread(target=self._run, args=(iterable,), name=name, daemon=True)
-            self._thread.start()
-
-    def _alive(self) -> bool:
-        return self._thread.is_alive() if self._thread is not None else not self._loop.done()
-
-    def _join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-        else:
-            futures.wait([self._loop])
+            threading.Thread(target=self._run, args=(iterable,), name=name, daemon=True).start()
 
     def _put(self, entry: tuple[str, Any]) -> bool:
         while not self._stop.is_set():
@@ -65,6 +52,8 @@ class Prefetcher:
             self._put(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
             self._put(("error", exc))
+        finally:
+            self._done.set()
 
     def __iter__(self) -> Prefetcher:
         return self
@@ -75,17 +64,16 @@ class Prefetcher:
         self.wait_seconds += time.perf_counter() - start
         if kind == "item":
             return value
-        self._join()
+        self._done.wait()
         if kind == "error":
             raise value
         raise StopIteration
 
     def close(self) -> None:
         self._stop.set()
-        while self._alive():
+        while not self._done.is_set():
             with suppress(queue.Empty):
                 self._queue.get(timeout=0.1)
-        self._join()
 
 
 def loop_threads(name: str) -> Executor:

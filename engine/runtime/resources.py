@@ -35,7 +35,7 @@ def round_up(value: int, step: int) -> int:
 
 def tile_step(aux_ratio: int | None) -> int:
     """Tiles are multiples of 32 (and of the aux ratio when aux data is used)."""
-    return 32 if not aux_ratio else 32 * aux_ratio // math.gcd(32, aux_ratio)
+    return math.lcm(32, aux_ratio or 1)
 
 
 def scene_tile(width: int, height: int, step: int) -> int:

@@ -10,7 +10,7 @@ from engine.bundle.store import read_metadata
 from engine.config import DataConfig, TrainConfig
 from engine.errors import ConfigError, ModelError
 from engine.models import build_model, list_encoders
-from engine.models.cmx.configuration_cmx import PRESETS as CMX_PRESETS
+from engine.models.cmx.configuration_cmx import CMXConfig
 from engine.models.encoders.backbone import Encoder
 from engine.models.fusion import FeatureFusion, FeatureRectify
 from engine.training.trainer import train
@@ -72,10 +72,10 @@ def test_frm_with_zero_lambda_is_identity_and_ffm_keeps_shape():
 
 
 def test_cmx_presets_follow_the_reference_table_and_take_coarse_aux():
-    assert CMX_PRESETS["b0"].hidden_sizes == (32, 64, 160, 256)
-    assert CMX_PRESETS["b1"].depths == (2, 2, 2, 2) and CMX_PRESETS["b2"].depths == (3, 4, 6, 3)
-    assert CMX_PRESETS["b1"].hidden_sizes == CMX_PRESETS["b2"].hidden_sizes == (64, 128, 320, 512)
-    assert all(CMX_PRESETS[p].decoder_dim == 512 for p in ("b0", "b1", "b2"))
+    assert CMXConfig.PRESETS["b0"].hidden_sizes == (32, 64, 160, 256)
+    assert CMXConfig.PRESETS["b1"].depths == (2, 2, 2, 2) and CMXConfig.PRESETS["b2"].depths == (3, 4, 6, 3)
+    assert CMXConfig.PRESETS["b1"].hidden_sizes == CMXConfig.PRESETS["b2"].hidden_sizes == (64, 128, 320, 512)
+    assert all(CMXConfig.PRESETS[p].decoder_dim == 512 for p in ("b0", "b1", "b2"))
     model = build_model("cmx", preset="tiny", vision_channels=3, aux_channels=2, aux_ratio=8).eval()
     assert len(model.rectify) == len(model.fuse) == 4 and model.rectify[0].lambda_c == 0.5
     assert model.size_multiple == 32

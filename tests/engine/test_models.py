@@ -7,7 +7,7 @@ import torch
 
 from engine.errors import ConfigError, ModelError
 from engine.models import ModelConfig, build_model, list_models
-from engine.models.dualstream.configuration_dualstream import PRESETS
+from engine.models.dualstream.configuration_dualstream import DualStreamConfig
 from tests.helpers import RecordingCallback
 
 
@@ -125,7 +125,7 @@ def test_aux_ratio_other_than_8():
 def test_b1_stage_shapes_and_full_resolution_output_at_512():
     model = build_model("dualstream", preset="b1", vision_channels=4, aux_channels=48, num_classes=1).eval()
     assert model.feature_channels == [64, 128, 320, 512]
-    preset = PRESETS["b1"]
+    preset = DualStreamConfig.PRESETS["b1"]
     assert (preset.depths, preset.num_attention_heads, preset.sr_ratios) == ((2, 2, 2, 2), (1, 2, 5, 8), (8, 4, 2, 1))
     pixels, air = _inputs(1, 4, 48, size=512)
     assert air.shape == (1, 48, 64, 64)

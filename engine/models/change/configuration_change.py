@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared, setting
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig
 from ..configuration_utils import DATES, FROM_DATA, AutoPick, FamilyCard, ModelConfig
@@ -26,13 +26,6 @@ class ChangePreset:
     encoder: str
     unet_channels: tuple[int, ...]  # the UNet decoder's five widths (strides 16, 8, 4, 2, 1)
     width: int  # the other decoders' width (FPN pyramid, DeepLabV3+ ASPP, PSPNet, MLP)
-
-
-PRESETS: dict[str, ChangePreset] = {
-    "tiny": ChangePreset("tiny_resnet", (32, 16, 16, 8, 8), 32),  # tests and CPU demos
-    "light": ChangePreset("resnet18", (128, 64, 32, 16, 16), 128),
-    "base": ChangePreset("resnet50", (256, 128, 64, 32, 16), 256),
-}
 
 
 @dataclass
@@ -54,10 +47,14 @@ class ChangeConfig(SingleStreamConfig):
         "unet", choices=DECODERS, label="Decoder (change models)", group="model", advanced=True,
         help="The change family's decoder over the fused features: unet, fpn, deeplabv3plus, pspnet (as those "
              "families') or mlp (SegFormer's all-MLP head, as cmx's).")
-    decoder_width: int | None = setting(None, help="Width of the decoder (unet: its last stage); None = the preset's.",
-                                        no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    decoder_width: int | None = config_only(
+        None, help="Width of the decoder (unet: its last stage); None = the preset's.")
 
-    PRESETS: ClassVar[dict[str, ChangePreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, ChangePreset]] = {
+        "tiny": ChangePreset("tiny_resnet", (32, 16, 16, 8, 8), 32),  # tests and CPU demos
+        "light": ChangePreset("resnet18", (128, 64, 32, 16, 16), 128),
+        "base": ChangePreset("resnet50", (256, 128, 64, 32, 16), 256),
+    }
     description: ClassVar[str] = (
         "Change between two dates of one place (before, after): one encoder shared by both dates, their "
         "features fused at every scale (difference, concatenation or attention), one decoder; a change mask or "

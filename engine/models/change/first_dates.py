@@ -46,13 +46,6 @@ class FirstDateFeatures:
         digest.update(f"{tuple(data.shape)}{data.dtype}".encode())
         return digest.digest()
 
-    def get(self, key: bytes) -> list[Any] | None:
-        maps = self._maps.get(key)
-        self.hits, self.misses = self.hits + (maps is not None), self.misses + (maps is None)
-        if maps is not None:
-            self._once(REUSED)
-        return maps
-
     def put(self, key: bytes, maps: Sequence[Any]) -> None:
         size = sum(int(m.nbytes) for m in maps)
         if self.held + size > self.limit:
@@ -65,8 +58,12 @@ class FirstDateFeatures:
     def lookup(self, tiles: Sequence[Any]) -> tuple[list[bytes], list[list[Any] | None], list[int]]:
         """(keys, maps held or None, indices to encode) of a batch's first-date tiles."""
         keys = [self.key(t) for t in tiles]
-        held = [self.get(k) for k in keys]
-        return keys, held, [i for i, maps in enumerate(held) if maps is None]
+        held = [self._maps.get(k) for k in keys]
+        todo = [i for i, maps in enumerate(held) if maps is None]
+        self.hits, self.misses = self.hits + len(held) - len(todo), self.misses + len(todo)
+        if len(todo) < len(held):
+            self._once(REUSED)
+        return keys, held, todo
 
     def _once(self, message: str) -> None:
         if self.say is not None and message not in self._said:

@@ -108,16 +108,12 @@ class ChangeHead(nn.Module):
 
 def make_decoder(name: str, channels: list[int], unet: list[int], width: int, classes: int,
                  dropout: float) -> nn.Module:
-    """One of the engine's decoders over four maps of ``channels`` at strides 4/8/16/32."""
-    if name == "unet":
-        return UNetDecoder(channels, unet, classes)
-    if name == "fpn":
-        return FPNDecoder(channels, width, max(width // 2, 1), classes, dropout)
-    if name == "deeplabv3plus":
-        return DeepLabV3PlusDecoder(channels, width, LOW_LEVEL, list(ATROUS_RATES), classes)
-    if name == "pspnet":
-        return PSPDecoder(channels[-1], width, classes, dropout)
-    return MLPDecoder(channels, width, classes, dropout)
+    """One of the engine's decoders (``DECODERS``) over four maps of ``channels`` at strides 4/8/16/32."""
+    return {"unet": lambda: UNetDecoder(channels, unet, classes),
+            "fpn": lambda: FPNDecoder(channels, width, max(width // 2, 1), classes, dropout),
+            "deeplabv3plus": lambda: DeepLabV3PlusDecoder(channels, width, LOW_LEVEL, list(ATROUS_RATES), classes),
+            "pspnet": lambda: PSPDecoder(channels[-1], width, classes, dropout),
+            "mlp": lambda: MLPDecoder(channels, width, classes, dropout)}[name]()
 
 
 class ChangeModel(SingleStreamModel):

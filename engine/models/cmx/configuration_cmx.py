@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared, setting
 from ...errors import mention
 from ...settings import check
 from ..configuration_utils import (
@@ -17,7 +17,7 @@ from ..configuration_utils import (
     FamilyCard,
     ModelConfig,
 )
-from ..encoders import MiTPreset, check_mit_sizes
+from ..encoders.catalog import MiTPreset, check_mit_sizes
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,6 @@ class CMXPreset(MiTPreset):
     """MiT sizes of both streams and the all-MLP decoder's embedding width E."""
 
     decoder_dim: int = 512
-
-
-PRESETS: dict[str, CMXPreset] = {
-    "tiny": CMXPreset((16, 32, 64, 128), (1, 1, 1, 1), (1, 1, 2, 4), decoder_dim=32),  # tests and CPU demos
-    "b0": CMXPreset((32, 64, 160, 256), (2, 2, 2, 2), (1, 2, 5, 8)),
-    "b1": CMXPreset((64, 128, 320, 512), (2, 2, 2, 2), (1, 2, 5, 8)),
-    "b2": CMXPreset((64, 128, 320, 512), (3, 4, 6, 3), (1, 2, 5, 8)),  # the paper's main results
-}
 
 
 @dataclass
@@ -45,13 +37,16 @@ class CMXConfig(ModelConfig):
     aux_channels: int = redeclared(ModelConfig, "aux_channels", 1)
     aux_ratio: int = redeclared(ModelConfig, "aux_ratio", 1)
     drop_path: float = setting(0.1, **DROP_PATH)
-    rectify_lambda: float = setting(0.5, help="Feature rectification weight (lambda_c = lambda_s).",
-                                    no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
-    decoder_dim: int | None = setting(None, help="Width E of the MLP decoder; None = the preset's.",
-                                      no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    rectify_lambda: float = config_only(0.5, help="Feature rectification weight (lambda_c = lambda_s).")
+    decoder_dim: int | None = config_only(None, help="Width E of the MLP decoder; None = the preset's.")
     vision_encoder: dict[str, list[int]] | None = setting(None, **VISION_ENCODER)
 
-    PRESETS: ClassVar[dict[str, CMXPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, CMXPreset]] = {
+        "tiny": CMXPreset((16, 32, 64, 128), (1, 1, 1, 1), (1, 1, 2, 4), decoder_dim=32),  # tests and CPU demos
+        "b0": CMXPreset((32, 64, 160, 256), (2, 2, 2, 2), (1, 2, 5, 8)),
+        "b1": CMXPreset((64, 128, 320, 512), (2, 2, 2, 2), (1, 2, 5, 8)),
+        "b2": CMXPreset((64, 128, 320, 512), (3, 4, 6, 3), (1, 2, 5, 8)),  # the paper's main results
+    }
     description: ClassVar[str] = (
         "RGB-X fusion of two images of the same grid (RGB + NIR, RGB + depth/DSM, optical + SAR, or extra bands "
         "of one file): two SegFormer streams rectified and fused at every stage, all-MLP decoder.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
 from ..configuration_utils import FamilyCard, ModelConfig
@@ -18,13 +18,6 @@ class DeepLabV3PlusPreset:
     low_level_channels: int = 48  # the reduced stride-4 skip
 
 
-PRESETS: dict[str, DeepLabV3PlusPreset] = {
-    "tiny": DeepLabV3PlusPreset("tiny_resnet", 32, 16),  # tests and CPU demos
-    "light": DeepLabV3PlusPreset("resnet18", 128),
-    "base": DeepLabV3PlusPreset("resnet50", 256),  # smp's widths
-}
-
-
 @dataclass
 class DeepLabV3PlusConfig(SingleStreamConfig):
     """DeepLabV3+: ASPP on the deepest map, decoder with the stride-4 low-level skip.
@@ -35,10 +28,14 @@ class DeepLabV3PlusConfig(SingleStreamConfig):
     """
 
     name: str = redeclared(ModelConfig, "name", "deeplabv3plus")  # the family it configures
-    atrous_rates: list[int] = setting(default_factory=lambda: [12, 24, 36], help="Dilation rates of the ASPP branches.",
-                                      no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    atrous_rates: list[int] = config_only(default_factory=lambda: [12, 24, 36],
+                                          help="Dilation rates of the ASPP branches.")
 
-    PRESETS: ClassVar[dict[str, DeepLabV3PlusPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, DeepLabV3PlusPreset]] = {
+        "tiny": DeepLabV3PlusPreset("tiny_resnet", 32, 16),  # tests and CPU demos
+        "light": DeepLabV3PlusPreset("resnet18", 128),
+        "base": DeepLabV3PlusPreset("resnet50", 256),  # smp's widths
+    }
     description: ClassVar[str] = (
         "Imagery only (or + aux fused early): multi-scale context (ASPP) with a fine skip; a good default for "
         "buildings and roads, between UNet's detail and PSPNet's context.")

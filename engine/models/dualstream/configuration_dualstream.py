@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from ...declarations import redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
 from ..configuration_utils import AUX_GRID, DROP_PATH, IMAGERY, VISION_ENCODER, AutoPick, FamilyCard, ModelConfig
-from ..encoders import ENCODER_NAMES, MiTPreset, check_mit_sizes
+from ..encoders.catalog import ENCODER_NAMES, MiTPreset, check_mit_sizes
 
 
 @dataclass(frozen=True)
@@ -22,19 +22,6 @@ class DualStreamPreset(MiTPreset):
     skip_channels: int = 64  # width of the reduced skips f3, f2, f1
     up_channels: tuple[int, int] = (64, 32)  # the two up-convs to full resolution
     fusion_heads: int = 8
-
-
-PRESETS: dict[str, DualStreamPreset] = {
-    # For tests and the CPU demo: trains in minutes.
-    "tiny": DualStreamPreset((16, 32, 64, 128), (1, 1, 1, 1), (1, 1, 2, 4), aux_blocks=1, decoder_blocks=1,
-                             aspp_channels=32, refine_channels=(32, 32, 16), skip_channels=16, up_channels=(16, 8),
-                             fusion_heads=4),
-    "b0": DualStreamPreset((32, 64, 160, 256), (2, 2, 2, 2), (1, 2, 5, 8), aspp_channels=128,
-                           refine_channels=(128, 128, 64), skip_channels=32, up_channels=(32, 16)),
-    # The reference configuration.
-    "b1": DualStreamPreset((64, 128, 320, 512), (2, 2, 2, 2), (1, 2, 5, 8)),
-    "b2": DualStreamPreset((64, 128, 320, 512), (3, 4, 6, 3), (1, 2, 5, 8)),
-}
 
 
 @dataclass
@@ -51,7 +38,17 @@ class DualStreamConfig(ModelConfig):
     encoder_config: dict[str, Any] | None = redeclared(SingleStreamConfig, "encoder_config", None)
 
     ENCODERS: ClassVar[tuple[str, ...]] = ENCODER_NAMES
-    PRESETS: ClassVar[dict[str, DualStreamPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, DualStreamPreset]] = {
+        # For tests and the CPU demo: trains in minutes.
+        "tiny": DualStreamPreset((16, 32, 64, 128), (1, 1, 1, 1), (1, 1, 2, 4), aux_blocks=1, decoder_blocks=1,
+                                 aspp_channels=32, refine_channels=(32, 32, 16), skip_channels=16, up_channels=(16, 8),
+                                 fusion_heads=4),
+        "b0": DualStreamPreset((32, 64, 160, 256), (2, 2, 2, 2), (1, 2, 5, 8), aspp_channels=128,
+                               refine_channels=(128, 128, 64), skip_channels=32, up_channels=(32, 16)),
+        # The reference configuration.
+        "b1": DualStreamPreset((64, 128, 320, 512), (2, 2, 2, 2), (1, 2, 5, 8)),
+        "b2": DualStreamPreset((64, 128, 320, 512), (3, 4, 6, 3), (1, 2, 5, 8)),
+    }
     description: ClassVar[str] = (
         "Imagery fused with coarse aux grids in any CRS (air quality, weather, elevation): SegFormer + ConvNeXt "
         "aux encoder, FiLM/gate and cross-attention fusion, deep supervision.")

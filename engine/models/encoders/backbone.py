@@ -41,14 +41,6 @@ def out_features(stage_names: list[str]) -> list[str]:
     return [stages[len(stages) * k // 4 - 1] for k in range(1, 5)]
 
 
-def _build_backbone(spec: EncoderSpec, channels: int, drop_path: float) -> nn.Module:
-    transformers = require("transformers")
-    extra = {"drop_path_rate": drop_path} if spec.kind != "resnet" else {}  # ResNet has no stochastic depth
-    config = getattr(transformers, f"{_CLASS_NAME[spec.kind]}Config")(num_channels=channels, **spec.sizes, **extra)
-    config.out_features = out_features(config.stage_names)
-    return transformers.AutoBackbone.from_config(config)
-
-
 def _backbone_class(model_type: str, spec: EncoderSpec, source: str) -> Any:
     """The transformers backbone class of ``model_type``: the encoder's own, or any for ``transformers``."""
     transformers = require("transformers")
@@ -69,8 +61,7 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
     """A pretrained backbone from a folder, the HF cache or the hub; ModelError naming the source and the fix.
     ``example``: a checkpoint of the right kind, for the message."""
     transformers = require("transformers")
-    folder, where = checkpoints.local_checkpoint(source, log)
-    model_type = checkpoints.checkpoint_type(folder, source)
+    folder, where, model_type = checkpoints.local_checkpoint(source, log)
     if model_type != spec.kind and spec.kind != "transformers":
         example = example or "one written by save_pretrained"
         raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model but encoder '{name}' is a "
@@ -137,13 +128,10 @@ class Encoder(nn.Module):
             log(f"Loaded pretrained vision encoder weights ({name}) from {self.source}; {adapted}.")
             if spec.foundation:
                 self.architecture = _architecture(self.backbone)
-        elif architecture:
-            self.backbone = _rebuild(spec, architecture, in_channels, drop_path)
         else:
-            own = OWN_BACKBONES.get(spec.kind)
-            self.backbone = (own.build(in_channels, drop_path=drop_path, **spec.sizes) if own
-                             else _build_backbone(spec, in_channels, drop_path))
-            log(source.random_line())
+            self.backbone = _build(spec, architecture or spec.sizes, in_channels, drop_path)
+            if not architecture:
+                log(source.random_line())
         self.channels = [int(c) for c in self.backbone.channels]
         if len(set(self._strides(in_channels))) == 1:  # one stride (a ViT): narrow its maps to a CNN's widths,
             widths = [min(c, w) for c, w in zip(self.channels, NECK_WIDTHS)]  # so the decoder costs as on a ResNet
@@ -215,15 +203,21 @@ def _architecture(backbone: nn.Module) -> dict[str, Any]:
                                                           "id2label", "label2id", "torch_dtype", "dtype")}
 
 
-def _rebuild(spec: EncoderSpec, architecture: dict[str, Any], channels: int, drop_path: float) -> nn.Module:
-    """A randomly initialised backbone of a recorded architecture (a bundle's weights then load into it)."""
+def _build(spec: EncoderSpec, sizes: dict[str, Any], channels: int, drop_path: float) -> nn.Module:
+    """A randomly initialised backbone of the catalog's ``sizes`` or of a recorded architecture (a transformers
+    config names its ``model_type``; a bundle's weights then load into it)."""
     own = OWN_BACKBONES.get(spec.kind)
     if own:
-        return own.build(channels, drop_path=drop_path, **architecture)
+        return own.build(channels, drop_path=drop_path, **sizes)
     transformers = require("transformers")
-    settings = {k: v for k, v in architecture.items() if k != "model_type"}
-    config = transformers.AutoConfig.for_model(architecture["model_type"], **{**settings, "num_channels": channels})
-    return _backbone_class(config.model_type, spec, "the bundle")(config)
+    if "model_type" in sizes:
+        settings = {k: v for k, v in sizes.items() if k != "model_type"}
+        config = transformers.AutoConfig.for_model(sizes["model_type"], **{**settings, "num_channels": channels})
+        return _backbone_class(config.model_type, spec, "the bundle")(config)
+    extra = {"drop_path_rate": drop_path} if spec.kind != "resnet" else {}  # ResNet has no stochastic depth
+    config = getattr(transformers, f"{_CLASS_NAME[spec.kind]}Config")(num_channels=channels, **sizes, **extra)
+    config.out_features = out_features(config.stage_names)
+    return transformers.AutoBackbone.from_config(config)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ Features: the tokens after four evenly spaced blocks (the final norm applied), a
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -68,26 +69,15 @@ class Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
 
 
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
 class Block(nn.Module):
-    """Pre-norm transformer block (the release's names: norm1, attn, norm2, mlp; LayerNorm eps 1e-5)."""
+    """Pre-norm transformer block (the release's names: norm1, attn, norm2, mlp.fc1/fc2 4x wide; LayerNorm eps 1e-5)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0):
+    def __init__(self, dim: int, heads: int, drop_path: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(dim, 4 * dim), act=nn.GELU(), fc2=nn.Linear(4 * dim, dim)))
         self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,7 +111,7 @@ class PrithviViT(nn.Module):
     """``model(x (B, C, H, W)) -> 4 maps (B, E, H/p, W/p)``; ``channels`` = [E] * 4."""
 
     def __init__(self, channels: int, embed_dim: int, depth: int, num_heads: int, patch_size: int = 16,
-                 coords: bool = False, drop_path: float = 0.0, mlp_ratio: float = 4.0):
+                 coords: bool = False, drop_path: float = 0.0):
         super().__init__()
         self.patch, self.embed_dim = patch_size, embed_dim
         self.sizes = {"embed_dim": embed_dim, "depth": depth, "num_heads": num_heads, "patch_size": patch_size,
@@ -133,7 +123,7 @@ class PrithviViT(nn.Module):
         if coords:
             self.temporal_embed_enc = CoordsEncoder()
             self.location_embed_enc = CoordsEncoder()
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path * i / max(depth - 1, 1))
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, drop_path * i / max(depth - 1, 1))
                                     for i in range(depth))
         self.norm = nn.LayerNorm(embed_dim)
         self.out_blocks = sorted({max(0, depth * k // 4 - 1) for k in range(1, 5)})
@@ -179,8 +169,6 @@ class PrithviViT(nn.Module):
                 maps.append(out.transpose(1, 2).reshape(x.shape[0], self.embed_dim, rows, cols))
         return maps
 
-
-# ------------------------------------------------------------------------------------------- the release files
 
 IGNORED = ("decoder.", "mask_token", "encoder.pos_embed", "pos_embed")
 

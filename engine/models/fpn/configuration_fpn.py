@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
 from ..configuration_utils import FamilyCard, ModelConfig
@@ -18,25 +18,20 @@ class FPNPreset:
     segmentation_channels: int  # width of each level's segmentation branch
 
 
-PRESETS: dict[str, FPNPreset] = {
-    "tiny": FPNPreset("tiny_resnet", 32, 16),  # tests and CPU demos
-    "light": FPNPreset("resnet18", 128, 64),
-    "base": FPNPreset("resnet50", 256, 128),  # the panoptic FPN paper's widths
-}
-
-
 @dataclass
 class FPNConfig(SingleStreamConfig):
     """FPN: a top-down pathway over the encoder's four maps; each level is brought to stride 4 and summed."""
 
     name: str = redeclared(ModelConfig, "name", "fpn")  # the family it configures
-    pyramid_channels: int | None = setting(None, help="Width of the feature pyramid; None = the preset's.",
-                                           no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
-    segmentation_channels: int | None = setting(
-        None, help="Width of each pyramid level's segmentation branch; None = the preset's.", no_cli=CONFIG_ONLY,
-        no_qgis=CONFIG_ONLY)
+    pyramid_channels: int | None = config_only(None, help="Width of the feature pyramid; None = the preset's.")
+    segmentation_channels: int | None = config_only(
+        None, help="Width of each pyramid level's segmentation branch; None = the preset's.")
 
-    PRESETS: ClassVar[dict[str, FPNPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, FPNPreset]] = {
+        "tiny": FPNPreset("tiny_resnet", 32, 16),  # tests and CPU demos
+        "light": FPNPreset("resnet18", 128, 64),
+        "base": FPNPreset("resnet50", 256, 128),  # the panoptic FPN paper's widths
+    }
     LOCAL_DECODER: ClassVar[bool] = True  # convolutions and upsampling only
     description: ClassVar[str] = (
         "Imagery only (or + aux fused early): a feature pyramid whose levels, each with context from the coarser "

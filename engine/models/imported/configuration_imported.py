@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared
 from ...settings import check
 from ..configuration_utils import IMAGERY, FamilyCard, ModelConfig
 
@@ -20,10 +20,6 @@ LAYOUTS = ("NCHW", "NHWC")
 IMPORTED = "imported"
 
 
-def _detail(help_text: str) -> dict:
-    return {"help": help_text, "no_cli": CONFIG_ONLY, "no_qgis": CONFIG_ONLY}
-
-
 @dataclass
 class ImportedConfig(ModelConfig):
     """An ONNX graph made by another tool: one image input, one class-score output."""
@@ -32,17 +28,17 @@ class ImportedConfig(ModelConfig):
     preset: str = redeclared(ModelConfig, "preset", "onnx")
     aux_channels: int = redeclared(ModelConfig, "aux_channels", 0)
     aux_ratio: int = redeclared(ModelConfig, "aux_ratio", 1)
-    input_name: str = setting("input", **_detail("The graph input the image goes to."))
-    output_name: str = setting("output", **_detail("The graph output holding the class scores."))
-    output: str = setting("probabilities", choices=OUTPUTS,
-                          **_detail("What the output holds: probabilities, logits (softmax/sigmoid applied), or "
-                                    "scores (per class, 0..1, read as Deepness reads them)."))
-    layout: str = setting("NCHW", choices=LAYOUTS, **_detail("The axis order of the graph's input and output."))
-    batch: int | None = setting(None, **_detail("The graph's fixed batch size; None: any."))
-    fixed_tile: int | None = setting(None, **_detail("The graph's fixed tile size; None: any (dynamic)."))
-    threshold: float = setting(0.5, **_detail("The threshold its maker suggests for a one-channel output (and, for "
-                                              "scores, the score a class must reach)."))
-    architecture: str | None = setting(None, **_detail("What the model is, in its maker's words."))
+    input_name: str = config_only("input", help="The graph input the image goes to.")
+    output_name: str = config_only("output", help="The graph output holding the class scores.")
+    output: str = config_only("probabilities", choices=OUTPUTS,
+                              help="What the output holds: probabilities, logits (softmax/sigmoid applied), or "
+                                   "scores (per class, 0..1, read as Deepness reads them).")
+    layout: str = config_only("NCHW", choices=LAYOUTS, help="The axis order of the graph's input and output.")
+    batch: int | None = config_only(None, help="The graph's fixed batch size; None: any.")
+    fixed_tile: int | None = config_only(None, help="The graph's fixed tile size; None: any (dynamic).")
+    threshold: float = config_only(0.5, help="The threshold its maker suggests for a one-channel output (and, for "
+                                             "scores, the score a class must reach).")
+    architecture: str | None = config_only(None, help="What the model is, in its maker's words.")
 
     PRESETS: ClassVar[dict[str, None]] = {"onnx": None}
     description: ClassVar[str] = "A model made elsewhere, imported from its ONNX file; runs with onnxruntime."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
 from ..configuration_utils import FamilyCard, ModelConfig
@@ -17,24 +17,19 @@ class PSPNetPreset:
     psp_channels: int  # width after the pyramid pooling module
 
 
-PRESETS: dict[str, PSPNetPreset] = {
-    "tiny": PSPNetPreset("tiny_resnet", 32),  # tests and CPU demos
-    "light": PSPNetPreset("resnet18", 256),
-    "base": PSPNetPreset("resnet50", 512),  # smp's psp_out_channels
-}
-
-
 @dataclass
 class PSPNetConfig(SingleStreamConfig):
     """PSPNet: pyramid pooling over bins of 1, 2, 3 and 6 on the deepest encoder map."""
 
     name: str = redeclared(ModelConfig, "name", "pspnet")  # the family it configures
-    psp_channels: int | None = setting(None, help="Width of the pyramid pooling module; None = the preset's.",
-                                       no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
-    psp_dropout: float = setting(0.2, help="Dropout after the pyramid pooling module.", no_cli=CONFIG_ONLY,
-                                 no_qgis=CONFIG_ONLY)
+    psp_channels: int | None = config_only(None, help="Width of the pyramid pooling module; None = the preset's.")
+    psp_dropout: float = config_only(0.2, help="Dropout after the pyramid pooling module.")
 
-    PRESETS: ClassVar[dict[str, PSPNetPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, PSPNetPreset]] = {
+        "tiny": PSPNetPreset("tiny_resnet", 32),  # tests and CPU demos
+        "light": PSPNetPreset("resnet18", 256),
+        "base": PSPNetPreset("resnet50", 512),  # smp's psp_out_channels
+    }
     description: ClassVar[str] = (
         "Imagery only (or + aux fused early): global context from pyramid pooling; large homogeneous regions "
         "(land cover, water, clouds), coarse boundaries.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...declarations import config_only, redeclared
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
 from ..configuration_utils import IMAGERY, AutoPick, FamilyCard, ModelConfig
@@ -17,22 +17,19 @@ class UNetPreset:
     decoder_channels: tuple[int, ...]  # five blocks: strides 16, 8, 4, 2, 1
 
 
-PRESETS: dict[str, UNetPreset] = {
-    "tiny": UNetPreset("tiny_resnet", (32, 16, 16, 8, 8)),  # tests and CPU demos
-    "light": UNetPreset("resnet18", (128, 64, 32, 16, 16)),
-    "base": UNetPreset("resnet50", (256, 128, 64, 32, 16)),  # smp's decoder widths
-}
-
-
 @dataclass
 class UNetConfig(SingleStreamConfig):
     """UNet: skips from every encoder stage; ``decoder_channels`` None = the preset's."""
 
     name: str = redeclared(ModelConfig, "name", "unet")  # the family it configures
-    decoder_channels: list[int] | None = setting(None, help="Widths of the five decoder stages; None = the preset's.",
-                                                 no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    decoder_channels: list[int] | None = config_only(
+        None, help="Widths of the five decoder stages; None = the preset's.")
 
-    PRESETS: ClassVar[dict[str, UNetPreset]] = PRESETS
+    PRESETS: ClassVar[dict[str, UNetPreset]] = {
+        "tiny": UNetPreset("tiny_resnet", (32, 16, 16, 8, 8)),  # tests and CPU demos
+        "light": UNetPreset("resnet18", (128, 64, 32, 16, 16)),
+        "base": UNetPreset("resnet50", (256, 128, 64, 32, 16)),  # smp's decoder widths
+    }
     LOCAL_DECODER: ClassVar[bool] = True  # convolutions, nearest upsampling, pointwise attention gates
     description: ClassVar[str] = (
         "Imagery only (or imagery + aux bands fused early): sharp boundaries from skip connections at every "

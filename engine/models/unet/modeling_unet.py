@@ -32,9 +32,8 @@ class UNetDecoder(nn.Module):
         self.head = nn.Conv2d(decoder_channels[-1], num_classes, kernel_size=3, padding=1)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        f1, f2, f3, f4 = features
-        x = f4  # (B, C4, H/32, W/32)
-        for block, skip in zip(self.blocks, [f3, f2, f1, None, None]):
+        x = features[3]  # (B, C4, H/32, W/32)
+        for block, skip in zip(self.blocks, [*features[2::-1], None, None]):
             x = block(x, skip)  # strides 16, 8, 4, 2, 1
         return self.head(x)  # (B, classes, H, W)
 
