@@ -7,8 +7,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from ..callbacks import Callback, Stage
-from ..runtime.environment import DistContext, require
+from ..callbacks import Stage
+from ..runtime.environment import require
 from .metrics import ConfusionMatrix, logits_to_prediction
 from .step_setup import StepSetup
 
@@ -21,11 +21,6 @@ class Forward:
     step: StepSetup
     uses_aux: bool = True  # a vision-only model ignores the data's aux
     takes_coords: bool = False  # the model takes each tile's date and place (a Prithvi-EO-2.0 TL encoder)
-
-    @property
-    def collective_device(self) -> str:
-        """Where tensors meet in collectives: NCCL takes CUDA tensors only, gloo CPU ones."""
-        return self.device if self.step.device_type == "cuda" else "cpu"
 
     def batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
         """(pixels, aux or None, labels as int64, coords or None) on the device."""
@@ -51,10 +46,10 @@ class Forward:
 
 
 def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classes: int, ignore_index: int,
-             class_names: list[str], ctx: DistContext, callback: Callback) -> tuple[dict[str, Any], bool]:
-    """(the metrics summary with its ``loss``, canceled) over every process's share; leaves the model in train mode.
-    Processes may hold different numbers of batches, so a cancellation is agreed on after the loop, with the metrics.
-    """
+             class_names: list[str], place: Any) -> tuple[dict[str, Any], bool]:
+    """(the metrics summary with its ``loss``, canceled) over every process's share (``place``: a .parts.Place);
+    leaves the model in train mode. Processes may hold different numbers of batches, so a cancellation is agreed on
+    after the loop, with the metrics."""
     torch = require("torch")
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index)
@@ -62,7 +57,7 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
     count, canceled = 0, False
     with torch.no_grad():
         for i, batch in enumerate(loader):
-            if callback.is_canceled():
+            if place.callback.is_canceled():
                 canceled = True
                 break
             pixels, aux, labels, coords = forward.batch(batch)
@@ -70,17 +65,10 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
             loss_sum += loss_fn(outputs, labels).double() * len(labels)
             count += len(labels)
             matrix.update(logits_to_prediction(outputs["logits"]).cpu(), labels.cpu())
-            callback.progress(i + 1, len(loader), Stage.VALIDATE)
-    if ctx.distributed:
-        import torch.distributed as dist
-
-        dev = forward.collective_device
-        cm = torch.as_tensor(matrix.matrix, dtype=torch.float64, device=dev)
-        dist.all_reduce(cm)
-        totals = torch.stack([loss_sum.to(dev), torch.tensor(float(count), dtype=torch.float64, device=dev),
-                              torch.tensor(float(canceled), dtype=torch.float64, device=dev)])
-        dist.all_reduce(totals)
-        matrix.matrix[...] = cm.cpu().numpy().astype(matrix.matrix.dtype)
+            place.callback.progress(i + 1, len(loader), Stage.VALIDATE)
+    if place.ctx.distributed:
+        matrix.matrix[...] = place.summed(torch.as_tensor(matrix.matrix, dtype=torch.float64)).cpu().numpy()
+        totals = place.summed(torch.tensor([loss_sum.item(), count, float(canceled)], dtype=torch.float64))
         loss_sum, count, canceled = totals[0], int(totals[1].item()), bool(totals[2].item() > 0)
     summary = dict(matrix.summary(class_names if len(class_names) == matrix.num_classes else None))
     summary["loss"] = float(loss_sum.item()) / max(count, 1)

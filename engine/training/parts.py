@@ -27,18 +27,22 @@ class Place:
     device_type: str  # the device without its index: "cpu", "cuda"
     callback: Callback
 
+    def summed(self, tensor: Any) -> Any:
+        """``tensor`` summed over every process, where collectives take it (NCCL: CUDA tensors only, gloo: CPU)."""
+        import torch.distributed as dist
+
+        tensor = tensor.to(self.device if self.device_type == "cuda" else "cpu")
+        dist.all_reduce(tensor)
+        return tensor
+
     def agree(self, *flags: bool) -> list[bool]:
         """Each flag true on any process -> true on every process: they must decide alike (stop, cache as many
         tiles), or the others would wait forever in the next all-reduce."""
         if not self.ctx.distributed:
             return list(flags)
         import torch
-        import torch.distributed as dist
 
-        # NCCL takes CUDA tensors only, gloo CPU ones
-        values = torch.tensor([float(f) for f in flags], device=self.device if self.device_type == "cuda" else "cpu")
-        dist.all_reduce(values)
-        return [v > 0 for v in values.tolist()]
+        return [v > 0 for v in self.summed(torch.tensor([float(f) for f in flags])).tolist()]
 
 
 @dataclass(frozen=True)

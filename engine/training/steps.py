@@ -89,11 +89,7 @@ class EpochSteps:
             mean, steps, waited = self._train_steps(batches, ddp, net, params, done, total, reserve)
         seconds = self.budget.clock() - started
         if self.place.ctx.distributed:
-            import torch.distributed as dist
-
-            mean = mean.to(self.optim.forward.collective_device)
-            dist.all_reduce(mean)
-            mean = mean / self.place.ctx.world_size
+            mean = self.place.summed(mean) / self.place.ctx.world_size
         value = float(mean.item())
         if not math.isfinite(value):
             raise ModelError(f"Training diverged in epoch {epoch} (loss {value}); lower the learning rate "

@@ -367,8 +367,7 @@ class _Trainer:
 
     def _validate(self) -> dict[str, Any]:
         summary, canceled = validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn,
-                                     self.num_classes, self.ignore_index, self.data_cfg.class_names, self.place.ctx,
-                                     self.place.callback)
+                                     self.num_classes, self.ignore_index, self.data_cfg.class_names, self.place)
         if canceled:
             raise CanceledError(self._stopped("Training canceled"))
         return summary
