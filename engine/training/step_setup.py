@@ -99,12 +99,12 @@ def decide_precision(device_type: str, amp: str, bf16_supported: bool) -> tuple[
         raise ConfigError(f"amp '{amp}' is unknown; use auto, off, bf16 or fp16.")
     if amp == "off" or device_type not in ("cuda", "cpu"):
         return None, False
-    if device_type == "cpu":
-        return (torch.bfloat16, False) if amp == "bf16" or (amp == "auto" and bf16_supported) else (None, False)
-    if amp == "bf16" and not bf16_supported:
+    if amp == "bf16" and device_type == "cuda" and not bf16_supported:
         raise ConfigError("amp 'bf16' was requested but this GPU does not support bfloat16; use amp 'fp16' or "
                           "'auto'.")
-    return (torch.bfloat16, False) if amp == "bf16" or (amp == "auto" and bf16_supported) else (torch.float16, True)
+    if amp == "bf16" or (amp == "auto" and bf16_supported):
+        return torch.bfloat16, False
+    return (None, False) if device_type == "cpu" else (torch.float16, True)
 
 
 def decide_step(device_type: str, amp: str, *, gpu_bf16: bool = False, cpu_bf16: str | None = None) -> StepSetup:

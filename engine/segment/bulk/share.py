@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ...callbacks import Callback, ForwardingCallback, Stage, time_left
+from ...callbacks import Callback, ForwardingCallback, QuietCallback, Stage, time_left
 from ...config import BulkConfig, SegmentConfig
 from ...errors import CanceledError, DualStreamError, command
 from ...io.atomic import write_text_atomic
@@ -29,7 +29,8 @@ from ..pipeline import streaming_gdal_cache
 from ..predictor import Predictor
 from ..run import SceneRun, SceneThreads
 from ..scene_outputs import SceneOutputs
-from ..tiling import overlap_pixels, tile_count
+from ..tile_choice import tiles_needed
+from ..tiling import overlap_pixels
 from .resume import decide, finished_record, mark_done, mark_running, scene_fingerprint
 from .scenes import MARKER_FOLDER, Scene, first_dates_recur, scene_outputs
 from .summary import SceneRecord
@@ -64,15 +65,13 @@ class _ShareProgress(ForwardingCallback):
             self.inner.progress(self.before + self.scene_tiles * min(done, total) / total, self.total, Stage.TILES)
 
     def info(self, message: str) -> None:
-        pass  # each scene's own start/finish lines: the bulk run says one line per scene instead
+        pass  # each scene's own start/finish and progress lines: the bulk run says one line per scene instead
 
-    def progress_line(self, message: str) -> None:
-        pass  # as its other lines
+    progress_line = info
 
 
 def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
-    stride = max(1, tile - overlap)
-    return tile_count(scene.width, tile, stride) * tile_count(scene.height, tile, stride) if scene.pixels else 0
+    return tiles_needed((0, 0, scene.width, scene.height), tile, overlap) if scene.pixels else 0
 
 
 def _record(scene: Scene, order: int, rank: int) -> SceneRecord:
@@ -368,15 +367,12 @@ def _failure_text(exc: Exception) -> str:
             f"the traceback")
 
 
-class _Deferred(Callback):
+class _Deferred(QuietCallback):
     """A publishing thread's callback: keeps the warnings for the run's thread and never cancels (a scene whose
     tiles are all done is kept when the run is canceled)."""
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
-
-    def info(self, message: str) -> None:
-        pass
 
     def warning(self, message: str) -> None:
         self.warnings.append(message)
