@@ -24,13 +24,12 @@ from ..io.atomic import output_locks
 from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
 from ..runtime.environment import DistContext, require, resolve_device, setup_distributed
-from .checkpoint import checkpoint_path, seed_everything
+from .checkpoint import checkpoint_path, early_stop_due, resume, seconds_spent, seed_everything
 from .forward import Forward, validate
 from .metrics import number, selection_score
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
 from .parts import Batches, Optimisation, Place, RunPaths, TimeBudget, TrainRecord
 from .preflight import check_dates, check_resources, fit_to_data, no_validation_foreground, scene_dates, side_outputs
-from .resume import early_stop_due, resume, seconds_spent
 from .step_setup import LRSchedule, build_optimizer, speed_line, start_line, step_for
 from .steps import EpochSteps
 
@@ -151,15 +150,11 @@ class _Trainer:
             read = stac_scenes(self.data_cfg, self.place.callback)  # the settings keep the items, for the checkpoint
             check_resources(model_cfg, read, self.cfg, self.place.device)
             datasets = build_datasets(read, self.place.callback)
-        if self.parent is not None:
-            from .finetune import keep_parent_statistics
+        from .finetune import keep_parent_statistics, released_statistics
 
-            datasets = keep_parent_statistics(datasets, self.parent, self.cfg.recompute_stats,
-                                              self.place.callback.info)
-        else:  # a pretrained encoder's own statistics (Prithvi's released HLS ones)
-            from .finetune import released_statistics
-
-            datasets = released_statistics(datasets, model_cfg, self.place.callback.info)
+        say = self.place.callback.info  # without a parent, a pretrained encoder's own (Prithvi's released HLS ones)
+        datasets = (keep_parent_statistics(datasets, self.parent, self.cfg.recompute_stats, say)
+                    if self.parent is not None else released_statistics(datasets, model_cfg, say))
         if len(datasets[0]) == 0:
             raise ConfigError("the training dataset is empty; raise tiles_per_epoch or check the training scenes.")
         return datasets
