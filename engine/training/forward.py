@@ -24,13 +24,12 @@ class Forward:
 
     def batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
         """(pixels, aux or None, labels as int64, coords or None) on the device."""
-        nb = self.step.device_type == "cuda"
-        pixels = self.step.batch(batch["vision"].to(self.device, non_blocking=nb))
-        aux = batch.get("aux") if self.uses_aux else None
-        aux = aux.to(self.device, non_blocking=nb) if aux is not None else None
-        labels = batch["labels"].to(self.device, non_blocking=nb).long()
-        coords = batch.get("coords") if self.takes_coords else None
-        return pixels, aux, labels, None if coords is None else coords.to(self.device, non_blocking=nb)
+        def on_device(key: str, wanted: bool = True) -> Any:
+            value = batch.get(key) if wanted else None
+            return None if value is None else value.to(self.device, non_blocking=self.step.device_type == "cuda")
+
+        return (self.step.batch(on_device("vision")), on_device("aux", self.uses_aux), on_device("labels").long(),
+                on_device("coords", self.takes_coords))
 
     def autocast(self) -> Any:
         if self.step.amp_dtype is None:

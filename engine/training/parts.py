@@ -47,26 +47,23 @@ class Place:
 
 @dataclass(frozen=True)
 class Optimisation:
-    """What turns a batch into a step: the loss, the forward pass (with the step's setup on its device: precision,
-    memory format, gradient clipping), the optimiser, its schedule and the AMP grad scaler (disabled without
-    float16)."""
+    """What turns a batch into a step (the forward pass holds the step's setup: precision, memory format, clipping)."""
 
     loss_fn: Any  # a loss module of .losses
     forward: Forward
     optimizer: Any  # torch.optim.Optimizer
     schedule: LRSchedule
-    scaler: Any  # torch.amp.GradScaler
+    scaler: Any  # torch.amp.GradScaler, disabled without float16
 
 
 @dataclass(frozen=True)
 class Batches:
-    """The training tiles as the steps take them: the dataset, its loader and sampler, and the loader batches of
-    one epoch (``micro_steps``; several make an optimiser step with gradient accumulation)."""
+    """The training tiles as the steps take them."""
 
     dataset: Any
     loader: Any
     sampler: Any
-    micro_steps: int
+    micro_steps: int  # loader batches an epoch (several make an optimiser step with gradient accumulation)
 
 
 @dataclass(frozen=True)
@@ -81,14 +78,12 @@ class RunPaths:
 
 @dataclass(frozen=True)
 class TrainRecord:
-    """What a training records of itself: the model's configuration and the bundle's data section (both fitted
-    to the data), the bundle a fine-tuning started from (.finetune.Parent, or None) and the settings a checkpoint
-    keeps (a resume refuses others)."""
+    """What a training records of itself (the model's configuration and the data section fitted to the data)."""
 
     model_cfg: Any  # the family's ModelConfig
     data_meta: DataMetadata
-    parent: Any
-    configs: dict[str, Any]
+    parent: Any  # the bundle a fine-tuning started from (.finetune.Parent), or None
+    configs: dict[str, Any]  # the settings a checkpoint keeps (a resume refuses others)
     extra: dict[str, Any] = field(default_factory=dict)  # the bundle's extra section (e.g. "coordinates")
 
 
@@ -112,7 +107,6 @@ class TimeBudget:
         self.started = self.clock()
 
     def spent(self) -> float:
-        """Seconds spent so far."""
         return self.spent_before + (0.0 if self.started is None else self.clock() - self.started)
 
     def fraction(self) -> float:
