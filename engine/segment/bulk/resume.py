@@ -98,7 +98,7 @@ def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], ove
     or ``refuse`` (with the reason)."""
     if overwrite:
         return "run", ""
-    marker = _read_marker(outputs.marker) if outputs.marker.exists() else None
+    marker = _read_marker(outputs.marker)
     present = [p for p in outputs.files if p.exists()]
     if marker is None:
         if present:

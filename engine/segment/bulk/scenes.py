@@ -142,17 +142,13 @@ def match_aux(image: str, patterns: list[str], what: str = "aux file",
         if not target.is_absolute():
             target = image_path.parent / target
             said += " (read from the image's folder)"
-        if glob.has_magic(text):
-            hits = sorted(glob.glob(str(target)))
-            if not hits:
-                return aux, (f"No {what} for the scene '{image}': {said} gives '{target}', which matches no file. "
-                             f"Add the {what}(s) or fix {mention(setting)}.")
-            aux.extend(hits)
-        elif not target.is_file():
-            return aux, (f"No {what} for the scene '{image}': {said} gives '{target}', which does not exist. Add "
-                         f"the {what} or fix {mention(setting)}.")
-        else:
-            aux.append(str(target))
+        many = glob.has_magic(text)
+        hits = sorted(glob.glob(str(target))) if many else [str(target)] if target.is_file() else []
+        if not hits:
+            return aux, (f"No {what} for the scene '{image}': {said} gives '{target}', which "
+                         f"{'matches no file' if many else 'does not exist'}. Add the {what}{'(s)' if many else ''} "
+                         f"or fix {mention(setting)}.")
+        aux.extend(hits)
     return aux, None
 
 

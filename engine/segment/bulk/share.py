@@ -143,8 +143,8 @@ class RankShare:
         if action == "skip":
             kept = finished_record(outputs)
             record.status, record.output = "skipped", str(outputs.classes)
-            record.tiles, record.pixels = (kept.tiles, kept.pixels) if kept is not None else (0, scene.pixels)
-            record.change = kept.change if kept is not None else []
+            record.tiles, record.pixels, record.change = (kept.tiles, kept.pixels, kept.change) if kept else (
+                0, scene.pixels, [])
             return None
         if action == "refuse":
             record.error = reason
