@@ -192,8 +192,7 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any], scenes: list[Sce
 
 def write_mosaics(out_dir: str | Path, scenes: list[SceneRecord], callback: Callback) -> list[str]:
     """VRT mosaics of the class rasters of finished scenes: ``mosaic.vrt``, or one per CRS when they differ."""
-    rasterio = require("rasterio")
-    gdal = require("osgeo.gdal")
+    rasterio, gdal = require("rasterio"), require("osgeo.gdal")
     groups: dict[str, list[str]] = defaultdict(list)
     nodata: dict[str, float] = {}
     for scene in scenes:
