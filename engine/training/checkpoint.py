@@ -18,7 +18,6 @@ from ..config import DataConfig, TrainConfig
 from ..errors import BundleError, ConfigError, mention
 from ..io.atomic import atomic_file
 from ..runtime.environment import require
-from .parts import Optimisation, RunPaths, TimeBudget, TrainRecord
 
 CHECKPOINT_FORMAT = "dualstream-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -66,8 +65,7 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 def detached_copy(value: Any) -> Any:
     """``value`` (a state dict, an optimiser's state, nested dicts and lists) with every tensor copied to the CPU,
     so it can be written while training changes the original."""
-    torch = require("torch")
-    if isinstance(value, torch.Tensor):
+    if isinstance(value, require("torch").Tensor):
         return value.detach().to("cpu", copy=True)
     if isinstance(value, dict):
         return {k: detached_copy(v) for k, v in value.items()}
@@ -78,24 +76,22 @@ def detached_copy(value: Any) -> Any:
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> str:
     """Write ``state`` (model, optimizer, scaler and rng states, epoch, finished, ``JSON_PARTS``) atomically."""
-    torch = require("torch")
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
                **{key: value for key, value in state.items() if key not in JSON_PARTS},
                **{f"{key}_json": json.dumps(state[key]) for key in JSON_PARTS}}
     with atomic_file(Path(path)) as handle:  # never a renamed but empty checkpoint after a crash
-        torch.save(payload, handle)
+        require("torch").save(payload, handle)
     return str(path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The payload of a checkpoint written by :func:`save_checkpoint`, its ``JSON_PARTS`` decoded (``weights_only``:
     no arbitrary unpickling)."""
-    torch = require("torch")
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"Training checkpoint '{path}' does not exist; run without {RESUME} to start afresh.")
     try:
-        payload = torch.load(str(path), map_location="cpu", weights_only=True)
+        payload = require("torch").load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises several types for damaged or foreign files
         raise BundleError(f"Training checkpoint '{path}' cannot be read ({str(exc)[:200]}); it is damaged or not "
                           f"a DualStream checkpoint. Delete it and run without {RESUME}.") from exc
@@ -154,10 +150,9 @@ def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (all devices)."""
     import numpy as np
 
-    torch = require("torch")
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    require("torch").manual_seed(seed)
 
 
 def early_stop_due(best: dict[str, Any], patience: int | None) -> bool:
@@ -170,20 +165,19 @@ def seconds_spent(history: list[dict[str, Any]]) -> float:
     return sum(float(e.get("seconds") or 0.0) for e in history)
 
 
-def resume(paths: RunPaths, record: TrainRecord, files: Any, model: Any, optim: Optimisation,
-           cfg: TrainConfig, budget: TimeBudget, total_epochs: int,
-           say: Any) -> tuple[int, bool, list[dict[str, Any]], dict[str, Any]]:
-    """Restore the run from ``paths.checkpoint`` into the model, ``optim`` and ``files`` (.outputs.TrainFiles)
+def resume(files: Any) -> tuple[int, bool, list[dict[str, Any]], dict[str, Any]]:
+    """Restore the run of ``files`` (an .outputs.TrainFiles: its model, optimisation and budget) from its checkpoint
     (ConfigError when it was made with other settings or does not fit the model) and say where it goes on; returns
     its first epoch, whether it had finished, its history and best epoch."""
+    paths, cfg, optim, budget = files.paths, files.cfg, files.optim, files.budget
     state = load_checkpoint(paths.checkpoint)
-    diffs = config_differences(state["configs"], record.configs)
+    diffs = config_differences(state["configs"], files.record.configs)
     if diffs:
         raise ConfigError(f"Cannot resume from '{paths.checkpoint}': it was made with other settings ("
                           + "; ".join(diffs) + f"). Use the same settings, or run without {RESUME}.")
     try:
         files.restore_partial(state)  # a canceled run's best bundle, kept in its checkpoint
-        model.load_state_dict(state["model"])
+        files.model.load_state_dict(state["model"])
         optim.optimizer.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError, KeyError) as exc:
         raise ConfigError(f"Checkpoint '{paths.checkpoint}' does not fit this model ({str(exc)[:300]}); run "
@@ -197,7 +191,7 @@ def resume(paths: RunPaths, record: TrainRecord, files: Any, model: Any, optim: 
         optim.scaler.load_state_dict(state["scaler"])
     restore_rng_state(state["rng"])
     history, best = list(state["history"]), dict(state["best"])
-    epoch = int(state["epoch"])
+    epoch, total_epochs = int(state["epoch"]), cfg.warmup_epochs + cfg.epochs
     # A finished training goes on when its epochs were raised, unless it had stopped early (and still would:
     # a raised early_stop_patience lets it go on too). The schedule stretches to the new length.
     finished = epoch >= total_epochs or (bool(state["finished"]) and early_stop_due(best, cfg.early_stop_patience))
@@ -210,5 +204,5 @@ def resume(paths: RunPaths, record: TrainRecord, files: Any, model: Any, optim: 
                if epoch < total_epochs else f"training had finished; raise {mention('train.epochs')} to go on")
     else:
         why = f"training had finished there; going on to epoch {total_epochs}" if state["finished"] else ""
-    say.info(f"Resuming from '{paths.checkpoint}' after epoch {epoch}{f' ({why})' if why else ''}.")
+    files.place.callback.info(f"Resuming from '{paths.checkpoint}' after epoch {epoch}{f' ({why})' if why else ''}.")
     return epoch + 1, finished, history, best

@@ -76,9 +76,8 @@ class _Trainer:
     def __init__(self, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, callback: Callback,
                  ctx: DistContext, device: str, model: Any, datasets: tuple[Any, Any, Any] | None,
                  clock: Callable[[], float]):
-        torch = require("torch")
         self.cfg, self.data_cfg = train_cfg, data_cfg
-        self.place = Place(ctx, device, torch.device(device).type, callback)
+        self.place = Place(ctx, device, require("torch").device(device).type, callback)
         self.paths = self._configure_paths()
         self.parent = self._configure_parent(model_cfg)
         self.num_side_outputs = side_outputs(model_cfg.name, model)
@@ -108,8 +107,7 @@ class _Trainer:
         self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs, extra)
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"epoch": 0, "score": None, "metrics": {}, "since": 0}
-        self.steps = EpochSteps(train_cfg, self.net, self.optim, self.batches, self.budget, self.place,
-                                self.total_epochs, self._stopped,
+        self.steps = EpochSteps(train_cfg, self.net, self.optim, self.batches, self.budget, self.place, self._stopped,
                                 len(self.val_loader) if self.val_loader is not None else 0)
         self.files = TrainFiles(train_cfg, self.record, self.model, self.optim, self.budget, self.datasets, self.paths,
                                 self.keep_last, self.place)
@@ -186,13 +184,12 @@ class _Trainer:
 
     def _configure_precision(self) -> tuple[Forward, Any]:
         """The forward pass in the precision and memory format the device and ``amp`` allow, and its grad scaler."""
-        torch = require("torch")
         self.step_setup = step_for(self.place.device_type, self.cfg.amp)
         if self.step_setup.warning:
             self.place.callback.warning(self.step_setup.warning)
         self.step_setup.model(self.model)
         forward = Forward(self.place.device, self.step_setup, self.model_cfg.uses_aux, self.model.takes_coords)
-        return forward, torch.amp.GradScaler("cuda", enabled=self.step_setup.scaler)
+        return forward, require("torch").amp.GradScaler("cuda", enabled=self.step_setup.scaler)
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:
         """(training batches, validation loader or None, whether the bundle keeps the last epoch)."""
@@ -229,16 +226,12 @@ class _Trainer:
         bundle this run wrote is removed when no checkpoint of this run exists to resume it from."""
         try:
             return self._run()
-        except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM (the CLI turns it into KeyboardInterrupt)
-            self.files.fold_partial()
-            raise CanceledError(self._stopped("Training interrupted")) from exc
-        except CanceledError:  # the checkpoint alone is kept: it holds the best weights for a resume
-            self.files.fold_partial()
-            raise
-        except BaseException:
-            self.files.settle(quiet=True)
-            if self.place.ctx.is_main and self.files.wrote_partial and not self.files.good_checkpoint:
-                self.paths.partial.unlink(missing_ok=True)
+        except BaseException as exc:
+            # a cancel (Ctrl+C or SIGTERM: KeyboardInterrupt, as the CLI turns it) keeps the checkpoint alone: it
+            # holds the best weights for a resume
+            self.files.fold_partial(canceled=isinstance(exc, (KeyboardInterrupt, CanceledError)))
+            if isinstance(exc, KeyboardInterrupt):
+                raise CanceledError(self._stopped("Training interrupted")) from exc
             raise
         finally:
             for file in self.temporary:  # cached encoder features are never left behind
@@ -252,8 +245,7 @@ class _Trainer:
         cfg, cb = self.cfg, self.place.callback
         start_epoch, finished = 1, False
         if cfg.resume:
-            start_epoch, finished, self.history, self.best = resume(
-                self.paths, self.record, self.files, self.model, self.optim, cfg, self.budget, self.total_epochs, cb)
+            start_epoch, finished, self.history, self.best = resume(self.files)
             self.files.good_checkpoint = True
         if self.place.ctx.is_main:
             self.paths.output.parent.mkdir(parents=True, exist_ok=True)
