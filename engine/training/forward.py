@@ -31,14 +31,10 @@ class Forward:
         return (self.step.batch(on_device("vision")), on_device("aux", self.uses_aux), on_device("labels").long(),
                 on_device("coords", self.takes_coords))
 
-    def autocast(self) -> Any:
-        if self.step.amp_dtype is None:
-            return contextlib.nullcontext()
-        return require("torch").autocast(device_type=self.step.device_type, dtype=self.step.amp_dtype)
-
     def __call__(self, net: Any, pixels: Any, aux: Any, coords: Any = None) -> dict[str, Any]:
         """The model's outputs with logits and side logits in float32 (loss and metrics), whatever autocast made."""
-        with self.autocast():
+        amp = self.step.amp_dtype
+        with contextlib.nullcontext() if amp is None else require("torch").autocast(self.step.device_type, amp):
             outputs = net(pixels, aux) if coords is None else net(pixels, aux, coords)
         return {**outputs, "logits": outputs["logits"].float(),
                 "side_logits": [t.float() for t in outputs.get("side_logits") or []]}
@@ -77,10 +73,9 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
 
 def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) -> list[dict[str, Any]]:
     """Image, truth and prediction (numpy) of the first ``tiles`` tiles; leaves the model in eval mode."""
-    torch = require("torch")
     model.eval()
     out = []
-    with torch.no_grad():
+    with require("torch").no_grad():
         for index in range(min(tiles, len(dataset))):
             sample = dataset[index]
             batch = {k: v.unsqueeze(0) if hasattr(v, "unsqueeze") else v for k, v in sample.items()}

@@ -1,8 +1,6 @@
-"""The trainer's parts, each a small typed group its named steps build (``_Trainer._configure_*``) and its two
-workers share: :class:`~engine.training.steps.EpochSteps` (an epoch's optimiser steps) and
-:class:`~engine.training.outputs.TrainFiles` (what a training writes); and the time budget they count in (the
-seconds spent in epochs, of this run and of the runs it resumes, and the share of it spent, which the cosine
-learning-rate schedule follows)."""
+"""The trainer's parts: the small typed groups its named steps (``_Trainer._configure_*``) build and its two workers
+(:class:`~engine.training.steps.EpochSteps`, :class:`~engine.training.outputs.TrainFiles`) share, and the time
+budget they count in (the epochs' seconds, resumed runs' included; the cosine schedule follows the share spent)."""
 
 from __future__ import annotations
 

@@ -88,13 +88,12 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike) -> bytes
         ax_iou.text(0.5, 0.5, "no validation", ha="center", va="center", transform=ax_iou.transAxes)
     ax_iou.set(title="Validation IoU", xlabel="epoch")
     frozen = [e["epoch"] for e in history if e.get("stage") == "frozen"]
-    if frozen:
-        for ax in (ax_loss, ax_iou):
+    for ax in (ax_loss, ax_iou):
+        if frozen:
             ax.axvspan(min(frozen) - 0.5, max(frozen) + 0.5, color="0.9", zorder=0,
                        label="encoders frozen" if ax is ax_loss else "_frozen")
-    ax_loss.legend()
-    for ax in (ax_loss, ax_iou):
         ax.grid(alpha=0.3)
+    ax_loss.legend()
     fig.tight_layout()
     return _write_png(fig, path)
 
