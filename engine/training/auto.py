@@ -2,11 +2,8 @@
 
 The front ends say which settings were given (a command-line flag, a config-file key, a QGIS parameter changed
 from its default); :func:`choose_settings` fills the others (``AUTO_SETTINGS``) and returns one line per choice,
-naming the settings as the front end does. Each ``_choose_*`` says its rule; in short: the tile fits the smallest
-training scene (at most 512 px on a GPU, 256 on a CPU), and on a CPU a small labelled area of separate parts; the
-model is the family whose card (``FamilyCard.auto``) claims the data on this device (the ``--model`` help prints
-the current picks); the encoder's own weights where they can be had; on a CPU a time budget instead of the GPU's
-epochs, and for random encoders the rates of training from scratch.
+naming the settings as the front end does. Each ``_choose_*`` says its rule; the model is the family whose card
+(``FamilyCard.auto``) claims the data on this device (the ``--model`` help prints the current picks).
 
 A pretrained checkpoint given as a folder or a hub id fixes the model size, so the model is not chosen then;
 ``imagenet`` / ``release`` name the chosen encoder's own weights and leave the choice to be made. A model to start
