@@ -54,15 +54,13 @@ def _dated(image: str) -> Dated:
         dataset = open_raster(image, "image")
     except DataError as exc:
         return Dated(image, error=str(exc))
-    try:
+    with dataset:
         date = of_dataset(image, dataset).date
         if dataset.crs is None or not grid_of(dataset).georeferenced:
             return Dated(image, date, error=(
                 f"The image '{image}' has no georeferencing, so its place cannot be matched with other dates "
                 f"({mention('bulk.pair_by_date')}); pair it by name with {mention('bulk.after_pattern')}."))
         footprint = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
-    finally:
-        dataset.close()
     if date is None:
         return Dated(image, error=(
             f"The image '{image}' has no acquisition date in its metadata (a tag such as ACQUISITIONDATETIME, a "

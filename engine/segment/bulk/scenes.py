@@ -119,11 +119,7 @@ def _format_pattern(pattern: str, image: str) -> str:
             raise ConfigError(f"The aux pattern '{pattern}' uses {{{field}{':' + spec if spec else ''}}}; use {{stem}} "
                               f"(the image name without its extension), {{name}} (with it), or {{stem:OLD=NEW}} "
                               f"(OLD replaced by NEW), e.g. '{{stem}}_aux.tif' or '{{stem:_image=_aux}}.tif'.")
-        value = values[field]
-        if spec:
-            old, new = spec.split("=", 1)
-            value = value.replace(old, new)
-        parts.append(value)
+        parts.append(values[field].replace(*spec.split("=", 1)) if spec else values[field])
     return "".join(parts)
 
 
@@ -346,11 +342,9 @@ def read_sizes(scenes: list[Scene]) -> None:
             ds = open_raster(scene.image, "image")
         except DataError:
             continue
-        try:
+        with ds:
             scene.width, scene.height = int(ds.width), int(ds.height)
             scene.pixels = scene.width * scene.height
-        finally:
-            ds.close()
 
 
 def discover_scenes(bulk: BulkConfig, callback: Callback | None = None,
