@@ -42,12 +42,8 @@ def report_paths(output: str | os.PathLike) -> dict[str, str]:
 def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, json_path: str | os.PathLike) -> None:
     """One row per epoch. Per-class IoU lists become ``val_iou_class<i>`` columns in the CSV."""
     write_bytes_atomic(json_path, json.dumps(json_safe(history), indent=2).encode("utf-8"))
-    rows = []
-    for entry in history:
-        row = {k: v for k, v in entry.items() if not isinstance(v, list)}
-        for i, v in enumerate(entry.get("val_class_iou") or []):
-            row[f"val_iou_class{i}"] = v
-        rows.append(row)
+    rows = [{**{k: v for k, v in entry.items() if not isinstance(v, list)},
+             **{f"val_iou_class{i}": v for i, v in enumerate(entry.get("val_class_iou") or [])}} for entry in history]
     columns = list(dict.fromkeys(k for row in rows for k in row))  # every epoch's keys, in order of appearance
     text = dict_csv_text(columns, ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
                                    for row in rows))
