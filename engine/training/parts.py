@@ -90,10 +90,8 @@ class TimeBudget:
     seconds of earlier runs."""
 
     def __init__(self, minutes: float | None, clock: Callable[[], float] = time.monotonic):
-        self.minutes = minutes
+        self.minutes, self.clock, self.spent_before = minutes, clock, 0.0
         self.seconds = None if minutes is None else 60.0 * minutes
-        self.clock = clock
-        self.spent_before = 0.0
         self.started: float | None = None
 
     @property

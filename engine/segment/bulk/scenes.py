@@ -302,13 +302,10 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
         outputs = scene_outputs(bulk.out_dir, scene.name, bulk)
         written += [file for files in outputs.written().values() for file in files] + [str(outputs.marker)]
         for path in [*outputs.files, outputs.marker]:
-            key = path.resolve()
-            other = owner.get(key)
-            if other is not None and other is not scene:
+            if (other := owner.setdefault(path.resolve(), scene)) is not scene:
                 raise ConfigError(
                     f"The scenes '{other.image}' and '{scene.image}' would both write '{path}'; give them distinct "
                     f"file names, or list them in a {mention('bulk.manifest')} with an 'output' column.")
-            owner[key] = scene
     out = Path(bulk.out_dir)
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
     if any(scene.after for scene in scenes):

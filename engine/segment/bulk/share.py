@@ -372,8 +372,7 @@ class _Publishing:
                  scene: Scene, outputs: SceneOutputs, record: SceneRecord, fingerprint: dict[str, Any]):
         self.publisher, self.run, self.claimed = publisher, run, claimed
         self.tiles_seconds = time.perf_counter() - tick  # the scene's from its start to its last tile
-        self.index, self.scene, self.outputs, self.record = index, scene, outputs, record
-        self.fingerprint = fingerprint
+        self.index, self.scene, self.outputs, self.record, self.fingerprint = index, scene, outputs, record, fingerprint
         self.callback = _Deferred()
         self.done: Future | None = None
 
