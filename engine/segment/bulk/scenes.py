@@ -215,12 +215,9 @@ def _web_scenes(bulk: BulkConfig, webs: list[str]) -> list[Scene]:
 
 def _stac_scenes(bulk: BulkConfig, entries: list[str]) -> list[Scene]:
     """One scene per STAC item of ``--stac-items`` and of the ``.json`` images (each item of an ItemCollection)."""
-    scenes = []
-    for entry in [*bulk.stac_items, *entries]:
-        for item in expand_items(str(entry)):
-            where, _, item_id = item.partition("#")
-            scenes.append(Scene(image=item, aux=[], name=item_id or locations.stem(where), stac=True))
-    return scenes
+    items = [item for entry in [*bulk.stac_items, *entries] for item in expand_items(str(entry))]
+    return [Scene(image=item, aux=[], name=item.partition("#")[2] or locations.stem(item.partition("#")[0]),
+                  stac=True) for item in items]
 
 
 def _key(source: str) -> Any:
