@@ -2,11 +2,8 @@
 
 The front ends say which settings were given (a command-line flag, a config-file key, a QGIS parameter changed
 from its default); :func:`choose_settings` fills the others (``AUTO_SETTINGS``) and returns one line per choice,
-naming the settings as the front end does. Each ``_choose_*`` says its rule; in short: the tile fits the smallest
-training scene (at most 512 px on a GPU, 256 on a CPU), and on a CPU a small labelled area of separate parts; the
-model is the family whose card (``FamilyCard.auto``) claims the data on this device (the ``--model`` help prints
-the current picks); the encoder's own weights where they can be had; on a CPU a time budget instead of the GPU's
-epochs, and for random encoders the rates of training from scratch.
+naming the settings as the front end does. Each ``_choose_*`` says its rule; the model is the family whose card
+(``FamilyCard.auto``) claims the data on this device (the ``--model`` help prints the current picks).
 
 A pretrained checkpoint given as a folder or a hub id fixes the model size, so the model is not chosen then;
 ``imagenet`` / ``release`` name the chosen encoder's own weights and leave the choice to be made. A model to start
@@ -104,6 +101,7 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     (default: ``train_cfg.device``'s). A given tile larger than every training scene is refused here
     (ResourceError), from the raster headers alone, before any data is read or any model library is imported.
     """
+    from ..runtime.environment import resolve_device
     from ..runtime.resources import check_training_tile, tile_step
 
     chosen = Chosen(model_cfg, data_cfg, train_cfg)
@@ -113,11 +111,7 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     step = tile_step(data_cfg.aux_ratio)
     if "data.tile_size" not in unset:
         check_training_tile(data_cfg.tile_size, sizes, step)
-    if device is None:
-        from ..runtime.environment import resolve_device
-
-        device = resolve_device(train_cfg.device)
-    chosen.device = device
+    chosen.device = device = resolve_device(train_cfg.device) if device is None else device
     gpu = device.startswith("cuda")
     where = "on a GPU" if gpu else "on the CPU"
     if "data.tile_size" in unset and sizes:
@@ -357,12 +351,9 @@ def _model_config(model_cfg: ModelConfig, family: str, preset: str) -> ModelConf
 def _choose_scratch_rates(chosen: Chosen, unset: set[str], changes: dict[str, Any]) -> None:
     """Encoders from random weights on a CPU: the rates of training from scratch (the defaults, 3e-4, vision encoder
     x0.1, aux x0.5, are for a pretrained encoder whose features a high rate would destroy; docs/benchmarks.md)."""
-    values = {}
-    if "train.learning_rate" in unset:
-        values["train.learning_rate"] = changes["learning_rate"] = SCRATCH_LEARNING_RATE
-    for key in ("vision_lr_factor", "aux_lr_factor"):
-        if f"train.{key}" in unset:
-            values[f"train.{key}"] = changes[key] = 1.0
+    rates = {"learning_rate": SCRATCH_LEARNING_RATE, "vision_lr_factor": 1.0, "aux_lr_factor": 1.0}
+    values = {f"train.{key}": rate for key, rate in rates.items() if f"train.{key}" in unset}
+    changes.update({key.split(".")[1]: rate for key, rate in values.items()})
     if values:
         chosen.choices.append(Choice({k: f"{v:g}" for k, v in values.items()}, (
             "the encoders start from random weights, so they learn at the rate of a network trained from scratch, "

@@ -105,8 +105,7 @@ def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int,
                   what: str, seconds: float | None = None, indices: list[int] | None = None) -> FeatureStore:
     """The encoder's features of ``tiles`` (samples; ``indices`` of them, default all), in memory or in ``spill``;
     with ``seconds``, of the tiles computed by then (at least one batch, as many on every process)."""
-    encoder = model.encoder
-    was = encoder.training
+    encoder, was = model.encoder, model.encoder.training
     encoder.eval()
     indices = list(range(len(tiles))) if indices is None else indices
     count, rows, labels, shapes, file = len(indices), None, None, [], None

@@ -1,8 +1,9 @@
-"""The resumable training checkpoint ``<output>.ckpt``.
+"""The resumable training checkpoint ``<output>.ckpt``, and a training resumed from it.
 
 Written atomically at the end of every epoch. Everything that is not a tensor or a number is stored as JSON
 text, so the file loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objects. A run
-resumes from it only with the settings it was made with, less those in ``RESUMABLE_CHANGES``.
+resumes from it only with the settings it was made with, less those in ``RESUMABLE_CHANGES``; whether it had
+already finished (its epochs, early stopping, its time budget) is said in one line.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DataConfig, TrainConfig
-from ..errors import BundleError, mention
+from ..errors import BundleError, ConfigError, mention
 from ..io.atomic import atomic_file
 from ..runtime.environment import require
 
@@ -64,8 +65,7 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 def detached_copy(value: Any) -> Any:
     """``value`` (a state dict, an optimiser's state, nested dicts and lists) with every tensor copied to the CPU,
     so it can be written while training changes the original."""
-    torch = require("torch")
-    if isinstance(value, torch.Tensor):
+    if isinstance(value, require("torch").Tensor):
         return value.detach().to("cpu", copy=True)
     if isinstance(value, dict):
         return {k: detached_copy(v) for k, v in value.items()}
@@ -76,24 +76,22 @@ def detached_copy(value: Any) -> Any:
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> str:
     """Write ``state`` (model, optimizer, scaler and rng states, epoch, finished, ``JSON_PARTS``) atomically."""
-    torch = require("torch")
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
                **{key: value for key, value in state.items() if key not in JSON_PARTS},
                **{f"{key}_json": json.dumps(state[key]) for key in JSON_PARTS}}
     with atomic_file(Path(path)) as handle:  # never a renamed but empty checkpoint after a crash
-        torch.save(payload, handle)
+        require("torch").save(payload, handle)
     return str(path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The payload of a checkpoint written by :func:`save_checkpoint`, its ``JSON_PARTS`` decoded (``weights_only``:
     no arbitrary unpickling)."""
-    torch = require("torch")
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"Training checkpoint '{path}' does not exist; run without {RESUME} to start afresh.")
     try:
-        payload = torch.load(str(path), map_location="cpu", weights_only=True)
+        payload = require("torch").load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises several types for damaged or foreign files
         raise BundleError(f"Training checkpoint '{path}' cannot be read ({str(exc)[:200]}); it is damaged or not "
                           f"a DualStream checkpoint. Delete it and run without {RESUME}.") from exc
@@ -152,7 +150,59 @@ def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (all devices)."""
     import numpy as np
 
-    torch = require("torch")
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    require("torch").manual_seed(seed)
+
+
+def early_stop_due(best: dict[str, Any], patience: int | None) -> bool:
+    """No validation gain for ``patience`` epochs (None: never)."""
+    return patience is not None and best["score"] is not None and best["since"] >= patience
+
+
+def seconds_spent(history: list[dict[str, Any]]) -> float:
+    """Seconds of the epochs in the history (earlier runs of a resumed training included)."""
+    return sum(float(e.get("seconds") or 0.0) for e in history)
+
+
+def resume(files: Any) -> tuple[int, bool, list[dict[str, Any]], dict[str, Any]]:
+    """Restore the run of ``files`` (an .outputs.TrainFiles: its model, optimisation and budget) from its checkpoint
+    (ConfigError when it was made with other settings or does not fit the model) and say where it goes on; returns
+    its first epoch, whether it had finished, its history and best epoch."""
+    paths, cfg, optim, budget = files.paths, files.cfg, files.optim, files.budget
+    state = load_checkpoint(paths.checkpoint)
+    diffs = config_differences(state["configs"], files.record.configs)
+    if diffs:
+        raise ConfigError(f"Cannot resume from '{paths.checkpoint}': it was made with other settings ("
+                          + "; ".join(diffs) + f"). Use the same settings, or run without {RESUME}.")
+    try:
+        files.restore_partial(state)  # a canceled run's best bundle, kept in its checkpoint
+        files.model.load_state_dict(state["model"])
+        optim.optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"Checkpoint '{paths.checkpoint}' does not fit this model ({str(exc)[:300]}); run "
+                          f"without {RESUME}.") from exc
+    # Group LRs follow from this run's settings (epochs may have been extended).
+    for group in optim.optimizer.param_groups:
+        factor = {"vision": cfg.vision_lr_factor, "aux": cfg.aux_lr_factor}.get(group["name"], 1.0)
+        group["base_lr"] = cfg.learning_rate * factor
+    optim.schedule.load_state_dict(state["schedule"])
+    if state.get("scaler"):  # a disabled scaler ignores it
+        optim.scaler.load_state_dict(state["scaler"])
+    restore_rng_state(state["rng"])
+    history, best = list(state["history"]), dict(state["best"])
+    epoch, total_epochs = int(state["epoch"]), cfg.warmup_epochs + cfg.epochs
+    # A finished training goes on when its epochs were raised, unless it had stopped early (and still would:
+    # a raised early_stop_patience lets it go on too). The schedule stretches to the new length.
+    finished = epoch >= total_epochs or (bool(state["finished"]) and early_stop_due(best, cfg.early_stop_patience))
+    if not finished and budget.limited and seconds_spent(history) >= budget.seconds:
+        finished = True
+        # settings named through mention(): each front end writes its own control (QGIS's parameter, a flag)
+        why = f"training had used its {budget.describe()}; raise {mention('train.time_budget')} to go on"
+    elif finished:
+        why = (f"training had stopped early; raise {mention('train.early_stop_patience')} to go on"
+               if epoch < total_epochs else f"training had finished; raise {mention('train.epochs')} to go on")
+    else:
+        why = f"training had finished there; going on to epoch {total_epochs}" if state["finished"] else ""
+    files.place.callback.info(f"Resuming from '{paths.checkpoint}' after epoch {epoch}{f' ({why})' if why else ''}.")
+    return epoch + 1, finished, history, best

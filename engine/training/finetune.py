@@ -82,9 +82,8 @@ def parent_model_config(model_cfg: ModelConfig, parent: Parent, given: Collectio
     if "model.name" in given:
         check_family(model_cfg, parent)
     mine = {name.split(".", 1)[1] for name in given if name.startswith("model.")}
-    theirs = parent.metadata.model.to_dict()
     mine_values = {k: v for k, v in model_cfg.to_dict().items() if k in mine}
-    return type(parent.metadata.model).from_dict({**theirs, **mine_values, "pretrained": None})
+    return type(parent.metadata.model).from_dict({**parent.metadata.model.to_dict(), **mine_values, "pretrained": None})
 
 
 def keep_parent_statistics(datasets: tuple[Any, Any, Any], parent: Parent, recompute: bool,

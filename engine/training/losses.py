@@ -12,6 +12,7 @@ variant on probabilities), soft Dice, OHEM and plain cross-entropy; :func:`build
 from __future__ import annotations
 
 import math
+from inspect import signature
 from typing import Any, Sequence
 
 import torch
@@ -115,10 +116,13 @@ def _lovasz_hinge_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     return torch.dot(F.relu(errors_sorted), lovasz_grad(labels[perm], gts))
 
 
-def _lovasz_probability_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    errors = (labels - torch.sigmoid(logits)).abs()
+def _lovasz_sorted(errors: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     errors_sorted, perm = sorted_descending(errors)
     return torch.dot(errors_sorted, lovasz_grad(labels[perm]))
+
+
+def _lovasz_probability_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return _lovasz_sorted((labels - torch.sigmoid(logits)).abs(), labels)
 
 
 def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor, per_image: bool = True,
@@ -149,7 +153,6 @@ def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, classes: str = "p
     """Multi-class Lovasz-Softmax on softmax probabilities; ``classes="present"`` averages over classes in the
     labels (``"all"``: every class)."""
     probas = F.softmax(logits, dim=1)
-    num_classes = probas.shape[1]
     valid = _valid(target, ignore_index)
     groups = range(probas.shape[0]) if per_image else [slice(None)]
     losses = []
@@ -157,16 +160,10 @@ def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, classes: str = "p
         mask = valid[index]
         if not mask.any():
             continue
-        p = probas[index].movedim(-3, -1)[mask] if per_image else probas.movedim(1, -1)[mask]  # (N, C)
-        t = target[index][mask]
-        per_class = []
-        for c in range(num_classes):
-            fg = (t == c).to(p.dtype)
-            if classes == "present" and fg.sum() == 0:
-                continue
-            errors = (fg - p[:, c]).abs()
-            errors_sorted, perm = sorted_descending(errors)
-            per_class.append(torch.dot(errors_sorted, lovasz_grad(fg[perm])))
+        p, t = probas[index].movedim(-3, -1)[mask], target[index][mask]  # (N, C), (N,)
+        foregrounds = [(t == c).to(p.dtype) for c in range(p.shape[1])]
+        per_class = [_lovasz_sorted((fg - p[:, c]).abs(), fg) for c, fg in enumerate(foregrounds)
+                     if classes != "present" or fg.sum() > 0]
         if per_class:
             losses.append(torch.stack(per_class).mean())
     if not losses:
@@ -226,6 +223,11 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int 
 
 
 # ---------------------------------------------------------------------------------------------- modules
+# each term's function on (binary, multi-class) logits; a term's options are its keyword arguments
+TERM_FUNCTIONS = {"focal": (binary_focal_loss, multiclass_focal_loss), "lovasz": (lovasz_hinge, lovasz_softmax),
+                  "dice": (soft_dice_loss,) * 2, "ce": (cross_entropy,) * 2, "ohem": (ohem_cross_entropy,) * 2}
+
+
 class SegmentationLoss(nn.Module):
     """One named loss (``LOSS_TERMS``) as a module, dispatching on binary vs multi-class logits."""
 
@@ -241,23 +243,10 @@ class SegmentationLoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         # float32 even under AMP: Lovasz cumsums over ~10^5-10^6 pixels overflow float16.
         logits = logits.float()
-        binary = logits.ndim == 3 or logits.shape[1] == 1
-        opts, ignore = self.options, self.ignore_index
-        if self.name == "focal":
-            if binary:
-                alpha = opts.get("alpha")
-                return binary_focal_loss(logits, target, 0.25 if alpha is None else alpha, opts.get("gamma", 2.0),
-                                         ignore)
-            return multiclass_focal_loss(logits, target, opts.get("alpha"), opts.get("gamma", 2.0), ignore)
-        if self.name == "lovasz":
-            if binary:
-                return lovasz_hinge(logits, target, opts.get("per_image", True), ignore, opts.get("variant", "hinge"))
-            return lovasz_softmax(logits, target, opts.get("classes", "present"), opts.get("per_image", False), ignore)
-        if self.name == "dice":
-            return soft_dice_loss(logits, target, opts.get("smooth", 1.0), ignore)
-        if self.name == "ce":
-            return cross_entropy(logits, target, ignore)
-        return ohem_cross_entropy(logits, target, opts.get("threshold", 0.7), opts.get("min_kept", 100_000), ignore)
+        term = TERM_FUNCTIONS[self.name][0 if logits.ndim == 3 or logits.shape[1] == 1 else 1]
+        # the options its function takes; an unset one (a binary focal alpha) is the function's default
+        options = {k: v for k, v in self.options.items() if v is not None and k in signature(term).parameters}
+        return term(logits, target, ignore_index=self.ignore_index, **options)
 
     def extra_repr(self) -> str:
         return f"{self.name}, ignore_index={self.ignore_index}, {self.options}"

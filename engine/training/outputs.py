@@ -117,14 +117,15 @@ class TrainFiles:
                 raise
             self.place.callback.warning(str(exc))
 
-    def fold_partial(self) -> None:
-        """A canceled run (rank 0): the best bundle so far goes into the kept checkpoint (``best_model``), so a cancel
-        leaves the checkpoint only (:meth:`restore_partial` writes it back); without one the ``.partial`` goes."""
+    def fold_partial(self, canceled: bool = True) -> None:
+        """A stopped run (rank 0): the ``.partial`` it wrote goes when no checkpoint of this run exists; with one, a
+        ``canceled`` run's best bundle so far goes into the kept checkpoint (``best_model``), so a cancel leaves the
+        checkpoint only (:meth:`restore_partial` writes it back)."""
         self.settle(quiet=True)
         if not self.place.ctx.is_main or not self.paths.partial.exists():
             return
-        if not self.good_checkpoint:
-            if self.wrote_partial:
+        if not self.good_checkpoint or not canceled:
+            if self.wrote_partial and not self.good_checkpoint:
                 self.paths.partial.unlink(missing_ok=True)
             return
         torch = require("torch")

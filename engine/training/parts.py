@@ -1,8 +1,6 @@
-"""The trainer's parts, each a small typed group its named steps build (``_Trainer._configure_*``) and its two
-workers share: :class:`~engine.training.steps.EpochSteps` (an epoch's optimiser steps) and
-:class:`~engine.training.outputs.TrainFiles` (what a training writes); and the time budget they count in (the
-seconds spent in epochs, of this run and of the runs it resumes, and the share of it spent, which the cosine
-learning-rate schedule follows)."""
+"""The trainer's parts: the small typed groups its named steps (``_Trainer._configure_*``) build and its two workers
+(:class:`~engine.training.steps.EpochSteps`, :class:`~engine.training.outputs.TrainFiles`) share, and the time
+budget they count in (the epochs' seconds, resumed runs' included; the cosine schedule follows the share spent)."""
 
 from __future__ import annotations
 
@@ -27,42 +25,43 @@ class Place:
     device_type: str  # the device without its index: "cpu", "cuda"
     callback: Callback
 
+    def summed(self, tensor: Any) -> Any:
+        """``tensor`` summed over every process, where collectives take it (NCCL: CUDA tensors only, gloo: CPU)."""
+        import torch.distributed as dist
+
+        tensor = tensor.to(self.device if self.device_type == "cuda" else "cpu")
+        dist.all_reduce(tensor)
+        return tensor
+
     def agree(self, *flags: bool) -> list[bool]:
         """Each flag true on any process -> true on every process: they must decide alike (stop, cache as many
         tiles), or the others would wait forever in the next all-reduce."""
         if not self.ctx.distributed:
             return list(flags)
         import torch
-        import torch.distributed as dist
 
-        # NCCL takes CUDA tensors only, gloo CPU ones
-        values = torch.tensor([float(f) for f in flags], device=self.device if self.device_type == "cuda" else "cpu")
-        dist.all_reduce(values)
-        return [v > 0 for v in values.tolist()]
+        return [v > 0 for v in self.summed(torch.tensor([float(f) for f in flags])).tolist()]
 
 
 @dataclass(frozen=True)
 class Optimisation:
-    """What turns a batch into a step: the loss, the forward pass (with the step's setup on its device: precision,
-    memory format, gradient clipping), the optimiser, its schedule and the AMP grad scaler (disabled without
-    float16)."""
+    """What turns a batch into a step (the forward pass holds the step's setup: precision, memory format, clipping)."""
 
     loss_fn: Any  # a loss module of .losses
     forward: Forward
     optimizer: Any  # torch.optim.Optimizer
     schedule: LRSchedule
-    scaler: Any  # torch.amp.GradScaler
+    scaler: Any  # torch.amp.GradScaler, disabled without float16
 
 
 @dataclass(frozen=True)
 class Batches:
-    """The training tiles as the steps take them: the dataset, its loader and sampler, and the loader batches of
-    one epoch (``micro_steps``; several make an optimiser step with gradient accumulation)."""
+    """The training tiles as the steps take them."""
 
     dataset: Any
     loader: Any
     sampler: Any
-    micro_steps: int
+    micro_steps: int  # loader batches an epoch (several make an optimiser step with gradient accumulation)
 
 
 @dataclass(frozen=True)
@@ -77,14 +76,12 @@ class RunPaths:
 
 @dataclass(frozen=True)
 class TrainRecord:
-    """What a training records of itself: the model's configuration and the bundle's data section (both fitted
-    to the data), the bundle a fine-tuning started from (.finetune.Parent, or None) and the settings a checkpoint
-    keeps (a resume refuses others)."""
+    """What a training records of itself (the model's configuration and the data section fitted to the data)."""
 
     model_cfg: Any  # the family's ModelConfig
     data_meta: DataMetadata
-    parent: Any
-    configs: dict[str, Any]
+    parent: Any  # the bundle a fine-tuning started from (.finetune.Parent), or None
+    configs: dict[str, Any]  # the settings a checkpoint keeps (a resume refuses others)
     extra: dict[str, Any] = field(default_factory=dict)  # the bundle's extra section (e.g. "coordinates")
 
 
@@ -93,10 +90,8 @@ class TimeBudget:
     seconds of earlier runs."""
 
     def __init__(self, minutes: float | None, clock: Callable[[], float] = time.monotonic):
-        self.minutes = minutes
+        self.minutes, self.clock, self.spent_before = minutes, clock, 0.0
         self.seconds = None if minutes is None else 60.0 * minutes
-        self.clock = clock
-        self.spent_before = 0.0
         self.started: float | None = None
 
     @property
@@ -108,7 +103,6 @@ class TimeBudget:
         self.started = self.clock()
 
     def spent(self) -> float:
-        """Seconds spent so far."""
         return self.spent_before + (0.0 if self.started is None else self.clock() - self.started)
 
     def fraction(self) -> float:

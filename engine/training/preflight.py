@@ -117,17 +117,15 @@ def fit_to_data(model_cfg: ModelConfig, meta: DataMetadata, model: Any, num_clas
     keys = ("vision_channels", "aux_channels", "num_classes", "aux_ratio")
     wanted = {k: getattr(fitted, k) for k in keys}
     changed = {k: v for k, v in wanted.items() if getattr(model_cfg, k) != v}
-    if changed and model is None:  # none of these is a user setting: words, not the config's field names
-        words = dict(vision_channels="image bands", aux_channels="aux channels", num_classes="outputs",
-                     aux_ratio="aux ratio")
-        sized = ", ".join(f"{words[k]} {v}" for k, v in changed.items())
-        say.info(f"The model is sized to the data: {sized}.")
-    if model is not None:
-        # An injected model is what it is: its config must already agree with the data.
+    if model is not None:  # an injected model is what it is: its config must already agree with the data
         fitted = getattr(model, "config", model_cfg)
         bad = {k: (getattr(fitted, k), v) for k, v in wanted.items() if getattr(fitted, k) != v}
         if bad:
             raise ConfigError(f"the given model does not fit the data: {bad} (model, data).")
+    elif changed:  # none of these is a user setting: words, not the config's field names
+        words = dict(vision_channels="image bands", aux_channels="aux channels", num_classes="outputs",
+                     aux_ratio="aux ratio")
+        say.info(f"The model is sized to the data: {', '.join(f'{words[k]} {v}' for k, v in changed.items())}.")
     note = fitted.aux_input_note(int(tile_size))
     if note:
         say.info(note)

@@ -42,12 +42,8 @@ def report_paths(output: str | os.PathLike) -> dict[str, str]:
 def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, json_path: str | os.PathLike) -> None:
     """One row per epoch. Per-class IoU lists become ``val_iou_class<i>`` columns in the CSV."""
     write_bytes_atomic(json_path, json.dumps(json_safe(history), indent=2).encode("utf-8"))
-    rows = []
-    for entry in history:
-        row = {k: v for k, v in entry.items() if not isinstance(v, list)}
-        for i, v in enumerate(entry.get("val_class_iou") or []):
-            row[f"val_iou_class{i}"] = v
-        rows.append(row)
+    rows = [{**{k: v for k, v in entry.items() if not isinstance(v, list)},
+             **{f"val_iou_class{i}": v for i, v in enumerate(entry.get("val_class_iou") or [])}} for entry in history]
     columns = list(dict.fromkeys(k for row in rows for k in row))  # every epoch's keys, in order of appearance
     text = dict_csv_text(columns, ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
                                    for row in rows))
@@ -88,13 +84,12 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike) -> bytes
         ax_iou.text(0.5, 0.5, "no validation", ha="center", va="center", transform=ax_iou.transAxes)
     ax_iou.set(title="Validation IoU", xlabel="epoch")
     frozen = [e["epoch"] for e in history if e.get("stage") == "frozen"]
-    if frozen:
-        for ax in (ax_loss, ax_iou):
+    for ax in (ax_loss, ax_iou):
+        if frozen:
             ax.axvspan(min(frozen) - 0.5, max(frozen) + 0.5, color="0.9", zorder=0,
                        label="encoders frozen" if ax is ax_loss else "_frozen")
-    ax_loss.legend()
-    for ax in (ax_loss, ax_iou):
         ax.grid(alpha=0.3)
+    ax_loss.legend()
     fig.tight_layout()
     return _write_png(fig, path)
 

@@ -92,19 +92,18 @@ class StepSetup:
 
 def decide_precision(device_type: str, amp: str, bf16_supported: bool) -> tuple[Any, bool]:
     """Autocast dtype (None = full precision) and whether a GradScaler is needed. ``auto``: bf16 where supported
-    (on a CPU: computed natively), else on CUDA fp16 with a scaler; ``fp16`` on a CPU, ``off`` and any other device:
-    fp32."""
+    (on a CPU: computed natively), else fp16 with a scaler on CUDA; ``fp16`` on a CPU, ``off``, other devices: fp32."""
     torch = require("torch")
     if amp not in ("auto", "off", "bf16", "fp16"):
         raise ConfigError(f"amp '{amp}' is unknown; use auto, off, bf16 or fp16.")
     if amp == "off" or device_type not in ("cuda", "cpu"):
         return None, False
-    if device_type == "cpu":
-        return (torch.bfloat16, False) if amp == "bf16" or (amp == "auto" and bf16_supported) else (None, False)
-    if amp == "bf16" and not bf16_supported:
+    if amp == "bf16" and device_type == "cuda" and not bf16_supported:
         raise ConfigError("amp 'bf16' was requested but this GPU does not support bfloat16; use amp 'fp16' or "
                           "'auto'.")
-    return (torch.bfloat16, False) if amp == "bf16" or (amp == "auto" and bf16_supported) else (torch.float16, True)
+    if amp == "bf16" or (amp == "auto" and bf16_supported):
+        return torch.bfloat16, False
+    return (None, False) if device_type == "cpu" else (torch.float16, True)
 
 
 def decide_step(device_type: str, amp: str, *, gpu_bf16: bool = False, cpu_bf16: str | None = None) -> StepSetup:
@@ -203,17 +202,12 @@ class LRSchedule:
 
     def __init__(self, optimizer: Any, cfg: TrainConfig, steps_per_epoch: int,
                  progress: Callable[[], float] | None = None):
-        self.optimizer = optimizer
-        self.cfg = cfg
-        self.progress = progress
+        self.optimizer, self.cfg, self.progress = optimizer, cfg, progress
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.frozen_steps = cfg.warmup_epochs * self.steps_per_epoch
         self.main_steps = max(1, cfg.epochs * self.steps_per_epoch)
         self.floor = cfg.min_learning_rate / cfg.learning_rate
-        self.step_count = 0
-        self.plateau_scale = 1.0
-        self.plateau_best = -math.inf
-        self.plateau_bad = 0
+        self.step_count, self.plateau_scale, self.plateau_best, self.plateau_bad = 0, 1.0, -math.inf, 0
         self.apply()
 
     def factor(self, step: int | None = None) -> float:

@@ -37,7 +37,6 @@ class EpochSteps:
     batches: Batches
     budget: TimeBudget
     place: Place
-    total_epochs: int
     stopped: Callable[[str], str]  # what a stop leaves behind, in words (trainer's)
     val_batches: int = 0  # validation batches per epoch (the first epoch estimates their time from its steps)
 
@@ -57,19 +56,10 @@ class EpochSteps:
         # find_unused_parameters: some models skip branches (e.g. side heads, or the aux stream) in some configurations.
         return DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
 
-    def _check_step(self, reserve: float) -> bool:
-        """CanceledError when asked to stop; else whether the time budget is used up (keeping ``reserve`` seconds
-        for the validation), as every process agrees."""
-        canceled, late = self.place.agree(self.place.callback.is_canceled(), self.budget.used_up(reserve))
-        if canceled:
-            raise CanceledError(self.stopped("Training canceled"))
-        return late
-
     def train_epoch(self, epoch: int, ddp: Any, reserve: float | None) -> tuple[float, float, int, float]:
         """(mean loss, seconds, steps run: fewer when the time budget ran out, keeping ``reserve`` seconds for the
         validation (None: estimated as the steps go), seconds the steps waited for their tiles)."""
         cfg = self.cfg
-        net = ddp if ddp is not None else self.model
         self.model.train()
         if hasattr(self.batches.dataset, "set_epoch"):
             self.batches.dataset.set_epoch(epoch)
@@ -77,38 +67,32 @@ class EpochSteps:
             self.batches.sampler.set_epoch(epoch)
         elif getattr(self.batches.sampler, "generator", None) is not None:
             self.batches.sampler.generator.manual_seed(cfg.seed + epoch)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        total = self.total_epochs * self.batches.micro_steps
-        done = (epoch - 1) * self.batches.micro_steps
         self.optim.optimizer.zero_grad(set_to_none=True)
         started = self.budget.clock()
         ahead = prefetch_tiles(self.batches.loader.num_workers, self.place.device_type,
                                require("torch").get_num_threads())
         loader = self.batches.loader
         with contextlib.closing(Prefetcher(loader)) if ahead else contextlib.nullcontext(loader) as batches:
-            mean, steps, waited = self._train_steps(batches, ddp, net, params, done, total, reserve)
+            mean, steps, waited = self._train_steps(batches, epoch, ddp, reserve)
         seconds = self.budget.clock() - started
         if self.place.ctx.distributed:
-            import torch.distributed as dist
-
-            mean = mean.to(self.optim.forward.collective_device)
-            dist.all_reduce(mean)
-            mean = mean / self.place.ctx.world_size
+            mean = self.place.summed(mean) / self.place.ctx.world_size
         value = float(mean.item())
         if not math.isfinite(value):
             raise ModelError(f"Training diverged in epoch {epoch} (loss {value}); lower the learning rate "
                              f"(now {cfg.learning_rate}) or set amp off.")
         return value, seconds, steps, waited
 
-    def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int, total: int,
-                     reserve: float | None) -> tuple[Any, int, float]:
+    def _train_steps(self, batches: Any, epoch: int, ddp: Any, reserve: float | None) -> tuple[Any, int, float]:
         """The epoch's steps, up to the time budget (at least one): (mean loss as a tensor on the device: no sync per
         step, steps run, seconds spent waiting for tiles)."""
         torch, cfg, scaler = require("torch"), self.cfg, self.optim.scaler
+        net = ddp if ddp is not None else self.model
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        steps = self.batches.micro_steps
+        total, done = (cfg.warmup_epochs + cfg.epochs) * steps, (epoch - 1) * steps
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.place.device)
-        count, waited = 0, 0.0
-        started = self.budget.clock()
-        tiles = iter(batches)
+        waited, started, tiles = 0.0, self.budget.clock(), iter(batches)
         for i in itertools.count():
             asked = time.perf_counter()
             batch = next(tiles, None)
@@ -119,10 +103,14 @@ class EpochSteps:
             if keep is None:  # the first epoch: a validation batch costs about a third of a training step (measured
                 # from the second step on: the first one carries the loaders' start)
                 keep = (self.budget.clock() - started) / i * self.val_batches / 3 if i >= 2 else 0.0
-            if self._check_step(keep) and i:
+            # every process stops alike: canceled, or the budget used up (``keep`` seconds kept for the validation)
+            canceled, late = self.place.agree(self.place.callback.is_canceled(), self.budget.used_up(keep))
+            if canceled:
+                raise CanceledError(self.stopped("Training canceled"))
+            if late and i:
                 break
             pixels, aux, labels, coords = self.optim.forward.batch(batch)
-            sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == self.batches.micro_steps
+            sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == steps
             no_sync = ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext()
             with no_sync:
                 loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux, coords), labels)
@@ -136,6 +124,5 @@ class EpochSteps:
                 self.optim.optimizer.zero_grad(set_to_none=True)
                 self.optim.schedule.step()
             loss_sum += loss.detach().double()
-            count += 1
             self.progress(done + i + 1, total)
-        return loss_sum / max(count, 1), count, waited
+        return loss_sum / max(i, 1), i, waited  # the loop ends before step i: i steps ran

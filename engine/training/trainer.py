@@ -24,13 +24,12 @@ from ..io.atomic import output_locks
 from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
 from ..runtime.environment import DistContext, require, resolve_device, setup_distributed
-from .checkpoint import checkpoint_path, seed_everything
+from .checkpoint import checkpoint_path, early_stop_due, resume, seconds_spent, seed_everything
 from .forward import Forward, validate
 from .metrics import number, selection_score
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
 from .parts import Batches, Optimisation, Place, RunPaths, TimeBudget, TrainRecord
 from .preflight import check_dates, check_resources, fit_to_data, no_validation_foreground, scene_dates, side_outputs
-from .resume import early_stop_due, resume, seconds_spent
 from .step_setup import LRSchedule, build_optimizer, speed_line, start_line, step_for
 from .steps import EpochSteps
 
@@ -77,9 +76,8 @@ class _Trainer:
     def __init__(self, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, callback: Callback,
                  ctx: DistContext, device: str, model: Any, datasets: tuple[Any, Any, Any] | None,
                  clock: Callable[[], float]):
-        torch = require("torch")
         self.cfg, self.data_cfg = train_cfg, data_cfg
-        self.place = Place(ctx, device, torch.device(device).type, callback)
+        self.place = Place(ctx, device, require("torch").device(device).type, callback)
         self.paths = self._configure_paths()
         self.parent = self._configure_parent(model_cfg)
         self.num_side_outputs = side_outputs(model_cfg.name, model)
@@ -109,8 +107,7 @@ class _Trainer:
         self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs, extra)
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"epoch": 0, "score": None, "metrics": {}, "since": 0}
-        self.steps = EpochSteps(train_cfg, self.net, self.optim, self.batches, self.budget, self.place,
-                                self.total_epochs, self._stopped,
+        self.steps = EpochSteps(train_cfg, self.net, self.optim, self.batches, self.budget, self.place, self._stopped,
                                 len(self.val_loader) if self.val_loader is not None else 0)
         self.files = TrainFiles(train_cfg, self.record, self.model, self.optim, self.budget, self.datasets, self.paths,
                                 self.keep_last, self.place)
@@ -151,15 +148,11 @@ class _Trainer:
             read = stac_scenes(self.data_cfg, self.place.callback)  # the settings keep the items, for the checkpoint
             check_resources(model_cfg, read, self.cfg, self.place.device)
             datasets = build_datasets(read, self.place.callback)
-        if self.parent is not None:
-            from .finetune import keep_parent_statistics
+        from .finetune import keep_parent_statistics, released_statistics
 
-            datasets = keep_parent_statistics(datasets, self.parent, self.cfg.recompute_stats,
-                                              self.place.callback.info)
-        else:  # a pretrained encoder's own statistics (Prithvi's released HLS ones)
-            from .finetune import released_statistics
-
-            datasets = released_statistics(datasets, model_cfg, self.place.callback.info)
+        say = self.place.callback.info  # without a parent, a pretrained encoder's own (Prithvi's released HLS ones)
+        datasets = (keep_parent_statistics(datasets, self.parent, self.cfg.recompute_stats, say)
+                    if self.parent is not None else released_statistics(datasets, model_cfg, say))
         if len(datasets[0]) == 0:
             raise ConfigError("the training dataset is empty; raise tiles_per_epoch or check the training scenes.")
         return datasets
@@ -191,13 +184,12 @@ class _Trainer:
 
     def _configure_precision(self) -> tuple[Forward, Any]:
         """The forward pass in the precision and memory format the device and ``amp`` allow, and its grad scaler."""
-        torch = require("torch")
         self.step_setup = step_for(self.place.device_type, self.cfg.amp)
         if self.step_setup.warning:
             self.place.callback.warning(self.step_setup.warning)
         self.step_setup.model(self.model)
         forward = Forward(self.place.device, self.step_setup, self.model_cfg.uses_aux, self.model.takes_coords)
-        return forward, torch.amp.GradScaler("cuda", enabled=self.step_setup.scaler)
+        return forward, require("torch").amp.GradScaler("cuda", enabled=self.step_setup.scaler)
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:
         """(training batches, validation loader or None, whether the bundle keeps the last epoch)."""
@@ -234,16 +226,12 @@ class _Trainer:
         bundle this run wrote is removed when no checkpoint of this run exists to resume it from."""
         try:
             return self._run()
-        except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM (the CLI turns it into KeyboardInterrupt)
-            self.files.fold_partial()
-            raise CanceledError(self._stopped("Training interrupted")) from exc
-        except CanceledError:  # the checkpoint alone is kept: it holds the best weights for a resume
-            self.files.fold_partial()
-            raise
-        except BaseException:
-            self.files.settle(quiet=True)
-            if self.place.ctx.is_main and self.files.wrote_partial and not self.files.good_checkpoint:
-                self.paths.partial.unlink(missing_ok=True)
+        except BaseException as exc:
+            # a cancel (Ctrl+C or SIGTERM: KeyboardInterrupt, as the CLI turns it) keeps the checkpoint alone: it
+            # holds the best weights for a resume
+            self.files.fold_partial(canceled=isinstance(exc, (KeyboardInterrupt, CanceledError)))
+            if isinstance(exc, KeyboardInterrupt):
+                raise CanceledError(self._stopped("Training interrupted")) from exc
             raise
         finally:
             for file in self.temporary:  # cached encoder features are never left behind
@@ -257,8 +245,7 @@ class _Trainer:
         cfg, cb = self.cfg, self.place.callback
         start_epoch, finished = 1, False
         if cfg.resume:
-            start_epoch, finished, self.history, self.best = resume(
-                self.paths, self.record, self.files, self.model, self.optim, cfg, self.budget, self.total_epochs, cb)
+            start_epoch, finished, self.history, self.best = resume(self.files)
             self.files.good_checkpoint = True
         if self.place.ctx.is_main:
             self.paths.output.parent.mkdir(parents=True, exist_ok=True)
@@ -367,8 +354,7 @@ class _Trainer:
 
     def _validate(self) -> dict[str, Any]:
         summary, canceled = validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn,
-                                     self.num_classes, self.ignore_index, self.data_cfg.class_names, self.place.ctx,
-                                     self.place.callback)
+                                     self.num_classes, self.ignore_index, self.data_cfg.class_names, self.place)
         if canceled:
             raise CanceledError(self._stopped("Training canceled"))
         return summary

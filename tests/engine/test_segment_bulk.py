@@ -145,11 +145,11 @@ def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, b
         clock["now"] += 10.0
         return run_scene(*args, **kwargs)
 
-    run_scene = share_module._Pass.run_scene
+    run_scene = share_module.RankShare.run_scene
     fake_time = types.SimpleNamespace(perf_counter=lambda: clock["now"])
     monkeypatch.setattr(bulk_module, "time", fake_time)
     monkeypatch.setattr(share_module, "time", fake_time)
-    monkeypatch.setattr(share_module._Pass, "run_scene", scene_run)
+    monkeypatch.setattr(share_module.RankShare, "run_scene", scene_run)
     monkeypatch.setattr(share_module, "SUMMARY_SECONDS", interval)
     monkeypatch.setattr(bulk_module, "write_summary", write_summary)
     result = segment_bulk(BulkConfig(images=[str(mixed / "*.tif")], aux_patterns=["{stem}_aux.tif"],

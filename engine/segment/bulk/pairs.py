@@ -54,15 +54,13 @@ def _dated(image: str) -> Dated:
         dataset = open_raster(image, "image")
     except DataError as exc:
         return Dated(image, error=str(exc))
-    try:
+    with dataset:
         date = of_dataset(image, dataset).date
         if dataset.crs is None or not grid_of(dataset).georeferenced:
             return Dated(image, date, error=(
                 f"The image '{image}' has no georeferencing, so its place cannot be matched with other dates "
                 f"({mention('bulk.pair_by_date')}); pair it by name with {mention('bulk.after_pattern')}."))
         footprint = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
-    finally:
-        dataset.close()
     if date is None:
         return Dated(image, error=(
             f"The image '{image}' has no acquisition date in its metadata (a tag such as ACQUISITIONDATETIME, a "
@@ -103,22 +101,20 @@ def pairs_by_date(images: list[str], how: str) -> list[tuple[str, str | None, st
     dated = [_dated(image) for image in images]
     out: list[tuple[str, str | None, str | None]] = [(d.image, None, d.error) for d in dated if d.error]
     for group in places([d for d in dated if not d.error]):
+        days = [d.date for d in group]
+        twice = sorted({d for d in days if days.count(d) > 1})
         if len(group) == 1:
             out.append((group[0].image, None, (
                 f"The image '{group[0].image}' ({group[0].date}) is the only one of its place among the images, so "
                 f"it has no other date to be compared with ({mention('bulk.pair_by_date')}); give the place's other "
                 f"dates too.")))
-            continue
-        days = [d.date for d in group]
-        twice = sorted({d for d in days if days.count(d) > 1})
-        if twice:
+        elif twice:
             same = [d.image for d in group if d.date in twice]
             out += [(image, None, (
                 f"The images {same} of one place were taken on the same day ({twice[0]}) by their metadata, so their "
                 f"order is unknown ({mention('bulk.pair_by_date')}); keep one image per day of a place (a mosaic of "
                 f"the day), or pair them by name with {mention('bulk.after_pattern')}.")) for image in same]
-            continue
-        for i in range(1, len(group)):
-            first = group[0] if how == "first" else group[i - 1]
-            out.append((first.image, group[i].image, None))
+        else:
+            out += [((group[0] if how == "first" else group[i - 1]).image, group[i].image, None)
+                    for i in range(1, len(group))]
     return out

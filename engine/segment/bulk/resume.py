@@ -81,16 +81,13 @@ def _read_marker(path: Path) -> dict[str, Any] | None:
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Human-readable differences between a marker's fingerprint and this run's."""
-    found = []
-    old_bundles = [(b.get("sha256"), b.get("weight")) for b in old.get("bundles", [])]
-    new_bundles = [(b["sha256"], b["weight"]) for b in new["bundles"]]
-    if old_bundles != new_bundles:
-        found.append(f"model bundle(s) {[b.get('path') for b in old.get('bundles', [])]}")
+    olds = old.get("bundles", [])
+    same = [(b.get("sha256"), b.get("weight")) for b in olds] == [(b["sha256"], b["weight"]) for b in new["bundles"]]
+    found = [] if same else [f"model bundle(s) {[b.get('path') for b in olds]}"]
     old_settings, new_settings = old.get("settings", {}), new["settings"]
-    for key in sorted(set(old_settings) | set(new_settings)):
-        if old_settings.get(key) != new_settings.get(key):
-            found.append(f"{key} {old_settings.get(key)!r} (now {new_settings.get(key)!r})")
-    return found
+    return found + [f"{key} {old_settings.get(key)!r} (now {new_settings.get(key)!r})"
+                    for key in sorted(set(old_settings) | set(new_settings))
+                    if old_settings.get(key) != new_settings.get(key)]
 
 
 def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], overwrite: bool) -> tuple[str, str]:
@@ -98,7 +95,7 @@ def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], ove
     or ``refuse`` (with the reason)."""
     if overwrite:
         return "run", ""
-    marker = _read_marker(outputs.marker) if outputs.marker.exists() else None
+    marker = _read_marker(outputs.marker)
     present = [p for p in outputs.files if p.exists()]
     if marker is None:
         if present:

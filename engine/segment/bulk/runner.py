@@ -86,8 +86,7 @@ def _import_scene_modules() -> None:
 
 def _say_area(bulk: BulkConfig, template: SegmentConfig, members: list[Member], scenes: list[Scene],
               callback: Callback) -> None:
-    """Say once what the extent and the pixel size for web layers do in this run (a scene's own lines are not
-    said)."""
+    """Say once what the extent and the pixel size for web layers do in this run (not each scene)."""
     webs = sum(scene.web for scene in scenes)
     given = [mention(key) for key, value in (("bulk.extent", bulk.extent), ("segment.pixel_size", template.pixel_size))
              if value]

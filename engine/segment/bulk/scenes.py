@@ -119,11 +119,7 @@ def _format_pattern(pattern: str, image: str) -> str:
             raise ConfigError(f"The aux pattern '{pattern}' uses {{{field}{':' + spec if spec else ''}}}; use {{stem}} "
                               f"(the image name without its extension), {{name}} (with it), or {{stem:OLD=NEW}} "
                               f"(OLD replaced by NEW), e.g. '{{stem}}_aux.tif' or '{{stem:_image=_aux}}.tif'.")
-        value = values[field]
-        if spec:
-            old, new = spec.split("=", 1)
-            value = value.replace(old, new)
-        parts.append(value)
+        parts.append(values[field].replace(*spec.split("=", 1)) if spec else values[field])
     return "".join(parts)
 
 
@@ -142,17 +138,13 @@ def match_aux(image: str, patterns: list[str], what: str = "aux file",
         if not target.is_absolute():
             target = image_path.parent / target
             said += " (read from the image's folder)"
-        if glob.has_magic(text):
-            hits = sorted(glob.glob(str(target)))
-            if not hits:
-                return aux, (f"No {what} for the scene '{image}': {said} gives '{target}', which matches no file. "
-                             f"Add the {what}(s) or fix {mention(setting)}.")
-            aux.extend(hits)
-        elif not target.is_file():
-            return aux, (f"No {what} for the scene '{image}': {said} gives '{target}', which does not exist. Add "
-                         f"the {what} or fix {mention(setting)}.")
-        else:
-            aux.append(str(target))
+        many = glob.has_magic(text)
+        hits = sorted(glob.glob(str(target))) if many else [str(target)] if target.is_file() else []
+        if not hits:
+            return aux, (f"No {what} for the scene '{image}': {said} gives '{target}', which "
+                         f"{'matches no file' if many else 'does not exist'}. Add the {what}{'(s)' if many else ''} "
+                         f"or fix {mention(setting)}.")
+        aux.extend(hits)
     return aux, None
 
 
@@ -223,12 +215,9 @@ def _web_scenes(bulk: BulkConfig, webs: list[str]) -> list[Scene]:
 
 def _stac_scenes(bulk: BulkConfig, entries: list[str]) -> list[Scene]:
     """One scene per STAC item of ``--stac-items`` and of the ``.json`` images (each item of an ItemCollection)."""
-    scenes = []
-    for entry in [*bulk.stac_items, *entries]:
-        for item in expand_items(str(entry)):
-            where, _, item_id = item.partition("#")
-            scenes.append(Scene(image=item, aux=[], name=item_id or locations.stem(where), stac=True))
-    return scenes
+    items = [item for entry in [*bulk.stac_items, *entries] for item in expand_items(str(entry))]
+    return [Scene(image=item, aux=[], name=item.partition("#")[2] or locations.stem(item.partition("#")[0]),
+                  stac=True) for item in items]
 
 
 def _key(source: str) -> Any:
@@ -310,13 +299,10 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
         outputs = scene_outputs(bulk.out_dir, scene.name, bulk)
         written += [file for files in outputs.written().values() for file in files] + [str(outputs.marker)]
         for path in [*outputs.files, outputs.marker]:
-            key = path.resolve()
-            other = owner.get(key)
-            if other is not None and other is not scene:
+            if (other := owner.setdefault(path.resolve(), scene)) is not scene:
                 raise ConfigError(
                     f"The scenes '{other.image}' and '{scene.image}' would both write '{path}'; give them distinct "
                     f"file names, or list them in a {mention('bulk.manifest')} with an 'output' column.")
-            owner[key] = scene
     out = Path(bulk.out_dir)
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
     if any(scene.after for scene in scenes):
@@ -350,11 +336,9 @@ def read_sizes(scenes: list[Scene]) -> None:
             ds = open_raster(scene.image, "image")
         except DataError:
             continue
-        try:
+        with ds:
             scene.width, scene.height = int(ds.width), int(ds.height)
             scene.pixels = scene.width * scene.height
-        finally:
-            ds.close()
 
 
 def discover_scenes(bulk: BulkConfig, callback: Callback | None = None,

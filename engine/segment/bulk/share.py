@@ -1,7 +1,7 @@
 """One process's share of a bulk run: its scenes run in order with the bundle(s) loaded once, each scene's record
 (done, skipped, failed, canceled) kept in order and written as the rank's part of the summary as it goes.
 
-On a GPU the scenes overlap (:class:`_Pass`): the next one is opened and read while the model finishes this one,
+On a GPU the scenes overlap (:class:`RankShare`): the next one is opened and read while the model finishes this one,
 and this one is published in the background. One bad scene is recorded as failed and the share goes on.
 """
 
@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ...callbacks import Callback, ForwardingCallback, Stage, time_left
+from ...callbacks import Callback, ForwardingCallback, QuietCallback, Stage, time_left
 from ...config import BulkConfig, SegmentConfig
 from ...errors import CanceledError, DualStreamError, command
 from ...io.atomic import write_text_atomic
@@ -29,7 +29,8 @@ from ..pipeline import streaming_gdal_cache
 from ..predictor import Predictor
 from ..run import SceneRun, SceneThreads
 from ..scene_outputs import SceneOutputs
-from ..tiling import overlap_pixels, tile_count
+from ..tile_choice import tiles_needed
+from ..tiling import overlap_pixels
 from .resume import decide, finished_record, mark_done, mark_running, scene_fingerprint
 from .scenes import MARKER_FOLDER, Scene, first_dates_recur, scene_outputs
 from .summary import SceneRecord
@@ -64,15 +65,13 @@ class _ShareProgress(ForwardingCallback):
             self.inner.progress(self.before + self.scene_tiles * min(done, total) / total, self.total, Stage.TILES)
 
     def info(self, message: str) -> None:
-        pass  # each scene's own start/finish lines: the bulk run says one line per scene instead
+        pass  # each scene's own start/finish and progress lines: the bulk run says one line per scene instead
 
-    def progress_line(self, message: str) -> None:
-        pass  # as its other lines
+    progress_line = info
 
 
 def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
-    stride = max(1, tile - overlap)
-    return tile_count(scene.width, tile, stride) * tile_count(scene.height, tile, stride) if scene.pixels else 0
+    return tiles_needed((0, 0, scene.width, scene.height), tile, overlap) if scene.pixels else 0
 
 
 def _record(scene: Scene, order: int, rank: int) -> SceneRecord:
@@ -82,7 +81,13 @@ def _record(scene: Scene, order: int, rank: int) -> SceneRecord:
 
 
 class RankShare:
-    """One rank's scenes, run in order; the part of the summary it writes as it goes."""
+    """One rank's scenes, run in order (records stay in that order); the part of the summary it writes as it goes.
+
+    With ``overlap_scenes`` (a GPU, which otherwise idles at every scene boundary) the previous scene is published
+    in the background (:class:`_Publishing`) while the model runs this one, and the next one is opened once every
+    tile of this one is read (:meth:`read_ahead`). On the CPU the model wants every core, so it runs alone: only a
+    scene's publishing overlaps the next scene's planning and first read (figures: docs/benchmarks.md, "Bulk
+    segmentation")."""
 
     def __init__(self, bulk: BulkConfig, template: SegmentConfig, members: list[Member], fingerprint: dict[str, Any],
                  ctx: DistContext, device: str, callback: Callback, started: float, predictor: Predictor | None,
@@ -107,8 +112,7 @@ class RankShare:
                  "scenes": len(self.records)}
         stores = self.predictor.first_date_stores() if hasattr(self.predictor, "first_date_stores") else []
         if stores:
-            encoded, reused = tally(stores)
-            facts["first_dates"] = {"encoded": encoded, "reused": reused}
+            facts["first_dates"] = dict(zip(("encoded", "reused"), tally(stores)))
         return facts
 
     def write_part(self) -> None:
@@ -129,48 +133,11 @@ class RankShare:
 
     def run(self, scenes: list[tuple[int, Scene]], on_save: Any) -> bool:
         """Run ``scenes`` ((global order, scene) pairs) in order; returns False when canceled. ``on_save`` is
-        called whenever the records are written (:meth:`_Pass.save`)."""
+        called whenever the records are written (:meth:`save`)."""
         self.first_dates = first_dates_recur([scene for _, scene in scenes])
-        with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
-            return _Pass(self, scenes, on_save).run()
-
-    def _scene_config(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord) -> SegmentConfig | None:
-        """The scene's settings when it is to run; else None with ``record`` filled (skipped, or failed)."""
-        if scene.error:
-            record.error = scene.error
-            return None
-        fingerprint = scene_fingerprint(self.fingerprint, scene, self.bulk)
-        action, reason = decide(scene, outputs, fingerprint, self.bulk.overwrite)
-        if action == "skip":
-            kept = finished_record(outputs)
-            record.status, record.output = "skipped", str(outputs.classes)
-            record.tiles, record.pixels = (kept.tiles, kept.pixels) if kept is not None else (0, scene.pixels)
-            record.change = kept.change if kept is not None else []
-            return None
-        if action == "refuse":
-            record.error = reason
-            return None
-        # a web layer is read over the run's extent at the pixel size (the door names its window after the layer);
-        # every other scene has pixels of its own and is segmented whole
-        area = ({"extent": self.bulk.extent, "extent_crs": self.bulk.extent_crs} if scene.web else
-                {"pixel_size": None})
-        return self.template.replace(image=scene.image, aux=list(scene.aux), after=list(scene.after),
-                                     stac_item=scene.image if scene.stac else None, **area, **outputs.settings())
-
-
-class _Pass:
-    """One pass over a share's scenes, in order; records stay in that order.
-
-    With ``overlap_scenes`` (a GPU, which otherwise idles at every scene boundary) the previous scene is published
-    in the background (:class:`_Publishing`) while the model runs this one, and the next one is opened once every
-    tile of this one is read (:meth:`read_ahead`). On the CPU the model wants every core, so it runs alone: only a
-    scene's publishing overlaps the next scene's planning and first read (figures: docs/benchmarks.md, "Bulk
-    segmentation")."""
-
-    def __init__(self, share: RankShare, scenes: list[tuple[int, Scene]], on_save: Any):
-        self.share, self.scenes, self.on_save = share, scenes, on_save
-        self.progress = _ShareProgress(share.callback,
-                                       sum(_tile_estimate(s, share.tile, share.overlap) for _, s in scenes))
+        self.scenes, self.on_save = scenes, on_save
+        self.progress = _ShareProgress(self.callback,
+                                       sum(_tile_estimate(s, self.tile, self.overlap) for _, s in scenes))
         self.start = time.perf_counter()
         self.pixels_left = sum(s.pixels for _, s in scenes)  # of the scenes not concluded yet
         self.pixels_done, self.busy = 0, 0.0  # for the ETA: pixels of done scenes, and when the last one ended
@@ -185,15 +152,40 @@ class _Pass:
         self.threads = SceneThreads(readers=loop_threads("dualstream-reader"),
                                     writers=ThreadPoolExecutor(3, thread_name_prefix="dualstream-writer"))
         self.saved_at, self.save_cost = -float("inf"), 0.0  # the last write of the records (part and summary)
+        with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
+            return self._run()
 
-    def run(self) -> bool:
-        share, progress = self.share, self.progress
+    def _scene_config(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord) -> SegmentConfig | None:
+        """The scene's settings when it is to run; else None with ``record`` filled (skipped, or failed)."""
+        if scene.error:
+            record.error = scene.error
+            return None
+        fingerprint = scene_fingerprint(self.fingerprint, scene, self.bulk)
+        action, reason = decide(scene, outputs, fingerprint, self.bulk.overwrite)
+        if action == "skip":
+            kept = finished_record(outputs)
+            record.status, record.output = "skipped", str(outputs.classes)
+            record.tiles, record.pixels, record.change = (kept.tiles, kept.pixels, kept.change) if kept else (
+                0, scene.pixels, [])
+            return None
+        if action == "refuse":
+            record.error = reason
+            return None
+        # a web layer is read over the run's extent at the pixel size (the door names its window after the layer);
+        # every other scene has pixels of its own and is segmented whole
+        area = ({"extent": self.bulk.extent, "extent_crs": self.bulk.extent_crs} if scene.web else
+                {"pixel_size": None})
+        return self.template.replace(image=scene.image, aux=list(scene.aux), after=list(scene.after),
+                                     stac_item=scene.image if scene.stac else None, **area, **outputs.settings())
+
+    def _run(self) -> bool:
+        progress = self.progress
         try:
             for index, (order, scene) in enumerate(self.scenes):
-                outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
-                record = _record(scene, order, share.ctx.rank)
-                progress.scene_tiles = _tile_estimate(scene, share.tile, share.overlap)
-                share.callback.progress(index, len(self.scenes), Stage.SCENES)  # scenes before this one: "scene i of n"
+                outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
+                record = _record(scene, order, self.ctx.rank)
+                progress.scene_tiles = _tile_estimate(scene, self.tile, self.overlap)
+                self.callback.progress(index, len(self.scenes), Stage.SCENES)  # scenes before this one: "scene i of n"
                 try:
                     running = self.run_scene(index, scene, outputs, record)
                 except (CanceledError, KeyboardInterrupt):
@@ -205,8 +197,8 @@ class _Pass:
                     self.conclude(index, scene, record)
                 else:
                     self.publishing = _Publishing(self.publisher, *running, index, scene, outputs, record,
-                                                  scene_fingerprint(share.fingerprint, scene, share.bulk))
-                    if share.overlap_scenes:
+                                                  scene_fingerprint(self.fingerprint, scene, self.bulk))
+                    if self.overlap_scenes:
                         progress.waiting = self.publishing  # started after the next scene's first batch
                     else:  # beside the next scene's planning and first read, finished before its model runs
                         self.publishing.start()
@@ -220,30 +212,29 @@ class _Pass:
                   ) -> tuple[SceneRun, float, Future] | None:
         """Run scene ``index``'s tiles (perhaps opened by :meth:`read_ahead`); returns the run to finish, when it
         started and the claim of its outputs, or None with ``record`` filled. Only a cancel escapes."""
-        share = self.share
         opened = _outcome(self.ahead.pop(index, None))
-        cfg = share._scene_config(scene, outputs, record) if opened is None else None
+        cfg = self._scene_config(scene, outputs, record) if opened is None else None
         if opened is None and cfg is None:
             return None
         run, claimed = None, None
         tick = time.perf_counter()  # the scene's own time: the one-off model load is reported apart
         try:
-            predictor = share._predictor()
+            predictor = self._predictor()
             tick = time.perf_counter()
             if isinstance(opened, Exception):
                 raise opened
-            run = opened or SceneRun(cfg, self.progress, predictor, tick, share.members, self.threads)
-            record.started_s = tick - share.started
+            run = opened or SceneRun(cfg, self.progress, predictor, tick, self.members, self.threads)
+            record.started_s = tick - self.started
             run.start_reading()  # the first batch is read while the scene is claimed and its outputs opened
             # its running marker and its outputs' style files, written on the publishing thread while the model
             # runs (writes and fsyncs the scene need not wait for): that thread's tasks run in order, so they are
             # in place before the scene's outputs are published, which wait for them
             claimed = self.publisher.submit(_claim, scene, outputs, run)
-            if not share.overlap_scenes:
+            if not self.overlap_scenes:
                 # on the CPU the model wants every core: the last scene's publishing, beside this one's planning and
                 # first read, ends before the model starts
                 self.settle()
-            run.run_tiles((lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None,
+            run.run_tiles((lambda: self.read_ahead(index + 1)) if self.overlap_scenes else None,
                           drain=False)  # the writer drains in _Publishing
         except BaseException as exc:
             if claimed is not None:
@@ -262,27 +253,26 @@ class _Pass:
         now = time.perf_counter()
         if when_due and now - self.saved_at < max(SUMMARY_SECONDS, 20 * self.save_cost):
             return
-        self.share.write_part()
+        self.write_part()
         self.on_save()
         self.saved_at = time.perf_counter()
         self.save_cost = self.saved_at - now
 
     def conclude(self, index: int, scene: Scene, record: SceneRecord) -> None:
         """Add ``record`` to the share's part, say how the scene ended and how long the rest may take."""
-        share = self.share
-        share.records.append(record)
+        self.records.append(record)
         self.save(when_due=True)
         self.pixels_left -= scene.pixels
         if record.status == "done":
             self.pixels_done += record.pixels
             # the one-off model load (an ONNX export on the first run) is no measure of the scenes to come
-            self.busy = time.perf_counter() - self.start - share.load_seconds
+            self.busy = time.perf_counter() - self.start - self.load_seconds
         rate = self.pixels_done / self.busy if self.busy > 0 else 0.0
         eta = f"; about {time_left(self.pixels_left / rate)} left" if rate > 0 and self.pixels_left > 0 else ""
         shown = record.error if record.status == "failed" else (
             f"{record.seconds:.1f} s" if record.status == "done" else "finished earlier")
-        share.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record.status} ({shown}){eta}")
-        share.callback.progress(index + 1, len(self.scenes), Stage.SCENES)
+        self.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record.status} ({shown}){eta}")
+        self.callback.progress(index + 1, len(self.scenes), Stage.SCENES)
 
     def settle(self) -> None:
         """Wait for the scene being published in the background; conclude it."""
@@ -292,30 +282,28 @@ class _Pass:
         self.progress.waiting = None
         done.wait()
         for message in done.callback.warnings:
-            self.share.callback.warning(message)
+            self.callback.warning(message)
         self.conclude(done.index, done.scene, done.record)
 
     def read_ahead(self, index: int) -> None:
         """Once every tile of the current scene is read: open scene ``index`` and start its reader."""
         if index >= len(self.scenes) or index in self.ahead:
             return
-        share = self.share
         order, scene = self.scenes[index]
-        outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
-        cfg = share._scene_config(scene, outputs, _record(scene, order, share.ctx.rank))
+        outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
+        cfg = self._scene_config(scene, outputs, _record(scene, order, self.ctx.rank))
         if cfg is not None:  # else skipped or failed without reading: nothing to start
             # in a thread: the model's thread is better spent feeding the GPU than planning and opening
-            self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, share._predictor(),
-                                                   share.members, self.threads)
+            self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, self._predictor(),
+                                                   self.members, self.threads)
 
     def canceled(self, index: int, record: SceneRecord) -> None:
         """Canceled in scene ``index``: the scene being published is kept (its tiles are all done), the rest not."""
-        share = self.share
         self.settle()
         record.status, record.error = "canceled", "canceled before the scene was finished"
-        share.records.append(record)
+        self.records.append(record)
         for later_order, later in self.scenes[index + 1:]:
-            share.records.append(dataclasses.replace(_record(later, later_order, share.ctx.rank), status="canceled",
+            self.records.append(dataclasses.replace(_record(later, later_order, self.ctx.rank), status="canceled",
                                                      error="not started: the run was canceled"))
         self.save()
 
@@ -326,11 +314,8 @@ class _Pass:
             opened = _outcome(pending)
             if isinstance(opened, SceneRun):
                 opened.close()
-        self.opener.shutdown()
-        self.publisher.shutdown()
-        self.threads.readers.shutdown()
-        self.threads.writers.shutdown()
-
+        for pool in (self.opener, self.publisher, self.threads.readers, self.threads.writers):
+            pool.shutdown()
 
 def _claim(scene: Scene, outputs: SceneOutputs, run: SceneRun) -> None:
     mark_running(scene, outputs)
@@ -368,15 +353,12 @@ def _failure_text(exc: Exception) -> str:
             f"the traceback")
 
 
-class _Deferred(Callback):
+class _Deferred(QuietCallback):
     """A publishing thread's callback: keeps the warnings for the run's thread and never cancels (a scene whose
     tiles are all done is kept when the run is canceled)."""
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
-
-    def info(self, message: str) -> None:
-        pass
 
     def warning(self, message: str) -> None:
         self.warnings.append(message)
@@ -390,8 +372,7 @@ class _Publishing:
                  scene: Scene, outputs: SceneOutputs, record: SceneRecord, fingerprint: dict[str, Any]):
         self.publisher, self.run, self.claimed = publisher, run, claimed
         self.tiles_seconds = time.perf_counter() - tick  # the scene's from its start to its last tile
-        self.index, self.scene, self.outputs, self.record = index, scene, outputs, record
-        self.fingerprint = fingerprint
+        self.index, self.scene, self.outputs, self.record, self.fingerprint = index, scene, outputs, record, fingerprint
         self.callback = _Deferred()
         self.done: Future | None = None
 

@@ -110,14 +110,10 @@ def counts(scenes: list[SceneRecord]) -> dict[str, int]:
 def _csv_text(scenes: list[SceneRecord]) -> str:
     pairs = any(scene.after for scene in scenes)
     columns = (CSV_COLUMNS[0], *PAIR_COLUMNS, *CSV_COLUMNS[1:]) if pairs else CSV_COLUMNS
-    rows = []
-    for scene in scenes:
-        row = {k: scene.report.get(k, "") if k in REPORTS else "" if getattr(scene, k) is None else getattr(scene, k)
-               for k in CSV_COLUMNS}
-        row["warnings"] = " | ".join(scene.warnings)
-        if pairs:
-            row |= {"later_date": " | ".join(scene.after), "change": change_text(scene.change)}
-        rows.append(row)
+    rows = ({**{k: scene.report.get(k, "") if k in REPORTS else "" if getattr(scene, k) is None else getattr(scene, k)
+                for k in CSV_COLUMNS}, "warnings": " | ".join(scene.warnings),
+             **({"later_date": " | ".join(scene.after), "change": change_text(scene.change)} if pairs else {})}
+            for scene in scenes)
     return dict_csv_text(columns, rows)  # image names and errors neutralised against formula injection
 
 
@@ -192,8 +188,7 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any], scenes: list[Sce
 
 def write_mosaics(out_dir: str | Path, scenes: list[SceneRecord], callback: Callback) -> list[str]:
     """VRT mosaics of the class rasters of finished scenes: ``mosaic.vrt``, or one per CRS when they differ."""
-    rasterio = require("rasterio")
-    gdal = require("osgeo.gdal")
+    rasterio, gdal = require("rasterio"), require("osgeo.gdal")
     groups: dict[str, list[str]] = defaultdict(list)
     nodata: dict[str, float] = {}
     for scene in scenes:
