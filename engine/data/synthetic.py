@@ -28,7 +28,9 @@ THRESHOLD = 0.2  # class 1 where field_value > THRESHOLD (about 40 % of the area
 DEFAULT_ORIGIN = (320_000.0, 4_150_000.0)  # upper-left corner in EPSG:32652 (Korea, ~37.5 N 127 E)
 # Per aux-file value ranges (base, scale), like GEMS and air-pollution grids of different units.
 _GROUP_SCALES = ((300.0, 40.0), (0.03, 0.006), (2.0e-4, 5.0e-5), (1.5, 0.5))
-_VISION_DTYPES = ("uint16", "uint8", "int16", "float32")
+# The vision's values in each dtype, from digital numbers 1..65535
+_DIGITAL_NUMBERS = {"uint16": lambda dn: dn, "uint8": lambda dn: np.clip(dn / 16.0, 0, 255),
+                    "int16": lambda dn: dn - 1000, "float32": lambda dn: dn / 10000.0}
 
 
 def _waves(seed: int, n: int, low: float, high: float, salt: int) -> np.ndarray:
@@ -105,13 +107,7 @@ def _vision(classes: np.ndarray, seed: int, show_class: bool, dtype: str) -> np.
         soft = gaussian_filter(classes.astype(np.float64), 0.7)
         out += soft[None] * np.array([-500.0, 250.0, -350.0, 1800.0])[:, None, None]
     out = np.clip(out, 1, 65535)
-    if dtype == "uint16":
-        return out.astype(np.uint16)
-    if dtype == "uint8":
-        return np.clip(out / 16.0, 0, 255).astype(np.uint8)
-    if dtype == "int16":
-        return (out - 1000).astype(np.int16)
-    return (out / 10000.0).astype(np.float32)
+    return _DIGITAL_NUMBERS[dtype](out).astype(dtype)
 
 
 def _aux_grid(bounds: tuple[float, float, float, float], crs: str, aux_crs: str, aux_size_m: float,
@@ -191,8 +187,8 @@ def write_scene_files(image_path: str | Path, label_path: str | Path, aux_paths:
 
     if label_from not in ("aux", "vision", "both"):
         raise ConfigError(f"label_from must be 'aux', 'vision' or 'both' (got {label_from!r}).")
-    if dtype not in _VISION_DTYPES:
-        raise ConfigError(f"dtype must be one of {_VISION_DTYPES} (got {dtype!r}).")
+    if dtype not in _DIGITAL_NUMBERS:
+        raise ConfigError(f"dtype must be one of {tuple(_DIGITAL_NUMBERS)} (got {dtype!r}).")
     field_seed = seed if field_seed is None else field_seed
     h, w = int(size[0]), int(size[1])
     if origin is None:
