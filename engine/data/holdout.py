@@ -100,10 +100,7 @@ class Split:
 
     def held_out(self) -> dict[int, list[Region]]:
         """Training scene -> its validation regions (hold-out only)."""
-        out: dict[int, list[Region]] = {}
-        for scene, region in self.val_regions:
-            out.setdefault(scene, []).append(region)
-        return out
+        return {scene: [r for s, r in self.val_regions if s == scene] for scene, _ in self.val_regions}
 
 
 def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[Any], val_readers: list[Any],
