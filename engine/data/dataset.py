@@ -34,9 +34,8 @@ import torch
 from ..callbacks import Callback, CondensedCallback, QuietCallback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
-from .augment import augment_tile
+from .augment import augment_dates, augment_tile, swappable
 from .checks import check_scene_aux, check_scene_image, warn_dates_cover
-from .date_tiles import augment_dates, swappable
 from .ground import scenes_latitude
 from .holdout import MIN_PARTS, band_split, held_out_parts_line, labelled_parts, split_parts
 from .label_scan import scan_labels
