@@ -58,21 +58,13 @@ KEPT_SCENE_BYTES = 256 * 2**20
 def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
     """SceneReader arguments for one scene under the data settings."""
     return {
-        "image": spec.image,
+        **{key: getattr(spec, key) for key in ("image", "label", "label_field", "label_after_field", "extent",
+                                               "extent_crs", "aoi")},
+        **{key: getattr(data_cfg, key) for key in ("label_default_class", "ignore_index", "aux_ratio", "x_bands")},
         "aux": [] if data_cfg.x_bands else list(spec.aux),  # x_bands: the aux input is the image's own bands
-        "label": spec.label,
-        "label_field": spec.label_field,
-        "label_after_field": spec.label_after_field,
         "label_mapping": dict(data_cfg.label_mapping) or None,
-        "label_default_class": data_cfg.label_default_class,
-        "ignore_index": data_cfg.ignore_index,
         "aux_bands_per_file": data_cfg.aux_bands_used,
-        "aux_ratio": data_cfg.aux_ratio,
-        "extent": spec.extent,
-        "extent_crs": spec.extent_crs,
-        "aoi": spec.aoi,
         "bands": band_numbers(data_cfg.bands, spec.image),
-        "x_bands": data_cfg.x_bands,
         "after": list(spec.after),
         "after_bands": [band_numbers(data_cfg.bands, a) for a in spec.after] if bands_by_name(data_cfg.bands) else None,
     }
@@ -88,12 +80,8 @@ class _TileDataset(torch.utils.data.Dataset):
 
     def __init__(self, scenes: list[dict[str, Any]], vision_stats: BandStatistics, aux_stats: BandStatistics | None,
                  tile_size: int, aux_ratio: int, ignore_index: int):
-        self.scenes = scenes
-        self.vision_stats = vision_stats
-        self.aux_stats = aux_stats
-        self.tile_size = tile_size
-        self.aux_ratio = aux_ratio
-        self.ignore_index = ignore_index
+        self.scenes, self.vision_stats, self.aux_stats = scenes, vision_stats, aux_stats
+        self.tile_size, self.aux_ratio, self.ignore_index = tile_size, aux_ratio, ignore_index
         self.__dict__.update(self._own_state())
 
     def _own_state(self) -> dict[str, Any]:

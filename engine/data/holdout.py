@@ -91,7 +91,6 @@ class Split:
     train_regions: list[tuple[int, Region]]  # (scene, region)
     val_regions: list[tuple[int, Region]]  # (scene of the training or validation scenes, region)
     tile: int
-    by_parts: list[int]  # the training scenes validated on held-out parts of their labelled area
 
     @property
     def val_windows(self) -> list[tuple[int, int, int, Region]]:
@@ -122,7 +121,7 @@ def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[An
             train_regions.append((i, whole))
     if not holdout:
         val_regions = [(i, Region(*r.dates_window())) for i, r in enumerate(val_readers)]
-    return Split(train_regions, val_regions, tile, [])
+    return Split(train_regions, val_regions, tile)
 
 
 def split_parts(split: Split, parts: dict[int, list[Region]], indexes: list[CellIndex], val_fraction: float,
@@ -138,20 +137,16 @@ def split_parts(split: Split, parts: dict[int, list[Region]], indexes: list[Cell
         split.train_regions[at] = (scene, replace(region, holes=tuple(held)))
         split.val_regions += [(scene, box) for box in held]
         foreground |= any(has_foreground(box, indexes[scene]) for box in held)
-        split.by_parts.append(scene)
     return foreground
 
 
 def held_out_parts_line(split: Split, parts: dict[int, list[Region]], readers: list[Any]) -> str:
     """``Validation: 1 of the 4 parts of the labelled area of 'a.tif' (9,216 of 36,864 px in their boxes) held out
     of training, whole (...)``."""
-    said = []
-    for scene in split.by_parts:
-        held = [r for s, r in split.val_regions if s == scene]
-        total = sum(p.area for p in parts[scene])
-        said.append(f"{len(held)} of the {len(parts[scene])} parts of the labelled area of "
-                    f"'{Path(readers[scene].image).name}' ({sum(r.area for r in held):,} of {total:,} px in their "
-                    f"boxes)")
+    held = split.held_out()
+    said = [f"{len(held[s])} of the {len(boxes)} parts of the labelled area of '{Path(readers[s].image).name}' "
+            f"({sum(r.area for r in held[s]):,} of {sum(p.area for p in boxes):,} px in their boxes)"
+            for s, boxes in sorted(parts.items())]
     return ("Validation: " + "; ".join(said) + " held out of training, whole (a band of the scene would cut the "
             "parts, or hold none).")
 

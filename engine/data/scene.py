@@ -90,8 +90,9 @@ class SceneReader(SceneLabels, SceneAux):
         self._open_image(bands, x_bands)
         self._say_georeferencing(after)
         self.after_paths = [str(p) for p in after]  # checked against the image: :func:`~.dates.scene_dates`
-        self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
-        self._date_bands = sum(len(date.bands) for date in self._dates)
+        # the later dates (their files, bands and grids), in time order
+        self.later_dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
+        self._date_bands = sum(len(date.bands) for date in self.later_dates)
         self._setup_aux()
         self.label_field, self.label_mapping, self.label_default_class = label_field, label_mapping, label_default_class
         self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)
@@ -128,12 +129,7 @@ class SceneReader(SceneLabels, SceneAux):
     @property
     def dates(self) -> int:
         """Dates of the place this scene holds (1: one image; 2: before and after)."""
-        return 1 + len(self._dates)
-
-    @property
-    def later_dates(self) -> list[LaterDate]:
-        """The later dates (their files, bands and grids), in time order."""
-        return list(self._dates)
+        return 1 + len(self.later_dates)
 
     def _say_georeferencing(self, after: list[str] | tuple[str, ...]) -> None:
         if not self.georeferenced:  # what it means for its later dates and label (aux rasters: a warning of their own)
@@ -208,7 +204,7 @@ class SceneReader(SceneLabels, SceneAux):
         holds out its validation band, as a pixel is valid only where every date holds data."""
         col, row, width, height = self.region_window()
         c0, r0, c1, r1 = col, row, col + width, row + height
-        for date in self._dates:
+        for date in self.later_dates:
             if date.grid is None or not date.grid.georeferenced or not self.georeferenced:
                 continue  # pixel space: the dates are the same size
             try:
@@ -241,7 +237,7 @@ class SceneReader(SceneLabels, SceneAux):
         if self.parts is not None and self.parts.cells is not None:
             dtype = self._exact_dtype if keep_dtype else np.float32
             first = self._cell_bands
-            if self._dates and not self.selection.x:
+            if self.later_dates and not self.selection.x:
                 stack = np.empty((first + self._date_bands, height, width), np.float32)
                 dtype = np.float32
             vision, valid = self._image_from_cells(col_off, row_off, width, height, dtype,
@@ -256,12 +252,12 @@ class SceneReader(SceneLabels, SceneAux):
             aux_valid = valid.copy()
         elif self._aux:
             aux, aux_valid = self._aux_from_blocks(col_off, row_off, width, height, tile)
-        if self._dates:  # the later dates' bands after the image's; valid where every date holds data
+        if self.later_dates:  # the later dates' bands after the image's; valid where every date holds data
             at = vision.shape[0]
             if stack is None:
                 stack = np.empty((at + self._date_bands, height, width), np.float32)
                 stack[:at] = vision
-            for index, date in enumerate(self._dates):
+            for index, date in enumerate(self.later_dates):
                 _, ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off,
                                        self.parts, stack[at:at + len(date.bands)])
                 at += len(date.bands)
@@ -287,7 +283,7 @@ class SceneReader(SceneLabels, SceneAux):
             if tile_w % self.aux_ratio == 0 and tile_h % self.aux_ratio == 0:  # else every tile warps its own
                 lattice = AuxLattice(self.grid.width, self.grid.height, tile_w, tile_h, self.aux_ratio)
         uses = planned_uses(windows, cells, lattice)
-        self.parts = SharedParts(uses | date_uses(uses, self._dates), cells, lattice)  # later dates: the same cells
+        self.parts = SharedParts(uses | date_uses(uses, self.later_dates), cells, lattice)  # dates: the same cells
         return self.parts
 
     def stop_sharing(self) -> None:
