@@ -12,14 +12,8 @@ A tile is three aligned arrays: vision ``(Cv, S, S)``, aux ``(Ca, S/r, S/r)`` (o
 Photometric options (CLAHE, HSV-like jitter for 3-band imagery, brightness/contrast, to-gray) touch the vision
 stream only. They are applied AFTER normalisation (values are then ~[0, 1] for percentile statistics or ~N(0, 1)
 for mean/std, so the strength means the same for uint8 and uint16 imagery) and BEFORE the geometric step, on valid
-pixels only, so nodata pixels stay exactly 0.
-
-The photometric options for 3-band (RGB-like) imagery: :func:`hsv_like`, hue rotation of each pixel's colour about
-the gray axis, saturation (distance from gray) and value (overall scale), linear in the band values, so it means the
-same for percentile and mean/std statistics (the bands' order does not matter for the jitter); :func:`clahe`,
-contrast-limited adaptive histogram equalisation (Zuiderveld 1994) of each band on a grid of tiles, mappings
-interpolated bilinearly between tile centres, the result in each band's value range. Invalid pixels are left out of
-every statistic.
+pixels only, so nodata pixels stay exactly 0 and out of every statistic. The HSV-like jitter is linear in the band
+values, so it means the same for either statistics (and the 3 bands' order does not matter to it).
 
 All random draws happen in :func:`sample_params` from a numpy ``Generator``; the transforms are pure functions
 of those parameters, which makes a tile reproducible from (seed, epoch, index).
@@ -135,8 +129,6 @@ def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentPar
 def hsv_like(vision: np.ndarray, hue: float, saturation: float, value: float) -> np.ndarray:
     """(3, H, W) -> (3, H, W): rotate chroma by ``hue`` radians about the gray axis, scale it by ``saturation``,
     then scale everything by ``value``."""
-    if vision.shape[0] != 3:
-        raise ValueError(f"hsv_like needs 3 bands, got {vision.shape[0]}")
     gray = vision.mean(axis=0, keepdims=True)
     chroma = vision - gray
     if hue:
@@ -149,17 +141,16 @@ def hsv_like(vision: np.ndarray, hue: float, saturation: float, value: float) ->
 
 
 def clahe(vision: np.ndarray, valid: np.ndarray | None, clip_limit: float = 2.0, grid: int = 8) -> np.ndarray:
-    """Per-band CLAHE of ``(C, H, W)`` on a ``grid`` x ``grid`` tiling; ``clip_limit`` x the mean bin count caps
+    """Per-band CLAHE (Zuiderveld 1994) of ``(C, H, W)`` on a ``grid`` x ``grid`` tiling, mappings interpolated
+    bilinearly between tile centres, each band kept in its value range; ``clip_limit`` x the mean bin count caps
     each tile's histogram (the excess is spread over all bins)."""
     mask = np.ones(vision.shape[-2:], bool) if valid is None else valid.astype(bool)
     return np.stack([_clahe_band(band.astype(np.float32, copy=False), mask, clip_limit, grid) for band in vision])
 
 
 def _clahe_band(band: np.ndarray, mask: np.ndarray, clip_limit: float, grid: int) -> np.ndarray:
-    if not mask.any():
-        return band * mask
-    low, high = float(band[mask].min()), float(band[mask].max())
-    if high <= low:
+    low, high = (float(band[mask].min()), float(band[mask].max())) if mask.any() else (0.0, 0.0)
+    if high <= low:  # no valid pixel, or one value
         return band * mask
     h, w = band.shape
     grid_y, grid_x = min(grid, h), min(grid, w)

@@ -110,12 +110,11 @@ class SceneReader(SceneLabels, SceneAux):
         self.image_bands: int = band_count(image_ds)  # an alpha band is the image's mask, not one of its bands
         self.selection = BandSelection.of(bands, x_bands)
         self.selection.check(self.image_bands, self.image)
-        self.vision_bands: int = len(self.selection.vision_bands(self.image_bands))
-        # one read per tile covers the vision and the X bands (None: every band, in file order)
-        self._read_bands = (self.selection.vision_bands(self.image_bands) + list(self.selection.x or ())
-                            if self.selection.active else None)
-        if self._read_bands is None and self.image_bands < image_ds.count:  # the alpha band is read as the mask
-            self._read_bands = list(range(1, self.image_bands + 1))
+        vision = self.selection.vision_bands(self.image_bands)
+        self.vision_bands: int = len(vision)
+        # one read a tile: the vision and X bands (None: every band, in file order; an alpha band is read as the mask)
+        self._read_bands = (vision + list(self.selection.x or ())
+                            if self.selection.active or self.image_bands < image_ds.count else None)
         if self.selection.x and (self.aux_paths or self.aux_ratio != 1):
             raise DataError(f"x_bands take the aux input from the {self.role} '{self.image}' itself (aux ratio 1); "
                             f"give either x_bands or aux rasters, not both.")
@@ -237,7 +236,7 @@ class SceneReader(SceneLabels, SceneAux):
         if self.parts is not None and self.parts.cells is not None:
             dtype = self._exact_dtype if keep_dtype else np.float32
             first = self._cell_bands
-            if self.later_dates and not self.selection.x:
+            if self.later_dates:  # (never with X bands: scene_dates refuses them)
                 stack = np.empty((first + self._date_bands, height, width), np.float32)
                 dtype = np.float32
             vision, valid = self._image_from_cells(col_off, row_off, width, height, dtype,

@@ -167,8 +167,7 @@ def _polygonize(label_path: Path, out_path: Path, vector_crs: str | None = None)
         feature.SetField("kind", "foreground")
         layer.SetFeature(feature)
     layer.CommitTransaction()
-    ds = None
-    src = None
+    ds = src = None  # closed: the layer written
     if vector_crs is not None:
         gdal.VectorTranslate(str(out_path), str(target), format="GPKG", dstSRS=vector_crs, reproject=True)
         target.unlink()
