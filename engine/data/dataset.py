@@ -336,15 +336,13 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     in_parts = bool(parts) and len(parts) == len(train_readers)
     metadata = DataMetadata(
         vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
-        aux_stats=aux_stats,
         aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir and first.aux_channels else [],
-        aux_bands_per_file=data_cfg.aux_bands_used, aux_ratio=data_cfg.aux_ratio,
+        **{key: getattr(data_cfg, key) for key in ("aux_ratio", "label_default_class", "ignore_index", "num_classes")},
+        aux_stats=aux_stats, aux_bands_per_file=data_cfg.aux_bands_used, label_mapping=dict(data_cfg.label_mapping),
         class_names=list(data_cfg.class_names), class_colors=list(data_cfg.class_colors), tile_size=tile,
         gsd=[float(abs(v)) for v in first.gsd], crs=first.crs_wkt,
         latitude=scenes_latitude(first.crs_wkt, [r.grid.bounds for r in train_readers]),
-        label_mapping=dict(data_cfg.label_mapping), label_default_class=data_cfg.label_default_class,
-        ignore_index=data_cfg.ignore_index,
-        num_classes=data_cfg.num_classes, train_scenes=len(train_readers), val_scenes=len(val_readers),
+        train_scenes=len(train_readers), val_scenes=len(val_readers),
         validation=("parts of the labelled area held out of training" if in_parts
                     else "strips of the training scenes held out of training" if holdout else "separate scenes"),
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
