@@ -60,19 +60,11 @@ def merge_boxes(boxes: list[Region]) -> list[Region]:
     return sorted(merged, key=lambda r: (r.row, r.col))
 
 
-def has_foreground(part: Region, index: CellIndex) -> bool:
-    """Whether a foreground pixel of the scene's cell index lies in ``part``."""
-    if not len(index.fg_cells):
-        return False
-    fc, fr = index.cell_origin(index.fg_cells)
-    return bool(part.contains(fc + index.fg_offsets % index.cell, fr + index.fg_offsets // index.cell).any())
-
-
 def hold_out_parts(parts: list[Region], index: CellIndex, fraction: float,
                    rng: np.random.Generator) -> tuple[list[Region], list[Region]]:
     """(training parts, validation parts) of a labelled area of ``MIN_PARTS`` or more parts (module docstring)."""
     order = [int(i) for i in rng.permutation(len(parts))]
-    with_fg = [i for i in order if has_foreground(parts[i], index)]
+    with_fg = [i for i in order if index.foreground_in(parts[i]).any()]
     keep = with_fg[-1:] if with_fg else []  # one part with foreground stays in training
     ranked = [i for i in with_fg if i not in keep] + [i for i in order if i not in with_fg] + keep
     total = sum(p.area for p in parts)
@@ -136,7 +128,7 @@ def split_parts(split: Split, parts: dict[int, list[Region]], indexes: list[Cell
         region = split.train_regions[at][1]
         split.train_regions[at] = (scene, replace(region, holes=tuple(held)))
         split.val_regions += [(scene, box) for box in held]
-        foreground |= any(has_foreground(box, indexes[scene]) for box in held)
+        foreground |= any(indexes[scene].foreground_in(box).any() for box in held)
     return foreground
 
 

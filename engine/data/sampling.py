@@ -112,6 +112,11 @@ class CellIndex:
         ncols = self.grid_shape[1]
         return (flat % ncols) * self.cell, (flat // ncols) * self.cell
 
+    def foreground_in(self, region: Region) -> np.ndarray:
+        """Whether each foreground cell's foreground pixel lies in ``region``."""
+        fc, fr = self.cell_origin(self.fg_cells)
+        return region.contains(fc + self.fg_offsets % self.cell, fr + self.fg_offsets // self.cell)
+
 
 class CellIndexBuilder:
     """Accumulates a :class:`CellIndex` from label blocks (their offsets: multiples of the cell size)."""
@@ -248,8 +253,7 @@ def _cells_in_region(idx: CellIndex, region: Region) -> tuple[np.ndarray, np.nda
     vc, vr = idx.cell_origin(idx.valid_cells)
     valid = idx.valid_cells[region.contains(np.minimum(vc + c // 2, idx.width - 1),
                                             np.minimum(vr + c // 2, idx.height - 1))]
-    fc, fr = idx.cell_origin(idx.fg_cells)
-    inside = region.contains(fc + idx.fg_offsets % c, fr + idx.fg_offsets // c)
+    inside = idx.foreground_in(region)
     return valid, idx.fg_cells[inside], idx.fg_offsets[inside]
 
 
