@@ -110,10 +110,8 @@ def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
 
 def read_date_tile(date: LaterDate, index: int, dataset: Any, tile: RasterGrid, col: int, row: int,
                    parts: SharedParts | None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One later date (the ``index``-th, from 0) under a tile of the first date's grid at (col, row): float32
-    (C, h, w) and its validity, from the shared cells where the reader shares its image cells and the date lies on
-    the first date's grid (``out``: the float32 array to fill, a slice of the tile's stack of dates), else read (on
-    the first date's grid) or warped for this tile alone."""
+    """One later date (the ``index``-th, from 0) under a tile at (col, row) of the first date's grid: float32
+    (C, h, w) and its validity, read, warped or cut from shared cells (module doc) into ``out`` if given."""
     if parts is None or parts.cells is None or date.offset is None:
         if date.offset is not None:
             dx, dy = date.offset

@@ -183,9 +183,7 @@ def read_polygons(path: str, target_crs: Any, field: str | None = None, role: st
         geom = feature.GetGeometryRef()
         if geom is None or geom.IsEmpty():
             continue
-        geom = geom.Clone()
-        if geom.HasCurveGeometry():
-            geom = geom.GetLinearGeometry()
+        geom = geom.GetLinearGeometry() if geom.HasCurveGeometry() else geom.Clone()
         fixed = _repaired(geom)
         if fixed is not None:
             geom, repaired = fixed, repaired + 1

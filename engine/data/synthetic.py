@@ -268,19 +268,17 @@ def make_reference_dataset(root: str | Path, n_train: int = 4, n_val: int = 2, s
     to ``tl_sn_gpkg/<name>.gpkg`` / ``vl_sn_gpkg/<name>.gpkg``. ``options``: see :func:`make_scene`.
     """
     root = Path(root)
-    index = 0
-    for split, count in (("train", n_train), ("val", n_val)):
+    scenes = [(split, i) for split, count in (("train", n_train), ("val", n_val)) for i in range(count)]
+    for index, (split, i) in enumerate(scenes):
         img_dir, lbl_dir, ap_dir, gems_dir = (root / d for d in REFERENCE_FOLDERS[split])
-        for i in range(count):
-            name = f"{split}_{i:03d}"
-            # 600 m apart (more than a scene) so train and validation cover different ground
-            origin = (DEFAULT_ORIGIN[0] + index * (size[1] * gsd + 600.0), DEFAULT_ORIGIN[1] - (index % 3) * 300.0)
-            aux_paths = [(ap_dir if i else gems_dir) / f"{p}{name}.tif" for i, p in enumerate(REFERENCE_AUX_PREFIXES)]
-            write_scene_files(
-                img_dir / f"{name}.tif", lbl_dir / f"{name}.tif", aux_paths, size=size, gsd=gsd, origin=origin,
-                aux_bands=[aux_bands] * 4, seed=seed * 1000 + index, field_seed=seed,
-                vector_path=(root / f"{lbl_dir.name}_gpkg" / f"{name}.gpkg") if vectors else None, **options)
-            index += 1
+        name = f"{split}_{i:03d}"
+        # 600 m apart (more than a scene) so train and validation cover different ground
+        origin = (DEFAULT_ORIGIN[0] + index * (size[1] * gsd + 600.0), DEFAULT_ORIGIN[1] - (index % 3) * 300.0)
+        aux_paths = [(ap_dir if k else gems_dir) / f"{p}{name}.tif" for k, p in enumerate(REFERENCE_AUX_PREFIXES)]
+        write_scene_files(
+            img_dir / f"{name}.tif", lbl_dir / f"{name}.tif", aux_paths, size=size, gsd=gsd, origin=origin,
+            aux_bands=[aux_bands] * 4, seed=seed * 1000 + index, field_seed=seed,
+            vector_path=(root / f"{lbl_dir.name}_gpkg" / f"{name}.gpkg") if vectors else None, **options)
     return str(root)
 
 
