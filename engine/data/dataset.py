@@ -1,7 +1,7 @@
 """Torch datasets of (vision, aux, label) tiles, and the data summary (``summary``) of the model bundle.
 
 ``build_datasets`` does the one-off work in the main process: scenes resolved and checked to agree, every label
-scanned once (:mod:`.label_scan`), validation held out when no validation scenes are given (:mod:`.holdout`), and
+scanned once (:mod:`.label_scan`), validation held out when no validation scenes are given (:mod:`.sampling`), and
 the band statistics of random training tiles (:mod:`.training_stats`).
 
 The datasets are cheap to pickle: they hold scene settings and numpy indexes, never open files. Each process
@@ -37,11 +37,19 @@ from ..errors import DataError, mention
 from .augment import augment_dates, augment_tile, swappable
 from .checks import check_scene_aux, check_scene_image, warn_dates_cover
 from .ground import scenes_latitude
-from .holdout import MIN_PARTS, band_split, held_out_parts_line, labelled_parts, split_parts
 from .label_scan import scan_labels
 from .metadata import DataMetadata, DataSummary
 from .normalize import BandStatistics
-from .sampling import Region, TileSampler, region_mask
+from .sampling import (
+    MIN_PARTS,
+    Region,
+    TileSampler,
+    band_split,
+    held_out_parts_line,
+    labelled_parts,
+    region_mask,
+    split_parts,
+)
 from .scene import SceneReader
 from .sources import resolve_scenes
 from .training_bands import band_names_said, band_numbers, bands_by_name, training_band_names, training_value_range
