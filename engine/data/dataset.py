@@ -40,16 +40,7 @@ from .ground import scenes_latitude
 from .label_scan import scan_labels
 from .metadata import DataMetadata, DataSummary
 from .normalize import BandStatistics
-from .sampling import (
-    MIN_PARTS,
-    Region,
-    TileSampler,
-    band_split,
-    held_out_parts_line,
-    labelled_parts,
-    region_mask,
-    split_parts,
-)
+from .sampling import Region, TileSampler, band_split, held_out_parts_line, region_mask, split_parts
 from .scene import SceneReader
 from .sources import resolve_scenes
 from .training_bands import band_names_said, band_numbers, bands_by_name, training_band_names, training_value_range
@@ -310,13 +301,12 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     tile = data_cfg.tile_size
 
     holdout = not val_readers and data_cfg.val_fraction > 0
-    parts = {i: p for i, r in enumerate(train_readers) if holdout and len(p := labelled_parts(r)) >= MIN_PARTS}
-    split = band_split(data_cfg.val_fraction, data_cfg.seed, tile, train_readers, val_readers, holdout, parts)
+    split = band_split(data_cfg.val_fraction, data_cfg.seed, tile, train_readers, val_readers, holdout)
     counts, indexes, val_foreground = scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
                                                    val_readers, split.held_out() if holdout else {})
-    if parts:
-        val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed)
-        callback.info(held_out_parts_line(split, parts, train_readers))
+    if split.parts:
+        val_foreground |= split_parts(split, indexes, data_cfg.val_fraction, data_cfg.seed)
+        callback.info(held_out_parts_line(split, train_readers))
 
     sampler = TileSampler(indexes, split.train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
                           data_cfg.augment, data_cfg.seed)
@@ -341,7 +331,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     if len(val_ds) == 0:
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
     by_name = bands_by_name(data_cfg.bands)
-    in_parts = bool(parts) and len(parts) == len(train_readers)
+    in_parts = bool(split.parts) and len(split.parts) == len(train_readers)
     metadata = DataMetadata(
         vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
         aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir and first.aux_channels else [],

@@ -132,6 +132,15 @@ class CellIndex:
         fc, fr = self.cell_origin(self.fg_cells)
         return region.contains(fc + self.fg_offsets % self.cell, fr + self.fg_offsets // self.cell)
 
+    def within(self, region: Region) -> CellIndex:
+        """This index less the cells whose labelled (foreground) pixel lies outside ``region``."""
+        c = self.cell
+        vc, vr = self.cell_origin(self.valid_cells)
+        valid = self.valid_cells[region.contains(np.minimum(vc + c // 2, self.width - 1),
+                                                 np.minimum(vr + c // 2, self.height - 1))]
+        inside = self.foreground_in(region)
+        return replace(self, valid_cells=valid, fg_cells=self.fg_cells[inside], fg_offsets=self.fg_offsets[inside])
+
 
 class CellIndexBuilder:
     """Accumulates a :class:`CellIndex` from label blocks (their offsets: multiples of the cell size)."""
@@ -173,13 +182,11 @@ class CellIndexBuilder:
 
 @dataclass
 class _RegionCells:
-    """The cells of one (scene, region) pair, filtered to those whose centre lies in the region."""
+    """One (scene, region) pair and its scene's index less the cells whose labelled (foreground) pixel lies out."""
 
     scene: int
     region: Region
-    valid_cells: np.ndarray
-    fg_cells: np.ndarray
-    fg_offsets: np.ndarray
+    cells: CellIndex
 
 
 @dataclass(frozen=True)
@@ -209,10 +216,9 @@ class TileSampler:
         self.augment = augment
         self.seed = seed
         self.indexes = indexes
-        self.parts = [_RegionCells(scene, region, *_cells_in_region(indexes[scene], region))
-                      for scene, region in regions]
-        self._valid_cum = np.cumsum([len(p.valid_cells) for p in self.parts])
-        self._fg_cum = np.cumsum([len(p.fg_cells) for p in self.parts])
+        self.parts = [_RegionCells(scene, region, indexes[scene].within(region)) for scene, region in regions]
+        self._valid_cum = np.cumsum([len(p.cells.valid_cells) for p in self.parts])
+        self._fg_cum = np.cumsum([len(p.cells.fg_cells) for p in self.parts])
         self.has_foreground = bool(len(self._fg_cum) and self._fg_cum[-1] > 0)
         self.has_labelled = bool(len(self._valid_cum) and self._valid_cum[-1] > 0)
 
@@ -226,10 +232,10 @@ class TileSampler:
         if forced or self.has_labelled:  # a random foreground (labelled) pixel of a random such cell
             part, k = _pick(self._fg_cum if forced else self._valid_cum, u[0])
             p = self.parts[part]
-            idx = self.indexes[p.scene]
-            oc, orow = idx.cell_origin((p.fg_cells if forced else p.valid_cells)[k:k + 1])
+            idx = p.cells
+            oc, orow = idx.cell_origin((idx.fg_cells if forced else idx.valid_cells)[k:k + 1])
         if forced:
-            off = int(p.fg_offsets[k])
+            off = int(idx.fg_offsets[k])
             # Foreground pixel somewhere in the central half of the window (stays in after a small rotation).
             col = int(oc[0]) + off % idx.cell - int(size * (0.25 + 0.5 * u[1]))
             row = int(orow[0]) + off // idx.cell - int(size * (0.25 + 0.5 * u[2]))
@@ -260,16 +266,6 @@ def _pick(cum: np.ndarray, u: float) -> tuple[int, int]:
     part = int(np.searchsorted(cum, flat, side="right"))
     before = int(cum[part - 1]) if part else 0
     return part, flat - before
-
-
-def _cells_in_region(idx: CellIndex, region: Region) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cells of ``idx`` whose labelled/foreground pixel lies in ``region``."""
-    c = idx.cell
-    vc, vr = idx.cell_origin(idx.valid_cells)
-    valid = idx.valid_cells[region.contains(np.minimum(vc + c // 2, idx.width - 1),
-                                            np.minimum(vr + c // 2, idx.height - 1))]
-    inside = idx.foreground_in(region)
-    return valid, idx.fg_cells[inside], idx.fg_offsets[inside]
 
 
 def _inside(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -343,6 +339,7 @@ class Split:
     train_regions: list[tuple[int, Region]]  # (scene, region)
     val_regions: list[tuple[int, Region]]  # (scene of the training or validation scenes, region)
     tile: int
+    parts: dict[int, list[Region]]  # training scene -> its labelled area's parts, held out whole (split_parts)
 
     @property
     def val_windows(self) -> list[tuple[int, int, int, Region]]:
@@ -355,10 +352,11 @@ class Split:
 
 
 def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[Any], val_readers: list[Any],
-               holdout: bool, parts: dict[int, list[Region]]) -> Split:
+               holdout: bool) -> Split:
     """The regions before the labels are scanned: each training scene whole (where every date holds data, for a
     scene of several dates), less its held-out band when validation is held out of the training scenes; the scenes
-    in ``parts`` (their labelled area's parts, see :func:`split_parts`) whole for now."""
+    whose labelled area has ``MIN_PARTS`` parts or more whole for now (see :func:`split_parts`)."""
+    parts = {i: p for i, r in enumerate(train_readers) if holdout and len(p := labelled_parts(r)) >= MIN_PARTS}
     train_regions: list[tuple[int, Region]] = []
     val_regions: list[tuple[int, Region]] = []
     for i, reader in enumerate(train_readers):
@@ -373,15 +371,14 @@ def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[An
             train_regions.append((i, whole))
     if not holdout:
         val_regions = [(i, Region(*r.dates_window())) for i, r in enumerate(val_readers)]
-    return Split(train_regions, val_regions, tile)
+    return Split(train_regions, val_regions, tile, parts)
 
 
-def split_parts(split: Split, parts: dict[int, list[Region]], indexes: list[CellIndex], val_fraction: float,
-                seed: int) -> bool:
-    """Hold whole parts of the scenes in ``parts`` out of ``split`` (after the labels were scanned into
+def split_parts(split: Split, indexes: list[CellIndex], val_fraction: float, seed: int) -> bool:
+    """Hold whole parts of the scenes in ``split.parts`` out of ``split`` (after the labels were scanned into
     ``indexes``); returns whether a held-out part shows a class other than 0."""
     foreground = False
-    for scene, boxes in sorted(parts.items()):
+    for scene, boxes in sorted(split.parts.items()):
         rng = np.random.default_rng([seed, 7919, scene])
         _, held = hold_out_parts(boxes, indexes[scene], val_fraction, rng)
         at = [k for k, (s, _) in enumerate(split.train_regions) if s == scene][0]
@@ -392,13 +389,13 @@ def split_parts(split: Split, parts: dict[int, list[Region]], indexes: list[Cell
     return foreground
 
 
-def held_out_parts_line(split: Split, parts: dict[int, list[Region]], readers: list[Any]) -> str:
+def held_out_parts_line(split: Split, readers: list[Any]) -> str:
     """``Validation: 1 of the 4 parts of the labelled area of 'a.tif' (9,216 of 36,864 px in their boxes) held out
     of training, whole (...)``."""
     held = split.held_out()
     said = [f"{len(held[s])} of the {len(boxes)} parts of the labelled area of '{Path(readers[s].image).name}' "
             f"({sum(r.area for r in held[s]):,} of {sum(p.area for p in boxes):,} px in their boxes)"
-            for s, boxes in sorted(parts.items())]
+            for s, boxes in sorted(split.parts.items())]
     return ("Validation: " + "; ".join(said) + " held out of training, whole (a band of the scene would cut the "
             "parts, or hold none).")
 
