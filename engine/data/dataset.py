@@ -70,9 +70,8 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
 
 
 class _TileDataset(torch.utils.data.Dataset):
-    """Shared reading/normalising; readers are opened lazily per process and never pickled. ``with_coords`` (set
-    for a model whose encoder takes them): samples carry ``coords``, their window centre's (year, day of year,
-    latitude, longitude), NaN where unknown."""
+    """Shared reading and normalising (module doc). ``with_coords`` (for an encoder that takes them): samples carry
+    ``coords``, their window centre's (year, day of year, latitude, longitude), NaN where unknown."""
 
     with_coords = False
     keeps_scenes = False  # training: each scene read once and cut for its tiles (``_scene_kept``)
@@ -175,8 +174,7 @@ class _TileDataset(torch.utils.data.Dataset):
 
 class TrainTileDataset(_TileDataset):
     """Random augmented training tiles; ``len`` = tiles per epoch; reproducible from (seed, epoch, index). The
-    epoch lives in a shared-memory tensor, so ``set_epoch`` (before iterating the loader) reaches persistent workers.
-    """
+    epoch lives in a shared-memory tensor, so ``set_epoch`` (before iterating the loader) reaches persistent workers."""
 
     keeps_scenes = True
 

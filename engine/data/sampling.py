@@ -205,8 +205,7 @@ class TilePlan:
 class TileSampler:
     """Random training tiles over ``(scene, Region)`` pairs (``indexes``: a :class:`CellIndex` a scene),
     reproducible from (seed, epoch, index). Read windows are multiples of ``aux_ratio``; ``foreground_share`` of the
-    tiles are forced to contain foreground (when any exists); ``augment`` None: scale 1, no flips.
-    """
+    tiles are forced to contain foreground (when any exists); ``augment`` None: scale 1, no flips."""
 
     def __init__(self, indexes: list[CellIndex], regions: list[tuple[int, Region]], tile_size: int,
                  aux_ratio: int, foreground_share: float, augment: AugmentConfig | None, seed: int):

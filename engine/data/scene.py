@@ -257,8 +257,8 @@ class SceneReader(SceneLabels, SceneAux):
                 stack = np.empty((at + self._date_bands, height, width), np.float32)
                 stack[:at] = vision
             for index, date in enumerate(self.later_dates):
-                _, ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off,
-                                       self.parts, stack[at:at + len(date.bands)])
+                ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off, self.parts,
+                                    stack[at:at + len(date.bands)])
                 at += len(date.bands)
                 valid = valid & ok
             vision = stack
