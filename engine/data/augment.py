@@ -61,10 +61,6 @@ class AugmentParams:
     clahe_clip: float = 2.0
     clahe_grid: int = 8
 
-    @property
-    def resamples(self) -> bool:  # step 1 of the module doc
-        return self.scale != 1.0 or self.angle != 0.0
-
 
 def sample_params(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams:
     """Draw the augmentation parameters of one tile (always the same number of draws, for stability)."""
@@ -263,7 +259,8 @@ def geometric(vision: np.ndarray | torch.Tensor, aux: np.ndarray | torch.Tensor 
     tensors: vision ``(Cv, T, T)`` float32, aux ``(Ca, T/r, T/r)`` float32, label ``(T, T)`` int64 (``T``:
     ``tile_size``, ``r``: ``aux_ratio``; aux and label may be None)."""
     v, a, lab = _np(vision), _np(aux), _np(label)
-    if params.resamples or v.shape[-1] != tile_size:  # the turns and flips ride on the grid (_sampling_grid)
+    # step 1 of the module doc where it resamples; the turns and flips then ride on the grid (_sampling_grid)
+    if params.scale != 1.0 or params.angle != 0.0 or v.shape[-1] != tile_size:
         turns = (params.k90, params.hflip, params.vflip)
         grid = _sampling_grid(params.angle, tile_size, *turns)
         v = _resample(v, grid)

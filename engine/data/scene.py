@@ -83,7 +83,11 @@ class SceneReader(SceneLabels, SceneAux):
         self.callback = callback or Callback()
         self.label_path = None if label is None else str(label)  # said with the georeferencing, set up last
         self.label_after_field = label_after_field
-        self._take_aux(aux, aux_bands_per_file, aux_ratio)
+        # the aux layout, checked before the image is opened (its X bands need ratio 1)
+        self.aux_paths, self.aux_bands_per_file = [str(p) for p in aux], aux_bands_per_file
+        self.aux_ratio = int(aux_ratio)
+        if self.aux_ratio < 1:
+            raise DataError(f"aux_ratio must be >= 1 (got {aux_ratio}).")
         self._handles: dict[Any, Any] = dict(opened or {})  # path -> open dataset
         self._pid = os.getpid()
         self.parts: SharedParts | None = None  # parts shared by planned tiles (share_parts); None: tile by tile
@@ -232,18 +236,18 @@ class SceneReader(SceneLabels, SceneAux):
         col_off, row_off, width, height = int(col_off), int(row_off), int(width), int(height)
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")
-        stack = None  # a change model's tile: every date's bands in one float32 array, each filled in place
+        first = self._cell_bands  # (never X bands with later dates: scene_dates refuses them)
+        # a change model's tile: every date's bands in one float32 array, each filled in place
+        stack = np.empty((first + self._date_bands, height, width), np.float32) if self.later_dates else None
         if self.parts is not None and self.parts.cells is not None:
-            dtype = self._exact_dtype if keep_dtype else np.float32
-            first = self._cell_bands
-            if self.later_dates:  # (never with X bands: scene_dates refuses them)
-                stack = np.empty((first + self._date_bands, height, width), np.float32)
-                dtype = np.float32
+            dtype = self._exact_dtype if keep_dtype and stack is None else np.float32
             vision, valid = self._image_from_cells(col_off, row_off, width, height, dtype,
                                                    None if stack is None else stack[:first])
         else:
             vision, valid = read_window(self._open(self.image, "image"), col_off, row_off, width, height,
                                         self._read_bands)
+            if stack is not None:
+                stack[:first] = vision
         tile = tile_grid(self.grid, col_off, row_off, width, height)
         aux = aux_valid = None
         if self.selection.x:
@@ -251,11 +255,8 @@ class SceneReader(SceneLabels, SceneAux):
             aux_valid = valid.copy()
         elif self._aux:
             aux, aux_valid = self._aux_from_blocks(col_off, row_off, width, height, tile)
-        if self.later_dates:  # the later dates' bands after the image's; valid where every date holds data
-            at = vision.shape[0]
-            if stack is None:
-                stack = np.empty((at + self._date_bands, height, width), np.float32)
-                stack[:at] = vision
+        if stack is not None:  # the later dates' bands after the image's; valid where every date holds data
+            at = first
             for index, date in enumerate(self.later_dates):
                 ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off, self.parts,
                                     stack[at:at + len(date.bands)])

@@ -50,14 +50,6 @@ class _AuxSource:
 class SceneAux:
     """The aux methods of :class:`~.scene.SceneReader` (which sets the attributes they read)."""
 
-    def _take_aux(self, aux: list[str] | tuple[str, ...], bands_per_file: int | None, ratio: int) -> None:
-        """The aux rasters' paths and layout, checked before the image is opened (its X bands need ratio 1)."""
-        self.aux_paths = [str(p) for p in aux]
-        self.aux_bands_per_file = bands_per_file
-        self.aux_ratio = int(ratio)
-        if self.aux_ratio < 1:
-            raise DataError(f"aux_ratio must be >= 1 (got {ratio}).")
-
     def _setup_aux(self) -> None:
         """Each aux raster opened and checked; the channels they give (or the image's X bands)."""
         self._aux: list[_AuxSource] = [self._setup_aux_file(p) for p in self.aux_paths]
