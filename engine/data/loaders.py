@@ -115,6 +115,5 @@ def copy_paste_collate(samples: list[dict[str, Any]], probability: float, ignore
     worker by the DataLoader), so a run is reproducible like the other augmentations."""
     from torch.utils.data import default_collate
 
-    batch = default_collate(samples)
     rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
-    return copy_paste(batch, rng, float(probability), int(ignore_index), int(aux_ratio))
+    return copy_paste(default_collate(samples), rng, float(probability), int(ignore_index), int(aux_ratio))

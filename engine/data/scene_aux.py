@@ -195,8 +195,7 @@ class SceneAux:
         return aux, valid
 
     def _warp_file(self, src: _AuxSource, grid: RasterGrid, block: Any) -> tuple[np.ndarray, np.ndarray]:
-        """One aux file on the tile's aux grid: from this reader's warped VRT at ``block``, warped from the file, or
-        (ungeoreferenced) stretched over the image from memory."""
+        """One aux file on the tile's aux grid (``block``: at that window of this reader's warped VRT)."""
         warped = self._warped(src) if (src.georeferenced and block is not None) else None
         if warped is not None:
             data = warped.read(src.bands, window=block)

@@ -50,9 +50,8 @@ class SharedParts:
     def take(self, key: tuple, make: Callable[[], Any]) -> Any:
         """The part ``key``, made by ``make()`` in the calling thread when nobody has made it yet."""
         with self._lock:
-            planned = key in self._uses
-            entry = self._entries.get(key) if planned else None
-            if planned and entry is None:
+            entry = self._entries.get(key)  # an entry only while planned uses are left
+            if entry is None and key in self._uses:
                 entry = self._entries[key] = SimpleNamespace(lock=threading.Lock(), value=None)
                 self.most_held = max(self.most_held, len(self._entries))
         if entry is None:  # not planned: this use only
