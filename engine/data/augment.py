@@ -191,22 +191,14 @@ def _sampling_grid(angle_deg: float, size: int, k90: int = 0, hflip: bool = Fals
     # which output axis gives the unturned grid's column (x) and row (y) index, and whether reversed
     x_at, y_at = (1, False), (0, False)
     for _ in range(k90 % 4):  # np.rot90(g, axes=(0, 1))[i, j] = g[j, size - 1 - i]
-        x_at, y_at = _quarter_turn(x_at), _quarter_turn(y_at)
-    for axis, on in ((1, hflip), (0, vflip)):  # np.flip after the turns, as for the arrays
+        x_at, y_at = ((1, rev) if axis == 0 else (0, not rev) for axis, rev in (x_at, y_at))
+    for flipped, on in ((1, hflip), (0, vflip)):  # np.flip after the turns, as for the arrays
         if on:
-            x_at, y_at = _flipped(x_at, axis), _flipped(y_at, axis)
+            x_at, y_at = ((axis, rev != (axis == flipped)) for axis, rev in (x_at, y_at))
     grid = np.empty((size, size, 2), dtype=np.float32)
     np.subtract(_laid(c * t, x_at), _laid(s * t, y_at), out=grid[..., 0])
     np.add(_laid(s * t, x_at), _laid(c * t, y_at), out=grid[..., 1])
     return grid
-
-
-def _quarter_turn(at: tuple[int, bool]) -> tuple[int, bool]:
-    return (1, at[1]) if at[0] == 0 else (0, not at[1])
-
-
-def _flipped(at: tuple[int, bool], axis: int) -> tuple[int, bool]:
-    return (at[0], at[1] != (at[0] == axis))
 
 
 def _laid(values: np.ndarray, at: tuple[int, bool]) -> np.ndarray:
