@@ -70,11 +70,8 @@ def expected_aux(x: Any, y: Any, seed: int = 0, channels: int = 48, informative:
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     base, scale, sign, drift = _channel_params(channels, seed)
     f = field_value(x, y, seed) if informative else np.zeros(np.broadcast(x, y).shape)
-    out = np.empty((channels,) + f.shape, dtype=np.float64)
-    for k in range(channels):
-        kx, ky, phase = drift[k]
-        out[k] = base[k] + scale[k] * (sign[k] * f + 0.35 * np.sin(kx * x + ky * y + phase))
-    return out
+    base, scale, sign, kx, ky, phase = (v.reshape(-1, *[1] * f.ndim) for v in (base, scale, sign, *drift.T))
+    return base + scale * (sign * f + 0.35 * np.sin(kx * x + ky * y + phase))
 
 
 def write_tif(path: Path, data: np.ndarray, crs: Any, transform: Any, nodata: float | None = None) -> str:
