@@ -97,6 +97,7 @@ class SceneReader(SceneLabels, SceneAux):
         # the later dates (their files, bands and grids), in time order
         self.later_dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
         self._date_bands = sum(len(date.bands) for date in self.later_dates)
+        self.dates = 1 + len(self.later_dates)  # the dates of the place it holds (1: one image; 2: before, after)
         self._setup_aux()
         self.label_field, self.label_mapping, self.label_default_class = label_field, label_mapping, label_default_class
         self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)
@@ -119,6 +120,7 @@ class SceneReader(SceneLabels, SceneAux):
         # one read a tile: the vision and X bands (None: every band, in file order; an alpha band is read as the mask)
         self._read_bands = (vision + list(self.selection.x or ())
                             if self.selection.active or self.image_bands < image_ds.count else None)
+        self._cell_bands = len(self._read_bands) if self._read_bands else self.image_bands  # the vision and X bands
         if self.selection.x and (self.aux_paths or self.aux_ratio != 1):
             raise DataError(f"x_bands take the aux input from the {self.role} '{self.image}' itself (aux ratio 1); "
                             f"give either x_bands or aux rasters, not both.")
@@ -127,12 +129,9 @@ class SceneReader(SceneLabels, SceneAux):
         self._exact_dtype = np.dtype(self.vision_dtype if self.vision_dtype in EXACT_IN_FLOAT32 else "float32")
         self._image_masked = has_own_mask(image_ds, (self._read_bands or [1])[0])  # asked once, not per cell
         self.georeferenced = self.grid.georeferenced
+        self.gsd: tuple[float, float] = self.grid.res  # pixel size (x, y) in map units (pixels when ungeoreferenced)
+        self.crs_wkt = None if self.grid.crs is None else self.grid.crs.to_wkt()
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
-
-    @property
-    def dates(self) -> int:
-        """Dates of the place this scene holds (1: one image; 2: before and after)."""
-        return 1 + len(self.later_dates)
 
     def _say_georeferencing(self, after: list[str] | tuple[str, ...]) -> None:
         if not self.georeferenced:  # what it means for its later dates and label (aux rasters: a warning of their own)
@@ -179,16 +178,7 @@ class SceneReader(SceneLabels, SceneAux):
         scenes pays every open); the reader closes it."""
         return self._open(self.image, self.role)
 
-    # ----------------------------------------------------------------------------------------- properties
-    @property
-    def gsd(self) -> tuple[float, float]:
-        """Pixel size (x, y) in map units (pixels when ungeoreferenced)."""
-        return self.grid.res
-
-    @property
-    def crs_wkt(self) -> str | None:
-        return None if self.grid.crs is None else self.grid.crs.to_wkt()
-
+    # ----------------------------------------------------------------------------------------- regions
     def region_window(self) -> tuple[int, int, int, int]:
         """(col_off, row_off, width, height) of the image part inside the extent/AOI (whole image if none)."""
         if self.region.empty:
@@ -289,10 +279,6 @@ class SceneReader(SceneLabels, SceneAux):
     def stop_sharing(self) -> None:
         """Back to reading every tile on its own; frees the parts held."""
         self.parts = None
-
-    @property
-    def _cell_bands(self) -> int:  # the vision and X bands
-        return len(self._read_bands) if self._read_bands else self.image_bands
 
     def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int, dtype: Any = np.float32,
                           out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
