@@ -12,8 +12,8 @@
   reference layout, change-detection datasets as published: A/, B/, label/, explicit scenes), ``shown`` (a scene's
   sources named in messages as the user gave them).
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
-  change detection); ``sampling`` and ``holdout`` (which pixels validate), ``checks``, ``domain_shift``;
-  ``augment``, ``photometric``, ``date_tiles`` (a tile of several dates); ``dataset``, ``loaders`` (and the
+  change detection); ``sampling`` (tiles, and which pixels validate), ``checks``, ``domain_shift``;
+  ``augment`` (photometric options, a tile of several dates); ``dataset``, ``loaders`` (and the
   copy-paste augmentation of a batch), ``training_bands`` (the training data's bands); ``metadata`` (the bundle's
   data section); ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
 """

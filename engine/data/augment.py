@@ -12,10 +12,17 @@ A tile is three aligned arrays: vision ``(Cv, S, S)``, aux ``(Ca, S/r, S/r)`` (o
 Photometric options (CLAHE, HSV-like jitter for 3-band imagery, brightness/contrast, to-gray) touch the vision
 stream only. They are applied AFTER normalisation (values are then ~[0, 1] for percentile statistics or ~N(0, 1)
 for mean/std, so the strength means the same for uint8 and uint16 imagery) and BEFORE the geometric step, on valid
-pixels only, so nodata pixels stay exactly 0.
+pixels only, so nodata pixels stay exactly 0 and out of every statistic. The HSV-like jitter is linear in the band
+values, so it means the same for either statistics (and the 3 bands' order does not matter to it).
 
 All random draws happen in :func:`sample_params` from a numpy ``Generator``; the transforms are pure functions
 of those parameters, which makes a tile reproducible from (seed, epoch, index).
+
+A tile of several dates (:func:`augment_dates`): the geometry identical on every date (one transform of the stacked
+bands), the radiometry independent (each date its own photometric draws: another sun, season or sensor), and the
+dates swapped where the label is a change mask, which says that something changed but not which way. The draws
+beyond a one-date tile's come from their own generator keyed by (seed, epoch, index), so a tile stays reproducible
+and a one-date tile draws exactly as before.
 """
 
 from __future__ import annotations
@@ -29,7 +36,10 @@ import torch
 import torch.nn.functional as F
 
 from ..config import AugmentConfig
-from .photometric import clahe, hsv_like
+from .labels import transition_of
+
+CLAHE_BINS = 256
+DATES_KEY = 7331  # the per-date draws' stream, apart from the sampler's
 
 
 @dataclass(frozen=True)
@@ -44,16 +54,12 @@ class AugmentParams:
     brightness: float = 0.0  # added to valid vision pixels
     contrast: float = 1.0  # factor around each band's valid mean
     gray: bool = False  # replace every vision band by the band mean
-    hue: float = 0.0  # radians, 3-band imagery (photometric.hsv_like)
+    hue: float = 0.0  # radians, 3-band imagery (hsv_like)
     saturation: float = 1.0
     value: float = 1.0
     clahe: bool = False
     clahe_clip: float = 2.0
     clahe_grid: int = 8
-
-    @property
-    def resamples(self) -> bool:  # step 1 of the module doc
-        return self.scale != 1.0 or self.angle != 0.0
 
 
 def sample_params(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams:
@@ -116,6 +122,60 @@ def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentPar
     return out.copy() if out is vision else np.ascontiguousarray(out, dtype=np.float32)
 
 
+def hsv_like(vision: np.ndarray, hue: float, saturation: float, value: float) -> np.ndarray:
+    """(3, H, W) -> (3, H, W): rotate chroma by ``hue`` radians about the gray axis, scale it by ``saturation``,
+    then scale everything by ``value``."""
+    gray = vision.mean(axis=0, keepdims=True)
+    chroma = vision - gray
+    if hue:
+        k = np.full(3, 1 / math.sqrt(3), np.float32)  # the gray axis
+        cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]], np.float32)
+        rotation = (math.cos(hue) * np.eye(3, dtype=np.float32) + math.sin(hue) * cross
+                    + (1 - math.cos(hue)) * np.outer(k, k)).astype(np.float32)
+        chroma = np.einsum("ij,jhw->ihw", rotation, chroma)
+    return ((gray + chroma * np.float32(saturation)) * np.float32(value)).astype(np.float32, copy=False)
+
+
+def clahe(vision: np.ndarray, valid: np.ndarray | None, clip_limit: float = 2.0, grid: int = 8) -> np.ndarray:
+    """Per-band CLAHE (Zuiderveld 1994) of ``(C, H, W)`` on a ``grid`` x ``grid`` tiling, mappings interpolated
+    bilinearly between tile centres, each band kept in its value range; ``clip_limit`` x the mean bin count caps
+    each tile's histogram (the excess is spread over all bins)."""
+    mask = np.ones(vision.shape[-2:], bool) if valid is None else valid.astype(bool)
+    return np.stack([_clahe_band(band.astype(np.float32, copy=False), mask, clip_limit, grid) for band in vision])
+
+
+def _clahe_band(band: np.ndarray, mask: np.ndarray, clip_limit: float, grid: int) -> np.ndarray:
+    low, high = (float(band[mask].min()), float(band[mask].max())) if mask.any() else (0.0, 0.0)
+    if high <= low:  # no valid pixel, or one value
+        return band * mask
+    h, w = band.shape
+    grid_y, grid_x = min(grid, h), min(grid, w)
+    levels = np.clip(((band - low) / (high - low) * (CLAHE_BINS - 1)).round(), 0, CLAHE_BINS - 1).astype(np.int64)
+    ty = np.minimum(np.arange(h) * grid_y // h, grid_y - 1)  # tile row of each pixel row
+    tx = np.minimum(np.arange(w) * grid_x // w, grid_x - 1)
+    tile = ty[:, None] * grid_x + tx[None, :]
+    hist = np.bincount((tile * CLAHE_BINS + levels)[mask], minlength=grid_y * grid_x * CLAHE_BINS)
+    hist = hist.reshape(grid_y * grid_x, CLAHE_BINS).astype(np.float64)
+    counts = hist.sum(axis=1, keepdims=True)
+    limit = np.maximum(1.0, clip_limit * counts / CLAHE_BINS)
+    excess = np.maximum(hist - limit, 0).sum(axis=1, keepdims=True)
+    hist = np.minimum(hist, limit) + excess / CLAHE_BINS
+    cdf = np.cumsum(hist, axis=1)
+    mapping = (cdf / np.maximum(cdf[:, -1:], 1e-9)).reshape(grid_y, grid_x, CLAHE_BINS)
+    # bilinear weights between the centres of the four nearest tiles
+    fy = (np.arange(h) + 0.5) * grid_y / h - 0.5
+    fx = (np.arange(w) + 0.5) * grid_x / w - 0.5
+    y0 = np.clip(np.floor(fy), 0, grid_y - 1).astype(np.int64)
+    x0 = np.clip(np.floor(fx), 0, grid_x - 1).astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, grid_y - 1), np.minimum(x0 + 1, grid_x - 1)
+    wy = np.clip(fy - y0, 0, 1)[:, None]
+    wx = np.clip(fx - x0, 0, 1)[None, :]
+    top = (1 - wx) * mapping[y0[:, None], x0[None, :], levels] + wx * mapping[y0[:, None], x1[None, :], levels]
+    bottom = (1 - wx) * mapping[y1[:, None], x0[None, :], levels] + wx * mapping[y1[:, None], x1[None, :], levels]
+    equalised = (1 - wy) * top + wy * bottom
+    return ((low + equalised * (high - low)) * mask).astype(np.float32)
+
+
 def _sampling_grid(angle_deg: float, size: int, k90: int = 0, hflip: bool = False,
                    vflip: bool = False) -> np.ndarray:
     """(size, size, 2) normalised input coordinates (x, y) of the output pixel centres, rotated about the centre
@@ -131,22 +191,14 @@ def _sampling_grid(angle_deg: float, size: int, k90: int = 0, hflip: bool = Fals
     # which output axis gives the unturned grid's column (x) and row (y) index, and whether reversed
     x_at, y_at = (1, False), (0, False)
     for _ in range(k90 % 4):  # np.rot90(g, axes=(0, 1))[i, j] = g[j, size - 1 - i]
-        x_at, y_at = _quarter_turn(x_at), _quarter_turn(y_at)
-    for axis, on in ((1, hflip), (0, vflip)):  # np.flip after the turns, as for the arrays
+        x_at, y_at = ((1, rev) if axis == 0 else (0, not rev) for axis, rev in (x_at, y_at))
+    for flipped, on in ((1, hflip), (0, vflip)):  # np.flip after the turns, as for the arrays
         if on:
-            x_at, y_at = _flipped(x_at, axis), _flipped(y_at, axis)
+            x_at, y_at = ((axis, rev != (axis == flipped)) for axis, rev in (x_at, y_at))
     grid = np.empty((size, size, 2), dtype=np.float32)
     np.subtract(_laid(c * t, x_at), _laid(s * t, y_at), out=grid[..., 0])
     np.add(_laid(s * t, x_at), _laid(c * t, y_at), out=grid[..., 1])
     return grid
-
-
-def _quarter_turn(at: tuple[int, bool]) -> tuple[int, bool]:
-    return (1, at[1]) if at[0] == 0 else (0, not at[1])
-
-
-def _flipped(at: tuple[int, bool], axis: int) -> tuple[int, bool]:
-    return (at[0], at[1] != (at[0] == axis))
 
 
 def _laid(values: np.ndarray, at: tuple[int, bool]) -> np.ndarray:
@@ -199,7 +251,8 @@ def geometric(vision: np.ndarray | torch.Tensor, aux: np.ndarray | torch.Tensor 
     tensors: vision ``(Cv, T, T)`` float32, aux ``(Ca, T/r, T/r)`` float32, label ``(T, T)`` int64 (``T``:
     ``tile_size``, ``r``: ``aux_ratio``; aux and label may be None)."""
     v, a, lab = _np(vision), _np(aux), _np(label)
-    if params.resamples or v.shape[-1] != tile_size:  # the turns and flips ride on the grid (_sampling_grid)
+    # step 1 of the module doc where it resamples; the turns and flips then ride on the grid (_sampling_grid)
+    if params.scale != 1.0 or params.angle != 0.0 or v.shape[-1] != tile_size:
         turns = (params.k90, params.hflip, params.vflip)
         grid = _sampling_grid(params.angle, tile_size, *turns)
         v = _resample(v, grid)
@@ -225,3 +278,26 @@ def augment_tile(vision: np.ndarray | torch.Tensor, valid: np.ndarray | torch.Te
     """Photometric (vision only, valid pixels) then joint geometric augmentation (:func:`geometric`)."""
     vision = photometric(_np(vision), _np(valid), params)
     return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)
+
+
+def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None, label: np.ndarray | None,
+                  params: AugmentParams, dates: int, augment: AugmentConfig | None, swap: bool, key: list[int],
+                  tile_size: int, aux_ratio: int, ignore_index: int) -> tuple[
+                      torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(vision, aux, label) tensors of a tile whose ``vision`` holds ``dates`` dates' bands in time order.
+    ``params``: the sampler's draws (the geometry, the first date's photometry); ``augment`` None: no augmentation
+    (validation tiles); ``swap``: the label allows swapping the dates (a change mask); ``key``: (seed, epoch, index)."""
+    rng = np.random.default_rng([*key, DATES_KEY])
+    draws = [params] + [sample_params(rng, augment) if augment is not None else AugmentParams()
+                        for _ in range(dates - 1)]
+    per_date = [photometric(part, valid, p) for part, p in zip(np.split(vision, dates), draws)]
+    if swap and augment is not None and rng.random() < augment.swap_dates:
+        per_date = per_date[::-1]
+    return geometric(np.concatenate(per_date), aux, label, params, tile_size, aux_ratio, ignore_index)
+
+
+def swappable(class_names: list[str]) -> bool:
+    """Whether labels of these classes are a change mask (no change, change), which says nothing of the way (one
+    from-to class, ``forest → bare``, says which way)."""
+    return len(class_names) == 2 and not transition_of(str(class_names[1]))[0]
+

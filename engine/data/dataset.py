@@ -1,7 +1,7 @@
 """Torch datasets of (vision, aux, label) tiles, and the data summary (``summary``) of the model bundle.
 
 ``build_datasets`` does the one-off work in the main process: scenes resolved and checked to agree, every label
-scanned once (:mod:`.label_scan`), validation held out when no validation scenes are given (:mod:`.holdout`), and
+scanned once (:mod:`.label_scan`), validation held out when no validation scenes are given (:mod:`.sampling`), and
 the band statistics of random training tiles (:mod:`.training_stats`).
 
 The datasets are cheap to pickle: they hold scene settings and numpy indexes, never open files. Each process
@@ -34,15 +34,13 @@ import torch
 from ..callbacks import Callback, CondensedCallback, QuietCallback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
-from .augment import augment_tile
+from .augment import augment_dates, augment_tile, swappable
 from .checks import check_scene_aux, check_scene_image, warn_dates_cover
-from .date_tiles import augment_dates, swappable
 from .ground import scenes_latitude
-from .holdout import MIN_PARTS, band_split, held_out_parts_line, labelled_parts, split_parts
 from .label_scan import scan_labels
 from .metadata import DataMetadata, DataSummary
 from .normalize import BandStatistics
-from .sampling import Region, TileSampler, region_mask
+from .sampling import Region, TileSampler, band_split, held_out_parts_line, region_mask, split_parts
 from .scene import SceneReader
 from .sources import resolve_scenes
 from .training_bands import band_names_said, band_numbers, bands_by_name, training_band_names, training_value_range
@@ -59,42 +57,29 @@ KEPT_SCENE_BYTES = 256 * 2**20
 def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
     """SceneReader arguments for one scene under the data settings."""
     return {
-        "image": spec.image,
+        **{key: getattr(spec, key) for key in ("image", "label", "label_field", "label_after_field", "extent",
+                                               "extent_crs", "aoi")},
+        **{key: getattr(data_cfg, key) for key in ("label_default_class", "ignore_index", "aux_ratio", "x_bands")},
         "aux": [] if data_cfg.x_bands else list(spec.aux),  # x_bands: the aux input is the image's own bands
-        "label": spec.label,
-        "label_field": spec.label_field,
-        "label_after_field": spec.label_after_field,
         "label_mapping": dict(data_cfg.label_mapping) or None,
-        "label_default_class": data_cfg.label_default_class,
-        "ignore_index": data_cfg.ignore_index,
         "aux_bands_per_file": data_cfg.aux_bands_used,
-        "aux_ratio": data_cfg.aux_ratio,
-        "extent": spec.extent,
-        "extent_crs": spec.extent_crs,
-        "aoi": spec.aoi,
         "bands": band_numbers(data_cfg.bands, spec.image),
-        "x_bands": data_cfg.x_bands,
         "after": list(spec.after),
         "after_bands": [band_numbers(data_cfg.bands, a) for a in spec.after] if bands_by_name(data_cfg.bands) else None,
     }
 
 
 class _TileDataset(torch.utils.data.Dataset):
-    """Shared reading/normalising; readers are opened lazily per process and never pickled. ``with_coords`` (set
-    for a model whose encoder takes them): samples carry ``coords``, their window centre's (year, day of year,
-    latitude, longitude), NaN where unknown."""
+    """Shared reading and normalising (module doc). ``with_coords`` (for an encoder that takes them): samples carry
+    ``coords``, their window centre's (year, day of year, latitude, longitude), NaN where unknown."""
 
     with_coords = False
     keeps_scenes = False  # training: each scene read once and cut for its tiles (``_scene_kept``)
 
     def __init__(self, scenes: list[dict[str, Any]], vision_stats: BandStatistics, aux_stats: BandStatistics | None,
                  tile_size: int, aux_ratio: int, ignore_index: int):
-        self.scenes = scenes
-        self.vision_stats = vision_stats
-        self.aux_stats = aux_stats
-        self.tile_size = tile_size
-        self.aux_ratio = aux_ratio
-        self.ignore_index = ignore_index
+        self.scenes, self.vision_stats, self.aux_stats = scenes, vision_stats, aux_stats
+        self.tile_size, self.aux_ratio, self.ignore_index = tile_size, aux_ratio, ignore_index
         self.__dict__.update(self._own_state())
 
     def _own_state(self) -> dict[str, Any]:
@@ -189,8 +174,7 @@ class _TileDataset(torch.utils.data.Dataset):
 
 class TrainTileDataset(_TileDataset):
     """Random augmented training tiles; ``len`` = tiles per epoch; reproducible from (seed, epoch, index). The
-    epoch lives in a shared-memory tensor, so ``set_epoch`` (before iterating the loader) reaches persistent workers.
-    """
+    epoch lives in a shared-memory tensor, so ``set_epoch`` (before iterating the loader) reaches persistent workers."""
 
     keeps_scenes = True
 
@@ -315,13 +299,12 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     tile = data_cfg.tile_size
 
     holdout = not val_readers and data_cfg.val_fraction > 0
-    parts = {i: p for i, r in enumerate(train_readers) if holdout and len(p := labelled_parts(r)) >= MIN_PARTS}
-    split = band_split(data_cfg.val_fraction, data_cfg.seed, tile, train_readers, val_readers, holdout, parts)
+    split = band_split(data_cfg.val_fraction, data_cfg.seed, tile, train_readers, val_readers, holdout)
     counts, indexes, val_foreground = scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
                                                    val_readers, split.held_out() if holdout else {})
-    if parts:
-        val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed)
-        callback.info(held_out_parts_line(split, parts, train_readers))
+    if split.parts:
+        val_foreground |= split_parts(split, indexes, data_cfg.val_fraction, data_cfg.seed)
+        callback.info(held_out_parts_line(split, train_readers))
 
     sampler = TileSampler(indexes, split.train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
                           data_cfg.augment, data_cfg.seed)
@@ -346,18 +329,16 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     if len(val_ds) == 0:
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
     by_name = bands_by_name(data_cfg.bands)
-    in_parts = bool(parts) and len(parts) == len(train_readers)
+    in_parts = bool(split.parts) and len(split.parts) == len(train_readers)
     metadata = DataMetadata(
         vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
-        aux_stats=aux_stats,
         aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir and first.aux_channels else [],
-        aux_bands_per_file=data_cfg.aux_bands_used, aux_ratio=data_cfg.aux_ratio,
+        **{key: getattr(data_cfg, key) for key in ("aux_ratio", "label_default_class", "ignore_index", "num_classes")},
+        aux_stats=aux_stats, aux_bands_per_file=data_cfg.aux_bands_used, label_mapping=dict(data_cfg.label_mapping),
         class_names=list(data_cfg.class_names), class_colors=list(data_cfg.class_colors), tile_size=tile,
         gsd=[float(abs(v)) for v in first.gsd], crs=first.crs_wkt,
         latitude=scenes_latitude(first.crs_wkt, [r.grid.bounds for r in train_readers]),
-        label_mapping=dict(data_cfg.label_mapping), label_default_class=data_cfg.label_default_class,
-        ignore_index=data_cfg.ignore_index,
-        num_classes=data_cfg.num_classes, train_scenes=len(train_readers), val_scenes=len(val_readers),
+        train_scenes=len(train_readers), val_scenes=len(val_readers),
         validation=("parts of the labelled area held out of training" if in_parts
                     else "strips of the training scenes held out of training" if holdout else "separate scenes"),
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),

@@ -12,7 +12,7 @@ cell once for all the tiles that overlap it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -58,9 +58,8 @@ def pixel_offset(first: RasterGrid, other: RasterGrid, tolerance: float = 1e-6) 
 def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
                 hold_data: bool = False) -> list[LaterDate]:
     """A scene reader's later dates (``reader.after_paths``; ``after_bands``: each one's own bands by name, else the
-    first date's selection) opened through ``opener`` (path, role -> the reader's cached handle), each checked
-    against the first date, and every date holding data, unless ``hold_data`` says so already (the image door's
-    sample of each date found valid pixels: not read a second time)."""
+    first date's selection) opened through ``opener`` (path, role -> the reader's cached handle) and checked (module
+    doc); ``hold_data``: the image door's sample of each date found valid pixels, not read a second time."""
     first, grid, count, callback = reader.image, reader.grid, reader.vision_bands, reader.callback
     if reader.selection.x:
         raise DataError(f"x_bands take a second stream from the {reader.role} '{first}' itself; a scene of "
@@ -77,8 +76,7 @@ def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
                             f"first date '{first}' is {'' if grid.georeferenced else 'not'}; give both dates with "
                             f"georeferencing, so that they are matched on the ground.")
         if other.georeferenced:
-            check_overlap(grid, RasterGrid(other.crs or grid.crs, other.transform, other.width, other.height),
-                          first, path, DATE_ROLE, "first date")
+            check_overlap(grid, replace(other, crs=other.crs or grid.crs), first, path, DATE_ROLE, "first date")
         bands, has = list(own.get(path) or vision), band_count(ds)  # an alpha band is the date's mask, not a band
         if max(bands, default=0) > has or len(bands) != count:
             raise DataError(f"The {DATE_ROLE} '{path}' has {has} band(s) but the first date '{first}' gives the "
@@ -110,21 +108,17 @@ def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
 
 
 def read_date_tile(date: LaterDate, index: int, dataset: Any, tile: RasterGrid, col: int, row: int,
-                   parts: SharedParts | None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One later date (the ``index``-th, from 0) under a tile of the first date's grid at (col, row): float32
-    (C, h, w) and its validity, from the shared cells where the reader shares its image cells and the date lies on
-    the first date's grid (``out``: the float32 array to fill, a slice of the tile's stack of dates), else read (on
-    the first date's grid) or warped for this tile alone."""
+                   parts: SharedParts | None, out: np.ndarray) -> np.ndarray:
+    """One later date (the ``index``-th, from 0) under a tile at (col, row) of the first date's grid, read, warped
+    or cut from shared cells (module doc) into ``out`` (float32 (C, h, w), a slice of the tile's stack of dates);
+    returns its validity."""
     if parts is None or parts.cells is None or date.offset is None:
         if date.offset is not None:
             dx, dy = date.offset
-            data, ok = read_window(dataset, col + dx, row + dy, tile.width, tile.height, date.bands)
+            out[...], ok = read_window(dataset, col + dx, row + dy, tile.width, tile.height, date.bands)
         else:
-            data, ok = warp_to_grid(dataset, tile, date.bands, resampling="bilinear", src_crs=date.crs)
-        if out is None:
-            return data, ok
-        out[...] = data
-        return out, ok
+            out[...], ok = warp_to_grid(dataset, tile, date.bands, resampling="bilinear", src_crs=date.crs)
+        return ok
     cells, (dx, dy) = parts.cells, date.offset
     pieces = []
     for cy, cx in cells.cells(col, row, tile.width, tile.height):
@@ -132,7 +126,7 @@ def read_date_tile(date: LaterDate, index: int, dataset: Any, tile: RasterGrid, 
         # the file's own values, cast once where the window is assembled (as the first date's cells are)
         data, ok = parts.take(("date", index, cy, cx), partial(_raw_cell, dataset, c + dx, r + dy, w, h, date.bands))
         pieces.append(((c, r, w, h), data, ok))
-    return assemble_window(pieces, col, row, tile.width, tile.height, len(date.bands), out=out)
+    return assemble_window(pieces, col, row, tile.width, tile.height, len(date.bands), out=out)[1]
 
 
 def _raw_cell(dataset: Any, col: int, row: int, width: int, height: int,

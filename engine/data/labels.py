@@ -183,9 +183,7 @@ def read_polygons(path: str, target_crs: Any, field: str | None = None, role: st
         geom = feature.GetGeometryRef()
         if geom is None or geom.IsEmpty():
             continue
-        geom = geom.Clone()
-        if geom.HasCurveGeometry():
-            geom = geom.GetLinearGeometry()
+        geom = geom.GetLinearGeometry() if geom.HasCurveGeometry() else geom.Clone()
         fixed = _repaired(geom)
         if fixed is not None:
             geom, repaired = fixed, repaired + 1
@@ -210,14 +208,13 @@ def read_polygons(path: str, target_crs: Any, field: str | None = None, role: st
         shapes.append(VectorShape(json.loads(geom.ExportToJson()), value, (xmin, ymin, xmax, ymax)))
     if subset is not None:
         callback.info(f"The {role} '{path}': {len(shapes) + far} polygon(s) pass its filter '{subset}'.")
-    if skipped:
-        callback.warning(f"The {role} '{path}': {skipped} non-polygon feature(s) ignored (only polygons are used).")
-    if far:
-        callback.warning(f"The {role} '{path}': {far} polygon(s) lie too far from the image (more than "
-                         f"{NEAR_DEGREES:g}° from it) to cover it; they are left out for this image.")
-    if repaired:
-        callback.warning(f"The {role} '{path}': {repaired} invalid polygon(s) (self-intersections, bad rings) were "
-                         f"repaired before use; fix them in the layer to be sure they mean what you drew.")
+    for count, said in ((skipped, "non-polygon feature(s) ignored (only polygons are used)"),
+                        (far, f"polygon(s) lie too far from the image (more than {NEAR_DEGREES:g}° from it) to cover "
+                              f"it; they are left out for this image"),
+                        (repaired, "invalid polygon(s) (self-intersections, bad rings) were repaired before use; fix "
+                                   "them in the layer to be sure they mean what you drew")):
+        if count:
+            callback.warning(f"The {role} '{path}': {count} {said}.")
     return shapes, far
 
 

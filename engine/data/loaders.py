@@ -35,10 +35,8 @@ def train_loader(dataset: Any, data_cfg: DataConfig, train_cfg: TrainConfig, ctx
     else:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(train_cfg.seed))
     per_process = len(dataset) // ctx.world_size
-    collate = None
-    if data_cfg.augment.copy_paste > 0:
-        collate = partial(copy_paste_collate, probability=data_cfg.augment.copy_paste, ignore_index=ignore_index,
-                          aux_ratio=aux_ratio)
+    collate = (partial(copy_paste_collate, probability=data_cfg.augment.copy_paste, ignore_index=ignore_index,
+                       aux_ratio=aux_ratio) if data_cfg.augment.copy_paste > 0 else None)
     loader = DataLoader(dataset, batch_size=train_cfg.batch_size, sampler=sampler, collate_fn=collate,
                         num_workers=train_cfg.num_workers, drop_last=per_process >= train_cfg.batch_size,
                         pin_memory=pin_memory, worker_init_fn=_worker_init,
@@ -80,18 +78,6 @@ def connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, int]:
     return (labels + 1 - background).reshape(h, w), len(values) - background
 
 
-def paste_mask(labels: torch.Tensor, rng: np.random.Generator, ignore_index: int) -> torch.Tensor | None:
-    """A random non-empty subset of the foreground components of ``labels`` (H, W), as a bool mask."""
-    foreground = (labels != 0) & (labels != ignore_index)
-    if not foreground.any():
-        return None
-    components, n = connected_components(foreground)
-    chosen = rng.random(n) < 0.5
-    chosen[int(rng.integers(n))] = True
-    lookup = torch.from_numpy(np.concatenate([[False], chosen]))
-    return lookup[components]
-
-
 def copy_paste(batch: dict[str, Any], rng: np.random.Generator, probability: float, ignore_index: int = 255,
                aux_ratio: int = 1) -> dict[str, Any]:
     """Paste foreground objects between the tiles of ``batch`` ({"vision" (B, C, H, W), "labels" (B, H, W),
@@ -107,9 +93,13 @@ def copy_paste(batch: dict[str, Any], rng: np.random.Generator, probability: flo
     source_aux = aux.clone() if aux is not None else None
     for i in targets:
         j = (i + 1 + int(rng.integers(size - 1))) % size  # another tile of the batch
-        mask = paste_mask(source_labels[j], rng, ignore_index)
-        if mask is None:
+        foreground = (source_labels[j] != 0) & (source_labels[j] != ignore_index)
+        if not foreground.any():
             continue
+        components, n = connected_components(foreground)
+        chosen = rng.random(n) < 0.5  # a random non-empty subset of its components
+        chosen[int(rng.integers(n))] = True
+        mask = torch.from_numpy(np.concatenate([[False], chosen]))[components]
         labels[i][mask] = source_labels[j][mask]
         vision[i][:, mask] = source_vision[j][:, mask]
         if aux is not None:
@@ -125,6 +115,5 @@ def copy_paste_collate(samples: list[dict[str, Any]], probability: float, ignore
     worker by the DataLoader), so a run is reproducible like the other augmentations."""
     from torch.utils.data import default_collate
 
-    batch = default_collate(samples)
     rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
-    return copy_paste(batch, rng, float(probability), int(ignore_index), int(aux_ratio))
+    return copy_paste(default_collate(samples), rng, float(probability), int(ignore_index), int(aux_ratio))

@@ -1,13 +1,23 @@
-"""Where tiles come from: scene regions, the spatial hold-out split, the validation grid and random tiles.
+"""Where tiles come from: scene regions, the spatial hold-out (which pixels validate a training that has no
+validation scenes), the validation grid and random tiles.
 
-Everything here works in pixel coordinates of a scene's vision grid and is pure numpy, so it is cheap to
-pickle into DataLoader workers and easy to test without rasters.
+The regions, the split and the sampler work in pixel coordinates of a scene's vision grid and are pure numpy, so
+they are cheap to pickle into DataLoader workers and easy to test without rasters.
 
 Spatial hold-out (used when no validation scenes or folder are given): each training scene is cut into two
 bands across its longer axis. A band of ``max(tile_size, val_fraction * length)`` pixels at the start or
 at the end of the axis (seeded choice per scene) becomes validation, the rest training. Training windows are
 clipped to their region and any pixel of a training window outside its region is masked (label ignore,
 input 0), so no validation pixel is ever seen in training and validation tiles never overlap training tiles.
+
+A labelled area of separate parts (the squares a user labelled in the labelling loop's first round) gives whole
+parts instead: a band of the scene would hold a square or none by chance (then nothing scores the epochs) and cut
+the others, while held-out squares are labelled by definition. The parts are the pixel boxes of the area's polygons
+(boxes that overlap merged); the validation takes whole parts at random until they hold ``val_fraction``
+of the parts' area, at least one and never all, preferring parts that show a class other than 0 (so the epochs are
+scored on the classes) but leaving one such part to training. The training region keeps the whole scene with the
+held-out parts as holes (their pixels masked in every training tile, never drawn around), so training tiles keep
+their context.
 
 Random training tiles are drawn from a coarse per-scene index of cells (``cell`` px squares) that hold
 labelled pixels and of cells that hold foreground; a forced-foreground tile is placed so that one
@@ -18,19 +28,24 @@ behaviour), an ordinary tile around a random pixel of a random labelled cell (un
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..callbacks import QuietCallback
 from ..config import AugmentConfig
+from ..errors import DualStreamError
 from .augment import AugmentParams, sample_params, window_size
 
 DEFAULT_CELL = 16
+MIN_PARTS = 2  # a labelled area's parts to hold out: one to validate on and one to train on
 
 
 @dataclass(frozen=True)
 class Region:
     """A pixel rectangle on a scene's vision grid: columns ``[col, col+width)``, rows ``[row, row+height)``, less its
-    ``holes`` (rectangles held out of it: the parts of a labelled area that validate, see :mod:`.holdout`)."""
+    ``holes`` (rectangles held out of it: the parts of a labelled area that validate: :func:`split_parts`)."""
 
     col: int
     row: int
@@ -112,6 +127,20 @@ class CellIndex:
         ncols = self.grid_shape[1]
         return (flat % ncols) * self.cell, (flat // ncols) * self.cell
 
+    def foreground_in(self, region: Region) -> np.ndarray:
+        """Whether each foreground cell's foreground pixel lies in ``region``."""
+        fc, fr = self.cell_origin(self.fg_cells)
+        return region.contains(fc + self.fg_offsets % self.cell, fr + self.fg_offsets // self.cell)
+
+    def within(self, region: Region) -> CellIndex:
+        """This index less the cells whose labelled (foreground) pixel lies outside ``region``."""
+        c = self.cell
+        vc, vr = self.cell_origin(self.valid_cells)
+        valid = self.valid_cells[region.contains(np.minimum(vc + c // 2, self.width - 1),
+                                                 np.minimum(vr + c // 2, self.height - 1))]
+        inside = self.foreground_in(region)
+        return replace(self, valid_cells=valid, fg_cells=self.fg_cells[inside], fg_offsets=self.fg_offsets[inside])
+
 
 class CellIndexBuilder:
     """Accumulates a :class:`CellIndex` from label blocks (their offsets: multiples of the cell size)."""
@@ -153,13 +182,11 @@ class CellIndexBuilder:
 
 @dataclass
 class _RegionCells:
-    """The cells of one (scene, region) pair, filtered to those whose centre lies in the region."""
+    """One (scene, region) pair and its scene's index less the cells whose labelled (foreground) pixel lies out."""
 
     scene: int
     region: Region
-    valid_cells: np.ndarray
-    fg_cells: np.ndarray
-    fg_offsets: np.ndarray
+    cells: CellIndex
 
 
 @dataclass(frozen=True)
@@ -178,8 +205,7 @@ class TilePlan:
 class TileSampler:
     """Random training tiles over ``(scene, Region)`` pairs (``indexes``: a :class:`CellIndex` a scene),
     reproducible from (seed, epoch, index). Read windows are multiples of ``aux_ratio``; ``foreground_share`` of the
-    tiles are forced to contain foreground (when any exists); ``augment`` None: scale 1, no flips.
-    """
+    tiles are forced to contain foreground (when any exists); ``augment`` None: scale 1, no flips."""
 
     def __init__(self, indexes: list[CellIndex], regions: list[tuple[int, Region]], tile_size: int,
                  aux_ratio: int, foreground_share: float, augment: AugmentConfig | None, seed: int):
@@ -189,10 +215,9 @@ class TileSampler:
         self.augment = augment
         self.seed = seed
         self.indexes = indexes
-        self.parts = [_RegionCells(scene, region, *_cells_in_region(indexes[scene], region))
-                      for scene, region in regions]
-        self._valid_cum = np.cumsum([len(p.valid_cells) for p in self.parts])
-        self._fg_cum = np.cumsum([len(p.fg_cells) for p in self.parts])
+        self.parts = [_RegionCells(scene, region, indexes[scene].within(region)) for scene, region in regions]
+        self._valid_cum = np.cumsum([len(p.cells.valid_cells) for p in self.parts])
+        self._fg_cum = np.cumsum([len(p.cells.fg_cells) for p in self.parts])
         self.has_foreground = bool(len(self._fg_cum) and self._fg_cum[-1] > 0)
         self.has_labelled = bool(len(self._valid_cum) and self._valid_cum[-1] > 0)
 
@@ -206,10 +231,10 @@ class TileSampler:
         if forced or self.has_labelled:  # a random foreground (labelled) pixel of a random such cell
             part, k = _pick(self._fg_cum if forced else self._valid_cum, u[0])
             p = self.parts[part]
-            idx = self.indexes[p.scene]
-            oc, orow = idx.cell_origin((p.fg_cells if forced else p.valid_cells)[k:k + 1])
+            idx = p.cells
+            oc, orow = idx.cell_origin((idx.fg_cells if forced else idx.valid_cells)[k:k + 1])
         if forced:
-            off = int(p.fg_offsets[k])
+            off = int(idx.fg_offsets[k])
             # Foreground pixel somewhere in the central half of the window (stays in after a small rotation).
             col = int(oc[0]) + off % idx.cell - int(size * (0.25 + 0.5 * u[1]))
             row = int(orow[0]) + off // idx.cell - int(size * (0.25 + 0.5 * u[2]))
@@ -242,17 +267,6 @@ def _pick(cum: np.ndarray, u: float) -> tuple[int, int]:
     return part, flat - before
 
 
-def _cells_in_region(idx: CellIndex, region: Region) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cells of ``idx`` whose labelled/foreground pixel lies in ``region``."""
-    c = idx.cell
-    vc, vr = idx.cell_origin(idx.valid_cells)
-    valid = idx.valid_cells[region.contains(np.minimum(vc + c // 2, idx.width - 1),
-                                            np.minimum(vr + c // 2, idx.height - 1))]
-    fc, fr = idx.cell_origin(idx.fg_cells)
-    inside = region.contains(fc + idx.fg_offsets % c, fr + idx.fg_offsets // c)
-    return valid, idx.fg_cells[inside], idx.fg_offsets[inside]
-
-
 def _inside(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ((x >= region.col) & (x < region.col + region.width)
             & (y >= region.row) & (y < region.row + region.height))
@@ -266,3 +280,141 @@ def region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | N
         return None
     cols, rows = np.arange(col, col + size), np.arange(row, row + size)
     return replace(region, holes=holes).contains(cols[None, :], rows[:, None])
+
+
+def labelled_parts(reader: Any) -> list[Region]:
+    """The pixel boxes of the labelled area's polygons on ``reader``'s grid, inside its region window, boxes that
+    overlap merged (``[]`` without a labelled area)."""
+    if not getattr(reader, "aoi", None) or not reader.region.parts or reader.region.empty:
+        return []
+    window = Region(*reader.region_window())
+    inverse = ~reader.grid.transform
+    boxes = []
+    for shape, _ in reader.region.parts[-1]:  # the labelled area's polygons (an extent, if any, is the first part)
+        xmin, ymin, xmax, ymax = shape.bbox
+        cols, rows = zip(*(inverse * (x, y) for x, y in ((xmin, ymin), (xmax, ymin), (xmin, ymax), (xmax, ymax))))
+        c0, r0 = int(np.floor(min(cols) + 1e-6)), int(np.floor(min(rows) + 1e-6))
+        c1, r1 = int(np.ceil(max(cols) - 1e-6)), int(np.ceil(max(rows) - 1e-6))
+        box = Region(c0, r0, c1 - c0, r1 - r0).intersection(window) if c1 > c0 and r1 > r0 else None
+        if box is not None:
+            boxes.append(box)
+    return merge_boxes(boxes)
+
+
+def merge_boxes(boxes: list[Region]) -> list[Region]:
+    """Boxes that overlap merged into their bounding box, until none do (boxes that only touch stay apart: squares
+    labelled side by side are parts each); sorted by (row, col)."""
+    merged = list(boxes)
+    while overlap := next(((i, j) for i in range(len(merged)) for j in range(i + 1, len(merged))
+                           if merged[i].intersects(merged[j])), None):
+        i, j = overlap
+        a, b = merged[i], merged.pop(j)
+        c0, r0 = min(a.col, b.col), min(a.row, b.row)
+        c1, r1 = max(a.col + a.width, b.col + b.width), max(a.row + a.height, b.row + b.height)
+        merged[i] = Region(c0, r0, c1 - c0, r1 - r0)
+    return sorted(merged, key=lambda r: (r.row, r.col))
+
+
+def hold_out_parts(parts: list[Region], index: CellIndex, fraction: float,
+                   rng: np.random.Generator) -> tuple[list[Region], list[Region]]:
+    """(training parts, validation parts) of a labelled area of ``MIN_PARTS`` or more parts (module docstring)."""
+    order = [int(i) for i in rng.permutation(len(parts))]
+    with_fg = [i for i in order if index.foreground_in(parts[i]).any()]
+    keep = with_fg[-1:] if with_fg else []  # one part with foreground stays in training
+    ranked = [i for i in with_fg if i not in keep] + [i for i in order if i not in with_fg] + keep
+    total = sum(p.area for p in parts)
+    chosen: list[int] = []
+    for i in ranked[:len(parts) - 1]:
+        chosen.append(i)
+        if sum(parts[k].area for k in chosen) >= fraction * total:
+            break
+    return [p for i, p in enumerate(parts) if i not in chosen], [parts[i] for i in sorted(chosen)]
+
+
+@dataclass
+class Split:
+    """Where a training's tiles come from and where its validation tiles lie."""
+
+    train_regions: list[tuple[int, Region]]  # (scene, region)
+    val_regions: list[tuple[int, Region]]  # (scene of the training or validation scenes, region)
+    tile: int
+    parts: dict[int, list[Region]]  # training scene -> its labelled area's parts, held out whole (split_parts)
+
+    @property
+    def val_windows(self) -> list[tuple[int, int, int, Region]]:
+        """(scene, col, row, region) of the validation grid over each region."""
+        return [(scene, c, r, region) for scene, region in self.val_regions for c, r in grid_windows(region, self.tile)]
+
+    def held_out(self) -> dict[int, list[Region]]:
+        """Training scene -> its validation regions (hold-out only)."""
+        return {scene: [r for s, r in self.val_regions if s == scene] for scene, _ in self.val_regions}
+
+
+def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[Any], val_readers: list[Any],
+               holdout: bool) -> Split:
+    """The regions before the labels are scanned: each training scene whole (where every date holds data, for a
+    scene of several dates), less its held-out band when validation is held out of the training scenes; the scenes
+    whose labelled area has ``MIN_PARTS`` parts or more whole for now (see :func:`split_parts`)."""
+    parts = {i: p for i, r in enumerate(train_readers) if holdout and len(p := labelled_parts(r)) >= MIN_PARTS}
+    train_regions: list[tuple[int, Region]] = []
+    val_regions: list[tuple[int, Region]] = []
+    for i, reader in enumerate(train_readers):
+        whole = Region(*reader.dates_window())  # where every date holds data
+        if holdout and i not in parts:
+            rng = np.random.default_rng([seed, 7919, i])
+            part, val = holdout_split(whole.width, whole.height, val_fraction, tile, rng)
+            train_regions.append((i, Region(whole.col + part.col, whole.row + part.row, part.width, part.height)))
+            if val is not None:
+                val_regions.append((i, Region(whole.col + val.col, whole.row + val.row, val.width, val.height)))
+        else:
+            train_regions.append((i, whole))
+    if not holdout:
+        val_regions = [(i, Region(*r.dates_window())) for i, r in enumerate(val_readers)]
+    return Split(train_regions, val_regions, tile, parts)
+
+
+def split_parts(split: Split, indexes: list[CellIndex], val_fraction: float, seed: int) -> bool:
+    """Hold whole parts of the scenes in ``split.parts`` out of ``split`` (after the labels were scanned into
+    ``indexes``); returns whether a held-out part shows a class other than 0."""
+    foreground = False
+    for scene, boxes in sorted(split.parts.items()):
+        rng = np.random.default_rng([seed, 7919, scene])
+        _, held = hold_out_parts(boxes, indexes[scene], val_fraction, rng)
+        at = [k for k, (s, _) in enumerate(split.train_regions) if s == scene][0]
+        region = split.train_regions[at][1]
+        split.train_regions[at] = (scene, replace(region, holes=tuple(held)))
+        split.val_regions += [(scene, box) for box in held]
+        foreground |= any(indexes[scene].foreground_in(box).any() for box in held)
+    return foreground
+
+
+def held_out_parts_line(split: Split, readers: list[Any]) -> str:
+    """``Validation: 1 of the 4 parts of the labelled area of 'a.tif' (9,216 of 36,864 px in their boxes) held out
+    of training, whole (...)``."""
+    held = split.held_out()
+    said = [f"{len(held[s])} of the {len(boxes)} parts of the labelled area of '{Path(readers[s].image).name}' "
+            f"({sum(r.area for r in held[s]):,} of {sum(p.area for p in boxes):,} px in their boxes)"
+            for s, boxes in sorted(split.parts.items())]
+    return ("Validation: " + "; ".join(said) + " held out of training, whole (a band of the scene would cut the "
+            "parts, or hold none).")
+
+
+def labelled_area(spec: Any) -> tuple[int, int, list[Region]] | None:
+    """(width, height, the labelled area's parts) of a training scene with a labelled area, from its header and the
+    area's polygons alone (no label or image pixel read); None without one, or where it cannot be read (the
+    training says why when it reads the data)."""
+    if not getattr(spec, "aoi", None):
+        return None
+    from .scene import SceneReader
+
+    try:
+        reader = SceneReader(spec.image, aoi=spec.aoi, extent=spec.extent, extent_crs=spec.extent_crs,
+                             callback=QuietCallback())
+    except (DualStreamError, OSError):
+        return None
+    try:
+        return reader.grid.width, reader.grid.height, labelled_parts(reader)
+    except DualStreamError:
+        return None
+    finally:
+        reader.close()

@@ -83,15 +83,21 @@ class SceneReader(SceneLabels, SceneAux):
         self.callback = callback or Callback()
         self.label_path = None if label is None else str(label)  # said with the georeferencing, set up last
         self.label_after_field = label_after_field
-        self._take_aux(aux, aux_bands_per_file, aux_ratio)
+        # the aux layout, checked before the image is opened (its X bands need ratio 1)
+        self.aux_paths, self.aux_bands_per_file = [str(p) for p in aux], aux_bands_per_file
+        self.aux_ratio = int(aux_ratio)
+        if self.aux_ratio < 1:
+            raise DataError(f"aux_ratio must be >= 1 (got {aux_ratio}).")
         self._handles: dict[Any, Any] = dict(opened or {})  # path -> open dataset
         self._pid = os.getpid()
         self.parts: SharedParts | None = None  # parts shared by planned tiles (share_parts); None: tile by tile
         self._open_image(bands, x_bands)
         self._say_georeferencing(after)
         self.after_paths = [str(p) for p in after]  # checked against the image: :func:`~.dates.scene_dates`
-        self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
-        self._date_bands = sum(len(date.bands) for date in self._dates)
+        # the later dates (their files, bands and grids), in time order
+        self.later_dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
+        self._date_bands = sum(len(date.bands) for date in self.later_dates)
+        self.dates = 1 + len(self.later_dates)  # the dates of the place it holds (1: one image; 2: before, after)
         self._setup_aux()
         self.label_field, self.label_mapping, self.label_default_class = label_field, label_mapping, label_default_class
         self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)
@@ -109,12 +115,12 @@ class SceneReader(SceneLabels, SceneAux):
         self.image_bands: int = band_count(image_ds)  # an alpha band is the image's mask, not one of its bands
         self.selection = BandSelection.of(bands, x_bands)
         self.selection.check(self.image_bands, self.image)
-        self.vision_bands: int = len(self.selection.vision_bands(self.image_bands))
-        # one read per tile covers the vision and the X bands (None: every band, in file order)
-        self._read_bands = (self.selection.vision_bands(self.image_bands) + list(self.selection.x or ())
-                            if self.selection.active else None)
-        if self._read_bands is None and self.image_bands < image_ds.count:  # the alpha band is read as the mask
-            self._read_bands = list(range(1, self.image_bands + 1))
+        vision = self.selection.vision_bands(self.image_bands)
+        self.vision_bands: int = len(vision)
+        # one read a tile: the vision and X bands (None: every band, in file order; an alpha band is read as the mask)
+        self._read_bands = (vision + list(self.selection.x or ())
+                            if self.selection.active or self.image_bands < image_ds.count else None)
+        self._cell_bands = len(self._read_bands) if self._read_bands else self.image_bands  # the vision and X bands
         if self.selection.x and (self.aux_paths or self.aux_ratio != 1):
             raise DataError(f"x_bands take the aux input from the {self.role} '{self.image}' itself (aux ratio 1); "
                             f"give either x_bands or aux rasters, not both.")
@@ -123,17 +129,9 @@ class SceneReader(SceneLabels, SceneAux):
         self._exact_dtype = np.dtype(self.vision_dtype if self.vision_dtype in EXACT_IN_FLOAT32 else "float32")
         self._image_masked = has_own_mask(image_ds, (self._read_bands or [1])[0])  # asked once, not per cell
         self.georeferenced = self.grid.georeferenced
+        self.gsd: tuple[float, float] = self.grid.res  # pixel size (x, y) in map units (pixels when ungeoreferenced)
+        self.crs_wkt = None if self.grid.crs is None else self.grid.crs.to_wkt()
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
-
-    @property
-    def dates(self) -> int:
-        """Dates of the place this scene holds (1: one image; 2: before and after)."""
-        return 1 + len(self._dates)
-
-    @property
-    def later_dates(self) -> list[LaterDate]:
-        """The later dates (their files, bands and grids), in time order."""
-        return list(self._dates)
 
     def _say_georeferencing(self, after: list[str] | tuple[str, ...]) -> None:
         if not self.georeferenced:  # what it means for its later dates and label (aux rasters: a warning of their own)
@@ -180,16 +178,7 @@ class SceneReader(SceneLabels, SceneAux):
         scenes pays every open); the reader closes it."""
         return self._open(self.image, self.role)
 
-    # ----------------------------------------------------------------------------------------- properties
-    @property
-    def gsd(self) -> tuple[float, float]:
-        """Pixel size (x, y) in map units (pixels when ungeoreferenced)."""
-        return self.grid.res
-
-    @property
-    def crs_wkt(self) -> str | None:
-        return None if self.grid.crs is None else self.grid.crs.to_wkt()
-
+    # ----------------------------------------------------------------------------------------- regions
     def region_window(self) -> tuple[int, int, int, int]:
         """(col_off, row_off, width, height) of the image part inside the extent/AOI (whole image if none)."""
         if self.region.empty:
@@ -208,7 +197,7 @@ class SceneReader(SceneLabels, SceneAux):
         holds out its validation band, as a pixel is valid only where every date holds data."""
         col, row, width, height = self.region_window()
         c0, r0, c1, r1 = col, row, col + width, row + height
-        for date in self._dates:
+        for date in self.later_dates:
             if date.grid is None or not date.grid.georeferenced or not self.georeferenced:
                 continue  # pixel space: the dates are the same size
             try:
@@ -237,18 +226,18 @@ class SceneReader(SceneLabels, SceneAux):
         col_off, row_off, width, height = int(col_off), int(row_off), int(width), int(height)
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")
-        stack = None  # a change model's tile: every date's bands in one float32 array, each filled in place
+        first = self._cell_bands  # (never X bands with later dates: scene_dates refuses them)
+        # a change model's tile: every date's bands in one float32 array, each filled in place
+        stack = np.empty((first + self._date_bands, height, width), np.float32) if self.later_dates else None
         if self.parts is not None and self.parts.cells is not None:
-            dtype = self._exact_dtype if keep_dtype else np.float32
-            first = self._cell_bands
-            if self._dates and not self.selection.x:
-                stack = np.empty((first + self._date_bands, height, width), np.float32)
-                dtype = np.float32
+            dtype = self._exact_dtype if keep_dtype and stack is None else np.float32
             vision, valid = self._image_from_cells(col_off, row_off, width, height, dtype,
                                                    None if stack is None else stack[:first])
         else:
             vision, valid = read_window(self._open(self.image, "image"), col_off, row_off, width, height,
                                         self._read_bands)
+            if stack is not None:
+                stack[:first] = vision
         tile = tile_grid(self.grid, col_off, row_off, width, height)
         aux = aux_valid = None
         if self.selection.x:
@@ -256,14 +245,11 @@ class SceneReader(SceneLabels, SceneAux):
             aux_valid = valid.copy()
         elif self._aux:
             aux, aux_valid = self._aux_from_blocks(col_off, row_off, width, height, tile)
-        if self._dates:  # the later dates' bands after the image's; valid where every date holds data
-            at = vision.shape[0]
-            if stack is None:
-                stack = np.empty((at + self._date_bands, height, width), np.float32)
-                stack[:at] = vision
-            for index, date in enumerate(self._dates):
-                _, ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off,
-                                       self.parts, stack[at:at + len(date.bands)])
+        if stack is not None:  # the later dates' bands after the image's; valid where every date holds data
+            at = first
+            for index, date in enumerate(self.later_dates):
+                ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off, self.parts,
+                                    stack[at:at + len(date.bands)])
                 at += len(date.bands)
                 valid = valid & ok
             vision = stack
@@ -287,16 +273,12 @@ class SceneReader(SceneLabels, SceneAux):
             if tile_w % self.aux_ratio == 0 and tile_h % self.aux_ratio == 0:  # else every tile warps its own
                 lattice = AuxLattice(self.grid.width, self.grid.height, tile_w, tile_h, self.aux_ratio)
         uses = planned_uses(windows, cells, lattice)
-        self.parts = SharedParts(uses | date_uses(uses, self._dates), cells, lattice)  # later dates: the same cells
+        self.parts = SharedParts(uses | date_uses(uses, self.later_dates), cells, lattice)  # dates: the same cells
         return self.parts
 
     def stop_sharing(self) -> None:
         """Back to reading every tile on its own; frees the parts held."""
         self.parts = None
-
-    @property
-    def _cell_bands(self) -> int:  # the vision and X bands
-        return len(self._read_bands) if self._read_bands else self.image_bands
 
     def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int, dtype: Any = np.float32,
                           out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

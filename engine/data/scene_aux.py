@@ -13,7 +13,7 @@ every call (a 528-px stack: 8.2 against 1.3 ms a tile), a dataset's warp reads o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -47,50 +47,31 @@ class _AuxSource:
     grid_key: Any = None  # (CRS, transform, size, nodata) where it may be warped in a stack with its neighbours
 
 
-@dataclass
-class _AuxStack:
-    """Neighbouring aux files on one grid, warped together tile by tile (``sources``: their indexes)."""
-
-    sources: list[int]
-    transform: Any
-    crs: Any
-    nodata: float | None
-
-
 class SceneAux:
     """The aux methods of :class:`~.scene.SceneReader` (which sets the attributes they read)."""
-
-    def _take_aux(self, aux: list[str] | tuple[str, ...], bands_per_file: int | None, ratio: int) -> None:
-        """The aux rasters' paths and layout, checked before the image is opened (its X bands need ratio 1)."""
-        self.aux_paths = [str(p) for p in aux]
-        self.aux_bands_per_file = bands_per_file
-        self.aux_ratio = int(ratio)
-        if self.aux_ratio < 1:
-            raise DataError(f"aux_ratio must be >= 1 (got {ratio}).")
 
     def _setup_aux(self) -> None:
         """Each aux raster opened and checked; the channels they give (or the image's X bands)."""
         self._aux: list[_AuxSource] = [self._setup_aux_file(p) for p in self.aux_paths]
         self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
         self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
-        self._aux_stacks: list[_AuxStack] = self._plan_stacks()
+        self._aux_stacks: list[list[int]] = self._plan_stacks()  # the indexes of files warped together tile by tile
         self._warped_xml: dict[Any, str] = {}  # warped VRTs' XML, shared by the worker copies (``_warped``)
 
-    def _plan_stacks(self) -> list[_AuxStack]:
+    def _plan_stacks(self) -> list[list[int]]:
         """Runs of neighbouring aux files that share a grid and fit ``STACK_BYTES`` together; a file alone where
         none does (a file of another grid, a large file, a file with its own mask)."""
-        stacks: list[_AuxStack] = []
+        stacks: list[list[int]] = []
         size = 0
         for index, src in enumerate(self._aux):
             nbytes = 4 * len(src.bands) * int(np.prod(src.grid_key[2])) if src.grid_key is not None else 0
-            if (stacks and src.grid_key is not None and src.grid_key == self._aux[stacks[-1].sources[-1]].grid_key
+            if (stacks and src.grid_key is not None and src.grid_key == self._aux[stacks[-1][-1]].grid_key
                     and size + nbytes <= STACK_BYTES):
-                stacks[-1].sources.append(index)
+                stacks[-1].append(index)
                 size += nbytes
             else:
                 size = nbytes
-                crs, transform, _, nodata = src.grid_key or (None, None, None, None)
-                stacks.append(_AuxStack([index], transform, crs, nodata))
+                stacks.append([index])
         return stacks
 
     def _setup_aux_file(self, path: str) -> _AuxSource:
@@ -118,8 +99,7 @@ class SceneAux:
             )
         if grid.crs is None and self.grid.crs is not None:
             self.callback.warning(f"The aux raster '{path}' has no CRS; assuming the image CRS.")
-        check_overlap(self.grid, RasterGrid(grid.crs or self.grid.crs, grid.transform, grid.width, grid.height),
-                      self.image, path, "aux raster")
+        check_overlap(self.grid, replace(grid, crs=grid.crs or self.grid.crs), self.image, path, "aux raster")
         return _AuxSource(path, bands, True, grid_key=self._grid_key(ds, bands, grid))
 
     def _grid_key(self, ds: Any, bands: list[int], grid: RasterGrid) -> Any:
@@ -199,12 +179,13 @@ class SceneAux:
         grid = aux_grid(tile, self.aux_ratio)
         arrays, valid = [], np.ones(grid.shape, dtype=bool)
         for index, stack in enumerate(self._aux_stacks):
-            if block is None and len(stack.sources) > 1:
+            if block is None and len(stack) > 1:
                 stacked = self._stack_dataset(index)
+                crs, _, _, nodata = self._aux[stack[0]].grid_key
                 pieces = [warp_to_grid(stacked, grid, list(range(1, stacked.count + 1)), resampling="bilinear",
-                                       src_crs=stack.crs, src_nodata=stack.nodata)]
+                                       src_crs=crs, src_nodata=nodata)]
             else:
-                pieces = [self._warp_file(self._aux[i], grid, block) for i in stack.sources]
+                pieces = [self._warp_file(self._aux[i], grid, block) for i in stack]
             for data, ok in pieces:
                 arrays.append(data)
                 valid &= ok
@@ -214,8 +195,7 @@ class SceneAux:
         return aux, valid
 
     def _warp_file(self, src: _AuxSource, grid: RasterGrid, block: Any) -> tuple[np.ndarray, np.ndarray]:
-        """One aux file on the tile's aux grid: from this reader's warped VRT at ``block``, warped from the file, or
-        (ungeoreferenced) stretched over the image from memory."""
+        """One aux file on the tile's aux grid (``block``: at that window of this reader's warped VRT)."""
         warped = self._warped(src) if (src.georeferenced and block is not None) else None
         if warped is not None:
             data = warped.read(src.bands, window=block)
@@ -231,14 +211,14 @@ class SceneAux:
         process: a handle of this reader's, closed and dropped as its files' handles are."""
         import rasterio
 
-        key, stack = ("stack", index), self._aux_stacks[index]
+        key, sources = ("stack", index), [self._aux[i] for i in self._aux_stacks[index]]
         if key not in self._own_handles():  # it drops the handles of a parent process
-            sources = [self._aux[i] for i in stack.sources]
+            crs, transform = sources[0].grid_key[:2]
             array = np.concatenate([self._open(s.path, "aux raster").read(s.bands, out_dtype="float32")
                                     for s in sources])
             dataset = rasterio.open(f"aux_stack_{index}", "w", driver="MEM", width=array.shape[2],
                                     height=array.shape[1], count=array.shape[0], dtype="float32",
-                                    transform=stack.transform, crs=stack.crs)
+                                    transform=transform, crs=crs)
             dataset.write(array)
             self._handles[key] = dataset
         return self._handles[key]

@@ -12,7 +12,7 @@ from ..callbacks import QuietCallback
 from ..errors import AlignmentError, DataError
 from ..io.formats import is_vector_path
 from .align import check_overlap, tile_grid, warp_to_grid
-from .labels import LabelMapper, VectorLabels
+from .labels import LabelMapper, VectorLabels, raw_key
 from .raster import RasterGrid, grid_of, read_window
 from .reproject import NEAR_DEGREES
 
@@ -117,11 +117,10 @@ def count_values(values: np.ndarray, counts: dict[str, int]) -> None:
     if np.all(values == np.floor(values)) and values.min() >= 0 and values.max() < 65536:
         n = np.bincount(values.astype(np.int64))
         keys = np.flatnonzero(n)
-        pairs = zip((str(int(k)) for k in keys), n[keys])
+        n = n[keys]
     else:
-        uniq, n = np.unique(values, return_counts=True)
-        pairs = zip((str(int(v)) if float(v).is_integer() else str(float(v)) for v in uniq), n)
-    for key, c in pairs:
+        keys, n = np.unique(values, return_counts=True)
+    for key, c in zip(map(raw_key, keys), n):
         counts[key] = counts.get(key, 0) + int(c)
 
 

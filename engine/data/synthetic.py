@@ -28,7 +28,9 @@ THRESHOLD = 0.2  # class 1 where field_value > THRESHOLD (about 40 % of the area
 DEFAULT_ORIGIN = (320_000.0, 4_150_000.0)  # upper-left corner in EPSG:32652 (Korea, ~37.5 N 127 E)
 # Per aux-file value ranges (base, scale), like GEMS and air-pollution grids of different units.
 _GROUP_SCALES = ((300.0, 40.0), (0.03, 0.006), (2.0e-4, 5.0e-5), (1.5, 0.5))
-_VISION_DTYPES = ("uint16", "uint8", "int16", "float32")
+# The vision's values in each dtype, from digital numbers 1..65535
+_DIGITAL_NUMBERS = {"uint16": lambda dn: dn, "uint8": lambda dn: np.clip(dn / 16.0, 0, 255),
+                    "int16": lambda dn: dn - 1000, "float32": lambda dn: dn / 10000.0}
 
 
 def _waves(seed: int, n: int, low: float, high: float, salt: int) -> np.ndarray:
@@ -68,11 +70,8 @@ def expected_aux(x: Any, y: Any, seed: int = 0, channels: int = 48, informative:
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     base, scale, sign, drift = _channel_params(channels, seed)
     f = field_value(x, y, seed) if informative else np.zeros(np.broadcast(x, y).shape)
-    out = np.empty((channels,) + f.shape, dtype=np.float64)
-    for k in range(channels):
-        kx, ky, phase = drift[k]
-        out[k] = base[k] + scale[k] * (sign[k] * f + 0.35 * np.sin(kx * x + ky * y + phase))
-    return out
+    base, scale, sign, kx, ky, phase = (v.reshape(-1, *[1] * f.ndim) for v in (base, scale, sign, *drift.T))
+    return base + scale * (sign * f + 0.35 * np.sin(kx * x + ky * y + phase))
 
 
 def write_tif(path: Path, data: np.ndarray, crs: Any, transform: Any, nodata: float | None = None) -> str:
@@ -105,13 +104,7 @@ def _vision(classes: np.ndarray, seed: int, show_class: bool, dtype: str) -> np.
         soft = gaussian_filter(classes.astype(np.float64), 0.7)
         out += soft[None] * np.array([-500.0, 250.0, -350.0, 1800.0])[:, None, None]
     out = np.clip(out, 1, 65535)
-    if dtype == "uint16":
-        return out.astype(np.uint16)
-    if dtype == "uint8":
-        return np.clip(out / 16.0, 0, 255).astype(np.uint8)
-    if dtype == "int16":
-        return (out - 1000).astype(np.int16)
-    return (out / 10000.0).astype(np.float32)
+    return _DIGITAL_NUMBERS[dtype](out).astype(dtype)
 
 
 def _aux_grid(bounds: tuple[float, float, float, float], crs: str, aux_crs: str, aux_size_m: float,
@@ -171,8 +164,7 @@ def _polygonize(label_path: Path, out_path: Path, vector_crs: str | None = None)
         feature.SetField("kind", "foreground")
         layer.SetFeature(feature)
     layer.CommitTransaction()
-    ds = None
-    src = None
+    ds = src = None  # closed: the layer written
     if vector_crs is not None:
         gdal.VectorTranslate(str(out_path), str(target), format="GPKG", dstSRS=vector_crs, reproject=True)
         target.unlink()
@@ -191,8 +183,8 @@ def write_scene_files(image_path: str | Path, label_path: str | Path, aux_paths:
 
     if label_from not in ("aux", "vision", "both"):
         raise ConfigError(f"label_from must be 'aux', 'vision' or 'both' (got {label_from!r}).")
-    if dtype not in _VISION_DTYPES:
-        raise ConfigError(f"dtype must be one of {_VISION_DTYPES} (got {dtype!r}).")
+    if dtype not in _DIGITAL_NUMBERS:
+        raise ConfigError(f"dtype must be one of {tuple(_DIGITAL_NUMBERS)} (got {dtype!r}).")
     field_seed = seed if field_seed is None else field_seed
     h, w = int(size[0]), int(size[1])
     if origin is None:
@@ -273,19 +265,17 @@ def make_reference_dataset(root: str | Path, n_train: int = 4, n_val: int = 2, s
     to ``tl_sn_gpkg/<name>.gpkg`` / ``vl_sn_gpkg/<name>.gpkg``. ``options``: see :func:`make_scene`.
     """
     root = Path(root)
-    index = 0
-    for split, count in (("train", n_train), ("val", n_val)):
+    scenes = [(split, i) for split, count in (("train", n_train), ("val", n_val)) for i in range(count)]
+    for index, (split, i) in enumerate(scenes):
         img_dir, lbl_dir, ap_dir, gems_dir = (root / d for d in REFERENCE_FOLDERS[split])
-        for i in range(count):
-            name = f"{split}_{i:03d}"
-            # 600 m apart (more than a scene) so train and validation cover different ground
-            origin = (DEFAULT_ORIGIN[0] + index * (size[1] * gsd + 600.0), DEFAULT_ORIGIN[1] - (index % 3) * 300.0)
-            aux_paths = [(ap_dir if i else gems_dir) / f"{p}{name}.tif" for i, p in enumerate(REFERENCE_AUX_PREFIXES)]
-            write_scene_files(
-                img_dir / f"{name}.tif", lbl_dir / f"{name}.tif", aux_paths, size=size, gsd=gsd, origin=origin,
-                aux_bands=[aux_bands] * 4, seed=seed * 1000 + index, field_seed=seed,
-                vector_path=(root / f"{lbl_dir.name}_gpkg" / f"{name}.gpkg") if vectors else None, **options)
-            index += 1
+        name = f"{split}_{i:03d}"
+        # 600 m apart (more than a scene) so train and validation cover different ground
+        origin = (DEFAULT_ORIGIN[0] + index * (size[1] * gsd + 600.0), DEFAULT_ORIGIN[1] - (index % 3) * 300.0)
+        aux_paths = [(ap_dir if k else gems_dir) / f"{p}{name}.tif" for k, p in enumerate(REFERENCE_AUX_PREFIXES)]
+        write_scene_files(
+            img_dir / f"{name}.tif", lbl_dir / f"{name}.tif", aux_paths, size=size, gsd=gsd, origin=origin,
+            aux_bands=[aux_bands] * 4, seed=seed * 1000 + index, field_seed=seed,
+            vector_path=(root / f"{lbl_dir.name}_gpkg" / f"{name}.gpkg") if vectors else None, **options)
     return str(root)
 
 

@@ -106,13 +106,12 @@ def make_pair(folder: str | Path, seed: int = 0, size: int = 128, bands: int = 3
     gain, offset = rng.uniform(0.8, 1.2, bands), rng.uniform(-0.06, 0.06, bands)  # other light, another sensor
     after_img = np.clip(after_img * gain[:, None, None] + offset[:, None, None]
                         + rng.normal(0, 0.01, after_img.shape), 0, 1)
-    classes = {"before": np.zeros((size, size), np.uint8), "after": np.zeros((size, size), np.uint8)}
-    for when, present in (("before", stay + torn), ("after", stay + built)):
+    before_classes, after_classes = np.zeros((2, size, size), np.uint8)
+    for classes, present in ((before_classes, stay + torn), (after_classes, stay + built)):
         for r, c, h, w in present:
-            classes[when][r:r + h, c:c + w] = 1
-    transitions = np.zeros((size, size), np.uint8)
-    transitions[(classes["before"] == 0) & (classes["after"] == 1)] = BUILT
-    transitions[(classes["before"] == 1) & (classes["after"] == 0)] = TORN_DOWN
+            classes[r:r + h, c:c + w] = 1
+    transitions = (BUILT * (after_classes > before_classes)
+                   + TORN_DOWN * (before_classes > after_classes)).astype(np.uint8)
     transform = Affine(gsd, 0, ORIGIN[0], 0, -gsd, ORIGIN[1])
     to_uint16 = lambda a: np.round(a * 10000).astype(np.uint16)  # noqa: E731 - reflectance x 10000
     before = write_tif(folder / f"{name}_before.tif", to_uint16(before_img), CRS, transform)
@@ -121,12 +120,11 @@ def make_pair(folder: str | Path, seed: int = 0, size: int = 128, bands: int = 3
         after = write_tif(after_path, to_uint16(after_img), CRS, transform)
     else:
         after = _regridded(after_path, after_img, transform, size, gsd, after_grid)
+    rasters = {"change": (transitions > 0).astype(np.uint8), "transitions": transitions,
+               "before_classes": before_classes, "after_classes": after_classes}
     return Pair(
         before=before, after=after,
-        change=write_tif(folder / f"{name}_change.tif", (transitions > 0).astype(np.uint8), CRS, transform),
-        transitions=write_tif(folder / f"{name}_transitions.tif", transitions, CRS, transform),
-        before_classes=write_tif(folder / f"{name}_before_classes.tif", classes["before"], CRS, transform),
-        after_classes=write_tif(folder / f"{name}_after_classes.tif", classes["after"], CRS, transform),
+        **{key: write_tif(folder / f"{name}_{key}.tif", raster, CRS, transform) for key, raster in rasters.items()},
         change_polygons=_polygons(folder / f"{name}_change.gpkg", [(b, 0, 1) for b in built]
                                   + [(b, 1, 0) for b in torn], gsd),
         changed_pixels=int((transitions > 0).sum()))

@@ -16,6 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -26,14 +27,6 @@ MIN_CELL = 256
 MAX_CELL_PIXELS = 4096 * 1024
 
 Window = tuple[int, int, int, int]  # (col_off, row_off, width, height) in image pixels
-
-
-class _Entry:
-    __slots__ = ("lock", "value")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.value: Any = None
 
 
 class SharedParts:
@@ -49,7 +42,7 @@ class SharedParts:
         self.cells = cells
         self.aux = aux
         self._uses = dict(uses)
-        self._entries: dict[Hashable, _Entry] = {}
+        self._entries: dict[Hashable, SimpleNamespace] = {}  # key -> its lock and value (None: not made yet)
         self._lock = threading.Lock()  # guards _uses, _entries and the counters; never held while making a part
         self.made: Counter[str] = Counter()
         self.most_held = 0
@@ -57,10 +50,9 @@ class SharedParts:
     def take(self, key: tuple, make: Callable[[], Any]) -> Any:
         """The part ``key``, made by ``make()`` in the calling thread when nobody has made it yet."""
         with self._lock:
-            planned = key in self._uses
-            entry = self._entries.get(key) if planned else None
-            if planned and entry is None:
-                entry = self._entries[key] = _Entry()
+            entry = self._entries.get(key)  # an entry only while planned uses are left
+            if entry is None and key in self._uses:
+                entry = self._entries[key] = SimpleNamespace(lock=threading.Lock(), value=None)
                 self.most_held = max(self.most_held, len(self._entries))
         if entry is None:  # not planned: this use only
             value = make()

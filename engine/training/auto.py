@@ -159,7 +159,7 @@ def _fit_labelled_area(chosen: Chosen, unset: set[str], specs: list[Any], step: 
     import math
     import statistics
 
-    from ..data.holdout import labelled_area
+    from ..data.sampling import labelled_area
 
     areas = [labelled_area(spec) for spec in specs]
     if not areas or any(a is None for a in areas):

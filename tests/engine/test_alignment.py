@@ -265,7 +265,7 @@ def test_aux_files_of_one_grid_are_warped_in_one_stack_with_the_same_values(tmp_
 
     monkeypatch.setattr(scene_aux, "warp_to_grid", counting)
     with SceneReader(paths["image"], aux) as reader:
-        assert [s.sources for s in reader._aux_stacks] == [[0], [1, 2, 3]]  # the first file has no nodata
+        assert reader._aux_stacks == [[0], [1, 2, 3]]  # the first file has no nodata
         stacked = [reader.read(*w) for w in windows]
         held = reader._handles[("stack", 1)]
         assert held.count == 36 and not held.closed  # the three files' bands, one in-memory dataset
@@ -308,7 +308,7 @@ def test_integer_aux_files_stack_with_the_values_of_their_own_warps(tmp_path, mo
         aux.append(_write(tmp_path / f"a{index}.tif", data, profile["crs"], profile["transform"]))
     windows = [(0, 0, 96, 96), (13, 5, 48, 48), (-40, 50, 64, 64)]
     with SceneReader(paths["image"], aux) as reader:
-        assert [s.sources for s in reader._aux_stacks] == [[0, 1, 2, 3]]
+        assert reader._aux_stacks == [[0, 1, 2, 3]]
         stacked = [reader.read(*w) for w in windows]
     monkeypatch.setattr(scene_aux, "STACK_BYTES", 0)
     with SceneReader(paths["image"], aux) as reader:

@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from engine.config import AugmentConfig
-from engine.data.augment import AugmentParams, photometric, sample_params
+from engine.data.augment import AugmentParams, clahe, hsv_like, photometric, sample_params
 from engine.data.loaders import connected_components, copy_paste, copy_paste_collate
-from engine.data.photometric import clahe, hsv_like
 
 IGN = 255
 

@@ -14,8 +14,7 @@ import torch
 
 from engine.cli.main import main
 from engine.config import AugmentConfig
-from engine.data.augment import AugmentParams
-from engine.data.date_tiles import augment_dates
+from engine.data.augment import AugmentParams, augment_dates
 from engine.data.scene import SceneReader
 from engine.data.synthetic_pairs import make_pair
 from engine.errors import AlignmentError, DataError

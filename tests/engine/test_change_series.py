@@ -163,7 +163,7 @@ def test_polygon_labels_with_a_class_before_and_after_train_from_to_classes(pair
 
     from engine.bundle.model_files import read_model_metadata
     from engine.cli.main import main
-    from engine.data.date_tiles import swappable
+    from engine.data.augment import swappable
 
     labels = tmp_path / "from_to.gpkg"
     shutil.copyfile(pair.change_polygons, labels)  # fields "before" and "after": 0 -> 1 built, 1 -> 0 torn down

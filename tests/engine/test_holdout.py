@@ -1,4 +1,4 @@
-"""Validation held out of a labelled area of separate parts (engine.data.holdout): whole parts, never all, foreground
+"""Validation held out of a labelled area of separate parts (engine.data.sampling): whole parts, never all, foreground
 first; training tiles never see them."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ import pytest
 from engine.config import DataConfig
 from engine.data import synthetic
 from engine.data.dataset import build_datasets
-from engine.data.holdout import hold_out_parts, merge_boxes
-from engine.data.sampling import Region, region_mask
+from engine.data.sampling import Region, hold_out_parts, merge_boxes, region_mask
 from tests.helpers import RecordingCallback, cell_index_from_label, squares_layer
 
 SQUARES = [(16, 16), (160, 16), (16, 160), (160, 160)]  # top-left corners of four 64 px squares of a 256 px scene
