@@ -187,8 +187,8 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
         raise ConfigError(f"{check.where}: bands, mean and std come with classes; give all of them or none "
                           "(then the ONNX file's own metadata describes the model).")
     value_range = check.optional("value_range", list)
-    if value_range is not None and (len(value_range) != 2 or not value_range[0] < value_range[1]
-                                    or not all(isinstance(v, (int, float)) for v in value_range)):
+    if value_range is not None and (len(value_range) != 2 or not all(isinstance(v, (int, float)) for v in value_range)
+                                    or not value_range[0] < value_range[1]):
         raise ConfigError(f"{check.where}: value_range must be [low, high] with low < high, not {value_range!r}.")
     output = check.optional("output", str) or "probabilities"  # its values checked by bundle/validate.py
     tile_size = check.optional("tile_size", int)  # at least 16 px, an overlap in 0..0.5 (checked_values)

@@ -100,6 +100,8 @@ def test_every_shipped_class_colour_shows_on_white():
     ({"classes": None}, "come with classes"),
     ({"polygon_treatment": {"cloud": "wiggle"}}, "polygon_treatment 'cloud'"),
     ({"polygon_treatment": {"roads": "smooth"}}, "must name one of its classes"),
+    ({"value_range": ["0", 1]}, r"value_range must be \[low, high\] with low < high, not \['0', 1\]"),
+    ({"value_range": [1, 0]}, "value_range must be"),
 ])
 def test_a_bad_entry_is_refused_naming_the_entry_and_the_field(change, message):
     item = described("fine", {"kind": "http", "url": "https://example.org/m.onnx", "sha256": "a" * 64})
