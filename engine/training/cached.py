@@ -11,6 +11,7 @@ and the processes agree after every batch whether the time budget's share is spe
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -128,7 +129,9 @@ def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int,
             size_mb = count * width * 2 / 2**20
             if size_mb > cap_mb:
                 spill.parent.mkdir(parents=True, exist_ok=True)
-                file = Path(tempfile.mkstemp(prefix=spill.name, suffix=".features", dir=spill.parent)[1])
+                handle, name = tempfile.mkstemp(prefix=spill.name, suffix=".features", dir=spill.parent)
+                os.close(handle)  # np.memmap opens the file by its name
+                file = Path(name)
                 rows = np.memmap(file, dtype=np.float16, mode="w+", shape=(count, width))
             else:
                 rows = np.empty((count, width), np.float16)
