@@ -58,7 +58,8 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
             callback.warning(message)
         if any(is_web_description(source) for source in aux):
             opened.aux = web_windows(aux, request.extent, request.extent_crs, request.pixel_size,
-                                     folder or opened.files.path("aux"), callback, view=view)
+                                     folder or opened.files.path("aux"), callback, view=view,
+                                     extent_key=request.extent_key, size_key=request.size_key)
         if members:
             opened.members = fit_to_model(request, members, opened, callback, warnings)
         elif request.stac or looks_like_stac(opened.path):
