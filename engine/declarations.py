@@ -9,7 +9,9 @@ not offer says why (``no_cli=`` / ``no_qgis=``), which the exposure test reads. 
 several classes (the model families' configurations): :func:`declared` takes their union, and a family that only
 changes a default keeps the base's declaration with :func:`redeclared`. The command line is built by
 :mod:`engine.cli.options`, the Processing parameters by ``dualstream_qgis/algorithms/parameters.py``; neither
-copies a default, a bound or a choice list.
+copies a default, a bound or a choice list. The :class:`Settings` base and ``check`` are here too: the engine's
+settings (engine/config/) and the model families' configurations both build on them, and this module imports only
+the errors, so neither imports the other for it.
 """
 
 from __future__ import annotations
@@ -19,9 +21,38 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Callable, TypeVar, Union
 
 from .errors import ConfigError, mention
+
+T = TypeVar("T", bound="Settings")
+
+
+def check(condition: bool, message: str) -> None:
+    """ConfigError(``message``) unless ``condition``: the checks of the settings' ``__post_init__``."""
+    if not condition:
+        raise ConfigError(message)
+
+
+class Settings:
+    """Mixin: dict round-trip with unknown-key checking (nested sections convert in ``__post_init__``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__}: expected a mapping of settings, got {type(data).__name__}.")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}.")
+        return cls(**data)  # nested sections (dicts) become their dataclasses in __post_init__
+
+    def replace(self: T, **changes: Any) -> T:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
 
 METADATA_KEY = "setting"
 CONFIG_ONLY = "a fine-tuning setting: a config file can change it"

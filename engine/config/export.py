@@ -6,9 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..declarations import check_choices, setting
+from ..declarations import Settings, check, check_choices, setting
 from ..errors import mention
-from ..settings import Settings, check
 from .inference import DEFAULT_OVERLAP
 
 DEFAULT_OPSET = 17  # export: onnxruntime >= 1.13 (and so Deepness's usual installs) run it

@@ -14,10 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import declared, setting
+from ..declarations import Settings, check, declared, setting
 from ..errors import ConfigError, mention
 from ..io.polygons import TREATMENTS, ClassRule
-from ..settings import Settings, check
 
 POLYGONS = "polygons"  # the command line's help group
 # class names that mean a built structure (squared outlines) and the ones that mean "nothing here" (transparent)

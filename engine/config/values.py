@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..declarations import setting
+from ..declarations import check, setting
 from ..errors import ConfigError, mention
-from ..settings import check
 
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
-from ...settings import check
+from ...declarations import CONFIG_ONLY, check, redeclared, setting
 from ..configuration_utils import IMAGERY, FamilyCard, ModelConfig
 
 # what the graph's output holds: logits get softmax / sigmoid here; scores are independent per-class scores in

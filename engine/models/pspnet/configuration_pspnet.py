@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, redeclared, setting
-from ...settings import check
+from ...declarations import CONFIG_ONLY, check, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
 from ..configuration_utils import FamilyCard, ModelConfig
 
