@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bundle.describe import describe_bundle
 from ..bundle.imported import ImportedDescription, description_values
 from ..bundle.model_files import ImportResult, import_onnx, read_model_metadata
 from ..bundle.onnx_metadata import PARITY_TOLERANCE
@@ -24,8 +25,6 @@ __all__ = ["DEFAULT_OVERLAP", "PARITY_TOLERANCE", "ExportRun", "ImportResult",
 
 def describe_model(path: str) -> list[str]:
     """A model file (a bundle or any ONNX model) described in a few lines a person reads, without its weights."""
-    from ..bundle.describe import describe_bundle
-
     return describe_bundle(path, read_model_metadata(path))
 
 
