@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..config import BulkConfig, CompareConfig, EvaluateConfig, PolygonsConfig, SegmentConfig
 from ..evaluate import PER_CLASS
@@ -55,8 +55,7 @@ class EvaluateResult:
 
     metrics: dict[str, Any]
     rows: list[dict[str, Any]]
-    per_class: tuple[str, ...]  # the per-class figures each row holds, in order
-    output: str
+    per_class: ClassVar[tuple[str, ...]] = PER_CLASS  # the per-class figures each row holds, in order
 
 
 def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateResult:
@@ -65,7 +64,7 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateR
     from ..evaluate import evaluate as run
 
     metrics = run(cfg, callback)
-    return EvaluateResult(metrics, class_rows(metrics), tuple(PER_CLASS), cfg.output)
+    return EvaluateResult(metrics, class_rows(metrics))
 
 
 def compare(cfg: CompareConfig, callback: Callback | None = None) -> Any:

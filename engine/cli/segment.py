@@ -107,9 +107,7 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
 
 def _config_sections(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """The config file's ``segment`` and ``bulk`` sections (empty without --config)."""
-    if not getattr(args, "config", None):
-        return {}, {}
-    loaded = load_config_file(args.config)
+    loaded = load_config_file(args.config) if getattr(args, "config", None) else {}
     sections = []
     for name, default in (("segment", loaded if "bulk" not in loaded else {}), ("bulk", {})):
         section = loaded.get(name, default)
