@@ -67,7 +67,7 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
     check_outputs(inputs={"model bundle (MODEL)": Files(model, "bundle", give=BUNDLE_GIVE)},
                   outputs={"STAC item (--stac)": Files(stac, "json"), "ONNX model (--onnx)": Files(onnx, "onnx")})
     settings = settings or ExportConfig()
-    onnx_settings = settings.onnx_settings()
+    onnx_settings = {k: v for k, v in settings.to_dict().items() if k != "quantize"}  # the export's keywords
     run = ExportRun()
     if onnx and settings.quantize == "int8":  # the fp32 export (parity-checked) beside the output, then its int8
         from ..export.onnx_export import quantize_int8

@@ -127,9 +127,7 @@ def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, 
     class number. Raw values are numbers; ``90.0`` is written ``90``. The one parser of VALUE=CLASS pairs."""
     mapping: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in str(text or "").replace(";", ",").split(","))):
-        key, sep, value = part.partition("=")
-        if not sep:
-            key, sep, value = part.partition(":")
+        key, sep, value = part.partition("=" if "=" in part else ":")
         try:
             raw = float(key)
             number = float(value)
