@@ -57,11 +57,8 @@ def predict_prompts(session: PromptSession, points: Sequence[tuple[float, float]
                     labels: Sequence[int] = (), box: Sequence[float] | None = None, text: str = "", *,
                     crs: str = "", class_name: str = "", treatment: str = "",
                     min_pixels: float = 16.0) -> list[PromptAnswer]:
-    """The answer to one prompt on an embedded window: ``points`` (x, y in ``crs``, default the image's CRS) with
-    ``labels`` (1 object, 0 not the object; default all 1) and/or a ``box`` (xmin, ymin, xmax, ymax), or a ``text``
-    (SAM 3: one answer per object found). Each answer holds polygons (WKT in ``session.crs``, cleaned by the
-    polygon pipeline: ``treatment`` regularise / smooth / as_is, default by ``class_name``; specks under
-    ``min_pixels`` dropped), the model's score and the seconds the answer took.
+    """The answer to one prompt on an embedded window, as :meth:`PromptSession.predict` says (``labels`` default to
+    all 1): each answer holds polygons (WKT in ``session.crs``), the model's score and the seconds it took.
 
     Raises:
         DataError: a prompt outside the window, or no prompt. ModelError: the model does not take this prompt.
