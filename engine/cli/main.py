@@ -78,11 +78,6 @@ def model_argument(args: argparse.Namespace) -> str:
     return model
 
 
-def plain_help(text: str) -> str:
-    """A docstring as a terminal shows it: ``code`` and :mod:`name` without their reST markup."""
-    return re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dualstream",
@@ -92,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for command in available_commands():
-        p = sub.add_parser(command.name, help=command.help,
-                           description=plain_help(command.description or command.help),
+        # a docstring as a terminal shows it: ``code`` and :mod:`name` without their reST markup
+        description = re.sub(r":\w+:`([^`]+)`", r"\1", command.description or command.help).replace("``", "")
+        p = sub.add_parser(command.name, help=command.help, description=description,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks for errors")

@@ -40,11 +40,6 @@ SINGLE_ONLY = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "aoi
 BULK_AREA = ("extent", "extent_crs")
 
 
-def is_bulk(args: argparse.Namespace) -> bool:
-    """Whether ``args`` ask for bulk mode."""
-    return any(f"bulk.{k}" in vars(args) for k in ("images", "manifest", "out_dir"))
-
-
 def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) -> BulkConfig:
     """The BulkConfig from the flags (and the config file's ``bulk`` section); refuses single-scene flags."""
     given = vars(args)
@@ -134,7 +129,7 @@ def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> Se
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    if is_bulk(args):
+    if any(f"bulk.{k}" in vars(args) for k in ("images", "manifest", "out_dir")):  # bulk mode
         return run_bulk(args, segment_config_from_args(args, bulk=True), _config_sections(args)[1])
     cfg = segment_config_from_args(args)
     with TqdmCallback(quiet=args.quiet) as callback:
