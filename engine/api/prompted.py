@@ -1,4 +1,7 @@
-"""``label`` and the interactive calls behind a map tool: Segment Anything prompts in map coordinates -> polygons.
+"""Labelling: ``label`` and the interactive calls behind a map tool (Segment Anything prompts in map coordinates ->
+polygons), and the labelling loop: ``suggest`` (square windows of one or more scenes, ranked by how much labelling
+them is expected to help), ``propose`` (candidate labels in the suggested windows, the model's blobs refined by
+Segment Anything) and ``accept`` (the checked windows into the labels and the labelled area).
 
 A map tool calls :func:`prompted_session` when the user picks a window (the slow step: the embedding, cached), then
 :func:`predict_prompts` for every click, box or text (fast: only the prompt encoder and mask decoder run);
@@ -10,18 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..config import PromptedConfig
+from ..config import AcceptConfig, PromptedConfig, ProposeConfig, SuggestConfig
 from ..imagery.stac_assets import BANDS_HELP as STAC_BANDS_HELP
 from ..imagery.stac_assets import StacLayer
+from ..prompted.accept import Accepted, AcceptResult, hidden_by_filter
 from ..prompted.class_field import ClassField, check_polygon_layer, class_field
 from ..prompted.labels import LabelResult
 from ..prompted.model import DEFAULT_MODEL, MODELS, NamedModel
+from ..prompted.propose import Proposal, ProposeResult
 from ..prompted.session import MaskPolygon, PromptAnswer, PromptSession
+from ..suggest.run import SuggestedWindow, SuggestResult
 from .protocol import Callback
 
-__all__ = ["DEFAULT_PROMPT_MODEL", "STAC_BANDS_HELP", "ClassField", "LabelResult", "MaskPolygon", "NamedModel",
-           "PromptAnswer", "PromptSession", "PromptedConfig", "StacLayer", "check_polygon_layer", "class_field",
-           "label_with_prompts", "predict_prompts", "prompt_models", "prompted_session", "stac_layer"]
+__all__ = ["DEFAULT_PROMPT_MODEL", "STAC_BANDS_HELP", "AcceptConfig", "AcceptResult", "Accepted", "ClassField",
+           "LabelResult", "MaskPolygon", "NamedModel", "PromptAnswer", "PromptSession", "PromptedConfig",
+           "ProposeConfig", "ProposeResult", "Proposal", "StacLayer", "SuggestResult", "SuggestedWindow", "accept",
+           "check_polygon_layer", "class_field", "hidden_by_filter", "label_with_prompts", "predict_prompts",
+           "prompt_models", "prompted_session", "propose", "stac_layer", "suggest"]
 
 DEFAULT_PROMPT_MODEL = DEFAULT_MODEL  # the front ends' name: the one model a prompt session opens unless told
 
@@ -89,3 +97,26 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     from ..prompted.labels import label_with_prompts as run
 
     return run(cfg, callback)
+
+
+def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResult:
+    """Write ``cfg.count`` ranked windows to ``cfg.output`` (the model(s) over every scene; torch loads here)."""
+    from ..suggest.run import suggest as run
+
+    return run(cfg, callback)
+
+
+def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:
+    """Write ``cfg.output``: one layer of candidate labels for the windows of ``cfg.windows`` (each window segmented
+    by ``cfg.models``, each predicted blob a box prompt for ``cfg.sam_model``, or ``cfg.text``; torch loads here)."""
+    from ..prompted.propose import propose as run
+
+    return run(cfg, callback)
+
+
+def accept(cfg: AcceptConfig) -> AcceptResult:
+    """Append the proposals of the accepted windows (``cfg.window_ids``, else the windows of the proposals given)
+    to ``cfg.labels`` and the windows' outlines to ``cfg.labelled_area``, one transaction each."""
+    from ..prompted.accept import accept as run
+
+    return run(cfg)
