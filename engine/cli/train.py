@@ -145,8 +145,7 @@ def run(args: argparse.Namespace) -> int:
         f"Best epoch: {result.best_epoch}{score}")
     if result.stopped_early:
         say("Stopped early: validation IoU stopped improving.")
-    budget = run_.budget_line(flag_name)
-    if budget:
+    if budget := run_.budget_line(flag_name):
         say(budget)
     if run_.report:
         say(f"Report: {run_.report}")
