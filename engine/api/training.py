@@ -80,10 +80,6 @@ class TrainPlan:
     chosen: Any  # engine.training.auto.Chosen
 
     @property
-    def configs(self) -> tuple[ModelConfig, DataConfig, TrainConfig]:
-        return self.chosen.configs
-
-    @property
     def epochs(self) -> int | None:
         """Epochs the progress bar spans; None under a time budget, where the epochs are only an upper bound."""
         cfg = self.chosen.train
@@ -183,9 +179,10 @@ def train(job: Union[TrainRequest, TrainPlan], callback: Callback | None = None)
     if is_main_process():
         for line in [*plan.request.notes, *(plan.lines() if plan is not job else [])]:
             callback.info(line)
-    names = scene_names(plan.configs[1])  # every line and error names the layers as the user gave them
+    configs = plan.chosen.configs
+    names = scene_names(configs[1])  # every line and error names the layers as the user gave them
     with named_errors(names):
-        result = run_trainer(*plan.configs, RenamedCallback(callback, renamer(names)) if names else callback)
+        result = run_trainer(*configs, RenamedCallback(callback, renamer(names)) if names else callback)
     report, copy = result.report, plan.request.report_copy
     if report and copy and Path(copy).resolve() != Path(report).resolve():
         Path(copy).parent.mkdir(parents=True, exist_ok=True)
