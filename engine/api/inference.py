@@ -27,10 +27,7 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
         check_outputs(dict(other_inputs), dict(segment_files(cfg)[1]))
     result = run(cfg, callback)
     if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change
-        from ..segment.change_table import change_table
-
-        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table,
-                                                                  result.class_pixels)]
+        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table, result.class_pixels)]
         result.change_table = cfg.change_table
     return result
 
@@ -74,9 +71,10 @@ def compare(cfg: CompareConfig, callback: Callback | None = None) -> Any:
     return run(cfg, callback)
 
 
-def change_table(raster: str, output: str | None = None) -> list[Any]:
+def change_table(raster: str, output: str | None = None, counted: list[int] | None = None) -> list[Any]:
     """The change table of a change raster: one ``engine.segment.change_table.ChangeRow`` per kind of change
-    (class, from, to, pixels, hectares); written as CSV to ``output`` when given."""
+    (class, from, to, pixels, hectares); written as CSV to ``output`` when given; ``counted``: the pixels per class
+    as segment counted them (not read again)."""
     from ..segment.change_table import change_table as table
 
-    return table(raster, output)
+    return table(raster, output, counted)
