@@ -45,8 +45,7 @@ class Settings:
         if not isinstance(data, dict):
             raise ConfigError(f"{cls.__name__}: expected a mapping of settings, got {type(data).__name__}.")
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - names)
-        if unknown:
+        if unknown := sorted(set(data) - names):
             raise ConfigError(f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}.")
         return cls(**data)  # nested sections (dicts) become their dataclasses in __post_init__
 

@@ -125,8 +125,7 @@ def _label_mapping(cfg: EvaluateConfig, pairs: list[tuple[str, str, str]], num_c
         return None, "the label values as class numbers"
     if cfg.label_mapping is not None:
         return cfg.label_mapping, "the label mapping given"
-    mapping = read_prediction_tags(pairs[0][1]).get("label_mapping")
-    if mapping:
+    if mapping := read_prediction_tags(pairs[0][1]).get("label_mapping"):
         said = ", ".join(f"{k} -> {v}" for k, v in mapping.items())
         callback.info(f"Label mapping {said} taken from the prediction (the model's training mapping); give "
                       f"one ({MAPPING_HINT}) to score with another.")

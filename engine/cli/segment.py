@@ -43,8 +43,7 @@ BULK_AREA = ("extent", "extent_crs")
 def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) -> BulkConfig:
     """The BulkConfig from the flags (and the config file's ``bulk`` section); refuses single-scene flags."""
     given = vars(args)
-    clashing = [flag_name(f"segment.{key}") for key in SINGLE_ONLY if f"segment.{key}" in given]
-    if clashing:
+    if clashing := [flag_name(f"segment.{key}") for key in SINGLE_ONLY if f"segment.{key}" in given]:
         switches = " / ".join(flag_name(f"bulk.{kind.bulk_key}") for kind in OUTPUT_KINDS if kind.bulk_key)
         raise ConfigError(f"{', '.join(clashing)} name(s) one scene; with --images/--manifest every scene's outputs "
                           f"go to --out-dir (use {switches} for the extra outputs).")

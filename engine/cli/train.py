@@ -97,8 +97,7 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
     """The training request from the defaults, ``--config`` and the flags given (later ones winning); the settings
     given in the file or as flags are kept, the others of ``AUTO_SETTINGS`` are chosen by the engine."""
     loaded = load_config_file(args.config) if getattr(args, "config", None) else {}
-    unknown = sorted(set(loaded) - set(SECTIONS))
-    if unknown:
+    if unknown := sorted(set(loaded) - set(SECTIONS)):
         raise ConfigError(f"Config file '{args.config}' has unknown section(s) {unknown}; the train command "
                           f"reads {list(SECTIONS)}.")
     sections: dict[str, dict[str, Any]] = {}

@@ -64,8 +64,7 @@ def check_band_list(bands: Sequence[int] | None, what: str) -> None:
     if any(int(b) != b or b < 1 for b in bands):
         raise ConfigError(f"{what} {list(bands)}: bands are counted from 1 (as in GDAL); 0 and negative numbers "
                           f"are not bands.")
-    repeated = sorted({b for b in bands if list(bands).count(b) > 1})
-    if repeated:
+    if repeated := sorted({b for b in bands if list(bands).count(b) > 1}):
         raise ConfigError(f"{what} {list(bands)} names band(s) {repeated} more than once.")
 
 
@@ -80,8 +79,7 @@ class BandSelection:
         check_band_list(self.vision, "bands")
         check_band_list(self.x, "x_bands")
         if self.vision is not None and self.x is not None:
-            overlap = sorted(set(self.vision) & set(self.x))
-            if overlap:
+            if overlap := sorted(set(self.vision) & set(self.x)):
                 raise ConfigError(f"x_bands {list(self.x)} overlap the vision bands {list(self.vision)} (band(s) "
                                   f"{overlap}); the X modality must use other bands of the image.")
 
@@ -104,8 +102,7 @@ class BandSelection:
     def check(self, count: int, image: str) -> None:
         """DataError when a selected band is not in the image (``count`` bands) or no vision band is left."""
         for what, bands in (("bands", self.vision), ("x_bands", self.x)):
-            missing = [b for b in bands or () if b > count]
-            if missing:
+            if missing := [b for b in bands or () if b > count]:
                 raise DataError(f"{what} {list(bands)} name band(s) {missing} but the image '{image}' has {count} "
                                 f"band(s) (numbered 1..{count}); choose bands the image has.")
         if not self.vision_bands(count):

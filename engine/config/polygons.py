@@ -54,8 +54,7 @@ def chosen_polygon_classes(cfg: Any, class_names: Sequence[str], binary: bool = 
     if cfg.polygon_classes is None:
         empty = set(default_transparent(class_names))
         return [1] if binary else [i for i in range(len(class_names)) if i not in empty]
-    wrong = [c for c in cfg.polygon_classes if not 0 <= int(c) < len(class_names)]
-    if wrong:
+    if wrong := [c for c in cfg.polygon_classes if not 0 <= int(c) < len(class_names)]:
         raise ConfigError(f"{mention(section + '.polygon_classes')}: there is no class {wrong[0]}; the classes are "
                           f"{_listed(class_names)}. Give class numbers from 0 to {len(class_names) - 1}.")
     return list(dict.fromkeys(int(c) for c in cfg.polygon_classes))

@@ -79,8 +79,7 @@ def invalid_colors(colors: list[Any]) -> list[Any]:
 
 def check_class_colors(colors: list[Any], names: list[Any], where: str = mention("data.class_colors")) -> None:
     """ConfigError naming every colour that is not '#rrggbb' and the class it belongs to."""
-    bad = [(i, c) for i, c in enumerate(colors) if invalid_colors([c])]
-    if bad:
+    if bad := [(i, c) for i, c in enumerate(colors) if invalid_colors([c])]:
         shown = ", ".join(f"{c!r} (class {i}{f' {names[i]!r}' if i < len(names) else ''})" for i, c in bad[:5])
         raise ConfigError(f"{where}: {shown} {'is not a colour' if len(bad) == 1 else 'are not colours'}; give "
                           f"one '#rrggbb' hex colour per class, e.g. #ff0000 for red.")
