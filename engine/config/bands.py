@@ -47,8 +47,8 @@ def parse_band_list(text: str | Sequence[str | int] | None, key: str = "segment.
                           f"separated by single commas, like 3,2,1 or red,green,blue (or leave it unset for every "
                           f"band in file order).")
     for item in items:
-        odd = [c for c in item if c.isdigit() and not c.isascii()]
-        if odd:  # '²' or '٣' read as a number by some of Python and refused by the rest
+        # '²' or '٣' read as a number by some of Python and refused by the rest
+        if odd := [c for c in item if c.isdigit() and not c.isascii()]:
             raise ConfigError(f"{mention(key)} '{shown}': '{item}' holds the character '{odd[0]}', "
                               f"which is no digit 0-9; write band numbers with the digits 0-9 (like 3,2,1) or give "
                               f"band names.")
@@ -78,10 +78,9 @@ class BandSelection:
     def __post_init__(self) -> None:
         check_band_list(self.vision, "bands")
         check_band_list(self.x, "x_bands")
-        if self.vision is not None and self.x is not None:
-            if overlap := sorted(set(self.vision) & set(self.x)):
-                raise ConfigError(f"x_bands {list(self.x)} overlap the vision bands {list(self.vision)} (band(s) "
-                                  f"{overlap}); the X modality must use other bands of the image.")
+        if overlap := sorted(set(self.vision or ()) & set(self.x or ())):
+            raise ConfigError(f"x_bands {list(self.x)} overlap the vision bands {list(self.vision)} (band(s) "
+                              f"{overlap}); the X modality must use other bands of the image.")
 
     @classmethod
     def of(cls, vision: Sequence[int] | None, x: Sequence[int] | None) -> BandSelection:
