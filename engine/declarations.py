@@ -160,16 +160,12 @@ class Setting:
 
 def _resolve(hint: Any) -> tuple[type, type | None, bool]:
     """``int | None`` -> (int, None, True); ``list[str]`` -> (list, str, False)."""
-    optional = False
     args = typing.get_args(hint)
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         rest = [a for a in args if a is not type(None)]
-        optional = len(rest) < len(args)
-        hint = rest[0]
-        args = typing.get_args(hint)
+        return (*_resolve(rest[0])[:2], len(rest) < len(args))
     origin = typing.get_origin(hint) or hint
-    item = args[0] if origin is list and args else None
-    return origin, item, optional
+    return origin, args[0] if origin is list and args else None, False
 
 
 Section = Union[type, tuple[type, ...]]
