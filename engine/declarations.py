@@ -181,12 +181,11 @@ def declared(section: Section) -> list[Setting]:
             decl = f.metadata.get(METADATA_KEY)
             if decl is None or f.name in out:
                 continue
-            kind, item, optional = _resolve(hints[f.name])
             # the text functions called: the texts written from the model families' declarations
             texts = {name: getattr(decl, name)() for name in TEXTS if callable(getattr(decl, name))}
             default = (f.default if f.default is not dataclasses.MISSING
                        else None if f.default_factory is dataclasses.MISSING else f.default_factory())
-            out[f.name] = Setting(f.name, dataclasses.replace(decl, **texts), kind, item, optional, default)
+            out[f.name] = Setting(f.name, dataclasses.replace(decl, **texts), *_resolve(hints[f.name]), default)
     return list(out.values())
 
 
