@@ -13,6 +13,9 @@ from ..bundle.model_files import ImportResult, import_onnx, read_model_metadata
 from ..bundle.onnx_metadata import PARITY_TOLERANCE
 from ..config.export import DEFAULT_OVERLAP, ExportConfig
 from ..data.synthetic import make_sample, sample_files
+from ..errors import ConfigError
+from ..io.atomic import temporary_path
+from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import environment_report, require
 from ..runtime.environment import format_report as format_environment
 from .protocol import Callback
@@ -58,9 +61,7 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
     """Export a bundle to ONNX as ``settings`` say (``quantize="int8"``: the fp32 export, parity-checked, then its
     int8 version), and/or write its STAC MLM card. Every file is checked before any work: no output onto the
     bundle or onto another."""
-    from ..errors import ConfigError
-    from ..export.onnx_export import export_onnx
-    from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
+    from ..export.onnx_export import export_onnx, quantize_int8
 
     if not onnx and not stac:
         raise ConfigError("Nothing to export: give an ONNX file, a STAC item file, or both.")
@@ -70,9 +71,6 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
     onnx_settings = {k: v for k, v in settings.to_dict().items() if k != "quantize"}  # the export's keywords
     run = ExportRun()
     if onnx and settings.quantize == "int8":  # the fp32 export (parity-checked) beside the output, then its int8
-        from ..export.onnx_export import quantize_int8
-        from ..io.atomic import temporary_path
-
         check_writable(onnx, "ONNX model")  # before the fp32 export names its temporary file
         fp32 = temporary_path(onnx, ".onnx")
         try:
