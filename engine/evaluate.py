@@ -149,8 +149,7 @@ def _recognised_coding(pairs: list[tuple[str, str, str]], cfg: EvaluateConfig, n
         with SceneReader(pred_path, label=label_path, ignore_index=cfg.ignore_index, label_classes=num_classes,
                          callback=QuietCallback(), role="prediction") as reader:
             counts[label_path] = reader.label_value_counts()
-    found = label_coding(counts, num_classes)
-    if found is None:
+    if (found := label_coding(counts, num_classes)) is None:
         return None
     callback.info(coding_line(*found, names[1] if names and len(names) > 1 else None, MAPPING_HINT))
     return found[0], f"the labels' coding ({found[1].split(',')[0]})"

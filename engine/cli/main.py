@@ -126,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(join_dash_values(list(sys.argv[1:] if argv is None else argv)))
-    debug = bool(getattr(args, "debug", False))
     _terminate_as_interrupt()
     try:
         code = args._run(args)
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
         return EXIT_BROKEN_PIPE
     except (CanceledError, KeyboardInterrupt, DualStreamError, MemoryError, OSError) as exc:
-        if debug:
+        if getattr(args, "debug", False):
             raise
         print(_failure(exc, parser, args.command), file=sys.stderr)
         return EXIT_CANCELED if isinstance(exc, (CanceledError, KeyboardInterrupt)) else EXIT_ERROR
