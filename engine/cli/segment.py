@@ -140,8 +140,7 @@ def run_segment(args: argparse.Namespace) -> int:
     for kind in EXTRA_KINDS:
         if result.path(kind.name):
             share = result.report.get(kind.report or "")
-            said = "" if share is None else \
-                f" ({100 * share:.1f} % of the pixels below {getattr(cfg, kind.report):g})"
+            said = "" if share is None else f" ({100 * share:.1f} % of the pixels below {getattr(cfg, kind.report):g})"
             say(f"{kind.name.capitalize()}: {result.path(kind.name)}{said}")
     if result.nonfinite_pixels:
         say(f"Nodata where the model gave NaN or infinite scores: {result.nonfinite_pixels:,} pixel(s)")
