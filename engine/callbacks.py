@@ -55,8 +55,7 @@ def epoch_line(epoch: int, values: dict[str, Any]) -> str:
     parts = [f"{label} {value:.3f}{' (best)' if values.get('best') == key else ''}"
              for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss"),
                                 ("val_iou", "validation IoU")) if (value := number(key)) is not None]
-    seconds = number("seconds")
-    if seconds is not None:
+    if (seconds := number("seconds")) is not None:
         parts.append(f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s" if seconds < 60
                      else f"{int(seconds // 60)} min {int(seconds % 60):02d} s")
     of = f"/{values['epochs']}" if values.get("epochs") else ""

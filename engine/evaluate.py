@@ -87,8 +87,7 @@ def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None
     from .runtime.environment import require
 
     gdal = require("osgeo.gdal")
-    ds = gdal.Open(path)
-    if ds is None:
+    if (ds := gdal.Open(path)) is None:
         raise DataError(f"The prediction '{path}' could not be read as a raster.")
     ds.GetFileList()  # loads the .aux.xml with the category names
     band = ds.GetRasterBand(1)
@@ -158,9 +157,7 @@ def _recognised_coding(pairs: list[tuple[str, str, str]], cfg: EvaluateConfig, n
 def _check_label_classes(truth: np.ndarray, num_classes: int, names: list[str] | None, ignore_index: int,
                          label_path: str, mapping_source: str) -> None:
     """Label values that are not classes of the prediction: an error that says which mapping to give."""
-    counted = truth[truth != ignore_index]
-    bad = np.unique(counted[counted >= num_classes])[:10].tolist() if counted.size else []
-    if bad:
+    if bad := np.unique(truth[(truth != ignore_index) & (truth >= num_classes)])[:10].tolist():
         classes = ", ".join(f"{i} {n}" for i, n in enumerate(names)) if names else f"0..{num_classes - 1}"
         raise DataError(f"The label '{label_path}' has values {bad} that are not classes of the prediction "
                         f"({classes}) under {mapping_source}; map them to classes ({MAPPING_HINT}), e.g. "
@@ -169,9 +166,7 @@ def _check_label_classes(truth: np.ndarray, num_classes: int, names: list[str] |
 
 def _check_prediction_classes(pred: np.ndarray, valid: np.ndarray, num_classes: int, path: str) -> None:
     """Prediction values that are no class number (negative, or beyond the classes): an error naming them."""
-    values = pred[valid]
-    bad = np.unique(values[(values < 0) | (values >= num_classes)])[:10].tolist() if values.size else []
-    if bad:
+    if bad := np.unique(pred[valid & ((pred < 0) | (pred >= num_classes))])[:10].tolist():
         raise DataError(f"The prediction '{path}' has values {bad} that are not class numbers (0..{num_classes - 1}); "
                         f"give the classes raster segment wrote ({mention('segment.output')}), or the class count "
                         f"({mention('evaluate.num_classes')}) that covers them.")

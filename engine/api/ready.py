@@ -89,8 +89,7 @@ def get_ready_model(name: str, folder: str | os.PathLike | None = None, callback
                           f"in (it is made when missing).")
     destination = bundle_path(where, entry.name)
     if destination.exists() and not force:
-        problem = cached_problem(destination, entry)
-        if problem is None:
+        if (problem := cached_problem(destination, entry)) is None:
             callback.info(f"{entry.name} is already in {where}: {destination} (checksum verified)")
             return ReadyResult(str(destination), reused=True)
         callback.warning(f"The file {destination} is not the ready model {entry.name}: {problem}. It is fetched "

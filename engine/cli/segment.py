@@ -174,8 +174,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for name, iou, f1 in zip(names, metrics["iou"], metrics["f1"]):
         shown = "n/a" if iou is None else f"{iou:.4f}"
         say(f"{name}: IoU {shown}" + ("" if f1 is None else f", F1 {f1:.4f}"))
-    change = metrics.get("change")
-    if change:  # a change raster: change found against change labelled
+    if change := metrics.get("change"):  # a change raster: change found against change labelled
         say("Change: " + ", ".join(f"{key} {'n/a' if change[key] is None else format(change[key], '.4f')}"
                                    for key in ("precision", "recall", "f1", "iou")))
     say(f"mIoU {metrics['miou']:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f}"
