@@ -15,13 +15,13 @@ from collections.abc import Sequence
 
 from ..config import AcceptConfig, PromptedConfig, ProposeConfig, SuggestConfig
 from ..imagery.stac_assets import BANDS_HELP as STAC_BANDS_HELP
-from ..imagery.stac_assets import StacLayer
+from ..imagery.stac_assets import StacLayer, write_stac_layer
 from ..prompted.accept import Accepted, AcceptResult, hidden_by_filter
 from ..prompted.class_field import ClassField, check_polygon_layer, class_field
 from ..prompted.labels import LabelResult
 from ..prompted.model import DEFAULT_MODEL, MODELS, NamedModel
 from ..prompted.propose import Proposal, ProposeResult
-from ..prompted.session import MaskPolygon, PromptAnswer, PromptSession
+from ..prompted.session import MaskPolygon, PromptAnswer, PromptSession, open_session
 from ..suggest.run import SuggestedWindow, SuggestResult
 from .protocol import Callback
 
@@ -55,8 +55,6 @@ def prompted_session(image: str, extent: Sequence[float] | None = None, model: s
     Raises:
         DataError: the image cannot be read or the extent misses it. ModelError: the model cannot be had.
     """
-    from ..prompted.session import open_session
-
     return open_session(image, extent, model, extent_crs=extent_crs, bands=bands, device=device, callback=callback,
                         pixel_size=pixel_size, name=name)
 
@@ -86,8 +84,6 @@ def stac_layer(item: str, bands: str | Sequence[str] | None, folder: str,
         DataError: the item cannot be read or the bands do not fit it. ConfigError: a blank band entry
             (``red,,blue``, refused as by ``--bands``), or a file the item reads is in the way.
     """
-    from ..imagery.stac_assets import write_stac_layer
-
     return write_stac_layer(item, bands, folder, callback)
 
 
