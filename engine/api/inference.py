@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..config import BulkConfig, CompareConfig, EvaluateConfig, PolygonsConfig, SegmentConfig
-from ..evaluate import PER_CLASS
+from ..evaluate import PER_CLASS, class_rows
+from ..evaluate import evaluate as run_evaluate
 from .protocol import Callback
 
 __all__ = ["PER_CLASS", "EvaluateResult", "change_table", "compare", "evaluate", "polygons", "segment", "segment_many"]
@@ -57,10 +58,7 @@ class EvaluateResult:
 
 def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateResult:
     """Compare class rasters with label rasters or polygons; writes the metrics files and returns them."""
-    from ..evaluate import class_rows
-    from ..evaluate import evaluate as run
-
-    metrics = run(cfg, callback)
+    metrics = run_evaluate(cfg, callback)
     return EvaluateResult(metrics, class_rows(metrics))
 
 
