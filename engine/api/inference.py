@@ -11,6 +11,10 @@ from typing import Any, ClassVar
 from ..config import BulkConfig, CompareConfig, EvaluateConfig, PolygonsConfig, SegmentConfig
 from ..evaluate import PER_CLASS, class_rows
 from ..evaluate import evaluate as run_evaluate
+from ..io.safety import check_outputs
+from ..segment import segment as run_segment
+from ..segment.change_table import change_table as table
+from ..segment.scene_outputs import segment_files
 from .protocol import Callback
 
 __all__ = ["PER_CLASS", "EvaluateResult", "change_table", "compare", "evaluate", "polygons", "segment", "segment_many"]
@@ -20,13 +24,9 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
             other_inputs: Mapping[str, str | None] | None = None) -> Any:
     """Segment one scene with a bundle or a weighted ensemble (``engine.segment.SegmentResult``). A web service's
     GDAL description is read over the extent at the pixel size (the image door, :mod:`engine.imagery`)."""
-    from ..io.safety import check_outputs
-    from ..segment import segment as run
-    from ..segment.scene_outputs import segment_files
-
     if other_inputs and any(other_inputs.values()):  # files the run never sees (a config file): not overwritten
         check_outputs(dict(other_inputs), dict(segment_files(cfg)[1]))
-    result = run(cfg, callback)
+    result = run_segment(cfg, callback)
     if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change
         result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table, result.class_pixels)]
         result.change_table = cfg.change_table
@@ -73,6 +73,4 @@ def change_table(raster: str, output: str | None = None, counted: list[int] | No
     """The change table of a change raster: one ``engine.segment.change_table.ChangeRow`` per kind of change
     (class, from, to, pixels, hectares); written as CSV to ``output`` when given; ``counted``: the pixels per class
     as segment counted them (not read again)."""
-    from ..segment.change_table import change_table as table
-
     return table(raster, output, counted)
