@@ -18,6 +18,8 @@ from ..callbacks import RenamedCallback
 from ..config import DataConfig, TrainConfig, fill_class_colors
 from ..data.shown import named_errors, renamer, scene_names
 from ..errors import ConfigError, mention, plain_name
+from ..imagery.door import shown_web, web_windows
+from ..io.locations import is_web_description
 from ..models import AutoModelConfig, ModelConfig
 from .protocol import Callback
 
@@ -116,9 +118,6 @@ def _web_scenes(request: TrainRequest) -> DataConfig:
     """The data with each scene's web layers read through the image door over the scene's extent at the pixel size
     for web layers, their windows kept in ``<bundle>_web/`` beside the bundle, which names its scenes; what was
     read is said when the run starts (``request.notes``)."""
-    from ..imagery.door import shown_web, web_windows
-    from ..io.locations import is_web_description
-
     data = request.data
     scenes = {"train_scenes": data.train_scenes, "val_scenes": data.val_scenes}
     if not any(is_web_description(source) for group in scenes.values() for scene in group
