@@ -28,6 +28,7 @@ from .io.atomic import output_locks, write_text_atomic
 from .io.formats import RASTER_SUFFIXES, VECTOR_SUFFIXES, csv_text, is_vector_path
 from .io.prediction_tags import read_prediction_tags
 from .io.safety import check_outputs, check_writable, evaluate_files
+from .runtime.environment import require
 from .training.metrics import ConfusionMatrix
 
 PREDICTION_SUFFIXES = (*RASTER_SUFFIXES, ".png")  # a prediction may also be a PNG (a plain class image)
@@ -84,8 +85,6 @@ def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
 
 def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None]:
     """Class count and names: requested, else the raster's category names, else its maximum value + 1."""
-    from .runtime.environment import require
-
     gdal = require("osgeo.gdal")
     if (ds := gdal.Open(path)) is None:
         raise DataError(f"The prediction '{path}' could not be read as a raster.")
