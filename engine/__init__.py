@@ -8,8 +8,8 @@ bundled inside the plugin folder (``dualstream_qgis.engine``).
 Map (data flows sources -> ``imagery`` -> ``data`` readers -> ``models`` -> ``training`` / ``segment`` -> ``io`` /
 ``export``; the longer table with the reasons is docs/design.md; a test checks that this map names the tree):
 
-- ``settings.py``      the base of every settings dataclass (dict/JSON round trip, ``check``)
-- ``declarations.py``  each setting declared once: help, CLI flag, Processing parameter, choices, bounds
+- ``declarations.py``  each setting declared once: help, CLI flag, Processing parameter, choices, bounds; the base
+                       of every settings dataclass (dict/JSON round trip, ``check``)
 - ``errors.py``        one error hierarchy; every message says what to do and names the setting (``mention``)
 - ``callbacks.py``     progress, cancellation, and the stage names and epoch line both front ends show
 - ``text.py``          text from files made printable (no control characters reach a log or a terminal)

@@ -52,14 +52,10 @@ def epoch_line(epoch: int, values: dict[str, Any]) -> str:
         value = values.get(key)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
-    parts = []
-    for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss"),
-                       ("val_iou", "validation IoU")):
-        value = number(key)
-        if value is not None:
-            parts.append(f"{label} {value:.3f}{' (best)' if values.get('best') == key else ''}")
-    seconds = number("seconds")
-    if seconds is not None:
+    parts = [f"{label} {value:.3f}{' (best)' if values.get('best') == key else ''}"
+             for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss"),
+                                ("val_iou", "validation IoU")) if (value := number(key)) is not None]
+    if (seconds := number("seconds")) is not None:
         parts.append(f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s" if seconds < 60
                      else f"{int(seconds // 60)} min {int(seconds % 60):02d} s")
     of = f"/{values['epochs']}" if values.get("epochs") else ""
@@ -124,11 +120,7 @@ class ForwardingCallback(Callback):
 
 
 def _forwarded(name: str) -> Callable[..., Any]:
-    def forward(self: ForwardingCallback, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.inner, name)(*args, **kwargs)
-
-    forward.__name__ = name
-    return forward
+    return lambda self, *args, **kwargs: getattr(self.inner, name)(*args, **kwargs)
 
 
 for _name in [name for name, value in vars(Callback).items() if callable(value) and not name.startswith("_")]:

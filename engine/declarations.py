@@ -9,7 +9,9 @@ not offer says why (``no_cli=`` / ``no_qgis=``), which the exposure test reads. 
 several classes (the model families' configurations): :func:`declared` takes their union, and a family that only
 changes a default keeps the base's declaration with :func:`redeclared`. The command line is built by
 :mod:`engine.cli.options`, the Processing parameters by ``dualstream_qgis/algorithms/parameters.py``; neither
-copies a default, a bound or a choice list.
+copies a default, a bound or a choice list. The :class:`Settings` base and ``check`` are here too: the engine's
+settings (engine/config/) and the model families' configurations both build on them, and this module imports only
+the errors, so neither imports the other for it.
 """
 
 from __future__ import annotations
@@ -19,9 +21,37 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Callable, TypeVar, Union
 
 from .errors import ConfigError, mention
+
+T = TypeVar("T", bound="Settings")
+
+
+def check(condition: bool, message: str) -> None:
+    """ConfigError(``message``) unless ``condition``: the checks of the settings' ``__post_init__``."""
+    if not condition:
+        raise ConfigError(message)
+
+
+class Settings:
+    """Mixin: dict round-trip with unknown-key checking (nested sections convert in ``__post_init__``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__}: expected a mapping of settings, got {type(data).__name__}.")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        if unknown := sorted(set(data) - names):
+            raise ConfigError(f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}.")
+        return cls(**data)  # nested sections (dicts) become their dataclasses in __post_init__
+
+    def replace(self: T, **changes: Any) -> T:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
 
 METADATA_KEY = "setting"
 CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
@@ -130,16 +160,12 @@ class Setting:
 
 def _resolve(hint: Any) -> tuple[type, type | None, bool]:
     """``int | None`` -> (int, None, True); ``list[str]`` -> (list, str, False)."""
-    optional = False
     args = typing.get_args(hint)
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         rest = [a for a in args if a is not type(None)]
-        optional = len(rest) < len(args)
-        hint = rest[0]
-        args = typing.get_args(hint)
+        return (*_resolve(rest[0])[:2], len(rest) < len(args))
     origin = typing.get_origin(hint) or hint
-    item = args[0] if origin is list and args else None
-    return origin, item, optional
+    return origin, args[0] if origin is list and args else None, False
 
 
 Section = Union[type, tuple[type, ...]]
@@ -155,12 +181,11 @@ def declared(section: Section) -> list[Setting]:
             decl = f.metadata.get(METADATA_KEY)
             if decl is None or f.name in out:
                 continue
-            kind, item, optional = _resolve(hints[f.name])
             # the text functions called: the texts written from the model families' declarations
             texts = {name: getattr(decl, name)() for name in TEXTS if callable(getattr(decl, name))}
             default = (f.default if f.default is not dataclasses.MISSING
                        else None if f.default_factory is dataclasses.MISSING else f.default_factory())
-            out[f.name] = Setting(f.name, dataclasses.replace(decl, **texts), kind, item, optional, default)
+            out[f.name] = Setting(f.name, dataclasses.replace(decl, **texts), *_resolve(hints[f.name]), default)
     return list(out.values())
 
 

@@ -28,6 +28,7 @@ from .io.atomic import output_locks, write_text_atomic
 from .io.formats import RASTER_SUFFIXES, VECTOR_SUFFIXES, csv_text, is_vector_path
 from .io.prediction_tags import read_prediction_tags
 from .io.safety import check_outputs, check_writable, evaluate_files
+from .runtime.environment import require
 from .training.metrics import ConfusionMatrix
 
 PREDICTION_SUFFIXES = (*RASTER_SUFFIXES, ".png")  # a prediction may also be a PNG (a plain class image)
@@ -84,11 +85,8 @@ def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
 
 def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None]:
     """Class count and names: requested, else the raster's category names, else its maximum value + 1."""
-    from .runtime.environment import require
-
     gdal = require("osgeo.gdal")
-    ds = gdal.Open(path)
-    if ds is None:
+    if (ds := gdal.Open(path)) is None:
         raise DataError(f"The prediction '{path}' could not be read as a raster.")
     ds.GetFileList()  # loads the .aux.xml with the category names
     band = ds.GetRasterBand(1)
@@ -116,20 +114,22 @@ CLASS_NUMBERS_HINT = ("in QGIS, Label values 'class numbers'; on the command lin
                       "--label-map 0=0 --label-map 1=1")
 
 
-def _label_mapping(cfg: EvaluateConfig, prediction: str, callback: Callback) -> tuple[dict[str, int] | None, str]:
+def _label_mapping(cfg: EvaluateConfig, pairs: list[tuple[str, str, str]], num_classes: int,
+                   names: list[str] | None, callback: Callback) -> tuple[dict[str, int] | None, str]:
     """The label mapping to score with and where it came from: the user's (empty: the label values are the class
-    numbers), else the one the prediction carries (the model's training mapping), else none."""
+    numbers), else the one the first prediction carries (the model's training mapping), else the labels' coding
+    recognised, else none."""
     if cfg.label_mapping == {}:
         return None, "the label values as class numbers"
     if cfg.label_mapping is not None:
         return cfg.label_mapping, "the label mapping given"
-    mapping = read_prediction_tags(prediction).get("label_mapping")
-    if mapping:
-        pairs = ", ".join(f"{k} -> {v}" for k, v in mapping.items())
-        callback.info(f"Label mapping {pairs} taken from the prediction (the model's training mapping); give one "
-                      f"({MAPPING_HINT}) to score with another.")
+    if mapping := read_prediction_tags(pairs[0][1]).get("label_mapping"):
+        said = ", ".join(f"{k} -> {v}" for k, v in mapping.items())
+        callback.info(f"Label mapping {said} taken from the prediction (the model's training mapping); give "
+                      f"one ({MAPPING_HINT}) to score with another.")
         return {str(k): int(v) for k, v in mapping.items()}, "the label mapping the prediction carries"
-    return None, "no label mapping (label values are class numbers)"
+    return (_recognised_coding(pairs, cfg, num_classes, names, callback)
+            or (None, "no label mapping (label values are class numbers)"))
 
 
 def _recognised_coding(pairs: list[tuple[str, str, str]], cfg: EvaluateConfig, num_classes: int,
@@ -147,8 +147,7 @@ def _recognised_coding(pairs: list[tuple[str, str, str]], cfg: EvaluateConfig, n
         with SceneReader(pred_path, label=label_path, ignore_index=cfg.ignore_index, label_classes=num_classes,
                          callback=QuietCallback(), role="prediction") as reader:
             counts[label_path] = reader.label_value_counts()
-    found = label_coding(counts, num_classes)
-    if found is None:
+    if (found := label_coding(counts, num_classes)) is None:
         return None
     callback.info(coding_line(*found, names[1] if names and len(names) > 1 else None, MAPPING_HINT))
     return found[0], f"the labels' coding ({found[1].split(',')[0]})"
@@ -157,9 +156,7 @@ def _recognised_coding(pairs: list[tuple[str, str, str]], cfg: EvaluateConfig, n
 def _check_label_classes(truth: np.ndarray, num_classes: int, names: list[str] | None, ignore_index: int,
                          label_path: str, mapping_source: str) -> None:
     """Label values that are not classes of the prediction: an error that says which mapping to give."""
-    counted = truth[truth != ignore_index]
-    bad = np.unique(counted[counted >= num_classes])[:10].tolist() if counted.size else []
-    if bad:
+    if bad := np.unique(truth[(truth != ignore_index) & (truth >= num_classes)])[:10].tolist():
         classes = ", ".join(f"{i} {n}" for i, n in enumerate(names)) if names else f"0..{num_classes - 1}"
         raise DataError(f"The label '{label_path}' has values {bad} that are not classes of the prediction "
                         f"({classes}) under {mapping_source}; map them to classes ({MAPPING_HINT}), e.g. "
@@ -168,9 +165,7 @@ def _check_label_classes(truth: np.ndarray, num_classes: int, names: list[str] |
 
 def _check_prediction_classes(pred: np.ndarray, valid: np.ndarray, num_classes: int, path: str) -> None:
     """Prediction values that are no class number (negative, or beyond the classes): an error naming them."""
-    values = pred[valid]
-    bad = np.unique(values[(values < 0) | (values >= num_classes)])[:10].tolist() if values.size else []
-    if bad:
+    if bad := np.unique(pred[valid & ((pred < 0) | (pred >= num_classes))])[:10].tolist():
         raise DataError(f"The prediction '{path}' has values {bad} that are not class numbers (0..{num_classes - 1}); "
                         f"give the classes raster segment wrote ({mention('segment.output')}), or the class count "
                         f"({mention('evaluate.num_classes')}) that covers them.")
@@ -215,10 +210,7 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
         if path:
             check_writable(path, what)
     num_classes, names = _class_info(pairs[0][1], cfg.num_classes)
-    label_mapping, mapping_source = _label_mapping(cfg, pairs[0][1], callback)
-    if label_mapping is None and cfg.label_mapping is None:
-        label_mapping, mapping_source = _recognised_coding(pairs, cfg, num_classes, names, callback) or (
-            label_mapping, mapping_source)
+    label_mapping, mapping_source = _label_mapping(cfg, pairs, num_classes, names, callback)
     matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
     images: list[dict[str, Any]] = []  # per image: its name, Dice, pixels and foreground counts
     rles: list[tuple[str, str]] = []
@@ -306,8 +298,7 @@ def _class_csv(summary: dict[str, Any]) -> str:
             for i, name in enumerate(summary["class_names"])]
     rows.append(["", "mean", _fmt(summary["miou"]), "", "", "", int(matrix.sum()), ""])
     rows.append(["", "pixel_accuracy", _fmt(summary["pixel_accuracy"]), "", "", "", "", ""])
-    return csv_text(["class_id", "class_name", "iou", "f1", "precision", "recall", "truth_pixels",
-                      "predicted_pixels"], rows)
+    return csv_text(["class_id", "class_name", *PER_CLASS, "truth_pixels", "predicted_pixels"], rows)
 
 
 def _confusion_csv(summary: dict[str, Any]) -> str:
@@ -318,18 +309,12 @@ def _confusion_csv(summary: dict[str, Any]) -> str:
 
 def class_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """One dict per class (class_id, class_name and the per-class metrics) from the metrics."""
-    names = list(metrics.get("class_names") or [])
-    columns = {key: list(metrics.get(key) or []) for key in PER_CLASS}
-    return [{"class_id": i, "class_name": str(names[i]) if i < len(names) else f"class {i}",
-             **{key: values[i] if i < len(values) else None for key, values in columns.items()}}
-            for i in range(len(columns["iou"]))]
+    return [{"class_id": i, "class_name": str(name), **{key: metrics[key][i] for key in PER_CLASS}}
+            for i, name in enumerate(metrics["class_names"])]
 
 
 def _cell(value: Any) -> str:
-    try:
-        return "n/a" if value is None else f"{float(value):.4f}"
-    except (TypeError, ValueError):
-        return "n/a"
+    return "n/a" if value is None else f"{float(value):.4f}"
 
 
 def report_html(metrics: dict[str, Any]) -> str:
@@ -338,18 +323,17 @@ def report_html(metrics: dict[str, Any]) -> str:
     head = "".join(f"<th>{html.escape(k)}</th>" for k in ("class", "name", *PER_CLASS))
     body = "".join("<tr>" + f"<td>{r['class_id']}</td><td>{html.escape(r['class_name'])}</td>"
                    + "".join(f"<td>{_cell(r[k])}</td>" for k in PER_CLASS) + "</tr>" for r in rows)
-    matrix = metrics.get("confusion_matrix") or []
     names = [r["class_name"] for r in rows]
     cm_head = "<th>truth \\ predicted</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    cm_body = "".join(f"<tr><th>{html.escape(names[i] if i < len(names) else str(i))}</th>"
-                      + "".join(f"<td>{int(v):,}</td>" for v in line) + "</tr>" for i, line in enumerate(matrix))
-    summary = {k: metrics.get(k) for k in ("miou", "pixel_accuracy", "foreground_iou") if k in metrics}
+    cm_body = "".join(f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{int(v):,}</td>" for v in line) + "</tr>"
+                      for name, line in zip(names, metrics["confusion_matrix"]))
+    summary = {k: metrics[k] for k in ("miou", "pixel_accuracy", "foreground_iou")}
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>DualStream evaluation</title><style>"
         "body{font-family:sans-serif}table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.2em .5em}"
         "</style></head><body><h1>DualStream evaluation</h1>"
-        f"<p>Prediction: {html.escape(str(metrics.get('prediction')))}<br>"
-        f"Labels: {html.escape(str(metrics.get('label')))}</p>"
+        f"<p>Prediction: {html.escape(str(metrics['prediction']))}<br>"
+        f"Labels: {html.escape(str(metrics['label']))}</p>"
         "<p>" + ", ".join(f"<b>{k}</b> {_cell(v)}" for k, v in summary.items()) + "</p>"
         f"<h2>Per class</h2><table><tr>{head}</tr>{body}</table>"
         f"<h2>Confusion matrix (pixels)</h2><table><tr>{cm_head}</tr>{cm_body}</table>"

@@ -12,8 +12,8 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``; ``compare``, ``change_table``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts;
-  ``stac_layer``; ``check_polygon_layer``, ``class_field``: how a label layer takes a class number
-- :mod:`.proposals` ``suggest``: where labelling next helps the model most; ``propose``, ``accept``: the loop after it
+  ``stac_layer``; ``check_polygon_layer``, ``class_field``: how a label layer takes a class number; ``suggest``:
+  where labelling next helps the model most; ``propose``, ``accept``: the loop after it
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
 
 Each part lists its public names once, in its own ``__all__``; this package hands on exactly those (``PARTS``).
@@ -21,10 +21,10 @@ Importing it never imports torch: the plugin loads it to say what is missing.
 """
 
 from .. import __version__
-from . import configs, files, inference, prompted, proposals, protocol, ready, tools, training
+from . import configs, files, inference, prompted, protocol, ready, tools, training
 
 #: The parts whose ``__all__`` make the engine's public surface.
-PARTS = (configs, protocol, files, training, inference, tools, prompted, proposals, ready)
+PARTS = (configs, protocol, files, training, inference, tools, prompted, ready)
 globals().update({name: getattr(part, name) for part in PARTS for name in part.__all__})
 
 __all__ = ["__version__", *(name for part in PARTS for name in part.__all__)]

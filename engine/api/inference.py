@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..config import BulkConfig, CompareConfig, EvaluateConfig, PolygonsConfig, SegmentConfig
-from ..evaluate import PER_CLASS
+from ..evaluate import PER_CLASS, class_rows
+from ..evaluate import evaluate as run_evaluate
+from ..io.safety import check_outputs
+from ..segment import segment as run_segment
+from ..segment.change_table import change_table as table
+from ..segment.scene_outputs import segment_files
 from .protocol import Callback
 
 __all__ = ["PER_CLASS", "EvaluateResult", "change_table", "compare", "evaluate", "polygons", "segment", "segment_many"]
@@ -19,18 +24,11 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
             other_inputs: Mapping[str, str | None] | None = None) -> Any:
     """Segment one scene with a bundle or a weighted ensemble (``engine.segment.SegmentResult``). A web service's
     GDAL description is read over the extent at the pixel size (the image door, :mod:`engine.imagery`)."""
-    from ..io.safety import check_outputs
-    from ..segment import segment as run
-    from ..segment.scene_outputs import segment_files
-
     if other_inputs and any(other_inputs.values()):  # files the run never sees (a config file): not overwritten
         check_outputs(dict(other_inputs), dict(segment_files(cfg)[1]))
-    result = run(cfg, callback)
+    result = run_segment(cfg, callback)
     if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change
-        from ..segment.change_table import change_table
-
-        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table,
-                                                                  result.class_pixels)]
+        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table, result.class_pixels)]
         result.change_table = cfg.change_table
     return result
 
@@ -55,17 +53,13 @@ class EvaluateResult:
 
     metrics: dict[str, Any]
     rows: list[dict[str, Any]]
-    per_class: tuple[str, ...]  # the per-class figures each row holds, in order
-    output: str
+    per_class: ClassVar[tuple[str, ...]] = PER_CLASS  # the per-class figures each row holds, in order
 
 
 def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateResult:
     """Compare class rasters with label rasters or polygons; writes the metrics files and returns them."""
-    from ..evaluate import class_rows
-    from ..evaluate import evaluate as run
-
-    metrics = run(cfg, callback)
-    return EvaluateResult(metrics, class_rows(metrics), tuple(PER_CLASS), cfg.output)
+    metrics = run_evaluate(cfg, callback)
+    return EvaluateResult(metrics, class_rows(metrics))
 
 
 def compare(cfg: CompareConfig, callback: Callback | None = None) -> Any:
@@ -75,9 +69,8 @@ def compare(cfg: CompareConfig, callback: Callback | None = None) -> Any:
     return run(cfg, callback)
 
 
-def change_table(raster: str, output: str | None = None) -> list[Any]:
+def change_table(raster: str, output: str | None = None, counted: list[int] | None = None) -> list[Any]:
     """The change table of a change raster: one ``engine.segment.change_table.ChangeRow`` per kind of change
-    (class, from, to, pixels, hectares); written as CSV to ``output`` when given."""
-    from ..segment.change_table import change_table as table
-
-    return table(raster, output)
+    (class, from, to, pixels, hectares); written as CSV to ``output`` when given; ``counted``: the pixels per class
+    as segment counted them (not read again)."""
+    return table(raster, output, counted)

@@ -1,4 +1,7 @@
-"""``label`` and the interactive calls behind a map tool: Segment Anything prompts in map coordinates -> polygons.
+"""Labelling: ``label`` and the interactive calls behind a map tool (Segment Anything prompts in map coordinates ->
+polygons), and the labelling loop: ``suggest`` (square windows of one or more scenes, ranked by how much labelling
+them is expected to help), ``propose`` (candidate labels in the suggested windows, the model's blobs refined by
+Segment Anything) and ``accept`` (the checked windows into the labels and the labelled area).
 
 A map tool calls :func:`prompted_session` when the user picks a window (the slow step: the embedding, cached), then
 :func:`predict_prompts` for every click, box or text (fast: only the prompt encoder and mask decoder run);
@@ -10,18 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..config import PromptedConfig
+from ..config import AcceptConfig, PromptedConfig, ProposeConfig, SuggestConfig
 from ..imagery.stac_assets import BANDS_HELP as STAC_BANDS_HELP
-from ..imagery.stac_assets import StacLayer
+from ..imagery.stac_assets import StacLayer, write_stac_layer
+from ..prompted.accept import Accepted, AcceptResult, hidden_by_filter
+from ..prompted.accept import accept as run_accept
 from ..prompted.class_field import ClassField, check_polygon_layer, class_field
 from ..prompted.labels import LabelResult
+from ..prompted.labels import label_with_prompts as run_label
 from ..prompted.model import DEFAULT_MODEL, MODELS, NamedModel
-from ..prompted.session import MaskPolygon, PromptAnswer, PromptSession
+from ..prompted.propose import Proposal, ProposeResult
+from ..prompted.propose import propose as run_propose
+from ..prompted.session import MaskPolygon, PromptAnswer, PromptSession, open_session
+from ..suggest.run import SuggestedWindow, SuggestResult
+from ..suggest.run import suggest as run_suggest
 from .protocol import Callback
 
-__all__ = ["DEFAULT_PROMPT_MODEL", "STAC_BANDS_HELP", "ClassField", "LabelResult", "MaskPolygon", "NamedModel",
-           "PromptAnswer", "PromptSession", "PromptedConfig", "StacLayer", "check_polygon_layer", "class_field",
-           "label_with_prompts", "predict_prompts", "prompt_models", "prompted_session", "stac_layer"]
+__all__ = ["DEFAULT_PROMPT_MODEL", "STAC_BANDS_HELP", "AcceptConfig", "AcceptResult", "Accepted", "ClassField",
+           "LabelResult", "MaskPolygon", "NamedModel", "PromptAnswer", "PromptSession", "PromptedConfig",
+           "ProposeConfig", "ProposeResult", "Proposal", "StacLayer", "SuggestResult", "SuggestedWindow", "accept",
+           "check_polygon_layer", "class_field", "hidden_by_filter", "label_with_prompts", "predict_prompts",
+           "prompt_models", "prompted_session", "propose", "stac_layer", "suggest"]
 
 DEFAULT_PROMPT_MODEL = DEFAULT_MODEL  # the front ends' name: the one model a prompt session opens unless told
 
@@ -47,8 +59,6 @@ def prompted_session(image: str, extent: Sequence[float] | None = None, model: s
     Raises:
         DataError: the image cannot be read or the extent misses it. ModelError: the model cannot be had.
     """
-    from ..prompted.session import open_session
-
     return open_session(image, extent, model, extent_crs=extent_crs, bands=bands, device=device, callback=callback,
                         pixel_size=pixel_size, name=name)
 
@@ -57,11 +67,8 @@ def predict_prompts(session: PromptSession, points: Sequence[tuple[float, float]
                     labels: Sequence[int] = (), box: Sequence[float] | None = None, text: str = "", *,
                     crs: str = "", class_name: str = "", treatment: str = "",
                     min_pixels: float = 16.0) -> list[PromptAnswer]:
-    """The answer to one prompt on an embedded window: ``points`` (x, y in ``crs``, default the image's CRS) with
-    ``labels`` (1 object, 0 not the object; default all 1) and/or a ``box`` (xmin, ymin, xmax, ymax), or a ``text``
-    (SAM 3: one answer per object found). Each answer holds polygons (WKT in ``session.crs``, cleaned by the
-    polygon pipeline: ``treatment`` regularise / smooth / as_is, default by ``class_name``; specks under
-    ``min_pixels`` dropped), the model's score and the seconds the answer took.
+    """The answer to one prompt on an embedded window, as :meth:`PromptSession.predict` says (``labels`` default to
+    all 1): each answer holds polygons (WKT in ``session.crs``), the model's score and the seconds it took.
 
     Raises:
         DataError: a prompt outside the window, or no prompt. ModelError: the model does not take this prompt.
@@ -81,14 +88,27 @@ def stac_layer(item: str, bands: str | Sequence[str] | None, folder: str,
         DataError: the item cannot be read or the bands do not fit it. ConfigError: a blank band entry
             (``red,,blue``, refused as by ``--bands``), or a file the item reads is in the way.
     """
-    from ..imagery.stac_assets import write_stac_layer
-
     return write_stac_layer(item, bands, folder, callback)
 
 
 def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) -> LabelResult:
     """Write ``cfg.output``: the polygons Segment Anything draws for every prompt of ``cfg.prompts`` (points,
     boxes from polygons) and/or ``cfg.text`` over ``cfg.extent`` of ``cfg.image``, each with the class value."""
-    from ..prompted.labels import label_with_prompts as run
+    return run_label(cfg, callback)
 
-    return run(cfg, callback)
+
+def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResult:
+    """Write ``cfg.count`` ranked windows to ``cfg.output`` (the model(s) over every scene; torch loads here)."""
+    return run_suggest(cfg, callback)
+
+
+def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:
+    """Write ``cfg.output``: one layer of candidate labels for the windows of ``cfg.windows`` (each window segmented
+    by ``cfg.models``, each predicted blob a box prompt for ``cfg.sam_model``, or ``cfg.text``; torch loads here)."""
+    return run_propose(cfg, callback)
+
+
+def accept(cfg: AcceptConfig) -> AcceptResult:
+    """Append the proposals of the accepted windows (``cfg.window_ids``, else the windows of the proposals given)
+    to ``cfg.labels`` and the windows' outlines to ``cfg.labelled_area``, one transaction each."""
+    return run_accept(cfg)

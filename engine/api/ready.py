@@ -4,7 +4,7 @@ fetches one (pip package or download, checksums verified) and wraps it as ``NAME
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..bundle.imported import ImportedDescription
@@ -47,12 +47,10 @@ class ReadyModel:
 
 @dataclass
 class ReadyResult:
-    """What ``get_ready_model`` did: the bundle, whether it was there already, what was said on the way."""
+    """What ``get_ready_model`` did: the bundle, and whether it was there already."""
 
     path: str
-    name: str
     reused: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def models_folder(folder: str | os.PathLike | None = None) -> Path:
@@ -91,10 +89,9 @@ def get_ready_model(name: str, folder: str | os.PathLike | None = None, callback
                           f"in (it is made when missing).")
     destination = bundle_path(where, entry.name)
     if destination.exists() and not force:
-        problem = cached_problem(destination, entry)
-        if problem is None:
+        if (problem := cached_problem(destination, entry)) is None:
             callback.info(f"{entry.name} is already in {where}: {destination} (checksum verified)")
-            return ReadyResult(str(destination), entry.name, reused=True)
+            return ReadyResult(str(destination), reused=True)
         callback.warning(f"The file {destination} is not the ready model {entry.name}: {problem}. It is fetched "
                          f"again and replaced.")
     prepared = prepare(entry, where, callback, install=install)
@@ -102,4 +99,4 @@ def get_ready_model(name: str, folder: str | os.PathLike | None = None, callback
     result = import_onnx(prepared.onnx, destination, description, callback=callback, output_name="folder")
     if prepared.download is not None:  # the bundle holds the graph now
         prepared.download.unlink(missing_ok=True)
-    return ReadyResult(result.path, entry.name, notes=list(result.notes))
+    return ReadyResult(result.path)

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bundle.describe import describe_bundle
 from ..bundle.imported import ImportedDescription, description_values
 from ..bundle.model_files import ImportResult, import_onnx, read_model_metadata
 from ..bundle.onnx_metadata import PARITY_TOLERANCE
 from ..config.export import DEFAULT_OVERLAP, ExportConfig
 from ..data.synthetic import make_sample, sample_files
+from ..errors import ConfigError
+from ..io.atomic import temporary_path
+from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import environment_report, require
 from ..runtime.environment import format_report as format_environment
 from .protocol import Callback
@@ -24,8 +28,6 @@ __all__ = ["DEFAULT_OVERLAP", "PARITY_TOLERANCE", "ExportRun", "ImportResult",
 
 def describe_model(path: str) -> list[str]:
     """A model file (a bundle or any ONNX model) described in a few lines a person reads, without its weights."""
-    from ..bundle.describe import describe_bundle
-
     return describe_bundle(path, read_model_metadata(path))
 
 
@@ -59,21 +61,16 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
     """Export a bundle to ONNX as ``settings`` say (``quantize="int8"``: the fp32 export, parity-checked, then its
     int8 version), and/or write its STAC MLM card. Every file is checked before any work: no output onto the
     bundle or onto another."""
-    from ..errors import ConfigError
-    from ..export.onnx_export import export_onnx
-    from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
+    from ..export.onnx_export import export_onnx, quantize_int8
 
     if not onnx and not stac:
         raise ConfigError("Nothing to export: give an ONNX file, a STAC item file, or both.")
     check_outputs(inputs={"model bundle (MODEL)": Files(model, "bundle", give=BUNDLE_GIVE)},
                   outputs={"STAC item (--stac)": Files(stac, "json"), "ONNX model (--onnx)": Files(onnx, "onnx")})
     settings = settings or ExportConfig()
-    onnx_settings = settings.onnx_settings()
+    onnx_settings = {k: v for k, v in settings.to_dict().items() if k != "quantize"}  # the export's keywords
     run = ExportRun()
     if onnx and settings.quantize == "int8":  # the fp32 export (parity-checked) beside the output, then its int8
-        from ..export.onnx_export import quantize_int8
-        from ..io.atomic import temporary_path
-
         check_writable(onnx, "ONNX model")  # before the fp32 export names its temporary file
         fp32 = temporary_path(onnx, ".onnx")
         try:

@@ -18,6 +18,8 @@ from ..callbacks import RenamedCallback
 from ..config import DataConfig, TrainConfig, fill_class_colors
 from ..data.shown import named_errors, renamer, scene_names
 from ..errors import ConfigError, mention, plain_name
+from ..imagery.door import shown_web, web_windows
+from ..io.locations import is_web_description
 from ..models import AutoModelConfig, ModelConfig
 from .protocol import Callback
 
@@ -80,10 +82,6 @@ class TrainPlan:
     chosen: Any  # engine.training.auto.Chosen
 
     @property
-    def configs(self) -> tuple[ModelConfig, DataConfig, TrainConfig]:
-        return self.chosen.configs
-
-    @property
     def epochs(self) -> int | None:
         """Epochs the progress bar spans; None under a time budget, where the epochs are only an upper bound."""
         cfg = self.chosen.train
@@ -120,9 +118,6 @@ def _web_scenes(request: TrainRequest) -> DataConfig:
     """The data with each scene's web layers read through the image door over the scene's extent at the pixel size
     for web layers, their windows kept in ``<bundle>_web/`` beside the bundle, which names its scenes; what was
     read is said when the run starts (``request.notes``)."""
-    from ..imagery.door import shown_web, web_windows
-    from ..io.locations import is_web_description
-
     data = request.data
     scenes = {"train_scenes": data.train_scenes, "val_scenes": data.val_scenes}
     if not any(is_web_description(source) for group in scenes.values() for scene in group
@@ -183,9 +178,10 @@ def train(job: Union[TrainRequest, TrainPlan], callback: Callback | None = None)
     if is_main_process():
         for line in [*plan.request.notes, *(plan.lines() if plan is not job else [])]:
             callback.info(line)
-    names = scene_names(plan.configs[1])  # every line and error names the layers as the user gave them
+    configs = plan.chosen.configs
+    names = scene_names(configs[1])  # every line and error names the layers as the user gave them
     with named_errors(names):
-        result = run_trainer(*plan.configs, RenamedCallback(callback, renamer(names)) if names else callback)
+        result = run_trainer(*configs, RenamedCallback(callback, renamer(names)) if names else callback)
     report, copy = result.report, plan.request.report_copy
     if report and copy and Path(copy).resolve() != Path(report).resolve():
         Path(copy).parent.mkdir(parents=True, exist_ok=True)

@@ -87,13 +87,12 @@ def run_import(args: argparse.Namespace) -> int:
     changes = description_values(args.description, "--description") if args.description else {}
     names = {key: f"{args.description}: `{key}`" for key in changes}  # errors name the file and its key
     for flag, (field, *_) in OPTIONS.items():
-        value = getattr(args, f"describe_{field}")
-        if value is not None:  # a flag over the file: errors name the flag
+        if (value := getattr(args, f"describe_{field}")) is not None:  # a flag over the file: errors name the flag
             changes[field], names[field] = value, flag
     if args.deprecated_bands is not None:
         print(f"note: `import --bands {args.deprecated_bands}` is deprecated; write `--band-count "
               f"{args.deprecated_bands}` (--bands names bands in segment and train).", file=sys.stderr)
-        if "bands" not in names or names["bands"] != "--band-count":
+        if names.get("bands") != "--band-count":
             changes["bands"], names["bands"] = args.deprecated_bands, "--bands"
     output = args.output or str(Path(args.onnx).with_suffix(".dsmodel"))
     with TqdmCallback() as callback:

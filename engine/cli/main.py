@@ -78,11 +78,6 @@ def model_argument(args: argparse.Namespace) -> str:
     return model
 
 
-def plain_help(text: str) -> str:
-    """A docstring as a terminal shows it: ``code`` and :mod:`name` without their reST markup."""
-    return re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dualstream",
@@ -92,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for command in available_commands():
-        p = sub.add_parser(command.name, help=command.help,
-                           description=plain_help(command.description or command.help),
+        # a docstring as a terminal shows it: ``code`` and :mod:`name` without their reST markup
+        description = re.sub(r":\w+:`([^`]+)`", r"\1", command.description or command.help).replace("``", "")
+        p = sub.add_parser(command.name, help=command.help, description=description,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks for errors")
@@ -130,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(join_dash_values(list(sys.argv[1:] if argv is None else argv)))
-    debug = bool(getattr(args, "debug", False))
     _terminate_as_interrupt()
     try:
         code = args._run(args)
@@ -139,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
         return EXIT_BROKEN_PIPE
     except (CanceledError, KeyboardInterrupt, DualStreamError, MemoryError, OSError) as exc:
-        if debug:
+        if getattr(args, "debug", False):
             raise
         print(_failure(exc, parser, args.command), file=sys.stderr)
         return EXIT_CANCELED if isinstance(exc, (CanceledError, KeyboardInterrupt)) else EXIT_ERROR

@@ -77,10 +77,9 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     # names from a catalogue, made inert and short on the terminal (--json keeps them whole)
     rows = [{k: printable(v, 60) for k, v in dict(model.row(), installed=model.state).items()} for model in models]
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) if rows else len(c) for c in COLUMNS}
+    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS}
     say(f"Ready models (models folder {models_folder(args.folder)}; `dualstream models get NAME`):")
-    say("  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip())
-    for row in rows:
+    for row in [{c: c for c in COLUMNS}, *rows]:  # the header, then the models
         say("  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip())
     for model in models:
         if model.damaged:

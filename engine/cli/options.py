@@ -71,10 +71,8 @@ def _option(s: Setting) -> dict[str, Any]:
         kwargs["choices"] = list(s.choices)
     else:
         kwargs["metavar"] = s.decl.metavar or s.name.upper()
-    if s.kind in (int, float):
-        kwargs["type"] = s.kind
-    elif s.kind is list and s.item in (int, float):
-        kwargs["type"] = s.item
+    if (number := s.item if s.kind is list else s.kind) in (int, float):
+        kwargs["type"] = number
     kwargs.update(s.decl.cli)
     if callable(kwargs.get("type")) and kwargs["type"] not in (int, float, str):
         kwargs["type"] = _typed(kwargs["type"])

@@ -43,7 +43,7 @@ class TqdmCallback(Callback):
         self.log_lines = not self.quiet and self.disable_bars and disable_bars is None  # bars off for the stream
         self.clock = clock
         self._bars: dict[str, Any] = {}
-        self._complete: dict[str, float] = {}  # stage -> total of its last report, when that one was complete
+        self._complete: dict[str, float | None] = {}  # stage -> total of its last report if that one was complete
         self._logged: dict[str, tuple[float, float, bool]] = {}  # stage -> (started, last line, a line written)
 
     def _bar(self, stage: str, total: float) -> Any:
@@ -66,10 +66,7 @@ class TqdmCallback(Callback):
     def progress(self, done: float, total: float, stage: str = "") -> None:
         if done >= total and self._complete.get(stage) == total:
             return  # complete again (a bulk run's tile count at its last scene's end): no second, empty bar
-        if done >= total:
-            self._complete[stage] = total
-        else:
-            self._complete.pop(stage, None)
+        self._complete[stage] = total if done >= total else None
         if self.log_lines:
             if stage != Stage.SCENES:  # a bulk run writes a line per scene anyway ("[3/15] name: done ...")
                 self._log_line(done, total, stage)

@@ -40,16 +40,10 @@ SINGLE_ONLY = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "aoi
 BULK_AREA = ("extent", "extent_crs")
 
 
-def is_bulk(args: argparse.Namespace) -> bool:
-    """Whether ``args`` ask for bulk mode."""
-    return any(f"bulk.{k}" in vars(args) for k in ("images", "manifest", "out_dir"))
-
-
 def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) -> BulkConfig:
     """The BulkConfig from the flags (and the config file's ``bulk`` section); refuses single-scene flags."""
     given = vars(args)
-    clashing = [flag_name(f"segment.{key}") for key in SINGLE_ONLY if f"segment.{key}" in given]
-    if clashing:
+    if clashing := [flag_name(f"segment.{key}") for key in SINGLE_ONLY if f"segment.{key}" in given]:
         switches = " / ".join(flag_name(f"bulk.{kind.bulk_key}") for kind in OUTPUT_KINDS if kind.bulk_key)
         raise ConfigError(f"{', '.join(clashing)} name(s) one scene; with --images/--manifest every scene's outputs "
                           f"go to --out-dir (use {switches} for the extra outputs).")
@@ -107,9 +101,7 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
 
 def _config_sections(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """The config file's ``segment`` and ``bulk`` sections (empty without --config)."""
-    if not getattr(args, "config", None):
-        return {}, {}
-    loaded = load_config_file(args.config)
+    loaded = load_config_file(args.config) if getattr(args, "config", None) else {}
     sections = []
     for name, default in (("segment", loaded if "bulk" not in loaded else {}), ("bulk", {})):
         section = loaded.get(name, default)
@@ -136,7 +128,7 @@ def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> Se
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    if is_bulk(args):
+    if any(f"bulk.{k}" in vars(args) for k in ("images", "manifest", "out_dir")):  # bulk mode
         return run_bulk(args, segment_config_from_args(args, bulk=True), _config_sections(args)[1])
     cfg = segment_config_from_args(args)
     with TqdmCallback(quiet=args.quiet) as callback:
@@ -148,8 +140,7 @@ def run_segment(args: argparse.Namespace) -> int:
     for kind in EXTRA_KINDS:
         if result.path(kind.name):
             share = result.report.get(kind.report or "")
-            said = "" if share is None else \
-                f" ({100 * share:.1f} % of the pixels below {getattr(cfg, kind.report):g})"
+            said = "" if share is None else f" ({100 * share:.1f} % of the pixels below {getattr(cfg, kind.report):g})"
             say(f"{kind.name.capitalize()}: {result.path(kind.name)}{said}")
     if result.nonfinite_pixels:
         say(f"Nodata where the model gave NaN or infinite scores: {result.nonfinite_pixels:,} pixel(s)")
@@ -183,8 +174,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for name, iou, f1 in zip(names, metrics["iou"], metrics["f1"]):
         shown = "n/a" if iou is None else f"{iou:.4f}"
         say(f"{name}: IoU {shown}" + ("" if f1 is None else f", F1 {f1:.4f}"))
-    change = metrics.get("change")
-    if change:  # a change raster: change found against change labelled
+    if change := metrics.get("change"):  # a change raster: change found against change labelled
         say("Change: " + ", ".join(f"{key} {'n/a' if change[key] is None else format(change[key], '.4f')}"
                                    for key in ("precision", "recall", "f1", "iou")))
     say(f"mIoU {metrics['miou']:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f}"

@@ -96,20 +96,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def request_from_args(args: argparse.Namespace) -> TrainRequest:
     """The training request from the defaults, ``--config`` and the flags given (later ones winning); the settings
     given in the file or as flags are kept, the others of ``AUTO_SETTINGS`` are chosen by the engine."""
-    sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
-    if getattr(args, "config", None):
-        loaded = load_config_file(args.config)
-        unknown = sorted(set(loaded) - set(SECTIONS))
-        if unknown:
-            raise ConfigError(f"Config file '{args.config}' has unknown section(s) {unknown}; the train command "
-                              f"reads {list(SECTIONS)}.")
-        for name in SECTIONS:
-            value = loaded.get(name) or {}
-            if not isinstance(value, dict):
-                raise ConfigError(f"Config file '{args.config}': section '{name}' must be a mapping of settings.")
-            sections[name] = dict(value)
+    loaded = load_config_file(args.config) if getattr(args, "config", None) else {}
+    if unknown := sorted(set(loaded) - set(SECTIONS)):
+        raise ConfigError(f"Config file '{args.config}' has unknown section(s) {unknown}; the train command "
+                          f"reads {list(SECTIONS)}.")
+    sections: dict[str, dict[str, Any]] = {}
     for name in SECTIONS:
-        sections[name].update(given_settings(args, name))
+        value = loaded.get(name) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"Config file '{args.config}': section '{name}' must be a mapping of settings.")
+        sections[name] = {**value, **given_settings(args, name)}
     _nested_flags(sections["data"], "augment", given_settings(args, "augment"), "data")
     _nested_flags(sections["train"], "loss", given_settings(args, "loss"), "train")
     given = {f"{name}.{key}" for name, values in sections.items() for key in values}
@@ -148,8 +144,7 @@ def run(args: argparse.Namespace) -> int:
         f"Best epoch: {result.best_epoch}{score}")
     if result.stopped_early:
         say("Stopped early: validation IoU stopped improving.")
-    budget = run_.budget_line(flag_name)
-    if budget:
+    if budget := run_.budget_line(flag_name):
         say(budget)
     if run_.report:
         say(f"Report: {run_.report}")

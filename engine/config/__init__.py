@@ -14,9 +14,9 @@ training reproduced. The package:
 - ``export``: ExportConfig (the ONNX export's settings);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
 
-The :class:`Settings` base and ``check`` are in :mod:`engine.settings`, which the model families' configurations
-share; ModelConfig lives with the families (``engine/models/configuration_utils.py``, one subclass per family) and
-is re-exported here.
+The :class:`Settings` base and ``check`` are in :mod:`engine.declarations`, which the model families'
+configurations share; ModelConfig lives with the families (``engine/models/configuration_utils.py``, one subclass
+per family) and is re-exported here.
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..declarations import config_only, setting
-from ..settings import Settings, check
+from ..declarations import Settings, check, config_only, setting
 
 
 @dataclass

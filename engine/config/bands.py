@@ -47,8 +47,8 @@ def parse_band_list(text: str | Sequence[str | int] | None, key: str = "segment.
                           f"separated by single commas, like 3,2,1 or red,green,blue (or leave it unset for every "
                           f"band in file order).")
     for item in items:
-        odd = [c for c in item if c.isdigit() and not c.isascii()]
-        if odd:  # '²' or '٣' read as a number by some of Python and refused by the rest
+        # '²' or '٣' read as a number by some of Python and refused by the rest
+        if odd := [c for c in item if c.isdigit() and not c.isascii()]:
             raise ConfigError(f"{mention(key)} '{shown}': '{item}' holds the character '{odd[0]}', "
                               f"which is no digit 0-9; write band numbers with the digits 0-9 (like 3,2,1) or give "
                               f"band names.")
@@ -64,8 +64,7 @@ def check_band_list(bands: Sequence[int] | None, what: str) -> None:
     if any(int(b) != b or b < 1 for b in bands):
         raise ConfigError(f"{what} {list(bands)}: bands are counted from 1 (as in GDAL); 0 and negative numbers "
                           f"are not bands.")
-    repeated = sorted({b for b in bands if list(bands).count(b) > 1})
-    if repeated:
+    if repeated := sorted({b for b in bands if list(bands).count(b) > 1}):
         raise ConfigError(f"{what} {list(bands)} names band(s) {repeated} more than once.")
 
 
@@ -79,11 +78,9 @@ class BandSelection:
     def __post_init__(self) -> None:
         check_band_list(self.vision, "bands")
         check_band_list(self.x, "x_bands")
-        if self.vision is not None and self.x is not None:
-            overlap = sorted(set(self.vision) & set(self.x))
-            if overlap:
-                raise ConfigError(f"x_bands {list(self.x)} overlap the vision bands {list(self.vision)} (band(s) "
-                                  f"{overlap}); the X modality must use other bands of the image.")
+        if overlap := sorted(set(self.vision or ()) & set(self.x or ())):
+            raise ConfigError(f"x_bands {list(self.x)} overlap the vision bands {list(self.vision)} (band(s) "
+                              f"{overlap}); the X modality must use other bands of the image.")
 
     @classmethod
     def of(cls, vision: Sequence[int] | None, x: Sequence[int] | None) -> BandSelection:
@@ -104,8 +101,7 @@ class BandSelection:
     def check(self, count: int, image: str) -> None:
         """DataError when a selected band is not in the image (``count`` bands) or no vision band is left."""
         for what, bands in (("bands", self.vision), ("x_bands", self.x)):
-            missing = [b for b in bands or () if b > count]
-            if missing:
+            if missing := [b for b in bands or () if b > count]:
                 raise DataError(f"{what} {list(bands)} name band(s) {missing} but the image '{image}' has {count} "
                                 f"band(s) (numbered 1..{count}); choose bands the image has.")
         if not self.vision_bands(count):

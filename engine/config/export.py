@@ -6,13 +6,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..declarations import check_choices, setting
+from ..declarations import Settings, check, check_choices, setting
 from ..errors import mention
-from ..settings import Settings, check
 from .inference import DEFAULT_OVERLAP
 
 DEFAULT_OPSET = 17  # export: onnxruntime >= 1.13 (and so Deepness's usual installs) run it
-QUANTIZE_MODES = ("none", "int8")
 
 NO_QGIS = "export is a command-line job (dualstream export); QGIS has no export algorithm"
 
@@ -35,14 +33,10 @@ class ExportConfig(Settings):
     overlap: float = setting(DEFAULT_OVERLAP, no_qgis=NO_QGIS, help="Tile overlap (share of the tile) recorded for "
                                                                     "Deepness.")
     quantize: str = setting(
-        "none", choices=QUANTIZE_MODES, no_qgis=NO_QGIS,
+        "none", choices=("none", "int8"), no_qgis=NO_QGIS,
         help="int8: onnxruntime static quantization (QDQ, per-channel int8 weights). Optional: on a 2-core VM "
              "2.4-2.7x faster than fp32 for UNet light (IoU 0.003 lower on the sample), not faster for UNet tiny or "
              "DualStream b0 (docs/benchmarks.md, int8); measure speed and IoU on your own machine and scenes.")
-
-    def onnx_settings(self) -> dict:
-        """The keywords of the ONNX export (all but ``quantize``)."""
-        return {k: v for k, v in self.to_dict().items() if k != "quantize"}
 
     #: The largest fixed batch exported: the export traces the graph with a batch this size (and checks it).
     MAX_BATCH = 1024

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..declarations import check_choices, setting
+from ..declarations import Settings, check, check_choices, setting
 from ..errors import mention
-from ..settings import Settings, check
 from .polygons import PolygonOptions, check_polygon_settings
 from .reading import (
     TRAINING_PIXEL_SIZE,

@@ -7,10 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import check_choices, setting
+from ..declarations import Settings, check, check_choices, setting
 from ..errors import ConfigError, mention
 from ..models.configuration_utils import BASELINE_LOSS, families_by, family_card
-from ..settings import Settings, check
 from .values import DEFAULT_SIDE_WEIGHT, LOSS_ALIASES, LOSS_DETAIL, LOSS_TERMS
 
 OLD_DEFAULT_TERMS = {"focal": 0.5, "lovasz": 0.5}  # the loss of versions before LossConfig (DualStream's)

@@ -14,10 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import declared, setting
+from ..declarations import Settings, check, declared, setting
 from ..errors import ConfigError, mention
 from ..io.polygons import TREATMENTS, ClassRule
-from ..settings import Settings, check
 
 POLYGONS = "polygons"  # the command line's help group
 # class names that mean a built structure (squared outlines) and the ones that mean "nothing here" (transparent)
@@ -55,8 +54,7 @@ def chosen_polygon_classes(cfg: Any, class_names: Sequence[str], binary: bool = 
     if cfg.polygon_classes is None:
         empty = set(default_transparent(class_names))
         return [1] if binary else [i for i in range(len(class_names)) if i not in empty]
-    wrong = [c for c in cfg.polygon_classes if not 0 <= int(c) < len(class_names)]
-    if wrong:
+    if wrong := [c for c in cfg.polygon_classes if not 0 <= int(c) < len(class_names)]:
         raise ConfigError(f"{mention(section + '.polygon_classes')}: there is no class {wrong[0]}; the classes are "
                           f"{_listed(class_names)}. Give class numbers from 0 to {len(class_names) - 1}.")
     return list(dict.fromkeys(int(c) for c in cfg.polygon_classes))

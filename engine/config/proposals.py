@@ -10,9 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..declarations import check_choices, setting
+from ..declarations import Settings, check, check_choices, setting
 from ..errors import mention
-from ..settings import Settings, check
 from .bands import parse_band_list
 from .reading import (
     TRAINING_PIXEL_SIZE,

@@ -11,10 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import setting
+from ..declarations import Settings, check, setting
 from ..errors import ConfigError, mention
 from ..runtime.environment import require
-from ..settings import Settings, check
 from .bands import parse_band_list
 from .values import check_tile_size
 

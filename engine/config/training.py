@@ -7,9 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import check_choices, config_only, setting
+from ..declarations import Settings, check, check_choices, config_only, setting
 from ..errors import mention
-from ..settings import Settings, check
 from .augment import AugmentConfig
 from .bands import BandSelection, parse_band_list, parse_bands
 from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss

@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..declarations import setting
+from ..declarations import check, setting
 from ..errors import ConfigError, mention
-from ..settings import check
 
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
@@ -80,8 +79,7 @@ def invalid_colors(colors: list[Any]) -> list[Any]:
 
 def check_class_colors(colors: list[Any], names: list[Any], where: str = mention("data.class_colors")) -> None:
     """ConfigError naming every colour that is not '#rrggbb' and the class it belongs to."""
-    bad = [(i, c) for i, c in enumerate(colors) if invalid_colors([c])]
-    if bad:
+    if bad := [(i, c) for i, c in enumerate(colors) if invalid_colors([c])]:
         shown = ", ".join(f"{c!r} (class {i}{f' {names[i]!r}' if i < len(names) else ''})" for i, c in bad[:5])
         raise ConfigError(f"{where}: {shown} {'is not a colour' if len(bad) == 1 else 'are not colours'}; give "
                           f"one '#rrggbb' hex colour per class, e.g. #ff0000 for red.")
@@ -128,9 +126,7 @@ def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, 
     class number. Raw values are numbers; ``90.0`` is written ``90``. The one parser of VALUE=CLASS pairs."""
     mapping: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in str(text or "").replace(";", ",").split(","))):
-        key, sep, value = part.partition("=")
-        if not sep:
-            key, sep, value = part.partition(":")
+        key, sep, value = part.partition("=" if "=" in part else ":")
         try:
             raw = float(key)
             number = float(value)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from ..declarations import config_only, redeclared, setting
-from ..settings import check
+from ..declarations import check, config_only, redeclared, setting
 from .configuration_utils import (
     DEFAULT,
     DROP_PATH,

@@ -13,9 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from ..declarations import CONFIG_ONLY, setting
+from ..declarations import CONFIG_ONLY, Settings, check, setting
 from ..errors import ConfigError, mention
-from ..settings import Settings, check
 from .encoders.catalog import check_encoder_name
 from .registry import family_module, has_configuration, list_models, list_presets
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import config_only, redeclared, setting
-from ...settings import check
+from ...declarations import check, config_only, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
 from ..configuration_utils import DATES, FROM_DATA, AutoPick, FamilyCard, ModelConfig
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import config_only, redeclared, setting
+from ...declarations import check, config_only, redeclared, setting
 from ...errors import mention
-from ...settings import check
 from ..configuration_utils import (
     AUX_SAME_GRID,
     DROP_PATH,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import config_only, redeclared
-from ...settings import check
+from ...declarations import check, config_only, redeclared
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
 from ..configuration_utils import FamilyCard, ModelConfig
 

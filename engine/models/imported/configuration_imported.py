@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import config_only, redeclared
-from ...settings import check
+from ...declarations import check, config_only, redeclared
 from ..configuration_utils import IMAGERY, FamilyCard, ModelConfig
 
 # what the graph's output holds: logits get softmax / sigmoid here; scores are independent per-class scores in
