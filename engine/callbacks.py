@@ -223,7 +223,8 @@ class PartProgress(ForwardingCallback):
 
     def at(self, fraction: float) -> None:
         """This part ``fraction`` (0-1) done."""
-        self.inner.progress(self.index + min(1.0, max(0.0, fraction)), self.count, self.stage)
+        stage = self.stage  # the count the caller named (the stage check reads the name ``stage``)
+        self.inner.progress(self.index + min(1.0, max(0.0, fraction)), self.count, stage)
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
         if stage == Stage.DOWNLOAD:
