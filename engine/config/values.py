@@ -105,7 +105,7 @@ def repaired_class_colors(colors: list[Any], names: list[Any], where: str) -> tu
     bad = invalid_colors(list(colors))
     if not bad and len(colors) == len(names):
         return list(colors), None
-    kept = [c for c in colors if c not in bad][:len(names)]
+    kept = [c for c in colors[:len(names)] if c not in bad]  # only the classes' own colours, not spare ones
     spare = iter(fill_class_colors(kept, len(names))[len(kept):])
     fixed = [colors[i] if i < len(colors) and colors[i] not in bad else next(spare) for i in range(len(names))]
     changed = ", ".join(f"class {i} {names[i]!r}: {colors[i] if i < len(colors) else 'none'!r} -> {fixed[i]}"

@@ -238,3 +238,18 @@ def test_a_labelled_area_over_scenes_in_distant_utm_zones_reads_each_scenes_part
     np.testing.assert_array_equal(label[2:-2, 2:-2], raster_truth[2:-2, 2:-2])
     warnings = callback.messages("warning")
     assert any("1 polygon(s)" in w and "too far" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize("colors, names", [
+    (["zz", "#000000"], ["background"]),  # a bad colour first, more colours than classes
+    (["#ff0000", "nope", "#00ff00", "#0000ff"], ["a", "b"]),
+    ([], ["a", "b"]),
+])
+def test_a_bundle_s_bad_class_colours_are_replaced_by_distinct_palette_colours(colors, names):
+    from engine.config import repaired_class_colors
+    from engine.config.values import invalid_colors
+    fixed, message = repaired_class_colors(colors, names, "m.dsmodel")
+    assert len(fixed) == len(names) and not invalid_colors(fixed) and len(set(fixed)) == len(names)
+    assert [c for c, given in zip(fixed, colors) if not invalid_colors([given])] == \
+        [given for given in colors[:len(names)] if not invalid_colors([given])]  # good colours kept in place
+    assert "m.dsmodel" in message
