@@ -315,6 +315,28 @@ def test_a_change_model_writes_its_change_table(trained, pairs, tmp_path, capsys
 
 
 
+def test_a_change_model_segments_a_finer_pair_at_its_training_pixel_size(trained, pairs, tmp_path, capsys):
+    """The resample mode warps both dates onto the working grid; a pair at half the training pixel size is read at
+    the training one and written back on its own grid, with the change a run at the training size finds."""
+    from osgeo import gdal
+
+    pair = pairs["p2"]
+    with rasterio.open(pair.before) as src:
+        size, shape = src.res[0] / 2, (src.height * 2, src.width * 2)
+    finer = [str(tmp_path / f"{name}.tif") for name in ("before", "after")]
+    for given, made in zip((pair.before, pair.after), finer):
+        gdal.Translate(made, given, xRes=size, yRes=size, resampleAlg="nearest")
+    native, resampled = tmp_path / "native.tif", tmp_path / "resampled.tif"
+    for image, after, out, extra in ((pair.before, pair.after, native, []),
+                                     (*finer, resampled, ["--resample-to-training-gsd"])):
+        code, _, err = cli(capsys, "segment", "--model", trained, "--image", image, "--after", after, "--out", str(out),
+                           "--backend", "torch", "--quiet", *extra)
+        assert code == 0, err
+    with rasterio.open(resampled) as out:
+        assert (out.height, out.width) == shape
+    changed_native, changed_resampled = (int((rasterio.open(out).read(1) == 1).sum()) for out in (native, resampled))
+    assert changed_native > 0 and abs(changed_resampled / 4 - changed_native) < 0.15 * changed_native
+
 def _no_read_back(monkeypatch) -> None:
     """Reading a change raster back to count its classes fails: the writer's counts must serve."""
     from engine.segment import change_table
