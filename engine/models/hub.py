@@ -122,13 +122,6 @@ def _prefetch(hub_id: str, names: list[str], watch: Any) -> dict[str, Path]:
     return fetched
 
 
-def _taken(fetched: dict[str, Path], folder: str, watch: Any) -> str:
-    """``folder`` (huggingface_hub's answer), checked to hold the blobs fetched here."""
-    if folder:
-        check_taken(fetched, Path(folder), watch)
-    return folder
-
-
 def _matching(info: object, patterns: list[str]) -> list[str]:
     from huggingface_hub.utils import filter_repo_objects
 
@@ -163,7 +156,8 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
         fetched = _prefetch(hub_id, _matching(info, chosen), watch)
         if watch.stopped():
             return ""
-        got = _taken(fetched, hub.snapshot_download(hub_id, allow_patterns=chosen, tqdm_class=watch.bar), watch)
+        got = hub.snapshot_download(hub_id, allow_patterns=chosen, tqdm_class=watch.bar)
+        check_taken(fetched, Path(got), watch)  # huggingface_hub's answer holds the blobs fetched here
         if patterns is None and chosen is SAFETENSORS and not _has_weights(Path(got)):
             # a record without file names: pickled weights, if any
             got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, tqdm_class=watch.bar)
@@ -194,7 +188,7 @@ def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, callba
         if watch.stopped():
             return ""
         path = Path(hub.hf_hub_download(hub_id, filename, tqdm_class=watch.bar))
-        _taken(fetched, str(path.parents[len(Path(filename).parts) - 1]), watch)  # the snapshot's folder
+        check_taken(fetched, path.parents[len(Path(filename).parts) - 1], watch)  # the snapshot's folder
         return str(path)
 
     path, seconds = _download(hub_id, filename, log, callback, work)
