@@ -121,11 +121,6 @@ def _picks_text(gpu: bool) -> str:
                      for (family, preset), kinds in groups.items())
 
 
-def auto_family_note() -> str:
-    """How ``--model auto`` chooses, from the families' cards."""
-    return f"on a GPU: {_picks_text(True)}; on a CPU: {_picks_text(False)}"
-
-
 def cpu_preset(family: str) -> str:
     """The small preset family ``family`` trains with on a CPU when none is given."""
     return _card(family).cpu_preset or list(AutoModelConfig.config_class(family).PRESETS)[0]
@@ -172,7 +167,8 @@ class ModelConfig(Settings):
 
     name: str = setting(
         DEFAULT_FAMILY, flag="--model", param="MODEL_FAMILY", label="Model family", group="model",
-        choices=lambda: (*list_models(), AUTO), off=AUTO, qgis_default=AUTO, auto=auto_family_note, help=family_help)
+        choices=lambda: (*list_models(), AUTO), off=AUTO, qgis_default=AUTO, help=family_help,
+        auto=lambda: f"on a GPU: {_picks_text(True)}; on a CPU: {_picks_text(False)}")  # from the families' cards
     preset: str = setting(
         "b1", label="Architecture preset", group="model", choices=lambda: (*list_presets(), DEFAULT), off=DEFAULT,
         qgis_default=DEFAULT, auto=auto_preset_note,
