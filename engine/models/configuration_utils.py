@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from ..declarations import CONFIG_ONLY, Settings, check, setting
+from ..declarations import Settings, check, setting
 from ..errors import ConfigError, mention
 from .encoders.catalog import check_encoder_name
 from .registry import family_module, has_configuration, list_models, list_presets
@@ -149,9 +149,8 @@ def family_card(name: str) -> FamilyCard | None:
 DROP_PATH = {"group": "model", "metavar": "RATE", "no_qgis": MODEL_DETAIL,
              "help": "Stochastic depth rate of the encoder blocks (ConvNeXt, Swin, MiT), in [0, 1).",
              "default_note": drop_path_note}
-# vision_encoder: the SegFormer families' (dualstream, cmx)
-VISION_ENCODER = {"no_cli": CONFIG_ONLY, "no_qgis": CONFIG_ONLY,
-                  "help": "Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, "
+# vision_encoder: the SegFormer families' (dualstream, cmx), a config_only setting
+VISION_ENCODER = {"help": "Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, "
                           "num_attention_heads, sr_ratios, mlp_ratios: 4 ints each); filled in from a pretrained "
                           "checkpoint so a bundle rebuilds exactly."}
 
