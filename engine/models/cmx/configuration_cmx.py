@@ -7,15 +7,7 @@ from typing import ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
 from ...errors import mention
-from ..configuration_utils import (
-    AUX_SAME_GRID,
-    DROP_PATH,
-    VISION_ENCODER,
-    X_BANDS,
-    AutoPick,
-    FamilyCard,
-    ModelConfig,
-)
+from ..configuration_utils import AUX_SAME_GRID, DROP_PATH, VISION_ENCODER, X_BANDS, AutoPick, FamilyCard, ModelConfig
 from ..encoders.catalog import MiTPreset, check_mit_sizes
 
 
