@@ -133,13 +133,6 @@ def auto_preset_note() -> str:
     return f"a small preset on a CPU ({small}), the family's own on a GPU ({own})"
 
 
-def drop_path_note() -> str:
-    """The families' own ``drop_path`` defaults, in words."""
-    values = "; ".join(f"{value:g} for {joined(names)}" for value, names in
-                       families_by(lambda f: _default(f, "drop_path")))
-    return f"the family's: {values}"
-
-
 def family_card(name: str) -> FamilyCard | None:
     """The card of family ``name``; None for a name the registry does not know (e.g. a newer version's bundle)."""
     return AutoModelConfig.config_class(name).CARD if has_configuration(name) else None
@@ -148,7 +141,8 @@ def family_card(name: str) -> FamilyCard | None:
 # drop_path: every family has it, with its own default
 DROP_PATH = {"group": "model", "metavar": "RATE", "no_qgis": MODEL_DETAIL,
              "help": "Stochastic depth rate of the encoder blocks (ConvNeXt, Swin, MiT), in [0, 1).",
-             "default_note": drop_path_note}
+             "default_note": lambda: "the family's: " + "; ".join(  # the families' own defaults
+                 f"{value:g} for {joined(names)}" for value, names in families_by(lambda f: _default(f, "drop_path")))}
 # vision_encoder: the SegFormer families' (dualstream, cmx), a config_only setting
 VISION_ENCODER = {"help": "Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, "
                           "num_attention_heads, sr_ratios, mlp_ratios: 4 ints each); filled in from a pretrained "
