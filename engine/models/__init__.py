@@ -44,13 +44,9 @@ def describe_models() -> list[dict[str, Any]]:
 
 def build_model(name: str, callback: Callback | None = None, **settings: Any) -> Any:
     """Build family ``name``: ``build_model("cmx", preset="b0", vision_channels=3, aux_channels=1, num_classes=2)``;
-    ``model.config`` is its config with anything a pretrained checkpoint fixed filled in.
-
-    Raises:
-        KeyError: ``name`` is not registered (the message lists the valid names).
-        ConfigError: a setting is unknown or invalid.
-        ModelError: the model cannot be built (e.g. a pretrained folder that does not fit the encoder).
-    """
+    ``model.config`` is its config with anything a pretrained checkpoint fixed filled in. Raises KeyError (``name``
+    is not registered; the message lists the valid names), ConfigError (a setting is unknown or invalid) or
+    ModelError (the model cannot be built, e.g. a pretrained folder that does not fit the encoder)."""
     check_family(name)
     return build_model_from_config(AutoModelConfig.for_family(name, **settings), callback)
 

@@ -30,10 +30,6 @@ def single_stream_card(architecture: str, citation: str, auto: tuple[AutoPick, .
     return FamilyCard(architecture, citation, STREAMS, kinds=(IMAGERY,), cpu_preset="light", auto=auto)
 
 
-def _encoder_label() -> str:
-    return f"Encoder ({', '.join(encoder_families())})"
-
-
 def _encoder_help() -> str:
     fixed = [f for f in list_models() if f not in encoder_families()]
     return (f"Backbone of the single-stream families (ResNet, ConvNeXt, Swin, MiT; the foundation encoders "
@@ -49,7 +45,8 @@ class SingleStreamConfig(ModelConfig):
     preset: str = redeclared(ModelConfig, "preset", "base")
     aux_channels: int = redeclared(ModelConfig, "aux_channels", 0)
     encoder: str | None = setting(
-        None, label=_encoder_label, group="model", choices=(DEFAULT, *ENCODER_NAMES), off=DEFAULT, help=_encoder_help)
+        None, label=lambda: f"Encoder ({', '.join(encoder_families())})", group="model",
+        choices=(DEFAULT, *ENCODER_NAMES), off=DEFAULT, help=_encoder_help)
     aux_fusion: str = config_only(
         "none", choices=AUX_FUSION, help="none: imagery only (the data's aux rasters are not used); early: the "
                                          "aux bands, upsampled to the image grid, are stacked on the image's.")

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from ..declarations import CONFIG_ONLY, Settings, check, setting
+from ..declarations import Settings, check, setting
 from ..errors import ConfigError, mention
 from .encoders.catalog import check_encoder_name
 from .registry import family_module, has_configuration, list_models, list_presets
@@ -121,11 +121,6 @@ def _picks_text(gpu: bool) -> str:
                      for (family, preset), kinds in groups.items())
 
 
-def auto_family_note() -> str:
-    """How ``--model auto`` chooses, from the families' cards."""
-    return f"on a GPU: {_picks_text(True)}; on a CPU: {_picks_text(False)}"
-
-
 def cpu_preset(family: str) -> str:
     """The small preset family ``family`` trains with on a CPU when none is given."""
     return _card(family).cpu_preset or list(AutoModelConfig.config_class(family).PRESETS)[0]
@@ -138,13 +133,6 @@ def auto_preset_note() -> str:
     return f"a small preset on a CPU ({small}), the family's own on a GPU ({own})"
 
 
-def drop_path_note() -> str:
-    """The families' own ``drop_path`` defaults, in words."""
-    values = "; ".join(f"{value:g} for {joined(names)}" for value, names in
-                       families_by(lambda f: _default(f, "drop_path")))
-    return f"the family's: {values}"
-
-
 def family_card(name: str) -> FamilyCard | None:
     """The card of family ``name``; None for a name the registry does not know (e.g. a newer version's bundle)."""
     return AutoModelConfig.config_class(name).CARD if has_configuration(name) else None
@@ -153,10 +141,10 @@ def family_card(name: str) -> FamilyCard | None:
 # drop_path: every family has it, with its own default
 DROP_PATH = {"group": "model", "metavar": "RATE", "no_qgis": MODEL_DETAIL,
              "help": "Stochastic depth rate of the encoder blocks (ConvNeXt, Swin, MiT), in [0, 1).",
-             "default_note": drop_path_note}
-# vision_encoder: the SegFormer families' (dualstream, cmx)
-VISION_ENCODER = {"no_cli": CONFIG_ONLY, "no_qgis": CONFIG_ONLY,
-                  "help": "Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, "
+             "default_note": lambda: "the family's: " + "; ".join(  # the families' own defaults
+                 f"{value:g} for {joined(names)}" for value, names in families_by(lambda f: _default(f, "drop_path")))}
+# vision_encoder: the SegFormer families' (dualstream, cmx), a config_only setting
+VISION_ENCODER = {"help": "Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, "
                           "num_attention_heads, sr_ratios, mlp_ratios: 4 ints each); filled in from a pretrained "
                           "checkpoint so a bundle rebuilds exactly."}
 
@@ -172,7 +160,8 @@ class ModelConfig(Settings):
 
     name: str = setting(
         DEFAULT_FAMILY, flag="--model", param="MODEL_FAMILY", label="Model family", group="model",
-        choices=lambda: (*list_models(), AUTO), off=AUTO, qgis_default=AUTO, auto=auto_family_note, help=family_help)
+        choices=lambda: (*list_models(), AUTO), off=AUTO, qgis_default=AUTO, help=family_help,
+        auto=lambda: f"on a GPU: {_picks_text(True)}; on a CPU: {_picks_text(False)}")  # from the families' cards
     preset: str = setting(
         "b1", label="Architecture preset", group="model", choices=lambda: (*list_presets(), DEFAULT), off=DEFAULT,
         qgis_default=DEFAULT, auto=auto_preset_note,

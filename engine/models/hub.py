@@ -114,19 +114,12 @@ def _prefetch(hub_id: str, names: list[str], watch: Any) -> dict[str, Path]:
     (``hub_resume``), where the download policy keeps partial files (``KEEP_PARTIAL``; else none: downloaded whole)."""
     cache, fetched = require("huggingface_hub").constants.HF_HUB_CACHE, {}
     for name in names if KEEP_PARTIAL else []:
-        if watch.stopped():
+        if watch.stop.is_set():
             break
         blob = fetch_blob(hub_id, name, endpoint(), cache, watch)
         if blob is not None:
             fetched[name] = blob
     return fetched
-
-
-def _taken(fetched: dict[str, Path], folder: str, watch: Any) -> str:
-    """``folder`` (huggingface_hub's answer), checked to hold the blobs fetched here."""
-    if folder:
-        check_taken(fetched, Path(folder), watch)
-    return folder
 
 
 def _matching(info: object, patterns: list[str]) -> list[str]:
@@ -161,9 +154,10 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
             pickled = _matching(info, ["*.bin"]) and not _matching(info, ["*.safetensors"])
             chosen = PICKLED if pickled else SAFETENSORS
         fetched = _prefetch(hub_id, _matching(info, chosen), watch)
-        if watch.stopped():
+        if watch.stop.is_set():
             return ""
-        got = _taken(fetched, hub.snapshot_download(hub_id, allow_patterns=chosen, tqdm_class=watch.bar), watch)
+        got = hub.snapshot_download(hub_id, allow_patterns=chosen, tqdm_class=watch.bar)
+        check_taken(fetched, Path(got), watch)  # huggingface_hub's answer holds the blobs fetched here
         if patterns is None and chosen is SAFETENSORS and not _has_weights(Path(got)):
             # a record without file names: pickled weights, if any
             got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, tqdm_class=watch.bar)
@@ -191,10 +185,10 @@ def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, callba
 
     def work(info: object, watch: Any) -> str:
         fetched = _prefetch(hub_id, [filename], watch)
-        if watch.stopped():
+        if watch.stop.is_set():
             return ""
         path = Path(hub.hf_hub_download(hub_id, filename, tqdm_class=watch.bar))
-        _taken(fetched, str(path.parents[len(Path(filename).parts) - 1]), watch)  # the snapshot's folder
+        check_taken(fetched, path.parents[len(Path(filename).parts) - 1], watch)  # the snapshot's folder
         return str(path)
 
     path, seconds = _download(hub_id, filename, log, callback, work)

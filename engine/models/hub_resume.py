@@ -117,14 +117,14 @@ def fetch_blob(hub_id: str, filename: str, endpoint: str, cache: str, watch: Tra
             lock.acquire(timeout=1)
             break
         except Timeout:
-            watch.alive()
-            if watch.stopped():
+            watch.waited.set()
+            if watch.stop.is_set():
                 return None
     try:
         if blob.exists():
             return blob
         _transfer(hub, httpx2, meta, part, filename, hub_id, endpoint, watch)
-        if watch.stopped():
+        if watch.stop.is_set():
             return None
         _check(part, meta.etag, meta.size, hub_id, filename, endpoint)
         os.replace(part, blob)
@@ -182,7 +182,7 @@ def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_i
     bar = watch.bar(total=size, initial=kept, unit="B", desc=filename)
     failures = 0
     try:
-        while kept < size and not watch.stopped():
+        while kept < size and not watch.stop.is_set():
             asked = dict(headers, **({"Range": f"bytes={kept}-"} if kept else {}))
             before = kept
             try:
@@ -194,7 +194,7 @@ def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_i
                         out.seek(kept)
                         out.truncate()
                         for chunk in answer.iter_bytes():  # as it comes: a sized chunk is lost whole on a break
-                            if watch.stopped():
+                            if watch.stop.is_set():
                                 return
                             out.write(chunk)
                             kept += len(chunk)

@@ -23,8 +23,8 @@ from ..io.network import KEEP_PARTIAL, Stall, Watch, size_text
 
 class Transfer:
     """What the worker thread gets: ``bar`` (a quiet tqdm class; :meth:`read` sums the bytes of the bars
-    huggingface_hub opens, from any thread), ``say`` (a line the calling thread logs), ``stopped`` (the download was
-    given up: stop writing), ``alive`` (waiting on another run, which is no stall)."""
+    huggingface_hub opens, from any thread), ``say`` (a line the calling thread logs), the events ``stop`` (set: the
+    download was given up, stop writing) and ``waited`` (set: waiting on another run, which is no stall)."""
 
     def __init__(self) -> None:
         from tqdm import tqdm
@@ -62,12 +62,6 @@ class Transfer:
 
     def say(self, line: str) -> None:
         self.lines.put(line)
-
-    def stopped(self) -> bool:
-        return self.stop.is_set()
-
-    def alive(self) -> None:
-        self.waited.set()
 
     def drain(self, log: Callable[[str], None]) -> None:
         while not self.lines.empty():

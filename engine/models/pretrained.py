@@ -61,11 +61,9 @@ def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
 
 
 def adapt_kernel(weight: torch.Tensor, channels: int) -> tuple[torch.Tensor, str]:
-    """A conv kernel (out, C0, kh, kw), or a 3D one, for ``channels`` inputs, keeping the trained kernels.
-
-    The first min(C0, channels) kernels are copied; extra channels get the mean of them; for fewer channels the
-    kept kernels are scaled by C0/channels so the response to a grey input keeps its size. Returns (kernel, how).
-    """
+    """(a conv kernel (out, C0, kh, kw), or a 3D one, for ``channels`` inputs, how): the first min(C0, channels)
+    trained kernels copied, extra channels the mean of them; for fewer channels the kept kernels scaled by
+    C0/channels so the response to a grey input keeps its size."""
     old_channels = int(weight.shape[1])
     weight = weight.detach()
     if channels > old_channels:

@@ -119,14 +119,6 @@ def follow_torch_threads(torch: Any, every: float = RECHECK_SECONDS) -> int:
     return torch_cpu_threads(torch)
 
 
-def _cpuinfo_flags() -> set[str]:
-    with suppress(OSError), open(CPUINFO, encoding="ascii", errors="replace") as handle:
-        for line in handle:
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def bf16_instructions(torch: Any = None, flags: set[str] | None = None) -> str | None:
     """The name of the instruction set with which this CPU computes bfloat16 natively, or None."""
     if torch is not None:
@@ -137,5 +129,8 @@ def bf16_instructions(torch: Any = None, flags: set[str] | None = None) -> str |
                     return name
             except (AttributeError, RuntimeError):
                 continue
-    found = _cpuinfo_flags() if flags is None else flags
-    return next((name for flag, name in BF16_FLAGS.items() if flag in found), None)
+    if flags is None:  # where torch cannot tell: the first flags line of /proc/cpuinfo
+        flags = set()
+        with suppress(OSError), open(CPUINFO, encoding="ascii", errors="replace") as handle:
+            flags = next((set(line.split(":", 1)[1].split()) for line in handle if line.startswith("flags")), set())
+    return next((name for flag, name in BF16_FLAGS.items() if flag in flags), None)

@@ -29,12 +29,6 @@ REQUIRED = ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio")
 SYSTEM_PACKAGES = {"rasterio": "python3-rasterio", "osgeo": "python3-gdal"}
 
 
-def _checkout() -> Path | None:
-    """The DualStream checkout this engine runs from, if it runs from one (``make install`` works there)."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "Makefile").is_file() and (root / "pyproject.toml").is_file() else None
-
-
 def installed_requirements() -> dict[str, str]:
     """Package -> its requirement as the installed ``dualstream`` package states it (``torch==2.13.0``); empty
     where this engine is not that package's (bundled inside the QGIS plugin, or a checkout never installed)."""
@@ -67,7 +61,8 @@ def pip_install_command(requirements: list[str]) -> list[str]:
 def install_hint(package: str) -> str:
     """What to run to install ``package`` into this Python, for the way DualStream was installed: the package's
     extra (pip takes the versions from it), ``make install`` in a checkout, the system's packages for GDAL."""
-    checkout = _checkout()
+    root = Path(__file__).resolve().parents[2]  # the DualStream checkout this engine runs from, if it does
+    checkout = root if (root / "Makefile").is_file() and (root / "pyproject.toml").is_file() else None
     make = f"run `make install` in {checkout}, or " if checkout else ""
     if package in SYSTEM_PACKAGES:
         return (f"{make}on Debian/Ubuntu `sudo apt-get install {SYSTEM_PACKAGES[package]}` (a pip wheel would bring "

@@ -95,10 +95,10 @@ def largest_fitting(mode: str, preset: str | None, batch: int, tile: int, channe
     return max(0, int(best_batch)), max(0, int(best_tile))
 
 
-def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels: int, device: str, step: int,
-                 batch_flag: str = mention("train.batch_size"), tile_flag: str = mention("data.tile_size")) -> None:
+def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels: int, device: str, step: int) -> None:
     """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``, naming the largest
-    batch at this tile and the largest tile (a multiple of ``step``) at this batch that fit."""
+    batch at this tile and the largest tile (a multiple of ``step``) at this batch that fit, by the mode's settings."""
+    batch_flag, tile_flag = mention(f"{mode}.batch_size"), mention(f"{'data' if mode == 'train' else mode}.tile_size")
     free, where = available_memory(device)
     need = estimate_bytes(mode, preset, batch, tile, channels)
     if free is None or need <= free:

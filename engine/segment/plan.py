@@ -116,8 +116,7 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
     tile = check_segment_tile(tile, region[2], region[3], trained, step, callback, warnings)
     preset = heaviest_preset("segment", [m.metadata.model.preset for m in members])
     device = run_device(cfg)
-    check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels, device, step,
-                 mention("segment.batch_size"), mention("segment.tile_size"))
+    check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels, device, step)
     for member in members:  # a graph made elsewhere may fix a batch far beyond the one asked for
         model = member.metadata.model
         if is_imported(member.metadata):

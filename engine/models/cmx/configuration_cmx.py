@@ -7,15 +7,7 @@ from typing import ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
 from ...errors import mention
-from ..configuration_utils import (
-    AUX_SAME_GRID,
-    DROP_PATH,
-    VISION_ENCODER,
-    X_BANDS,
-    AutoPick,
-    FamilyCard,
-    ModelConfig,
-)
+from ..configuration_utils import AUX_SAME_GRID, DROP_PATH, VISION_ENCODER, X_BANDS, AutoPick, FamilyCard, ModelConfig
 from ..encoders.catalog import MiTPreset, check_mit_sizes
 
 
@@ -38,7 +30,7 @@ class CMXConfig(ModelConfig):
     drop_path: float = setting(0.1, **DROP_PATH)
     rectify_lambda: float = config_only(0.5, help="Feature rectification weight (lambda_c = lambda_s).")
     decoder_dim: int | None = config_only(None, help="Width E of the MLP decoder; None = the preset's.")
-    vision_encoder: dict[str, list[int]] | None = setting(None, **VISION_ENCODER)
+    vision_encoder: dict[str, list[int]] | None = config_only(None, **VISION_ENCODER)
 
     PRESETS: ClassVar[dict[str, CMXPreset]] = {
         "tiny": CMXPreset((16, 32, 64, 128), (1, 1, 1, 1), (1, 1, 2, 4), decoder_dim=32),  # tests and CPU demos

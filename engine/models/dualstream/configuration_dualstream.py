@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ...declarations import redeclared, setting
+from ...declarations import config_only, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
 from ..configuration_utils import AUX_GRID, DROP_PATH, IMAGERY, VISION_ENCODER, AutoPick, FamilyCard, ModelConfig
 from ..encoders.catalog import ENCODER_NAMES, MiTPreset, check_mit_sizes
@@ -32,7 +32,7 @@ class DualStreamConfig(ModelConfig):
     name: str = redeclared(ModelConfig, "name", "dualstream")  # the family it configures
     preset: str = redeclared(ModelConfig, "preset", "b1")
     drop_path: float = setting(0.1, **DROP_PATH)
-    vision_encoder: dict[str, list[int]] | None = setting(None, **VISION_ENCODER)
+    vision_encoder: dict[str, list[int]] | None = config_only(None, **VISION_ENCODER)
     # a named encoder (a foundation model) as the vision stream instead of the preset's MiT; aux stream unchanged
     encoder: str | None = redeclared(SingleStreamConfig, "encoder", None)
     encoder_config: dict[str, Any] | None = redeclared(SingleStreamConfig, "encoder_config", None)

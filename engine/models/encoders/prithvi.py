@@ -174,10 +174,8 @@ IGNORED = ("decoder.", "mask_token", "encoder.pos_embed", "pos_embed")
 
 
 def read_release(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """(encoder state dict with the module's names, the release keys not used) of a release weights file.
-
-    MAE-format files (``encoder.*`` + ``decoder.*``) and encoder-only ones (no prefix) are both read.
-    """
+    """(encoder state dict with the module's names, the release keys not used) of a release weights file: an
+    MAE-format one (``encoder.*`` + ``decoder.*``) or an encoder-only one (no prefix)."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
