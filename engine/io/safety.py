@@ -27,7 +27,7 @@ import errno
 import json
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,20 +258,19 @@ def _named_by(file: str) -> list[tuple[str, str]]:
     return named
 
 
-def _small(file: str) -> bool:
+def _parsed(file: str, parse: Callable[[str], Any]) -> Any:
+    """``parse(file)``; None for a file over :data:`MAX_DESCRIPTION` or one that cannot be parsed (GDAL or the STAC
+    reader says so when it reads it)."""
     try:
-        return os.path.getsize(file) <= MAX_DESCRIPTION
-    except OSError:
-        return False
+        return parse(file) if os.path.getsize(file) <= MAX_DESCRIPTION else None
+    except (ET.ParseError, OSError, ValueError):
+        return None
 
 
 def vrt_sources(file: str) -> list[str]:
-    """The local files a VRT names as sources; none when it cannot be parsed (GDAL says so when it reads it)."""
-    if not _small(file):
-        return []
-    try:
-        root = ET.parse(file).getroot()
-    except (ET.ParseError, OSError, ValueError):
+    """The local files a VRT names as sources; none when it cannot be parsed."""
+    root = _parsed(file, lambda path: ET.parse(path).getroot())
+    if root is None:
         return []
     out = []
     for element in root.iter():
@@ -287,13 +286,7 @@ def vrt_sources(file: str) -> list[str]:
 def stac_assets(file: str) -> list[tuple[str, str]]:
     """(asset key, local path) of every asset of a STAC item, or of each item of an ItemCollection, held in
     ``file``; nothing for another JSON document."""
-    if not _small(file):
-        return []
-    try:
-        with open(file, encoding="utf-8") as handle:
-            document: Any = json.load(handle)
-    except (OSError, ValueError):
-        return []
+    document = _parsed(file, lambda path: json.loads(Path(path).read_text(encoding="utf-8")))
     items = [document] if isinstance(document, dict) and document.get("type") == "Feature" else (
         document.get("features") or [] if isinstance(document, dict) else [])
     assets = [item["assets"] for item in items if isinstance(item, dict) and isinstance(item.get("assets"), dict)]

@@ -241,19 +241,18 @@ class GeoTiffStreamWriter:
         gdal = require("osgeo.gdal")
         levels = overview_levels(self.width, self.height) if overviews else []
         if levels:
+            # this thread's only (a bulk run publishes a scene while the next runs); computed by GDAL's threads
+            config = {"COMPRESS_OVERVIEW": "DEFLATE", "GDAL_NUM_THREADS": str(self._threads())}
             with writing(self.destination, self.needed), gdal_errors(gdal):
                 ds = gdal.Open(str(self.tmp), gdal.GA_Update)
                 try:
-                    # this thread's only (a bulk run publishes a scene while the next runs); computed by GDAL's threads
-                    gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
-                    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(self._threads()))
-                    try:
-                        ds.BuildOverviews(overviews.upper(), levels)
-                    finally:
-                        gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", None)
-                        gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
+                    for key, value in config.items():
+                        gdal.SetThreadLocalConfigOption(key, value)
+                    ds.BuildOverviews(overviews.upper(), levels)
                     ds.FlushCache()
                 finally:
+                    for key in config:
+                        gdal.SetThreadLocalConfigOption(key, None)
                     ds = None
         if category_names is None and describe is None:
             return
