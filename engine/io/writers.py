@@ -310,8 +310,7 @@ def set_palette(band: Any, class_names: Sequence[str], class_colors: Sequence[st
     band.SetCategoryNames([str(n) for n in class_names])
 
 
-def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int = 1,
-             transparent: Collection[int] = ()) -> str:
+def qml_text(class_names: Sequence[str], class_colors: Sequence[str], transparent: Collection[int] = ()) -> str:
     """A QGIS (3.x) paletted raster style naming every class; nodata and ``transparent`` stay transparent."""
     palette = "\n".join(f'        <paletteEntry value="{value}" color="#{"%02x%02x%02x" % hex_to_rgb(color)}" alpha="'
                         f'{0 if value in transparent else 255}" label={quoteattr(str(name))}/>'
@@ -320,7 +319,7 @@ def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int 
       <resampling enabled="false" zoomedInResamplingMethod="nearestNeighbour"
         zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2"/>
     </provider>
-    <rasterrenderer type="paletted" band="{band}" opacity="1" alphaBand="-1" nodataColor="">
+    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
       <rasterTransparency/>
       <minMaxOrigin>
         <limits>None</limits>
