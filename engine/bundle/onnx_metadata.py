@@ -149,11 +149,7 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
 
 
 def onnx_metadata(props: dict[str, str], source: str) -> BundleMetadata:
-    """The DualStream metadata in ``metadata_props``; BundleError naming ``source`` when it is missing or damaged."""
-    if METADATA_KEY not in props:
-        raise BundleError(f"The ONNX model '{source}' has no DualStream metadata (band statistics, classes, tile "
-                          "size), so it cannot be run on a scene; export it from a bundle with `dualstream export "
-                          "MODEL.dsmodel --onnx OUT.onnx`.")
+    """The DualStream metadata ``metadata_props`` hold; BundleError naming ``source`` when it is damaged."""
     try:
         meta = json.loads(props[METADATA_KEY])
     except json.JSONDecodeError as exc:
