@@ -49,9 +49,8 @@ def weights_digest(state: dict[str, Any]) -> str:
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name].detach().contiguous().cpu()
-        digest.update(name.encode())
-        digest.update(str(tensor.dtype).encode())
-        digest.update(str(tuple(tensor.shape)).encode())
+        for part in (name, str(tensor.dtype), str(tuple(tensor.shape))):
+            digest.update(part.encode())
         digest.update(tensor.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
     return digest.hexdigest()
 

@@ -74,9 +74,6 @@ class Files:
     def __iter__(self) -> Iterator[str]:
         return iter(as_paths(self.paths))
 
-    def __bool__(self) -> bool:
-        return bool(as_paths(self.paths))
-
 
 def check_input_file(path: PathLike, what: str, folder_ok: bool = False, give: str = "",
                      suffixes: tuple[str, ...] = ()) -> None:
