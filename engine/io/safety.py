@@ -1,24 +1,18 @@
-"""Output safety: no run ever writes onto one of its own inputs.
+"""Output safety: no run ever writes onto one of its own inputs (docs/reliability.md).
 
 Every command calls :func:`check_outputs` before any work, with every file it reads and will write, sidecars
-included (the labels name settings with :func:`engine.errors.mention`: each front end shows its own control)::
-
-    check_outputs(inputs={f"image ({mention('segment.image')})": image, f"aux ({mention('segment.aux')})": [a1, a2]},
-                  outputs={f"class raster ({mention('segment.output')})": [out, *raster_sidecars(out, qml=True)]})
-
-Files are compared by identity (``os.stat``'s device and inode, symlinks followed), so a hard link, a symlink,
-``..`` or another spelling of the same file is caught; an output that does not exist yet is compared by its
-resolved path. An overlap raises a :class:`~engine.errors.ConfigError` naming both parameters and both paths.
-An input counts with every local file it makes a run read (:func:`files_read`: a VRT's sources, recursively, the
-local assets of a STAC item or ItemCollection, GDAL's sidecars), so ``--out red.tif`` for a STAC item whose red
-asset is ``red.tif`` is refused; a folder with every raster or vector file inside. Only what lies on this machine
+included, each labelled by its setting (:func:`engine.errors.mention`: each front end shows its own control).
+Files are compared by identity (``os.stat``'s device and inode, symlinks followed: a hard link, a symlink or ``..``
+is caught); an output that does not exist yet by its resolved path. An overlap raises a
+:class:`~engine.errors.ConfigError` naming both parameters and both paths. An input counts with every local file
+it makes a run read (:func:`files_read`: a VRT's sources, recursively, the local assets of a STAC item or
+ItemCollection, GDAL's sidecars); a folder with every raster or vector file inside. Only what lies on this machine
 counts (a URL is read, never written); descriptions over :data:`MAX_DESCRIPTION` are not parsed (no VRT or item is
 that large), nor are more than :data:`MAX_FILES` files followed from one input.
 
 The same call refuses an output that exists but is not a regular file (``/dev/full``, a FIFO, a folder where a
-file is written), an output misnamed for its format (``--out o.png`` for a GeoTIFF: :class:`Files` with a
-``format``) and an input that is not a regular file (a folder only where :class:`Files` says ``folder=True``).
-The front ends call the same functions.
+file is written), an output misnamed for its format (:class:`Files` with a ``format``) and an input that is not a
+regular file (a folder only where :class:`Files` says ``folder=True``). The front ends call the same functions.
 """
 
 from __future__ import annotations
