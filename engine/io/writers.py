@@ -81,13 +81,12 @@ def commit_file(tmp: Path, destination: Path) -> None:
     """Rename ``tmp`` (and its GDAL sidecars) onto ``destination``; stale sidecars of the old file go."""
     refuse_special(destination)
     for sidecar in SIDECARS:
-        old = Path(str(destination) + sidecar)
-        new = Path(str(tmp) + sidecar)
+        old, new = f"{destination}{sidecar}", f"{tmp}{sidecar}"
         # os.path.exists: False for a name too long to exist (Path.exists raises on it)
         if os.path.exists(new):
             os.replace(new, old)
         elif os.path.exists(old):
-            old.unlink()  # it described the file being replaced
+            os.unlink(old)  # it described the file being replaced
     os.replace(tmp, destination)
 
 
