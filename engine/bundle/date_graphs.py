@@ -19,16 +19,12 @@ from .onnx_metadata import date_inputs
 SCALES = 4  # the encoder's maps at strides 4, 8, 16, 32
 ENCODER_INPUT = "image"
 HEAD_OUTPUT = "probabilities"
-
-
-def encoder_outputs() -> list[str]:
-    """The encoder graph's outputs: one date's maps, finest first."""
-    return [f"maps{i}" for i in range(SCALES)]
+ENCODER_OUTPUTS = [f"maps{i}" for i in range(SCALES)]  # the encoder graph's: one date's maps, finest first
 
 
 def head_inputs(dates: int) -> list[str]:
     """The head graph's inputs: each date's maps (``before_maps0`` ... ``after_maps3``), in time order."""
-    return [f"{date}_{name}" for date in date_inputs(dates) for name in encoder_outputs()]
+    return [f"{date}_{name}" for date in date_inputs(dates) for name in ENCODER_OUTPUTS]
 
 
 @dataclass
@@ -46,7 +42,7 @@ class DateGraphs:
 
     def encode(self, images: np.ndarray) -> list[np.ndarray]:
         """(N, C, H, W) tiles of one date each -> their maps (N, C_i, H/s, W/s), finest first."""
-        return self.encoder.run(encoder_outputs(), {ENCODER_INPUT: np.ascontiguousarray(images, np.float32)})
+        return self.encoder.run(ENCODER_OUTPUTS, {ENCODER_INPUT: np.ascontiguousarray(images, np.float32)})
 
     def run(self, vision: np.ndarray, aux: np.ndarray | None = None, coords: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (B, K, H, W) of ``vision`` (B, T*C, H, W), the dates stacked in time order."""

@@ -68,12 +68,9 @@ def _class_names(props: dict[str, str], source: str) -> list[str] | None:
 
 
 def deepness_description(session: Any, source: str) -> ImportedDescription:
-    """The description of the Deepness-format model open in ``session`` (BundleError when it is not one)."""
+    """The description of the model open in ``session``, whose metadata is Deepness's (:func:`has_deepness_metadata`;
+    BundleError where it is no segmentation model or says too little)."""
     props = dict(session.get_modelmeta().custom_metadata_map)
-    if not has_deepness_metadata(props):
-        raise BundleError(f"The ONNX model '{source}' carries no description (neither DualStream's nor Deepness's "
-                          f"metadata); import it with its bands, scaling and classes: `dualstream import "
-                          f"{source} --classes ... --mean ... --std ...` (see `dualstream import --help`).")
     model_type = _value(props, "model_type")
     if model_type is not None and model_type not in SEGMENTATION_TYPES:
         raise BundleError(f"The ONNX model '{source}' is a Deepness '{model_type}' model; only segmentation models "

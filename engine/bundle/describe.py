@@ -140,8 +140,7 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     epoch = f" (epoch {meta.best_epoch})" if meta.best_epoch is not None else ""
     lines.append(f"  {when}, " + (f"validation IoU {iou:.3f}{epoch}" if isinstance(iou, (int, float))
                                   else "no validation score"))
-    if meta.parent:
-        parent = meta.parent
+    if parent := meta.parent:
         lines.append(f"  fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
                      f"{parent.get('family')} {parent.get('preset')})")
     return [printable(line) for line in lines]  # names from the file never drive a terminal or a log

@@ -270,13 +270,12 @@ def check_imported_bundle(metadata: BundleMetadata, path: str | os.PathLike) -> 
                    Origin(f"{Path(path).name} (imported description)", keys={"resolution": "resolution_m"}))
 
 
-def description_from(values: dict[str, Any], base: ImportedDescription | None = None,
-                     origin: Origin | None = None, graph_bands: int | None = None) -> ImportedDescription:
+def description_from(values: dict[str, Any], base: ImportedDescription | None, origin: Origin,
+                     graph_bands: int | None) -> ImportedDescription:
     """``base`` (or a new description) with ``values`` (a sidecar file's or the command line's) set, each checked
     (``origin`` names the file and its keys, or the flags). Without a base, ``class_names`` and the band count are
     needed (``bands``, else as many as ``mean`` has, else ``graph_bands``, a fixed band axis); mean and std default
     to 0 and 1."""
-    origin = origin or Origin("the description")
     names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes", "origins", "assumed"}
     if unknown := sorted(set(values) - names):
         raise ConfigError(f"{origin.where} has unknown key(s) {unknown}; the keys are {sorted(names)}.")

@@ -72,24 +72,23 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
 def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> BundleMetadata:
     """The metadata of a model file: a bundle, our exported ONNX model, or one made elsewhere (see the module
     doc). Models that only onnxruntime can run are refused for ``backend`` torch."""
-    if is_onnx_path(path):
-        if backend == "torch":
-            raise ConfigError(f"'{path}' is an ONNX model, which torch cannot run; set {mention('segment.backend')} "
-                              f"to auto (the default) or onnxruntime.")
-        if not Path(path).is_file():
-            raise BundleError(f"ONNX model '{path}' does not exist; give an .onnx file or a .dsmodel bundle.")
-        runner = session(path, optimize=False)
-        props = runner.get_modelmeta().custom_metadata_map
-        if METADATA_KEY in props:  # our own export: its metadata, from the graph already open
-            return onnx_metadata(props, str(path))
-        return imported_metadata(describe_onnx(runner, str(path)), runner, str(path), "")
-    meta = read_metadata(path)
-    if is_imported(meta):
-        if backend == "torch":
-            raise ConfigError(f"'{path}' holds an imported ONNX model, which torch cannot run; set "
-                              f"{mention('segment.backend')} to auto (the default) or onnxruntime.")
-        check_imported_bundle(meta, path)
-    return meta
+    onnx = is_onnx_path(path)
+    meta = None if onnx else read_metadata(path)
+    if backend == "torch" and (meta is None or is_imported(meta)):
+        what = "is an ONNX model" if onnx else "holds an imported ONNX model"
+        raise ConfigError(f"'{path}' {what}, which torch cannot run; set {mention('segment.backend')} to auto (the "
+                          f"default) or onnxruntime.")
+    if meta is not None:
+        if is_imported(meta):
+            check_imported_bundle(meta, path)
+        return meta
+    if not Path(path).is_file():
+        raise BundleError(f"ONNX model '{path}' does not exist; give an .onnx file or a .dsmodel bundle.")
+    runner = session(path, optimize=False)
+    props = runner.get_modelmeta().custom_metadata_map
+    if METADATA_KEY in props:  # our own export: its metadata, from the graph already open
+        return onnx_metadata(props, str(path))
+    return imported_metadata(describe_onnx(runner, str(path)), runner, str(path), "")
 
 
 def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,

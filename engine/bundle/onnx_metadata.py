@@ -1,15 +1,14 @@
 """The metadata of an exported ONNX model: what Deepness reads, and what DualStream's own backend reads (torch-free:
 ``segment --backend onnxruntime`` reads it on machines without torch). Two groups of keys go into ``metadata_props``:
 
-- Deepness (PUTvision/qgis-plugin-deepness, ``processing/models/model_base.py``), every value JSON-encoded as
-  Deepness ``json.loads`` it: ``model_type`` ``"Segmentor"``; ``class_names`` ``{"0": name, ...}`` (for a
-  one-channel sigmoid model both names, background first, as Deepness's documentation asks); ``resolution`` in
-  cm per pixel (the training pixel size; degrees are converted with the factor QGIS uses, so Deepness converts
-  it back exactly); ``tile_size`` (what its code reads) and ``tiles_size`` (its documentation's spelling);
-  ``tiles_overlap`` in percent; ``standardization_mean`` / ``standardization_std`` per band; ``seg_thresh`` for
-  one-channel models; ``seg_small_segment`` 0 (no small-segment filter: our own outputs have none). Deepness
-  scales its input by 1/255 and then standardises, so our ``(x - low) / span`` becomes mean ``low / 255`` and std
-  ``span / 255`` (mean/std statistics likewise); the exported graph clips percentile scaling to [0, 1] itself.
+- Deepness's (PUTvision/qgis-plugin-deepness, ``processing/models/model_base.py``; its keys and units:
+  :mod:`.deepness`), every value JSON-encoded as Deepness ``json.loads`` it. A one-channel sigmoid model names both
+  classes, background first, as Deepness's documentation asks; ``resolution`` is the training pixel size (degrees
+  converted with the factor QGIS uses, so Deepness converts it back exactly); the tile size goes under both
+  ``tile_size`` (what its code reads) and ``tiles_size`` (its documentation's spelling); ``seg_small_segment`` is 0
+  (our own outputs have no small-segment filter). Deepness scales its input by 1/255 and then standardises, so our
+  ``(x - low) / span`` becomes mean ``low / 255`` and std ``span / 255`` (mean/std statistics likewise); the
+  exported graph clips percentile scaling to [0, 1] itself.
 - ``dualstream``: the bundle's metadata (JSON) with an ``onnx`` section (inputs, batch, opset, tile size, the
   source bundle's weight digest), so the onnxruntime backend plans a scene exactly as the torch one does.
 """
@@ -149,11 +148,7 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
 
 
 def onnx_metadata(props: dict[str, str], source: str) -> BundleMetadata:
-    """The DualStream metadata in ``metadata_props``; BundleError naming ``source`` when it is missing or damaged."""
-    if METADATA_KEY not in props:
-        raise BundleError(f"The ONNX model '{source}' has no DualStream metadata (band statistics, classes, tile "
-                          "size), so it cannot be run on a scene; export it from a bundle with `dualstream export "
-                          "MODEL.dsmodel --onnx OUT.onnx`.")
+    """The DualStream metadata ``metadata_props`` hold; BundleError naming ``source`` when it is damaged."""
     try:
         meta = json.loads(props[METADATA_KEY])
     except json.JSONDecodeError as exc:

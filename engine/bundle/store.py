@@ -40,7 +40,6 @@ MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 class LoadedBundle:
     """A model ready for inference plus everything the bundle says about it."""
 
-    path: str
     model: Any  # torch.nn.Module in eval mode
     metadata: BundleMetadata
 
@@ -50,9 +49,8 @@ def weights_digest(state: dict[str, Any]) -> str:
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name].detach().contiguous().cpu()
-        digest.update(name.encode())
-        digest.update(str(tensor.dtype).encode())
-        digest.update(str(tuple(tensor.shape)).encode())
+        for part in (name, str(tensor.dtype), str(tuple(tensor.shape))):
+            digest.update(part.encode())
         digest.update(tensor.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
     return digest.hexdigest()
 
@@ -182,7 +180,7 @@ def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
         raise BundleError(f"Bundle '{path}' does not fit its own architecture ({str(exc)[:300]}); it was made "
                           f"by an incompatible engine version. Retrain with this version.") from exc
     model.to(torch.device(device)).eval()
-    return LoadedBundle(path=str(path), model=model, metadata=meta)
+    return LoadedBundle(model=model, metadata=meta)
 
 
 def _shape_differences(torch: Any, build: Any, config: Any, state: dict[str, Any], most: int = 3) -> list[str]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bundle.date_graphs import ENCODER_INPUT, HEAD_OUTPUT, SCALES, DateGraphs, encoder_outputs, head_inputs
+from ..bundle.date_graphs import ENCODER_INPUT, ENCODER_OUTPUTS, HEAD_OUTPUT, SCALES, DateGraphs, head_inputs
 from ..bundle.onnx_metadata import PARITY_TOLERANCE, date_inputs, encode_metadata, session
 from ..bundle.schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 from ..bundle.store import load_bundle
@@ -228,11 +228,11 @@ def export_date_graphs(bundle: str | os.PathLike, paths: dict[str, Path], tile_s
     temps = {name: temporary_path(path, ".onnx") for name, path in paths.items()}
     try:
         trace(encoder, (images[:2],), temps["encoder"], [ENCODER_INPUT], opset,
-              dynamic_axes([ENCODER_INPUT, *encoder_outputs()], True, any_size), outputs=tuple(encoder_outputs()))
+              dynamic_axes([ENCODER_INPUT, *ENCODER_OUTPUTS], True, any_size), outputs=tuple(ENCODER_OUTPUTS))
         trace(head, head_args, temps["head"], head_inputs(dates), opset,
               dynamic_axes([*head_inputs(dates), HEAD_OUTPUT], True, any_size))
         source = file_sha256(bundle)
-        for name, inputs, output in (("encoder", [ENCODER_INPUT], ",".join(encoder_outputs())),
+        for name, inputs, output in (("encoder", [ENCODER_INPUT], ",".join(ENCODER_OUTPUTS)),
                                      ("head", head_inputs(dates), HEAD_OUTPUT)):
             section = OnnxMetadata(inputs=inputs, output=output, opset=opset, tile_size=tile,
                                    clip_vision=clip and name == "encoder",

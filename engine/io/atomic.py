@@ -3,13 +3,11 @@ that looks finished, and never damages the previous file at the destination. A w
 (disk full, file too large, I/O error) becomes an :class:`~engine.errors.OutputError` naming the file, the space it
 needs and the space free (:func:`write_failure`); the temporary file is removed.
 
-One writer per output (:func:`output_locks`): an OS advisory lock (``fcntl.flock``; ``msvcrt.locking`` on
-Windows) on ``<output>.lock`` beside each destination while a run writes it, so it dies with its process (a crash
-or ``kill -9`` leaves a stale file the next run takes over). A second run refuses at once with
-:class:`~engine.errors.OutputLockedError`, naming the output and the holder, instead of interleaving its writes::
-
-    with output_locks({f"class raster ({setting('segment.output')})": out}):  # names a setting: see engine.errors
-        ...  # write, rename
+One writer per output (:func:`output_locks`, each output labelled by its setting: :func:`engine.errors.mention`):
+an OS advisory lock (``fcntl.flock``; ``msvcrt.locking`` on Windows) on ``<output>.lock`` beside each destination
+while a run writes it, so it dies with its process (a crash or ``kill -9`` leaves a stale file the next run takes
+over). A second run refuses at once with :class:`~engine.errors.OutputLockedError`, naming the output and the
+holder, instead of interleaving its writes.
 
 :class:`BackgroundWrite`: a write in a thread while the caller goes on (a training's checkpoint while its next
 epoch runs), one in flight at a time; its error is raised in the caller's thread by the next :meth:`submit` or

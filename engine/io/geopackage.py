@@ -71,7 +71,6 @@ def write_layer(output: str | os.PathLike, crs: Any, fields: Fields, rows: Itera
     try:
         with gdal_errors(gdal), writing(tmp):
             data = new_geopackage(tmp, "vector output")
-            layer = feature = None
             try:
                 layer = create_layer(data, name, crs, fields, geometry)
                 multi = geometry == "MultiPolygon"

@@ -286,7 +286,6 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
         # closed (raised inside GDAL's callback, they would print a traceback; raised while the scratch file is
         # open, GDAL would close it, creating its deferred table, after the caller removed it: an SQLite error)
         with uninterrupted() as stop:
-            raw = raw_source = None
             try:
                 raw_source = new_geopackage(scratch, "polygons' scratch file")
                 raw = create_layer(raw_source, "raw", grid.srs, [("class_id", "OFTInteger")], "Polygon",
@@ -299,7 +298,6 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                 if not stop:
                     callback.check_canceled()  # GDAL reports a user interrupt as an error
                     raise
-                total = 0
             finally:  # closed here, not at garbage collection after the caller removed the scratch file
                 raw = raw_source = None
             if stop:
@@ -308,7 +306,6 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
             swallowed = _swallowed(scratch, rules, grid, ogr, wanted)
             with writing(path):  # a full disk may only show when SQLite commits or the file is closed
                 out = new_geopackage(path, "polygons")
-                layer = definition = new = reader = source = None
                 try:
                     class_fields = dict(class_fields or {})
                     layer = create_layer(out, layer_name, grid.srs, fields(grid.metres is not None, list(class_fields)))

@@ -1,24 +1,18 @@
-"""Output safety: no run ever writes onto one of its own inputs.
+"""Output safety: no run ever writes onto one of its own inputs (docs/reliability.md).
 
 Every command calls :func:`check_outputs` before any work, with every file it reads and will write, sidecars
-included (the labels name settings with :func:`engine.errors.mention`: each front end shows its own control)::
-
-    check_outputs(inputs={f"image ({mention('segment.image')})": image, f"aux ({mention('segment.aux')})": [a1, a2]},
-                  outputs={f"class raster ({mention('segment.output')})": [out, *raster_sidecars(out, qml=True)]})
-
-Files are compared by identity (``os.stat``'s device and inode, symlinks followed), so a hard link, a symlink,
-``..`` or another spelling of the same file is caught; an output that does not exist yet is compared by its
-resolved path. An overlap raises a :class:`~engine.errors.ConfigError` naming both parameters and both paths.
-An input counts with every local file it makes a run read (:func:`files_read`: a VRT's sources, recursively, the
-local assets of a STAC item or ItemCollection, GDAL's sidecars), so ``--out red.tif`` for a STAC item whose red
-asset is ``red.tif`` is refused; a folder with every raster or vector file inside. Only what lies on this machine
+included, each labelled by its setting (:func:`engine.errors.mention`: each front end shows its own control).
+Files are compared by identity (``os.stat``'s device and inode, symlinks followed: a hard link, a symlink or ``..``
+is caught); an output that does not exist yet by its resolved path. An overlap raises a
+:class:`~engine.errors.ConfigError` naming both parameters and both paths. An input counts with every local file
+it makes a run read (:func:`files_read`: a VRT's sources, recursively, the local assets of a STAC item or
+ItemCollection, GDAL's sidecars); a folder with every raster or vector file inside. Only what lies on this machine
 counts (a URL is read, never written); descriptions over :data:`MAX_DESCRIPTION` are not parsed (no VRT or item is
 that large), nor are more than :data:`MAX_FILES` files followed from one input.
 
 The same call refuses an output that exists but is not a regular file (``/dev/full``, a FIFO, a folder where a
-file is written), an output misnamed for its format (``--out o.png`` for a GeoTIFF: :class:`Files` with a
-``format``) and an input that is not a regular file (a folder only where :class:`Files` says ``folder=True``).
-The front ends call the same functions.
+file is written), an output misnamed for its format (:class:`Files` with a ``format``) and an input that is not a
+regular file (a folder only where :class:`Files` says ``folder=True``). The front ends call the same functions.
 """
 
 from __future__ import annotations
@@ -27,7 +21,7 @@ import errno
 import json
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +67,6 @@ class Files:
 
     def __iter__(self) -> Iterator[str]:
         return iter(as_paths(self.paths))
-
-    def __bool__(self) -> bool:
-        return bool(as_paths(self.paths))
 
 
 def check_input_file(path: PathLike, what: str, folder_ok: bool = False, give: str = "",
@@ -258,20 +249,19 @@ def _named_by(file: str) -> list[tuple[str, str]]:
     return named
 
 
-def _small(file: str) -> bool:
+def _parsed(file: str, parse: Callable[[str], Any]) -> Any:
+    """``parse(file)``; None for a file over :data:`MAX_DESCRIPTION` or one that cannot be parsed (GDAL or the STAC
+    reader says so when it reads it)."""
     try:
-        return os.path.getsize(file) <= MAX_DESCRIPTION
-    except OSError:
-        return False
+        return parse(file) if os.path.getsize(file) <= MAX_DESCRIPTION else None
+    except (ET.ParseError, OSError, ValueError):
+        return None
 
 
 def vrt_sources(file: str) -> list[str]:
-    """The local files a VRT names as sources; none when it cannot be parsed (GDAL says so when it reads it)."""
-    if not _small(file):
-        return []
-    try:
-        root = ET.parse(file).getroot()
-    except (ET.ParseError, OSError, ValueError):
+    """The local files a VRT names as sources; none when it cannot be parsed."""
+    root = _parsed(file, lambda path: ET.parse(path).getroot())
+    if root is None:
         return []
     out = []
     for element in root.iter():
@@ -287,13 +277,7 @@ def vrt_sources(file: str) -> list[str]:
 def stac_assets(file: str) -> list[tuple[str, str]]:
     """(asset key, local path) of every asset of a STAC item, or of each item of an ItemCollection, held in
     ``file``; nothing for another JSON document."""
-    if not _small(file):
-        return []
-    try:
-        with open(file, encoding="utf-8") as handle:
-            document: Any = json.load(handle)
-    except (OSError, ValueError):
-        return []
+    document = _parsed(file, lambda path: json.loads(Path(path).read_text(encoding="utf-8")))
     items = [document] if isinstance(document, dict) and document.get("type") == "Feature" else (
         document.get("features") or [] if isinstance(document, dict) else [])
     assets = [item["assets"] for item in items if isinstance(item, dict) and isinstance(item.get("assets"), dict)]

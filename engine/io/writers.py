@@ -81,13 +81,12 @@ def commit_file(tmp: Path, destination: Path) -> None:
     """Rename ``tmp`` (and its GDAL sidecars) onto ``destination``; stale sidecars of the old file go."""
     refuse_special(destination)
     for sidecar in SIDECARS:
-        old = Path(str(destination) + sidecar)
-        new = Path(str(tmp) + sidecar)
+        old, new = f"{destination}{sidecar}", f"{tmp}{sidecar}"
         # os.path.exists: False for a name too long to exist (Path.exists raises on it)
         if os.path.exists(new):
             os.replace(new, old)
         elif os.path.exists(old):
-            old.unlink()  # it described the file being replaced
+            os.unlink(old)  # it described the file being replaced
     os.replace(tmp, destination)
 
 
@@ -241,19 +240,18 @@ class GeoTiffStreamWriter:
         gdal = require("osgeo.gdal")
         levels = overview_levels(self.width, self.height) if overviews else []
         if levels:
+            # this thread's only (a bulk run publishes a scene while the next runs); computed by GDAL's threads
+            config = {"COMPRESS_OVERVIEW": "DEFLATE", "GDAL_NUM_THREADS": str(self._threads())}
             with writing(self.destination, self.needed), gdal_errors(gdal):
                 ds = gdal.Open(str(self.tmp), gdal.GA_Update)
                 try:
-                    # this thread's only (a bulk run publishes a scene while the next runs); computed by GDAL's threads
-                    gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
-                    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(self._threads()))
-                    try:
-                        ds.BuildOverviews(overviews.upper(), levels)
-                    finally:
-                        gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", None)
-                        gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
+                    for key, value in config.items():
+                        gdal.SetThreadLocalConfigOption(key, value)
+                    ds.BuildOverviews(overviews.upper(), levels)
                     ds.FlushCache()
                 finally:
+                    for key in config:
+                        gdal.SetThreadLocalConfigOption(key, None)
                     ds = None
         if category_names is None and describe is None:
             return
@@ -311,8 +309,7 @@ def set_palette(band: Any, class_names: Sequence[str], class_colors: Sequence[st
     band.SetCategoryNames([str(n) for n in class_names])
 
 
-def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int = 1,
-             transparent: Collection[int] = ()) -> str:
+def qml_text(class_names: Sequence[str], class_colors: Sequence[str], transparent: Collection[int] = ()) -> str:
     """A QGIS (3.x) paletted raster style naming every class; nodata and ``transparent`` stay transparent."""
     palette = "\n".join(f'        <paletteEntry value="{value}" color="#{"%02x%02x%02x" % hex_to_rgb(color)}" alpha="'
                         f'{0 if value in transparent else 255}" label={quoteattr(str(name))}/>'
@@ -321,7 +318,7 @@ def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int 
       <resampling enabled="false" zoomedInResamplingMethod="nearestNeighbour"
         zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2"/>
     </provider>
-    <rasterrenderer type="paletted" band="{band}" opacity="1" alphaBand="-1" nodataColor="">
+    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
       <rasterTransparency/>
       <minMaxOrigin>
         <limits>None</limits>
