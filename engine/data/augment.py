@@ -271,15 +271,6 @@ def geometric(vision: np.ndarray | torch.Tensor, aux: np.ndarray | torch.Tensor 
     return tensor(turned(v), np.float32), tensor(turned(a), np.float32), tensor(turned(lab), np.int64)
 
 
-def augment_tile(vision: np.ndarray | torch.Tensor, valid: np.ndarray | torch.Tensor | None,
-                 aux: np.ndarray | torch.Tensor | None, label: np.ndarray | torch.Tensor | None, params: AugmentParams,
-                 tile_size: int, aux_ratio: int,
-                 ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Photometric (vision only, valid pixels) then joint geometric augmentation (:func:`geometric`)."""
-    vision = photometric(_np(vision), _np(valid), params)
-    return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)
-
-
 def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None, label: np.ndarray | None,
                   params: AugmentParams, dates: int, augment: AugmentConfig | None, swap: bool, key: list[int],
                   tile_size: int, aux_ratio: int, ignore_index: int) -> tuple[
@@ -293,7 +284,8 @@ def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None,
     per_date = [photometric(part, valid, p) for part, p in zip(np.split(vision, dates), draws)]
     if swap and augment is not None and rng.random() < augment.swap_dates:
         per_date = per_date[::-1]
-    return geometric(np.concatenate(per_date), aux, label, params, tile_size, aux_ratio, ignore_index)
+    vision = np.concatenate(per_date) if dates > 1 else per_date[0]  # one date: no copy
+    return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)
 
 
 def swappable(class_names: list[str]) -> bool:

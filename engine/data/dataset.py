@@ -34,7 +34,7 @@ import torch
 from ..callbacks import Callback, CondensedCallback, QuietCallback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
-from .augment import augment_dates, augment_tile, swappable
+from .augment import augment_dates, swappable
 from .checks import check_scene_aux, check_scene_image, warn_dates_cover
 from .ground import scenes_latitude
 from .label_scan import scan_labels
@@ -202,13 +202,10 @@ class TrainTileDataset(_TileDataset):
         plan = self.sampler.plan(self.epoch, int(index))
         vision, valid, aux, label = self._read(plan.scene, plan.col, plan.row, plan.size, plan.region)
         dates = 1 + len(self.scenes[plan.scene]["after"])
-        if dates > 1:  # one geometry, each date's own radiometry, the dates swapped where the label allows
-            v, a, lab = augment_dates(vision, valid, aux, label, plan.params, dates, self.sampler.augment,
-                                      self.swap_dates, [self.sampler.seed, self.epoch, int(index)], self.tile_size,
-                                      self.aux_ratio, self.ignore_index)
-        else:
-            v, a, lab = augment_tile(vision, valid, aux, label, plan.params, self.tile_size, self.aux_ratio,
-                                     self.ignore_index)
+        # one geometry, each date's own radiometry, the dates swapped where the label allows
+        v, a, lab = augment_dates(vision, valid, aux, label, plan.params, dates, self.sampler.augment, self.swap_dates,
+                                  [self.sampler.seed, self.epoch, int(index)], self.tile_size, self.aux_ratio,
+                                  self.ignore_index)
         return self._sample(v, a, lab, plan.scene, plan.col, plan.row, plan.size)
 
 
