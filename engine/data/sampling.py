@@ -408,13 +408,8 @@ def labelled_area(spec: Any) -> tuple[int, int, list[Region]] | None:
     from .scene import SceneReader
 
     try:
-        reader = SceneReader(spec.image, aoi=spec.aoi, extent=spec.extent, extent_crs=spec.extent_crs,
-                             callback=QuietCallback())
+        with SceneReader(spec.image, aoi=spec.aoi, extent=spec.extent, extent_crs=spec.extent_crs,
+                         callback=QuietCallback()) as reader:
+            return reader.grid.width, reader.grid.height, labelled_parts(reader)
     except (DualStreamError, OSError):
         return None
-    try:
-        return reader.grid.width, reader.grid.height, labelled_parts(reader)
-    except DualStreamError:
-        return None
-    finally:
-        reader.close()
