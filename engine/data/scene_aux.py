@@ -140,7 +140,7 @@ class SceneAux:
 
         lattice, r = self.parts.aux, self.aux_ratio
         col, row, width, height = lattice.block(by, bx)
-        regular = lattice.is_regular(by, bx)
+        regular = lattice.owned(by, bx)[1] == (0, 0)  # on the lattice's own grid, not shifted inward
         return self._read_aux(tile_grid(self.grid, col, row, width, height),
                               RasterioWindow(col // r, row // r, width // r, height // r) if regular else None)
 

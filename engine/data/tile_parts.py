@@ -169,11 +169,6 @@ class AuxLattice:
         xs = range(min(col // self.tile_w, last_x), min((col + width - 1) // self.tile_w, last_x) + 1)
         return [(by, bx) for by in ys for bx in xs]
 
-    def is_regular(self, by: int, bx: int) -> bool:
-        """Whether block (by, bx) lies on the lattice's own grid (not an inward-shifted edge block)."""
-        (x0, c0, _), (y0, r0, _) = self.columns[bx], self.rows[by]
-        return x0 == c0 and y0 == r0
-
     def block(self, by: int, bx: int) -> Window:
         """The image window warped for block (by, bx): a tile's size."""
         return self.columns[bx][0], self.rows[by][0], self.tile_w, self.tile_h
