@@ -85,10 +85,8 @@ def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
         return whole, None
     val_len = max(round(val_fraction * length), min(tile_size, length // 2))
     # Keep at least one tile (or half the scene, if smaller) for training.
-    val_len = min(val_len, length - min(tile_size, (length + 1) // 2))
-    val_len = max(val_len, 1)
-    at_start = bool(rng.random() < 0.5)
-    train_start, val_start = (val_len, 0) if at_start else (0, length - val_len)
+    val_len = max(min(val_len, length - min(tile_size, (length + 1) // 2)), 1)
+    train_start, val_start = (val_len, 0) if rng.random() < 0.5 else (0, length - val_len)
     train_len = length - val_len
     if horizontal:
         return Region(train_start, 0, train_len, height), Region(val_start, 0, val_len, height)
@@ -288,13 +286,9 @@ def labelled_parts(reader: Any) -> list[Region]:
     if not getattr(reader, "aoi", None) or not reader.region.parts or reader.region.empty:
         return []
     window = Region(*reader.region_window())
-    inverse = ~reader.grid.transform
     boxes = []
     for shape, _ in reader.region.parts[-1]:  # the labelled area's polygons (an extent, if any, is the first part)
-        xmin, ymin, xmax, ymax = shape.bbox
-        cols, rows = zip(*(inverse * (x, y) for x, y in ((xmin, ymin), (xmax, ymin), (xmin, ymax), (xmax, ymax))))
-        c0, r0 = int(np.floor(min(cols) + 1e-6)), int(np.floor(min(rows) + 1e-6))
-        c1, r1 = int(np.ceil(max(cols) - 1e-6)), int(np.ceil(max(rows) - 1e-6))
+        c0, r0, c1, r1 = reader.pixel_box(shape.bbox, slack=1e-6)
         box = Region(c0, r0, c1 - c0, r1 - r0).intersection(window) if c1 > c0 and r1 > r0 else None
         if box is not None:
             boxes.append(box)

@@ -210,12 +210,14 @@ class SceneReader(SceneLabels, SceneAux):
                                  f"give an extent or AOI where every date holds data.")
         return (c0, r0, c1 - c0, r1 - r0)
 
-    def pixel_box(self, bounds: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
-        """(col0, row0, col1, row1) of ``bounds`` (map units) on the image grid, outward to whole pixels, clipped."""
+    def pixel_box(self, bounds: tuple[float, float, float, float], slack: float = 0.0) -> tuple[int, int, int, int]:
+        """(col0, row0, col1, row1) of ``bounds`` (map units) on the image grid, outward to whole pixels, clipped;
+        ``slack`` (pixels): a corner that far past a pixel edge still counts as on it."""
         inv = ~self.grid.transform
         cols, rows = zip(*(apply(inv, x, y) for x in bounds[0::2] for y in bounds[1::2]))  # the four corners
-        c0, r0 = max(int(np.floor(min(cols))), 0), max(int(np.floor(min(rows))), 0)
-        c1, r1 = min(int(np.ceil(max(cols))), self.grid.width), min(int(np.ceil(max(rows))), self.grid.height)
+        c0, r0 = max(int(np.floor(min(cols) + slack)), 0), max(int(np.floor(min(rows) + slack)), 0)
+        c1 = min(int(np.ceil(max(cols) - slack)), self.grid.width)
+        r1 = min(int(np.ceil(max(rows) - slack)), self.grid.height)
         return c0, r0, c1, r1
 
     # ----------------------------------------------------------------------------------------- reading
