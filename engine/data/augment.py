@@ -231,8 +231,7 @@ def _resample_nearest(label: np.ndarray, grid: np.ndarray, fill: int) -> np.ndar
     without Python's lock, so the tile reader beside the training step holds it less); classes shifted by one so
     that its zero padding marks the outside."""
     shifted = torch.from_numpy(np.add(label, 1, dtype=np.float32))[None]
-    out = _sample(shifted, grid, "nearest")[0].numpy()
-    values = out.astype(np.int64)
+    values = _sample(shifted, grid, "nearest")[0].numpy().astype(np.int64)
     values -= 1
     values[values < 0] = fill
     return values

@@ -178,15 +178,6 @@ class CellIndexBuilder:
         return idx
 
 
-@dataclass
-class _RegionCells:
-    """One (scene, region) pair and its scene's index less the cells whose labelled (foreground) pixel lies out."""
-
-    scene: int
-    region: Region
-    cells: CellIndex
-
-
 @dataclass(frozen=True)
 class TilePlan:
     """What to read and how to augment it for one training sample."""
@@ -213,9 +204,10 @@ class TileSampler:
         self.augment = augment
         self.seed = seed
         self.indexes = indexes
-        self.parts = [_RegionCells(scene, region, indexes[scene].within(region)) for scene, region in regions]
-        self._valid_cum = np.cumsum([len(p.cells.valid_cells) for p in self.parts])
-        self._fg_cum = np.cumsum([len(p.cells.fg_cells) for p in self.parts])
+        # (scene, region, its scene's index less the cells whose labelled (foreground) pixel lies out)
+        self.parts = [(scene, region, indexes[scene].within(region)) for scene, region in regions]
+        self._valid_cum = np.cumsum([len(cells.valid_cells) for _, _, cells in self.parts])
+        self._fg_cum = np.cumsum([len(cells.fg_cells) for _, _, cells in self.parts])
         self.has_foreground = bool(len(self._fg_cum) and self._fg_cum[-1] > 0)
         self.has_labelled = bool(len(self._valid_cum) and self._valid_cum[-1] > 0)
 
@@ -228,8 +220,7 @@ class TileSampler:
         u = rng.random(4)
         if forced or self.has_labelled:  # a random foreground (labelled) pixel of a random such cell
             part, k = _pick(self._fg_cum if forced else self._valid_cum, u[0])
-            p = self.parts[part]
-            idx = p.cells
+            scene, region, idx = self.parts[part]
             oc, orow = idx.cell_origin((idx.fg_cells if forced else idx.valid_cells)[k:k + 1])
         if forced:
             off = int(idx.fg_offsets[k])
@@ -240,13 +231,12 @@ class TileSampler:
             col = int(oc[0]) + int(u[1] * idx.cell) - int(u[3] * size)
             row = int(orow[0]) + int(u[2] * idx.cell) - int(rng.random() * size)
         else:
-            part = int(u[0] * len(self.parts)) % len(self.parts)
-            p = self.parts[part]
-            col = p.region.col + int(u[1] * max(1, p.region.width - size + 1))
-            row = p.region.row + int(u[2] * max(1, p.region.height - size + 1))
-        col = _clamp(col, size, p.region.col, p.region.width)
-        row = _clamp(row, size, p.region.row, p.region.height)
-        return TilePlan(p.scene, col, row, size, p.region, params, forced)
+            scene, region, _ = self.parts[int(u[0] * len(self.parts)) % len(self.parts)]
+            col = region.col + int(u[1] * max(1, region.width - size + 1))
+            row = region.row + int(u[2] * max(1, region.height - size + 1))
+        col = _clamp(col, size, region.col, region.width)
+        row = _clamp(row, size, region.row, region.height)
+        return TilePlan(scene, col, row, size, region, params, forced)
 
 
 def _clamp(start: int, size: int, lo: int, length: int) -> int:
