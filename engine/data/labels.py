@@ -101,10 +101,8 @@ class LabelMapper:
                 valid = valid & ~bad
             elif bad.any():
                 values = np.unique(raw[bad])[:10]
-                raise DataError(
-                    f"The label raster '{self.path}' has values {values.tolist()} that are not class numbers "
-                    f"0..{self.highest}; give a label_mapping from raw values to classes."
-                )
+                raise DataError(f"The label raster '{self.path}' has values {values.tolist()} that are not class "
+                                f"numbers 0..{self.highest}; give a label_mapping from raw values to classes.")
             out = np.where(valid, raw, 0).astype(self.dtype)
         else:
             out = np.full(raw.shape, self.default_class, dtype=self.dtype)
@@ -119,10 +117,8 @@ class LabelMapper:
             try:
                 number = float(value)
             except (TypeError, ValueError) as exc:
-                raise DataError(
-                    f"The label layer '{self.path}' has the non-numeric class value {value!r}; give a "
-                    f"label_mapping from its values to class numbers."
-                ) from exc
+                raise DataError(f"The label layer '{self.path}' has the non-numeric class value {value!r}; give a "
+                                f"label_mapping from its values to class numbers.") from exc
             if not number.is_integer() or not 0 <= number <= self.highest:
                 raise DataError(f"The label layer '{self.path}' has the value {value!r}, not a class "
                                 f"0..{self.highest}; give a label_mapping.")
@@ -241,10 +237,8 @@ def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, dt
     from rasterio.features import rasterize
 
     xmin, ymin, xmax, ymax = grid.bounds
-    chosen = [
-        (s.geometry, int(v)) for s, v in shapes
-        if s.bbox[0] <= xmax and s.bbox[2] >= xmin and s.bbox[1] <= ymax and s.bbox[3] >= ymin
-    ]
+    chosen = [(s.geometry, int(v)) for s, v in shapes
+              if s.bbox[0] <= xmax and s.bbox[2] >= xmin and s.bbox[1] <= ymax and s.bbox[3] >= ymin]
     if not chosen or grid.width == 0 or grid.height == 0:
         return np.zeros((grid.height, grid.width), dtype=dtype)
     return rasterize(chosen, out_shape=(grid.height, grid.width), transform=grid.transform, fill=0,
