@@ -101,17 +101,13 @@ class _TileDataset(torch.utils.data.Dataset):
             self._env = rasterio.Env()
             self._env.__enter__()
             self._env_pid = os.getpid()
-        reader = self._readers.get(scene)
-        if reader is None:
-            # a worker re-opens the scene: what its opening says, build_datasets said once already
-            reader = SceneReader(**self.scenes[scene], callback=QuietCallback())
-            self._readers[scene] = reader
-            while len(self._readers) > READER_CACHE_SIZE:
-                _, old = self._readers.popitem(last=False)
-                old.close()
-        else:
+        if scene in self._readers:
             self._readers.move_to_end(scene)
-        return reader
+        else:  # a worker re-opens the scene: what its opening says, build_datasets said once already
+            self._readers[scene] = SceneReader(**self.scenes[scene], callback=QuietCallback())
+            while len(self._readers) > READER_CACHE_SIZE:
+                self._readers.popitem(last=False)[1].close()
+        return self._readers[scene]
 
     def close(self) -> None:
         for reader in self._readers.values():
