@@ -254,9 +254,8 @@ def _box(shapes: list[tuple[VectorShape, int]]) -> tuple[float, float, float, fl
 class VectorLabels:
     """Polygon labels reprojected once to the image CRS and rasterised onto any tile grid."""
 
-    def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None = None, callback: Any = None,
+    def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None, callback: Any,
                  near: tuple[float, float, float, float] | None = None, after_field: str | None = None):
-        callback = callback or QuietCallback()
         if after_field is not None and field is None:
             raise DataError(f"The label layer '{path}': an after-class field ('{after_field}') needs the class field "
                             f"of the class before; give both (from-to classes).")

@@ -364,9 +364,8 @@ def split_parts(split: Split, indexes: list[CellIndex], val_fraction: float, see
     for scene, boxes in sorted(split.parts.items()):
         rng = np.random.default_rng([seed, 7919, scene])
         _, held = hold_out_parts(boxes, indexes[scene], val_fraction, rng)
-        at = [k for k, (s, _) in enumerate(split.train_regions) if s == scene][0]
-        region = split.train_regions[at][1]
-        split.train_regions[at] = (scene, replace(region, holes=tuple(held)))
+        region = split.train_regions[scene][1]  # band_split gives each training scene one region, in order
+        split.train_regions[scene] = (scene, replace(region, holes=tuple(held)))
         split.val_regions += [(scene, box) for box in held]
         foreground |= any(indexes[scene].foreground_in(box).any() for box in held)
     return foreground
