@@ -59,9 +59,9 @@ class Region:
 
     def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Whether pixels (``x``, ``y``) lie in the rectangle and in none of its holes."""
-        inside = _inside(self, x, y)
+        inside = (x >= self.col) & (x < self.col + self.width) & (y >= self.row) & (y < self.row + self.height)
         for hole in self.holes:
-            inside &= ~_inside(hole, x, y)
+            inside &= ~hole.contains(x, y)
         return inside
 
     def intersects(self, other: Region) -> bool:
@@ -253,11 +253,6 @@ def _pick(cum: np.ndarray, u: float) -> tuple[int, int]:
     part = int(np.searchsorted(cum, flat, side="right"))
     before = int(cum[part - 1]) if part else 0
     return part, flat - before
-
-
-def _inside(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return ((x >= region.col) & (x < region.col + region.width)
-            & (y >= region.row) & (y < region.row + region.height))
 
 
 def region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
