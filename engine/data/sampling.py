@@ -78,11 +78,10 @@ def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
                   rng: np.random.Generator) -> tuple[Region, Region | None]:
     """``(train, val)`` regions of a ``width x height`` scene (module doc); ``val`` None when ``val_fraction`` is 0
     or the scene is too short to hold both a training and a validation part of at least one pixel."""
-    whole = Region(0, 0, width, height)
     horizontal = width >= height  # cut across the longer axis
     length = width if horizontal else height
     if val_fraction <= 0 or length < 2:
-        return whole, None
+        return Region(0, 0, width, height), None
     val_len = max(round(val_fraction * length), min(tile_size, length // 2))
     # Keep at least one tile (or half the scene, if smaller) for training.
     val_len = max(min(val_len, length - min(tile_size, (length + 1) // 2)), 1)
@@ -251,8 +250,7 @@ def _pick(cum: np.ndarray, u: float) -> tuple[int, int]:
     total = int(cum[-1])
     flat = min(int(u * total), total - 1)
     part = int(np.searchsorted(cum, flat, side="right"))
-    before = int(cum[part - 1]) if part else 0
-    return part, flat - before
+    return part, flat - (int(cum[part - 1]) if part else 0)  # less the items of the parts before
 
 
 def region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
