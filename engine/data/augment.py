@@ -89,10 +89,6 @@ def window_size(tile_size: int, scale: float, aux_ratio: int) -> int:
     return max(aux_ratio, round(tile_size * scale / aux_ratio) * aux_ratio)
 
 
-def _np(x: np.ndarray | torch.Tensor | None) -> np.ndarray | None:
-    return x.numpy() if isinstance(x, torch.Tensor) else (None if x is None else np.asarray(x))
-
-
 def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentParams) -> np.ndarray:
     """CLAHE, HSV-like jitter (3 bands only), brightness/contrast and to-gray on normalised vision ``(C, H, W)``
     (not modified: a new array is returned unless nothing is to be done); pixels not ``valid`` (None: all valid)
@@ -249,7 +245,8 @@ def geometric(vision: np.ndarray | torch.Tensor, aux: np.ndarray | torch.Tensor 
     label ``(S, S)`` (``ignore_index`` where unknown, and for pixels rotated in from outside the window), to torch
     tensors: vision ``(Cv, T, T)`` float32, aux ``(Ca, T/r, T/r)`` float32, label ``(T, T)`` int64 (``T``:
     ``tile_size``, ``r``: ``aux_ratio``; aux and label may be None)."""
-    v, a, lab = _np(vision), _np(aux), _np(label)
+    v, a, lab = (x.numpy() if isinstance(x, torch.Tensor) else None if x is None else np.asarray(x)
+                 for x in (vision, aux, label))
     # step 1 of the module doc where it resamples; the turns and flips then ride on the grid (_sampling_grid)
     if params.scale != 1.0 or params.angle != 0.0 or v.shape[-1] != tile_size:
         turns = (params.k90, params.hflip, params.vflip)
