@@ -7,7 +7,6 @@ outside it become the ignore index.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,12 +79,11 @@ class LabelMapper:
         self.ignore_index = int(ignore_index)
         self.path = path
         self._numeric: list[tuple[float, int]] = []
-        if self.mapping is not None:
-            for key, cls in self.mapping.items():
-                try:
-                    self._numeric.append((float(key), cls))
-                except ValueError:
-                    continue  # text keys only apply to vector attribute values
+        for key, cls in (self.mapping or {}).items():
+            try:
+                self._numeric.append((float(key), cls))
+            except ValueError:
+                continue  # text keys only apply to vector attribute values
         for cls in [self.default_class, *(self.mapping or {}).values()]:
             if not 0 <= cls <= self.highest:
                 raise DataError(f"label class {cls} for '{path}' is outside 0..{self.highest}; use small class "
@@ -290,10 +288,6 @@ class VectorLabels:
 
     def bounds(self) -> tuple[float, float, float, float] | None:
         return _box(self.shapes) if self.shapes else None
-
-    def class_counts(self) -> dict[int, int]:
-        """Number of polygons per class."""
-        return dict(Counter(cls for _, cls in self.shapes))
 
     def rasterize(self, grid: RasterGrid) -> np.ndarray:
         """Classes (the mapper's type) on ``grid``; pixels outside every polygon are class 0."""

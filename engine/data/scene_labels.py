@@ -4,6 +4,7 @@ polygon layer set up against the image grid, mapped to classes, read on a tile's
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,7 @@ class SceneLabels:
         if self.label_path is None:
             return {}
         if self._vector is not None:
-            return {str(k): v for k, v in self._vector.class_counts().items()}
+            return {str(k): v for k, v in Counter(cls for _, cls in self._vector.shapes).items()}  # polygons a class
         counts: dict[str, int] = {}
         for row in range(0, self.grid.height, block):
             for col in range(0, self.grid.width, block):
