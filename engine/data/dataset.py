@@ -197,11 +197,10 @@ class TrainTileDataset(_TileDataset):
             raise IndexError(f"tile index {index} out of range 0..{self.length - 1}")
         plan = self.sampler.plan(self.epoch, int(index))
         vision, valid, aux, label = self._read(plan.scene, plan.col, plan.row, plan.size, plan.region)
-        dates = 1 + len(self.scenes[plan.scene]["after"])
         # one geometry, each date's own radiometry, the dates swapped where the label allows
-        v, a, lab = augment_dates(vision, valid, aux, label, plan.params, dates, self.sampler.augment, self.swap_dates,
-                                  [self.sampler.seed, self.epoch, int(index)], self.tile_size, self.aux_ratio,
-                                  self.ignore_index)
+        v, a, lab = augment_dates(vision, valid, aux, label, plan.params, 1 + len(self.scenes[plan.scene]["after"]),
+                                  self.sampler.augment, self.swap_dates, [self.sampler.seed, self.epoch, int(index)],
+                                  self.tile_size, self.aux_ratio, self.ignore_index)
         return self._sample(v, a, lab, plan.scene, plan.col, plan.row, plan.size)
 
 

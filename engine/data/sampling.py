@@ -297,7 +297,7 @@ def hold_out_parts(parts: list[Region], index: CellIndex, fraction: float,
     """(training parts, validation parts) of a labelled area of ``MIN_PARTS`` or more parts (module docstring)."""
     order = [int(i) for i in rng.permutation(len(parts))]
     with_fg = [i for i in order if index.foreground_in(parts[i]).any()]
-    keep = with_fg[-1:] if with_fg else []  # one part with foreground stays in training
+    keep = with_fg[-1:]  # one part with foreground stays in training
     ranked = [i for i in with_fg if i not in keep] + [i for i in order if i not in with_fg] + keep
     total = sum(p.area for p in parts)
     chosen: list[int] = []
