@@ -159,9 +159,8 @@ class AuxLattice:
     def blocks(self, col: int, row: int, width: int, height: int) -> list[tuple[int, int]] | None:
         """(block row, block column) of the blocks a tile takes its aux from; None when it warps its own."""
         r = self.ratio
-        if min(col, row) < 0 or col % r or row % r or width % r or height % r:
-            return None
-        if col + width > self.columns[-1][2] or row + height > self.rows[-1][2]:
+        if (min(col, row) < 0 or col % r or row % r or width % r or height % r
+                or col + width > self.columns[-1][2] or row + height > self.rows[-1][2]):
             return None
         # pixel p belongs to block p // tile, the shifted last block taking all past the regular ones
         last_y, last_x = len(self.rows) - 1, len(self.columns) - 1
