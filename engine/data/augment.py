@@ -89,10 +89,6 @@ def window_size(tile_size: int, scale: float, aux_ratio: int) -> int:
     return max(aux_ratio, round(tile_size * scale / aux_ratio) * aux_ratio)
 
 
-def _np(x: np.ndarray | torch.Tensor | None) -> np.ndarray | None:
-    return x.numpy() if isinstance(x, torch.Tensor) else (None if x is None else np.asarray(x))
-
-
 def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentParams) -> np.ndarray:
     """CLAHE, HSV-like jitter (3 bands only), brightness/contrast and to-gray on normalised vision ``(C, H, W)``
     (not modified: a new array is returned unless nothing is to be done); pixels not ``valid`` (None: all valid)
@@ -231,8 +227,7 @@ def _resample_nearest(label: np.ndarray, grid: np.ndarray, fill: int) -> np.ndar
     without Python's lock, so the tile reader beside the training step holds it less); classes shifted by one so
     that its zero padding marks the outside."""
     shifted = torch.from_numpy(np.add(label, 1, dtype=np.float32))[None]
-    out = _sample(shifted, grid, "nearest")[0].numpy()
-    values = out.astype(np.int64)
+    values = _sample(shifted, grid, "nearest")[0].numpy().astype(np.int64)
     values -= 1
     values[values < 0] = fill
     return values
@@ -250,7 +245,8 @@ def geometric(vision: np.ndarray | torch.Tensor, aux: np.ndarray | torch.Tensor 
     label ``(S, S)`` (``ignore_index`` where unknown, and for pixels rotated in from outside the window), to torch
     tensors: vision ``(Cv, T, T)`` float32, aux ``(Ca, T/r, T/r)`` float32, label ``(T, T)`` int64 (``T``:
     ``tile_size``, ``r``: ``aux_ratio``; aux and label may be None)."""
-    v, a, lab = _np(vision), _np(aux), _np(label)
+    v, a, lab = (x.numpy() if isinstance(x, torch.Tensor) else None if x is None else np.asarray(x)
+                 for x in (vision, aux, label))
     # step 1 of the module doc where it resamples; the turns and flips then ride on the grid (_sampling_grid)
     if params.scale != 1.0 or params.angle != 0.0 or v.shape[-1] != tile_size:
         turns = (params.k90, params.hflip, params.vflip)
@@ -271,15 +267,6 @@ def geometric(vision: np.ndarray | torch.Tensor, aux: np.ndarray | torch.Tensor 
     return tensor(turned(v), np.float32), tensor(turned(a), np.float32), tensor(turned(lab), np.int64)
 
 
-def augment_tile(vision: np.ndarray | torch.Tensor, valid: np.ndarray | torch.Tensor | None,
-                 aux: np.ndarray | torch.Tensor | None, label: np.ndarray | torch.Tensor | None, params: AugmentParams,
-                 tile_size: int, aux_ratio: int,
-                 ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Photometric (vision only, valid pixels) then joint geometric augmentation (:func:`geometric`)."""
-    vision = photometric(_np(vision), _np(valid), params)
-    return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)
-
-
 def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None, label: np.ndarray | None,
                   params: AugmentParams, dates: int, augment: AugmentConfig | None, swap: bool, key: list[int],
                   tile_size: int, aux_ratio: int, ignore_index: int) -> tuple[
@@ -293,7 +280,8 @@ def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None,
     per_date = [photometric(part, valid, p) for part, p in zip(np.split(vision, dates), draws)]
     if swap and augment is not None and rng.random() < augment.swap_dates:
         per_date = per_date[::-1]
-    return geometric(np.concatenate(per_date), aux, label, params, tile_size, aux_ratio, ignore_index)
+    vision = np.concatenate(per_date) if dates > 1 else per_date[0]  # one date: no copy
+    return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)
 
 
 def swappable(class_names: list[str]) -> bool:

@@ -34,7 +34,7 @@ import torch
 from ..callbacks import Callback, CondensedCallback, QuietCallback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
-from .augment import augment_dates, augment_tile, swappable
+from .augment import augment_dates, swappable
 from .checks import check_scene_aux, check_scene_image, warn_dates_cover
 from .ground import scenes_latitude
 from .label_scan import scan_labels
@@ -101,17 +101,13 @@ class _TileDataset(torch.utils.data.Dataset):
             self._env = rasterio.Env()
             self._env.__enter__()
             self._env_pid = os.getpid()
-        reader = self._readers.get(scene)
-        if reader is None:
-            # a worker re-opens the scene: what its opening says, build_datasets said once already
-            reader = SceneReader(**self.scenes[scene], callback=QuietCallback())
-            self._readers[scene] = reader
-            while len(self._readers) > READER_CACHE_SIZE:
-                _, old = self._readers.popitem(last=False)
-                old.close()
-        else:
+        if scene in self._readers:
             self._readers.move_to_end(scene)
-        return reader
+        else:  # a worker re-opens the scene: what its opening says, build_datasets said once already
+            self._readers[scene] = SceneReader(**self.scenes[scene], callback=QuietCallback())
+            while len(self._readers) > READER_CACHE_SIZE:
+                self._readers.popitem(last=False)[1].close()
+        return self._readers[scene]
 
     def close(self) -> None:
         for reader in self._readers.values():
@@ -201,14 +197,10 @@ class TrainTileDataset(_TileDataset):
             raise IndexError(f"tile index {index} out of range 0..{self.length - 1}")
         plan = self.sampler.plan(self.epoch, int(index))
         vision, valid, aux, label = self._read(plan.scene, plan.col, plan.row, plan.size, plan.region)
-        dates = 1 + len(self.scenes[plan.scene]["after"])
-        if dates > 1:  # one geometry, each date's own radiometry, the dates swapped where the label allows
-            v, a, lab = augment_dates(vision, valid, aux, label, plan.params, dates, self.sampler.augment,
-                                      self.swap_dates, [self.sampler.seed, self.epoch, int(index)], self.tile_size,
-                                      self.aux_ratio, self.ignore_index)
-        else:
-            v, a, lab = augment_tile(vision, valid, aux, label, plan.params, self.tile_size, self.aux_ratio,
-                                     self.ignore_index)
+        # one geometry, each date's own radiometry, the dates swapped where the label allows
+        v, a, lab = augment_dates(vision, valid, aux, label, plan.params, 1 + len(self.scenes[plan.scene]["after"]),
+                                  self.sampler.augment, self.swap_dates, [self.sampler.seed, self.epoch, int(index)],
+                                  self.tile_size, self.aux_ratio, self.ignore_index)
         return self._sample(v, a, lab, plan.scene, plan.col, plan.row, plan.size)
 
 

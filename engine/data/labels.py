@@ -7,7 +7,6 @@ outside it become the ignore index.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,12 +79,11 @@ class LabelMapper:
         self.ignore_index = int(ignore_index)
         self.path = path
         self._numeric: list[tuple[float, int]] = []
-        if self.mapping is not None:
-            for key, cls in self.mapping.items():
-                try:
-                    self._numeric.append((float(key), cls))
-                except ValueError:
-                    continue  # text keys only apply to vector attribute values
+        for key, cls in (self.mapping or {}).items():
+            try:
+                self._numeric.append((float(key), cls))
+            except ValueError:
+                continue  # text keys only apply to vector attribute values
         for cls in [self.default_class, *(self.mapping or {}).values()]:
             if not 0 <= cls <= self.highest:
                 raise DataError(f"label class {cls} for '{path}' is outside 0..{self.highest}; use small class "
@@ -101,10 +99,8 @@ class LabelMapper:
                 valid = valid & ~bad
             elif bad.any():
                 values = np.unique(raw[bad])[:10]
-                raise DataError(
-                    f"The label raster '{self.path}' has values {values.tolist()} that are not class numbers "
-                    f"0..{self.highest}; give a label_mapping from raw values to classes."
-                )
+                raise DataError(f"The label raster '{self.path}' has values {values.tolist()} that are not class "
+                                f"numbers 0..{self.highest}; give a label_mapping from raw values to classes.")
             out = np.where(valid, raw, 0).astype(self.dtype)
         else:
             out = np.full(raw.shape, self.default_class, dtype=self.dtype)
@@ -119,10 +115,8 @@ class LabelMapper:
             try:
                 number = float(value)
             except (TypeError, ValueError) as exc:
-                raise DataError(
-                    f"The label layer '{self.path}' has the non-numeric class value {value!r}; give a "
-                    f"label_mapping from its values to class numbers."
-                ) from exc
+                raise DataError(f"The label layer '{self.path}' has the non-numeric class value {value!r}; give a "
+                                f"label_mapping from its values to class numbers.") from exc
             if not number.is_integer() or not 0 <= number <= self.highest:
                 raise DataError(f"The label layer '{self.path}' has the value {value!r}, not a class "
                                 f"0..{self.highest}; give a label_mapping.")
@@ -241,10 +235,8 @@ def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, dt
     from rasterio.features import rasterize
 
     xmin, ymin, xmax, ymax = grid.bounds
-    chosen = [
-        (s.geometry, int(v)) for s, v in shapes
-        if s.bbox[0] <= xmax and s.bbox[2] >= xmin and s.bbox[1] <= ymax and s.bbox[3] >= ymin
-    ]
+    chosen = [(s.geometry, int(v)) for s, v in shapes
+              if s.bbox[0] <= xmax and s.bbox[2] >= xmin and s.bbox[1] <= ymax and s.bbox[3] >= ymin]
     if not chosen or grid.width == 0 or grid.height == 0:
         return np.zeros((grid.height, grid.width), dtype=dtype)
     return rasterize(chosen, out_shape=(grid.height, grid.width), transform=grid.transform, fill=0,
@@ -260,9 +252,8 @@ def _box(shapes: list[tuple[VectorShape, int]]) -> tuple[float, float, float, fl
 class VectorLabels:
     """Polygon labels reprojected once to the image CRS and rasterised onto any tile grid."""
 
-    def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None = None, callback: Any = None,
+    def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None, callback: Any,
                  near: tuple[float, float, float, float] | None = None, after_field: str | None = None):
-        callback = callback or QuietCallback()
         if after_field is not None and field is None:
             raise DataError(f"The label layer '{path}': an after-class field ('{after_field}') needs the class field "
                             f"of the class before; give both (from-to classes).")
@@ -297,10 +288,6 @@ class VectorLabels:
 
     def bounds(self) -> tuple[float, float, float, float] | None:
         return _box(self.shapes) if self.shapes else None
-
-    def class_counts(self) -> dict[int, int]:
-        """Number of polygons per class."""
-        return dict(Counter(cls for _, cls in self.shapes))
 
     def rasterize(self, grid: RasterGrid) -> np.ndarray:
         """Classes (the mapper's type) on ``grid``; pixels outside every polygon are class 0."""

@@ -59,9 +59,9 @@ class Region:
 
     def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Whether pixels (``x``, ``y``) lie in the rectangle and in none of its holes."""
-        inside = _inside(self, x, y)
+        inside = (x >= self.col) & (x < self.col + self.width) & (y >= self.row) & (y < self.row + self.height)
         for hole in self.holes:
-            inside &= ~_inside(hole, x, y)
+            inside &= ~hole.contains(x, y)
         return inside
 
     def intersects(self, other: Region) -> bool:
@@ -78,17 +78,14 @@ def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
                   rng: np.random.Generator) -> tuple[Region, Region | None]:
     """``(train, val)`` regions of a ``width x height`` scene (module doc); ``val`` None when ``val_fraction`` is 0
     or the scene is too short to hold both a training and a validation part of at least one pixel."""
-    whole = Region(0, 0, width, height)
     horizontal = width >= height  # cut across the longer axis
     length = width if horizontal else height
     if val_fraction <= 0 or length < 2:
-        return whole, None
+        return Region(0, 0, width, height), None
     val_len = max(round(val_fraction * length), min(tile_size, length // 2))
     # Keep at least one tile (or half the scene, if smaller) for training.
-    val_len = min(val_len, length - min(tile_size, (length + 1) // 2))
-    val_len = max(val_len, 1)
-    at_start = bool(rng.random() < 0.5)
-    train_start, val_start = (val_len, 0) if at_start else (0, length - val_len)
+    val_len = max(min(val_len, length - min(tile_size, (length + 1) // 2)), 1)
+    train_start, val_start = (val_len, 0) if rng.random() < 0.5 else (0, length - val_len)
     train_len = length - val_len
     if horizontal:
         return Region(train_start, 0, train_len, height), Region(val_start, 0, val_len, height)
@@ -180,15 +177,6 @@ class CellIndexBuilder:
         return idx
 
 
-@dataclass
-class _RegionCells:
-    """One (scene, region) pair and its scene's index less the cells whose labelled (foreground) pixel lies out."""
-
-    scene: int
-    region: Region
-    cells: CellIndex
-
-
 @dataclass(frozen=True)
 class TilePlan:
     """What to read and how to augment it for one training sample."""
@@ -215,9 +203,10 @@ class TileSampler:
         self.augment = augment
         self.seed = seed
         self.indexes = indexes
-        self.parts = [_RegionCells(scene, region, indexes[scene].within(region)) for scene, region in regions]
-        self._valid_cum = np.cumsum([len(p.cells.valid_cells) for p in self.parts])
-        self._fg_cum = np.cumsum([len(p.cells.fg_cells) for p in self.parts])
+        # (scene, region, its scene's index less the cells whose labelled (foreground) pixel lies out)
+        self.parts = [(scene, region, indexes[scene].within(region)) for scene, region in regions]
+        self._valid_cum = np.cumsum([len(cells.valid_cells) for _, _, cells in self.parts])
+        self._fg_cum = np.cumsum([len(cells.fg_cells) for _, _, cells in self.parts])
         self.has_foreground = bool(len(self._fg_cum) and self._fg_cum[-1] > 0)
         self.has_labelled = bool(len(self._valid_cum) and self._valid_cum[-1] > 0)
 
@@ -230,8 +219,7 @@ class TileSampler:
         u = rng.random(4)
         if forced or self.has_labelled:  # a random foreground (labelled) pixel of a random such cell
             part, k = _pick(self._fg_cum if forced else self._valid_cum, u[0])
-            p = self.parts[part]
-            idx = p.cells
+            scene, region, idx = self.parts[part]
             oc, orow = idx.cell_origin((idx.fg_cells if forced else idx.valid_cells)[k:k + 1])
         if forced:
             off = int(idx.fg_offsets[k])
@@ -242,13 +230,12 @@ class TileSampler:
             col = int(oc[0]) + int(u[1] * idx.cell) - int(u[3] * size)
             row = int(orow[0]) + int(u[2] * idx.cell) - int(rng.random() * size)
         else:
-            part = int(u[0] * len(self.parts)) % len(self.parts)
-            p = self.parts[part]
-            col = p.region.col + int(u[1] * max(1, p.region.width - size + 1))
-            row = p.region.row + int(u[2] * max(1, p.region.height - size + 1))
-        col = _clamp(col, size, p.region.col, p.region.width)
-        row = _clamp(row, size, p.region.row, p.region.height)
-        return TilePlan(p.scene, col, row, size, p.region, params, forced)
+            scene, region, _ = self.parts[int(u[0] * len(self.parts)) % len(self.parts)]
+            col = region.col + int(u[1] * max(1, region.width - size + 1))
+            row = region.row + int(u[2] * max(1, region.height - size + 1))
+        col = _clamp(col, size, region.col, region.width)
+        row = _clamp(row, size, region.row, region.height)
+        return TilePlan(scene, col, row, size, region, params, forced)
 
 
 def _clamp(start: int, size: int, lo: int, length: int) -> int:
@@ -263,13 +250,7 @@ def _pick(cum: np.ndarray, u: float) -> tuple[int, int]:
     total = int(cum[-1])
     flat = min(int(u * total), total - 1)
     part = int(np.searchsorted(cum, flat, side="right"))
-    before = int(cum[part - 1]) if part else 0
-    return part, flat - before
-
-
-def _inside(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return ((x >= region.col) & (x < region.col + region.width)
-            & (y >= region.row) & (y < region.row + region.height))
+    return part, flat - (int(cum[part - 1]) if part else 0)  # less the items of the parts before
 
 
 def region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
@@ -288,13 +269,9 @@ def labelled_parts(reader: Any) -> list[Region]:
     if not getattr(reader, "aoi", None) or not reader.region.parts or reader.region.empty:
         return []
     window = Region(*reader.region_window())
-    inverse = ~reader.grid.transform
     boxes = []
     for shape, _ in reader.region.parts[-1]:  # the labelled area's polygons (an extent, if any, is the first part)
-        xmin, ymin, xmax, ymax = shape.bbox
-        cols, rows = zip(*(inverse * (x, y) for x, y in ((xmin, ymin), (xmax, ymin), (xmin, ymax), (xmax, ymax))))
-        c0, r0 = int(np.floor(min(cols) + 1e-6)), int(np.floor(min(rows) + 1e-6))
-        c1, r1 = int(np.ceil(max(cols) - 1e-6)), int(np.ceil(max(rows) - 1e-6))
+        c0, r0, c1, r1 = reader.pixel_box(shape.bbox, slack=1e-6)
         box = Region(c0, r0, c1 - c0, r1 - r0).intersection(window) if c1 > c0 and r1 > r0 else None
         if box is not None:
             boxes.append(box)
@@ -320,7 +297,7 @@ def hold_out_parts(parts: list[Region], index: CellIndex, fraction: float,
     """(training parts, validation parts) of a labelled area of ``MIN_PARTS`` or more parts (module docstring)."""
     order = [int(i) for i in rng.permutation(len(parts))]
     with_fg = [i for i in order if index.foreground_in(parts[i]).any()]
-    keep = with_fg[-1:] if with_fg else []  # one part with foreground stays in training
+    keep = with_fg[-1:]  # one part with foreground stays in training
     ranked = [i for i in with_fg if i not in keep] + [i for i in order if i not in with_fg] + keep
     total = sum(p.area for p in parts)
     chosen: list[int] = []
@@ -380,9 +357,8 @@ def split_parts(split: Split, indexes: list[CellIndex], val_fraction: float, see
     for scene, boxes in sorted(split.parts.items()):
         rng = np.random.default_rng([seed, 7919, scene])
         _, held = hold_out_parts(boxes, indexes[scene], val_fraction, rng)
-        at = [k for k, (s, _) in enumerate(split.train_regions) if s == scene][0]
-        region = split.train_regions[at][1]
-        split.train_regions[at] = (scene, replace(region, holes=tuple(held)))
+        region = split.train_regions[scene][1]  # band_split gives each training scene one region, in order
+        split.train_regions[scene] = (scene, replace(region, holes=tuple(held)))
         split.val_regions += [(scene, box) for box in held]
         foreground |= any(indexes[scene].foreground_in(box).any() for box in held)
     return foreground
@@ -408,13 +384,8 @@ def labelled_area(spec: Any) -> tuple[int, int, list[Region]] | None:
     from .scene import SceneReader
 
     try:
-        reader = SceneReader(spec.image, aoi=spec.aoi, extent=spec.extent, extent_crs=spec.extent_crs,
-                             callback=QuietCallback())
+        with SceneReader(spec.image, aoi=spec.aoi, extent=spec.extent, extent_crs=spec.extent_crs,
+                         callback=QuietCallback()) as reader:
+            return reader.grid.width, reader.grid.height, labelled_parts(reader)
     except (DualStreamError, OSError):
         return None
-    try:
-        return reader.grid.width, reader.grid.height, labelled_parts(reader)
-    except DualStreamError:
-        return None
-    finally:
-        reader.close()

@@ -187,7 +187,7 @@ class SceneReader(SceneLabels, SceneAux):
         bounds = self.region.bounds()
         if bounds is None:
             return (0, 0, self.grid.width, self.grid.height)
-        c0, r0, c1, r1 = self._pixel_box(bounds)
+        c0, r0, c1, r1 = self.pixel_box(bounds)
         if c1 <= c0 or r1 <= r0:
             raise AlignmentError(f"The extent/AOI does not overlap the {self.role} '{self.image}'.")
         return (c0, r0, c1 - c0, r1 - r0)
@@ -201,7 +201,7 @@ class SceneReader(SceneLabels, SceneAux):
             if date.grid is None or not date.grid.georeferenced or not self.georeferenced:
                 continue  # pixel space: the dates are the same size
             try:
-                box = self._pixel_box(footprint_in(date.grid, self.grid.crs))
+                box = self.pixel_box(footprint_in(date.grid, self.grid.crs))
             except Exception:  # noqa: BLE001 - PROJ errors vary; the dates' overlap was checked the other way round
                 continue
             c0, r0, c1, r1 = max(c0, box[0]), max(r0, box[1]), min(c1, box[2]), min(r1, box[3])
@@ -210,12 +210,14 @@ class SceneReader(SceneLabels, SceneAux):
                                  f"give an extent or AOI where every date holds data.")
         return (c0, r0, c1 - c0, r1 - r0)
 
-    def _pixel_box(self, bounds: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
-        """(col0, row0, col1, row1) of ``bounds`` (map units) on the image grid, outward to whole pixels, clipped."""
+    def pixel_box(self, bounds: tuple[float, float, float, float], slack: float = 0.0) -> tuple[int, int, int, int]:
+        """(col0, row0, col1, row1) of ``bounds`` (map units) on the image grid, outward to whole pixels, clipped;
+        ``slack`` (pixels): a corner that far past a pixel edge still counts as on it."""
         inv = ~self.grid.transform
         cols, rows = zip(*(apply(inv, x, y) for x in bounds[0::2] for y in bounds[1::2]))  # the four corners
-        c0, r0 = max(int(np.floor(min(cols))), 0), max(int(np.floor(min(rows))), 0)
-        c1, r1 = min(int(np.ceil(max(cols))), self.grid.width), min(int(np.ceil(max(rows))), self.grid.height)
+        c0, r0 = max(int(np.floor(min(cols) + slack)), 0), max(int(np.floor(min(rows) + slack)), 0)
+        c1 = min(int(np.ceil(max(cols) - slack)), self.grid.width)
+        r1 = min(int(np.ceil(max(rows) - slack)), self.grid.height)
         return c0, r0, c1, r1
 
     # ----------------------------------------------------------------------------------------- reading

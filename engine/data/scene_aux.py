@@ -78,25 +78,22 @@ class SceneAux:
         ds = self._open(path, "aux raster")
         wanted = ds.count if self.aux_bands_per_file is None else int(self.aux_bands_per_file)
         if ds.count < wanted:
-            raise DataError(
-                f"The aux raster '{path}' has {ds.count} band(s) but {wanted} are needed per aux file "
-                f"(aux_bands_per_file); give files with at least {wanted} bands or lower aux_bands_per_file."
-            )
+            raise DataError(f"The aux raster '{path}' has {ds.count} band(s) but {wanted} are needed per aux file "
+                            f"(aux_bands_per_file); give files with at least {wanted} bands or lower "
+                            f"aux_bands_per_file.")
         bands = list(range(1, wanted + 1))
         grid = grid_of(ds)
         if not grid.georeferenced:
-            self.callback.warning(
-                f"The aux raster '{path}' has no georeferencing: it is stretched over the whole image "
-                f"'{self.image}' (the reference's whole-file resize). Georeference it for correct alignment."
-            )
+            self.callback.warning(f"The aux raster '{path}' has no georeferencing: it is stretched over the whole "
+                                  f"image '{self.image}' (the reference's whole-file resize). Georeference it for "
+                                  f"correct alignment.")
             data, ok = read_window(ds, 0, 0, ds.width, ds.height, bands)
             data[:, ~ok] = np.nan
             return _AuxSource(path, bands, False, data, resize_transform(self.grid, ds.width, ds.height))
         if not self.georeferenced:
-            raise DataError(
-                f"The aux raster '{path}' is georeferenced but the {self.role} '{self.image}' is not; georeference "
-                f"the {self.role} (or give ungeoreferenced aux files, which are stretched over it)."
-            )
+            raise DataError(f"The aux raster '{path}' is georeferenced but the {self.role} '{self.image}' is not; "
+                            f"georeference the {self.role} (or give ungeoreferenced aux files, which are stretched "
+                            f"over it).")
         if grid.crs is None and self.grid.crs is not None:
             self.callback.warning(f"The aux raster '{path}' has no CRS; assuming the image CRS.")
         check_overlap(self.grid, replace(grid, crs=grid.crs or self.grid.crs), self.image, path, "aux raster")
@@ -140,7 +137,7 @@ class SceneAux:
 
         lattice, r = self.parts.aux, self.aux_ratio
         col, row, width, height = lattice.block(by, bx)
-        regular = lattice.is_regular(by, bx)
+        regular = lattice.owned(by, bx)[1] == (0, 0)  # on the lattice's own grid, not shifted inward
         return self._read_aux(tile_grid(self.grid, col, row, width, height),
                               RasterioWindow(col // r, row // r, width // r, height // r) if regular else None)
 

@@ -4,6 +4,7 @@ polygon layer set up against the image grid, mapped to classes, read on a tile's
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -73,15 +74,13 @@ class SceneLabels:
 
     def read_raw_label(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw label raster values (float64) on a tile and where they are valid (raster labels only)."""
-        tile = tile_grid(self.grid, int(col_off), int(row_off), int(width), int(height))
-        return self._raw_label(tile, int(col_off), int(row_off))
-
-    def _raw_label(self, tile: RasterGrid, col_off: int, row_off: int) -> tuple[np.ndarray, np.ndarray]:
+        window = int(col_off), int(row_off), int(width), int(height)
         ds = self._open(self.label_path, "label raster")
         if self.label_same_grid:
-            raw, ok = read_window(ds, col_off, row_off, tile.width, tile.height, [1])
+            raw, ok = read_window(ds, *window, [1])
         else:
-            raw, ok = warp_to_grid(ds, tile, [1], resampling="nearest", src_crs=ds.crs or self.grid.crs)
+            raw, ok = warp_to_grid(ds, tile_grid(self.grid, *window), [1], resampling="nearest",
+                                   src_crs=ds.crs or self.grid.crs)
         return raw[0].astype(np.float64), ok
 
     def _read_label(self, tile: RasterGrid, col_off: int, row_off: int, valid: np.ndarray) -> np.ndarray:
@@ -89,7 +88,7 @@ class SceneLabels:
             label = self._vector.rasterize(tile)
             label[~valid] = self.ignore_index
         else:
-            raw, ok = self._raw_label(tile, col_off, row_off)
+            raw, ok = self.read_raw_label(col_off, row_off, tile.width, tile.height)
             label = self.mapper.map_raster(raw, ok & valid)
         if self.region.active:
             label[~self.region.mask(tile)] = self.ignore_index
@@ -100,7 +99,7 @@ class SceneLabels:
         if self.label_path is None:
             return {}
         if self._vector is not None:
-            return {str(k): v for k, v in self._vector.class_counts().items()}
+            return {str(k): v for k, v in Counter(cls for _, cls in self._vector.shapes).items()}  # polygons a class
         counts: dict[str, int] = {}
         for row in range(0, self.grid.height, block):
             for col in range(0, self.grid.width, block):

@@ -159,20 +159,14 @@ class AuxLattice:
     def blocks(self, col: int, row: int, width: int, height: int) -> list[tuple[int, int]] | None:
         """(block row, block column) of the blocks a tile takes its aux from; None when it warps its own."""
         r = self.ratio
-        if min(col, row) < 0 or col % r or row % r or width % r or height % r:
-            return None
-        if col + width > self.columns[-1][2] or row + height > self.rows[-1][2]:
+        if (min(col, row) < 0 or col % r or row % r or width % r or height % r
+                or col + width > self.columns[-1][2] or row + height > self.rows[-1][2]):
             return None
         # pixel p belongs to block p // tile, the shifted last block taking all past the regular ones
         last_y, last_x = len(self.rows) - 1, len(self.columns) - 1
         ys = range(min(row // self.tile_h, last_y), min((row + height - 1) // self.tile_h, last_y) + 1)
         xs = range(min(col // self.tile_w, last_x), min((col + width - 1) // self.tile_w, last_x) + 1)
         return [(by, bx) for by in ys for bx in xs]
-
-    def is_regular(self, by: int, bx: int) -> bool:
-        """Whether block (by, bx) lies on the lattice's own grid (not an inward-shifted edge block)."""
-        (x0, c0, _), (y0, r0, _) = self.columns[bx], self.rows[by]
-        return x0 == c0 and y0 == r0
 
     def block(self, by: int, bx: int) -> Window:
         """The image window warped for block (by, bx): a tile's size."""

@@ -9,7 +9,7 @@ import torch
 from engine.config import AugmentConfig
 from engine.data.augment import (
     AugmentParams,
-    augment_tile,
+    augment_dates,
     geometric,
     photometric,
     sample_params,
@@ -115,7 +115,8 @@ def test_photometric_is_vision_only_and_keeps_nodata_zero() -> None:
     valid[:4] = False
     vision[:, :4] = 0.0
     params = AugmentParams(brightness=0.1, contrast=1.2, gray=True)
-    v, a, lab = augment_tile(vision.clone(), valid, aux.clone(), label.clone(), params, 32, R)
+    v, a, lab = augment_dates(vision.clone().numpy(), valid.numpy(), aux.clone(), label.clone(), params, 1, None, False,
+                              [0, 0, 0], 32, R, 255)
     assert torch.equal(a, aux) and torch.equal(lab, label)  # aux and label untouched
     assert not torch.allclose(v, vision)
     assert torch.all(v[:, :4] == 0)  # nodata stays 0

@@ -146,7 +146,7 @@ def test_holdout_bands_never_overlap_training(tmp_path: Path) -> None:
     val_regions = {w[3] for w in val.windows}
     assert len(val_regions) == 1
     (val_region,) = val_regions
-    train_region = train.sampler.parts[0].region
+    _, train_region, _ = train.sampler.parts[0]  # (scene, region, cells)
     assert not train_region.intersects(val_region)
     assert train_region.area + val_region.area == 256 * 256
     for i in range(len(train)):
