@@ -111,11 +111,9 @@ def label_coding(counts: dict[str, dict[str, int]], classes: int) -> tuple[dict[
     rasters = {key for path, values in counts.items() if not is_vector_path(path)
                for key, count in values.items() if count}
     vectors = any(is_vector_path(path) for path in counts)
-    for values, mapping, named, rasters_only in LABEL_CODINGS:
-        if (found <= values and next(iter(mapping)) in found and (not rasters or rasters == values)
-                and not (rasters_only and vectors)):
-            return dict(mapping), named
-    return None
+    return next(((dict(mapping), named) for values, mapping, named, rasters_only in LABEL_CODINGS
+                 if found <= values and next(iter(mapping)) in found and (not rasters or rasters == values)
+                 and not (rasters_only and vectors)), None)
 
 
 def coding_line(mapping: dict[str, int], named: str, class_one: str | None, hint: str) -> str:

@@ -131,14 +131,14 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
     if said_baseline and (baseline is None or not np.isfinite(baseline)):
         raise nonsense(f"its {said_baseline}", dataset_tags[said_baseline])
     q = quantification or S2_QUANTIFICATION
+    default = -1000.0 if baseline is not None and baseline >= 4.0 else 0.0
     offsets = []
     for i, tags in enumerate(band_tags):
         text = tags.get("BOA_ADD_OFFSET", dataset_tags.get("BOA_ADD_OFFSET"))
         stated = _float(text)
         if text is not None and (stated is None or not np.isfinite(stated)):
             raise nonsense(f"the BOA_ADD_OFFSET of {labels[i]}", text)
-        offsets.append(stated if stated is not None else (-1000.0 if baseline is not None and baseline >= 4.0
-                                                          else 0.0))
+        offsets.append(stated if stated is not None else default)
     shown = sorted(set(offsets))
     added = (f"{'-' if shown[0] < 0 else '+'} {abs(shown[0]):g}" if len(shown) == 1
              else "+ BOA_ADD_OFFSET (" + ", ".join(f"{o:g}" for o in offsets) + ")")
