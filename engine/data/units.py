@@ -98,6 +98,14 @@ def _ranked(sample: np.ndarray, ranks: np.ndarray) -> np.ndarray:
 COUNTED_SPAN = 1 << 16  # value ranges counted rather than partitioned (a count per value: 512 KB at most)
 
 
+def as_float(value: Any) -> float:
+    """``value`` (a number, or text holding one: a raw label key, a field's value) as a float; NaN where it is none."""
+    try:
+        return float(str(value))
+    except ValueError:
+        return float("nan")
+
+
 def _float(value: Any) -> float | None:
     try:
         return float(str(value).strip())

@@ -16,6 +16,7 @@ from ..errors import DataError
 from ..io import locations
 from ..io.geopackage import spatial_ref
 from ..runtime.environment import require
+from .units import as_float
 
 
 def ogr_osr() -> tuple[Any, Any]:
@@ -97,11 +98,7 @@ def whole_number(value: Any, what: str, advice: str) -> int:
     holds it and ``advice`` otherwise."""
     if isinstance(value, int):  # a bool too
         return int(value)
-    try:
-        number = float(str(value).strip())
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number.is_integer():  # NaN and infinities neither
+    if not (number := as_float(value)).is_integer():  # NaN and infinities neither
         raise DataError(f"{what} holds {value!r}, not a whole number; {advice}")
     return int(number)
 
