@@ -30,10 +30,9 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
                held_out: list[Region]) -> tuple[CellIndex, dict[str, int], int, int]:
     """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground and
     the labelled pixels inside its ``held_out`` validation regions (0 without one), in one pass."""
-    cell = DEFAULT_CELL
     held_out_fg = held_out_labelled = 0
-    builder = CellIndexBuilder(reader.grid.width, reader.grid.height, cell)
-    c0, r0 = region.col // cell * cell, region.row // cell * cell
+    builder = CellIndexBuilder(reader.grid.width, reader.grid.height, DEFAULT_CELL)
+    c0, r0 = region.col // DEFAULT_CELL * DEFAULT_CELL, region.row // DEFAULT_CELL * DEFAULT_CELL
     c1, r1 = region.col + region.width, region.row + region.height
     raster = not is_vector_path(reader.label_path)
     fast = raster and not reader.region.active
