@@ -21,8 +21,8 @@ from .tile_parts import assemble_window
 
 
 def compose(outer: Any, inner: Any) -> Any:
-    """``outer`` after ``inner`` as one Affine, spelled without the ``*`` operator (deprecated in affine 3 in
-    favour of ``@``, which affine 2 lacks)."""
+    """``outer`` after ``inner`` (Affines, or their six coefficients a..f) as one Affine, spelled without the ``*``
+    operator (deprecated in affine 3 in favour of ``@``, which affine 2 lacks)."""
     from affine import Affine
 
     a, b, c, d, e, f = outer[:6]
@@ -73,9 +73,7 @@ class RasterGrid:
 
     def window_transform(self, col_off: float, row_off: float) -> Any:
         """Affine transform of a window whose upper-left pixel is (col_off, row_off) of this grid."""
-        from affine import Affine
-
-        return compose(self.transform, Affine.translation(col_off, row_off))
+        return compose(self.transform, (1, 0, col_off, 0, 1, row_off))  # a translation
 
     def same_as(self, other: RasterGrid, tolerance: float = 1e-6) -> bool:
         """Same CRS, size and (within a small share of a pixel) transform."""
