@@ -55,9 +55,8 @@ def warp_to_grid(source: Any, dst: RasterGrid, bands: list[int] | None = None, *
     """Float32 (C, h, w) values of ``source`` warped onto ``dst`` (whose CRS may differ) and an (h, w) validity mask.
     ``source``: an open rasterio dataset (``bands``: 1-based, default all; ``src_transform``, ``src_crs`` and
     ``src_nodata`` override its own), or a float32 (C, H, W) array georeferenced by ``src_transform``/``src_crs``.
-    ``resampling``: a rasterio Resampling name, "bilinear" for continuous data, "nearest" for categories. Pixels that
-    no source pixel covers, nodata and NaN are invalid (valid False, value 0).
-    """
+    ``resampling``: a rasterio Resampling name (see above). Pixels that no source pixel covers, nodata and NaN are
+    invalid (valid False, value 0)."""
     rasterio = require("rasterio")
     from rasterio.enums import Resampling
     from rasterio.warp import reproject

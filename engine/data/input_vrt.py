@@ -98,9 +98,8 @@ def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -
     gdal = require("osgeo.gdal")
     gdal.UseExceptions()
     apply_defaults()
-    options = gdal.BuildVRTOptions(separate=True, resolution="highest")
     try:
-        dataset = gdal.BuildVRT(str(destination), list(sources), options=options)
+        dataset = gdal.BuildVRT(str(destination), list(sources), separate=True, resolution="highest")
     except RuntimeError as exc:
         raise DataError(f"The bands {', '.join(names)} ({', '.join(sources)}) cannot be stacked: {exc}. Check that "
                         f"each is a readable raster (a URL must be reachable).") from exc
