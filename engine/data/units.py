@@ -125,9 +125,8 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
     key = "BOA_QUANTIFICATION_VALUE" if "BOA_QUANTIFICATION_VALUE" in dataset_tags else "QUANTIFICATION_VALUE"
     quantification = _float(dataset_tags.get(key))
     stated = "BOA_ADD_OFFSET" in dataset_tags or any("BOA_ADD_OFFSET" in tags for tags in band_tags)
-    if baseline is None and quantification is None and not stated and key not in dataset_tags:
-        return None
-    if baseline is None and not stated and not said_baseline and "Sentinel-2" not in sensors:
+    if baseline is None and not stated and ((quantification is None and key not in dataset_tags)
+                                            or (not said_baseline and "Sentinel-2" not in sensors)):
         return None
 
     def nonsense(what: str, value: Any) -> DataError:
