@@ -144,9 +144,8 @@ def apply_subset(layer: Any, subset: str, path: str, role: str) -> None:
     if unknown:
         raise DataError(f"{what} has no field '{unknown[0]}', which its filter '{subset}' names. {fix}")
     try:
-        failed = layer.SetAttributeFilter(subset) != 0
+        failed, detail = layer.SetAttributeFilter(subset) != 0, ""
         layer.GetFeatureCount()  # some drivers only read the filter when it is first used
-        detail = ""
     except RuntimeError as exc:
         failed, detail = True, f" ({str(exc).strip()})"
     layer.ResetReading()
