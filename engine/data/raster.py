@@ -67,9 +67,7 @@ class RasterGrid:
     @property
     def georeferenced(self) -> bool:
         """True when the raster has a CRS or a non-identity geotransform."""
-        from affine import Affine
-
-        return self.crs is not None or not self.transform.almost_equals(Affine.identity())
+        return self.crs is not None or not self.transform.is_identity
 
     def window_transform(self, col_off: float, row_off: float) -> Any:
         """Affine transform of a window whose upper-left pixel is (col_off, row_off) of this grid."""
