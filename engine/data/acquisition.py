@@ -65,9 +65,8 @@ def _name_date(path: str) -> tuple[dt.date | None, str]:
 def _plausible(date: dt.date, where: str) -> str:
     """'' when ``date`` can be a satellite scene's; else why it is taken as unknown."""
     latest = dt.date.today().year + 1
-    if FIRST_YEAR <= date.year <= latest:
-        return ""
-    return f"{where} gives {date.isoformat()}, a date no satellite scene has (only {FIRST_YEAR} to {latest}){GIVE}"
+    return "" if FIRST_YEAR <= date.year <= latest else (
+        f"{where} gives {date.isoformat()}, a date no satellite scene has (only {FIRST_YEAR} to {latest}){GIVE}")
 
 
 def stac_datetime(properties: dict[str, Any]) -> str | None:

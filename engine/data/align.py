@@ -39,17 +39,14 @@ def tile_grid(grid: RasterGrid, col_off: int, row_off: int, width: int, height: 
 
 def aux_grid(tile: RasterGrid, ratio: int) -> RasterGrid:
     """The aux grid of a tile: same footprint origin, pixels ``ratio`` times larger, shape (h//r, w//r)."""
-    from affine import Affine
-
-    return RasterGrid(tile.crs, compose(tile.transform, Affine.scale(ratio)), tile.width // ratio, tile.height // ratio)
+    return RasterGrid(tile.crs, compose(tile.transform, (ratio, 0, 0, 0, ratio, 0)), tile.width // ratio,
+                      tile.height // ratio)
 
 
 def resize_transform(full: RasterGrid, src_width: int, src_height: int) -> Any:
     """Transform that stretches a ``src_width`` x ``src_height`` raster over the whole of ``full``: the reference's
     whole-file resize, expressed as georeferencing so tiles can be cut from it at any offset."""
-    from affine import Affine
-
-    return compose(full.transform, Affine.scale(full.width / src_width, full.height / src_height))
+    return compose(full.transform, (full.width / src_width, 0, 0, 0, full.height / src_height, 0))  # a scaling
 
 
 def warp_to_grid(source: Any, dst: RasterGrid, bands: list[int] | None = None, *, resampling: str = "bilinear",
@@ -58,9 +55,8 @@ def warp_to_grid(source: Any, dst: RasterGrid, bands: list[int] | None = None, *
     """Float32 (C, h, w) values of ``source`` warped onto ``dst`` (whose CRS may differ) and an (h, w) validity mask.
     ``source``: an open rasterio dataset (``bands``: 1-based, default all; ``src_transform``, ``src_crs`` and
     ``src_nodata`` override its own), or a float32 (C, H, W) array georeferenced by ``src_transform``/``src_crs``.
-    ``resampling``: a rasterio Resampling name, "bilinear" for continuous data, "nearest" for categories. Pixels that
-    no source pixel covers, nodata and NaN are invalid (valid False, value 0).
-    """
+    ``resampling``: a rasterio Resampling name (see above). Pixels that no source pixel covers, nodata and NaN are
+    invalid (valid False, value 0)."""
     rasterio = require("rasterio")
     from rasterio.enums import Resampling
     from rasterio.warp import reproject

@@ -83,9 +83,8 @@ def _same_number(item: str, names: Sequence[str | None]) -> list[int]:
 
 
 def _said(model_names: Sequence[str], names: Sequence[str | None], bands: Sequence[int], how: str) -> str:
-    pairs = ", ".join(f"{m} <- band {b}" + (f" '{names[b - 1]}'" if names[b - 1] else "")
-                      for m, b in zip(model_names, bands))
-    return f"{how}: {pairs}"
+    return f"{how}: " + ", ".join(f"{m} <- band {b}" + (f" '{names[b - 1]}'" if names[b - 1] else "")
+                                  for m, b in zip(model_names, bands))
 
 
 def match_bands(model_names: Sequence[str], names: Sequence[str | None], source: str,

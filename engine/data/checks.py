@@ -45,9 +45,8 @@ def sample_values(dataset: Any, bands: list[int]) -> tuple[np.ndarray, np.ndarra
     parts = [read_raw(dataset, c, r, w, h, bands) for c, r, w, h in _windows(dataset.width, dataset.height)]
     if len(parts) == 1:  # the whole file: views, not a copy of it (1 ms a 512² scene of 4 bands)
         return parts[0][0].reshape(len(bands), -1), parts[0][1].reshape(-1), False
-    values = np.concatenate([d.reshape(len(bands), -1) for d, _ in parts], axis=1)
-    valid = np.concatenate([ok.reshape(-1) for _, ok in parts])
-    return values, valid, True
+    return (np.concatenate([d.reshape(len(bands), -1) for d, _ in parts], axis=1),
+            np.concatenate([ok.reshape(-1) for _, ok in parts]), True)
 
 
 def _pixels(n: int, total: int, sampled: bool) -> str:
@@ -109,9 +108,9 @@ def warn_dates_cover(reader: Any, callback: Callback, warnings: list[str] | None
                                  "holds data") -> None:
     """:func:`date_cover_warning` for each later date of an open SceneReader (``target``: default its grid)."""
     for date in reader.later_dates:
-        if date.grid is not None:
-            if message := date_cover_warning(target or reader.grid, date.grid, date.path, reader.image, what, then):
-                _warn(message, callback, warnings)
+        if date.grid is not None and (message := date_cover_warning(target or reader.grid, date.grid, date.path,
+                                                                     reader.image, what, then)):
+            _warn(message, callback, warnings)
 
 
 def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None = None,

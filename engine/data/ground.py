@@ -43,10 +43,6 @@ class GroundUnit:
             return size * METRES_PER_DEGREE * shrink
         return size * self.metres_per_unit * (shrink if self.mercator else 1.0)
 
-    def per_metre(self, latitude: float | None = None) -> float:
-        """Map units that make one metre on the ground at ``latitude`` (1 without a CRS)."""
-        return 1.0 / (self.metres(1.0, latitude) or 1.0)
-
 
 def _srs(crs: Any) -> Any:
     """``crs`` as an osr.SpatialReference (it may be one), axes in GIS order; None when GDAL cannot read it."""
@@ -100,9 +96,10 @@ def middle_latitude(crs: Any, bounds: tuple[float, float, float, float]) -> floa
 
 
 def map_units_per_metre(crs: Any, bounds: tuple[float, float, float, float]) -> float:
-    """How many of ``crs``'s map units make one metre on the ground at the middle of ``bounds``."""
+    """How many of ``crs``'s map units make one metre on the ground at the middle of ``bounds`` (1 without a CRS)."""
     unit = ground_unit(crs)
-    return unit.per_metre(middle_latitude(crs, bounds) if unit.kind == DEGREES or unit.mercator else None)
+    return 1.0 / (unit.metres(1.0, middle_latitude(crs, bounds) if unit.kind == DEGREES or unit.mercator else None)
+                  or 1.0)
 
 
 def scenes_latitude(crs: Any, bounds: Sequence[tuple[float, float, float, float]]) -> float | None:

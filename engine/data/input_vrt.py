@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 from ..errors import DataError
 from ..io.network import apply_defaults
 from ..runtime.environment import require
-from .raster import alpha_bands
+from .raster import band_count
 from .units import Scaling
 
 SCALED_NODATA = -9999.0  # nodata of a rescaled band: the source's nodata value may be a valid scaled value
@@ -66,7 +66,7 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
     try:
         with rasterio.open(source) as ds:
             width, height, crs, transform = ds.width, ds.height, ds.crs, ds.transform
-            dtypes, nodatas, alpha = ds.dtypes, ds.nodatavals, alpha_bands(ds)
+            dtypes, nodatas, alpha = ds.dtypes, ds.nodatavals, list(range(band_count(ds) + 1, ds.count + 1))
     except rasterio.errors.RasterioIOError as exc:
         raise DataError(f"'{source}' cannot be read as a raster ({exc}).") from exc
     parts = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
@@ -98,9 +98,8 @@ def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -
     gdal = require("osgeo.gdal")
     gdal.UseExceptions()
     apply_defaults()
-    options = gdal.BuildVRTOptions(separate=True, resolution="highest")
     try:
-        dataset = gdal.BuildVRT(str(destination), list(sources), options=options)
+        dataset = gdal.BuildVRT(str(destination), list(sources), separate=True, resolution="highest")
     except RuntimeError as exc:
         raise DataError(f"The bands {', '.join(names)} ({', '.join(sources)}) cannot be stacked: {exc}. Check that "
                         f"each is a readable raster (a URL must be reachable).") from exc

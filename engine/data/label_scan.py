@@ -7,7 +7,6 @@ Label semantics are those of the scene reader's label mapper (:mod:`.labels`); s
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..io.formats import is_vector_path
 from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region
 from .scene import SceneReader
 from .scene_labels import count_values
+from .units import as_float
 
 SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
 
@@ -30,10 +30,9 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
                held_out: list[Region]) -> tuple[CellIndex, dict[str, int], int, int]:
     """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground and
     the labelled pixels inside its ``held_out`` validation regions (0 without one), in one pass."""
-    cell = DEFAULT_CELL
     held_out_fg = held_out_labelled = 0
-    builder = CellIndexBuilder(reader.grid.width, reader.grid.height, cell)
-    c0, r0 = region.col // cell * cell, region.row // cell * cell
+    builder = CellIndexBuilder(reader.grid.width, reader.grid.height, DEFAULT_CELL)
+    c0, r0 = region.col // DEFAULT_CELL * DEFAULT_CELL, region.row // DEFAULT_CELL * DEFAULT_CELL
     c1, r1 = region.col + region.width, region.row + region.height
     raster = not is_vector_path(reader.label_path)
     fast = raster and not reader.region.active
@@ -86,7 +85,7 @@ def _pixels_inside(mask: np.ndarray, col: int, row: int, region: Region) -> int:
 def has_foreground(reader: SceneReader, counts: dict[str, int]) -> bool:
     """Whether a label's value counts (raw values of a raster, classes of a vector layer) hold any pixel of a
     class other than 0, the raw values mapped by the reader's :class:`~.labels.LabelMapper`."""
-    values = np.array([_as_float(key) for key, count in counts.items() if count], np.float64)
+    values = np.array([as_float(key) for key, count in counts.items() if count], np.float64)
     if not is_vector_path(reader.label_path):
         values = reader.mapper.map_raster(values, ~np.isnan(values), strict=False)
     return bool(((values != 0) & (values != reader.ignore_index)).any())
@@ -111,11 +110,9 @@ def label_coding(counts: dict[str, dict[str, int]], classes: int) -> tuple[dict[
     rasters = {key for path, values in counts.items() if not is_vector_path(path)
                for key, count in values.items() if count}
     vectors = any(is_vector_path(path) for path in counts)
-    for values, mapping, named, rasters_only in LABEL_CODINGS:
-        if (found <= values and next(iter(mapping)) in found and (not rasters or rasters == values)
-                and not (rasters_only and vectors)):
-            return dict(mapping), named
-    return None
+    return next(((dict(mapping), named) for values, mapping, named, rasters_only in LABEL_CODINGS
+                 if found <= values and next(iter(mapping)) in found and (not rasters or rasters == values)
+                 and not (rasters_only and vectors)), None)
 
 
 def coding_line(mapping: dict[str, int], named: str, class_one: str | None, hint: str) -> str:
@@ -133,9 +130,9 @@ def label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> l
     elif data_cfg.label_mapping and not data_cfg.strict_labels:
         return []
     else:
-        allowed = ({0.0} | {_as_float(k) for k in data_cfg.label_mapping} if data_cfg.label_mapping
+        allowed = ({0.0} | {as_float(k) for k in data_cfg.label_mapping} if data_cfg.label_mapping
                    else classes | {float(data_cfg.ignore_index)})
-    bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
+    bad = {k: v for k, v in counts.items() if as_float(k) not in allowed}
     return [f"'{path}': {_listing(bad)}"] if bad else []
 
 
@@ -147,22 +144,15 @@ def _listing(counts: dict[str, int], more: str = " ...") -> str:
 
 def note_unmapped(counts: dict[str, dict[str, int]], data_cfg: DataConfig, callback: Callback) -> None:
     """Strict labels off: say which raw values became the default class, with their pixel counts."""
-    mapped = {_as_float(k) for k in data_cfg.label_mapping}
+    mapped = {as_float(k) for k in data_cfg.label_mapping}
     other: Counter[str] = Counter()
     for path, values in counts.items():
         if not is_vector_path(path):
-            other.update({key: count for key, count in values.items() if _as_float(key) not in mapped})
+            other.update({key: count for key, count in values.items() if as_float(key) not in mapped})
     if other:
         default = data_cfg.label_default_class
         callback.info(f"Raw label values not in the label mapping are class {default} "
                       f"('{data_cfg.class_names[default]}'): {_listing(other, more='')}.")
-
-
-def _as_float(key: str) -> float:
-    try:
-        return float(key)
-    except ValueError:
-        return math.nan
 
 
 def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]]) -> str:
@@ -188,7 +178,7 @@ def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]]) -> s
 def _class_numbers(counts: dict[str, dict[str, int]], ignore_index: int) -> int:
     """How many classes the raw values make when they are class numbers (whole numbers 0..254 of raster labels,
     the ignore value aside); 0 when they cannot be."""
-    found = {_as_float(key) for path, values in counts.items() if not is_vector_path(path) for key in values}
+    found = {as_float(key) for path, values in counts.items() if not is_vector_path(path) for key in values}
     found.discard(float(ignore_index))
     whole = all(value.is_integer() and 0 <= value < 255 for value in found)
     return int(max(found, default=-1)) + 1 if whole else 0

@@ -52,8 +52,7 @@ class BandStatistics:
             raise DataError(f"Band statistics need 'method', 'low' and 'high' (got {data!r}).") from exc
 
     def apply(self, array: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-        """Scale (C, H, W) raw values to float32; invalid and non-finite pixels -> 0. Percentile: (x - low) /
-        (high - low) clipped to [0, 1]. Meanstd: (x - mean) / std."""
+        """Scale (C, H, W) raw values to float32 (the class docstring's method); invalid and non-finite pixels -> 0."""
         self._check_bands(array.shape[0])
         low = np.asarray(self.low, dtype=np.float32)[:, None, None]
         high = np.asarray(self.high, dtype=np.float32)[:, None, None]

@@ -21,8 +21,8 @@ from .tile_parts import assemble_window
 
 
 def compose(outer: Any, inner: Any) -> Any:
-    """``outer`` after ``inner`` as one Affine, spelled without the ``*`` operator (deprecated in affine 3 in
-    favour of ``@``, which affine 2 lacks)."""
+    """``outer`` after ``inner`` (Affines, or their six coefficients a..f) as one Affine, spelled without the ``*``
+    operator (deprecated in affine 3 in favour of ``@``, which affine 2 lacks)."""
     from affine import Affine
 
     a, b, c, d, e, f = outer[:6]
@@ -67,31 +67,17 @@ class RasterGrid:
     @property
     def georeferenced(self) -> bool:
         """True when the raster has a CRS or a non-identity geotransform."""
-        from affine import Affine
-
-        return self.crs is not None or not self.transform.almost_equals(Affine.identity())
+        return self.crs is not None or not self.transform.is_identity
 
     def window_transform(self, col_off: float, row_off: float) -> Any:
         """Affine transform of a window whose upper-left pixel is (col_off, row_off) of this grid."""
-        from affine import Affine
-
-        return compose(self.transform, Affine.translation(col_off, row_off))
+        return compose(self.transform, (1, 0, col_off, 0, 1, row_off))  # a translation
 
     def same_as(self, other: RasterGrid, tolerance: float = 1e-6) -> bool:
         """Same CRS, size and (within a small share of a pixel) transform."""
         same_crs = self.crs is other.crs if self.crs is None or other.crs is None else self.crs == other.crs
         return ((self.width, self.height) == (other.width, other.height) and same_crs
                 and self.transform.almost_equals(other.transform, precision=tolerance * max(self.res + (1.0,))))
-
-
-@dataclass
-class RasterInfo:
-    """What :func:`inspect_raster` finds in a raster file."""
-
-    grid: RasterGrid
-    count: int
-    dtypes: list[str]
-    descriptions: list[str | None]
 
 
 def open_raster(path: str | Path, role: str = "raster") -> Any:
@@ -144,11 +130,6 @@ def band_count(dataset: Any) -> int:
     return count
 
 
-def alpha_bands(dataset: Any) -> list[int]:
-    """The 1-based numbers of ``dataset``'s trailing alpha bands (its mask; see :func:`band_count`)."""
-    return list(range(band_count(dataset) + 1, dataset.count + 1))
-
-
 def mistagged_alpha(dataset: Any, count: int) -> int | None:
     """The number of ``dataset``'s last band when it is tagged alpha but holds data (its :func:`band_count`
     ``count`` keeps it)."""
@@ -180,18 +161,11 @@ def grid_of(dataset: Any) -> RasterGrid:
     return RasterGrid(crs=dataset.crs, transform=dataset.transform, width=dataset.width, height=dataset.height)
 
 
-def inspect_raster(path: str | Path) -> RasterInfo:
-    """Grid, band count, dtypes and band descriptions of a raster (its data bands: an alpha band is its mask,
-    :func:`band_count`); DataError if unreadable."""
-    with open_raster(path) as dataset:
-        count = band_count(dataset)
-        return RasterInfo(grid_of(dataset), count, list(dataset.dtypes)[:count], list(dataset.descriptions)[:count])
-
-
 def image_band_names(path: str | Path) -> list[str | None]:
     """The descriptions of a raster's data bands (None where a band has none; an alpha band is its mask, not a
     band: :func:`band_count`), as segment counts and names them; DataError if unreadable."""
-    return [d or None for d in inspect_raster(path).descriptions]
+    with open_raster(path) as dataset:
+        return [d or None for d in dataset.descriptions[:band_count(dataset)]]
 
 
 def clip_window(col_off: int, row_off: int, width: int, height: int,
@@ -199,9 +173,7 @@ def clip_window(col_off: int, row_off: int, width: int, height: int,
     """Intersection of a window with the raster: (col, row, w, h) in raster pixels, or None if disjoint."""
     c0, r0 = max(col_off, 0), max(row_off, 0)
     c1, r1 = min(col_off + width, grid.width), min(row_off + height, grid.height)
-    if c1 <= c0 or r1 <= r0:
-        return None
-    return (c0, r0, c1 - c0, r1 - r0)
+    return (c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
 
 
 def has_own_mask(dataset: Any, band: int) -> bool:

@@ -89,10 +89,9 @@ def _outside_area_of_use(box: tuple[float, float, float, float] | None, srs: Any
         return ""
     w, s, e, n = area.west_lon_degree, area.south_lat_degree, area.east_lon_degree, area.north_lat_degree
     lon_inside = (w <= west and east <= e) if w <= e else (west >= w or east <= e)  # e < w: across 180°
-    if lon_inside and s <= south and north <= n:
-        return ""
-    return (f"it (lon {west:g}..{east:g}, lat {south:g}..{north:g}) lies outside that CRS's area of use "
-            f"({area.name}: lon {w:g}..{e:g}, lat {s:g}..{n:g})")
+    return "" if lon_inside and s <= south and north <= n else (
+        f"it (lon {west:g}..{east:g}, lat {south:g}..{north:g}) lies outside that CRS's area of use "
+        f"({area.name}: lon {w:g}..{e:g}, lat {s:g}..{n:g})")
 
 
 def coordinate_transform(src: Any, dst: Any, what: str) -> Any:

@@ -233,9 +233,7 @@ def is_pair_folder(root: Path) -> bool:
 def missing_part(root: Path) -> str | None:
     """What keeps ``root`` (or its ``train/``) from being a change-detection dataset where it holds part of one (a
     date's folder, or the labels' beside one date), or None."""
-    for folder in (root, child_folder(root, TRAIN)):
-        if folder is None:
-            continue
+    for folder in filter(None, (root, child_folder(root, TRAIN))):
         dates = [name for pair in DATE_FOLDERS for name in pair if child_folder(folder, name) is not None]
         labels = [name for name in LABEL_FOLDERS if child_folder(folder, name) is not None]
         if dates and (labels or len(dates) > 1):

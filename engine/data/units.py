@@ -98,6 +98,14 @@ def _ranked(sample: np.ndarray, ranks: np.ndarray) -> np.ndarray:
 COUNTED_SPAN = 1 << 16  # value ranges counted rather than partitioned (a count per value: 512 KB at most)
 
 
+def as_float(value: Any) -> float:
+    """``value`` (a number, or text holding one: a raw label key, a field's value) as a float; NaN where it is none."""
+    try:
+        return float(str(value))
+    except ValueError:
+        return float("nan")
+
+
 def _float(value: Any) -> float | None:
     try:
         return float(str(value).strip())
@@ -117,9 +125,8 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
     key = "BOA_QUANTIFICATION_VALUE" if "BOA_QUANTIFICATION_VALUE" in dataset_tags else "QUANTIFICATION_VALUE"
     quantification = _float(dataset_tags.get(key))
     stated = "BOA_ADD_OFFSET" in dataset_tags or any("BOA_ADD_OFFSET" in tags for tags in band_tags)
-    if baseline is None and quantification is None and not stated and key not in dataset_tags:
-        return None
-    if baseline is None and not stated and not said_baseline and "Sentinel-2" not in sensors:
+    if baseline is None and not stated and ((quantification is None and key not in dataset_tags)
+                                            or (not said_baseline and "Sentinel-2" not in sensors)):
         return None
 
     def nonsense(what: str, value: Any) -> DataError:
@@ -131,14 +138,14 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
     if said_baseline and (baseline is None or not np.isfinite(baseline)):
         raise nonsense(f"its {said_baseline}", dataset_tags[said_baseline])
     q = quantification or S2_QUANTIFICATION
+    default = -1000.0 if baseline is not None and baseline >= 4.0 else 0.0
     offsets = []
     for i, tags in enumerate(band_tags):
         text = tags.get("BOA_ADD_OFFSET", dataset_tags.get("BOA_ADD_OFFSET"))
         stated = _float(text)
         if text is not None and (stated is None or not np.isfinite(stated)):
             raise nonsense(f"the BOA_ADD_OFFSET of {labels[i]}", text)
-        offsets.append(stated if stated is not None else (-1000.0 if baseline is not None and baseline >= 4.0
-                                                          else 0.0))
+        offsets.append(stated if stated is not None else default)
     shown = sorted(set(offsets))
     added = (f"{'-' if shown[0] < 0 else '+'} {abs(shown[0]):g}" if len(shown) == 1
              else "+ BOA_ADD_OFFSET (" + ", ".join(f"{o:g}" for o in offsets) + ")")

@@ -16,6 +16,7 @@ from ..errors import DataError
 from ..io import locations
 from ..io.geopackage import spatial_ref
 from ..runtime.environment import require
+from .units import as_float
 
 
 def ogr_osr() -> tuple[Any, Any]:
@@ -97,11 +98,7 @@ def whole_number(value: Any, what: str, advice: str) -> int:
     holds it and ``advice`` otherwise."""
     if isinstance(value, int):  # a bool too
         return int(value)
-    try:
-        number = float(str(value).strip())
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number.is_integer():  # NaN and infinities neither
+    if not (number := as_float(value)).is_integer():  # NaN and infinities neither
         raise DataError(f"{what} holds {value!r}, not a whole number; {advice}")
     return int(number)
 
@@ -147,9 +144,8 @@ def apply_subset(layer: Any, subset: str, path: str, role: str) -> None:
     if unknown:
         raise DataError(f"{what} has no field '{unknown[0]}', which its filter '{subset}' names. {fix}")
     try:
-        failed = layer.SetAttributeFilter(subset) != 0
+        failed, detail = layer.SetAttributeFilter(subset) != 0, ""
         layer.GetFeatureCount()  # some drivers only read the filter when it is first used
-        detail = ""
     except RuntimeError as exc:
         failed, detail = True, f" ({str(exc).strip()})"
     layer.ResetReading()

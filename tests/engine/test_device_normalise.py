@@ -56,9 +56,10 @@ def _triangle(path, image):
     """A triangular AOI over most of the image: tiles straddle its edges."""
     import json
 
-    from engine.data.raster import inspect_raster
+    from engine.data.raster import grid_of, open_raster
 
-    grid = inspect_raster(image).grid
+    with open_raster(image) as dataset:
+        grid = grid_of(dataset)
     xmin, ymin, xmax, ymax = grid.bounds
     ring = [[xmin, ymin], [xmax, ymin], [xmin, ymax], [xmin, ymin]]
     path.write_text(json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {

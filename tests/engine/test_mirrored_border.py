@@ -173,9 +173,10 @@ def test_a_border_with_aux_rasters_reads_the_same_in_reader_processes(tmp_path, 
     model = make_bundle(tmp_path / "m.dsmodel", aux_channels=6, num_classes=3, seed=1)
     extent = None
     if aoi:  # a region inside the image: its border is real image, read as it is
-        from engine.data.raster import inspect_raster
+        from engine.data.raster import grid_of, open_raster
 
-        xmin, ymin, xmax, ymax = inspect_raster(scene["image"]).grid.bounds
+        with open_raster(scene["image"]) as dataset:
+            xmin, ymin, xmax, ymax = grid_of(dataset).bounds
         extent = [xmin + (xmax - xmin) * 0.2, ymin + (ymax - ymin) * 0.1, xmax, ymax - (ymax - ymin) * 0.3]
     runs = {}
     for name, options in (("one", {"readers": 1}), ("processes", {"readers": 2, "reader_processes": True})):

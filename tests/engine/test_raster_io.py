@@ -7,7 +7,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from engine.data.raster import RasterGrid, inspect_raster, read_window
+from engine.data.raster import RasterGrid, band_count, grid_of, image_band_names, open_raster, read_window
 from engine.data.scene import SceneReader
 from engine.errors import DataError
 
@@ -32,13 +32,15 @@ def test_raster_grid_geometry():
     assert not RasterGrid(None, Affine.identity(), 10, 10).georeferenced
 
 
-def test_inspect_raster(synthetic_scene):
-    info = inspect_raster(synthetic_scene["image"])
-    assert info.count == 4 and info.dtypes == ["uint16"] * 4
-    assert info.grid.crs.to_epsg() == 32652 and (info.grid.width, info.grid.height) == (128, 128)
-    assert info.grid.res == (1.0, 1.0)
-    aux = inspect_raster(synthetic_scene["aux"][0])
-    assert aux.count == 48 and aux.grid.crs.to_epsg() == 4326
+def test_raster_grid_and_bands(synthetic_scene):
+    with open_raster(synthetic_scene["image"]) as dataset:
+        grid = grid_of(dataset)
+        assert band_count(dataset) == 4 and list(dataset.dtypes) == ["uint16"] * 4
+    assert grid.crs.to_epsg() == 32652 and (grid.width, grid.height) == (128, 128)
+    assert grid.res == (1.0, 1.0)
+    assert image_band_names(synthetic_scene["image"]) == [None] * 4
+    with open_raster(synthetic_scene["aux"][0]) as aux:
+        assert band_count(aux) == 48 and grid_of(aux).crs.to_epsg() == 4326
 
 
 def test_scene_reader_properties(synthetic_scene):
@@ -90,11 +92,11 @@ def test_unreadable_and_non_raster_files_name_the_file(tmp_path, synthetic_scene
     text = tmp_path / "notes.tif"
     text.write_text("this is not a raster")
     with pytest.raises(DataError, match="notes.tif"):
-        inspect_raster(text)
+        image_band_names(text)
     with pytest.raises(DataError, match="missing.tif"):
-        inspect_raster(tmp_path / "missing.tif")
+        image_band_names(tmp_path / "missing.tif")
     with pytest.raises(DataError, match="scene_label.gpkg"):
-        inspect_raster(synthetic_scene["label_vector"])
+        image_band_names(synthetic_scene["label_vector"])
     with pytest.raises(DataError, match="notes.tif"):
         SceneReader(str(text))
     with pytest.raises(DataError, match="notes.tif"):
