@@ -89,11 +89,6 @@ class TileGrid:
         for index, (row, col) in enumerate(itertools.product(self.rows, self.cols)):
             yield Tile(index=index, row=row, col=col, size=self.tile)
 
-    @property
-    def band_rows(self) -> int:
-        """Rows the accumulator must hold: one tile height (rows above the current tile row are flushed)."""
-        return self.tile
-
 
 @functools.lru_cache(maxsize=8)
 def blend_window(tile: int, ramp: int, floor: float = 1e-3) -> np.ndarray:
