@@ -291,7 +291,8 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     path."""
     cfg = plan.cfg
     callback.progress(0, 1, Stage.FINISH)
-    tags = feature_tags(plan)
+    tags = FeatureTags(model=";".join(Path(m.path).stem for m in plan.members),
+                       model_sha256=";".join(_digest(m.path) for m in plan.members), scene=Path(cfg.image).stem)
     transparent = transparent_classes(cfg.transparent_classes, plan.class_names, "segment.transparent_classes")
     if not writer.staged:  # a bulk run stages them while the model runs (SceneRun.stage_styles)
         writer.stage_styles(style_texts(plan, outputs, writer))
@@ -357,12 +358,6 @@ def style_texts(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter) -
               if (style := RASTER_OUTPUTS[name].style) is not None}
     styles[outputs.qml] = qml_text(plan.class_names, plan.class_colors, transparent=transparent)
     return styles
-
-
-def feature_tags(plan: SegmentPlan) -> FeatureTags:
-    """What every polygon of the scene says of its origin: the model(s) and their SHA-256, the scene."""
-    return FeatureTags(model=";".join(Path(m.path).stem for m in plan.members),
-                       model_sha256=";".join(_digest(m.path) for m in plan.members), scene=Path(plan.cfg.image).stem)
 
 
 def _digest(path: str) -> str:
