@@ -105,10 +105,8 @@ def _unpack(layout: list, buffer: memoryview, keys: list[str]) -> tuple:
 
 def _free_slot(free: Any, stop: Any) -> int | None:  # None: stopped
     while not stop.value:
-        try:
+        with suppress(queue.Empty):
             return free.get(timeout=POLL_SECONDS)
-        except queue.Empty:
-            continue
     return None
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Executor, Future
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,17 +87,13 @@ class RowSink:
     def sink(self, row: int, probs: np.ndarray, valid: np.ndarray, ready: Ready | None = None) -> None:
         """Finished rows from the accumulator; ``ready``: called before reading them (rows still being copied from
         the GPU)."""
-        if self.error is not None:
-            raise self.error
         start = time.perf_counter()
-        while True:
-            try:
+        while self.error is None:  # a failed writer stops the producer with its error
+            with suppress(queue.Full):
                 self.queue.put((row, probs, valid, ready), timeout=0.5)
                 self.wait_seconds += time.perf_counter() - start
                 return
-            except queue.Full:
-                if self.error is not None:
-                    raise self.error
+        raise self.error
 
     def _run(self) -> None:
         while (item := self.queue.get()) is not None:
