@@ -160,9 +160,8 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
             grids.append(grid_of(dataset))
     if grids[0].georeferenced and grids[1].georeferenced:
         check_overlap(grids[0], grids[1], shown[0], shown[1], "later date", "first date")
-    partly = date_cover_warning(grids[0], grids[1], shown[1], shown[0], "the first date",
-                                "the change raster is nodata there (give dates that cover the same area)")
-    if partly:
+    if partly := date_cover_warning(grids[0], grids[1], shown[1], shown[0], "the first date",
+                                    "the change raster is nodata there (give dates that cover the same area)"):
         callback.warning(partly)
     transitions = Transitions.of(list(classes), mask)
     k = len(classes)

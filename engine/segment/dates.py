@@ -105,8 +105,7 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
                     bounds = tuple(dataset.bounds)
                     first = (bounds, dataset.crs.to_wkt(), dataset.res[0] / map_units_per_metre(dataset.crs, bounds))
                 count = band_count(dataset)  # an alpha band is the date's mask, not one of its bands
-                problem = image_problem(fixed[0].data, count, source, named)
-                if problem:
+                if problem := image_problem(fixed[0].data, count, source, named):
                     raise DataError(f"{problem[0].upper()}{problem[1:]} (model '{members[0].path}'); give every date "
                                     f"with the model's bands ({mention('segment.bands')} picks them by number or name "
                                     f"in each date).")

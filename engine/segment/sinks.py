@@ -177,8 +177,7 @@ class SceneWriter(RowSink):
         self.staged: dict[Path, Path] = {}  # style file -> its staged temp file (stage_styles)
         outputs = SceneOutputs.of(cfg)
         for name, spec in RASTER_OUTPUTS.items():
-            path = outputs.path(name)
-            if path is None:
+            if (path := outputs.path(name)) is None:
                 continue
             bands = spec.bands(plan)
             self.rasters[name] = GeoTiffStreamWriter(
@@ -209,8 +208,7 @@ class SceneWriter(RowSink):
             self.scoring.write_rows(row, _stored(_confidence(probs, plan), valid, True))
         for name, raster in self.rasters.items():
             values = RASTER_OUTPUTS[name].values(probs, plan)
-            report = output_kind(name).report
-            if report is not None:
+            if (report := output_kind(name).report) is not None:
                 tally = self.tallies[report]
                 tally[0] += int(np.count_nonzero(values[0][valid] < getattr(plan.cfg, report)))
                 tally[1] += int(np.count_nonzero(valid))
@@ -303,8 +301,7 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     for raster in writer.rasters.values():
         raster.finalize(overviews="average", scale=1.0 / PROBABILITY_SCALE_UINT8 if writer.as_uint8 else None)
     for kind in OUTPUT_KINDS:
-        share = writer.report().get(kind.report or "")
-        if share is not None:
+        if (share := writer.report().get(kind.report or "")) is not None:
             callback.info(f"{kind.name.capitalize()}: {100 * share:.1f} % of the pixels below "
                           f"{getattr(cfg, kind.report):g} (the ones to review).")
     if writer.nonfinite:
