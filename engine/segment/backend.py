@@ -44,8 +44,7 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     def torch(device: str, why: str) -> Any:
         from .predictor import Predictor
 
-        onnx_files = onnx_only(members)
-        if onnx_files:
+        if onnx_files := onnx_only(members):
             raise ConfigError(f"'{onnx_files[0]}' is an ONNX model, which torch cannot run, and {why}; run it where "
                               f"onnxruntime runs (install it: {install_hint('onnxruntime')}), or pass the .dsmodel "
                               f"bundle it was exported from.")
@@ -78,12 +77,10 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
             return onnx("cpu", "auto: an ONNX model was given and this onnxruntime has no CUDA provider "
                                "(onnxruntime-gpu runs it on the GPU)")
         return onnx(device, "auto: an ONNX model was given")
-    missing = onnxruntime_missing()
-    if missing:
+    if missing := onnxruntime_missing():
         return torch(device, f"auto: {missing}")
-    oversized = next(filter(None, (too_large_for_onnx(m.path, onnx_max_bytes) for m in members
-                                   if not onnx_only([m]))), None)
-    if oversized:
+    if oversized := next(filter(None, (too_large_for_onnx(m.path, onnx_max_bytes) for m in members
+                                       if not onnx_only([m]))), None):
         return torch(device, f"auto: {oversized}, so onnxruntime cannot run it")
     try:
         return onnx(device, "auto on the CPU")

@@ -100,12 +100,9 @@ def _read_counts(dataset: Any, classes: int) -> np.ndarray:
 
 def change_rows(counts: np.ndarray, names: list[str], area: float | None) -> list[ChangeRow]:
     """One row per kind of change (every class but 0, no change), with its pixels and hectares."""
-    rows = []
-    for value in range(1, len(names)):
-        pixels = int(counts[value]) if value < counts.size else 0
-        before, after = transition_of(names[value])
-        rows.append(ChangeRow(value, names[value], before, after, pixels, None if area is None else pixels * area))
-    return rows
+    counts = np.pad(counts, (0, max(0, len(names) - counts.size)))  # a class past the counts has no pixel
+    return [ChangeRow(value, names[value], *transition_of(names[value]), int(counts[value]),
+                      None if area is None else int(counts[value]) * area) for value in range(1, len(names))]
 
 
 def change_table(raster: str, output: str | Path | None = None,

@@ -150,7 +150,8 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
     if classes and later and classes != later:
         raise DataError(f"The class rasters of '{shown[0]}' ({classes}) and '{shown[1]}' ({later}) have different "
                         f"classes; compare rasters of one model or one legend.")
-    numbered = _numbered(before, after)  # a value beyond the names is a class too, never nodata
+    top = max(len(class_counts(raster)[0]) for raster in (before, after))
+    numbered = [str(i) for i in range(max(top, 2))]  # a value beyond the names is a class too, never nodata
     classes = list(classes or later or numbered)
     classes += numbered[len(classes):]
     grids = []
@@ -159,9 +160,8 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
             grids.append(grid_of(dataset))
     if grids[0].georeferenced and grids[1].georeferenced:
         check_overlap(grids[0], grids[1], shown[0], shown[1], "later date", "first date")
-    partly = date_cover_warning(grids[0], grids[1], shown[1], shown[0], "the first date",
-                                "the change raster is nodata there (give dates that cover the same area)")
-    if partly:
+    if partly := date_cover_warning(grids[0], grids[1], shown[1], shown[0], "the first date",
+                                    "the change raster is nodata there (give dates that cover the same area)"):
         callback.warning(partly)
     transitions = Transitions.of(list(classes), mask)
     k = len(classes)
@@ -202,9 +202,3 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
     callback.info(f"Compared {pixels:,} pixels: {changed:,} changed ({100 * changed / max(pixels, 1):.1f} %).")
     return CompareResult(str(output), str(qml), rows, list(classes), transitions.names, list(transitions.colors),
                          pixels=pixels, changed_pixels=changed)
-
-
-def _numbered(*rasters: str) -> list[str]:
-    """Class names "0", "1", ... up to the largest value of the rasters."""
-    top = max(len(class_counts(r)[0]) for r in rasters)
-    return [str(i) for i in range(max(top, 2))]

@@ -6,7 +6,7 @@ reads from each date and stacks in time order.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..callbacks import Callback
@@ -27,23 +27,12 @@ class ResolvedDates:
     """Every date as the reader opens it (``path``: the first date's; ``later``: the others', in time order)."""
 
     first: ResolvedImage
-    later: list[ResolvedImage] = field(default_factory=list)
+    later: list[ResolvedImage]
 
-    @property
-    def path(self) -> str:
-        return self.first.path
-
-    @property
-    def source(self) -> str:
-        return self.first.source
-
-    @property
-    def window(self) -> Any:
-        return self.first.window
-
-    @property
-    def named(self) -> str | None:
-        return self.first.named
+    def __getattr__(self, name: str) -> Any:  # path, source, window, named...: the first date's
+        if name == "first":  # not set yet (a copy being made): no endless recursion
+            raise AttributeError(name)
+        return getattr(self.first, name)
 
     @property
     def out_of_range(self) -> str | None:
@@ -96,7 +85,7 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
     bands), each date's band count and values checked."""
     from ..data.checks import check_image_domain
 
-    resolved = ResolvedDates(ResolvedImage(cfg.image, cfg.image))
+    opened: list[ResolvedImage] = []
     picked: list[list[int]] = []
     first: Any = None  # the first date's footprint: (bounds, CRS, pixel size in metres), None without georeferencing
     try:
@@ -108,10 +97,7 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
             got = open_image(request, callback, members=views, warnings=warnings)
             named = got.named  # a web layer as given, not by its temporary window
             fixed = got.members or views
-            if date:
-                resolved.later.append(got)
-            else:
-                resolved.first = got
+            opened.append(got)
             # the door's dataset where it left the file as it is (the reader takes it over), else the file it made
             dataset = got.dataset or open_raster(got.path, "image" if not date else "later date")
             try:
@@ -119,8 +105,7 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
                     bounds = tuple(dataset.bounds)
                     first = (bounds, dataset.crs.to_wkt(), dataset.res[0] / map_units_per_metre(dataset.crs, bounds))
                 count = band_count(dataset)  # an alpha band is the date's mask, not one of its bands
-                problem = image_problem(fixed[0].data, count, source, named)
-                if problem:
+                if problem := image_problem(fixed[0].data, count, source, named):
                     raise DataError(f"{problem[0].upper()}{problem[1:]} (model '{members[0].path}'); give every date "
                                     f"with the model's bands ({mention('segment.bands')} picks them by number or name "
                                     f"in each date).")
@@ -134,12 +119,13 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
                     dataset.close()
             picked.append(bands)
     except BaseException:
-        resolved.close()
+        for got in opened:
+            got.close()
         raise
     # the reader picks each date's bands itself: the members read every band of the stacked tile, in order
     stacked = [dataclasses.replace(m, metadata=m.metadata.replace(data=dataclasses.replace(
         m.data, bands=None, x_bands=None, image_bands=m.data.vision_bands))) for m in members]
-    return resolved, stacked, picked[0], picked[1:]
+    return ResolvedDates(opened[0], opened[1:]), stacked, picked[0], picked[1:]
 
 
 def _over_first_date(request: ImageRequest, first: Any, callback: Callback) -> ImageRequest:

@@ -118,8 +118,7 @@ def say_assumptions(members: list[Member], callback: Callback, warnings: list[st
     """Warn once per run of each model that carries no description and runs with Deepness's defaults, listing
     every assumption (also into ``warnings``: the result's and the bulk summary's)."""
     for member in members:
-        assumed = import_record(member.data).get("assumed")
-        if assumed:
+        if assumed := import_record(member.data).get("assumed"):
             warn(callback, warnings, assumptions_said(member.path, list(assumed)))
 
 

@@ -71,7 +71,7 @@ class ImportedMember:
     model: Any
     stats_key: str
     source: str
-    callback: Callback | None = None
+    callback: Callback
     threshold: float | None = None  # the run's (scores read as Deepness reads them); None: its maker's
     checked: int = 0  # batches whose output was checked to be probabilities
     one_by_one: bool = False  # the graph failed on a batch of several tiles and ran on one: one at a time since
@@ -103,7 +103,7 @@ class ImportedMember:
             traced = "shape" in failed.detail.lower()  # a Reshape or an op of fixed shape: an export traced at 1
             why = ("its graph fixes a batch of 1 inside (an export traced with one tile)" if traced else
                    "onnxruntime's words say why it fails on several")
-            (self.callback or Callback()).warning(
+            self.callback.warning(
                 f"The model '{self.source}' declares any batch size but failed on a batch of {vision.shape[0]} tiles "
                 f"({failed.detail}) and runs on one: {why}. It is run one tile at a time, which is slower"
                 + ("; export it again with a dynamic batch to run it in batches." if traced else "."))

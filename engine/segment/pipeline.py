@@ -117,14 +117,13 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
         reader = start_reader(plan, model, on_device=device_side, **reading)
     try:
         weights = blend_window(plan.tile, max(plan.overlap, 1))
+        band = (plan.width, plan.height, plan.probability_channels, plan.grid.tile, sink.sink)
         if device_side:  # blend where the probabilities are
-            accumulator: RowBandAccumulator = DeviceRowBandAccumulator(
-                plan.width, plan.height, plan.probability_channels, plan.grid.band_rows, sink.sink, device)
+            accumulator: RowBandAccumulator = DeviceRowBandAccumulator(*band, device)
             predict = model.on_device
             weights = to_device(weights.copy(), device)  # a tensor of its own, not the shared read-only array
         else:
-            accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
-                                             sink.sink, alone=len(plan.grid) == 1)
+            accumulator = RowBandAccumulator(*band, alone=len(plan.grid) == 1)
         total, done, skipped, model_seconds, first_batch_at = len(plan.grid), 0, 0, 0.0, None
         col0, row0 = plan.region[0], plan.region[1]
         coords_of = tile_coords(plan, callback) if getattr(model, "takes_coords", False) else None

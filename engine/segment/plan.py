@@ -77,8 +77,7 @@ class SegmentPlan:
 def _check_member_bands(member: Member, image_bands: int, image: str, named: str | None = None) -> None:
     """DataError when the image lacks the bands ``member`` was trained on; ``named``: the image's name where it is
     not its path (a web layer's temporary window)."""
-    problem = image_problem(member.data, image_bands, image, named)
-    if not problem:
+    if not (problem := image_problem(member.data, image_bands, image, named)):
         return
     if not member.selection.active:  # another band count: the bands may be picked by number or by name
         names = model_view(member.data).band_names
@@ -175,18 +174,6 @@ def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None
     return tile
 
 
-def _check_aux_overlap(reader: Any, aux_paths: list[str], region_grid: Any, image: str) -> None:
-    """AlignmentError naming the aux file that does not cover the segmented region."""
-    from ..data.align import check_overlap
-
-    for path in aux_paths:
-        with open_raster(path, "aux raster") as ds:
-            aux_grid_ = grid_of(ds)
-        if aux_grid_.georeferenced and reader.grid.georeferenced:
-            aux_grid_.crs = aux_grid_.crs or reader.grid.crs
-            check_overlap(region_grid, aux_grid_, f"{image} (segmented extent)", path, "aux raster")
-
-
 def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                       members: list[Member] | None = None) -> SegmentPlan:
     """Check the inputs against the bundle(s) and plan the tiles; reads metadata only, no weights, no tiles.
@@ -255,17 +242,21 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     try:
         for member in members if dates == 1 else ():  # a change model's dates were checked one by one
             _check_member_bands(member, reader.image_bands, cfg.image, named)
-        problem = aux_problem(aux_data, reader.aux_file_bands) if use_aux else None
-        if problem:
+        if use_aux and (problem := aux_problem(aux_data, reader.aux_file_bands)):
             raise DataError(f"The aux files {aux_paths} do not fit the model '{aux_members[0].path}': {problem} "
                             f"({aux_layout(aux_data)}); give the same aux layout as in training.")
         region = _snap_region(reader, cfg)
-        from ..data.align import tile_grid
+        from ..data.align import check_overlap, tile_grid
         from ..data.checks import check_image_domain, check_scene_aux, check_scene_image, warn_dates_cover
 
         region_grid = tile_grid(reader.grid, *region)
         if use_aux:
-            _check_aux_overlap(reader, aux_paths, region_grid, cfg.image)
+            for path in aux_paths:  # AlignmentError naming the aux file that does not cover the region
+                with open_raster(path, "aux raster") as ds:
+                    aux_grid = grid_of(ds)
+                if aux_grid.georeferenced and reader.grid.georeferenced:
+                    aux_grid.crs = aux_grid.crs or reader.grid.crs
+                    check_overlap(region_grid, aux_grid, f"{cfg.image} (segmented extent)", path, "aux raster")
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
                             f"limit the region with {mention('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings, cfg.image)
@@ -329,8 +320,7 @@ def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, .
         if plan.refit is not None:
             tile, batch = plan.refit
             cfg, aux_ratio = replace(cfg, batch_size=batch), plan.aux_ratio if plan.use_aux else None
-            larger = fitted_tile(cfg, plan.members, tile, overlap, region, aux_ratio, source.callback)
-            if larger:
+            if larger := fitted_tile(cfg, plan.members, tile, overlap, region, aux_ratio, source.callback):
                 cfg, tile = replace(cfg, batch_size=larger.batch), larger.tile
             if tile != plan.tile:  # memory for this tile and batch
                 tile = _check_resources(cfg, plan.members, tile, region, aux_ratio, reader, source.callback, [])

@@ -262,9 +262,7 @@ def reader_thread_gdal(plan: SegmentPlan) -> AbstractContextManager[Any]:
     """What a reader thread runs in: rasterio's GDAL environment where its tiles warp aux rasters or rasterize the
     AOI (one per thread, not per call); else only GDAL's messages kept quiet, since reading an open dataset needs
     none and starting one registers the drivers and reads PROJ's files again (1.2 ms of every 512² bulk scene)."""
-    if plan.reader.aux_paths or plan.use_region_mask:
-        return require("rasterio").Env()
-    return _quiet_gdal_messages()
+    return require("rasterio").Env() if plan.reader.aux_paths or plan.use_region_mask else _quiet_gdal_messages()
 
 
 @contextmanager
@@ -284,8 +282,7 @@ def prepared_batches(plan: SegmentPlan, batch_size: int, max_tiles: int | None =
     prepared = []
     with require("rasterio").Env():
         for tile in plan.grid:
-            item = reader.prepare(tile)
-            if item is not None:
+            if (item := reader.prepare(tile)) is not None:
                 prepared.append((tile, *item))
             if max_tiles is not None and len(prepared) >= max_tiles:
                 break

@@ -105,10 +105,8 @@ def _unpack(layout: list, buffer: memoryview, keys: list[str]) -> tuple:
 
 def _free_slot(free: Any, stop: Any) -> int | None:  # None: stopped
     while not stop.value:
-        try:
+        with suppress(queue.Empty):
             return free.get(timeout=POLL_SECONDS)
-        except queue.Empty:
-            continue
     return None
 
 
@@ -144,8 +142,7 @@ def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
                     if prepared is None:
                         results.put(("empty", job_id, tile.index, time.perf_counter() - start))
                         continue
-                    slot = _free_slot(free, stop)
-                    if slot is None:
+                    if (slot := _free_slot(free, stop)) is None:
                         break
                     layout = _pack(prepared, memory.buf, slot * job.slot_bytes, job.slot_bytes)
                     seconds = time.perf_counter() - start
@@ -240,8 +237,7 @@ class ReaderPool:
                 started.append(w)
             for index, tile in enumerate(tiles):
                 w = owners[index]
-                message = self._receive(w, job_id, halt)
-                if message is None:  # halted (cancel)
+                if (message := self._receive(w, job_id, halt)) is None:  # halted (cancel)
                     return
                 kind = message[0]
                 if kind == "error":
@@ -325,8 +321,7 @@ _SHARED: dict[int, ReaderPool] = {}
 
 def shared_pool(count: int) -> ReaderPool:
     """This process's pool of ``count`` reader processes, started on first use and reused by later scenes."""
-    pool = _SHARED.get(count)
-    if pool is None or not pool.alive():
+    if (pool := _SHARED.get(count)) is None or not pool.alive():
         if pool is not None:
             pool.close()
         for other in list(_SHARED.values()):  # one pool at a time: a new count replaces the old processes

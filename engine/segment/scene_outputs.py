@@ -5,10 +5,8 @@ that the safety check (:func:`segment_files`), the locks, the clean-up after an 
 bulk run's completion markers all go through; what came of it (:class:`SegmentResult`: the outputs written, the
 classes, where the time went).
 
-A result of one class (or no class) everywhere from an input far outside the model's units
-(``ResolvedImage.out_of_range``; NaN or infinite scores give no class) is most likely wrong, not a scene without
-other classes: the run fails before anything is published (:func:`judge_uniform`, on the temporary class raster),
-saying which value scale and offset to set, unless the user keeps such a result (then a warning).
+A result of one class (or no class) everywhere from an input far outside the model's units is most likely wrong,
+not a scene without other classes: :func:`judge_uniform` fails the run before anything is published.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Executor, Future
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,17 +87,13 @@ class RowSink:
     def sink(self, row: int, probs: np.ndarray, valid: np.ndarray, ready: Ready | None = None) -> None:
         """Finished rows from the accumulator; ``ready``: called before reading them (rows still being copied from
         the GPU)."""
-        if self.error is not None:
-            raise self.error
         start = time.perf_counter()
-        while True:
-            try:
+        while self.error is None:  # a failed writer stops the producer with its error
+            with suppress(queue.Full):
                 self.queue.put((row, probs, valid, ready), timeout=0.5)
                 self.wait_seconds += time.perf_counter() - start
                 return
-            except queue.Full:
-                if self.error is not None:
-                    raise self.error
+        raise self.error
 
     def _run(self) -> None:
         while (item := self.queue.get()) is not None:
@@ -180,8 +177,7 @@ class SceneWriter(RowSink):
         self.staged: dict[Path, Path] = {}  # style file -> its staged temp file (stage_styles)
         outputs = SceneOutputs.of(cfg)
         for name, spec in RASTER_OUTPUTS.items():
-            path = outputs.path(name)
-            if path is None:
+            if (path := outputs.path(name)) is None:
                 continue
             bands = spec.bands(plan)
             self.rasters[name] = GeoTiffStreamWriter(
@@ -212,8 +208,7 @@ class SceneWriter(RowSink):
             self.scoring.write_rows(row, _stored(_confidence(probs, plan), valid, True))
         for name, raster in self.rasters.items():
             values = RASTER_OUTPUTS[name].values(probs, plan)
-            report = output_kind(name).report
-            if report is not None:
+            if (report := output_kind(name).report) is not None:
                 tally = self.tallies[report]
                 tally[0] += int(np.count_nonzero(values[0][valid] < getattr(plan.cfg, report)))
                 tally[1] += int(np.count_nonzero(valid))
@@ -291,7 +286,8 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     path."""
     cfg = plan.cfg
     callback.progress(0, 1, Stage.FINISH)
-    tags = feature_tags(plan)
+    tags = FeatureTags(model=";".join(Path(m.path).stem for m in plan.members),
+                       model_sha256=";".join(_digest(m.path) for m in plan.members), scene=Path(cfg.image).stem)
     transparent = transparent_classes(cfg.transparent_classes, plan.class_names, "segment.transparent_classes")
     if not writer.staged:  # a bulk run stages them while the model runs (SceneRun.stage_styles)
         writer.stage_styles(style_texts(plan, outputs, writer))
@@ -305,8 +301,7 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     for raster in writer.rasters.values():
         raster.finalize(overviews="average", scale=1.0 / PROBABILITY_SCALE_UINT8 if writer.as_uint8 else None)
     for kind in OUTPUT_KINDS:
-        share = writer.report().get(kind.report or "")
-        if share is not None:
+        if (share := writer.report().get(kind.report or "")) is not None:
             callback.info(f"{kind.name.capitalize()}: {100 * share:.1f} % of the pixels below "
                           f"{getattr(cfg, kind.report):g} (the ones to review).")
     if writer.nonfinite:
@@ -357,12 +352,6 @@ def style_texts(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter) -
               if (style := RASTER_OUTPUTS[name].style) is not None}
     styles[outputs.qml] = qml_text(plan.class_names, plan.class_colors, transparent=transparent)
     return styles
-
-
-def feature_tags(plan: SegmentPlan) -> FeatureTags:
-    """What every polygon of the scene says of its origin: the model(s) and their SHA-256, the scene."""
-    return FeatureTags(model=";".join(Path(m.path).stem for m in plan.members),
-                       model_sha256=";".join(_digest(m.path) for m in plan.members), scene=Path(plan.cfg.image).stem)
 
 
 def _digest(path: str) -> str:

@@ -56,9 +56,7 @@ def cpu_tile(members: Sequence[Any], trained: int, region: tuple[int, int, int, 
     sizes = [trained, *range(round_up(trained + 1, step), largest + 1, step)]
     # fewest pixels computed; of equals the smaller tile (less memory), the trained one first
     tile = min(sizes, key=lambda t: (tiles_needed(region, t, overlap, border) * t * t, t))
-    if tile == trained:
-        return None
-    return CpuTile(tile, min(batch, max(1, budget // (tile * tile))))
+    return None if tile == trained else CpuTile(tile, min(batch, max(1, budget // (tile * tile))))
 
 
 def fitted_tile(cfg: Any, members: Sequence[Any], tile: int, overlap: int, region: tuple[int, int, int, int],

@@ -89,11 +89,6 @@ class TileGrid:
         for index, (row, col) in enumerate(itertools.product(self.rows, self.cols)):
             yield Tile(index=index, row=row, col=col, size=self.tile)
 
-    @property
-    def band_rows(self) -> int:
-        """Rows the accumulator must hold: one tile height (rows above the current tile row are flushed)."""
-        return self.tile
-
 
 @functools.lru_cache(maxsize=8)
 def blend_window(tile: int, ramp: int, floor: float = 1e-3) -> np.ndarray:
@@ -104,8 +99,7 @@ def blend_window(tile: int, ramp: int, floor: float = 1e-3) -> np.ndarray:
     """
     ramp = max(1, min(int(ramp), tile // 2))
     distance = np.minimum(np.arange(tile) + 0.5, tile - np.arange(tile) - 0.5)  # to the nearest border
-    ramp_1d = 0.5 - 0.5 * np.cos(np.pi * np.clip(distance / ramp, 0.0, 1.0))
-    ramp_1d = np.maximum(ramp_1d, floor)
+    ramp_1d = np.maximum(0.5 - 0.5 * np.cos(np.pi * np.clip(distance / ramp, 0.0, 1.0)), floor)
     weights = np.outer(ramp_1d, ramp_1d).astype(np.float32)
     weights.setflags(write=False)  # shared by every caller
     return weights
@@ -206,7 +200,6 @@ class RowBandAccumulator:
         return rows  # numpy copes with the overlapping copy
 
     def _shift(self, n: int) -> None:
-        """Roll the band up by ``n`` rows and clear the freed rows."""
         keep = self.band_rows - n
         for band in (self._sum, self._weight, self._valid):  # rows are the second last axis of each
             band[..., :keep, :] = self._moved(band[..., n:, :])

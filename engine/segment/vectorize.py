@@ -38,8 +38,7 @@ class PolygonsResult:
 def _raster_facts(path: str) -> tuple[list[str] | None, str, str, tuple[int, set[int], int, int]]:
     """(class names, model, its SHA-256) as the raster records them, and its valid values (:func:`_class_values`)."""
     gdal = require("osgeo.gdal")
-    dataset = gdal.Open(path)
-    if dataset is None:
+    if (dataset := gdal.Open(path)) is None:
         raise DataError(f"The class raster '{path}' cannot be read by GDAL; give a GeoTIFF of class numbers.")
     band = dataset.GetRasterBand(1)
     if band.DataType not in (gdal.GDT_Byte, gdal.GDT_UInt16, gdal.GDT_Int16, gdal.GDT_UInt32, gdal.GDT_Int32):
@@ -107,8 +106,7 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                         f"{mention('polygons.class_names')}.")
     rules = class_rules(cfg, names, section="polygons")
     classes = chosen_polygon_classes(cfg, names, section="polygons")
-    empty = [c for c in classes if c not in present] if cfg.polygon_classes is not None else []
-    if empty:  # classes asked for without a pixel
+    if cfg.polygon_classes is not None and (empty := [c for c in classes if c not in present]):
         callback.warning(f"The class raster '{raster}' has no pixel of class "
                          f"{', '.join(f'{c} ({names[c]})' for c in empty)}; no polygon of "
                          f"{'it' if len(empty) == 1 else 'them'}. Its classes with pixels are "

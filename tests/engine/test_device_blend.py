@@ -22,7 +22,7 @@ def _blend(make, height, width, tile, overlap, drop=()):
         out[:, row:row + probs.shape[1]] = probs
         valid_out[row:row + probs.shape[1]] = valid
 
-    acc, to = make(width, height, 2, grid.band_rows, sink)
+    acc, to = make(width, height, 2, grid.tile, sink)
     weights = to(blend_window(tile, overlap).copy())
     for t in grid:
         probs = rng.random((2, tile, tile)).astype(np.float32)  # every tile different: the overlaps really blend

@@ -57,7 +57,7 @@ def _run_accumulator(height, width, tile, overlap, field, band_rows=None, drop=(
         out[:, row:row + probs.shape[1]] = probs
         valid_out[row:row + probs.shape[1]] = valid
 
-    acc = RowBandAccumulator(width, height, 1, band_rows or grid.band_rows, sink)
+    acc = RowBandAccumulator(width, height, 1, band_rows or grid.tile, sink)
     weights = blend_window(tile, overlap)
     for t in grid:
         if t.index in drop:
