@@ -29,10 +29,21 @@ class ResolvedDates:
     first: ResolvedImage
     later: list[ResolvedImage]
 
-    def __getattr__(self, name: str) -> Any:  # path, source, window, named...: the first date's
-        if name == "first":  # not set yet (a copy being made): no endless recursion
-            raise AttributeError(name)
-        return getattr(self.first, name)
+    @property
+    def path(self) -> str:  # path, source, window, named: the first date's, as a plan of one date has them
+        return self.first.path
+
+    @property
+    def source(self) -> str:
+        return self.first.source
+
+    @property
+    def window(self) -> Any:
+        return self.first.window
+
+    @property
+    def named(self) -> str | None:
+        return self.first.named
 
     @property
     def out_of_range(self) -> str | None:
