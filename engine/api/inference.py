@@ -13,7 +13,7 @@ from ..evaluate import PER_CLASS, class_rows
 from ..evaluate import evaluate as run_evaluate
 from ..io.safety import check_outputs
 from ..segment import segment as run_segment
-from ..segment.change_table import change_table as table
+from ..segment.change_table import change_table
 from ..segment.scene_outputs import segment_files
 from .protocol import Callback
 
@@ -67,10 +67,3 @@ def compare(cfg: CompareConfig, callback: Callback | None = None) -> Any:
     from ..segment.compare import compare as run
 
     return run(cfg, callback)
-
-
-def change_table(raster: str, output: str | None = None, counted: list[int] | None = None) -> list[Any]:
-    """The change table of a change raster: one ``engine.segment.change_table.ChangeRow`` per kind of change
-    (class, from, to, pixels, hectares); written as CSV to ``output`` when given; ``counted``: the pixels per class
-    as segment counted them (not read again)."""
-    return table(raster, output, counted)
