@@ -63,51 +63,37 @@ TEXTS = ("help", "label", "auto", "default_note")
 
 @dataclass(frozen=True)
 class Declaration:
-    """What the front ends need to offer one setting.
+    """What the front ends need to offer one setting."""
 
-    Attributes:
-        help: one or two sentences a user can act on (the CLI help and the Processing tooltip).
-        label: the Processing parameter's label; None: not offered in QGIS (``no_qgis`` says why).
-        flag: the command-line flag; "" derives ``--field-name``; None when not on the command line (``no_cli``).
-        param: the Processing parameter id; "" derives ``FIELD_NAME``. Ids are stable (batch files use them).
-        choices: the valid values of a text setting, or a function returning them (a registry's: the presets).
-        open_choices: other values are valid too (``cuda:1``): the CLI takes free text, QGIS offers the choices.
-        minimum, maximum: bounds the Processing widget enforces (the dataclass check stays the authority).
-        advanced: shown under "Advanced parameters" in the dialog. group: the command line's help group.
-        off: the value a front end gives for "unset" (None), e.g. 0 = no early stopping, or the choice "auto"
-            (the engine chooses); a required setting left unset keeps its default or is chosen (``auto``).
-        metavar: the CLI value placeholder. cli: extra argparse keywords (``nargs``, ``action``, ``type``).
-        custom_cli: the command defines this option itself (scene grouping, ensemble weights); still listed.
-        custom_qgis: the algorithm defines this parameter itself (a layer, file, extent or output parameter).
-        text: how a Processing text parameter becomes the value: "list" (comma-separated), "label_map"
-            (VALUE=CLASS pairs) or "" (the text itself; empty = unset).
-        qgis_default: the dialog's default where it deliberately differs from the dataclass's (the help says why).
-        no_cli, no_qgis: why the setting is deliberately not offered by that front end.
-        auto: how the value is chosen from the data and the device when left unset (:mod:`engine.training.auto`);
-            default_note: the default in words where it is not one value (each model family has its own); the
-            front ends show either in place of the default.
-    """
-
-    help: Text
-    label: Text | None = None
-    flag: str | None = ""
-    param: str = ""
+    help: Text  # one or two sentences a user can act on (the CLI help and the Processing tooltip)
+    label: Text | None = None  # the Processing parameter's label; None: not offered in QGIS (``no_qgis`` says why)
+    flag: str | None = ""  # the command-line flag; "" derives ``--field-name``; None: not on it (``no_cli``)
+    param: str = ""  # the Processing parameter id; "" derives ``FIELD_NAME``. Ids are stable (batch files use them)
+    # the valid values of a text setting, or a function returning them (a registry's: the presets)
     choices: tuple[str, ...] | Callable[[], Sequence[str]] | None = None
-    open_choices: bool = False
+    open_choices: bool = False  # other values are valid too (``cuda:1``): the CLI takes free text, QGIS the choices
+    # bounds the Processing widget enforces (the dataclass check stays the authority)
     minimum: float | None = None
     maximum: float | None = None
-    advanced: bool = False
+    advanced: bool = False  # shown under "Advanced parameters" in the dialog
+    # the value a front end gives for "unset" (None), e.g. 0 = no early stopping, or the choice "auto" (the engine
+    # chooses); a required setting left unset keeps its default or is chosen (``auto``)
     off: int | float | str | None = None
-    group: str = "settings"
-    metavar: str | None = None
-    cli: dict[str, Any] = dataclasses.field(default_factory=dict)
-    custom_cli: bool = False
-    custom_qgis: bool = False
+    group: str = "settings"  # the command line's help group
+    metavar: str | None = None  # the CLI value placeholder
+    cli: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra argparse keywords (nargs, action, type)
+    custom_cli: bool = False  # the command defines this option itself (scene grouping, ensemble weights); still listed
+    custom_qgis: bool = False  # the algorithm defines this parameter itself (a layer, file, extent or output)
+    # how a Processing text parameter becomes the value: "list" (comma-separated), "label_map" (VALUE=CLASS pairs)
+    # or "" (the text itself; empty = unset)
     text: str = ""
-    qgis_default: Any = SAME
-    no_cli: str = ""
-    no_qgis: str = ""
+    qgis_default: Any = SAME  # the dialog's default where it deliberately differs from the dataclass's (help says why)
+    no_cli: str = ""  # why the command line deliberately does not offer the setting
+    no_qgis: str = ""  # why QGIS deliberately does not offer it
+    # how the value is chosen from the data and the device when left unset (:mod:`engine.training.auto`)
     auto: Text = ""
+    # the default in words where it is not one value (each model family has its own); the front ends show it, or
+    # ``auto``, in place of the default
     default_note: Text = ""
 
 

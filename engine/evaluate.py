@@ -63,16 +63,14 @@ def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
         raise DataError(f"The prediction '{prediction}' does not exist; pass the class raster written by segment.")
     if not locations.exists(label):
         raise DataError(f"The label '{label}' does not exist; pass a label raster or polygon layer.")
-    pred_dir = locations.local_file(prediction) is not None and Path(prediction).is_dir()
-    label_dir = locations.local_file(label) is not None and Path(label).is_dir()
+    pred_dir, label_dir = (locations.local_file(p) is not None and Path(p).is_dir() for p in (prediction, label))
     if pred_dir != label_dir:
         raise ConfigError(f"Give two files or two folders (got prediction '{prediction}' and label '{label}').")
     if not pred_dir:
         return [(locations.stem(prediction), str(prediction), str(label))]
-    pred, lab = Path(prediction), Path(label)
-    labels = {p.stem: p for p in sorted(lab.iterdir()) if p.suffix.lower() in LABEL_SUFFIXES}
+    labels = {p.stem: p for p in sorted(Path(label).iterdir()) if p.suffix.lower() in LABEL_SUFFIXES}
     found = {p: labels.get(p.stem) or next((v for k, v in labels.items() if p.stem in k or k in p.stem), None)
-             for p in sorted(pred.iterdir()) if p.suffix.lower() in PREDICTION_SUFFIXES}
+             for p in sorted(Path(prediction).iterdir()) if p.suffix.lower() in PREDICTION_SUFFIXES}
     missing = [p.name for p, match in found.items() if match is None]
     pairs = [(p.stem, str(p), str(match)) for p, match in found.items() if match is not None]
     if missing:

@@ -8,13 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..config import BulkConfig, CompareConfig, EvaluateConfig, PolygonsConfig, SegmentConfig
+from ..config import BulkConfig, EvaluateConfig, SegmentConfig
 from ..evaluate import PER_CLASS, class_rows
 from ..evaluate import evaluate as run_evaluate
 from ..io.safety import check_outputs
 from ..segment import segment as run_segment
-from ..segment.change_table import change_table as table
+from ..segment.bulk.runner import segment_bulk
+from ..segment.change_table import change_table
+from ..segment.compare import compare
 from ..segment.scene_outputs import segment_files
+from ..segment.vectorize import polygonize_raster as polygons
 from .protocol import Callback
 
 __all__ = ["PER_CLASS", "EvaluateResult", "change_table", "compare", "evaluate", "polygons", "segment", "segment_many"]
@@ -33,17 +36,8 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
     return result
 
 
-def polygons(cfg: PolygonsConfig, callback: Callback | None = None) -> Any:
-    """A class raster's polygons, drawn per class as segment draws them (``engine.segment.vectorize``'s result)."""
-    from ..segment.vectorize import polygonize_raster
-
-    return polygonize_raster(cfg, callback)
-
-
 def segment_many(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None) -> Any:
     """Segment many scenes, resumable, with a summary; returns ``engine.segment.bulk.runner.BulkResult``."""
-    from ..segment.bulk.runner import segment_bulk
-
     return segment_bulk(bulk, template, callback)
 
 
@@ -60,17 +54,3 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateR
     """Compare class rasters with label rasters or polygons; writes the metrics files and returns them."""
     metrics = run_evaluate(cfg, callback)
     return EvaluateResult(metrics, class_rows(metrics))
-
-
-def compare(cfg: CompareConfig, callback: Callback | None = None) -> Any:
-    """Compare two dates class by class (``engine.segment.compare.CompareResult``)."""
-    from ..segment.compare import compare as run
-
-    return run(cfg, callback)
-
-
-def change_table(raster: str, output: str | None = None, counted: list[int] | None = None) -> list[Any]:
-    """The change table of a change raster: one ``engine.segment.change_table.ChangeRow`` per kind of change
-    (class, from, to, pixels, hectares); written as CSV to ``output`` when given; ``counted``: the pixels per class
-    as segment counted them (not read again)."""
-    return table(raster, output, counted)

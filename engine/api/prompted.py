@@ -13,20 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..config import AcceptConfig, PromptedConfig, ProposeConfig, SuggestConfig
+from ..config import AcceptConfig, PromptedConfig, ProposeConfig
 from ..imagery.stac_assets import BANDS_HELP as STAC_BANDS_HELP
 from ..imagery.stac_assets import StacLayer, write_stac_layer
-from ..prompted.accept import Accepted, AcceptResult, hidden_by_filter
-from ..prompted.accept import accept as run_accept
+from ..prompted.accept import Accepted, AcceptResult, accept, hidden_by_filter
 from ..prompted.class_field import ClassField, check_polygon_layer, class_field
-from ..prompted.labels import LabelResult
-from ..prompted.labels import label_with_prompts as run_label
+from ..prompted.labels import LabelResult, label_with_prompts
 from ..prompted.model import DEFAULT_MODEL, MODELS, NamedModel
-from ..prompted.propose import Proposal, ProposeResult
-from ..prompted.propose import propose as run_propose
+from ..prompted.propose import Proposal, ProposeResult, propose
 from ..prompted.session import MaskPolygon, PromptAnswer, PromptSession, open_session
-from ..suggest.run import SuggestedWindow, SuggestResult
-from ..suggest.run import suggest as run_suggest
+from ..suggest.run import SuggestedWindow, SuggestResult, suggest
 from .protocol import Callback
 
 __all__ = ["DEFAULT_PROMPT_MODEL", "STAC_BANDS_HELP", "AcceptConfig", "AcceptResult", "Accepted", "ClassField",
@@ -89,26 +85,3 @@ def stac_layer(item: str, bands: str | Sequence[str] | None, folder: str,
             (``red,,blue``, refused as by ``--bands``), or a file the item reads is in the way.
     """
     return write_stac_layer(item, bands, folder, callback)
-
-
-def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) -> LabelResult:
-    """Write ``cfg.output``: the polygons Segment Anything draws for every prompt of ``cfg.prompts`` (points,
-    boxes from polygons) and/or ``cfg.text`` over ``cfg.extent`` of ``cfg.image``, each with the class value."""
-    return run_label(cfg, callback)
-
-
-def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResult:
-    """Write ``cfg.count`` ranked windows to ``cfg.output`` (the model(s) over every scene; torch loads here)."""
-    return run_suggest(cfg, callback)
-
-
-def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:
-    """Write ``cfg.output``: one layer of candidate labels for the windows of ``cfg.windows`` (each window segmented
-    by ``cfg.models``, each predicted blob a box prompt for ``cfg.sam_model``, or ``cfg.text``; torch loads here)."""
-    return run_propose(cfg, callback)
-
-
-def accept(cfg: AcceptConfig) -> AcceptResult:
-    """Append the proposals of the accepted windows (``cfg.window_ids``, else the windows of the proposals given)
-    to ``cfg.labels`` and the windows' outlines to ``cfg.labelled_area``, one transaction each."""
-    return run_accept(cfg)

@@ -11,7 +11,7 @@ from ..bundle.describe import describe_bundle
 from ..bundle.imported import ImportedDescription, description_values
 from ..bundle.model_files import ImportResult, import_onnx, read_model_metadata
 from ..bundle.onnx_metadata import PARITY_TOLERANCE
-from ..config.export import DEFAULT_OVERLAP, ExportConfig
+from ..config.inference import DEFAULT_OVERLAP, ExportConfig
 from ..data.synthetic import make_sample, sample_files
 from ..errors import ConfigError
 from ..io.atomic import temporary_path

@@ -40,20 +40,16 @@ SINGLE_ONLY = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "aoi
 BULK_AREA = ("extent", "extent_crs")
 
 
-def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) -> BulkConfig:
-    """The BulkConfig from the flags (and the config file's ``bulk`` section); refuses single-scene flags."""
+def run_bulk(args: argparse.Namespace, template: Any, settings: dict[str, Any]) -> int:
+    """Run bulk mode (the config file's ``bulk`` section, then the flags; single-scene flags refused); print the
+    outcome; return the exit code."""
     given = vars(args)
     if clashing := [flag_name(f"segment.{key}") for key in SINGLE_ONLY if f"segment.{key}" in given]:
         switches = " / ".join(flag_name(f"bulk.{kind.bulk_key}") for kind in OUTPUT_KINDS if kind.bulk_key)
         raise ConfigError(f"{', '.join(clashing)} name(s) one scene; with --images/--manifest every scene's outputs "
                           f"go to --out-dir (use {switches} for the extra outputs).")
     area = {key: given[f"segment.{key}"] for key in BULK_AREA if f"segment.{key}" in given}
-    return BulkConfig.from_dict({**settings, **area, **given_settings(args, "bulk")})
-
-
-def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, Any]) -> int:
-    """Run bulk mode; print the outcome; return the exit code."""
-    bulk = bulk_config_from_args(args, bulk_settings)
+    bulk = BulkConfig.from_dict({**settings, **area, **given_settings(args, "bulk")})
     with TqdmCallback(quiet=args.quiet) as callback:
         result = segment_many(bulk, template, callback)
     if not result.files:  # a torchrun rank other than 0: rank 0 reports for all

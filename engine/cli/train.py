@@ -106,20 +106,14 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
         if not isinstance(value, dict):
             raise ConfigError(f"Config file '{args.config}': section '{name}' must be a mapping of settings.")
         sections[name] = {**value, **given_settings(args, name)}
-    _nested_flags(sections["data"], "augment", given_settings(args, "augment"), "data")
-    _nested_flags(sections["train"], "loss", given_settings(args, "loss"), "train")
+    for outer, name in (("data", "augment"), ("train", "loss")):  # flags over the nested section's settings
+        if chosen := given_settings(args, name):
+            current = sections[outer].get(name) or {}
+            if not isinstance(current, dict):
+                raise ConfigError(f"the {outer}.{name} section of the config file must be a mapping of settings.")
+            sections[outer][name] = {**current, **chosen}
     given = {f"{name}.{key}" for name, values in sections.items() for key in values}
     return train_request(sections, given, other_inputs={"config file (--config)": getattr(args, "config", None)})
-
-
-def _nested_flags(section: dict[str, Any], name: str, chosen: dict[str, Any], where: str) -> None:
-    """Flags given on the command line override settings of the nested ``section[name]`` mapping."""
-    if not chosen:
-        return
-    current = section.get(name) or {}
-    if not isinstance(current, dict):
-        raise ConfigError(f"the {where}.{name} section of the config file must be a mapping of settings.")
-    section[name] = {**current, **chosen}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,10 +8,10 @@ training reproduced. The package:
 - ``bands``: band selection (numbers or names); ``output_kinds``: what a segmentation writes;
 - ``training``: DataConfig (with SceneSpec), TrainConfig; ``augment``: AugmentConfig (the data's augmentations);
 - ``loss``: LossConfig and the parser of loss terms;
-- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig, CompareConfig (two dates compared class by class);
+- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig, CompareConfig (two dates compared class by class),
+  ExportConfig (the ONNX export's settings);
   ``reading``: how an image is read for a model and its values' units, the area read and its CRS checked;
 - ``proposals``: SuggestConfig, PromptedConfig (Segment Anything prompts), ProposeConfig and AcceptConfig;
-- ``export``: ExportConfig (the ONNX export's settings);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
 
 The :class:`Settings` base and ``check`` are in :mod:`engine.declarations`, which the model families'
@@ -25,8 +25,7 @@ from ..declarations import Section
 from ..models import AutoModelConfig, list_models
 from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
 from .augment import AugmentConfig
-from .export import ExportConfig
-from .inference import BulkConfig, CompareConfig, EvaluateConfig, SegmentConfig
+from .inference import BulkConfig, CompareConfig, EvaluateConfig, ExportConfig, SegmentConfig
 from .loss import LossConfig
 from .polygons import PolygonsConfig
 from .proposals import AcceptConfig, PromptedConfig, ProposeConfig, SuggestConfig

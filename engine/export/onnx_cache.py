@@ -34,7 +34,7 @@ from ..bundle.onnx_metadata import PARITY_TOLERANCE, date_inputs, encode_metadat
 from ..bundle.schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 from ..bundle.store import load_bundle
 from ..callbacks import Callback
-from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP
+from ..config.inference import DEFAULT_OPSET, DEFAULT_OVERLAP
 from ..errors import BundleError, ConfigError, ModelError, OutputError, mention
 from ..io.atomic import temporary_path, write_text_atomic
 from ..io.digest import file_sha256

@@ -41,7 +41,7 @@ from ..bundle.schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 from ..bundle.store import load_bundle, read_metadata
 from ..bundle.view import model_view
 from ..callbacks import Callback
-from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP
+from ..config.inference import DEFAULT_OPSET, DEFAULT_OVERLAP
 from ..errors import ConfigError, ModelError, command, mention
 from ..io.atomic import temporary_path
 from ..io.digest import file_sha256

@@ -67,7 +67,7 @@ def test_evaluate_refuses_a_class_count_no_matrix_can_hold(count):
                                           ({"overlap": float("inf")}, "in \\[0, 0.9\\)"),
                                           ({"overlap": -1.0}, "in \\[0, 0.9\\)")])
 def test_export_refuses_a_batch_or_overlap_it_cannot_write(values, said):
-    from engine.config.export import ExportConfig
+    from engine.config.inference import ExportConfig
 
     with pytest.raises(ConfigError, match=said):
         ExportConfig(**values)
