@@ -93,17 +93,15 @@ class Entry:
                 "licence": self.licence, "polygon_treatment": self.polygon_treatment}
 
 
-def catalogue_files() -> list[Path]:
-    """The shipped catalogue, then those named in ``$DUALSTREAM_CATALOGUE``."""
-    extra = [Path(p).expanduser() for p in os.environ.get(CATALOGUE_ENV, "").split(os.pathsep) if p.strip()]
-    return [SHIPPED, *extra]
-
-
 def load_catalogue(files: list[Path] | None = None) -> list[Entry]:
-    """Every entry of ``files`` (default :func:`catalogue_files`), checked; a name given twice is an error."""
+    """Every entry of ``files`` (default: the shipped catalogue, then those named in ``$DUALSTREAM_CATALOGUE``),
+    checked; a name given twice is an error."""
+    if files is None:
+        files = [SHIPPED, *(Path(p).expanduser() for p in os.environ.get(CATALOGUE_ENV, "").split(os.pathsep)
+                            if p.strip())]
     entries: list[Entry] = []
     seen: dict[str, str] = {}
-    for path in catalogue_files() if files is None else files:
+    for path in files:
         for entry in read_catalogue(Path(path)):
             if entry.name in seen:
                 raise ConfigError(f"Ready model '{entry.name}' is in two catalogues ({seen[entry.name]} and {path}); "

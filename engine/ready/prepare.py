@@ -28,7 +28,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -322,23 +321,14 @@ def _receive(url: str, response: Any, part: Path, start: int, total: int, callba
         raise DataError(f"Downloading {url} ended after {done} of {total} bytes. {kept}")
 
 
-@dataclass
-class Prepared:
-    """The graph to wrap, its description (None: the graph's own metadata) and a download to remove after."""
-
-    onnx: Path
-    description: dict[str, Any] | None
-    download: Path | None = None
-
-
-def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True) -> Prepared:
-    """The verified graph of ``entry`` (downloads under ``folder``); ``install``: pip-install a missing package, else
-    DependencyError with the command."""
+def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True) -> tuple[Path, Path | None]:
+    """(the verified graph of ``entry``, the download to remove once it is wrapped: downloads go under ``folder``);
+    ``install``: pip-install a missing package, else DependencyError with the command."""
     source = entry.source
     if source.kind == "http":  # the checksum in the download's name: another version is another file
         path = download(str(source.url), Path(folder) / "downloads" / f"{entry.name}-{source.sha256[:12]}.onnx",
                         source.sha256, callback)
-        return Prepared(path, entry.description_fields(), download=path)
+        return path, path
     for requirement in missing_requirements(source):
         if not install:
             raise DependencyError(requirement, f"install it with `{' '.join(pip_install_command([requirement]))}`"
@@ -349,4 +339,4 @@ def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True
     if source.statistics and source.statistics_format == "ukis-csmask":
         statistics = package_file(source, source.statistics, str(source.statistics_sha256))
         check_statistics(entry, statistics)
-    return Prepared(model, entry.description_fields())
+    return model, None
