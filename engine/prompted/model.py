@@ -16,6 +16,7 @@ import importlib
 import json
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -167,13 +168,11 @@ class Embedding:
     shape: tuple[int, int]  # the window's (rows, cols)
 
 
-def _type_vet(source: str) -> Callable[[Any], None]:
-    """A check of the hub's record of ``source`` (it names the ``model_type``) before any file is downloaded."""
-    def vet(info: Any) -> None:
-        model_type = (getattr(info, "config", None) or {}).get("model_type", "")
-        if model_type in CHECKPOINT_TYPES:
-            check_needs(model_type_of(model_type, source))
-    return vet
+def _vet(source: str, info: Any) -> None:
+    """The hub's record ``info`` of ``source`` checked (it names the ``model_type``) before any file is downloaded."""
+    model_type = (getattr(info, "config", None) or {}).get("model_type", "")
+    if model_type in CHECKPOINT_TYPES:
+        check_needs(model_type_of(model_type, source))
 
 
 def _key(entry: Any) -> str:
@@ -226,7 +225,7 @@ class PromptModel:
             if entry.hub_id == source:
                 check_needs(PROMPT_MODEL_TYPES[entry.model_type])
         folder = Path(fetch(source, log, patterns=None if Path(source).expanduser().is_dir() else PATTERNS,
-                            callback=callback, vet=_type_vet(source)))
+                            callback=callback, vet=partial(_vet, source)))
         model_type = model_type_of(_model_type(folder / "config.json", source), source)
         check_needs(model_type)
         model_class = getattr(require("transformers"), model_type.model_class)
