@@ -164,7 +164,6 @@ def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.nda
 
 
 def _say(resolved: ResolvedImage, callback: Callback, message: str) -> None:
-    """``message`` kept in what the image's resolution said (``resolved.said``) and logged."""
     resolved.said.append(message)
     callback.info(message)
 
@@ -236,8 +235,7 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
 
 def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedImage, callback: Callback,
                  warnings: list[str]) -> list[Any]:
-    """``resolved`` made into what the ``members`` (a plan's) read, and the members reading it: unchanged when it fits.
-    """
+    """``resolved`` made into what the plan's ``members`` read; the members as they read it (unchanged when it fits)."""
     stac = request.stac or looks_like_stac(resolved.path)
     if locations.is_remote(resolved.path) or stac_is_url(resolved.path):
         callback.info(f"'{resolved.path}' is read over the network; {Stall.rule().said()}.")

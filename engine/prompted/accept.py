@@ -204,7 +204,6 @@ class _Target:
             raise RuntimeError("the transaction could not start")
 
     def _add(self, rows: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        """The features of ``rows`` created; their ids."""
         ogr = require("osgeo.ogr")
         made = []
         for wkt, values in rows:

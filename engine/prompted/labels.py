@@ -2,7 +2,6 @@
 
 Points are clicks (a field ``label`` of 0 marks a point that is not the object; points sharing a value of a field
 ``prompt`` form one prompt, else each point is one), polygons and lines give their bounding box as a box prompt.
-Every answer's polygons are written with the class value and name, the model's score and the prompt's number.
 
 Progress is one count (``Stage.LABEL``) over the whole run: the steps to the embedding (the slow part on a CPU)
 its first share, :data:`EMBED_SHARE`, then each prompt, so a front end's bar moves through the embedding too.

@@ -3,9 +3,8 @@
 For each window the current model segments the window afresh (:func:`engine.segment.segment` over its extent: the
 same checks, tiling and units as ``segment``); each 8-connected blob of a class other than 0 at least
 ``min_pixels`` large becomes a box prompt Segment Anything answers through the ``label`` job's session (the window
-embedded once); with a text (SAM 3) the text is the prompt instead. Every polygon goes to ONE GeoPackage layer, cut
-at its window, with the window's rank, the class, the model's mean probability of that class inside it and SAM's
-score.
+embedded once); with a text (SAM 3) the text is the prompt instead. Every polygon goes to ONE GeoPackage layer (a
+window's proposals cut at its edge).
 
 The windows are read back from ``suggest``'s layer (:func:`read_windows`, also for ``accept``) by their fields'
 names, so a layer the user edited or copied (QGIS keeps the fields) serves as well.

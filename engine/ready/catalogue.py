@@ -267,8 +267,7 @@ class _Checker:
         return value
 
     def requirement(self, key: str) -> str:
-        """A pip requirement (``packaging``'s PEP 508 parser where installed): never an option, a path or a URL for pip.
-        """
+        """A pip requirement (``packaging``'s PEP 508 parser where installed): never an option, path or URL for pip."""
         value = self.text(key).strip()
         problem = requirement_problem(value)
         if problem:

@@ -1,19 +1,16 @@
-"""A ready model's ONNX graph on disk, verified, with the description to wrap it with: downloaded, or read where the
-installed Python package of a ``pypi`` source (e.g. ukis-csmask) keeps it, pip-installed first when missing and allowed.
-The package is found without importing it (``importlib.util.find_spec``), so its own dependencies need not be
-importable. In QGIS the plugin installs the package into its dependency folder itself and calls the engine with
-``install=False``.
+"""A ready model's ONNX graph on disk, verified: downloaded, or read where the installed Python package of a ``pypi``
+source (e.g. ukis-csmask) keeps it, pip-installed first when missing and allowed. The package is found without
+importing it (``importlib.util.find_spec``), so its own dependencies need not be importable. In QGIS the plugin
+installs the package into its dependency folder itself and calls the engine with ``install=False``.
 
 ukis-csmask's statistics files (``model_4b_l1c.json`` beside ``model_4b_l1c.onnx``) give the band order its graphs take,
 the per-band mean and std of reflectance, its tile size and class count; a catalogue entry of ukis-csmask is checked
-against them, so a bundle never carries statistics the graph was not trained with. (ukis-csmask 1.0.0's ``CSmask``
-computes ``(reflectance - mean) / std`` on ``target_size`` tiles overlapping by 20 %, applies a softmax and takes the
-argmax: 0 background, 1 cloud, 2 cloud shadow.)
+against them, so a bundle never carries statistics the graph was not trained with (what ``CSmask`` computes with
+them: docs/ready-models.md).
 
 Where ready models are kept (``$DUALSTREAM_MODELS_DIR``, else the user's cache folder) and how a download follows the
-policy of every download (``engine.io.network``: a stall ends it, its bytes kept where ``KEEP_PARTIAL`` says so and
-continued by an HTTP Range request) are told in docs/ready-models.md. The destination only ever holds a complete file
-whose SHA-256 was checked.
+policy of every download (``engine.io.network``: stalls, ``KEEP_PARTIAL``, HTTP Range requests): docs/ready-models.md.
+The destination only ever holds a complete file whose SHA-256 was checked.
 """
 
 from __future__ import annotations

@@ -6,8 +6,7 @@ mean), the predicted class, and whether it is labelled. Per window (a square of 
 window): the means of those over its valid pixels.
 
 A pixel within an eighth of a window (at least 2 px) of the scene's edge or of nodata does not count in a window's
-uncertainty: a model sees padding there, and on a weak model that alone decided the ranking (15 of the 16 windows of
-the Sentinel-2 label-efficiency bench's seed 0 were corners of a scene; docs/benchmarks.md).
+uncertainty: a model sees padding there, and on a weak model that alone decided the ranking (docs/benchmarks.md).
 
 Its score is ``(entropy + DISAGREEMENT_WEIGHT * disagreement) * (1 - labelled share)``; windows mostly labelled or
 mostly outside the image are left out (weighting pixels by the rarity of their class did worse on the bench). The

@@ -108,8 +108,7 @@ def check_request(cfg: SuggestConfig) -> None:
 
 
 def _check_window(cfg: SuggestConfig) -> None:
-    """A window larger than every scene (more padding than scene, and window² memory) is refused before any model runs.
-    """
+    """Refuse a window larger than every scene (more padding than scene, window² memory) before any model runs."""
     sizes = []
     for image in cfg.images:
         if is_web_description(image):
