@@ -86,12 +86,11 @@ class SuggestResult:
 
 def check_request(cfg: SuggestConfig) -> None:
     """What can be said about the request before a model is loaded."""
-    if not cfg.models:
-        raise ConfigError(f"suggest needs a model: give {mention('suggest.models')} (a .dsmodel bundle).")
-    if not cfg.images:
-        raise ConfigError(f"suggest needs at least one scene: give {mention('suggest.images')}.")
-    if not cfg.output:
-        raise ConfigError(f"suggest needs the layer to write: give {mention('suggest.output')} (a .gpkg file).")
+    for given, what, key, kind in ((cfg.models, "a model", "suggest.models", " (a .dsmodel bundle)"),
+                                   (cfg.images, "at least one scene", "suggest.images", ""),
+                                   (cfg.output, "the layer to write", "suggest.output", " (a .gpkg file)")):
+        if not given:
+            raise ConfigError(f"suggest needs {what}: give {mention(key)}{kind}.")
     if Path(cfg.output).suffix.lower() != ".gpkg":
         raise ConfigError(f"{mention('suggest.output')} '{cfg.output}' must end in .gpkg (a GeoPackage).")
     check_outputs({f"scene ({mention('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
