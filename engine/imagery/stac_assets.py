@@ -120,8 +120,7 @@ def check_stack(bands: Sequence[StacBand], item: str) -> tuple[list[str], list[s
 def stack_item_bands(item: StacItem, chosen: Sequence[StacBand], destination: Path, callback: Callback,
                      said: list[str], warnings: list[str]) -> str:
     """The ``chosen`` assets of ``item`` checked (a remote asset's first read under the network rule) and stacked in
-    that order into a VRT at ``destination``. Notes go to ``said`` and ``callback.info``, cautions to ``warnings`` and
-    ``callback.warning``."""
+    that order into a VRT at ``destination``; what the check found is said and kept in ``said`` / ``warnings``."""
     notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
                               callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
     for note in notes:

@@ -184,8 +184,7 @@ def _key(entry: Any) -> str:
 
 
 def _model_type(config_file: Path, source: str) -> str:
-    """The ``model_type`` a checkpoint's config.json names; ModelError naming the file when it is missing or cannot be
-    read."""
+    """The ``model_type`` a checkpoint's config.json names; ModelError when it is missing or unreadable."""
     if not config_file.is_file():
         raise ModelError(f"'{source}' has no config.json; give a Segment Anything checkpoint in the transformers "
                          f"format (saved with save_pretrained).")

@@ -2,9 +2,7 @@
 catalogue files named in ``$DUALSTREAM_CATALOGUE``, each checked when it is read.
 
 An entry says what the graph expects (bands in its order, value scaling ``graph input = (raw * scale - mean) / std``,
-classes and colours, tile size, output kind) and where its files come from, with their SHA-256: ``pypi`` (a file inside
-an installed Python package, pip-installed when missing) or ``http`` (a download). An entry without
-``bands``/``mean``/``std``/``classes`` takes them from the ONNX file's own (Deepness) metadata.
+classes and colours, tile size, output kind) and where its files come from, with their SHA-256 (:class:`Source`).
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Entry:
-    """One ready model. Without ``classes`` (and bands, mean, std) the graph's own metadata describes it."""
+    """One ready model. Without ``classes`` (and bands, mean, std) the graph's own (Deepness) metadata describes it."""
 
     name: str
     task: str
