@@ -224,13 +224,13 @@ def download(url: str, destination: str | Path, sha256: str, callback: Callback 
 
 
 def _open(url: str, start: int, stall: Stall, again: str) -> Any:
-    """The server's answer to a GET of ``url`` from byte ``start``."""
+    """The server's answer to a GET of ``url`` from byte ``start``; None where the kept bytes reach past the file."""
     headers = {"User-Agent": "dualstream", **({"Range": f"bytes={start}-"} if start else {})}
     try:
         return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=stall.no_byte_s)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and start:  # the kept bytes reach past the file: start again
-            raise _Restart from exc
+        if exc.code == 416 and start:  # the file starts again from zero
+            return None
         raise DataError(f"Downloading {url} failed: the server answered {exc.code} {exc.reason}; check the address "
                         "in the catalogue, or try again later.") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -242,19 +242,14 @@ def _open(url: str, start: int, stall: Stall, again: str) -> Any:
                         f"{again}") from exc
 
 
-class _Restart(Exception):
-    """The kept bytes cannot be continued: the file starts again from zero."""
-
-
 def _fetch(url: str, part: Path, destination: Path, expected: str, callback: Callback, stall: Stall) -> None:
     """``part`` completed from the byte it ends at, then checked against ``expected`` (removed when it differs)."""
     start = part.stat().st_size if part.exists() else 0
     kept = (f"The bytes fetched so far are kept in '{part}': run it again to continue from there, or copy the file "
             f"by hand to '{destination}'." if KEEP_PARTIAL else
             f"Nothing was kept; run it again later, or copy the file by hand to '{destination}'.")
-    try:
-        response = _open(url, start, stall, kept)
-    except _Restart:
+    response = _open(url, start, stall, kept)
+    if response is None:
         part.unlink()
         start, response = 0, _open(url, 0, stall, kept)
     with response:
