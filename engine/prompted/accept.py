@@ -246,11 +246,6 @@ class _Target:
         except RuntimeError as exc:
             raise self._failed(exc) from exc
 
-    def rollback(self) -> None:
-        if self.open:
-            self.layer.RollbackTransaction()
-            self.open = False
-
     def _failed(self, exc: BaseException) -> OutputError:
         return OutputError(f"Nothing was appended to the {self.what} '{self.source}': {exc}. If QGIS or another "
                            f"program is editing it, save and stop editing, then accept again.")
@@ -299,6 +294,9 @@ class _Target:
         return [multi.GetGeometryRef(i).Clone() for i in range(multi.GetGeometryCount())]
 
     def close(self) -> None:
+        """The layer closed, a transaction left open (the run failed) taken back first."""
+        if self.open:
+            self.layer.RollbackTransaction()
         self.layer = self.data = None
 
 
@@ -347,7 +345,6 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
         finally:
             for target in (labels, area):
                 if target is not None:
-                    target.rollback()
                     target.close()
                     if not done and target.made is not None:
                         remove_quietly(target.made)  # a file this run made, left empty
