@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -179,12 +180,10 @@ def web_scenes(cfg: SuggestConfig, callback: Callback) -> SuggestConfig:
     from ..bundle.view import model_view
     from ..imagery.door import web_windows
 
-    def read(sources: list[str]) -> list[str]:
-        return web_windows(sources, cfg.extent, cfg.extent_crs, cfg.pixel_size,
-                           Path(cfg.output).with_name(f"{Path(cfg.output).stem}_web"), callback,
-                           view=model_view(read_model_metadata(cfg.models[0]).data), extent_key="suggest.extent",
-                           size_key="suggest.pixel_size")
-
+    read = partial(web_windows, extent=cfg.extent, extent_crs=cfg.extent_crs, pixel_size=cfg.pixel_size,
+                   folder=Path(cfg.output).with_name(f"{Path(cfg.output).stem}_web"), callback=callback,
+                   view=model_view(read_model_metadata(cfg.models[0]).data), extent_key="suggest.extent",
+                   size_key="suggest.pixel_size")
     return dataclasses.replace(cfg, images=read(cfg.images), aux=read(cfg.aux))
 
 
