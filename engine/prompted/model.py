@@ -1,9 +1,8 @@
 """The Segment Anything models (SAM, SAM 2.1, EdgeTAM, SAM 3, SlimSAM): the prompt model types (a transformers
 class each, and how its picture is prepared), the models offered by name, what a type needs, and a model loaded
-strictly, its image embedding made once per window and prompts answered from it. A name here, a Hugging Face id or
-a ``save_pretrained`` folder all work; the type is read from the checkpoint's ``config.json`` ``model_type``. Torch
-is imported only when a model is loaded. What a type's image encoder needs beyond transformers is checked before
-anything is downloaded (:func:`check_needs`; why EdgeTAM needs timm beside torchvision: docs/segment-anything.md).
+strictly (a name here, a Hugging Face id or a folder), its image embedding made once per window and prompts answered
+from it. Torch is imported only when a model is loaded. What a type's image encoder needs beyond transformers is
+checked before anything is downloaded (:func:`check_needs`; why EdgeTAM needs timm: docs/segment-anything.md).
 
 The picture is prepared without torchvision or an image processor: padded to a square at its bottom and right (as
 SAM's own processor does), resized to the model's input side and normalised, so one number, ``scale`` (model pixels
