@@ -94,9 +94,10 @@ def get_ready_model(name: str, folder: str | os.PathLike | None = None, callback
             return ReadyResult(str(destination), reused=True)
         callback.warning(f"The file {destination} is not the ready model {entry.name}: {problem}. It is fetched "
                          f"again and replaced.")
-    prepared = prepare(entry, where, callback, install=install)
-    description = None if prepared.description is None else ImportedDescription(**prepared.description)
-    result = import_onnx(prepared.onnx, destination, description, callback=callback, output_name="folder")
-    if prepared.download is not None:  # the bundle holds the graph now
-        prepared.download.unlink(missing_ok=True)
+    graph, downloaded = prepare(entry, where, callback, install=install)
+    fields = entry.description_fields()
+    description = None if fields is None else ImportedDescription(**fields)
+    result = import_onnx(graph, destination, description, callback=callback, output_name="folder")
+    if downloaded is not None:  # the bundle holds the graph now
+        downloaded.unlink(missing_ok=True)
     return ReadyResult(result.path)

@@ -110,8 +110,7 @@ def _window(request: ImageRequest, view: ModelView | None, folder: str | os.Path
 
 
 def _layer_of(source: str) -> tuple[str, str]:
-    """(description, layer name) of a web source as a front end hands it (``DESCRIPTION|layername=NAME``); name "" for a
-    description alone."""
+    """(description, layer name) of a web source as a front end hands it (``DESCRIPTION|layername=NAME``, else "")."""
     given, named, layer = str(source).strip().rpartition(LAYER_NAME)
     return (given, layer) if named else (layer, "")
 

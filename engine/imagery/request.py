@@ -10,32 +10,22 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ImageRequest:
-    """One image to open.
+    """One image to open; ``extent``, ``extent_crs`` and ``pixel_size`` pick a web service's window."""
 
-    ``source``: a raster file, a URL or ``/vsi`` path, a STAC item (``stac`` says so whatever it looks like) or a web
-    service's GDAL description (the text or a ``.xml`` file). ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``,
-    default the image's CRS) and ``pixel_size`` (metres per pixel; None: the model's training one) pick a web service's
-    window; ``finest``: never finer than the service's finest level (a picture gains nothing from enlarged tiles).
-    ``bands``: by number or name (a STAC item's asset keys too); with a model, ``value_scale`` / ``value_offset`` state
-    the values' units and ``strict_inputs`` makes values far from the model's an error. ``extent_key`` / ``size_key``:
-    the settings a refusal names. ``name``: how messages name a web source ("XYZ layer 'OSM'"); ``stem``: its window's
-    file name.
-    """
-
-    source: str
-    extent: Sequence[float] | None = None
+    source: str  # a raster file, a URL or /vsi path, a STAC item, or a web service's GDAL description (text or .xml)
+    extent: Sequence[float] | None = None  # xmin, ymin, xmax, ymax in ``extent_crs`` (None: the image's CRS)
     extent_crs: str | None = None
-    pixel_size: float | None = None
-    bands: Sequence[str] | None = None
-    stac: bool = False
-    value_scale: float | None = None
+    pixel_size: float | None = None  # metres per pixel; None: the model's training one
+    bands: Sequence[str] | None = None  # by number or name (a STAC item's asset keys too)
+    stac: bool = False  # the source is a STAC item, whatever it looks like
+    value_scale: float | None = None  # with a model: the values' units
     value_offset: float | None = None
-    strict_inputs: bool = False
-    finest: bool = False
-    extent_key: str = "segment.extent"
+    strict_inputs: bool = False  # values far from the model's are an error
+    finest: bool = False  # never finer than the service's finest level (a picture gains nothing from enlarged tiles)
+    extent_key: str = "segment.extent"  # the settings a refusal names
     size_key: str = "segment.pixel_size"
-    name: str = ""
-    stem: str = ""
+    name: str = ""  # how messages name a web source ("XYZ layer 'OSM'")
+    stem: str = ""  # its window's file name
 
     @classmethod
     def of_segment(cls, cfg: Any) -> ImageRequest:

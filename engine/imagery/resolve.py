@@ -55,14 +55,13 @@ FULL_WINDOWS, FULL_SIDE, FULL_ENOUGH = 5, 256, 1024
 
 @dataclass
 class ResolvedImage:
-    """What the reader opens (``path``: the file itself or a VRT over it), what the user gave (``source``), and whether
-    values were left far outside the model's range (``out_of_range``: the words, for the one-class check)."""
+    """The image as the door resolved it."""
 
-    path: str
-    source: str
+    path: str  # what the reader opens: the file itself or a VRT over it
+    source: str  # what the user gave
     files: InputFiles = field(default_factory=InputFiles)
     said: list[str] = field(default_factory=list)
-    out_of_range: str | None = None
+    out_of_range: str | None = None  # values left far outside the model's range, in words (for the one-class check)
     changed: bool = False  # bands picked or values scaled: the members read every band of ``path`` in order
     members: list[Any] | None = None  # with a model: the members as they read ``path``
     window: Any = None  # a web source's window (``engine.imagery.web.WebWindow``) when the source was one
@@ -164,7 +163,6 @@ def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.nda
 
 
 def _say(resolved: ResolvedImage, callback: Callback, message: str) -> None:
-    """``message`` kept in what the image's resolution said (``resolved.said``) and logged."""
     resolved.said.append(message)
     callback.info(message)
 
@@ -236,8 +234,7 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
 
 def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedImage, callback: Callback,
                  warnings: list[str]) -> list[Any]:
-    """``resolved`` made into what the ``members`` (a plan's) read, and the members reading it: unchanged when it fits.
-    """
+    """``resolved`` made into what the plan's ``members`` read; the members as they read it (unchanged when it fits)."""
     stac = request.stac or looks_like_stac(resolved.path)
     if locations.is_remote(resolved.path) or stac_is_url(resolved.path):
         callback.info(f"'{resolved.path}' is read over the network; {Stall.rule().said()}.")

@@ -120,8 +120,7 @@ def check_stack(bands: Sequence[StacBand], item: str) -> tuple[list[str], list[s
 def stack_item_bands(item: StacItem, chosen: Sequence[StacBand], destination: Path, callback: Callback,
                      said: list[str], warnings: list[str]) -> str:
     """The ``chosen`` assets of ``item`` checked (a remote asset's first read under the network rule) and stacked in
-    that order into a VRT at ``destination``. Notes go to ``said`` and ``callback.info``, cautions to ``warnings`` and
-    ``callback.warning``."""
+    that order into a VRT at ``destination``; what the check found is said and kept in ``said`` / ``warnings``."""
     notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
                               callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
     for note in notes:
@@ -215,7 +214,6 @@ def stac_scenes(data_cfg: DataConfig, callback: Callback | None = None, *, keep_
         rasters = {date: stac_raster(date, callback=callback) for date in dates if looks_like_stac(date)}
         if not rasters:
             return scene
-        # the VRT is named after the item's id, "-2", "-3" where another item of that id took it (stac_raster)
         names = {**{vrt: shown_layer(Path(vrt).stem, f"STAC item, {item}") for item, vrt in rasters.items()},
                  **scene.names}
         if keep_items:
@@ -373,8 +371,7 @@ def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folde
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{pick.item.id}-{'-'.join(pick.keys)}").strip("._-")[:120] or "stac-item"
     names = (f"{stem}.vrt" if n == 1 else f"{stem}-{n}.vrt" for n in itertools.count(1))
     layer = next(path for path in map(folder.joinpath, names) if not path.exists() and not stack_beside(path).exists())
-    stack = stack_beside(layer)
-    written = [str(stack), str(layer)] if scaled else [str(layer)]
+    written = [str(stack_beside(layer)), str(layer)] if scaled else [str(layer)]
     check_outputs({"STAC item": Files(source)}, {"layer of the STAC item": Files(written)})
     said: list[str] = []
     stack_pick(pick, source, layer, callback, said)

@@ -1,5 +1,4 @@
-"""Web map layers (XYZ/TMS tiles, OGC WMS, WMTS, WCS, ArcGIS MapServer and ImageServer) as GDAL sources, read window by
-window.
+"""Web map layers (XYZ/TMS, WMS, WMTS, WCS, ArcGIS MapServer and ImageServer) as GDAL sources, read window by window.
 
 A web layer has no pixel grid of its own that a model could use: an XYZ service covers the world at 20 zoom levels.
 GDAL's WMS/WMTS/WCS drivers read such services as rasters (tiles fetched in parallel, kept in GDAL's block cache,
@@ -32,15 +31,14 @@ MERCATOR = 20037508.342789244
 
 @dataclass(frozen=True)
 class WebWindow:
-    """One window of a web layer as a GDAL raster (``path``, a VRT): its pixel size on the ground (metres) and in the
-    source's map units."""
+    """One window of a web layer as a GDAL raster (``path``, a VRT)."""
 
     path: str
     bands: int
     width: int
     height: int
-    pixel_size: float
-    map_pixel_size: float
+    pixel_size: float  # on the ground, metres
+    map_pixel_size: float  # in the source's map units
     asked: float | None = None  # the pixel size asked (metres), where the service's finest level was coarser
 
 

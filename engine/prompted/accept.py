@@ -23,7 +23,7 @@ from ..data.vector_layer import VectorLayer, apply_subset, whole_number
 from ..errors import ConfigError, DataError, OutputError, mention
 from ..io.geopackage import Fields, create_layer, new_geopackage, spatial_ref
 from ..io.locations import join_layer, layer_subset, local_file, split_layer
-from ..io.writers import remove_quietly
+from ..io.writers import gdal_errors, remove_quietly
 from ..runtime.environment import require
 from .class_field import ClassField, check_polygon_layer, class_field
 from .propose import Window, read_windows
@@ -204,7 +204,6 @@ class _Target:
             raise RuntimeError("the transaction could not start")
 
     def _add(self, rows: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        """The features of ``rows`` created; their ids."""
         ogr = require("osgeo.ogr")
         made = []
         for wkt, values in rows:
@@ -246,11 +245,6 @@ class _Target:
             self.open = False
         except RuntimeError as exc:
             raise self._failed(exc) from exc
-
-    def rollback(self) -> None:
-        if self.open:
-            self.layer.RollbackTransaction()
-            self.open = False
 
     def _failed(self, exc: BaseException) -> OutputError:
         return OutputError(f"Nothing was appended to the {self.what} '{self.source}': {exc}. If QGIS or another "
@@ -300,6 +294,9 @@ class _Target:
         return [multi.GetGeometryRef(i).Clone() for i in range(multi.GetGeometryCount())]
 
     def close(self) -> None:
+        """The layer closed, a transaction left open (the run failed) taken back first."""
+        if self.open:
+            self.layer.RollbackTransaction()
         self.layer = self.data = None
 
 
@@ -310,52 +307,47 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
     layer, a window id they lack, no class field, a filter hiding what would be appended) or OutputError (a layer
     locked or not writable).
     """
-    gdal = require("osgeo.gdal")
     check_request(cfg)
     polygons, ids, ref = read_proposals(cfg.proposals, cfg.window_ids)
     windows: list[Window] = read_windows(cfg.windows, ids)
     window_ref = spatial_ref(windows[0].crs)
-    previous = gdal.GetUseExceptions()
-    gdal.UseExceptions()
-    labels = area = None
-    done = False
-    try:
-        labels = _Target(cfg.labels, "label layer", [(cfg.label_field, "OFTInteger")], ref)
-        label_field = labels.field(cfg.label_field)
-        area = _Target(cfg.labelled_area, "labelled area", [("window", "OFTInteger")], window_ref)
-        window_field = area.fields.get("window")
-        _refuse_again(cfg, windows, polygons, labels, area)
-        rule = labels.class_field(label_field, f"give a layer with an integer class field "
-                                               f"({mention('accept.label_field')}), or a new file.", classes=True)
-        window_rule = area.class_field(window_field, "give a labelled area whose field 'window' holds numbers, or a "
-                                                     "new file.") if window_field else None
-        # both written before either is committed, so a locked layer stops the run with neither changed; two
-        # layers of one file share its lock (one writer at a time): there each is written and committed in turn
-        shared = _same(split_layer(cfg.labels)[0], split_layer(cfg.labelled_area)[0])
-        label_rows = [(p.wkt, {label_field: rule.value(p.class_id)}) for p in polygons]
-        area_rows = [(w.wkt, {window_field: window_rule.value(w.rank)} if window_rule else {}) for w in windows]
-        for target, rows, things in ((labels, label_rows, "polygons accepted"), (area, area_rows, "windows")):
-            hidden, added = target.hidden(rows)
-            if hidden:
-                raise hidden_by_filter(target.what, join_layer(*split_layer(target.source)), str(target.subset),
-                                       hidden, added, things)
-        labels.write(label_rows)
-        if shared:
-            labels.commit()
-        area.write(area_rows)
-        if not shared:
-            labels.commit()
-        area.commit()
-        done = True
-    finally:
-        for target in (labels, area):
-            if target is not None:
-                target.rollback()
-                target.close()
-                if not done and target.made is not None:
-                    remove_quietly(target.made)  # a file this run made, left empty
-        if not previous:
-            gdal.DontUseExceptions()
+    with gdal_errors(require("osgeo.gdal")):
+        labels = area = None
+        done = False
+        try:
+            labels = _Target(cfg.labels, "label layer", [(cfg.label_field, "OFTInteger")], ref)
+            label_field = labels.field(cfg.label_field)
+            area = _Target(cfg.labelled_area, "labelled area", [("window", "OFTInteger")], window_ref)
+            window_field = area.fields.get("window")
+            _refuse_again(cfg, windows, polygons, labels, area)
+            rule = labels.class_field(label_field, f"give a layer with an integer class field "
+                                                   f"({mention('accept.label_field')}), or a new file.", classes=True)
+            window_rule = area.class_field(window_field, "give a labelled area whose field 'window' holds numbers, "
+                                                         "or a new file.") if window_field else None
+            # both written before either is committed, so a locked layer stops the run with neither changed; two
+            # layers of one file share its lock (one writer at a time): there each is written and committed in turn
+            shared = _same(split_layer(cfg.labels)[0], split_layer(cfg.labelled_area)[0])
+            label_rows = [(p.wkt, {label_field: rule.value(p.class_id)}) for p in polygons]
+            area_rows = [(w.wkt, {window_field: window_rule.value(w.rank)} if window_rule else {}) for w in windows]
+            for target, rows, things in ((labels, label_rows, "polygons accepted"), (area, area_rows, "windows")):
+                hidden, added = target.hidden(rows)
+                if hidden:
+                    raise hidden_by_filter(target.what, join_layer(*split_layer(target.source)), str(target.subset),
+                                           hidden, added, things)
+            labels.write(label_rows)
+            if shared:
+                labels.commit()
+            area.write(area_rows)
+            if not shared:
+                labels.commit()
+            area.commit()
+            done = True
+        finally:
+            for target in (labels, area):
+                if target is not None:
+                    target.close()
+                    if not done and target.made is not None:
+                        remove_quietly(target.made)  # a file this run made, left empty
     notes = [f"Window {w}: no polygon accepted, taken as all background." for w in ids
              if not any(p.window == w for p in polygons)]
     step = (f"Next: train again from the current model (train: {mention('train.init_from')} the model, "

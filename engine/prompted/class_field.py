@@ -49,7 +49,8 @@ def class_field(layer: str, name: str, kind: str, values: Callable[[], Iterable[
     if kind in ("integer", "real"):
         return ClassField(name, kind)
     if kind != "text":
-        raise DataError(f"The field '{name}' of {_lower(layer)} is of type {kind}, not a number: {instead}")
+        lower = layer[:1].lower() + layer[1:] if layer.startswith("The ") else layer
+        raise DataError(f"The field '{name}' of {lower} is of type {kind}, not a number: {instead}")
     names = sorted(str(v) for v in values() if v is not None and str(v).strip() and not _is_number(str(v)))
     if names:
         raise DataError(f"{layer} keeps its classes as text in the field '{name}' ('{names[0]}'), and the class is "
@@ -59,7 +60,3 @@ def class_field(layer: str, name: str, kind: str, values: Callable[[], Iterable[
 
 def _is_number(text: str) -> bool:
     return text.strip().isascii() and text.strip().isdigit()
-
-
-def _lower(layer: str) -> str:
-    return layer[:1].lower() + layer[1:] if layer.startswith("The ") else layer

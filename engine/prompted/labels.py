@@ -2,7 +2,6 @@
 
 Points are clicks (a field ``label`` of 0 marks a point that is not the object; points sharing a value of a field
 ``prompt`` form one prompt, else each point is one), polygons and lines give their bounding box as a box prompt.
-Every answer's polygons are written with the class value and name, the model's score and the prompt's number.
 
 Progress is one count (``Stage.LABEL``) over the whole run: the steps to the embedding (the slow part on a CPU)
 its first share, :data:`EMBED_SHARE`, then each prompt, so a front end's bar moves through the embedding too.
@@ -121,7 +120,6 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     for line in session.said:
         callback.info(line)
     name = cfg.class_name or cfg.text.strip() or "object"
-    treatment = "" if cfg.treatment == "auto" else cfg.treatment
     asks = [(0, {"text": cfg.text})] if cfg.text.strip() else []  # the text is number 0, the prompts from 1
     asks += [(n, asdict(p)) for n, p in enumerate(prompts, start=1)]  # points, labels, box, crs
     answers: list[tuple[int, PromptAnswer]] = []
@@ -129,7 +127,7 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     for done, (number, ask) in enumerate(asks, start=1):
         callback.check_canceled()
         try:
-            answers += [(number, a) for a in session.predict(class_name=name, treatment=treatment,
+            answers += [(number, a) for a in session.predict(class_name=name, treatment=cfg.treatment,
                                                              min_pixels=cfg.min_pixels, **ask)]
         except OutsideWindowError:
             outside.append(number)

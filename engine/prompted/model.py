@@ -1,9 +1,8 @@
 """The Segment Anything models (SAM, SAM 2.1, EdgeTAM, SAM 3, SlimSAM): the prompt model types (a transformers
 class each, and how its picture is prepared), the models offered by name, what a type needs, and a model loaded
-strictly, its image embedding made once per window and prompts answered from it. A name here, a Hugging Face id or
-a ``save_pretrained`` folder all work; the type is read from the checkpoint's ``config.json`` ``model_type``. Torch
-is imported only when a model is loaded. What a type's image encoder needs beyond transformers is checked before
-anything is downloaded (:func:`check_needs`; why EdgeTAM needs timm beside torchvision: docs/segment-anything.md).
+strictly (a name here, a Hugging Face id or a folder), its image embedding made once per window and prompts answered
+from it. Torch is imported only when a model is loaded. What a type's image encoder needs beyond transformers is
+checked before anything is downloaded (:func:`check_needs`; why EdgeTAM needs timm: docs/segment-anything.md).
 
 The picture is prepared without torchvision or an image processor: padded to a square at its bottom and right (as
 SAM's own processor does), resized to the model's input side and normalised, so one number, ``scale`` (model pixels
@@ -16,6 +15,7 @@ import importlib
 import json
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -167,13 +167,11 @@ class Embedding:
     shape: tuple[int, int]  # the window's (rows, cols)
 
 
-def _type_vet(source: str) -> Callable[[Any], None]:
-    """A check of the hub's record of ``source`` (it names the ``model_type``) before any file is downloaded."""
-    def vet(info: Any) -> None:
-        model_type = (getattr(info, "config", None) or {}).get("model_type", "")
-        if model_type in CHECKPOINT_TYPES:
-            check_needs(model_type_of(model_type, source))
-    return vet
+def _vet(source: str, info: Any) -> None:
+    """The hub's record ``info`` of ``source`` checked (it names the ``model_type``) before any file is downloaded."""
+    model_type = (getattr(info, "config", None) or {}).get("model_type", "")
+    if model_type in CHECKPOINT_TYPES:
+        check_needs(model_type_of(model_type, source))
 
 
 def _key(entry: Any) -> str:
@@ -185,8 +183,7 @@ def _key(entry: Any) -> str:
 
 
 def _model_type(config_file: Path, source: str) -> str:
-    """The ``model_type`` a checkpoint's config.json names; ModelError naming the file when it is missing or cannot be
-    read."""
+    """The ``model_type`` a checkpoint's config.json names; ModelError when it is missing or unreadable."""
     if not config_file.is_file():
         raise ModelError(f"'{source}' has no config.json; give a Segment Anything checkpoint in the transformers "
                          f"format (saved with save_pretrained).")
@@ -226,7 +223,7 @@ class PromptModel:
             if entry.hub_id == source:
                 check_needs(PROMPT_MODEL_TYPES[entry.model_type])
         folder = Path(fetch(source, log, patterns=None if Path(source).expanduser().is_dir() else PATTERNS,
-                            callback=callback, vet=_type_vet(source)))
+                            callback=callback, vet=partial(_vet, source)))
         model_type = model_type_of(_model_type(folder / "config.json", source), source)
         check_needs(model_type)
         model_class = getattr(require("transformers"), model_type.model_class)

@@ -3,9 +3,8 @@
 For each window the current model segments the window afresh (:func:`engine.segment.segment` over its extent: the
 same checks, tiling and units as ``segment``); each 8-connected blob of a class other than 0 at least
 ``min_pixels`` large becomes a box prompt Segment Anything answers through the ``label`` job's session (the window
-embedded once); with a text (SAM 3) the text is the prompt instead. Every polygon goes to ONE GeoPackage layer, cut
-at its window, with the window's rank, the class, the model's mean probability of that class inside it and SAM's
-score.
+embedded once); with a text (SAM 3) the text is the prompt instead. Every polygon goes to ONE GeoPackage layer (a
+window's proposals cut at its edge).
 
 The windows are read back from ``suggest``'s layer (:func:`read_windows`, also for ``accept``) by their fields'
 names, so a layer the user edited or copied (QGIS keeps the fields) serves as well.
@@ -64,9 +63,8 @@ class Window:
         return xmin + dx, ymin + dy, xmax - dx, ymax - dy
 
     def in_crs(self, crs: str) -> Window:
-        """This window in ``crs`` (WKT), carried by :func:`carry` (itself where that does not apply): a window suggest
-        wrote in another scene's CRS or the user saved in another CRS comes back to its scene's corners. DataError when
-        it cannot be carried."""
+        """This window in ``crs`` (WKT) by :func:`carry` (itself where that does not apply), so that a window written or
+        saved in another CRS comes back to its scene's corners; DataError when it cannot be carried."""
         carried = carry([self.wkt], self.crs, crs, f"outline of window {self.rank} (windows layer)")
         if carried is None:
             return self
@@ -211,7 +209,6 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: PartProg
     session = open_session(window.scene, window.inner_bounds, cfg.sam_model, extent_crs=window.crs, device=cfg.device,
                            callback=callback)
     callback.at(SEGMENT_SHARE + EMBED_SHARE)
-    treatment = "" if cfg.treatment == "auto" else cfg.treatment
     boxes = _blobs(classes, transform, cfg.min_pixels)  # in the scene's CRS, the model's class raster's
     prompts: list[tuple[str, int, dict[str, Any]]] = (
         [("text", text_class(cfg.text, names), {"text": cfg.text.strip()})] if cfg.text.strip()
@@ -222,7 +219,7 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: PartProg
     for step, (prompt, class_id, kwargs) in enumerate(prompts, start=1):
         callback.check_canceled()
         name = names[class_id] if class_id < len(names) else str(class_id)
-        for answer in session.predict(class_name=name, treatment=treatment, min_pixels=cfg.min_pixels, **kwargs):
+        for answer in session.predict(class_name=name, treatment=cfg.treatment, min_pixels=cfg.min_pixels, **kwargs):
             for polygon in answer.polygons:
                 geometry = clip(ogr.CreateGeometryFromWkt(polygon.wkt), frame)
                 if geometry is None:

@@ -4,8 +4,7 @@ The embedding is the slow step (seconds on a CPU): it is kept in a small LRU cac
 model, so each further click, box or text on the window only runs the prompt encoder and mask decoder. Loaded
 models are kept the same way.
 
-A mask becomes polygons through the project's one polygon pipeline (:func:`engine.io.polygons.write_polygons`,
-given the mask as a one-class raster in GDAL's memory file system and its probabilities as the confidence): the
+A mask becomes polygons through the project's one polygon pipeline (:func:`engine.io.polygons.write_polygons`): the
 same tracing, speck removal, hole filling and outline treatment as a segmentation's. The polygons are cut at the
 window's edge (a squared outline can reach past it, where the mask says nothing).
 """
@@ -66,12 +65,11 @@ _EMBEDDINGS = _Lru(EMBEDDINGS_KEPT)
 
 @dataclass
 class MaskPolygon:
-    """One polygon of a mask: WKT in the image's CRS, its area (m² where the CRS has metres, else map units) and the
-    mean probability of its pixels."""
+    """One polygon of a mask."""
 
-    wkt: str
-    area: float
-    confidence: float | None
+    wkt: str  # in the image's CRS
+    area: float  # m² where the CRS has metres, else map units
+    confidence: float | None  # the mean probability of its pixels
 
 
 def _raster(name: str, values: np.ndarray, transform: tuple, crs: str, dtype: int, nodata: float | None) -> str:
@@ -144,13 +142,12 @@ def mask_polygons(probabilities: np.ndarray, transform: tuple, crs: str, rule: C
 
 @dataclass
 class PromptAnswer:
-    """What one prompt gave: polygons (WKT in ``crs``), the model's score (its IoU estimate; for a text, the object's)
-    and how long the answer took (the embedding excluded)."""
+    """What one prompt gave."""
 
-    polygons: list[MaskPolygon]
-    score: float
+    polygons: list[MaskPolygon]  # WKT in ``crs``
+    score: float  # the model's IoU estimate; for a text, the object's
     crs: str
-    seconds: float
+    seconds: float  # how long the answer took (the embedding excluded)
     mask_pixels: int
 
 
@@ -178,9 +175,9 @@ class PromptSession:
                 treatment: str = "", min_pixels: float = 16.0) -> list[PromptAnswer]:
         """Polygons for positive/negative ``points`` (map coordinates in ``crs``, default the image's; ``labels`` 1
         object, 0 not) and/or a ``box`` (xmin, ymin, xmax, ymax), or for a ``text`` (SAM 3: one answer per object).
-        ``treatment`` (default from ``class_name`` or the text: buildings squared) and ``min_pixels`` (smaller specks
-        are dropped) shape the polygons. Raises DataError (a prompt outside the window, or none) or ModelError (the
-        model does not take this kind of prompt)."""
+        ``treatment`` ("" or "auto": from ``class_name`` or the text, buildings squared) and ``min_pixels`` (smaller
+        specks are dropped) shape the polygons. Raises DataError (a prompt outside the window, or none) or ModelError
+        (the model does not take this kind of prompt)."""
         rows, cols = self.window.shape
         rule = self._rule(treatment, class_name or text, min_pixels)
         start = time.perf_counter()
@@ -213,7 +210,7 @@ class PromptSession:
                              decoded, int((p >= THRESHOLD).sum())) for p, score in masks]
 
     def _rule(self, treatment: str, name: str, min_pixels: float) -> ClassRule:
-        chosen = (treatment or default_treatment(name or "object")).strip().lower()
+        chosen = (default_treatment(name or "object") if treatment in ("", "auto") else treatment).strip().lower()
         if chosen not in TREATMENTS:
             raise DataError(f"The outline treatment '{treatment}' is unknown; use one of {', '.join(TREATMENTS)}.")
         _, dx, rx, _, ry, dy = self.window.transform

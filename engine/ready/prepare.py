@@ -1,19 +1,16 @@
-"""A ready model's ONNX graph on disk, verified, with the description to wrap it with: downloaded, or read where the
-installed Python package of a ``pypi`` source (e.g. ukis-csmask) keeps it, pip-installed first when missing and allowed.
-The package is found without importing it (``importlib.util.find_spec``), so its own dependencies need not be
-importable. In QGIS the plugin installs the package into its dependency folder itself and calls the engine with
-``install=False``.
+"""A ready model's ONNX graph on disk, verified: downloaded, or read where the installed Python package of a ``pypi``
+source (e.g. ukis-csmask) keeps it, pip-installed first when missing and allowed. The package is found without
+importing it (``importlib.util.find_spec``), so its own dependencies need not be importable. In QGIS the plugin
+installs the package into its dependency folder itself and calls the engine with ``install=False``.
 
 ukis-csmask's statistics files (``model_4b_l1c.json`` beside ``model_4b_l1c.onnx``) give the band order its graphs take,
 the per-band mean and std of reflectance, its tile size and class count; a catalogue entry of ukis-csmask is checked
-against them, so a bundle never carries statistics the graph was not trained with. (ukis-csmask 1.0.0's ``CSmask``
-computes ``(reflectance - mean) / std`` on ``target_size`` tiles overlapping by 20 %, applies a softmax and takes the
-argmax: 0 background, 1 cloud, 2 cloud shadow.)
+against them, so a bundle never carries statistics the graph was not trained with (what ``CSmask`` computes with
+them: docs/ready-models.md).
 
 Where ready models are kept (``$DUALSTREAM_MODELS_DIR``, else the user's cache folder) and how a download follows the
-policy of every download (``engine.io.network``: a stall ends it, its bytes kept where ``KEEP_PARTIAL`` says so and
-continued by an HTTP Range request) are told in docs/ready-models.md. The destination only ever holds a complete file
-whose SHA-256 was checked.
+policy of every download (``engine.io.network``: stalls, ``KEEP_PARTIAL``, HTTP Range requests): docs/ready-models.md.
+The destination only ever holds a complete file whose SHA-256 was checked.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -228,13 +224,13 @@ def download(url: str, destination: str | Path, sha256: str, callback: Callback 
 
 
 def _open(url: str, start: int, stall: Stall, again: str) -> Any:
-    """The server's answer to a GET of ``url`` from byte ``start``."""
+    """The server's answer to a GET of ``url`` from byte ``start``; None where the kept bytes reach past the file."""
     headers = {"User-Agent": "dualstream", **({"Range": f"bytes={start}-"} if start else {})}
     try:
         return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=stall.no_byte_s)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and start:  # the kept bytes reach past the file: start again
-            raise _Restart from exc
+        if exc.code == 416 and start:  # the file starts again from zero
+            return None
         raise DataError(f"Downloading {url} failed: the server answered {exc.code} {exc.reason}; check the address "
                         "in the catalogue, or try again later.") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -246,19 +242,14 @@ def _open(url: str, start: int, stall: Stall, again: str) -> Any:
                         f"{again}") from exc
 
 
-class _Restart(Exception):
-    """The kept bytes cannot be continued: the file starts again from zero."""
-
-
 def _fetch(url: str, part: Path, destination: Path, expected: str, callback: Callback, stall: Stall) -> None:
     """``part`` completed from the byte it ends at, then checked against ``expected`` (removed when it differs)."""
     start = part.stat().st_size if part.exists() else 0
     kept = (f"The bytes fetched so far are kept in '{part}': run it again to continue from there, or copy the file "
             f"by hand to '{destination}'." if KEEP_PARTIAL else
             f"Nothing was kept; run it again later, or copy the file by hand to '{destination}'.")
-    try:
-        response = _open(url, start, stall, kept)
-    except _Restart:
+    response = _open(url, start, stall, kept)
+    if response is None:
         part.unlink()
         start, response = 0, _open(url, 0, stall, kept)
     with response:
@@ -322,23 +313,14 @@ def _receive(url: str, response: Any, part: Path, start: int, total: int, callba
         raise DataError(f"Downloading {url} ended after {done} of {total} bytes. {kept}")
 
 
-@dataclass
-class Prepared:
-    """The graph to wrap, its description (None: the graph's own metadata) and a download to remove after."""
-
-    onnx: Path
-    description: dict[str, Any] | None
-    download: Path | None = None
-
-
-def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True) -> Prepared:
-    """The verified graph of ``entry`` (downloads under ``folder``); ``install``: pip-install a missing package, else
-    DependencyError with the command."""
+def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True) -> tuple[Path, Path | None]:
+    """(the verified graph of ``entry``, the download to remove once it is wrapped: downloads go under ``folder``);
+    ``install``: pip-install a missing package, else DependencyError with the command."""
     source = entry.source
     if source.kind == "http":  # the checksum in the download's name: another version is another file
         path = download(str(source.url), Path(folder) / "downloads" / f"{entry.name}-{source.sha256[:12]}.onnx",
                         source.sha256, callback)
-        return Prepared(path, entry.description_fields(), download=path)
+        return path, path
     for requirement in missing_requirements(source):
         if not install:
             raise DependencyError(requirement, f"install it with `{' '.join(pip_install_command([requirement]))}`"
@@ -349,4 +331,4 @@ def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True
     if source.statistics and source.statistics_format == "ukis-csmask":
         statistics = package_file(source, source.statistics, str(source.statistics_sha256))
         check_statistics(entry, statistics)
-    return Prepared(model, entry.description_fields())
+    return model, None

@@ -6,8 +6,7 @@ mean), the predicted class, and whether it is labelled. Per window (a square of 
 window): the means of those over its valid pixels.
 
 A pixel within an eighth of a window (at least 2 px) of the scene's edge or of nodata does not count in a window's
-uncertainty: a model sees padding there, and on a weak model that alone decided the ranking (15 of the 16 windows of
-the Sentinel-2 label-efficiency bench's seed 0 were corners of a scene; docs/benchmarks.md).
+uncertainty: a model sees padding there, and on a weak model that alone decided the ranking (docs/benchmarks.md).
 
 Its score is ``(entropy + DISAGREEMENT_WEIGHT * disagreement) * (1 - labelled share)``; windows mostly labelled or
 mostly outside the image are left out (weighting pixels by the rarity of their class did worse on the bench). The
@@ -47,9 +46,8 @@ def pixel_maps(views: list[np.ndarray], valid: np.ndarray, labelled: np.ndarray)
     """Per-pixel maps from each view's class probabilities ((C, H, W), C >= 2, summing to 1)."""
     stack = np.stack([np.asarray(v, np.float32) for v in views])  # (V, C, H, W)
     mean = stack.mean(axis=0)
-    classes = mean.shape[0]
     p = np.clip(mean, 1e-7, 1.0)
-    entropy = -(p * np.log(p)).sum(axis=0) / math.log(classes)
+    entropy = -(p * np.log(p)).sum(axis=0) / math.log(mean.shape[0])  # over the classes: 0..1
     disagreement = 0.5 * np.abs(stack - mean[None]).sum(axis=1).mean(axis=0)
     predicted = mean.argmax(axis=0).astype(np.uint8)
     confidence = mean.max(axis=0)
@@ -125,11 +123,10 @@ def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> 
     yy, xx = (a.ravel() for a in np.meshgrid(ys, xs, indexing="ij"))
     count = n[yy, xx]
     safe = np.maximum(count, 1.0)
-    area = float(window * window)
     inside = np.maximum(scored[yy, xx], 1.0)
     entropy, disagreement = ent[yy, xx] / inside, dis[yy, xx] / inside
     labelled = lab[yy, xx] / safe
-    keep = (count >= MIN_VALID_SHARE * min(area, float(h * w))) & (labelled < MAX_LABELLED_SHARE)
+    keep = (count >= MIN_VALID_SHARE * float(min(window * window, h * w))) & (labelled < MAX_LABELLED_SHARE)
     score = np.where(keep, (entropy + DISAGREEMENT_WEIGHT * disagreement) * (1.0 - labelled), -1.0)
     return Candidates(np.full(len(yy), scene), xx * g, yy * g, window, score, entropy, disagreement,
                       conf[yy, xx] / safe, labelled, unsure[yy, xx].argmax(axis=1), per_class[yy, xx] / safe[:, None])

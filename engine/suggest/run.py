@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,11 @@ class SuggestResult:
 
 def check_request(cfg: SuggestConfig) -> None:
     """What can be said about the request before a model is loaded."""
-    if not cfg.models:
-        raise ConfigError(f"suggest needs a model: give {mention('suggest.models')} (a .dsmodel bundle).")
-    if not cfg.images:
-        raise ConfigError(f"suggest needs at least one scene: give {mention('suggest.images')}.")
-    if not cfg.output:
-        raise ConfigError(f"suggest needs the layer to write: give {mention('suggest.output')} (a .gpkg file).")
+    for given, what, key, kind in ((cfg.models, "a model", "suggest.models", " (a .dsmodel bundle)"),
+                                   (cfg.images, "at least one scene", "suggest.images", ""),
+                                   (cfg.output, "the layer to write", "suggest.output", " (a .gpkg file)")):
+        if not given:
+            raise ConfigError(f"suggest needs {what}: give {mention(key)}{kind}.")
     if Path(cfg.output).suffix.lower() != ".gpkg":
         raise ConfigError(f"{mention('suggest.output')} '{cfg.output}' must end in .gpkg (a GeoPackage).")
     check_outputs({f"scene ({mention('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
@@ -108,8 +108,7 @@ def check_request(cfg: SuggestConfig) -> None:
 
 
 def _check_window(cfg: SuggestConfig) -> None:
-    """A window larger than every scene (more padding than scene, and window² memory) is refused before any model runs.
-    """
+    """Refuse a window larger than every scene (more padding than scene, window² memory) before any model runs."""
     sizes = []
     for image in cfg.images:
         if is_web_description(image):
@@ -181,12 +180,10 @@ def web_scenes(cfg: SuggestConfig, callback: Callback) -> SuggestConfig:
     from ..bundle.view import model_view
     from ..imagery.door import web_windows
 
-    def read(sources: list[str]) -> list[str]:
-        return web_windows(sources, cfg.extent, cfg.extent_crs, cfg.pixel_size,
-                           Path(cfg.output).with_name(f"{Path(cfg.output).stem}_web"), callback,
-                           view=model_view(read_model_metadata(cfg.models[0]).data), extent_key="suggest.extent",
-                           size_key="suggest.pixel_size")
-
+    read = partial(web_windows, extent=cfg.extent, extent_crs=cfg.extent_crs, pixel_size=cfg.pixel_size,
+                   folder=Path(cfg.output).with_name(f"{Path(cfg.output).stem}_web"), callback=callback,
+                   view=model_view(read_model_metadata(cfg.models[0]).data), extent_key="suggest.extent",
+                   size_key="suggest.pixel_size")
     return dataclasses.replace(cfg, images=read(cfg.images), aux=read(cfg.aux))
 
 
