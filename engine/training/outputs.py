@@ -21,8 +21,7 @@ from ..io.atomic import BackgroundWrite
 from ..io.safety import Files, Paths, as_paths, every_file
 from ..runtime.environment import require
 from .checkpoint import RESUME, capture_rng_state, checkpoint_path, detached_copy, save_checkpoint
-from .forward import preview_predictions
-from .parts import Optimisation, Place, RunPaths, TimeBudget, TrainRecord
+from .parts import Optimisation, Place, RunPaths, TimeBudget, TrainRecord, preview_predictions
 
 
 @dataclass

@@ -25,10 +25,9 @@ from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
 from ..runtime.environment import DistContext, require, resolve_device, setup_distributed
 from .checkpoint import checkpoint_path, early_stop_due, resume, seconds_spent, seed_everything
-from .forward import Forward, validate
 from .metrics import number, selection_score
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
-from .parts import Batches, Optimisation, Place, RunPaths, TimeBudget, TrainRecord
+from .parts import Batches, Forward, Optimisation, Place, RunPaths, TimeBudget, TrainRecord, validate
 from .preflight import check_dates, check_resources, fit_to_data, no_validation_foreground, scene_dates, side_outputs
 from .step_setup import LRSchedule, build_optimizer, speed_line, start_line, step_for
 from .steps import EpochSteps
