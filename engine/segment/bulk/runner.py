@@ -44,7 +44,6 @@ class BulkResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Scenes per status."""
         return counts(self.scenes)
 
     @property

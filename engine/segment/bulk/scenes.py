@@ -325,11 +325,16 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
                    outputs={f"outputs in {mention('bulk.out_dir')}": written})
 
 
-def read_sizes(scenes: list[Scene]) -> None:
-    """Width, height and pixels from each image's header (0 where it cannot be read: the scene fails later)."""
+def discover_scenes(bulk: BulkConfig, callback: Callback | None = None,
+                    exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
+    """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly;
+    ``exclude``: resolved paths of files earlier runs wrote (never scenes)."""
+    callback = callback or Callback()
+    scenes = scenes_from_manifest(bulk) if bulk.manifest else scenes_from_images(bulk, callback, exclude)
+    check_outputs(scenes, bulk)
     from ...data.raster import open_raster
 
-    for scene in scenes:
+    for scene in scenes:  # sizes from the headers: 0 where one cannot be read (the scene fails later)
         if scene.error or scene.web:  # a web layer's window is sized by the model's pixel size as it opens
             continue
         try:
@@ -339,16 +344,6 @@ def read_sizes(scenes: list[Scene]) -> None:
         with ds:
             scene.width, scene.height = int(ds.width), int(ds.height)
             scene.pixels = scene.width * scene.height
-
-
-def discover_scenes(bulk: BulkConfig, callback: Callback | None = None,
-                    exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
-    """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly;
-    ``exclude``: resolved paths of files earlier runs wrote (never scenes)."""
-    callback = callback or Callback()
-    scenes = scenes_from_manifest(bulk) if bulk.manifest else scenes_from_images(bulk, callback, exclude)
-    check_outputs(scenes, bulk)
-    read_sizes(scenes)
     return sorted(scenes, key=lambda s: (-s.pixels, s.name))
 
 
