@@ -149,10 +149,9 @@ class TimeBudget:
 
 
 def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classes: int, ignore_index: int,
-             class_names: list[str], place: Any) -> tuple[dict[str, Any], bool]:
-    """(the metrics summary with its ``loss``, canceled) over every process's share (``place``: a .parts.Place);
-    leaves the model in train mode. Processes may hold different numbers of batches, so a cancellation is agreed on
-    after the loop, with the metrics."""
+             class_names: list[str], place: Place) -> tuple[dict[str, Any], bool]:
+    """(the metrics summary with its ``loss``, canceled) over every process's share; leaves the model in train mode.
+    Processes may hold different numbers of batches, so a cancellation is agreed on after the loop, with the metrics."""
     torch = require("torch")
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index)
