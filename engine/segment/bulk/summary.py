@@ -91,11 +91,6 @@ class SceneRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def report_text(report: dict[str, float]) -> str:
-    """A scene's figures in words, e.g. ``low confidence: 12.3%``."""
-    return "; ".join(f"{name.replace('_', ' ')}: {share:.1%}" for name, share in report.items())
-
-
 def change_text(rows: list[dict[str, Any]]) -> str:
     """A pair's change in words, e.g. ``change: 1.2 ha (12,000 px)``; hectares where the raster has a CRS."""
     return "; ".join(f"{row['name']}: " + (f"{row['hectares']:,.2f} ha" if row.get("hectares") is not None else
@@ -133,13 +128,15 @@ def summary_html(summary: dict[str, Any], scenes: list[SceneRecord]) -> str:
     for scene in scenes:
         colour = {"failed": "#b00020", "canceled": "#8a6d00"}.get(scene.status, "#1b5e20")
         seconds, rate = scene.seconds, scene.px_per_s
+        # its figures in words, e.g. "low confidence: 12.3%"
+        figures = "; ".join(f"{name.replace('_', ' ')}: {share:.1%}" for name, share in scene.report.items())
         rows.append(
             f"<tr><td>{html.escape(scene.shown)}"
             f"{''.join(f'<br>&rarr; {html.escape(a)}' for a in scene.after)}</td>"
             f"<td style='color:{colour}'>{scene.status}</td>"
             f"<td>{'' if seconds is None else f'{seconds:.1f}'}</td><td>{scene.pixels or 0:,}</td>"
             f"<td>{'' if not rate else f'{rate:,.0f}'}</td>"
-            f"<td>{html.escape(str(scene.output or ''))}<br>{html.escape(report_text(scene.report))}"
+            f"<td>{html.escape(str(scene.output or ''))}<br>{html.escape(figures)}"
             f"{'<br>' + html.escape(change_text(scene.change)) if scene.change else ''}</td>"
             f"<td>{html.escape(str(scene.error or ''))}</td>"
             f"<td style='color:#8a6d00'>{'<br>'.join(html.escape(w) for w in scene.warnings)}</td></tr>")
