@@ -148,6 +148,17 @@ def match_aux(image: str, patterns: list[str], what: str = "aux file",
     return aux, None
 
 
+def _later_date(image: str, pattern: str) -> tuple[list[str], str | None]:
+    """The later date of ``image`` by ``pattern`` (``bulk.after_pattern``) and the scene's error, if any: no file,
+    or the image itself."""
+    found, error = match_aux(image, [pattern], "later date", "bulk.after_pattern")
+    if not error and any(_key(image) == _key(a) for a in found):
+        error = (f"The later date of the scene '{image}' is the image itself: the pattern '{pattern}' "
+                 f"({mention('bulk.after_pattern')}) gives its own name. Give a pattern that names the later "
+                 f"date's file, e.g. '../2023/{{name}}' or '{{stem:_2019=_2023}}.tif'.")
+    return found, error
+
+
 def scenes_from_images(bulk: BulkConfig, callback: Callback,
                        exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
     """Scenes from ``--images`` entries and ``--aux-pattern``s; files in ``exclude`` (earlier outputs) are left out."""
@@ -179,11 +190,7 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
         return [Scene(image=first, aux=matched[first][0], name=pair_name(first, later) if later else
                       locations.stem(first), after=(later,) if later else (), error=error or matched[first][1])
                 for first, later, error in pairs_by_date(images, bulk.pair_by_date)] + items
-    later: dict[str, tuple[list[str], str | None]] = {image: ([], None) for image in images}
-    if bulk.after_pattern:
-        from .pairs import later_by_name
-
-        later = later_by_name(images, bulk.after_pattern, match_aux, _key)
+    later = {image: _later_date(image, bulk.after_pattern) if bulk.after_pattern else ([], None) for image in images}
     dates = {_key(p) for image, (paths, _) in later.items() for p in paths  # a later date of another: no scene
              if _key(p) != _key(image)}
     scenes = [Scene(image=image, aux=matched[image][0], name=locations.stem(image), after=tuple(later[image][0]),
