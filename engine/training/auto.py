@@ -312,10 +312,8 @@ def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None
 
     model_cfg = chosen.model
     where = "on a GPU" if gpu else "on the CPU"
-    picks = auto_picks(gpu)
-    if kind not in picks:  # no family's card claims this data on this device: keep the given family
-        picks[kind] = (model_cfg.name, None if gpu else cpu_preset(model_cfg.name))
-    family, preset = picks[kind]
+    picks = auto_picks(gpu)  # where no family's card claims this data on this device: the given family
+    family, preset = picks[kind] if kind in picks else (model_cfg.name, None if gpu else cpu_preset(model_cfg.name))
     if "model.name" in unset:
         if "model.preset" not in unset:  # a preset given alone keeps the family that has it
             preset = model_cfg.preset
