@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from ..callbacks import Callback, Stage
 from ..data.metadata import DataMetadata
+from ..errors import CanceledError
 from ..runtime.environment import DistContext, require
 from .metrics import ConfusionMatrix, logits_to_prediction
 from .step_setup import LRSchedule, StepSetup
@@ -149,9 +150,10 @@ class TimeBudget:
 
 
 def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classes: int, ignore_index: int,
-             class_names: list[str], place: Place) -> tuple[dict[str, Any], bool]:
-    """(the metrics summary with its ``loss``, canceled) over every process's share; leaves the model in train mode.
-    Processes may hold different numbers of batches, so a cancellation is agreed on after the loop, with the metrics."""
+             class_names: list[str], place: Place, stopped: Callable[[str], str]) -> dict[str, Any]:
+    """The metrics summary with its ``loss`` over every process's share; leaves the model in train mode. Processes
+    may hold different numbers of batches, so a cancellation is agreed on after the loop, with the metrics: then
+    CanceledError, saying what the stop leaves behind (``stopped``)."""
     torch = require("torch")
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index)
@@ -172,10 +174,12 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
         matrix.matrix[...] = place.summed(torch.as_tensor(matrix.matrix, dtype=torch.float64)).cpu().numpy()
         totals = place.summed(torch.tensor([loss_sum.item(), count, float(canceled)], dtype=torch.float64))
         loss_sum, count, canceled = totals[0], int(totals[1].item()), bool(totals[2].item() > 0)
+    model.train()
+    if canceled:
+        raise CanceledError(stopped("Training canceled"))
     summary = dict(matrix.summary(class_names if len(class_names) == matrix.num_classes else None))
     summary["loss"] = float(loss_sum.item()) / max(count, 1)
-    model.train()
-    return summary, canceled
+    return summary
 
 
 def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) -> list[dict[str, Any]]:

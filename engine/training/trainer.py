@@ -292,7 +292,9 @@ class _Trainer:
             cb.epoch_started(epoch, self.total_epochs)  # the status line says so before the first step ends
             train_loss, train_seconds, steps, waited = self.steps.train_epoch(epoch, ddp, reserve)
             began_val = time.perf_counter()
-            val = self._validate() if self.val_loader is not None else None
+            val = (validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn, self.num_classes,
+                            self.ignore_index, self.data_cfg.class_names, self.place, self._stopped)
+                   if self.val_loader is not None else None)
             val_seconds = time.perf_counter() - began_val
             # the head's rate (fusion + decoder): its group is the last (step_setup.build_optimizer)
             entry: dict[str, Any] = {
@@ -350,10 +352,3 @@ class _Trainer:
                         f"{self.best['epoch']}).")
                 return "early", epochs_run
         return None, epochs_run
-
-    def _validate(self) -> dict[str, Any]:
-        summary, canceled = validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn,
-                                     self.num_classes, self.ignore_index, self.data_cfg.class_names, self.place)
-        if canceled:
-            raise CanceledError(self._stopped("Training canceled"))
-        return summary
