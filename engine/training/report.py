@@ -95,8 +95,7 @@ def quicklook(image: np.ndarray, rgb: RgbChoice | None = None) -> np.ndarray:
     """(C,H,W) normalised bands -> (H,W,3) in [0,1], 2-98 % stretch: the bands ``rgb`` chose (default: the
     first three, or the first as grey)."""
     rgb = rgb or pick_rgb([None] * image.shape[0])
-    bands = image[list(rgb.positions)]
-    rgb = np.moveaxis(bands.astype(np.float64), 0, -1)
+    rgb = np.moveaxis(image[list(rgb.positions)].astype(np.float64), 0, -1)
     out = np.zeros_like(rgb)
     for c in range(3):
         band = rgb[..., c]
