@@ -205,14 +205,14 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
 
 def _web_scenes(bulk: BulkConfig, webs: list[str]) -> list[Scene]:
     """One scene per web layer, read over ``bulk.extent`` (ConfigError without it: a map of the whole world)."""
+    by_name = [mention(key) for key, on in (("bulk.aux_patterns", bulk.aux_patterns),
+                                            ("bulk.after_pattern", bulk.after_pattern),
+                                            ("bulk.pair_by_date", bulk.pair_by_date != "off")) if on]
     scenes = []
     for web in webs:
         _, stem, name = web_source(web)
         if bulk.extent is None:
             raise no_extent(name, "bulk.extent")
-        by_name = [mention(key) for key in ("bulk.aux_patterns", "bulk.after_pattern") if getattr(bulk, key[5:])]
-        if bulk.pair_by_date != "off":
-            by_name.append(mention("bulk.pair_by_date"))
         error = (f"The {name} has no file name to find other files by ({', '.join(by_name)}); segment it alone with "
                  f"{command('segment')}, its other rasters given as {mention('segment.aux')} or "
                  f"{mention('segment.after')}." if by_name else None)
