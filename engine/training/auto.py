@@ -312,10 +312,8 @@ def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None
 
     model_cfg = chosen.model
     where = "on a GPU" if gpu else "on the CPU"
-    picks = auto_picks(gpu)
-    if kind not in picks:  # no family's card claims this data on this device: keep the given family
-        picks[kind] = (model_cfg.name, None if gpu else cpu_preset(model_cfg.name))
-    family, preset = picks[kind]
+    picks = auto_picks(gpu)  # where no family's card claims this data on this device: the given family
+    family, preset = picks[kind] if kind in picks else (model_cfg.name, None if gpu else cpu_preset(model_cfg.name))
     if "model.name" in unset:
         if "model.preset" not in unset:  # a preset given alone keeps the family that has it
             preset = model_cfg.preset
@@ -348,18 +346,6 @@ def _model_config(model_cfg: ModelConfig, family: str, preset: str) -> ModelConf
     return target.from_dict({**kept, "name": family, "preset": preset})
 
 
-def _choose_scratch_rates(chosen: Chosen, unset: set[str], changes: dict[str, Any]) -> None:
-    """Encoders from random weights on a CPU: the rates of training from scratch (the defaults, 3e-4, vision encoder
-    x0.1, aux x0.5, are for a pretrained encoder whose features a high rate would destroy; docs/benchmarks.md)."""
-    rates = {"learning_rate": SCRATCH_LEARNING_RATE, "vision_lr_factor": 1.0, "aux_lr_factor": 1.0}
-    values = {f"train.{key}": rate for key, rate in rates.items() if f"train.{key}" in unset}
-    changes.update({key.split(".")[1]: rate for key, rate in values.items()})
-    if values:
-        chosen.choices.append(Choice({k: f"{v:g}" for k, v in values.items()}, (
-            "the encoders start from random weights, so they learn at the rate of a network trained from scratch, "
-            "as the fusion and decoder do (the lower rates are for pretrained encoders)")))
-
-
 def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
     """A GPU: the reference's frozen and full epochs; a CPU: a time budget (the epochs an upper bound), and for
     random encoders no frozen warm-up."""
@@ -390,8 +376,15 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
             changes["warmup_epochs"] = 0
             chosen.choices.append(Choice({"train.warmup_epochs": 0}, "the encoders start from random weights, so "
                                          "freezing them would train the decoder on random features"))
-        if random_start:
-            _choose_scratch_rates(chosen, unset, changes)
+        # the rates of training from scratch: the defaults (3e-4, vision encoder x0.1, aux x0.5) are for a
+        # pretrained encoder whose features a high rate would destroy (docs/benchmarks.md)
+        rates = {"learning_rate": SCRATCH_LEARNING_RATE, "vision_lr_factor": 1.0, "aux_lr_factor": 1.0}
+        rates = {key: rate for key, rate in rates.items() if random_start and f"train.{key}" in unset}
+        changes.update(rates)
+        if rates:
+            chosen.choices.append(Choice({f"train.{k}": f"{v:g}" for k, v in rates.items()}, (
+                "the encoders start from random weights, so they learn at the rate of a network trained from "
+                "scratch, as the fusion and decoder do (the lower rates are for pretrained encoders)")))
     warmup = changes.get("warmup_epochs", cfg.warmup_epochs)
     if cfg.init_from and "train.warmup_epochs" in unset and warmup:
         budget = changes.get("time_budget", cfg.time_budget)

@@ -46,12 +46,8 @@ class FeatureStore:
 
 def unpack(rows: torch.Tensor, shapes: list[tuple[int, int, int]]) -> list[torch.Tensor]:
     """(B, N) rows -> the maps (B, C, h, w) of ``shapes``."""
-    out, start = [], 0
-    for shape in shapes:
-        size = math.prod(shape)
-        out.append(rows[:, start:start + size].view(rows.shape[0], *shape))
-        start += size
-    return out
+    parts = rows.split([math.prod(shape) for shape in shapes], dim=1)
+    return [part.view(rows.shape[0], *shape) for part, shape in zip(parts, shapes)]
 
 
 class CachedTiles(Dataset):

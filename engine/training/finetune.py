@@ -120,18 +120,18 @@ def _with_statistics(datasets: tuple[Any, Any, Any], **changes: Any) -> tuple[An
 
 
 def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say: Callable[[str], None],
-                        warn: Callable[[str], None]) -> dict[str, list[str]]:
-    """Copy the parent's weights into ``model`` (built for the new data); returns the tensor names by what was
-    done: ``copied``, ``head`` (rebuilt: other classes), ``adapted`` (other input channels), ``new`` (random:
-    absent from the parent or of another shape)."""
+                        warn: Callable[[str], None]) -> None:
+    """Copy the parent's weights into ``model`` (built for the new data), saying which tensors were copied, which
+    rebuilt (the head: other classes), adapted (other input channels) or left random (absent from the parent or of
+    another shape)."""
     from ..bundle.store import load_state
     from ..models.pretrained import adapt_kernel
 
     theirs = load_state(parent.path, parent.metadata)  # safetensors (no pickle), checked against their digest
     old_model = parent.metadata.model
     old_out, new_out = old_model.num_classes, model_cfg.num_classes
-    done: dict[str, list[str]] = {"copied": [], "head": [], "adapted": [], "new": []}
-    hows: list[str] = []
+    done: dict[str, list[str]] = {"copied": [], "head": [], "new": []}
+    hows: list[str] = []  # the adapted tensors, in words
     state = model.state_dict()
     for name, tensor in state.items():
         old = theirs.get(name)
@@ -146,7 +146,6 @@ def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say:
         elif old.dim() == 4 and tensor.dim() == 4 and old.shape[0] == tensor.shape[0] and \
                 tuple(old.shape[2:]) == tuple(tensor.shape[2:]):
             state[name], how = adapt_kernel(old.to(tensor.dtype), int(tensor.shape[1]))
-            done["adapted"].append(name)
             hows.append(f"{name} from {old.shape[1]} to {tensor.shape[1]} input channels ({how})")
         else:
             done["new"].append(name)
@@ -161,7 +160,6 @@ def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say:
     if done["new"]:
         warn(f"Fine-tuning: {len(done['new'])} weight tensor(s) do not fit the parent '{parent.name}' and start "
              f"from random weights (e.g. {done['new'][:3]}); the model size differs from the parent's.")
-    return done
 
 
 # the released statistics fit data whose bands' middle values lie in this range of reflectance x 10000, and

@@ -143,9 +143,7 @@ def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor, per_image: bool = T
             losses.append(flat(logits[index].reshape(-1), labels[index].reshape(-1)))
         elif mask.any():
             losses.append(flat(logits[index][mask], labels[index][mask]))
-    if not losses:
-        return _zero(logits)
-    return torch.stack(losses).mean()
+    return torch.stack(losses).mean() if losses else _zero(logits)
 
 
 def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, classes: str = "present", per_image: bool = False,
@@ -166,9 +164,7 @@ def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, classes: str = "p
                      if classes != "present" or fg.sum() > 0]
         if per_class:
             losses.append(torch.stack(per_class).mean())
-    if not losses:
-        return _zero(logits)
-    return torch.stack(losses).mean()
+    return torch.stack(losses).mean() if losses else _zero(logits)
 
 
 # ---------------------------------------------------------------------------------------------- Dice, CE, OHEM

@@ -21,8 +21,7 @@ from ..io.atomic import BackgroundWrite
 from ..io.safety import Files, Paths, as_paths, every_file
 from ..runtime.environment import require
 from .checkpoint import RESUME, capture_rng_state, checkpoint_path, detached_copy, save_checkpoint
-from .forward import preview_predictions
-from .parts import Optimisation, Place, RunPaths, TimeBudget, TrainRecord
+from .parts import Optimisation, Place, RunPaths, TimeBudget, TrainRecord, preview_predictions
 
 
 @dataclass
@@ -174,7 +173,13 @@ class TrainFiles:
             if best_file == self.paths.partial:
                 os.replace(self.paths.partial, self.paths.output)
                 self.place.callback.info(f"Model bundle written to '{self.paths.output}' ({chosen}).")
-                self._write_model_card()
+                from ..export.stac import write_model_card
+
+                try:  # the STAC MLM item beside the bundle, so catalogues can list the model
+                    write_model_card(self.paths.output, self.paths.reports["stac_item"])
+                except (OSError, ValueError) as exc:  # a card is a nicety; the bundle matters
+                    self.place.callback.warning(f"The STAC model card could not be written ({exc}); the model "
+                                                f"bundle is fine.")
             else:
                 kept = "no epoch of this run beat it" if epochs_run else "training had finished"
                 self.place.callback.info(f"Model bundle '{self.paths.output}' kept: {kept} ({chosen}).")
@@ -211,15 +216,6 @@ class TrainFiles:
         if scenes and scenes[0].get("bands") and not data.bands:  # bands by name: the first scene's own numbers
             bands = list(scenes[0]["bands"])
         return image_rgb(scenes[0]["image"], bands) if scenes else None
-
-    def _write_model_card(self) -> None:
-        """The STAC MLM item beside the bundle, so catalogues can list the model (rank 0)."""
-        from ..export.stac import write_model_card
-
-        try:
-            write_model_card(self.paths.output, self.paths.reports["stac_item"])
-        except (OSError, ValueError) as exc:  # a card is a nicety; the bundle matters
-            self.place.callback.warning(f"The STAC model card could not be written ({exc}); the model bundle is fine.")
 
     def _write_reports(self, stop: str | None, history: list[dict[str, Any]], best: dict[str, Any]) -> str | None:
         """Metrics files, curves, prediction grid of the best weights and the HTML report (rank 0)."""

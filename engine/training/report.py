@@ -25,18 +25,15 @@ from ..io.writers import hex_to_rgb
 IGNORE_COLOR = (0.5, 0.5, 0.5)
 
 
+REPORT_SUFFIXES = {"metrics_csv": "_metrics.csv", "metrics_json": "_metrics.json", "curves_png": "_curves.png",
+                   "predictions_png": "_predictions.png", "report_html": "_report.html",
+                   "stac_item": "_stac.json"}  # stac_item: the STAC MLM model card (engine/export/stac.py)
+
+
 def report_paths(output: str | os.PathLike) -> dict[str, str]:
     """Paths of the outputs that belong to bundle ``output`` (``dir/<stem>_metrics.csv`` and so on)."""
     output = Path(output)
-    stem = output.parent / output.stem
-    return {
-        "metrics_csv": f"{stem}_metrics.csv",
-        "metrics_json": f"{stem}_metrics.json",
-        "curves_png": f"{stem}_curves.png",
-        "predictions_png": f"{stem}_predictions.png",
-        "report_html": f"{stem}_report.html",
-        "stac_item": f"{stem}_stac.json",  # the STAC MLM model card (engine/export/stac.py)
-    }
+    return {key: f"{output.parent / output.stem}{suffix}" for key, suffix in REPORT_SUFFIXES.items()}
 
 
 def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, json_path: str | os.PathLike) -> None:
@@ -98,8 +95,7 @@ def quicklook(image: np.ndarray, rgb: RgbChoice | None = None) -> np.ndarray:
     """(C,H,W) normalised bands -> (H,W,3) in [0,1], 2-98 % stretch: the bands ``rgb`` chose (default: the
     first three, or the first as grey)."""
     rgb = rgb or pick_rgb([None] * image.shape[0])
-    bands = image[list(rgb.positions)]
-    rgb = np.moveaxis(bands.astype(np.float64), 0, -1)
+    rgb = np.moveaxis(image[list(rgb.positions)].astype(np.float64), 0, -1)
     out = np.zeros_like(rgb)
     for c in range(3):
         band = rgb[..., c]

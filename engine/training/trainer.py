@@ -25,10 +25,9 @@ from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
 from ..runtime.environment import DistContext, require, resolve_device, setup_distributed
 from .checkpoint import checkpoint_path, early_stop_due, resume, seconds_spent, seed_everything
-from .forward import Forward, validate
 from .metrics import number, selection_score
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
-from .parts import Batches, Optimisation, Place, RunPaths, TimeBudget, TrainRecord
+from .parts import Batches, Forward, Optimisation, Place, RunPaths, TimeBudget, TrainRecord, validate
 from .preflight import check_dates, check_resources, fit_to_data, no_validation_foreground, scene_dates, side_outputs
 from .step_setup import LRSchedule, build_optimizer, speed_line, start_line, step_for
 from .steps import EpochSteps
@@ -293,7 +292,9 @@ class _Trainer:
             cb.epoch_started(epoch, self.total_epochs)  # the status line says so before the first step ends
             train_loss, train_seconds, steps, waited = self.steps.train_epoch(epoch, ddp, reserve)
             began_val = time.perf_counter()
-            val = self._validate() if self.val_loader is not None else None
+            val = (validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn, self.num_classes,
+                            self.ignore_index, self.data_cfg.class_names, self.place, self._stopped)
+                   if self.val_loader is not None else None)
             val_seconds = time.perf_counter() - began_val
             # the head's rate (fusion + decoder): its group is the last (step_setup.build_optimizer)
             entry: dict[str, Any] = {
@@ -351,10 +352,3 @@ class _Trainer:
                         f"{self.best['epoch']}).")
                 return "early", epochs_run
         return None, epochs_run
-
-    def _validate(self) -> dict[str, Any]:
-        summary, canceled = validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn,
-                                     self.num_classes, self.ignore_index, self.data_cfg.class_names, self.place)
-        if canceled:
-            raise CanceledError(self._stopped("Training canceled"))
-        return summary

@@ -1,7 +1,7 @@
-"""A change model's pairs in a bulk run: each first date's later date named by a pattern (``bulk.after_pattern``), or
-the images of each place paired by their acquisition dates (``bulk.pair_by_date``).
+"""A change model's pairs in a bulk run by date: the images of each place paired by their acquisition dates
+(``bulk.pair_by_date``; :mod:`.scenes` pairs by name, ``bulk.after_pattern``).
 
-By date: each image's date comes from its metadata (:mod:`~engine.data.acquisition`; STAC items given as scenes
+Each image's date comes from its metadata (:mod:`~engine.data.acquisition`; STAC items given as scenes
 are not paired yet), its place from its footprint (``SAME_PLACE``). A place's images in time order make its pairs:
 each later date with the first (``first``: a monitoring series) or with the date before it (``previous``: what
 changed since the last look). An image without a date, without georeferencing, of a place seen once, or taken on
@@ -18,20 +18,6 @@ from ...io import locations
 
 #: A place's images overlap by at least this share of the smaller footprint.
 SAME_PLACE = 0.5
-
-
-def later_by_name(images: list[str], pattern: str, match: Any, key: Any) -> dict[str, tuple[list[str], str | None]]:
-    """Each image's later date by ``pattern`` (``match``: the aux matcher, ``scenes.match_aux``; ``key``: what
-    tells two sources apart) and the scene's error, if any: no file, or the image itself."""
-    later = {}
-    for image in images:
-        found, error = match(image, [pattern], "later date", "bulk.after_pattern")
-        if not error and any(key(image) == key(a) for a in found):
-            error = (f"The later date of the scene '{image}' is the image itself: the pattern '{pattern}' "
-                     f"({mention('bulk.after_pattern')}) gives its own name. Give a pattern that names the later "
-                     f"date's file, e.g. '../2023/{{name}}' or '{{stem:_2019=_2023}}.tif'.")
-        later[image] = (found, error)
-    return later
 
 
 @dataclass

@@ -44,21 +44,12 @@ class BulkResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Scenes per status."""
         return counts(self.scenes)
 
     @property
     def ok(self) -> bool:
         """Every scene done or skipped."""
         return not self.canceled and all(s.finished for s in self.scenes)
-
-
-def _check_out_dir(bulk: BulkConfig) -> Path:
-    """The output folder, checked without creating it: a run that fails before its first scene leaves none."""
-    out = Path(bulk.out_dir).expanduser()
-    check_destination(out, f"output folder ({mention('bulk.out_dir')})", folder=True)
-    check_creatable(out / "summary.json", "summary")
-    return out
 
 
 def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[SceneRecord], dict[str, Any]]:
@@ -75,13 +66,6 @@ def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[SceneR
         raise DataError(f"The summary parts in '{out / MARKER_FOLDER}' list {len(records)} of {len(scenes)} "
                         f"scenes; a process of the run did not finish. Rerun: finished scenes are skipped.")
     return records, ranks
-
-
-def _import_scene_modules() -> None:
-    """Import what every scene's plan imports on first use, with the run's set-up, not as 18 ms of the first
-    scene's own time. Not at module level: the CLI's other commands and the plugin import the plan without them."""
-    from ...data import checks, scene  # noqa: F401
-    from ...imagery import resolve  # noqa: F401
 
 
 def _say_area(bulk: BulkConfig, template: SegmentConfig, members: list[Member], scenes: list[Scene],
@@ -115,10 +99,17 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
     start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     ctx, device = setup_distributed(resolve_device_lazily(template.device), backend="gloo", timeout=BARRIER_TIMEOUT)
-    _import_scene_modules()
+    # what every scene's plan imports on first use, with the run's set-up, not as 18 ms of the first scene's own
+    # time; not at module level: the CLI's other commands and the plugin import the plan without them
+    from ...data import checks, scene  # noqa: F401
+    from ...imagery import resolve  # noqa: F401
+
     setup_seconds = time.perf_counter() - start  # once per process: imports, the device, torchrun's group
     try:
-        out = _check_out_dir(bulk)
+        # the output folder checked without creating it: a run that fails before its first scene leaves none
+        out = Path(bulk.out_dir).expanduser()
+        check_destination(out, f"output folder ({mention('bulk.out_dir')})", folder=True)
+        check_creatable(out / "summary.json", "summary")
         members = check_members(template)
         say_assumptions(members, callback)
         template = model_defaults(template, members[0])

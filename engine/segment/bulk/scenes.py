@@ -148,6 +148,17 @@ def match_aux(image: str, patterns: list[str], what: str = "aux file",
     return aux, None
 
 
+def _later_date(image: str, pattern: str) -> tuple[list[str], str | None]:
+    """The later date of ``image`` by ``pattern`` (``bulk.after_pattern``) and the scene's error, if any: no file,
+    or the image itself."""
+    found, error = match_aux(image, [pattern], "later date", "bulk.after_pattern")
+    if not error and any(_key(image) == _key(a) for a in found):
+        error = (f"The later date of the scene '{image}' is the image itself: the pattern '{pattern}' "
+                 f"({mention('bulk.after_pattern')}) gives its own name. Give a pattern that names the later "
+                 f"date's file, e.g. '../2023/{{name}}' or '{{stem:_2019=_2023}}.tif'.")
+    return found, error
+
+
 def scenes_from_images(bulk: BulkConfig, callback: Callback,
                        exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
     """Scenes from ``--images`` entries and ``--aux-pattern``s; files in ``exclude`` (earlier outputs) are left out."""
@@ -179,11 +190,7 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
         return [Scene(image=first, aux=matched[first][0], name=pair_name(first, later) if later else
                       locations.stem(first), after=(later,) if later else (), error=error or matched[first][1])
                 for first, later, error in pairs_by_date(images, bulk.pair_by_date)] + items
-    later: dict[str, tuple[list[str], str | None]] = {image: ([], None) for image in images}
-    if bulk.after_pattern:
-        from .pairs import later_by_name
-
-        later = later_by_name(images, bulk.after_pattern, match_aux, _key)
+    later = {image: _later_date(image, bulk.after_pattern) if bulk.after_pattern else ([], None) for image in images}
     dates = {_key(p) for image, (paths, _) in later.items() for p in paths  # a later date of another: no scene
              if _key(p) != _key(image)}
     scenes = [Scene(image=image, aux=matched[image][0], name=locations.stem(image), after=tuple(later[image][0]),
@@ -198,14 +205,14 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
 
 def _web_scenes(bulk: BulkConfig, webs: list[str]) -> list[Scene]:
     """One scene per web layer, read over ``bulk.extent`` (ConfigError without it: a map of the whole world)."""
+    by_name = [mention(key) for key, on in (("bulk.aux_patterns", bulk.aux_patterns),
+                                            ("bulk.after_pattern", bulk.after_pattern),
+                                            ("bulk.pair_by_date", bulk.pair_by_date != "off")) if on]
     scenes = []
     for web in webs:
         _, stem, name = web_source(web)
         if bulk.extent is None:
             raise no_extent(name, "bulk.extent")
-        by_name = [mention(key) for key in ("bulk.aux_patterns", "bulk.after_pattern") if getattr(bulk, key[5:])]
-        if bulk.pair_by_date != "off":
-            by_name.append(mention("bulk.pair_by_date"))
         error = (f"The {name} has no file name to find other files by ({', '.join(by_name)}); segment it alone with "
                  f"{command('segment')}, its other rasters given as {mention('segment.aux')} or "
                  f"{mention('segment.after')}." if by_name else None)
@@ -325,11 +332,16 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
                    outputs={f"outputs in {mention('bulk.out_dir')}": written})
 
 
-def read_sizes(scenes: list[Scene]) -> None:
-    """Width, height and pixels from each image's header (0 where it cannot be read: the scene fails later)."""
+def discover_scenes(bulk: BulkConfig, callback: Callback | None = None,
+                    exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
+    """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly;
+    ``exclude``: resolved paths of files earlier runs wrote (never scenes)."""
+    callback = callback or Callback()
+    scenes = scenes_from_manifest(bulk) if bulk.manifest else scenes_from_images(bulk, callback, exclude)
+    check_outputs(scenes, bulk)
     from ...data.raster import open_raster
 
-    for scene in scenes:
+    for scene in scenes:  # sizes from the headers: 0 where one cannot be read (the scene fails later)
         if scene.error or scene.web:  # a web layer's window is sized by the model's pixel size as it opens
             continue
         try:
@@ -339,16 +351,6 @@ def read_sizes(scenes: list[Scene]) -> None:
         with ds:
             scene.width, scene.height = int(ds.width), int(ds.height)
             scene.pixels = scene.width * scene.height
-
-
-def discover_scenes(bulk: BulkConfig, callback: Callback | None = None,
-                    exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
-    """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly;
-    ``exclude``: resolved paths of files earlier runs wrote (never scenes)."""
-    callback = callback or Callback()
-    scenes = scenes_from_manifest(bulk) if bulk.manifest else scenes_from_images(bulk, callback, exclude)
-    check_outputs(scenes, bulk)
-    read_sizes(scenes)
     return sorted(scenes, key=lambda s: (-s.pixels, s.name))
 
 

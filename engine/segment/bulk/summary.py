@@ -91,11 +91,6 @@ class SceneRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def report_text(report: dict[str, float]) -> str:
-    """A scene's figures in words, e.g. ``low confidence: 12.3%``."""
-    return "; ".join(f"{name.replace('_', ' ')}: {share:.1%}" for name, share in report.items())
-
-
 def change_text(rows: list[dict[str, Any]]) -> str:
     """A pair's change in words, e.g. ``change: 1.2 ha (12,000 px)``; hectares where the raster has a CRS."""
     return "; ".join(f"{row['name']}: " + (f"{row['hectares']:,.2f} ha" if row.get("hectares") is not None else
@@ -133,13 +128,15 @@ def summary_html(summary: dict[str, Any], scenes: list[SceneRecord]) -> str:
     for scene in scenes:
         colour = {"failed": "#b00020", "canceled": "#8a6d00"}.get(scene.status, "#1b5e20")
         seconds, rate = scene.seconds, scene.px_per_s
+        # its figures in words, e.g. "low confidence: 12.3%"
+        figures = "; ".join(f"{name.replace('_', ' ')}: {share:.1%}" for name, share in scene.report.items())
         rows.append(
             f"<tr><td>{html.escape(scene.shown)}"
             f"{''.join(f'<br>&rarr; {html.escape(a)}' for a in scene.after)}</td>"
             f"<td style='color:{colour}'>{scene.status}</td>"
             f"<td>{'' if seconds is None else f'{seconds:.1f}'}</td><td>{scene.pixels or 0:,}</td>"
             f"<td>{'' if not rate else f'{rate:,.0f}'}</td>"
-            f"<td>{html.escape(str(scene.output or ''))}<br>{html.escape(report_text(scene.report))}"
+            f"<td>{html.escape(str(scene.output or ''))}<br>{html.escape(figures)}"
             f"{'<br>' + html.escape(change_text(scene.change)) if scene.change else ''}</td>"
             f"<td>{html.escape(str(scene.error or ''))}</td>"
             f"<td style='color:#8a6d00'>{'<br>'.join(html.escape(w) for w in scene.warnings)}</td></tr>")
@@ -163,12 +160,6 @@ def summary_html(summary: dict[str, Any], scenes: list[SceneRecord]) -> str:
         "</body></html>")
 
 
-def _plain(scene: SceneRecord) -> SceneRecord:
-    """A scene record with the settings its error and warnings name written as the settings' names."""
-    return dataclasses.replace(scene, error=render(scene.error) if scene.error else scene.error,
-                               warnings=[render(w) if isinstance(w, str) else w for w in scene.warnings])
-
-
 def write_summary(out_dir: str | Path, summary: dict[str, Any], scenes: list[SceneRecord]) -> dict[str, str]:
     """Write summary.json (``summary``, whose ``"scenes"`` are ``scenes``' dicts), summary.csv and summary.html
     into ``out_dir``, and a run of pairs' change_table.csv; returns their paths."""
@@ -178,7 +169,9 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any], scenes: list[Sce
         paths["change_table"] = out / CHANGE_TABLE
         write_text_atomic(paths["change_table"], _change_table_text(scenes))
     # the scenes' errors name settings by marker (engine.errors.mention); the files by the settings' names
-    scenes = [_plain(scene) for scene in scenes]
+    scenes = [dataclasses.replace(scene, error=render(scene.error) if scene.error else scene.error,
+                                  warnings=[render(w) if isinstance(w, str) else w for w in scene.warnings])
+              for scene in scenes]
     summary = {**summary, "scenes": [scene.to_dict() for scene in scenes]}
     write_text_atomic(paths["csv"], _csv_text(scenes))
     write_text_atomic(paths["html"], summary_html(summary, scenes))
@@ -221,17 +214,6 @@ SYNCED = "run_polygons.json"  # in the state folder: each scene's GeoPackage (si
 def _stamp(path: Path) -> list[int]:
     stat = path.stat()
     return [stat.st_size, stat.st_mtime_ns]
-
-
-def _open_or_create(path: Path, scene_layer: Any, ogr: Any) -> tuple[Any, Any]:
-    """The run's layer (created like the first scene's: its CRS, the polygon fields)."""
-    if path.exists():
-        source = ogr.Open(str(path), 1)
-        return source, source.GetLayerByName(LAYER_NAME)
-    source = new_geopackage(path, "run's polygons layer")
-    srs = scene_layer.GetSpatialRef()
-    layer = create_layer(source, LAYER_NAME, srs, fields(srs is not None and bool(srs.IsProjected())))
-    return source, layer
 
 
 def _bring_in(run: Any, layer: Any, scene: str, polygons: Path, ogr: Any, osr: Any) -> int:
@@ -294,10 +276,15 @@ def update_run_layer(out_dir: str | Path, records: list[SceneRecord], polygons_o
             for name, polygons in scenes:
                 if synced.get(name) == _stamp(polygons):
                     continue
-                if run is None:
+                if run is None and path.exists():
+                    run = ogr.Open(str(path), 1)
+                    layer = run.GetLayerByName(LAYER_NAME)
+                elif run is None:  # created like the first scene's: its CRS, the polygon fields
                     first = ogr.Open(str(polygons))
-                    run, layer = _open_or_create(path, first.GetLayer(0), ogr)
-                    first = None
+                    srs = first.GetLayer(0).GetSpatialRef()
+                    run = new_geopackage(path, "run's polygons layer")
+                    layer = create_layer(run, LAYER_NAME, srs, fields(srs is not None and bool(srs.IsProjected())))
+                    srs = first = None
                 brought += _bring_in(run, layer, name, polygons, ogr, osr)
                 synced[name] = _stamp(polygons)
                 write_text_atomic(state, json.dumps(synced, indent=1))
