@@ -56,11 +56,14 @@ class SuggestedWindow:
     top_class: str
     top_share: float
 
+    def values(self) -> dict[str, Any]:
+        """The layer's fields (:data:`FIELDS`) of this window: its row, and its entry in ``suggest --json``."""
+        return {name: getattr(self, "size" if name == "size_px" else name) for name, _ in FIELDS}
+
 
 def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) -> None:
     """Write ``windows`` as the one layer of a new GeoPackage at ``destination``, with its default style."""
-    rows = ((_outline(w.corners), [getattr(w, "size" if name == "size_px" else name) for name, _ in FIELDS])
-            for w in windows)
+    rows = ((_outline(w.corners), list(w.values().values())) for w in windows)
     write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=lambda data, name: add_default_style(
         data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank"))
 

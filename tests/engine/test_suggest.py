@@ -120,6 +120,24 @@ def test_suggest_writes_a_ranked_styled_layer_away_from_the_labelled_area(scene_
     assert not list(tmp_path.glob(".windows*"))  # no temporary left beside it
 
 
+def test_suggest_prints_its_windows_as_json_with_the_layer_s_fields(scene_and_model, tmp_path, capsys):
+    import json
+
+    from osgeo import ogr
+
+    scene, model = scene_and_model
+    out = tmp_path / "windows.gpkg"
+    code = main(["suggest", "--model", model, "--image", scene["image"], "--count", "3", "--window", "32",
+                 "--device", "cpu", "--backend", "torch", "--out", str(out), "--quiet", "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0 and printed["output"] == str(out) and "Next: label" in printed["next_step"]
+    ds = ogr.Open(str(out))
+    layer = ds.GetLayerByName("windows")
+    rows = [{name: f.GetField(name) for name in printed["windows"][0]} for f in layer]
+    assert [w["rank"] for w in printed["windows"]] == [1, 2, 3] == [r["rank"] for r in rows]
+    assert [(w["col"], w["row"], w["size_px"], w["why"]) for w in printed["windows"]] == \
+        [(r["col"], r["row"], r["size_px"], r["why"]) for r in rows]
+
 def test_suggest_refuses_to_overwrite_an_input(scene_and_model, tmp_path, capsys):
     scene, model = scene_and_model
     area = squares_layer(tmp_path / "labelled.gpkg", scene["image"], [(0, 0)], 64)
