@@ -17,6 +17,7 @@ from ..errors import DataError, mention
 from ..io.writers import class_raster_type
 from .raster import RasterGrid
 from .reproject import NEAR_DEGREES, coordinate_transform, is_far, near_box, transform_geometry
+from .units import as_float
 from .vector_layer import VectorLayer, ogr_osr
 
 
@@ -78,12 +79,9 @@ class LabelMapper:
         self.default_class = int(default_class)
         self.ignore_index = int(ignore_index)
         self.path = path
-        self._numeric: list[tuple[float, int]] = []
-        for key, cls in (self.mapping or {}).items():
-            try:
-                self._numeric.append((float(key), cls))
-            except ValueError:
-                continue  # text keys only apply to vector attribute values
+        # text keys (NaN here) only apply to vector attribute values
+        keyed = [(as_float(key), cls) for key, cls in (self.mapping or {}).items()]
+        self._numeric = [(value, cls) for value, cls in keyed if not np.isnan(value)]
         for cls in [self.default_class, *(self.mapping or {}).values()]:
             if not 0 <= cls <= self.highest:
                 raise DataError(f"label class {cls} for '{path}' is outside 0..{self.highest}; use small class "
