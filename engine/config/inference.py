@@ -54,7 +54,7 @@ class SegmentConfig(PolygonOptions, ImageReading):
         help="A STAC item (JSON file or URL) whose single-band assets are the image: bands picked by name "
              "(eo:bands), scaled by raster:bands, remote COGs read window by window. Replaces the image.")
     models: list[str] = models_setting(
-        "Model (.dsmodel or .onnx; several separated by ; for an ensemble)",
+        label="Model (.dsmodel or .onnx; several separated by ; for an ensemble)",
         help="The .dsmodel file written by train, an imported model (import), or an ONNX segmentation model: one "
              "exported here (run by onnxruntime) or one made elsewhere that carries Deepness's metadata (or a "
              "MODEL.json beside it). Several make an ensemble: their probabilities are averaged.")
@@ -302,7 +302,7 @@ class CompareConfig(Settings):
                          help="The later date (after), segmented with the same model; any CRS and pixel size: its "
                               "classes are brought onto the first date's grid (nearest).")
     models: list[str] = models_setting(
-        "Segmentation model (of one date; several separated by ;)",
+        label="Segmentation model (of one date; several separated by ;)",
         help="A segmentation model of one date (a .dsmodel, an imported or ready model, an ONNX model) that "
              "segments both dates; several make an ensemble.")
     before_classes: str | None = setting(

@@ -53,7 +53,6 @@ class SuggestConfig(ImageReading):
     }
 
     models: list[str] = models_setting(
-        "Model bundle (.dsmodel; several separated by ; for an ensemble)",
         help="Model bundle (.dsmodel); several: an ensemble, whose members' disagreement counts too.")
     images: list[str] = setting(
         default_factory=list, flag="--image", cli={"action": "append"}, metavar="RASTER", group="input and output",
@@ -176,7 +175,6 @@ class ProposeConfig(ImageReading):
                            help="The windows layer suggest wrote (rank, scene, size_px); each window's scene is read "
                                 "from it.")
     models: list[str] = models_setting(
-        "Model bundle (.dsmodel; several separated by ; for an ensemble)",
         help="The current model (the one suggest ran): its predicted blobs in each window become the prompts.")
     aux: list[str] = setting(
         default_factory=list, cli={"action": "append"}, metavar="RASTER", group="input and output", param="AUX",

@@ -31,7 +31,7 @@ def backend_setting(group: str) -> Any:
                         "onnxruntime force one.")
 
 
-def models_setting(label: str, help: str) -> Any:
+def models_setting(help: str, label: str = "Model bundle (.dsmodel; several separated by ; for an ensemble)") -> Any:
     """The one declaration of the models a command runs (``--model``, repeatable; QGIS's MODEL, separated by ``;``)."""
     return setting(default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL",
                    group="input and output", param="MODEL", custom_qgis=True, label=label, help=help)
