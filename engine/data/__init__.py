@@ -13,7 +13,7 @@
   sources named in messages as the user gave them).
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
   change detection); ``sampling`` (tiles, and which pixels validate), ``checks``, ``domain_shift``;
-  ``augment`` (photometric options, a tile of several dates); ``dataset``, ``loaders`` (and the
-  copy-paste augmentation of a batch), ``training_bands`` (the training data's bands); ``metadata`` (the bundle's
+  ``augment`` (photometric options, a tile of several dates); ``dataset`` (and the training data's
+  bands), ``loaders`` (and the copy-paste augmentation of a batch); ``metadata`` (the bundle's
   data section); ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
 """

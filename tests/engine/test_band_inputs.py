@@ -199,9 +199,9 @@ def test_bulk_segments_every_item_of_an_item_collection(product, tmp_path):
 
 
 def test_a_trained_model_records_its_band_names_and_finds_them_in_another_order(tmp_path):
+    from engine.data.dataset import training_band_names, training_value_range
     from engine.data.normalize import BandStatistics
     from engine.data.scene import SceneReader
-    from engine.data.training_bands import training_band_names, training_value_range
     from tests.helpers import make_bundle
 
     raw = np.random.default_rng(3).integers(0, 4000, size=(5, 64, 64)).astype(np.uint16)
