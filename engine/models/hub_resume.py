@@ -189,7 +189,7 @@ def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_i
                 with session.stream("GET", meta.location, headers=asked, follow_redirects=True,
                                     timeout=hub.constants.HF_HUB_DOWNLOAD_TIMEOUT) as answer:
                     hub.utils.hf_raise_for_status(answer)
-                    kept = _start_at(answer, kept, size, filename, hub_id, endpoint, watch, bar)
+                    kept = _start_at(answer, kept, filename, hub_id, endpoint, watch, bar)
                     with part.open("r+b" if part.exists() else "wb") as out:
                         out.seek(kept)
                         out.truncate()
@@ -217,8 +217,7 @@ def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_i
         bar.close()
 
 
-def _start_at(answer: Any, kept: int, size: int, filename: str, hub_id: str, endpoint: str, watch: Transfer,
-              bar: Any) -> int:
+def _start_at(answer: Any, kept: int, filename: str, hub_id: str, endpoint: str, watch: Transfer, bar: Any) -> int:
     """The byte the answer's body starts at: ``kept`` for a 206 from there, 0 when the Range was ignored."""
     if not kept:
         return 0
