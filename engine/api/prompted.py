@@ -50,11 +50,8 @@ def prompted_session(image: str, extent: Sequence[float] | None = None, model: s
     (progress and licence through ``callback``) and kept loaded; the embedding is kept in an LRU cache keyed by
     source, window, bands and model, so asking again is instant (``session.from_cache``). A web service's
     description is read over ``extent`` at ``pixel_size`` metres per pixel, never finer than its finest level;
-    ``name`` is how messages name it.
-
-    Raises:
-        DataError: the image cannot be read or the extent misses it. ModelError: the model cannot be had.
-    """
+    ``name`` is how messages name it. Raises DataError when the image cannot be read or the extent misses it,
+    ModelError when the model cannot be had."""
     return open_session(image, extent, model, extent_crs=extent_crs, bands=bands, device=device, callback=callback,
                         pixel_size=pixel_size, name=name)
 
@@ -64,11 +61,8 @@ def predict_prompts(session: PromptSession, points: Sequence[tuple[float, float]
                     crs: str = "", class_name: str = "", treatment: str = "",
                     min_pixels: float = 16.0) -> list[PromptAnswer]:
     """The answer to one prompt on an embedded window, as :meth:`PromptSession.predict` says (``labels`` default to
-    all 1): each answer holds polygons (WKT in ``session.crs``), the model's score and the seconds it took.
-
-    Raises:
-        DataError: a prompt outside the window, or no prompt. ModelError: the model does not take this prompt.
-    """
+    all 1): each answer holds polygons (WKT in ``session.crs``), the model's score and the seconds it took. Raises
+    DataError for a prompt outside the window, or no prompt; ModelError when the model does not take this prompt."""
     return session.predict(points, labels, box, text, crs, class_name=class_name, treatment=treatment,
                            min_pixels=min_pixels)
 
@@ -78,10 +72,7 @@ def stac_layer(item: str, bands: str | Sequence[str] | None, folder: str,
     """A layer a front end can show for the STAC ``item`` (file or URL; QGIS has no STAC layer): a VRT of the
     assets ``bands`` names (text as typed or a list; None: red, green, blue by name) written as new files in
     ``folder``, never over a file the item reads. Prompt its windows with :func:`prompted_session` on the item and
-    the same bands (``layer.bands``), which reads them as Segment does.
-
-    Raises:
-        DataError: the item cannot be read or the bands do not fit it. ConfigError: a blank band entry
-            (``red,,blue``, refused as by ``--bands``), or a file the item reads is in the way.
-    """
+    the same bands (``layer.bands``), which reads them as Segment does. Raises DataError when the item cannot be
+    read or the bands do not fit it; ConfigError for a blank band entry (``red,,blue``, refused as by ``--bands``),
+    or a file the item reads is in the way."""
     return write_stac_layer(item, bands, folder, callback)
