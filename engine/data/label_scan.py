@@ -43,10 +43,8 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
             if raster:
                 raw, ok = reader.read_raw_label(col, row, w, h)
                 count_values(raw[ok], counts)
-            if fast:
-                classes = reader.mapper.map_raster(raw, ok, strict=False)  # the reader's rule, its classes
-            else:  # vector labels or extent/AOI: the reader's full label path applies rasterising and masks
-                classes = reader.read(col, row, w, h).label
+            # fast: the reader's rule, its classes; vector labels or extent/AOI: its full label path rasterises, masks
+            classes = reader.mapper.map_raster(raw, ok, strict=False) if fast else reader.read(col, row, w, h).label
             labelled = classes != data_cfg.ignore_index
             foreground = labelled & (classes != 0)
             builder.add(col, row, foreground, labelled)
