@@ -25,8 +25,6 @@ from .protocol import Callback
 
 __all__ = ["TrainPlan", "TrainRequest", "TrainRun", "is_main_process", "plan_training", "train", "train_request"]
 
-SECTIONS = ("model", "data", "train")
-
 
 @dataclass
 class TrainRequest:
@@ -50,7 +48,7 @@ def train_request(sections: Mapping[str, Mapping[str, Any]], given: Collection[s
     training (the train section's); class colours are fitted to the class names (a note says so when the user's
     did not match). Refuses a request without an output bundle or training data, or with both a dataset folder and
     explicit scenes."""
-    model, data, train = (dict(sections.get(name) or {}) for name in SECTIONS)
+    model, data, train = (dict(sections.get(name) or {}) for name in ("model", "data", "train"))
     notes = []
     if "seed" in train:
         data["seed"] = train["seed"]
