@@ -292,6 +292,4 @@ def requirement_problem(text: str) -> str | None:
         parsed = Requirement(text)
     except InvalidRequirement as exc:
         return str(exc).splitlines()[0]
-    if parsed.url:
-        return "a URL requirement; name the package and its version"
-    return None
+    return "a URL requirement; name the package and its version" if parsed.url else None
