@@ -1,5 +1,4 @@
-"""Torch datasets of (vision, aux, label) tiles, and the data summary (``summary``) of the model bundle with the
-training data's bands (picked by name in each image's band descriptions or by number, said, recorded).
+"""Torch datasets of (vision, aux, label) tiles; the training data's bands and summary (``summary``) for the bundle.
 
 ``build_datasets`` does the one-off work in the main process: scenes resolved and checked to agree, every label
 scanned once (:mod:`.label_scan`), validation held out when no validation scenes are given (:mod:`.sampling`), and
