@@ -58,9 +58,8 @@ def resolution_of(data: DataMetadata) -> Resolution | None:
     if data.gsd:
         return Resolution((float(data.gsd[0]), float(data.gsd[-1])), ground_unit(data.crs), latitude=data.latitude)
     made = import_record(data).get("resolution_m")
-    if isinstance(made, (int, float)) and made > 0:
-        return Resolution((float(made), float(made)), GroundUnit(METRES), recorded=True)
-    return None
+    usable = isinstance(made, (int, float)) and made > 0
+    return Resolution((float(made), float(made)), GroundUnit(METRES), recorded=True) if usable else None
 
 
 def model_view(data: DataMetadata, model: Any = None) -> ModelView:
