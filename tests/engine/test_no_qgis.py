@@ -37,3 +37,13 @@ def test_every_engine_module_imports_without_qgis():
     assert "IMPORTED" in done.stdout
     assert int(done.stdout.split("IMPORTED")[1]) >= 3
 
+
+
+def test_the_api_imports_without_torch():
+    """The plugin imports ``engine.api`` to say what is missing, before torch is installed: the api's modules load
+    torch only inside the jobs."""
+    script = ("import sys, engine.api, engine.cli.main; "
+              "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LOADED []" in done.stdout
