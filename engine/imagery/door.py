@@ -48,8 +48,8 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
     view = model_view(members[0].data) if members else view
     try:
         if not request.stac and is_web_description(opened.path):
-            opened.window = _window(request, view, folder or opened.files.path("web"), callback)
-            opened.named = f"the {request.name or web_source(request.source)[2]}"
+            opened.window, name = _window(request, view, folder or opened.files.path("web"), callback)
+            opened.named = f"the {name}"
             opened.path = opened.source = opened.window.path
         elif request.pixel_size and not any(is_web_description(source) for source in aux):
             message = (f"{mention(request.size_key)} ({request.pixel_size:g} m) is the pixel size web layers are read "
@@ -72,9 +72,11 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
     return opened
 
 
-def _window(request: ImageRequest, view: ModelView | None, folder: str | os.PathLike, callback: Callback) -> Any:
-    """The web source's window (:class:`~.web.WebWindow`) over the extent at the pixel size (else ``view``'s training
-    pixel size, said in the log): a virtual raster in a new folder inside ``folder``, fetched as the run reads it."""
+def _window(request: ImageRequest, view: ModelView | None, folder: str | os.PathLike,
+            callback: Callback) -> tuple[Any, str]:
+    """(The web source's window (:class:`~.web.WebWindow`), the source's name for messages): the window over the
+    extent at the pixel size (else ``view``'s training pixel size, said in the log), a virtual raster in a new folder
+    inside ``folder``, fetched as the run reads it."""
     given, stem, name = web_source(request.source)
     stem, name = request.stem or stem, request.name or name
     if request.extent is None:
@@ -106,7 +108,7 @@ def _window(request: ImageRequest, view: ModelView | None, folder: str | os.Path
     callback.info(f"The {name} is read over the extent at {window.pixel_size:g} m per pixel "
                   f"({window.map_pixel_size:.4g} map units): {window.width} x {window.height} pixels, "
                   f"{window.bands} bands, fetched window by window as needed.")
-    return window
+    return window, name
 
 
 def _layer_of(source: str) -> tuple[str, str]:
