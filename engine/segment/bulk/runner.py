@@ -109,7 +109,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         # the output folder checked without creating it: a run that fails before its first scene leaves none
         out = Path(bulk.out_dir).expanduser()
         check_destination(out, f"output folder ({mention('bulk.out_dir')})", folder=True)
-        check_creatable(out / "summary.json", "summary")
+        check_creatable(out / "summary.json", f"summary in the output folder ({mention('bulk.out_dir')})")
         members = check_members(template)
         say_assumptions(members, callback)
         template = model_defaults(template, members[0])
