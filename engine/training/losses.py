@@ -235,13 +235,15 @@ class SegmentationLoss(nn.Module):
         self.name = name
         self.ignore_index = ignore_index
         self.options = options
+        # (binary, multi-class): each function with the options it takes, worked out once, not every step; an unset
+        # one (a binary focal alpha) is the function's default
+        self._calls = [(term, {k: v for k, v in options.items() if v is not None and k in signature(term).parameters})
+                       for term in TERM_FUNCTIONS[name]]
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         # float32 even under AMP: Lovasz cumsums over ~10^5-10^6 pixels overflow float16.
         logits = logits.float()
-        term = TERM_FUNCTIONS[self.name][0 if logits.ndim == 3 or logits.shape[1] == 1 else 1]
-        # the options its function takes; an unset one (a binary focal alpha) is the function's default
-        options = {k: v for k, v in self.options.items() if v is not None and k in signature(term).parameters}
+        term, options = self._calls[0 if logits.ndim == 3 or logits.shape[1] == 1 else 1]
         return term(logits, target, ignore_index=self.ignore_index, **options)
 
     def extra_repr(self) -> str:
