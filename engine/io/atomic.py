@@ -79,6 +79,8 @@ def _abandoned(folder: Path, prefix: str, rest: str, is_kind: Callable[[Path], b
         candidates = [name for name in os.listdir(folder) if name.startswith(prefix)]
     except OSError:  # no such folder (yet), or not listable: nothing of ours there
         return []
+    if not candidates:  # the usual case: no regex compiled for a prefix every destination has its own of
+        return []
     pattern = re.compile(rf"{re.escape(prefix)}(\d+)-{rest}")
     found = [(folder / name, pattern.fullmatch(name)) for name in candidates]
     # a writer's process still alive here can only be writing a namesake ("a.tiff" beside "a.tif"): leave it
