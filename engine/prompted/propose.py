@@ -179,9 +179,10 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
                 Stage.SEGMENT: (0.0, SEGMENT_SHARE), Stage.EMBED: (SEGMENT_SHARE, SEGMENT_SHARE + EMBED_SHARE)})
             found, blobs, scene_crs = _window(cfg, window, work / str(window.rank), steps)
             crs = crs or scene_crs  # the layer's: the first window's scene's, where the others are carried
-            for proposal, geometry in zip(found, carry([p.wkt for p in found], scene_crs, crs,
-                                                       f"proposals of window {window.rank}") or []):
-                proposal.wkt = geometry.ExportToWkt()  # carry gives None where the CRS is the same
+            if found:  # a window with nothing to carry never needs its CRS transformed
+                for proposal, geometry in zip(found, carry([p.wkt for p in found], scene_crs, crs,
+                                                           f"proposals of window {window.rank}") or []):
+                    proposal.wkt = geometry.ExportToWkt()  # carry gives None where the CRS is the same
             proposals += found
             counts.append((window.rank, blobs, len(found)))
             callback.info(f"Window {window.rank}: {blobs} blob(s) of the model, {len(found)} polygon(s) from SAM.")
