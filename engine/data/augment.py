@@ -274,13 +274,15 @@ def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None,
     """(vision, aux, label) tensors of a tile whose ``vision`` holds ``dates`` dates' bands in time order.
     ``params``: the sampler's draws (the geometry, the first date's photometry); ``augment`` None: no augmentation
     (validation tiles); ``swap``: the label allows swapping the dates (a change mask); ``key``: (seed, epoch, index)."""
+    if dates == 1:  # nothing to draw per date or to swap: no generator made for every tile of a one-date model
+        return geometric(photometric(vision, valid, params), aux, label, params, tile_size, aux_ratio, ignore_index)
     rng = np.random.default_rng([*key, DATES_KEY])
     draws = [params] + [sample_params(rng, augment) if augment is not None else AugmentParams()
                         for _ in range(dates - 1)]
     per_date = [photometric(part, valid, p) for part, p in zip(np.split(vision, dates), draws)]
     if swap and augment is not None and rng.random() < augment.swap_dates:
         per_date = per_date[::-1]
-    vision = np.concatenate(per_date) if dates > 1 else per_date[0]  # one date: no copy
+    vision = np.concatenate(per_date)
     return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)
 
 
