@@ -172,10 +172,6 @@ def explain(hub_id: str, endpoint: str, exc: BaseException, what: str, cache: st
     if isinstance(exc, hf.RepositoryNotFoundError):
         return ModelError(f"There is no repository '{hub_id}' at {endpoint} (or it is private: then set HF_TOKEN or "
                           f"run `hf auth login`). Check the id (owner/name).")
-    if isinstance(exc, hf.RevisionNotFoundError):
-        return ModelError(f"'{hub_id}' has no 'main' revision at {endpoint}, the one read here: download the model "
-                          f"from its own branch (`hf download {hub_id} --revision BRANCH --local-dir DIR`) and give "
-                          f"the folder instead.")
     if isinstance(exc, hf.RemoteEntryNotFoundError):
         return ModelError(f"'{hub_id}' at {endpoint} has no file {what}; check the file name on {page}.")
     if isinstance(exc, hf.HfHubHTTPError):
