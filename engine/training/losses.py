@@ -235,8 +235,7 @@ class SegmentationLoss(nn.Module):
         self.name = name
         self.ignore_index = ignore_index
         self.options = options
-        # (binary, multi-class): each function with the options it takes, worked out once, not every step; an unset
-        # one (a binary focal alpha) is the function's default
+        # (binary, multi-class): each function with the options it takes, once; unset ones take the function's default
         self._calls = [(term, {k: v for k, v in options.items() if v is not None and k in signature(term).parameters})
                        for term in TERM_FUNCTIONS[name]]
 
