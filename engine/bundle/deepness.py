@@ -19,6 +19,7 @@ from typing import Any
 
 from ..config.inference import DEFAULT_OVERLAP
 from ..errors import BundleError
+from ..io.formats import BUNDLE
 from .imported import ImportedDescription, graph_info
 from .validate import Origin, checked_values
 
@@ -163,7 +164,7 @@ def assumptions_said(source: str, assumed: list[str]) -> str:
     """The log's sentence for a model run with Deepness's defaults: what was assumed, and how to do better."""
     name = Path(source).name
     better = (f"describe it in {name}.json beside it and run it again (or import it with its description)"
-              if not name.endswith(".dsmodel") else "import its graph again with its description")
+              if not BUNDLE.matches(name) else "import its graph again with its description")
     return (f"The model '{name}' carries no description (no DualStream or Deepness metadata, no description file "
             f"beside it), so it runs as Deepness runs such a model, assuming: {'; '.join(assumed)}. Where these "
             f"are wrong, {better}.")

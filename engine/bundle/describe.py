@@ -10,6 +10,7 @@ from typing import Any
 from ..config.bands import BandSelection
 from ..data.ground import DEGREES
 from ..data.metadata import DataMetadata
+from ..io.formats import ONNX
 from ..models.configuration_utils import ModelConfig
 from ..models.encoders.weights import model_pretrained
 from ..text import name, printable
@@ -174,7 +175,7 @@ def format_metadata(path: str, meta: BundleMetadata) -> str:
     # several output channels become classes by a softmax, or (an imported graph's scores) as Deepness reads them
     head = "scores 0..1 each, Deepness's reading" if getattr(model, "output", None) == "scores" else "softmax"
     encoder = getattr(model, "encoder", None)
-    onnx = str(path).lower().endswith(".onnx")
+    onnx = ONNX.matches(path)
     made = ", ".join(f"{k} {v}" for k, v in meta.versions.items())
     lines = [
         f"{'ONNX model' if onnx else 'Model bundle'}: {path}",

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..errors import BundleError, ConfigError, mention
-from ..io.formats import ONNX
+from ..io.formats import BUNDLE, ONNX
 from ..io.safety import check_outputs
 from ..runtime.resources import check_graph_memory
 from .deepness import deepness_description, has_deepness_metadata, undescribed_description
@@ -32,9 +32,9 @@ from .imported import (
     sidecar_of,
     write_imported_bundle,
 )
-from .onnx_metadata import is_onnx_path, onnx_metadata, session
+from .onnx_metadata import onnx_metadata, session
 from .schema import METADATA_KEY, BundleMetadata
-from .store import BUNDLE_SUFFIX, read_metadata
+from .store import read_metadata
 from .validate import Origin
 
 
@@ -72,7 +72,7 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
 def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> BundleMetadata:
     """The metadata of a model file: a bundle, our exported ONNX model, or one made elsewhere (see the module
     doc). Models that only onnxruntime can run are refused for ``backend`` torch."""
-    onnx = is_onnx_path(path)
+    onnx = ONNX.matches(path)
     meta = None if onnx else read_metadata(path)
     if backend == "torch" and (meta is None or is_imported(meta)):
         what = "is an ONNX model" if onnx else "holds an imported ONNX model"
@@ -100,8 +100,8 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
     output and each key of ``changes`` (the front end's flags or parameters)."""
     callback = callback or Callback()
     source, output = str(onnx_path), Path(output)
-    if output.suffix.lower() != BUNDLE_SUFFIX:
-        raise ConfigError(f"The imported model ({output_name}) must be a {BUNDLE_SUFFIX} bundle, not '{output}'.")
+    if not BUNDLE.matches(output):
+        raise ConfigError(f"The imported model ({output_name}) must be a {BUNDLE.suffixes[0]} bundle, not '{output}'.")
     check_outputs({"ONNX model": source}, {f"imported model ({output_name})": str(output)})
     graph = read_graph_file(onnx_path)
     runner = session(graph, optimize=False, name=source)

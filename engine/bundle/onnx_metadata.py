@@ -24,12 +24,10 @@ from typing import Any
 from ..data.ground import ground_unit
 from ..data.normalize import BandStatistics
 from ..errors import BundleError, mention
-from ..io.formats import ONNX
 from ..runtime.environment import require
 from .deepness import DEEPNESS_MODEL_TYPE, PIXEL_SCALE
 from .schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 
-ONNX_SUFFIX = ONNX.suffixes[0]
 SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision channels, then the second stream's
 
 
@@ -51,11 +49,6 @@ def too_large_for_onnx(bundle: str | os.PathLike, limit: int = ONNX_MAX_BYTES) -
         return None
     return (f"'{Path(bundle).name}' holds {size / 2**30:.2f} GiB of weights, more than one ONNX file holds "
             f"({limit / 2**30:.2f} GiB)")
-
-
-def is_onnx_path(path: str | os.PathLike) -> bool:
-    """True for a file name ending in ``.onnx`` (any case)."""
-    return Path(path).suffix.lower() == ONNX_SUFFIX
 
 
 def deepness_metadata(meta: BundleMetadata, tile_size: int, overlap: float, stacked: bool = False) -> dict[str, Any]:

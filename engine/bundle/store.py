@@ -32,7 +32,6 @@ from .schema import (
     description_digest,
 )
 
-BUNDLE_SUFFIX = BUNDLE.suffixes[0]
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 
 
@@ -113,7 +112,7 @@ def looks_like_bundle(path: str | os.PathLike) -> bool:
 def read_metadata(path: str | os.PathLike) -> BundleMetadata:
     """The bundle's metadata, without loading weights; BundleError for anything that is not a bundle."""
     path = Path(path)
-    check_input_file(path, "model bundle", give="the .dsmodel file written by `train`", suffixes=(BUNDLE_SUFFIX,))
+    check_input_file(path, "model bundle", give="the .dsmodel file written by `train`", suffixes=BUNDLE.suffixes)
     if not path.is_file():
         raise BundleError(f"Model bundle '{path}' does not exist; pass the file written by `train`.")
     safetensors = require("safetensors")

@@ -21,6 +21,7 @@ from typing import Any
 from ..config.proposals import AcceptConfig
 from ..data.vector_layer import VectorLayer, apply_subset, whole_number
 from ..errors import ConfigError, DataError, OutputError, mention
+from ..io.formats import GPKG
 from ..io.geopackage import Fields, create_layer, new_geopackage, spatial_ref
 from ..io.locations import join_layer, layer_subset, local_file, split_layer
 from ..io.writers import gdal_errors, remove_quietly
@@ -74,7 +75,7 @@ def check_request(cfg: AcceptConfig) -> None:
         raise ConfigError(f"{mention('accept.labels')} and {mention('accept.labelled_area')} are the same layer "
                           f"'{cfg.labels}'; give two layers (two files, or file.gpkg|layername=NAME).")
     for key, value in outputs:
-        if Path(split_layer(value)[0]).suffix.lower() != ".gpkg":
+        if not GPKG.matches(value):
             raise ConfigError(f"{mention(key)} '{value}' is not a GeoPackage: accept appends to .gpkg layers only "
                               f"(one transaction each); save the layer as a GeoPackage first.")
 

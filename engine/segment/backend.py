@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..bundle.imported import is_imported
-from ..bundle.onnx_metadata import ONNX_MAX_BYTES, is_onnx_path, onnx_cuda, too_large_for_onnx
+from ..bundle.onnx_metadata import ONNX_MAX_BYTES, onnx_cuda, too_large_for_onnx
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, mention
+from ..io.formats import ONNX
 from ..runtime.cores import model_threads, torch_cpu_threads
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
 from .members import Member
@@ -31,7 +32,7 @@ def onnxruntime_missing() -> str | None:
 
 def onnx_only(members: Sequence[Member]) -> list[str]:
     """The members only onnxruntime can run: ONNX files, and models made elsewhere (imported bundles)."""
-    return [m.path for m in members if is_onnx_path(m.path) or is_imported(m.metadata)]
+    return [m.path for m in members if ONNX.matches(m.path) or is_imported(m.metadata)]
 
 
 def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,

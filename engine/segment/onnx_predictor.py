@@ -17,11 +17,12 @@ import numpy as np
 from ..bundle.date_graphs import DateGraphs
 from ..bundle.graph_output import graph_probabilities
 from ..bundle.imported import imported_graph, is_imported
-from ..bundle.onnx_metadata import SINGLE_INPUT, date_inputs, is_onnx_path, onnx_cuda, session
+from ..bundle.onnx_metadata import SINGLE_INPUT, date_inputs, onnx_cuda, session
 from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
+from ..io.formats import ONNX
 from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
 from .members import Member
 from .predictor import TtaEnsemble
@@ -196,10 +197,10 @@ class OnnxPredictor(TtaEnsemble):
         loaded: list[OnnxMember | ExportedBundle | ImportedMember] = []
         for m in members:
             if is_imported(m.metadata):  # a model made elsewhere: its graph as it came
-                graph = m.path if is_onnx_path(m.path) else imported_graph(m.path, m.metadata)
+                graph = m.path if ONNX.matches(m.path) else imported_graph(m.path, m.metadata)
                 loaded.append(ImportedMember(session(graph, device, threads=threads, name=m.path), m.weight,
                                              m.metadata.model, m.stats_key, m.path, callback, threshold))
-            elif is_onnx_path(m.path):
+            elif ONNX.matches(m.path):
                 loaded.append(OnnxMember(session(m.path, device, threads=threads), m.weight,
                                          list(m.metadata.onnx.inputs), m.metadata.onnx.batch, m.stats_key))
             else:

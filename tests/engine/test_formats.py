@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import engine.api as api
 from engine import evaluate
-from engine.bundle.onnx_metadata import ONNX_SUFFIX
-from engine.bundle.store import BUNDLE_SUFFIX
 from engine.data import sources
 from engine.io import safety
 from engine.io.formats import FORMAT_TABLE, MODEL_FILTER, RASTER, VECTOR, is_vector_path
@@ -19,7 +17,7 @@ def test_every_suffix_list_is_the_tables():
     assert api.VECTOR_SUFFIXES == VECTOR.suffixes and set(VECTOR.suffixes) <= set(evaluate.LABEL_SUFFIXES)
     assert set(RASTER.suffixes) <= set(evaluate.PREDICTION_SUFFIXES)
     assert sources.GEOTIFF_SUFFIXES == FORMAT_TABLE["geotiff"].suffixes and not hasattr(sources, "VECTOR_SUFFIXES")
-    assert (BUNDLE_SUFFIX, ONNX_SUFFIX) == api.MODEL_SUFFIXES
+    assert api.MODEL_SUFFIXES == (".dsmodel", ".onnx")
     # the input folders' data files: rasters, vectors (not a stale .json) and a Shapefile's parts
     assert set(RASTER.suffixes) | set(VECTOR.suffixes) - {".json"} <= set(safety.DATA_SUFFIXES)
     assert ".json" not in safety.DATA_SUFFIXES
