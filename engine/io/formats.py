@@ -23,14 +23,12 @@ from . import locations
 @dataclass(frozen=True)
 class Format:
     """A kind of file: ``label`` (how messages and file dialogs name it: "GeoTIFF"), ``article`` (in a sentence:
-    "a GeoTIFF"), ``suffixes`` (lower case, the first to suggest) and ``driver`` (the GDAL/OGR driver that writes
-    it; None: GDAL reads several, or it is no GDAL file)."""
+    "a GeoTIFF") and ``suffixes`` (lower case, the first to suggest)."""
 
     key: str
     label: str
     article: str
     suffixes: tuple[str, ...]
-    driver: str | None = None
 
     def matches(self, path: str | os.PathLike) -> bool:
         """Whether ``path`` (a file, a URL, ``file.gpkg|layername=x``) ends in one of the suffixes."""
@@ -43,10 +41,10 @@ class Format:
 
 RASTER = Format("raster", "Raster", "a raster file (GeoTIFF or another GDAL format)",
                 (".tif", ".tiff", ".vrt", ".img", ".jp2"))
-GEOTIFF = Format("geotiff", "GeoTIFF", "a GeoTIFF", (".tif", ".tiff"), "GTiff")
+GEOTIFF = Format("geotiff", "GeoTIFF", "a GeoTIFF", (".tif", ".tiff"))
 VECTOR = Format("vector", "Vector layer", "a vector layer (GeoPackage, GeoJSON, Shapefile, ...)",
                 (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite"))
-GPKG = Format("gpkg", "GeoPackage", "a GeoPackage", (".gpkg",), "GPKG")
+GPKG = Format("gpkg", "GeoPackage", "a GeoPackage", (".gpkg",))
 BUNDLE = Format("bundle", "DualStream model", "a DualStream model bundle", (".dsmodel",))
 ONNX = Format("onnx", "ONNX model", "an ONNX model", (".onnx",))
 MODEL = Format("model", "Models", "a model (a DualStream bundle or an ONNX model)", (*BUNDLE.suffixes, *ONNX.suffixes))

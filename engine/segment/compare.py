@@ -69,7 +69,6 @@ class CompareResult:
     change_colors: list[str] = field(default_factory=list)  # and their colours (no change first: drawn transparent)
     change_table: str | None = None
     polygons: str | None = None
-    segmentations: list[str] = field(default_factory=list)  # the dates' class rasters (kept when given)
     pixels: int = 0  # valid on both dates
     changed_pixels: int = 0
     seconds: float = 0.0
@@ -97,7 +96,6 @@ def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResu
     if cfg.before_classes:
         result = compare_classes(cfg.before_classes, cfg.after_classes, cfg.output, mask=cfg.mask,
                                  callback=callback)
-        result.segmentations = [cfg.before_classes, cfg.after_classes]
     else:
         result = _segment_and_compare(cfg, callback)
     if cfg.change_table:

@@ -26,6 +26,6 @@ def test_every_suffix_list_is_the_tables():
 def test_file_filters_and_vector_paths_come_from_the_table():
     assert MODEL_FILTER == api.MODEL_FILTER == ("Models (*.dsmodel *.onnx);;DualStream model (*.dsmodel);;"
                                                 "ONNX model (*.onnx)")
-    assert FORMAT_TABLE["geotiff"].file_filter() == "GeoTIFF (*.tif *.tiff)" and FORMAT_TABLE["geotiff"].driver
+    assert FORMAT_TABLE["geotiff"].file_filter() == "GeoTIFF (*.tif *.tiff)"
     assert is_vector_path("labels.GPKG|layername=roads") and is_vector_path("https://h/x/labels.geojson?v=2")
     assert is_vector_path("a.fgb") and not is_vector_path("scene.tif") and not is_vector_path("https://h/x.tif")
