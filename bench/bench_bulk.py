@@ -286,9 +286,11 @@ def _markdown(r: dict[str, Any]) -> str:
         lines += ["", "Whole bulk run by reader workers: " + "; ".join(
             f"{name}{' (automatic)' if name == g['default_readers'] else ''} {x['efficiency']:.2f}"
             for name, x in g["whole"].items()) + "."] if g.get("whole") else []
+        held = g["reader_gil_ms_per_tile"]  # 0: below the probe's noise (the counter ran as fast as when idle)
+        bound = (f"{held:.1f} ms per tile (threads of any number: at most about {1000 / held:.0f} tiles/s)" if held > 0
+                 else "too little to measure")
         lines += ["", f"Model only: {g['model_tiles_s']:.3g} tiles/s{on_device}. Interpreter lock held by one raw "
-                      f"reader thread: {g['reader_gil_ms_per_tile']:.1f} ms per tile (threads of any number: at most "
-                      f"about {1000 / g['reader_gil_ms_per_tile']:.0f} tiles/s).", ""]
+                      f"reader thread: {bound}.", ""]
     if "feed" in r:
         from bench.bulk_feed import markdown
 
