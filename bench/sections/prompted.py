@@ -76,7 +76,7 @@ window = ImageWindow(rgb, (500000.0, 0.5, 0.0, 4100000.0, 0.0, -0.5), "EPSG:3263
 out = {"model": name, "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6, "build_s": built,
        "embed_s": statistics.median(times[1:]) if len(times) > 1 else times[0], "embed_runs": times[1:],
        "threads": torch.get_num_threads()}
-if PROMPT_MODEL_TYPES[model_type].clicks:
+if not PROMPT_MODEL_TYPES[model_type].text:  # points and boxes (SAM 3 takes a text)
     from engine.io.polygons import ClassRule
     from engine.prompted.session import mask_polygons
     decode, shapes, cpu = [], [], []
