@@ -24,7 +24,6 @@ from ..config.proposals import SuggestConfig
 from ..data.raster import RasterGrid, open_raster
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
-from ..io.formats import GPKG
 from ..io.geopackage import add_default_style, write_layer
 from ..io.locations import is_web_description
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
@@ -96,8 +95,6 @@ def check_request(cfg: SuggestConfig) -> None:
                                    (cfg.output, "the layer to write", "suggest.output", " (a .gpkg file)")):
         if not given:
             raise ConfigError(f"suggest needs {what}: give {mention(key)}{kind}.")
-    if not GPKG.matches(cfg.output):
-        raise ConfigError(f"{mention('suggest.output')} '{cfg.output}' must end in .gpkg (a GeoPackage).")
     check_outputs({f"scene ({mention('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
                    f"model bundle ({mention('suggest.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
                    f"aux raster ({mention('suggest.aux')})": Files(cfg.aux, give=RASTER_GIVE),
