@@ -6,7 +6,6 @@ them otherwise.
 
 from __future__ import annotations
 
-import functools
 import os
 import queue
 import shutil
@@ -287,7 +286,7 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     cfg = plan.cfg
     callback.progress(0, 1, Stage.FINISH)
     tags = FeatureTags(model=";".join(Path(m.path).stem for m in plan.members),
-                       model_sha256=";".join(_digest(m.path) for m in plan.members), scene=Path(cfg.image).stem)
+                       model_sha256=";".join(file_sha256(m.path) for m in plan.members), scene=Path(cfg.image).stem)
     transparent = transparent_classes(cfg.transparent_classes, plan.class_names, "segment.transparent_classes")
     if not writer.staged:  # a bulk run stages them while the model runs (SceneRun.stage_styles)
         writer.stage_styles(style_texts(plan, outputs, writer))
@@ -352,17 +351,6 @@ def style_texts(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter) -
               if (style := RASTER_OUTPUTS[name].style) is not None}
     styles[outputs.qml] = qml_text(plan.class_names, plan.class_colors, transparent=transparent)
     return styles
-
-
-def _digest(path: str) -> str:
-    stat = os.stat(path)
-    return _cached_digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_digest(path: str, size: int, mtime_ns: int) -> str:
-    """Once per bundle file as it is (a bulk run's scenes share it)."""
-    return file_sha256(path)
 
 
 def remove_abandoned_outputs(outputs: SceneOutputs, held: list[Path]) -> list[Path]:
