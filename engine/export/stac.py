@@ -23,14 +23,13 @@ from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
-from ..io.formats import json_safe
+from ..io.formats import JSON, json_safe
 from ..models.configuration_utils import family_card
 from ..models.encoders.weights import model_encoder, pretrained_source
 from ..runtime.environment import require
 
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
 STAC_VERSION = "1.1.0"  # 1.1: band names described by the core 'bands' field
-STAC_SUFFIX = ".json"
 
 
 def total_parameters(bundle: str | os.PathLike) -> int:
@@ -213,7 +212,7 @@ def write_model_card(bundle: str | os.PathLike, output: str | os.PathLike,
                      onnx: str | os.PathLike | None = None) -> str:
     """Write :func:`model_card` to ``output`` (.json); asset links relative to its folder."""
     output = Path(output)
-    if output.suffix.lower() != STAC_SUFFIX:
+    if not JSON.matches(output):
         raise ConfigError(f"The STAC item '{output}' must end in .json; for example --stac model_stac.json.")
     card = model_card(bundle, onnx, relative_to=output.resolve().parent)
     write_text_atomic(output, json.dumps(card, indent=2, allow_nan=False) + "\n")
