@@ -112,6 +112,13 @@ class Callback:
             raise CanceledError("Canceled by the user.")
 
 
+def warn(callback: Callback, warnings: list[str] | None, message: str) -> None:
+    """``message`` said as a warning and kept in ``warnings`` (the result's and a bulk run's summary's)."""
+    if warnings is not None:
+        warnings.append(message)
+    callback.warning(message)
+
+
 class ForwardingCallback(Callback):
     """Passes everything on to ``inner``: a wrapper overrides only what it changes."""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import Callback, warn
 from ..errors import DataError
 from .align import covered_fraction
 from .domain_shift import Shift, domain_shift, training_ranges
@@ -66,9 +66,9 @@ def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callba
                         f"every pixel is nodata{nodata}, NaN or masked, so the model would see no aux data. Give "
                         f"an aux raster with data, or check its nodata value (gdalinfo -stats '{path}').")
     if count < (1 - MOSTLY_NODATA) * valid.size:
-        _warn(f"The aux raster '{path}' is {100 * (1 - count / valid.size):.1f} % nodata (valid: "
-              f"{_pixels(count, valid.size, sampled)}); where it has no data the model sees none. Check its "
-              f"nodata value, or give an aux raster that covers the image.", callback, warnings)
+        warn(callback, warnings, f"The aux raster '{path}' is {100 * (1 - count / valid.size):.1f} % nodata "
+             f"(valid: {_pixels(count, valid.size, sampled)}); where it has no data the model sees none. Check "
+             f"its nodata value, or give an aux raster that covers the image.")
     dtype = np.dtype(dataset.dtypes[bands[0] - 1])
     if dtype.kind not in "iu" or dtype.itemsize > 1:
         return
@@ -76,17 +76,17 @@ def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callba
     kept = values[:, valid]
     at_limits = (kept == info.max) | ((kept == info.min) if dtype.kind == "i" else False)
     if (share := float(at_limits.mean())) > SATURATED:
-        _warn(f"The aux raster '{path}' is {dtype.name} and {100 * share:.1f} % of its valid values sit at the "
-              f"type's limits ({info.min}/{info.max}): the values were cut when the file was written, so the "
-              f"model cannot learn from them or see what it learnt. Write the aux as Int16/Float32.",
-              callback, warnings)
+        warn(callback, warnings, f"The aux raster '{path}' is {dtype.name} and {100 * share:.1f} % of its valid "
+             f"values sit at the type's limits ({info.min}/{info.max}): the values were cut when the file was "
+             f"written, so the model cannot learn from them or see what it learnt. Write the aux as Int16/Float32.")
     if statistics is not None:
         low, high = (v[first_channel:first_channel + len(bands)] for v in training_ranges(statistics))
         if outside := int(((low < info.min) | (high > info.max)).sum()):
-            _warn(f"The aux raster '{path}' is {dtype.name} ({info.min}..{info.max}) but the model's aux statistics "
-                  f"of {outside} of its {len(bands)} band(s) ({100 * outside / len(bands):.0f} %) lie outside that "
-                  f"range (e.g. {low.min():.4g}..{high.max():.4g}): these cannot be the values the model was "
-                  f"trained on. Give the aux in the data type used in training.", callback, warnings)
+            warn(callback, warnings, f"The aux raster '{path}' is {dtype.name} ({info.min}..{info.max}) but the "
+                 f"model's aux statistics of {outside} of its {len(bands)} band(s) "
+                 f"({100 * outside / len(bands):.0f} %) lie outside that range (e.g. {low.min():.4g}.."
+                 f"{high.max():.4g}): these cannot be the values the model was trained on. Give the aux in the data "
+                 f"type used in training.")
 
 
 def date_cover_warning(target: RasterGrid, later: RasterGrid, path: str, image: str, what: str,
@@ -110,7 +110,7 @@ def warn_dates_cover(reader: Any, callback: Callback, warnings: list[str] | None
     for date in reader.later_dates:
         if date.grid is not None and (message := date_cover_warning(target or reader.grid, date.grid, date.path,
                                                                      reader.image, what, then)):
-            _warn(message, callback, warnings)
+            warn(callback, warnings, message)
 
 
 def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None = None,
@@ -130,9 +130,9 @@ def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None 
             grid.crs = grid.crs or reader.grid.crs
             share = covered_fraction(target or reader.grid, grid)
             if share is not None and share < COVER:
-                _warn(f"The aux raster '{path}' covers only {100 * share:.0f} % of {what} '{reader.image}'; outside "
-                      f"it the model sees no aux data, so it learns and predicts there without it. Give aux rasters "
-                      f"that cover it whole, or {limit}.", callback, warnings)
+                warn(callback, warnings, f"The aux raster '{path}' covers only {100 * share:.0f} % of {what} "
+                     f"'{reader.image}'; outside it the model sees no aux data, so it learns and predicts there "
+                     f"without it. Give aux rasters that cover it whole, or {limit}.")
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -206,7 +206,7 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
                f"give the image as it was in training.")
     if strict:
         raise DataError(message + (f" ({strict_hint} made this an error.)" if strict_hint else ""))
-    _warn(message + (f" {strict_hint} makes this an error." if strict_hint else ""), callback, warnings)
+    warn(callback, warnings, message + (f" {strict_hint} makes this an error." if strict_hint else ""))
 
 
 def check_scene_image(reader: Any, callback: Callback, warnings: list[str] | None = None,
@@ -220,13 +220,7 @@ def check_scene_image(reader: Any, callback: Callback, warnings: list[str] | Non
     values, _, sampled = sample_values(dataset, bands)
     bad = ~np.isfinite(values).all(axis=0)
     if count := int(bad.sum()):
-        _warn(f"The image '{path}' has NaN or infinite values in {100 * count / bad.size:.1f} % of its pixels "
-              f"({_pixels(count, bad.size, sampled)}): they are treated as nodata (no training on them, no "
-              f"prediction there). If they are not meant as nodata, replace them before training or segmenting.",
-              callback, warnings)
-
-
-def _warn(message: str, callback: Callback, warnings: list[str] | None) -> None:
-    if warnings is not None:
-        warnings.append(message)
-    callback.warning(message)
+        warn(callback, warnings, f"The image '{path}' has NaN or infinite values in {100 * count / bad.size:.1f} % "
+             f"of its pixels ({_pixels(count, bad.size, sampled)}): they are treated as nodata (no training on "
+             f"them, no prediction there). If they are not meant as nodata, replace them before training or "
+             f"segmenting.")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bundle.view import ModelView, model_view
-from ..callbacks import Callback
+from ..callbacks import Callback, warn
 from ..data.ground import DEGREES
 from ..data.shown import shown_layer
 from ..data.stac import looks_like_stac, read_item
@@ -54,8 +54,7 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
         elif request.pixel_size and not any(is_web_description(source) for source in aux):
             message = (f"{mention(request.size_key)} ({request.pixel_size:g} m) is the pixel size web layers are read "
                        f"at; '{opened.source}' has pixels of its own and is read at them.")
-            warnings.append(message)
-            callback.warning(message)
+            warn(callback, warnings, message)
         if any(is_web_description(source) for source in aux):
             opened.aux = web_windows(aux, request.extent, request.extent_crs, request.pixel_size,
                                      folder or opened.files.path("aux"), callback, view=view,

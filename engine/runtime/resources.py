@@ -14,7 +14,7 @@ import math
 import os
 from contextlib import suppress
 
-from ..callbacks import Callback
+from ..callbacks import Callback, warn
 from ..errors import ConfigError, mention
 
 # peak activation bytes per input pixel (batch x tile^2), measured on CPU float32 for the dualstream presets
@@ -127,8 +127,7 @@ def check_segment_tile(tile: int, region_width: int, region_height: int, trained
         return tile
     message = (f"tile_size {tile} is larger than the region to segment ({region_width} x {region_height} px); "
                f"using {cover} px, which covers it.")
-    warnings.append(message)
-    callback.warning(message)
+    warn(callback, warnings, message)
     return cover
 
 

@@ -15,14 +15,13 @@ from ..bundle.imported import import_record
 from ..bundle.model_files import read_model_metadata
 from ..bundle.schema import BundleMetadata
 from ..bundle.view import model_view
-from ..callbacks import Callback
+from ..callbacks import Callback, warn
 from ..config import SegmentConfig
 from ..config.bands import BandSelection
 from ..config.inference import DEFAULT_OVERLAP, DEFAULT_THRESHOLD
 from ..config.reading import DEFAULT_BORDER
 from ..data.metadata import DataMetadata
 from ..errors import BundleError, ConfigError, DataError, mention
-from .scene_outputs import warn
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..bundle.imported import is_imported
 from ..bundle.view import model_view
-from ..callbacks import Callback
+from ..callbacks import Callback, warn
 from ..config import SegmentConfig, check_tile_size, repaired_class_colors
 from ..config.polygons import chosen_polygon_classes
 from ..data.ground import DEGREES, PIXELS, ground_unit, middle_latitude
@@ -25,7 +25,7 @@ from ..io.safety import check_creatable, check_outputs
 from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
 from .expects import aux_problem, image_problem
 from .members import Member, aux_inputs, aux_layout, check_members, model_defaults, requested_tile, say_assumptions
-from .scene_outputs import SceneOutputs, segment_files, warn
+from .scene_outputs import SceneOutputs, segment_files
 from .tile_choice import fitted_tile, run_device
 from .tiling import TileGrid, overlap_pixels
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..bundle.view import model_view
-from ..callbacks import Callback, Stage
+from ..callbacks import Callback, Stage, warn
 from ..data.ground import ground_unit, map_units_per_metre
 from ..data.raster import open_raster, read_window
 from ..errors import ConfigError
@@ -28,7 +28,7 @@ from ..runtime.environment import require
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
-from .scene_outputs import SceneOutputs, SegmentResult, scene_result, warn
+from .scene_outputs import SceneOutputs, SegmentResult, scene_result
 from .sinks import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 
 GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the image is used as it is

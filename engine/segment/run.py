@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..callbacks import Callback
+from ..callbacks import Callback, warn
 from ..config import SegmentConfig
 from ..io.atomic import output_locks
 from ..io.safety import make_folders, remove_empty_folders
@@ -25,7 +25,7 @@ from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cac
 from .plan import plan_segmentation
 from .predictor import Predictor
 from .resample import resample_target, segment_resampled
-from .scene_outputs import SceneOutputs, SegmentResult, scene_result, warn
+from .scene_outputs import SceneOutputs, SegmentResult, scene_result
 from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs, style_texts
 
 

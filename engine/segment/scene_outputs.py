@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import Callback, warn
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..data.raster import open_raster
 from ..errors import DataError, command, mention
@@ -77,13 +77,6 @@ class SceneOutputs:
     def temporary_suffixes(self, destination: Path) -> tuple[str, ...]:
         """The suffixes of the hidden temporaries a run writes beside ``destination``, one of the outputs."""
         return next(kind.temporary_suffixes for kind, path in self.destinations() if path == destination)
-
-
-def warn(callback: Callback, warnings: list[str] | None, message: str) -> None:
-    """``message`` said as a warning and kept in ``warnings`` (the result's and a bulk run's summary's)."""
-    if warnings is not None:
-        warnings.append(message)
-    callback.warning(message)
 
 
 def segment_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..callbacks import Callback, Stage
+from ..callbacks import Callback, Stage, warn
 from ..config.output_kinds import OUTPUT_KINDS, output_kind
 from ..config.polygons import chosen_polygon_classes, class_rules, transparent_classes
 from ..errors import CanceledError
@@ -50,7 +50,7 @@ from ..io.writers import (
 from ..runtime.prefetch import Ready
 from .change_table import add_counts, transition_fields
 from .plan import SegmentPlan
-from .scene_outputs import SceneOutputs, judge_uniform, warn
+from .scene_outputs import SceneOutputs, judge_uniform
 
 RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)
 
