@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -136,7 +137,9 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
                   target_role: str = "image") -> None:
     """Raise AlignmentError naming both files when ``other`` does not overlap ``target`` at all (``role``,
     ``target_role``: what each file is to the user). Compared in the other file's CRS first (a small image footprint
-    always transforms, a global aux grid may not transform into a local projection), then in the target's."""
+    always transforms, a global aux grid may not transform into a local projection), then in the target's. An
+    ``other`` without a CRS is taken to be in the target's."""
+    other = replace(other, crs=other.crs or target.crs)
     errors = []
     for moved, fixed, crs in ((target, other, other.crs), (other, target, target.crs)):
         try:

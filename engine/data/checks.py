@@ -8,7 +8,6 @@ windows), so it costs about the same on a 64-px test scene and on a 40,000-px on
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -95,7 +94,7 @@ def date_cover_warning(target: RasterGrid, later: RasterGrid, path: str, image: 
     ``image``: the first date or its region, in words; ``then``: what the run does about it), or None."""
     if not later.georeferenced or not target.georeferenced:
         return None  # pixel space: the dates are the same size, pixel for pixel (said elsewhere)
-    share = covered_fraction(target, dataclasses.replace(later, crs=later.crs or target.crs))
+    share = covered_fraction(target, later)  # a later date without a CRS is read in the target's
     if share is None or share >= COVER:
         return None
     return (f"The later date '{path}' covers only {100 * share:.0f} % of {what} '{image}': a pixel is valid only "
@@ -127,7 +126,6 @@ def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None 
             grid = grid_of(dataset)
         channel += len(bands)
         if grid.georeferenced and reader.grid.georeferenced:
-            grid.crs = grid.crs or reader.grid.crs
             share = covered_fraction(target or reader.grid, grid)
             if share is not None and share < COVER:
                 warn(callback, warnings, f"The aux raster '{path}' covers only {100 * share:.0f} % of {what} "

@@ -12,7 +12,7 @@ cell once for all the tiles that overlap it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -76,7 +76,7 @@ def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
                             f"first date '{first}' is {'' if grid.georeferenced else 'not'}; give both dates with "
                             f"georeferencing, so that they are matched on the ground.")
         if other.georeferenced:
-            check_overlap(grid, replace(other, crs=other.crs or grid.crs), first, path, DATE_ROLE, "first date")
+            check_overlap(grid, other, first, path, DATE_ROLE, "first date")
         bands, has = list(own.get(path) or vision), band_count(ds)  # an alpha band is the date's mask, not a band
         if max(bands, default=0) > has or len(bands) != count:
             raise DataError(f"The {DATE_ROLE} '{path}' has {has} band(s) but the first date '{first}' gives the "

@@ -51,8 +51,7 @@ class SceneLabels:
                                  f"'{self.image}' ({self.grid.width}x{self.grid.height}) are on different grids and at "
                                  f"least one has no georeferencing, so they cannot be aligned; georeference both or "
                                  f"give them the same size.")
-        check_overlap(self.grid, RasterGrid(grid.crs or self.grid.crs, grid.transform, grid.width, grid.height),
-                      self.image, path, "label raster", self.role)
+        check_overlap(self.grid, grid, self.image, path, "label raster", self.role)
 
     def _vector_labels(self, path: str, callback: Any) -> VectorLabels:
         return VectorLabels(path, self.grid.crs, self.mapper, self.label_field, callback, near=self.grid.bounds,

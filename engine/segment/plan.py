@@ -255,7 +255,6 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                 with open_raster(path, "aux raster") as ds:
                     aux_grid = grid_of(ds)
                 if aux_grid.georeferenced and reader.grid.georeferenced:
-                    aux_grid.crs = aux_grid.crs or reader.grid.crs
                     check_overlap(region_grid, aux_grid, f"{cfg.image} (segmented extent)", path, "aux raster")
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
                             f"limit the region with {mention('segment.extent')}", aux_data.aux_stats)
