@@ -52,7 +52,7 @@ class SegmentPlan:
     crs: Any
     transform: Any  # of the output (the region's window of the image grid)
     warnings: list[str]
-    inputs: Any = None  # imagery.resolve.ResolvedImage: the file or VRT the reader opens, and how it was had
+    inputs: Any  # imagery.resolve.ResolvedImage: the file or VRT the reader opens, and how it was had
     refit: tuple[int, int] | None = None  # (trained tile, batch asked): plan_on_image fits the CPU tile again
     named: str | None = None  # how messages name the image where ``cfg.image`` is a web layer's temporary window
 

@@ -169,7 +169,7 @@ def judge_uniform(plan: Any, classes_path: Path, nonfinite: int, callback: Callb
     or no class anywhere though the model ran on ``nonfinite`` pixels with data, and the plan's input was far outside
     the model's units; a warning instead with ``segment.accept_one_class``."""
     inputs = plan.inputs
-    if inputs is None or not inputs.out_of_range:
+    if not inputs.out_of_range:
         return
     cfg = plan.cfg
     seen = _classes(classes_path)
