@@ -83,7 +83,7 @@ class TrainPlan:
     def epochs(self) -> int | None:
         """Epochs the progress bar spans; None under a time budget, where the epochs are only an upper bound."""
         cfg = self.chosen.train
-        return None if cfg.time_budget else cfg.warmup_epochs + cfg.epochs
+        return None if cfg.time_budget else cfg.total_epochs
 
     def lines(self, name: Callable[[str], str] = plain_name, assign: str = " ", sep: str = " ") -> list[str]:
         """One line per choice, naming the settings as the front end does (``--tile-size 192``)."""

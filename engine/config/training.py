@@ -409,11 +409,16 @@ class TrainConfig(Settings):
             data = {k: v for k, v in data.items() if k not in LEGACY_LOSS_SETTINGS} | {"loss": legacy_loss(data)}
         return super().from_dict(data)
 
+    @property
+    def total_epochs(self) -> int:
+        """The epochs a run goes through: the warm-up's, then ``epochs``."""
+        return self.warmup_epochs + self.epochs
+
     def __post_init__(self) -> None:
         if isinstance(self.loss, dict):
             self.loss = LossConfig.from_dict(self.loss)
         check(bool(self.output), "train output (the model bundle path) must not be empty.")
-        check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.epochs + self.warmup_epochs >= 1,
+        check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.total_epochs >= 1,
                "epochs + warmup_epochs must be at least 1.")
         check(self.time_budget is None or (self.time_budget > 0 and math.isfinite(self.time_budget)),
                f"{mention('train.time_budget')} must be > 0 minutes, or unset for no limit (got {self.time_budget}).")

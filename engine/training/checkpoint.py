@@ -191,7 +191,7 @@ def resume(files: Any) -> tuple[int, bool, list[dict[str, Any]], dict[str, Any]]
         optim.scaler.load_state_dict(state["scaler"])
     restore_rng_state(state["rng"])
     history, best = list(state["history"]), dict(state["best"])
-    epoch, total_epochs = int(state["epoch"]), cfg.warmup_epochs + cfg.epochs
+    epoch, total_epochs = int(state["epoch"]), cfg.total_epochs
     # A finished training goes on when its epochs were raised, unless it had stopped early (and still would:
     # a raised early_stop_patience lets it go on too). The schedule stretches to the new length.
     finished = epoch >= total_epochs or (bool(state["finished"]) and early_stop_due(best, cfg.early_stop_patience))

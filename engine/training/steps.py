@@ -90,7 +90,7 @@ class EpochSteps:
         net = ddp if ddp is not None else self.model
         params = [p for p in self.model.parameters() if p.requires_grad]
         steps = self.batches.micro_steps
-        total, done = (cfg.warmup_epochs + cfg.epochs) * steps, (epoch - 1) * steps
+        total, done = cfg.total_epochs * steps, (epoch - 1) * steps
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.place.device)
         waited, started, tiles = 0.0, self.budget.clock(), iter(batches)
         for i in itertools.count():

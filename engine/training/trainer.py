@@ -101,7 +101,7 @@ class _Trainer:
                 self.paths.output)
         self.budget = TimeBudget(train_cfg.time_budget, clock)
         self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler)
-        self.total_epochs = train_cfg.warmup_epochs + train_cfg.epochs
+        self.total_epochs = train_cfg.total_epochs
         configs = {"model": self.model_cfg.to_dict(), "data": data_cfg.to_dict(), "train": train_cfg.to_dict()}
         self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs, extra)
         self.history: list[dict[str, Any]] = []
