@@ -58,6 +58,10 @@ def _cached(hub: object, hub_id: str, patterns: list[str] | None) -> Path | None
     return None
 
 
+def _cached_file(hub: object, hub_id: str, filename: str) -> Path | None:
+    return _in_cache(lambda: hub.hf_hub_download(hub_id, filename, local_files_only=True))
+
+
 def _in_cache(find: Callable[[], str]) -> Path | None:
     """What ``find`` (a huggingface_hub download with ``local_files_only``) finds in the cache, else None."""
     from huggingface_hub.errors import LocalEntryNotFoundError
@@ -179,7 +183,7 @@ def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, callba
     if _local_folder(hub_id, [filename]) is not None:
         return Path(hub_id).expanduser() / filename
     hub = require("huggingface_hub")
-    cached = _in_cache(lambda: hub.hf_hub_download(hub_id, filename, local_files_only=True))
+    cached = _cached_file(hub, hub_id, filename)
     if cached is not None:
         return cached
 
@@ -204,8 +208,7 @@ def where_available(hub_id: str, filename: str = "", timeout: float = 3.0, ask_h
     import urllib.request
 
     hub = require("huggingface_hub")
-    cached = (_in_cache(lambda: hub.hf_hub_download(hub_id, filename, local_files_only=True)) if filename
-              else _cached(hub, hub_id, None))
+    cached = _cached_file(hub, hub_id, filename) if filename else _cached(hub, hub_id, None)
     if cached is not None:
         return f"in the Hugging Face cache ({cached})"
     if offline() or not ask_hub:
