@@ -15,7 +15,8 @@ fetched before huggingface_hub is asked for it, under the policy of every downlo
   ``hf cache scan`` lists it): the etag the hub announces names the content, so a partial can only ever be
   continued with the bytes of that same file, and one of an older version of the file is removed;
 - continued with an HTTP Range request from the byte on disk (several times within a run, at once by the next
-  run); a server that answers a Range request with the whole file is said, and the file starts again from zero;
+  run) through the one download loop, ``engine.io.download``, whose policy says what each answer means (the whole
+  file: said, started again from zero; other bytes than asked: the partial deleted, said, asked again from zero);
 - checked, once complete, against the hash the hub announces (an LFS file's ``X-Linked-Etag`` is its sha256, a
   small file's ``ETag`` its git sha1) and only then moved to ``blobs/<etag>``, where huggingface_hub finds it and
   merely links it into the snapshot. A file whose hash differs is removed and the run fails, said.
@@ -34,11 +35,14 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ModelError
+from ..io.download import Answer, fetch_into, kept_bytes
 from ..io.network import PARTIAL_SUFFIX as PARTIAL
 from ..io.network import size_text
 from ..runtime.environment import require
@@ -156,20 +160,13 @@ def check_taken(fetched: dict[str, Path], folder: Path, watch: Transfer) -> None
 
 def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_id: str, endpoint: str,
               watch: Transfer) -> None:
-    """The bytes of ``part`` from where it ends to ``meta.size``, retried from the last byte on broken links."""
+    """The bytes of ``part`` from where it ends to ``meta.size`` through the one download loop
+    (``engine.io.download``: what an answer to a Range request means), retried from the last byte on broken links."""
     size = int(meta.size)
     if size == 0:  # nothing to ask for: the (empty) file is what was announced
         part.write_bytes(b"")
         return
-    kept = part.stat().st_size if part.exists() else 0
-    if kept > size:  # not a prefix of this file: nothing to continue
-        watch.say(f"The partial download of {filename} ({size_text(kept)}) is larger than the file "
-                  f"({size_text(size)}); it starts again from zero.")
-        part.unlink()
-        kept = 0
-    if kept:
-        watch.say(f"Continuing {filename} of '{hub_id}' from {size_text(kept)} of {size_text(size)} kept by an "
-                  f"earlier run ({part}).")
+    kept = min(kept_bytes(part), size)  # a longer partial is started over by the loop
     free = shutil.disk_usage(part.parent).free
     if free < size - kept:
         raise ModelError(f"Not enough disk space for {filename} of '{hub_id}': it needs {size_text(size - kept)} "
@@ -179,60 +176,42 @@ def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_i
     if _origin(meta.location) != _origin(endpoint):  # a CDN's signed address: the token stays with the hub
         headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
     session = hub.get_session()
+
+    @contextmanager
+    def open_from(start: int) -> Iterator[Answer]:
+        asked = dict(headers, **({"Range": f"bytes={start}-"} if start else {}))
+        with session.stream("GET", meta.location, headers=asked, follow_redirects=True,
+                            timeout=hub.constants.HF_HUB_DOWNLOAD_TIMEOUT) as answer:
+            if answer.status_code != 416:  # 416: the kept bytes reach past the file, the loop starts over
+                hub.utils.hf_raise_for_status(answer)
+            # as it comes: a sized chunk is lost whole on a break
+            yield Answer(answer.status_code, answer.headers.get("Content-Range", ""), answer.iter_bytes())
+
     bar = watch.bar(total=size, initial=kept, unit="B", desc=filename)
-    failures = 0
+    name = f"{filename} of '{hub_id}'"
+    failures, first = 0, True
     try:
-        while kept < size and not watch.stop.is_set():
-            asked = dict(headers, **({"Range": f"bytes={kept}-"} if kept else {}))
-            before = kept
+        while kept_bytes(part) < size and not watch.stop.is_set():
+            before = kept_bytes(part)
             try:
-                with session.stream("GET", meta.location, headers=asked, follow_redirects=True,
-                                    timeout=hub.constants.HF_HUB_DOWNLOAD_TIMEOUT) as answer:
-                    hub.utils.hf_raise_for_status(answer)
-                    kept = _start_at(answer, kept, filename, hub_id, endpoint, watch, bar)
-                    with part.open("r+b" if part.exists() else "wb") as out:
-                        out.seek(kept)
-                        out.truncate()
-                        for chunk in answer.iter_bytes():  # as it comes: a sized chunk is lost whole on a break
-                            if watch.stop.is_set():
-                                return
-                            out.write(chunk)
-                            kept += len(chunk)
-                            bar.update(len(chunk))
-                            if kept > size:
-                                break
+                fetch_into(part, open_from, name, watch.say, size=size, moved=lambda done: bar.update(done - bar.n),
+                           stopped=watch.stop.is_set, announce=first)
             except httpx2.TransportError:
-                failures = 0 if kept > before else failures + 1
+                failures = 0 if kept_bytes(part) > before else failures + 1
                 if failures >= RETRIES:
                     raise
                 time.sleep(RETRY_WAIT_S)
                 continue
-            if kept == before:  # a whole answer that brought nothing: no progress to be had
+            finally:
+                first = False
+            if kept_bytes(part) == before:  # a whole answer that brought nothing: no progress to be had
                 failures += 1
                 if failures >= RETRIES:
-                    raise ModelError(f"{endpoint} answered {filename} of '{hub_id}' with no bytes after "
-                                     f"{size_text(kept)} of {size_text(size)}; run it again later (the bytes "
-                                     f"already fetched are kept and continued).")
+                    raise ModelError(f"{endpoint} answered {name} with no bytes after {size_text(before)} of "
+                                     f"{size_text(size)}; run it again later (the bytes already fetched are kept and "
+                                     f"continued).")
     finally:
         bar.close()
-
-
-def _start_at(answer: Any, kept: int, filename: str, hub_id: str, endpoint: str, watch: Transfer, bar: Any) -> int:
-    """The byte the answer's body starts at: ``kept`` for a 206 from there, 0 when the Range was ignored."""
-    if not kept:
-        return 0
-    if answer.status_code == 206:
-        found = re.match(r"bytes (\d+)-", answer.headers.get("Content-Range", ""))
-        if found and int(found.group(1)) == kept:
-            return kept
-        raise ModelError(f"{endpoint} answered the Range request for {filename} of '{hub_id}' from byte {kept} with "
-                         f"'{answer.headers.get('Content-Range', '')}'; the partial file is kept. Run it again, or "
-                         f"remove {filename}'s .incomplete file in the cache to start it from zero.")
-    watch.say(f"The server ignored the Range request for {filename} of '{hub_id}' (it answered the whole file): "
-              f"the {size_text(kept)} kept are dropped and the file is downloaded from its start; {endpoint} (or a "
-              f"proxy between) does not let an interrupted download continue.")
-    bar.update(-kept)
-    return 0
 
 
 def _check(part: Path, etag: str, size: int, hub_id: str, filename: str, endpoint: str) -> None:

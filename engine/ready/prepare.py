@@ -25,6 +25,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from ..callbacks import Callback, Stage
 from ..errors import ConfigError, DataError, DependencyError, DualStreamError
 from ..io.atomic import refuse_special
 from ..io.digest import file_sha256
+from ..io.download import Answer, fetch_into
 from ..io.network import KEEP_PARTIAL, PARTIAL_SUFFIX, Stall, Watch, size_text
 from ..runtime.environment import pip_install_command
 from .catalogue import Entry, Source, requirement_problem
@@ -223,14 +226,17 @@ def download(url: str, destination: str | Path, sha256: str, callback: Callback 
     return destination
 
 
-def _open(url: str, start: int, stall: Stall, again: str) -> Any:
-    """The server's answer to a GET of ``url`` from byte ``start``; None where the kept bytes reach past the file."""
+@contextmanager
+def _open(url: str, start: int, stall: Stall, again: str, blocks: Callable[[Any], Iterator[bytes]]) -> Iterator[Answer]:
+    """The server's answer to a GET of ``url`` from byte ``start``, its body read by ``blocks``."""
     headers = {"User-Agent": "dualstream", **({"Range": f"bytes={start}-"} if start else {})}
     try:
-        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=stall.no_byte_s)
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=stall.no_byte_s)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and start:  # the file starts again from zero
-            return None
+        if exc.code == 416 and start:  # the kept bytes reach past the file: the loop starts it again from zero
+            exc.close()
+            yield Answer(416, "", ())
+            return
         raise DataError(f"Downloading {url} failed: the server answered {exc.code} {exc.reason}; check the address "
                         "in the catalogue, or try again later.") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -240,34 +246,31 @@ def _open(url: str, start: int, stall: Stall, again: str) -> Any:
                             f"{again}") from exc
         raise DataError(f"Downloading {url} failed: {reason}. Check the network (and a proxy in $https_proxy). "
                         f"{again}") from exc
+    with response:
+        yield Answer(response.status, response.headers.get("Content-Range", ""), blocks(response))
 
 
 def _fetch(url: str, part: Path, destination: Path, expected: str, callback: Callback, stall: Stall) -> None:
-    """``part`` completed from the byte it ends at, then checked against ``expected`` (removed when it differs)."""
-    start = part.stat().st_size if part.exists() else 0
+    """``part`` completed from the byte it ends at (the one loop, ``engine.io.download``), then checked against
+    ``expected`` (removed when it differs)."""
     kept = (f"The bytes fetched so far are kept in '{part}': run it again to continue from there, or copy the file "
             f"by hand to '{destination}'." if KEEP_PARTIAL else
             f"Nothing was kept; run it again later, or copy the file by hand to '{destination}'.")
-    response = _open(url, start, stall, kept)
-    if response is None:
-        part.unlink()
-        start, response = 0, _open(url, 0, stall, kept)
-    with response:
-        if start and response.status != 206:
-            callback.info(f"The server ignored the Range request for {url} (it answered the whole file): the "
-                          f"{size_text(start)} kept are dropped and the file is downloaded from its start.")
-            start = 0
-        elif start:
-            found = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-            if not found or int(found.group(1)) != start:
-                part.unlink()
-                raise DataError(f"Downloading {url}: the server answered the Range request from byte {start} with "
-                                f"'{response.headers.get('Content-Range', '')}'; the partial file was removed. Run it "
-                                f"again.")
-            callback.info(f"Continuing {url} from {size_text(start)} kept by an earlier run ({part}).")
+    state = {"done": 0, "total": 0}  # bytes in ``part``; the file's size once an answer tells it (0: unknown)
+
+    def blocks(response: Any) -> Iterator[bytes]:
         length = int(response.headers.get("Content-Length") or 0)
-        total = start + length if length else 0
-        _receive(url, response, part, start, total, callback, stall, kept)
+        found = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+        state["total"] = (int(found.group(1)) if found and response.status == 206 else 0) + length if length else 0
+        yield from _receive(url, response, state, callback, stall, kept)
+
+    def moved(done: int) -> None:
+        state["done"] = done
+        callback.progress(done, max(state["total"], done, 1), Stage.DOWNLOAD)
+
+    done = fetch_into(part, lambda start: _open(url, start, stall, kept, blocks), url, callback.info, moved=moved)
+    if state["total"] and done != state["total"]:
+        raise DataError(f"Downloading {url} ended after {done} of {state['total']} bytes. {kept}")
     got = file_sha256(part)
     if got != expected:
         part.unlink()
@@ -276,41 +279,32 @@ def _fetch(url: str, part: Path, destination: Path, expected: str, callback: Cal
                         "was not kept. Try again; if it persists, the catalogue entry is out of date.")
 
 
-def _receive(url: str, response: Any, part: Path, start: int, total: int, callback: Callback, stall: Stall,
-             kept: str) -> None:
-    """The answer's body appended to ``part`` (cut to ``start`` first), watched under ``stall``."""
+def _receive(url: str, response: Any, state: dict[str, int], callback: Callback, stall: Stall,
+             kept: str) -> Iterator[bytes]:
+    """The answer's body as it arrives, watched under ``stall`` (a stall, a broken link: DataError); ``state``: the
+    bytes in the partial file (``done``) and the file's size (``total``, 0 when unknown) for the lines said."""
+    total = state["total"]
     of_total = f" of {size_text(total)}" if total else ""
     watch = Watch(stall)
-    with part.open("r+b" if part.exists() else "wb") as handle:
-        handle.seek(start)
-        handle.truncate()
-        done = start
-        callback.progress(done, total or 1, Stage.DOWNLOAD)
-        while True:
-            callback.check_canceled()
-            try:
-                block = response.read1(CHUNK)  # what the connection has, never waiting for a full block
-            except TimeoutError as exc:
-                raise DataError(f"Downloading {url} stalled: no byte for {stall.no_byte_s:g} s after "
-                                f"{size_text(done)}{of_total}. {kept}") from exc
-            except (OSError, http.client.HTTPException) as exc:  # the connection broke mid-way
-                raise DataError(f"Downloading {url} broke off after {size_text(done)}{of_total} ({exc}). "
-                                f"{kept}") from exc
-            if not block:
-                break
-            handle.write(block)
-            done += len(block)
-            callback.progress(done, max(total, done), Stage.DOWNLOAD)
-            why = watch.arrived(len(block))
-            if why:
-                raise DataError(f"Downloading {url} stalled: {why}, {size_text(done)}{of_total} in all. {kept}")
-            if watch.report_due(done / total if total else None):
-                callback.progress_line(f"Downloaded {size_text(done)}{of_total} "
-                                       f"({size_text(watch.done / max(watch.seconds, 1e-9))}/s)")
-        handle.flush()
-        os.fsync(handle.fileno())
-    if total and done != total:
-        raise DataError(f"Downloading {url} ended after {done} of {total} bytes. {kept}")
+    while True:
+        callback.check_canceled()
+        try:
+            block = response.read1(CHUNK)  # what the connection has, never waiting for a full block
+        except TimeoutError as exc:
+            raise DataError(f"Downloading {url} stalled: no byte for {stall.no_byte_s:g} s after "
+                            f"{size_text(state['done'])}{of_total}. {kept}") from exc
+        except (OSError, http.client.HTTPException) as exc:  # the connection broke mid-way
+            raise DataError(f"Downloading {url} broke off after {size_text(state['done'])}{of_total} ({exc}). "
+                            f"{kept}") from exc
+        if not block:
+            return
+        yield block  # written (and ``state`` moved) before the loop goes on
+        why = watch.arrived(len(block))
+        if why:
+            raise DataError(f"Downloading {url} stalled: {why}, {size_text(state['done'])}{of_total} in all. {kept}")
+        if watch.report_due(state["done"] / total if total else None):
+            callback.progress_line(f"Downloaded {size_text(state['done'])}{of_total} "
+                                   f"({size_text(watch.done / max(watch.seconds, 1e-9))}/s)")
 
 
 def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True) -> tuple[Path, Path | None]:

@@ -14,7 +14,8 @@ at the same byte (``drop_at``, 90 % by default: a link that dies there, Range re
 cleared), ``down`` answers 500 to every GET of that file; ``stall`` sends half and then waits, silent, until the hub
 closes; ``slow`` sends it in pieces over about a second; ``trickle`` sends 200 bytes every quarter of a second
 (800 B/s, a server that never quite stops; ended only by a rule on the rate); ``norange`` answers a Range request
-with the whole file (200), as a proxy that strips ranges does. ``served`` records (path, Range header, bytes of body
+with the whole file (200), as a proxy that strips ranges does; ``misrange`` answers it with a 206 of the whole file
+(its ``Content-Range`` from byte 0: other bytes than asked). ``served`` records (path, Range header, bytes of body
 sent) per GET of a file.
 
 ``lfs=True`` serves weights files (``*.safetensors``, ``*.bin``, ``*.pt``, ...) as the hub serves LFS files: the
@@ -124,6 +125,8 @@ class LocalHub:
                 if (status == 200 and wanted.startswith("bytes=") and _file(path)
                         and fault not in ("down", "norange")):
                     first = int(wanted[6:].split("-")[0] or 0)
+                    if fault == "misrange":  # a 206 of other bytes than asked: the file from its start
+                        first = 0
                     headers["Content-Range"] = f"bytes {first}-{len(payload) - 1}/{len(payload)}"
                     status, payload = 206, payload[first:]
                 self.send_response(status)

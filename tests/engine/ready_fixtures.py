@@ -35,8 +35,9 @@ class Server:
     ``trickle``: URL path -> (bytes, seconds): the file sent that many bytes at a time with a pause between (a slow
     server); ``silent``: paths whose headers are sent, then nothing; ``mute``: paths that get no answer at all;
     ``cut``: URL path -> bytes after which the connection drops (once). HTTP Range requests are answered (206)
-    unless ``ranges`` is False (a server or proxy that ignores them: the whole file, 200); ``asked`` records
-    (path, Range header, body bytes sent) per GET."""
+    unless ``ranges`` is False (a server or proxy that ignores them: the whole file, 200); ``misranged``: paths whose
+    Range requests get a 206 of the whole file, its ``Content-Range`` saying so (not the bytes asked for); ``asked``
+    records (path, Range header, body bytes sent) per GET."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -45,6 +46,7 @@ class Server:
         self.mute: set[str] = set()
         self.cut: dict[str, int] = {}
         self.ranges = True
+        self.misranged: set[str] = set()
         self.asked: list[tuple[str, str, int]] = []
         self.requests: list[str] = []
         self.url = ""
@@ -70,7 +72,12 @@ def serve() -> Iterator[Server]:
             if first >= len(body) > 0:
                 self.send_error(416, "Range Not Satisfiable")
                 return
-            self.send_response(206 if first else 200)
+            if first and self.path in server.misranged:  # other bytes than asked: the file from its start
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+                first = 0
+            else:
+                self.send_response(206 if first else 200)
             if first:
                 self.send_header("Content-Range", f"bytes {first}-{len(body) - 1}/{len(body)}")
             body = body[first:]

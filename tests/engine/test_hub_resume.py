@@ -121,6 +121,29 @@ def test_a_server_that_ignores_ranges_gets_the_whole_file_said(tmp_path, tiny_sa
     assert (Path(second["path"]) / WEIGHTS).read_bytes() == data
 
 
+def test_an_answer_of_other_bytes_than_the_rest_deletes_the_partial_and_starts_over(tmp_path, tiny_sam):
+    """Issue 79, item 10: a 206 whose Content-Range does not start at the kept byte ended the run with the partial
+    kept (and the ready downloads deleted it): one loop, one policy -- deleted, said, asked again from byte 0."""
+    home, data = tmp_path / "hf", (tiny_sam / WEIGHTS).read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    with LocalHub({"someone/tiny-sam": tiny_sam}, lfs=True) as hub:
+        hub.faults[WEIGHTS] = "drop"
+        _run(home, hub.url, "snapshot", "someone/tiny-sam")
+        kept = _partial(home, sha256).stat().st_size
+        hub.faults[WEIGHTS] = "misrange"
+        hub.served.clear()
+        second = _run(home, hub.url, "snapshot", "someone/tiny-sam")
+        served = [entry[1:] for entry in hub.served if entry[0].endswith(WEIGHTS)]
+    assert "error" not in second, second
+    said = [line for line in second["lines"] if line.startswith("The server answered the Range request")]
+    assert said and said[0].startswith(f"The server answered the Range request for {WEIGHTS} of 'someone/tiny-sam' "
+                                       f"from byte {kept} with 'bytes 0-{len(data) - 1}/{len(data)}', not the rest "
+                                       f"of the file: the partial file ("), second["lines"]
+    assert "was deleted and the file is downloaded from its start" in said[0]
+    assert served == [(f"bytes={kept}-", len(data)), ("", len(data))]  # asked again from byte 0, whole
+    assert (Path(second["path"]) / WEIGHTS).read_bytes() == data and not list(home.rglob("*.incomplete"))
+
+
 def test_a_damaged_partial_fails_the_hash_check_and_is_removed(tmp_path, tiny_sam):
     home, data = tmp_path / "hf", (tiny_sam / WEIGHTS).read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()

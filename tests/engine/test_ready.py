@@ -236,6 +236,38 @@ def test_a_broken_download_is_continued_by_the_next_run_from_its_kept_bytes(tmp_
         assert not old.exists() and not part.exists() and not destination.exists()
 
 
+def test_an_answer_of_other_bytes_than_the_rest_deletes_the_partial_and_starts_over(tmp_path):
+    """Issue 79, item 10: the ready downloader refused a 206 whose Content-Range does not start at the kept byte (and
+    the hub's loop kept the partial): one loop, one policy -- deleted, said, asked again from byte 0. Kept bytes that
+    reach past the file (416) are met the same way, said too."""
+    body = os.urandom(300_000)
+    destination, expected = tmp_path / "models" / "m.onnx", sha256_of(body)
+    part = partial_path(destination, expected)
+    with serve() as server:
+        server.files["/m.onnx"] = body
+        server.misranged.add("/m.onnx")
+        destination.parent.mkdir()
+        part.write_bytes(body[:120_000])
+        callback = RecordingCallback()
+        download(f"{server.url}/m.onnx", destination, expected, callback)
+        assert destination.read_bytes() == body and not part.exists()
+        assert server.asked == [("/m.onnx", "bytes=120000-", 300_000), ("/m.onnx", "", 300_000)]
+        said = [m for m in callback.messages("info") if m.startswith("The server answered the Range request")]
+        assert said == [f"The server answered the Range request for {server.url}/m.onnx from byte 120000 with "
+                        f"'bytes 0-299999/300000', not the rest of the file: the partial file (117.2 KiB, {part}) was "
+                        f"deleted and the file is downloaded from its start."]
+
+        destination.unlink()
+        server.misranged.clear()
+        server.asked.clear()
+        part.write_bytes(body + b"more")  # past the file's end: 416
+        callback = RecordingCallback()
+        download(f"{server.url}/m.onnx", destination, expected, callback)
+        assert destination.read_bytes() == body and not part.exists()
+        assert server.asked == [("/m.onnx", "", 300_000)]  # the 416 sends no body
+        assert any("from byte 300004 with 416 (the kept bytes reach past its end)" in m for m in callback.messages("info"))
+
+
 def test_a_canceled_download_keeps_what_came_and_no_finished_file(tmp_path):
     body = os.urandom(1_000_000)
     with serve() as server:
