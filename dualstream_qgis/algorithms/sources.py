@@ -261,16 +261,36 @@ def special_file_problem(value: Any) -> str | None:
     return None
 
 
-class _RefusesSpecialFiles:
-    """A layer parameter whose check refuses a FIFO or device path before QGIS opens it as a layer.
+def _names_files_only(value: Any, context: QgsProcessingContext) -> bool:
+    """Whether every item of a layer value is text that names no layer the project or the run already holds
+    (a file path or a URL), so that QGIS's check with a context would load each one as a new layer."""
+    items = layer_items(value)
+    return bool(items) and all(isinstance(item, str) and
+                               QgsProcessingUtils.mapLayerFromString(item, context, False) is None for item in items)
 
-    ``qgis_process`` calls each parameter's ``checkValueIsAcceptable`` itself, before the algorithm's own
-    ``checkParameterValues``; QGIS's check loads the path as a layer, and GDAL's open of a FIFO never returns."""
+
+def _files_exist(value: Any) -> bool:
+    """Whether each local path of a layer value is a file (URLs and /vsi paths are read, and judged, by the run)."""
+    api = engine_api()
+    return all(api.is_remote(item) or Path(item.split("|")[0]).is_file() for item in layer_items(value))
+
+
+class _RefusesSpecialFiles:
+    """A layer parameter whose check refuses a FIFO or device path, and checks a file path without making it a
+    layer.
+
+    ``qgis_process`` calls each parameter's ``checkValueIsAcceptable`` with its context itself, before the
+    algorithm's own ``checkParameterValues``; QGIS's check then loads the path as a layer: GDAL's open of a FIFO
+    never returns, and a raster layer's default renderer computes band statistics that GDAL saves as
+    ``<input>.aux.xml`` beside the input (see the module's note). A path is checked as a file that exists here;
+    values naming a layer already held go to QGIS's check."""
 
     def checkValueIsAcceptable(self, value: Any, context: QgsProcessingContext | None = None  # noqa: N802
                                ) -> bool:
         if special_file_problem(value):
             return False
+        if context is not None and _names_files_only(value, context):
+            return super().checkValueIsAcceptable(value, None) and _files_exist(value)  # type: ignore[misc]
         return super().checkValueIsAcceptable(value, context)  # type: ignore[misc]
 
 

@@ -92,3 +92,33 @@ def test_an_output_naming_a_date_is_refused(qgis_process, root, pairs):
     assert done.returncode != 0
     assert "would overwrite the Later date (after) (AFTER)" in done.stdout + done.stderr
     assert Path(b.after_classes).read_bytes() == before
+
+
+def test_no_file_appears_beside_the_inputs_of_any_run(qgis_process, root, modelled, tmp_path):
+    """QGIS's own check of a layer parameter (qgis_process calls it with its context) loads a raster path as a
+    layer, whose renderer computes band statistics that GDAL saves as ``<input>.aux.xml`` beside the input: runs
+    that work and runs refused at their parameter checks alike leave the inputs' folder as it was."""
+    from engine.data.synthetic_pairs import make_pair
+
+    pair = make_pair(tmp_path / "inputs", seed=7, name="d")
+    folder = Path(pair.before).parent
+    before = sorted(p.name for p in folder.iterdir())
+    out, missing = tmp_path / "out", str(tmp_path / "missing.dsmodel")
+    runs = {
+        "compare": ("dualstream:comparechange", {"INPUT": pair.before_classes, "AFTER": pair.after_classes,
+                                                 "OUTPUT": str(out / "compare.tif")}, 0),
+        "detect": ("dualstream:detectchange", {"INPUT": pair.before, "AFTER": pair.after, "DEVICE": "cpu",
+                                               "MODEL": modelled["results"]["train:bundle"],
+                                               "OUTPUT": str(out / "detect.tif")}, 0),
+        "detect refused": ("dualstream:detectchange", {"INPUT": pair.before, "AFTER": pair.after,
+                                                       "MODEL": missing, "OUTPUT": str(out / "no.tif")}, 1),
+        "segment refused": ("dualstream:segment", {"INPUT": pair.before, "MODEL": missing,
+                                                   "OUTPUT": str(out / "no.tif")}, 1),
+        "train refused": ("dualstream:trainchange", {"INPUT": pair.before, "AFTER": pair.after,
+                                                     "LABELS": pair.change, "TIME_BUDGET": "-1",
+                                                     "OUTPUT": str(out / "no.dsmodel")}, 1),
+    }
+    for what, (algorithm, params, failed) in runs.items():
+        done = qgis_process.run_alg(root, algorithm, params)
+        assert (done.returncode != 0) == bool(failed), f"{what}:\n{done.stdout}\n{done.stderr}"
+        assert sorted(p.name for p in folder.iterdir()) == before, what
