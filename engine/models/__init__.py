@@ -3,7 +3,8 @@
 ``registry`` (the families and where each lives), one folder per family (``dualstream``, ``cmx``, ``unet``,
 ``deeplabv3plus``, ``pspnet``, ``fpn``, ``change`` for two dates; ``imported`` for graphs made elsewhere), the
 model contract (``configuration_utils`` torch-free, ``modeling_utils``), what single-stream families share
-(``configuration_single_stream``, ``single_stream``), ``encoders``, ``blocks``, ``fusion``; weights by name:
+(``configuration_single_stream``, ``single_stream``), the decoders several families build (``decoders``),
+``encoders``, ``blocks``, ``fusion``; weights by name:
 ``pretrained``, ``hub`` (the one download path), ``hub_transfer`` (one download watched), ``hub_resume``.
 """
 

@@ -28,6 +28,8 @@ IMAGERY, AUX_GRID = "imagery only", "aux rasters on a coarser grid"
 X_BANDS, AUX_SAME_GRID = "X bands on the image grid", "aux rasters on the image grid (aux ratio 1)"
 DATES = "two dates of one place"  # a change detection's before and after images
 DATA_KINDS = (IMAGERY, AUX_GRID, X_BANDS, AUX_SAME_GRID, DATES)
+#: The shared decoders (``decoders.py``) a family may build by name.
+DECODERS = ("unet", "fpn", "deeplabv3plus", "pspnet", "mlp")
 BASELINE_LOSS: dict[str, float] = {"focal": 1.0, "dice": 1.0}  # the building design's FocalDice
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import torch
@@ -10,12 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..callbacks import Callback
-from .blocks import ConvNormAct
 from .configuration_single_stream import SingleStreamConfig
 from .encoders.backbone import config_encoder
 from .modeling_utils import SegmentationModel
-
-ConvNormReLU = partial(ConvNormAct, relu=True)  # smp's Conv2dReLU with the engine's batch-independent norm
 
 
 class SingleStreamModel(SegmentationModel):

@@ -286,3 +286,15 @@ def test_design_doc_package_table_is_the_tree_in_layer_order():
                                      "without a package"
     assert [r for r in rows[1:] if r in level] == [n for n in in_order if n in rows], \
         f"the rows follow the layers from the bottom up: {in_order}"
+
+
+def test_no_model_family_imports_another_family():
+    """A family is one folder: what several families use (the decoders) lives in a shared module of
+    engine/models, never in one family's modelling file that another imports."""
+    graph, _ = import_graph(REPO, ("engine",))
+    family = re.compile(r"engine\.models\.(\w+)\.(?:modeling|configuration)_\1$")
+    found = {name: family.match(name).group(1) for name in graph if family.match(name)}
+    crossing = sorted(f"{a} -> {b}" for a in found for b in graph[a] if b in found and found[b] != found[a])
+    print(f"{len(found)} family modules; imports across families: {crossing or 'none'}")
+    assert len(found) > 10 and "engine.models.change.modeling_change" in found  # the walk found the families
+    assert crossing == [], "a family imports another's module: move what they share to engine/models/"

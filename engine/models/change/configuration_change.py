@@ -12,10 +12,9 @@ from typing import ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
-from ..configuration_utils import DATES, FROM_DATA, AutoPick, FamilyCard, ModelConfig
+from ..configuration_utils import DATES, DECODERS, FROM_DATA, AutoPick, FamilyCard, ModelConfig
 
 FUSIONS = ("diff", "concat", "attention")
-DECODERS = ("unet", "fpn", "deeplabv3plus", "pspnet", "mlp")
 #: Dates a change model takes today (a time series is the next step: the settings already count them).
 BUILT_DATES = (2,)
 

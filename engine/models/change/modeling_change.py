@@ -17,19 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..blocks import attention_heads
-from ..cmx.modeling_cmx import MLPDecoder
-from ..deeplabv3plus.modeling_deeplabv3plus import DeepLabV3PlusDecoder
-from ..fpn.modeling_fpn import FPNDecoder
+from ..decoders import SCALES_READ, ConvNormReLU, make_decoder
 from ..fusion import CrossPath
-from ..pspnet.modeling_pspnet import PSPDecoder
-from ..single_stream import ConvNormReLU, SingleStreamModel
-from ..unet.modeling_unet import UNetDecoder
+from ..single_stream import SingleStreamModel
 from .configuration_change import ChangeConfig
 from .first_dates import FirstDateFeatures, shares_first_dates
-
-ATROUS_RATES = (12, 24, 36)  # the deeplabv3plus family's default
-SCALES_READ = {"deeplabv3plus": (0, 3), "pspnet": (3,)}  # the maps (strides 4, 8, 16, 32) a decoder reads
-LOW_LEVEL = 48  # DeepLabV3+'s reduced stride-4 skip
 
 
 def split_dates(x: torch.Tensor, dates: int) -> torch.Tensor:
@@ -104,16 +96,6 @@ class ChangeHead(nn.Module):
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         return self.decoder([fuse(f) for fuse, f in zip(self.fusion, features)])
-
-
-def make_decoder(name: str, channels: list[int], unet: list[int], width: int, classes: int,
-                 dropout: float) -> nn.Module:
-    """One of the engine's decoders (``DECODERS``) over four maps of ``channels`` at strides 4/8/16/32."""
-    return {"unet": lambda: UNetDecoder(channels, unet, classes),
-            "fpn": lambda: FPNDecoder(channels, width, max(width // 2, 1), classes, dropout),
-            "deeplabv3plus": lambda: DeepLabV3PlusDecoder(channels, width, LOW_LEVEL, list(ATROUS_RATES), classes),
-            "pspnet": lambda: PSPDecoder(channels[-1], width, classes, dropout),
-            "mlp": lambda: MLPDecoder(channels, width, classes, dropout)}[name]()
 
 
 class ChangeModel(SingleStreamModel):

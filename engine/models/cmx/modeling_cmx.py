@@ -9,29 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...callbacks import Callback
-from ..blocks import GroupNorm, in_layout_of
+from ..blocks import in_layout_of
+from ..decoders import MLPDecoder
 from ..fusion import FeatureFusion, FeatureRectify
 from ..modeling_utils import SegmentationModel
 from ..pretrained import config_mit, encoder_sizes, make_mit, mit_features
 from .configuration_cmx import CMXConfig
-
-
-class MLPDecoder(nn.Module):
-    """SegFormer's all-MLP head: per-map linear to E, upsample to stride 4, concat -> 1x1 -> norm -> ReLU -> classes."""
-
-    def __init__(self, in_channels: list[int], dim: int, num_classes: int, dropout: float):
-        super().__init__()
-        self.project = nn.ModuleList([nn.Conv2d(c, dim, kernel_size=1) for c in in_channels])  # a linear per token
-        self.fuse = nn.Sequential(nn.Conv2d(dim * len(in_channels), dim, kernel_size=1, bias=False),
-                                  GroupNorm(1, dim), nn.ReLU(inplace=True))
-        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
-        self.classifier = nn.Conv2d(dim, num_classes, kernel_size=1)
-
-    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        size = features[0].shape[-2:]
-        maps = [F.interpolate(proj(f), size=size, mode="bilinear", align_corners=False) if f.shape[-2:] != size
-                else proj(f) for proj, f in zip(self.project, features)]  # 4 x (B, E, H/4, W/4)
-        return self.classifier(self.dropout(self.fuse(torch.cat(maps[::-1], dim=1))))  # (B, classes, H/4, W/4)
 
 
 class CMXModel(SegmentationModel):
