@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..io.geopackage import spatial_ref
 from ..runtime.environment import require
 
@@ -42,6 +44,17 @@ class GroundUnit:
         if self.kind == DEGREES:
             return size * METRES_PER_DEGREE * shrink
         return size * self.metres_per_unit * (shrink if self.mercator else 1.0)
+
+    def square_metres(self, area: float, latitude: float | None = None) -> float | None:
+        """``area`` square map units in square metres on the ground at ``latitude``; None without a CRS. A square
+        degree shrinks by cos(latitude) once (along the parallel; a degree of latitude does not), a Mercator unit
+        squared by cos(latitude) twice (it shrinks both ways)."""
+        if self.kind == PIXELS:
+            return None
+        shrink = max(math.cos(math.radians(latitude or 0.0)), 1e-6)
+        if self.kind == DEGREES:
+            return area * METRES_PER_DEGREE ** 2 * shrink
+        return area * self.metres_per_unit ** 2 * (shrink ** 2 if self.mercator else 1.0)
 
 
 def _srs(crs: Any) -> Any:
@@ -93,6 +106,27 @@ def middle_latitude(crs: Any, bounds: tuple[float, float, float, float]) -> floa
     to_wgs84 = require("osgeo.osr").CoordinateTransformation(srs, spatial_ref("EPSG:4326"))
     _, latitude, _ = to_wgs84.TransformPoint((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
     return float(latitude)
+
+
+def row_square_metres(crs: Any, transform: Any, width: int, height: int) -> np.ndarray | None:
+    """The ground area (square metres) of one pixel of each of the ``height`` rows of a grid (``transform``, an
+    affine.Affine, in ``crs``), measured at each row's latitude where the unit's size depends on it (degrees,
+    Mercator): a grid of many rows in degrees holds less ground towards the pole. None without a CRS."""
+    unit = ground_unit(crs)
+    if unit.kind == PIXELS:
+        return None
+    area = abs(transform.a * transform.e - transform.b * transform.d)
+    if not (unit.kind == DEGREES or unit.mercator):
+        return np.full(height, unit.square_metres(area))
+    rows = np.arange(height) + 0.5
+    xs = transform.c + transform.a * width / 2 + transform.b * rows
+    ys = transform.f + transform.d * width / 2 + transform.e * rows
+    srs = _srs(crs)
+    if srs is not None and not srs.IsGeographic():
+        to_wgs84 = require("osgeo.osr").CoordinateTransformation(srs, spatial_ref("EPSG:4326"))
+        ys = np.array([point[1] for point in to_wgs84.TransformPoints(np.column_stack([xs, ys]).tolist())])
+    shrink = np.maximum(np.cos(np.radians(ys)), 1e-6)
+    return unit.square_metres(area) * shrink ** (2 if unit.mercator else 1)
 
 
 def map_units_per_metre(crs: Any, bounds: tuple[float, float, float, float]) -> float:

@@ -27,14 +27,24 @@ from ..data.raster import grid_of, open_raster
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import write_text_atomic
 from ..io.prediction_tags import class_names_of, prediction_tags
-from ..io.safety import RASTER_GIVE, Files, check_outputs, raster_sidecars
+from ..io.safety import (
+    RASTER_GIVE,
+    Files,
+    check_creatable,
+    check_outputs,
+    make_folders,
+    raster_sidecars,
+    remove_empty_folders,
+)
 from ..io.writers import GeoTiffStreamWriter, class_raster_type, qml_path_for, qml_text, set_palette
-from .change_table import ChangeRow, change_rows, class_counts, hectares_per_pixel, write_change_table
+from .change_table import ChangeRow, change_rows, class_counts, row_hectares, write_change_table
 
 # distinct colours for the kinds of change (ColorBrewer's Paired and Set1, strong ones first)
 CHANGE_COLORS = ("#e31a1c", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#fb9a99", "#a6cee3",
                  "#b2df8a", "#fdbf6f", "#cab2d6", "#ffff99", "#e41a1c", "#377eb8", "#4daf4a", "#984ea3")
 BLOCK_ROWS = 512
+MOST_CLASSES = 65535  # a class raster's (UInt16, writers.class_raster_type)
+MOST_FROM_TO = 256  # the most classes whose transitions fit in it: 256 * 255 + 1
 
 
 @dataclass
@@ -47,12 +57,12 @@ class Transitions:
 
     @classmethod
     def of(cls, class_names: list[str], mask: bool) -> Transitions:
+        if mask:  # any two classes that differ: no lookup (its K*K entries grow past memory for UInt16 classes)
+            return cls([NO_CHANGE, "change"], ["#000000", CHANGE_COLORS[0]], np.zeros(0, np.int64))
         k = len(class_names)
         pairs = [(a, b) for a in range(k) for b in range(k) if a != b]
         lookup = np.zeros(k * k, np.int64)
-        lookup[[a * k + b for a, b in pairs]] = 1 if mask else np.arange(1, len(pairs) + 1)
-        if mask:
-            return cls([NO_CHANGE, "change"], ["#000000", CHANGE_COLORS[0]], lookup)
+        lookup[[a * k + b for a, b in pairs]] = np.arange(1, len(pairs) + 1)
         return cls([NO_CHANGE, *(transition_name(class_names[a], class_names[b]) for a, b in pairs)],
                    ["#000000", *(CHANGE_COLORS[i % len(CHANGE_COLORS)] for i in range(len(pairs)))], lookup)
 
@@ -93,18 +103,25 @@ def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResu
                f"change table ({mention('compare.change_table')})": Files(cfg.change_table or []),
                f"polygons ({mention('compare.polygons')})": Files(cfg.polygons or [], "gpkg")}
     check_outputs(inputs, outputs)
-    if cfg.before_classes:
-        result = compare_classes(cfg.before_classes, cfg.after_classes, cfg.output, mask=cfg.mask,
-                                 callback=callback)
-    else:
-        result = _segment_and_compare(cfg, callback)
-    if cfg.change_table:
-        result.change_table = write_change_table(cfg.change_table, result.rows)
-    if cfg.polygons:
-        from .vectorize import polygonize_raster
+    destinations = [Path(p) for p in (cfg.output, cfg.change_table, cfg.polygons) if p]
+    for path, what in zip(destinations, ("change raster", "change table", "polygons")):
+        check_creatable(path, what)  # a missing folder is made, as segment and qgis_process make it
+    made = make_folders(destinations)
+    try:
+        if cfg.before_classes:
+            result = compare_classes(cfg.before_classes, cfg.after_classes, cfg.output, mask=cfg.mask,
+                                     callback=callback)
+        else:
+            result = _segment_and_compare(cfg, callback)
+        if cfg.change_table:
+            result.change_table = write_change_table(cfg.change_table, result.rows)
+        if cfg.polygons:
+            from .vectorize import polygonize_raster
 
-        polygonize_raster(PolygonsConfig(raster=result.output, output=cfg.polygons), callback)
-        result.polygons = cfg.polygons
+            polygonize_raster(PolygonsConfig(raster=result.output, output=cfg.polygons), callback)
+            result.polygons = cfg.polygons
+    finally:
+        remove_empty_folders(made)  # a refused or failed run leaves no folder it made
     result.seconds = time.perf_counter() - start
     return result
 
@@ -152,6 +169,12 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
     numbered = [str(i) for i in range(max(top, 2))]  # a value beyond the names is a class too, never nodata
     classes = list(classes or later or numbered)
     classes += numbered[len(classes):]
+    if not mask and len(classes) * (len(classes) - 1) + 1 > MOST_CLASSES:
+        raise DataError(f"The class rasters '{shown[0]}' and '{shown[1]}' hold class values up to {len(classes) - 1} "
+                        f"({len(classes):,} classes, 0 to {len(classes) - 1}): a from-to change raster would need a "
+                        f"class for each of their {len(classes) * (len(classes) - 1):,} transitions, past the "
+                        f"{MOST_CLASSES:,} a class raster holds. Give {mention('compare.mask')} for a change mask "
+                        f"(change / no change), or renumber the classes from 0 (at most {MOST_FROM_TO} classes).")
     grids = []
     for path in (before, after):
         with open_raster(path, "class raster") as dataset:
@@ -165,6 +188,9 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
     k = len(classes)
     dtype, nodata = class_raster_type(len(transitions.names))
     counts = np.zeros(len(transitions.names), np.int64)
+    with open_raster(before, "class raster") as dataset:
+        per_row = row_hectares(dataset)  # the first date's grid is the change raster's
+    hectares = None if per_row is None else np.zeros(len(counts))
     with SceneReader(before, label=after, label_classes=max(k, 2), callback=callback,
                      role="first date's class raster") as reader:
         grid = reader.grid
@@ -178,8 +204,12 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
                 first, second = tile.vision[0].astype(np.int64), tile.label.astype(np.int64)
                 valid = tile.valid & (first >= 0) & (first < k) & (second < k)
                 code = np.full(first.shape, nodata, np.int64)
-                code[valid] = transitions.lookup[first[valid] * k + second[valid]]
+                code[valid] = (first[valid] != second[valid]) if mask else \
+                    transitions.lookup[first[valid] * k + second[valid]]
                 counts += np.bincount(code[valid], minlength=len(counts))[:len(counts)]
+                if hectares is not None:  # each row's pixels at their own size (degrees shrink towards the pole)
+                    area = np.broadcast_to(per_row[row:row + rows, None], code.shape)[valid]
+                    hectares += np.bincount(code[valid], weights=area, minlength=len(counts))[:len(counts)]
                 writer.write_rows(row, code[None].astype(dtype))
                 callback.progress(row + rows, grid.height, Stage.SEGMENT)
             tags = prediction_tags(transitions.names, transitions.colors, None)
@@ -191,8 +221,7 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
         except BaseException:
             writer.abort()
             raise
-    with open_raster(output, "change raster") as dataset:
-        rows = change_rows(counts, transitions.names, hectares_per_pixel(dataset))
+    rows = change_rows(counts, transitions.names, hectares)
     pixels, changed = int(counts.sum()), int(counts[1:].sum())
     if pixels == 0:
         callback.warning(f"The dates '{shown[0]}' and '{shown[1]}' share no pixel with data: the change raster is all "

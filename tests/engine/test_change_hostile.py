@@ -1,0 +1,130 @@
+"""Hostile inputs on the change surfaces (issue 79): areas in degrees, class rasters holding no class, outputs in
+folders still to make, same-day images of a place, from-to labels, dates of other bands, export's notes, rotated
+dates and all-changed masks. Each case failed before its fix."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from engine.cli.main import main
+from engine.data.ground import METRES_PER_DEGREE, row_square_metres
+
+# 1e-5 degree pixels whose top edge lies at 42.0005 N (about 1.11 x 0.83 m there)
+GEO = Affine(1e-5, 0, 12.0, 0, -1e-5, 42.0005)
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write(path: Path, data: np.ndarray, crs: str | None = "EPSG:4326", transform: Affine = GEO, **extra) -> str:
+    data = data if data.ndim == 3 else data[None]
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=str(data.dtype), crs=crs, transform=transform, **extra) as dst:
+        dst.write(data)
+    return str(path)
+
+
+def ground_hectares(rows: range, columns: int, transform: Affine = GEO) -> float:
+    """The true area of ``columns`` pixels in each of ``rows`` (a sphere of WGS84's semi-major axis)."""
+    total = 0.0
+    for row in rows:
+        latitude = transform.f + transform.e * (row + 0.5)
+        total += columns * abs(transform.a) * METRES_PER_DEGREE * math.cos(math.radians(latitude)) \
+            * abs(transform.e) * METRES_PER_DEGREE
+    return total / 10_000
+
+
+# ------------------------------------------------------------------------------------------------ areas
+def test_a_row_of_degrees_holds_cos_latitude_of_the_equator_s_ground_and_metres_stay_flat():
+    at_42 = row_square_metres("EPSG:4326", GEO, 10, 3)
+    expected = [1e-10 * METRES_PER_DEGREE ** 2 * math.cos(math.radians(42.0005 - 1e-5 * (r + 0.5))) for r in range(3)]
+    assert np.allclose(at_42, expected, rtol=1e-9)
+    assert at_42[0] < at_42[2]  # the northern row holds less ground
+    utm = row_square_metres("EPSG:32633", Affine(2, 0, 500000, 0, -2, 4650000), 10, 3)
+    assert np.allclose(utm, 4.0)
+    mercator = row_square_metres("EPSG:3857", Affine(10, 0, 0, 0, -10, 5_160_979.0), 10, 1)  # about 42 N
+    assert mercator[0] == pytest.approx(100 * math.cos(math.radians(42.0)) ** 2, rel=1e-3)
+    assert row_square_metres(None, GEO, 10, 3) is None
+
+
+def test_a_change_table_in_degrees_counts_the_ground_each_row_holds(tmp_path, capsys):
+    """0.0394 ha was reported where the ground held 0.0530 ha at 42 degrees: the pixel's degrees were shrunk by
+    cos(latitude) both ways."""
+    first, later = np.zeros((100, 100), np.uint8), np.zeros((100, 100), np.uint8)
+    later[40:60, 40:60] = 1
+    before, after = write(tmp_path / "b.tif", first), write(tmp_path / "a.tif", later)
+    table = tmp_path / "t.csv"
+    code, _, err = cli(capsys, "compare", "--before-classes", before, "--after-classes", after, "--out",
+                       str(tmp_path / "c.tif"), "--change-table", str(table), "--quiet")
+    assert code == 0, err
+    row = table.read_text(encoding="utf-8").splitlines()[1].split(",")
+    assert row[1] == "0 → 1" and row[4] == "400"
+    assert float(row[5]) == pytest.approx(ground_hectares(range(40, 60), 20), abs=1e-4)  # 0.0368 ha
+
+
+def test_a_change_model_s_table_in_degrees_weighs_each_row_also_from_the_writer_s_counts(tmp_path):
+    """segment --change-table takes the writer's counts: in degrees the rows' pixels differ, so each is weighed."""
+    from engine.segment.change_table import change_table
+
+    classes = np.zeros((200, 10), np.uint8)
+    classes[:100] = 1  # the northern half changed, the southern not
+    tall = Affine(1e-3, 0, 12.0, 0, -1e-3, 60.0)  # 0.2 degrees of latitude: the rows differ by 0.6 %
+    raster = write(tmp_path / "change.tif", classes, transform=tall)
+    truth = ground_hectares(range(0, 100), 10, tall)
+    for counted in (None, [1000, 1000]):
+        rows = change_table(raster, tmp_path / "t.csv", counted=counted)
+        assert rows[0].pixels == 1000
+        assert rows[0].hectares == pytest.approx(truth, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ compare's inputs
+@pytest.mark.parametrize("kind", ["negative", "nan"])
+def test_a_class_raster_holding_no_class_is_refused_naming_it(tmp_path, capsys, kind):
+    values = np.zeros((16, 16), np.int16 if kind == "negative" else np.float32)
+    values[:4] = -1 if kind == "negative" else np.nan
+    bad, good = write(tmp_path / "bad.tif", values), write(tmp_path / "good.tif", np.zeros((16, 16), np.uint8))
+    code, _, err = cli(capsys, "compare", "--before-classes", bad, "--after-classes", good, "--out",
+                       str(tmp_path / "c.tif"), "--quiet")
+    assert code == 2 and "Traceback" not in err
+    said = "holds the value -1" if kind == "negative" else "holds NaN pixels"
+    assert f"The class raster '{bad}' {said}" in err and "gdal_edit -a_nodata" in err
+    assert not (tmp_path / "c.tif").exists()
+
+
+def test_class_codes_too_many_for_transitions_point_to_a_change_mask(tmp_path, capsys):
+    thousand = np.zeros((16, 16), np.uint16)
+    thousand[:8] = 1000
+    zero = write(tmp_path / "zero.tif", np.zeros((16, 16), np.uint16))
+    later = write(tmp_path / "thousand.tif", thousand)
+    code, _, err = cli(capsys, "compare", "--before-classes", zero, "--after-classes", later, "--out",
+                       str(tmp_path / "c.tif"), "--quiet")
+    assert code == 2 and "1,001,001" not in err and "model" not in err
+    assert "hold class values up to 1000" in err and "--mask" in err
+    code, out, err = cli(capsys, "compare", "--before-classes", zero, "--after-classes", later, "--mask", "--out",
+                         str(tmp_path / "m.tif"), "--quiet")
+    assert code == 0, err
+    with rasterio.open(tmp_path / "m.tif") as ds:
+        assert int((ds.read(1) == 1).sum()) == 128
+
+
+def test_compare_makes_its_output_s_missing_folder_and_a_refused_run_leaves_none(tmp_path, capsys):
+    first, later = np.zeros((16, 16), np.uint8), np.ones((16, 16), np.uint8)
+    before, after = write(tmp_path / "b.tif", first), write(tmp_path / "a.tif", later)
+    out = tmp_path / "not" / "yet" / "c.tif"
+    code, _, err = cli(capsys, "compare", "--before-classes", before, "--after-classes", after, "--out", str(out),
+                       "--change-table", str(tmp_path / "tables" / "t.csv"), "--quiet")
+    assert code == 0, err
+    assert out.exists() and (tmp_path / "tables" / "t.csv").exists()
+    bad = write(tmp_path / "bad.tif", np.full((16, 16), -1, np.int16))
+    code, _, err = cli(capsys, "compare", "--before-classes", bad, "--after-classes", after, "--out",
+                       str(tmp_path / "other" / "c.tif"), "--quiet")
+    assert code == 2 and "free" not in err.lower() and not (tmp_path / "other").exists()
