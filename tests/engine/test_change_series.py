@@ -272,11 +272,27 @@ def test_pairs_by_date_say_why_an_image_makes_no_pair(pair, tmp_path):
         with rasterio.open(plain, "w", **profile) as dst:
             dst.write(src.read())
     found = {Path(image).name: (later, error) for image, later, error in pairs_by_date([*same, str(plain)], "first")}
-    for image in same:
-        later, error = found[Path(image).name]
-        assert later is None and "same day (2021-06-01)" in error and "order is unknown" in error
+    later, error = found[Path(same[1]).name]  # the second of the day is left out, naming the one kept
+    assert later is None and "same day (2021-06-01)" in error and "order is unknown" in error
+    assert f"'{same[0]}' (the first by name) is that day's date" in error
+    later, error = found[Path(same[0]).name]  # the one kept has no other date
+    assert later is None and "only date of its place" in error
     later, error = found[plain.name]
     assert later is None and "no georeferencing" in error and "after_pattern" in error
+
+
+def test_two_images_of_one_day_keep_the_place_s_other_pairs(pair, tmp_path):
+    """Two images of one place from one day dropped the place's other pairs (2019 -> 2023 neither written nor
+    listed): the first of the day by name makes the pairs, the other fails alone, saying which was kept."""
+    from engine.segment.bulk.pairs import pairs_by_date
+
+    day = [_copy(pair.before, tmp_path / f"S2A_20190601T10303{i}_site.tif") for i in range(2)]
+    later = _copy(pair.after, tmp_path / "S2A_20230601T103031_site.tif")
+    for how in ("first", "previous"):
+        found = pairs_by_date([*day, later], how)
+        assert (day[0], later, None) in found
+        left = [(image, error) for image, after, error in found if error]
+        assert len(left) == 1 and left[0][0] == day[1] and f"'{day[0]}' (the first by name)" in left[0][1]
 
 
 def _series(pair, folder: Path, later: int = 3) -> list[str]:

@@ -4,8 +4,9 @@
 Each image's date comes from its metadata (:mod:`~engine.data.acquisition`; STAC items given as scenes
 are not paired yet), its place from its footprint (``SAME_PLACE``). A place's images in time order make its pairs:
 each later date with the first (``first``: a monitoring series) or with the date before it (``previous``: what
-changed since the last look). An image without a date, without georeferencing, of a place seen once, or taken on
-the same day as another of its place is a scene that fails alone, saying what to do.
+changed since the last look). An image without a date, without georeferencing, or of a place seen once is a scene
+that fails alone, saying what to do; of two taken on one day the first by name makes the place's pairs and the
+other fails alone, saying which was kept.
 """
 
 from __future__ import annotations
@@ -87,20 +88,23 @@ def pairs_by_date(images: list[str], how: str) -> list[tuple[str, str | None, st
     dated = [_dated(image) for image in images]
     out: list[tuple[str, str | None, str | None]] = [(d.image, None, d.error) for d in dated if d.error]
     for group in places([d for d in dated if not d.error]):
-        days = [d.date for d in group]
-        twice = sorted({d for d in days if days.count(d) > 1})
-        if len(group) == 1:
-            out.append((group[0].image, None, (
-                f"The image '{group[0].image}' ({group[0].date}) is the only one of its place among the images, so "
-                f"it has no other date to be compared with ({mention('bulk.pair_by_date')}); give the place's other "
-                f"dates too.")))
-        elif twice:
-            same = [d.image for d in group if d.date in twice]
-            out += [(image, None, (
-                f"The images {same} of one place were taken on the same day ({twice[0]}) by their metadata, so their "
-                f"order is unknown ({mention('bulk.pair_by_date')}); keep one image per day of a place (a mosaic of "
-                f"the day), or pair them by name with {mention('bulk.after_pattern')}.")) for image in same]
+        kept: list[Dated] = []
+        for image in group:  # one image per day of a place: the first by name; the others fail alone, saying so
+            if kept and kept[-1].date == image.date:
+                out.append((image.image, None, (
+                    f"The image '{image.image}' was taken on the same day ({image.date}) as '{kept[-1].image}' of "
+                    f"its place by their metadata, so their order is unknown ({mention('bulk.pair_by_date')}); "
+                    f"'{kept[-1].image}' (the first by name) is that day's date of the place's pairs, this one is "
+                    f"left out. Keep one image per day of a place (a mosaic of the day), or pair them by name with "
+                    f"{mention('bulk.after_pattern')}.")))
+            else:
+                kept.append(image)
+        if len(kept) == 1:
+            out.append((kept[0].image, None, (
+                f"The image '{kept[0].image}' ({kept[0].date}) is the only {'date' if len(group) > 1 else 'one'} of "
+                f"its place among the images, so it has no other date to be compared with "
+                f"({mention('bulk.pair_by_date')}); give the place's other dates too.")))
         else:
-            out += [((group[0] if how == "first" else group[i - 1]).image, group[i].image, None)
-                    for i in range(1, len(group))]
+            out += [((kept[0] if how == "first" else kept[i - 1]).image, kept[i].image, None)
+                    for i in range(1, len(kept))]
     return out
