@@ -61,8 +61,13 @@ def transform_points(xs: Sequence[float], ys: Sequence[float], from_crs: str, to
         ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     if source.IsSame(target):
         return list(xs), list(ys)
-    moved = osr.CoordinateTransformation(source, target).TransformPoints([(float(x), float(y)) for x, y in
-                                                                         zip(xs, ys)])
+    try:
+        moved = osr.CoordinateTransformation(source, target).TransformPoints([(float(x), float(y)) for x, y in
+                                                                             zip(xs, ys)])
+    except RuntimeError as exc:  # PROJ alone says "Invalid coordinate"
+        raise DataError(f"Points in {source.GetName() or 'an unnamed CRS'} could not be carried into the image's CRS "
+                        f"{target.GetName() or ''} (PROJ: {' '.join(str(exc).split())}); check that the points' CRS is "
+                        f"the one their coordinates are in.") from exc
     return [p[0] for p in moved], [p[1] for p in moved]
 
 
