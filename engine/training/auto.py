@@ -108,6 +108,10 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     unset = set(AUTO_SETTINGS) - set(given)
     train_specs, val_specs, sizes = (training_scenes(data_cfg) if data_cfg.data_dir or data_cfg.train_scenes
                                      else ([], [], []))
+    if train_specs:  # more dates than any model takes: said before the choices that would not apply
+        from .preflight import check_date_count
+
+        check_date_count(1 + max(len(getattr(spec, "after", None) or ()) for spec in train_specs))
     step = tile_step(data_cfg.aux_ratio)
     if "data.tile_size" not in unset:
         check_training_tile(data_cfg.tile_size, sizes, step)
