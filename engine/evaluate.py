@@ -4,8 +4,8 @@ The label is brought onto the prediction's grid by the same reader as training (
 nearest neighbour from any CRS/grid, polygon layers reprojected and rasterised), so a label on another grid
 still compares pixel for pixel. Pixels that are nodata in the prediction or the label are left out.
 
-Writes JSON (everything) and CSV (one row per class plus a mean row; the confusion matrix in
-``<stem>_confusion.csv``); optionally per-image Dice and the building-segmentation competition's run-length
+Writes, where asked (``output``), JSON (everything) and CSV (one row per class plus a mean row; the confusion matrix
+in ``<stem>_confusion.csv``); optionally per-image Dice and the building-segmentation competition's run-length
 CSV (row-major, 1-indexed "start length" pairs of the foreground, ``-1`` for an empty mask).
 Prediction and label may be two files, or two folders whose rasters are paired by file name stem.
 """
@@ -27,7 +27,7 @@ from .io import locations
 from .io.atomic import output_locks, write_text_atomic
 from .io.formats import RASTER_SUFFIXES, VECTOR_SUFFIXES, csv_text, is_vector_path
 from .io.prediction_tags import read_prediction_tags
-from .io.safety import check_outputs, check_writable, evaluate_files
+from .io.safety import check_outputs, check_writable, evaluate_files, metrics_files
 from .runtime.environment import require
 from .training.metrics import ConfusionMatrix
 
@@ -255,18 +255,21 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
         scored = [r["dice"] for r in images if r["dice"] is not None]
         metrics.update(dice=float(np.mean(scored)) if scored else None, dice_images=len(scored),
                        dice_images_empty_excluded=len(images) - len(scored), per_image=images)
-    stem = Path(cfg.output)
-    write_text_atomic(stem, json.dumps(metrics, indent=2))
-    write_text_atomic(stem.with_suffix(".csv"), _class_csv(summary))
-    write_text_atomic(stem.with_name(stem.stem + "_confusion.csv"), _confusion_csv(summary))
+    if cfg.output:  # only where asked: the figures are returned (and printed) either way
+        json_path, csv_path, confusion_path = metrics_files(cfg.output)
+        write_text_atomic(json_path, json.dumps(metrics, indent=2))
+        write_text_atomic(csv_path, _class_csv(summary))
+        write_text_atomic(confusion_path, _confusion_csv(summary))
     if cfg.rle_csv:
         # csv_text: class names and file names neutralised against formula injection
         write_text_atomic(cfg.rle_csv, csv_text(["ImageId", "EncodedPixels"], rles))
         metrics["rle_csv"] = cfg.rle_csv
     if cfg.html:
         write_text_atomic(cfg.html, report_html(metrics))
+    wrote = f"wrote {', '.join(repr(p) for p in metrics_files(cfg.output))}" if cfg.output else (
+        f"no metrics file written ({mention('evaluate.output')} not given)")
     callback.info(f"mIoU {summary['miou']:.4f}, pixel accuracy {summary['pixel_accuracy']:.4f} over "
-                  f"{summary['pixels']:,} pixels; wrote '{cfg.output}'.")
+                  f"{summary['pixels']:,} pixels; {wrote}.")
     return metrics
 
 

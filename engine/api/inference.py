@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from ..config import BulkConfig, EvaluateConfig, SegmentConfig
 from ..evaluate import PER_CLASS, class_rows
 from ..evaluate import evaluate as run_evaluate
-from ..io.safety import check_outputs
+from ..io.safety import check_outputs, metrics_files
 from ..segment import segment as run_segment
 from ..segment.bulk.runner import segment_bulk
 from ..segment.change_table import change_table
@@ -43,14 +43,17 @@ def segment_many(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
 
 @dataclass
 class EvaluateResult:
-    """What an evaluation measured: the metrics as written to ``cfg.output``, and one row per class."""
+    """What an evaluation measured: the metrics (as written to ``cfg.output`` when given), one row per class, and
+    the metrics files written (none without ``cfg.output``)."""
 
     metrics: dict[str, Any]
     rows: list[dict[str, Any]]
+    written: list[str]
     per_class: ClassVar[tuple[str, ...]] = PER_CLASS  # the per-class figures each row holds, in order
 
 
 def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateResult:
-    """Compare class rasters with label rasters or polygons; writes the metrics files and returns them."""
+    """Compare class rasters with label rasters or polygons; returns the metrics, written to files where
+    ``cfg.output`` asks."""
     metrics = run_evaluate(cfg, callback)
-    return EvaluateResult(metrics, class_rows(metrics))
+    return EvaluateResult(metrics, class_rows(metrics), metrics_files(cfg.output))

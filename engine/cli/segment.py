@@ -162,7 +162,8 @@ add_evaluate_arguments = settings_arguments("evaluate", "settings", quiet="no pr
 def run_evaluate(args: argparse.Namespace) -> int:
     cfg = EvaluateConfig(**given_settings(args, "evaluate"))
     with TqdmCallback(quiet=args.quiet) as callback:
-        metrics = evaluate(cfg, callback).metrics
+        evaluation = evaluate(cfg, callback)
+    metrics = evaluation.metrics
     if args.json:
         say_json(metrics)
         return 0
@@ -175,7 +176,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                    for key in ("precision", "recall", "f1", "iou")))
     say(f"mIoU {metrics['miou']:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f}"
           + (f", Dice {metrics['dice']:.4f}" if metrics.get("dice") is not None else ""))
-    say(f"Metrics: {cfg.output}")
+    if evaluation.written:
+        say(f"Metrics written: {', '.join(evaluation.written)}")
+    else:
+        say(f"No metrics file written; give {flag_name('evaluate.output')} metrics.json to keep them (with its "
+            f".csv and _confusion.csv beside it).")
     return 0
 
 

@@ -250,10 +250,11 @@ class EvaluateConfig(Settings):
         label="Label layer (raster or polygons)",
         help="Reference classes: a raster of class values (any grid and CRS; see the label mapping) or a polygon "
              "layer in any CRS (pixels outside polygons are class 0), or a folder of them matched by file name.")
-    output: str = setting("metrics.json", flag="--out", metavar="metrics.json", custom_qgis=True,
+    output: str = setting("", flag="--out", metavar="metrics.json", custom_qgis=True,
                           label="Metrics (JSON)",
                           help="All metrics as JSON; a CSV of the per-class metrics (<stem>.csv) and the confusion "
-                               "matrix (<stem>_confusion.csv) are written beside it.")
+                               "matrix (<stem>_confusion.csv) are written beside it. Not given: the figures are "
+                               "printed and no file is written.")
     label_field: str | None = setting(
         None, metavar="FIELD", custom_qgis=True, label="Class field (polygon labels)",
         help="Field of the polygon labels holding the raw class value. Empty: every polygon is class 1. Ignored "

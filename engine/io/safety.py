@@ -346,15 +346,22 @@ def raster_sidecars(path: PathLike | None, qml: bool = False) -> list[str]:
     return [path, *(path + s for s in SIDECARS), *([str(Path(path).with_suffix(".qml"))] if qml else [])]
 
 
+def metrics_files(stem: PathLike | None) -> list[str]:
+    """The files ``evaluate`` writes for the metrics ``stem`` (JSON, per-class CSV, confusion CSV); none for none."""
+    if not stem:
+        return []
+    stem = Path(stem)
+    return [str(stem), str(stem.with_suffix(".csv")), str(stem.with_name(stem.stem + "_confusion.csv"))]
+
+
 def evaluate_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:
     """What ``evaluate`` reads (prediction(s), label(s)) and writes (metrics JSON + CSVs, run-length CSV)."""
-    stem = Path(cfg.output)
+    stem = Path(cfg.output) if cfg.output else None
     inputs: dict[str, Paths | Files] = {
         f"prediction ({mention('evaluate.prediction')})": Files(cfg.prediction, folder=True),
         f"label ({mention('evaluate.label')})": Files(cfg.label, folder=True)}
     outputs: dict[str, Paths | Files] = {
-        f"metrics ({mention('evaluate.output')})": Files([str(stem), str(stem.with_suffix(".csv")),
-                                                         str(stem.with_name(stem.stem + "_confusion.csv"))], "json"),
+        f"metrics ({mention('evaluate.output')})": Files(metrics_files(stem), "json"),
         f"run-length CSV ({mention('evaluate.rle_csv')})": Files(cfg.rle_csv, "csv"),
         f"HTML report ({mention('evaluate.html')})": Files(cfg.html, "html"),
     }

@@ -280,3 +280,32 @@ def test_label_class_never_predicted_is_a_warning(tmp_path):
              log)
     assert any("Class 1 (building) occurs in the label (16 px) but never in the prediction" in line
                for line in log.messages("warning")), log.events
+
+
+def test_evaluate_without_out_prints_the_figures_and_writes_no_file(tmp_path, monkeypatch, capsys):
+    """Issue 79, item 9: ``evaluate`` without ``--out`` wrote metrics.json, metrics.csv and metrics_confusion.csv
+    into the working folder, unasked. Now it prints the figures, writes nothing and says how to keep them; with
+    ``--out`` it writes the three files there and names them."""
+    from engine.cli.main import main
+
+    pred = np.array([[0, 0, 1, 1], [0, 1, 1, 1]], np.uint8)
+    truth = np.array([[0, 1, 1, 1], [0, 0, 1, 1]], np.uint8)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    p, lab = _pred(inputs / "pred.tif", pred), _label(inputs / "label.tif", truth)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = sorted(inputs.iterdir())
+    assert main(["evaluate", "--pred", p, "--label", lab, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "building: IoU 0.6667, F1 0.8000" in out and "mIoU " in out, out
+    assert "No metrics file written; give --out metrics.json to keep them" in out
+    assert list(work.iterdir()) == [] and sorted(inputs.iterdir()) == before  # nothing here, nothing beside
+
+    assert main(["evaluate", "--pred", p, "--label", lab, "--quiet", "--out", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    written = [str(tmp_path / n) for n in ("m.json", "m.csv", "m_confusion.csv")]
+    assert f"Metrics written: {', '.join(written)}" in out, out
+    assert json.loads((tmp_path / "m.json").read_text())["iou"][1] == pytest.approx(4 / 6)
+    assert list(work.iterdir()) == []
