@@ -56,8 +56,20 @@ def layer_transitions(path: str, field: str, after_field: str) -> list[str]:
     """Every transition (``BEFORE → AFTER``, the two the same left out) of a from-to polygon layer, sorted."""
     opened = VectorLayer(path, "label layer")  # holds the data source the layer lives in
     _check_fields(opened.layer, path, "label layer", field, after_field)
-    found = {transition_key(f.GetField(field), f.GetField(after_field)) for f in opened.layer}
-    return sorted(key for key in found if key is not None)
+    pairs = [(f.GetField(field), f.GetField(after_field)) for f in opened.layer]
+    check_both_classes(path, field, after_field, pairs)
+    return sorted(key for key in {transition_key(*pair) for pair in pairs} if key is not None)
+
+
+def check_both_classes(path: str, field: str, after_field: str, pairs: list[tuple[Any, Any]]) -> None:
+    """DataError naming the layer and its fields where a from-to polygon has no class before or after (NULL): it
+    would become a class "0 → None", or be read as no change."""
+    empty = sum(before is None or after is None for before, after in pairs)
+    if empty:
+        raise DataError(f"The label layer '{path}' has {empty} polygon(s) whose class before ('{field}') or after "
+                        f"('{after_field}') is empty (NULL); a from-to class needs both. Fill them in, or delete those "
+                        f"polygons (in QGIS: select by expression \"{field}\" IS NULL OR \"{after_field}\" IS "
+                        f"NULL).")
 
 
 def _check_fields(layer: Any, path: str, role: str, *fields: str | None) -> None:
@@ -256,6 +268,8 @@ class VectorLabels:
             raise DataError(f"The label layer '{path}': an after-class field ('{after_field}') needs the class field "
                             f"of the class before; give both (from-to classes).")
         shapes, self.far = read_polygons(path, image_crs, field, "label layer", callback, near, after_field)
+        if after_field:
+            check_both_classes(path, field, after_field, [s.value for s in shapes])
         keys = [transition_key(*s.value) if after_field else raw_key(s.value) for s in shapes]  # None: no change
         mapping = mapper.mapping
         if after_field and mapping is not None:  # "a -> b" and "a → b" are one transition

@@ -19,6 +19,7 @@ from ..bundle.schema import BundleMetadata
 from ..bundle.store import read_metadata
 from ..bundle.view import model_view
 from ..config.output_kinds import OUTPUT_KINDS
+from ..data.labels import transition_of
 from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
 from ..errors import ConfigError
@@ -107,12 +108,23 @@ def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
     return inputs
 
 
+def _raw_order(key: str) -> tuple[int, float, str]:
+    """Label values in order: numbers by value (2 before 10), then texts (transitions, names) alphabetically."""
+    try:
+        return 0, float(key), ""
+    except ValueError:
+        return 1, 0.0, key
+
+
 def _classes(data: DataMetadata) -> list[dict[str, Any]]:
     mapping = data.label_mapping or {}
     out = []
     for value, (name, colour) in enumerate(zip(data.class_names, data.class_colors)):
-        raw = sorted(int(k) for k, v in mapping.items() if int(v) == value)
-        label = f"label value(s) {', '.join(map(str, raw))} in the training labels" if raw else "no label value"
+        raw = sorted((str(k) for k, v in mapping.items() if int(v) == value), key=_raw_order)
+        if raw and all(transition_of(k)[0] for k in raw):  # from-to labels: "forest → bare"
+            label = f"the transition(s) {', '.join(raw)} of the from-to training labels"
+        else:
+            label = f"label value(s) {', '.join(raw)} in the training labels" if raw else "no label value"
         out.append({"value": value, "name": str(name), "description": f"{name} ({label})",
                     "color_hint": str(colour).lstrip("#").lower()})
     return out

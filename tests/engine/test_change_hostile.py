@@ -128,3 +128,56 @@ def test_compare_makes_its_output_s_missing_folder_and_a_refused_run_leaves_none
     code, _, err = cli(capsys, "compare", "--before-classes", bad, "--after-classes", after, "--out",
                        str(tmp_path / "other" / "c.tif"), "--quiet")
     assert code == 2 and "free" not in err.lower() and not (tmp_path / "other").exists()
+
+
+# ------------------------------------------------------------------------------------------------ from-to labels
+TINY = ("--model", "change", "--preset", "tiny", "--tile-size", "64", "--epochs", "1", "--warmup-epochs", "0",
+        "--tiles-per-epoch", "2", "--batch-size", "2", "--device", "cpu", "--preview-tiles", "0")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    from engine.data.synthetic_pairs import make_pair
+
+    return make_pair(tmp_path_factory.mktemp("pair"), seed=5, size=64, buildings=5, changes=2, name="p")
+
+
+def test_a_model_of_from_to_polygons_has_a_stac_card_naming_its_transitions(pair, tmp_path, capsys):
+    """Its label mapping's keys are transitions ('0 → 1'): the card was refused with Python's int() error."""
+    import json
+
+    out = tmp_path / "ft.dsmodel"
+    code, _, err = cli(capsys, "train", "--image", pair.before, "--after", pair.after, "--label",
+                       pair.change_polygons, "--label-field", "before", "--label-after-field", "after", *TINY,
+                       "--out", str(out))
+    assert code == 0, err
+    assert "STAC model card could not be written" not in err and "invalid literal" not in err
+    card = tmp_path / "card.json"
+    code, _, err = cli(capsys, "export", "--model", str(out), "--stac", str(card))
+    assert code == 0, err
+    classes = json.loads(card.read_text(encoding="utf-8"))["properties"]["mlm:output"][0]["classification:classes"]
+    described = {c["name"]: c["description"] for c in classes}
+    assert described["0 → 1"] == "0 → 1 (the transition(s) 0 → 1 of the from-to training labels)"
+    assert described["1 → 0"].endswith("(the transition(s) 1 → 0 of the from-to training labels)")
+
+
+def test_a_from_to_polygon_without_its_after_class_is_refused_naming_the_fields(pair, tmp_path, capsys):
+    """It became a change class named '0 → None'."""
+    import shutil
+
+    from osgeo import ogr
+
+    labels = tmp_path / "null.gpkg"
+    shutil.copyfile(pair.change_polygons, labels)
+    data = ogr.Open(str(labels), 1)
+    layer = data.GetLayer(0)
+    feature = layer.GetNextFeature()
+    feature.SetFieldNull("after")
+    layer.SetFeature(feature)
+    data = layer = feature = None
+    out = tmp_path / "null.dsmodel"
+    code, _, err = cli(capsys, "train", "--image", pair.before, "--after", pair.after, "--label", str(labels),
+                       "--label-field", "before", "--label-after-field", "after", *TINY, "--out", str(out))
+    assert code == 2 and "None" not in err and not out.exists()
+    assert f"The label layer '{labels}' has 1 polygon(s) whose class before ('before') or after ('after') is empty" \
+        in err
