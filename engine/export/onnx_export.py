@@ -48,6 +48,7 @@ from ..io.digest import file_sha256
 from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
 
+NOT_DATES = ("coords", "days", "valid")  # graph inputs beside the images: date and place, a season's days and masks
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
 CALIBRATION_TILES = 8
@@ -84,7 +85,7 @@ def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, 
         def forward(self, *tensors: Any) -> Any:
             given = dict(zip(names, tensors))
             vision, aux = given[names[0]], given.get("aux")
-            dates = [given[n] for n in names if n not in ("aux", "coords")]
+            dates = [given[n] for n in names if n not in ("aux", *NOT_DATES)]
             if len(dates) > 1:  # one input per date: stacked on the channels in time order, as the model takes them
                 vision = torch.cat(dates, dim=1)
             if split is not None:  # one tensor: vision channels, then the second stream's on the same grid
@@ -93,7 +94,9 @@ def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, 
                 vision = vision.clamp(0.0, 1.0)
             if clip_aux and aux is not None:
                 aux = aux.clamp(0.0, 1.0)
-            return activation(self.model(vision, aux if uses_aux else None, given.get("coords"))["logits"], binary)
+            season = {"days": given["days"], "valid": given["valid"] > 0.5} if "days" in given else {}
+            return activation(self.model(vision, aux if uses_aux else None, given.get("coords"), **season)["logits"],
+                              binary)
 
     return Probabilities().eval()
 
@@ -169,6 +172,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
             inputs["aux"] = torch.rand(batch, aux_channels, tile // ratio, tile // ratio, generator=generator)
     if getattr(model, "takes_coords", False):  # a TL encoder: each tile's year, day of year, latitude, longitude
         inputs["coords"] = plausible_coords(batch, generator)
+    if getattr(model, "takes_days", False):  # a season: each date's day number and validity (1 valid, 0 masked)
+        inputs.update(plausible_season(batch, meta.model.input_dates, generator))
     names = list(inputs)
     wrapper = probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
                                   split=meta.model.input_channels if stacked else None, names=tuple(names))
@@ -224,8 +229,8 @@ def dynamic_axes(names: list[str], batch: bool, size: bool) -> dict[str, dict[in
     if not batch and not size:
         return None
     return {name: {**({0: "batch"} if batch else {}),
-                   **({2: f"{name}_height", 3: f"{name}_width"} if size and name != "coords" else {})}
-            for name in names}  # coords: (batch, 4) whatever the tile
+                   **({2: f"{name}_height", 3: f"{name}_width"} if size and name not in NOT_DATES else {})}
+            for name in names}  # coords (batch, 4), days and valid (batch, dates): whatever the tile
 
 
 def trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, dynamic: dict | None,
@@ -307,6 +312,18 @@ def plausible_coords(batch: int, generator: Any) -> Any:
     return coords
 
 
+def plausible_season(batch: int, dates: int, generator: Any) -> dict[str, Any]:
+    """A season's ``days`` (batch, dates) increasing day numbers and ``valid`` (batch, dates) 1/0: a tile's last
+    date masked (padding), the last tile's first date too (a cloudy date)."""
+    torch = require("torch")
+    days = torch.cumsum(1.0 + 60.0 * torch.rand(batch, dates, generator=generator), dim=1)
+    valid = torch.ones(batch, dates)
+    if dates > 1:
+        valid[0, -1] = 0.0
+        valid[-1, 0] = 0.0
+    return {"days": days, "valid": valid}
+
+
 def parity(wrapper: Any, path: str | os.PathLike, batch: int, shapes: dict[str, tuple[int, ...]],
            seed: int) -> float:
     """Max absolute difference between onnxruntime and torch on random inputs in [0, 1) of these shapes."""
@@ -314,6 +331,8 @@ def parity(wrapper: Any, path: str | os.PathLike, batch: int, shapes: dict[str, 
     generator = torch.Generator().manual_seed(seed)
     tensors = {name: plausible_coords(batch, generator) if name == "coords" else
                torch.rand(batch, *shape, generator=generator) for name, shape in shapes.items()}
+    if "days" in tensors:
+        tensors.update(plausible_season(batch, int(shapes["days"][0]), generator))
     got = session(path).run(["probabilities"], {name: t.numpy() for name, t in tensors.items()})[0]
     with torch.no_grad():
         want = wrapper(*tensors.values()).numpy()

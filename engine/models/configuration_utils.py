@@ -27,7 +27,8 @@ MODEL_DETAIL = "a fine-tuning setting of the model: command line or config file"
 IMAGERY, AUX_GRID = "imagery only", "aux rasters on a coarser grid"
 X_BANDS, AUX_SAME_GRID = "X bands on the image grid", "aux rasters on the image grid (aux ratio 1)"
 DATES = "two dates of one place"  # a change detection's before and after images
-DATA_KINDS = (IMAGERY, AUX_GRID, X_BANDS, AUX_SAME_GRID, DATES)
+SEASON = "a season of dates of one place"  # a time series: T dates, each with its day, padded dates masked
+DATA_KINDS = (IMAGERY, AUX_GRID, X_BANDS, AUX_SAME_GRID, DATES, SEASON)
 #: The shared decoders (``decoders.py``) a family may build by name.
 DECODERS = ("unet", "fpn", "deeplabv3plus", "pspnet", "mlp")
 BASELINE_LOSS: dict[str, float] = {"focal": 1.0, "dice": 1.0}  # the building design's FocalDice
@@ -64,12 +65,12 @@ class FamilyCard:
     @property
     def second_stream(self) -> bool:
         """Whether the family reads aux rasters or X bands as a stream of its own."""
-        return any(kind not in (IMAGERY, DATES) for kind in self.kinds)
+        return any(kind not in (IMAGERY, DATES, SEASON) for kind in self.kinds)
 
     @property
     def takes_dates(self) -> bool:
-        """Whether the family takes several dates of one place (change detection)."""
-        return DATES in self.kinds
+        """Whether the family takes several dates of one place (change detection, a season)."""
+        return DATES in self.kinds or SEASON in self.kinds
 
 
 def families_by(words: Any) -> list[tuple[Any, list[str]]]:

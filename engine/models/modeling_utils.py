@@ -28,6 +28,8 @@ class SegmentationModel(nn.Module):
     num_side_outputs: ClassVar[int] = 0  # deep-supervision side outputs of ``forward`` in training mode
     side_strides: ClassVar[tuple[int, ...]] = ()  # their output strides, in ``side_logits`` order
     encoder_stride: int = 32  # vision H and W must be multiples of this (before the aux ratio is counted)
+    # called with each date's day numbers and validity as well (``days=``, ``valid=``: a season model)
+    takes_days: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -77,6 +79,11 @@ class SegmentationModel(nn.Module):
             raise ModelError(f"vision has {channels} band(s) but the {cfg.name} model was built for "
                              f"{cfg.vision_channels} vision band(s){dates}; select the same bands the model was "
                              f"trained on.")
+        self.check_grid(batch, height, width, aux)
+
+    def check_grid(self, batch: int, height: int, width: int, aux: Any) -> None:
+        """ModelError unless the tile's height and width are multiples of :attr:`size_multiple` and ``aux`` fits it."""
+        cfg = self.config
         multiple = self.size_multiple
         for name, size in (("height", height), ("width", width)):
             if size % multiple or size == 0:
@@ -114,14 +121,19 @@ class SegmentationModel(nn.Module):
     def forward(self, vision: torch.Tensor, aux: torch.Tensor | None = None,
                 coords: torch.Tensor | None = None) -> dict[str, Any]:
         self.check_inputs(vision, aux)
+        return self.run_with_coords(coords, int(vision.shape[0]), lambda: self._forward(vision, aux))
+
+    def run_with_coords(self, coords: torch.Tensor | None, batch: int, run: Any, repeat: int = 1) -> dict[str, Any]:
+        """``run()``'s (logits, side logits) as :meth:`forward`'s outputs, the encoders taking them given ``coords``
+        for this pass only; ``repeat``: each tile's row repeated for the encoder's images of it (its dates)."""
         takers = self.coord_takers() if coords is not None else []
-        if takers and tuple(coords.shape) != (vision.shape[0], 4):
+        if takers and tuple(coords.shape) != (batch, 4):
             raise ModelError(f"coords must be (batch, 4): year, day of year, latitude, longitude per tile (NaN where "
-                             f"unknown), got {tuple(coords.shape)} for a batch of {vision.shape[0]}.")
+                             f"unknown), got {tuple(coords.shape)} for a batch of {batch}.")
         for module in takers:  # the encoder reads them in this forward pass only
-            module.coords = coords
+            module.coords = coords.repeat_interleave(repeat, dim=0) if repeat > 1 else coords
         try:
-            logits, side = self._forward(vision, aux)
+            logits, side = run()
         finally:
             for module in takers:
                 module.coords = None

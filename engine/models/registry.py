@@ -10,7 +10,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-FAMILIES = ("dualstream", "cmx", "unet", "pspnet", "deeplabv3plus", "fpn", "change")  # = their packages' names
+# = their packages' names
+FAMILIES = ("dualstream", "cmx", "unet", "pspnet", "deeplabv3plus", "fpn", "change", "season")
 RUN_ONLY = ("imported",)  # packages with a configuration module only
 
 

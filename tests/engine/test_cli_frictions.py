@@ -159,5 +159,6 @@ def test_loading_a_bundle_skips_the_random_init(family, tmp_path, tiny_model):
     assert not any(t.is_meta for t in (*loaded.parameters(), *loaded.buffers()))
     side = 64 // model.config.aux_ratio  # coarse aux, or full resolution (CMX)
     vision, aux = torch.rand(2, model.config.input_channels, 64, 64), torch.rand(2, 2, side, side)
+    days = {"days": torch.rand(2, model.config.input_dates) * 365} if model.takes_days else {}  # a season's
     with torch.no_grad():
-        assert torch.equal(loaded(vision, aux)["logits"], model(vision, aux)["logits"])
+        assert torch.equal(loaded(vision, aux, **days)["logits"], model(vision, aux, **days)["logits"])

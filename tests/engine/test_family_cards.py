@@ -19,6 +19,7 @@ from engine.models.configuration_utils import (
     DATA_KINDS,
     DATES,
     IMAGERY,
+    SEASON,
     AutoPick,
     FamilyCard,
     auto_picks,
@@ -71,7 +72,7 @@ def test_loss_defaults_and_benchmark_read_the_card(family):
     assert LossConfig().side_weights_for(family, sides) == (list(card.side_weights) or [0.3] * sides)
     # a family of several dates is benchmarked on pairs (bench/change.py), the others side by side (bench/families)
     assert (family in BENCH_FAMILIES) != card.takes_dates
-    assert second_stream(family) == any(k not in (IMAGERY, DATES) for k in card.kinds)
+    assert second_stream(family) == any(k not in (IMAGERY, DATES, SEASON) for k in card.kinds)
 
 
 def test_the_automatic_choice_follows_the_cards_ranks(monkeypatch):

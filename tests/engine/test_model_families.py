@@ -48,6 +48,14 @@ def _inputs(model: SegmentationModel, batch: int = 2, size: int = 64) -> tuple[t
     return vision, torch.randn(batch, cfg.aux_channels, size // cfg.aux_ratio, size // cfg.aux_ratio, generator=gen)
 
 
+def _days(model: SegmentationModel, vision: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A season model's day numbers (every 30 days from day 10), nothing for the others."""
+    if not model.takes_days:
+        return {}
+    dates = vision.shape[1] // model.config.vision_channels
+    return {"days": (10.0 + 30.0 * torch.arange(dates, dtype=torch.float32)).expand(vision.shape[0], dates)}
+
+
 def test_registry_names_and_listing():
     assert FAMILIES[0] == "dualstream"
     described = {d["name"]: d for d in describe_models()}
@@ -67,7 +75,7 @@ def test_forward_backward(family, classes, bands, aux):
     model = _build(family, bands, aux, classes).train()
     assert isinstance(model, SegmentationModel) and model.config.name == family
     vision, aux_tensor = _inputs(model)
-    out = model(vision, aux_tensor)
+    out = model(vision, aux_tensor, **_days(model, vision))
     assert out["logits"].shape == (2, classes, 64, 64)
     assert len(out["side_logits"]) == model.num_side_outputs == len(model.side_strides)
     for side, stride in zip(out["side_logits"], model.side_strides):
@@ -79,7 +87,7 @@ def test_forward_backward(family, classes, bands, aux):
     assert not missing, f"parameters without gradient: {missing[:10]}"
     model.eval()
     with torch.no_grad():
-        assert model(vision, aux_tensor)["side_logits"] == []
+        assert model(vision, aux_tensor, **_days(model, vision))["side_logits"] == []
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -116,7 +124,8 @@ def test_bundle_round_trip(family, tmp_path):
     assert loaded.metadata.model.name == family
     vision, aux = _inputs(model, batch=1)
     with torch.no_grad():
-        assert torch.equal(loaded.model(vision, aux)["logits"], model(vision, aux)["logits"])
+        days = _days(model, vision)
+        assert torch.equal(loaded.model(vision, aux, **days)["logits"], model(vision, aux, **days)["logits"])
 
 
 def test_models_command_lists_every_family():

@@ -83,12 +83,14 @@ def test_every_family_exports_with_parity(family, tmp_path, tiny_model):
     bundle = tiny_bundle(tiny_model(family, aux=2), tmp_path / f"{family}.dsmodel")
     result = export_onnx(bundle, tmp_path / f"{family}.onnx")
     dates = date_inputs(load_bundle(bundle).metadata.model.input_dates)  # "vision", or one input per date
-    assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == [*dates, "aux"]
-    assert dates == (["vision"] if family != "change" else ["before", "after"])
+    season = [("days", [1, len(dates)]), ("valid", [1, len(dates)])] if family == "season" else []
+    assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == [*dates, "aux", *(n for n, _ in season)]
+    assert dates == {"change": ["before", "after"], "season": [f"date{i}" for i in range(1, 7)]}.get(family,
+                                                                                                   ["vision"])
     session = ort.InferenceSession(result.output, providers=["CPUExecutionProvider"])
     aux = TILE // load_bundle(bundle).metadata.data.aux_ratio  # coarse (tile / 8) or full resolution (CMX)
     assert [(i.name, i.shape) for i in session.get_inputs()] == [*((d, [1, 3, TILE, TILE]) for d in dates),
-                                                                  ("aux", [1, 2, aux, aux])]
+                                                                  ("aux", [1, 2, aux, aux]), *season]
     assert session.get_outputs()[0].shape == [1, 1, TILE, TILE]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{family}.dsmodel", f"{family}.onnx"])
 

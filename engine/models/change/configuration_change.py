@@ -42,9 +42,9 @@ class ChangeConfig(SingleStreamConfig):
              "(FC-Siam-conc: learns which way a change went); attention, each date's features attending to the "
              "other's (as BIT), then their difference.")
     decoder: str = setting(
-        "unet", choices=DECODERS, label="Decoder (change models)", group="model", advanced=True,
-        help="The change family's decoder over the fused features: unet, fpn, deeplabv3plus, pspnet (as those "
-             "families') or mlp (SegFormer's all-MLP head, as cmx's).")
+        "unet", choices=DECODERS, label="Decoder (change and season models)", group="model", advanced=True,
+        help="The change and season families' decoder over the fused features: unet, fpn, deeplabv3plus, pspnet "
+             "(as those families') or mlp (SegFormer's all-MLP head, as cmx's).")
     decoder_width: int | None = config_only(
         None, help="Width of the decoder (unet: its last stage); None = the preset's.")
 

@@ -1,0 +1,83 @@
+"""Season settings, presets and card (torch-free).
+
+A season model takes T dates of one place (T >= 1, any count: padded dates are masked), each date's day number and
+a validity mask. One encoder, shared by the dates, reads each date; a lightweight temporal attention (L-TAE) over
+the dates at the coarsest scale, with a positional encoding computed from the day numbers, collapses time; its
+attention masks, upsampled, weigh the dates' skip maps; one decoder (``decoder``: any of the engine's) makes the
+class map (Sainte Fare Garnot & Landrieu 2021, U-TAE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...declarations import check, config_only, redeclared, setting
+from ..change.configuration_change import ChangeConfig
+from ..configuration_single_stream import SingleStreamConfig
+from ..configuration_utils import DECODERS, FROM_DATA, SEASON, AutoPick, FamilyCard, ModelConfig
+
+#: The positional encoding's period in days (U-TAE's): distinct encodings over any multi-year span of dates.
+PERIOD = 1000.0
+
+
+@dataclass(frozen=True)
+class SeasonPreset:
+    encoder: str
+    unet_channels: tuple[int, ...]  # the UNet decoder's five widths (strides 16, 8, 4, 2, 1)
+    width: int  # the other decoders' width (FPN pyramid, DeepLabV3+ ASPP, PSPNet, MLP)
+    heads: int  # temporal attention heads (each with its own master query)
+    key_dim: int  # the keys' width per head
+
+
+@dataclass
+class SeasonConfig(SingleStreamConfig):
+    """U-TAE pattern: any encoder per date, L-TAE over the dates at the coarsest scale, its attention carried up to
+    the skips, any decoder; aux rasters (``aux_fusion: early``) go with every date."""
+
+    name: str = redeclared(ModelConfig, "name", "season")  # the family it configures
+    preset: str = redeclared(SingleStreamConfig, "preset", "base")
+    dates: int = setting(6, help="Dates per place the model was trained with (it takes any count: fewer or more "
+                                 "dates are padded and masked).", no_cli=FROM_DATA, no_qgis=FROM_DATA)
+    decoder: str = redeclared(ChangeConfig, "decoder", "unet")
+    decoder_width: int | None = config_only(
+        None, help="Width of the decoder (unet: its last stage); None = the preset's.")
+    temporal_heads: int | None = config_only(
+        None, help="Heads of the temporal attention (each a master query over the dates); None = the preset's.")
+
+    PRESETS: ClassVar[dict[str, SeasonPreset]] = {
+        "tiny": SeasonPreset("tiny_resnet", (32, 16, 16, 8, 8), 32, 4, 4),  # tests and CPU demos
+        "light": SeasonPreset("resnet18", (128, 64, 32, 16, 16), 128, 16, 4),
+        "base": SeasonPreset("resnet50", (256, 128, 64, 32, 16), 256, 16, 4),  # U-TAE's 16 heads, keys of 4
+    }
+    CACHEABLE: ClassVar[bool] = False  # the decoder's input needs the dates' days and masks, not the encoder alone
+    description: ClassVar[str] = (
+        "A season of dates of one place (crop types, land cover told by its phenology): one encoder shared by the "
+        "dates, temporal attention over them with a day-of-year encoding, cloudy or missing dates masked, one "
+        "decoder; any number of dates.")
+    CARD: ClassVar[FamilyCard] = FamilyCard(
+        "U-TAE", "Sainte Fare Garnot & Landrieu 2021, Panoptic Segmentation of Satellite Image Time Series with "
+        "Convolutional Temporal Attention Networks, arXiv 2107.07933",
+        "a season of dates of one place (time series)", kinds=(SEASON,), cpu_preset="light",
+        auto=(AutoPick("cpu", (SEASON,), "light"), AutoPick("gpu", (SEASON,), "base")), bench_input=(3, 0, 1))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.dates >= 1, f"dates must be >= 1 (got {self.dates}).")
+        check(self.decoder in DECODERS, f"decoder '{self.decoder}' is unknown; use one of {DECODERS}.")
+        check(self.decoder_width is None or self.decoder_width >= 1,
+              f"decoder_width must be >= 1, or unset for the preset's (got {self.decoder_width}).")
+        check(self.temporal_heads is None or self.temporal_heads >= 1,
+              f"temporal_heads must be >= 1, or unset for the preset's (got {self.temporal_heads}).")
+
+    @property
+    def input_dates(self) -> int:
+        return self.dates
+
+    @property
+    def heads(self) -> int:
+        """The temporal attention's heads: ``temporal_heads`` or the preset's."""
+        return self.temporal_heads or self.preset_settings().heads
+
+
+CONFIG = SeasonConfig
