@@ -51,14 +51,24 @@ def run(args: argparse.Namespace) -> int:
     if result and result.deepness_compatible:
         say("Deepness: loads it as a Segmentor with its class names, resolution, tile size and standardisation.")
     elif result:
-        second = ("each tile's date and place (coords: year, day of year, latitude, longitude)"
-                  if "coords" in result.inputs else "aux on a coarser grid")
-        say(f"Deepness runs single-input models only; this one also takes {second}. Run it with "
+        say(f"Deepness runs single-input models only; this one takes {_inputs_said(result.inputs)}. Run it with "
             f"`dualstream segment --backend onnxruntime --model {result.output} ...`.")
     if run_.card and not args.quiet:
         assets = "the bundle and the ONNX file" if args.output else "the bundle"
         say(f"STAC model card: {run_.card} (MLM extension; assets: {assets})")
     return 0
+
+
+def _inputs_said(inputs: list[str]) -> str:
+    """The graph's inputs in words: its dates (or image), the aux rasters, each tile's date and place."""
+    dates = [name for name in inputs if name not in ("aux", "coords")]
+    said = [f"{len(dates)} dates, one input each ({', '.join(dates)})" if len(dates) > 1 else f"the image ({dates[0]})"
+            if dates else "the image and aux channels stacked (one input)"]
+    if "aux" in inputs:
+        said.append("the aux rasters (aux)")
+    if "coords" in inputs:
+        said.append("each tile's date and place (coords: year, day of year, latitude, longitude)")
+    return ", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0]
 
 
 COMMANDS = [Command("export", "export a model bundle to ONNX (onnxruntime, Deepness) and a STAC MLM card",

@@ -219,7 +219,12 @@ def _check_single_input(bundle: str | os.PathLike, callback: Callback) -> None:
                           f"the time and location encoders of its {meta.model.encoder_name} encoder) as a second "
                           f"input, which no band can carry. Export it without {mention('export.single_input')} and "
                           f"run it with DualStream's onnxruntime backend (Deepness cannot feed that input).")
-    if not meta.data.aux_channels:
+    if meta.model.input_dates > 1:  # each date is an input of its own; only the aux channels are ever stacked
+        callback.warning(f"'{bundle}' is a change model: its graph takes each of its {meta.model.input_dates} dates as "
+                         f"an input of its own ({', '.join(date_inputs(meta.model.input_dates))}), and "
+                         f"{mention('export.single_input')} stacks only an image's aux channels onto it, so it changes "
+                         f"nothing here (Deepness, which feeds one input, cannot run a change model).")
+    elif not meta.data.aux_channels:
         callback.info(f"'{bundle}' takes the image alone: its graph has one input anyway, "
                       f"{mention('export.single_input')} changes nothing.")
 

@@ -181,3 +181,21 @@ def test_a_from_to_polygon_without_its_after_class_is_refused_naming_the_fields(
     assert code == 2 and "None" not in err and not out.exists()
     assert f"The label layer '{labels}' has 1 polygon(s) whose class before ('before') or after ('after') is empty" \
         in err
+
+
+# ------------------------------------------------------------------------------------------------ export's notes
+def test_exporting_a_change_model_names_its_two_dates_not_aux_or_one_input(pair, tmp_path, capsys):
+    """It said the model "also takes aux on a coarser grid" (it has none) and, with --single-input, that "its graph
+    has one input anyway" (it has two)."""
+    bundle = tmp_path / "c.dsmodel"
+    code, _, err = cli(capsys, "train", "--image", pair.before, "--after", pair.after, "--label", pair.change, *TINY,
+                       "--out", str(bundle), "--quiet")
+    assert code == 0, err
+    for extra in ((), ("--single-input",)):
+        code, out, err = cli(capsys, "export", "--model", str(bundle), "--onnx", str(tmp_path / "c.onnx"), *extra)
+        assert code == 0, err
+        said = out + err
+        assert "coarser grid" not in said and "one input anyway" not in said
+        assert "this one takes 2 dates, one input each (before, after)" in said
+        if extra:
+            assert "is a change model: its graph takes each of its 2 dates as an input of its own" in err

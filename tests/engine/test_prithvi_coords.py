@@ -155,7 +155,7 @@ def test_training_and_segment_feed_the_date_and_place_and_say_so(synthetic_scene
     assert "date and place: each tile's (year, day of year, latitude, longitude)" in said
     assert main(["export", str(out), "--onnx", str(tmp_path / "tl.onnx"), "--quiet"]) == 0
     said = capsys.readouterr()
-    assert "also takes each tile's date and place (coords" in said.out + said.err
+    assert "takes the image (vision) and each tile's date and place (coords" in said.out + said.err
     assert "aux on a coarser grid" not in said.out + said.err
     assert main(["export", str(out), "--onnx", str(tmp_path / "one.onnx"), "--single-input"]) == 2
     error = capsys.readouterr().err
