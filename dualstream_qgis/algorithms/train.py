@@ -164,6 +164,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         """Everything after the scene's inputs: the window, the model, the training settings and the outputs."""
         WEB_WINDOW.add(self)
         add_settings(self, "data.val_fraction")
+        param, label, text = declared_text(self, "data.unlabelled")  # imagery without labels, in either mode
+        unlabelled = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
+        unlabelled.setMetadata(LAYER_LIST_WRAPPER)
         add_settings(self, *self.MODEL_SETTINGS)
         # a folder widget that also takes typed text (imagenet, release, a hub id)
         pretrained, label, text = declared_text(self, "model.pretrained")
@@ -182,7 +185,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                      "data.class_colors", "data.label_mapping", "data.aux_bands_per_file", "data.aux_ratio",
                      "train.seed", "loss.terms", "train.optimizer", "train.weight_decay", "train.schedule",
                      "train.early_stop_metric", "train.early_stop_patience", "train.grad_accumulation",
-                     "augment.copy_paste", "augment.hsv", "augment.clahe_probability", "train.resume")
+                     "augment.copy_paste", "augment.hsv", "augment.clahe_probability", "train.consistency",
+                     "train.confidence", "train.resume")
         generated["CLASS_COLORS"].setMetadata(CLASS_COLORS_WRAPPER)
         param, label, text = declared_text(self, "train.output")
         bundles = engine_api().FORMAT_TABLE["bundle"].file_filter()
@@ -250,6 +254,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         init_from, _, _ = declared_text(self, "train.init_from")
         train["init_from"] = self.parameterAsFile(parameters, init_from, context) or None
         aux_bands = data.pop("aux_bands_per_file")
+        unlabelled, _, _ = declared_text(self, "data.unlabelled")
+        data["unlabelled"] = [handed(layer) for layer in raster_sources(parameters, unlabelled, context)]
         if folder:
             data["data_dir"] = folder
             if aux_bands:

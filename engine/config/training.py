@@ -203,6 +203,13 @@ class DataConfig(Settings):
     foreground_share: float = setting(
         0.5, group="data", help="Share of random tiles forced to contain foreground.",
         no_qgis="the dialog keeps the default: half of the random tiles contain foreground")
+    unlabelled: list[str] = setting(
+        default_factory=list, cli={"nargs": "+"}, metavar="RASTER_OR_FOLDER", param="UNLABELLED", custom_qgis=True,
+        group="data", label="Unlabelled imagery (layers without labels)",
+        help="Imagery without labels to learn from beside the labelled scenes (train.consistency): rasters of the "
+             "same bands, units and pixel size, in any CRS, or folders of them; for a change model each place's "
+             "dates in turn (before, after), or folders of pairs (A/ and B/ as --data reads them). The labelled "
+             "scenes' own unlabelled pixels (outside the labelled area) are used too.")
     skip_incomplete: bool = setting(
         False, group="data", help="Skip scenes with a missing partner file instead of failing.",
         no_qgis="a dialog run names its scenes; a missing file is an error to fix, not to skip")
@@ -288,6 +295,7 @@ class DataConfig(Settings):
 
 
 FROZEN_ENCODER = ("off", "cached")
+CONSISTENCY = ("auto", "on", "off")  # auto: on where the measurements found it helps
 
 
 @dataclass
@@ -399,6 +407,16 @@ class TrainConfig(Settings):
     loss: LossConfig = setting(default_factory=LossConfig, help="Loss settings.", no_cli=SECTION, no_qgis=SECTION)
     seed: int = setting(0, label="Random seed", minimum=0, advanced=True, group="training",
                         help="Seed of tile sampling, augmentation and initialisation (same seed, same model on CPU).")
+    consistency: str = setting(
+        "auto", choices=CONSISTENCY, label="Learn from unlabelled pixels", advanced=True, group="training",
+        auto="off: at the CPU's budgets it did not help on the measured data (docs/unlabelled.md)",
+        help="Weak-to-strong consistency (FixMatch, UniMatch): the model's confident predictions on a weak view of "
+             "unlabelled tiles (the unlabelled imagery, and the labelled scenes' unlabelled pixels) teach it on "
+             "strongly perturbed views (colour, blur, CutMix, feature dropout). About 2.5x the time of a step.")
+    confidence: float = setting(0.95, label="Pseudo-label confidence", minimum=0.5, maximum=1.0, advanced=True,
+                                group="training", help="Consistency: the confidence a prediction on an unlabelled "
+                                                       "pixel needs to teach the perturbed views.")
+    unlabelled_weight: float = config_only(1.0, help="Consistency: the unlabelled loss's weight beside the labelled.")
     preview_tiles: int = setting(6, group="training", no_qgis="the report always shows the default 6 tiles",
                                  help="Validation tiles shown in the report's predictions grid (0 = no grid).")
 
@@ -451,4 +469,7 @@ class TrainConfig(Settings):
         check(self.batch_size >= 1, f"{mention('train.batch_size')} must be >= 1 (got {self.batch_size}).")
         check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1) (got {self.momentum}).")
         check(self.grad_accumulation >= 1, f"{mention('train.grad_accumulation')} must be >= 1.")
+        check(0.5 <= self.confidence <= 1.0 and self.unlabelled_weight >= 0,
+              f"{mention('train.confidence')} must be in [0.5, 1] (got {self.confidence}) and "
+              f"{mention('train.unlabelled_weight')} >= 0 (got {self.unlabelled_weight}).")
         check_choices(self, "train")

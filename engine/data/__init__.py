@@ -14,6 +14,6 @@
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
   change detection); ``sampling`` (tiles, and which pixels validate), ``checks``, ``domain_shift``;
   ``augment`` (photometric options, a tile of several dates); ``dataset`` (and the training data's
-  bands), ``loaders`` (and the copy-paste augmentation of a batch); ``metadata`` (the bundle's
+  bands), ``loaders`` (and the copy-paste augmentation of a batch), ``unlabelled`` (unlabelled imagery's scenes and tiles); ``metadata`` (the bundle's
   data section); ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
 """

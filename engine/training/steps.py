@@ -39,6 +39,7 @@ class EpochSteps:
     place: Place
     stopped: Callable[[str], str]  # what a stop leaves behind, in words (trainer's)
     val_batches: int = 0  # validation batches per epoch (the first epoch estimates their time from its steps)
+    consistency: Any = None  # the unlabelled half of each step (:mod:`.consistency`), or None
 
     def progress(self, done: int, total: int) -> None:
         """Progress over all epochs' steps, or with a time budget its seconds (whichever is further along)."""
@@ -111,10 +112,16 @@ class EpochSteps:
                 break
             pixels, aux, labels, coords = self.optim.forward.batch(batch)
             sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == steps
-            no_sync = ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext()
+            semi = self.consistency is not None
+            # with the unlabelled half, its backward (the step's last) synchronises the gradients of both
+            no_sync = ddp.no_sync() if ddp is not None and (semi or not sync) else contextlib.nullcontext()
             with no_sync:
                 loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux, coords), labels)
                 scaler.scale(loss / cfg.grad_accumulation).backward()  # a disabled scaler (no float16) passes it
+            if semi:
+                with ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext():
+                    unlabelled = self.consistency.loss(net, self.optim.forward, self.optim.loss_fn, i)
+                    scaler.scale(unlabelled / cfg.grad_accumulation).backward()
             if sync:
                 scaler.unscale_(self.optim.optimizer)
                 if cfg.grad_clip is not None and params:

@@ -106,8 +106,11 @@ class _Trainer:
         self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs, extra)
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"epoch": 0, "score": None, "metrics": {}, "since": 0}
+        from .consistency import build_consistency
+
+        self.consistency = build_consistency(self.model, self.datasets, data_cfg, train_cfg, self.place, self.cached)
         self.steps = EpochSteps(train_cfg, self.net, self.optim, self.batches, self.budget, self.place, self._stopped,
-                                len(self.val_loader) if self.val_loader is not None else 0)
+                                len(self.val_loader) if self.val_loader is not None else 0, self.consistency)
         self.files = TrainFiles(train_cfg, self.record, self.model, self.optim, self.budget, self.datasets, self.paths,
                                 self.keep_last, self.place)
 
@@ -305,6 +308,9 @@ class _Trainer:
                                                 / max(train_seconds, 1e-9), 3),
                 "data_wait_seconds": round(waited, 3), "val_seconds": round(val_seconds, 3),
             }
+            if self.consistency is not None:  # what the unlabelled tiles taught this epoch
+                entry.update(self.consistency.summary())
+                self.consistency.reset()
             score = None
             if val is not None:
                 if not self.keep_last:  # keep_last: every epoch improves, none stops early
