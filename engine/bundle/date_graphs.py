@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..models.change.first_dates import FirstDateFeatures
+from ..time_axis import date_rows, per_date
 from .onnx_metadata import date_inputs
 
 SCALES = 4  # the encoder's maps at strides 4, 8, 16, 32
@@ -47,7 +48,7 @@ class DateGraphs:
     def run(self, vision: np.ndarray, aux: np.ndarray | None = None, coords: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (B, K, H, W) of ``vision`` (B, T*C, H, W), the dates stacked in time order."""
         batch = vision.shape[0]
-        per = np.split(vision, self.dates, axis=1)  # (B, C, H, W) each
+        per = per_date(vision, self.dates)  # (B, C, H, W) each
         keys, held, todo = (([], [None] * batch, list(range(batch))) if self.store is None
                             else self.store.lookup(list(per[0])))
         unseen = per[0] if len(todo) == batch else per[0][todo]  # no copy of a whole batch to index it
@@ -59,8 +60,7 @@ class DateGraphs:
         # none held: the first dates' maps are the batch's first rows, no stacked copy
         first = ([m[:batch] for m in maps] if len(todo) == batch
                  else [np.stack([held[b][s] for b in range(batch)]) for s in range(SCALES)])
-        start = len(todo)
-        later = [[m[start + t * batch:start + (t + 1) * batch] for m in maps] for t in range(self.dates - 1)]
+        later = zip(*(date_rows(m, self.dates - 1, len(todo)) for m in maps))  # each later date's maps
         given = zip(head_inputs(self.dates), (m for date in (first, *later) for m in date))
         feeds = {name: np.ascontiguousarray(m) for name, m in given if name in self.reads}
         return self.head.run([HEAD_OUTPUT], feeds)[0]

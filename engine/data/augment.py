@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import AugmentConfig
+from ..time_axis import join_dates, per_date
 from .labels import transition_of
 
 CLAHE_BINS = 256
@@ -279,10 +280,10 @@ def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None,
     rng = np.random.default_rng([*key, DATES_KEY])
     draws = [params] + [sample_params(rng, augment) if augment is not None else AugmentParams()
                         for _ in range(dates - 1)]
-    per_date = [photometric(part, valid, p) for part, p in zip(np.split(vision, dates), draws)]
+    each = [photometric(part, valid, p) for part, p in zip(per_date(vision, dates, axis=0), draws)]
     if swap and augment is not None and rng.random() < augment.swap_dates:
-        per_date = per_date[::-1]
-    vision = np.concatenate(per_date)
+        each = each[::-1]
+    vision = join_dates(each, axis=0)
     return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..config.bands import BandSelection
 from ..errors import AlignmentError, DataError
+from ..time_axis import per_date
 from .acquisition import of_dataset
 from .align import footprint_in, tile_grid
 from .dates import DATE_ROLE, LaterDate, date_uses, read_date_tile, scene_dates
@@ -248,11 +249,9 @@ class SceneReader(SceneLabels, SceneAux):
         elif self._aux:
             aux, aux_valid = self._aux_from_blocks(col_off, row_off, width, height, tile)
         if stack is not None:  # the later dates' bands after the image's; valid where every date holds data
-            at = first
-            for index, date in enumerate(self.later_dates):
+            for index, (date, into) in enumerate(zip(self.later_dates, per_date(stack, self.dates, axis=0)[1:])):
                 ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off, self.parts,
-                                    stack[at:at + len(date.bands)])
-                at += len(date.bands)
+                                    into)
                 valid = valid & ok
             vision = stack
             if not valid.all():

@@ -40,6 +40,7 @@ from ..io.atomic import temporary_path, write_text_atomic
 from ..io.digest import file_sha256
 from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
 from ..runtime.environment import require
+from ..time_axis import date_channels, date_rows, join_dates
 from .onnx_export import activation, dynamic_axes, export_onnx, probability_module, trace, write_graph_metadata
 
 CACHE_ENV = "DUALSTREAM_CACHE_DIR"
@@ -192,7 +193,7 @@ def _graphs(model: Any, binary: bool, clip: bool, dates: int) -> tuple[Any, Any]
 
     class Head(Graph):
         def forward(self, *maps: Any) -> Any:
-            per_date = [list(maps[d * SCALES:(d + 1) * SCALES]) for d in range(dates)]
+            per_date = [list(maps[date_channels(SCALES, d)]) for d in range(dates)]  # each date's maps
             size = (maps[0].shape[-2] * 4, maps[0].shape[-1] * 4)  # the finest maps are at stride 4
             return activation(self.model.head(per_date, size), binary)
 
@@ -220,7 +221,7 @@ def export_date_graphs(bundle: str | os.PathLike, paths: dict[str, Path], tile_s
     encoder, head = _graphs(model, binary, clip, dates)
     images = torch.rand(2 * dates, bands, tile, tile, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():  # each date's maps of two tiles, from different images (a fusion of equal maps is 0)
-        maps = [m.chunk(dates) for m in encoder(images)]
+        maps = [date_rows(m, dates) for m in encoder(images)]
     head_args = tuple(maps[s][d] for d in range(dates) for s in range(SCALES))
     callback.info(f"Exporting '{bundle}' ({meta.model.name}) to ONNX opset {opset} as two graphs: a date's encoder "
                   f"({ENCODER_INPUT} {(bands, tile, tile)}) and the head over the {dates} dates' maps, batch "
@@ -270,7 +271,7 @@ def date_parity(whole: Any, graphs: dict[str, Path], dates: int, shape: tuple[in
     worst = 0.0
     for _ in range(2):
         later = [torch.rand(batch, *shape, generator=generator) for _ in range(dates - 1)]
-        got = run(torch.cat([first, *later], dim=1).numpy())
+        got = run(join_dates([first, *later]).numpy())
         with torch.no_grad():
             want = whole(first, *later).numpy()
         if got.shape != want.shape:

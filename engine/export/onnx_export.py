@@ -47,6 +47,7 @@ from ..io.atomic import temporary_path
 from ..io.digest import file_sha256
 from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
+from ..time_axis import join_dates
 
 NOT_DATES = ("coords", "days", "valid")  # graph inputs beside the images: date and place, a season's days and masks
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
@@ -87,7 +88,7 @@ def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, 
             vision, aux = given[names[0]], given.get("aux")
             dates = [given[n] for n in names if n not in ("aux", *NOT_DATES)]
             if len(dates) > 1:  # one input per date: stacked on the channels in time order, as the model takes them
-                vision = torch.cat(dates, dim=1)
+                vision = join_dates(dates)
             if split is not None:  # one tensor: vision channels, then the second stream's on the same grid
                 vision, aux = vision[:, :split], vision[:, split:]
             if clip:

@@ -19,6 +19,7 @@ from ..imagery.door import open_image, web_source
 from ..imagery.request import ImageRequest
 from ..imagery.resolve import ResolvedImage
 from ..io.locations import is_web_description
+from ..time_axis import date_channels
 from .expects import image_problem
 
 
@@ -84,8 +85,8 @@ def date_view(member: Any, date: int) -> Any:
     data = member.data
     bands, stats = data.vision_bands, data.vision_stats
     if stats.bands == bands * data.dates:
-        stats = BandStatistics(stats.method, list(stats.low[date * bands:(date + 1) * bands]),
-                               list(stats.high[date * bands:(date + 1) * bands]))
+        own = date_channels(bands, date)
+        stats = BandStatistics(stats.method, list(stats.low[own]), list(stats.high[own]))
     return dataclasses.replace(member, metadata=member.metadata.replace(
         data=dataclasses.replace(data, vision_stats=stats, dates=1)))
 

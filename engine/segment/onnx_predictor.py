@@ -24,6 +24,7 @@ from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
 from ..io.formats import ONNX
 from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
+from ..time_axis import per_date
 from .members import Member
 from .predictor import TtaEnsemble
 
@@ -51,7 +52,7 @@ class OnnxMember:
         feeds = {"vision": vision, "aux": aux,
                  "coords": np.full((vision.shape[0], 4), np.nan, np.float32) if coords is None else coords}
         dates = [n for n in self.inputs if n not in ("vision", "aux", "coords", SINGLE_INPUT)]
-        feeds.update(zip(dates, np.split(vision, len(dates), axis=1) if dates else ()))  # one input per date
+        feeds.update(zip(dates, per_date(vision, len(dates)) if dates else ()))  # one input per date
         if SINGLE_INPUT in self.inputs:  # a --single-input export: the streams stacked on the image grid
             feeds[SINGLE_INPUT] = vision if aux is None else np.concatenate([vision, aux], axis=1)
         return in_batches(lambda chunk: self.session.run(["probabilities"], {

@@ -16,22 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...time_axis import date_rows, into_batch, join_dates, out_of_batch, per_date, to_channels, to_dates
 from ..blocks import attention_heads
 from ..decoders import SCALES_READ, ConvNormReLU, make_decoder
 from ..fusion import CrossPath
 from ..single_stream import SingleStreamModel
 from .configuration_change import ChangeConfig
 from .first_dates import FirstDateFeatures, shares_first_dates
-
-
-def split_dates(x: torch.Tensor, dates: int) -> torch.Tensor:
-    """(B, T*C, h, w) -> (B*T, C, h, w): each date an image of its own, a sample's dates next to each other."""
-    return x.reshape(x.shape[0] * dates, x.shape[1] // dates, *x.shape[2:])
-
-
-def join_dates(x: torch.Tensor, dates: int) -> torch.Tensor:
-    """(B*T, C, h, w) -> (B, T*C, h, w): the inverse of :func:`split_dates`."""
-    return x.reshape(x.shape[0] // dates, dates * x.shape[1], *x.shape[2:])
 
 
 class SiameseEncoder(nn.Module):
@@ -51,11 +42,11 @@ class SiameseEncoder(nn.Module):
         tile's place and the first date's day (the encoders taking them read one date per tile today)."""
         if coords is not None:
             coords = coords.repeat_interleave(self.dates, dim=0)
-        return [join_dates(m, self.dates) for m in self.encoder.features(split_dates(x, self.dates), coords)]
+        return [out_of_batch(m, self.dates) for m in self.encoder.features(into_batch(x, self.dates), coords)]
 
     def pyramid(self, maps: list[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:
-        split = [split_dates(m, self.dates) for m in maps]
-        return [join_dates(m, self.dates) for m in self.encoder.pyramid(split, size)]
+        split = [into_batch(m, self.dates) for m in maps]
+        return [out_of_batch(m, self.dates) for m in self.encoder.pyramid(split, size)]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.pyramid(self.features(x), (int(x.shape[-2]), int(x.shape[-1])))
@@ -74,7 +65,7 @@ class DateFusion(nn.Module):
             if how == "attention" else None
 
     def forward(self, both: torch.Tensor) -> torch.Tensor:
-        before, after = both.chunk(2, dim=1)  # (B, C, h, w) each
+        before, after = per_date(both, 2)  # (B, C, h, w) each
         if self.mix is not None:
             return self.mix(both)
         if self.cross is not None:
@@ -122,7 +113,7 @@ class ChangeModel(SingleStreamModel):
     def head(self, dates: list[list[torch.Tensor]], size: tuple[int, int]) -> torch.Tensor:
         """Each date's maps (:meth:`encode`, in time order) -> logits (B, classes, H, W) at ``size``: the fusion and
         the decoder, the onnxruntime backend's head graph."""
-        logits = self.decoder([torch.cat(scale, dim=1) for scale in zip(*dates)])  # (B, T*C_i, h_i, w_i) per scale
+        logits = self.decoder([join_dates(scale) for scale in zip(*dates)])  # (B, T*C_i, h_i, w_i) per scale
         if tuple(logits.shape[-2:]) != tuple(size):
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return logits
@@ -144,28 +135,26 @@ class ChangeModel(SingleStreamModel):
         if self.first_dates is not None and aux is None and not self.training:
             return self._forward_sharing(vision, self.first_dates), []
         if aux is not None:  # early fusion: the aux bands onto the image grid, stacked on every date's bands
-            batch, _, height, width = vision.shape
-            aux = F.interpolate(aux, size=(height, width), mode="bilinear", align_corners=False)
-            per_date = vision.reshape(batch, dates, -1, height, width)
+            aux = F.interpolate(aux, size=vision.shape[-2:], mode="bilinear", align_corners=False)
             aux = aux.unsqueeze(1).expand(-1, dates, -1, -1, -1)
-            vision = torch.cat([per_date, aux], dim=2).reshape(batch, -1, height, width)  # (B, T*(C+A), H, W)
+            vision = to_channels(torch.cat([to_dates(vision, dates), aux], dim=2))  # (B, T*(C+A), H, W)
         return super()._forward(vision, None)
 
     def _forward_sharing(self, vision: torch.Tensor, store: FirstDateFeatures) -> torch.Tensor:
         """``_forward`` without aux, each first date's maps from ``store`` where it has them: the encoder reads the
         first dates it has not seen and every later date, in one batch."""
         dates = self.config.input_dates
-        batch, channels, height, width = vision.shape
-        per = vision.reshape(batch, dates, channels // dates, height, width)
+        batch, _, height, width = vision.shape
+        per = to_dates(vision, dates)  # (B, T, C, H, W)
         keys, held, todo = store.lookup([per[b, 0].detach().cpu() for b in range(batch)])
-        images = torch.cat([per[todo, 0], per[:, 1:].transpose(0, 1).reshape(-1, *per.shape[2:])])
+        images = torch.cat([per[todo, 0], *per[:, 1:].unbind(1)])  # the later dates date by date
         maps = self.encode(images)  # (len(todo) + (T-1)*B, C_i, h_i, w_i) x 4: later dates date by date
         for i, b in enumerate(todo):
             held[b] = [m[i] for m in maps]
             store.put(keys[b], held[b])
         first = [torch.stack([held[b][scale] for b in range(batch)]) for scale in range(len(maps))]
-        later = [[m[len(todo) + t * batch:len(todo) + (t + 1) * batch] for m in maps] for t in range(dates - 1)]
-        return self.head([first, *later], (height, width))
+        later = zip(*(date_rows(m, dates - 1, len(todo)) for m in maps))  # each later date's maps
+        return self.head([first, *map(list, later)], (height, width))
 
 
 MODEL = ChangeModel

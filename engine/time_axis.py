@@ -1,0 +1,84 @@
+"""Time as an axis: the one place that knows how a scene's dates lie in an array (torch-free; numpy arrays and
+torch tensors alike).
+
+A scene holds T >= 1 dates of one place, in time order, earliest first, each with the same C bands. A season's
+tile is (T, C, h, w); the change family and its ONNX graphs take the dates stacked on the channels, (T*C, h, w),
+date after date, and a Siamese encoder reads them as a batch of single dates, (B*T, C, h, w), a sample's dates
+next to each other. Every reader, model, runner and statistic that splits or joins dates calls these, so the layout
+is said once. Each date also carries its day of year and month (the models' date encodings) and a validity mask.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def to_dates(x: Any, dates: int) -> Any:
+    """(..., T*C, h, w) -> (..., T, C, h, w): the dates stacked on the channels as an axis of their own (a view)."""
+    *lead, channels, height, width = x.shape
+    return x.reshape(*lead, dates, channels // dates, height, width)
+
+
+def to_channels(x: Any) -> Any:
+    """(..., T, C, h, w) -> (..., T*C, h, w): the inverse of :func:`to_dates`."""
+    *lead, dates, channels, height, width = x.shape
+    return x.reshape(*lead, dates * channels, height, width)
+
+
+def into_batch(x: Any, dates: int) -> Any:
+    """(B, T*C, h, w) -> (B*T, C, h, w): each date an image of its own, a sample's dates next to each other."""
+    return x.reshape(x.shape[0] * dates, x.shape[1] // dates, *x.shape[2:])
+
+
+def out_of_batch(x: Any, dates: int) -> Any:
+    """(B*T, C, h, w) -> (B, T*C, h, w): the inverse of :func:`into_batch`."""
+    return x.reshape(x.shape[0] // dates, dates * x.shape[1], *x.shape[2:])
+
+
+def date_channels(bands: int, index: int) -> slice:
+    """The channels of the ``index``-th date (0 = first) in a stack of dates of ``bands`` bands each."""
+    return slice(index * bands, (index + 1) * bands)
+
+
+def per_date(x: Any, dates: int, axis: int = 1) -> list[Any]:
+    """The ``dates`` dates of an array whose ``axis`` holds them stacked, each a view of its C channels."""
+    axis = axis % len(x.shape)
+    bands = x.shape[axis] // dates
+    lead = (slice(None),) * axis
+    return [x[(*lead, date_channels(bands, index))] for index in range(dates)]
+
+
+def date_rows(x: Any, dates: int, start: int = 0) -> list[Any]:
+    """Rows ``start:`` of a batch laid out date by date (the B rows of one date, then the next date's) -> the
+    ``dates`` dates' (B, ...) views: where a model or runner encodes the later dates of a batch in one call."""
+    batch = (x.shape[0] - start) // dates
+    return [x[start + index * batch:start + (index + 1) * batch] for index in range(dates)]
+
+
+def join_dates(parts: Sequence[Any], axis: int = 1) -> Any:
+    """The dates (each C channels on ``axis``) stacked on that axis in the order given: the inverse of
+    :func:`per_date`, for numpy arrays or torch tensors."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts, axis=axis)
+    import torch  # a tensor was given: torch is loaded already
+
+    return torch.cat(list(parts), dim=axis)
+
+
+def valid_on_all(valid: np.ndarray) -> np.ndarray:
+    """(T, h, w) validity of each date -> (h, w): where every date holds data (what a change between them needs)."""
+    return valid.all(axis=0)
+
+
+def day_of_year(dates: Sequence[dt.date | None]) -> np.ndarray:
+    """int64 (T,): each date's day of the year, 1..366 (0 for a date not known, or padding)."""
+    return np.array([0 if d is None else d.timetuple().tm_yday for d in dates], np.int64)
+
+
+def month(dates: Sequence[dt.date | None]) -> np.ndarray:
+    """int64 (T,): each date's month, 1..12 (0 for a date not known, or padding)."""
+    return np.array([0 if d is None else d.month for d in dates], np.int64)
