@@ -1,7 +1,8 @@
 """What a model expects, whatever made it (trained here, an imported ONNX model, a ready model): :func:`model_view`
 reads the bundle's data section and what an import recorded (its maker's band names, value range, resolution in
-metres, overlap, border) into one :class:`ModelView`, so no caller looks in two places. Pixel sizes in metres on the
-ground follow the one ground rule (:mod:`engine.data.ground`), at the training scenes' latitude.
+metres, overlap, border, the defaults it runs with) into one :class:`ModelView`, so no caller looks in two places.
+Pixel sizes in metres on the ground follow the one ground rule (:mod:`engine.data.ground`), at the training scenes'
+latitude.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class ModelView:
     imported: bool = False  # made elsewhere; ``record``: what the import recorded (source, licence, scaling, ...)
     record: dict[str, Any] = field(default_factory=dict)
     takes_date_and_place: bool = False  # a second input (a Prithvi-EO-2.0 TL encoder's time and location encoders)
+    assumed: tuple[str, ...] = ()  # defaults an imported graph that said nothing of itself runs with (Deepness's)
 
     def pixel_size_metres(self, latitude: float | None = None) -> float | None:
         """The pixel size the model was trained at (or made for), in metres (:meth:`Resolution.metres`)."""
@@ -73,4 +75,5 @@ def model_view(data: DataMetadata, model: Any = None) -> ModelView:
         band_names=names, value_range=[float(v) for v in value_range] if value_range else None,
         resolution=resolution_of(data), overlap=record.get("overlap"), border=record.get("border"),
         threshold=float(threshold) if threshold else None, imported=bool(record), record=record,
-        takes_date_and_place=model is not None and takes_coords(model))
+        takes_date_and_place=model is not None and takes_coords(model),
+        assumed=tuple(str(a) for a in record.get("assumed") or ()))

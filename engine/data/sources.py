@@ -31,7 +31,7 @@ from ..callbacks import Callback
 from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError, mention
 from ..io import locations
-from ..io.formats import GEOTIFF
+from ..io.formats import GEOTIFF, PAIR_FILE
 from .raster import open_raster
 
 GEOTIFF_SUFFIXES = GEOTIFF.suffixes  # the reference layout's files are GeoTIFFs
@@ -42,8 +42,6 @@ DATE_FOLDERS = (("A", "B"), ("Image1", "Image2"), ("time1", "time2"), ("im1", "i
                 ("before", "after"))
 #: The folder of the change labels.
 LABEL_FOLDERS = ("label", "labels", "OUT", "mask", "gt")
-#: What a pair's files may be: GeoTIFFs, or the image tiles of the datasets (no georeferencing).
-PAIR_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 TRAIN, VAL, TEST = "train", "val", "test"
 
 
@@ -296,10 +294,11 @@ def files_by_stem(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
 def _pairs(root: Path, names: list[str] | None) -> tuple[list[SceneSpec], list[str]]:
     """The pairs of the layout in ``root`` (only those ``names`` names, where given), and the incomplete ones."""
     first_dir, later_dir, label_dir = pair_layout(root)  # type: ignore[misc]  # checked by the callers
-    first, later, labels = (files_by_stem(f, PAIR_SUFFIXES) for f in (first_dir, later_dir, label_dir))
+    first, later, labels = (files_by_stem(f, PAIR_FILE.suffixes) for f in (first_dir, later_dir, label_dir))
     if not first:
-        raise DataError(f"'{first_dir}' holds no image ({', '.join(PAIR_SUFFIXES)}): put the first date of each pair "
-                        f"there, its later date in '{later_dir}' and its change label in '{label_dir}', named alike.")
+        raise DataError(f"'{first_dir}' holds no image ({', '.join(PAIR_FILE.suffixes)}): put the first date of "
+                        f"each pair there, its later date in '{later_dir}' and its change label in '{label_dir}', "
+                        f"named alike.")
     keys = list(first) if names is None else [Path(n).stem.lower() for n in names]
     scenes, problems = [], []
     for key in keys:

@@ -44,6 +44,12 @@ RASTER = Format("raster", "Raster", "a raster file (GeoTIFF or another GDAL form
 GEOTIFF = Format("geotiff", "GeoTIFF", "a GeoTIFF", (".tif", ".tiff"))
 VECTOR = Format("vector", "Vector layer", "a vector layer (GeoPackage, GeoJSON, Shapefile, ...)",
                 (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite"))
+#: The image tiles of the change datasets (LEVIR-CD, WHU-CD, ...): no georeferencing.
+IMAGE_TILE = Format("image_tile", "Image tile", "an image tile (PNG, JPEG or BMP, no georeferencing)",
+                    (".png", ".jpg", ".jpeg", ".bmp"))
+#: What a change dataset's pair folders hold: GeoTIFFs, or the datasets' image tiles.
+PAIR_FILE = Format("pair_file", "Image pair file", "a GeoTIFF or an image tile (PNG, JPEG, BMP)",
+                   (*GEOTIFF.suffixes, *IMAGE_TILE.suffixes))
 GPKG = Format("gpkg", "GeoPackage", "a GeoPackage", (".gpkg",))
 BUNDLE = Format("bundle", "DualStream model", "a DualStream model bundle", (".dsmodel",))
 ONNX = Format("onnx", "ONNX model", "an ONNX model", (".onnx",))
@@ -53,8 +59,8 @@ JSON = Format("json", "JSON", "JSON", (".json",))
 CSV = Format("csv", "CSV", "CSV", (".csv",))
 
 #: Every format by key.
-FORMAT_TABLE: dict[str, Format] = {f.key: f for f in (RASTER, GEOTIFF, VECTOR, GPKG, BUNDLE, ONNX, MODEL, REPORT, JSON,
-                                                      CSV)}
+FORMAT_TABLE: dict[str, Format] = {f.key: f for f in (RASTER, GEOTIFF, IMAGE_TILE, PAIR_FILE, VECTOR, GPKG, BUNDLE,
+                                                      ONNX, MODEL, REPORT, JSON, CSV)}
 #: The file name endings of the rasters a command reads (GDAL reads them all): a bulk run's scenes in a folder, an
 #: evaluation's predictions.
 RASTER_SUFFIXES = RASTER.suffixes

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..bundle.deepness import assumptions_said
-from ..bundle.imported import import_record
 from ..bundle.model_files import read_model_metadata
 from ..bundle.schema import BundleMetadata
 from ..bundle.view import model_view
@@ -117,7 +116,7 @@ def say_assumptions(members: list[Member], callback: Callback, warnings: list[st
     """Warn once per run of each model that carries no description and runs with Deepness's defaults, listing
     every assumption (also into ``warnings``: the result's and the bulk summary's)."""
     for member in members:
-        if assumed := import_record(member.data).get("assumed"):
+        if assumed := model_view(member.data).assumed:
             warn(callback, warnings, assumptions_said(member.path, list(assumed)))
 
 
