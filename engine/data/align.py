@@ -162,14 +162,39 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
 
 
 def covered_fraction(target: RasterGrid, other: RasterGrid) -> float | None:
-    """Share of ``target``'s footprint that ``other``'s bounds cover (in ``other``'s CRS); None if unknown."""
+    """Share of ``target``'s footprint that ``other``'s footprint covers, both the quadrilaterals their pixels
+    cover (a rotated grid's is no box; edges densified, so a footprint curved by another CRS is followed), in
+    ``other``'s CRS (``target``'s where it has none); None if unknown."""
+    crs = other.crs or target.crs
     try:
-        box = footprint_in(target, other.crs)
+        moved, own = footprint_polygon(target, crs), footprint_polygon(other, crs)
     except Exception:  # noqa: BLE001 - PROJ errors vary; overlap itself is checked by check_overlap
         return None
-    if not all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+    if moved is None or own is None or moved.GetArea() <= 0:
         return None
-    o = other.bounds
-    width = max(0.0, min(box[2], o[2]) - max(box[0], o[0]))
-    height = max(0.0, min(box[3], o[3]) - max(box[1], o[1]))
-    return float(width * height / ((box[2] - box[0]) * (box[3] - box[1])))
+    return float(moved.Intersection(own).GetArea() / moved.GetArea())
+
+
+def footprint_polygon(grid: RasterGrid, crs: Any, points: int = 21) -> Any:
+    """The outline of ``grid``'s pixels (an OGR polygon; ``points`` per edge) in ``crs``; None where a point does
+    not transform to a finite place."""
+    ogr = require("osgeo.ogr")
+    steps = np.linspace(0.0, 1.0, points)[:-1]
+    columns = np.concatenate([steps * grid.width, np.full(steps.size, grid.width), (1 - steps) * grid.width,
+                              np.zeros(steps.size)])
+    rows = np.concatenate([np.zeros(steps.size), steps * grid.height, np.full(steps.size, grid.height),
+                           (1 - steps) * grid.height])
+    t = grid.transform
+    xs, ys = t.c + t.a * columns + t.b * rows, t.f + t.d * columns + t.e * rows
+    if grid.crs is not None and crs is not None and grid.crs != crs:
+        from rasterio.warp import transform
+
+        xs, ys = map(np.asarray, transform(grid.crs, crs, xs.tolist(), ys.tolist()))
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        return None
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for x, y in zip([*xs, xs[0]], [*ys, ys[0]]):
+        ring.AddPoint_2D(float(x), float(y))
+    polygon = ogr.Geometry(ogr.wkbPolygon)
+    polygon.AddGeometry(ring)
+    return polygon if polygon.IsValid() else polygon.Buffer(0)

@@ -199,3 +199,23 @@ def test_exporting_a_change_model_names_its_two_dates_not_aux_or_one_input(pair,
         assert "this one takes 2 dates, one input each (before, after)" in said
         if extra:
             assert "is a change model: its graph takes each of its 2 dates as an input of its own" in err
+
+
+# ------------------------------------------------------------------------------------------------ rotated dates
+def test_a_rotated_later_date_is_said_to_cover_what_its_footprint_covers(tmp_path, capsys):
+    """Its bounding box was taken for its footprint (98 % said where the footprints overlapped by 84 %). Turned by
+    20 degrees about the first date's corner, a square covers tan(45 - 10) degrees of it: 70 %."""
+    from engine.data.align import covered_fraction
+    from engine.data.raster import RasterGrid
+
+    straight = Affine(1, 0, 500000, 0, -1, 4650000)
+    turned = straight * Affine.rotation(20)
+    share = covered_fraction(RasterGrid("EPSG:32633", straight, 64, 64), RasterGrid("EPSG:32633", turned, 64, 64))
+    assert share == pytest.approx(math.tan(math.radians(35)), abs=0.002)
+    classes = np.zeros((64, 64), np.uint8)
+    before = write(tmp_path / "b.tif", classes, "EPSG:32633", straight)
+    after = write(tmp_path / "a.tif", classes, "EPSG:32633", turned)
+    code, _, err = cli(capsys, "compare", "--before-classes", before, "--after-classes", after, "--out",
+                       str(tmp_path / "c.tif"), "--quiet")
+    assert code == 0, err
+    assert f"The later date '{after}' covers only 70 % of the first date" in err
