@@ -27,7 +27,9 @@ def parameter_name(key: str) -> str:
     or the setting's own name where no dialog offers it; a command (``segment``) by its algorithm's name."""
     base, _, part = key.partition("#")
     if "." not in base and not part:  # a command (engine.errors.command): its algorithm, as the toolbox names it
-        algorithm = QgsApplication.processingRegistry().algorithmById(f"dualstream:{base}")
+        named = engine_api().COMMANDS.get(base)
+        algorithm = QgsApplication.processingRegistry().algorithmById(
+            f"dualstream:{named.algorithm if named else base}")
         if algorithm is not None:
             return algorithm.displayName()
     found = engine_api().find_setting(base)

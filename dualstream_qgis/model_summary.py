@@ -78,12 +78,16 @@ def _items(value: Any) -> list[Any]:
     return [part for item in items for part in (item.split(";") if isinstance(item, str) else [item]) if part]
 
 
-def summary_html(path: str, meta: dict[str, Any], problems: list[str]) -> str:
-    """The describer's lines as HTML: class colours as swatches, then what does not fit, in orange."""
+def summary_html(path: str, meta: dict[str, Any], problems: list[str], refusal: str | None = None) -> str:
+    """The describer's lines as HTML: class colours as swatches, then what does not fit, in orange (``refusal``:
+    why this algorithm will refuse the model whatever the layers, first)."""
     lines = []
     for index, line in enumerate(engine_api().describe_bundle(path, meta)):
         text = _COLOR.sub(lambda m: f"<span style='color:{m.group(1)}'>&#9632;</span>", html.escape(line.strip()))
         lines.append(f"<b>{text}</b>" if index == 0 else f"&nbsp;&nbsp;{text}")
+    if refusal:
+        lines.append(f"<span style='color:#c00000'><b>&#9888; Not for this algorithm:</b> {html.escape(refusal)}."
+                     "</span>")
     if problems:
         lines.append("<span style='color:#c05000'><b>&#9888; Does not fit the chosen layers:</b> "
                      + "; ".join(html.escape(p) for p in problems) + ".</span>")
@@ -94,8 +98,9 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
     """A file picker for ``.dsmodel`` bundles (several joined by ';' for an ensemble), and the summary below it."""
 
     def createWidget(self, image: str = "INPUT", aux: str = "AUX", aux_patterns: str = "", bands: str = "",  # noqa: N802
-                     stac: str = "", **kwargs: Any):
+                     stac: str = "", dates: int = 0, **kwargs: Any):
         self.watched = {"image": image, "aux": aux, "aux_patterns": aux_patterns, "bands": bands, "stac": stac}
+        self.dates = dates  # the dates of a place the form gives (0: not checked, e.g. bulk's pairs by pattern)
         self.inputs: dict[str, Any] = {}
         self.files = QgsFileWidget()
         self.files.setStorageMode(QgsFileWidget.StorageMode.GetFile)
@@ -177,7 +182,9 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
             except (api.DualStreamError, ImportError) as exc:
                 parts.append(f"<span style='color:#c00000'>{html.escape(str(exc))}</span>")
                 continue
-            parts.append(summary_html(path, meta, self.problems(meta) if index == 0 else []))
+            refusal = api.dates_problem(meta.data.dates, self.dates) if self.dates else None
+            parts.append(summary_html(path, meta, self.problems(meta) if index == 0 else [],
+                                      render_message(refusal) if refusal else None))
         self.summary.setText("<br>".join(parts))
 
     def summary_text(self) -> str:

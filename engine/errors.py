@@ -8,6 +8,7 @@ and ``str(error)`` as the setting's own name (``tile_size``), e.g. in log files 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable
 
 _SETTING = re.compile(r"\u27e6([\w.#]+)\u27e7")  # the marker: the setting's key in white square brackets
@@ -18,15 +19,43 @@ def mention(key: str) -> str:
     return f"\u27e6{key}\u27e7"
 
 
-#: How a message names the command whose settings are ``section``'s (``segment``, ``suggest``): the same marker,
-#: which each front end writes as its own name of the command; a command running segment for its own ends names
-#: itself (engine/segment/relay.py).
+#: How a message names the command whose settings are ``section``'s (``segment``, ``suggest``), or a job of
+#: :data:`COMMANDS`: the same marker, which each front end writes as its own name of the command; a command running
+#: segment for its own ends names itself (engine/segment/relay.py).
 command = mention
+
+
+@dataclass(frozen=True)
+class CommandName:
+    """How each front end names one job a message points to."""
+
+    cli: str  # the command line's command that does it
+    algorithm: str  # the Processing algorithm's id (``dualstream:<algorithm>``): QGIS writes its display name
+
+
+#: The jobs whose names differ between the front ends (a change model's pair is segment's on the command line, QGIS
+#: has *Detect change* for it); any other command is its own name on the command line and its algorithm's id in QGIS.
+COMMANDS = {
+    "compare": CommandName("compare", "comparechange"),
+    "detect_change": CommandName("segment", "detectchange"),
+    "train_change": CommandName("train", "trainchange"),
+}
+
+
+def command_line_name(key: str) -> str | None:
+    """The command line's command for the command key ``key`` (no section, no part), or None for a setting."""
+    if "." in key or "#" in key:
+        return None
+    found = COMMANDS.get(key)
+    return found.cli if found else None
 
 
 def plain_name(key: str) -> str:
     """The setting's own name (the config-file key), the rendering without a front end; ``key#part`` names one part
-    of a compound setting (``data.train_scenes#label``: a training scene's label)."""
+    of a compound setting (``data.train_scenes#label``: a training scene's label); a job of :data:`COMMANDS` its
+    command."""
+    if command_line_name(key):
+        return str(command_line_name(key))
     key, _, part = key.partition("#")
     name = key.rpartition(".")[2]
     return f"{name} ({part})" if part else name

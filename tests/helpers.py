@@ -74,6 +74,18 @@ def make_bundle(path: Path, *, vision_bands: int = 4, aux_channels: int = 0, num
     return save_bundle(path, model, {"model": model.config.to_dict(), "data": data})
 
 
+def make_change_bundle(path: Path, gsd: float = 1.0, **settings: Any) -> str:
+    """A tiny change model with random (seeded) weights taking 3 bands per date, trained at ``gsd`` metres
+    (``settings``: the model's, a decoder or fusion)."""
+    torch.manual_seed(0)
+    model = build_model("change", preset="tiny", vision_channels=3, num_classes=1, **settings)
+    stats = {"method": "percentile", "low": [0.0] * 6, "high": [10000.0] * 6}
+    data = {"vision_bands": 3, "vision_stats": stats, "aux_channels": 0, "class_names": ["no change", "change"],
+            "class_colors": ["#000000", "#ff0000"], "tile_size": 64, "gsd": [gsd, gsd], "dates": 2,
+            "crs": "EPSG:32619"}
+    return str(save_bundle(path, model, {"model": model.config.to_dict(), "data": data}))
+
+
 # --------------------------------------------------------------------------------------- bulk scene folders
 BULK_SIZES = {"a": (96, 128), "b": (64, 64), "c": (150, 190)}  # (height, width): c is the largest, b the smallest
 

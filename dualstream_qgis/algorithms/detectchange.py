@@ -29,7 +29,7 @@ class DetectChangeAlgorithm(ChangeGroup, SegmentAlgorithm):
     AFTER = AFTER
     OUTPUT_TABLE = OUTPUT_TABLE
     LAST_SETTINGS = ("segment.transparent_classes",)
-    MODEL_WATCHES = {"image": "INPUT", "aux": "AUX", "bands": "BANDS"}
+    MODEL_WATCHES = {"image": "INPUT", "aux": "AUX", "bands": "BANDS", "dates": 2}
 
     def name(self) -> str:
         return "detectchange"

@@ -97,9 +97,10 @@ def model_paths(value: Any) -> list[str]:
             for part in str(item).split(";") if part.strip()]
 
 
-def add_model_parameters(alg: QgsProcessingAlgorithm, **watch: str) -> None:
+def add_model_parameters(alg: QgsProcessingAlgorithm, **watch: str | int) -> None:
     """MODEL (one or more .dsmodel files) and WEIGHTS (ensemble weights). ``watch`` names the parameters the
-    dialog's model summary checks against the bundle (``image``, ``aux`` layers or ``aux_patterns``)."""
+    dialog's model summary checks against the bundle (``image``, ``aux`` layers or ``aux_patterns``), and the
+    dates of a place the form gives (``dates``: 1 an image, 2 a pair; unset: not checked)."""
     param, label, text = declared_text(alg, "segment.models")
     model = add_parameter(alg, ModelFileParameter(param, label, behavior=FILE_BEHAVIOR_FILE, fileFilter=MODEL_FILTER),
                           text + alg.tr(

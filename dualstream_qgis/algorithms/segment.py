@@ -147,7 +147,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
     #: The settings after the polygons' (Detect change: no resampling, which change models lack).
     LAST_SETTINGS = ("segment.transparent_classes", "segment.resample_to_training_gsd")
     #: The parameters the dialog's model summary checks against the bundle.
-    MODEL_WATCHES = {"image": "INPUT", "aux": "AUX", "bands": "BANDS", "stac": "STAC_ITEM"}
+    MODEL_WATCHES = {"image": "INPUT", "aux": "AUX", "bands": "BANDS", "stac": "STAC_ITEM", "dates": 1}
 
     def add_image_parameters(self) -> None:
         """The image (a layer, or a STAC item) and its bands (Detect change: the two dates and their bands)."""

@@ -18,12 +18,13 @@ from ..io.formats import FORMAT_TABLE, MODEL_FILTER, MODEL_SUFFIXES, VECTOR_SUFF
 from ..io.locations import is_remote, join_layer, split_layer
 from ..io.locations import stem as source_stem
 from ..io.safety import FORMATS, RASTER_SUFFIXES, Files, check_outputs, check_writable, file_identity
-from ..segment.expects import aux_files_expected, input_mismatches
+from ..segment.expects import aux_files_expected, dates_problem, input_mismatches
 from ..segment.scene_outputs import segment_files
 
 __all__ = ["EXTRA_KINDS", "FORMATS", "FORMAT_TABLE", "MODEL_FILTER", "MODEL_SUFFIXES", "OUTPUT_KINDS",
            "RASTER_SUFFIXES", "VECTOR_SUFFIXES", "Files", "Format", "OutputKind", "arcgis_description",
-           "aux_files_expected", "check_layer_filter", "check_outputs", "check_writable", "describe_bundle",
+           "aux_files_expected", "check_layer_filter", "check_outputs", "check_writable", "dates_problem",
+           "describe_bundle",
            "file_identity", "format_metadata", "image_band_names", "input_mismatches", "is_remote", "is_vector_path",
            "join_layer", "looks_like_bundle", "path_kind", "read_metadata", "read_stac_item", "segment_files",
            "shown_layer", "source_stem", "split_layer", "vector_layer_kind", "wcs_description", "wms_description",

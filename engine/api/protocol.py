@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..callbacks import Callback, QuietCallback, Stage, epoch_line, epoch_status, time_left
 from ..errors import (
+    COMMANDS,
     BundleError,
     CanceledError,
     ConfigError,
@@ -17,6 +18,6 @@ from ..errors import (
 )
 from ..text import printable
 
-__all__ = ["BundleError", "Callback", "CanceledError", "ConfigError", "DataError", "DependencyError", "DualStreamError",
-           "QuietCallback", "Stage", "epoch_line", "epoch_status", "plain_name", "printable",
+__all__ = ["COMMANDS", "BundleError", "Callback", "CanceledError", "ConfigError", "DataError", "DependencyError",
+           "DualStreamError", "QuietCallback", "Stage", "epoch_line", "epoch_status", "plain_name", "printable",
            "render", "time_left"]

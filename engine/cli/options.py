@@ -10,6 +10,7 @@ import argparse
 from typing import Any, Callable
 
 from ..api import (
+    COMMANDS,
     SETTINGS_SECTIONS,
     ConfigError,
     Setting,
@@ -27,7 +28,7 @@ def flag_name(key: str) -> str:
     (``data.train_scenes#aoi``) is named by the flag that gives it (``--labelled-area``, ``--val-aux``)."""
     base, _, part = key.partition("#")
     found, scene = find_setting(base), find_setting(f"scene.{part}") if part else None
-    if found is None or not found.flag:
+    if found is None or not found.flag or key in COMMANDS:
         return plain_name(key)
     return found.flag.replace("image", scene.flag[2:] if scene and scene.flag else part) if part else found.flag
 

@@ -24,7 +24,7 @@ from ..callbacks import Callback, Stage
 from ..config import CompareConfig, PolygonsConfig, SegmentConfig
 from ..data.labels import NO_CHANGE, transition_name
 from ..data.raster import grid_of, open_raster
-from ..errors import ConfigError, DataError, mention
+from ..errors import ConfigError, DataError, command, mention
 from ..io.atomic import write_text_atomic
 from ..io.prediction_tags import class_names_of, prediction_tags
 from ..io.safety import (
@@ -132,9 +132,9 @@ def _segment_and_compare(cfg: CompareConfig, callback: Callback) -> CompareResul
 
     for model in cfg.models:
         if read_model_metadata(model).data.dates > 1:
-            raise ConfigError(f"The model '{model}' is a change model: it compares the dates itself. Segment the "
-                              f"pair with it (segment with {mention('segment.after')}); the comparison takes a model "
-                              f"of one date.")
+            raise ConfigError(f"The model '{model}' is a change model: it compares the dates itself. Give the pair "
+                              f"to {command('detect_change')} with it, the later date as {mention('segment.after')}; "
+                              f"the comparison takes a model of one date.")
     folder = Path(tempfile.mkdtemp(prefix=f".{Path(cfg.output).stem}_dates_", dir=Path(cfg.output).parent))
     try:
         rasters = []

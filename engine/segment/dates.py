@@ -14,13 +14,13 @@ from ..config import SegmentConfig
 from ..data.ground import map_units_per_metre
 from ..data.normalize import BandStatistics
 from ..data.raster import band_count, open_raster
-from ..errors import BundleError, DataError, command, mention
+from ..errors import BundleError, DataError, mention
 from ..imagery.door import open_image, web_source
 from ..imagery.request import ImageRequest
 from ..imagery.resolve import ResolvedImage
 from ..io.locations import is_web_description
 from ..time_axis import date_channels
-from .expects import image_problem
+from .expects import dates_problem, image_problem
 
 
 @dataclass
@@ -66,16 +66,10 @@ def check_dates(cfg: SegmentConfig, members: list[Any]) -> int:
         if other.data.dates != dates:
             raise BundleError(f"The ensemble members '{members[0].path}' and '{other.path}' take {dates} and "
                               f"{other.data.dates} date(s) of a place; an ensemble's members take the same inputs.")
-    given = 1 + len(cfg.after)
-    if dates == 1 and given > 1:
-        raise DataError(f"The model '{members[0].path}' was trained on one date, so it cannot compare '{cfg.image}' "
-                        f"with the later date '{cfg.after[0]}' ({mention('segment.after')}): compare its segmentations "
-                        f"of the two dates instead (the post-classification comparison, {command('compare')}), or "
-                        f"train a change model on pairs.")
-    if dates > 1 and given != dates:
-        had = "no later date" if given == 1 else f"{given} dates"
-        raise DataError(f"The model '{members[0].path}' is a change model of {dates} dates (before, after), but "
-                        f"{had} was given for '{cfg.image}': give the later date with {mention('segment.after')}.")
+    problem = dates_problem(dates, 1 + len(cfg.after))
+    if problem:
+        given = f"with the later date '{cfg.after[0]}' ({mention('segment.after')})" if cfg.after else "alone"
+        raise DataError(f"'{cfg.image}' {given} does not fit the model '{members[0].path}': {problem}.")
     return dates
 
 

@@ -1,12 +1,13 @@
 """Whether inputs fit a model bundle, from its metadata and band counts alone: the one rule a front end shows
-before a run (:func:`input_mismatches`) and the run (``plan``) refuses an image or aux files by."""
+before a run (:func:`input_mismatches`, :func:`dates_problem`) and the run (``plan``) refuses an image, its dates
+or aux files by."""
 
 from __future__ import annotations
 
 from ..bundle.view import model_view
 from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
-from ..errors import DataError, mention
+from ..errors import DataError, command, mention
 
 
 def aux_files_expected(data: DataMetadata) -> int:
@@ -14,6 +15,20 @@ def aux_files_expected(data: DataMetadata) -> int:
     if not data.aux_channels or data.x_bands:
         return 0
     return data.aux_files_per_scene or len(data.aux_file_bands) or len(data.aux_prefixes) or 1
+
+
+def dates_problem(dates: int, given: int) -> str | None:
+    """Why ``given`` dates of a place (1: an image alone) do not fit a model of ``dates`` dates, and what to use
+    instead (None: they fit): a model of one date compares no pair, a change model takes the pair."""
+    if dates == 1 and given > 1:
+        return (f"the model was trained on one date, so it takes no later date; compare its segmentations of the two "
+                f"dates instead (the post-classification comparison, {command('compare')}), or train a change model "
+                f"on pairs ({command('train_change')})")
+    if dates > 1 and given != dates:
+        had = "no later date is given" if given == 1 else f"{given} dates are given"
+        return (f"the model is a change model of {dates} dates (before, after), and {had}; give the pair to "
+                f"{command('detect_change')}, the later date as {mention('segment.after')}")
+    return None
 
 
 def image_problem(data: DataMetadata, image_bands: int, image: str | None = None,

@@ -15,6 +15,7 @@ from rasterio.windows import Window
 from engine.data.scene import SceneReader
 from engine.data.synthetic_pairs import make_pair
 from engine.segment.tiling import TileGrid
+from tests.helpers import make_change_bundle
 
 
 @pytest.fixture(scope="module")
@@ -43,23 +44,6 @@ def test_a_later_date_is_read_once_per_cell_with_the_values_of_a_tile_by_tile_re
     assert not alone.read(310, 306, 10, 10).valid.any()  # past the shifted date's end (309, 305): no data
 
 
-def change_bundle(path: Path, gsd: float = 1.0, **settings) -> str:
-    """A tiny change model with random (seeded) weights taking 3 bands per date, trained at ``gsd`` metres
-    (``settings``: the model's, a decoder or fusion)."""
-    import torch
-
-    from engine.bundle.store import save_bundle
-    from engine.models import build_model
-
-    torch.manual_seed(0)
-    model = build_model("change", preset="tiny", vision_channels=3, num_classes=1, **settings)
-    stats = {"method": "percentile", "low": [0.0] * 6, "high": [10000.0] * 6}
-    data = {"vision_bands": 3, "vision_stats": stats, "aux_channels": 0, "class_names": ["no change", "change"],
-            "class_colors": ["#000000", "#ff0000"], "tile_size": 64, "gsd": [gsd, gsd], "dates": 2,
-            "crs": "EPSG:32619"}
-    return str(save_bundle(path, model, {"model": model.config.to_dict(), "data": data}))
-
-
 def _copy(source: str, path: Path, shift: float = 0.0) -> str:
     with rasterio.open(source) as src:
         profile, data = src.profile, src.read()
@@ -74,7 +58,7 @@ def test_bulk_pairs_a_monitoring_series_by_date_and_tables_each_pairs_change(pai
 
     from engine.cli.main import main
 
-    model = change_bundle(tmp_path / "change.dsmodel")
+    model = make_change_bundle(tmp_path / "change.dsmodel")
     folder = tmp_path / "series"
     folder.mkdir()
     # one place seen on three dates (Sentinel-2 names carry them), another seen once, and an image of no date
@@ -115,7 +99,7 @@ def test_bulk_refuses_a_later_date_that_is_the_image_itself(pair, tmp_path):
 
     from engine.cli.main import main
 
-    model = change_bundle(tmp_path / "change.dsmodel")
+    model = make_change_bundle(tmp_path / "change.dsmodel")
     out = tmp_path / "out"
     code = main(["segment", "--model", model, "--images", pair.before, "--after-pattern", "{name}", "--out-dir",
                  str(out), "--quiet"])
@@ -129,7 +113,7 @@ def test_a_pair_is_segmented_at_the_training_pixel_size_and_written_on_its_own_g
 
     from engine.cli.main import main
 
-    model = change_bundle(tmp_path / "change_2m.dsmodel", gsd=2.0)
+    model = make_change_bundle(tmp_path / "change_2m.dsmodel", gsd=2.0)
     out = tmp_path / "resampled.tif"
     code = main(["segment", "--model", model, "--image", pair.before, "--after", pair.after, "--out", str(out),
                  "--probabilities", str(tmp_path / "resampled_p.tif"), "--resample-to-training-gsd",
@@ -205,7 +189,7 @@ def test_suggest_and_propose_refuse_a_change_model_before_reading_anything(pair,
     from engine.errors import ConfigError
     from engine.segment.relay import refuse_change_models
 
-    model = change_bundle(tmp_path / "change.dsmodel")
+    model = make_change_bundle(tmp_path / "change.dsmodel")
     code = main(["suggest", "--model", model, "--image", pair.before, "--out", str(tmp_path / "w.gpkg")])
     err = capsys.readouterr().err
     assert code != 0 and "is a change model of 2 dates" in err and "suggest works on one image" in err
@@ -239,7 +223,7 @@ def test_a_first_date_shared_by_pairs_is_encoded_once_with_the_same_change():
 def test_a_monitoring_series_in_bulk_gives_each_pair_the_change_it_gives_alone(pair, tmp_path):
     from engine.cli.main import main
 
-    model = change_bundle(tmp_path / "change.dsmodel")
+    model = make_change_bundle(tmp_path / "change.dsmodel")
     folder = tmp_path / "series"
     folder.mkdir()
     dated = [_copy(source, folder / f"S2A_{day}T103031_site.tif")
@@ -316,7 +300,7 @@ def test_a_series_on_the_default_backend_encodes_its_first_date_once_with_the_wh
     from engine.cli.main import main
     from engine.export.onnx_cache import cached_date_graphs
 
-    model = change_bundle(tmp_path / "change.dsmodel")
+    model = make_change_bundle(tmp_path / "change.dsmodel")
     dated = _series(pair, tmp_path / "series")
     made = cached_date_graphs(model, None)  # the export's own parity runs uncounted
     assert made.made and made.max_abs_diff <= 1e-4
@@ -384,7 +368,7 @@ def test_the_two_graphs_are_cached_with_one_record_and_refused_when_either_is_al
         def warning(self, message):
             self.lines.append(message)
 
-    model = change_bundle(tmp_path / "change.dsmodel")
+    model = make_change_bundle(tmp_path / "change.dsmodel")
     made = cached_date_graphs(model, 64)
     again = cached_date_graphs(model, 64, said := Said())
     assert made.made and not again.made and (again.encoder, again.head) == (made.encoder, made.head)
@@ -407,7 +391,7 @@ def test_a_decoder_reading_some_scales_runs_as_two_graphs_as_torch_runs_it(tmp_p
     from engine.bundle.store import load_bundle
     from engine.export.onnx_cache import cached_date_graphs
 
-    model = change_bundle(tmp_path / f"{decoder}.dsmodel", decoder=decoder, fusion="concat")
+    model = make_change_bundle(tmp_path / f"{decoder}.dsmodel", decoder=decoder, fusion="concat")
     made = cached_date_graphs(model, tile)
     graphs = DateGraphs(session(made.encoder), session(made.head), 2)
     assert len(graphs.reads) < 8  # some scales are not the head's inputs

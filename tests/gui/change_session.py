@@ -1,0 +1,56 @@
+"""Drives the change detection dialogs in the real QGIS desktop (``qgis --code THIS``) and writes what it saw.
+
+Started by ``tests/gui/test_change_desktop.py`` under Xvfb: the model summary of Segment given a change model and of
+Detect change given a model of one date, before Run; the *Train change detection* form as it opens; the layer
+combos of a change dataset's A/, B/ and label/ files that share one name. Records facts and screenshots only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import processing
+from qgis.core import QgsProcessingContext, QgsProject, QgsRasterLayer
+
+sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
+from session_tools import CONFIG, OUT, REPORT, save, start_later, step, wait  # noqa: E402 - found through the line above
+
+
+def shot(widget, name: str) -> str:
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    return str(path)
+
+
+def summary(alg_id: str, values: dict, model: str, name: str) -> dict:
+    """The dialog of ``alg_id`` with ``values`` set, then ``model`` picked: its model summary's text, a screenshot."""
+    step(f"model summary of {alg_id}")
+    dialog = processing.createAlgorithmDialog(alg_id, values)
+    dialog.resize(1000, 900)
+    dialog.show()
+    wrapper = dialog.mainWidget().wrappers["MODEL"]
+    wrapper.setParameterValue(model, QgsProcessingContext())  # as picking the file does
+    wait(300)
+    record = {"text": wrapper.summary_text(), "screenshot": shot(dialog, name)}
+    dialog.close()
+    return record
+
+
+def main() -> None:
+    pair = CONFIG["pair"]
+    project = QgsProject.instance()
+    layers = {name: QgsRasterLayer(pair[key], name) for name, key in (("before", "before"), ("after", "after"))}
+    for layer in layers.values():
+        project.addMapLayer(layer)
+    REPORT["segment_change_model"] = summary("dualstream:segment", {"INPUT": layers["before"].id()},
+                                             CONFIG["change_model"], "segment_given_a_change_model")
+    REPORT["detect_one_date_model"] = summary(
+        "dualstream:detectchange", {"INPUT": layers["before"].id(), "AFTER": layers["after"].id()},
+        CONFIG["one_date_model"], "detect_change_given_a_model_of_one_date")
+    save()
+    REPORT["finished"] = True
+    save()
+
+
+start_later(main)

@@ -1,0 +1,47 @@
+"""The change detection dialogs in the real QGIS desktop under Xvfb (issue 79): what they say before Run.
+
+One QGIS session (``tests/gui/change_session.py``) opens the dialogs and records what they show; the tests assert on
+that record. The models are tiny bundles with random weights (a change model, a model of one date): the dialogs read
+their headers only. Screenshots are kept with ``DUALSTREAM_GUI_SCREENS=DIR``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.gui.desktop import run_session, session_report
+
+pytestmark = [pytest.mark.qgis, pytest.mark.gui]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, deploy_plugin, venv_site_packages):
+    from engine.data.synthetic_pairs import make_pair
+    from tests.helpers import make_bundle, make_change_bundle
+
+    root = tmp_path_factory.mktemp("change-desktop")
+    pair = make_pair(root / "pair", seed=2, size=64, name="p")
+    config = {"pair": pair.__dict__, "change_model": make_change_bundle(root / "change.dsmodel"),
+              "one_date_model": make_bundle(root / "one_date.dsmodel", vision_bands=3)}
+    deploy_plugin(root, venv_site_packages)
+    out = root / "session"
+    done = run_session(Path(__file__).with_name("change_session.py"), root, dict(config, out=str(out)), timeout=300,
+                       env={"OMP_NUM_THREADS": "1"})
+    report = session_report(out, {"steps": []})
+    assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
+                                    f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
+    return report
+
+
+def test_segment_warns_before_run_that_a_change_model_takes_the_pair_in_detect_change(session):
+    text = session["segment_change_model"]["text"]
+    assert "Not for this algorithm:</b> the model is a change model of 2 dates (before, after)" in text, text
+    assert "give the pair to Detect change, the later date as &#x27;Later date (after)&#x27; (AFTER)" in text
+
+
+def test_detect_change_warns_before_run_that_a_model_of_one_date_compares_no_pair(session):
+    text = session["detect_one_date_model"]["text"]
+    assert "Not for this algorithm:</b> the model was trained on one date" in text, text
+    assert "Compare classifications" in text and "Train change detection" in text
