@@ -209,3 +209,21 @@ def image_rgb(path: str, bands: list[int]) -> RgbChoice:
         return pick_rgb([None] * len(bands), None, bands)
     return pick_rgb(names, interps, bands)
 
+
+_POLARISATION = re.compile(r"(?:^|[^a-z])(vv|vh)(?:$|[^a-z])")
+
+
+def polarisation(name: str | None) -> str | None:
+    """``vv`` / ``vh`` for a Sentinel-1 band name that says one (VV, S1_VH, sigma0_vv, VV_dB), else None."""
+    found = set(_POLARISATION.findall((name or "").lower()))
+    return found.pop() if len(found) == 1 else None
+
+
+def eo_names(names: Sequence[str | None]) -> list[str | None]:
+    """Each band's common name (read with the others, :func:`read_names`) or Sentinel-1 polarisation (``vv``,
+    ``vh``); None where it says neither or several: what the Presto and Galileo encoders place in their groups."""
+    out: list[str | None] = []
+    for name, reading in zip(names, read_names(names)):
+        meanings = set(reading.meanings)
+        out.append(meanings.pop() if len(meanings) == 1 else None if meanings else polarisation(name))
+    return out

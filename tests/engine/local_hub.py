@@ -204,7 +204,11 @@ class LocalHub:
         return sum(n for path, _, n in self.served if path.rsplit("/", 1)[-1] == name)
 
     def _files(self, repo: str) -> list[Path]:
-        return sorted(p for p in self.repos[repo].iterdir() if p.is_file())
+        return sorted(p for p in self.repos[repo].rglob("*") if p.is_file())  # a release's files may be nested
+
+    def _name(self, repo: str, path: Path) -> str:
+        """A file's name in its repository (the path below the repository's folder, with /)."""
+        return path.relative_to(self.repos[repo]).as_posix()
 
     def _refused(self, repo: str, authorization: str) -> tuple[int, dict[str, str], bytes] | None:
         """The hub's answer to a gated repository's file asked without (401) or with a wrong (403) token."""
@@ -231,11 +235,11 @@ class LocalHub:
                 info = {"id": repo, "modelId": repo, "sha": self.sha[repo], "private": False,
                         "gated": "manual" if repo in self.gated else False,
                         "cardData": card_data(self.repos[repo]),
-                        "siblings": [{"rfilename": p.name} for p in files]}
+                        "siblings": [{"rfilename": self._name(repo, p)} for p in files]}
                 info.update(config_record(self.repos[repo]))
                 return 200, {"Content-Type": "application/json"}, json.dumps(info).encode()
             if parts[4] == "tree":
-                tree = [{"type": "file", "path": p.name, "size": p.stat().st_size,
+                tree = [{"type": "file", "path": self._name(repo, p), "size": p.stat().st_size,
                          "oid": hashlib.sha1(p.read_bytes()).hexdigest()} for p in files]
                 return 200, {"Content-Type": "application/json"}, json.dumps(tree).encode()
         if len(parts) >= 5 and parts[2] == "resolve":
@@ -257,8 +261,8 @@ class LocalHub:
             etag = git_sha1(data) if self.lfs else sha256
             return 200, {"X-Repo-Commit": self.sha[repo], "ETag": f'"{etag}"', "Accept-Ranges": "bytes",
                          "Content-Type": "application/octet-stream"}, data
-        if parts[0] == "cdn" and len(parts) == 5 and "/".join(parts[1:3]) in self.repos:  # signed: no token asked
-            data = (self.repos["/".join(parts[1:3])] / parts[4]).read_bytes()
+        if parts[0] == "cdn" and len(parts) >= 5 and "/".join(parts[1:3]) in self.repos:  # signed: no token asked
+            data = (self.repos["/".join(parts[1:3])] / "/".join(parts[4:])).read_bytes()
             return 200, {"ETag": f'"cdn-{parts[3][:8]}"', "Accept-Ranges": "bytes",
                          "Content-Type": "application/octet-stream"}, data
         return missing

@@ -23,6 +23,7 @@ from ...errors import ModelError
 from ...runtime.environment import require
 from .. import pretrained as checkpoints
 from .catalog import ENCODERS, EncoderSpec
+from .galileo_image import GalileoImage, adapt, fetch_galileo, load_galileo_image
 from .prithvi import PrithviViT, load_release, release_file
 from .weights import PretrainedSource, pretrained_source
 
@@ -146,7 +147,8 @@ class Encoder(nn.Module):
             backbone, where = _load_backbone(source.location(), spec, source.encoder, log,
                                              weights.hub_id if weights else "")
             return backbone, where, _adapt_first_conv(backbone, channels)
-        path = release_file(source.location(), weights.file if weights else "", log)
+        path = (own.fetch(source, log) if own.fetch is not None else
+                release_file(source.location(), weights.file if weights else "", log))
         backbone, _ = own.load(path, spec, drop_path, log)
         return backbone, str(path), own.adapt(backbone, channels)
 
@@ -227,8 +229,12 @@ class OwnBackbone:
     build: Any  # the module class: (channels, drop_path=..., **sizes)
     load: Callable[[Path, EncoderSpec, float, Callable[[str], None]], tuple[nn.Module, dict[str, Any]]]
     adapt: Callable[[Any, int], str]  # the input embedding for a band count
+    fetch: Callable[[PretrainedSource, Callable[[str], None]], Path] | None = None  # its files (default: Prithvi's)
 
 
 #: The kinds built here (every other kind but ``mit`` is a transformers backbone)
-OWN_BACKBONES: dict[str, OwnBackbone] = {"prithvi": OwnBackbone(PrithviViT, load_release, lambda backbone, channels: (
-    checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels, "patch embedding", "bands")))}
+OWN_BACKBONES: dict[str, OwnBackbone] = {
+    "prithvi": OwnBackbone(PrithviViT, load_release, lambda backbone, channels: (
+        checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels, "patch embedding", "bands"))),
+    "galileo": OwnBackbone(GalileoImage, load_galileo_image, adapt, fetch_galileo),
+}

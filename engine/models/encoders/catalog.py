@@ -1,9 +1,10 @@
 """Encoder names and their sizes (torch-free): what ``encoder=`` accepts and what each name builds.
 
 ``mit_*`` are SegFormer/MiT encoders; ``resnet*``, ``convnext*``, ``swin*`` and the DINOv3 ones transformers
-backbones; ``prithvi_*`` the Prithvi-EO-2.0 releases (our own ViT); ``transformers`` any transformers backbone given
-as ``pretrained``; ``tiny_*`` small random-init sizes for tests and CPU demos. Every encoder gives four maps at
-strides 4/8/16/32 and takes any band count. Architectures only: the weights are records of ``encoders.weights``.
+backbones; ``prithvi_*`` the Prithvi-EO-2.0 releases (our own ViT); ``galileo_*`` the Galileo releases (our own;
+Sentinel-2's ten bands by name, no other count); ``transformers`` any transformers backbone given as ``pretrained``;
+``tiny_*`` small random-init sizes for tests and CPU demos. Every encoder gives four maps at strides 4/8/16/32 and
+takes any band count but Galileo. Architectures only: the weights are records of ``encoders.weights``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ MIT_SIZE_KEYS = ("hidden_sizes", "depths", "num_attention_heads", "sr_ratios", "
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """One named encoder: its kind (mit / resnet / convnext / swin / prithvi / dinov3_* / transformers) and its
-    sizes (a transformers config's, or our Prithvi ViT's)."""
+    """One named encoder: its kind (mit / resnet / convnext / swin / prithvi / galileo / dinov3_* / transformers)
+    and its sizes (a transformers config's, or our Prithvi's and Galileo's)."""
 
     kind: str
     sizes: dict[str, Any] = field(default_factory=dict)
@@ -54,13 +55,20 @@ class MiTPreset:
         return {key: list(getattr(self, key)) for key in MIT_SIZE_KEYS}
 
 
-FOUNDATION_KINDS = ("prithvi", "dinov3_convnext", "dinov3_vit", "transformers")
+FOUNDATION_KINDS = ("prithvi", "galileo", "dinov3_convnext", "dinov3_vit", "transformers")
 
 
 def _prithvi(embed: int, depth: int, heads: int, patch: int = 16, tl: bool = False) -> EncoderSpec:
     """A Prithvi-EO-2.0 ViT's sizes (time = 1 frame; ``coords``: its TL time and location encoders)."""
     return EncoderSpec("prithvi", {"embed_dim": embed, "depth": depth, "num_heads": heads, "patch_size": patch,
                                    "coords": tl})
+
+
+def _galileo(width: int, depth: int, heads: int) -> EncoderSpec:
+    """A Galileo release's sizes (config/models/<size>.json), its patch size here 4 px, the tile's day of year as
+    its month (``coords``)."""
+    return EncoderSpec("galileo", {"embedding_size": width, "depth": depth, "num_heads": heads, "mlp_ratio": 4.0,
+                                   "max_sequence_length": 24, "max_patch_size": 8, "patch_size": 4, "coords": True})
 
 
 def _dinov3_convnext(hidden: list[int], depths: list[int]) -> EncoderSpec:
@@ -89,6 +97,9 @@ ENCODERS: dict[str, EncoderSpec] = {
     "prithvi_eo2_300m_tl": _prithvi(1024, 24, 16, tl=True),
     "prithvi_eo2_600m": _prithvi(1280, 32, 16, patch=14),
     "prithvi_eo2_600m_tl": _prithvi(1280, 32, 16, patch=14, tl=True),
+    "galileo_nano": _galileo(128, 4, 8),
+    "galileo_tiny": _galileo(192, 12, 3),
+    "galileo_base": _galileo(768, 12, 12),
     "dinov3_convnext_tiny": _dinov3_convnext([96, 192, 384, 768], [3, 3, 9, 3]),
     "dinov3_convnext_small": _dinov3_convnext([96, 192, 384, 768], [3, 3, 27, 3]),
     "dinov3_convnext_base": _dinov3_convnext([128, 256, 512, 1024], [3, 3, 27, 3]),

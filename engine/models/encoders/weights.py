@@ -28,6 +28,7 @@ RGB = ("red", "green", "blue")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # of values scaled to 0-1
 DINOV3_LICENCE = "DINOv3 License (gated: accept it on the model page)"
 PRITHVI_REPO = "ibm-nasa-geospatial/Prithvi-EO-2.0-"
+S2_BANDS = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,27 @@ def _dinov3(hub_id: str, satellite: bool = False) -> Weights:
     return Weights(hub_id, "DINOv3 release", "LVD-1689M web images", RELEASE, DINOV3_LICENCE, gated=True)
 
 
+def _galileo(size: str) -> Weights:
+    """Galileo's release of ``size`` (its ``config.json`` beside the file fixes the sizes); the Sentinel-2 bands'
+    pre-training mean and standard deviation (``config/normalization.json``), the encoder's own scaling on top."""
+    from .eo_bands import GALILEO_SCALING
+
+    return Weights("nasaharvest/galileo", "Galileo release",
+                   "Galileo pre-training set (127,155 places: Sentinel-1/2, ERA5, SRTM, ... time series)", RELEASE,
+                   "MIT", f"models/{size}/encoder.pt", bands=S2_BANDS,
+                   mean=tuple(lo + span / 2 for lo, span in zip(GALILEO_SCALING.low[2:12], GALILEO_SCALING.span[2:12])),
+                   std=tuple(span / 4 for span in GALILEO_SCALING.span[2:12]),
+                   scale="Sentinel-2 L2A reflectance x 10000", by_name=True, dated=True)
+
+
+#: Presto's release: in its GitHub repository (github.com/nasaharvest/presto, data/default_model.pt), which a hub
+#: mirror serving that repository (HF_ENDPOINT) or a local copy (pretrained = the file) provides
+PRESTO = Weights("nasaharvest/presto", "Presto release",
+                 "Presto pre-training set (21.5 M pixel time series: Sentinel-1/2, ERA5, SRTM, Dynamic World)", RELEASE,
+                 "MIT", "data/default_model.pt", bands=S2_BANDS, mean=(), std=(),
+                 scale="Sentinel-2 L2A reflectance x 10000, Sentinel-1 dB", by_name=True, dated=True)
+
+
 #: The pretrained weights of each named encoder (encoders.catalog); tiny sizes and ``transformers`` have none.
 WEIGHTS: dict[str, Weights] = {
     "resnet18": _imagenet("microsoft/resnet-18"),
@@ -100,6 +122,9 @@ WEIGHTS: dict[str, Weights] = {
     "dinov3_convnext_small": _dinov3("facebook/dinov3-convnext-small-pretrain-lvd1689m"),
     "dinov3_convnext_base": _dinov3("facebook/dinov3-convnext-base-pretrain-lvd1689m"),
     "dinov3_vitl16_sat": _dinov3("facebook/dinov3-vitl16-pretrain-sat493m", satellite=True),
+    "galileo_nano": _galileo("nano"),
+    "galileo_tiny": _galileo("tiny"),
+    "galileo_base": _galileo("base"),
 }
 #: Encoders without a record whose architecture loads one family's weights only (a tiny Prithvi: a release file)
 _FAMILY = {"tiny_prithvi": "prithvi_eo2_tiny_tl"}

@@ -1,0 +1,167 @@
+"""Presto and Galileo as season encoders (issue 80): release files of the real layouts served from 127.0.0.1 through
+``HF_ENDPOINT`` and loaded strictly by the code a user runs (download, cache, offline), files of another layout
+refused by tensor name, bands placed by name, masks honoured, shapes, frozen."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.data.band_names import eo_names
+from engine.errors import ModelError
+from engine.models.encoders.eo_bands import place_bands
+from engine.models.encoders.eo_series import months_of, series_encoder
+from tests.engine.eo_fixtures import S1_S2, write_galileo_release, write_presto_release
+from tests.engine.local_hub import LocalHub
+
+ROOT = Path(__file__).resolve().parents[2]
+S2 = S1_S2[2:]
+
+RUN = r"""
+import json, sys
+import torch
+from engine.models.encoders.eo_series import series_encoder
+out, lines = {}, []
+torch.manual_seed(1)
+x = torch.rand(2, 3, 12, 8, 8) * 3000
+x[:, :, :2] = torch.randn(2, 3, 2, 8, 8) * 3 - 14
+months = torch.tensor([[2, 5, 8], [0, 6, 11]])
+for name in ("presto", "galileo_nano"):
+    encoder = series_encoder(name, "release", log=lines.append)
+    torch.save(encoder.model.state_dict(), sys.argv[1] + f"/{name}.state.pt")
+    torch.save(encoder.encode(x, sys.argv[2].split(","), months), sys.argv[1] + f"/{name}.features.pt")
+print("RESULT " + json.dumps(lines))
+"""
+
+
+def _run(tmp: Path, env: dict[str, str], where: str) -> list[str]:
+    out = tmp / where
+    out.mkdir()
+    done = subprocess.run([sys.executable, "-c", RUN, str(out), ",".join(S1_S2)], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.split("RESULT ", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("eo")
+    states = {"presto": write_presto_release(tmp / "presto"), "galileo_nano": write_galileo_release(tmp / "galileo")}
+    return {"tmp": tmp, "states": states}
+
+
+def test_releases_download_through_the_hub_load_strictly_and_run_offline_from_the_cache(releases):
+    tmp = releases["tmp"]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "DUALSTREAM_OFFLINE", "HF_ENDPOINT")}
+    env.update(HF_HOME=str(tmp / "hf_home"), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    with LocalHub({"nasaharvest/presto": tmp / "presto", "nasaharvest/galileo": tmp / "galileo"}) as hub:
+        first = _run(tmp, {**env, "HF_ENDPOINT": hub.url}, "online")
+        asked = list(hub.requests)
+    second = _run(tmp, {**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}, "offline")
+    assert any("data/default_model.pt" in path for path in asked)
+    assert any("models/nano/encoder.pt" in path for path in asked) and any("models/nano/config.json" in p
+                                                                        for p in asked)
+    said = "\n".join(first)
+    assert "Presto release 'default_model.pt': 50 encoder tensors loaded strictly" in said, said
+    assert "2 MAE decoder tensor(s) not used" in said
+    assert "Galileo release 'nano/encoder.pt': 106 tensors loaded strictly (width 128, 4 blocks, 8 heads)" in said
+    assert not any("Downloaded" in line for line in second)  # the cache, nothing asked
+    for name, state in releases["states"].items():
+        loaded = torch.load(tmp / "online" / f"{name}.state.pt", weights_only=True)
+        assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
+        online = torch.load(tmp / "online" / f"{name}.features.pt", weights_only=True)
+        offline = torch.load(tmp / "offline" / f"{name}.features.pt", weights_only=True)
+        assert torch.equal(online, offline)
+    # the same features in this process from the file itself: what was downloaded is what the release holds
+    direct = series_encoder("presto", str(tmp / "presto" / "data" / "default_model.pt"))
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, 12, 8, 8) * 3000
+    x[:, :, :2] = torch.randn(2, 3, 2, 8, 8) * 3 - 14
+    mine = direct.encode(x, S1_S2, torch.tensor([[2, 5, 8], [0, 6, 11]]))
+    assert torch.allclose(mine, torch.load(tmp / "online" / "presto.features.pt", weights_only=True), atol=1e-6)
+
+
+def test_a_file_of_another_layout_is_refused_by_tensor_name(releases, tmp_path):
+    tmp = releases["tmp"]
+    with pytest.raises(ModelError, match=r"not of the Presto layout: .*missing .*eo_patch_embed"):
+        series_encoder("presto", str(tmp / "galileo" / "models" / "nano" / "encoder.pt"))
+    state = dict(releases["states"]["galileo_nano"])
+    state["blocks.0.attn.qkv.weight"] = state.pop("blocks.0.attn.q.weight")  # a fused-qkv copy
+    torch.save(state, tmp_path / "encoder.pt")
+    with pytest.raises(ModelError, match=r"missing \(e\.g\. blocks\.0\.attn\.q\.weight\).*unexpected \(e\.g\. "
+                                         r"blocks\.0\.attn\.qkv\.weight\)"):
+        series_encoder("galileo_nano", str(tmp_path / "encoder.pt"))
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="bad.pt' cannot be read"):
+        series_encoder("presto", str(tmp_path / "bad.pt"))
+
+
+def test_shapes_masks_and_bands_by_name(releases):
+    tmp = releases["tmp"]
+    presto = series_encoder("presto", str(tmp / "presto" / "data" / "default_model.pt"))
+    galileo = series_encoder("galileo_nano", str(tmp / "galileo" / "models" / "nano"), patch=4)
+    x = torch.rand(2, 4, 10, 8, 8) * 3000
+    months = torch.tensor([[0, 3, 6, 9], [1, 4, 7, 10]])
+    assert presto.encode(x, S2, months).shape == (2, 128, 8, 8)
+    assert galileo.encode(x, S2, months).shape == (2, 128, 2, 2)
+    # a date left out: its values do not matter (NaN included), every other date's do
+    valid = torch.ones(2, 4, dtype=torch.bool)
+    valid[:, 2] = False
+    for encoder in (presto, galileo):
+        base = encoder.encode(x, S2, months, valid=valid)
+        changed = x.clone()
+        changed[:, 2] = float("nan")
+        assert torch.equal(encoder.encode(changed, S2, months, valid=valid), base)
+        changed[:, 1] += 500
+        assert not torch.allclose(encoder.encode(changed, S2, months, valid=valid), base)
+    # a pixel with no valid date: zeros, counted
+    pixel = torch.ones(2, 4, 8, 8, dtype=torch.bool)
+    pixel[0, :, 3, 5] = False
+    out = presto.encode(x, S2, months, valid=pixel)
+    assert torch.count_nonzero(out[0, :, 3, 5]) == 0 and presto.last_empty == 1
+    # bands by name, in any order and spelling: the same features
+    order = [9, 0, 5, 2, 7, 1, 8, 3, 6, 4]
+    sentinel2 = ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"]
+    assert torch.allclose(presto.encode(x[:, :, order], eo_names([sentinel2[i] for i in order]), months),
+                          presto.encode(x, S2, months), atol=1e-5)
+
+
+def test_band_groups_placed_by_name_and_refused_when_none_is_whole():
+    assert eo_names(["sigma0_VV", "VH_dB", "B04", "B03", "B02", "B8A"]) == ["vv", "vh", "red", "green", "blue",
+                                                                            "nir08"]
+    both = place_bands(eo_names(["sigma0_VV", "VH_dB", "B04", "B03", "B02"]))
+    assert both.groups == ("S1", "S2_RGB") and not both.ndvi
+    s2 = place_bands(S2 + ["cloud"])
+    assert s2.groups[-1] == "NDVI" and s2.unused == ("cloud",) and s2.index[2] == 0
+    with pytest.raises(ValueError, match="completes a Sentinel-1/2 band group"):
+        place_bands(eo_names(["B02", "B03", "elevation"]))  # RGB incomplete: never a partial group
+    with pytest.raises(ValueError, match="completes a Sentinel-1/2 band group"):
+        place_bands(["B02", "B03", "B04"])  # raw names are read by eo_names first
+
+
+def test_frozen_by_default_trainable_when_asked(releases):
+    x = torch.rand(1, 2, 10, 8, 8) * 3000
+    months = torch.tensor([[4, 5]])
+    frozen = series_encoder("galileo_nano", None, patch=8)
+    assert not any(p.requires_grad for p in frozen.parameters()) and not frozen.training
+    assert not frozen.encode(x, S2, months).requires_grad
+    trainable = series_encoder("presto", None, trainable=True)
+    trainable.encode(x, S2, months).sum().backward()
+    assert trainable.model.blocks[0].attn.qkv.weight.grad is not None
+    assert trainable.model.pos_embed.grad is None  # the fixed position code stays fixed
+
+
+def test_months_of_dates_and_refused_months():
+    dates = np.array([["2021-01-15", "2021-07-01"], ["2020-12-31", "2021-03-03"]], dtype="datetime64[D]")
+    assert months_of(dates).tolist() == [[0, 6], [11, 2]]
+    assert months_of([["2021-05-02"]]).tolist() == [[4]]
+    encoder = series_encoder("presto", None)
+    with pytest.raises(ModelError, match="months 0..11"):
+        encoder.encode(torch.rand(1, 1, 10, 2, 2), S2, torch.tensor([[12]]))
