@@ -158,12 +158,12 @@ def record(named: list[tuple[str, Acquisition]]) -> tuple[dict[str, Any], str]:
     dates, places = sum(s["date"] is not None for s in scenes), sum(s["place"] for s in scenes)
     record = {"scenes": scenes, "with_date": dates, "with_place": places}
     if not dates and not places:
-        return record, ("Prithvi-EO-2.0 time/location encoders: no training scene's date or place is known (no "
+        return record, ("The encoder's time/location inputs: no training scene's date or place is known (no "
                         "acquisition tag, no date in its file name, no CRS): they add nothing, as the release run "
                         "without them.")
     said = "; ".join(f"{name}: {a.said()}" for name, a in named[:3]) + (f"; {len(named) - 3} more" if len(named) > 3
                                                                         else "")
-    return record, (f"Prithvi-EO-2.0 time/location encoders fed each tile's date and place where known "
+    return record, (f"The encoder's time/location inputs fed each tile's date and place where known "
                     f"({dates} of {len(named)} scene(s) with a date, {places} with a place): {said}.")
 
 

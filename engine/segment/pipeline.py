@@ -56,7 +56,7 @@ def tile_coords(plan: SegmentPlan, callback: Callback) -> Callable[[list[Any]], 
     from ..data.acquisition import of_source
 
     acquisition = of_source(getattr(plan.inputs, "source", None) or plan.cfg.image, plan.reader.acquisition)
-    callback.info(f"Prithvi-EO-2.0 time/location encoders: {acquisition.said()}"
+    callback.info(f"The encoder's time/location inputs: {acquisition.said()}"
                   + ("." if acquisition.known else ": they add nothing, as the release run without them."))
     half = plan.tile / 2
     return lambda tiles: acquisition.coords([(t.col + half, t.row + half) for t in tiles])

@@ -294,9 +294,13 @@ def _choose_encoder_bands(chosen: Chosen) -> None:
     weights = source.weights if source.loads else None
     if weights is not None and weights.by_name:
         chosen.data = chosen.data.replace(bands=list(weights.bands))
+        from ..data.band_names import SENSORS
+
+        number = {common: f"B{n.zfill(2)}" for n, common in SENSORS["Sentinel-2"].items()}
+        landsat = " or Landsat SR_B2..SR_B7" if "rededge1" not in weights.bands else ""
         chosen.choices.append(Choice({"data.bands": ",".join(weights.bands)}, (
             f"the encoder {source.encoder} was pretrained on these bands ({weights.title}); each image's are found "
-            f"by their names (Sentinel-2 B02, B03, B04, B8A, B11, B12; Landsat SR_B2..SR_B7)")))
+            f"by their names (Sentinel-2 {', '.join(number.get(b, b) for b in weights.bands)}{landsat})")))
 
 
 def _model_from_parent(chosen: Chosen, unset: set[str], given: Collection[str]) -> None:

@@ -184,7 +184,9 @@ def released_statistics(datasets: tuple[Any, Any, Any], model_cfg: Any,
         return datasets
     mine = datasets[2].metadata.vision_stats
     title = f"{weights.title}'s"
-    if mine is None or mine.bands != len(weights.mean):
+    # a scene of several dates (change) stacks each date's bands: the released statistics hold for each date
+    dates = mine.bands // len(weights.mean) if mine is not None and mine.bands % len(weights.mean) == 0 else 0
+    if not dates:
         say(f"The image has {mine.bands if mine else 0} band(s), not the {len(weights.mean)} of the {weights.title}: "
             f"its own band statistics normalise it.")
         return datasets
@@ -193,6 +195,8 @@ def released_statistics(datasets: tuple[Any, Any, Any], model_cfg: Any,
         say(f"The image's values (band middles {', '.join(f'{m:.3g}' for m in middles)}) are not {weights.scale}, "
             f"the scale of the {title} statistics: its own band statistics normalise it.")
         return datasets
+    each = f", each of its {dates} dates" if dates > 1 else ""
     say(f"The image is normalised by the {title} statistics (mean and standard deviation of {weights.trained_on}, "
-        f"{weights.scale}), as the encoder was pretrained.")
-    return _with_statistics(datasets, vision_stats=BandStatistics("meanstd", list(weights.mean), list(weights.std)))
+        f"{weights.scale}{each}), as the encoder was pretrained.")
+    return _with_statistics(datasets, vision_stats=BandStatistics("meanstd", list(weights.mean) * dates,
+                                                                  list(weights.std) * dates))

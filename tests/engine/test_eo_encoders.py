@@ -165,3 +165,36 @@ def test_months_of_dates_and_refused_months():
     encoder = series_encoder("presto", None)
     with pytest.raises(ModelError, match="months 0..11"):
         encoder.encode(torch.rand(1, 1, 10, 2, 2), S2, torch.tensor([[12]]))
+
+
+def test_a_pair_gets_the_released_statistics_for_each_date():
+    """Defect: a change scene stacks two dates' bands (20 for Galileo's 10), and the released statistics were
+    refused for it ("20 bands, not the 10"), so a pretrained encoder saw another scale than it was trained on."""
+    import dataclasses
+
+    from engine.data.normalize import BandStatistics
+    from engine.models import AutoModelConfig
+    from engine.training.finetune import released_statistics
+
+    @dataclasses.dataclass
+    class Meta:
+        vision_stats: BandStatistics
+
+    @dataclasses.dataclass
+    class Summary:
+        metadata: Meta
+
+    class Tiles:
+        vision_stats = None
+
+    model = AutoModelConfig.for_family("change", encoder="galileo_nano", pretrained="release")
+    said: list[str] = []
+    pair = BandStatistics("percentile", [300.0] * 20, [4000.0] * 20)
+    train, _, summary = released_statistics((Tiles(), None, Summary(Meta(pair))), model, said.append)
+    stats = summary.metadata.vision_stats
+    assert stats.method == "meanstd" and len(stats.low) == 20 and stats.low[:10] == stats.low[10:]
+    assert abs(stats.low[2] - 1343.09883810357) < 1e-6 and train.vision_stats is stats  # B04's pre-training mean
+    assert "each of its 2 dates" in said[-1]
+    odd = BandStatistics("percentile", [300.0] * 15, [4000.0] * 15)
+    _, _, summary = released_statistics((Tiles(), None, Summary(Meta(odd))), model, said.append)
+    assert summary.metadata.vision_stats is odd and "15 band(s), not the 10" in said[-1]

@@ -138,9 +138,9 @@ def test_training_and_segment_feed_the_date_and_place_and_say_so(synthetic_scene
         runs[name] = captured.err
         assert json.loads(captured.out)["backend"] == ("torch" if backend == "torch" else "onnxruntime")
     assert "inputs vision (4, 64, 64), coords (4,)" in runs["dated"]  # the export takes them
-    assert "time/location encoders: date 2023-06-15 (its tag DATE_ACQUIRED), place: each tile's centre" in \
+    assert "time/location inputs: date 2023-06-15 (its tag DATE_ACQUIRED), place: each tile's centre" in \
         runs["dated"]
-    assert "time/location encoders: no date (no acquisition date in its tags or file name), place" in \
+    assert "time/location inputs: no date (no acquisition date in its tags or file name), place" in \
         runs["undated"]
     with rasterio.open(tmp_path / "dated_p.tif") as a, rasterio.open(tmp_path / "undated_p.tif") as b, \
             rasterio.open(tmp_path / "torch_p.tif") as c:

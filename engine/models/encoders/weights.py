@@ -92,7 +92,7 @@ def _galileo(size: str) -> Weights:
                    "MIT", f"models/{size}/encoder.pt", bands=S2_BANDS,
                    mean=tuple(lo + span / 2 for lo, span in zip(GALILEO_SCALING.low[2:12], GALILEO_SCALING.span[2:12])),
                    std=tuple(span / 4 for span in GALILEO_SCALING.span[2:12]),
-                   scale="Sentinel-2 L2A reflectance x 10000", by_name=True, dated=True)
+                   scale="Sentinel-2 L2A reflectance x 10000", by_name=True, dated=True, copies=True)
 
 
 #: Presto's release: in its GitHub repository (github.com/nasaharvest/presto, data/default_model.pt), which a hub
