@@ -23,10 +23,11 @@ import torch
 
 from ..callbacks import Callback, QuietCallback
 from ..errors import ConfigError, DataError, mention
+from ..io.formats import PAIR_FILE
 from .checks import check_image_domain, sample_values
 from .sampling import Region
 from .scene import SceneReader
-from .sources import DATE_FOLDERS, PAIR_SUFFIXES, child_folder, files_by_stem
+from .sources import DATE_FOLDERS, child_folder, files_by_stem
 
 FLAG = mention("data.unlabelled")
 
@@ -50,15 +51,15 @@ def unlabelled_places(paths: list[str], dates: int) -> list[list[str]]:
         folders = [(child_folder(path, a), child_folder(path, b)) for a, b in DATE_FOLDERS]
         pair = next(((a, b) for a, b in folders if a is not None and b is not None), None)
         if dates > 1 and pair is not None:
-            first, later = (files_by_stem(f, PAIR_SUFFIXES) for f in pair)
+            first, later = (files_by_stem(f, PAIR_FILE.suffixes) for f in pair)
             if missing := sorted(set(first) ^ set(later)):
                 raise DataError(f"The unlabelled pairs of '{given}' ({FLAG}) are incomplete: {missing[:5]} lack a date "
                                 f"in '{pair[0]}' or '{pair[1]}'; give each pair's two dates, named alike.")
             places += [[str(first[k]), str(later[k])] for k in sorted(first)]
         elif dates == 1:
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PAIR_SUFFIXES)
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PAIR_FILE.suffixes)
             if not files:
-                raise DataError(f"The folder '{given}' ({FLAG}) holds no raster ({', '.join(PAIR_SUFFIXES)}).")
+                raise DataError(f"The folder '{given}' ({FLAG}) holds no raster ({', '.join(PAIR_FILE.suffixes)}).")
             places += [[str(p)] for p in files]
         else:
             raise DataError(f"The folder '{given}' ({FLAG}) holds no pairs: a change model's unlabelled pairs go in "
