@@ -43,11 +43,12 @@ def _input(model, parameter, x: float, y: float = 60):
     model.addModelParameter(parameter, component)
 
 
-def _output(child, output: str, name: str, description: str) -> None:
+def _output(child, output: str, name: str, description: str, mandatory: bool = False) -> None:
     from qgis.core import QgsProcessingModelOutput
 
     out = QgsProcessingModelOutput(name, description)
     out.setChildOutputName(output)
+    out.setMandatory(mandatory)
     outputs = dict(child.modelOutputs())
     outputs[name] = out
     child.setModelOutputs(outputs)
@@ -190,7 +191,10 @@ def train_detect_change():
     train.addParameterSources("AFTER", [Source.fromModelParameter("after")])
     train.addParameterSources("LABELS", [Source.fromModelParameter("labels")])
     train.addParameterSources("TIME_BUDGET", [Source.fromModelParameter("minutes")])
-    _output(train, "OUTPUT", "bundle", "Change model")
+    # a model's file lasts: the temporary file Processing offers by default is refused by training, so the output is
+    # required and says so before Run
+    _output(train, "OUTPUT", "bundle", "Change model (.dsmodel: choose a file; a temporary file is refused)",
+            mandatory=True)
     model.addChildAlgorithm(train)
     detect = _child(model, "dualstream:detectchange", "detect", "Detect change", 600)
     detect.addParameterSources("INPUT", [Source.fromModelParameter("new_before")])
@@ -199,6 +203,8 @@ def train_detect_change():
     _output(detect, "OUTPUT", "change", "Change raster")
     _output(detect, "OUTPUT_TABLE", "table", "Change table")
     model.addChildAlgorithm(detect)
+    # the dialog lists the inputs in this order (else by name: each later date above its first date)
+    model.setParameterOrder(["before", "after", "labels", "minutes", "new_before", "new_after"])
     return model
 
 

@@ -85,3 +85,19 @@ def test_get_a_ready_model_then_segment_with_it(qgis_process, root, tmp_path):
     assert (tmp_path / "models" / "served-clouds.dsmodel").is_file()  # the bundle stays for the next run
     with rasterio.open(tmp_path / "classes.tif") as ds:
         assert (ds.read(1) == expected_classes(values, WEIGHTS, BIAS, MEAN, STD, 1.0)).mean() >= 0.999
+
+
+def test_the_change_models_inputs_come_in_time_order_and_its_bundle_asks_for_a_file(plugin):
+    """Issue 79, item 4: QGIS lists a model's inputs by name unless the model orders them (each later date above its
+    first date, so a user filling it top to bottom swapped both pairs); the change model's output is required and
+    says before Run that a temporary file is refused (training refuses one after Run)."""
+    from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingParameterDefinition
+
+    model = QgsProcessingModelAlgorithm()
+    assert model.fromFile(str(MODELS / "train_detect_change.model3"))
+    inputs = [p.description() for p in model.parameterDefinitions() if not p.isDestination()]
+    assert inputs == ["Training pair: first date", "Training pair: later date", "Change labels (raster or polygons)",
+                      "Training time (minutes)", "New pair: first date", "New pair: later date"]
+    bundle = model.parameterDefinition("train:bundle")
+    assert not bundle.flags() & QgsProcessingParameterDefinition.FlagOptional
+    assert "choose a file; a temporary file is refused" in bundle.description()
