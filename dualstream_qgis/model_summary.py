@@ -4,7 +4,7 @@ is chosen, and what does not fit the chosen layers, before Run.
 Imported by Processing's GUI only (the MODEL parameter names :class:`ModelSummaryWrapper` in its ``widget_wrapper``
 metadata), never by ``qgis_process``. The bundle's metadata is read from its header (no weights, no torch): a
 second at most. The words are the Segment log's (:func:`engine.bundle.describe.describe_bundle`); the checks are
-the engine's (``engine.segment.expects``), the same rules the run applies to the files.
+the engine's (``engine.bundle.expects``), the same rules the run applies to the files.
 """
 
 from __future__ import annotations

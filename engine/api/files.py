@@ -6,6 +6,7 @@ the name of any source."""
 from __future__ import annotations
 
 from ..bundle.describe import describe_bundle, format_metadata
+from ..bundle.expects import aux_files_expected, dates_problem, input_mismatches
 from ..bundle.store import looks_like_bundle, read_metadata
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..data.raster import image_band_names
@@ -18,7 +19,6 @@ from ..io.formats import FORMAT_TABLE, MODEL_FILTER, MODEL_SUFFIXES, VECTOR_SUFF
 from ..io.locations import is_remote, join_layer, split_layer
 from ..io.locations import stem as source_stem
 from ..io.safety import FORMATS, RASTER_SUFFIXES, Files, check_outputs, check_writable, file_identity
-from ..segment.expects import aux_files_expected, dates_problem, input_mismatches
 from ..segment.scene_outputs import segment_files
 
 __all__ = ["EXTRA_KINDS", "FORMATS", "FORMAT_TABLE", "MODEL_FILTER", "MODEL_SUFFIXES", "OUTPUT_KINDS",

@@ -9,5 +9,7 @@ reads imagery.
 - ``web.py``          web map services (XYZ/WMS/WMTS/WCS/ArcGIS REST) as GDAL descriptions; one window of one
 - ``stac_assets.py``  an item's assets checked, stacked, scaled and picked by name; a training's scenes with their
                       items read; a VRT of the shown assets for a front end's layer
+- ``dates.py``        every date of a scene through the door, each judged with its own statistics; the dates
+                      given checked against the model's
 - ``picture.py``      one window of any source as the RGB picture Segment Anything takes, georeferenced
 """

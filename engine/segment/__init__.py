@@ -5,8 +5,8 @@ The image comes through the one door, ``engine.imagery``. One concern per module
 - :mod:`.scene_outputs` the files a scene reads and writes, what it produced (one class from values in other
   units refused)
 - :mod:`.plan`       inputs checked against the bundle(s), region, tile grid (metadata only); :mod:`.members`
-  the bundles as ensemble members; :mod:`.expects` whether an image fits a bundle; :mod:`.tile_choice` the CPU
-  tile fitted to the region; :mod:`.dates` a change model's dates, each through the image door
+  the bundles as ensemble members; :mod:`.tile_choice` the CPU tile fitted to the region (whether an image
+  fits a bundle: ``bundle.expects``; a model's dates, each through the image door: ``imagery.dates``)
 - :mod:`.tiling`     the tile grid and the blending of overlapping tiles (on the GPU too)
 - :mod:`.predictor`  bundles loaded once, ensemble x TTA on tile batches (the transforms and weighted mean both
   backends use); :mod:`.onnx_predictor` the same for ONNX models, :mod:`.backend` which of them runs

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.expects import aux_problem, image_problem
 from ..bundle.imported import is_imported
 from ..bundle.view import model_view
 from ..callbacks import Callback, warn
@@ -23,7 +24,6 @@ from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, ConfigError, DataError, mention
 from ..io.safety import check_creatable, check_outputs
 from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
-from .expects import aux_problem, image_problem
 from .members import Member, aux_inputs, aux_layout, check_members, model_defaults, requested_tile, say_assumptions
 from .scene_outputs import SceneOutputs, segment_files
 from .tile_choice import fitted_tile, run_device
@@ -208,9 +208,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     class_colors, message = repaired_class_colors(list(data.class_colors), list(data.class_names), first.path)
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
         warn(callback, warnings, message)
+    from ..imagery.dates import check_dates, plan_dates
     from ..imagery.door import open_image
     from ..imagery.request import ImageRequest
-    from .dates import check_dates, plan_dates
 
     bands, after_bands, dates = None, None, check_dates(cfg, members)
     if dates > 1:  # every date through the door, each judged by its own statistics; the reader stacks them

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from engine.bundle.expects import dates_problem
 from engine.cli.main import main
 from engine.data.synthetic_pairs import make_pair
 from engine.errors import COMMANDS, render
-from engine.segment.expects import dates_problem
 from tests.helpers import make_bundle, make_change_bundle
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from engine.bundle.expects import aux_files_expected, input_mismatches
 from engine.data.metadata import DataMetadata
-from engine.segment.expects import aux_files_expected, input_mismatches
 
 
 def _data(**values) -> DataMetadata:

@@ -1,5 +1,5 @@
-"""A change model's dates in a segmentation plan: the dates given checked against the model's, each taken through
-the image door (:mod:`~engine.imagery`) and judged with that date's own statistics, and the bands the scene reader
+"""A model's dates in a segmentation plan: the dates given checked against the model's, each taken through
+the image door (:mod:`.door`) and judged with that date's own statistics, and the bands the scene reader
 reads from each date and stacks in time order.
 """
 
@@ -9,18 +9,18 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..bundle.expects import dates_problem, image_problem
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.ground import map_units_per_metre
 from ..data.normalize import BandStatistics
 from ..data.raster import band_count, open_raster
 from ..errors import BundleError, DataError, mention
-from ..imagery.door import open_image, web_source
-from ..imagery.request import ImageRequest
-from ..imagery.resolve import ResolvedImage
 from ..io.locations import is_web_description
 from ..time_axis import date_channels
-from .expects import dates_problem, image_problem
+from .door import open_image, web_source
+from .request import ImageRequest
+from .resolve import ResolvedImage
 
 
 @dataclass

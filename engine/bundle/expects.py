@@ -4,10 +4,10 @@ or aux files by."""
 
 from __future__ import annotations
 
-from ..bundle.view import model_view
 from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..errors import DataError, command, mention
+from .view import model_view
 
 
 def aux_files_expected(data: DataMetadata) -> int:
