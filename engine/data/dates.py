@@ -22,7 +22,7 @@ from ..errors import DataError
 from .acquisition import of_dataset
 from .align import check_overlap, warp_to_grid
 from .checks import sample_values
-from .raster import RasterGrid, band_count, clip_window, grid_of, read_raw, read_window
+from .raster import RasterGrid, band_count, clip_window, grid_of, mistagged_note, read_raw, read_window
 from .tile_parts import SharedParts, assemble_window
 
 DATE_ROLE = "later date"  # what a later date's file is to the user, in messages
@@ -78,11 +78,14 @@ def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
         if other.georeferenced:
             check_overlap(grid, other, first, path, DATE_ROLE, "first date")
         bands, has = list(own.get(path) or vision), band_count(ds)  # an alpha band is the date's mask, not a band
-        if max(bands, default=0) > has or len(bands) != count:
-            raise DataError(f"The {DATE_ROLE} '{path}' has {has} band(s) but the first date '{first}' gives the "
-                            f"model {count} (bands {bands}); a change model reads the same bands from every date: "
-                            f"give the dates with the same bands (a virtual raster of the bands to use), or name "
-                            f"the bands (band descriptions) and select them by name.")
+        # segment's rule (segment/expects.image_problem): every band of each date, unless bands are picked
+        every = path not in own and not reader.selection.active and has != reader.image_bands
+        if every or max(bands, default=0) > has or len(bands) != count:
+            note = f" ({alpha})" if (alpha := mistagged_note(ds, has)) else ""
+            raise DataError(f"The {DATE_ROLE} '{path}' has {has} band(s){note} but the first date "
+                            f"'{first}' gives the model {count} (bands {bands}); a change model reads the same bands "
+                            f"from every date: give the dates with the same bands (a virtual raster of the bands to "
+                            f"use), or name the bands (band descriptions) and select them by name.")
         offset = pixel_offset(grid, other) if other.georeferenced else (
             (0, 0) if (other.width, other.height) == (grid.width, grid.height) else None)
         if offset is None and not other.georeferenced:

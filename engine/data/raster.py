@@ -137,6 +137,13 @@ def mistagged_alpha(dataset: Any, count: int) -> int | None:
     return last if last > 1 and count == last and _is_alpha(dataset.colorinterp[last - 1]) else None
 
 
+def mistagged_note(dataset: Any, count: int) -> str:
+    """Words for a band count's message where the last band is tagged alpha but holds data (else ""): why it counts."""
+    band = mistagged_alpha(dataset, count)
+    return "" if band is None else (f"its band {band} is tagged alpha but holds data, not a mask's clear and opaque "
+                                    f"values, so it counts as a band")
+
+
 def alpha_holds_data(dataset: Any, band: int) -> bool:
     """Whether ``band`` (tagged alpha) holds data rather than a mask: in ALPHA_SPOTS windows of ALPHA_SIDE px,
     less than ALPHA_MASK_SHARE of its values are 0 or its type's maximum (a mask's clear and opaque)."""

@@ -14,7 +14,7 @@ from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.ground import map_units_per_metre
 from ..data.normalize import BandStatistics
-from ..data.raster import band_count, open_raster
+from ..data.raster import band_count, mistagged_note, open_raster
 from ..errors import BundleError, DataError, mention
 from ..io.locations import is_web_description
 from ..time_axis import date_channels
@@ -112,7 +112,9 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
                     first = (bounds, dataset.crs.to_wkt(), dataset.res[0] / map_units_per_metre(dataset.crs, bounds))
                 count = band_count(dataset)  # an alpha band is the date's mask, not one of its bands
                 if problem := image_problem(fixed[0].data, count, source, named):
-                    raise DataError(f"{problem[0].upper()}{problem[1:]} (model '{members[0].path}'); give every date "
+                    alpha = mistagged_note(dataset, count)
+                    raise DataError(f"{problem[0].upper()}{problem[1:]} (model '{members[0].path}'); "
+                                    f"{alpha + '. Give' if alpha else 'give'} every date "
                                     f"with the model's bands ({mention('segment.bands')} picks them by number or name "
                                     f"in each date).")
                 bands = fixed[0].selection.vision_bands(count)

@@ -184,13 +184,18 @@ def test_a_from_to_polygon_without_its_after_class_is_refused_naming_the_fields(
 
 
 # ------------------------------------------------------------------------------------------------ export's notes
-def test_exporting_a_change_model_names_its_two_dates_not_aux_or_one_input(pair, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def bundle(pair, tmp_path_factory):
+    """A tiny change model of the pair."""
+    out = tmp_path_factory.mktemp("bundle") / "c.dsmodel"
+    assert main(["train", "--image", pair.before, "--after", pair.after, "--label", pair.change, *TINY, "--out",
+                 str(out), "--quiet"]) == 0
+    return str(out)
+
+
+def test_exporting_a_change_model_names_its_two_dates_not_aux_or_one_input(bundle, tmp_path, capsys):
     """It said the model "also takes aux on a coarser grid" (it has none) and, with --single-input, that "its graph
     has one input anyway" (it has two)."""
-    bundle = tmp_path / "c.dsmodel"
-    code, _, err = cli(capsys, "train", "--image", pair.before, "--after", pair.after, "--label", pair.change, *TINY,
-                       "--out", str(bundle), "--quiet")
-    assert code == 0, err
     for extra in ((), ("--single-input",)):
         code, out, err = cli(capsys, "export", "--model", str(bundle), "--onnx", str(tmp_path / "c.onnx"), *extra)
         assert code == 0, err
@@ -219,3 +224,31 @@ def test_a_rotated_later_date_is_said_to_cover_what_its_footprint_covers(tmp_pat
                        str(tmp_path / "c.tif"), "--quiet")
     assert code == 0, err
     assert f"The later date '{after}' covers only 70 % of the first date" in err
+
+
+# ------------------------------------------------------------------------------------------------ dates' bands
+def test_train_and_segment_take_a_later_date_of_another_band_count_alike(pair, bundle, tmp_path, capsys):
+    """A 4-band later date whose band 4 is tagged alpha but holds data, against a 3-band first date: train used its
+    first 3 bands silently, segment refused. One rule: both refuse, saying why band 4 counts; picked bands are
+    read from each date alike."""
+    from rasterio.enums import ColorInterp
+
+    with rasterio.open(pair.after) as src:
+        profile, data = src.profile, src.read()
+    profile.update(count=4)
+    after = tmp_path / "after_rgba.tif"
+    with rasterio.open(after, "w", **profile) as dst:
+        dst.write(np.concatenate([data, (data[:1] * 0.5 + 7).astype(data.dtype)]))
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    note = "its band 4 is tagged alpha but holds data, not a mask's clear and opaque values, so it counts as a band"
+    out = tmp_path / "m.dsmodel"
+    code, _, err = cli(capsys, "train", "--image", pair.before, "--after", str(after), "--label", pair.change, *TINY,
+                       "--out", str(out), "--quiet")
+    assert code == 2 and f"The later date '{after}' has 4 band(s) ({note}) but the first date" in err
+    assert not out.exists()
+    code, _, err = cli(capsys, "segment", "--model", bundle, "--image", pair.before, "--after", str(after), "--out",
+                       str(tmp_path / "c.tif"), "--quiet")
+    assert code == 2 and "has 4 band(s); the model was trained on 3" in err and note in err
+    code, _, err = cli(capsys, "train", "--image", pair.before, "--after", str(after), "--label", pair.change, *TINY,
+                       "--bands", "1,2,3", "--out", str(out), "--quiet")
+    assert code == 0, err  # bands picked: the same from each date
