@@ -253,8 +253,8 @@ class EvaluateConfig(Settings):
     output: str = setting("", flag="--out", metavar="metrics.json", custom_qgis=True,
                           label="Metrics (JSON)",
                           help="All metrics as JSON; a CSV of the per-class metrics (<stem>.csv) and the confusion "
-                               "matrix (<stem>_confusion.csv) are written beside it. Not given: the figures are "
-                               "printed and no file is written.")
+                               "matrix (<stem>_confusion.csv) are written beside it (on the command line without it: "
+                               "the figures are printed, no file written).")
     label_field: str | None = setting(
         None, metavar="FIELD", custom_qgis=True, label="Class field (polygon labels)",
         help="Field of the polygon labels holding the raw class value. Empty: every polygon is class 1. Ignored "
