@@ -18,6 +18,7 @@ from ..callbacks import Callback, CondensedCallback, HeldCallback
 from ..config import DataConfig
 from ..errors import DataError, mention
 from ..io.formats import is_vector_path
+from .labels import raw_key
 from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region
 from .scene import SceneReader
 from .scene_labels import count_values
@@ -97,19 +98,26 @@ LABEL_CODINGS = (
     ({"0", "255"}, {"255": 1}, "0 and 255, a mask as change and building datasets publish them (LEVIR-CD, WHU, "
                                "Inria)", True),
 )
+#: The coding a pair's change masks holding 255 alone are in: those datasets' masks have no nodata, so all 255 is
+#: a place that changed everywhere (a label of one date holding 255 alone stays unlabelled: 255 is its nodata).
+CHANGE_MASK_VALUE = "255"
 
 
-def label_coding(counts: dict[str, dict[str, int]], classes: int) -> tuple[dict[str, int], str] | None:
+def label_coding(counts: dict[str, dict[str, int]], classes: int,
+                 change: bool = False) -> tuple[dict[str, int], str] | None:
     """The mapping of the one of LABEL_CODINGS that labels of ``classes`` classes with these raw value counts (per
-    label file or layer) are coded in, and how to name it; None where none is (or not two classes)."""
+    label file or layer) are coded in, and how to name it; None where none is (or not two classes). ``change``:
+    the labels are change masks of pairs, which may hold :data:`CHANGE_MASK_VALUE` alone."""
     if classes != 2 or not counts:
         return None
     found = {key for values in counts.values() for key, count in values.items() if count}
     rasters = {key for path, values in counts.items() if not is_vector_path(path)
                for key, count in values.items() if count}
     vectors = any(is_vector_path(path) for path in counts)
+    alone = change and rasters == {CHANGE_MASK_VALUE}
     return next(((dict(mapping), named) for values, mapping, named, rasters_only in LABEL_CODINGS
-                 if found <= values and next(iter(mapping)) in found and (not rasters or rasters == values)
+                 if found <= values and next(iter(mapping)) in found
+                 and (not rasters or rasters == values or (alone and CHANGE_MASK_VALUE in mapping))
                  and not (rasters_only and vectors)), None)
 
 
@@ -182,6 +190,18 @@ def _class_numbers(counts: dict[str, dict[str, int]], ignore_index: int) -> int:
     return int(max(found, default=-1)) + 1 if whole else 0
 
 
+def _no_labelled_pixel(reader: SceneReader, values: dict[str, int], data_cfg: DataConfig) -> str:
+    """Why a training label teaches nothing, saying what it holds where that is the ignore value alone."""
+    held = {key for key, count in values.items() if count}
+    if held == {raw_key(data_cfg.ignore_index)}:
+        return (f"The label '{reader.label_path}' of the image '{reader.image}' holds the value "
+                f"{data_cfg.ignore_index} alone, the value of unlabelled pixels ({mention('data.ignore_index')}), so "
+                f"no pixel is labelled. If {data_cfg.ignore_index} is a class there, map it: "
+                f"{mention('data.label_mapping')} {data_cfg.ignore_index}:1.")
+    return (f"The label '{reader.label_path}' has no labelled pixel inside the image '{reader.image}' (all "
+            f"nodata/outside the extent); check its nodata value and extent.")
+
+
 @dataclass
 class _Scan:
     """What one pass over every label found (see :func:`scan_labels`)."""
@@ -206,7 +226,8 @@ def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str,
         held = HeldCallback(condensed)  # the first pass's lines, said unless a coding found makes it scan again
         scan = _scan_all(data_cfg, held, train_readers, val_readers, held_out)
         # no label mapping given and the labels coded as one of LABEL_CODINGS: its mapping is taken
-        found = None if data_cfg.label_mapping else label_coding(scan.counts, len(data_cfg.class_names))
+        change = any(reader.after_paths for reader in train_readers)
+        found = None if data_cfg.label_mapping else label_coding(scan.counts, len(data_cfg.class_names), change)
         if found is None:
             held.release()
         else:
@@ -254,8 +275,7 @@ def _scan_all(data_cfg: DataConfig, callback: Callback, train_readers: list[Scen
                           f"empty layer): it cannot teach anything. Give the layer with the labelled polygons, or "
                           f"leave this scene out.")
         if index.labelled_pixels == 0 and not scan.empty:
-            scan.empty = (f"The label '{reader.label_path}' has no labelled pixel inside the image '{reader.image}' "
-                          f"(all nodata/outside the extent); check its nodata value and extent.")
+            scan.empty = _no_labelled_pixel(reader, values, data_cfg)
     for reader in val_readers:
         callback.check_canceled()
         values = reader.label_value_counts(SCAN_BLOCK)  # a label layer's: classes -> polygons

@@ -252,3 +252,30 @@ def test_train_and_segment_take_a_later_date_of_another_band_count_alike(pair, b
     code, _, err = cli(capsys, "train", "--image", pair.before, "--after", str(after), "--label", pair.change, *TINY,
                        "--bands", "1,2,3", "--out", str(out), "--quiet")
     assert code == 0, err  # bands picked: the same from each date
+
+
+# ------------------------------------------------------------------------------------------------ all-255 masks
+def test_change_masks_all_255_are_all_change_and_a_label_of_255_alone_is_said_so(pair, tmp_path, capsys):
+    """LEVIR-style masks (0/255, no nodata) that are all 255 were called "no labelled pixel ... check nodata": a
+    pair's mask of 255 alone changed everywhere (the 0/255 coding). A label of one date holding 255 alone stays
+    unlabelled (255 is its nodata), and the refusal says it holds that value alone and how to map it."""
+    from PIL import Image
+
+    from tests.helpers import published
+
+    root = published(tmp_path / "levir", ["p0", "p1"])
+    for png in (root / "label").glob("*.png"):
+        size = Image.open(png).size
+        Image.fromarray(np.full(size[::-1], 255, np.uint8)).save(png)
+    code, _, err = cli(capsys, "train", "--data", str(root), *TINY[2:], "--out", str(tmp_path / "l.dsmodel"))
+    assert code == 0, err
+    assert "no labelled pixel" not in err and "255 is class 1 ('change')" in err
+    assert "No pixel of class 0 ('no change') in the training labels" in err
+    label = write(tmp_path / "all255.tif", np.full((64, 64), 255, np.uint8), "EPSG:32633",
+                  Affine(1, 0, 500000, 0, -1, 4650000))
+    image = write(tmp_path / "image.tif", np.random.default_rng(0).integers(0, 200, (3, 64, 64), np.uint8),
+                  "EPSG:32633", Affine(1, 0, 500000, 0, -1, 4650000))
+    code, _, err = cli(capsys, "train", "--image", image, "--label", label, *TINY[2:], "--out",
+                       str(tmp_path / "one.dsmodel"))
+    assert code == 2 and f"The label '{label}' of the image '{image}' holds the value 255 alone" in err
+    assert "255:1" in err
