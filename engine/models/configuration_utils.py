@@ -146,6 +146,21 @@ DROP_PATH = {"group": "model", "metavar": "RATE", "no_qgis": MODEL_DETAIL,
              "help": "Stochastic depth rate of the encoder blocks (ConvNeXt, Swin, MiT), in [0, 1).",
              "default_note": lambda: "the family's: " + "; ".join(  # the families' own defaults
                  f"{value:g} for {joined(names)}" for value, names in families_by(lambda f: _default(f, "drop_path")))}
+
+
+def _decoder_families() -> list[str]:
+    """The families whose decoder can be chosen (a ``decoder`` setting of :data:`DECODER`)."""
+    return [f for f in list_models()
+            if "decoder" in {field.name for field in dataclasses.fields(AutoModelConfig.config_class(f))}]
+
+
+# decoder: the families of several dates (change, season) choose one of the shared decoders; declared once here
+DECODER = {"choices": DECODERS, "group": "model", "advanced": True,
+           "label": lambda: f"Decoder ({joined(_decoder_families())} models)",
+           "help": lambda: f"The decoder of the {joined(_decoder_families())} families over their dates' features: "
+                           f"unet, fpn, deeplabv3plus, pspnet (as those families') or mlp (SegFormer's all-MLP "
+                           f"head, as cmx's)."}
+
 # vision_encoder: the SegFormer families' (dualstream, cmx), a config_only setting
 VISION_ENCODER = {"help": "Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, "
                           "num_attention_heads, sr_ratios, mlp_ratios: 4 ints each); filled in from a pretrained "

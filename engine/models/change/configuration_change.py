@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
-from ..configuration_utils import DATES, DECODERS, FROM_DATA, AutoPick, FamilyCard, ModelConfig
+from ..configuration_utils import DATES, DECODER, DECODERS, FROM_DATA, AutoPick, FamilyCard, ModelConfig
 
 FUSIONS = ("diff", "concat", "attention")
 #: Dates a change model takes today (a time series is the next step: the settings already count them).
@@ -41,10 +41,7 @@ class ChangeConfig(SingleStreamConfig):
              "(FC-Siam-diff: the same change either way); concat, both side by side through a 1x1 convolution "
              "(FC-Siam-conc: learns which way a change went); attention, each date's features attending to the "
              "other's (as BIT), then their difference.")
-    decoder: str = setting(
-        "unet", choices=DECODERS, label="Decoder (change and season models)", group="model", advanced=True,
-        help="The change and season families' decoder over the fused features: unet, fpn, deeplabv3plus, pspnet "
-             "(as those families') or mlp (SegFormer's all-MLP head, as cmx's).")
+    decoder: str = setting("unet", **DECODER)
     decoder_width: int | None = config_only(
         None, help="Width of the decoder (unet: its last stage); None = the preset's.")
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
-from ..change.configuration_change import ChangeConfig
 from ..configuration_single_stream import SingleStreamConfig
-from ..configuration_utils import DECODERS, FROM_DATA, SEASON, AutoPick, FamilyCard, ModelConfig
+from ..configuration_utils import DECODER, DECODERS, FROM_DATA, SEASON, AutoPick, FamilyCard, ModelConfig
 
 #: The positional encoding's period in days (U-TAE's): distinct encodings over any multi-year span of dates.
 PERIOD = 1000.0
@@ -39,7 +38,7 @@ class SeasonConfig(SingleStreamConfig):
     preset: str = redeclared(SingleStreamConfig, "preset", "base")
     dates: int = setting(6, help="Dates per place the model was trained with (it takes any count: fewer or more "
                                  "dates are padded and masked).", no_cli=FROM_DATA, no_qgis=FROM_DATA)
-    decoder: str = redeclared(ChangeConfig, "decoder", "unet")
+    decoder: str = setting("unet", **DECODER)
     decoder_width: int | None = config_only(
         None, help="Width of the decoder (unet: its last stage); None = the preset's.")
     temporal_heads: int | None = config_only(

@@ -21,6 +21,7 @@ from torch import nn
 
 from ...callbacks import Callback
 from ...errors import ModelError
+from ...time_axis import into_batch, to_channels, to_dates
 from ..decoders import make_decoder
 from ..single_stream import SingleStreamModel
 from .configuration_season import PERIOD, SeasonConfig
@@ -125,8 +126,7 @@ class SeasonModel(SingleStreamModel):
             return vision
         if isinstance(vision, torch.Tensor) and vision.ndim == 4 and vision.shape[1] % cfg.vision_channels == 0 \
                 and vision.shape[1]:
-            batch, channels, height, width = vision.shape
-            return vision.reshape(batch, channels // cfg.vision_channels, cfg.vision_channels, height, width)
+            return to_dates(vision, vision.shape[1] // cfg.vision_channels)
         if isinstance(vision, torch.Tensor) and vision.ndim in (4, 5):
             got = f"{vision.shape[-3]} band(s)"
         else:
@@ -167,7 +167,7 @@ class SeasonModel(SingleStreamModel):
                 valid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         batch, dates, channels, height, width = series.shape
         series = series * valid.unsqueeze(2).to(series.dtype)  # a masked pixel's values never reach the encoder
-        images = series.reshape(batch * dates, channels, height, width)
+        images = into_batch(to_channels(series), dates)  # (B*T, C, H, W), a place's dates side by side
         if aux is not None:  # early fusion: the aux bands onto the image grid, stacked on every date's bands
             aux = F.interpolate(aux, size=(height, width), mode="bilinear", align_corners=False)
             images = torch.cat([images, aux.repeat_interleave(dates, dim=0)], dim=1)  # (B*T, C+A, H, W)
