@@ -22,7 +22,7 @@ from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
 from ..data.labels import NO_CHANGE
 from ..data.shown import scene_names
 from ..declarations import declared
-from ..errors import mention, plain_name, render
+from ..errors import ConfigError, mention, plain_name, render
 from ..models.configuration_utils import AUX_GRID, AUX_SAME_GRID, DATES, IMAGERY, X_BANDS, auto_picks, cpu_preset
 from ..models.encoders.weights import model_encoder, model_pretrained, own_weights
 
@@ -109,8 +109,6 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     train_specs, val_specs, sizes = (training_scenes(data_cfg) if data_cfg.data_dir or data_cfg.train_scenes
                                      else ([], [], []))
     if train_specs:  # more dates than any model takes: said before the choices that would not apply
-        from .preflight import check_date_count
-
         check_date_count(1 + max(len(getattr(spec, "after", None) or ()) for spec in train_specs))
     step = tile_step(data_cfg.aux_ratio)
     if "data.tile_size" not in unset:
@@ -404,3 +402,18 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
     if changes:
         chosen.train = cfg.replace(**changes)
 
+
+def check_date_count(dates: int) -> None:
+    """ConfigError when the training scenes hold more dates of a place than any family takes (a change model takes
+    two: before and after), saying what the user can train from them now. Said before any choice is made."""
+    from ..models.change.configuration_change import BUILT_DATES
+
+    most = max(BUILT_DATES)
+    if dates <= most:
+        return
+    raise ConfigError(f"The training scenes hold {dates} dates of each place (the image and {dates - 1} later dates, "
+                      f"{mention('scene.after')}), but a model takes one date, or {most} for change detection (the "
+                      f"image and one later date). To map what changed, give each scene one later date (the label "
+                      f"then marks the change between the two); to map classes such as land cover, train on one date "
+                      f"and leave the later dates out, or stack the dates' bands into one raster and give it as the "
+                      f"image.")

@@ -62,7 +62,10 @@ def check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConf
 
 def check_dates(model_cfg: ModelConfig, dates: int) -> None:
     """ConfigError when the model takes another number of dates than the training scenes hold: more dates than any
-    family takes (:func:`check_date_count`), a one-date family given pairs, or a change family given single images."""
+    family takes (:func:`~.auto.check_date_count`), a one-date family given pairs, or a change family given single
+    images."""
+    from .auto import check_date_count
+
     check_date_count(dates)
     takes = model_cfg.input_dates
     if takes == dates:
@@ -74,22 +77,6 @@ def check_dates(model_cfg: ModelConfig, dates: int) -> None:
     raise ConfigError(f"The {model_cfg.name} family takes {takes} dates of each place (before, after), but the "
                       f"training scenes hold one image each: give each scene its later date "
                       f"({mention('scene.after')}), or train a family of one date.")
-
-
-def check_date_count(dates: int) -> None:
-    """ConfigError when the training scenes hold more dates of a place than any family takes (a change model takes
-    two: before and after), saying what the user can train from them now. Said before any choice is made."""
-    from ..models.change.configuration_change import BUILT_DATES
-
-    most = max(BUILT_DATES)
-    if dates <= most:
-        return
-    raise ConfigError(f"The training scenes hold {dates} dates of each place (the image and {dates - 1} later dates, "
-                      f"{mention('scene.after')}), but a model takes one date, or {most} for change detection (the "
-                      f"image and one later date). To map what changed, give each scene one later date (the label "
-                      f"then marks the change between the two); to map classes such as land cover, train on one date "
-                      f"and leave the later dates out, or stack the dates' bands into one raster and give it as the "
-                      f"image.")
 
 
 def scene_dates(data_cfg: DataConfig) -> int:

@@ -23,6 +23,7 @@ NOT_OUTPUTS = {
     ("train", "--val-label"), ("train", "--val-label-field"), ("train", "--val-aux"), ("train", "--val-aoi"),
     ("train", "--pretrained"), ("train", "--bands"), ("train", "--x-bands"), ("train", "--aux-prefix"),
     ("train", "--class-names"), ("train", "--class-colors"), ("train", "--device"), ("train", "--init-from"),
+    ("train", "--unlabelled"),
     ("info", "MODEL"), ("info", "--model"),
     ("segment", "--config"), ("segment", "--image"), ("segment", "--aux"), ("segment", "--model"),
     ("segment", "--weights"), ("segment", "--extent-crs"), ("segment", "--aoi"), ("segment", "--device"),
