@@ -82,3 +82,13 @@ def day_of_year(dates: Sequence[dt.date | None]) -> np.ndarray:
 def month(dates: Sequence[dt.date | None]) -> np.ndarray:
     """int64 (T,): each date's month, 1..12 (0 for a date not known, or padding)."""
     return np.array([0 if d is None else d.month for d in dates], np.int64)
+
+
+def days_since(dates: Sequence[dt.date | None]) -> np.ndarray:
+    """int64 (T,): days since 1 January of the first known date's year (0 for a date not known, or padding): one
+    scale across New Year, where a winter season's day of year would run backwards."""
+    known = [d for d in dates if d is not None]
+    if not known:
+        return np.zeros(len(dates), np.int64)
+    start = dt.date(known[0].year, 1, 1)
+    return np.array([0 if d is None else (d - start).days for d in dates], np.int64)

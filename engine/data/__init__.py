@@ -11,9 +11,10 @@
   scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from: the
   reference layout, change-detection datasets as published: A/, B/, label/, explicit scenes), ``shown`` (a scene's
   sources named in messages as the user gave them).
-- ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
-  change detection); ``sampling`` (tiles, and which pixels validate), ``checks``, ``domain_shift``;
-  ``augment`` (photometric options, a tile of several dates); ``dataset`` (and the training data's
-  bands), ``loaders`` (and the copy-paste augmentation of a batch), ``unlabelled`` (unlabelled imagery's scenes and tiles); ``metadata`` (the bundle's
-  data section); ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
+- ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, read
+  onto the first date's grid); ``season_batch`` (a season's (T, C, h, w) tiles and padded batches); ``sampling``
+  (tiles, and which pixels validate), ``checks``, ``domain_shift``; ``augment`` (photometric options, a tile of
+  several dates); ``dataset`` (and the training data's bands), ``loaders`` (and the copy-paste augmentation of a
+  batch), ``unlabelled`` (unlabelled imagery's scenes and tiles); ``metadata`` (the bundle's data section);
+  ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
 """

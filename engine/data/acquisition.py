@@ -28,6 +28,8 @@ ACQUISITION_TAGS = (STAC_TAG, "ACQUISITIONDATETIME", "ACQUISITION_DATETIME", "AC
                     "SENSING_TIME", "DATATAKE_1_DATATAKE_SENSING_START", "PRODUCT_START_TIME", "SENSING_START")
 _NAME_DATE = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})T\d{6}(?!\d)")  # Sentinel-2: 20230615T103031
 _NAME_DOY = re.compile(r"(?<!\d)(\d{4})(\d{3})T\d{6}(?!\d)")  # HLS: 2023166T184919
+# Landsat Collection 1/2: LC08_L2SP_044034_20200813_20200919_02_T1 (acquired, then processed)
+_NAME_LANDSAT = re.compile(r"(?<![A-Za-z0-9])L[COTEM]0\d_[A-Z0-9]{4}_\d{6}_(\d{4})(\d{2})(\d{2})_\d{8}_\d{2}_")
 _ISO = re.compile(r"(\d{4})[-:](\d{2})[-:](\d{2})")
 FIRST_YEAR = 1972  # Landsat 1: no Earth-observation scene is older
 GIVE = ": taken as unknown (the tag ACQUISITIONDATETIME gives the date)"
@@ -47,8 +49,12 @@ def parse_date(text: str) -> dt.date | None:
 
 
 def _name_date(path: str) -> tuple[dt.date | None, str]:
-    """(the date a Sentinel-2 or HLS file name carries, or None; why none when the name has one that is no date)."""
+    """(the date a Sentinel-2, HLS or Landsat file name carries, or None; why none when the name has one that is no
+    date)."""
     name = Path(str(path)).name
+    if match := _NAME_LANDSAT.search(name):
+        date = _ymd(match)
+        return date, "" if date else f"its Landsat file name's {''.join(match.groups())} is no calendar date{GIVE}"
     if match := _NAME_DATE.search(name):
         date = _ymd(match)
         return date, "" if date else f"its file name's {match.group(0)[:8]} is no calendar date{GIVE}"

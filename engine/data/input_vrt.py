@@ -113,3 +113,26 @@ def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -
     dataset.FlushCache()
     dataset = None
     return str(destination)
+
+
+def cloud_masked_vrt(source: str, bands: Sequence[int], cloud: str, cloud_band: int, destination: Path) -> str:
+    """A VRT at ``destination`` of ``source``'s ``bands`` whose mask is clear where band ``cloud_band`` of ``cloud``
+    (``source`` itself, or a raster on its grid) is 0 and masked where it is not (a cloud, its shadow): a date's
+    clouds become its invalid pixels for every reader, with no pixel copied. Its own nodata stays nodata."""
+    rasterio = require("rasterio")
+    with rasterio.open(source) as ds, rasterio.open(cloud) as mask:
+        if (mask.width, mask.height) != (ds.width, ds.height):
+            raise DataError(f"The cloud mask '{cloud}' ({mask.width}x{mask.height} px) is not on the grid of its date "
+                            f"'{source}' ({ds.width}x{ds.height} px): give the mask on its date's grid (gdalwarp "
+                            f"-te/-ts of the date), or the clouds as nodata in the date itself.")
+        width, height = ds.width, ds.height
+    pick_vrt(source, bands, [""] * len(bands), destination)
+    rect = "".join(f'<{r} xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>' for r in ("SrcRect", "DstRect"))
+    # the LUT maps 0 (clear) to 255 (valid) and anything from 0.5 up (cloud classes) to 0 (masked)
+    mask_xml = (f'<MaskBand><VRTRasterBand dataType="Byte"><ComplexSource><SourceFilename relativeToVRT="0">'
+                f"{escape(str(cloud))}</SourceFilename><SourceBand>{cloud_band}</SourceBand>{rect}"
+                "<LUT>0:255,0.5:0</LUT></ComplexSource></VRTRasterBand></MaskBand>")
+    text = destination.read_text(encoding="utf-8")
+    head, _, _ = text.partition("<MaskBand>")  # an alpha band's mask gives way to the cloud mask
+    destination.write_text(head.replace("</VRTDataset>", "") + mask_xml + "\n</VRTDataset>", encoding="utf-8")
+    return str(destination)

@@ -20,7 +20,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..config.bands import BandSelection
 from ..errors import AlignmentError, DataError
-from ..time_axis import per_date
+from ..time_axis import per_date, valid_on_all
 from .acquisition import of_dataset
 from .align import footprint_in, tile_grid
 from .dates import DATE_ROLE, LaterDate, date_uses, read_date_tile, scene_dates
@@ -40,6 +40,7 @@ class TileArrays:
     # (T*Cv, h, w) float32, the dates' bands in time order
     vision: np.ndarray
     valid: np.ndarray  # (h, w) bool
+    date_valid: np.ndarray | None = None  # several dates: (T, h, w) bool, each date's own validity
     aux: np.ndarray | None = None  # (Ca, h//r, w//r) float32
     aux_valid: np.ndarray | None = None  # (h//r, w//r) bool
     label: np.ndarray | None = None  # (h, w) uint8 classes with the ignore index
@@ -69,6 +70,8 @@ class SceneReader(SceneLabels, SceneAux):
         after_bands: each later date's own bands, from 1 (bands picked by name per file); None = ``bands``.
         opened: files open already (the image door's datasets), by path, taken over: closed with the reader.
         dates_hold_data: the image door found valid pixels in every date: no all-nodata check.
+        each_date: a season's dates: a pixel is valid where any date holds data, each date's own validity in
+            ``date_valid`` (a change model's: valid where every date does, the others zeroed there too).
     """
 
     def __init__(self, image: str, aux: list[str] | tuple[str, ...] = (), label: str | None = None, *,
@@ -79,8 +82,9 @@ class SceneReader(SceneLabels, SceneAux):
                  aoi: str | None = None, bands: list[int] | None = None, x_bands: list[int] | None = None,
                  role: str = "image", after: list[str] | tuple[str, ...] = (),
                  after_bands: list[list[int]] | None = None, opened: dict[str, Any] | None = None,
-                 dates_hold_data: bool = False):
+                 dates_hold_data: bool = False, each_date: bool = False):
         self.image, self.role = str(image), role
+        self.each_date = each_date
         self.callback = callback or Callback()
         self.label_path = None if label is None else str(label)  # said with the georeferencing, set up last
         self.label_after_field = label_after_field
@@ -248,16 +252,19 @@ class SceneReader(SceneLabels, SceneAux):
             aux_valid = valid.copy()
         elif self._aux:
             aux, aux_valid = self._aux_from_blocks(col_off, row_off, width, height, tile)
-        if stack is not None:  # the later dates' bands after the image's; valid where every date holds data
+        date_valid = None
+        if stack is not None:  # the later dates' bands after the image's, each date's invalid pixels zeroed
+            each = [valid]
             for index, (date, into) in enumerate(zip(self.later_dates, per_date(stack, self.dates, axis=0)[1:])):
-                ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off, self.parts,
-                                    into)
-                valid = valid & ok
-            vision = stack
-            if not valid.all():
+                each.append(read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off,
+                                           self.parts, into))
+            date_valid, vision = np.stack(each), stack
+            # a season: valid where any date holds data; a change: where every date does, the others zeroed there
+            valid = date_valid.any(axis=0) if self.each_date else valid_on_all(date_valid)
+            if not self.each_date and not valid.all():
                 vision[:, ~valid] = 0.0
         label = None if self.label_path is None else self._read_label(tile, col_off, row_off, valid)
-        return TileArrays(vision, valid, aux, aux_valid, label, tile.transform)
+        return TileArrays(vision, valid, date_valid, aux, aux_valid, label, tile.transform)
 
     def share_parts(self, windows: Iterable[Window]) -> SharedParts:
         """Read each image cell and aux block under these tile windows once, for all the tiles that need it

@@ -11,5 +11,7 @@ reads imagery.
                       items read; a VRT of the shown assets for a front end's layer
 - ``dates.py``        every date of a scene through the door, each judged with its own statistics; the dates
                       given checked against the model's
+- ``season.py``       a season: dated rasters of one place (list, folder, glob, STAC items, a stack) in time
+                      order, clouds masked, each date checked against the first
 - ``picture.py``      one window of any source as the RGB picture Segment Anything takes, georeferenced
 """

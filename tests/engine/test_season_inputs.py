@@ -1,0 +1,216 @@
+"""A season as users have it (engine/imagery/season.py): dated rasters of one place from a list, folder, glob or a
+stack, sorted by date, clouds masked, read onto the first date's grid as (T, C, h, w) tiles with each date's
+validity, day of year and month; bad input refused naming the file and what to do."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.transform import from_origin
+
+from engine.callbacks import Callback
+from engine.data.season_batch import season_collate, season_tile
+from engine.errors import AlignmentError, ConfigError, DataError
+from engine.imagery.season import resolve_season
+from engine.io.safety import Files, check_outputs
+
+UTM = "EPSG:32631"
+
+
+class Heard(Callback):
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+    def warning(self, message: str) -> None:
+        self.lines.append("WARNING " + message)
+
+
+def raster(path: Path, value: float, *, date: str | None = None, bands: int = 2, size: int = 8, crs: str = UTM,
+           x0: float = 500000.0, pixel: float = 10.0, names: list[str] | None = None, nodata: float | None = None,
+           data: np.ndarray | None = None) -> str:
+    """A tiny GeoTIFF, every band ``value`` (or ``data``), its date in the ACQUISITIONDATETIME tag."""
+    data = np.full((bands, size, size), value, np.float32) if data is None else data.astype(np.float32)
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype="float32", crs=crs, transform=from_origin(x0, 4000000.0, pixel, pixel),
+                       nodata=nodata) as ds:
+        ds.write(data)
+        if date:
+            ds.update_tags(ACQUISITIONDATETIME=date)
+        for i, name in enumerate(names or []):
+            ds.set_band_description(i + 1, name)
+    return str(path)
+
+
+def test_a_list_out_of_order_is_sorted_and_said_and_read_as_dates_on_an_axis(tmp_path):
+    may = raster(tmp_path / "b.tif", 2.0, date="2024-05-01")
+    march = raster(tmp_path / "a.tif", 1.0, date="2024-03-01")
+    july = raster(tmp_path / "c.tif", 3.0, date="2024-07-01")
+    heard = Heard()
+
+    season = resolve_season([may, march, july], heard)
+
+    assert [d.date.isoformat() for d in season.dates] == ["2024-03-01", "2024-05-01", "2024-07-01"]
+    assert season.paths == [march, may, july]
+    assert any("out of time order" in line and "2024-03-01 " in line for line in heard.lines)
+    enc = season.encodings()
+    assert enc["doy"].tolist() == [61, 122, 183] and enc["month"].tolist() == [3, 5, 7]
+    reader = season.reader()
+    arrays = reader.read(0, 0, 8, 8)
+    tile = season_tile(arrays.vision, arrays.date_valid, enc)
+    assert tile["vision"].shape == (3, 2, 8, 8) and tile["vision"].dtype == np.float32
+    assert [float(tile["vision"][t, 0, 0, 0]) for t in range(3)] == [1.0, 2.0, 3.0]  # in time order
+    assert tile["valid"].shape == (3, 8, 8) and tile["valid"].all()
+    season.close()
+
+
+def test_folder_glob_and_file_names_of_sentinel2_hls_and_landsat(tmp_path):
+    folder = tmp_path / "season"
+    folder.mkdir()
+    raster(folder / "T31UFQ_20240615T103031_B.tif", 1.0)
+    raster(folder / "HLS.S30.T31UFQ.2024100T103031.v2.0.tif", 2.0)
+    raster(folder / "LC08_L2SP_198024_20240801_20240810_02_T1_SR.tif", 3.0)
+
+    by_folder = resolve_season([str(folder)])
+    by_glob = resolve_season([str(folder / "*.tif")])
+
+    want = ["2024-04-09", "2024-06-15", "2024-08-01"]
+    assert [d.date.isoformat() for d in by_folder.dates] == want
+    assert [d.date.isoformat() for d in by_glob.dates] == want
+    assert [d.found for d in by_folder.dates] == ["its file name"] * 3
+
+
+def test_another_crs_and_pixel_size_is_read_onto_the_first_dates_grid(tmp_path):
+    first = raster(tmp_path / "a.tif", 1.0, date="2024-03-01", size=8, pixel=10.0)
+    # the same ground at 5 m in a neighbouring UTM zone's CRS would warp; here: 5 m pixels, twice as many
+    finer = raster(tmp_path / "b.tif", 4.0, date="2024-04-01", size=16, pixel=5.0)
+    season = resolve_season([first, finer])
+    arrays = season.reader().read(0, 0, 8, 8)
+    tile = season_tile(arrays.vision, arrays.date_valid, season.encodings())
+    assert tile["vision"].shape == (2, 2, 8, 8)
+    assert np.allclose(tile["vision"][1], 4.0) and tile["valid"].all()
+
+
+def test_clouds_from_a_band_or_a_raster_beside_leave_the_date_out_there(tmp_path):
+    raster(tmp_path / "a.tif", 1.0, date="2024-03-01")
+    banded = np.full((3, 8, 8), 2.0, np.float32)
+    banded[2] = 0
+    banded[2, :4] = 1  # the top half cloudy
+    raster(tmp_path / "b.tif", 0, date="2024-04-01", data=banded, names=["red", "nir", "cloud"])
+    raster(tmp_path / "c.tif", 3.0, date="2024-05-01")
+    mask = np.zeros((1, 8, 8), np.float32)
+    mask[0, :, :2] = 1  # the two left columns cloudy
+    raster(tmp_path / "c_cloud.tif", 0, data=mask)
+    heard = Heard()
+
+    season = resolve_season([str(tmp_path)], heard)  # the folder: c_cloud.tif is no date
+
+    assert len(season.dates) == 3 and [d.cloud is not None for d in season.dates] == [False, True, True]
+    assert any("clouds from its band 3 'cloud'" in line for line in heard.lines)
+    arrays = season.reader(bands=None).read(0, 0, 8, 8)
+    tile = season_tile(arrays.vision, arrays.date_valid, season.encodings())
+    assert tile["vision"].shape == (3, 2, 8, 8)  # the cloud band is no data band
+    assert tile["valid"][0].all()
+    assert not tile["valid"][1, :4].any() and tile["valid"][1, 4:].all()
+    assert not tile["valid"][2, :, :2].any() and tile["valid"][2, :, 2:].all()
+    assert (tile["vision"][1, :, :4] == 0).all() and (tile["vision"][1, :, 4:] == 2).all()
+    assert arrays.valid.all()  # a season's pixel counts where any date holds data
+
+
+def test_a_date_entirely_cloudy_or_nodata_is_dropped_and_said(tmp_path):
+    ok = raster(tmp_path / "a.tif", 1.0, date="2024-03-01")
+    empty = raster(tmp_path / "b.tif", -1.0, date="2024-04-01", nodata=-1.0)
+    heard = Heard()
+    season = resolve_season([ok, empty], heard)
+    assert season.paths == [ok]
+    assert any("WARNING" in line and "'" + empty + "'" in line and "left out" in line for line in heard.lines)
+    with pytest.raises(DataError, match="Every date of the season is entirely cloud or nodata"):
+        resolve_season([empty])
+
+
+def test_a_stack_with_a_band_group_per_date(tmp_path):
+    data = np.concatenate([np.full((2, 8, 8), v, np.float32) for v in (1.0, 2.0, 3.0)])
+    stack = raster(tmp_path / "stack.tif", 0, data=data)
+    season = resolve_season([stack], stack_dates=["2024-06-01", "2024-02-01", "2024-04-01"])
+    assert [d.date.month for d in season.dates] == [2, 4, 6]
+    arrays = season.reader().read(0, 0, 8, 8)
+    tile = season_tile(arrays.vision, arrays.date_valid, season.encodings())
+    assert [float(tile["vision"][t, 0, 0, 0]) for t in range(3)] == [2.0, 3.0, 1.0]  # sorted by date
+    with pytest.raises(DataError, match="do not split into 4 dates"):
+        resolve_season([stack], stack_dates=["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"])
+    assert not list(tmp_path.glob("*.vrt")), "nothing written beside the inputs"
+    season.close()
+
+
+def test_bad_input_is_refused_naming_the_file_and_what_to_do(tmp_path):
+    first = raster(tmp_path / "a.tif", 1.0, date="2024-03-01")
+    far = raster(tmp_path / "far.tif", 1.0, date="2024-04-01", x0=900000.0)
+    with pytest.raises(AlignmentError, match=r"far\.tif' does not overlap the first date '.*a\.tif' \(footprints"):
+        resolve_season([first, far])
+
+    undated = raster(tmp_path / "undated.tif", 1.0)
+    with pytest.raises(DataError, match=r"'.*undated\.tif' has no acquisition date .*ACQUISITIONDATETIME.*Landsat"):
+        resolve_season([first, undated])
+
+    three = raster(tmp_path / "three.tif", 1.0, date="2024-05-01", bands=3)
+    with pytest.raises(DataError, match=r"three\.tif' has 3 band\(s\) but the first date .* has 2 band\(s\)"):
+        resolve_season([first, three])
+    renamed = raster(tmp_path / "n1.tif", 1.0, date="2024-05-01", names=["red", "nir"])
+    swapped = raster(tmp_path / "n2.tif", 1.0, date="2024-06-01", names=["nir", "red"])
+    with pytest.raises(DataError, match=r"\(nir, red\) but the first date .* \(red, nir\)"):
+        resolve_season([renamed, swapped])
+
+    with pytest.raises(DataError, match="does not exist"):
+        resolve_season([str(tmp_path / "missing.tif")])
+    with pytest.raises(DataError, match="holds no raster"):
+        resolve_season([str(tmp_path / "*.jp2")])
+
+
+def test_two_rasters_of_one_day_keep_the_first_given_and_say_so(tmp_path):
+    a = raster(tmp_path / "a.tif", 1.0, date="2024-03-01")
+    b = raster(tmp_path / "b.tif", 2.0, date="2024-03-01")
+    heard = Heard()
+    season = resolve_season([b, a], heard)
+    assert season.paths == [b]
+    assert any(f"'{b}' is kept (given first), '{a}' left out" in line for line in heard.lines)
+
+
+def test_an_output_naming_a_dates_file_is_refused(tmp_path):
+    a = raster(tmp_path / "a.tif", 1.0, date="2024-03-01")
+    b = raster(tmp_path / "b.tif", 2.0, date="2024-04-01")
+    season = resolve_season([str(tmp_path)])
+    with pytest.raises(ConfigError, match="b.tif"):
+        check_outputs({"dates": Files([d.source for d in season.dates])}, {"output": b})
+    assert Path(a).exists() and Path(b).exists()
+
+
+def test_days_run_on_across_new_year():
+    from engine.time_axis import day_of_year, days_since
+
+    winter = [dt.date(2023, 10, 1), dt.date(2024, 2, 1)]
+    assert days_since(winter).tolist() == [273, 396]
+    assert day_of_year(winter).tolist() == [274, 32]  # runs backwards: why days_since exists
+
+
+def test_places_with_different_date_counts_are_padded_with_masks():
+    def tile(dates: int, value: float) -> dict:
+        vision = np.full((dates * 2, 4, 4), value, np.float32)
+        enc = {"doy": np.arange(1, dates + 1), "month": np.ones(dates), "days": np.arange(dates)}
+        return season_tile(vision, np.ones((dates, 4, 4), bool), enc, np.zeros((4, 4), np.uint8))
+
+    batch = season_collate([tile(3, 1.0), tile(1, 2.0)])
+
+    assert batch["vision"].shape == (2, 3, 2, 4, 4) and batch["vision"].dtype == torch.float32
+    assert batch["valid"].shape == (2, 3, 4, 4) and batch["valid"].dtype == torch.bool
+    assert batch["present"].tolist() == [[True, True, True], [True, False, False]]
+    assert not batch["valid"][1, 1:].any() and (batch["vision"][1, 1:] == 0).all()
+    assert batch["doy"].tolist() == [[1, 2, 3], [1, 0, 0]] and batch["doy"].dtype == torch.int64
+    assert batch["labels"].shape == (2, 4, 4) and batch["labels"].dtype == torch.int64
