@@ -198,3 +198,27 @@ def test_a_pair_gets_the_released_statistics_for_each_date():
     odd = BandStatistics("percentile", [300.0] * 15, [4000.0] * 15)
     _, _, summary = released_statistics((Tiles(), None, Summary(Meta(odd))), model, said.append)
     assert summary.metadata.vision_stats is odd and "15 band(s), not the 10" in said[-1]
+
+
+def test_galileo_named_encoder_loads_strictly_reads_the_month_and_rebuilds(releases):
+    from engine.models.encoders.backbone import Encoder
+
+    path = str(releases["tmp"] / "galileo" / "models" / "nano" / "encoder.pt")
+    said: list[str] = []
+    encoder = Encoder("galileo_nano", 10, pretrained=path, log=said.append).eval()
+    state = releases["states"]["galileo_nano"]
+    assert all(torch.equal(encoder.backbone.state_dict()[k], v) for k, v in state.items())
+    assert "106 tensors loaded strictly" in said[0] and "10 bands by name, patch 4 px" in said[1]
+    with torch.no_grad():
+        assert [tuple(m.shape[-2:]) for m in encoder(torch.randn(2, 10, 64, 64))] == [(16, 16), (8, 8), (4, 4),
+                                                                                      (2, 2)]
+        x = torch.randn(1, 10, 32, 32)
+        unknown = encoder.features(x, torch.tensor([[2023.0, float("nan"), 50.0, 10.0]]))[-1]
+        june = encoder.features(x, torch.tensor([[2023.0, 170.0, 50.0, 10.0]]))[-1]  # 19 June
+        january = encoder.features(x, torch.tensor([[2023.0, 10.0, 50.0, 10.0]]))[-1]
+        assert torch.equal(unknown, june) and not torch.allclose(january, june)  # no date: the release's June
+        rebuilt = Encoder("galileo_nano", 10, None, architecture=encoder.architecture).eval()
+        rebuilt.load_state_dict(encoder.state_dict())
+        assert torch.equal(rebuilt.features(x)[-1], encoder.features(x)[-1])  # a bundle's record rebuilds it
+    with pytest.raises(ModelError, match="Galileo reads its bands by name .* the image gives 4"):
+        Encoder("galileo_nano", 4, pretrained=path)
