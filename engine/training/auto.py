@@ -146,6 +146,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         _choose_transitions(chosen, [*train_specs, *val_specs], given)
     elif "data.class_names" not in given and data_kind(data_cfg, train_specs) == DATES:
         _choose_change_classes(chosen)
+    if data_kind(data_cfg, train_specs) == DATES and len(chosen.data.class_names) == 2:
+        _choose_change_weight(chosen)
     if "model.pretrained" in unset and not train_cfg.init_from:
         _choose_pretrained(chosen)
     if "data.bands" not in given and not data_cfg.bands:
@@ -205,6 +207,20 @@ def _choose_change_classes(chosen: Chosen) -> None:
         chosen.choices.append(Choice({"data.class_names": ",".join(CHANGE_CLASSES)},
                                      "the scenes hold two dates, so the label is a change mask (what changed between "
                                      "them); give the names for another meaning"))
+
+
+CHANGE_FOCAL_ALPHA = 0.75  # the change pixels' weight in the focal loss (binary models' default: 0.25)
+
+
+def _choose_change_weight(chosen: Chosen) -> None:
+    """A change mask's rarer class weighs more: 0.75 of the focal loss, not the 0.25 of one date's binary models
+    (on LEVIR-CD's sample pairs 0.25 found a seventh of the change: docs/benchmarks.md)."""
+    loss = chosen.train.loss
+    if loss.focal_alpha is None and "focal" in loss.terms_for(chosen.model.name):
+        chosen.train = chosen.train.replace(loss=loss.replace(focal_alpha=CHANGE_FOCAL_ALPHA))
+        chosen.choices.append(Choice({"loss.focal_alpha": CHANGE_FOCAL_ALPHA}, (
+            "a change mask: change is the rarer class (a tenth to a fifth of the pixels in the change datasets), so "
+            "it weighs more in the focal loss than one date's foreground does")))
 
 
 def _choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]) -> None:

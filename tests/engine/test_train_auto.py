@@ -210,3 +210,26 @@ def test_cli_with_nothing_but_the_data_prints_its_choices_and_stops_at_the_budge
     meta = read_metadata(out)
     assert meta.model.name == "unet" and meta.data.tile_size == 64
     assert meta.train_config().time_budget == 0.02 and meta.best_epoch >= 1
+
+
+def test_a_change_mask_weighs_its_rarer_change_class_more_unless_told(tmp_path, monkeypatch):
+    from engine.config.loss import LossConfig
+    from engine.data.synthetic_pairs import make_pair
+
+    monkeypatch.setenv("DUALSTREAM_OFFLINE", "1")
+    pair = make_pair(tmp_path, size=96)
+    spec = SceneSpec(image=pair.before, after=[pair.after], label=pair.change)
+    data_cfg = DataConfig(train_scenes=[spec])
+    chosen = choose_settings(AutoModelConfig.for_family(), data_cfg, TrainConfig(output="/tmp/unused.dsmodel"), (),
+                             device="cpu")
+    assert chosen.model.name == "change" and chosen.train.loss.focal_alpha == 0.75
+    assert _line(chosen, "loss.focal_alpha").startswith("<loss.focal_alpha> 0.75, chosen: a change mask")
+    given = TrainConfig(output="/tmp/unused.dsmodel", loss=LossConfig(focal_alpha=0.5))
+    kept = choose_settings(AutoModelConfig.for_family(), data_cfg, given, (), device="cpu")
+    assert kept.train.loss.focal_alpha == 0.5
+    one_date = choose_settings(*_configs("square", scenes=_one(tmp_path)), (), device="cpu")
+    assert one_date.train.loss.focal_alpha is None  # one date's binary models keep their 0.25
+
+
+def _one(tmp_path):
+    return {"square": make_scene(tmp_path, "square", size=(128, 128), aux_channels=0)}
