@@ -26,7 +26,7 @@ from .errors import ConfigError, DataError, mention
 from .io import locations
 from .io.atomic import output_locks, write_text_atomic
 from .io.formats import RASTER_SUFFIXES, VECTOR_SUFFIXES, csv_text, is_vector_path
-from .io.prediction_tags import read_prediction_tags
+from .io.prediction_tags import prediction_models, read_prediction_tags
 from .io.safety import check_outputs, check_writable, evaluate_files, metrics_files
 from .runtime.environment import require
 from .training.metrics import ConfusionMatrix
@@ -169,10 +169,29 @@ def _check_prediction_classes(pred: np.ndarray, valid: np.ndarray, num_classes: 
                         f"({mention('evaluate.num_classes')}) that covers them.")
 
 
+def model_suspect(prediction: str) -> str | None:
+    """Where the model that made ``prediction`` (as segment recorded it) learned nothing by its own validation: the
+    words that name it as the suspect; None when it found something, or cannot be read."""
+    from .bundle.describe import learned_nothing
+    from .bundle.store import read_metadata
+    from .errors import DualStreamError
+
+    for model in prediction_models(prediction):
+        try:
+            meta = read_metadata(model)
+        except (DualStreamError, OSError, ValueError):
+            continue  # moved or deleted since: the label mapping stays the hint
+        if why := learned_nothing(meta.metrics, meta.data.class_names, meta.data.binary):
+            return (f"the model '{Path(model).name}' is the suspect, not the label mapping: it learned nothing "
+                    f"({why}); train it longer or on more labels")
+    return None
+
+
 def _check_mapping_used(matrix: ConfusionMatrix, mapping: dict[str, int] | None, mapping_source: str,
-                        names: list[str] | None, callback: Callback) -> None:
+                        names: list[str] | None, callback: Callback, suspect: str | None = None) -> None:
     """A mapping none of whose target classes occurs in the labels scores every pixel as background: an error.
-    Label classes the prediction never uses get a warning (a wrong mapping or a model that misses a class)."""
+    Label classes the prediction never uses get a warning (a wrong mapping or a model that misses a class; the
+    model named where ``suspect`` says it learned nothing)."""
     truth = matrix.matrix.sum(axis=1)
     predicted = matrix.matrix.sum(axis=0)
     targets = {int(v) for v in (mapping or {}).values() if 0 < int(v) < matrix.num_classes}
@@ -183,7 +202,8 @@ def _check_mapping_used(matrix: ConfusionMatrix, mapping: dict[str, int] | None,
     for index in np.flatnonzero((truth > 0) & (predicted == 0)):
         name = names[index] if names and index < len(names) else f"class {index}"
         callback.warning(f"Class {index} ({name}) occurs in the label ({int(truth[index]):,} px) but never in the "
-                         f"prediction; check the label mapping ({mapping_source}) if that is unexpected.")
+                         f"prediction; " + (suspect or f"check the label mapping ({mapping_source}) if that is "
+                                                        f"unexpected") + ".")
 
 
 def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str, Any]:
@@ -245,7 +265,7 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     if int(matrix.matrix.sum()) == 0:
         raise DataError(f"The prediction(s) and label(s) share no valid pixels (first pair: '{pairs[0][1]}' and "
                         f"'{pairs[0][2]}'); check that they cover the same area and the label's nodata.")
-    _check_mapping_used(matrix, label_mapping, mapping_source, names, callback)
+    _check_mapping_used(matrix, label_mapping, mapping_source, names, callback, model_suspect(pairs[0][1]))
     summary = matrix.summary(names if names and len(names) == matrix.num_classes else None)
     metrics: dict[str, Any] = {"prediction": cfg.prediction, "label": cfg.label, "num_classes": matrix.num_classes,
                                **summary, "images": len(images)}

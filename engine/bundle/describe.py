@@ -107,6 +107,26 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     return lines
 
 
+def learned_nothing(metrics: dict[str, Any], class_names: list[str], binary: bool) -> str | None:
+    """Why the validation of a model's best epoch (``metrics``: the bundle's, with the shares training records) shows
+    that it learned nothing, in words: it predicts class 0 everywhere, or (``binary``: one foreground class, scored
+    by its IoU) it scores below calling every pixel foreground. None when it found something, or when nothing tells
+    (no labelled foreground to validate on, a bundle that records no shares)."""
+    predicted, labelled = metrics.get("val_predicted_share"), metrics.get("val_labelled_share")
+    if not isinstance(predicted, (int, float)) or not isinstance(labelled, (int, float)) or labelled <= 0:
+        return None
+    names = [str(n) for n in class_names] or ["0"]
+    found = names[1] if binary and len(names) > 1 else "another class"
+    if predicted <= 0:
+        what = f"finds no {found} anywhere" if binary else f"predicts {names[0]} everywhere"
+        return f"it {what} on its validation pixels, where {100 * labelled:.2g} % are {found}"
+    iou = metrics.get("val_iou")
+    if binary and isinstance(iou, (int, float)) and iou < labelled:
+        return (f"its validation IoU {iou:.3f} is below the {labelled:.3f} of calling every pixel {found} (it puts "
+                f"{found} on {100 * predicted:.2g} % of its validation pixels, where {100 * labelled:.2g} % are)")
+    return None
+
+
 def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     """Log lines saying what the model in ``path`` expects."""
     model, data = meta.model, meta.data
@@ -141,6 +161,8 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     epoch = f" (epoch {meta.best_epoch})" if meta.best_epoch is not None else ""
     lines.append(f"  {when}, " + (f"validation IoU {iou:.3f}{epoch}" if isinstance(iou, (int, float))
                                   else "no validation score"))
+    if nothing := learned_nothing(meta.metrics, data.class_names, data.binary):
+        lines.append(f"  warning: the model learned nothing ({nothing}); train it longer or on more labels")
     if parent := meta.parent:
         lines.append(f"  fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
                      f"{parent.get('family')} {parent.get('preset')})")

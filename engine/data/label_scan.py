@@ -284,3 +284,30 @@ def _scan_all(data_cfg: DataConfig, callback: Callback, train_readers: list[Scen
             scan.problems += label_problems(reader.label_path, values, data_cfg)
         scan.val_foreground |= has_foreground(reader, values)
     return scan
+
+
+def foreground_boxes(spec: Any, data_cfg: DataConfig) -> tuple[int, int, list[Region]] | None:
+    """(width, height, the pixel boxes of the separate foreground parts) of a training scene whose label is a raster
+    read whole, mapped to classes as training maps it (parts touch at a side to be one); None for a polygon label,
+    a labelled area or extent, or a scene that cannot be read (the training says why when it reads the data)."""
+    from rasterio.features import shapes
+
+    from ..callbacks import QuietCallback
+
+    if not spec.label or is_vector_path(str(spec.label)) or spec.aoi or spec.extent:
+        return None
+    try:
+        with SceneReader(spec.image, label=spec.label, label_mapping=dict(data_cfg.label_mapping) or None,
+                         label_default_class=data_cfg.label_default_class, ignore_index=data_cfg.ignore_index,
+                         callback=QuietCallback()) as reader:
+            width, height = reader.grid.width, reader.grid.height
+            raw, ok = reader.read_raw_label(0, 0, width, height)
+            classes = reader.mapper.map_raster(raw, ok, strict=False)
+    except (DataError, OSError):
+        return None
+    foreground = ((classes != data_cfg.ignore_index) & (classes != 0)).astype(np.uint8)
+    boxes = []
+    for shape, _ in shapes(foreground, mask=foreground.astype(bool), connectivity=4):
+        cols, rows = zip(*(point for ring in shape["coordinates"] for point in ring))
+        boxes.append(Region(int(min(cols)), int(min(rows)), int(max(cols) - min(cols)), int(max(rows) - min(rows))))
+    return width, height, boxes

@@ -36,6 +36,13 @@ def read_prediction_tags(path: str | os.PathLike) -> dict[str, Any]:
     return {} if ds is None else _tags_of(ds)
 
 
+def prediction_models(path: str | os.PathLike) -> list[str]:
+    """The model files segment ran to make the class raster ``path``, as it recorded them (empty: none recorded)."""
+    ds = require("osgeo.gdal").Open(str(path))
+    text = None if ds is None else ds.GetMetadataItem(TAG_MODELS)
+    return [part for part in (text or "").split(";") if part]
+
+
 def _tags_of(ds: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, tag in (("class_names", TAG_CLASS_NAMES), ("class_colors", TAG_CLASS_COLORS),

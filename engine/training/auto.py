@@ -43,6 +43,10 @@ PART_TILE_SHARE = 0.75
 MIN_PART_TILE = 64
 PASSES_PER_EPOCH = 8
 MIN_TILES_PER_EPOCH = 32
+# Pairs whose change is separate parts under SMALL_AREA_SHARE of the pairs (painted squares, new buildings) get the
+# part's tile too: with 256 px tiles a 20 px change is 0.6 % of a tile drawn around it, and the first epochs on a
+# CPU learnt no change at all (issue 79). Their raster labels are read for it up to this many pixels in all.
+CHANGE_SCAN_PIXELS = 16_000_000
 
 
 @dataclass
@@ -138,6 +142,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         chosen.choices.append(Choice({"data.tile_size": tile}, why))
     if not gpu and sizes:
         _fit_labelled_area(chosen, unset, train_specs, step)
+        if data_kind(data_cfg, train_specs) == DATES and sum(w * h for _, w, h in sizes) <= CHANGE_SCAN_PIXELS:
+            _fit_changed_parts(chosen, unset, train_specs, step)
     if train_cfg.init_from:
         _model_from_parent(chosen, unset, given)
     elif ({"model.name", "model.preset"} & unset) and not model_pretrained(model_cfg).fixes_model:
@@ -177,7 +183,7 @@ def _fit_labelled_area(chosen: Chosen, unset: set[str], specs: list[Any], step: 
             f"scene{'s' if len(areas) > 1 else ''}, {labelled:,} px)")
     tile = chosen.data.tile_size
     if "data.tile_size" in unset:
-        fitted = max(-(-MIN_PART_TILE // step) * step, int(PART_TILE_SHARE * side) // step * step)
+        fitted = _part_tile(side, step)
         if fitted < tile:
             tile = fitted
             chosen.data = chosen.data.replace(tile_size=tile)
@@ -195,6 +201,41 @@ def _fit_labelled_area(chosen: Chosen, unset: set[str], specs: list[Any], step: 
             chosen.choices.append(Choice({"data.tiles_per_epoch": tiles}, (
                 f"{area}: about {PASSES_PER_EPOCH} draws of each labelled pixel an epoch ({cover} tile(s) of {tile} px "
                 f"cover it), so the epochs are short and the best is chosen among many within the time budget")))
+
+
+def _part_tile(side: int, step: int) -> int:
+    """The tile of parts of about ``side`` px: PART_TILE_SHARE of it, at least MIN_PART_TILE, a multiple of
+    ``step``."""
+    return max(-(-MIN_PART_TILE // step) * step, int(PART_TILE_SHARE * side) // step * step)
+
+
+def _fit_changed_parts(chosen: Chosen, unset: set[str], specs: list[Any], step: int) -> None:
+    """Change of separate small parts on a CPU (CHANGE_SCAN_PIXELS): the tile of :func:`_part_tile`, said; scenes
+    with a labelled area were fitted to it already (:func:`_fit_labelled_area`)."""
+    import statistics
+
+    from ..data.label_scan import foreground_boxes
+
+    if "data.tile_size" not in unset or any(spec.aoi for spec in specs):
+        return
+    found = [foreground_boxes(spec, chosen.data) for spec in specs]
+    if not found or any(f is None for f in found):
+        return  # a polygon label, an extent: the scene's tile
+    parts = [p for _, _, boxes in found for p in boxes]
+    changed, whole = sum(p.area for p in parts), sum(w * h for w, h, _ in found)
+    if not parts or changed >= SMALL_AREA_SHARE * whole:
+        return
+    side = int(statistics.median(min(p.width, p.height) for p in parts))
+    tile = _part_tile(side, step)
+    if tile >= chosen.data.tile_size:
+        return
+    chosen.data = chosen.data.replace(tile_size=tile)
+    chosen.choices = [c for c in chosen.choices if "data.tile_size" not in c.values]
+    chosen.choices.append(Choice({"data.tile_size": tile}, (
+        f"the change is {len(parts)} part(s) of about {side} px ({100 * changed / whole:.1f} % of the "
+        f"pair{'s' if len(found) > 1 else ''}): a tile of about {int(100 * PART_TILE_SHARE)} % of a part's side (at "
+        f"least {MIN_PART_TILE} px) holds a good share of change where it is drawn around one, and its steps are "
+        f"quick, so the first epochs learn it")))
 
 
 CHANGE_CLASSES = [NO_CHANGE, "change"]  # a change mask's classes: "no change" is drawn transparent
@@ -228,7 +269,6 @@ def _choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]
     mapping is given (names too)."""
     from ..config.values import fill_class_colors
     from ..data.labels import layer_transitions
-    from ..errors import ConfigError
 
     if "data.label_mapping" in given:
         return

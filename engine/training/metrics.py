@@ -105,3 +105,15 @@ def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "io
 def number(value: Any) -> float:
     """A metric value, NaN for None (undefined) in the history."""
     return float("nan") if value is None else float(value)
+
+
+def foreground_shares(summary: dict[str, Any]) -> dict[str, float]:
+    """The shares of the validation pixels predicted (``val_predicted_share``) and labelled (``val_labelled_share``)
+    as any class but 0, from a summary's confusion matrix: what tells a model that learned nothing
+    (:func:`engine.bundle.describe.learned_nothing`). Empty without pixels."""
+    matrix = np.asarray(summary.get("confusion_matrix") or [[0]], dtype=np.float64)
+    total = matrix.sum()
+    if total <= 0:
+        return {}
+    return {"val_predicted_share": float(matrix[:, 1:].sum() / total),
+            "val_labelled_share": float(matrix[1:, :].sum() / total)}

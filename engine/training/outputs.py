@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from ..bundle.describe import learned_nothing
 from ..bundle.schema import BundleMetadata
 from ..config import TrainConfig
 from ..errors import ConfigError, OutputError, mention
@@ -183,12 +184,24 @@ class TrainFiles:
             else:
                 kept = "no epoch of this run beat it" if epochs_run else "training had finished"
                 self.place.callback.info(f"Model bundle '{self.paths.output}' kept: {kept} ({chosen}).")
+            self._said_if_learned_nothing(best)
         self.place.ctx.barrier()
         return TrainResult(bundle=str(self.paths.output), checkpoint=str(self.paths.checkpoint),
                            best_epoch=int(best.get("epoch", 0)), best_metrics=dict(best.get("metrics", {})),
                            history=list(history), report=report, outputs=dict(self.paths.reports),
                            epochs_run=epochs_run, stopped_early=stop == "early", stopped_at_budget=stop == "budget",
                            kept_last=self.keep_last)
+
+    def _said_if_learned_nothing(self, best: dict[str, Any]) -> None:
+        """A warning when the best epoch's validation shows that the model learned nothing (saved all the same: a
+        resume goes on from it)."""
+        data = self.record.data_meta
+        if why := learned_nothing(best.get("metrics", {}), data.class_names, data.binary):
+            self.place.callback.warning(
+                f"The model learned nothing: at its best epoch ({best.get('epoch')}) {why}. It is written all the "
+                f"same, but it will find as little in what it segments: train it longer (a larger "
+                f"{mention('train.time_budget')}, or the same command with {RESUME} to go on from this training), or "
+                f"give it more labelled examples.")
 
     def _load_best_weights(self, best_file: Path) -> None:
         """The bundle's weights into every process's model: rank 0 reads them and broadcasts (other nodes need not

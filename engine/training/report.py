@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle.describe import format_value
+from ..bundle.describe import format_value, learned_nothing
 from ..bundle.schema import BundleMetadata
 from ..data.band_names import RgbChoice, pick_rgb
 from ..io.atomic import write_bytes_atomic
@@ -160,6 +160,9 @@ def render_html(title: str, metadata: BundleMetadata, history: list[dict[str, An
                ("tile size", data.tile_size), ("epochs run", len(history))]
     if stopped:
         summary.append(("stopped", stopped))
+    nothing = learned_nothing(best, data.class_names, data.binary)
+    if nothing:
+        summary.insert(0, ("learned nothing", f"{nothing}: train it longer or on more labels"))
     if rgb is not None:
         summary.append(("preview colours", rgb.how))
     settings = [] if train is None else [
@@ -178,8 +181,10 @@ def render_html(title: str, metadata: BundleMetadata, history: list[dict[str, An
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:1.5em;max-width:60em}}table{{border-collapse:collapse;margin:.5em 0}}
-th,td{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}img{{max-width:100%}}</style></head>
+th,td{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}img{{max-width:100%}}
+.warning{{color:#b00;font-weight:bold}}</style></head>
 <body><h1>{html.escape(title)}</h1>
+{f'<p class="warning">The model learned nothing: {html.escape(nothing)}.</p>' if nothing else ''}
 <h2>Summary</h2>{_table(summary)}
 <h2>Settings</h2>{_table(settings)}
 <h2>Metrics per epoch</h2><table><tr>{head}</tr>{body}</table>

@@ -25,7 +25,7 @@ from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
 from ..runtime.environment import DistContext, require, resolve_device, setup_distributed
 from .checkpoint import checkpoint_path, early_stop_due, resume, seconds_spent, seed_everything
-from .metrics import number, selection_score
+from .metrics import foreground_shares, number, selection_score
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
 from .parts import Batches, Forward, Optimisation, Place, RunPaths, TimeBudget, TrainRecord, validate
 from .preflight import check_dates, check_resources, fit_to_data, no_validation_foreground, scene_dates, side_outputs
@@ -318,7 +318,7 @@ class _Trainer:
                 entry.update(val_loss=val["loss"], val_iou=selection_score(val, self.num_classes),
                              val_miou=number(val.get("miou")), val_foreground_iou=number(val.get("foreground_iou")),
                              val_pixel_accuracy=number(val.get("pixel_accuracy")),
-                             val_class_iou=[number(v) for v in val["iou"]])
+                             val_class_iou=[number(v) for v in val["iou"]], **foreground_shares(val))
             entry["seconds"] = round(self.budget.clock() - started, 3)
             self.history.append(entry)
             self.optim.schedule.epoch_end(score, main_stage=not frozen)

@@ -1,12 +1,23 @@
 """Training on dates of one place: more dates than any model takes are refused with what can be trained from them,
-before any choice is said."""
+before any choice is said; a change model that learned nothing is called out wherever it is seen (the training log,
+its report, its summary, evaluate's hint); pairs whose change is small parts train on tiles of a part's size."""
 
 from __future__ import annotations
 
-import pytest
+import io
+from contextlib import redirect_stderr
+from pathlib import Path
 
+import pytest
+import rasterio
+
+from engine.bundle.describe import learned_nothing
+from engine.bundle.store import read_metadata
 from engine.cli.main import main
+from engine.config import DataConfig, SceneSpec, TrainConfig
 from engine.data.synthetic_pairs import make_pair
+from engine.models import AutoModelConfig
+from engine.training.auto import choose_settings
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +41,81 @@ def test_six_dates_with_a_land_cover_label_say_what_can_be_trained_not_a_change_
         assert "train a change model" not in err and "takes one image" not in err
         assert "chosen:" not in err  # refused before the automatic choices, which assumed a change mask
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ a model that learned nothing
+def test_learned_nothing_names_a_model_that_finds_nothing_or_less_than_calling_everything_change():
+    names = ["no change", "change"]
+    shares = {"val_labelled_share": 0.05}
+    assert "finds no change anywhere on its validation pixels, where 5 % are change" in learned_nothing(
+        {**shares, "val_predicted_share": 0.0, "val_iou": 0.0}, names, binary=True)
+    below = learned_nothing({**shares, "val_predicted_share": 0.5, "val_iou": 0.04}, names, binary=True)
+    assert "validation IoU 0.040 is below the 0.050 of calling every pixel change" in below
+    assert learned_nothing({**shares, "val_predicted_share": 0.06, "val_iou": 0.6}, names, binary=True) is None
+    assert learned_nothing({"val_labelled_share": 0.0, "val_predicted_share": 0.0}, names, binary=True) is None
+    assert learned_nothing({"val_iou": 0.0}, names, binary=True) is None  # a bundle that records no shares
+    many = ["ground", "road", "roof"]
+    assert "predicts ground everywhere" in learned_nothing({**shares, "val_predicted_share": 0.0}, many, False)
+    assert learned_nothing({**shares, "val_predicted_share": 0.01, "val_iou": 0.0}, many, False) is None
+
+
+@pytest.fixture(scope="module")
+def untrained(places, tmp_path_factory):
+    """A tiny change model whose one epoch at a rate far too high leaves it predicting no change anywhere: (bundle,
+    what the training said)."""
+    out = tmp_path_factory.mktemp("untrained") / "empty.dsmodel"
+    said = io.StringIO()
+    train, val = places[0], places[1]
+    with redirect_stderr(said):
+        code = main(["train", "--image", train.before, "--after", train.after, "--label", train.change,
+                     "--val-image", val.before, "--val-after", val.after, "--val-label", val.change,
+                     "--model", "change", "--preset", "tiny", "--epochs", "1", "--tiles-per-epoch", "8",
+                     "--tile-size", "64", "--lr", "0.05", "--out", str(out), "--quiet"])
+    assert code == 0
+    return str(out), said.getvalue()
+
+
+def test_a_change_model_that_learned_nothing_is_called_out_in_the_log_report_summary_and_evaluate(
+        untrained, places, tmp_path, capsys):
+    bundle, said = untrained
+    assert "warning: The model learned nothing: at its best epoch (1) it finds no change anywhere" in said
+    assert "--time-budget" in said and "--resume" in said
+    report = Path(bundle).with_name("empty_report.html").read_text()
+    assert "The model learned nothing: it finds no change anywhere" in report
+    assert main(["info", bundle]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the model learned nothing (it finds no change anywhere" in out
+    meta = read_metadata(bundle)
+    assert meta.metrics["val_predicted_share"] == 0.0 and meta.metrics["val_labelled_share"] > 0
+    pair = places[1]
+    prediction = tmp_path / "change.tif"
+    assert main(["segment", "--image", pair.before, "--after", pair.after, "--model", bundle,
+                 "--out", str(prediction), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--pred", str(prediction), "--label", pair.change,
+                 "--out", str(tmp_path / "metrics.json")]) == 0
+    err = capsys.readouterr().err
+    assert "Class 1 (change) occurs in the label" in err
+    assert "the model 'empty.dsmodel' is the suspect, not the label mapping: it learned nothing" in err
+    assert "check the label mapping" not in err
+
+
+def test_pairs_whose_change_is_small_parts_get_a_tile_of_a_part_on_a_cpu(places, tmp_path):
+    pair = make_pair(tmp_path, seed=5, size=320, name="wide")  # buildings of 6..16 px built or torn down
+    data = DataConfig(train_scenes=[SceneSpec(image=pair.before, after=[pair.after], label=pair.change)])
+    chosen = choose_settings(AutoModelConfig.config_class("dualstream")(), data, TrainConfig(), (), device="cpu")
+    assert chosen.data.tile_size == 64
+    line = next(line for line in chosen.lines() if line.startswith("tile_size"))
+    assert "the change is" in line and "part(s) of about" in line and "the first epochs learn it" in line
+    given = choose_settings(AutoModelConfig.config_class("dualstream")(), data.replace(tile_size=256), TrainConfig(),
+                            ("data.tile_size",), device="cpu")
+    assert given.data.tile_size == 256  # a tile given is kept
+    whole = tmp_path / "whole_change.tif"  # a third of the pair changed: the scene's tile
+    with rasterio.open(pair.change) as src:
+        profile, mask = src.profile, src.read(1)
+    mask[:, : mask.shape[1] // 3] = 1
+    with rasterio.open(whole, "w", **profile) as dst:
+        dst.write(mask, 1)
+    data = DataConfig(train_scenes=[SceneSpec(image=pair.before, after=[pair.after], label=str(whole))])
+    chosen = choose_settings(AutoModelConfig.config_class("dualstream")(), data, TrainConfig(), (), device="cpu")
+    assert chosen.data.tile_size == 160
