@@ -23,7 +23,16 @@ from ..data.labels import NO_CHANGE
 from ..data.shown import scene_names
 from ..declarations import declared
 from ..errors import ConfigError, mention, plain_name, render
-from ..models.configuration_utils import AUX_GRID, AUX_SAME_GRID, DATES, IMAGERY, X_BANDS, auto_picks, cpu_preset
+from ..models.configuration_utils import (
+    AUX_GRID,
+    AUX_SAME_GRID,
+    DATES,
+    IMAGERY,
+    SEASON,
+    X_BANDS,
+    auto_picks,
+    cpu_preset,
+)
 from ..models.encoders.weights import model_encoder, model_pretrained, own_weights
 
 AUTO_SETTINGS = tuple(
@@ -79,8 +88,12 @@ class Chosen:
 
 
 def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
-    """What the model is fed (``configuration_utils``: IMAGERY, AUX_GRID, AUX_SAME_GRID, X_BANDS, DATES)."""
-    if any(getattr(spec, "after", None) for spec in train_specs):
+    """What the model is fed (``configuration_utils``: IMAGERY, AUX_GRID, AUX_SAME_GRID, X_BANDS, DATES, SEASON):
+    a scene of three dates or more is a season, of two a change detection's pair."""
+    later = max((len(getattr(spec, "after", None) or ()) for spec in train_specs), default=0)
+    if later >= 2:
+        return SEASON
+    if later:
         return DATES
     if data_cfg.x_bands:
         return X_BANDS

@@ -29,21 +29,28 @@ class Forward:
     step: StepSetup
     uses_aux: bool = True  # a vision-only model ignores the data's aux
     takes_coords: bool = False  # the model takes each tile's date and place (a Prithvi-EO-2.0 TL encoder)
+    takes_days: bool = False  # a season model: each date's day number and validity (batch keys days, valid)
 
-    def batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-        """(pixels, aux or None, labels as int64, coords or None) on the device."""
+    def batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """(pixels, aux or None, labels as int64, the model's other inputs by name) on the device: ``coords`` for
+        a model taking each tile's date and place, ``days`` (float) and ``valid`` for a season model."""
         def on_device(key: str, wanted: bool = True) -> Any:
             value = batch.get(key) if wanted else None
             return None if value is None else value.to(self.device, non_blocking=self.step.device_type == "cuda")
 
+        inputs = {"coords": on_device("coords", self.takes_coords)}
+        if self.takes_days:
+            days = on_device("days")
+            inputs.update(days=None if days is None else days.float(), valid=on_device("valid"))
         return (self.step.batch(on_device("vision")), on_device("aux", self.uses_aux), on_device("labels").long(),
-                on_device("coords", self.takes_coords))
+                {name: value for name, value in inputs.items() if value is not None})
 
-    def __call__(self, net: Any, pixels: Any, aux: Any, coords: Any = None) -> dict[str, Any]:
-        """The model's outputs with logits and side logits in float32 (loss and metrics), whatever autocast made."""
+    def __call__(self, net: Any, pixels: Any, aux: Any, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The model's outputs with logits and side logits in float32 (loss and metrics), whatever autocast made;
+        ``inputs``: the model's other inputs by name (:meth:`batch`)."""
         amp = self.step.amp_dtype
         with contextlib.nullcontext() if amp is None else require("torch").autocast(self.step.device_type, amp):
-            outputs = net(pixels, aux) if coords is None else net(pixels, aux, coords)
+            outputs = net(pixels, aux, **(inputs or {}))
         return {**outputs, "logits": outputs["logits"].float(),
                 "side_logits": [t.float() for t in outputs.get("side_logits") or []]}
 
@@ -164,8 +171,8 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
             if place.callback.is_canceled():
                 canceled = True
                 break
-            pixels, aux, labels, coords = forward.batch(batch)
-            outputs = forward(model, pixels, aux, coords)
+            pixels, aux, labels, inputs = forward.batch(batch)
+            outputs = forward(model, pixels, aux, inputs)
             loss_sum += loss_fn(outputs, labels).double() * len(labels)
             count += len(labels)
             matrix.update(logits_to_prediction(outputs["logits"]).cpu(), labels.cpu())
@@ -190,8 +197,8 @@ def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) 
         for index in range(min(tiles, len(dataset))):
             sample = dataset[index]
             batch = {k: v.unsqueeze(0) if hasattr(v, "unsqueeze") else v for k, v in sample.items()}
-            pixels, aux, labels, coords = forward.batch(batch)
-            logits = forward(model, pixels, aux, coords)["logits"]
+            pixels, aux, labels, inputs = forward.batch(batch)
+            logits = forward(model, pixels, aux, inputs)["logits"]
             out.append({"image": pixels[0].float().cpu().numpy(), "truth": labels[0].cpu().numpy(),
                         "prediction": logits_to_prediction(logits)[0].cpu().numpy()})
     return out

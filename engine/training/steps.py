@@ -110,13 +110,13 @@ class EpochSteps:
                 raise CanceledError(self.stopped("Training canceled"))
             if late and i:
                 break
-            pixels, aux, labels, coords = self.optim.forward.batch(batch)
+            pixels, aux, labels, inputs = self.optim.forward.batch(batch)
             sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == steps
             semi = self.consistency is not None
             # with the unlabelled half, its backward (the step's last) synchronises the gradients of both
             no_sync = ddp.no_sync() if ddp is not None and (semi or not sync) else contextlib.nullcontext()
             with no_sync:
-                loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux, coords), labels)
+                loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux, inputs), labels)
                 scaler.scale(loss / cfg.grad_accumulation).backward()  # a disabled scaler (no float16) passes it
             if semi:
                 with ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext():

@@ -190,7 +190,8 @@ class _Trainer:
         if self.step_setup.warning:
             self.place.callback.warning(self.step_setup.warning)
         self.step_setup.model(self.model)
-        forward = Forward(self.place.device, self.step_setup, self.model_cfg.uses_aux, self.model.takes_coords)
+        forward = Forward(self.place.device, self.step_setup, self.model_cfg.uses_aux, self.model.takes_coords,
+                          self.model.takes_days)
         return forward, require("torch").amp.GradScaler("cuda", enabled=self.step_setup.scaler)
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:

@@ -136,3 +136,39 @@ def test_wrong_calls_say_what_to_give():
 def test_auto_takes_the_season_family_for_a_season():
     assert auto_picks(False)[SEASON] == ("season", "light")
     assert auto_picks(True)[SEASON] == ("season", "base")
+
+
+def test_training_forward_hands_a_season_batch_its_days_and_masks():
+    """The trainer's forward pass takes ``days`` and ``valid`` from a season batch (timeaxis's collate keys); a
+    batch of padded places trains as the places alone would."""
+    from engine.training.parts import Forward
+    from engine.training.step_setup import StepSetup
+
+    model = _model()
+    forward = Forward("cpu", StepSetup("cpu", channels_last=True), uses_aux=False, takes_days=model.takes_days)
+    vision, days = _season(1, 3)
+    padded = torch.cat([vision.reshape(1, 3, BANDS, SIZE, SIZE), torch.zeros(1, 1, BANDS, SIZE, SIZE)], dim=1)
+    valid = torch.ones(1, 4, SIZE, SIZE, dtype=torch.bool)
+    valid[:, 3] = False
+    batch = {"vision": padded, "valid": valid, "days": torch.cat([days, torch.zeros(1, 1)], 1).long(),
+             "labels": torch.zeros(1, SIZE, SIZE, dtype=torch.int64), "present": valid[:, :, 0, 0]}
+    pixels, aux, labels, inputs = forward.batch(batch)
+    assert set(inputs) == {"days", "valid"} and inputs["days"].dtype == torch.float32 and aux is None
+    with torch.no_grad():
+        got = forward(model, pixels, aux, inputs)["logits"]
+        alone = model(vision, days=days.long().float())["logits"]
+    assert torch.allclose(got, alone, atol=1e-5)
+    assert Forward("cpu", StepSetup("cpu")).batch(batch)[3] == {}  # a one-date model takes neither
+
+
+def test_a_scene_of_three_dates_is_a_season_and_two_a_pair():
+    from engine.config import DataConfig
+    from engine.config.training import SceneSpec
+    from engine.models.configuration_utils import DATES, IMAGERY
+    from engine.training.auto import data_kind
+
+    def kind(*later: str) -> str:
+        return data_kind(DataConfig(), [SceneSpec(image="a.tif", after=list(later), label="l.tif")])
+
+    assert (kind(), kind("b.tif"), kind("b.tif", "c.tif"), kind("b.tif", "c.tif", "d.tif")) == (
+        IMAGERY, DATES, SEASON, SEASON)
