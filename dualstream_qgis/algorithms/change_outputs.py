@@ -26,7 +26,7 @@ from ..compat import SOURCE_VECTOR, WKB_NO_GEOMETRY, field_types, long_field_typ
 from ..layer_tree import RunLayers
 from ..styling import layer_post_processor
 from .common import add_parameter
-from .parameters import declared_text
+from .parameters import add_settings, declared_text
 from .sources import RasterLayerParameter
 from .train_form import is_temporary
 
@@ -58,13 +58,15 @@ def add_after_parameter(alg: QgsProcessingAlgorithm, key: str, note: str = "", o
                   text + (alg.tr(" " + note) if note else ""))
 
 
-def add_table_output(alg: QgsProcessingAlgorithm) -> None:
-    """OUTPUT_TABLE: the change table as a table layer (no geometry)."""
+def add_table_output(alg: QgsProcessingAlgorithm, section: str) -> None:
+    """OUTPUT_TABLE: the change table as a table layer (no geometry), and the pixel size that gives its hectares
+    where the dates have no georeferencing (``section``'s declared setting)."""
     add_parameter(alg, QgsProcessingParameterFeatureSink(
         OUTPUT_TABLE, alg.tr("Change table (hectares of each kind of change)"), SOURCE_VECTOR, optional=True),
         alg.tr("A table layer with one row per kind of change: value (its class in the change raster), name "
                "(from → to, or change), from_class, to_class (empty for a change mask), pixels and hectares (the "
-               "area a report quotes; empty when the raster has no CRS)."))
+               "area a report quotes; empty when the raster has no CRS and no pixel size is given below)."))
+    add_settings(alg, f"{section}.ground_pixel_size")
 
 
 def table_fields() -> QgsFields:
@@ -91,9 +93,11 @@ def say_rows(feedback: QgsProcessingFeedback, rows: list[Any]) -> None:
 
 
 def write_table(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext,
-                rows: list[Any], default_name: str, run: RunLayers | None = None) -> str | None:
+                rows: list[Any], change_layer: str, run: RunLayers | None = None) -> str | None:
     """The change table's rows into OUTPUT_TABLE when it is asked for; its destination, loaded named after the file
-    chosen or ``default_name`` when temporary, with the run's layers."""
+    chosen, or when temporary after the change raster (``change_layer``: its layer's name, the output's file or the
+    dates'): a table named after the first date alone was the same for every run of that date."""
+    default_name = f"{change_layer} table"
     if parameters.get(OUTPUT_TABLE) in (None, ""):
         return None
     fields = table_fields()

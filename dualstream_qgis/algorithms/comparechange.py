@@ -92,7 +92,7 @@ class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, Dual
                                                            createByDefault=False)
         polygons.setSupportsNonFileBasedOutput(False)
         add_parameter(self, polygons, text)
-        add_table_output(self)
+        add_table_output(self, "compare")
         self.addOutput(QgsProcessingOutputNumber("CHANGED_PIXELS", self.tr("Pixels that changed")))
         self.addOutput(QgsProcessingOutputNumber("PIXELS", self.tr("Pixels with data on both dates")))
 
@@ -130,7 +130,8 @@ class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, Dual
                f"{input_name(parameters.get(self.AFTER), later, context)}"
         run = self._load(context, result, stem)
         return {OUTPUT: result.output, OUTPUT_POLYGONS: result.polygons,
-                OUTPUT_TABLE: write_table(self, parameters, context, result.rows, f"{stem} change table", run),
+                OUTPUT_TABLE: write_table(self, parameters, context, result.rows,
+                                          output_layer_name(result.output, f"{stem} change"), run),
                 "CHANGED_PIXELS": result.changed_pixels, "PIXELS": result.pixels}
 
     def _date(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext, model: bool) -> str:

@@ -18,6 +18,7 @@ from .change_outputs import (
     write_table,
 )
 from .common import add_parameter, parameters_help
+from .extra_outputs import output_layer_name
 from .segment import SegmentAlgorithm, load_segment_layers
 from .sources import RasterLayerParameter, raster_source
 from .web_layers import handed
@@ -82,7 +83,7 @@ class DetectChangeAlgorithm(ChangeGroup, SegmentAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         super().initAlgorithm(config)
-        add_table_output(self)
+        add_table_output(self, "segment")
 
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
@@ -90,8 +91,9 @@ class DetectChangeAlgorithm(ChangeGroup, SegmentAlgorithm):
         result, stem = self.run_segment(parameters, context, feedback)
         run = load_segment_layers(context, result, stem, "change")
         say_rows(feedback, result.change)
+        named = output_layer_name(result.output, f"{stem} change")  # as load_segment_layers names the raster
         return {**self.segment_results(result),
-                OUTPUT_TABLE: write_table(self, parameters, context, result.change, f"{stem} change table", run)}
+                OUTPUT_TABLE: write_table(self, parameters, context, result.change, named, run)}
 
     def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
                   feedback: QgsProcessingFeedback) -> dict[str, Any]:

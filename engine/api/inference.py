@@ -31,7 +31,8 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
         check_outputs(dict(other_inputs), dict(segment_files(cfg)[1]))
     result = run_segment(cfg, callback)
     if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change
-        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table, result.class_pixels)]
+        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table, result.class_pixels,
+                                                               cfg.ground_pixel_size)]
         result.change_table = cfg.change_table
     return result
 

@@ -17,6 +17,7 @@ from .reading import (
     checked_pixel_size,
     extent_crs_setting,
     extent_setting,
+    ground_pixel_size,
     web_pixel_size,
 )
 from .values import BULK, TTA_MODES, backend_setting, device_setting, models_setting, parse_label_pairs
@@ -81,6 +82,7 @@ class SegmentConfig(PolygonOptions, ImageReading):
         help="A change model's change table (CSV): the hectares of each kind of change (a change mask's change, or "
              "each from-to transition), the table a report quotes.",
         no_qgis=CHANGE_TABLE_IN_QGIS)
+    ground_pixel_size: float | None = ground_pixel_size("input and output")
     probability_dtype: str = setting(
         "float32", choices=("float32", "uint8"), group="input and output",
         help="uint8 stores round(p * 254), nodata 255.",
@@ -134,6 +136,7 @@ class SegmentConfig(PolygonOptions, ImageReading):
                   f"not both.")
             self.image = str(self.stac_item)
         self.pixel_size = checked_pixel_size(self.pixel_size, "segment.pixel_size")
+        self.ground_pixel_size = checked_pixel_size(self.ground_pixel_size, "segment.ground_pixel_size")
         self.check_reading("segment")
         check_choices(self, "segment")
         check(self.overlap is None or 0.0 <= self.overlap < 0.9,
@@ -319,6 +322,7 @@ class CompareConfig(Settings):
     change_table: str | None = setting(
         None, metavar="TABLE.csv", group="input and output", no_qgis=CHANGE_TABLE_IN_QGIS,
         help="The change table (CSV): the hectares of each transition.")
+    ground_pixel_size: float | None = ground_pixel_size("input and output")
     polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", param="OUTPUT_POLYGONS",
                                    custom_qgis=True, label="Polygons of change",
                                    help="Also write polygons of change (GeoPackage): transition, from, to, area.")
@@ -335,6 +339,7 @@ class CompareConfig(Settings):
 
     def __post_init__(self) -> None:
         self.pixel_size = checked_pixel_size(self.pixel_size, "compare.pixel_size")
+        self.ground_pixel_size = checked_pixel_size(self.ground_pixel_size, "compare.ground_pixel_size")
         check_choices(self, "compare")
         self.extent = checked_area(self.extent, self.extent_crs, "compare")
         classes = bool(self.before_classes or self.after_classes)

@@ -35,6 +35,16 @@ def web_pixel_size(group: str, read: str, **declaration: Any) -> Any:
                         f"of their own are read at those.", **declaration)
 
 
+def ground_pixel_size(group: str) -> Any:
+    """The one declaration of the ground size of a pixel of dates without georeferencing: the change table's
+    hectares, which such a raster cannot give itself."""
+    return setting(None, label="Pixel size of dates without georeferencing (m, for the change table)", minimum=0.0,
+                   metavar="METRES", group=group,
+                   help="Metres on the ground per pixel of dates that carry no georeferencing (the PNG tiles of "
+                        "LEVIR-CD: 0.5): the change table's hectares. A raster with a CRS gives its own; not set: no "
+                        "hectares for a raster without one.")
+
+
 def extent_setting(group: str, help: str, label: str = "Extent", **declaration: Any) -> Any:
     """The one declaration of the area a command reads (in QGIS the EXTENT parameter, which carries its CRS)."""
     return setting(None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group=group, custom_qgis=True,

@@ -54,23 +54,25 @@ def transition_fields(class_names: Sequence[str]) -> dict[str, list[str]] | None
     return {"from_class": [before for before, _ in pairs], "to_class": [after for _, after in pairs]}
 
 
-def row_hectares(dataset: Any) -> np.ndarray | None:
-    """The ground area of one pixel of each row of ``dataset`` in hectares (None without georeferencing): one
-    value for a projected CRS, each row's own in degrees or Mercator (:func:`~engine.data.ground.row_square_metres`)."""
+def row_hectares(dataset: Any, ground_pixel_size: float | None = None) -> np.ndarray | None:
+    """The ground area of one pixel of each row of ``dataset`` in hectares: one value for a projected CRS, each
+    row's own in degrees or Mercator (:func:`~engine.data.ground.row_square_metres`); without georeferencing a
+    square of ``ground_pixel_size`` metres (the user's word), else None."""
     grid = grid_of(dataset)
     if not grid.georeferenced or grid.crs is None:
-        return None
+        return None if not ground_pixel_size else np.full(grid.height, ground_pixel_size ** 2 / 10_000.0)
     area = row_square_metres(grid.crs.to_wkt(), grid.transform, grid.width, grid.height)
     return None if area is None else area / 10_000.0
 
 
-def class_counts(raster: str, counted: list[int] | None = None) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+def class_counts(raster: str, counted: list[int] | None = None, ground_pixel_size: float | None = None
+                 ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """(pixels of each class, the class names, hectares of each class or None without georeferencing) of a class
     raster, nodata left out; ``counted``: the pixels as its writer counted them (``SegmentResult.class_pixels``):
-    not read again where every row's pixels are the same size."""
+    not read again where every row's pixels are the same size; ``ground_pixel_size``: see :func:`row_hectares`."""
     names = class_names_of(raster) or []  # none recorded: numbered
     with open_raster(raster, "change raster") as dataset:
-        rows = row_hectares(dataset)
+        rows = row_hectares(dataset, ground_pixel_size)
         if counted is not None and (rows is None or np.ptp(rows) == 0):
             counts = np.asarray(counted, np.int64)
             hectares = None if rows is None else counts * float(rows[0])
@@ -140,11 +142,11 @@ def change_rows(counts: np.ndarray, names: list[str], hectares: np.ndarray | Non
                       None if hectares is None else float(hectares[value])) for value in range(1, len(names))]
 
 
-def change_table(raster: str, output: str | Path | None = None,
-                 counted: list[int] | None = None) -> list[ChangeRow]:
-    """The change table of ``raster``, written as CSV to ``output`` (atomically) when given; ``counted``: see
-    :func:`class_counts`."""
-    rows = change_rows(*class_counts(raster, counted))
+def change_table(raster: str, output: str | Path | None = None, counted: list[int] | None = None,
+                 ground_pixel_size: float | None = None) -> list[ChangeRow]:
+    """The change table of ``raster``, written as CSV to ``output`` (atomically) when given; ``counted``,
+    ``ground_pixel_size``: see :func:`class_counts`."""
+    rows = change_rows(*class_counts(raster, counted, ground_pixel_size))
     if output:
         write_change_table(output, rows)
     return rows

@@ -110,7 +110,7 @@ def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResu
     try:
         if cfg.before_classes:
             result = compare_classes(cfg.before_classes, cfg.after_classes, cfg.output, mask=cfg.mask,
-                                     callback=callback)
+                                     callback=callback, ground_pixel_size=cfg.ground_pixel_size)
         else:
             result = _segment_and_compare(cfg, callback)
         if cfg.change_table:
@@ -147,14 +147,15 @@ def _segment_and_compare(cfg: CompareConfig, callback: Callback) -> CompareResul
                                   pixel_size=cfg.pixel_size), callback)
             rasters.append(str(out))
         return compare_classes(rasters[0], rasters[1], cfg.output, mask=cfg.mask, callback=callback,
-                               names=(cfg.image, cfg.after))
+                               names=(cfg.image, cfg.after), ground_pixel_size=cfg.ground_pixel_size)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def compare_classes(before: str, after: str, output: str, *, mask: bool = False, callback: Callback | None = None,
-                    names: tuple[str, str] | None = None) -> CompareResult:
-    """The change raster of two class rasters (``names``: the dates as the user gave them, for messages)."""
+                    names: tuple[str, str] | None = None, ground_pixel_size: float | None = None) -> CompareResult:
+    """The change raster of two class rasters (``names``: the dates as the user gave them, for messages;
+    ``ground_pixel_size``: metres per pixel of dates without georeferencing, for the hectares)."""
     from ..data.align import check_overlap
     from ..data.checks import date_cover_warning
     from ..data.scene import SceneReader
@@ -189,7 +190,7 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
     dtype, nodata = class_raster_type(len(transitions.names))
     counts = np.zeros(len(transitions.names), np.int64)
     with open_raster(before, "class raster") as dataset:
-        per_row = row_hectares(dataset)  # the first date's grid is the change raster's
+        per_row = row_hectares(dataset, ground_pixel_size)  # the first date's grid is the change raster's
     hectares = None if per_row is None else np.zeros(len(counts))
     with SceneReader(before, label=after, label_classes=max(k, 2), callback=callback,
                      role="first date's class raster") as reader:

@@ -542,11 +542,13 @@ def test_bulk_segments_pairs_matched_by_name(trained, tmp_path, capsys, monkeypa
 
     table = {r["image"].rsplit("/", 1)[-1]: r for r in csv.DictReader((out / "change_table.csv").open())}
     for name in ("site0_before.tif", "site1_before.tif"):  # the writer's counts, the rasters' own
-        assert int(table[name]["pixels"]) == _changed_pixels(out / name)
+        written = name.replace("_before.tif", "_before_to_" + name.replace("_before.tif", "_after.tif"))
+        assert int(table[name]["pixels"]) == _changed_pixels(out / written)
     written = sorted(p.name for p in out.glob("*.tif"))
-    assert written == ["site0_before.tif", "site1_before.tif"]  # one change raster per pair, the later dates no scene
+    # one change raster per pair, named after both dates (issue 79: not after the first date); later dates no scene
+    assert written == ["site0_before_to_site0_after.tif", "site1_before_to_site1_after.tif"]
     for pair in made:
-        with rasterio.open(out / f"{pair.before.rsplit('/', 1)[1]}") as got:
+        with rasterio.open(out / f"{Path(pair.before).stem}_to_{Path(pair.after).stem}.tif") as got:
             assert got.count == 1 and got.width == 64
     # no first date recurs: none of their encoder maps is kept for a later pair (a series keeps them)
     assert "first_dates" not in json.loads((out / "summary.json").read_text())["ranks"]["0"]

@@ -16,6 +16,7 @@ import pytest
 import rasterio
 
 from tests.plugin.keeping_feedback import Log
+from tests.plugin.loading import palette, run_loading, table_rows
 
 pytestmark = pytest.mark.qgis
 
@@ -58,39 +59,6 @@ def change_f1(prediction: str, truth: str) -> float:
     with rasterio.open(prediction) as p, rasterio.open(truth) as t:
         pred, true = p.read(1) == 1, t.read(1) == 1
     return 2 * int((pred & true).sum()) / max(int(pred.sum() + true.sum()), 1)
-
-
-PROJECTS: list = []
-
-
-def run_loading(alg_id: str, params: dict, loaded: tuple[str, ...]) -> tuple[dict, dict]:
-    """processing.run as the dialog runs it: the outputs in ``loaded`` opened on completion into a project of
-    their own (Processing's own result loading); (results, the project's layers by name)."""
-    import processing
-    from processing.gui.Postprocessing import handleAlgorithmResults
-    from qgis.core import QgsProcessingContext, QgsProcessingOutputLayerDefinition, QgsProject
-
-    project = QgsProject()
-    context = QgsProcessingContext()
-    context.setProject(project)
-    params = {key: QgsProcessingOutputLayerDefinition(str(value), project) if key in loaded else value
-              for key, value in params.items()}
-    results = processing.run(alg_id, params, onFinish=handleAlgorithmResults, context=context)
-    PROJECTS.append(project)  # its layers live as long as it does
-    return results, {layer.name(): layer for layer in project.mapLayers().values()}
-
-
-def palette(layer) -> dict[int, tuple[str, int]]:
-    """A paletted raster layer's classes: value -> (label, alpha)."""
-    from qgis.core import QgsPalettedRasterRenderer
-
-    renderer = layer.renderer()
-    assert isinstance(renderer, QgsPalettedRasterRenderer), type(renderer).__name__
-    return {int(c.value): (c.label, c.color.alpha()) for c in renderer.classes()}
-
-
-def table_rows(layer) -> list[dict]:
-    return [{field.name(): feature[field.name()] for field in layer.fields()} for feature in layer.getFeatures()]
 
 
 # ------------------------------------------------------------------------------------------------ train
@@ -348,4 +316,4 @@ def test_segment_in_bulk_finds_each_pairs_later_date_by_name(plugin, trained, pa
         "MODEL": trained[0]["OUTPUT"], "DEVICE": 0, "OUTPUT": str(tmp_path / "bulk")})
     assert (results["DONE"], results["FAILED"]) == (3, 0)
     for name in ("p1", "p2", "p3"):
-        assert change_f1(str(tmp_path / "bulk" / f"{name}_before.tif"), pairs[name].change) > 0.7, name
+        assert change_f1(str(tmp_path / "bulk" / f"{name}_before_to_{name}_after.tif"), pairs[name].change) > 0.7, name

@@ -184,17 +184,19 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
     # the aux files of a folder's or glob's scenes are rasters in the same listing: not scenes
     aux_files = {_key(a) for aux, _ in matched.values() for a in aux}
     images = [image for image in candidates if _key(image) not in aux_files]
-    if bulk.pair_by_date != "off":  # every image a date of its place; the pairs are the scenes
-        from .pairs import pair_name, pairs_by_date
+    from .pairs import pair_name, pairs_by_date
 
+    if bulk.pair_by_date != "off":  # every image a date of its place; the pairs are the scenes
         return [Scene(image=first, aux=matched[first][0], name=pair_name(first, later) if later else
                       locations.stem(first), after=(later,) if later else (), error=error or matched[first][1])
                 for first, later, error in pairs_by_date(images, bulk.pair_by_date)] + items
     later = {image: _later_date(image, bulk.after_pattern) if bulk.after_pattern else ([], None) for image in images}
     dates = {_key(p) for image, (paths, _) in later.items() for p in paths  # a later date of another: no scene
              if _key(p) != _key(image)}
-    scenes = [Scene(image=image, aux=matched[image][0], name=locations.stem(image), after=tuple(later[image][0]),
-                    error=matched[image][1] or later[image][1])
+    # a pair's outputs are named after both dates (a change map under the first date's name reads as that date)
+    scenes = [Scene(image=image, aux=matched[image][0],
+                    name=pair_name(image, later[image][0][0]) if later[image][0] else locations.stem(image),
+                    after=tuple(later[image][0]), error=matched[image][1] or later[image][1])
               for image in images if _key(image) not in dates] + items
     if not scenes:
         raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file or a "

@@ -1,0 +1,67 @@
+"""Names of the change outputs in QGIS (issue 79, item 5): the change table layer is named after the output it sums
+up (it was "<first date> change table" whatever the output was called, several identical layers after a few runs),
+and the table of dates without georeferencing takes its hectares from the pixel size the user gives."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+
+from tests.plugin.loading import run_loading, table_rows
+
+pytestmark = [pytest.mark.qgis]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    from engine.data.synthetic_pairs import make_pair
+
+    return make_pair(tmp_path_factory.mktemp("names"), seed=2, size=64, name="p")
+
+
+def test_each_change_table_layer_is_named_after_its_change_raster(plugin, pair, tmp_path):
+    names = []
+    for output in ("p_2019_2021_change", "p_2019_2023_change"):
+        _, layers = run_loading("dualstream:comparechange", {
+            "INPUT": pair.before_classes, "AFTER": pair.after_classes, "OUTPUT": tmp_path / f"{output}.tif",
+            "OUTPUT_TABLE": "TEMPORARY_OUTPUT"}, ("OUTPUT", "OUTPUT_TABLE"))
+        names += sorted(layers)
+    assert names == ["p_2019_2021_change", "p_2019_2021_change table", "p_2019_2023_change",
+                     "p_2019_2023_change table"]
+
+
+def test_detect_changes_table_is_named_after_the_change_raster(plugin, pair, tmp_path):
+    from tests.helpers import make_change_bundle
+
+    model = make_change_bundle(tmp_path / "change.dsmodel")
+    _, layers = run_loading("dualstream:detectchange", {
+        "INPUT": pair.before, "AFTER": pair.after, "MODEL": model, "BACKEND": "torch",
+        "OUTPUT": tmp_path / "p_2019_2023_change.tif", "OUTPUT_TABLE": "TEMPORARY_OUTPUT"}, ("OUTPUT", "OUTPUT_TABLE"))
+    assert sorted(layers) == ["p_2019_2023_change", "p_2019_2023_change table"]
+
+
+def test_unreferenced_dates_take_their_hectares_from_the_pixel_size_given(plugin, tmp_path):
+    before = np.zeros((1, 20, 20), np.uint8)
+    after = before.copy()
+    after[0, :5, :8] = 1  # 40 pixels
+    paths = []
+    for name, values in (("A", before), ("B", after)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(tmp_path / f"{name}.tif", "w", driver="GTiff", width=20, height=20, count=1,
+                               dtype="uint8") as ds:
+                ds.write(values)
+        paths.append(str(tmp_path / f"{name}.tif"))
+    for size, hectares in ((None, None), (0.5, 40 * 0.25 / 10_000)):
+        params = {"INPUT": paths[0], "AFTER": paths[1], "OUTPUT": tmp_path / f"c{size}.tif",
+                  "OUTPUT_TABLE": "TEMPORARY_OUTPUT"}
+        if size:
+            params["GROUND_PIXEL_SIZE"] = size
+        _, layers = run_loading("dualstream:comparechange", params, ("OUTPUT", "OUTPUT_TABLE"))
+        row = table_rows(layers[f"c{size} table"])[0]
+        assert row["pixels"] == 40
+        assert (row["hectares"] in (None, "") or row["hectares"] != row["hectares"]) if hectares is None else \
+            row["hectares"] == pytest.approx(hectares)
