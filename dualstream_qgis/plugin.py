@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qgis.core import Qgis, QgsApplication, QgsMessageLog
-from qgis.PyQt.QtCore import Qt
+from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsProject
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
 
 # Qt6 moved QAction to QtGui; QGIS 4's qgis.PyQt.QtWidgets re-exports it from there, so this works on QGIS 3 and 4
@@ -61,6 +61,16 @@ class DualStreamPlugin:
         self.label_action.triggered.connect(self.toggle_labelling)
         self.toolbar.addAction(self.label_action)
         self.iface.addPluginToMenu("DualStream", self.label_action)
+        # a change dataset's A/x, B/x and label/x: named by folder and file, not three "x" in every combo
+        QgsProject.instance().layersAdded.connect(self.name_layers)
+
+    @staticmethod
+    def name_layers(*_args) -> None:
+        """Layers of files sharing one name told apart by their folders (:mod:`.layer_names`), once the event loop
+        is back: QGIS names a layer it adds itself after the project announced it."""
+        from .layer_names import distinguish
+
+        QTimer.singleShot(0, lambda: distinguish(QgsProject.instance()))
 
     def toggle_labelling(self, on: bool) -> None:
         """Show the labelling panel and make its map tool current (on), or put both away and give back the tool
@@ -88,6 +98,11 @@ class DualStreamPlugin:
             dialog.show()
 
     def unload(self) -> None:
+        if self.iface is not None:
+            try:
+                QgsProject.instance().layersAdded.disconnect(self.name_layers)
+            except TypeError:  # never connected (initGui did not get that far)
+                pass
         for action in self.actions:
             self.iface.removePluginMenu("DualStream", action)
         self.actions = []

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import processing
 from qgis.core import QgsProcessingContext, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtWidgets import QComboBox
 
 sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
 from session_tools import CONFIG, OUT, REPORT, save, start_later, step, wait  # noqa: E402 - found through the line above
@@ -37,6 +39,44 @@ def summary(alg_id: str, values: dict, model: str, name: str) -> dict:
     return record
 
 
+def combo_items(wrapper) -> list[str]:
+    """The entries of a layer parameter's combo box as the user reads them."""
+    combo = wrapper.wrappedWidget().findChild(QComboBox) if not isinstance(wrapper.wrappedWidget(), QComboBox) \
+        else wrapper.wrappedWidget()
+    return [combo.itemText(i) for i in range(combo.count())] if combo is not None else []
+
+
+def dataset_combos() -> dict:
+    """A change dataset's A/, B/ and label/ files of one name added as a user adds them (Layer > Add Raster Layer):
+    the names the layers get and the entries of Train change detection's layer combos."""
+    from qgis.utils import iface
+
+    step("change dataset combos")
+    added = [iface.addRasterLayer(path, Path(path).stem) for path in CONFIG["dataset"]]
+    wait(300)
+    dialog = processing.createAlgorithmDialog("dualstream:trainchange")
+    dialog.resize(1000, 800)
+    dialog.show()
+    wait(300)
+    wrappers = dialog.mainWidget().wrappers
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())  # as the dialog's own: layer ids name the project's layers
+    wrappers["INPUT"].setParameterValue(added[0].id(), context)
+    wrappers["AFTER"].setParameterValue(added[1].id(), context)
+    wait(200)
+    record = {"layers": [layer.name() for layer in added], "first_date_combo": combo_items(wrappers["INPUT"]),
+              "screenshot": shot(dialog, "train_change_dataset_combos")}
+    combo = wrappers["INPUT"].wrappedWidget()
+    combo = combo if isinstance(combo, QComboBox) else combo.findChild(QComboBox)
+    if combo is not None:
+        combo.showPopup()
+        wait(300)
+        record["popup"] = shot(combo.view().window(), "train_change_dataset_combo_open")
+        combo.hidePopup()
+    dialog.close()
+    return record
+
+
 def main() -> None:
     pair = CONFIG["pair"]
     project = QgsProject.instance()
@@ -48,6 +88,8 @@ def main() -> None:
     REPORT["detect_one_date_model"] = summary(
         "dualstream:detectchange", {"INPUT": layers["before"].id(), "AFTER": layers["after"].id()},
         CONFIG["one_date_model"], "detect_change_given_a_model_of_one_date")
+    save()
+    REPORT["dataset_combos"] = dataset_combos()
     save()
     REPORT["finished"] = True
     save()

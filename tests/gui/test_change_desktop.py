@@ -16,6 +16,16 @@ from tests.gui.desktop import run_session, session_report
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 
 
+def png(path: Path) -> str:
+    """A PNG tile without georeferencing, as LEVIR-CD publishes them."""
+    import numpy as np
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     from engine.data.synthetic_pairs import make_pair
@@ -24,7 +34,8 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     root = tmp_path_factory.mktemp("change-desktop")
     pair = make_pair(root / "pair", seed=2, size=64, name="p")
     config = {"pair": pair.__dict__, "change_model": make_change_bundle(root / "change.dsmodel"),
-              "one_date_model": make_bundle(root / "one_date.dsmodel", vision_bands=3)}
+              "one_date_model": make_bundle(root / "one_date.dsmodel", vision_bands=3),
+              "dataset": [png(root / "LEVIR" / folder / "train_36_0512_0512.png") for folder in ("A", "B", "label")]}
     deploy_plugin(root, venv_site_packages)
     out = root / "session"
     done = run_session(Path(__file__).with_name("change_session.py"), root, dict(config, out=str(out)), timeout=300,
@@ -45,3 +56,11 @@ def test_detect_change_warns_before_run_that_a_model_of_one_date_compares_no_pai
     text = session["detect_one_date_model"]["text"]
     assert "Not for this algorithm:</b> the model was trained on one date" in text, text
     assert "Compare classifications" in text and "Train change detection" in text
+
+
+def test_a_change_datasets_files_of_one_name_are_told_apart_by_folder(session):
+    """Issue 79, item 5: LEVIR's A/, B/ and label/ files share one name; every combo listed it three times."""
+    combos = session["dataset_combos"]
+    assert combos["layers"] == ["A/train_36_0512_0512", "B/train_36_0512_0512", "label/train_36_0512_0512"]
+    listed = [entry.split(" [")[0] for entry in combos["first_date_combo"]]
+    assert {"A/train_36_0512_0512", "B/train_36_0512_0512", "label/train_36_0512_0512"} <= set(listed), listed

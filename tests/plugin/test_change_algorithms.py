@@ -114,11 +114,11 @@ def test_detect_change_loads_the_change_raster_styled_and_the_table_as_a_table_l
         "INPUT": pair.before, "AFTER": pair.after, "MODEL": trained[0]["OUTPUT"],
         "OUTPUT": tmp_path / "p3_change.tif", "OUTPUT_CONFIDENCE": tmp_path / "p3_confidence.tif",
         "OUTPUT_TABLE": "TEMPORARY_OUTPUT"}, ("OUTPUT", "OUTPUT_CONFIDENCE", "OUTPUT_TABLE"))
-    assert set(by_name) == {"p3_change", "p3_confidence", "p3_before change table"}, sorted(by_name)
+    assert set(by_name) == {"p3_change", "p3_confidence", "p3_change table"}, sorted(by_name)  # the raster's
     change = by_name["p3_change"]
     assert isinstance(change, QgsRasterLayer)
     assert palette(change) == {0: ("no change", 0), 1: ("change", 255)}
-    table = by_name["p3_before change table"]
+    table = by_name["p3_change table"]
     assert isinstance(table, QgsVectorLayer) and not table.isSpatial()
     assert [f.name() for f in table.fields()] == ["value", "name", "from_class", "to_class", "pixels", "hectares"]
     assert [(r["value"], r["name"]) for r in table_rows(table)] == [(1, "change")]

@@ -5,6 +5,7 @@ and the table of dates without georeferencing takes its hectares from the pixel 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,3 +66,29 @@ def test_unreferenced_dates_take_their_hectares_from_the_pixel_size_given(plugin
         assert row["pixels"] == 40
         assert (row["hectares"] in (None, "") or row["hectares"] != row["hectares"]) if hectares is None else \
             row["hectares"] == pytest.approx(hectares)
+
+
+def test_layers_of_files_sharing_one_name_are_named_by_folder_and_file(qgis_app, tmp_path):
+    """A change dataset's A/x, B/x and label/x (and a second split's) as QGIS names them, "x" each: named by folder
+    and file; a layer of its own name and one whose name no other shares keep theirs."""
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    from dualstream_qgis.layer_names import distinguish
+
+    def raster(relative: str) -> str:
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
+                           crs="EPSG:32633", transform=rasterio.transform.from_origin(0, 4, 1, 1)) as ds:
+            ds.write(np.zeros((1, 4, 4), np.uint8))
+        return str(path)
+
+    project = QgsProject()
+    files = ["LEVIR/A/t_1.tif", "LEVIR/B/t_1.tif", "LEVIR/label/t_1.tif", "train/A/t_2.tif", "val/A/t_2.tif",
+             "LEVIR/A/alone.tif"]
+    layers = [QgsRasterLayer(raster(f), Path(f).stem) for f in files]
+    mine = QgsRasterLayer(raster("other/B/t_1.tif"), "my own name")
+    project.addMapLayers([*layers, mine])
+    distinguish(project)
+    assert [layer.name() for layer in layers] == ["A/t_1", "B/t_1", "label/t_1", "train/A/t_2", "val/A/t_2", "alone"]
+    assert mine.name() == "my own name"
