@@ -105,11 +105,37 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     if copy and file_identity(copy) != file_identity(report_paths(request.train.output)["report_html"]):
         outputs = {**outputs, "training report copy": copy}
     check_outputs({**inputs, **request.other_inputs}, outputs)
-    data = stac_scenes(_web_scenes(request), keep_items=True)
+    data = stac_scenes(_web_scenes(_season_scenes(request)), keep_items=True)
     with named_errors(scene_names(data)):  # the layers as the user gave them, not the files read
         chosen = choose_settings(request.model, data, request.train, request.given)
     check_frozen_weights(chosen.model, chosen.train)  # frozen random weights only when asked for
     return TrainPlan(request, chosen)
+
+
+def _season_scenes(request: TrainRequest) -> TrainRequest:
+    """The request with each scene given by its dates (``--dates``) as its image and later dates in time order
+    (``imagery.season``); the VRTs of clouds and stacks kept in ``<bundle>_season/`` beside the bundle; what was
+    found is said when the run starts (``request.notes``)."""
+    from ..imagery.season import season_scene
+
+    data = request.data
+    if not any(scene.dates for scene in [*data.train_scenes, *data.val_scenes]):
+        return request
+    output = Path(request.train.output)
+    folder = output.with_name(f"{output.stem}_season")
+
+    class Notes(Callback):
+        def info(self, message: str) -> None:
+            request.notes.append(message)
+
+        def warning(self, message: str) -> None:
+            request.notes.append(message)
+
+    def read(scene: Any) -> Any:
+        return season_scene(scene, folder, Notes()) if scene.dates else scene
+
+    return dataclasses.replace(request, data=dataclasses.replace(
+        data, train_scenes=[read(s) for s in data.train_scenes], val_scenes=[read(s) for s in data.val_scenes]))
 
 
 def _web_scenes(request: TrainRequest) -> DataConfig:

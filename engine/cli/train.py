@@ -42,15 +42,16 @@ class _SceneOption(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
         scenes = list(getattr(namespace, self.dest, None) or [])
-        if self.key == "image":
-            scenes.append({"image": values})
+        if self.key in ("image", "dates"):  # each starts a scene: its image, or all its dates
+            scenes.append({self.key: values})
         elif not scenes:
             image_flag = "--val-image" if self.dest == "data.val_scenes" else "--image"
             parser.error(f"{option_string} must come after the {image_flag} it belongs to")
         elif self.repeat:
             scenes[-1].setdefault(self.key, []).append(values)
         elif self.key in scenes[-1]:
-            parser.error(f"{option_string} given twice for the scene of {scenes[-1]['image']}; give each scene "
+            first = scenes[-1].get("image") or scenes[-1]["dates"][0]
+            parser.error(f"{option_string} given twice for the scene of {first}; give each scene "
                          f"its own --image")
         else:
             scenes[-1][self.key] = values
@@ -64,7 +65,8 @@ SCENE_OPTIONS = (
     ("label_field", "the class field of the last image's polygon label", {"metavar": "FIELD"}),
     ("label_after_field", "the after-class field of the last image's polygon label (from-to classes)",
      {"metavar": "FIELD"}),
-    ("after", "the last image's later date (change detection)", {"metavar": "RASTER", "repeat": True}),
+    ("dates", "{what} dates of one place (a season); starts a new scene", {"metavar": "RASTER", "nargs": "+"}),
+    ("after", "the last image's later date (a pair's short form of --dates)", {"metavar": "RASTER", "repeat": True}),
     ("aux", "an aux raster of the last image (repeat, in channel order)", {"metavar": "RASTER", "repeat": True}),
     ("extent", "the last image's extent", {"nargs": 4, "type": float, "metavar": ("XMIN", "YMIN", "XMAX", "YMAX")}),
     ("aoi", "the last image's labelled area; --aoi is its old name", {"metavar": "LAYER"}),

@@ -44,7 +44,7 @@ class SceneSpec(Settings):
     parameters (INPUT, LABELS, LABEL_FIELD, AUX, EXTENT, LABELLED_AREA) say the same."""
 
     image: str = setting(
-        flag="--image", custom_cli=True, param="INPUT", custom_qgis=True, metavar="RASTER",
+        "", flag="--image", custom_cli=True, param="INPUT", custom_qgis=True, metavar="RASTER",
         label="Image layer (with labels below; or a dataset folder)",
         help="Imagery to learn from (any band count and data type): a raster file or layer, a remote GDAL source "
              "(/vsicurl/, /vsis3/, a URL) or a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) read over the training "
@@ -61,6 +61,19 @@ class SceneSpec(Settings):
         help="Change detection: the image of the same place at a later date (repeat for more dates, in time "
              "order); the image above is the earlier date. Both dates give the model the same bands; the label "
              "says what changed between them (a change mask, or from-to classes).")
+    dates: list[str] = setting(
+        default_factory=list, flag="--dates", custom_cli=True, metavar="RASTER", label="Dates of one place (a season)",
+        help="Every date of one place, first included: rasters, folders of them, glob patterns ('s2/*.tif') or "
+             "STAC items, in any order (sorted by their acquisition dates: a tag, a Sentinel-2 / HLS / Landsat file "
+             "name, the STAC item's datetime), any CRS and pixel size (read onto the first date's grid). A band "
+             "named 'cloud' or a raster '<name>_cloud.tif' beside a date masks its clouds. Instead of the image and "
+             "its later dates (the image and --after are a pair's short form).",
+        no_qgis="QGIS takes a season's dates in its season algorithms (DATES: layers or a folder), not in Train")
+    stack_dates: list[str] = setting(
+        default_factory=list, flag=None,
+        help="One multi-band stack as the dates: each date's acquisition date (YYYY-MM-DD), in band order, each "
+             "date the same number of bands.",
+        no_cli="a config file's scene gives a stack's dates", no_qgis="QGIS takes the dates as layers")
     aux: list[str] = setting(
         default_factory=list, flag="--aux", custom_cli=True, param="AUX", custom_qgis=True, metavar="RASTER",
         label="Aux layers (coarse rasters, in a fixed order)",
@@ -102,10 +115,21 @@ class SceneSpec(Settings):
         no_qgis="Train names the layers it hands over as temporary files itself")
 
     def __post_init__(self) -> None:
-        check(bool(self.image), "a scene needs an image raster path.")
+        check(bool(self.image) or bool(self.dates), "a scene needs an image raster path, or its dates (--dates).")
+        check(not (self.dates and (self.image or self.after)),
+              f"the scene of {self.dates[:1]} gives its dates twice: either every date ({mention('scene.dates')}) or "
+              f"the image and its later dates ({mention('scene.after')}), not both.")
+        check(not self.stack_dates or len(self.dates) == 1,
+              f"stack_dates name the band groups of one stack: give it alone as the scene's dates (got "
+              f"{len(self.dates)}).")
         if self.extent_crs is not None and str(self.extent_crs).strip():
-            check_crs(self.extent_crs, f"extent CRS of the scene '{self.image}'")
-        self.extent = checked_extent(self.extent, f"extent of the scene '{self.image}'")
+            check_crs(self.extent_crs, f"extent CRS of the scene '{self.first}'")
+        self.extent = checked_extent(self.extent, f"extent of the scene '{self.first}'")
+
+    @property
+    def first(self) -> str:
+        """How messages name the scene before its dates are sorted: its image, else its first date as given."""
+        return self.image or self.dates[0]
 
 
 @dataclass

@@ -34,6 +34,7 @@ class InputFiles:
     def path(self, name: str) -> Path:
         if self.folder is None:
             self.folder = Path(tempfile.mkdtemp(prefix="dualstream-input-"))
+        self.folder.mkdir(parents=True, exist_ok=True)  # a folder given (kept beside an output): made when used
         path = self.folder / name
         self.written.append(path)
         return path

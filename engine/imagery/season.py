@@ -13,6 +13,7 @@ date's grid, warping where its CRS or pixel size differ, as it reads a change mo
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import glob
 from dataclasses import dataclass, field
@@ -101,12 +102,12 @@ def expand_sources(sources: list[str]) -> list[str]:
 
 
 def resolve_season(sources: list[str], callback: Callback | None = None, *, stack_dates: list[str] | None = None,
-                   cloud_values: bool = True) -> Season:
+                   cloud_values: bool = True, files: InputFiles | None = None) -> Season:
     """The season of ``sources`` (module doc), in time order, each date checked against the first; ``stack_dates``:
     the dates of one multi-band stack's band groups, in band order; ``cloud_values``: drop a date with no valid
-    pixel (False: the caller checks values itself)."""
+    pixel (False: the caller checks values itself); ``files``: where its VRTs go (default a temporary folder)."""
     callback = callback or Callback()
-    season = Season([])
+    season = Season([], files or InputFiles())
     try:
         given = (_stack_dates(sources, stack_dates, season.files) if stack_dates
                  else [_dated(s) for s in expand_sources(sources)])
@@ -126,6 +127,27 @@ def resolve_season(sources: list[str], callback: Callback | None = None, *, stac
     except BaseException:
         season.close()
         raise
+
+
+def season_scene(spec: Any, folder: Path, callback: Callback | None = None) -> Any:
+    """A training scene given by its dates (``SceneSpec.dates``) as the image and its later dates in time order, the
+    VRTs of clouds and stacks kept in ``folder`` for the run (never beside an input), each named as the user gave
+    it in messages."""
+    season = resolve_season(list(spec.dates), callback, stack_dates=list(spec.stack_dates) or None,
+                            files=InputFiles(folder=folder))
+    names = {**spec.names, **{d.path: d.source for d in season.dates if d.path != d.source}}
+    return dataclasses.replace(spec, image=season.paths[0], after=season.paths[1:], dates=[], stack_dates=[],
+                               names=names)
+
+
+def _tag_date(vrt: str, date: dt.date) -> str:
+    """The VRT made for a date carries its date as an acquisition tag, as any dated raster does."""
+    from osgeo import gdal
+
+    dataset = gdal.Open(vrt, gdal.GA_Update)
+    dataset.SetMetadataItem("ACQUISITIONDATETIME", date.isoformat())
+    dataset = None  # closing writes the VRT
+    return vrt
 
 
 def _is_cloud_file(path: str) -> bool:
@@ -170,7 +192,8 @@ def _stack_dates(sources: list[str], dates: list[str], files: InputFiles) -> lis
     out = []
     for index, date in enumerate(parsed):
         bands = list(range(index * per + 1, (index + 1) * per + 1))
-        vrt = pick_vrt(source, bands, [names[b - 1] or "" for b in bands], files.path(f"date_{index + 1}.vrt"))
+        vrt = _tag_date(pick_vrt(source, bands, [names[b - 1] or "" for b in bands],
+                                 files.path(f"{Path(source).stem}_date_{index + 1}.vrt")), date)
         out.append(SeasonDate(f"{source} (bands {bands[0]}-{bands[-1]})", vrt, date, "given for its band group"))
     return out
 
@@ -206,7 +229,8 @@ def _with_clouds(date: SeasonDate, files: InputFiles, callback: Callback) -> Sea
         cloud, band, said = str(beside[0]), 1, f"the raster '{beside[0]}' beside it"
     if not bands:
         raise DataError(f"The date '{date.source}' holds only its cloud mask ({said}); give its image bands too.")
-    vrt = cloud_masked_vrt(date.path, bands, cloud, band, files.path(f"clouds_{len(files.written) + 1}.vrt"))
+    name = f"{Path(date.source).stem}_clouds_{date.date.isoformat()}.vrt"
+    vrt = _tag_date(cloud_masked_vrt(date.path, bands, cloud, band, files.path(name)), date.date)
     callback.info(f"The date {date.date.isoformat()} '{date.source}': clouds from {said} (non-zero = cloud) are "
                   f"left out.")
     return SeasonDate(date.source, vrt, date.date, date.found, said)

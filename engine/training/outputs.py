@@ -18,6 +18,7 @@ from ..bundle.describe import learned_nothing
 from ..bundle.schema import BundleMetadata
 from ..config import TrainConfig
 from ..errors import ConfigError, OutputError, mention
+from ..imagery.season import expand_sources
 from ..io.atomic import BackgroundWrite
 from ..io.safety import Files, Paths, as_paths, every_file
 from ..runtime.environment import require
@@ -298,10 +299,11 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
         # each file is named by the control that gives it: the scenes setting's part (--label, --val-aux; LABELS)
         scenes_key = f"data.{'val' if kind else 'train'}_scenes"
         for spec in scenes:
-            for key in ("image", "after", "label", "aux", "aoi"):
+            for key in ("image", "dates", "after", "label", "aux", "aoi"):
                 label = f"{kind}{key} of a scene ({mention(f'{scenes_key}#{key}')})"
                 files = inputs.setdefault(label, Files([], give="a file, not a folder"))
-                files.paths.extend(as_paths(getattr(spec, key)))  # type: ignore[union-attr]
+                given = expand_sources(spec.dates) if key == "dates" else as_paths(getattr(spec, key))
+                files.paths.extend(given)  # type: ignore[union-attr]
     output = Path(train_cfg.output)
     outputs: dict[str, Paths | Files] = {
         f"model bundle ({mention('train.output')})": Files([str(output), f"{output}.partial"], "bundle"),

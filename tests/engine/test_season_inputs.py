@@ -214,3 +214,48 @@ def test_places_with_different_date_counts_are_padded_with_masks():
     assert not batch["valid"][1, 1:].any() and (batch["vision"][1, 1:] == 0).all()
     assert batch["doy"].tolist() == [[1, 2, 3], [1, 0, 0]] and batch["doy"].dtype == torch.int64
     assert batch["labels"].shape == (2, 4, 4) and batch["labels"].dtype == torch.int64
+
+
+def test_dates_on_the_command_line_are_one_scene_sorted_when_the_run_is_planned(tmp_path):
+    from engine.api.training import _season_scenes
+    from engine.cli.main import build_parser
+    from engine.cli.train import request_from_args
+
+    may = raster(tmp_path / "may.tif", 2.0, date="2024-05-01")
+    march = raster(tmp_path / "march.tif", 1.0, date="2024-03-01")
+    label = raster(tmp_path / "label.tif", 1.0, bands=1)
+    out = tmp_path / "out" / "m.dsmodel"
+    args = build_parser().parse_args(["train", "--dates", may, march, "--label", label, "--out", str(out)])
+    request = request_from_args(args)
+    scene = request.data.train_scenes[0]
+    assert scene.dates == [may, march] and scene.image == "" and scene.label == label
+
+    planned = _season_scenes(request).data.train_scenes[0]
+
+    assert (planned.image, planned.after, planned.dates) == (march, [may], [])
+    assert any("out of time order" in note for note in request.notes)
+    with pytest.raises(ConfigError, match="gives its dates twice"):
+        request_from_args(build_parser().parse_args(["train", "--dates", may, march, "--after", may, "--label",
+                                                     label, "--out", str(out)]))
+
+
+def test_a_config_files_stack_of_dates_keeps_its_vrts_beside_the_bundle_not_the_input(tmp_path):
+    from engine.api import train_request
+    from engine.api.training import _season_scenes
+
+    data = np.concatenate([np.full((2, 8, 8), v, np.float32) for v in (1.0, 2.0)])
+    (tmp_path / "in").mkdir()
+    stack = raster(tmp_path / "in" / "stack.tif", 0, data=data)
+    label = raster(tmp_path / "label.tif", 1.0, bands=1)
+    out = tmp_path / "out" / "m.dsmodel"
+    request = train_request({"data": {"train_scenes": [{"dates": [stack], "stack_dates": ["2024-07-01", "2024-01-01"],
+                                                        "label": label}]},
+                             "train": {"output": str(out)}})
+
+    planned = _season_scenes(request).data.train_scenes[0]
+
+    assert Path(planned.image).parent == tmp_path / "out" / "m_season" and planned.image.endswith(".vrt")
+    with rasterio.open(planned.image) as first:
+        assert first.tags()["ACQUISITIONDATETIME"] == "2024-01-01" and float(first.read(1)[0, 0]) == 2.0
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["stack.tif"]  # nothing beside the input
+    assert planned.names[planned.image] == f"{stack} (bands 3-4)"
