@@ -222,3 +222,20 @@ def test_galileo_named_encoder_loads_strictly_reads_the_month_and_rebuilds(relea
         assert torch.equal(rebuilt.features(x)[-1], encoder.features(x)[-1])  # a bundle's record rebuilds it
     with pytest.raises(ModelError, match="Galileo reads its bands by name .* the image gives 4"):
         Encoder("galileo_nano", 4, pretrained=path)
+
+
+def test_a_change_model_gives_each_date_the_tiles_date_and_place(releases):
+    """Defect: a change model of an encoder that takes each tile's date and place (Galileo, Prithvi TL) failed in
+    segment ("size of tensor a (4) must match ... (8)"): the model set (B, 4) coords on the backbone, which sees
+    the B x 2 dates' images."""
+    from engine.models import build_model
+
+    path = str(releases["tmp"] / "galileo" / "models" / "nano" / "encoder.pt")
+    model = build_model("change", encoder="galileo_nano", pretrained=path, vision_channels=10, num_classes=1).eval()
+    pair = torch.randn(2, 20, 32, 32)
+    coords = torch.tensor([[2023.0, 10.0, 50.0, 10.0], [2023.0, 170.0, 50.0, 10.0]])
+    with torch.no_grad():
+        dated = model(pair, coords=coords)["logits"]
+        undated = model(pair)["logits"]
+    assert dated.shape == (2, 1, 32, 32)
+    assert torch.equal(dated[1], undated[1]) and not torch.allclose(dated[0], undated[0])  # June = no date

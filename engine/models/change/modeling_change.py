@@ -39,7 +39,9 @@ class SiameseEncoder(nn.Module):
 
     def features(self, x: torch.Tensor, coords: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The backbone's maps of every date (what a frozen encoder's cache keeps); ``coords`` (B, 4) are each
-        tile's place and the first date's day (the encoders taking them read one date per tile today)."""
+        tile's place and the first date's day (the encoders taking them read one date per tile today); default:
+        those the model set on the backbone for this forward pass, given to every date."""
+        coords = getattr(self.backbone, "coords", None) if coords is None else coords
         if coords is not None:
             coords = coords.repeat_interleave(self.dates, dim=0)
         return [out_of_batch(m, self.dates) for m in self.encoder.features(into_batch(x, self.dates), coords)]
