@@ -26,15 +26,27 @@ def segment(w: dict[str, Any], d: Path, *extra: str, before: str = "", after: st
             after or w["cd_after"], "--out", out or str(d / "change.tif"), "--device", "cpu", "--quiet", *extra]
 
 
-def compare(w: dict[str, Any], d: Path, *extra: str, after: str = "", out: str = "") -> list[str]:
-    """``compare`` of the class rasters of the suite's pair (or of ``after``) into ``d``."""
-    return ["compare", "--before-classes", w["cd_classes"], "--after-classes", after or w["cd_after_classes"],
+def compare(w: dict[str, Any], d: Path, *extra: str, after: str = "", out: str = "", before: str = "") -> list[str]:
+    """``compare`` of the class rasters of the suite's pair (or of ``before``, ``after``) into ``d``."""
+    return ["compare", "--before-classes", before or w["cd_classes"], "--after-classes", after or w["cd_after_classes"],
             "--out", out or str(d / "change.tif"), "--quiet", *extra]
 
 
 def folder(w: dict[str, Any], d: Path, broken: str) -> list[str]:
     """``train --data`` on one of the suite's broken change-detection dataset folders."""
     return ["train", "--data", w[f"cd_folder_{broken}"], *TRAIN_ARGS, "--out", str(d / "m.dsmodel")]
+
+
+def _classes_copy(w: dict[str, Any], path: Path, values: Any, dtype: str) -> None:
+    """The suite's first class raster rewritten at ``path`` in ``dtype``, ``values`` in its top rows."""
+    import rasterio
+
+    with rasterio.open(w["cd_classes"]) as src:
+        profile, data = src.profile, src.read().astype(dtype)
+    data[:, :4] = values
+    profile.update(dtype=dtype, nodata=None)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
 
 
 def change_cases() -> list[Any]:
@@ -100,6 +112,23 @@ def change_cases() -> list[Any]:
         Case("change_evaluate_a_mask_of_0_and_255", lambda w, d: [
             "evaluate", "--pred", w["cd_mask_prediction"], "--label", w["cd_mask_255"], "--out", str(d / "m.json")],
              code=0, produces=("m.json",), warns=("0 and 255", "255 is class 1")),
+        # issue 79: class rasters holding no class, classes too many for transitions, an output folder to make,
+        # the export of a change model
+        Case("change_compare_a_class_value_of_minus_1",
+             lambda w, d: compare(w, d, before=str(d / "minus.tif"), out=str(d / "c.tif")),
+             ("minus.tif", "-1", "nodata"), setup=lambda w, d: _classes_copy(w, d / "minus.tif", -1, "int16")),
+        Case("change_compare_class_codes_past_what_transitions_hold",
+             lambda w, d: compare(w, d, before=str(d / "thousand.tif"),
+                                  out=str(d / "c.tif")),
+             ("up to 1000", "--mask"), absent=("1,001,001",),
+             setup=lambda w, d: _classes_copy(w, d / "thousand.tif", 1000, "uint16")),
+        Case("change_compare_out_in_a_folder_not_made_yet",
+             lambda w, d: compare(w, d, out=str(d / "new" / "change.tif")), code=0, produces=("new/change.tif",),
+             absent=("free space",)),
+        Case("change_export_names_the_two_dates", lambda w, d: [
+            "export", "--model", w["cd_bundle"], "--onnx", str(d / "c.onnx"), "--single-input"], code=0,
+             produces=("c.onnx",), warns=("2 dates, one input each (before, after)", "is a change model"),
+             absent=("coarser grid", "one input anyway")),
         Case("change_compare_with_a_model_out_is_the_later_date", lambda w, d: [
             "compare", "--model", w["plain_bundle"], "--image", w["cd_before"], "--after", w["cd_after"], "--out",
             w["cd_after"], "--quiet"], ("--out", "--after")),
