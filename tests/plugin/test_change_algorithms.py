@@ -317,3 +317,17 @@ def test_segment_in_bulk_finds_each_pairs_later_date_by_name(plugin, trained, pa
     assert (results["DONE"], results["FAILED"]) == (3, 0)
     for name in ("p1", "p2", "p3"):
         assert change_f1(str(tmp_path / "bulk" / f"{name}_before_to_{name}_after.tif"), pairs[name].change) > 0.7, name
+
+
+def test_train_change_detection_learns_from_a_layer_list_of_unlabelled_pairs(plugin, pairs, tmp_path):
+    """UNLABELLED: the declared layer list (each place's dates in turn), its unlabelled tiles said in the log."""
+    import processing
+
+    log = Log()
+    pair, spare = pairs["p1"], pairs["p2"]
+    processing.run("dualstream:trainchange", {**TRAIN, "EPOCHS": 1, "TILES_PER_EPOCH": 8, "INPUT": pair.before,
+                                              "AFTER": pair.after, "LABELS": pair.change,
+                                              "UNLABELLED": [spare.before, spare.after],
+                                              "OUTPUT": str(tmp_path / "semi.dsmodel")}, feedback=log)
+    assert any("Learning from unlabelled pixels" in line and "from 1 unlabelled scene(s)" in line
+               for line in log.lines), log.lines
