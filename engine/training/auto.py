@@ -356,9 +356,16 @@ def _choose_frozen(chosen: Chosen, gpu: bool) -> None:
 
 
 def _choose_encoder_bands(chosen: Chosen) -> None:
-    """Weights that know their bands only (Prithvi: the 6 HLS bands) read them by name from each image."""
+    """Weights that know their bands only (Prithvi: the 6 HLS bands) read them by name from each image; so does an
+    encoder whose architecture places its bands by name (Galileo), random weights included."""
+    from ..models.encoders.catalog import ENCODERS
+    from ..models.encoders.weights import own_weights
+
     source = model_pretrained(chosen.model)
     weights = source.weights if source.loads else None
+    spec = ENCODERS.get(source.encoder)
+    if weights is None and spec is not None and spec.named_bands:
+        weights = own_weights(source.encoder)
     if weights is not None and weights.by_name:
         chosen.data = chosen.data.replace(bands=list(weights.bands))
         from ..data.band_names import SENSORS

@@ -239,3 +239,22 @@ def test_a_change_model_gives_each_date_the_tiles_date_and_place(releases):
         undated = model(pair)["logits"]
     assert dated.shape == (2, 1, 32, 32)
     assert torch.equal(dated[1], undated[1]) and not torch.allclose(dated[0], undated[0])  # June = no date
+
+
+def test_galileo_from_random_weights_reads_its_bands_by_name_too(synthetic_scene, tmp_path):
+    """Defect: with --pretrained none, Galileo got every band of the image (12 of a Sentinel-2 L2A file) and the
+    training stopped ("the image gives 12"): its band groups are by name whatever the weights."""
+    from engine.config import DataConfig, TrainConfig
+    from engine.models import AutoModelConfig
+    from engine.training.auto import choose_settings
+
+    data = DataConfig(train_scenes=[{"image": synthetic_scene["image"], "label": synthetic_scene["label"]}],
+                      tile_size=64)
+    given = {"model.name", "model.preset", "model.encoder", "model.pretrained", "data.tile_size"}
+    train = TrainConfig(output=str(tmp_path / "m.dsmodel"))
+    for pretrained in ("none", "release"):
+        model = AutoModelConfig.config_class("unet")(preset="tiny", encoder="galileo_nano", pretrained=pretrained)
+        chosen = choose_settings(model, data, train, given, device="cpu")
+        assert chosen.data.bands == ["blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08",
+                                     "swir16", "swir22"]
+        assert any("Sentinel-2 B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12" in line for line in chosen.lines())

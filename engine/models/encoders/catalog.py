@@ -31,6 +31,12 @@ class EncoderSpec:
         return self.kind in ("resnet", "convnext")
 
     @property
+    def named_bands(self) -> bool:
+        """Its architecture places each band by name (Galileo's band groups): it reads its record's bands, whatever
+        the weights."""
+        return self.kind == "galileo"
+
+    @property
     def foundation(self) -> bool:
         """An Earth-observation or self-supervised foundation encoder (Prithvi, DINOv3, any transformers one)."""
         return self.kind in FOUNDATION_KINDS
