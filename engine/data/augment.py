@@ -287,6 +287,23 @@ def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None,
     return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)
 
 
+def augment_season(vision: np.ndarray, date_valid: np.ndarray, aux: np.ndarray | None, label: np.ndarray | None,
+                   params: AugmentParams, augment: AugmentConfig | None, key: list[int], tile_size: int,
+                   aux_ratio: int, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
+                                                               torch.Tensor | None]:
+    """(vision (T*C, S, S), each date's validity (T, S, S) bool, aux, label) tensors of a season's tile: each date's
+    own photometry over its own valid pixels, one geometry for every date, its validity and the label (the masks
+    ride the geometry as channels: resampled, a pixel is valid where it mostly was)."""
+    dates = len(date_valid)
+    rng = np.random.default_rng([*key, DATES_KEY])
+    draws = [params] + [sample_params(rng, augment) if augment is not None else AugmentParams()
+                        for _ in range(dates - 1)]
+    each = [photometric(part, ok, p) for part, ok, p in zip(per_date(vision, dates, axis=0), date_valid, draws)]
+    stacked = join_dates([*each, date_valid.astype(np.float32)], axis=0)
+    moved, aux_t, label_t = geometric(stacked, aux, label, params, tile_size, aux_ratio, ignore_index)
+    return moved[:-dates], moved[-dates:] > 0.5, aux_t, label_t
+
+
 def swappable(class_names: list[str]) -> bool:
     """Whether labels of these classes are a change mask (no change, change), which says nothing of the way (one
     from-to class, ``forest → bare``, says which way)."""

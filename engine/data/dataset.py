@@ -35,7 +35,8 @@ import torch
 from ..callbacks import Callback, CondensedCallback, QuietCallback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
-from .augment import augment_dates, swappable
+from ..time_axis import day_of_year, days_since, join_dates, month, per_date
+from .augment import augment_dates, augment_season, swappable
 from .band_match import pick_bands
 from .checks import check_scene_aux, check_scene_image, warn_dates_cover
 from .domain_shift import training_ranges
@@ -46,6 +47,7 @@ from .normalize import BandStatistics
 from .raster import image_band_names, open_raster
 from .sampling import Region, TileSampler, band_split, held_out_parts_line, region_mask, split_parts
 from .scene import SceneReader
+from .season_batch import season_tile
 from .sources import resolve_scenes
 from .training_stats import training_statistics
 
@@ -94,8 +96,8 @@ def training_value_range(stats: Any) -> list[float]:
     return [round(float(low.min()), 6), round(float(high.max()), 6)]
 
 
-def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
-    """SceneReader arguments for one scene under the data settings."""
+def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig, season: bool = False) -> dict[str, Any]:
+    """SceneReader arguments for one scene under the data settings (``season``: each date's validity its own)."""
     return {
         **{key: getattr(spec, key) for key in ("image", "label", "label_field", "label_after_field", "extent",
                                                "extent_crs", "aoi")},
@@ -106,6 +108,7 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
         "bands": band_numbers(data_cfg.bands, spec.image),
         "after": list(spec.after),
         "after_bands": [band_numbers(data_cfg.bands, a) for a in spec.after] if bands_by_name(data_cfg.bands) else None,
+        "each_date": season,
     }
 
 
@@ -115,6 +118,7 @@ class _TileDataset(torch.utils.data.Dataset):
 
     with_coords = False
     keeps_scenes = False  # training: each scene read once and cut for its tiles (``_scene_kept``)
+    season = False  # a season model's tiles (``season_batch``): each date's bands, validity and day numbers
 
     def __init__(self, scenes: list[dict[str, Any]], vision_stats: BandStatistics, aux_stats: BandStatistics | None,
                  tile_size: int, aux_ratio: int, ignore_index: int):
@@ -126,7 +130,7 @@ class _TileDataset(torch.utils.data.Dataset):
         """What each process holds of its own, never pickled (a loader worker opens and keeps its own): the open
         readers, its GDAL environment and the scenes kept (scene -> (vision, validity, classes) or None)."""
         return {"_readers": OrderedDict(), "_env": None, "_env_pid": None, "_scenes_kept": {},
-                "_scenes_kept_with": None}
+                "_scenes_kept_with": None, "_date_valid": None}  # a season tile's dates' validity, while it is made
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, **self._own_state()}
@@ -169,10 +173,16 @@ class _TileDataset(torch.utils.data.Dataset):
         else:
             tile = reader.read(col, row, size, size)
             vision, valid, label, tile_aux = tile.vision, tile.valid, tile.label, (tile.aux, tile.aux_valid)
+            # a season's: each date's own validity, for its sample (one date: the tile's)
+            self._date_valid = tile.date_valid if tile.date_valid is not None else tile.valid[None]
         if inside is not None:
             valid = valid & inside
             label = np.where(inside, label, np.uint8(self.ignore_index))
-        if kept is None:
+        if kept is None and self.season:  # one set of band statistics for every date, over its own pixels
+            self._date_valid = self._date_valid & valid
+            vision = join_dates([self.vision_stats.apply(v, ok) for v, ok in
+                                 zip(per_date(vision, len(self._date_valid), axis=0), self._date_valid)], axis=0)
+        elif kept is None:
             vision = self.vision_stats.apply(vision, valid)
         aux = self.aux_stats.apply(*tile_aux) if self.aux_stats is not None and tile_aux[0] is not None else None
         return vision, valid, aux, label
@@ -190,7 +200,7 @@ class _TileDataset(torch.utils.data.Dataset):
             fits = held + (4 * reader.vision_bands + 2) * height * width <= KEPT_SCENE_BYTES
             whole = None
             if (fits and reader.label_path is not None and reader.label_same_grid and not reader.region.active
-                    and reader.dates == 1 and not reader.selection.x):
+                    and reader.dates == 1 and not reader.selection.x and not self.season):
                 tile = reader.read(0, 0, width, height)
                 whole = (self.vision_stats.apply(tile.vision, tile.valid), tile.valid, tile.label)
             self._scenes_kept[scene] = whole
@@ -199,7 +209,14 @@ class _TileDataset(torch.utils.data.Dataset):
     def _sample(self, vision: torch.Tensor, aux: torch.Tensor | None, label: torch.Tensor, scene: int, col: int,
                 row: int, size: int) -> dict[str, torch.Tensor]:
         """The sample of the ``size``-px window at (col, row) of ``scene`` (``coords``: see the class doc)."""
-        sample = {"vision": vision, "labels": label}
+        if self.season:  # (T, C, h, w) with each date's validity and day numbers (``season_batch``)
+            dates = self.reader(scene).taken
+            sample = {key: torch.from_numpy(np.asarray(value)) for key, value in season_tile(
+                vision.numpy(), self._date_valid.numpy() if torch.is_tensor(self._date_valid) else self._date_valid,
+                {"doy": day_of_year(dates), "month": month(dates), "days": days_since(dates)}).items()}
+            sample["labels"] = label
+        else:
+            sample = {"vision": vision, "labels": label}
         if aux is not None:
             sample["aux"] = aux
         if self.with_coords:
@@ -237,6 +254,11 @@ class TrainTileDataset(_TileDataset):
             raise IndexError(f"tile index {index} out of range 0..{self.length - 1}")
         plan = self.sampler.plan(self.epoch, int(index))
         vision, valid, aux, label = self._read(plan.scene, plan.col, plan.row, plan.size, plan.region)
+        if self.season:  # each date's own radiometry and validity, one geometry
+            v, self._date_valid, a, lab = augment_season(
+                vision, self._date_valid, aux, label, plan.params, self.sampler.augment,
+                [self.sampler.seed, self.epoch, int(index)], self.tile_size, self.aux_ratio, self.ignore_index)
+            return self._sample(v, a, lab, plan.scene, plan.col, plan.row, plan.size)
         # one geometry, each date's own radiometry, the dates swapped where the label allows
         v, a, lab = augment_dates(vision, valid, aux, label, plan.params, 1 + len(self.scenes[plan.scene]["after"]),
                                   self.sampler.augment, self.swap_dates, [self.sampler.seed, self.epoch, int(index)],
@@ -292,7 +314,7 @@ def _cut(whole: np.ndarray, col: int, row: int, size: int, fill: Any) -> np.ndar
 
 
 # ----------------------------------------------------------------------------------------- building
-def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tuple[
+def build_datasets(data_cfg: DataConfig, callback: Callback | None = None, season: bool = False) -> tuple[
         TrainTileDataset, GridTileDataset, DataSummary]:
     """Resolve scenes, check labels, compute statistics and build the training and validation datasets; DataError
     for missing/incomplete/unreadable data, scenes with different bands, label values outside the configured set
@@ -302,8 +324,8 @@ def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tu
     if data_cfg.x_bands and any(s.aux for s in train_specs + val_specs):
         callback.warning(f"x_bands {data_cfg.x_bands}: the aux input comes from the images' own bands; the aux "
                          f"rasters found in '{data_cfg.data_dir}' are not used.")
-    train_kw = [reader_kwargs(s, data_cfg) for s in train_specs]
-    val_kw = [reader_kwargs(s, data_cfg) for s in val_specs]
+    train_kw = [reader_kwargs(s, data_cfg, season) for s in train_specs]
+    val_kw = [reader_kwargs(s, data_cfg, season) for s in val_specs]
     condensed = CondensedCallback(callback)  # each scene's own lines, of a dataset of hundreds: the first few
     train_readers = [SceneReader(**kw, callback=condensed) for kw in train_kw]
     val_readers: list[SceneReader] = []
@@ -323,7 +345,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
            train_readers: list[SceneReader], val_readers: list[SceneReader]) -> tuple[
         TrainTileDataset, GridTileDataset, DataSummary]:
     first = train_readers[0]
-    _check_consistent(first, train_readers + val_readers)
+    _check_consistent(first, train_readers + val_readers, first.each_date)
     for reader in train_readers + val_readers:  # before the label scan and the statistics: numbers, not silence
         check_scene_image(reader, callback)
         check_scene_aux(reader, callback)
@@ -358,6 +380,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     train_ds = TrainTileDataset(train_kw, sampler, data_cfg.tiles_per_epoch, **common)
     train_ds.swap_dates = swappable(list(data_cfg.class_names))
     val_ds = GridTileDataset(train_kw if holdout else val_kw, split.val_windows, **common)
+    train_ds.season = val_ds.season = first.each_date
     if len(val_ds) == 0:
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
     by_name = bands_by_name(data_cfg.bands)
@@ -396,9 +419,9 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     return train_ds, val_ds, summary
 
 
-def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:
+def _check_consistent(first: SceneReader, readers: list[SceneReader], season: bool = False) -> None:
     for reader in readers[1:]:
-        if reader.dates != first.dates:
+        if reader.dates != first.dates and not season:  # a season's places may hold any number: padded, masked
             raise DataError(f"The scene '{reader.image}' has {reader.dates} date(s) but '{first.image}' has "
                             f"{first.dates}; give every scene the same dates (each its later date, --after).")
         if reader.vision_bands != first.vision_bands:

@@ -38,6 +38,7 @@ class LaterDate:
     offset: tuple[int, int] | None
     crs: Any = None
     grid: RasterGrid | None = None  # its own grid: how much of the first date's ground it covers
+    date: Any = None  # its acquisition date (datetime.date) where its metadata or name gives one
 
 
 def pixel_offset(first: RasterGrid, other: RasterGrid, tolerance: float = 1e-6) -> tuple[int, int] | None:
@@ -102,7 +103,7 @@ def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
             callback.warning(f"The {DATE_ROLE} '{path}' was taken on {later}, before the first date '{first}' "
                              f"({first_date}), by their metadata: the dates are in time order, earliest first, so "
                              f"what appeared would read as gone. Swap them unless the metadata is wrong.")
-        dates.append(LaterDate(path, bands, offset, ds.crs or grid.crs, other))
+        dates.append(LaterDate(path, bands, offset, ds.crs or grid.crs, other, later))
     if not hold_data:
         check_date_values(opener(first, reader.role), first, vision, "first date")
         for date in dates:

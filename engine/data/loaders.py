@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..config import DataConfig, TrainConfig
 from ..runtime.environment import DistContext
+from .season_batch import season_collate
 
 
 def train_loader(dataset: Any, data_cfg: DataConfig, train_cfg: TrainConfig, ctx: DistContext, *, ignore_index: int,
@@ -35,7 +36,8 @@ def train_loader(dataset: Any, data_cfg: DataConfig, train_cfg: TrainConfig, ctx
     else:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(train_cfg.seed))
     per_process = len(dataset) // ctx.world_size
-    collate = (partial(copy_paste_collate, probability=data_cfg.augment.copy_paste, ignore_index=ignore_index,
+    collate = (season_collate if getattr(dataset, "season", False) else  # places of any number of dates, padded
+               partial(copy_paste_collate, probability=data_cfg.augment.copy_paste, ignore_index=ignore_index,
                        aux_ratio=aux_ratio) if data_cfg.augment.copy_paste > 0 else None)
     loader = DataLoader(dataset, batch_size=train_cfg.batch_size, sampler=sampler, collate_fn=collate,
                         num_workers=train_cfg.num_workers, drop_last=per_process >= train_cfg.batch_size,
@@ -51,8 +53,9 @@ def val_loader(dataset: Any, train_cfg: TrainConfig, ctx: DistContext, *, pin_me
 
     if ctx.distributed:
         dataset = Subset(dataset, list(range(ctx.rank, len(dataset), ctx.world_size)))
+    season = getattr(getattr(dataset, "dataset", dataset), "season", False)  # a Subset's dataset under torchrun
     return DataLoader(dataset, batch_size=train_cfg.batch_size, shuffle=False, num_workers=train_cfg.num_workers,
-                      pin_memory=pin_memory)
+                      pin_memory=pin_memory, collate_fn=season_collate if season else None)
 
 
 def _worker_init(worker_id: int) -> None:

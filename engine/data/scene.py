@@ -103,6 +103,8 @@ class SceneReader(SceneLabels, SceneAux):
         self.later_dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
         self._date_bands = sum(len(date.bands) for date in self.later_dates)
         self.dates = 1 + len(self.later_dates)  # the dates of the place it holds (1: one image; 2: before, after)
+        # each date's acquisition date (None where unknown), in time order: a season's day numbers
+        self.taken = [self.acquisition.date, *(date.date for date in self.later_dates)]
         self._setup_aux()
         self.label_field, self.label_mapping, self.label_default_class = label_field, label_mapping, label_default_class
         self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)

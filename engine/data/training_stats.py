@@ -10,6 +10,7 @@ import numpy as np
 from ..callbacks import Callback, Stage
 from ..config import DataConfig
 from ..errors import DataError
+from ..time_axis import per_date
 from .normalize import BandStatistics, compute_statistics
 from .sampling import CellIndex, Region, TileSampler, region_mask
 from .scene import SceneReader
@@ -20,7 +21,8 @@ STATS_MAX_PIXELS = 1_000_000
 def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[CellIndex],
                         regions: list[tuple[int, Region]],
                         callback: Callback) -> tuple[BandStatistics, BandStatistics | None]:
-    """Robust per-band statistics of vision and aux over valid pixels of random training tiles."""
+    """Robust per-band statistics of vision and aux over valid pixels of random training tiles (a season's: of each
+    band over every date, one set for all dates)."""
     sampler = TileSampler(indexes, regions, data_cfg.tile_size, data_cfg.aux_ratio, 0.0, None, data_cfg.seed + 1)
     n = data_cfg.statistics_tiles
     per_tile = max(1, STATS_MAX_PIXELS // n)
@@ -35,7 +37,11 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
         tile = readers[plan.scene].read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
         inside = region_mask(plan.region, plan.col, plan.row, data_cfg.tile_size)
         valid = tile.valid if inside is None else tile.valid & inside
-        vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
+        if readers[plan.scene].each_date:  # a season: each date's bands where that date holds data, one set of bands
+            for vision, ok in zip(per_date(tile.vision, len(tile.date_valid), axis=0), tile.date_valid):
+                vision_samples.append(_subsample(vision, ok & valid, per_tile // len(tile.date_valid) + 1, rng))
+        else:
+            vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
         if has_aux and tile.aux is not None:
             aux_samples.append(_subsample(tile.aux, tile.aux_valid, per_tile, rng))
     callback.progress(n, n, Stage.BAND_STATISTICS)

@@ -32,6 +32,7 @@ from ..models.configuration_utils import (
     X_BANDS,
     auto_picks,
     cpu_preset,
+    family_card,
 )
 from ..models.encoders.weights import model_encoder, model_pretrained, own_weights
 
@@ -126,7 +127,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     train_specs, val_specs, sizes = (training_scenes(data_cfg) if data_cfg.data_dir or data_cfg.train_scenes
                                      else ([], [], []))
     if train_specs:  # more dates than any model takes: said before the choices that would not apply
-        check_date_count(1 + max(len(getattr(spec, "after", None) or ()) for spec in train_specs))
+        check_date_count(1 + max(len(getattr(spec, "after", None) or ()) for spec in train_specs),
+                         None if "model.name" in unset else model_cfg.name)
     step = tile_step(data_cfg.aux_ratio)
     if "data.tile_size" not in unset:
         check_training_tile(data_cfg.tile_size, sizes, step)
@@ -479,17 +481,24 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
         chosen.train = cfg.replace(**changes)
 
 
-def check_date_count(dates: int) -> None:
-    """ConfigError when the training scenes hold more dates of a place than any family takes (a change model takes
-    two: before and after), saying what the user can train from them now. Said before any choice is made."""
+def check_date_count(dates: int, family: str | None = None) -> None:
+    """ConfigError when the training scenes hold more dates of a place than ``family`` takes (None: the family is
+    chosen from the data, and the season family takes any count), saying what the user can train from them now.
+    Said before any choice is made."""
     from ..models.change.configuration_change import BUILT_DATES
 
     most = max(BUILT_DATES)
-    if dates <= most:
+    if dates <= most or family is None or takes_a_season(family):
         return
     raise ConfigError(f"The training scenes hold {dates} dates of each place (the image and {dates - 1} later dates, "
-                      f"{mention('scene.after')}), but a model takes one date, or {most} for change detection (the "
-                      f"image and one later date). To map what changed, give each scene one later date (the label "
-                      f"then marks the change between the two); to map classes such as land cover, train on one date "
-                      f"and leave the later dates out, or stack the dates' bands into one raster and give it as the "
-                      f"image.")
+                      f"{mention('scene.after')}), but the {family} family takes one date, or {most} for change "
+                      f"detection (the image and one later date). To map classes such as land cover or crop types "
+                      f"from the season, train a season model ({mention('model.name')} season, or leave the model "
+                      f"to the engine); to map what changed, give each scene one later date (the label then marks "
+                      f"the change between the two); or train on one date and leave the later dates out.")
+
+
+def takes_a_season(family: str) -> bool:
+    """Whether ``family`` takes a season: any number of dates of one place, each with its day and validity."""
+    card = family_card(family)
+    return card is not None and SEASON in card.kinds

@@ -199,6 +199,7 @@ def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) 
             batch = {k: v.unsqueeze(0) if hasattr(v, "unsqueeze") else v for k, v in sample.items()}
             pixels, aux, labels, inputs = forward.batch(batch)
             logits = forward(model, pixels, aux, inputs)["logits"]
-            out.append({"image": pixels[0].float().cpu().numpy(), "truth": labels[0].cpu().numpy(),
+            image = pixels[0] if pixels.dim() == 4 else pixels[0, -1]  # a season's tile (T, C, h, w): its last date
+            out.append({"image": image.float().cpu().numpy(), "truth": labels[0].cpu().numpy(),
                         "prediction": logits_to_prediction(logits)[0].cpu().numpy()})
     return out

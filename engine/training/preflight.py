@@ -64,11 +64,11 @@ def check_dates(model_cfg: ModelConfig, dates: int) -> None:
     """ConfigError when the model takes another number of dates than the training scenes hold: more dates than any
     family takes (:func:`~.auto.check_date_count`), a one-date family given pairs, or a change family given single
     images."""
-    from .auto import check_date_count
+    from .auto import check_date_count, takes_a_season
 
-    check_date_count(dates)
+    check_date_count(dates, model_cfg.name)
     takes = model_cfg.input_dates
-    if takes == dates:
+    if takes == dates or takes_a_season(model_cfg.name):  # a season model takes any number of dates
         return
     if dates > 1:
         raise ConfigError(f"The training scenes hold {dates} dates of each place (a later date, "

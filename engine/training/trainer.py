@@ -145,11 +145,12 @@ class _Trainer:
         if datasets is None:
             from ..data.dataset import build_datasets
             from ..imagery.stac_assets import stac_scenes
+            from .auto import takes_a_season
 
             check_dates(model_cfg, scene_dates(self.data_cfg))  # before any file is read
             read = stac_scenes(self.data_cfg, self.place.callback)  # the settings keep the items, for the checkpoint
             check_resources(model_cfg, read, self.cfg, self.place.device)
-            datasets = build_datasets(read, self.place.callback)
+            datasets = build_datasets(read, self.place.callback, takes_a_season(model_cfg.name))
         from .finetune import keep_parent_statistics, released_statistics
 
         say = self.place.callback.info  # without a parent, a pretrained encoder's own (Prithvi's released HLS ones)

@@ -259,3 +259,64 @@ def test_a_config_files_stack_of_dates_keeps_its_vrts_beside_the_bundle_not_the_
         assert first.tags()["ACQUISITIONDATETIME"] == "2024-01-01" and float(first.read(1)[0, 0]) == 2.0
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["stack.tif"]  # nothing beside the input
     assert planned.names[planned.image] == f"{stack} (bands 3-4)"
+
+
+def _season_scene(tmp_path: Path, dates: list[str], size: int = 32, cloudy: int | None = None) -> tuple[list[str],
+                                                                                                        str]:
+    """Dated rasters of one place whose second band tells the class by season (class 1: rising over the dates)."""
+    rng = np.random.default_rng(0)
+    label = np.zeros((1, size, size), np.float32)
+    label[0, :, size // 2:] = 1
+    paths = []
+    for t, date in enumerate(dates):
+        data = rng.normal(0.2, 0.02, (2, size, size)).astype(np.float32)
+        data[1] += label[0] * 0.1 * t
+        path = raster(tmp_path / f"d{t}.tif", 0, date=date, data=data)
+        if cloudy == t:
+            mask = np.zeros((1, size, size), np.float32)
+            mask[0, : size // 2] = 1
+            raster(tmp_path / f"d{t}_cloud.tif", 0, data=mask)
+        paths.append(path)
+    return paths, raster(tmp_path / "label.tif", 0, data=label)
+
+
+def test_a_season_dataset_yields_date_axis_tiles_with_one_set_of_band_statistics(tmp_path):
+    from engine.api import train_request
+    from engine.api.training import _season_scenes
+    from engine.data.dataset import build_datasets
+
+    paths, label = _season_scene(tmp_path, ["2024-07-01", "2024-03-01", "2024-05-01"], cloudy=1)
+    request = train_request({"data": {"train_scenes": [{"dates": paths, "label": label}], "tile_size": 32,
+                                       "tiles_per_epoch": 4, "val_fraction": 0.0, "statistics_tiles": 4},
+                             "train": {"output": str(tmp_path / "out" / "m.dsmodel")}})
+    data = _season_scenes(request).data
+
+    train_ds, _, summary = build_datasets(data, season=True)
+
+    assert summary.metadata.vision_bands == 2 and summary.metadata.vision_stats.bands == 2  # one set, all dates
+    assert summary.metadata.dates == 3
+    sample = train_ds[0]
+    assert sample["vision"].shape == (3, 2, 32, 32) and sample["valid"].shape == (3, 32, 32)
+    assert sample["doy"].tolist() == [61, 122, 183] and sample["days"].tolist() == [60, 121, 182]
+    assert sample["labels"].shape == (32, 32)
+    # d1.tif, cloudy on half, is the earliest date: invalid there (the others all but the augmentation's corners)
+    shares = [float(v.float().mean()) for v in sample["valid"]]
+    assert 0.3 < shares[0] < 0.7 and min(shares[1:]) > 0.8, shares
+    batch = season_collate([train_ds[0], train_ds[1]])
+    assert batch["vision"].shape == (2, 3, 2, 32, 32) and batch["present"].all()
+
+
+def test_a_season_trains_from_dates_on_the_command_line(tmp_path):
+    from engine.bundle.store import read_metadata
+    from engine.cli.main import main
+
+    paths, label = _season_scene(tmp_path, ["2024-07-01", "2024-03-01", "2024-05-01"], size=64, cloudy=1)
+    out = tmp_path / "out" / "m.dsmodel"
+    code = main(["train", "--dates", *paths, "--label", label, "--model", "season", "--preset", "tiny",
+                 "--tile-size", "32", "--epochs", "1", "--tiles-per-epoch", "4", "--batch-size", "2",
+                 "--val-fraction", "0.5", "--out", str(out)])
+    assert code == 0 and out.is_file()
+    meta = read_metadata(out)
+    assert meta.model.name == "season" and meta.data.dates == 3 and meta.data.vision_stats.bands == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
+        ["d0.tif", "d1.tif", "d2.tif", "d1_cloud.tif", "label.tif"])  # nothing written beside the inputs
