@@ -50,6 +50,7 @@ from ..runtime.environment import require
 from ..time_axis import join_dates
 
 NOT_DATES = ("coords", "days", "valid")  # graph inputs beside the images: date and place, a season's days and masks
+PER_TILE = ("coords", "days")  # inputs of one row per tile, whatever its size
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
 CALIBRATION_TILES = 8
@@ -174,7 +175,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     if getattr(model, "takes_coords", False):  # a TL encoder: each tile's year, day of year, latitude, longitude
         inputs["coords"] = plausible_coords(batch, generator)
     if getattr(model, "takes_days", False):  # a season: each date's day number and validity (1 valid, 0 masked)
-        inputs.update(plausible_season(batch, meta.model.input_dates, generator))
+        inputs.update(plausible_season(batch, meta.model.input_dates, (tile, tile), generator))
     names = list(inputs)
     wrapper = probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
                                   split=meta.model.input_channels if stacked else None, names=tuple(names))
@@ -235,8 +236,8 @@ def dynamic_axes(names: list[str], batch: bool, size: bool) -> dict[str, dict[in
     if not batch and not size:
         return None
     return {name: {**({0: "batch"} if batch else {}),
-                   **({2: f"{name}_height", 3: f"{name}_width"} if size and name not in NOT_DATES else {})}
-            for name in names}  # coords (batch, 4), days and valid (batch, dates): whatever the tile
+                   **({2: f"{name}_height", 3: f"{name}_width"} if size and name not in PER_TILE else {})}
+            for name in names}  # coords (batch, 4), days (batch, dates): whatever the tile
 
 
 def trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, dynamic: dict | None,
@@ -318,15 +319,15 @@ def plausible_coords(batch: int, generator: Any) -> Any:
     return coords
 
 
-def plausible_season(batch: int, dates: int, generator: Any) -> dict[str, Any]:
-    """A season's ``days`` (batch, dates) increasing day numbers and ``valid`` (batch, dates) 1/0: a tile's last
-    date masked (padding), the last tile's first date too (a cloudy date)."""
+def plausible_season(batch: int, dates: int, size: tuple[int, int], generator: Any) -> dict[str, Any]:
+    """A season's ``days`` (batch, dates) increasing day numbers and ``valid`` (batch, dates, h, w) 1/0: the first
+    tile's last date masked (padding), the last tile's first date cloudy in its top-left quarter."""
     torch = require("torch")
     days = torch.cumsum(1.0 + 60.0 * torch.rand(batch, dates, generator=generator), dim=1)
-    valid = torch.ones(batch, dates)
+    valid = torch.ones(batch, dates, *size)
     if dates > 1:
         valid[0, -1] = 0.0
-        valid[-1, 0] = 0.0
+        valid[-1, 0, :size[0] // 2, :size[1] // 2] = 0.0
     return {"days": days, "valid": valid}
 
 
@@ -338,7 +339,7 @@ def parity(wrapper: Any, path: str | os.PathLike, batch: int, shapes: dict[str, 
     tensors = {name: plausible_coords(batch, generator) if name == "coords" else
                torch.rand(batch, *shape, generator=generator) for name, shape in shapes.items()}
     if "days" in tensors:
-        tensors.update(plausible_season(batch, int(shapes["days"][0]), generator))
+        tensors.update(plausible_season(batch, int(shapes["days"][0]), tuple(shapes["valid"][1:]), generator))
     got = session(path).run(["probabilities"], {name: t.numpy() for name, t in tensors.items()})[0]
     with torch.no_grad():
         want = wrapper(*tensors.values()).numpy()

@@ -207,6 +207,8 @@ class ModelConfig(Settings):
     description: ClassVar[str] = ""
     CARD: ClassVar[FamilyCard]
     LOCAL_DECODER: ClassVar[bool] = False  # convolutions only: no pooling over the tile, no attention
+    # the model also takes each date's day number and validity (``days=``, ``valid=``): a season model
+    TAKES_DAYS: ClassVar[bool] = False
 
     def local_receptive_field(self) -> bool:
         """Whether the output at a pixel depends on a neighbourhood of it only (no global pooling, attention or

@@ -28,8 +28,6 @@ class SegmentationModel(nn.Module):
     num_side_outputs: ClassVar[int] = 0  # deep-supervision side outputs of ``forward`` in training mode
     side_strides: ClassVar[tuple[int, ...]] = ()  # their output strides, in ``side_logits`` order
     encoder_stride: int = 32  # vision H and W must be multiples of this (before the aux ratio is counted)
-    # called with each date's day numbers and validity as well (``days=``, ``valid=``: a season model)
-    takes_days: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -113,6 +111,11 @@ class SegmentationModel(nn.Module):
     def coord_takers(self) -> list[nn.Module]:
         """The modules that take each tile's date and place (a TL release's time and location encoders)."""
         return [m for m in self.modules() if not isinstance(m, SegmentationModel) and getattr(m, "takes_coords", False)]
+
+    @property
+    def takes_days(self) -> bool:
+        """Called with each date's day numbers and validity as well (``days=``, ``valid=``: a season model)."""
+        return self.config.TAKES_DAYS
 
     @property
     def takes_coords(self) -> bool:

@@ -20,13 +20,13 @@ from ..bundle.imported import imported_graph, is_imported
 from ..bundle.onnx_metadata import SINGLE_INPUT, date_inputs, onnx_cuda, session
 from ..bundle.view import model_view
 from ..callbacks import Callback
-from ..errors import BundleError, GraphRunError
+from ..errors import BundleError, GraphRunError, ModelError
 from ..io.digest import file_sha256
 from ..io.formats import ONNX
 from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
 from ..time_axis import per_date
 from .members import Member
-from .predictor import TtaEnsemble
+from .predictor import Season, TtaEnsemble
 
 
 @dataclass
@@ -47,17 +47,46 @@ class OnnxMember:
     def takes_coords(self) -> bool:
         return "coords" in self.inputs
 
-    def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities (B, K, T, T) for any batch size B; ``coords`` (B, 4): None is unknown (NaN)."""
+    @property
+    def takes_days(self) -> bool:
+        return "days" in self.inputs
+
+    def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None,
+            season: Season | None = None) -> np.ndarray:
+        """Probabilities (B, K, T, T) for any batch size B; ``coords`` (B, 4): None is unknown (NaN); ``season``: a
+        season graph's days and validity (its dates padded to the graph's count)."""
         feeds = {"vision": vision, "aux": aux,
                  "coords": np.full((vision.shape[0], 4), np.nan, np.float32) if coords is None else coords}
-        dates = [n for n in self.inputs if n not in ("vision", "aux", "coords", SINGLE_INPUT)]
+        dates = [n for n in self.inputs if n not in ("vision", "aux", "coords", "days", "valid", SINGLE_INPUT)]
+        if self.takes_days:
+            vision, feeds["days"], feeds["valid"] = padded_season(vision, season, len(dates))
         feeds.update(zip(dates, per_date(vision, len(dates)) if dates else ()))  # one input per date
         if SINGLE_INPUT in self.inputs:  # a --single-input export: the streams stacked on the image grid
             feeds[SINGLE_INPUT] = vision if aux is None else np.concatenate([vision, aux], axis=1)
         return in_batches(lambda chunk: self.session.run(["probabilities"], {
             n: np.ascontiguousarray(a, dtype=np.float32) for n, a in chunk.items()})[0],
             {n: feeds[n] for n in self.inputs}, self.batch)
+
+
+def padded_season(vision: np.ndarray, season: Season | None, dates: int) -> tuple[np.ndarray, ...]:
+    """A season's (vision (B, dates*C, h, w), days (B, dates), valid (B, dates, h, w) as 1/0) for a graph of
+    ``dates`` dates: fewer dates padded after the real ones (masked); more refused (ModelError saying what to do)."""
+    if season is None:
+        raise ModelError("A season model's graph needs each date's day number and validity; none were given.")
+    days, valid = np.asarray(season.days, np.float32), np.asarray(season.valid, bool)
+    have = days.shape[1]
+    if have > dates:
+        raise ModelError(f"This season model's ONNX graph takes at most {dates} dates (the count it was trained "
+                         f"with), but the scene has {have}: run it with the torch backend (--backend torch), which "
+                         f"takes any count, or give at most {dates} dates.")
+    missing = dates - have
+    if missing:
+        bands = vision.shape[1] // have
+        vision = np.concatenate([vision, np.zeros((vision.shape[0], missing * bands, *vision.shape[2:]),
+                                                  vision.dtype)], axis=1)
+        days = np.concatenate([days, np.zeros((days.shape[0], missing), np.float32)], axis=1)
+        valid = np.concatenate([valid, np.zeros((valid.shape[0], missing, *valid.shape[2:]), bool)], axis=1)
+    return vision, days, valid.astype(np.float32)
 
 
 CHECKED_BATCHES = 3  # a model made elsewhere: its first batches' output is checked to be probabilities
@@ -137,7 +166,9 @@ class ExportedBundle:
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
         dates, place = member.metadata.model.input_dates, model_view(member.data, member.metadata.model)
         self.takes_aux, self.takes_coords = bool(member.aux_channels), bool(place.takes_date_and_place)
-        self.inputs = date_inputs(dates) + ["aux"] * self.takes_aux + ["coords"] * self.takes_coords
+        self.takes_days = bool(member.metadata.model.TAKES_DAYS)
+        self.inputs = (date_inputs(dates) + ["aux"] * self.takes_aux + ["coords"] * self.takes_coords
+                       + ["days", "valid"] * self.takes_days)
         self.device, self.threads, self.callback = device, threads, callback
         self.bundle_sha256 = file_sha256(member.path)
         self.trained = int(member.data.tile_size)
@@ -145,7 +176,8 @@ class ExportedBundle:
         self.dates = int(dates)
         # two graphs where a first date's maps can serve later pairs; a lone pair runs the one graph, whose encoder
         # and decoder share one memory arena (two sessions touch about twice the fresh memory on a first tile)
-        self.split = first_dates and shares_first_dates(self.dates, member.aux_channels, place.takes_date_and_place)
+        self.split = first_dates and not self.takes_days and shares_first_dates(self.dates, member.aux_channels,
+                                                                                  place.takes_date_and_place)
         self.first_dates = FirstDateFeatures(say=callback.info) if self.split else None
         self.by_tile: dict[int | None, OnnxMember | DateGraphs] = {}
 
@@ -174,8 +206,9 @@ class ExportedBundle:
                               f"again.")
         return runner
 
-    def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
-        return self.load(int(vision.shape[-1])).run(vision, aux, coords)
+    def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None,
+            *season: Season) -> np.ndarray:
+        return self.load(int(vision.shape[-1])).run(vision, aux, coords, *season)
 
 
 class OnnxPredictor(TtaEnsemble):
@@ -211,9 +244,10 @@ class OnnxPredictor(TtaEnsemble):
         return cls(loaded, tta, device)
 
     def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None],
-                 coords: np.ndarray | None = None) -> np.ndarray:
+                 coords: np.ndarray | None = None, season: Season | None = None) -> np.ndarray:
         """As :meth:`Predictor.__call__ <engine.segment.predictor.Predictor.__call__>`."""
-        # the same date and place for any flip or turn
+        # the same date and place for any flip or turn; a season's validity turned with the images
         total = self.average(lambda m: (vision[m.stats_key], aux.get(m.stats_key) if m.takes_aux else None),
-                             lambda m, v, a: m.run(v, a, coords if m.takes_coords else None))
+                             lambda m, v, a, *s: m.run(v, a, coords if m.takes_coords else None,
+                                                       *(s if getattr(m, "takes_days", False) else ())), season)
         return np.ascontiguousarray(total, dtype=np.float32)

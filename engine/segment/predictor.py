@@ -26,6 +26,19 @@ from ..runtime.prefetch import to_device
 from .members import Member
 
 
+@dataclass(frozen=True)
+class Season:
+    """A season's inputs beside its tiles: ``days`` (B, T) each date's day number (days since 1 January of the first
+    date's year), ``valid`` (B, T, h, w) bool, False where a date is cloud, nodata or padding."""
+
+    days: Any
+    valid: Any
+
+    def transformed(self, k: int, flip: bool) -> Season:
+        """The validity flipped and turned as the images are (the days are the same for any transform)."""
+        return Season(self.days, apply_transform(self.valid, k, flip))
+
+
 def tta_transforms(mode: str) -> list[tuple[int, bool]]:
     """(rot90 count, flip-W-first) pairs: none -> identity; flips -> id, flip W, flip H; d4 -> 8 dihedral."""
     if mode == "none":
@@ -66,15 +79,18 @@ class TtaEnsemble:
         self.transforms = tta_transforms(tta)
         self.total_weight = float(sum(m.weight for m in self.members))
 
-    def average(self, inputs: Callable[[Any], tuple[Any, Any]], run: Callable[[Any, Any, Any], Any]) -> Any:
+    def average(self, inputs: Callable[[Any], tuple[Any, Any]], run: Callable[..., Any],
+                season: Season | None = None) -> Any:
         """The weighted mean of ``run(member, vision, aux)`` over the members and transforms, each input
-        transformed and each output transformed back; ``inputs(member)``: its (vision, aux or None)."""
+        transformed and each output transformed back; ``inputs(member)``: its (vision, aux or None). With a
+        ``season``, ``run(member, vision, aux, season)``, its validity transformed as the images are."""
         total = None
         for member in self.members:
             v, a = inputs(member)
             for k, flip in self.transforms:
                 at = None if a is None else apply_transform(a, k, flip)
-                probs = undo_transform(run(member, apply_transform(v, k, flip), at), k, flip)
+                extra = () if season is None else (season.transformed(k, flip),)
+                probs = undo_transform(run(member, apply_transform(v, k, flip), at, *extra), k, flip)
                 probs = probs * (member.weight / len(self.transforms))
                 total = probs if total is None else total + probs
         return total / self.total_weight
@@ -132,13 +148,14 @@ class Predictor(TtaEnsemble):
         return [m.model for m in self.members]
 
     def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None],
-                 coords: np.ndarray | None = None) -> np.ndarray:
+                 coords: np.ndarray | None = None, season: Season | None = None) -> np.ndarray:
         """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key; ``coords``: (B, 4) year, day of
-        year, latitude, longitude of each tile (NaN where unknown). Returns (B, K, T, T) float32."""
-        return self.on_device(vision, aux, coords).cpu().numpy()
+        year, latitude, longitude of each tile (NaN where unknown); ``season``: a season model's days and
+        validity. Returns (B, K, T, T) float32."""
+        return self.on_device(vision, aux, coords, season).cpu().numpy()
 
     def on_device(self, vision: dict[str, Any], aux: dict[str, np.ndarray | None],
-                  coords: np.ndarray | None = None) -> Any:
+                  coords: np.ndarray | None = None, season: Season | None = None) -> Any:
         """As :meth:`__call__`, the probabilities left a torch tensor on the device (on a GPU the call returns once
         the work is queued); ``vision`` may already be tensors there."""
         torch = self.torch
@@ -149,11 +166,17 @@ class Predictor(TtaEnsemble):
             aux = {key: None if a is None else to_device(a, self.device) for key, a in aux.items()}
             place = None if coords is None else torch.as_tensor(coords, device=self.device)  # same for any TTA
 
-            def run(member: LoadedMember, v: Any, a: Any) -> Any:
+            if season is not None:
+                season = Season(torch.as_tensor(season.days, device=self.device).float(),
+                                to_device(season.valid, self.device).bool())
+
+            def run(member: LoadedMember, v: Any, a: Any, dates: Season | None = None) -> Any:
+                days = {"days": dates.days, "valid": dates.valid} if dates and member.model.takes_days else {}
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                    logits = member.model(v, a, place)["logits"]
+                    logits = member.model(v, a, place, **days)["logits"]
                 logits = logits.float()
                 return torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
 
-            return self.average(lambda m: (vision[m.stats_key], aux.get(m.stats_key) if m.needs_aux else None), run)
+            return self.average(lambda m: (vision[m.stats_key], aux.get(m.stats_key) if m.needs_aux else None), run,
+                                season)
 

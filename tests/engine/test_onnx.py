@@ -83,7 +83,7 @@ def test_every_family_exports_with_parity(family, tmp_path, tiny_model):
     bundle = tiny_bundle(tiny_model(family, aux=2), tmp_path / f"{family}.dsmodel")
     result = export_onnx(bundle, tmp_path / f"{family}.onnx")
     dates = date_inputs(load_bundle(bundle).metadata.model.input_dates)  # "vision", or one input per date
-    season = [("days", [1, len(dates)]), ("valid", [1, len(dates)])] if family == "season" else []
+    season = [("days", [1, len(dates)]), ("valid", [1, len(dates), TILE, TILE])] if family == "season" else []
     assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == [*dates, "aux", *(n for n, _ in season)]
     assert dates == {"change": ["before", "after"], "season": [f"date{i}" for i in range(1, 7)]}.get(family,
                                                                                                    ["vision"])

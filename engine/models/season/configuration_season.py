@@ -49,6 +49,7 @@ class SeasonConfig(SingleStreamConfig):
         "light": SeasonPreset("resnet18", (128, 64, 32, 16, 16), 128, 16, 4),
         "base": SeasonPreset("resnet50", (256, 128, 64, 32, 16), 256, 16, 4),  # U-TAE's 16 heads, keys of 4
     }
+    TAKES_DAYS: ClassVar[bool] = True
     CACHEABLE: ClassVar[bool] = False  # the decoder's input needs the dates' days and masks, not the encoder alone
     description: ClassVar[str] = (
         "A season of dates of one place (crop types, land cover told by its phenology): one encoder shared by the "

@@ -75,7 +75,8 @@ def valid_at(valid: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, T, H, W) validity -> (B, T, h, w): a coarse pixel is valid where any pixel under it is."""
     if tuple(valid.shape[-2:]) == tuple(size):
         return valid
-    stride = (valid.shape[-2] // size[0], valid.shape[-1] // size[1])
+    # plain ints: a scale's stride is fixed (4 to 32) whatever the tile, so an export may bake it in
+    stride = (int(valid.shape[-2]) // int(size[0]), int(valid.shape[-1]) // int(size[1]))
     return F.max_pool2d(valid.float(), kernel_size=stride, stride=stride) > 0
 
 
@@ -99,8 +100,6 @@ def weigh_dates(maps: torch.Tensor, attention: torch.Tensor, valid: torch.Tensor
 
 class SeasonModel(SingleStreamModel):
     """The season model; aux rasters (``aux_fusion: early``) are stacked on every date's bands."""
-
-    takes_days = True
 
     def __init__(self, config: SeasonConfig, callback: Callback | None = None):
         super().__init__(config, callback)

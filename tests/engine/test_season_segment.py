@@ -1,0 +1,50 @@
+"""A season model through both segment backends: the torch predictor and onnxruntime (the default) agree with
+clouds per pixel, TTA turning the validity with the images and fewer dates than trained padded; more dates than
+the ONNX graph takes are refused with what to do, while torch takes any count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle.store import read_metadata
+from engine.errors import ModelError
+from engine.segment.members import Member
+from engine.segment.onnx_predictor import OnnxPredictor
+from engine.segment.predictor import Predictor, Season
+from tests.engine.test_onnx import TILE, tiny_bundle
+
+
+def _season(dates: int, batch: int = 2) -> tuple[np.ndarray, Season]:
+    rng = np.random.default_rng(dates)
+    vision = rng.random((batch, dates * 3, TILE, TILE), dtype=np.float32)
+    valid = np.ones((batch, dates, TILE, TILE), bool)
+    valid[0, 1, :20, :40] = False  # a cloud on the second date of the first tile
+    days = np.tile(np.linspace(20.0, 300.0, dates, dtype=np.float32), (batch, 1))
+    return vision, Season(days, valid)
+
+
+def test_torch_and_onnxruntime_agree_on_a_cloudy_season_of_fewer_dates(tmp_path, tiny_model):
+    bundle = tiny_bundle(tiny_model("season", classes=3, dates=4), tmp_path / "season.dsmodel")
+    members = [Member(str(bundle), read_metadata(bundle), 1.0)]
+    key = members[0].stats_key
+    vision, season = _season(3)  # three dates for a model trained on four: padded and masked
+    with_torch = Predictor.from_bundles(members, "flips", "cpu")({key: vision}, {key: None}, season=season)
+    onnx = OnnxPredictor.from_files(members, "flips", "cpu")
+    assert np.abs(onnx({key: vision}, {key: None}, season=season) - with_torch).max() < 1e-4
+    model = Predictor.from_bundles(members, "none", "cpu").members[0].model
+    with torch.no_grad():  # no TTA: the model's own softmax, the validity as given
+        alone = torch.softmax(model(torch.from_numpy(vision), days=torch.from_numpy(season.days),
+                                    valid=torch.from_numpy(season.valid))["logits"], dim=1).numpy()
+    plain = Predictor.from_bundles(members, "none", "cpu")({key: vision}, {key: None}, season=season)
+    assert np.abs(plain - alone).max() < 1e-6
+    cloudless = Season(season.days, np.ones_like(season.valid))
+    assert np.abs(plain - Predictor.from_bundles(members, "none", "cpu")({key: vision}, {key: None},
+                                                                          season=cloudless)).max() > 1e-4
+
+    more, long = _season(5)
+    with pytest.raises(ModelError, match="at most 4 dates.*--backend torch"):
+        onnx({key: more}, {key: None}, season=long)
+    assert Predictor.from_bundles(members, "none", "cpu")({key: more}, {key: None}, season=long).shape == (
+        2, 3, TILE, TILE)
