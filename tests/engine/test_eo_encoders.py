@@ -121,6 +121,11 @@ def test_shapes_masks_and_bands_by_name(releases):
         assert torch.equal(encoder.encode(changed, S2, months, valid=valid), base)
         changed[:, 1] += 500
         assert not torch.allclose(encoder.encode(changed, S2, months, valid=valid), base)
+    # standardised values (a bundle's statistics) give the features of the values themselves
+    mean, std = [1000.0 + 10 * i for i in range(10)], [500.0 + i for i in range(10)]
+    z = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    assert torch.allclose(galileo.encode(z, S2, months, standardised=(mean, std)), galileo.encode(x, S2, months),
+                          atol=1e-4)
     # a pixel with no valid date: zeros, counted
     pixel = torch.ones(2, 4, 8, 8, dtype=torch.bool)
     pixel[0, :, 3, 5] = False

@@ -98,12 +98,18 @@ class SeriesEncoder(nn.Module):
             self.log(message)
 
     def encode(self, x: torch.Tensor, bands: Sequence[str], months: torch.Tensor, valid: torch.Tensor | None = None,
-               latlon: torch.Tensor | None = None, gsd: float = BASE_GSD) -> torch.Tensor:
-        """Features (B, D, H / stride, W / stride) of ``x`` (B, T, C, H, W); see the module docstring and
-        /work/coord/eofm_api.md. ``gsd``: metres per pixel (Galileo's grid code)."""
+               latlon: torch.Tensor | None = None, gsd: float = BASE_GSD,
+               standardised: tuple[Sequence[float], Sequence[float]] | None = None) -> torch.Tensor:
+        """Features (B, D, H / stride, W / stride) of ``x`` (B, T, C, H, W); see the module docstring. ``gsd``:
+        metres per pixel (Galileo's grid code); ``standardised``: the per-band (mean, std) ``x`` was standardised
+        with (a bundle's statistics), undone first so the release's own scaling applies."""
         if x.dim() != 5 or x.shape[2] != len(bands):
             raise ModelError(f"{self.name} takes (B, T, C, H, W) values with one name per band; got shape "
                              f"{tuple(x.shape)} and {len(bands)} band name(s).")
+        if standardised is not None:
+            mean, std = (torch.as_tensor(v, dtype=torch.float32, device=x.device).reshape(1, 1, -1, 1, 1)
+                         for v in standardised)
+            x = x.float() * std + mean
         if tuple(months.shape) != tuple(x.shape[:2]):
             raise ModelError(f"{self.name} takes one month per date, (B, T) = {tuple(x.shape[:2])}; got "
                              f"{tuple(months.shape)}.")
