@@ -303,6 +303,7 @@ class TrainModeWrapper(WidgetWrapper):
         self.others = {wrapper.parameterDefinition().name(): wrapper for wrapper in wrappers}
         self.apply_mode()
         self.require_output()
+        show_automatic(wrappers)
 
     def apply_mode(self, *_args: Any) -> None:
         from .algorithms.train_form import MODE_PARAMETERS, REQUIRED
@@ -353,3 +354,21 @@ class TrainModeWrapper(WidgetWrapper):
 
     def value(self) -> int:
         return self.widget.currentIndex()
+
+
+def show_automatic(wrappers: list[Any]) -> None:
+    """Numbers the engine chooses when left unset (``parameters.AUTOMATIC_KEY``) show the engine's word for it where
+    QGIS's number box shows "Not set" (the box's special value is its unset one)."""
+    from qgis.PyQt.QtWidgets import QAbstractSpinBox
+
+    from .algorithms.parameters import AUTOMATIC_KEY
+
+    for wrapper in wrappers:
+        word = wrapper.parameterDefinition().metadata().get(AUTOMATIC_KEY)
+        widget = wrapper.wrappedWidget() if word and not isinstance(wrapper, WidgetWrapper) else None
+        if widget is None:
+            continue
+        boxes = [widget] if isinstance(widget, QAbstractSpinBox) else widget.findChildren(QAbstractSpinBox)
+        for box in boxes:
+            if box.specialValueText():
+                box.setSpecialValueText(word)

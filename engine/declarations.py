@@ -54,6 +54,7 @@ class Settings:
 
 
 METADATA_KEY = "setting"
+AUTOMATIC = "automatic"  # how a form shows a setting left to the engine's choice (Declaration.auto)
 CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
 SAME = "same as the dataclass"  # Declaration.qgis_default when the dialog's default is the dataclass's
 Text = Union[str, Callable[[], str]]  # a declaration's text, or a function writing it when asked

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
-from ..errors import ConfigError, DataError, mention
+from ..errors import ConfigError, DataError, command, mention
 from ..io import locations
 from ..io.formats import GEOTIFF, PAIR_FILE
 from .raster import open_raster
@@ -253,7 +253,8 @@ def pair_scenes(root: Path, callback: Callback) -> tuple[list[SceneSpec], list[S
         val_dir = child_folder(root, VAL)
         val, more = _pairs(val_dir, None) if val_dir is not None and pair_layout(val_dir) is not None else ([], [])
         if child_folder(root, TEST) is not None:
-            callback.info(f"'{root / TEST}' is left out of training: score a model on it with segment and evaluate.")
+            callback.info(f"'{root / TEST}' is left out of training: score a model on it with "
+                          f"{command('detect_change')} and {command('evaluate')}.")
         return train, val, problems + more
     lists = child_folder(root, "list")
     listed = {split: _listed(lists, split) for split in (TRAIN, VAL)} if lists is not None else {}

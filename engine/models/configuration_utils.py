@@ -206,6 +206,10 @@ class ModelConfig(Settings):
     PRESETS: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
     CARD: ClassVar[FamilyCard]
+    #: The family's own training form (a front end's form for it, QGIS's Train change detection): setting key ->
+    #: the Declaration fields it gives otherwise (help, label, choices, ``qgis_default``: None shows the engine's
+    #: choice as automatic); a function is called when the form is made. Empty: the declarations as they are.
+    FORM: ClassVar[dict[str, dict[str, Any]]] = {}
     LOCAL_DECODER: ClassVar[bool] = False  # convolutions only: no pooling over the tile, no attention
     # the model also takes each date's day number and validity (``days=``, ``valid=``): a season model
     TAKES_DAYS: ClassVar[bool] = False

@@ -77,6 +77,45 @@ def dataset_combos() -> dict:
     return record
 
 
+def shown(wrapper) -> str:
+    """What a parameter's widget shows: a number box's text ("automatic" where unset), a combo's or a line's text."""
+    from qgis.PyQt.QtWidgets import QAbstractSpinBox, QLineEdit
+
+    widget = wrapper.wrappedWidget() or getattr(wrapper, "widget", None)  # a Python wrapper keeps its own
+    if widget is None:
+        return ""
+    for kind in (QAbstractSpinBox, QComboBox, QLineEdit):
+        found = widget if isinstance(widget, kind) else widget.findChild(kind)
+        if found is not None:
+            return found.currentText() if isinstance(found, QComboBox) else found.text()
+    return ""
+
+
+def train_change_form() -> dict:
+    """Train change detection as it opens: what its training settings show, their help, the whole form's picture."""
+    from qgis.PyQt.QtWidgets import QScrollArea
+
+    step("train change detection form")
+    dialog = processing.createAlgorithmDialog("dualstream:trainchange")
+    dialog.resize(1000, 900)
+    dialog.show()
+    wait(300)
+    wrappers = dialog.mainWidget().wrappers
+    names = ("PRESET", "ENCODER", "EPOCHS", "WARMUP_EPOCHS", "TIME_BUDGET", "LEARNING_RATE", "TILE_SIZE",
+             "TILES_PER_EPOCH", "CLASS_NAMES", "CLASS_COLORS")
+    offered = [name for name in names if name in wrappers]
+    record = {"shown": {name: shown(wrappers[name]) for name in offered},
+              "labels": {name: wrappers[name].parameterDefinition().description() for name in offered},
+              "help": {name: wrappers[name].parameterDefinition().help() for name in offered}}
+    preset = wrappers["PRESET"].wrappedWidget()
+    preset = preset if isinstance(preset, QComboBox) else preset.findChild(QComboBox)
+    record["presets"] = [preset.itemText(i) for i in range(preset.count())] if preset is not None else []
+    scroll = dialog.mainWidget().findChild(QScrollArea)
+    record["screenshot"] = shot(scroll.widget() if scroll is not None else dialog, "train_change_form")
+    dialog.close()
+    return record
+
+
 def main() -> None:
     pair = CONFIG["pair"]
     project = QgsProject.instance()
@@ -90,6 +129,8 @@ def main() -> None:
         CONFIG["one_date_model"], "detect_change_given_a_model_of_one_date")
     save()
     REPORT["dataset_combos"] = dataset_combos()
+    save()
+    REPORT["train_change_form"] = train_change_form()
     save()
     REPORT["finished"] = True
     save()

@@ -64,3 +64,15 @@ def test_a_change_datasets_files_of_one_name_are_told_apart_by_folder(session):
     assert combos["layers"] == ["A/train_36_0512_0512", "B/train_36_0512_0512", "label/train_36_0512_0512"]
     listed = [entry.split(" [")[0] for entry in combos["first_date_combo"]]
     assert {"A/train_36_0512_0512", "B/train_36_0512_0512", "label/train_36_0512_0512"} <= set(listed), listed
+
+
+def test_train_change_detection_shows_automatic_and_the_change_familys_choices(session):
+    """Issue 79, item 3: the form showed Train DualStream's values (background,foreground, 40 epochs, 2 warm-up
+    epochs, tile 512, 3e-4, the presets b0/b1/b2) that the run did not use."""
+    form = session["train_change_form"]
+    shown = form["shown"]
+    assert all(shown[name] == "automatic" for name in ("EPOCHS", "WARMUP_EPOCHS", "LEARNING_RATE", "TILE_SIZE")), shown
+    assert shown["CLASS_NAMES"] == "no change,change" and shown["PRESET"] == "default"
+    assert form["presets"] == ["tiny", "light", "base", "default"]
+    assert form["labels"]["ENCODER"] == "Encoder (shared by both dates)"
+    assert "both encoders" not in form["help"]["WARMUP_EPOCHS"]

@@ -66,6 +66,7 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
     from qgis.core import QgsApplication
 
     from dualstream_qgis.compat import PARAMETER_ADVANCED, PARAMETER_OPTIONAL
+    from engine.api import AUTOMATIC, family_setting
     from engine.config import SETTINGS_SECTIONS
     from engine.declarations import declared, format_default
 
@@ -91,15 +92,22 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
             if s.param is None:
                 assert s.decl.no_qgis, f"{section}.{s.name}: no Processing parameter and no reason"
                 continue
-            found = [a.parameterDefinition(s.param) for a in algorithms if a.parameterDefinition(s.param)]
+            found = [(a, a.parameterDefinition(s.param)) for a in algorithms if a.parameterDefinition(s.param)]
             assert found, f"{section}.{s.name}: {s.param} is in none of {alg_ids}"
             exposed["qgis"] += 1
-            for definition in found:
-                if s.decl.custom_qgis:
+            base = s
+            for alg, definition in found:
+                if base.decl.custom_qgis:
                     continue
+                # a model family's own form (Train change detection) offers the setting as the family declares it
+                s = family_setting(f"{section}.{base.name}", getattr(alg, "FAMILY", None)) or base
                 # the generated parameter is the declaration's: label, help, default, advanced flag
                 assert definition.description() == s.decl.label and definition.help().startswith(s.decl.help)
-                if s.decl.auto:  # chosen from the data and the device when left at its default: the help says how
+                if s.decl.auto and s.qgis_default is None and s.decl.off is None and s.kind in (int, float):
+                    # left unset in the form, the engine chooses: said automatic
+                    assert definition.help() == f"{s.decl.help} Automatic: {s.decl.auto}."
+                    assert definition.metadata().get("dualstream_automatic") == AUTOMATIC, (alg.id(), s.param)
+                elif s.decl.auto:  # chosen from the data and the device when left at its default: the help says how
                     assert definition.help() == f"{s.decl.help} Left at its default: {s.decl.auto}."
                 elif s.decl.default_note and definition.flags() & PARAMETER_OPTIONAL:
                     # a number left unset: the engine takes the model's, and the help says what that is
@@ -123,6 +131,7 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
                 assert default == expected, f"{s.param}: default {default!r}, declared {expected!r}"
                 if definition.type() == "number" and s.decl.minimum is not None:
                     assert definition.minimum() == s.decl.minimum, s.param
+            s = base
     # the reverse: every value parameter of the algorithms is a declared setting or named as not one
     for alg_id in {a for _, ids in FRONT_ENDS.values() for a in ids}:
         alg = registry.algorithmById(alg_id)

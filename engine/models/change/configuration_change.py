@@ -8,15 +8,22 @@ maps are fused at every scale (``fusion``) and one decoder (``decoder``: any of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
-from ..configuration_utils import DATES, DECODER, DECODERS, FROM_DATA, AutoPick, FamilyCard, ModelConfig
+from ..configuration_utils import DATES, DECODER, DECODERS, DEFAULT, FROM_DATA, AutoPick, FamilyCard, ModelConfig
 
 FUSIONS = ("diff", "concat", "attention")
 #: Dates a change model takes today (a time series is the next step: the settings already count them).
 BUILT_DATES = (2,)
+
+
+def _change_classes() -> list[str]:
+    """A change mask's class names, as training names them (engine.training.auto)."""
+    from ...training.auto import CHANGE_CLASSES
+
+    return list(CHANGE_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,37 @@ class ChangeConfig(SingleStreamConfig):
         "arXiv 1810.08462; attention between dates: Chen et al. 2021, BIT, arXiv 2103.00208",
         "two dates of one place (change detection)", kinds=(DATES,), cpu_preset="light",
         auto=(AutoPick("cpu", (DATES,), "light"), AutoPick("gpu", (DATES,), "base")), bench_input=(3, 0, 1))
+
+    FORM: ClassVar[dict[str, dict[str, Any]]] = {
+        "data.class_names": {
+            "qgis_default": _change_classes,
+            "help": "One name per class, 'no change' (class 0, drawn transparent) first: 'no change, change' for a "
+                    "change mask, or a name per from-to class of the labels (no change, built, torn down)."},
+        "data.class_colors": {
+            "help": "One colour per class (#RRGGBB), 'no change' first (it is drawn transparent whatever its colour); "
+                    "colours not given come from the palette."},
+        "model.preset": {
+            "choices": lambda: (*ChangeConfig.PRESETS, DEFAULT),
+            "help": lambda: f"Model size of the change family ({', '.join(ChangeConfig.PRESETS)}; tiny for tests "
+                            f"and CPU demos). default: chosen for the device.",
+            "auto": lambda: "; ".join(f"{pick.preset} on a {pick.device.upper()}" for pick in ChangeConfig.CARD.auto)},
+        "model.encoder": {
+            "label": "Encoder (shared by both dates)",
+            "help": "The backbone that reads both dates with the same weights (ResNet, ConvNeXt, Swin, MiT; the "
+                    "foundation encoders Prithvi-EO-2.0 and DINOv3 with pretrained release, or transformers with a "
+                    "backbone's folder or hub id as pretrained); default: the preset's."},
+        "train.epochs": {"qgis_default": None},
+        "train.warmup_epochs": {
+            "qgis_default": None,
+            "label": "Warm-up epochs (the shared encoder frozen)",
+            "help": "First epochs with the encoder both dates share frozen, training the fusion of the dates and the "
+                    "decoder only."},
+        "train.learning_rate": {
+            "qgis_default": None,
+            "help": "Learning rate of the fusion of the dates and the decoder (the encoder both dates share: x0.1)."},
+        "data.tile_size": {"qgis_default": None},
+        "data.tiles_per_epoch": {"qgis_default": None},
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
