@@ -268,3 +268,16 @@ def test_torchrun_learns_from_unlabelled_pairs_in_two_processes(pairs, tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "cpu x2 processes" in done.stderr and "8 unlabelled tiles per epoch" in done.stderr
     assert json.loads(done.stdout[done.stdout.index("{"):])["bundle"] == str(out)
+
+
+def test_an_encoder_that_takes_each_tile_s_date_and_place_is_refused_by_name():
+    from types import SimpleNamespace
+
+    from engine.training.consistency import build_consistency
+
+    model = _Tiny()
+    model.takes_coords = True
+    place = SimpleNamespace(callback=Said())
+    with pytest.raises(ConfigError, match="date and place"):
+        build_consistency(model, (None, None, None), SimpleNamespace(unlabelled=[]),
+                          SimpleNamespace(consistency="on"), place, False)
