@@ -433,7 +433,8 @@ class TrainConfig(Settings):
                         help="Seed of tile sampling, augmentation and initialisation (same seed, same model on CPU).")
     consistency: str = setting(
         "auto", choices=CONSISTENCY, label="Learn from unlabelled pixels", advanced=True, group="training",
-        auto="off: at the CPU's budgets it did not help on the measured data (docs/unlabelled.md)",
+        auto="on where unlabelled imagery is given (its only use), else off: the labelled scenes' own unlabelled "
+             "pixels alone did not pay for the time at the CPU's budget (docs/unlabelled.md)",
         help="Weak-to-strong consistency (FixMatch, UniMatch): the model's confident predictions on a weak view of "
              "unlabelled tiles (the unlabelled imagery, and the labelled scenes' unlabelled pixels) teach it on "
              "strongly perturbed views (colour, blur, CutMix, feature dropout). About 2.5x the time of a step.")
