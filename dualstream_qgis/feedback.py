@@ -111,6 +111,7 @@ STAGE_TEXT = {
     Stage.FINISH: "Finishing outputs",
     Stage.EVALUATE: "Comparing with the labels",
     Stage.DOWNLOAD: "Downloading the model",
+    Stage.EXPORT: "Exporting the model to ONNX for onnxruntime (once: then cached) and checking it against torch",
     Stage.PROPOSE: "Proposing labels, window by window",
     Stage.LABEL: "Labelling with Segment Anything",
 }
@@ -136,6 +137,9 @@ class Stages:
 #: A model's download on its first use, inside a run: half of the bar left when it starts (a download of Segment
 #: Anything's weights takes minutes on a slow line; no front end knows beforehand whether one comes).
 DOWNLOAD_INTERLUDE = {Stage.DOWNLOAD: 0.5}
+#: A bundle's ONNX export on its first run with onnxruntime (seconds, before its first tile): a quarter of the bar
+#: left when it starts, so the bar moves while it is made and checked.
+EXPORT_INTERLUDE = {Stage.EXPORT: 0.25}
 
 #: Windows of the algorithms (their stages in the order the engine runs them).
 PROPOSE_STAGES = {Stage.PROPOSE: (0.0, 100.0)}

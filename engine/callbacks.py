@@ -31,6 +31,7 @@ class Stage:
     TILES = "tiles"  # bulk: the tiles of every scene
     SCENES = "scenes"  # bulk: scenes concluded
     DOWNLOAD = "download"  # ready models: bytes of a model file downloaded
+    EXPORT = "ONNX export"  # a bundle exported to ONNX on its first run with onnxruntime: traced, checked, cached
     PROPOSE = "propose"  # propose: windows done, a window's share moving on as its model run, embedding, prompts end
     LABEL = "label"  # label: the window embedded (read, model loaded, embedded), then each prompt answered
     EMBED = "embed"  # Segment Anything's steps to a window's embedding: read, model loaded, embedded (3 of 3)

@@ -17,7 +17,7 @@ from qgis.core import (
 
 from ..compat import FILE_BEHAVIOR_FILE, SOURCE_POLYGON
 from ..engine_bridge import engine_api
-from ..feedback import SEGMENT_STAGES, Stages, run_engine
+from ..feedback import EXPORT_INTERLUDE, SEGMENT_STAGES, Stages, run_engine
 from ..layer_tree import RunLayers
 from ..styling import class_raster_post_processor, layer_post_processor, style_polygons
 from .algorithm import DualStreamAlgorithm
@@ -124,7 +124,8 @@ class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, Dual
                           if models else "No model given: the two layers are compared as class rasters.")
         cfg = run_engine(api.CompareConfig, **dates, models=models, output=output, polygons=polygons,
                          extent=extent, extent_crs=extent_crs, **read_settings(self, parameters, context, "compare"))
-        result = run_engine(api.compare, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
+        stages = Stages(SEGMENT_STAGES, interludes=EXPORT_INTERLUDE)  # a first ONNX export moves the bar too
+        result = run_engine(api.compare, cfg, self.callback(feedback, stages))
         say_rows(feedback, result.rows)
         stem = f"{input_name(parameters.get(self.INPUT), first, context)} to " \
                f"{input_name(parameters.get(self.AFTER), later, context)}"

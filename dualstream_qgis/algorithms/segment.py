@@ -17,7 +17,7 @@ from qgis.core import (
 
 from ..compat import FILE_BEHAVIOR_FILE, SOURCE_RASTER
 from ..engine_bridge import engine_api
-from ..feedback import SEGMENT_STAGES, Stages, run_engine
+from ..feedback import EXPORT_INTERLUDE, SEGMENT_STAGES, Stages, run_engine
 from ..layer_tree import RunLayers
 from ..styling import class_raster_post_processor
 from .algorithm import DualStreamAlgorithm
@@ -188,7 +188,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         for path in cfg.models:
             for line in run_engine(api.describe_model, path):
                 feedback.pushInfo(line)
-        result = run_engine(api.segment, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
+        stages = Stages(SEGMENT_STAGES, interludes=EXPORT_INTERLUDE)  # a first ONNX export moves the bar too
+        result = run_engine(api.segment, cfg, self.callback(feedback, stages))
         return result, self._scene_name(parameters, context, cfg)
 
     def segment_results(self, result: Any) -> dict[str, Any]:

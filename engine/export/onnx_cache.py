@@ -33,7 +33,7 @@ from ..bundle.date_graphs import ENCODER_INPUT, ENCODER_OUTPUTS, HEAD_OUTPUT, SC
 from ..bundle.onnx_metadata import PARITY_TOLERANCE, date_inputs, encode_metadata, session
 from ..bundle.schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 from ..bundle.store import load_bundle
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..config.inference import DEFAULT_OPSET, DEFAULT_OVERLAP
 from ..errors import BundleError, ConfigError, ModelError, OutputError, mention
 from ..io.atomic import temporary_path, write_text_atomic
@@ -41,7 +41,15 @@ from ..io.digest import file_sha256
 from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
 from ..runtime.environment import require
 from ..time_axis import date_channels, date_rows, join_dates
-from .onnx_export import activation, dynamic_axes, export_onnx, probability_module, trace, write_graph_metadata
+from .onnx_export import (
+    EXPORT_STEPS,
+    activation,
+    dynamic_axes,
+    export_onnx,
+    probability_module,
+    trace,
+    write_graph_metadata,
+)
 
 CACHE_ENV = "DUALSTREAM_CACHE_DIR"
 # part of every key: a change in how bundles are exported makes new entries (2: a TL encoder takes "coords")
@@ -149,12 +157,14 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | No
         if refused:
             callback.warning(f"The cached {what} '{named}' was refused: {refused}. Exporting '{bundle}' again.")
         callback.info(f"Exporting '{bundle}' to ONNX for onnxruntime, once (cached in '{folder}').")
+        callback.progress(0, EXPORT_STEPS, Stage.EXPORT)  # said before the first step: tracing takes seconds
         diff = make(paths)
         digests = [file_sha256(p) for p in paths.values()]
         write_text_atomic(record, json.dumps({"bundle": str(Path(bundle).resolve()), "bundle_sha256": digest,
                                               "onnx_sha256": digests if len(digests) > 1 else digests[0],
                                               "tile_size": "any" if tile is None else int(tile),
                                               "max_abs_diff": diff, "cache_version": CACHE_VERSION}, indent=2))
+        callback.progress(EXPORT_STEPS, EXPORT_STEPS, Stage.EXPORT)
         callback.info(f"{what[0].upper()}{what[1:]} cached as '{named}'; parity with torch: max abs diff {diff:.2g}.")
         return (*paths.values(), diff, True)
 
@@ -232,6 +242,7 @@ def export_date_graphs(bundle: str | os.PathLike, paths: dict[str, Path], tile_s
               dynamic_axes([ENCODER_INPUT, *ENCODER_OUTPUTS], True, any_size), outputs=tuple(ENCODER_OUTPUTS))
         trace(head, head_args, temps["head"], head_inputs(dates), opset,
               dynamic_axes([*head_inputs(dates), HEAD_OUTPUT], True, any_size))
+        callback.progress(1, EXPORT_STEPS, Stage.EXPORT)
         source = file_sha256(bundle)
         for name, inputs, output in (("encoder", [ENCODER_INPUT], ",".join(ENCODER_OUTPUTS)),
                                      ("head", head_inputs(dates), HEAD_OUTPUT)):
@@ -246,6 +257,7 @@ def export_date_graphs(bundle: str | os.PathLike, paths: dict[str, Path], tile_s
         diff = date_parity(whole, temps, dates, (bands, tile, tile), 3, 1)
         if any_size:  # a size it was not traced at: a shape baked into either graph shows here
             diff = max(diff, date_parity(whole, temps, dates, (bands, tile + multiple, tile + multiple), 1, 2))
+        callback.progress(2, EXPORT_STEPS, Stage.EXPORT)
         if not diff <= PARITY_TOLERANCE:
             raise ModelError(f"The two exported graphs of '{bundle}' disagree with torch: max abs diff {diff:.3g} on "
                              f"random inputs (allowed {PARITY_TOLERANCE:g}); nothing was written. Try another "

@@ -40,7 +40,7 @@ from ..bundle.onnx_metadata import (
 from ..bundle.schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 from ..bundle.store import load_bundle, read_metadata
 from ..bundle.view import model_view
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..config.inference import DEFAULT_OPSET, DEFAULT_OVERLAP
 from ..errors import ConfigError, ModelError, command, mention
 from ..io.atomic import temporary_path
@@ -54,6 +54,7 @@ PER_TILE = ("coords", "days")  # inputs of one row per tile, whatever its size
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
 CALIBRATION_TILES = 8
+EXPORT_STEPS = 3  # an export's progress (Stage.EXPORT): traced, its parity with torch checked, written
 
 
 @dataclass
@@ -186,6 +187,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
                       f"{', '.join(f'{n} {tuple(t.shape[1:])}' for n, t in inputs.items())}, batch "
                       f"{'dynamic' if dynamic_batch else batch}{', any tile size' if any_size else ''}.")
         trace(wrapper, tuple(inputs.values()), tmp, names, opset, dynamic)
+        callback.progress(1, EXPORT_STEPS, Stage.EXPORT)
         onnx_section = OnnxMetadata(inputs=names, output="probabilities", batch=None if dynamic_batch else batch,
                                     opset=opset, tile_size=tile, clip_vision=clip, clip_aux=clip_aux,
                                     activation="sigmoid" if binary else "softmax",
@@ -198,6 +200,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
             other = {n: (t.shape[1], *(int(d) * (tile + multiple) // tile for d in t.shape[2:]))
                      for n, t in inputs.items()}
             diff = max(diff, parity(wrapper, tmp, 1, other, seed + 2))
+        callback.progress(2, EXPORT_STEPS, Stage.EXPORT)
         if not diff <= PARITY_TOLERANCE:
             raise ModelError(f"The exported model disagrees with torch: max abs diff {diff:.3g} on random inputs "
                              f"(allowed {PARITY_TOLERANCE:g}); nothing was written. Try another "
