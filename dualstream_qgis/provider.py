@@ -33,6 +33,8 @@ ALGORITHMS: list[tuple[str, str]] = [
     ("trainchange", "TrainChangeAlgorithm"),
     ("detectchange", "DetectChangeAlgorithm"),
     ("comparechange", "CompareChangeAlgorithm"),
+    ("trainseason", "TrainSeasonAlgorithm"),
+    ("segmentseason", "SegmentSeasonAlgorithm"),
 ]
 
 LOG_TAG = "DualStream"

@@ -217,21 +217,23 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         return input_name(parameters.get(self.INPUT), image_stem(cfg.image), context)
 
     def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
-                  feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        """Parameters -> SegmentConfig keyword arguments."""
+                  feedback: QgsProcessingFeedback, dates: list[Any] | None = None) -> dict[str, Any]:
+        """Parameters -> SegmentConfig keyword arguments; ``dates``: a season's, in place of the image."""
         stac_item = self.parameterAsString(parameters, self.STAC_ITEM, context).strip() or None
         if stac_item and layer_items(parameters.get(self.INPUT)):
             raise QgsProcessingException(f"Parameters {self.INPUT} and {self.STAC_ITEM}: give the image "
                                          f"either as a layer or as a STAC item, not both.")
         extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
         models = model_settings(self, parameters, context)
-        image = handed(stac_item or raster_source(parameters, self.INPUT, context))  # a web layer: the engine reads it
+        # a web layer: the engine reads it
+        image = "" if dates else handed(stac_item or raster_source(parameters, self.INPUT, context))
         aux = [handed(layer) for layer in raster_sources(parameters, self.AUX, context)]
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
                               engine_api().FORMATS["geotiff"], self.OUTPUT, "class raster")
         ensure_parent(output, self.OUTPUT)
         return {
             "image": image,
+            **({"dates": dates} if dates else {}),
             "stac_item": stac_item,
             "bands": band_choice(self, parameters, self.BANDS, context),
             "aux": aux,

@@ -297,11 +297,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         return model
 
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
-                     feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:
-        """The data settings of one explicit scene given as layers."""
+                     feedback: QgsProcessingFeedback, aux_bands: int | None,
+                     dates: list[Any] | None = None) -> dict[str, Any]:
+        """The data settings of one explicit scene given as layers; ``dates``: a season's, in place of the image."""
         extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
         # a web layer: its service, which the engine reads over the extent at the pixel size for web layers
-        image = handed(raster_source(parameters, self.INPUT, context))
+        image = "" if dates else handed(raster_source(parameters, self.INPUT, context))
         label, label_layer = label_source(self, parameters, self.LABELS, context, feedback)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
                             self.LABEL_FIELD, feedback)
@@ -313,7 +314,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         # the engine's messages name a layer handed over as a temporary GeoPackage by its name, not the file's
         names = handed_names(parameters, {self.LABELS: (label, label_layer), self.LABELLED_AREA: (area, area_layer)})
         scene = {"image": image, "label": label, "aux": aux, "label_field": field, "extent": extent,
-                 "extent_crs": extent_crs, "aoi": area, "names": names}
+                 "extent_crs": extent_crs, "aoi": area, "names": names, **({"dates": dates} if dates else {})}
         settings: dict[str, Any] = {"train_scenes": [scene], "aux_prefixes": []}
         if aux_bands:
             settings["aux_bands_per_file"] = aux_bands

@@ -63,12 +63,12 @@ class SceneSpec(Settings):
              "says what changed between them (a change mask, or from-to classes).")
     dates: list[str] = setting(
         default_factory=list, flag="--dates", custom_cli=True, metavar="RASTER", label="Dates of one place (a season)",
+        param="DATES", custom_qgis=True,
         help="Every date of one place, first included: rasters, folders of them, glob patterns ('s2/*.tif') or "
              "STAC items, in any order (sorted by their acquisition dates: a tag, a Sentinel-2 / HLS / Landsat file "
              "name, the STAC item's datetime), any CRS and pixel size (read onto the first date's grid). A band "
              "named 'cloud' or a raster '<name>_cloud.tif' beside a date masks its clouds. Instead of the image and "
-             "its later dates (the image and --after are a pair's short form).",
-        no_qgis="QGIS takes a season's dates in its season algorithms (DATES: layers or a folder), not in Train")
+             "its later dates (the image and --after are a pair's short form).")
     stack_dates: list[str] = setting(
         default_factory=list, flag=None,
         help="One multi-band stack as the dates: each date's acquisition date (YYYY-MM-DD), in band order, each "

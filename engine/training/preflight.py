@@ -118,7 +118,9 @@ def fit_to_data(model_cfg: ModelConfig, meta: DataMetadata, model: Any, num_clas
     data_aux = meta.aux_channels
     fitted = model_cfg.fit_data(vision_channels=meta.vision_bands, aux_channels=data_aux,
                                 num_classes=num_classes, aux_ratio=meta.aux_ratio)
-    keys = ("vision_channels", "aux_channels", "num_classes", "aux_ratio")
+    keys: tuple[str, ...] = ("vision_channels", "aux_channels", "num_classes", "aux_ratio")
+    if fitted.TAKES_DAYS:  # a season model keeps the dates it learned from (its ONNX graph takes as many)
+        fitted, keys = fitted.replace(dates=int(meta.dates)), (*keys, "dates")
     wanted = {k: getattr(fitted, k) for k in keys}
     changed = {k: v for k, v in wanted.items() if getattr(model_cfg, k) != v}
     if model is not None:  # an injected model is what it is: its config must already agree with the data
@@ -128,7 +130,7 @@ def fit_to_data(model_cfg: ModelConfig, meta: DataMetadata, model: Any, num_clas
             raise ConfigError(f"the given model does not fit the data: {bad} (model, data).")
     elif changed:  # none of these is a user setting: words, not the config's field names
         words = dict(vision_channels="image bands", aux_channels="aux channels", num_classes="outputs",
-                     aux_ratio="aux ratio")
+                     aux_ratio="aux ratio", dates="dates")
         say.info(f"The model is sized to the data: {', '.join(f'{words[k]} {v}' for k, v in changed.items())}.")
     note = fitted.aux_input_note(int(tile_size))
     if note:

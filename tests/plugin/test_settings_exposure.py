@@ -12,12 +12,13 @@ pytestmark = pytest.mark.qgis
 
 #: Where each section's settings are offered: the CLI command and the Processing algorithms.
 FRONT_ENDS = {
-    "model": ("train", ["dualstream:train", "dualstream:trainchange"]),
-    "data": ("train", ["dualstream:train", "dualstream:trainchange"]),
-    "augment": ("train", ["dualstream:train", "dualstream:trainchange"]),
-    "loss": ("train", ["dualstream:train", "dualstream:trainchange"]),
-    "train": ("train", ["dualstream:train", "dualstream:trainchange"]),
-    "segment": ("segment", ["dualstream:segment", "dualstream:segmentbulk", "dualstream:detectchange"]),
+    "model": ("train", ["dualstream:train", "dualstream:trainchange", "dualstream:trainseason"]),
+    "data": ("train", ["dualstream:train", "dualstream:trainchange", "dualstream:trainseason"]),
+    "augment": ("train", ["dualstream:train", "dualstream:trainchange", "dualstream:trainseason"]),
+    "loss": ("train", ["dualstream:train", "dualstream:trainchange", "dualstream:trainseason"]),
+    "train": ("train", ["dualstream:train", "dualstream:trainchange", "dualstream:trainseason"]),
+    "segment": ("segment", ["dualstream:segment", "dualstream:segmentbulk", "dualstream:detectchange",
+                            "dualstream:segmentseason"]),
     "bulk": ("segment", ["dualstream:segmentbulk"]),
     "evaluate": ("evaluate", ["dualstream:evaluate"]),
     "export": ("export", []),
@@ -27,10 +28,11 @@ FRONT_ENDS = {
     "label": ("label", ["dualstream:labelsam"]),
     "propose": ("propose", ["dualstream:propose"]),
     "accept": ("accept", ["dualstream:accept"]),
-    "scene": ("train", ["dualstream:train", "dualstream:trainchange"]),
+    "scene": ("train", ["dualstream:train", "dualstream:trainchange", "dualstream:trainseason"]),
 }
 #: Processing parameters with a value widget that are not engine settings, and why.
 NOT_SETTINGS = {
+    "DATES_FOLDER": "a folder of a season's dates: the DATES setting's other form (the season algorithms)",
     "LABEL_FIELD": "a field of the label layer (scene input)",
     "WEIGHTS": "ensemble weights, one per MODEL file",
     "PATTERN": "with FOLDER, the scene images (bulk input)",
@@ -42,7 +44,8 @@ NOT_SETTINGS = {
 }
 VALUE_TYPES = ("number", "enum", "boolean", "string")
 #: Settings of another section an algorithm offers as that section's parameter, and why.
-BORROWED = {"dualstream:suggest": {"segment.pixel_size": "a web layer scene is read as Segment reads it"}}
+BORROWED = {"dualstream:suggest": {"segment.pixel_size": "a web layer scene is read as Segment reads it"},
+            "dualstream:segmentseason": {"scene.dates": "a season's dates are given as Train season takes them"}}
 
 
 def _cli_options(command: str) -> set[str]:

@@ -1,0 +1,63 @@
+"""Processing algorithm "Segment season": a season model (written by Train season) over the dates of one place.
+Segment's form with the dates in place of the image: the same model, units, tiles and outputs (the styled class
+raster, its confidence, polygons, the area of each class)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import QgsProcessingContext, QgsProcessingFeedback
+
+from .common import parameters_help
+from .season_inputs import SeasonGroup, add_dates_parameters, season_dates
+from .segment import SegmentAlgorithm
+
+
+class SegmentSeasonAlgorithm(SeasonGroup, SegmentAlgorithm):
+    """The dates of one place through a season model: the class raster, its confidence, polygons and areas."""
+
+    MODEL_WATCHES = {"aux": "AUX", "bands": "BANDS"}  # the dates are several layers: checked by the engine
+
+    def name(self) -> str:
+        return "segmentseason"
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Segment season")
+
+    def shortDescription(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Map crop types or land cover from a season of dates of one place with a season model.")
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr(
+            "<p>Maps the classes of a place from a <b>season</b> of its images with a <b>season model</b> written "
+            "by <b>Train season</b>: every date is read tile by tile onto the first date's grid, the model weighs "
+            "the dates by their day of the year, leaving out cloudy pixels, and the classes are written as a "
+            "<b>class raster</b>.</p>"
+            "<p><b>Inputs</b>: the <b>dates</b>, as raster layers in any order and/or a <b>folder</b> of dated "
+            "rasters (dated by their metadata, their Sentinel-2 / HLS / Landsat file names or their STAC items), "
+            "in any CRS and pixel size, with the bands the model was trained on (picked by name, or by "
+            "<b>Bands</b>). Clouds: a band named <i>cloud</i> or a raster <i>&lt;name&gt;_cloud.tif</i> beside a "
+            "date; a date with no clear pixel is dropped. The log says the order the dates were sorted into and "
+            "each date dropped. A season model takes any number of dates (fewer or more than it was trained with); "
+            "dates of another place are refused with both footprints named.</p>"
+            "<p><b>Outputs</b>: the <b>class raster</b> (each class its colour, a <i>.qml</i> style beside it), "
+            "optionally the <b>confidence</b>, the <b>probabilities</b>, the <b>polygons</b> (GeoPackage: "
+            "class_name, area, confidence) and the area of each class in the report. No output may name a date's "
+            "file.</p>"
+            "<p><b>Batch</b>: right-click > Execute as Batch Process runs one place (or one year) per row.</p>"
+        ) + parameters_help(self)
+
+    def add_image_parameters(self) -> None:
+        """The dates (layers or a folder), then their bands."""
+        add_dates_parameters(self, "scene.dates")
+        self.add_bands_parameter()
+
+    def _scene_name(self, parameters: dict[str, Any], context: QgsProcessingContext, cfg: Any) -> str:
+        return "season"
+
+    def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                  feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """Segment's settings with every date in place of the image: the engine sorts them and says the order."""
+        return super()._settings(parameters, context, feedback, season_dates(parameters, context))
+
+

@@ -1,0 +1,69 @@
+"""Processing algorithm "Train season": a season of dated rasters of one place and one land-cover or crop label
+-> a season model (a ``.dsmodel`` bundle of the season family). Train's form with the dates in place of the image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import QgsProcessingContext, QgsProcessingFeedback
+
+from .common import parameters_help
+from .season_inputs import SeasonGroup, add_dates_parameters, dates_given, season_dates
+from .train import TrainAlgorithm
+
+
+class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
+    """Trains a season model (the season family) on the dates of one place and its label."""
+
+    FAMILY = "season"  # the registry's name of the family this form trains
+    MODEL_SETTINGS = ("model.preset", "model.encoder", "model.decoder", "data.bands")
+
+    def name(self) -> str:
+        return "trainseason"
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Train season")
+
+    def shortDescription(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Train a model that reads a season of dates of one place (crop types, land cover).")
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr(
+            "<p>Trains a <b>season model</b>: several dated images of one place and one label of what is there "
+            "(crop types, land cover), told by how the place changes through the season. One encoder reads every "
+            "date, a temporal attention weighs the dates by their day of the year (cloudy pixels and missing dates "
+            "left out) and one decoder draws the classes. The result is a model bundle (<i>.dsmodel</i>) that "
+            "<b>Segment season</b> applies to the dates of other places or years.</p>"
+            "<p><b>Inputs</b>: the <b>dates</b>, as raster layers in any order and/or a <b>folder</b> of dated "
+            "rasters: each date from its metadata (acquisition date tag), its Sentinel-2 / HLS / Landsat file name "
+            "or its STAC item, in any CRS and pixel size (read onto the first date's grid). A band named "
+            "<i>cloud</i> or a raster <i>&lt;name&gt;_cloud.tif</i> beside a date masks its clouds; a date with "
+            "no clear pixel is dropped. The log says the order the dates were sorted into and each date dropped. "
+            "The <b>label</b>: a raster of class values or polygons (with a <b>class field</b>); the "
+            "<b>labelled area</b> limits what is learned (partial labels).</p>"
+            "<p><b>Outputs</b>: the model bundle and the HTML training report, as Train DualStream writes them; "
+            "settings left at their defaults are chosen from the data and the device, and the log says each "
+            "choice.</p>"
+            "<p><b>Batch</b>: right-click > Execute as Batch Process trains one model per row.</p>"
+        ) + parameters_help(self)
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        add_dates_parameters(self, "scene.dates")
+        self.add_label_parameters()
+        self.add_training_parameters()
+
+    def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
+                             ) -> tuple[bool, str]:
+        ok, message = super().checkParameterValues(parameters, context)
+        if ok and not dates_given(parameters):
+            return False, "Give the season's dates (DATES: raster layers, or DATES_FOLDER: a folder of them)."
+        return ok, message
+
+    def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """Train's model settings, of the season family (a preset given alone would pick another family's)."""
+        return {**super()._model_settings(parameters, context), "name": self.FAMILY}
+
+    def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                     feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:
+        """Train's scene with every date in place of the image: the engine sorts them and says the order."""
+        return super()._layer_scene(parameters, context, feedback, aux_bands, season_dates(parameters, context))

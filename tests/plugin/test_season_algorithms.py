@@ -1,0 +1,80 @@
+"""The season algorithms under a real QgsApplication and processing.run: Train season from dated layers given out of
+order and a folder, in their own Toolbox group; the log says the order the dates were sorted into and each date
+dropped (entirely cloudy); the bundle is of the season family. Dates are made here: three small dated GeoTIFFs whose
+class is told by how a pixel's values change over the season (no one date tells it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from tests.plugin.keeping_feedback import Log
+
+pytestmark = pytest.mark.qgis
+
+TRAIN = {"PRESET": "tiny", "EPOCHS": 1, "WARMUP_EPOCHS": 0, "TILE_SIZE": 32, "TILES_PER_EPOCH": 8, "DEVICE": "cpu",
+         "SEED": 0}
+DAYS = ("2024-07-01", "2024-03-01", "2024-05-01")  # given out of order
+
+
+def _write(path: Path, values: np.ndarray, date: str | None = None, dtype: str = "float32") -> str:
+    profile = {"driver": "GTiff", "width": values.shape[-1], "height": values.shape[-2], "count": 1,
+               "dtype": dtype, "crs": "EPSG:32633", "transform": from_origin(500000.0, 5000000.0, 10.0, 10.0)}
+    with rasterio.open(path, "w", **profile) as out:
+        out.write(values[None].astype(dtype))
+        if date:
+            out.update_tags(ACQUISITIONDATETIME=f"{date}T10:00:00")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory):
+    """(three dated layers in the wrong order, the label, a cloudy date's file) on a 64 px place."""
+    root = tmp_path_factory.mktemp("season")
+    rng = np.random.default_rng(0)
+    crops = np.zeros((64, 64), np.uint8)
+    crops[:, 32:] = 1  # the east half greens up in May only
+    dates = []
+    for day in DAYS:
+        value = 0.3 + 0.05 * rng.standard_normal((64, 64))
+        if day == "2024-05-01":
+            value[crops == 1] += 0.4
+        dates.append(_write(root / f"ndvi_{day}.tif", value, day))
+    cloudy = _write(root / "ndvi_2024-06-01.tif", np.full((64, 64), 0.5), "2024-06-01")
+    _write(root / "ndvi_2024-06-01_cloud.tif", np.ones((64, 64)), dtype="uint8")  # all cloud: dropped
+    return dates, _write(root / "crops.tif", crops, dtype="uint8"), cloudy
+
+
+def test_train_season_sorts_the_dates_says_so_and_writes_a_season_model(plugin, season, tmp_path):
+    import processing
+    from qgis.core import QgsApplication
+
+    alg = QgsApplication.processingRegistry().algorithmById("dualstream:trainseason")
+    assert alg.group() == "Seasons" and alg.groupId() == "season"
+    assert QgsApplication.processingRegistry().algorithmById("dualstream:segmentseason").groupId() == "season"
+    dates, label, cloudy = season
+    log = Log()
+    out = tmp_path / "crops.dsmodel"
+    results = processing.run("dualstream:trainseason", {**TRAIN, "DATES": [*dates, cloudy], "LABELS": label,
+                                                        "CLASS_NAMES": "other,crop", "OUTPUT": str(out)},
+                             feedback=log)
+    assert Path(results["OUTPUT"]) == out and out.exists()
+    order = log.line("The season: 3 date(s)")
+    assert order.index("2024-03-01") < order.index("2024-05-01") < order.index("2024-07-01")
+    assert any("2024-06-01" in line and "left out of the season" in line for line in log.lines)
+    from engine.bundle.store import read_metadata
+
+    meta = read_metadata(out)
+    assert meta.model.name == "season" and meta.model.dates == 3
+
+
+def test_train_season_without_dates_says_what_to_give(plugin, season, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="DATES"):
+        processing.run("dualstream:trainseason", {**TRAIN, "LABELS": season[1], "OUTPUT": str(tmp_path / "m.dsmodel")})
