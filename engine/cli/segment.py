@@ -35,7 +35,7 @@ from .options import OptionGroups, add_result_flags, add_settings, flag_name, gi
 from .progress import TqdmCallback
 
 EXIT_SCENES_FAILED = 1  # bulk mode: a scene failed (DIR/summary.json); 0: every scene done or skipped
-SINGLE_ONLY = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "aoi")
+SINGLE_ONLY = ("image", "dates", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "aoi")
 #: segment's flags that name the bulk run's area in bulk mode: the one web layers are read over (bulk.extent)
 BULK_AREA = ("extent", "extent_crs")
 
@@ -117,6 +117,8 @@ def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> Se
     if settings.get("stac_item") and not settings.get("image"):
         settings["image"] = settings["stac_item"]  # the item is the image
     for key, flag in required:
+        if key == "image" and settings.get("dates"):
+            continue  # a season's dates name its images
         if not settings.get(key):
             raise ConfigError(f"segment needs {flag}{' or --stac-item' if key == 'image' else ''} (or segment.{key} in "
                               f"the config file).")

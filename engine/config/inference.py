@@ -49,6 +49,15 @@ class SegmentConfig(PolygonOptions, ImageReading):
         help="A change model's later date: the image of the same place after the image above (repeat for more "
              "dates, in time order); any CRS and pixel size (resampled onto the image's grid), the same bands by "
              "name or in the same order. Both dates go through the same band picking and value checks.")
+    dates: list[str] = setting(
+        default_factory=list, cli={"nargs": "+"}, metavar="RASTER", group="input and output",
+        label="Dates of one place (a season)",
+        help="A season model's dates of one place, first included: rasters, folders of them, glob patterns or STAC "
+             "items, in any order (sorted by their acquisition dates: a tag, a Sentinel-2 / HLS / Landsat file name, "
+             "the STAC item's datetime), any CRS and pixel size (read onto the first date's grid); a band named "
+             "'cloud' or a raster '<name>_cloud.tif' beside a date masks its clouds. Instead of the image (the image "
+             "and its later dates are a pair's short form).",
+        no_qgis="QGIS takes a season's dates in its season algorithms (DATES: layers or a folder)")
     stac_item: str | None = setting(
         None, metavar="FILE_OR_URL", group="input and output", param="STAC_ITEM", custom_qgis=True,
         label="STAC item (file or URL) instead of an image layer",
@@ -130,6 +139,9 @@ class SegmentConfig(PolygonOptions, ImageReading):
     backend: str = backend_setting("inference")
 
     def __post_init__(self) -> None:
+        check(not (self.dates and (self.image or self.after or self.stac_item)),
+              f"Give the dates either as {mention('segment.dates')} or as the image and its later dates "
+              f"({mention('segment.image')}, {mention('segment.after')}), not both.")
         if self.stac_item:
             check(not self.image or self.image == self.stac_item,
                   f"Give the image either as {mention('segment.image')} or as {mention('segment.stac_item')}, "

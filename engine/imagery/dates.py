@@ -17,6 +17,7 @@ from ..data.normalize import BandStatistics
 from ..data.raster import band_count, mistagged_note, open_raster
 from ..errors import BundleError, DataError, mention
 from ..io.locations import is_web_description
+from ..models.configuration_utils import takes_a_season
 from ..time_axis import date_channels
 from .door import open_image, web_source
 from .request import ImageRequest
@@ -29,6 +30,7 @@ class ResolvedDates:
 
     first: ResolvedImage
     later: list[ResolvedImage]
+    files: Any = None  # a season's VRTs (clouds as masks, a stack's dates): ``InputFiles``, removed on close
 
     @property
     def path(self) -> str:  # path, source, window, named: the first date's, as a plan of one date has them
@@ -57,6 +59,8 @@ class ResolvedDates:
     def close(self) -> None:
         for resolved in self.dates:
             resolved.close()
+        if self.files is not None:
+            self.files.close()
 
 
 def check_dates(cfg: SegmentConfig, members: list[Any]) -> int:
@@ -66,6 +70,8 @@ def check_dates(cfg: SegmentConfig, members: list[Any]) -> int:
         if other.data.dates != dates:
             raise BundleError(f"The ensemble members '{members[0].path}' and '{other.path}' take {dates} and "
                               f"{other.data.dates} date(s) of a place; an ensemble's members take the same inputs.")
+    if takes_a_season(members[0].metadata.model.name):  # any number of dates: padded and masked
+        return 1 + len(cfg.after)
     problem = dates_problem(dates, 1 + len(cfg.after))
     if problem:
         given = f"with the later date '{cfg.after[0]}' ({mention('segment.after')})" if cfg.after else "alone"
@@ -78,14 +84,15 @@ def date_view(member: Any, date: int) -> Any:
     image door and the value checks judge each date against what the model saw of it."""
     data = member.data
     bands, stats = data.vision_bands, data.vision_stats
-    if stats.bands == bands * data.dates:
+    if data.dates > 1 and stats.bands == bands * data.dates:  # a change model's (a season's: one set for all)
         own = date_channels(bands, date)
         stats = BandStatistics(stats.method, list(stats.low[own]), list(stats.high[own]))
     return dataclasses.replace(member, metadata=member.metadata.replace(
         data=dataclasses.replace(data, vision_stats=stats, dates=1)))
 
 
-def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warnings: list[str]) -> tuple[
+def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warnings: list[str],
+               files: Any = None) -> tuple[
         ResolvedDates, list[Any], list[int], list[list[int]]]:
     """(every date resolved, the members as they read the stacked tiles, the first date's bands, each later date's
     bands), each date's band count and values checked."""
@@ -133,7 +140,7 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
     # the reader picks each date's bands itself: the members read every band of the stacked tile, in order
     stacked = [dataclasses.replace(m, metadata=m.metadata.replace(data=dataclasses.replace(
         m.data, bands=None, x_bands=None, image_bands=m.data.vision_bands))) for m in members]
-    return ResolvedDates(opened[0], opened[1:]), stacked, picked[0], picked[1:]
+    return ResolvedDates(opened[0], opened[1:], files), stacked, picked[0], picked[1:]
 
 
 def _over_first_date(request: ImageRequest, first: Any, callback: Callback) -> ImageRequest:

@@ -141,6 +141,12 @@ def family_card(name: str) -> FamilyCard | None:
     return AutoModelConfig.config_class(name).CARD if has_configuration(name) else None
 
 
+def takes_a_season(family: str) -> bool:
+    """Whether ``family`` takes a season: any number of dates of one place, each with its day and validity."""
+    card = family_card(family)
+    return card is not None and SEASON in card.kinds
+
+
 # drop_path: every family has it, with its own default
 DROP_PATH = {"group": "model", "metavar": "RATE", "no_qgis": MODEL_DETAIL,
              "help": "Stochastic depth rate of the encoder blocks (ConvNeXt, Swin, MiT), in [0, 1).",

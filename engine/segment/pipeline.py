@@ -27,6 +27,7 @@ from ..io import locations
 from ..runtime.environment import require
 from ..runtime.prefetch import to_device
 from .plan import SegmentPlan
+from .predictor import Season
 from .reader import TileReader, default_readers
 from .sinks import RowSink
 from .tiling import DeviceRowBandAccumulator, RowBandAccumulator, blend_window
@@ -82,8 +83,11 @@ def tile_options(cfg: Any, device: Any) -> dict[str, Any]:
             "reader_processes": cfg.reader_processes}
 
 
-def _device_side(predict: Predict, on_device: bool | None) -> bool:
-    """Normalise and blend where the model runs (a torch predictor's device), not on the host; None = on a GPU."""
+def _device_side(predict: Predict, on_device: bool | None, plan: SegmentPlan) -> bool:
+    """Normalise and blend where the model runs (a torch predictor's device), not on the host; None = on a GPU.
+    A season's tiles are normalised date by date on the host (over each date's own pixels)."""
+    if plan.days is not None:
+        return False
     if on_device is None:
         on_device = getattr(getattr(predict, "device", None), "type", None) == "cuda"
     return bool(on_device and hasattr(predict, "on_device"))
@@ -96,7 +100,7 @@ def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefet
     starts the next scene's while the model finishes this one, on its long-lived ``threads``)."""
     # on a GPU the device normalises the raw values (part of a tile's reading CPU off the reader threads,
     # docs/benchmarks.md), and the batching thread copies each batch there (off the thread driving the model)
-    device_side = _device_side(predict, on_device)
+    device_side = _device_side(predict, on_device, plan)
     return TileReader(plan, batch_size, prefetch, readers, processes=reader_processes, normalise=not device_side,
                       threads=threads, device=getattr(predict, "device", None) if device_side else None).start()
 
@@ -112,7 +116,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
     the caller aborts it."""
     model = predict
     device = getattr(model, "device", None)
-    device_side = _device_side(model, on_device)
+    device_side = _device_side(model, on_device, plan)
     if reader is None:
         reader = start_reader(plan, model, on_device=device_side, **reading)
     try:
@@ -133,8 +137,12 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
             if batch.tiles:
                 tick = time.perf_counter()
                 # on the device already where it blends (the reader was given it: normalised there)
-                probs = (predict(batch.vision, batch.aux) if coords_of is None
-                         else predict(batch.vision, batch.aux, coords_of(batch.tiles)))
+                season = None if plan.days is None else Season(  # each date's day and validity (a season model)
+                    np.tile(plan.days, (len(batch.tiles), 1)), batch.date_valid)
+                given = [batch.vision, batch.aux]
+                if coords_of is not None or season is not None:
+                    given.append(None if coords_of is None else coords_of(batch.tiles))
+                probs = predict(*given, *(() if season is None else (season,)))
                 model_seconds += time.perf_counter() - tick
                 first_batch_at = first_batch_at or time.perf_counter()
                 for i, tile in enumerate(batch.tiles):

@@ -23,6 +23,7 @@ from ..data.raster import grid_of, open_raster
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, ConfigError, DataError, mention
 from ..io.safety import check_creatable, check_outputs
+from ..models.configuration_utils import takes_a_season
 from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
 from .members import Member, aux_inputs, aux_layout, check_members, model_defaults, requested_tile, say_assumptions
 from .scene_outputs import SceneOutputs, segment_files
@@ -55,6 +56,7 @@ class SegmentPlan:
     inputs: Any  # imagery.resolve.ResolvedImage: the file or VRT the reader opens, and how it was had
     refit: tuple[int, int] | None = None  # (trained tile, batch asked): plan_on_image fits the CPU tile again
     named: str | None = None  # how messages name the image where ``cfg.image`` is a web layer's temporary window
+    days: Any = None  # a season model's: each date's day number (T,) int64, days since its first date's New Year
 
     @property
     def shown(self) -> str:
@@ -183,7 +185,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
 
     callback = callback or Callback()
     warnings: list[str] = []
-    if not cfg.image:
+    if not cfg.image and not cfg.dates:
         raise ConfigError(f"No image given; give {mention('segment.image')} (a GeoTIFF or other GDAL raster).")
     if not cfg.output:
         raise ConfigError(f"No output given; give {mention('segment.output')} (a .tif) for the class raster.")
@@ -212,18 +214,31 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     from ..imagery.door import open_image
     from ..imagery.request import ImageRequest
 
-    bands, after_bands, dates = None, None, check_dates(cfg, members)
-    if dates > 1:  # every date through the door, each judged by its own statistics; the reader stacks them
-        resolved, members, bands, after_bands = plan_dates(cfg, members, callback, warnings)
+    season = takes_a_season(first.metadata.model.name)
+    files, season_named = None, None
+    if cfg.dates:  # a season as given: sorted by date, clouds masked, dropped dates said (imagery.season)
+        from ..imagery.season import resolve_season
+
+        given = resolve_season(list(cfg.dates), callback)
+        cfg, files = replace(cfg, image=given.paths[0], after=given.paths[1:], dates=[]), given.files
+        season_named = f"'{given.dates[0].source}'"  # its first date as given, not the VRT of its clouds
+    try:
+        bands, after_bands, dates = None, None, check_dates(cfg, members)
+    except BaseException:
+        if files is not None:
+            files.close()
+        raise
+    if dates > 1 or season:  # every date through the door, each judged by its own statistics; the reader stacks them
+        resolved, members, bands, after_bands = plan_dates(cfg, members, callback, warnings, files)
     else:
         resolved = open_image(ImageRequest.of_segment(cfg), callback, members=members, warnings=warnings,
                               aux=aux_paths)  # a web layer among the aux: its window over the same extent
         members, aux_paths = resolved.members or members, resolved.aux
-    named = resolved.named  # how messages name the image where its path is not what the user gave
+    named = resolved.named or season_named  # how messages name the image where its path is not what the user gave
     if resolved.window is not None:  # a web service: the run reads its window, a temporary file
         cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]
-    doors = resolved.dates if dates > 1 else (resolved,)
+    doors = resolved.dates if dates > 1 or season else (resolved,)
     # what the door opened, by path (the first of a path): the reader takes each over (one open a file)
     opened = {door.path: door.dataset for door in reversed(doors) if door.dataset is not None}
     try:
@@ -232,7 +247,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                              callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs, aoi=cfg.aoi,
                              bands=bands, after=[d.path for d in doors[1:]], after_bands=after_bands,
                              # the door's sample of every date found valid pixels: the reader need not sample again
-                             opened=opened, dates_hold_data=dates > 1 and all(d.seen is not None for d in doors))
+                             opened=opened, dates_hold_data=dates > 1 and all(d.seen is not None for d in doors),
+                             each_date=season)
     except BaseException:
         resolved.close()
         raise
@@ -240,7 +256,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         if door.dataset is not None and opened.get(door.path) is door.dataset:
             door.dataset = None  # the reader's now
     try:
-        for member in members if dates == 1 else ():  # a change model's dates were checked one by one
+        for member in members if dates == 1 and not season else ():  # several dates were checked one by one
             _check_member_bands(member, reader.image_bands, cfg.image, named)
         if use_aux and (problem := aux_problem(aux_data, reader.aux_file_bands)):
             raise DataError(f"The aux files {aux_paths} do not fit the model '{aux_members[0].path}': {problem} "
@@ -262,7 +278,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         warn_dates_cover(reader, callback, warnings, region_grid, "the segmented region of",
                          f"the change raster is nodata there (give dates that cover the same area, or limit the "
                          f"region with {mention('segment.extent')})")
-        if not is_imported(first.metadata) and dates == 1:  # its maker's scaling is no data it was trained on
+        days = season_days(reader, resolved, cfg) if season else None
+        if not is_imported(first.metadata) and dates == 1 and not season:  # its maker's scaling: no training data
             # the image's values against the training statistics (a warning, or an error when strict); the door's
             # sample where the reader reads the values it judged (None: sampled here)
             check_image_domain(reader.image_dataset(), cfg.image, first.selection.vision_bands(reader.image_bands),
@@ -296,7 +313,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                        overlap=overlap, aux_ratio=aux_ratio, class_names=list(data.class_names),
                        class_colors=class_colors, binary=first.output_channels == 1, use_aux=use_aux,
                        use_region_mask=cfg.aoi is not None, crs=reader.grid.crs, transform=region_grid.transform,
-                       warnings=warnings, inputs=resolved, refit=refit, named=named)
+                       warnings=warnings, inputs=resolved, refit=refit, named=named, days=days)
 
 
 def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, ...] = ()) -> SegmentPlan:
@@ -330,3 +347,21 @@ def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, .
         raise
     return replace(plan, cfg=cfg, reader=reader, grid=grid, region=region, tile=tile, use_region_mask=False,
                    crs=reader.grid.crs, transform=transform, warnings=[])
+
+
+def season_days(reader: Any, resolved: Any, cfg: SegmentConfig) -> Any:
+    """Each date's day number for a season model (``time_axis.days_since``), each date's acquisition date read from
+    the file the user gave where the door read another (a VRT of its bands); DataError naming a date without one
+    and the ways to give one."""
+    from ..data.acquisition import Acquisition, of_source
+    from ..imagery.season import GIVE_A_DATE
+    from ..time_axis import days_since
+
+    paths = [cfg.image, *cfg.after]
+    taken = [of_source(door.source, Acquisition(when, "", None, None, "")).date
+             for door, when in zip(resolved.dates, reader.taken)]
+    if None in taken:
+        missing = paths[taken.index(None)]
+        raise DataError(f"The raster '{missing}' has no acquisition date, and a season model reads each date's day "
+                        f"of the year: {GIVE_A_DATE}; or give the dates with {mention('segment.dates')}.")
+    return days_since(taken)

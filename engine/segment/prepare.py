@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..time_axis import join_dates, per_date
 from .tiling import Tile
 
 
@@ -50,8 +51,9 @@ def read_tile(tile: Tile, reader: Any, use_region_mask: bool) -> tuple[Any, np.n
         aux, aux_valid = aux[:, rows, cols], aux_valid[rows, cols]
     elif aux is not None:
         aux, aux_valid = reader.read_aux(tile.col, tile.row, size, size)
+    date_valid = None if arrays.date_valid is None else arrays.date_valid[:, rows, cols]
     arrays = replace(arrays, vision=arrays.vision[:, rows, cols], valid=arrays.valid[rows, cols], aux=aux,
-                     aux_valid=aux_valid, label=None,
+                     aux_valid=aux_valid, label=None, date_valid=date_valid,
                      transform=tile_grid(grid, tile.col, tile.row, size, size).transform)
     return arrays, valid[rows, cols]
 
@@ -76,3 +78,21 @@ def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]]
         aux[key] = (None if astats is None or data is None
                     else np.ascontiguousarray(astats.apply(data, mask), dtype=np.float32))
     return valid, vision, aux
+
+
+def prepare_season_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]],
+                        use_region_mask: bool) -> tuple[np.ndarray, dict, dict, np.ndarray] | None:
+    """A season's tile (``SceneReader(each_date=True)``): as :func:`prepare_tile`, each date normalised with the one
+    set of band statistics over its own valid pixels, and each date's validity (T, h, w) beside; None: no date holds
+    a valid pixel."""
+    arrays, valid = read_tile(tile, reader, use_region_mask)
+    if not valid.any():
+        return None
+    date_valid = (arrays.valid[None] if arrays.date_valid is None else arrays.date_valid) & valid
+    vision, aux = {}, {}
+    for key, (vstats, astats, _) in stats.items():
+        each = [vstats.apply(v, ok) for v, ok in zip(per_date(arrays.vision, len(date_valid), axis=0), date_valid)]
+        vision[key] = np.ascontiguousarray(join_dates(each, axis=0), dtype=np.float32)
+        aux[key] = (None if astats is None or arrays.aux is None
+                    else np.ascontiguousarray(astats.apply(arrays.aux, arrays.aux_valid), dtype=np.float32))
+    return valid, vision, aux, date_valid

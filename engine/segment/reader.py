@@ -23,7 +23,7 @@ import numpy as np
 from ..runtime.environment import process_cores, require
 from ..runtime.prefetch import Prefetcher, to_device
 from .plan import SegmentPlan
-from .prepare import prepare_tile, source_window
+from .prepare import prepare_season_tile, prepare_tile, source_window
 from .reader_pool import processes_available, shared_pool
 from .tiling import Tile
 
@@ -75,6 +75,7 @@ class Batch:
     aux: dict[str, np.ndarray | None]  # normalised (B, Ca, t, t) at the aux's own resolution
     skipped: int = 0  # all-nodata tiles skipped since the previous batch
     raw: bool = False  # vision not normalised yet: the device normalises it, 0 where the tile is not valid
+    date_valid: np.ndarray | None = None  # a season's: (B, T, h, w) bool, each date's own validity
 
 
 def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any,
@@ -137,7 +138,9 @@ class TileReader:
         self.readers = max(self.owners) + 1
         # tiles each worker reads ahead: its band of a row, so it goes on while the others' bands are consumed
         self.depth = max(2, math.ceil(cols / self.readers))
-        self.processes = self.readers > 1 and bool(processes) and processes_available()
+        # a season's tiles (each date's validity beside) are read by threads: the processes' slots hold one stream
+        self.processes = (self.readers > 1 and bool(processes) and processes_available()
+                          and not plan.reader.each_date)
         if self.readers > 1:
             quiet_in_memory_dataset_warnings()  # before the threads start: a filter set inside them would race
         self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
@@ -168,7 +171,10 @@ class TileReader:
 
     def prepare(self, tile: Tile, reader: Any = None) -> tuple[np.ndarray, dict, dict] | None:
         """One tile read and normalised (by default with the plan's scene reader); None: no valid pixel."""
-        return prepare_tile(tile, reader or self.plan.reader, self.stats, self.plan.use_region_mask, self.normalise)
+        reader = reader or self.plan.reader
+        if reader.each_date:  # a season: each date normalised over its own pixels, its validity beside
+            return prepare_season_tile(tile, reader, self.stats, self.plan.use_region_mask)
+        return prepare_tile(tile, reader, self.stats, self.plan.use_region_mask, self.normalise)
 
     def _tiles(self) -> Iterator[tuple[Tile, Any]]:
         """(tile, prepared or None) in tile order: read here (one reader) or gathered from the workers."""
@@ -240,7 +246,8 @@ class TileReader:
         keys = pending[0][2].keys()
         vision = {k: np.stack([p[2][k] for p in pending]) for k in keys}
         aux = {k: (None if pending[0][3][k] is None else np.stack([p[3][k] for p in pending])) for k in keys}
-        batch = Batch([p[0] for p in pending], np.stack([p[1] for p in pending]), vision, aux, skipped, raw)
+        batch = Batch([p[0] for p in pending], np.stack([p[1] for p in pending]), vision, aux, skipped, raw,
+                      np.stack([p[4] for p in pending]) if len(pending[0]) > 4 else None)
         return batch if self.device is None else batch_on_device(batch, self.stats, self.device)
 
     def __iter__(self) -> Iterator[Batch]:

@@ -21,6 +21,7 @@ from ..callbacks import Callback, warn
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..data.raster import open_raster
 from ..errors import DataError, command, mention
+from ..imagery.season import expand_sources
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, Paths, raster_sidecars
 from ..io.writers import qml_path_for
 
@@ -85,6 +86,8 @@ def segment_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths |
         (f"STAC item ({mention('segment.stac_item')})" if cfg.stac_item
          else f"image ({mention('segment.image')})"): Files(cfg.image, give=RASTER_GIVE),
         f"later date ({mention('segment.after')})": Files(list(cfg.after), give=RASTER_GIVE),
+        f"dates ({mention('segment.dates')})": Files(expand_sources(getattr(cfg, "dates", None) or []),
+                                                     give=RASTER_GIVE),
         f"aux raster ({mention('segment.aux')})": Files(cfg.aux, give=RASTER_GIVE),
         f"model bundle ({mention('segment.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
         f"AOI ({mention('segment.aoi')})": Files(cfg.aoi, give="a polygon layer file")}

@@ -32,7 +32,7 @@ from ..models.configuration_utils import (
     X_BANDS,
     auto_picks,
     cpu_preset,
-    family_card,
+    takes_a_season,
 )
 from ..models.encoders.weights import model_encoder, model_pretrained, own_weights
 
@@ -497,8 +497,3 @@ def check_date_count(dates: int, family: str | None = None) -> None:
                       f"to the engine); to map what changed, give each scene one later date (the label then marks "
                       f"the change between the two); or train on one date and leave the later dates out.")
 
-
-def takes_a_season(family: str) -> bool:
-    """Whether ``family`` takes a season: any number of dates of one place, each with its day and validity."""
-    card = family_card(family)
-    return card is not None and SEASON in card.kinds

@@ -64,7 +64,8 @@ def check_dates(model_cfg: ModelConfig, dates: int) -> None:
     """ConfigError when the model takes another number of dates than the training scenes hold: more dates than any
     family takes (:func:`~.auto.check_date_count`), a one-date family given pairs, or a change family given single
     images."""
-    from .auto import check_date_count, takes_a_season
+    from ..models.configuration_utils import takes_a_season
+    from .auto import check_date_count
 
     check_date_count(dates, model_cfg.name)
     takes = model_cfg.input_dates

@@ -145,7 +145,7 @@ class _Trainer:
         if datasets is None:
             from ..data.dataset import build_datasets
             from ..imagery.stac_assets import stac_scenes
-            from .auto import takes_a_season
+            from ..models.configuration_utils import takes_a_season
 
             check_dates(model_cfg, scene_dates(self.data_cfg))  # before any file is read
             read = stac_scenes(self.data_cfg, self.place.callback)  # the settings keep the items, for the checkpoint

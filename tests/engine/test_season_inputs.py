@@ -320,3 +320,48 @@ def test_a_season_trains_from_dates_on_the_command_line(tmp_path):
     assert meta.model.name == "season" and meta.data.dates == 3 and meta.data.vision_stats.bands == 2
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
         ["d0.tif", "d1.tif", "d2.tif", "d1_cloud.tif", "label.tif"])  # nothing written beside the inputs
+
+
+@pytest.fixture(scope="module")
+def season_bundle(tmp_path_factory):
+    from engine.cli.main import main
+
+    root = tmp_path_factory.mktemp("season")
+    paths, label = _season_scene(root, ["2024-07-01", "2024-03-01", "2024-05-01"], size=48, cloudy=1)
+    out = root / "out" / "m.dsmodel"
+    code = main(["train", "--dates", *paths, "--label", label, "--model", "season", "--preset", "tiny",
+                 "--tile-size", "32", "--epochs", "1", "--tiles-per-epoch", "2", "--batch-size", "2",
+                 "--val-fraction", "0", "--out", str(out)])
+    assert code == 0
+    return root, paths, str(out)
+
+
+def test_segment_takes_a_seasons_dates_sorted_and_cloud_masked(season_bundle, tmp_path, capsys):
+    from engine.cli.main import main
+
+    root, paths, bundle = season_bundle
+    out = tmp_path / "classes.tif"
+    code = main(["segment", "--model", bundle, "--dates", *paths, "--backend", "torch", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "sorted by date: 2024-03-01" in err and "clouds from the raster" in err
+    assert f"Segmenting '{paths[1]}'" in err  # the first date as given, not the VRT of its clouds
+    with rasterio.open(out) as ds:
+        assert ds.read(1).shape == (48, 48) and set(np.unique(ds.read(1))) <= {0, 1}
+    # an output naming a date is refused before anything is read; nothing written
+    code = main(["segment", "--model", bundle, "--dates", *paths, "--out", paths[2]])
+    assert code != 0 and "would overwrite the dates (--dates)" in capsys.readouterr().err
+    assert sorted(p.name for p in root.iterdir() if p.is_file()) == sorted(
+        ["d0.tif", "d1.tif", "d2.tif", "d1_cloud.tif", "label.tif"])
+
+
+def test_a_season_model_refuses_a_date_without_a_date_naming_the_file(season_bundle, tmp_path, capsys):
+    from engine.cli.main import main
+
+    _, paths, bundle = season_bundle
+    undated = raster(tmp_path / "undated.tif", 0.2, size=48)
+    code = main(["segment", "--model", bundle, "--image", paths[1], "--after", undated, "--backend", "torch",
+                 "--out", str(tmp_path / "c.tif")])
+    err = capsys.readouterr().err
+    assert code != 0 and f"The raster '{undated}' has no acquisition date" in err and "ACQUISITIONDATETIME" in err
+    assert not (tmp_path / "c.tif").exists()
