@@ -365,3 +365,46 @@ def test_a_season_model_refuses_a_date_without_a_date_naming_the_file(season_bun
     err = capsys.readouterr().err
     assert code != 0 and f"The raster '{undated}' has no acquisition date" in err and "ACQUISITIONDATETIME" in err
     assert not (tmp_path / "c.tif").exists()
+
+
+def test_a_stac_item_takes_its_place_by_its_datetime(tmp_path):
+    import json
+
+    july = raster(tmp_path / "july.tif", 1.0, date="2024-07-01")
+    band = raster(tmp_path / "may_red.tif", 2.0, bands=1)
+    item = tmp_path / "may.json"
+    item.write_text(json.dumps({
+        "type": "Feature", "stac_version": "1.0.0", "id": "may", "geometry": None,
+        "properties": {"datetime": "2024-05-01T10:30:00Z"},
+        "assets": {"red": {"href": band, "type": "image/tiff; application=geotiff", "roles": ["data"],
+                           "eo:bands": [{"name": "red"}]}}}))
+
+    season = resolve_season([july, str(item)])
+
+    assert [d.source for d in season.dates] == [str(item), july]
+    assert season.dates[0].found == "its STAC item's datetime" and season.dates[0].date == dt.date(2024, 5, 1)
+
+
+def test_places_with_different_date_counts_train_together_padded(tmp_path):
+    from engine.api import train_request
+    from engine.api.training import _season_scenes
+    from engine.data.dataset import build_datasets
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    three, label_a = _season_scene(tmp_path / "a", ["2024-03-01", "2024-05-01", "2024-07-01"])
+    two, label_b = _season_scene(tmp_path / "b", ["2024-04-01", "2024-06-01"])
+    request = train_request({"data": {"train_scenes": [{"dates": three, "label": label_a},
+                                                       {"dates": two, "label": label_b}],
+                                       "tile_size": 32, "tiles_per_epoch": 8, "val_fraction": 0.0,
+                                       "statistics_tiles": 4},
+                             "train": {"output": str(tmp_path / "out" / "m.dsmodel")}})
+    train_ds, _, _ = build_datasets(_season_scenes(request).data, season=True)
+
+    samples = [train_ds[i] for i in range(len(train_ds))]
+    counts = {int(s["present"].sum()) for s in samples}
+    assert counts == {2, 3}, counts  # both places drawn
+    batch = season_collate(samples)
+    short = [i for i, s in enumerate(samples) if len(s["present"]) == 2]
+    assert batch["vision"].shape[1] == 3 and not batch["present"][short, 2].any()
+    assert not batch["valid"][short, 2].any() and (batch["days"][short, 2] == 0).all()
