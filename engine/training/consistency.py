@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..time_axis import to_channels, to_dates
+
 FEATURE_DROPOUT = 0.5  # UniMatch's channel dropout of the encoder's maps
 CUTMIX_SHARE = 0.5  # tiles whose box comes from another tile of the batch
 JITTER = 0.25  # brightness shift (in the tile's standard deviations) and contrast change at most
@@ -155,9 +157,9 @@ class Consistency:
     def _strong(self, pixels: torch.Tensor, aux: Any, pseudo: torch.Tensor,
                 confident: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
         """Colour jitter, greyscale and blur per date, then CutMix (one box for every date, the labels with it)."""
-        b, channels = pixels.shape[:2]
-        per = channels // self.dates
-        view = pixels.float().reshape(b, self.dates, per, *pixels.shape[-2:])
+        b = pixels.shape[0]
+        per = pixels.shape[1] // self.dates
+        view = to_dates(pixels.float(), self.dates)  # (B, T, C, h, w)
         mean = view.mean(dim=(-2, -1), keepdim=True)
         std = view.std(dim=(-2, -1), keepdim=True).clamp(min=1e-3)
         shape = (b, self.dates, 1, 1, 1)
@@ -167,7 +169,7 @@ class Consistency:
         if per >= 3:
             grey = (self._rand(*shape) < 0.2).to(view)
             view = view * (1 - grey) + view.mean(dim=2, keepdim=True) * grey
-        view = view.reshape(b, channels, *pixels.shape[-2:])
+        view = to_channels(view)
         blur = self._rand(b) < 0.5
         if bool(blur.any()):
             sigma = 0.1 + float(self._rand(1)) * 1.9
