@@ -1,0 +1,300 @@
+"""Seasons on real data through the command line: a season of dated Sentinel-2 rasters against its best single date
+and its median composite with the same family (the season family), and the speed of a season's segment against T
+times one date's on the default CPU backend.
+
+The data (kept out of the repository; ``--data`` or $DUALSTREAM_SEASON_REAL): eo-learn's TestEOPatch
+(github.com/sentinel-hub/eo-learn ``example_data/TestEOPatch``, MIT): a real Sentinel-2 L1C NDVI series of one place
+near Ljubljana (EPSG:32633, 100 x 101 px at 10 m), Sentinel Hub's cloud masks per date and a land-cover label (LULC:
+forest, grassland, shrubland, artificial surface; cultivated land, 11 px, and no-data are unlabelled).
+``prepare`` turns it into what users give: one GeoTIFF per date (the date in its ACQUISITIONDATETIME tag and its
+file name), its cloud mask beside it (``<name>_cloud.tif``, non-zero = cloud), a label raster (255 = unlabelled) and
+the LULC polygons as shipped. Every date of 2017 is given (36); the engine drops those entirely cloudy itself.
+
+The measurement: two spatial folds (train on the west half, segment and score the east half, then the other way
+round: ``--extent``), 3 seeds each, the same recipe for every input (``RECIPE``: a fixed number of epochs of random
+crops, so that inputs are compared at the same training length):
+(a) the season: every date (``train --model season --image D1 --after D2 ...``, the engine's date list),
+(b) the best single date: each clear date (< 5 % cloud) trained once with seed 0 on both folds, the best (its mean
+    mIoU over the folds, an oracle choice on the test halves that favours the single date), then seeds 1 and 2,
+(c) the per-pixel median of the same dates' clear observations (numpy + rasterio here), one raster,
+all with ``--model season`` (T = 1 for (b) and (c)). Reported: mIoU and overall accuracy of ``evaluate`` on the
+test halves, mean and spread (min-max) over the 3 seeds (each seed's figure is its two folds' mean).
+
+Usage: ``python bench/season_real.py prepare PATCH_DIR OUT_DIR`` once, then
+``python bench/season_real.py run [--data OUT_DIR] [--epochs N] [--work DIR]``; prints the tables and writes
+``season_real.json`` and ``season_real.md`` into ``--work``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+LULC = {2: "forest", 3: "grassland", 4: "shrubland", 8: "artificial_surface"}  # eo-learn LULC codes kept, in order
+UNLABELLED = 255
+YEAR = 2017
+CLEAR = 0.05
+
+
+def prepare(patch: Path, out: Path, year: int = YEAR) -> dict[str, Any]:
+    """Write ``patch``'s ``year`` as users have it under ``out``: dates/, label.tif, lulc.gpkg; a summary."""
+    import shutil
+
+    import rasterio
+    from rasterio.transform import from_bounds
+
+    bounds = np.array(json.loads((patch / "bbox.geojson").read_text())["coordinates"][0])
+    stamps = [dt.datetime.fromisoformat(s) for s in json.loads((patch / "timestamps.json").read_text())]
+    ndvi = np.load(patch / "data" / "NDVI.npy")[..., 0].astype(np.float32)
+    cloud = np.load(patch / "mask" / "CLM.npy")[..., 0].astype(np.uint8)
+    codes = np.load(patch / "mask_timeless" / "LULC.npy")[..., 0]
+    height, width = codes.shape
+    transform = from_bounds(bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 0].max(), bounds[:, 1].max(), width,
+                            height)
+    profile = {"driver": "GTiff", "height": height, "width": width, "count": 1, "crs": "EPSG:32633",
+               "transform": transform}
+    (out / "dates").mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, stamp in enumerate(stamps):
+        if stamp.year != year:
+            continue
+        name = out / "dates" / f"S2_{stamp:%Y%m%dT%H%M%S}_NDVI.tif"
+        if name.exists():  # two acquisitions of one day keep the first (the engine would say so too)
+            continue
+        with rasterio.open(name, "w", dtype="float32", **profile) as dst:
+            dst.write(ndvi[i], 1)
+            dst.set_band_description(1, "ndvi")
+            dst.update_tags(ACQUISITIONDATETIME=stamp.isoformat(), TIFFTAG_DATETIME=f"{stamp:%Y:%m:%d %H:%M:%S}")
+        with rasterio.open(name.with_name(name.stem + "_cloud.tif"), "w", dtype="uint8", **profile) as dst:
+            dst.write(cloud[i], 1)
+            dst.set_band_description(1, "cloud")
+        written.append({"date": stamp.date().isoformat(), "file": name.name, "cloud": round(float(cloud[i].mean()), 3)})
+    labels = np.full(codes.shape, UNLABELLED, np.uint8)
+    for index, code in enumerate(LULC):
+        labels[codes == code] = index
+    with rasterio.open(out / "label.tif", "w", dtype="uint8", nodata=None, **profile) as dst:
+        dst.write(labels, 1)
+    shutil.copyfile(patch / "vector_timeless" / "LULC.gpkg", out / "lulc.gpkg")
+    summary = {"dates": written, "size": [width, height], "classes": list(LULC.values()),
+               "labelled_px": {n: int((labels == i).sum()) for i, n in enumerate(LULC.values())}}
+    (out / "dates.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+#: The training recipe of every input (the same epochs and tiles, so inputs are compared at one training length).
+RECIPE = ("--preset", "tiny", "--tile-size", "32", "--tiles-per-epoch", "64", "--batch-size", "8", "--lr", "1e-3")
+SEEDS = (0, 1, 2)
+
+
+def folds(data: Path) -> list[tuple[str, list[str], list[str]]]:
+    """(name, training extent, test extent) of the two spatial folds: the west and the east half of the place."""
+    import rasterio
+
+    with rasterio.open(data / "label.tif") as src:
+        left, bottom, right, top = src.bounds
+    middle = f"{left + (right - left) / 2:.2f}"
+    west = [f"{left:.2f}", f"{bottom:.2f}", middle, f"{top:.2f}"]
+    east = [middle, f"{bottom:.2f}", f"{right:.2f}", f"{top:.2f}"]
+    return [("west->east", west, east), ("east->west", east, west)]
+
+
+def date_files(data: Path) -> list[Path]:
+    """Every date raster of the place (their clouds beside them), in the order the folder lists them."""
+    return sorted(p for p in (data / "dates").glob("*.tif") if not p.stem.endswith("_cloud"))
+
+
+def composite(data: Path, work: Path, dates: list[Path]) -> Path:
+    """The per-pixel median of the dates' clear observations (clouds from ``_cloud.tif``) as one dated GeoTIFF;
+    a pixel never clear is nodata (NaN). Dated at the middle of the dates (the season family needs a day)."""
+    import rasterio
+
+    stack, clear, days = [], [], []
+    for path in dates:
+        with rasterio.open(path) as src:
+            stack.append(src.read(1).astype(np.float32))
+            profile = src.profile
+            days.append(dt.datetime.fromisoformat(src.tags()["ACQUISITIONDATETIME"]))
+        with rasterio.open(path.with_name(path.stem + "_cloud.tif")) as src:
+            clear.append(src.read(1) == 0)
+    values = np.where(np.stack(clear), np.stack(stack), np.nan)
+    with np.errstate(all="ignore"):
+        median = np.nanmedian(values, axis=0).astype(np.float32)
+    middle = sorted(days)[len(days) // 2]
+    out = work / f"S2_{middle:%Y%m%dT%H%M%S}_NDVI_median.tif"
+    profile.update(nodata=float("nan"))
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(median, 1)
+        dst.set_band_description(1, "ndvi")
+        dst.update_tags(ACQUISITIONDATETIME=middle.isoformat())
+    return out
+
+
+def cli(*args: str) -> dict[str, Any]:
+    """Run ``python -m engine ARGS`` in a fresh process (as a user would); its JSON result, or stop with its error."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"dualstream {' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    text = done.stdout.strip()
+    return json.loads(text[text.index("{"):]) if "{" in text else {}
+
+
+def inputs(dates: list[Path]) -> list[str]:
+    """The command line's date arguments: ``--image`` for one date, ``--dates`` for a season."""
+    return ["--image", str(dates[0])] if len(dates) == 1 else ["--dates", *map(str, dates)]
+
+
+def one_run(data: Path, work: Path, name: str, dates: list[Path], family: str, epochs: int, seed: int,
+            fold: tuple[str, list[str], list[str]]) -> dict[str, Any]:
+    """Train ``family`` on ``dates`` over the fold's training half, segment its test half, evaluate there."""
+    import time
+
+    stem = work / f"{name.replace(' ', '_')}_{fold[0].replace('->', '_')}_s{seed}"
+    started = time.perf_counter()
+    cli("train", *inputs(dates), "--label", str(data / "label.tif"), "--extent", *fold[1], "--model", family,
+        "--class-names", *LULC.values(), *RECIPE, "--epochs", str(epochs), "--seed", str(seed), "--out",
+        f"{stem}.dsmodel", "--quiet")
+    trained = time.perf_counter() - started
+    cli("segment", "--model", f"{stem}.dsmodel", *inputs(dates), "--extent", *fold[2], "--out", f"{stem}.tif",
+        "--quiet")
+    metrics = cli("evaluate", "--pred", f"{stem}.tif", "--label", str(data / "label.tif"), "--json", "--quiet")
+    return {"miou": round(metrics["miou"], 4), "oa": round(metrics["pixel_accuracy"], 4),
+            "train_seconds": round(trained, 1)}
+
+
+def both_folds(data: Path, work: Path, name: str, dates: list[Path], family: str, epochs: int,
+               seed: int) -> dict[str, Any]:
+    """One seed's figures: the mean of the two folds' mIoU and overall accuracy (and each fold's)."""
+    runs = [one_run(data, work, name, dates, family, epochs, seed, fold) for fold in folds(data)]
+    return {"seed": seed, "miou": round(float(np.mean([r["miou"] for r in runs])), 4),
+            "oa": round(float(np.mean([r["oa"] for r in runs])), 4), "folds": runs}
+
+
+def cloudy_dates(dates: list[Path]) -> list[Path]:
+    """The dates whose every pixel is cloudy (the engine drops them)."""
+    import rasterio
+
+    def cloudy(path: Path) -> bool:
+        with rasterio.open(path.with_name(path.stem + "_cloud.tif")) as src:
+            return bool((src.read(1) != 0).all())
+
+    return [p for p in dates if cloudy(p)]
+
+
+def clear_dates(dates: list[Path]) -> list[Path]:
+    """The dates with under ``CLEAR`` of their pixels cloudy."""
+    import rasterio
+
+    kept = []
+    for path in dates:
+        with rasterio.open(path.with_name(path.stem + "_cloud.tif")) as src:
+            if float((src.read(1) != 0).mean()) < CLEAR:
+                kept.append(path)
+    return kept
+
+
+def accuracy(data: Path, work: Path, family: str, epochs: int, log: Any = print) -> dict[str, Any]:
+    """The season, the best single date (chosen with seed 0) and the median composite: 3 seeds each."""
+    dates = date_files(data)
+    results: dict[str, Any] = {"family": family, "epochs": epochs, "recipe": " ".join(RECIPE), "dates": len(dates)}
+    results["season"] = [both_folds(data, work, "season", dates, family, epochs, s) for s in SEEDS]
+    log(f"season: {[r['miou'] for r in results['season']]}")
+    median = composite(data, work, dates)
+    results["composite"] = [both_folds(data, work, "composite", [median], family, epochs, s) for s in SEEDS]
+    log(f"composite: {[r['miou'] for r in results['composite']]}")
+    candidates = {path: both_folds(data, work, path.stem, [path], family, epochs, 0) for path in clear_dates(dates)}
+    best = max(candidates, key=lambda p: candidates[p]["miou"])
+    results["single_date_search"] = {p.stem: r["miou"] for p, r in candidates.items()}
+    results["best_date"] = [candidates[best]] + [both_folds(data, work, best.stem, [best], family, epochs, s)
+                                                 for s in SEEDS[1:]]
+    results["best_date_file"] = best.name
+    log(f"best date {best.name}: {[r['miou'] for r in results['best_date']]}")
+    return results
+
+
+def speed(work: Path, models: tuple[str, str], dates: list[Path], repeats: int = 3) -> dict[str, Any]:
+    """``segment`` of the whole place on the default CPU backend: the season model over its T dates against the
+    one-date model of the same family over one date; the fastest of ``repeats`` of segment's own seconds (its run,
+    model load and start-up excluded) and of its model time, and their ratios against the target T."""
+    def timed(bundle: str, given: list[Path]) -> tuple[float, float, str]:
+        runs = [cli("segment", "--model", bundle, *inputs(given), "--out", str(work / f"speed_{len(given)}_{i}.tif"),
+                    "--quiet", "--json") for i in range(repeats)]
+        return (min(r["seconds"] for r in runs), min(r["timings"]["model"] for r in runs), runs[0]["backend"])
+
+    season, one = timed(models[0], dates), timed(models[1], dates[:1])
+    seen = len(dates) - len(cloudy_dates(dates))  # the engine drops the dates entirely cloudy
+    return {"dates": seen, "backend": season[2], "season_seconds": round(season[0], 3),
+            "one_date_seconds": round(one[0], 3), "ratio": round(season[0] / one[0], 2),
+            "season_model_seconds": round(season[1], 3), "one_date_model_seconds": round(one[1], 3),
+            "model_ratio": round(season[1] / one[1], 2), "target": seen}
+
+
+def spread(runs: list[dict[str, Any]], key: str) -> str:
+    """``mean (min-max)`` of the seeds' figures."""
+    values = [r[key] for r in runs]
+    return f"{np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def markdown(r: dict[str, Any]) -> list[str]:
+    """The accuracy table (3 seeds: mean (min-max)) and the speed line."""
+    a = r["accuracy"]
+    lines = [f"eo-learn TestEOPatch, 2017: {a['dates']} dated NDVI rasters given, the engine's date handling on; "
+             f"family {a['family']}, {a['recipe']}, {a['epochs']} epochs; two spatial folds (west/east halves), "
+             f"each seed's figure the folds' mean.", "",
+             "| input (same family, same recipe) | mIoU | overall accuracy |", "|---|---|---|"]
+    for key, label in (("season", f"season ({a['dates']} dates given)"),
+                       ("best_date", f"best single date ({a.get('best_date_file', '')}, oracle pick)"),
+                       ("composite", "median composite of the same dates")):
+        if key in a:
+            lines.append(f"| {label} | {spread(a[key], 'miou')} | {spread(a[key], 'oa')} |")
+    if "speed" in r:
+        s = r["speed"]
+        lines += ["", f"Speed ({s['backend']}, segment of the place): season of {s['dates']} dates "
+                      f"{s['season_seconds']} s against one date {s['one_date_seconds']} s: {s['ratio']}x (model "
+                      f"time {s['model_ratio']}x); target at most {s['target']}x."]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    ready = sub.add_parser("prepare", help="turn eo-learn's TestEOPatch folder into dated GeoTIFFs")
+    ready.add_argument("patch", type=Path)
+    ready.add_argument("out", type=Path)
+    measure = sub.add_parser("run", help="the accuracy table and the speed ratio")
+    measure.add_argument("--data", type=Path, default=os.environ.get("DUALSTREAM_SEASON_REAL"))
+    measure.add_argument("--work", type=Path, required=True, help="folder for models, predictions and results")
+    measure.add_argument("--family", default="season")
+    measure.add_argument("--epochs", type=int, default=8)
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        print(json.dumps(prepare(args.patch, args.out), indent=1))
+        return 0
+    if not args.data:
+        parser.error("give --data (or $DUALSTREAM_SEASON_REAL): the folder 'prepare' wrote")
+    args.work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"accuracy": accuracy(args.data, args.work, args.family, args.epochs)}
+    a, stem = results["accuracy"], args.work / "season_west_east_s0.dsmodel"
+    one = args.work / f"{a['best_date_file'][:-4]}_west_east_s0.dsmodel"
+    results["speed"] = speed(args.work, (str(stem), str(one)), date_files(args.data))
+    lines = markdown(results)
+    print("\n".join(lines))
+    (args.work / "season_real.json").write_text(json.dumps(results, indent=1))
+    (args.work / "season_real.md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
