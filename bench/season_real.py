@@ -14,14 +14,15 @@ The measurement: two spatial folds (train on the west half, segment and score th
 round: ``--extent``), 3 seeds each, the same recipe for every input (``RECIPE``: a fixed number of epochs of random
 crops, so that inputs are compared at the same training length):
 (a) the season: every date (``train --model season --image D1 --after D2 ...``, the engine's date list),
-(b) the best single date: each clear date (< 5 % cloud) trained once with seed 0 on both folds, the best (its mean
-    mIoU over the folds, an oracle choice on the test halves that favours the single date), then seeds 1 and 2,
+(b) the best single date: clear dates (< 5 % cloud; ``--search`` of them spread evenly over the year) trained once
+    with seed 0 on both folds, the best (its mean mIoU over the folds, an oracle choice on the test halves that
+    favours the single date), then seeds 1 and 2,
 (c) the per-pixel median of the same dates' clear observations (numpy + rasterio here), one raster,
 all with ``--model season`` (T = 1 for (b) and (c)). Reported: mIoU and overall accuracy of ``evaluate`` on the
 test halves, mean and spread (min-max) over the 3 seeds (each seed's figure is its two folds' mean).
 
 Usage: ``python bench/season_real.py prepare PATCH_DIR OUT_DIR`` once, then
-``python bench/season_real.py run [--data OUT_DIR] [--epochs N] [--work DIR]``; prints the tables and writes
+``python bench/season_real.py run [--data OUT_DIR] --work DIR [--epochs N] [--search N]``; prints the tables and writes
 ``season_real.json`` and ``season_real.md`` into ``--work``.
 """
 
@@ -205,22 +206,31 @@ def clear_dates(dates: list[Path]) -> list[Path]:
     return kept
 
 
-def accuracy(data: Path, work: Path, family: str, epochs: int, log: Any = print) -> dict[str, Any]:
-    """The season, the best single date (chosen with seed 0) and the median composite: 3 seeds each."""
+def accuracy(data: Path, work: Path, family: str, epochs: int, search: int = 8, log: Any = print) -> dict[str, Any]:
+    """The median composite, the best single date (of ``search`` clear dates, chosen with seed 0) and the season:
+    3 seeds each; what is measured is kept in ``work/season_real.json`` after each part."""
     dates = date_files(data)
     results: dict[str, Any] = {"family": family, "epochs": epochs, "recipe": " ".join(RECIPE), "dates": len(dates)}
-    results["season"] = [both_folds(data, work, "season", dates, family, epochs, s) for s in SEEDS]
-    log(f"season: {[r['miou'] for r in results['season']]}")
+
+    def keep(key: str, value: Any) -> None:
+        results[key] = value
+        (work / "season_real.json").write_text(json.dumps({"accuracy": results}, indent=1))
+        log(f"{key}: {value}")
+
     median = composite(data, work, dates)
-    results["composite"] = [both_folds(data, work, "composite", [median], family, epochs, s) for s in SEEDS]
-    log(f"composite: {[r['miou'] for r in results['composite']]}")
-    candidates = {path: both_folds(data, work, path.stem, [path], family, epochs, 0) for path in clear_dates(dates)}
+    keep("composite", [both_folds(data, work, "composite", [median], family, epochs, s) for s in SEEDS])
+    clear = clear_dates(dates)
+    if len(clear) > search:  # evenly spread over the year: each candidate costs two trainings
+        clear = [clear[round(i * (len(clear) - 1) / (search - 1))] for i in range(search)]
+    candidates = {}
+    for path in clear:
+        candidates[path] = both_folds(data, work, path.stem, [path], family, epochs, 0)
+        keep("single_date_search", {p.stem: r["miou"] for p, r in candidates.items()})
     best = max(candidates, key=lambda p: candidates[p]["miou"])
-    results["single_date_search"] = {p.stem: r["miou"] for p, r in candidates.items()}
-    results["best_date"] = [candidates[best]] + [both_folds(data, work, best.stem, [best], family, epochs, s)
-                                                 for s in SEEDS[1:]]
     results["best_date_file"] = best.name
-    log(f"best date {best.name}: {[r['miou'] for r in results['best_date']]}")
+    keep("best_date", [candidates[best]] + [both_folds(data, work, best.stem, [best], family, epochs, s)
+                                            for s in SEEDS[1:]])
+    keep("season", [both_folds(data, work, "season", dates, family, epochs, s) for s in SEEDS])
     return results
 
 
@@ -278,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     measure.add_argument("--work", type=Path, required=True, help="folder for models, predictions and results")
     measure.add_argument("--family", default="season")
     measure.add_argument("--epochs", type=int, default=8)
+    measure.add_argument("--search", type=int, default=8, help="clear dates tried for the best single date")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         print(json.dumps(prepare(args.patch, args.out), indent=1))
@@ -285,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data:
         parser.error("give --data (or $DUALSTREAM_SEASON_REAL): the folder 'prepare' wrote")
     args.work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"accuracy": accuracy(args.data, args.work, args.family, args.epochs)}
+    results: dict[str, Any] = {"accuracy": accuracy(args.data, args.work, args.family, args.epochs,
+                                                        args.search)}
     a, stem = results["accuracy"], args.work / "season_west_east_s0.dsmodel"
     one = args.work / f"{a['best_date_file'][:-4]}_west_east_s0.dsmodel"
     results["speed"] = speed(args.work, (str(stem), str(one)), date_files(args.data))

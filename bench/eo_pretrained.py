@@ -1,6 +1,8 @@
-"""Pretrained Earth-observation encoders against the same networks from random weights, on a real labelled pixel
-series: Presto and Galileo nano (``engine.models.encoders.eo_series``), frozen, with a ridge-regression head on
-their features (the releases' own pooling: the mean of the kept tokens).
+"""Pretrained Earth-observation encoders (Presto, Galileo) against the same networks from random weights, on real
+labelled data: (1) pixel series, (2) Galileo nano as the one-date encoder of a segmentation model through the CLI.
+
+(1) Presto and Galileo nano (``engine.models.encoders.eo_series``), frozen, with a ridge-regression head on their
+features (the releases' own pooling: the mean of the kept tokens).
 
 The data (kept out of the repository; ``--data`` or $DUALSTREAM_SEASON_SERIES): Presto's algae-bloom set as its
 repository publishes it (github.com/nasaharvest/presto ``data/algae_blooms/npy``, MIT; the labels are the
@@ -12,9 +14,15 @@ closed-form ridge (its strength picked on a fixed fifth of the training samples)
 one figure; the random-weight networks are drawn with 3 seeds (mean and min-max). A floor: the ridge on the raw
 series itself (the same bands, standardised), and the training targets' mean.
 
-Usage: ``python bench/season_series.py [--data DIR] [--weights DIR]``; ``--weights`` is a folder holding the
-release files (``presto_default_model.pt``, ``galileo_nano/encoder.pt`` + ``config.json``), else ``release`` (the
-download path).
+(2) ``train --model unet --encoder galileo_nano`` (its training integration: one date), the encoder frozen with its
+features cached, the release weights against random ones (``--pretrained none``), the same recipe (``GALILEO``):
+TerraMesh's five Sentinel-2 L2A tiles (``--terramesh``: the realdata folder's ``terramesh_s2_s1_dem``, from
+IBM/terramind's examples, Apache-2.0; 224 px at 10 m, five UTM zones; LULC codes model-derived, not hand labels),
+trained on every tile's west half (``--extent``), segmented and scored (``evaluate``) on the east halves; 3 seeds.
+
+Usage: ``python bench/eo_pretrained.py [--data DIR] [--weights DIR] [--terramesh DIR] [--only series|galileo]``;
+``--weights`` is a folder holding the release files (``presto_default_model.pt``, ``galileo_nano/encoder.pt`` +
+``config.json``), else ``release`` (the download path).
 """
 
 from __future__ import annotations
@@ -120,17 +128,82 @@ def run(data_dir: Path, weights: str) -> dict[str, Any]:
     return results
 
 
+GALILEO = ("--model", "unet", "--encoder", "galileo_nano", "--frozen-encoder", "cached", "--bands",
+           "2,3,4,5,6,7,8,9,11,12", "--label-map", "1=0,2=1,3=2,4=3,5=4,6=5,7=6,9=7", "--class-names", "code1", "code2",
+           "code3", "code4", "code5", "code6", "code7", "code9", "--tile-size", "64", "--tiles-per-epoch", "64",
+           "--batch-size", "8", "--epochs", "20", "--warmup-epochs", "0", "--lr", "1e-3")
+
+
+def cli(*args: str) -> dict[str, Any]:
+    """Run ``python -m engine ARGS`` in a fresh process; its JSON result, or stop with its error."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"dualstream {' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    text = done.stdout.strip()
+    return json.loads(text[text.index("{"):]) if "{" in text else {}
+
+
+def halves(folder: Path) -> list[tuple[Path, Path, list[str], list[str]]]:
+    """(image, label, west extent, east extent) of each TerraMesh tile."""
+    import rasterio
+
+    out = []
+    for image in sorted((folder / "S2L2A").glob("*.tif")):
+        with rasterio.open(image) as src:
+            left, bottom, right, top = src.bounds
+        middle = f"{(left + right) / 2:.3f}"
+        out.append((image, folder / "LULC" / image.name, [f"{left:.3f}", f"{bottom:.3f}", middle, f"{top:.3f}"],
+                    [middle, f"{bottom:.3f}", f"{right:.3f}", f"{top:.3f}"]))
+    return out
+
+
+def galileo_cli(folder: Path, work: Path, weights: str, seed: int) -> dict[str, Any]:
+    """Train on the west halves with ``weights``, segment every east half, evaluate them together: mIoU, accuracy."""
+    import shutil
+
+    tiles = halves(folder)
+    name = "random" if weights == "none" else "pretrained"
+    model = work / f"galileo_{name}_s{seed}.dsmodel"
+    scenes = [a for image, label, west, _ in tiles for a in ("--image", str(image), "--label", str(label), "--extent",
+                                                             *west)]
+    cli("train", *scenes, *GALILEO, "--pretrained", weights, "--seed", str(seed), "--out", str(model), "--quiet")
+    predictions = work / f"galileo_{name}_s{seed}"
+    labels = work / "galileo_labels"
+    predictions.mkdir(exist_ok=True)
+    labels.mkdir(exist_ok=True)
+    for image, label, _, east in tiles:
+        cli("segment", "--model", str(model), "--image", str(image), "--extent", *east, "--out",
+            str(predictions / image.name), "--quiet")
+        shutil.copyfile(label, labels / image.name)
+    metrics = cli("evaluate", "--pred", str(predictions), "--label", str(labels), "--json", "--quiet")
+    found = {"seed": seed, "miou": round(metrics["miou"], 4), "oa": round(metrics["pixel_accuracy"], 4)}
+    print(f"galileo_nano {name} seed {seed}: {found}", flush=True)
+    return found
+
+
 def markdown(r: dict[str, Any]) -> list[str]:
     """The table: test RMSE and R^2 (random weights: mean (min-max) over 3 seeds)."""
-    lines = [f"Presto's algae-bloom severity set: {r['samples']} samples ({r['test_samples']} in its test split), "
-             f"{r['steps']} monthly steps, bands {', '.join(r['bands'])}; frozen features, ridge head.", "",
-             "| features | test RMSE | test R^2 |", "|---|---|---|"]
+    lines: list[str] = []
+    if "samples" in r:
+        lines = [f"Presto's algae-bloom severity set: {r['samples']} samples ({r['test_samples']} in its test "
+                 f"split), {r['steps']} monthly steps, bands {', '.join(r['bands'])}; frozen features, ridge head.",
+                 "", "| features | test RMSE | test R^2 |", "|---|---|---|"]
     for key, row in r.items():
+        if key == "galileo_cli":
+            continue
         if isinstance(row, dict):
             lines.append(f"| {key} | {row['rmse']:.3f} | {row['r2']:.3f} |")
         elif isinstance(row, list) and row and isinstance(row[0], dict):
             lines.append(f"| {key} weights, seeds {', '.join(map(str, SEEDS))} | {spread([x['rmse'] for x in row])}"
                          f" | {spread([x['r2'] for x in row])} |")
+    if "galileo_cli" in r:
+        g = r["galileo_cli"]
+        lines += ["", "Galileo nano as a segmentation encoder (CLI, frozen, cached features), TerraMesh west halves "
+                      "-> east halves, 3 seeds:", "", "| weights | mIoU | overall accuracy |", "|---|---|---|"]
+        for key in ("pretrained", "random"):
+            lines.append(f"| {key} | {spread([x['miou'] for x in g[key]])} | {spread([x['oa'] for x in g[key]])} |")
     return lines
 
 
@@ -139,17 +212,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=os.environ.get("DUALSTREAM_SEASON_SERIES"),
                         help="folder of Presto's algae_blooms/npy files")
     parser.add_argument("--weights", default="release", help="folder of the release files, or release")
-    parser.add_argument("--out", default=None, help="folder for season_series.json and .md")
+    parser.add_argument("--terramesh", default=None, help="the realdata folder terramesh_s2_s1_dem (part 2)")
+    parser.add_argument("--only", choices=["series", "galileo"], default=None)
+    parser.add_argument("--out", default=None, help="folder for eo_pretrained.json and .md")
     args = parser.parse_args(argv)
-    if not args.data:
+    if not args.data and args.only != "galileo":
         parser.error("give --data (or $DUALSTREAM_SEASON_SERIES): the folder of Presto's algae_blooms/npy files")
-    results = run(Path(args.data), args.weights)
+    results = run(Path(args.data), args.weights) if args.only != "galileo" else {}
+    if args.terramesh and args.only != "series":
+        work = Path(args.out or ".") / "galileo_runs"
+        work.mkdir(parents=True, exist_ok=True)
+        source = str(Path(args.weights) / "galileo_nano") if args.weights != "release" else "release"
+        results["galileo_cli"] = {key: [galileo_cli(Path(args.terramesh), work, weights, seed) for seed in SEEDS]
+                                  for key, weights in (("pretrained", source), ("random", "none"))}
+    if args.out:  # the figures first, so that nothing measured is lost to the table's layout
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "eo_pretrained.json").write_text(json.dumps(results, indent=1))
     lines = markdown(results)
     print("\n".join(lines))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "season_series.json").write_text(json.dumps(results, indent=1))
-        (Path(args.out) / "season_series.md").write_text("\n".join(lines) + "\n")
+        (Path(args.out) / "eo_pretrained.json").write_text(json.dumps(results, indent=1))
+        (Path(args.out) / "eo_pretrained.md").write_text("\n".join(lines) + "\n")
     return 0
 
 
