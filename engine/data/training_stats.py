@@ -38,8 +38,9 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
         inside = region_mask(plan.region, plan.col, plan.row, data_cfg.tile_size)
         valid = tile.valid if inside is None else tile.valid & inside
         if readers[plan.scene].each_date:  # a season: each date's bands where that date holds data, one set of bands
-            for vision, ok in zip(per_date(tile.vision, len(tile.date_valid), axis=0), tile.date_valid):
-                vision_samples.append(_subsample(vision, ok & valid, per_tile // len(tile.date_valid) + 1, rng))
+            dates = tile.date_valid if tile.date_valid is not None else tile.valid[None]  # a season of one date
+            for vision, ok in zip(per_date(tile.vision, len(dates), axis=0), dates):
+                vision_samples.append(_subsample(vision, ok & valid, per_tile // len(dates) + 1, rng))
         else:
             vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
         if has_aux and tile.aux is not None:

@@ -408,3 +408,18 @@ def test_places_with_different_date_counts_train_together_padded(tmp_path):
     short = [i for i, s in enumerate(samples) if len(s["present"]) == 2]
     assert batch["vision"].shape[1] == 3 and not batch["present"][short, 2].any()
     assert not batch["valid"][short, 2].any() and (batch["days"][short, 2] == 0).all()
+
+
+def test_a_season_of_one_date_computes_its_statistics_and_trains(tmp_path):
+    """One date is the case T = 1 (issue 80): the season family trains on it (the best single date, a composite)."""
+    from engine.bundle.store import read_metadata
+    from engine.cli.main import main
+
+    paths, label = _season_scene(tmp_path, ["2024-07-01"], size=64)
+    out = tmp_path / "out" / "m.dsmodel"
+    code = main(["train", "--dates", *paths, "--label", label, "--model", "season", "--preset", "tiny",
+                 "--tile-size", "32", "--epochs", "1", "--tiles-per-epoch", "4", "--batch-size", "2",
+                 "--val-fraction", "0.5", "--out", str(out)])
+    assert code == 0 and out.is_file()
+    meta = read_metadata(out)
+    assert meta.model.name == "season" and meta.data.dates == 1 and meta.data.vision_stats.bands == 2
