@@ -71,7 +71,8 @@ def build_consistency(model: Any, datasets: tuple[Any, Any, Any], data_cfg: Any,
     say.info(f"Learning from unlabelled pixels (weak-to-strong consistency, confidence {cfg.confidence}): "
              f"{length} unlabelled tiles per epoch, a batch of {per_step} beside each labelled one, from {others} "
              f"unlabelled scene(s) and the unlabelled pixels of {len(scenes) - others} labelled one(s); the "
-             f"perturbed view alternates by step: colour, greyscale, blur and CutMix, then feature dropout.")
+             f"perturbed view alternates by step: colour, greyscale, blur and CutMix, then feature dropout; from the "
+             f"epoch after the model first finds the classes in validation.")
     return Consistency(model, loader, len(train_ds.scenes[0]["after"]) + 1, cfg.confidence, cfg.unlabelled_weight,
                        train_ds.ignore_index, cfg.seed + place.ctx.rank)
 
@@ -87,11 +88,22 @@ class Consistency:
         self.generator = torch.Generator().manual_seed(seed + 7349)
         self.epoch, self.tiles = 1, None
         self._drop = False
+        self.active = False  # from the epoch after the labelled tiles taught the model to find a class (:meth:`start`)
         decoder = getattr(model, "decoder", None)
         self.feature_dropout = isinstance(decoder, torch.nn.Module)
         if self.feature_dropout:
             decoder.register_forward_pre_hook(self._dropout)
         self.reset()
+
+    def start(self, epoch: int, val_iou: float | None, say: Any) -> None:
+        """Learn from the unlabelled tiles from the epoch after ``epoch`` once the model finds a class in validation
+        (IoU above 0; without validation, after the first epoch): a model that finds nothing would teach its
+        unlabelled tiles to be background everywhere (one Massachusetts scene: IoU 0.0 after 5 minutes)."""
+        if not self.active and (val_iou is None or val_iou > 0):
+            self.active = True
+            found = "" if val_iou is None else f" (validation IoU {val_iou:.3f})"
+            say(f"From epoch {epoch + 1} on the unlabelled tiles teach too: the labelled ones taught the model to "
+                f"find the classes{found}.")
 
     def reset(self) -> None:
         """The epoch's sums (:meth:`summary`)."""

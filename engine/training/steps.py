@@ -112,7 +112,7 @@ class EpochSteps:
                 break
             pixels, aux, labels, inputs = self.optim.forward.batch(batch)
             sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == steps
-            semi = self.consistency is not None
+            semi = self.consistency is not None and self.consistency.active
             # with the unlabelled half, its backward (the step's last) synchronises the gradients of both
             no_sync = ddp.no_sync() if ddp is not None and (semi or not sync) else contextlib.nullcontext()
             with no_sync:

@@ -275,6 +275,8 @@ class _Trainer:
         cfg, cb = self.cfg, self.place.callback
         ddp, frozen_state = None, None
         epochs_run = 0
+        if self.consistency is not None and self.best.get("score"):  # resumed after the model found the classes
+            self.consistency.active = True
         for epoch in range(start_epoch, self.total_epochs + 1):
             # Reseed per epoch so that a resumed run repeats exactly what the uninterrupted run would do.
             seed_everything(cfg.seed + 1000 * epoch + self.place.ctx.rank)
@@ -321,6 +323,8 @@ class _Trainer:
                              val_miou=number(val.get("miou")), val_foreground_iou=number(val.get("foreground_iou")),
                              val_pixel_accuracy=number(val.get("pixel_accuracy")),
                              val_class_iou=[number(v) for v in val["iou"]], **foreground_shares(val))
+            if self.consistency is not None:  # from the next epoch on, once the model finds the classes
+                self.consistency.start(epoch, entry.get("val_iou"), cb.info)
             entry["seconds"] = round(self.budget.clock() - started, 3)
             self.history.append(entry)
             self.optim.schedule.epoch_end(score, main_stage=not frozen)

@@ -223,14 +223,26 @@ def test_a_change_model_learns_from_unlabelled_pairs_and_the_log_says_how_many_t
     code = main(["train", "--image", pairs[0].before, "--after", pairs[0].after, "--label", pairs[0].change,
                  "--unlabelled", pairs[1].before, pairs[1].after, pairs[2].before, pairs[2].after, "--model",
                  "change", "--preset", "tiny", "--epochs", "2", "--tile-size", "64", "--tiles-per-epoch", "16",
-                 "--confidence", "0.5", "--out", str(out)])
+                 "--confidence", "0.5", "--val-fraction", "0", "--out", str(out)])
     assert code == 0
     err = capsys.readouterr().err
     assert ("16 unlabelled tiles per epoch, a batch of 4 beside each labelled one, from 2 unlabelled scene(s) and "
             "the unlabelled pixels of 1 labelled one(s)") in err
-    rows = list(csv.DictReader(open(tmp_path / "c_metrics.csv")))
-    assert len(rows) == 2 and all(float(r["unlabelled_confident"]) > 0 and float(r["unlabelled_loss"]) > 0
-                                  for r in rows)
+    assert "From epoch 2 on the unlabelled tiles teach too" in err  # without validation: after the first epoch
+    first, second = csv.DictReader(open(tmp_path / "c_metrics.csv"))
+    assert float(first["unlabelled_confident"]) == 0.0  # the first epoch learns from the labels alone
+    assert float(second["unlabelled_confident"]) > 0 and float(second["unlabelled_loss"]) > 0
+
+
+def test_the_unlabelled_tiles_wait_until_the_model_finds_a_class_in_validation():
+    consistency = Consistency(_Tiny(), None, dates=2, threshold=0.95, weight=1.0, ignore_index=255, seed=0)
+    said: list[str] = []
+    consistency.start(1, 0.0, said.append)
+    assert not consistency.active and said == []
+    consistency.start(2, 0.31, said.append)
+    consistency.start(3, 0.40, said.append)
+    assert consistency.active and said == ["From epoch 3 on the unlabelled tiles teach too: the labelled ones taught "
+                                           "the model to find the classes (validation IoU 0.310)."]
 
 
 def test_one_date_learns_from_its_own_unlabelled_pixels_when_asked(scenes, tmp_path, capsys):
@@ -261,12 +273,15 @@ def test_torchrun_learns_from_unlabelled_pairs_in_two_processes(pairs, tmp_path)
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
          "-m", "engine", "train", "--image", pairs[0].before, "--after", pairs[0].after, "--label", pairs[0].change,
          "--unlabelled", pairs[1].before, pairs[1].after, "--model", "change", "--preset", "tiny", "--tile-size",
-         "64", "--tiles-per-epoch", "16", "--batch-size", "4", "--epochs", "1", "--device", "cpu", "--out",
-         str(out), "--json"],
+         "64", "--tiles-per-epoch", "16", "--batch-size", "4", "--epochs", "2", "--val-fraction", "0",
+         "--confidence", "0.5", "--device", "cpu", "--out", str(out), "--json"],
         capture_output=True, text=True, cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)),
         timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "cpu x2 processes" in done.stderr and "8 unlabelled tiles per epoch" in done.stderr
+    assert "From epoch 2 on the unlabelled tiles teach too" in done.stderr  # the second epoch's steps take them
+    rows = list(csv.DictReader(open(tmp_path / "ddp_metrics.csv")))
+    assert float(rows[0]["unlabelled_confident"]) == 0 and float(rows[1]["unlabelled_confident"]) > 0
     assert json.loads(done.stdout[done.stdout.index("{"):])["bundle"] == str(out)
 
 
