@@ -92,10 +92,8 @@ def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
     """What the model is fed (``configuration_utils``: IMAGERY, AUX_GRID, AUX_SAME_GRID, X_BANDS, DATES, SEASON):
     a scene of three dates or more is a season, of two a change detection's pair."""
     later = max((len(getattr(spec, "after", None) or ()) for spec in train_specs), default=0)
-    if later >= 2:
-        return SEASON
     if later:
-        return DATES
+        return SEASON if later >= 2 else DATES
     if data_cfg.x_bands:
         return X_BANDS
     if any(spec.aux for spec in train_specs):

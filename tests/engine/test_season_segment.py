@@ -8,12 +8,21 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle.store import read_metadata
+from engine.bundle.store import read_metadata, save_bundle
 from engine.errors import ModelError
 from engine.segment.members import Member
 from engine.segment.onnx_predictor import OnnxPredictor
 from engine.segment.predictor import Predictor, Season
-from tests.engine.test_onnx import TILE, tiny_bundle
+
+TILE = 64
+
+
+def tiny_bundle(model, path):
+    """``model`` saved as a bundle of 3 bands a date, 64 px tiles."""
+    names = [f"class{i}" for i in range(model.config.num_classes)]
+    data = {"vision_bands": 3, "vision_stats": {"method": "meanstd", "low": [0.0] * 3, "high": [1.0] * 3},
+            "aux_channels": 0, "class_names": names, "class_colors": ["#000000"] * len(names), "tile_size": TILE}
+    return save_bundle(path, model, {"model": model.config.to_dict(), "data": data})
 
 
 def _season(dates: int, batch: int = 2) -> tuple[np.ndarray, Season]:
@@ -48,3 +57,4 @@ def test_torch_and_onnxruntime_agree_on_a_cloudy_season_of_fewer_dates(tmp_path,
         onnx({key: more}, {key: None}, season=long)
     assert Predictor.from_bundles(members, "none", "cpu")({key: more}, {key: None}, season=long).shape == (
         2, 3, TILE, TILE)
+
