@@ -121,3 +121,17 @@ def test_pairs_whose_change_is_small_parts_get_a_tile_of_a_part_on_a_cpu(places,
     data = DataConfig(train_scenes=[SceneSpec(image=pair.before, after=[pair.after], label=str(whole))])
     chosen = choose_settings(AutoModelConfig.config_class("dualstream")(), data, TrainConfig(), (), device="cpu")
     assert chosen.data.tile_size == 160
+
+
+def test_evaluate_keeps_the_label_mapping_hint_when_the_model_is_gone(untrained, places, tmp_path, capsys):
+    bundle = tmp_path / "moved.dsmodel"
+    bundle.write_bytes(Path(untrained[0]).read_bytes())
+    pair, prediction = places[1], tmp_path / "change.tif"
+    assert main(["segment", "--image", pair.before, "--after", pair.after, "--model", str(bundle),
+                 "--out", str(prediction), "--quiet"]) == 0
+    bundle.unlink()  # moved since: nothing tells what the model learned
+    capsys.readouterr()
+    assert main(["evaluate", "--pred", str(prediction), "--label", pair.change,
+                 "--out", str(tmp_path / "metrics.json")]) == 0
+    err = capsys.readouterr().err
+    assert "but never in the prediction; check the label mapping" in err and "suspect" not in err
