@@ -116,13 +116,18 @@ def resolve_season(sources: list[str], callback: Callback | None = None, *, stac
             callback.info("The dates were given out of time order; they are read sorted by date: "
                           + ", ".join(f"{d.date.isoformat()} '{d.source}'" for d in ordered) + ".")
         kept = _one_a_day(ordered, callback)
-        kept = [_with_clouds(d, season.files, callback) for d in kept]
+        kept = [_with_clouds(d, season.files) for d in kept]
+        if clouded := [d for d in kept if d.cloud]:  # one line for a season of many dates
+            callback.info(f"Clouds (non-zero = cloud) are left out of {len(clouded)} date(s): "
+                          + "; ".join(f"{d.date.isoformat()} from {d.cloud}" for d in clouded[:3])
+                          + (f"; and {len(clouded) - 3} more, each from its own" if len(clouded) > 3 else "") + ".")
         _check_same_place_and_bands(kept)
         if cloud_values:
             kept = _drop_empty(kept, callback)
         season.dates = kept
-        callback.info(f"The season: {len(kept)} date(s) of one place, "
-                      + ", ".join(f"{d.date.isoformat()} ({d.found})" for d in kept) + ".")
+        found = sorted({d.found for d in kept})
+        callback.info(f"The season: {len(kept)} date(s) of one place, " + ", ".join(d.date.isoformat() for d in kept)
+                      + f" (the dates from {' / '.join(found)}).")
         return season
     except BaseException:
         season.close()
@@ -212,7 +217,7 @@ def _one_a_day(ordered: list[SeasonDate], callback: Callback) -> list[SeasonDate
     return kept
 
 
-def _with_clouds(date: SeasonDate, files: InputFiles, callback: Callback) -> SeasonDate:
+def _with_clouds(date: SeasonDate, files: InputFiles) -> SeasonDate:
     """The date with its cloud mask as its mask (a band named cloud, or a raster beside it), else as it is."""
     if looks_like_stac(date.path):
         return date
@@ -231,8 +236,6 @@ def _with_clouds(date: SeasonDate, files: InputFiles, callback: Callback) -> Sea
         raise DataError(f"The date '{date.source}' holds only its cloud mask ({said}); give its image bands too.")
     name = f"{Path(date.source).stem}_clouds_{date.date.isoformat()}.vrt"
     vrt = _tag_date(cloud_masked_vrt(date.path, bands, cloud, band, files.path(name)), date.date)
-    callback.info(f"The date {date.date.isoformat()} '{date.source}': clouds from {said} (non-zero = cloud) are "
-                  f"left out.")
     return SeasonDate(date.source, vrt, date.date, date.found, said)
 
 
@@ -263,7 +266,7 @@ def _bands(names: list[str | None], count: int) -> str:
 
 def _drop_empty(dates: list[SeasonDate], callback: Callback) -> list[SeasonDate]:
     """The dates with a valid pixel; one entirely cloud or nodata dropped and said; DataError when none is left."""
-    kept = []
+    kept, dropped = [], []
     for date in dates:
         if looks_like_stac(date.path):
             kept.append(date)
@@ -273,9 +276,10 @@ def _drop_empty(dates: list[SeasonDate], callback: Callback) -> list[SeasonDate]
         if valid.any():
             kept.append(date)
         else:
-            callback.warning(f"The date {date.date.isoformat()} '{date.source}' has no valid pixel"
-                             f"{' in the sampled windows' if sampled else ''} (all cloud"
-                             f"{' by ' + date.cloud if date.cloud else ''} or nodata): it is left out of the season.")
+            dropped.append(f"{date.date.isoformat()} '{date.source}'{' (in the sampled windows)' if sampled else ''}")
+    if dropped:
+        callback.warning(f"{len(dropped)} date(s) have no valid pixel (all cloud or nodata) and are left out of the "
+                         f"season: {', '.join(dropped)}.")
     if not kept:
         raise DataError("Every date of the season is entirely cloud or nodata: "
                         + ", ".join(f"'{d.source}'" for d in dates) + ". Give dates with clear pixels over the place.")
