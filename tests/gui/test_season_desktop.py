@@ -1,0 +1,74 @@
+"""The season algorithms in the real QGIS desktop under Xvfb (issue 80): their forms in the Seasons group with the
+dates chosen as layers, and Segment season run from the desktop, its class raster loaded styled and the dates' order
+said in the log. A season of three small dated GeoTIFFs and a tiny season model with random weights. Screenshots
+are kept with ``DUALSTREAM_GUI_SCREENS=DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.gui.desktop import run_session, session_report
+
+pytestmark = [pytest.mark.qgis, pytest.mark.gui]
+DAYS = ("2024-07-01", "2024-03-01", "2024-05-01")  # given out of order
+
+
+def _raster(path: Path, date: str | None, dtype: str = "float32") -> str:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    values = np.random.default_rng(len(str(path))).random((1, 64, 64)) * (1 if dtype == "float32" else 3)
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype=dtype, crs="EPSG:32633",
+                       transform=from_origin(500000.0, 5000000.0, 10.0, 10.0)) as out:
+        out.write(values.astype(dtype))
+        if date:
+            out.update_tags(ACQUISITIONDATETIME=f"{date}T10:00:00")
+    return str(path)
+
+
+def _season_model(path: Path) -> str:
+    import torch
+
+    from engine.bundle.store import save_bundle
+    from engine.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("season", preset="tiny", vision_channels=1, num_classes=3, dates=3)
+    data = {"vision_bands": 1, "vision_stats": {"method": "meanstd", "low": [0.5], "high": [0.3]},
+            "aux_channels": 0, "class_names": ["forest", "grassland", "water"],
+            "class_colors": ["#1b7837", "#a6dba0", "#2166ac"], "tile_size": 64, "gsd": [10.0, 10.0],
+            "crs": "EPSG:32633", "dates": 3}
+    return str(save_bundle(path, model, {"model": model.config.to_dict(), "data": data}))
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, deploy_plugin, venv_site_packages):
+    root = tmp_path_factory.mktemp("season-desktop")
+    config = {"dates": [_raster(root / f"ndvi_{day}.tif", day) for day in DAYS],
+              "label": _raster(root / "label.tif", None, "uint8"), "model": _season_model(root / "season.dsmodel")}
+    deploy_plugin(root, venv_site_packages)
+    out = root / "session"
+    done = run_session(Path(__file__).with_name("season_session.py"), root, dict(config, out=str(out)), timeout=300,
+                       env={"OMP_NUM_THREADS": "1"})
+    report = session_report(out, {"steps": []})
+    assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
+                                    f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
+    return report
+
+
+def test_both_forms_stand_in_the_seasons_group_and_take_the_dates_as_layers(session):
+    for key in ("train_form", "segment_form"):
+        assert session[key]["group"] == "Seasons"
+        assert session[key]["labels"][0] == "Dates of one place (a season)"
+        assert Path(session[key]["screenshot"]).stat().st_size > 10_000
+
+
+def test_segment_season_from_the_desktop_says_the_order_and_loads_the_classes_styled(session):
+    run = session["segment_run"]
+    order = next(line for line in run["log"] if line.startswith("The season: 3 date(s)"))
+    assert order.index("2024-03-01") < order.index("2024-05-01") < order.index("2024-07-01")
+    assert Path(run["results"]["OUTPUT"]).is_file() and Path(run["results"]["OUTPUT_POLYGONS"]).is_file()
+    assert run["renderer"] == "paletted"
