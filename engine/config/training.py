@@ -205,8 +205,7 @@ class DataConfig(Settings):
     tile_size: int = setting(
         512, label="Tile size (pixels)", minimum=32, maximum=4096, group="data",
         auto="the largest that fits the smallest training scene, at most 256 on a CPU and 512 on a GPU; on a CPU, for "
-             "a small labelled area of separate parts, or change of separate small parts, about 3/4 of a part's side "
-             "(at least 64)",
+             "small separate parts (of a labelled area, or of change), about 3/4 of a part's side (at least 64)",
         help="Edge of the square training tiles; a multiple of 32 (and of the aux ratio).")
     aux_ratio: int = setting(8, label="Aux ratio (vision pixels per aux pixel)", minimum=1, advanced=True,
                              group="data",
