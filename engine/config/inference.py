@@ -58,6 +58,11 @@ class SegmentConfig(PolygonOptions, ImageReading):
              "'cloud' or a raster '<name>_cloud.tif' beside a date masks its clouds. Instead of the image (the image "
              "and its later dates are a pair's short form).",
         no_qgis="QGIS takes a season's dates in its season algorithms (DATES: layers or a folder)")
+    stack_dates: list[str] = setting(
+        default_factory=list, cli={"nargs": "+"}, metavar="YYYY-MM-DD", group="input and output",
+        help="One multi-band stack as the season (given alone as --dates): each band group's acquisition date, in "
+             "band order, each group the same number of bands.",
+        no_qgis="QGIS takes a season's dates as layers or a folder")
     stac_item: str | None = setting(
         None, metavar="FILE_OR_URL", group="input and output", param="STAC_ITEM", custom_qgis=True,
         label="STAC item (file or URL) instead of an image layer",
@@ -142,6 +147,9 @@ class SegmentConfig(PolygonOptions, ImageReading):
         check(not (self.dates and (self.image or self.after or self.stac_item)),
               f"Give the dates either as {mention('segment.dates')} or as the image and its later dates "
               f"({mention('segment.image')}, {mention('segment.after')}), not both.")
+        check(not self.stack_dates or len(self.dates) == 1,
+              f"{mention('segment.stack_dates')} name the band groups of one stack: give it alone as "
+              f"{mention('segment.dates')} (got {len(self.dates)}).")
         if self.stac_item:
             check(not self.image or self.image == self.stac_item,
                   f"Give the image either as {mention('segment.image')} or as {mention('segment.stac_item')}, "

@@ -219,8 +219,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     if cfg.dates:  # a season as given: sorted by date, clouds masked, dropped dates said (imagery.season)
         from ..imagery.season import resolve_season
 
-        given = resolve_season(list(cfg.dates), callback)
-        cfg, files = replace(cfg, image=given.paths[0], after=given.paths[1:], dates=[]), given.files
+        given = resolve_season(list(cfg.dates), callback, stack_dates=list(cfg.stack_dates) or None)
+        cfg, files = replace(cfg, image=given.paths[0], after=given.paths[1:], dates=[], stack_dates=[]), given.files
         season_named = f"'{given.dates[0].source}'"  # its first date as given, not the VRT of its clouds
     try:
         bands, after_bands, dates = None, None, check_dates(cfg, members)

@@ -426,3 +426,23 @@ def test_a_season_of_one_date_computes_its_statistics_and_trains(tmp_path):
     assert code == 0 and out.is_file()
     meta = read_metadata(out)
     assert meta.model.name == "season" and meta.data.dates == 1 and meta.data.vision_stats.bands == 2
+
+
+def test_segment_takes_one_stack_of_dates(season_bundle, tmp_path, capsys):
+    from engine.cli.main import main
+
+    root, paths, bundle = season_bundle
+    groups = []
+    for path in paths:
+        with rasterio.open(path) as ds:
+            groups.append(ds.read())
+    stack = raster(tmp_path / "stack.tif", 0, data=np.concatenate(groups))  # d0 (Jul), d1 (Mar), d2 (May)
+    out = tmp_path / "classes.tif"
+    code = main(["segment", "--model", bundle, "--dates", stack, "--stack-dates", "2024-07-01", "2024-03-01",
+                 "2024-05-01", "--backend", "torch", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "The season: 3 date(s) of one place, 2024-03-01, 2024-05-01, 2024-07-01" in err
+    with rasterio.open(out) as ds:
+        assert ds.read(1).shape == (48, 48)
+    assert not list(tmp_path.glob("*.vrt")), "the stack's dates are VRTs in a temporary folder, not beside it"
