@@ -263,3 +263,16 @@ def test_galileo_from_random_weights_reads_its_bands_by_name_too(synthetic_scene
         assert chosen.data.bands == ["blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08",
                                      "swir16", "swir22"]
         assert any("Sentinel-2 B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12" in line for line in chosen.lines())
+
+
+def test_a_release_config_fixes_the_sizes_and_presto_offline_says_where_it_lives(releases, tmp_path, monkeypatch):
+    said: list[str] = []
+    folder = releases["tmp"] / "galileo" / "models" / "nano"
+    encoder = series_encoder("galileo_base", str(folder), log=said.append)  # nano's files under the base name
+    assert encoder.width == 128 and "width 128, 4 blocks, 8 heads" in said[-1]  # config.json, not base's sizes
+    (tmp_path / "encoder.pt").write_bytes((folder / "encoder.pt").read_bytes())  # no config.json beside it
+    with pytest.raises(ModelError, match="not of the Galileo layout: .*of another shape"):
+        series_encoder("galileo_base", str(tmp_path / "encoder.pt"))  # base's catalog sizes: refused by shape
+    monkeypatch.setenv("DUALSTREAM_OFFLINE", "1")
+    with pytest.raises(ModelError, match=r"github\.com/nasaharvest/presto/raw/main/data/default_model\.pt"):
+        series_encoder("presto", "release")
