@@ -49,7 +49,7 @@ class SegmentSeasonAlgorithm(SeasonGroup, SegmentAlgorithm):
 
     def add_image_parameters(self) -> None:
         """The dates (layers or a folder), then their bands."""
-        add_dates_parameters(self, "scene.dates")
+        add_dates_parameters(self, "segment.dates")
         self.add_bands_parameter()
 
     def _scene_name(self, parameters: dict[str, Any], context: QgsProcessingContext, cfg: Any) -> str:

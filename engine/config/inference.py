@@ -51,13 +51,12 @@ class SegmentConfig(PolygonOptions, ImageReading):
              "name or in the same order. Both dates go through the same band picking and value checks.")
     dates: list[str] = setting(
         default_factory=list, cli={"nargs": "+"}, metavar="RASTER", group="input and output",
-        label="Dates of one place (a season)",
+        label="Dates of one place (a season)", param="DATES", custom_qgis=True,
         help="A season model's dates of one place, first included: rasters, folders of them, glob patterns or STAC "
              "items, in any order (sorted by their acquisition dates: a tag, a Sentinel-2 / HLS / Landsat file name, "
              "the STAC item's datetime), any CRS and pixel size (read onto the first date's grid); a band named "
              "'cloud' or a raster '<name>_cloud.tif' beside a date masks its clouds. Instead of the image (the image "
-             "and its later dates are a pair's short form).",
-        no_qgis="QGIS takes a season's dates in its season algorithms (DATES: layers or a folder)")
+             "and its later dates are a pair's short form).")
     stack_dates: list[str] = setting(
         default_factory=list, cli={"nargs": "+"}, metavar="YYYY-MM-DD", group="input and output",
         help="One multi-band stack as the season (given alone as --dates): each band group's acquisition date, in "
