@@ -116,6 +116,23 @@ def train_change_form() -> dict:
     return record
 
 
+def change_tables() -> dict:
+    """Compare classifications run twice on one pair into two change rasters, the change tables temporary, loaded as
+    the dialog loads them: the Layers panel's names and picture."""
+    from qgis.utils import iface
+
+    step("change tables")
+    pair = CONFIG["pair"]
+    for output in CONFIG["compare_outputs"]:
+        processing.runAndLoadResults("dualstream:comparechange", {
+            "INPUT": pair["before_classes"], "AFTER": pair["after_classes"], "OUTPUT": output,
+            "OUTPUT_TABLE": "TEMPORARY_OUTPUT"})
+    wait(500)
+    names = [layer.name() for layer in QgsProject.instance().mapLayers().values()]
+    return {"names": sorted(name for name in names if "change" in name),
+            "screenshot": shot(iface.layerTreeView(), "layers_after_two_comparisons")}
+
+
 def main() -> None:
     pair = CONFIG["pair"]
     project = QgsProject.instance()
@@ -131,6 +148,8 @@ def main() -> None:
     REPORT["dataset_combos"] = dataset_combos()
     save()
     REPORT["train_change_form"] = train_change_form()
+    save()
+    REPORT["change_tables"] = change_tables()
     save()
     REPORT["finished"] = True
     save()

@@ -35,7 +35,8 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     pair = make_pair(root / "pair", seed=2, size=64, name="p")
     config = {"pair": pair.__dict__, "change_model": make_change_bundle(root / "change.dsmodel"),
               "one_date_model": make_bundle(root / "one_date.dsmodel", vision_bands=3),
-              "dataset": [png(root / "LEVIR" / folder / "train_36_0512_0512.png") for folder in ("A", "B", "label")]}
+              "dataset": [png(root / "LEVIR" / folder / "train_36_0512_0512.png") for folder in ("A", "B", "label")],
+              "compare_outputs": [str(root / "out" / f"p_{years}_change.tif") for years in ("2019_2021", "2019_2023")]}
     deploy_plugin(root, venv_site_packages)
     out = root / "session"
     done = run_session(Path(__file__).with_name("change_session.py"), root, dict(config, out=str(out)), timeout=300,
@@ -76,3 +77,10 @@ def test_train_change_detection_shows_automatic_and_the_change_familys_choices(s
     assert form["presets"] == ["tiny", "light", "base", "default"]
     assert form["labels"]["ENCODER"] == "Encoder (shared by both dates)"
     assert "both encoders" not in form["help"]["WARMUP_EPOCHS"]
+
+
+def test_each_change_table_layer_is_named_after_its_change_raster(session):
+    """Issue 79, item 5: every table was "<first date> change table", the same after each run."""
+    names = session["change_tables"]["names"]
+    assert names == ["p_2019_2021_change", "p_2019_2021_change table", "p_2019_2023_change",
+                     "p_2019_2023_change table"], names
