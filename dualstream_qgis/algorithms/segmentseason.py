@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from qgis.core import QgsProcessingContext, QgsProcessingFeedback
+from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProcessingParameterFeatureSink
 
-from .common import parameters_help
+from ..compat import SOURCE_VECTOR
+from ..engine_bridge import engine_api
+from ..feedback import run_engine
+from .change_outputs import OUTPUT_TABLE, row_dict, write_table
+from .common import add_parameter, parameters_help
 from .season_inputs import SeasonGroup, add_dates_parameters, season_dates
-from .segment import SegmentAlgorithm
+from .segment import SegmentAlgorithm, load_segment_layers
 
 
 class SegmentSeasonAlgorithm(SeasonGroup, SegmentAlgorithm):
@@ -42,8 +46,8 @@ class SegmentSeasonAlgorithm(SeasonGroup, SegmentAlgorithm):
             "dates of another place are refused with both footprints named.</p>"
             "<p><b>Outputs</b>: the <b>class raster</b> (each class its colour, a <i>.qml</i> style beside it), "
             "optionally the <b>confidence</b>, the <b>probabilities</b>, the <b>polygons</b> (GeoPackage: "
-            "class_name, area, confidence) and the area of each class in the report. No output may name a date's "
-            "file.</p>"
+            "class_name, area, confidence) and the <b>area of each class</b>: a table layer of its hectares, also "
+            "said in the log. No output may name a date's file.</p>"
             "<p><b>Batch</b>: right-click > Execute as Batch Process runs one place (or one year) per row.</p>"
         ) + parameters_help(self)
 
@@ -51,6 +55,25 @@ class SegmentSeasonAlgorithm(SeasonGroup, SegmentAlgorithm):
         """The dates (layers or a folder), then their bands."""
         add_dates_parameters(self, "segment.dates")
         self.add_bands_parameter()
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        super().initAlgorithm(config)
+        add_parameter(self, QgsProcessingParameterFeatureSink(
+            OUTPUT_TABLE, self.tr("Area of each class (table)"), SOURCE_VECTOR, optional=True),
+            self.tr("A table layer with one row per class: value (its class in the class raster), name, pixels and "
+                    "hectares (empty when the dates have no CRS); from_class and to_class stay empty."))
+
+    def processAlgorithm(  # noqa: N802 - QGIS API
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        result, stem = self.run_segment(parameters, context, feedback)
+        run = load_segment_layers(context, result, stem)
+        rows = run_engine(engine_api().class_areas, result.output, result.class_pixels)
+        feedback.pushInfo("Area of each class: " + "; ".join(
+            f"{r['name']}: " + ("" if r["hectares"] is None else f"{r['hectares']:,.2f} ha, ") + f"{r['pixels']:,} px"
+            for r in map(row_dict, rows)) + ".")
+        return {**self.segment_results(result),
+                OUTPUT_TABLE: write_table(self, parameters, context, rows, f"{stem} classes", run)}
 
     def _scene_name(self, parameters: dict[str, Any], context: QgsProcessingContext, cfg: Any) -> str:
         return "season"

@@ -9,7 +9,8 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.protocol`  the callback and stage protocol, the error hierarchy and how messages name a setting
 - :mod:`.files`     output formats and path checks, model bundles read and described; web layers, source names
 - :mod:`.training`  ``train``: a model bundle from rasters and labels
-- :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``; ``compare``, ``change_table``
+- :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``; ``compare``, ``change_table``,
+  ``class_areas``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts;
   ``stac_layer``; ``check_polygon_layer``, ``class_field``: how a label layer takes a class number; ``suggest``:

@@ -1,6 +1,6 @@
 """The runs that apply a model and score its result: ``segment``, ``segment_many``, ``evaluate``; ``polygons``;
-change between dates: ``compare`` and ``change_table``. A change model itself runs through ``segment`` with the
-later date (``SegmentConfig.after``)."""
+change between dates: ``compare`` and ``change_table``; a class raster's area per class: ``class_areas``. A change
+model itself runs through ``segment`` with the later date (``SegmentConfig.after``)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from ..evaluate import evaluate as run_evaluate
 from ..io.safety import check_outputs, metrics_files
 from ..segment import segment as run_segment
 from ..segment.bulk.runner import segment_bulk
-from ..segment.change_table import change_table
+from ..segment.change_table import change_table, class_areas
 from ..segment.compare import compare
 from ..segment.scene_outputs import segment_files
 from ..segment.vectorize import polygonize_raster as polygons
 from .protocol import Callback
 
-__all__ = ["PER_CLASS", "EvaluateResult", "change_table", "compare", "evaluate", "polygons", "segment", "segment_many"]
+__all__ = ["PER_CLASS", "EvaluateResult", "change_table", "class_areas", "compare", "evaluate", "polygons", "segment",
+           "segment_many"]
 
 
 def segment(cfg: SegmentConfig, callback: Callback | None = None,

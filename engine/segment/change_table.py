@@ -132,6 +132,17 @@ def _read_counts(dataset: Any, classes: int, rows: np.ndarray | None,
     return counts, hectares
 
 
+def class_areas(raster: str, counted: list[int] | None = None, ground_pixel_size: float | None = None
+                ) -> list[ChangeRow]:
+    """One row per class of a class raster (a season's land cover or crops): its pixels and hectares, from and to
+    empty; ``counted`` and ``ground_pixel_size`` as for :func:`class_counts`."""
+    counts, names, hectares = class_counts(raster, counted, ground_pixel_size)
+    counts = np.pad(counts, (0, max(0, len(names) - counts.size)))
+    return [ChangeRow(value, name, "", "", int(counts[value]),
+                      None if hectares is None or value >= hectares.size else float(hectares[value]))
+            for value, name in enumerate(names)]
+
+
 def change_rows(counts: np.ndarray, names: list[str], hectares: np.ndarray | None) -> list[ChangeRow]:
     """One row per kind of change (every class but 0, no change), with its pixels and hectares (of each class; None
     without georeferencing)."""

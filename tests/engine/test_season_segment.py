@@ -58,3 +58,20 @@ def test_torch_and_onnxruntime_agree_on_a_cloudy_season_of_fewer_dates(tmp_path,
     assert Predictor.from_bundles(members, "none", "cpu")({key: more}, {key: None}, season=long).shape == (
         2, 3, TILE, TILE)
 
+
+
+def test_class_areas_give_every_class_its_pixels_and_hectares(tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from engine.api import class_areas
+
+    values = np.zeros((1, 10, 20), np.uint8)
+    values[0, :, 15:] = 2  # 50 px of class 2; class 1 absent
+    path = tmp_path / "classes.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=10, count=1, dtype="uint8", crs="EPSG:32633",
+                       transform=from_origin(500000.0, 5000000.0, 10.0, 10.0)) as out:
+        out.write(values)
+    rows = [r.to_dict() for r in class_areas(str(path))]
+    assert [(r["value"], r["pixels"]) for r in rows] == [(0, 150), (1, 0), (2, 50)]
+    assert rows[2]["hectares"] == pytest.approx(0.5) and rows[0]["hectares"] == pytest.approx(1.5)

@@ -67,7 +67,8 @@ def main() -> None:
     log = Keeping()
     results = processing.runAndLoadResults("dualstream:segmentseason", {
         "DATES": ids, "MODEL": CONFIG["model"], "OUTPUT": str(OUT / "classes.tif"),
-        "OUTPUT_CONFIDENCE": str(OUT / "confidence.tif"), "OUTPUT_POLYGONS": str(OUT / "polygons.gpkg")},
+        "OUTPUT_CONFIDENCE": str(OUT / "confidence.tif"), "OUTPUT_POLYGONS": str(OUT / "polygons.gpkg"),
+        "OUTPUT_TABLE": str(OUT / "areas.csv")},
         feedback=log)
     wait(1000)
     for layer in layers:  # the map shows the result over nothing else

@@ -72,3 +72,6 @@ def test_segment_season_from_the_desktop_says_the_order_and_loads_the_classes_st
     assert order.index("2024-03-01") < order.index("2024-05-01") < order.index("2024-07-01")
     assert Path(run["results"]["OUTPUT"]).is_file() and Path(run["results"]["OUTPUT_POLYGONS"]).is_file()
     assert run["renderer"] == "paletted"
+    areas = next(line for line in run["log"] if line.startswith("Area of each class: forest: "))
+    assert "grassland: " in areas and " ha, " in areas
+    assert Path(run["results"]["OUTPUT_TABLE"]).read_text().splitlines()[0].startswith("value,name")
