@@ -276,3 +276,14 @@ def test_a_release_config_fixes_the_sizes_and_presto_offline_says_where_it_lives
     monkeypatch.setenv("DUALSTREAM_OFFLINE", "1")
     with pytest.raises(ModelError, match=r"github\.com/nasaharvest/presto/raw/main/data/default_model\.pt"):
         series_encoder("presto", "release")
+
+
+def test_galileo_attention_in_query_blocks_is_the_whole_attention(monkeypatch):
+    from engine.models.encoders import galileo
+
+    encoder = series_encoder("galileo_nano", None, patch=2)
+    x = torch.rand(1, 3, 10, 16, 16) * 3000
+    months, valid = torch.tensor([[1, 5, 9]]), torch.tensor([[True, False, True]])
+    whole = encoder.encode(x, S2, months, valid=valid)
+    monkeypatch.setattr(galileo, "QUERY_BLOCK", 100)  # 64 patches x 3 dates x 6 groups = 1152 tokens: 12 blocks
+    assert torch.allclose(encoder.encode(x, S2, months, valid=valid), whole, atol=1e-5)

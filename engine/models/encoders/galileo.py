@@ -36,6 +36,7 @@ TIME = (("ERA5", 2), ("TC", 3), ("VIIRS", 1))
 STATIC = (("LS", 1), ("location", 3), ("DW_static", 9), ("WC_static", 5))
 BASE_GSD = 10.0  # metres: the grid code is scaled by a patch's ground size over this
 RELEASE_PATCH = 8
+QUERY_BLOCK = 2048  # queries per attention call
 SIZE_KEYS = ("embedding_size", "depth", "num_heads", "mlp_ratio", "max_sequence_length", "max_patch_size")
 GALILEO_FIX = ("download the release again (models/<size>/encoder.pt and config.json of the Hugging Face repository "
                "nasaharvest/galileo) or pass pretrained none for random weights.")
@@ -101,7 +102,10 @@ class SplitAttention(nn.Module):
         q, k, v = (p(x).reshape(batch, tokens, self.heads, dim // self.heads).transpose(1, 2)
                    for p in (self.q, self.k, self.v))
         mask = None if keep is None else key_mask(keep, self.heads)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        # queries in blocks: a masked attention's weights are (heads, queries, keys) floats, too many for a season
+        # tile's tokens at once on a CPU; each query's row is its own, so the blocks give the same result
+        out = torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + QUERY_BLOCK], k, v, attn_mask=mask)
+                         for i in range(0, tokens, QUERY_BLOCK)], dim=2)
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
 
 
