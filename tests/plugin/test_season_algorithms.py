@@ -78,3 +78,43 @@ def test_train_season_without_dates_says_what_to_give(plugin, season, tmp_path):
 
     with pytest.raises(QgsProcessingException, match="DATES"):
         processing.run("dualstream:trainseason", {**TRAIN, "LABELS": season[1], "OUTPUT": str(tmp_path / "m.dsmodel")})
+
+
+def test_segment_season_runs_in_a_modeler_model_its_dates_a_model_input(plugin, season, tmp_path):
+    """A Graphical Modeler model whose one input is the season's dates (a multiple-layer input) and the model file,
+    wired to Segment season: run as the Modeler runs it."""
+    import processing
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFile,
+        QgsProcessingParameterMultipleLayers,
+        QgsProcessingParameterRasterDestination,
+    )
+
+    dates, label, _ = season
+    bundle = tmp_path / "m.dsmodel"
+    processing.run("dualstream:trainseason", {**TRAIN, "DATES": dates, "LABELS": label, "CLASS_NAMES": "other,crop",
+                                              "OUTPUT": str(bundle)})
+    model = QgsProcessingModelAlgorithm("season map", "test")
+    for name, parameter in (("dates", QgsProcessingParameterMultipleLayers("dates", "Dates", 3)),
+                            ("model", QgsProcessingParameterFile("model", "Model"))):
+        model.addModelParameter(parameter, QgsProcessingModelParameter(name))
+    child = QgsProcessingModelChildAlgorithm("dualstream:segmentseason")
+    child.setChildId("segment")
+    child.addParameterSources("DATES", [QgsProcessingModelChildParameterSource.fromModelParameter("dates")])
+    child.addParameterSources("MODEL", [QgsProcessingModelChildParameterSource.fromModelParameter("model")])
+    output = QgsProcessingModelOutput("classes")
+    output.setChildOutputName("OUTPUT")
+    child.setModelOutputs({"classes": output})
+    model.addChildAlgorithm(child)
+    model.addModelParameter(QgsProcessingParameterRasterDestination("segment:classes", "classes"),
+                            QgsProcessingModelParameter("segment:classes"))
+    out = tmp_path / "classes.tif"
+    results = processing.run(model, {"dates": dates, "model": str(bundle), "segment:classes": str(out)})
+    assert Path(results["segment:classes"]) == out and out.is_file()
+    with rasterio.open(out) as classes:
+        assert classes.shape == (64, 64) and set(np.unique(classes.read(1))) <= {0, 1}
