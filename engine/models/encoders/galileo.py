@@ -36,7 +36,7 @@ TIME = (("ERA5", 2), ("TC", 3), ("VIIRS", 1))
 STATIC = (("LS", 1), ("location", 3), ("DW_static", 9), ("WC_static", 5))
 BASE_GSD = 10.0  # metres: the grid code is scaled by a patch's ground size over this
 RELEASE_PATCH = 8
-QUERY_BLOCK = 2048  # queries per attention call
+QUERY_BLOCK = 512  # queries per attention call: (heads, 512, keys) floats at a time
 SIZE_KEYS = ("embedding_size", "depth", "num_heads", "mlp_ratio", "max_sequence_length", "max_patch_size")
 GALILEO_FIX = ("download the release again (models/<size>/encoder.pt and config.json of the Hugging Face repository "
                "nasaharvest/galileo) or pass pretrained none for random weights.")
