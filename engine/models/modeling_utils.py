@@ -126,15 +126,16 @@ class SegmentationModel(nn.Module):
         self.check_inputs(vision, aux)
         return self.run_with_coords(coords, int(vision.shape[0]), lambda: self._forward(vision, aux))
 
-    def run_with_coords(self, coords: torch.Tensor | None, batch: int, run: Any, repeat: int = 1) -> dict[str, Any]:
+    def run_with_coords(self, coords: torch.Tensor | None, batch: int, run: Any, per_image: Any = None
+                        ) -> dict[str, Any]:
         """``run()``'s (logits, side logits) as :meth:`forward`'s outputs, the encoders taking them given ``coords``
-        for this pass only; ``repeat``: each tile's row repeated for the encoder's images of it (its dates)."""
+        for this pass only; ``per_image``: the tiles' (B, 4) coords -> the encoder's images' (a season's dates)."""
         takers = self.coord_takers() if coords is not None else []
         if takers and tuple(coords.shape) != (batch, 4):
             raise ModelError(f"coords must be (batch, 4): year, day of year, latitude, longitude per tile (NaN where "
                              f"unknown), got {tuple(coords.shape)} for a batch of {batch}.")
         for module in takers:  # the encoder reads them in this forward pass only
-            module.coords = coords.repeat_interleave(repeat, dim=0) if repeat > 1 else coords
+            module.coords = coords if per_image is None else per_image(coords)
         try:
             logits, side = run()
         finally:

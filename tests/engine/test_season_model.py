@@ -172,3 +172,14 @@ def test_a_scene_of_three_dates_is_a_season_and_two_a_pair():
 
     assert (kind(), kind("b.tif"), kind("b.tif", "c.tif"), kind("b.tif", "c.tif", "d.tif")) == (
         IMAGERY, DATES, SEASON, SEASON)
+
+
+def test_each_date_gets_its_own_year_and_day_of_year_for_an_encoder_taking_them():
+    from engine.models.season.modeling_season import dated_coords
+
+    coords = torch.tensor([[2018.0, 274.0, 46.0, 14.5], [float("nan"), 10.0, float("nan"), float("nan")]])
+    days = torch.tensor([[273.0, 396.0], [9.0, 40.0]])  # 2018-10-01 and 2019-02-01; 10 and 41 January-February
+    out = dated_coords(coords, days)
+    assert out.shape == (4, 4)
+    assert out[0].tolist() == [2018.0, 274.0, 46.0, 14.5] and out[1, :2].tolist() == [2019.0, 32.0]
+    assert out[3, 1] == 41.0 and torch.isnan(out[3, 0]) and out[1, 2:].tolist() == [46.0, 14.5]

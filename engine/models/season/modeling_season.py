@@ -71,6 +71,17 @@ class TemporalAttention(nn.Module):
         return out, attention  # (B, C, h, w), (heads, B, T, h, w)
 
 
+def dated_coords(coords: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+    """Each tile's (year, day of year, latitude, longitude) (B, 4) -> each of its dates' (B*T, 4), a place's dates
+    side by side: the year and day of year from ``days`` (B, T), days since 1 January of the first date's year."""
+    dates = days.shape[1]
+    out = coords[:, None, :].repeat(1, dates, 1)
+    years = torch.floor(days.to(coords.dtype) / 365.25)
+    out[..., 0] = coords[:, None, 0] + years
+    out[..., 1] = days.to(coords.dtype) - torch.floor(years * 365.25) + 1.0  # a leap day off by one at most
+    return out.reshape(-1, 4)
+
+
 def valid_at(valid: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, T, H, W) validity -> (B, T, h, w): a coarse pixel is valid where any pixel under it is."""
     if tuple(valid.shape[-2:]) == tuple(size):
@@ -160,7 +171,8 @@ class SeasonModel(SingleStreamModel):
         batch, dates, _, height, width = series.shape
         self.check_grid(batch, height, width, aux)
         days, valid = self.season_masks(series, days, valid)
-        return self.run_with_coords(coords, batch, lambda: self._season(series, aux, days, valid), repeat=dates)
+        return self.run_with_coords(coords, batch, lambda: self._season(series, aux, days, valid),
+                                    per_image=lambda tiles: dated_coords(tiles, days))
 
     def _season(self, series: torch.Tensor, aux: torch.Tensor | None, days: torch.Tensor,
                 valid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
