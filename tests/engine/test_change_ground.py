@@ -66,3 +66,21 @@ def test_a_negative_pixel_size_is_refused_naming_the_option(classes, tmp_path, c
     code = main(["compare", "--before-classes", before, "--after-classes", after, "--out", str(tmp_path / "c.tif"),
                  "--ground-pixel-size", "-1", "--quiet"])
     assert code != 0 and "--ground-pixel-size must be a positive number of metres" in capsys.readouterr().err
+
+
+def test_bulk_pairs_without_georeferencing_take_their_hectares_at_the_pixel_size_given(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    for name in ("t1", "t2"):
+        for folder in ("A", "B"):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            unreferenced(tmp_path / folder / f"{name}.tif", rng.integers(0, 10000, (3, 64, 64)).astype(np.uint16), 3)
+    model = make_change_bundle(tmp_path / "change.dsmodel")
+    out = tmp_path / "out"
+    code = main(["segment", "--model", model, "--images", str(tmp_path / "A" / "*.tif"), "--after-pattern",
+                 "../B/{name}", "--out-dir", str(out), "--ground-pixel-size", "0.5", "--backend", "torch", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    with open(out / "change_table.csv", newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.DictReader(f) if row["name"] == "change"]
+    assert len(rows) == 2
+    for row in rows:
+        assert float(row["hectares"]) == pytest.approx(int(row["pixels"]) * 0.25 / 10_000, abs=1e-4)  # as written
