@@ -21,13 +21,13 @@ import numpy as np
 
 from .callbacks import Callback, QuietCallback, Stage
 from .config import EvaluateConfig
-from .data.labels import NO_CHANGE
 from .errors import ConfigError, DataError, mention
 from .io import locations
 from .io.atomic import output_locks, write_text_atomic
 from .io.formats import RASTER_SUFFIXES, VECTOR_SUFFIXES, csv_text, is_vector_path
 from .io.prediction_tags import prediction_models, read_prediction_tags
 from .io.safety import check_outputs, check_writable, evaluate_files, metrics_files
+from .models.configuration_utils import NO_CHANGE
 from .runtime.environment import require
 from .training.metrics import ConfusionMatrix
 

@@ -29,7 +29,6 @@ def raw_key(value: Any) -> str:
 
 ARROW = " → "  # between the two classes of a transition's name (from-to classes: "forest → bare")
 ARROWS = ("→", "->")
-NO_CHANGE = "no change"  # class 0 of a change raster (a change model's or a comparison's)
 
 
 def transition_name(before: str, after: str) -> str:

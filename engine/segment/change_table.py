@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from ..data.ground import row_square_metres
-from ..data.labels import NO_CHANGE, transition_of
+from ..data.labels import transition_of
 from ..data.raster import grid_of, open_raster
 from ..errors import DataError
 from ..io.atomic import write_text_atomic
 from ..io.formats import csv_text
 from ..io.prediction_tags import class_names_of
+from ..models.configuration_utils import NO_CHANGE
 
 BLOCK_ROWS = 1024
 HEADER = ("class", "name", "from", "to", "pixels", "hectares")

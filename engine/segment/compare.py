@@ -22,7 +22,7 @@ import numpy as np
 from ..bundle.model_files import read_model_metadata
 from ..callbacks import Callback, Stage
 from ..config import CompareConfig, PolygonsConfig, SegmentConfig
-from ..data.labels import NO_CHANGE, transition_name
+from ..data.labels import transition_name
 from ..data.raster import grid_of, open_raster
 from ..errors import ConfigError, DataError, command, mention
 from ..io.atomic import write_text_atomic
@@ -37,6 +37,7 @@ from ..io.safety import (
     remove_empty_folders,
 )
 from ..io.writers import GeoTiffStreamWriter, class_raster_type, qml_path_for, qml_text, set_palette
+from ..models.configuration_utils import NO_CHANGE
 from .change_table import ChangeRow, change_rows, class_counts, row_hectares, write_change_table
 
 # distinct colours for the kinds of change (ColorBrewer's Paired and Set1, strong ones first)

@@ -19,13 +19,13 @@ from typing import Any
 
 from ..callbacks import QuietCallback
 from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
-from ..data.labels import NO_CHANGE
 from ..data.shown import scene_names
 from ..declarations import declared
 from ..errors import ConfigError, mention, plain_name, render
 from ..models.configuration_utils import (
     AUX_GRID,
     AUX_SAME_GRID,
+    CHANGE_CLASSES,
     DATES,
     IMAGERY,
     SEASON,
@@ -251,7 +251,6 @@ def _fit_changed_parts(chosen: Chosen, unset: set[str], specs: list[Any], step: 
         f"quick, so the first epochs learn it")))
 
 
-CHANGE_CLASSES = [NO_CHANGE, "change"]  # a change mask's classes: "no change" is drawn transparent
 
 
 def _choose_change_classes(chosen: Chosen) -> None:

@@ -12,18 +12,21 @@ from typing import Any, ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
-from ..configuration_utils import DATES, DECODER, DECODERS, DEFAULT, FROM_DATA, AutoPick, FamilyCard, ModelConfig
+from ..configuration_utils import (
+    CHANGE_CLASSES,
+    DATES,
+    DECODER,
+    DECODERS,
+    DEFAULT,
+    FROM_DATA,
+    AutoPick,
+    FamilyCard,
+    ModelConfig,
+)
 
 FUSIONS = ("diff", "concat", "attention")
 #: Dates a change model takes today (a time series is the next step: the settings already count them).
 BUILT_DATES = (2,)
-
-
-def _change_classes() -> list[str]:
-    """A change mask's class names, as training names them (engine.training.auto)."""
-    from ...training.auto import CHANGE_CLASSES
-
-    return list(CHANGE_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class ChangeConfig(SingleStreamConfig):
 
     FORM: ClassVar[dict[str, dict[str, Any]]] = {
         "data.class_names": {
-            "qgis_default": _change_classes,
+            "qgis_default": lambda: list(CHANGE_CLASSES),
             "help": "One name per class, 'no change' (class 0, drawn transparent) first: 'no change, change' for a "
                     "change mask, or a name per from-to class of the labels (no change, built, torn down)."},
         "data.class_colors": {
