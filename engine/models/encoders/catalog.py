@@ -15,6 +15,8 @@ from typing import Any
 from ...declarations import check
 
 MIT_SIZE_KEYS = ("hidden_sizes", "depths", "num_attention_heads", "sr_ratios", "mlp_ratios")
+# Sentinel-2's ten 10/20 m bands as common names (B02..B08, B8A, B11, B12): Galileo's, by name
+SENTINEL2 = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22")
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,9 @@ class EncoderSpec:
 
     @property
     def named_bands(self) -> bool:
-        """Its architecture places each band by name (Galileo's band groups): it reads its record's bands, whatever
-        the weights."""
-        return self.kind == "galileo"
+        """Its architecture places each band by name (its sizes list them: Galileo's band groups): it reads its
+        record's bands, whatever the weights."""
+        return bool(self.sizes.get("bands"))
 
     @property
     def foundation(self) -> bool:
@@ -74,7 +76,8 @@ def _galileo(width: int, depth: int, heads: int) -> EncoderSpec:
     """A Galileo release's sizes (config/models/<size>.json), its patch size here 4 px, the tile's day of year as
     its month (``coords``)."""
     return EncoderSpec("galileo", {"embedding_size": width, "depth": depth, "num_heads": heads, "mlp_ratio": 4.0,
-                                   "max_sequence_length": 24, "max_patch_size": 8, "patch_size": 4, "coords": True})
+                                   "max_sequence_length": 24, "max_patch_size": 8, "patch_size": 4, "coords": True,
+                                   "bands": list(SENTINEL2)})
 
 
 def _dinov3_convnext(hidden: list[int], depths: list[int]) -> EncoderSpec:

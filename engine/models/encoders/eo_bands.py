@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .catalog import SENTINEL2
+
 #: The Sentinel-1/2 inputs both releases take, as common names (STAC eo) and polarisations, in their order.
 S1 = ("vv", "vh")
-S2 = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22")
+S2 = SENTINEL2
 #: Each group of the shared Sentinel-1/2 part: its name in the releases and its inputs (``ndvi``: from nir, red)
 S1_S2_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("S1", S1), ("S2_RGB", S2[0:3]), ("S2_Red_Edge", S2[3:6]), ("S2_NIR_10m", S2[6:7]), ("S2_NIR_20m", S2[7:8]),

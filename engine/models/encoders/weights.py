@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ModelError
+from .catalog import SENTINEL2
 
 IMAGENET, RELEASE, NONE = "imagenet", "release", "none"
 UNSET, RANDOM, OWN, HUB, PATH = "unset", "random", "own", "hub", "path"  # what a pretrained text names
@@ -28,7 +29,7 @@ RGB = ("red", "green", "blue")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # of values scaled to 0-1
 DINOV3_LICENCE = "DINOv3 License (gated: accept it on the model page)"
 PRITHVI_REPO = "ibm-nasa-geospatial/Prithvi-EO-2.0-"
-S2_BANDS = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22")
+S2_BANDS = SENTINEL2
 
 
 @dataclass(frozen=True)
