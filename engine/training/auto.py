@@ -371,9 +371,11 @@ def _choose_encoder_bands(chosen: Chosen) -> None:
 
         number = {common: f"B{n.zfill(2)}" for n, common in SENSORS["Sentinel-2"].items()}
         landsat = " or Landsat SR_B2..SR_B7" if "rededge1" not in weights.bands else ""
+        why = (f"was pretrained on these bands ({weights.title})" if source.loads else
+               f"places these bands in its groups by name (those of its {weights.title}), random weights too")
         chosen.choices.append(Choice({"data.bands": ",".join(weights.bands)}, (
-            f"the encoder {source.encoder} was pretrained on these bands ({weights.title}); each image's are found "
-            f"by their names (Sentinel-2 {', '.join(number.get(b, b) for b in weights.bands)}{landsat})")))
+            f"the encoder {source.encoder} {why}; each image's are found by their names (Sentinel-2 "
+            f"{', '.join(number.get(b, b) for b in weights.bands)}{landsat})")))
 
 
 def _model_from_parent(chosen: Chosen, unset: set[str], given: Collection[str]) -> None:

@@ -262,7 +262,8 @@ def test_galileo_from_random_weights_reads_its_bands_by_name_too(synthetic_scene
         chosen = choose_settings(model, data, train, given, device="cpu")
         assert chosen.data.bands == ["blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08",
                                      "swir16", "swir22"]
-        assert any("Sentinel-2 B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12" in line for line in chosen.lines())
+        line, = [x for x in chosen.lines() if "Sentinel-2 B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12" in x]
+        assert ("random weights too" in line) == (pretrained == "none"), line
 
 
 def test_a_release_config_fixes_the_sizes_and_presto_offline_says_where_it_lives(releases, tmp_path, monkeypatch):
