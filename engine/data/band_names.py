@@ -211,6 +211,7 @@ def image_rgb(path: str, bands: list[int]) -> RgbChoice:
 
 
 _POLARISATION = re.compile(r"(?:^|[^a-z])(vv|vh)(?:$|[^a-z])")
+_NDVI = re.compile(r"(?:^|[^a-z])ndvi(?:$|[^a-z])")
 
 
 def polarisation(name: str | None) -> str | None:
@@ -220,10 +221,14 @@ def polarisation(name: str | None) -> str | None:
 
 
 def eo_names(names: Sequence[str | None]) -> list[str | None]:
-    """Each band's common name (read with the others, :func:`read_names`) or Sentinel-1 polarisation (``vv``,
-    ``vh``); None where it says neither or several: what the Presto and Galileo encoders place in their groups."""
+    """Each band's common name (read with the others, :func:`read_names`), Sentinel-1 polarisation (``vv``,
+    ``vh``) or ``ndvi``; None where it says none or several: what the Presto and Galileo encoders place in their
+    groups."""
     out: list[str | None] = []
     for name, reading in zip(names, read_names(names)):
         meanings = set(reading.meanings)
-        out.append(meanings.pop() if len(meanings) == 1 else None if meanings else polarisation(name))
+        if meanings:
+            out.append(meanings.pop() if len(meanings) == 1 else None)
+        else:
+            out.append(polarisation(name) or ("ndvi" if _NDVI.search((name or "").lower()) else None))
     return out

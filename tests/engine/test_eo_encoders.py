@@ -288,3 +288,21 @@ def test_galileo_attention_in_query_blocks_is_the_whole_attention(monkeypatch):
     whole = encoder.encode(x, S2, months, valid=valid)
     monkeypatch.setattr(galileo, "QUERY_BLOCK", 100)  # 64 patches x 3 dates x 6 groups = 1152 tokens: 12 blocks
     assert torch.allclose(encoder.encode(x, S2, months, valid=valid), whole, atol=1e-5)
+
+
+def test_an_ndvi_band_of_its_own_feeds_the_ndvi_group():
+    assert eo_names(["NDVI", "s2_ndvi_2019", "B04"]) == ["ndvi", "ndvi", "red"]
+    alone = place_bands(["ndvi"])
+    assert alone.groups == ("NDVI",) and not alone.ndvi and alone.index[-1] == 0
+    encoder = series_encoder("presto", None)
+    months = torch.tensor([[3, 6, 9]])
+    ndvi = torch.rand(1, 3, 1, 4, 4) * 0.8
+    out = encoder.encode(ndvi, ["ndvi"], months)
+    assert out.shape == (1, 128, 4, 4) and encoder.last_empty == 0
+    assert not torch.allclose(encoder.encode(ndvi * 0.5, ["ndvi"], months), out)
+    # given beside nir and red, the band itself is used, not the NDVI computed from them
+    nir_red = torch.rand(1, 3, 2, 4, 4) * 3000
+    given = encoder.encode(torch.cat([nir_red, ndvi], 2), ["nir", "red", "ndvi"], months)
+    computed = encoder.encode(nir_red, ["nir", "red"], months)
+    assert not torch.allclose(given, computed)
+

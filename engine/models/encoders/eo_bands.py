@@ -52,8 +52,9 @@ GALILEO_SCALING = Scaling(low=tuple(m - 2 * s for m, s in zip(_GALILEO_MEAN, _GA
 
 @dataclass(frozen=True)
 class Placement:
-    """Where an image's bands go: ``index[i]`` the image band of input :data:`INPUTS`\\ [i] (-1: absent, ndvi: -1,
-    computed when ``ndvi``), the groups used, and the image bands no group takes."""
+    """Where an image's bands go: ``index[i]`` the image band of input :data:`INPUTS`\\ [i] (-1: absent; an NDVI
+    band given is used as it is, else NDVI is computed from nir and red when ``ndvi``), the groups used, and the
+    image bands no group takes."""
 
     index: tuple[int, ...]
     groups: tuple[str, ...]
@@ -76,14 +77,14 @@ def place_bands(bands: Sequence[str | None]) -> Placement:
         if meaning in INPUTS and meaning not in where:
             where[meaning] = position
     index = [where.get(name, -1) for name in INPUTS]
-    ndvi = "nir" in where and "red" in where
+    ndvi = "ndvi" not in where and "nir" in where and "red" in where
     groups = tuple(group for group, names in S1_S2_GROUPS
-                   if (ndvi if names == ("ndvi",) else all(n in where for n in names)))
+                   if (ndvi or "ndvi" in where if names == ("ndvi",) else all(n in where for n in names)))
     used = {where[n] for group, names in S1_S2_GROUPS if group in groups for n in names if n in where}
     if not groups:
         raise ValueError(f"None of the bands {list(bands)} completes a Sentinel-1/2 band group of Presto or Galileo "
                          f"(vv+vh; blue+green+red; rededge1..3; nir; nir08; swir16+swir22, the common names of "
-                         f"Sentinel-1 VV/VH and Sentinel-2 B02..B12): name the image's bands.")
+                         f"Sentinel-1 VV/VH and Sentinel-2 B02..B12; ndvi): name the image's bands.")
     unused = tuple(str(b) for i, b in enumerate(bands) if i not in used)
     return Placement(tuple(index), groups, ndvi, unused)
 

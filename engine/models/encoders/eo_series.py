@@ -54,7 +54,9 @@ def prepare(x: torch.Tensor, placement: Placement, valid: torch.Tensor | None,
     x = x.float()
     zeros = x.new_zeros(batch, dates, height, width)
     raw = [x[:, :, i] if i >= 0 else zeros for i in placement.index[:-1]]
-    if placement.ndvi:
+    if placement.index[-1] >= 0:  # an NDVI band of the image's own
+        raw.append(x[:, :, placement.index[-1]])
+    elif placement.ndvi:
         nir, red = raw[INPUTS.index("nir")], raw[INPUTS.index("red")]
         total = nir + red
         raw.append(torch.where(total > 0, (nir - red) / torch.where(total > 0, total, torch.ones_like(total)), zeros))
