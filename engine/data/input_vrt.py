@@ -16,6 +16,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from ..errors import DataError
+from ..io.atomic import write_text_atomic
 from ..io.network import apply_defaults
 from ..runtime.environment import require
 from .raster import band_count
@@ -62,7 +63,15 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
     """A VRT at ``destination`` of ``source``'s 1-based ``bands`` in that order, described by ``names``, and
     (``scaling`` given) their values times scale plus offset as float32, nodata kept as nodata.
     ``nodata``: the value the product says is nodata, for the bands that declare none (Sentinel-2's 0). The
-    source's alpha band becomes the VRT's mask."""
+    source's alpha band becomes the VRT's mask. Written whole or not at all: processes of one torchrun making the
+    same VRT never read a part of another's."""
+    write_text_atomic(destination, pick_vrt_text(source, bands, names, scaling, nodata))
+    return str(destination)
+
+
+def pick_vrt_text(source: str, bands: Sequence[int], names: Sequence[str], scaling: Scaling | None = None,
+                  nodata: float | None = None) -> str:
+    """The XML of :func:`pick_vrt`."""
     rasterio = require("rasterio")
     try:
         with rasterio.open(source) as ds:
@@ -89,8 +98,7 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
         parts.append(f'<MaskBand><VRTRasterBand dataType="Byte">{_source_xml(source, alpha[0], width, height)}'
                      "</VRTRasterBand></MaskBand>")
     parts.append("</VRTDataset>")
-    destination.write_text("\n".join(parts), encoding="utf-8")
-    return str(destination)
+    return "\n".join(parts)
 
 
 def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -> str:
@@ -127,13 +135,12 @@ def cloud_masked_vrt(source: str, bands: Sequence[int], cloud: str, cloud_band: 
                             f"'{source}' ({ds.width}x{ds.height} px): give the mask on its date's grid (gdalwarp "
                             f"-te/-ts of the date), or the clouds as nodata in the date itself.")
         width, height = ds.width, ds.height
-    pick_vrt(source, bands, [""] * len(bands), destination)
     rect = "".join(f'<{r} xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>' for r in ("SrcRect", "DstRect"))
     # the LUT maps 0 (clear) to 255 (valid) and anything from 0.5 up (cloud classes) to 0 (masked)
     mask_xml = (f'<MaskBand><VRTRasterBand dataType="Byte"><ComplexSource><SourceFilename relativeToVRT="0">'
                 f"{escape(str(cloud))}</SourceFilename><SourceBand>{cloud_band}</SourceBand>{rect}"
                 "<LUT>0:255,0.5:0</LUT></ComplexSource></VRTRasterBand></MaskBand>")
-    text = destination.read_text(encoding="utf-8")
-    head, _, _ = text.partition("<MaskBand>")  # an alpha band's mask gives way to the cloud mask
-    destination.write_text(head.replace("</VRTDataset>", "") + mask_xml + "\n</VRTDataset>", encoding="utf-8")
+    head, _, _ = pick_vrt_text(source, bands, [""] * len(bands)).partition("<MaskBand>")  # an alpha mask gives way
+    # one whole write: a reader (another torchrun process) never meets the VRT without its clouds
+    write_text_atomic(destination, head.replace("</VRTDataset>", "") + mask_xml + "\n</VRTDataset>")
     return str(destination)

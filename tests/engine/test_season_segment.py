@@ -75,3 +75,45 @@ def test_class_areas_give_every_class_its_pixels_and_hectares(tmp_path):
     rows = [r.to_dict() for r in class_areas(str(path))]
     assert [(r["value"], r["pixels"]) for r in rows] == [(0, 150), (1, 0), (2, 50)]
     assert rows[2]["hectares"] == pytest.approx(0.5) and rows[0]["hectares"] == pytest.approx(1.5)
+
+
+def test_a_dates_cloud_vrt_never_shows_without_its_clouds(tmp_path, monkeypatch):
+    """Processes of one torchrun make the same VRT of a date and its clouds side by side: the file wrote the date
+    alone first, then again with the clouds, and another process read the half-written or cloudless one (a
+    torchrun season training failed "not recognized as a supported file format"). Every state of the file a reader
+    can meet holds the cloud mask."""
+    import os
+    from pathlib import Path
+
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from engine.data.input_vrt import cloud_masked_vrt
+
+    profile = {"driver": "GTiff", "width": 8, "height": 8, "count": 1, "crs": "EPSG:32633",
+               "transform": from_origin(500000.0, 5000000.0, 10.0, 10.0)}
+    with rasterio.open(tmp_path / "d.tif", "w", dtype="float32", **profile) as out:
+        out.write(np.ones((1, 8, 8), np.float32))
+    with rasterio.open(tmp_path / "d_cloud.tif", "w", dtype="uint8", **profile) as out:
+        out.write(np.eye(8, dtype=np.uint8)[None])
+    destination = tmp_path / "season" / "d.vrt"
+    destination.parent.mkdir()
+    seen = []
+    write_text, replace = Path.write_text, os.replace
+
+    def recording_write(path, text, *args, **kwargs):
+        if Path(path) == destination:
+            seen.append(text)
+        return write_text(path, text, *args, **kwargs)
+
+    def recording_replace(source, target, *args, **kwargs):
+        if Path(target) == destination:
+            seen.append(Path(source).read_text(encoding="utf-8"))
+        return replace(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", recording_write)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    cloud_masked_vrt(str(tmp_path / "d.tif"), [1], str(tmp_path / "d_cloud.tif"), 1, destination)
+    assert seen and all("<LUT>0:255,0.5:0</LUT>" in text for text in seen)
+    with rasterio.open(destination) as vrt:
+        assert (vrt.read_masks(1) == 0).sum() == 8  # the diagonal's clouds masked
