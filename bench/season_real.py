@@ -10,19 +10,21 @@ forest, grassland, shrubland, artificial surface; cultivated land, 11 px, and no
 file name), its cloud mask beside it (``<name>_cloud.tif``, non-zero = cloud), a label raster (255 = unlabelled) and
 the LULC polygons as shipped. Every date of 2017 is given (36); the engine drops those entirely cloudy itself.
 
-The measurement: two spatial folds (train on the west half, segment and score the east half, then the other way
-round: ``--extent``), 3 seeds each, the same recipe for every input (``RECIPE``: a fixed number of epochs of random
-crops, so that inputs are compared at the same training length):
-(a) the season: every date (``train --model season --image D1 --after D2 ...``, the engine's date list),
+The measurement: spatial folds (train on the west half, segment and score the east half, and with ``--folds 2`` the
+other way round too: ``--extent``), 3 seeds, the same recipe for every input (``RECIPE``: a fixed number of epochs
+of random 32 px crops, no early stop, so that inputs are compared at one training length):
+(a) the season: every date (``train --dates D1 ... Dn``: the engine sorts them, reads their clouds, drops the dates
+    entirely cloudy),
 (b) the best single date: clear dates (< 5 % cloud; ``--search`` of them spread evenly over the year) trained once
-    with seed 0 on both folds, the best (its mean mIoU over the folds, an oracle choice on the test halves that
-    favours the single date), then seeds 1 and 2,
+    with seed 0, the best (mIoU on the test half: an oracle choice that favours the single date), then seeds 1, 2,
 (c) the per-pixel median of the same dates' clear observations (numpy + rasterio here), one raster,
 all with ``--model season`` (T = 1 for (b) and (c)). Reported: mIoU and overall accuracy of ``evaluate`` on the
-test halves, mean and spread (min-max) over the 3 seeds (each seed's figure is its two folds' mean).
+test half, mean and spread (min-max) over the 3 seeds. Speed: the seed-0 season and best-date models' ``segment`` of
+the whole place (``--backend``: segment's default unless given).
 
 Usage: ``python bench/season_real.py prepare PATCH_DIR OUT_DIR`` once, then
-``python bench/season_real.py run [--data OUT_DIR] --work DIR [--epochs N] [--search N]``; prints the tables and writes
+``python bench/season_real.py run [--data OUT_DIR] --work DIR [--epochs N] [--search N] [--folds 1|2]
+[--backend B]``; prints the tables and writes
 ``season_real.json`` and ``season_real.md`` into ``--work``.
 """
 
@@ -94,7 +96,9 @@ def prepare(patch: Path, out: Path, year: int = YEAR) -> dict[str, Any]:
 
 
 #: The training recipe of every input (the same epochs and tiles, so inputs are compared at one training length).
-RECIPE = ("--preset", "tiny", "--tile-size", "32", "--tiles-per-epoch", "64", "--batch-size", "8", "--lr", "1e-3")
+RECIPE = ("--preset", "tiny", "--tile-size", "32", "--tiles-per-epoch", "64", "--batch-size", "8", "--lr", "2e-3",
+          "--patience", "1000")  # no early stop: every input trains its full epochs
+FOLDS: list[int] = [0, 1]  # which of the two spatial folds run (--folds 1: west -> east only, half the time)
 SEEDS = (0, 1, 2)
 
 
@@ -153,8 +157,11 @@ def cli(*args: str) -> dict[str, Any]:
 
 
 def inputs(dates: list[Path]) -> list[str]:
-    """The command line's date arguments: ``--image`` for one date, ``--dates`` for a season."""
-    return ["--image", str(dates[0])] if len(dates) == 1 else ["--dates", *map(str, dates)]
+    """The command line's date arguments (one date too: a season of T = 1)."""
+    return ["--dates", *map(str, dates)]
+
+
+BACKEND: list[str] = []  # segment's backend: the default unless --backend is given
 
 
 def one_run(data: Path, work: Path, name: str, dates: list[Path], family: str, epochs: int, seed: int,
@@ -169,7 +176,7 @@ def one_run(data: Path, work: Path, name: str, dates: list[Path], family: str, e
         f"{stem}.dsmodel", "--quiet")
     trained = time.perf_counter() - started
     cli("segment", "--model", f"{stem}.dsmodel", *inputs(dates), "--extent", *fold[2], "--out", f"{stem}.tif",
-        "--quiet")
+        *BACKEND, "--quiet")
     metrics = cli("evaluate", "--pred", f"{stem}.tif", "--label", str(data / "label.tif"), "--json", "--quiet")
     return {"miou": round(metrics["miou"], 4), "oa": round(metrics["pixel_accuracy"], 4),
             "train_seconds": round(trained, 1)}
@@ -178,7 +185,7 @@ def one_run(data: Path, work: Path, name: str, dates: list[Path], family: str, e
 def both_folds(data: Path, work: Path, name: str, dates: list[Path], family: str, epochs: int,
                seed: int) -> dict[str, Any]:
     """One seed's figures: the mean of the two folds' mIoU and overall accuracy (and each fold's)."""
-    runs = [one_run(data, work, name, dates, family, epochs, seed, fold) for fold in folds(data)]
+    runs = [one_run(data, work, name, dates, family, epochs, seed, folds(data)[i]) for i in FOLDS]
     return {"seed": seed, "miou": round(float(np.mean([r["miou"] for r in runs])), 4),
             "oa": round(float(np.mean([r["oa"] for r in runs])), 4), "folds": runs}
 
@@ -207,16 +214,18 @@ def clear_dates(dates: list[Path]) -> list[Path]:
 
 
 def accuracy(data: Path, work: Path, family: str, epochs: int, search: int = 8, log: Any = print) -> dict[str, Any]:
-    """The median composite, the best single date (of ``search`` clear dates, chosen with seed 0) and the season:
+    """The season, the median composite and the best single date (of ``search`` clear dates, chosen with seed 0):
     3 seeds each; what is measured is kept in ``work/season_real.json`` after each part."""
     dates = date_files(data)
-    results: dict[str, Any] = {"family": family, "epochs": epochs, "recipe": " ".join(RECIPE), "dates": len(dates)}
+    results: dict[str, Any] = {"family": family, "epochs": epochs, "recipe": " ".join(RECIPE), "dates": len(dates),
+                               "folds": [folds(data)[i][0] for i in FOLDS], "segment": " ".join(BACKEND) or "default"}
 
     def keep(key: str, value: Any) -> None:
         results[key] = value
         (work / "season_real.json").write_text(json.dumps({"accuracy": results}, indent=1))
         log(f"{key}: {value}")
 
+    keep("season", [both_folds(data, work, "season", dates, family, epochs, s) for s in SEEDS])
     median = composite(data, work, dates)
     keep("composite", [both_folds(data, work, "composite", [median], family, epochs, s) for s in SEEDS])
     clear = clear_dates(dates)
@@ -230,17 +239,16 @@ def accuracy(data: Path, work: Path, family: str, epochs: int, search: int = 8, 
     results["best_date_file"] = best.name
     keep("best_date", [candidates[best]] + [both_folds(data, work, best.stem, [best], family, epochs, s)
                                             for s in SEEDS[1:]])
-    keep("season", [both_folds(data, work, "season", dates, family, epochs, s) for s in SEEDS])
     return results
 
 
 def speed(work: Path, models: tuple[str, str], dates: list[Path], repeats: int = 3) -> dict[str, Any]:
-    """``segment`` of the whole place on the default CPU backend: the season model over its T dates against the
-    one-date model of the same family over one date; the fastest of ``repeats`` of segment's own seconds (its run,
-    model load and start-up excluded) and of its model time, and their ratios against the target T."""
+    """``segment`` of the whole place on the CPU (segment's default backend unless ``--backend``): the season model
+    over its T dates against the one-date model of the same family over one date; the fastest of ``repeats`` of
+    segment's own seconds and of its model time, and their ratios against the target T."""
     def timed(bundle: str, given: list[Path]) -> tuple[float, float, str]:
         runs = [cli("segment", "--model", bundle, *inputs(given), "--out", str(work / f"speed_{len(given)}_{i}.tif"),
-                    "--quiet", "--json") for i in range(repeats)]
+                    *BACKEND, "--quiet", "--json") for i in range(repeats)]
         return (min(r["seconds"] for r in runs), min(r["timings"]["model"] for r in runs), runs[0]["backend"])
 
     season, one = timed(models[0], dates), timed(models[1], dates[:1])
@@ -261,8 +269,8 @@ def markdown(r: dict[str, Any]) -> list[str]:
     """The accuracy table (3 seeds: mean (min-max)) and the speed line."""
     a = r["accuracy"]
     lines = [f"eo-learn TestEOPatch, 2017: {a['dates']} dated NDVI rasters given, the engine's date handling on; "
-             f"family {a['family']}, {a['recipe']}, {a['epochs']} epochs; two spatial folds (west/east halves), "
-             f"each seed's figure the folds' mean.", "",
+             f"family {a['family']}, {a['recipe']}, {a['epochs']} epochs; spatial folds {', '.join(a['folds'])} "
+             f"(a seed's figure: their mean); segment {a['segment']}.", "",
              "| input (same family, same recipe) | mIoU | overall accuracy |", "|---|---|---|"]
     for key, label in (("season", f"season ({a['dates']} dates given)"),
                        ("best_date", f"best single date ({a.get('best_date_file', '')}, oracle pick)"),
@@ -288,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     measure.add_argument("--work", type=Path, required=True, help="folder for models, predictions and results")
     measure.add_argument("--family", default="season")
     measure.add_argument("--epochs", type=int, default=8)
+    measure.add_argument("--folds", type=int, choices=[1, 2], default=2, help="1: the west -> east fold only")
+    measure.add_argument("--backend", default=None, help="segment's --backend (default: segment's default)")
     measure.add_argument("--search", type=int, default=8, help="clear dates tried for the best single date")
     args = parser.parse_args(argv)
     if args.command == "prepare":
@@ -296,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data:
         parser.error("give --data (or $DUALSTREAM_SEASON_REAL): the folder 'prepare' wrote")
     args.work.mkdir(parents=True, exist_ok=True)
+    BACKEND[:] = ["--backend", args.backend] if args.backend else []
+    FOLDS[:] = [0, 1][:args.folds]
     results: dict[str, Any] = {"accuracy": accuracy(args.data, args.work, args.family, args.epochs,
                                                         args.search)}
     a, stem = results["accuracy"], args.work / "season_west_east_s0.dsmodel"
