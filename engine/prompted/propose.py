@@ -153,9 +153,9 @@ def check_request(cfg: ProposeConfig) -> None:
                    f"aux raster ({mention('propose.aux')})": Files(cfg.aux, give=RASTER_GIVE)},
                   {f"proposals ({mention('propose.output')})": Files([cfg.output], "gpkg")})
     check_writable(cfg.output, f"proposals ({mention('propose.output')})")
-    from ..segment.relay import refuse_change_models
+    from ..segment.relay import refuse_dated_models
 
-    refuse_change_models(cfg, list(cfg.models))
+    refuse_dated_models(cfg, list(cfg.models))
 
 
 def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:

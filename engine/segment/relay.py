@@ -18,6 +18,7 @@ from ..callbacks import Callback, RenamedCallback
 from ..config import SETTINGS_SECTIONS, SegmentConfig
 from ..data.raster import grid_of
 from ..errors import ConfigError, DualStreamError, command, mention, render, reworded
+from ..models.configuration_utils import takes_a_season
 
 
 def renamer(cfg: Any, seg: SegmentConfig | None = None) -> Callable[[str], str]:
@@ -48,21 +49,26 @@ def renamer(cfg: Any, seg: SegmentConfig | None = None) -> Callable[[str], str]:
     return rename
 
 
-def refuse_change_models(cfg: Any, models: list[str]) -> None:
-    """A change model (two dates) refused by the command whose settings ``cfg`` holds, before anything is read: its
-    windows are of one image, ranked or proposed from a model of one date (an unreadable bundle is left to segment,
-    which says what is wrong with it)."""
+def refuse_dated_models(cfg: Any, models: list[str]) -> None:
+    """A model of several dates (change, season) refused by the command whose settings ``cfg`` holds, before
+    anything is read: its windows are of one image, ranked or proposed from a model of one date (an unreadable
+    bundle is left to segment, which says what is wrong with it)."""
     section = next(name for name, cls in SETTINGS_SECTIONS.items() if cls is type(cfg))
     for model in models:
         try:
-            dates = read_model_metadata(model).data.dates
+            meta = read_model_metadata(model)
         except DualStreamError:
             continue
-        if dates > 1:
-            raise ConfigError(f"The model '{model}' is a change model of {dates} dates (before, after), but "
-                              f"{command(section)} works on one image with a model of one date for now: give a "
-                              f"segmentation model ({mention(f'{section}.models')}), or find where change lies with "
-                              f"{command('segment')} of the pair and its change table.")
+        dates, season = meta.data.dates, takes_a_season(meta.model.name)
+        if dates <= 1 and not season:
+            continue
+        what = (f"a season model ({dates} date(s) of one place)" if season else
+                f"a change model of {dates} dates (before, after)")
+        instead = (f"segment the season with {command('segment')} and {mention('segment.dates')}" if season else
+                   f"find where change lies with {command('segment')} of the pair and its change table")
+        raise ConfigError(f"The model '{model}' is {what}, but {command(section)} works on one image with a model "
+                          f"of one date for now: give a segmentation model ({mention(f'{section}.models')}), or "
+                          f"{instead}.")
 
 
 def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:

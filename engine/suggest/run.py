@@ -103,9 +103,9 @@ def check_request(cfg: SuggestConfig) -> None:
                   {f"windows layer ({mention('suggest.output')})": Files(cfg.output, "gpkg")})
     check_writable(cfg.output, f"windows layer ({mention('suggest.output')})")
     _check_window(cfg)
-    from ..segment.relay import refuse_change_models
+    from ..segment.relay import refuse_dated_models
 
-    refuse_change_models(cfg, list(cfg.models))
+    refuse_dated_models(cfg, list(cfg.models))
 
 
 def _check_window(cfg: SuggestConfig) -> None:

@@ -187,7 +187,7 @@ def test_suggest_and_propose_refuse_a_change_model_before_reading_anything(pair,
     from engine.cli.main import main
     from engine.config.proposals import ProposeConfig
     from engine.errors import ConfigError
-    from engine.segment.relay import refuse_change_models
+    from engine.segment.relay import refuse_dated_models
 
     model = make_change_bundle(tmp_path / "change.dsmodel")
     code = main(["suggest", "--model", model, "--image", pair.before, "--out", str(tmp_path / "w.gpkg")])
@@ -195,7 +195,7 @@ def test_suggest_and_propose_refuse_a_change_model_before_reading_anything(pair,
     assert code != 0 and "is a change model of 2 dates" in err and "suggest works on one image" in err
     assert "--model" in err and not (tmp_path / "w.gpkg").exists()
     with pytest.raises(ConfigError, match="propose works on one image"):
-        refuse_change_models(ProposeConfig(models=[model]), [model])
+        refuse_dated_models(ProposeConfig(models=[model]), [model])
 
 
 def test_a_first_date_shared_by_pairs_is_encoded_once_with_the_same_change():

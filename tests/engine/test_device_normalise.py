@@ -184,9 +184,9 @@ def test_the_gpu_pipeline_run_on_the_cpu_gives_the_host_pipeline_probabilities(t
         calls = []
         original = predictor.on_device
 
-        def spy(vision, aux, coords=None, *, original=original, calls=calls):
+        def spy(vision, aux, coords=None, season=None, *, original=original, calls=calls):
             calls.append({type(v) for v in vision.values()})
-            return original(vision, aux, coords)
+            return original(vision, aux, coords, season)
 
         predictor.on_device = spy
         sink = Rows()

@@ -160,8 +160,9 @@ UNREACHABLE = {
     "threshold": "left to the model", "overlap": "left to the model", "low_confidence": "left at its default",
     "pixel_size": "web layers need an extent first, which neither takes ('give a scene cut to the area')",
     "prefetch": "left at its default",
-    "after": "a change model is refused before segment runs (relay.refuse_change_models): no later date is given",
+    "after": "a change model is refused before segment runs (relay.refuse_dated_models): no later date is given",
     "change_table": "never asked for (a change model's)",
+    "dates": "a season model is refused before segment runs (relay.refuse_dated_models): no dates are given",
 }
 
 
