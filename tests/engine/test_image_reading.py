@@ -163,6 +163,8 @@ UNREACHABLE = {
     "after": "a change model is refused before segment runs (relay.refuse_dated_models): no later date is given",
     "change_table": "never asked for (a change model's)",
     "dates": "a season model is refused before segment runs (relay.refuse_dated_models): no dates are given",
+    "ground_pixel_size": "never given (a change table's hectares)",
+    "stack_dates": "never given: a season model is refused first",
 }
 
 
