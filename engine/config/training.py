@@ -433,8 +433,8 @@ class TrainConfig(Settings):
                         help="Seed of tile sampling, augmentation and initialisation (same seed, same model on CPU).")
     consistency: str = setting(
         "auto", choices=CONSISTENCY, label="Learn from unlabelled pixels", advanced=True, group="training",
-        auto="on where unlabelled imagery is given (its only use), else off: the labelled scenes' own unlabelled "
-             "pixels alone did not pay for the time at the CPU's budget (docs/unlabelled.md)",
+        auto="off: at the CPU's default budget of 5 minutes it did not improve the measured data, with or without "
+             "unlabelled imagery (docs/unlabelled.md); on: learn from the unlabelled imagery",
         help="Weak-to-strong consistency (FixMatch, UniMatch): the model's confident predictions on a weak view of "
              "unlabelled tiles (the unlabelled imagery, and the labelled scenes' unlabelled pixels) teach it on "
              "strongly perturbed views (colour, blur, CutMix, feature dropout). About 2.5x the time of a step.")

@@ -223,7 +223,7 @@ def test_a_change_model_learns_from_unlabelled_pairs_and_the_log_says_how_many_t
     code = main(["train", "--image", pairs[0].before, "--after", pairs[0].after, "--label", pairs[0].change,
                  "--unlabelled", pairs[1].before, pairs[1].after, pairs[2].before, pairs[2].after, "--model",
                  "change", "--preset", "tiny", "--epochs", "2", "--tile-size", "64", "--tiles-per-epoch", "16",
-                 "--confidence", "0.5", "--val-fraction", "0", "--out", str(out)])
+                 "--confidence", "0.5", "--val-fraction", "0", "--consistency", "on", "--out", str(out)])
     assert code == 0
     err = capsys.readouterr().err
     assert ("16 unlabelled tiles per epoch, a batch of 4 beside each labelled one, from 2 unlabelled scene(s) and "
@@ -255,16 +255,17 @@ def test_one_date_learns_from_its_own_unlabelled_pixels_when_asked(scenes, tmp_p
     assert "from 0 unlabelled scene(s) and the unlabelled pixels of 1 labelled one(s)" in err
 
 
-def test_unlabelled_imagery_with_the_consistency_off_is_said_unused(scenes, tmp_path, capsys):
+def test_unlabelled_imagery_with_the_consistency_auto_or_off_is_said_unused(scenes, tmp_path, capsys):
     labelled = scenes["labelled"]
-    code = main(["train", "--image", labelled["image"], "--label", labelled["label"], "--label-map", "90=1",
-                 "--model", "unet", "--preset", "tiny", "--epochs", "1", "--tile-size", "64", "--tiles-per-epoch",
-                 "8", "--unlabelled", scenes["other"]["image"], "--consistency", "off",
-                 "--out", str(tmp_path / "off.dsmodel")])
-    assert code == 0
-    err = capsys.readouterr().err
-    assert "--unlabelled is given but --consistency is off: the unlabelled imagery is not used" in err
-    assert "Learning from unlabelled pixels" not in err
+    for setting, said in (("auto", "is auto, which is off: at the CPU's default budget"), ("off", "is off:")):
+        code = main(["train", "--image", labelled["image"], "--label", labelled["label"], "--label-map", "90=1",
+                     "--model", "unet", "--preset", "tiny", "--epochs", "1", "--tile-size", "64", "--tiles-per-epoch",
+                     "8", "--unlabelled", scenes["other"]["image"], "--consistency", setting,
+                     "--out", str(tmp_path / f"{setting}.dsmodel")])
+        assert code == 0
+        err = capsys.readouterr().err
+        assert f"--unlabelled is given but --consistency {said}" in err and "set --consistency on" in err
+        assert "Learning from unlabelled pixels" not in err
 
 
 def test_torchrun_learns_from_unlabelled_pairs_in_two_processes(pairs, tmp_path):
@@ -274,7 +275,7 @@ def test_torchrun_learns_from_unlabelled_pairs_in_two_processes(pairs, tmp_path)
          "-m", "engine", "train", "--image", pairs[0].before, "--after", pairs[0].after, "--label", pairs[0].change,
          "--unlabelled", pairs[1].before, pairs[1].after, "--model", "change", "--preset", "tiny", "--tile-size",
          "64", "--tiles-per-epoch", "16", "--batch-size", "4", "--epochs", "2", "--val-fraction", "0",
-         "--confidence", "0.5", "--device", "cpu", "--out", str(out), "--json"],
+         "--confidence", "0.5", "--consistency", "on", "--device", "cpu", "--out", str(out), "--json"],
         capture_output=True, text=True, cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)),
         timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -327,7 +327,7 @@ def test_train_change_detection_learns_from_a_layer_list_of_unlabelled_pairs(plu
     pair, spare = pairs["p1"], pairs["p2"]
     processing.run("dualstream:trainchange", {**TRAIN, "EPOCHS": 1, "TILES_PER_EPOCH": 8, "INPUT": pair.before,
                                               "AFTER": pair.after, "LABELS": pair.change,
-                                              "UNLABELLED": [spare.before, spare.after],
+                                              "UNLABELLED": [spare.before, spare.after], "CONSISTENCY": 1,
                                               "OUTPUT": str(tmp_path / "semi.dsmodel")}, feedback=log)
     assert any("Learning from unlabelled pixels" in line and "from 1 unlabelled scene(s)" in line
                for line in log.lines), log.lines
