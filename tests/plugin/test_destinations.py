@@ -37,6 +37,10 @@ RUNS = {
                                  "OUTPUT": "{out}/c.tif"}, "after"),
     "dualstream:comparechange": ({"INPUT": "{prediction}", "AFTER": "{after_classes}", "OUTPUT": "{out}/c.tif"},
                                  "prediction"),
+    "dualstream:trainseason": ({"DATES": ["{image}", "{after}"], "LABELS": "{label_vector}", "EPOCHS": 1,
+                                "OUTPUT": "{out}/s.dsmodel"}, "after"),
+    "dualstream:segmentseason": ({"DATES": ["{image}", "{after}"], "MODEL": "{bundle}", "OUTPUT": "{out}/s.tif"},
+                                 "after"),
     # no inputs: its folder pointed at an existing file (someone's image) must be refused all the same
     "dualstream:sampledata": ({}, "image"),
 }
