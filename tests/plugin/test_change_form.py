@@ -72,3 +72,11 @@ def test_a_run_at_the_forms_values_takes_the_engines_choices(plugin, tmp_path):
         assert chosen in said, said[:2500]
     meta = read_model_metadata(str(out))
     assert meta.data.class_names == ["no change", "change"] and meta.data.dates == 2
+
+
+def test_train_season_shows_the_season_familys_own_presets_and_encoder(plugin):
+    from qgis.core import QgsApplication
+
+    season = QgsApplication.processingRegistry().algorithmById("dualstream:trainseason")
+    assert season.parameterDefinition("PRESET").options() == ["tiny", "light", "base", "default"]
+    assert season.parameterDefinition("ENCODER").description() == "Encoder (shared by every date)"

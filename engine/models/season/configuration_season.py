@@ -10,11 +10,11 @@ class map (Sainte Fare Garnot & Landrieu 2021, U-TAE).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
-from ..configuration_utils import DECODER, DECODERS, FROM_DATA, SEASON, AutoPick, FamilyCard, ModelConfig
+from ..configuration_utils import DECODER, DECODERS, DEFAULT, FROM_DATA, SEASON, AutoPick, FamilyCard, ModelConfig
 
 #: The positional encoding's period in days (U-TAE's): distinct encodings over any multi-year span of dates.
 PERIOD = 1000.0
@@ -60,6 +60,20 @@ class SeasonConfig(SingleStreamConfig):
         "Convolutional Temporal Attention Networks, arXiv 2107.07933",
         "a season of dates of one place (time series)", kinds=(SEASON,), cpu_preset="light",
         auto=(AutoPick("cpu", (SEASON,), "light"), AutoPick("gpu", (SEASON,), "base")), bench_input=(3, 0, 1))
+
+    # The Train season form: the season family's own choices and texts (read through engine.api.family_setting)
+    FORM: ClassVar[dict[str, dict[str, Any]]] = {
+        "model.preset": {
+            "choices": lambda: (*SeasonConfig.PRESETS, DEFAULT),
+            "help": lambda: f"Model size of the season family ({', '.join(SeasonConfig.PRESETS)}; tiny for tests "
+                            f"and CPU demos). default: chosen for the device.",
+            "auto": lambda: "; ".join(f"{pick.preset} on a {pick.device.upper()}" for pick in SeasonConfig.CARD.auto)},
+        "model.encoder": {
+            "label": "Encoder (shared by every date)",
+            "help": "The backbone that reads every date with the same weights (ResNet, ConvNeXt, Swin, MiT; the "
+                    "foundation encoders with pretrained release, or transformers with a backbone's folder or hub id "
+                    "as pretrained); default: the preset's."},
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
