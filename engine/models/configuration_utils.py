@@ -126,6 +126,15 @@ def _picks_text(gpu: bool) -> str:
                      for (family, preset), kinds in groups.items())
 
 
+def preset_form(family: str, config: Any) -> dict[str, Any]:
+    """A family's own preset field in its Train form (``FORM["model.preset"]``): its presets and what each device
+    picks. ``config`` returns the family's configuration class (called late: the class is still being defined)."""
+    return {"choices": lambda: (*config().PRESETS, DEFAULT),
+            "help": lambda: f"Model size of the {family} family ({', '.join(config().PRESETS)}; tiny for tests and "
+                            f"CPU demos). default: chosen for the device.",
+            "auto": lambda: "; ".join(f"{pick.preset} on a {pick.device.upper()}" for pick in config().CARD.auto)}
+
+
 def cpu_preset(family: str) -> str:
     """The small preset family ``family`` trains with on a CPU when none is given."""
     return _card(family).cpu_preset or list(AutoModelConfig.config_class(family).PRESETS)[0]

@@ -17,11 +17,11 @@ from ..configuration_utils import (
     DATES,
     DECODER,
     DECODERS,
-    DEFAULT,
     FROM_DATA,
     AutoPick,
     FamilyCard,
     ModelConfig,
+    preset_form,
 )
 
 FUSIONS = ("diff", "concat", "attention")
@@ -78,11 +78,7 @@ class ChangeConfig(SingleStreamConfig):
         "data.class_colors": {
             "help": "One colour per class (#RRGGBB), 'no change' first (it is drawn transparent whatever its colour); "
                     "colours not given come from the palette."},
-        "model.preset": {
-            "choices": lambda: (*ChangeConfig.PRESETS, DEFAULT),
-            "help": lambda: f"Model size of the change family ({', '.join(ChangeConfig.PRESETS)}; tiny for tests "
-                            f"and CPU demos). default: chosen for the device.",
-            "auto": lambda: "; ".join(f"{pick.preset} on a {pick.device.upper()}" for pick in ChangeConfig.CARD.auto)},
+        "model.preset": preset_form("change", lambda: ChangeConfig),
         "model.encoder": {
             "label": "Encoder (shared by both dates)",
             "help": "The backbone that reads both dates with the same weights (ResNet, ConvNeXt, Swin, MiT; the "

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
-from ..configuration_utils import DECODER, DECODERS, DEFAULT, FROM_DATA, SEASON, AutoPick, FamilyCard, ModelConfig
+from ..configuration_utils import DECODER, DECODERS, FROM_DATA, SEASON, AutoPick, FamilyCard, ModelConfig, preset_form
 
 #: The positional encoding's period in days (U-TAE's): distinct encodings over any multi-year span of dates.
 PERIOD = 1000.0
@@ -63,11 +63,7 @@ class SeasonConfig(SingleStreamConfig):
 
     # The Train season form: the season family's own choices and texts (read through engine.api.family_setting)
     FORM: ClassVar[dict[str, dict[str, Any]]] = {
-        "model.preset": {
-            "choices": lambda: (*SeasonConfig.PRESETS, DEFAULT),
-            "help": lambda: f"Model size of the season family ({', '.join(SeasonConfig.PRESETS)}; tiny for tests "
-                            f"and CPU demos). default: chosen for the device.",
-            "auto": lambda: "; ".join(f"{pick.preset} on a {pick.device.upper()}" for pick in SeasonConfig.CARD.auto)},
+        "model.preset": preset_form("season", lambda: SeasonConfig),
         "model.encoder": {
             "label": "Encoder (shared by every date)",
             "help": "The backbone that reads every date with the same weights (ResNet, ConvNeXt, Swin, MiT; the "
