@@ -15,7 +15,6 @@ import pytest
 import rasterio
 import torch
 
-from engine.callbacks import Callback
 from engine.cli.main import main
 from engine.config import DataConfig, SceneSpec
 from engine.data.dataset import build_datasets
@@ -26,20 +25,9 @@ from engine.data.synthetic_pairs import make_pair
 from engine.data.unlabelled import UnlabelledTileDataset, unlabelled_places, unlabelled_scenes
 from engine.errors import ConfigError, DataError
 from engine.training.consistency import Consistency
+from tests.helpers import LogLines
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Said(Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def info(self, message: str) -> None:
-        self.lines.append(message)
-
-    def warning(self, message: str) -> None:
-        self.lines.append(message)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +44,7 @@ def scenes(tmp_path_factory):
 def _scenes(scenes, paths, said=None):
     train_ds = scenes["train_ds"]
     with SceneReader(**train_ds.scenes[0]) as first:
-        return unlabelled_scenes(paths, train_ds.scenes, [], first, {}, train_ds.vision_stats, said or Said())
+        return unlabelled_scenes(paths, train_ds.scenes, [], first, {}, train_ds.vision_stats, said or LogLines())
 
 
 def _rewrite(source: str, path: Path, change) -> str:
@@ -88,7 +76,7 @@ def test_a_change_model_takes_each_place_s_dates_in_turn_and_folders_of_pairs(tm
 def test_another_crs_is_fine_and_the_labelled_scene_is_said_once_and_used_once(scenes, tmp_path):
     moved = _rewrite(scenes["other"]["image"], tmp_path / "utm33.tif",
                      lambda d, p: (d, {**p, "crs": rasterio.crs.CRS.from_epsg(32633)}))
-    said = Said()
+    said = LogLines()
     found = _scenes(scenes, [moved, scenes["labelled"]["image"], scenes["labelled"]["image"]], said)
     assert [s.labelled for s in found] == [True, False]  # the labelled scene once (its unlabelled pixels), then one
     assert found[1].kwargs["image"] == moved and found[1].kwargs["label"] is None
@@ -136,7 +124,7 @@ def test_the_labelled_scene_s_held_out_validation_is_no_unlabelled_pixel(scenes)
     train_ds = scenes["train_ds"]
     hole = Region(0, 0, 64, 96)
     with SceneReader(**train_ds.scenes[0]) as first:
-        found = unlabelled_scenes([], train_ds.scenes, [], first, {0: [hole]}, train_ds.vision_stats, Said())
+        found = unlabelled_scenes([], train_ds.scenes, [], first, {0: [hole]}, train_ds.vision_stats, LogLines())
     ds = UnlabelledTileDataset(found, train_ds.vision_stats, None, 64, 32, seed=0)
     for i in range(32):
         _, col, row = ds.window(i)
@@ -293,7 +281,7 @@ def test_an_encoder_that_takes_each_tile_s_date_and_place_is_refused_by_name():
 
     model = _Tiny()
     model.takes_coords = True
-    place = SimpleNamespace(callback=Said())
+    place = SimpleNamespace(callback=LogLines())
     with pytest.raises(ConfigError, match="date and place"):
         build_consistency(model, (None, None, None), SimpleNamespace(unlabelled=[]),
                           SimpleNamespace(consistency="on"), place, False)
