@@ -119,12 +119,17 @@ def learned_nothing(metrics: dict[str, Any], class_names: list[str], binary: boo
     found = names[1] if binary and len(names) > 1 else "another class"
     if predicted <= 0:
         what = f"finds no {found} anywhere" if binary else f"predicts {names[0]} everywhere"
-        return f"it {what} on its validation pixels, where {100 * labelled:.2g} % are {found}"
+        return f"it {what} on its validation pixels, where {_percent(labelled)} % are {found}"
     iou = metrics.get("val_iou")
     if binary and isinstance(iou, (int, float)) and iou < labelled:
         return (f"its validation IoU {iou:.3f} is below the {labelled:.3f} of calling every pixel {found} (it puts "
-                f"{found} on {100 * predicted:.2g} % of its validation pixels, where {100 * labelled:.2g} % are)")
+                f"{found} on {_percent(predicted)} % of its validation pixels, where {_percent(labelled)} % are)")
     return None
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage of two significant digits, whole from 10 up (``.2g`` writes 100 as ``1e+02``)."""
+    return f"{100 * share:.2g}" if 100 * share < 10 else f"{100 * share:.0f}"
 
 
 def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:

@@ -53,6 +53,9 @@ def test_learned_nothing_names_a_model_that_finds_nothing_or_less_than_calling_e
         {**shares, "val_predicted_share": 0.0, "val_iou": 0.0}, names, binary=True)
     below = learned_nothing({**shares, "val_predicted_share": 0.5, "val_iou": 0.04}, names, binary=True)
     assert "validation IoU 0.040 is below the 0.050 of calling every pixel change" in below
+    everywhere = learned_nothing({"val_labelled_share": 1.0, "val_predicted_share": 0.916, "val_iou": 0.916}, names,
+                                 binary=True)  # a share of 100 % was written "1e+02 %"
+    assert "change on 92 % of its validation pixels, where 100 % are" in everywhere
     assert learned_nothing({**shares, "val_predicted_share": 0.06, "val_iou": 0.6}, names, binary=True) is None
     assert learned_nothing({"val_labelled_share": 0.0, "val_predicted_share": 0.0}, names, binary=True) is None
     assert learned_nothing({"val_iou": 0.0}, names, binary=True) is None  # a bundle that records no shares
