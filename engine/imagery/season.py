@@ -28,6 +28,7 @@ from ..data.input_vrt import InputFiles, cloud_masked_vrt, pick_vrt
 from ..data.raster import band_count, grid_of, image_band_names, open_raster
 from ..data.stac import looks_like_stac, read_item
 from ..errors import DataError
+from ..io import locations
 from ..io.formats import RASTER_SUFFIXES
 from ..time_axis import day_of_year, days_since, month
 
@@ -81,10 +82,11 @@ class Season:
 
 def expand_sources(sources: list[str]) -> list[str]:
     """Each source as the rasters it names: a folder's rasters (its cloud masks left out), a glob pattern's matches
-    (sorted), a STAC item or a file as it is; DataError for a folder or pattern with no raster, or a missing file."""
+    (sorted), a STAC item, a file or a remote source (a URL, a ``/vsi`` path: a web layer's date) as it is; DataError
+    for a folder or pattern with no raster, or a missing file."""
     found: list[str] = []
     for source in map(str, sources):
-        if looks_like_stac(source):
+        if looks_like_stac(source) or locations.is_remote(source):  # never a local path: "?" is no glob there
             found.append(source)
         elif Path(source).is_dir() or any(c in source for c in "*?["):
             names = (sorted(str(p) for p in Path(source).iterdir()) if Path(source).is_dir()
@@ -110,7 +112,7 @@ def resolve_season(sources: list[str], callback: Callback | None = None, *, stac
     season = Season([], files or InputFiles())
     try:
         given = (_stack_dates(sources, stack_dates, season.files) if stack_dates
-                 else [_dated(s) for s in expand_sources(sources)])
+                 else [_dated(s) for s in _once(expand_sources(sources), callback)])
         ordered = sorted(given, key=lambda d: d.date)
         if [d.source for d in ordered] != [d.source for d in given]:
             callback.info("The dates were given out of time order; they are read sorted by date: "
@@ -201,6 +203,23 @@ def _stack_dates(sources: list[str], dates: list[str], files: InputFiles) -> lis
                                  files.path(f"{Path(source).stem}_date_{index + 1}.vrt")), date)
         out.append(SeasonDate(f"{source} (bands {bands[0]}-{bands[-1]})", vrt, date, "given for its band group"))
     return out
+
+
+def _once(sources: list[str], callback: Callback) -> list[str]:
+    """Each file once: one given twice (a layer, and again in the folder given beside it) is read once, said."""
+    seen: dict[str, str] = {}
+    twice: list[str] = []
+    for source in sources:
+        local = locations.local_file(source)
+        key = str(Path(local).resolve()) if local else source
+        if key in seen:
+            twice.append(f"'{seen[key]}'" + ("" if source == seen[key] else f" (again as '{source}')"))
+        else:
+            seen[key] = source
+    if twice:
+        callback.info(f"{len(twice)} date(s) were given twice (as a layer and again in the folder, say) and are read "
+                      f"once: {', '.join(twice)}.")
+    return list(seen.values())
 
 
 def _one_a_day(ordered: list[SeasonDate], callback: Callback) -> list[SeasonDate]:

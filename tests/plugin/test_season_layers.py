@@ -1,0 +1,149 @@
+"""The season algorithms with the layers users have (issue 80): a selection of scratch (memory) polygons as the
+label, a date read over HTTP (/vsicurl/) from a server on 127.0.0.1 beside local dates, a date that is another
+algorithm's temporary output, a folder beside layers holding the same files, and ``qgis_process`` with the dates as a
+repeated multiple-layer input. Real QgsApplication, processing.run and qgis_process, real GDAL over a real HTTP
+server; nothing mocked."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from bench.http_files import FileServer
+from tests.plugin.keeping_feedback import Log
+from tests.plugin.scratch_layers import scratch_squares
+
+pytestmark = pytest.mark.qgis
+
+TRAIN = {"PRESET": "tiny", "EPOCHS": 1, "WARMUP_EPOCHS": 0, "TILE_SIZE": 32, "TILES_PER_EPOCH": 4, "DEVICE": "cpu",
+         "SEED": 0}
+DAYS = ("2024-07-01", "2024-03-01", "2024-05-01")  # given out of order
+
+
+@pytest.fixture(autouse=True)
+def clean_project():
+    """Layers a test adds to the project leave with it."""
+    yield
+    from qgis.core import QgsProject
+
+    QgsProject.instance().removeAllMapLayers()
+
+
+def _date(path: Path, values: np.ndarray, day: str) -> str:
+    with rasterio.open(path, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+                       dtype="float32", crs="EPSG:32633", transform=from_origin(500000.0, 5000000.0, 10.0, 10.0)
+                       ) as out:
+        out.write(values[None].astype("float32"))
+        out.update_tags(ACQUISITIONDATETIME=f"{day}T10:00:00")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory):
+    """Three dated 64 px rasters of one place, in a folder of their own."""
+    root = tmp_path_factory.mktemp("season-layers") / "dates"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    return [_date(root / f"ndvi_{day}.tif", 0.3 + 0.05 * rng.standard_normal((64, 64)), day) for day in DAYS]
+
+
+@pytest.fixture(scope="module")
+def model(plugin, season, tmp_path_factory):
+    """A season model trained from the selected one of two scratch squares (the east half) as its label."""
+    import processing
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject
+
+    squares = scratch_squares(season[0], [(0, 32, 0, 64), (32, 64, 0, 64)], select=1)
+    QgsProject.instance().addMapLayer(squares)
+    log = Log()
+    out = tmp_path_factory.mktemp("season-model") / "season.dsmodel"
+    processing.run("dualstream:trainseason", {
+        **TRAIN, "DATES": season, "LABELS": QgsProcessingFeatureSourceDefinition(squares.id(), True),
+        "OUTPUT": str(out)}, feedback=log)
+    QgsProject.instance().removeMapLayer(squares.id())
+    return out, log.lines
+
+
+def _classes(path: str) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return ds.read(1)
+
+
+def test_train_season_takes_the_selected_scratch_polygons_as_its_label(model):
+    out, lines = model
+    assert out.is_file()
+    assert any(line.startswith("LABELS: 1 selected feature(s) of 'labelled squares' (memory provider)")
+               for line in lines), lines
+    order = next(line for line in lines if line.startswith("The season: 3 date(s)"))
+    assert order.index("2024-03-01") < order.index("2024-05-01") < order.index("2024-07-01")
+
+
+def test_a_date_read_over_http_takes_its_place_in_the_season(plugin, season, model, tmp_path):
+    """A date as a GDAL layer on /vsicurl/ was "The date '/vsicurl/http://...' does not exist; check the path"."""
+    import processing
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    local = processing.run("dualstream:segmentseason", {"DATES": season, "MODEL": str(model[0]),
+                                                        "OUTPUT": str(tmp_path / "local.tif")})
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(season[1], served / "march.tif")  # no date in its name: its tag says it
+    log = Log()
+    with FileServer(served) as server:
+        web = QgsRasterLayer(f"/vsicurl/{server.url}/march.tif", "march over http", "gdal")
+        assert web.isValid()
+        QgsProject.instance().addMapLayer(web)
+        remote = processing.run("dualstream:segmentseason", {"DATES": [season[0], web.id(), season[2]],
+                                                             "MODEL": str(model[0]),
+                                                             "OUTPUT": str(tmp_path / "remote.tif")}, feedback=log)
+        assert server.requests > 0
+    order = log.line("The dates were given out of time order")
+    assert order.index(f"2024-03-01 '/vsicurl/{server.url}/march.tif'") < order.index("2024-05-01")
+    assert np.array_equal(_classes(local["OUTPUT"]), _classes(remote["OUTPUT"]))
+
+
+def test_a_date_made_by_another_algorithm_as_a_temporary_output(plugin, season, model, tmp_path):
+    import processing
+
+    scratch = processing.run("gdal:translate", {"INPUT": season[2], "OUTPUT": "TEMPORARY_OUTPUT"})["OUTPUT"]
+    log = Log()
+    processing.run("dualstream:segmentseason", {"DATES": [season[0], season[1], scratch], "MODEL": str(model[0]),
+                                                 "OUTPUT": str(tmp_path / "classes.tif")}, feedback=log)
+    assert f"2024-05-01 '{scratch}'" in log.line("The dates were given out of time order")
+    assert (tmp_path / "classes.tif").is_file()
+
+
+def test_a_folder_holding_the_layers_given_beside_it_reads_each_date_once(plugin, season, model, tmp_path):
+    """The folder of the dates and one of them as a layer: the same file was "of the same day" as itself, "kept
+    (given first)" and "left out", in one warning."""
+    import processing
+
+    log = Log()
+    processing.run("dualstream:segmentseason", {"DATES": [season[0]], "DATES_FOLDER": str(Path(season[0]).parent),
+                                                 "MODEL": str(model[0]), "OUTPUT": str(tmp_path / "classes.tif")},
+                   feedback=log)
+    assert log.line("1 date(s) were given twice").endswith(f"read once: '{season[0]}'.")
+    assert not [line for line in log.lines if "are of the same day" in line], log.lines
+    assert "2024-03-01, 2024-05-01, 2024-07-01" in log.line("The season: 3 date(s)")
+
+
+def test_qgis_process_takes_the_dates_as_a_repeated_input(plugin, qgis_process, deploy_plugin, venv_site_packages,
+                                                           season, model, tmp_path):
+    """``qgis_process run dualstream:segmentseason -- DATES=a DATES=b DATES=c MODEL=m OUTPUT=o`` as docs/seasons.md
+    writes it: every date taken, sorted and said."""
+    deploy_plugin(tmp_path, venv_site_packages)
+    out = tmp_path / "classes.tif"
+    done = qgis_process.run_alg(tmp_path, "dualstream:segmentseason", {"DATES": season, "MODEL": str(model[0]),
+                                                                       "OUTPUT": str(out)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "The season: 3 date(s) of one place, 2024-03-01, 2024-05-01, 2024-07-01" in done.stdout
+    local = tmp_path / "local.tif"
+    import processing
+
+    processing.run("dualstream:segmentseason", {"DATES": season, "MODEL": str(model[0]), "OUTPUT": str(local)})
+    assert np.array_equal(_classes(str(out)), _classes(str(local)))
