@@ -25,7 +25,8 @@ the whole place (``--backend``: segment's default unless given).
 Usage: ``python bench/season_real.py prepare PATCH_DIR OUT_DIR`` once, then
 ``python bench/season_real.py run [--data OUT_DIR] --work DIR [--epochs N] [--search N] [--folds 1|2]
 [--backend B]``; prints the tables and writes
-``season_real.json`` and ``season_real.md`` into ``--work``.
+``season_real.json`` and ``season_real.md`` into ``--work``. The speed alone, of a run's models:
+``python bench/season_real.py speed [--data OUT_DIR] --work DIR --models SEASON.dsmodel ONE_DATE.dsmodel``.
 """
 
 from __future__ import annotations
@@ -299,9 +300,24 @@ def main(argv: list[str] | None = None) -> int:
     measure.add_argument("--folds", type=int, choices=[1, 2], default=2, help="1: the west -> east fold only")
     measure.add_argument("--backend", default=None, help="segment's --backend (default: segment's default)")
     measure.add_argument("--search", type=int, default=8, help="clear dates tried for the best single date")
+    fast = sub.add_parser("speed", help="the speed ratio alone, of two models a 'run' trained")
+    fast.add_argument("--data", type=Path, default=os.environ.get("DUALSTREAM_SEASON_REAL"))
+    fast.add_argument("--work", type=Path, required=True, help="folder for the predictions and results")
+    fast.add_argument("--models", nargs=2, required=True, metavar=("SEASON", "ONE_DATE"),
+                      help="the season model and a one-date model of the same family (a run's seed-0 models)")
+    fast.add_argument("--backend", default=None, help="segment's --backend (default: segment's default)")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         print(json.dumps(prepare(args.patch, args.out), indent=1))
+        return 0
+    if args.command == "speed":
+        if not args.data:
+            parser.error("give --data (or $DUALSTREAM_SEASON_REAL): the folder 'prepare' wrote")
+        args.work.mkdir(parents=True, exist_ok=True)
+        BACKEND[:] = ["--backend", args.backend] if args.backend else []
+        result = speed(args.work, tuple(args.models), date_files(args.data))
+        print(json.dumps(result, indent=1))
+        (args.work / "season_speed.json").write_text(json.dumps(result, indent=1))
         return 0
     if not args.data:
         parser.error("give --data (or $DUALSTREAM_SEASON_REAL): the folder 'prepare' wrote")

@@ -36,6 +36,15 @@ def date_inputs(dates: int) -> list[str]:
     return ["vision"] if dates <= 1 else ["before", "after"] if dates == 2 else [f"date{i + 1}" for i in range(dates)]
 
 
+NOT_DATES = ("coords", "days", "valid")  # graph inputs beside the images: date and place, a season's days and masks
+
+
+def graph_dates(inputs: list[str] | tuple[str, ...]) -> list[str]:
+    """A graph's image inputs among its ``inputs``, in time order (one date's is ``vision``; none for a
+    --single-input graph, which stacks everything in one tensor)."""
+    return [n for n in inputs if n not in ("aux", SINGLE_INPUT, *NOT_DATES)]
+
+
 PARITY_TOLERANCE = 1e-4  # export: max abs difference onnxruntime vs torch (fp32)
 # One ONNX file is one protobuf message, 2 GiB at most; the graph and metadata take a few MiB beside the weights.
 ONNX_MAX_BYTES = 2**31 - 64 * 2**20

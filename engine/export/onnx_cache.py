@@ -137,13 +137,16 @@ def check_entry(models: list[Path], record: Path, bundle_sha256: str) -> tuple[d
 
 
 def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | None, digest: str | None, what: str,
-            graphs: dict[str, str], make: Callable[[dict[str, Path]], float]) -> tuple[Any, ...]:
+            graphs: dict[str, str], make: Callable[[dict[str, Path]], float], dates: int | None = None
+            ) -> tuple[Any, ...]:
     """The entry of ``graphs`` (name -> file suffix) for ``bundle`` (SHA-256 ``digest``, read when None) at
-    ``tile``: reused when its record vouches for it, else made by ``make`` (the paths to write -> its parity with
-    torch) and recorded. (each graph's path, parity, made)."""
+    ``tile`` (``dates``: a season graph of that many dates, None: the trained count): reused when its record vouches
+    for it, else made by ``make`` (the paths to write -> its parity with torch) and recorded. (each graph's path,
+    parity, made)."""
     digest, callback = digest or file_sha256(bundle), callback or Callback()
     folder = cache_folder(bundle)
-    stem = f"{digest}-t{'any' if tile is None else int(tile)}-v{CACHE_VERSION}"
+    stem = (f"{digest}-t{'any' if tile is None else int(tile)}{'' if dates is None else f'-d{int(dates)}'}"
+            f"-v{CACHE_VERSION}")
     paths = {name: folder / f"{stem}{suffix}.onnx" for name, suffix in graphs.items()}
     record = folder / f"{stem}{''.join(graphs.values())}.json"
     named = "', '".join(str(p) for p in paths.values())
@@ -170,13 +173,15 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback | No
 
 
 def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
-                  bundle_sha256: str | None = None) -> CachedExport:
+                  bundle_sha256: str | None = None, dates: int | None = None) -> CachedExport:
     """The ONNX export of ``bundle`` at ``tile`` px (any batch; ``tile`` None: any tile size, traced at the trained
-    tile), made once with its parity check and cached. Raises OutputError for no writable cache folder, else as
+    tile; ``dates``: a season model's graph of that many dates, None: its trained count), made once with its parity
+    check and cached. Raises OutputError for no writable cache folder, else as
     :func:`~engine.export.onnx_export.export_onnx`."""
     return CachedExport(*_cached(bundle, tile, callback, bundle_sha256, "ONNX export", {"model": ""},
                                  lambda paths: export_onnx(bundle, paths["model"], tile_size=tile, dynamic_batch=True,
-                                                           any_size=tile is None, callback=callback).max_abs_diff))
+                                                           any_size=tile is None, callback=callback,
+                                                           dates=dates).max_abs_diff, dates))
 
 
 def cached_date_graphs(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,

@@ -34,6 +34,7 @@ from ..bundle.onnx_metadata import (
     SINGLE_INPUT,
     date_inputs,
     encode_metadata,
+    graph_dates,
     session,
     too_large_for_onnx,
 )
@@ -49,7 +50,6 @@ from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
 from ..time_axis import join_dates
 
-NOT_DATES = ("coords", "days", "valid")  # graph inputs beside the images: date and place, a season's days and masks
 PER_TILE = ("coords", "days")  # inputs of one row per tile, whatever its size
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
@@ -88,7 +88,7 @@ def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, 
         def forward(self, *tensors: Any) -> Any:
             given = dict(zip(names, tensors))
             vision, aux = given[names[0]], given.get("aux")
-            dates = [given[n] for n in names if n not in ("aux", *NOT_DATES)]
+            dates = [given[n] for n in graph_dates(names)]
             if len(dates) > 1:  # one input per date: stacked on the channels in time order, as the model takes them
                 vision = join_dates(dates)
             if split is not None:  # one tensor: vision channels, then the second stream's on the same grid
@@ -113,14 +113,16 @@ def activation(logits: Any, binary: bool) -> Any:
 def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_size: int | None = None,
                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, batch_size: int = 1,
                 overlap: float = DEFAULT_OVERLAP, seed: int = 0, single_input: bool = False, any_size: bool = False,
-                callback: Callback | None = None, max_bytes: int = ONNX_MAX_BYTES) -> ExportResult:
+                callback: Callback | None = None, max_bytes: int = ONNX_MAX_BYTES,
+                dates: int | None = None) -> ExportResult:
     """Export ``bundle`` to ``output`` (.onnx) and check onnxruntime against torch on random inputs.
 
     ``any_size``: the graph takes tiles of any multiple of the model's size multiple, checked at ``tile_size`` and
     the next larger size, for a model whose output depends on a neighbourhood only (a CPU run fits its tile to the
     region: :mod:`engine.segment.tile_choice`). ``single_input``: one tensor, the vision bands then the second
     stream's channels, for programs that feed one (Deepness); only for a second stream on the image's own grid,
-    never for a model that takes each tile's date and place (no band can carry it).
+    never for a model that takes each tile's date and place (no band can carry it). ``dates``: a season model's graph
+    for that many dates (None: the count it was trained on; it takes fewer, padded and masked).
 
     Raises BundleError (no readable bundle), ConfigError (a bad output name, tile size or opset), ModelError (the
     opset cannot express the model, onnxruntime disagrees with torch, or the weights exceed ``max_bytes``, one ONNX
@@ -149,6 +151,11 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     loaded = load_bundle(bundle, "cpu")
     model, meta = loaded.model, loaded.metadata
     tile, multiple = int(tile_size or meta.data.tile_size), int(model.size_multiple)
+    takes_days = bool(getattr(model, "takes_days", False))
+    if dates is not None and not takes_days and dates != meta.model.input_dates:
+        raise ConfigError(f"'{bundle}' takes {meta.model.input_dates} date(s); only a season model's graph is made "
+                          f"for another count of dates (asked: {dates}).")
+    dates = int(dates or meta.model.input_dates)
     if tile < multiple or tile % multiple:
         low, high = (tile // multiple) * multiple, (tile // multiple + 1) * multiple
         raise ConfigError(f"tile size {tile} is not a multiple of {multiple}, the size multiple of the model in "
@@ -170,13 +177,13 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
                                            generator=generator)}
     else:  # one input per date (before, after) for a change model
         inputs = {name: torch.rand(batch, meta.data.vision_bands, tile, tile, generator=generator)
-                  for name in date_inputs(meta.model.input_dates)}
+                  for name in date_inputs(dates)}
         if uses_aux:
             inputs["aux"] = torch.rand(batch, aux_channels, tile // ratio, tile // ratio, generator=generator)
     if getattr(model, "takes_coords", False):  # a TL encoder: each tile's year, day of year, latitude, longitude
         inputs["coords"] = plausible_coords(batch, generator)
-    if getattr(model, "takes_days", False):  # a season: each date's day number and validity (1 valid, 0 masked)
-        inputs.update(plausible_season(batch, meta.model.input_dates, (tile, tile), generator))
+    if takes_days:  # a season: each date's day number and validity (1 valid, 0 masked)
+        inputs.update(plausible_season(batch, dates, (tile, tile), generator))
     names = list(inputs)
     wrapper = probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
                                   split=meta.model.input_channels if stacked else None, names=tuple(names))

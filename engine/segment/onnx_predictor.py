@@ -17,7 +17,7 @@ import numpy as np
 from ..bundle.date_graphs import DateGraphs
 from ..bundle.graph_output import graph_probabilities
 from ..bundle.imported import imported_graph, is_imported
-from ..bundle.onnx_metadata import SINGLE_INPUT, date_inputs, onnx_cuda, session
+from ..bundle.onnx_metadata import SINGLE_INPUT, date_inputs, graph_dates, onnx_cuda, session
 from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..errors import BundleError, GraphRunError, ModelError
@@ -57,7 +57,7 @@ class OnnxMember:
         season graph's days and validity (its dates padded to the graph's count)."""
         feeds = {"vision": vision, "aux": aux,
                  "coords": np.full((vision.shape[0], 4), np.nan, np.float32) if coords is None else coords}
-        dates = [n for n in self.inputs if n not in ("vision", "aux", "coords", "days", "valid", SINGLE_INPUT)]
+        dates = graph_dates(self.inputs)
         if self.takes_days:
             vision, feeds["days"], feeds["valid"] = padded_season(vision, season, len(dates))
         feeds.update(zip(dates, per_date(vision, len(dates)) if dates else ()))  # one input per date
@@ -179,22 +179,26 @@ class ExportedBundle:
         self.split = first_dates and not self.takes_days and shares_first_dates(self.dates, member.aux_channels,
                                                                                   place.takes_date_and_place)
         self.first_dates = FirstDateFeatures(say=callback.info) if self.split else None
-        self.by_tile: dict[int | None, OnnxMember | DateGraphs] = {}
+        self.by_tile: dict[tuple[int | None, int | None], OnnxMember | DateGraphs] = {}
 
-    def load(self, tile: int) -> OnnxMember | DateGraphs:
-        """The export for ``tile``-px tiles, opened (exported first where the cache has none)."""
+    def load(self, tile: int, dates: int | None = None) -> OnnxMember | DateGraphs:
+        """The export for ``tile``-px tiles, opened (exported first where the cache has none); ``dates``: a season's
+        count, more than the model was trained on: its graph for that count (fewer run padded in the trained one)."""
         key = None if self.any_size and (tile != self.trained or self.device == "cpu") else tile
-        if key not in self.by_tile:
+        more = dates if self.takes_days and dates and dates > self.dates else None
+        if (key, more) not in self.by_tile:
             from ..export.onnx_cache import cached_date_graphs, cached_export
 
             if self.split:
                 graphs = cached_date_graphs(self.path, key, self.callback, self.bundle_sha256)
                 encoder, head = (self._open(p) for p in (graphs.encoder, graphs.head))
-                self.by_tile[key] = DateGraphs(encoder, head, self.dates, self.first_dates)
+                self.by_tile[key, more] = DateGraphs(encoder, head, self.dates, self.first_dates)
             else:
-                runner = self._open(cached_export(self.path, key, self.callback, self.bundle_sha256).path)
-                self.by_tile[key] = OnnxMember(runner, self.weight, self.inputs, None, self.stats_key)
-        return self.by_tile[key]
+                runner = self._open(cached_export(self.path, key, self.callback, self.bundle_sha256, more).path)
+                inputs = self.inputs if more is None else [*date_inputs(more), *self.inputs[len(
+                    date_inputs(self.dates)):]]
+                self.by_tile[key, more] = OnnxMember(runner, self.weight, inputs, None, self.stats_key)
+        return self.by_tile[key, more]
 
     def _open(self, path: Any) -> Any:
         """A session of a cached graph, refused unless it says it was made from this bundle."""
@@ -208,7 +212,8 @@ class ExportedBundle:
 
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None,
             *season: Season) -> np.ndarray:
-        return self.load(int(vision.shape[-1])).run(vision, aux, coords, *season)
+        dates = int(season[0].days.shape[1]) if season and season[0] is not None else None
+        return self.load(int(vision.shape[-1]), dates).run(vision, aux, coords, *season)
 
 
 class OnnxPredictor(TtaEnsemble):

@@ -1,6 +1,7 @@
 """A season model through both segment backends: the torch predictor and onnxruntime (the default) agree with
 clouds per pixel, TTA turning the validity with the images and fewer dates than trained padded; more dates than
-the ONNX graph takes are refused with what to do, while torch takes any count."""
+the model was trained on run through a graph made for that count (an exported .onnx file of fixed count refuses
+them with what to do), as torch takes any count."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from engine.bundle.model_files import read_model_metadata
 from engine.bundle.store import read_metadata, save_bundle
 from engine.errors import ModelError
+from engine.export.onnx_export import export_onnx
 from engine.segment.members import Member
 from engine.segment.onnx_predictor import OnnxPredictor
 from engine.segment.predictor import Predictor, Season
@@ -29,12 +32,13 @@ def _season(dates: int, batch: int = 2) -> tuple[np.ndarray, Season]:
     rng = np.random.default_rng(dates)
     vision = rng.random((batch, dates * 3, TILE, TILE), dtype=np.float32)
     valid = np.ones((batch, dates, TILE, TILE), bool)
-    valid[0, 1, :20, :40] = False  # a cloud on the second date of the first tile
+    valid[0, min(1, dates - 1), :20, :40] = False  # a cloud on the second date of the first tile (one: the first)
     days = np.tile(np.linspace(20.0, 300.0, dates, dtype=np.float32), (batch, 1))
     return vision, Season(days, valid)
 
 
-def test_torch_and_onnxruntime_agree_on_a_cloudy_season_of_fewer_dates(tmp_path, tiny_model):
+def test_torch_and_onnxruntime_agree_on_a_cloudy_season_of_fewer_dates(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setenv("DUALSTREAM_CACHE_DIR", str(tmp_path / "cache"))
     bundle = tiny_bundle(tiny_model("season", classes=3, dates=4), tmp_path / "season.dsmodel")
     members = [Member(str(bundle), read_metadata(bundle), 1.0)]
     key = members[0].stats_key
@@ -52,12 +56,30 @@ def test_torch_and_onnxruntime_agree_on_a_cloudy_season_of_fewer_dates(tmp_path,
     assert np.abs(plain - Predictor.from_bundles(members, "none", "cpu")({key: vision}, {key: None},
                                                                           season=cloudless)).max() > 1e-4
 
-    more, long = _season(5)
+    more, long = _season(5)  # more dates than trained: the bundle's graph made for five; an .onnx file refuses them
+    five = Predictor.from_bundles(members, "flips", "cpu")({key: more}, {key: None}, season=long)
+    assert five.shape == (2, 3, TILE, TILE)
+    assert np.abs(onnx({key: more}, {key: None}, season=long) - five).max() < 1e-4
+    graph = export_onnx(bundle, tmp_path / "season.onnx", dynamic_batch=True).output
+    fixed = OnnxPredictor.from_files([Member(graph, read_model_metadata(graph, "onnxruntime"), 1.0)], "none", "cpu")
     with pytest.raises(ModelError, match="at most 4 dates.*--backend torch"):
-        onnx({key: more}, {key: None}, season=long)
-    assert Predictor.from_bundles(members, "none", "cpu")({key: more}, {key: None}, season=long).shape == (
-        2, 3, TILE, TILE)
+        fixed({key: more}, {key: None}, season=long)
 
+
+@pytest.mark.parametrize("given", [1, 3])
+def test_onnxruntime_runs_a_one_date_season_model_on_any_date_count(tmp_path, tiny_model, monkeypatch, given):
+    """A season model trained on one date ran on onnxruntime refused even one date ("at most 0 dates": its graph's
+    one image input is named ``vision``); the default backend takes every count torch takes: a bundle's graph is
+    exported for the scene's count where it holds more dates than the model was trained on."""
+    monkeypatch.setenv("DUALSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    bundle = tiny_bundle(tiny_model("season", classes=3, dates=1), tmp_path / "one.dsmodel")
+    members = [Member(str(bundle), read_metadata(bundle), 1.0)]
+    key = members[0].stats_key
+    vision, season = _season(given)
+    with_torch = Predictor.from_bundles(members, "none", "cpu")({key: vision}, {key: None}, season=season)
+    onnx = OnnxPredictor.from_files(members, "none", "cpu")({key: vision}, {key: None}, season=season)
+    assert onnx.shape == (2, 3, TILE, TILE)
+    assert np.abs(onnx - with_torch).max() < 1e-4
 
 
 def test_class_areas_give_every_class_its_pixels_and_hectares(tmp_path):
