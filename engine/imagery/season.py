@@ -91,7 +91,7 @@ def expand_sources(sources: list[str]) -> list[str]:
         elif Path(source).is_dir() or any(c in source for c in "*?["):
             names = (sorted(str(p) for p in Path(source).iterdir()) if Path(source).is_dir()
                      else sorted(glob.glob(source)))
-            rasters = [n for n in names if Path(n).suffix.lower() in RASTER_SUFFIXES and not _is_cloud_file(n)]
+            rasters = [n for n in names if Path(n).suffix.lower() in RASTER_SUFFIXES and not is_cloud_file(n)]
             if not rasters:
                 raise DataError(f"'{source}' holds no raster ({', '.join(RASTER_SUFFIXES)}); give the folder or "
                                 f"pattern of the season's dated rasters.")
@@ -157,7 +157,7 @@ def _tag_date(vrt: str, date: dt.date) -> str:
     return vrt
 
 
-def _is_cloud_file(path: str) -> bool:
+def is_cloud_file(path: str) -> bool:
     stem = Path(path).stem.lower()
     return any(stem.endswith("_" + name) for name in CLOUD_NAMES)
 

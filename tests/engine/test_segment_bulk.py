@@ -436,7 +436,7 @@ def test_scene_records_keep_the_summary_format():
                          order=2, started_s=0.5, report={"low_confidence": 0.25})
     assert list(record.to_dict()) == ["image", "aux", "name", "status", "error", "pixels", "seconds",
                                       "model_seconds", "px_per_s", "tiles", "output", "warnings", "rank", "order",
-                                      "started_s", "report", "after", "change"]  # a pair's, appended
+                                      "started_s", "report", "after", "change", "dates"]  # appended
     assert SceneRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     assert SceneRecord.from_dict({**record.to_dict(), "from_a_later_version": 1}) == record
 

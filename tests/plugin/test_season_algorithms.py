@@ -118,3 +118,33 @@ def test_segment_season_runs_in_a_modeler_model_its_dates_a_model_input(plugin, 
     assert Path(results["segment:classes"]) == out and out.is_file()
     with rasterio.open(out) as classes:
         assert classes.shape == (64, 64) and set(np.unique(classes.read(1))) <= {0, 1}
+
+
+def test_segment_scenes_in_bulk_takes_a_season_model_one_output_per_place(plugin, season, tmp_path):
+    """Segment scenes in bulk with a season model: the folder's places (a subfolder of dates each, given as the
+    folder and the pattern '**/*.tif'), one class raster per place named after it, the places said in the log."""
+    import shutil
+
+    import processing
+
+    dates, label, _ = season
+    bundle = tmp_path / "m.dsmodel"
+    processing.run("dualstream:trainseason", {**TRAIN, "DATES": dates, "LABELS": label, "CLASS_NAMES": "other,crop",
+                                              "OUTPUT": str(bundle)})
+    places = tmp_path / "places"
+    for place, shift in (("upper", 0.0), ("lower", -5000.0)):
+        (places / place).mkdir(parents=True)
+        for date in dates:
+            with rasterio.open(date) as src:
+                profile = dict(src.profile, transform=from_origin(500000.0, 5000000.0 + shift, 10.0, 10.0))
+                with rasterio.open(places / place / Path(date).name, "w", **profile) as out:
+                    out.write(src.read())
+                    out.update_tags(**src.tags())
+    shutil.copy(dates[0], places / "upper" / "notes.txt")  # no raster by its name: not a date
+    log = Log()
+    results = processing.run("dualstream:segmentbulk", {
+        "FOLDER": str(places), "PATTERN": "**/*.tif", "MODEL": str(bundle), "DEVICE": 0,
+        "OUTPUT": str(tmp_path / "bulk")}, feedback=log)
+    assert (results["DONE"], results["FAILED"]) == (2, 0), log.lines
+    assert sorted(p.name for p in (tmp_path / "bulk").glob("*.tif")) == ["lower.tif", "upper.tif"]
+    assert "'upper' (3 date(s))" in log.line("A season model: 2 place(s)")

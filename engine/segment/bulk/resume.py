@@ -111,7 +111,7 @@ def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], ove
                           f"{'; '.join(differences)}; pass {mention('bulk.overwrite')} to redo them with this run's "
                           f"bundle(s) and settings, or choose another {mention('bulk.out_dir')}.")
     try:
-        inputs_now = [_stamp(p) for p in [scene.image, *scene.aux]]
+        inputs_now = [_stamp(p) for p in [scene.image, *scene.aux, *scene.dates[1:]]]
     except OSError:
         return "run", ""  # an input went missing: the run says which
     if inputs_now != marker.get("inputs"):
@@ -144,7 +144,7 @@ def recorded_outputs(out_dir: str | Path) -> set[Path]:
 def mark_done(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], record: SceneRecord) -> None:
     """Record the finished scene (after every output is in place)."""
     marker = {"version": MARKER_VERSION, "status": "done", "image": scene.image, "fingerprint": fingerprint,
-              "inputs": [_stamp(p) for p in [scene.image, *scene.aux]],
+              "inputs": [_stamp(p) for p in [scene.image, *scene.aux, *scene.dates[1:]]],
               "outputs": [{"path": str(p.resolve()), "size": p.stat().st_size} for p in outputs.files],
               "result": record.to_dict()}
     # markers and a rank's part are one line: json's C encoder (indented, the pure-Python one took 1 ms of a 512²

@@ -21,6 +21,7 @@ from ...callbacks import Callback
 from ...config import BulkConfig, SegmentConfig
 from ...errors import ConfigError, DataError, mention
 from ...io.safety import check_creatable, check_destination
+from ...models.configuration_utils import takes_a_season
 from ...runtime.environment import resolve_device_lazily, setup_distributed
 from ..members import Member, check_members, model_defaults, say_assumptions
 from ..predictor import Predictor
@@ -117,7 +118,8 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
             raise ConfigError(f"The model '{members[0].path}' needs aux data; give each scene's aux file(s) by name "
                               f"with {mention('bulk.aux_patterns')}, e.g. '{{stem}}_aux.tif' (several in the "
                               f"training order), or list them in a {mention('bulk.manifest')}.")
-        scenes = discover_scenes(bulk, callback, recorded_outputs(out))
+        scenes = discover_scenes(bulk, callback, recorded_outputs(out),
+                                 season=takes_a_season(members[0].metadata.model.name))
         _say_area(bulk, template, members, scenes, callback)
         fingerprint = run_fingerprint(members, template, bulk)
         order = {id(s): i for i, s in enumerate(scenes)}

@@ -47,6 +47,7 @@ class Scene:
     height: int = 0
     after: tuple[str, ...] = ()  # a change model's later date (``bulk.after_pattern``, ``bulk.pair_by_date``)
     web: bool = False  # ``image`` is a web layer's description, read over ``bulk.extent`` at the pixel size
+    dates: tuple[str, ...] = ()  # a season model's place: its dates as given, ``image`` the first (places.py)
 
 
 RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (summary.py)
@@ -67,7 +68,7 @@ def scene_outputs(out_dir: str | Path, name: str, bulk: BulkConfig) -> SceneOutp
     return SceneOutputs(classes=out / f"{name}.tif", extras=extras, marker=out / MARKER_FOLDER / f"{name}.json")
 
 
-def _expand_images(entry: str) -> list[str]:
+def expand_images(entry: str) -> list[str]:
     """Sources of one ``--images`` entry: a folder's rasters, a glob's matches, or the source itself (a URL or
     ``/vsi`` path stays as given; a remote folder or glob is listed through GDAL)."""
     if locations.is_remote(entry):
@@ -159,11 +160,32 @@ def _later_date(image: str, pattern: str) -> tuple[list[str], str | None]:
     return found, error
 
 
+def season_scenes(bulk: BulkConfig, callback: Callback, exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
+    """A season model's scenes: one per place of ``--images`` (:mod:`.places`), named after it, said once."""
+    from .places import season_places
+
+    by_name = [mention(key) for key, on in (("bulk.aux_patterns", bulk.aux_patterns),
+                                            ("bulk.after_pattern", bulk.after_pattern),
+                                            ("bulk.pair_by_date", bulk.pair_by_date != "off"),
+                                            ("bulk.manifest", bulk.manifest), ("bulk.stac_items", bulk.stac_items))
+               if on]
+    if by_name:
+        raise ConfigError(f"A season model's bulk run takes each place's dates from {mention('bulk.images')}: a "
+                          f"folder with a subfolder of dates per place, or the dated rasters of the places (grouped "
+                          f"by footprint); {', '.join(by_name)} do not apply to it.")
+    found = season_places(list(bulk.images), exclude)
+    callback.info(f"A season model: {len(found)} place(s), one output each: " + "; ".join(
+        f"'{p.name}' ({len(p.dates)} date(s){', cannot run' if p.error else ''})" for p in found[:10])
+        + (f"; and {len(found) - 10} more" if len(found) > 10 else "") + ".")
+    return [Scene(image=place.dates[0], aux=[], name=place.name, dates=tuple(place.dates), error=place.error)
+            for place in found]
+
+
 def scenes_from_images(bulk: BulkConfig, callback: Callback,
                        exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
     """Scenes from ``--images`` entries and ``--aux-pattern``s; files in ``exclude`` (earlier outputs) are left out."""
     unique: dict[Any, str] = {}  # each source once, where it first came
-    for path in (p for entry in bulk.images for p in _expand_images(str(entry))):
+    for path in (p for entry in bulk.images for p in expand_images(str(entry))):
         unique.setdefault(_key(path), path)
     candidates = list(unique.values())
     # a glob or folder that reaches into the output folder would pick up earlier outputs as images
@@ -330,16 +352,20 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
                                Files([a for s in scenes for a in s.aux], give=RASTER_GIVE),
                            f"later dates ({mention('bulk.after_pattern')} / {mention('bulk.pair_by_date')})":
                                Files([a for s in scenes for a in s.after], give=RASTER_GIVE),
+                           f"dates of the places ({mention('bulk.images')})":
+                               Files([d for s in scenes for d in s.dates[1:]], give=RASTER_GIVE),
                            f"manifest ({manifest})": Files(bulk.manifest, give="a .csv or .json manifest file")},
                    outputs={f"outputs in {mention('bulk.out_dir')}": written})
 
 
 def discover_scenes(bulk: BulkConfig, callback: Callback | None = None,
-                    exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
+                    exclude: set[Path] | frozenset = frozenset(), season: bool = False) -> list[Scene]:
     """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly;
-    ``exclude``: resolved paths of files earlier runs wrote (never scenes)."""
+    ``exclude``: resolved paths of files earlier runs wrote (never scenes); ``season``: a season model's run, whose
+    scenes are places (:func:`season_scenes`)."""
     callback = callback or Callback()
-    scenes = scenes_from_manifest(bulk) if bulk.manifest else scenes_from_images(bulk, callback, exclude)
+    scenes = (season_scenes(bulk, callback, exclude) if season else scenes_from_manifest(bulk) if bulk.manifest
+              else scenes_from_images(bulk, callback, exclude))
     check_outputs(scenes, bulk)
     from ...data.raster import open_raster
 

@@ -77,7 +77,7 @@ def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
 def _record(scene: Scene, order: int, rank: int) -> SceneRecord:
     """The scene's record before it runs: failed until it says otherwise."""
     return SceneRecord(image=scene.image, aux=scene.aux, name=scene.name, pixels=scene.pixels, rank=rank, order=order,
-                       after=list(scene.after))
+                       after=list(scene.after), dates=list(scene.dates))
 
 
 class RankShare:
@@ -175,6 +175,9 @@ class RankShare:
         # every other scene has pixels of its own and is segmented whole
         area = ({"extent": self.bulk.extent, "extent_crs": self.bulk.extent_crs} if scene.web else
                 {"pixel_size": None})
+        if scene.dates:  # a season's place: its dates sorted, checked and masked as segment --dates does
+            return self.template.replace(image="", aux=[], after=[], dates=list(scene.dates), **area,
+                                         **outputs.settings())
         return self.template.replace(image=scene.image, aux=list(scene.aux), after=list(scene.after),
                                      stac_item=scene.image if scene.stac else None, **area, **outputs.settings())
 

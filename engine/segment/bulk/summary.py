@@ -65,6 +65,7 @@ class SceneRecord:
     report: dict[str, float] = field(default_factory=dict)  # figures its outputs give (SegmentResult.report)
     after: list[str] = field(default_factory=list)  # a change model's pair: the later date(s)
     change: list[dict[str, Any]] = field(default_factory=list)  # its change table's rows (SegmentResult.change)
+    dates: list[str] = field(default_factory=list)  # a season model's place: its dates as given
 
     @property
     def shown(self) -> str:
