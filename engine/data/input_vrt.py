@@ -59,14 +59,25 @@ def _source_xml(source: str, band: int, width: int, height: int, nodata: float |
 
 
 def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destination: Path,
-             scaling: Scaling | None = None, nodata: float | None = None) -> str:
+             scaling: Scaling | None = None, nodata: float | None = None,
+             metadata: dict[str, str] | None = None) -> str:
     """A VRT at ``destination`` of ``source``'s 1-based ``bands`` in that order, described by ``names``, and
     (``scaling`` given) their values times scale plus offset as float32, nodata kept as nodata.
     ``nodata``: the value the product says is nodata, for the bands that declare none (Sentinel-2's 0). The
-    source's alpha band becomes the VRT's mask. Written whole or not at all: processes of one torchrun making the
-    same VRT never read a part of another's."""
-    write_text_atomic(destination, pick_vrt_text(source, bands, names, scaling, nodata))
+    source's alpha band becomes the VRT's mask; ``metadata``: the dataset's items (a date's acquisition tag). Written
+    whole or not at all: processes of one torchrun making the same VRT never read a part of another's."""
+    write_text_atomic(destination, with_metadata(pick_vrt_text(source, bands, names, scaling, nodata), metadata))
     return str(destination)
+
+
+def with_metadata(text: str, metadata: dict[str, str] | None) -> str:
+    """A VRT's XML ``text`` with the dataset ``metadata`` items written in: opening the VRT to set them would
+    rewrite the file in place, which another torchrun process may be reading."""
+    if not metadata:
+        return text
+    head, _, rest = text.partition(">")
+    items = "".join(f'<MDI key="{escape(k)}">{escape(str(v))}</MDI>' for k, v in metadata.items())
+    return f"{head}>\n<Metadata>{items}</Metadata>{rest}"
 
 
 def pick_vrt_text(source: str, bands: Sequence[int], names: Sequence[str], scaling: Scaling | None = None,
@@ -124,10 +135,12 @@ def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -
     return str(destination)
 
 
-def cloud_masked_vrt(source: str, bands: Sequence[int], cloud: str, cloud_band: int, destination: Path) -> str:
+def cloud_masked_vrt(source: str, bands: Sequence[int], cloud: str, cloud_band: int, destination: Path,
+                     metadata: dict[str, str] | None = None) -> str:
     """A VRT at ``destination`` of ``source``'s ``bands`` whose mask is clear where band ``cloud_band`` of ``cloud``
     (``source`` itself, or a raster on its grid) is 0 and masked where it is not (a cloud, its shadow): a date's
-    clouds become its invalid pixels for every reader, with no pixel copied. Its own nodata stays nodata."""
+    clouds become its invalid pixels for every reader, with no pixel copied. Its own nodata stays nodata;
+    ``metadata`` as :func:`pick_vrt`'s."""
     rasterio = require("rasterio")
     with rasterio.open(source) as ds, rasterio.open(cloud) as mask:
         if (mask.width, mask.height) != (ds.width, ds.height):
@@ -142,5 +155,6 @@ def cloud_masked_vrt(source: str, bands: Sequence[int], cloud: str, cloud_band: 
                 "<LUT>0:255,0.5:0</LUT></ComplexSource></VRTRasterBand></MaskBand>")
     head, _, _ = pick_vrt_text(source, bands, [""] * len(bands)).partition("<MaskBand>")  # an alpha mask gives way
     # one whole write: a reader (another torchrun process) never meets the VRT without its clouds
-    write_text_atomic(destination, head.replace("</VRTDataset>", "") + mask_xml + "\n</VRTDataset>")
+    write_text_atomic(destination, with_metadata(head.replace("</VRTDataset>", "") + mask_xml + "\n</VRTDataset>",
+                                                 metadata))
     return str(destination)

@@ -147,14 +147,10 @@ def season_scene(spec: Any, folder: Path, callback: Callback | None = None) -> A
                                names=names)
 
 
-def _tag_date(vrt: str, date: dt.date) -> str:
-    """The VRT made for a date carries its date as an acquisition tag, as any dated raster does."""
-    from osgeo import gdal
-
-    dataset = gdal.Open(vrt, gdal.GA_Update)
-    dataset.SetMetadataItem("ACQUISITIONDATETIME", date.isoformat())
-    dataset = None  # closing writes the VRT
-    return vrt
+def _date_tag(date: dt.date) -> dict[str, str]:
+    """The VRT made for a date carries its date as an acquisition tag, as any dated raster does (written with the
+    VRT in one piece: processes of one torchrun make the same VRT side by side)."""
+    return {"ACQUISITIONDATETIME": date.isoformat()}
 
 
 def is_cloud_file(path: str) -> bool:
@@ -199,8 +195,8 @@ def _stack_dates(sources: list[str], dates: list[str], files: InputFiles) -> lis
     out = []
     for index, date in enumerate(parsed):
         bands = list(range(index * per + 1, (index + 1) * per + 1))
-        vrt = _tag_date(pick_vrt(source, bands, [names[b - 1] or "" for b in bands],
-                                 files.path(f"{Path(source).stem}_date_{index + 1}.vrt")), date)
+        vrt = pick_vrt(source, bands, [names[b - 1] or "" for b in bands],
+                       files.path(f"{Path(source).stem}_date_{index + 1}.vrt"), metadata=_date_tag(date))
         out.append(SeasonDate(f"{source} (bands {bands[0]}-{bands[-1]})", vrt, date, "given for its band group"))
     return out
 
@@ -254,7 +250,7 @@ def _with_clouds(date: SeasonDate, files: InputFiles) -> SeasonDate:
     if not bands:
         raise DataError(f"The date '{date.source}' holds only its cloud mask ({said}); give its image bands too.")
     name = f"{Path(date.source).stem}_clouds_{date.date.isoformat()}.vrt"
-    vrt = _tag_date(cloud_masked_vrt(date.path, bands, cloud, band, files.path(name)), date.date)
+    vrt = cloud_masked_vrt(date.path, bands, cloud, band, files.path(name), metadata=_date_tag(date.date))
     return SeasonDate(date.source, vrt, date.date, date.found, said)
 
 
