@@ -16,13 +16,7 @@ from qgis.core import QgsProcessingContext, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtWidgets import QComboBox
 
 sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
-from session_tools import CONFIG, OUT, REPORT, save, start_later, step, wait  # noqa: E402 - found through the line above
-
-
-def shot(widget, name: str) -> str:
-    path = OUT / f"{name}.png"
-    widget.grab().save(str(path))
-    return str(path)
+from session_tools import CONFIG, REPORT, save, shot, start_later, step, wait  # noqa: E402 - found through the line above
 
 
 def summary(alg_id: str, values: dict, model: str, name: str) -> dict:

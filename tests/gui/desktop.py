@@ -57,3 +57,16 @@ def session_report(out: Path, empty: dict) -> dict:
             shutil.copy(png, Path(screens) / png.name)
     print(f"GUI session folder: {out}", file=sys.stderr)
     return report
+
+
+def finished_session(script: Path, root: Path, config: dict, timeout: int,
+                     env: dict[str, str] | None = None) -> dict:
+    """:func:`run_session` with its output in ``root/session``, and the report it left; the test fails, saying the
+    step it stopped at and QGIS's output, unless the session finished with no exception in a Qt slot."""
+    out = root / "session"
+    done = run_session(script, root, dict(config, out=str(out)), timeout=timeout, env=env)
+    report = session_report(out, {"steps": []})
+    assert not report.get("slot_errors"), report["slot_errors"]  # an exception in an event handler
+    assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
+                                    f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
+    return report

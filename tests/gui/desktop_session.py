@@ -9,7 +9,6 @@ takes screenshots (``widget.grab()``).
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from pathlib import Path
@@ -31,10 +30,22 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QEventLoop, QTimer
 from qgis.PyQt.QtGui import QColor
-from qgis.PyQt.QtWidgets import QApplication, QCheckBox, QMessageBox, QTextEdit
+from qgis.PyQt.QtWidgets import QApplication, QCheckBox, QMessageBox
 
 sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
-from session_tools import CONFIG, OUT, REPORT, save, start_later, step, wait  # noqa: E402 - found through the line above
+from session_tools import (  # noqa: E402 - found through the line above
+    CONFIG,
+    OUT,
+    REPORT,
+    dialog_log,
+    layer_tree,
+    run_batch,
+    save,
+    shot,
+    start_later,
+    step,
+    wait,
+)
 
 REPORT.update({"dialogs": {}, "layer_values": [], "messages": []})
 
@@ -46,12 +57,6 @@ def close_message_boxes() -> None:
         REPORT["messages"].append(widget.text())
         save()
         widget.reject()
-
-
-def shot(widget, name: str) -> str:
-    path = OUT / f"{name}.png"
-    widget.grab().save(str(path))
-    return str(path)
 
 
 def accepted(definition, layers: dict) -> list[str]:
@@ -165,12 +170,6 @@ def exercise_dialog(alg_id: str, layers: dict) -> None:
     dialog.close()
 
 
-def dialog_log(dialog) -> str:
-    """The text of the dialog's Log tab (the QTextEdit named txtLog in QGIS's dialog form)."""
-    browser = dialog.findChild(QTextEdit, "txtLog")
-    return browser.toPlainText() if browser is not None else ""
-
-
 def run_dialog(alg_id: str, parameters: dict, timeout_s: float) -> dict:
     """Run an algorithm from its dialog (the Run button's code path); returns what the dialog reported."""
     step(f"run {alg_id}")
@@ -270,59 +269,6 @@ def model_summary(bundle: str, layers: dict) -> dict:
     record["bulk_with_pattern"] = bulk.mainWidget().wrappers["MODEL"].summary_text()
     bulk.close()
     return record
-
-
-def run_batch(alg_id: str, rows: list[dict], outputs: list[str], shots: str = "batch_segment") -> dict:
-    """The algorithm's batch dialog (Toolbox > Execute as Batch Process): ``rows`` typed into the table as
-    values (layers as file paths, the model as its file), outputs as files, layers loaded on completion; run.
-    Records what each row read back and the layers it added."""
-    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
-    from processing.tools import dataobjects
-
-    before = {row["source"] for row in layer_tree()}
-    dialog = BatchAlgorithmDialog(QgsApplication.processingRegistry().algorithmById(alg_id).create(),
-                                  parent=iface_main_window())
-    dialog.show()
-    panel = dialog.mainWidget()
-    panel.addRow(len(rows) - 1)  # the table starts with one row
-    context = dataobjects.createContext()
-    for index, (values, output) in enumerate(zip(rows, outputs)):
-        for name, value in values.items():
-            panel.wrappers[index][panel.parameter_to_column[name]].setParameterValue(value, context)
-        panel.tblParameters.cellWidget(index + 1, panel.parameter_to_column["OUTPUT"]).setValue(output)
-    panel.checkLoadLayersOnCompletion.setChecked(True)
-    # QGIS 3.40's BatchPanel takes the context as its second argument; 3.22's has none
-    with_context = (context,) if "context" in inspect.signature(panel.parametersForRow).parameters else ()
-    read_back = [{k: str(v) for k, v in panel.parametersForRow(i, *with_context)[0].items()}
-                 for i in range(panel.batchRowCount())]
-    shot(dialog, f"{shots}_filled")
-    dialog.runAlgorithm()  # runs the rows one after another, as the Run button does
-    for _ in range(600):  # QGIS 3.22 runs them before it returns, 3.40 in tasks: wait for the closing line
-        if "Batch execution completed" in dialog_log(dialog):
-            break
-        wait(200)
-    shot(dialog, f"{shots}_done")
-    log = dialog_log(dialog)
-    dialog.close()
-    return {"read_back": read_back, "log": log, "outputs": [Path(o).is_file() for o in outputs],
-            "new_layers": [row for row in layer_tree() if row["source"] not in before]}
-
-
-def iface_main_window():
-    from qgis.utils import iface
-
-    return iface.mainWindow()
-
-
-def layer_tree() -> list[dict]:
-    """Project layers top to bottom with their name, file and renderer type."""
-    rows = []
-    for node in QgsProject.instance().layerTreeRoot().findLayers():
-        layer = node.layer()
-        renderer = layer.renderer() if layer is not None else None
-        rows.append({"name": layer.name(), "source": layer.source(), "expanded": node.isExpanded(),
-                     "renderer": renderer.type() if renderer is not None else None})
-    return rows
 
 
 def current_layer() -> str | None:

@@ -2,7 +2,8 @@
 
 Started by ``tests/gui/test_season_desktop.py`` under Xvfb: the *Train season* and *Segment season* forms with a
 season's dates chosen as layers, then Segment season run as the dialog runs it (results loaded into the project,
-styled) and the map drawn. Records facts and screenshots only.
+styled) and the map drawn, then two rows in its batch dialog (the dates as layers; their folder). Records facts and
+screenshots only.
 """
 
 from __future__ import annotations
@@ -14,13 +15,7 @@ import processing
 from qgis.core import QgsProcessingFeedback, QgsProject, QgsRasterLayer
 
 sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
-from session_tools import CONFIG, OUT, REPORT, save, start_later, step, wait  # noqa: E402 - found through the line above
-
-
-def shot(widget, name: str) -> str:
-    path = OUT / f"{name}.png"
-    widget.grab().save(str(path))
-    return str(path)
+from session_tools import CONFIG, OUT, REPORT, run_batch, save, shot, start_later, step, wait  # noqa: E402 - found through the line above
 
 
 class Keeping(QgsProcessingFeedback):
@@ -82,6 +77,12 @@ def main() -> None:
     REPORT["segment_run"] = {"results": {k: str(v) for k, v in results.items()}, "log": log.lines,
                              "renderer": loaded[0].renderer().type() if loaded else None,
                              "screenshot": shot(iface.mainWindow(), "segment_season_result")}
+    save()
+    step("segment season batch")
+    REPORT["batch"] = run_batch("dualstream:segmentseason", [  # one row of layers, one of the folder
+        {"DATES": CONFIG["dates"], "MODEL": CONFIG["model"]},
+        {"DATES_FOLDER": os.path.dirname(CONFIG["dates"][0]), "MODEL": CONFIG["model"]}],
+        [str(OUT / "batch_layers.tif"), str(OUT / "batch_folder.tif")], shots="segment_season_batch")
     REPORT["finished"] = True
     save()
 

@@ -1,5 +1,6 @@
-"""What the scripted map-tool sessions (``qgis --code SCRIPT``) share: their settings and report, waiting on the
-event loop, exceptions in Qt slots recorded, mouse events on the canvas, and the start and end of the session.
+"""What the scripted desktop sessions (``qgis --code SCRIPT``) share: their settings and report, waiting on the
+event loop, exceptions in Qt slots recorded, mouse events on the canvas, screenshots, a dialog's log, the batch
+dialog run row by row, the layers in the project, and the start and end of the session.
 
 QGIS runs a session script's text without a ``__file__``, so a script finds this module through
 ``DUALSTREAM_GUI_TOOLS`` (set by :func:`tests.gui.desktop.run_session`).
@@ -7,6 +8,7 @@ QGIS runs a session script's text without a ``__file__``, so a script finds this
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -14,9 +16,10 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from qgis.core import QgsApplication, QgsPointXY
+from qgis.core import QgsApplication, QgsPointXY, QgsProject
 from qgis.gui import QgsMapMouseEvent
 from qgis.PyQt.QtCore import QEvent, QEventLoop, QPoint, Qt, QTimer
+from qgis.PyQt.QtWidgets import QTextEdit
 
 CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
 OUT = Path(CONFIG["out"])
@@ -107,3 +110,68 @@ def start_later(main: Callable[[], None]) -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     QTimer.singleShot(1000, start)
+
+
+def shot(widget, name: str) -> str:
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    return str(path)
+
+
+def dialog_log(dialog) -> str:
+    """The text of the dialog's Log tab (the QTextEdit named txtLog in QGIS's dialog form)."""
+    browser = dialog.findChild(QTextEdit, "txtLog")
+    return browser.toPlainText() if browser is not None else ""
+
+
+def run_batch(alg_id: str, rows: list[dict], outputs: list[str], shots: str = "batch_segment") -> dict:
+    """The algorithm's batch dialog (Toolbox > Execute as Batch Process): ``rows`` typed into the table as
+    values (layers as file paths, the model as its file), outputs as files, layers loaded on completion; run.
+    Records what each row read back and the layers it added."""
+    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+    from processing.tools import dataobjects
+
+    before = {row["source"] for row in layer_tree()}
+    dialog = BatchAlgorithmDialog(QgsApplication.processingRegistry().algorithmById(alg_id).create(),
+                                  parent=iface_main_window())
+    dialog.show()
+    panel = dialog.mainWidget()
+    panel.addRow(len(rows) - 1)  # the table starts with one row
+    context = dataobjects.createContext()
+    for index, (values, output) in enumerate(zip(rows, outputs)):
+        for name, value in values.items():
+            panel.wrappers[index][panel.parameter_to_column[name]].setParameterValue(value, context)
+        panel.tblParameters.cellWidget(index + 1, panel.parameter_to_column["OUTPUT"]).setValue(output)
+    panel.checkLoadLayersOnCompletion.setChecked(True)
+    # QGIS 3.40's BatchPanel takes the context as its second argument; 3.22's has none
+    with_context = (context,) if "context" in inspect.signature(panel.parametersForRow).parameters else ()
+    read_back = [{k: str(v) for k, v in panel.parametersForRow(i, *with_context)[0].items()}
+                 for i in range(panel.batchRowCount())]
+    shot(dialog, f"{shots}_filled")
+    dialog.runAlgorithm()  # runs the rows one after another, as the Run button does
+    for _ in range(600):  # QGIS 3.22 runs them before it returns, 3.40 in tasks: wait for the closing line
+        if "Batch execution completed" in dialog_log(dialog):
+            break
+        wait(200)
+    shot(dialog, f"{shots}_done")
+    log = dialog_log(dialog)
+    dialog.close()
+    return {"read_back": read_back, "log": log, "outputs": [Path(o).is_file() for o in outputs],
+            "new_layers": [row for row in layer_tree() if row["source"] not in before]}
+
+
+def iface_main_window():
+    from qgis.utils import iface
+
+    return iface.mainWindow()
+
+
+def layer_tree() -> list[dict]:
+    """Project layers top to bottom with their name, file and renderer type."""
+    rows = []
+    for node in QgsProject.instance().layerTreeRoot().findLayers():
+        layer = node.layer()
+        renderer = layer.renderer() if layer is not None else None
+        rows.append({"name": layer.name(), "source": layer.source(), "expanded": node.isExpanded(),
+                     "renderer": renderer.type() if renderer is not None else None})
+    return rows

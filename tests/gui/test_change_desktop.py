@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gui.desktop import run_session, session_report
+from tests.gui.desktop import finished_session
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 
@@ -38,13 +38,8 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
               "dataset": [png(root / "LEVIR" / folder / "train_36_0512_0512.png") for folder in ("A", "B", "label")],
               "compare_outputs": [str(root / "out" / f"p_{years}_change.tif") for years in ("2019_2021", "2019_2023")]}
     deploy_plugin(root, venv_site_packages)
-    out = root / "session"
-    done = run_session(Path(__file__).with_name("change_session.py"), root, dict(config, out=str(out)), timeout=300,
-                       env={"OMP_NUM_THREADS": "1"})
-    report = session_report(out, {"steps": []})
-    assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
-                                    f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
-    return report
+    return finished_session(Path(__file__).with_name("change_session.py"), root, config, timeout=300,
+                            env={"OMP_NUM_THREADS": "1"})
 
 
 def test_segment_warns_before_run_that_a_change_model_takes_the_pair_in_detect_change(session):

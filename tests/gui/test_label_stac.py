@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.gui.desktop import run_session, session_report
+from tests.gui.desktop import finished_session
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 
@@ -48,13 +48,8 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
               "project_crs": "EPSG:3857", "item_crs": "EPSG:32633",
               "box": [at(35, 75), at(105, 25)], "click": at(70, 50)}
     deploy_plugin(root, venv_site_packages)
-    out = root / "session"
-    done = run_session(Path(__file__).with_name("label_stac_session.py"), root, dict(config, out=str(out)),
-                       timeout=600, env={"OMP_NUM_THREADS": "1", "TMPDIR": str(root)})
-    report = session_report(out, {"steps": []})
-    assert not report.get("slot_errors"), report["slot_errors"]
-    assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
-                                    f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
+    report = finished_session(Path(__file__).with_name("label_stac_session.py"), root, config, timeout=600,
+                              env={"OMP_NUM_THREADS": "1", "TMPDIR": str(root)})
     return report, config, items, assets
 
 

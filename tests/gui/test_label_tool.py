@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gui.desktop import run_session, session_report
+from tests.gui.desktop import finished_session
 from tests.helpers import label_geopackage
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
@@ -44,13 +44,8 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     config["gpkg"] = {"names": label_geopackage(root / "names.gpkg", crs, {"class": "String"}, "building"),
                       "both": label_geopackage(root / "both.gpkg", crs, both)}
     deploy_plugin(root, venv_site_packages)
-    out = root / "session"
-    done = run_session(Path(__file__).with_name("label_session.py"), root,
-                       dict(config, out=str(out)), timeout=600, env={"OMP_NUM_THREADS": "1"})
-    report = session_report(out, {"steps": []})
-    assert not report.get("slot_errors"), report["slot_errors"]  # an exception in the tool's event handlers
-    assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
-                                    f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
+    report = finished_session(Path(__file__).with_name("label_session.py"), root, config, timeout=600,
+                              env={"OMP_NUM_THREADS": "1"})
     return report, config
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gui.desktop import run_session, session_report
+from tests.gui.desktop import finished_session
 from tests.helpers import label_geopackage, xy_transform
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
@@ -66,18 +66,13 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
               "propose": {"MODEL": bundle, "SAM_MODEL": "someone/tiny-sam2", "MIN_PIXELS": 4, "DEVICE": 1,
                           "BACKEND": 1, "OUTPUT": str(root / "proposals.gpkg")}}
     deploy_plugin(root, venv_site_packages)
-    out = root / "session"
     models = {"someone/tiny-sam": save_tiny("sam", root / "sam"), "someone/tiny-sam2": save_tiny("sam2", root / "sam2")}
     with FileServer(root / "tiles") as tiles, LocalHub(models) as hub:
         config["xyz"] = f"type=xyz&url={tiles.url}/%7Bz%7D/%7Bx%7D/%7By%7D.png&zmax={ZMAX}&zmin=16"
-        done = run_session(Path(__file__).with_name("label_web_session.py"), root, dict(config, out=str(out)),
-                           timeout=600, env={"OMP_NUM_THREADS": "1", "TMPDIR": str(root), "HF_ENDPOINT": hub.url,
-                                             "HF_HOME": str(root / "hf")})
+        report = finished_session(Path(__file__).with_name("label_web_session.py"), root, config, timeout=600,
+                                  env={"OMP_NUM_THREADS": "1", "TMPDIR": str(root), "HF_ENDPOINT": hub.url,
+                                       "HF_HOME": str(root / "hf")})
         fetched = tiles.requests
-    report = session_report(out, {"steps": []})
-    assert not report.get("slot_errors"), report["slot_errors"]
-    assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
-                                    f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
     return report, config, fetched
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.gui.desktop import run_session, session_report
+from tests.gui.desktop import finished_session
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 DAYS = ("2024-07-01", "2024-03-01", "2024-05-01")  # given out of order
@@ -47,16 +47,12 @@ def _season_model(path: Path) -> str:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     root = tmp_path_factory.mktemp("season-desktop")
-    config = {"dates": [_raster(root / f"ndvi_{day}.tif", day) for day in DAYS],
+    (root / "dates").mkdir()
+    config = {"dates": [_raster(root / "dates" / f"ndvi_{day}.tif", day) for day in DAYS],
               "label": _raster(root / "label.tif", None, "uint8"), "model": _season_model(root / "season.dsmodel")}
     deploy_plugin(root, venv_site_packages)
-    out = root / "session"
-    done = run_session(Path(__file__).with_name("season_session.py"), root, dict(config, out=str(out)), timeout=300,
-                       env={"OMP_NUM_THREADS": "1"})
-    report = session_report(out, {"steps": []})
-    assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
-                                    f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
-    return report
+    return finished_session(Path(__file__).with_name("season_session.py"), root, config, timeout=300,
+                            env={"OMP_NUM_THREADS": "1"})
 
 
 def test_both_forms_stand_in_the_seasons_group_and_take_the_dates_as_layers(session):
@@ -75,3 +71,12 @@ def test_segment_season_from_the_desktop_says_the_order_and_loads_the_classes_st
     areas = next(line for line in run["log"] if line.startswith("Area of each class: forest: "))
     assert "grassland: " in areas and " ha, " in areas
     assert Path(run["results"]["OUTPUT_TABLE"]).read_text().splitlines()[0].startswith("value,name")
+
+
+def test_segment_season_runs_rows_of_layers_and_of_a_folder_from_the_batch_dialog(session):
+    batch = session["batch"]
+    assert [Path(p).name for p in batch["read_back"][0]["DATES"].split(";")] == [f"ndvi_{day}.tif" for day in DAYS]
+    assert batch["read_back"][1]["DATES_FOLDER"].endswith("dates")
+    assert batch["outputs"] == [True, True], batch["log"][-3000:]
+    assert batch["log"].count("The season: 3 date(s) of one place, 2024-03-01, 2024-05-01, 2024-07-01") == 2
+    assert {row["renderer"] for row in batch["new_layers"] if row["source"].endswith(".tif")} == {"paletted"}
