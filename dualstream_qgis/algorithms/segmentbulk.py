@@ -128,7 +128,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         param, label, text = declared_text(self, "bulk.aux_patterns")
         add_parameter(self, QgsProcessingParameterString(param, label, optional=True),
                       text + self.tr(" Several are separated by ';'."))
-        add_settings(self, "bulk.after_pattern")
+        add_settings(self, "bulk.after_pattern", "segment.ground_pixel_size")  # the pairs' change table
         param, label, text = declared_text(self, "bulk.manifest")
         add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FILE,
                                                        fileFilter="Manifest (*.csv *.json)", optional=True), text)

@@ -68,6 +68,36 @@ def test_unreferenced_dates_take_their_hectares_from_the_pixel_size_given(plugin
             row["hectares"] == pytest.approx(hectares)
 
 
+def test_bulk_pairs_without_georeferencing_take_their_hectares_from_the_pixel_size_given(plugin, tmp_path):
+    """Segment in bulk lacked the field the other change algorithms have (the engine's --ground-pixel-size)."""
+    import csv
+
+    import processing
+    from qgis.core import QgsApplication
+
+    from tests.helpers import make_change_bundle
+
+    alg = QgsApplication.processingRegistry().algorithmById("dualstream:segmentbulk")
+    field = alg.parameterDefinition("GROUND_PIXEL_SIZE")
+    assert field.description() == "Pixel size of dates without georeferencing (m, for the change table)"
+    rng = np.random.default_rng(1)
+    for folder in ("A", "B"):
+        (tmp_path / folder).mkdir()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(tmp_path / folder / "t1.tif", "w", driver="GTiff", width=64, height=64, count=3,
+                               dtype="uint16") as ds:
+                ds.write(rng.integers(0, 10000, (3, 64, 64)).astype(np.uint16))
+    model = make_change_bundle(tmp_path / "change.dsmodel")
+    processing.run("dualstream:segmentbulk", {
+        "FOLDER": str(tmp_path / "A"), "PATTERN": "*.tif", "AFTER_PATTERN": "../B/{name}", "MODEL": model,
+        "BACKEND": "torch", "GROUND_PIXEL_SIZE": 0.5, "OUTPUT": str(tmp_path / "out")})
+    with open(tmp_path / "out" / "change_table.csv", newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.DictReader(f) if row["name"] == "change"]
+    assert len(rows) == 1 and int(rows[0]["pixels"]) > 0
+    assert float(rows[0]["hectares"]) == pytest.approx(int(rows[0]["pixels"]) * 0.25 / 10_000, abs=1e-4)
+
+
 def test_layers_of_files_sharing_one_name_are_named_by_folder_and_file(qgis_app, tmp_path):
     """A change dataset's A/x, B/x and label/x (and a second split's) as QGIS names them, "x" each: named by folder
     and file; a layer of its own name and one whose name no other shares keep theirs."""
