@@ -76,6 +76,11 @@ class LayerListWrapper(ModelerSourceSelector, MultipleLayerWidgetWrapper):
             widget.selectionChanged.connect(self.show_order)
         return widget
 
+    def postInitialize(self, wrappers: list[Any]) -> None:  # noqa: N802 - Processing API
+        super().postInitialize(wrappers)
+        if self.dialogType == DIALOG_STANDARD:  # a form without Train's mode choice (Train season): its numbers too
+            show_automatic(wrappers)
+
     def show_order(self) -> None:
         """Write the chosen layers, numbered in stacking order, into the panel's text."""
         names = [item.name() if isinstance(item, QgsMapLayer) else Path(str(item)).name
@@ -358,7 +363,8 @@ class TrainModeWrapper(WidgetWrapper):
 
 def show_automatic(wrappers: list[Any]) -> None:
     """Numbers the engine chooses when left unset (``parameters.AUTOMATIC_KEY``) show the engine's word for it where
-    QGIS's number box shows "Not set" (the box's special value is its unset one)."""
+    QGIS's number box shows "Not set" (the box's special value is its unset one), and in their label where QGIS
+    writes "[optional]": optional to Processing, but chosen by the engine when left so."""
     from qgis.PyQt.QtWidgets import QAbstractSpinBox
 
     from .algorithms.parameters import AUTOMATIC_KEY
@@ -368,6 +374,9 @@ def show_automatic(wrappers: list[Any]) -> None:
         widget = wrapper.wrappedWidget() if word and not isinstance(wrapper, WidgetWrapper) else None
         if widget is None:
             continue
+        label = wrapper.wrappedLabel()
+        if label is not None:
+            label.setText(f"{wrapper.parameterDefinition().description()} [{word}]")
         boxes = [widget] if isinstance(widget, QAbstractSpinBox) else widget.findChildren(QAbstractSpinBox)
         for box in boxes:
             if box.specialValueText():

@@ -16,7 +16,7 @@ from qgis.core import QgsProcessingContext, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtWidgets import QComboBox
 
 sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
-from session_tools import CONFIG, REPORT, save, shot, start_later, step, wait  # noqa: E402 - found through the line above
+from session_tools import CONFIG, REPORT, label_texts, save, shot, start_later, step, wait  # noqa: E402 - found through the line above
 
 
 def summary(alg_id: str, values: dict, model: str, name: str) -> dict:
@@ -100,6 +100,7 @@ def train_change_form() -> dict:
     offered = [name for name in names if name in wrappers]
     record = {"shown": {name: shown(wrappers[name]) for name in offered},
               "labels": {name: wrappers[name].parameterDefinition().description() for name in offered},
+              "shown_labels": label_texts(dialog),
               "help": {name: wrappers[name].parameterDefinition().help() for name in offered}}
     preset = wrappers["PRESET"].wrappedWidget()
     preset = preset if isinstance(preset, QComboBox) else preset.findChild(QComboBox)

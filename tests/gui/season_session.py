@@ -15,7 +15,7 @@ import processing
 from qgis.core import QgsProcessingFeedback, QgsProject, QgsRasterLayer
 
 sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
-from session_tools import CONFIG, OUT, REPORT, run_batch, save, shot, start_later, step, wait  # noqa: E402 - found through the line above
+from session_tools import CONFIG, OUT, REPORT, label_texts, run_batch, save, shot, start_later, step, wait  # noqa: E402 - found through the line above
 
 
 class Keeping(QgsProcessingFeedback):
@@ -39,6 +39,7 @@ def form(alg_id: str, values: dict, name: str) -> dict:
     wait(500)
     alg = dialog.algorithm()
     record = {"group": alg.group(), "labels": [d.description() for d in alg.parameterDefinitions()],
+              "shown_labels": label_texts(dialog),
               "screenshot": shot(dialog, name)}
     dialog.close()
     return record

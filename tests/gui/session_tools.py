@@ -175,3 +175,13 @@ def layer_tree() -> list[dict]:
         rows.append({"name": layer.name(), "source": layer.source(), "expanded": node.isExpanded(),
                      "renderer": renderer.type() if renderer is not None else None})
     return rows
+
+
+def label_texts(dialog) -> dict[str, str]:
+    """Each parameter's label as the dialog shows it (QGIS's own wrappers and Python ones), by parameter name."""
+    texts = {}
+    for name, wrapper in dialog.mainWidget().wrappers.items():
+        label = wrapper.wrappedLabel() if hasattr(wrapper, "wrappedLabel") else getattr(wrapper, "label", None)
+        if label is not None:
+            texts[name] = label.text()
+    return texts

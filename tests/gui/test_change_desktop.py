@@ -68,6 +68,8 @@ def test_train_change_detection_shows_automatic_and_the_change_familys_choices(s
     form = session["train_change_form"]
     shown = form["shown"]
     assert all(shown[name] == "automatic" for name in ("EPOCHS", "WARMUP_EPOCHS", "LEARNING_RATE", "TILE_SIZE")), shown
+    labels = form["shown_labels"]
+    assert labels["EPOCHS"] == f"{form['labels']['EPOCHS']} [automatic]", labels  # was "... [optional]"
     assert shown["CLASS_NAMES"] == "no change,change" and shown["PRESET"] == "default"
     assert form["presets"] == ["tiny", "light", "base", "default"]
     assert form["labels"]["ENCODER"] == "Encoder (shared by both dates)"

@@ -62,6 +62,15 @@ def test_both_forms_stand_in_the_seasons_group_and_take_the_dates_as_layers(sess
         assert Path(session[key]["screenshot"]).stat().st_size > 10_000
 
 
+def test_train_seasons_automatic_fields_say_automatic_where_qgis_said_optional(session):
+    """The training settings the engine chooses when left unset showed "automatic" in their box and "[optional]" in
+    their label."""
+    shown = session["train_form"]["shown_labels"]
+    for name in ("EPOCHS", "WARMUP_EPOCHS", "LEARNING_RATE", "TILE_SIZE", "TILES_PER_EPOCH"):
+        assert shown[name].endswith(" [automatic]"), shown
+    assert shown["DATES_FOLDER"].endswith(" [optional]")  # the dates as layers, or their folder
+
+
 def test_segment_season_from_the_desktop_says_the_order_and_loads_the_classes_styled(session):
     run = session["segment_run"]
     order = next(line for line in run["log"] if line.startswith("The season: 3 date(s)"))

@@ -80,3 +80,41 @@ def test_train_season_shows_the_season_familys_own_presets_and_encoder(plugin):
     season = QgsApplication.processingRegistry().algorithmById("dualstream:trainseason")
     assert season.parameterDefinition("PRESET").options() == ["tiny", "light", "base", "default"]
     assert season.parameterDefinition("ENCODER").description() == "Encoder (shared by every date)"
+
+
+def test_train_season_leaves_the_values_the_engine_chooses_unset(plugin):
+    """Train season showed Train DualStream's 40 epochs, 2 warm-up epochs, 3e-4 and 512 px tiles, which a season
+    trained on a CPU does not use."""
+    from qgis.core import QgsApplication
+
+    season = QgsApplication.processingRegistry().algorithmById("dualstream:trainseason")
+    for name in AUTOMATIC:
+        definition = season.parameterDefinition(name)
+        assert definition.defaultValue() is None, name
+        assert definition.metadata().get("dualstream_automatic") == "automatic", name
+
+
+def test_a_season_run_at_the_forms_values_takes_the_engines_choices(plugin, tmp_path):
+    """Train season left at its form's values: the log's choices are the engine's for a season on a CPU."""
+    import numpy as np
+    import processing
+    import rasterio
+    from rasterio.transform import from_origin
+
+    profile = {"driver": "GTiff", "width": 48, "height": 48, "count": 1, "crs": "EPSG:32633",
+               "transform": from_origin(500000.0, 5000000.0, 10.0, 10.0)}
+    dates = []
+    for index, day in enumerate(("2024-03-01", "2024-05-01", "2024-07-01")):
+        dates.append(str(tmp_path / f"d{index}.tif"))
+        with rasterio.open(dates[-1], "w", dtype="float32", **profile) as out:
+            out.write(np.random.default_rng(index).random((1, 48, 48), dtype=np.float32))
+            out.update_tags(ACQUISITIONDATETIME=day)
+    with rasterio.open(tmp_path / "label.tif", "w", dtype="uint8", **profile) as out:
+        out.write((np.arange(48)[None, None, :] >= 24).repeat(48, axis=1).astype(np.uint8))
+    log = Log()
+    processing.run("dualstream:trainseason", {"DATES": dates, "LABELS": str(tmp_path / "label.tif"),
+                                              "PRESET": "tiny", "DEVICE": "cpu", "TIME_BUDGET": 0.05,
+                                              "OUTPUT": str(tmp_path / "season.dsmodel")}, feedback=log)
+    said = "\n".join(log.lines)
+    for chosen in ("Epochs: 100, chosen", "Warm-up epochs: 0, chosen", "Learning rate: 0.001", "Tile size: 32, chosen"):
+        assert chosen in said, said[:2500]

@@ -69,6 +69,12 @@ class SeasonConfig(SingleStreamConfig):
             "help": "The backbone that reads every date with the same weights (ResNet, ConvNeXt, Swin, MiT; the "
                     "foundation encoders with pretrained release, or transformers with a backbone's folder or hub id "
                     "as pretrained); default: the preset's."},
+        # what the engine chooses for a season is shown unset ("automatic"), not Train DualStream's 40 epochs
+        "train.epochs": {"qgis_default": None},
+        "train.warmup_epochs": {"qgis_default": None},
+        "train.learning_rate": {"qgis_default": None},
+        "data.tile_size": {"qgis_default": None},
+        "data.tiles_per_epoch": {"qgis_default": None},
     }
 
     def __post_init__(self) -> None:
