@@ -182,7 +182,7 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
             except (api.DualStreamError, ImportError) as exc:
                 parts.append(f"<span style='color:#c00000'>{html.escape(str(exc))}</span>")
                 continue
-            refusal = api.dates_problem(meta.data.dates, self.dates) if self.dates else None
+            refusal = api.dates_problem(meta.data.dates, self.dates, meta.model.name) if self.dates else None
             parts.append(summary_html(path, meta, self.problems(meta) if index == 0 else [],
                                       render_message(refusal) if refusal else None))
         self.summary.setText("<br>".join(parts))

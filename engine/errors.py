@@ -39,6 +39,8 @@ COMMANDS = {
     "compare": CommandName("compare", "comparechange"),
     "detect_change": CommandName("segment", "detectchange"),
     "train_change": CommandName("train", "trainchange"),
+    "train_season": CommandName("train", "trainseason"),
+    "segment_season": CommandName("segment", "segmentseason"),
 }
 
 

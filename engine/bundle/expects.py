@@ -17,18 +17,34 @@ def aux_files_expected(data: DataMetadata) -> int:
     return data.aux_files_per_scene or len(data.aux_file_bands) or len(data.aux_prefixes) or 1
 
 
-def dates_problem(dates: int, given: int) -> str | None:
-    """Why ``given`` dates of a place (1: an image alone) do not fit a model of ``dates`` dates, and what to use
-    instead (None: they fit): a model of one date compares no pair, a change model takes the pair."""
-    if dates == 1 and given > 1:
-        return (f"the model was trained on one date, so it takes no later date; compare its segmentations of the two "
-                f"dates instead (the post-classification comparison, {command('compare')}), or train a change model "
-                f"on pairs ({command('train_change')})")
-    if dates > 1 and given != dates:
-        had = "no later date is given" if given == 1 else f"{given} dates are given"
-        return (f"the model is a change model of {dates} dates (before, after), and {had}; give the pair to "
-                f"{command('detect_change')}, the later date as {mention('segment.after')}")
-    return None
+def dates_problem(takes: int, given: int, family: str = "", trained: bool = True) -> str | None:
+    """The one rule of how many dates of a place a model takes, for front ends, segment and training alike: None
+    when ``given`` dates (1: an image alone) fit a model taking ``takes``, else one line saying what it takes and
+    what to use instead. A season model (``family``) takes any count: fewer dates than it was trained on are padded
+    and masked, more run as well (None). ``trained``: a trained model (its bundle) is meant; False: ``family`` before
+    training, whose scenes hold ``given`` dates."""
+    from ..models.configuration_utils import takes_a_season
+
+    if given == takes or (family and takes_a_season(family)):
+        return None
+    how = f"{command('train_season')}, {mention('model.name')} season"
+    season = f"a season model to map classes from the dates ({how})"
+    if not trained:
+        if takes == 1:
+            return (f"the {family} family takes one date: train a season model to map classes from the dates ({how}, "
+                    f"or leave the model to the engine), a change model on one later date to map what changed "
+                    f"({mention('model.name')} change), or leave the later dates out")
+        return (f"the {family} family takes {takes} dates of each place (before, after): give each scene one later "
+                f"date ({mention('scene.after')}), "
+                + (f"or train {season}" if given > 2 else "or train a family of one date"))
+    if takes == 1:
+        return (f"the model was trained on one date, so it takes no later date: compare its segmentations of the "
+                f"dates (the post-classification comparison, {command('compare')}), or train a change model on "
+                f"pairs ({command('train_change')}) or {season}")
+    had = "no later date is given" if given == 1 else f"{given} dates are given"
+    return (f"the model is a change model of {takes} dates (before, after), and {had}: give one pair at a time to "
+            f"{command('detect_change')}, the later date as {mention('segment.after')}"
+            + (f", or train {season}" if given > 2 else ""))
 
 
 def image_problem(data: DataMetadata, image_bands: int, image: str | None = None,

@@ -70,9 +70,9 @@ def check_dates(cfg: SegmentConfig, members: list[Any]) -> int:
         if other.data.dates != dates:
             raise BundleError(f"The ensemble members '{members[0].path}' and '{other.path}' take {dates} and "
                               f"{other.data.dates} date(s) of a place; an ensemble's members take the same inputs.")
+    problem = dates_problem(dates, 1 + len(cfg.after), members[0].metadata.model.name)
     if takes_a_season(members[0].metadata.model.name):  # any number of dates: padded and masked
         return 1 + len(cfg.after)
-    problem = dates_problem(dates, 1 + len(cfg.after))
     if problem:
         given = f"with the later date '{cfg.after[0]}' ({mention('segment.after')})" if cfg.after else "alone"
         raise DataError(f"'{cfg.image}' {given} does not fit the model '{members[0].path}': {problem}.")

@@ -32,7 +32,6 @@ from ..models.configuration_utils import (
     X_BANDS,
     auto_picks,
     cpu_preset,
-    takes_a_season,
 )
 from ..models.encoders.weights import model_encoder, model_pretrained, own_weights
 
@@ -481,18 +480,13 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
 
 
 def check_date_count(dates: int, family: str | None = None) -> None:
-    """ConfigError when the training scenes hold more dates of a place than ``family`` takes (None: the family is
-    chosen from the data, and the season family takes any count), saying what the user can train from them now.
-    Said before any choice is made."""
+    """ConfigError when the training scenes hold more dates of a place than the family ``family`` takes (None: the
+    family is chosen from the data, and the season family takes any count), by the one rule
+    (:func:`~.preflight.check_dates`); said before any choice is made."""
     from ..models.change.configuration_change import BUILT_DATES
 
-    most = max(BUILT_DATES)
-    if dates <= most or family is None or takes_a_season(family):
-        return
-    raise ConfigError(f"The training scenes hold {dates} dates of each place (the image and {dates - 1} later dates, "
-                      f"{mention('scene.after')}), but the {family} family takes one date, or {most} for change "
-                      f"detection (the image and one later date). To map classes such as land cover or crop types "
-                      f"from the season, train a season model ({mention('model.name')} season, or leave the model "
-                      f"to the engine); to map what changed, give each scene one later date (the label then marks "
-                      f"the change between the two); or train on one date and leave the later dates out.")
+    if family is not None and dates > max(BUILT_DATES):  # fewer dates: the choices say it with the model's own count
+        from ..models import AutoModelConfig
+        from .preflight import check_dates
 
+        check_dates(AutoModelConfig.config_class(family)(), dates)

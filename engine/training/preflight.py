@@ -61,23 +61,15 @@ def check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConf
 
 
 def check_dates(model_cfg: ModelConfig, dates: int) -> None:
-    """ConfigError when the model takes another number of dates than the training scenes hold: more dates than any
-    family takes (:func:`~.auto.check_date_count`), a one-date family given pairs, or a change family given single
-    images."""
-    from ..models.configuration_utils import takes_a_season
-    from .auto import check_date_count
+    """ConfigError when the model takes another number of dates than the training scenes hold (the one rule,
+    :func:`~engine.bundle.expects.dates_problem`; a season model takes any count)."""
+    from ..bundle.expects import dates_problem
 
-    check_date_count(dates, model_cfg.name)
-    takes = model_cfg.input_dates
-    if takes == dates or takes_a_season(model_cfg.name):  # a season model takes any number of dates
-        return
-    if dates > 1:
-        raise ConfigError(f"The training scenes hold {dates} dates of each place (a later date, "
-                          f"{mention('scene.after')}), but the {model_cfg.name} family takes one image: train a change "
-                          f"model ({mention('model.name')} change), or leave the later dates out.")
-    raise ConfigError(f"The {model_cfg.name} family takes {takes} dates of each place (before, after), but the "
-                      f"training scenes hold one image each: give each scene its later date "
-                      f"({mention('scene.after')}), or train a family of one date.")
+    problem = dates_problem(model_cfg.input_dates, dates, model_cfg.name, trained=False)
+    if problem:
+        held = ("one image" if dates == 1 else
+                f"{dates} dates (the image and {dates - 1} later date(s), {mention('scene.after')})")
+        raise ConfigError(f"The training scenes hold {held} of each place, but {problem}.")
 
 
 def scene_dates(data_cfg: DataConfig) -> int:

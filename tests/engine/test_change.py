@@ -153,10 +153,11 @@ def test_train_refuses_pairs_for_a_family_of_one_date_and_singles_for_a_change_f
     pair = pairs["p0"]
     code, _, err = cli(capsys, "train", "--image", pair.before, "--after", pair.after, "--label", pair.change,
                        "--model", "unet", "--preset", "tiny", "--out", str(tmp_path / "u.dsmodel"), "--quiet")
-    assert code != 0 and "takes one image: train a change model (--model change)" in err
+    assert code != 0 and "but the unet family takes one date: train a season model" in err
+    assert "a change model on one later date to map what changed (--model change)" in err
     code, _, err = cli(capsys, "train", "--image", pair.before, "--label", pair.change, "--model", "change",
                        "--preset", "tiny", "--out", str(tmp_path / "c.dsmodel"), "--quiet")
-    assert code != 0 and "give each scene its later date (--after)" in err
+    assert code != 0 and "give each scene one later date (--after)" in err
     code, _, err = cli(capsys, "train", "--image", pair.before, "--after", pair.after, "--label", pair.change,
                        "--model", "change", "--preset", "tiny", "--out", pair.after, "--quiet")
     assert code != 0 and "--after" in err  # the bundle would overwrite the later date

@@ -36,10 +36,12 @@ def test_six_dates_with_a_land_cover_label_say_what_can_be_trained_not_a_change_
                      "--out", str(out)])
         _, err = capsys.readouterr()
         assert code != 0
-        assert "hold 6 dates of each place (the image and 5 later dates, --after)" in err
-        assert f"the {model[1]} family takes one date, or 2 for change detection" in err
-        assert "train a season model (--model season" in err
-        assert "train on one date and leave the later dates out" in err
+        assert "hold 6 dates (the image and 5 later date(s), --after) of each place" in err
+        assert {"unet": "but the unet family takes one date: train a season model to map classes from the dates "
+                        "(train, --model season, or leave the model to the engine)",
+                "change": "but the change family takes 2 dates of each place (before, after): give each scene one "
+                          "later date (--after), or train a season model"}[model[1]] in err, err
+        assert "--model season" in err and ("leave the later dates out" in err) == (model[1] == "unet")
         assert "train a change model" not in err and "takes one image" not in err
         assert "chosen:" not in err  # refused before the automatic choices, which assumed a change mask
     assert list(tmp_path.iterdir()) == []
