@@ -63,7 +63,8 @@ def _image_line(data: DataMetadata) -> str:
     if data.bands:
         return (f"  {what}: bands {','.join(str(b) for b in data.bands)}{named} (counted from 1) of a "
                 f"{data.image_bands or '?'}-band image{_range(data)}")
-    return f"  {what}: {data.vision_bands} bands{named}, in the training order{_range(data)}"
+    plural = "" if data.vision_bands == 1 else "s"
+    return f"  {what}: {data.vision_bands} band{plural}{named}, in the training order{_range(data)}"
 
 
 def _range(data: DataMetadata) -> str:

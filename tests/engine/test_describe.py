@@ -36,3 +36,15 @@ def test_a_time_budget_makes_the_epochs_an_upper_bound():
     assert "Training: 0 frozen + at most 100 epochs within a time budget of 5 min," in budget
     plain = format_metadata("m.dsmodel", _meta(UTM, [1.0, 1.0], time_budget=None))
     assert "Training: 0 frozen + 100 epochs, batch 4" in plain
+
+
+def test_a_season_of_one_band_dates_is_said_in_the_singular():
+    """A season of NDVI dates was "27 dates in time order, each: 1 bands" in the QGIS model summary."""
+    meta = BundleMetadata.from_dict({
+        "model": {"name": "season", "preset": "tiny", "vision_channels": 1, "aux_channels": 0, "dates": 27},
+        "data": {"gsd": [10.0, 10.0], "crs": UTM, "tile_size": 32, "vision_bands": 1, "class_names": ["a", "b"],
+                 "class_colors": ["#000000", "#ffffff"], "aux_channels": 0, "dates": 27,
+                 "vision_stats": {"method": "meanstd", "low": [0.5], "high": [0.2]}}}, written=False)
+    lines = describe_bundle("season.dsmodel", meta)
+    assert "  27 dates in time order, each: 1 band, in the training order" in lines, lines
+    assert "  image: 4 bands, in the training order" in describe_bundle("m.dsmodel", _meta(UTM, [1.0, 1.0]))
