@@ -116,13 +116,12 @@ def _season_scenes(request: TrainRequest) -> TrainRequest:
     """The request with each scene given by its dates (``--dates``) as its image and later dates in time order
     (``imagery.season``); the VRTs of clouds and stacks kept in ``<bundle>_season/`` beside the bundle; what was
     found is said when the run starts (``request.notes``)."""
-    from ..imagery.season import season_scene
+    from ..imagery.season import season_folder, season_scene
 
     data = request.data
     if not any(scene.dates for scene in [*data.train_scenes, *data.val_scenes]):
         return request
-    output = Path(request.train.output)
-    folder = output.with_name(f"{output.stem}_season")
+    folder = season_folder(request.train.output)
 
     class Notes(Callback):
         def info(self, message: str) -> None:

@@ -4,12 +4,13 @@ tiles drawn from them and from the labelled scenes' unlabelled pixels.
 
 The rules (docs/unlabelled.md): a raster gives one scene of one date; for a model of several dates the rasters are
 taken in turn, each place's dates in time order (before, after); a folder gives its rasters (for several dates, its
-pairs in A/ and B/ or the other date folders ``--data`` reads, matched by name). Each scene must give the model the
-bands of the labelled images (by number, or by name where the bands are named), in their units (a far shift is
-refused, naming the file) and at their pixel size within 50 %; its CRS may be any. An image with no valid pixel is
-refused by name. A path that is also a labelled scene's image is said once and used once: a labelled scene's
-unlabelled pixels (outside its labelled area, beyond partial labels) are drawn anyway. Tiles are read window by
-window (never a whole scene), so a scene of any size fits the memory.
+pairs in A/ and B/ or the other date folders ``--data`` reads, matched by name). For a season model a folder holds a
+place in each subfolder, and rasters given loose are grouped into places by footprint, read as ``--dates`` reads them.
+Each scene must give the model the bands of the labelled images (by number, or by name where the bands are named),
+in their units (a far shift is refused, naming the file) and at their pixel size within 50 %; its CRS may be any.
+An image with no valid pixel is refused by name. A path that is also a labelled scene's image is said once and used
+once: a labelled scene's unlabelled pixels (outside its labelled area, beyond partial labels) are drawn anyway. Tiles
+are read window by window (never a whole scene), so a scene of any size fits the memory.
 """
 
 from __future__ import annotations
@@ -80,18 +81,38 @@ class UnlabelledScene:
     labelled: bool  # a labelled training scene (its unlabelled pixels)
 
 
+def season_unlabelled(paths: list[str], folder: Path | None, callback: Callback) -> list[list[str]]:
+    """A season model's unlabelled places (:func:`~engine.imagery.places.season_places`: a folder of place
+    subfolders, or the places' dated rasters grouped by footprint), each read as ``--dates`` reads a season (sorted,
+    clouds masked, a date entirely cloudy dropped), their VRTs in ``folder`` (the training's ``<bundle>_season/``);
+    DataError naming a raster whose place cannot be told."""
+    from ..imagery.places import season_places
+    from ..imagery.season import resolve_season
+    from .input_vrt import InputFiles
+
+    places = []
+    for place in season_places(paths, "data.unlabelled"):
+        if place.error:
+            raise DataError(f"{place.error} ({FLAG})")
+        places.append(resolve_season(place.dates, QuietCallback(), files=InputFiles(folder=folder)).paths)
+    return places
+
+
 def unlabelled_scenes(paths: list[str], labelled_kw: list[dict[str, Any]], val_kw: list[dict[str, Any]],
                       first: SceneReader, held_out: dict[int, list[Region]], statistics: Any,
-                      callback: Callback) -> list[UnlabelledScene]:
+                      callback: Callback, season_files: Path | None = None) -> list[UnlabelledScene]:
     """The scenes of the unlabelled tiles: the labelled training scenes (less their held-out validation), then
-    ``paths`` (:func:`unlabelled_places`), each checked (module doc: DataError or ConfigError naming the file)."""
+    ``paths`` (:func:`unlabelled_places`; a season model's: :func:`season_unlabelled`, its VRTs in
+    ``season_files``), each checked (module doc: DataError or ConfigError naming the file)."""
     scenes = []
     for i, kw in enumerate(labelled_kw):  # the whole image, not only its labelled area, less the validation
         plain = {**kw, "label": None, "aoi": None, "label_field": None, "label_after_field": None}
         with SceneReader(**plain, callback=QuietCallback()) as reader:
             scenes.append(UnlabelledScene(plain, Region(*reader.dates_window(), holes=tuple(held_out.get(i, ()))),
                                           True))
-    labelled, places = [kw["image"] for kw in labelled_kw], unlabelled_places(paths, first.dates)
+    labelled = [kw["image"] for kw in labelled_kw]
+    places = (season_unlabelled(paths, season_files, callback) if first.each_date
+              else unlabelled_places(paths, first.dates))
     if places and first.aux_channels and not first.selection.x:
         raise ConfigError(f"The labelled scenes have aux rasters, which unlabelled imagery ({FLAG}) does not give: "
                           f"leave {FLAG} out (the labelled scenes' own unlabelled pixels are still used).")
@@ -181,11 +202,26 @@ class UnlabelledTileDataset(torch.utils.data.Dataset):
         valid = tile.valid
         if (inside := region_mask(self.scenes[scene].region, col, row, size)) is not None:
             valid = valid & inside
+        if reader.each_date:  # a season's tile: each date normalised over its own valid pixels, its days
+            return self._season(reader, tile, valid)
         sample = {"vision": torch.from_numpy(self.vision_stats.apply(tile.vision, valid)),
                   "valid": torch.from_numpy(np.ascontiguousarray(valid))}
         if self.aux_stats is not None and tile.aux is not None:
             sample["aux"] = torch.from_numpy(self.aux_stats.apply(tile.aux, tile.aux_valid))
         return sample
+
+    def _season(self, reader: SceneReader, tile: Any, valid: np.ndarray) -> dict[str, torch.Tensor]:
+        """A season sample as the labelled season tiles are (``season_batch``): ``vision`` (T, C, h, w), ``valid``
+        (T, h, w) each date's, ``doy`` / ``month`` / ``days`` / ``present`` (T,)."""
+        from ..time_axis import day_of_year, days_since, join_dates, month, per_date
+        from .season_batch import season_tile
+
+        dates = tile.date_valid & valid
+        vision = join_dates([self.vision_stats.apply(v, ok) for v, ok in
+                             zip(per_date(tile.vision, len(dates), axis=0), dates)], axis=0)
+        taken = reader.taken
+        return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in season_tile(
+            vision, dates, {"doy": day_of_year(taken), "month": month(taken), "days": days_since(taken)}).items()}
 
     def close(self) -> None:
         for reader in self._readers.values():

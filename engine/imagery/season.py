@@ -136,6 +136,13 @@ def resolve_season(sources: list[str], callback: Callback | None = None, *, stac
         raise
 
 
+def season_folder(output: str | Path) -> Path:
+    """Where a training keeps its seasons' VRTs (clouds, stacks) for the run: ``<bundle>_season/`` beside the bundle,
+    never beside an input."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_season")
+
+
 def season_scene(spec: Any, folder: Path, callback: Callback | None = None) -> Any:
     """A training scene given by its dates (``SceneSpec.dates``) as the image and its later dates in time order, the
     VRTs of clouds and stacks kept in ``folder`` for the run (never beside an input), each named as the user gave

@@ -60,30 +60,42 @@ def build_consistency(model: Any, datasets: tuple[Any, Any, Any], data_cfg: Any,
     if getattr(summary, "holdout", False):
         for scene, col, row, _ in val_ds.windows:
             held.setdefault(scene, []).append(Region(col, row, train_ds.tile_size, train_ds.tile_size))
+    from ..imagery.season import season_folder
+
     with SceneReader(**train_ds.scenes[0], callback=QuietCallback()) as first:
+        season = first.each_date
         scenes = unlabelled_scenes(list(data_cfg.unlabelled), train_ds.scenes,
-                                   [] if summary.holdout else val_ds.scenes, first, held, train_ds.vision_stats, say)
+                                   [] if summary.holdout else val_ds.scenes, first, held, train_ds.vision_stats, say,
+                                   season_files=season_folder(cfg.output) if season else None)
     per_step = cfg.batch_size
     length = len(train_ds) // place.ctx.world_size
     dataset = UnlabelledTileDataset(scenes, train_ds.vision_stats, train_ds.aux_stats, train_ds.tile_size, length,
                                     cfg.seed, place.ctx.rank)
+    from ..data.season_batch import season_collate
+
     loader = DataLoader(dataset, batch_size=per_step, shuffle=False, num_workers=cfg.num_workers, drop_last=True,
-                        pin_memory=place.device_type == "cuda", persistent_workers=cfg.num_workers > 0)
-    others = sum(not s.labelled for s in scenes)
+                        pin_memory=place.device_type == "cuda", persistent_workers=cfg.num_workers > 0,
+                        collate_fn=season_collate if season else None)
+    others = [s for s in scenes if not s.labelled]
+    kind = "place(s)" if season else "scene(s)"
+    counts = sorted({1 + len(s.kwargs["after"]) for s in others})
+    dated = (f" of {counts[0]}{'' if len(counts) == 1 else f'-{counts[-1]}'} date(s)" if season and others else "")
     say.info(f"Learning from unlabelled pixels (weak-to-strong consistency, confidence {cfg.confidence}): "
-             f"{length} unlabelled tiles per epoch, a batch of {per_step} beside each labelled one, from {others} "
-             f"unlabelled scene(s) and the unlabelled pixels of {len(scenes) - others} labelled one(s); the "
-             f"perturbed view alternates by step: colour, greyscale, blur and CutMix, then feature dropout; from the "
-             f"epoch after the model first finds the classes in validation.")
-    return Consistency(model, loader, len(train_ds.scenes[0]["after"]) + 1, cfg.confidence, cfg.unlabelled_weight,
-                       train_ds.ignore_index, cfg.seed + place.ctx.rank)
+             f"{length} unlabelled tiles per epoch, a batch of {per_step} beside each labelled one, from "
+             f"{len(others)} unlabelled {kind}{dated} and the unlabelled pixels of {len(scenes) - len(others)} "
+             f"labelled one(s); the perturbed view alternates by step: colour, greyscale, blur and CutMix"
+             f"{' (between tiles of the same days)' if season else ''}, then feature dropout; from the epoch after "
+             f"the model first finds the classes in validation.")
+    return Consistency(model, loader, None if season else len(train_ds.scenes[0]["after"]) + 1, cfg.confidence,
+                       cfg.unlabelled_weight, train_ds.ignore_index, cfg.seed + place.ctx.rank)
 
 
 class Consistency:
     """The unlabelled half of each step: :meth:`loss` (see the module doc). ``dates``: the dates of a tile (its
-    channels are the dates' bands in turn); ``ignore_index``: the label of unconfident and invalid pixels."""
+    channels are the dates' bands in turn); None: a season's tiles (B, T, C, h, w) with each date's validity and day
+    numbers, which the model takes; ``ignore_index``: the label of unconfident and invalid pixels."""
 
-    def __init__(self, model: Any, loader: Any, dates: int, threshold: float, weight: float, ignore_index: int,
+    def __init__(self, model: Any, loader: Any, dates: int | None, threshold: float, weight: float, ignore_index: int,
                  seed: int):
         self.model, self.loader, self.dates = model, loader, dates
         self.threshold, self.weight, self.ignore_index = threshold, weight, ignore_index
@@ -143,18 +155,22 @@ class Consistency:
         turns, flip = int(self._rand(1).item() * 4), bool(self._rand(1).item() < 0.5)  # the weak view
         pixels, valid = (_turn(t, turns, flip) for t in (pixels, valid))
         aux = _turn(aux, turns, flip) if aux is not None else None
+        days = batch["days"].to(device).float() if self.dates is None else None
+        season = {} if days is None else {"days": days, "valid": valid}  # a season: each date's validity (B, T, h, w)
+        if season:
+            valid = valid.any(dim=1)  # a pixel to learn where any date holds it
         with torch.no_grad():  # the unwrapped model: no gradient, no DDP bookkeeping
-            logits = forward(self.model, pixels, aux)["logits"]
+            logits = forward(self.model, pixels, aux, season)["logits"]
             pseudo, confident = _pseudo_labels(logits, self.threshold)
         confident &= valid
         pseudo = torch.where(confident, pseudo, torch.full_like(pseudo, self.ignore_index))
         if step % 2 == 0:
-            view, aux_view, pseudo, confident = self._strong(pixels, aux, pseudo, confident)
+            view, aux_view, pseudo, confident, season = self._strong(pixels, aux, pseudo, confident, season)
         else:
             view, aux_view = pixels, aux
         self._drop = step % 2 == 1 and self.feature_dropout
         try:
-            outputs = forward(net, view, aux_view)
+            outputs = forward(net, view, aux_view, season)
         finally:
             self._drop = False
         share = confident.float().sum() / valid.float().sum().clamp(min=1)
@@ -168,15 +184,18 @@ class Consistency:
         self.steps += 1
         return loss
 
-    def _strong(self, pixels: torch.Tensor, aux: Any, pseudo: torch.Tensor,
-                confident: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
-        """Colour jitter, greyscale and blur per date, then CutMix (one box for every date, the labels with it)."""
+    def _strong(self, pixels: torch.Tensor, aux: Any, pseudo: torch.Tensor, confident: torch.Tensor,
+                season: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor, dict]:
+        """Colour jitter, greyscale and blur per date, then CutMix (one box for every date, the labels with it; a
+        season's tiles only with a tile of the same days, each date's validity moved with the box)."""
         b = pixels.shape[0]
-        per = pixels.shape[1] // self.dates
-        view = to_dates(pixels.float(), self.dates)  # (B, T, C, h, w)
+        dates = self.dates or pixels.shape[1]
+        dated = pixels if self.dates is None else to_dates(pixels, dates)  # (B, T, C, h, w)
+        per = dated.shape[2]
+        view = dated.float()
         mean = view.mean(dim=(-2, -1), keepdim=True)
         std = view.std(dim=(-2, -1), keepdim=True).clamp(min=1e-3)
-        shape = (b, self.dates, 1, 1, 1)
+        shape = (b, dates, 1, 1, 1)
         contrast = 1 + (self._rand(*shape) * 2 - 1).to(view) * JITTER * 2
         shift = (self._rand(*shape) * 2 - 1).to(view) * JITTER
         view = mean + (view - mean) * contrast + shift * std
@@ -188,8 +207,12 @@ class Consistency:
         if bool(blur.any()):
             sigma = 0.1 + float(self._rand(1)) * 1.9
             view = torch.where(blur.to(view.device)[:, None, None, None], _blur(view, sigma), view)
-        view = view.to(pixels.dtype).contiguous(memory_format=_format(pixels))
+        view = view.to(pixels.dtype)
+        view = view.contiguous(memory_format=_format(pixels)) if self.dates else to_dates(view, dates).contiguous()
         mixed = self._rand(b) < CUTMIX_SHARE
+        other = torch.roll(torch.arange(b, device=pixels.device), 1)
+        if season:  # another place's dates are other days: a box only from a tile of the same days
+            mixed &= (season["days"] == season["days"][other]).all(dim=1).cpu()
         if b > 1 and bool(mixed.any()):
             h, w = pixels.shape[-2:]
             area = 0.02 + float(self._rand(1)) * 0.38
@@ -198,14 +221,17 @@ class Consistency:
             box = torch.zeros(h, w, dtype=torch.bool, device=pixels.device)
             box[r0:r0 + bh, c0:c0 + bw] = True
             box = box[None] & mixed.to(pixels.device)[:, None, None]
-            other = torch.roll(torch.arange(b, device=pixels.device), 1)
-            view = torch.where(box[:, None], view[other], view)
+            inside = box[:, None] if self.dates else box[:, None, None]
+            view = torch.where(inside, view[other], view)
             pseudo = torch.where(box, pseudo[other], pseudo)
             confident = torch.where(box, confident[other], confident)
+            if season:
+                valid = season["valid"]
+                season = {**season, "valid": torch.where(box[:, None], valid[other], valid)}
             if aux is not None:  # the box at the aux rasters' scale
                 small = F.interpolate(box[:, None].float(), size=aux.shape[-2:], mode="nearest") > 0.5
                 aux = torch.where(small, aux[other], aux)
-        return view, aux, pseudo, confident
+        return view, aux, pseudo, confident, season
 
     def summary(self) -> dict[str, float]:
         """The epoch's unlabelled figures: its mean loss, and the share of valid pixels confident enough."""

@@ -15,7 +15,7 @@ from rasterio.transform import from_origin
 from engine.cli.main import main
 from engine.config import BulkConfig
 from engine.errors import ConfigError
-from engine.segment.bulk.places import season_places, shared_name
+from engine.imagery.places import season_places, shared_name
 from engine.segment.bulk.runner import segment_bulk
 from tests.engine.test_season_segment import tiny_bundle
 
@@ -92,7 +92,7 @@ def test_loose_dated_rasters_are_grouped_by_footprint_and_named_after_their_plac
     for i, day in enumerate(("2024-04-01", "2024-06-01", "2024-08-01")):
         dated(flat / f"ljubljana_{day}.tif", day, seed=i)
         dated(flat / f"maribor_{day}.tif", day, x=700000.0, seed=10 + i)
-    found = season_places([str(flat)])
+    found = season_places([str(flat)], "bulk.images")
     assert sorted((p.name, len(p.dates)) for p in found) == [("ljubljana", 3), ("maribor", 3)]
     result = segment_bulk(BulkConfig(images=[str(flat)], out_dir=str(tmp_path / "out")),
                           _template(season_model))
@@ -106,7 +106,7 @@ def test_a_glob_over_place_folders_names_each_place_after_its_folder(tmp_path):
     for place, x in (("north", 500000.0), ("south", 800000.0)):
         for day in ("2024-04-01", "2024-06-01"):
             dated(tmp_path / "places" / place / f"d_{day}.tif", day, x=x, cloud=True)
-    found = season_places([str(tmp_path / "places" / "**" / "*.tif")])
+    found = season_places([str(tmp_path / "places" / "**" / "*.tif")], "bulk.images")
     assert sorted((p.name, len(p.dates)) for p in found) == [("north", 2), ("south", 2)]
 
 
@@ -129,7 +129,7 @@ def test_a_place_without_georeferencing_fails_alone_saying_what_to_do(tmp_path):
     dated(flat / "good_2024-05-01.tif", "2024-05-01")
     with rasterio.open(flat / "plain.tif", "w", driver="GTiff", width=8, height=8, count=3, dtype="uint8") as out:
         out.write(np.zeros((3, 8, 8), np.uint8))
-    by_name = {p.name: p for p in season_places([str(flat)])}
+    by_name = {p.name: p for p in season_places([str(flat)], "bulk.images")}
     assert by_name["good_2024-05-01"].error is None
     assert "no georeferencing" in by_name["plain"].error and "subfolder" in by_name["plain"].error
 
@@ -141,5 +141,5 @@ def test_pair_settings_and_a_folder_without_dates_are_refused_before_any_work(tm
                                 pair_by_date="first"), _template(season_model))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="holds no dated rasters"):
-        season_places([str(tmp_path / "empty")])
+        season_places([str(tmp_path / "empty")], "bulk.images")
     assert not (tmp_path / "out").exists()

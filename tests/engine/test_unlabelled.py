@@ -162,7 +162,8 @@ def test_cutmix_cuts_one_box_through_both_dates_and_the_pseudo_labels_follow_it(
     pseudo = torch.stack([torch.zeros(32, 32, dtype=torch.long), torch.ones(32, 32, dtype=torch.long)])
     mixed = 0
     for _ in range(20):
-        view, _, labels, _ = consistency._strong(pixels, None, pseudo.clone(), torch.ones(2, 32, 32, dtype=torch.bool))
+        confident = torch.ones(2, 32, 32, dtype=torch.bool)
+        view, _, labels, _, _ = consistency._strong(pixels, None, pseudo.clone(), confident, {})
         box = view.round()  # the jitter of a constant tile moves it by far less than 0.5
         assert torch.equal(box[:, :3], box[:, 3:])  # the same box in the first and the later date
         assert torch.equal(box[:, 0].long(), labels)  # the labels moved with the pixels

@@ -1,34 +1,19 @@
 """A change model's pairs in a bulk run by date: the images of each place paired by their acquisition dates
 (``bulk.pair_by_date``; :mod:`.scenes` pairs by name, ``bulk.after_pattern``).
 
-Each image's date comes from its metadata (:mod:`~engine.data.acquisition`; STAC items given as scenes
-are not paired yet), its place from its footprint (``SAME_PLACE``). A place's images in time order make its pairs:
-each later date with the first (``first``: a monitoring series) or with the date before it (``previous``: what
-changed since the last look). An image without a date, without georeferencing, or of a place seen once is a scene
-that fails alone, saying what to do; of two taken on one day the first by name makes the place's pairs and the
-other fails alone, saying which was kept.
+Each image's date comes from its metadata (:mod:`~engine.data.acquisition`; STAC items given as scenes are not
+paired yet), its place from its footprint (:func:`engine.imagery.places.places`). A place's images in time order
+make its pairs: each later date with the first (``first``: a monitoring series) or with the date before it
+(``previous``: what changed since the last look). An image without a date, without georeferencing, or of a place
+seen once is a scene that fails alone, saying what to do; of two taken on one day the first by name makes the
+place's pairs and the other fails alone, saying which was kept.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from ...errors import DataError, mention
+from ...imagery.places import Dated, places
 from ...io import locations
-
-#: A place's images overlap by at least this share of the smaller footprint.
-SAME_PLACE = 0.5
-
-
-@dataclass
-class Dated:
-    """One image with its acquisition date and footprint (west, south, east, north in degrees), or why not."""
-
-    image: str
-    date: Any = None
-    footprint: tuple[float, float, float, float] | None = None
-    error: str | None = None
 
 
 def _dated(image: str) -> Dated:
@@ -55,26 +40,6 @@ def _dated(image: str) -> Dated:
             f"({mention('bulk.pair_by_date')}); tag it (gdal_edit -mo ACQUISITIONDATETIME=2023-06-01) or pair by "
             f"name with {mention('bulk.after_pattern')}."))
     return Dated(image, date, footprint)
-
-
-def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """The share of the smaller of two footprints that the other covers."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return width * height / smaller if smaller > 0 else 0.0
-
-
-def places(dated: list[Dated]) -> list[list[Dated]]:
-    """The images grouped by place (footprints overlapping by SAME_PLACE, linked transitively), each in time order,
-    the places in the order of their first image."""
-    groups: list[set[int]] = []
-    for i, a in enumerate(dated):
-        linked = [g for g in groups if any(_overlap(a.footprint, dated[j].footprint) >= SAME_PLACE for j in g)]
-        groups = [g for g in groups if g not in linked] + [{i}.union(*linked)]
-    return [sorted((dated[j] for j in group), key=lambda d: (d.date, d.image)) for group in sorted(groups, key=min)]
 
 
 def pair_name(before: str, after: str) -> str:

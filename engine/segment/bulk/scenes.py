@@ -161,8 +161,9 @@ def _later_date(image: str, pattern: str) -> tuple[list[str], str | None]:
 
 
 def season_scenes(bulk: BulkConfig, callback: Callback, exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
-    """A season model's scenes: one per place of ``--images`` (:mod:`.places`), named after it, said once."""
-    from .places import season_places
+    """A season model's scenes: one per place of ``--images`` (:func:`~engine.imagery.places.season_places`), named
+    after it, said once."""
+    from ...imagery.places import season_places
 
     by_name = [mention(key) for key, on in (("bulk.aux_patterns", bulk.aux_patterns),
                                             ("bulk.after_pattern", bulk.after_pattern),
@@ -173,7 +174,7 @@ def season_scenes(bulk: BulkConfig, callback: Callback, exclude: set[Path] | fro
         raise ConfigError(f"A season model's bulk run takes each place's dates from {mention('bulk.images')}: a "
                           f"folder with a subfolder of dates per place, or the dated rasters of the places (grouped "
                           f"by footprint); {', '.join(by_name)} do not apply to it.")
-    found = season_places(list(bulk.images), exclude)
+    found = season_places(list(bulk.images), "bulk.images", exclude)
     callback.info(f"A season model: {len(found)} place(s), one output each: " + "; ".join(
         f"'{p.name}' ({len(p.dates)} date(s){', cannot run' if p.error else ''})" for p in found[:10])
         + (f"; and {len(found) - 10} more" if len(found) > 10 else "") + ".")
