@@ -17,6 +17,7 @@ import torch
 
 from engine.bundle.store import save_bundle
 from engine.callbacks import Callback
+from engine.cli.main import main
 from engine.config import SegmentConfig
 from engine.data import synthetic, synthetic_pairs
 from engine.data.metadata import DataMetadata, DataSummary
@@ -351,3 +352,20 @@ def cell_index_from_label(label: np.ndarray, foreground: np.ndarray | None = Non
     fg = (labelled & (label != 0)) if foreground is None else foreground
     builder.add(0, 0, fg, labelled)
     return builder.build()
+
+
+def cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    """``python -m engine ARGV`` in this process (the same entry point, without the start-up cost): (exit code,
+    stdout, stderr)."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def change_f1(prediction: str, truth: str) -> tuple[float, int]:
+    """(change F1, changed pixels predicted) of a class raster against a change mask."""
+    with rasterio.open(prediction) as p, rasterio.open(truth) as t:
+        pred, true = p.read(1) == 1, t.read(1) == 1
+    tp = int((pred & true).sum())
+    return 2 * tp / max(int(pred.sum() + true.sum()), 1), int(pred.sum())
+

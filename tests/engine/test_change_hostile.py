@@ -14,15 +14,12 @@ from affine import Affine
 
 from engine.cli.main import main
 from engine.data.ground import METRES_PER_DEGREE, row_square_metres
+from tests.helpers import cli
 
 # 1e-5 degree pixels whose top edge lies at 42.0005 N (about 1.11 x 0.83 m there)
 GEO = Affine(1e-5, 0, 12.0, 0, -1e-5, 42.0005)
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write(path: Path, data: np.ndarray, crs: str | None = "EPSG:4326", transform: Affine = GEO, **extra) -> str:
@@ -261,7 +258,7 @@ def test_change_masks_all_255_are_all_change_and_a_label_of_255_alone_is_said_so
     unlabelled (255 is its nodata), and the refusal says it holds that value alone and how to map it."""
     from PIL import Image
 
-    from tests.helpers import published
+    from tests.helpers import cli, published
 
     root = published(tmp_path / "levir", ["p0", "p1"])
     for png in (root / "label").glob("*.png"):

@@ -1,6 +1,7 @@
 """Training on dates of one place: more dates than any model takes are refused with what can be trained from them,
 before any choice is said; a change model that learned nothing is called out wherever it is seen (the training log,
-its report, its summary, evaluate's hint); pairs whose change is small parts train on tiles of a part's size."""
+its report, its summary, evaluate's hint); pairs whose change is small parts train on tiles of a part's size; the
+training paths of a change model (torchrun in two processes, a frozen shared encoder cached once for both dates)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from engine.config import DataConfig, SceneSpec, TrainConfig
 from engine.data.synthetic_pairs import make_pair
 from engine.models import AutoModelConfig
 from engine.training.auto import choose_settings
+from tests.helpers import cli
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +142,39 @@ def test_evaluate_keeps_the_label_mapping_hint_when_the_model_is_gone(untrained,
                  "--out", str(tmp_path / "metrics.json")]) == 0
     err = capsys.readouterr().err
     assert "but never in the prediction; check the label mapping" in err and "suspect" not in err
+
+
+# ------------------------------------------------------------------------------------------------ training paths
+def test_torchrun_trains_a_change_model_in_two_processes(change_pairs, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.bundle.model_files import read_model_metadata
+
+    repo = Path(__file__).resolve().parents[2]
+    out, pair = tmp_path / "ddp.dsmodel", change_pairs["p0"]
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
+         "-m", "engine", "train", "--image", pair.before, "--after", pair.after, "--label", pair.change, "--model",
+         "change", "--preset", "tiny", "--tile-size", "64", "--tiles-per-epoch", "16", "--batch-size", "4",
+         "--warmup-epochs", "0", "--epochs", "1", "--device", "cpu", "--out", str(out), "--json"],
+        capture_output=True, text=True, cwd=repo, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo)),
+        timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "cpu x2 processes" in done.stderr and "2 steps of 4 tiles per epoch" in done.stderr
+    assert json.loads(done.stdout[done.stdout.index("{"):])["bundle"] == str(out)
+    assert read_model_metadata(str(out)).data.dates == 2
+
+
+def test_a_frozen_shared_encoder_is_cached_once_for_both_dates(change_pairs, tmp_path, capsys):
+    pair = change_pairs["p1"]
+    code, _, err = cli(capsys, "train", "--image", pair.before, "--after", pair.after, "--label", pair.change,
+                       "--model", "change", "--preset", "tiny", "--tile-size", "64", "--tiles-per-epoch", "8",
+                       "--batch-size", "4", "--epochs", "2", "--frozen-encoder", "cached", "--pretrained", "none",
+                       "--out", str(tmp_path / "cached.dsmodel"))
+    assert code == 0, err
+    assert "Caching the frozen encoder's features of 8 training tile(s)" in err
+    assert "Frozen encoder, cached features: the decoder trains every epoch on the same 8 tiles" in err

@@ -34,6 +34,7 @@ from engine.data.normalize import BandStatistics
 from engine.errors import ConfigError
 from engine.export.onnx_export import PARITY_TOLERANCE, export_onnx
 from engine.models import list_models
+from tests.helpers import cli
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS = Path(os.environ.get("DUALSTREAM_PEERS") or REPO.parent / "shared" / "peers")
@@ -70,11 +71,6 @@ def deepness_segmentor() -> type:
     return Segmentor
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    """``python -m engine ARGV`` in this process (the same entry point, without the start-up cost)."""
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ------------------------------------------------------------------------------------------------ export
