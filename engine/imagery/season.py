@@ -112,7 +112,7 @@ def resolve_season(sources: list[str], callback: Callback | None = None, *, stac
     season = Season([], files or InputFiles())
     try:
         given = (_stack_dates(sources, stack_dates, season.files) if stack_dates
-                 else [_dated(s) for s in _once(expand_sources(sources), callback)])
+                 else [_dated(s, s not in map(str, sources)) for s in _once(expand_sources(sources), callback)])
         ordered = sorted(given, key=lambda d: d.date)
         if [d.source for d in ordered] != [d.source for d in given]:
             callback.info("The dates were given out of time order; they are read sorted by date: "
@@ -165,8 +165,9 @@ def is_cloud_file(path: str) -> bool:
     return any(stem.endswith("_" + name) for name in CLOUD_NAMES)
 
 
-def _dated(source: str) -> SeasonDate:
-    """A source with its acquisition date; DataError naming the file and the ways to give one where it has none."""
+def _dated(source: str, listed: bool = False) -> SeasonDate:
+    """A source with its acquisition date; DataError naming the file and the ways to give one where it has none
+    (``listed``: found in a folder or pattern given, which may hold a raster that is no date: a label)."""
     if looks_like_stac(source):
         when = stac_datetime(read_item(source).properties)
         date = parse_date(when) if when else None
@@ -178,7 +179,10 @@ def _dated(source: str) -> SeasonDate:
         why = found
     if date is None:
         raise DataError(f"The raster '{source}' has no acquisition date ({why}), so its place in the season is "
-                        f"unknown: {GIVE_A_DATE}.")
+                        f"unknown: {GIVE_A_DATE}." + (f" It was found in '{Path(source).parent}', given for the dates: "
+                                                     f"if it is no date (a label, an aux layer), move it out of that "
+                                                     f"folder, which holds only the dates and their cloud masks."
+                                                     if listed else ""))
     return SeasonDate(source, source, date, found)
 
 

@@ -446,3 +446,20 @@ def test_segment_takes_one_stack_of_dates(season_bundle, tmp_path, capsys):
     with rasterio.open(out) as ds:
         assert ds.read(1).shape == (48, 48)
     assert not list(tmp_path.glob("*.vrt")), "the stack's dates are VRTs in a temporary folder, not beside it"
+
+
+def test_a_label_left_in_the_folder_of_dates_is_named_with_where_it_was_found(tmp_path):
+    """A folder of dates holding the season's label too: "give its date in its metadata" alone sent the user to date
+    a label."""
+    folder = tmp_path / "season"
+    folder.mkdir()
+    raster(folder / "a.tif", 1.0, date="2024-03-01")
+    raster(folder / "b.tif", 1.0, date="2024-05-01")
+    raster(folder / "label.tif", 1.0)
+    with pytest.raises(DataError, match=r"label\.tif' has no acquisition date") as refused:
+        resolve_season([str(folder)])
+    assert f"It was found in '{folder}', given for the dates: if it is no date (a label, an aux layer), move it out" \
+        in str(refused.value)
+    with pytest.raises(DataError) as given:  # named by itself, it is meant as a date: no word of a folder
+        resolve_season([str(folder / "a.tif"), str(folder / "label.tif")])
+    assert "It was found in" not in str(given.value)
