@@ -82,10 +82,15 @@ class LayerListWrapper(ModelerSourceSelector, MultipleLayerWidgetWrapper):
             show_automatic(wrappers)
 
     def show_order(self) -> None:
-        """Write the chosen layers, numbered in stacking order, into the panel's text."""
+        """Write the chosen layers, numbered in stacking order, into the panel's text (layers read in their own
+        order, a season's dates: unnumbered, said to be read in time order)."""
         names = [item.name() if isinstance(item, QgsMapLayer) else Path(str(item)).name
                  for item in (self.value() or [])]
-        if names and hasattr(self.widget, "leText"):
+        if not names or not hasattr(self.widget, "leText"):
+            return
+        if self.parameterDefinition().metadata().get("dualstream_any_order"):
+            self.widget.leText.setText(f"{len(names)} chosen, read in time order: " + "; ".join(names))
+        else:
             self.widget.leText.setText("; ".join(f"{index}. {name}" for index, name in enumerate(names, 1)))
 
     def setValue(self, value: Any) -> None:  # noqa: N802 - Processing API

@@ -30,6 +30,9 @@ from ..compat import CRS_WKT_PREFERRED, PARAMETER_ADVANCED
 #: Parameter metadata giving a multiple-raster parameter the widget that keeps values set on the dialog
 #: (dualstream_qgis/widgets.py; a string, so qgis_process never imports Processing's GUI).
 LAYER_LIST_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.widgets.LayerListWrapper"}}
+#: The same widget for layers read in their own order (a season's dates, sorted by the engine): the chosen layers are
+#: listed without the numbers that say a stacking order.
+ANY_ORDER_LIST_WRAPPER = {**LAYER_LIST_WRAPPER, "dualstream_any_order": True}
 #: The class field's dialog widget: the label layer's fields in an editable list (dualstream_qgis/widgets.py).
 CLASS_FIELD_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.widgets.ClassFieldWrapper",
                                           "parent": "LABELS"}}

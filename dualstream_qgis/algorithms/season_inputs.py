@@ -17,7 +17,7 @@ from qgis.core import (
 )
 
 from ..compat import FILE_BEHAVIOR_FOLDER, SOURCE_RASTER
-from .common import LAYER_LIST_WRAPPER, add_parameter
+from .common import ANY_ORDER_LIST_WRAPPER, add_parameter
 from .parameters import declared_text
 from .sources import MultipleLayersParameter, raster_sources
 from .web_layers import handed
@@ -43,7 +43,7 @@ def add_dates_parameters(alg: QgsProcessingAlgorithm, key: str) -> None:
     _, label, text = declared_text(alg, key)
     dates = add_parameter(alg, MultipleLayersParameter(DATES, label, SOURCE_RASTER, optional=True), text + alg.tr(
         " Layers in any order: the log says the order the dates were sorted into and every date dropped."))
-    dates.setMetadata(LAYER_LIST_WRAPPER)
+    dates.setMetadata(ANY_ORDER_LIST_WRAPPER)  # the engine sorts the dates: no stacking order shown
     add_parameter(alg, QgsProcessingParameterFile(
         DATES_FOLDER, alg.tr("Folder of dated rasters (instead of, or beside, the layers)"),
         behavior=FILE_BEHAVIOR_FOLDER, optional=True), alg.tr(

@@ -40,6 +40,7 @@ def form(alg_id: str, values: dict, name: str) -> dict:
     alg = dialog.algorithm()
     record = {"group": alg.group(), "labels": [d.description() for d in alg.parameterDefinitions()],
               "shown_labels": label_texts(dialog),
+              "dates_text": dialog.mainWidget().wrappers["DATES"].widget.leText.text(),
               "screenshot": shot(dialog, name)}
     dialog.close()
     return record

@@ -60,6 +60,9 @@ def test_both_forms_stand_in_the_seasons_group_and_take_the_dates_as_layers(sess
         assert session[key]["group"] == "Seasons"
         assert session[key]["labels"][0] == "Dates of one place (a season)"
         assert Path(session[key]["screenshot"]).stat().st_size > 10_000
+        # the layers as chosen, unnumbered: "1. ndvi_2024-07-01.tif; 2. ..." said an order the engine does not use
+        assert session[key]["dates_text"] == ("3 chosen, read in time order: ndvi_2024-07-01.tif; ndvi_2024-03-01.tif; "
+                                              "ndvi_2024-05-01.tif")
 
 
 def test_train_seasons_automatic_fields_say_automatic_where_qgis_said_optional(session):
