@@ -75,6 +75,15 @@ def make_bundle(path: Path, *, vision_bands: int = 4, aux_channels: int = 0, num
     return save_bundle(path, model, {"model": model.config.to_dict(), "data": data})
 
 
+def bundle_of(model: torch.nn.Module, path: Path, bands: int = 3, tile: int = 64) -> Path:
+    """``model`` (a tiny one, e.g. the season family's) saved as a bundle of ``bands`` bands a date, ``tile`` px
+    tiles, identity statistics."""
+    names = [f"class{i}" for i in range(model.config.num_classes)]
+    data = {"vision_bands": bands, "vision_stats": {"method": "meanstd", "low": [0.0] * bands, "high": [1.0] * bands},
+            "aux_channels": 0, "class_names": names, "class_colors": ["#000000"] * len(names), "tile_size": tile}
+    return save_bundle(path, model, {"model": model.config.to_dict(), "data": data})
+
+
 def make_change_bundle(path: Path, gsd: float = 1.0, **settings: Any) -> str:
     """A tiny change model with random (seeded) weights taking 3 bands per date, trained at ``gsd`` metres
     (``settings``: the model's, a decoder or fusion)."""

@@ -47,6 +47,17 @@ def dates_problem(takes: int, given: int, family: str = "", trained: bool = True
             + (f", or train {season}" if given > 2 else ""))
 
 
+def scenes_dates_problem(takes: int, given: int, family: str) -> str | None:
+    """:func:`dates_problem` of training scenes holding ``given`` dates of each place for ``family`` (taking
+    ``takes``), as one sentence naming what the scenes hold; None when they fit."""
+    problem = dates_problem(takes, given, family, trained=False)
+    if problem is None:
+        return None
+    held = ("one image" if given == 1 else
+            f"{given} dates (the image and {given - 1} later date(s), {mention('scene.after')})")
+    return f"The training scenes hold {held} of each place, but {problem}."
+
+
 def image_problem(data: DataMetadata, image_bands: int, image: str | None = None,
                   named: str | None = None) -> str | None:
     """Why an image of ``image_bands`` bands (the file ``image``; ``named``: its name instead, e.g. "the WMS layer

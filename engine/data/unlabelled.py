@@ -81,29 +81,12 @@ class UnlabelledScene:
     labelled: bool  # a labelled training scene (its unlabelled pixels)
 
 
-def season_unlabelled(paths: list[str], folder: Path | None, callback: Callback) -> list[list[str]]:
-    """A season model's unlabelled places (:func:`~engine.imagery.places.season_places`: a folder of place
-    subfolders, or the places' dated rasters grouped by footprint), each read as ``--dates`` reads a season (sorted,
-    clouds masked, a date entirely cloudy dropped), their VRTs in ``folder`` (the training's ``<bundle>_season/``);
-    DataError naming a raster whose place cannot be told."""
-    from ..imagery.places import season_places
-    from ..imagery.season import resolve_season
-    from .input_vrt import InputFiles
-
-    places = []
-    for place in season_places(paths, "data.unlabelled"):
-        if place.error:
-            raise DataError(f"{place.error} ({FLAG})")
-        places.append(resolve_season(place.dates, QuietCallback(), files=InputFiles(folder=folder)).paths)
-    return places
-
-
 def unlabelled_scenes(paths: list[str], labelled_kw: list[dict[str, Any]], val_kw: list[dict[str, Any]],
                       first: SceneReader, held_out: dict[int, list[Region]], statistics: Any,
-                      callback: Callback, season_files: Path | None = None) -> list[UnlabelledScene]:
+                      callback: Callback, places: list[list[str]] | None = None) -> list[UnlabelledScene]:
     """The scenes of the unlabelled tiles: the labelled training scenes (less their held-out validation), then
-    ``paths`` (:func:`unlabelled_places`; a season model's: :func:`season_unlabelled`, its VRTs in
-    ``season_files``), each checked (module doc: DataError or ConfigError naming the file)."""
+    ``paths`` (:func:`unlabelled_places`), or a season model's ``places`` as read (each place's dates,
+    ``imagery.places.resolve_places``), each checked (module doc: DataError or ConfigError naming the file)."""
     scenes = []
     for i, kw in enumerate(labelled_kw):  # the whole image, not only its labelled area, less the validation
         plain = {**kw, "label": None, "aoi": None, "label_field": None, "label_after_field": None}
@@ -111,8 +94,7 @@ def unlabelled_scenes(paths: list[str], labelled_kw: list[dict[str, Any]], val_k
             scenes.append(UnlabelledScene(plain, Region(*reader.dates_window(), holes=tuple(held_out.get(i, ()))),
                                           True))
     labelled = [kw["image"] for kw in labelled_kw]
-    places = (season_unlabelled(paths, season_files, callback) if first.each_date
-              else unlabelled_places(paths, first.dates))
+    places = unlabelled_places(paths, first.dates) if places is None else places
     if places and first.aux_channels and not first.selection.x:
         raise ConfigError(f"The labelled scenes have aux rasters, which unlabelled imagery ({FLAG}) does not give: "
                           f"leave {FLAG} out (the labelled scenes' own unlabelled pixels are still used).")

@@ -13,5 +13,7 @@ reads imagery.
                       given checked against the model's
 - ``season.py``       a season: dated rasters of one place (list, folder, glob, STAC items, a stack) in time
                       order, clouds masked, each date checked against the first
+- ``places.py``       what is one place (footprints overlapping by half); a season model's places of folders,
+                      subfolders or loose dated rasters, for bulk runs and unlabelled imagery
 - ``picture.py``      one window of any source as the RGB picture Segment Anything takes, georeferenced
 """

@@ -146,6 +146,22 @@ def season_places(sources: list[str], setting: str, exclude: set[Path] | frozens
     return _distinct(found)
 
 
+def resolve_places(sources: list[str], setting: str, folder: Path | None) -> list[list[str]]:
+    """The places of ``sources`` (:func:`season_places`; ``setting`` names them in
+    messages), each read as ``--dates`` reads a season (sorted, clouds masked, a date entirely cloudy dropped), its
+    VRTs in ``folder``: each place's dates to read. DataError naming a raster whose place cannot be told."""
+    from ..callbacks import QuietCallback
+    from ..data.input_vrt import InputFiles
+    from .season import resolve_season
+
+    read = []
+    for place in season_places(sources, setting):
+        if place.error:
+            raise DataError(f"{place.error} ({mention(setting)})")
+        read.append(resolve_season(place.dates, QuietCallback(), files=InputFiles(folder=folder)).paths)
+    return read
+
+
 def _key(source: str) -> Any:
     return source if locations.is_remote(source) else Path(source).resolve()
 

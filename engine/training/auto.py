@@ -482,11 +482,13 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
 def check_date_count(dates: int, family: str | None = None) -> None:
     """ConfigError when the training scenes hold more dates of a place than the family ``family`` takes (None: the
     family is chosen from the data, and the season family takes any count), by the one rule
-    (:func:`~.preflight.check_dates`); said before any choice is made."""
+    (:func:`~engine.bundle.expects.dates_problem`); said before any choice is made."""
     from ..models.change.configuration_change import BUILT_DATES
 
     if family is not None and dates > max(BUILT_DATES):  # fewer dates: the choices say it with the model's own count
+        from ..bundle.expects import scenes_dates_problem
         from ..models import AutoModelConfig
-        from .preflight import check_dates
 
-        check_dates(AutoModelConfig.config_class(family)(), dates)
+        problem = scenes_dates_problem(AutoModelConfig.config_class(family)().input_dates, dates, family)
+        if problem:
+            raise ConfigError(problem)

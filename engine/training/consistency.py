@@ -60,13 +60,16 @@ def build_consistency(model: Any, datasets: tuple[Any, Any, Any], data_cfg: Any,
     if getattr(summary, "holdout", False):
         for scene, col, row, _ in val_ds.windows:
             held.setdefault(scene, []).append(Region(col, row, train_ds.tile_size, train_ds.tile_size))
+    from ..imagery.places import resolve_places
     from ..imagery.season import season_folder
 
     with SceneReader(**train_ds.scenes[0], callback=QuietCallback()) as first:
-        season = first.each_date
+        season = first.each_date  # a season's unlabelled places: read as its dates are, VRTs beside the bundle
+        places = (resolve_places(list(data_cfg.unlabelled), "data.unlabelled", season_folder(cfg.output))
+                  if season else None)
         scenes = unlabelled_scenes(list(data_cfg.unlabelled), train_ds.scenes,
                                    [] if summary.holdout else val_ds.scenes, first, held, train_ds.vision_stats, say,
-                                   season_files=season_folder(cfg.output) if season else None)
+                                   places)
     per_step = cfg.batch_size
     length = len(train_ds) // place.ctx.world_size
     dataset = UnlabelledTileDataset(scenes, train_ds.vision_stats, train_ds.aux_stats, train_ds.tile_size, length,

@@ -63,13 +63,11 @@ def check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConf
 def check_dates(model_cfg: ModelConfig, dates: int) -> None:
     """ConfigError when the model takes another number of dates than the training scenes hold (the one rule,
     :func:`~engine.bundle.expects.dates_problem`; a season model takes any count)."""
-    from ..bundle.expects import dates_problem
+    from ..bundle.expects import scenes_dates_problem
 
-    problem = dates_problem(model_cfg.input_dates, dates, model_cfg.name, trained=False)
+    problem = scenes_dates_problem(model_cfg.input_dates, dates, model_cfg.name)
     if problem:
-        held = ("one image" if dates == 1 else
-                f"{dates} dates (the image and {dates - 1} later date(s), {mention('scene.after')})")
-        raise ConfigError(f"The training scenes hold {held} of each place, but {problem}.")
+        raise ConfigError(problem)
 
 
 def scene_dates(data_cfg: DataConfig) -> int:

@@ -58,11 +58,10 @@ def test_train_refuses_an_output_that_names_a_date_before_reading_anything(tmp_p
 
 
 def test_an_unlabelled_place_with_a_raster_without_a_date_names_it(tmp_path):
-    from engine.data.unlabelled import season_unlabelled
     from engine.errors import DataError
-    from tests.helpers import LogLines
+    from engine.imagery.places import resolve_places
 
     _date(tmp_path / "other" / "p" / "a.tif", "2024-03-01")
     undated = _date(tmp_path / "other" / "p" / "b.tif", None)
     with pytest.raises(DataError, match=rf"'{undated}' has no acquisition date .*ACQUISITIONDATETIME"):
-        season_unlabelled([str(tmp_path / "other")], tmp_path / "m_season", LogLines())
+        resolve_places([str(tmp_path / "other")], "data.unlabelled", tmp_path / "m_season")

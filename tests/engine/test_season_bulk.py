@@ -17,7 +17,7 @@ from engine.config import BulkConfig
 from engine.errors import ConfigError
 from engine.imagery.places import season_places, shared_name
 from engine.segment.bulk.runner import segment_bulk
-from tests.engine.test_season_segment import tiny_bundle
+from tests.helpers import bundle_of
 
 SIZE = 64
 
@@ -41,7 +41,7 @@ def dated(path: Path, day: str, x: float = 500000.0, cloud: bool = False, seed: 
 
 @pytest.fixture(scope="module")
 def season_model(tmp_path_factory, tiny_model) -> str:
-    return str(tiny_bundle(tiny_model("season", classes=3, dates=3), tmp_path_factory.mktemp("sm") / "s.dsmodel"))
+    return str(bundle_of(tiny_model("season", classes=3, dates=3), tmp_path_factory.mktemp("sm") / "s.dsmodel"))
 
 
 def _cli(capsys, *args: str) -> tuple[int, str]:

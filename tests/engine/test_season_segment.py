@@ -10,22 +10,15 @@ import pytest
 import torch
 
 from engine.bundle.model_files import read_model_metadata
-from engine.bundle.store import read_metadata, save_bundle
+from engine.bundle.store import read_metadata
 from engine.errors import ModelError
 from engine.export.onnx_export import export_onnx
 from engine.segment.members import Member
 from engine.segment.onnx_predictor import OnnxPredictor
 from engine.segment.predictor import Predictor, Season
+from tests.helpers import bundle_of
 
 TILE = 64
-
-
-def tiny_bundle(model, path):
-    """``model`` saved as a bundle of 3 bands a date, 64 px tiles."""
-    names = [f"class{i}" for i in range(model.config.num_classes)]
-    data = {"vision_bands": 3, "vision_stats": {"method": "meanstd", "low": [0.0] * 3, "high": [1.0] * 3},
-            "aux_channels": 0, "class_names": names, "class_colors": ["#000000"] * len(names), "tile_size": TILE}
-    return save_bundle(path, model, {"model": model.config.to_dict(), "data": data})
 
 
 def _season(dates: int, batch: int = 2) -> tuple[np.ndarray, Season]:
@@ -39,7 +32,7 @@ def _season(dates: int, batch: int = 2) -> tuple[np.ndarray, Season]:
 
 def test_torch_and_onnxruntime_agree_on_a_cloudy_season_of_fewer_dates(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setenv("DUALSTREAM_CACHE_DIR", str(tmp_path / "cache"))
-    bundle = tiny_bundle(tiny_model("season", classes=3, dates=4), tmp_path / "season.dsmodel")
+    bundle = bundle_of(tiny_model("season", classes=3, dates=4), tmp_path / "season.dsmodel")
     members = [Member(str(bundle), read_metadata(bundle), 1.0)]
     key = members[0].stats_key
     vision, season = _season(3)  # three dates for a model trained on four: padded and masked
@@ -72,7 +65,7 @@ def test_onnxruntime_runs_a_one_date_season_model_on_any_date_count(tmp_path, ti
     one image input is named ``vision``); the default backend takes every count torch takes: a bundle's graph is
     exported for the scene's count where it holds more dates than the model was trained on."""
     monkeypatch.setenv("DUALSTREAM_CACHE_DIR", str(tmp_path / "cache"))
-    bundle = tiny_bundle(tiny_model("season", classes=3, dates=1), tmp_path / "one.dsmodel")
+    bundle = bundle_of(tiny_model("season", classes=3, dates=1), tmp_path / "one.dsmodel")
     members = [Member(str(bundle), read_metadata(bundle), 1.0)]
     key = members[0].stats_key
     vision, season = _season(given)

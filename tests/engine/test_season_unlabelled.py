@@ -111,10 +111,9 @@ def test_cutmix_of_a_season_takes_a_box_only_from_a_tile_of_the_same_days():
 
 def test_unlabelled_dates_given_one_by_one_are_grouped_into_their_places(season, tmp_path):
     """QGIS hands a layer list: each raster alone; the rasters of one footprint are one place's season."""
-    from engine.data.unlabelled import season_unlabelled
-    from tests.helpers import LogLines
+    from engine.imagery.places import resolve_places
 
     layers = sorted(str(p) for p in season[2].rglob("*.tif"))
-    places = season_unlabelled(layers, tmp_path / "m_season", LogLines())
+    places = resolve_places(layers, "data.unlabelled", tmp_path / "m_season")
     assert sorted(len(p) for p in places) == [3, 5]
     assert all(Path(p[0]).parent.name == Path(p[-1]).parent.name for p in places)  # no place mixes two folders
