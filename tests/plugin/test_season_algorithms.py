@@ -148,3 +148,29 @@ def test_segment_scenes_in_bulk_takes_a_season_model_one_output_per_place(plugin
     assert (results["DONE"], results["FAILED"]) == (2, 0), log.lines
     assert sorted(p.name for p in (tmp_path / "bulk").glob("*.tif")) == ["lower.tif", "upper.tif"]
     assert "'upper' (3 date(s))" in log.line("A season model: 2 place(s)")
+
+
+def test_train_season_learns_from_unlabelled_layers_of_another_place(plugin, season, tmp_path):
+    """UNLABELLED: the layer list, here another place's three dates one layer each: grouped into its place by
+    footprint and read as a season; the log says the places, their dates and the tiles."""
+    import processing
+
+    dates, label, _ = season
+    other = tmp_path / "other"
+    other.mkdir()
+    layers = []
+    for date in dates:
+        with rasterio.open(date) as src:
+            profile = dict(src.profile, transform=from_origin(600000.0, 5000000.0, 10.0, 10.0))
+            with rasterio.open(other / Path(date).name, "w", **profile) as out:
+                out.write(src.read()[:, ::-1])
+                out.update_tags(**src.tags())
+        layers.append(str(other / Path(date).name))
+    log = Log()
+    processing.run("dualstream:trainseason", {**TRAIN, "EPOCHS": 2, "DATES": dates, "LABELS": label,
+                                              "CLASS_NAMES": "other,crop", "UNLABELLED": layers, "CONSISTENCY": 1,
+                                              "OUTPUT": str(tmp_path / "semi.dsmodel")}, feedback=log)
+    said = log.line("Learning from unlabelled pixels")
+    assert "from 1 unlabelled place(s) of 3 date(s) and the unlabelled pixels of 1 labelled one(s)" in said, said
+    assert (tmp_path / "semi.dsmodel").is_file() and sorted(p.name for p in other.iterdir()) == sorted(
+        Path(d).name for d in dates)  # nothing written beside the layers
