@@ -31,6 +31,7 @@ from ..errors import DataError
 from ..io import locations
 from ..io.formats import RASTER_SUFFIXES
 from ..time_axis import day_of_year, days_since, month
+from .door import web_source
 
 CLOUD_NAMES = ("cloud", "clouds", "cloud_mask", "cloudmask")  # a band or a file-name ending that holds the clouds
 GIVE_A_DATE = ("give its date in its metadata (gdal_edit.py -mo ACQUISITIONDATETIME=2024-05-01 FILE), keep its "
@@ -168,6 +169,12 @@ def is_cloud_file(path: str) -> bool:
 def _dated(source: str, listed: bool = False) -> SeasonDate:
     """A source with its acquisition date; DataError naming the file and the ways to give one where it has none
     (``listed``: found in a folder or pattern given, which may hold a raster that is no date: a label)."""
+    description, _, name = web_source(source)
+    if locations.is_web_description(description):
+        raise DataError(f"The {name} cannot be a date of a season: a web map carries no acquisition date (its tiles "
+                        f"may be of many days, and change). Give the dates as dated rasters: the web layer's window "
+                        f"saved as a GeoTIFF (in QGIS: Export > Save As, or gdal_translate) with its date "
+                        f"(gdal_edit.py -mo ACQUISITIONDATETIME=2024-05-01 FILE).")
     if looks_like_stac(source):
         when = stac_datetime(read_item(source).properties)
         date = parse_date(when) if when else None

@@ -463,3 +463,16 @@ def test_a_label_left_in_the_folder_of_dates_is_named_with_where_it_was_found(tm
     with pytest.raises(DataError) as given:  # named by itself, it is meant as a date: no word of a folder
         resolve_season([str(folder / "a.tif"), str(folder / "label.tif")])
     assert "It was found in" not in str(given.value)
+
+
+def test_a_web_layer_given_as_a_date_is_refused_by_its_name_without_its_description(tmp_path):
+    """An XYZ layer among the dates: its whole GDAL XML was quoted, with advice to tag it with gdal_edit.py."""
+    from engine.imagery.web import xyz_description
+
+    first = raster(tmp_path / "a.tif", 1.0, date="2024-03-01")
+    tiles = xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png", zmax=16) + "|layername=satellite tiles"
+    with pytest.raises(DataError) as refused:
+        resolve_season([first, tiles])
+    said = str(refused.value)
+    assert said.startswith("The XYZ layer 'satellite tiles' cannot be a date of a season"), said
+    assert "<GDAL_WMS>" not in said and "saved as a GeoTIFF" in said

@@ -147,3 +147,20 @@ def test_qgis_process_takes_the_dates_as_a_repeated_input(plugin, qgis_process, 
 
     processing.run("dualstream:segmentseason", {"DATES": season, "MODEL": str(model[0]), "OUTPUT": str(local)})
     assert np.array_equal(_classes(str(out)), _classes(str(local)))
+
+
+def test_a_web_map_given_as_a_date_is_refused_by_its_layer_name(plugin, season, model, tmp_path):
+    """An XYZ layer among the dates was refused with its whole GDAL XML and advice to tag it with gdal_edit.py."""
+    import processing
+    from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer
+
+    tiles = QgsRasterLayer("type=xyz&url=http://127.0.0.1:9/%7Bz%7D/%7Bx%7D/%7By%7D.png&zmax=16&zmin=16",
+                           "satellite tiles", "wms")
+    QgsProject.instance().addMapLayer(tiles)
+    with pytest.raises(QgsProcessingException) as refused:
+        processing.run("dualstream:segmentseason", {"DATES": [season[0], tiles.id()], "MODEL": str(model[0]),
+                                                     "EXTENT": "500000,500640,4999360,5000000 [EPSG:32633]",
+                                                     "OUTPUT": str(tmp_path / "classes.tif")})
+    assert "The XYZ layer 'satellite tiles' cannot be a date of a season" in str(refused.value)
+    assert "<GDAL_WMS>" not in str(refused.value)
+    assert not (tmp_path / "classes.tif").exists()
