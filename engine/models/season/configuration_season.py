@@ -27,6 +27,8 @@ class SeasonPreset:
     width: int  # the other decoders' width (FPN pyramid, DeepLabV3+ ASPP, PSPNet, MLP)
     heads: int  # temporal attention heads (each with its own master query)
     key_dim: int  # the keys' width per head
+    series_width: int  # the pixel series' attention width (each pixel's own dates at full resolution)
+    series_heads: int  # and its heads
 
 
 @dataclass
@@ -43,11 +45,18 @@ class SeasonConfig(SingleStreamConfig):
         None, help="Width of the decoder (unet: its last stage); None = the preset's.")
     temporal_heads: int | None = config_only(
         None, help="Heads of the temporal attention (each a master query over the dates); None = the preset's.")
+    pixel_series: bool = config_only(
+        True, help="Each pixel's own series of dates read at full resolution (an attention over its dates with their "
+                   "days, a classifier added to the decoder's): the dates' calendar reaches every pixel, not only "
+                   "through the coarse attention.")
+    date_dropout: float = config_only(
+        0.3, help="Share of a training sample's dates left out at random (each sample keeps one at least): a model "
+                  "that does not lean on a few dates of a small training area, and takes other counts.")
 
     PRESETS: ClassVar[dict[str, SeasonPreset]] = {
-        "tiny": SeasonPreset("tiny_resnet", (32, 16, 16, 8, 8), 32, 4, 4),  # tests and CPU demos
-        "light": SeasonPreset("resnet18", (128, 64, 32, 16, 16), 128, 16, 4),
-        "base": SeasonPreset("resnet50", (256, 128, 64, 32, 16), 256, 16, 4),  # U-TAE's 16 heads, keys of 4
+        "tiny": SeasonPreset("tiny_resnet", (32, 16, 16, 8, 8), 32, 4, 4, 16, 4),  # tests and CPU demos
+        "light": SeasonPreset("resnet18", (128, 64, 32, 16, 16), 128, 16, 4, 32, 8),
+        "base": SeasonPreset("resnet50", (256, 128, 64, 32, 16), 256, 16, 4, 64, 16),  # U-TAE's 16 heads, keys 4
     }
     TAKES_DAYS: ClassVar[bool] = True
     CACHEABLE: ClassVar[bool] = False  # the decoder's input needs the dates' days and masks, not the encoder alone
@@ -85,6 +94,7 @@ class SeasonConfig(SingleStreamConfig):
               f"decoder_width must be >= 1, or unset for the preset's (got {self.decoder_width}).")
         check(self.temporal_heads is None or self.temporal_heads >= 1,
               f"temporal_heads must be >= 1, or unset for the preset's (got {self.temporal_heads}).")
+        check(0.0 <= self.date_dropout < 1.0, f"date_dropout must be in [0, 1) (got {self.date_dropout}).")
 
     @property
     def input_dates(self) -> int:

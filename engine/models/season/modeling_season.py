@@ -71,6 +71,45 @@ class TemporalAttention(nn.Module):
         return out, attention  # (B, C, h, w), (heads, B, T, h, w)
 
 
+class PixelSeries(nn.Module):
+    """Each pixel's own series at full resolution (the L-TAE of a pixel-set classifier, one pixel): its bands per
+    date plus the day encoding, each head's learnt master query over the dates valid there, a small classifier.
+    (B, T, C, H, W) -> class scores (B, classes, H, W), added to the decoder's: the coarse attention alone weighs a
+    whole 32 px cell's dates alike, so a pixel's calendar (when it greens, when it is cut) would not reach it."""
+
+    def __init__(self, channels: int, width: int, heads: int, key_dim: int, classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads, self.key_dim = heads, key_dim
+        self.width = heads * math.ceil(width / heads)
+        self.project = nn.Linear(channels, self.width)
+        self.keys = nn.Linear(self.width, heads * key_dim)
+        self.query = nn.Parameter(torch.randn(heads, key_dim) * math.sqrt(2.0 / key_dim))
+        self.classify = nn.Sequential(nn.LayerNorm(self.width), nn.Dropout(dropout), nn.Linear(self.width, self.width),
+                                      nn.GELU(), nn.Linear(self.width, classes))
+
+    def forward(self, series: torch.Tensor, days: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        batch, dates, _, height, width = series.shape
+        seq = self.project(series.permute(0, 3, 4, 1, 2))  # (B, H, W, T, D)
+        seq = seq + day_encoding(days, self.width // self.heads).repeat(1, 1, self.heads)[:, None, None]
+        keys = self.keys(seq).reshape(batch, height, width, dates, self.heads, self.key_dim)
+        scores = torch.einsum("byxthk,hk->byxht", keys, self.query) / math.sqrt(self.key_dim)
+        allowed = valid.permute(0, 2, 3, 1).unsqueeze(3)  # (B, H, W, 1, T)
+        attention = torch.softmax(scores.masked_fill(~allowed, MASKED), dim=-1)
+        values = seq.reshape(batch, height, width, dates, self.heads, self.width // self.heads)
+        out = torch.einsum("byxht,byxthd->byxhd", attention, values).reshape(batch, height, width, self.width)
+        return self.classify(out).permute(0, 3, 1, 2)
+
+
+def drop_dates(valid: torch.Tensor, share: float) -> torch.Tensor:
+    """Training's date dropout: each sample's dates left out at random with probability ``share`` (valid False
+    everywhere); a sample whose every valid date would go keeps one of them, drawn at random."""
+    draw = torch.rand(valid.shape[:2], device=valid.device)  # (B, T)
+    kept, seen = draw >= share, valid.flatten(2).any(-1)
+    rescue = F.one_hot((draw * seen).argmax(dim=1), valid.shape[1]).bool()  # a valid date where there is one
+    kept |= rescue & ~(kept & seen).any(dim=1, keepdim=True)
+    return valid & kept[:, :, None, None]
+
+
 def dated_coords(coords: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
     """Each tile's (year, day of year, latitude, longitude) (B, 4) -> each of its dates' (B*T, 4), a place's dates
     side by side: the year and day of year from ``days`` (B, T), days since 1 January of the first date's year."""
@@ -117,6 +156,9 @@ class SeasonModel(SingleStreamModel):
         preset = self.config.preset_settings()
         self.temporal = TemporalAttention(self.encoder.channels[-1], self.config.heads, preset.key_dim,
                                           self.config.dropout)
+        self.pixel_series = (PixelSeries(self.config.vision_channels, preset.series_width, preset.series_heads,
+                                   preset.key_dim, self.config.num_classes, self.config.dropout)
+                       if self.config.pixel_series else None)
 
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
         cfg = self.config
@@ -127,7 +169,7 @@ class SeasonModel(SingleStreamModel):
                             cfg.dropout)
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:
-        return {"vision_encoder": [self.encoder.backbone], "fusion": [self.temporal]}
+        return {"vision_encoder": [self.encoder.backbone], "fusion": [self.temporal, self.pixel_series]}
 
     def series(self, vision: Any) -> torch.Tensor:
         """``vision`` as (B, T, C, H, W); ModelError naming the band count per date when it does not split."""
@@ -177,6 +219,8 @@ class SeasonModel(SingleStreamModel):
     def _season(self, series: torch.Tensor, aux: torch.Tensor | None, days: torch.Tensor,
                 valid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         batch, dates, channels, height, width = series.shape
+        if self.training and self.config.date_dropout:
+            valid = drop_dates(valid, self.config.date_dropout)
         series = series * valid.unsqueeze(2).to(series.dtype)  # a masked pixel's values never reach the encoder
         images = into_batch(to_channels(series), dates)  # (B*T, C, H, W), a place's dates side by side
         if aux is not None:  # early fusion: the aux bands onto the image grid, stacked on every date's bands
@@ -189,6 +233,8 @@ class SeasonModel(SingleStreamModel):
         logits = self.decoder([*skips, top])
         if tuple(logits.shape[-2:]) != (height, width):
             logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+        if self.pixel_series is not None:  # the vision bands only: aux rasters are no date's
+            logits = logits + self.pixel_series(series, days, valid)
         return logits, []
 
     def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
