@@ -16,16 +16,23 @@ of random 32 px crops, no early stop, so that inputs are compared at one trainin
 (a) the season: every date (``train --dates D1 ... Dn``: the engine sorts them, reads their clouds, drops the dates
     entirely cloudy),
 (b) the best single date: clear dates (< 5 % cloud; ``--search`` of them spread evenly over the year) trained once
-    with seed 0, the best (mIoU on the test half: an oracle choice that favours the single date), then seeds 1, 2,
+    with seed 0, the best by the training half alone (the validation mIoU of ``train``: the strip it holds out of
+    the training half), then seeds 1, 2; beside it the oracle: the best by the test half's own scores,
 (c) the per-pixel median of the same dates' clear observations (numpy + rasterio here), one raster,
 all with ``--model season`` (T = 1 for (b) and (c)). Reported: mIoU and overall accuracy of ``evaluate`` on the
 test half, mean and spread (min-max) over the 3 seeds. Speed: the seed-0 season and best-date models' ``segment`` of
 the whole place (``--backend``: segment's default unless given).
 
+``--recipe auto`` trains with the engine's automatic choices instead (preset, tile, batch, learning rate: what a
+user gets), only the epochs (and ``--tiles-per-epoch``) fixed so that every input gets the same optimisation steps;
+``--config FILE`` hands every training a config file (a family's options); ``--inputs`` runs some inputs only.
+The 1-minute load average when each training starts is kept (a shared machine's runs are slower, not other).
+
 Usage: ``python bench/season_real.py prepare PATCH_DIR OUT_DIR`` once, then
 ``python bench/season_real.py run [--data OUT_DIR] --work DIR [--epochs N] [--search N] [--folds 1|2]
-[--backend B]``; prints the tables and writes
-``season_real.json`` and ``season_real.md`` into ``--work``. The speed alone, of a run's models:
+[--backend B] [--recipe fixed|auto] [--tiles-per-epoch N] [--config FILE] [--inputs season composite best_date]
+[--seeds S ...] [--no-speed]``; prints the tables and writes ``season_real.json`` and ``season_real.md`` into
+``--work``. The speed alone, of a run's models:
 ``python bench/season_real.py speed [--data OUT_DIR] --work DIR --models SEASON.dsmodel ONE_DATE.dsmodel``.
 """
 
@@ -99,8 +106,10 @@ def prepare(patch: Path, out: Path, year: int = YEAR) -> dict[str, Any]:
 #: The training recipe of every input (the same epochs and tiles, so inputs are compared at one training length).
 RECIPE = ("--preset", "tiny", "--tile-size", "32", "--tiles-per-epoch", "64", "--batch-size", "8", "--lr", "2e-3",
           "--patience", "1000")  # no early stop: every input trains its full epochs
+AUTO_RECIPE = ("--patience", "1000")  # the automatic choices; the epochs given: every input trains them all
+TRAINING: list[str] = list(RECIPE)  # the recipe in use (``--recipe``, ``--tiles-per-epoch``, ``--config``)
 FOLDS: list[int] = [0, 1]  # which of the two spatial folds run (--folds 1: west -> east only, half the time)
-SEEDS = (0, 1, 2)
+SEEDS: list[int] = [0, 1, 2]
 
 
 def folds(data: Path) -> list[tuple[str, list[str], list[str]]]:
@@ -171,24 +180,27 @@ def one_run(data: Path, work: Path, name: str, dates: list[Path], family: str, e
     import time
 
     stem = work / f"{name.replace(' ', '_')}_{fold[0].replace('->', '_')}_s{seed}"
+    load = round(os.getloadavg()[0], 2)
     started = time.perf_counter()
-    cli("train", *inputs(dates), "--label", str(data / "label.tif"), "--extent", *fold[1], "--model", family,
-        "--class-names", *LULC.values(), *RECIPE, "--epochs", str(epochs), "--seed", str(seed), "--out",
-        f"{stem}.dsmodel", "--quiet")
+    result = cli("train", *inputs(dates), "--label", str(data / "label.tif"), "--extent", *fold[1], "--model",
+                 family, "--class-names", *LULC.values(), *TRAINING, "--epochs", str(epochs), "--seed", str(seed),
+                 "--out", f"{stem}.dsmodel", "--quiet", "--json")
     trained = time.perf_counter() - started
+    best = result.get("best_metrics", {})
     cli("segment", "--model", f"{stem}.dsmodel", *inputs(dates), "--extent", *fold[2], "--out", f"{stem}.tif",
         *BACKEND, "--quiet")
     metrics = cli("evaluate", "--pred", f"{stem}.tif", "--label", str(data / "label.tif"), "--json", "--quiet")
     return {"miou": round(metrics["miou"], 4), "oa": round(metrics["pixel_accuracy"], 4),
-            "train_seconds": round(trained, 1)}
+            "val_miou": round(float(best.get("val_miou", best.get("val_iou", 0.0))), 4),
+            "train_seconds": round(trained, 1), "load": load}
 
 
 def both_folds(data: Path, work: Path, name: str, dates: list[Path], family: str, epochs: int,
                seed: int) -> dict[str, Any]:
     """One seed's figures: the mean of the two folds' mIoU and overall accuracy (and each fold's)."""
     runs = [one_run(data, work, name, dates, family, epochs, seed, folds(data)[i]) for i in FOLDS]
-    return {"seed": seed, "miou": round(float(np.mean([r["miou"] for r in runs])), 4),
-            "oa": round(float(np.mean([r["oa"] for r in runs])), 4), "folds": runs}
+    return {"seed": seed, **{key: round(float(np.mean([r[key] for r in runs])), 4)
+                             for key in ("miou", "oa", "val_miou")}, "folds": runs}
 
 
 def cloudy_dates(dates: list[Path]) -> list[Path]:
@@ -214,11 +226,13 @@ def clear_dates(dates: list[Path]) -> list[Path]:
     return kept
 
 
-def accuracy(data: Path, work: Path, family: str, epochs: int, search: int = 8, log: Any = print) -> dict[str, Any]:
-    """The season, the median composite and the best single date (of ``search`` clear dates, chosen with seed 0):
-    3 seeds each; what is measured is kept in ``work/season_real.json`` after each part."""
+def accuracy(data: Path, work: Path, family: str, epochs: int, search: int = 8, log: Any = print,
+             wanted: tuple[str, ...] = ("season", "composite", "best_date")) -> dict[str, Any]:
+    """The season, the median composite and the best single date (of ``search`` clear dates, chosen with seed 0 by
+    the training half's validation; the oracle by the test half beside it): 3 seeds each; what is measured is kept
+    in ``work/season_real.json`` after each part."""
     dates = date_files(data)
-    results: dict[str, Any] = {"family": family, "epochs": epochs, "recipe": " ".join(RECIPE), "dates": len(dates),
+    results: dict[str, Any] = {"family": family, "epochs": epochs, "recipe": " ".join(TRAINING), "dates": len(dates),
                                "folds": [folds(data)[i][0] for i in FOLDS], "segment": " ".join(BACKEND) or "default"}
 
     def keep(key: str, value: Any) -> None:
@@ -226,20 +240,29 @@ def accuracy(data: Path, work: Path, family: str, epochs: int, search: int = 8, 
         (work / "season_real.json").write_text(json.dumps({"accuracy": results}, indent=1))
         log(f"{key}: {value}")
 
-    keep("season", [both_folds(data, work, "season", dates, family, epochs, s) for s in SEEDS])
-    median = composite(data, work, dates)
-    keep("composite", [both_folds(data, work, "composite", [median], family, epochs, s) for s in SEEDS])
+    if "season" in wanted:
+        keep("season", [both_folds(data, work, "season", dates, family, epochs, s) for s in SEEDS])
+    if "composite" in wanted:
+        median = composite(data, work, dates)
+        keep("composite", [both_folds(data, work, "composite", [median], family, epochs, s) for s in SEEDS])
+    if "best_date" not in wanted:
+        return results
     clear = clear_dates(dates)
     if len(clear) > search:  # evenly spread over the year: each candidate costs two trainings
         clear = [clear[round(i * (len(clear) - 1) / (search - 1))] for i in range(search)]
     candidates = {}
     for path in clear:
         candidates[path] = both_folds(data, work, path.stem, [path], family, epochs, 0)
-        keep("single_date_search", {p.stem: r["miou"] for p, r in candidates.items()})
-    best = max(candidates, key=lambda p: candidates[p]["miou"])
-    results["best_date_file"] = best.name
-    keep("best_date", [candidates[best]] + [both_folds(data, work, best.stem, [best], family, epochs, s)
-                                            for s in SEEDS[1:]])
+        keep("single_date_search", {p.stem: {"val_miou": r["val_miou"], "miou": r["miou"]}
+                                    for p, r in candidates.items()})
+    runs: dict[Path, list[dict[str, Any]]] = {}
+    for key, by in (("best_date", "val_miou"), ("oracle_date", "miou")):  # the training half's pick; the test half's
+        best = max(candidates, key=lambda p, by=by: candidates[p][by])
+        if best not in runs:
+            runs[best] = [candidates[best]] + [both_folds(data, work, best.stem, [best], family, epochs, s)
+                                               for s in SEEDS[1:]]
+        results[f"{key}_file"] = best.name
+        keep(key, runs[best])
     return results
 
 
@@ -274,10 +297,16 @@ def markdown(r: dict[str, Any]) -> list[str]:
              f"(a seed's figure: their mean); segment {a['segment']}.", "",
              "| input (same family, same recipe) | mIoU | overall accuracy |", "|---|---|---|"]
     for key, label in (("season", f"season ({a['dates']} dates given)"),
-                       ("best_date", f"best single date ({a.get('best_date_file', '')}, oracle pick)"),
+                       ("best_date", f"best single date ({a.get('best_date_file', '')}, by the training half's "
+                                     f"validation)"),
+                       ("oracle_date", f"best single date ({a.get('oracle_date_file', '')}, oracle: by the test "
+                                       f"half)"),
                        ("composite", "median composite of the same dates")):
         if key in a:
             lines.append(f"| {label} | {spread(a[key], 'miou')} | {spread(a[key], 'oa')} |")
+    loads = [f["load"] for key in ("season", "best_date", "composite") for r in a.get(key, []) for f in r["folds"]]
+    if loads:
+        lines += ["", f"1-minute load average when the trainings started: {min(loads)}-{max(loads)}."]
     if "speed" in r:
         s = r["speed"]
         lines += ["", f"Speed ({s['backend']}, segment of the place): season of {s['dates']} dates "
@@ -300,6 +329,15 @@ def main(argv: list[str] | None = None) -> int:
     measure.add_argument("--folds", type=int, choices=[1, 2], default=2, help="1: the west -> east fold only")
     measure.add_argument("--backend", default=None, help="segment's --backend (default: segment's default)")
     measure.add_argument("--search", type=int, default=8, help="clear dates tried for the best single date")
+    measure.add_argument("--recipe", choices=["fixed", "auto"], default="fixed",
+                         help="fixed: RECIPE; auto: the engine's automatic choices, the epochs given")
+    measure.add_argument("--tiles-per-epoch", type=int, default=None, help="train's --tiles-per-epoch")
+    measure.add_argument("--config", type=Path, default=None, help="a config file handed to every training")
+    measure.add_argument("--inputs", nargs="+", default=["season", "composite", "best_date"],
+                         choices=["season", "composite", "best_date"])
+    measure.add_argument("--no-speed", action="store_true", help="the accuracy table only")
+    measure.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="the seeds (the first picks the "
+                         "best single date)")
     fast = sub.add_parser("speed", help="the speed ratio alone, of two models a 'run' trained")
     fast.add_argument("--data", type=Path, default=os.environ.get("DUALSTREAM_SEASON_REAL"))
     fast.add_argument("--work", type=Path, required=True, help="folder for the predictions and results")
@@ -324,11 +362,16 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     BACKEND[:] = ["--backend", args.backend] if args.backend else []
     FOLDS[:] = [0, 1][:args.folds]
+    SEEDS[:] = args.seeds
+    TRAINING[:] = [*(RECIPE if args.recipe == "fixed" else AUTO_RECIPE),
+                   *(["--tiles-per-epoch", str(args.tiles_per_epoch)] if args.tiles_per_epoch else []),
+                   *(["--config", str(args.config.resolve())] if args.config else [])]
     results: dict[str, Any] = {"accuracy": accuracy(args.data, args.work, args.family, args.epochs,
-                                                        args.search)}
+                                                        args.search, wanted=tuple(args.inputs))}
     a, stem = results["accuracy"], args.work / "season_west_east_s0.dsmodel"
-    one = args.work / f"{a['best_date_file'][:-4]}_west_east_s0.dsmodel"
-    results["speed"] = speed(args.work, (str(stem), str(one)), date_files(args.data))
+    if not args.no_speed and "best_date_file" in a and "season" in a:
+        one = args.work / f"{a['best_date_file'][:-4]}_west_east_s0.dsmodel"
+        results["speed"] = speed(args.work, (str(stem), str(one)), date_files(args.data))
     lines = markdown(results)
     print("\n".join(lines))
     (args.work / "season_real.json").write_text(json.dumps(results, indent=1))
