@@ -123,18 +123,24 @@ BULK = "many scenes (instead of --image/--out)"  # the command line's help group
 
 def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, int]:
     """``"90=1, 255=255"`` (or ``90:1``; commas or semicolons) -> ``{"90": 1, "255": 255}``: raw label value ->
-    class number. Raw values are numbers; ``90.0`` is written ``90``. The one parser of VALUE=CLASS pairs."""
+    class number. A numeric raw value is written as a number (``90.0`` is ``90``); any other is the text of a class
+    field (``forest=1``), kept as written. The one parser of VALUE=CLASS pairs."""
     mapping: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in str(text or "").replace(";", ",").split(","))):
         key, sep, value = part.partition("=" if "=" in part else ":")
+        key = key.strip()
         try:
-            raw = float(key)
             number = float(value)
-            if not sep or not number.is_integer():
+            if not sep or not key or not number.is_integer():
                 raise ValueError(part)
         except ValueError:
             raise ConfigError(f"{mention(what)}: '{part}' is not VALUE=CLASS; write pairs like 90=1 (raw label value "
-                              f"= class number), separated by commas.") from None
+                              f"= class number) or forest=1 (a class field's text), separated by commas.") from None
+        try:
+            raw = float(key)
+        except ValueError:  # the text of a class field's value
+            mapping[key] = int(number)
+            continue
         mapping[str(int(raw)) if raw.is_integer() else str(raw)] = int(number)
     return mapping
 

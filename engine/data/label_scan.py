@@ -244,7 +244,7 @@ def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str,
         if not scan.problems and data_cfg.label_mapping and not data_cfg.strict_labels:
             note_unmapped(scan.counts, data_cfg, condensed)
         if scan.problems:
-            raise DataError("Label values outside the configured set (label_mapping "
+            raise DataError(f"Label values outside the configured set ({mention('data.label_mapping')} "
                             f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
                             f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(scan.problems) + "\n"
                             + label_fix_hint(data_cfg, scan.counts))

@@ -109,7 +109,8 @@ class LabelMapper:
             elif bad.any():
                 values = np.unique(raw[bad])[:10]
                 raise DataError(f"The label raster '{self.path}' has values {values.tolist()} that are not class "
-                                f"numbers 0..{self.highest}; give a label_mapping from raw values to classes.")
+                                f"numbers 0..{self.highest}; give a {mention('data.label_mapping')} from raw values "
+                                f"to classes.")
             out = np.where(valid, raw, 0).astype(self.dtype)
         else:
             out = np.full(raw.shape, self.default_class, dtype=self.dtype)
@@ -125,10 +126,11 @@ class LabelMapper:
                 number = float(value)
             except (TypeError, ValueError) as exc:
                 raise DataError(f"The label layer '{self.path}' has the non-numeric class value {value!r}; give a "
-                                f"label_mapping from its values to class numbers.") from exc
+                                f"{mention('data.label_mapping')} from its values to class numbers (e.g. "
+                                f"{value}=1).") from exc
             if not number.is_integer() or not 0 <= number <= self.highest:
                 raise DataError(f"The label layer '{self.path}' has the value {value!r}, not a class "
-                                f"0..{self.highest}; give a label_mapping.")
+                                f"0..{self.highest}; give a {mention('data.label_mapping')}.")
             return int(number)
         return self.mapping.get(raw_key(value), self.default_class)
 
@@ -290,10 +292,11 @@ class VectorLabels:
             if unmapped:  # a typo in the mapping would otherwise silently relabel those polygons
                 count = sum(k is not None and k not in mapping for k in keys)
                 what = f"transition ({field} → {after_field})" if after_field else f"'{field}' value"
+                shown = ", ".join(f"'{k}'" if k else "(empty)" for k in unmapped[:10])
                 callback.warning(
                     f"The label layer '{path}' has {count} polygon(s) whose {what} is not in the "
-                    f"label_mapping ({', '.join(unmapped[:10])}{', ...' if len(unmapped) > 10 else ''}); they "
-                    f"become class {mapper.default_class}. Add those values to the label_mapping if that is wrong.")
+                    f"{mention('data.label_mapping')} ({shown}{', ...' if len(unmapped) > 10 else ''}); they become "
+                    f"class {mapper.default_class}. Add those values to it if that is wrong (=255: unlabelled).")
         if not self.shapes:
             callback.warning(f"The label layer '{path}' has no polygons; every labelled pixel will be background.")
 

@@ -9,7 +9,7 @@ from osgeo import gdal, ogr, osr
 
 from engine.data import synthetic
 from engine.data.scene import SceneReader
-from engine.errors import DataError
+from engine.errors import ConfigError, DataError
 from tests.helpers import RecordingCallback
 
 gdal.UseExceptions()
@@ -124,6 +124,8 @@ def test_vector_values_missing_from_the_mapping_are_named(synthetic_scene, raste
     np.testing.assert_array_equal(label, np.zeros_like(raster_truth))  # the default class, as documented
     warnings = [w for w in callback.messages("warning") if "label_mapping" in w]
     assert len(warnings) == 1 and "foreground" in warnings[0] and "'kind'" in warnings[0], callback.messages("warning")
+    assert "('foreground'); they become class 0. Add those values to it if that is wrong (=255: unlabelled)" \
+        in warnings[0], warnings[0]
     callback = RecordingCallback()
     read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="kind",
                label_mapping={"foreground": 2}, callback=callback)
@@ -253,3 +255,34 @@ def test_a_bundle_s_bad_class_colours_are_replaced_by_distinct_palette_colours(c
     assert [c for c, given in zip(fixed, colors) if not invalid_colors([given])] == \
         [given for given in colors[:len(names)] if not invalid_colors([given])]  # good colours kept in place
     assert "m.dsmodel" in message
+
+
+def test_class_names_in_a_text_field_ask_for_the_label_mapping_by_the_front_ends_name(synthetic_scene, capsys,
+                                                                                      tmp_path):
+    """Polygons whose class field holds names ('foreground'): the message said "give a label_mapping", the
+    setting's internal name, where the command line has --label-map and QGIS its Label mapping field."""
+    from engine.cli.main import main
+
+    code = main(["train", "--image", synthetic_scene["image"], "--label", synthetic_scene["label_vector"],
+                 "--label-field", "kind", "--epochs", "1", "--out", str(tmp_path / "m.dsmodel"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "non-numeric class value 'foreground'; give a --label-map from its values" in err, err
+    assert "(e.g. foreground=1)" in err
+
+
+def test_a_label_map_of_class_names_trains_from_a_text_class_field(synthetic_scene, capsys, tmp_path):
+    """--label-map foreground=1 was refused ("'foreground=1' is not VALUE=CLASS") though a config file's mapping of
+    text values worked: polygons with class names could not be trained from the command line or QGIS."""
+    from engine.cli.main import main
+    from engine.config import parse_label_pairs
+
+    assert parse_label_pairs("90=1, artificial surface=3; 2.0:1") == {"90": 1, "artificial surface": 3, "2": 1}
+    with pytest.raises(ConfigError, match=r"'=1' is not VALUE=CLASS.*or forest=1"):
+        parse_label_pairs("=1")
+    out = tmp_path / "m.dsmodel"
+    code = main(["train", "--image", synthetic_scene["image"], "--label", synthetic_scene["label_vector"],
+                 "--label-field", "kind", "--label-map", "foreground=1", "--class-names", "background", "foreground",
+                 "--model", "unet", "--preset", "tiny", "--epochs", "1", "--tile-size", "64", "--tiles-per-epoch", "4",
+                 "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert out.is_file()

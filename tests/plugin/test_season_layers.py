@@ -164,3 +164,42 @@ def test_a_web_map_given_as_a_date_is_refused_by_its_layer_name(plugin, season, 
     assert "The XYZ layer 'satellite tiles' cannot be a date of a season" in str(refused.value)
     assert "<GDAL_WMS>" not in str(refused.value)
     assert not (tmp_path / "classes.tif").exists()
+
+
+def test_polygons_with_crop_names_train_a_season_through_a_label_mapping_of_names(plugin, season, tmp_path):
+    """A class field of names (maize, wheat): refused with "give a label_mapping" (no such field in the form), and
+    the form's Label mapping refused "maize=0" ("is not VALUE=CLASS"): such polygons could not train at all."""
+    import processing
+    from qgis.core import (
+        QgsFeature,
+        QgsField,
+        QgsGeometry,
+        QgsProcessingException,
+        QgsProject,
+        QgsRectangle,
+        QgsVectorLayer,
+    )
+    from qgis.PyQt.QtCore import QVariant
+
+    fields = QgsVectorLayer("Polygon?crs=EPSG:32633", "crops", "memory")
+    fields.dataProvider().addAttributes([QgsField("crop", QVariant.String)])
+    fields.updateFields()
+    features = []
+    for crop, x0 in (("maize", 500000.0), ("wheat", 500320.0)):
+        feature = QgsFeature(fields.fields())
+        feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(x0, 4999360.0, x0 + 320.0, 5000000.0)))
+        feature.setAttribute("crop", crop)
+        features.append(feature)
+    assert fields.dataProvider().addFeatures(features)[0]
+    QgsProject.instance().addMapLayer(fields)
+    settings = {**TRAIN, "DATES": season, "LABELS": fields.id(), "LABEL_FIELD": "crop", "CLASS_NAMES": "maize,wheat",
+                "OUTPUT": str(tmp_path / "crops.dsmodel")}
+    with pytest.raises(QgsProcessingException) as refused:
+        processing.run("dualstream:trainseason", settings)
+    assert ("non-numeric class value 'maize'; give a 'Label mapping (VALUE=CLASS, comma-separated; empty: values are "
+            "classes)' (LABEL_MAPPING) from its values to class numbers (e.g. maize=1)") in str(refused.value)
+    processing.run("dualstream:trainseason", {**settings, "LABEL_MAPPING": "maize=0, wheat=1"})
+    from engine.bundle.store import read_metadata
+
+    data = read_metadata(tmp_path / "crops.dsmodel").data
+    assert data.class_names == ["maize", "wheat"] and data.label_mapping == {"maize": 0, "wheat": 1}
