@@ -9,6 +9,9 @@
   model's input, fetched (or found in the models folder) and wired as the Model of Segment.
 - ``train_detect_change.model3``: Train change detection -> Detect change: a change model trained on one pair of
   dates and its change labels, then the change of a second pair found with it (change raster and change table).
+- ``train_segment_season.model3``: Train season -> Segment season: a season model trained on the dates of one place
+  (any order) and its land-cover or crop labels, then another season (another place or year) mapped with it: the
+  class raster and the area of each class.
 
 The models are built through PyQGIS's model API, so they say what QGIS itself would save from the Modeler.
 """
@@ -208,6 +211,57 @@ def train_detect_change():
     return model
 
 
+def train_segment_season():
+    from qgis.core import (
+        QgsProcessing,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingParameterMapLayer,
+        QgsProcessingParameterMultipleLayers,
+        QgsProcessingParameterNumber,
+        QgsProcessingParameterString,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Source,
+    )
+
+    model = QgsProcessingModelAlgorithm("Train season, then segment season", "DualStream")
+    model.setHelpContent({"ALG_DESC": "Trains a season model on the dated images of one place (any order) and a "
+                                      "label of what is there (crop types, land cover), then maps the classes of "
+                                      "another season (another place or year) with the model just trained: its "
+                                      "class raster and the area of each class."})
+    _input(model, QgsProcessingParameterMultipleLayers("dates", "Training season: its dates (any order)",
+                                                       QgsProcessing.TypeRaster), 0)
+    _input(model, QgsProcessingParameterMapLayer("labels", "Land cover or crop labels (raster or polygons)",
+                                                 types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
+           200)
+    _input(model, QgsProcessingParameterString("label_field", "Class field of the polygons (empty: a raster of "
+                                                              "classes)", optional=True), 400)
+    _input(model, QgsProcessingParameterString("label_mapping", "Label mapping (VALUE=CLASS, e.g. maize=0, "
+                                                                "wheat=1; empty: the values are classes)",
+                                               optional=True), 600)
+    _input(model, QgsProcessingParameterString("class_names", "Class names (comma-separated)"), 800)
+    _input(model, QgsProcessingParameterNumber("minutes", "Training time (minutes)",
+                                               QgsProcessingParameterNumber.Double, 5.0, minValue=0.01), 1000)
+    _input(model, QgsProcessingParameterMultipleLayers("new_dates", "Season to map: its dates (any order)",
+                                                       QgsProcessing.TypeRaster), 1200)
+    train = _child(model, "dualstream:trainseason", "train", "Train season", 300)
+    for parameter, source in (("DATES", "dates"), ("LABELS", "labels"), ("LABEL_FIELD", "label_field"),
+                              ("LABEL_MAPPING", "label_mapping"), ("CLASS_NAMES", "class_names"),
+                              ("TIME_BUDGET", "minutes")):
+        train.addParameterSources(parameter, [Source.fromModelParameter(source)])
+    _output(train, "OUTPUT", "bundle", "Season model (.dsmodel: choose a file; a temporary file is refused)",
+            mandatory=True)
+    model.addChildAlgorithm(train)
+    segment = _child(model, "dualstream:segmentseason", "segment", "Segment season", 800)
+    segment.addParameterSources("DATES", [Source.fromModelParameter("new_dates")])
+    segment.addParameterSources("MODEL", [Source.fromChildOutput("train", "OUTPUT")])
+    _output(segment, "OUTPUT", "classes", "Classes of the season mapped")
+    _output(segment, "OUTPUT_TABLE", "areas", "Area of each class")
+    model.addChildAlgorithm(segment)
+    model.setParameterOrder(["dates", "labels", "label_field", "label_mapping", "class_names", "minutes", "new_dates"])
+    return model
+
+
 def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from qgis.core import QgsApplication
@@ -216,7 +270,8 @@ def main() -> int:
     app.initQgis()
     FOLDER.mkdir(parents=True, exist_ok=True)
     for name, build in (("segment_evaluate", segment_evaluate), ("train_segment", train_segment),
-                        ("ready_segment", ready_segment), ("train_detect_change", train_detect_change)):
+                        ("ready_segment", ready_segment), ("train_detect_change", train_detect_change),
+                        ("train_segment_season", train_segment_season)):
         model = build()
         model.setName(model.name())
         path = FOLDER / f"{name}.model3"

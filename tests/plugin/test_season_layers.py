@@ -203,3 +203,29 @@ def test_polygons_with_crop_names_train_a_season_through_a_label_mapping_of_name
 
     data = read_metadata(tmp_path / "crops.dsmodel").data
     assert data.class_names == ["maize", "wheat"] and data.label_mapping == {"maize": 0, "wheat": 1}
+
+
+def test_the_modeler_model_trains_a_season_and_maps_another_with_it(qgis_process, deploy_plugin, venv_site_packages,
+                                                                     season, tmp_path):
+    """``docs/models/train_segment_season.model3`` (Train season -> Segment season, the bundle wired to Segment
+    season's model) run headless as scripts do, each season's dates a repeated multiple-layer input."""
+    import csv
+
+    models = Path(__file__).resolve().parents[2] / "docs" / "models"
+    deploy_plugin(tmp_path, venv_site_packages)
+    labels = tmp_path / "labels.tif"
+    with rasterio.open(season[0]) as first:
+        profile = {**first.profile, "dtype": "uint8"}
+    with rasterio.open(labels, "w", **profile) as out:
+        out.write((np.arange(64)[None, None, :] >= 32).repeat(64, axis=1).astype(np.uint8))
+    out = tmp_path / "run"
+    result = qgis_process.run_json(tmp_path, "run", str(models / "train_segment_season.model3"), "--",
+                                   *[f"dates={d}" for d in season], f"labels={labels}", "class_names=west,east",
+                                   "minutes=0.05", *[f"new_dates={d}" for d in reversed(season)],
+                                   f"train:bundle={out / 'season.dsmodel'}", f"segment:classes={out / 'classes.tif'}",
+                                   f"segment:areas={out / 'areas.csv'}", env=qgis_process.ISOLATED)["results"]
+    assert Path(result["train:bundle"]).is_file()
+    with rasterio.open(result["segment:classes"]) as classes:
+        assert classes.shape == (64, 64) and set(np.unique(classes.read(1))) <= {0, 1}
+    with open(result["segment:areas"], newline="", encoding="utf-8") as f:
+        assert [row["name"] for row in csv.DictReader(f)] == ["west", "east"]
