@@ -100,10 +100,13 @@ def predict(out: Path, change: str, buildings: str | None, test: list[tuple[str,
 
 def scores(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Change precision, recall, F1, IoU over every pixel of (prediction, label 0/255) pairs ("" prediction: every
-    pixel called change, the floor)."""
+    pixel called change, the floor), as the engine scores a change mask."""
+    import numpy as np
     import rasterio
 
-    tp = fp = fn = 0
+    from engine.training.metrics import ConfusionMatrix
+
+    confusion = ConfusionMatrix(2, ignore_index=None)
     for prediction, label in pairs:
         with rasterio.open(label) as t:
             truth = t.read(1) > 0
@@ -111,11 +114,11 @@ def scores(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             with rasterio.open(prediction) as p:
                 found = p.read(1) == 1
         else:
-            found = truth | ~truth
-        tp, fp, fn = tp + int((found & truth).sum()), fp + int((found & ~truth).sum()), fn + int((~found & truth).sum())
-    return {"precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4),
-            "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4), "iou": round(tp / max(tp + fp + fn, 1), 4),
-            "changed_pixels": tp + fn}
+            found = np.ones_like(truth)
+        confusion.update(found.astype(np.uint8), truth.astype(np.uint8))
+    summary = confusion.summary()
+    change = {key: round(summary[key][1] or 0.0, 4) for key in ("precision", "recall", "f1", "iou")}
+    return {**change, "changed_pixels": int(confusion.matrix[1].sum())}
 
 
 def realdata(out: Path, root: Path, budget: float) -> dict[str, Any]:

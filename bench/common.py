@@ -1,9 +1,13 @@
-"""What every benchmark section receives and the small timing helper they share."""
+"""What every benchmark section receives, and the small helpers the benchmarks share: timing, the command line run
+as a user runs it, and the spread of several seeds' figures."""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,3 +53,20 @@ def time_call(func: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> dic
         func()
         times.append(time.perf_counter() - start)
     return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "repeats": len(times)}
+
+
+def cli(*args: str) -> dict[str, Any]:
+    """Run ``python -m engine ARGS`` in a fresh process (as a user would); its JSON result (``{}`` when it prints
+    none), or RuntimeError with its output."""
+    done = subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"dualstream {' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    text = done.stdout.strip()
+    return json.loads(text[text.index("{"):]) if "{" in text else {}
+
+
+def spread(values: list[Any], key: str | None = None) -> str:
+    """``mean (min-max)`` of the seeds' figures: ``values`` numbers, or results whose ``key`` is the figure."""
+    figures = [v[key] for v in values] if key else list(values)
+    return f"{statistics.mean(figures):.3f} ({min(figures):.3f}-{max(figures):.3f})"
+

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from bench.common import cli, spread  # noqa: E402 - after the path line
 
 #: The columns of ``s1_s2_era5_srtm.npy`` (Presto's BANDS: S1, S2 less B1 and B10, ERA5, SRTM, NDVI).
 COLUMNS = ["VV", "VH", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12", "temperature_2m",
@@ -102,9 +103,6 @@ def ridge_scores(f: np.ndarray, y: np.ndarray, test: np.ndarray) -> dict[str, fl
     return {"rmse": round(mse ** 0.5, 4), "r2": round(1.0 - mse / float(np.var(truth)), 4), "alpha": alpha}
 
 
-def spread(values: list[float]) -> str:
-    """``mean (min-max)`` of the seeds' figures."""
-    return f"{statistics.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
 def run(data_dir: Path, weights: str) -> dict[str, Any]:
@@ -134,15 +132,6 @@ GALILEO = ("--model", "unet", "--encoder", "galileo_nano", "--frozen-encoder", "
            "--batch-size", "8", "--epochs", "20", "--warmup-epochs", "0", "--lr", "1e-3")
 
 
-def cli(*args: str) -> dict[str, Any]:
-    """Run ``python -m engine ARGS`` in a fresh process; its JSON result, or stop with its error."""
-    import subprocess
-
-    done = subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"dualstream {' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    text = done.stdout.strip()
-    return json.loads(text[text.index("{"):]) if "{" in text else {}
 
 
 def halves(folder: Path) -> list[tuple[Path, Path, list[str], list[str]]]:

@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from engine.training.metrics import ConfusionMatrix  # noqa: E402 - after the path line
+
 CLASSES = 4
 MAX_DATES = 24  # Presto's and Galileo's most dates per series
 SEEDS = (0, 1, 2)
@@ -110,11 +112,10 @@ def classify(fit: np.ndarray, y_fit: np.ndarray, test: np.ndarray, y_test: np.nd
               for al in alphas]
     w = solve(idx, alphas[int(np.argmax(scores))])
     found = (np.c_[b, np.ones(len(b))] @ w).argmax(1)
-    ious = []
-    for c in range(CLASSES):
-        union = np.sum((found == c) | (y_test == c))
-        ious.append(np.sum((found == c) & (y_test == c)) / union if union else np.nan)
-    return {"miou": round(float(np.nanmean(ious)), 4), "oa": round(float((found == y_test).mean()), 4)}
+    confusion = ConfusionMatrix(CLASSES)  # the engine's scores: mIoU over the classes found or labelled
+    confusion.update(found, y_test)
+    summary = confusion.summary()
+    return {"miou": round(summary["miou"], 4), "oa": round(summary["pixel_accuracy"], 4)}
 
 
 def main(argv: list[str] | None = None) -> int:

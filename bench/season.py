@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from bench.common import spread  # noqa: E402 - after the path line
 
 TITLE = "Seasons: a season against its best date and its median composite; speed against T dates"
 CLASSES = {2: "forest", 3: "grassland", 4: "shrubland", 8: "artificial surface"}  # LULC codes kept
@@ -209,9 +210,6 @@ def speed(dates: int, repeats: int = 3, tiles: int = 8, tile: int = 256, bands: 
             "season_s": round(seconds[dates], 2), "ratio": round(seconds[dates] / seconds[1], 2)}
 
 
-def _spread(runs: list[dict[str, float]], key: str) -> str:
-    values = [r[key] for r in runs]
-    return f"{statistics.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -224,7 +222,7 @@ def markdown(result: dict[str, Any]) -> str:
                   "| input (season family, tiny) | mIoU | OA |", "|---|---|---|"]
         for name, runs in acc["runs"].items():
             shown = f"{name} ({acc['best_date']})" if name == "best single date" else name
-            lines.append(f"| {shown} | {_spread(runs, 'miou')} | {_spread(runs, 'oa')} |")
+            lines.append(f"| {shown} | {spread(runs, 'miou')} | {spread(runs, 'oa')} |")
         lines.append("")
     for sp in result.get("speed", []):
         lines.append(f"Speed, {sp['dates']} dates of {sp['bands']} bands, {sp['tiles']} tiles of {sp['tile']} px, "

@@ -52,6 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import cli, spread  # noqa: E402 - after the path line
+
 LULC = {2: "forest", 3: "grassland", 4: "shrubland", 8: "artificial_surface"}  # eo-learn LULC codes kept, in order
 UNLABELLED = 255
 YEAR = 2017
@@ -155,15 +157,6 @@ def composite(data: Path, work: Path, dates: list[Path]) -> Path:
     return out
 
 
-def cli(*args: str) -> dict[str, Any]:
-    """Run ``python -m engine ARGS`` in a fresh process (as a user would); its JSON result, or stop with its error."""
-    import subprocess
-
-    done = subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"dualstream {' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    text = done.stdout.strip()
-    return json.loads(text[text.index("{"):]) if "{" in text else {}
 
 
 def inputs(dates: list[Path]) -> list[str]:
@@ -283,10 +276,6 @@ def speed(work: Path, models: tuple[str, str], dates: list[Path], repeats: int =
             "model_ratio": round(season[1] / one[1], 2), "target": seen}
 
 
-def spread(runs: list[dict[str, Any]], key: str) -> str:
-    """``mean (min-max)`` of the seeds' figures."""
-    values = [r[key] for r in runs]
-    return f"{np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
 def markdown(r: dict[str, Any]) -> list[str]:
