@@ -14,10 +14,14 @@
   here).
 
 Each arm runs the same seeds under the same conditions, one process at a time; a time budget is shared with the
-other processes of the machine, so the load (``uptime``) is printed with every run, and ``--epochs N`` compares at a
-fixed count instead. Usage: ``python bench/unlabelled.py levir massachusetts [--seeds 0 1 2] [--budget 5]
-[--epochs N] [--arms supervised unlabelled] [--out DIR]``; writes ``unlabelled.json`` and prints the tables
-(mean, standard deviation over the seeds, the validation IoU per epoch, the seconds of an epoch's steps).
+other processes of the machine, so the load (``uptime``) is printed with every run, and ``--epochs N`` (with
+``--tiles-per-epoch``) compares at a fixed count of steps instead. ``--before DIR`` runs every arm a second time with
+the engine of the checkout DIR (``git worktree add --detach DIR <commit>``: today's main), alternating with this
+one, its arms named ``before <arm>``; every bundle is scored by this checkout's engine. Usage: ``python
+bench/unlabelled.py levir massachusetts [--seeds 0 1 2] [--budget 5] [--epochs N --tiles-per-epoch T] [--arms
+supervised unlabelled] [--before DIR] [--out DIR]``; writes ``unlabelled.json`` and prints the tables (mean,
+standard deviation over the seeds, the validation IoU per epoch, the seconds of an epoch's steps; LEVIR-CD: each test
+pair's F1).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import csv
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,13 +63,13 @@ def levir_layout(root: Path, out: Path, transductive: bool = False) -> tuple[Pat
     return dataset, [str(root / "change_pairs" / "samples_DSIFN")] + ([str(dataset / "test")] if transductive else [])
 
 
-def _train(args: list[str]) -> float:
-    """Seconds of ``dualstream train ARGS``."""
-    from engine.cli.main import main
-
+def _train(args: list[str], engine: Path = REPO) -> float:
+    """Seconds of ``dualstream train ARGS`` with the engine of the checkout ``engine`` (a process of its own)."""
     started = time.perf_counter()
-    if main(["train", *args, "--quiet"]) != 0:
-        raise RuntimeError(f"dualstream train {' '.join(args)} failed")
+    done = subprocess.run([sys.executable, "-m", "engine", "train", *args, "--quiet"], cwd=engine,
+                          env={**os.environ, "PYTHONPATH": str(engine)}, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"dualstream train {' '.join(args)} failed (engine {engine})")
     return time.perf_counter() - started
 
 
@@ -76,28 +81,31 @@ def _curve(metrics: Path) -> dict[str, Any]:
             "confident": [r.get("unlabelled_confident") or None for r in rows]}
 
 
-def levir(root: Path, out: Path, seed: int, arm: str, schedule: list[str]) -> dict[str, Any]:
-    """One seed of one arm on LEVIR-CD: trained with ``--data``, scored on the test pairs."""
+def levir(root: Path, out: Path, seed: int, arm: str, schedule: list[str], engine: Path = REPO) -> dict[str, Any]:
+    """One seed of one arm on LEVIR-CD: trained with ``--data``, scored on the test pairs (and each pair's F1)."""
     from bench.change_real import predict, scores
 
     dataset, unlabelled = levir_layout(root, out, arm == "transductive")
-    run = out / f"levir_{arm}_s{seed}"
-    extra = ["--unlabelled", *unlabelled] if arm != "supervised" else []
+    run = out / f"levir_{arm}_s{seed}".replace(" ", "_")
+    extra = ["--unlabelled", *unlabelled] if not arm.endswith("supervised") else []
     seconds = _train(["--data", str(dataset), "--seed", str(seed), *schedule, *extra, "--out",
-                         str(run / "levir.dsmodel")])
+                      str(run / "levir.dsmodel")], engine)
     test = [tuple(str(dataset / "test" / d / p.name) for d in ("A", "B", "label"))
             for p in sorted((dataset / "test" / "label").glob("*.png"))]
-    found = predict(run, str(run / "levir.dsmodel"), None, test)
-    return {**scores(found["change_model"]), "train_seconds": round(seconds, 1), **_curve(run / "levir_metrics.csv")}
+    found = predict(run, str(run / "levir.dsmodel"), None, test)["change_model"]
+    pairs = {Path(label).stem: scores([(prediction, label)])["f1"] for prediction, label in found}
+    return {**scores(found), "pair_f1": pairs, "train_seconds": round(seconds, 1),
+            **_curve(run / "levir_metrics.csv")}
 
 
-def massachusetts(root: Path, out: Path, seed: int, arm: str, schedule: list[str]) -> dict[str, Any]:
+def massachusetts(root: Path, out: Path, seed: int, arm: str, schedule: list[str],
+                  engine: Path = REPO) -> dict[str, Any]:
     """One seed of one arm on the Massachusetts scene: the bundle's best validation IoU."""
-    run = out / f"massachusetts_{arm}_s{seed}"
-    extra = ["--consistency", "on"] if arm != "supervised" else []
+    run = out / f"massachusetts_{arm}_s{seed}".replace(" ", "_")
+    extra = ["--consistency", "on"] if not arm.endswith("supervised") else []
     seconds = _train(["--image", str(root / MASSACHUSETTS[0]), "--label", str(root / MASSACHUSETTS[1]),
-                         "--class-names", "background", "building", "--seed", str(seed), *schedule, *extra, "--out",
-                         str(run / "mass.dsmodel")])
+                      "--class-names", "background", "building", "--seed", str(seed), *schedule, *extra, "--out",
+                      str(run / "mass.dsmodel")], engine)
     curve = _curve(run / "mass_metrics.csv")
     return {"iou": max(curve["val_iou"]), "train_seconds": round(seconds, 1), **curve}
 
@@ -131,20 +139,26 @@ def main(argv: list[str] | None = None) -> int:
                         choices=("supervised", "unlabelled", "transductive"))
     parser.add_argument("--budget", type=float, help="minutes (default: the automatic 5 on the CPU)")
     parser.add_argument("--epochs", type=int, help="a fixed epoch count instead of the time budget")
+    parser.add_argument("--tiles-per-epoch", type=int, help="with --epochs: the tiles of an epoch (default: automatic)")
+    parser.add_argument("--before", type=Path, help="a checkout whose engine runs each arm too (today's main)")
     parser.add_argument("--out", type=Path, default=Path("bench_unlabelled"))
     args = parser.parse_args(argv)
     schedule = (["--epochs", str(args.epochs), "--patience", "0"] if args.epochs else
                 ["--time-budget", str(args.budget)] if args.budget else [])
+    if args.epochs and args.tiles_per_epoch:
+        schedule += ["--tiles-per-epoch", str(args.tiles_per_epoch)]
+    engines = [("", REPO)] + ([("before ", args.before.resolve())] if args.before else [])
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for dataset in args.datasets:
         run = levir if dataset == "levir" else massachusetts
         for seed in args.seeds:
-            for arm in args.arms:  # the arms alternate, so a change of the machine's load falls on both
-                load = os.getloadavg()[0]
-                result = run(REALDATA, args.out, seed, arm, schedule) | {"seed": seed, "load": round(load, 2)}
-                results.setdefault(dataset, {}).setdefault(arm, []).append(result)
-                print(json.dumps({"dataset": dataset, "arm": arm, **result}), flush=True)
+            for arm, (which, engine) in [(a, e) for a in args.arms for e in engines]:  # alternating: a change
+                load = os.getloadavg()[0]  # of the machine's load falls on every arm
+                result = run(REALDATA, args.out, seed, which + arm, schedule, engine) | {"seed": seed,
+                                                                                        "load": round(load, 2)}
+                results.setdefault(dataset, {}).setdefault(which + arm, []).append(result)
+                print(json.dumps({"dataset": dataset, "arm": which + arm, **result}), flush=True)
     (args.out / "unlabelled.json").write_text(json.dumps(results, indent=1))
     print("\n".join(table(results)))
     return 0

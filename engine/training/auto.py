@@ -12,8 +12,7 @@ from (``train.init_from``, fine-tuning) gives the family and preset the user did
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,10 @@ from ..callbacks import QuietCallback
 from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
 from ..data.shown import scene_names
 from ..declarations import declared
-from ..errors import ConfigError, mention, plain_name, render
+from ..errors import ConfigError, mention
 from ..models.configuration_utils import (
     AUX_GRID,
     AUX_SAME_GRID,
-    CHANGE_CLASSES,
     DATES,
     IMAGERY,
     SEASON,
@@ -34,6 +32,8 @@ from ..models.configuration_utils import (
     cpu_preset,
 )
 from ..models.encoders.weights import model_encoder, model_pretrained, own_weights
+from .change_choices import choose_change_classes, choose_change_weight, choose_date_scaling, choose_transitions
+from .choice import Choice, Chosen
 
 AUTO_SETTINGS = tuple(
     f"{section}.{s.name}" for section in ("model", "data", "train") for s in declared(SETTINGS_SECTIONS[section])
@@ -56,35 +56,6 @@ MIN_TILES_PER_EPOCH = 32
 # part's tile too: with 256 px tiles a 20 px change is 0.6 % of a tile drawn around it, and the first epochs on a
 # CPU learnt no change at all (issue 79). Their raster labels are read for it up to this many pixels in all.
 CHANGE_SCAN_PIXELS = 16_000_000
-
-
-@dataclass
-class Choice:
-    """Settings chosen for the user together (``section.field`` -> the value as a front end takes it), and why."""
-
-    values: dict[str, Any]
-    reason: str
-
-
-@dataclass
-class Chosen:
-    """The settings after the choice, and the choices made."""
-
-    model: ModelConfig
-    data: DataConfig
-    train: TrainConfig
-    choices: list[Choice] = field(default_factory=list)
-    device: str = "cpu"
-
-    def lines(self, name: Callable[[str], str] = plain_name, assign: str = " ", sep: str = " ") -> list[str]:
-        """One line per choice, ``SETTING VALUE, chosen: REASON.``, the settings named by ``name`` (``--tile-size
-        192`` on the command line; QGIS: ``Tile size: 192`` with ``assign=": "``)."""
-        return [render(sep.join(f"{mention(k)}{assign}{v}" for k, v in c.values.items()) + f", chosen: {c.reason}.",
-                       name) for c in self.choices]
-
-    @property
-    def configs(self) -> tuple[ModelConfig, DataConfig, TrainConfig]:
-        return self.model, self.data, self.train
 
 
 def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
@@ -161,11 +132,13 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     elif ({"model.name", "model.preset"} & unset) and not model_pretrained(model_cfg).fixes_model:
         _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
     if any(spec.label_after_field for spec in [*train_specs, *val_specs]):
-        _choose_transitions(chosen, [*train_specs, *val_specs], given)
+        choose_transitions(chosen, [*train_specs, *val_specs], given)
     elif "data.class_names" not in given and data_kind(data_cfg, train_specs) == DATES:
-        _choose_change_classes(chosen)
+        choose_change_classes(chosen)
     if data_kind(data_cfg, train_specs) == DATES and len(chosen.data.class_names) == 2:
-        _choose_change_weight(chosen)
+        choose_change_weight(chosen)
+    if data_kind(data_cfg, train_specs) == DATES and "model.date_scaling" in unset and not train_cfg.init_from:
+        choose_date_scaling(chosen)
     if "model.pretrained" in unset and not train_cfg.init_from:
         _choose_pretrained(chosen)
     if "data.bands" not in given and not data_cfg.bands:
@@ -248,65 +221,6 @@ def _fit_changed_parts(chosen: Chosen, unset: set[str], specs: list[Any], step: 
         f"pair{'s' if len(found) > 1 else ''}): a tile of about {int(100 * PART_TILE_SHARE)} % of a part's side (at "
         f"least {MIN_PART_TILE} px) holds a good share of change where it is drawn around one, and its steps are "
         f"quick, so the first epochs learn it")))
-
-
-
-
-def _choose_change_classes(chosen: Chosen) -> None:
-    """A change mask's class names for scenes of two dates whose labels keep the default names."""
-    if len(chosen.data.class_names) == 2:
-        chosen.data = chosen.data.replace(class_names=list(CHANGE_CLASSES))
-        chosen.choices.append(Choice({"data.class_names": ",".join(CHANGE_CLASSES)},
-                                     "the scenes hold two dates, so the label is a change mask (what changed between "
-                                     "them); give the names for another meaning"))
-
-
-CHANGE_FOCAL_ALPHA = 0.75  # the change pixels' weight in the focal loss (binary models' default: 0.25)
-
-
-def _choose_change_weight(chosen: Chosen) -> None:
-    """A change mask's rarer class weighs more: 0.75 of the focal loss, not the 0.25 of one date's binary models
-    (on LEVIR-CD's sample pairs 0.25 found a seventh of the change: docs/benchmarks.md)."""
-    loss = chosen.train.loss
-    if loss.focal_alpha is None and "focal" in loss.terms_for(chosen.model.name):
-        chosen.train = chosen.train.replace(loss=loss.replace(focal_alpha=CHANGE_FOCAL_ALPHA))
-        chosen.choices.append(Choice({"loss.focal_alpha": CHANGE_FOCAL_ALPHA}, (
-            "a change mask: change is the rarer class (a tenth to a fifth of the pixels in the change datasets), so "
-            "it weighs more in the focal loss than one date's foreground does")))
-
-
-def _choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]) -> None:
-    """From-to polygon labels: each transition a class ``BEFORE → AFTER`` after "no change", unless the label
-    mapping is given (names too)."""
-    from ..config.values import fill_class_colors
-    from ..data.labels import layer_transitions
-
-    if "data.label_mapping" in given:
-        return
-    found: set[str] = set()
-    for spec in specs:
-        if not spec.label_after_field or not spec.label_field:
-            raise ConfigError(f"The scene '{spec.image}': the after-class field "
-                              f"({mention('data.train_scenes#label_after_field')}) needs the class field before "
-                              f"({mention('data.train_scenes#label_field')}) in every scene's polygon label.")
-        found.update(layer_transitions(str(spec.label), spec.label_field, spec.label_after_field))
-    transitions = sorted(found)
-    if not transitions:
-        return  # every polygon the same before and after: the label scan says there is nothing to learn
-    names = [CHANGE_CLASSES[0], *transitions]
-    if "data.class_names" in given:
-        names = list(chosen.data.class_names)
-        if len(names) != len(transitions) + 1:
-            raise ConfigError(f"The polygon labels hold {len(transitions)} transition(s) ({', '.join(transitions)}), "
-                              f"so {len(transitions) + 1} classes with no change, but {mention('data.class_names')} "
-                              f"names {len(names)}: name them in this order, or leave the names out.")
-    colors = list(chosen.data.class_colors) if "data.class_colors" in given else fill_class_colors(
-        [chosen.data.class_colors[0]], len(names))
-    mapping = {name: index for index, name in enumerate(transitions, start=1)}
-    chosen.data = chosen.data.replace(label_mapping=mapping, class_names=names, class_colors=colors)
-    chosen.choices.append(Choice({"data.label_mapping": ", ".join(f"{k}={v}" for k, v in mapping.items())},
-                                 "the polygon labels give each polygon its class before and after: each transition "
-                                 "is a class, the polygons whose two classes are the same are no change (class 0)"))
 
 
 def _choose_pretrained(chosen: Chosen) -> None:

@@ -25,6 +25,10 @@ from ..configuration_utils import (
 )
 
 FUSIONS = ("diff", "concat", "attention")
+#: How each date's tile is scaled before the shared encoder reads it, beyond the training data's band statistics:
+#: ``none``, or ``tile``: standardised by its own mean and spread per band, so a global brightness or contrast shift
+#: between the dates (another sun, season, sensor or processing) is gone before the dates are compared.
+DATE_SCALINGS = ("none", "tile")
 #: Dates a change model takes today (a time series is the next step: the settings already count them).
 BUILT_DATES = (2,)
 
@@ -51,6 +55,12 @@ class ChangeConfig(SingleStreamConfig):
              "(FC-Siam-diff: the same change either way); concat, both side by side through a 1x1 convolution "
              "(FC-Siam-conc: learns which way a change went); attention, each date's features attending to the "
              "other's (as BIT), then their difference.")
+    date_scaling: str = setting(
+        "none", choices=DATE_SCALINGS, label="Scaling of each date (change models)", group="model", advanced=True,
+        help="How each date's tile is scaled before the encoder both dates share reads it: none, the training data's "
+             "band statistics alone; tile, each date's tile also standardised by its own mean and spread per band, "
+             "so that a brightness or contrast shift between the dates is not taken for change.",
+        auto="tile for change models trained on pairs of dates")
     decoder: str = setting("unet", **DECODER)
     decoder_width: int | None = config_only(
         None, help="Width of the decoder (unet: its last stage); None = the preset's.")
@@ -102,6 +112,8 @@ class ChangeConfig(SingleStreamConfig):
         check(self.dates in BUILT_DATES, f"the change family takes {BUILT_DATES[0]} dates (before, after) today; got "
                                          f"{self.dates}: give two images of the place.")
         check(self.fusion in FUSIONS, f"fusion '{self.fusion}' is unknown; use one of {FUSIONS}.")
+        check(self.date_scaling in DATE_SCALINGS,
+              f"date_scaling '{self.date_scaling}' is unknown; use one of {DATE_SCALINGS}.")
         check(self.decoder in DECODERS, f"decoder '{self.decoder}' is unknown; use one of {DECODERS}.")
         check(self.decoder_width is None or self.decoder_width >= 1,
               f"decoder_width must be >= 1, or unset for the preset's (got {self.decoder_width}).")

@@ -24,14 +24,30 @@ from ..single_stream import SingleStreamModel
 from .configuration_change import ChangeConfig
 from .first_dates import FirstDateFeatures, shares_first_dates
 
+#: The least spread a tile's band is divided by (normalised values): a flat tile (water, a field) is not blown up.
+LEAST_SPREAD = 0.05
+
+
+def own_statistics(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) images of one date each, each band standardised by its own mean and spread over the tile
+    (``date_scaling: tile``): a global brightness or contrast shift of a date is gone."""
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    spread = (images - mean).square().mean(dim=(2, 3), keepdim=True).sqrt().clamp_min(LEAST_SPREAD)
+    return (images - mean) / spread
+
 
 class SiameseEncoder(nn.Module):
-    """One encoder applied to every date: maps (B, T*C_i, h, w) with each date's C_i channels side by side."""
+    """One encoder applied to every date: maps (B, T*C_i, h, w) with each date's C_i channels side by side; with
+    ``own_scaling`` each date's tile is standardised first (:func:`own_statistics`)."""
 
-    def __init__(self, encoder: nn.Module, dates: int):
+    def __init__(self, encoder: nn.Module, dates: int, own_scaling: bool = False):
         super().__init__()
-        self.encoder, self.dates = encoder, dates
+        self.encoder, self.dates, self.own_scaling = encoder, dates, own_scaling
         self.channels = list(encoder.channels)  # of one date
+
+    def scaled(self, images: torch.Tensor) -> torch.Tensor:
+        """Images of one date each as the encoder reads them."""
+        return own_statistics(images) if self.own_scaling else images
 
     @property
     def backbone(self) -> nn.Module:
@@ -44,7 +60,8 @@ class SiameseEncoder(nn.Module):
         coords = getattr(self.backbone, "coords", None) if coords is None else coords
         if coords is not None:
             coords = coords.repeat_interleave(self.dates, dim=0)
-        return [out_of_batch(m, self.dates) for m in self.encoder.features(into_batch(x, self.dates), coords)]
+        images = self.scaled(into_batch(x, self.dates))
+        return [out_of_batch(m, self.dates) for m in self.encoder.features(images, coords)]
 
     def pyramid(self, maps: list[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:
         split = [into_batch(m, self.dates) for m in maps]
@@ -96,7 +113,7 @@ class ChangeModel(SingleStreamModel):
 
     def __init__(self, config: ChangeConfig, callback: Any = None):
         super().__init__(config, callback)
-        self.encoder = SiameseEncoder(self.encoder, self.config.input_dates)
+        self.encoder = SiameseEncoder(self.encoder, self.config.input_dates, self.config.date_scaling == "tile")
         self.first_dates: FirstDateFeatures | None = None  # inference: first dates encoded once (share_first_dates)
 
     def share_first_dates(self, store: FirstDateFeatures | None = None) -> bool:
@@ -110,7 +127,7 @@ class ChangeModel(SingleStreamModel):
     def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Images of one date each (N, C, H, W) -> their maps at strides 4, 8, 16, 32 (N, C_i, H/s, W/s): what a
         first date keeps, and the onnxruntime backend's encoder graph."""
-        return self.encoder.encoder(images)
+        return self.encoder.encoder(self.encoder.scaled(images))
 
     def head(self, dates: list[list[torch.Tensor]], size: tuple[int, int]) -> torch.Tensor:
         """Each date's maps (:meth:`encode`, in time order) -> logits (B, classes, H, W) at ``size``: the fusion and

@@ -1,0 +1,80 @@
+"""The change family's automatic choices (:func:`.auto.choose_settings` calls them for scenes of two dates): the
+class names of a change mask, the change's weight in the loss, each date's own scaling, and from-to classes of
+polygon labels."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from ..errors import ConfigError, mention
+from ..models.configuration_utils import CHANGE_CLASSES
+from .choice import Choice, Chosen
+
+
+def choose_change_classes(chosen: Chosen) -> None:
+    """A change mask's class names for scenes of two dates whose labels keep the default names."""
+    if len(chosen.data.class_names) == 2:
+        chosen.data = chosen.data.replace(class_names=list(CHANGE_CLASSES))
+        chosen.choices.append(Choice({"data.class_names": ",".join(CHANGE_CLASSES)},
+                                     "the scenes hold two dates, so the label is a change mask (what changed between "
+                                     "them); give the names for another meaning"))
+
+
+CHANGE_FOCAL_ALPHA = 0.75  # the change pixels' weight in the focal loss (binary models' default: 0.25)
+
+
+def choose_change_weight(chosen: Chosen) -> None:
+    """A change mask's rarer class weighs more: 0.75 of the focal loss, not the 0.25 of one date's binary models
+    (on LEVIR-CD's sample pairs 0.25 found a seventh of the change: docs/benchmarks.md)."""
+    loss = chosen.train.loss
+    if loss.focal_alpha is None and "focal" in loss.terms_for(chosen.model.name):
+        chosen.train = chosen.train.replace(loss=loss.replace(focal_alpha=CHANGE_FOCAL_ALPHA))
+        chosen.choices.append(Choice({"loss.focal_alpha": CHANGE_FOCAL_ALPHA}, (
+            "a change mask: change is the rarer class (a tenth to a fifth of the pixels in the change datasets), so "
+            "it weighs more in the focal loss than one date's foreground does")))
+
+
+def choose_date_scaling(chosen: Chosen) -> None:
+    """Each date's tile standardised by its own statistics: on LEVIR-CD's sample pairs the models missed every test
+    pair whose later date is brighter than the training pairs' (docs/benchmarks.md)."""
+    if getattr(chosen.model, "date_scaling", None) == "none":
+        chosen.model = chosen.model.replace(date_scaling="tile")
+        chosen.choices.append(Choice({"model.date_scaling": "tile"}, (
+            "two dates of one place: each date's tile is standardised by its own mean and spread, so a brightness or "
+            "contrast shift between the dates (another sun, season or sensor) is not taken for change")))
+
+
+def choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]) -> None:
+    """From-to polygon labels: each transition a class ``BEFORE → AFTER`` after "no change", unless the label
+    mapping is given (names too)."""
+    from ..config.values import fill_class_colors
+    from ..data.labels import layer_transitions
+
+    if "data.label_mapping" in given:
+        return
+    found: set[str] = set()
+    for spec in specs:
+        if not spec.label_after_field or not spec.label_field:
+            raise ConfigError(f"The scene '{spec.image}': the after-class field "
+                              f"({mention('data.train_scenes#label_after_field')}) needs the class field before "
+                              f"({mention('data.train_scenes#label_field')}) in every scene's polygon label.")
+        found.update(layer_transitions(str(spec.label), spec.label_field, spec.label_after_field))
+    transitions = sorted(found)
+    if not transitions:
+        return  # every polygon the same before and after: the label scan says there is nothing to learn
+    names = [CHANGE_CLASSES[0], *transitions]
+    if "data.class_names" in given:
+        names = list(chosen.data.class_names)
+        if len(names) != len(transitions) + 1:
+            raise ConfigError(f"The polygon labels hold {len(transitions)} transition(s) ({', '.join(transitions)}), "
+                              f"so {len(transitions) + 1} classes with no change, but {mention('data.class_names')} "
+                              f"names {len(names)}: name them in this order, or leave the names out.")
+    colors = list(chosen.data.class_colors) if "data.class_colors" in given else fill_class_colors(
+        [chosen.data.class_colors[0]], len(names))
+    mapping = {name: index for index, name in enumerate(transitions, start=1)}
+    chosen.data = chosen.data.replace(label_mapping=mapping, class_names=names, class_colors=colors)
+    chosen.choices.append(Choice({"data.label_mapping": ", ".join(f"{k}={v}" for k, v in mapping.items())},
+                                 "the polygon labels give each polygon its class before and after: each transition "
+                                 "is a class, the polygons whose two classes are the same are no change (class 0)"))
+
