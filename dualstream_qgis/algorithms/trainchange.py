@@ -21,7 +21,8 @@ class TrainChangeAlgorithm(ChangeGroup, TrainAlgorithm):
 
     AFTER = AFTER
     FAMILY = "change"  # the registry's name of the family this form trains (its fusion and decoder settings)
-    MODEL_SETTINGS = ("model.preset", "model.encoder", "model.fusion", "model.decoder", "data.bands")
+    MODEL_SETTINGS = ("model.preset", "model.encoder", "model.fusion", "model.date_scaling", "model.decoder",
+                      "data.bands")
 
     def name(self) -> str:
         return "trainchange"

@@ -3,7 +3,8 @@
 The front ends say which settings were given (a command-line flag, a config-file key, a QGIS parameter changed
 from its default); :func:`choose_settings` fills the others (``AUTO_SETTINGS``) and returns one line per choice,
 naming the settings as the front end does. Each ``_choose_*`` says its rule; the model is the family whose card
-(``FamilyCard.auto``) claims the data on this device (the ``--model`` help prints the current picks).
+(``FamilyCard.auto``) claims the data on this device (the ``--model`` help prints the current picks); the change
+family's own choices for scenes of two dates are in :mod:`.change_choices`.
 
 A pretrained checkpoint given as a folder or a hub id fixes the model size, so the model is not chosen then;
 ``imagenet`` / ``release`` name the chosen encoder's own weights and leave the choice to be made. A model to start
