@@ -26,9 +26,9 @@ def places(tmp_path_factory):
 
 
 def test_each_date_standardised_by_its_own_tile_takes_a_brightness_shift_for_no_change(tmp_path):
-    """``date_scaling: tile``: a pair whose later date is made brighter and more contrasted (another sun: LEVIR-CD's darker
-    test pairs that main's models missed) gets the change map of the pair before the shift, in torch and in the two ONNX
-    graphs; without it the shift alone moves the change map."""
+    """``date_scaling: tile``: a pair whose later date is made brighter and more contrasted (another sun) gets the
+    change map of the pair before the shift, in torch and in the two ONNX graphs; without it the shift alone moves
+    the change map."""
     rng = np.random.default_rng(0)
     before = rng.random((1, 3, 64, 64), dtype=np.float32) * 0.5
     after = before.copy()
