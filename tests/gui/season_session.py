@@ -46,6 +46,37 @@ def form(alg_id: str, values: dict, name: str) -> dict:
     return record
 
 
+def modeler_dialog() -> dict:
+    """Segment season's parameters dialog in the Graphical Modeler, in a model whose input is a season's dates: the
+    dates taken from that input, and the child it makes."""
+    from processing.modeler.ModelerParametersDialog import ModelerParametersDialog
+    from qgis.core import (
+        QgsApplication,
+        QgsProcessing,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterMultipleLayers,
+    )
+
+    step("modeler dialog")
+    model = QgsProcessingModelAlgorithm("season", "test")
+    model.addModelParameter(QgsProcessingParameterMultipleLayers("dates", "Dates", QgsProcessing.TypeRaster),
+                            QgsProcessingModelParameter("dates"))
+    alg = QgsApplication.processingRegistry().createAlgorithmById("dualstream:segmentseason")
+    dialog = ModelerParametersDialog(alg, model)
+    dialog.resize(1000, 900)
+    dialog.show()
+    wait(500)
+    dates = dialog.widget.widget.wrappers["DATES"]  # QGIS's own modeler widget: a value, an input, an output
+    dates.setWidgetValue([QgsProcessingModelChildParameterSource.fromModelParameter("dates")])
+    child = dialog.createAlgorithm()
+    record = {"child_dates": [s.parameterName() for s in child.parameterSources().get("DATES", [])] if child else None,
+              "screenshot": shot(dialog, "segment_season_modeler")}
+    dialog.close()
+    return record
+
+
 def main() -> None:
     from qgis.utils import iface
 
@@ -79,6 +110,8 @@ def main() -> None:
     REPORT["segment_run"] = {"results": {k: str(v) for k, v in results.items()}, "log": log.lines,
                              "renderer": loaded[0].renderer().type() if loaded else None,
                              "screenshot": shot(iface.mainWindow(), "segment_season_result")}
+    save()
+    REPORT["modeler"] = modeler_dialog()
     save()
     step("segment season batch")
     REPORT["batch"] = run_batch("dualstream:segmentseason", [  # one row of layers, one of the folder

@@ -92,3 +92,11 @@ def test_segment_season_runs_rows_of_layers_and_of_a_folder_from_the_batch_dialo
     assert batch["outputs"] == [True, True], batch["log"][-3000:]
     assert batch["log"].count("The season: 3 date(s) of one place, 2024-03-01, 2024-05-01, 2024-07-01") == 2
     assert {row["renderer"] for row in batch["new_layers"] if row["source"].endswith(".tif")} == {"paletted"}
+
+
+def test_segment_seasons_modeler_dialog_takes_the_dates_from_a_model_input(session):
+    """The Graphical Modeler's dialog of Segment season: the dates from the model's multiple-layer input, wired into
+    the child it makes."""
+    modeler = session["modeler"]
+    assert modeler["child_dates"] == ["dates"], modeler
+    assert Path(modeler["screenshot"]).stat().st_size > 10_000
