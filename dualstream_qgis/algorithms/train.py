@@ -146,12 +146,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, RasterLayerParameter(param, label, optional=True), text)
         self.add_label_parameters()
 
-    def add_label_parameters(self, label_text: tuple[str, str] | None = None) -> None:
-        """LABELS (``label_text``: its own label and help, else the declared ones), its class field, the labelled
-        area and the aux layers."""
+    def add_label_parameters(self, label_text: tuple[str, str] | None = None, optional: bool = True) -> None:
+        """LABELS (``label_text``: its own label and help, else the declared ones; ``optional``: where a dataset
+        folder may stand in for it, see MODE), its class field, the labelled area and the aux layers."""
         param, label, text = declared_text(self, "scene.label")
         label, text = label_text or (label, text)
-        add_parameter(self, LabelLayerParameter(param, label, [SOURCE_POLYGON], optional=True), text)  # see MODE
+        add_parameter(self, LabelLayerParameter(param, label, [SOURCE_POLYGON], optional=optional), text)
         param, label, text = declared_text(self, "scene.label_field")
         add_parameter(self, class_field_parameter(param, label), text)
         param, label, text = declared_text(self, "scene.aoi")

@@ -49,7 +49,7 @@ class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_dates_parameters(self, "scene.dates")
-        self.add_label_parameters()
+        self.add_label_parameters(optional=False)  # no dataset folder here: the label is always needed
         self.add_training_parameters()
 
     def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802

@@ -72,6 +72,7 @@ def test_train_seasons_automatic_fields_say_automatic_where_qgis_said_optional(s
     for name in ("EPOCHS", "WARMUP_EPOCHS", "LEARNING_RATE", "TILE_SIZE", "TILES_PER_EPOCH"):
         assert shown[name].endswith(" [automatic]"), shown
     assert shown["DATES_FOLDER"].endswith(" [optional]")  # the dates as layers, or their folder
+    assert shown["LABELS"] == "Label layer (raster or polygons)"  # was "[optional]": Train's dataset folder mode
 
 
 def test_segment_season_from_the_desktop_says_the_order_and_loads_the_classes_styled(session):

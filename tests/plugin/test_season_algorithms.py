@@ -174,3 +174,17 @@ def test_train_season_learns_from_unlabelled_layers_of_another_place(plugin, sea
     assert "from 1 unlabelled place(s) of 3 date(s) and the unlabelled pixels of 1 labelled one(s)" in said, said
     assert (tmp_path / "semi.dsmodel").is_file() and sorted(p.name for p in other.iterdir()) == sorted(
         Path(d).name for d in dates)  # nothing written beside the layers
+
+
+def test_train_season_asks_for_its_label(plugin, season, tmp_path):
+    """The label was optional (as in Train, whose dataset folder stands in for it), so the form said "[optional]"
+    and a run without one went on to the dates."""
+    import processing
+    from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingParameterDefinition
+
+    alg = QgsApplication.processingRegistry().algorithmById("dualstream:trainseason")
+    assert not alg.parameterDefinition("LABELS").flags() & QgsProcessingParameterDefinition.FlagOptional
+    with pytest.raises(QgsProcessingException, match="LABELS"):
+        processing.run("dualstream:trainseason", {**TRAIN, "DATES": season[0], "OUTPUT": str(tmp_path / "m.dsmodel")})
+    assert not (tmp_path / "m.dsmodel").exists()
+
