@@ -302,9 +302,8 @@ class DataConfig(Settings):
         more = (f"; there are {len(self.class_names)} class names: give one name per class, {max(bad) + 1} in all "
                 f"({mention('data.class_names')})" if bad and max(bad) >= len(self.class_names)
                 else "")
-        check(not bad, f"{mention('data.label_mapping')} maps to class(es) {bad} outside "
-                        f"0..{len(self.class_names) - 1} (or ignore_index {self.ignore_index} for unlabelled "
-                        f"values){more}.")
+        check(not bad, f"{mention('data.label_mapping')} maps to class(es) {bad} outside 0..{len(self.class_names) - 1}"
+                        f" (or ignore_index {self.ignore_index} for unlabelled values){more}.")
 
     @property
     def aux_bands_used(self) -> int | None:
