@@ -139,8 +139,8 @@ def cloud_masked_vrt(source: str, bands: Sequence[int], cloud: str, cloud_band: 
                      metadata: dict[str, str] | None = None) -> str:
     """A VRT at ``destination`` of ``source``'s ``bands`` whose mask is clear where band ``cloud_band`` of ``cloud``
     (``source`` itself, or a raster on its grid) is 0 and masked where it is not (a cloud, its shadow): a date's
-    clouds become its invalid pixels for every reader, with no pixel copied. Its own nodata stays nodata;
-    ``metadata`` as :func:`pick_vrt`'s."""
+    clouds become its invalid pixels for every reader, with no pixel copied. Its own nodata stays nodata and its bands
+    keep their descriptions; ``metadata`` as :func:`pick_vrt`'s."""
     rasterio = require("rasterio")
     with rasterio.open(source) as ds, rasterio.open(cloud) as mask:
         if (mask.width, mask.height) != (ds.width, ds.height):
@@ -148,12 +148,13 @@ def cloud_masked_vrt(source: str, bands: Sequence[int], cloud: str, cloud_band: 
                             f"'{source}' ({ds.width}x{ds.height} px): give the mask on its date's grid (gdalwarp "
                             f"-te/-ts of the date), or the clouds as nodata in the date itself.")
         width, height = ds.width, ds.height
+        names = [ds.descriptions[b - 1] or "" for b in bands]  # its bands keep their names (read by name)
     rect = "".join(f'<{r} xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>' for r in ("SrcRect", "DstRect"))
     # the LUT maps 0 (clear) to 255 (valid) and anything from 0.5 up (cloud classes) to 0 (masked)
     mask_xml = (f'<MaskBand><VRTRasterBand dataType="Byte"><ComplexSource><SourceFilename relativeToVRT="0">'
                 f"{escape(str(cloud))}</SourceFilename><SourceBand>{cloud_band}</SourceBand>{rect}"
                 "<LUT>0:255,0.5:0</LUT></ComplexSource></VRTRasterBand></MaskBand>")
-    head, _, _ = pick_vrt_text(source, bands, [""] * len(bands)).partition("<MaskBand>")  # an alpha mask gives way
+    head, _, _ = pick_vrt_text(source, bands, names).partition("<MaskBand>")  # an alpha mask gives way
     # one whole write: a reader (another torchrun process) never meets the VRT without its clouds
     write_text_atomic(destination, with_metadata(head.replace("</VRTDataset>", "") + mask_xml + "\n</VRTDataset>",
                                                  metadata))

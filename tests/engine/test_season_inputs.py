@@ -476,3 +476,15 @@ def test_a_web_layer_given_as_a_date_is_refused_by_its_name_without_its_descript
     said = str(refused.value)
     assert said.startswith("The XYZ layer 'satellite tiles' cannot be a date of a season"), said
     assert "<GDAL_WMS>" not in said and "saved as a GeoTIFF" in said
+
+
+def test_a_cloud_masked_date_keeps_its_band_names(tmp_path):
+    """A date's clouds go in through a VRT: its bands keep their names (a model reading bands by name needs them)."""
+    from engine.data.input_vrt import cloud_masked_vrt
+
+    date = raster(tmp_path / "d.tif", 1.0, date="2024-05-01", names=["red", "nir"])
+    cloud = raster(tmp_path / "d_cloud.tif", 0.0, bands=1)
+    (tmp_path / "vrt").mkdir()
+    vrt = cloud_masked_vrt(date, [1, 2], cloud, 1, tmp_path / "vrt" / "d.vrt")
+    with rasterio.open(vrt) as ds:
+        assert ds.descriptions == ("red", "nir")
