@@ -192,6 +192,9 @@ class GalileoEncoder(nn.Module):
         x = self.tokens(values, months, patch, gsd)
         batch, rows, cols = x.shape[:3]
         kept = self.patch_keep(keep, patch)
+        used = kept.reshape(-1, kept.shape[-1]).any(dim=0)
+        if bool(used.any()) and not bool(used.all()):  # a group no patch keeps takes no part: its tokens left out
+            x, kept = x[..., used, :], kept[..., used]
         flat = x.reshape(batch, -1, self.width)
         flat_keep = kept.reshape(batch, -1)
         # a sample with no token kept attends to all (its outputs are dropped): no row of -inf only

@@ -127,7 +127,13 @@ class PrestoEncoder(nn.Module):
                       latlon: torch.Tensor) -> torch.Tensor:
         """Features (N, D) of N pixel series; ``keep`` (N, T, 7): the group's token of that date takes part."""
         tokens = self.tokens(values, months)
-        kept = keep.permute(0, 2, 1).reshape(keep.shape[0], -1)  # group-major, as the tokens
+        kept = keep.permute(0, 2, 1)  # (N, 7, T): group-major, as the tokens
+        used = kept.any(dim=2).any(dim=0)
+        if bool(used.any()) and not bool(used.all()):  # a group no series keeps takes no part: its tokens left out
+            count, dates = kept.shape[0], kept.shape[2]
+            tokens = tokens.reshape(count, len(used), dates, -1)[:, used].reshape(count, -1, tokens.shape[-1])
+            kept = kept[:, used]
+        kept = kept.reshape(keep.shape[0], -1)
         place = self.latlon_embed(unit_sphere(latlon.to(values.device)))[:, None]
         x = torch.cat([place, tokens], dim=1)
         kept = torch.cat([torch.ones_like(kept[:, :1]), kept], dim=1)
