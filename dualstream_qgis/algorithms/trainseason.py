@@ -7,6 +7,7 @@ from typing import Any
 
 from qgis.core import QgsProcessingContext, QgsProcessingFeedback
 
+from ..engine_bridge import engine_api
 from .common import parameters_help
 from .season_inputs import SeasonGroup, add_dates_parameters, dates_given, season_dates
 from .train import TrainAlgorithm
@@ -60,8 +61,10 @@ class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
         return ok, message
 
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
-        """Train's model settings, of the season family (a preset given alone would pick another family's)."""
-        return {**super()._model_settings(parameters, context), "name": self.FAMILY}
+        """Train's model settings, of the season family (a preset given alone would pick another family's), or of
+        the family that reads a pixel-series encoder chosen (Presto: eoseries)."""
+        settings = super()._model_settings(parameters, context)
+        return {**settings, "name": engine_api().season_family(settings.get("encoder"))}
 
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
                      feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:

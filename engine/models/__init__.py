@@ -16,7 +16,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..runtime.environment import require
 from .configuration_utils import AutoModelConfig, ModelConfig
-from .encoders.catalog import ENCODER_NAMES
+from .encoders.catalog import ENCODER_NAMES, SERIES_ONLY
 from .registry import FAMILIES, check_family, family_module, list_models, list_presets
 
 
@@ -30,7 +30,7 @@ def model_class(name: str) -> type:
 def list_encoders(name: str | None = None) -> list[str]:
     """Encoder names family ``name`` accepts in its ``encoder`` option (empty: fixed encoder); all without a name."""
     if name is None:
-        return list(ENCODER_NAMES)
+        return [*ENCODER_NAMES, *SERIES_ONLY]
     return list(getattr(AutoModelConfig.config_class(name), "ENCODERS", ()))
 
 

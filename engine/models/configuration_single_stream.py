@@ -17,7 +17,7 @@ from .configuration_utils import (
     encoder_families,
     joined,
 )
-from .encoders.catalog import ENCODER_NAMES, ENCODERS
+from .encoders.catalog import ENCODER_NAMES, ENCODERS, SERIES_ONLY
 from .registry import list_models
 
 T = TypeVar("T", bound="SingleStreamConfig")
@@ -34,7 +34,8 @@ def _encoder_help() -> str:
     fixed = [f for f in list_models() if f not in encoder_families()]
     return (f"Backbone of the single-stream families (ResNet, ConvNeXt, Swin, MiT; the foundation encoders "
             f"Prithvi-EO-2.0 and DINOv3 with pretrained release, or transformers with a backbone's folder or hub "
-            f"id as pretrained); default: the preset's. "
+            f"id as pretrained); presto (and Galileo read per pixel) for a season with --model eoseries; default: the "
+            f"preset's. "
             f"{joined(fixed)} have fixed encoders.")
 
 
@@ -46,7 +47,7 @@ class SingleStreamConfig(ModelConfig):
     aux_channels: int = redeclared(ModelConfig, "aux_channels", 0)
     encoder: str | None = setting(
         None, label=lambda: f"Encoder ({', '.join(encoder_families())})", group="model",
-        choices=(DEFAULT, *ENCODER_NAMES), off=DEFAULT, help=_encoder_help)
+        choices=(DEFAULT, *ENCODER_NAMES, *SERIES_ONLY), off=DEFAULT, help=_encoder_help)
     aux_fusion: str = config_only(
         "none", choices=AUX_FUSION, help="none: imagery only (the data's aux rasters are not used); early: the "
                                          "aux bands, upsampled to the image grid, are stacked on the image's.")

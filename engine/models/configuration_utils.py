@@ -152,6 +152,16 @@ def family_card(name: str) -> FamilyCard | None:
     return AutoModelConfig.config_class(name).CARD if has_configuration(name) else None
 
 
+def season_family(encoder: str | None) -> str:
+    """The family a season trains with ``encoder``: the season family (``SEASON``'s automatic pick), or, for an
+    encoder it does not take (Presto: a pixel-series encoder), the season-taking family that does."""
+    families = [f for f in list_models() if takes_a_season(f)]
+    for family in families:
+        if encoder is None or encoder in getattr(AutoModelConfig.config_class(family), "ENCODERS", ()):
+            return family
+    return families[0]
+
+
 def takes_a_season(family: str) -> bool:
     """Whether ``family`` takes a season: any number of dates of one place, each with its day and validity."""
     card = family_card(family)
@@ -278,11 +288,12 @@ class ModelConfig(Settings):
         return self.PRESETS[self.preset]
 
 
-def family_with_preset(preset: str | None) -> str:
-    """The family of a model section that names none: the default family, or, for a preset it lacks, the first
-    family that has the preset (training's automatic choice may then change the family, keeping the preset)."""
+def family_with_preset(preset: str | None, encoder: str | None = None) -> str:
+    """The family of a model section that names none: the default family, or, for a preset or an encoder it lacks,
+    the first family that has them (training's automatic choice may then change the family, keeping them)."""
     for family in (DEFAULT_FAMILY, *list_models()):
-        if preset is None or preset in list_presets(family):
+        takes = encoder is None or encoder in getattr(AutoModelConfig.config_class(family), "ENCODERS", ())
+        if (preset is None or preset in list_presets(family)) and takes:
             return family
     return DEFAULT_FAMILY  # no family has it: the default family's check names the valid presets
 
@@ -305,7 +316,7 @@ class AutoModelConfig:
     def for_family(name: str | None = None, **settings: Any) -> ModelConfig:
         """Family ``name``'s config from keyword settings (no name: :func:`family_with_preset`); ConfigError naming
         unknown settings and the valid ones."""
-        family = name or family_with_preset(settings.get("preset"))
+        family = name or family_with_preset(settings.get("preset"), settings.get("encoder"))
         cls = AutoModelConfig.config_class(family)
         valid = {f.name for f in dataclasses.fields(cls)} - {"name"}
         unknown = sorted(set(settings) - valid)
@@ -320,7 +331,7 @@ class AutoModelConfig:
         ConfigError for an encoder given to a family whose encoder is fixed."""
         if not isinstance(data, dict):
             raise ConfigError(f"The model settings: expected a mapping of settings, got {type(data).__name__}.")
-        family = data.get("name") or family_with_preset(data.get("preset"))
+        family = data.get("name") or family_with_preset(data.get("preset"), data.get("encoder"))
         target = AutoModelConfig.config_class(family)
         if data.get("encoder") is not None and not getattr(target, "ENCODERS", ()):
             raise ConfigError(f"{mention('model.encoder')}: the {family} family has a fixed encoder; an encoder can be "

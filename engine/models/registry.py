@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 # = their packages' names
-FAMILIES = ("dualstream", "cmx", "unet", "pspnet", "deeplabv3plus", "fpn", "change", "season")
+FAMILIES = ("dualstream", "cmx", "unet", "pspnet", "deeplabv3plus", "fpn", "change", "season", "eoseries")
 RUN_ONLY = ("imported",)  # packages with a configuration module only
 
 

@@ -32,7 +32,7 @@ from ..models.configuration_utils import (
     auto_picks,
     cpu_preset,
 )
-from ..models.encoders.weights import model_encoder, model_pretrained, own_weights
+from ..models.encoders.weights import RANDOM, model_encoder, model_pretrained, own_weights
 from .change_choices import choose_change_classes, choose_change_weight, choose_date_scaling, choose_transitions
 from .choice import Choice, Chosen
 
@@ -48,11 +48,8 @@ TILE_CAP = {"cpu": 256, "gpu": 512}
 # gets, on a CPU, a tile of about PART_TILE_SHARE of a part's side (at least MIN_PART_TILE) and epochs of about
 # PASSES_PER_EPOCH draws of its pixels (at least MIN_TILES_PER_EPOCH tiles): with 256 px tiles over 96 px squares
 # most of every tile is unlabelled, and one epoch of 200 tiles took the whole 2-minute budget (issue 61).
-SMALL_AREA_SHARE = 0.25
-PART_TILE_SHARE = 0.75
-MIN_PART_TILE = 64
-PASSES_PER_EPOCH = 8
-MIN_TILES_PER_EPOCH = 32
+SMALL_AREA_SHARE, PART_TILE_SHARE, MIN_PART_TILE = 0.25, 0.75, 64
+PASSES_PER_EPOCH, MIN_TILES_PER_EPOCH = 8, 32
 # Pairs whose change is separate parts under SMALL_AREA_SHARE of the pairs (painted squares, new buildings) get the
 # part's tile too: with 256 px tiles a 20 px change is 0.6 % of a tile drawn around it, and the first epochs on a
 # CPU learnt no change at all (issue 79). Their raster labels are read for it up to this many pixels in all.
@@ -86,8 +83,7 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
                     device: str | None = None) -> Chosen:
     """Fill the settings of ``AUTO_SETTINGS`` not in ``given`` (``section.name``) from the data and ``device``
     (default: ``train_cfg.device``'s). A given tile larger than every training scene is refused here
-    (ResourceError), from the raster headers alone, before any data is read or any model library is imported.
-    """
+    (ResourceError), from the raster headers alone, before any data is read or any model library is imported."""
     from ..runtime.environment import resolve_device
     from ..runtime.resources import check_training_tile, tile_step
 
@@ -250,21 +246,24 @@ def _choose_pretrained(chosen: Chosen) -> None:
 
 
 def _choose_frozen(chosen: Chosen, gpu: bool) -> None:
-    """A pretrained foundation encoder on the CPU: frozen, its features cached (recomputing a ViT-L every step
-    would take the time budget); on a GPU every layer is fine-tuned. Said either way."""
+    """A pretrained foundation encoder on the CPU, a pixel-series family's anywhere (random weights if asked): frozen,
+    features cached (a ViT-L every step would take the time budget); a GPU fine-tunes the former. Said either way."""
     from ..models.encoders.catalog import ENCODERS
 
-    spec = ENCODERS.get(getattr(chosen.model, "encoder_name", None) or "")
-    if (spec is None or not spec.foundation or not model_pretrained(chosen.model).loads or chosen.model.uses_aux
-            or not getattr(chosen.model, "CACHEABLE", False)):
+    model, source = chosen.model, model_pretrained(chosen.model)
+    spec, series = ENCODERS.get(getattr(model, "encoder_name", None) or ""), getattr(model, "SENSOR_UNITS", False)
+    foundation = spec is not None and spec.foundation and not model.uses_aux and getattr(model, "CACHEABLE", False)
+    if not (source.loads or series and source.kind == RANDOM) or not (series or foundation):
         return
-    if gpu:
+    if gpu and not series:
         chosen.choices.append(Choice({"train.frozen_encoder": "off"}, (
-            f"a GPU fine-tunes the pretrained {chosen.model.encoder_name} with the rest after the warm-up epochs")))
+            f"a GPU fine-tunes the pretrained {model.encoder_name} with the rest after the warm-up epochs")))
         return
     chosen.train = chosen.train.replace(frozen_encoder="cached")
     chosen.choices.append(Choice({"train.frozen_encoder": "cached"}, (
-        f"training on the CPU: the pretrained {chosen.model.encoder_name} stays frozen and its features of each "
+        f"the {model.name} family reads each pixel's series with {model.encoder_name} frozen: its features of each "
+        f"tile are computed once and the head trains every epoch on them" if series else
+        f"training on the CPU: the pretrained {model.encoder_name} stays frozen and its features of each "
         f"tile are computed once, so the decoder gets many epochs in the time budget instead of a few")))
 
 
@@ -272,8 +271,9 @@ def _choose_encoder_bands(chosen: Chosen) -> None:
     """Weights that know their bands only (Prithvi: the 6 HLS bands) read them by name from each image; so does an
     encoder whose architecture places its bands by name (Galileo), random weights included."""
     from ..models.encoders.catalog import ENCODERS
-    from ..models.encoders.weights import own_weights
 
+    if getattr(chosen.model, "SENSOR_UNITS", False):  # a pixel-series family places the bands it is given by name
+        return
     source = model_pretrained(chosen.model)
     weights = source.weights if source.loads else None
     spec = ENCODERS.get(source.encoder)
@@ -305,12 +305,14 @@ def _model_from_parent(chosen: Chosen, unset: set[str], given: Collection[str]) 
 
 
 def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None:
-    from ..models import AutoModelConfig, list_presets
+    from ..models import AutoModelConfig, list_encoders, list_presets
 
     model_cfg = chosen.model
     where = "on a GPU" if gpu else "on the CPU"
     picks = auto_picks(gpu)  # where no family's card claims this data on this device: the given family
     family, preset = picks[kind] if kind in picks else (model_cfg.name, None if gpu else cpu_preset(model_cfg.name))
+    if getattr(model_cfg, "encoder", None) not in (None, *list_encoders(family)):  # the encoder names the family
+        family, preset = model_cfg.name, None if gpu else cpu_preset(model_cfg.name)
     if "model.name" in unset:
         if "model.preset" not in unset:  # a preset given alone keeps the family that has it
             preset = model_cfg.preset

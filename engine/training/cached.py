@@ -97,6 +97,19 @@ def process_share(count: int, place: Place) -> list[int]:
     return list(range(place.ctx.rank, count // world * world, world))
 
 
+def features_of(model: Any, samples: list[dict[str, Any]], device: Any) -> list[torch.Tensor]:
+    """The frozen encoder's maps of ``samples``; a season's (a model taking days) with its dates' days and masks,
+    places of different date counts padded as a season batch is."""
+    coords = torch.stack([s["coords"] for s in samples]).to(device) if "coords" in samples[0] else None
+    if getattr(model, "takes_days", False):
+        from ..data.season_batch import season_collate
+
+        season = season_collate(samples)
+        return model.encoder.features(season["vision"].to(device), coords, days=season["days"].float().to(device),
+                                      valid=season["valid"].to(device))
+    return model.encoder.features(torch.stack([s["vision"] for s in samples]).to(device), coords)
+
+
 @torch.no_grad()
 def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int, spill: Path,
                   what: str, seconds: float | None = None, indices: list[int] | None = None) -> FeatureStore:
@@ -116,9 +129,7 @@ def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int,
                                 f"{done} tiles ({mention('train.time_budget')} longer for more).")
             break
         samples = [tiles[i] for i in indices[start:start + batch]]
-        pixels = torch.stack([s["vision"] for s in samples]).to(place.device)
-        coords = torch.stack([s["coords"] for s in samples]) if "coords" in samples[0] else None
-        maps = encoder.features(pixels, coords)
+        maps = features_of(model, samples, place.device)
         if rows is None:
             shapes = [tuple(int(d) for d in m.shape[1:]) for m in maps]
             width = sum(math.prod(s) for s in shapes)
@@ -175,6 +186,9 @@ def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: An
     finally:
         if sampler is not None:
             sampler.augment = kept_augment
+    place.callback.info(f"The frozen encoder's features of the {len(store.labels)} training tiles took "
+                        f"{time.monotonic() - began:.1f} s, once: without the cache every epoch would compute them "
+                        f"again.")
     augment = data_cfg.augment
     cached = CachedTiles(store, bool(augment.flips), bool(augment.rot90), cfg.seed)
     dropped = [name for name, on in (("random scale/crop", augment.scale_range[0] != augment.scale_range[1]),

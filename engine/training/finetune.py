@@ -178,6 +178,11 @@ def released_statistics(datasets: tuple[Any, Any, Any], model_cfg: Any,
                         say: Callable[[str], None]) -> tuple[Any, Any, Any]:
     """The datasets normalised by the encoder's released statistics where the module docstring says; each outcome
     said."""
+    if getattr(model_cfg, "SENSOR_UNITS", False):  # the encoder scales the sensors' units as it was pre-trained
+        bands = datasets[2].metadata.vision_bands
+        say(f"The {model_cfg.encoder_name} encoder reads the values in the sensors' units and scales them as its "
+            f"release was pre-trained: the image is not normalised by band statistics.")
+        return _with_statistics(datasets, vision_stats=BandStatistics("meanstd", [0.0] * bands, [1.0] * bands))
     source = model_pretrained(model_cfg)
     weights = source.weights if source.loads else None
     if weights is None or not weights.by_name or not weights.mean:

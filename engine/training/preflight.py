@@ -112,6 +112,8 @@ def fit_to_data(model_cfg: ModelConfig, meta: DataMetadata, model: Any, num_clas
     keys: tuple[str, ...] = ("vision_channels", "aux_channels", "num_classes", "aux_ratio")
     if fitted.TAKES_DAYS:  # a season model keeps the dates it learned from (its ONNX graph takes as many)
         fitted, keys = fitted.replace(dates=int(meta.dates)), (*keys, "dates")
+    if getattr(fitted, "SENSOR_UNITS", False):  # it places the bands in its groups by their names
+        fitted, keys = fitted.replace(band_names=list(meta.band_names or [])), (*keys, "band_names")
     wanted = {k: getattr(fitted, k) for k in keys}
     changed = {k: v for k, v in wanted.items() if getattr(model_cfg, k) != v}
     if model is not None:  # an injected model is what it is: its config must already agree with the data
@@ -121,7 +123,7 @@ def fit_to_data(model_cfg: ModelConfig, meta: DataMetadata, model: Any, num_clas
             raise ConfigError(f"the given model does not fit the data: {bad} (model, data).")
     elif changed:  # none of these is a user setting: words, not the config's field names
         words = dict(vision_channels="image bands", aux_channels="aux channels", num_classes="outputs",
-                     aux_ratio="aux ratio", dates="dates")
+                     aux_ratio="aux ratio", dates="dates", band_names="band names")
         say.info(f"The model is sized to the data: {', '.join(f'{words[k]} {v}' for k, v in changed.items())}.")
     note = fitted.aux_input_note(int(tile_size))
     if note:

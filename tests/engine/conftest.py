@@ -62,8 +62,10 @@ def tiny_model() -> Callable[..., Any]:
         torch.manual_seed(0)
         if aux and "aux_fusion" in AutoModelConfig.config_class(family).__dataclass_fields__:
             options.setdefault("aux_fusion", "early")
+        from tests.engine.eo_fixtures import by_name
+
         return build_model(family, preset="tiny", vision_channels=vision, aux_channels=aux, num_classes=classes,
-                           **options).eval()
+                           **by_name(family, vision, options)).eval()
 
     return build
 

@@ -17,6 +17,16 @@ LICENCE = "MIT License\n\nCopyright (c) 2023 NASA Harvest\n(a test copy: random 
 S1_S2 = ["vv", "vh", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22"]
 
 
+def by_name(family: str, vision: int, options: dict) -> dict:
+    """A test build's options for a family placing its bands by name (eoseries: Presto's groups): the first
+    ``vision`` of Sentinel-1/2's names and NDVI, and two dates (its encoder runs per pixel); others unchanged."""
+    from engine.models import AutoModelConfig
+
+    if "band_names" in AutoModelConfig.config_class(family).__dataclass_fields__:
+        options = {"band_names": [*S1_S2, "ndvi"][:vision], "dates": 2, **options}
+    return options
+
+
 def write_presto_release(folder: Path, seed: int = 0) -> dict[str, torch.Tensor]:
     """``folder/data/default_model.pt`` + LICENSE; returns the encoder's state (our names)."""
     torch.manual_seed(seed)

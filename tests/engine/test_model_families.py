@@ -22,6 +22,7 @@ from engine.models import (
     list_presets,
 )
 from engine.models.modeling_utils import ROLES, SegmentationModel
+from tests.engine.eo_fixtures import by_name
 
 FAMILIES = list_models()
 AUX_CHANNELS = 5
@@ -36,7 +37,7 @@ def _build(family: str, vision: int, aux: int, classes: int, **options) -> Segme
     if "aux_fusion" in fields and aux:  # the single-stream baselines fuse aux only when asked
         settings.setdefault("aux_fusion", "early")
     return build_model(family, preset="tiny", vision_channels=vision, aux_channels=aux, num_classes=classes,
-                       **settings)
+                       **by_name(family, vision, settings))
 
 
 def _inputs(model: SegmentationModel, batch: int = 2, size: int = 64) -> tuple[torch.Tensor, torch.Tensor | None]:

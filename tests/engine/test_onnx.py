@@ -79,10 +79,11 @@ def test_every_family_exports_with_parity(family, tmp_path, tiny_model):
     bundle = tiny_bundle(tiny_model(family, aux=2), tmp_path / f"{family}.dsmodel")
     result = export_onnx(bundle, tmp_path / f"{family}.onnx")
     dates = date_inputs(load_bundle(bundle).metadata.model.input_dates)  # "vision", or one input per date
-    season = [("days", [1, len(dates)]), ("valid", [1, len(dates), TILE, TILE])] if family == "season" else []
+    season = ([("days", [1, len(dates)]), ("valid", [1, len(dates), TILE, TILE])] if family in ("season", "eoseries")
+              else [])
     assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == [*dates, "aux", *(n for n, _ in season)]
-    assert dates == {"change": ["before", "after"], "season": [f"date{i}" for i in range(1, 7)]}.get(family,
-                                                                                                   ["vision"])
+    assert dates == {"change": ["before", "after"], "season": [f"date{i}" for i in range(1, 7)],
+                     "eoseries": ["before", "after"]}.get(family, ["vision"])  # two dates: a pair's names
     session = ort.InferenceSession(result.output, providers=["CPUExecutionProvider"])
     aux = TILE // load_bundle(bundle).metadata.data.aux_ratio  # coarse (tile / 8) or full resolution (CMX)
     assert [(i.name, i.shape) for i in session.get_inputs()] == [*((d, [1, 3, TILE, TILE]) for d in dates),

@@ -188,3 +188,38 @@ def test_train_season_asks_for_its_label(plugin, season, tmp_path):
         processing.run("dualstream:trainseason", {**TRAIN, "DATES": season[0], "OUTPUT": str(tmp_path / "m.dsmodel")})
     assert not (tmp_path / "m.dsmodel").exists()
 
+
+def test_train_season_with_presto_writes_a_pixel_series_model_segment_season_runs(plugin, tmp_path):
+    """Encoder presto on Train season's form (the engine's choices): a model of the family that reads each pixel's
+    series (eoseries), its release given as a folder; Segment season runs it."""
+    import processing
+    from qgis.core import QgsApplication
+
+    from engine.bundle.store import read_metadata
+    from tests.engine.eo_fixtures import write_presto_release
+
+    write_presto_release(tmp_path / "presto")
+    rng = np.random.default_rng(1)
+    dates = []
+    for t, day in enumerate(DAYS):
+        path = _write(tmp_path / f"s2_{day}.tif", 0.3 + 0.1 * t + 0.02 * rng.standard_normal((64, 64)), day)
+        with rasterio.open(path, "r+") as ds:
+            ds.set_band_description(1, "ndvi")  # Presto places the bands by name
+        dates.append(path)
+    label = _write(tmp_path / "label.tif", np.repeat([[0, 1]], 32, axis=1).repeat(64, axis=0), dtype="uint8")
+    alg = QgsApplication.processingRegistry().algorithmById("dualstream:trainseason")
+    encoders = alg.parameterDefinition("ENCODER").options()
+    log = Log()
+    out = tmp_path / "presto.dsmodel"
+    processing.run("dualstream:trainseason", {**TRAIN, "PRESET": None, "DATES": dates, "LABELS": label,
+                                              "ENCODER": encoders.index("presto"),
+                                              "PRETRAINED": str(tmp_path / "presto"), "OUTPUT": str(out)},
+                   feedback=log)
+    assert any("50 encoder tensors loaded strictly" in line for line in log.lines), log.lines[-20:]
+    meta = read_metadata(out)
+    assert meta.model.name == "eoseries" and meta.model.encoder_name == "presto" and meta.model.band_names == ["ndvi"]
+    classes = tmp_path / "classes.tif"
+    processing.run("dualstream:segmentseason", {"DATES": dates, "MODEL": str(out), "OUTPUT": str(classes),
+                                                "ACCEPT_ONE_CLASS": True}, feedback=Log())
+    with rasterio.open(classes) as ds:
+        assert ds.read(1).shape == (64, 64)

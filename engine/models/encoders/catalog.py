@@ -131,11 +131,17 @@ ENCODERS: dict[str, EncoderSpec] = {
                                                   "num_register_tokens": 4}),
 }
 ENCODER_NAMES = tuple(ENCODERS)
+#: Encoders of pixel time series only (the eoseries family's; its Galileo sizes are the names above, read per pixel)
+SERIES_ONLY = ("presto",)
+#: The encoders that read each pixel's series of dates (``encoders.eo_series``): the eoseries family's choices
+SERIES_ENCODERS = ("presto", "galileo_nano", "galileo_tiny", "galileo_base")
 
 
 def takes_coords(model_cfg: Any) -> bool:
     """Whether a model config's encoder takes each tile's date and place (:meth:`EncoderSpec.takes_coords` of the
     architecture a checkpoint fixed, else of the catalog's sizes)."""
+    if getattr(model_cfg, "SENSOR_UNITS", False):  # a pixel-series family: its months come from the dates' days
+        return False
     spec = ENCODERS.get(getattr(model_cfg, "encoder_name", None) or "")
     return spec is not None and spec.takes_coords(getattr(model_cfg, "encoder_config", None))
 
@@ -158,4 +164,7 @@ def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str,
 def check_encoder_name(name: str, allowed: tuple[str, ...] | None = None) -> None:
     """ConfigError listing the valid encoder names when ``name`` is not one of them."""
     valid = list(allowed if allowed is not None else ENCODER_NAMES)
+    check(name in valid or name not in SERIES_ONLY,
+          f"encoder '{name}' reads each pixel's series of dates, not images: train it with --model eoseries on a "
+          f"season (--dates); encoders of this family are {valid}.")
     check(name in valid, f"encoder '{name}' is unknown; valid encoders are {valid}.")

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ...errors import ModelError
+from .catalog import SERIES_ENCODERS
 from .eo_bands import GALILEO_SCALING, INPUTS, PRESTO_SCALING, S1_S2_GROUPS, Placement, Scaling, place_bands
 from .galileo import BASE_GSD, GalileoEncoder, load_galileo
 from .presto import RELEASE_SIZES, PrestoEncoder, load_presto
@@ -31,7 +32,6 @@ GALILEO_SIZES = {
     "galileo_tiny": {"embedding_size": 192, "depth": 12, "num_heads": 3},
     "galileo_base": {"embedding_size": 768, "depth": 12, "num_heads": 12},
 }
-SERIES_ENCODERS = ("presto", *GALILEO_SIZES)
 PIXEL_CHUNK = 16384  # Presto pixel series per forward pass (bounds the memory of a large tile)
 
 

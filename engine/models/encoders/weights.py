@@ -126,6 +126,7 @@ WEIGHTS: dict[str, Weights] = {
     "galileo_nano": _galileo("nano"),
     "galileo_tiny": _galileo("tiny"),
     "galileo_base": _galileo("base"),
+    "presto": PRESTO,  # a pixel-series encoder only (the eoseries family's)
 }
 #: Encoders without a record whose architecture loads one family's weights only (a tiny Prithvi: a release file)
 _FAMILY = {"tiny_prithvi": "prithvi_eo2_tiny_tl"}

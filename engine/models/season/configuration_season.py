@@ -77,7 +77,8 @@ class SeasonConfig(SingleStreamConfig):
             "label": "Encoder (shared by every date)",
             "help": "The backbone that reads every date with the same weights (ResNet, ConvNeXt, Swin, MiT; the "
                     "foundation encoders with pretrained release, or transformers with a backbone's folder or hub id "
-                    "as pretrained); default: the preset's."},
+                    "as pretrained; presto reads each pixel's series instead: a model of the eoseries family); "
+                    "default: the preset's."},
         # what the engine chooses for a season is shown unset ("automatic"), not Train DualStream's 40 epochs
         "train.epochs": {"qgis_default": None},
         "train.warmup_epochs": {"qgis_default": None},
