@@ -100,7 +100,7 @@ def _galileo(size: str) -> Weights:
 #: mirror serving that repository (HF_ENDPOINT) or a local copy (pretrained = the file) provides
 PRESTO = Weights("nasaharvest/presto", "Presto release",
                  "Presto pre-training set (21.5 M pixel time series: Sentinel-1/2, ERA5, SRTM, Dynamic World)", RELEASE,
-                 "MIT", "data/default_model.pt", bands=S2_BANDS, mean=(), std=(),
+                 "MIT", "data/default_model.pt", bands=S2_BANDS, mean=(0.0,) * 10, std=(1e4,) * 10,  # its x / 10000
                  scale="Sentinel-2 L2A reflectance x 10000, Sentinel-1 dB", by_name=True, dated=True)
 
 
