@@ -63,8 +63,7 @@ class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
         """Train's model settings, of the season family (a preset given alone would pick another family's), or of
         the family that reads a pixel-series encoder chosen (Presto: eoseries)."""
-        settings = super()._model_settings(parameters, context)
-        return {**settings, "name": engine_api().season_family(settings.get("encoder"))}
+        return engine_api().season_model_settings(super()._model_settings(parameters, context))
 
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
                      feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:

@@ -162,6 +162,14 @@ def season_family(encoder: str | None) -> str:
     return families[0]
 
 
+def season_model_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A season form's model settings for the family :func:`season_family` picks for its encoder: ``name`` set, the
+    form's settings that family has no field for left out (the season family's decoder, for Presto)."""
+    family = season_family(settings.get("encoder"))
+    fields = set(AutoModelConfig.config_class(family).__dataclass_fields__)
+    return {**{key: value for key, value in settings.items() if key in fields}, "name": family}
+
+
 def takes_a_season(family: str) -> bool:
     """Whether ``family`` takes a season: any number of dates of one place, each with its day and validity."""
     card = family_card(family)

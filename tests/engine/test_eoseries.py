@@ -162,11 +162,13 @@ def test_months_come_from_the_days_and_each_pixel_keeps_its_clear_dates():
 
 def test_presto_for_an_image_family_is_refused_naming_the_season_family_that_reads_it():
     from engine.models import AutoModelConfig
-    from engine.models.configuration_utils import season_family
+    from engine.models.configuration_utils import season_family, season_model_settings
 
     with pytest.raises(ConfigError, match="reads each pixel's series of dates.*--model eoseries"):
         AutoModelConfig.for_family("unet", encoder="presto")
     assert AutoModelConfig.for_family(None, encoder="presto").name == "eoseries"
     assert (season_family("presto"), season_family("galileo_nano"), season_family(None)) == ("eoseries", "season",
                                                                                              "season")
+    # a season form's settings for Presto: the family that reads it, the season family's decoder left out
+    assert season_model_settings({"encoder": "presto", "decoder": "unet"}) == {"encoder": "presto", "name": "eoseries"}
 
