@@ -117,6 +117,24 @@ def test_the_bundle_runs_in_info_segment_on_both_backends_and_evaluate(trained, 
     assert "miou" in json.loads(capsys.readouterr().out)
 
 
+
+def test_bulk_segments_each_place_of_a_folder_with_the_eoseries_bundle(trained, tmp_path, capsys):
+    """Places of other date counts (three dates, two): one output each, a place of fewer dates padded and masked."""
+    import shutil
+
+    from engine.cli.main import main
+
+    for place, count in (("north", 3), ("south", 2)):
+        (tmp_path / "places" / place).mkdir(parents=True)
+        for path in trained["paths"][:count]:
+            shutil.copy(path, tmp_path / "places" / place)
+    code = main(["segment", "--images", str(tmp_path / "places"), "--model", trained["bundle"], "--out-dir",
+                 str(tmp_path / "out"), "--accept-one-class"])
+    assert code == 0, capsys.readouterr().err
+    for place in ("north", "south"):
+        with rasterio.open(tmp_path / "out" / f"{place}.tif") as ds:
+            assert ds.read(1).shape == (SIZE, SIZE)
+
 def test_features_are_computed_once_and_cached_across_epochs(tmp_path, monkeypatch, capsys):
     from engine.cli.main import main
     from engine.models.eoseries.modeling_eoseries import SeriesFeatures
