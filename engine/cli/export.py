@@ -61,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _inputs_said(inputs: list[str]) -> str:
     """The graph's inputs in words: its dates (or image), the aux rasters, each tile's date and place."""
-    dates = [name for name in inputs if name not in ("aux", "coords")]
+    dates = [name for name in inputs if name not in ("aux", "coords", "days", "valid")]
     said = [f"{len(dates)} dates, one input each ({', '.join(dates)})" if len(dates) > 1 else f"the image ({dates[0]})"
             if dates else "the image and aux channels stacked (one input)"]
     if "aux" in inputs:
         said.append("the aux rasters (aux)")
+    if "days" in inputs:
+        said.append("each date's day number and validity (days, valid)")
     if "coords" in inputs:
         said.append("each tile's date and place (coords: year, day of year, latitude, longitude)")
     return ", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0]

@@ -132,3 +132,14 @@ def test_a_dates_cloud_vrt_never_shows_without_its_clouds(tmp_path, monkeypatch)
     assert seen and all("<LUT>0:255,0.5:0</LUT>" in text for text in seen)
     with rasterio.open(destination) as vrt:
         assert (vrt.read_masks(1) == 0).sum() == 8  # the diagonal's clouds masked
+
+
+def test_export_says_a_season_graph_s_dates_apart_from_their_days_and_validity():
+    """The export's Deepness line counts a season graph's image inputs as its dates; ``days`` and ``valid`` are
+    said as what they are, not as two more dates."""
+    from engine.cli.export import _inputs_said
+
+    said = _inputs_said(["date1", "date2", "date3", "days", "valid"])
+    assert said.startswith("3 dates, one input each (date1, date2, date3)")
+    assert "day number and validity (days, valid)" in said
+    assert _inputs_said(["before", "after"]) == "2 dates, one input each (before, after)"
