@@ -8,8 +8,9 @@ of 64 random 32 px crops, batch 8, no early stop): the labels alone (``--consist
 pixels (``--consistency on``, weak-to-strong consistency). Each model segments the east half, scored by
 ``evaluate`` (mIoU, overall accuracy); 3 seeds, mean (min-max); each run's training seconds and the machine's load.
 
-Usage: ``python bench/season_unlabelled.py --data OUT_DIR --work DIR [--epochs 40] [--seeds 0 1 2]``; writes
-``season_unlabelled.json`` into ``--work``.
+Usage: ``python bench/season_unlabelled.py --data OUT_DIR --work DIR [--epochs 40] [--seeds 0 1 2] [--auto]``
+(``--auto``: the automatic choices, the CPU's time budget, instead of the recipe); writes
+``season_unlabelled[_auto].json`` into ``--work``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.season_real import LULC, RECIPE, cli, date_files, folds, inputs  # noqa: E402
+
+TAG = [""]  # the run's --tag, in its files' names
 
 
 def west_polygon(data: Path, work: Path) -> Path:
@@ -52,22 +55,25 @@ def west_polygon(data: Path, work: Path) -> Path:
     return path
 
 
-def run(data: Path, work: Path, area: Path, consistency: str, epochs: int, seed: int) -> dict[str, Any]:
-    """Train on the labelled west half with the consistency ``on`` or ``off``, segment and score the east half."""
+def run(data: Path, work: Path, area: Path, consistency: str, epochs: int | None, seed: int) -> dict[str, Any]:
+    """Train on the labelled west half with the consistency ``on`` or ``off``, segment and score the east half;
+    ``epochs`` None: the automatic choices (the CPU's time budget) instead of the recipe."""
     _, _, east = folds(data)[0]
-    stem = work / f"consistency_{consistency}_s{seed}"
+    stem = work / f"consistency_{consistency}_{'auto_' if epochs is None else ''}s{seed}{TAG[0]}"
+    recipe = ["--class-names", *LULC.values()] + (
+        [*RECIPE, "--epochs", str(epochs)] if epochs is not None else [])
     load = os.getloadavg()[0]
     started = time.perf_counter()
     trained = cli("train", *inputs(date_files(data)), "--label", str(data / "label.tif"), "--labelled-area",
-                  str(area), "--class-names", *LULC.values(), *RECIPE, "--epochs", str(epochs), "--seed", str(seed),
+                  str(area), *recipe, "--seed", str(seed),
                   "--consistency", consistency, "--out", f"{stem}.dsmodel", "--quiet", "--json")
     seconds = time.perf_counter() - started
     cli("segment", "--model", f"{stem}.dsmodel", *inputs(date_files(data)), "--extent", *east, "--out",
         f"{stem}.tif", "--quiet")
     metrics = cli("evaluate", "--pred", f"{stem}.tif", "--label", str(data / "label.tif"), "--json", "--quiet")
     return {"seed": seed, "miou": round(metrics["miou"], 4), "oa": round(metrics["pixel_accuracy"], 4),
-            "train_seconds": round(seconds, 1), "load_at_start": round(load, 1),
-            "best_epoch": trained.get("best_epoch")}
+            "train_seconds": round(seconds, 1), "load_at_start": round(load, 1), "load_at_end": round(
+                os.getloadavg()[0], 1), "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs")}
 
 
 def spread(runs: list[dict[str, Any]], key: str) -> str:
@@ -81,19 +87,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--auto", action="store_true", help="the automatic choices (time budget), not --epochs")
+    parser.add_argument("--arms", nargs="+", choices=["off", "on"], default=["off", "on"])
+    parser.add_argument("--tag", default="", help="appended to the results file's name")
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("give --data (or $DUALSTREAM_SEASON_REAL): the folder 'season_real.py prepare' wrote")
     args.work.mkdir(parents=True, exist_ok=True)
+    TAG[0] = args.tag
     area = west_polygon(args.data, args.work)
     results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
     for seed in args.seeds:
-        for arm in ("off", "on"):
-            results[arm].append(run(args.data, args.work, area, arm, args.epochs, seed))
+        for arm in args.arms:
+            results[arm].append(run(args.data, args.work, area, arm, None if args.auto else args.epochs, seed))
             print(arm, results[arm][-1], flush=True)
-            (args.work / "season_unlabelled.json").write_text(json.dumps(results, indent=1))
+            (args.work / f"season_unlabelled{'_auto' if args.auto else ''}{args.tag}.json").write_text(
+                json.dumps(results, indent=1))
     for arm, label in (("off", "labels alone"), ("on", "with the east half's unlabelled pixels")):
         runs = results[arm]
+        if not runs:
+            continue
         print(f"| {label} | {spread(runs, 'miou')} | {spread(runs, 'oa')} | "
               f"{np.mean([r['train_seconds'] for r in runs]):.0f} s |")
     return 0
