@@ -131,7 +131,7 @@ class BundleMetadata:
             raise BundleError(f"Bundle '{source}' has format {meta.get('format')} v{version}, this engine reads "
                               f"{BUNDLE_FORMAT} v{BUNDLE_VERSION}; update DualStream.")
         try:  # v1 bundles hold the flat DualStream settings, which are exactly DualStreamConfig's fields
-            model = AutoModelConfig.from_dict(dict(meta["model"]))
+            model = AutoModelConfig.from_dict(dict(meta["model"]), stored=True)
         except ConfigError as exc:
             raise BundleError(f"Bundle '{source}' describes a model this engine cannot build ({exc}); update "
                               f"DualStream or retrain.") from exc

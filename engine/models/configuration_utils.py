@@ -248,6 +248,9 @@ class ModelConfig(Settings):
     LOCAL_DECODER: ClassVar[bool] = False  # convolutions only: no pooling over the tile, no attention
     # the model also takes each date's day number and validity (``days=``, ``valid=``): a season model
     TAKES_DAYS: ClassVar[bool] = False
+    #: Settings added after bundles were written: the value a bundle that lacks one was trained with (read by
+    #: :meth:`AutoModelConfig.from_dict` with ``stored``), where it differs from the new default.
+    BEFORE: ClassVar[dict[str, Any]] = {}
 
     def local_receptive_field(self) -> bool:
         """Whether the output at a pixel depends on a neighbourhood of it only (no global pooling, attention or
@@ -334,9 +337,10 @@ class AutoModelConfig:
         return cls(name=family, **settings)
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> ModelConfig:
+    def from_dict(data: dict[str, Any], stored: bool = False) -> ModelConfig:
         """The config of the family ``data["name"]`` names (none: :func:`family_with_preset`), from its settings;
-        ConfigError for an encoder given to a family whose encoder is fixed."""
+        ConfigError for an encoder given to a family whose encoder is fixed. ``stored``: a bundle's settings, whose
+        missing ones take the family's ``BEFORE`` values (the model was built so)."""
         if not isinstance(data, dict):
             raise ConfigError(f"The model settings: expected a mapping of settings, got {type(data).__name__}.")
         family = data.get("name") or family_with_preset(data.get("preset"), data.get("encoder"))
@@ -344,4 +348,4 @@ class AutoModelConfig:
         if data.get("encoder") is not None and not getattr(target, "ENCODERS", ()):
             raise ConfigError(f"{mention('model.encoder')}: the {family} family has a fixed encoder; an encoder can be "
                               f"chosen for {encoder_families()} only (leave it at default).")
-        return target.from_dict({**data, "name": family})
+        return target.from_dict({**(target.BEFORE if stored else {}), **data, "name": family})

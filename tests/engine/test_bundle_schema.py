@@ -59,6 +59,27 @@ def test_v1_metadata_is_completed_from_its_model_section():
     assert meta.data.label_mapping is None and meta.train is None and meta.train_config() is None
 
 
+def test_a_unet_bundle_from_before_the_decoder_activation_builds_its_relu_decoder(trained_bundle):
+    """Today's UNet decoder takes GELU (ReLU after GroupNorm(1) left most channels dead); a bundle written before
+    the setting existed was trained with ReLU and must be rebuilt with it, or its weights would map wrongly."""
+    from torch import nn
+
+    from engine.models import build_model_from_config
+
+    raw = _raw(trained_bundle)
+    assert raw["model"]["decoder_activation"] == "gelu"  # written down, so it never depends on a later default
+    today = BundleMetadata.from_dict(raw).model
+    del raw["model"]["decoder_activation"]
+    before = BundleMetadata.from_dict(raw).model
+    assert today.decoder_activation == "gelu" and before.decoder_activation == "relu"
+
+    def activations(config) -> set[type]:
+        decoder = build_model_from_config(config.replace(pretrained=None)).decoder
+        return {type(m) for m in decoder.modules() if isinstance(m, (nn.ReLU, nn.GELU))}
+
+    assert activations(today) == {nn.GELU} and activations(before) == {nn.ReLU}
+
+
 def test_unknown_keys_are_kept_and_future_versions_refused():
     raw = _raw(LEGACY)
     raw["data"]["new_data_key"] = [1, 2]
