@@ -12,14 +12,21 @@
   --image --label`` and the automatic choices; its held-out validation strip's IoU (the bundle's best epoch). The
   unlabelled arm is ``--consistency on``: the scene's own pixels as unlabelled tiles (no other 1 m imagery exists
   here).
+- ``cloud``: the 38-Cloud Landsat-8 RGBN patch (``realdata/cloud38_sample``, 384 x 384 px at 30 m, 30.7 % cloud;
+  ``--label-map 255=1``) with the automatic choices; its validation strip's cloud IoU. The unlabelled arm is
+  ``--consistency on``: the patch's own pixels.
+- ``terramesh``: the shared Sentinel-2 L2A land-cover tiles (``realdata/terramesh_s2_s1_dem``: S2L2A, 12 bands, and
+  LULC, model-derived codes 1-9; 224 x 224 px at 10 m, each in its own UTM zone): four tiles train (a validation
+  strip held out of each), scored by the mIoU of those strips; the unlabelled arm adds ``--consistency on`` and the
+  fifth tile (``38D_378R_2_3``) as ``--unlabelled``, whose labels it never reads.
 
 Each arm runs the same seeds under the same conditions, one process at a time; a time budget is shared with the
 other processes of the machine, so the load (``uptime``) is printed with every run, and ``--epochs N`` (with
 ``--tiles-per-epoch``) compares at a fixed count of steps instead. ``--before DIR`` runs every arm a second time with
 the engine of the checkout DIR (``git worktree add --detach DIR <commit>``: today's main), alternating with this
 one, its arms named ``before <arm>``; every bundle is scored by this checkout's engine. Usage: ``python
-bench/unlabelled.py levir massachusetts [--seeds 0 1 2] [--budget 5] [--epochs N --tiles-per-epoch T] [--arms
-supervised unlabelled] [--before DIR] [--out DIR]``; writes ``unlabelled.json`` and prints the tables (mean,
+bench/unlabelled.py levir massachusetts cloud terramesh [--seeds 0 1 2] [--budget 5] [--epochs N --tiles-per-epoch
+T] [--arms supervised unlabelled] [--before DIR] [--out DIR]``; writes ``unlabelled.json`` and prints the tables (mean,
 standard deviation over the seeds, the validation IoU per epoch, the seconds of an epoch's steps; LEVIR-CD: each test
 pair's F1).
 """
@@ -44,6 +51,12 @@ if str(REPO) not in sys.path:
 REALDATA = Path(os.environ.get("DUALSTREAM_REALDATA") or REPO.parent / "shared" / "realdata")
 MASSACHUSETTS = ("gdl_buildings_landcover/massachusetts_buildings_rgb/22978945_15_uint8_clipped2.tif",
                  "gdl_buildings_landcover/massachusetts_buildings_rgb/22978945_15_buildings_mask.tif")
+CLOUD = ("cloud38_sample/patch_192_10_by_12_LC08_L1TP_002053_20160520_20170324_01_T1_RGBN.tif",
+         "cloud38_sample/original/gt_patch_192_10_by_12_LC08_L1TP_002053_20160520_20170324_01_T1.TIF")
+TERRAMESH = "terramesh_s2_s1_dem"
+TERRAMESH_TRAIN = ("282D_485L_3_3", "433D_629L_3_1", "637U_59R_1_3", "609U_541L_3_0")
+TERRAMESH_UNLABELLED = "38D_378R_2_3"
+TERRAMESH_CLASSES = ("none", *(f"code{c}" for c in range(1, 10)))  # the LULC codes 0-9 as classes
 
 
 def levir_layout(root: Path, out: Path, transductive: bool = False) -> tuple[Path, list[str]]:
@@ -110,6 +123,34 @@ def massachusetts(root: Path, out: Path, seed: int, arm: str, schedule: list[str
     return {"iou": max(curve["val_iou"]), "train_seconds": round(seconds, 1), **curve}
 
 
+def cloud(root: Path, out: Path, seed: int, arm: str, schedule: list[str], engine: Path = REPO) -> dict[str, Any]:
+    """One seed of one arm on the 38-Cloud patch: the bundle's best validation cloud IoU."""
+    run = out / f"cloud_{arm}_s{seed}".replace(" ", "_")
+    extra = ["--consistency", "on"] if not arm.endswith("supervised") else []
+    seconds = _train(["--image", str(root / CLOUD[0]), "--label", str(root / CLOUD[1]), "--label-map", "255=1",
+                      "--class-names", "clear", "cloud", "--seed", str(seed), *schedule, *extra, "--out",
+                      str(run / "cloud.dsmodel")], engine)
+    curve = _curve(run / "cloud_metrics.csv")
+    return {"iou": max(curve["val_iou"]), "train_seconds": round(seconds, 1), **curve}
+
+
+def terramesh(root: Path, out: Path, seed: int, arm: str, schedule: list[str], engine: Path = REPO) -> dict[str, Any]:
+    """One seed of one arm on the TerraMesh Sentinel-2 tiles: the bundle's best validation mIoU."""
+    run = out / f"terramesh_{arm}_s{seed}".replace(" ", "_")
+    folder = root / TERRAMESH
+    scenes = [a for tile in TERRAMESH_TRAIN for a in ("--image", str(folder / "S2L2A" / f"{tile}.tif"),
+                                                       "--label", str(folder / "LULC" / f"{tile}.tif"))]
+    extra = (["--consistency", "on", "--unlabelled", str(folder / "S2L2A" / f"{TERRAMESH_UNLABELLED}.tif")]
+             if not arm.endswith("supervised") else [])
+    seconds = _train([*scenes, "--class-names", *TERRAMESH_CLASSES, "--seed", str(seed), *schedule, *extra,
+                      "--out", str(run / "terramesh.dsmodel")], engine)
+    curve = _curve(run / "terramesh_metrics.csv")
+    return {"iou": max(curve["val_iou"]), "train_seconds": round(seconds, 1), **curve}
+
+
+RUNS = {"levir": levir, "massachusetts": massachusetts, "cloud": cloud, "terramesh": terramesh}
+
+
 def summary(runs: list[dict[str, Any]], key: str) -> str:
     values = [r[key] for r in runs]
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -133,7 +174,7 @@ def table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("datasets", nargs="+", choices=("levir", "massachusetts"))
+    parser.add_argument("datasets", nargs="+", choices=tuple(RUNS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--arms", nargs="+", default=["supervised", "unlabelled"],
                         choices=("supervised", "unlabelled", "transductive"))
@@ -151,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for dataset in args.datasets:
-        run = levir if dataset == "levir" else massachusetts
+        run = RUNS[dataset]
         for seed in args.seeds:
             for arm, (which, engine) in [(a, e) for a in args.arms for e in engines]:  # alternating: a change
                 load = os.getloadavg()[0]  # of the machine's load falls on every arm
