@@ -1,7 +1,8 @@
 """Models: look up, describe and build the registered families; listing is torch-free, building imports torch.
 
 ``registry`` (the families and where each lives), one folder per family (``dualstream``, ``cmx``, ``unet``,
-``deeplabv3plus``, ``pspnet``, ``fpn``, ``change`` for two dates, ``season`` for a season of dates;
+``deeplabv3plus``, ``pspnet``, ``fpn``, ``change`` for two dates, ``season`` for a season of dates, ``eoseries`` for
+Presto or Galileo reading each pixel's season;
 ``imported`` for graphs made elsewhere), the
 model contract (``configuration_utils`` torch-free, ``modeling_utils``), what single-stream families share
 (``configuration_single_stream``, ``single_stream``), the decoders several families build (``decoders``),

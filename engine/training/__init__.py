@@ -2,5 +2,6 @@
 ``preflight`` (and the model sized to the data), ``steps``, ``step_setup`` (precision, memory format, optimiser and
 schedule, what the log says of the run's speed), ``cached`` (frozen features), ``consistency`` (learning from
 unlabelled pixels), ``losses``, ``metrics``,
-``checkpoint`` (and resume), ``outputs``, ``report``; choices from the data: ``auto``, ``finetune`` (and an
+``checkpoint`` (and resume), ``outputs``, ``report``; choices from the data: ``auto`` (a
+choice: ``choice``; the change family's: ``change_choices``), ``finetune`` (and an
 encoder's released band statistics)."""
