@@ -184,3 +184,27 @@ def test_each_date_gets_its_own_year_and_day_of_year_for_an_encoder_taking_them(
     assert out.shape == (4, 4)
     assert out[0].tolist() == [2018.0, 274.0, 46.0, 14.5] and out[1, :2].tolist() == [2019.0, 32.0]
     assert out[3, 1] == 41.0 and torch.isnan(out[3, 0]) and out[1, 2:].tolist() == [46.0, 14.5]
+
+
+
+def test_a_season_bundle_from_before_the_pixel_series_loads_as_it_was_trained(tmp_path, tiny_model):
+    """A season bundle written before ``pixel_series`` existed holds no weights of that branch: it is rebuilt
+    without it and its weights load strictly; a bundle of today writes the setting down, so it never depends on a
+    later default."""
+    from engine.bundle.store import read_metadata, save_bundle
+    from engine.segment.members import Member
+    from engine.segment.predictor import Predictor
+
+    assert tiny_model("season", classes=3, dates=3).config.pixel_series  # today's default
+    old = tiny_model("season", classes=3, dates=3, pixel_series=False, date_dropout=0.0)
+    written = {k: v for k, v in old.config.to_dict().items() if k not in ("pixel_series", "date_dropout")}
+    data = {"vision_bands": 3, "vision_stats": {"method": "meanstd", "low": [0.0] * 3, "high": [1.0] * 3},
+            "aux_channels": 0, "class_names": ["a", "b", "c"], "class_colors": ["#000000"] * 3, "tile_size": 64}
+    bundle = save_bundle(tmp_path / "before.dsmodel", old, {"model": written, "data": data})
+    read = read_metadata(bundle)
+    assert read.model.pixel_series is False and read.model.date_dropout == 0.0
+    model = Predictor.from_bundles([Member(str(bundle), read, 1.0)], "none", "cpu").members[0].model
+    assert not any(name.startswith("pixel_series") for name, _ in model.named_parameters())
+    new = save_bundle(tmp_path / "today.dsmodel", tiny_model("season", classes=3, dates=3),
+                      {"model": tiny_model("season", classes=3, dates=3).config.to_dict(), "data": data})
+    assert read_metadata(new).model.pixel_series is True

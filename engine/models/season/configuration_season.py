@@ -59,6 +59,8 @@ class SeasonConfig(SingleStreamConfig):
         "base": SeasonPreset("resnet50", (256, 128, 64, 32, 16), 256, 16, 4, 64, 16),  # U-TAE's 16 heads, keys 4
     }
     TAKES_DAYS: ClassVar[bool] = True
+    # bundles written before the pixel series and the date dropout: built (and trained) without them
+    BEFORE: ClassVar[dict[str, Any]] = {"pixel_series": False, "date_dropout": 0.0}
     CACHEABLE: ClassVar[bool] = False  # the decoder's input needs the dates' days and masks, not the encoder alone
     description: ClassVar[str] = (
         "A season of dates of one place (crop types, land cover told by its phenology): one encoder shared by the "
