@@ -10,6 +10,7 @@ the families' cards, when asked, never listed by hand.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -299,11 +300,15 @@ class ModelConfig(Settings):
         return self.PRESETS[self.preset]
 
 
-def family_with_preset(preset: str | None, encoder: str | None = None) -> str:
-    """The family of a model section that names none: the default family, or, for a preset or an encoder it lacks,
-    the first family that has them (training's automatic choice may then change the family, keeping them)."""
+def family_with_preset(preset: str | None, encoder: str | None = None, settings: Iterable[str] = ()) -> str:
+    """The family of a model section that names none: the default family, or, for a preset, an encoder or settings
+    it lacks (the change family's ``date_scaling`` given alone), the first family that has them (training's
+    automatic choice may then change the family, keeping them)."""
+    settings = set(settings) - {"name"}
     for family in (DEFAULT_FAMILY, *list_models()):
-        takes = encoder is None or encoder in getattr(AutoModelConfig.config_class(family), "ENCODERS", ())
+        config = AutoModelConfig.config_class(family)
+        takes = (encoder is None or encoder in getattr(config, "ENCODERS", ())) and settings <= set(
+            config.__dataclass_fields__)
         if (preset is None or preset in list_presets(family)) and takes:
             return family
     return DEFAULT_FAMILY  # no family has it: the default family's check names the valid presets
@@ -327,7 +332,7 @@ class AutoModelConfig:
     def for_family(name: str | None = None, **settings: Any) -> ModelConfig:
         """Family ``name``'s config from keyword settings (no name: :func:`family_with_preset`); ConfigError naming
         unknown settings and the valid ones."""
-        family = name or family_with_preset(settings.get("preset"), settings.get("encoder"))
+        family = name or family_with_preset(settings.get("preset"), settings.get("encoder"), settings)
         cls = AutoModelConfig.config_class(family)
         valid = {f.name for f in dataclasses.fields(cls)} - {"name"}
         unknown = sorted(set(settings) - valid)
@@ -343,7 +348,7 @@ class AutoModelConfig:
         missing ones take the family's ``BEFORE`` values (the model was built so)."""
         if not isinstance(data, dict):
             raise ConfigError(f"The model settings: expected a mapping of settings, got {type(data).__name__}.")
-        family = data.get("name") or family_with_preset(data.get("preset"), data.get("encoder"))
+        family = data.get("name") or family_with_preset(data.get("preset"), data.get("encoder"), data)
         target = AutoModelConfig.config_class(family)
         if data.get("encoder") is not None and not getattr(target, "ENCODERS", ()):
             raise ConfigError(f"{mention('model.encoder')}: the {family} family has a fixed encoder; an encoder can be "

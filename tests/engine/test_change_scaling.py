@@ -64,3 +64,16 @@ def test_pairs_of_dates_are_each_scaled_by_their_own_tile_unless_said_otherwise(
     one_date = DataConfig(train_scenes=[SceneSpec(image=places[0].before, label=places[0].change)])
     single = choose_settings(AutoModelConfig.config_class("dualstream")(), one_date, TrainConfig(), (), device="cpu")
     assert not any("date_scaling" in line for line in single.lines())
+
+
+def test_a_change_setting_given_alone_names_the_family_that_has_it():
+    """``train --data LEVIR-CD --date-scaling none`` (no --model): the settings belong to the change family, which
+    the automatic choice takes for pairs anyway; a setting no family has is still refused by name."""
+    from engine.errors import ConfigError
+    from engine.models import AutoModelConfig
+
+    assert AutoModelConfig.from_dict({"date_scaling": "none"}).name == "change"
+    assert AutoModelConfig.from_dict({"fusion": "concat", "preset": "light"}).name == "change"
+    assert AutoModelConfig.from_dict({"preset": "light"}).name != "change"
+    with pytest.raises(ConfigError, match="no_such_setting"):
+        AutoModelConfig.from_dict({"no_such_setting": 1})
