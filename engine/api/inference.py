@@ -14,7 +14,7 @@ from ..evaluate import evaluate as run_evaluate
 from ..io.safety import check_outputs, metrics_files
 from ..segment import segment as run_segment
 from ..segment.bulk.runner import segment_bulk
-from ..segment.change_table import change_table, class_areas
+from ..segment.change_table import area_table, change_table, class_areas
 from ..segment.compare import compare
 from ..segment.scene_outputs import segment_files
 from ..segment.vectorize import polygonize_raster as polygons
@@ -31,9 +31,9 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
     if other_inputs and any(other_inputs.values()):  # files the run never sees (a config file): not overwritten
         check_outputs(dict(other_inputs), dict(segment_files(cfg)[1]))
     result = run_segment(cfg, callback)
-    if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change
-        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table, result.class_pixels,
-                                                               cfg.ground_pixel_size)]
+    if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change (else per class)
+        change, rows = area_table(result.output, cfg.change_table, result.class_pixels, cfg.ground_pixel_size)
+        setattr(result, "change" if change else "areas", [row.to_dict() for row in rows])
         result.change_table = cfg.change_table
     return result
 

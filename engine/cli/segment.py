@@ -144,6 +144,8 @@ def run_segment(args: argparse.Namespace) -> int:
         say(f"Nodata where the model gave NaN or infinite scores: {result.nonfinite_pixels:,} pixel(s)")
     if result.change:
         say(f"Change: {change_said(result.change)}")
+    if result.areas:
+        say(f"Area of each class: {change_said(result.areas)}")
     if result.change_table:
         say(f"Change table: {result.change_table}")
     say(f"{result.pixels:,} pixels in {result.seconds:.1f} s ({result.pixels_per_second:,.0f} px/s) on "

@@ -46,10 +46,16 @@ class ChangeRow:
         return asdict(self)
 
 
+def is_change_raster(class_names: Sequence[str] | None) -> bool:
+    """Whether a raster of these classes is a change raster: class 0 "no change" (a change model's or a comparison's;
+    a season model given two dates maps classes, not change)."""
+    return bool(class_names) and str(class_names[0]).strip().lower() == NO_CHANGE
+
+
 def transition_fields(class_names: Sequence[str]) -> dict[str, list[str]] | None:
     """The polygons' ``from_class`` and ``to_class`` of each class of a change raster (class 0 "no change"; a change
     mask's "change" has them empty); None for a raster of other classes."""
-    if not class_names or str(class_names[0]).strip().lower() != NO_CHANGE:
+    if not is_change_raster(class_names):
         return None
     pairs = [transition_of(str(name)) for name in class_names]
     return {"from_class": [before for before, _ in pairs], "to_class": [after for _, after in pairs]}
@@ -137,7 +143,11 @@ def class_areas(raster: str, counted: list[int] | None = None, ground_pixel_size
                 ) -> list[ChangeRow]:
     """One row per class of a class raster (a season's land cover or crops): its pixels and hectares, from and to
     empty; ``counted`` and ``ground_pixel_size`` as for :func:`class_counts`."""
-    counts, names, hectares = class_counts(raster, counted, ground_pixel_size)
+    return class_rows(*class_counts(raster, counted, ground_pixel_size))
+
+
+def class_rows(counts: np.ndarray, names: list[str], hectares: np.ndarray | None) -> list[ChangeRow]:
+    """One row per class, from and to empty, with its pixels and hectares (None without georeferencing)."""
     counts = np.pad(counts, (0, max(0, len(names) - counts.size)))
     return [ChangeRow(value, name, "", "", int(counts[value]),
                       None if hectares is None or value >= hectares.size else float(hectares[value]))
@@ -162,6 +172,19 @@ def change_table(raster: str, output: str | Path | None = None, counted: list[in
     if output:
         write_change_table(output, rows)
     return rows
+
+
+def area_table(raster: str, output: str | Path | None = None, counted: list[int] | None = None,
+               ground_pixel_size: float | None = None) -> tuple[bool, list[ChangeRow]]:
+    """The table of a class raster of several dates: a change raster's kinds of change (True), another's area of each
+    class (False: a season model's classes of a pair, whose class 0 is no "no change"); written as CSV to ``output``
+    when given."""
+    counts, names, hectares = class_counts(raster, counted, ground_pixel_size)
+    change = is_change_raster(names)
+    rows = (change_rows if change else class_rows)(counts, names, hectares)
+    if output:
+        write_change_table(output, rows)
+    return change, rows
 
 
 def write_change_table(output: str | Path, rows: list[ChangeRow]) -> str:

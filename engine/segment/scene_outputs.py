@@ -128,6 +128,8 @@ class SegmentResult:
     class_pixels: list[int] | None = None
     # a change model's change table: one row per kind of change (class, name, from, to, pixels, hectares)
     change: list[dict[str, Any]] = field(default_factory=list)
+    # the area of each class where the dates' model maps classes, not change (a season model given a pair)
+    areas: list[dict[str, Any]] = field(default_factory=list)
     change_table: str | None = None  # the table's CSV, when asked for
 
     @property

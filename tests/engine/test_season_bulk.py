@@ -143,3 +143,17 @@ def test_pair_settings_and_a_folder_without_dates_are_refused_before_any_work(tm
     with pytest.raises(ConfigError, match="holds no dated rasters"):
         season_places([str(tmp_path / "empty")], "bulk.images")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_season_model_given_a_pair_says_the_area_of_each_class_not_change(tmp_path, season_model, capsys):
+    """``segment --image --after`` with a season model maps classes of two dates: the summary and the table give the
+    area of every class (class 0 too), never a "Change:" that would leave class 0 out as "no change"."""
+    before, after = dated(tmp_path / "a.tif", "2024-05-01"), dated(tmp_path / "b.tif", "2024-07-01", seed=2)
+    table = tmp_path / "t.csv"
+    code, said = _cli(capsys, "--model", season_model, "--image", str(before), "--after", str(after),
+                      "--out", str(tmp_path / "classes.tif"), "--change-table", str(table))
+    assert code == 0, said
+    assert "Area of each class: class0" in said and "Change:" not in said
+    rows = table.read_text().splitlines()
+    assert rows[0].startswith("class,name,from,to") and [r.split(",")[1] for r in rows[1:]] == ["class0", "class1",
+                                                                                                 "class2"]

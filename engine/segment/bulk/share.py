@@ -402,11 +402,11 @@ class _Publishing:
             record.px_per_s = result.pixels / seconds if seconds > 0 else None
             record.report = dict(result.report)
             if self.scene.after:  # a pair's change: hectares of each kind, for the run's change table
-                from ..change_table import change_table
+                from ..change_table import area_table
 
-                record.change = [row.to_dict() for row in change_table(
-                    result.output, counted=result.class_pixels,
-                    ground_pixel_size=self.run.plan.cfg.ground_pixel_size)]  # a pair without georeferencing
+                change, rows = area_table(result.output, counted=result.class_pixels,
+                                          ground_pixel_size=self.run.plan.cfg.ground_pixel_size)
+                record.change = [row.to_dict() for row in rows] if change else []  # a season model's classes: none
             mark_done(self.scene, self.outputs, self.fingerprint, record)
         except Exception as exc:  # noqa: BLE001 - this scene's failure, recorded; the run goes on
             self.record.status, self.record.error, self.record.px_per_s = "failed", _failure_text(exc), None
