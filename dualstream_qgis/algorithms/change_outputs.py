@@ -83,13 +83,13 @@ def row_dict(row: Any) -> dict[str, Any]:
     return row if isinstance(row, dict) else row.to_dict()
 
 
-def say_rows(feedback: QgsProcessingFeedback, rows: list[Any]) -> None:
-    """The change table in the log: each kind of change, its hectares and pixels."""
+def say_rows(feedback: QgsProcessingFeedback, rows: list[Any], title: str = "Change table") -> None:
+    """The change table in the log (``title``): each kind of change (or class), its hectares and pixels."""
     said = []
     for row in map(row_dict, rows):
         area = "" if row["hectares"] is None else f"{row['hectares']:,.2f} ha, "
         said.append(f"{row['name']}: {area}{row['pixels']:,} pixels")
-    feedback.pushInfo(f"Change table: {'; '.join(said) or 'no kind of change in the change raster'}.")
+    feedback.pushInfo(f"{title}: {'; '.join(said) or 'no kind of change in the change raster'}.")
 
 
 def write_table(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext,

@@ -90,10 +90,12 @@ class DetectChangeAlgorithm(ChangeGroup, SegmentAlgorithm):
     ) -> dict[str, Any]:
         result, stem = self.run_segment(parameters, context, feedback)
         run = load_segment_layers(context, result, stem, "change")
-        say_rows(feedback, result.change)
+        # a season model given the pair maps classes: the area of each class, not a change (engine's rule)
+        rows = result.areas or result.change
+        say_rows(feedback, rows, "Area of each class" if result.areas else "Change table")
         named = output_layer_name(result.output, f"{stem} change")  # as load_segment_layers names the raster
         return {**self.segment_results(result),
-                OUTPUT_TABLE: write_table(self, parameters, context, result.change, named, run)}
+                OUTPUT_TABLE: write_table(self, parameters, context, rows, named, run)}
 
     def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
                   feedback: QgsProcessingFeedback) -> dict[str, Any]:

@@ -223,3 +223,22 @@ def test_train_season_with_presto_writes_a_pixel_series_model_segment_season_run
                                                 "ACCEPT_ONE_CLASS": True}, feedback=Log())
     with rasterio.open(classes) as ds:
         assert ds.read(1).shape == (64, 64)
+
+
+def test_detect_change_given_a_season_model_gives_the_area_of_each_class(plugin, season, tmp_path):
+    """Two dates and a season model in Detect change: the model maps classes of a season of two dates, so the log
+    and the table give every class's area (class 0 too), never an empty change table."""
+    import processing
+    from qgis.core import QgsVectorLayer
+
+    dates, label, _ = season
+    bundle = tmp_path / "m.dsmodel"
+    processing.run("dualstream:trainseason", {**TRAIN, "DATES": dates, "LABELS": label, "CLASS_NAMES": "other,crop",
+                                              "OUTPUT": str(bundle)})
+    log = Log()
+    results = processing.run("dualstream:detectchange", {
+        "INPUT": dates[1], "AFTER": dates[0], "MODEL": str(bundle), "OUTPUT": str(tmp_path / "c.tif"),
+        "OUTPUT_TABLE": str(tmp_path / "c.csv"), "ACCEPT_ONE_CLASS": True}, feedback=log)  # a 1-epoch model
+    assert log.line("Area of each class", "other") and not any(line.startswith("Change table") for line in log.lines)
+    table = QgsVectorLayer(results["OUTPUT_TABLE"], "table", "ogr")
+    assert [f["name"] for f in table.getFeatures()] == ["other", "crop"]
