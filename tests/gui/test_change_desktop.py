@@ -45,7 +45,7 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
 def test_segment_warns_before_run_that_a_change_model_takes_the_pair_in_detect_change(session):
     text = session["segment_change_model"]["text"]
     assert "Not for this algorithm:</b> the model is a change model of 2 dates (before, after)" in text, text
-    assert "give the pair to Detect change, the later date as &#x27;Later date (after)&#x27; (AFTER)" in text
+    assert "give one pair at a time to Detect change, the later date as &#x27;Later date (after)&#x27; (AFTER)" in text
 
 
 def test_detect_change_warns_before_run_that_a_model_of_one_date_compares_no_pair(session):

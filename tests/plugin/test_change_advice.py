@@ -31,7 +31,7 @@ def refusal(algorithm: str, params: dict) -> str:
 def test_segment_given_a_change_model_names_detect_change_and_its_later_date(plugin, models, tmp_path):
     pair, change, _ = models
     said = refusal("dualstream:segment", {"INPUT": pair.before, "MODEL": change, "OUTPUT": str(tmp_path / "x.tif")})
-    assert ("give the pair to Detect change, the later date as 'Later date (after)' (AFTER)") in said, said
+    assert ("give one pair at a time to Detect change, the later date as 'Later date (after)' (AFTER)") in said, said
     assert "--after" not in said and not (tmp_path / "x.tif").exists()
 
 
