@@ -38,6 +38,25 @@ def day_encoding(days: torch.Tensor, width: int, period: float = PERIOD) -> torc
     return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[..., :width]
 
 
+def attend_over_dates(seq: torch.Tensor, days: torch.Tensor, valid: torch.Tensor, keys: nn.Linear,
+                      query: torch.Tensor, dropout: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """L-TAE's attention, per pixel, shared by the coarse temporal attention and the pixel series: the dates'
+    features ``seq`` (B, h, w, T, D; D split evenly over the heads) plus the day encoding, each head's master
+    ``query`` (heads, d_k) over the ``keys`` of the dates ``valid`` (B, T, h, w) there -> the pooled values
+    (B, h, w, D) and the attention (B, h, w, heads, T)."""
+    batch, height, width, dates, dim = seq.shape
+    heads, key_dim = query.shape
+    seq = seq + day_encoding(days, dim // heads).repeat(1, 1, heads)[:, None, None]
+    scores = torch.einsum("byxthk,hk->byxht", keys(seq).reshape(batch, height, width, dates, heads, key_dim),
+                          query) / math.sqrt(key_dim)
+    attention = torch.softmax(scores.masked_fill(~valid.permute(0, 2, 3, 1).unsqueeze(3), MASKED), dim=-1)
+    if dropout is not None:
+        attention = dropout(attention)
+    values = seq.reshape(batch, height, width, dates, heads, dim // heads)
+    pooled = torch.einsum("byxht,byxthd->byxhd", attention, values).reshape(batch, height, width, dim)
+    return pooled, attention
+
+
 class TemporalAttention(nn.Module):
     """L-TAE (Sainte Fare Garnot & Landrieu 2020): per pixel, each head's learnt master query attends over the
     dates' keys; the values are the date features split into one channel group per head. (B, T, C, h, w) ->
@@ -55,19 +74,10 @@ class TemporalAttention(nn.Module):
         self.out = nn.Sequential(nn.Linear(self.width, channels), nn.LayerNorm(channels), nn.GELU())
 
     def forward(self, x: torch.Tensor, days: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        batch, dates, channels, height, width = x.shape
-        seq = x.permute(0, 3, 4, 1, 2).reshape(-1, dates, channels)  # (N = B*h*w, T, C)
-        seq = self.project(self.norm_in(seq))  # (N, T, D)
-        position = day_encoding(days, self.width // self.heads).repeat(1, 1, self.heads)  # (B, T, D)
-        seq = seq + position[:, None, None].expand(-1, height, width, -1, -1).reshape(-1, dates, self.width)
-        keys = self.keys(seq).reshape(-1, dates, self.heads, self.key_dim)  # (N, T, heads, d_k)
-        scores = torch.einsum("nthk,hk->nht", keys, self.query) / math.sqrt(self.key_dim)  # (N, heads, T)
-        allowed = valid.permute(0, 2, 3, 1).reshape(-1, 1, dates)  # (N, 1, T)
-        attention = self.dropout(torch.softmax(scores.masked_fill(~allowed, MASKED), dim=-1))
-        values = seq.reshape(-1, dates, self.heads, self.width // self.heads)  # (N, T, heads, D/heads)
-        out = self.out(torch.einsum("nht,nthd->nhd", attention, values).reshape(-1, self.width))  # (N, C)
-        out = out.reshape(batch, height, width, channels).permute(0, 3, 1, 2)  # (B, C, h, w)
-        attention = attention.reshape(batch, height, width, self.heads, dates).permute(3, 0, 4, 1, 2)
+        seq = self.project(self.norm_in(x.permute(0, 3, 4, 1, 2)))  # (B, h, w, T, D)
+        pooled, attention = attend_over_dates(seq, days, valid, self.keys, self.query, self.dropout)
+        out = self.out(pooled).permute(0, 3, 1, 2)  # (B, C, h, w)
+        attention = attention.permute(3, 0, 4, 1, 2)
         return out, attention  # (B, C, h, w), (heads, B, T, h, w)
 
 
@@ -88,15 +98,7 @@ class PixelSeries(nn.Module):
                                       nn.GELU(), nn.Linear(self.width, classes))
 
     def forward(self, series: torch.Tensor, days: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        batch, dates, _, height, width = series.shape
-        seq = self.project(series.permute(0, 3, 4, 1, 2))  # (B, H, W, T, D)
-        seq = seq + day_encoding(days, self.width // self.heads).repeat(1, 1, self.heads)[:, None, None]
-        keys = self.keys(seq).reshape(batch, height, width, dates, self.heads, self.key_dim)
-        scores = torch.einsum("byxthk,hk->byxht", keys, self.query) / math.sqrt(self.key_dim)
-        allowed = valid.permute(0, 2, 3, 1).unsqueeze(3)  # (B, H, W, 1, T)
-        attention = torch.softmax(scores.masked_fill(~allowed, MASKED), dim=-1)
-        values = seq.reshape(batch, height, width, dates, self.heads, self.width // self.heads)
-        out = torch.einsum("byxht,byxthd->byxhd", attention, values).reshape(batch, height, width, self.width)
+        out, _ = attend_over_dates(self.project(series.permute(0, 3, 4, 1, 2)), days, valid, self.keys, self.query)
         return self.classify(out).permute(0, 3, 1, 2)
 
 
