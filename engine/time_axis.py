@@ -92,3 +92,11 @@ def days_since(dates: Sequence[dt.date | None]) -> np.ndarray:
         return np.zeros(len(dates), np.int64)
     start = dt.date(known[0].year, 1, 1)
     return np.array([0 if d is None else (d - start).days for d in dates], np.int64)
+
+
+def years_and_day(days: Any) -> tuple[Any, Any]:
+    """A torch tensor of days since 1 January of the first date's year -> (whole years since then, the 0-based day
+    of that year), in years of 365.25 days (a leap year's day off by one at most): the one calendar the models
+    compute in their graphs from the ``days`` they are given."""
+    years = (days / 365.25).floor()
+    return years, days - (years * 365.25).floor()

@@ -17,7 +17,7 @@ from torch import nn
 
 from ...callbacks import Callback
 from ...errors import ModelError
-from ...time_axis import to_dates
+from ...time_axis import to_dates, years_and_day
 from ..encoders.eo_series import SeriesEncoder, series_encoder
 from ..modeling_utils import SegmentationModel
 from .configuration_eoseries import EOSeriesConfig
@@ -29,8 +29,7 @@ MONTH_STARTS = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 
 def months_from_days(days: torch.Tensor) -> torch.Tensor:
     """(B, T) days since 1 January of the first date's year -> (B, T) months 0..11 (January = 0)."""
-    years = torch.floor(days.float() / 365.25)
-    day_of_year = days.float() - torch.floor(years * 365.25)  # 0-based
+    _, day_of_year = years_and_day(days.float())
     starts = torch.tensor(MONTH_STARTS[1:], dtype=torch.float32, device=days.device)
     return torch.bucketize(day_of_year, starts, right=True).clamp(0, 11)
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from ...callbacks import Callback
 from ...errors import ModelError
-from ...time_axis import into_batch, to_channels, to_dates
+from ...time_axis import into_batch, to_channels, to_dates, years_and_day
 from ..decoders import make_decoder
 from ..single_stream import SingleStreamModel
 from .configuration_season import PERIOD, SeasonConfig
@@ -117,9 +117,9 @@ def dated_coords(coords: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
     side by side: the year and day of year from ``days`` (B, T), days since 1 January of the first date's year."""
     dates = days.shape[1]
     out = coords[:, None, :].repeat(1, dates, 1)
-    years = torch.floor(days.to(coords.dtype) / 365.25)
+    years, day = years_and_day(days.to(coords.dtype))
     out[..., 0] = coords[:, None, 0] + years
-    out[..., 1] = days.to(coords.dtype) - torch.floor(years * 365.25) + 1.0  # a leap day off by one at most
+    out[..., 1] = day + 1.0
     return out.reshape(-1, 4)
 
 
