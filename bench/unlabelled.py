@@ -111,27 +111,29 @@ def levir(root: Path, out: Path, seed: int, arm: str, schedule: list[str], engin
             **_curve(run / "levir_metrics.csv")}
 
 
+def _one_scene(dataset: str, name: str, paths: tuple[str, str], label_args: list[str], root: Path, out: Path,
+               seed: int, arm: str, schedule: list[str], engine: Path) -> dict[str, Any]:
+    """One seed of one arm on one labelled scene (``paths``: image and label under ``root``; the bundle ``name``):
+    the bundle's best validation IoU."""
+    run = out / f"{dataset}_{arm}_s{seed}".replace(" ", "_")
+    extra = ["--consistency", "on"] if not arm.endswith("supervised") else []
+    seconds = _train(["--image", str(root / paths[0]), "--label", str(root / paths[1]), *label_args, "--seed",
+                      str(seed), *schedule, *extra, "--out", str(run / f"{name}.dsmodel")], engine)
+    curve = _curve(run / f"{name}_metrics.csv")
+    return {"iou": max(curve["val_iou"]), "train_seconds": round(seconds, 1), **curve}
+
+
 def massachusetts(root: Path, out: Path, seed: int, arm: str, schedule: list[str],
                   engine: Path = REPO) -> dict[str, Any]:
     """One seed of one arm on the Massachusetts scene: the bundle's best validation IoU."""
-    run = out / f"massachusetts_{arm}_s{seed}".replace(" ", "_")
-    extra = ["--consistency", "on"] if not arm.endswith("supervised") else []
-    seconds = _train(["--image", str(root / MASSACHUSETTS[0]), "--label", str(root / MASSACHUSETTS[1]),
-                      "--class-names", "background", "building", "--seed", str(seed), *schedule, *extra, "--out",
-                      str(run / "mass.dsmodel")], engine)
-    curve = _curve(run / "mass_metrics.csv")
-    return {"iou": max(curve["val_iou"]), "train_seconds": round(seconds, 1), **curve}
+    return _one_scene("massachusetts", "mass", MASSACHUSETTS, ["--class-names", "background", "building"], root,
+                      out, seed, arm, schedule, engine)
 
 
 def cloud(root: Path, out: Path, seed: int, arm: str, schedule: list[str], engine: Path = REPO) -> dict[str, Any]:
     """One seed of one arm on the 38-Cloud patch: the bundle's best validation cloud IoU."""
-    run = out / f"cloud_{arm}_s{seed}".replace(" ", "_")
-    extra = ["--consistency", "on"] if not arm.endswith("supervised") else []
-    seconds = _train(["--image", str(root / CLOUD[0]), "--label", str(root / CLOUD[1]), "--label-map", "255=1",
-                      "--class-names", "clear", "cloud", "--seed", str(seed), *schedule, *extra, "--out",
-                      str(run / "cloud.dsmodel")], engine)
-    curve = _curve(run / "cloud_metrics.csv")
-    return {"iou": max(curve["val_iou"]), "train_seconds": round(seconds, 1), **curve}
+    return _one_scene("cloud", "cloud", CLOUD, ["--label-map", "255=1", "--class-names", "clear", "cloud"], root,
+                      out, seed, arm, schedule, engine)
 
 
 def terramesh(root: Path, out: Path, seed: int, arm: str, schedule: list[str], engine: Path = REPO) -> dict[str, Any]:
