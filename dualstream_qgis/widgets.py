@@ -217,7 +217,9 @@ class ClassColorsWrapper(ModelerSourceSelector, WidgetWrapper):
         self.names_name = names
         self.names_wrapper = None
         self.buttons: list[QgsColorButton] = []
+        self.picked = False  # colours the user chose are kept; else they follow the names, as headless
         self.text = QLineEdit()
+        self.text.textEdited.connect(self.colors_picked)
         if self.dialogType != DIALOG_STANDARD:
             return self.text
         widget = QWidget()
@@ -239,19 +241,23 @@ class ClassColorsWrapper(ModelerSourceSelector, WidgetWrapper):
     def colors(self) -> list[str]:
         return [part.strip() for part in self.text.text().replace(";", ",").split(",") if part.strip()]
 
-    def class_count(self) -> int:
+    def class_names(self) -> list[str]:
         if self.names_wrapper is None:
-            return len(self.colors())
+            return []
         names = str(self.names_wrapper.parameterValue() or "")
-        return len([part for part in names.replace(";", ",").split(",") if part.strip()])
+        return [part.strip() for part in names.replace(";", ",").split(",") if part.strip()]
+
+    def colors_picked(self, *_args: Any) -> None:
+        self.picked = True
 
     def sync_buttons(self, *_args: Any) -> None:
         """One button per class: pad missing colours, drop extra ones, show them."""
         if self.dialogType != DIALOG_STANDARD:
             return
-        colors = self.colors()
-        count = self.class_count() or len(colors)
-        colors = engine_api().fill_class_colors(colors, count)  # what the algorithm does headless
+        colors, names = self.colors(), self.class_names()
+        count = len(names) or len(colors)
+        # what the algorithm does headless: colours left at their default come from the class names
+        colors = engine_api().fill_class_colors(colors if self.picked else [], count, names)
         while len(self.buttons) > len(colors):
             button = self.buttons.pop()
             self.row.removeWidget(button)
@@ -270,11 +276,14 @@ class ClassColorsWrapper(ModelerSourceSelector, WidgetWrapper):
         self.text.setText(",".join(colors))
 
     def buttons_changed(self, *_args: Any) -> None:
+        self.picked = True
         self.text.setText(",".join(button.color().name() for button in self.buttons))
         self.widgetValueHasChanged.emit(self)
 
     def setValue(self, value: Any) -> None:  # noqa: N802 - Processing API
         self.text.setText("" if value is None else str(value))
+        # a value other than the default (a model's, the last run's) is the user's choice
+        self.picked = self.value() not in ("", self.parameterDefinition().defaultValue() or "")
         self.sync_buttons()
 
     def value(self) -> str:
@@ -368,8 +377,9 @@ class TrainModeWrapper(WidgetWrapper):
 
 def show_automatic(wrappers: list[Any]) -> None:
     """Numbers the engine chooses when left unset (``parameters.AUTOMATIC_KEY``) show the engine's word for it where
-    QGIS's number box shows "Not set" (the box's special value is its unset one), and in their label where QGIS
-    writes "[optional]": optional to Processing, but chosen by the engine when left so."""
+    QGIS's number box shows "Not set" or its least value when that stands for the choice (the box's special value),
+    and in their label where QGIS writes "[optional]": optional to Processing, but chosen by the engine when left
+    so."""
     from qgis.PyQt.QtWidgets import QAbstractSpinBox
 
     from .algorithms.parameters import AUTOMATIC_KEY
@@ -384,5 +394,4 @@ def show_automatic(wrappers: list[Any]) -> None:
             label.setText(f"{wrapper.parameterDefinition().description()} [{word}]")
         boxes = [widget] if isinstance(widget, QAbstractSpinBox) else widget.findChildren(QAbstractSpinBox)
         for box in boxes:
-            if box.specialValueText():
-                box.setSpecialValueText(word)
+            box.setSpecialValueText(word)

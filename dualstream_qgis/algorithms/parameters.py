@@ -65,8 +65,11 @@ def parameter(alg: QgsProcessingAlgorithm, key: str) -> QgsProcessingParameterDe
             if s.decl.auto:
                 number.setMetadata({AUTOMATIC_KEY: engine_api().AUTOMATIC})
             return number
-        return QgsProcessingParameterNumber(s.param, label, kind, s.decl.off if default is None else default,
-                                            **bounds)
+        number = QgsProcessingParameterNumber(s.param, label, kind, s.decl.off if default is None else default,
+                                              **bounds)
+        if s.decl.auto and s.decl.off is not None and s.decl.off == s.decl.minimum:  # its least value: chosen
+            number.setMetadata({AUTOMATIC_KEY: engine_api().AUTOMATIC})
+        return number
     text = engine_api().format_default(s, default)
     return QgsProcessingParameterString(s.param, label, text, optional=not text)
 

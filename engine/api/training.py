@@ -53,8 +53,10 @@ def train_request(sections: Mapping[str, Mapping[str, Any]], given: Collection[s
     if "seed" in train:
         data["seed"] = train["seed"]
     names, colors = data.get("class_names"), list(data.get("class_colors") or [])
+    if names and "data.class_colors" not in given:  # the default colours: from the names where they have usual ones
+        colors = []
     if names and len(colors) != len(names):
-        data["class_colors"] = fill_class_colors(colors, len(names))
+        data["class_colors"] = fill_class_colors(colors, len(names), names)
         if "data.class_colors" in given:
             notes.append(f"{mention('data.class_colors')}: {len(colors)} colour(s) for {len(names)} classes; using "
                          f"{','.join(data['class_colors'])}.")

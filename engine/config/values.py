@@ -3,6 +3,7 @@ checks they share, and the declarations every command that runs a model shares (
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -59,12 +60,43 @@ def check_tile_size(tile: int, key: str, aux_ratio: int | None = None, hint: str
                                      f"aux cell covers whole tiles){hint}.")
 
 
-def fill_class_colors(colors: list[str], count: int) -> list[str]:
-    """``count`` class colours: the given ones first, then palette colours not used yet (the palette repeats
-    once it runs out); extra given colours are dropped."""
-    given = {c.lower() for c in colors}
-    spare = [c for c in CLASS_PALETTE if c.lower() not in given] or list(CLASS_PALETTE)
-    return list(colors[:count]) + [spare[i % len(spare)] for i in range(count - len(colors))]
+# A class not given a colour whose name holds one of these words takes the land-cover maps' usual colour (ESA
+# WorldCover's where it has one): forest green, water blue, built-up red, as a map reader expects.
+NAMED_CLASS_COLORS = (
+    (("background", "nodata", "no data", "unlabelled", "no change", "nothing"), "#000000"),
+    (("mangrove",), "#00cf75"), (("wetland", "marsh", "swamp", "bog"), "#0096a0"),
+    (("forest", "tree", "wood"), "#006400"), (("shrub", "bush", "scrub"), "#ffbb22"),
+    (("grass", "meadow", "pasture", "herbaceous"), "#ffff4c"),
+    (("crop", "agri", "field", "farm", "maize", "wheat", "rice", "soy", "barley"), "#f096ff"),
+    (("building", "built", "urban", "artificial", "settlement", "roof", "house", "town", "city", "village",
+      "industr"), "#fa0000"),
+    (("road", "street", "rail", "pavement", "parking"), "#808080"),
+    (("bare", "soil", "sand", "desert", "rock"), "#b4b4b4"),
+    (("snow", "ice", "glacier"), "#f0f0f0"), (("water", "river", "lake", "sea", "ocean", "flood"), "#0064c8"),
+    (("moss", "lichen"), "#fae6a0"), (("cloud",), "#e0e0e0"), (("shadow",), "#404040"), (("change",), "#ff0000"),
+)
+
+
+def named_class_color(name: str) -> str | None:
+    """The usual map colour of a class called ``name`` (:data:`NAMED_CLASS_COLORS`; the first word that fits),
+    or None."""
+    text = name.lower().replace("_", " ").replace("-", " ")  # words begin a word: "street" is not a tree
+    return next((color for words, color in NAMED_CLASS_COLORS
+                 if any(re.search(rf"\b{re.escape(word)}", text) for word in words)), None)
+
+
+def fill_class_colors(colors: list[str], count: int, names: list[str] = ()) -> list[str]:
+    """``count`` class colours: the given ones first, then, for a class whose name has a usual map colour not used
+    yet (:func:`named_class_color`), that colour, else palette colours not used yet (the palette repeats once it
+    runs out); extra given colours are dropped."""
+    out = list(colors[:count])
+    named = [named_class_color(str(n)) if i >= len(out) else None for i, n in enumerate(list(names)[:count])]
+    used = {c.lower() for c in [*out, *filter(None, named)]}
+    spare = itertools.cycle([c for c in CLASS_PALETTE if c.lower() not in used] or CLASS_PALETTE)
+    for i in range(len(out), count):
+        color = named[i] if i < len(named) else None
+        out.append(next(spare) if color is None or color.lower() in {c.lower() for c in out} else color)
+    return out
 
 
 # '#rrggbb' (also '#rgb' and '#rrggbbaa', with or without '#'): what the colour table and QML writers take

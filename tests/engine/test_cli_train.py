@@ -188,6 +188,18 @@ def test_class_colours_not_given_come_from_one_palette():
     assert many[len(CLASS_PALETTE):] == list(CLASS_PALETTE[:2])  # the palette repeats once it runs out
 
 
+def test_class_colours_not_given_follow_the_class_names():
+    from engine.config import fill_class_colors
+
+    _, data, _ = _parse("--out", "m.dsmodel", "--data", "d", "--class-names", "forest", "grassland", "lake",
+                        "artificial_surface", "street", "other")
+    assert data.class_colors == ["#006400", "#ffff4c", "#0064c8", "#fa0000", "#808080", "#000000"]
+    _, given, _ = _parse("--out", "m.dsmodel", "--data", "d", "--class-names", "forest", "water",
+                         "--class-colors", "#111111")
+    assert given.class_colors == ["#111111", "#0064c8"]  # a colour given is kept; the missing one from its name
+    assert fill_class_colors([], 3, ["water", "river", "trees"]) == ["#0064c8", "#000000", "#006400"]  # no repeat
+
+
 def test_explicit_scenes_group_options_by_image(tmp_path):
     _, data, train = _parse("--out", "m.dsmodel", "--image", "a.tif", "--label", "a.gpkg", "--label-field", "cls",
                             "--aux", "a1.tif", "--aux", "a2.tif", "--extent", "0", "0", "10", "10",

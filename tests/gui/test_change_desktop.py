@@ -67,7 +67,8 @@ def test_train_change_detection_shows_automatic_and_the_change_familys_choices(s
     epochs, tile 512, 3e-4, the presets b0/b1/b2) that the run did not use."""
     form = session["train_change_form"]
     shown = form["shown"]
-    assert all(shown[name] == "automatic" for name in ("EPOCHS", "WARMUP_EPOCHS", "LEARNING_RATE", "TILE_SIZE")), shown
+    assert all(shown[name] == "automatic" for name in ("EPOCHS", "WARMUP_EPOCHS", "LEARNING_RATE", "TILE_SIZE",
+                                                       "TIME_BUDGET")), shown  # the budget's 0 showed "0.000000"
     labels = form["shown_labels"]
     assert labels["EPOCHS"] == f"{form['labels']['EPOCHS']} [automatic]", labels  # was "... [optional]"
     assert shown["CLASS_NAMES"] == "no change,change" and shown["PRESET"] == "default"

@@ -196,8 +196,8 @@ def test_plugin_menu_offers_the_installer_and_check_environment(session):
 def test_class_colours_are_colour_buttons_that_follow_the_class_names(session):
     colors = session[0]["colors"]
     assert colors["after_names"]["buttons"] == 3
-    assert colors["after_names"]["value"] == "#000000,#ff0000,#1f78b4"  # the two given, one spare added
-    assert colors["after_pick"] == "#000000,#ff0000,#123456"
+    assert colors["after_names"]["value"] == "#0064c8,#f096ff,#fa0000"  # the default colours follow the names
+    assert colors["after_pick"] == "#0064c8,#f096ff,#123456"
 
 
 def test_segment_runs_from_the_batch_dialog(session):

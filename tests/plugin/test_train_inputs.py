@@ -43,7 +43,7 @@ def test_train_from_aux_layers_of_different_band_counts_and_more_classes_than_co
                   TILES_PER_EPOCH="16", OUTPUT=str(tmp_path / "mixed.dsmodel"))
     data = metadata(processing.run("dualstream:train", params)["OUTPUT"]).data
     assert data.aux_file_bands == [48, 1] and data.aux_channels == 49
-    assert data.class_colors == list(CLASS_PALETTE[:3])
+    assert data.class_colors == ["#000000", "#f096ff", CLASS_PALETTE[1]]  # background, field: their usual colours
 
 
 def test_train_from_reference_folder(plugin, tmp_path):
