@@ -200,8 +200,8 @@ class DataConfig(Settings):
     class_colors: list[str] = setting(
         default_factory=lambda: ["#000000", "#ff0000"], cli={"nargs": "+"}, metavar="#RRGGBB", group="data",
         text="list", label="Class colours (comma-separated #RRGGBB)",
-        help="One colour per class (#RRGGBB, class 0 first), used to style the segmented rasters; colours not "
-             "given come from the palette.")
+        help="One colour per class (#RRGGBB, class 0 first) to style the results; those not given come from the "
+             "class names' usual map colours (forest green, water blue, building red, ...), else the palette.")
     tile_size: int = setting(
         512, label="Tile size (pixels)", minimum=32, maximum=4096, group="data",
         auto="the largest that fits the smallest training scene, at most 256 on a CPU and 512 on a GPU; on a CPU, for "
