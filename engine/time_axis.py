@@ -100,3 +100,26 @@ def years_and_day(days: Any) -> tuple[Any, Any]:
     compute in their graphs from the ``days`` they are given."""
     years = (days / 365.25).floor()
     return years, days - (years * 365.25).floor()
+
+
+def calendar_months(days: Any, first_year: Any) -> Any:
+    """Torch tensors of days since 1 January of ``first_year`` (B, T) and that year (B,) -> (B, T) months 0..11
+    (January = 0) of the Gregorian calendar, exact in leap years and at a month's edge: the true month a season's
+    dates carry (:func:`month`), computed in a graph from ``days`` (whole numbers in float64 and floor divisions,
+    which an ONNX export keeps). The count runs from 1 March of year 0, so a leap day ends its year."""
+    import torch  # tensors were given: torch is loaded already
+
+    def whole(a: Any, b: float) -> Any:
+        return torch.floor(a / b)
+
+    year = first_year.double()[:, None] - 1  # 1 January lies in the count's year before (it starts in March)
+    era = whole(year, 400)
+    of_era = year - era * 400
+    new_year = era * 146097 + of_era * 365 + whole(of_era, 4) - whole(of_era, 100) + 306
+    day = new_year + days.double()
+    era = whole(day, 146097)
+    of_era = day - era * 146097
+    year_of_era = whole(of_era - whole(of_era, 1460) + whole(of_era, 36524) - whole(of_era, 146096), 365)
+    day_of_year = of_era - (365 * year_of_era + whole(year_of_era, 4) - whole(year_of_era, 100))
+    from_march = whole(5 * day_of_year + 2, 153)  # 0 = March ... 11 = February
+    return torch.where(from_march >= 10, from_march - 10, from_march + 2).long()

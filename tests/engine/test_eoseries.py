@@ -89,6 +89,9 @@ def test_presto_trains_a_season_model_with_the_release_through_the_download_path
     meta = read_metadata(trained["bundle"])
     assert meta.model.name == "eoseries" and meta.model.encoder_name == "presto" and meta.data.dates == 3
     assert meta.model.band_names == ["red", "nir"]  # the first date is a cloud VRT: its bands keep their names
+    # Presto's location token: each tile's centre in WGS 84; the months: from the first date's year (coords)
+    assert meta.model.date_and_place is True
+    assert "fed each tile's date and place where known (1 of 1 scene(s) with a date, 1 with a place)" in log
     assert meta.data.vision_stats.low == [0.0, 0.0] and meta.data.vision_stats.high == [1.0, 1.0]
 
 
@@ -111,6 +114,7 @@ def test_the_bundle_runs_in_info_segment_on_both_backends_and_evaluate(trained, 
             outputs[f"{backend} p"] = ds.read().astype(np.float32)
     err = capsys.readouterr().err
     assert "parity with torch: max abs diff" in err
+    assert "time/location inputs: date 2024-03-01" in err and "each tile's centre in WGS 84" in err
     assert outputs["onnxruntime"].shape == (SIZE, SIZE)
     assert np.abs(outputs["onnxruntime p"] - outputs["torch p"]).max() < 2e-3
     assert main(["evaluate", "--pred", str(tmp_path / "torch.tif"), "--label", trained["label"], "--json"]) == 0

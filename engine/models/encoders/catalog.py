@@ -140,8 +140,8 @@ SERIES_ENCODERS = ("presto", "galileo_nano", "galileo_tiny", "galileo_base")
 def takes_coords(model_cfg: Any) -> bool:
     """Whether a model config's encoder takes each tile's date and place (:meth:`EncoderSpec.takes_coords` of the
     architecture a checkpoint fixed, else of the catalog's sizes)."""
-    if getattr(model_cfg, "SENSOR_UNITS", False):  # a pixel-series family: its months come from the dates' days
-        return False
+    if getattr(model_cfg, "SENSOR_UNITS", False):  # a pixel-series family: the tile's place and first date's year
+        return bool(getattr(model_cfg, "date_and_place", False))
     spec = ENCODERS.get(getattr(model_cfg, "encoder_name", None) or "")
     return spec is not None and spec.takes_coords(getattr(model_cfg, "encoder_config", None))
 

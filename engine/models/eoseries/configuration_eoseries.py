@@ -41,6 +41,10 @@ class EOSeriesConfig(ModelConfig):
     head: str = config_only("spatial", choices=HEADS,
                             help="pixel: each pixel's features alone make its class (1x1 convolutions); spatial: a "
                                  "3x3 convolution over the feature map as well.")
+    date_and_place: bool = config_only(
+        True, help="Each tile's first date and centre reach the encoder (coords): Presto's location token is the "
+                   "tile's latitude and longitude in WGS 84, and the months are the dates' calendar months (from the "
+                   "first date's year); false: 0 N 0 E and months of 365.25-day years (bundles written before).")
     band_names: list[str] | None = config_only(
         None, help="The image bands' common names (blue, red, nir, ndvi, vv, ...) the encoder places in its groups; "
                    "filled in by training from the data.")
@@ -52,6 +56,7 @@ class EOSeriesConfig(ModelConfig):
         "base": EOSeriesPreset("galileo_nano", 128),
     }
     TAKES_DAYS: ClassVar[bool] = True
+    BEFORE: ClassVar[dict[str, Any]] = {"date_and_place": False}  # bundles written before the setting
     CACHEABLE: ClassVar[bool] = True  # the encoder alone (with the dates' days and masks) makes the head's input
     SENSOR_UNITS: ClassVar[bool] = True  # reads the bands by name in the sensors' units: no statistics, no selection
     description: ClassVar[str] = (

@@ -1,9 +1,12 @@
 """The eoseries model: a frozen pixel-series encoder (``encoders.eo_series``) over each pixel's dates, a light head.
 
 ``model(vision, aux=None, coords=None, days=None, valid=None)``: ``vision`` (B, T*C, H, W) or (B, T, C, H, W), the
-dates' bands in the sensors' units; ``days`` (B, T) days since 1 January of the first date's year (the months come
-from them); ``valid`` (B, T) or (B, T, H, W), False where a date is padding, cloud or nodata (those values are left
-out of the encoder's attention). A pixel with more clear dates than the release takes (24) keeps its first ones.
+dates' bands in the sensors' units; ``coords`` (B, 4) each tile's first date (year, day of year) and centre
+(latitude, longitude in WGS 84), NaN where unknown: Presto's location token, and the year the exact months count
+from (a bundle written before ``date_and_place`` takes none: 0 N 0 E, months of 365.25-day years); ``days`` (B, T)
+days since 1 January of the first date's year (the months come from them); ``valid`` (B, T) or (B, T, H, W),
+False where a date is padding, cloud or nodata (those values are left out of the encoder's attention). A pixel with
+more clear dates than the release takes (24) keeps its first ones.
 ``model.encoder.features`` gives the encoder's map alone (what training caches), ``model.decoder`` the head on it.
 """
 
@@ -17,7 +20,7 @@ from torch import nn
 
 from ...callbacks import Callback
 from ...errors import ModelError
-from ...time_axis import to_dates, years_and_day
+from ...time_axis import calendar_months, to_dates, years_and_day
 from ..encoders.eo_series import SeriesEncoder, series_encoder
 from ..modeling_utils import SegmentationModel
 from .configuration_eoseries import EOSeriesConfig
@@ -28,10 +31,29 @@ MONTH_STARTS = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 
 
 def months_from_days(days: torch.Tensor) -> torch.Tensor:
-    """(B, T) days since 1 January of the first date's year -> (B, T) months 0..11 (January = 0)."""
+    """(B, T) days since 1 January of the first date's year -> (B, T) months 0..11 (January = 0) in years of 365.25
+    days (a day off at a month's edge in some years): what a bundle written before ``date_and_place`` reads."""
     _, day_of_year = years_and_day(days.float())
     starts = torch.tensor(MONTH_STARTS[1:], dtype=torch.float32, device=days.device)
     return torch.bucketize(day_of_year, starts, right=True).clamp(0, 11)
+
+
+def season_months(days: torch.Tensor, coords: torch.Tensor | None) -> torch.Tensor:
+    """(B, T) months 0..11: the calendar's own (``time_axis.calendar_months``) where ``coords`` (B, 4) give the first
+    date's year; :func:`months_from_days` where they do not (no coords, or NaN)."""
+    approximate = months_from_days(days)
+    if coords is None:
+        return approximate
+    year = coords[:, 0].to(days.device)
+    known = torch.isfinite(year)
+    exact = calendar_months(days, torch.where(known, year, torch.zeros_like(year)))
+    return torch.where(known[:, None], exact, approximate)
+
+
+def tile_places(coords: torch.Tensor) -> torch.Tensor:
+    """(B, 4) coords -> (B, 2) latitude, longitude in degrees; 0 N 0 E where unknown (NaN)."""
+    place = coords[:, 2:4].float()
+    return torch.where(torch.isfinite(place), place, torch.zeros_like(place))
 
 
 def pixel_series(series: torch.Tensor, valid: torch.Tensor, months: torch.Tensor,
@@ -64,6 +86,8 @@ class SeriesFeatures(nn.Module):
                                                     str(pretrained), say, patch=1)
         self.bands = list(config.band_names or [])
         self.channels = [self.series.width]
+        self.takes_coords = bool(config.date_and_place)  # each tile's first date and centre (``coords``)
+        self.coords: torch.Tensor | None = None  # SegmentationModel.coord_takers' interface; features() is given them
 
     def features(self, vision: torch.Tensor, coords: Any = None, days: torch.Tensor | None = None,
                  valid: torch.Tensor | None = None) -> list[torch.Tensor]:
@@ -73,11 +97,20 @@ class SeriesFeatures(nn.Module):
             raise ModelError(f"The {self.series.name} model reads its bands by name and knows {len(self.bands)} "
                              f"({', '.join(self.bands) or 'none recorded'}); the dates give {channels} band(s): give "
                              f"the bands it was trained on.")
-        values, ok, months, lost = pixel_series(vision, valid, months_from_days(days), self.series.model.max_dates)
+        coords = coords if self.takes_coords else None
+        months = season_months(days, coords)
+        values, ok, months, lost = pixel_series(vision, valid, months, self.series.model.max_dates)
+        places = None
+        if coords is not None:
+            places = tile_places(coords)[:, None, None].expand(batch, height, width, 2).reshape(-1, 2)
+            if not torch.jit.is_tracing() and not bool(torch.isfinite(coords[:, 2:4]).all()):
+                self.series._once(f"{self.series.name}: a tile's place is not known (its scene has no CRS that "
+                                  f"reaches WGS 84): its location is that of 0 N 0 E.")
         if lost:
             self.series._once(f"{self.series.name} takes at most {self.series.model.max_dates} dates per series: a "
                               f"pixel with more clear dates keeps its first {self.series.model.max_dates}.")
-        out = torch.cat([self.series.encode(values[i:i + CHUNK], self.bands, months[i:i + CHUNK], ok[i:i + CHUNK])
+        out = torch.cat([self.series.encode(values[i:i + CHUNK], self.bands, months[i:i + CHUNK], ok[i:i + CHUNK],
+                                            None if places is None else places[i:i + CHUNK])
                          for i in range(0, values.shape[0], CHUNK)])  # (N, D, 1, 1)
         return [out.reshape(batch, height, width, -1).permute(0, 3, 1, 2)]
 

@@ -1,0 +1,130 @@
+"""The eoseries family's date and place (issue 80): Presto's location token is each tile's centre in WGS 84 (from
+the scene's grid and CRS through the image door), and the months are the dates' calendar months, exact in leap
+years and at a month's edge, computed in the graph from ``days`` and the first date's year (``coords``), so torch
+and the ONNX graph agree. A bundle written before keeps 0 N 0 E and months of 365.25-day years (``BEFORE``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.transform import from_origin
+
+from engine.models import AutoModelConfig, build_model
+from engine.models.encoders.catalog import takes_coords
+from engine.models.eoseries.modeling_eoseries import months_from_days, season_months
+from engine.time_axis import calendar_months, days_since
+
+SIZE = 32
+
+
+def _days(first: dt.date, dates: list[dt.date]) -> torch.Tensor:
+    return torch.tensor(days_since([first, *dates])[1:], dtype=torch.float32)[None]
+
+
+def test_calendar_months_are_exact_where_365_25_day_years_were_a_day_off():
+    # 29 February 2024 in a season from 2024, and 1 January 2024 in a season from 2023
+    leap, new_year = _days(dt.date(2024, 1, 1), [dt.date(2024, 2, 29)]), _days(dt.date(2023, 1, 1),
+                                                                                [dt.date(2024, 1, 1)])
+    assert months_from_days(leap).tolist() == [[2]] and months_from_days(new_year).tolist() == [[11]]  # the old rule
+    assert calendar_months(leap, torch.tensor([2024.0])).tolist() == [[1]]  # February
+    assert calendar_months(new_year, torch.tensor([2023.0])).tolist() == [[0]]  # January
+    for year in (1900, 2000, 2023, 2024, 2100):  # every day of two years on, against Python's calendar
+        days = torch.arange(0, 731, dtype=torch.float32)[None]
+        truth = [(dt.date(year, 1, 1) + dt.timedelta(days=d)).month - 1 for d in range(731)]
+        assert calendar_months(days, torch.tensor([float(year)]))[0].tolist() == truth
+    coords = torch.tensor([[2023.0, 1.0, 46.0, 14.5], [float("nan")] * 4])
+    both = torch.cat([new_year, new_year])
+    assert season_months(both, coords).tolist() == [[0], [11]]  # no year known: the old rule
+
+
+def _scene(path, crs: str, origin: tuple[float, float], size: float) -> str:
+    with rasterio.open(path, "w", driver="GTiff", width=SIZE, height=SIZE, count=2, dtype="float32", crs=crs,
+                       transform=from_origin(*origin, size, size)) as ds:
+        ds.write(np.ones((2, SIZE, SIZE), np.float32))
+        ds.update_tags(ACQUISITIONDATETIME="2017-01-15")
+    return str(path)
+
+
+def _model(**settings):
+    torch.manual_seed(0)
+    return build_model("eoseries", preset="tiny", vision_channels=2, num_classes=2, band_names=["red", "nir"],
+                       dates=3, pretrained="none", **settings).eval()
+
+
+def _inputs():
+    torch.manual_seed(1)
+    vision = torch.rand(1, 3, 2, SIZE, SIZE) * 3000 + 500
+    days = _days(dt.date(2023, 1, 1), [dt.date(2023, 12, 31), dt.date(2024, 1, 1), dt.date(2024, 2, 29)])
+    return vision, days
+
+
+def test_presto_reads_each_tiles_centre_in_wgs84_from_the_scenes_grid_and_crs(tmp_path):
+    from engine.data.acquisition import of_dataset
+
+    # Ljubljana in UTM 33N; the same place's centre in WGS 84 degrees gives the same location
+    path = _scene(tmp_path / "utm.tif", "EPSG:32633", (461000.0, 5104000.0), 10.0)
+    with rasterio.open(path) as ds:
+        coords = of_dataset(path, ds).coords([(SIZE / 2, SIZE / 2)])
+    lat, lon = float(coords[0, 2]), float(coords[0, 3])
+    assert 46.0 < lat < 46.1 and 14.4 < lon < 14.6 and coords[0, 0] == 2017
+    model = _model()
+    assert model.takes_coords and takes_coords(model.config)
+    vision, days = _inputs()
+    valid = torch.ones(1, 3, SIZE, SIZE, dtype=torch.bool)
+    place = torch.tensor([[2023.0, 1.0, lat, lon]])
+    with torch.no_grad():
+        features = model.encoder.features(vision, place, days, valid)[0]
+        nowhere = model.encoder.features(vision, torch.tensor([[2023.0, 1.0, 0.0, 0.0]]), days, valid)[0]
+        months = calendar_months(days, torch.tensor([2023.0]))
+        series = model.encoder.series
+        direct = series.encode(vision.permute(0, 3, 4, 1, 2).reshape(-1, 3, 2)[..., None, None], ["red", "nir"],
+                               months.expand(SIZE * SIZE, 3), latlon=torch.tensor([[lat, lon]] * SIZE * SIZE))
+    assert torch.allclose(features, direct.reshape(1, SIZE, SIZE, -1).permute(0, 3, 1, 2), atol=1e-5)
+    assert (features - nowhere).abs().max() > 1e-3  # the place reaches the features
+    assert months.tolist() == [[11, 0, 1]]  # 31 Dec, 1 Jan, 29 Feb (the old rule: 11, 11, 2)
+
+
+def test_a_bundle_written_before_keeps_0n0e_and_its_months(tmp_path):
+    """Defect: without BEFORE, an old bundle (no date_and_place key) would read coords it was not trained with."""
+    new = _model()
+    stored = {key: value for key, value in new.config.to_dict().items() if key != "date_and_place"}
+    old_config = AutoModelConfig.from_dict(stored, stored=True)
+    assert old_config.date_and_place is False and not takes_coords(old_config)
+    old = build_model("eoseries", **{k: v for k, v in old_config.to_dict().items() if k != "name"}).eval()
+    old.load_state_dict(new.state_dict())
+    assert not old.takes_coords
+    vision, days = _inputs()
+    with torch.no_grad():
+        given = old(vision, coords=torch.tensor([[2023.0, 1.0, 46.05, 14.5]]), days=days)["logits"]
+        alone = old(vision, days=days)["logits"]
+        zero = new(vision, coords=torch.tensor([[float("nan"), float("nan"), 0.0, 0.0]]), days=days)["logits"]
+    assert torch.equal(given, alone)
+    assert torch.allclose(alone, zero, atol=1e-5)  # 0 N 0 E and the old months: what the old bundle ran
+
+
+def test_the_onnx_graph_takes_the_tiles_date_and_place_and_agrees_with_torch(tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    from engine.export.onnx_export import export_onnx
+    from tests.helpers import bundle_of
+
+    monkeypatch.setenv("DUALSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    model = _model()
+    bundle = bundle_of(model, tmp_path / "eo.dsmodel", bands=2, tile=SIZE)
+    graph = export_onnx(bundle, tmp_path / "eo.onnx", dynamic_batch=True).output
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    assert names == ["date1", "date2", "date3", "coords", "days", "valid"]
+    vision, days = _inputs()
+    feeds = {"days": days.numpy(), "valid": np.ones((1, 3, SIZE, SIZE), np.float32)}
+    feeds.update({f"date{t + 1}": vision[:, t].numpy() for t in range(3)})
+    runs = {}
+    for where, coords in (("ljubljana", [2023.0, 1.0, 46.05, 14.5]), ("nowhere", [2023.0, 1.0, 0.0, 0.0])):
+        runs[where] = session.run(None, {**feeds, "coords": np.array([coords], np.float32)})[0]
+        with torch.no_grad():
+            logits = model(vision, coords=torch.tensor([coords]), days=days)["logits"]
+        assert np.abs(runs[where] - torch.softmax(logits, 1).numpy()).max() < 1e-4
+    assert np.abs(runs["ljubljana"] - runs["nowhere"]).max() > 1e-4
