@@ -2,10 +2,10 @@
 
 While a scene runs, before any of its outputs is published, its marker says ``running``; after they are
 published it says ``done`` and records the bundle(s) (SHA-256 and weight), the settings that shape the outputs,
-the inputs (size and modification time) and every output file with its size. A rerun skips a scene only when
-all of that still holds. A ``running`` marker is a scene a killed run left half-written: it is redone. Outputs
-that another run (other bundles or settings) finished, or files no bulk run wrote, are never replaced without
-``--overwrite``.
+every input (size and modification time: the image, aux, a pair's later date, a place's dates) and every output
+file with its size. A rerun skips a scene only when all of that still holds. A ``running`` marker is a scene a
+killed run left half-written: it is redone. Outputs that another run (other bundles or settings) finished, or
+files no bulk run wrote, are never replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -72,6 +72,12 @@ def _stamp(path: str | Path) -> dict[str, Any]:
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+def scene_inputs(scene: Scene) -> list[str]:
+    """Every file a scene's outputs are made from: its image, aux rasters, a pair's later date, a place's other
+    dates (a rerun redoes the scene when any of them changed)."""
+    return [scene.image, *scene.aux, *scene.after, *scene.dates[1:]]
+
+
 def _read_marker(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -111,7 +117,7 @@ def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], ove
                           f"{'; '.join(differences)}; pass {mention('bulk.overwrite')} to redo them with this run's "
                           f"bundle(s) and settings, or choose another {mention('bulk.out_dir')}.")
     try:
-        inputs_now = [_stamp(p) for p in [scene.image, *scene.aux, *scene.dates[1:]]]
+        inputs_now = [_stamp(p) for p in scene_inputs(scene)]
     except OSError:
         return "run", ""  # an input went missing: the run says which
     if inputs_now != marker.get("inputs"):
@@ -144,7 +150,7 @@ def recorded_outputs(out_dir: str | Path) -> set[Path]:
 def mark_done(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], record: SceneRecord) -> None:
     """Record the finished scene (after every output is in place)."""
     marker = {"version": MARKER_VERSION, "status": "done", "image": scene.image, "fingerprint": fingerprint,
-              "inputs": [_stamp(p) for p in [scene.image, *scene.aux, *scene.dates[1:]]],
+              "inputs": [_stamp(p) for p in scene_inputs(scene)],
               "outputs": [{"path": str(p.resolve()), "size": p.stat().st_size} for p in outputs.files],
               "result": record.to_dict()}
     # markers and a rank's part are one line: json's C encoder (indented, the pure-Python one took 1 ms of a 512²
