@@ -8,7 +8,9 @@ from typing import Any
 from qgis.core import QgsProcessingContext, QgsProcessingFeedback
 
 from ..engine_bridge import engine_api
+from ..feedback import parameter_name
 from .common import parameters_help
+from .parameters import changed_settings, read_settings
 from .season_inputs import SeasonGroup, add_dates_parameters, dates_given, season_dates
 from .train import TrainAlgorithm
 
@@ -46,7 +48,13 @@ class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
             "settings left at their defaults are chosen from the data and the device, and the log says each "
             "choice.</p>"
             "<p><b>Batch</b>: right-click > Execute as Batch Process trains one model per row.</p>"
-        ) + parameters_help(self)
+        ) + "".join(f"<p>{self._rendered(note)}</p>" for note in engine_api().season_family_notes(
+            self.MODEL_SETTINGS)) + parameters_help(self)
+
+    @staticmethod
+    def _rendered(text: str) -> str:
+        """An engine text with its settings named as this dialog's parameters."""
+        return engine_api().render(text, parameter_name)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_dates_parameters(self, "scene.dates")
@@ -58,7 +66,22 @@ class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if ok and not dates_given(parameters):
             return False, "Give the season's dates (DATES: raster layers, or DATES_FOLDER: a folder of them)."
+        if ok:  # a setting the encoder's family has no field for (a decoder with Presto) is refused, not dropped
+            encoder = read_settings(self, parameters, context, "model", only=("encoder",)).get("encoder")
+            problem = engine_api().season_form_problem(
+                encoder, changed_settings(self, parameters, context, *self.MODEL_SETTINGS), self.MODEL_SETTINGS)
+            if problem:
+                return False, self._rendered(problem)
         return ok, message
+
+    def _sections(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                  feedback: QgsProcessingFeedback) -> dict[str, dict[str, Any]]:
+        """Train's sections; the log says what the family an encoder picks instead of the season family takes."""
+        sections = super()._sections(parameters, context, feedback)
+        family = sections["model"]["name"]
+        if family != engine_api().season_family(None):
+            feedback.pushInfo(self._rendered(engine_api().season_family_note(family, self.MODEL_SETTINGS)))
+        return sections
 
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
         """Train's model settings, of the season family (a preset given alone would pick another family's), or of

@@ -171,6 +171,36 @@ def season_model_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {**{key: value for key, value in settings.items() if key in fields}, "name": family}
 
 
+def season_family_note(family: str, offered: Iterable[str]) -> str:
+    """What ``family`` (one a season form's encoder may pick) takes, from its declarations: the encoders that pick
+    it, its description, and which of the form's settings (``offered``: ``model.decoder`` ...) it has no field for,
+    so a front end says them rather than dropping them unsaid."""
+    target = AutoModelConfig.config_class(family)
+    encoders = [name for name in getattr(target, "ENCODERS", ()) if season_family(name) == family]
+    lacking = [key for key in offered if key.startswith("model.") and key[6:] not in target.__dataclass_fields__]
+    note = f"Encoder {joined(encoders)}: the {family} family ({target.CARD.architecture}). {target.description}"
+    return note + (f" It takes no {joined([mention(key) for key in lacking])}." if lacking else "")
+
+
+def season_family_notes(offered: Iterable[str]) -> list[str]:
+    """:func:`season_family_note` of every family a season form's encoder picks instead of the season family."""
+    offered = list(offered)
+    default = season_family(None)
+    return [season_family_note(f, offered) for f in list_models() if takes_a_season(f) and f != default]
+
+
+def season_form_problem(encoder: str | None, changed: Iterable[str], offered: Iterable[str]) -> str | None:
+    """Why a season form cannot train as asked, or None: a setting the user ``changed`` from its default that the
+    family ``encoder`` picks has no field for (a decoder with Presto: it would be dropped unsaid)."""
+    family = season_family(encoder)
+    fields = AutoModelConfig.config_class(family).__dataclass_fields__
+    ignored = [key for key in changed if key.startswith("model.") and key[6:] not in fields]
+    if not ignored:
+        return None
+    return (f"{season_family_note(family, offered)} Leave {joined([mention(key) for key in ignored])} at its "
+            f"default, or choose an encoder of the {season_family(None)} family to use it.")
+
+
 def takes_a_season(family: str) -> bool:
     """Whether ``family`` takes a season: any number of dates of one place, each with its day and validity."""
     card = family_card(family)
