@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import rasterio
 import torch
+from rasterio.transform import from_origin
 
 from engine.bundle.store import save_bundle
 from engine.callbacks import Callback
@@ -378,3 +379,23 @@ def change_f1(prediction: str, truth: str) -> tuple[float, int]:
     tp = int((pred & true).sum())
     return 2 * tp / max(int(pred.sum() + true.sum()), 1), int(pred.sum())
 
+
+# --------------------------------------------------------------------------------------- a season's places
+SEASON_SIZE = 64
+
+
+def dated(path: Path, day: str, x: float = 500000.0, cloud: bool = False, seed: int = 0) -> Path:
+    """A 3-band 64 px GeoTIFF of ``day`` (its ACQUISITIONDATETIME tag) with its top-left corner at ``x``; ``cloud``:
+    a cloud mask beside it (``<name>_cloud.tif``), its top rows cloudy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "GTiff", "width": SEASON_SIZE, "height": SEASON_SIZE, "crs": "EPSG:32633",
+               "transform": from_origin(x, 5100000.0, 10.0, 10.0)}
+    with rasterio.open(path, "w", count=3, dtype="float32", **profile) as out:
+        out.write(np.random.default_rng(seed).random((3, SEASON_SIZE, SEASON_SIZE), dtype=np.float32))
+        out.update_tags(ACQUISITIONDATETIME=day)
+    if cloud:
+        mask = np.zeros((1, SEASON_SIZE, SEASON_SIZE), np.uint8)
+        mask[0, :10] = 1
+        with rasterio.open(path.with_name(f"{path.stem}_cloud.tif"), "w", count=1, dtype="uint8", **profile) as out:
+            out.write(mask)
+    return path

@@ -7,8 +7,10 @@ its subfolders (the subfolder's rasters are its dates, named after the subfolder
 globs, a folder's own rasters) are grouped by footprint, each group named after the folder that holds its dates alone
 (a glob ``places/**/*.tif``), else after what its files' names share (``ljubljana_2024-05-01.tif``,
 ``ljubljana_2024-06-01.tif`` -> ``ljubljana``), else after its first file. Cloud masks beside a date
-(``<name>_cloud.tif``) are no dates. A place's dates are sorted, checked and masked as ``--dates`` does when it is
-read; a raster whose place cannot be told (unreadable, no georeferencing) is a place of its own with the reason.
+(``<name>_cloud.tif``) are no dates. STAC items (an item, an ItemCollection's items, a list of them) are dates as
+rasters are, each item's footprint that of its first data asset, grouped by the same rule and named after what
+their ids share. A place's dates are sorted, checked and masked as ``--dates`` does when it is read; a raster or
+item whose place cannot be told (unreadable, no georeferencing) is a place of its own with the reason.
 """
 
 from __future__ import annotations
@@ -75,11 +77,21 @@ def _rasters(folder: Path) -> list[str]:
 
 
 def _located(image: str) -> Dated:
-    """``image`` with its footprint in degrees (no date: a place's dates are read with the place), or why its place
-    cannot be told."""
+    """``image`` (a raster or a STAC item) with its footprint in degrees (no date: a place's dates are read with the
+    place), or why its place cannot be told."""
     from rasterio.warp import transform_bounds
 
     from ..data.raster import grid_of, open_raster
+    from ..data.stac import looks_like_stac, read_item
+
+    if looks_like_stac(image):  # an item's place: its first data asset's footprint
+        try:
+            item = read_item(image)
+        except DataError as exc:
+            return Dated(image, error=str(exc))
+        first = _located(item.bands[0].href) if item.bands else Dated(image, error="it lists no data asset")
+        return Dated(image, footprint=first.footprint, error=first.error and (
+            f"The STAC item '{image}': its place cannot be told ({first.error})"))
 
     try:
         dataset = open_raster(image, "date")
@@ -97,7 +109,7 @@ def shared_name(images: list[str]) -> str:
     """What the file names of a place share, before its dates (a year after a separator) or else up to a separator
     (``a_2024-05-01.tif``, ``a_2024-06-01.tif`` -> ``a``); the first file's name where they share nothing (or it
     is one file)."""
-    stems = [locations.stem(i) for i in images]
+    stems = [_stem(i) for i in images]
     if len(stems) < 2:
         return stems[0]
     common = os.path.commonprefix(stems)
@@ -110,6 +122,7 @@ def season_places(sources: list[str], setting: str, exclude: set[Path] | frozens
     """The places of ``sources`` (folders, globs, files; ``setting``: the setting that gave them, for messages), in
     the order given; ``exclude``: files never dates (an earlier run's outputs). ConfigError where a folder holds no
     date at all."""
+    from ..data.stac import expand_items, looks_like_stac
     from .season import expand_sources
 
     found: list[Place] = []
@@ -118,7 +131,8 @@ def season_places(sources: list[str], setting: str, exclude: set[Path] | frozens
         path = Path(entry).expanduser()
         if locations.is_remote(entry) or not path.is_dir():
             try:
-                loose += expand_sources([entry])
+                loose += [i for e in expand_sources([entry])  # an ItemCollection: each of its items a date
+                          for i in (expand_items(e) if looks_like_stac(e) and "#" not in e else [e])]
             except DataError as exc:  # a missing file or an empty pattern: a place that says so
                 found.append(Place(locations.stem(entry), [entry], str(exc)))
             continue
@@ -135,7 +149,7 @@ def season_places(sources: list[str], setting: str, exclude: set[Path] | frozens
     seen: set[Any] = set()
     unique = [p for p in loose if not ((k := _key(p)) in seen or seen.add(k))]  # each file once
     located = [_located(image) for image in unique]
-    found += [Place(locations.stem(d.image), [d.image], d.error) for d in located if d.error]
+    found += [Place(_stem(d.image), [d.image], d.error) for d in located if d.error]
     groups = [[d.image for d in group] for group in places([d for d in located if not d.error])]
     for group in groups:
         # a folder holding one place's dates and nothing else given (a glob such as 'places/**/*.tif') names it
@@ -143,7 +157,7 @@ def season_places(sources: list[str], setting: str, exclude: set[Path] | frozens
         alone = len(folders) == 1 and sum(_parent(d.image) in folders for d in located) == len(group)
         found.append(Place(Path(next(iter(folders))).name if alone and not locations.is_remote(group[0])
                            else shared_name(group), group))
-    return _distinct(found)
+    return distinct_names(found)
 
 
 def resolve_places(sources: list[str], setting: str, folder: Path | None) -> list[list[str]]:
@@ -162,6 +176,13 @@ def resolve_places(sources: list[str], setting: str, folder: Path | None) -> lis
     return read
 
 
+def _stem(source: str) -> str:
+    """A date's name: an ItemCollection's item (``FILE#ID``) by its id, else as outputs are named."""
+    from ..data.stac import looks_like_stac
+
+    return source.partition("#")[2] if looks_like_stac(source) and "#" in source else locations.stem(source)
+
+
 def _key(source: str) -> Any:
     return source if locations.is_remote(source) else Path(source).resolve()
 
@@ -170,10 +191,10 @@ def _parent(image: str) -> str:
     return str(Path(image).resolve().parent) if not locations.is_remote(image) else image.rsplit("/", 1)[0]
 
 
-def _distinct(found: list[Place]) -> list[Place]:
+def distinct_names(found: list[Place]) -> list[Place]:
     """Places named alike by their files (two places of Sentinel-2 file names) named after their first file."""
     names = [p.name for p in found]
     for place in found:
         if names.count(place.name) > 1 and place.dates:
-            place.name = locations.stem(place.dates[0])
+            place.name = _stem(place.dates[0])
     return found

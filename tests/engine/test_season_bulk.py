@@ -5,38 +5,18 @@ run failed with their reason, a rerun skipping the finished; real GeoTIFFs of a 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
 
 from engine.cli.main import main
 from engine.config import BulkConfig
 from engine.errors import ConfigError
 from engine.imagery.places import season_places, shared_name
 from engine.segment.bulk.runner import segment_bulk
-from tests.helpers import bundle_of
-
-SIZE = 64
-
-
-def dated(path: Path, day: str, x: float = 500000.0, cloud: bool = False, seed: int = 0) -> Path:
-    """A 3-band 64 px GeoTIFF of ``day`` (its ACQUISITIONDATETIME tag) with its top-left corner at ``x``; ``cloud``:
-    a cloud mask beside it (``<name>_cloud.tif``), its top rows cloudy."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    profile = {"driver": "GTiff", "width": SIZE, "height": SIZE, "crs": "EPSG:32633",
-               "transform": from_origin(x, 5100000.0, 10.0, 10.0)}
-    with rasterio.open(path, "w", count=3, dtype="float32", **profile) as out:
-        out.write(np.random.default_rng(seed).random((3, SIZE, SIZE), dtype=np.float32))
-        out.update_tags(ACQUISITIONDATETIME=day)
-    if cloud:
-        mask = np.zeros((1, SIZE, SIZE), np.uint8)
-        mask[0, :10] = 1
-        with rasterio.open(path.with_name(f"{path.stem}_cloud.tif"), "w", count=1, dtype="uint8", **profile) as out:
-            out.write(mask)
-    return path
+from tests.helpers import SEASON_SIZE as SIZE
+from tests.helpers import bundle_of, dated
 
 
 @pytest.fixture(scope="module")

@@ -167,19 +167,60 @@ def season_scenes(bulk: BulkConfig, callback: Callback, exclude: set[Path] | fro
 
     by_name = [mention(key) for key, on in (("bulk.aux_patterns", bulk.aux_patterns),
                                             ("bulk.after_pattern", bulk.after_pattern),
-                                            ("bulk.pair_by_date", bulk.pair_by_date != "off"),
-                                            ("bulk.manifest", bulk.manifest), ("bulk.stac_items", bulk.stac_items))
-               if on]
+                                            ("bulk.pair_by_date", bulk.pair_by_date != "off")) if on]
     if by_name:
-        raise ConfigError(f"A season model's bulk run takes each place's dates from {mention('bulk.images')}: a "
-                          f"folder with a subfolder of dates per place, or the dated rasters of the places (grouped "
-                          f"by footprint); {', '.join(by_name)} do not apply to it.")
-    found = season_places(list(bulk.images), "bulk.images", exclude)
+        raise ConfigError(f"A season model's bulk run takes each place's dates from {mention('bulk.images')} (a "
+                          f"folder with a subfolder of dates per place, or the dated rasters of the places, grouped "
+                          f"by footprint), {mention('bulk.stac_items')} (one item per date) or a "
+                          f"{mention('bulk.manifest')} (a 'place' column); {', '.join(by_name)} do not apply to it.")
+    if bulk.manifest:
+        found = season_manifest_places(Path(str(bulk.manifest)).expanduser(), exclude)
+    else:
+        found = season_places([*bulk.images, *bulk.stac_items], "bulk.images", exclude)
     callback.info(f"A season model: {len(found)} place(s), one output each: " + "; ".join(
         f"'{p.name}' ({len(p.dates)} date(s){', cannot run' if p.error else ''})" for p in found[:10])
         + (f"; and {len(found) - 10} more" if len(found) > 10 else "") + ".")
     return [Scene(image=place.dates[0], aux=[], name=place.name, dates=tuple(place.dates), error=place.error)
             for place in found]
+
+
+def season_manifest_places(path: Path, exclude: set[Path] | frozenset = frozenset()) -> list[Any]:
+    """A season model's places from a manifest: one row per date (a raster or a STAC item), the rows of a place
+    sharing its ``place`` name (a JSON item may list its ``dates``); rows without one grouped by footprint
+    (``imagery.places``, the one same-place rule). An ``output`` names its place's files."""
+    from ...imagery.places import Place, distinct_names, season_places
+
+    named: dict[str, Any] = {}
+    outputs: dict[str, str] = {}
+    loose: list[str] = []
+    for row in _manifest_rows(path):
+        if not row["image"]:
+            raise ConfigError(f"The manifest '{path}', {row['where']}: no image; every row needs a date's raster or "
+                              f"STAC item.")
+        if row["aux"]:
+            raise ConfigError(f"The manifest '{path}', {row['where']}: a season model reads no aux rasters; leave "
+                              f"the aux column empty.")
+        image = _manifest_source(path.parent, str(row["image"]))
+        if not row["place"]:
+            if row["output"]:
+                raise ConfigError(f"The manifest '{path}', {row['where']}: output '{row['output']}' names a place's "
+                                  f"files, and the row names no place; add a 'place' column.")
+            loose.append(image)
+            continue
+        place = str(row["place"])
+        named.setdefault(place, Place(place)).dates.append(image)
+        if row["output"]:
+            output = Path(str(row["output"]))
+            if output.name != str(row["output"]) or outputs.setdefault(place, output.stem) != output.stem:
+                raise ConfigError(f"The manifest '{path}', {row['where']}: output '{row['output']}' must be one file "
+                                  f"name per place (its others: '{outputs[place]}'); every output goes into "
+                                  f"{mention('bulk.out_dir')}.")
+    for place, stem in outputs.items():
+        named[place].name = stem
+    found = list(named.values()) + (season_places(loose, "bulk.manifest", exclude) if loose else [])
+    if not found:
+        raise ConfigError(f"The manifest '{path}' lists no date; add one row per date (image, place).")
+    return distinct_names(found)
 
 
 def scenes_from_images(bulk: BulkConfig, callback: Callback,
@@ -258,7 +299,8 @@ def _key(source: str) -> Any:
 
 
 def _manifest_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV (header: image, aux..., output) or JSON (a list, or {"scenes": [...]}) manifest."""
+    """Rows of a CSV (header: image, aux..., output, place) or JSON (a list, or {"scenes": [...]}) manifest; a JSON
+    item's ``dates`` (a season's place) make a row each."""
     if not path.is_file():
         raise ConfigError(f"The manifest '{path}' does not exist; give a CSV or JSON file with an 'image' column.")
     text = path.read_text(encoding="utf-8-sig")
@@ -274,8 +316,10 @@ def _manifest_rows(path: Path) -> list[dict[str, Any]]:
         rows = []
         for index, item in enumerate(items, start=1):
             aux = item.get("aux") or []
-            rows.append({"image": item.get("image"), "aux": [aux] if isinstance(aux, str) else list(aux),
-                         "output": item.get("output"), "where": f"item {index}"})
+            dates = item.get("dates")  # a season's place: its dates in one item
+            for image in (dates if isinstance(dates, list) and dates else [item.get("image")]):
+                rows.append({"image": image, "aux": [aux] if isinstance(aux, str) else list(aux),
+                             "output": item.get("output"), "place": item.get("place"), "where": f"item {index}"})
         return rows
     reader = csv.DictReader(text.splitlines())
     columns = [c.strip().lower() for c in (reader.fieldnames or [])]
@@ -288,7 +332,8 @@ def _manifest_rows(path: Path) -> list[dict[str, Any]]:
         by_name = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
         rows.append({"image": by_name.get("image"), "aux": [(row[c] or "").strip() for c in aux_columns
                                                             if (row[c] or "").strip()],
-                     "output": by_name.get("output") or None, "where": f"line {line}"})
+                     "output": by_name.get("output") or None, "place": by_name.get("place") or None,
+                     "where": f"line {line}"})
     return rows
 
 
