@@ -52,7 +52,8 @@ def build_consistency(model: Any, datasets: tuple[Any, Any, Any], data_cfg: Any,
     train_ds, val_ds, summary = datasets
     if getattr(model, "takes_coords", False):  # the unlabelled tiles carry no date and place
         raise ConfigError(f"{mention('train.consistency')} does not work yet with an encoder that takes each tile's "
-                          f"date and place (Prithvi-EO-2.0 TL); set it off, or choose another encoder.")
+                          f"date and place (Prithvi-EO-2.0 TL, an eoseries model's Presto or Galileo); set it off, or "
+                          f"choose another encoder.")
     if cached or not hasattr(train_ds, "scenes"):
         raise ConfigError(f"{mention('train.consistency')} needs the images' tiles, not cached encoder features "
                           f"({mention('train.frozen_encoder')} cached): set one of them off.")

@@ -128,3 +128,37 @@ def test_the_onnx_graph_takes_the_tiles_date_and_place_and_agrees_with_torch(tmp
             logits = model(vision, coords=torch.tensor([coords]), days=days)["logits"]
         assert np.abs(runs[where] - torch.softmax(logits, 1).numpy()).max() < 1e-4
     assert np.abs(runs["ljubljana"] - runs["nowhere"]).max() > 1e-4
+
+
+def test_a_season_of_more_dates_than_presto_takes_exports_to_onnx_and_agrees_with_torch(tmp_path, monkeypatch):
+    """Defect: a pixel's first 24 clear dates were picked with a stable sort, which the ONNX export refuses
+    ("operator Sort"), so a real 27-date season never ran on onnxruntime (the automatic backend fell back to torch,
+    ``--backend onnxruntime`` failed)."""
+    import onnxruntime as ort
+
+    from engine.export.onnx_export import export_onnx
+    from engine.models.eoseries.modeling_eoseries import pixel_series
+    from tests.helpers import bundle_of
+
+    monkeypatch.setenv("DUALSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    dates = 27
+    torch.manual_seed(0)
+    model = build_model("eoseries", preset="tiny", vision_channels=2, num_classes=2, band_names=["red", "nir"],
+                        dates=dates, pretrained="none").eval()
+    graph = export_onnx(bundle_of(model, tmp_path / "long.dsmodel", bands=2, tile=SIZE), tmp_path / "long.onnx",
+                        dynamic_batch=True).output
+    vision = torch.rand(1, dates, 2, SIZE, SIZE) * 3000 + 500
+    days = torch.arange(dates, dtype=torch.float32)[None] * 12 + 3
+    valid = torch.ones(1, dates, SIZE, SIZE, dtype=torch.bool)
+    valid[0, 2:5, :16] = False  # the north half: 24 clear dates; the south half 27, of which the first 24 are kept
+    coords = torch.tensor([[2023.0, 4.0, 46.05, 14.5]])
+    feeds = {f"date{t + 1}": vision[:, t].numpy() for t in range(dates)}
+    feeds.update(coords=coords.numpy(), days=days.numpy(), valid=valid.float().numpy())
+    got = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    with torch.no_grad():
+        want = torch.softmax(model(vision, coords=coords, days=days, valid=valid)["logits"], 1).numpy()
+    assert np.abs(got - want).max() < 1e-4
+    north, ok, _, lost = pixel_series(vision[..., :1, :1], valid[..., :1, :1], torch.zeros(1, dates), 24)
+    assert not lost and ok.all() and torch.equal(north[0, :, :, 0, 0], vision[0, [0, 1, *range(5, 27)], :, 0, 0])
+    south, ok, _, lost = pixel_series(vision[..., 20:21, :1], valid[..., 20:21, :1], torch.zeros(1, dates), 24)
+    assert lost and ok.all() and torch.equal(south[0, :, :, 0, 0], vision[0, :24, :, 20, 0])

@@ -67,7 +67,10 @@ def pixel_series(series: torch.Tensor, valid: torch.Tensor, months: torch.Tensor
     month = months[:, None, None, :].expand(batch, height, width, dates).reshape(-1, dates)
     lost = False
     if dates > limit:
-        order = torch.sort((~ok).to(torch.uint8), dim=1, stable=True).indices[:, :limit]
+        # valid dates first, each group in time order: distinct keys, so the smallest ``limit`` (TopK, which an
+        # ONNX export keeps; a stable sort it does not) give the order a stable sort would
+        key = (~ok).to(torch.int64) * dates + torch.arange(dates, device=ok.device)
+        order = torch.topk(key, limit, dim=1, largest=False, sorted=True).indices
         lost = bool((ok.sum(dim=1) > limit).any())
         values = values.gather(1, order[..., None].expand(-1, -1, channels))
         ok, month = ok.gather(1, order), month.gather(1, order)
