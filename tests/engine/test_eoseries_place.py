@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 import rasterio
 import torch
 from rasterio.transform import from_origin
 
+from engine.errors import ModelError
 from engine.models import AutoModelConfig, build_model
 from engine.models.encoders.catalog import takes_coords
 from engine.models.eoseries.modeling_eoseries import months_from_days, season_months
@@ -162,3 +164,28 @@ def test_a_season_of_more_dates_than_presto_takes_exports_to_onnx_and_agrees_wit
     assert not lost and ok.all() and torch.equal(north[0, :, :, 0, 0], vision[0, [0, 1, *range(5, 27)], :, 0, 0])
     south, ok, _, lost = pixel_series(vision[..., 20:21, :1], valid[..., 20:21, :1], torch.zeros(1, dates), 24)
     assert lost and ok.all() and torch.equal(south[0, :, :, 0, 0], vision[0, :24, :, 20, 0])
+
+
+def test_a_tile_of_unknown_place_is_said_once_and_read_at_0n0e_with_its_exact_months():
+    from engine.callbacks import Callback
+    from engine.models.eoseries.modeling_eoseries import EOSeriesModel
+
+    said: list[str] = []
+
+    class Keep(Callback):
+        def info(self, message: str) -> None:
+            said.append(message)
+
+    model = EOSeriesModel(_model().config, Keep()).eval()
+    vision, days = _inputs()
+    unknown = torch.tensor([[2023.0, 1.0, float("nan"), float("nan")]])
+    with torch.no_grad():
+        for _ in range(2):
+            first = model(vision, coords=unknown, days=days)["logits"]
+        zero = model(vision, coords=torch.tensor([[2023.0, 1.0, 0.0, 0.0]]), days=days)["logits"]
+    assert torch.equal(first, zero)
+    assert [m for m in said if "place is not known" in m] == [
+        "presto: a tile's place is not known (its scene has no CRS that reaches WGS 84): its location is that of 0 N "
+        "0 E."]
+    with pytest.raises(ModelError, match=r"coords must be \(batch, 4\)"):
+        model(vision, coords=torch.zeros(1, 2), days=days)

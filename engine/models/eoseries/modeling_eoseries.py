@@ -106,7 +106,8 @@ class SeriesFeatures(nn.Module):
         places = None
         if coords is not None:
             places = tile_places(coords)[:, None, None].expand(batch, height, width, 2).reshape(-1, 2)
-            if not torch.jit.is_tracing() and not bool(torch.isfinite(coords[:, 2:4]).all()):
+            located = hasattr(self.series.model, "latlon_embed")  # Presto reads a location; Galileo's path none
+            if located and not torch.jit.is_tracing() and not bool(torch.isfinite(coords[:, 2:4]).all()):
                 self.series._once(f"{self.series.name}: a tile's place is not known (its scene has no CRS that "
                                   f"reaches WGS 84): its location is that of 0 N 0 E.")
         if lost:
@@ -173,6 +174,9 @@ class EOSeriesModel(SegmentationModel):
         if tuple(valid.shape) != (batch, dates, height, width):
             raise ModelError(f"valid must be (batch, dates) or (batch, dates, height, width) = "
                              f"{(batch, dates, height, width)}; got {tuple(valid.shape)}.")
+        if self.encoder.takes_coords and coords is not None and tuple(coords.shape) != (batch, 4):
+            raise ModelError(f"coords must be (batch, 4): year, day of year, latitude, longitude per tile (NaN where "
+                             f"unknown), got {tuple(coords.shape)} for a batch of {batch}.")
         features = self.encoder.features(vision, coords, days, valid.bool())
         if aux is not None:  # aux rasters (a config's aux_channels; training reads none) on the pixels' grid
             features = [torch.cat([features[0], F.interpolate(aux, size=(height, width), mode="bilinear",
