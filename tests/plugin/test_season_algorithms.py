@@ -148,6 +148,16 @@ def test_segment_scenes_in_bulk_takes_a_season_model_one_output_per_place(plugin
     assert (results["DONE"], results["FAILED"]) == (2, 0), log.lines
     assert sorted(p.name for p in (tmp_path / "bulk").glob("*.tif")) == ["lower.tif", "upper.tif"]
     assert "'upper' (3 date(s))" in log.line("A season model: 2 place(s)")
+    # the same places as a manifest of one row per date, in any order (a place column; an output name for one)
+    manifest = tmp_path / "places.csv"
+    rows = [f"{path},{path.parent.name},{'north.tif' if path.parent.name == 'upper' else ''}"
+            for path in sorted(places.glob("*/*.tif"), reverse=True)]
+    manifest.write_text("image,place,output\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    log = Log()
+    results = processing.run("dualstream:segmentbulk", {"MANIFEST": str(manifest), "MODEL": str(bundle), "DEVICE": 0,
+                                                        "OUTPUT": str(tmp_path / "listed")}, feedback=log)
+    assert (results["DONE"], results["FAILED"]) == (2, 0), log.lines
+    assert sorted(p.name for p in (tmp_path / "listed").glob("*.tif")) == ["lower.tif", "north.tif"]
 
 
 def test_train_season_learns_from_unlabelled_layers_of_another_place(plugin, season, tmp_path):
