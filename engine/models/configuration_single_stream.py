@@ -22,6 +22,7 @@ from .registry import list_models
 
 T = TypeVar("T", bound="SingleStreamConfig")
 AUX_FUSION = ("none", "early")
+DECODER_ACTIVATIONS = ("gelu", "relu")
 STREAMS = "imagery only (aux optional, fused early)"
 
 
@@ -55,13 +56,20 @@ class SingleStreamConfig(ModelConfig):
     encoder_config: dict[str, Any] | None = config_only(
         None, help="The encoder's architecture as its pretrained checkpoint fixed it (a transformers config or the "
                    "Prithvi sizes); filled in by training so a bundle rebuilds it without the checkpoint.")
+    decoder_activation: str = config_only(
+        "gelu", choices=DECODER_ACTIVATIONS,
+        help="The decoder's activation after each norm: gelu, or relu (as smp's decoders; with the engine's "
+             "GroupNorm(1) it can silence a channel everywhere when trained from random weights: docs/training.md).")
 
     ENCODERS: ClassVar[tuple[str, ...]] = ENCODER_NAMES
+    BEFORE: ClassVar[dict[str, Any]] = {"decoder_activation": "relu"}  # bundles written before the setting
     CACHEABLE: ClassVar[bool] = True  # train.frozen_encoder cached: the encoder alone makes the decoder's input
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.aux_fusion in AUX_FUSION, f"aux_fusion '{self.aux_fusion}' is unknown; use one of {AUX_FUSION}.")
+        check(self.decoder_activation in DECODER_ACTIVATIONS,
+              f"decoder_activation '{self.decoder_activation}' is unknown; use one of {DECODER_ACTIVATIONS}.")
         check(self.aux_fusion == "early" or self.aux_channels == 0,
                f"{self.name} is vision-only unless aux_fusion is 'early' (got aux_channels={self.aux_channels}); set "
                f"aux_fusion: early to concatenate the aux bands to the image, or aux_channels: 0.")
@@ -69,6 +77,11 @@ class SingleStreamConfig(ModelConfig):
     def local_receptive_field(self) -> bool:
         spec = ENCODERS.get(self.encoder_name)
         return self.LOCAL_DECODER and spec is not None and spec.local
+
+    @property
+    def decoder_relu(self) -> bool:
+        """Whether the decoder takes ReLU after each norm (else GELU)."""
+        return self.decoder_activation == "relu"
 
     @property
     def encoder_name(self) -> str:

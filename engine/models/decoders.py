@@ -1,8 +1,8 @@
 """The decoders that several families use, over four encoder maps at strides 4/8/16/32 (smp's designs, our code).
 
-UNet (five x2 nearest upsamplings with the skips of strides 16, 8, 4; two 3x3 conv-norm-ReLU each), FPN (Lin et al.
-2017 with the panoptic-FPN semantic head of Kirillov et al. 2019), DeepLabV3+ (ASPP with separable convs, the
-reduced stride-4 skip), PSPNet (pyramid pooling of the deepest map, bins 1, 2, 3, 6; transformers backbones always
+UNet (five x2 nearest upsamplings with the skips of strides 16, 8, 4; two 3x3 conv-norm-activation each), FPN
+(Lin et al. 2017 with the panoptic-FPN semantic head of Kirillov et al. 2019), DeepLabV3+ (ASPP with separable convs,
+the reduced stride-4 skip), PSPNet (pyramid pooling of the deepest map, bins 1, 2, 3, 6; transformers backbones always
 run all four stages, so the deepest map is pooled where smp pools stride 8) and SegFormer's all-MLP head (as CMX's).
 A family builds one by name with :func:`make_decoder` (the names: ``configuration_utils.DECODERS``) or by class.
 """
@@ -18,6 +18,8 @@ from torch import nn
 from .blocks import ConvNormAct, GroupNorm
 
 ConvNormReLU = partial(ConvNormAct, relu=True)  # smp's Conv2dReLU with the engine's batch-independent norm
+# Every decoder takes ``relu``: ReLU after each norm (smp's), else GELU. The norm is GroupNorm(1) over all channels,
+# which leaves each channel's offset free, so ReLU can silence a channel everywhere (UNetDecoder's docstring).
 ATROUS_RATES = (12, 24, 36)  # the deeplabv3plus family's default
 LOW_LEVEL = 48  # DeepLabV3+'s reduced stride-4 skip
 SCALES_READ = {"deeplabv3plus": (0, 3), "pspnet": (3,)}  # the maps (strides 4, 8, 16, 32) a decoder reads
@@ -72,23 +74,24 @@ class TopDownPyramid(nn.Module):
 
 
 class SegmentationBranch(nn.Sequential):
-    """One pyramid level to stride 4: ``steps`` x (3x3 conv-norm-ReLU, x2 upsample); one conv when ``steps`` is 0."""
+    """One pyramid level to stride 4: ``steps`` x (3x3 conv-norm-activation, x2 upsample); one conv when ``steps``
+    is 0."""
 
-    def __init__(self, in_channels: int, out_channels: int, steps: int):
-        layers: list[nn.Module] = [ConvNormReLU(in_channels, out_channels)]
+    def __init__(self, in_channels: int, out_channels: int, steps: int, relu: bool = True):
+        layers: list[nn.Module] = [ConvNormAct(in_channels, out_channels, relu=relu)]
         for step in range(steps):
             if step:
-                layers.append(ConvNormReLU(out_channels, out_channels))
+                layers.append(ConvNormAct(out_channels, out_channels, relu=relu))
             layers.append(nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False))
         super().__init__(*layers)
 
 
 class FPNDecoder(nn.Module):
     def __init__(self, encoder_channels: list[int], width: int, branch_width: int, num_classes: int,
-                 dropout: float):
+                 dropout: float, relu: bool = True):
         super().__init__()
         self.pyramid = TopDownPyramid(encoder_channels, width)
-        self.branches = nn.ModuleList([SegmentationBranch(width, branch_width, level)
+        self.branches = nn.ModuleList([SegmentationBranch(width, branch_width, level, relu)
                                        for level in range(len(encoder_channels))])  # 0..3 upsamplings
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Conv2d(branch_width, num_classes, kernel_size=1)
@@ -105,23 +108,28 @@ class FPNDecoder(nn.Module):
         return self.head(self.dropout(x))  # (B, classes, H/4, W/4); upsampled by the model
 
 
-class SeparableConvNormReLU(nn.Sequential):
-    """Depth-wise 3x3 (dilated) -> point-wise 1x1 -> GroupNorm(1) -> ReLU."""
+def activation(relu: bool) -> nn.Module:
+    return nn.ReLU(inplace=True) if relu else nn.GELU()
 
-    def __init__(self, in_channels: int, out_channels: int, dilation: int = 1):
+
+class SeparableConvNormAct(nn.Sequential):
+    """Depth-wise 3x3 (dilated) -> point-wise 1x1 -> GroupNorm(1) -> ReLU (GELU without ``relu``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, dilation: int = 1, relu: bool = True):
         super().__init__(nn.Conv2d(in_channels, in_channels, 3, padding=dilation, dilation=dilation,
                                    groups=in_channels, bias=False),
                          nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                         GroupNorm(1, out_channels), nn.ReLU(inplace=True))
+                         GroupNorm(1, out_channels), activation(relu))
 
 
 class AtrousPyramid(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, rates: list[int]):
+    def __init__(self, in_channels: int, out_channels: int, rates: list[int], relu: bool = True):
         super().__init__()
-        self.branches = nn.ModuleList([ConvNormReLU(in_channels, out_channels, 1)]
-                                      + [SeparableConvNormReLU(in_channels, out_channels, r) for r in rates])
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), ConvNormReLU(in_channels, out_channels, 1))
-        self.project = nn.Sequential(ConvNormReLU(out_channels * (len(rates) + 2), out_channels, 1), nn.Dropout(0.5))
+        self.branches = nn.ModuleList([ConvNormAct(in_channels, out_channels, 1, relu=relu)]
+                                      + [SeparableConvNormAct(in_channels, out_channels, r, relu) for r in rates])
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), ConvNormAct(in_channels, out_channels, 1, relu=relu))
+        self.project = nn.Sequential(ConvNormAct(out_channels * (len(rates) + 2), out_channels, 1, relu=relu),
+                                     nn.Dropout(0.5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = F.interpolate(self.pool(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -129,12 +137,13 @@ class AtrousPyramid(nn.Module):
 
 
 class DeepLabV3PlusDecoder(nn.Module):
-    def __init__(self, encoder_channels: list[int], width: int, low_level: int, rates: list[int], num_classes: int):
+    def __init__(self, encoder_channels: list[int], width: int, low_level: int, rates: list[int], num_classes: int,
+                 relu: bool = True):
         super().__init__()
-        self.aspp = nn.Sequential(AtrousPyramid(encoder_channels[-1], width, rates),
-                                  SeparableConvNormReLU(width, width))
-        self.reduce = ConvNormReLU(encoder_channels[0], low_level, 1)
-        self.fuse = SeparableConvNormReLU(width + low_level, width)
+        self.aspp = nn.Sequential(AtrousPyramid(encoder_channels[-1], width, rates, relu),
+                                  SeparableConvNormAct(width, width, relu=relu))
+        self.reduce = ConvNormAct(encoder_channels[0], low_level, 1, relu=relu)
+        self.fuse = SeparableConvNormAct(width + low_level, width, relu=relu)
         self.head = nn.Conv2d(width, num_classes, kernel_size=1)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
@@ -149,10 +158,10 @@ BINS = (1, 2, 3, 6)
 
 
 class PyramidPooling(nn.Module):
-    def __init__(self, in_channels: int, bins: tuple[int, ...] = BINS):
+    def __init__(self, in_channels: int, bins: tuple[int, ...] = BINS, relu: bool = True):
         super().__init__()
         self.stages = nn.ModuleList([nn.Sequential(nn.AdaptiveAvgPool2d(b),
-                                                   ConvNormReLU(in_channels, in_channels // len(bins), 1))
+                                                   ConvNormAct(in_channels, in_channels // len(bins), 1, relu=relu))
                                      for b in bins])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -162,10 +171,10 @@ class PyramidPooling(nn.Module):
 
 
 class PSPDecoder(nn.Module):
-    def __init__(self, in_channels: int, psp_channels: int, num_classes: int, dropout: float):
+    def __init__(self, in_channels: int, psp_channels: int, num_classes: int, dropout: float, relu: bool = True):
         super().__init__()
-        self.pyramid = PyramidPooling(in_channels)
-        self.project = ConvNormReLU(in_channels + len(BINS) * (in_channels // len(BINS)), psp_channels, 1)
+        self.pyramid = PyramidPooling(in_channels, BINS, relu)
+        self.project = ConvNormAct(in_channels + len(BINS) * (in_channels // len(BINS)), psp_channels, 1, relu=relu)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Conv2d(psp_channels, num_classes, kernel_size=3, padding=1)
 
@@ -175,13 +184,14 @@ class PSPDecoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """SegFormer's all-MLP head: per-map linear to E, upsample to stride 4, concat -> 1x1 -> norm -> ReLU -> classes."""
+    """SegFormer's all-MLP head: per-map linear to E, upsample to stride 4, concat -> 1x1 -> norm -> ReLU (GELU without
+    ``relu``) -> classes."""
 
-    def __init__(self, in_channels: list[int], dim: int, num_classes: int, dropout: float):
+    def __init__(self, in_channels: list[int], dim: int, num_classes: int, dropout: float, relu: bool = True):
         super().__init__()
         self.project = nn.ModuleList([nn.Conv2d(c, dim, kernel_size=1) for c in in_channels])  # a linear per token
         self.fuse = nn.Sequential(nn.Conv2d(dim * len(in_channels), dim, kernel_size=1, bias=False),
-                                  GroupNorm(1, dim), nn.ReLU(inplace=True))
+                                  GroupNorm(1, dim), activation(relu))
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.classifier = nn.Conv2d(dim, num_classes, kernel_size=1)
 
@@ -193,11 +203,12 @@ class MLPDecoder(nn.Module):
 
 
 def make_decoder(name: str, channels: list[int], unet: list[int], width: int, classes: int,
-                 dropout: float) -> nn.Module:
+                 dropout: float, relu: bool = True) -> nn.Module:
     """One of the engine's decoders (``DECODERS``) over four maps of ``channels`` at strides 4/8/16/32: ``unet`` the
-    UNet's five widths, ``width`` the others' (FPN pyramid, ASPP, pyramid pooling, MLP)."""
-    return {"unet": lambda: UNetDecoder(channels, unet, classes),
-            "fpn": lambda: FPNDecoder(channels, width, max(width // 2, 1), classes, dropout),
-            "deeplabv3plus": lambda: DeepLabV3PlusDecoder(channels, width, LOW_LEVEL, list(ATROUS_RATES), classes),
-            "pspnet": lambda: PSPDecoder(channels[-1], width, classes, dropout),
-            "mlp": lambda: MLPDecoder(channels, width, classes, dropout)}[name]()
+    UNet's five widths, ``width`` the others' (FPN pyramid, ASPP, pyramid pooling, MLP); ``relu`` False: GELU."""
+    return {"unet": lambda: UNetDecoder(channels, unet, classes, relu),
+            "fpn": lambda: FPNDecoder(channels, width, max(width // 2, 1), classes, dropout, relu),
+            "deeplabv3plus": lambda: DeepLabV3PlusDecoder(channels, width, LOW_LEVEL, list(ATROUS_RATES), classes,
+                                                          relu),
+            "pspnet": lambda: PSPDecoder(channels[-1], width, classes, dropout, relu),
+            "mlp": lambda: MLPDecoder(channels, width, classes, dropout, relu)}[name]()

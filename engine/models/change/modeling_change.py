@@ -143,7 +143,7 @@ class ChangeModel(SingleStreamModel):
         if cfg.decoder_width:  # the UNet's widths scaled to end at the width asked
             unet = [max(1, w * cfg.decoder_width // unet[-1]) for w in unet]
         decoder = make_decoder(cfg.decoder, channels, unet, cfg.decoder_width or preset.width, cfg.num_classes,
-                               cfg.dropout)
+                               cfg.dropout, cfg.decoder_relu)
         return ChangeHead(channels, cfg.fusion, decoder, SCALES_READ.get(cfg.decoder, (0, 1, 2, 3)))
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:

@@ -16,7 +16,8 @@ class DeepLabV3PlusModel(SingleStreamModel):
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
         cfg = self.config
         return DeepLabV3PlusDecoder(channels, preset.decoder_channels, preset.low_level_channels,
-                                    list(cfg.atrous_rates), cfg.num_classes)
+                                    list(cfg.atrous_rates), cfg.num_classes,
+                                    cfg.decoder_relu)
 
 
 MODEL = DeepLabV3PlusModel

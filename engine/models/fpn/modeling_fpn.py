@@ -15,7 +15,8 @@ class FPNModel(SingleStreamModel):
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
         cfg = self.config
         return FPNDecoder(channels, cfg.pyramid_channels or preset.pyramid_channels,
-                          cfg.segmentation_channels or preset.segmentation_channels, cfg.num_classes, cfg.dropout)
+                          cfg.segmentation_channels or preset.segmentation_channels, cfg.num_classes, cfg.dropout,
+                          cfg.decoder_relu)
 
 
 MODEL = FPNModel

@@ -16,7 +16,7 @@ from ..single_stream import SingleStreamModel
 class PSPNetModel(SingleStreamModel):
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
         return PSPDecoder(channels[-1], self.config.psp_channels or preset.psp_channels, self.config.num_classes,
-                          self.config.psp_dropout)
+                          self.config.psp_dropout, self.config.decoder_relu)
 
 
 MODEL = PSPNetModel

@@ -43,6 +43,8 @@ class SeasonConfig(SingleStreamConfig):
     decoder: str = setting("unet", **DECODER)
     decoder_width: int | None = config_only(
         None, help="Width of the decoder (unet: its last stage); None = the preset's.")
+    # ReLU as before: the season runs of docs/seasons.md were measured with it (GELU: not measured here)
+    decoder_activation: str = redeclared(SingleStreamConfig, "decoder_activation", "relu")
     temporal_heads: int | None = config_only(
         None, help="Heads of the temporal attention (each a master query over the dates); None = the preset's.")
     pixel_series: bool = config_only(
@@ -60,7 +62,7 @@ class SeasonConfig(SingleStreamConfig):
     }
     TAKES_DAYS: ClassVar[bool] = True
     # bundles written before the pixel series and the date dropout: built (and trained) without them
-    BEFORE: ClassVar[dict[str, Any]] = {"pixel_series": False, "date_dropout": 0.0}
+    BEFORE: ClassVar[dict[str, Any]] = {**SingleStreamConfig.BEFORE, "pixel_series": False, "date_dropout": 0.0}
     CACHEABLE: ClassVar[bool] = False  # the decoder's input needs the dates' days and masks, not the encoder alone
     description: ClassVar[str] = (
         "A season of dates of one place (crop types, land cover told by its phenology): one encoder shared by the "

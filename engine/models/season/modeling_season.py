@@ -168,7 +168,7 @@ class SeasonModel(SingleStreamModel):
         if cfg.decoder_width:  # the UNet's widths scaled to end at the width asked
             unet = [max(1, w * cfg.decoder_width // unet[-1]) for w in unet]
         return make_decoder(cfg.decoder, channels, unet, cfg.decoder_width or preset.width, cfg.num_classes,
-                            cfg.dropout)
+                            cfg.dropout, cfg.decoder_relu)
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:
         return {"vision_encoder": [self.encoder.backbone], "fusion": [self.temporal, self.pixel_series]}

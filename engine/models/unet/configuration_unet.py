@@ -9,8 +9,6 @@ from ...declarations import check, config_only, redeclared
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
 from ..configuration_utils import IMAGERY, AutoPick, FamilyCard, ModelConfig
 
-DECODER_ACTIVATIONS = ("gelu", "relu")
-
 
 @dataclass(frozen=True)
 class UNetPreset:
@@ -25,17 +23,12 @@ class UNetConfig(SingleStreamConfig):
     name: str = redeclared(ModelConfig, "name", "unet")  # the family it configures
     decoder_channels: list[int] | None = config_only(
         None, help="Widths of the five decoder stages; None = the preset's.")
-    decoder_activation: str = config_only(
-        "gelu", choices=DECODER_ACTIVATIONS,
-        help="The decoder's activation after each norm: gelu, or relu (as smp's U-Net; with the engine's GroupNorm(1) "
-             "it can silence a channel everywhere when trained from random weights: docs/training.md).")
 
     PRESETS: ClassVar[dict[str, UNetPreset]] = {
         "tiny": UNetPreset("tiny_resnet", (32, 16, 16, 8, 8)),  # tests and CPU demos
         "light": UNetPreset("resnet18", (128, 64, 32, 16, 16)),
         "base": UNetPreset("resnet50", (256, 128, 64, 32, 16)),  # smp's decoder widths
     }
-    BEFORE: ClassVar[dict[str, str]] = {"decoder_activation": "relu"}  # bundles written before the setting
     LOCAL_DECODER: ClassVar[bool] = True  # convolutions, nearest upsampling, pointwise attention gates
     description: ClassVar[str] = (
         "Imagery only (or imagery + aux bands fused early): sharp boundaries from skip connections at every "
@@ -51,8 +44,6 @@ class UNetConfig(SingleStreamConfig):
             self.decoder_channels = [int(c) for c in self.decoder_channels]
             check(len(self.decoder_channels) == 5 and min(self.decoder_channels) >= 1,
                    f"decoder_channels needs 5 positive widths (got {self.decoder_channels}).")
-        check(self.decoder_activation in DECODER_ACTIVATIONS,
-               f"decoder_activation '{self.decoder_activation}' is unknown; use one of {DECODER_ACTIVATIONS}.")
 
 
 CONFIG = UNetConfig

@@ -15,8 +15,7 @@ from ..single_stream import SingleStreamModel
 class UNetModel(SingleStreamModel):
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
         widths = list(self.config.decoder_channels or preset.decoder_channels)
-        return UNetDecoder(channels, widths, self.config.num_classes,
-                           relu=self.config.decoder_activation == "relu")
+        return UNetDecoder(channels, widths, self.config.num_classes, relu=self.config.decoder_relu)
 
 
 MODEL = UNetModel
