@@ -83,14 +83,16 @@ def train_buildings(out: Path, root: Path, budget: float) -> float:
     return time.perf_counter() - started
 
 
-def predict(out: Path, change: str, buildings: str | None, test: list[tuple[str, str, str]]) -> dict[str, list]:
-    """Each test pair's change by the change model (and by the baseline with ``buildings``): (prediction, label)."""
+def predict(out: Path, change: str, buildings: str | None, test: list[tuple[str, str, str]],
+            segment: tuple[str, ...] = (), suffix: str = "") -> dict[str, list]:
+    """Each test pair's change by the change model (and by the baseline with ``buildings``): (prediction, label);
+    ``segment``: more segment flags (``--tta none``), ``suffix``: of the predictions' names."""
     found: dict[str, list] = {"change_model": [], "post_classification_baseline": []}
     for before, after, label in test:
         stem = Path(before).stem
-        _main(["segment", "--model", change, "--image", before, "--after", after, "--out", str(out / f"{stem}_cd.tif"),
-               "--quiet"], f"segmenting {stem}")
-        found["change_model"].append((str(out / f"{stem}_cd.tif"), label))
+        _main(["segment", "--model", change, "--image", before, "--after", after, "--out",
+               str(out / f"{stem}_cd{suffix}.tif"), *segment, "--quiet"], f"segmenting {stem}")
+        found["change_model"].append((str(out / f"{stem}_cd{suffix}.tif"), label))
         if buildings:
             _main(["compare", "--model", buildings, "--image", before, "--after", after, "--mask", "--out",
                    str(out / f"{stem}_pcc.tif"), "--quiet"], f"comparing {stem}")

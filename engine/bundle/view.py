@@ -44,6 +44,7 @@ class ModelView:
     overlap: float | None  # overlap, border, threshold: as its maker ran it (None: the engine's defaults)
     border: int | None
     threshold: float | None
+    tta: str | None = None  # the test-time augmentation it was made to be run with (a change model's: flips)
     imported: bool = False  # made elsewhere; ``record``: what the import recorded (source, licence, scaling, ...)
     record: dict[str, Any] = field(default_factory=dict)
     takes_date_and_place: bool = False  # a second input (a Prithvi-EO-2.0 TL encoder's time and location encoders)
@@ -74,6 +75,7 @@ def model_view(data: DataMetadata, model: Any = None) -> ModelView:
     return ModelView(
         band_names=names, value_range=[float(v) for v in value_range] if value_range else None,
         resolution=resolution_of(data), overlap=record.get("overlap"), border=record.get("border"),
-        threshold=float(threshold) if threshold else None, imported=bool(record), record=record,
+        threshold=float(threshold) if threshold else None, tta=getattr(model, "tta", None), imported=bool(record),
+        record=record,
         takes_date_and_place=model is not None and takes_coords(model),
         assumed=tuple(str(a) for a in record.get("assumed") or ()))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..declarations import Settings, check, check_choices, setting
 from ..errors import mention
+from ..models.configuration_utils import TTA_MODES
 from .polygons import PolygonOptions, check_polygon_settings
 from .reading import (
     TRAINING_PIXEL_SIZE,
@@ -20,7 +21,7 @@ from .reading import (
     ground_pixel_size,
     web_pixel_size,
 )
-from .values import BULK, TTA_MODES, backend_setting, device_setting, models_setting, parse_label_pairs
+from .values import BULK, backend_setting, device_setting, models_setting, parse_label_pairs
 
 # Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's
 # model_defaults fills them. Export records DEFAULT_OVERLAP as Deepness's tiles_overlap.
@@ -128,10 +129,12 @@ class SegmentConfig(PolygonOptions, ImageReading):
         None, label="Tile overlap (share of the tile)", minimum=0.0, maximum=0.89, group="inference",
         default_note=f"the overlap an imported model's maker recorded, else {DEFAULT_OVERLAP}",
         help="Overlap between neighbouring tiles; overlapping predictions are blended, which removes seams.")
-    tta: str = setting(
-        "none", choices=TTA_MODES, label="Test-time augmentation", group="inference",
+    tta: str | None = setting(
+        None, choices=(*TTA_MODES, "auto"), off="auto", qgis_default="auto", label="Test-time augmentation",
+        group="inference", default_note="auto: the TTA the model's bundle records (flips for change masks), else none",
         help="none; flips (3 passes: as is, flipped left-right, flipped up-down); d4 (8 passes: all rotations and "
-             "flips). More passes: smoother results, proportionally slower.")
+             "flips). More passes: smoother results, proportionally slower. auto: what the model was trained to be "
+             "run with.")
     threshold: float | None = setting(
         None, label="Probability threshold (binary models)", minimum=0.01, maximum=0.99, advanced=True,
         group="inference",
@@ -158,6 +161,7 @@ class SegmentConfig(PolygonOptions, ImageReading):
         self.ground_pixel_size = checked_pixel_size(self.ground_pixel_size, "segment.ground_pixel_size")
         self.check_reading("segment")
         check_choices(self, "segment")
+        self.tta = None if self.tta == "auto" else self.tta  # the model's (segment.members.model_defaults)
         check(self.overlap is None or 0.0 <= self.overlap < 0.9,
                f"{mention('segment.overlap')} must be in [0, 0.9) of the tile (got {self.overlap}).")
         check(self.threshold is None or 0.0 < self.threshold < 1.0,

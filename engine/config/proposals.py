@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from ..declarations import Settings, check, check_choices, setting
 from ..errors import mention
+from ..models.configuration_utils import TTA_MODES
 from .bands import parse_band_list
 from .reading import (
     TRAINING_PIXEL_SIZE,
@@ -22,7 +23,7 @@ from .reading import (
     extent_setting,
     web_pixel_size,
 )
-from .values import TTA_MODES, backend_setting, device_setting, models_setting
+from .values import backend_setting, device_setting, models_setting
 
 MIN_WINDOW = 8  # pixels: a smaller square is too small to label or to score
 #: the largest class number a label takes: a class raster holds classes as UInt16, 65535 its nodata

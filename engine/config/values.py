@@ -13,7 +13,6 @@ from ..declarations import check, setting
 from ..errors import ConfigError, mention
 
 DEVICES = ("auto", "cpu", "cuda")
-TTA_MODES = ("none", "flips", "d4")
 BACKENDS = ("auto", "torch", "onnxruntime")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 

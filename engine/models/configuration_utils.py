@@ -29,6 +29,8 @@ IMAGERY, AUX_GRID = "imagery only", "aux rasters on a coarser grid"
 X_BANDS, AUX_SAME_GRID = "X bands on the image grid", "aux rasters on the image grid (aux ratio 1)"
 DATES = "two dates of one place"  # a change detection's before and after images
 NO_CHANGE = "no change"  # class 0 of a change raster (a change model's or a comparison's)
+#: The test-time augmentations segment runs a model with (segment.tta; a change model records its own).
+TTA_MODES = ("none", "flips", "d4")
 CHANGE_CLASSES = (NO_CHANGE, "change")  # a change mask's classes: "no change" is drawn transparent
 SEASON = "a season of dates of one place"  # a time series: T dates, each with its day, padded dates masked
 DATA_KINDS = (IMAGERY, AUX_GRID, X_BANDS, AUX_SAME_GRID, DATES, SEASON)

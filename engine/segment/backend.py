@@ -18,7 +18,7 @@ from ..errors import BundleError, CanceledError, ConfigError, DependencyError, m
 from ..io.formats import ONNX
 from ..runtime.cores import model_threads, torch_cpu_threads
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
-from .members import Member
+from .members import Member, model_defaults
 
 
 def onnxruntime_missing() -> str | None:
@@ -41,6 +41,8 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     is made now, so a failure falls back before any tile is read); ``onnx_max_bytes``: the most weights one ONNX
     file takes; ``first_dates``: a change model keeps each first date's encoder maps for later pairs sharing it."""
     callback = callback or Callback()
+    if getattr(cfg, "tta", "none") is None:  # left to the model (a plan's settings have it already)
+        cfg = model_defaults(cfg, members[0])
 
     def torch(device: str, why: str) -> Any:
         from .predictor import Predictor

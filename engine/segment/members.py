@@ -121,13 +121,14 @@ def say_assumptions(members: list[Member], callback: Callback, warnings: list[st
 
 
 def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
-    """``cfg`` with the overlap, border and threshold the user left unset taken from the model: those its maker
-    recorded for an imported model (Deepness's tiles_overlap and seg_thresh, ukis-csmask's mirrored border), else
-    the engine's defaults."""
+    """``cfg`` with the overlap, border, threshold and test-time augmentation the user left unset taken from the
+    model: those its maker recorded for an imported model (Deepness's tiles_overlap and seg_thresh, ukis-csmask's
+    mirrored border), those its training picked (a change model's threshold and flips), else the engine's
+    defaults."""
     view = model_view(member.data, member.metadata.model)
     made = {"overlap": DEFAULT_OVERLAP if view.overlap is None else view.overlap,
             "border": DEFAULT_BORDER if view.border is None else view.border,
-            "threshold": view.threshold or DEFAULT_THRESHOLD}
+            "threshold": view.threshold or DEFAULT_THRESHOLD, "tta": view.tta or "none"}
     return cfg.replace(**{name: value for name, value in made.items() if getattr(cfg, name) is None})
 
 

@@ -87,7 +87,8 @@ class SceneRun:
                                                    "stopped before it could finish, left beside the outputs: "
                                                    f"{', '.join(p.name for p in removed)}.")
             self.target = resample_target(self.plan, callback) if cfg.resample_to_training_gsd else None
-            self.predictor = predictor or make_predictor(self.plan.members, cfg, callback, self.plan.tile,
+            # the plan's settings: those left unset are the model's (TTA, threshold: members.model_defaults)
+            self.predictor = predictor or make_predictor(self.plan.members, self.plan.cfg, callback, self.plan.tile,
                                                          first_dates=False)  # no later pair shares its first date
             callback.check_canceled()
         except BaseException:

@@ -33,7 +33,14 @@ from ..models.configuration_utils import (
     cpu_preset,
 )
 from ..models.encoders.weights import RANDOM, model_encoder, model_pretrained, own_weights
-from .change_choices import choose_change_classes, choose_change_weight, choose_date_scaling, choose_transitions
+from .change_choices import (
+    choose_change_classes,
+    choose_change_inference,
+    choose_change_weight,
+    choose_change_zoom,
+    choose_date_scaling,
+    choose_transitions,
+)
 from .choice import Choice, Chosen
 
 AUTO_SETTINGS = tuple(
@@ -134,6 +141,10 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         choose_change_classes(chosen)
     if data_kind(data_cfg, train_specs) == DATES and len(chosen.data.class_names) == 2:
         choose_change_weight(chosen)
+        if "model.tta" in unset and not train_cfg.init_from:
+            choose_change_inference(chosen)
+        if "data.augment" not in given:
+            choose_change_zoom(chosen)
     if data_kind(data_cfg, train_specs) == DATES and "model.date_scaling" in unset and not train_cfg.init_from:
         choose_date_scaling(chosen)
     if "model.pretrained" in unset and not train_cfg.init_from:

@@ -1,6 +1,6 @@
 """The change family's automatic choices (:func:`.auto.choose_settings` calls them for scenes of two dates): the
-class names of a change mask, the change's weight in the loss, each date's own scaling, and from-to classes of
-polygon labels."""
+class names of a change mask, the change's weight in the loss, each date's own scaling, its tiles' zoom, how a change
+mask is run (flips, the threshold picked on the validation tiles), and from-to classes of polygon labels."""
 
 from __future__ import annotations
 
@@ -43,6 +43,35 @@ def choose_date_scaling(chosen: Chosen) -> None:
         chosen.choices.append(Choice({"model.date_scaling": "tile"}, (
             "two dates of one place: each date's tile is standardised by its own mean and spread, so a brightness or "
             "contrast shift between the dates (another sun, season or sensor) is not taken for change")))
+
+
+CHANGE_SCALE_RANGE = [0.5, 1.5]  # a change mask's training tiles read from half to 1.5 times the tile's side
+
+
+def choose_change_zoom(chosen: Chosen) -> None:
+    """A change mask's tiles zoomed in and out more (read windows of 0.5-1.5 times the tile, not 0.75-1.25): on
+    LEVIR-CD's sample pairs the models found more of the change of every size (docs/change-detection.md)."""
+    augment = chosen.data.augment
+    if list(augment.scale_range) == list(type(augment)().scale_range):
+        chosen.data = chosen.data.replace(augment=augment.replace(scale_range=list(CHANGE_SCALE_RANGE)))
+        chosen.choices.append(Choice({"augment.scale_range": "-".join(f"{v:g}" for v in CHANGE_SCALE_RANGE)}, (
+            "a change mask: each training tile is read from a window of half to 1.5 times its side (zoomed in and "
+            "out), so changed buildings larger and smaller than the few labelled pairs' are seen")))
+
+
+CHANGE_TTA = "flips"  # the test-time augmentation a change mask's bundle records
+
+
+def choose_change_inference(chosen: Chosen) -> None:
+    """A change mask is run averaged over flips, from the threshold of the best change F1 on the validation tiles
+    (picked at training: the bundle's epoch): on LEVIR-CD's sample pairs the two lifted the change F1 of the same
+    models (docs/change-detection.md)."""
+    if getattr(chosen.model, "tta", None) == "none":
+        chosen.model = chosen.model.replace(tta=CHANGE_TTA)
+        chosen.choices.append(Choice({"model.tta": CHANGE_TTA, "model.threshold": "validation"}, (
+            "a change mask: segment averages each tile over flips (3 passes), and a pixel is change from the "
+            "probability of the best change F1 on the validation tiles (picked at the end, else 0.5); both "
+            "recorded in the bundle, segment's own settings override them")))
 
 
 def choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]) -> None:

@@ -117,3 +117,36 @@ def foreground_shares(summary: dict[str, Any]) -> dict[str, float]:
         return {}
     return {"val_predicted_share": float(matrix[:, 1:].sum() / total),
             "val_labelled_share": float(matrix[1:, :].sum() / total)}
+
+
+#: The decision thresholds at which a binary model's validation is scored (:class:`ThresholdSweep`).
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+
+
+class ThresholdSweep:
+    """A binary model's foreground F1 at each of :data:`THRESHOLDS`, streaming: the pixels of each truth class
+    counted by probability bin (bin ``b`` holds probabilities from ``THRESHOLDS[b - 1]``, up to the next one)."""
+
+    def __init__(self, ignore_index: int | None = IGNORE_INDEX):
+        self.ignore_index = ignore_index
+        self.counts = np.zeros((2, len(THRESHOLDS) + 1), dtype=np.int64)
+
+    def update(self, probabilities: Any, target: Any) -> None:
+        """Add foreground probabilities and 0/1 truth of the same shape (pixels whose truth is ignored skipped)."""
+        prob, target = _to_numpy(probabilities).ravel(), _to_numpy(target).ravel()
+        keep = target != self.ignore_index if self.ignore_index is not None else np.ones(target.shape, bool)
+        bins = np.searchsorted(np.asarray(THRESHOLDS), prob[keep], side="right")
+        for truth in (0, 1):
+            self.counts[truth] += np.bincount(bins[target[keep] == truth], minlength=len(THRESHOLDS) + 1)
+
+    def f1(self) -> list[float | None]:
+        """The foreground F1 at each threshold (a pixel is foreground from it on, as segment decides)."""
+        found = self.counts[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]  # pixels at or above each threshold
+        tp, fp = found[1], found[0]
+        fn = self.counts[1].sum() - tp
+        return _ratio(2 * tp, 2 * tp + fp + fn)
+
+    def best(self) -> float | None:
+        """The F1-best threshold (of equal ones the nearest to 0.5); None where no F1 is defined."""
+        scores = [(f, -abs(t - 0.5), t) for f, t in zip(self.f1(), THRESHOLDS) if f is not None]
+        return max(scores)[2] if scores else None

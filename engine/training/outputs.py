@@ -23,6 +23,7 @@ from ..io.atomic import BackgroundWrite
 from ..io.safety import Files, Paths, as_paths, every_file
 from ..runtime.environment import require
 from .checkpoint import RESUME, capture_rng_state, checkpoint_path, detached_copy, save_checkpoint
+from .metrics import THRESHOLDS
 from .parts import Optimisation, Place, RunPaths, TimeBudget, TrainRecord, preview_predictions
 
 
@@ -68,7 +69,10 @@ class TrainFiles:
                    for k, v in best.get("metrics", {}).items()}  # strict JSON in the bundle
         metrics["epoch"] = best.get("epoch", 0)
         parent = self.record.parent.record() if self.record.parent is not None else None
-        return BundleMetadata(model=self.record.model_cfg, data=self.record.data_meta, train=self.cfg.to_dict(),
+        model = self.record.model_cfg
+        if (picked := picked_threshold(model, metrics, self.record.data_meta)) is not None:
+            model = model.replace(threshold=picked)
+        return BundleMetadata(model=model, data=self.record.data_meta, train=self.cfg.to_dict(),
                               metrics=metrics, parent=parent, extra=dict(self.record.extra))
 
     def _save_bundle(self, path: Path, best: dict[str, Any], state: dict[str, Any] | None = None) -> None:
@@ -185,6 +189,7 @@ class TrainFiles:
             else:
                 kept = "no epoch of this run beat it" if epochs_run else "training had finished"
                 self.place.callback.info(f"Model bundle '{self.paths.output}' kept: {kept} ({chosen}).")
+            self._said_threshold(best)
             self._said_if_learned_nothing(best)
         self.place.ctx.barrier()
         return TrainResult(bundle=str(self.paths.output), checkpoint=str(self.paths.checkpoint),
@@ -192,6 +197,16 @@ class TrainFiles:
                            history=list(history), report=report, outputs=dict(self.paths.reports),
                            epochs_run=epochs_run, stopped_early=stop == "early", stopped_at_budget=stop == "budget",
                            kept_last=self.keep_last)
+
+    def _said_threshold(self, best: dict[str, Any]) -> None:
+        """The decision threshold the bundle records, picked on the validation tiles (a change mask's)."""
+        metrics = best.get("metrics", {})
+        if (picked := picked_threshold(self.record.model_cfg, metrics, self.record.data_meta)) is not None:
+            scores = dict(zip(THRESHOLDS, metrics["val_threshold_f1"]))
+            self.place.callback.info(
+                f"Decision threshold {picked:g}, picked on the validation tiles at epoch {best.get('epoch')}: change "
+                f"F1 {scores[picked]:.3f} there (at 0.5: {scores[0.5] or 0.0:.3f}); segment calls a pixel change from "
+                f"this probability on (its {mention('segment.threshold')} overrides it).")
 
     def _said_if_learned_nothing(self, best: dict[str, Any]) -> None:
         """A warning when the best epoch's validation shows that the model learned nothing (saved all the same: a
@@ -248,6 +263,18 @@ class TrainFiles:
         except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
             self.place.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
             return None
+
+
+def picked_threshold(model_cfg: Any, metrics: dict[str, Any], data: Any) -> float | None:
+    """The decision threshold a bundle of ``model_cfg`` records from its epoch's validation ``metrics``: the
+    F1-best (:class:`.metrics.ThresholdSweep`) for a model whose family picks it (a change model: ``threshold``
+    unset) and that scored one; else None (the model's own, or 0.5). A model that learned nothing keeps 0.5: a low
+    threshold would call every pixel change, hiding it (``learned_nothing``)."""
+    if getattr(model_cfg, "threshold", 0.5) is not None or not metrics.get("val_threshold_f1"):
+        return None
+    if learned_nothing(metrics, data.class_names, data.binary):
+        return None
+    return metrics.get("val_threshold")
 
 
 def coordinates_record(model: Any, datasets: Any, callback: Any) -> dict[str, Any]:

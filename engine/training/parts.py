@@ -17,7 +17,7 @@ from ..callbacks import Callback, Stage
 from ..data.metadata import DataMetadata
 from ..errors import CanceledError
 from ..runtime.environment import DistContext, require
-from .metrics import ConfusionMatrix, logits_to_prediction
+from .metrics import ConfusionMatrix, ThresholdSweep, logits_to_prediction
 from .step_setup import LRSchedule, StepSetup
 
 
@@ -160,10 +160,12 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
              class_names: list[str], place: Place, stopped: Callable[[str], str]) -> dict[str, Any]:
     """The metrics summary with its ``loss`` over every process's share; leaves the model in train mode. Processes
     may hold different numbers of batches, so a cancellation is agreed on after the loop, with the metrics: then
-    CanceledError, saying what the stop leaves behind (``stopped``)."""
+    CanceledError, saying what the stop leaves behind (``stopped``). A binary model's summary also holds its
+    foreground F1 at each decision threshold (``threshold_f1``) and the F1-best (``decision_threshold``)."""
     torch = require("torch")
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index)
+    sweep = ThresholdSweep(ignore_index) if num_classes == 1 else None
     loss_sum = torch.zeros((), dtype=torch.float64, device=forward.device)
     count, canceled = 0, False
     with torch.no_grad():
@@ -176,9 +178,13 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
             loss_sum += loss_fn(outputs, labels).double() * len(labels)
             count += len(labels)
             matrix.update(logits_to_prediction(outputs["logits"]).cpu(), labels.cpu())
+            if sweep is not None:
+                sweep.update(torch.sigmoid(outputs["logits"][:, 0].float()).cpu(), labels.cpu())
             place.callback.progress(i + 1, len(loader), Stage.VALIDATE)
     if place.ctx.distributed:
         matrix.matrix[...] = place.summed(torch.as_tensor(matrix.matrix, dtype=torch.float64)).cpu().numpy()
+        if sweep is not None:
+            sweep.counts[...] = place.summed(torch.as_tensor(sweep.counts, dtype=torch.float64)).cpu().numpy()
         totals = place.summed(torch.tensor([loss_sum.item(), count, float(canceled)], dtype=torch.float64))
         loss_sum, count, canceled = totals[0], int(totals[1].item()), bool(totals[2].item() > 0)
     model.train()
@@ -186,6 +192,8 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
         raise CanceledError(stopped("Training canceled"))
     summary = dict(matrix.summary(class_names if len(class_names) == matrix.num_classes else None))
     summary["loss"] = float(loss_sum.item()) / max(count, 1)
+    if sweep is not None:
+        summary.update(threshold_f1=sweep.f1(), decision_threshold=sweep.best())
     return summary
 
 

@@ -323,6 +323,9 @@ class _Trainer:
                              val_miou=number(val.get("miou")), val_foreground_iou=number(val.get("foreground_iou")),
                              val_pixel_accuracy=number(val.get("pixel_accuracy")),
                              val_class_iou=[number(v) for v in val["iou"]], **foreground_shares(val))
+                if val.get("threshold_f1"):  # a binary model: its F1 at each threshold, and the best
+                    entry.update(val_threshold=val["decision_threshold"],
+                                 val_threshold_f1=[round(v or 0.0, 4) for v in val["threshold_f1"]])
             if self.consistency is not None:  # from the next epoch on, once the model finds the classes
                 self.consistency.start(epoch, entry.get("val_iou"), cb.info)
             entry["seconds"] = round(self.budget.clock() - started, 3)

@@ -96,6 +96,7 @@ def test_a_change_model_that_learned_nothing_is_called_out_in_the_log_report_sum
     assert "warning: the model learned nothing (it finds no change anywhere" in out
     meta = read_metadata(bundle)
     assert meta.metrics["val_predicted_share"] == 0.0 and meta.metrics["val_labelled_share"] > 0
+    assert meta.model.threshold is None  # no threshold picked: a low one would call every pixel change, hiding it
     pair = places[1]
     prediction = tmp_path / "change.tif"
     assert main(["segment", "--image", pair.before, "--after", pair.after, "--model", bundle,

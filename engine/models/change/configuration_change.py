@@ -18,6 +18,7 @@ from ..configuration_utils import (
     DECODER,
     DECODERS,
     FROM_DATA,
+    TTA_MODES,
     AutoPick,
     FamilyCard,
     ModelConfig,
@@ -61,6 +62,18 @@ class ChangeConfig(SingleStreamConfig):
              "band statistics alone; tile, each date's tile also standardised by its own mean and spread per band, "
              "so that a brightness or contrast shift between the dates is not taken for change.",
         auto="tile for change models trained on pairs of dates")
+    tta: str = setting(
+        "none", choices=TTA_MODES, group="model",
+        no_cli="chosen for change masks (flips); segment's --tta overrides it",
+        no_qgis="chosen for change masks (flips); Segment's test-time augmentation overrides it",
+        auto="flips for a change mask",
+        help="The test-time augmentation segment runs the model with unless told (segment.tta): none, flips or d4.")
+    threshold: float | None = setting(
+        None, group="model", no_cli="picked on the validation tiles; segment's --threshold overrides it",
+        no_qgis="picked on the validation tiles; Segment's threshold overrides it",
+        auto="a change mask's: the change F1-best on the validation tiles at the bundle's epoch",
+        help="The change probability from which segment calls a pixel change (a change mask), unless told "
+             "(segment.threshold); none: 0.5.")
     decoder: str = setting("unet", **DECODER)
     decoder_width: int | None = config_only(
         None, help="Width of the decoder (unet: its last stage); None = the preset's.")
@@ -117,6 +130,9 @@ class ChangeConfig(SingleStreamConfig):
         check(self.date_scaling in DATE_SCALINGS,
               f"date_scaling '{self.date_scaling}' is unknown; use one of {DATE_SCALINGS}.")
         check(self.decoder in DECODERS, f"decoder '{self.decoder}' is unknown; use one of {DECODERS}.")
+        check(self.tta in TTA_MODES, f"tta '{self.tta}' is unknown; use one of {TTA_MODES}.")
+        check(self.threshold is None or 0.0 < self.threshold < 1.0,
+              f"threshold must be in (0, 1), or unset for 0.5 (got {self.threshold}).")
         check(self.decoder_width is None or self.decoder_width >= 1,
               f"decoder_width must be >= 1, or unset for the preset's (got {self.decoder_width}).")
 
