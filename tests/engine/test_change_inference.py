@@ -133,3 +133,18 @@ def test_a_change_mask_s_tiles_are_zoomed_in_and_out_more_unless_the_augmentatio
     one_date = DataConfig(train_scenes=[SceneSpec(image=pair.before, label=pair.change)])
     single = choose_settings(AutoModelConfig.config_class("dualstream")(), one_date, TrainConfig(), (), device="cpu")
     assert single.data.augment.scale_range == [0.75, 1.25]
+
+
+def test_the_training_log_says_the_threshold_it_picked(change_pairs, tmp_path, capsys):
+    args = []
+    for key, prefix in (("p0", ""), ("p2", "val-")):
+        pair = change_pairs[key]
+        args += [f"--{prefix}image", pair.before, f"--{prefix}after", pair.after, f"--{prefix}label", pair.change]
+    out = tmp_path / "said.dsmodel"
+    assert main(["train", *args, "--preset", "tiny", "--epochs", "2", "--tile-size", "64", "--tiles-per-epoch", "16",
+                 "--lr", "0.003", "--out", str(out)]) == 0
+    said = capsys.readouterr()
+    picked = read_metadata(str(out)).model.threshold
+    assert picked in THRESHOLDS
+    assert f"Decision threshold {picked:g}, picked on the validation tiles at epoch" in said.out + said.err
+    assert "tta flips threshold validation, chosen: a change mask" in said.out + said.err
