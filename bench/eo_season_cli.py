@@ -17,7 +17,7 @@ it) and ``composite`` (the per-pixel median of the clear observations, one raste
 random-weight arm.
 
 Usage: ``python bench/eo_season_cli.py --data OUT --weights RELEASES --work DIR [--epochs N] [--tiles N]
-[--arms presto,galileo_nano] [--inputs season best_date composite] [--search N] [--no-random] [--seeds S ...]``
+[--arms presto,galileo_nano] [--inputs season best_date composite] [--search N] [--no-random | --random-only] [--seeds S ...]``
 (RELEASES: a folder holding ``presto_default_model.pt`` and ``galileo_nano/``); writes ``eo_season_cli.json`` into
 ``--work`` after each run.
 """
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inputs", nargs="+", default=["season"], choices=["season", "best_date", "composite"])
     parser.add_argument("--search", type=int, default=5, help="clear dates tried for the best single date")
     parser.add_argument("--no-random", action="store_true", help="the release weights only")
+    parser.add_argument("--random-only", action="store_true", help="the random-weight arm only")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="the first picks the best date")
     args = parser.parse_args(argv)
     SEEDS[:] = args.seeds
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for encoder in args.arms.split(","):
         arms = (("release", str(args.weights / RELEASES[encoder])), ("random", "none"))
-        for arm, source in arms[:1] if args.no_random else arms:
+        for arm, source in arms[:1] if args.no_random else arms[1:] if args.random_only else arms:
             other_inputs(args.data, args.work, encoder, source, settings, args.inputs, args.search,
                          lambda key, value, arm=arm, encoder=encoder: keep(f"{encoder} {arm} {key}", value))
             for key in ("best_date", "oracle_date", "composite"):
