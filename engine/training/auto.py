@@ -154,6 +154,15 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     _choose_schedule(chosen, unset, gpu)
     if "train.frozen_encoder" in unset:
         _choose_frozen(chosen, gpu)
+    if "train.warmup_epochs" in unset and chosen.train.frozen_encoder == "cached" and chosen.train.warmup_epochs:
+        # every epoch on the cache trains the head alone: a warm-up would only add epochs (--epochs 2 ran 4)
+        chosen.train = chosen.train.replace(warmup_epochs=0)
+        for choice in chosen.choices:  # the schedule's warm-up (a GPU's) is replaced, not said twice
+            choice.values.pop("train.warmup_epochs", None)
+        chosen.choices = [choice for choice in chosen.choices if choice.values]
+        chosen.choices.append(Choice({"train.warmup_epochs": 0}, (
+            "the encoder stays frozen in every epoch (its features cached), so there is no warm-up: every epoch "
+            "trains the head")))
     return chosen
 
 

@@ -194,3 +194,27 @@ def test_presto_for_an_image_family_is_refused_naming_the_season_family_that_rea
     # a season form's settings for Presto: the family that reads it, the season family's decoder left out
     assert season_model_settings({"encoder": "presto", "decoder": "unet"}) == {"encoder": "presto", "name": "eoseries"}
 
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_epochs_given_are_the_epochs_run_the_frozen_encoder_gets_no_warm_up(tmp_path, device):
+    """``--epochs 2`` with Presto ran 4 epochs: 2 'warm-up' epochs on the cache were the same epochs again."""
+    from engine.config import DataConfig, TrainConfig
+    from engine.models import AutoModelConfig
+    from engine.training.auto import choose_settings
+
+    write_presto_release(tmp_path / "presto")
+    model = AutoModelConfig.for_family(None, encoder="presto",
+                                       pretrained=str(tmp_path / "presto" / "data" / "default_model.pt"))
+    given = {"model.name", "model.preset", "model.encoder", "model.pretrained", "train.epochs"}
+    chosen = choose_settings(model, DataConfig(), TrainConfig(output=str(tmp_path / "m.dsmodel"), epochs=2), given,
+                             device=device)
+    assert chosen.train.frozen_encoder == "cached" and chosen.train.total_epochs == 2
+    lines = [line for line in chosen.lines(lambda k: f"<{k}>") if "<train.warmup_epochs>" in line]
+    assert lines == ["<train.warmup_epochs> 0, chosen: the encoder stays frozen in every epoch (its features cached), "
+                     "so there is no warm-up: every epoch trains the head."], chosen.lines()
+    # a warm-up the user gives is kept
+    kept = choose_settings(model, DataConfig(), TrainConfig(output=str(tmp_path / "m.dsmodel"), epochs=2,
+                                                            warmup_epochs=1), {*given, "train.warmup_epochs"},
+                           device=device)
+    assert kept.train.total_epochs == 3
