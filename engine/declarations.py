@@ -199,8 +199,20 @@ def format_default(s: Setting, value: Any) -> str:
     return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
+def split_list(value: Any) -> list[Any]:
+    """``"a, b;c"`` or ``["a,b", "c"]`` -> ``["a", "b", "c"]``: commas or semicolons, blanks dropped; items that are
+    not text kept. The one parser of a list a front end gives as text (a QGIS field, ``--class-names a,b,c``)."""
+    items = [value] if isinstance(value, str) else list(value or [])
+    return [part.strip() if isinstance(item, str) else item for item in items
+            for part in (item.replace(";", ",").split(",") if isinstance(item, str) else [item])
+            if not isinstance(part, str) or part.strip()]
+
+
 def from_front_end(s: Setting, value: Any) -> Any:
-    """A front end's value as the setting's: the ``off`` value becomes None."""
+    """A front end's value as the setting's: the ``off`` value becomes None; a list given as text (``text="list"``)
+    split by :func:`split_list`."""
+    if s.decl.text == "list" and isinstance(value, (str, list)):
+        value = split_list(value)
     return None if s.decl.off is not None and value is not None and value == s.decl.off else value
 
 

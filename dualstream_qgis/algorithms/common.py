@@ -119,10 +119,10 @@ def label_field(layer: QgsMapLayer | None, field: str | None, parameter: str,
 
 
 def split_list(text: str | None) -> list[str]:
-    """``"a, b;c"`` -> ``["a", "b", "c"]`` (commas or semicolons; blanks dropped)."""
-    if not text:
-        return []
-    return [part.strip() for part in str(text).replace(";", ",").split(",") if part.strip()]
+    """``"a, b;c"`` -> ``["a", "b", "c"]`` (commas or semicolons; blanks dropped): the engine's one list parser."""
+    from ..engine_bridge import engine_api
+
+    return engine_api().split_list(str(text or ""))
 
 
 def parse_floats(text: str | None, parameter: str) -> list[float]:

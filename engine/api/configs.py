@@ -26,7 +26,16 @@ from ..config.polygons import DIALOG_OPTIONS as POLYGON_DIALOG_OPTIONS
 from ..config.polygons import PolygonOptions
 from ..config.reading import GROUP as READING_GROUP
 from ..config.reading import READING_FIELDS, UNIT_FIELDS, UNITS_GROUP
-from ..declarations import AUTOMATIC, Setting, declared, find, format_default, from_front_end, left_unset
+from ..declarations import (
+    AUTOMATIC,
+    Setting,
+    declared,
+    find,
+    format_default,
+    from_front_end,
+    left_unset,
+    split_list,
+)
 from ..models import AutoModelConfig, ModelConfig, describe_models, list_encoders, list_models, list_presets
 from ..models.configuration_utils import (
     season_family,
@@ -43,7 +52,7 @@ __all__ = ["AUTOMATIC", "AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfi
            "READING_GROUP", "UNITS_GROUP", "UNIT_FIELDS", "declared", "describe_models", "family_setting",
            "fill_class_colors", "find_setting", "format_default", "from_front_end", "left_unset", "list_encoders",
            "list_models", "list_presets", "load_config_file", "parse_band_list", "parse_label_pairs", "season_family",
-           "season_family_note", "season_family_notes", "season_form_problem", "season_model_settings"]
+           "season_family_note", "season_family_notes", "season_form_problem", "season_model_settings", "split_list"]
 
 
 def find_setting(key: str) -> Setting | None:

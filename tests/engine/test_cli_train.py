@@ -200,6 +200,20 @@ def test_class_colours_not_given_follow_the_class_names():
     assert fill_class_colors([], 3, ["water", "river", "trees"]) == ["#0064c8", "#000000", "#006400"]  # no repeat
 
 
+def test_class_names_and_colours_take_commas_as_the_qgis_field_does():
+    """``--class-names a,b,c`` was refused (one name, 'needs at least two'): the one list parser of both front ends."""
+    from engine.api import split_list
+
+    _, data, _ = _parse("--out", "m.dsmodel", "--data", "d", "--class-names", "forest,grassland, lake",
+                        "--class-colors", "#111111;#222222", "#333333")
+    assert data.class_names == ["forest", "grassland", "lake"]
+    assert data.class_colors == ["#111111", "#222222", "#333333"]
+    _, spaced, _ = _parse("--out", "m.dsmodel", "--data", "d", "--class-names", "forest", "grassland")
+    assert spaced.class_names == ["forest", "grassland"]  # names given apart, as before
+    assert split_list("a, b;c,,") == ["a", "b", "c"] and split_list(["a,b", "c"]) == ["a", "b", "c"]
+    assert split_list([1, 2]) == [1, 2] and split_list("") == []
+
+
 def test_explicit_scenes_group_options_by_image(tmp_path):
     _, data, train = _parse("--out", "m.dsmodel", "--image", "a.tif", "--label", "a.gpkg", "--label-field", "cls",
                             "--aux", "a1.tif", "--aux", "a2.tif", "--extent", "0", "0", "10", "10",
