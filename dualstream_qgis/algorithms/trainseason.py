@@ -16,10 +16,11 @@ from .train import TrainAlgorithm
 
 
 class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
-    """Trains a season model (the season family) on the dates of one place and its label."""
+    """Trains a season model (the season family, or the family its encoder or Model family picks) on the dates of
+    one place and its label."""
 
     FAMILY = "season"  # the registry's name of the family this form trains
-    MODEL_SETTINGS = ("model.preset", "model.encoder", "model.decoder", "data.bands")
+    MODEL_SETTINGS = ("model.name", "model.preset", "model.encoder", "model.decoder", "data.bands")
 
     def name(self) -> str:
         return "trainseason"
@@ -67,9 +68,10 @@ class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
         if ok and not dates_given(parameters):
             return False, "Give the season's dates (DATES: raster layers, or DATES_FOLDER: a folder of them)."
         if ok:  # a setting the encoder's family has no field for (a decoder with Presto) is refused, not dropped
-            encoder = read_settings(self, parameters, context, "model", only=("encoder",)).get("encoder")
+            model = read_settings(self, parameters, context, "model", only=("encoder", "name"))
             problem = engine_api().season_form_problem(
-                encoder, changed_settings(self, parameters, context, *self.MODEL_SETTINGS), self.MODEL_SETTINGS)
+                model.get("encoder"), changed_settings(self, parameters, context, *self.MODEL_SETTINGS),
+                self.MODEL_SETTINGS, model.get("name"))
             if problem:
                 return False, self._rendered(problem)
         return ok, message
@@ -81,6 +83,8 @@ class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
         family = sections["model"]["name"]
         if family != engine_api().season_family(None):
             feedback.pushInfo(self._rendered(engine_api().season_family_note(family, self.MODEL_SETTINGS)))
+        elif note := engine_api().season_encoder_note(sections["model"].get("encoder"), family):
+            feedback.pushInfo(self._rendered(note[0].upper() + note[1:] + "."))  # Galileo: each date an image
         return sections
 
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:

@@ -38,6 +38,8 @@ from ..declarations import (
 )
 from ..models import AutoModelConfig, ModelConfig, describe_models, list_encoders, list_models, list_presets
 from ..models.configuration_utils import (
+    season_encoder_note,
+    season_families,
     season_family,
     season_family_note,
     season_family_notes,
@@ -51,8 +53,9 @@ __all__ = ["AUTOMATIC", "AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfi
            "PolygonsConfig", "SegmentConfig", "Setting", "SuggestConfig", "TrainConfig", "READING_FIELDS",
            "READING_GROUP", "UNITS_GROUP", "UNIT_FIELDS", "declared", "describe_models", "family_setting",
            "fill_class_colors", "find_setting", "format_default", "from_front_end", "left_unset", "list_encoders",
-           "list_models", "list_presets", "load_config_file", "parse_band_list", "parse_label_pairs", "season_family",
-           "season_family_note", "season_family_notes", "season_form_problem", "season_model_settings", "split_list"]
+           "list_models", "list_presets", "load_config_file", "parse_band_list", "parse_label_pairs",
+           "season_encoder_note", "season_families", "season_family", "season_family_note", "season_family_notes",
+           "season_form_problem", "season_model_settings", "split_list"]
 
 
 def find_setting(key: str) -> Setting | None:

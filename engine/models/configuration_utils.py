@@ -155,20 +155,46 @@ def family_card(name: str) -> FamilyCard | None:
     return AutoModelConfig.config_class(name).CARD if has_configuration(name) else None
 
 
-def season_family(encoder: str | None) -> str:
-    """The family a season trains with ``encoder``: the season family (``SEASON``'s automatic pick), or, for an
-    encoder it does not take (Presto: a pixel-series encoder), the season-taking family that does."""
-    families = [f for f in list_models() if takes_a_season(f)]
+def season_families() -> list[str]:
+    """The families that take a season (the season family, the automatic pick, first)."""
+    return [f for f in list_models() if takes_a_season(f)]
+
+
+def season_family(encoder: str | None, name: str | None = None) -> str:
+    """The family a season trains with ``encoder``: ``name`` where given (a family that takes a season), else the
+    season family (``SEASON``'s automatic pick), or, for an encoder it does not take (Presto: a pixel-series
+    encoder), the season-taking family that does. Galileo, which both take, stays with the season family (each
+    date read as an image) unless the eoseries family is named (each pixel's series)."""
+    families = season_families()
+    if name is not None and name != AUTO:
+        check(name in families, f"{mention('model.name')} '{name}' does not take a season; the families that do "
+                                f"are {families}.")
+        return name
     for family in families:
         if encoder is None or encoder in getattr(AutoModelConfig.config_class(family), "ENCODERS", ()):
             return family
     return families[0]
 
 
+def season_encoder_note(encoder: str | None, family: str) -> str | None:
+    """What ``encoder`` does in the season family ``family`` that picked it when another season family takes it too
+    (Galileo: each date an image here, each pixel's series in eoseries), or None."""
+    others = [f for f in season_families() if f != family and encoder in getattr(
+        AutoModelConfig.config_class(f), "ENCODERS", ())]
+    if not encoder or not others:
+        return None
+    card = AutoModelConfig.config_class(family).CARD
+    return (f"with {encoder} the {family} family ({card.architecture}: {card.streams}) is trained; "
+            + "; ".join(f"{mention('model.name')} {other} trains the {other} family "
+                        f"({AutoModelConfig.config_class(other).CARD.architecture}: "
+                        f"{AutoModelConfig.config_class(other).CARD.streams}) with it instead" for other in others))
+
+
 def season_model_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """A season form's model settings for the family :func:`season_family` picks for its encoder: ``name`` set, the
-    form's settings that family has no field for left out (the season family's decoder, for Presto)."""
-    family = season_family(settings.get("encoder"))
+    """A season form's model settings for the family :func:`season_family` picks for its encoder (or the family it
+    names): ``name`` set, the form's settings that family has no field for left out (the season family's decoder,
+    for Presto)."""
+    family = season_family(settings.get("encoder"), settings.get("name"))
     fields = set(AutoModelConfig.config_class(family).__dataclass_fields__)
     return {**{key: value for key, value in settings.items() if key in fields}, "name": family}
 
@@ -179,8 +205,11 @@ def season_family_note(family: str, offered: Iterable[str]) -> str:
     so a front end says them rather than dropping them unsaid."""
     target = AutoModelConfig.config_class(family)
     encoders = [name for name in getattr(target, "ENCODERS", ()) if season_family(name) == family]
+    named = [name for name in getattr(target, "ENCODERS", ()) if name not in encoders]  # Galileo: the family named
     lacking = [key for key in offered if key.startswith("model.") and key[6:] not in target.__dataclass_fields__]
-    note = f"Encoder {joined(encoders)}: the {family} family ({target.CARD.architecture}). {target.description}"
+    note = (f"Encoder {joined(encoders)}" + (f" (or {joined(named)} with {mention('model.name')} {family})"
+                                             if named else "")
+            + f": the {family} family ({target.CARD.architecture}). {target.description}")
     return note + (f" It takes no {joined([mention(key) for key in lacking])}." if lacking else "")
 
 
@@ -191,10 +220,11 @@ def season_family_notes(offered: Iterable[str]) -> list[str]:
     return [season_family_note(f, offered) for f in list_models() if takes_a_season(f) and f != default]
 
 
-def season_form_problem(encoder: str | None, changed: Iterable[str], offered: Iterable[str]) -> str | None:
+def season_form_problem(encoder: str | None, changed: Iterable[str], offered: Iterable[str],
+                        name: str | None = None) -> str | None:
     """Why a season form cannot train as asked, or None: a setting the user ``changed`` from its default that the
-    family ``encoder`` picks has no field for (a decoder with Presto: it would be dropped unsaid)."""
-    family = season_family(encoder)
+    family ``encoder`` picks (or ``name``) has no field for (a decoder with Presto: it would be dropped unsaid)."""
+    family = season_family(encoder, name)
     fields = AutoModelConfig.config_class(family).__dataclass_fields__
     ignored = [key for key in changed if key.startswith("model.") and key[6:] not in fields]
     if not ignored:

@@ -31,6 +31,7 @@ from ..models.configuration_utils import (
     X_BANDS,
     auto_picks,
     cpu_preset,
+    season_encoder_note,
 )
 from ..models.encoders.weights import RANDOM, model_encoder, model_pretrained, own_weights
 from .change_choices import (
@@ -340,6 +341,8 @@ def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None
                 family = model_cfg.name
         reason = (f"training {where} with {kind}: "
                   + ("the reference design" if gpu else "a small model of the family that takes it"))
+        if kind == SEASON and (note := season_encoder_note(getattr(model_cfg, "encoder", None), family)):
+            reason += f"; {note}"  # Galileo: each date an image here, each pixel's series in eoseries
     else:
         family = model_cfg.name
         preset = None if gpu else cpu_preset(family)

@@ -218,3 +218,31 @@ def test_epochs_given_are_the_epochs_run_the_frozen_encoder_gets_no_warm_up(tmp_
                                                             warmup_epochs=1), {*given, "train.warmup_epochs"},
                            device=device)
     assert kept.train.total_epochs == 3
+
+
+def test_galileo_with_dates_says_which_family_reads_it_and_a_named_family_is_kept(tmp_path):
+    """Galileo, which the season family (each date an image) and eoseries (each pixel's series) both take: the
+    season form's family given is kept (it was replaced by the season family), and the choice says the other."""
+    from engine.config import DataConfig, SceneSpec, TrainConfig
+    from engine.models import AutoModelConfig
+    from engine.models.configuration_utils import season_family_note, season_model_settings
+    from engine.training.auto import choose_settings
+    from tests.helpers import dated
+
+    assert season_model_settings({"encoder": "galileo_nano", "name": "eoseries", "decoder": "unet"}) == {
+        "encoder": "galileo_nano", "name": "eoseries"}
+    assert season_model_settings({"encoder": "galileo_nano", "decoder": "unet"})["name"] == "season"
+    with pytest.raises(ConfigError, match="does not take a season.*'season', 'eoseries'"):
+        season_model_settings({"name": "unet"})
+    assert season_family_note("eoseries", ["model.decoder"]).startswith(
+        "Encoder presto (or galileo_nano, galileo_tiny and galileo_base with \u27e6model.name\u27e7 eoseries): ")
+    days = [dated(tmp_path / f"d{i}.tif", f"2024-0{i + 3}-01", seed=i) for i in range(3)]
+    label = _write(tmp_path / "label.tif", np.zeros((1, SIZE, SIZE)))
+    data = DataConfig(train_scenes=[SceneSpec(image=str(days[0]), after=[str(p) for p in days[1:]], label=label)])
+    model = AutoModelConfig.for_family(None, encoder="galileo_nano", pretrained="none")
+    chosen = choose_settings(model, data, TrainConfig(output=str(tmp_path / "m.dsmodel")),
+                             {"model.encoder", "model.pretrained"}, device="cpu")
+    line, = [x for x in chosen.lines(lambda k: f"<{k}>") if "<model.name>" in x and "chosen" in x]
+    assert chosen.model.name == "season" and line.startswith("<model.name> season <model.preset> light, chosen:")
+    assert "with galileo_nano the season family (U-TAE: " in line
+    assert "<model.name> eoseries trains the eoseries family (Presto / Galileo pixel series: " in line

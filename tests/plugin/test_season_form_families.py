@@ -58,7 +58,8 @@ def test_the_help_says_what_the_presto_family_takes_from_the_engine(plugin):
     alg = QgsApplication.processingRegistry().algorithmById("dualstream:trainseason")
     text = alg.shortHelpString()
     decoder = alg.parameterDefinition("DECODER").description()
-    assert f"Encoder presto: the eoseries family ({EOSeriesConfig.CARD.architecture}). " in text
+    assert (f"Encoder presto (or galileo_nano, galileo_tiny and galileo_base with 'Model family' "
+            f"(MODEL_FAMILY) eoseries): the eoseries family ({EOSeriesConfig.CARD.architecture}). ") in text
     assert EOSeriesConfig.description in text  # the family's own declaration, not a copy
     assert f"It takes no '{decoder}' (DECODER)." in text, text
 
@@ -93,4 +94,25 @@ def test_a_presto_run_says_what_its_family_takes(plugin, presto_season, tmp_path
     out = tmp_path / "presto.dsmodel"
     processing.run("dualstream:trainseason", _form(alg, presto_season, out), feedback=log)
     assert out.is_file()
-    assert any(line.startswith("Encoder presto: the eoseries family") and "takes no" in line for line in log.lines)
+    assert any(line.startswith("Encoder presto (or galileo_nano") and "): the eoseries family" in line
+               and "takes no" in line for line in log.lines)
+
+
+def test_galileo_reads_each_pixel_series_when_the_form_names_eoseries(plugin, presto_season):
+    """Choosing Galileo picked the season family whatever the eoseries description said; the form now has the
+    season families to choose from (automatic: the season family, eoseries for Presto) and keeps the one named."""
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    alg = QgsApplication.processingRegistry().algorithmById("dualstream:trainseason")
+    families = alg.parameterDefinition("MODEL_FAMILY").options()
+    assert families == ["season", "eoseries", "auto"]
+    encoders = alg.parameterDefinition("ENCODER").options()
+    context = QgsProcessingContext()
+    form = _form(alg, presto_season, Path("unused.dsmodel"), ENCODER=encoders.index("galileo_nano"),
+                 MODEL_FAMILY=families.index("eoseries"))
+    assert alg.checkParameterValues(form, context)[0]
+    assert alg._model_settings(form, context)["name"] == "eoseries"
+    form["MODEL_FAMILY"] = families.index("auto")
+    assert alg._model_settings(form, context)["name"] == "season"
+    presto = _form(alg, presto_season, Path("unused.dsmodel"), MODEL_FAMILY=families.index("auto"))
+    assert alg._model_settings(presto, context)["name"] == "eoseries"

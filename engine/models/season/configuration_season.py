@@ -14,7 +14,19 @@ from typing import Any, ClassVar
 
 from ...declarations import check, config_only, redeclared, setting
 from ..configuration_single_stream import SingleStreamConfig
-from ..configuration_utils import DECODER, DECODERS, FROM_DATA, SEASON, AutoPick, FamilyCard, ModelConfig, preset_form
+from ..configuration_utils import (
+    AUTO,
+    DECODER,
+    DECODERS,
+    FROM_DATA,
+    SEASON,
+    AutoModelConfig,
+    AutoPick,
+    FamilyCard,
+    ModelConfig,
+    preset_form,
+    season_families,
+)
 
 #: The positional encoding's period in days (U-TAE's): distinct encodings over any multi-year span of dates.
 PERIOD = 1000.0
@@ -77,12 +89,18 @@ class SeasonConfig(SingleStreamConfig):
     # The Train season form: the season family's own choices and texts (read through engine.api.family_setting)
     FORM: ClassVar[dict[str, dict[str, Any]]] = {
         "model.preset": preset_form("season", lambda: SeasonConfig),
+        "model.name": {  # the families that take a season; automatic: the season family, eoseries for Presto
+            "choices": lambda: (*season_families(), AUTO), "label": "Model family (season)",
+            "help": lambda: "The family that reads the dates: " + "; ".join(
+                f"{f}, {AutoModelConfig.config_class(f).CARD.streams}" for f in season_families())
+            + ". automatic: the season family, or the family an encoder needs (presto: eoseries); an encoder both "
+              "take (Galileo) stays with the season family unless eoseries is chosen here."},
         "model.encoder": {
             "label": "Encoder (shared by every date)",
             "help": "The backbone that reads every date with the same weights (ResNet, ConvNeXt, Swin, MiT; the "
                     "foundation encoders with pretrained release, or transformers with a backbone's folder or hub id "
-                    "as pretrained; presto reads each pixel's series instead: a model of the eoseries family); "
-                    "default: the preset's."},
+                    "as pretrained; presto reads each pixel's series instead: a model of the eoseries family; Galileo "
+                    "reads each pixel's series with the model family eoseries); default: the preset's."},
         # what the engine chooses for a season is shown unset ("automatic"), not Train DualStream's 40 epochs
         "train.epochs": {"qgis_default": None},
         "train.warmup_epochs": {"qgis_default": None},
