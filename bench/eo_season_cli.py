@@ -17,7 +17,8 @@ it) and ``composite`` (the per-pixel median of the clear observations, one raste
 random-weight arm.
 
 Usage: ``python bench/eo_season_cli.py --data OUT --weights RELEASES --work DIR [--epochs N] [--tiles N]
-[--arms presto,galileo_nano] [--inputs season best_date composite] [--search N] [--no-random | --random-only] [--seeds S ...]``
+[--arms presto,galileo_nano] [--inputs season best_date composite] [--search N] [--no-random | --random-only]
+[--seeds S ...]``
 (RELEASES: a folder holding ``presto_default_model.pt`` and ``galileo_nano/``); writes ``eo_season_cli.json`` into
 ``--work`` after each run.
 """
