@@ -64,6 +64,7 @@ def _stamp(path: str | Path) -> dict[str, Any]:
         path = text.split("#", 1)[0]
     if locations.is_remote(path):
         gdal = require("osgeo.gdal")
+        gdal.VSICurlPartialClearCache(locations.gdal_path(path))  # this process may have read it before (QGIS)
         stat = gdal.VSIStatL(locations.gdal_path(path))
         if stat is None:
             raise OSError(f"'{path}' cannot be reached")
