@@ -132,7 +132,8 @@ class SceneRun:
         callback.info(f"Segmenting {plan.shown} region {plan.region} ({plan.width}x{plan.height} px) with "
                       f"{len(plan.members)} model(s) on {self.predictor.device}: {len(plan.grid)} "
                       f"tile{'' if len(plan.grid) == 1 else 's'} of {plan.tile} px, overlap {plan.overlap} px"
-                      f"{f', mirrored border {plan.grid.border} px' if plan.grid.border else ''}, TTA {cfg.tta}.")
+                      f"{f', mirrored border {plan.grid.border} px' if plan.grid.border else ''}, TTA {cfg.tta}"
+                      f"{f', threshold {cfg.threshold:g}' if plan.binary else ''}.")
         self.start_reading()
         reader, self.reader = self.reader, None  # run_tiles closes it
         self.stats = run_tiles(plan, self.predictor, self.writer, callback, reader=reader, on_read_done=on_read_done,

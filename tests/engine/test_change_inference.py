@@ -107,12 +107,13 @@ def test_segment_runs_a_change_model_as_its_bundle_records_unless_told(tmp_path,
             return classes.read(1), probs.read(1), said.out + said.err
 
     classes, probs, log = probabilities(recorded, "recorded")
-    assert "TTA flips" in log
+    assert "TTA flips, threshold 0.3." in log
     want_classes, want_probs, _ = probabilities(old, "told", "--tta", "flips", "--threshold", "0.3")
     assert np.array_equal(classes, want_classes) and np.allclose(probs, want_probs, atol=1e-6)
     assert np.array_equal(classes, (probs >= 0.3).astype(classes.dtype))
     plain_classes, plain_probs, plain_log = probabilities(old, "old")
-    assert "TTA none" in plain_log and not np.allclose(probs, plain_probs, atol=1e-4)  # flips change the average
+    assert "TTA none, threshold 0.5." in plain_log
+    assert not np.allclose(probs, plain_probs, atol=1e-4)  # flips change the average
     assert np.array_equal(plain_classes, (plain_probs >= 0.5).astype(classes.dtype))
     overridden, _, log = probabilities(recorded, "overridden", "--tta", "none", "--threshold", "0.5")
     assert "TTA none" in log and np.array_equal(overridden, plain_classes)
