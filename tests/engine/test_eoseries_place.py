@@ -107,14 +107,15 @@ def test_a_bundle_written_before_keeps_0n0e_and_its_months(tmp_path):
     assert torch.allclose(alone, zero, atol=1e-5)  # 0 N 0 E and the old months: what the old bundle ran
 
 
-def test_the_onnx_graph_takes_the_tiles_date_and_place_and_agrees_with_torch(tmp_path, monkeypatch):
+@pytest.mark.parametrize("encoder", ["presto", "galileo_nano"])
+def test_the_onnx_graph_takes_the_tiles_date_and_place_and_agrees_with_torch(tmp_path, monkeypatch, encoder):
     import onnxruntime as ort
 
     from engine.export.onnx_export import export_onnx
     from tests.helpers import bundle_of
 
     monkeypatch.setenv("DUALSTREAM_CACHE_DIR", str(tmp_path / "cache"))
-    model = _model()
+    model = _model(encoder=encoder)
     bundle = bundle_of(model, tmp_path / "eo.dsmodel", bands=2, tile=SIZE)
     graph = export_onnx(bundle, tmp_path / "eo.onnx", dynamic_batch=True).output
     session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
@@ -189,3 +190,36 @@ def test_a_tile_of_unknown_place_is_said_once_and_read_at_0n0e_with_its_exact_mo
         "0 E."]
     with pytest.raises(ModelError, match=r"coords must be \(batch, 4\)"):
         model(vision, coords=torch.zeros(1, 2), days=days)
+
+
+def test_galileo_reads_the_tiles_place_as_its_location_token_and_old_bundles_do_not():
+    """Galileo's release takes a static location group (x, y, z of the place); eoseries gave it none. Parity with
+    the reference: docs/foundation-encoders.md. A bundle written before (no galileo_place) runs as it was trained."""
+    from engine.models.encoders.galileo import GalileoEncoder
+
+    new = _model(encoder="galileo_nano")
+    vision, days = _inputs()
+    ljubljana, sydney = torch.tensor([[2023.0, 1.0, 46.05, 14.5]]), torch.tensor([[2023.0, 1.0, -33.9, 151.2]])
+    with torch.no_grad():
+        here, there = (new(vision, coords=place, days=days)["logits"] for place in (ljubljana, sydney))
+    assert new.config.galileo_place is True and not torch.allclose(here, there)
+    stored = {key: value for key, value in new.config.to_dict().items() if key != "galileo_place"}
+    old_config = AutoModelConfig.from_dict(stored, stored=True)
+    assert old_config.galileo_place is False and old_config.date_and_place is True
+    old = build_model("eoseries", **{k: v for k, v in old_config.to_dict().items() if k != "name"}).eval()
+    old.load_state_dict(new.state_dict())
+    with torch.no_grad():
+        assert torch.equal(old(vision, coords=ljubljana, days=days)["logits"],
+                           old(vision, coords=sydney, days=days)["logits"])
+    # the encoder alone: an unknown place (NaN) is masked, as no token; a patch with no value kept gives zeros
+    torch.manual_seed(0)
+    encoder = GalileoEncoder(embedding_size=32, depth=2, num_heads=2).eval()
+    values, months = torch.rand(2, 3, 4, 4, 13), torch.randint(0, 12, (2, 3))
+    keep = torch.ones(2, 3, 4, 4, 7, dtype=torch.bool)
+    keep[1, :, :2, :2] = False  # sample 1's first patch: nothing kept
+    with torch.no_grad():
+        none = encoder.encode_image(values, keep, months, 2)[-1]
+        unknown = encoder.encode_image(values, keep, months, 2, latlon=torch.full((2, 2), float("nan")))[-1]
+        placed = encoder.encode_image(values, keep, months, 2, latlon=torch.tensor([[46.0, 14.5], [0.0, 0.0]]))[-1]
+    assert torch.allclose(none, unknown, atol=1e-6) and not torch.allclose(none, placed)
+    assert torch.equal(placed[1, :, 0, 0], torch.zeros(32)) and placed[1, :, 1, 1].abs().sum() > 0

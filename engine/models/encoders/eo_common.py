@@ -31,6 +31,13 @@ def mlp(width: int, ratio: float) -> nn.Sequential:
     return nn.Sequential(OrderedDict(fc1=nn.Linear(width, hidden), act=nn.GELU(), fc2=nn.Linear(hidden, width)))
 
 
+def unit_sphere(latlon: torch.Tensor) -> torch.Tensor:
+    """(N, 2) latitude, longitude in degrees -> (N, 3) x, y, z on the unit sphere (Presto's and Galileo's location
+    input)."""
+    lat, lon = (latlon.float() * (math.pi / 180)).unbind(-1)
+    return torch.stack([lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()], dim=-1)
+
+
 def masked_mean(tokens: torch.Tensor, keep: torch.Tensor, dim: int) -> torch.Tensor:
     """Mean of ``tokens`` over ``dim`` where ``keep`` (tokens' shape without the last) is True; zeros where none."""
     weight = keep.to(tokens.dtype).unsqueeze(-1)

@@ -129,7 +129,7 @@ class SeriesEncoder(nn.Module):
             if isinstance(self.model, PrestoEncoder):
                 out = self._pixels(values, keep, months, latlon)
             else:
-                out = self.model.encode_image(values, keep, months, self.stride, gsd)[-1]
+                out = self.model.encode_image(values, keep, months, self.stride, gsd, latlon=latlon)[-1]
                 keep = GalileoEncoder.patch_keep(keep, self.stride).permute(0, 3, 1, 2, 4)
         self.last_empty = int((~keep.any(dim=-1).any(dim=1)).sum())
         return out

@@ -7,9 +7,12 @@ release's 8 x 8 kernels resampled to p by the pseudo-inverse of bicubic resizing
 does), and coded with [band group (learnt) | position in the series | month | place in the grid scaled by the
 ground size of a patch / 10 m], a quarter of the width each. Masked tokens take no part in attention; a patch's
 feature is the mean of its kept tokens over dates and groups after the final norm (the release's per-patch
-pooling). The release's other groups (SRTM, Dynamic World, World Cereal, ERA5, TerraClimate, VIIRS, LandScan,
-location) have their projections held so ``encoder.pt`` loads strictly; our rasters carry none of them, so their
-tokens are always masked, as the release does for a missing group.
+pooling). A place given (``latlon``, degrees in WGS 84) is the release's static ``location`` token: its x, y, z on
+the unit sphere through the group's projection, coded [its group | zeros]; it attends with the patches' tokens and
+joins every patch's mean, as the release's per-patch pooling does (an unknown place, NaN, is masked). The other
+groups (SRTM, Dynamic World, World Cereal, ERA5, TerraClimate, VIIRS, LandScan) have their projections held so
+``encoder.pt`` loads strictly; our rasters carry none of them, so their tokens are always masked, as the release
+does for a missing group.
 
 The parameter names are the release's: ``models/<size>/encoder.pt`` loads strictly, its sizes from the
 ``config.json`` beside it (``model.encoder``).
@@ -28,7 +31,7 @@ from torch import nn
 from ...errors import ModelError
 from ..blocks import drop_path_or_identity
 from .eo_bands import S1_S2_GROUPS
-from .eo_common import key_mask, load_strict, masked_mean, mlp, month_table, read_state
+from .eo_common import key_mask, load_strict, masked_mean, mlp, month_table, read_state, unit_sphere
 
 SPACE_TIME = tuple((name, len(inputs)) for name, inputs in S1_S2_GROUPS)  # 7 groups, the release's order
 SPACE = (("SRTM", 2), ("DW", 9), ("WC", 5))
@@ -185,9 +188,20 @@ class GalileoEncoder(nn.Module):
         cut = cut.reshape(batch, dates, rows, patch, cols, patch, groups).all(dim=5).all(dim=3)
         return cut.permute(0, 2, 3, 1, 4)
 
+    def location_token(self, latlon: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 2) latitude, longitude -> the static location token (B, 1, D) and whether it is kept (B, 1): not
+        where the place is unknown (NaN)."""
+        known = torch.isfinite(latlon.float()).all(dim=-1, keepdim=True)
+        token = self.static_embed["location"](unit_sphere(torch.where(known, latlon.float(), 0.0)))
+        index = [name for name, _ in STATIC].index("location")
+        code = torch.cat([self.st_channel_embed[index], self.st_channel_embed.new_zeros(3 * (self.width // 4))])
+        return (token + code)[:, None], known
+
     def encode_image(self, values: torch.Tensor, keep: torch.Tensor, months: torch.Tensor, patch: int,
-                     gsd: float = BASE_GSD, all_levels: bool = False) -> list[torch.Tensor]:
-        """Per-patch features (B, D, h, w): after the last block, or (``all_levels``) after each of ``out_blocks``."""
+                     gsd: float = BASE_GSD, all_levels: bool = False,
+                     latlon: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Per-patch features (B, D, h, w): after the last block, or (``all_levels``) after each of ``out_blocks``;
+        ``latlon`` (B, 2): each sample's place, the release's location token (None: none, as before)."""
         values = torch.nan_to_num(values)
         x = self.tokens(values, months, patch, gsd)
         batch, rows, cols = x.shape[:3]
@@ -197,14 +211,26 @@ class GalileoEncoder(nn.Module):
             x, kept = x[..., used, :], kept[..., used]
         flat = x.reshape(batch, -1, self.width)
         flat_keep = kept.reshape(batch, -1)
+        patches = flat_keep.reshape(batch, rows * cols, -1)
+        if latlon is not None:  # the static token last: it attends with all and joins every patch's mean
+            token, known = self.location_token(latlon.to(flat.device))
+            flat, flat_keep = torch.cat([flat, token.to(flat.dtype)], dim=1), torch.cat([flat_keep, known], dim=1)
         # a sample with no token kept attends to all (its outputs are dropped): no row of -inf only
         attend = None if bool(flat_keep.all()) else flat_keep | ~flat_keep.any(dim=1, keepdim=True)
         maps = []
         for index, block in enumerate(self.blocks):
             flat = block(flat, attend)
             if index == len(self.blocks) - 1 or (all_levels and index in self.out_blocks):
-                out = self.norm(flat).reshape(batch, rows * cols, -1, self.width)
-                pooled = masked_mean(out, flat_keep.reshape(batch, rows * cols, -1), dim=2)
+                out = self.norm(flat)
+                tokens = out[:, :patches[0].numel()].reshape(batch, rows * cols, -1, self.width)
+                mask = patches
+                if latlon is not None:  # each patch's tokens and the place's
+                    place = out[:, -1:, None].expand(batch, rows * cols, 1, self.width)
+                    tokens = torch.cat([tokens, place], dim=2)
+                    mask = torch.cat([patches, flat_keep[:, -1:, None].expand(batch, rows * cols, 1)], dim=2)
+                pooled = masked_mean(tokens, mask, dim=2)
+                if latlon is not None:  # a patch with no value kept: zeros, not the place's code alone
+                    pooled = pooled * patches.any(dim=2, keepdim=True)
                 maps.append(pooled.transpose(1, 2).reshape(batch, self.width, rows, cols))
         return maps
 

@@ -15,7 +15,6 @@ inputs, so their tokens are always masked, as the release does for a missing gro
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .eo_bands import S1_S2_GROUPS
-from .eo_common import key_mask, load_strict, masked_mean, mlp, month_table, read_state
+from .eo_common import key_mask, load_strict, masked_mean, mlp, month_table, read_state, unit_sphere
 
 #: The release's band groups in its order (their index is the group's channel code), and their value counts.
 GROUPS = (("S1", 2), ("S2_RGB", 3), ("S2_Red_Edge", 3), ("S2_NIR_10m", 1), ("S2_NIR_20m", 1), ("S2_SWIR", 2),
@@ -43,12 +42,6 @@ def series_table(length: int, width: int, period: float = 1000.0) -> torch.Tenso
     angle = position / period ** (2 * torch.div(column, 2, rounding_mode="floor") / width)
     table = torch.where(column.long() % 2 == 0, angle.sin(), angle.cos())
     return table.float()
-
-
-def unit_sphere(latlon: torch.Tensor) -> torch.Tensor:
-    """(N, 2) latitude, longitude in degrees -> (N, 3) x, y, z on the unit sphere."""
-    lat, lon = (latlon.float() * (math.pi / 180)).unbind(-1)
-    return torch.stack([lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()], dim=-1)
 
 
 class FusedAttention(nn.Module):

@@ -45,6 +45,9 @@ class EOSeriesConfig(ModelConfig):
         True, help="Each tile's first date and centre reach the encoder (coords): Presto's location token is the "
                    "tile's latitude and longitude in WGS 84, and the months are the dates' calendar months (from the "
                    "first date's year); false: 0 N 0 E and months of 365.25-day years (bundles written before).")
+    galileo_place: bool = config_only(
+        True, help="Galileo reads each tile's place as its release's static location token (latitude and longitude "
+                   "on the unit sphere); false: no location token (bundles written before).")
     band_names: list[str] | None = config_only(
         None, help="The image bands' common names (blue, red, nir, ndvi, vv, ...) the encoder places in its groups; "
                    "filled in by training from the data.")
@@ -56,7 +59,8 @@ class EOSeriesConfig(ModelConfig):
         "base": EOSeriesPreset("galileo_nano", 128),
     }
     TAKES_DAYS: ClassVar[bool] = True
-    BEFORE: ClassVar[dict[str, Any]] = {"date_and_place": False}  # bundles written before the setting
+    # bundles written before the settings: 0 N 0 E and 365.25-day months; Galileo without its location token
+    BEFORE: ClassVar[dict[str, Any]] = {"date_and_place": False, "galileo_place": False}
     CACHEABLE: ClassVar[bool] = True  # the encoder alone (with the dates' days and masks) makes the head's input
     SENSOR_UNITS: ClassVar[bool] = True  # reads the bands by name in the sensors' units: no statistics, no selection
     description: ClassVar[str] = (

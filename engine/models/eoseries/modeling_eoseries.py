@@ -90,6 +90,8 @@ class SeriesFeatures(nn.Module):
         self.bands = list(config.band_names or [])
         self.channels = [self.series.width]
         self.takes_coords = bool(config.date_and_place)  # each tile's first date and centre (``coords``)
+        # Presto reads a location; Galileo's static location token from its bundles' galileo_place on
+        self.located = hasattr(self.series.model, "latlon_embed") or bool(config.galileo_place)
         self.coords: torch.Tensor | None = None  # SegmentationModel.coord_takers' interface; features() is given them
 
     def features(self, vision: torch.Tensor, coords: Any = None, days: torch.Tensor | None = None,
@@ -106,13 +108,13 @@ class SeriesFeatures(nn.Module):
         places = None
         if coords is not None:
             places = tile_places(coords)[:, None, None].expand(batch, height, width, 2).reshape(-1, 2)
-            located = hasattr(self.series.model, "latlon_embed")  # Presto reads a location; Galileo's path none
-            if located and not torch.jit.is_tracing() and not bool(torch.isfinite(coords[:, 2:4]).all()):
+            if self.located and not torch.jit.is_tracing() and not bool(torch.isfinite(coords[:, 2:4]).all()):
                 self.series._once(f"{self.series.name}: a tile's place is not known (its scene has no CRS that "
                                   f"reaches WGS 84): its location is that of 0 N 0 E.")
         if lost:
             self.series._once(f"{self.series.name} takes at most {self.series.model.max_dates} dates per series: a "
                               f"pixel with more clear dates keeps its first {self.series.model.max_dates}.")
+        places = places if self.located else None
         out = torch.cat([self.series.encode(values[i:i + CHUNK], self.bands, months[i:i + CHUNK], ok[i:i + CHUNK],
                                             None if places is None else places[i:i + CHUNK])
                          for i in range(0, values.shape[0], CHUNK)])  # (N, D, 1, 1)
