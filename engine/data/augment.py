@@ -18,11 +18,12 @@ values, so it means the same for either statistics (and the 3 bands' order does 
 All random draws happen in :func:`sample_params` from a numpy ``Generator``; the transforms are pure functions
 of those parameters, which makes a tile reproducible from (seed, epoch, index).
 
-A tile of several dates (:func:`augment_dates`): the geometry identical on every date (one transform of the stacked
+A tile of two dates (:func:`augment_dates`): the geometry identical on every date (one transform of the stacked
 bands), the radiometry independent (each date its own photometric draws: another sun, season or sensor), and the
 dates swapped where the label is a change mask, which says that something changed but not which way. The draws
 beyond a one-date tile's come from their own generator keyed by (seed, epoch, index), so a tile stays reproducible
-and a one-date tile draws exactly as before.
+and a one-date tile draws exactly as before. A season's tile (:func:`augment_season`) takes one photometric draw for
+every date: its classes are told by how the dates' values rise and fall.
 """
 
 from __future__ import annotations
@@ -288,17 +289,16 @@ def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None,
 
 
 def augment_season(vision: np.ndarray, date_valid: np.ndarray, aux: np.ndarray | None, label: np.ndarray | None,
-                   params: AugmentParams, augment: AugmentConfig | None, key: list[int], tile_size: int,
-                   aux_ratio: int, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
-                                                               torch.Tensor | None]:
-    """(vision (T*C, S, S), each date's validity (T, S, S) bool, aux, label) tensors of a season's tile: each date's
-    own photometry over its own valid pixels, one geometry for every date, its validity and the label (the masks
-    ride the geometry as channels: resampled, a pixel is valid where it mostly was)."""
+                   params: AugmentParams, tile_size: int, aux_ratio: int,
+                   ignore_index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(vision (T*C, S, S), each date's validity (T, S, S) bool, aux, label) tensors of a season's tile: one
+    photometry (the sampler's draw) for every date, each over its own valid pixels, one geometry for every date, its
+    validity and the label (the masks ride the geometry as channels: resampled, a pixel is valid where it mostly
+    was). One draw, not one per date as a change pair's: a season's classes are told by how its dates' values rise
+    and fall, which draws of their own would blur (docs/seasons.md). The engine chooses no jitter for a season
+    model (training.auto); this is what a config file's jitter gets."""
     dates = len(date_valid)
-    rng = np.random.default_rng([*key, DATES_KEY])
-    draws = [params] + [sample_params(rng, augment) if augment is not None else AugmentParams()
-                        for _ in range(dates - 1)]
-    each = [photometric(part, ok, p) for part, ok, p in zip(per_date(vision, dates, axis=0), date_valid, draws)]
+    each = [photometric(part, ok, params) for part, ok in zip(per_date(vision, dates, axis=0), date_valid)]
     stacked = join_dates([*each, date_valid.astype(np.float32)], axis=0)
     moved, aux_t, label_t = geometric(stacked, aux, label, params, tile_size, aux_ratio, ignore_index)
     return moved[:-dates], moved[-dates:] > 0.5, aux_t, label_t

@@ -254,10 +254,9 @@ class TrainTileDataset(_TileDataset):
             raise IndexError(f"tile index {index} out of range 0..{self.length - 1}")
         plan = self.sampler.plan(self.epoch, int(index))
         vision, valid, aux, label = self._read(plan.scene, plan.col, plan.row, plan.size, plan.region)
-        if self.season:  # each date's own radiometry and validity, one geometry
+        if self.season:  # each date's own validity, one radiometry and one geometry
             v, self._date_valid, a, lab = augment_season(
-                vision, self._date_valid, aux, label, plan.params, self.sampler.augment,
-                [self.sampler.seed, self.epoch, int(index)], self.tile_size, self.aux_ratio, self.ignore_index)
+                vision, self._date_valid, aux, label, plan.params, self.tile_size, self.aux_ratio, self.ignore_index)
             return self._sample(v, a, lab, plan.scene, plan.col, plan.row, plan.size)
         # one geometry, each date's own radiometry, the dates swapped where the label allows
         v, a, lab = augment_dates(vision, valid, aux, label, plan.params, 1 + len(self.scenes[plan.scene]["after"]),

@@ -10,6 +10,7 @@ from engine.config import AugmentConfig
 from engine.data.augment import (
     AugmentParams,
     augment_dates,
+    augment_season,
     geometric,
     photometric,
     sample_params,
@@ -199,3 +200,20 @@ def test_the_resampling_cut_into_a_band_a_thread_gives_the_one_call_values(threa
     assert cut.shape == (4, 64, 64) and np.array_equal(cut, whole)
     assert np.array_equal(labels, np.where(nearest > 0, nearest - 1, IGNORE).astype(np.int64))
     assert (labels == IGNORE).any() and (labels < 5).any()  # corners rotated in, classes inside
+
+
+def test_a_seasons_dates_share_one_photometric_draw() -> None:
+    """A season's classes are told by how its dates' values rise and fall: every date takes the tile's one draw (its
+    own valid pixels' mean for the contrast), so the step from one date to the next is kept; a draw per date (a
+    change pair's) shifted each date's level apart from the others' (steps of 0.11 to 0.37 here, not 0.3)."""
+    base = np.random.default_rng(0).random((1, 16, 16), dtype=np.float32)
+    vision = np.concatenate([base, base + 0.3, base - 0.2])  # three dates of one band, the same pattern shifted
+    date_valid = np.ones((3, 16, 16), bool)
+    date_valid[2, :4] = False  # a cloud on the third date
+    params = AugmentParams(brightness=0.15, contrast=1.3)
+    moved, valid, _, _ = augment_season(vision.copy(), date_valid, None, None, params, 16, 1, IGNORE)
+    expected = [photometric(vision[t:t + 1], date_valid[t], params) for t in range(3)]
+    assert torch.equal(valid, torch.from_numpy(date_valid))
+    for t in range(3):
+        assert np.allclose(moved[t].numpy(), expected[t][0], atol=1e-5)
+    assert np.allclose((moved[1] - moved[0]).numpy(), 0.3, atol=1e-5)  # the step between the dates is kept
