@@ -136,6 +136,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         _model_from_parent(chosen, unset, given)
     elif ({"model.name", "model.preset"} & unset) and not model_pretrained(model_cfg).fixes_model:
         _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
+    if "data.augment" not in given:
+        _choose_season_radiometry(chosen)
     if any(spec.label_after_field for spec in [*train_specs, *val_specs]):
         choose_transitions(chosen, [*train_specs, *val_specs], given)
     elif "data.class_names" not in given and data_kind(data_cfg, train_specs) == DATES:
@@ -165,6 +167,18 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
             "the encoder stays frozen in every epoch (its features cached), so there is no warm-up: every epoch "
             "trains the head")))
     return chosen
+
+
+def _choose_season_radiometry(chosen: Chosen) -> None:
+    """A model of a season's dates (one that reads each date's day) trains on its tiles' values as they are: no
+    brightness/contrast jitter and no grey tiles (the ``augment`` settings of a config file keep theirs)."""
+    augment = chosen.data.augment
+    if not getattr(type(chosen.model), "TAKES_DAYS", False) or not (augment.color_jitter or augment.gray_probability):
+        return
+    chosen.data = chosen.data.replace(augment=augment.replace(color_jitter=0.0, gray_probability=0.0))
+    chosen.choices.append(Choice({"augment.color_jitter": 0, "augment.gray_probability": 0}, (
+        "a season model tells its classes by how the values rise and fall over the dates, on one set of band "
+        "statistics for every date: jittered values blur that (a config file's augment section sets them)")))
 
 
 def _fit_labelled_area(chosen: Chosen, unset: set[str], specs: list[Any], step: int) -> None:
