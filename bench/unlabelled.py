@@ -6,7 +6,7 @@
   ``val/``: 1, ``test/``: 7, symbolic links in the output folder), trained with the documented command ``dualstream
   train --data LEVIR-CD`` and scored on the 7 test pairs (change precision, recall, F1, IoU over every pixel, as
   :func:`bench.change_real.scores`; beside it the same bundle run with no flips at 0.5, what training alone gave).
-  The unlabelled arm adds ``--unlabelled``: the 10 DSIFN-CD sample pairs (other
+  The unlabelled arm adds ``--unlabelled`` (and ``--consistency on``): the 10 DSIFN-CD sample pairs (other
   cities, 256 px), whose labels it never reads; the transductive arm adds the 7 test pairs' images too (a user's
   imagery to be mapped is unlabelled imagery; their labels only score).
 - ``massachusetts``: one Massachusetts buildings scene (1 m RGB, 626 x 865 px) trained with ``dualstream train
@@ -102,7 +102,8 @@ def levir(root: Path, out: Path, seed: int, arm: str, schedule: list[str], engin
 
     dataset, unlabelled = levir_layout(root, out, arm == "transductive")
     run = out / f"levir_{arm}_s{seed}".replace(" ", "_")
-    extra = ["--unlabelled", *unlabelled] if not arm.endswith("supervised") else []
+    # consistency given: its automatic choice is off, which would leave the unlabelled pairs unused
+    extra = ["--unlabelled", *unlabelled, "--consistency", "on"] if not arm.endswith("supervised") else []
     seconds = _train(["--data", str(dataset), "--seed", str(seed), *schedule, *extra, "--out",
                       str(run / "levir.dsmodel")], engine)
     test = [tuple(str(dataset / "test" / d / p.name) for d in ("A", "B", "label"))
