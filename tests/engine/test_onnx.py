@@ -81,6 +81,8 @@ def test_every_family_exports_with_parity(family, tmp_path, tiny_model):
     dates = date_inputs(load_bundle(bundle).metadata.model.input_dates)  # "vision", or one input per date
     season = ([("days", [1, len(dates)]), ("valid", [1, len(dates), TILE, TILE])] if family in ("season", "eoseries")
               else [])
+    if family == "eoseries":  # each tile's first date and place: Presto's location, the exact months
+        season.insert(0, ("coords", [1, 4]))
     assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == [*dates, "aux", *(n for n, _ in season)]
     assert dates == {"change": ["before", "after"], "season": [f"date{i}" for i in range(1, 7)],
                      "eoseries": ["before", "after"]}.get(family, ["vision"])  # two dates: a pair's names
