@@ -138,7 +138,8 @@ class SegmentConfig(PolygonOptions, ImageReading):
     threshold: float | None = setting(
         None, label="Probability threshold (binary models)", minimum=0.01, maximum=0.99, advanced=True,
         group="inference",
-        default_note=f"the threshold an imported model's maker recorded, else {DEFAULT_THRESHOLD}",
+        default_note=f"the threshold the model records (an imported model's maker's, or a change model's picked "
+                     f"on its validation tiles), else {DEFAULT_THRESHOLD}",
         help="A pixel is foreground when its probability is at least this (binary models; for a model made "
              "elsewhere whose output is read as scores, the score a class must reach, as in Deepness).")
     prefetch: int = setting(2, group="inference", help="Batches read ahead by the reader thread.",
