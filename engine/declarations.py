@@ -200,12 +200,18 @@ def format_default(s: Setting, value: Any) -> str:
 
 
 def split_list(value: Any) -> list[Any]:
-    """``"a, b;c"`` or ``["a,b", "c"]`` -> ``["a", "b", "c"]``: commas or semicolons, blanks dropped; items that are
-    not text kept. The one parser of a list a front end gives as text (a QGIS field, ``--class-names a,b,c``)."""
-    items = [value] if isinstance(value, str) else list(value or [])
-    return [part.strip() if isinstance(item, str) else item for item in items
-            for part in (item.replace(";", ",").split(",") if isinstance(item, str) else [item])
-            if not isinstance(part, str) or part.strip()]
+    """``"a, b;c"`` or ``["a,b", "c"]`` -> ``["a", "b", "c"]``: commas or semicolons, blanks between them dropped;
+    items that are not text kept, and so is an item of a list that holds no separator, even blank (a blank
+    ``--class-names`` argument is named by the checks, not dropped: the classes after it would shift). The one
+    parser of a list a front end gives as text (a QGIS field, ``--class-names a,b,c``)."""
+    listed = not isinstance(value, str)
+    out: list[Any] = []
+    for item in (list(value or []) if listed else [value]):
+        if not isinstance(item, str) or (listed and not any(sep in item for sep in ",;")):
+            out.append(item)
+        else:
+            out.extend(part.strip() for part in item.replace(";", ",").split(",") if part.strip())
+    return out
 
 
 def from_front_end(s: Setting, value: Any) -> Any:
