@@ -38,7 +38,7 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
 
-from .algorithms.common import likely_class_field
+from .algorithms.common import likely_class_field, split_list
 from .compat import FILTER_POLYGON, FILTER_RASTER
 from .engine_bridge import engine_api
 
@@ -239,13 +239,12 @@ class ClassColorsWrapper(ModelerSourceSelector, WidgetWrapper):
         self.sync_buttons()
 
     def colors(self) -> list[str]:
-        return [part.strip() for part in self.text.text().replace(";", ",").split(",") if part.strip()]
+        return split_list(self.text.text())
 
     def class_names(self) -> list[str]:
         if self.names_wrapper is None:
             return []
-        names = str(self.names_wrapper.parameterValue() or "")
-        return [part.strip() for part in names.replace(";", ",").split(",") if part.strip()]
+        return split_list(self.names_wrapper.parameterValue())
 
     def colors_picked(self, *_args: Any) -> None:
         self.picked = True
