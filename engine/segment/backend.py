@@ -18,7 +18,7 @@ from ..errors import BundleError, CanceledError, ConfigError, DependencyError, m
 from ..io.formats import ONNX
 from ..runtime.cores import model_threads, torch_cpu_threads
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
-from .members import Member, model_defaults
+from .members import Member
 
 
 def onnxruntime_missing() -> str | None:
@@ -37,12 +37,11 @@ def onnx_only(members: Sequence[Member]) -> list[str]:
 
 def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,
                    tile: int | None = None, onnx_max_bytes: int = ONNX_MAX_BYTES, first_dates: bool = True) -> Any:
-    """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's (a bundle's export
-    is made now, so a failure falls back before any tile is read); ``onnx_max_bytes``: the most weights one ONNX
-    file takes; ``first_dates``: a change model keeps each first date's encoder maps for later pairs sharing it."""
+    """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``cfg`` is resolved (a plan's or a bulk
+    template's, after :func:`members.model_defaults`); ``tile``: the plan's (a bundle's export is made now, so a
+    failure falls back before any tile is read); ``onnx_max_bytes``: the most weights one ONNX file takes;
+    ``first_dates``: a change model keeps each first date's encoder maps for later pairs sharing it."""
     callback = callback or Callback()
-    if getattr(cfg, "tta", "none") is None:  # left to the model (a plan's settings have it already)
-        cfg = model_defaults(cfg, members[0])
 
     def torch(device: str, why: str) -> Any:
         from .predictor import Predictor

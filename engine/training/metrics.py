@@ -121,6 +121,7 @@ def foreground_shares(summary: dict[str, Any]) -> dict[str, float]:
 
 #: The decision thresholds at which a binary model's validation is scored (:class:`ThresholdSweep`).
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+_EDGES = np.asarray(THRESHOLDS)  # built once: every validation batch bins against it
 
 
 class ThresholdSweep:
@@ -135,7 +136,7 @@ class ThresholdSweep:
         """Add foreground probabilities and 0/1 truth of the same shape (pixels whose truth is ignored skipped)."""
         prob, target = _to_numpy(probabilities).ravel(), _to_numpy(target).ravel()
         keep = target != self.ignore_index if self.ignore_index is not None else np.ones(target.shape, bool)
-        bins = np.searchsorted(np.asarray(THRESHOLDS), prob[keep], side="right")
+        bins = np.searchsorted(_EDGES, prob[keep], side="right")
         for truth in (0, 1):
             self.counts[truth] += np.bincount(bins[target[keep] == truth], minlength=len(THRESHOLDS) + 1)
 

@@ -216,13 +216,14 @@ def test_auto_runs_torch_where_the_weights_exceed_one_onnx_file(scene, tmp_path,
     from engine.errors import ModelError
     from engine.export.onnx_export import export_onnx
     from engine.segment.backend import make_predictor
-    from engine.segment.members import Member
+    from engine.segment.members import Member, model_defaults
     from tests.helpers import RecordingCallback
 
     path = bundle(tiny_model("unet", vision=3), tmp_path / "big.dsmodel", [1, 2, 3])
     size = os.path.getsize(path)
     members = [Member(path, read_metadata(path), 1.0)]
-    cfg = SegmentConfig(image=scene[0]["image"], models=[path], output=str(tmp_path / "o.tif"), device="cpu")
+    cfg = model_defaults(SegmentConfig(image=scene[0]["image"], models=[path], output=str(tmp_path / "o.tif"),
+                                       device="cpu"), members[0])
     before = set(cache_entries())
     said = RecordingCallback()
     predictor = make_predictor(members, cfg, said, TILE, onnx_max_bytes=size - 1)
