@@ -159,6 +159,11 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
         aux = aux_inputs(data)
         lines.append("  aux inputs, in this order: " + ("; ".join(aux) if aux else "none (vision-only model)"))
     lines.append(f"  classes: {_classes(data) or '?'}")
+    view = model_view(data, model)
+    picked = [f"threshold {format_value(view.threshold)}"] if view.threshold else []
+    picked += [f"test-time {view.tta}"] if view.tta and view.tta != "none" else []
+    if picked:  # a change model's, picked on validation; segment's own settings override them
+        lines.append(f"  as its training picked (segment's defaults for it): {', '.join(picked)}")
     mapping = data.label_mapping
     lines.append("  training labels: " + (", ".join(f"{k} -> {v}" for k, v in mapping.items()) if mapping
                                           else "values are classes"))

@@ -120,16 +120,26 @@ def say_assumptions(members: list[Member], callback: Callback, warnings: list[st
             warn(callback, warnings, assumptions_said(member.path, list(assumed)))
 
 
-def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
+def model_defaults(cfg: SegmentConfig, member: Member, callback: Callback | None = None) -> SegmentConfig:
     """``cfg`` with the overlap, border, threshold and test-time augmentation the user left unset taken from the
     model: those its maker recorded for an imported model (Deepness's tiles_overlap and seg_thresh, ukis-csmask's
     mirrored border), those its training picked (a change model's threshold and flips), else the engine's
-    defaults."""
+    defaults; ``callback`` hears which of them its training picked (an imported model's are said with its
+    description)."""
     view = model_view(member.data, member.metadata.model)
     made = {"overlap": DEFAULT_OVERLAP if view.overlap is None else view.overlap,
             "border": DEFAULT_BORDER if view.border is None else view.border,
             "threshold": view.threshold or DEFAULT_THRESHOLD, "tta": view.tta or "none"}
-    return cfg.replace(**{name: value for name, value in made.items() if getattr(cfg, name) is None})
+    unset = {name for name in made if getattr(cfg, name) is None}
+    picked = []
+    if "threshold" in unset and view.threshold:
+        picked.append(f"threshold {view.threshold:g} (picked on its validation tiles)")
+    if "tta" in unset and view.tta and view.tta != "none":
+        picked.append(f"TTA {view.tta}")
+    if callback is not None and picked and not view.imported:
+        callback.info(f"Running the model with its training's {' and '.join(picked)}; give "
+                      f"{mention('segment.threshold')} or {mention('segment.tta')} to run it otherwise.")
+    return cfg.replace(**{name: made[name] for name in unset})
 
 
 def requested_tile(cfg: SegmentConfig, members: list[Member]) -> int:

@@ -196,7 +196,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     first = members[0]
     data = first.data
     border_given = cfg.border is not None
-    cfg = model_defaults(cfg, first)
+    cfg = model_defaults(cfg, first, callback)
     # destinations first: cheap, and a read-only folder should not cost a model load
     for kind, path in SceneOutputs.of(cfg).destinations():
         check_creatable(path, kind.what)  # a missing folder is made when the run starts writing

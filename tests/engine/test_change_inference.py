@@ -108,15 +108,16 @@ def test_segment_runs_a_change_model_as_its_bundle_records_unless_told(tmp_path,
 
     classes, probs, log = probabilities(recorded, "recorded")
     assert "TTA flips, threshold 0.3." in log
+    assert "with its training's threshold 0.3 (picked on its validation tiles) and TTA flips" in log  # whence
     want_classes, want_probs, _ = probabilities(old, "told", "--tta", "flips", "--threshold", "0.3")
     assert np.array_equal(classes, want_classes) and np.allclose(probs, want_probs, atol=1e-6)
     assert np.array_equal(classes, (probs >= 0.3).astype(classes.dtype))
     plain_classes, plain_probs, plain_log = probabilities(old, "old")
-    assert "TTA none, threshold 0.5." in plain_log
+    assert "TTA none, threshold 0.5." in plain_log and "its training's" not in plain_log
     assert not np.allclose(probs, plain_probs, atol=1e-4)  # flips change the average
     assert np.array_equal(plain_classes, (plain_probs >= 0.5).astype(classes.dtype))
     overridden, _, log = probabilities(recorded, "overridden", "--tta", "none", "--threshold", "0.5")
-    assert "TTA none" in log and np.array_equal(overridden, plain_classes)
+    assert "TTA none" in log and np.array_equal(overridden, plain_classes) and "its training's" not in log
 
 
 def test_a_change_mask_s_tiles_are_zoomed_in_and_out_more_unless_the_augmentation_is_given(tmp_path):
@@ -149,3 +150,15 @@ def test_the_training_log_says_the_threshold_it_picked(change_pairs, tmp_path, c
     assert picked in THRESHOLDS
     assert f"Decision threshold {picked:g}, picked on the validation tiles at epoch" in said.out + said.err
     assert "tta flips threshold validation, chosen: a change mask" in said.out + said.err
+
+
+def test_the_model_description_says_what_its_training_picked(tmp_path):
+    """The QGIS Segment dialogs and `dualstream info` show a change mask's recorded threshold and flips; a bundle
+    from before records neither and says nothing of them."""
+    from engine.bundle.describe import describe_bundle
+
+    recorded = make_change_bundle(tmp_path / "recorded.dsmodel", tta="flips", threshold=0.3)
+    old = make_change_bundle(tmp_path / "old.dsmodel")
+    line = "as its training picked (segment's defaults for it): threshold 0.3, test-time flips"
+    assert line in "\n".join(describe_bundle(recorded, read_metadata(recorded)))
+    assert "as its training picked" not in "\n".join(describe_bundle(old, read_metadata(old)))

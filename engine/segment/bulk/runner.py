@@ -113,7 +113,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         check_creatable(out / "summary.json", f"summary in the output folder ({mention('bulk.out_dir')})")
         members = check_members(template)
         say_assumptions(members, callback)
-        template = model_defaults(template, members[0])
+        template = model_defaults(template, members[0], callback)
         if any(m.aux_channels for m in members) and not bulk.manifest and not bulk.aux_patterns:
             raise ConfigError(f"The model '{members[0].path}' needs aux data; give each scene's aux file(s) by name "
                               f"with {mention('bulk.aux_patterns')}, e.g. '{{stem}}_aux.tif' (several in the "
