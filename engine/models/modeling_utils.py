@@ -38,6 +38,11 @@ class SegmentationModel(nn.Module):
         """Modules per role among vision_encoder / aux_encoder / fusion; everything else is the decoder."""
         raise NotImplementedError
 
+    def rate_factors(self) -> dict[str, tuple[list[nn.Parameter], float]]:
+        """Parameters that learn at their own multiple of the head's learning rate: {group name: (parameters,
+        factor)}, taken out of their roles' groups by the optimizer; none by default."""
+        return {}
+
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Disjoint parameter lists by role (``ROLES``), covering every parameter, for differential LRs."""
         groups: dict[str, list[nn.Parameter]] = {role: [] for role in ROLES}

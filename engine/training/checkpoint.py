@@ -184,7 +184,8 @@ def resume(files: Any) -> tuple[int, bool, list[dict[str, Any]], dict[str, Any]]
                           f"without {RESUME}.") from exc
     # Group LRs follow from this run's settings (epochs may have been extended).
     for group in optim.optimizer.param_groups:
-        factor = {"vision": cfg.vision_lr_factor, "aux": cfg.aux_lr_factor}.get(group["name"], 1.0)
+        factor = {"vision": cfg.vision_lr_factor, "aux": cfg.aux_lr_factor}.get(group["name"],
+                                                                               group.get("factor", 1.0))
         group["base_lr"] = cfg.learning_rate * factor
     optim.schedule.load_state_dict(state["schedule"])
     if state.get("scaler"):  # a disabled scaler ignores it

@@ -166,8 +166,9 @@ def speed_line(epochs: list[dict[str, Any]], batch_size: int, world_size: int = 
 
 def build_optimizer(model: Any, cfg: TrainConfig, **implementation: Any) -> Any:
     """``cfg.optimizer`` over ``model.param_groups()``: vision encoder LR*vision_lr_factor, aux encoder
-    LR*aux_lr_factor, fusion + decoder (the "head") LR, each group with its ``name`` and ``base_lr`` (before any
-    schedule factor); ``implementation``: the constructor's ``fused`` / ``foreach`` (:class:`StepSetup`)."""
+    LR*aux_lr_factor, fusion + decoder (the "head") LR, and the model's own-rate groups (``rate_factors``: LR times
+    their factor), each group with its ``name``, ``factor`` and ``base_lr`` (before any schedule factor);
+    ``implementation``: the constructor's ``fused`` / ``foreach`` (:class:`StepSetup`)."""
     torch = require("torch")
     factors = {"vision": cfg.vision_lr_factor, "aux": cfg.aux_lr_factor, "head": 1.0}
     group_of_role = {"vision_encoder": "vision", "aux_encoder": "aux", "fusion": "head", "decoder": "head"}
@@ -175,12 +176,17 @@ def build_optimizer(model: Any, cfg: TrainConfig, **implementation: Any) -> Any:
     unknown = sorted(set(roles) - set(group_of_role))
     if unknown:
         raise ModelError(f"model.param_groups() returned unknown role(s) {unknown}; expected {list(group_of_role)}.")
+    own = model.rate_factors() if hasattr(model, "rate_factors") else {}  # a family's own-rate parameters
+    apart = {id(p) for params, _ in own.values() for p in params}
     groups = []
-    for name, factor in factors.items():
-        params = [p for role, role_params in roles.items() if group_of_role[role] == name for p in role_params]
+    # the own-rate groups first: the head's group stays the last (the rate the epochs' log gives)
+    for name, factor in [*((n, f) for n, (_, f) in own.items()), *factors.items()]:
+        params = (list(own[name][0]) if name in own else
+                  [p for role, role_params in roles.items() if group_of_role[role] == name for p in role_params
+                   if id(p) not in apart])
         if params:
             lr = cfg.learning_rate * factor
-            groups.append({"params": params, "lr": lr, "base_lr": lr, "name": name})
+            groups.append({"params": params, "lr": lr, "base_lr": lr, "name": name, "factor": factor})
     grouped = sum(len(g["params"]) for g in groups)
     total = len(list(model.parameters()))
     if grouped != total or len({id(p) for g in groups for p in g["params"]}) != grouped:

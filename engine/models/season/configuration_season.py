@@ -63,6 +63,13 @@ class SeasonConfig(SingleStreamConfig):
         True, help="Each pixel's own series of dates read at full resolution (an attention over its dates with their "
                    "days, a classifier added to the decoder's): the dates' calendar reaches every pixel, not only "
                    "through the coarse attention.")
+    series_days: int = config_only(
+        16, help="Width of the pixel series' day encoding (sinusoids of periods from 6 days to 7 years, mapped onto "
+                 "its width); 0: each head's own 4 channels (periods of 6 and 199 days: January read as July).")
+    series_lr_factor: float = config_only(
+        5.0, help="The pixel series' learning rate as a multiple of the head's: its few hundred weights start as the "
+                  "mean of the dates and, at the head's rate, take over a hundred steps to single out the dates "
+                  "that tell the classes.")
     date_dropout: float = config_only(
         0.3, help="Share of a training sample's dates left out at random (each sample keeps one at least): a model "
                   "that does not lean on a few dates of a small training area, and takes other counts.")
@@ -74,7 +81,8 @@ class SeasonConfig(SingleStreamConfig):
     }
     TAKES_DAYS: ClassVar[bool] = True
     # bundles written before the pixel series and the date dropout: built (and trained) without them
-    BEFORE: ClassVar[dict[str, Any]] = {**SingleStreamConfig.BEFORE, "pixel_series": False, "date_dropout": 0.0}
+    BEFORE: ClassVar[dict[str, Any]] = {**SingleStreamConfig.BEFORE, "pixel_series": False, "date_dropout": 0.0,
+                                         "series_days": 0, "series_lr_factor": 1.0}
     CACHEABLE: ClassVar[bool] = False  # the decoder's input needs the dates' days and masks, not the encoder alone
     description: ClassVar[str] = (
         "A season of dates of one place (crop types, land cover told by its phenology): one encoder shared by the "
@@ -117,6 +125,8 @@ class SeasonConfig(SingleStreamConfig):
               f"decoder_width must be >= 1, or unset for the preset's (got {self.decoder_width}).")
         check(self.temporal_heads is None or self.temporal_heads >= 1,
               f"temporal_heads must be >= 1, or unset for the preset's (got {self.temporal_heads}).")
+        check(self.series_lr_factor > 0, f"series_lr_factor must be > 0 (got {self.series_lr_factor}).")
+        check(self.series_days >= 0, f"series_days must be >= 0 (got {self.series_days}).")
         check(0.0 <= self.date_dropout < 1.0, f"date_dropout must be in [0, 1) (got {self.date_dropout}).")
 
     @property

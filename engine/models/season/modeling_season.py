@@ -38,15 +38,15 @@ def day_encoding(days: torch.Tensor, width: int, period: float = PERIOD) -> torc
     return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[..., :width]
 
 
-def attend_over_dates(seq: torch.Tensor, days: torch.Tensor, valid: torch.Tensor, keys: nn.Linear,
+def attend_over_dates(seq: torch.Tensor, when: torch.Tensor, valid: torch.Tensor, keys: nn.Linear,
                       query: torch.Tensor, dropout: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """L-TAE's attention, per pixel, shared by the coarse temporal attention and the pixel series: the dates'
-    features ``seq`` (B, h, w, T, D; D split evenly over the heads) plus the day encoding, each head's master
-    ``query`` (heads, d_k) over the ``keys`` of the dates ``valid`` (B, T, h, w) there -> the pooled values
-    (B, h, w, D) and the attention (B, h, w, heads, T)."""
+    features ``seq`` (B, h, w, T, D; D split evenly over the heads) plus their days' encoding ``when`` (B, T, D),
+    each head's master ``query`` (heads, d_k) over the ``keys`` of the dates ``valid`` (B, T, h, w) there -> the
+    pooled values (B, h, w, D) and the attention (B, h, w, heads, T)."""
     batch, height, width, dates, dim = seq.shape
     heads, key_dim = query.shape
-    seq = seq + day_encoding(days, dim // heads).repeat(1, 1, heads)[:, None, None]
+    seq = seq + when[:, None, None]
     scores = torch.einsum("byxthk,hk->byxht", keys(seq).reshape(batch, height, width, dates, heads, key_dim),
                           query) / math.sqrt(key_dim)
     attention = torch.softmax(scores.masked_fill(~valid.permute(0, 2, 3, 1).unsqueeze(3), MASKED), dim=-1)
@@ -75,7 +75,8 @@ class TemporalAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, days: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         seq = self.project(self.norm_in(x.permute(0, 3, 4, 1, 2)))  # (B, h, w, T, D)
-        pooled, attention = attend_over_dates(seq, days, valid, self.keys, self.query, self.dropout)
+        when = day_encoding(days, self.width // self.heads).repeat(1, 1, self.heads)  # each head's group alike
+        pooled, attention = attend_over_dates(seq, when, valid, self.keys, self.query, self.dropout)
         out = self.out(pooled).permute(0, 3, 1, 2)  # (B, C, h, w)
         attention = attention.permute(3, 0, 4, 1, 2)
         return out, attention  # (B, C, h, w), (heads, B, T, h, w)
@@ -87,18 +88,25 @@ class PixelSeries(nn.Module):
     (B, T, C, H, W) -> class scores (B, classes, H, W), added to the decoder's: the coarse attention alone weighs a
     whole 32 px cell's dates alike, so a pixel's calendar (when it greens, when it is cut) would not reach it."""
 
-    def __init__(self, channels: int, width: int, heads: int, key_dim: int, classes: int, dropout: float = 0.0):
+    def __init__(self, channels: int, width: int, heads: int, key_dim: int, classes: int, dropout: float = 0.0,
+                 day_width: int = 0):
         super().__init__()
-        self.heads, self.key_dim = heads, key_dim
+        self.heads, self.key_dim, self.day_width = heads, key_dim, day_width
         self.width = heads * math.ceil(width / heads)
         self.project = nn.Linear(channels, self.width)
+        # day_width: the days' sinusoids of that width, mapped onto the width (0: each head's own few, as before)
+        self.days = nn.Linear(day_width, self.width, bias=False) if day_width else None
         self.keys = nn.Linear(self.width, heads * key_dim)
         self.query = nn.Parameter(torch.randn(heads, key_dim) * math.sqrt(2.0 / key_dim))
         self.classify = nn.Sequential(nn.LayerNorm(self.width), nn.Dropout(dropout), nn.Linear(self.width, self.width),
                                       nn.GELU(), nn.Linear(self.width, classes))
 
     def forward(self, series: torch.Tensor, days: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        out, _ = attend_over_dates(self.project(series.permute(0, 3, 4, 1, 2)), days, valid, self.keys, self.query)
+        if self.days is None:  # a head's 4 channels: periods of 6 and 199 days, January read as July
+            when = day_encoding(days, self.width // self.heads).repeat(1, 1, self.heads)
+        else:
+            when = self.days(day_encoding(days, self.day_width))
+        out, _ = attend_over_dates(self.project(series.permute(0, 3, 4, 1, 2)), when, valid, self.keys, self.query)
         return self.classify(out).permute(0, 3, 1, 2)
 
 
@@ -159,7 +167,8 @@ class SeasonModel(SingleStreamModel):
         self.temporal = TemporalAttention(self.encoder.channels[-1], self.config.heads, preset.key_dim,
                                           self.config.dropout)
         self.pixel_series = (PixelSeries(self.config.vision_channels, preset.series_width, preset.series_heads,
-                                   preset.key_dim, self.config.num_classes, self.config.dropout)
+                                   preset.key_dim, self.config.num_classes, self.config.dropout,
+                                   self.config.series_days)
                        if self.config.pixel_series else None)
 
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
@@ -172,6 +181,11 @@ class SeasonModel(SingleStreamModel):
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:
         return {"vision_encoder": [self.encoder.backbone], "fusion": [self.temporal, self.pixel_series]}
+
+    def rate_factors(self) -> dict[str, tuple[list[nn.Parameter], float]]:
+        if self.pixel_series is None or self.config.series_lr_factor == 1.0:
+            return {}
+        return {"pixel_series": (list(self.pixel_series.parameters()), self.config.series_lr_factor)}
 
     def series(self, vision: Any) -> torch.Tensor:
         """``vision`` as (B, T, C, H, W); ModelError naming the band count per date when it does not split."""
