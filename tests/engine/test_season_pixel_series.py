@@ -130,8 +130,8 @@ def test_the_pixel_series_tells_winter_from_summer_by_the_day():
 
 
 def test_the_pixel_series_learns_at_five_times_the_heads_rate():
-    """At the head's rate its few hundred weights stayed at 'forest everywhere' for about 100 of the real season's
-    320 steps (docs/seasons.md); its own group, 5x, is taken out of the head's, and the head's group stays the last
+    """At the head's rate the real season's model stayed at 'forest everywhere' for 64-96 of its 320 steps
+    (docs/seasons.md); its own group, 5x, is taken out of the head's, and the head's group stays the last
     (the rate the epochs' log gives). A bundle written before it (no ``series_lr_factor``) trains as it was."""
     model = build_model("season", preset="tiny", vision_channels=1, num_classes=2)
     optimizer = build_optimizer(model, TrainConfig(learning_rate=2e-3, vision_lr_factor=1.0))
@@ -148,5 +148,7 @@ def test_the_pixel_series_learns_at_five_times_the_heads_rate():
     assert (before.series_lr_factor, before.series_days) == (1.0, 0)
     old = build_model("season", **{k: v for k, v in before.to_dict().items() if k != "name"})
     assert [g["name"] for g in build_optimizer(old, TrainConfig()).param_groups] == ["vision", "head"]
+    # an old bundle's weights load into the model its settings rebuild: no day map in its pixel series
+    assert "pixel_series.days.weight" in model.state_dict() and "pixel_series.days.weight" not in old.state_dict()
     with pytest.raises(ConfigError, match="series_lr_factor"):
         build_model("season", preset="tiny", series_lr_factor=0.0)
