@@ -152,3 +152,29 @@ def test_the_pixel_series_learns_at_five_times_the_heads_rate():
     assert "pixel_series.days.weight" in model.state_dict() and "pixel_series.days.weight" not in old.state_dict()
     with pytest.raises(ConfigError, match="series_lr_factor"):
         build_model("season", preset="tiny", series_lr_factor=0.0)
+
+
+def test_a_resumed_season_training_keeps_the_pixel_series_rate(tmp_path):
+    """A resumed run sets each group's rate from its settings again: the pixel series' group keeps its 5x (it was
+    given the head's rate, its group being neither the vision's nor the aux's)."""
+    import numpy as np
+    import rasterio
+
+    from engine.cli.main import main
+    from engine.training.checkpoint import load_checkpoint
+    from tests.helpers import dated
+
+    dates = [str(dated(tmp_path / f"d{i}.tif", f"2024-0{i + 3}-01T10:00:00", seed=i)) for i in range(3)]
+    with rasterio.open(dates[0]) as src:
+        profile = {**src.profile, "count": 1, "dtype": "uint8"}
+    label = tmp_path / "label.tif"
+    with rasterio.open(label, "w", **profile) as out:
+        out.write(np.indices((64, 64))[1][None].astype(np.uint8) // 32)
+    out = tmp_path / "m.dsmodel"
+    run = ["train", "--dates", *dates, "--label", str(label), "--model", "season", "--preset", "tiny", "--tile-size",
+           "32", "--tiles-per-epoch", "2", "--batch-size", "2", "--lr", "1e-3", "--warmup-epochs", "0", "--out",
+           str(out), "--quiet"]
+    assert main([*run, "--epochs", "1"]) == 0
+    assert main([*run, "--epochs", "2", "--resume"]) == 0
+    groups = {g["name"]: g["base_lr"] for g in load_checkpoint(f"{out}.ckpt")["optimizer"]["param_groups"]}
+    assert groups["pixel_series"] == pytest.approx(5 * groups["head"]) and groups["head"] == pytest.approx(1e-3)
