@@ -52,8 +52,9 @@ from .onnx_export import (
 )
 
 CACHE_ENV = "DUALSTREAM_CACHE_DIR"
-# part of every key: a change in how bundles are exported makes new entries (2: a TL encoder takes "coords")
-CACHE_VERSION = 2
+# part of every key: a change in how bundles are exported makes new entries (2: a TL encoder takes "coords"; 3:
+# Galileo's graphs mask their tokens for every input, not as their trace did)
+CACHE_VERSION = 3
 BESIDE_BUNDLE = ".dualstream-cache"
 
 

@@ -215,8 +215,10 @@ class GalileoEncoder(nn.Module):
         if latlon is not None:  # the static token last: it attends with all and joins every patch's mean
             token, known = self.location_token(latlon.to(flat.device))
             flat, flat_keep = torch.cat([flat, token.to(flat.dtype)], dim=1), torch.cat([flat_keep, known], dim=1)
-        # a sample with no token kept attends to all (its outputs are dropped): no row of -inf only
-        attend = None if bool(flat_keep.all()) else flat_keep | ~flat_keep.any(dim=1, keepdim=True)
+        # a sample with no token kept attends to all (its outputs are dropped): no row of -inf only. A traced graph
+        # (ONNX) always masks: a trace whose tokens were all kept baked "no mask" in for every input after it
+        unmasked = not torch.jit.is_tracing() and bool(flat_keep.all())
+        attend = None if unmasked else flat_keep | ~flat_keep.any(dim=1, keepdim=True)
         maps = []
         for index, block in enumerate(self.blocks):
             flat = block(flat, attend)
