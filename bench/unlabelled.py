@@ -27,7 +27,9 @@ other processes of the machine, so the load (``uptime``) is printed with every r
 the engine of the checkout DIR (``git worktree add --detach DIR <commit>``: today's main), alternating with this
 one, its arms named ``before <arm>``; every bundle is scored by this checkout's engine. Usage: ``python
 bench/unlabelled.py levir massachusetts cloud terramesh [--seeds 0 1 2] [--budget 5] [--epochs N --tiles-per-epoch
-T] [--arms supervised unlabelled] [--before DIR] [--out DIR]``; writes ``unlabelled.json`` and prints the tables (mean,
+T] [--arms supervised unlabelled] [--before DIR] [--config FILE] [--out DIR]``; ``--config`` gives every run a
+training settings file (a candidate's choices screened against the defaults, e.g. ``data: {augment: {scale_range:
+[0.25, 1.5]}}``); writes ``unlabelled.json`` and prints the tables (mean,
 standard deviation over the seeds, the validation IoU per epoch, the seconds of an epoch's steps; LEVIR-CD: each test
 pair's F1).
 """
@@ -190,12 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="a fixed epoch count instead of the time budget")
     parser.add_argument("--tiles-per-epoch", type=int, help="with --epochs: the tiles of an epoch (default: automatic)")
     parser.add_argument("--before", type=Path, help="a checkout whose engine runs each arm too (today's main)")
+    parser.add_argument("--config", type=Path, help="a training settings file (YAML/JSON) every run takes")
     parser.add_argument("--out", type=Path, default=Path("bench_unlabelled"))
     args = parser.parse_args(argv)
     schedule = (["--epochs", str(args.epochs), "--patience", "0"] if args.epochs else
                 ["--time-budget", str(args.budget)] if args.budget else [])
     if args.epochs and args.tiles_per_epoch:
         schedule += ["--tiles-per-epoch", str(args.tiles_per_epoch)]
+    if args.config:
+        schedule += ["--config", str(args.config.resolve())]
     engines = [("", REPO)] + ([("before ", args.before.resolve())] if args.before else [])
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
