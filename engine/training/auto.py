@@ -38,9 +38,9 @@ from .change_choices import (
     choose_change_classes,
     choose_change_inference,
     choose_change_weight,
-    choose_change_zoom,
     choose_date_scaling,
     choose_transitions,
+    choose_zoom,
 )
 from .choice import Choice, Chosen
 
@@ -147,7 +147,9 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         if "model.tta" in unset and not train_cfg.init_from:
             choose_change_inference(chosen)
         if "data.augment" not in given:
-            choose_change_zoom(chosen)
+            choose_zoom(chosen, "change")
+    if data_kind(data_cfg, train_specs) == IMAGERY and "data.augment" not in given:
+        choose_zoom(chosen, "one date")
     if data_kind(data_cfg, train_specs) == DATES and "model.date_scaling" in unset and not train_cfg.init_from:
         choose_date_scaling(chosen)
     if "model.pretrained" in unset and not train_cfg.init_from:

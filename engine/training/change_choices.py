@@ -1,6 +1,7 @@
 """The change family's automatic choices (:func:`.auto.choose_settings` calls them for scenes of two dates): the
-class names of a change mask, the change's weight in the loss, each date's own scaling, its tiles' zoom, how a change
-mask is run (flips, the threshold picked on the validation tiles), and from-to classes of polygon labels."""
+class names of a change mask, the change's weight in the loss, each date's own scaling, its tiles' zoom (one date's
+too), how a change mask is run (flips, the threshold picked on the validation tiles), and from-to classes of polygon
+labels."""
 
 from __future__ import annotations
 
@@ -45,18 +46,24 @@ def choose_date_scaling(chosen: Chosen) -> None:
             "contrast shift between the dates (another sun, season or sensor) is not taken for change")))
 
 
-CHANGE_SCALE_RANGE = [0.5, 1.5]  # a change mask's training tiles read from half to 1.5 times the tile's side
+ZOOM_RANGE = [0.5, 1.5]  # a mask's training tiles read from half to 1.5 times the tile's side
+ZOOMED = {"change": ("a change mask", "changed buildings larger and smaller than the few labelled pairs'"),
+          "one date": ("one date's classes", "objects larger and smaller than the labelled scenes' (on one 1 m "
+                       "scene, the flat roofs of a block of shops among houses)")}
 
 
-def choose_change_zoom(chosen: Chosen) -> None:
-    """A change mask's tiles zoomed in and out more (read windows of 0.5-1.5 times the tile, not 0.75-1.25): on
-    LEVIR-CD's sample pairs the models found more of the change of every size (docs/change-detection.md)."""
+def choose_zoom(chosen: Chosen, kind: str) -> None:
+    """A mask's tiles zoomed in and out more (read windows of 0.5-1.5 times the tile, not 0.75-1.25), ``kind`` a
+    key of ``ZOOMED``: on LEVIR-CD's sample pairs the change models found more of the change of every size, and on
+    one Massachusetts scene the one-date models found the large roofs its training part lacks
+    (docs/change-detection.md, docs/unlabelled.md)."""
     augment = chosen.data.augment
     if list(augment.scale_range) == list(type(augment)().scale_range):
-        chosen.data = chosen.data.replace(augment=augment.replace(scale_range=list(CHANGE_SCALE_RANGE)))
-        chosen.choices.append(Choice({"augment.scale_range": "-".join(f"{v:g}" for v in CHANGE_SCALE_RANGE)}, (
-            "a change mask: each training tile is read from a window of half to 1.5 times its side (zoomed in and "
-            "out), so changed buildings larger and smaller than the few labelled pairs' are seen")))
+        what, seen = ZOOMED[kind]
+        chosen.data = chosen.data.replace(augment=augment.replace(scale_range=list(ZOOM_RANGE)))
+        chosen.choices.append(Choice({"augment.scale_range": "-".join(f"{v:g}" for v in ZOOM_RANGE)}, (
+            f"{what}: each training tile is read from a window of half to 1.5 times its side (zoomed in and "
+            f"out), so {seen} are seen")))
 
 
 CHANGE_TTA = "flips"  # the test-time augmentation a change mask's bundle records

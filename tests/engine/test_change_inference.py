@@ -134,7 +134,8 @@ def test_a_change_mask_s_tiles_are_zoomed_in_and_out_more_unless_the_augmentatio
     assert given.data.augment.scale_range == [0.75, 1.25]
     one_date = DataConfig(train_scenes=[SceneSpec(image=pair.before, label=pair.change)])
     single = choose_settings(AutoModelConfig.config_class("dualstream")(), one_date, TrainConfig(), (), device="cpu")
-    assert single.data.augment.scale_range == [0.75, 1.25]
+    assert single.data.augment.scale_range == [0.5, 1.5]  # one date's own choice, said in its own words
+    assert next(line for line in single.lines() if line.startswith("scale_range 0.5-1.5")).count("one date's")
 
 
 def test_the_training_log_says_the_threshold_it_picked(change_pairs, tmp_path, capsys):

@@ -190,6 +190,22 @@ def test_a_given_tile_larger_than_every_scene_fails_before_any_data_is_read(scen
         choose_settings(*_configs("square", scenes=scenes, tile_size=512), {"data.tile_size"}, device="cpu")
 
 
+def test_one_date_tiles_are_zoomed_in_and_out_more_unless_the_augmentation_is_given(scenes):
+    """One date's imagery reads its training tiles from windows of 0.5-1.5 times the tile (0.75-1.25 before: on one
+    Massachusetts scene the larger zoom found the shops' flat roofs, docs/unlabelled.md); a config file's augment
+    section, or aux rasters (not measured), keep the setting's own range."""
+    chosen = choose_settings(*_configs("square", scenes=scenes), ALL, device="cpu")
+    assert chosen.data.augment.scale_range == [0.5, 1.5]
+    line = _line(chosen, "augment.scale_range")
+    assert line.startswith("<augment.scale_range> 0.5-1.5, chosen: one date's classes: each training tile is read "
+                           "from a window of half to 1.5 times its side"), line
+    given = choose_settings(*_configs("square", scenes=scenes), ("data.augment",), device="cpu")
+    assert given.data.augment.scale_range == [0.75, 1.25]
+    assert not [line for line in given.lines() if "scale_range" in line]
+    aux = choose_settings(*_configs("aux", scenes=scenes), ALL, device="cpu")
+    assert aux.data.augment.scale_range == [0.75, 1.25]
+
+
 def test_cli_with_nothing_but_the_data_prints_its_choices_and_stops_at_the_budget(scenes, tmp_path):
     """The command line as a user runs it: only image, labels, class names and a tiny time budget given."""
     out = tmp_path / "auto.dsmodel"
@@ -209,6 +225,7 @@ def test_cli_with_nothing_but_the_data_prints_its_choices_and_stops_at_the_budge
     assert "Stopped at the time budget of 0.02 min after epoch " in done.stderr
     meta = read_metadata(out)
     assert meta.model.name == "unet" and meta.data.tile_size == 64
+    assert "scale_range 0.5-1.5, chosen: one date" in done.stderr, done.stderr[:3000]
     assert meta.train_config().time_budget == 0.02 and meta.best_epoch >= 1
 
 
