@@ -98,6 +98,7 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     from ..imagery.stac_assets import stac_scenes
     from ..io.safety import check_outputs, file_identity
     from ..training.auto import choose_settings
+    from ..training.checkpoint import resumed_choices
     from ..training.outputs import train_files
     from ..training.preflight import check_frozen_weights
     from ..training.report import report_paths
@@ -110,6 +111,7 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     data = stac_scenes(_web_scenes(_season_scenes(request)), keep_items=True)
     with named_errors(scene_names(data)):  # the layers as the user gave them, not the files read
         chosen = choose_settings(request.model, data, request.train, request.given)
+    resumed_choices(chosen, (request.model, data, request.train), request.given)  # an upgrade's choices wait
     check_frozen_weights(chosen.model, chosen.train)  # frozen random weights only when asked for
     return TrainPlan(request, chosen)
 

@@ -207,3 +207,45 @@ def resume(files: Any) -> tuple[int, bool, list[dict[str, Any]], dict[str, Any]]
         why = f"training had finished there; going on to epoch {total_epochs}" if state["finished"] else ""
     files.place.callback.info(f"Resuming from '{paths.checkpoint}' after epoch {epoch}{f' ({why})' if why else ''}.")
     return epoch + 1, finished, history, best
+
+
+
+def resumed_choices(chosen: Any, asked: tuple[Any, Any, Any], given: Any) -> None:
+    """On resume, the settings this version chose for the user (changed from ``asked``, the run as asked, or
+    automatic ones left unset) that differ from the checkpoint's are taken back to the checkpoint's, so a training
+    started before an upgrade goes on as it was made (settings given now must still match: :func:`resume`).
+    Changes ``chosen`` (``training.choice.Chosen``) in place: its choices of them give way to one saying so."""
+    from ..models import AutoModelConfig
+    from .choice import Choice
+
+    path = checkpoint_path(chosen.train.output)
+    if not chosen.train.resume or not path.is_file():
+        return
+    from .auto import AUTO_SETTINGS
+
+    saved = load_checkpoint(path)["configs"]
+    classes = {"model": AutoModelConfig, "data": DataConfig, "train": TrainConfig}
+    for index, section in enumerate(("model", "data", "train")):
+        now, before = getattr(chosen, section).to_dict(), asked[index].to_dict()
+        old = _with_defaults(section, saved.get(section, {}))
+        automatic = {k for k in now if now[k] != before.get(k)
+                     or (f"{section}.{k}" in AUTO_SETTINGS and f"{section}.{k}" not in given)}
+        differ = sorted(k for k in automatic if k in old and old[k] != now[k])
+        if not differ:
+            continue
+        setattr(chosen, section, classes[section].from_dict({**now, **{k: old[k] for k in differ}}))
+        values: dict[str, Any] = {}
+        for key in differ:  # a nested setting (augment) by the parts that differ
+            if isinstance(old[key], dict) and isinstance(now[key], dict):
+                values.update({f"{key}.{k}": v for k, v in old[key].items() if now[key].get(k) != v})
+            else:
+                values[f"{section}.{key}"] = old[key]
+        chosen.choices = [c for c in chosen.choices if not any(_setting(k) in differ for k in c.values)]
+        chosen.choices.append(Choice(values, "the checkpoint's, kept on resuming it (this version would choose "
+                                             "otherwise; give the setting to change it)"))
+
+
+def _setting(key: str) -> str:
+    """The setting a choice's key names: ``data.tile_size`` -> ``tile_size``, ``augment.scale_range`` -> ``augment``."""
+    parts = key.split(".")
+    return parts[1] if parts[0] in ("model", "data", "train") and len(parts) > 1 else parts[0]
