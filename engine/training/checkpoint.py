@@ -84,14 +84,14 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> str:
     return str(path)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, tensors: bool = True) -> dict[str, Any]:
     """The payload of a checkpoint written by :func:`save_checkpoint`, its ``JSON_PARTS`` decoded (``weights_only``:
-    no arbitrary unpickling)."""
+    no arbitrary unpickling); ``tensors`` False: its tensors mapped from the file, not read (for its settings)."""
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"Training checkpoint '{path}' does not exist; run without {RESUME} to start afresh.")
     try:
-        payload = require("torch").load(str(path), map_location="cpu", weights_only=True)
+        payload = require("torch").load(str(path), map_location="cpu", weights_only=True, mmap=not tensors)
     except Exception as exc:  # noqa: BLE001 - torch raises several types for damaged or foreign files
         raise BundleError(f"Training checkpoint '{path}' cannot be read ({str(exc)[:200]}); it is damaged or not "
                           f"a DualStream checkpoint. Delete it and run without {RESUME}.") from exc
@@ -216,14 +216,13 @@ def resumed_choices(chosen: Any, asked: tuple[Any, Any, Any], given: Any) -> Non
     started before an upgrade goes on as it was made (settings given now must still match: :func:`resume`).
     Changes ``chosen`` (``training.choice.Chosen``) in place: its choices of them give way to one saying so."""
     from ..models import AutoModelConfig
+    from .auto import AUTO_SETTINGS
     from .choice import Choice
 
     path = checkpoint_path(chosen.train.output)
     if not chosen.train.resume or not path.is_file():
         return
-    from .auto import AUTO_SETTINGS
-
-    saved = load_checkpoint(path)["configs"]
+    saved = load_checkpoint(path, tensors=False)["configs"]  # resume() reads the weights once, later
     classes = {"model": AutoModelConfig, "data": DataConfig, "train": TrainConfig}
     for index, section in enumerate(("model", "data", "train")):
         now, before = getattr(chosen, section).to_dict(), asked[index].to_dict()

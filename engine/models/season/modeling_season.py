@@ -38,6 +38,11 @@ def day_encoding(days: torch.Tensor, width: int, period: float = PERIOD) -> torc
     return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[..., :width]
 
 
+def heads_day_encoding(days: torch.Tensor, width: int, heads: int) -> torch.Tensor:
+    """(B, T) -> (B, T, width): each head's group of ``width // heads`` channels the same few sinusoids (L-TAE's)."""
+    return day_encoding(days, width // heads).repeat(1, 1, heads)
+
+
 def attend_over_dates(seq: torch.Tensor, when: torch.Tensor, valid: torch.Tensor, keys: nn.Linear,
                       query: torch.Tensor, dropout: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """L-TAE's attention, per pixel, shared by the coarse temporal attention and the pixel series: the dates'
@@ -75,7 +80,7 @@ class TemporalAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, days: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         seq = self.project(self.norm_in(x.permute(0, 3, 4, 1, 2)))  # (B, h, w, T, D)
-        when = day_encoding(days, self.width // self.heads).repeat(1, 1, self.heads)  # each head's group alike
+        when = heads_day_encoding(days, self.width, self.heads)
         pooled, attention = attend_over_dates(seq, when, valid, self.keys, self.query, self.dropout)
         out = self.out(pooled).permute(0, 3, 1, 2)  # (B, C, h, w)
         attention = attention.permute(3, 0, 4, 1, 2)
@@ -103,7 +108,7 @@ class PixelSeries(nn.Module):
 
     def forward(self, series: torch.Tensor, days: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         if self.days is None:  # a head's 4 channels: periods of 6 and 199 days, January read as July
-            when = day_encoding(days, self.width // self.heads).repeat(1, 1, self.heads)
+            when = heads_day_encoding(days, self.width, self.heads)
         else:
             when = self.days(day_encoding(days, self.day_width))
         out, _ = attend_over_dates(self.project(series.permute(0, 3, 4, 1, 2)), when, valid, self.keys, self.query)
