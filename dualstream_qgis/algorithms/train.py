@@ -94,9 +94,10 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "only the selected ones when asked: every polygon is "
             "class 1 unless a class field is given) and the <b>aux layers</b>, a share of the scene held out for "
             "validation; or (2) a <b>dataset folder</b> in the reference layout (ts_sn/ images, tl_sn/ labels, "
-            "t_ap/ and t_gems/ aux rasters; vs_sn/, vl_sn/, v_ap/, v_gems/ for validation). Label values other "
-            "than class numbers need a "
-            "<b>label mapping</b> (e.g. 90=1). <b>Class names and colours</b> make the legend of every result.</p>"
+            "t_ap/ and t_gems/ aux rasters; vs_sn/, vl_sn/, v_ap/, v_gems/ for validation). Raster values other "
+            "than class numbers need a <b>label mapping</b> (e.g. 90=1); a class field of names (forest, water) "
+            "makes each name a class, after background or at its place in the class names. <b>Class names and "
+            "colours</b> make the legend of every result.</p>"
             "<p><b>Outputs</b>: the model bundle (weights, band statistics, classes and colours, settings) and "
             "an HTML training report (loss and IoU curves, metrics per epoch, sample predictions) that opens in "
             "the Results viewer. Per-epoch metrics appear in the log; the last checkpoint (<i>.dsmodel.ckpt</i>) "
@@ -285,8 +286,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
 
     def _given(self, parameters: dict[str, Any], context: QgsProcessingContext) -> set[str]:
         """The settings the engine may choose that the user changed from their defaults (engine.training.auto), and
-        the class colours (fitted to the classes with a note only when the user set them)."""
-        return changed_settings(self, parameters, context, *engine_api().AUTO_SETTINGS, "data.class_colors")
+        those its choices read as given (class colours, names, label mapping)."""
+        api = engine_api()
+        return changed_settings(self, parameters, context, *api.AUTO_SETTINGS, *api.CHOICE_INPUTS)
 
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
         """Family, preset, encoder and pretrained source, as given: the engine picks the family of a preset given

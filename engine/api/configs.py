@@ -46,9 +46,10 @@ from ..models.configuration_utils import (
     season_form_problem,
     season_model_settings,
 )
-from ..training.auto import AUTO_SETTINGS
+from ..training.auto import AUTO_SETTINGS, CHOICE_INPUTS
 
-__all__ = ["AUTOMATIC", "AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "CompareConfig", "DataConfig",
+__all__ = ["AUTOMATIC", "AUTO_SETTINGS", "BULK", "CHOICE_INPUTS", "SETTINGS_SECTIONS", "BulkConfig", "CompareConfig",
+           "DataConfig",
            "EvaluateConfig", "ExportConfig", "ModelConfig", "POLYGON_DIALOG_OPTIONS", "PolygonOptions",
            "PolygonsConfig", "SegmentConfig", "Setting", "SuggestConfig", "TrainConfig", "READING_FIELDS",
            "READING_GROUP", "UNITS_GROUP", "UNIT_FIELDS", "declared", "describe_models", "family_setting",

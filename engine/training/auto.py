@@ -43,10 +43,14 @@ from .change_choices import (
     choose_zoom,
 )
 from .choice import Choice, Chosen
+from .label_choices import choose_text_classes
 
 AUTO_SETTINGS = tuple(
     f"{section}.{s.name}" for section in ("model", "data", "train") for s in declared(SETTINGS_SECTIONS[section])
     if s.decl.auto)
+#: Settings the choices read as given without choosing them: colours are fitted to chosen classes only when unset,
+#: and class names or a label mapping given keep the classes a label layer's names or transitions would make.
+CHOICE_INPUTS = ("data.class_colors", "data.class_names", "data.label_mapping")
 CPU_BUDGET_MINUTES = 5.0  # the sample data reaches a validation IoU above 0.95 in it on 2 CPU cores
 CPU_MAX_EPOCHS = 100  # with a time budget the epochs are only an upper bound
 SCRATCH_LEARNING_RATE = 1e-3  # encoders from random weights, on a CPU (the defaults are for pretrained ones)
@@ -140,7 +144,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         _choose_season_radiometry(chosen)
     if any(spec.label_after_field for spec in [*train_specs, *val_specs]):
         choose_transitions(chosen, [*train_specs, *val_specs], given)
-    elif "data.class_names" not in given and data_kind(data_cfg, train_specs) == DATES:
+    elif (not choose_text_classes(chosen, [*train_specs, *val_specs], given) and "data.class_names" not in given
+          and data_kind(data_cfg, train_specs) == DATES):
         choose_change_classes(chosen)
     if data_kind(data_cfg, train_specs) == DATES and len(chosen.data.class_names) == 2:
         choose_change_weight(chosen)

@@ -257,17 +257,50 @@ def test_a_bundle_s_bad_class_colours_are_replaced_by_distinct_palette_colours(c
     assert "m.dsmodel" in message
 
 
-def test_class_names_in_a_text_field_ask_for_the_label_mapping_by_the_front_ends_name(synthetic_scene, capsys,
-                                                                                      tmp_path):
-    """Polygons whose class field holds names ('foreground'): the message said "give a label_mapping", the
-    setting's internal name, where the command line has --label-map and QGIS its Label mapping field."""
+def test_class_names_in_a_text_field_are_the_classes_after_the_background(synthetic_scene, raster_truth, capsys,
+                                                                          tmp_path):
+    """Polygons whose class field holds names ('foreground'): training refused them ("give a --label-map"), though
+    a user's land-cover layer holds names (forest, grassland). Each name is now a class after the background, said;
+    its pixels learn that class, and the bundle names it."""
+    from engine.bundle.store import read_metadata
     from engine.cli.main import main
 
+    out = tmp_path / "m.dsmodel"
     code = main(["train", "--image", synthetic_scene["image"], "--label", synthetic_scene["label_vector"],
-                 "--label-field", "kind", "--epochs", "1", "--out", str(tmp_path / "m.dsmodel"), "--quiet"])
-    err = capsys.readouterr().err
-    assert code != 0 and "non-numeric class value 'foreground'; give a --label-map from its values" in err, err
-    assert "(e.g. foreground=1)" in err
+                 "--label-field", "kind", "--model", "unet", "--preset", "tiny", "--epochs", "1", "--tile-size", "64",
+                 "--tiles-per-epoch", "4", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    said = captured.out + captured.err
+    assert "--label-map foreground=1, chosen: the polygon labels' class field 'kind' holds names" in said, said
+    data = read_metadata(out).data
+    assert data.class_names == ["background", "foreground"] and data.label_mapping == {"foreground": 1}
+    mapped = read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="kind",
+                        label_mapping=data.label_mapping)
+    inner = (slice(2, -2), slice(2, -2))  # rasterised polygon edges may differ by a pixel
+    assert (mapped[inner] == 1).sum() > 0 and np.array_equal(mapped[inner], raster_truth[inner])
+
+
+def test_text_classes_take_their_place_in_the_class_names_given_and_a_name_left_out_is_refused(synthetic_scene,
+                                                                                              tmp_path):
+    from engine.config import DataConfig, SceneSpec, TrainConfig
+    from engine.models import AutoModelConfig
+    from engine.training.auto import choose_settings
+
+    scene = SceneSpec(image=synthetic_scene["image"], label=synthetic_scene["label_vector"], label_field="kind")
+    unet = AutoModelConfig.config_class("unet")()
+    given = ("data.class_names", "data.class_colors")
+    data = DataConfig(train_scenes=[scene], class_names=["background", "water", "foreground"],
+                      class_colors=["#000000", "#0000ff", "#ff0000"])
+    chosen = choose_settings(unet, data, TrainConfig(), given, device="cpu")
+    assert chosen.data.label_mapping == {"foreground": 2} and chosen.data.class_names == data.class_names
+    assert "at its place in the class names given" in "\n".join(chosen.lines())
+    data = DataConfig(train_scenes=[scene], class_names=["background", "water"], class_colors=["#000000", "#0000ff"])
+    with pytest.raises(ConfigError, match=r"holds foreground, and .*does not name foreground: name every value"):
+        choose_settings(unet, data, TrainConfig(), given, device="cpu")
+    mapped = choose_settings(unet, DataConfig(train_scenes=[scene], label_mapping={"foreground": 1}), TrainConfig(),
+                             ("data.label_mapping",), device="cpu")
+    assert not any("holds names" in line for line in mapped.lines())  # a mapping given is the user's
 
 
 def test_a_label_map_of_class_names_trains_from_a_text_class_field(synthetic_scene, capsys, tmp_path):

@@ -166,15 +166,16 @@ def test_a_web_map_given_as_a_date_is_refused_by_its_layer_name(plugin, season, 
     assert not (tmp_path / "classes.tif").exists()
 
 
-def test_polygons_with_crop_names_train_a_season_through_a_label_mapping_of_names(plugin, season, tmp_path):
+def test_polygons_with_crop_names_train_a_season_by_their_names(plugin, season, tmp_path):
     """A class field of names (maize, wheat): refused with "give a label_mapping" (no such field in the form), and
-    the form's Label mapping refused "maize=0" ("is not VALUE=CLASS"): such polygons could not train at all."""
+    the form's Label mapping refused "maize=0" ("is not VALUE=CLASS"): such polygons could not train at all. Then
+    they needed the mapping; now each name takes its place in the Class names (or follows the background), and a
+    Label mapping given is still the user's."""
     import processing
     from qgis.core import (
         QgsFeature,
         QgsField,
         QgsGeometry,
-        QgsProcessingException,
         QgsProject,
         QgsRectangle,
         QgsVectorLayer,
@@ -194,15 +195,14 @@ def test_polygons_with_crop_names_train_a_season_through_a_label_mapping_of_name
     QgsProject.instance().addMapLayer(fields)
     settings = {**TRAIN, "DATES": season, "LABELS": fields.id(), "LABEL_FIELD": "crop", "CLASS_NAMES": "maize,wheat",
                 "OUTPUT": str(tmp_path / "crops.dsmodel")}
-    with pytest.raises(QgsProcessingException) as refused:
-        processing.run("dualstream:trainseason", settings)
-    assert ("non-numeric class value 'maize'; give a 'Label mapping (VALUE=CLASS, comma-separated; empty: values are "
-            "classes)' (LABEL_MAPPING) from its values to class numbers (e.g. maize=1)") in str(refused.value)
-    processing.run("dualstream:trainseason", {**settings, "LABEL_MAPPING": "maize=0, wheat=1"})
     from engine.bundle.store import read_metadata
 
+    processing.run("dualstream:trainseason", settings)
     data = read_metadata(tmp_path / "crops.dsmodel").data
     assert data.class_names == ["maize", "wheat"] and data.label_mapping == {"maize": 0, "wheat": 1}
+    mapped = str(tmp_path / "mapped.dsmodel")
+    processing.run("dualstream:trainseason", {**settings, "LABEL_MAPPING": "maize=1, wheat=0", "OUTPUT": mapped})
+    assert read_metadata(mapped).data.label_mapping == {"maize": 1, "wheat": 0}
 
 
 def test_the_modeler_model_trains_a_season_and_maps_another_with_it(qgis_process, deploy_plugin, venv_site_packages,
