@@ -45,9 +45,10 @@ class EOSeriesConfig(ModelConfig):
         True, help="Each tile's first date and centre reach the encoder (coords): Presto's location token is the "
                    "tile's latitude and longitude in WGS 84, and the months are the dates' calendar months (from the "
                    "first date's year); false: 0 N 0 E and months of 365.25-day years (bundles written before).")
+    # off: on the real Ljubljana season the token lowered Galileo's season below random weights (docs/seasons.md)
     galileo_place: bool = config_only(
-        True, help="Galileo reads each tile's place as its release's static location token (latitude and longitude "
-                   "on the unit sphere); false: no location token (bundles written before).")
+        False, help="Galileo reads each tile's place as its release's static location token (latitude and "
+                    "longitude on the unit sphere); false (the default): no location token.")
     band_names: list[str] | None = config_only(
         None, help="The image bands' common names (blue, red, nir, ndvi, vv, ...) the encoder places in its groups; "
                    "filled in by training from the data.")
