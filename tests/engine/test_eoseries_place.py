@@ -209,9 +209,12 @@ def test_galileo_reads_the_tiles_place_when_asked_and_bundles_run_as_they_were_t
     default = _model(encoder="galileo_nano")
     assert default.config.galileo_place is False
     default.load_state_dict(placed.state_dict())
+    said = []
+    default.encoder.series._once = said.append  # the run's log lines
     with torch.no_grad():
         assert torch.equal(default(vision, coords=ljubljana, days=days)["logits"],
                            default(vision, coords=sydney, days=days)["logits"])
+    assert any("the tiles' place is not read (no location token" in line for line in said), said
     kept = AutoModelConfig.from_dict(placed.config.to_dict(), stored=True)
     assert kept.galileo_place is True  # a bundle trained with the token
     stored = {key: value for key, value in placed.config.to_dict().items() if key != "galileo_place"}

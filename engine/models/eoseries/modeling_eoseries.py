@@ -114,6 +114,9 @@ class SeriesFeatures(nn.Module):
         if lost:
             self.series._once(f"{self.series.name} takes at most {self.series.model.max_dates} dates per series: a "
                               f"pixel with more clear dates keeps its first {self.series.model.max_dates}.")
+        if places is not None and not self.located and not torch.jit.is_tracing():
+            self.series._once(f"{self.series.name}: the tiles' place is not read (no location token: on the real "
+                              f"season measured it lowered the result; model setting galileo_place true reads it).")
         places = places if self.located else None
         out = torch.cat([self.series.encode(values[i:i + CHUNK], self.bands, months[i:i + CHUNK], ok[i:i + CHUNK],
                                             None if places is None else places[i:i + CHUNK])
