@@ -108,10 +108,17 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     return lines
 
 
+#: One class at this share of a model's validation or result pixels is one class nearly everywhere.
+ONE_CLASS_SHARE = 0.99
+#: ... and a model's validation labels holding that class on at most this share show other classes it missed.
+ONE_CLASS_LABELLED = 0.9
+
+
 def learned_nothing(metrics: dict[str, Any], class_names: list[str], binary: bool) -> str | None:
     """Why the validation of a model's best epoch (``metrics``: the bundle's, with the shares training records) shows
-    that it learned nothing, in words: it predicts class 0 everywhere, or (``binary``: one foreground class, scored
-    by its IoU) it scores below calling every pixel foreground. None when it found something, or when nothing tells
+    that it learned nothing, in words: it predicts class 0 everywhere, or (several classes) one class nearly
+    everywhere where its labels hold others too, or (``binary``: one foreground class, scored by its IoU) it scores
+    below calling every pixel foreground. None when it found something, or when nothing tells
     (no labelled foreground to validate on, a bundle that records no shares)."""
     predicted, labelled = metrics.get("val_predicted_share"), metrics.get("val_labelled_share")
     if not isinstance(predicted, (int, float)) or not isinstance(labelled, (int, float)) or labelled <= 0:
@@ -121,6 +128,14 @@ def learned_nothing(metrics: dict[str, Any], class_names: list[str], binary: boo
     if predicted <= 0:
         what = f"finds no {found} anywhere" if binary else f"predicts {names[0]} everywhere"
         return f"it {what} on its validation pixels, where {_percent(labelled)} % are {found}"
+    top, top_predicted, top_labelled = (metrics.get(f"val_top_{k}") for k in ("class", "predicted_share",
+                                                                              "labelled_share"))
+    if (not binary and isinstance(top, int) and isinstance(top_predicted, (int, float))
+            and isinstance(top_labelled, (int, float)) and top_predicted >= ONE_CLASS_SHARE
+            and top_labelled <= ONE_CLASS_LABELLED):
+        one = names[top] if top < len(names) else str(top)
+        return (f"it predicts {one} on {_percent(top_predicted)} % of its validation pixels, where "
+                f"{_percent(top_labelled)} % are {one}")
     iou = metrics.get("val_iou")
     if binary and isinstance(iou, (int, float)) and iou < labelled:
         return (f"its validation IoU {iou:.3f} is below the {labelled:.3f} of calling every pixel {found} (it puts "

@@ -109,14 +109,19 @@ def number(value: Any) -> float:
 
 def foreground_shares(summary: dict[str, Any]) -> dict[str, float]:
     """The shares of the validation pixels predicted (``val_predicted_share``) and labelled (``val_labelled_share``)
-    as any class but 0, from a summary's confusion matrix: what tells a model that learned nothing
+    as any class but 0, and the class predicted most with its shares predicted and labelled (``val_top_*``), from a
+    summary's confusion matrix (rows: labels): what tells a model that learned nothing
     (:func:`engine.bundle.describe.learned_nothing`). Empty without pixels."""
     matrix = np.asarray(summary.get("confusion_matrix") or [[0]], dtype=np.float64)
     total = matrix.sum()
     if total <= 0:
         return {}
+    predicted = matrix.sum(axis=0)
+    top = int(predicted.argmax())  # the class predicted most, and how much of it the labels hold
     return {"val_predicted_share": float(matrix[:, 1:].sum() / total),
-            "val_labelled_share": float(matrix[1:, :].sum() / total)}
+            "val_labelled_share": float(matrix[1:, :].sum() / total),
+            "val_top_class": top, "val_top_predicted_share": float(predicted[top] / total),
+            "val_top_labelled_share": float(matrix[top, :].sum() / total)}
 
 
 #: The decision thresholds at which a binary model's validation is scored (:class:`ThresholdSweep`).

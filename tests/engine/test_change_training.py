@@ -68,6 +68,26 @@ def test_learned_nothing_names_a_model_that_finds_nothing_or_less_than_calling_e
     assert learned_nothing({**shares, "val_predicted_share": 0.01, "val_iou": 0.0}, many, False) is None
 
 
+def test_a_model_of_several_classes_painting_one_nearly_everywhere_learned_nothing():
+    """Seen in QGIS: a 6-class land-cover model from one NDVI date predicted forest on every validation pixel, where
+    the labels hold grassland and others too; its validation IoU never moved, and nothing said it learned nothing
+    (the rule knew class 0 everywhere only). Its shares come from the validation's confusion matrix (rows: labels)."""
+    from engine.training.metrics import foreground_shares
+
+    names = ["background", "forest", "grassland"]
+    matrix = [[0, 10, 0], [0, 700, 0], [0, 290, 0]]  # every pixel predicted forest; 70 % are forest
+    shares = foreground_shares({"confusion_matrix": matrix})
+    assert shares["val_top_class"] == 1 and shares["val_top_predicted_share"] == 1.0
+    assert shares["val_top_labelled_share"] == pytest.approx(0.7)
+    assert "it predicts forest on 100 % of its validation pixels, where 70 % are forest" == learned_nothing(
+        shares, names, binary=False)
+    mostly = foreground_shares({"confusion_matrix": [[0, 0, 0], [0, 950, 0], [0, 45, 5]]})
+    assert learned_nothing(mostly, names, binary=False) is None  # 95 % forest labelled: painting it is no proof
+    spread = foreground_shares({"confusion_matrix": [[0, 0, 0], [0, 690, 10], [0, 20, 280]]})
+    assert learned_nothing(spread, names, binary=False) is None
+    assert learned_nothing({**shares, "val_top_class": 1}, ["no change", "change"], binary=True) is None
+
+
 @pytest.fixture(scope="module")
 def untrained(places, tmp_path_factory):
     """A tiny change model whose one epoch at a rate far too high leaves it predicting no change anywhere: (bundle,
