@@ -11,43 +11,12 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from rasterio.transform import from_origin
 
-from engine.callbacks import Callback
 from engine.data.season_batch import season_collate, season_tile
 from engine.errors import AlignmentError, ConfigError, DataError
 from engine.imagery.season import resolve_season
 from engine.io.safety import Files, check_outputs
-
-UTM = "EPSG:32631"
-
-
-class Heard(Callback):
-    def __init__(self):
-        super().__init__()
-        self.lines: list[str] = []
-
-    def info(self, message: str) -> None:
-        self.lines.append(message)
-
-    def warning(self, message: str) -> None:
-        self.lines.append("WARNING " + message)
-
-
-def raster(path: Path, value: float, *, date: str | None = None, bands: int = 2, size: int = 8, crs: str = UTM,
-           x0: float = 500000.0, pixel: float = 10.0, names: list[str] | None = None, nodata: float | None = None,
-           data: np.ndarray | None = None) -> str:
-    """A tiny GeoTIFF, every band ``value`` (or ``data``), its date in the ACQUISITIONDATETIME tag."""
-    data = np.full((bands, size, size), value, np.float32) if data is None else data.astype(np.float32)
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype="float32", crs=crs, transform=from_origin(x0, 4000000.0, pixel, pixel),
-                       nodata=nodata) as ds:
-        ds.write(data)
-        if date:
-            ds.update_tags(ACQUISITIONDATETIME=date)
-        for i, name in enumerate(names or []):
-            ds.set_band_description(i + 1, name)
-    return str(path)
+from tests.engine.season_files import Heard, raster, season_scene
 
 
 def test_a_list_out_of_order_is_sorted_and_said_and_read_as_dates_on_an_axis(tmp_path):
@@ -264,31 +233,12 @@ def test_a_config_files_stack_of_dates_keeps_its_vrts_beside_the_bundle_not_the_
     assert planned.names[planned.image] == f"{stack} (bands 3-4)"
 
 
-def _season_scene(tmp_path: Path, dates: list[str], size: int = 32, cloudy: int | None = None) -> tuple[list[str],
-                                                                                                        str]:
-    """Dated rasters of one place whose second band tells the class by season (class 1: rising over the dates)."""
-    rng = np.random.default_rng(0)
-    label = np.zeros((1, size, size), np.float32)
-    label[0, :, size // 2:] = 1
-    paths = []
-    for t, date in enumerate(dates):
-        data = rng.normal(0.2, 0.02, (2, size, size)).astype(np.float32)
-        data[1] += label[0] * 0.1 * t
-        path = raster(tmp_path / f"d{t}.tif", 0, date=date, data=data)
-        if cloudy == t:
-            mask = np.zeros((1, size, size), np.float32)
-            mask[0, : size // 2] = 1
-            raster(tmp_path / f"d{t}_cloud.tif", 0, data=mask)
-        paths.append(path)
-    return paths, raster(tmp_path / "label.tif", 0, data=label)
-
-
 def test_a_season_dataset_yields_date_axis_tiles_with_one_set_of_band_statistics(tmp_path):
     from engine.api import train_request
     from engine.api.training import _season_scenes
     from engine.data.dataset import build_datasets
 
-    paths, label = _season_scene(tmp_path, ["2024-07-01", "2024-03-01", "2024-05-01"], cloudy=1)
+    paths, label = season_scene(tmp_path, ["2024-07-01", "2024-03-01", "2024-05-01"], cloudy=1)
     request = train_request({"data": {"train_scenes": [{"dates": paths, "label": label}], "tile_size": 32,
                                        "tiles_per_epoch": 4, "val_fraction": 0.0, "statistics_tiles": 4},
                              "train": {"output": str(tmp_path / "out" / "m.dsmodel")}})
@@ -313,7 +263,7 @@ def test_a_season_trains_from_dates_on_the_command_line(tmp_path):
     from engine.bundle.store import read_metadata
     from engine.cli.main import main
 
-    paths, label = _season_scene(tmp_path, ["2024-07-01", "2024-03-01", "2024-05-01"], size=64, cloudy=1)
+    paths, label = season_scene(tmp_path, ["2024-07-01", "2024-03-01", "2024-05-01"], size=64, cloudy=1)
     out = tmp_path / "out" / "m.dsmodel"
     code = main(["train", "--dates", *paths, "--label", label, "--model", "season", "--preset", "tiny",
                  "--tile-size", "32", "--epochs", "1", "--tiles-per-epoch", "4", "--batch-size", "2",
@@ -330,7 +280,7 @@ def season_bundle(tmp_path_factory):
     from engine.cli.main import main
 
     root = tmp_path_factory.mktemp("season")
-    paths, label = _season_scene(root, ["2024-07-01", "2024-03-01", "2024-05-01"], size=48, cloudy=1)
+    paths, label = season_scene(root, ["2024-07-01", "2024-03-01", "2024-05-01"], size=48, cloudy=1)
     out = root / "out" / "m.dsmodel"
     code = main(["train", "--dates", *paths, "--label", label, "--model", "season", "--preset", "tiny",
                  "--tile-size", "32", "--epochs", "1", "--tiles-per-epoch", "2", "--batch-size", "2",
@@ -395,8 +345,8 @@ def test_places_with_different_date_counts_train_together_padded(tmp_path):
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    three, label_a = _season_scene(tmp_path / "a", ["2024-03-01", "2024-05-01", "2024-07-01"])
-    two, label_b = _season_scene(tmp_path / "b", ["2024-04-01", "2024-06-01"])
+    three, label_a = season_scene(tmp_path / "a", ["2024-03-01", "2024-05-01", "2024-07-01"])
+    two, label_b = season_scene(tmp_path / "b", ["2024-04-01", "2024-06-01"])
     request = train_request({"data": {"train_scenes": [{"dates": three, "label": label_a},
                                                        {"dates": two, "label": label_b}],
                                        "tile_size": 32, "tiles_per_epoch": 8, "val_fraction": 0.0,
@@ -418,7 +368,7 @@ def test_a_season_of_one_date_computes_its_statistics_and_trains(tmp_path):
     from engine.bundle.store import read_metadata
     from engine.cli.main import main
 
-    paths, label = _season_scene(tmp_path, ["2024-07-01"], size=64)
+    paths, label = season_scene(tmp_path, ["2024-07-01"], size=64)
     out = tmp_path / "out" / "m.dsmodel"
     code = main(["train", "--dates", *paths, "--label", label, "--model", "season", "--preset", "tiny",
                  "--tile-size", "32", "--epochs", "1", "--tiles-per-epoch", "4", "--batch-size", "2",
