@@ -84,6 +84,20 @@ def month(dates: Sequence[dt.date | None]) -> np.ndarray:
     return np.array([0 if d is None else d.month for d in dates], np.int64)
 
 
+def months_said(months: Sequence[int]) -> str:
+    """Calendar months (1-12) in words, runs of three or more as a span: [1, 2, ..., 12] -> "Jan-Dec", [3, 5, 7, 8]
+    -> "Mar, May, Jul, Aug"."""
+    names = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    runs: list[list[int]] = []
+    for m in sorted(set(int(m) for m in months if 1 <= int(m) <= 12)):
+        if runs and m == runs[-1][-1] + 1:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return ", ".join(f"{names[r[0] - 1]}-{names[r[-1] - 1]}" if len(r) > 2 else ", ".join(names[m - 1] for m in r)
+                     for r in runs)
+
+
 def days_since(dates: Sequence[dt.date | None]) -> np.ndarray:
     """int64 (T,): days since 1 January of the first known date's year (0 for a date not known, or padding): one
     scale across New Year, where a winter season's day of year would run backwards."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..config.bands import BandSelection
 from ..data.ground import DEGREES
 from ..data.metadata import DataMetadata
@@ -59,12 +61,19 @@ def _image_line(data: DataMetadata) -> str:
     named = f" ({', '.join(data.band_names)})" if data.band_names else ""
     # a change model takes its dates in time order, each with these bands
     what = ("image" if data.dates == 1 else "two dates (before, after), each" if data.dates == 2
-            else f"{data.dates} dates in time order, each")
+            else f"{data.dates} dates in time order{_months(data)}, each")
     if data.bands:
         return (f"  {what}: bands {','.join(str(b) for b in data.bands)}{named} (counted from 1) of a "
                 f"{data.image_bands or '?'}-band image{_range(data)}")
     plural = "" if data.vision_bands == 1 else "s"
     return f"  {what}: {data.vision_bands} band{plural}{named}, in the training order{_range(data)}"
+
+
+def _months(data: DataMetadata) -> str:
+    """A season model's training months in words (empty when it records none)."""
+    from ..time_axis import months_said
+
+    return f" (months {months_said(data.date_months)})" if data.date_months else ""
 
 
 def _range(data: DataMetadata) -> str:
@@ -112,6 +121,19 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
 ONE_CLASS_SHARE = 0.99
 #: ... and a model's validation labels holding that class on at most this share show other classes it missed.
 ONE_CLASS_LABELLED = 0.9
+
+
+def nearly_one_class(counts: Any) -> tuple[int, float] | None:
+    """(the class, its share of the pixels) where one class holds :data:`ONE_CLASS_SHARE` of the pixels counted
+    (``counts``: pixels per class) and there are classes to choose from; else None. The rule for a result: a season
+    from fewer dates than it learnt from (``segment.scene_outputs.judge_few_dates``), suggest's ranking."""
+    counts = np.asarray(counts, np.int64)
+    total = int(counts.sum())
+    if total == 0 or len(counts) < 2:
+        return None
+    top = int(counts.argmax())
+    share = float(counts[top] / total)
+    return (top, share) if share >= ONE_CLASS_SHARE else None
 
 
 def learned_nothing(metrics: dict[str, Any], class_names: list[str], binary: bool) -> str | None:

@@ -4,9 +4,12 @@ or aux files by."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..errors import DataError, command, mention
+from ..time_axis import months_said
 from .view import model_view
 
 
@@ -21,8 +24,8 @@ def dates_problem(takes: int, given: int, family: str = "", trained: bool = True
     """The one rule of how many dates of a place a model takes, for front ends, segment and training alike: None
     when ``given`` dates (1: an image alone) fit a model taking ``takes``, else one line saying what it takes and
     what to use instead. A season model (``family``) takes any count: fewer dates than it was trained on are padded
-    and masked, more run as well (None). ``trained``: a trained model (its bundle) is meant; False: ``family`` before
-    training, whose scenes hold ``given`` dates."""
+    and masked, more run as well (None; the log says the counts: :func:`season_dates_note`). ``trained``: a
+    trained model (its bundle) is meant; False: ``family`` before training, whose scenes hold ``given`` dates."""
     from ..models.configuration_utils import takes_a_season
 
     if given == takes or (family and takes_a_season(family)):
@@ -45,6 +48,23 @@ def dates_problem(takes: int, given: int, family: str = "", trained: bool = True
     return (f"the model is a change model of {takes} dates (before, after), and {had}: give one pair at a time to "
             f"{command('detect_change')}, the later date as {mention('segment.after')}"
             + (f", or train {season}" if given > 2 else ""))
+
+
+def season_dates_note(data: DataMetadata, given: list[dt.date], model: str) -> str | None:
+    """A season model given another count of dates than it was trained on (which :func:`dates_problem` lets run):
+    one line naming both counts and their months, for the log; None for the same count. A result of nearly one
+    class from fewer dates is said after the run (``segment.scene_outputs.judge_few_dates``)."""
+    trained, count = int(data.dates), len(given)
+    if count == trained:
+        return None
+    months = f"months {months_said(data.date_months)}" if data.date_months else "its months not recorded"
+    line = (f"The season model '{model}' was trained on {trained} date(s) of each place ({months}) and is given "
+            f"{count} ({months_said([d.month for d in given])})")
+    if count > trained:
+        return f"{line}: it reads them all."
+    return (f"{line}: the {trained - count} missing date(s) are masked, as clouds are, but from fewer dates than it "
+            f"learnt from a model may map one class nearly everywhere. Give the place's dates over the same months, "
+            f"or train a season model on the dates you have ({command('train_season')}).")
 
 
 def scenes_dates_problem(takes: int, given: int, family: str) -> str | None:

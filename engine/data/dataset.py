@@ -402,6 +402,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         image_bands=first.vision_bands if by_name else first.image_bands,
         bands=None if by_name else train_kw[0]["bands"], x_bands=data_cfg.x_bands,
         band_names=training_band_names(first), value_range=training_value_range(vision_stats), dates=first.dates,
+        date_months=sorted({d.month for r in train_readers for d in r.taken if d}) if first.each_date else None,
     )
     summary = DataSummary(metadata, holdout=holdout, label_counts=counts,
                           val_has_foreground=val_foreground if len(val_ds) else None)

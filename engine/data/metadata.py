@@ -57,6 +57,9 @@ class DataMetadata:
     # dates of one place the model takes, their bands stacked in time order (2: before, after; change detection);
     # vision_bands are one date's, vision_stats every date's in that order
     dates: int = 1
+    # a season model's: the calendar months (1-12) its training places' dates fell in, each once, in order (None: not
+    # a season, or a bundle before it); said when a run gives it another count of dates
+    date_months: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle.expects import aux_problem, image_problem
+from ..bundle.expects import aux_problem, image_problem, season_dates_note
 from ..bundle.imported import is_imported
 from ..bundle.view import model_view
 from ..callbacks import Callback, warn
@@ -278,7 +278,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         warn_dates_cover(reader, callback, warnings, region_grid, "the segmented region of",
                          f"the change raster is nodata there (give dates that cover the same area, or limit the "
                          f"region with {mention('segment.extent')})")
-        days = season_days(reader, resolved, cfg) if season else None
+        days = season_days(reader, resolved, cfg, first, callback, warnings) if season else None
         if not is_imported(first.metadata) and dates == 1 and not season:  # its maker's scaling: no training data
             # the image's values against the training statistics (a warning, or an error when strict); the door's
             # sample where the reader reads the values it judged (None: sampled here)
@@ -349,10 +349,11 @@ def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, .
                    crs=reader.grid.crs, transform=transform, warnings=[])
 
 
-def season_days(reader: Any, resolved: Any, cfg: SegmentConfig) -> Any:
+def season_days(reader: Any, resolved: Any, cfg: SegmentConfig, member: Member, callback: Callback,
+                warnings: list[str]) -> Any:
     """Each date's day number for a season model (``time_axis.days_since``), each date's acquisition date read from
     the file the user gave where the door read another (a VRT of its bands); DataError naming a date without one
-    and the ways to give one."""
+    and the ways to give one. A count of dates other than ``member`` was trained on is said (fewer: a warning)."""
     from ..data.acquisition import Acquisition, of_source
     from ..imagery.season import GIVE_A_DATE
     from ..time_axis import days_since
@@ -364,4 +365,9 @@ def season_days(reader: Any, resolved: Any, cfg: SegmentConfig) -> Any:
         missing = paths[taken.index(None)]
         raise DataError(f"The raster '{missing}' has no acquisition date, and a season model reads each date's day "
                         f"of the year: {GIVE_A_DATE}; or give the dates with {mention('segment.dates')}.")
+    if note := season_dates_note(member.data, taken, member.path):
+        if len(taken) < member.data.dates:
+            warn(callback, warnings, note)
+        else:
+            callback.info(note)
     return days_since(taken)

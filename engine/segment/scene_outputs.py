@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.describe import nearly_one_class
 from ..callbacks import Callback, warn
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..data.raster import open_raster
@@ -154,6 +155,22 @@ def scene_result(plan: Any, outputs: Any, qml: Any, writer: Any, stats: Any, pre
                          tiles=stats.tiles, skipped_tiles=stats.skipped_tiles, device=str(predictor.device),
                          backend=getattr(predictor, "backend", "torch"), width=plan.width, height=plan.height,
                          **fields)
+
+
+def judge_few_dates(plan: Any, counts: Any, callback: Callback) -> None:
+    """A warning when a season model given fewer dates than it was trained on (``plan.days``: the dates given) mapped
+    one class nearly everywhere (``counts``: the result's pixels per class): a result that is most likely wrong."""
+    trained = plan.members[0].data.dates
+    if plan.days is None or len(plan.days) >= trained or (found := nearly_one_class(counts)) is None:
+        return
+    top, share = found
+    name = plan.class_names[top] if top < len(plan.class_names) else str(top)
+    warn(callback, plan.warnings,
+         f"'{name}' is {100 * share:.1f} % of the pixels of '{plan.cfg.output}' ({int(counts[top]):,} of "
+         f"{int(np.sum(counts)):,}), from {len(plan.days)} date(s) given to a season model trained on {trained}: "
+         f"most likely the model's answer for the dates it lacks, not the place's classes. Give the place's dates "
+         f"over the months the model was trained on (said at the start of the run), or train a season model on the "
+         f"dates you have ({command('train_season')}).")
 
 
 def _classes(path: Path) -> set[int]:

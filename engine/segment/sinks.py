@@ -50,7 +50,7 @@ from ..io.writers import (
 from ..runtime.prefetch import Ready
 from .change_table import add_counts, transition_fields
 from .plan import SegmentPlan
-from .scene_outputs import SceneOutputs, judge_uniform
+from .scene_outputs import SceneOutputs, judge_few_dates, judge_uniform
 
 RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)
 
@@ -309,6 +309,7 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
                                       "region); they are nodata in every output (classes, probabilities, confidence). "
                                       "Check the model, or its input scaling.")
     judge_uniform(plan, writer.classes.tmp, writer.nonfinite, callback)  # before anything is published
+    judge_few_dates(plan, writer.class_pixels, callback)
     callback.check_canceled()
     polygons = outputs.path("polygons")
     polygons_tmp = None

@@ -188,20 +188,15 @@ def web_scenes(cfg: SuggestConfig, callback: Callback) -> SuggestConfig:
     return dataclasses.replace(cfg, images=read(cfg.images), aux=read(cfg.aux))
 
 
-#: A model predicting one class at this share of all pixels sees one class everywhere.
-ONE_CLASS_SHARE = 0.99
-
-
 def one_class_note(predicted: np.ndarray, class_names: list[str]) -> str | None:
-    """The warning for a model that sees one class everywhere (``predicted``: pixels per class): its uncertainty then
-    ranks windows of that one class, and the ranking means little."""
-    total = int(predicted.sum())
-    if total == 0 or len(predicted) < 2:
+    """The warning for a model that sees one class everywhere (``predicted``: pixels per class; the one rule,
+    ``bundle.describe.nearly_one_class``, the learned-nothing rule's share): its uncertainty then ranks windows of
+    that one class, and the ranking means little."""
+    from ..bundle.describe import nearly_one_class
+
+    if (found := nearly_one_class(predicted)) is None:
         return None
-    top = int(predicted.argmax())
-    share = predicted[top] / total
-    if share < ONE_CLASS_SHARE:
-        return None
+    top, share = found
     return (f"The model predicts '{class_names[top]}' at {100 * share:.1f} % of the pixels of the scene(s): it sees "
             f"one class everywhere, so the ranking (its uncertainty about that one class) says little about where "
             f"labels help. Label a few windows by eye where the other classes are, train again from this model, "

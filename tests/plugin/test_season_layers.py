@@ -107,6 +107,18 @@ def test_a_date_read_over_http_takes_its_place_in_the_season(plugin, season, mod
     assert np.array_equal(_classes(local["OUTPUT"]), _classes(remote["OUTPUT"]))
 
 
+def test_fewer_dates_than_the_model_was_trained_on_are_said_in_the_log(plugin, season, model, tmp_path):
+    """Seen in QGIS: a model of 27 dates given 4 painted nearly everything forest, and its log said nothing of the
+    count."""
+    import processing
+
+    log = Log()
+    processing.run("dualstream:segmentseason", {"DATES": season[:2], "MODEL": str(model[0]),
+                                                 "OUTPUT": str(tmp_path / "two.tif")}, feedback=log)
+    said = log.line("The season model", "is given 2")
+    assert "trained on 3 date(s) of each place (months Mar, May, Jul) and is given 2 (Mar, Jul)" in said, said
+
+
 def test_a_date_made_by_another_algorithm_as_a_temporary_output(plugin, season, model, tmp_path):
     import processing
 
