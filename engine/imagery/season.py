@@ -4,11 +4,12 @@ The dates come as a list of rasters, folders of them, glob patterns (``s2/*.tif`
 stack with a band group per date and the dates given. Each raster's date comes from its acquisition tag, its
 Sentinel-2 / HLS / Landsat file name or its STAC item (``data/acquisition.py``, the one rule); the dates are sorted
 and the order said. A date's clouds leave it out where it is cloudy: a band named ``cloud`` in it, a raster beside it
-named ``<name>_cloud.<ext>`` (non-zero = cloud), or its nodata; a VRT gives the date those clouds as its mask, so
-every reader sees them as invalid pixels, nothing copied, nothing written beside the inputs. A date with no valid
-pixel (all cloud or nodata) is dropped and said. Every date is checked against the first: the same place (the
-footprints overlap) and the same bands. The scene reader (``data/scene.py``) then reads every date onto the first
-date's grid, warping where its CRS or pixel size differ, as it reads a change model's later date.
+named ``<name>_cloud.<ext>`` (non-zero = cloud; a web date's on its server), or its nodata; a VRT gives the date
+those clouds as its mask, so every reader sees them as invalid pixels, nothing copied, nothing written beside the
+inputs. A date with no valid pixel (all cloud or nodata) is dropped and said. Every date is checked against the
+first: the same place (the footprints overlap) and the same bands. The scene reader (``data/scene.py``) then
+reads every date onto the first date's grid, warping where its CRS or pixel size differ, as it reads a change
+model's later date.
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ def resolve_season(sources: list[str], callback: Callback | None = None, *, stac
             callback.info(f"Clouds (non-zero = cloud) are left out of {len(clouded)} date(s): "
                           + "; ".join(f"{d.date.isoformat()} from {d.cloud}" for d in clouded[:3])
                           + (f"; and {len(clouded) - 3} more, each from its own" if len(clouded) > 3 else "") + ".")
+        if bare := [d for d in kept if not d.cloud and locations.is_remote(d.path)]:  # a local one: nothing asked
+            callback.info(f"No cloud mask beside {len(bare)} date(s) on their server (each date's name with "
+                          + ", ".join(f"_{n}" for n in CLOUD_NAMES) + " looked for once): "
+                          + ", ".join(f"{d.date.isoformat()} '{d.source}'" for d in bare[:3])
+                          + (f" and {len(bare) - 3} more" if len(bare) > 3 else "") + "; their nodata alone is "
+                          "left out.")
         _check_same_place_and_bands(kept)
         if cloud_values:
             kept = _drop_empty(kept, callback)
@@ -256,8 +263,7 @@ def _with_clouds(date: SeasonDate, files: InputFiles) -> SeasonDate:
         return date
     names = [(n or "").strip().lower() for n in image_band_names(date.path)]
     inside = [i + 1 for i, n in enumerate(names) if n in CLOUD_NAMES]
-    path = Path(date.path)
-    beside = [p for n in CLOUD_NAMES for p in (path.with_name(f"{path.stem}_{n}{path.suffix}"),) if p.is_file()]
+    beside = [] if inside else cloud_files_beside(date.path)
     if not inside and not beside:
         return date
     bands = [i + 1 for i in range(len(names)) if i + 1 not in inside]
@@ -270,6 +276,35 @@ def _with_clouds(date: SeasonDate, files: InputFiles) -> SeasonDate:
     name = f"{Path(date.source).stem}_clouds_{date.date.isoformat()}.vrt"
     vrt = cloud_masked_vrt(date.path, bands, cloud, band, files.path(name), metadata=_date_tag(date.date))
     return SeasonDate(date.source, vrt, date.date, date.found, said)
+
+
+def cloud_files_beside(path: str) -> list[str]:
+    """The cloud mask beside the date ``path`` (``<name>_cloud.<ext>``, or another of :data:`CLOUD_NAMES`), as a list
+    of one or none; a date on a server (a URL, ``/vsicurl/``) has each name tried once on that server, under the
+    network rule (``io.network``), until one opens: an answer of no such file (HTTP 404, 410, or 403 as buckets
+    answer a missing key) is none, any other failure (a server stalled, 5xx after the rule's retries) a DataError
+    naming the file, since the date's clouds would otherwise be read as data."""
+    if not locations.is_remote(path):
+        local = Path(path)
+        return [str(p) for n in CLOUD_NAMES for p in (local.with_name(f"{local.stem}_{n}{local.suffix}"),)
+                if p.is_file()][:1]
+    import rasterio
+
+    from ..io import network
+
+    network.apply_defaults()
+    name, ending = locations.stem(path), locations.suffix(path)
+    for cloud in (locations.sibling(path, f"{name}_{n}{ending}") for n in CLOUD_NAMES):
+        try:
+            with rasterio.open(locations.gdal_path(cloud)):
+                return [cloud]
+        except Exception as exc:  # noqa: BLE001 - GDAL raises several error types
+            if any(f"HTTP response code: {code}" in str(exc) for code in (403, 404, 410)):
+                continue
+            raise DataError(f"The cloud mask '{cloud}' beside the date '{path}' on its server could not be looked "
+                            f"for ({exc}){network.remote_hint(cloud)}; without it the date's clouds would be read "
+                            f"as data. Try again later, or copy the dates and their cloud masks here.") from exc
+    return []
 
 
 def _check_same_place_and_bands(dates: list[SeasonDate]) -> None:
