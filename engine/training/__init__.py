@@ -3,5 +3,6 @@
 schedule, what the log says of the run's speed), ``cached`` (frozen features), ``consistency`` (learning from
 unlabelled pixels), ``losses``, ``metrics``,
 ``checkpoint`` (and resume), ``outputs``, ``report``; choices from the data: ``auto`` (a
-choice: ``choice``; the change family's: ``change_choices``), ``finetune`` (and an
+choice: ``choice``; the change family's: ``change_choices``; classes named by a polygon layer's
+values: ``label_choices``), ``finetune`` (and an
 encoder's released band statistics)."""
