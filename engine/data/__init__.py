@@ -1,6 +1,7 @@
 """Geospatial data: raster I/O, alignment, labels, bands, normalisation, scenes, sampling, augmentation.
 
 - ``raster``: opening rasters with clear errors, :class:`~.raster.RasterGrid`, boundless windowed reads;
+  ``edge_fill`` (an image's fill collar, read as nodata);
   ``ground`` (metres on the ground against a CRS's units), ``align`` (any raster warped onto a tile's grid;
   ``scene_aux``: a scene's aux rasters onto its tiles), ``reproject`` (polygons reprojected).
 - ``vector_layer`` (the one vector-layer reader: a layer named, filtered, its fields and values read);

@@ -193,10 +193,12 @@ def has_own_mask(dataset: Any, band: int) -> bool:
 
 def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
              bands: list[int] | None = None, masked: bool | None = None,
-             out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+             out_shape: tuple[int, int] | None = None,
+             inside: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A window inside the raster in the file's dtype (C, height, width), and where it is valid (height, width).
 
-    Invalid: equal to nodata in every band, NaN/inf in any band, or masked by the dataset's own mask/alpha band.
+    Invalid: equal to nodata in every band, NaN/inf in any band, masked by the dataset's own mask/alpha band, or
+    outside ``inside`` (col0, row0, col1, row1: an image's fill collar lies outside it, :mod:`.edge_fill`).
     Values at invalid pixels are left as read (an integer array has no NaN). ``masked``: ``has_own_mask`` of the
     first band, when the caller knows it (rasterio builds every band's flags on each ask). ``out_shape``: (rows,
     columns) to read the window at, decimated by nearest neighbour (a COG's overviews), so nodata stays nodata.
@@ -222,17 +224,33 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
         ok &= ~(data == nodata).all(axis=0)
     if has_own_mask(dataset, bands[0]) if masked is None else masked:
         ok &= dataset.read_masks(bands[0], window=window, out_shape=out_shape) > 0
+    if inside is not None:
+        _outside_invalid(ok, inside, col_off, row_off, width, height)
     return data, ok
 
 
+def _outside_invalid(ok: np.ndarray, inside: tuple[int, int, int, int], col_off: int, row_off: int, width: int,
+                     height: int) -> None:
+    """``ok`` (of the window at col_off, row_off, maybe read at another shape) made False outside ``inside``."""
+    c0, r0, c1, r1 = inside
+    if col_off >= c0 and row_off >= r0 and col_off + width <= c1 and row_off + height <= r1:
+        return  # the window lies inside (most tiles)
+    rows, cols = ok.shape
+    ys = row_off + (np.arange(rows) + 0.5) * (height / rows)  # each pixel's centre in raster rows / columns
+    xs = col_off + (np.arange(cols) + 0.5) * (width / cols)
+    ok &= ((ys >= r0) & (ys < r1))[:, None] & ((xs >= c0) & (xs < c1))[None, :]
+
+
 def read_window(dataset: Any, col_off: int, row_off: int, width: int, height: int,
-                bands: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                bands: list[int] | None = None,
+                inside: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Boundless windowed read as float32 (C, h, w) plus a validity mask (h, w): pixels outside the raster or
-    invalid by :func:`read_raw`'s rule are invalid and set to 0."""
+    invalid by :func:`read_raw`'s rule (``inside``: an image's part inside its fill collar) are invalid and set
+    to 0."""
     bands = bands or list(range(1, dataset.count + 1))
     if (inner := clip_window(col_off, row_off, width, height, grid_of(dataset))) is None:
         return np.zeros((len(bands), height, width), dtype=np.float32), np.zeros((height, width), dtype=bool)
-    data, ok = read_raw(dataset, *inner, bands)
+    data, ok = read_raw(dataset, *inner, bands, inside=inside)
     # as few passes over the tile as possible: the tile reader does this for every tile of a scene
     block = data.astype(np.float32, copy=False)  # rasterio's array is ours: zeroed in place below
     if not ok.all():

@@ -24,6 +24,7 @@ from ..time_axis import per_date, valid_on_all
 from .acquisition import of_dataset
 from .align import footprint_in, tile_grid
 from .dates import DATE_ROLE, LaterDate, date_uses, read_date_tile, scene_dates
+from .edge_fill import find_collar
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, apply, band_count, grid_of, has_own_mask, open_raster, read_raw, read_window
 from .reproject import NEAR_DEGREES
@@ -70,6 +71,8 @@ class SceneReader(SceneLabels, SceneAux):
         after_bands: each later date's own bands, from 1 (bands picked by name per file); None = ``bands``.
         opened: files open already (the image door's datasets), by path, taken over: closed with the reader.
         dates_hold_data: the image door found valid pixels in every date: no all-nodata check.
+        say_collar: say the image's fill collar (:mod:`.edge_fill`) in the log; a reader of an image whose collar
+            was said already (a warped working copy) reads it as nodata all the same.
         each_date: a season's dates: a pixel is valid where any date holds data, each date's own validity in
             ``date_valid`` (a change model's: valid where every date does, the others zeroed there too).
     """
@@ -82,7 +85,7 @@ class SceneReader(SceneLabels, SceneAux):
                  aoi: str | None = None, bands: list[int] | None = None, x_bands: list[int] | None = None,
                  role: str = "image", after: list[str] | tuple[str, ...] = (),
                  after_bands: list[list[int]] | None = None, opened: dict[str, Any] | None = None,
-                 dates_hold_data: bool = False, each_date: bool = False):
+                 dates_hold_data: bool = False, each_date: bool = False, say_collar: bool = True):
         self.image, self.role = str(image), role
         self.each_date = each_date
         self.callback = callback or Callback()
@@ -96,7 +99,7 @@ class SceneReader(SceneLabels, SceneAux):
         self._handles: dict[Any, Any] = dict(opened or {})  # path -> open dataset
         self._pid = os.getpid()
         self.parts: SharedParts | None = None  # parts shared by planned tiles (share_parts); None: tile by tile
-        self._open_image(bands, x_bands)
+        self._open_image(bands, x_bands, say_collar)
         self._say_georeferencing(after)
         self.after_paths = [str(p) for p in after]  # checked against the image: :func:`~.dates.scene_dates`
         # the later dates (their files, bands and grids), in time order
@@ -116,7 +119,7 @@ class SceneReader(SceneLabels, SceneAux):
             self._setup_label(self.label_path)
         self._setup_region(extent, extent_crs, aoi)
 
-    def _open_image(self, bands: list[int] | None, x_bands: list[int] | None) -> None:
+    def _open_image(self, bands: list[int] | None, x_bands: list[int] | None, say_collar: bool) -> None:
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
         self.image_bands: int = band_count(image_ds)  # an alpha band is the image's mask, not one of its bands
@@ -139,6 +142,13 @@ class SceneReader(SceneLabels, SceneAux):
         self.gsd: tuple[float, float] = self.grid.res  # pixel size (x, y) in map units (pixels when ungeoreferenced)
         self.crs_wkt = None if self.grid.crs is None else self.grid.crs.to_wkt()
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
+        # an image's fill collar is nodata (a class raster read for evaluation or comparison has none: its edge rows
+        # may well be one class)
+        collar = find_collar(image_ds, self._read_bands or list(range(1, self.image_bands + 1))) \
+            if self.role == "image" else None
+        self.inside: tuple[int, int, int, int] | None = None if collar is None else collar.inside
+        if collar is not None and say_collar:
+            self.callback.info(collar.said(self.image))
 
     def _say_georeferencing(self, after: list[str] | tuple[str, ...]) -> None:
         if not self.georeferenced:  # what it means for its later dates and label (aux rasters: a warning of their own)
@@ -244,7 +254,7 @@ class SceneReader(SceneLabels, SceneAux):
                                                    None if stack is None else stack[:first])
         else:
             vision, valid = read_window(self._open(self.image, "image"), col_off, row_off, width, height,
-                                        self._read_bands)
+                                        self._read_bands, self.inside)
             if stack is not None:
                 stack[:first] = vision
         tile = tile_grid(self.grid, col_off, row_off, width, height)
@@ -300,7 +310,7 @@ class SceneReader(SceneLabels, SceneAux):
 
     def _read_cell(self, cy: int, cx: int) -> tuple[np.ndarray, np.ndarray]:
         return read_raw(self._open(self.image, "image"), *self.parts.cells.window(cy, cx), self._read_bands,
-                        masked=self._image_masked)
+                        masked=self._image_masked, inside=self.inside)
 
     # ----------------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:

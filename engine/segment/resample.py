@@ -161,7 +161,7 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
             rows = min(BLOCK, height - row)
             with gdal_errors(gdal):
                 probs = np.asarray(back.ReadAsArray(0, row, width, rows), np.float32).reshape(channels, rows, width)
-            _, valid = read_window(image_ds, col0, row0 + row, width, rows)
+            _, valid = read_window(image_ds, col0, row0 + row, width, rows, inside=plan.reader.inside)
             if plan.use_region_mask:
                 valid &= plan.reader.region.mask(tile_grid(plan.reader.grid, col0, row0 + row, width, rows))
             valid &= np.isfinite(probs).all(axis=0)

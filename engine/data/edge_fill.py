@@ -1,0 +1,91 @@
+"""An image's fill collar: whole rows or columns at its edges where every pixel holds one and the same value in every
+band (a clipped mosaic's border, a padded tile), with no nodata declared for it. Such a collar is not imagery, and a
+model trained or run on it paints it as a class; the image readers read it as nodata (:func:`find_collar` once an
+image, its ``inside`` given to :func:`~engine.data.raster.read_raw`). Only whole edge lines of exactly the collar's
+one value count: uniform imagery (a lake, a flat roof) inside the scene, or along only part of an edge, stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .raster import read_raw
+
+#: Pixels read at a time along an edge line; a line of imagery differs within the first chunk, so an image without a
+#: collar costs four small reads.
+EDGE_CHUNK = 1024
+#: Edge lines shorter than this are not judged: a handful of pixels can be one value by chance.
+MIN_LINE = 16
+
+
+@dataclass(frozen=True)
+class Collar:
+    """The fill collar of an image: ``inside`` (col0, row0, col1, row1), the pixels of the image proper; every pixel
+    outside it is the fill ``value`` (one per band read)."""
+
+    inside: tuple[int, int, int, int]
+    value: tuple[float, ...]
+    width: int
+    height: int
+
+    def said(self, path: str) -> str:
+        """The log's line naming ``path``: which edges, how many lines, the value."""
+        c0, r0, c1, r1 = self.inside
+        sides = [(r0, "top row"), (self.height - r1, "bottom row"), (c0, "left column"),
+                 (self.width - c1, "right column")]
+        where = ", ".join(f"{n} {side}{'s' if n > 1 else ''}" for n, side in sides if n)
+        value = ", ".join(f"{v:g}" for v in self.value)
+        return (f"The image '{path}' has a fill collar ({where}: every pixel ({value}) in every band, no nodata "
+                f"declared for it): read as nodata, so no training tile, validation score or output pixel comes from "
+                f"it.")
+
+
+def _line(dataset: Any, bands: list[int], vertical: bool, index: int, value: np.ndarray | None
+          ) -> tuple[np.ndarray | None, bool]:
+    """(the line's one value per band, else None; whether any of its pixels is valid by the file's own rule) of row
+    (or, ``vertical``, column) ``index``, read chunk by chunk and given up at the first pixel that differs."""
+    length = dataset.height if vertical else dataset.width
+    any_valid = False
+    for start in range(0, length, EDGE_CHUNK):
+        n = min(EDGE_CHUNK, length - start)
+        window = (index, start, 1, n) if vertical else (start, index, n, 1)
+        data, ok = read_raw(dataset, *window, bands)
+        data = data.reshape(len(bands), -1)
+        if value is None:
+            value = data[:, 0].copy()
+        if not (data == value[:, None]).all():  # NaN is never equal: a NaN line is no collar (NaN is nodata anyway)
+            return None, any_valid
+        any_valid = any_valid or bool(ok.any())
+    return value, any_valid
+
+
+def find_collar(dataset: Any, bands: list[int]) -> Collar | None:
+    """The fill collar of the open image ``dataset`` read in ``bands``, or None: none, edges too short to judge, a
+    collar that would leave nothing (a flat image, which the data checks name), or one the file already marks as
+    nodata (its nodata value, mask or alpha band)."""
+    width, height = dataset.width, dataset.height
+    if width < MIN_LINE or height < MIN_LINE:
+        return None
+    value: np.ndarray | None = None
+    depth = {}
+    any_valid = False
+    # each side peeled line by line while the whole line is the collar's value; the first uniform line sets it
+    for side, vertical, length, step in (("top", False, height, 1), ("bottom", False, height, -1),
+                                         ("left", True, width, 1), ("right", True, width, -1)):
+        n = 0
+        while n < length:
+            index = n if step > 0 else length - 1 - n
+            found, valid = _line(dataset, bands, vertical, index, value)
+            if found is None:
+                break
+            value, n, any_valid = found, n + 1, any_valid or valid
+        if n == length:  # every line of the image is the one value: a flat image, not a collar
+            return None
+        depth[side] = n
+    inside = (depth["left"], depth["top"], width - depth["right"], height - depth["bottom"])
+    if value is None or not any_valid or inside[2] <= inside[0] or inside[3] <= inside[1]:
+        return None
+    return Collar(inside, tuple(float(v) for v in value), width, height)
