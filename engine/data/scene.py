@@ -210,10 +210,14 @@ class SceneReader(SceneLabels, SceneAux):
         return (c0, r0, c1 - c0, r1 - r0)
 
     def dates_window(self) -> tuple[int, int, int, int]:
-        """:meth:`region_window` narrowed to the later dates' common footprint: where training draws its tiles and
-        holds out its validation band, as a pixel is valid only where every date holds data."""
+        """:meth:`region_window` narrowed to the later dates' common footprint and inside the image's fill collar:
+        where training draws its tiles and holds out its validation band, as a pixel is valid only where every date
+        holds data."""
         col, row, width, height = self.region_window()
         c0, r0, c1, r1 = col, row, col + width, row + height
+        if self.inside is not None:
+            c0, r0, c1, r1 = max(c0, self.inside[0]), max(r0, self.inside[1]), min(c1, self.inside[2]), \
+                min(r1, self.inside[3])
         for date in self.later_dates:
             if date.grid is None or not date.grid.georeferenced or not self.georeferenced:
                 continue  # pixel space: the dates are the same size
@@ -222,6 +226,9 @@ class SceneReader(SceneLabels, SceneAux):
             except Exception:  # noqa: BLE001 - PROJ errors vary; the dates' overlap was checked the other way round
                 continue
             c0, r0, c1, r1 = max(c0, box[0]), max(r0, box[1]), min(c1, box[2]), min(r1, box[3])
+        if (c1 <= c0 or r1 <= r0) and not self.later_dates:  # the extent/AOI overlaps only the fill collar
+            raise AlignmentError(f"The extent/AOI lies in the fill collar of the {self.role} '{self.image}' (edge "
+                                 f"lines of one value, read as nodata); give an extent or AOI over its imagery.")
         if c1 <= c0 or r1 <= r0:  # the dates overlap (scene_dates), but not inside the extent/AOI
             raise AlignmentError(f"The later dates of the {self.role} '{self.image}' do not cover its extent/AOI; "
                                  f"give an extent or AOI where every date holds data.")

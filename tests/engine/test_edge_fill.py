@@ -1,0 +1,130 @@
+"""An image's fill collar (engine/data/edge_fill.py): whole edge rows or columns of one value in every band, no nodata
+declared (a clipped mosaic's border; the Massachusetts crop's two magenta rows) are read as nodata by training's
+tiles, validation and segment's output, said once naming the file; uniform imagery inside the scene, or along part
+of an edge, stays imagery, and a class raster read for evaluation is never judged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from engine.callbacks import Callback
+from engine.data.edge_fill import find_collar
+from engine.data.scene import SceneReader
+
+MAGENTA = (255, 0, 255)
+
+
+class Recording(Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def _write(path, data, nodata=None) -> str:
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                   dtype=str(data.dtype), crs="EPSG:32619", transform=Affine(1, 0, 300000, 0, -1, 4700000))
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return str(path)
+
+
+def _imagery(height: int = 80, width: int = 96, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(20, 200, (3, height, width), dtype=np.uint8)
+
+
+def _collared(bottom: int = 2, left: int = 3) -> np.ndarray:
+    data = _imagery()
+    for band, value in enumerate(MAGENTA):
+        data[band, data.shape[1] - bottom:, :] = value
+        data[band, :, :left] = value
+    return data
+
+
+def test_a_collar_of_one_value_is_nodata_in_tiles_and_labels(tmp_path):
+    image = _write(tmp_path / "scene.tif", _collared())
+    label = _write(tmp_path / "label.tif", np.ones((1, 80, 96), np.uint8))  # buildings labelled in the collar too
+    said = Recording()
+    with SceneReader(image, label=label, callback=said) as reader:
+        assert reader.inside == (3, 0, 96, 78)
+        assert reader.dates_window() == (3, 0, 93, 78)  # where training draws tiles and holds out validation
+        tile = reader.read(0, 40, 64, 40)  # the left columns and the bottom rows
+        assert not tile.valid[-2:].any() and not tile.valid[:, :3].any()
+        assert tile.valid[:-2, 3:].all()
+        assert (tile.label[~tile.valid] == 255).all() and (tile.label[tile.valid] == 1).all()
+        assert (tile.vision[:, ~tile.valid] == 0).all()  # the model sees nodata, not magenta
+        # tiles planned together (segment's shared cells) read the same
+        reader.share_parts([(0, 40, 64, 40)])
+        shared = reader.read(0, 40, 64, 40)
+        assert np.array_equal(shared.valid, tile.valid) and np.array_equal(shared.vision, tile.vision)
+    collar_lines = [line for line in said.lines if "fill collar" in line]
+    assert len(collar_lines) == 1 and "scene.tif" in collar_lines[0]
+    assert "2 bottom rows" in collar_lines[0] and "3 left columns" in collar_lines[0]
+    assert "255, 0, 255" in collar_lines[0]
+
+
+def test_uniform_imagery_inside_the_scene_or_along_part_of_an_edge_is_kept(tmp_path):
+    data = _imagery()
+    data[:, 30:60, 20:70] = 90  # a lake: one value in every band, inside the scene
+    data[:, :5, 40:96] = 250  # a flat roof along most of the top edge, reaching the right edge
+    data[:, 79, :95] = 10  # a dark road along the bottom row, all but its last pixel
+    image = _write(tmp_path / "lake.tif", data)
+    with rasterio.open(image) as dataset:
+        assert find_collar(dataset, [1, 2, 3]) is None
+    said = Recording()
+    with SceneReader(image, callback=said) as reader:
+        assert reader.inside is None and reader.read(0, 0, 96, 80).valid.all()
+    assert not any("fill collar" in line for line in said.lines)
+
+
+def test_edges_of_another_value_each_are_not_one_collar(tmp_path):
+    data = _imagery()
+    data[:, 0, :] = 0  # a black top row ...
+    data[:, -1, :] = 255  # ... and a white bottom row: two flat lines, not one fill colour
+    with rasterio.open(_write(tmp_path / "two.tif", data)) as dataset:
+        collar = find_collar(dataset, [1, 2, 3])
+    assert collar is not None and collar.inside == (0, 1, 96, 80) and collar.value == (0.0, 0.0, 0.0)
+
+
+def test_a_collar_the_file_declares_nodata_or_a_flat_image_is_left_alone(tmp_path):
+    data = _imagery()
+    data[:, -2:, :] = 0
+    declared = _write(tmp_path / "declared.tif", data, nodata=0)
+    flat = _write(tmp_path / "flat.tif", np.full((3, 80, 96), 7, np.uint8))
+    for path in (declared, flat):
+        with rasterio.open(path) as dataset:
+            assert find_collar(dataset, [1, 2, 3]) is None
+    with SceneReader(declared) as reader:  # the file's own nodata: invalid as before, nothing new said
+        assert not reader.read(0, 0, 96, 80).valid[-2:].any()
+
+
+def test_a_class_raster_read_for_evaluation_is_never_judged(tmp_path):
+    classes = np.zeros((1, 80, 96), np.uint8)
+    classes[0, 20:40, 20:40] = 1  # background along every edge: the edges are one value
+    with SceneReader(_write(tmp_path / "classes.tif", classes), role="prediction") as reader:
+        assert reader.inside is None and reader.read(0, 0, 96, 80).valid.all()
+
+
+def test_segment_writes_nodata_over_the_collar_and_says_it_once(tmp_path):
+    pytest.importorskip("torch")
+    from engine.api import SegmentConfig, segment
+    from tests.helpers import make_bundle
+
+    image = _write(tmp_path / "scene.tif", _collared())
+    bundle = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, vision_high=255.0)
+    said = Recording()
+    out = tmp_path / "classes.tif"
+    segment(SegmentConfig(image=image, models=[bundle], output=str(out), device="cpu"), said)
+    with rasterio.open(out) as ds:
+        written = ds.read(1)
+        nodata = ds.nodata
+    assert (written[-2:] == nodata).all() and (written[:, :3] == nodata).all()
+    assert (written[:-2, 3:] != nodata).all()
+    assert sum("fill collar" in line for line in said.lines) == 1
