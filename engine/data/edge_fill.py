@@ -63,12 +63,13 @@ def _line(dataset: Any, bands: list[int], vertical: bool, index: int, value: np.
 
 
 def find_collar(dataset: Any, bands: list[int]) -> Collar | None:
-    """The fill collar of the open image ``dataset`` read in ``bands``, or None: none, edges too short to judge, a
+    """The fill collar of the open image ``dataset`` read in ``bands``, or None: none, one band (no colour tells fill
+    from a flat edge of data), edges too short to judge, a
     collar that would leave nothing (a flat image, which the data checks name), or one the file already marks as
     nodata (its nodata value, mask or alpha band)."""
     width, height = dataset.width, dataset.height
-    if width < MIN_LINE or height < MIN_LINE:
-        return None
+    if width < MIN_LINE or height < MIN_LINE or len(bands) < 2:
+        return None  # one band: a sea at 0 or a snowfield along a DEM's or an index's edge is data
     value: np.ndarray | None = None
     depth = {}
     any_valid = False

@@ -128,3 +128,13 @@ def test_segment_writes_nodata_over_the_collar_and_says_it_once(tmp_path):
     assert (written[-2:] == nodata).all() and (written[:, :3] == nodata).all()
     assert (written[:-2, 3:] != nodata).all()
     assert sum("fill collar" in line for line in said.lines) == 1
+
+
+def test_an_image_of_one_band_is_not_judged(tmp_path):
+    """One band cannot tell fill from data: a DEM's or an NDVI's edge row of sea at exactly 0 is data."""
+    dem = _imagery()[:1]
+    dem[:, -3:, :] = 0
+    with rasterio.open(_write(tmp_path / "dem.tif", dem)) as dataset:
+        assert find_collar(dataset, [1]) is None
+    with rasterio.open(_write(tmp_path / "rgb.tif", np.concatenate([dem] * 3))) as dataset:
+        assert find_collar(dataset, [1, 2, 3]).inside == (0, 0, 96, 77)  # the same edge in three bands: fill
