@@ -34,14 +34,27 @@ class AugmentConfig(Settings):
         0.0, label="Copy-paste share", minimum=0.0, maximum=1.0, advanced=True, metavar="SHARE", group="data",
         help="Share of training tiles that get foreground objects (whole connected regions, with their labels) "
              "pasted from another tile of the batch. 0: off.")
+    change_paste: float = config_only(
+        0.0, help="Share of training tiles of several dates with a change mask that get one changed object of a "
+                  "tile of the batch, enlarged (change_paste_zoom) and pasted at a random place, every date onto "
+                  "its own date, as change (engine/data/change_paste.py). 0: off.")
+    change_paste_zoom: list[float] = config_only(
+        default_factory=lambda: [1.5, 4.0], help="Range of the factor a pasted changed object is enlarged by "
+                                                 "(log-uniform; at most 3/4 of the tile's side).")
+    change_paste_unchanged: float = config_only(
+        0.0, help="Share of the change pastes made unchanged: one date's pixels of the object onto every date, "
+                  "marked no change (a pasted edge alone is not change).")
 
     def __post_init__(self) -> None:
         check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
                f"scale_range must be [low, high] with 0 < low <= high (got {self.scale_range}).")
         check(0.0 <= self.gray_probability <= 1.0, "gray_probability must be in [0, 1].")
-        for name in ("hsv", "clahe_probability", "swap_dates", "copy_paste"):
+        for name in ("hsv", "clahe_probability", "swap_dates", "copy_paste", "change_paste",
+                     "change_paste_unchanged"):
             value = getattr(self, name)
             check(0.0 <= value <= 1.0, f"augment.{name} must be in [0, 1] (got {value}).")
+        check(len(self.change_paste_zoom) == 2 and 0 < self.change_paste_zoom[0] <= self.change_paste_zoom[1],
+              f"augment.change_paste_zoom must be [low, high] with 0 < low <= high (got {self.change_paste_zoom}).")
         check(self.clahe_clip >= 1.0 and self.clahe_grid >= 1, "augment.clahe_clip must be >= 1 and clahe_grid >= 1.")
 
     @property

@@ -1,13 +1,6 @@
 """Torch DataLoaders for training and validation, one share per process under torchrun; the training loader's
-collate pastes foreground instances between a batch's tiles (Ghiasi et al. 2021, "simple copy-paste" without
-rescaling).
-
-For a share of the tiles of a batch, the foreground objects (8-connected components of non-background, labelled
-pixels) of another tile of the batch are pasted at the same place: a random non-empty subset of the source's
-components, with their vision pixels, their labels and the aux cells they cover (aux cells whose area is mostly
-inside the pasted objects). Image and label stay consistent because every pasted pixel takes both from the
-same source pixel. Sources are read from the batch as it was before any paste.
-"""
+collation pastes objects between a batch's tiles where the augmentation settings ask for it (copy-paste:
+engine/data/copy_paste.py; change pastes: engine/data/change_paste.py)."""
 
 from __future__ import annotations
 
@@ -17,17 +10,19 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..config import DataConfig, TrainConfig
+from ..errors import ConfigError, mention
 from ..runtime.environment import DistContext
+from .change_paste import change_paste_collate
+from .copy_paste import copy_paste_collate
 from .season_batch import season_collate
 
 
 def train_loader(dataset: Any, data_cfg: DataConfig, train_cfg: TrainConfig, ctx: DistContext, *, ignore_index: int,
                  aux_ratio: int, pin_memory: bool) -> tuple[Any, Any]:
     """(loader, sampler): shuffled tiles seeded by ``train_cfg.seed``, this process's share of them when
-    distributed, and copy-paste augmentation when ``data_cfg.augment.copy_paste`` asks for it."""
+    distributed, and the pastes the augmentation settings ask for (:func:`_train_collate`)."""
     from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
     if ctx.distributed:
@@ -36,15 +31,35 @@ def train_loader(dataset: Any, data_cfg: DataConfig, train_cfg: TrainConfig, ctx
     else:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(train_cfg.seed))
     per_process = len(dataset) // ctx.world_size
-    collate = (season_collate if getattr(dataset, "season", False) else  # places of any number of dates, padded
-               partial(copy_paste_collate, probability=data_cfg.augment.copy_paste, ignore_index=ignore_index,
-                       aux_ratio=aux_ratio) if data_cfg.augment.copy_paste > 0 else None)
-    loader = DataLoader(dataset, batch_size=train_cfg.batch_size, sampler=sampler, collate_fn=collate,
+    loader = DataLoader(dataset, batch_size=train_cfg.batch_size, sampler=sampler,
+                        collate_fn=_train_collate(dataset, data_cfg, ignore_index, aux_ratio),
                         num_workers=train_cfg.num_workers, drop_last=per_process >= train_cfg.batch_size,
                         pin_memory=pin_memory, worker_init_fn=_worker_init,
                         # the dataset's epoch lives in shared memory, so set_epoch reaches kept workers
                         persistent_workers=train_cfg.num_workers > 0)
     return loader, sampler
+
+
+def _train_collate(dataset: Any, data_cfg: DataConfig, ignore_index: int, aux_ratio: int) -> Any:
+    """The training batches' collation: a season's places padded, else the pastes the augmentation settings ask
+    for (change pastes only for tiles of several dates whose label is a change mask: else a clear error)."""
+    augment = data_cfg.augment
+    if getattr(dataset, "season", False):  # places of any number of dates, padded
+        return season_collate
+    if augment.change_paste > 0:
+        dates = 1 + len(dataset.scenes[0]["after"]) if getattr(dataset, "scenes", None) else 1
+        if dates < 2 or not getattr(dataset, "swap_dates", False):
+            raise ConfigError(f"{mention('data.augment.change_paste')} pastes changed objects into tiles of two "
+                              f"dates whose label is a change mask (no change, change); these training scenes hold "
+                              f"{dates} date(s){'' if dates < 2 else ' and other classes'}: set it to 0 (or train "
+                              f"on pairs with a change mask).")
+        return partial(change_paste_collate, probability=augment.change_paste, zoom=list(augment.change_paste_zoom),
+                       unchanged=augment.change_paste_unchanged, dates=dates, ignore_index=ignore_index,
+                       copy_probability=augment.copy_paste, aux_ratio=aux_ratio)
+    if augment.copy_paste > 0:
+        return partial(copy_paste_collate, probability=augment.copy_paste, ignore_index=ignore_index,
+                       aux_ratio=aux_ratio)
+    return None
 
 
 def val_loader(dataset: Any, train_cfg: TrainConfig, ctx: DistContext, *, pin_memory: bool) -> Any:
@@ -62,61 +77,3 @@ def _worker_init(worker_id: int) -> None:
     # Forked workers inherit one numpy state; give each its own, derived from torch's per-worker seed.
     np.random.seed(torch.initial_seed() % 2**32)
     random.seed(torch.initial_seed() % 2**32)
-
-
-def connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """8-connected components of a (H, W) bool mask: int64 labels 1..n (0 outside) and n. Label propagation (each
-    pixel takes the largest id of its 3x3 neighbourhood inside the mask until nothing changes), no SciPy."""
-    h, w = mask.shape
-    dtype = torch.float32 if h * w < 2**24 else torch.float64  # ids must be exact
-    ids = torch.arange(1, h * w + 1, dtype=dtype).reshape(1, 1, h, w) * mask
-    inside = mask.reshape(1, 1, h, w).to(ids.dtype)
-    while True:
-        grown = F.max_pool2d(ids, 3, stride=1, padding=1) * inside
-        if torch.equal(grown, ids):
-            break
-        ids = grown
-    values, labels = torch.unique(ids.reshape(h, w).long(), return_inverse=True)
-    background = int(values[0] == 0)  # 0: every pixel is foreground
-    return (labels + 1 - background).reshape(h, w), len(values) - background
-
-
-def copy_paste(batch: dict[str, Any], rng: np.random.Generator, probability: float, ignore_index: int = 255,
-               aux_ratio: int = 1) -> dict[str, Any]:
-    """Paste foreground objects between the tiles of ``batch`` ({"vision" (B, C, H, W), "labels" (B, H, W),
-    optional "aux" (B, Ca, H/r, W/r)}) in place; each tile is a target with ``probability``. Returns the batch."""
-    labels, vision, aux = batch["labels"], batch["vision"], batch.get("aux")
-    size = labels.shape[0]
-    if size < 2 or probability <= 0:
-        return batch
-    targets = [i for i in range(size) if rng.random() < probability]
-    if not targets:
-        return batch
-    source_labels, source_vision = labels.clone(), vision.clone()
-    source_aux = aux.clone() if aux is not None else None
-    for i in targets:
-        j = (i + 1 + int(rng.integers(size - 1))) % size  # another tile of the batch
-        foreground = (source_labels[j] != 0) & (source_labels[j] != ignore_index)
-        if not foreground.any():
-            continue
-        components, n = connected_components(foreground)
-        chosen = rng.random(n) < 0.5  # a random non-empty subset of its components
-        chosen[int(rng.integers(n))] = True
-        mask = torch.from_numpy(np.concatenate([[False], chosen]))[components]
-        labels[i][mask] = source_labels[j][mask]
-        vision[i][:, mask] = source_vision[j][:, mask]
-        if aux is not None:
-            cells = mask if aux_ratio == 1 else F.avg_pool2d(mask[None, None].float(), aux_ratio)[0, 0] > 0.5
-            aux[i][:, cells] = source_aux[j][:, cells]
-    return batch
-
-
-def copy_paste_collate(samples: list[dict[str, Any]], probability: float, ignore_index: int,
-                       aux_ratio: int) -> dict[str, Any]:
-    """DataLoader ``collate_fn`` (its settings bound with ``functools.partial``): the default collation, then
-    :func:`copy_paste`. Its random numbers come from torch's generator (seeded per epoch by the trainer and per
-    worker by the DataLoader), so a run is reproducible like the other augmentations."""
-    from torch.utils.data import default_collate
-
-    rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
-    return copy_paste(default_collate(samples), rng, float(probability), int(ignore_index), int(aux_ratio))

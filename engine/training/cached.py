@@ -195,6 +195,7 @@ def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: An
                                      ("small rotations", augment.rotation_degrees > 0),
                                      ("colour jitter", augment.color_jitter > 0), ("grey", augment.gray_probability),
                                      ("copy-paste", augment.copy_paste > 0),
+                                     ("change pastes", augment.change_paste > 0),
                                      ("hsv/CLAHE", augment.extra_photometric)) if on]
     kept = [n for n, on in (("flips", augment.flips), ("90-degree rotations", augment.rot90)) if on]
     place.callback.info(f"Frozen encoder, cached features: the decoder trains every epoch on the same "

@@ -8,7 +8,7 @@ import torch
 
 from engine.config import AugmentConfig
 from engine.data.augment import AugmentParams, clahe, hsv_like, photometric, sample_params
-from engine.data.loaders import connected_components, copy_paste, copy_paste_collate
+from engine.data.copy_paste import connected_components, copy_paste, copy_paste_collate
 
 IGN = 255
 
