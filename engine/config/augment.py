@@ -44,13 +44,16 @@ class AugmentConfig(Settings):
     change_paste_unchanged: float = config_only(
         0.0, help="Share of the change pastes made unchanged: one date's pixels of the object onto every date, "
                   "marked no change (a pasted edge alone is not change).")
+    change_paste_bright: float = config_only(
+        0.0, help="Share of the change pastes whose object is made light on one date (drawn toward the tile's "
+                  "brightest values: a white roof).")
 
     def __post_init__(self) -> None:
         check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
                f"scale_range must be [low, high] with 0 < low <= high (got {self.scale_range}).")
         check(0.0 <= self.gray_probability <= 1.0, "gray_probability must be in [0, 1].")
         for name in ("hsv", "clahe_probability", "swap_dates", "copy_paste", "change_paste",
-                     "change_paste_unchanged"):
+                     "change_paste_unchanged", "change_paste_bright"):
             value = getattr(self, name)
             check(0.0 <= value <= 1.0, f"augment.{name} must be in [0, 1] (got {value}).")
         check(len(self.change_paste_zoom) == 2 and 0 < self.change_paste_zoom[0] <= self.change_paste_zoom[1],

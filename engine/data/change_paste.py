@@ -8,7 +8,9 @@ tile of the batch is cut out with every date's pixels, enlarged by a random fact
 at most 3/4 of the tile's side) and pasted at a random place of the target, each date onto the same date: the
 pasted pixels are change. With the ``unchanged`` share a paste is made the other way: one date's pixels of the
 object onto every date, marked no change, so that a pasted object's edges alone do not mean change, nor does a
-large roof present on both dates.
+large roof present on both dates. With the ``bright`` share a paste's object is made light on one date (drawn
+toward the target date's brightest values, band by band): the halls missed on LEVIR-CD's test pairs are white,
+the labelled pairs' changes grey roofs, and every white roof of their training pairs unchanged.
 
 Pastes cover labelled pixels only (never a tile's ignored corners), and leave aux untouched (an object appearing
 does not change the coarse context). Sources are read from the batch as it was before any paste; the random numbers
@@ -29,6 +31,7 @@ from .copy_paste import connected_components, copy_paste
 
 MAX_SIDE = 0.75  # a pasted object's longer side, at most this share of the tile's side
 CHANGE = 1  # the change class of a change mask (no change, change)
+LIGHT = (0.5, 0.9)  # a light paste's pixels move this share of the way to the tile's brightest values
 
 
 def _enlarged(vision: torch.Tensor, mask: torch.Tensor, factor: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +44,7 @@ def _enlarged(vision: torch.Tensor, mask: torch.Tensor, factor: float) -> tuple[
 
 
 def change_paste(batch: dict[str, Any], rng: np.random.Generator, probability: float, zoom: list[float],
-                 unchanged: float, dates: int, ignore_index: int = 255) -> dict[str, Any]:
+                 unchanged: float, dates: int, ignore_index: int = 255, bright: float = 0.0) -> dict[str, Any]:
     """Paste enlarged changed objects between the tiles of ``batch`` ({"vision" (B, dates*C, H, W), "labels" (B, H,
     W) of a change mask}) in place; each tile is a target with ``probability`` (module doc). Returns the batch."""
     labels, vision = batch["labels"], batch["vision"]
@@ -70,9 +73,15 @@ def change_paste(batch: dict[str, Any], rng: np.random.Generator, probability: f
         top, left = int(rng.integers(height - h + 1)), int(rng.integers(width - w + 1))
         window = (slice(top, top + h), slice(left, left + w))
         inside &= labels[i][window] != ignore_index
-        if rng.random() < unchanged:  # one date's object on every date: no change
-            one = per_date(pixels, dates, axis=0)[int(rng.integers(dates))]
-            pixels, label = one.repeat(dates, 1, 1), 0
+        each = per_date(pixels, dates, axis=0)
+        kept = rng.random() < unchanged
+        date = int(rng.integers(dates))
+        if rng.random() < bright:  # a light roof: one date's object drawn toward the target's brightest values
+            lightest = per_date(vision[i], dates, axis=0)[date].amax(dim=(1, 2), keepdim=True).to(pixels.dtype)
+            share = LIGHT[0] + (LIGHT[1] - LIGHT[0]) * rng.random()
+            each[date].mul_(1 - share).add_(share * lightest)
+        if kept:  # one date's object on every date: no change
+            pixels, label = each[date].repeat(dates, 1, 1), 0
         else:
             label = CHANGE
         vision[i][(slice(None), *window)][:, inside] = pixels[:, inside].to(vision.dtype)
@@ -81,8 +90,8 @@ def change_paste(batch: dict[str, Any], rng: np.random.Generator, probability: f
 
 
 def change_paste_collate(samples: list[dict[str, Any]], probability: float, zoom: list[float], unchanged: float,
-                         dates: int, ignore_index: int, copy_probability: float = 0.0,
-                         aux_ratio: int = 1) -> dict[str, Any]:
+                         dates: int, ignore_index: int, copy_probability: float = 0.0, aux_ratio: int = 1,
+                         bright: float = 0.0) -> dict[str, Any]:
     """DataLoader ``collate_fn`` (settings bound with ``functools.partial``): the default collation, copy-paste
     where ``copy_probability`` asks for it, then :func:`change_paste`."""
     from torch.utils.data import default_collate
@@ -91,4 +100,5 @@ def change_paste_collate(samples: list[dict[str, Any]], probability: float, zoom
     batch = default_collate(samples)
     if copy_probability > 0:
         copy_paste(batch, rng, float(copy_probability), int(ignore_index), int(aux_ratio))
-    return change_paste(batch, rng, float(probability), list(zoom), float(unchanged), int(dates), int(ignore_index))
+    return change_paste(batch, rng, float(probability), list(zoom), float(unchanged), int(dates), int(ignore_index),
+                        float(bright))

@@ -55,7 +55,7 @@ def _train_collate(dataset: Any, data_cfg: DataConfig, ignore_index: int, aux_ra
                               f"on pairs with a change mask).")
         return partial(change_paste_collate, probability=augment.change_paste, zoom=list(augment.change_paste_zoom),
                        unchanged=augment.change_paste_unchanged, dates=dates, ignore_index=ignore_index,
-                       copy_probability=augment.copy_paste, aux_ratio=aux_ratio)
+                       copy_probability=augment.copy_paste, aux_ratio=aux_ratio, bright=augment.change_paste_bright)
     if augment.copy_paste > 0:
         return partial(copy_paste_collate, probability=augment.copy_paste, ignore_index=ignore_index,
                        aux_ratio=aux_ratio)

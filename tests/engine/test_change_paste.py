@@ -1,6 +1,6 @@
 """Change pastes (engine/data/change_paste.py): a changed object enlarged and pasted onto every date as change, or
-one date's pixels onto every date as no change; the training loader pastes them where the settings ask, and refuses
-them for tiles that are not a change mask of two dates."""
+one date's pixels onto every date as no change, one date made light; the training loader pastes them where the
+settings ask, and refuses them for tiles that are not a change mask of two dates."""
 
 from __future__ import annotations
 
@@ -61,6 +61,21 @@ def test_an_unchanged_paste_puts_one_dates_object_on_both_dates_as_no_change():
         values = batch["vision"][i][:, pasted]
         assert torch.equal(values[:2], values[2:]) and values.unique().numel() == 1
         assert float(values[0, 0]) in (BEFORE, AFTER)
+
+
+def test_a_light_paste_draws_one_dates_object_toward_the_tiles_brightest_values():
+    batch = _batch()
+    batch["vision"][2:, :, 63] = 10.0  # each target's brightest row
+    change_paste(batch, np.random.default_rng(4), probability=1.0, zoom=[2.0, 2.0], unchanged=0.0, dates=2,
+                 ignore_index=IGN, bright=1.0)
+    for i in (2, 3):
+        change = batch["labels"][i] == 1
+        assert int(change.sum()) == 144
+        dates = [batch["vision"][i, :2][:, change], batch["vision"][i, 2:][:, change]]
+        kept = [bool((d == v).all()) for d, v in zip(dates, (BEFORE, AFTER))]
+        assert sum(kept) == 1  # one date as it was, the other lightened
+        light, was = (dates[1], AFTER) if kept[0] else (dates[0], BEFORE)
+        assert light.unique().numel() == 1 and was + 0.5 * (10 - was) <= float(light[0, 0]) <= was + 0.9 * (10 - was)
 
 
 def test_a_large_object_is_enlarged_to_three_quarters_of_the_tile_at_most_and_off_means_off():
