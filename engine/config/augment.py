@@ -42,10 +42,10 @@ class AugmentConfig(Settings):
         default_factory=lambda: [1.5, 4.0], help="Range of the factor a pasted changed object is enlarged by "
                                                  "(log-uniform; at most 3/4 of the tile's side).")
     change_paste_unchanged: float = config_only(
-        0.0, help="Share of the change pastes made unchanged: one date's pixels of the object onto every date, "
+        0.3, help="Share of the change pastes made unchanged: one date's pixels of the object onto every date, "
                   "marked no change (a pasted edge alone is not change).")
     change_paste_bright: float = config_only(
-        0.0, help="Share of the change pastes whose object is made light on one date (drawn toward the tile's "
+        0.5, help="Share of the change pastes whose object is made light on one date (drawn toward the tile's "
                   "brightest values: a white roof).")
 
     def __post_init__(self) -> None:

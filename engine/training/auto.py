@@ -37,6 +37,7 @@ from ..models.encoders.weights import RANDOM, model_encoder, model_pretrained, o
 from .change_choices import (
     choose_change_classes,
     choose_change_inference,
+    choose_change_paste,
     choose_change_weight,
     choose_date_scaling,
     choose_transitions,
@@ -153,6 +154,7 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
             choose_change_inference(chosen)
         if "data.augment" not in given:
             choose_zoom(chosen, "change")
+            choose_change_paste(chosen)
     if data_kind(data_cfg, train_specs) == IMAGERY and "data.augment" not in given:
         choose_zoom(chosen, "one date")
     if data_kind(data_cfg, train_specs) == DATES and "model.date_scaling" in unset and not train_cfg.init_from:

@@ -79,8 +79,10 @@ def choose_change_paste(chosen: Chosen) -> None:
         low, high = augment.change_paste_zoom
         chosen.choices.append(Choice({"augment.change_paste": CHANGE_PASTE}, (
             f"a change mask: {CHANGE_PASTE:.0%} of the training tiles get one changed object of the batch, "
-            f"enlarged {low:g}-{high:g} times and pasted elsewhere on both dates as change, so changes larger than "
-            f"the labelled pairs' (a hall built where houses were labelled) are seen")))
+            f"enlarged {low:g}-{high:g} times and pasted elsewhere on both dates as change "
+            f"({augment.change_paste_bright:.0%} of them light on one date, {augment.change_paste_unchanged:.0%} one "
+            f"date's object on both as no change), so changes larger and lighter than the labelled pairs' (a white "
+            f"hall built) are seen")))
 
 
 CHANGE_TTA = "flips"  # the test-time augmentation a change mask's bundle records

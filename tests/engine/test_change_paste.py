@@ -123,3 +123,21 @@ def test_the_training_loader_pastes_changes_where_asked_and_refuses_them_for_one
         _first_batch(SceneSpec(image=pair.before, label=pair.before_classes), AugmentConfig(change_paste=0.5))
     with pytest.raises(ConfigError, match="change_paste_zoom must be"):
         AugmentConfig(change_paste_zoom=[2.0, 1.0])
+
+
+def test_a_change_mask_gets_change_pastes_unless_the_augmentation_is_given(pair):
+    from engine.models import AutoModelConfig
+    from engine.training.auto import choose_settings
+
+    def chosen(scene: SceneSpec, given: tuple = ()):
+        return choose_settings(AutoModelConfig.config_class("dualstream")(), DataConfig(train_scenes=[scene]),
+                               TrainConfig(), given, device="cpu")
+
+    change = chosen(SceneSpec(image=pair.before, after=[pair.after], label=pair.change))
+    augment = change.data.augment
+    assert (augment.change_paste, augment.change_paste_bright, augment.change_paste_unchanged) == (0.5, 0.5, 0.3)
+    line = next(line for line in change.lines() if line.startswith("change_paste 0.5, chosen: a change mask"))
+    assert "enlarged 1.5-4 times" in line and "a white hall built" in line
+    assert chosen(SceneSpec(image=pair.before, after=[pair.after], label=pair.change),
+                  ("data.augment",)).data.augment.change_paste == 0.0
+    assert chosen(SceneSpec(image=pair.before, label=pair.before_classes)).data.augment.change_paste == 0.0
