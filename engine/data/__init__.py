@@ -16,6 +16,7 @@
   onto the first date's grid); ``season_batch`` (a season's (T, C, h, w) tiles and padded batches); ``sampling``
   (tiles, and which pixels validate), ``checks``, ``domain_shift``; ``augment`` (photometric options, a tile of
   several dates); ``dataset`` (and the training data's bands), ``loaders`` (a batch's collation: ``copy_paste``,
-  objects between its tiles; ``change_paste``, changed objects enlarged onto both dates), ``unlabelled`` (unlabelled imagery's scenes and tiles); ``metadata`` (the bundle's data section);
-  ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
+  objects between its tiles; ``change_paste``, changed objects enlarged onto both dates), ``unlabelled``
+  (unlabelled imagery's scenes and tiles); ``metadata`` (the bundle's data section); ``synthetic`` and
+  ``synthetic_pairs`` (demo and test scenes, pairs of dates).
 """
