@@ -62,30 +62,55 @@ def _line(dataset: Any, bands: list[int], vertical: bool, index: int, value: np.
     return value, any_valid
 
 
+def _depth(dataset: Any, bands: list[int], vertical: bool, length: int, from_end: bool, value: np.ndarray | None
+           ) -> tuple[int, np.ndarray | None, bool]:
+    """(how many lines from one side are the collar's one value, that value, whether a probed line holds a pixel
+    the file calls valid). The collar's lines are contiguous from the edge, so lines 1, 2, 4, ... are probed until
+    one is imagery, then the boundary is halved down: a few dozen lines read, not every line of a flat stretch (a
+    65536 px sparse image took minutes line by line)."""
+    def probe(n: int) -> tuple[np.ndarray | None, bool]:
+        return _line(dataset, bands, vertical, length - 1 - n if from_end else n, value)
+
+    value, any_valid = probe(0)
+    if value is None:
+        return 0, None, any_valid
+    known, k = 1, 1  # lines before ``known`` are the collar; line ``beyond`` is not
+    beyond = length
+    while k < length:
+        found, valid = probe(k)
+        if found is None:
+            beyond = k
+            break
+        known, any_valid = k + 1, any_valid or valid
+        k = min(2 * k, length - 1) if k < length - 1 else length
+    while known < beyond:
+        middle = (known + beyond) // 2
+        found, valid = probe(middle)
+        if found is None:
+            beyond = middle
+        else:
+            known, any_valid = middle + 1, any_valid or valid
+    return known, value, any_valid
+
+
 def find_collar(dataset: Any, bands: list[int]) -> Collar | None:
     """The fill collar of the open image ``dataset`` read in ``bands``, or None: none, one band (no colour tells fill
-    from a flat edge of data), edges too short to judge, a
-    collar that would leave nothing (a flat image, which the data checks name), or one the file already marks as
-    nodata (its nodata value, mask or alpha band)."""
+    from a flat edge of data), edges too short to judge, a collar that would leave nothing (a flat image, which the
+    data checks name), or one the file already marks as nodata (its nodata value, mask or alpha band)."""
     width, height = dataset.width, dataset.height
     if width < MIN_LINE or height < MIN_LINE or len(bands) < 2:
         return None  # one band: a sea at 0 or a snowfield along a DEM's or an index's edge is data
     value: np.ndarray | None = None
     depth = {}
     any_valid = False
-    # each side peeled line by line while the whole line is the collar's value; the first uniform line sets it
-    for side, vertical, length, step in (("top", False, height, 1), ("bottom", False, height, -1),
-                                         ("left", True, width, 1), ("right", True, width, -1)):
-        n = 0
-        while n < length:
-            index = n if step > 0 else length - 1 - n
-            found, valid = _line(dataset, bands, vertical, index, value)
-            if found is None:
-                break
-            value, n, any_valid = found, n + 1, any_valid or valid
+    # each side's collar depth; the first uniform edge line sets the collar's value for the others
+    for side, vertical, length, from_end in (("top", False, height, False), ("bottom", False, height, True),
+                                             ("left", True, width, False), ("right", True, width, True)):
+        n, found, valid = _depth(dataset, bands, vertical, length, from_end, value)
         if n == length:  # every line of the image is the one value: a flat image, not a collar
             return None
-        depth[side] = n
+        value = found if found is not None else value
+        depth[side], any_valid = n, any_valid or valid
     inside = (depth["left"], depth["top"], width - depth["right"], height - depth["bottom"])
     if value is None or not any_valid or inside[2] <= inside[0] or inside[3] <= inside[1]:
         return None

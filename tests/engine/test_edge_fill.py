@@ -138,3 +138,30 @@ def test_an_image_of_one_band_is_not_judged(tmp_path):
         assert find_collar(dataset, [1]) is None
     with rasterio.open(_write(tmp_path / "rgb.tif", np.concatenate([dem] * 3))) as dataset:
         assert find_collar(dataset, [1, 2, 3]).inside == (0, 0, 96, 77)  # the same edge in three bands: fill
+
+
+def test_a_deep_collar_or_a_huge_flat_image_is_judged_from_a_few_lines(tmp_path, monkeypatch):
+    """Defect: each edge was peeled line by line, so a 65536 px sparse (all 0) image read every line of it, and
+    qgis_process's segment of it hung past the 300 s a refusal may take. The collar is contiguous from the edge:
+    lines 1, 2, 4, ... are probed, then the boundary halved down."""
+    from osgeo import gdal
+
+    from engine.data import edge_fill
+
+    calls = []
+    line = edge_fill._line
+    monkeypatch.setattr(edge_fill, "_line", lambda *a: calls.append(a[3]) or line(*a))
+    data = np.random.default_rng(1).integers(20, 200, (3, 700, 600), dtype=np.uint8)
+    data[:, :300, :] = 0  # 300 black rows on top
+    data[:, :, -7:] = 0  # 7 black columns on the right
+    with rasterio.open(_write(tmp_path / "deep.tif", data)) as dataset:
+        assert find_collar(dataset, [1, 2, 3]).inside == (0, 300, 593, 700)
+    assert len(calls) < 60, len(calls)  # line by line: over 300
+    calls.clear()
+    huge = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "huge.tif"), 65536, 65536, 3, gdal.GDT_UInt16,
+                                                options=["TILED=YES", "SPARSE_OK=TRUE", "BIGTIFF=YES"])
+    huge.SetGeoTransform((300000, 1, 0, 4700000, 0, -1))
+    huge = None
+    with rasterio.open(tmp_path / "huge.tif") as dataset:
+        assert find_collar(dataset, [1, 2, 3]) is None  # flat: left to the data checks
+    assert len(calls) < 40, len(calls)
