@@ -10,20 +10,11 @@ import pytest
 import rasterio
 from affine import Affine
 
-from engine.callbacks import Callback
 from engine.data.edge_fill import find_collar
 from engine.data.scene import SceneReader
+from tests.helpers import LogLines
 
 MAGENTA = (255, 0, 255)
-
-
-class Recording(Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def info(self, message: str) -> None:
-        self.lines.append(message)
 
 
 def _write(path, data, nodata=None) -> str:
@@ -51,7 +42,7 @@ def _collared(bottom: int = 2, left: int = 3) -> np.ndarray:
 def test_a_collar_of_one_value_is_nodata_in_tiles_and_labels(tmp_path):
     image = _write(tmp_path / "scene.tif", _collared())
     label = _write(tmp_path / "label.tif", np.ones((1, 80, 96), np.uint8))  # buildings labelled in the collar too
-    said = Recording()
+    said = LogLines()
     with SceneReader(image, label=label, callback=said) as reader:
         assert reader.inside == (3, 0, 96, 78)
         assert reader.dates_window() == (3, 0, 93, 78)  # where training draws tiles and holds out validation
@@ -78,7 +69,7 @@ def test_uniform_imagery_inside_the_scene_or_along_part_of_an_edge_is_kept(tmp_p
     image = _write(tmp_path / "lake.tif", data)
     with rasterio.open(image) as dataset:
         assert find_collar(dataset, [1, 2, 3]) is None
-    said = Recording()
+    said = LogLines()
     with SceneReader(image, callback=said) as reader:
         assert reader.inside is None and reader.read(0, 0, 96, 80).valid.all()
     assert not any("fill collar" in line for line in said.lines)
@@ -119,7 +110,7 @@ def test_segment_writes_nodata_over_the_collar_and_says_it_once(tmp_path):
 
     image = _write(tmp_path / "scene.tif", _collared())
     bundle = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, vision_high=255.0)
-    said = Recording()
+    said = LogLines()
     out = tmp_path / "classes.tif"
     segment(SegmentConfig(image=image, models=[bundle], output=str(out), device="cpu"), said)
     with rasterio.open(out) as ds:
