@@ -87,6 +87,10 @@ def _checkpoint_epoch(path: Path) -> int:
     return int(load_checkpoint(path)["epoch"])
 
 
+def _partial_raster(path: Path) -> bool:
+    return path.name.startswith(".out.tmp-") and path.suffix == ".tif"
+
+
 def test_segmentation_second_writer_kill_rerun_and_disk_full(workspace: dict, tmp_path: Path,
                                                              ledger: Any) -> None:
     d = tmp_path
@@ -101,7 +105,8 @@ def test_segmentation_second_writer_kill_rerun_and_disk_full(workspace: dict, tm
     argv = seg(workspace, d, "--tile-size", "64", "--batch-size", "1", "--backend", "torch", image=str(big))
     first = start_cli(*argv)
     try:
-        wait_for(lambda: any(p.name.startswith(".out.tmp-") for p in d.iterdir()), first, "the first tiles")
+        # the raster's own temporary file, not the writability probe (.out.tmp-*.probe), which comes and goes first
+        wait_for(lambda: any(_partial_raster(p) for p in d.iterdir()), first, "the first tiles")
         second = run_cli(*argv)
         message = _one_error(second)
         ok = second.returncode == 2 and "another dualstream run" in message.lower() and "out.tif" in message
@@ -116,7 +121,7 @@ def test_segmentation_second_writer_kill_rerun_and_disk_full(workspace: dict, tm
     ledger.record("cli", "segment_sigkill_leaves_no_output", worked=ok, left_behind=out.exists(), ok=ok)
     assert ok, (first.returncode, _visible(d))
 
-    abandoned = sorted(p.name for p in d.iterdir() if p.name.startswith(".out.tmp-"))
+    abandoned = sorted(p.name for p in d.iterdir() if _partial_raster(p))
     assert abandoned  # the killed run's hidden partial raster
     rerun = run_cli(*argv)
     left = sorted(p.name for p in d.iterdir() if ".tmp-" in p.name)
