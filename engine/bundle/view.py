@@ -12,7 +12,7 @@ from typing import Any
 
 from ..data.ground import METRES, GroundUnit, ground_unit
 from ..data.metadata import DataMetadata
-from ..models.encoders.catalog import takes_coords
+from ..models.encoders.catalog import takes_coords, torch_faster_on_cpu
 from .imported import import_record
 
 
@@ -49,6 +49,7 @@ class ModelView:
     record: dict[str, Any] = field(default_factory=dict)
     takes_date_and_place: bool = False  # a second input (a Prithvi-EO-2.0 TL encoder's time and location encoders)
     assumed: tuple[str, ...] = ()  # defaults an imported graph that said nothing of itself runs with (Deepness's)
+    torch_on_cpu: str | None = None  # why torch runs it faster than onnxruntime on the CPU (segment's auto backend)
 
     def pixel_size_metres(self, latitude: float | None = None) -> float | None:
         """The pixel size the model was trained at (or made for), in metres (:meth:`Resolution.metres`)."""
@@ -78,4 +79,5 @@ def model_view(data: DataMetadata, model: Any = None) -> ModelView:
         threshold=float(threshold) if threshold else None, tta=getattr(model, "tta", None), imported=bool(record),
         record=record,
         takes_date_and_place=model is not None and takes_coords(model),
-        assumed=tuple(str(a) for a in record.get("assumed") or ()))
+        assumed=tuple(str(a) for a in record.get("assumed") or ()),
+        torch_on_cpu=torch_faster_on_cpu(model) if model is not None else None)

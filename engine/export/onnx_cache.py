@@ -53,8 +53,9 @@ from .onnx_export import (
 
 CACHE_ENV = "DUALSTREAM_CACHE_DIR"
 # part of every key: a change in how bundles are exported makes new entries (2: a TL encoder takes "coords"; 3:
-# Galileo's graphs mask their tokens for every input, not as their trace did)
-CACHE_VERSION = 3
+# Galileo's graphs mask their tokens for every input, not as their trace did; 4: Presto's and Galileo's masks are
+# additive, with no NaN guard over every attention weight)
+CACHE_VERSION = 4
 BESIDE_BUNDLE = ".dualstream-cache"
 
 

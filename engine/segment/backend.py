@@ -1,7 +1,7 @@
 """Which backend runs a segmentation, and its predictor.
 
 ``auto``: on the CPU onnxruntime where it is installed (bundles through their cached ONNX exports), else torch, as
-for a bundle that cannot be exported (the log says why; weights over what one ONNX file holds, 2 GiB, are not even
+for a bundle whose encoder torch runs faster (the model view's ``torch_on_cpu``: Galileo) or that cannot be exported (the log says why; weights over what one ONNX file holds, 2 GiB, are not even
 tried); torch on a GPU. ``torch`` and ``onnxruntime`` force one. On the CPU torch runs on the free cores,
 onnxruntime on every core of the process (:mod:`engine.runtime.cores`).
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from ..bundle.imported import is_imported
 from ..bundle.onnx_metadata import ONNX_MAX_BYTES, onnx_cuda, too_large_for_onnx
+from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, mention
 from ..io.formats import ONNX
@@ -81,6 +82,9 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
         return onnx(device, "auto: an ONNX model was given")
     if missing := onnxruntime_missing():
         return torch(device, f"auto: {missing}")
+    if faster := next(filter(None, (model_view(m.data, m.metadata.model).torch_on_cpu for m in members
+                                    if not onnx_only([m]))), None):
+        return torch(device, f"auto: {faster}")
     if oversized := next(filter(None, (too_large_for_onnx(m.path, onnx_max_bytes) for m in members
                                        if not onnx_only([m]))), None):
         return torch(device, f"auto: {oversized}, so onnxruntime cannot run it")

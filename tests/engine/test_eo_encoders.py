@@ -306,3 +306,47 @@ def test_an_ndvi_band_of_its_own_feeds_the_ndvi_group():
     computed = encoder.encode(nir_red, ["nir", "red"], months)
     assert not torch.allclose(given, computed)
 
+
+
+def test_galileo_attention_exports_without_a_nan_guard_and_matches_torch(tmp_path):
+    """Defect: a boolean key mask exported with a NaN guard (IsNaN, Where) over every attention weight, half of
+    onnxruntime's time on a Galileo change model; the additive mask exports none and gives the same outputs."""
+    import onnx
+    import onnxruntime
+
+    from engine.export.onnx_export import trace
+    from engine.models.encoders.galileo import SplitAttention
+
+    torch.manual_seed(0)
+    attention = SplitAttention(32, 4).eval()
+    x, keep = torch.randn(2, 40, 32), torch.rand(2, 40) > 0.3
+    keep[:, 0] = True
+    path = tmp_path / "attention.onnx"
+    trace(attention, (x, keep), path, ["x", "keep"], 17, None, outputs=("out",))
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "IsNaN" not in ops and "Softmax" in ops
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {"x": x.numpy(), "keep": keep.numpy()})
+    with torch.no_grad():
+        expected = attention(x, keep)
+    assert np.abs(out - expected.numpy()).max() < 1e-5
+    # left-out keys get no weight: moving their tokens does not move what the kept tokens' queries read
+    lone = torch.randn(1, 40, 32)
+    k_keep = torch.ones(1, 40, dtype=torch.bool)
+    k_keep[0, 5:] = False
+    with torch.no_grad():
+        base = attention(lone, k_keep)
+        moved = lone.clone()
+        moved[0, 5:] += 100.0
+        assert torch.allclose(attention(moved, k_keep)[0, :5], base[0, :5], atol=1e-5)
+
+
+def test_auto_backend_runs_galileo_models_in_torch_on_the_cpu():
+    from engine.models import AutoModelConfig
+    from engine.models.encoders.catalog import torch_faster_on_cpu
+
+    galileo = AutoModelConfig.for_family("change", encoder="galileo_nano", pretrained="none")
+    one_date = AutoModelConfig.for_family("unet", encoder="galileo_nano", pretrained="none")
+    resnet = AutoModelConfig.for_family("change", encoder="resnet18", pretrained="none")
+    assert "Galileo" in (torch_faster_on_cpu(galileo) or "") and "Galileo" in (torch_faster_on_cpu(one_date) or "")
+    assert torch_faster_on_cpu(resnet) is None

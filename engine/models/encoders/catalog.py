@@ -146,6 +146,17 @@ def takes_coords(model_cfg: Any) -> bool:
     return spec is not None and spec.takes_coords(getattr(model_cfg, "encoder_config", None))
 
 
+def torch_faster_on_cpu(model_cfg: Any) -> str | None:
+    """Why torch runs a model config's encoder faster than onnxruntime on the CPU (None: it does not, or it was not
+    measured). Galileo: a tile's tokens are every band group's patches (6 x 256 of a 64 px tile), and torch's
+    attention is fused where onnxruntime computes every weight (a Galileo nano change model: 21.6 s in torch on one
+    thread against 42.8 s in onnxruntime on two, docs/foundation-encoders.md)."""
+    spec = ENCODERS.get(getattr(model_cfg, "encoder_name", None) or "")
+    if spec is None or spec.kind != "galileo" or getattr(model_cfg, "SENSOR_UNITS", False):
+        return None
+    return "Galileo's attention over every band group's tokens runs about twice as fast in torch on the CPU"
+
+
 def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str, list[int]] | None:
     """Validate explicit SegFormer/MiT sizes (4 positive ints per key); returns them as int lists."""
     if sizes is None:

@@ -45,9 +45,16 @@ def masked_mean(tokens: torch.Tensor, keep: torch.Tensor, dim: int) -> torch.Ten
     return (tokens * weight).sum(dim=dim) / count.clamp(min=1.0)
 
 
-def key_mask(keep: torch.Tensor, heads: int) -> torch.Tensor:
-    """(B, N) keys kept -> the (B, heads, 1, N) boolean ``attn_mask`` of scaled_dot_product_attention."""
-    return keep[:, None, None, :].expand(-1, heads, 1, -1)
+#: Added to a left-out key's score: its weight is exp(-1e4) = 0, in float32 and bfloat16 alike.
+LEFT_OUT = -1e4
+
+
+def key_mask(keep: torch.Tensor, heads: int, dtype: torch.dtype) -> torch.Tensor:
+    """(B, N) keys kept -> the (B, heads, 1, N) additive ``attn_mask`` of scaled_dot_product_attention (``dtype``:
+    the queries'). Additive, not boolean: ONNX exports a boolean mask with a NaN guard over every attention weight,
+    which made onnxruntime run Galileo 4x slower than torch; a finite mask needs none."""
+    mask = torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep, LEFT_OUT)
+    return mask[:, None, None, :].expand(-1, heads, 1, -1)
 
 
 def read_state(path: Path, title: str, fix: str) -> dict[str, torch.Tensor]:

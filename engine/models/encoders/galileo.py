@@ -104,7 +104,7 @@ class SplitAttention(nn.Module):
         batch, tokens, dim = x.shape
         q, k, v = (p(x).reshape(batch, tokens, self.heads, dim // self.heads).transpose(1, 2)
                    for p in (self.q, self.k, self.v))
-        mask = None if keep is None else key_mask(keep, self.heads)
+        mask = None if keep is None else key_mask(keep, self.heads, q.dtype)
         # queries in blocks: a masked attention's weights are (heads, queries, keys) floats, too many for a season
         # tile's tokens at once on a CPU; each query's row is its own, so the blocks give the same result
         out = torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + QUERY_BLOCK], k, v, attn_mask=mask)

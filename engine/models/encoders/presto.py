@@ -56,7 +56,7 @@ class FusedAttention(nn.Module):
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         batch, tokens, dim = x.shape
         q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask(keep, self.heads))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask(keep, self.heads, q.dtype))
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
 
 
