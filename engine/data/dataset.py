@@ -41,11 +41,20 @@ from .band_match import pick_bands
 from .checks import check_scene_aux, check_scene_image, warn_dates_cover
 from .domain_shift import training_ranges
 from .ground import scenes_latitude
-from .label_scan import scan_labels
+from .label_scan import held_out_bands, scan_labels
 from .metadata import DataMetadata, DataSummary
 from .normalize import BandStatistics
 from .raster import image_band_names, open_raster
-from .sampling import Region, TileSampler, band_split, held_out_parts_line, region_mask, split_parts
+from .sampling import (
+    Region,
+    TileSampler,
+    band_split,
+    choose_ends,
+    counted_regions,
+    held_out_parts_line,
+    region_mask,
+    split_parts,
+)
 from .scene import SceneReader
 from .season_batch import season_tile
 from .sources import resolve_scenes
@@ -353,8 +362,11 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
 
     holdout = not val_readers and data_cfg.val_fraction > 0
     split = band_split(data_cfg.val_fraction, data_cfg.seed, tile, train_readers, val_readers, holdout)
-    counts, indexes, val_foreground = scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
-                                                   val_readers, split.held_out() if holdout else {})
+    counts, indexes, val_foreground, class_pixels = scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
+                                                                 val_readers, counted_regions(split))
+    for line in choose_ends(split, class_pixels, list(data_cfg.class_names), train_readers):
+        callback.warning(line)
+    val_foreground |= held_out_bands(split, class_pixels, train_readers, callback)
     if split.parts:
         val_foreground |= split_parts(split, indexes, data_cfg.val_fraction, data_cfg.seed)
         callback.info(held_out_parts_line(split, train_readers))
@@ -411,8 +423,9 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     elif first.selection.active:
         callback.info(f"Band selection of the {first.image_bands}-band images: "
                       f"{first.selection.describe(first.image_bands)}.")
+    taken = "".join(f"; {said}" for said in split.overridden)  # ends taken against the seed (choose_ends)
     strips = (" (parts of the labelled area held out of training)" if in_parts
-              else " (strips of the scenes held out of training)" if holdout else "")
+              else f" (strips of the scenes held out of training{taken})" if holdout else "")
     callback.info(f"Data: {metadata.vision_bands} vision band(s), {metadata.aux_channels} aux channel(s), "
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles{strips}, "
                   f"foreground {100 * metadata.foreground_fraction:.1f} %.")

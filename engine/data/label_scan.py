@@ -1,6 +1,7 @@
 """The one scan of every training label before training: raw value counts, checked against the label settings
 (every file and value outside the configured set listed with its pixel count), and the coarse per-scene index of
-labelled and foreground cells that the tile sampler draws from (:mod:`.sampling`).
+labelled and foreground cells that the tile sampler draws from (:mod:`.sampling`), and the labelled pixels of each
+class in both ends a training scene's validation band may take (the end is chosen from them: no second pass).
 
 Label semantics are those of the scene reader's label mapper (:mod:`.labels`); see :mod:`.dataset` for the rules.
 """
@@ -19,7 +20,7 @@ from ..config import DataConfig
 from ..errors import DataError, mention
 from ..io.formats import is_vector_path
 from .labels import raw_key
-from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region
+from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region, Split, counted_regions
 from .scene import SceneReader
 from .scene_labels import count_values
 from .units import as_float
@@ -28,10 +29,12 @@ SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
 
 
 def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
-               held_out: list[Region]) -> tuple[CellIndex, dict[str, int], int, int]:
-    """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground and
-    the labelled pixels inside its ``held_out`` validation regions (0 without one), in one pass."""
-    held_out_fg = held_out_labelled = 0
+               counted: list[Region]) -> tuple[CellIndex, dict[str, int], list[np.ndarray]]:
+    """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the labelled pixels of
+    each class inside each of the ``counted`` regions (its validation bands: :func:`.sampling.choose_ends`), in one
+    pass."""
+    classes_n = len(data_cfg.class_names)
+    class_pixels = [np.zeros(classes_n, np.int64) for _ in counted]
     builder = CellIndexBuilder(reader.grid.width, reader.grid.height, DEFAULT_CELL)
     c0, r0 = region.col // DEFAULT_CELL * DEFAULT_CELL, region.row // DEFAULT_CELL * DEFAULT_CELL
     c1, r1 = region.col + region.width, region.row + region.height
@@ -49,12 +52,11 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
             labelled = classes != data_cfg.ignore_index
             foreground = labelled & (classes != 0)
             builder.add(col, row, foreground, labelled)
-            for part in held_out:
-                held_out_fg += _pixels_inside(foreground, col, row, part)
-                held_out_labelled += _pixels_inside(labelled, col, row, part)
+            for part, pixels in zip(counted, class_pixels):
+                pixels += _classes_inside(classes, labelled, col, row, part, classes_n)
     if not raster:
         counts = {str(k): v for k, v in reader.label_value_counts().items()}
-    return builder.build(), counts, held_out_fg, held_out_labelled
+    return builder.build(), counts, class_pixels
 
 
 def labelled_share_line(reader: SceneReader, index: CellIndex, data_cfg: DataConfig) -> str:
@@ -74,11 +76,34 @@ def labelled_share_line(reader: SceneReader, index: CellIndex, data_cfg: DataCon
     return f"Labels of '{name}': {share:.1f} % of the scene labelled (the rest is nodata or ignored)."
 
 
-def _pixels_inside(mask: np.ndarray, col: int, row: int, region: Region) -> int:
-    """True pixels of ``mask`` (a block at ``col, row``) inside ``region``."""
-    c0, c1 = max(col, region.col) - col, min(col + mask.shape[1], region.col + region.width) - col
-    r0, r1 = max(row, region.row) - row, min(row + mask.shape[0], region.row + region.height) - row
-    return int(mask[r0:r1, c0:c1].sum()) if c1 > c0 and r1 > r0 else 0
+def _classes_inside(classes: np.ndarray, labelled: np.ndarray, col: int, row: int, region: Region,
+                    classes_n: int) -> np.ndarray:
+    """Labelled pixels of each class 0..``classes_n - 1`` of a block at ``col, row`` inside ``region`` (values
+    outside the classes are the label checks' to report)."""
+    c0, c1 = max(col, region.col) - col, min(col + classes.shape[1], region.col + region.width) - col
+    r0, r1 = max(row, region.row) - row, min(row + classes.shape[0], region.row + region.height) - row
+    if c1 <= c0 or r1 <= r0:
+        return np.zeros(classes_n, np.int64)
+    values = classes[r0:r1, c0:c1][labelled[r0:r1, c0:c1]].astype(np.int64)
+    return np.bincount(values[(values >= 0) & (values < classes_n)], minlength=classes_n)
+
+
+def held_out_bands(split: Split, class_pixels: dict[int, list[np.ndarray]], readers: list[SceneReader],
+                   callback: Callback) -> bool:
+    """Whether the bands held out of the training scenes (once :func:`.sampling.choose_ends` chose them) hold a
+    class other than 0; warns of a band with no labelled pixel, its labelled area lying elsewhere."""
+    counted = counted_regions(split)
+    foreground = False
+    for scene, band in split.val_regions:
+        if scene not in counted:
+            continue
+        pixels = class_pixels[scene][counted[scene].index(band)]
+        foreground |= bool(pixels[1:].sum())
+        if not pixels.sum() and readers[scene].aoi:
+            callback.warning(f"The validation band held out of '{readers[scene].image}' holds no labelled pixel (the "
+                             f"labelled area lies elsewhere), so the epochs cannot be scored on it. Give a validation "
+                             f"scene, or a labelled area that reaches across the scene.")
+    return foreground
 
 
 def has_foreground(reader: SceneReader, counts: dict[str, int]) -> bool:
@@ -209,22 +234,26 @@ class _Scan:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # raw value counts per label
     indexes: list[CellIndex] = field(default_factory=list)  # the training scenes' sampling indexes
     problems: list[str] = field(default_factory=list)  # values outside the configured set, per label
-    val_foreground: bool = False  # any pixel of a class other than 0 in the validation labels
+    val_foreground: bool = False  # any pixel of a class other than 0 in the validation scenes' labels
+    # training scene -> the labelled pixels of each class in each of its counted regions (scan_label)
+    class_pixels: dict[int, list[np.ndarray]] = field(default_factory=dict)
     empty: str | None = None  # why a training label cannot teach anything
 
 
 def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str, Any]],
                 train_readers: list[SceneReader], val_readers: list[SceneReader],
-                held_out: dict[int, list[Region]]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
+                counted: dict[int, list[Region]]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool,
+                                                           dict[int, list[np.ndarray]]]:
     """One scan of every label: (value counts per label, the training scenes' sampling indexes, whether the
-    validation labels hold a class other than 0). A recognised label coding (:func:`label_coding`) is
+    validation scenes' labels hold a class other than 0, the labelled pixels of each class in each training scene's
+    ``counted`` regions). A recognised label coding (:func:`label_coding`) is
     applied to ``kwargs`` (the readers' arguments) and the readers, and the labels scanned again with it (the
     sampling index counts a 0/255 mask's 255 as unlabelled otherwise); values outside the configured set stop the
     run, naming them."""
     condensed = CondensedCallback(callback)  # a line a scene: the first few of a dataset of hundreds
     try:
         held = HeldCallback(condensed)  # the first pass's lines, said unless a coding found makes it scan again
-        scan = _scan_all(data_cfg, held, train_readers, val_readers, held_out)
+        scan = _scan_all(data_cfg, held, train_readers, val_readers, counted)
         # no label mapping given and the labels coded as one of LABEL_CODINGS: its mapping is taken
         change = any(reader.after_paths for reader in train_readers)
         found = None if data_cfg.label_mapping else label_coding(scan.counts, len(data_cfg.class_names), change)
@@ -238,7 +267,7 @@ def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str,
                 kw["label_mapping"] = dict(data_cfg.label_mapping)
             for reader in train_readers + val_readers:
                 reader.use_label_mapping(data_cfg.label_mapping)
-            scan = _scan_all(data_cfg, condensed, train_readers, val_readers, held_out)
+            scan = _scan_all(data_cfg, condensed, train_readers, val_readers, counted)
         if scan.empty:
             raise DataError(scan.empty)
         if not scan.problems and data_cfg.label_mapping and not data_cfg.strict_labels:
@@ -248,25 +277,20 @@ def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str,
                             f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
                             f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(scan.problems) + "\n"
                             + label_fix_hint(data_cfg, scan.counts))
-        return scan.counts, scan.indexes, scan.val_foreground
+        return scan.counts, scan.indexes, scan.val_foreground, scan.class_pixels
     finally:
         condensed.finish()
 
 
 def _scan_all(data_cfg: DataConfig, callback: Callback, train_readers: list[SceneReader],
-              val_readers: list[SceneReader], held_out: dict[int, list[Region]]) -> _Scan:
+              val_readers: list[SceneReader], counted: dict[int, list[Region]]) -> _Scan:
     """One pass over every label with the readers' current mapping."""
     scan = _Scan()
     for i, reader in enumerate(train_readers):
         callback.check_canceled()
         scan_region = Region(*reader.region_window())  # whole usable scene: held-out band rows are filtered later
-        index, values, val_fg, val_labelled = scan_label(reader, scan_region, data_cfg, held_out.get(i, []))
-        scan.val_foreground |= val_fg > 0
+        index, values, scan.class_pixels[i] = scan_label(reader, scan_region, data_cfg, counted.get(i, []))
         callback.info(labelled_share_line(reader, index, data_cfg))
-        if i in held_out and val_labelled == 0 and reader.aoi:
-            callback.warning(f"The validation band held out of '{reader.image}' holds no labelled pixel (the labelled "
-                             f"area lies elsewhere), so the epochs cannot be scored on it. Give a validation scene, "
-                             f"or a labelled area that reaches across the scene.")
         scan.indexes.append(index)
         scan.counts[reader.label_path] = values
         scan.problems += label_problems(reader.label_path, values, data_cfg)

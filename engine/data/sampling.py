@@ -6,7 +6,9 @@ they are cheap to pickle into DataLoader workers and easy to test without raster
 
 Spatial hold-out (used when no validation scenes or folder are given): each training scene is cut into two
 bands across its longer axis. A band of ``max(tile_size, val_fraction * length)`` pixels at the start or
-at the end of the axis (seeded choice per scene) becomes validation, the rest training. Training windows are
+at the end of the axis becomes validation, the rest training: the end whose band leaves every class the scene's
+labels hold some training pixels (the label scan counts each class in both bands), the seed's choice where both
+ends do or neither does (then the log names the class training never sees). Training windows are
 clipped to their region and any pixel of a training window outside its region is masked (label ignore,
 input 0), so no validation pixel is ever seen in training and validation tiles never overlap training tiles.
 
@@ -74,22 +76,64 @@ class Region:
         return Region(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
 
 
-def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
-                  rng: np.random.Generator) -> tuple[Region, Region | None]:
-    """``(train, val)`` regions of a ``width x height`` scene (module doc); ``val`` None when ``val_fraction`` is 0
-    or the scene is too short to hold both a training and a validation part of at least one pixel."""
+def holdout_ends(width: int, height: int, val_fraction: float, tile_size: int) -> list[tuple[Region, Region]]:
+    """The two ``(train, val)`` splits of a ``width x height`` scene (module doc): validation at the start of the
+    longer axis, then at its end; ``[]`` when ``val_fraction`` is 0 or the scene is too short to hold both a
+    training and a validation part of at least one pixel."""
     horizontal = width >= height  # cut across the longer axis
     length = width if horizontal else height
     if val_fraction <= 0 or length < 2:
-        return Region(0, 0, width, height), None
+        return []
     val_len = max(round(val_fraction * length), min(tile_size, length // 2))
     # Keep at least one tile (or half the scene, if smaller) for training.
     val_len = max(min(val_len, length - min(tile_size, (length + 1) // 2)), 1)
-    train_start, val_start = (val_len, 0) if rng.random() < 0.5 else (0, length - val_len)
     train_len = length - val_len
-    if horizontal:
-        return Region(train_start, 0, train_len, height), Region(val_start, 0, val_len, height)
-    return Region(0, train_start, width, train_len), Region(0, val_start, width, val_len)
+    ends = []
+    for train_start, val_start in ((val_len, 0), (0, length - val_len)):
+        if horizontal:
+            ends.append((Region(train_start, 0, train_len, height), Region(val_start, 0, val_len, height)))
+        else:
+            ends.append((Region(0, train_start, width, train_len), Region(0, val_start, width, val_len)))
+    return ends
+
+
+def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
+                  rng: np.random.Generator) -> tuple[Region, Region | None]:
+    """``(train, val)`` regions of a ``width x height`` scene, the end held out drawn from ``rng`` (before the labels
+    are read: :func:`keep_every_class` may take the other end); ``val`` None as :func:`holdout_ends` gives none."""
+    ends = holdout_ends(width, height, val_fraction, tile_size)
+    if not ends:
+        return Region(0, 0, width, height), None
+    return ends[seeded_end(rng)]
+
+
+def seeded_end(rng: np.random.Generator) -> int:
+    """The end of :func:`holdout_ends` the seed holds out: 0 (the start) or 1."""
+    return 0 if rng.random() < 0.5 else 1
+
+
+def keep_every_class(whole: np.ndarray, held: list[np.ndarray], seeded: int) -> tuple[int, np.ndarray]:
+    """(the end to hold out, the classes its training part loses entirely) given the labelled pixels of each class
+    in the scene's part that is split (``whole``) and in each end's validation band (``held``): the end that leaves
+    every class the scene holds some training pixels; the seed's end (``seeded``) where both do (seeds keep their
+    variety) or both lose as many classes (then the caller says which class training never sees)."""
+    lost = [classes_lost(whole, band) for band in held]
+    fewest = min(len(classes) for classes in lost)
+    end = seeded if len(lost[seeded]) == fewest else next(i for i, c in enumerate(lost) if len(c) == fewest)
+    return end, lost[end]
+
+
+def classes_lost(whole: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """The classes with labelled pixels in ``whole`` that all lie in ``band`` (per-class pixel counts of each)."""
+    whole = np.asarray(whole)
+    return np.flatnonzero((whole > 0) & (whole - np.asarray(band) <= 0))
+
+
+def end_name(region: Region, whole: Region) -> str:
+    """Which strip of ``whole`` a held-out band is: north, south (rows), west or east (columns)."""
+    if region.width == whole.width:
+        return "north" if region.row == whole.row else "south"
+    return "west" if region.col == whole.col else "east"
 
 
 def grid_windows(region: Region, tile_size: int) -> list[tuple[int, int]]:
@@ -316,6 +360,9 @@ class Split:
     val_regions: list[tuple[int, Region]]  # (scene of the training or validation scenes, region)
     tile: int
     parts: dict[int, list[Region]]  # training scene -> its labelled area's parts, held out whole (split_parts)
+    # training scene -> (the part split into bands, its two (train, val) ends, the seed's end) (choose_ends)
+    ends: dict[int, tuple[Region, list[tuple[Region, Region]], int]] = field(default_factory=dict)
+    overridden: list[str] = field(default_factory=list)  # what choose_ends said of the ends it took against the seed
 
     @property
     def val_windows(self) -> list[tuple[int, int, int, Region]]:
@@ -331,23 +378,65 @@ def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[An
                holdout: bool) -> Split:
     """The regions before the labels are scanned: each training scene whole (where every date holds data, for a
     scene of several dates), less its held-out band when validation is held out of the training scenes; the scenes
-    whose labelled area has ``MIN_PARTS`` parts or more whole for now (see :func:`split_parts`)."""
+    whose labelled area has ``MIN_PARTS`` parts or more whole for now (see :func:`split_parts`). The band is the
+    seed's end for now: :func:`choose_ends` may take the other once the labels are counted."""
     parts = {i: p for i, r in enumerate(train_readers) if holdout and len(p := labelled_parts(r)) >= MIN_PARTS}
     train_regions: list[tuple[int, Region]] = []
     val_regions: list[tuple[int, Region]] = []
+    split_ends: dict[int, tuple[Region, list[tuple[Region, Region]], int]] = {}
     for i, reader in enumerate(train_readers):
         whole = Region(*reader.dates_window())  # where every date holds data
-        if holdout and i not in parts:
-            rng = np.random.default_rng([seed, 7919, i])
-            part, val = holdout_split(whole.width, whole.height, val_fraction, tile, rng)
-            train_regions.append((i, Region(whole.col + part.col, whole.row + part.row, part.width, part.height)))
-            if val is not None:
-                val_regions.append((i, Region(whole.col + val.col, whole.row + val.row, val.width, val.height)))
+        ends = holdout_ends(whole.width, whole.height, val_fraction, tile) if holdout and i not in parts else []
+        if ends:
+            seeded = seeded_end(np.random.default_rng([seed, 7919, i]))
+            ends = [(_shift(part, whole), _shift(val, whole)) for part, val in ends]
+            split_ends[i] = (whole, ends, seeded)
+            train_regions.append((i, ends[seeded][0]))
+            val_regions.append((i, ends[seeded][1]))
         else:
             train_regions.append((i, whole))
     if not holdout:
         val_regions = [(i, Region(*r.dates_window())) for i, r in enumerate(val_readers)]
-    return Split(train_regions, val_regions, tile, parts)
+    return Split(train_regions, val_regions, tile, parts, split_ends)
+
+
+def _shift(region: Region, by: Region) -> Region:
+    return Region(by.col + region.col, by.row + region.row, region.width, region.height)
+
+
+def _names(classes: np.ndarray, class_names: list[str]) -> str:
+    return ", ".join(f"'{class_names[c]}'" if c < len(class_names) else f"class {c}" for c in classes)
+
+
+def counted_regions(split: Split) -> dict[int, list[Region]]:
+    """Training scene -> the regions whose labelled pixels of each class the label scan counts for
+    :func:`choose_ends`: the part split into bands, then each end's validation band."""
+    return {scene: [whole] + [val for _, val in ends] for scene, (whole, ends, _) in split.ends.items()}
+
+
+def choose_ends(split: Split, class_pixels: dict[int, list[np.ndarray]], class_names: list[str],
+                readers: list[Any]) -> list[str]:
+    """Hold out of each banded scene the end :func:`keep_every_class` takes, given the labelled pixels of each class
+    in its :func:`counted_regions` (from the label scan); what it took against the seed goes to
+    ``split.overridden``; returns one line for each scene whose training part loses a class entirely."""
+    lines = []
+    for scene, (whole, ends, seeded) in sorted(split.ends.items()):
+        counts = class_pixels[scene]
+        end, lost = keep_every_class(counts[0], counts[1:], seeded)
+        name = Path(readers[scene].image).name
+        said = _names(lost, class_names)
+        if end != seeded:
+            held = _names(classes_lost(counts[0], counts[1 + seeded]), class_names)
+            split.overridden.append(f"of '{name}' the {end_name(ends[end][1], whole)} strip: the "
+                                    f"{end_name(ends[seeded][1], whole)} one holds all of {held}")
+        split.train_regions[scene] = (scene, ends[end][0])  # band_split gives each training scene one region
+        split.val_regions = [(s, ends[end][1] if s == scene else r) for s, r in split.val_regions]
+        if len(lost):
+            lines.append(f"Validation: every labelled pixel of {said} in '{name}' lies in its held-out "
+                         f"{end_name(ends[end][1], whole)} strip (and the other strip would hold all of a class too): "
+                         f"training never sees {'it' if len(lost) == 1 else 'them'}. Give a validation scene, or "
+                         f"label {'the class' if len(lost) == 1 else 'these classes'} elsewhere in the scene.")
+    return lines
 
 
 def split_parts(split: Split, indexes: list[CellIndex], val_fraction: float, seed: int) -> bool:

@@ -1,0 +1,139 @@
+"""The validation band held out of a training scene keeps every class in training (engine.data.sampling
+.choose_ends): the end that holds all of a class is trained on, whatever the seed; the seed decides otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+
+from engine.config import DataConfig, SceneSpec
+from engine.data.dataset import build_datasets
+from engine.data.sampling import Region, holdout_ends, holdout_split, keep_every_class
+from tests.helpers import RecordingCallback, squares_layer
+
+NAMES = ["field", "forest", "town"]
+COLORS = ["#e0d080", "#207020", "#c03030"]
+SEEDS = range(8)
+
+
+def _write(path: Path, data: np.ndarray) -> str:
+    data = data if data.ndim == 3 else data[None]
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype.name, crs="EPSG:32633",
+                       transform=from_origin(460000.0, 5080000.0, 10.0, 10.0)) as dst:
+        dst.write(data)
+    return str(path)
+
+
+def _scene(root: Path, label: np.ndarray) -> SceneSpec:
+    """A scene of ``label``'s size (raw values: the classes) over random imagery."""
+    image = np.random.default_rng(3).integers(1, 255, (3, *label.shape), dtype=np.uint8)
+    root.mkdir(parents=True, exist_ok=True)
+    return SceneSpec(image=_write(root / "scene.tif", image), label=_write(root / "label.tif", label))
+
+
+def _build(scene: SceneSpec, seed: int) -> tuple[Region, Region, RecordingCallback]:
+    """(training region, validation region) of the one scene, and what was said."""
+    cfg = DataConfig(train_scenes=[scene], tile_size=32, tiles_per_epoch=8, statistics_tiles=2, val_fraction=0.25,
+                     class_names=list(NAMES), class_colors=COLORS, label_mapping={}, seed=seed)
+    callback = RecordingCallback()
+    train, val, _ = build_datasets(cfg, callback)
+    (train_region,) = [region for _, region, _ in train.sampler.parts]
+    (val_region,) = {window[3] for window in val.windows}
+    return train_region, val_region, callback
+
+
+def _data_line(callback: RecordingCallback) -> str:
+    return next(m for m in callback.messages("info") if m.startswith("Data: ") and "validation tiles" in m)
+
+
+def _label(height: int = 64, width: int = 256) -> np.ndarray:
+    """Field everywhere, forest across the whole width (both ends and the middle)."""
+    label = np.zeros((height, width), np.uint8)
+    label[20:40, :] = 1
+    return label
+
+
+def test_the_end_holding_all_of_a_class_is_trained_on_for_every_seed(tmp_path):
+    label = _label()
+    label[10:20, 230:250] = 2  # the town lies in the east end's band (64 columns) alone
+    scene = _scene(tmp_path, label)
+    seeded = {seed: holdout_split(256, 64, 0.25, 32, np.random.default_rng([seed, 7919, 0]))[1].col
+              for seed in SEEDS}
+    assert set(seeded.values()) == {0, 192}  # without the rule some seeds would hold the east end out
+    for seed in SEEDS:
+        train, val, callback = _build(scene, seed)
+        assert val == Region(0, 0, 64, 64) and train == Region(64, 0, 192, 64), seed
+        data_line = _data_line(callback)
+        overridden = "the west strip: the east one holds all of 'town'" in data_line
+        assert overridden == (seeded[seed] == 192), (seed, data_line)
+        assert not [w for w in callback.messages("warning") if "training never sees" in w]
+
+
+def test_the_seed_decides_between_ends_that_both_keep_every_class(tmp_path):
+    label = _label()
+    label[10:20, 100:140] = 2  # the town in the middle: in training whichever end is held out
+    scene = _scene(tmp_path, label)
+    held = set()
+    for seed in SEEDS:
+        _, val, callback = _build(scene, seed)
+        expected = holdout_split(256, 64, 0.25, 32, np.random.default_rng([seed, 7919, 0]))[1]
+        assert val == expected, seed
+        assert "holds all of" not in _data_line(callback)
+        held.add(val.col)
+    assert held == {0, 192}
+
+
+def test_where_no_end_keeps_every_class_the_seed_keeps_its_end_and_the_class_is_named(tmp_path):
+    label = np.zeros((64, 256), np.uint8)
+    label[10:20, 0:20] = 2  # the town in the west band alone ...
+    label[20:40, 200:236] = 1  # ... the forest in the east band alone
+    scene = _scene(tmp_path, label)
+    for seed in SEEDS:
+        _, val, callback = _build(scene, seed)
+        expected = holdout_split(256, 64, 0.25, 32, np.random.default_rng([seed, 7919, 0]))[1]
+        assert val == expected, seed  # each end holds all of a class: the seed's end stays
+        said = [w for w in callback.messages("warning") if "training never sees" in w]
+        lost, kept = ("'town'", "'forest'") if val.col == 0 else ("'forest'", "'town'")
+        assert len(said) == 1 and lost in said[0] and kept not in said[0] and "scene.tif" in said[0], said
+
+
+def test_a_band_without_a_labelled_pixel_is_warned_about(tmp_path):
+    label = _label()
+    label[10:20, 100:140] = 2
+    label[:, :70] = label[:, 186:] = 255  # unlabelled at both ends: neither band can score the epochs
+    scene = _scene(tmp_path, label)
+    scene.aoi = squares_layer(tmp_path / "area.gpkg", scene.image, [(0, 0)], 256)  # a labelled area in one piece
+    for seed in (0, 1):
+        _, val, callback = _build(scene, seed)
+        said = [w for w in callback.messages("warning") if "holds no labelled pixel" in w]
+        assert len(said) == 1 and "scene.tif" in said[0], callback.messages("warning")
+    label[:, 186:] = 0
+    scene = _scene(tmp_path / "east", label)
+    scene.aoi = squares_layer(tmp_path / "east_area.gpkg", scene.image, [(0, 0)], 256)
+    for seed in SEEDS:  # the east band holds labelled pixels (of classes the rest holds): the seed decides
+        _, val, callback = _build(scene, seed)
+        said = [w for w in callback.messages("warning") if "holds no labelled pixel" in w]
+        assert len(said) == (val.col == 0), (seed, said)
+
+
+def test_keep_every_class_counts_classes_and_leaves_ties_to_the_seed():
+    whole = np.array([100, 10, 5])
+    end, lost = keep_every_class(whole, [np.array([30, 2, 5]), np.array([30, 2, 0])], 0)
+    assert end == 1 and not len(lost)  # the seed's end 0 holds all of class 2
+    end, lost = keep_every_class(whole, [np.array([30, 2, 0]), np.array([30, 2, 1])], 1)
+    assert end == 1 and not len(lost)  # both keep every class: the seed's end
+    end, lost = keep_every_class(whole, [np.array([30, 10, 0]), np.array([30, 0, 5])], 1)
+    assert end == 1 and lost.tolist() == [2]  # each end holds all of a class: the seed's, its class named
+    end, lost = keep_every_class(np.array([100, 0, 5]), [np.array([30, 0, 0]), np.array([30, 0, 5])], 1)
+    assert end == 0 and not len(lost)  # a class the scene does not hold is not kept
+
+
+def test_holdout_ends_are_the_two_ends_of_the_longer_axis():
+    (train_a, val_a), (train_b, val_b) = holdout_ends(80, 200, 0.25, 32)
+    assert val_a == Region(0, 0, 80, 50) and train_a == Region(0, 50, 80, 150)
+    assert val_b == Region(0, 150, 80, 50) and train_b == Region(0, 0, 80, 150)
+    assert holdout_ends(80, 200, 0.0, 32) == []
