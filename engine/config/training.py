@@ -15,7 +15,10 @@ from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
 from .reading import check_crs, checked_extent, checked_pixel_size, web_pixel_size
 from .values import (
     AMP_MODES,
+    CONSISTENCY,
     EARLY_STOP_METRICS,
+    FROZEN_ENCODER,
+    MAX_WORKERS,
     OPTIM_DETAIL,
     OPTIMIZERS,
     REFERENCE_AUX_BANDS_PER_FILE,
@@ -29,8 +32,6 @@ from .values import (
     parse_label_pairs,
 )
 
-#: Data loader processes at most (each one a Python process with its own copy of the readers).
-MAX_WORKERS = 64
 #: Epochs (and warm-up epochs) at most: more is no training plan but a typo (a time budget bounds a long run).
 MAX_EPOCHS = 1_000_000
 #: The most tiles one epoch draws (their list is planned at once: 80 MB of indices at this count).
@@ -318,10 +319,6 @@ class DataConfig(Settings):
         return 1 if len(self.class_names) == 2 else len(self.class_names)
 
 
-FROZEN_ENCODER = ("off", "cached")
-CONSISTENCY = ("auto", "on", "off")  # auto: on where the measurements found it helps
-
-
 @dataclass
 class TrainConfig(Settings):
     """Optimisation and schedule settings (reference values as defaults where they exist)."""
@@ -392,6 +389,8 @@ class TrainConfig(Settings):
         help="Sum the gradients of this many batches per optimiser step (a larger effective batch).")
     grad_clip: float | None = setting(1.0, off=0, group="training", no_qgis=OPTIM_DETAIL,
                                       help="Max gradient norm, 0 = off.")
+    weight_average: float = setting(0.0, group="training", no_qgis=OPTIM_DETAIL, metavar="DECAY", help=(
+        "A moving average of the weights (decay per step; 0 = off): what validation scores and the bundle keeps."))
     amp: str = setting("auto", choices=AMP_MODES, group="training",
                        help="Mixed precision: auto (a GPU: bf16 where it has it, else fp16; a CPU: bf16 where it "
                             "computes bfloat16 natively, AMX or AVX-512 BF16, else fp32), off (fp32), bf16 or fp16 "
@@ -492,7 +491,8 @@ class TrainConfig(Settings):
               f"{mention('train.time_budget')} instead.")
         check(self.preview_tiles >= 0, "preview_tiles must be >= 0.")
         check(self.batch_size >= 1, f"{mention('train.batch_size')} must be >= 1 (got {self.batch_size}).")
-        check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1) (got {self.momentum}).")
+        check(0.0 <= self.momentum < 1.0 and 0.0 <= self.weight_average < 1.0, f"momentum ({self.momentum}) and "
+              f"{mention('train.weight_average')} ({self.weight_average}; a decay, 0 = off) must be in [0, 1).")
         check(self.grad_accumulation >= 1, f"{mention('train.grad_accumulation')} must be >= 1.")
         check(0.5 <= self.confidence <= 1.0 and self.unlabelled_weight >= 0,
               f"{mention('train.confidence')} must be in [0.5, 1] (got {self.confidence}) and "

@@ -38,6 +38,10 @@ def models_setting(help: str, label: str = "Model bundle (.dsmodel; several sepa
 
 SCHEDULES = ("cosine", "step", "plateau")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+#: Data loader processes at most (each one a Python process with its own copy of the readers).
+MAX_WORKERS = 64
+FROZEN_ENCODER = ("off", "cached")
+CONSISTENCY = ("auto", "on", "off")  # auto: on where the measurements found it helps
 EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)
 LOSS_TERMS = ("focal", "lovasz", "dice", "ohem", "ce")  # ce: cross-entropy (binary cross-entropy for 1 class)
 LOSS_ALIASES = {"bce": "ce"}

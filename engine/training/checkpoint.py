@@ -179,6 +179,10 @@ def resume(files: Any) -> tuple[int, bool, list[dict[str, Any]], dict[str, Any]]
         files.restore_partial(state)  # a canceled run's best bundle, kept in its checkpoint
         files.model.load_state_dict(state["model"])
         optim.optimizer.load_state_dict(state["optimizer"])
+        if files.average is not None:
+            if not state.get("average"):
+                raise KeyError("it holds no weight average (train.weight_average was off)")
+            files.average.load_state_dict(state["average"])
     except (RuntimeError, ValueError, KeyError) as exc:
         raise ConfigError(f"Checkpoint '{paths.checkpoint}' does not fit this model ({str(exc)[:300]}); run "
                           f"without {RESUME}.") from exc

@@ -60,6 +60,7 @@ class TrainFiles:
     paths: RunPaths
     keep_last: bool  # no validation score tells the epochs apart: the bundle holds the last one
     place: Place
+    average: Any = None  # the weights' moving average (:mod:`.averaging`): the bundle keeps it; None: the weights
     good_checkpoint: bool = False  # a checkpoint of this run (written or resumed from) is at paths.checkpoint
     wrote_partial: bool = False  # this run wrote the .partial bundle (removed on failure if no checkpoint)
     writes: BackgroundWrite = field(default_factory=lambda: BackgroundWrite("dualstream-checkpoint"))
@@ -94,7 +95,8 @@ class TrainFiles:
                        schedule=self.optim.schedule.state_dict(),
                        scaler=scaler.state_dict() if scaler.is_enabled() else None, epoch=epoch,
                        finished=finished, history=copy.deepcopy(history), best=copy.deepcopy(best),
-                       configs=self.record.configs, rng=capture_rng_state())
+                       configs=self.record.configs, rng=capture_rng_state(),
+                       average=self.average.state_dict() if self.average is not None else None)
         self.writes.submit(lambda: self._write_epoch(epoch, improved, payload))
 
     def _write_epoch(self, epoch: int, improved: bool, payload: dict[str, Any]) -> None:
@@ -103,7 +105,9 @@ class TrainFiles:
         try:
             if improved:
                 self.wrote_partial = True
-                self._save_bundle(self.paths.partial, payload["best"], payload["model"])
+                average = payload["average"]  # the bundle keeps the averaged weights, the checkpoint both
+                state = payload["model"] if average is None else {**payload["model"], **average["shadow"]}
+                self._save_bundle(self.paths.partial, payload["best"], state)
             save_checkpoint(self.paths.checkpoint, payload)
             self.good_checkpoint = True
             write_metrics(payload["history"], self.paths.reports["metrics_csv"], self.paths.reports["metrics_json"])

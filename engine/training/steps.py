@@ -40,6 +40,7 @@ class EpochSteps:
     stopped: Callable[[str], str]  # what a stop leaves behind, in words (trainer's)
     val_batches: int = 0  # validation batches per epoch (the first epoch estimates their time from its steps)
     consistency: Any = None  # the unlabelled half of each step (:mod:`.consistency`), or None
+    average: Any = None  # the weights' moving average (:mod:`.averaging`), or None
 
     def progress(self, done: int, total: int) -> None:
         """Progress over all epochs' steps, or with a time budget its seconds (whichever is further along)."""
@@ -130,6 +131,8 @@ class EpochSteps:
                 scaler.update()
                 self.optim.optimizer.zero_grad(set_to_none=True)
                 self.optim.schedule.step()
+                if self.average is not None:
+                    self.average.update()
             loss_sum += loss.detach().double()
             self.progress(done + i + 1, total)
         return loss_sum / max(i, 1), i, waited  # the loop ends before step i: i steps ran

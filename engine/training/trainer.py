@@ -12,6 +12,7 @@ Files for ``output = dir/name.dsmodel``:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..io.atomic import output_locks
 from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
 from ..runtime.environment import DistContext, require, resolve_device, setup_distributed
+from .averaging import build_average
 from .checkpoint import checkpoint_path, early_stop_due, resume, seconds_spent, seed_everything
 from .metrics import foreground_shares, number, selection_score
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
@@ -109,10 +111,12 @@ class _Trainer:
         from .consistency import build_consistency
 
         self.consistency = build_consistency(self.model, self.datasets, data_cfg, train_cfg, self.place, self.cached)
+        self.average = build_average(self.model, train_cfg.weight_average)
         self.steps = EpochSteps(train_cfg, self.net, self.optim, self.batches, self.budget, self.place, self._stopped,
-                                len(self.val_loader) if self.val_loader is not None else 0, self.consistency)
+                                len(self.val_loader) if self.val_loader is not None else 0, self.consistency,
+                                self.average)
         self.files = TrainFiles(train_cfg, self.record, self.model, self.optim, self.budget, self.datasets, self.paths,
-                                self.keep_last, self.place)
+                                self.keep_last, self.place, self.average)
 
     def _configure_paths(self) -> RunPaths:
         """The run's files; a resume without a checkpoint refused, an earlier run's checkpoint said."""
@@ -299,9 +303,10 @@ class _Trainer:
             cb.epoch_started(epoch, self.total_epochs)  # the status line says so before the first step ends
             train_loss, train_seconds, steps, waited = self.steps.train_epoch(epoch, ddp, reserve)
             began_val = time.perf_counter()
-            val = (validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn, self.num_classes,
-                            self.ignore_index, self.data_cfg.class_names, self.place, self._stopped)
-                   if self.val_loader is not None else None)
+            with self.average.applied() if self.average is not None else contextlib.nullcontext():
+                val = (validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn, self.num_classes,
+                                self.ignore_index, self.data_cfg.class_names, self.place, self._stopped)
+                       if self.val_loader is not None else None)
             val_seconds = time.perf_counter() - began_val
             # the head's rate (fusion + decoder): its group is the last (step_setup.build_optimizer)
             entry: dict[str, Any] = {
