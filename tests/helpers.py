@@ -112,6 +112,15 @@ def write_bulk_scenes(folder: Path) -> Path:
     return folder
 
 
+def write_geotiff(path: Path, data: np.ndarray, crs: str, origin: tuple[float, float], pixel: float) -> str:
+    """``data`` ((bands,) rows, cols) as a GeoTIFF in ``crs``, its top-left corner at ``origin``."""
+    data = data if data.ndim == 3 else data[None]
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype.name, crs=crs, transform=from_origin(*origin, pixel, pixel)) as dst:
+        dst.write(data)
+    return str(path)
+
+
 def read_pixels(path: Path) -> np.ndarray:
     with rasterio.open(path) as ds:
         return ds.read()

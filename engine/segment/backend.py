@@ -1,9 +1,10 @@
 """Which backend runs a segmentation, and its predictor.
 
 ``auto``: on the CPU onnxruntime where it is installed (bundles through their cached ONNX exports), else torch, as
-for a bundle whose encoder torch runs faster (the model view's ``torch_on_cpu``: Galileo) or that cannot be exported (the log says why; weights over what one ONNX file holds, 2 GiB, are not even
-tried); torch on a GPU. ``torch`` and ``onnxruntime`` force one. On the CPU torch runs on the free cores,
-onnxruntime on every core of the process (:mod:`engine.runtime.cores`).
+for a bundle whose encoder torch runs faster (the model view's ``torch_on_cpu``: Galileo) or that cannot be
+exported (the log says why; weights over what one ONNX file holds, 2 GiB, are not even tried); torch on a GPU.
+``torch`` and ``onnxruntime`` force one. On the CPU torch runs on the free cores, onnxruntime on every core of the
+process (:mod:`engine.runtime.cores`).
 """
 
 from __future__ import annotations

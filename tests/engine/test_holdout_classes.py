@@ -6,13 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import rasterio
-from rasterio.transform import from_origin
 
 from engine.config import DataConfig, SceneSpec
 from engine.data.dataset import build_datasets
 from engine.data.sampling import Region, holdout_ends, holdout_split, keep_every_class
-from tests.helpers import RecordingCallback, squares_layer
+from tests.helpers import RecordingCallback, squares_layer, write_geotiff
 
 NAMES = ["field", "forest", "town"]
 COLORS = ["#e0d080", "#207020", "#c03030"]
@@ -20,12 +18,7 @@ SEEDS = range(8)
 
 
 def _write(path: Path, data: np.ndarray) -> str:
-    data = data if data.ndim == 3 else data[None]
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype.name, crs="EPSG:32633",
-                       transform=from_origin(460000.0, 5080000.0, 10.0, 10.0)) as dst:
-        dst.write(data)
-    return str(path)
+    return write_geotiff(path, data, "EPSG:32633", (460000.0, 5080000.0), 10.0)
 
 
 def _scene(root: Path, label: np.ndarray) -> SceneSpec:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import rasterio
-from rasterio.transform import from_origin
 
 from engine.callbacks import Callback
 from engine.config import DataConfig, SceneSpec, TrainConfig
@@ -15,6 +13,7 @@ from engine.data.dataset import build_datasets
 from engine.errors import mention
 from engine.models import AutoModelConfig
 from engine.training.trainer import train
+from tests.helpers import write_geotiff
 
 
 class RawCallback(Callback):
@@ -28,12 +27,7 @@ class RawCallback(Callback):
 
 
 def _write(path: Path, data: np.ndarray) -> str:
-    data = data if data.ndim == 3 else data[None]
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype.name, crs="EPSG:32652",
-                       transform=from_origin(320000.0, 4150000.0, 1.0, 1.0)) as dst:
-        dst.write(data)
-    return str(path)
+    return write_geotiff(path, data, "EPSG:32652", (320000.0, 4150000.0), 1.0)
 
 
 def _scene(root: Path, name: str, foreground: tuple[slice, slice] | None) -> SceneSpec:
