@@ -26,6 +26,7 @@ class EncoderSpec:
 
     kind: str
     sizes: dict[str, Any] = field(default_factory=dict)
+    torch_on_cpu: str | None = None  # why torch runs it faster than onnxruntime on the CPU (measured; None: not)
 
     @property
     def local(self) -> bool:
@@ -72,12 +73,18 @@ def _prithvi(embed: int, depth: int, heads: int, patch: int = 16, tl: bool = Fal
                                    "coords": tl})
 
 
+# A tile's tokens are every band group's patches (6 x 256 of a 64 px tile); torch's attention is fused where
+# onnxruntime computes every weight: a Galileo nano change model ran in 0.46 of onnxruntime's time and 0.56 of its
+# memory (docs/backends.md)
+GALILEO_ON_CPU = "Galileo's attention over every band group's tokens runs about twice as fast in torch on the CPU"
+
+
 def _galileo(width: int, depth: int, heads: int) -> EncoderSpec:
     """A Galileo release's sizes (config/models/<size>.json), its patch size here 4 px, the tile's day of year as
     its month (``coords``)."""
     return EncoderSpec("galileo", {"embedding_size": width, "depth": depth, "num_heads": heads, "mlp_ratio": 4.0,
                                    "max_sequence_length": 24, "max_patch_size": 8, "patch_size": 4, "coords": True,
-                                   "bands": list(SENTINEL2)})
+                                   "bands": list(SENTINEL2)}, torch_on_cpu=GALILEO_ON_CPU)
 
 
 def _dinov3_convnext(hidden: list[int], depths: list[int]) -> EncoderSpec:
@@ -147,14 +154,12 @@ def takes_coords(model_cfg: Any) -> bool:
 
 
 def torch_faster_on_cpu(model_cfg: Any) -> str | None:
-    """Why torch runs a model config's encoder faster than onnxruntime on the CPU (None: it does not, or it was not
-    measured). Galileo: a tile's tokens are every band group's patches (6 x 256 of a 64 px tile), and torch's
-    attention is fused where onnxruntime computes every weight (a Galileo nano change model ran in 0.46 of
-    onnxruntime's time and 0.56 of its memory: docs/backends.md)."""
+    """Why torch runs a model config's encoder faster than onnxruntime on the CPU (:attr:`EncoderSpec.torch_on_cpu`;
+    None: it does not, or it was not measured). A pixel-series family's encoder was not measured."""
     spec = ENCODERS.get(getattr(model_cfg, "encoder_name", None) or "")
-    if spec is None or spec.kind != "galileo" or getattr(model_cfg, "SENSOR_UNITS", False):
+    if spec is None or getattr(model_cfg, "SENSOR_UNITS", False):
         return None
-    return "Galileo's attention over every band group's tokens runs about twice as fast in torch on the CPU"
+    return spec.torch_on_cpu
 
 
 def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str, list[int]] | None:
