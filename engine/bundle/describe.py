@@ -209,6 +209,11 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     epoch = f" (epoch {meta.best_epoch})" if meta.best_epoch is not None else ""
     lines.append(f"  {when}, " + (f"validation IoU {iou:.3f}{epoch}" if isinstance(iou, (int, float))
                                   else "no validation score"))
+    if data.held_out:  # where a map of it can be scored on pixels training never saw
+        held = [f"'{w['scene']}' columns {w['window'][0]}-{w['window'][0] + w['window'][2] - 1}, rows "
+                f"{w['window'][1]}-{w['window'][1] + w['window'][3] - 1}" for w in data.held_out[:3]]
+        more = f" and {len(data.held_out) - 3} more" if len(data.held_out) > 3 else ""
+        lines.append(f"  validated on windows held out of training: {'; '.join(held)}{more}")
     if nothing := learned_nothing(meta.metrics, data.class_names, data.binary):
         lines.append(f"  warning: the model learned nothing ({nothing}); train it longer or on more labels")
     if parent := meta.parent:

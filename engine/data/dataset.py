@@ -54,6 +54,7 @@ from .sampling import (
     held_out_parts_line,
     region_mask,
     split_parts,
+    strips_said,
 )
 from .scene import SceneReader
 from .season_batch import season_tile
@@ -408,6 +409,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         validation=("parts of the labelled area held out of training" if in_parts
                     else "strips of the training scenes held out of training" if holdout else "separate scenes"),
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
+        held_out=[{"scene": Path(train_readers[s].image).name, "window": [r.col, r.row, r.width, r.height]}
+                  for s, r in split.val_regions] if holdout else None,
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
         # bands by name: each image was read by its own descriptions, so the names are recorded, not the first
         # image's numbers (a later input is matched by name; an unnamed one of another band count needs --bands)
@@ -425,7 +428,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
                       f"{first.selection.describe(first.image_bands)}.")
     taken = "".join(f"; {said}" for said in split.overridden)  # ends taken against the seed (choose_ends)
     strips = (" (parts of the labelled area held out of training)" if in_parts
-              else f" (strips of the scenes held out of training{taken})" if holdout else "")
+              else f" (held out of training: {strips_said(split, train_readers)}{taken})" if holdout else "")
     callback.info(f"Data: {metadata.vision_bands} vision band(s), {metadata.aux_channels} aux channel(s), "
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles{strips}, "
                   f"foreground {100 * metadata.foreground_fraction:.1f} %.")

@@ -50,6 +50,9 @@ class DataMetadata:
     train_scenes: int = 0
     val_scenes: int = 0
     validation: str | None = None  # how validation tiles were chosen, in words
+    # the windows held out of the training scenes to validate, each {"scene": file name, "window": [col, row, width,
+    # height]} in its pixels (None: separate validation scenes, or a bundle before it): where to score a map
+    held_out: list[dict[str, Any]] | None = None
     foreground_fraction: float | None = None  # of labelled training pixels
     polygon_treatment: dict[str, str] | None = None  # class name -> how its polygons are drawn (config/polygons.py)
     band_names: list[str] | None = None  # the vision bands' names, in the model's order (None: not recorded)

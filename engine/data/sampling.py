@@ -453,6 +453,21 @@ def split_parts(split: Split, indexes: list[CellIndex], val_fraction: float, see
     return foreground
 
 
+def strips_said(split: Split, readers: list[Any], most: int = 3) -> str:
+    """``the south strip of 'a.tif', rows 607-862``, each scene's; beyond ``most`` scenes, how many."""
+    said = []
+    for scene, region in split.val_regions:
+        if scene not in split.ends:  # a part of a labelled area (split_parts)
+            said.append(f"a part of the labelled area of '{Path(readers[scene].image).name}'")
+            continue
+        whole = split.ends[scene][0]
+        rows = region.width == whole.width
+        start, size = (region.row, region.height) if rows else (region.col, region.width)
+        said.append(f"the {end_name(region, whole)} strip of '{Path(readers[scene].image).name}', "
+                    f"{'rows' if rows else 'columns'} {start}-{start + size - 1}")
+    return "; ".join(said) if len(said) <= most else f"strips of the {len(said)} scenes"
+
+
 def held_out_parts_line(split: Split, readers: list[Any]) -> str:
     """``Validation: 1 of the 4 parts of the labelled area of 'a.tif' (9,216 of 36,864 px in their boxes) held out
     of training, whole (...)``."""

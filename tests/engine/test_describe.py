@@ -48,3 +48,12 @@ def test_a_season_of_one_band_dates_is_said_in_the_singular():
     lines = describe_bundle("season.dsmodel", meta)
     assert "  27 dates in time order, each: 1 band, in the training order" in lines, lines
     assert "  image: 4 bands, in the training order" in describe_bundle("m.dsmodel", _meta(UTM, [1.0, 1.0]))
+
+
+def test_the_windows_held_out_to_validate_are_said_and_old_bundles_say_none():
+    """Where a model was validated (pixels training never saw: where to score its map) is in its description."""
+    meta = _meta(UTM, [1.0, 1.0])
+    assert not any("validated on" in line for line in describe_bundle("m.dsmodel", meta))  # a bundle before it
+    meta.data.held_out = [{"scene": "scene.tif", "window": [0, 607, 626, 256]}]
+    lines = describe_bundle("m.dsmodel", BundleMetadata.from_dict(meta.to_dict(), written=False))
+    assert "  validated on windows held out of training: 'scene.tif' columns 0-625, rows 607-862" in lines, lines

@@ -29,13 +29,19 @@ def _scene(root: Path, label: np.ndarray) -> SceneSpec:
 
 
 def _build(scene: SceneSpec, seed: int) -> tuple[Region, Region, RecordingCallback]:
-    """(training region, validation region) of the one scene, and what was said."""
+    """(training region, validation region) of the one scene, and what was said; the bundle's record of the
+    validation window and the Data line's name of it checked against the region validated."""
     cfg = DataConfig(train_scenes=[scene], tile_size=32, tiles_per_epoch=8, statistics_tiles=2, val_fraction=0.25,
                      class_names=list(NAMES), class_colors=COLORS, label_mapping={}, seed=seed)
     callback = RecordingCallback()
-    train, val, _ = build_datasets(cfg, callback)
+    train, val, summary = build_datasets(cfg, callback)
     (train_region,) = [region for _, region, _ in train.sampler.parts]
     (val_region,) = {window[3] for window in val.windows}
+    window = [val_region.col, val_region.row, val_region.width, val_region.height]
+    assert summary.metadata.held_out == [{"scene": "scene.tif", "window": window}]
+    end = "west" if val_region.col == 0 else "east"
+    said = f"held out of training: the {end} strip of 'scene.tif', columns {val_region.col}-{val_region.col + 63}"
+    assert said in _data_line(callback)
     return train_region, val_region, callback
 
 

@@ -412,7 +412,7 @@ CASES: list[Case] = [
          code=0, produces=("m.dsmodel",), setup=_label_01, absent=("label values outside",)),
     Case("labels_0_90_are_recognised_and_said", lambda w, d: train(w, d, quiet=False), code=0,
          produces=("m.dsmodel",), warns=("label values are 0 and 90", "90 is class 1",
-                                          "validation tiles (strips of the scenes held out of training)"),
+                                          "validation tiles (held out of training: the "),
          absent=("held-out bands",)),  # issue 40, item 14: "bands" read as spectral bands
     # issue 40, item 13: a NaN learning rate was reported as a bad min_learning_rate
     Case("train_learning_rate_nan", lambda w, d: train(w, d, "--lr", "nan"), ("--lr", "nan"),
