@@ -74,8 +74,10 @@ class LossConfig(Settings):
         None, flag="--loss", param="LOSS", cli={"type": _loss_terms_flag}, metavar="TERM=W,...", group="loss",
         advanced=True, label="Loss terms (e.g. focal=1,dice=1; empty: the family's)",
         help=_terms_help)
-    focal_alpha: float | None = setting(None, group="loss", no_qgis=LOSS_DETAIL,
-                                        help="Focal alpha (default: 0.25 for binary models, none multi-class).")
+    focal_alpha: float | None = setting(
+        None, group="loss", no_qgis=LOSS_DETAIL,
+        help="Focal alpha, the foreground's weight (unset: a change mask's 0.75, one date's binary mask's 0.5, other "
+             "binary models' 0.25; multi-class none).")
     focal_gamma: float = setting(2.0, group="loss", no_qgis=LOSS_DETAIL, help="Focal gamma.")
     lovasz_variant: str = setting("hinge", choices=("hinge", "probability"), group="loss", no_qgis=LOSS_DETAIL,
                                   help="hinge (Berman, on logits) or probability (the reference's, binary only).")

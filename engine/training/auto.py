@@ -38,8 +38,8 @@ from .change_choices import (
     choose_change_classes,
     choose_change_inference,
     choose_change_paste,
-    choose_change_weight,
     choose_date_scaling,
+    choose_foreground_weight,
     choose_transitions,
     choose_zoom,
 )
@@ -149,7 +149,7 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
           and data_kind(data_cfg, train_specs) == DATES):
         choose_change_classes(chosen)
     if data_kind(data_cfg, train_specs) == DATES and len(chosen.data.class_names) == 2:
-        choose_change_weight(chosen)
+        choose_foreground_weight(chosen, "change")
         if "model.tta" in unset and not train_cfg.init_from:
             choose_change_inference(chosen)
         if "data.augment" not in given:
@@ -157,6 +157,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
             choose_change_paste(chosen)
     if data_kind(data_cfg, train_specs) == IMAGERY and "data.augment" not in given:
         choose_zoom(chosen, "one date")
+    if data_kind(data_cfg, train_specs) == IMAGERY and len(chosen.data.class_names) == 2:
+        choose_foreground_weight(chosen, "one date")
     if data_kind(data_cfg, train_specs) == DATES and "model.date_scaling" in unset and not train_cfg.init_from:
         choose_date_scaling(chosen)
     if "model.pretrained" in unset and not train_cfg.init_from:

@@ -1,7 +1,7 @@
 """The change family's automatic choices (:func:`.auto.choose_settings` calls them for scenes of two dates): the
-class names of a change mask, the change's weight in the loss, each date's own scaling, its tiles' zoom (one date's
-too), its changed objects enlarged and pasted, how a change mask is run (flips, the threshold picked on the
-validation tiles), and from-to classes of polygon labels."""
+class names of a change mask, the change's weight in the loss (one date's binary masks' too), each date's own
+scaling, its tiles' zoom (one date's too), its changed objects enlarged and pasted, how a change mask is run (flips,
+the threshold picked on the validation tiles), and from-to classes of polygon labels."""
 
 from __future__ import annotations
 
@@ -22,18 +22,24 @@ def choose_change_classes(chosen: Chosen) -> None:
                                      "them); give the names for another meaning"))
 
 
-CHANGE_FOCAL_ALPHA = 0.75  # the change pixels' weight in the focal loss (binary models' default: 0.25)
+#: The foreground's weight in a binary mask's focal loss (its function's own default, 0.25, is the detectors'), with
+#: why: a change mask's and one date's
+FOREGROUND_ALPHA = {
+    "change": (0.75, "a change mask: change is the rarer class (a tenth to a fifth of the pixels in the change "
+                     "datasets), so it weighs more in the focal loss than the rest"),
+    "one date": (0.5, "a binary mask of one date: its foreground weighs as much as the rest in the focal loss (at "
+                      "0.25 the models of one Massachusetts scene called a quarter to a half of its buildings)")}
 
 
-def choose_change_weight(chosen: Chosen) -> None:
-    """A change mask's rarer class weighs more: 0.75 of the focal loss, not the 0.25 of one date's binary models
-    (on LEVIR-CD's sample pairs 0.25 found a seventh of the change: docs/benchmarks.md)."""
+def choose_foreground_weight(chosen: Chosen, kind: str) -> None:
+    """A binary mask's foreground weight in the focal loss, ``kind`` a key of ``FOREGROUND_ALPHA``: on LEVIR-CD's
+    sample pairs 0.25 found a seventh of the change (docs/benchmarks.md); on one Massachusetts scene 0.5 lifted the
+    map's building IoU on every seed (docs/unlabelled.md)."""
     loss = chosen.train.loss
     if loss.focal_alpha is None and "focal" in loss.terms_for(chosen.model.name):
-        chosen.train = chosen.train.replace(loss=loss.replace(focal_alpha=CHANGE_FOCAL_ALPHA))
-        chosen.choices.append(Choice({"loss.focal_alpha": CHANGE_FOCAL_ALPHA}, (
-            "a change mask: change is the rarer class (a tenth to a fifth of the pixels in the change datasets), so "
-            "it weighs more in the focal loss than one date's foreground does")))
+        alpha, why = FOREGROUND_ALPHA[kind]
+        chosen.train = chosen.train.replace(loss=loss.replace(focal_alpha=alpha))
+        chosen.choices.append(Choice({"loss.focal_alpha": alpha}, why))
 
 
 def choose_date_scaling(chosen: Chosen) -> None:

@@ -230,7 +230,7 @@ def test_cli_with_nothing_but_the_data_prints_its_choices_and_stops_at_the_budge
     assert meta.train_config().time_budget == 0.02 and meta.best_epoch >= 1
 
 
-def test_a_change_mask_weighs_its_rarer_change_class_more_unless_told(tmp_path, monkeypatch):
+def test_a_binary_mask_weighs_its_foreground_by_its_kind_unless_told(tmp_path, monkeypatch):
     from engine.config.loss import LossConfig
     from engine.data.synthetic_pairs import make_pair
 
@@ -245,8 +245,15 @@ def test_a_change_mask_weighs_its_rarer_change_class_more_unless_told(tmp_path, 
     given = TrainConfig(output="/tmp/unused.dsmodel", loss=LossConfig(focal_alpha=0.5))
     kept = choose_settings(AutoModelConfig.for_family(), data_cfg, given, (), device="cpu")
     assert kept.train.loss.focal_alpha == 0.5
+    # one date's binary mask: its foreground weighs as much as the rest (docs/unlabelled.md, session 7)
     one_date = choose_settings(*_configs("square", scenes=_one(tmp_path)), (), device="cpu")
-    assert one_date.train.loss.focal_alpha is None  # one date's binary models keep their 0.25
+    assert one_date.train.loss.focal_alpha == 0.5
+    assert _line(one_date, "loss.focal_alpha").startswith("<loss.focal_alpha> 0.5, chosen: a binary mask of one date")
+    model, data, _ = _configs("square", scenes=_one(tmp_path))
+    assert choose_settings(model, data, given, (), device="cpu").train.loss.focal_alpha == 0.5  # given: kept
+    three = data.replace(class_names=["a", "b", "c"], class_colors=["#000000", "#ff0000", "#00ff00"])
+    assert choose_settings(model, three, TrainConfig(output="/tmp/unused.dsmodel"), (),
+                           device="cpu").train.loss.focal_alpha is None  # multi-class: no alpha
 
 
 def _one(tmp_path):
