@@ -72,7 +72,7 @@ def test_cpu_imagery_only_gets_a_light_single_stream_model_a_fitting_tile_and_a_
         "<train.learning_rate> 0.001 <train.vision_lr_factor> 1 <train.aux_lr_factor> 1, chosen: the encoders start "
         "from random weights, so they learn at the rate of a network trained from scratch, as the fusion and decoder "
         "do (the lower rates are for pretrained encoders).")
-    assert len(chosen.lines()) == 8  # tile, model, zoom, pretrained, budget, epochs, warm-up, rates: one line each
+    assert len(chosen.lines()) == 9  # tile, model, zoom, focal alpha, pretrained, budget, epochs, warm-up, rates
 
 
 def test_fine_tuning_says_it_freezes_the_encoders_first(scenes, tmp_path):
@@ -166,7 +166,11 @@ def test_given_settings_are_kept_and_only_the_others_chosen(scenes):
     keys = " ".join(chosen.lines(lambda k: k))
     assert "data.tile_size" not in keys and "model.name" not in keys and "train.epochs" not in keys
     # everything given: nothing chosen, nothing printed
-    none = choose_settings(*_configs("square", scenes=scenes, tile_size=128), (*AUTO_SETTINGS, "data.augment"),
+    from engine.config.loss import LossConfig
+
+    model_cfg, data_cfg, train_cfg = _configs("square", scenes=scenes, tile_size=128)
+    train_cfg = train_cfg.replace(loss=LossConfig(focal_alpha=0.25))  # a config file's loss section: its alpha
+    none = choose_settings(model_cfg, data_cfg, train_cfg, (*AUTO_SETTINGS, "data.augment"),
                            device="cpu")  # with a config file's augment section, which keeps its zoom
     assert none.lines() == [] and none.model.name == "dualstream" and none.train.epochs == 40
 
