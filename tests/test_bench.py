@@ -69,3 +69,24 @@ def test_targets_show_figure_met_load_and_the_last_recorded_figure(tmp_path):
                    "| 2.80x (not met) | 1.2-2.0, 2026-11-25T09:00 |")
     assert any("| training: real data pipeline / tensors in memory | >= 0.90x | - | not measured |" in line
                for line in table)
+
+
+def test_change_threshold_rules_pick_from_pooled_counts():
+    """bench/change_threshold.py: the F1 curve pools the pairs' pixels, and each rule picks as its docstring says
+    (a wrong pick would misreport what a threshold is worth)."""
+    import numpy as np
+
+    from bench.change_threshold import f1_curve, picks
+    from engine.training.metrics import THRESHOLDS
+
+    truth = np.array([[1, 1, 0, 0]])
+    # one pair right from 0.3 on, one with a false alarm up to 0.6: pooled, 0.6 is the best threshold
+    curve = f1_curve([(np.array([[0.9, 0.7, 0.1, 0.0]]), truth), (np.array([[0.8, 0.65, 0.55, 0.2]]), truth)])
+    at = dict(zip(THRESHOLDS, curve))
+    assert at[0.6] == pytest.approx(1.0) and at[0.5] == pytest.approx(8 / 9) and at[0.7] == pytest.approx(6 / 7)
+    val = [0.5] * len(THRESHOLDS)
+    val[THRESHOLDS.index(0.8)] = 0.9  # a lone peak: the smoothing averages it away, the others take it
+    val[THRESHOLDS.index(0.45)] = 0.895
+    chosen = picks(val, val, curve)
+    assert chosen["training"] == 0.8 and chosen["flips"] == 0.8 and chosen["near 0.5"] == 0.45
+    assert chosen["smoothed"] != 0.8 and chosen["oracle"] == 0.6 and chosen["0.5"] == 0.5
