@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from engine.training.metrics import THRESHOLDS, ThresholdSweep  # noqa: E402
+from engine.training.metrics import THRESHOLDS, ThresholdSweep, best_threshold  # noqa: E402
 
 RULES = ("training", "flips", "smoothed", "near 0.5", "0.5", "oracle")
 
@@ -85,17 +85,12 @@ def f1_curve(pairs: list[tuple[Any, Any]]) -> list[float]:
     return [v or 0.0 for v in sweep.f1()]
 
 
-def best(curve: list[float]) -> float:
-    """The F1-best threshold, of equal ones the nearest to 0.5 (as training picks)."""
-    return max(zip(curve, (-abs(t - 0.5) for t in THRESHOLDS), THRESHOLDS))[2]
-
-
 def picks(val: list[float], val_flips: list[float], test: list[float]) -> dict[str, float]:
     """Each rule's threshold."""
     smoothed = [sum(val[max(0, i - 2):i + 3]) / len(val[max(0, i - 2):i + 3]) for i in range(len(val))]
     near = min((t for v, t in zip(val, THRESHOLDS) if v >= max(val) - 0.01), key=lambda t: (abs(t - 0.5), t))
-    return {"training": best(val), "flips": best(val_flips), "smoothed": best(smoothed), "near 0.5": near,
-            "0.5": 0.5, "oracle": best(test)}
+    return {"training": best_threshold(val), "flips": best_threshold(val_flips), "smoothed": best_threshold(smoothed),
+            "near 0.5": near, "0.5": 0.5, "oracle": best_threshold(test)}
 
 
 def main(argv: list[str] | None = None) -> int:

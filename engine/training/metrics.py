@@ -153,6 +153,12 @@ class ThresholdSweep:
         return _ratio(2 * tp, 2 * tp + fp + fn)
 
     def best(self) -> float | None:
-        """The F1-best threshold (of equal ones the nearest to 0.5); None where no F1 is defined."""
-        scores = [(f, -abs(t - 0.5), t) for f, t in zip(self.f1(), THRESHOLDS) if f is not None]
-        return max(scores)[2] if scores else None
+        """The F1-best threshold (:func:`best_threshold`)."""
+        return best_threshold(self.f1())
+
+
+def best_threshold(f1: list[float | None]) -> float | None:
+    """The threshold of :data:`THRESHOLDS` whose F1 in ``f1`` (one per threshold) is best, of equal ones the nearest
+    to 0.5; None where no F1 is defined."""
+    scores = [(f, -abs(t - 0.5), t) for f, t in zip(f1, THRESHOLDS) if f is not None]
+    return max(scores)[2] if scores else None
