@@ -58,6 +58,7 @@ from .sampling import (
 )
 from .scene import SceneReader
 from .season_batch import season_tile
+from .shown import given_file, scene_names
 from .sources import resolve_scenes
 from .training_stats import training_statistics
 
@@ -397,6 +398,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
     by_name = bands_by_name(data_cfg.bands)
     in_parts = bool(split.parts) and len(split.parts) == len(train_readers)
+    names = scene_names(data_cfg)  # the held-out windows' scenes as the user gave them, not a VRT standing in
     metadata = DataMetadata(
         vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
         aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir and first.aux_channels else [],
@@ -409,7 +411,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         validation=("parts of the labelled area held out of training" if in_parts
                     else "strips of the training scenes held out of training" if holdout else "separate scenes"),
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
-        held_out=[{"scene": Path(train_readers[s].image).name, "window": [r.col, r.row, r.width, r.height]}
+        held_out=[{"scene": given_file(names, train_readers[s].image), "window": [r.col, r.row, r.width, r.height]}
                   for s, r in split.val_regions] if holdout else None,
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
         # bands by name: each image was read by its own descriptions, so the names are recorded, not the first

@@ -37,6 +37,14 @@ def scene_names(data: Any) -> dict[str, str]:
     return {source: name for scene in scenes for source, name in (scene.names or {}).items()}
 
 
+def given_file(names: Mapping[str, str], path: str) -> str:
+    """The file name a bundle records for the scene read from ``path``: the one the user gave where ``path`` is a
+    stand-in (a season date's VRT of its clouds: the date's file; a web layer's window: the layer's name), else
+    ``path``'s own; ``names`` as :func:`scene_names` gives them, each a quoted name and what it is."""
+    named = re.fullmatch(r"'(.*?)'(?: \(.*\))?", names.get(path, ""), re.DOTALL)
+    return Path((named.group(1) if named else path).split("|", 1)[0]).name
+
+
 def renamer(names: Mapping[str, str]) -> Callable[[str], str]:
     """A message with each quoted source of ``names`` (its path, its file without a ``|layername=`` part, or their
     file names, as messages quote them) replaced by its name."""

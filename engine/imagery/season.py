@@ -157,7 +157,7 @@ def season_scene(spec: Any, folder: Path, callback: Callback | None = None) -> A
     it in messages."""
     season = resolve_season(list(spec.dates), callback, stack_dates=list(spec.stack_dates) or None,
                             files=InputFiles(folder=folder))
-    names = {**spec.names, **{d.path: d.source for d in season.dates if d.path != d.source}}
+    names = {**spec.names, **{d.path: f"'{d.source}'" for d in season.dates if d.path != d.source}}
     return dataclasses.replace(spec, image=season.paths[0], after=season.paths[1:], dates=[], stack_dates=[],
                                names=names)
 

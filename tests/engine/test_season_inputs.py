@@ -230,7 +230,7 @@ def test_a_config_files_stack_of_dates_keeps_its_vrts_beside_the_bundle_not_the_
     with rasterio.open(planned.image) as first:
         assert first.tags()["ACQUISITIONDATETIME"] == "2024-01-01" and float(first.read(1)[0, 0]) == 2.0
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["stack.tif"]  # nothing beside the input
-    assert planned.names[planned.image] == f"{stack} (bands 3-4)"
+    assert planned.names[planned.image] == f"'{stack} (bands 3-4)'"  # quoted, as messages quote a file
 
 
 def test_a_season_dataset_yields_date_axis_tiles_with_one_set_of_band_statistics(tmp_path):
@@ -259,7 +259,8 @@ def test_a_season_dataset_yields_date_axis_tiles_with_one_set_of_band_statistics
     assert batch["vision"].shape == (2, 3, 2, 32, 32) and batch["present"].all()
 
 
-def test_a_season_trains_from_dates_on_the_command_line(tmp_path):
+def test_a_season_trains_from_dates_on_the_command_line(tmp_path, capsys):
+    from engine.bundle.describe import describe_bundle
     from engine.bundle.store import read_metadata
     from engine.cli.main import main
 
@@ -271,6 +272,11 @@ def test_a_season_trains_from_dates_on_the_command_line(tmp_path):
     assert code == 0 and out.is_file()
     meta = read_metadata(out)
     assert meta.model.name == "season" and meta.data.dates == 3 and meta.data.vision_stats.bands == 2
+    # the first date (d1.tif, cloudy) is read through a VRT of its clouds; the log and the bundle name the file
+    err = capsys.readouterr().err
+    assert f" strip of '{paths[1]}', " in err, err
+    assert [w["scene"] for w in meta.data.held_out] == ["d1.tif"]
+    assert "validated on windows held out of training: 'd1.tif' columns" in "\n".join(describe_bundle(str(out), meta))
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
         ["d0.tif", "d1.tif", "d2.tif", "d1_cloud.tif", "label.tif"])  # nothing written beside the inputs
 
