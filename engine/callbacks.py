@@ -180,9 +180,9 @@ class CondensedCallback(ForwardingCallback):
     left out: one per scene of a dataset of hundreds), counts the rest, and :meth:`finish` says how many there were;
     after it, every line passes."""
 
-    def __init__(self, inner: Callback, keep: int = 3):
+    def __init__(self, inner: Callback, keep: int = 3, each: str = "scene"):
         super().__init__(inner)
-        self.keep, self.finished = keep, False
+        self.keep, self.finished, self.each = keep, False, each
         self.seen: dict[tuple[str, str], int] = {}
 
     def _passes(self, kind: str, message: str) -> bool:
@@ -205,7 +205,7 @@ class CondensedCallback(ForwardingCallback):
         for (kind, shape), count in self.seen.items():
             if count > self.keep:
                 getattr(self.inner, kind)(f"... and {count - self.keep} more line(s) like the last {self.keep} "
-                                          f"above (one a scene).")
+                                          f"above (one a {self.each}).")
         self.seen, self.finished = {}, True
 
 

@@ -14,13 +14,14 @@ import numpy as np
 from ..bundle.expects import aux_problem, image_problem, season_dates_note
 from ..bundle.imported import is_imported
 from ..bundle.view import model_view
-from ..callbacks import Callback, warn
+from ..callbacks import Callback, CondensedCallback, RenamedCallback, warn
 from ..config import SegmentConfig, check_tile_size, repaired_class_colors
 from ..config.polygons import chosen_polygon_classes
 from ..data.ground import DEGREES, PIXELS, ground_unit, middle_latitude
 from ..data.metadata import DataMetadata
 from ..data.raster import grid_of, open_raster
 from ..data.reproject import layer_crs_label
+from ..data.shown import renamer
 from ..errors import AlignmentError, ConfigError, DataError, mention
 from ..io.safety import check_creatable, check_outputs
 from ..models.configuration_utils import takes_a_season
@@ -215,13 +216,15 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     from ..imagery.request import ImageRequest
 
     season = takes_a_season(first.metadata.model.name)
-    files, season_named = None, None
+    files, season_named, date_callback = None, None, callback
     if cfg.dates:  # a season as given: sorted by date, clouds masked, dropped dates said (imagery.season)
         from ..imagery.season import resolve_season
 
         given = resolve_season(list(cfg.dates), callback, stack_dates=list(cfg.stack_dates) or None)
         cfg, files = replace(cfg, image=given.paths[0], after=given.paths[1:], dates=[], stack_dates=[]), given.files
         season_named = f"'{given.dates[0].source}'"  # its first date as given, not the VRT of its clouds
+        # every date's lines name the date as given, and a season's dozens of alike lines come as the first few
+        date_callback = RenamedCallback(callback, renamer({d.path: f"'{d.source}'" for d in given.dates}))
     try:
         bands, after_bands, dates = None, None, check_dates(cfg, members)
     except BaseException:
@@ -229,7 +232,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
             files.close()
         raise
     if dates > 1 or season:  # every date through the door, each judged by its own statistics; the reader stacks them
-        resolved, members, bands, after_bands = plan_dates(cfg, members, callback, warnings, files)
+        condensed = CondensedCallback(date_callback, each="date")
+        resolved, members, bands, after_bands = plan_dates(cfg, members, condensed, warnings, files)
+        condensed.finish()
     else:
         resolved = open_image(ImageRequest.of_segment(cfg), callback, members=members, warnings=warnings,
                               aux=aux_paths)  # a web layer among the aux: its window over the same extent

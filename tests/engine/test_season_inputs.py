@@ -444,3 +444,32 @@ def test_a_cloud_masked_date_keeps_its_band_names(tmp_path):
     vrt = cloud_masked_vrt(date, [1, 2], cloud, 1, tmp_path / "vrt" / "d.vrt")
     with rasterio.open(vrt) as ds:
         assert ds.descriptions == ("red", "nir")
+
+
+def test_segment_names_each_date_as_given_and_says_a_seasons_alike_lines_once(tmp_path, capsys):
+    """Each date is read through the image door, which says how its bands were picked: the lines name the dates'
+    files (never the VRT of a date's clouds), and a season of dozens of dates gives the first three and a count."""
+    from engine.cli.main import main
+
+    paths, label = season_scene(tmp_path, ["2024-07-01", "2024-03-01", "2024-05-01", "2024-06-01", "2024-08-01"],
+                                size=48, cloudy=1)
+    for path in paths:  # named bands: segment picks each date's bands by name, and says so
+        with rasterio.open(path, "r+") as ds:
+            ds.set_band_description(1, "red")
+            ds.set_band_description(2, "nir")
+    out = tmp_path / "out" / "m.dsmodel"
+    assert main(["train", "--dates", *paths, "--label", label, "--model", "season", "--preset", "tiny",
+                 "--tile-size", "32", "--epochs", "1", "--tiles-per-epoch", "2", "--batch-size", "2",
+                 "--val-fraction", "0", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+
+    code = main(["segment", "--model", str(out), "--dates", *paths, "--backend", "torch",
+                 "--out", str(tmp_path / "classes.tif")])
+
+    err = capsys.readouterr().err
+    assert code == 0, err
+    picked = [line for line in err.splitlines() if ": Bands picked by name: red <- band 1" in line]
+    # time order: d1 (cloudy: read through a VRT), d2, d3; then d0 and d4 counted
+    assert [line.split("'")[1] for line in picked] == [paths[1], paths[2], paths[3]], err
+    assert "... and 2 more line(s) like the last 3 above (one a date)." in err
+    assert ".vrt" not in err
