@@ -9,6 +9,10 @@ forest, grassland, shrubland, artificial surface; cultivated land, 11 px, and no
 ``prepare`` turns it into what users give: one GeoTIFF per date (the date in its ACQUISITIONDATETIME tag and its
 file name), its cloud mask beside it (``<name>_cloud.tif``, non-zero = cloud), a label raster (255 = unlabelled) and
 the LULC polygons as shipped. Every date of 2017 is given (36); the engine drops those entirely cloudy itself.
+``prepare --source dtwsat`` takes dtwSat's Mato Grosso season instead (``bench/season_dtwsat.py``: 23 MOD13Q1
+composites of a crop season, five classes of field points), whose classes lie in clusters no half of the place holds
+all of: ``run --blocks PX`` makes the two folds a checkerboard of PX px squares (the whole place segmented, each
+fold scored on the squares it did not train on).
 
 The measurement: spatial folds (train on the west half, segment and score the east half, and with ``--folds 2`` the
 other way round too: ``--extent``), 3 seeds, the same recipe for every input (``RECIPE``: a fixed number of epochs
@@ -28,8 +32,8 @@ user gets), only the epochs (and ``--tiles-per-epoch``) fixed so that every inpu
 ``--config FILE`` hands every training a config file (a family's options); ``--inputs`` runs some inputs only.
 The 1-minute load average when each training starts is kept (a shared machine's runs are slower, not other).
 
-Usage: ``python bench/season_real.py prepare PATCH_DIR OUT_DIR`` once, then
-``python bench/season_real.py run [--data OUT_DIR] --work DIR [--epochs N] [--search N] [--folds 1|2]
+Usage: ``python bench/season_real.py prepare [--source eolearn|dtwsat] PATCH_DIR OUT_DIR`` once, then
+``python bench/season_real.py run [--data OUT_DIR] --work DIR [--epochs N] [--search N] [--folds 1|2] [--blocks PX]
 [--backend B] [--recipe fixed|auto] [--tiles-per-epoch N] [--config FILE] [--inputs season composite best_date]
 [--seeds S ...] [--no-speed]``; prints the tables and writes ``season_real.json`` and ``season_real.md`` into
 ``--work``. The speed alone, of a run's models:
@@ -105,6 +109,23 @@ def prepare(patch: Path, out: Path, year: int = YEAR) -> dict[str, Any]:
     return summary
 
 
+def class_names(data: Path) -> list[str]:
+    """The classes of the label raster in value order: the ones ``prepare`` recorded (eo-learn's LULC before)."""
+    recorded = json.loads((data / "dates.json").read_text()).get("classes") if (data / "dates.json").exists() else None
+    return list(recorded or LULC.values())
+
+
+def cloud_mask(path: Path) -> Any:
+    """The date's cloud mask beside it (non-zero = cloud), or None where it has none (a composite)."""
+    import rasterio
+
+    beside = path.with_name(path.stem + "_cloud.tif")
+    if not beside.exists():
+        return None
+    with rasterio.open(beside) as src:
+        return src.read(1) != 0
+
+
 #: The training recipe of every input (the same epochs and tiles, so inputs are compared at one training length).
 RECIPE = ("--preset", "tiny", "--tile-size", "32", "--tiles-per-epoch", "64", "--batch-size", "8", "--lr", "2e-3",
           "--patience", "1000")  # no early stop: every input trains its full epochs
@@ -120,10 +141,51 @@ def folds(data: Path) -> list[tuple[str, list[str], list[str]]]:
 
     with rasterio.open(data / "label.tif") as src:
         left, bottom, right, top = src.bounds
-    middle = f"{left + (right - left) / 2:.2f}"
+        middle = f"{left + (src.width // 2) * src.res[0]:.2f}"  # on a pixel edge: no column in both halves
     west = [f"{left:.2f}", f"{bottom:.2f}", middle, f"{top:.2f}"]
     east = [middle, f"{bottom:.2f}", f"{right:.2f}", f"{top:.2f}"]
     return [("west->east", west, east), ("east->west", east, west)]
+
+
+BLOCKS: list[int] = []  # --blocks N: the folds are a checkerboard of N px squares, not the west and east halves
+
+
+def checkerboard(data: Path, work: Path, block: int) -> dict[str, Path]:
+    """The label as a checkerboard of ``block`` px squares, for a place whose classes lie in clusters no half holds
+    all of: the labels of its 'even' and 'odd' squares, and of each colour's squares split for training ('even_train')
+    and validation ('even_val': every third square in row order; the engine's own 32 px strip would take most of a
+    small place), unlabelled elsewhere; written into ``work``."""
+    import rasterio
+
+    with rasterio.open(data / "label.tif") as src:
+        labels, profile = src.read(1), src.profile
+    rows, columns = np.indices(labels.shape) // block
+    even = (rows + columns) % 2 == 0
+    parts = {}
+    for colour, keep in (("even", even), ("odd", ~even)):
+        squares = sorted(set(zip(rows[keep].tolist(), columns[keep].tolist())))
+        third = np.isin(rows * 10_000 + columns, [r * 10_000 + c for r, c in squares[::3]]) & keep
+        parts.update({colour: keep, f"{colour}_train": keep & ~third, f"{colour}_val": third})
+    written = {}
+    for name, keep in parts.items():
+        written[name] = work / f"label_blocks{block}_{name}.tif"
+        with rasterio.open(written[name], "w", **profile) as dst:
+            dst.write(np.where(keep, labels, UNLABELLED).astype(labels.dtype), 1)
+    return written
+
+
+def split(data: Path, work: Path, index: int) -> tuple[str, list[str], Path | None, list[str], Path]:
+    """Fold ``index``: its name, train's label (and extent) arguments, its validation label (None: the engine's own
+    strip), segment's extent arguments and the label raster it is scored on: the west and east halves, or with
+    ``BLOCKS`` the checkerboard (the whole place segmented, scored on the squares it did not train on)."""
+    if not BLOCKS:
+        name, train, test = folds(data)[index]
+        return (name, ["--label", str(data / "label.tif"), "--extent", *train], None, ["--extent", *test],
+                data / "label.tif")
+    labels = checkerboard(data, work, BLOCKS[0])
+    train, test = ("even", "odd") if index == 0 else ("odd", "even")
+    return (f"blocks{BLOCKS[0]}_{train}->{test}", ["--label", str(labels[f"{train}_train"])], labels[f"{train}_val"],
+            [], labels[test])
 
 
 def date_files(data: Path) -> list[Path]:
@@ -139,20 +201,21 @@ def composite(data: Path, work: Path, dates: list[Path]) -> Path:
     stack, clear, days = [], [], []
     for path in dates:
         with rasterio.open(path) as src:
-            stack.append(src.read(1).astype(np.float32))
-            profile = src.profile
+            stack.append(src.read().astype(np.float32))
+            profile, names = src.profile, src.descriptions
             days.append(dt.datetime.fromisoformat(src.tags()["ACQUISITIONDATETIME"]))
-        with rasterio.open(path.with_name(path.stem + "_cloud.tif")) as src:
-            clear.append(src.read(1) == 0)
-    values = np.where(np.stack(clear), np.stack(stack), np.nan)
+        cloudy = cloud_mask(path)
+        clear.append(np.ones(stack[-1].shape[1:], bool) if cloudy is None else ~cloudy)
+    values = np.where(np.stack(clear)[:, None], np.stack(stack), np.nan)
     with np.errstate(all="ignore"):
         median = np.nanmedian(values, axis=0).astype(np.float32)
     middle = sorted(days)[len(days) // 2]
     out = work / f"S2_{middle:%Y%m%dT%H%M%S}_NDVI_median.tif"
     profile.update(nodata=float("nan"))
     with rasterio.open(out, "w", **profile) as dst:
-        dst.write(median, 1)
-        dst.set_band_description(1, "ndvi")
+        dst.write(median)
+        for index, name in enumerate(names, start=1):
+            dst.set_band_description(index, name or "ndvi")
         dst.update_tags(ACQUISITIONDATETIME=middle.isoformat())
     return out
 
@@ -168,21 +231,22 @@ BACKEND: list[str] = []  # segment's backend: the default unless --backend is gi
 
 
 def one_run(data: Path, work: Path, name: str, dates: list[Path], family: str, epochs: int, seed: int,
-            fold: tuple[str, list[str], list[str]]) -> dict[str, Any]:
-    """Train ``family`` on ``dates`` over the fold's training half, segment its test half, evaluate there."""
+            index: int) -> dict[str, Any]:
+    """Train ``family`` on ``dates`` over fold ``index``'s training part, segment its test part, evaluate there."""
     import time
 
-    stem = work / f"{name.replace(' ', '_')}_{fold[0].replace('->', '_')}_s{seed}"
+    fold, train, val, test, truth = split(data, work, index)
+    if val is not None:  # the same dates, the validation squares' labels
+        train = [*train, "--val-dates", *map(str, dates), "--val-label", str(val)]
+    stem = work / f"{name.replace(' ', '_')}_{fold.replace('->', '_')}_s{seed}"
     load = round(os.getloadavg()[0], 2)
     started = time.perf_counter()
-    result = cli("train", *inputs(dates), "--label", str(data / "label.tif"), "--extent", *fold[1], "--model",
-                 family, "--class-names", *LULC.values(), *TRAINING, "--epochs", str(epochs), "--seed", str(seed),
-                 "--out", f"{stem}.dsmodel", "--quiet", "--json")
+    result = cli("train", *inputs(dates), *train, "--model", family, "--class-names", *class_names(data), *TRAINING,
+                 "--epochs", str(epochs), "--seed", str(seed), "--out", f"{stem}.dsmodel", "--quiet", "--json")
     trained = time.perf_counter() - started
     best = result.get("best_metrics", {})
-    cli("segment", "--model", f"{stem}.dsmodel", *inputs(dates), "--extent", *fold[2], "--out", f"{stem}.tif",
-        *BACKEND, "--quiet")
-    metrics = cli("evaluate", "--pred", f"{stem}.tif", "--label", str(data / "label.tif"), "--json", "--quiet")
+    cli("segment", "--model", f"{stem}.dsmodel", *inputs(dates), *test, "--out", f"{stem}.tif", *BACKEND, "--quiet")
+    metrics = cli("evaluate", "--pred", f"{stem}.tif", "--label", str(truth), "--json", "--quiet")
     return {"miou": round(metrics["miou"], 4), "oa": round(metrics["pixel_accuracy"], 4),
             "val_miou": round(float(best.get("val_miou", best.get("val_iou", 0.0))), 4),
             "train_seconds": round(trained, 1), "load": load}
@@ -191,31 +255,27 @@ def one_run(data: Path, work: Path, name: str, dates: list[Path], family: str, e
 def both_folds(data: Path, work: Path, name: str, dates: list[Path], family: str, epochs: int,
                seed: int) -> dict[str, Any]:
     """One seed's figures: the mean of the two folds' mIoU and overall accuracy (and each fold's)."""
-    runs = [one_run(data, work, name, dates, family, epochs, seed, folds(data)[i]) for i in FOLDS]
+    runs = [one_run(data, work, name, dates, family, epochs, seed, i) for i in FOLDS]
     return {"seed": seed, **{key: round(float(np.mean([r[key] for r in runs])), 4)
                              for key in ("miou", "oa", "val_miou")}, "folds": runs}
 
 
 def cloudy_dates(dates: list[Path]) -> list[Path]:
     """The dates whose every pixel is cloudy (the engine drops them)."""
-    import rasterio
-
     def cloudy(path: Path) -> bool:
-        with rasterio.open(path.with_name(path.stem + "_cloud.tif")) as src:
-            return bool((src.read(1) != 0).all())
+        mask = cloud_mask(path)
+        return mask is not None and bool(mask.all())
 
     return [p for p in dates if cloudy(p)]
 
 
 def clear_dates(dates: list[Path]) -> list[Path]:
     """The dates with under ``CLEAR`` of their pixels cloudy."""
-    import rasterio
-
     kept = []
     for path in dates:
-        with rasterio.open(path.with_name(path.stem + "_cloud.tif")) as src:
-            if float((src.read(1) != 0).mean()) < CLEAR:
-                kept.append(path)
+        mask = cloud_mask(path)
+        if mask is None or float(mask.mean()) < CLEAR:
+            kept.append(path)
     return kept
 
 
@@ -225,8 +285,11 @@ def accuracy(data: Path, work: Path, family: str, epochs: int, search: int = 8, 
     the training half's validation; the oracle by the test half beside it): 3 seeds each; what is measured is kept
     in ``work/season_real.json`` after each part."""
     dates = date_files(data)
-    results: dict[str, Any] = {"family": family, "epochs": epochs, "recipe": " ".join(TRAINING), "dates": len(dates),
-                               "folds": [folds(data)[i][0] for i in FOLDS], "segment": " ".join(BACKEND) or "default"}
+    summary = json.loads((data / "dates.json").read_text()) if (data / "dates.json").exists() else {}
+    results: dict[str, Any] = {"source": summary.get("source", "eo-learn TestEOPatch, 2017"), "family": family,
+                               "epochs": epochs, "recipe": " ".join(TRAINING), "dates": len(dates),
+                               "folds": [split(data, work, i)[0] for i in FOLDS],
+                               "segment": " ".join(BACKEND) or "default"}
 
     def keep(key: str, value: Any) -> None:
         results[key] = value
@@ -281,7 +344,8 @@ def speed(work: Path, models: tuple[str, str], dates: list[Path], repeats: int =
 def markdown(r: dict[str, Any]) -> list[str]:
     """The accuracy table (3 seeds: mean (min-max)) and the speed line."""
     a = r["accuracy"]
-    lines = [f"eo-learn TestEOPatch, 2017: {a['dates']} dated NDVI rasters given, the engine's date handling on; "
+    lines = [f"{a.get('source', 'eo-learn TestEOPatch, 2017')}: {a['dates']} dated rasters given, the engine's date "
+             f"handling on; "
              f"family {a['family']}, {a['recipe']}, {a['epochs']} epochs; spatial folds {', '.join(a['folds'])} "
              f"(a seed's figure: their mean); segment {a['segment']}.", "",
              "| input (same family, same recipe) | mIoU | overall accuracy |", "|---|---|---|"]
@@ -307,7 +371,9 @@ def markdown(r: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    ready = sub.add_parser("prepare", help="turn eo-learn's TestEOPatch folder into dated GeoTIFFs")
+    ready = sub.add_parser("prepare", help="turn eo-learn's TestEOPatch folder (or dtwSat's) into dated GeoTIFFs")
+    ready.add_argument("--source", choices=["eolearn", "dtwsat"], default="eolearn",
+                       help="eolearn: example_data/TestEOPatch; dtwsat: dtwSat's inst/mato_grosso_brazil")
     ready.add_argument("patch", type=Path)
     ready.add_argument("out", type=Path)
     measure = sub.add_parser("run", help="the accuracy table and the speed ratio")
@@ -316,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     measure.add_argument("--family", default="season")
     measure.add_argument("--epochs", type=int, default=8)
     measure.add_argument("--folds", type=int, choices=[1, 2], default=2, help="1: the west -> east fold only")
+    measure.add_argument("--blocks", type=int, default=None, metavar="PX",
+                         help="folds of a checkerboard of PX px squares instead of the west and east halves")
     measure.add_argument("--backend", default=None, help="segment's --backend (default: segment's default)")
     measure.add_argument("--search", type=int, default=8, help="clear dates tried for the best single date")
     measure.add_argument("--recipe", choices=["fixed", "auto"], default="fixed",
@@ -335,7 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     fast.add_argument("--backend", default=None, help="segment's --backend (default: segment's default)")
     args = parser.parse_args(argv)
     if args.command == "prepare":
-        print(json.dumps(prepare(args.patch, args.out), indent=1))
+        from bench.season_dtwsat import prepare_dtwsat
+
+        made = prepare_dtwsat(args.patch, args.out, UNLABELLED) if args.source == "dtwsat" else prepare(args.patch,
+                                                                                                      args.out)
+        print(json.dumps(made, indent=1))
         return 0
     if args.command == "speed":
         if not args.data:
@@ -351,15 +423,17 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     BACKEND[:] = ["--backend", args.backend] if args.backend else []
     FOLDS[:] = [0, 1][:args.folds]
+    BLOCKS[:] = [args.blocks] if args.blocks else []
     SEEDS[:] = args.seeds
     TRAINING[:] = [*(RECIPE if args.recipe == "fixed" else AUTO_RECIPE),
                    *(["--tiles-per-epoch", str(args.tiles_per_epoch)] if args.tiles_per_epoch else []),
                    *(["--config", str(args.config.resolve())] if args.config else [])]
     results: dict[str, Any] = {"accuracy": accuracy(args.data, args.work, args.family, args.epochs,
                                                         args.search, wanted=tuple(args.inputs))}
-    a, stem = results["accuracy"], args.work / "season_west_east_s0.dsmodel"
+    a, fold = results["accuracy"], split(args.data, args.work, 0)[0].replace("->", "_")
+    stem = args.work / f"season_{fold}_s0.dsmodel"
     if not args.no_speed and "best_date_file" in a and "season" in a:
-        one = args.work / f"{a['best_date_file'][:-4]}_west_east_s0.dsmodel"
+        one = args.work / f"{a['best_date_file'][:-4]}_{fold}_s0.dsmodel"
         results["speed"] = speed(args.work, (str(stem), str(one)), date_files(args.data))
     lines = markdown(results)
     print("\n".join(lines))
