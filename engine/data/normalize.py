@@ -56,18 +56,21 @@ class BandStatistics:
         self._check_bands(array.shape[0])
         low = np.asarray(self.low, dtype=np.float32)[:, None, None]
         high = np.asarray(self.high, dtype=np.float32)[:, None, None]
-        # one new float32 array, then in place (inference normalises every tile in the reader thread)
-        out = np.subtract(array, low, dtype=np.float32)
-        if self.method == "percentile":
-            span = high - low
-            span = np.where(span > 0, span, np.float32(1))  # constant band: avoid division by zero
-            out /= span
-            # maximum then minimum: NaN stays NaN, and both are plain ufunc passes (np.clip's checks took 2.6x as
-            # long on a 256-px tile, the largest part of reading a tile: a bulk run's reader competes with the model)
-            np.maximum(out, np.float32(0), out=out)
-            np.minimum(out, np.float32(1), out=out)
-        else:
-            out /= np.where(high > 0, high, np.float32(1))
+        # one new float32 array, then in place (inference normalises every tile in the reader thread); a float
+        # nodata such as -3.4e38 at invalid pixels overflows to -inf here, which is set to 0 below: not warned
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.subtract(array, low, dtype=np.float32)
+            if self.method == "percentile":
+                span = high - low
+                span = np.where(span > 0, span, np.float32(1))  # constant band: avoid division by zero
+                out /= span
+                # maximum then minimum: NaN stays NaN, and both are plain ufunc passes (np.clip's checks took 2.6x
+                # as long on a 256-px tile, the largest part of reading a tile: a bulk run's reader competes with
+                # the model)
+                np.maximum(out, np.float32(0), out=out)
+                np.minimum(out, np.float32(1), out=out)
+            else:
+                out /= np.where(high > 0, high, np.float32(1))
         if array.dtype.kind not in "biu":  # NaN/inf raw values (float rasters); integers give finite values
             finite = np.isfinite(out)
             if not finite.all():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,23 @@ def test_round_trip_and_errors():
         compute_statistics([(np.zeros((2, 5, 5)), np.zeros((5, 5), dtype=bool))])
     with pytest.raises(DataError):
         BandStatistics.from_dict({"method": "percentile"})
+
+
+@pytest.mark.parametrize("method", ["percentile", "meanstd"])
+def test_a_float_nodata_at_invalid_pixels_is_zero_without_a_warning(method):
+    """MODIS products written by R (dtwSat's season) carry nodata -3.4e38: scaling it overflowed to -inf (then 0,
+    rightly), and every tile printed numpy's RuntimeWarning into the training log."""
+    stats = BandStatistics(method, [0.1, 0.2], [0.9, 0.6])
+    data = np.full((2, 4, 4), 0.5, dtype=np.float32)
+    data[:, 0] = np.float32(-3.4e38)
+    valid = np.ones((4, 4), dtype=bool)
+    valid[0] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = stats.apply(data, valid)
+    assert (out[:, 0] == 0).all() and np.isfinite(out).all()
+    expected = [0.5, 0.75] if method == "percentile" else [0.4 / 0.9, 0.3 / 0.6]
+    np.testing.assert_allclose(out[:, 1:].reshape(2, -1).mean(axis=1), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32"])
