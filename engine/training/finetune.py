@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from ..bundle.schema import BundleMetadata
 from ..data.normalize import BandStatistics
-from ..errors import ConfigError, DualStreamError, mention
+from ..errors import ConfigError, DataError, DualStreamError, mention
 from ..io.digest import file_sha256
 from ..models.configuration_utils import ModelConfig
 from ..models.encoders.weights import model_pretrained
@@ -174,11 +174,30 @@ def _middles(stats: BandStatistics) -> tuple[list[float], float]:
     return [(lo + hi) / 2 for lo, hi in zip(stats.low, stats.high)], max(stats.high)
 
 
+def _refuse_reflectance_one(meta: Any, encoder: str) -> None:
+    """DataError where the Sentinel-2 bands the encoder reads by name hold reflectance 0-1 (a MODIS product, a
+    scaled export): its release divides them by 10000, and would take them for black, without a word."""
+    from ..models.encoders.eo_bands import dark_reflectance
+
+    stats, names = meta.vision_stats, list(getattr(meta, "band_names", None) or [])
+    if stats is None or len(names) != stats.bands:
+        return
+    tops = list(stats.high) if stats.method == "percentile" else [m + 2 * s for m, s in zip(stats.low, stats.high)]
+    if not (dark := dark_reflectance(names, tops)):
+        return
+    seen = ", ".join(f"{names[i]} up to {tops[i]:.3g}" for i in dark)
+    raise DataError(f"The {encoder} encoder reads Sentinel-2 bands in reflectance x 10000 (its release divides them "
+                    f"by 10000), and the training images' {seen} (98 %) are reflectance 0-1: it would read them as "
+                    f"black. Give those bands x 10000 (e.g. `gdal_translate -scale 0 1 0 10000 -ot UInt16 IN OUT`, "
+                    f"each date of a season), or describe them otherwise so that the encoder leaves them out.")
+
+
 def released_statistics(datasets: tuple[Any, Any, Any], model_cfg: Any,
                         say: Callable[[str], None]) -> tuple[Any, Any, Any]:
     """The datasets normalised by the encoder's released statistics where the module docstring says; each outcome
     said."""
     if getattr(model_cfg, "SENSOR_UNITS", False):  # the encoder scales the sensors' units as it was pre-trained
+        _refuse_reflectance_one(datasets[2].metadata, model_cfg.encoder_name)
         bands = datasets[2].metadata.vision_bands
         say(f"The {model_cfg.encoder_name} encoder reads the values in the sensors' units and scales them as its "
             f"release was pre-trained: the image is not normalised by band statistics.")

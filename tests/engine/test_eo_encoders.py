@@ -350,3 +350,46 @@ def test_auto_backend_runs_galileo_models_in_torch_on_the_cpu():
     resnet = AutoModelConfig.for_family("change", encoder="resnet18", pretrained="none")
     assert "Galileo" in (torch_faster_on_cpu(galileo) or "") and "Galileo" in (torch_faster_on_cpu(one_date) or "")
     assert torch_faster_on_cpu(resnet) is None
+
+
+def test_reflectance_0_to_1_given_to_a_release_by_name_is_refused():
+    """Defect (dtwSat's MODIS season, docs/seasons.md): reflectance 0-1 in bands named red, blue, nir went into
+    Presto's S2 groups, which divide by 10000, so the frozen encoder read its NIR as black, unsaid. Now refused,
+    naming the bands; reflectance x 10000, or 0-1 values of NDVI alone, train as before."""
+    import dataclasses
+
+    from engine.data.normalize import BandStatistics
+    from engine.errors import DataError
+    from engine.models import AutoModelConfig
+    from engine.training.finetune import released_statistics
+
+    @dataclasses.dataclass
+    class Meta:
+        vision_stats: BandStatistics
+        band_names: list[str]
+
+        @property
+        def vision_bands(self) -> int:
+            return len(self.band_names)
+
+    @dataclasses.dataclass
+    class Summary:
+        metadata: Meta
+
+    class Tiles:
+        vision_stats = None
+
+    modis = ["evi", "ndvi", "red", "blue", "nir", "mir"]
+    model = AutoModelConfig.for_family("eoseries", preset="tiny", encoder="presto", pretrained="none")
+    said: list[str] = []
+    zero_one = BandStatistics("percentile", [0.02, 0.15, 0.01, 0.01, 0.15, 0.04], [0.6, 0.9, 0.2, 0.1, 0.49, 0.4])
+    with pytest.raises(DataError, match=r"nir up to 0\.49 \(98 %\) are reflectance 0-1") as refused:
+        released_statistics((Tiles(), None, Summary(Meta(zero_one, modis))), model, said.append)
+    assert "red" not in str(refused.value).split("images'")[1].split("(98")[0]  # not read: no whole RGB group
+    scaled = BandStatistics("percentile", [200.0, 0.15, 100.0, 100.0, 1500.0, 400.0],
+                            [6000.0, 0.9, 2000.0, 1000.0, 4900.0, 4000.0])
+    _, _, summary = released_statistics((Tiles(), None, Summary(Meta(scaled, modis))), model, said.append)
+    assert summary.metadata.vision_stats.method == "meanstd" and "not normalised" in said[-1]
+    ndvi = BandStatistics("percentile", [0.1], [0.9])
+    _, _, summary = released_statistics((Tiles(), None, Summary(Meta(ndvi, ["ndvi"]))), model, said.append)
+    assert summary.metadata.vision_stats.low == [0.0]

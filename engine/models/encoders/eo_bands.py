@@ -89,6 +89,23 @@ def place_bands(bands: Sequence[str | None]) -> Placement:
     return Placement(tuple(index), groups, ndvi, unused)
 
 
+#: the top (98 %) of a Sentinel-2 band's values given as reflectance 0-1 stays under this (bright cloud and snow
+#: included); in the releases' units, reflectance x 10000, any land or water lies far above it
+REFLECTANCE_ONE = 2.0
+
+
+def dark_reflectance(bands: Sequence[str | None], tops: Sequence[float]) -> list[int]:
+    """The positions of the Sentinel-2 reflectance bands :func:`place_bands` would feed whose values' top (``tops``,
+    per band) stays under :data:`REFLECTANCE_ONE`: reflectance 0-1, which the releases (dividing by 10000) would
+    read as black. NDVI is left out: it has one scale."""
+    try:
+        placement = place_bands(bands)
+    except ValueError:
+        return []
+    fed = {placement.index[INPUTS.index(name)] for name in S2} - {-1}
+    return sorted(i for i in fed if str(bands[i]) not in placement.unused and tops[i] <= REFLECTANCE_ONE)
+
+
 def month_index(months: Sequence[int]) -> list[int]:
     """Months 1..12 (calendar) -> 0..11 (the releases' encoding, January = 0); ValueError outside."""
     out = []
