@@ -18,7 +18,7 @@ random-weight arm.
 
 Usage: ``python bench/eo_season_cli.py --data OUT --weights RELEASES --work DIR [--epochs N] [--tiles N]
 [--arms presto,galileo_nano] [--inputs season best_date composite] [--search N] [--no-random | --random-only]
-[--seeds S ...]``
+[--seeds S ...] [--blocks PX]``
 (RELEASES: a folder holding ``presto_default_model.pt`` and ``galileo_nano/``); writes ``eo_season_cli.json`` into
 ``--work`` after each run.
 """
@@ -37,7 +37,17 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.season_real import LULC, SEEDS, clear_dates, cli, composite, date_files, folds, spread  # noqa: E402
+from bench.season_real import (  # noqa: E402
+    BLOCKS,
+    SEEDS,
+    class_names,
+    clear_dates,
+    cli,
+    composite,
+    date_files,
+    split,
+    spread,
+)
 
 RELEASES = {"presto": "presto_default_model.pt", "galileo_nano": "galileo_nano"}
 
@@ -50,20 +60,23 @@ def recipe(epochs: int, tiles: int) -> tuple[str, ...]:
 
 def one_run(data: Path, work: Path, encoder: str, pretrained: str, seed: int, settings: tuple[str, ...],
             given: list[Path] | None = None, tag: str = "") -> dict[str, Any]:
-    """Train on ``given`` (every date by default) over the west half, segment the east half, evaluate there."""
-    name, train_extent, test_extent = folds(data)[0]
+    """Train on ``given`` (every date by default) over the west half, segment the east half, evaluate there (with
+    ``--blocks``: the checkerboard's first fold, ``season_real.split``)."""
+    name, train, val, test, truth = split(data, work, 0)
     dates = [str(p) for p in (given or date_files(data))]
+    if val is not None:
+        train = [*train, "--val-dates", *dates, "--val-label", str(val)]
     stem = work / f"{encoder}_{'random' if pretrained == 'none' else 'release'}{tag}_s{seed}"
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    result = cli("train", "--dates", *dates, "--label", str(data / "label.tif"), "--extent", *train_extent,
-                 "--encoder", encoder, "--pretrained", pretrained, "--class-names", *LULC.values(), *settings,
+    result = cli("train", "--dates", *dates, *train,
+                 "--encoder", encoder, "--pretrained", pretrained, "--class-names", *class_names(data), *settings,
                  "--seed", str(seed), "--out", f"{stem}.dsmodel", "--quiet", "--json")
     trained = time.perf_counter() - started
     best = result.get("best_metrics", {})
-    cli("segment", "--model", f"{stem}.dsmodel", "--dates", *dates, "--extent", *test_extent, "--out", f"{stem}.tif",
+    cli("segment", "--model", f"{stem}.dsmodel", "--dates", *dates, *test, "--out", f"{stem}.tif",
         "--accept-one-class", "--quiet")
-    metrics = cli("evaluate", "--pred", f"{stem}.tif", "--label", str(data / "label.tif"), "--json", "--quiet")
+    metrics = cli("evaluate", "--pred", f"{stem}.tif", "--label", str(truth), "--json", "--quiet")
     return {"seed": seed, "miou": round(metrics["miou"], 4), "oa": round(metrics["pixel_accuracy"], 4),
             "val_miou": round(float(best.get("val_miou", 0.0)), 4), "train_seconds": round(trained, 1),
             "load": round(load, 1), "fold": name}
@@ -112,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-random", action="store_true", help="the release weights only")
     parser.add_argument("--random-only", action="store_true", help="the random-weight arm only")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="the first picks the best date")
+    parser.add_argument("--blocks", type=int, default=None, metavar="PX",
+                        help="a checkerboard of PX px squares instead of the west and east halves (season_real.py)")
     args = parser.parse_args(argv)
     SEEDS[:] = args.seeds
+    BLOCKS[:] = [args.blocks] if args.blocks else []
     args.work.mkdir(parents=True, exist_ok=True)
     settings = recipe(args.epochs, args.tiles)
     results: dict[str, Any] = {"recipe": " ".join(settings), "steps": args.epochs * args.tiles // 8}

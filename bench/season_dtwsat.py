@@ -27,10 +27,14 @@ def _split(values: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(values, DTWSAT_SPLIT, axis=-2), DTWSAT_SPLIT, axis=-1)
 
 
-def prepare_dtwsat(folder: Path, out: Path, unlabelled: int) -> dict[str, Any]:
+REFLECTANCE = ("red", "blue", "nir", "mir")  # the bands in reflectance 0-1 (EVI and NDVI are indices)
+
+
+def prepare_dtwsat(folder: Path, out: Path, unlabelled: int, scale: float = 1.0) -> dict[str, Any]:
     """Write dtwSat's Mato Grosso season (``folder``: its ``inst/mato_grosso_brazil``) as users have it under
     ``out``: dates/ (one dated GeoTIFF each), label.tif (each field point's pixel; ``unlabelled`` elsewhere),
-    samples.gpkg; every pixel split into ``DTWSAT_SPLIT`` x ``DTWSAT_SPLIT`` (nearest: no value changes)."""
+    samples.gpkg; every pixel split into ``DTWSAT_SPLIT`` x ``DTWSAT_SPLIT`` (nearest: no value changes). ``scale``
+    multiplies the reflectance bands (10000: the units Presto and Galileo read Sentinel-2 bands in)."""
     import re
     import shutil
 
@@ -44,6 +48,10 @@ def prepare_dtwsat(folder: Path, out: Path, unlabelled: int) -> dict[str, Any]:
         day = dt.datetime.strptime(re.search(r"_(\d{8})_", path.name).group(1), "%Y%m%d")
         with rasterio.open(path) as src:
             bands, grid = src.read(list(range(1, len(DTWSAT_BANDS) + 1))), src.profile
+        for index, name in enumerate(DTWSAT_BANDS):
+            if name in REFLECTANCE:  # its nodata kept (2011-11-17 has 9 px of it in blue)
+                with np.errstate(over="ignore"):
+                    bands[index] = np.where(bands[index] == grid["nodata"], bands[index], bands[index] * scale)
         profile = dict(grid, count=len(DTWSAT_BANDS), width=grid["width"] * DTWSAT_SPLIT,
                        height=grid["height"] * DTWSAT_SPLIT,
                        transform=grid["transform"] * Affine.scale(1 / DTWSAT_SPLIT))
@@ -67,7 +75,7 @@ def prepare_dtwsat(folder: Path, out: Path, unlabelled: int) -> dict[str, Any]:
     with rasterio.open(out / "label.tif", "w", **profile) as dst:
         dst.write(labels, 1)
     shutil.copyfile(folder / "samples.gpkg", out / "samples.gpkg")
-    summary = {"source": "dtwSat mato_grosso_brazil (MOD13Q1)", "dates": written,
+    summary = {"source": "dtwSat mato_grosso_brazil (MOD13Q1)", "reflectance_scale": scale, "dates": written,
                "size": [profile["width"], profile["height"]], "classes": classes,
                "labelled_px": {n: int((labels == i).sum()) for i, n in enumerate(classes)}}
     (out / "dates.json").write_text(json.dumps(summary, indent=1))

@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     ready = sub.add_parser("prepare", help="turn eo-learn's TestEOPatch folder (or dtwSat's) into dated GeoTIFFs")
     ready.add_argument("--source", choices=["eolearn", "dtwsat"], default="eolearn",
                        help="eolearn: example_data/TestEOPatch; dtwsat: dtwSat's inst/mato_grosso_brazil")
+    ready.add_argument("--scale", type=float, default=1.0, help="dtwsat: the reflectance bands x SCALE")
     ready.add_argument("patch", type=Path)
     ready.add_argument("out", type=Path)
     measure = sub.add_parser("run", help="the accuracy table and the speed ratio")
@@ -405,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         from bench.season_dtwsat import prepare_dtwsat
 
-        made = prepare_dtwsat(args.patch, args.out, UNLABELLED) if args.source == "dtwsat" else prepare(args.patch,
-                                                                                                      args.out)
+        made = (prepare_dtwsat(args.patch, args.out, UNLABELLED, args.scale) if args.source == "dtwsat"
+                else prepare(args.patch, args.out))
         print(json.dumps(made, indent=1))
         return 0
     if args.command == "speed":

@@ -57,7 +57,8 @@ class BandStatistics:
         low = np.asarray(self.low, dtype=np.float32)[:, None, None]
         high = np.asarray(self.high, dtype=np.float32)[:, None, None]
         # one new float32 array, then in place (inference normalises every tile in the reader thread); a float
-        # nodata such as -3.4e38 at invalid pixels overflows to -inf here, which is set to 0 below: not warned
+        # nodata such as -3.4e38 (at an invalid pixel, or in one band of a pixel the others make valid) overflows
+        # to -inf here, clipped or set to 0 below: numpy's warning is not the user's
         with np.errstate(over="ignore", invalid="ignore"):
             out = np.subtract(array, low, dtype=np.float32)
             if self.method == "percentile":

@@ -91,8 +91,9 @@ def test_round_trip_and_errors():
 
 @pytest.mark.parametrize("method", ["percentile", "meanstd"])
 def test_a_float_nodata_at_invalid_pixels_is_zero_without_a_warning(method):
-    """MODIS products written by R (dtwSat's season) carry nodata -3.4e38: scaling it overflowed to -inf (then 0,
-    rightly), and every tile printed numpy's RuntimeWarning into the training log."""
+    """MODIS products written by R (dtwSat's season) carry nodata -3.4e38 (there in one band of 9 pixels: valid, as
+    a pixel is nodata only in every band): scaling it overflowed to -inf (then 0, rightly), and every tile printed
+    numpy's RuntimeWarning into the training log."""
     stats = BandStatistics(method, [0.1, 0.2], [0.9, 0.6])
     data = np.full((2, 4, 4), 0.5, dtype=np.float32)
     data[:, 0] = np.float32(-3.4e38)
