@@ -14,7 +14,8 @@
   sources named in messages as the user gave them).
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, read
   onto the first date's grid); ``season_batch`` (a season's (T, C, h, w) tiles and padded batches); ``sampling``
-  (tiles, and which pixels validate), ``checks``, ``domain_shift``; ``augment`` (photometric options, a tile of
+  (tiles, regions, the strips and parts that may validate), ``holdout_choice`` (which of them validate once the
+  labels are counted, and how it is said), ``checks``, ``domain_shift``; ``augment`` (photometric options, a tile of
   several dates); ``dataset`` (and the training data's bands), ``loaders`` (a batch's collation: ``copy_paste``,
   objects between its tiles; ``change_paste``, changed objects enlarged onto both dates), ``unlabelled``
   (unlabelled imagery's scenes and tiles); ``metadata`` (the bundle's data section); ``synthetic`` and

@@ -41,21 +41,12 @@ from .band_match import pick_bands
 from .checks import check_scene_aux, check_scene_image, warn_dates_cover
 from .domain_shift import training_ranges
 from .ground import scenes_latitude
+from .holdout_choice import choose_ends, counted_regions, held_out_parts_line, strips_said
 from .label_scan import held_out_bands, scan_labels
 from .metadata import DataMetadata, DataSummary
 from .normalize import BandStatistics
 from .raster import image_band_names, open_raster
-from .sampling import (
-    Region,
-    TileSampler,
-    band_split,
-    choose_ends,
-    counted_regions,
-    held_out_parts_line,
-    region_mask,
-    split_parts,
-    strips_said,
-)
+from .sampling import Region, TileSampler, band_split, region_mask, split_parts
 from .scene import SceneReader
 from .season_batch import season_tile
 from .shown import given_file, scene_names

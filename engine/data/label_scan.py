@@ -19,8 +19,9 @@ from ..callbacks import Callback, CondensedCallback, HeldCallback
 from ..config import DataConfig
 from ..errors import DataError, mention
 from ..io.formats import is_vector_path
+from .holdout_choice import counted_regions
 from .labels import raw_key
-from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region, Split, counted_regions
+from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region, Split
 from .scene import SceneReader
 from .scene_labels import count_values
 from .units import as_float
@@ -31,8 +32,8 @@ SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
 def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
                counted: list[Region]) -> tuple[CellIndex, dict[str, int], list[np.ndarray]]:
     """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the labelled pixels of
-    each class inside each of the ``counted`` regions (its validation bands: :func:`.sampling.choose_ends`), in one
-    pass."""
+    each class inside each of the ``counted`` regions (its validation bands: :func:`.holdout_choice.choose_ends`),
+    in one pass."""
     classes_n = len(data_cfg.class_names)
     class_pixels = [np.zeros(classes_n, np.int64) for _ in counted]
     builder = CellIndexBuilder(reader.grid.width, reader.grid.height, DEFAULT_CELL)
@@ -90,7 +91,7 @@ def _classes_inside(classes: np.ndarray, labelled: np.ndarray, col: int, row: in
 
 def held_out_bands(split: Split, class_pixels: dict[int, list[np.ndarray]], readers: list[SceneReader],
                    callback: Callback) -> bool:
-    """Whether the bands held out of the training scenes (once :func:`.sampling.choose_ends` chose them) hold a
+    """Whether the bands held out of the training scenes (once :func:`.holdout_choice.choose_ends` chose them) hold a
     class other than 0; warns of a band with no labelled pixel, its labelled area lying elsewhere."""
     counted = counted_regions(split)
     foreground = False

@@ -135,7 +135,7 @@ def test_foreground_share_honoured(tmp_path: Path) -> None:
 
 
 def test_holdout_bands_never_overlap_training(tmp_path: Path) -> None:
-    # the blob in the middle: either end keeps it in training, so the seed decides (sampling.choose_ends)
+    # the blob in the middle: either end keeps it in training, so the seed decides (holdout_choice.choose_ends)
     scene = sparse_scene(tmp_path, size=256, blob_col=120)
     for seed in range(8):  # find a seed that puts the band at the start, so padding reaches training pixels
         train, val, summary = build_datasets(small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.3,

@@ -9,7 +9,8 @@ import numpy as np
 
 from engine.config import DataConfig, SceneSpec
 from engine.data.dataset import build_datasets
-from engine.data.sampling import Region, holdout_ends, holdout_split, keep_every_class
+from engine.data.holdout_choice import keep_every_class
+from engine.data.sampling import Region, holdout_ends, holdout_split
 from tests.helpers import RecordingCallback, squares_layer, write_geotiff
 
 NAMES = ["field", "forest", "town"]
