@@ -400,7 +400,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         latitude=scenes_latitude(first.crs_wkt, [r.grid.bounds for r in train_readers]),
         train_scenes=len(train_readers), val_scenes=len(val_readers),
         validation=("parts of the labelled area held out of training" if in_parts
-                    else "strips of the training scenes held out of training" if holdout else "separate scenes"),
+                    else f"{'strips or squares' if split.squares else 'strips'} of the training scenes held out of "
+                         "training" if holdout else "separate scenes"),
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
         held_out=[{"scene": given_file(names, train_readers[s].image), "window": [r.col, r.row, r.width, r.height]}
                   for s, r in split.val_regions] if holdout else None,

@@ -2,18 +2,26 @@
 each class in the regions :func:`counted_regions` names), and how the log and the bundle say it.
 
 Each banded scene (:func:`.sampling.band_split`) holds out the strip end that leaves every class some training pixels
-(the seed's end where both do or neither does: then the log names the class training never sees); a labelled area of
-separate parts holds out whole parts (:func:`.sampling.split_parts`).
+(the seed's end where both do). Where neither does (a small place whose labels lie in clusters: a crop survey's points,
+one crop in the west, another in the east), it holds out squares of the tile's size across the scene instead, at
+random, each only where every class keeps training pixels, first one for each class validation lacks, until they
+hold the validation share of the labelled pixels; the training region keeps the whole scene with the squares as
+holes, as the parts of a labelled area (:func:`.sampling.split_parts`). Where no square can go either, the strip stays
+and the log names the class training never sees.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .sampling import Region, Split
+from .sampling import Region, Split, grid_windows
+
+#: A scene of more tile squares has strips enough to choose from; the label scan counts the classes of each square.
+MAX_SQUARES = 1024
 
 
 def keep_every_class(whole: np.ndarray, held: list[np.ndarray], seeded: int) -> tuple[int, np.ndarray]:
@@ -44,10 +52,43 @@ def _names(classes: np.ndarray, class_names: list[str]) -> str:
     return ", ".join(f"'{class_names[c]}'" if c < len(class_names) else f"class {c}" for c in classes)
 
 
+def square_grid(whole: Region, tile: int) -> list[Region]:
+    """The squares of ``whole`` on its validation grid of ``tile`` px (those at its far edges cut to it); none for a
+    scene of more than :data:`MAX_SQUARES`."""
+    squares = [Region(c, r, min(tile, whole.col + whole.width - c), min(tile, whole.row + whole.height - r))
+               for c, r in grid_windows(whole, tile)]
+    return squares if len(squares) <= MAX_SQUARES else []
+
+
+def pick_squares(whole: np.ndarray, squares: list[np.ndarray], share: float, rng: np.random.Generator) -> list[int]:
+    """The squares to hold out (their indices; ``squares``: each one's labelled pixels of each class, ``whole``: the
+    scene's), in ``rng``'s order: first a square for each class validation lacks, the rarest class first, then any,
+    each only where every class keeps some training pixels, until they hold ``share`` of the labelled pixels (at
+    least one square); ``[]`` where none can go."""
+    whole = np.asarray(whole)
+    held = np.zeros_like(whole)
+    order = [int(i) for i in rng.permutation(len(squares)) if squares[i].sum()]
+    chosen: list[int] = []
+
+    def enough() -> bool:
+        return bool(chosen) and held.sum() >= share * whole.sum()
+
+    for wanted in [int(c) for c in np.argsort(whole, kind="stable") if whole[c]] + [-1]:  # -1: any class
+        for i in order:
+            if enough() or (wanted >= 0 and held[wanted]):
+                break
+            fits = ((whole == 0) | (whole - held - squares[i] > 0)).all()  # every class keeps training pixels
+            if i not in chosen and fits and (wanted < 0 or squares[i][wanted]):
+                chosen.append(i)
+                held = held + squares[i]
+    return sorted(chosen)
+
+
 def counted_regions(split: Split) -> dict[int, list[Region]]:
     """Training scene -> the regions whose labelled pixels of each class the label scan counts for
-    :func:`choose_ends`: the part split into bands, then each end's validation band."""
-    return {scene: [whole] + [val for _, val in ends] for scene, (whole, ends, _) in split.ends.items()}
+    :func:`choose_ends`: the part split into bands, each end's validation band, then its squares."""
+    return {scene: [whole] + [val for _, val in ends] + square_grid(whole, split.tile)
+            for scene, (whole, ends, _) in split.ends.items()}
 
 
 def choose_ends(split: Split, class_pixels: dict[int, list[np.ndarray]], class_names: list[str],
@@ -58,9 +99,19 @@ def choose_ends(split: Split, class_pixels: dict[int, list[np.ndarray]], class_n
     lines = []
     for scene, (whole, ends, seeded) in sorted(split.ends.items()):
         counts = class_pixels[scene]
-        end, lost = keep_every_class(counts[0], counts[1:], seeded)
+        end, lost = keep_every_class(counts[0], counts[1:3], seeded)
         name = Path(readers[scene].image).name
         said = _names(lost, class_names)
+        rng = np.random.default_rng([split.seed, 7919, scene, 3])
+        if len(lost) and (chosen := pick_squares(counts[0], counts[3:], split.val_fraction, rng)):
+            squares = square_grid(whole, split.tile)
+            held = tuple(squares[i] for i in chosen)
+            split.train_regions[scene] = (scene, replace(whole, holes=held))
+            split.val_regions = [(s, r) for s, r in split.val_regions if s != scene] + [(scene, r) for r in held]
+            split.squares[scene] = "no strip of it keeps every class in training: " + ", ".join(
+                f"the {end_name(val, whole)} one holds all of {_names(classes_lost(counts[0], band), class_names)}"
+                for (_, val), band in zip(ends, counts[1:3]))
+            continue
         if end != seeded:
             held = _names(classes_lost(counts[0], counts[1 + seeded]), class_names)
             split.overridden.append(f"of '{name}' the {end_name(ends[end][1], whole)} strip: the "
@@ -79,6 +130,11 @@ def strips_said(split: Split, readers: list[Any], most: int = 3) -> str:
     """``the south strip of 'a.tif', rows 607-862``, each scene's; beyond ``most`` scenes, how many."""
     said = []
     for scene, region in split.val_regions:
+        if scene in split.squares:  # squares across the scene (choose_ends): said once
+            if region == split.held_out()[scene][0]:
+                said.append(f"{len(split.held_out()[scene])} square(s) of {split.tile} px across "
+                            f"'{Path(readers[scene].image).name}' ({split.squares[scene]})")
+            continue
         if scene not in split.ends:  # a part of a labelled area (split_parts)
             said.append(f"a part of the labelled area of '{Path(readers[scene].image).name}'")
             continue

@@ -338,6 +338,9 @@ class Split:
     # training scene -> (the part split into bands, its two (train, val) ends, the seed's end) (choose_ends)
     ends: dict[int, tuple[Region, list[tuple[Region, Region]], int]] = field(default_factory=dict)
     overridden: list[str] = field(default_factory=list)  # what choose_ends said of the ends it took against the seed
+    seed: int = 0
+    val_fraction: float = 0.0
+    squares: dict[int, str] = field(default_factory=dict)  # training scene -> why squares validate it, not a strip
 
     @property
     def val_windows(self) -> list[tuple[int, int, int, Region]]:
@@ -372,7 +375,7 @@ def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[An
             train_regions.append((i, whole))
     if not holdout:
         val_regions = [(i, Region(*r.dates_window())) for i, r in enumerate(val_readers)]
-    return Split(train_regions, val_regions, tile, parts, split_ends)
+    return Split(train_regions, val_regions, tile, parts, split_ends, seed=seed, val_fraction=val_fraction)
 
 
 def _shift(region: Region, by: Region) -> Region:

@@ -1,15 +1,17 @@
-"""The validation band held out of a training scene keeps every class in training (engine.data.sampling
-.choose_ends): the end that holds all of a class is trained on, whatever the seed; the seed decides otherwise."""
+"""The validation band held out of a training scene keeps every class in training (engine.data.holdout_choice
+.choose_ends): the end that holds all of a class is trained on, whatever the seed; the seed decides otherwise; where
+each end holds all of a class, squares across the scene validate instead."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.config import DataConfig, SceneSpec
 from engine.data.dataset import build_datasets
-from engine.data.holdout_choice import keep_every_class
+from engine.data.holdout_choice import keep_every_class, pick_squares
 from engine.data.sampling import Region, holdout_ends, holdout_split
 from tests.helpers import RecordingCallback, squares_layer, write_geotiff
 
@@ -87,10 +89,46 @@ def test_the_seed_decides_between_ends_that_both_keep_every_class(tmp_path):
     assert held == {0, 192}
 
 
-def test_where_no_end_keeps_every_class_the_seed_keeps_its_end_and_the_class_is_named(tmp_path):
+def _squares_build(scene: SceneSpec, seed: int) -> tuple[Region, set[Region], RecordingCallback, Any]:
+    cfg = DataConfig(train_scenes=[scene], tile_size=32, tiles_per_epoch=8, statistics_tiles=2, val_fraction=0.25,
+                     class_names=list(NAMES), class_colors=COLORS, label_mapping={}, seed=seed)
+    callback = RecordingCallback()
+    train, val, summary = build_datasets(cfg, callback)
+    (train_region,) = [region for _, region, _ in train.sampler.parts]
+    return train_region, {window[3] for window in val.windows}, callback, summary
+
+
+def test_where_no_end_keeps_every_class_squares_across_the_scene_validate(tmp_path):
     label = np.zeros((64, 256), np.uint8)
     label[10:20, 0:20] = 2  # the town in the west band alone ...
-    label[20:40, 200:236] = 1  # ... the forest in the east band alone
+    label[20:40, 200:236] = 1  # ... the forest in the east band alone (four squares of 32 px)
+    scene = _scene(tmp_path, label)
+    chosen = set()
+    for seed in SEEDS:
+        train, squares, callback, summary = _squares_build(scene, seed)
+        assert train == Region(0, 0, 256, 64, holes=train.holes) and set(train.holes) == squares, seed
+        assert all(s.width == s.height == 32 and s.col % 32 == s.row % 32 == 0 for s in squares), squares
+        trained = np.ones(label.shape, bool)
+        for s in squares:
+            trained[s.row:s.row + s.height, s.col:s.col + s.width] = False
+        assert set(np.unique(label[trained])) == {0, 1, 2}, seed  # every class keeps training pixels
+        assert 1 in np.unique(label[~trained]) and (~trained).sum() >= 0.25 * label.size, seed  # the forest validates
+        assert not [w for w in callback.messages("warning") if "training never sees" in w]
+        assert (f"held out of training: {len(squares)} square(s) of 32 px across 'scene.tif' (no strip of it keeps "
+                "every class in training: the west one holds all of 'town', the east one holds all of 'forest')"
+                in _data_line(callback)), _data_line(callback)
+        assert sorted(tuple(w["window"]) for w in summary.metadata.held_out) == sorted(
+            (s.col, s.row, s.width, s.height) for s in squares)
+        chosen.add(frozenset(squares))
+    assert len(chosen) > 1  # the seed picks the squares
+
+
+def test_where_no_square_can_go_either_the_seeds_strip_stays_and_the_class_is_named(tmp_path):
+    label = np.full((64, 256), 255, np.uint8)  # labelled in two squares only, each holding all of a class
+    label[0:32, 0:32] = 0
+    label[10:20, 0:20] = 2
+    label[32:64, 224:256] = 0
+    label[40:50, 230:250] = 1
     scene = _scene(tmp_path, label)
     for seed in SEEDS:
         _, val, callback = _build(scene, seed)
@@ -99,6 +137,17 @@ def test_where_no_end_keeps_every_class_the_seed_keeps_its_end_and_the_class_is_
         said = [w for w in callback.messages("warning") if "training never sees" in w]
         lost, kept = ("'town'", "'forest'") if val.col == 0 else ("'forest'", "'town'")
         assert len(said) == 1 and lost in said[0] and kept not in said[0] and "scene.tif" in said[0], said
+
+
+def test_pick_squares_keeps_every_class_in_training_and_validates_the_classes_it_can():
+    whole = np.array([100, 10, 4])
+    squares = [np.array([50, 0, 4]), np.array([20, 5, 0]), np.array([10, 5, 0]), np.array([20, 0, 0])]
+    for seed in range(6):
+        chosen = pick_squares(whole, squares, 0.25, np.random.default_rng(seed))
+        held = sum(squares[i] for i in chosen)
+        assert 0 not in chosen and (whole - held > 0).all(), chosen  # square 0 holds all of class 2
+        assert held[1] > 0 and held.sum() >= 0.25 * whole.sum(), chosen  # class 1 validates, the share reached
+    assert pick_squares(whole, [np.array([60, 10, 0]), np.array([40, 0, 4])], 0.25, np.random.default_rng(0)) == []
 
 
 def test_a_band_without_a_labelled_pixel_is_warned_about(tmp_path):
