@@ -4,10 +4,11 @@ each class in the regions :func:`counted_regions` names), and how the log and th
 Each banded scene (:func:`.sampling.band_split`) holds out the strip end that leaves every class some training pixels
 (the seed's end where both do). Where neither does (a small place whose labels lie in clusters: a crop survey's points,
 one crop in the west, another in the east), it holds out squares of the tile's size across the scene instead, at
-random, each only where every class keeps training pixels, first one for each class validation lacks, until they
-hold the validation share of the labelled pixels; the training region keeps the whole scene with the squares as
-holes, as the parts of a labelled area (:func:`.sampling.split_parts`). Where no square can go either, the strip stays
-and the log names the class training never sees.
+random, first one for each class validation lacks, until they hold the validation share of the labelled pixels, each
+only where every class keeps training pixels and validation takes at most twice its share (or the strip's); the
+training region keeps the whole scene with the squares as holes, as the parts of a labelled area
+(:func:`.sampling.split_parts`). Where no square can go either, the strip stays and the log names the class training
+never sees.
 """
 
 from __future__ import annotations
@@ -60,27 +61,31 @@ def square_grid(whole: Region, tile: int) -> list[Region]:
     return squares if len(squares) <= MAX_SQUARES else []
 
 
-def pick_squares(whole: np.ndarray, squares: list[np.ndarray], share: float, rng: np.random.Generator) -> list[int]:
+def pick_squares(whole: np.ndarray, squares: list[np.ndarray], share: float, most: float,
+                 rng: np.random.Generator) -> list[int]:
     """The squares to hold out (their indices; ``squares``: each one's labelled pixels of each class, ``whole``: the
     scene's), in ``rng``'s order: first a square for each class validation lacks, the rarest class first, then any,
-    each only where every class keeps some training pixels, until they hold ``share`` of the labelled pixels (at
-    least one square); ``[]`` where none can go."""
+    until they hold ``share`` of the labelled pixels (at least one square); each only where every class keeps some
+    training pixels and validation stays within ``most`` of the labelled pixels; ``[]`` where none can go."""
     whole = np.asarray(whole)
-    held = np.zeros_like(whole)
+    total, held = whole.sum(), np.zeros_like(whole)
     order = [int(i) for i in rng.permutation(len(squares)) if squares[i].sum()]
     chosen: list[int] = []
 
-    def enough() -> bool:
-        return bool(chosen) and held.sum() >= share * whole.sum()
+    def fits(i: int) -> bool:  # every class keeps training pixels, validation within its most
+        return (i not in chosen and bool(((whole == 0) | (whole - held - squares[i] > 0)).all())
+                and held.sum() + squares[i].sum() <= most * total)
 
-    for wanted in [int(c) for c in np.argsort(whole, kind="stable") if whole[c]] + [-1]:  # -1: any class
-        for i in order:
-            if enough() or (wanted >= 0 and held[wanted]):
-                break
-            fits = ((whole == 0) | (whole - held - squares[i] > 0)).all()  # every class keeps training pixels
-            if i not in chosen and fits and (wanted < 0 or squares[i][wanted]):
-                chosen.append(i)
-                held = held + squares[i]
+    for wanted in [int(c) for c in np.argsort(whole, kind="stable") if whole[c]]:  # validation scores every class
+        if not held[wanted] and (i := next((i for i in order if squares[i][wanted] and fits(i)), None)) is not None:
+            chosen.append(i)
+            held = held + squares[i]
+    for i in order:
+        if chosen and held.sum() >= share * total:
+            break
+        if fits(i):
+            chosen.append(i)
+            held = held + squares[i]
     return sorted(chosen)
 
 
@@ -103,7 +108,8 @@ def choose_ends(split: Split, class_pixels: dict[int, list[np.ndarray]], class_n
         name = Path(readers[scene].image).name
         said = _names(lost, class_names)
         rng = np.random.default_rng([split.seed, 7919, scene, 3])
-        if len(lost) and (chosen := pick_squares(counts[0], counts[3:], split.val_fraction, rng)):
+        most = max(2 * split.val_fraction, ends[0][1].area / whole.area)  # the strip's share where it is larger
+        if len(lost) and (chosen := pick_squares(counts[0], counts[3:], split.val_fraction, most, rng)):
             squares = square_grid(whole, split.tile)
             held = tuple(squares[i] for i in chosen)
             split.train_regions[scene] = (scene, replace(whole, holes=held))

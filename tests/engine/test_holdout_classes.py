@@ -143,11 +143,14 @@ def test_pick_squares_keeps_every_class_in_training_and_validates_the_classes_it
     whole = np.array([100, 10, 4])
     squares = [np.array([50, 0, 4]), np.array([20, 5, 0]), np.array([10, 5, 0]), np.array([20, 0, 0])]
     for seed in range(6):
-        chosen = pick_squares(whole, squares, 0.25, np.random.default_rng(seed))
+        chosen = pick_squares(whole, squares, 0.25, 0.5, np.random.default_rng(seed))
         held = sum(squares[i] for i in chosen)
         assert 0 not in chosen and (whole - held > 0).all(), chosen  # square 0 holds all of class 2
         assert held[1] > 0 and held.sum() >= 0.25 * whole.sum(), chosen  # class 1 validates, the share reached
-    assert pick_squares(whole, [np.array([60, 10, 0]), np.array([40, 0, 4])], 0.25, np.random.default_rng(0)) == []
+    assert pick_squares(whole, [np.array([60, 10, 0]), np.array([40, 0, 4])], 0.25, 0.5, np.random.default_rng(0)) == []
+    # validation within its most: a square of more than half the labelled pixels is not held out
+    assert pick_squares(np.array([100, 10]), [np.array([60, 5]), np.array([40, 5])], 0.25, 0.5,
+                        np.random.default_rng(0)) == [1]
 
 
 def test_a_band_without_a_labelled_pixel_is_warned_about(tmp_path):

@@ -274,8 +274,9 @@ def test_a_season_trains_from_dates_on_the_command_line(tmp_path, capsys):
     assert meta.model.name == "season" and meta.data.dates == 3 and meta.data.vision_stats.bands == 2
     # the first date (d1.tif, cloudy) is read through a VRT of its clouds; the log and the bundle name the file
     err = capsys.readouterr().err
-    assert f" strip of '{paths[1]}', " in err, err
-    assert [w["scene"] for w in meta.data.held_out] == ["d1.tif"]
+    data = next(line for line in err.splitlines() if line.startswith("Data: ") and "validation tiles" in line)
+    assert f"across '{paths[1]}' (" in data and ".vrt" not in data, data  # each end holds a class: squares
+    assert {w["scene"] for w in meta.data.held_out} == {"d1.tif"}
     assert "validated on windows held out of training: 'd1.tif' columns" in "\n".join(describe_bundle(str(out), meta))
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
         ["d0.tif", "d1.tif", "d2.tif", "d1_cloud.tif", "label.tif"])  # nothing written beside the inputs
