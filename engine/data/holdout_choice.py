@@ -149,7 +149,8 @@ def strips_said(split: Split, readers: list[Any], most: int = 3) -> str:
         start, size = (region.row, region.height) if rows else (region.col, region.width)
         said.append(f"the {end_name(region, whole)} strip of '{Path(readers[scene].image).name}', "
                     f"{'rows' if rows else 'columns'} {start}-{start + size - 1}")
-    return "; ".join(said) if len(said) <= most else f"strips of the {len(said)} scenes"
+    kinds = "strips or squares" if split.squares else "strips"
+    return "; ".join(said) if len(said) <= most else f"{kinds} of the {len(said)} scenes"
 
 
 def held_out_parts_line(split: Split, readers: list[Any]) -> str:
