@@ -6,7 +6,8 @@ a polygon of it written into ``--work``); the east half's pixels are unlabelled 
 imagery a user wants mapped. Two arms at the same number of optimisation steps (season_real's recipe: ``--epochs``
 of 64 random 32 px crops, batch 8, no early stop): the labels alone (``--consistency off``) and with the unlabelled
 pixels (``--consistency on``, weak-to-strong consistency). Each model segments the east half, scored by
-``evaluate`` (mIoU, overall accuracy); 3 seeds, mean (min-max); each run's training seconds and the machine's load.
+``evaluate`` (mIoU, overall accuracy); 3 seeds, mean (min-max); each run's training seconds and the machine's load,
+and its learning curve (each epoch's validation mIoU, seconds of steps, confident unlabelled share).
 
 Usage: ``python bench/season_unlabelled.py --data OUT_DIR --work DIR [--epochs 40] [--seeds 0 1 2] [--auto]``
 (``--auto``: the automatic choices, the CPU's time budget, instead of the recipe); writes
@@ -16,6 +17,7 @@ Usage: ``python bench/season_unlabelled.py --data OUT_DIR --work DIR [--epochs 4
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -73,7 +75,26 @@ def run(data: Path, work: Path, area: Path, consistency: str, epochs: int | None
     metrics = cli("evaluate", "--pred", f"{stem}.tif", "--label", str(data / "label.tif"), "--json", "--quiet")
     return {"seed": seed, "miou": round(metrics["miou"], 4), "oa": round(metrics["pixel_accuracy"], 4),
             "train_seconds": round(seconds, 1), "load_at_start": round(load, 1), "load_at_end": round(
-                os.getloadavg()[0], 1), "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs")}
+                os.getloadavg()[0], 1), "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs_run"),
+            **curve(Path(f"{stem}_metrics.csv"))}
+
+
+def curve(metrics: Path) -> dict[str, list[float | None]]:
+    """The learning curve from the bundle's ``_metrics.csv``: each epoch's validation mIoU, the seconds of its
+    training steps (the unlabelled half's cost shows from its first epoch on) and the share of confident
+    unlabelled pixels (None where the run had no consistency)."""
+    rows = list(csv.DictReader(metrics.open()))
+    return {"val_miou": [round(float(r["val_miou"]), 4) for r in rows],
+            "epoch_seconds": [round(float(r["train_seconds"]), 2) for r in rows],
+            "confident": [round(float(r["unlabelled_confident"]), 3) if r.get("unlabelled_confident") else None
+                          for r in rows]}
+
+
+def epoch_seconds(runs: list[dict[str, Any]]) -> str:
+    """The seconds of the first epoch (labelled steps alone in both arms) and of the later ones, over the runs."""
+    first = [r["epoch_seconds"][0] for r in runs if r.get("epoch_seconds")]
+    later = [s for r in runs for s in r.get("epoch_seconds", [])[1:]]
+    return f"{np.mean(first):.1f} s, then {np.mean(later):.1f} s" if first and later else "-"
 
 
 def spread(runs: list[dict[str, Any]], key: str) -> str:
@@ -108,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if not runs:
             continue
         print(f"| {label} | {spread(runs, 'miou')} | {spread(runs, 'oa')} | "
-              f"{np.mean([r['train_seconds'] for r in runs]):.0f} s |")
+              f"{np.mean([r['train_seconds'] for r in runs]):.0f} s | an epoch {epoch_seconds(runs)} |")
     return 0
 
 

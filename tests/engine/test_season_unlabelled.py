@@ -14,6 +14,7 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
+from bench.season_unlabelled import curve
 from engine.cli.main import main
 from engine.training.consistency import Consistency
 
@@ -66,6 +67,9 @@ def test_a_season_learns_from_other_places_dates_and_says_how_many(season, tmp_p
     rows = list(csv.DictReader((tmp_path / "m_metrics.csv").open()))
     taught = [r for r in rows if float(r["unlabelled_confident"]) > 0]  # at confidence 0.5 some pixels teach
     assert taught and all(float(r["unlabelled_loss"]) > 0 for r in taught)
+    learning = curve(tmp_path / "m_metrics.csv")  # what bench/season_unlabelled.py keeps of each run
+    assert len(learning["val_miou"]) == len(learning["epoch_seconds"]) == len(rows) == 3
+    assert [c > 0 for c in learning["confident"]] == [float(r["unlabelled_confident"]) > 0 for r in rows]
     assert not any(p.suffix == ".vrt" for p in season[2].rglob("*"))  # nothing written beside the inputs
 
 
