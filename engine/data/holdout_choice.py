@@ -99,8 +99,9 @@ def counted_regions(split: Split) -> dict[int, list[Region]]:
 def choose_ends(split: Split, class_pixels: dict[int, list[np.ndarray]], class_names: list[str],
                 readers: list[Any]) -> list[str]:
     """Hold out of each banded scene the end :func:`keep_every_class` takes, given the labelled pixels of each class
-    in its :func:`counted_regions` (from the label scan); what it took against the seed goes to
-    ``split.overridden``; returns one line for each scene whose training part loses a class entirely."""
+    in its :func:`counted_regions` (from the label scan), or, where each end holds all of a class, the squares
+    :func:`pick_squares` takes (why: ``split.squares``); what it took against the seed goes to ``split.overridden``;
+    returns one line for each scene whose training part loses a class entirely."""
     lines = []
     for scene, (whole, ends, seeded) in sorted(split.ends.items()):
         counts = class_pixels[scene]
