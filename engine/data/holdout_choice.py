@@ -135,11 +135,11 @@ def choose_ends(split: Split, class_pixels: dict[int, list[np.ndarray]], class_n
 
 def strips_said(split: Split, readers: list[Any], most: int = 3) -> str:
     """``the south strip of 'a.tif', rows 607-862``, each scene's; beyond ``most`` scenes, how many."""
-    said = []
+    said, held = [], split.held_out()
     for scene, region in split.val_regions:
         if scene in split.squares:  # squares across the scene (choose_ends): said once
-            if region == split.held_out()[scene][0]:
-                said.append(f"{len(split.held_out()[scene])} square(s) of {split.tile} px across "
+            if region == held[scene][0]:
+                said.append(f"{len(held[scene])} square(s) of {split.tile} px across "
                             f"'{Path(readers[scene].image).name}' ({split.squares[scene]})")
             continue
         if scene not in split.ends:  # a part of a labelled area (split_parts)
