@@ -17,6 +17,7 @@ from qgis.core import (
 )
 
 from ..compat import FILE_BEHAVIOR_FOLDER, SOURCE_RASTER
+from ..engine_bridge import engine_api
 from .common import ANY_ORDER_LIST_WRAPPER, add_parameter
 from .parameters import declared_text
 from .sources import MultipleLayersParameter, raster_sources
@@ -48,7 +49,7 @@ def add_dates_parameters(alg: QgsProcessingAlgorithm, key: str) -> None:
         DATES_FOLDER, alg.tr("Folder of dated rasters (instead of, or beside, the layers)"),
         behavior=FILE_BEHAVIOR_FOLDER, optional=True), alg.tr(
         "A folder holding the season's rasters (GeoTIFFs, JP2, VRTs), each dated by its metadata or its "
-        "Sentinel-2 / HLS / Landsat file name; taken with the layers above, if any."))
+        "{names} file name; taken with the layers above, if any.").format(names=engine_api().DATED_NAMES))
 
 
 def season_dates(parameters: dict[str, Any], context: QgsProcessingContext) -> list[Any]:

@@ -38,7 +38,7 @@ class SegmentSeasonAlgorithm(SeasonGroup, SegmentAlgorithm):
             "the dates by their day of the year, leaving out cloudy pixels, and the classes are written as a "
             "<b>class raster</b>.</p>"
             "<p><b>Inputs</b>: the <b>dates</b>, as raster layers in any order and/or a <b>folder</b> of dated "
-            "rasters (dated by their metadata, their Sentinel-2 / HLS / Landsat file names or their STAC items), "
+            "rasters (dated by their metadata, their {names} file names or their STAC items), "
             "in any CRS and pixel size, with the bands the model was trained on (picked by name, or by "
             "<b>Bands</b>). Clouds: a band named <i>cloud</i> or a raster <i>&lt;name&gt;_cloud.tif</i> beside a "
             "date; a date with no clear pixel is dropped. The log says the order the dates were sorted into and "
@@ -49,7 +49,7 @@ class SegmentSeasonAlgorithm(SeasonGroup, SegmentAlgorithm):
             "class_name, area, confidence) and the <b>area of each class</b>: a table layer of its hectares, also "
             "said in the log. No output may name a date's file.</p>"
             "<p><b>Batch</b>: right-click > Execute as Batch Process runs one place (or one year) per row.</p>"
-        ) + parameters_help(self)
+        ).format(names=engine_api().DATED_NAMES) + parameters_help(self)
 
     def add_image_parameters(self) -> None:
         """The dates (layers or a folder), then their bands."""

@@ -39,7 +39,7 @@ class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
             "left out) and one decoder draws the classes. The result is a model bundle (<i>.dsmodel</i>) that "
             "<b>Segment season</b> applies to the dates of other places or years.</p>"
             "<p><b>Inputs</b>: the <b>dates</b>, as raster layers in any order and/or a <b>folder</b> of dated "
-            "rasters: each date from its metadata (acquisition date tag), its Sentinel-2 / HLS / Landsat file name "
+            "rasters: each date from its metadata (acquisition date tag), its {names} file name "
             "or its STAC item, in any CRS and pixel size (read onto the first date's grid). A band named "
             "<i>cloud</i> or a raster <i>&lt;name&gt;_cloud.tif</i> beside a date masks its clouds; a date with "
             "no clear pixel is dropped. The log says the order the dates were sorted into and each date dropped. "
@@ -49,8 +49,9 @@ class TrainSeasonAlgorithm(SeasonGroup, TrainAlgorithm):
             "settings left at their defaults are chosen from the data and the device, and the log says each "
             "choice.</p>"
             "<p><b>Batch</b>: right-click > Execute as Batch Process trains one model per row.</p>"
-        ) + "".join(f"<p>{self._rendered(note)}</p>" for note in engine_api().season_family_notes(
-            self.MODEL_SETTINGS)) + parameters_help(self)
+        ).format(names=engine_api().DATED_NAMES) + "".join(
+            f"<p>{self._rendered(note)}</p>" for note in engine_api().season_family_notes(self.MODEL_SETTINGS)
+        ) + parameters_help(self)
 
     @staticmethod
     def _rendered(text: str) -> str:

@@ -36,6 +36,7 @@ from ..declarations import (
     left_unset,
     split_list,
 )
+from ..file_dates import DATED_NAMES
 from ..models import AutoModelConfig, ModelConfig, describe_models, list_encoders, list_models, list_presets
 from ..models.configuration_utils import (
     season_encoder_note,
@@ -48,8 +49,8 @@ from ..models.configuration_utils import (
 )
 from ..training.auto import AUTO_SETTINGS, CHOICE_INPUTS
 
-__all__ = ["AUTOMATIC", "AUTO_SETTINGS", "BULK", "CHOICE_INPUTS", "SETTINGS_SECTIONS", "BulkConfig", "CompareConfig",
-           "DataConfig",
+__all__ = ["AUTOMATIC", "AUTO_SETTINGS", "BULK", "CHOICE_INPUTS", "DATED_NAMES", "SETTINGS_SECTIONS", "BulkConfig",
+           "CompareConfig", "DataConfig",
            "EvaluateConfig", "ExportConfig", "ModelConfig", "POLYGON_DIALOG_OPTIONS", "PolygonOptions",
            "PolygonsConfig", "SegmentConfig", "Setting", "SuggestConfig", "TrainConfig", "READING_FIELDS",
            "READING_GROUP", "UNITS_GROUP", "UNIT_FIELDS", "declared", "describe_models", "family_setting",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..declarations import Settings, check, check_choices, setting
 from ..errors import mention
+from ..file_dates import DATED_NAMES
 from ..models.configuration_utils import TTA_MODES
 from .polygons import PolygonOptions, check_polygon_settings
 from .reading import (
@@ -54,7 +55,7 @@ class SegmentConfig(PolygonOptions, ImageReading):
         default_factory=list, cli={"nargs": "+"}, metavar="RASTER", group="input and output",
         label="Dates of one place (a season)", param="DATES", custom_qgis=True,
         help="A season model's dates of one place, first included: rasters, folders of them, glob patterns or STAC "
-             "items, in any order (sorted by their acquisition dates: a tag, a Sentinel-2 / HLS / Landsat file name, "
+             f"items, in any order (sorted by their acquisition dates: a tag, a {DATED_NAMES} file name, "
              "the STAC item's datetime), any CRS and pixel size (read onto the first date's grid); a band named "
              "'cloud' or a raster '<name>_cloud.tif' beside a date masks its clouds. Instead of the image (the image "
              "and its later dates are a pair's short form).")
@@ -204,7 +205,7 @@ class BulkConfig(Settings):
              "shared by no other scene is no scene of its own.")
     pair_by_date: str = setting(
         "off", choices=("off", "first", "previous"), group=BULK,
-        help="A change model's pairs by the image files' acquisition dates (an acquisition tag, Sentinel-2 or HLS "
+        help=f"A change model's pairs by the image files' acquisition dates (an acquisition tag, {DATED_NAMES} "
              "file names, the datetime of the STAC item a raster was read from) instead of by name: the images of "
              "one place (footprints overlapping by half) in time order, each later date paired with the first "
              "(first: a monitoring series, its first date shared by every pair) or with the date before it "

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..declarations import Settings, check, check_choices, config_only, setting
 from ..errors import mention
+from ..file_dates import DATED_NAMES
 from .augment import AugmentConfig
 from .bands import BandSelection, parse_band_list, parse_bands
 from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
@@ -66,14 +67,13 @@ class SceneSpec(Settings):
         default_factory=list, flag="--dates", custom_cli=True, metavar="RASTER", label="Dates of one place (a season)",
         param="DATES", custom_qgis=True,
         help="Every date of one place, first included: rasters, folders of them, glob patterns ('s2/*.tif') or "
-             "STAC items, in any order (sorted by their acquisition dates: a tag, a Sentinel-2 / HLS / Landsat file "
-             "name, the STAC item's datetime), any CRS and pixel size (read onto the first date's grid). A band "
-             "named 'cloud' or a raster '<name>_cloud.tif' beside a date masks its clouds. Instead of the image and "
-             "its later dates (the image and --after are a pair's short form).")
+             f"STAC items, in any order (sorted by their acquisition dates: a tag, a {DATED_NAMES} file name, the "
+             "STAC item's datetime), any CRS and pixel size (read onto the first date's grid). A band named 'cloud' "
+             "or a raster '<name>_cloud.tif' beside a date masks its clouds. Instead of the image and its later "
+             "dates (the image and --after are a pair's short form).")
     stack_dates: list[str] = setting(
         default_factory=list, flag=None,
-        help="One multi-band stack as the dates: each date's acquisition date (YYYY-MM-DD), in band order, each "
-             "date the same number of bands.",
+        help="One multi-band stack as the dates: each band group's date (YYYY-MM-DD), in band order, all groups alike.",
         no_cli="a config file's scene gives a stack's dates", no_qgis="QGIS takes the dates as layers")
     aux: list[str] = setting(
         default_factory=list, flag="--aux", custom_cli=True, param="AUX", custom_qgis=True, metavar="RASTER",

@@ -11,7 +11,6 @@ Torch-free; rasterio for the CRS transform.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -20,52 +19,21 @@ from typing import Any
 
 import numpy as np
 
+from ..file_dates import GIVE, match_date, name_date
 from .raster import apply
 from .stac import looks_like_stac, read_item
 
 STAC_TAG = "STAC_DATETIME"
 ACQUISITION_TAGS = (STAC_TAG, "ACQUISITIONDATETIME", "ACQUISITION_DATETIME", "ACQUISITION_DATE", "DATE_ACQUIRED",
                     "SENSING_TIME", "DATATAKE_1_DATATAKE_SENSING_START", "PRODUCT_START_TIME", "SENSING_START")
-_NAME_DATE = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})T\d{6}(?!\d)")  # Sentinel-2: 20230615T103031
-_NAME_DOY = re.compile(r"(?<!\d)(\d{4})(\d{3})T\d{6}(?!\d)")  # HLS: 2023166T184919
-# Landsat Collection 1/2: LC08_L2SP_044034_20200813_20200919_02_T1 (acquired, then processed)
-_NAME_LANDSAT = re.compile(r"(?<![A-Za-z0-9])L[COTEM]0\d_[A-Z0-9]{4}_\d{6}_(\d{4})(\d{2})(\d{2})_\d{8}_\d{2}_")
 _ISO = re.compile(r"(\d{4})[-:](\d{2})[-:](\d{2})")
 FIRST_YEAR = 1972  # Landsat 1: no Earth-observation scene is older
-GIVE = ": taken as unknown (the tag ACQUISITIONDATETIME gives the date)"
-
-
-def _ymd(match: re.Match | None) -> dt.date | None:
-    """The date of a (year, month, day) match; None where it is no calendar date."""
-    try:
-        return dt.date(*(int(g) for g in match.groups())) if match else None
-    except ValueError:
-        return None
 
 
 def parse_date(text: str) -> dt.date | None:
     """The calendar date at the start of ``text`` (ISO 8601, ``YYYY:MM:DD``, ``YYYY-MM-DDTHH:MM:SS.ffZ``)."""
-    return _ymd(_ISO.match(str(text).strip()))
-
-
-def _name_date(path: str) -> tuple[dt.date | None, str]:
-    """(the date a Sentinel-2, HLS or Landsat file name carries, or None; why none when the name has one that is no
-    date)."""
-    name = Path(str(path)).name
-    if match := _NAME_LANDSAT.search(name):
-        date = _ymd(match)
-        return date, "" if date else f"its Landsat file name's {''.join(match.groups())} is no calendar date{GIVE}"
-    if match := _NAME_DATE.search(name):
-        date = _ymd(match)
-        return date, "" if date else f"its file name's {match.group(0)[:8]} is no calendar date{GIVE}"
-    if match := _NAME_DOY.search(name):
-        year, day = int(match.group(1)), int(match.group(2))
-        if year < 1:
-            return None, f"its file name's {year:04d}{day:03d} is no date, year 0 being none{GIVE}"
-        if not 1 <= day <= (days := 365 + calendar.isleap(year)):
-            return None, f"its file name's {year:04d}{day:03d} is day {day} of {year}, a year of {days} days{GIVE}"
-        return dt.date(year, 1, 1) + dt.timedelta(days=day - 1), ""
-    return None, ""
+    match = _ISO.match(str(text).strip())
+    return match_date(match) if match else None
 
 
 def _plausible(date: dt.date, where: str) -> str:
@@ -87,7 +55,7 @@ def scene_date(path: str, tags: dict[str, str]) -> tuple[dt.date | None, str]:
     upper = {str(k).upper(): v for k, v in tags.items()}
     found = [(parse_date(upper[key]), "", "its STAC item's datetime" if key == STAC_TAG else f"its tag {key}")
              for key in ACQUISITION_TAGS if key in upper]
-    found.append((*_name_date(path), "its file name"))  # (date, why it is none, where it is from)
+    found.append((*name_date(path), "its file name"))  # (date, why it is none, where it is from)
     refused = []  # dates found that no scene can have, said when no other source gives one
     for date, why, where in found:
         why = why or (_plausible(date, where) if date is not None else "")

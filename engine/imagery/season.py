@@ -2,7 +2,7 @@
 
 The dates come as a list of rasters, folders of them, glob patterns (``s2/*.tif``), STAC items, or one multi-band
 stack with a band group per date and the dates given. Each raster's date comes from its acquisition tag, its
-Sentinel-2 / HLS / Landsat file name or its STAC item (``data/acquisition.py``, the one rule); the dates are sorted
+product's file name (``file_dates.py``) or its STAC item (``data/acquisition.py``, the one rule); the dates are sorted
 and the order said. A date's clouds leave it out where it is cloudy: a band named ``cloud`` in it, a raster beside it
 named ``<name>_cloud.<ext>`` (non-zero = cloud; a web date's on its server), or its nodata; a VRT gives the date
 those clouds as its mask, so every reader sees them as invalid pixels, nothing copied, nothing written beside the
@@ -29,6 +29,7 @@ from ..data.input_vrt import InputFiles, cloud_masked_vrt, pick_vrt
 from ..data.raster import band_count, grid_of, image_band_names, open_raster
 from ..data.stac import looks_like_stac, read_item
 from ..errors import DataError
+from ..file_dates import DATED_NAMES, NAME_EXAMPLES
 from ..io import locations
 from ..io.formats import RASTER_SUFFIXES
 from ..time_axis import day_of_year, days_since, month
@@ -36,8 +37,8 @@ from .door import web_source
 
 CLOUD_NAMES = ("cloud", "clouds", "cloud_mask", "cloudmask")  # a band or a file-name ending that holds the clouds
 GIVE_A_DATE = ("give its date in its metadata (gdal_edit.py -mo ACQUISITIONDATETIME=2024-05-01 FILE), keep its "
-               "Sentinel-2 / HLS / Landsat file name (…_20240501T103031_…, …2024122T184919…, LC08_L2SP_044034_"
-               "20240501_…), give its STAC item instead, or name the dates of a stack (dates=[...])")
+               f"{DATED_NAMES} file name ({NAME_EXAMPLES}), give its STAC item instead, or name the dates of a "
+               "stack (dates=[...])")
 
 
 @dataclass(frozen=True)

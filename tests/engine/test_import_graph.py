@@ -186,7 +186,7 @@ def test_front_ends_reach_the_engine_only_through_its_api():
 # The engine's packages from the bottom up: a package imports only packages on its own level or below (never a
 # sibling on its level: siblings stay independent). docs/design.md ("Layers") says the same in words.
 LAYERS = (
-    ("__init__", "errors", "callbacks", "declarations", "text", "time_axis"),
+    ("__init__", "errors", "callbacks", "declarations", "text", "time_axis", "file_dates"),
     ("runtime",),
     ("io",),
     ("models",),

@@ -252,3 +252,15 @@ def test_detect_change_given_a_season_model_gives_the_area_of_each_class(plugin,
     assert log.line("Area of each class", "other") and not any(line.startswith("Change table") for line in log.lines)
     table = QgsVectorLayer(results["OUTPUT_TABLE"], "table", "ogr")
     assert [f["name"] for f in table.getFeatures()] == ["other", "crop"]
+
+
+def test_the_season_dialogs_name_the_dated_products_as_the_engine_reads_them(plugin):
+    from qgis.core import QgsApplication
+
+    from engine.api import DATED_NAMES
+
+    registry = QgsApplication.processingRegistry()
+    for name in ("dualstream:trainseason", "dualstream:segmentseason"):
+        algorithm = registry.algorithmById(name)
+        assert f"{DATED_NAMES} file name" in algorithm.shortHelpString(), name
+        assert f"{DATED_NAMES} file name" in algorithm.parameterDefinition("DATES_FOLDER").help(), name

@@ -12,6 +12,7 @@ place's pairs and the other fails alone, saying which was kept.
 from __future__ import annotations
 
 from ...errors import DataError, mention
+from ...file_dates import DATED_NAMES
 from ...imagery.places import Dated, places
 from ...io import locations
 
@@ -36,7 +37,7 @@ def _dated(image: str) -> Dated:
     if date is None:
         return Dated(image, error=(
             f"The image '{image}' has no acquisition date in its metadata (a tag such as ACQUISITIONDATETIME, a "
-            f"Sentinel-2 or HLS file name, a STAC item's datetime), so it cannot be paired by date "
+            f"{DATED_NAMES} file name, a STAC item's datetime), so it cannot be paired by date "
             f"({mention('bulk.pair_by_date')}); tag it (gdal_edit -mo ACQUISITIONDATETIME=2023-06-01) or pair by "
             f"name with {mention('bulk.after_pattern')}."))
     return Dated(image, date, footprint)
