@@ -14,7 +14,7 @@ Map (data flows sources -> ``imagery`` -> ``data`` readers -> ``models`` -> ``tr
 - ``callbacks.py``     progress, cancellation, and the stage names and epoch line both front ends show
 - ``text.py``          text from files made printable (no control characters reach a log or a terminal)
 - ``time_axis.py``     how a scene's dates lie in an array: (T, C, h, w), stacked on channels, split, dates
-- ``file_dates.py``    the products whose file names carry their date (Sentinel-2, HLS, Landsat), read
+- ``file_dates.py``    the products whose file names carry their date (Sentinel-2, HLS, Landsat, MODIS), read
 - ``runtime/``         where the work runs: devices, CPU threads, torchrun, host <-> device copies, resource checks
 - ``io/``              files written safely: atomic writes, locks, output safety, the one format table, the writers
 - ``models/``          the family registry, one folder per family, encoders, fusion, pretrained weights by name

@@ -1,5 +1,5 @@
 """Acquisition dates in products' file names: the one list of the names a date is read from (Sentinel-2, HLS,
-Landsat), and the words that name them in help texts, the dialogs and errors (standard library only:
+Landsat, MODIS / VIIRS), and the words that name them in help texts, the dialogs and errors (standard library only:
 the settings' declarations and the plugin read it too).
 
 A name's date is taken only where a product's naming rule puts it, never from any eight digits: a file called
@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 
 #: The products whose file names carry their acquisition date, as help texts and errors name them
-DATED_NAMES = "Sentinel-2 / HLS / Landsat"
+DATED_NAMES = "Sentinel-2 / HLS / Landsat / MODIS"
 #: One name of each, as an error shows them
-NAME_EXAMPLES = "…_20240501T103031_…, …2024122T184919…, LC08_L2SP_044034_20240501_…"
+NAME_EXAMPLES = "…_20240501T103031_…, …2024122T184919…, LC08_L2SP_044034_20240501_…, MOD13Q1.A2024122.…"
 #: Why a date a name holds is no date is said with what to do instead
 GIVE = ": taken as unknown (the tag ACQUISITIONDATETIME gives the date)"
 
@@ -24,6 +24,8 @@ _SENTINEL2 = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})T\d{6}(?!\d)")  # 20230615
 _HLS = re.compile(r"(?<!\d)(\d{4})(\d{3})T\d{6}(?!\d)")  # 2023166T184919
 # Landsat Collection 1/2: LC08_L2SP_044034_20200813_20200919_02_T1 (acquired, then processed)
 _LANDSAT = re.compile(r"(?<![A-Za-z0-9])L[COTEM]0\d_[A-Z0-9]{4}_\d{6}_(\d{4})(\d{2})(\d{2})_\d{8}_\d{2}_")
+# MODIS and VIIRS: MOD13Q1.A2011257.h12v10.061.2021...hdf (a composite's first day), VNP13A1.A2020001...
+_MODIS = re.compile(r"(?<![A-Za-z0-9])(?:MOD|MYD|MCD|VNP|VJ1|VJ2)[0-9A-Z_]*\.A(\d{4})(\d{3})(?!\d)")
 
 
 def match_date(match: re.Match) -> dt.date | None:
@@ -44,12 +46,14 @@ def _day_of_year(match: re.Match, what: str) -> tuple[dt.date | None, str]:
 
 
 def name_date(path: str) -> tuple[dt.date | None, str]:
-    """(the date a Sentinel-2, HLS or Landsat file name carries, or None; why none when the name has
+    """(the date a Sentinel-2, HLS, Landsat, MODIS or VIIRS file name carries, or None; why none when the name has
     one that is no date)."""
     name = Path(str(path)).name
     if match := _LANDSAT.search(name):
         date = match_date(match)
         return date, "" if date else f"its Landsat file name's {''.join(match.groups())} is no calendar date{GIVE}"
+    if match := _MODIS.search(name):
+        return _day_of_year(match, "MODIS / VIIRS file name")
     if match := _SENTINEL2.search(name):
         date = match_date(match)
         return date, "" if date else f"its file name's {match.group(0)[:8]} is no calendar date{GIVE}"

@@ -264,3 +264,4 @@ def test_the_season_dialogs_name_the_dated_products_as_the_engine_reads_them(plu
         algorithm = registry.algorithmById(name)
         assert f"{DATED_NAMES} file name" in algorithm.shortHelpString(), name
         assert f"{DATED_NAMES} file name" in algorithm.parameterDefinition("DATES_FOLDER").help(), name
+    assert "MODIS" in DATED_NAMES
