@@ -282,6 +282,15 @@ class GridTileDataset(_TileDataset):
     def __len__(self) -> int:
         return len(self.windows)
 
+    def inside(self, index: int) -> np.ndarray:
+        """(size, size) bool of tile ``index``: True on its scene and its validation region, False on padding."""
+        scene, col, row, region = self.windows[index]
+        height, width = self.reader(scene).grid.shape
+        rows, cols = np.arange(row, row + self.tile_size)[:, None], np.arange(col, col + self.tile_size)[None, :]
+        on_scene = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+        in_region = region_mask(region, col, row, self.tile_size)
+        return on_scene if in_region is None else on_scene & in_region
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         made_with = (self.vision_stats, self.aux_stats, self.with_coords)
         if len(made_with) != len(self._kept_with) or any(a is not b for a, b in zip(made_with, self._kept_with)):

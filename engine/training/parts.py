@@ -198,7 +198,8 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
 
 
 def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) -> list[dict[str, Any]]:
-    """Image, truth and prediction (numpy) of the first ``tiles`` tiles; leaves the model in eval mode."""
+    """Image, truth and prediction (numpy) of the first ``tiles`` tiles, the prediction -1 (no class: grey) on a
+    tile's padding past its scene or validation region; leaves the model in eval mode."""
     model.eval()
     out = []
     with require("torch").no_grad():
@@ -208,6 +209,8 @@ def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) 
             pixels, aux, labels, inputs = forward.batch(batch)
             logits = forward(model, pixels, aux, inputs)["logits"]
             image = pixels[0] if pixels.dim() == 4 else pixels[0, -1]  # a season's tile (T, C, h, w): its last date
+            prediction = logits_to_prediction(logits)[0].cpu().numpy()
+            prediction[~dataset.inside(index)] = -1  # the model's classes on zeros are no prediction of the scene
             out.append({"image": image.float().cpu().numpy(), "truth": labels[0].cpu().numpy(),
-                        "prediction": logits_to_prediction(logits)[0].cpu().numpy()})
+                        "prediction": prediction})
     return out

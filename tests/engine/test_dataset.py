@@ -430,3 +430,34 @@ def test_training_scenes_are_read_once_and_cut_to_the_tiles_a_read_gives(referen
     kept[0], kept[0]
     plan = kept.sampler.plan(kept.epoch, 0)
     assert reads == [(plan.col, plan.row, plan.size, plan.size)] * 2 and kept._scenes_kept == {0: None}
+
+
+def test_the_report_preview_paints_no_class_on_a_tiles_padding(tmp_path: Path) -> None:
+    """A validation tile that sticks out of its band (and of the scene) shows the model's classes only on the band;
+    the padding is -1, grey in the report, as the truth panel is (defect: the classes a model makes of zeros were
+    painted past the scene's edge)."""
+    from torch import nn
+
+    from engine.training.parts import Forward, preview_predictions
+    from engine.training.step_setup import StepSetup
+
+    scene = sparse_scene(tmp_path, size=100, blob_col=20)
+    _, val, _ = build_datasets(small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.3,
+                                         tiles_per_epoch=8, seed=0))
+
+    class Everywhere(nn.Module):  # class 1 on every pixel, zeros or not
+        def forward(self, pixels, aux=None, **_):
+            logits = torch.zeros(pixels.shape[0], 2, *pixels.shape[-2:])
+            logits[:, 1] = 1.0
+            return {"logits": logits}
+
+    previews = preview_predictions(Everywhere(), val, len(val), Forward("cpu", StepSetup("cpu"), uses_aux=False))
+    assert len(previews) == len(val) > 0
+    for k, (sample, (_, col, row, region)) in enumerate(zip(previews, val.windows)):
+        cols, rows = np.arange(col, col + 64)[None, :], np.arange(row, row + 64)[:, None]
+        inside = ((cols >= region.col) & (cols < min(region.col + region.width, 100))
+                  & (rows >= region.row) & (rows < min(region.row + region.height, 100)))
+        assert (val.inside(k) == inside).all()
+        assert (sample["prediction"][inside] == 1).all() and (sample["prediction"][~inside] == -1).all()
+        assert (sample["truth"][~inside] == 255).all()
+    assert any((~val.inside(k)).any() for k in range(len(val)))  # the 100 px scene's tiles of 64 px stick out
