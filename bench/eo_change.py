@@ -18,7 +18,9 @@ train on the same 512 cached tiles every epoch) per arm and seed, then every tes
 (``SEGMENT``: no flips) and scored together (change precision, recall, F1, IoU:
 ``bench.change_real.scores``). Arms: ``pretrained`` (Galileo
 nano, release weights, frozen, features cached), ``random`` (the same network from random weights, frozen and
-cached: what the weights add), ``default`` (the change family's own encoder, trained from random weights).
+cached: what the weights add), ``default`` (the change family's own encoder, trained from random weights),
+``finetuned`` (the release, every layer trained, the shared encoder at 0.1x the rate) and ``random_finetuned`` (the
+same from random weights, at the same 0.1x: what the weights add when the encoder learns too). ``--arms`` picks some.
 """
 
 from __future__ import annotations
@@ -45,9 +47,14 @@ RECIPE = ("--model", "change", "--tile-size", "64", "--tiles-per-epoch", "512", 
 #: cost 0.3 s a pair on one core: three passes would make a seed's scoring 25 minutes); the default overlap, as a
 #: user runs it (side by side, a Galileo change model found a tenth of its change in a tile's outer 4 rows)
 SEGMENT = ("--tta", "none")
+#: The fine-tuned arms pin the shared encoder's rate at 0.1x: left unset, a random start would learn at 1x (the
+#: CPU's choice for encoders from scratch), and the two arms would differ in more than their weights
+FINETUNE = ("--encoder", "galileo_nano", "--frozen-encoder", "off", "--vision-lr-factor", "0.1")
 ARMS = {"pretrained": ("--encoder", "galileo_nano", "--frozen-encoder", "cached"),
         "random": ("--encoder", "galileo_nano", "--frozen-encoder", "cached", "--pretrained", "none"),
-        "default": ()}
+        "default": (),
+        "finetuned": FINETUNE,
+        "random_finetuned": (*FINETUNE, "--pretrained", "none")}
 
 
 def _date(folder: Path, grid: dict[str, Any], out: Path, day: str) -> None:
@@ -105,7 +112,7 @@ def one(dataset: Path, work: Path, arm: str, seed: int, weights: str | None) -> 
 
     run = work / f"{arm}_s{seed}"
     run.mkdir(parents=True, exist_ok=True)
-    extra = ("--pretrained", weights) if arm == "pretrained" and weights else ()
+    extra = ("--pretrained", weights) if arm in ("pretrained", "finetuned") and weights else ()
     cli("train", "--data", str(dataset), *RECIPE, *ARMS[arm], *extra, "--seed", str(seed), "--out",
         str(run / "oscd.dsmodel"), "--quiet")
     test = [tuple(str(dataset / "test" / d / p.name) for d in ("A", "B", "label"))
