@@ -12,8 +12,9 @@ B02 grid, and the label as 0/1 on that grid, in the change family's dataset layo
 with ``A/``, ``B/``, ``label/``). The split (``SPLIT``) is fixed: 8 training cities, 2 validation, 4 test, each
 with buildings appearing.
 
-``run --data OUT/OSCD-CD [--weights DIR] [--arms ...] [--seeds ...]``: ``dualstream train --data`` with the same
-recipe (``RECIPE``; 64 px tiles, 10 epochs of 512 tiles in batches of 16, 320 steps; a frozen encoder's arms
+``run --data OUT/OSCD-CD [--weights DIR] [--arms ...] [--seeds ...] [--epochs N]``: ``dualstream train --data`` with
+the same recipe (``RECIPE``; 64 px tiles, 10 epochs of 512 tiles in batches of 16, 320 steps, or ``--epochs`` x 32
+steps: a fine-tuned Galileo step costs about 20 s on the 2-core VM, a cached one 0.25 s; a frozen encoder's arms
 train on the same 512 cached tiles every epoch) per arm and seed, then every test pair segmented
 (``SEGMENT``: no flips) and scored together (change precision, recall, F1, IoU:
 ``bench.change_real.scores``). Arms: ``pretrained`` (Galileo
@@ -41,8 +42,9 @@ BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 SPLIT = {"train": ("abudhabi", "aguasclaras", "bercy", "bordeaux", "cupertino", "hongkong", "nantes", "paris"),
          "val": ("rennes", "saclay_e"),
          "test": ("beihai", "beirut", "mumbai", "pisa")}
-RECIPE = ("--model", "change", "--tile-size", "64", "--tiles-per-epoch", "512", "--batch-size", "16", "--epochs", "10",
-          "--patience", "0", "--warmup-epochs", "0", "--lr", "1e-3")
+RECIPE = ("--model", "change", "--tile-size", "64", "--tiles-per-epoch", "512", "--batch-size", "16", "--patience", "0",
+          "--warmup-epochs", "0", "--lr", "1e-3")
+EPOCHS = 10  # 320 steps; ``run --epochs`` fewer, for every arm of the run alike
 #: Every arm's test pairs are segmented alike, without flips (Galileo's 6 band groups x 256 tokens of a 64 px tile
 #: cost 0.3 s a pair on one core: three passes would make a seed's scoring 25 minutes); the default overlap, as a
 #: user runs it (side by side, a Galileo change model found a tenth of its change in a tile's outer 4 rows)
@@ -106,15 +108,15 @@ def prepare(oscd: Path, out: Path) -> Path:
     return dataset
 
 
-def one(dataset: Path, work: Path, arm: str, seed: int, weights: str | None) -> dict[str, Any]:
-    """Train one arm with one seed; score the test pairs together."""
+def one(dataset: Path, work: Path, arm: str, seed: int, weights: str | None, epochs: int = EPOCHS) -> dict[str, Any]:
+    """Train one arm with one seed for ``epochs`` epochs of 32 steps; score the test pairs together."""
     from bench.change_real import predict, scores
 
     run = work / f"{arm}_s{seed}"
     run.mkdir(parents=True, exist_ok=True)
     extra = ("--pretrained", weights) if arm in ("pretrained", "finetuned") and weights else ()
-    cli("train", "--data", str(dataset), *RECIPE, *ARMS[arm], *extra, "--seed", str(seed), "--out",
-        str(run / "oscd.dsmodel"), "--quiet")
+    cli("train", "--data", str(dataset), *RECIPE, "--epochs", str(epochs), *ARMS[arm], *extra, "--seed", str(seed),
+        "--out", str(run / "oscd.dsmodel"), "--quiet")
     test = [tuple(str(dataset / "test" / d / p.name) for d in ("A", "B", "label"))
             for p in sorted((dataset / "test" / "label").glob("*.tif"))]
     found = predict(run, str(run / "oscd.dsmodel"), None, test, SEGMENT)["change_model"]
@@ -136,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--weights", default=None, help="galileo_nano release folder (encoder.pt, config.json)")
     go.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     go.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    go.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs of 32 steps for every arm (default {EPOCHS})")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         print(prepare(args.oscd, args.out))
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, Any]]] = {}
     for arm in args.arms:
         for seed in args.seeds:
-            results.setdefault(arm, []).append(one(args.data, args.work, arm, seed, args.weights))
+            results.setdefault(arm, []).append(one(args.data, args.work, arm, seed, args.weights, args.epochs))
             (args.work / "eo_change.json").write_text(json.dumps(results, indent=1))
     lines = ["| arm | change F1 | precision | recall | per seed |", "|---|---|---|---|---|"]
     lines += [f"| {arm} | {spread(rows, 'f1')} | {spread(rows, 'precision')} | {spread(rows, 'recall')} | "
