@@ -14,14 +14,14 @@ with buildings appearing.
 
 ``run --data OUT/OSCD-CD [--weights DIR] [--arms ...] [--seeds ...] [--epochs N]``: ``dualstream train --data`` with
 the same recipe (``RECIPE``; 64 px tiles, 10 epochs of 512 tiles in batches of 16, 320 steps, or ``--epochs`` x 32
-steps: a fine-tuned Galileo step costs about 20 s on the 2-core VM, a cached one 0.25 s; a frozen encoder's arms
-train on the same 512 cached tiles every epoch) per arm and seed, then every test pair segmented
-(``SEGMENT``: no flips) and scored together (change precision, recall, F1, IoU:
-``bench.change_real.scores``). Arms: ``pretrained`` (Galileo
-nano, release weights, frozen, features cached), ``random`` (the same network from random weights, frozen and
-cached: what the weights add), ``default`` (the change family's own encoder, trained from random weights),
-``finetuned`` (the release, every layer trained, the shared encoder at 0.1x the rate) and ``random_finetuned`` (the
-same from random weights, at the same 0.1x: what the weights add when the encoder learns too). ``--arms`` picks some.
+steps: a fine-tuned Galileo step took 18-20 s on the 2-core VM at load 4-6, a cached one 0.1-0.2 s; a frozen
+encoder's arms train on the same 512 cached tiles every epoch) per arm and seed, then every test pair segmented
+(``SEGMENT``: no flips) and scored together (change precision, recall, F1, IoU: ``bench.change_real.scores``). Arms:
+``pretrained`` (Galileo nano, release weights, frozen, features cached), ``random`` (the same network from random
+weights, frozen and cached: what the weights add), ``default`` (the change family's own encoder, trained from random
+weights), ``finetuned`` (the release, every layer trained, the shared encoder at 0.1x the rate) and
+``random_finetuned`` (the same from random weights, at the same 0.1x: what the weights add when the encoder learns
+too). ``--arms`` picks some.
 """
 
 from __future__ import annotations
