@@ -90,3 +90,24 @@ def test_change_threshold_rules_pick_from_pooled_counts():
     chosen = picks(val, val, curve)
     assert chosen["training"] == 0.8 and chosen["flips"] == 0.8 and chosen["near 0.5"] == 0.45
     assert chosen["smoothed"] != 0.8 and chosen["oracle"] == 0.6 and chosen["0.5"] == 0.5
+
+
+def test_eo_change_fine_tuned_arms_differ_only_in_their_start(monkeypatch, tmp_path):
+    """bench/eo_change.py: the fine-tuned arms train every layer with the encoder at the same 0.1x rate, the release
+    given to ``finetuned`` only, and ``--epochs`` reaches every arm's training (equal steps between arms)."""
+    import bench.change_real
+    import bench.eo_change as eo
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(eo, "cli", lambda *args: calls.append(args) or {})
+    monkeypatch.setattr(bench.change_real, "predict", lambda *args: {"change_model": [("p.tif", "beirut.tif")]})
+    monkeypatch.setattr(bench.change_real, "scores", lambda pairs: {"f1": 0.5})
+    for arm in ("finetuned", "random_finetuned"):
+        eo.one(tmp_path, tmp_path, arm, 0, "/releases/galileo_nano", epochs=1)
+    flags = [dict(zip(args[3::2], args[4::2])) for args in calls]  # after "train --data DIR"
+    for got in flags:
+        assert got["--frozen-encoder"] == "off" and got["--vision-lr-factor"] == "0.1" and got["--epochs"] == "1"
+        assert got["--encoder"] == "galileo_nano" and got["--lr"] == "1e-3"
+    assert flags[0]["--pretrained"] == "/releases/galileo_nano" and flags[1]["--pretrained"] == "none"
+    assert {k: v for k, v in flags[0].items() if k not in ("--pretrained", "--out")} == {
+        k: v for k, v in flags[1].items() if k not in ("--pretrained", "--out")}
