@@ -14,7 +14,7 @@ with buildings appearing.
 
 ``run --data OUT/OSCD-CD [--weights DIR] [--arms ...] [--seeds ...] [--epochs N]``: ``dualstream train --data`` with
 the same recipe (``RECIPE``; 64 px tiles, 10 epochs of 512 tiles in batches of 16, 320 steps, or ``--epochs`` x 32
-steps: a fine-tuned Galileo step took 18-20 s on the 2-core VM at load 4-6, a cached one 0.1-0.2 s; a frozen
+steps: a fine-tuned Galileo step took 14-22 s on the 2-core VM at load 2-6, a cached one 0.07-0.22 s; a frozen
 encoder's arms train on the same 512 cached tiles every epoch) per arm and seed, then every test pair segmented
 (``SEGMENT``: no flips) and scored together (change precision, recall, F1, IoU: ``bench.change_real.scores``). Arms:
 ``pretrained`` (Galileo nano, release weights, frozen, features cached), ``random`` (the same network from random
