@@ -210,7 +210,8 @@ def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) 
             logits = forward(model, pixels, aux, inputs)["logits"]
             image = pixels[0] if pixels.dim() == 4 else pixels[0, -1]  # a season's tile (T, C, h, w): its last date
             prediction = logits_to_prediction(logits)[0].cpu().numpy()
-            prediction[~dataset.inside(index)] = -1  # the model's classes on zeros are no prediction of the scene
+            if (inside := getattr(dataset, "inside", None)) is not None:  # a grid's tiles know their padding
+                prediction[~inside(index)] = -1  # the model's classes on zeros are no prediction of the scene
             out.append({"image": image.float().cpu().numpy(), "truth": labels[0].cpu().numpy(),
                         "prediction": prediction})
     return out
