@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..declarations import check, setting
-from ..errors import ConfigError, mention
+from ..errors import ConfigError, DataError, mention
+from ..io.writers import hex_to_rgb
 
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "torch", "onnxruntime")
@@ -70,7 +71,8 @@ NAMED_CLASS_COLORS = (
     (("mangrove",), "#00cf75"), (("wetland", "marsh", "swamp", "bog"), "#0096a0"),
     (("forest", "tree", "wood"), "#006400"), (("shrub", "bush", "scrub"), "#ffbb22"),
     (("grass", "meadow", "pasture", "herbaceous"), "#ffff4c"),
-    (("crop", "agri", "field", "farm", "maize", "wheat", "rice", "soy", "barley"), "#f096ff"),
+    (("crop", "agri", "arable", "cultivat", "field", "farm", "maize", "wheat", "rice", "soy", "barley", "cotton",
+      "millet", "cereal", "orchard", "vineyard"), "#f096ff"),
     (("building", "built", "urban", "artificial", "settlement", "roof", "house", "town", "city", "village",
       "industr"), "#fa0000"),
     (("road", "street", "rail", "pavement", "parking"), "#808080"),
@@ -94,12 +96,25 @@ def fill_class_colors(colors: list[str], count: int, names: list[str] = ()) -> l
     runs out); extra given colours are dropped."""
     out = list(colors[:count])
     named = [named_class_color(str(n)) if i >= len(out) else None for i, n in enumerate(list(names)[:count])]
-    used = {c.lower() for c in [*out, *filter(None, named)]}
-    spare = itertools.cycle([c for c in CLASS_PALETTE if c.lower() not in used] or CLASS_PALETTE)
+    used = [*out, *filter(None, named)]
+    # a palette colour a map reader cannot tell from one in use (the palette's red beside built-up's) is skipped
+    spare = itertools.cycle([c for c in CLASS_PALETTE if not any(_alike(c, u) for u in used)] or CLASS_PALETTE)
     for i in range(len(out), count):
         color = named[i] if i < len(named) else None
         out.append(next(spare) if color is None or color.lower() in {c.lower() for c in out} else color)
     return out
+
+
+ALIKE = 48  # colours whose channels all lie this close look the same on a map (#ff0000 and #fa0000)
+
+
+def _alike(a: str, b: str) -> bool:
+    """Whether colours ``a`` and ``b`` look the same on a map (see ALIKE); a colour that is no hex colour is alike
+    only to itself (check_class_colors names it)."""
+    try:
+        return max(abs(x - y) for x, y in zip(hex_to_rgb(a), hex_to_rgb(b))) < ALIKE
+    except DataError:
+        return a.strip().lower() == b.strip().lower()
 
 
 # '#rrggbb' (also '#rgb' and '#rrggbbaa', with or without '#'): what the colour table and QML writers take

@@ -200,6 +200,21 @@ def test_class_colours_not_given_follow_the_class_names():
     assert fill_class_colors([], 3, ["water", "river", "trees"]) == ["#0064c8", "#000000", "#006400"]  # no repeat
 
 
+def test_class_colours_not_given_never_look_like_another_class():
+    """A season map of 'arable' and 'built-up' drew both red: the palette's #ff0000 beside built-up's #fa0000."""
+    from engine.config import fill_class_colors
+    from engine.io.writers import hex_to_rgb
+
+    names = ["none", "other", "grassland", "forest", "built-up"]
+    colors = fill_class_colors([], len(names), names)
+    assert colors[2:] == ["#ffff4c", "#006400", "#fa0000"]  # the named ones keep their usual colours
+    for i, a in enumerate(colors):
+        for b in colors[i + 1:]:
+            assert max(abs(x - y) for x, y in zip(hex_to_rgb(a), hex_to_rgb(b))) >= 48, (a, b)
+    assert fill_class_colors([], 2, ["arable", "Cotton-fallow"]) == ["#f096ff", "#000000"]  # crop's, then spare
+    assert fill_class_colors(["#000000", "#fa0001"], 3) == ["#000000", "#fa0001", "#1f78b4"]  # given ones count
+
+
 def test_class_names_and_colours_take_commas_as_the_qgis_field_does():
     """``--class-names a,b,c`` was refused (one name, 'needs at least two'): the one list parser of both front ends."""
     from engine.api import split_list
