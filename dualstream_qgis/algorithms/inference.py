@@ -24,6 +24,7 @@ MODEL_FILTER = engine_api().MODEL_FILTER
 MODEL, WEIGHTS = "MODEL", "WEIGHTS"
 #: The inference settings both algorithms offer, in dialog order (Segment in bulk adds its reader threads).
 RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.batch_size", "segment.threshold",
+                "segment.zoom",
                 "segment.tile_size", "segment.border", "segment.backend", "segment.strict_inputs",
                 "segment.accept_one_class", "segment.low_confidence")
 

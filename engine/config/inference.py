@@ -143,6 +143,12 @@ class SegmentConfig(PolygonOptions, ImageReading):
                      f"on its validation tiles), else {DEFAULT_THRESHOLD}",
         help="A pixel is foreground when its probability is at least this (binary models; for a model made "
              "elsewhere whose output is read as scores, the score a class must reach, as in Deepness).")
+    zoom: float | None = setting(
+        None, label="Zoom (enlarge the image for the model)", minimum=1.0, maximum=4.0, advanced=True,
+        group="inference", default_note="1: the image as it is",
+        help="Enlarge the image this many times (bilinear) before the model reads it, and write the outputs back "
+             "on the image's grid: a model from few labels may find small objects better enlarged. Time grows "
+             "with its square; 1: as it is. With resample_to_training_gsd, the training pixel size over it.")
     prefetch: int = setting(2, group="inference", help="Batches read ahead by the reader thread.",
                             no_qgis="the default keeps the model busy; tune it from the command line")
     backend: str = backend_setting("inference")
@@ -170,6 +176,8 @@ class SegmentConfig(PolygonOptions, ImageReading):
               f"{mention('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
         check(0.0 <= self.low_confidence <= 1.0,
               f"{mention('segment.low_confidence')} must be in [0, 1] (got {self.low_confidence}).")
+        check(self.zoom is None or 1.0 <= self.zoom <= 4.0,
+              f"{mention('segment.zoom')} must be in [1, 4] (got {self.zoom}).")
         check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
         check_polygon_settings(self, "segment")
         self.extent = checked_area(self.extent, self.extent_crs, "segment")

@@ -1,6 +1,8 @@
-"""The resample mode: predict at the training pixel size, write the outputs on the input grid.
+"""The resample mode: predict at the training pixel size, or the image enlarged (``segment.zoom``), or both; write
+the outputs on the input grid.
 
 Another plan and sink for the same tile pipeline: the region is warped to the first bundle's training pixel size
+(over the zoom; an image without georeferencing is scaled in pixels: GDAL's translate in place of its warp)
 as a GDAL VRT (no copy of the pixels; ``average`` when shrinking, ``bilinear`` when enlarging; a change model's
 later dates onto the same grid), planned with :func:`plan_on_image` and run into a :class:`ProbabilityStore` in a
 hidden folder beside the output. The probabilities are warped back bilinearly onto exactly the grid a run without
@@ -21,7 +23,7 @@ from ..bundle.view import model_view
 from ..callbacks import Callback, Stage, warn
 from ..data.ground import ground_unit, map_units_per_metre
 from ..data.raster import open_raster, read_window
-from ..errors import ConfigError
+from ..errors import ConfigError, mention
 from ..io.atomic import temporary_folder
 from ..io.writers import BLOCK, gdal_errors
 from ..runtime.environment import require
@@ -85,6 +87,19 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
     return train
 
 
+def working_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float] | None:
+    """The pixel size the model reads the image at (in the image's units; an image without georeferencing: in
+    pixels): the training pixel size with ``resample_to_training_gsd``, else the image's own, over ``segment.zoom``;
+    None when that is the image's own (no resampling)."""
+    cfg = plan.cfg
+    target = resample_target(plan, callback) if cfg.resample_to_training_gsd else None
+    zoom = float(cfg.zoom or 1.0)
+    if zoom == 1.0:
+        return target
+    base = target or (tuple(abs(float(v)) for v in plan.reader.gsd) if plan.reader.grid.georeferenced else (1.0, 1.0))
+    return base[0] / zoom, base[1] / zoom
+
+
 def _in_map_units(resolution: Any, crs: Any, bounds: tuple[float, float, float, float]) -> tuple[float, float]:
     """The training pixel size in the image CRS's map units, the same metres on the ground (a model trained in UTM
     on an image in Web Mercator or in feet: :mod:`engine.data.ground`); as recorded where either side has no
@@ -110,22 +125,34 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
     try:
         t, width, height = plan.transform, plan.width, plan.height
         bounds = (t.c, t.f + t.e * height, t.c + t.a * width, t.f)  # left, bottom, right, top of the region
-        work_w = max(1, round((bounds[2] - bounds[0]) / target[0]))
-        work_h = max(1, round((bounds[3] - bounds[1]) / target[1]))
-        working_gsd = [(bounds[2] - bounds[0]) / work_w, (bounds[3] - bounds[1]) / work_h]
-        gsd = [float(v) for v in plan.reader.gsd]
+        in_pixels = not plan.reader.grid.georeferenced  # scaled in pixels (segment.zoom alone): no bounds to warp
+        gsd = [abs(float(t.a)), abs(float(t.e))] if in_pixels else [float(v) for v in plan.reader.gsd]
+        work_w, work_h = max(1, round(width * gsd[0] / target[0])), max(1, round(height * gsd[1] / target[1]))
+        working_gsd = [gsd[0] * width / work_w, gsd[1] * height / work_h]
         factor = float(np.mean(gsd)) / float(np.mean(target))
         method = "average" if factor < 1 else "bilinear"  # shrinking averages, enlarging interpolates
-        callback.info(f"Resampling '{cfg.image}' from a pixel size of {gsd[0]:.4g} x {gsd[1]:.4g} to the "
-                      f"training pixel size {list(target)} of '{plan.members[0].path}' (factor {factor:.2f}, "
-                      f"{method}): the model sees {work_w}x{work_h} px at {working_gsd[0]:.4g} x "
-                      f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
+        zoom = float(cfg.zoom or 1.0)
+        to = (f"the training pixel size {list(target)} of '{plan.members[0].path}'" if zoom == 1.0 else
+              f"{'the training pixel size over ' if cfg.resample_to_training_gsd else ''}zoom {zoom:g} "
+              f"({mention('segment.zoom')})")
+        callback.info(f"Resampling '{cfg.image}' from a pixel size of {gsd[0]:.4g} x {gsd[1]:.4g}"
+                      f"{' (pixels)' if in_pixels else ''} to {to} (factor {factor:.2f}, {method}): the model sees "
+                      f"{work_w}x{work_h} px at {working_gsd[0]:.4g} x {working_gsd[1]:.4g}; the outputs stay on "
+                      f"the input grid ({width}x{height} px).")
         tmp_dir = temporary_folder(outputs.classes, RESAMPLE_WORK)  # a killed run's is removed by the next one
 
-        def warp(name: str, path: Any, **options: Any) -> Path:  # over the region's bounds, into the work folder
+        def warp(name: str, path: Any, window: tuple[int, int, int, int] = (*plan.region[:2], width, height),
+                 **options: Any) -> Path:  # over the region (``window`` in pixels), into the work folder
             with gdal_errors(gdal):
-                gdal.Warp(str(tmp_dir / name), str(path), options=gdal.WarpOptions(format="VRT", outputBounds=bounds,
-                                                                                   **options))
+                if in_pixels:
+                    options.pop("dstSRS", None)  # the dates are paired pixel for pixel
+                    nodata = options.pop("dstNodata", None)
+                    options.pop("srcNodata", None)
+                    gdal.Translate(str(tmp_dir / name), str(path), options=gdal.TranslateOptions(
+                        format="VRT", srcWin=list(window), noData=nodata, **options))
+                else:
+                    gdal.Warp(str(tmp_dir / name), str(path), options=gdal.WarpOptions(
+                        format="VRT", outputBounds=bounds, **options))
             return tmp_dir / name
 
         # what the plan reads (the model's bands picked, values in its units), not the file as given
@@ -147,8 +174,8 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
         callback.check_canceled()
 
         # back onto the input grid: a warped VRT of the probabilities, read (and so warped) block row by block row
-        back_vrt = warp("back.vrt", store.path, width=width, height=height, resampleAlg="bilinear", srcNodata="nan",
-                        dstNodata="nan")
+        back_vrt = warp("back.vrt", store.path, (0, 0, work_w, work_h), width=width, height=height,
+                        resampleAlg="bilinear", srcNodata="nan", dstNodata="nan")
         with gdal_errors(gdal):
             back = gdal.Open(str(back_vrt))
         image_ds = open_raster(cfg.image, "image")
@@ -183,8 +210,8 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
             shutil.rmtree(tmp_dir, ignore_errors=True)
     seconds = time.perf_counter() - start
     callback.info(f"Wrote '{cfg.output}': {width * height:,} pixels of the image's grid in {seconds:.1f} s, "
-                  f"{width * height / max(seconds, 1e-9):,.0f} pixels a second (predicted at the training pixel "
-                  "size).")
+                  f"{width * height / max(seconds, 1e-9):,.0f} pixels a second (predicted at "
+                  f"{'the training pixel size' if zoom == 1.0 else f'zoom {zoom:g}'}).")
     # the working grid's store and the final writer both waited on and spent time writing
     timings = {"model": stats.model_seconds, "input_wait": stats.input_wait,
                "output_wait": store.wait_seconds + writer.wait_seconds, "read": stats.read_seconds,

@@ -24,7 +24,7 @@ from .members import Member
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
 from .plan import plan_segmentation
 from .predictor import Predictor
-from .resample import resample_target, segment_resampled
+from .resample import segment_resampled, working_target
 from .scene_outputs import SceneOutputs, SegmentResult, scene_result
 from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs, style_texts
 
@@ -86,7 +86,7 @@ class SceneRun:
                 warn(callback, self.plan.warnings, f"Removed {len(removed)} partial file(s) that an earlier run, "
                                                    "stopped before it could finish, left beside the outputs: "
                                                    f"{', '.join(p.name for p in removed)}.")
-            self.target = resample_target(self.plan, callback) if cfg.resample_to_training_gsd else None
+            self.target = working_target(self.plan, callback)  # None: the model reads the image's own grid
             # the plan's settings: those left unset are the model's (TTA, threshold: members.model_defaults)
             self.predictor = predictor or make_predictor(self.plan.members, self.plan.cfg, callback, self.plan.tile,
                                                          first_dates=False)  # no later pair shares its first date

@@ -1,0 +1,94 @@
+"""``segment.zoom``: the image enlarged for the model, the outputs written on the image's grid (a georeferenced
+image warped, one without georeferencing scaled in pixels), as the resample mode does (engine/segment/resample.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from osgeo import gdal
+
+from engine.config import SegmentConfig
+from engine.data import synthetic
+from engine.errors import ConfigError
+from engine.segment import segment
+from tests.helpers import RecordingCallback, make_bundle
+
+gdal.UseExceptions()
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory) -> dict:
+    return synthetic.make_scene(tmp_path_factory.mktemp("zoom"), "z", size=(70, 90), gsd=1.0, seed=3,
+                                aux_channels=0)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> str:
+    return make_bundle(tmp_path_factory.mktemp("zoom_bundle") / "m.dsmodel", gsd=1.0)
+
+
+def _read(path) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return ds.read(1)
+
+
+def test_zoom_reads_the_image_enlarged_and_writes_on_its_grid(scene, bundle, tmp_path):
+    """Same as: the image enlarged twice (bilinear), segmented, its probabilities brought back bilinearly."""
+    callback = RecordingCallback()
+    result = segment(SegmentConfig(image=scene["image"], models=[bundle], output=str(tmp_path / "z.tif"),
+                                   probabilities=str(tmp_path / "z_p.tif"), device="cpu", zoom=2.0), callback)
+    with rasterio.open(scene["image"]) as src, rasterio.open(tmp_path / "z.tif") as out:
+        assert (out.crs, out.transform, out.width, out.height) == (src.crs, src.transform, src.width, src.height)
+    assert result.working_gsd == pytest.approx([0.5, 0.5])
+    assert any("zoom 2" in m and "180x140 px" in m for m in callback.messages("info"))
+    big = tmp_path / "big.tif"
+    gdal.Translate(str(big), scene["image"], width=180, height=140, resampleAlg="bilinear")
+    segment(SegmentConfig(image=str(big), models=[bundle], output=str(tmp_path / "b.tif"),
+                          probabilities=str(tmp_path / "b_p.tif"), device="cpu"))
+    back = gdal.Translate("", str(tmp_path / "b_p.tif"), format="MEM", width=90, height=70,
+                          resampleAlg="bilinear").ReadAsArray()
+    zoomed = _read(tmp_path / "z_p.tif")
+    np.testing.assert_allclose(zoomed, back, atol=1e-4)
+    segment(SegmentConfig(image=scene["image"], models=[bundle], output=str(tmp_path / "n.tif"),
+                          probabilities=str(tmp_path / "n_p.tif"), device="cpu"))
+    assert np.abs(zoomed - _read(tmp_path / "n_p.tif")).max() > 0.05, "the model must have read other pixels"
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_zoom_scales_an_image_without_georeferencing_in_pixels(bundle, tmp_path):
+    plain = tmp_path / "plain.tif"
+    rng = np.random.default_rng(0)
+    with rasterio.open(plain, "w", driver="GTiff", width=50, height=40, count=4, dtype="uint16") as ds:
+        ds.write(rng.integers(0, 4000, (4, 40, 50)).astype(np.uint16))
+    callback = RecordingCallback()
+    segment(SegmentConfig(image=str(plain), models=[bundle], output=str(tmp_path / "z.tif"),
+                          probabilities=str(tmp_path / "z_p.tif"), device="cpu", zoom=1.5), callback)
+    assert _read(tmp_path / "z.tif").shape == (40, 50)
+    assert any("(pixels)" in m and "75x60 px" in m for m in callback.messages("info"))
+    segment(SegmentConfig(image=str(plain), models=[bundle], output=str(tmp_path / "n.tif"),
+                          probabilities=str(tmp_path / "n_p.tif"), device="cpu"))
+    assert np.abs(_read(tmp_path / "z_p.tif") - _read(tmp_path / "n_p.tif")).max() > 0.05
+
+
+def test_zoom_1_is_the_image_as_it_is_and_less_is_refused(scene, bundle, tmp_path):
+    result = segment(SegmentConfig(image=scene["image"], models=[bundle], output=str(tmp_path / "b.tif"),
+                                   device="cpu", zoom=1.0))
+    assert result.working_gsd == [1.0, 1.0]
+    with pytest.raises(ConfigError, match=r"zoom must be in \[1, 4\]"):
+        SegmentConfig(image=scene["image"], models=[bundle], output=str(tmp_path / "c.tif"), zoom=0.5)
+
+
+def test_zoom_beside_the_training_pixel_size_and_on_the_command_line(bundle, tmp_path):
+    """A 2 m image, a model of 1 m: resample_to_training_gsd with zoom 2 reads it at 0.5 m."""
+    from engine.cli.main import build_parser
+    from engine.cli.segment import segment_config_from_args
+
+    coarse = synthetic.make_scene(tmp_path / "c", "c", size=(30, 40), gsd=2.0, seed=5, aux_channels=0)
+    result = segment(SegmentConfig(image=coarse["image"], models=[bundle], output=str(tmp_path / "z.tif"),
+                                   device="cpu", resample_to_training_gsd=True, zoom=2.0))
+    assert result.working_gsd == pytest.approx([0.5, 0.5])
+    assert _read(tmp_path / "z.tif").shape == (30, 40)
+    args = build_parser().parse_args(["segment", "--image", "i.tif", "--model", "m.dsmodel", "--out",
+                                      str(tmp_path / "o.tif"), "--zoom", "1.5"])
+    assert segment_config_from_args(args).zoom == 1.5
