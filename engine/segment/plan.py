@@ -321,11 +321,13 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                        warnings=warnings, inputs=resolved, refit=refit, named=named, days=days)
 
 
-def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, ...] = ()) -> SegmentPlan:
+def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, ...] = (),
+                  inside: tuple[int, int, int, int] | None = None) -> SegmentPlan:
     """The same members, overlap and aux over the whole of another image on the same footprint (and a change
     model's later dates ``after``); a CPU tile fitted to the plan's region is fitted to this image instead (and
     said). The resample mode's working grid (the image warped to the training pixel size as a VRT): every input
-    check already ran on the real image, so nothing is checked or reported twice.
+    check already ran on the real image, so nothing is checked or reported twice; ``inside``: the real image's
+    part inside its fill collar on this grid (the warp blends the collar into its edge: no longer one value).
     """
     from ..data.align import tile_grid
     from ..data.scene import SceneReader
@@ -335,6 +337,8 @@ def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, .
              "after_bands": [date.bands for date in source.later_dates]} if after else {}
     reader = SceneReader(image, source.aux_paths, aux_bands_per_file=source.aux_bands_per_file,
                          aux_ratio=plan.aux_ratio, callback=source.callback, say_collar=False, **dated)
+    if inside is not None:
+        reader.inside = inside
     try:
         region = (0, 0, reader.grid.width, reader.grid.height)
         cfg, tile, overlap = plan.cfg, plan.tile, plan.overlap

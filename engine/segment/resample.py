@@ -12,6 +12,7 @@ rasters agree; nodata in the input (or outside the AOI) is nodata. Every output 
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from pathlib import Path
@@ -100,6 +101,22 @@ def working_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float]
     return base[0] / zoom, base[1] / zoom
 
 
+def _scaled_inside(plan: SegmentPlan, work_w: int, work_h: int) -> tuple[int, int, int, int] | None:
+    """The image's part inside its fill collar (:mod:`engine.data.edge_fill`) on the working grid of ``work_w`` x
+    ``work_h`` px over the plan's region, less the working pixels the warp blends the collar into (one input pixel
+    beside it is left out too); None: no collar."""
+    if plan.reader.inside is None:
+        return None
+    col0, row0 = plan.region[0], plan.region[1]
+    sx, sy = work_w / plan.width, work_h / plan.height
+    mx, my = max(1, math.ceil(sx)), max(1, math.ceil(sy))  # the bilinear kernel's reach: one input pixel
+    c0, r0, c1, r1 = (v - o for v, o in zip(plan.reader.inside, (col0, row0, col0, row0)))
+    # a side of the region the collar does not reach is kept whole
+    return (0 if c0 <= 0 else math.ceil(c0 * sx) + mx, 0 if r0 <= 0 else math.ceil(r0 * sy) + my,
+            work_w if c1 >= plan.width else math.floor(c1 * sx) - mx,
+            work_h if r1 >= plan.height else math.floor(r1 * sy) - my)
+
+
 def _in_map_units(resolution: Any, crs: Any, bounds: tuple[float, float, float, float]) -> tuple[float, float]:
     """The training pixel size in the image CRS's map units, the same metres on the ground (a model trained in UTM
     on an image in Web Mercator or in feet: :mod:`engine.data.ground`); as recorded where either side has no
@@ -163,7 +180,7 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                  for index, date in enumerate(getattr(plan.inputs, "later", []))]
 
         # the working grid: the warped image through the normal tile pipeline into float32 probabilities
-        working = plan_on_image(plan, str(vrt), [str(v) for v in later])
+        working = plan_on_image(plan, str(vrt), [str(v) for v in later], _scaled_inside(plan, work_w, work_h))
         tiles = len(working.grid)
         callback.info(f"Segmenting the warped image ({work_w}x{work_h} px) with {len(plan.members)} model(s) on "
                       f"{predictor.device}: {tiles} tile{'' if tiles == 1 else 's'} of {working.tile} px, overlap "

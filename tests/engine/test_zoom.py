@@ -92,3 +92,21 @@ def test_zoom_beside_the_training_pixel_size_and_on_the_command_line(bundle, tmp
     args = build_parser().parse_args(["segment", "--image", "i.tif", "--model", "m.dsmodel", "--out",
                                       str(tmp_path / "o.tif"), "--zoom", "1.5"])
     assert segment_config_from_args(args).zoom == 1.5
+
+
+def test_an_image_fill_collar_is_never_read_when_enlarged(bundle, tmp_path):
+    """The bottom rows one value in every band (a fill collar, no nodata declared): enlarged, they are no output
+    and the rows above do not depend on their value (the warp would blend it into them)."""
+    probabilities = []
+    for value in (1, 7777):
+        scene = synthetic.make_scene(tmp_path / str(value), "s", size=(60, 70), gsd=1.0, seed=6, aux_channels=0)
+        with rasterio.open(scene["image"], "r+") as ds:
+            pixels = ds.read()
+            pixels[:, -3:, :] = value
+            ds.write(pixels)
+        segment(SegmentConfig(image=scene["image"], models=[bundle], output=str(tmp_path / f"{value}.tif"),
+                              probabilities=str(tmp_path / f"{value}_p.tif"), device="cpu", zoom=2.0))
+        classes = _read(tmp_path / f"{value}.tif")
+        assert (classes[-3:] == 255).all() and (classes[:-4] != 255).all()
+        probabilities.append(_read(tmp_path / f"{value}_p.tif")[:-4])
+    np.testing.assert_array_equal(probabilities[0], probabilities[1])
