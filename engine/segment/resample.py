@@ -93,6 +93,10 @@ def working_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float]
     pixels): the training pixel size with ``resample_to_training_gsd``, else the image's own, over ``segment.zoom``;
     None when that is the image's own (no resampling)."""
     cfg = plan.cfg
+    if plan.days is not None and (cfg.resample_to_training_gsd or (cfg.zoom or 1.0) != 1.0):
+        raise ConfigError(f"{mention('segment.zoom')} and {mention('segment.resample_to_training_gsd')} take one "
+                          f"image or a pair, not a season's dates: resample the dates with gdalwarp first, or "
+                          f"leave them out.")
     target = resample_target(plan, callback) if cfg.resample_to_training_gsd else None
     zoom = float(cfg.zoom or 1.0)
     if zoom == 1.0:

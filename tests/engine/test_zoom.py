@@ -110,3 +110,23 @@ def test_an_image_fill_collar_is_never_read_when_enlarged(bundle, tmp_path):
         assert (classes[-3:] == 255).all() and (classes[:-4] != 255).all()
         probabilities.append(_read(tmp_path / f"{value}_p.tif")[:-4])
     np.testing.assert_array_equal(probabilities[0], probabilities[1])
+
+
+def test_a_season_is_refused_with_what_to_do(tmp_path, tiny_model):
+    from rasterio.transform import from_origin
+
+    from tests.helpers import bundle_of
+
+    model = bundle_of(tiny_model("season", vision=1, classes=2), tmp_path / "season.dsmodel", bands=1, tile=32)
+    profile = {"driver": "GTiff", "width": 40, "height": 40, "count": 1, "dtype": "float32", "crs": "EPSG:32633",
+               "transform": from_origin(500000.0, 5000000.0, 10.0, 10.0)}
+    dates = []
+    for day in ("2024-03-01", "2024-05-01", "2024-07-01"):
+        with rasterio.open(tmp_path / f"ndvi_{day}.tif", "w", **profile) as out:
+            out.write(np.random.default_rng(0).random((1, 40, 40), dtype=np.float32))
+            out.update_tags(ACQUISITIONDATETIME=f"{day}T10:00:00")
+        dates.append(str(tmp_path / f"ndvi_{day}.tif"))
+    with pytest.raises(ConfigError, match="not a season's dates: resample the dates with gdalwarp first"):
+        segment(SegmentConfig(dates=dates, models=[str(model)], output=str(tmp_path / "s.tif"), device="cpu",
+                              zoom=1.5))
+    assert not (tmp_path / "s.tif").exists()
