@@ -71,8 +71,8 @@ class SceneReader(SceneLabels, SceneAux):
         after_bands: each later date's own bands, from 1 (bands picked by name per file); None = ``bands``.
         opened: files open already (the image door's datasets), by path, taken over: closed with the reader.
         dates_hold_data: the image door found valid pixels in every date: no all-nodata check.
-        say_collar: say the image's fill collar (:mod:`.edge_fill`) in the log; a reader of an image whose collar
-            was said already (a warped working copy) reads it as nodata all the same.
+        say_checks: say the image's fill collar (:mod:`.edge_fill`) and georeferencing in the log; a reader of an
+            image whose checks were said already (a warped working copy) reads its collar as nodata all the same.
         each_date: a season's dates: a pixel is valid where any date holds data, each date's own validity in
             ``date_valid`` (a change model's: valid where every date does, the others zeroed there too).
     """
@@ -85,7 +85,7 @@ class SceneReader(SceneLabels, SceneAux):
                  aoi: str | None = None, bands: list[int] | None = None, x_bands: list[int] | None = None,
                  role: str = "image", after: list[str] | tuple[str, ...] = (),
                  after_bands: list[list[int]] | None = None, opened: dict[str, Any] | None = None,
-                 dates_hold_data: bool = False, each_date: bool = False, say_collar: bool = True):
+                 dates_hold_data: bool = False, each_date: bool = False, say_checks: bool = True):
         self.image, self.role = str(image), role
         self.each_date = each_date
         self.callback = callback or Callback()
@@ -99,8 +99,9 @@ class SceneReader(SceneLabels, SceneAux):
         self._handles: dict[Any, Any] = dict(opened or {})  # path -> open dataset
         self._pid = os.getpid()
         self.parts: SharedParts | None = None  # parts shared by planned tiles (share_parts); None: tile by tile
-        self._open_image(bands, x_bands, say_collar)
-        self._say_georeferencing(after)
+        self._open_image(bands, x_bands, say_checks)
+        if say_checks:
+            self._say_georeferencing(after)
         self.after_paths = [str(p) for p in after]  # checked against the image: :func:`~.dates.scene_dates`
         # the later dates (their files, bands and grids), in time order
         self.later_dates: list[LaterDate] = scene_dates(self, self._open, after_bands, dates_hold_data) if after else []
@@ -119,7 +120,7 @@ class SceneReader(SceneLabels, SceneAux):
             self._setup_label(self.label_path)
         self._setup_region(extent, extent_crs, aoi)
 
-    def _open_image(self, bands: list[int] | None, x_bands: list[int] | None, say_collar: bool) -> None:
+    def _open_image(self, bands: list[int] | None, x_bands: list[int] | None, say_checks: bool) -> None:
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
         self.image_bands: int = band_count(image_ds)  # an alpha band is the image's mask, not one of its bands
@@ -147,7 +148,7 @@ class SceneReader(SceneLabels, SceneAux):
         collar = find_collar(image_ds, self._read_bands or list(range(1, self.image_bands + 1))) \
             if self.role == "image" else None
         self.inside: tuple[int, int, int, int] | None = None if collar is None else collar.inside
-        if collar is not None and say_collar:
+        if collar is not None and say_checks:
             self.callback.info(collar.said(self.image))
 
     def _say_georeferencing(self, after: list[str] | tuple[str, ...]) -> None:

@@ -66,6 +66,8 @@ def test_zoom_scales_an_image_without_georeferencing_in_pixels(bundle, tmp_path)
                           probabilities=str(tmp_path / "z_p.tif"), device="cpu", zoom=1.5), callback)
     assert _read(tmp_path / "z.tif").shape == (40, 50)
     assert any("(pixels)" in m and "75x60 px" in m for m in callback.messages("info"))
+    warned = callback.messages("warning")  # said once, of the image given, not of the enlarged copy read
+    assert [m for m in warned if "no georeferencing" in m] == [m for m in warned if str(plain) in m] != []
     segment(SegmentConfig(image=str(plain), models=[bundle], output=str(tmp_path / "n.tif"),
                           probabilities=str(tmp_path / "n_p.tif"), device="cpu"))
     assert np.abs(_read(tmp_path / "z_p.tif") - _read(tmp_path / "n_p.tif")).max() > 0.05
