@@ -101,6 +101,10 @@ def working_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float]
     zoom = float(cfg.zoom or 1.0)
     if zoom == 1.0:
         return target
+    t = plan.transform
+    if plan.reader.grid.georeferenced and (t.b != 0 or t.d != 0 or t.e >= 0):
+        raise ConfigError(f"{mention('segment.zoom')}: the image '{cfg.image}' is rotated or not north-up; warp it to "
+                          f"a north-up grid (gdalwarp) first, or segment it with zoom 1.")
     base = target or (tuple(abs(float(v)) for v in plan.reader.gsd) if plan.reader.grid.georeferenced else (1.0, 1.0))
     return base[0] / zoom, base[1] / zoom
 

@@ -132,3 +132,16 @@ def test_a_season_is_refused_with_what_to_do(tmp_path, tiny_model):
         segment(SegmentConfig(dates=dates, models=[str(model)], output=str(tmp_path / "s.tif"), device="cpu",
                               zoom=1.5))
     assert not (tmp_path / "s.tif").exists()
+
+
+def test_a_rotated_image_is_refused_with_what_to_do(bundle, tmp_path):
+    from affine import Affine
+
+    rotated = tmp_path / "rotated.tif"
+    with rasterio.open(rotated, "w", driver="GTiff", width=40, height=40, count=4, dtype="uint16", crs="EPSG:32633",
+                       transform=Affine(1.0, 0.2, 500000.0, 0.2, -1.0, 5000000.0)) as ds:
+        ds.write(np.full((4, 40, 40), 1000, np.uint16))
+    with pytest.raises(ConfigError, match="rotated or not north-up; warp it to a north-up grid"):
+        segment(SegmentConfig(image=str(rotated), models=[bundle], output=str(tmp_path / "r.tif"), device="cpu",
+                              zoom=2.0))
+    assert not (tmp_path / "r.tif").exists()
