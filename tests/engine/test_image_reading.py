@@ -158,6 +158,7 @@ UNREACHABLE = {
     "stac_item": "never given: their scenes are rasters", "aoi": "never given",
     "transparent_classes": "never given", "model_weights": "never given (an ensemble's members run one by one)",
     "threshold": "left to the model", "overlap": "left to the model", "low_confidence": "left at its default",
+    "zoom": "never given: they read the image as it is (zoom 1), so no zoom message is met",
     "pixel_size": "web layers need an extent first, which neither takes ('give a scene cut to the area')",
     "prefetch": "left at its default",
     "after": "a change model is refused before segment runs (relay.refuse_dated_models): no later date is given",
