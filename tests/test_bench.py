@@ -111,3 +111,33 @@ def test_eo_change_fine_tuned_arms_differ_only_in_their_start(monkeypatch, tmp_p
     assert flags[0]["--pretrained"] == "/releases/galileo_nano" and flags[1]["--pretrained"] == "none"
     assert {k: v for k, v in flags[0].items() if k not in ("--pretrained", "--out")} == {
         k: v for k, v in flags[1].items() if k not in ("--pretrained", "--out")}
+
+
+def test_self_training_pseudo_label_rule_from_a_probability_raster(tmp_path):
+    """bench/self_training.py: a change probability raster becomes a PNG whose confident pixels train as change (1)
+    and no change (0) and whose unsure and no-data pixels train as ignored (the ignore index), read with the label
+    mapping the script gives training; inverted or crossed thresholds are refused before any training."""
+    import numpy as np
+    import rasterio
+    from PIL import Image
+
+    from bench.self_training import IGNORED, LABEL_MAP, write_pseudo_label
+    from engine.config.values import parse_label_pairs
+    from engine.data.labels import LabelMapper
+
+    p = np.array([[0.95, 0.9, 0.89, 0.5], [0.11, 0.1, 0.0, np.nan], [1.0, -1.0, 0.3, 0.7]], np.float32)
+    p[2, 1] = -1.0  # the raster's nodata value below
+    raster = tmp_path / "p.tif"
+    with rasterio.open(raster, "w", driver="GTiff", width=4, height=3, count=1, dtype="float32", nodata=-1.0) as out:
+        out.write(p, 1)
+    shares = write_pseudo_label(raster, tmp_path / "pair.png", high=0.9, low=0.1)
+    raw = np.array(Image.open(tmp_path / "pair.png"))
+    mapper = LabelMapper(parse_label_pairs(LABEL_MAP), 0, 255, "pair.png", 2)
+    classes = mapper.map_raster(raw.astype(np.float64), np.ones(raw.shape, bool))
+    assert classes.tolist() == [[1, 1, 255, 255], [255, 0, 0, 255], [1, 255, 255, 255]]
+    assert (raw == IGNORED).sum() == 7 and shares == pytest.approx({"change": 3 / 12, "no_change": 2 / 12,
+                                                                   "ignored": 7 / 12})
+    from bench.self_training import pseudo_labels
+
+    with pytest.raises(ValueError, match="low < high"):
+        pseudo_labels(p, high=0.1, low=0.9)
