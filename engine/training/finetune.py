@@ -76,6 +76,11 @@ def check_family(model_cfg: ModelConfig, parent: Parent) -> None:
                           f"{mention('train.init_from')}.")
 
 
+#: Model settings a training picks on its validation tiles (a change mask's decision threshold): a fine-tuning
+#: picks them again rather than keep the parent's.
+PICKED_ON_VALIDATION = ("threshold",)
+
+
 def parent_model_config(model_cfg: ModelConfig, parent: Parent, given: Collection[str]) -> ModelConfig:
     """The parent's model config with the model settings the user gave (``model.x`` in ``given``) on top; a given
     family other than the parent's is refused. Never a pretrained source: the weights come from the parent."""
@@ -83,7 +88,10 @@ def parent_model_config(model_cfg: ModelConfig, parent: Parent, given: Collectio
         check_family(model_cfg, parent)
     mine = {name.split(".", 1)[1] for name in given if name.startswith("model.")}
     mine_values = {k: v for k, v in model_cfg.to_dict().items() if k in mine}
-    return type(parent.metadata.model).from_dict({**parent.metadata.model.to_dict(), **mine_values, "pretrained": None})
+    theirs = parent.metadata.model.to_dict()
+    # what the parent's validation picked is picked again on this training's validation
+    again = {k: None for k in PICKED_ON_VALIDATION if k in theirs and k not in mine}
+    return type(parent.metadata.model).from_dict({**theirs, **again, **mine_values, "pretrained": None})
 
 
 def keep_parent_statistics(datasets: tuple[Any, Any, Any], parent: Parent, recompute: bool,

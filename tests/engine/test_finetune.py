@@ -160,3 +160,18 @@ def test_other_aux_count_adapts_the_aux_stem(synthetic_scene, tmp_path):
     assert "kept parent statistics for the 4 image band(s)" in _logs(cb)
     assert "do not fit" not in _logs(cb)
     assert read_metadata(child.result.bundle).model.aux_channels == 12
+
+
+def test_a_change_model_fine_tuned_picks_its_own_threshold(tmp_path):
+    """The child copied the parent's model settings, its decision threshold with them, and never recorded the pick
+    of its own validation (self-training's stage 2 ran at its parents' 0.6 / 0.6 / 0.4)."""
+    from engine.bundle.store import read_metadata
+    from engine.training.finetune import Parent, parent_model_config
+    from tests.helpers import make_change_bundle
+
+    path = make_change_bundle(tmp_path / "parent.dsmodel", tta="flips", threshold=0.3)
+    parent = Parent(path, read_metadata(path), "0" * 64)
+    child = parent_model_config(parent.metadata.model, parent, given=set())
+    assert child.threshold is None and child.tta == "flips"  # picked again; the family's run setting is kept
+    told = parent_model_config(parent.metadata.model.replace(threshold=0.45), parent, given={"model.threshold"})
+    assert told.threshold == 0.45  # a threshold the user gave is theirs
