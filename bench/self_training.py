@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.unlabelled import REALDATA, _curve, _train, levir, levir_layout  # noqa: E402
+from bench.unlabelled import REALDATA, _train, levir, levir_layout, levir_scores  # noqa: E402
 
 CHANGE, NO_CHANGE, IGNORED = 255, 0, 128  # raw values of a pseudo-label PNG
 LABEL_MAP = f"{CHANGE}=1,{IGNORED}=255"  # what training reads them as: class 1, class 0, the ignore index
@@ -134,17 +134,9 @@ def stage1_settings(bundle: Path) -> list[str]:
 def stage2(dataset: Path, folder: Path, bundle: Path, run: Path, seed: int, schedule: list[str]) -> dict[str, Any]:
     """Stage 2 trained from the stage-1 bundle on the real and pseudo labels, scored as bench/unlabelled.py's levir
     scores (the test pairs with the bundle's threshold and flips, and with none and 0.5)."""
-    from bench.change_real import predict, scores
-
     seconds = _train(["--data", str(folder), "--label-map", LABEL_MAP, "--init-from", str(bundle), "--seed",
                       str(seed), *schedule, *stage1_settings(bundle), "--out", str(run / "levir.dsmodel")])
-    test = [tuple(str(dataset / "test" / d / p.name) for d in ("A", "B", "label"))
-            for p in sorted((dataset / "test" / "label").glob("*.png"))]
-    found = predict(run, str(run / "levir.dsmodel"), None, test)["change_model"]
-    pairs = {Path(label).stem: scores([(prediction, label)])["f1"] for prediction, label in found}
-    plain = predict(run, str(run / "levir.dsmodel"), None, test, ("--tta", "none", "--threshold", "0.5"), "_plain")
-    return {**scores(found), "pair_f1": pairs, "plain_f1": scores(plain["change_model"])["f1"],
-            "train_seconds": round(seconds, 1), **_curve(run / "levir_metrics.csv")}
+    return levir_scores(run, dataset, seconds)
 
 
 def stage1(out: Path, seed: int, schedule: list[str]) -> dict[str, Any]:
@@ -152,14 +144,8 @@ def stage1(out: Path, seed: int, schedule: list[str]) -> dict[str, Any]:
     run = out / f"levir_supervised_s{seed}"
     if not (run / "levir.dsmodel").exists():
         return levir(REALDATA, out, seed, "supervised", schedule)
-    from bench.change_real import predict, scores
-
     dataset, _ = levir_layout(REALDATA, out)
-    test = [tuple(str(dataset / "test" / d / p.name) for d in ("A", "B", "label"))
-            for p in sorted((dataset / "test" / "label").glob("*.png"))]
-    found = predict(run, str(run / "levir.dsmodel"), None, test)["change_model"]
-    return {**scores(found), "pair_f1": {Path(label).stem: scores([(p, label)])["f1"] for p, label in found},
-            "reused": True, **_curve(run / "levir_metrics.csv")}
+    return {**levir_scores(run, dataset, None), "reused": True}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,14 +101,20 @@ def _curve(metrics: Path) -> dict[str, Any]:
 
 def levir(root: Path, out: Path, seed: int, arm: str, schedule: list[str], engine: Path = REPO) -> dict[str, Any]:
     """One seed of one arm on LEVIR-CD: trained with ``--data``, scored on the test pairs (and each pair's F1)."""
-    from bench.change_real import predict, scores
-
     dataset, unlabelled = levir_layout(root, out, arm == "transductive")
     run = out / f"levir_{arm}_s{seed}".replace(" ", "_")
     # consistency given: its automatic choice is off, which would leave the unlabelled pairs unused
     extra = ["--unlabelled", *unlabelled, "--consistency", "on"] if not arm.endswith("supervised") else []
     seconds = _train(["--data", str(dataset), "--seed", str(seed), *schedule, *extra, "--out",
                       str(run / "levir.dsmodel")], engine)
+    return levir_scores(run, dataset, seconds)
+
+
+def levir_scores(run: Path, dataset: Path, seconds: float | None) -> dict[str, Any]:
+    """The bundle ``run/levir.dsmodel`` on ``dataset``'s test pairs: change scores (its threshold and flips), each
+    pair's F1, the F1 with no flips at 0.5, the training's seconds (None: not trained here) and curve."""
+    from bench.change_real import predict, scores
+
     test = [tuple(str(dataset / "test" / d / p.name) for d in ("A", "B", "label"))
             for p in sorted((dataset / "test" / "label").glob("*.png"))]
     found = predict(run, str(run / "levir.dsmodel"), None, test)["change_model"]
@@ -116,7 +122,7 @@ def levir(root: Path, out: Path, seed: int, arm: str, schedule: list[str], engin
     # the same bundle run as a bundle without a recorded TTA and threshold is (no flips, 0.5): what training gave
     plain = predict(run, str(run / "levir.dsmodel"), None, test, ("--tta", "none", "--threshold", "0.5"), "_plain")
     return {**scores(found), "pair_f1": pairs, "plain_f1": scores(plain["change_model"])["f1"],
-            "train_seconds": round(seconds, 1), **_curve(run / "levir_metrics.csv")}
+            "train_seconds": None if seconds is None else round(seconds, 1), **_curve(run / "levir_metrics.csv")}
 
 
 def _one_scene(dataset: str, name: str, paths: tuple[str, str], label_args: list[str], root: Path, out: Path,
