@@ -57,10 +57,8 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
     if not reader.grid.georeferenced:
         raise ConfigError(f"resample_to_training_gsd: the image '{plan.cfg.image}' has no georeferencing, so its "
                           f"pixel size is unknown; georeference it or segment without resampling.")
+    _refuse_rotated(plan, "resample_to_training_gsd", "segment without resampling")
     t = plan.transform
-    if t.b != 0 or t.d != 0 or t.e >= 0:
-        raise ConfigError(f"resample_to_training_gsd: the image '{plan.cfg.image}' is rotated or not north-up; "
-                          f"warp it to a north-up grid (gdalwarp) first or segment without resampling.")
     if in_metres and reader.grid.crs is not None and reader.grid.crs.is_geographic:
         raise ConfigError(f"resample_to_training_gsd: the model '{first.path}' was made for {train[0]:g} m per "
                           f"pixel but the image '{plan.cfg.image}' is in degrees; reproject the image to a "
@@ -92,21 +90,28 @@ def working_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float]
     """The pixel size the model reads the image at (in the image's units; an image without georeferencing: in
     pixels): the training pixel size with ``resample_to_training_gsd``, else the image's own, over ``segment.zoom``;
     None when that is the image's own (no resampling)."""
-    cfg = plan.cfg
-    if plan.days is not None and (cfg.resample_to_training_gsd or (cfg.zoom or 1.0) != 1.0):
+    cfg, zoom = plan.cfg, float(plan.cfg.zoom or 1.0)
+    if plan.days is not None and (cfg.resample_to_training_gsd or zoom != 1.0):
         raise ConfigError(f"{mention('segment.zoom')} and {mention('segment.resample_to_training_gsd')} take one "
                           f"image or a pair, not a season's dates: resample the dates with gdalwarp first, or "
                           f"leave them out.")
     target = resample_target(plan, callback) if cfg.resample_to_training_gsd else None
-    zoom = float(cfg.zoom or 1.0)
     if zoom == 1.0:
         return target
-    t = plan.transform
-    if plan.reader.grid.georeferenced and (t.b != 0 or t.d != 0 or t.e >= 0):
-        raise ConfigError(f"{mention('segment.zoom')}: the image '{cfg.image}' is rotated or not north-up; warp it to "
-                          f"a north-up grid (gdalwarp) first, or segment it with zoom 1.")
-    base = target or (tuple(abs(float(v)) for v in plan.reader.gsd) if plan.reader.grid.georeferenced else (1.0, 1.0))
+    georeferenced = plan.reader.grid.georeferenced
+    if georeferenced:
+        _refuse_rotated(plan, mention("segment.zoom"), "segment it with zoom 1")
+    base = target or (tuple(abs(float(v)) for v in plan.reader.gsd) if georeferenced else (1.0, 1.0))
     return base[0] / zoom, base[1] / zoom
+
+
+def _refuse_rotated(plan: SegmentPlan, setting: str, instead: str) -> None:
+    """ConfigError naming ``setting`` where the image is rotated or not north-up: its region has no bounds to warp
+    over; ``instead``: what else to do."""
+    t = plan.transform
+    if t.b != 0 or t.d != 0 or t.e >= 0:
+        raise ConfigError(f"{setting}: the image '{plan.cfg.image}' is rotated or not north-up; warp it to a "
+                          f"north-up grid (gdalwarp) first, or {instead}.")
 
 
 def _scaled_inside(plan: SegmentPlan, work_w: int, work_h: int) -> tuple[int, int, int, int] | None:
