@@ -73,6 +73,8 @@ class SceneReader(SceneLabels, SceneAux):
         dates_hold_data: the image door found valid pixels in every date: no all-nodata check.
         say_checks: say the image's fill collar (:mod:`.edge_fill`) and georeferencing in the log; a reader of an
             image whose checks were said already (a warped working copy) reads its collar as nodata all the same.
+        inside: the image's part inside its fill collar, found on the image this one was warped from (col0, row0,
+            col1, row1 on this grid); None: looked for here.
         each_date: a season's dates: a pixel is valid where any date holds data, each date's own validity in
             ``date_valid`` (a change model's: valid where every date does, the others zeroed there too).
     """
@@ -85,7 +87,8 @@ class SceneReader(SceneLabels, SceneAux):
                  aoi: str | None = None, bands: list[int] | None = None, x_bands: list[int] | None = None,
                  role: str = "image", after: list[str] | tuple[str, ...] = (),
                  after_bands: list[list[int]] | None = None, opened: dict[str, Any] | None = None,
-                 dates_hold_data: bool = False, each_date: bool = False, say_checks: bool = True):
+                 dates_hold_data: bool = False, each_date: bool = False, say_checks: bool = True,
+                 inside: tuple[int, int, int, int] | None = None):
         self.image, self.role = str(image), role
         self.each_date = each_date
         self.callback = callback or Callback()
@@ -99,7 +102,7 @@ class SceneReader(SceneLabels, SceneAux):
         self._handles: dict[Any, Any] = dict(opened or {})  # path -> open dataset
         self._pid = os.getpid()
         self.parts: SharedParts | None = None  # parts shared by planned tiles (share_parts); None: tile by tile
-        self._open_image(bands, x_bands, say_checks)
+        self._open_image(bands, x_bands, say_checks, inside)
         if say_checks:
             self._say_georeferencing(after)
         self.after_paths = [str(p) for p in after]  # checked against the image: :func:`~.dates.scene_dates`
@@ -120,7 +123,8 @@ class SceneReader(SceneLabels, SceneAux):
             self._setup_label(self.label_path)
         self._setup_region(extent, extent_crs, aoi)
 
-    def _open_image(self, bands: list[int] | None, x_bands: list[int] | None, say_checks: bool) -> None:
+    def _open_image(self, bands: list[int] | None, x_bands: list[int] | None, say_checks: bool,
+                    inside: tuple[int, int, int, int] | None) -> None:
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
         self.image_bands: int = band_count(image_ds)  # an alpha band is the image's mask, not one of its bands
@@ -145,9 +149,11 @@ class SceneReader(SceneLabels, SceneAux):
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
         # an image's fill collar is nodata (a class raster read for evaluation or comparison has none: its edge rows
         # may well be one class)
+        # ``inside`` given: the collar was found on the image this one was warped from (a warp blends it into its
+        # edge, where it is no longer one value), so it is not looked for here
         collar = find_collar(image_ds, self._read_bands or list(range(1, self.image_bands + 1))) \
-            if self.role == "image" else None
-        self.inside: tuple[int, int, int, int] | None = None if collar is None else collar.inside
+            if self.role == "image" and inside is None else None
+        self.inside: tuple[int, int, int, int] | None = inside if collar is None else collar.inside
         if collar is not None and say_checks:
             self.callback.info(collar.said(self.image))
 

@@ -336,9 +336,7 @@ def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, .
     dated = {"bands": source.selection.vision_bands(source.image_bands), "after": after,
              "after_bands": [date.bands for date in source.later_dates]} if after else {}
     reader = SceneReader(image, source.aux_paths, aux_bands_per_file=source.aux_bands_per_file,
-                         aux_ratio=plan.aux_ratio, callback=source.callback, say_checks=False, **dated)
-    if inside is not None:
-        reader.inside = inside
+                         aux_ratio=plan.aux_ratio, callback=source.callback, say_checks=False, inside=inside, **dated)
     try:
         region = (0, 0, reader.grid.width, reader.grid.height)
         cfg, tile, overlap = plan.cfg, plan.tile, plan.overlap
