@@ -205,8 +205,8 @@ class DataConfig(Settings):
              "class names' usual map colours (forest green, water blue, building red, ...), else the palette.")
     tile_size: int = setting(
         512, label="Tile size (pixels)", minimum=32, maximum=4096, group="data",
-        auto="the largest that fits the smallest training scene, at most 256 on a CPU and 512 on a GPU; on a CPU, for "
-             "small separate parts (of a labelled area, or of change), about 3/4 of a part's side (at least 64)",
+        auto="the largest that fits the smallest training scene, at most 256 on a CPU (a change mask's: 128) and 512 "
+             "on a GPU; on a CPU, for small parts (of a labelled area, or of change), 3/4 of a part's side (>= 64)",
         help="Edge of the square training tiles; a multiple of 32 (and of the aux ratio).")
     aux_ratio: int = setting(8, label="Aux ratio (vision pixels per aux pixel)", minimum=1, advanced=True,
                              group="data",
@@ -222,8 +222,8 @@ class DataConfig(Settings):
         help="Bands of the same image fed to the second (aux) stream at full resolution, e.g. 4 = NIR of an "
              "R,G,B,NIR file; instead of aux layers. Must not overlap the image bands.")
     tiles_per_epoch: int = setting(200, label="Tiles per epoch", minimum=1, advanced=True, group="data",
-                                   auto="200; on a CPU, for a small labelled area of separate parts, about 8 draws "
-                                        "of each labelled pixel (at least 32)",
+                                   auto="200 (a change mask's on a CPU: 800); for a small labelled area of parts "
+                                        "on a CPU, about 8 draws of each labelled pixel (at least 32)",
                                    help="Random training tiles drawn per epoch.")
     foreground_share: float = setting(
         0.5, group="data", help="Share of random tiles forced to contain foreground.",
@@ -350,7 +350,7 @@ class TrainConfig(Settings):
         auto="5 minutes on a CPU when the epochs are not set, none on a GPU",
         help="Training stops when its epochs (training and validation) have taken this many minutes, keeping the "
              "best epoch's model bundle; the epoch it ends is cut short. On the command line 0 means no limit.")
-    batch_size: int = setting(4, label="Batch size", minimum=1, group="training",
+    batch_size: int = setting(4, label="Batch size", minimum=1, group="training", auto="4 (change, CPU: 16)",
                               help="Tiles per training step; lower it when the GPU runs out of memory.")
     learning_rate: float = setting(
         3e-4, flag="--lr", label="Learning rate", minimum=1e-8, maximum=1.0, group="training",
@@ -380,16 +380,16 @@ class TrainConfig(Settings):
     step_epochs: int = setting(10, group="training", no_qgis=OPTIM_DETAIL,
                                help="Schedule step: multiply the learning rate by step gamma every this many epochs.")
     step_gamma: float = setting(0.1, group="training", no_qgis=OPTIM_DETAIL, help="Schedule step: the factor.")
-    plateau_patience: int = setting(
-        3, group="training", no_qgis=OPTIM_DETAIL,
-        help="Schedule plateau: epochs without validation gain before the learning rate is reduced.")
+    plateau_patience: int = setting(3, group="training", no_qgis=OPTIM_DETAIL, help=(
+        "Schedule plateau: epochs without validation gain before the learning rate is reduced."))
     plateau_factor: float = setting(0.5, group="training", no_qgis=OPTIM_DETAIL, help="Schedule plateau: the factor.")
     grad_accumulation: int = setting(
         1, label="Gradient accumulation (batches per step)", minimum=1, advanced=True, group="training",
         help="Sum the gradients of this many batches per optimiser step (a larger effective batch).")
     grad_clip: float | None = setting(1.0, off=0, group="training", no_qgis=OPTIM_DETAIL,
                                       help="Max gradient norm, 0 = off.")
-    weight_average: float = setting(0.0, group="training", no_qgis=OPTIM_DETAIL, metavar="DECAY", help=(
+    weight_average: float = setting(0.0, group="training", no_qgis=OPTIM_DETAIL, metavar="DECAY", auto="off (a "
+                                    "change mask's on a CPU: 0.99)", help=(
         "A moving average of the weights (decay per step; 0 = off): what validation scores and the bundle keeps."))
     amp: str = setting("auto", choices=AMP_MODES, group="training",
                        help="Mixed precision: auto (a GPU: bf16 where it has it, else fp16; a CPU: bf16 where it "

@@ -38,6 +38,7 @@ from .change_choices import (
     choose_change_classes,
     choose_change_inference,
     choose_change_paste,
+    choose_change_step,
     choose_date_scaling,
     choose_foreground_weight,
     choose_transitions,
@@ -155,6 +156,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         if "data.augment" not in given:
             choose_zoom(chosen, "change")
             choose_change_paste(chosen)
+        if not gpu:
+            choose_change_step(chosen, unset)
     if data_kind(data_cfg, train_specs) == IMAGERY and "data.augment" not in given:
         choose_zoom(chosen, "one date")
     if data_kind(data_cfg, train_specs) == IMAGERY and len(chosen.data.class_names) == 2:

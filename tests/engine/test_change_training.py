@@ -1,7 +1,7 @@
 """Training on dates of one place: more dates than any model takes are refused with what can be trained from them,
 before any choice is said; a change model that learned nothing is called out wherever it is seen (the training log,
-its report, its summary, evaluate's hint); pairs whose change is small parts train on tiles of a part's size; the
-training paths of a change model (torchrun in two processes, a frozen shared encoder cached once for both dates)."""
+its report, its summary, evaluate's hint); pairs whose change is small parts train on tiles of a part's size, and
+on a CPU a change mask's 256-px tiles become 16 of 128 px a step with the weight average; the training paths of a change model (torchrun in two processes, a frozen shared encoder cached once for both dates)."""
 
 from __future__ import annotations
 
@@ -149,6 +149,38 @@ def test_pairs_whose_change_is_small_parts_get_a_tile_of_a_part_on_a_cpu(places,
     data = DataConfig(train_scenes=[SceneSpec(image=pair.before, after=[pair.after], label=str(whole))])
     chosen = choose_settings(AutoModelConfig.config_class("dualstream")(), data, TrainConfig(), (), device="cpu")
     assert chosen.data.tile_size == 160
+
+
+def test_a_change_mask_on_a_cpu_trains_16_tiles_of_128_px_a_step_with_the_weight_average(tmp_path):
+    pair = make_pair(tmp_path, seed=6, size=512, name="large")
+    whole = tmp_path / "third_changed.tif"  # change too large for a part's tile: the CPU's 256 px would be chosen
+    with rasterio.open(pair.change) as src:
+        profile, mask = src.profile, src.read(1)
+    mask[:, : mask.shape[1] // 3] = 1
+    with rasterio.open(whole, "w", **profile) as dst:
+        dst.write(mask, 1)
+    data = DataConfig(train_scenes=[SceneSpec(image=pair.before, after=[pair.after], label=str(whole))])
+
+    def chosen(given=(), device="cpu", **settings):
+        return choose_settings(AutoModelConfig.config_class("dualstream")(), data.replace(**settings), TrainConfig(),
+                               given, device=device)
+
+    step = chosen()
+    assert (step.data.tile_size, step.train.batch_size) == (128, 16)
+    assert (step.data.tiles_per_epoch, step.train.weight_average) == (800, 0.99)  # 50 steps an epoch, as at batch 4
+    line = next(line for line in step.lines() if line.startswith("tile_size 128"))
+    assert "batch_size 16" in line and "weight_average 0.99" in line and "the pixels of 4 of 256 px" in line
+    assert len([line for line in step.lines() if "tile_size" in line]) == 1  # the 256 px it replaced is not said
+    kept = chosen(("data.tile_size",), tile_size=256)  # a tile given: the step and the average as they were
+    assert (kept.data.tile_size, kept.train.batch_size, kept.train.weight_average) == (256, 4, 0.0)
+    assert chosen(("train.batch_size",)).data.tile_size == 256  # a batch given: the scene's tile
+    averaged = chosen(("data.tiles_per_epoch",), tiles_per_epoch=96)
+    assert (averaged.data.tiles_per_epoch, averaged.train.batch_size) == (96, 16)  # tiles given: kept
+    gpu = chosen(device="cuda")
+    assert gpu.train.batch_size == 4 and gpu.train.weight_average == 0.0 and gpu.data.tile_size != 128
+    one_date = DataConfig(train_scenes=[SceneSpec(image=pair.before, label=pair.before_classes)])
+    single = choose_settings(AutoModelConfig.config_class("dualstream")(), one_date, TrainConfig(), (), device="cpu")
+    assert (single.data.tile_size, single.train.batch_size, single.train.weight_average) == (256, 4, 0.0)
 
 
 def test_evaluate_keeps_the_label_mapping_hint_when_the_model_is_gone(untrained, places, tmp_path, capsys):
