@@ -1,7 +1,8 @@
 """Training on dates of one place: more dates than any model takes are refused with what can be trained from them,
 before any choice is said; a change model that learned nothing is called out wherever it is seen (the training log,
 its report, its summary, evaluate's hint); pairs whose change is small parts train on tiles of a part's size, and
-on a CPU a change mask's 256-px tiles become 16 of 128 px a step with the weight average; the training paths of a change model (torchrun in two processes, a frozen shared encoder cached once for both dates)."""
+on a CPU a change mask's 256-px tiles become 16 of 128 px a step with the weight average; the training paths of a
+change model (torchrun in two processes, a frozen shared encoder cached once for both dates)."""
 
 from __future__ import annotations
 
