@@ -141,3 +141,55 @@ def test_self_training_pseudo_label_rule_from_a_probability_raster(tmp_path):
 
     with pytest.raises(ValueError, match="low < high"):
         pseudo_labels(p, high=0.1, low=0.9)
+
+
+def test_ssl_pretrain_synthetic_label_is_exactly_the_pasted_pixels():
+    """bench/ssl_pretrain.py: with no look and no shift, the two dates of a synthetic pair differ exactly where the
+    label says change (patches of other images pasted into one date), and the patches pasted into both dates are no
+    change; with the look and the shift the label is unchanged in kind (0 and 255 only) and the dates differ
+    everywhere a little (another look), not only where pasted."""
+    import numpy as np
+
+    from bench.ssl_pretrain import CHANGE, synthetic_pair
+
+    rng = np.random.default_rng(3)
+    base = np.full((128, 128, 3), 100, np.uint8)
+    donors = [rng.integers(0, 256, (96, 96, 3), dtype=np.uint8) for _ in range(2)]
+    for seed in range(6):
+        a, b, label = synthetic_pair(base, donors, np.random.default_rng(seed), changes=(2, 4), unchanged=(2, 2),
+                                     shift=0, look=0.0)
+        differs = (a != b).any(axis=2)
+        assert label.any() and set(np.unique(label)) <= {0, CHANGE}
+        assert np.array_equal(differs, label == CHANGE)
+        pasted = (a != base).any(axis=2) | (b != base).any(axis=2)
+        assert (pasted & (label == 0)).any()  # the unchanged patches: foreign texture in both dates, no change
+    a, b, label = synthetic_pair(base, donors, np.random.default_rng(0), shift=3, look=1.0)
+    assert a.shape == b.shape == base.shape and set(np.unique(label)) <= {0, CHANGE}
+    assert (a != b).any(axis=2)[label == 0].mean() > 0.5
+
+
+def test_ssl_pretrain_writes_a_pair_folder_training_reads(tmp_path):
+    """bench/ssl_pretrain.py: the synthetic pairs are a change dataset folder (train/ and val/, A/ B/ label/ named
+    alike) that training's folder reader splits as written; the validation pairs come from the held-out sources
+    only, so the pretext's validation IoU is of images no training pair was made from."""
+    import numpy as np
+    from PIL import Image
+
+    from bench.ssl_pretrain import VAL_SOURCES, write_synthetic
+    from engine.data.sources import pair_scenes
+
+    rng = np.random.default_rng(0)
+    sources = []
+    for name in ("samples_DSIFN/A/0_2.png", "samples_DSIFN/B/0_2.png", *VAL_SOURCES):
+        path = tmp_path / "src" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tint = 40 if name in VAL_SOURCES else 200  # the held-out images dark, the others bright
+        Image.fromarray((rng.integers(0, 50, (96, 96, 3)) + tint).astype(np.uint8)).save(path)
+        sources.append(path)
+    out = write_synthetic(tmp_path / "synth", sources, pairs=4, val_pairs=2, seed=0)
+    train, val, problems = pair_scenes(out, None)
+    assert (len(train), len(val), problems) == (4, 2, [])
+    for png in (out / "val" / "A").glob("*.png"):
+        assert np.asarray(Image.open(png)).mean() < 150  # made of the dark held-out images only
+    for png in (out / "train" / "label").glob("*.png"):
+        assert set(np.unique(np.asarray(Image.open(png)))) <= {0, 255}
