@@ -19,9 +19,15 @@ not an engine feature; every training is the real command line.
    LEVIR-CD (a fine-tuning keeps its parent's by default); scored on the 7 test pairs by bench/unlabelled.py's
    :func:`levir_scores`, as every LEVIR-CD arm.
 
-Usage: ``python bench/ssl_pretrain.py --like DEFAULT.dsmodel [--seeds 0] [--pairs 300] [--val-pairs 30]
-[--pretrain-epochs 9] [--epochs 9] [--tiles-per-epoch 200] [--out DIR]``; writes ``DIR/ssl_pretrain.json``, prints
-one JSON line per stage with the load at its start. Data: ``$DUALSTREAM_REALDATA/change_pairs`` (bench/unlabelled.py).
+The second pretext (``--arm inpaint``, :func:`inpaint`): masked-image inpainting through the whole change network,
+in this script's own loop (the command line trains masks only): each date of an image under its own look, 16-px
+blocks grey on one date and the others on the other (:func:`masked_pair`), the one-channel head regressing the
+image's standardised luminance, the same steps; written as a bundle of the default's description for step 3.
+
+Usage: ``python bench/ssl_pretrain.py --like DEFAULT.dsmodel [--arm paste|inpaint] [--seeds 0] [--pairs 300]
+[--val-pairs 30] [--pretrain-epochs 9] [--epochs 9] [--tiles-per-epoch 200] [--out DIR]``; writes
+``DIR/ssl_pretrain.json`` (the pretext runs in ``DIR/ARM_sN``, the fine-tuned in ``DIR/levir_ARM_sN``), prints one
+JSON line per stage with the load at its start. Data: ``$DUALSTREAM_REALDATA/change_pairs`` (bench/unlabelled.py).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -190,11 +197,99 @@ def finetune(dataset: Path, parent: Path, run: Path, like: Path, seed: int, sche
     return levir_scores(run, dataset, seconds)
 
 
+GREY = 128  # a masked pixel's value, the middle of 8-bit imagery
+
+
+def masked_pair(base: Any, rng: Any, block: int = 16, share: float = 0.5) -> tuple[Any, Any, Any, Any]:
+    """The inpainting pretext's input and target from one image ``base`` (H, W, 3 uint8): two dates, each under its
+    own look, the blocks (``block`` px) of a random ``share`` grey on the first and the others grey on the second, so
+    every pixel is seen on exactly one date; the target is ``base``'s luminance standardised over the image. Returns
+    (before, after, target (H, W) float32, masked (H, W) bool: grey on the first date)."""
+    import numpy as np
+
+    height, width = base.shape[:2]
+    grid = rng.random((-(-height // block), -(-width // block))) < share
+    masked = np.kron(grid, np.ones((block, block), bool))[:height, :width]
+    before, after = _look(rng, base, 0.5), _look(rng, base, 0.5)
+    before[masked], after[~masked] = GREY, GREY
+    luminance = base.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    target = (luminance - luminance.mean()) / max(float(luminance.std()), 1.0)
+    return before, after, target.astype(np.float32), masked
+
+
+def _inpaint_batch(images: list[Any], rng: Any, batch: int) -> tuple[Any, Any]:
+    """``batch`` masked pairs of randomly turned images: (vision (B, 6, H, W) in 0..1, target (B, 1, H, W))."""
+    import numpy as np
+    import torch
+
+    pairs = []
+    for _ in range(batch):
+        base = np.rot90(images[int(rng.integers(len(images)))], int(rng.integers(4)))
+        pairs.append(masked_pair(np.ascontiguousarray(base[:, ::-1] if rng.random() < 0.5 else base), rng))
+    vision = np.stack([np.concatenate([a, b], axis=2) for a, b, _, _ in pairs]).transpose(0, 3, 1, 2)
+    target = np.stack([t for _, _, t, _ in pairs])[:, None]
+    return torch.from_numpy(vision.astype(np.float32) / 255.0), torch.from_numpy(target)
+
+
+def inpaint(run: Path, like: Path, sources: list[Path], seed: int, steps: int, batch: int = 4,
+            lr: float = 1e-3) -> dict[str, Any]:
+    """The change network of the default bundle's config (``like``), from random weights, trained ``steps`` steps to
+    reconstruct the masked luminance (:func:`masked_pair`, the squared error of the one-channel head) on the sources
+    outside :data:`VAL_SOURCES`; AdamW and a cosine schedule at the default's rate. Written as a bundle of ``like``'s
+    description (its metrics emptied) for ``--init-from``; the held-out sources' error every 50 steps (1.0: the
+    mean's, nothing learnt)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from engine.bundle.store import read_metadata, save_bundle
+    from engine.models import build_model_from_config
+    from engine.training.step_setup import step_for
+
+    def predict(vision: Any) -> Any:
+        with torch.autocast("cpu", setup.amp_dtype, enabled=setup.amp_dtype is not None):
+            return model(setup.batch(vision))["logits"].float()
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    held = [s for s in sources if any(str(s).endswith(v) for v in VAL_SOURCES)]
+    train = [np.asarray(Image.open(p).convert("RGB")) for p in sources if p not in held]
+    val_rng = np.random.default_rng(1000 + seed)
+    val = [_inpaint_batch([np.asarray(Image.open(p).convert("RGB")) for p in held], val_rng, 4) for _ in range(2)]
+    meta = read_metadata(like)
+    setup = step_for("cpu", "auto")  # the training's own precision, memory format and optimiser on this CPU
+    model = setup.model(build_model_from_config(meta.model.replace(pretrained=None)))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5, **setup.optimizer_options)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps, eta_min=1e-6)
+    curve, started = [], time.perf_counter()
+    for step in range(1, steps + 1):
+        model.train()
+        vision, target = _inpaint_batch(train, rng, batch)
+        loss = F.mse_loss(predict(vision), target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if step % 50 == 0 or step == steps:
+            model.eval()
+            with torch.no_grad():
+                error = float(np.mean([F.mse_loss(predict(v), t).item() for v, t in val]))
+            curve.append({"step": step, "train_mse": round(loss.item(), 4), "val_mse": round(error, 4),
+                          "seconds": round(time.perf_counter() - started, 1)})
+            print(json.dumps({"inpaint": curve[-1]}), flush=True)
+    run.mkdir(parents=True, exist_ok=True)
+    save_bundle(run / "inpaint.dsmodel", model, meta.replace(metrics={}, parent=None))
+    return {"val_mse": [c["val_mse"] for c in curve], "curve": curve}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--like", type=Path, required=True,
                         help="the default LEVIR-CD bundle whose tile, batch and rates both trainings take")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--arm", choices=("paste", "inpaint"), default="paste",
+                        help="the pretext: synthetic pasted changes, or masked-image inpainting")
     parser.add_argument("--pairs", type=int, default=300, help="synthetic training pairs")
     parser.add_argument("--val-pairs", type=int, default=30, help="synthetic validation pairs")
     parser.add_argument("--pretrain-epochs", type=int, default=9)
@@ -207,25 +302,33 @@ def main(argv: list[str] | None = None) -> int:
                          f"levir --arms supervised --epochs 9 --tiles-per-epoch 200 writes one)")
     tiles = ["--patience", "0", "--tiles-per-epoch", str(args.tiles_per_epoch)]
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {}
+    written = args.out / "ssl_pretrain.json"  # other seeds' results kept
+    results: dict[str, Any] = json.loads(written.read_text()) if written.exists() else {}
     for seed in args.seeds:
-        synth = args.out / f"synth_s{seed}"
-        if not (synth / "val" / "label").is_dir():
-            write_synthetic(synth, unlabelled_sources(REALDATA), args.pairs, args.val_pairs, seed)
-        run = args.out / f"pretrain_s{seed}"
         load = os.getloadavg()[0]
-        if (run / "synth.dsmodel").exists():
-            first = {"reused": True, "val_iou": _curve(run / "synth_metrics.csv")["val_iou"]}
-        else:
+        run = args.out / f"{args.arm}_s{seed}"
+        parent = run / ("synth.dsmodel" if args.arm == "paste" else "inpaint.dsmodel")
+        if parent.exists():
+            first: dict[str, Any] = {"reused": True}
+            if (metrics := run / "synth_metrics.csv").exists():
+                first["val_iou"] = _curve(metrics)["val_iou"]
+        elif args.arm == "paste":
+            synth = args.out / f"synth_s{seed}"
+            if not (synth / "val" / "label").is_dir():
+                write_synthetic(synth, unlabelled_sources(REALDATA), args.pairs, args.val_pairs, seed)
             first = pretrain(synth, run, args.like, seed, ["--epochs", str(args.pretrain_epochs), *tiles])
-        print(json.dumps({"stage": "pretrain", "seed": seed, "load": round(load, 2), **first}), flush=True)
+        else:  # the default's batch of 4: the same steps as the paste arm's
+            first = inpaint(run, args.like, unlabelled_sources(REALDATA), seed,
+                            args.pretrain_epochs * args.tiles_per_epoch // 4)
+        print(json.dumps({"stage": f"pretrain {args.arm}", "seed": seed, "load": round(load, 2), **first}),
+              flush=True)
         dataset, _ = levir_layout(REALDATA, args.out)
         load = os.getloadavg()[0]
-        second = finetune(dataset, run / "synth.dsmodel", args.out / f"levir_ssl_s{seed}", args.like, seed,
+        second = finetune(dataset, parent, args.out / f"levir_{args.arm}_s{seed}", args.like, seed,
                           ["--epochs", str(args.epochs), *tiles]) | {"seed": seed, "load": round(load, 2)}
         print(json.dumps({"stage": "finetune", **second}), flush=True)
         results[str(seed)] = {"pretrain": first, "finetune": second}
-        (args.out / "ssl_pretrain.json").write_text(json.dumps(results, indent=1))
+        written.write_text(json.dumps(results, indent=1))
     return 0
 
 

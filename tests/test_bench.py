@@ -193,3 +193,23 @@ def test_ssl_pretrain_writes_a_pair_folder_training_reads(tmp_path):
         assert np.asarray(Image.open(png)).mean() < 150  # made of the dark held-out images only
     for png in (out / "train" / "label").glob("*.png"):
         assert set(np.unique(np.asarray(Image.open(png)))) <= {0, 255}
+
+
+def test_ssl_pretrain_inpainting_shows_every_pixel_on_one_date_only():
+    """bench/ssl_pretrain.py's inpainting pretext: the masked blocks are grey on the first date and the others grey
+    on the second, so a pixel's content is on exactly one date (the network must take each part from the date that
+    shows it); the target is the image's standardised luminance."""
+    import numpy as np
+
+    from bench.ssl_pretrain import GREY, masked_pair
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    before, after, target, masked = masked_pair(base, np.random.default_rng(1), block=8, share=0.5)
+    assert 0.2 < masked.mean() < 0.8 and masked.shape == (40, 50)
+    assert (before[masked] == GREY).all() and (after[~masked] == GREY).all()
+    assert (before[~masked] != GREY).any(axis=1).mean() > 0.9 and (after[masked] != GREY).any(axis=1).mean() > 0.9
+    assert np.all(masked[:8, :8] == masked[0, 0])  # whole blocks
+    luminance = base.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.corrcoef(target.ravel(), luminance.ravel())[0, 1] > 0.999
+    assert abs(float(target.mean())) < 1e-4 and abs(float(target.std()) - 1) < 1e-3
