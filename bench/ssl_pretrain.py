@@ -290,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--arm", choices=("paste", "inpaint"), default="paste",
                         help="the pretext: synthetic pasted changes, or masked-image inpainting")
+    parser.add_argument("--pretrained", type=Path, help="a pretext bundle every seed's fine-tuning starts from "
+                        "(pretrained once, by another seed), instead of a pretraining per seed")
     parser.add_argument("--pairs", type=int, default=300, help="synthetic training pairs")
     parser.add_argument("--val-pairs", type=int, default=30, help="synthetic validation pairs")
     parser.add_argument("--pretrain-epochs", type=int, default=9)
@@ -307,9 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         load = os.getloadavg()[0]
         run = args.out / f"{args.arm}_s{seed}"
-        parent = run / ("synth.dsmodel" if args.arm == "paste" else "inpaint.dsmodel")
-        if parent.exists():
-            first: dict[str, Any] = {"reused": True}
+        parent = args.pretrained or run / ("synth.dsmodel" if args.arm == "paste" else "inpaint.dsmodel")
+        if args.pretrained:
+            first: dict[str, Any] = {"pretrained": str(args.pretrained)}
+        elif parent.exists():
+            first = {"reused": True}
             if (metrics := run / "synth_metrics.csv").exists():
                 first["val_iou"] = _curve(metrics)["val_iou"]
         elif args.arm == "paste":
