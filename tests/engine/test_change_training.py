@@ -131,6 +131,17 @@ def test_a_change_model_that_learned_nothing_is_called_out_in_the_log_report_sum
     assert "check the label mapping" not in err
 
 
+def third_changed(pair, path: Path) -> Path:
+    """The pair's change mask with its left third changed as well, written to ``path``: change too large for a
+    tile of a part."""
+    with rasterio.open(pair.change) as src:
+        profile, mask = src.profile, src.read(1)
+    mask[:, : mask.shape[1] // 3] = 1
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(mask, 1)
+    return path
+
+
 def test_pairs_whose_change_is_small_parts_get_a_tile_of_a_part_on_a_cpu(places, tmp_path):
     pair = make_pair(tmp_path, seed=5, size=320, name="wide")  # buildings of 6..16 px built or torn down
     data = DataConfig(train_scenes=[SceneSpec(image=pair.before, after=[pair.after], label=pair.change)])
@@ -141,12 +152,7 @@ def test_pairs_whose_change_is_small_parts_get_a_tile_of_a_part_on_a_cpu(places,
     given = choose_settings(AutoModelConfig.config_class("dualstream")(), data.replace(tile_size=256), TrainConfig(),
                             ("data.tile_size",), device="cpu")
     assert given.data.tile_size == 256  # a tile given is kept
-    whole = tmp_path / "whole_change.tif"  # a third of the pair changed: the scene's tile
-    with rasterio.open(pair.change) as src:
-        profile, mask = src.profile, src.read(1)
-    mask[:, : mask.shape[1] // 3] = 1
-    with rasterio.open(whole, "w", **profile) as dst:
-        dst.write(mask, 1)
+    whole = third_changed(pair, tmp_path / "whole_change.tif")  # a third of the pair changed: the scene's tile
     data = DataConfig(train_scenes=[SceneSpec(image=pair.before, after=[pair.after], label=str(whole))])
     chosen = choose_settings(AutoModelConfig.config_class("dualstream")(), data, TrainConfig(), (), device="cpu")
     assert chosen.data.tile_size == 160
@@ -154,12 +160,8 @@ def test_pairs_whose_change_is_small_parts_get_a_tile_of_a_part_on_a_cpu(places,
 
 def test_a_change_mask_on_a_cpu_trains_16_tiles_of_128_px_a_step_with_the_weight_average(tmp_path):
     pair = make_pair(tmp_path, seed=6, size=512, name="large")
-    whole = tmp_path / "third_changed.tif"  # change too large for a part's tile: the CPU's 256 px would be chosen
-    with rasterio.open(pair.change) as src:
-        profile, mask = src.profile, src.read(1)
-    mask[:, : mask.shape[1] // 3] = 1
-    with rasterio.open(whole, "w", **profile) as dst:
-        dst.write(mask, 1)
+    # change too large for a part's tile: the CPU's 256 px would be chosen
+    whole = third_changed(pair, tmp_path / "third_changed.tif")
     data = DataConfig(train_scenes=[SceneSpec(image=pair.before, after=[pair.after], label=str(whole))])
 
     def chosen(given=(), device="cpu", **settings):
