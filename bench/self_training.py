@@ -4,9 +4,9 @@ confident pixels become labels, and a second training learns from the labels and
 A measurement, not an engine feature; every step is the real command line:
 
 1. Stage 1, the documented command at a fixed step count (``dualstream train --data LEVIR-CD``: 3 training pairs, 1
-   validation pair; ``--epochs 9 --patience 0 --tiles-per-epoch 200``, 450 steps), scored on the 7 test pairs by
+   validation pair; ``--epochs 9 --patience 0 --tiles-per-epoch 800``, 450 steps), scored on the 7 test pairs by
    ``bench/unlabelled.py``'s ``levir`` (the control at 450 steps). A bundle already in ``OUT/levir_supervised_sN``
-   (``python bench/unlabelled.py levir --arms supervised --epochs 9 --tiles-per-epoch 200 --seeds N --out OUT``) is
+   (``python bench/unlabelled.py levir --arms supervised --epochs 9 --tiles-per-epoch 800 --seeds N --out OUT``) is
    scored again, not trained again.
 2. Pseudo-labels: ``dualstream segment --model STAGE1 --image A --after B --probabilities P.tif`` (the bundle's
    recorded flips) for the 7 test pairs' images (transductive: a user's imagery to be mapped is unlabelled imagery;
@@ -21,7 +21,7 @@ A measurement, not an engine feature; every step is the real command line:
    automatic choices of a fine-tuning differ (a 64-px tile fitted to the pseudo-labels' small parts, 3e-4 with the
    encoders at a tenth, two frozen epochs added on top of ``--epochs``), which would change more than the labels.
 
-Usage: ``python bench/self_training.py [--seeds 0 1] [--high 0.9] [--low 0.1] [--epochs 9] [--tiles-per-epoch 200]
+Usage: ``python bench/self_training.py [--seeds 0 1] [--high 0.9] [--low 0.1] [--epochs 9] [--tiles-per-epoch 800]
 [--out DIR]``; writes ``DIR/self_training.json`` and prints one JSON line per stage (load at its start: ``uptime``).
 Data: ``$DUALSTREAM_REALDATA/change_pairs/samples_LEVIR`` and ``samples_DSIFN`` (bench/unlabelled.py).
 """
@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--high", type=float, default=0.9, help="change where the stage-1 probability is at least")
     parser.add_argument("--low", type=float, default=0.1, help="no change where it is at most")
     parser.add_argument("--epochs", type=int, default=9)
-    parser.add_argument("--tiles-per-epoch", type=int, default=200)
+    # 50 steps an epoch at the change family's CPU step (16 tiles of 128 px; 200 at the 256-px step before it)
+    parser.add_argument("--tiles-per-epoch", type=int, default=800)
     parser.add_argument("--out", type=Path, default=Path("bench_self_training"))
     args = parser.parse_args(argv)
     pseudo_labels([0.5], args.high, args.low)  # the thresholds checked before any training

@@ -25,7 +25,7 @@ blocks grey on one date and the others on the other (:func:`masked_pair`), the o
 image's standardised luminance, the same steps; written as a bundle of the default's description for step 3.
 
 Usage: ``python bench/ssl_pretrain.py --like DEFAULT.dsmodel [--arm paste|inpaint] [--seeds 0] [--pairs 300]
-[--val-pairs 30] [--pretrain-epochs 9] [--epochs 9] [--tiles-per-epoch 200] [--out DIR]``; writes
+[--val-pairs 30] [--pretrain-epochs 9] [--epochs 9] [--tiles-per-epoch T] [--out DIR]``; writes
 ``DIR/ssl_pretrain.json`` (the pretext runs in ``DIR/ARM_sN``, the fine-tuned in ``DIR/levir_ARM_sN``), prints one
 JSON line per stage with the load at its start. Data: ``$DUALSTREAM_REALDATA/change_pairs`` (bench/unlabelled.py).
 """
@@ -296,12 +296,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-pairs", type=int, default=30, help="synthetic validation pairs")
     parser.add_argument("--pretrain-epochs", type=int, default=9)
     parser.add_argument("--epochs", type=int, default=9)
-    parser.add_argument("--tiles-per-epoch", type=int, default=200)
+    parser.add_argument("--tiles-per-epoch", type=int, help="default: 50 steps at the --like bundle's batch")
     parser.add_argument("--out", type=Path, default=Path("bench_ssl_pretrain"))
     args = parser.parse_args(argv)
     if not args.like.is_file():
-        raise SystemExit(f"--like '{args.like}' is no bundle: give the default LEVIR-CD bundle (bench/unlabelled.py "
-                         f"levir --arms supervised --epochs 9 --tiles-per-epoch 200 writes one)")
+        raise SystemExit(f"--like '{args.like}' is no bundle: give a LEVIR-CD bundle of the default "
+                         f"(bench/unlabelled.py levir --arms supervised --epochs 9 writes one; its tile, batch and "
+                         f"rates are read)")
+    # 50 steps an epoch at the --like bundle's batch unless given (200 tiles at the 256-px step's 4, 800 at 16)
+    from engine.bundle.store import read_metadata
+
+    args.tiles_per_epoch = args.tiles_per_epoch or 50 * int(read_metadata(args.like).train["batch_size"])
     tiles = ["--patience", "0", "--tiles-per-epoch", str(args.tiles_per_epoch)]
     args.out.mkdir(parents=True, exist_ok=True)
     written = args.out / "ssl_pretrain.json"  # other seeds' results kept
